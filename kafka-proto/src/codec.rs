@@ -1,0 +1,709 @@
+//! Primitive wire types: fixed-width integers, varints, strings, byte
+//! arrays, UUIDs, array lengths and tagged-field buffers.
+//!
+//! Readers take `&mut Bytes` and advance it; byte fields are returned as
+//! zero-copy slices of the input. Every length is checked against the bytes
+//! actually present before anything is allocated. Writers append to a
+//! `BytesMut`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::{DecodeError, EncodeError};
+
+/// Tagged fields this library did not recognise, kept verbatim by tag so
+/// that a decode followed by an encode loses nothing.
+pub type UnknownTaggedFields = BTreeMap<u32, Bytes>;
+
+/// A 128-bit Kafka UUID (topic ids, member ids, ...).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Uuid(pub [u8; 16]);
+
+impl Uuid {
+    /// The all-zero UUID, which Kafka uses for "no id".
+    pub const ZERO: Uuid = Uuid([0; 16]);
+
+    /// Builds a UUID from its two big-endian halves.
+    pub const fn from_u64_pair(high: u64, low: u64) -> Self {
+        let h = high.to_be_bytes();
+        let l = low.to_be_bytes();
+        Uuid([
+            h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], l[0], l[1], l[2], l[3], l[4], l[5],
+            l[6], l[7],
+        ])
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// True for [`Uuid::ZERO`].
+    pub fn is_zero(&self) -> bool {
+        self.0 == [0; 16]
+    }
+}
+
+impl fmt::Display for Uuid {
+    /// Kafka prints UUIDs as URL-safe base64 without padding (22 characters).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = [0u8; 22];
+        let mut n = 0;
+        for chunk in self.0.chunks(3) {
+            let b = [
+                chunk[0],
+                chunk.get(1).copied().unwrap_or(0),
+                chunk.get(2).copied().unwrap_or(0),
+            ];
+            let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            let chars = chunk.len() + 1;
+            for i in 0..chars {
+                out[n] = ALPHABET[((v >> (18 - 6 * i)) & 0x3f) as usize];
+                n += 1;
+            }
+        }
+        // Every byte pushed is from ALPHABET, which is ASCII.
+        f.write_str(std::str::from_utf8(&out[..n]).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Uuid({self})")
+    }
+}
+
+#[inline]
+fn need(buf: &Bytes, n: usize, what: &'static str) -> Result<(), DecodeError> {
+    if buf.remaining() < n {
+        Err(DecodeError::truncated(what, n - buf.remaining()))
+    } else {
+        Ok(())
+    }
+}
+
+macro_rules! fixed_readers {
+    ($($(#[$doc:meta])* $name:ident -> $ty:ty = $get:ident;)*) => {$(
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(buf: &mut Bytes, what: &'static str) -> Result<$ty, DecodeError> {
+            need(buf, std::mem::size_of::<$ty>(), what)?;
+            Ok(buf.$get())
+        }
+    )*};
+}
+
+fixed_readers! {
+    /// Reads an `int8`.
+    read_i8 -> i8 = get_i8;
+    /// Reads a big-endian `int16`.
+    read_i16 -> i16 = get_i16;
+    /// Reads a big-endian `uint16`.
+    read_u16 -> u16 = get_u16;
+    /// Reads a big-endian `int32`.
+    read_i32 -> i32 = get_i32;
+    /// Reads a big-endian `uint32`.
+    read_u32 -> u32 = get_u32;
+    /// Reads a big-endian `int64`.
+    read_i64 -> i64 = get_i64;
+    /// Reads a big-endian IEEE 754 `float64`.
+    read_f64 -> f64 = get_f64;
+}
+
+/// Reads a `bool` (one byte; any non-zero value is true, as Kafka's reader does).
+#[inline]
+pub fn read_bool(buf: &mut Bytes, what: &'static str) -> Result<bool, DecodeError> {
+    Ok(read_i8(buf, what)? != 0)
+}
+
+/// Reads a 16-byte UUID.
+#[inline]
+pub fn read_uuid(buf: &mut Bytes, what: &'static str) -> Result<Uuid, DecodeError> {
+    need(buf, 16, what)?;
+    let mut b = [0u8; 16];
+    buf.copy_to_slice(&mut b);
+    Ok(Uuid(b))
+}
+
+/// Reads an unsigned LEB128 varint of at most 32 bits (5 bytes).
+#[inline]
+pub fn read_unsigned_varint(buf: &mut Bytes, what: &'static str) -> Result<u32, DecodeError> {
+    let mut value: u32 = 0;
+    for i in 0..5 {
+        if !buf.has_remaining() {
+            return Err(DecodeError::truncated(what, 1));
+        }
+        let b = buf.get_u8();
+        if i == 4 && b > 0x0f {
+            return Err(DecodeError::invalid(what, "varint exceeds 32 bits"));
+        }
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(DecodeError::invalid(what, "varint exceeds 32 bits"))
+}
+
+/// Reads an unsigned LEB128 varint of at most 64 bits (10 bytes).
+#[inline]
+pub fn read_unsigned_varlong(buf: &mut Bytes, what: &'static str) -> Result<u64, DecodeError> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        if !buf.has_remaining() {
+            return Err(DecodeError::truncated(what, 1));
+        }
+        let b = buf.get_u8();
+        if i == 9 && b > 0x01 {
+            return Err(DecodeError::invalid(what, "varlong exceeds 64 bits"));
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(DecodeError::invalid(what, "varlong exceeds 64 bits"))
+}
+
+/// Reads a zigzag-encoded signed varint (`int32` range).
+#[inline]
+pub fn read_varint(buf: &mut Bytes, what: &'static str) -> Result<i32, DecodeError> {
+    let v = read_unsigned_varint(buf, what)?;
+    Ok(((v >> 1) as i32) ^ -((v & 1) as i32))
+}
+
+/// Reads a zigzag-encoded signed varlong (`int64` range).
+#[inline]
+pub fn read_varlong(buf: &mut Bytes, what: &'static str) -> Result<i64, DecodeError> {
+    let v = read_unsigned_varlong(buf, what)?;
+    Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+}
+
+/// Splits `len` bytes off the front without copying.
+#[inline]
+pub fn read_slice(buf: &mut Bytes, len: usize, what: &'static str) -> Result<Bytes, DecodeError> {
+    if len > buf.remaining() {
+        return Err(DecodeError::too_large(what, len as u64, buf.remaining()));
+    }
+    Ok(buf.split_to(len))
+}
+
+/// Reads a length prefix: `int16`/`int32` (classic) or unsigned varint minus
+/// one (compact). Returns `None` for the null marker (-1 / 0).
+#[inline]
+fn read_len(
+    buf: &mut Bytes,
+    compact: bool,
+    wide: bool,
+    what: &'static str,
+) -> Result<Option<usize>, DecodeError> {
+    let raw: i64 = if compact {
+        i64::from(read_unsigned_varint(buf, what)?) - 1
+    } else if wide {
+        i64::from(read_i32(buf, what)?)
+    } else {
+        i64::from(read_i16(buf, what)?)
+    };
+    match raw {
+        -1 => Ok(None),
+        n if n < -1 => Err(DecodeError::invalid(what, format!("negative length {n}"))),
+        n => Ok(Some(n as usize)),
+    }
+}
+
+fn utf8(bytes: Bytes, what: &'static str) -> Result<String, DecodeError> {
+    match std::str::from_utf8(&bytes) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(e) => Err(DecodeError::invalid(what, format!("string is not UTF-8: {e}"))),
+    }
+}
+
+/// Reads a nullable string (`int16` length, or compact varint length).
+#[inline]
+pub fn read_nullable_string(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<Option<String>, DecodeError> {
+    match read_len(buf, compact, false, what)? {
+        None => Ok(None),
+        Some(len) => Ok(Some(utf8(read_slice(buf, len, what)?, what)?)),
+    }
+}
+
+/// Reads a non-nullable string; a null marker is an error.
+#[inline]
+pub fn read_string(buf: &mut Bytes, compact: bool, what: &'static str) -> Result<String, DecodeError> {
+    read_nullable_string(buf, compact, what)?
+        .ok_or_else(|| DecodeError::invalid(what, "null where a string is required"))
+}
+
+/// Reads nullable bytes (`int32` length, or compact varint length), zero-copy.
+#[inline]
+pub fn read_nullable_bytes(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<Option<Bytes>, DecodeError> {
+    match read_len(buf, compact, true, what)? {
+        None => Ok(None),
+        Some(len) => Ok(Some(read_slice(buf, len, what)?)),
+    }
+}
+
+/// Reads non-nullable bytes, zero-copy; a null marker is an error.
+#[inline]
+pub fn read_bytes(buf: &mut Bytes, compact: bool, what: &'static str) -> Result<Bytes, DecodeError> {
+    read_nullable_bytes(buf, compact, what)?
+        .ok_or_else(|| DecodeError::invalid(what, "null where bytes are required"))
+}
+
+/// Reads a nullable array length (`int32`, or compact varint), refusing a
+/// count that could not fit in the remaining input at `min_elem_size` bytes
+/// per element. The caller may then allocate `count` elements safely.
+#[inline]
+pub fn read_nullable_array_len(
+    buf: &mut Bytes,
+    compact: bool,
+    min_elem_size: usize,
+    what: &'static str,
+) -> Result<Option<usize>, DecodeError> {
+    match read_len(buf, compact, true, what)? {
+        None => Ok(None),
+        Some(n) => {
+            let available = buf.remaining();
+            if n.saturating_mul(min_elem_size.max(1)) > available {
+                return Err(DecodeError::too_large(what, n as u64, available));
+            }
+            Ok(Some(n))
+        }
+    }
+}
+
+/// Reads a non-nullable array length; see [`read_nullable_array_len`].
+#[inline]
+pub fn read_array_len(
+    buf: &mut Bytes,
+    compact: bool,
+    min_elem_size: usize,
+    what: &'static str,
+) -> Result<usize, DecodeError> {
+    read_nullable_array_len(buf, compact, min_elem_size, what)?
+        .ok_or_else(|| DecodeError::invalid(what, "null where an array is required"))
+}
+
+/// Reads the header of a tagged-field section: the number of fields.
+/// Each field needs at least two bytes (tag and size), which bounds the count.
+#[inline]
+pub fn read_tagged_count(buf: &mut Bytes, what: &'static str) -> Result<usize, DecodeError> {
+    let n = read_unsigned_varint(buf, what)? as usize;
+    if n.saturating_mul(2) > buf.remaining() {
+        return Err(DecodeError::too_large(what, n as u64, buf.remaining()));
+    }
+    Ok(n)
+}
+
+/// Reads one tagged field's tag and its payload as a zero-copy slice.
+#[inline]
+pub fn read_tagged_field(buf: &mut Bytes, what: &'static str) -> Result<(u32, Bytes), DecodeError> {
+    let tag = read_unsigned_varint(buf, what)?;
+    let size = read_unsigned_varint(buf, what)? as usize;
+    Ok((tag, read_slice(buf, size, what)?))
+}
+
+/// Fails if a tagged field's payload was not consumed exactly.
+#[inline]
+pub fn expect_consumed(buf: &Bytes, what: &'static str) -> Result<(), DecodeError> {
+    if buf.has_remaining() {
+        Err(DecodeError::new(
+            what,
+            crate::error::DecodeErrorKind::TrailingBytes(buf.remaining()),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Skips an entire tagged-field section, discarding its contents.
+pub fn skip_tagged_fields(buf: &mut Bytes, what: &'static str) -> Result<(), DecodeError> {
+    let n = read_tagged_count(buf, what)?;
+    for _ in 0..n {
+        read_tagged_field(buf, what)?;
+    }
+    Ok(())
+}
+
+/// Reads a tagged-field section keeping every field as unknown.
+pub fn read_unknown_tagged_fields(
+    buf: &mut Bytes,
+    what: &'static str,
+) -> Result<UnknownTaggedFields, DecodeError> {
+    let n = read_tagged_count(buf, what)?;
+    let mut fields = UnknownTaggedFields::new();
+    for _ in 0..n {
+        let (tag, data) = read_tagged_field(buf, what)?;
+        fields.insert(tag, data);
+    }
+    Ok(fields)
+}
+
+// ---- writers ----
+
+/// Appends an unsigned LEB128 varint.
+#[inline]
+pub fn put_unsigned_varint(buf: &mut BytesMut, mut v: u32) {
+    while v >= 0x80 {
+        buf.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.put_u8(v as u8);
+}
+
+/// Appends an unsigned LEB128 varlong.
+#[inline]
+pub fn put_unsigned_varlong(buf: &mut BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        buf.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.put_u8(v as u8);
+}
+
+/// Appends a zigzag-encoded signed varint.
+#[inline]
+pub fn put_varint(buf: &mut BytesMut, v: i32) {
+    put_unsigned_varint(buf, ((v << 1) ^ (v >> 31)) as u32);
+}
+
+/// Appends a zigzag-encoded signed varlong.
+#[inline]
+pub fn put_varlong(buf: &mut BytesMut, v: i64) {
+    put_unsigned_varlong(buf, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+/// Encoded size of an unsigned varint.
+#[inline]
+pub const fn unsigned_varint_len(v: u32) -> usize {
+    match v {
+        0..=0x7f => 1,
+        0x80..=0x3fff => 2,
+        0x4000..=0x1f_ffff => 3,
+        0x20_0000..=0xfff_ffff => 4,
+        _ => 5,
+    }
+}
+
+/// Encoded size of a zigzag varint.
+#[inline]
+pub const fn varint_len(v: i32) -> usize {
+    unsigned_varint_len(((v << 1) ^ (v >> 31)) as u32)
+}
+
+/// Encoded size of a zigzag varlong.
+#[inline]
+pub const fn varlong_len(v: i64) -> usize {
+    let mut u = ((v << 1) ^ (v >> 63)) as u64;
+    let mut n = 1;
+    while u >= 0x80 {
+        u >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// Appends a `bool`.
+#[inline]
+pub fn put_bool(buf: &mut BytesMut, v: bool) {
+    buf.put_u8(u8::from(v));
+}
+
+/// Appends a UUID.
+#[inline]
+pub fn put_uuid(buf: &mut BytesMut, v: &Uuid) {
+    buf.put_slice(&v.0);
+}
+
+#[inline]
+fn put_len(
+    buf: &mut BytesMut,
+    len: Option<usize>,
+    compact: bool,
+    wide: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    match (len, compact) {
+        (None, true) => put_unsigned_varint(buf, 0),
+        (None, false) if wide => buf.put_i32(-1),
+        (None, false) => buf.put_i16(-1),
+        (Some(n), true) => {
+            let v = u32::try_from(n)
+                .ok()
+                .and_then(|n| n.checked_add(1))
+                .ok_or(EncodeError::TooLong { what, len: n })?;
+            put_unsigned_varint(buf, v);
+        }
+        (Some(n), false) if wide => {
+            let v = i32::try_from(n).map_err(|_| EncodeError::TooLong { what, len: n })?;
+            buf.put_i32(v);
+        }
+        (Some(n), false) => {
+            let v = i16::try_from(n).map_err(|_| EncodeError::TooLong { what, len: n })?;
+            buf.put_i16(v);
+        }
+    }
+    Ok(())
+}
+
+/// Appends a string (`int16` length, or compact).
+#[inline]
+pub fn put_string(
+    buf: &mut BytesMut,
+    v: &str,
+    compact: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    put_len(buf, Some(v.len()), compact, false, what)?;
+    buf.put_slice(v.as_bytes());
+    Ok(())
+}
+
+/// Appends a nullable string.
+#[inline]
+pub fn put_nullable_string(
+    buf: &mut BytesMut,
+    v: Option<&str>,
+    compact: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    match v {
+        Some(s) => put_string(buf, s, compact, what),
+        None => put_len(buf, None, compact, false, what),
+    }
+}
+
+/// Appends bytes (`int32` length, or compact).
+#[inline]
+pub fn put_bytes(
+    buf: &mut BytesMut,
+    v: &[u8],
+    compact: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    put_len(buf, Some(v.len()), compact, true, what)?;
+    buf.put_slice(v);
+    Ok(())
+}
+
+/// Appends nullable bytes.
+#[inline]
+pub fn put_nullable_bytes(
+    buf: &mut BytesMut,
+    v: Option<&[u8]>,
+    compact: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    match v {
+        Some(b) => put_bytes(buf, b, compact, what),
+        None => put_len(buf, None, compact, true, what),
+    }
+}
+
+/// Appends an array length (`int32`, or compact); `None` is the null array.
+#[inline]
+pub fn put_array_len(
+    buf: &mut BytesMut,
+    len: Option<usize>,
+    compact: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    put_len(buf, len, compact, true, what)
+}
+
+/// Writes tagged fields and unknown tagged fields in ascending tag order.
+///
+/// Generated code calls [`TaggedWriter::known`] for each present field in
+/// ascending tag order; unknown fields with lower tags are flushed first.
+pub struct TaggedWriter<'a> {
+    unknown: std::iter::Peekable<std::collections::btree_map::Iter<'a, u32, Bytes>>,
+    what: &'static str,
+}
+
+impl<'a> TaggedWriter<'a> {
+    /// Writes the field count (`known` present fields plus every unknown one)
+    /// and returns a writer for the fields themselves.
+    pub fn start(
+        buf: &mut BytesMut,
+        known: usize,
+        unknown: &'a UnknownTaggedFields,
+        what: &'static str,
+    ) -> Result<Self, EncodeError> {
+        let total = known + unknown.len();
+        let total = u32::try_from(total).map_err(|_| EncodeError::TooLong { what, len: total })?;
+        put_unsigned_varint(buf, total);
+        Ok(Self {
+            unknown: unknown.iter().peekable(),
+            what,
+        })
+    }
+
+    fn flush_below(&mut self, buf: &mut BytesMut, tag: u32) -> Result<(), EncodeError> {
+        while let Some((&t, data)) = self.unknown.peek() {
+            if t > tag {
+                break;
+            }
+            if t == tag {
+                return Err(EncodeError::Invalid {
+                    what: self.what,
+                    detail: format!("unknown tagged field {t} collides with a known tag"),
+                });
+            }
+            put_unsigned_varint(buf, t);
+            let len = u32::try_from(data.len()).map_err(|_| EncodeError::TooLong {
+                what: self.what,
+                len: data.len(),
+            })?;
+            put_unsigned_varint(buf, len);
+            buf.put_slice(data);
+            self.unknown.next();
+        }
+        Ok(())
+    }
+
+    /// Writes a known field whose payload `body` encodes into `scratch`.
+    pub fn known(
+        &mut self,
+        buf: &mut BytesMut,
+        tag: u32,
+        body: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        self.flush_below(buf, tag)?;
+        let mut scratch = BytesMut::new();
+        body(&mut scratch)?;
+        put_unsigned_varint(buf, tag);
+        let len = u32::try_from(scratch.len()).map_err(|_| EncodeError::TooLong {
+            what: self.what,
+            len: scratch.len(),
+        })?;
+        put_unsigned_varint(buf, len);
+        buf.put_slice(&scratch);
+        Ok(())
+    }
+
+    /// Writes the unknown fields left after the last known one.
+    pub fn finish(mut self, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        self.flush_below(buf, u32::MAX)?;
+        // A field tagged u32::MAX itself is the only one flush_below leaves.
+        if let Some((&t, data)) = self.unknown.next() {
+            put_unsigned_varint(buf, t);
+            put_unsigned_varint(buf, data.len() as u32);
+            buf.put_slice(data);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_round_trip_and_lengths() {
+        for v in [0i32, 1, -1, 63, -64, 64, 300, i32::MAX, i32::MIN] {
+            let mut b = BytesMut::new();
+            put_varint(&mut b, v);
+            assert_eq!(b.len(), varint_len(v), "{v}");
+            let mut r = b.freeze();
+            assert_eq!(read_varint(&mut r, "v").unwrap(), v);
+            assert!(r.is_empty());
+        }
+        for v in [0i64, -1, i64::MAX, i64::MIN, 1 << 40] {
+            let mut b = BytesMut::new();
+            put_varlong(&mut b, v);
+            assert_eq!(b.len(), varlong_len(v), "{v}");
+            assert_eq!(read_varlong(&mut b.freeze(), "v").unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn overlong_varint_is_an_error() {
+        let mut b = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert!(read_unsigned_varint(&mut b, "v").is_err());
+        let mut b = Bytes::from_static(&[0xff; 11]);
+        assert!(read_unsigned_varlong(&mut b, "v").is_err());
+        let mut b = Bytes::from_static(&[0x80]);
+        assert!(matches!(
+            read_unsigned_varint(&mut b, "v").unwrap_err().kind(),
+            crate::error::DecodeErrorKind::Truncated { .. }
+        ));
+    }
+
+    #[test]
+    fn hostile_lengths_fail_before_allocating() {
+        // Claims 2^31-1 elements with 6 bytes present.
+        let mut b = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0]);
+        let e = read_array_len(&mut b, false, 4, "a").unwrap_err();
+        assert!(matches!(
+            e.kind(),
+            crate::error::DecodeErrorKind::LengthTooLarge { declared: 2147483647, available: 6 }
+        ));
+        let mut b = Bytes::from_static(&[0x7f, 0xff, b'a']);
+        assert!(read_string(&mut b, false, "s").is_err());
+        let mut b = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(read_bytes(&mut b, true, "b").is_err());
+        let mut b = Bytes::from_static(&[0xfe, 0xff]);
+        assert!(read_nullable_string(&mut b, false, "s").is_err());
+    }
+
+    #[test]
+    fn strings_and_nulls() {
+        let mut b = BytesMut::new();
+        put_nullable_string(&mut b, None, true, "s").unwrap();
+        put_nullable_string(&mut b, Some("héllo"), true, "s").unwrap();
+        put_nullable_string(&mut b, None, false, "s").unwrap();
+        put_string(&mut b, "x", false, "s").unwrap();
+        let mut r = b.freeze();
+        assert_eq!(read_nullable_string(&mut r, true, "s").unwrap(), None);
+        assert_eq!(read_nullable_string(&mut r, true, "s").unwrap().as_deref(), Some("héllo"));
+        assert_eq!(read_nullable_string(&mut r, false, "s").unwrap(), None);
+        assert_eq!(read_string(&mut r, false, "s").unwrap(), "x");
+        let mut bad = Bytes::from_static(&[0, 2, 0xff, 0xfe]);
+        assert!(read_string(&mut bad, false, "s").is_err());
+    }
+
+    #[test]
+    fn uuid_display_matches_kafka() {
+        // Kafka's METADATA_TOPIC_ID is 0x...0001; its base64 form is fixed.
+        let u = Uuid::from_u64_pair(0, 1);
+        assert_eq!(u.to_string(), "AAAAAAAAAAAAAAAAAAAAAQ");
+        assert_eq!(Uuid::ZERO.to_string().len(), 22);
+    }
+
+    #[test]
+    fn tagged_writer_interleaves_unknown_fields() {
+        let mut unknown = UnknownTaggedFields::new();
+        unknown.insert(0, Bytes::from_static(b"a"));
+        unknown.insert(5, Bytes::from_static(b"bc"));
+        let mut b = BytesMut::new();
+        let mut w = TaggedWriter::start(&mut b, 1, &unknown, "t").unwrap();
+        w.known(&mut b, 2, |s| {
+            s.put_u8(9);
+            Ok(())
+        })
+        .unwrap();
+        w.finish(&mut b).unwrap();
+        assert_eq!(&b[..], &[3, 0, 1, b'a', 2, 1, 9, 5, 2, b'b', b'c']);
+        let mut r = b.freeze();
+        let all = read_unknown_tagged_fields(&mut r, "t").unwrap();
+        assert_eq!(all.len(), 3);
+
+        let mut clash = UnknownTaggedFields::new();
+        clash.insert(2, Bytes::new());
+        let mut b = BytesMut::new();
+        let mut w = TaggedWriter::start(&mut b, 1, &clash, "t").unwrap();
+        assert!(w.known(&mut b, 2, |_| Ok(())).is_err());
+    }
+}
