@@ -16,11 +16,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "proptest")]
+pub mod arbitrary;
 pub mod codec;
 pub mod error;
+pub mod messages;
 
 pub use codec::{UnknownTaggedFields, Uuid};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use messages::{ApiKey, Listener, Request, RequestBody, ResponseBody, UnknownApiKey};
 
 use bytes::{Bytes, BytesMut};
 use std::ops::RangeInclusive;
