@@ -18,9 +18,11 @@
 
 pub mod codec;
 pub mod error;
+pub mod error_code;
 
 pub use codec::{UnknownTaggedFields, Uuid};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use error_code::ErrorCode;
 
 use bytes::{Bytes, BytesMut};
 use std::ops::RangeInclusive;
