@@ -20,10 +20,12 @@
 pub mod arbitrary;
 pub mod codec;
 pub mod error;
+pub mod error_code;
 pub mod messages;
 
 pub use codec::{UnknownTaggedFields, Uuid};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use error_code::ErrorCode;
 pub use messages::{ApiKey, Listener, Request, RequestBody, ResponseBody, UnknownApiKey};
 
 use bytes::{Bytes, BytesMut};
