@@ -125,6 +125,15 @@ impl DecodeError {
     }
 }
 
+impl DecodeError {
+    /// Moves a known offset `by` bytes later, for an error from a decoder
+    /// that saw only part of the input (a body after its header).
+    pub(crate) fn shifted(mut self, by: usize) -> Self {
+        self.offset = self.offset.map(|o| o + by);
+        self
+    }
+}
+
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "decoding {}: {}", self.what, self.kind)?;

@@ -21,6 +21,7 @@ pub mod arbitrary;
 pub mod codec;
 pub mod error;
 pub mod error_code;
+pub mod frame;
 pub mod messages;
 
 pub use codec::{UnknownTaggedFields, Uuid};
