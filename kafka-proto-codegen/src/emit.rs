@@ -216,21 +216,6 @@ fn min_size(ty: &FType) -> usize {
     }
 }
 
-fn is_copy(ty: &FType) -> bool {
-    matches!(
-        ty,
-        FType::Bool
-            | FType::Int8
-            | FType::Int16
-            | FType::Uint16
-            | FType::Int32
-            | FType::Uint32
-            | FType::Int64
-            | FType::Float64
-            | FType::Uuid
-    )
-}
-
 /// Generates the code for reading one value of `ty` (not nullable) from `buf`.
 fn read_base(ty: &FType, compact: &str, what: &str) -> String {
     match ty {

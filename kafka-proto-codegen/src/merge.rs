@@ -251,9 +251,7 @@ fn restrict(f: &FieldSpec, own: VersionSet, msg_flexible: VersionSet) -> MField 
 }
 
 /// Groups schemas by message name across trees, keeping tree priority order.
-pub fn group<'a>(
-    trees: &'a [(String, Vec<Schema>)],
-) -> BTreeMap<String, Vec<(&'a str, &'a Schema)>> {
+pub fn group(trees: &[(String, Vec<Schema>)]) -> BTreeMap<String, Vec<(&str, &Schema)>> {
     let mut out: BTreeMap<String, Vec<(&str, &Schema)>> = BTreeMap::new();
     for (label, schemas) in trees {
         for s in schemas {

@@ -194,7 +194,6 @@ pub struct FieldSpec {
 /// A struct (the message itself, an inline struct, or a common struct).
 #[derive(Clone, Debug)]
 pub struct StructSpec {
-    pub name: String,
     pub fields: Vec<FieldSpec>,
 }
 
@@ -293,13 +292,7 @@ fn parse_fields(
             if let Some(sub) = f.get("fields").and_then(|v| v.as_array()) {
                 let sname = ty.struct_name().expect("fields on non-struct").to_string();
                 let fields = parse_fields(&ctx, sub, structs);
-                let prev = structs.insert(
-                    sname.clone(),
-                    StructSpec {
-                        name: sname.clone(),
-                        fields,
-                    },
-                );
+                let prev = structs.insert(sname.clone(), StructSpec { fields });
                 assert!(prev.is_none(), "{ctx}: struct {sname} defined twice");
             }
             FieldSpec {
@@ -354,13 +347,7 @@ pub fn load(path: &Path) -> Schema {
                 cs["fields"].as_array().expect("common fields"),
                 &mut structs,
             );
-            let prev = structs.insert(
-                sname.clone(),
-                StructSpec {
-                    name: sname.clone(),
-                    fields,
-                },
-            );
+            let prev = structs.insert(sname.clone(), StructSpec { fields });
             assert!(prev.is_none(), "{name}: struct {sname} defined twice");
         }
     }
@@ -369,13 +356,7 @@ pub fn load(path: &Path) -> Schema {
         v["fields"].as_array().map(|a| a.as_slice()).unwrap_or(&[]),
         &mut structs,
     );
-    let prev = structs.insert(
-        name.clone(),
-        StructSpec {
-            name: name.clone(),
-            fields,
-        },
-    );
+    let prev = structs.insert(name.clone(), StructSpec { fields });
     assert!(prev.is_none(), "{name}: top-level name reused by a struct");
     Schema {
         name,

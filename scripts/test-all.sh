@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace on a fresh machine: installs
+# what it needs, then formatting, generated-code freshness, clippy, docs,
+# the test suites, a no-default-features build, benchmarks in test mode,
+# and a replay of the fuzz corpus. `.ci/run` calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "toolchain components"
+if command -v rustup >/dev/null 2>&1; then
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+cargo --version
+
+step "format"
+cargo fmt --all -- --check
+
+# The schemas are not part of the repository; check freshness when they
+# sit beside it, as they do in CI and on developer machines.
+schemas="${KAFKA_SCHEMAS:-../shared/kafka-schemas}"
+if [ -d "$schemas" ]; then
+    step "generated messages are up to date with $schemas"
+    KAFKA_SCHEMAS="$schemas" cargo run -q -p kafka-proto-codegen -- --check
+else
+    step "schemas not found at $schemas: skipping the generated-code check"
+fi
+
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+step "kafka-proto without default features (no codecs)"
+cargo build -q -p kafka-proto --no-default-features
+
+step "tests"
+cargo test --workspace
+
+step "benchmarks, once each in test mode"
+cargo bench --workspace -- --test
+
+if [ -x fuzz/replay.sh ]; then
+    step "fuzz targets: build and replay the corpus"
+    if ! command -v cargo-fuzz >/dev/null 2>&1; then
+        cargo install --locked cargo-fuzz
+    fi
+    fuzz/replay.sh
+fi
+
+step "all checks passed"
