@@ -218,7 +218,10 @@ fn read_len(
 fn utf8(bytes: Bytes, what: &'static str) -> Result<String, DecodeError> {
     match std::str::from_utf8(&bytes) {
         Ok(s) => Ok(s.to_owned()),
-        Err(e) => Err(DecodeError::invalid(what, format!("string is not UTF-8: {e}"))),
+        Err(e) => Err(DecodeError::invalid(
+            what,
+            format!("string is not UTF-8: {e}"),
+        )),
     }
 }
 
@@ -237,7 +240,11 @@ pub fn read_nullable_string(
 
 /// Reads a non-nullable string; a null marker is an error.
 #[inline]
-pub fn read_string(buf: &mut Bytes, compact: bool, what: &'static str) -> Result<String, DecodeError> {
+pub fn read_string(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<String, DecodeError> {
     read_nullable_string(buf, compact, what)?
         .ok_or_else(|| DecodeError::invalid(what, "null where a string is required"))
 }
@@ -257,7 +264,11 @@ pub fn read_nullable_bytes(
 
 /// Reads non-nullable bytes, zero-copy; a null marker is an error.
 #[inline]
-pub fn read_bytes(buf: &mut Bytes, compact: bool, what: &'static str) -> Result<Bytes, DecodeError> {
+pub fn read_bytes(
+    buf: &mut Bytes,
+    compact: bool,
+    what: &'static str,
+) -> Result<Bytes, DecodeError> {
     read_nullable_bytes(buf, compact, what)?
         .ok_or_else(|| DecodeError::invalid(what, "null where bytes are required"))
 }
@@ -648,7 +659,10 @@ mod tests {
         let e = read_array_len(&mut b, false, 4, "a").unwrap_err();
         assert!(matches!(
             e.kind(),
-            crate::error::DecodeErrorKind::LengthTooLarge { declared: 2147483647, available: 6 }
+            crate::error::DecodeErrorKind::LengthTooLarge {
+                declared: 2147483647,
+                available: 6
+            }
         ));
         let mut b = Bytes::from_static(&[0x7f, 0xff, b'a']);
         assert!(read_string(&mut b, false, "s").is_err());
@@ -667,7 +681,10 @@ mod tests {
         put_string(&mut b, "x", false, "s").unwrap();
         let mut r = b.freeze();
         assert_eq!(read_nullable_string(&mut r, true, "s").unwrap(), None);
-        assert_eq!(read_nullable_string(&mut r, true, "s").unwrap().as_deref(), Some("héllo"));
+        assert_eq!(
+            read_nullable_string(&mut r, true, "s").unwrap().as_deref(),
+            Some("héllo")
+        );
         assert_eq!(read_nullable_string(&mut r, false, "s").unwrap(), None);
         assert_eq!(read_string(&mut r, false, "s").unwrap(), "x");
         let mut bad = Bytes::from_static(&[0, 2, 0xff, 0xfe]);

@@ -18,6 +18,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod record;
 
 pub use codec::{UnknownTaggedFields, Uuid};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
