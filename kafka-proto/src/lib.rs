@@ -23,6 +23,7 @@ pub mod error;
 pub mod error_code;
 pub mod frame;
 pub mod messages;
+pub mod record;
 
 pub use codec::{UnknownTaggedFields, Uuid};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};

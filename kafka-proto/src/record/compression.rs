@@ -1,0 +1,273 @@
+//! The batch compression codecs, each behind its cargo feature.
+//!
+//! Decompression is bounded: output is produced in a streaming fashion and
+//! abandoned as soon as it would exceed the caller's limit, so a small
+//! "bomb" cannot make us allocate gigabytes.
+
+use bytes::BytesMut;
+
+use super::Compression;
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+
+const WHAT: &str = "RecordBatch.Records";
+
+/// Compresses `input` with `codec`, appending the result to `out`.
+pub(crate) fn compress(
+    codec: Compression,
+    level: Option<i32>,
+    input: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    // Silence unused warnings when every codec feature is off.
+    let _ = (level, input, &out);
+    match codec {
+        Compression::None => {
+            out.extend_from_slice(input);
+            Ok(())
+        }
+        #[cfg(feature = "gzip")]
+        Compression::Gzip => gzip::compress(level, input, out),
+        #[cfg(feature = "snappy")]
+        Compression::Snappy => snappy::compress(input, out),
+        #[cfg(feature = "lz4")]
+        Compression::Lz4 => lz4::compress(input, out),
+        #[cfg(feature = "zstd")]
+        Compression::Zstd => zstd::compress(level, input, out),
+        #[allow(unreachable_patterns)]
+        other => Err(EncodeError::UnsupportedCompression(other.name())),
+    }
+}
+
+/// Decompresses `input`, failing with [`DecodeErrorKind::DecompressionLimit`]
+/// once the output would exceed `limit` bytes.
+pub(crate) fn decompress(
+    codec: Compression,
+    input: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, DecodeError> {
+    let _ = (input, limit);
+    match codec {
+        Compression::None => {
+            if input.len() > limit {
+                return Err(limit_error(limit));
+            }
+            Ok(input.to_vec())
+        }
+        #[cfg(feature = "gzip")]
+        Compression::Gzip => read_bounded(
+            flate2::read::MultiGzDecoder::new(input),
+            input.len(),
+            limit,
+            "gzip",
+        ),
+        #[cfg(feature = "snappy")]
+        Compression::Snappy => snappy::decompress(input, limit),
+        #[cfg(feature = "lz4")]
+        Compression::Lz4 => read_bounded(
+            lz4_flex::frame::FrameDecoder::new(input),
+            input.len(),
+            limit,
+            "lz4",
+        ),
+        #[cfg(feature = "zstd")]
+        Compression::Zstd => {
+            let decoder = ::zstd::stream::read::Decoder::with_buffer(input)
+                .map_err(|e| codec_error("zstd", e))?;
+            read_bounded(decoder, input.len(), limit, "zstd")
+        }
+        #[allow(unreachable_patterns)]
+        other => Err(DecodeError::new(
+            WHAT,
+            DecodeErrorKind::UnsupportedCompression(other.id()),
+        )),
+    }
+}
+
+#[allow(dead_code)]
+fn limit_error(limit: usize) -> DecodeError {
+    DecodeError::new(WHAT, DecodeErrorKind::DecompressionLimit { limit })
+}
+
+#[allow(dead_code)]
+fn codec_error(codec: &'static str, e: impl std::fmt::Display) -> DecodeError {
+    DecodeError::new(
+        WHAT,
+        DecodeErrorKind::Compression {
+            codec,
+            detail: e.to_string(),
+        },
+    )
+}
+
+#[allow(dead_code)]
+fn encode_error(codec: &'static str, e: impl std::fmt::Display) -> EncodeError {
+    EncodeError::Compression {
+        codec,
+        detail: e.to_string(),
+    }
+}
+
+/// Reads a decompressing stream to its end, stopping one byte past `limit`.
+#[allow(dead_code)]
+fn read_bounded<R: std::io::Read>(
+    reader: R,
+    compressed_len: usize,
+    limit: usize,
+    codec: &'static str,
+) -> Result<Vec<u8>, DecodeError> {
+    use std::io::Read;
+    // Typical Kafka payloads compress 2-5x; start there and let the vector grow.
+    let hint = compressed_len
+        .saturating_mul(4)
+        .clamp(256, 1 << 20)
+        .min(limit);
+    let mut out = Vec::with_capacity(hint);
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| codec_error(codec, e))?;
+    if out.len() > limit {
+        return Err(limit_error(limit));
+    }
+    Ok(out)
+}
+
+#[cfg(feature = "gzip")]
+mod gzip {
+    use super::*;
+    use bytes::BufMut;
+    use std::io::Write;
+
+    pub(super) fn compress(
+        level: Option<i32>,
+        input: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let level = match level {
+            Some(l) => flate2::Compression::new(l.clamp(0, 9) as u32),
+            None => flate2::Compression::default(),
+        };
+        let mut enc = flate2::write::GzEncoder::new(out.writer(), level);
+        enc.write_all(input).map_err(|e| encode_error("gzip", e))?;
+        enc.finish().map_err(|e| encode_error("gzip", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(feature = "snappy")]
+mod snappy {
+    use super::*;
+
+    /// The xerial (snappy-java) stream header, as written by the Java client.
+    const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
+    /// Magic plus the version and compatible-version words.
+    const XERIAL_HEADER_LEN: usize = 16;
+
+    pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
+        let start = out.len();
+        out.resize(start + snap::raw::max_compress_len(input.len()), 0);
+        let tail = out.get_mut(start..).unwrap_or_default();
+        let n = snap::raw::Encoder::new()
+            .compress(input, tail)
+            .map_err(|e| encode_error("snappy", e))?;
+        out.truncate(start + n);
+        Ok(())
+    }
+
+    pub(super) fn decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+        if input.len() >= XERIAL_HEADER_LEN && input.starts_with(XERIAL_MAGIC) {
+            return decompress_xerial(input.get(XERIAL_HEADER_LEN..).unwrap_or_default(), limit);
+        }
+        let mut out = Vec::new();
+        decompress_block(input, &mut out, limit)?;
+        Ok(out)
+    }
+
+    /// Decompresses one raw snappy block onto the end of `out`, checking the
+    /// declared length against the limit before allocating.
+    fn decompress_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), DecodeError> {
+        let len = snap::raw::decompress_len(block).map_err(|e| codec_error("snappy", e))?;
+        let start = out.len();
+        let end = start.checked_add(len).filter(|&end| end <= limit);
+        let Some(end) = end else {
+            return Err(limit_error(limit));
+        };
+        out.resize(end, 0);
+        let n = snap::raw::Decoder::new()
+            .decompress(block, out.get_mut(start..).unwrap_or_default())
+            .map_err(|e| codec_error("snappy", e))?;
+        out.truncate(start + n);
+        Ok(())
+    }
+
+    /// Blocks of big-endian `int32` length followed by a raw snappy block.
+    fn decompress_xerial(mut rest: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+                return Err(codec_error("snappy", "truncated xerial block length"));
+            };
+            let len = i32::from_be_bytes(*len);
+            let block = usize::try_from(len)
+                .ok()
+                .and_then(|len| tail.get(..len).map(|b| (b, len)));
+            let Some((block, len)) = block else {
+                return Err(codec_error(
+                    "snappy",
+                    format!("bad xerial block length {len}"),
+                ));
+            };
+            decompress_block(block, &mut out, limit)?;
+            rest = tail.get(len..).unwrap_or_default();
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(feature = "lz4")]
+mod lz4 {
+    use super::*;
+    use bytes::BufMut;
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+    use std::io::Write;
+
+    /// LZ4 frame with 64 KiB independent blocks, as the Java client and
+    /// librdkafka write. lz4_flex has a single (fast) level.
+    pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
+        let info = FrameInfo::new()
+            .block_size(BlockSize::Max64KB)
+            .block_mode(BlockMode::Independent);
+        let mut enc = FrameEncoder::with_frame_info(info, out.writer());
+        enc.write_all(input).map_err(|e| encode_error("lz4", e))?;
+        enc.finish().map_err(|e| encode_error("lz4", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(feature = "zstd")]
+mod zstd {
+    use super::*;
+    use bytes::BufMut;
+    use std::io::Write;
+
+    /// Kafka's default zstd level.
+    const DEFAULT_LEVEL: i32 = 3;
+
+    pub(super) fn compress(
+        level: Option<i32>,
+        input: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let err = |e| encode_error("zstd", e);
+        let mut enc =
+            ::zstd::stream::write::Encoder::new(out.writer(), level.unwrap_or(DEFAULT_LEVEL))
+                .map_err(err)?;
+        enc.include_contentsize(true).map_err(err)?;
+        enc.set_pledged_src_size(Some(input.len() as u64))
+            .map_err(err)?;
+        enc.write_all(input).map_err(err)?;
+        enc.finish().map_err(err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! A bounds-checked reader over a byte slice, used by the hot record
+//! decoding paths: it tracks a position instead of advancing a `Bytes`, so
+//! fields can be turned into zero-copy slices with one `Bytes::slice` each.
+
+use std::ops::Range;
+
+use crate::error::DecodeError;
+
+pub(crate) struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline]
+    pub(crate) fn new(buf: &'a [u8], pos: usize) -> Self {
+        Self { buf, pos }
+    }
+
+    #[inline]
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    #[inline]
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    /// Takes `n` bytes, returning their range in the underlying slice.
+    #[inline]
+    pub(crate) fn take(
+        &mut self,
+        n: usize,
+        what: &'static str,
+    ) -> Result<Range<usize>, DecodeError> {
+        let remaining = self.remaining();
+        if n > remaining {
+            return Err(DecodeError::too_large(what, n as u64, remaining));
+        }
+        let start = self.pos;
+        self.pos += n;
+        Ok(start..self.pos)
+    }
+
+    #[inline]
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
+        let bytes = self
+            .buf
+            .get(self.pos..)
+            .and_then(|rest| rest.first_chunk::<N>())
+            .ok_or_else(|| DecodeError::truncated(what, N - self.remaining()))?;
+        self.pos += N;
+        Ok(*bytes)
+    }
+
+    #[inline]
+    pub(crate) fn i8(&mut self, what: &'static str) -> Result<i8, DecodeError> {
+        Ok(i8::from_be_bytes(self.array(what)?))
+    }
+    #[inline]
+    pub(crate) fn i16(&mut self, what: &'static str) -> Result<i16, DecodeError> {
+        Ok(i16::from_be_bytes(self.array(what)?))
+    }
+    #[inline]
+    pub(crate) fn i32(&mut self, what: &'static str) -> Result<i32, DecodeError> {
+        Ok(i32::from_be_bytes(self.array(what)?))
+    }
+    #[inline]
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+    #[inline]
+    pub(crate) fn i64(&mut self, what: &'static str) -> Result<i64, DecodeError> {
+        Ok(i64::from_be_bytes(self.array(what)?))
+    }
+
+    #[inline]
+    fn byte(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        match self.buf.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            None => Err(DecodeError::truncated(what, 1)),
+        }
+    }
+
+    /// A zigzag varint in the `int32` range (at most 5 bytes).
+    #[inline]
+    pub(crate) fn varint(&mut self, what: &'static str) -> Result<i32, DecodeError> {
+        let b = self.byte(what)?;
+        // One-byte fast path: most lengths and deltas in a batch are small.
+        let v = if b < 0x80 {
+            u32::from(b)
+        } else {
+            let mut v = u32::from(b & 0x7f);
+            let mut shift = 7;
+            loop {
+                let b = self.byte(what)?;
+                if shift == 28 && b > 0x0f {
+                    return Err(DecodeError::invalid(what, "varint exceeds 32 bits"));
+                }
+                v |= u32::from(b & 0x7f) << shift;
+                if b < 0x80 {
+                    break v;
+                }
+                shift += 7;
+            }
+        };
+        Ok(((v >> 1) as i32) ^ -((v & 1) as i32))
+    }
+
+    /// A zigzag varlong in the `int64` range (at most 10 bytes).
+    #[inline]
+    pub(crate) fn varlong(&mut self, what: &'static str) -> Result<i64, DecodeError> {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = self.byte(what)?;
+            if shift == 63 && b > 0x01 {
+                return Err(DecodeError::invalid(what, "varlong exceeds 64 bits"));
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+    }
+
+    /// A varint length then that many bytes; -1 is null.
+    #[inline]
+    pub(crate) fn varint_bytes(
+        &mut self,
+        what: &'static str,
+    ) -> Result<Option<Range<usize>>, DecodeError> {
+        match self.varint(what)? {
+            -1 => Ok(None),
+            n if n < -1 => Err(DecodeError::invalid(what, format!("negative length {n}"))),
+            n => Ok(Some(self.take(n as usize, what)?)),
+        }
+    }
+
+    /// An `int32` length then that many bytes; -1 is null.
+    #[inline]
+    pub(crate) fn i32_bytes(
+        &mut self,
+        what: &'static str,
+    ) -> Result<Option<Range<usize>>, DecodeError> {
+        match self.i32(what)? {
+            -1 => Ok(None),
+            n if n < -1 => Err(DecodeError::invalid(what, format!("negative length {n}"))),
+            n => Ok(Some(self.take(n as usize, what)?)),
+        }
+    }
+}
