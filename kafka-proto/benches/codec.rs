@@ -59,7 +59,9 @@ fn metadata_theirs() -> kafka_protocol::messages::MetadataResponse {
         .map(|id| {
             m::MetadataResponseBroker::default()
                 .with_node_id(BrokerId(id))
-                .with_host(StrBytes::from_string(format!("broker-{id}.example.internal")))
+                .with_host(StrBytes::from_string(format!(
+                    "broker-{id}.example.internal"
+                )))
                 .with_port(9092)
                 .with_rack(Some(StrBytes::from_string(format!("rack-{id}"))))
         })
@@ -72,7 +74,11 @@ fn metadata_theirs() -> kafka_protocol::messages::MetadataResponse {
                 .with_partitions(
                     (0..100)
                         .map(|p| {
-                            let r = vec![BrokerId(p % 3), BrokerId((p + 1) % 3), BrokerId((p + 2) % 3)];
+                            let r = vec![
+                                BrokerId(p % 3),
+                                BrokerId((p + 1) % 3),
+                                BrokerId((p + 2) % 3),
+                            ];
                             m::MetadataResponsePartition::default()
                                 .with_partition_index(p)
                                 .with_leader_id(BrokerId(p % 3))
@@ -100,7 +106,11 @@ fn metadata(c: &mut Criterion) {
     let wire = buf.freeze();
     let mut check = BytesMut::new();
     theirs.encode(&mut check, METADATA_VERSION).unwrap();
-    assert_eq!(wire, check.freeze(), "both crates must produce the same bytes");
+    assert_eq!(
+        wire,
+        check.freeze(),
+        "both crates must produce the same bytes"
+    );
 
     let mut g = c.benchmark_group("metadata_1000_partitions");
     g.throughput(Throughput::Bytes(wire.len() as u64));
