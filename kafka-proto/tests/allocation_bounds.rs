@@ -16,12 +16,14 @@ struct Counting;
 
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static CALLS: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every call is forwarded to the system allocator unchanged; the
 // wrapper only keeps byte counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = System.alloc(layout);
+        CALLS.fetch_add(1, Ordering::Relaxed);
         if !p.is_null() {
             let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
             PEAK.fetch_max(now, Ordering::Relaxed);
@@ -36,6 +38,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let p = System.realloc(ptr, layout, new_size);
+        CALLS.fetch_add(1, Ordering::Relaxed);
         if !p.is_null() {
             if new_size >= layout.size() {
                 let grow = new_size - layout.size();
@@ -60,9 +63,21 @@ fn peak_growth(f: impl FnOnce()) -> usize {
     PEAK.load(Ordering::Relaxed).saturating_sub(base)
 }
 
+/// Allocation calls made while `f` runs.
+fn calls(f: impl FnOnce()) -> usize {
+    let before = CALLS.load(Ordering::Relaxed);
+    f();
+    CALLS.load(Ordering::Relaxed) - before
+}
+
 const LIMIT: usize = 16 * 1024;
 
 #[test]
+fn allocation_bounds() {
+    ten_byte_inputs_claiming_huge_collections_allocate_almost_nothing();
+    iterating_an_uncompressed_batch_allocates_nothing_per_record();
+}
+
 fn ten_byte_inputs_claiming_huge_collections_allocate_almost_nothing() {
     // Each prefix claims 2^31-1 (classic int32) or 2^32-2 (compact varint)
     // elements, strings or bytes, followed by a little filler, 10 bytes total.
@@ -120,4 +135,30 @@ fn ten_byte_inputs_claiming_huge_collections_allocate_almost_nothing() {
         }
     });
     assert!(grew <= LIMIT, "record batch decode allocated {grew} bytes");
+}
+
+fn iterating_an_uncompressed_batch_allocates_nothing_per_record() {
+    use kafka_proto::record::{encode, BatchOptions, Headers, Record};
+    let records: Vec<Record> = (0..1000)
+        .map(|i| Record {
+            offset: i,
+            timestamp: 1_700_000_000_000 + i,
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(vec![b'v'; 100])),
+            headers: Headers::from_pairs([("h", Some(&b"1"[..])), ("h", None)]).unwrap(),
+        })
+        .collect();
+    let set = encode(records.iter(), &BatchOptions::default()).unwrap();
+    let mut seen = 0usize;
+    let n = calls(|| {
+        for batch in Batches::new(set.clone()) {
+            for record in batch.unwrap().records().unwrap() {
+                let record = record.unwrap();
+                seen += record.value.map_or(0, |v| v.len());
+                seen += record.headers.iter().count();
+            }
+        }
+    });
+    assert_eq!(seen, 1000 * 102);
+    assert!(n < 10, "{n} allocations while iterating 1,000 records");
 }
