@@ -1,0 +1,569 @@
+//! ApiVersions, Metadata, topic administration, DescribeCluster.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use bytes::{Bytes, BytesMut};
+use kafka_proto::frame::encode_response_frame;
+use kafka_proto::messages::api_versions_response::ApiVersion;
+use kafka_proto::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_proto::messages::create_topics_response::CreatableTopicResult;
+use kafka_proto::messages::delete_topics_response::DeletableTopicResult;
+use kafka_proto::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_proto::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_proto::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, MetadataResponse,
+};
+use kafka_proto::{ApiKey, ErrorCode, ResponseBody};
+
+use crate::cluster::{Cluster, Partition, Reply, Topic};
+use crate::log::PartitionLog;
+use crate::{Ctx, MockError};
+
+/// The APIs this mock serves and the versions of each; `None` for the rest.
+///
+/// Produce starts at v3 and Fetch at v4 because the log stores only v2
+/// batches (older versions would need down-conversion), as Kafka 4 does.
+pub(crate) fn served_versions(key: ApiKey) -> Option<RangeInclusive<i16>> {
+    use ApiKey::*;
+    let all = key.versions();
+    let (lo, mut hi) = (*all.start(), *all.end());
+    if key.is_unstable(hi) {
+        hi -= 1;
+    }
+    let lo = match key {
+        Produce => 3,
+        Fetch => 4,
+        ApiVersions
+        | Metadata
+        | ListOffsets
+        | DeleteRecords
+        | OffsetForLeaderEpoch
+        | CreateTopics
+        | DeleteTopics
+        | CreatePartitions
+        | DescribeCluster
+        | DescribeConfigs
+        | IncrementalAlterConfigs
+        | SaslHandshake
+        | SaslAuthenticate
+        | FindCoordinator
+        | JoinGroup
+        | SyncGroup
+        | Heartbeat
+        | LeaveGroup
+        | OffsetCommit
+        | OffsetFetch
+        | OffsetDelete
+        | ListGroups
+        | DescribeGroups
+        | DeleteGroups
+        | InitProducerId
+        | AddPartitionsToTxn
+        | AddOffsetsToTxn
+        | TxnOffsetCommit
+        | EndTxn => lo,
+        _ => return None,
+    };
+    Some(lo..=hi)
+}
+
+fn api_version_list() -> Vec<ApiVersion> {
+    ApiKey::ALL
+        .iter()
+        .filter_map(|&k| {
+            served_versions(k).map(|r| {
+                ApiVersion::default()
+                    .with_api_key(k.id())
+                    .with_min_version(*r.start())
+                    .with_max_version(*r.end())
+            })
+        })
+        .collect()
+}
+
+/// The answer to an ApiVersions request in a version we cannot decode:
+/// a v0 response with UNSUPPORTED_VERSION and our version list, so the
+/// client can retry with one we know (KIP-511).
+pub(crate) fn unsupported_api_versions(frame: &Bytes) -> Option<Bytes> {
+    if frame.len() < 8 || i16::from_be_bytes([frame[0], frame[1]]) != ApiKey::ApiVersions.id() {
+        return None;
+    }
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    if ApiKey::ApiVersions.versions().contains(&version) {
+        return None;
+    }
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let body = ApiVersionsResponse::default()
+        .with_error_code(ErrorCode::UnsupportedVersion.code())
+        .with_api_keys(api_version_list());
+    let mut buf = BytesMut::new();
+    encode_response_frame(
+        correlation_id,
+        0,
+        &ResponseBody::ApiVersions(body),
+        &mut buf,
+    )
+    .ok()?;
+    Some(buf.freeze())
+}
+
+/// Kafka's rule for topic names.
+pub(crate) fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl Cluster {
+    /// Creates a topic, spreading leaders and replicas over the brokers.
+    pub(crate) fn create_topic_internal(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), (ErrorCode, String)> {
+        if !valid_topic_name(name) {
+            return Err((
+                ErrorCode::InvalidTopicException,
+                format!("invalid topic name {name:?}"),
+            ));
+        }
+        if self.topics.contains_key(name) {
+            return Err((
+                ErrorCode::TopicAlreadyExists,
+                format!("topic {name} already exists"),
+            ));
+        }
+        let partitions = if partitions == -1 {
+            self.config.default_partitions
+        } else {
+            partitions
+        };
+        let replication = if replication == -1 {
+            self.config.default_replication
+        } else {
+            replication
+        };
+        if partitions <= 0 {
+            return Err((
+                ErrorCode::InvalidPartitions,
+                format!("{partitions} partitions"),
+            ));
+        }
+        let brokers: Vec<i32> = self.brokers.keys().copied().collect();
+        if replication <= 0 || replication as usize > brokers.len() {
+            return Err((
+                ErrorCode::InvalidReplicationFactor,
+                format!(
+                    "replication factor {replication} with {} brokers",
+                    brokers.len()
+                ),
+            ));
+        }
+        let offset = self.topics.len();
+        let parts = (0..partitions)
+            .map(|p| self.new_partition(p, offset, replication, &brokers))
+            .collect();
+        let id = self.new_uuid();
+        self.topics.insert(
+            name.to_string(),
+            Topic {
+                id,
+                partitions: parts,
+                configs,
+                internal: name.starts_with("__"),
+            },
+        );
+        tracing::debug!(target: "kafka_mock::admin", topic = name, partitions, "created topic");
+        Ok(())
+    }
+
+    fn new_partition(
+        &self,
+        index: i32,
+        offset: usize,
+        replication: i16,
+        brokers: &[i32],
+    ) -> Partition {
+        let n = brokers.len();
+        let first = (index as usize + offset) % n;
+        let replicas: Vec<i32> = (0..replication as usize)
+            .map(|r| brokers[(first + r) % n])
+            .collect();
+        // Lead on the first replica that is up, as a controller would elect.
+        let leader = replicas
+            .iter()
+            .copied()
+            .find(|b| self.brokers.get(b).is_some_and(|b| b.up))
+            .unwrap_or(-1);
+        Partition {
+            index,
+            leader,
+            leader_epoch: 0,
+            replicas,
+            log: PartitionLog::default(),
+        }
+    }
+
+    /// Creates a topic from the control API.
+    pub fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+    ) -> Result<(), MockError> {
+        self.create_topic_internal(name, partitions, replication, BTreeMap::new())
+            .map_err(|(code, msg)| match code {
+                ErrorCode::TopicAlreadyExists => MockError::TopicExists(name.to_string()),
+                _ => MockError::Invalid(msg),
+            })
+    }
+
+    /// Deletes a topic from the control API.
+    pub fn delete_topic(&mut self, name: &str) -> Result<(), MockError> {
+        self.topics
+            .remove(name)
+            .map(|_| ())
+            .ok_or_else(|| MockError::UnknownTopic(name.to_string()))
+    }
+
+    /// Names of all topics.
+    pub fn topic_names(&self) -> Vec<String> {
+        self.topics.keys().cloned().collect()
+    }
+
+    /// Log start offset and high watermark of a partition.
+    pub fn partition_offsets(&self, topic: &str, partition: i32) -> Result<(i64, i64), MockError> {
+        let p = self.partition(topic, partition)?;
+        Ok((p.log.log_start, p.log.high_watermark()))
+    }
+
+    /// The leader of a partition.
+    pub fn partition_leader(&self, topic: &str, partition: i32) -> Result<i32, MockError> {
+        Ok(self.partition(topic, partition)?.leader)
+    }
+
+    pub(crate) fn partition(&self, topic: &str, partition: i32) -> Result<&Partition, MockError> {
+        self.topics
+            .get(topic)
+            .ok_or_else(|| MockError::UnknownTopic(topic.to_string()))?
+            .partitions
+            .get(usize::try_from(partition).unwrap_or(usize::MAX))
+            .ok_or(MockError::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+    }
+
+    pub(crate) fn api_versions(&mut self, ctx: &Ctx, _req: ApiVersionsRequest) -> Reply {
+        let mut resp = ApiVersionsResponse::default()
+            .with_api_keys(api_version_list())
+            .with_throttle_time_ms(self.faults.throttle_ms);
+        if let Some(code) = self
+            .faults
+            .take(ApiKey::ApiVersions, ctx.broker, None, None)
+        {
+            resp.error_code = code.code();
+        }
+        Reply::Respond(ResponseBody::ApiVersions(resp))
+    }
+
+    pub(crate) fn live_brokers(&self) -> impl Iterator<Item = &crate::cluster::Broker> {
+        self.brokers.values().filter(|b| b.up)
+    }
+
+    pub(crate) fn metadata(&mut self, ctx: &Ctx, req: MetadataRequest) -> Reply {
+        let mut resp = MetadataResponse::default()
+            .with_throttle_time_ms(self.faults.throttle_ms)
+            .with_cluster_id(Some(self.config.cluster_id.clone()))
+            .with_controller_id(self.controller);
+        if let Some(code) = self.faults.take(ApiKey::Metadata, ctx.broker, None, None) {
+            if ctx.version >= 13 {
+                resp.error_code = code.code();
+                return Reply::Respond(ResponseBody::Metadata(resp));
+            }
+        }
+        resp.brokers = self
+            .live_brokers()
+            .map(|b| {
+                MetadataResponseBroker::default()
+                    .with_node_id(b.id)
+                    .with_host(self.config.host.clone())
+                    .with_port(i32::from(b.port))
+                    .with_rack(b.rack.clone())
+            })
+            .collect();
+        // Null (or, in v0, empty) means every topic.
+        let wanted: Option<Vec<(Option<String>, kafka_proto::Uuid)>> = match req.topics {
+            None => None,
+            Some(t) if t.is_empty() && ctx.version == 0 => None,
+            Some(t) => Some(t.into_iter().map(|t| (t.name, t.topic_id)).collect()),
+        };
+        let auto_create =
+            self.config.auto_create_topics && (ctx.version < 4 || req.allow_auto_topic_creation);
+        let names: Vec<(Option<String>, kafka_proto::Uuid)> = match wanted {
+            None => self
+                .topics
+                .keys()
+                .map(|n| (Some(n.clone()), kafka_proto::Uuid::ZERO))
+                .collect(),
+            Some(w) => w,
+        };
+        for (name, id) in names {
+            let name = match name {
+                Some(n) => Some(n),
+                None => self.topic_name_by_id(id),
+            };
+            let Some(name) = name else {
+                resp.topics.push(
+                    MetadataResponseTopic::default()
+                        .with_error_code(ErrorCode::UnknownTopicId.code())
+                        .with_name(None)
+                        .with_topic_id(id),
+                );
+                continue;
+            };
+            if !self.topics.contains_key(&name) {
+                let code = if !valid_topic_name(&name) {
+                    Some(ErrorCode::InvalidTopicException)
+                } else if auto_create {
+                    let partitions = self.config.default_partitions;
+                    let replication = self
+                        .config
+                        .default_replication
+                        .min(self.brokers.len() as i16);
+                    self.create_topic_internal(&name, partitions, replication, BTreeMap::new())
+                        .err()
+                        .map(|(c, _)| c)
+                } else {
+                    Some(ErrorCode::UnknownTopicOrPartition)
+                };
+                if let Some(code) = code {
+                    resp.topics.push(
+                        MetadataResponseTopic::default()
+                            .with_error_code(code.code())
+                            .with_name(Some(name)),
+                    );
+                    continue;
+                }
+            }
+            let t = &self.topics[&name];
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let up = |b: &i32| self.brokers.get(b).is_some_and(|b| b.up);
+                    let isr: Vec<i32> = p.replicas.iter().copied().filter(up).collect();
+                    let offline: Vec<i32> = p.replicas.iter().copied().filter(|b| !up(b)).collect();
+                    let leader_up = up(&p.leader);
+                    MetadataResponsePartition::default()
+                        .with_error_code(if leader_up {
+                            0
+                        } else {
+                            ErrorCode::LeaderNotAvailable.code()
+                        })
+                        .with_partition_index(p.index)
+                        .with_leader_id(if leader_up { p.leader } else { -1 })
+                        .with_leader_epoch(p.leader_epoch)
+                        .with_replica_nodes(p.replicas.clone())
+                        .with_isr_nodes(isr)
+                        .with_offline_replicas(offline)
+                })
+                .collect();
+            resp.topics.push(
+                MetadataResponseTopic::default()
+                    .with_name(Some(name.clone()))
+                    .with_topic_id(t.id)
+                    .with_is_internal(t.internal)
+                    .with_partitions(partitions),
+            );
+        }
+        Reply::Respond(ResponseBody::Metadata(resp))
+    }
+
+    pub(crate) fn create_topics(&mut self, ctx: &Ctx, req: CreateTopicsRequest) -> Reply {
+        let mut resp =
+            CreateTopicsResponse::default().with_throttle_time_ms(self.faults.throttle_ms);
+        for t in req.topics {
+            let mut r = CreatableTopicResult::default()
+                .with_name(t.name.clone())
+                .with_num_partitions(-1)
+                .with_replication_factor(-1);
+            let configs: BTreeMap<String, String> = t
+                .configs
+                .iter()
+                .filter_map(|c| c.value.clone().map(|v| (c.name.clone(), v)))
+                .collect();
+            let result = if let Some(code) =
+                self.faults
+                    .take(ApiKey::CreateTopics, ctx.broker, Some(&t.name), None)
+            {
+                Err((code, code.description().to_string()))
+            } else if !t.assignments.is_empty() {
+                // Explicit assignments: partition count and replicas come from them.
+                let n = t.assignments.len() as i32;
+                let rf = t.assignments[0].broker_ids.len() as i16;
+                if t.num_partitions != -1 || t.replication_factor != -1 {
+                    Err((
+                        ErrorCode::InvalidRequest,
+                        "assignments exclude partition count and replication factor".into(),
+                    ))
+                } else if req.validate_only {
+                    Ok(())
+                } else {
+                    self.create_topic_internal(&t.name, n, rf, configs)
+                        .map(|()| {
+                            let topic = self.topics.get_mut(&t.name).expect("just created");
+                            for a in &t.assignments {
+                                if let Some(p) =
+                                    topic.partitions.get_mut(a.partition_index as usize)
+                                {
+                                    p.replicas = a.broker_ids.clone();
+                                    p.leader = a.broker_ids.first().copied().unwrap_or(-1);
+                                }
+                            }
+                        })
+                }
+            } else if req.validate_only {
+                if self.topics.contains_key(&t.name) {
+                    Err((ErrorCode::TopicAlreadyExists, "exists".into()))
+                } else {
+                    Ok(())
+                }
+            } else {
+                self.create_topic_internal(&t.name, t.num_partitions, t.replication_factor, configs)
+            };
+            match result {
+                Ok(()) => {
+                    if let Some(topic) = self.topics.get(&t.name) {
+                        r.topic_id = topic.id;
+                        r.num_partitions = topic.partitions.len() as i32;
+                        r.replication_factor = topic.partitions[0].replicas.len() as i16;
+                    }
+                }
+                Err((code, msg)) => {
+                    r.error_code = code.code();
+                    r.error_message = Some(msg);
+                }
+            }
+            resp.topics.push(r);
+        }
+        Reply::Respond(ResponseBody::CreateTopics(resp))
+    }
+
+    pub(crate) fn delete_topics(&mut self, ctx: &Ctx, req: DeleteTopicsRequest) -> Reply {
+        let mut resp =
+            DeleteTopicsResponse::default().with_throttle_time_ms(self.faults.throttle_ms);
+        let targets: Vec<(Option<String>, kafka_proto::Uuid)> = if ctx.version >= 6 {
+            req.topics
+                .into_iter()
+                .map(|t| (t.name, t.topic_id))
+                .collect()
+        } else {
+            req.topic_names
+                .into_iter()
+                .map(|n| (Some(n), kafka_proto::Uuid::ZERO))
+                .collect()
+        };
+        for (name, id) in targets {
+            let resolved = name.clone().or_else(|| self.topic_name_by_id(id));
+            let mut r = DeletableTopicResult::default()
+                .with_name(resolved.clone())
+                .with_topic_id(id);
+            match resolved {
+                Some(n) if self.topics.contains_key(&n) => {
+                    if let Some(code) =
+                        self.faults
+                            .take(ApiKey::DeleteTopics, ctx.broker, Some(&n), None)
+                    {
+                        r.error_code = code.code();
+                    } else {
+                        let t = self.topics.remove(&n).expect("checked");
+                        r.topic_id = t.id;
+                        self.groups_topic_deleted(&n);
+                    }
+                }
+                _ if name.is_none() => r.error_code = ErrorCode::UnknownTopicId.code(),
+                _ => r.error_code = ErrorCode::UnknownTopicOrPartition.code(),
+            }
+            resp.responses.push(r);
+        }
+        Reply::Respond(ResponseBody::DeleteTopics(resp))
+    }
+
+    pub(crate) fn create_partitions(&mut self, ctx: &Ctx, req: CreatePartitionsRequest) -> Reply {
+        let mut resp =
+            CreatePartitionsResponse::default().with_throttle_time_ms(self.faults.throttle_ms);
+        let brokers: Vec<i32> = self.brokers.keys().copied().collect();
+        for t in req.topics {
+            let mut r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            let current = self.topics.get(&t.name).map(|topic| {
+                (
+                    topic.partitions.len() as i32,
+                    topic.partitions[0].replicas.len() as i16,
+                )
+            });
+            match current {
+                None => r.error_code = ErrorCode::UnknownTopicOrPartition.code(),
+                Some((n, _)) if t.count <= n => {
+                    r.error_code = ErrorCode::InvalidPartitions.code();
+                    r.error_message =
+                        Some(format!("topic has {n} partitions; asked for {}", t.count));
+                }
+                Some((n, rf)) => {
+                    if let Some(code) =
+                        self.faults
+                            .take(ApiKey::CreatePartitions, ctx.broker, Some(&t.name), None)
+                    {
+                        r.error_code = code.code();
+                    } else if !req.validate_only {
+                        let offset = self.topics.len();
+                        let new: Vec<Partition> = (n..t.count)
+                            .map(|p| self.new_partition(p, offset, rf, &brokers))
+                            .collect();
+                        let topic = self.topics.get_mut(&t.name).expect("checked");
+                        topic.partitions.extend(new);
+                    }
+                }
+            }
+            resp.results.push(r);
+        }
+        Reply::Respond(ResponseBody::CreatePartitions(resp))
+    }
+
+    pub(crate) fn describe_cluster(&mut self, ctx: &Ctx, _req: DescribeClusterRequest) -> Reply {
+        let mut resp = DescribeClusterResponse::default()
+            .with_throttle_time_ms(self.faults.throttle_ms)
+            .with_cluster_id(self.config.cluster_id.clone())
+            .with_controller_id(self.controller)
+            .with_endpoint_type(1);
+        if let Some(code) = self
+            .faults
+            .take(ApiKey::DescribeCluster, ctx.broker, None, None)
+        {
+            resp.error_code = code.code();
+        } else {
+            resp.brokers = self
+                .live_brokers()
+                .map(|b| {
+                    DescribeClusterBroker::default()
+                        .with_broker_id(b.id)
+                        .with_host(self.config.host.clone())
+                        .with_port(i32::from(b.port))
+                        .with_rack(b.rack.clone())
+                })
+                .collect();
+        }
+        Reply::Respond(ResponseBody::DescribeCluster(resp))
+    }
+}
