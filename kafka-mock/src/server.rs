@@ -518,3 +518,21 @@ fn run_cluster(mut cluster: Cluster, rx: Receiver<Event>) {
         }
     }
 }
+
+impl MockCluster {
+    /// Moves the coordinator of a consumer group to `broker`.
+    pub fn move_group_coordinator(&self, group: &str, broker: i32) -> Result<(), MockError> {
+        let group = group.to_string();
+        self.with(move |c| c.move_coordinator(crate::groups::KEY_GROUP, &group, broker))?
+    }
+
+    /// Moves the coordinator of a transactional id to `broker`.
+    pub fn move_txn_coordinator(
+        &self,
+        transactional_id: &str,
+        broker: i32,
+    ) -> Result<(), MockError> {
+        let id = transactional_id.to_string();
+        self.with(move |c| c.move_coordinator(crate::groups::KEY_TRANSACTION, &id, broker))?
+    }
+}
