@@ -20,6 +20,9 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Hooks for groups, transactions and SASL are filled in by branches being merged;
+// this allow goes once they land.
+#![allow(dead_code)]
 
 mod admin;
 pub mod cluster;
