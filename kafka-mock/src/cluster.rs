@@ -156,7 +156,7 @@ pub(crate) struct Park {
 enum Slot {
     Pending {
         header: RequestHeader,
-        body: RequestBody,
+        body: Box<RequestBody>,
     },
     Parked {
         header: RequestHeader,
@@ -380,7 +380,10 @@ impl Cluster {
             return;
         }
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.slots.push_back(Slot::Pending { header, body });
+            c.slots.push_back(Slot::Pending {
+                header,
+                body: Box::new(body),
+            });
         }
         self.pump_all();
     }
@@ -498,7 +501,7 @@ impl Cluster {
                 ready @ Slot::Ready { .. } => ready,
                 Slot::Pending { header, body } => {
                     progressed = true;
-                    match self.dispatch(now, id, broker, &header, body) {
+                    match self.dispatch(now, id, broker, &header, *body) {
                         Reply::Respond(resp) => match self.ready(id, broker, &header, resp) {
                             Some(slot) => slot,
                             None => return true,
