@@ -43,7 +43,7 @@ enum Event {
 }
 
 /// Configures and starts a [`MockCluster`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct MockClusterBuilder {
     config: ClusterConfig,
     base_port: u16,
@@ -54,17 +54,6 @@ pub struct MockClusterBuilder {
 #[derive(Debug, Clone)]
 enum SetupStep {
     SaslUser(crate::SaslMechanism, String, String),
-}
-
-impl Default for MockClusterBuilder {
-    fn default() -> Self {
-        Self {
-            config: ClusterConfig::default(),
-            base_port: 0,
-            topics: Vec::new(),
-            setup: Vec::new(),
-        }
-    }
 }
 
 impl MockClusterBuilder {
