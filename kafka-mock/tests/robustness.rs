@@ -120,14 +120,12 @@ impl Harness {
                         self.responses += 1;
                     }
                 }
-                Output::Close { conn, .. } => {
-                    if conn.0 == self.conn {
-                        // Reconnect, to a broker chosen by the connection count.
-                        self.conn += 1;
-                        let broker = (self.conn % 3) as i32;
-                        self.cluster
-                            .handle_connected(self.now, ConnId(self.conn), broker);
-                    }
+                Output::Close { conn, .. } if conn.0 == self.conn => {
+                    // Reconnect, to a broker chosen by the connection count.
+                    self.conn += 1;
+                    let broker = (self.conn % 3) as i32;
+                    self.cluster
+                        .handle_connected(self.now, ConnId(self.conn), broker);
                 }
                 _ => {}
             }
