@@ -33,10 +33,6 @@ pub use messages::{ApiKey, Listener, Request, RequestBody, ResponseBody, Unknown
 use bytes::{Bytes, BytesMut};
 use std::ops::RangeInclusive;
 
-// The README's examples run as doctests so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
 
 /// A versioned protocol structure with its own wire encoding: requests,
 /// responses, headers and the data schemas Kafka stores inside records.
