@@ -164,6 +164,7 @@ impl ProducerState {
 }
 
 /// Serves the producer-id and transaction APIs; hands any other request back.
+#[allow(clippy::result_large_err)]
 pub(crate) fn dispatch(
     cluster: &mut Cluster,
     ctx: &Ctx,
@@ -478,7 +479,8 @@ impl Cluster {
             self.fence_and_abort(id, ctx.now);
             return Err(ErrorCode::ConcurrentTransactions);
         }
-        let rotate = epoch_exhausted(cur_epoch) && expected.is_none_or(|(_, e)| e == cur_epoch);
+        let rotate =
+            epoch_exhausted(cur_epoch) && !matches!(expected, Some((_, e)) if e != cur_epoch);
         let new_pid = rotate.then(|| self.txn.alloc_producer_id());
         let Some(meta) = self.txn.txns.get_mut(id) else {
             return Err(ErrorCode::UnknownServerError);
@@ -1110,4 +1112,165 @@ fn uniform_add_results(
                 )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_proto::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_proto::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+
+    use super::*;
+    use crate::cluster::{ClusterConfig, ConnId};
+
+    fn ctx(now: Instant, version: i16) -> Ctx {
+        Ctx {
+            now,
+            conn: ConnId(1),
+            broker: 0,
+            version,
+            client_id: None,
+        }
+    }
+
+    fn respond(cluster: &mut Cluster, ctx: &Ctx, body: RequestBody) -> ResponseBody {
+        match dispatch(cluster, ctx, body) {
+            Ok(Reply::Respond(r)) => r,
+            _ => panic!("no response"),
+        }
+    }
+
+    fn offset_commit(pid: i64, epoch: i16, offset: i64) -> RequestBody {
+        RequestBody::TxnOffsetCommit(
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id("tx".into())
+                .with_group_id("g".into())
+                .with_producer_id(pid)
+                .with_producer_epoch(epoch)
+                .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                    .with_name("t".into())
+                    .with_partitions(vec![
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(offset)
+                            .with_committed_leader_epoch(3)
+                            .with_committed_metadata(Some("m".into())),
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(7)
+                            .with_committed_offset(1),
+                    ])]),
+        )
+    }
+
+    fn codes(r: &ResponseBody) -> Vec<i16> {
+        let ResponseBody::TxnOffsetCommit(r) = r else {
+            panic!("wrong response")
+        };
+        r.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.error_code)
+            .collect()
+    }
+
+    fn end(cluster: &mut Cluster, now: Instant, pid: i64, epoch: i16, commit: bool) -> i16 {
+        let body = RequestBody::EndTxn(
+            EndTxnRequest::default()
+                .with_transactional_id("tx".into())
+                .with_producer_id(pid)
+                .with_producer_epoch(epoch)
+                .with_committed(commit),
+        );
+        match respond(cluster, &ctx(now, 3), body) {
+            ResponseBody::EndTxn(r) => r.error_code,
+            _ => panic!("wrong response"),
+        }
+    }
+
+    #[test]
+    fn txn_offsets_are_committed_with_the_transaction_and_dropped_on_abort() {
+        let now = Instant::now();
+        let mut cluster = Cluster::new(ClusterConfig::default(), now);
+        cluster.create_topic("t", 1, 1).unwrap();
+        let c = ctx(now, 3);
+        let init = InitProducerIdRequest::default()
+            .with_transactional_id(Some("tx".into()))
+            .with_transaction_timeout_ms(10_000);
+        let ResponseBody::InitProducerId(r) = respond(
+            &mut cluster,
+            &ctx(now, 4),
+            RequestBody::InitProducerId(init),
+        ) else {
+            panic!("wrong response")
+        };
+        let (pid, epoch) = (r.producer_id, r.producer_epoch);
+
+        // Without AddOffsetsToTxn the group is not in the transaction.
+        let r = respond(&mut cluster, &c, offset_commit(pid, epoch, 5));
+        assert_eq!(
+            codes(&r),
+            vec![
+                ErrorCode::InvalidTxnState.code(),
+                ErrorCode::UnknownTopicOrPartition.code()
+            ]
+        );
+        let add = RequestBody::AddOffsetsToTxn(
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id("tx".into())
+                .with_producer_id(pid)
+                .with_producer_epoch(epoch)
+                .with_group_id("g".into()),
+        );
+        respond(&mut cluster, &c, add.clone());
+        // A fenced epoch is refused.
+        let r = respond(&mut cluster, &c, offset_commit(pid, epoch + 1, 5));
+        assert_eq!(codes(&r)[0], ErrorCode::ProducerFenced.code());
+        let r = respond(&mut cluster, &c, offset_commit(pid, epoch, 5));
+        assert_eq!(codes(&r)[0], 0);
+        let r = respond(&mut cluster, &c, offset_commit(pid, epoch, 6));
+        assert_eq!(codes(&r)[0], 0);
+        assert!(cluster.txn.offset_commits.is_empty());
+
+        // Commit: the group gets the last offset per partition.
+        assert_eq!(end(&mut cluster, now, pid, epoch, true), 0);
+        let expected = CommittedOffset {
+            topic: "t".into(),
+            partition: 0,
+            offset: 6,
+            leader_epoch: 3,
+            metadata: Some("m".into()),
+        };
+        assert_eq!(
+            cluster.txn.offset_commits,
+            vec![("g".to_string(), vec![expected])]
+        );
+
+        // Abort: pending offsets are dropped.
+        respond(&mut cluster, &c, add);
+        let r = respond(&mut cluster, &c, offset_commit(pid, epoch, 9));
+        assert_eq!(codes(&r)[0], 0);
+        assert_eq!(end(&mut cluster, now, pid, epoch, false), 0);
+        assert_eq!(cluster.txn.offset_commits.len(), 1);
+        assert!(cluster.txn.txns["tx"].pending_offsets.is_empty());
+
+        // TxnOffsetCommit v5 (transaction v2) adds the group by itself.
+        let r = respond(&mut cluster, &ctx(now, 5), offset_commit(pid, epoch, 11));
+        assert_eq!(codes(&r)[0], 0);
+        assert!(cluster.txn.txns["tx"].groups.contains("g"));
+        // Partitions added through v0-3 are in the transaction too.
+        let add = RequestBody::AddPartitionsToTxn(
+            AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id("tx".into())
+                .with_v3_and_below_producer_id(pid)
+                .with_v3_and_below_producer_epoch(epoch)
+                .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name("t".into())
+                    .with_partitions(vec![0])]),
+        );
+        respond(&mut cluster, &c, add);
+        assert!(cluster.txn.txns["tx"]
+            .partitions
+            .contains(&("t".to_string(), 0)));
+    }
 }
