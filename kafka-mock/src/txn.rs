@@ -454,7 +454,7 @@ impl Cluster {
             );
         }
         let (state, cur_pid, cur_epoch, last_pid, last_epoch) = {
-            let m = &self.txn.txns[id];
+            let m = self.txn.txns.get(id).ok_or(ErrorCode::UnknownServerError)?;
             (
                 m.state,
                 m.producer_id,
