@@ -568,7 +568,8 @@ impl Cluster {
         for r in req.resources {
             let mut result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone());
+                .with_resource_name(r.resource_name.clone())
+                .with_error_message(None);
             let topic = (r.resource_type == RESOURCE_TOPIC).then_some(r.resource_name.as_str());
             let entries = if let Some(code) =
                 self.faults
@@ -587,7 +588,7 @@ impl Cluster {
                     let keys = r.configuration_keys.filter(|k| !k.is_empty());
                     result.configs = entries
                         .into_iter()
-                        .filter(|e| keys.as_ref().is_none_or(|k| k.contains(&e.name)))
+                        .filter(|e| keys.as_ref().map_or(true, |k| k.contains(&e.name)))
                         .map(|e| {
                             let synonyms = if req.include_synonyms {
                                 e.synonyms
@@ -606,7 +607,8 @@ impl Cluster {
                                 .with_name(e.name)
                                 .with_value(e.value)
                                 .with_read_only(e.read_only)
-                                .with_is_default(e.source == SOURCE_DEFAULT)
+                                // Only v0 has `is_default`; later versions carry the source.
+                                .with_is_default(ctx.version == 0 && e.source == SOURCE_DEFAULT)
                                 .with_config_source(e.source)
                                 .with_is_sensitive(false)
                                 .with_synonyms(synonyms)
@@ -678,7 +680,8 @@ impl Cluster {
         for r in req.resources {
             let mut result = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone());
+                .with_resource_name(r.resource_name.clone())
+                .with_error_message(None);
             let topic = (r.resource_type == RESOURCE_TOPIC).then_some(r.resource_name.as_str());
             let outcome = if let Some(code) =
                 self.faults
