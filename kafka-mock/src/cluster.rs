@@ -179,6 +179,9 @@ pub(crate) struct ConnAuth {
     pub(crate) scram: Option<crate::sasl::ScramServer>,
     /// SaslHandshake v0 switches the connection to raw SASL tokens.
     pub(crate) raw_tokens: bool,
+    /// Close the connection, for this reason, once the next response is
+    /// sent (a failed SASL exchange is answered, then closed, as Kafka does).
+    pub(crate) close_after_response: Option<String>,
 }
 
 struct Conn {
@@ -464,6 +467,10 @@ impl Cluster {
         self.conns.get_mut(&conn).map(|c| &mut c.auth)
     }
 
+    pub(crate) fn conn_auth_ref(&self, conn: ConnId) -> Option<&ConnAuth> {
+        self.conns.get(&conn).map(|c| &c.auth)
+    }
+
     /// Moves every connection forward as far as it can go. Handling one
     /// request can complete requests parked on other connections (a
     /// Produce satisfying a Fetch), so this loops until nothing changes.
@@ -496,6 +503,10 @@ impl Cluster {
                 Slot::Ready { bytes, at } if at <= now => {
                     self.outputs.push_back(Output::Send { conn: id, bytes });
                     progressed = true;
+                    if let Some(reason) = conn.auth.close_after_response.take() {
+                        self.close(id, reason);
+                        return true;
+                    }
                     continue;
                 }
                 ready @ Slot::Ready { .. } => ready,

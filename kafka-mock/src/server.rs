@@ -51,9 +51,23 @@ pub struct MockClusterBuilder {
     setup: Vec<SetupStep>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum SetupStep {
     SaslUser(crate::SaslMechanism, String, String),
+}
+
+impl std::fmt::Debug for SetupStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The password stays out of every log.
+            Self::SaslUser(mechanism, user, _) => f
+                .debug_tuple("SaslUser")
+                .field(mechanism)
+                .field(user)
+                .field(&"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 impl MockClusterBuilder {

@@ -33,7 +33,6 @@ pub use messages::{ApiKey, Listener, Request, RequestBody, ResponseBody, Unknown
 use bytes::{Bytes, BytesMut};
 use std::ops::RangeInclusive;
 
-
 /// A versioned protocol structure with its own wire encoding: requests,
 /// responses, headers and the data schemas Kafka stores inside records.
 pub trait Message: Sized {
