@@ -227,12 +227,15 @@ impl Group {
         self.members.iter().all(|m| m.join_waiter.is_some()) && self.pending_members.is_empty()
     }
 
+    /// The longest rebalance timeout of the members (at least 1 ms, so a
+    /// timer armed with it never fires at the instant it was armed).
     fn rebalance_timeout(&self) -> Duration {
         self.members
             .iter()
             .map(|m| m.rebalance_timeout)
             .max()
             .unwrap_or_default()
+            .max(Duration::from_millis(1))
     }
 
     fn supports_count(&self, protocol: &str) -> usize {
@@ -280,7 +283,7 @@ impl Group {
         }
         let mut best: Option<(usize, usize)> = None;
         for (i, &v) in votes.iter().enumerate() {
-            if best.is_none_or(|(_, bv)| v > bv) {
+            if best.map_or(true, |(_, bv)| v > bv) {
                 best = Some((i, v));
             }
         }
@@ -446,6 +449,14 @@ enum Outcome {
     Sync(SyncResult),
 }
 
+/// Partitions an OffsetFetch asks for: (name, topic id, partitions).
+type WantedTopics = Vec<(Option<String>, Uuid, Vec<i32>)>;
+/// One partition's fetched offset: (partition, offset, leader epoch,
+/// metadata, error).
+type FetchedPartition = (i32, i64, i32, String, ErrorCode);
+/// One topic's fetched offsets: (name, topic id, partitions).
+type FetchedTopic = (String, Uuid, Vec<FetchedPartition>);
+
 /// Answers for parked requests, by ticket, with when they were filed.
 type Results = HashMap<u64, (Instant, Outcome)>;
 
@@ -508,6 +519,7 @@ pub(crate) struct CommittedOffset {
 }
 
 /// Serves the group APIs; hands any other request back.
+#[allow(clippy::result_large_err)] // the request is handed back as is, unboxed
 pub(crate) fn dispatch(
     cluster: &mut Cluster,
     ctx: &Ctx,
@@ -1164,7 +1176,7 @@ impl Cluster {
         let gc = &mut self.groups;
         let results = &mut gc.results;
         for group in gc.groups.values_mut() {
-            if group.next_deadline().is_none_or(|d| d > now) {
+            if group.next_deadline().map_or(true, |d| d > now) {
                 continue;
             }
             let expired_pending: Vec<String> = group
@@ -1782,19 +1794,17 @@ impl Cluster {
 
     /// Committed offsets of one group for the wanted partitions (or all of
     /// them): (topic, topic id, [(partition, offset, epoch, metadata, error)]).
-    #[allow(clippy::type_complexity)]
     fn fetch_group_offsets(
         &self,
         group_id: &str,
-        wanted: Option<Vec<(Option<String>, Uuid, Vec<i32>)>>,
+        wanted: Option<WantedTopics>,
         by_id: bool,
-    ) -> Vec<(String, Uuid, Vec<(i32, i64, i32, String, ErrorCode)>)> {
+    ) -> Vec<FetchedTopic> {
         let group = self.groups.groups.get(group_id);
         let topic_id = |name: &str| self.topics.get(name).map_or(Uuid::ZERO, |t| t.id);
         match wanted {
             None => {
-                let mut out: Vec<(String, Uuid, Vec<(i32, i64, i32, String, ErrorCode)>)> =
-                    Vec::new();
+                let mut out: Vec<FetchedTopic> = Vec::new();
                 if let Some(g) = group {
                     for ((t, p), o) in &g.offsets {
                         let entry = (
@@ -1900,7 +1910,7 @@ impl Cluster {
             return Reply::Respond(ResponseBody::OffsetFetch(resp));
         }
         let error = injected.or_else(|| self.group_status(ctx.broker, &req.group_id, false));
-        let wanted: Option<Vec<(Option<String>, Uuid, Vec<i32>)>> = req.topics.map(|ts| {
+        let wanted: Option<WantedTopics> = req.topics.map(|ts| {
             ts.into_iter()
                 .map(|t| (Some(t.name), Uuid::ZERO, t.partition_indexes))
                 .collect()
@@ -2126,5 +2136,44 @@ impl Cluster {
             );
         }
         Reply::Respond(ResponseBody::DeleteGroups(resp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClusterConfig;
+
+    #[test]
+    fn transactional_offsets_create_the_group_and_are_fetchable() {
+        let now = Instant::now();
+        let mut c = Cluster::new(ClusterConfig::default(), now);
+        c.create_topic("t", 2, 1).unwrap();
+        let offsets = vec![CommittedOffset {
+            topic: "t".into(),
+            partition: 1,
+            offset: 99,
+            leader_epoch: 3,
+            metadata: Some("txn".into()),
+        }];
+        c.commit_group_offsets(now, "tg", offsets).unwrap();
+        assert_eq!(
+            c.group_states(),
+            vec![("tg".to_string(), "Empty".to_string())]
+        );
+        let got = c.fetch_group_offsets("tg", None, false);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "t");
+        assert_eq!(
+            got[0].2,
+            vec![(1, 99, 3, "txn".to_string(), ErrorCode::None)]
+        );
+        assert_eq!(c.validate_txn_offset_commit("tg", "", None, -1), Ok(()));
+        assert_eq!(
+            c.validate_txn_offset_commit("tg", "m", None, 1),
+            Err(ErrorCode::UnknownMemberId)
+        );
+        c.groups_topic_deleted("t");
+        assert!(c.fetch_group_offsets("tg", None, false).is_empty());
     }
 }
