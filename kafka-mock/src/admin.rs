@@ -233,8 +233,9 @@ impl Cluster {
     pub fn delete_topic(&mut self, name: &str) -> Result<(), MockError> {
         self.topics
             .remove(name)
-            .map(|_| ())
-            .ok_or_else(|| MockError::UnknownTopic(name.to_string()))
+            .ok_or_else(|| MockError::UnknownTopic(name.to_string()))?;
+        self.groups_topic_deleted(name);
+        Ok(())
     }
 
     /// Names of all topics.
