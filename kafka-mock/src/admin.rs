@@ -254,6 +254,10 @@ impl Cluster {
         Ok(self.partition(topic, partition)?.leader)
     }
 
+    pub(crate) fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        self.partition(topic, partition).is_ok()
+    }
+
     pub(crate) fn partition(&self, topic: &str, partition: i32) -> Result<&Partition, MockError> {
         self.topics
             .get(topic)

@@ -459,10 +459,6 @@ impl Cluster {
         }
     }
 
-    pub(crate) fn conn_broker(&self, conn: ConnId) -> Option<i32> {
-        self.conns.get(&conn).map(|c| c.broker)
-    }
-
     pub(crate) fn conn_auth(&mut self, conn: ConnId) -> Option<&mut ConnAuth> {
         self.conns.get_mut(&conn).map(|c| &mut c.auth)
     }

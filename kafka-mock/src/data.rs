@@ -267,8 +267,6 @@ impl Cluster {
                 last_offset: base + i64::from(last_delta),
                 max_timestamp,
                 leader_epoch: p.leader_epoch,
-                producer_id: header.producer_id,
-                transactional: header.is_transactional(),
                 control: header.is_control(),
                 bytes,
             },

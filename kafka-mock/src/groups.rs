@@ -283,7 +283,7 @@ impl Group {
         }
         let mut best: Option<(usize, usize)> = None;
         for (i, &v) in votes.iter().enumerate() {
-            if best.map_or(true, |(_, bv)| v > bv) {
+            if best.is_none_or(|(_, bv)| v > bv) {
                 best = Some((i, v));
             }
         }
@@ -1156,7 +1156,6 @@ impl Cluster {
     /// Checks a TxnOffsetCommit's member fields against the group, as Kafka
     /// does before accepting transactional offsets (a group that does not
     /// exist accepts them).
-    #[allow(dead_code)]
     pub(crate) fn validate_txn_offset_commit(
         &self,
         group: &str,
@@ -1176,7 +1175,7 @@ impl Cluster {
         let gc = &mut self.groups;
         let results = &mut gc.results;
         for group in gc.groups.values_mut() {
-            if group.next_deadline().map_or(true, |d| d > now) {
+            if group.next_deadline().is_none_or(|d| d > now) {
                 continue;
             }
             let expired_pending: Vec<String> = group
@@ -1678,12 +1677,6 @@ impl Cluster {
         } else {
             self.topics.contains_key(name).then(|| name.to_string())
         }
-    }
-
-    fn partition_exists(&self, topic: &str, partition: i32) -> bool {
-        self.topics
-            .get(topic)
-            .is_some_and(|t| usize::try_from(partition).is_ok_and(|p| p < t.partitions.len()))
     }
 
     fn offset_commit(&mut self, ctx: &Ctx, req: OffsetCommitRequest) -> Reply {

@@ -20,9 +20,6 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-// Hooks for groups, transactions and SASL are filled in by branches being merged;
-// this allow goes once they land.
-#![allow(dead_code)]
 // Area dispatchers hand an unserved request back by value in `Err`; boxing
 // it would allocate on every request for nothing.
 #![allow(clippy::result_large_err)]

@@ -10,8 +10,6 @@ pub(crate) struct StoredBatch {
     pub(crate) last_offset: i64,
     pub(crate) max_timestamp: i64,
     pub(crate) leader_epoch: i32,
-    pub(crate) producer_id: i64,
-    pub(crate) transactional: bool,
     pub(crate) control: bool,
     pub(crate) bytes: Bytes,
 }

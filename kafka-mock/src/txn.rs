@@ -216,13 +216,6 @@ impl Cluster {
         Some(&mut self.topics.get_mut(topic)?.partitions.get_mut(i)?.log)
     }
 
-    fn partition_exists(&self, topic: &str, partition: i32) -> bool {
-        usize::try_from(partition)
-            .ok()
-            .and_then(|i| self.topics.get(topic)?.partitions.get(i))
-            .is_some()
-    }
-
     /// Sequence and epoch checks for a produced batch.
     ///
     /// Transactional batches are first checked against the coordinator (as
@@ -786,6 +779,16 @@ impl Cluster {
         }
         if self.coordinator_for(KEY_GROUP, &req.group_id) != ctx.broker {
             return Err(ErrorCode::NotCoordinator);
+        }
+        if ctx.version >= 3 {
+            // v3 carries the member's identity (KIP-447): a zombie from an
+            // older generation must not commit offsets.
+            self.validate_txn_offset_commit(
+                &req.group_id,
+                &req.member_id,
+                req.group_instance_id.as_deref(),
+                req.generation_id,
+            )?;
         }
         let id = &req.transactional_id;
         let in_txn = self
