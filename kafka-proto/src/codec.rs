@@ -430,7 +430,7 @@ pub const fn varlong_len(v: i64) -> usize {
     let u = ((v << 1) ^ (v >> 63)) as u64;
     // 7 bits per byte: ceil(significant bits / 7), at least 1. Branch-free.
     let bits = 64 - (u | 1).leading_zeros() as usize;
-    (bits + 6) / 7
+    bits.div_ceil(7)
 }
 
 /// Appends a `bool`.
