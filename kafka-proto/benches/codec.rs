@@ -151,9 +151,10 @@ fn metadata(c: &mut Criterion) {
 }
 
 /// The floor for record work: checksum the bytes and copy them once.
-fn floor(c: &mut Criterion, name: &str, data: &Bytes) {
-    let mut g = c.benchmark_group(name);
-    g.throughput(Throughput::Bytes(data.len() as u64));
+fn bench_floor(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    data: &Bytes,
+) {
     g.bench_function("floor/crc32c+memcpy", |b| {
         let mut out = vec![0u8; data.len()];
         b.iter(|| {
@@ -161,6 +162,12 @@ fn floor(c: &mut Criterion, name: &str, data: &Bytes) {
             black_box(crc32c::crc32c(&out))
         })
     });
+}
+
+fn floor(c: &mut Criterion, name: &str, data: &Bytes) {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    bench_floor(&mut g, data);
     g.finish();
 }
 
@@ -168,11 +175,350 @@ fn floors(c: &mut Criterion) {
     floor(c, "floor_100k", &Bytes::from(vec![7u8; 100_000]));
 }
 
+// ---------------------------------------------------------------------------
+// Record batches: 1,000 records, 8-byte keys, 100-byte values, no headers.
+
+const RECORDS: usize = 1000;
+const BASE_TIMESTAMP: i64 = 1_700_000_000_000;
+const PRODUCER_ID: i64 = 4242;
+const PRODUCER_EPOCH: i16 = 3;
+
+/// A 100-byte value that looks like a small JSON event, so lz4 has the
+/// kind of redundancy real payloads have.
+fn value(i: usize) -> Bytes {
+    let mut v = format!(
+        "{{\"id\":{i:08},\"user\":\"user-{:04}\",\"event\":\"click\",\"score\":{:05},\"pad\":\"",
+        (i * 7919) % 10_000,
+        (i * 104_729) % 100_000
+    )
+    .into_bytes();
+    while v.len() < 98 {
+        v.push(b'a' + (v.len() as u8 * 13 + i as u8) % 26);
+    }
+    v.extend_from_slice(b"\"}");
+    assert_eq!(v.len(), 100);
+    Bytes::from(v)
+}
+
+fn records_ours(base_offset: i64) -> Vec<kafka_proto::record::Record> {
+    (0..RECORDS)
+        .map(|i| kafka_proto::record::Record {
+            offset: base_offset + i as i64,
+            timestamp: BASE_TIMESTAMP + i as i64,
+            key: Some(Bytes::from(format!("key{:05}", i % 100_000))),
+            value: Some(value(i)),
+            headers: Default::default(),
+        })
+        .collect()
+}
+
+fn records_theirs(ours: &[kafka_proto::record::Record]) -> Vec<kafka_protocol::records::Record> {
+    use kafka_protocol::records as kp;
+    ours.iter()
+        .enumerate()
+        .map(|(i, r)| kp::Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: PRODUCER_ID,
+            producer_epoch: PRODUCER_EPOCH,
+            timestamp_type: kp::TimestampType::Creation,
+            offset: r.offset,
+            // base sequence + index, or kafka-protocol splits the batch.
+            sequence: i as i32,
+            timestamp: r.timestamp,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: Default::default(),
+        })
+        .collect()
+}
+
+fn options_ours(
+    base_offset: i64,
+    compression: kafka_proto::record::Compression,
+) -> kafka_proto::record::BatchOptions {
+    kafka_proto::record::BatchOptions {
+        base_offset,
+        producer_id: PRODUCER_ID,
+        producer_epoch: PRODUCER_EPOCH,
+        base_sequence: 0,
+        compression,
+        ..Default::default()
+    }
+}
+
+/// kafka-protocol's built-in lz4 compressor is hard-wired to level 4 of the
+/// C liblz4 frame API, which is LZ4HC (slow, ~10x the fast level). Its API
+/// has no level option, but `encode_with_custom_compression` accepts a
+/// compressor: this one is its own `lz4` crate at level 0 (the fast
+/// compressor, as librdkafka and the Java client use) with 64 KiB
+/// independent blocks, like ours.
+fn their_lz4_level0(
+    records: &mut BytesMut,
+    out: &mut BytesMut,
+    compression: kafka_protocol::records::Compression,
+) -> anyhow::Result<()> {
+    use bytes::BufMut;
+    use std::io::Write;
+    assert_eq!(compression, kafka_protocol::records::Compression::Lz4);
+    let mut enc = lz4::EncoderBuilder::new()
+        .level(0)
+        .block_size(lz4::BlockSize::Max64KB)
+        .block_mode(lz4::BlockMode::Independent)
+        .build(out.writer())?;
+    enc.write_all(records)?;
+    let (_, r) = enc.finish();
+    r?;
+    Ok(())
+}
+
+fn encode_ours(
+    records: &[kafka_proto::record::Record],
+    options: kafka_proto::record::BatchOptions,
+    buf: BytesMut,
+) -> Bytes {
+    let mut b = kafka_proto::record::RecordBatchBuilder::with_buffer(buf, options);
+    for r in records {
+        b.append_record(r).unwrap();
+    }
+    b.finish().unwrap()
+}
+
+fn encode_theirs(records: &[kafka_protocol::records::Record], lz4: bool, out: &mut BytesMut) {
+    use kafka_protocol::records as kp;
+    let options = kp::RecordEncodeOptions {
+        version: 2,
+        compression: if lz4 {
+            kp::Compression::Lz4
+        } else {
+            kp::Compression::None
+        },
+    };
+    if lz4 {
+        kp::RecordBatchEncoder::encode_with_custom_compression(
+            out,
+            records,
+            &options,
+            Some(their_lz4_level0),
+        )
+        .unwrap();
+    } else {
+        kp::RecordBatchEncoder::encode(out, records, &options).unwrap();
+    }
+}
+
+/// Sums key and value lengths of every record: what a consumer touches.
+fn consume_owned(batch: &kafka_proto::record::RecordBatch) -> usize {
+    let mut n = 0;
+    for r in batch.records().unwrap() {
+        let r = r.unwrap();
+        n += r.key.map_or(0, |k| k.len()) + r.value.map_or(0, |v| v.len());
+    }
+    n
+}
+
+fn consume_borrowed(batch: &kafka_proto::record::RecordBatch) -> usize {
+    let data = batch.records_ref().unwrap();
+    let mut n = 0;
+    for r in &data {
+        let r = r.unwrap();
+        n += r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len);
+    }
+    n
+}
+
+fn consume_theirs(set: &kafka_protocol::records::RecordSet) -> usize {
+    set.records
+        .iter()
+        .map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()))
+        .sum()
+}
+
+fn record_batch(c: &mut Criterion, lz4: bool) {
+    use kafka_proto::record::{Compression, DecodeOptions, RecordBatch};
+    let name = if lz4 {
+        "record_batch_1000x100_lz4"
+    } else {
+        "record_batch_1000x100"
+    };
+    let codec = if lz4 {
+        Compression::Lz4
+    } else {
+        Compression::None
+    };
+    let ours = records_ours(0);
+    let theirs = records_theirs(&ours);
+    let options = options_ours(0, codec);
+    let wire = encode_ours(&ours, options, BytesMut::new());
+    let mut their_wire = BytesMut::new();
+    encode_theirs(&theirs, lz4, &mut their_wire);
+    let their_wire = their_wire.freeze();
+    if !lz4 {
+        assert_eq!(wire, their_wire, "both crates must produce the same batch");
+    }
+    // Each decodes what the other wrote, to the same records.
+    let expected = RECORDS * (8 + 100);
+    for w in [&wire, &their_wire] {
+        let batch = RecordBatch::decode(&mut w.clone(), &DecodeOptions::default()).unwrap();
+        assert_eq!(consume_owned(&batch), expected);
+        assert_eq!(consume_borrowed(&batch), expected);
+        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut w.clone()).unwrap();
+        assert_eq!(set.records.len(), RECORDS);
+        assert_eq!(consume_theirs(&set), expected);
+    }
+
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Bytes(wire.len() as u64));
+    g.bench_function("encode/ours", |b| {
+        let mut buf = Some(BytesMut::with_capacity(wire.len() + 64));
+        b.iter(|| {
+            let out = encode_ours(&ours, options, buf.take().unwrap());
+            let n = black_box(out.len());
+            // Hand the allocation back for the next iteration.
+            buf = Some(
+                out.try_into_mut()
+                    .unwrap_or_else(|b| BytesMut::with_capacity(b.len())),
+            );
+            n
+        })
+    });
+    g.bench_function("encode/kafka-protocol", |b| {
+        let mut out = BytesMut::with_capacity(their_wire.len() + 64);
+        b.iter(|| {
+            out.clear();
+            encode_theirs(&theirs, lz4, &mut out);
+            black_box(out.len())
+        })
+    });
+    g.bench_function("decode/ours-owned", |b| {
+        b.iter(|| {
+            let batch = RecordBatch::decode(&mut wire.clone(), &DecodeOptions::default()).unwrap();
+            black_box(consume_owned(&batch))
+        })
+    });
+    g.bench_function("decode/ours-borrowed", |b| {
+        b.iter(|| {
+            let batch = RecordBatch::decode(&mut wire.clone(), &DecodeOptions::default()).unwrap();
+            black_box(consume_borrowed(&batch))
+        })
+    });
+    g.bench_function("decode/kafka-protocol", |b| {
+        b.iter(|| {
+            let set =
+                kafka_protocol::records::RecordBatchDecoder::decode(&mut wire.clone()).unwrap();
+            black_box(consume_theirs(&set))
+        })
+    });
+    bench_floor(&mut g, &wire);
+    g.finish();
+}
+
+fn record_batches(c: &mut Criterion) {
+    record_batch(c, false);
+    record_batch(c, true);
+}
+
+// ---------------------------------------------------------------------------
+// A ~1 MiB FetchResponse: one partition holding 9 uncompressed batches.
+
+const FETCH_VERSION: i16 = 12;
+const FETCH_BATCHES: usize = 9;
+
+fn fetch_response(c: &mut Criterion) {
+    use kafka_proto::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+    use kafka_proto::messages::FetchResponse;
+    use kafka_proto::record::{Batches, Compression};
+    use kafka_protocol::protocol::Decodable;
+
+    let mut set = BytesMut::new();
+    for b in 0..FETCH_BATCHES {
+        let base = (b * RECORDS) as i64;
+        set.extend_from_slice(&encode_ours(
+            &records_ours(base),
+            options_ours(base, Compression::None),
+            BytesMut::new(),
+        ));
+    }
+    let set = set.freeze();
+    let response = FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
+        .with_topic("bench-topic".into())
+        .with_partitions(vec![PartitionData::default()
+            .with_partition_index(0)
+            .with_high_watermark((FETCH_BATCHES * RECORDS) as i64)
+            .with_last_stable_offset((FETCH_BATCHES * RECORDS) as i64)
+            .with_log_start_offset(0)
+            .with_records(Some(set.clone()))])]);
+    let mut buf = BytesMut::new();
+    response.encode(&mut buf, FETCH_VERSION).unwrap();
+    let wire = buf.freeze();
+    let expected = FETCH_BATCHES * RECORDS * 108;
+
+    let ours_owned = |w: &Bytes| {
+        let resp = FetchResponse::decode(&mut w.clone(), FETCH_VERSION).unwrap();
+        let mut n = 0;
+        for t in &resp.responses {
+            for p in &t.partitions {
+                for batch in Batches::new(p.records.clone().unwrap_or_default()) {
+                    n += consume_owned(&batch.unwrap());
+                }
+            }
+        }
+        n
+    };
+    let ours_borrowed = |w: &Bytes| {
+        let resp = FetchResponse::decode(&mut w.clone(), FETCH_VERSION).unwrap();
+        let mut n = 0;
+        for t in &resp.responses {
+            for p in &t.partitions {
+                for batch in Batches::new(p.records.clone().unwrap_or_default()) {
+                    n += consume_borrowed(&batch.unwrap());
+                }
+            }
+        }
+        n
+    };
+    let theirs = |w: &Bytes| {
+        let resp =
+            kafka_protocol::messages::FetchResponse::decode(&mut w.clone(), FETCH_VERSION).unwrap();
+        let mut n = 0;
+        for t in &resp.responses {
+            for p in &t.partitions {
+                let mut records = p.records.clone().unwrap_or_default();
+                for set in
+                    kafka_protocol::records::RecordBatchDecoder::decode_all(&mut records).unwrap()
+                {
+                    n += consume_theirs(&set);
+                }
+            }
+        }
+        n
+    };
+    assert_eq!(ours_owned(&wire), expected);
+    assert_eq!(ours_borrowed(&wire), expected);
+    assert_eq!(theirs(&wire), expected);
+
+    let mut g = c.benchmark_group("fetch_1mib");
+    g.throughput(Throughput::Bytes(wire.len() as u64));
+    g.bench_function("decode/ours-owned", |b| {
+        b.iter(|| black_box(ours_owned(&wire)))
+    });
+    g.bench_function("decode/ours-borrowed", |b| {
+        b.iter(|| black_box(ours_borrowed(&wire)))
+    });
+    g.bench_function("decode/kafka-protocol", |b| {
+        b.iter(|| black_box(theirs(&wire)))
+    });
+    bench_floor(&mut g, &wire);
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2));
-    targets = metadata, floors
+    targets = metadata, floors, record_batches, fetch_response
 }
 criterion_main!(benches);

@@ -427,13 +427,10 @@ pub const fn varint_len(v: i32) -> usize {
 /// Encoded size of a zigzag varlong.
 #[inline]
 pub const fn varlong_len(v: i64) -> usize {
-    let mut u = ((v << 1) ^ (v >> 63)) as u64;
-    let mut n = 1;
-    while u >= 0x80 {
-        u >>= 7;
-        n += 1;
-    }
-    n
+    let u = ((v << 1) ^ (v >> 63)) as u64;
+    // 7 bits per byte: ceil(significant bits / 7), at least 1. Branch-free.
+    let bits = 64 - (u | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
 }
 
 /// Appends a `bool`.

@@ -37,6 +37,35 @@ fn sample_batch(compression: Compression) -> Bytes {
     encode(&sample_records(), &options).unwrap()
 }
 
+/// The borrowed iterator yields the same records, and fails at the same
+/// record with the same error, as the owned one.
+fn same_owned_and_borrowed(batch: &RecordBatch) {
+    let owned = batch.records();
+    let data = batch.records_ref();
+    match (owned, data) {
+        (Ok(owned), Ok(data)) => {
+            let owned: Vec<Result<Record, DecodeError>> = owned.collect();
+            let borrowed: Vec<Result<Record, DecodeError>> = data
+                .iter()
+                .map(|r| {
+                    r.map(|r| {
+                        // Headers walk without panicking, as the owned ones do.
+                        for (k, v) in r.headers {
+                            let _ = (k.len(), v.map(<[u8]>::len));
+                        }
+                        r.to_record()
+                    })
+                })
+                .collect();
+            assert_eq!(owned, borrowed);
+            // Iterating twice gives the same result.
+            assert_eq!(data.iter().count(), borrowed.len());
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        (a, b) => panic!("owned {:?} but borrowed {:?}", a.map(|_| ()), b.map(|_| ())),
+    }
+}
+
 /// Walks everything a consumer would touch, returning how many records
 /// decoded; errors are fine, panics are not.
 fn consume(set: Bytes, options: DecodeOptions) -> usize {
@@ -45,6 +74,7 @@ fn consume(set: Bytes, options: DecodeOptions) -> usize {
     for batch in batches.by_ref() {
         let Ok(batch) = batch else { break };
         let _ = batch.header().last_offset();
+        same_owned_and_borrowed(&batch);
         let Ok(records) = batch.records() else {
             continue;
         };

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_proto::record::{
     assign_offsets, encode, encode_control_batch, encode_legacy, BatchHeaderMut, BatchOptions,
     Batches, Compression, ControlRecord, ControlRecordType, DecodeOptions, EndTxnMarker, Headers,
-    LegacyOptions, Record, RecordBatch, RecordBatchBuilder, TimestampType, NO_TIMESTAMP,
+    LegacyOptions, Record, RecordBatch, RecordBatchBuilder, RecordRef, TimestampType, NO_TIMESTAMP,
 };
 use kafka_proto::{DecodeErrorKind, EncodeError};
 use proptest::prelude::*;
@@ -110,6 +110,27 @@ fn decode_all(set: Bytes) -> Vec<(RecordBatch, Vec<Record>)> {
         .map(|b| {
             let b = b.unwrap();
             let records = b.records().unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+            // The borrowed iterator agrees record for record.
+            let data = b.records_ref().unwrap();
+            let borrowed: Vec<RecordRef<'_>> = data.iter().collect::<Result<_, _>>().unwrap();
+            assert_eq!(borrowed.len(), records.len());
+            for (r, o) in borrowed.iter().zip(&records) {
+                assert_eq!(r, o);
+                assert_eq!(&r.to_record(), o);
+                assert_eq!(r.headers.len(), o.headers.len());
+                let rh: Vec<(&str, Option<&[u8]>)> = r.headers.iter().collect();
+                let oh: Vec<(&str, Option<Bytes>)> = o.headers.iter().collect();
+                assert!(rh
+                    .iter()
+                    .map(|(k, v)| (*k, v.map(Bytes::copy_from_slice)))
+                    .eq(oh));
+                for (k, _) in &rh {
+                    assert_eq!(
+                        r.headers.last(k).map(|v| v.map(Bytes::copy_from_slice)),
+                        o.headers.last(k)
+                    );
+                }
+            }
             (b, records)
         })
         .collect();

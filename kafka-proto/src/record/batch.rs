@@ -5,7 +5,7 @@ use bytes::{Buf, Bytes};
 use super::compression;
 use super::cursor::Cursor;
 use super::legacy::{self, LegacyBody};
-use super::records::Records;
+use super::records::{RecordData, Records};
 use super::{Compression, DecodeOptions, TimestampType};
 use crate::error::{DecodeError, DecodeErrorKind};
 
@@ -282,6 +282,43 @@ impl RecordBatch {
                 ))
             }
             Body::Legacy(body) => Ok(Records::legacy(body.records())),
+        }
+    }
+}
+
+impl RecordBatch {
+    /// The batch's records, decompressed if needed, for iterating by
+    /// reference without allocating or touching reference counts per record.
+    ///
+    /// An uncompressed v2 batch is borrowed as is; a compressed one is
+    /// inflated here, once. Fails like [`records`](Self::records). See
+    /// [`RecordData`] for when to prefer this over [`records`](Self::records).
+    pub fn records_ref(&self) -> Result<RecordData<'_>, DecodeError> {
+        match &self.body {
+            Body::V2(body) => {
+                let codec = self.header.compression().unwrap_or_default();
+                let data: std::borrow::Cow<'_, [u8]> = if codec == Compression::None {
+                    std::borrow::Cow::Borrowed(body)
+                } else {
+                    std::borrow::Cow::Owned(compression::decompress(
+                        codec,
+                        body,
+                        self.max_decompressed_size,
+                    )?)
+                };
+                check_count(self.header.record_count, data.len())?;
+                let log_append_time = (self.header.timestamp_type()
+                    == TimestampType::LogAppendTime)
+                    .then_some(self.header.max_timestamp);
+                Ok(RecordData::v2(
+                    data,
+                    self.header.record_count as u32,
+                    self.header.base_offset,
+                    self.header.base_timestamp,
+                    log_append_time,
+                ))
+            }
+            Body::Legacy(body) => Ok(RecordData::legacy(Records::legacy(body.records()))),
         }
     }
 }

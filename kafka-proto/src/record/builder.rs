@@ -469,6 +469,11 @@ impl Scratch {
 
     #[inline]
     fn uvarint(&mut self, mut v: u64) {
+        // One-byte fast path: deltas and short lengths.
+        if v < 0x80 {
+            self.byte(v as u8);
+            return;
+        }
         while v >= 0x80 {
             self.byte((v as u8) | 0x80);
             v >>= 7;

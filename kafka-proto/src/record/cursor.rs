@@ -27,6 +27,25 @@ impl<'a> Cursor<'a> {
         self.buf.len().saturating_sub(self.pos)
     }
 
+    /// Narrows the cursor to the next `n` bytes without consuming them:
+    /// later reads see a buffer ending there. Returns that end.
+    #[inline]
+    pub(crate) fn narrow(&mut self, n: usize, what: &'static str) -> Result<usize, DecodeError> {
+        let remaining = self.remaining();
+        if n > remaining {
+            return Err(too_large(what, n, remaining));
+        }
+        let end = self.pos + n;
+        self.buf = self.buf.get(..end).unwrap_or(self.buf);
+        Ok(end)
+    }
+
+    /// The bytes in `r` (a range this cursor returned), or none.
+    #[inline]
+    pub(crate) fn get(&self, r: Range<usize>) -> &'a [u8] {
+        self.buf.get(r).unwrap_or_default()
+    }
+
     /// Takes `n` bytes, returning their range in the underlying slice.
     #[inline]
     pub(crate) fn take(
@@ -36,7 +55,7 @@ impl<'a> Cursor<'a> {
     ) -> Result<Range<usize>, DecodeError> {
         let remaining = self.remaining();
         if n > remaining {
-            return Err(DecodeError::too_large(what, n as u64, remaining));
+            return Err(too_large(what, n, remaining));
         }
         let start = self.pos;
         self.pos += n;
@@ -49,11 +68,15 @@ impl<'a> Cursor<'a> {
             .buf
             .get(self.pos..)
             .and_then(|rest| rest.first_chunk::<N>())
-            .ok_or_else(|| DecodeError::truncated(what, N - self.remaining()))?;
+            .ok_or_else(|| truncated(what, N - self.remaining()))?;
         self.pos += N;
         Ok(*bytes)
     }
 
+    #[inline]
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        self.byte(what)
+    }
     #[inline]
     pub(crate) fn i8(&mut self, what: &'static str) -> Result<i8, DecodeError> {
         Ok(i8::from_be_bytes(self.array(what)?))
@@ -82,38 +105,56 @@ impl<'a> Cursor<'a> {
                 self.pos += 1;
                 Ok(b)
             }
-            None => Err(DecodeError::truncated(what, 1)),
+            None => Err(truncated(what, 1)),
         }
     }
 
     /// A zigzag varint in the `int32` range (at most 5 bytes).
     #[inline]
     pub(crate) fn varint(&mut self, what: &'static str) -> Result<i32, DecodeError> {
-        let b = self.byte(what)?;
         // One-byte fast path: most lengths and deltas in a batch are small.
-        let v = if b < 0x80 {
-            u32::from(b)
-        } else {
-            let mut v = u32::from(b & 0x7f);
-            let mut shift = 7;
-            loop {
-                let b = self.byte(what)?;
-                if shift == 28 && b > 0x0f {
-                    return Err(DecodeError::invalid(what, "varint exceeds 32 bits"));
-                }
-                v |= u32::from(b & 0x7f) << shift;
-                if b < 0x80 {
-                    break v;
-                }
-                shift += 7;
+        let v = match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                u32::from(b)
             }
+            _ => self.varint_slow(what)?,
         };
         Ok(((v >> 1) as i32) ^ -((v & 1) as i32))
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        let mut v = 0u32;
+        let mut shift = 0;
+        loop {
+            let b = self.byte(what)?;
+            if shift == 28 && b > 0x0f {
+                return Err(DecodeError::invalid(what, "varint exceeds 32 bits"));
+            }
+            v |= u32::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+            shift += 7;
+        }
     }
 
     /// A zigzag varlong in the `int64` range (at most 10 bytes).
     #[inline]
     pub(crate) fn varlong(&mut self, what: &'static str) -> Result<i64, DecodeError> {
+        let v = match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                u64::from(b)
+            }
+            _ => self.varlong_slow(what)?,
+        };
+        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+    }
+
+    #[inline(never)]
+    fn varlong_slow(&mut self, what: &'static str) -> Result<u64, DecodeError> {
         let mut v = 0u64;
         let mut shift = 0;
         loop {
@@ -123,11 +164,10 @@ impl<'a> Cursor<'a> {
             }
             v |= u64::from(b & 0x7f) << shift;
             if b < 0x80 {
-                break;
+                return Ok(v);
             }
             shift += 7;
         }
-        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
 
     /// A varint length then that many bytes; -1 is null.
@@ -137,9 +177,9 @@ impl<'a> Cursor<'a> {
         what: &'static str,
     ) -> Result<Option<Range<usize>>, DecodeError> {
         match self.varint(what)? {
+            n if n >= 0 => Ok(Some(self.take(n as usize, what)?)),
             -1 => Ok(None),
-            n if n < -1 => Err(DecodeError::invalid(what, format!("negative length {n}"))),
-            n => Ok(Some(self.take(n as usize, what)?)),
+            n => Err(negative_length(what, i64::from(n))),
         }
     }
 
@@ -150,9 +190,27 @@ impl<'a> Cursor<'a> {
         what: &'static str,
     ) -> Result<Option<Range<usize>>, DecodeError> {
         match self.i32(what)? {
+            n if n >= 0 => Ok(Some(self.take(n as usize, what)?)),
             -1 => Ok(None),
-            n if n < -1 => Err(DecodeError::invalid(what, format!("negative length {n}"))),
-            n => Ok(Some(self.take(n as usize, what)?)),
+            n => Err(negative_length(what, i64::from(n))),
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn truncated(what: &'static str, needed: usize) -> DecodeError {
+    DecodeError::truncated(what, needed)
+}
+
+#[cold]
+#[inline(never)]
+fn too_large(what: &'static str, n: usize, remaining: usize) -> DecodeError {
+    DecodeError::too_large(what, n as u64, remaining)
+}
+
+#[cold]
+#[inline(never)]
+fn negative_length(what: &'static str, n: i64) -> DecodeError {
+    DecodeError::invalid(what, format!("negative length {n}"))
 }

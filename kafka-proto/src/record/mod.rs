@@ -4,7 +4,9 @@
 //! [record batches](RecordBatch) (magic 2); brokers may also hold legacy
 //! message sets (magic 0 and 1). [`Batches`] walks a record set of any mix
 //! and yields [`RecordBatch`]es; [`RecordBatch::records`] yields [`Record`]s
-//! with the same shape for every magic.
+//! with the same shape for every magic, and [`RecordBatch::records_ref`]
+//! the same records borrowed ([`RecordRef`]), which is faster when each
+//! record is handled while iterating (see [`RecordData`] for the trade-off).
 //!
 //! Decoding is lazy and zero-copy: a batch's header is parsed and its CRC
 //! checked up front, records are parsed only while iterating, and keys,
@@ -51,7 +53,10 @@ pub use batch::{BatchHeader, Batches, RecordBatch};
 pub use builder::{assign_offsets, encode, BatchHeaderMut, BatchOptions, RecordBatchBuilder};
 pub use control::{encode_control_batch, ControlRecord, ControlRecordType, EndTxnMarker};
 pub use legacy::{encode_legacy, LegacyOptions};
-pub use records::{HeaderIter, Headers, Record, Records};
+pub use records::{
+    HeaderIter, HeaderRefIter, Headers, HeadersRef, Record, RecordData, RecordRef, RecordRefs,
+    Records,
+};
 
 #[cfg(doc)]
 use bytes::Bytes;

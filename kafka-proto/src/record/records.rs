@@ -277,91 +277,131 @@ impl V2Records {
     #[inline]
     fn next(&mut self) -> Option<Result<Record, DecodeError>> {
         if self.left == 0 {
-            let trailing = self.data.len().saturating_sub(self.pos);
-            if trailing > 0 {
-                self.pos = self.data.len();
-                return Some(Err(DecodeError::new(
-                    "RecordBatch.Records",
-                    DecodeErrorKind::TrailingBytes(trailing),
-                )));
-            }
-            return None;
+            return trailing(&self.data, &mut self.pos).map(Err);
         }
         self.left -= 1;
-        Some(self.decode_one())
-    }
-
-    #[inline]
-    fn decode_one(&mut self) -> Result<Record, DecodeError> {
-        let data: &[u8] = &self.data;
-        let mut c = Cursor::new(data, self.pos);
-        let len = c.varint("Record.Length")?;
-        if len < 0 {
-            return Err(DecodeError::invalid(
-                "Record.Length",
-                format!("negative length {len}"),
-            ));
-        }
-        let body = c.take(len as usize, "Record.Length")?;
-        let end = body.end;
-        let record = data.get(..end).unwrap_or_default();
-        let mut c = Cursor::new(record, body.start);
-        let _attributes = c.i8("Record.Attributes")?;
-        let timestamp_delta = c.varlong("Record.TimestampDelta")?;
-        let offset_delta = c.varint("Record.OffsetDelta")?;
-        let key = c.varint_bytes("Record.Key")?;
-        let value = c.varint_bytes("Record.Value")?;
-        let header_count = c.varint("Record.Headers")?;
-        if header_count < 0 {
-            return Err(DecodeError::invalid(
-                "Record.Headers",
-                format!("negative header count {header_count}"),
-            ));
-        }
-        let headers = if header_count == 0 {
-            Headers::new()
-        } else {
-            let start = c.pos();
-            // Each header takes at least two bytes (two length varints).
-            if (header_count as usize).saturating_mul(2) > c.remaining() {
-                return Err(DecodeError::too_large(
-                    "Record.Headers",
-                    header_count as u64,
-                    c.remaining(),
-                ));
-            }
-            for _ in 0..header_count {
-                let key = c
-                    .varint_bytes("Record.Headers.Key")?
-                    .ok_or_else(|| DecodeError::invalid("Record.Headers.Key", "null header key"))?;
-                if std::str::from_utf8(record.get(key).unwrap_or_default()).is_err() {
-                    return Err(DecodeError::invalid(
-                        "Record.Headers.Key",
-                        "key is not UTF-8",
-                    ));
-                }
-                c.varint_bytes("Record.Headers.Value")?;
-            }
-            Headers::from_wire(self.data.slice(start..c.pos()), header_count as u32)
+        let raw = match parse_record(&self.data, &mut self.pos) {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
         };
-        if c.pos() != end {
-            return Err(DecodeError::new(
-                "Record",
-                DecodeErrorKind::TrailingBytes(end - c.pos()),
-            ));
-        }
-        self.pos = end;
-        Ok(Record {
-            offset: self.base_offset.wrapping_add(i64::from(offset_delta)),
+        Some(Ok(Record {
+            offset: self.base_offset.wrapping_add(i64::from(raw.offset_delta)),
             timestamp: match self.log_append_time {
                 Some(t) => t,
-                None => self.base_timestamp.wrapping_add(timestamp_delta),
+                None => self.base_timestamp.wrapping_add(raw.timestamp_delta),
             },
-            key: key.map(|r| slice(&self.data, r)),
-            value: value.map(|r| slice(&self.data, r)),
-            headers,
-        })
+            key: raw.key.map(|r| slice(&self.data, r)),
+            value: raw.value.map(|r| slice(&self.data, r)),
+            headers: if raw.header_count == 0 {
+                Headers::new()
+            } else {
+                Headers::from_wire(self.data.slice(raw.headers), raw.header_count)
+            },
+        }))
     }
+}
+
+/// The `TrailingBytes` error once the declared records are read, if bytes
+/// remain (and then consumes them so it is reported once).
+#[cold]
+fn trailing(data: &[u8], pos: &mut usize) -> Option<DecodeError> {
+    let trailing = data.len().saturating_sub(*pos);
+    if trailing == 0 {
+        return None;
+    }
+    *pos = data.len();
+    Some(DecodeError::new(
+        "RecordBatch.Records",
+        DecodeErrorKind::TrailingBytes(trailing),
+    ))
+}
+
+/// One parsed v2 record, as positions in the batch's record data.
+pub(crate) struct RawRecord {
+    pub(crate) timestamp_delta: i64,
+    pub(crate) offset_delta: i32,
+    pub(crate) header_count: u32,
+    pub(crate) key: Option<Range<usize>>,
+    pub(crate) value: Option<Range<usize>>,
+    /// The encoded headers, without their count (empty when there are none).
+    pub(crate) headers: Range<usize>,
+}
+
+/// Parses the v2 record at `*pos` in `data`, validating its framing and
+/// header keys, and moves `*pos` past it. Shared by the owned and the
+/// borrowed iterators, so both accept exactly the same input.
+#[inline(always)]
+pub(crate) fn parse_record(data: &[u8], pos: &mut usize) -> Result<RawRecord, DecodeError> {
+    let mut c = Cursor::new(data, *pos);
+    let len = c.varint("Record.Length")?;
+    if len < 0 {
+        return Err(negative("Record.Length", len));
+    }
+    // The record's own fields may not run past its length.
+    let end = c.narrow(len as usize, "Record.Length")?;
+    let _attributes = c.u8("Record.Attributes")?;
+    let timestamp_delta = c.varlong("Record.TimestampDelta")?;
+    let offset_delta = c.varint("Record.OffsetDelta")?;
+    let key = c.varint_bytes("Record.Key")?;
+    let value = c.varint_bytes("Record.Value")?;
+    let header_count = c.varint("Record.Headers")?;
+    let start = c.pos();
+    if header_count != 0 {
+        check_headers(&mut c, header_count)?;
+    }
+    if c.pos() != end {
+        return Err(DecodeError::new(
+            "Record",
+            DecodeErrorKind::TrailingBytes(end - c.pos()),
+        ));
+    }
+    *pos = end;
+    Ok(RawRecord {
+        timestamp_delta,
+        offset_delta,
+        header_count: header_count as u32,
+        key,
+        value,
+        headers: start..end,
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn negative(what: &'static str, n: i32) -> DecodeError {
+    DecodeError::invalid(what, format!("negative length {n}"))
+}
+
+/// Walks `count` headers, checking their framing and that keys are UTF-8.
+#[inline(never)]
+fn check_headers(c: &mut Cursor<'_>, header_count: i32) -> Result<(), DecodeError> {
+    if header_count < 0 {
+        return Err(DecodeError::invalid(
+            "Record.Headers",
+            format!("negative header count {header_count}"),
+        ));
+    }
+    // Each header takes at least two bytes (two length varints).
+    if (header_count as usize).saturating_mul(2) > c.remaining() {
+        return Err(DecodeError::too_large(
+            "Record.Headers",
+            header_count as u64,
+            c.remaining(),
+        ));
+    }
+    for _ in 0..header_count {
+        let key = c
+            .varint_bytes("Record.Headers.Key")?
+            .ok_or_else(|| DecodeError::invalid("Record.Headers.Key", "null header key"))?;
+        if std::str::from_utf8(c.get(key)).is_err() {
+            return Err(DecodeError::invalid(
+                "Record.Headers.Key",
+                "key is not UTF-8",
+            ));
+        }
+        c.varint_bytes("Record.Headers.Value")?;
+    }
+    Ok(())
 }
 
 /// A zero-copy slice; an empty range shares nothing.
@@ -373,3 +413,382 @@ pub(crate) fn slice(data: &Bytes, r: Range<usize>) -> Bytes {
         data.slice(r)
     }
 }
+
+/// A record borrowed from its batch's bytes: what [`RecordData::iter`] yields.
+///
+/// The same fields as [`Record`], but keys, values and headers are plain
+/// slices, so producing one touches no reference count and allocates
+/// nothing. Use [`to_record`](Self::to_record) to keep one past the
+/// [`RecordData`] it borrows from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecordRef<'a> {
+    /// The record's offset in its partition.
+    pub offset: i64,
+    /// Milliseconds since the Unix epoch (meaning set by the batch's timestamp type).
+    pub timestamp: i64,
+    /// The key, `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// The value, `None` for a null value (a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// The headers, in wire order, duplicates included.
+    pub headers: HeadersRef<'a>,
+}
+
+impl RecordRef<'_> {
+    /// Copies the record into an owned [`Record`] (keys, values and headers
+    /// are copied, not shared).
+    pub fn to_record(&self) -> Record {
+        Record {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.map(Bytes::copy_from_slice),
+            value: self.value.map(Bytes::copy_from_slice),
+            headers: Headers::from_wire(
+                Bytes::copy_from_slice(self.headers.data),
+                self.headers.count,
+            ),
+        }
+    }
+}
+
+impl PartialEq<Record> for RecordRef<'_> {
+    fn eq(&self, other: &Record) -> bool {
+        self.offset == other.offset
+            && self.timestamp == other.timestamp
+            && self.key == other.key.as_deref()
+            && self.value == other.value.as_deref()
+            && self.headers.len() == other.headers.len()
+            && self
+                .headers
+                .iter()
+                .zip(other.headers.iter())
+                .all(|((k1, v1), (k2, v2))| k1 == k2 && v1 == v2.as_deref())
+    }
+}
+
+/// A record's headers borrowed in wire form: [`Headers`] without the `Bytes`.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeadersRef<'a> {
+    data: &'a [u8],
+    count: u32,
+}
+
+impl<'a> HeadersRef<'a> {
+    /// The encoded headers (without the count), as they appear on the wire.
+    pub fn as_wire_bytes(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Number of headers, duplicates included.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True when there are no headers.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Iterates `(key, value)` pairs in wire order.
+    pub fn iter(&self) -> HeaderRefIter<'a> {
+        HeaderRefIter {
+            data: self.data,
+            pos: 0,
+            left: self.count,
+        }
+    }
+
+    /// The value of the last header named `key`: `None` if absent,
+    /// `Some(None)` if present with a null value.
+    pub fn last(&self, key: &str) -> Option<Option<&'a [u8]>> {
+        self.iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .last()
+    }
+}
+
+impl fmt::Debug for HeadersRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for HeadersRef<'a> {
+    type Item = (&'a str, Option<&'a [u8]>);
+    type IntoIter = HeaderRefIter<'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Iterator over [`HeadersRef`], yielding `(key, value)`.
+#[derive(Debug, Clone)]
+pub struct HeaderRefIter<'a> {
+    data: &'a [u8],
+    pos: usize,
+    left: u32,
+}
+
+impl<'a> Iterator for HeaderRefIter<'a> {
+    type Item = (&'a str, Option<&'a [u8]>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        let mut c = Cursor::new(self.data, self.pos);
+        // Validated when the record was parsed; a failure only ends iteration.
+        let key = c.varint_bytes("Record.Headers.Key").ok()??;
+        let key = std::str::from_utf8(self.data.get(key)?).ok()?;
+        let value = c.varint_bytes("Record.Headers.Value").ok()?;
+        self.pos = c.pos();
+        self.left -= 1;
+        Some((key, value.map(|r| self.data.get(r).unwrap_or_default())))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left as usize))
+    }
+}
+
+/// The record data of one batch, decompressed if it was compressed, for
+/// iterating by reference: from [`RecordBatch::records_ref`](super::RecordBatch::records_ref).
+///
+/// Uncompressed v2 batches are borrowed from the batch as they are;
+/// compressed ones are inflated once into a buffer this value owns.
+/// [`iter`](Self::iter) can be called any number of times.
+///
+/// # Which iterator to use
+///
+/// * [`RecordBatch::records`](super::RecordBatch::records) yields owned
+///   [`Record`]s whose keys and values are [`Bytes`] sharing the input: use
+///   it when records must outlive the batch (queued for another thread,
+///   kept in a cache). Each key, value and header set costs a reference
+///   count increment (and decrement when dropped).
+/// * `records_ref` yields [`RecordRef`]s of plain slices: nothing is
+///   counted or allocated per record. Use it when each record is handled
+///   while iterating (deserialized, summed, written out), which is most
+///   consumers; [`RecordRef::to_record`] copies one out if needed.
+///
+/// Both parse and validate the same way and fail on the same input.
+///
+/// ```
+/// use kafka_proto::record::{encode, BatchOptions, Compression, Record, RecordBatch};
+///
+/// let records: Vec<Record> = (0..3)
+///     .map(|i| Record { offset: i, timestamp: i, value: Some(vec![b'a'; 10].into()), ..Record::default() })
+///     .collect();
+/// let options = BatchOptions { compression: Compression::Lz4, ..BatchOptions::default() };
+/// let batch = RecordBatch::decode(&mut encode(&records, &options)?, &Default::default())?;
+/// let data = batch.records_ref()?; // decompresses once
+/// let mut total = 0;
+/// for record in &data {
+///     total += record?.value.map_or(0, <[u8]>::len);
+/// }
+/// assert_eq!(total, 30);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RecordData<'a> {
+    inner: DataInner<'a>,
+}
+
+#[derive(Debug, Clone)]
+enum DataInner<'a> {
+    V2 {
+        data: std::borrow::Cow<'a, [u8]>,
+        count: u32,
+        base_offset: i64,
+        base_timestamp: i64,
+        log_append_time: Option<i64>,
+    },
+    /// Legacy messages are few per entry and already decoded into owned
+    /// records; the error, if any, is yielded after the good ones.
+    Legacy {
+        records: Vec<Record>,
+        error: Option<DecodeError>,
+    },
+}
+
+impl<'a> RecordData<'a> {
+    pub(crate) fn v2(
+        data: std::borrow::Cow<'a, [u8]>,
+        count: u32,
+        base_offset: i64,
+        base_timestamp: i64,
+        log_append_time: Option<i64>,
+    ) -> Self {
+        Self {
+            inner: DataInner::V2 {
+                data,
+                count,
+                base_offset,
+                base_timestamp,
+                log_append_time,
+            },
+        }
+    }
+
+    pub(crate) fn legacy(records: Records) -> Self {
+        let mut out = Vec::new();
+        let mut error = None;
+        for r in records {
+            match r {
+                Ok(r) => out.push(r),
+                Err(e) => error = Some(e),
+            }
+        }
+        Self {
+            inner: DataInner::Legacy {
+                records: out,
+                error,
+            },
+        }
+    }
+
+    /// The (decompressed) record bytes of a v2 batch, `None` for legacy entries.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match &self.inner {
+            DataInner::V2 { data, .. } => Some(data),
+            DataInner::Legacy { .. } => None,
+        }
+    }
+
+    /// Iterates the records by reference. The first error ends the iteration.
+    #[inline]
+    pub fn iter(&self) -> RecordRefs<'_> {
+        RecordRefs {
+            inner: match &self.inner {
+                DataInner::V2 {
+                    data,
+                    count,
+                    base_offset,
+                    base_timestamp,
+                    log_append_time,
+                } => RefsInner::V2 {
+                    data,
+                    pos: 0,
+                    left: *count,
+                    base_offset: *base_offset,
+                    timestamp: match log_append_time {
+                        Some(t) => (*t, false),
+                        None => (*base_timestamp, true),
+                    },
+                },
+                DataInner::Legacy { records, error } => RefsInner::Legacy {
+                    records: records.iter(),
+                    error: error.as_ref(),
+                },
+            },
+        }
+    }
+}
+
+impl<'b> IntoIterator for &'b RecordData<'_> {
+    type Item = Result<RecordRef<'b>, DecodeError>;
+    type IntoIter = RecordRefs<'b>;
+    #[inline]
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Iterator over the records of a [`RecordData`], yielding [`RecordRef`]s.
+///
+/// Allocation-free: each step parses one record in place.
+#[derive(Debug, Clone)]
+pub struct RecordRefs<'a> {
+    inner: RefsInner<'a>,
+}
+
+#[derive(Debug, Clone)]
+enum RefsInner<'a> {
+    V2 {
+        data: &'a [u8],
+        pos: usize,
+        left: u32,
+        base_offset: i64,
+        /// The base timestamp and whether deltas apply (false under
+        /// log-append time, when it is every record's timestamp).
+        timestamp: (i64, bool),
+    },
+    Legacy {
+        records: std::slice::Iter<'a, Record>,
+        error: Option<&'a DecodeError>,
+    },
+    Done,
+}
+
+impl<'a> Iterator for RecordRefs<'a> {
+    type Item = Result<RecordRef<'a>, DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            RefsInner::V2 {
+                data,
+                pos,
+                left,
+                base_offset,
+                timestamp,
+            } => {
+                let data: &'a [u8] = data;
+                if *left == 0 {
+                    let e = trailing(data, pos)?;
+                    self.inner = RefsInner::Done;
+                    return Some(Err(e));
+                }
+                *left -= 1;
+                match parse_record(data, pos) {
+                    Ok(raw) => Some(Ok(RecordRef {
+                        offset: base_offset.wrapping_add(i64::from(raw.offset_delta)),
+                        timestamp: if timestamp.1 {
+                            timestamp.0.wrapping_add(raw.timestamp_delta)
+                        } else {
+                            timestamp.0
+                        },
+                        key: raw.key.map(|r| data.get(r).unwrap_or_default()),
+                        value: raw.value.map(|r| data.get(r).unwrap_or_default()),
+                        headers: HeadersRef {
+                            data: data.get(raw.headers).unwrap_or_default(),
+                            count: raw.header_count,
+                        },
+                    })),
+                    Err(e) => {
+                        self.inner = RefsInner::Done;
+                        Some(Err(e))
+                    }
+                }
+            }
+            RefsInner::Legacy { records, error } => match records.next() {
+                Some(r) => Some(Ok(RecordRef {
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    key: r.key.as_deref(),
+                    value: r.value.as_deref(),
+                    headers: HeadersRef {
+                        data: r.headers.as_wire_bytes(),
+                        count: r.headers.len() as u32,
+                    },
+                })),
+                None => {
+                    let e = error.take()?.clone();
+                    self.inner = RefsInner::Done;
+                    Some(Err(e))
+                }
+            },
+            RefsInner::Done => None,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            RefsInner::V2 { left, .. } => (0, Some(*left as usize + 1)),
+            RefsInner::Legacy { records, .. } => (0, Some(records.len() + 1)),
+            RefsInner::Done => (0, Some(0)),
+        }
+    }
+}
+
+impl std::iter::FusedIterator for RecordRefs<'_> {}
