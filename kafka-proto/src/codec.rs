@@ -612,12 +612,17 @@ impl<'a> TaggedWriter<'a> {
     }
 
     /// Writes the unknown fields left after the last known one.
-    pub fn finish(mut self, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        self.flush_below(buf, u32::MAX)?;
-        // A field tagged u32::MAX itself is the only one flush_below leaves.
-        if let Some((&t, data)) = self.unknown.next() {
-            put_unsigned_varint(buf, t);
-            put_unsigned_varint(buf, data.len() as u32);
+    ///
+    /// Every known field has been written by now, so whatever is left
+    /// cannot clash, whatever its tag (up to and including `u32::MAX`).
+    pub fn finish(self, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        for (&tag, data) in self.unknown {
+            put_unsigned_varint(buf, tag);
+            let len = u32::try_from(data.len()).map_err(|_| EncodeError::TooLong {
+                what: self.what,
+                len: data.len(),
+            })?;
+            put_unsigned_varint(buf, len);
             buf.put_slice(data);
         }
         Ok(())
@@ -723,6 +728,17 @@ mod tests {
         let mut r = b.freeze();
         let all = read_unknown_tagged_fields(&mut r, "t").unwrap();
         assert_eq!(all.len(), 3);
+
+        // The largest possible tag round-trips (found by fuzzing).
+        let mut max = UnknownTaggedFields::new();
+        max.insert(u32::MAX, Bytes::from_static(b"z"));
+        let mut b = BytesMut::new();
+        let w = TaggedWriter::start(&mut b, 0, &max, "t").unwrap();
+        w.finish(&mut b).unwrap();
+        assert_eq!(
+            read_unknown_tagged_fields(&mut b.freeze(), "t").unwrap(),
+            max
+        );
 
         let mut clash = UnknownTaggedFields::new();
         clash.insert(2, Bytes::new());
