@@ -219,7 +219,7 @@ def test_idempotent_producer_large_batch(bootstrap):
             "enable.idempotence": True,
             "compression.type": "zstd",
             "linger.ms": 50,
-            "message.timeout.ms": 30000,
+            "message.timeout.ms": 20000,
         },
     )
     n = 20_000
@@ -280,7 +280,7 @@ def test_consumer_group_rebalance_commit_resume(bootstrap, strategy):
         b.subscribe([topic])
         wait_until(
             lambda: parts(a) and parts(b) and parts(a) | parts(b) == {0, 1, 2, 3},
-            40,
+            25,
             f"both members assigned ({strategy})",
             step=poll_all,
         )
@@ -303,7 +303,7 @@ def test_consumer_group_rebalance_commit_resume(bootstrap, strategy):
         # the committed offsets.
         a.close()
         del consumers["a"]
-        wait_until(lambda: parts(b) == {0, 1, 2, 3}, 40, "b owns all partitions", step=poll_all)
+        wait_until(lambda: parts(b) == {0, 1, 2, 3}, 25, "b owns all partitions", step=poll_all)
         got["b"].clear()
         produce_all(
             producer,
@@ -324,7 +324,7 @@ def test_consumer_group_rebalance_commit_resume(bootstrap, strategy):
         consumers["c"] = c
         got["c"] = []
         c.subscribe([topic])
-        wait_until(lambda: len(got["c"]) >= 4, 40, "new member gets 4 messages", step=poll_all)
+        wait_until(lambda: len(got["c"]) >= 4, 25, "new member gets 4 messages", step=poll_all)
         assert sorted((m.partition(), m.offset(), m.value()) for m in got["c"]) == [
             (p, 15, b"third") for p in range(4)
         ]
@@ -391,7 +391,7 @@ def test_transactions_consume_transform_produce(bootstrap):
     )
     try:
         consumer.subscribe([source])
-        msgs = consume(consumer, 10, 30)
+        msgs = consume(consumer, 10, 20)
         producer.init_transactions(REQUEST_TIMEOUT)
         producer.begin_transaction()
         for m in msgs:
@@ -458,7 +458,7 @@ def test_static_member_rejoins_without_rebalance(bootstrap):
         wait_until(
             lambda: parts(live["a"]) and parts(live["b"])
             and parts(live["a"]) | parts(live["b"]) == {0, 1, 2, 3},
-            40,
+            25,
             "both static members assigned",
             step=poll_all,
         )
@@ -654,7 +654,7 @@ def test_sasl_authentication(start_mock, mechanism, flag):
     topic = unique("sasl")
     good = sasl_conf(mechanism, "alice", "s3cret")
     produce_all(
-        make_producer(bootstrap, **good),
+        make_producer(bootstrap, **good, **{"message.timeout.ms": 10000}),
         [dict(topic=topic, partition=0, value=b"secret-%d" % i) for i in range(3)],
     )
     consumer = make_consumer(bootstrap, **good)
