@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use kafka_proto::frame::{decode_request_frame, encode_response_frame};
 use kafka_proto::messages::RequestHeader;
-use kafka_proto::{ApiKey, RequestBody, ResponseBody, Uuid};
+use kafka_proto::{ApiKey, DecodeErrorKind, RequestBody, ResponseBody, Uuid};
 
 use crate::faults::Faults;
 use crate::log::PartitionLog;
@@ -354,7 +354,7 @@ impl Cluster {
             self.pump_all();
             return;
         }
-        let (header, body) = match decode_request_frame(frame.clone()) {
+        let (header, body) = match decode_lenient(&frame) {
             Ok(decoded) => decoded,
             Err(e) => {
                 // ApiVersions with a version we do not know still gets an
@@ -630,5 +630,20 @@ impl Cluster {
                 }
             }
         }
+    }
+}
+
+/// Decodes a request frame, ignoring bytes after the body as Kafka does
+/// (it reads what the schema needs and drops the rest). librdkafka relies
+/// on that: its all-topics Metadata v13 request ends with 3 stray bytes.
+fn decode_lenient(frame: &Bytes) -> Result<(RequestHeader, RequestBody), kafka_proto::DecodeError> {
+    match decode_request_frame(frame.clone()) {
+        Err(e) => match *e.kind() {
+            DecodeErrorKind::TrailingBytes(n) if n <= frame.len() => {
+                decode_request_frame(frame.slice(..frame.len() - n)).map_err(|_| e)
+            }
+            _ => Err(e),
+        },
+        ok => ok,
     }
 }

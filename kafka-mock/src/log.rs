@@ -1,6 +1,7 @@
 //! One partition's log: stored v2 batches with their offsets.
 
 use bytes::Bytes;
+use kafka_proto::record::{Batches, Record};
 
 /// A batch as stored: its bytes (offsets already assigned) and the facts
 /// Fetch, ListOffsets and transactions need without re-parsing.
@@ -79,20 +80,54 @@ impl PartitionLog {
         self.aborted.retain(|a| a.last_offset >= self.log_start);
     }
 
-    /// First offset whose batch max timestamp is at or after `ts`.
+    /// The first record at or after the log start whose timestamp is at
+    /// least `ts`: its offset and timestamp (ListOffsets by time). Like
+    /// Kafka, this looks inside the batch, not just at its max timestamp.
     pub(crate) fn offset_for_timestamp(&self, ts: i64) -> Option<(i64, i64)> {
         self.batches
             .iter()
-            .find(|b| b.max_timestamp >= ts && !b.control)
-            .map(|b| (b.base_offset.max(self.log_start), b.max_timestamp))
+            .filter(|b| b.max_timestamp >= ts && !b.control && b.last_offset >= self.log_start)
+            .find_map(|b| {
+                let start = self.log_start;
+                b.first_record(|r| r.offset >= start && r.timestamp >= ts)
+            })
     }
 
-    /// The offset and timestamp of the record with the largest timestamp.
+    /// The offset and timestamp of the first record carrying the largest
+    /// timestamp (ListOffsets MAX_TIMESTAMP, KIP-734).
     pub(crate) fn max_timestamp(&self) -> Option<(i64, i64)> {
-        self.batches
-            .iter()
-            .filter(|b| !b.control)
-            .max_by_key(|b| b.max_timestamp)
-            .map(|b| (b.last_offset, b.max_timestamp))
+        let readable = || {
+            self.batches
+                .iter()
+                .filter(|b| !b.control && b.last_offset >= self.log_start)
+        };
+        let max = readable().map(|b| b.max_timestamp).max()?;
+        let start = self.log_start;
+        readable()
+            .filter(|b| b.max_timestamp == max)
+            .find_map(|b| b.first_record(|r| r.offset >= start && r.timestamp >= max))
+    }
+}
+
+impl StoredBatch {
+    /// Offset and timestamp of the first record matching `pred`. A batch
+    /// that does not decode (never expected: it was validated on append)
+    /// answers with its last offset and max timestamp rather than nothing.
+    fn first_record(&self, pred: impl Fn(&Record) -> bool) -> Option<(i64, i64)> {
+        let fallback = Some((self.last_offset, self.max_timestamp));
+        let Some(Ok(batch)) = Batches::new(self.bytes.clone()).next() else {
+            return fallback;
+        };
+        let Ok(records) = batch.records() else {
+            return fallback;
+        };
+        for record in records {
+            match record {
+                Ok(r) if pred(&r) => return Some((r.offset, r.timestamp)),
+                Ok(_) => {}
+                Err(_) => return fallback,
+            }
+        }
+        None
     }
 }

@@ -208,6 +208,24 @@ fn produce_fetch_list_offsets_and_faults_over_tcp() {
         panic!()
     };
     assert_eq!(r.topics[0].partitions[0].offset, 3);
+    // By timestamp: the first record at or after it, inside its batch
+    // (offsets 0..=2 carry T, T+1, T).
+    let t = 1_700_000_000_000;
+    let ResponseBody::ListOffsets(r) = l.call(7, lo(t + 1)) else {
+        panic!()
+    };
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.offset, p.timestamp), (1, t + 1));
+    let ResponseBody::ListOffsets(r) = l.call(7, lo(t + 2)) else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].partitions[0].offset, -1);
+    // Max timestamp (-3): the first record carrying it.
+    let ResponseBody::ListOffsets(r) = l.call(7, lo(-3)) else {
+        panic!()
+    };
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.offset, p.timestamp), (1, t + 1));
 
     // Injected errors hit the next request only.
     cluster.inject_error(ApiKey::Produce, ErrorCode::NotEnoughReplicas, 1);
@@ -253,4 +271,34 @@ fn garbage_closes_only_that_connection() {
         panic!()
     };
     assert_eq!(v.error_code, 0);
+}
+
+/// Kafka ignores bytes after a request body, and librdkafka 2.x depends on
+/// it: its all-topics Metadata v13 request (captured verbatim here) ends
+/// with 3 stray bytes after the body's tagged fields.
+#[test]
+fn trailing_bytes_after_a_request_body_are_ignored() {
+    let cluster = MockCluster::builder().build().unwrap();
+    cluster.create_topic("t", 1, 1).unwrap();
+    let mut c = Client::connect(cluster.brokers()[0].1);
+    let frame: &[u8] = &[
+        0x00, 0x03, 0x00, 0x0d, 0x00, 0x00, 0x00, 0x03, 0x00, 0x07, b'r', b'd', b'k', b'a', b'f',
+        b'k', b'a', 0x00, // header v2: Metadata v13, correlation 3, "rdkafka", no tags
+        0x00, 0x00, 0x00, 0x00, // topics null (all), no auto-create, no authz ops, no tags
+        0x01, 0x00, 0x00, // stray bytes
+    ];
+    let mut buf = (frame.len() as i32).to_be_bytes().to_vec();
+    buf.extend_from_slice(frame);
+    c.stream.write_all(&buf).unwrap();
+    let mut size = [0u8; 4];
+    c.stream.read_exact(&mut size).unwrap();
+    let mut resp = vec![0u8; i32::from_be_bytes(size) as usize];
+    c.stream.read_exact(&mut resp).unwrap();
+    let (h, body) = decode_response_frame(Bytes::from(resp), ApiKey::Metadata, 13).unwrap();
+    assert_eq!(h.correlation_id, 3);
+    let ResponseBody::Metadata(md) = body else {
+        panic!()
+    };
+    let names: Vec<_> = md.topics.iter().map(|t| t.name.clone()).collect();
+    assert_eq!(names, [Some("t".to_string())]);
 }

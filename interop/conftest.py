@@ -1,0 +1,183 @@
+"""Shared fixtures for the interop suite: real Kafka clients against the
+`kafka-mock` binary.
+
+The suite builds nothing. It runs the binary named by `KAFKA_MOCK_BIN`
+(default `target/debug/kafka-mock` under the repository root) once per
+test, reads the `bootstrap: ...` line it prints, and kills it afterwards.
+
+Nothing here may hang CI: starting the mock has a deadline, every test
+has a time cap (`@pytest.mark.cap(seconds)`, default `DEFAULT_CAP`)
+enforced with SIGALRM, and a hard watchdog (faulthandler) ends the whole
+run if a test is stuck inside a C call that never returns to Python.
+"""
+
+import contextlib
+import ctypes
+import faulthandler
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CAP = 45
+# Seconds past a test's cap before the watchdog ends the whole run.
+HARD_GRACE = 30
+STARTUP_TIMEOUT = 10.0
+
+
+class TestTimeout(Exception):
+    """A test ran past its time cap."""
+
+
+def mock_bin() -> Path:
+    path = Path(os.environ.get("KAFKA_MOCK_BIN", "target/debug/kafka-mock"))
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    return path
+
+
+def _die_with_parent():
+    """Runs in the child before exec: SIGKILL it when the test process dies,
+    so a watchdog exit never leaves mocks behind (Linux only)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Mock:
+    """A running kafka-mock process."""
+
+    def __init__(self, args):
+        binary = mock_bin()
+        if not binary.exists():
+            raise RuntimeError(
+                f"kafka-mock binary not found at {binary}: run `cargo build -p kafka-mock` "
+                "or set KAFKA_MOCK_BIN"
+            )
+        self.args = ["--brokers", "3", "--port", "0", *args]
+        self._out = tempfile.TemporaryFile()
+        self._err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [str(binary), *self.args],
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=self._err,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        self.bootstrap = self._read_bootstrap()
+
+    def _read_bootstrap(self) -> str:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            self._out.seek(0)
+            for line in self._out.read().decode(errors="replace").splitlines():
+                if line.startswith("bootstrap: "):
+                    return line.split(":", 1)[1].strip()
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"kafka-mock {' '.join(self.args)} exited with {self.proc.returncode}: "
+                    f"{self.stderr()}"
+                )
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"kafka-mock printed no bootstrap line within {STARTUP_TIMEOUT}s")
+
+    def stderr(self) -> str:
+        self._err.seek(0)
+        return self._err.read().decode(errors="replace")[-4000:]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        self._out.close()
+        self._err.close()
+
+
+@pytest.fixture
+def start_mock():
+    """Factory: `start_mock(*extra_flags)` starts a 3-broker mock with
+    these flags and returns its bootstrap string. Every mock started is
+    killed when the test ends, whether it passed or not."""
+    mocks = []
+
+    def start(*flags: str) -> str:
+        m = Mock(flags)
+        mocks.append(m)
+        return m.bootstrap
+
+    yield start
+    for m in mocks:
+        if m.proc.poll() is not None:
+            print(f"kafka-mock exited early ({m.proc.returncode}): {m.stderr()}")
+        m.stop()
+
+
+@pytest.fixture
+def bootstrap(start_mock) -> str:
+    """The bootstrap string of a default 3-broker mock."""
+    return start_mock()
+
+
+def unique(prefix: str) -> str:
+    """A topic or group name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(predicate, timeout: float, what: str, step=None, interval: float = 0.05):
+    """Calls `step()` (if given) then `predicate()` until the latter is
+    truthy; fails the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if step is not None:
+            step()
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        if step is None:
+            time.sleep(interval)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cap(seconds): time cap for the whole test")
+
+
+def _on_alarm(signum, frame):
+    raise TestTimeout("test ran past its time cap")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    marker = item.get_closest_marker("cap")
+    cap = int(marker.args[0]) if marker else DEFAULT_CAP
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(cap)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    # If a C call (or a client's destructor) never returns, SIGALRM's
+    # handler never runs: dump every thread's stack and end the run.
+    marker = item.get_closest_marker("cap")
+    cap = int(marker.args[0]) if marker else DEFAULT_CAP
+    faulthandler.dump_traceback_later(cap + STARTUP_TIMEOUT + HARD_GRACE, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
