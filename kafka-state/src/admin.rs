@@ -1,6 +1,6 @@
 //! Admin commands: create and delete topics, fetch metadata. Reached
 //! through the borrowed handle [`Client::admin`](crate::Client::admin);
-//! results arrive as [`Event::AdminResult`](crate::Event::AdminResult).
+//! results arrive as [`Event::AdminResult`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;

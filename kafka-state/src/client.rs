@@ -129,7 +129,11 @@ impl Client {
     pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
         self.tick(now);
         let s = settings(&self.config, &self.client_id);
-        if let Some(bytes) = self.conns.get_mut(&conn).and_then(|c| c.handle_connected(s)) {
+        if let Some(bytes) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.handle_connected(s))
+        {
             self.transmits.push_back(Transmit { conn, bytes });
         }
         self.pump();
@@ -139,7 +143,11 @@ impl Client {
     /// (resolution failure, refused, unreachable...).
     pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, error: impl fmt::Display) {
         self.tick(now);
-        self.drop_conn(conn, DisconnectReason::ConnectFailed(error.to_string()), false);
+        self.drop_conn(
+            conn,
+            DisconnectReason::ConnectFailed(error.to_string()),
+            false,
+        );
         self.pump();
     }
 
@@ -177,7 +185,7 @@ impl Client {
                     id,
                     owner,
                     broker: Some(broker),
-                    result: Ok(body),
+                    result: Ok(*body),
                 }),
             }
         }
@@ -647,7 +655,8 @@ impl Client {
         self.by_broker.clear();
         let mut failed: Vec<(RequestId, Owner, Option<Broker>)> = Vec::new();
         for (id, c) in conns {
-            self.conn_requests.push_back(ConnRequest::Close { conn: id });
+            self.conn_requests
+                .push_back(ConnRequest::Close { conn: id });
             let broker = c.broker;
             failed.extend(c.close().map(|(r, o)| (r, o, Some(broker))));
         }

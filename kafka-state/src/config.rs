@@ -129,8 +129,7 @@ impl Config {
         if self.max_frame_size < 8 {
             return Err(Misuse::InvalidConfig("max_frame_size is too small"));
         }
-        if self.reconnect_backoff.is_zero() || self.reconnect_backoff_max < self.reconnect_backoff
-        {
+        if self.reconnect_backoff.is_zero() || self.reconnect_backoff_max < self.reconnect_backoff {
             return Err(Misuse::InvalidConfig(
                 "reconnect_backoff must be positive and at most reconnect_backoff_max",
             ));

@@ -38,7 +38,9 @@ enum State {
     /// Waiting for the adapter to report the socket open.
     Connecting,
     /// ApiVersions sent; `retried` once the broker asked for an older one.
-    Negotiating { retried: bool },
+    Negotiating {
+        retried: bool,
+    },
     Ready(VersionTable),
 }
 
@@ -49,7 +51,7 @@ enum Purpose {
     Request { id: RequestId, owner: Owner },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct InFlight {
     correlation_id: i32,
     api: ApiKey,
@@ -70,7 +72,7 @@ pub(crate) enum ConnOutput {
     Response {
         id: RequestId,
         owner: Owner,
-        body: ResponseBody,
+        body: Box<ResponseBody>,
     },
 }
 
@@ -156,8 +158,14 @@ impl Connection {
         let body = ApiVersionsRequest::default()
             .with_client_software_name(SOFTWARE_NAME.into())
             .with_client_software_version(SOFTWARE_VERSION.into());
-        self.encode(RequestBody::from(body), version, None, Purpose::ApiVersions, s)
-            .ok()
+        self.encode(
+            RequestBody::from(body),
+            version,
+            None,
+            Purpose::ApiVersions,
+            s,
+        )
+        .ok()
     }
 
     /// Puts `req` on the wire in the negotiated version. The caller checked
@@ -169,10 +177,12 @@ impl Connection {
         s: ConnSettings<'_>,
     ) -> Result<Bytes, SendError> {
         let api = req.body.api_key();
-        let version = self.version(api).ok_or(SendError::Unsupported(NoCommonVersion {
-            broker: self.broker,
-            api,
-        }))?;
+        let version = self
+            .version(api)
+            .ok_or(SendError::Unsupported(NoCommonVersion {
+                broker: self.broker,
+                api,
+            }))?;
         let mut body = req.body;
         fit_version(&mut body, version);
         let purpose = Purpose::Request {
@@ -239,8 +249,8 @@ impl Connection {
         s: ConnSettings<'_>,
         out: &mut Vec<ConnOutput>,
     ) -> Result<(), DisconnectReason> {
-        let entry = self.in_flight.pop_front().ok_or(ProtocolError::Unsolicited)?;
-        self.update_request_timer();
+        // Stays queued until decoded, so a failure still reports it to its owner.
+        let entry = *self.in_flight.front().ok_or(ProtocolError::Unsolicited)?;
         let got = response_correlation_id(&frame).map_err(|error| ProtocolError::Decode {
             api: entry.api,
             version: entry.version,
@@ -264,21 +274,26 @@ impl Connection {
             }
             _ => entry.version,
         };
-        let (_, body) =
-            decode_response_frame(frame, entry.api, version).map_err(|error| {
-                ProtocolError::Decode {
-                    api: entry.api,
-                    version,
-                    error,
-                }
-            })?;
+        let (_, body) = decode_response_frame(frame, entry.api, version).map_err(|error| {
+            ProtocolError::Decode {
+                api: entry.api,
+                version,
+                error,
+            }
+        })?;
+        self.in_flight.pop_front();
+        self.update_request_timer();
         trace!(target: LOG, conn = %self.id, api = %entry.api, version, correlation_id = got, "response");
         match (entry.purpose, body) {
             (Purpose::ApiVersions, ResponseBody::ApiVersions(resp)) => {
                 self.handle_api_versions(resp, s, out)
             }
             (Purpose::Request { id, owner }, body) => {
-                out.push(ConnOutput::Response { id, owner, body });
+                out.push(ConnOutput::Response {
+                    id,
+                    owner,
+                    body: Box::new(body),
+                });
                 Ok(())
             }
             // decode_response_frame returns the body of the API asked for.
@@ -395,7 +410,12 @@ mod tests {
 
     #[test]
     fn unsupported_version_falls_back_to_what_the_broker_lists() {
-        let mut c = Connection::new(ConnId(1), Broker::Bootstrap(0), t0(), Duration::from_secs(5));
+        let mut c = Connection::new(
+            ConnId(1),
+            Broker::Bootstrap(0),
+            t0(),
+            Duration::from_secs(5),
+        );
         let first = c.handle_connected(settings()).unwrap();
         let (key, version, corr) = request_of(first);
         assert_eq!(key, ApiKey::ApiVersions.id());

@@ -27,7 +27,7 @@
 //! # A drive loop
 //!
 //! An adapter is a loop with no protocol logic. Here the "network" is an
-//! in-process [`kafka_mock::Cluster`] instead of sockets:
+//! in-process `kafka_mock::Cluster` (the workspace's fake cluster) instead of sockets:
 //!
 //! ```
 //! use std::collections::HashMap;

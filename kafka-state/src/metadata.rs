@@ -142,7 +142,8 @@ impl ClusterMetadata {
             let Some(name) = &t.name else { continue };
             seen.insert(name.clone());
             let error = ErrorCode::from_code(t.error_code);
-            if error == ErrorCode::UnknownTopicOrPartition || error == ErrorCode::InvalidTopicException
+            if error == ErrorCode::UnknownTopicOrPartition
+                || error == ErrorCode::InvalidTopicException
             {
                 self.topics.insert(
                     name.clone(),

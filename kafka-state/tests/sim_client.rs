@@ -36,7 +36,10 @@ fn bootstraps_negotiates_and_fetches_metadata_from_three_brokers() {
             .iter()
             .any(|e| matches!(e, Event::BrokerReady { .. })));
         assert!(sim.events.contains(&Event::MetadataUpdated));
-        assert_eq!(sim.client.cluster().cluster_id(), Some("kafka-mock-cluster"));
+        assert_eq!(
+            sim.client.cluster().cluster_id(),
+            Some("kafka-mock-cluster")
+        );
         // Exactly one connection: the bootstrap one, adopted as its node.
         assert_eq!(sim.opens.len(), 1, "seed {seed}");
         let node = (0..3)
@@ -48,7 +51,10 @@ fn bootstraps_negotiates_and_fetches_metadata_from_three_brokers() {
             .expect("the bootstrap connection became a node connection");
         // The mock serves everything kafka-proto knows: the max wins.
         let v = |api: ApiKey| sim.client.negotiated_version(Broker::Node(node), api);
-        assert_eq!(v(ApiKey::Metadata), Some(*ApiKey::Metadata.versions().end()));
+        assert_eq!(
+            v(ApiKey::Metadata),
+            Some(*ApiKey::Metadata.versions().end())
+        );
         assert_eq!(v(ApiKey::Produce), Some(*ApiKey::Produce.versions().end()));
         // ...except unstable versions.
         let init = *ApiKey::InitProducerId.versions().end();
@@ -70,7 +76,10 @@ fn create_topic_shows_in_metadata_then_delete() {
         match admin_result(&mut sim, id) {
             Ok(AdminOutcome::CreateTopics(r)) => {
                 assert_eq!(r.len(), 1);
-                assert_eq!((r[0].name.as_str(), r[0].error), ("orders", ErrorCode::None));
+                assert_eq!(
+                    (r[0].name.as_str(), r[0].error),
+                    ("orders", ErrorCode::None)
+                );
             }
             other => panic!("seed {seed}: {other:?}"),
         }
@@ -129,7 +138,9 @@ fn admin_misuse_is_returned_not_sent() {
         admin.create_topics(now, [NewTopic::new("t", 1, -2)]),
         Err(Misuse::InvalidReplicationFactor(-2))
     );
-    assert!(admin.create_topics(now, [NewTopic::new("t", -1, -1)]).is_ok());
+    assert!(admin
+        .create_topics(now, [NewTopic::new("t", -1, -1)])
+        .is_ok());
     assert!(matches!(
         admin.create_topics(now, [NewTopic::new("bad name", 1, 1)]),
         Err(Misuse::InvalidTopicName { .. })
@@ -177,11 +188,7 @@ fn broker_down_reconnects_elsewhere_and_metadata_recovers() {
             m.brokers().count() == 2
                 && (0..6).all(|p| m.leader_for("t", p).is_some_and(|l| l != node))
         });
-        assert!(sim
-            .client
-            .cluster()
-            .brokers()
-            .all(|(id, _)| id != node));
+        assert!(sim.client.cluster().brokers().all(|(id, _)| id != node));
         // Leaders agree with the cluster after the failover.
         for p in 0..6 {
             assert_eq!(
@@ -191,7 +198,13 @@ fn broker_down_reconnects_elsewhere_and_metadata_recovers() {
         }
 
         // A leader move is picked up on the next refresh, with its epoch.
-        let target = sim.client.cluster().brokers().map(|(id, _)| id).next().unwrap();
+        let target = sim
+            .client
+            .cluster()
+            .brokers()
+            .map(|(id, _)| id)
+            .next()
+            .unwrap();
         let epoch = sim.client.cluster().partition("t", 0).unwrap().leader_epoch;
         sim.cluster.move_leader("t", 0, target).unwrap();
         let now = sim.now;
@@ -222,7 +235,11 @@ fn all_brokers_down_then_one_back_rebootstraps() {
             .count();
         assert!(lost >= 3, "seed {seed}: only {lost} losses");
         // Reconnect attempts are spaced by backoff, not a busy loop.
-        assert!(sim.opens.len() < 80, "seed {seed}: {} opens", sim.opens.len());
+        assert!(
+            sim.opens.len() < 80,
+            "seed {seed}: {} opens",
+            sim.opens.len()
+        );
         sim.set_broker_up(1, true);
         let before = sim.events.len();
         sim.run_until(SECS(30), |s| {

@@ -378,7 +378,11 @@ impl Sim {
     }
 
     /// Steps until the client's metadata cache satisfies `f`.
-    pub fn wait_metadata(&mut self, limit: Duration, f: impl Fn(&kafka_state::ClusterMetadata) -> bool) {
+    pub fn wait_metadata(
+        &mut self,
+        limit: Duration,
+        f: impl Fn(&kafka_state::ClusterMetadata) -> bool,
+    ) {
         self.run_until(limit, |s| f(s.client.cluster()));
     }
 
@@ -403,7 +407,9 @@ impl Sim {
         } else {
             self.down.insert(broker);
         }
-        self.cluster.set_broker_up(broker, up).expect("known broker");
+        self.cluster
+            .set_broker_up(broker, up)
+            .expect("known broker");
     }
 
     /// Drains the client's outputs now (after a command issued directly).
