@@ -184,8 +184,9 @@ impl Admin<'_> {
         kind: AdminKind,
     ) -> Result<RequestId, Misuse> {
         let client = &mut *self.client;
-        let id = client.submit_any(now, body, crate::router::Owner::Admin)?;
+        let id = client.enqueue_any(now, body, crate::router::Owner::Admin)?;
         client.admin.pending.insert(id, kind);
+        client.pump();
         Ok(id)
     }
 }

@@ -310,8 +310,10 @@ impl Client {
         Ok(())
     }
 
-    /// Queues a request for any broker on behalf of `owner`.
-    pub(crate) fn submit_any(
+    /// Queues a request for any broker on behalf of `owner`, without
+    /// dispatching it: the owner records the id first, then calls
+    /// [`Client::pump`], so even an immediate failure finds its owner.
+    pub(crate) fn enqueue_any(
         &mut self,
         now: Instant,
         body: RequestBody,
@@ -327,13 +329,12 @@ impl Client {
             body,
             expires: self.now + self.config.api_timeout,
         });
-        self.pump();
         Ok(id)
     }
 
     /// Runs after every input and command: lets sub-machines queue their
     /// requests, sends what can be sent, and re-arms the timers.
-    fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         if self.closed || self.fatal.is_some() {
             self.timers = TimerTable::default();
             return;

@@ -484,3 +484,59 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_api_the_broker_lacks_fails_with_a_typed_error() {
+    let start = t0();
+    let mut c = Client::new(config(2, 1), start).unwrap();
+    let d = drain(&mut c);
+    let Some(ConnRequest::Open { conn, .. }) = d.conns.first().cloned() else {
+        panic!()
+    };
+    c.handle_connected(start, conn);
+    let (h, _) = request(&drain(&mut c).transmits[0].1);
+    // A broker without CreateTopics (and with Produce only below v3).
+    let list: Vec<ApiVersion> = full_api_list()
+        .into_iter()
+        .filter(|v| v.api_key != ApiKey::CreateTopics.id())
+        .map(|v| {
+            if v.api_key == ApiKey::Produce.id() {
+                v.with_max_version(2)
+            } else {
+                v
+            }
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let resp = ApiVersionsResponse::default().with_api_keys(list);
+    encode_response_frame(
+        h.correlation_id,
+        h.request_api_version,
+        &resp.into(),
+        &mut buf,
+    )
+    .unwrap();
+    c.handle_recv(start, conn, &mut buf);
+    let _ = drain(&mut c);
+    let broker = kafka_state::Broker::Bootstrap(0);
+    assert_eq!(c.negotiated_version(broker, ApiKey::CreateTopics), None);
+    assert_eq!(c.negotiated_version(broker, ApiKey::Produce), None);
+    assert!(c.negotiated_version(broker, ApiKey::Metadata).is_some());
+
+    let id = c
+        .admin()
+        .create_topics(start, [kafka_state::NewTopic::new("t", 1, 1)])
+        .unwrap();
+    let d = drain(&mut c);
+    assert!(d.events.contains(&Event::AdminResult {
+        id,
+        result: Err(kafka_state::RequestError::Unsupported(
+            kafka_state::NoCommonVersion {
+                broker,
+                api: ApiKey::CreateTopics
+            }
+        )),
+    }));
+    // The connection stays up for what it does support.
+    assert!(d.conns.is_empty());
+}
