@@ -1,0 +1,317 @@
+//! Admin commands: create and delete topics, fetch metadata. Reached
+//! through the borrowed handle [`Client::admin`](crate::Client::admin);
+//! results arrive as [`Event::AdminResult`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use kafka_proto::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_proto::messages::metadata_request::MetadataRequestTopic;
+use kafka_proto::messages::{CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest};
+use kafka_proto::{ErrorCode, RequestBody, ResponseBody};
+
+use crate::error::{Misuse, RequestError};
+use crate::metadata::{ClusterMetadata, MetadataState};
+use crate::router::{Inbound, RequestId};
+use crate::{Client, Event};
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewTopic {
+    /// The name.
+    pub name: String,
+    /// Number of partitions, or -1 for the broker default.
+    pub partitions: i32,
+    /// Replication factor, or -1 for the broker default.
+    pub replication_factor: i16,
+    /// Topic configs (`cleanup.policy`, `retention.ms`, ...).
+    pub configs: Vec<(String, String)>,
+}
+
+impl NewTopic {
+    /// A topic with no configs.
+    pub fn new(name: impl Into<String>, partitions: i32, replication_factor: i16) -> Self {
+        Self {
+            name: name.into(),
+            partitions,
+            replication_factor,
+            configs: Vec::new(),
+        }
+    }
+
+    /// Adds a topic config.
+    pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// The per-topic outcome of a create or delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicOutcome {
+    /// The topic.
+    pub name: String,
+    /// [`ErrorCode::None`] on success.
+    pub error: ErrorCode,
+    /// The broker's explanation, if it gave one.
+    pub message: Option<String>,
+}
+
+/// What an admin command produced.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AdminOutcome {
+    /// Per-topic results of [`Admin::create_topics`].
+    CreateTopics(Vec<TopicOutcome>),
+    /// Per-topic results of [`Admin::delete_topics`].
+    DeleteTopics(Vec<TopicOutcome>),
+    /// The answer to [`Admin::metadata`], alone (the client's cache
+    /// also takes it in).
+    Metadata(ClusterMetadata),
+}
+
+/// The result carried by [`Event::AdminResult`]: the outcome, or why no
+/// broker answered.
+pub type AdminResult = Result<AdminOutcome, RequestError>;
+
+/// Borrowed handle for admin commands; see [`Client::admin`].
+#[derive(Debug)]
+pub struct Admin<'a> {
+    pub(crate) client: &'a mut Client,
+}
+
+impl Admin<'_> {
+    /// Creates topics. Names are checked against Kafka's rules, partitions
+    /// must be at least 1 and the replication factor at least 1 (or -1 for
+    /// either, meaning the broker default).
+    pub fn create_topics(
+        &mut self,
+        now: Instant,
+        topics: impl IntoIterator<Item = NewTopic>,
+    ) -> Result<RequestId, Misuse> {
+        let topics: Vec<NewTopic> = topics.into_iter().collect();
+        check_names(topics.iter().map(|t| t.name.as_str()))?;
+        for t in &topics {
+            if t.partitions <= 0 && t.partitions != -1 {
+                return Err(Misuse::InvalidPartitions(t.partitions));
+            }
+            if t.replication_factor == 0 || t.replication_factor < -1 {
+                return Err(Misuse::InvalidReplicationFactor(t.replication_factor));
+            }
+        }
+        let timeout_ms = millis(self.client.config().request_timeout);
+        let body = CreateTopicsRequest::default()
+            .with_timeout_ms(timeout_ms)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|t| {
+                        CreatableTopic::default()
+                            .with_name(t.name)
+                            .with_num_partitions(t.partitions)
+                            .with_replication_factor(t.replication_factor)
+                            .with_configs(
+                                t.configs
+                                    .into_iter()
+                                    .map(|(k, v)| {
+                                        CreatableTopicConfig::default()
+                                            .with_name(k)
+                                            .with_value(Some(v))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            );
+        self.submit(now, body.into(), AdminKind::CreateTopics)
+    }
+
+    /// Deletes topics by name.
+    pub fn delete_topics<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Misuse> {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        check_names(names.iter().map(String::as_str))?;
+        let timeout_ms = millis(self.client.config().request_timeout);
+        // Built in the pre-v6 shape; the router moves names into `topics`
+        // for v6 and later.
+        let body = DeleteTopicsRequest::default()
+            .with_timeout_ms(timeout_ms)
+            .with_topic_names(names);
+        self.submit(now, body.into(), AdminKind::DeleteTopics)
+    }
+
+    /// Fetches metadata for `topics` (never creating them).
+    pub fn metadata<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Misuse> {
+        let names: Vec<String> = topics.into_iter().map(Into::into).collect();
+        check_names(names.iter().map(String::as_str))?;
+        let topics = names
+            .into_iter()
+            .map(|n| MetadataRequestTopic::default().with_name(Some(n)))
+            .collect();
+        self.fetch_metadata(now, Some(topics))
+    }
+
+    /// Fetches metadata for every topic in the cluster.
+    pub fn metadata_all(&mut self, now: Instant) -> Result<RequestId, Misuse> {
+        self.fetch_metadata(now, None)
+    }
+
+    fn fetch_metadata(
+        &mut self,
+        now: Instant,
+        topics: Option<Vec<MetadataRequestTopic>>,
+    ) -> Result<RequestId, Misuse> {
+        let all = topics.is_none();
+        let body = MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(topics);
+        self.submit(now, body.into(), AdminKind::Metadata { all })
+    }
+
+    fn submit(
+        &mut self,
+        now: Instant,
+        body: RequestBody,
+        kind: AdminKind,
+    ) -> Result<RequestId, Misuse> {
+        let client = &mut *self.client;
+        let id = client.enqueue_any(now, body, crate::router::Owner::Admin)?;
+        client.admin.pending.insert(id, kind);
+        client.pump();
+        Ok(id)
+    }
+}
+
+fn millis(d: std::time::Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// Kafka's topic name rules.
+pub(crate) fn check_topic_name(name: &str) -> Result<(), Misuse> {
+    let bad = |reason| {
+        Err(Misuse::InvalidTopicName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name == "." || name == ".." {
+        return bad("'.' and '..' are reserved");
+    }
+    if name.len() > 249 {
+        return bad("longer than 249 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+fn check_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), Misuse> {
+    let mut seen = BTreeSet::new();
+    for name in names {
+        check_topic_name(name)?;
+        if !seen.insert(name) {
+            return Err(Misuse::DuplicateTopic(name.to_string()));
+        }
+    }
+    if seen.is_empty() {
+        return Err(Misuse::NoTopics);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AdminKind {
+    CreateTopics,
+    DeleteTopics,
+    Metadata { all: bool },
+}
+
+/// Admin commands waiting for their answers.
+#[derive(Debug, Default)]
+pub(crate) struct AdminState {
+    pub(crate) pending: BTreeMap<RequestId, AdminKind>,
+}
+
+impl AdminState {
+    /// Turns an answer into the user's event; metadata answers also feed
+    /// the cache (`Ok(true)` if it changed).
+    pub(crate) fn handle_response(
+        &mut self,
+        inbound: Inbound,
+        metadata: &mut MetadataState,
+    ) -> Option<(Event, Result<bool, crate::FatalError>)> {
+        let kind = self.pending.remove(&inbound.id)?;
+        let mut changed = Ok(false);
+        let result = match (kind, inbound.result) {
+            (_, Err(e)) => Err(e),
+            (AdminKind::CreateTopics, Ok(ResponseBody::CreateTopics(r))) => {
+                Ok(AdminOutcome::CreateTopics(
+                    r.topics
+                        .into_iter()
+                        .map(|t| TopicOutcome {
+                            name: t.name,
+                            error: ErrorCode::from_code(t.error_code),
+                            message: t.error_message,
+                        })
+                        .collect(),
+                ))
+            }
+            (AdminKind::DeleteTopics, Ok(ResponseBody::DeleteTopics(r))) => {
+                Ok(AdminOutcome::DeleteTopics(
+                    r.responses
+                        .into_iter()
+                        .map(|t| TopicOutcome {
+                            name: t.name.unwrap_or_default(),
+                            error: ErrorCode::from_code(t.error_code),
+                            message: t.error_message,
+                        })
+                        .collect(),
+                ))
+            }
+            (AdminKind::Metadata { all }, Ok(ResponseBody::Metadata(r))) => {
+                changed = metadata.cache.apply(&r, all);
+                Ok(AdminOutcome::Metadata(ClusterMetadata::from_response(&r)))
+            }
+            // The connection decodes the body of the API it sent.
+            (_, Ok(_)) => return None,
+        };
+        Some((
+            Event::AdminResult {
+                id: inbound.id,
+                result,
+            },
+            changed,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names() {
+        for ok in ["a", "orders.v1", "A_b-C", &"x".repeat(249)] {
+            assert_eq!(check_topic_name(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", ".", "..", "a b", "ü", "a/b", &"x".repeat(250)] {
+            assert!(check_topic_name(bad).is_err(), "{bad}");
+        }
+    }
+}

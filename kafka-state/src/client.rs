@@ -1,0 +1,679 @@
+//! The [`Client`]: connections per broker, the request router, reconnect
+//! backoff, and the sub-machines (metadata, admin) it drives.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use kafka_proto::{ApiKey, RequestBody};
+use tracing::{debug, info, warn};
+
+use crate::admin::{check_topic_name, Admin, AdminState};
+use crate::conn::{ConnOutput, ConnSettings, Connection};
+use crate::error::{DisconnectReason, FatalError, Misuse, RequestError};
+use crate::metadata::{ClusterMetadata, MetadataState};
+use crate::rng::Rng;
+use crate::router::{Inbound, Outbound, Owner, RequestId, RequestQueue, Target};
+use crate::timer::{ClientTimer, TimerTable};
+use crate::{Broker, BrokerAddr, Config, ConnId, ConnRequest, Event, Transmit};
+
+const LOG: &str = "kafka_state::client";
+/// Reconnect delays vary by ±20% so clients do not reconnect in lockstep.
+const BACKOFF_JITTER: f64 = 0.2;
+
+/// Consecutive failures of one broker and when it may be tried again.
+#[derive(Debug, Clone, Copy, Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
+}
+
+/// Where a queued request can go right now.
+enum Route {
+    Send(ConnId),
+    Wait,
+}
+
+/// A sans-IO Kafka client core.
+///
+/// Feed it inputs (`handle_*`) and commands, then drain its outputs
+/// (`poll_*`) in the order the [crate docs](crate) give. It never reads a
+/// clock, never blocks and never touches a socket.
+pub struct Client {
+    config: Config,
+    client_id: String,
+    rng: Rng,
+    now: Instant,
+    next_conn: u64,
+    conns: BTreeMap<ConnId, Connection>,
+    by_broker: BTreeMap<Broker, ConnId>,
+    backoff: BTreeMap<Broker, Backoff>,
+    requests: RequestQueue,
+    metadata: MetadataState,
+    pub(crate) admin: AdminState,
+    timers: TimerTable<ClientTimer>,
+    transmits: VecDeque<Transmit>,
+    conn_requests: VecDeque<ConnRequest>,
+    events: VecDeque<Event>,
+    fatal: Option<FatalError>,
+    closed: bool,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id)
+            .field("conns", &self.conns.len())
+            .field("queued", &self.requests.queue.len())
+            .field("fatal", &self.fatal)
+            .finish_non_exhaustive()
+    }
+}
+
+fn settings<'a>(config: &Config, client_id: &'a str) -> ConnSettings<'a> {
+    ConnSettings {
+        client_id,
+        request_timeout: config.request_timeout,
+        max_frame_size: config.max_frame_size,
+    }
+}
+
+impl Client {
+    /// A client that starts bootstrapping at once: the first
+    /// [`Client::poll_conn`] asks for a connection.
+    pub fn new(config: Config, now: Instant) -> Result<Self, Misuse> {
+        config.validate()?;
+        let mut rng = Rng::new(config.seed);
+        let client_id = match &config.client_id {
+            Some(id) => id.clone(),
+            None => format!("kafka-rs-{:08x}", rng.next_u64() as u32),
+        };
+        let metadata = MetadataState::new(now, config.metadata_max_age, config.retry_backoff);
+        let mut client = Self {
+            config,
+            client_id,
+            rng,
+            now,
+            next_conn: 0,
+            conns: BTreeMap::new(),
+            by_broker: BTreeMap::new(),
+            backoff: BTreeMap::new(),
+            requests: RequestQueue::default(),
+            metadata,
+            admin: AdminState::default(),
+            timers: TimerTable::default(),
+            transmits: VecDeque::new(),
+            conn_requests: VecDeque::new(),
+            events: VecDeque::new(),
+            fatal: None,
+            closed: false,
+        };
+        client.pump();
+        Ok(client)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The client id sent in request headers.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    // ---- inputs -------------------------------------------------------
+
+    /// The socket asked for by [`ConnRequest::Open`] is open.
+    pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
+        self.tick(now);
+        let s = settings(&self.config, &self.client_id);
+        if let Some(bytes) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.handle_connected(s))
+        {
+            self.transmits.push_back(Transmit { conn, bytes });
+        }
+        self.pump();
+    }
+
+    /// The socket asked for by [`ConnRequest::Open`] could not be opened
+    /// (resolution failure, refused, unreachable...).
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, error: impl fmt::Display) {
+        self.tick(now);
+        self.drop_conn(
+            conn,
+            DisconnectReason::ConnectFailed(error.to_string()),
+            false,
+        );
+        self.pump();
+    }
+
+    /// The socket closed (EOF, reset, write error).
+    pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
+        self.tick(now);
+        self.drop_conn(conn, DisconnectReason::Closed, false);
+        self.pump();
+    }
+
+    /// Bytes arrived on `conn`, appended to `buf` (that connection's read
+    /// buffer). Whole frames are cut off its front; a partial frame stays
+    /// for the next call. If the broker broke the protocol the client asks
+    /// to close the connection ([`ConnRequest::Close`]) and reports
+    /// [`Event::ConnectionLost`].
+    pub fn handle_recv(&mut self, now: Instant, conn: ConnId, buf: &mut BytesMut) {
+        self.tick(now);
+        let s = settings(&self.config, &self.client_id);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            // Data for a connection we already forgot.
+            buf.clear();
+            return;
+        };
+        let broker = c.broker;
+        let mut out = Vec::new();
+        let result = c.handle_recv(buf, s, &mut out);
+        for o in out {
+            match o {
+                ConnOutput::Ready => {
+                    self.backoff.remove(&broker);
+                    self.events.push_back(Event::BrokerReady { broker });
+                }
+                ConnOutput::Transmit(bytes) => self.transmits.push_back(Transmit { conn, bytes }),
+                ConnOutput::Response { id, owner, body } => self.deliver(Inbound {
+                    id,
+                    owner,
+                    broker: Some(broker),
+                    result: Ok(*body),
+                }),
+            }
+        }
+        if let Err(reason) = result {
+            buf.clear();
+            self.drop_conn(conn, reason, true);
+        }
+        self.pump();
+    }
+
+    /// Time passed. Calling it early, or more than once, is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        let now = self.now;
+        let expired: Vec<(ConnId, DisconnectReason)> = self
+            .conns
+            .iter_mut()
+            .filter_map(|(id, c)| c.handle_timeout(now).err().map(|r| (*id, r)))
+            .collect();
+        for (conn, reason) in expired {
+            self.drop_conn(conn, reason, true);
+        }
+        self.pump();
+    }
+
+    // ---- outputs ------------------------------------------------------
+
+    /// Bytes to write, in order per connection.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// A socket to open or close.
+    #[must_use]
+    pub fn poll_conn(&mut self) -> Option<ConnRequest> {
+        self.conn_requests.pop_front()
+    }
+
+    /// When to call [`Client::handle_timeout`] next; `None` if nothing is
+    /// scheduled.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let conns = self.conns.values().filter_map(Connection::poll_timeout);
+        self.timers.next().into_iter().chain(conns).min()
+    }
+
+    /// Something that happened.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- commands and queries ----------------------------------------
+
+    /// Admin commands (create and delete topics, metadata).
+    pub fn admin(&mut self) -> Admin<'_> {
+        Admin { client: self }
+    }
+
+    /// The metadata cache.
+    pub fn cluster(&self) -> &ClusterMetadata {
+        &self.metadata.cache
+    }
+
+    /// Keeps `topic` in every metadata refresh, fetching it now if new.
+    pub fn track_topic(&mut self, now: Instant, topic: &str) -> Result<(), Misuse> {
+        self.check_usable()?;
+        check_topic_name(topic)?;
+        self.tick(now);
+        self.metadata.track(topic);
+        self.pump();
+        Ok(())
+    }
+
+    /// Refreshes metadata as soon as the retry backoff allows.
+    pub fn refresh_metadata(&mut self, now: Instant) -> Result<(), Misuse> {
+        self.check_usable()?;
+        self.tick(now);
+        self.metadata.request_update();
+        self.pump();
+        Ok(())
+    }
+
+    /// The version of `api` negotiated with `broker`, while a ready
+    /// connection to it exists.
+    pub fn negotiated_version(&self, broker: Broker, api: ApiKey) -> Option<i16> {
+        let conn = self.by_broker.get(&broker)?;
+        self.conns.get(conn)?.version(api)
+    }
+
+    /// The fatal error, once one happened.
+    pub fn fatal_error(&self) -> Option<&FatalError> {
+        self.fatal.as_ref()
+    }
+
+    /// Shuts down: asks to close every connection and fails every pending
+    /// request with [`RequestError::Closed`]. Later commands return
+    /// [`Misuse::Closed`].
+    pub fn close(&mut self, now: Instant) {
+        self.tick(now);
+        self.closed = true;
+        self.shut_down();
+    }
+
+    // ---- internals ----------------------------------------------------
+
+    /// Time is monotonic: a `now` from the past is clamped.
+    fn tick(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn check_usable(&self) -> Result<(), Misuse> {
+        if let Some(f) = &self.fatal {
+            return Err(Misuse::Failed(f.clone()));
+        }
+        if self.closed {
+            return Err(Misuse::Closed);
+        }
+        Ok(())
+    }
+
+    /// Queues a request for any broker on behalf of `owner`, without
+    /// dispatching it: the owner records the id first, then calls
+    /// [`Client::pump`], so even an immediate failure finds its owner.
+    pub(crate) fn enqueue_any(
+        &mut self,
+        now: Instant,
+        body: RequestBody,
+        owner: Owner,
+    ) -> Result<RequestId, Misuse> {
+        self.check_usable()?;
+        self.tick(now);
+        let id = self.requests.next_id();
+        self.requests.push(Outbound {
+            id,
+            owner,
+            target: Target::Any,
+            body,
+            expires: self.now + self.config.api_timeout,
+        });
+        Ok(id)
+    }
+
+    /// Runs after every input and command: lets sub-machines queue their
+    /// requests, sends what can be sent, and re-arms the timers.
+    pub(crate) fn pump(&mut self) {
+        if self.closed || self.fatal.is_some() {
+            self.timers = TimerTable::default();
+            return;
+        }
+        self.expire_queued();
+        // A dispatch pass may ask for metadata (an unknown leader); a second
+        // pass sends that request at once.
+        for _ in 0..2 {
+            if let Some(req) =
+                self.metadata
+                    .poll_request(self.now, &mut self.requests, self.config.api_timeout)
+            {
+                self.requests.push(req);
+            }
+            self.dispatch();
+        }
+        self.timers
+            .set_opt(ClientTimer::Metadata, self.metadata.poll_timeout());
+        self.timers
+            .set_opt(ClientTimer::QueueExpiry, self.requests.next_expiry());
+        let reconnect = if self.requests.queue.is_empty() {
+            None
+        } else {
+            self.backoff
+                .values()
+                .filter_map(|b| b.until)
+                .filter(|t| *t > self.now)
+                .min()
+        };
+        self.timers.set_opt(ClientTimer::Reconnect, reconnect);
+    }
+
+    fn expire_queued(&mut self) {
+        let now = self.now;
+        let (expired, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.requests.queue)
+            .into_iter()
+            .partition(|r| r.expires <= now);
+        self.requests.queue = kept;
+        for r in expired {
+            debug!(target: LOG, id = %r.id, "request expired in the queue");
+            self.deliver(Inbound {
+                id: r.id,
+                owner: r.owner,
+                broker: None,
+                result: Err(RequestError::Timeout),
+            });
+        }
+    }
+
+    /// Sends every queued request that has a usable connection, oldest
+    /// first; the rest wait (a connection is opened for them if needed).
+    fn dispatch(&mut self) {
+        let queue = std::mem::take(&mut self.requests.queue);
+        let mut waiting = VecDeque::new();
+        for req in queue {
+            let route = match &req.target {
+                Target::Any => self.route_any(),
+                Target::Node(id) => self.route_to(Broker::Node(*id)),
+                Target::Leader { topic, partition } => {
+                    match self.metadata.cache.leader_for(topic, *partition) {
+                        Some(id) => self.route_to(Broker::Node(id)),
+                        None => {
+                            self.metadata.track(topic);
+                            self.metadata.request_update();
+                            Route::Wait
+                        }
+                    }
+                }
+            };
+            match route {
+                Route::Wait => waiting.push_back(req),
+                Route::Send(conn) => self.send_on(conn, req),
+            }
+        }
+        // Requests queued while dispatching (none today) go after the waiting ones.
+        waiting.append(&mut self.requests.queue);
+        self.requests.queue = waiting;
+    }
+
+    fn send_on(&mut self, conn: ConnId, req: Outbound) {
+        let s = settings(&self.config, &self.client_id);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let (id, owner, broker) = (req.id, req.owner, c.broker);
+        match c.send(self.now, req, s) {
+            Ok(bytes) => self.transmits.push_back(Transmit { conn, bytes }),
+            Err(e) => {
+                let error = RequestError::from(e);
+                warn!(target: LOG, %id, %broker, %error, "cannot send request");
+                self.deliver(Inbound {
+                    id,
+                    owner,
+                    broker: Some(broker),
+                    result: Err(error),
+                });
+            }
+        }
+    }
+
+    /// A connection to `broker`: ready with room (send), or being set up,
+    /// full, in backoff or unknown (wait; open it if allowed).
+    fn route_to(&mut self, broker: Broker) -> Route {
+        if let Some(&conn) = self.by_broker.get(&broker) {
+            return match self.conns.get(&conn) {
+                Some(c) if c.can_send(self.config.max_in_flight) => Route::Send(conn),
+                _ => Route::Wait,
+            };
+        }
+        if self.addr_of(broker).is_none() {
+            // A node metadata does not list (yet).
+            self.metadata.request_update();
+        } else if self.may_connect(broker) {
+            self.open(broker);
+        }
+        Route::Wait
+    }
+
+    /// The least loaded ready connection; else wait for one being set up;
+    /// else open one to a broker out of backoff, falling back to the
+    /// bootstrap list when every known broker is failing (rebootstrap).
+    fn route_any(&mut self) -> Route {
+        let max = self.config.max_in_flight;
+        if let Some(c) = self
+            .conns
+            .values()
+            .filter(|c| c.can_send(max))
+            .min_by_key(|c| (c.in_flight(), c.id))
+        {
+            return Route::Send(c.id);
+        }
+        if !self.conns.is_empty() {
+            return Route::Wait;
+        }
+        let nodes: Vec<Broker> = self
+            .metadata
+            .cache
+            .brokers()
+            .map(|(id, _)| Broker::Node(id))
+            .collect();
+        let all_failing = nodes.iter().all(|b| self.failures(*b) > 0);
+        let pool: Vec<Broker> = if all_failing {
+            if !nodes.is_empty() {
+                info!(target: LOG, "every known broker is failing, rebootstrapping");
+            }
+            (0..self.config.bootstrap.len())
+                .map(Broker::Bootstrap)
+                .collect()
+        } else {
+            nodes
+        };
+        let eligible: Vec<Broker> = pool.into_iter().filter(|b| self.may_connect(*b)).collect();
+        let fewest = eligible.iter().map(|b| self.failures(*b)).min();
+        let best: Vec<Broker> = eligible
+            .into_iter()
+            .filter(|b| Some(self.failures(*b)) == fewest)
+            .collect();
+        if let Some(&broker) = best.get(self.rng.below(best.len())) {
+            self.open(broker);
+        }
+        Route::Wait
+    }
+
+    fn failures(&self, broker: Broker) -> u32 {
+        self.backoff.get(&broker).map_or(0, |b| b.failures)
+    }
+
+    fn may_connect(&self, broker: Broker) -> bool {
+        self.backoff
+            .get(&broker)
+            .and_then(|b| b.until)
+            .is_none_or(|t| t <= self.now)
+    }
+
+    fn addr_of(&self, broker: Broker) -> Option<BrokerAddr> {
+        match broker {
+            Broker::Bootstrap(i) => self.config.bootstrap.get(i).cloned(),
+            Broker::Node(id) => self.metadata.cache.broker(id).cloned(),
+        }
+    }
+
+    fn open(&mut self, broker: Broker) {
+        let Some(addr) = self.addr_of(broker) else {
+            return;
+        };
+        self.next_conn += 1;
+        let conn = ConnId(self.next_conn);
+        debug!(target: LOG, %conn, %broker, %addr, "opening connection");
+        self.conns.insert(
+            conn,
+            Connection::new(conn, broker, self.now, self.config.connection_setup_timeout),
+        );
+        self.by_broker.insert(broker, conn);
+        self.conn_requests.push_back(ConnRequest::Open {
+            conn,
+            host: addr.host,
+            port: addr.port,
+        });
+    }
+
+    /// Forgets a connection: backoff for its broker, an event, and its
+    /// outstanding requests fail back to their owners.
+    fn drop_conn(&mut self, conn: ConnId, reason: DisconnectReason, tell_adapter: bool) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        let broker = c.broker;
+        if self.by_broker.get(&broker) == Some(&conn) {
+            self.by_broker.remove(&broker);
+        }
+        let failures = self.failures(broker).saturating_add(1);
+        let delay = self.backoff_delay(failures);
+        self.backoff.insert(
+            broker,
+            Backoff {
+                failures,
+                until: Some(self.now + delay),
+            },
+        );
+        warn!(target: LOG, %conn, %broker, %reason, failures, ?delay, "connection lost");
+        if tell_adapter {
+            self.conn_requests.push_back(ConnRequest::Close { conn });
+        }
+        self.events.push_back(Event::ConnectionLost {
+            broker,
+            reason: reason.clone(),
+        });
+        for (id, owner) in c.close() {
+            self.deliver(Inbound {
+                id,
+                owner,
+                broker: Some(broker),
+                result: Err(RequestError::Disconnected {
+                    broker,
+                    reason: reason.clone(),
+                }),
+            });
+        }
+    }
+
+    /// `reconnect_backoff · 2^(failures-1)`, capped at
+    /// `reconnect_backoff_max`, then jittered.
+    fn backoff_delay(&mut self, failures: u32) -> Duration {
+        let exp = failures.saturating_sub(1).min(31);
+        let base = self
+            .config
+            .reconnect_backoff
+            .saturating_mul(1u32 << exp)
+            .min(self.config.reconnect_backoff_max);
+        self.rng.jitter(base, BACKOFF_JITTER)
+    }
+
+    /// Routes a response or failure to the sub-machine that asked.
+    fn deliver(&mut self, inbound: Inbound) {
+        let changed = match inbound.owner {
+            Owner::Metadata => self.metadata.handle_response(self.now, inbound),
+            Owner::Admin => match self.admin.handle_response(inbound, &mut self.metadata) {
+                Some((event, changed)) => {
+                    self.events.push_back(event);
+                    changed
+                }
+                None => Ok(false),
+            },
+        };
+        match changed {
+            Ok(true) => {
+                self.events.push_back(Event::MetadataUpdated);
+                self.adopt_bootstrap_conns();
+            }
+            Ok(false) => {}
+            Err(fatal) => self.fail(fatal),
+        }
+    }
+
+    /// A bootstrap connection whose address metadata lists under a node id
+    /// becomes that node's connection, keeping its negotiated versions.
+    fn adopt_bootstrap_conns(&mut self) {
+        let bootstrap: Vec<(usize, ConnId)> = self
+            .by_broker
+            .iter()
+            .filter_map(|(b, c)| match b {
+                Broker::Bootstrap(i) => Some((*i, *c)),
+                Broker::Node(_) => None,
+            })
+            .collect();
+        for (i, conn) in bootstrap {
+            let Some(addr) = self.config.bootstrap.get(i) else {
+                continue;
+            };
+            let node = self
+                .metadata
+                .cache
+                .brokers()
+                .find(|(id, a)| *a == addr && !self.by_broker.contains_key(&Broker::Node(*id)))
+                .map(|(id, _)| id);
+            if let (Some(node), Some(c)) = (node, self.conns.get_mut(&conn)) {
+                debug!(target: LOG, %conn, node, "bootstrap connection is broker {node}");
+                c.set_broker(Broker::Node(node));
+                self.by_broker.remove(&Broker::Bootstrap(i));
+                self.by_broker.insert(Broker::Node(node), conn);
+                self.backoff.remove(&Broker::Bootstrap(i));
+            }
+        }
+    }
+
+    /// Records a fatal error (sticky) and shuts down.
+    fn fail(&mut self, fatal: FatalError) {
+        if self.fatal.is_some() {
+            return;
+        }
+        warn!(target: LOG, error = %fatal, "fatal error");
+        self.fatal = Some(fatal.clone());
+        self.events.push_back(Event::Fatal(fatal));
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        let conns = std::mem::take(&mut self.conns);
+        self.by_broker.clear();
+        let mut failed: Vec<(RequestId, Owner, Option<Broker>)> = Vec::new();
+        for (id, c) in conns {
+            self.conn_requests
+                .push_back(ConnRequest::Close { conn: id });
+            let broker = c.broker;
+            failed.extend(c.close().map(|(r, o)| (r, o, Some(broker))));
+        }
+        failed.extend(
+            std::mem::take(&mut self.requests.queue)
+                .into_iter()
+                .map(|r| (r.id, r.owner, None)),
+        );
+        for (id, owner, broker) in failed {
+            self.deliver(Inbound {
+                id,
+                owner,
+                broker,
+                result: Err(RequestError::Closed),
+            });
+        }
+        self.timers = TimerTable::default();
+    }
+}

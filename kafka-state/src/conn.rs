@@ -1,0 +1,512 @@
+//! One broker connection: Connecting → Negotiating (ApiVersions) → Ready
+//! → Closed. Framing, correlation ids, the in-flight FIFO and the
+//! connection's timers live here; routing does not.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_proto::frame::{
+    decode_response_frame, encode_request_frame, response_correlation_id, split_frame,
+};
+use kafka_proto::messages::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
+use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody};
+use tracing::{debug, trace};
+
+use crate::error::{DisconnectReason, NoCommonVersion, ProtocolError, RequestError};
+use crate::router::{fit_version, Outbound, Owner, RequestId};
+use crate::timer::{ConnTimer, TimerTable};
+use crate::versions::{api_versions_version, VersionTable};
+use crate::{Broker, ConnId};
+
+const LOG: &str = "kafka_state::conn";
+
+/// Software name and version sent in ApiVersions (v3+).
+const SOFTWARE_NAME: &str = "kafka-rs";
+const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Settings a connection needs, borrowed from the client's config.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnSettings<'a> {
+    pub(crate) client_id: &'a str,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_frame_size: usize,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Waiting for the adapter to report the socket open.
+    Connecting,
+    /// ApiVersions sent; `retried` once the broker asked for an older one.
+    Negotiating {
+        retried: bool,
+    },
+    Ready(VersionTable),
+}
+
+/// Who waits for an in-flight request's response.
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    ApiVersions,
+    Request { id: RequestId, owner: Owner },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    /// `None` for ApiVersions, which the setup timer bounds.
+    deadline: Option<Instant>,
+    purpose: Purpose,
+}
+
+/// What a connection produced while reading.
+#[derive(Debug)]
+pub(crate) enum ConnOutput {
+    /// ApiVersions done: requests may flow.
+    Ready,
+    /// Bytes to write (an ApiVersions retry).
+    Transmit(Bytes),
+    /// A response for a sub-machine.
+    Response {
+        id: RequestId,
+        owner: Owner,
+        body: Box<ResponseBody>,
+    },
+}
+
+/// Why a request could not be put on this connection.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    Unsupported(NoCommonVersion),
+    Encode(kafka_proto::EncodeError),
+}
+
+impl From<SendError> for RequestError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Unsupported(e) => RequestError::Unsupported(e),
+            SendError::Encode(e) => RequestError::Encode(e),
+        }
+    }
+}
+
+/// The state of one connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) id: ConnId,
+    pub(crate) broker: Broker,
+    state: State,
+    in_flight: VecDeque<InFlight>,
+    next_correlation_id: i32,
+    timers: TimerTable<ConnTimer>,
+}
+
+impl Connection {
+    /// A connection the adapter is asked to open now.
+    pub(crate) fn new(id: ConnId, broker: Broker, now: Instant, setup_timeout: Duration) -> Self {
+        let mut timers = TimerTable::default();
+        timers.set(ConnTimer::Setup, now + setup_timeout);
+        Self {
+            id,
+            broker,
+            state: State::Connecting,
+            in_flight: VecDeque::new(),
+            next_correlation_id: 0,
+            timers,
+        }
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        matches!(self.state, State::Ready(_))
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Ready, with room for one more request.
+    pub(crate) fn can_send(&self, max_in_flight: usize) -> bool {
+        self.is_ready() && self.in_flight.len() < max_in_flight
+    }
+
+    /// The negotiated version of `api`, once ready.
+    pub(crate) fn version(&self, api: ApiKey) -> Option<i16> {
+        match &self.state {
+            State::Ready(table) => table.get(api),
+            _ => None,
+        }
+    }
+
+    /// Rebinds a bootstrap connection to the node id metadata gave it.
+    pub(crate) fn set_broker(&mut self, broker: Broker) {
+        self.broker = broker;
+    }
+
+    /// The socket is open: starts ApiVersions. Reporting it twice is ignored.
+    pub(crate) fn handle_connected(&mut self, s: ConnSettings<'_>) -> Option<Bytes> {
+        if !matches!(self.state, State::Connecting) {
+            return None;
+        }
+        self.state = State::Negotiating { retried: false };
+        debug!(target: LOG, conn = %self.id, broker = %self.broker, "connected, sending ApiVersions");
+        self.send_api_versions(api_versions_version(), s)
+    }
+
+    fn send_api_versions(&mut self, version: i16, s: ConnSettings<'_>) -> Option<Bytes> {
+        let body = ApiVersionsRequest::default()
+            .with_client_software_name(SOFTWARE_NAME.into())
+            .with_client_software_version(SOFTWARE_VERSION.into());
+        self.encode(
+            RequestBody::from(body),
+            version,
+            None,
+            Purpose::ApiVersions,
+            s,
+        )
+        .ok()
+    }
+
+    /// Puts `req` on the wire in the negotiated version. The caller checked
+    /// [`Connection::can_send`].
+    pub(crate) fn send(
+        &mut self,
+        now: Instant,
+        req: Outbound,
+        s: ConnSettings<'_>,
+    ) -> Result<Bytes, SendError> {
+        let api = req.body.api_key();
+        let version = self
+            .version(api)
+            .ok_or(SendError::Unsupported(NoCommonVersion {
+                broker: self.broker,
+                api,
+            }))?;
+        let mut body = req.body;
+        fit_version(&mut body, version);
+        let purpose = Purpose::Request {
+            id: req.id,
+            owner: req.owner,
+        };
+        let deadline = Some(now + s.request_timeout);
+        self.encode(body, version, deadline, purpose, s)
+            .map_err(SendError::Encode)
+    }
+
+    fn encode(
+        &mut self,
+        body: RequestBody,
+        version: i16,
+        deadline: Option<Instant>,
+        purpose: Purpose,
+        s: ConnSettings<'_>,
+    ) -> Result<Bytes, kafka_proto::EncodeError> {
+        let api = body.api_key();
+        let correlation_id = self.next_correlation_id;
+        let header = RequestHeader::default()
+            .with_request_api_key(api.id())
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(s.client_id.to_string()));
+        let mut buf = BytesMut::new();
+        encode_request_frame(&header, &body, &mut buf)?;
+        self.next_correlation_id = correlation_id.checked_add(1).unwrap_or(0);
+        trace!(target: LOG, conn = %self.id, %api, version, correlation_id, "request");
+        self.in_flight.push_back(InFlight {
+            correlation_id,
+            api,
+            version,
+            deadline,
+            purpose,
+        });
+        self.update_request_timer();
+        Ok(buf.freeze())
+    }
+
+    fn update_request_timer(&mut self) {
+        let next = self.in_flight.iter().filter_map(|r| r.deadline).min();
+        self.timers.set_opt(ConnTimer::Request, next);
+    }
+
+    /// Cuts whole frames off `buf` and decodes them, leaving a partial
+    /// frame in place. An error means the connection must close.
+    pub(crate) fn handle_recv(
+        &mut self,
+        buf: &mut BytesMut,
+        s: ConnSettings<'_>,
+        out: &mut Vec<ConnOutput>,
+    ) -> Result<(), DisconnectReason> {
+        while let Some(frame) = split_frame(buf, s.max_frame_size).map_err(ProtocolError::Frame)? {
+            self.handle_frame(frame, s, out)?;
+        }
+        Ok(())
+    }
+
+    fn handle_frame(
+        &mut self,
+        frame: Bytes,
+        s: ConnSettings<'_>,
+        out: &mut Vec<ConnOutput>,
+    ) -> Result<(), DisconnectReason> {
+        // Stays queued until decoded, so a failure still reports it to its owner.
+        let entry = *self.in_flight.front().ok_or(ProtocolError::Unsolicited)?;
+        let got = response_correlation_id(&frame).map_err(|error| ProtocolError::Decode {
+            api: entry.api,
+            version: entry.version,
+            error,
+        })?;
+        if got != entry.correlation_id {
+            return Err(ProtocolError::CorrelationMismatch {
+                expected: entry.correlation_id,
+                got,
+            }
+            .into());
+        }
+        let version = match entry.purpose {
+            // A broker that does not know our ApiVersions version answers
+            // in v0 with UNSUPPORTED_VERSION; the error code comes first
+            // in every version, right after the v0 header's correlation id.
+            Purpose::ApiVersions
+                if frame.get(4..6) == Some(&ErrorCode::UnsupportedVersion.code().to_be_bytes()) =>
+            {
+                0
+            }
+            _ => entry.version,
+        };
+        let (_, body) = decode_response_frame(frame, entry.api, version).map_err(|error| {
+            ProtocolError::Decode {
+                api: entry.api,
+                version,
+                error,
+            }
+        })?;
+        self.in_flight.pop_front();
+        self.update_request_timer();
+        trace!(target: LOG, conn = %self.id, api = %entry.api, version, correlation_id = got, "response");
+        match (entry.purpose, body) {
+            (Purpose::ApiVersions, ResponseBody::ApiVersions(resp)) => {
+                self.handle_api_versions(resp, s, out)
+            }
+            (Purpose::Request { id, owner }, body) => {
+                out.push(ConnOutput::Response {
+                    id,
+                    owner,
+                    body: Box::new(body),
+                });
+                Ok(())
+            }
+            // decode_response_frame returns the body of the API asked for.
+            (Purpose::ApiVersions, _) => Err(ProtocolError::Unsolicited.into()),
+        }
+    }
+
+    fn handle_api_versions(
+        &mut self,
+        resp: ApiVersionsResponse,
+        s: ConnSettings<'_>,
+        out: &mut Vec<ConnOutput>,
+    ) -> Result<(), DisconnectReason> {
+        let State::Negotiating { retried } = self.state else {
+            return Err(ProtocolError::Unsolicited.into());
+        };
+        match ErrorCode::from_code(resp.error_code) {
+            ErrorCode::None => {
+                let table = VersionTable::negotiate(&resp.api_keys);
+                debug!(target: LOG, conn = %self.id, broker = %self.broker, "ready");
+                self.state = State::Ready(table);
+                self.timers.stop(ConnTimer::Setup);
+                out.push(ConnOutput::Ready);
+                Ok(())
+            }
+            ErrorCode::UnsupportedVersion if !retried => {
+                // Retry with the newest version the broker listed.
+                let theirs = resp
+                    .api_keys
+                    .iter()
+                    .find(|k| k.api_key == ApiKey::ApiVersions.id())
+                    .map_or(0, |k| k.max_version);
+                let version = theirs.clamp(0, api_versions_version());
+                debug!(target: LOG, conn = %self.id, version, "broker wants an older ApiVersions");
+                self.state = State::Negotiating { retried: true };
+                if let Some(bytes) = self.send_api_versions(version, s) {
+                    out.push(ConnOutput::Transmit(bytes));
+                }
+                Ok(())
+            }
+            code => Err(ProtocolError::ApiVersions(code).into()),
+        }
+    }
+
+    /// When [`Connection::handle_timeout`] has something to do.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Checks the setup and request timers; an error means close.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Result<(), DisconnectReason> {
+        if self.timers.is_due(ConnTimer::Setup, now) {
+            return Err(DisconnectReason::SetupTimeout);
+        }
+        if self.timers.is_due(ConnTimer::Request, now) {
+            let api = self
+                .in_flight
+                .iter()
+                .filter(|r| r.deadline.is_some_and(|d| d <= now))
+                .map(|r| r.api)
+                .next()
+                .unwrap_or(ApiKey::ApiVersions);
+            return Err(DisconnectReason::RequestTimeout { api });
+        }
+        Ok(())
+    }
+
+    /// Closes the connection, returning the requests that were waiting on it.
+    pub(crate) fn close(self) -> impl Iterator<Item = (RequestId, Owner)> {
+        self.in_flight.into_iter().filter_map(|r| match r.purpose {
+            Purpose::Request { id, owner } => Some((id, owner)),
+            Purpose::ApiVersions => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_proto::frame::{decode_request_frame, encode_response_frame};
+    use kafka_proto::messages::api_versions_response::ApiVersion;
+
+    fn settings() -> ConnSettings<'static> {
+        ConnSettings {
+            client_id: "test",
+            request_timeout: Duration::from_secs(30),
+            max_frame_size: 1 << 20,
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)] // a test needs some Instant to start from
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn full_list() -> Vec<ApiVersion> {
+        ApiKey::ALL
+            .iter()
+            .map(|k| {
+                ApiVersion::default()
+                    .with_api_key(k.id())
+                    .with_min_version(*k.versions().start())
+                    .with_max_version(*k.versions().end())
+            })
+            .collect()
+    }
+
+    /// The (api key, version, correlation id) of a request frame.
+    fn request_of(mut wire: Bytes) -> (i16, i16, i32) {
+        let frame = wire.split_off(4);
+        let (h, _) = decode_request_frame(frame).unwrap();
+        (h.request_api_key, h.request_api_version, h.correlation_id)
+    }
+
+    #[test]
+    fn unsupported_version_falls_back_to_what_the_broker_lists() {
+        let mut c = Connection::new(
+            ConnId(1),
+            Broker::Bootstrap(0),
+            t0(),
+            Duration::from_secs(5),
+        );
+        let first = c.handle_connected(settings()).unwrap();
+        let (key, version, corr) = request_of(first);
+        assert_eq!(key, ApiKey::ApiVersions.id());
+        assert_eq!(version, api_versions_version());
+
+        // An old broker answers in v0 with UNSUPPORTED_VERSION and its list,
+        // where ApiVersions only goes up to v2.
+        let list = vec![
+            ApiVersion::default()
+                .with_api_key(ApiKey::ApiVersions.id())
+                .with_min_version(0)
+                .with_max_version(2),
+            ApiVersion::default()
+                .with_api_key(ApiKey::Metadata.id())
+                .with_min_version(0)
+                .with_max_version(8),
+        ];
+        let mut wire = BytesMut::new();
+        let body = ApiVersionsResponse::default()
+            .with_error_code(ErrorCode::UnsupportedVersion.code())
+            .with_api_keys(list.clone());
+        encode_response_frame(corr, 0, &body.into(), &mut wire).unwrap();
+        let mut out = Vec::new();
+        c.handle_recv(&mut wire, settings(), &mut out).unwrap();
+        assert!(wire.is_empty());
+        let [ConnOutput::Transmit(retry)] = &out[..] else {
+            panic!("expected a retry, got {out:?}");
+        };
+        let (key, version, corr) = request_of(retry.clone());
+        assert_eq!((key, version), (ApiKey::ApiVersions.id(), 2));
+        assert!(!c.is_ready());
+
+        // The v2 answer completes the handshake.
+        let mut wire = BytesMut::new();
+        let body = ApiVersionsResponse::default().with_api_keys(list);
+        encode_response_frame(corr, 2, &body.into(), &mut wire).unwrap();
+        out.clear();
+        c.handle_recv(&mut wire, settings(), &mut out).unwrap();
+        assert!(matches!(&out[..], [ConnOutput::Ready]));
+        assert_eq!(c.version(ApiKey::Metadata), Some(8));
+        assert_eq!(c.poll_timeout(), None, "setup timer stops once ready");
+    }
+
+    #[test]
+    fn a_second_unsupported_version_closes() {
+        let mut c = Connection::new(ConnId(1), Broker::Node(3), t0(), Duration::from_secs(5));
+        let mut corr = request_of(c.handle_connected(settings()).unwrap()).2;
+        let mut out = Vec::new();
+        for round in 0..2 {
+            let mut wire = BytesMut::new();
+            let body = ApiVersionsResponse::default()
+                .with_error_code(ErrorCode::UnsupportedVersion.code());
+            encode_response_frame(corr, 0, &body.into(), &mut wire).unwrap();
+            let r = c.handle_recv(&mut wire, settings(), &mut out);
+            if round == 0 {
+                r.unwrap();
+                let Some(ConnOutput::Transmit(b)) = out.pop() else {
+                    panic!()
+                };
+                let (_, version, c2) = request_of(b);
+                assert_eq!(version, 0, "no list: retry with v0");
+                corr = c2;
+            } else {
+                assert_eq!(
+                    r,
+                    Err(ProtocolError::ApiVersions(ErrorCode::UnsupportedVersion).into())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn correlation_mismatch_and_unsolicited_are_protocol_errors() {
+        let mut c = Connection::new(ConnId(1), Broker::Node(0), t0(), Duration::from_secs(5));
+        let corr = request_of(c.handle_connected(settings()).unwrap()).2;
+        let mut wire = BytesMut::new();
+        let body = ApiVersionsResponse::default().with_api_keys(full_list());
+        encode_response_frame(corr + 1, 3, &body.into(), &mut wire).unwrap();
+        let r = c.handle_recv(&mut wire, settings(), &mut Vec::new());
+        assert_eq!(
+            r,
+            Err(ProtocolError::CorrelationMismatch {
+                expected: corr,
+                got: corr + 1
+            }
+            .into())
+        );
+
+        let mut c = Connection::new(ConnId(2), Broker::Node(0), t0(), Duration::from_secs(5));
+        let mut wire = BytesMut::from(&[0, 0, 0, 4, 0, 0, 0, 0][..]);
+        let r = c.handle_recv(&mut wire, settings(), &mut Vec::new());
+        assert_eq!(r, Err(ProtocolError::Unsolicited.into()));
+    }
+}

@@ -1,0 +1,160 @@
+//! Errors: what the caller did wrong ([`Misuse`], returned) apart from
+//! what the network or a broker did ([`DisconnectReason`], [`RequestError`],
+//! reported in [`Event`](crate::Event)s).
+
+use kafka_proto::{ApiKey, DecodeError, EncodeError, ErrorCode};
+
+use crate::Broker;
+
+/// A caller mistake: returned by a command, changes no state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// The configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(&'static str),
+    /// A bootstrap address is not `host:port`.
+    #[error("invalid broker address {0:?}, expected host:port")]
+    InvalidBootstrap(String),
+    /// A topic name breaks Kafka's naming rules.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName {
+        /// The name given.
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// A command that needs topics got none.
+    #[error("no topics given")]
+    NoTopics,
+    /// The same topic appears twice in one command.
+    #[error("topic {0:?} appears more than once")]
+    DuplicateTopic(String),
+    /// A partition count below 1.
+    #[error("invalid partition count {0}, must be at least 1 (or -1 for the broker default)")]
+    InvalidPartitions(i32),
+    /// A replication factor of 0 or below -1.
+    #[error("invalid replication factor {0}, must be at least 1 (or -1 for the broker default)")]
+    InvalidReplicationFactor(i16),
+    /// The client failed fatally earlier; it only reports that error now.
+    #[error("the client has failed: {0}")]
+    Failed(FatalError),
+    /// The client was closed with [`Client::close`](crate::Client::close).
+    #[error("the client is closed")]
+    Closed,
+}
+
+/// An error after which the client cannot continue. It is sticky: once
+/// set, every command returns it as [`Misuse::Failed`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FatalError {
+    /// Brokers report different cluster ids: the bootstrap list mixes
+    /// clusters, or a broker was replaced by one from another cluster.
+    #[error("cluster id changed from {expected:?} to {found:?}")]
+    ClusterIdMismatch {
+        /// The id seen first.
+        expected: String,
+        /// The id seen now.
+        found: String,
+    },
+}
+
+/// Why a connection was closed. Reported in
+/// [`Event::ConnectionLost`](crate::Event::ConnectionLost).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The adapter could not open the socket.
+    #[error("connect failed: {0}")]
+    ConnectFailed(String),
+    /// The socket was closed (by the peer or the network).
+    #[error("connection closed")]
+    Closed,
+    /// The connection was not ready within `connection_setup_timeout`.
+    #[error("connection setup timed out")]
+    SetupTimeout,
+    /// A request got no response within `request_timeout`.
+    #[error("{api} request timed out")]
+    RequestTimeout {
+        /// The API of the request that timed out.
+        api: ApiKey,
+    },
+    /// The broker broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The client closed it (shutdown, or the broker left the cluster).
+    #[error("closed by the client")]
+    Local,
+}
+
+/// The broker sent something the protocol does not allow. The connection
+/// is closed; other connections are unaffected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A frame with a negative or oversized length prefix.
+    #[error("bad frame: {0}")]
+    Frame(DecodeError),
+    /// A response arrived with no request outstanding.
+    #[error("response with no request outstanding")]
+    Unsolicited,
+    /// A response answered another request than the oldest outstanding one.
+    #[error("correlation id {got}, expected {expected}")]
+    CorrelationMismatch {
+        /// The oldest outstanding request's id.
+        expected: i32,
+        /// The id in the response.
+        got: i32,
+    },
+    /// A response did not decode as the API and version requested.
+    #[error("cannot decode {api} v{version} response: {error}")]
+    Decode {
+        /// The API of the request.
+        api: ApiKey,
+        /// Its version.
+        version: i16,
+        /// What was wrong.
+        error: DecodeError,
+    },
+    /// The broker refused ApiVersions.
+    #[error("ApiVersions failed: {0:?}")]
+    ApiVersions(ErrorCode),
+}
+
+/// Why a request got no response. Its owner decides whether to retry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The connection closed before the response arrived; the request
+    /// may or may not have been processed.
+    #[error("connection to {broker} lost: {reason}")]
+    Disconnected {
+        /// The broker it was sent to.
+        broker: Broker,
+        /// Why the connection closed.
+        reason: DisconnectReason,
+    },
+    /// No connection could take it within `api_timeout`.
+    #[error("no broker available within the API timeout")]
+    Timeout,
+    /// The broker supports no version of the API this client can use.
+    #[error(transparent)]
+    Unsupported(#[from] NoCommonVersion),
+    /// The request could not be encoded (a bug in the caller's values).
+    #[error("cannot encode request: {0}")]
+    Encode(EncodeError),
+    /// The client was closed.
+    #[error("the client was closed")]
+    Closed,
+}
+
+/// A broker and this client share no usable version of an API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{broker} supports no version of {api} this client can use")]
+pub struct NoCommonVersion {
+    /// The broker.
+    pub broker: Broker,
+    /// The API.
+    pub api: ApiKey,
+}

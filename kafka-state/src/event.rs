@@ -1,0 +1,37 @@
+//! What happened, for the application.
+
+use crate::admin::AdminResult;
+use crate::error::{DisconnectReason, FatalError};
+use crate::router::RequestId;
+use crate::Broker;
+
+/// Something the application may want to know or act on. Drained with
+/// [`Client::poll_event`](crate::Client::poll_event).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A connection finished its setup (ApiVersions) and carries requests.
+    BrokerReady {
+        /// The broker.
+        broker: Broker,
+    },
+    /// A connection closed; its outstanding requests failed or will be
+    /// retried by their owners. The client reconnects on demand.
+    ConnectionLost {
+        /// The broker.
+        broker: Broker,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// The metadata cache changed ([`Client::cluster`](crate::Client::cluster)).
+    MetadataUpdated,
+    /// An admin command finished.
+    AdminResult {
+        /// The id its command returned.
+        id: RequestId,
+        /// Its outcome.
+        result: AdminResult,
+    },
+    /// The client failed for good; see [`FatalError`].
+    Fatal(FatalError),
+}

@@ -1,0 +1,138 @@
+//! The sans-IO core of a Kafka client: connections, API version
+//! negotiation, metadata and request routing, with no sockets, no clock
+//! and no threads.
+//!
+//! # The contract
+//!
+//! A [`Client`] changes only when the adapter calls it:
+//!
+//! - **inputs** (`handle_connected`, `handle_connect_failed`,
+//!   `handle_closed`, `handle_recv`, `handle_timeout`) take `now` first;
+//! - **commands** ([`Client::admin`], [`Client::track_topic`], ...) take
+//!   `now` too and return `Result<_, Misuse>` for caller mistakes only.
+//!
+//! **After any input or command, drain transmit → conn → timeout → event**:
+//! write every [`Client::poll_transmit`] to its connection, open or close
+//! sockets as [`Client::poll_conn`] asks, arm one timer at
+//! [`Client::poll_timeout`], handle every [`Client::poll_event`], then
+//! wait for the next socket event or the timer.
+//!
+//! Time only moves forward: a `now` earlier than one seen before is
+//! treated as that one. Calling `handle_timeout` early is harmless.
+//! Randomness (reconnect jitter, broker choice, the default client id)
+//! comes from [`Config::seed`], so equal seeds and inputs give equal
+//! outputs. Anything a broker or the network does is an [`Event`]; a
+//! broker can close a connection but never make the client panic.
+//!
+//! # A drive loop
+//!
+//! An adapter is a loop with no protocol logic. Here the "network" is an
+//! in-process `kafka_mock::Cluster` (the workspace's fake cluster) instead of sockets:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::time::Instant;
+//!
+//! use bytes::BytesMut;
+//! use kafka_mock::{Cluster, ClusterConfig, Output};
+//! use kafka_proto::frame::split_frame;
+//! use kafka_state::{BrokerAddr, Client, Config, ConnId, ConnRequest, Event};
+//!
+//! let mut now = Instant::now(); // adapters read the clock; the core never does
+//! let mut cluster = Cluster::new(ClusterConfig::default(), now);
+//! cluster.set_broker_port(0, 9092);
+//! let mut client = Client::new(Config::new([BrokerAddr::new("127.0.0.1", 9092)]), now)?;
+//! let mut read_bufs: HashMap<ConnId, BytesMut> = HashMap::new();
+//! let mock = |c: ConnId| kafka_mock::ConnId(c.0);
+//!
+//! 'drive: loop {
+//!     // 1. transmit: "write" each request to the broker.
+//!     while let Some(t) = client.poll_transmit() {
+//!         let mut wire = BytesMut::from(&t.bytes[..]);
+//!         while let Some(frame) = split_frame(&mut wire, usize::MAX)? {
+//!             cluster.handle_frame(now, mock(t.conn), frame);
+//!         }
+//!     }
+//!     // 2. conn: open and close "sockets".
+//!     let mut opened = Vec::new();
+//!     while let Some(req) = client.poll_conn() {
+//!         match req {
+//!             ConnRequest::Open { conn, .. } => opened.push(conn),
+//!             ConnRequest::Close { conn } => {
+//!                 read_bufs.remove(&conn);
+//!                 cluster.handle_closed(now, mock(conn));
+//!             }
+//!             _ => {}
+//!         }
+//!     }
+//!     // 3. timeout: a real adapter arms a timer; here time jumps to it.
+//!     let wake = client.poll_timeout();
+//!     // 4. event.
+//!     while let Some(event) = client.poll_event() {
+//!         if event == Event::MetadataUpdated {
+//!             break 'drive;
+//!         }
+//!     }
+//!     // Wait: socket events first, else the timer.
+//!     for conn in opened {
+//!         cluster.handle_connected(now, mock(conn), 0);
+//!         client.handle_connected(now, conn);
+//!     }
+//!     let mut got_bytes = false;
+//!     while let Some(out) = cluster.poll_output() {
+//!         if let Output::Send { conn, bytes } = out {
+//!             let buf = read_bufs.entry(ConnId(conn.0)).or_default();
+//!             buf.extend_from_slice(&bytes);
+//!             client.handle_recv(now, ConnId(conn.0), buf);
+//!             got_bytes = true;
+//!         }
+//!     }
+//!     if !got_bytes {
+//!         if let Some(t) = wake {
+//!             now = now.max(t);
+//!             client.handle_timeout(now);
+//!         }
+//!     }
+//! }
+//! assert_eq!(client.cluster().brokers().count(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Layout
+//!
+//! - [`client`]: the [`Client`], its router, connections per broker and
+//!   reconnect backoff;
+//! - `conn`: one connection's state machine (framing, correlation ids,
+//!   in-flight FIFO, ApiVersions);
+//! - [`metadata`]: the metadata cache and its refresh;
+//! - [`admin`]: topic administration;
+//! - `router`: the plain messages sub-machines use to reach brokers.
+//!
+//! Logs go through `tracing` under the targets `kafka_state::client`,
+//! `kafka_state::conn` and `kafka_state::metadata`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod client;
+mod config;
+mod conn;
+mod error;
+mod event;
+pub mod metadata;
+mod rng;
+mod router;
+mod timer;
+mod transmit;
+mod versions;
+
+pub use admin::{Admin, AdminOutcome, AdminResult, NewTopic, TopicOutcome};
+pub use client::Client;
+pub use config::{BrokerAddr, Config};
+pub use error::{
+    DisconnectReason, FatalError, Misuse, NoCommonVersion, ProtocolError, RequestError,
+};
+pub use event::Event;
+pub use metadata::{ClusterMetadata, PartitionMetadata, TopicMetadata};
+pub use router::RequestId;
+pub use transmit::{Broker, ConnId, ConnRequest, Transmit};

@@ -1,0 +1,400 @@
+//! Cluster metadata: brokers, topics, partition leaders and leader epochs,
+//! and the sub-machine that keeps them fresh.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use kafka_proto::messages::metadata_request::MetadataRequestTopic;
+use kafka_proto::messages::{MetadataRequest, MetadataResponse};
+use kafka_proto::{ErrorCode, ResponseBody, Uuid};
+use tracing::{debug, warn};
+
+use crate::error::FatalError;
+use crate::router::{Inbound, Outbound, Owner, RequestId, RequestQueue, Target};
+use crate::BrokerAddr;
+
+const LOG: &str = "kafka_state::metadata";
+
+/// What the client knows about the cluster. Read it with
+/// [`Client::cluster`](crate::Client::cluster).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterMetadata {
+    cluster_id: Option<String>,
+    controller: Option<i32>,
+    brokers: BTreeMap<i32, BrokerAddr>,
+    topics: BTreeMap<String, TopicMetadata>,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicMetadata {
+    /// The topic id (zero from brokers older than Metadata v10).
+    pub id: Uuid,
+    /// The topic-level error of the last answer, [`ErrorCode::None`] if fine.
+    pub error: ErrorCode,
+    /// An internal topic such as `__consumer_offsets`.
+    pub internal: bool,
+    /// Partitions in index order.
+    pub partitions: Vec<PartitionMetadata>,
+}
+
+/// One partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PartitionMetadata {
+    /// The partition index.
+    pub partition: i32,
+    /// The leader's node id; `None` while no leader is available.
+    pub leader: Option<i32>,
+    /// The leader epoch (-1 if the broker does not report it).
+    pub leader_epoch: i32,
+    /// Replica node ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replica node ids.
+    pub isr: Vec<i32>,
+    /// The partition-level error of the last answer.
+    pub error: ErrorCode,
+}
+
+impl ClusterMetadata {
+    /// Builds metadata from one response alone.
+    pub(crate) fn from_response(resp: &MetadataResponse) -> Self {
+        let mut m = Self::default();
+        // A fresh value has no cluster id to mismatch.
+        let _ = m.apply(resp, true);
+        m
+    }
+
+    /// The cluster id, once a broker has reported it.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster_id.as_deref()
+    }
+
+    /// The controller's node id, if reported.
+    pub fn controller(&self) -> Option<i32> {
+        self.controller
+    }
+
+    /// Live brokers by node id.
+    pub fn brokers(&self) -> impl Iterator<Item = (i32, &BrokerAddr)> {
+        self.brokers.iter().map(|(id, a)| (*id, a))
+    }
+
+    /// A broker's address.
+    pub fn broker(&self, node: i32) -> Option<&BrokerAddr> {
+        self.brokers.get(&node)
+    }
+
+    /// Known topics by name.
+    pub fn topics(&self) -> impl Iterator<Item = (&str, &TopicMetadata)> {
+        self.topics.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// One topic.
+    pub fn topic(&self, name: &str) -> Option<&TopicMetadata> {
+        self.topics.get(name)
+    }
+
+    /// One partition.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionMetadata> {
+        let t = self.topics.get(topic)?;
+        t.partitions.iter().find(|p| p.partition == partition)
+    }
+
+    /// The node id leading `topic`/`partition`, if known and available.
+    pub fn leader_for(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.partition(topic, partition)?.leader
+    }
+
+    /// Merges a response. `all_topics` says the request asked for every
+    /// topic, so topics missing from the answer are gone. A partition whose
+    /// leader epoch went backwards keeps what it had: the answering broker
+    /// is behind. Returns whether anything changed.
+    pub(crate) fn apply(
+        &mut self,
+        resp: &MetadataResponse,
+        all_topics: bool,
+    ) -> Result<bool, FatalError> {
+        let before = self.clone();
+        if let (Some(expected), Some(found)) = (&self.cluster_id, &resp.cluster_id) {
+            if expected != found {
+                return Err(FatalError::ClusterIdMismatch {
+                    expected: expected.clone(),
+                    found: found.clone(),
+                });
+            }
+        }
+        if resp.cluster_id.is_some() {
+            self.cluster_id.clone_from(&resp.cluster_id);
+        }
+        self.controller = (resp.controller_id >= 0).then_some(resp.controller_id);
+        self.brokers = resp
+            .brokers
+            .iter()
+            .filter_map(|b| {
+                let port = u16::try_from(b.port).ok().filter(|p| *p != 0)?;
+                Some((b.node_id, BrokerAddr::new(b.host.clone(), port)))
+            })
+            .collect();
+        let mut seen = BTreeSet::new();
+        for t in &resp.topics {
+            let Some(name) = &t.name else { continue };
+            seen.insert(name.clone());
+            let error = ErrorCode::from_code(t.error_code);
+            if error == ErrorCode::UnknownTopicOrPartition
+                || error == ErrorCode::InvalidTopicException
+            {
+                self.topics.insert(
+                    name.clone(),
+                    TopicMetadata {
+                        id: t.topic_id,
+                        error,
+                        internal: t.is_internal,
+                        partitions: Vec::new(),
+                    },
+                );
+                continue;
+            }
+            let old = self.topics.remove(name);
+            let mut partitions: Vec<PartitionMetadata> = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let fresh = PartitionMetadata {
+                        partition: p.partition_index,
+                        leader: (p.leader_id >= 0).then_some(p.leader_id),
+                        leader_epoch: p.leader_epoch,
+                        replicas: p.replica_nodes.clone(),
+                        isr: p.isr_nodes.clone(),
+                        error: ErrorCode::from_code(p.error_code),
+                    };
+                    let stale = old.as_ref().and_then(|o| {
+                        o.partitions
+                            .iter()
+                            .find(|q| q.partition == p.partition_index)
+                            .filter(|q| {
+                                q.leader_epoch >= 0
+                                    && p.leader_epoch >= 0
+                                    && p.leader_epoch < q.leader_epoch
+                            })
+                    });
+                    match stale {
+                        Some(kept) => {
+                            debug!(target: LOG, topic = %name, partition = p.partition_index,
+                                old = kept.leader_epoch, new = p.leader_epoch, "ignoring older leader epoch");
+                            kept.clone()
+                        }
+                        None => fresh,
+                    }
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.partition);
+            self.topics.insert(
+                name.clone(),
+                TopicMetadata {
+                    id: t.topic_id,
+                    error,
+                    internal: t.is_internal,
+                    partitions,
+                },
+            );
+        }
+        if all_topics {
+            self.topics.retain(|name, _| seen.contains(name));
+        }
+        Ok(*self != before)
+    }
+}
+
+/// Keeps [`ClusterMetadata`] fresh: on start, every `metadata_max_age`, and
+/// on demand (a topic becomes tracked, a leader is unknown, an owner asks).
+#[derive(Debug)]
+pub(crate) struct MetadataState {
+    pub(crate) cache: ClusterMetadata,
+    /// Topics fetched on every refresh.
+    tracked: BTreeSet<String>,
+    in_flight: Option<RequestId>,
+    /// A refresh is wanted as soon as `not_before` allows.
+    update_requested: bool,
+    /// No fetch before this (rate limit and retry backoff).
+    not_before: Instant,
+    /// The periodic refresh.
+    next_refresh: Instant,
+    /// Whether any answer has arrived yet.
+    fetched: bool,
+    max_age: Duration,
+    retry_backoff: Duration,
+}
+
+impl MetadataState {
+    pub(crate) fn new(now: Instant, max_age: Duration, retry_backoff: Duration) -> Self {
+        Self {
+            cache: ClusterMetadata::default(),
+            tracked: BTreeSet::new(),
+            in_flight: None,
+            update_requested: true,
+            not_before: now,
+            next_refresh: now + max_age,
+            fetched: false,
+            max_age,
+            retry_backoff,
+        }
+    }
+
+    /// Asks for a refresh as soon as the rate limit allows.
+    pub(crate) fn request_update(&mut self) {
+        self.update_requested = true;
+    }
+
+    /// Adds a topic to every refresh; a new topic asks for one.
+    pub(crate) fn track(&mut self, topic: &str) {
+        if self.tracked.insert(topic.to_string()) {
+            self.request_update();
+        }
+    }
+
+    /// Whether any broker has answered yet.
+    #[allow(dead_code)] // producers wait on it
+    pub(crate) fn fetched(&self) -> bool {
+        self.fetched
+    }
+
+    /// The refresh request to send now, if one is due.
+    pub(crate) fn poll_request(
+        &mut self,
+        now: Instant,
+        queue: &mut RequestQueue,
+        api_timeout: Duration,
+    ) -> Option<Outbound> {
+        if self.in_flight.is_some()
+            || now < self.not_before
+            || !(self.update_requested || now >= self.next_refresh)
+        {
+            return None;
+        }
+        let id = queue.next_id();
+        self.in_flight = Some(id);
+        self.update_requested = false;
+        let topics = self
+            .tracked
+            .iter()
+            .map(|t| MetadataRequestTopic::default().with_name(Some(t.clone())))
+            .collect();
+        debug!(target: LOG, %id, topics = self.tracked.len(), "fetching metadata");
+        Some(Outbound {
+            id,
+            owner: Owner::Metadata,
+            target: Target::Any,
+            body: MetadataRequest::default()
+                .with_topics(Some(topics))
+                .with_allow_auto_topic_creation(false)
+                .into(),
+            expires: now + api_timeout,
+        })
+    }
+
+    /// When the next fetch is due, unless one is in flight.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        if self.in_flight.is_some() {
+            None
+        } else if self.update_requested {
+            Some(self.not_before)
+        } else {
+            Some(self.next_refresh.max(self.not_before))
+        }
+    }
+
+    /// Takes the answer to a refresh. Returns whether the cache changed.
+    pub(crate) fn handle_response(
+        &mut self,
+        now: Instant,
+        inbound: Inbound,
+    ) -> Result<bool, FatalError> {
+        if self.in_flight != Some(inbound.id) {
+            return Ok(false);
+        }
+        self.in_flight = None;
+        self.not_before = now + self.retry_backoff;
+        let resp = match inbound.result {
+            Ok(ResponseBody::Metadata(resp)) => resp,
+            Ok(other) => {
+                warn!(target: LOG, api = %other.api_key(), "unexpected response to Metadata");
+                self.update_requested = true;
+                return Ok(false);
+            }
+            Err(e) => {
+                debug!(target: LOG, error = %e, "metadata fetch failed, retrying");
+                self.update_requested = true;
+                return Ok(false);
+            }
+        };
+        if let Err(code) = ErrorCode::check(resp.error_code) {
+            warn!(target: LOG, ?code, "metadata fetch failed, retrying");
+            self.update_requested = true;
+            return Ok(false);
+        }
+        self.fetched = true;
+        self.next_refresh = now + self.max_age;
+        let changed = self.cache.apply(&resp, false)?;
+        // Retry soon while a tracked topic has no usable leaders yet.
+        let incomplete = self.tracked.iter().any(|t| {
+            self.cache.topic(t).is_none_or(|m| {
+                m.error.is_retriable() || m.partitions.iter().any(|p| p.leader.is_none())
+            })
+        });
+        if incomplete {
+            self.update_requested = true;
+        }
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_proto::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+
+    fn resp(leader: i32, epoch: i32) -> MetadataResponse {
+        MetadataResponse::default()
+            .with_cluster_id(Some("c".into()))
+            .with_brokers(vec![MetadataResponseBroker::default()
+                .with_node_id(leader)
+                .with_host("h".into())
+                .with_port(9092)])
+            .with_topics(vec![MetadataResponseTopic::default()
+                .with_name(Some("t".into()))
+                .with_partitions(vec![MetadataResponsePartition::default()
+                    .with_partition_index(0)
+                    .with_leader_id(leader)
+                    .with_leader_epoch(epoch)])])
+    }
+
+    #[test]
+    fn older_leader_epochs_are_ignored() {
+        let mut m = ClusterMetadata::default();
+        assert!(m.apply(&resp(1, 5), false).unwrap());
+        assert_eq!(m.leader_for("t", 0), Some(1));
+        // A lagging broker reports an older epoch: keep what we know.
+        assert!(!m.apply(&resp(2, 4), false).unwrap() || m.leader_for("t", 0) == Some(1));
+        assert_eq!(m.leader_for("t", 0), Some(1));
+        // A newer epoch moves the leader.
+        m.apply(&resp(2, 6), false).unwrap();
+        assert_eq!(m.leader_for("t", 0), Some(2));
+        assert_eq!(m.partition("t", 0).unwrap().leader_epoch, 6);
+        assert_eq!(m.broker(2), Some(&BrokerAddr::new("h", 9092)));
+    }
+
+    #[test]
+    fn a_different_cluster_id_is_fatal() {
+        let mut m = ClusterMetadata::default();
+        m.apply(&resp(1, 0), false).unwrap();
+        let other = resp(1, 0).with_cluster_id(Some("other".into()));
+        assert!(matches!(
+            m.apply(&other, false),
+            Err(FatalError::ClusterIdMismatch { .. })
+        ));
+    }
+}

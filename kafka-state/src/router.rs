@@ -1,0 +1,119 @@
+//! The seam between sub-machines and connections: plain messages.
+//!
+//! A sub-machine (metadata, admin; later producer, consumer, group member,
+//! transaction manager) never sees a socket. It builds an [`Outbound`]
+//! naming a [`Target`], the client queues it, picks a connection once one
+//! is usable, and hands the outcome back as an [`Inbound`] carrying the
+//! same [`RequestId`] to the [`Owner`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Instant;
+
+use kafka_proto::messages::delete_topics_request::DeleteTopicState;
+use kafka_proto::{RequestBody, ResponseBody};
+
+use crate::error::RequestError;
+use crate::Broker;
+
+/// Identifies a request or command; unique within one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub(crate) u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "req#{}", self.0)
+    }
+}
+
+/// Where a request must go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The current leader of a partition (waits for metadata to know it).
+    #[allow(dead_code)] // used by the producer and consumer
+    Leader { topic: String, partition: i32 },
+    /// A broker by node id (a coordinator, a fetch session's broker).
+    #[allow(dead_code)] // used by groups and transactions
+    Node(i32),
+    /// Whichever broker is least loaded (metadata, admin).
+    Any,
+}
+
+/// The sub-machine a response goes back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    Metadata,
+    Admin,
+}
+
+/// A request a sub-machine wants sent.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbound {
+    pub(crate) id: RequestId,
+    pub(crate) owner: Owner,
+    pub(crate) target: Target,
+    /// Built without knowing the version; [`fit_version`] adapts fields
+    /// that moved between versions once the connection is chosen.
+    pub(crate) body: RequestBody,
+    /// Fails with [`RequestError::Timeout`] if still queued then.
+    pub(crate) expires: Instant,
+}
+
+/// The outcome of an [`Outbound`], for its owner.
+#[derive(Debug, Clone)]
+pub(crate) struct Inbound {
+    pub(crate) id: RequestId,
+    pub(crate) owner: Owner,
+    /// The broker that answered (or whose connection failed); `None` if
+    /// the request never left the queue.
+    #[allow(dead_code)] // producers and consumers need it for leader bookkeeping
+    pub(crate) broker: Option<Broker>,
+    pub(crate) result: Result<ResponseBody, RequestError>,
+}
+
+/// Requests waiting for a usable connection, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct RequestQueue {
+    pub(crate) queue: VecDeque<Outbound>,
+    next_id: u64,
+}
+
+impl RequestQueue {
+    pub(crate) fn next_id(&mut self) -> RequestId {
+        self.next_id += 1;
+        RequestId(self.next_id)
+    }
+
+    pub(crate) fn push(&mut self, req: Outbound) {
+        self.queue.push_back(req);
+    }
+
+    /// The earliest expiry of a queued request.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.queue.iter().map(|r| r.expires).min()
+    }
+}
+
+/// Moves data between fields that changed shape across versions of an
+/// API, so owners can build one body for every version.
+pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
+    match body {
+        RequestBody::DeleteTopics(req) if version >= 6 && req.topics.is_empty() => {
+            req.topics = std::mem::take(&mut req.topic_names)
+                .into_iter()
+                .map(|name| DeleteTopicState::default().with_name(Some(name)))
+                .collect();
+        }
+        RequestBody::Metadata(req) => {
+            // Metadata v0 has no null topic list: an empty one means all topics.
+            if version == 0 && req.topics.is_none() {
+                req.topics = Some(Vec::new());
+            }
+            // Before v4 the broker's setting decides auto-creation.
+            if version < 4 {
+                req.allow_auto_topic_creation = true;
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,71 @@
+//! What the client asks of its adapter: bytes to write and sockets to
+//! open or close.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+/// Identifies one connection. The client picks it when it asks for a
+/// socket ([`ConnRequest::Open`]); the adapter passes it back with every
+/// input about that socket. Never reused within one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// A broker as the client addresses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Broker {
+    /// The entry at this index of the bootstrap list, before metadata
+    /// names it.
+    Bootstrap(usize),
+    /// A broker by node id, as metadata lists it.
+    Node(i32),
+}
+
+impl fmt::Display for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Broker::Bootstrap(i) => write!(f, "bootstrap broker #{i}"),
+            Broker::Node(id) => write!(f, "broker {id}"),
+        }
+    }
+}
+
+/// Bytes to write to a connection, in order, after everything written
+/// to it before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Transmit {
+    /// The connection.
+    pub conn: ConnId,
+    /// One or more whole request frames.
+    pub bytes: Bytes,
+}
+
+/// A socket the client wants opened or closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnRequest {
+    /// Open a TCP connection and report the outcome with
+    /// [`Client::handle_connected`](crate::Client::handle_connected) or
+    /// [`Client::handle_connect_failed`](crate::Client::handle_connect_failed).
+    Open {
+        /// The id to report it under.
+        conn: ConnId,
+        /// Host to resolve and connect to.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// Close the socket and drop its read buffer. The client has already
+    /// forgotten the connection; reporting it closed is not needed.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+}

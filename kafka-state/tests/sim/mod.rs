@@ -1,0 +1,462 @@
+//! Deterministic simulation: a [`Client`] and a [`kafka_mock::Cluster`]
+//! (the same model the mock server runs) joined by a fake network with a
+//! virtual clock and seeded latency, in the spirit of quinn-proto's `Pair`
+//! and str0m's netem.
+//!
+//! [`Sim::step`] delivers what is due in both directions and jumps the
+//! clock to the next wake-up: the earliest of the client's and cluster's
+//! `poll_timeout` and the next in-flight delivery. Faults are knobs:
+//! latency and jitter, dropped connections, brokers down and up, and,
+//! through the public `cluster` field, leader moves and injected errors.
+//!
+//! Seeds: [`for_each_seed`] runs `KAFKA_SIM_SEEDS` seeds (default 20), or
+//! only `KAFKA_SIM_SEED` if set; a failing seed prints itself.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_mock::{Cluster, ClusterConfig, Output};
+use kafka_proto::frame::split_frame;
+use kafka_state::{BrokerAddr, Client, Config, ConnId, ConnRequest, Event};
+
+/// Broker `n` listens on `BASE_PORT + n`.
+pub const BASE_PORT: u16 = 9092;
+const MAX_FRAME: usize = 64 << 20;
+
+/// SplitMix64, for the network's choices (separate from the client's).
+#[derive(Debug, Clone)]
+pub struct SimRng(u64);
+
+impl SimRng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..=max`.
+    pub fn duration(&mut self, max: Duration) -> Duration {
+        let nanos = max.as_nanos() as u64;
+        if nanos == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(self.next_u64() % (nanos + 1))
+    }
+}
+
+#[derive(Debug)]
+enum Delivery {
+    /// Request bytes reach the cluster.
+    ToCluster(Bytes),
+    /// Response bytes reach the client.
+    ToClient(Bytes),
+    /// The client's connection attempt completes (or is refused).
+    Connect { port: u16 },
+    /// The cluster closed the connection; the client sees EOF.
+    Closed,
+}
+
+#[derive(Debug)]
+struct Pending {
+    at: Instant,
+    seq: u64,
+    conn: ConnId,
+    what: Delivery,
+}
+
+/// One simulated TCP connection.
+#[derive(Debug, Default)]
+struct Link {
+    to_cluster: BytesMut,
+    to_client: BytesMut,
+    /// Latest scheduled delivery per direction, so bytes stay in order.
+    last_up: Option<Instant>,
+    last_down: Option<Instant>,
+    /// Requests sent minus responses received.
+    outstanding: usize,
+}
+
+/// The client, the cluster and the network between them.
+pub struct Sim {
+    pub client: Client,
+    pub cluster: Cluster,
+    pub now: Instant,
+    pub start: Instant,
+    pub seed: u64,
+    pub rng: SimRng,
+    /// Base one-way latency.
+    pub latency: Duration,
+    /// Extra latency, uniform in `0..=jitter`, per message.
+    pub jitter: Duration,
+    pending: Vec<Pending>,
+    seq: u64,
+    links: BTreeMap<ConnId, Link>,
+    down: BTreeSet<i32>,
+    /// Every event the client reported, in order.
+    pub events: Vec<Event>,
+    /// Most requests ever outstanding on each connection.
+    pub max_outstanding: BTreeMap<ConnId, usize>,
+    /// Every `ConnRequest::Open`: when, which connection, which port.
+    pub opens: Vec<(Instant, ConnId, u16)>,
+}
+
+/// The instant simulations start at; the one clock read in the harness.
+#[allow(clippy::disallowed_methods)]
+pub fn epoch() -> Instant {
+    Instant::now()
+}
+
+pub fn mock(c: ConnId) -> kafka_mock::ConnId {
+    kafka_mock::ConnId(c.0)
+}
+
+impl Sim {
+    /// `brokers` brokers, all in the bootstrap list, seeded latency.
+    pub fn new(seed: u64, brokers: i32) -> Self {
+        Self::with_config(seed, brokers, |_| {})
+    }
+
+    /// Like [`Sim::new`], with a chance to change the client's config.
+    pub fn with_config(seed: u64, brokers: i32, tweak: impl FnOnce(&mut Config)) -> Self {
+        let start = epoch();
+        let mut cc = ClusterConfig::default();
+        cc.brokers = brokers;
+        cc.auto_create_topics = false;
+        let mut cluster = Cluster::new(cc, start);
+        for b in 0..brokers {
+            cluster.set_broker_port(b, BASE_PORT + b as u16);
+        }
+        let bootstrap = (0..brokers).map(|b| BrokerAddr::new("127.0.0.1", BASE_PORT + b as u16));
+        let mut config = Config::new(bootstrap);
+        config.seed = seed;
+        tweak(&mut config);
+        let client = Client::new(config, start).expect("valid config");
+        let mut rng = SimRng(seed ^ 0x5eed_5eed_5eed_5eed);
+        let latency = Duration::from_micros(500 + rng.next_u64() % 4_500);
+        let jitter = Duration::from_micros(rng.next_u64() % 3_000);
+        Self {
+            client,
+            cluster,
+            now: start,
+            start,
+            seed,
+            rng,
+            latency,
+            jitter,
+            pending: Vec::new(),
+            seq: 0,
+            links: BTreeMap::new(),
+            down: BTreeSet::new(),
+            events: Vec::new(),
+            max_outstanding: BTreeMap::new(),
+            opens: Vec::new(),
+        }
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    fn delay(&mut self) -> Duration {
+        let jitter = self.jitter;
+        self.latency + self.rng.duration(jitter)
+    }
+
+    fn schedule(&mut self, conn: ConnId, what: Delivery) {
+        let mut at = self.now + self.delay();
+        // Keep each direction of a link in order, like TCP.
+        if let Some(link) = self.links.get_mut(&conn) {
+            let last = match what {
+                Delivery::ToCluster(_) => &mut link.last_up,
+                _ => &mut link.last_down,
+            };
+            if let Some(l) = *last {
+                at = at.max(l);
+            }
+            *last = Some(at);
+        }
+        self.seq += 1;
+        self.pending.push(Pending {
+            at,
+            seq: self.seq,
+            conn,
+            what,
+        });
+    }
+
+    /// Collects the client's outputs: transmit → conn → events.
+    fn drain_client(&mut self) {
+        while let Some(t) = self.client.poll_transmit() {
+            let frames = count_frames(&t.bytes);
+            if let Some(link) = self.links.get_mut(&t.conn) {
+                link.outstanding += frames;
+                let max = self.max_outstanding.entry(t.conn).or_default();
+                *max = (*max).max(link.outstanding);
+            }
+            self.schedule(t.conn, Delivery::ToCluster(t.bytes));
+        }
+        while let Some(req) = self.client.poll_conn() {
+            match req {
+                ConnRequest::Open { conn, port, .. } => {
+                    self.opens.push((self.now, conn, port));
+                    self.links.insert(conn, Link::default());
+                    self.schedule(conn, Delivery::Connect { port });
+                }
+                ConnRequest::Close { conn } => self.forget(conn),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        while let Some(e) = self.client.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    fn forget(&mut self, conn: ConnId) {
+        self.links.remove(&conn);
+        self.pending.retain(|p| p.conn != conn);
+        self.cluster.handle_closed(self.now, mock(conn));
+    }
+
+    fn drain_cluster(&mut self) {
+        while let Some(out) = self.cluster.poll_output() {
+            match out {
+                Output::Send { conn, bytes } => {
+                    self.schedule(ConnId(conn.0), Delivery::ToClient(bytes))
+                }
+                Output::Close { conn, .. } => self.schedule(ConnId(conn.0), Delivery::Closed),
+                _ => {}
+            }
+        }
+    }
+
+    /// Delivers what is due and jumps to the next wake-up. Returns false
+    /// if nothing is scheduled at all.
+    pub fn step(&mut self) -> bool {
+        self.drain_client();
+        self.drain_cluster();
+        let next = [
+            self.pending.iter().map(|p| p.at).min(),
+            self.client.poll_timeout(),
+            self.cluster.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(next) = next else {
+            return false;
+        };
+        self.now = self.now.max(next);
+        let now = self.now;
+        while let Some(i) = self
+            .pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.at <= now)
+            .min_by_key(|(_, p)| (p.at, p.seq))
+            .map(|(i, _)| i)
+        {
+            let p = self.pending.remove(i);
+            self.deliver(p);
+            self.drain_client();
+            self.drain_cluster();
+        }
+        if self.cluster.poll_timeout().is_some_and(|t| t <= now) {
+            self.cluster.handle_timeout(now);
+        }
+        if self.client.poll_timeout().is_some_and(|t| t <= now) {
+            self.client.handle_timeout(now);
+        }
+        self.drain_client();
+        self.drain_cluster();
+        true
+    }
+
+    fn deliver(&mut self, p: Pending) {
+        let now = self.now;
+        match p.what {
+            Delivery::Connect { port } => {
+                let broker = self
+                    .cluster
+                    .broker_ids()
+                    .into_iter()
+                    .find(|b| self.cluster.broker_port(*b) == Some(port));
+                match broker {
+                    Some(b) if !self.down.contains(&b) => {
+                        self.cluster.handle_connected(now, mock(p.conn), b);
+                        self.client.handle_connected(now, p.conn);
+                    }
+                    _ => {
+                        self.links.remove(&p.conn);
+                        self.client
+                            .handle_connect_failed(now, p.conn, "connection refused");
+                    }
+                }
+            }
+            Delivery::ToCluster(bytes) => {
+                let Some(link) = self.links.get_mut(&p.conn) else {
+                    return;
+                };
+                link.to_cluster.extend_from_slice(&bytes);
+                let mut frames = Vec::new();
+                while let Ok(Some(f)) = split_frame(&mut link.to_cluster, MAX_FRAME) {
+                    frames.push(f);
+                }
+                for f in frames {
+                    self.cluster.handle_frame(now, mock(p.conn), f);
+                }
+            }
+            Delivery::ToClient(bytes) => {
+                let Some(link) = self.links.get_mut(&p.conn) else {
+                    return;
+                };
+                link.outstanding = link.outstanding.saturating_sub(count_frames(&bytes));
+                link.to_client.extend_from_slice(&bytes);
+                self.client.handle_recv(now, p.conn, &mut link.to_client);
+            }
+            Delivery::Closed => {
+                if self.links.remove(&p.conn).is_some() {
+                    self.client.handle_closed(now, p.conn);
+                }
+            }
+        }
+    }
+
+    /// Steps until `done` holds; panics (naming the seed) if it does not
+    /// within `limit` of virtual time.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Sim) -> bool) {
+        let deadline = self.now + limit;
+        for _ in 0..1_000_000 {
+            if done(self) {
+                return;
+            }
+            if self.now > deadline || !self.step() {
+                break;
+            }
+        }
+        if done(self) {
+            return;
+        }
+        panic!(
+            "seed {}: condition not met after {:?} of virtual time; last events: {:?}",
+            self.seed,
+            self.elapsed(),
+            self.events.iter().rev().take(8).collect::<Vec<_>>()
+        );
+    }
+
+    /// Steps for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        while self.now < until {
+            if !self.step() {
+                break;
+            }
+        }
+    }
+
+    /// Steps until the first event matching `f` (among those not yet
+    /// taken) and returns what `f` extracted; earlier events are kept.
+    pub fn wait_for<T>(&mut self, limit: Duration, mut f: impl FnMut(&Event) -> Option<T>) -> T {
+        let mut found = None;
+        let mut seen = 0;
+        self.run_until(limit, |s| {
+            for e in &s.events[seen..] {
+                if let Some(t) = f(e) {
+                    found = Some(t);
+                    return true;
+                }
+            }
+            seen = s.events.len();
+            false
+        });
+        found.expect("run_until returned")
+    }
+
+    /// Steps until the client's metadata cache satisfies `f`.
+    pub fn wait_metadata(
+        &mut self,
+        limit: Duration,
+        f: impl Fn(&kafka_state::ClusterMetadata) -> bool,
+    ) {
+        self.run_until(limit, |s| f(s.client.cluster()));
+    }
+
+    /// Resets a connection from the network's side: both ends see it close.
+    pub fn drop_connection(&mut self, conn: ConnId) {
+        if self.links.contains_key(&conn) {
+            self.forget(conn);
+            self.client.handle_closed(self.now, conn);
+        }
+    }
+
+    /// Connections currently open between client and cluster.
+    pub fn open_conns(&self) -> Vec<ConnId> {
+        self.links.keys().copied().collect()
+    }
+
+    /// Takes a broker down (its connections close, new ones are refused)
+    /// or brings it back.
+    pub fn set_broker_up(&mut self, broker: i32, up: bool) {
+        if up {
+            self.down.remove(&broker);
+        } else {
+            self.down.insert(broker);
+        }
+        self.cluster
+            .set_broker_up(broker, up)
+            .expect("known broker");
+    }
+
+    /// Drains the client's outputs now (after a command issued directly).
+    pub fn flush(&mut self) {
+        self.drain_client();
+        self.drain_cluster();
+    }
+}
+
+fn count_frames(bytes: &Bytes) -> usize {
+    let mut b = BytesMut::from(&bytes[..]);
+    let mut n = 0;
+    while let Ok(Some(_)) = split_frame(&mut b, MAX_FRAME) {
+        n += 1;
+    }
+    n
+}
+
+/// Prints the seed if the test panics while it is alive.
+struct SeedGuard(u64);
+
+impl Drop for SeedGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "simulation failed with seed {0}; rerun just it with KAFKA_SIM_SEED={0}",
+                self.0
+            );
+        }
+    }
+}
+
+/// Runs `f` for each seed: `KAFKA_SIM_SEED` alone if set, else
+/// `0..KAFKA_SIM_SEEDS` (default 20).
+pub fn for_each_seed(f: impl Fn(u64)) {
+    let seeds: Vec<u64> = match std::env::var("KAFKA_SIM_SEED") {
+        Ok(s) => vec![s.parse().expect("KAFKA_SIM_SEED is a number")],
+        Err(_) => {
+            let n = std::env::var("KAFKA_SIM_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(20u64);
+            (0..n).collect()
+        }
+    };
+    for seed in seeds {
+        let _guard = SeedGuard(seed);
+        f(seed);
+    }
+}
