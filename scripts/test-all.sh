@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace on a fresh machine: installs
-# what it needs, then formatting, generated-code freshness, clippy, docs,
-# the test suites, a no-default-features build, benchmarks in test mode,
-# and a replay of the fuzz corpus. `.ci/run` calls exactly this script.
+# what it needs (Rust components, cargo-fuzz, the Python client libraries),
+# then formatting, generated-code freshness, clippy, docs, the test suites,
+# a no-default-features build, the mock against librdkafka and kafka-python,
+# benchmarks in test mode, and a replay of the fuzz corpus.
+# `.ci/run` calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +40,9 @@ cargo build -q -p kafka-proto --no-default-features
 
 step "tests"
 cargo test --workspace
+
+step "kafka-mock against real clients: librdkafka (confluent-kafka) and kafka-python"
+./scripts/interop.sh
 
 step "benchmarks, once each in test mode"
 cargo bench --workspace -- --test
