@@ -3,11 +3,13 @@
 //! synonyms, documentation, broker resources, every alter operation,
 //! validation, faults, and `message.timestamp.type` reaching Produce.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_mock::{Cluster, ClusterConfig, ConnId, ErrorInjection, Output};
-use kafka_proto::frame::{decode_response_frame, encode_request_frame};
+use kafka_proto::frame::decode_response_frame;
 use kafka_proto::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_proto::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_proto::messages::describe_configs_response::{
@@ -60,15 +62,8 @@ impl Harness {
         let body = body.into();
         let key = body.api_key();
         self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key.id())
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some("configs-test".into()));
-        let mut buf = BytesMut::new();
-        encode_request_frame(&header, &body, &mut buf).unwrap();
-        self.cluster
-            .handle_frame(self.now, CONN, buf.freeze().slice(4..));
+        let frame = support::request_frame(self.correlation, version, &body, "configs-test");
+        self.cluster.handle_frame(self.now, CONN, frame.clone());
         match self.cluster.poll_output() {
             Some(Output::Send { bytes, .. }) => {
                 assert!(self.cluster.poll_output().is_none());

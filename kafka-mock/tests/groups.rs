@@ -3,9 +3,9 @@
 //! timeouts, static membership, offsets, group administration), plus one
 //! full cycle over TCP with `MockCluster`.
 
+mod support;
+
 use std::collections::{HashMap, VecDeque};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -25,6 +25,7 @@ use kafka_proto::messages::offset_fetch_request::{
 use kafka_proto::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_proto::messages::*;
 use kafka_proto::{ApiKey, ErrorCode, Message, RequestBody, ResponseBody};
+use support::TcpClient;
 
 const SESSION_MS: i32 = 10_000;
 const REBALANCE_MS: i32 = 20_000;
@@ -1165,45 +1166,6 @@ fn fetch_v7_at(sim: &mut Sim, c: ConnId, v: i16, group: &str) -> i64 {
 // Over TCP
 // ---------------------------------------------------------------------------
 
-struct Client {
-    stream: TcpStream,
-    correlation: i32,
-}
-
-impl Client {
-    fn connect(addr: std::net::SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Self {
-            stream,
-            correlation: 0,
-        }
-    }
-
-    fn call(&mut self, version: i16, body: impl Into<RequestBody>) -> ResponseBody {
-        let body = body.into();
-        let key = body.api_key();
-        self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key.id())
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some("tcp-client".into()));
-        let mut buf = BytesMut::new();
-        encode_request_frame(&header, &body, &mut buf).unwrap();
-        self.stream.write_all(&buf).unwrap();
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).unwrap();
-        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut frame).unwrap();
-        let (h, body) = decode_response_frame(Bytes::from(frame), key, version).unwrap();
-        assert_eq!(h.correlation_id, self.correlation);
-        body
-    }
-}
-
 #[test]
 fn tcp_join_sync_heartbeat_commit_fetch() {
     let cluster = MockCluster::builder()
@@ -1211,7 +1173,7 @@ fn tcp_join_sync_heartbeat_commit_fetch() {
         .topic("orders", 2, 1)
         .build()
         .unwrap();
-    let mut boot = Client::connect(cluster.brokers()[0].1);
+    let mut boot = TcpClient::connect(cluster.brokers()[0].1);
     let coord = match boot.call(
         4,
         FindCoordinatorRequest::default()
@@ -1229,7 +1191,7 @@ fn tcp_join_sync_heartbeat_commit_fetch() {
         .unwrap()
         .1;
     assert_eq!(i32::from(addr.port()), coord.port);
-    let mut c = Client::connect(addr);
+    let mut c = TcpClient::connect(addr);
     let r = join_resp(c.call(9, join_req(9, "tcp-group", "", None)));
     assert_eq!(r.error_code, ErrorCode::MemberIdRequired.code());
     let r = join_resp(c.call(9, join_req(9, "tcp-group", &r.member_id, None)));

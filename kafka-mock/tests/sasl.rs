@@ -2,6 +2,8 @@
 //! the sans-IO `Cluster` (fake clock), the RFC 7677 test vector, failures
 //! that close the connection, v0 raw tokens, and one exchange over TCP.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -52,14 +54,7 @@ impl Harness {
         let body = body.into();
         let key = body.api_key();
         self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key.id())
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some("sasl-test".into()));
-        let mut buf = BytesMut::new();
-        encode_request_frame(&header, &body, &mut buf).unwrap();
-        let frame = buf.freeze().slice(4..);
+        let frame = support::request_frame(self.correlation, version, &body, "sasl-test");
         self.cluster.handle_frame(self.now, CONN, frame);
         let mut answer = Answer {
             body: None,

@@ -1,12 +1,14 @@
 //! Idempotent produce and transactions, driving the sans-IO `Cluster`
 //! directly with kafka-proto frames and a fake clock.
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_mock::{Cluster, ClusterConfig, ConnId, Output};
-use kafka_proto::frame::{decode_response_frame, encode_request_frame};
+use kafka_proto::frame::decode_response_frame;
 use kafka_proto::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
 };
@@ -55,15 +57,8 @@ impl Sim {
         let body = body.into();
         let key = body.api_key();
         self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key.id())
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some("txn-test".into()));
-        let mut buf = BytesMut::new();
-        encode_request_frame(&header, &body, &mut buf).unwrap();
+        let frame = support::request_frame(self.correlation, version, &body, "txn-test");
         let conn = self.conn(broker);
-        let frame = buf.freeze().slice(4..);
         self.cluster.handle_frame(self.now, conn, frame);
         loop {
             match self.cluster.poll_output() {

@@ -2,59 +2,23 @@
 //! Metadata, CreateTopics, Produce, Fetch (including a parked long poll),
 //! ListOffsets, and faults.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_mock::MockCluster;
-use kafka_proto::frame::{decode_response_frame, encode_request_frame};
+use kafka_proto::frame::decode_response_frame;
 use kafka_proto::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_proto::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_proto::messages::metadata_request::MetadataRequestTopic;
 use kafka_proto::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_proto::messages::*;
 use kafka_proto::record::{encode, BatchOptions, Batches, Record};
-use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody};
-
-struct Client {
-    stream: TcpStream,
-    correlation: i32,
-}
-
-impl Client {
-    fn connect(addr: std::net::SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Self {
-            stream,
-            correlation: 0,
-        }
-    }
-
-    fn call(&mut self, version: i16, body: impl Into<RequestBody>) -> ResponseBody {
-        let body = body.into();
-        let key = body.api_key();
-        self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key.id())
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some("wire-test".into()));
-        let mut buf = BytesMut::new();
-        encode_request_frame(&header, &body, &mut buf).unwrap();
-        self.stream.write_all(&buf).unwrap();
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).unwrap();
-        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut frame).unwrap();
-        let (h, body) = decode_response_frame(Bytes::from(frame), key, version).unwrap();
-        assert_eq!(h.correlation_id, self.correlation);
-        body
-    }
-}
+use kafka_proto::{ApiKey, ErrorCode, ResponseBody};
+use support::TcpClient;
 
 fn batch(values: &[&str]) -> Bytes {
     let records: Vec<Record> = values
@@ -71,7 +35,7 @@ fn batch(values: &[&str]) -> Bytes {
     encode(records.iter(), &BatchOptions::default()).unwrap()
 }
 
-fn produce(c: &mut Client, topic: &str, partition: i32, values: &[&str]) -> (i16, i64) {
+fn produce(c: &mut TcpClient, topic: &str, partition: i32, values: &[&str]) -> (i16, i64) {
     let req = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(1000)
@@ -116,7 +80,7 @@ fn produce_fetch_list_offsets_and_faults_over_tcp() {
     let cluster = MockCluster::builder().brokers(3).build().unwrap();
     assert_eq!(cluster.bootstrap().split(',').count(), 3);
     cluster.create_topic("t", 3, 3).unwrap();
-    let mut c = Client::connect(cluster.brokers()[0].1);
+    let mut c = TcpClient::connect(cluster.brokers()[0].1);
 
     let ResponseBody::ApiVersions(v) = c.call(3, ApiVersionsRequest::default()) else {
         panic!()
@@ -154,13 +118,13 @@ fn produce_fetch_list_offsets_and_faults_over_tcp() {
         .1;
 
     // Produce to a follower: NOT_LEADER_OR_FOLLOWER.
-    let mut f = Client::connect(follower_addr);
+    let mut f = TcpClient::connect(follower_addr);
     assert_eq!(
         produce(&mut f, "t", 0, &["x"]).0,
         ErrorCode::NotLeaderOrFollower.code()
     );
 
-    let mut l = Client::connect(leader_addr);
+    let mut l = TcpClient::connect(leader_addr);
     assert_eq!(produce(&mut l, "t", 0, &["a", "b"]), (0, 0));
     assert_eq!(produce(&mut l, "t", 0, &["c"]), (0, 2));
     let ResponseBody::Fetch(resp) = l.call(12, fetch_request("t", 0, 0, 0)) else {
@@ -266,7 +230,7 @@ fn garbage_closes_only_that_connection() {
     huge.write_all(&[0x7f, 0xff, 0xff, 0xff]).unwrap();
     assert_eq!(huge.read(&mut buf).unwrap_or(0), 0);
     // Others still work.
-    let mut good = Client::connect(addr);
+    let mut good = TcpClient::connect(addr);
     let ResponseBody::ApiVersions(v) = good.call(0, ApiVersionsRequest::default()) else {
         panic!()
     };
@@ -280,7 +244,7 @@ fn garbage_closes_only_that_connection() {
 fn trailing_bytes_after_a_request_body_are_ignored() {
     let cluster = MockCluster::builder().build().unwrap();
     cluster.create_topic("t", 1, 1).unwrap();
-    let mut c = Client::connect(cluster.brokers()[0].1);
+    let mut c = TcpClient::connect(cluster.brokers()[0].1);
     let frame: &[u8] = &[
         0x00, 0x03, 0x00, 0x0d, 0x00, 0x00, 0x00, 0x03, 0x00, 0x07, b'r', b'd', b'k', b'a', b'f',
         b'k', b'a', 0x00, // header v2: Metadata v13, correlation 3, "rdkafka", no tags
