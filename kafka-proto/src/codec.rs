@@ -531,7 +531,8 @@ pub fn put_varlong(buf: &mut BytesMut, v: i64) {
 pub const fn unsigned_varint_len(v: u32) -> usize {
     // 7 bits per byte: ceil(significant bits / 7), at least 1. Branch-free.
     let bits = 32 - (v | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    // ceil(bits / 7) for bits in 1..=64, without a division.
+    (bits * 9 + 64) / 64
 }
 
 /// Encoded size of a zigzag varint.
@@ -546,7 +547,8 @@ pub const fn varlong_len(v: i64) -> usize {
     let u = ((v << 1) ^ (v >> 63)) as u64;
     // 7 bits per byte: ceil(significant bits / 7), at least 1. Branch-free.
     let bits = 64 - (u | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    // ceil(bits / 7) for bits in 1..=64, without a division.
+    (bits * 9 + 64) / 64
 }
 
 /// Appends a `bool`.
