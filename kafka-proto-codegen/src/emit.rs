@@ -231,13 +231,35 @@ fn read_base(ty: &FType, compact: &str, what: &str) -> String {
         FType::String => format!("codec::read_string(buf, {compact}, {what:?})?"),
         FType::Bytes | FType::Records => format!("codec::read_bytes(buf, {compact}, {what:?})?"),
         FType::Struct(s) => format!("<{s} as Message>::decode(buf, version)?"),
-        FType::Array(e) => format!(
-            "{{ let n = codec::read_array_len(buf, {compact}, {min}, {what:?})?; \
-             let mut items = Vec::with_capacity(codec::capacity(n)); \
-             for _ in 0..n {{ items.push({elem}); }} items }}",
-            min = min_size(e),
-            elem = read_base(e, compact, what),
-        ),
+        FType::Array(e) => match bulk_reader(e) {
+            // Fixed-width elements: the length check already covered all of
+            // them, so they are converted in one pass.
+            Some(reader) => format!(
+                "{{ let n = codec::read_array_len(buf, {compact}, {min}, {what:?})?; \
+                 codec::{reader}(buf, n, {what:?})? }}",
+                min = min_size(e),
+            ),
+            None => format!(
+                "{{ let n = codec::read_array_len(buf, {compact}, {min}, {what:?})?; \
+                 let mut items = Vec::with_capacity(codec::capacity(n)); \
+                 for _ in 0..n {{ items.push({elem}); }} items }}",
+                min = min_size(e),
+                elem = read_base(e, compact, what),
+            ),
+        },
+    }
+}
+
+/// The `codec` function reading `n` fixed-width `ty` values at once, if any.
+fn bulk_reader(ty: &FType) -> Option<&'static str> {
+    match ty {
+        FType::Int16 => Some("read_i16_array"),
+        FType::Uint16 => Some("read_u16_array"),
+        FType::Int32 => Some("read_i32_array"),
+        FType::Uint32 => Some("read_u32_array"),
+        FType::Int64 => Some("read_i64_array"),
+        FType::Float64 => Some("read_f64_array"),
+        _ => None,
     }
 }
 
@@ -249,13 +271,20 @@ fn read_nullable(ty: &FType, compact: &str, what: &str) -> String {
         FType::Struct(s) => format!(
             "if codec::read_i8(buf, {what:?})? < 0 {{ None }} else {{ Some(<{s} as Message>::decode(buf, version)?) }}"
         ),
-        FType::Array(e) => format!(
-            "match codec::read_nullable_array_len(buf, {compact}, {min}, {what:?})? {{ None => None, Some(n) => {{ \
-             let mut items = Vec::with_capacity(codec::capacity(n)); \
-             for _ in 0..n {{ items.push({elem}); }} Some(items) }} }}",
-            min = min_size(e),
-            elem = read_base(e, compact, what),
-        ),
+        FType::Array(e) => match bulk_reader(e) {
+            Some(reader) => format!(
+                "match codec::read_nullable_array_len(buf, {compact}, {min}, {what:?})? {{ None => None, \
+                 Some(n) => Some(codec::{reader}(buf, n, {what:?})?) }}",
+                min = min_size(e),
+            ),
+            None => format!(
+                "match codec::read_nullable_array_len(buf, {compact}, {min}, {what:?})? {{ None => None, Some(n) => {{ \
+                 let mut items = Vec::with_capacity(codec::capacity(n)); \
+                 for _ in 0..n {{ items.push({elem}); }} Some(items) }} }}",
+                min = min_size(e),
+                elem = read_base(e, compact, what),
+            ),
+        },
         other => panic!("{what}: type {other:?} cannot be nullable"),
     }
 }
@@ -281,13 +310,13 @@ fn read_field(f: &MField, valid: VersionSet, compact: &str, what: &str) -> Strin
 fn write_base(ty: &FType, val: &str, compact: &str, what: &str) -> String {
     match ty {
         FType::Bool => format!("codec::put_bool(buf, *{val});"),
-        FType::Int8 => format!("buf.put_i8(*{val});"),
-        FType::Int16 => format!("buf.put_i16(*{val});"),
-        FType::Uint16 => format!("buf.put_u16(*{val});"),
-        FType::Int32 => format!("buf.put_i32(*{val});"),
-        FType::Uint32 => format!("buf.put_u32(*{val});"),
-        FType::Int64 => format!("buf.put_i64(*{val});"),
-        FType::Float64 => format!("buf.put_f64(*{val});"),
+        FType::Int8 => format!("codec::put_i8(buf, *{val});"),
+        FType::Int16 => format!("codec::put_i16(buf, *{val});"),
+        FType::Uint16 => format!("codec::put_u16(buf, *{val});"),
+        FType::Int32 => format!("codec::put_i32(buf, *{val});"),
+        FType::Uint32 => format!("codec::put_u32(buf, *{val});"),
+        FType::Int64 => format!("codec::put_i64(buf, *{val});"),
+        FType::Float64 => format!("codec::put_f64(buf, *{val});"),
         FType::Uuid => format!("codec::put_uuid(buf, {val});"),
         FType::String => format!("codec::put_string(buf, {val}, {compact}, {what:?})?;"),
         FType::Bytes | FType::Records => format!("codec::put_bytes(buf, {val}, {compact}, {what:?})?;"),
@@ -305,7 +334,7 @@ fn write_null(ty: &FType, compact: &str, what: &str) -> String {
         FType::Bytes | FType::Records => {
             format!("codec::put_nullable_bytes(buf, None, {compact}, {what:?})?;")
         }
-        FType::Struct(_) => "buf.put_i8(-1);".into(),
+        FType::Struct(_) => "codec::put_i8(buf, -1);".into(),
         FType::Array(_) => format!("codec::put_array_len(buf, None, {compact}, {what:?})?;"),
         other => panic!("{what}: type {other:?} cannot be nullable"),
     }
@@ -316,7 +345,10 @@ fn write_field(f: &MField, valid: VersionSet, val: &str, compact: &str, what: &s
         return write_base(&f.ty, val, compact, what);
     }
     let some = match &f.ty {
-        FType::Struct(_) => format!("buf.put_i8(1); {}", write_base(&f.ty, "v", compact, what)),
+        FType::Struct(_) => format!(
+            "codec::put_i8(buf, 1); {}",
+            write_base(&f.ty, "v", compact, what)
+        ),
         _ => write_base(&f.ty, "v", compact, what),
     };
     let some_plain = write_base(&f.ty, "v", compact, what);
@@ -540,7 +572,7 @@ fn emit_struct(out: &mut String, m: &MMessage, s: &MStruct) {
         if tagged.is_empty() {
             let _ = writeln!(
                 out,
-                "            let writer = codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, {:?})?;",
+                "            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, {:?})?;",
                 s.name
             );
         } else {
@@ -572,8 +604,9 @@ fn emit_struct(out: &mut String, m: &MMessage, s: &MStruct) {
                     f.tag.unwrap()
                 );
             }
+            out.push_str("            writer.finish(buf)?;\n");
         }
-        out.push_str("            writer.finish(buf)?;\n        }\n");
+        out.push_str("        }\n");
     }
     out.push_str("        Ok(())\n    }\n");
 

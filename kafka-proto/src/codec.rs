@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 
@@ -77,41 +77,86 @@ impl fmt::Debug for Uuid {
     }
 }
 
-#[inline]
-fn need(buf: &Bytes, n: usize, what: &'static str) -> Result<(), DecodeError> {
-    if buf.remaining() < n {
-        Err(DecodeError::truncated(what, n - buf.remaining()))
-    } else {
-        Ok(())
-    }
+#[cold]
+#[inline(never)]
+fn truncated(what: &'static str, needed: usize) -> DecodeError {
+    DecodeError::truncated(what, needed)
+}
+
+#[cold]
+#[inline(never)]
+fn too_large(what: &'static str, declared: usize, available: usize) -> DecodeError {
+    DecodeError::too_large(what, declared as u64, available)
 }
 
 macro_rules! fixed_readers {
-    ($($(#[$doc:meta])* $name:ident -> $ty:ty = $get:ident;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident -> $ty:ty;)*) => {$(
         $(#[$doc])*
         #[inline]
         pub fn $name(buf: &mut Bytes, what: &'static str) -> Result<$ty, DecodeError> {
-            need(buf, std::mem::size_of::<$ty>(), what)?;
-            Ok(buf.$get())
+            const N: usize = std::mem::size_of::<$ty>();
+            match buf.first_chunk::<N>() {
+                Some(b) => {
+                    let v = <$ty>::from_be_bytes(*b);
+                    buf.advance(N);
+                    Ok(v)
+                }
+                None => Err(truncated(what, N - buf.len())),
+            }
         }
     )*};
 }
 
 fixed_readers! {
     /// Reads an `int8`.
-    read_i8 -> i8 = get_i8;
+    read_i8 -> i8;
     /// Reads a big-endian `int16`.
-    read_i16 -> i16 = get_i16;
+    read_i16 -> i16;
     /// Reads a big-endian `uint16`.
-    read_u16 -> u16 = get_u16;
+    read_u16 -> u16;
     /// Reads a big-endian `int32`.
-    read_i32 -> i32 = get_i32;
+    read_i32 -> i32;
     /// Reads a big-endian `uint32`.
-    read_u32 -> u32 = get_u32;
+    read_u32 -> u32;
     /// Reads a big-endian `int64`.
-    read_i64 -> i64 = get_i64;
+    read_i64 -> i64;
     /// Reads a big-endian IEEE 754 `float64`.
-    read_f64 -> f64 = get_f64;
+    read_f64 -> f64;
+}
+
+macro_rules! array_readers {
+    ($($(#[$doc:meta])* $name:ident -> $ty:ty;)*) => {$(
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(buf: &mut Bytes, n: usize, what: &'static str) -> Result<Vec<$ty>, DecodeError> {
+            const N: usize = std::mem::size_of::<$ty>();
+            let len = n.saturating_mul(N);
+            let Some(bytes) = buf.get(..len) else {
+                return Err(too_large(what, n, buf.len()));
+            };
+            let v = bytes
+                .chunks_exact(N)
+                .map(|c| <$ty>::from_be_bytes(c.try_into().unwrap_or_default()))
+                .collect();
+            buf.advance(len);
+            Ok(v)
+        }
+    )*};
+}
+
+array_readers! {
+    /// Reads `n` big-endian `int16`s in one pass (after the array length).
+    read_i16_array -> i16;
+    /// Reads `n` big-endian `uint16`s in one pass (after the array length).
+    read_u16_array -> u16;
+    /// Reads `n` big-endian `int32`s in one pass (after the array length).
+    read_i32_array -> i32;
+    /// Reads `n` big-endian `uint32`s in one pass (after the array length).
+    read_u32_array -> u32;
+    /// Reads `n` big-endian `int64`s in one pass (after the array length).
+    read_i64_array -> i64;
+    /// Reads `n` big-endian `float64`s in one pass (after the array length).
+    read_f64_array -> f64;
 }
 
 /// Reads a `bool` (one byte; any non-zero value is true, as Kafka's reader does).
@@ -123,15 +168,31 @@ pub fn read_bool(buf: &mut Bytes, what: &'static str) -> Result<bool, DecodeErro
 /// Reads a 16-byte UUID.
 #[inline]
 pub fn read_uuid(buf: &mut Bytes, what: &'static str) -> Result<Uuid, DecodeError> {
-    need(buf, 16, what)?;
-    let mut b = [0u8; 16];
-    buf.copy_to_slice(&mut b);
-    Ok(Uuid(b))
+    match buf.first_chunk::<16>() {
+        Some(b) => {
+            let u = Uuid(*b);
+            buf.advance(16);
+            Ok(u)
+        }
+        None => Err(truncated(what, 16 - buf.len())),
+    }
 }
 
 /// Reads an unsigned LEB128 varint of at most 32 bits (5 bytes).
 #[inline]
 pub fn read_unsigned_varint(buf: &mut Bytes, what: &'static str) -> Result<u32, DecodeError> {
+    // One-byte fast path: lengths, counts and tags are almost always < 128.
+    if let Some(&b) = buf.first() {
+        if b < 0x80 {
+            buf.advance(1);
+            return Ok(u32::from(b));
+        }
+    }
+    read_unsigned_varint_slow(buf, what)
+}
+
+#[inline(never)]
+fn read_unsigned_varint_slow(buf: &mut Bytes, what: &'static str) -> Result<u32, DecodeError> {
     let mut value: u32 = 0;
     for i in 0..5 {
         if !buf.has_remaining() {
@@ -187,7 +248,7 @@ pub fn read_varlong(buf: &mut Bytes, what: &'static str) -> Result<i64, DecodeEr
 #[inline]
 pub fn read_slice(buf: &mut Bytes, len: usize, what: &'static str) -> Result<Bytes, DecodeError> {
     if len > buf.remaining() {
-        return Err(DecodeError::too_large(what, len as u64, buf.remaining()));
+        return Err(too_large(what, len, buf.remaining()));
     }
     Ok(buf.split_to(len))
 }
@@ -208,21 +269,39 @@ fn read_len(
     } else {
         i64::from(read_i16(buf, what)?)
     };
-    match raw {
-        -1 => Ok(None),
-        n if n < -1 => Err(DecodeError::invalid(what, format!("negative length {n}"))),
-        n => Ok(Some(n as usize)),
+    if raw >= 0 {
+        Ok(Some(raw as usize))
+    } else if raw == -1 {
+        Ok(None)
+    } else {
+        Err(negative_length(what, raw))
     }
 }
 
-fn utf8(bytes: Bytes, what: &'static str) -> Result<String, DecodeError> {
-    match std::str::from_utf8(&bytes) {
-        Ok(s) => Ok(s.to_owned()),
-        Err(e) => Err(DecodeError::invalid(
-            what,
-            format!("string is not UTF-8: {e}"),
-        )),
-    }
+#[cold]
+#[inline(never)]
+fn negative_length(what: &'static str, n: i64) -> DecodeError {
+    DecodeError::invalid(what, format!("negative length {n}"))
+}
+
+/// Copies `len` bytes off the front into a `String`, checking UTF-8.
+#[inline]
+fn read_str(buf: &mut Bytes, len: usize, what: &'static str) -> Result<String, DecodeError> {
+    let Some(bytes) = buf.get(..len) else {
+        return Err(too_large(what, len, buf.len()));
+    };
+    let s = match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(e) => return Err(not_utf8(what, e)),
+    };
+    buf.advance(len);
+    Ok(s)
+}
+
+#[cold]
+#[inline(never)]
+fn not_utf8(what: &'static str, e: std::str::Utf8Error) -> DecodeError {
+    DecodeError::invalid(what, format!("string is not UTF-8: {e}"))
 }
 
 /// Reads a nullable string (`int16` length, or compact varint length).
@@ -234,7 +313,7 @@ pub fn read_nullable_string(
 ) -> Result<Option<String>, DecodeError> {
     match read_len(buf, compact, false, what)? {
         None => Ok(None),
-        Some(len) => Ok(Some(utf8(read_slice(buf, len, what)?, what)?)),
+        Some(len) => Ok(Some(read_str(buf, len, what)?)),
     }
 }
 
@@ -245,8 +324,10 @@ pub fn read_string(
     compact: bool,
     what: &'static str,
 ) -> Result<String, DecodeError> {
-    read_nullable_string(buf, compact, what)?
-        .ok_or_else(|| DecodeError::invalid(what, "null where a string is required"))
+    match read_len(buf, compact, false, what)? {
+        Some(len) => read_str(buf, len, what),
+        None => Err(null_value(what, "null where a string is required")),
+    }
 }
 
 /// Reads nullable bytes (`int32` length, or compact varint length), zero-copy.
@@ -270,7 +351,7 @@ pub fn read_bytes(
     what: &'static str,
 ) -> Result<Bytes, DecodeError> {
     read_nullable_bytes(buf, compact, what)?
-        .ok_or_else(|| DecodeError::invalid(what, "null where bytes are required"))
+        .ok_or_else(|| null_value(what, "null where bytes are required"))
 }
 
 /// Reads a nullable array length (`int32`, or compact varint), refusing a
@@ -288,7 +369,7 @@ pub fn read_nullable_array_len(
         Some(n) => {
             let available = buf.remaining();
             if n.saturating_mul(min_elem_size.max(1)) > available {
-                return Err(DecodeError::too_large(what, n as u64, available));
+                return Err(too_large(what, n, available));
             }
             Ok(Some(n))
         }
@@ -304,7 +385,13 @@ pub fn read_array_len(
     what: &'static str,
 ) -> Result<usize, DecodeError> {
     read_nullable_array_len(buf, compact, min_elem_size, what)?
-        .ok_or_else(|| DecodeError::invalid(what, "null where an array is required"))
+        .ok_or_else(|| null_value(what, "null where an array is required"))
+}
+
+#[cold]
+#[inline(never)]
+fn null_value(what: &'static str, detail: &'static str) -> DecodeError {
+    DecodeError::invalid(what, detail)
 }
 
 /// Reads the header of a tagged-field section: the number of fields.
@@ -313,7 +400,7 @@ pub fn read_array_len(
 pub fn read_tagged_count(buf: &mut Bytes, what: &'static str) -> Result<usize, DecodeError> {
     let n = read_unsigned_varint(buf, what)? as usize;
     if n.saturating_mul(2) > buf.remaining() {
-        return Err(DecodeError::too_large(what, n as u64, buf.remaining()));
+        return Err(too_large(what, n, buf.remaining()));
     }
     Ok(n)
 }
@@ -376,22 +463,55 @@ pub fn capacity(n: usize) -> usize {
 
 /// Appends an unsigned LEB128 varint.
 #[inline]
-pub fn put_unsigned_varint(buf: &mut BytesMut, mut v: u32) {
-    while v >= 0x80 {
-        buf.put_u8((v as u8) | 0x80);
-        v >>= 7;
+pub fn put_unsigned_varint(buf: &mut BytesMut, v: u32) {
+    if v < 0x80 {
+        buf.extend_from_slice(&[v as u8]);
+    } else {
+        put_unsigned_varlong(buf, u64::from(v));
     }
-    buf.put_u8(v as u8);
 }
 
 /// Appends an unsigned LEB128 varlong.
 #[inline]
 pub fn put_unsigned_varlong(buf: &mut BytesMut, mut v: u64) {
-    while v >= 0x80 {
-        buf.put_u8((v as u8) | 0x80);
+    let mut out = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 && n < 9 {
+        out[n] = (v as u8) | 0x80;
         v >>= 7;
+        n += 1;
     }
-    buf.put_u8(v as u8);
+    out[n] = v as u8;
+    buf.extend_from_slice(&out[..=n]);
+}
+
+macro_rules! fixed_writers {
+    ($($(#[$doc:meta])* $name:ident($ty:ty);)*) => {$(
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(buf: &mut BytesMut, v: $ty) {
+            // `extend_from_slice` inlines to one store; `BufMut::put_*`
+            // on `BytesMut` goes through an out-of-line `put_slice`.
+            buf.extend_from_slice(&v.to_be_bytes());
+        }
+    )*};
+}
+
+fixed_writers! {
+    /// Appends an `int8`.
+    put_i8(i8);
+    /// Appends a big-endian `int16`.
+    put_i16(i16);
+    /// Appends a big-endian `uint16`.
+    put_u16(u16);
+    /// Appends a big-endian `int32`.
+    put_i32(i32);
+    /// Appends a big-endian `uint32`.
+    put_u32(u32);
+    /// Appends a big-endian `int64`.
+    put_i64(i64);
+    /// Appends a big-endian IEEE 754 `float64`.
+    put_f64(f64);
 }
 
 /// Appends a zigzag-encoded signed varint.
@@ -409,13 +529,10 @@ pub fn put_varlong(buf: &mut BytesMut, v: i64) {
 /// Encoded size of an unsigned varint.
 #[inline]
 pub const fn unsigned_varint_len(v: u32) -> usize {
-    match v {
-        0..=0x7f => 1,
-        0x80..=0x3fff => 2,
-        0x4000..=0x1f_ffff => 3,
-        0x20_0000..=0xfff_ffff => 4,
-        _ => 5,
-    }
+    // 7 bits per byte: ceil(significant bits / 7), at least 1. Branch-free.
+    let bits = 32 - (v | 1).leading_zeros() as usize;
+    // ceil(bits / 7) for bits in 1..=64, without a division.
+    (bits * 9 + 64) / 64
 }
 
 /// Encoded size of a zigzag varint.
@@ -430,19 +547,20 @@ pub const fn varlong_len(v: i64) -> usize {
     let u = ((v << 1) ^ (v >> 63)) as u64;
     // 7 bits per byte: ceil(significant bits / 7), at least 1. Branch-free.
     let bits = 64 - (u | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    // ceil(bits / 7) for bits in 1..=64, without a division.
+    (bits * 9 + 64) / 64
 }
 
 /// Appends a `bool`.
 #[inline]
 pub fn put_bool(buf: &mut BytesMut, v: bool) {
-    buf.put_u8(u8::from(v));
+    buf.extend_from_slice(&[u8::from(v)]);
 }
 
 /// Appends a UUID.
 #[inline]
 pub fn put_uuid(buf: &mut BytesMut, v: &Uuid) {
-    buf.put_slice(&v.0);
+    buf.extend_from_slice(&v.0);
 }
 
 #[inline]
@@ -455,8 +573,8 @@ fn put_len(
 ) -> Result<(), EncodeError> {
     match (len, compact) {
         (None, true) => put_unsigned_varint(buf, 0),
-        (None, false) if wide => buf.put_i32(-1),
-        (None, false) => buf.put_i16(-1),
+        (None, false) if wide => put_i32(buf, -1),
+        (None, false) => put_i16(buf, -1),
         (Some(n), true) => {
             let v = u32::try_from(n)
                 .ok()
@@ -466,11 +584,11 @@ fn put_len(
         }
         (Some(n), false) if wide => {
             let v = i32::try_from(n).map_err(|_| EncodeError::TooLong { what, len: n })?;
-            buf.put_i32(v);
+            put_i32(buf, v);
         }
         (Some(n), false) => {
             let v = i16::try_from(n).map_err(|_| EncodeError::TooLong { what, len: n })?;
-            buf.put_i16(v);
+            put_i16(buf, v);
         }
     }
     Ok(())
@@ -485,7 +603,7 @@ pub fn put_string(
     what: &'static str,
 ) -> Result<(), EncodeError> {
     put_len(buf, Some(v.len()), compact, false, what)?;
-    buf.put_slice(v.as_bytes());
+    buf.extend_from_slice(v.as_bytes());
     Ok(())
 }
 
@@ -512,7 +630,7 @@ pub fn put_bytes(
     what: &'static str,
 ) -> Result<(), EncodeError> {
     put_len(buf, Some(v.len()), compact, true, what)?;
-    buf.put_slice(v);
+    buf.extend_from_slice(v);
     Ok(())
 }
 
@@ -539,6 +657,22 @@ pub fn put_array_len(
     what: &'static str,
 ) -> Result<(), EncodeError> {
     put_len(buf, len, compact, true, what)
+}
+
+/// Writes a tagged-field section holding only `unknown` (for structures
+/// without known tagged fields): a single zero byte when there are none.
+#[inline]
+pub fn put_unknown_tagged_fields(
+    buf: &mut BytesMut,
+    unknown: &UnknownTaggedFields,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    if unknown.is_empty() {
+        buf.extend_from_slice(&[0]);
+        Ok(())
+    } else {
+        TaggedWriter::start(buf, 0, unknown, what)?.finish(buf)
+    }
 }
 
 /// Writes tagged fields and unknown tagged fields in ascending tag order.
@@ -585,7 +719,7 @@ impl<'a> TaggedWriter<'a> {
                 len: data.len(),
             })?;
             put_unsigned_varint(buf, len);
-            buf.put_slice(data);
+            buf.extend_from_slice(data);
             self.unknown.next();
         }
         Ok(())
@@ -607,7 +741,7 @@ impl<'a> TaggedWriter<'a> {
             len: scratch.len(),
         })?;
         put_unsigned_varint(buf, len);
-        buf.put_slice(&scratch);
+        buf.extend_from_slice(&scratch);
         Ok(())
     }
 
@@ -623,7 +757,7 @@ impl<'a> TaggedWriter<'a> {
                 len: data.len(),
             })?;
             put_unsigned_varint(buf, len);
-            buf.put_slice(data);
+            buf.extend_from_slice(data);
         }
         Ok(())
     }
@@ -632,6 +766,7 @@ impl<'a> TaggedWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BufMut;
 
     #[test]
     fn varint_round_trip_and_lengths() {

@@ -61,31 +61,54 @@ pub enum DecodeErrorKind {
 /// `what` names the field or structure being read (for example
 /// `MetadataResponse.Topics.Name`); `offset`, when known, is the byte
 /// position in the frame or buffer handed to the top-level decoder.
+///
+/// The details live behind one pointer, so a `Result<T, DecodeError>` is
+/// barely larger than `T` and the success path of every `?` stays cheap.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DecodeError(Box<Inner>);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError {
+struct Inner {
     kind: DecodeErrorKind,
     what: &'static str,
     offset: Option<usize>,
 }
 
+impl fmt::Debug for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecodeError")
+            .field("kind", &self.0.kind)
+            .field("what", &self.0.what)
+            .field("offset", &self.0.offset)
+            .finish()
+    }
+}
+
 impl DecodeError {
     /// Creates an error for `what`, with no location yet.
+    #[cold]
     pub fn new(what: &'static str, kind: DecodeErrorKind) -> Self {
-        Self {
+        Self(Box::new(Inner {
             kind,
             what,
             offset: None,
-        }
+        }))
     }
 
+    #[cold]
+    #[inline(never)]
     pub(crate) fn truncated(what: &'static str, needed: usize) -> Self {
         Self::new(what, DecodeErrorKind::Truncated { needed })
     }
 
+    #[cold]
+    #[inline(never)]
     pub(crate) fn invalid(what: &'static str, detail: impl Into<String>) -> Self {
         Self::new(what, DecodeErrorKind::Invalid(detail.into()))
     }
 
+    #[cold]
+    #[inline(never)]
     pub(crate) fn too_large(what: &'static str, declared: u64, available: usize) -> Self {
         Self::new(
             what,
@@ -96,30 +119,32 @@ impl DecodeError {
         )
     }
 
+    #[cold]
+    #[inline(never)]
     pub(crate) fn version(what: &'static str, version: i16) -> Self {
         Self::new(what, DecodeErrorKind::UnsupportedVersion(version))
     }
 
     /// Why decoding failed.
     pub fn kind(&self) -> &DecodeErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The field or structure that was being decoded.
     pub fn what(&self) -> &'static str {
-        self.what
+        self.0.what
     }
 
     /// Byte offset of the failure from the start of the top-level input, when known.
     pub fn offset(&self) -> Option<usize> {
-        self.offset
+        self.0.offset
     }
 
     /// Records the failure position given the input's length at the start
     /// and the bytes left when the error surfaced. Keeps an offset already set.
     pub(crate) fn at(mut self, start_len: usize, remaining: usize) -> Self {
-        if self.offset.is_none() {
-            self.offset = Some(start_len.saturating_sub(remaining));
+        if self.0.offset.is_none() {
+            self.0.offset = Some(start_len.saturating_sub(remaining));
         }
         self
     }
@@ -129,15 +154,15 @@ impl DecodeError {
     /// Moves a known offset `by` bytes later, for an error from a decoder
     /// that saw only part of the input (a body after its header).
     pub(crate) fn shifted(mut self, by: usize) -> Self {
-        self.offset = self.offset.map(|o| o + by);
+        self.0.offset = self.0.offset.map(|o| o + by);
         self
     }
 }
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "decoding {}: {}", self.what, self.kind)?;
-        if let Some(offset) = self.offset {
+        write!(f, "decoding {}: {}", self.0.what, self.0.kind)?;
+        if let Some(offset) = self.0.offset {
             write!(f, " (at byte {offset})")?;
         }
         Ok(())

@@ -92,8 +92,8 @@ impl Message for AddOffsetsToTxnRequest {
             version >= 3,
             "AddOffsetsToTxnRequest.TransactionalId",
         )?;
-        buf.put_i64(*&self.producer_id);
-        buf.put_i16(*&self.producer_epoch);
+        codec::put_i64(buf, *&self.producer_id);
+        codec::put_i16(buf, *&self.producer_epoch);
         codec::put_string(
             buf,
             &self.group_id,
@@ -101,13 +101,11 @@ impl Message for AddOffsetsToTxnRequest {
             "AddOffsetsToTxnRequest.GroupId",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AddOffsetsToTxnRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -128,7 +128,7 @@ impl Message for AddPartitionsToTxnRequest {
             }
         }
         if version <= 3 {
-            buf.put_i64(*&self.v3_and_below_producer_id);
+            codec::put_i64(buf, *&self.v3_and_below_producer_id);
         } else {
             if !(version <= 3) && self.v3_and_below_producer_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -138,7 +138,7 @@ impl Message for AddPartitionsToTxnRequest {
             }
         }
         if version <= 3 {
-            buf.put_i16(*&self.v3_and_below_producer_epoch);
+            codec::put_i16(buf, *&self.v3_and_below_producer_epoch);
         } else {
             if !(version <= 3) && self.v3_and_below_producer_epoch != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -167,13 +167,11 @@ impl Message for AddPartitionsToTxnRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AddPartitionsToTxnRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -385,16 +383,14 @@ impl Message for AddPartitionsToTxnTopic {
             "AddPartitionsToTxnTopic.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AddPartitionsToTxnTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -408,11 +404,7 @@ impl Message for AddPartitionsToTxnTopic {
         let f_partitions = {
             let n =
                 codec::read_array_len(buf, version >= 3, 4, "AddPartitionsToTxnTopic.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "AddPartitionsToTxnTopic.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "AddPartitionsToTxnTopic.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -538,7 +530,7 @@ impl Message for AddPartitionsToTxnTransaction {
             }
         }
         if version >= 4 {
-            buf.put_i64(*&self.producer_id);
+            codec::put_i64(buf, *&self.producer_id);
         } else {
             if !(version >= 4) && self.producer_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -548,7 +540,7 @@ impl Message for AddPartitionsToTxnTransaction {
             }
         }
         if version >= 4 {
-            buf.put_i16(*&self.producer_epoch);
+            codec::put_i16(buf, *&self.producer_epoch);
         } else {
             if !(version >= 4) && self.producer_epoch != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -586,13 +578,11 @@ impl Message for AddPartitionsToTxnTransaction {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AddPartitionsToTxnTransaction",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

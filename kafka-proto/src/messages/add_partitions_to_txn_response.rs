@@ -89,9 +89,9 @@ impl Message for AddPartitionsToTxnResponse {
             });
         }
         let flexible = version >= 3;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         if version >= 4 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         }
         if version >= 4 {
             codec::put_array_len(
@@ -134,13 +134,11 @@ impl Message for AddPartitionsToTxnResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AddPartitionsToTxnResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -314,16 +312,14 @@ impl Message for AddPartitionsToTxnPartitionResult {
             });
         }
         let flexible = version >= 3;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.partition_error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.partition_error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AddPartitionsToTxnPartitionResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -459,13 +455,11 @@ impl Message for AddPartitionsToTxnResult {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AddPartitionsToTxnResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -622,13 +616,11 @@ impl Message for AddPartitionsToTxnTopicResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AddPartitionsToTxnTopicResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -110,8 +110,8 @@ impl Message for AddRaftVoterRequest {
                 codec::put_nullable_string(buf, None, true, "AddRaftVoterRequest.ClusterId")?;
             }
         }
-        buf.put_i32(*&self.timeout_ms);
-        buf.put_i32(*&self.voter_id);
+        codec::put_i32(buf, *&self.timeout_ms);
+        codec::put_i32(buf, *&self.voter_id);
         codec::put_uuid(buf, &self.voter_directory_id);
         codec::put_array_len(
             buf,
@@ -133,13 +133,11 @@ impl Message for AddRaftVoterRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AddRaftVoterRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -292,11 +290,9 @@ impl Message for Listener {
         let flexible = true;
         codec::put_string(buf, &self.name, true, "Listener.Name")?;
         codec::put_string(buf, &self.host, true, "Listener.Host")?;
-        buf.put_u16(*&self.port);
+        codec::put_u16(buf, *&self.port);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Listener")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Listener")?;
         }
         Ok(())
     }

@@ -70,16 +70,14 @@ impl Message for AllocateProducerIdsRequest {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.broker_id);
-        buf.put_i64(*&self.broker_epoch);
+        codec::put_i32(buf, *&self.broker_id);
+        codec::put_i64(buf, *&self.broker_epoch);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AllocateProducerIdsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

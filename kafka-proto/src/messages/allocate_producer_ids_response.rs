@@ -86,18 +86,16 @@ impl Message for AllocateProducerIdsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
-        buf.put_i64(*&self.producer_id_start);
-        buf.put_i32(*&self.producer_id_len);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i64(buf, *&self.producer_id_start);
+        codec::put_i32(buf, *&self.producer_id_len);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AllocateProducerIdsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -81,13 +81,11 @@ impl Message for AlterClientQuotasRequest {
         }
         codec::put_bool(buf, *&self.validate_only);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterClientQuotasRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -212,9 +210,7 @@ impl Message for EntityData {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EntityData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EntityData")?;
         }
         Ok(())
     }
@@ -327,9 +323,7 @@ impl Message for EntryData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EntryData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EntryData")?;
         }
         Ok(())
     }
@@ -456,11 +450,10 @@ impl Message for OpData {
         }
         let flexible = version >= 1;
         codec::put_string(buf, &self.key, version >= 1, "OpData.Key")?;
-        buf.put_f64(*&self.value);
+        codec::put_f64(buf, *&self.value);
         codec::put_bool(buf, *&self.remove);
         if flexible {
-            let writer = codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "OpData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "OpData")?;
         }
         Ok(())
     }

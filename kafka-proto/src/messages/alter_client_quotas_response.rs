@@ -70,7 +70,7 @@ impl Message for AlterClientQuotasResponse {
             });
         }
         let flexible = version >= 1;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.entries).len()),
@@ -81,13 +81,11 @@ impl Message for AlterClientQuotasResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterClientQuotasResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -212,9 +210,7 @@ impl Message for EntityData {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EntityData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EntityData")?;
         }
         Ok(())
     }
@@ -321,7 +317,7 @@ impl Message for EntryData {
             });
         }
         let flexible = version >= 1;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, version >= 1, "EntryData.ErrorMessage")?;
@@ -340,9 +336,7 @@ impl Message for EntryData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EntryData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EntryData")?;
         }
         Ok(())
     }

@@ -81,13 +81,11 @@ impl Message for AlterConfigsRequest {
         }
         codec::put_bool(buf, *&self.validate_only);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterConfigsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -204,7 +202,7 @@ impl Message for AlterConfigsResource {
             });
         }
         let flexible = version >= 2;
-        buf.put_i8(*&self.resource_type);
+        codec::put_i8(buf, *&self.resource_type);
         codec::put_string(
             buf,
             &self.resource_name,
@@ -221,13 +219,11 @@ impl Message for AlterConfigsResource {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterConfigsResource",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -351,9 +347,7 @@ impl Message for AlterableConfig {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "AlterableConfig")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "AlterableConfig")?;
         }
         Ok(())
     }

@@ -70,7 +70,7 @@ impl Message for AlterConfigsResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.responses).len()),
@@ -81,13 +81,11 @@ impl Message for AlterConfigsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterConfigsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -214,7 +212,7 @@ impl Message for AlterConfigsResourceResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -233,7 +231,7 @@ impl Message for AlterConfigsResourceResponse {
                 )?;
             }
         }
-        buf.put_i8(*&self.resource_type);
+        codec::put_i8(buf, *&self.resource_type);
         codec::put_string(
             buf,
             &self.resource_name,
@@ -241,13 +239,11 @@ impl Message for AlterConfigsResourceResponse {
             "AlterConfigsResourceResponse.ResourceName",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterConfigsResourceResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -78,7 +78,7 @@ impl Message for AlterPartitionReassignmentsRequest {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.timeout_ms);
+        codec::put_i32(buf, *&self.timeout_ms);
         if version >= 1 {
             codec::put_bool(buf, *&self.allow_replication_factor_change);
         } else {
@@ -99,13 +99,11 @@ impl Message for AlterPartitionReassignmentsRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterPartitionReassignmentsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -237,12 +235,12 @@ impl Message for ReassignablePartition {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         match &self.replicas {
             Some(v) => {
                 codec::put_array_len(buf, Some((v).len()), true, "ReassignablePartition.Replicas")?;
                 for item in (v).iter() {
-                    buf.put_i32(*item);
+                    codec::put_i32(buf, *item);
                 }
             }
             None => {
@@ -250,13 +248,11 @@ impl Message for ReassignablePartition {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ReassignablePartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -270,13 +266,11 @@ impl Message for ReassignablePartition {
         let f_replicas =
             match codec::read_nullable_array_len(buf, true, 4, "ReassignablePartition.Replicas")? {
                 None => None,
-                Some(n) => {
-                    let mut items = Vec::with_capacity(codec::capacity(n));
-                    for _ in 0..n {
-                        items.push(codec::read_i32(buf, "ReassignablePartition.Replicas")?);
-                    }
-                    Some(items)
-                }
+                Some(n) => Some(codec::read_i32_array(
+                    buf,
+                    n,
+                    "ReassignablePartition.Replicas",
+                )?),
             };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -375,13 +369,11 @@ impl Message for ReassignableTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ReassignableTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -94,11 +94,11 @@ impl Message for AlterPartitionReassignmentsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         if version >= 1 {
             codec::put_bool(buf, *&self.allow_replication_factor_change);
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -127,13 +127,11 @@ impl Message for AlterPartitionReassignmentsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterPartitionReassignmentsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -298,8 +296,8 @@ impl Message for ReassignablePartitionResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "ReassignablePartitionResponse.ErrorMessage")?;
@@ -314,13 +312,11 @@ impl Message for ReassignablePartitionResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ReassignablePartitionResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -440,13 +436,11 @@ impl Message for ReassignableTopicResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ReassignableTopicResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -78,8 +78,8 @@ impl Message for AlterPartitionRequest {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.broker_id);
-        buf.put_i64(*&self.broker_epoch);
+        codec::put_i32(buf, *&self.broker_id);
+        codec::put_i64(buf, *&self.broker_epoch);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -90,13 +90,11 @@ impl Message for AlterPartitionRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterPartitionRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -210,7 +208,7 @@ impl Message for BrokerState {
         }
         let flexible = true;
         if version >= 3 {
-            buf.put_i32(*&self.broker_id);
+            codec::put_i32(buf, *&self.broker_id);
         } else {
             if !(version >= 3) && self.broker_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -220,7 +218,7 @@ impl Message for BrokerState {
             }
         }
         if version >= 3 {
-            buf.put_i64(*&self.broker_epoch);
+            codec::put_i64(buf, *&self.broker_epoch);
         } else {
             if !(version >= 3) && self.broker_epoch != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -230,9 +228,7 @@ impl Message for BrokerState {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "BrokerState")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "BrokerState")?;
         }
         Ok(())
     }
@@ -378,8 +374,8 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i32(buf, *&self.leader_epoch);
         if version <= 2 {
             codec::put_array_len(
                 buf,
@@ -388,7 +384,7 @@ impl Message for PartitionData {
                 "PartitionData.NewIsr",
             )?;
             for item in (&self.new_isr).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         } else {
             if !(version <= 2) && self.new_isr != Vec::<i32>::new() {
@@ -417,7 +413,7 @@ impl Message for PartitionData {
             }
         }
         if version >= 1 {
-            buf.put_i8(*&self.leader_recovery_state);
+            codec::put_i8(buf, *&self.leader_recovery_state);
         } else {
             if !(version >= 1) && self.leader_recovery_state != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -426,11 +422,9 @@ impl Message for PartitionData {
                 });
             }
         }
-        buf.put_i32(*&self.partition_epoch);
+        codec::put_i32(buf, *&self.partition_epoch);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -445,11 +439,7 @@ impl Message for PartitionData {
         let f_new_isr = if version <= 2 {
             {
                 let n = codec::read_array_len(buf, version <= 2, 4, "PartitionData.NewIsr")?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(buf, "PartitionData.NewIsr")?);
-                }
-                items
+                codec::read_i32_array(buf, n, "PartitionData.NewIsr")?
             }
         } else {
             Vec::<i32>::new()
@@ -621,9 +611,7 @@ impl Message for TopicData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }

@@ -78,8 +78,8 @@ impl Message for AlterPartitionResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -90,13 +90,11 @@ impl Message for AlterPartitionResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterPartitionResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -249,22 +247,20 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
         codec::put_array_len(buf, Some((&self.isr).len()), true, "PartitionData.Isr")?;
         for item in (&self.isr).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if version >= 1 {
-            buf.put_i8(*&self.leader_recovery_state);
+            codec::put_i8(buf, *&self.leader_recovery_state);
         }
-        buf.put_i32(*&self.partition_epoch);
+        codec::put_i32(buf, *&self.partition_epoch);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -280,11 +276,7 @@ impl Message for PartitionData {
         let f_leader_epoch = codec::read_i32(buf, "PartitionData.LeaderEpoch")?;
         let f_isr = {
             let n = codec::read_array_len(buf, true, 4, "PartitionData.Isr")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "PartitionData.Isr")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "PartitionData.Isr")?
         };
         let f_leader_recovery_state = if version >= 1 {
             codec::read_i8(buf, "PartitionData.LeaderRecoveryState")?
@@ -432,9 +424,7 @@ impl Message for TopicData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }

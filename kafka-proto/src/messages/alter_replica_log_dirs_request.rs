@@ -72,13 +72,11 @@ impl Message for AlterReplicaLogDirsRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterReplicaLogDirsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -190,13 +188,11 @@ impl Message for AlterReplicaLogDir {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterReplicaLogDir",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -316,16 +312,14 @@ impl Message for AlterReplicaLogDirTopic {
             "AlterReplicaLogDirTopic.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterReplicaLogDirTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -339,11 +333,7 @@ impl Message for AlterReplicaLogDirTopic {
         let f_partitions = {
             let n =
                 codec::read_array_len(buf, version >= 2, 4, "AlterReplicaLogDirTopic.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "AlterReplicaLogDirTopic.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "AlterReplicaLogDirTopic.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

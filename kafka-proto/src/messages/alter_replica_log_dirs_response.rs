@@ -70,7 +70,7 @@ impl Message for AlterReplicaLogDirsResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.results).len()),
@@ -81,13 +81,11 @@ impl Message for AlterReplicaLogDirsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterReplicaLogDirsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -200,16 +198,14 @@ impl Message for AlterReplicaLogDirPartitionResult {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterReplicaLogDirPartitionResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -325,13 +321,11 @@ impl Message for AlterReplicaLogDirTopicResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterReplicaLogDirTopicResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

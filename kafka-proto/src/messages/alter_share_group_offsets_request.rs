@@ -86,13 +86,11 @@ impl Message for AlterShareGroupOffsetsRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterShareGroupOffsetsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -206,16 +204,14 @@ impl Message for AlterShareGroupOffsetsRequestPartition {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i64(*&self.start_offset);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i64(buf, *&self.start_offset);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterShareGroupOffsetsRequestPartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -332,13 +328,11 @@ impl Message for AlterShareGroupOffsetsRequestTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterShareGroupOffsetsRequestTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -86,8 +86,8 @@ impl Message for AlterShareGroupOffsetsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "AlterShareGroupOffsetsResponse.ErrorMessage")?;
@@ -111,13 +111,11 @@ impl Message for AlterShareGroupOffsetsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterShareGroupOffsetsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -255,8 +253,8 @@ impl Message for AlterShareGroupOffsetsResponsePartition {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -276,13 +274,11 @@ impl Message for AlterShareGroupOffsetsResponsePartition {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterShareGroupOffsetsResponsePartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -423,13 +419,11 @@ impl Message for AlterShareGroupOffsetsResponseTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterShareGroupOffsetsResponseTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

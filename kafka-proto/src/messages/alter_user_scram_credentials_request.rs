@@ -89,13 +89,11 @@ impl Message for AlterUserScramCredentialsRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterUserScramCredentialsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -222,15 +220,13 @@ impl Message for ScramCredentialDeletion {
         }
         let flexible = true;
         codec::put_string(buf, &self.name, true, "ScramCredentialDeletion.Name")?;
-        buf.put_i8(*&self.mechanism);
+        codec::put_i8(buf, *&self.mechanism);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ScramCredentialDeletion",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -348,8 +344,8 @@ impl Message for ScramCredentialUpsertion {
         }
         let flexible = true;
         codec::put_string(buf, &self.name, true, "ScramCredentialUpsertion.Name")?;
-        buf.put_i8(*&self.mechanism);
-        buf.put_i32(*&self.iterations);
+        codec::put_i8(buf, *&self.mechanism);
+        codec::put_i32(buf, *&self.iterations);
         codec::put_bytes(buf, &self.salt, true, "ScramCredentialUpsertion.Salt")?;
         codec::put_bytes(
             buf,
@@ -358,13 +354,11 @@ impl Message for ScramCredentialUpsertion {
             "ScramCredentialUpsertion.SaltedPassword",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ScramCredentialUpsertion",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

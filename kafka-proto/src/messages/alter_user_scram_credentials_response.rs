@@ -70,7 +70,7 @@ impl Message for AlterUserScramCredentialsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.results).len()),
@@ -81,13 +81,11 @@ impl Message for AlterUserScramCredentialsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterUserScramCredentialsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -220,7 +218,7 @@ impl Message for AlterUserScramCredentialsResult {
             true,
             "AlterUserScramCredentialsResult.User",
         )?;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "AlterUserScramCredentialsResult.ErrorMessage")?;
@@ -235,13 +233,11 @@ impl Message for AlterUserScramCredentialsResult {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterUserScramCredentialsResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -87,13 +87,11 @@ impl Message for ApiVersionsRequest {
             )?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ApiVersionsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

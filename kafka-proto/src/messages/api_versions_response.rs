@@ -110,7 +110,7 @@ impl Message for ApiVersionsResponse {
             });
         }
         let flexible = version >= 3;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.api_keys).len()),
@@ -121,7 +121,7 @@ impl Message for ApiVersionsResponse {
             Message::encode(item, buf, version)?;
         }
         if version >= 1 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         if flexible {
             let mut known = 0usize;
@@ -159,7 +159,7 @@ impl Message for ApiVersionsResponse {
             }
             if version >= 3 && self.finalized_features_epoch != -1 {
                 writer.known(buf, 1, |buf| {
-                    buf.put_i64(*&self.finalized_features_epoch);
+                    codec::put_i64(buf, *&self.finalized_features_epoch);
                     Ok(())
                 })?;
             }
@@ -417,13 +417,11 @@ impl Message for ApiVersion {
             });
         }
         let flexible = version >= 3;
-        buf.put_i16(*&self.api_key);
-        buf.put_i16(*&self.min_version);
-        buf.put_i16(*&self.max_version);
+        codec::put_i16(buf, *&self.api_key);
+        codec::put_i16(buf, *&self.min_version);
+        codec::put_i16(buf, *&self.max_version);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ApiVersion")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ApiVersion")?;
         }
         Ok(())
     }
@@ -544,7 +542,7 @@ impl Message for FinalizedFeatureKey {
             }
         }
         if version >= 3 {
-            buf.put_i16(*&self.max_version_level);
+            codec::put_i16(buf, *&self.max_version_level);
         } else {
             if !(version >= 3) && self.max_version_level != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -554,7 +552,7 @@ impl Message for FinalizedFeatureKey {
             }
         }
         if version >= 3 {
-            buf.put_i16(*&self.min_version_level);
+            codec::put_i16(buf, *&self.min_version_level);
         } else {
             if !(version >= 3) && self.min_version_level != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -564,13 +562,11 @@ impl Message for FinalizedFeatureKey {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "FinalizedFeatureKey",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -717,7 +713,7 @@ impl Message for SupportedFeatureKey {
             }
         }
         if version >= 3 {
-            buf.put_i16(*&self.min_version);
+            codec::put_i16(buf, *&self.min_version);
         } else {
             if !(version >= 3) && self.min_version != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -727,7 +723,7 @@ impl Message for SupportedFeatureKey {
             }
         }
         if version >= 3 {
-            buf.put_i16(*&self.max_version);
+            codec::put_i16(buf, *&self.max_version);
         } else {
             if !(version >= 3) && self.max_version != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -737,13 +733,11 @@ impl Message for SupportedFeatureKey {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "SupportedFeatureKey",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

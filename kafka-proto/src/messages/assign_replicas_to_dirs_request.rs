@@ -78,8 +78,8 @@ impl Message for AssignReplicasToDirsRequest {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.broker_id);
-        buf.put_i64(*&self.broker_epoch);
+        codec::put_i32(buf, *&self.broker_id);
+        codec::put_i64(buf, *&self.broker_epoch);
         codec::put_array_len(
             buf,
             Some((&self.directories).len()),
@@ -90,13 +90,11 @@ impl Message for AssignReplicasToDirsRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AssignReplicasToDirsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -220,9 +218,7 @@ impl Message for DirectoryData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "DirectoryData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "DirectoryData")?;
         }
         Ok(())
     }
@@ -321,11 +317,9 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -426,9 +420,7 @@ impl Message for TopicData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }

@@ -100,7 +100,7 @@ impl Message for BeginQuorumEpochRequest {
             }
         }
         if version >= 1 {
-            buf.put_i32(*&self.voter_id);
+            codec::put_i32(buf, *&self.voter_id);
         }
         codec::put_array_len(
             buf,
@@ -123,13 +123,11 @@ impl Message for BeginQuorumEpochRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "BeginQuorumEpochRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -311,7 +309,7 @@ impl Message for LeaderEndpoint {
             }
         }
         if version >= 1 {
-            buf.put_u16(*&self.port);
+            codec::put_u16(buf, *&self.port);
         } else {
             if !(version >= 1) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -321,9 +319,7 @@ impl Message for LeaderEndpoint {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "LeaderEndpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "LeaderEndpoint")?;
         }
         Ok(())
     }
@@ -463,16 +459,14 @@ impl Message for PartitionData {
             });
         }
         let flexible = version >= 1;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         if version >= 1 {
             codec::put_uuid(buf, &self.voter_directory_id);
         }
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -600,9 +594,7 @@ impl Message for TopicData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }

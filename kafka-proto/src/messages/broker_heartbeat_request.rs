@@ -110,9 +110,9 @@ impl Message for BrokerHeartbeatRequest {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.broker_id);
-        buf.put_i64(*&self.broker_epoch);
-        buf.put_i64(*&self.current_metadata_offset);
+        codec::put_i32(buf, *&self.broker_id);
+        codec::put_i64(buf, *&self.broker_epoch);
+        codec::put_i64(buf, *&self.current_metadata_offset);
         codec::put_bool(buf, *&self.want_fence);
         codec::put_bool(buf, *&self.want_shut_down);
         if !(version >= 1) && self.offline_log_dirs != Vec::<Uuid>::new() {

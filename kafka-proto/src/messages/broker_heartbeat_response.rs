@@ -94,19 +94,17 @@ impl Message for BrokerHeartbeatResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_bool(buf, *&self.is_caught_up);
         codec::put_bool(buf, *&self.is_fenced);
         codec::put_bool(buf, *&self.should_shut_down);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "BrokerHeartbeatResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -126,7 +126,7 @@ impl Message for BrokerRegistrationRequest {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.broker_id);
+        codec::put_i32(buf, *&self.broker_id);
         codec::put_string(
             buf,
             &self.cluster_id,
@@ -182,16 +182,14 @@ impl Message for BrokerRegistrationRequest {
             }
         }
         if version >= 3 {
-            buf.put_i64(*&self.previous_broker_epoch);
+            codec::put_i64(buf, *&self.previous_broker_epoch);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "BrokerRegistrationRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -397,12 +395,10 @@ impl Message for Feature {
         }
         let flexible = true;
         codec::put_string(buf, &self.name, true, "Feature.Name")?;
-        buf.put_i16(*&self.min_supported_version);
-        buf.put_i16(*&self.max_supported_version);
+        codec::put_i16(buf, *&self.min_supported_version);
+        codec::put_i16(buf, *&self.max_supported_version);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Feature")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Feature")?;
         }
         Ok(())
     }
@@ -525,12 +521,10 @@ impl Message for Listener {
         let flexible = true;
         codec::put_string(buf, &self.name, true, "Listener.Name")?;
         codec::put_string(buf, &self.host, true, "Listener.Host")?;
-        buf.put_u16(*&self.port);
-        buf.put_i16(*&self.security_protocol);
+        codec::put_u16(buf, *&self.port);
+        codec::put_i16(buf, *&self.security_protocol);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Listener")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Listener")?;
         }
         Ok(())
     }

@@ -78,17 +78,15 @@ impl Message for BrokerRegistrationResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
-        buf.put_i64(*&self.broker_epoch);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i64(buf, *&self.broker_epoch);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "BrokerRegistrationResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

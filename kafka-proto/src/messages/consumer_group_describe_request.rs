@@ -81,13 +81,11 @@ impl Message for ConsumerGroupDescribeRequest {
         }
         codec::put_bool(buf, *&self.include_authorized_operations);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ConsumerGroupDescribeRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

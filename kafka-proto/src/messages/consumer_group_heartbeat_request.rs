@@ -146,7 +146,7 @@ impl Message for ConsumerGroupHeartbeatRequest {
             true,
             "ConsumerGroupHeartbeatRequest.MemberId",
         )?;
-        buf.put_i32(*&self.member_epoch);
+        codec::put_i32(buf, *&self.member_epoch);
         match &self.instance_id {
             Some(v) => {
                 codec::put_string(buf, v, true, "ConsumerGroupHeartbeatRequest.InstanceId")?;
@@ -173,7 +173,7 @@ impl Message for ConsumerGroupHeartbeatRequest {
                 )?;
             }
         }
-        buf.put_i32(*&self.rebalance_timeout_ms);
+        codec::put_i32(buf, *&self.rebalance_timeout_ms);
         match &self.subscribed_topic_names {
             Some(v) => {
                 codec::put_array_len(
@@ -281,13 +281,11 @@ impl Message for ConsumerGroupHeartbeatRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ConsumerGroupHeartbeatRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -507,12 +505,10 @@ impl Message for TopicPartitions {
             "TopicPartitions.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicPartitions")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicPartitions")?;
         }
         Ok(())
     }
@@ -525,11 +521,7 @@ impl Message for TopicPartitions {
         let f_topic_id = codec::read_uuid(buf, "TopicPartitions.TopicId")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, true, 4, "TopicPartitions.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TopicPartitions.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TopicPartitions.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

@@ -110,8 +110,8 @@ impl Message for ConsumerGroupHeartbeatResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "ConsumerGroupHeartbeatResponse.ErrorMessage")?;
@@ -138,25 +138,23 @@ impl Message for ConsumerGroupHeartbeatResponse {
                 )?;
             }
         }
-        buf.put_i32(*&self.member_epoch);
-        buf.put_i32(*&self.heartbeat_interval_ms);
+        codec::put_i32(buf, *&self.member_epoch);
+        codec::put_i32(buf, *&self.heartbeat_interval_ms);
         match &self.assignment {
             Some(v) => {
-                buf.put_i8(1);
+                codec::put_i8(buf, 1);
                 Message::encode(v, buf, version)?;
             }
             None => {
-                buf.put_i8(-1);
+                codec::put_i8(buf, -1);
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ConsumerGroupHeartbeatResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -300,9 +298,7 @@ impl Message for Assignment {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Assignment")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Assignment")?;
         }
         Ok(())
     }
@@ -411,12 +407,10 @@ impl Message for TopicPartitions {
             "TopicPartitions.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicPartitions")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicPartitions")?;
         }
         Ok(())
     }
@@ -429,11 +423,7 @@ impl Message for TopicPartitions {
         let f_topic_id = codec::read_uuid(buf, "TopicPartitions.TopicId")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, true, 4, "TopicPartitions.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TopicPartitions.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TopicPartitions.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

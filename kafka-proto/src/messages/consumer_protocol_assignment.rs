@@ -196,7 +196,7 @@ impl Message for TopicPartition {
             "TopicPartition.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         Ok(())
     }
@@ -208,11 +208,7 @@ impl Message for TopicPartition {
         let f_topic = codec::read_string(buf, false, "TopicPartition.Topic")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, false, 4, "TopicPartition.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TopicPartition.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TopicPartition.Partitions")?
         };
         let unknown_tagged_fields = UnknownTaggedFields::new();
         Ok(Self {

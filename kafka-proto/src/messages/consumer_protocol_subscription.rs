@@ -125,7 +125,7 @@ impl Message for ConsumerProtocolSubscription {
             }
         }
         if version >= 2 {
-            buf.put_i32(*&self.generation_id);
+            codec::put_i32(buf, *&self.generation_id);
         }
         if version >= 3 {
             if version >= 3 {
@@ -343,7 +343,7 @@ impl Message for TopicPartition {
                 "TopicPartition.Partitions",
             )?;
             for item in (&self.partitions).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         } else {
             if !(version >= 1) && self.partitions != Vec::<i32>::new() {
@@ -368,11 +368,7 @@ impl Message for TopicPartition {
         let f_partitions = if version >= 1 {
             {
                 let n = codec::read_array_len(buf, false, 4, "TopicPartition.Partitions")?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(buf, "TopicPartition.Partitions")?);
-                }
-                items
+                codec::read_i32_array(buf, n, "TopicPartition.Partitions")?
             }
         } else {
             Vec::<i32>::new()

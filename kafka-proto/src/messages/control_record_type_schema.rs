@@ -59,7 +59,7 @@ impl Message for ControlRecordTypeSchema {
                 version,
             });
         }
-        buf.put_i16(*&self.r#type);
+        codec::put_i16(buf, *&self.r#type);
         Ok(())
     }
 

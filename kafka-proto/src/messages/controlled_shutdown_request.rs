@@ -70,18 +70,16 @@ impl Message for ControlledShutdownRequest {
             });
         }
         let flexible = version >= 3;
-        buf.put_i32(*&self.broker_id);
+        codec::put_i32(buf, *&self.broker_id);
         if version >= 2 {
-            buf.put_i64(*&self.broker_epoch);
+            codec::put_i64(buf, *&self.broker_epoch);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ControlledShutdownRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

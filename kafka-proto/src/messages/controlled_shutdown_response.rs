@@ -70,7 +70,7 @@ impl Message for ControlledShutdownResponse {
             });
         }
         let flexible = version >= 3;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.remaining_partitions).len()),
@@ -81,13 +81,11 @@ impl Message for ControlledShutdownResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ControlledShutdownResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -207,15 +205,13 @@ impl Message for RemainingPartition {
             version >= 3,
             "RemainingPartition.TopicName",
         )?;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "RemainingPartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

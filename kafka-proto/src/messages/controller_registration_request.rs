@@ -94,7 +94,7 @@ impl Message for ControllerRegistrationRequest {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.controller_id);
+        codec::put_i32(buf, *&self.controller_id);
         codec::put_uuid(buf, &self.incarnation_id);
         codec::put_bool(buf, *&self.zk_migration_ready);
         codec::put_array_len(
@@ -116,13 +116,11 @@ impl Message for ControllerRegistrationRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ControllerRegistrationRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -277,12 +275,10 @@ impl Message for Feature {
         }
         let flexible = true;
         codec::put_string(buf, &self.name, true, "Feature.Name")?;
-        buf.put_i16(*&self.min_supported_version);
-        buf.put_i16(*&self.max_supported_version);
+        codec::put_i16(buf, *&self.min_supported_version);
+        codec::put_i16(buf, *&self.max_supported_version);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Feature")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Feature")?;
         }
         Ok(())
     }
@@ -405,12 +401,10 @@ impl Message for Listener {
         let flexible = true;
         codec::put_string(buf, &self.name, true, "Listener.Name")?;
         codec::put_string(buf, &self.host, true, "Listener.Host")?;
-        buf.put_u16(*&self.port);
-        buf.put_i16(*&self.security_protocol);
+        codec::put_u16(buf, *&self.port);
+        codec::put_i16(buf, *&self.security_protocol);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Listener")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Listener")?;
         }
         Ok(())
     }

@@ -72,13 +72,11 @@ impl Message for CreateAclsRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreateAclsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -219,7 +217,7 @@ impl Message for AclCreation {
             });
         }
         let flexible = version >= 2;
-        buf.put_i8(*&self.resource_type);
+        codec::put_i8(buf, *&self.resource_type);
         codec::put_string(
             buf,
             &self.resource_name,
@@ -227,7 +225,7 @@ impl Message for AclCreation {
             "AclCreation.ResourceName",
         )?;
         if version >= 1 {
-            buf.put_i8(*&self.resource_pattern_type);
+            codec::put_i8(buf, *&self.resource_pattern_type);
         } else {
             if !(version >= 1) && self.resource_pattern_type != 3 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -238,12 +236,10 @@ impl Message for AclCreation {
         }
         codec::put_string(buf, &self.principal, version >= 2, "AclCreation.Principal")?;
         codec::put_string(buf, &self.host, version >= 2, "AclCreation.Host")?;
-        buf.put_i8(*&self.operation);
-        buf.put_i8(*&self.permission_type);
+        codec::put_i8(buf, *&self.operation);
+        codec::put_i8(buf, *&self.permission_type);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "AclCreation")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "AclCreation")?;
         }
         Ok(())
     }

@@ -70,7 +70,7 @@ impl Message for CreateAclsResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.results).len()),
@@ -81,13 +81,11 @@ impl Message for CreateAclsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreateAclsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -196,7 +194,7 @@ impl Message for AclCreationResult {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, version >= 2, "AclCreationResult.ErrorMessage")?;
@@ -211,13 +209,11 @@ impl Message for AclCreationResult {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AclCreationResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -187,15 +187,13 @@ impl Message for CreateDelegationTokenRequest {
         for item in (&self.renewers).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i64(*&self.max_lifetime_ms);
+        codec::put_i64(buf, *&self.max_lifetime_ms);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreateDelegationTokenRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -384,13 +382,11 @@ impl Message for CreatableRenewers {
             "CreatableRenewers.PrincipalName",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreatableRenewers",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -142,7 +142,7 @@ impl Message for CreateDelegationTokenResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_string(
             buf,
             &self.principal_type,
@@ -185,9 +185,9 @@ impl Message for CreateDelegationTokenResponse {
                 });
             }
         }
-        buf.put_i64(*&self.issue_timestamp_ms);
-        buf.put_i64(*&self.expiry_timestamp_ms);
-        buf.put_i64(*&self.max_timestamp_ms);
+        codec::put_i64(buf, *&self.issue_timestamp_ms);
+        codec::put_i64(buf, *&self.expiry_timestamp_ms);
+        codec::put_i64(buf, *&self.max_timestamp_ms);
         codec::put_string(
             buf,
             &self.token_id,
@@ -200,15 +200,13 @@ impl Message for CreateDelegationTokenResponse {
             version >= 2,
             "CreateDelegationTokenResponse.Hmac",
         )?;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreateDelegationTokenResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -87,16 +87,14 @@ impl Message for CreatePartitionsRequest {
         for item in (&self.topics).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i32(*&self.timeout_ms);
+        codec::put_i32(buf, *&self.timeout_ms);
         codec::put_bool(buf, *&self.validate_only);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreatePartitionsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -208,16 +206,14 @@ impl Message for CreatePartitionsAssignment {
             "CreatePartitionsAssignment.BrokerIds",
         )?;
         for item in (&self.broker_ids).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreatePartitionsAssignment",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -234,14 +230,7 @@ impl Message for CreatePartitionsAssignment {
                 4,
                 "CreatePartitionsAssignment.BrokerIds",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "CreatePartitionsAssignment.BrokerIds",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "CreatePartitionsAssignment.BrokerIds")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -331,7 +320,7 @@ impl Message for CreatePartitionsTopic {
         }
         let flexible = version >= 2;
         codec::put_string(buf, &self.name, version >= 2, "CreatePartitionsTopic.Name")?;
-        buf.put_i32(*&self.count);
+        codec::put_i32(buf, *&self.count);
         match &self.assignments {
             Some(v) => {
                 codec::put_array_len(
@@ -349,13 +338,11 @@ impl Message for CreatePartitionsTopic {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreatePartitionsTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

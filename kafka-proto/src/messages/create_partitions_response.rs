@@ -70,7 +70,7 @@ impl Message for CreatePartitionsResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.results).len()),
@@ -81,13 +81,11 @@ impl Message for CreatePartitionsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreatePartitionsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -213,7 +211,7 @@ impl Message for CreatePartitionsTopicResult {
             version >= 2,
             "CreatePartitionsTopicResult.Name",
         )?;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -233,13 +231,11 @@ impl Message for CreatePartitionsTopicResult {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreatePartitionsTopicResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

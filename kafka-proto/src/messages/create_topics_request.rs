@@ -87,7 +87,7 @@ impl Message for CreateTopicsRequest {
         for item in (&self.topics).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i32(*&self.timeout_ms);
+        codec::put_i32(buf, *&self.timeout_ms);
         if version >= 1 {
             codec::put_bool(buf, *&self.validate_only);
         } else {
@@ -99,13 +99,11 @@ impl Message for CreateTopicsRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreateTopicsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -226,7 +224,7 @@ impl Message for CreatableReplicaAssignment {
             });
         }
         let flexible = version >= 5;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         codec::put_array_len(
             buf,
             Some((&self.broker_ids).len()),
@@ -234,16 +232,14 @@ impl Message for CreatableReplicaAssignment {
             "CreatableReplicaAssignment.BrokerIds",
         )?;
         for item in (&self.broker_ids).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreatableReplicaAssignment",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -261,14 +257,7 @@ impl Message for CreatableReplicaAssignment {
                 4,
                 "CreatableReplicaAssignment.BrokerIds",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "CreatableReplicaAssignment.BrokerIds",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "CreatableReplicaAssignment.BrokerIds")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -381,8 +370,8 @@ impl Message for CreatableTopic {
         }
         let flexible = version >= 5;
         codec::put_string(buf, &self.name, version >= 5, "CreatableTopic.Name")?;
-        buf.put_i32(*&self.num_partitions);
-        buf.put_i16(*&self.replication_factor);
+        codec::put_i32(buf, *&self.num_partitions);
+        codec::put_i16(buf, *&self.replication_factor);
         codec::put_array_len(
             buf,
             Some((&self.assignments).len()),
@@ -402,9 +391,7 @@ impl Message for CreatableTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "CreatableTopic")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "CreatableTopic")?;
         }
         Ok(())
     }
@@ -551,13 +538,11 @@ impl Message for CreatableTopicConfig {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreatableTopicConfig",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -71,7 +71,7 @@ impl Message for CreateTopicsResponse {
         }
         let flexible = version >= 5;
         if version >= 2 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         codec::put_array_len(
             buf,
@@ -83,13 +83,11 @@ impl Message for CreateTopicsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreateTopicsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -287,7 +285,7 @@ impl Message for CreatableTopicConfigs {
             }
         }
         if version >= 5 {
-            buf.put_i8(*&self.config_source);
+            codec::put_i8(buf, *&self.config_source);
         }
         if version >= 5 {
             codec::put_bool(buf, *&self.is_sensitive);
@@ -300,13 +298,11 @@ impl Message for CreatableTopicConfigs {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "CreatableTopicConfigs",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -523,7 +519,7 @@ impl Message for CreatableTopicResult {
         if version >= 7 {
             codec::put_uuid(buf, &self.topic_id);
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if version >= 1 {
             if version >= 1 {
                 match &self.error_message {
@@ -564,10 +560,10 @@ impl Message for CreatableTopicResult {
             }
         }
         if version >= 5 {
-            buf.put_i32(*&self.num_partitions);
+            codec::put_i32(buf, *&self.num_partitions);
         }
         if version >= 5 {
-            buf.put_i16(*&self.replication_factor);
+            codec::put_i16(buf, *&self.replication_factor);
         }
         if version >= 5 {
             if version >= 5 {
@@ -627,7 +623,7 @@ impl Message for CreatableTopicResult {
             )?;
             if version >= 5 && self.topic_config_error_code != 0 {
                 writer.known(buf, 0, |buf| {
-                    buf.put_i16(*&self.topic_config_error_code);
+                    codec::put_i16(buf, *&self.topic_config_error_code);
                     Ok(())
                 })?;
             }

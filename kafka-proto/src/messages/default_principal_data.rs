@@ -82,13 +82,11 @@ impl Message for DefaultPrincipalData {
         codec::put_string(buf, &self.name, true, "DefaultPrincipalData.Name")?;
         codec::put_bool(buf, *&self.token_authenticated);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DefaultPrincipalData",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

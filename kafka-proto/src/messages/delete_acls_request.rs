@@ -72,13 +72,11 @@ impl Message for DeleteAclsRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteAclsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -219,7 +217,7 @@ impl Message for DeleteAclsFilter {
             });
         }
         let flexible = version >= 2;
-        buf.put_i8(*&self.resource_type_filter);
+        codec::put_i8(buf, *&self.resource_type_filter);
         match &self.resource_name_filter {
             Some(v) => {
                 codec::put_string(buf, v, version >= 2, "DeleteAclsFilter.ResourceNameFilter")?;
@@ -234,7 +232,7 @@ impl Message for DeleteAclsFilter {
             }
         }
         if version >= 1 {
-            buf.put_i8(*&self.pattern_type_filter);
+            codec::put_i8(buf, *&self.pattern_type_filter);
         } else {
             if !(version >= 1) && self.pattern_type_filter != 3 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -264,16 +262,10 @@ impl Message for DeleteAclsFilter {
                 codec::put_nullable_string(buf, None, version >= 2, "DeleteAclsFilter.HostFilter")?;
             }
         }
-        buf.put_i8(*&self.operation);
-        buf.put_i8(*&self.permission_type);
+        codec::put_i8(buf, *&self.operation);
+        codec::put_i8(buf, *&self.permission_type);
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "DeleteAclsFilter",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "DeleteAclsFilter")?;
         }
         Ok(())
     }

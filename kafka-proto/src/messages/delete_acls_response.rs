@@ -70,7 +70,7 @@ impl Message for DeleteAclsResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.filter_results).len()),
@@ -81,13 +81,11 @@ impl Message for DeleteAclsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteAclsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -205,7 +203,7 @@ impl Message for DeleteAclsFilterResult {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, version >= 2, "DeleteAclsFilterResult.ErrorMessage")?;
@@ -229,13 +227,11 @@ impl Message for DeleteAclsFilterResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteAclsFilterResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -406,7 +402,7 @@ impl Message for DeleteAclsMatchingAcl {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, version >= 2, "DeleteAclsMatchingAcl.ErrorMessage")?;
@@ -420,7 +416,7 @@ impl Message for DeleteAclsMatchingAcl {
                 )?;
             }
         }
-        buf.put_i8(*&self.resource_type);
+        codec::put_i8(buf, *&self.resource_type);
         codec::put_string(
             buf,
             &self.resource_name,
@@ -428,7 +424,7 @@ impl Message for DeleteAclsMatchingAcl {
             "DeleteAclsMatchingAcl.ResourceName",
         )?;
         if version >= 1 {
-            buf.put_i8(*&self.pattern_type);
+            codec::put_i8(buf, *&self.pattern_type);
         } else {
             if !(version >= 1) && self.pattern_type != 3 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -444,16 +440,14 @@ impl Message for DeleteAclsMatchingAcl {
             "DeleteAclsMatchingAcl.Principal",
         )?;
         codec::put_string(buf, &self.host, version >= 2, "DeleteAclsMatchingAcl.Host")?;
-        buf.put_i8(*&self.operation);
-        buf.put_i8(*&self.permission_type);
+        codec::put_i8(buf, *&self.operation);
+        codec::put_i8(buf, *&self.permission_type);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteAclsMatchingAcl",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

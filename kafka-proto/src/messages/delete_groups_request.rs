@@ -72,13 +72,11 @@ impl Message for DeleteGroupsRequest {
             codec::put_string(buf, item, version >= 2, "DeleteGroupsRequest.GroupsNames")?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteGroupsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

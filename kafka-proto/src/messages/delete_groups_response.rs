@@ -70,7 +70,7 @@ impl Message for DeleteGroupsResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.results).len()),
@@ -81,13 +81,11 @@ impl Message for DeleteGroupsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteGroupsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -202,15 +200,13 @@ impl Message for DeletableGroupResult {
             version >= 2,
             "DeletableGroupResult.GroupId",
         )?;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeletableGroupResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -79,15 +79,13 @@ impl Message for DeleteRecordsRequest {
         for item in (&self.topics).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i32(*&self.timeout_ms);
+        codec::put_i32(buf, *&self.timeout_ms);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteRecordsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -194,16 +192,14 @@ impl Message for DeleteRecordsPartition {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i64(*&self.offset);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i64(buf, *&self.offset);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteRecordsPartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -309,13 +305,11 @@ impl Message for DeleteRecordsTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteRecordsTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -70,7 +70,7 @@ impl Message for DeleteRecordsResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -81,13 +81,11 @@ impl Message for DeleteRecordsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteRecordsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -204,17 +202,15 @@ impl Message for DeleteRecordsPartitionResult {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i64(*&self.low_watermark);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i64(buf, *&self.low_watermark);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteRecordsPartitionResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -338,13 +334,11 @@ impl Message for DeleteRecordsTopicResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteRecordsTopicResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

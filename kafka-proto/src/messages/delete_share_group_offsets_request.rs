@@ -86,13 +86,11 @@ impl Message for DeleteShareGroupOffsetsRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteShareGroupOffsetsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -205,13 +203,11 @@ impl Message for DeleteShareGroupOffsetsRequestTopic {
             "DeleteShareGroupOffsetsRequestTopic.TopicName",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteShareGroupOffsetsRequestTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -86,8 +86,8 @@ impl Message for DeleteShareGroupOffsetsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "DeleteShareGroupOffsetsResponse.ErrorMessage")?;
@@ -111,13 +111,11 @@ impl Message for DeleteShareGroupOffsetsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteShareGroupOffsetsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -270,7 +268,7 @@ impl Message for DeleteShareGroupOffsetsResponseTopic {
             "DeleteShareGroupOffsetsResponseTopic.TopicName",
         )?;
         codec::put_uuid(buf, &self.topic_id);
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -290,13 +288,11 @@ impl Message for DeleteShareGroupOffsetsResponseTopic {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteShareGroupOffsetsResponseTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -112,15 +112,13 @@ impl Message for DeleteTopicsRequest {
                 )?;
             }
         }
-        buf.put_i32(*&self.timeout_ms);
+        codec::put_i32(buf, *&self.timeout_ms);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteTopicsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -312,13 +310,7 @@ impl Message for DeleteTopicState {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "DeleteTopicState",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "DeleteTopicState")?;
         }
         Ok(())
     }

@@ -71,7 +71,7 @@ impl Message for DeleteTopicsResponse {
         }
         let flexible = version >= 4;
         if version >= 1 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         codec::put_array_len(
             buf,
@@ -83,13 +83,11 @@ impl Message for DeleteTopicsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeleteTopicsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -252,7 +250,7 @@ impl Message for DeletableTopicResult {
         if version >= 6 {
             codec::put_uuid(buf, &self.topic_id);
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if version >= 5 {
             if version >= 5 {
                 match &self.error_message {
@@ -293,13 +291,11 @@ impl Message for DeletableTopicResult {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DeletableTopicResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

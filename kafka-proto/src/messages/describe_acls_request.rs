@@ -110,7 +110,7 @@ impl Message for DescribeAclsRequest {
             });
         }
         let flexible = version >= 2;
-        buf.put_i8(*&self.resource_type_filter);
+        codec::put_i8(buf, *&self.resource_type_filter);
         match &self.resource_name_filter {
             Some(v) => {
                 codec::put_string(
@@ -130,7 +130,7 @@ impl Message for DescribeAclsRequest {
             }
         }
         if version >= 1 {
-            buf.put_i8(*&self.pattern_type_filter);
+            codec::put_i8(buf, *&self.pattern_type_filter);
         } else {
             if !(version >= 1) && self.pattern_type_filter != 3 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -165,16 +165,14 @@ impl Message for DescribeAclsRequest {
                 )?;
             }
         }
-        buf.put_i8(*&self.operation);
-        buf.put_i8(*&self.permission_type);
+        codec::put_i8(buf, *&self.operation);
+        codec::put_i8(buf, *&self.permission_type);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeAclsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

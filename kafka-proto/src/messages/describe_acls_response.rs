@@ -86,8 +86,8 @@ impl Message for DescribeAclsResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, version >= 2, "DescribeAclsResponse.ErrorMessage")?;
@@ -111,13 +111,11 @@ impl Message for DescribeAclsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeAclsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -261,12 +259,10 @@ impl Message for AclDescription {
             "AclDescription.Principal",
         )?;
         codec::put_string(buf, &self.host, version >= 2, "AclDescription.Host")?;
-        buf.put_i8(*&self.operation);
-        buf.put_i8(*&self.permission_type);
+        codec::put_i8(buf, *&self.operation);
+        codec::put_i8(buf, *&self.permission_type);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "AclDescription")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "AclDescription")?;
         }
         Ok(())
     }
@@ -390,7 +386,7 @@ impl Message for DescribeAclsResource {
             });
         }
         let flexible = version >= 2;
-        buf.put_i8(*&self.resource_type);
+        codec::put_i8(buf, *&self.resource_type);
         codec::put_string(
             buf,
             &self.resource_name,
@@ -398,7 +394,7 @@ impl Message for DescribeAclsResource {
             "DescribeAclsResource.ResourceName",
         )?;
         if version >= 1 {
-            buf.put_i8(*&self.pattern_type);
+            codec::put_i8(buf, *&self.pattern_type);
         } else {
             if !(version >= 1) && self.pattern_type != 3 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -417,13 +413,11 @@ impl Message for DescribeAclsResource {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeAclsResource",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

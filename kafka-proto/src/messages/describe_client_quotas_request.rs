@@ -81,13 +81,11 @@ impl Message for DescribeClientQuotasRequest {
         }
         codec::put_bool(buf, *&self.strict);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeClientQuotasRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -213,7 +211,7 @@ impl Message for ComponentData {
             version >= 1,
             "ComponentData.EntityType",
         )?;
-        buf.put_i8(*&self.match_type);
+        codec::put_i8(buf, *&self.match_type);
         match &self.r#match {
             Some(v) => {
                 codec::put_string(buf, v, version >= 1, "ComponentData.Match")?;
@@ -223,9 +221,7 @@ impl Message for ComponentData {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ComponentData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ComponentData")?;
         }
         Ok(())
     }

@@ -86,8 +86,8 @@ impl Message for DescribeClientQuotasResponse {
             });
         }
         let flexible = version >= 1;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -128,13 +128,11 @@ impl Message for DescribeClientQuotasResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeClientQuotasResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -284,9 +282,7 @@ impl Message for EntityData {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EntityData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EntityData")?;
         }
         Ok(())
     }
@@ -404,9 +400,7 @@ impl Message for EntryData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EntryData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EntryData")?;
         }
         Ok(())
     }
@@ -525,11 +519,9 @@ impl Message for ValueData {
         }
         let flexible = version >= 1;
         codec::put_string(buf, &self.key, version >= 1, "ValueData.Key")?;
-        buf.put_f64(*&self.value);
+        codec::put_f64(buf, *&self.value);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ValueData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ValueData")?;
         }
         Ok(())
     }

@@ -80,7 +80,7 @@ impl Message for DescribeClusterRequest {
         let flexible = true;
         codec::put_bool(buf, *&self.include_cluster_authorized_operations);
         if version >= 1 {
-            buf.put_i8(*&self.endpoint_type);
+            codec::put_i8(buf, *&self.endpoint_type);
         } else {
             if !(version >= 1) && self.endpoint_type != 1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -100,13 +100,11 @@ impl Message for DescribeClusterRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeClusterRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -118,8 +118,8 @@ impl Message for DescribeClusterResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "DescribeClusterResponse.ErrorMessage")?;
@@ -134,7 +134,7 @@ impl Message for DescribeClusterResponse {
             }
         }
         if version >= 1 {
-            buf.put_i8(*&self.endpoint_type);
+            codec::put_i8(buf, *&self.endpoint_type);
         } else {
             if !(version >= 1) && self.endpoint_type != 1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -149,7 +149,7 @@ impl Message for DescribeClusterResponse {
             true,
             "DescribeClusterResponse.ClusterId",
         )?;
-        buf.put_i32(*&self.controller_id);
+        codec::put_i32(buf, *&self.controller_id);
         codec::put_array_len(
             buf,
             Some((&self.brokers).len()),
@@ -159,15 +159,13 @@ impl Message for DescribeClusterResponse {
         for item in (&self.brokers).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i32(*&self.cluster_authorized_operations);
+        codec::put_i32(buf, *&self.cluster_authorized_operations);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeClusterResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -346,9 +344,9 @@ impl Message for DescribeClusterBroker {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.broker_id);
+        codec::put_i32(buf, *&self.broker_id);
         codec::put_string(buf, &self.host, true, "DescribeClusterBroker.Host")?;
-        buf.put_i32(*&self.port);
+        codec::put_i32(buf, *&self.port);
         match &self.rack {
             Some(v) => {
                 codec::put_string(buf, v, true, "DescribeClusterBroker.Rack")?;
@@ -368,13 +366,11 @@ impl Message for DescribeClusterBroker {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeClusterBroker",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -108,13 +108,11 @@ impl Message for DescribeConfigsRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeConfigsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -255,7 +253,7 @@ impl Message for DescribeConfigsResource {
             });
         }
         let flexible = version >= 4;
-        buf.put_i8(*&self.resource_type);
+        codec::put_i8(buf, *&self.resource_type);
         codec::put_string(
             buf,
             &self.resource_name,
@@ -289,13 +287,11 @@ impl Message for DescribeConfigsResource {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeConfigsResource",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

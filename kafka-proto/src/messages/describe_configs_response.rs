@@ -70,7 +70,7 @@ impl Message for DescribeConfigsResponse {
             });
         }
         let flexible = version >= 4;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.results).len()),
@@ -81,13 +81,11 @@ impl Message for DescribeConfigsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeConfigsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -283,7 +281,7 @@ impl Message for DescribeConfigsResourceResult {
             }
         }
         if version >= 1 {
-            buf.put_i8(*&self.config_source);
+            codec::put_i8(buf, *&self.config_source);
         }
         codec::put_bool(buf, *&self.is_sensitive);
         if version >= 1 {
@@ -298,7 +296,7 @@ impl Message for DescribeConfigsResourceResult {
             }
         }
         if version >= 3 {
-            buf.put_i8(*&self.config_type);
+            codec::put_i8(buf, *&self.config_type);
         }
         if version >= 3 {
             if version >= 3 {
@@ -340,13 +338,11 @@ impl Message for DescribeConfigsResourceResult {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeConfigsResourceResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -585,7 +581,7 @@ impl Message for DescribeConfigsResult {
             });
         }
         let flexible = version >= 4;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, version >= 4, "DescribeConfigsResult.ErrorMessage")?;
@@ -599,7 +595,7 @@ impl Message for DescribeConfigsResult {
                 )?;
             }
         }
-        buf.put_i8(*&self.resource_type);
+        codec::put_i8(buf, *&self.resource_type);
         codec::put_string(
             buf,
             &self.resource_name,
@@ -616,13 +612,11 @@ impl Message for DescribeConfigsResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeConfigsResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -805,7 +799,7 @@ impl Message for DescribeConfigsSynonym {
             }
         }
         if version >= 1 {
-            buf.put_i8(*&self.source);
+            codec::put_i8(buf, *&self.source);
         } else {
             if !(version >= 1) && self.source != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -815,13 +809,11 @@ impl Message for DescribeConfigsSynonym {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeConfigsSynonym",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

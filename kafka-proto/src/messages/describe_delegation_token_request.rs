@@ -84,13 +84,11 @@ impl Message for DescribeDelegationTokenRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeDelegationTokenRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -216,13 +214,11 @@ impl Message for DescribeDelegationTokenOwner {
             "DescribeDelegationTokenOwner.PrincipalName",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeDelegationTokenOwner",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -78,7 +78,7 @@ impl Message for DescribeDelegationTokenResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.tokens).len()),
@@ -88,15 +88,13 @@ impl Message for DescribeDelegationTokenResponse {
         for item in (&self.tokens).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeDelegationTokenResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -324,9 +322,9 @@ impl Message for DescribedDelegationToken {
                 });
             }
         }
-        buf.put_i64(*&self.issue_timestamp);
-        buf.put_i64(*&self.expiry_timestamp);
-        buf.put_i64(*&self.max_timestamp);
+        codec::put_i64(buf, *&self.issue_timestamp);
+        codec::put_i64(buf, *&self.expiry_timestamp);
+        codec::put_i64(buf, *&self.max_timestamp);
         codec::put_string(
             buf,
             &self.token_id,
@@ -349,13 +347,11 @@ impl Message for DescribedDelegationToken {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribedDelegationToken",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -555,13 +551,11 @@ impl Message for DescribedDelegationTokenRenewer {
             "DescribedDelegationTokenRenewer.PrincipalName",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribedDelegationTokenRenewer",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -90,13 +90,11 @@ impl Message for DescribeGroupsRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeGroupsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

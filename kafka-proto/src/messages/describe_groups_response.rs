@@ -71,7 +71,7 @@ impl Message for DescribeGroupsResponse {
         }
         let flexible = version >= 5;
         if version >= 1 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         codec::put_array_len(
             buf,
@@ -83,13 +83,11 @@ impl Message for DescribeGroupsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeGroupsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -254,7 +252,7 @@ impl Message for DescribedGroup {
             });
         }
         let flexible = version >= 5;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if version >= 6 {
             if version >= 6 {
                 match &self.error_message {
@@ -320,7 +318,7 @@ impl Message for DescribedGroup {
             Message::encode(item, buf, version)?;
         }
         if version >= 3 {
-            buf.put_i32(*&self.authorized_operations);
+            codec::put_i32(buf, *&self.authorized_operations);
         } else {
             if !(version >= 3) && self.authorized_operations != -2147483648 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -330,9 +328,7 @@ impl Message for DescribedGroup {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "DescribedGroup")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "DescribedGroup")?;
         }
         Ok(())
     }
@@ -607,13 +603,11 @@ impl Message for DescribedGroupMember {
             "DescribedGroupMember.MemberAssignment",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribedGroupMember",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

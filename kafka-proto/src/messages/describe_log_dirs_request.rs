@@ -79,13 +79,11 @@ impl Message for DescribeLogDirsRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeLogDirsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -206,16 +204,14 @@ impl Message for DescribableLogDirTopic {
             "DescribableLogDirTopic.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribableLogDirTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -229,11 +225,7 @@ impl Message for DescribableLogDirTopic {
         let f_partitions = {
             let n =
                 codec::read_array_len(buf, version >= 2, 4, "DescribableLogDirTopic.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "DescribableLogDirTopic.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "DescribableLogDirTopic.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

@@ -78,9 +78,9 @@ impl Message for DescribeLogDirsResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         if version >= 3 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         }
         codec::put_array_len(
             buf,
@@ -92,13 +92,11 @@ impl Message for DescribeLogDirsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeLogDirsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -235,18 +233,16 @@ impl Message for DescribeLogDirsPartition {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i64(*&self.partition_size);
-        buf.put_i64(*&self.offset_lag);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i64(buf, *&self.partition_size);
+        codec::put_i64(buf, *&self.offset_lag);
         codec::put_bool(buf, *&self.is_future_key);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeLogDirsPartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -387,7 +383,7 @@ impl Message for DescribeLogDirsResult {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_string(
             buf,
             &self.log_dir,
@@ -404,22 +400,20 @@ impl Message for DescribeLogDirsResult {
             Message::encode(item, buf, version)?;
         }
         if version >= 4 {
-            buf.put_i64(*&self.total_bytes);
+            codec::put_i64(buf, *&self.total_bytes);
         }
         if version >= 4 {
-            buf.put_i64(*&self.usable_bytes);
+            codec::put_i64(buf, *&self.usable_bytes);
         }
         if version >= 5 {
             codec::put_bool(buf, *&self.is_cordoned);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeLogDirsResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -589,13 +583,11 @@ impl Message for DescribeLogDirsTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeLogDirsTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -72,13 +72,11 @@ impl Message for DescribeProducersRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeProducersRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -187,12 +185,10 @@ impl Message for TopicRequest {
             "TopicRequest.PartitionIndexes",
         )?;
         for item in (&self.partition_indexes).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicRequest")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicRequest")?;
         }
         Ok(())
     }
@@ -205,11 +201,7 @@ impl Message for TopicRequest {
         let f_name = codec::read_string(buf, true, "TopicRequest.Name")?;
         let f_partition_indexes = {
             let n = codec::read_array_len(buf, true, 4, "TopicRequest.PartitionIndexes")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TopicRequest.PartitionIndexes")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TopicRequest.PartitionIndexes")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

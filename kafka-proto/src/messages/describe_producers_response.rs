@@ -70,7 +70,7 @@ impl Message for DescribeProducersResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -81,13 +81,11 @@ impl Message for DescribeProducersResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeProducersResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -212,8 +210,8 @@ impl Message for PartitionResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "PartitionResponse.ErrorMessage")?;
@@ -232,13 +230,11 @@ impl Message for PartitionResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "PartitionResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -391,16 +387,14 @@ impl Message for ProducerState {
             });
         }
         let flexible = true;
-        buf.put_i64(*&self.producer_id);
-        buf.put_i32(*&self.producer_epoch);
-        buf.put_i32(*&self.last_sequence);
-        buf.put_i64(*&self.last_timestamp);
-        buf.put_i32(*&self.coordinator_epoch);
-        buf.put_i64(*&self.current_txn_start_offset);
+        codec::put_i64(buf, *&self.producer_id);
+        codec::put_i32(buf, *&self.producer_epoch);
+        codec::put_i32(buf, *&self.last_sequence);
+        codec::put_i64(buf, *&self.last_timestamp);
+        codec::put_i32(buf, *&self.coordinator_epoch);
+        codec::put_i64(buf, *&self.current_txn_start_offset);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ProducerState")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ProducerState")?;
         }
         Ok(())
     }
@@ -536,9 +530,7 @@ impl Message for TopicResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicResponse")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicResponse")?;
         }
         Ok(())
     }

@@ -72,13 +72,11 @@ impl Message for DescribeQuorumRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeQuorumRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -171,11 +169,9 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -276,9 +272,7 @@ impl Message for TopicData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }

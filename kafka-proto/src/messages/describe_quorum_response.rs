@@ -86,7 +86,7 @@ impl Message for DescribeQuorumResponse {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if version >= 2 {
             if version >= 2 {
                 match &self.error_message {
@@ -154,13 +154,11 @@ impl Message for DescribeQuorumResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeQuorumResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -352,7 +350,7 @@ impl Message for Listener {
             }
         }
         if version >= 2 {
-            buf.put_u16(*&self.port);
+            codec::put_u16(buf, *&self.port);
         } else {
             if !(version >= 2) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -362,9 +360,7 @@ impl Message for Listener {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Listener")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Listener")?;
         }
         Ok(())
     }
@@ -489,7 +485,7 @@ impl Message for Node {
         }
         let flexible = true;
         if version >= 2 {
-            buf.put_i32(*&self.node_id);
+            codec::put_i32(buf, *&self.node_id);
         } else {
             if !(version >= 2) && self.node_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -517,8 +513,7 @@ impl Message for Node {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Node")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Node")?;
         }
         Ok(())
     }
@@ -689,8 +684,8 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         if version >= 2 {
             if version >= 2 {
                 match &self.error_message {
@@ -720,9 +715,9 @@ impl Message for PartitionData {
                 }
             }
         }
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
-        buf.put_i64(*&self.high_watermark);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
+        codec::put_i64(buf, *&self.high_watermark);
         codec::put_array_len(
             buf,
             Some((&self.current_voters).len()),
@@ -742,9 +737,7 @@ impl Message for PartitionData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -944,7 +937,7 @@ impl Message for ReplicaState {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.replica_id);
+        codec::put_i32(buf, *&self.replica_id);
         if version >= 2 {
             codec::put_uuid(buf, &self.replica_directory_id);
         } else {
@@ -955,17 +948,15 @@ impl Message for ReplicaState {
                 });
             }
         }
-        buf.put_i64(*&self.log_end_offset);
+        codec::put_i64(buf, *&self.log_end_offset);
         if version >= 1 {
-            buf.put_i64(*&self.last_fetch_timestamp);
+            codec::put_i64(buf, *&self.last_fetch_timestamp);
         }
         if version >= 1 {
-            buf.put_i64(*&self.last_caught_up_timestamp);
+            codec::put_i64(buf, *&self.last_caught_up_timestamp);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ReplicaState")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ReplicaState")?;
         }
         Ok(())
     }
@@ -1119,9 +1110,7 @@ impl Message for TopicData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }

@@ -72,13 +72,11 @@ impl Message for DescribeShareGroupOffsetsRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeShareGroupOffsetsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -218,13 +216,11 @@ impl Message for DescribeShareGroupOffsetsRequestGroup {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeShareGroupOffsetsRequestGroup",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -360,16 +356,14 @@ impl Message for DescribeShareGroupOffsetsRequestTopic {
             "DescribeShareGroupOffsetsRequestTopic.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeShareGroupOffsetsRequestTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -391,14 +385,7 @@ impl Message for DescribeShareGroupOffsetsRequestTopic {
                 4,
                 "DescribeShareGroupOffsetsRequestTopic.Partitions",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "DescribeShareGroupOffsetsRequestTopic.Partitions",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "DescribeShareGroupOffsetsRequestTopic.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

@@ -70,7 +70,7 @@ impl Message for DescribeShareGroupOffsetsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.groups).len()),
@@ -81,13 +81,11 @@ impl Message for DescribeShareGroupOffsetsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeShareGroupOffsetsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -237,7 +235,7 @@ impl Message for DescribeShareGroupOffsetsResponseGroup {
         for item in (&self.topics).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -257,13 +255,11 @@ impl Message for DescribeShareGroupOffsetsResponseGroup {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeShareGroupOffsetsResponseGroup",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -433,13 +429,13 @@ impl Message for DescribeShareGroupOffsetsResponsePartition {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i64(*&self.start_offset);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i64(buf, *&self.start_offset);
+        codec::put_i32(buf, *&self.leader_epoch);
         if version >= 1 {
-            buf.put_i64(*&self.lag);
+            codec::put_i64(buf, *&self.lag);
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -459,13 +455,11 @@ impl Message for DescribeShareGroupOffsetsResponsePartition {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeShareGroupOffsetsResponsePartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -644,13 +638,11 @@ impl Message for DescribeShareGroupOffsetsResponseTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeShareGroupOffsetsResponseTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -87,24 +87,22 @@ impl Message for DescribeTopicPartitionsRequest {
         for item in (&self.topics).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i32(*&self.response_partition_limit);
+        codec::put_i32(buf, *&self.response_partition_limit);
         match &self.cursor {
             Some(v) => {
-                buf.put_i8(1);
+                codec::put_i8(buf, 1);
                 Message::encode(v, buf, version)?;
             }
             None => {
-                buf.put_i8(-1);
+                codec::put_i8(buf, -1);
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeTopicPartitionsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -227,10 +225,9 @@ impl Message for Cursor {
         }
         let flexible = true;
         codec::put_string(buf, &self.topic_name, true, "Cursor.TopicName")?;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         if flexible {
-            let writer = codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Cursor")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Cursor")?;
         }
         Ok(())
     }
@@ -319,9 +316,7 @@ impl Message for TopicRequest {
         let flexible = true;
         codec::put_string(buf, &self.name, true, "TopicRequest.Name")?;
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicRequest")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicRequest")?;
         }
         Ok(())
     }

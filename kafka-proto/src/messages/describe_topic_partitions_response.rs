@@ -78,7 +78,7 @@ impl Message for DescribeTopicPartitionsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -90,21 +90,19 @@ impl Message for DescribeTopicPartitionsResponse {
         }
         match &self.next_cursor {
             Some(v) => {
-                buf.put_i8(1);
+                codec::put_i8(buf, 1);
                 Message::encode(v, buf, version)?;
             }
             None => {
-                buf.put_i8(-1);
+                codec::put_i8(buf, -1);
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeTopicPartitionsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -232,10 +230,9 @@ impl Message for Cursor {
         }
         let flexible = true;
         codec::put_string(buf, &self.topic_name, true, "Cursor.TopicName")?;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         if flexible {
-            let writer = codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Cursor")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Cursor")?;
         }
         Ok(())
     }
@@ -386,10 +383,10 @@ impl Message for DescribeTopicPartitionsResponsePartition {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.error_code);
-        buf.put_i32(*&self.partition_index);
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
         codec::put_array_len(
             buf,
             Some((&self.replica_nodes).len()),
@@ -397,7 +394,7 @@ impl Message for DescribeTopicPartitionsResponsePartition {
             "DescribeTopicPartitionsResponsePartition.ReplicaNodes",
         )?;
         for item in (&self.replica_nodes).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         codec::put_array_len(
             buf,
@@ -406,7 +403,7 @@ impl Message for DescribeTopicPartitionsResponsePartition {
             "DescribeTopicPartitionsResponsePartition.IsrNodes",
         )?;
         for item in (&self.isr_nodes).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         match &self.eligible_leader_replicas {
             Some(v) => {
@@ -417,7 +414,7 @@ impl Message for DescribeTopicPartitionsResponsePartition {
                     "DescribeTopicPartitionsResponsePartition.EligibleLeaderReplicas",
                 )?;
                 for item in (v).iter() {
-                    buf.put_i32(*item);
+                    codec::put_i32(buf, *item);
                 }
             }
             None => {
@@ -438,7 +435,7 @@ impl Message for DescribeTopicPartitionsResponsePartition {
                     "DescribeTopicPartitionsResponsePartition.LastKnownElr",
                 )?;
                 for item in (v).iter() {
-                    buf.put_i32(*item);
+                    codec::put_i32(buf, *item);
                 }
             }
             None => {
@@ -457,16 +454,14 @@ impl Message for DescribeTopicPartitionsResponsePartition {
             "DescribeTopicPartitionsResponsePartition.OfflineReplicas",
         )?;
         for item in (&self.offline_replicas).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeTopicPartitionsResponsePartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -496,14 +491,11 @@ impl Message for DescribeTopicPartitionsResponsePartition {
                 4,
                 "DescribeTopicPartitionsResponsePartition.ReplicaNodes",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "DescribeTopicPartitionsResponsePartition.ReplicaNodes",
-                )?);
-            }
-            items
+            codec::read_i32_array(
+                buf,
+                n,
+                "DescribeTopicPartitionsResponsePartition.ReplicaNodes",
+            )?
         };
         let f_isr_nodes = {
             let n = codec::read_array_len(
@@ -512,14 +504,7 @@ impl Message for DescribeTopicPartitionsResponsePartition {
                 4,
                 "DescribeTopicPartitionsResponsePartition.IsrNodes",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "DescribeTopicPartitionsResponsePartition.IsrNodes",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "DescribeTopicPartitionsResponsePartition.IsrNodes")?
         };
         let f_eligible_leader_replicas = match codec::read_nullable_array_len(
             buf,
@@ -528,16 +513,11 @@ impl Message for DescribeTopicPartitionsResponsePartition {
             "DescribeTopicPartitionsResponsePartition.EligibleLeaderReplicas",
         )? {
             None => None,
-            Some(n) => {
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(
-                        buf,
-                        "DescribeTopicPartitionsResponsePartition.EligibleLeaderReplicas",
-                    )?);
-                }
-                Some(items)
-            }
+            Some(n) => Some(codec::read_i32_array(
+                buf,
+                n,
+                "DescribeTopicPartitionsResponsePartition.EligibleLeaderReplicas",
+            )?),
         };
         let f_last_known_elr = match codec::read_nullable_array_len(
             buf,
@@ -546,16 +526,11 @@ impl Message for DescribeTopicPartitionsResponsePartition {
             "DescribeTopicPartitionsResponsePartition.LastKnownElr",
         )? {
             None => None,
-            Some(n) => {
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(
-                        buf,
-                        "DescribeTopicPartitionsResponsePartition.LastKnownElr",
-                    )?);
-                }
-                Some(items)
-            }
+            Some(n) => Some(codec::read_i32_array(
+                buf,
+                n,
+                "DescribeTopicPartitionsResponsePartition.LastKnownElr",
+            )?),
         };
         let f_offline_replicas = {
             let n = codec::read_array_len(
@@ -564,14 +539,11 @@ impl Message for DescribeTopicPartitionsResponsePartition {
                 4,
                 "DescribeTopicPartitionsResponsePartition.OfflineReplicas",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "DescribeTopicPartitionsResponsePartition.OfflineReplicas",
-                )?);
-            }
-            items
+            codec::read_i32_array(
+                buf,
+                n,
+                "DescribeTopicPartitionsResponsePartition.OfflineReplicas",
+            )?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -726,7 +698,7 @@ impl Message for DescribeTopicPartitionsResponseTopic {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.name {
             Some(v) => {
                 codec::put_string(buf, v, true, "DescribeTopicPartitionsResponseTopic.Name")?;
@@ -751,15 +723,13 @@ impl Message for DescribeTopicPartitionsResponseTopic {
         for item in (&self.partitions).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i32(*&self.topic_authorized_operations);
+        codec::put_i32(buf, *&self.topic_authorized_operations);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeTopicPartitionsResponseTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -77,13 +77,11 @@ impl Message for DescribeTransactionsRequest {
             )?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeTransactionsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

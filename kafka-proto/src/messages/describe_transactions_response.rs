@@ -70,7 +70,7 @@ impl Message for DescribeTransactionsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.transaction_states).len()),
@@ -81,13 +81,11 @@ impl Message for DescribeTransactionsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeTransactionsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -213,12 +211,10 @@ impl Message for TopicData {
             "TopicData.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }
@@ -231,11 +227,7 @@ impl Message for TopicData {
         let f_topic = codec::read_string(buf, true, "TopicData.Topic")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, true, 4, "TopicData.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TopicData.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TopicData.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -369,7 +361,7 @@ impl Message for TransactionState {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_string(
             buf,
             &self.transactional_id,
@@ -382,10 +374,10 @@ impl Message for TransactionState {
             true,
             "TransactionState.TransactionState",
         )?;
-        buf.put_i32(*&self.transaction_timeout_ms);
-        buf.put_i64(*&self.transaction_start_time_ms);
-        buf.put_i64(*&self.producer_id);
-        buf.put_i16(*&self.producer_epoch);
+        codec::put_i32(buf, *&self.transaction_timeout_ms);
+        codec::put_i64(buf, *&self.transaction_start_time_ms);
+        codec::put_i64(buf, *&self.producer_id);
+        codec::put_i16(buf, *&self.producer_epoch);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -396,13 +388,7 @@ impl Message for TransactionState {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "TransactionState",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TransactionState")?;
         }
         Ok(())
     }

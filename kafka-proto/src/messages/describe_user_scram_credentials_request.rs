@@ -79,13 +79,11 @@ impl Message for DescribeUserScramCredentialsRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeUserScramCredentialsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -191,9 +189,7 @@ impl Message for UserName {
         let flexible = true;
         codec::put_string(buf, &self.name, true, "UserName.Name")?;
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "UserName")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "UserName")?;
         }
         Ok(())
     }

@@ -86,8 +86,8 @@ impl Message for DescribeUserScramCredentialsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -116,13 +116,11 @@ impl Message for DescribeUserScramCredentialsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeUserScramCredentialsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -260,12 +258,10 @@ impl Message for CredentialInfo {
             });
         }
         let flexible = true;
-        buf.put_i8(*&self.mechanism);
-        buf.put_i32(*&self.iterations);
+        codec::put_i8(buf, *&self.mechanism);
+        codec::put_i32(buf, *&self.iterations);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "CredentialInfo")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "CredentialInfo")?;
         }
         Ok(())
     }
@@ -382,7 +378,7 @@ impl Message for DescribeUserScramCredentialsResult {
             true,
             "DescribeUserScramCredentialsResult.User",
         )?;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -411,13 +407,11 @@ impl Message for DescribeUserScramCredentialsResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "DescribeUserScramCredentialsResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

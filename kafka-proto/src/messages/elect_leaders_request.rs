@@ -79,7 +79,7 @@ impl Message for ElectLeadersRequest {
         }
         let flexible = version >= 2;
         if version >= 1 {
-            buf.put_i8(*&self.election_type);
+            codec::put_i8(buf, *&self.election_type);
         } else {
             if !(version >= 1) && self.election_type != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -109,15 +109,13 @@ impl Message for ElectLeadersRequest {
                 )?;
             }
         }
-        buf.put_i32(*&self.timeout_ms);
+        codec::put_i32(buf, *&self.timeout_ms);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ElectLeadersRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -255,12 +253,10 @@ impl Message for TopicPartitions {
             "TopicPartitions.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicPartitions")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicPartitions")?;
         }
         Ok(())
     }
@@ -273,11 +269,7 @@ impl Message for TopicPartitions {
         let f_topic = codec::read_string(buf, version >= 2, "TopicPartitions.Topic")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, version >= 2, 4, "TopicPartitions.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TopicPartitions.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TopicPartitions.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

@@ -78,9 +78,9 @@ impl Message for ElectLeadersResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         if version >= 1 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         } else {
             if !(version >= 1) && self.error_code != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -99,13 +99,11 @@ impl Message for ElectLeadersResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ElectLeadersResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -242,8 +240,8 @@ impl Message for PartitionResult {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.partition_id);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_id);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, version >= 2, "PartitionResult.ErrorMessage")?;
@@ -258,9 +256,7 @@ impl Message for PartitionResult {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionResult")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionResult")?;
         }
         Ok(())
     }
@@ -379,13 +375,11 @@ impl Message for ReplicaElectionResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ReplicaElectionResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -112,13 +112,11 @@ impl Message for EndQuorumEpochRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "EndQuorumEpochRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -285,7 +283,7 @@ impl Message for LeaderEndpoint {
             }
         }
         if version >= 1 {
-            buf.put_u16(*&self.port);
+            codec::put_u16(buf, *&self.port);
         } else {
             if !(version >= 1) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -295,9 +293,7 @@ impl Message for LeaderEndpoint {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "LeaderEndpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "LeaderEndpoint")?;
         }
         Ok(())
     }
@@ -445,9 +441,9 @@ impl Message for PartitionData {
             });
         }
         let flexible = version >= 1;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
         if version == 0 {
             codec::put_array_len(
                 buf,
@@ -456,7 +452,7 @@ impl Message for PartitionData {
                 "PartitionData.PreferredSuccessors",
             )?;
             for item in (&self.preferred_successors).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         }
         if version >= 1 {
@@ -471,9 +467,7 @@ impl Message for PartitionData {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -489,11 +483,7 @@ impl Message for PartitionData {
         let f_preferred_successors = if version == 0 {
             {
                 let n = codec::read_array_len(buf, false, 4, "PartitionData.PreferredSuccessors")?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(buf, "PartitionData.PreferredSuccessors")?);
-                }
-                items
+                codec::read_i32_array(buf, n, "PartitionData.PreferredSuccessors")?
             }
         } else {
             Vec::<i32>::new()
@@ -632,7 +622,7 @@ impl Message for ReplicaInfo {
         }
         let flexible = version >= 1;
         if version >= 1 {
-            buf.put_i32(*&self.candidate_id);
+            codec::put_i32(buf, *&self.candidate_id);
         } else {
             if !(version >= 1) && self.candidate_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -652,9 +642,7 @@ impl Message for ReplicaInfo {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ReplicaInfo")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ReplicaInfo")?;
         }
         Ok(())
     }
@@ -779,9 +767,7 @@ impl Message for TopicData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }

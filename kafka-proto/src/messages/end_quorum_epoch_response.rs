@@ -78,7 +78,7 @@ impl Message for EndQuorumEpochResponse {
             });
         }
         let flexible = version >= 1;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -271,7 +271,7 @@ impl Message for NodeEndpoint {
         }
         let flexible = version >= 1;
         if version >= 1 {
-            buf.put_i32(*&self.node_id);
+            codec::put_i32(buf, *&self.node_id);
         } else {
             if !(version >= 1) && self.node_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -291,7 +291,7 @@ impl Message for NodeEndpoint {
             }
         }
         if version >= 1 {
-            buf.put_u16(*&self.port);
+            codec::put_u16(buf, *&self.port);
         } else {
             if !(version >= 1) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -301,9 +301,7 @@ impl Message for NodeEndpoint {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "NodeEndpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "NodeEndpoint")?;
         }
         Ok(())
     }
@@ -445,14 +443,12 @@ impl Message for PartitionData {
             });
         }
         let flexible = version >= 1;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -572,9 +568,7 @@ impl Message for TopicData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }

@@ -59,7 +59,7 @@ impl Message for EndTxnMarker {
                 version,
             });
         }
-        buf.put_i32(*&self.coordinator_epoch);
+        codec::put_i32(buf, *&self.coordinator_epoch);
         Ok(())
     }
 

@@ -92,13 +92,11 @@ impl Message for EndTxnRequest {
             version >= 3,
             "EndTxnRequest.TransactionalId",
         )?;
-        buf.put_i64(*&self.producer_id);
-        buf.put_i16(*&self.producer_epoch);
+        codec::put_i64(buf, *&self.producer_id);
+        codec::put_i16(buf, *&self.producer_epoch);
         codec::put_bool(buf, *&self.committed);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EndTxnRequest")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EndTxnRequest")?;
         }
         Ok(())
     }

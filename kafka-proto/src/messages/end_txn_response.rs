@@ -86,18 +86,16 @@ impl Message for EndTxnResponse {
             });
         }
         let flexible = version >= 3;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         if version >= 5 {
-            buf.put_i64(*&self.producer_id);
+            codec::put_i64(buf, *&self.producer_id);
         }
         if version >= 5 {
-            buf.put_i16(*&self.producer_epoch);
+            codec::put_i16(buf, *&self.producer_epoch);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EndTxnResponse")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EndTxnResponse")?;
         }
         Ok(())
     }

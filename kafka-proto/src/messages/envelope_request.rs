@@ -94,9 +94,7 @@ impl Message for EnvelopeRequest {
             "EnvelopeRequest.ClientHostAddress",
         )?;
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EnvelopeRequest")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EnvelopeRequest")?;
         }
         Ok(())
     }

@@ -78,15 +78,9 @@ impl Message for EnvelopeResponse {
                 codec::put_nullable_bytes(buf, None, true, "EnvelopeResponse.ResponseData")?;
             }
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "EnvelopeResponse",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EnvelopeResponse")?;
         }
         Ok(())
     }

@@ -76,15 +76,13 @@ impl Message for ExpireDelegationTokenRequest {
             version >= 2,
             "ExpireDelegationTokenRequest.Hmac",
         )?;
-        buf.put_i64(*&self.expiry_time_period_ms);
+        codec::put_i64(buf, *&self.expiry_time_period_ms);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ExpireDelegationTokenRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

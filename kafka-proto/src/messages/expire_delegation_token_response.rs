@@ -78,17 +78,15 @@ impl Message for ExpireDelegationTokenResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.error_code);
-        buf.put_i64(*&self.expiry_timestamp_ms);
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i64(buf, *&self.expiry_timestamp_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ExpireDelegationTokenResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -151,7 +151,7 @@ impl Message for FetchRequest {
         }
         let flexible = version >= 12;
         if version <= 14 {
-            buf.put_i32(*&self.replica_id);
+            codec::put_i32(buf, *&self.replica_id);
         } else {
             if !(version <= 14) && self.replica_id != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -166,19 +166,19 @@ impl Message for FetchRequest {
                 version,
             });
         }
-        buf.put_i32(*&self.max_wait_ms);
-        buf.put_i32(*&self.min_bytes);
+        codec::put_i32(buf, *&self.max_wait_ms);
+        codec::put_i32(buf, *&self.min_bytes);
         if version >= 3 {
-            buf.put_i32(*&self.max_bytes);
+            codec::put_i32(buf, *&self.max_bytes);
         }
         if version >= 4 {
-            buf.put_i8(*&self.isolation_level);
+            codec::put_i8(buf, *&self.isolation_level);
         }
         if version >= 7 {
-            buf.put_i32(*&self.session_id);
+            codec::put_i32(buf, *&self.session_id);
         }
         if version >= 7 {
-            buf.put_i32(*&self.session_epoch);
+            codec::put_i32(buf, *&self.session_epoch);
         }
         codec::put_array_len(
             buf,
@@ -578,13 +578,13 @@ impl Message for FetchPartition {
             });
         }
         let flexible = version >= 12;
-        buf.put_i32(*&self.partition);
+        codec::put_i32(buf, *&self.partition);
         if version >= 9 {
-            buf.put_i32(*&self.current_leader_epoch);
+            codec::put_i32(buf, *&self.current_leader_epoch);
         }
-        buf.put_i64(*&self.fetch_offset);
+        codec::put_i64(buf, *&self.fetch_offset);
         if version >= 12 {
-            buf.put_i32(*&self.last_fetched_epoch);
+            codec::put_i32(buf, *&self.last_fetched_epoch);
         } else {
             if !(version >= 12) && self.last_fetched_epoch != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -594,9 +594,9 @@ impl Message for FetchPartition {
             }
         }
         if version >= 5 {
-            buf.put_i64(*&self.log_start_offset);
+            codec::put_i64(buf, *&self.log_start_offset);
         }
-        buf.put_i32(*&self.partition_max_bytes);
+        codec::put_i32(buf, *&self.partition_max_bytes);
         if flexible {
             let mut known = 0usize;
             if version >= 17 && self.replica_directory_id != Uuid::ZERO {
@@ -619,7 +619,7 @@ impl Message for FetchPartition {
             }
             if version >= 18 && self.high_watermark != 9223372036854775807 {
                 writer.known(buf, 1, |buf| {
-                    buf.put_i64(*&self.high_watermark);
+                    codec::put_i64(buf, *&self.high_watermark);
                     Ok(())
                 })?;
             }
@@ -830,9 +830,7 @@ impl Message for FetchTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "FetchTopic")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "FetchTopic")?;
         }
         Ok(())
     }
@@ -983,7 +981,7 @@ impl Message for ForgottenTopic {
                 "ForgottenTopic.Partitions",
             )?;
             for item in (&self.partitions).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         } else {
             if !(version >= 7) && self.partitions != Vec::<i32>::new() {
@@ -994,9 +992,7 @@ impl Message for ForgottenTopic {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ForgottenTopic")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ForgottenTopic")?;
         }
         Ok(())
     }
@@ -1019,11 +1015,7 @@ impl Message for ForgottenTopic {
         let f_partitions = if version >= 7 {
             {
                 let n = codec::read_array_len(buf, version >= 12, 4, "ForgottenTopic.Partitions")?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(buf, "ForgottenTopic.Partitions")?);
-                }
-                items
+                codec::read_i32_array(buf, n, "ForgottenTopic.Partitions")?
             }
         } else {
             Vec::<i32>::new()
@@ -1130,7 +1122,7 @@ impl Message for ReplicaState {
         }
         let flexible = version >= 12;
         if version >= 15 {
-            buf.put_i32(*&self.replica_id);
+            codec::put_i32(buf, *&self.replica_id);
         } else {
             if !(version >= 15) && self.replica_id != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -1140,7 +1132,7 @@ impl Message for ReplicaState {
             }
         }
         if version >= 15 {
-            buf.put_i64(*&self.replica_epoch);
+            codec::put_i64(buf, *&self.replica_epoch);
         } else {
             if !(version >= 15) && self.replica_epoch != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -1150,9 +1142,7 @@ impl Message for ReplicaState {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ReplicaState")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ReplicaState")?;
         }
         Ok(())
     }

@@ -95,13 +95,13 @@ impl Message for FetchResponse {
         }
         let flexible = version >= 12;
         if version >= 1 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         if version >= 7 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         }
         if version >= 7 {
-            buf.put_i32(*&self.session_id);
+            codec::put_i32(buf, *&self.session_id);
         } else {
             if !(version >= 7) && self.session_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -325,7 +325,7 @@ impl Message for AbortedTransaction {
         }
         let flexible = version >= 12;
         if version >= 4 {
-            buf.put_i64(*&self.producer_id);
+            codec::put_i64(buf, *&self.producer_id);
         } else {
             if !(version >= 4) && self.producer_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -335,7 +335,7 @@ impl Message for AbortedTransaction {
             }
         }
         if version >= 4 {
-            buf.put_i64(*&self.first_offset);
+            codec::put_i64(buf, *&self.first_offset);
         } else {
             if !(version >= 4) && self.first_offset != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -345,13 +345,11 @@ impl Message for AbortedTransaction {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AbortedTransaction",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -466,7 +464,7 @@ impl Message for EpochEndOffset {
         }
         let flexible = version >= 12;
         if version >= 12 {
-            buf.put_i32(*&self.epoch);
+            codec::put_i32(buf, *&self.epoch);
         } else {
             if !(version >= 12) && self.epoch != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -476,7 +474,7 @@ impl Message for EpochEndOffset {
             }
         }
         if version >= 12 {
-            buf.put_i64(*&self.end_offset);
+            codec::put_i64(buf, *&self.end_offset);
         } else {
             if !(version >= 12) && self.end_offset != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -486,9 +484,7 @@ impl Message for EpochEndOffset {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EpochEndOffset")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EpochEndOffset")?;
         }
         Ok(())
     }
@@ -629,13 +625,11 @@ impl Message for FetchableTopicResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "FetchableTopicResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -766,7 +760,7 @@ impl Message for LeaderIdAndEpoch {
         }
         let flexible = version >= 12;
         if version >= 12 {
-            buf.put_i32(*&self.leader_id);
+            codec::put_i32(buf, *&self.leader_id);
         } else {
             if !(version >= 12) && self.leader_id != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -776,7 +770,7 @@ impl Message for LeaderIdAndEpoch {
             }
         }
         if version >= 12 {
-            buf.put_i32(*&self.leader_epoch);
+            codec::put_i32(buf, *&self.leader_epoch);
         } else {
             if !(version >= 12) && self.leader_epoch != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -786,13 +780,7 @@ impl Message for LeaderIdAndEpoch {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "LeaderIdAndEpoch",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "LeaderIdAndEpoch")?;
         }
         Ok(())
     }
@@ -923,7 +911,7 @@ impl Message for NodeEndpoint {
         }
         let flexible = version >= 12;
         if version >= 16 {
-            buf.put_i32(*&self.node_id);
+            codec::put_i32(buf, *&self.node_id);
         } else {
             if !(version >= 16) && self.node_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -943,7 +931,7 @@ impl Message for NodeEndpoint {
             }
         }
         if version >= 16 {
-            buf.put_i32(*&self.port);
+            codec::put_i32(buf, *&self.port);
         } else {
             if !(version >= 16) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -984,9 +972,7 @@ impl Message for NodeEndpoint {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "NodeEndpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "NodeEndpoint")?;
         }
         Ok(())
     }
@@ -1204,14 +1190,14 @@ impl Message for PartitionData {
             });
         }
         let flexible = version >= 12;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
-        buf.put_i64(*&self.high_watermark);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i64(buf, *&self.high_watermark);
         if version >= 4 {
-            buf.put_i64(*&self.last_stable_offset);
+            codec::put_i64(buf, *&self.last_stable_offset);
         }
         if version >= 5 {
-            buf.put_i64(*&self.log_start_offset);
+            codec::put_i64(buf, *&self.log_start_offset);
         }
         if !(version >= 12) && self.diverging_epoch != EpochEndOffset::default() {
             return Err(EncodeError::FieldNotInVersion {
@@ -1277,7 +1263,7 @@ impl Message for PartitionData {
             }
         }
         if version >= 11 {
-            buf.put_i32(*&self.preferred_read_replica);
+            codec::put_i32(buf, *&self.preferred_read_replica);
         } else {
             if !(version >= 11) && self.preferred_read_replica != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -1587,12 +1573,10 @@ impl Message for SnapshotId {
             });
         }
         let flexible = version >= 12;
-        buf.put_i64(*&self.end_offset);
-        buf.put_i32(*&self.epoch);
+        codec::put_i64(buf, *&self.end_offset);
+        codec::put_i32(buf, *&self.epoch);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "SnapshotId")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "SnapshotId")?;
         }
         Ok(())
     }

@@ -92,8 +92,8 @@ impl Message for FetchSnapshotRequest {
                 version,
             });
         }
-        buf.put_i32(*&self.replica_id);
-        buf.put_i32(*&self.max_bytes);
+        codec::put_i32(buf, *&self.replica_id);
+        codec::put_i32(buf, *&self.max_bytes);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -289,10 +289,10 @@ impl Message for PartitionSnapshot {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition);
-        buf.put_i32(*&self.current_leader_epoch);
+        codec::put_i32(buf, *&self.partition);
+        codec::put_i32(buf, *&self.current_leader_epoch);
         Message::encode(&self.snapshot_id, buf, version)?;
-        buf.put_i64(*&self.position);
+        codec::put_i64(buf, *&self.position);
         if flexible {
             let mut known = 0usize;
             if version >= 1 && self.replica_directory_id != Uuid::ZERO {
@@ -444,12 +444,10 @@ impl Message for SnapshotId {
             });
         }
         let flexible = true;
-        buf.put_i64(*&self.end_offset);
-        buf.put_i32(*&self.epoch);
+        codec::put_i64(buf, *&self.end_offset);
+        codec::put_i32(buf, *&self.epoch);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "SnapshotId")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "SnapshotId")?;
         }
         Ok(())
     }
@@ -553,9 +551,7 @@ impl Message for TopicSnapshot {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicSnapshot")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicSnapshot")?;
         }
         Ok(())
     }

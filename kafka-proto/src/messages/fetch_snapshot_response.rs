@@ -86,8 +86,8 @@ impl Message for FetchSnapshotResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -278,16 +278,10 @@ impl Message for LeaderIdAndEpoch {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "LeaderIdAndEpoch",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "LeaderIdAndEpoch")?;
         }
         Ok(())
     }
@@ -391,7 +385,7 @@ impl Message for NodeEndpoint {
         }
         let flexible = true;
         if version >= 1 {
-            buf.put_i32(*&self.node_id);
+            codec::put_i32(buf, *&self.node_id);
         } else {
             if !(version >= 1) && self.node_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -411,7 +405,7 @@ impl Message for NodeEndpoint {
             }
         }
         if version >= 1 {
-            buf.put_u16(*&self.port);
+            codec::put_u16(buf, *&self.port);
         } else {
             if !(version >= 1) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -421,9 +415,7 @@ impl Message for NodeEndpoint {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "NodeEndpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "NodeEndpoint")?;
         }
         Ok(())
     }
@@ -589,8 +581,8 @@ impl Message for PartitionSnapshot {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.index);
+        codec::put_i16(buf, *&self.error_code);
         Message::encode(&self.snapshot_id, buf, version)?;
         if !(true) && self.current_leader != LeaderIdAndEpoch::default() {
             return Err(EncodeError::FieldNotInVersion {
@@ -598,8 +590,8 @@ impl Message for PartitionSnapshot {
                 version,
             });
         }
-        buf.put_i64(*&self.size);
-        buf.put_i64(*&self.position);
+        codec::put_i64(buf, *&self.size);
+        codec::put_i64(buf, *&self.position);
         codec::put_bytes(
             buf,
             &self.unaligned_records,
@@ -763,12 +755,10 @@ impl Message for SnapshotId {
             });
         }
         let flexible = true;
-        buf.put_i64(*&self.end_offset);
-        buf.put_i32(*&self.epoch);
+        codec::put_i64(buf, *&self.end_offset);
+        codec::put_i32(buf, *&self.epoch);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "SnapshotId")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "SnapshotId")?;
         }
         Ok(())
     }
@@ -872,9 +862,7 @@ impl Message for TopicSnapshot {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicSnapshot")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicSnapshot")?;
         }
         Ok(())
     }

@@ -89,7 +89,7 @@ impl Message for FindCoordinatorRequest {
             }
         }
         if version >= 1 {
-            buf.put_i8(*&self.key_type);
+            codec::put_i8(buf, *&self.key_type);
         } else {
             if !(version >= 1) && self.key_type != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -122,13 +122,11 @@ impl Message for FindCoordinatorRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "FindCoordinatorRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -111,10 +111,10 @@ impl Message for FindCoordinatorResponse {
         }
         let flexible = version >= 3;
         if version >= 1 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         if version <= 3 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         } else {
             if !(version <= 3) && self.error_code != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -163,7 +163,7 @@ impl Message for FindCoordinatorResponse {
             }
         }
         if version <= 3 {
-            buf.put_i32(*&self.node_id);
+            codec::put_i32(buf, *&self.node_id);
         } else {
             if !(version <= 3) && self.node_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -188,7 +188,7 @@ impl Message for FindCoordinatorResponse {
             }
         }
         if version <= 3 {
-            buf.put_i32(*&self.port);
+            codec::put_i32(buf, *&self.port);
         } else {
             if !(version <= 3) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -216,13 +216,11 @@ impl Message for FindCoordinatorResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "FindCoordinatorResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -482,7 +480,7 @@ impl Message for Coordinator {
             }
         }
         if version >= 4 {
-            buf.put_i32(*&self.node_id);
+            codec::put_i32(buf, *&self.node_id);
         } else {
             if !(version >= 4) && self.node_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -502,7 +500,7 @@ impl Message for Coordinator {
             }
         }
         if version >= 4 {
-            buf.put_i32(*&self.port);
+            codec::put_i32(buf, *&self.port);
         } else {
             if !(version >= 4) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -512,7 +510,7 @@ impl Message for Coordinator {
             }
         }
         if version >= 4 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         } else {
             if !(version >= 4) && self.error_code != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -551,9 +549,7 @@ impl Message for Coordinator {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Coordinator")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Coordinator")?;
         }
         Ok(())
     }

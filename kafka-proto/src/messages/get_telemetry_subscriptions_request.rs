@@ -64,13 +64,11 @@ impl Message for GetTelemetrySubscriptionsRequest {
         let flexible = true;
         codec::put_uuid(buf, &self.client_instance_id);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "GetTelemetrySubscriptionsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -126,10 +126,10 @@ impl Message for GetTelemetrySubscriptionsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_uuid(buf, &self.client_instance_id);
-        buf.put_i32(*&self.subscription_id);
+        codec::put_i32(buf, *&self.subscription_id);
         codec::put_array_len(
             buf,
             Some((&self.accepted_compression_types).len()),
@@ -137,10 +137,10 @@ impl Message for GetTelemetrySubscriptionsResponse {
             "GetTelemetrySubscriptionsResponse.AcceptedCompressionTypes",
         )?;
         for item in (&self.accepted_compression_types).iter() {
-            buf.put_i8(*item);
+            codec::put_i8(buf, *item);
         }
-        buf.put_i32(*&self.push_interval_ms);
-        buf.put_i32(*&self.telemetry_max_bytes);
+        codec::put_i32(buf, *&self.push_interval_ms);
+        codec::put_i32(buf, *&self.telemetry_max_bytes);
         codec::put_bool(buf, *&self.delta_temporality);
         codec::put_array_len(
             buf,
@@ -157,13 +157,11 @@ impl Message for GetTelemetrySubscriptionsResponse {
             )?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "GetTelemetrySubscriptionsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

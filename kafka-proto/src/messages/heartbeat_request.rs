@@ -92,7 +92,7 @@ impl Message for HeartbeatRequest {
             version >= 4,
             "HeartbeatRequest.GroupId",
         )?;
-        buf.put_i32(*&self.generation_id);
+        codec::put_i32(buf, *&self.generation_id);
         codec::put_string(
             buf,
             &self.member_id,
@@ -146,13 +146,7 @@ impl Message for HeartbeatRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "HeartbeatRequest",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "HeartbeatRequest")?;
         }
         Ok(())
     }

@@ -71,17 +71,15 @@ impl Message for HeartbeatResponse {
         }
         let flexible = version >= 4;
         if version >= 1 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "HeartbeatResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -81,13 +81,11 @@ impl Message for IncrementalAlterConfigsRequest {
         }
         codec::put_bool(buf, *&self.validate_only);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "IncrementalAlterConfigsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -212,7 +210,7 @@ impl Message for AlterConfigsResource {
             });
         }
         let flexible = version >= 1;
-        buf.put_i8(*&self.resource_type);
+        codec::put_i8(buf, *&self.resource_type);
         codec::put_string(
             buf,
             &self.resource_name,
@@ -229,13 +227,11 @@ impl Message for AlterConfigsResource {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterConfigsResource",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -358,7 +354,7 @@ impl Message for AlterableConfig {
         }
         let flexible = version >= 1;
         codec::put_string(buf, &self.name, version >= 1, "AlterableConfig.Name")?;
-        buf.put_i8(*&self.config_operation);
+        codec::put_i8(buf, *&self.config_operation);
         match &self.value {
             Some(v) => {
                 codec::put_string(buf, v, version >= 1, "AlterableConfig.Value")?;
@@ -368,9 +364,7 @@ impl Message for AlterableConfig {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "AlterableConfig")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "AlterableConfig")?;
         }
         Ok(())
     }

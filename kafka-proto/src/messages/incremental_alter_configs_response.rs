@@ -70,7 +70,7 @@ impl Message for IncrementalAlterConfigsResponse {
             });
         }
         let flexible = version >= 1;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.responses).len()),
@@ -81,13 +81,11 @@ impl Message for IncrementalAlterConfigsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "IncrementalAlterConfigsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -223,7 +221,7 @@ impl Message for AlterConfigsResourceResponse {
             });
         }
         let flexible = version >= 1;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -242,7 +240,7 @@ impl Message for AlterConfigsResourceResponse {
                 )?;
             }
         }
-        buf.put_i8(*&self.resource_type);
+        codec::put_i8(buf, *&self.resource_type);
         codec::put_string(
             buf,
             &self.resource_name,
@@ -250,13 +248,11 @@ impl Message for AlterConfigsResourceResponse {
             "AlterConfigsResourceResponse.ResourceName",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AlterConfigsResourceResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -122,9 +122,9 @@ impl Message for InitProducerIdRequest {
                 )?;
             }
         }
-        buf.put_i32(*&self.transaction_timeout_ms);
+        codec::put_i32(buf, *&self.transaction_timeout_ms);
         if version >= 3 {
-            buf.put_i64(*&self.producer_id);
+            codec::put_i64(buf, *&self.producer_id);
         } else {
             if !(version >= 3) && self.producer_id != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -134,7 +134,7 @@ impl Message for InitProducerIdRequest {
             }
         }
         if version >= 3 {
-            buf.put_i16(*&self.producer_epoch);
+            codec::put_i16(buf, *&self.producer_epoch);
         } else {
             if !(version >= 3) && self.producer_epoch != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -164,13 +164,11 @@ impl Message for InitProducerIdRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "InitProducerIdRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -102,12 +102,12 @@ impl Message for InitProducerIdResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
-        buf.put_i64(*&self.producer_id);
-        buf.put_i16(*&self.producer_epoch);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i64(buf, *&self.producer_id);
+        codec::put_i16(buf, *&self.producer_epoch);
         if version >= 6 {
-            buf.put_i64(*&self.ongoing_txn_producer_id);
+            codec::put_i64(buf, *&self.ongoing_txn_producer_id);
         } else {
             if !(version >= 6) && self.ongoing_txn_producer_id != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -117,7 +117,7 @@ impl Message for InitProducerIdResponse {
             }
         }
         if version >= 6 {
-            buf.put_i16(*&self.ongoing_txn_producer_epoch);
+            codec::put_i16(buf, *&self.ongoing_txn_producer_epoch);
         } else {
             if !(version >= 6) && self.ongoing_txn_producer_epoch != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -127,13 +127,11 @@ impl Message for InitProducerIdResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "InitProducerIdResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -86,13 +86,11 @@ impl Message for InitializeShareGroupStateRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "InitializeShareGroupStateRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -214,13 +212,11 @@ impl Message for InitializeStateData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "InitializeStateData",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -335,13 +331,11 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition);
-        buf.put_i32(*&self.state_epoch);
-        buf.put_i64(*&self.start_offset);
+        codec::put_i32(buf, *&self.partition);
+        codec::put_i32(buf, *&self.state_epoch);
+        codec::put_i64(buf, *&self.start_offset);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }

@@ -72,13 +72,11 @@ impl Message for InitializeShareGroupStateResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "InitializeShareGroupStateResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -195,13 +193,11 @@ impl Message for InitializeStateResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "InitializeStateResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -316,8 +312,8 @@ impl Message for PartitionResult {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "PartitionResult.ErrorMessage")?;
@@ -327,9 +323,7 @@ impl Message for PartitionResult {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionResult")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionResult")?;
         }
         Ok(())
     }

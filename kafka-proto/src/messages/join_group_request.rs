@@ -124,9 +124,9 @@ impl Message for JoinGroupRequest {
             version >= 6,
             "JoinGroupRequest.GroupId",
         )?;
-        buf.put_i32(*&self.session_timeout_ms);
+        codec::put_i32(buf, *&self.session_timeout_ms);
         if version >= 1 {
-            buf.put_i32(*&self.rebalance_timeout_ms);
+            codec::put_i32(buf, *&self.rebalance_timeout_ms);
         }
         codec::put_string(
             buf,
@@ -225,13 +225,7 @@ impl Message for JoinGroupRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "JoinGroupRequest",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "JoinGroupRequest")?;
         }
         Ok(())
     }
@@ -438,13 +432,11 @@ impl Message for JoinGroupRequestProtocol {
             "JoinGroupRequestProtocol.Metadata",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "JoinGroupRequestProtocol",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

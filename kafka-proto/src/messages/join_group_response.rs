@@ -127,10 +127,10 @@ impl Message for JoinGroupResponse {
         }
         let flexible = version >= 6;
         if version >= 2 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
-        buf.put_i16(*&self.error_code);
-        buf.put_i32(*&self.generation_id);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i32(buf, *&self.generation_id);
         if version >= 7 {
             if version >= 7 {
                 match &self.protocol_type {
@@ -214,13 +214,11 @@ impl Message for JoinGroupResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "JoinGroupResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -478,13 +476,11 @@ impl Message for JoinGroupResponseMember {
             "JoinGroupResponseMember.Metadata",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "JoinGroupResponseMember",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -70,16 +70,14 @@ impl Message for KRaftVersionRecord {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.version);
-        buf.put_i16(*&self.k_raft_version);
+        codec::put_i16(buf, *&self.version);
+        codec::put_i16(buf, *&self.k_raft_version);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "KRaftVersionRecord",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

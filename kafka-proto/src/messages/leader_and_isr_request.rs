@@ -121,7 +121,7 @@ impl Message for LeaderAndIsrRequest {
             });
         }
         let flexible = version >= 4;
-        buf.put_i32(*&self.controller_id);
+        codec::put_i32(buf, *&self.controller_id);
         if version >= 7 {
             codec::put_bool(buf, *&self.is_k_raft_controller);
         } else {
@@ -132,12 +132,12 @@ impl Message for LeaderAndIsrRequest {
                 });
             }
         }
-        buf.put_i32(*&self.controller_epoch);
+        codec::put_i32(buf, *&self.controller_epoch);
         if version >= 2 {
-            buf.put_i64(*&self.broker_epoch);
+            codec::put_i64(buf, *&self.broker_epoch);
         }
         if version >= 5 {
-            buf.put_i8(*&self.r#type);
+            codec::put_i8(buf, *&self.r#type);
         } else {
             if !(version >= 5) && self.r#type != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -194,13 +194,11 @@ impl Message for LeaderAndIsrRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "LeaderAndIsrRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -423,22 +421,20 @@ impl Message for LeaderAndIsrLiveLeader {
             });
         }
         let flexible = version >= 4;
-        buf.put_i32(*&self.broker_id);
+        codec::put_i32(buf, *&self.broker_id);
         codec::put_string(
             buf,
             &self.host_name,
             version >= 4,
             "LeaderAndIsrLiveLeader.HostName",
         )?;
-        buf.put_i32(*&self.port);
+        codec::put_i32(buf, *&self.port);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "LeaderAndIsrLiveLeader",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -628,10 +624,10 @@ impl Message for LeaderAndIsrPartitionState {
                 "LeaderAndIsrPartitionState.TopicName",
             )?;
         }
-        buf.put_i32(*&self.partition_index);
-        buf.put_i32(*&self.controller_epoch);
-        buf.put_i32(*&self.leader);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i32(buf, *&self.controller_epoch);
+        codec::put_i32(buf, *&self.leader);
+        codec::put_i32(buf, *&self.leader_epoch);
         codec::put_array_len(
             buf,
             Some((&self.isr).len()),
@@ -639,9 +635,9 @@ impl Message for LeaderAndIsrPartitionState {
             "LeaderAndIsrPartitionState.Isr",
         )?;
         for item in (&self.isr).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
-        buf.put_i32(*&self.partition_epoch);
+        codec::put_i32(buf, *&self.partition_epoch);
         codec::put_array_len(
             buf,
             Some((&self.replicas).len()),
@@ -649,7 +645,7 @@ impl Message for LeaderAndIsrPartitionState {
             "LeaderAndIsrPartitionState.Replicas",
         )?;
         for item in (&self.replicas).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if version >= 3 {
             codec::put_array_len(
@@ -659,7 +655,7 @@ impl Message for LeaderAndIsrPartitionState {
                 "LeaderAndIsrPartitionState.AddingReplicas",
             )?;
             for item in (&self.adding_replicas).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         }
         if version >= 3 {
@@ -670,14 +666,14 @@ impl Message for LeaderAndIsrPartitionState {
                 "LeaderAndIsrPartitionState.RemovingReplicas",
             )?;
             for item in (&self.removing_replicas).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         }
         if version >= 1 {
             codec::put_bool(buf, *&self.is_new);
         }
         if version >= 6 {
-            buf.put_i8(*&self.leader_recovery_state);
+            codec::put_i8(buf, *&self.leader_recovery_state);
         } else {
             if !(version >= 6) && self.leader_recovery_state != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -687,13 +683,11 @@ impl Message for LeaderAndIsrPartitionState {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "LeaderAndIsrPartitionState",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -715,21 +709,13 @@ impl Message for LeaderAndIsrPartitionState {
         let f_leader_epoch = codec::read_i32(buf, "LeaderAndIsrPartitionState.LeaderEpoch")?;
         let f_isr = {
             let n = codec::read_array_len(buf, version >= 4, 4, "LeaderAndIsrPartitionState.Isr")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "LeaderAndIsrPartitionState.Isr")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "LeaderAndIsrPartitionState.Isr")?
         };
         let f_partition_epoch = codec::read_i32(buf, "LeaderAndIsrPartitionState.PartitionEpoch")?;
         let f_replicas = {
             let n =
                 codec::read_array_len(buf, version >= 4, 4, "LeaderAndIsrPartitionState.Replicas")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "LeaderAndIsrPartitionState.Replicas")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "LeaderAndIsrPartitionState.Replicas")?
         };
         let f_adding_replicas = if version >= 3 {
             {
@@ -739,14 +725,7 @@ impl Message for LeaderAndIsrPartitionState {
                     4,
                     "LeaderAndIsrPartitionState.AddingReplicas",
                 )?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(
-                        buf,
-                        "LeaderAndIsrPartitionState.AddingReplicas",
-                    )?);
-                }
-                items
+                codec::read_i32_array(buf, n, "LeaderAndIsrPartitionState.AddingReplicas")?
             }
         } else {
             Vec::<i32>::new()
@@ -759,14 +738,7 @@ impl Message for LeaderAndIsrPartitionState {
                     4,
                     "LeaderAndIsrPartitionState.RemovingReplicas",
                 )?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(
-                        buf,
-                        "LeaderAndIsrPartitionState.RemovingReplicas",
-                    )?);
-                }
-                items
+                codec::read_i32_array(buf, n, "LeaderAndIsrPartitionState.RemovingReplicas")?
             }
         } else {
             Vec::<i32>::new()
@@ -978,13 +950,11 @@ impl Message for LeaderAndIsrTopicState {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "LeaderAndIsrTopicState",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

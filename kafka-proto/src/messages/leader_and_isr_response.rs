@@ -78,7 +78,7 @@ impl Message for LeaderAndIsrResponse {
             });
         }
         let flexible = version >= 4;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if version <= 4 {
             codec::put_array_len(
                 buf,
@@ -117,13 +117,11 @@ impl Message for LeaderAndIsrResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "LeaderAndIsrResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -286,16 +284,14 @@ impl Message for LeaderAndIsrPartitionError {
                 "LeaderAndIsrPartitionError.TopicName",
             )?;
         }
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "LeaderAndIsrPartitionError",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -435,13 +431,11 @@ impl Message for LeaderAndIsrTopicError {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "LeaderAndIsrTopicError",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

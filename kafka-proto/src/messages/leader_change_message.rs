@@ -86,8 +86,8 @@ impl Message for LeaderChangeMessage {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.version);
-        buf.put_i32(*&self.leader_id);
+        codec::put_i16(buf, *&self.version);
+        codec::put_i32(buf, *&self.leader_id);
         codec::put_array_len(
             buf,
             Some((&self.voters).len()),
@@ -107,13 +107,11 @@ impl Message for LeaderChangeMessage {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "LeaderChangeMessage",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -243,7 +241,7 @@ impl Message for Voter {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.voter_id);
+        codec::put_i32(buf, *&self.voter_id);
         if version >= 1 {
             codec::put_uuid(buf, &self.voter_directory_id);
         } else {
@@ -255,8 +253,7 @@ impl Message for Voter {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Voter")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Voter")?;
         }
         Ok(())
     }

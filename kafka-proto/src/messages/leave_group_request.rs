@@ -113,13 +113,11 @@ impl Message for LeaveGroupRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "LeaveGroupRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -337,9 +335,7 @@ impl Message for MemberIdentity {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "MemberIdentity")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "MemberIdentity")?;
         }
         Ok(())
     }

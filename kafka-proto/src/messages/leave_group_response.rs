@@ -79,9 +79,9 @@ impl Message for LeaveGroupResponse {
         }
         let flexible = version >= 4;
         if version >= 1 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if version >= 3 {
             codec::put_array_len(
                 buf,
@@ -101,13 +101,11 @@ impl Message for LeaveGroupResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "LeaveGroupResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -296,7 +294,7 @@ impl Message for MemberResponse {
             }
         }
         if version >= 3 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         } else {
             if !(version >= 3) && self.error_code != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -306,9 +304,7 @@ impl Message for MemberResponse {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "MemberResponse")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "MemberResponse")?;
         }
         Ok(())
     }

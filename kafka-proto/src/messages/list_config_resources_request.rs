@@ -70,7 +70,7 @@ impl Message for ListConfigResourcesRequest {
                 "ListConfigResourcesRequest.ResourceTypes",
             )?;
             for item in (&self.resource_types).iter() {
-                buf.put_i8(*item);
+                codec::put_i8(buf, *item);
             }
         } else {
             if !(version >= 1) && self.resource_types != Vec::<i8>::new() {
@@ -81,13 +81,11 @@ impl Message for ListConfigResourcesRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListConfigResourcesRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -78,8 +78,8 @@ impl Message for ListConfigResourcesResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.config_resources).len()),
@@ -90,13 +90,11 @@ impl Message for ListConfigResourcesResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListConfigResourcesResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -221,12 +219,10 @@ impl Message for ConfigResource {
             "ConfigResource.ResourceName",
         )?;
         if version >= 1 {
-            buf.put_i8(*&self.resource_type);
+            codec::put_i8(buf, *&self.resource_type);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ConfigResource")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ConfigResource")?;
         }
         Ok(())
     }

@@ -107,13 +107,11 @@ impl Message for ListGroupsRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListGroupsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -79,9 +79,9 @@ impl Message for ListGroupsResponse {
         }
         let flexible = version >= 3;
         if version >= 1 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.groups).len()),
@@ -92,13 +92,11 @@ impl Message for ListGroupsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListGroupsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -254,9 +252,7 @@ impl Message for ListedGroup {
             codec::put_string(buf, &self.group_type, version >= 5, "ListedGroup.GroupType")?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ListedGroup")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ListedGroup")?;
         }
         Ok(())
     }

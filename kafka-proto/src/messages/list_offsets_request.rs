@@ -86,9 +86,9 @@ impl Message for ListOffsetsRequest {
             });
         }
         let flexible = version >= 6;
-        buf.put_i32(*&self.replica_id);
+        codec::put_i32(buf, *&self.replica_id);
         if version >= 2 {
-            buf.put_i8(*&self.isolation_level);
+            codec::put_i8(buf, *&self.isolation_level);
         } else {
             if !(version >= 2) && self.isolation_level != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -107,16 +107,14 @@ impl Message for ListOffsetsRequest {
             Message::encode(item, buf, version)?;
         }
         if version >= 10 {
-            buf.put_i32(*&self.timeout_ms);
+            codec::put_i32(buf, *&self.timeout_ms);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListOffsetsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -268,13 +266,13 @@ impl Message for ListOffsetsPartition {
             });
         }
         let flexible = version >= 6;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         if version >= 4 {
-            buf.put_i32(*&self.current_leader_epoch);
+            codec::put_i32(buf, *&self.current_leader_epoch);
         }
-        buf.put_i64(*&self.timestamp);
+        codec::put_i64(buf, *&self.timestamp);
         if version == 0 {
-            buf.put_i32(*&self.max_num_offsets);
+            codec::put_i32(buf, *&self.max_num_offsets);
         } else {
             if !(version == 0) && self.max_num_offsets != 1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -284,13 +282,11 @@ impl Message for ListOffsetsPartition {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListOffsetsPartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -426,13 +422,7 @@ impl Message for ListOffsetsTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "ListOffsetsTopic",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ListOffsetsTopic")?;
         }
         Ok(())
     }

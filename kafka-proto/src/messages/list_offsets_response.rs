@@ -71,7 +71,7 @@ impl Message for ListOffsetsResponse {
         }
         let flexible = version >= 6;
         if version >= 2 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         codec::put_array_len(
             buf,
@@ -83,13 +83,11 @@ impl Message for ListOffsetsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListOffsetsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -238,8 +236,8 @@ impl Message for ListOffsetsPartitionResponse {
             });
         }
         let flexible = version >= 6;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         if version == 0 {
             codec::put_array_len(
                 buf,
@@ -248,7 +246,7 @@ impl Message for ListOffsetsPartitionResponse {
                 "ListOffsetsPartitionResponse.OldStyleOffsets",
             )?;
             for item in (&self.old_style_offsets).iter() {
-                buf.put_i64(*item);
+                codec::put_i64(buf, *item);
             }
         } else {
             if !(version == 0) && self.old_style_offsets != Vec::<i64>::new() {
@@ -259,7 +257,7 @@ impl Message for ListOffsetsPartitionResponse {
             }
         }
         if version >= 1 {
-            buf.put_i64(*&self.timestamp);
+            codec::put_i64(buf, *&self.timestamp);
         } else {
             if !(version >= 1) && self.timestamp != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -269,7 +267,7 @@ impl Message for ListOffsetsPartitionResponse {
             }
         }
         if version >= 1 {
-            buf.put_i64(*&self.offset);
+            codec::put_i64(buf, *&self.offset);
         } else {
             if !(version >= 1) && self.offset != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -279,7 +277,7 @@ impl Message for ListOffsetsPartitionResponse {
             }
         }
         if version >= 4 {
-            buf.put_i32(*&self.leader_epoch);
+            codec::put_i32(buf, *&self.leader_epoch);
         } else {
             if !(version >= 4) && self.leader_epoch != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -289,13 +287,11 @@ impl Message for ListOffsetsPartitionResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListOffsetsPartitionResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -319,14 +315,7 @@ impl Message for ListOffsetsPartitionResponse {
                     8,
                     "ListOffsetsPartitionResponse.OldStyleOffsets",
                 )?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i64(
-                        buf,
-                        "ListOffsetsPartitionResponse.OldStyleOffsets",
-                    )?);
-                }
-                items
+                codec::read_i64_array(buf, n, "ListOffsetsPartitionResponse.OldStyleOffsets")?
             }
         } else {
             Vec::<i64>::new()
@@ -486,13 +475,11 @@ impl Message for ListOffsetsTopicResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListOffsetsTopicResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

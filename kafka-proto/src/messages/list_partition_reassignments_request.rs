@@ -70,7 +70,7 @@ impl Message for ListPartitionReassignmentsRequest {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.timeout_ms);
+        codec::put_i32(buf, *&self.timeout_ms);
         match &self.topics {
             Some(v) => {
                 codec::put_array_len(
@@ -88,13 +88,11 @@ impl Message for ListPartitionReassignmentsRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListPartitionReassignmentsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -229,16 +227,14 @@ impl Message for ListPartitionReassignmentsTopics {
             "ListPartitionReassignmentsTopics.PartitionIndexes",
         )?;
         for item in (&self.partition_indexes).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListPartitionReassignmentsTopics",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -259,14 +255,7 @@ impl Message for ListPartitionReassignmentsTopics {
                 4,
                 "ListPartitionReassignmentsTopics.PartitionIndexes",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "ListPartitionReassignmentsTopics.PartitionIndexes",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "ListPartitionReassignmentsTopics.PartitionIndexes")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

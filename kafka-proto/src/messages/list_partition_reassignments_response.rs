@@ -86,8 +86,8 @@ impl Message for ListPartitionReassignmentsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -116,13 +116,11 @@ impl Message for ListPartitionReassignmentsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListPartitionReassignmentsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -268,7 +266,7 @@ impl Message for OngoingPartitionReassignment {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         codec::put_array_len(
             buf,
             Some((&self.replicas).len()),
@@ -276,7 +274,7 @@ impl Message for OngoingPartitionReassignment {
             "OngoingPartitionReassignment.Replicas",
         )?;
         for item in (&self.replicas).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         codec::put_array_len(
             buf,
@@ -285,7 +283,7 @@ impl Message for OngoingPartitionReassignment {
             "OngoingPartitionReassignment.AddingReplicas",
         )?;
         for item in (&self.adding_replicas).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         codec::put_array_len(
             buf,
@@ -294,16 +292,14 @@ impl Message for OngoingPartitionReassignment {
             "OngoingPartitionReassignment.RemovingReplicas",
         )?;
         for item in (&self.removing_replicas).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OngoingPartitionReassignment",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -320,26 +316,12 @@ impl Message for OngoingPartitionReassignment {
             codec::read_i32(buf, "OngoingPartitionReassignment.PartitionIndex")?;
         let f_replicas = {
             let n = codec::read_array_len(buf, true, 4, "OngoingPartitionReassignment.Replicas")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "OngoingPartitionReassignment.Replicas",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "OngoingPartitionReassignment.Replicas")?
         };
         let f_adding_replicas = {
             let n =
                 codec::read_array_len(buf, true, 4, "OngoingPartitionReassignment.AddingReplicas")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "OngoingPartitionReassignment.AddingReplicas",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "OngoingPartitionReassignment.AddingReplicas")?
         };
         let f_removing_replicas = {
             let n = codec::read_array_len(
@@ -348,14 +330,7 @@ impl Message for OngoingPartitionReassignment {
                 4,
                 "OngoingPartitionReassignment.RemovingReplicas",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "OngoingPartitionReassignment.RemovingReplicas",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "OngoingPartitionReassignment.RemovingReplicas")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -463,13 +438,11 @@ impl Message for OngoingTopicReassignment {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OngoingTopicReassignment",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -102,10 +102,10 @@ impl Message for ListTransactionsRequest {
             "ListTransactionsRequest.ProducerIdFilters",
         )?;
         for item in (&self.producer_id_filters).iter() {
-            buf.put_i64(*item);
+            codec::put_i64(buf, *item);
         }
         if version >= 1 {
-            buf.put_i64(*&self.duration_filter);
+            codec::put_i64(buf, *&self.duration_filter);
         } else {
             if !(version >= 1) && self.duration_filter != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -161,13 +161,11 @@ impl Message for ListTransactionsRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListTransactionsRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -192,14 +190,7 @@ impl Message for ListTransactionsRequest {
         let f_producer_id_filters = {
             let n =
                 codec::read_array_len(buf, true, 8, "ListTransactionsRequest.ProducerIdFilters")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i64(
-                    buf,
-                    "ListTransactionsRequest.ProducerIdFilters",
-                )?);
-            }
-            items
+            codec::read_i64_array(buf, n, "ListTransactionsRequest.ProducerIdFilters")?
         };
         let f_duration_filter = if version >= 1 {
             codec::read_i64(buf, "ListTransactionsRequest.DurationFilter")?

@@ -86,8 +86,8 @@ impl Message for ListTransactionsResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.unknown_state_filters).len()),
@@ -112,13 +112,11 @@ impl Message for ListTransactionsResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ListTransactionsResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -274,7 +272,7 @@ impl Message for TransactionState {
             true,
             "TransactionState.TransactionalId",
         )?;
-        buf.put_i64(*&self.producer_id);
+        codec::put_i64(buf, *&self.producer_id);
         codec::put_string(
             buf,
             &self.transaction_state,
@@ -282,13 +280,7 @@ impl Message for TransactionState {
             "TransactionState.TransactionState",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "TransactionState",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TransactionState")?;
         }
         Ok(())
     }

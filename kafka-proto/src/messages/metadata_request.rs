@@ -156,9 +156,7 @@ impl Message for MetadataRequest {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "MetadataRequest")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "MetadataRequest")?;
         }
         Ok(())
     }
@@ -360,13 +358,11 @@ impl Message for MetadataRequestTopic {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "MetadataRequestTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -111,7 +111,7 @@ impl Message for MetadataResponse {
         }
         let flexible = version >= 9;
         if version >= 3 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         codec::put_array_len(
             buf,
@@ -152,7 +152,7 @@ impl Message for MetadataResponse {
             }
         }
         if version >= 1 {
-            buf.put_i32(*&self.controller_id);
+            codec::put_i32(buf, *&self.controller_id);
         }
         codec::put_array_len(
             buf,
@@ -164,7 +164,7 @@ impl Message for MetadataResponse {
             Message::encode(item, buf, version)?;
         }
         if (8..=10).contains(&version) {
-            buf.put_i32(*&self.cluster_authorized_operations);
+            codec::put_i32(buf, *&self.cluster_authorized_operations);
         } else {
             if !((8..=10).contains(&version)) && self.cluster_authorized_operations != -2147483648 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -174,16 +174,10 @@ impl Message for MetadataResponse {
             }
         }
         if version >= 13 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "MetadataResponse",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "MetadataResponse")?;
         }
         Ok(())
     }
@@ -402,9 +396,9 @@ impl Message for MetadataResponseBroker {
             });
         }
         let flexible = version >= 9;
-        buf.put_i32(*&self.node_id);
+        codec::put_i32(buf, *&self.node_id);
         codec::put_string(buf, &self.host, version >= 9, "MetadataResponseBroker.Host")?;
-        buf.put_i32(*&self.port);
+        codec::put_i32(buf, *&self.port);
         if version >= 1 {
             if version >= 1 {
                 match &self.rack {
@@ -435,13 +429,11 @@ impl Message for MetadataResponseBroker {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "MetadataResponseBroker",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -607,11 +599,11 @@ impl Message for MetadataResponsePartition {
             });
         }
         let flexible = version >= 9;
-        buf.put_i16(*&self.error_code);
-        buf.put_i32(*&self.partition_index);
-        buf.put_i32(*&self.leader_id);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i32(buf, *&self.leader_id);
         if version >= 7 {
-            buf.put_i32(*&self.leader_epoch);
+            codec::put_i32(buf, *&self.leader_epoch);
         }
         codec::put_array_len(
             buf,
@@ -620,7 +612,7 @@ impl Message for MetadataResponsePartition {
             "MetadataResponsePartition.ReplicaNodes",
         )?;
         for item in (&self.replica_nodes).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         codec::put_array_len(
             buf,
@@ -629,7 +621,7 @@ impl Message for MetadataResponsePartition {
             "MetadataResponsePartition.IsrNodes",
         )?;
         for item in (&self.isr_nodes).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if version >= 5 {
             codec::put_array_len(
@@ -639,17 +631,15 @@ impl Message for MetadataResponsePartition {
                 "MetadataResponsePartition.OfflineReplicas",
             )?;
             for item in (&self.offline_replicas).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "MetadataResponsePartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -674,23 +664,12 @@ impl Message for MetadataResponsePartition {
                 4,
                 "MetadataResponsePartition.ReplicaNodes",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "MetadataResponsePartition.ReplicaNodes",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "MetadataResponsePartition.ReplicaNodes")?
         };
         let f_isr_nodes = {
             let n =
                 codec::read_array_len(buf, version >= 9, 4, "MetadataResponsePartition.IsrNodes")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "MetadataResponsePartition.IsrNodes")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "MetadataResponsePartition.IsrNodes")?
         };
         let f_offline_replicas = if version >= 5 {
             {
@@ -700,14 +679,7 @@ impl Message for MetadataResponsePartition {
                     4,
                     "MetadataResponsePartition.OfflineReplicas",
                 )?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(
-                        buf,
-                        "MetadataResponsePartition.OfflineReplicas",
-                    )?);
-                }
-                items
+                codec::read_i32_array(buf, n, "MetadataResponsePartition.OfflineReplicas")?
             }
         } else {
             Vec::<i32>::new()
@@ -864,7 +836,7 @@ impl Message for MetadataResponseTopic {
             });
         }
         let flexible = version >= 9;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if version >= 12 {
             match &self.name {
                 Some(v) => {
@@ -908,7 +880,7 @@ impl Message for MetadataResponseTopic {
             Message::encode(item, buf, version)?;
         }
         if version >= 8 {
-            buf.put_i32(*&self.topic_authorized_operations);
+            codec::put_i32(buf, *&self.topic_authorized_operations);
         } else {
             if !(version >= 8) && self.topic_authorized_operations != -2147483648 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -918,13 +890,11 @@ impl Message for MetadataResponseTopic {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "MetadataResponseTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

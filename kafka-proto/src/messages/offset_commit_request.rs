@@ -109,7 +109,7 @@ impl Message for OffsetCommitRequest {
             "OffsetCommitRequest.GroupId",
         )?;
         if version >= 1 {
-            buf.put_i32(*&self.generation_id_or_member_epoch);
+            codec::put_i32(buf, *&self.generation_id_or_member_epoch);
         }
         if version >= 1 {
             codec::put_string(
@@ -166,7 +166,7 @@ impl Message for OffsetCommitRequest {
             }
         }
         if (2..=4).contains(&version) {
-            buf.put_i64(*&self.retention_time_ms);
+            codec::put_i64(buf, *&self.retention_time_ms);
         }
         codec::put_array_len(
             buf,
@@ -178,13 +178,11 @@ impl Message for OffsetCommitRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetCommitRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -391,13 +389,13 @@ impl Message for OffsetCommitRequestPartition {
             });
         }
         let flexible = version >= 8;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i64(*&self.committed_offset);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i64(buf, *&self.committed_offset);
         if version >= 6 {
-            buf.put_i32(*&self.committed_leader_epoch);
+            codec::put_i32(buf, *&self.committed_leader_epoch);
         }
         if version == 1 {
-            buf.put_i64(*&self.commit_timestamp);
+            codec::put_i64(buf, *&self.commit_timestamp);
         } else {
             if !(version == 1) && self.commit_timestamp != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -425,13 +423,11 @@ impl Message for OffsetCommitRequestPartition {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetCommitRequestPartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -604,13 +600,11 @@ impl Message for OffsetCommitRequestTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetCommitRequestTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -71,7 +71,7 @@ impl Message for OffsetCommitResponse {
         }
         let flexible = version >= 8;
         if version >= 3 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         codec::put_array_len(
             buf,
@@ -83,13 +83,11 @@ impl Message for OffsetCommitResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetCommitResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -208,16 +206,14 @@ impl Message for OffsetCommitResponsePartition {
             });
         }
         let flexible = version >= 8;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetCommitResponsePartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -345,13 +341,11 @@ impl Message for OffsetCommitResponseTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetCommitResponseTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

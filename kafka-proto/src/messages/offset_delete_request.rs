@@ -165,7 +165,7 @@ impl Message for OffsetDeleteRequestPartition {
                 version,
             });
         }
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         Ok(())
     }
 

@@ -75,8 +75,8 @@ impl Message for OffsetDeleteResponse {
                 version,
             });
         }
-        buf.put_i16(*&self.error_code);
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -190,8 +190,8 @@ impl Message for OffsetDeleteResponsePartition {
                 version,
             });
         }
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         Ok(())
     }
 

@@ -182,13 +182,11 @@ impl Message for OffsetFetchRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetFetchRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -461,7 +459,7 @@ impl Message for OffsetFetchRequestGroup {
             }
         }
         if version >= 9 {
-            buf.put_i32(*&self.member_epoch);
+            codec::put_i32(buf, *&self.member_epoch);
         }
         if version >= 8 {
             if version >= 8 {
@@ -516,13 +514,11 @@ impl Message for OffsetFetchRequestGroup {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetFetchRequestGroup",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -745,7 +741,7 @@ impl Message for OffsetFetchRequestTopic {
                 "OffsetFetchRequestTopic.PartitionIndexes",
             )?;
             for item in (&self.partition_indexes).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         } else {
             if !(version <= 7) && self.partition_indexes != Vec::<i32>::new() {
@@ -756,13 +752,11 @@ impl Message for OffsetFetchRequestTopic {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetFetchRequestTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -789,14 +783,7 @@ impl Message for OffsetFetchRequestTopic {
                     4,
                     "OffsetFetchRequestTopic.PartitionIndexes",
                 )?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(
-                        buf,
-                        "OffsetFetchRequestTopic.PartitionIndexes",
-                    )?);
-                }
-                items
+                codec::read_i32_array(buf, n, "OffsetFetchRequestTopic.PartitionIndexes")?
             }
         } else {
             Vec::<i32>::new()
@@ -922,7 +909,7 @@ impl Message for OffsetFetchRequestTopics {
                 "OffsetFetchRequestTopics.PartitionIndexes",
             )?;
             for item in (&self.partition_indexes).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         } else {
             if !(version >= 8) && self.partition_indexes != Vec::<i32>::new() {
@@ -933,13 +920,11 @@ impl Message for OffsetFetchRequestTopics {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetFetchRequestTopics",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -971,14 +956,7 @@ impl Message for OffsetFetchRequestTopics {
                     4,
                     "OffsetFetchRequestTopics.PartitionIndexes",
                 )?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(
-                        buf,
-                        "OffsetFetchRequestTopics.PartitionIndexes",
-                    )?);
-                }
-                items
+                codec::read_i32_array(buf, n, "OffsetFetchRequestTopics.PartitionIndexes")?
             }
         } else {
             Vec::<i32>::new()

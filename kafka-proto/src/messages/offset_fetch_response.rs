@@ -87,7 +87,7 @@ impl Message for OffsetFetchResponse {
         }
         let flexible = version >= 6;
         if version >= 3 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         if version <= 7 {
             codec::put_array_len(
@@ -108,7 +108,7 @@ impl Message for OffsetFetchResponse {
             }
         }
         if (2..=7).contains(&version) {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         }
         if version >= 8 {
             codec::put_array_len(
@@ -129,13 +129,11 @@ impl Message for OffsetFetchResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetFetchResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -345,7 +343,7 @@ impl Message for OffsetFetchResponseGroup {
             }
         }
         if version >= 8 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         } else {
             if !(version >= 8) && self.error_code != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -355,13 +353,11 @@ impl Message for OffsetFetchResponseGroup {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetFetchResponseGroup",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -526,7 +522,7 @@ impl Message for OffsetFetchResponsePartition {
         }
         let flexible = version >= 6;
         if version <= 7 {
-            buf.put_i32(*&self.partition_index);
+            codec::put_i32(buf, *&self.partition_index);
         } else {
             if !(version <= 7) && self.partition_index != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -536,7 +532,7 @@ impl Message for OffsetFetchResponsePartition {
             }
         }
         if version <= 7 {
-            buf.put_i64(*&self.committed_offset);
+            codec::put_i64(buf, *&self.committed_offset);
         } else {
             if !(version <= 7) && self.committed_offset != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -546,7 +542,7 @@ impl Message for OffsetFetchResponsePartition {
             }
         }
         if (5..=7).contains(&version) {
-            buf.put_i32(*&self.committed_leader_epoch);
+            codec::put_i32(buf, *&self.committed_leader_epoch);
         }
         if version <= 7 {
             if version <= 7 {
@@ -595,7 +591,7 @@ impl Message for OffsetFetchResponsePartition {
             }
         }
         if version <= 7 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         } else {
             if !(version <= 7) && self.error_code != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -605,13 +601,11 @@ impl Message for OffsetFetchResponsePartition {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetFetchResponsePartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -814,7 +808,7 @@ impl Message for OffsetFetchResponsePartitions {
         }
         let flexible = version >= 6;
         if version >= 8 {
-            buf.put_i32(*&self.partition_index);
+            codec::put_i32(buf, *&self.partition_index);
         } else {
             if !(version >= 8) && self.partition_index != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -824,7 +818,7 @@ impl Message for OffsetFetchResponsePartitions {
             }
         }
         if version >= 8 {
-            buf.put_i64(*&self.committed_offset);
+            codec::put_i64(buf, *&self.committed_offset);
         } else {
             if !(version >= 8) && self.committed_offset != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -834,7 +828,7 @@ impl Message for OffsetFetchResponsePartitions {
             }
         }
         if version >= 8 {
-            buf.put_i32(*&self.committed_leader_epoch);
+            codec::put_i32(buf, *&self.committed_leader_epoch);
         }
         if version >= 8 {
             if version >= 8 {
@@ -883,7 +877,7 @@ impl Message for OffsetFetchResponsePartitions {
             }
         }
         if version >= 8 {
-            buf.put_i16(*&self.error_code);
+            codec::put_i16(buf, *&self.error_code);
         } else {
             if !(version >= 8) && self.error_code != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -893,13 +887,11 @@ impl Message for OffsetFetchResponsePartitions {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetFetchResponsePartitions",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -1111,13 +1103,11 @@ impl Message for OffsetFetchResponseTopic {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetFetchResponseTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -1291,13 +1281,11 @@ impl Message for OffsetFetchResponseTopics {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetFetchResponseTopics",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -71,7 +71,7 @@ impl Message for OffsetForLeaderEpochRequest {
         }
         let flexible = version >= 4;
         if version >= 3 {
-            buf.put_i32(*&self.replica_id);
+            codec::put_i32(buf, *&self.replica_id);
         }
         codec::put_array_len(
             buf,
@@ -83,13 +83,11 @@ impl Message for OffsetForLeaderEpochRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetForLeaderEpochRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -213,19 +211,17 @@ impl Message for OffsetForLeaderPartition {
             });
         }
         let flexible = version >= 4;
-        buf.put_i32(*&self.partition);
+        codec::put_i32(buf, *&self.partition);
         if version >= 2 {
-            buf.put_i32(*&self.current_leader_epoch);
+            codec::put_i32(buf, *&self.current_leader_epoch);
         }
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.leader_epoch);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetForLeaderPartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -348,13 +344,11 @@ impl Message for OffsetForLeaderTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetForLeaderTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -71,7 +71,7 @@ impl Message for OffsetForLeaderEpochResponse {
         }
         let flexible = version >= 4;
         if version >= 2 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         codec::put_array_len(
             buf,
@@ -83,13 +83,11 @@ impl Message for OffsetForLeaderEpochResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetForLeaderEpochResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -228,16 +226,14 @@ impl Message for EpochEndOffset {
             });
         }
         let flexible = version >= 4;
-        buf.put_i16(*&self.error_code);
-        buf.put_i32(*&self.partition);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i32(buf, *&self.partition);
         if version >= 1 {
-            buf.put_i32(*&self.leader_epoch);
+            codec::put_i32(buf, *&self.leader_epoch);
         }
-        buf.put_i64(*&self.end_offset);
+        codec::put_i64(buf, *&self.end_offset);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "EpochEndOffset")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "EpochEndOffset")?;
         }
         Ok(())
     }
@@ -370,13 +366,11 @@ impl Message for OffsetForLeaderTopicResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "OffsetForLeaderTopicResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -122,8 +122,8 @@ impl Message for ProduceRequest {
                 });
             }
         }
-        buf.put_i16(*&self.acks);
-        buf.put_i32(*&self.timeout_ms);
+        codec::put_i16(buf, *&self.acks);
+        codec::put_i32(buf, *&self.timeout_ms);
         codec::put_array_len(
             buf,
             Some((&self.topic_data).len()),
@@ -134,9 +134,7 @@ impl Message for ProduceRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ProduceRequest")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ProduceRequest")?;
         }
         Ok(())
     }
@@ -276,7 +274,7 @@ impl Message for PartitionProduceData {
             });
         }
         let flexible = version >= 9;
-        buf.put_i32(*&self.index);
+        codec::put_i32(buf, *&self.index);
         match &self.records {
             Some(v) => {
                 codec::put_bytes(buf, v, version >= 9, "PartitionProduceData.Records")?;
@@ -286,13 +284,11 @@ impl Message for PartitionProduceData {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "PartitionProduceData",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -418,13 +414,7 @@ impl Message for TopicProduceData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "TopicProduceData",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicProduceData")?;
         }
         Ok(())
     }

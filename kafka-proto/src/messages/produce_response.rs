@@ -88,7 +88,7 @@ impl Message for ProduceResponse {
             Message::encode(item, buf, version)?;
         }
         if version >= 1 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
         if !(version >= 10) && self.node_endpoints != Vec::<NodeEndpoint>::new() {
             return Err(EncodeError::FieldNotInVersion {
@@ -275,7 +275,7 @@ impl Message for BatchIndexAndErrorMessage {
         }
         let flexible = version >= 9;
         if version >= 8 {
-            buf.put_i32(*&self.batch_index);
+            codec::put_i32(buf, *&self.batch_index);
         } else {
             if !(version >= 8) && self.batch_index != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -331,13 +331,11 @@ impl Message for BatchIndexAndErrorMessage {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "BatchIndexAndErrorMessage",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -468,7 +466,7 @@ impl Message for LeaderIdAndEpoch {
         }
         let flexible = version >= 9;
         if version >= 10 {
-            buf.put_i32(*&self.leader_id);
+            codec::put_i32(buf, *&self.leader_id);
         } else {
             if !(version >= 10) && self.leader_id != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -478,7 +476,7 @@ impl Message for LeaderIdAndEpoch {
             }
         }
         if version >= 10 {
-            buf.put_i32(*&self.leader_epoch);
+            codec::put_i32(buf, *&self.leader_epoch);
         } else {
             if !(version >= 10) && self.leader_epoch != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -488,13 +486,7 @@ impl Message for LeaderIdAndEpoch {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "LeaderIdAndEpoch",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "LeaderIdAndEpoch")?;
         }
         Ok(())
     }
@@ -625,7 +617,7 @@ impl Message for NodeEndpoint {
         }
         let flexible = version >= 9;
         if version >= 10 {
-            buf.put_i32(*&self.node_id);
+            codec::put_i32(buf, *&self.node_id);
         } else {
             if !(version >= 10) && self.node_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -645,7 +637,7 @@ impl Message for NodeEndpoint {
             }
         }
         if version >= 10 {
-            buf.put_i32(*&self.port);
+            codec::put_i32(buf, *&self.port);
         } else {
             if !(version >= 10) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -686,9 +678,7 @@ impl Message for NodeEndpoint {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "NodeEndpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "NodeEndpoint")?;
         }
         Ok(())
     }
@@ -882,14 +872,14 @@ impl Message for PartitionProduceResponse {
             });
         }
         let flexible = version >= 9;
-        buf.put_i32(*&self.index);
-        buf.put_i16(*&self.error_code);
-        buf.put_i64(*&self.base_offset);
+        codec::put_i32(buf, *&self.index);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i64(buf, *&self.base_offset);
         if version >= 2 {
-            buf.put_i64(*&self.log_append_time_ms);
+            codec::put_i64(buf, *&self.log_append_time_ms);
         }
         if version >= 5 {
-            buf.put_i64(*&self.log_start_offset);
+            codec::put_i64(buf, *&self.log_start_offset);
         }
         if version >= 8 {
             codec::put_array_len(
@@ -1207,13 +1197,11 @@ impl Message for TopicProduceResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "TopicProduceResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

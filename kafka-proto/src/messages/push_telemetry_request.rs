@@ -95,18 +95,16 @@ impl Message for PushTelemetryRequest {
         }
         let flexible = true;
         codec::put_uuid(buf, &self.client_instance_id);
-        buf.put_i32(*&self.subscription_id);
+        codec::put_i32(buf, *&self.subscription_id);
         codec::put_bool(buf, *&self.terminating);
-        buf.put_i8(*&self.compression_type);
+        codec::put_i8(buf, *&self.compression_type);
         codec::put_bytes(buf, &self.metrics, true, "PushTelemetryRequest.Metrics")?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "PushTelemetryRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

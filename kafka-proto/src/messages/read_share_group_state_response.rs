@@ -72,13 +72,11 @@ impl Message for ReadShareGroupStateResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ReadShareGroupStateResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -211,8 +209,8 @@ impl Message for PartitionResult {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "PartitionResult.ErrorMessage")?;
@@ -221,8 +219,8 @@ impl Message for PartitionResult {
                 codec::put_nullable_string(buf, None, true, "PartitionResult.ErrorMessage")?;
             }
         }
-        buf.put_i32(*&self.state_epoch);
-        buf.put_i64(*&self.start_offset);
+        codec::put_i32(buf, *&self.state_epoch);
+        codec::put_i64(buf, *&self.start_offset);
         codec::put_array_len(
             buf,
             Some((&self.state_batches).len()),
@@ -233,9 +231,7 @@ impl Message for PartitionResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionResult")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionResult")?;
         }
         Ok(())
     }
@@ -382,9 +378,7 @@ impl Message for ReadStateResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ReadStateResult")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ReadStateResult")?;
         }
         Ok(())
     }
@@ -507,14 +501,12 @@ impl Message for StateBatch {
             });
         }
         let flexible = true;
-        buf.put_i64(*&self.first_offset);
-        buf.put_i64(*&self.last_offset);
-        buf.put_i8(*&self.delivery_state);
-        buf.put_i16(*&self.delivery_count);
+        codec::put_i64(buf, *&self.first_offset);
+        codec::put_i64(buf, *&self.last_offset);
+        codec::put_i8(buf, *&self.delivery_state);
+        codec::put_i16(buf, *&self.delivery_count);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "StateBatch")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "StateBatch")?;
         }
         Ok(())
     }

@@ -86,13 +86,11 @@ impl Message for ReadShareGroupStateSummaryRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ReadShareGroupStateSummaryRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -205,12 +203,10 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.partition);
+        codec::put_i32(buf, *&self.leader_epoch);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -316,13 +312,11 @@ impl Message for ReadStateSummaryData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ReadStateSummaryData",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -72,13 +72,11 @@ impl Message for ReadShareGroupStateSummaryResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ReadShareGroupStateSummaryResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -224,8 +222,8 @@ impl Message for PartitionResult {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "PartitionResult.ErrorMessage")?;
@@ -234,16 +232,14 @@ impl Message for PartitionResult {
                 codec::put_nullable_string(buf, None, true, "PartitionResult.ErrorMessage")?;
             }
         }
-        buf.put_i32(*&self.state_epoch);
-        buf.put_i32(*&self.leader_epoch);
-        buf.put_i64(*&self.start_offset);
+        codec::put_i32(buf, *&self.state_epoch);
+        codec::put_i32(buf, *&self.leader_epoch);
+        codec::put_i64(buf, *&self.start_offset);
         if version >= 1 {
-            buf.put_i32(*&self.delivery_complete_count);
+            codec::put_i32(buf, *&self.delivery_complete_count);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionResult")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionResult")?;
         }
         Ok(())
     }
@@ -392,13 +388,11 @@ impl Message for ReadStateSummaryResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ReadStateSummaryResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -86,16 +86,14 @@ impl Message for RemoveRaftVoterRequest {
                 codec::put_nullable_string(buf, None, true, "RemoveRaftVoterRequest.ClusterId")?;
             }
         }
-        buf.put_i32(*&self.voter_id);
+        codec::put_i32(buf, *&self.voter_id);
         codec::put_uuid(buf, &self.voter_directory_id);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "RemoveRaftVoterRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -78,8 +78,8 @@ impl Message for RemoveRaftVoterResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "RemoveRaftVoterResponse.ErrorMessage")?;
@@ -94,13 +94,11 @@ impl Message for RemoveRaftVoterResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "RemoveRaftVoterResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -76,15 +76,13 @@ impl Message for RenewDelegationTokenRequest {
             version >= 2,
             "RenewDelegationTokenRequest.Hmac",
         )?;
-        buf.put_i64(*&self.renew_period_ms);
+        codec::put_i64(buf, *&self.renew_period_ms);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "RenewDelegationTokenRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

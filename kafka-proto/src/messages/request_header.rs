@@ -86,9 +86,9 @@ impl Message for RequestHeader {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.request_api_key);
-        buf.put_i16(*&self.request_api_version);
-        buf.put_i32(*&self.correlation_id);
+        codec::put_i16(buf, *&self.request_api_key);
+        codec::put_i16(buf, *&self.request_api_version);
+        codec::put_i32(buf, *&self.correlation_id);
         if version >= 1 {
             if version >= 1 {
                 match &self.client_id {
@@ -114,9 +114,7 @@ impl Message for RequestHeader {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "RequestHeader")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "RequestHeader")?;
         }
         Ok(())
     }

@@ -62,11 +62,9 @@ impl Message for ResponseHeader {
             });
         }
         let flexible = version >= 1;
-        buf.put_i32(*&self.correlation_id);
+        codec::put_i32(buf, *&self.correlation_id);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ResponseHeader")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ResponseHeader")?;
         }
         Ok(())
     }

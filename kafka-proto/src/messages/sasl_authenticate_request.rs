@@ -69,13 +69,11 @@ impl Message for SaslAuthenticateRequest {
             "SaslAuthenticateRequest.AuthBytes",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "SaslAuthenticateRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -86,7 +86,7 @@ impl Message for SaslAuthenticateResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(
@@ -112,16 +112,14 @@ impl Message for SaslAuthenticateResponse {
             "SaslAuthenticateResponse.AuthBytes",
         )?;
         if version >= 1 {
-            buf.put_i64(*&self.session_lifetime_ms);
+            codec::put_i64(buf, *&self.session_lifetime_ms);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "SaslAuthenticateResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

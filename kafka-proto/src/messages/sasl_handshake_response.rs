@@ -67,7 +67,7 @@ impl Message for SaslHandshakeResponse {
                 version,
             });
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.mechanisms).len()),

@@ -112,7 +112,7 @@ impl Message for ShareAcknowledgeRequest {
                 codec::put_nullable_string(buf, None, true, "ShareAcknowledgeRequest.MemberId")?;
             }
         }
-        buf.put_i32(*&self.share_session_epoch);
+        codec::put_i32(buf, *&self.share_session_epoch);
         if version >= 2 {
             codec::put_bool(buf, *&self.is_renew_ack);
         } else {
@@ -133,13 +133,11 @@ impl Message for ShareAcknowledgeRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ShareAcknowledgeRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -273,7 +271,7 @@ impl Message for AcknowledgePartition {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         codec::put_array_len(
             buf,
             Some((&self.acknowledgement_batches).len()),
@@ -284,13 +282,11 @@ impl Message for AcknowledgePartition {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AcknowledgePartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -411,13 +407,7 @@ impl Message for AcknowledgeTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "AcknowledgeTopic",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "AcknowledgeTopic")?;
         }
         Ok(())
     }
@@ -532,8 +522,8 @@ impl Message for AcknowledgementBatch {
             });
         }
         let flexible = true;
-        buf.put_i64(*&self.first_offset);
-        buf.put_i64(*&self.last_offset);
+        codec::put_i64(buf, *&self.first_offset);
+        codec::put_i64(buf, *&self.last_offset);
         codec::put_array_len(
             buf,
             Some((&self.acknowledge_types).len()),
@@ -541,16 +531,14 @@ impl Message for AcknowledgementBatch {
             "AcknowledgementBatch.AcknowledgeTypes",
         )?;
         for item in (&self.acknowledge_types).iter() {
-            buf.put_i8(*item);
+            codec::put_i8(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AcknowledgementBatch",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

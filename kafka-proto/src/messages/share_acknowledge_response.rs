@@ -102,8 +102,8 @@ impl Message for ShareAcknowledgeResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "ShareAcknowledgeResponse.ErrorMessage")?;
@@ -118,7 +118,7 @@ impl Message for ShareAcknowledgeResponse {
             }
         }
         if version >= 2 {
-            buf.put_i32(*&self.acquisition_lock_timeout_ms);
+            codec::put_i32(buf, *&self.acquisition_lock_timeout_ms);
         }
         codec::put_array_len(
             buf,
@@ -139,13 +139,11 @@ impl Message for ShareAcknowledgeResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ShareAcknowledgeResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -302,16 +300,10 @@ impl Message for LeaderIdAndEpoch {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "LeaderIdAndEpoch",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "LeaderIdAndEpoch")?;
         }
         Ok(())
     }
@@ -422,9 +414,9 @@ impl Message for NodeEndpoint {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.node_id);
+        codec::put_i32(buf, *&self.node_id);
         codec::put_string(buf, &self.host, true, "NodeEndpoint.Host")?;
-        buf.put_i32(*&self.port);
+        codec::put_i32(buf, *&self.port);
         match &self.rack {
             Some(v) => {
                 codec::put_string(buf, v, true, "NodeEndpoint.Rack")?;
@@ -434,9 +426,7 @@ impl Message for NodeEndpoint {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "NodeEndpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "NodeEndpoint")?;
         }
         Ok(())
     }
@@ -558,8 +548,8 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "PartitionData.ErrorMessage")?;
@@ -570,9 +560,7 @@ impl Message for PartitionData {
         }
         Message::encode(&self.current_leader, buf, version)?;
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -692,13 +680,11 @@ impl Message for ShareAcknowledgeTopicResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ShareAcknowledgeTopicResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

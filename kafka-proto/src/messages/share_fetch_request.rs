@@ -168,12 +168,12 @@ impl Message for ShareFetchRequest {
                 codec::put_nullable_string(buf, None, true, "ShareFetchRequest.MemberId")?;
             }
         }
-        buf.put_i32(*&self.share_session_epoch);
-        buf.put_i32(*&self.max_wait_ms);
-        buf.put_i32(*&self.min_bytes);
-        buf.put_i32(*&self.max_bytes);
+        codec::put_i32(buf, *&self.share_session_epoch);
+        codec::put_i32(buf, *&self.max_wait_ms);
+        codec::put_i32(buf, *&self.min_bytes);
+        codec::put_i32(buf, *&self.max_bytes);
         if version >= 1 {
-            buf.put_i32(*&self.max_records);
+            codec::put_i32(buf, *&self.max_records);
         } else {
             if !(version >= 1) && self.max_records != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -183,7 +183,7 @@ impl Message for ShareFetchRequest {
             }
         }
         if version >= 1 {
-            buf.put_i32(*&self.batch_size);
+            codec::put_i32(buf, *&self.batch_size);
         } else {
             if !(version >= 1) && self.batch_size != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -193,7 +193,7 @@ impl Message for ShareFetchRequest {
             }
         }
         if version >= 2 {
-            buf.put_i8(*&self.share_acquire_mode);
+            codec::put_i8(buf, *&self.share_acquire_mode);
         }
         if version >= 2 {
             codec::put_bool(buf, *&self.is_renew_ack);
@@ -224,13 +224,11 @@ impl Message for ShareFetchRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ShareFetchRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -445,8 +443,8 @@ impl Message for AcknowledgementBatch {
             });
         }
         let flexible = true;
-        buf.put_i64(*&self.first_offset);
-        buf.put_i64(*&self.last_offset);
+        codec::put_i64(buf, *&self.first_offset);
+        codec::put_i64(buf, *&self.last_offset);
         codec::put_array_len(
             buf,
             Some((&self.acknowledge_types).len()),
@@ -454,16 +452,14 @@ impl Message for AcknowledgementBatch {
             "AcknowledgementBatch.AcknowledgeTypes",
         )?;
         for item in (&self.acknowledge_types).iter() {
-            buf.put_i8(*item);
+            codec::put_i8(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "AcknowledgementBatch",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -585,9 +581,9 @@ impl Message for FetchPartition {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
+        codec::put_i32(buf, *&self.partition_index);
         if version == 0 {
-            buf.put_i32(*&self.partition_max_bytes);
+            codec::put_i32(buf, *&self.partition_max_bytes);
         } else {
             if !(version == 0) && self.partition_max_bytes != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -606,9 +602,7 @@ impl Message for FetchPartition {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "FetchPartition")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "FetchPartition")?;
         }
         Ok(())
     }
@@ -743,9 +737,7 @@ impl Message for FetchTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "FetchTopic")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "FetchTopic")?;
         }
         Ok(())
     }
@@ -860,12 +852,10 @@ impl Message for ForgottenTopic {
             "ForgottenTopic.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "ForgottenTopic")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "ForgottenTopic")?;
         }
         Ok(())
     }
@@ -878,11 +868,7 @@ impl Message for ForgottenTopic {
         let f_topic_id = codec::read_uuid(buf, "ForgottenTopic.TopicId")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, true, 4, "ForgottenTopic.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "ForgottenTopic.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "ForgottenTopic.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

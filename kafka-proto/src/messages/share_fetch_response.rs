@@ -102,8 +102,8 @@ impl Message for ShareFetchResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "ShareFetchResponse.ErrorMessage")?;
@@ -113,7 +113,7 @@ impl Message for ShareFetchResponse {
             }
         }
         if version >= 1 {
-            buf.put_i32(*&self.acquisition_lock_timeout_ms);
+            codec::put_i32(buf, *&self.acquisition_lock_timeout_ms);
         } else {
             if !(version >= 1) && self.acquisition_lock_timeout_ms != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -141,13 +141,11 @@ impl Message for ShareFetchResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ShareFetchResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -312,13 +310,11 @@ impl Message for AcquiredRecords {
             });
         }
         let flexible = true;
-        buf.put_i64(*&self.first_offset);
-        buf.put_i64(*&self.last_offset);
-        buf.put_i16(*&self.delivery_count);
+        codec::put_i64(buf, *&self.first_offset);
+        codec::put_i64(buf, *&self.last_offset);
+        codec::put_i16(buf, *&self.delivery_count);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "AcquiredRecords")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "AcquiredRecords")?;
         }
         Ok(())
     }
@@ -420,16 +416,10 @@ impl Message for LeaderIdAndEpoch {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "LeaderIdAndEpoch",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "LeaderIdAndEpoch")?;
         }
         Ok(())
     }
@@ -540,9 +530,9 @@ impl Message for NodeEndpoint {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.node_id);
+        codec::put_i32(buf, *&self.node_id);
         codec::put_string(buf, &self.host, true, "NodeEndpoint.Host")?;
-        buf.put_i32(*&self.port);
+        codec::put_i32(buf, *&self.port);
         match &self.rack {
             Some(v) => {
                 codec::put_string(buf, v, true, "NodeEndpoint.Rack")?;
@@ -552,9 +542,7 @@ impl Message for NodeEndpoint {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "NodeEndpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "NodeEndpoint")?;
         }
         Ok(())
     }
@@ -708,8 +696,8 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "PartitionData.ErrorMessage")?;
@@ -718,7 +706,7 @@ impl Message for PartitionData {
                 codec::put_nullable_string(buf, None, true, "PartitionData.ErrorMessage")?;
             }
         }
-        buf.put_i16(*&self.acknowledge_error_code);
+        codec::put_i16(buf, *&self.acknowledge_error_code);
         match &self.acknowledge_error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "PartitionData.AcknowledgeErrorMessage")?;
@@ -765,9 +753,7 @@ impl Message for PartitionData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -932,13 +918,11 @@ impl Message for ShareFetchableTopicResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ShareFetchableTopicResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -70,7 +70,7 @@ impl Message for ShareGroupDescribeResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.groups).len()),
@@ -81,13 +81,11 @@ impl Message for ShareGroupDescribeResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ShareGroupDescribeResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -198,9 +196,7 @@ impl Message for Assignment {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Assignment")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Assignment")?;
         }
         Ok(())
     }
@@ -357,7 +353,7 @@ impl Message for DescribedGroup {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "DescribedGroup.ErrorMessage")?;
@@ -368,8 +364,8 @@ impl Message for DescribedGroup {
         }
         codec::put_string(buf, &self.group_id, true, "DescribedGroup.GroupId")?;
         codec::put_string(buf, &self.group_state, true, "DescribedGroup.GroupState")?;
-        buf.put_i32(*&self.group_epoch);
-        buf.put_i32(*&self.assignment_epoch);
+        codec::put_i32(buf, *&self.group_epoch);
+        codec::put_i32(buf, *&self.assignment_epoch);
         codec::put_string(
             buf,
             &self.assignor_name,
@@ -385,11 +381,9 @@ impl Message for DescribedGroup {
         for item in (&self.members).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i32(*&self.authorized_operations);
+        codec::put_i32(buf, *&self.authorized_operations);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "DescribedGroup")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "DescribedGroup")?;
         }
         Ok(())
     }
@@ -589,7 +583,7 @@ impl Message for Member {
                 codec::put_nullable_string(buf, None, true, "Member.RackId")?;
             }
         }
-        buf.put_i32(*&self.member_epoch);
+        codec::put_i32(buf, *&self.member_epoch);
         codec::put_string(buf, &self.client_id, true, "Member.ClientId")?;
         codec::put_string(buf, &self.client_host, true, "Member.ClientHost")?;
         codec::put_array_len(
@@ -603,8 +597,7 @@ impl Message for Member {
         }
         Message::encode(&self.assignment, buf, version)?;
         if flexible {
-            let writer = codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Member")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Member")?;
         }
         Ok(())
     }
@@ -761,12 +754,10 @@ impl Message for TopicPartitions {
             "TopicPartitions.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicPartitions")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicPartitions")?;
         }
         Ok(())
     }
@@ -780,11 +771,7 @@ impl Message for TopicPartitions {
         let f_topic_name = codec::read_string(buf, true, "TopicPartitions.TopicName")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, true, 4, "TopicPartitions.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TopicPartitions.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TopicPartitions.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

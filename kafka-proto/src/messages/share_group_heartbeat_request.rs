@@ -108,7 +108,7 @@ impl Message for ShareGroupHeartbeatRequest {
             true,
             "ShareGroupHeartbeatRequest.MemberId",
         )?;
-        buf.put_i32(*&self.member_epoch);
+        codec::put_i32(buf, *&self.member_epoch);
         match &self.rack_id {
             Some(v) => {
                 codec::put_string(buf, v, true, "ShareGroupHeartbeatRequest.RackId")?;
@@ -144,13 +144,11 @@ impl Message for ShareGroupHeartbeatRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "ShareGroupHeartbeatRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -62,15 +62,13 @@ impl Message for SnapshotFooterRecord {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.version);
+        codec::put_i16(buf, *&self.version);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "SnapshotFooterRecord",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

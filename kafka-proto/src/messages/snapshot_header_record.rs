@@ -70,16 +70,14 @@ impl Message for SnapshotHeaderRecord {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.version);
-        buf.put_i64(*&self.last_contained_log_timestamp);
+        codec::put_i16(buf, *&self.version);
+        codec::put_i64(buf, *&self.last_contained_log_timestamp);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "SnapshotHeaderRecord",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

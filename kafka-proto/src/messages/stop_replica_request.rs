@@ -118,7 +118,7 @@ impl Message for StopReplicaRequest {
             });
         }
         let flexible = version >= 2;
-        buf.put_i32(*&self.controller_id);
+        codec::put_i32(buf, *&self.controller_id);
         if version >= 4 {
             codec::put_bool(buf, *&self.is_k_raft_controller);
         } else {
@@ -129,9 +129,9 @@ impl Message for StopReplicaRequest {
                 });
             }
         }
-        buf.put_i32(*&self.controller_epoch);
+        codec::put_i32(buf, *&self.controller_epoch);
         if version >= 1 {
-            buf.put_i64(*&self.broker_epoch);
+            codec::put_i64(buf, *&self.broker_epoch);
         }
         if version <= 2 {
             codec::put_bool(buf, *&self.delete_partitions);
@@ -199,13 +199,11 @@ impl Message for StopReplicaRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "StopReplicaRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -431,7 +429,7 @@ impl Message for StopReplicaPartitionState {
         }
         let flexible = version >= 2;
         if version >= 3 {
-            buf.put_i32(*&self.partition_index);
+            codec::put_i32(buf, *&self.partition_index);
         } else {
             if !(version >= 3) && self.partition_index != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -441,7 +439,7 @@ impl Message for StopReplicaPartitionState {
             }
         }
         if version >= 3 {
-            buf.put_i32(*&self.leader_epoch);
+            codec::put_i32(buf, *&self.leader_epoch);
         } else {
             if !(version >= 3) && self.leader_epoch != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -461,13 +459,11 @@ impl Message for StopReplicaPartitionState {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "StopReplicaPartitionState",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -612,7 +608,7 @@ impl Message for StopReplicaPartitionV0 {
             }
         }
         if version == 0 {
-            buf.put_i32(*&self.partition_index);
+            codec::put_i32(buf, *&self.partition_index);
         } else {
             if !(version == 0) && self.partition_index != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -622,13 +618,11 @@ impl Message for StopReplicaPartitionV0 {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "StopReplicaPartitionV0",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -776,13 +770,11 @@ impl Message for StopReplicaTopicState {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "StopReplicaTopicState",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -932,7 +924,7 @@ impl Message for StopReplicaTopicV1 {
                 "StopReplicaTopicV1.PartitionIndexes",
             )?;
             for item in (&self.partition_indexes).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         } else {
             if !((1..=2).contains(&version)) && self.partition_indexes != Vec::<i32>::new() {
@@ -943,13 +935,11 @@ impl Message for StopReplicaTopicV1 {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "StopReplicaTopicV1",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -972,11 +962,7 @@ impl Message for StopReplicaTopicV1 {
                     4,
                     "StopReplicaTopicV1.PartitionIndexes",
                 )?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(buf, "StopReplicaTopicV1.PartitionIndexes")?);
-                }
-                items
+                codec::read_i32_array(buf, n, "StopReplicaTopicV1.PartitionIndexes")?
             }
         } else {
             Vec::<i32>::new()

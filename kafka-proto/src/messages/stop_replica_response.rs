@@ -70,7 +70,7 @@ impl Message for StopReplicaResponse {
             });
         }
         let flexible = version >= 2;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(
             buf,
             Some((&self.partition_errors).len()),
@@ -81,13 +81,11 @@ impl Message for StopReplicaResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "StopReplicaResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -213,16 +211,14 @@ impl Message for StopReplicaPartitionError {
             version >= 2,
             "StopReplicaPartitionError.TopicName",
         )?;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "StopReplicaPartitionError",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

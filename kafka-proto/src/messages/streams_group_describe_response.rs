@@ -70,7 +70,7 @@ impl Message for StreamsGroupDescribeResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.groups).len()),
@@ -81,13 +81,11 @@ impl Message for StreamsGroupDescribeResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "StreamsGroupDescribeResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -236,9 +234,7 @@ impl Message for Assignment {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Assignment")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Assignment")?;
         }
         Ok(())
     }
@@ -429,7 +425,7 @@ impl Message for DescribedGroup {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "DescribedGroup.ErrorMessage")?;
@@ -440,15 +436,15 @@ impl Message for DescribedGroup {
         }
         codec::put_string(buf, &self.group_id, true, "DescribedGroup.GroupId")?;
         codec::put_string(buf, &self.group_state, true, "DescribedGroup.GroupState")?;
-        buf.put_i32(*&self.group_epoch);
-        buf.put_i32(*&self.assignment_epoch);
+        codec::put_i32(buf, *&self.group_epoch);
+        codec::put_i32(buf, *&self.assignment_epoch);
         match &self.topology {
             Some(v) => {
-                buf.put_i8(1);
+                codec::put_i8(buf, 1);
                 Message::encode(v, buf, version)?;
             }
             None => {
-                buf.put_i8(-1);
+                codec::put_i8(buf, -1);
             }
         }
         codec::put_array_len(
@@ -460,11 +456,9 @@ impl Message for DescribedGroup {
         for item in (&self.members).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i32(*&self.authorized_operations);
+        codec::put_i32(buf, *&self.authorized_operations);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "DescribedGroup")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "DescribedGroup")?;
         }
         Ok(())
     }
@@ -621,11 +615,9 @@ impl Message for Endpoint {
         }
         let flexible = true;
         codec::put_string(buf, &self.host, true, "Endpoint.Host")?;
-        buf.put_u16(*&self.port);
+        codec::put_u16(buf, *&self.port);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Endpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Endpoint")?;
         }
         Ok(())
     }
@@ -721,9 +713,7 @@ impl Message for KeyValue {
         codec::put_string(buf, &self.key, true, "KeyValue.Key")?;
         codec::put_string(buf, &self.value, true, "KeyValue.Value")?;
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "KeyValue")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "KeyValue")?;
         }
         Ok(())
     }
@@ -921,7 +911,7 @@ impl Message for Member {
         }
         let flexible = true;
         codec::put_string(buf, &self.member_id, true, "Member.MemberId")?;
-        buf.put_i32(*&self.member_epoch);
+        codec::put_i32(buf, *&self.member_epoch);
         match &self.instance_id {
             Some(v) => {
                 codec::put_string(buf, v, true, "Member.InstanceId")?;
@@ -940,15 +930,15 @@ impl Message for Member {
         }
         codec::put_string(buf, &self.client_id, true, "Member.ClientId")?;
         codec::put_string(buf, &self.client_host, true, "Member.ClientHost")?;
-        buf.put_i32(*&self.topology_epoch);
+        codec::put_i32(buf, *&self.topology_epoch);
         codec::put_string(buf, &self.process_id, true, "Member.ProcessId")?;
         match &self.user_endpoint {
             Some(v) => {
-                buf.put_i8(1);
+                codec::put_i8(buf, 1);
                 Message::encode(v, buf, version)?;
             }
             None => {
-                buf.put_i8(-1);
+                codec::put_i8(buf, -1);
             }
         }
         codec::put_array_len(
@@ -982,8 +972,7 @@ impl Message for Member {
         Message::encode(&self.target_assignment, buf, version)?;
         codec::put_bool(buf, *&self.is_classic);
         if flexible {
-            let writer = codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Member")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Member")?;
         }
         Ok(())
     }
@@ -1256,9 +1245,7 @@ impl Message for Subtopology {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Subtopology")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Subtopology")?;
         }
         Ok(())
     }
@@ -1425,12 +1412,10 @@ impl Message for TaskIds {
             "TaskIds.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TaskIds")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TaskIds")?;
         }
         Ok(())
     }
@@ -1443,11 +1428,7 @@ impl Message for TaskIds {
         let f_subtopology_id = codec::read_string(buf, true, "TaskIds.SubtopologyId")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, true, 4, "TaskIds.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TaskIds.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TaskIds.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -1544,12 +1525,10 @@ impl Message for TaskOffset {
         }
         let flexible = true;
         codec::put_string(buf, &self.subtopology_id, true, "TaskOffset.SubtopologyId")?;
-        buf.put_i32(*&self.partition);
-        buf.put_i64(*&self.offset);
+        codec::put_i32(buf, *&self.partition);
+        codec::put_i64(buf, *&self.offset);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TaskOffset")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TaskOffset")?;
         }
         Ok(())
     }
@@ -1668,8 +1647,8 @@ impl Message for TopicInfo {
         }
         let flexible = true;
         codec::put_string(buf, &self.name, true, "TopicInfo.Name")?;
-        buf.put_i32(*&self.partitions);
-        buf.put_i16(*&self.replication_factor);
+        codec::put_i32(buf, *&self.partitions);
+        codec::put_i16(buf, *&self.replication_factor);
         codec::put_array_len(
             buf,
             Some((&self.topic_configs).len()),
@@ -1680,9 +1659,7 @@ impl Message for TopicInfo {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicInfo")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicInfo")?;
         }
         Ok(())
     }
@@ -1802,7 +1779,7 @@ impl Message for Topology {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.epoch);
+        codec::put_i32(buf, *&self.epoch);
         match &self.subtopologies {
             Some(v) => {
                 codec::put_array_len(buf, Some((v).len()), true, "Topology.Subtopologies")?;
@@ -1815,9 +1792,7 @@ impl Message for Topology {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Topology")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Topology")?;
         }
         Ok(())
     }

@@ -202,8 +202,8 @@ impl Message for StreamsGroupHeartbeatRequest {
             true,
             "StreamsGroupHeartbeatRequest.MemberId",
         )?;
-        buf.put_i32(*&self.member_epoch);
-        buf.put_i32(*&self.endpoint_information_epoch);
+        codec::put_i32(buf, *&self.member_epoch);
+        codec::put_i32(buf, *&self.endpoint_information_epoch);
         match &self.instance_id {
             Some(v) => {
                 codec::put_string(buf, v, true, "StreamsGroupHeartbeatRequest.InstanceId")?;
@@ -225,14 +225,14 @@ impl Message for StreamsGroupHeartbeatRequest {
                 codec::put_nullable_string(buf, None, true, "StreamsGroupHeartbeatRequest.RackId")?;
             }
         }
-        buf.put_i32(*&self.rebalance_timeout_ms);
+        codec::put_i32(buf, *&self.rebalance_timeout_ms);
         match &self.topology {
             Some(v) => {
-                buf.put_i8(1);
+                codec::put_i8(buf, 1);
                 Message::encode(v, buf, version)?;
             }
             None => {
-                buf.put_i8(-1);
+                codec::put_i8(buf, -1);
             }
         }
         match &self.active_tasks {
@@ -298,11 +298,11 @@ impl Message for StreamsGroupHeartbeatRequest {
         }
         match &self.user_endpoint {
             Some(v) => {
-                buf.put_i8(1);
+                codec::put_i8(buf, 1);
                 Message::encode(v, buf, version)?;
             }
             None => {
-                buf.put_i8(-1);
+                codec::put_i8(buf, -1);
             }
         }
         match &self.client_tags {
@@ -360,13 +360,11 @@ impl Message for StreamsGroupHeartbeatRequest {
         }
         codec::put_bool(buf, *&self.shutdown_application);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "StreamsGroupHeartbeatRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -692,7 +690,7 @@ impl Message for CopartitionGroup {
             "CopartitionGroup.SourceTopics",
         )?;
         for item in (&self.source_topics).iter() {
-            buf.put_i16(*item);
+            codec::put_i16(buf, *item);
         }
         codec::put_array_len(
             buf,
@@ -701,7 +699,7 @@ impl Message for CopartitionGroup {
             "CopartitionGroup.SourceTopicRegex",
         )?;
         for item in (&self.source_topic_regex).iter() {
-            buf.put_i16(*item);
+            codec::put_i16(buf, *item);
         }
         codec::put_array_len(
             buf,
@@ -710,16 +708,10 @@ impl Message for CopartitionGroup {
             "CopartitionGroup.RepartitionSourceTopics",
         )?;
         for item in (&self.repartition_source_topics).iter() {
-            buf.put_i16(*item);
+            codec::put_i16(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "CopartitionGroup",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "CopartitionGroup")?;
         }
         Ok(())
     }
@@ -731,31 +723,16 @@ impl Message for CopartitionGroup {
         let flexible = true;
         let f_source_topics = {
             let n = codec::read_array_len(buf, true, 2, "CopartitionGroup.SourceTopics")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i16(buf, "CopartitionGroup.SourceTopics")?);
-            }
-            items
+            codec::read_i16_array(buf, n, "CopartitionGroup.SourceTopics")?
         };
         let f_source_topic_regex = {
             let n = codec::read_array_len(buf, true, 2, "CopartitionGroup.SourceTopicRegex")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i16(buf, "CopartitionGroup.SourceTopicRegex")?);
-            }
-            items
+            codec::read_i16_array(buf, n, "CopartitionGroup.SourceTopicRegex")?
         };
         let f_repartition_source_topics = {
             let n =
                 codec::read_array_len(buf, true, 2, "CopartitionGroup.RepartitionSourceTopics")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i16(
-                    buf,
-                    "CopartitionGroup.RepartitionSourceTopics",
-                )?);
-            }
-            items
+            codec::read_i16_array(buf, n, "CopartitionGroup.RepartitionSourceTopics")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -850,11 +827,9 @@ impl Message for Endpoint {
         }
         let flexible = true;
         codec::put_string(buf, &self.host, true, "Endpoint.Host")?;
-        buf.put_u16(*&self.port);
+        codec::put_u16(buf, *&self.port);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Endpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Endpoint")?;
         }
         Ok(())
     }
@@ -950,9 +925,7 @@ impl Message for KeyValue {
         codec::put_string(buf, &self.key, true, "KeyValue.Key")?;
         codec::put_string(buf, &self.value, true, "KeyValue.Value")?;
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "KeyValue")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "KeyValue")?;
         }
         Ok(())
     }
@@ -1141,9 +1114,7 @@ impl Message for Subtopology {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Subtopology")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Subtopology")?;
         }
         Ok(())
     }
@@ -1342,12 +1313,10 @@ impl Message for TaskIds {
             "TaskIds.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TaskIds")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TaskIds")?;
         }
         Ok(())
     }
@@ -1360,11 +1329,7 @@ impl Message for TaskIds {
         let f_subtopology_id = codec::read_string(buf, true, "TaskIds.SubtopologyId")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, true, 4, "TaskIds.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TaskIds.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TaskIds.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -1461,12 +1426,10 @@ impl Message for TaskOffset {
         }
         let flexible = true;
         codec::put_string(buf, &self.subtopology_id, true, "TaskOffset.SubtopologyId")?;
-        buf.put_i32(*&self.partition);
-        buf.put_i64(*&self.offset);
+        codec::put_i32(buf, *&self.partition);
+        codec::put_i64(buf, *&self.offset);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TaskOffset")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TaskOffset")?;
         }
         Ok(())
     }
@@ -1585,8 +1548,8 @@ impl Message for TopicInfo {
         }
         let flexible = true;
         codec::put_string(buf, &self.name, true, "TopicInfo.Name")?;
-        buf.put_i32(*&self.partitions);
-        buf.put_i16(*&self.replication_factor);
+        codec::put_i32(buf, *&self.partitions);
+        codec::put_i16(buf, *&self.replication_factor);
         codec::put_array_len(
             buf,
             Some((&self.topic_configs).len()),
@@ -1597,9 +1560,7 @@ impl Message for TopicInfo {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicInfo")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicInfo")?;
         }
         Ok(())
     }
@@ -1719,7 +1680,7 @@ impl Message for Topology {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.epoch);
+        codec::put_i32(buf, *&self.epoch);
         codec::put_array_len(
             buf,
             Some((&self.subtopologies).len()),
@@ -1730,9 +1691,7 @@ impl Message for Topology {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Topology")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Topology")?;
         }
         Ok(())
     }

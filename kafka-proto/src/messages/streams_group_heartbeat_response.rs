@@ -169,8 +169,8 @@ impl Message for StreamsGroupHeartbeatResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "StreamsGroupHeartbeatResponse.ErrorMessage")?;
@@ -190,10 +190,10 @@ impl Message for StreamsGroupHeartbeatResponse {
             true,
             "StreamsGroupHeartbeatResponse.MemberId",
         )?;
-        buf.put_i32(*&self.member_epoch);
-        buf.put_i32(*&self.heartbeat_interval_ms);
-        buf.put_i32(*&self.acceptable_recovery_lag);
-        buf.put_i32(*&self.task_offset_interval_ms);
+        codec::put_i32(buf, *&self.member_epoch);
+        codec::put_i32(buf, *&self.heartbeat_interval_ms);
+        codec::put_i32(buf, *&self.acceptable_recovery_lag);
+        codec::put_i32(buf, *&self.task_offset_interval_ms);
         match &self.status {
             Some(v) => {
                 codec::put_array_len(
@@ -263,7 +263,7 @@ impl Message for StreamsGroupHeartbeatResponse {
                 codec::put_array_len(buf, None, true, "StreamsGroupHeartbeatResponse.WarmupTasks")?;
             }
         }
-        buf.put_i32(*&self.endpoint_information_epoch);
+        codec::put_i32(buf, *&self.endpoint_information_epoch);
         match &self.partitions_by_user_endpoint {
             Some(v) => {
                 codec::put_array_len(
@@ -286,13 +286,11 @@ impl Message for StreamsGroupHeartbeatResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "StreamsGroupHeartbeatResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -562,11 +560,9 @@ impl Message for Endpoint {
         }
         let flexible = true;
         codec::put_string(buf, &self.host, true, "Endpoint.Host")?;
-        buf.put_u16(*&self.port);
+        codec::put_u16(buf, *&self.port);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Endpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Endpoint")?;
         }
         Ok(())
     }
@@ -687,13 +683,11 @@ impl Message for EndpointToPartitions {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "EndpointToPartitions",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -820,11 +814,10 @@ impl Message for Status {
             });
         }
         let flexible = true;
-        buf.put_i8(*&self.status_code);
+        codec::put_i8(buf, *&self.status_code);
         codec::put_string(buf, &self.status_detail, true, "Status.StatusDetail")?;
         if flexible {
-            let writer = codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Status")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Status")?;
         }
         Ok(())
     }
@@ -927,12 +920,10 @@ impl Message for TaskIds {
             "TaskIds.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TaskIds")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TaskIds")?;
         }
         Ok(())
     }
@@ -945,11 +936,7 @@ impl Message for TaskIds {
         let f_subtopology_id = codec::read_string(buf, true, "TaskIds.SubtopologyId")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, true, 4, "TaskIds.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TaskIds.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TaskIds.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {
@@ -1045,12 +1032,10 @@ impl Message for TopicPartition {
             "TopicPartition.Partitions",
         )?;
         for item in (&self.partitions).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicPartition")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicPartition")?;
         }
         Ok(())
     }
@@ -1063,11 +1048,7 @@ impl Message for TopicPartition {
         let f_topic = codec::read_string(buf, true, "TopicPartition.Topic")?;
         let f_partitions = {
             let n = codec::read_array_len(buf, true, 4, "TopicPartition.Partitions")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "TopicPartition.Partitions")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "TopicPartition.Partitions")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

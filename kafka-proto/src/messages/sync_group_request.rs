@@ -116,7 +116,7 @@ impl Message for SyncGroupRequest {
             version >= 4,
             "SyncGroupRequest.GroupId",
         )?;
-        buf.put_i32(*&self.generation_id);
+        codec::put_i32(buf, *&self.generation_id);
         codec::put_string(
             buf,
             &self.member_id,
@@ -237,13 +237,7 @@ impl Message for SyncGroupRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "SyncGroupRequest",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "SyncGroupRequest")?;
         }
         Ok(())
     }
@@ -458,13 +452,11 @@ impl Message for SyncGroupRequestAssignment {
             "SyncGroupRequestAssignment.Assignment",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "SyncGroupRequestAssignment",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

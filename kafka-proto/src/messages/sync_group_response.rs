@@ -95,9 +95,9 @@ impl Message for SyncGroupResponse {
         }
         let flexible = version >= 4;
         if version >= 1 {
-            buf.put_i32(*&self.throttle_time_ms);
+            codec::put_i32(buf, *&self.throttle_time_ms);
         }
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if version >= 5 {
             if version >= 5 {
                 match &self.protocol_type {
@@ -163,13 +163,11 @@ impl Message for SyncGroupResponse {
             "SyncGroupResponse.Assignment",
         )?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "SyncGroupResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -130,10 +130,10 @@ impl Message for TxnOffsetCommitRequest {
             version >= 3,
             "TxnOffsetCommitRequest.GroupId",
         )?;
-        buf.put_i64(*&self.producer_id);
-        buf.put_i16(*&self.producer_epoch);
+        codec::put_i64(buf, *&self.producer_id);
+        codec::put_i16(buf, *&self.producer_epoch);
         if version >= 3 {
-            buf.put_i32(*&self.generation_id);
+            codec::put_i32(buf, *&self.generation_id);
         } else {
             if !(version >= 3) && self.generation_id != -1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -213,13 +213,11 @@ impl Message for TxnOffsetCommitRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "TxnOffsetCommitRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -423,10 +421,10 @@ impl Message for TxnOffsetCommitRequestPartition {
             });
         }
         let flexible = version >= 3;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i64(*&self.committed_offset);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i64(buf, *&self.committed_offset);
         if version >= 2 {
-            buf.put_i32(*&self.committed_leader_epoch);
+            codec::put_i32(buf, *&self.committed_leader_epoch);
         }
         match &self.committed_metadata {
             Some(v) => {
@@ -447,13 +445,11 @@ impl Message for TxnOffsetCommitRequestPartition {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "TxnOffsetCommitRequestPartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -600,13 +596,11 @@ impl Message for TxnOffsetCommitRequestTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "TxnOffsetCommitRequestTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

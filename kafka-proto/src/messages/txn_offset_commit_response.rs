@@ -70,7 +70,7 @@ impl Message for TxnOffsetCommitResponse {
             });
         }
         let flexible = version >= 3;
-        buf.put_i32(*&self.throttle_time_ms);
+        codec::put_i32(buf, *&self.throttle_time_ms);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -81,13 +81,11 @@ impl Message for TxnOffsetCommitResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "TxnOffsetCommitResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -198,16 +196,14 @@ impl Message for TxnOffsetCommitResponsePartition {
             });
         }
         let flexible = version >= 3;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "TxnOffsetCommitResponsePartition",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -323,13 +319,11 @@ impl Message for TxnOffsetCommitResponseTopic {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "TxnOffsetCommitResponseTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

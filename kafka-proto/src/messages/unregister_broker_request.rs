@@ -62,15 +62,13 @@ impl Message for UnregisterBrokerRequest {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.broker_id);
+        codec::put_i32(buf, *&self.broker_id);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "UnregisterBrokerRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -78,7 +78,7 @@ impl Message for UpdateFeaturesRequest {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.timeout_ms);
+        codec::put_i32(buf, *&self.timeout_ms);
         codec::put_array_len(
             buf,
             Some((&self.feature_updates).len()),
@@ -99,13 +99,11 @@ impl Message for UpdateFeaturesRequest {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "UpdateFeaturesRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -245,7 +243,7 @@ impl Message for FeatureUpdateKey {
         }
         let flexible = true;
         codec::put_string(buf, &self.feature, true, "FeatureUpdateKey.Feature")?;
-        buf.put_i16(*&self.max_version_level);
+        codec::put_i16(buf, *&self.max_version_level);
         if version == 0 {
             codec::put_bool(buf, *&self.allow_downgrade);
         } else {
@@ -257,7 +255,7 @@ impl Message for FeatureUpdateKey {
             }
         }
         if version >= 1 {
-            buf.put_i8(*&self.upgrade_type);
+            codec::put_i8(buf, *&self.upgrade_type);
         } else {
             if !(version >= 1) && self.upgrade_type != 1 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -267,13 +265,7 @@ impl Message for FeatureUpdateKey {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
-                buf,
-                0,
-                &self.unknown_tagged_fields,
-                "FeatureUpdateKey",
-            )?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "FeatureUpdateKey")?;
         }
         Ok(())
     }

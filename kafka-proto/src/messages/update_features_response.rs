@@ -86,8 +86,8 @@ impl Message for UpdateFeaturesResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "UpdateFeaturesResponse.ErrorMessage")?;
@@ -108,13 +108,11 @@ impl Message for UpdateFeaturesResponse {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "UpdateFeaturesResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -253,7 +251,7 @@ impl Message for UpdatableFeatureResult {
         }
         let flexible = true;
         codec::put_string(buf, &self.feature, true, "UpdatableFeatureResult.Feature")?;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         match &self.error_message {
             Some(v) => {
                 codec::put_string(buf, v, true, "UpdatableFeatureResult.ErrorMessage")?;
@@ -263,13 +261,11 @@ impl Message for UpdatableFeatureResult {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "UpdatableFeatureResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

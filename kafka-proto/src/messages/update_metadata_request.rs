@@ -121,7 +121,7 @@ impl Message for UpdateMetadataRequest {
             });
         }
         let flexible = version >= 6;
-        buf.put_i32(*&self.controller_id);
+        codec::put_i32(buf, *&self.controller_id);
         if version >= 8 {
             codec::put_bool(buf, *&self.is_k_raft_controller);
         } else {
@@ -138,9 +138,9 @@ impl Message for UpdateMetadataRequest {
                 version,
             });
         }
-        buf.put_i32(*&self.controller_epoch);
+        codec::put_i32(buf, *&self.controller_epoch);
         if version >= 5 {
-            buf.put_i64(*&self.broker_epoch);
+            codec::put_i64(buf, *&self.broker_epoch);
         }
         if version <= 4 {
             codec::put_array_len(
@@ -202,7 +202,7 @@ impl Message for UpdateMetadataRequest {
             )?;
             if version >= 8 && self.r#type != 0 {
                 writer.known(buf, 0, |buf| {
-                    buf.put_i8(*&self.r#type);
+                    codec::put_i8(buf, *&self.r#type);
                     Ok(())
                 })?;
             }
@@ -458,12 +458,12 @@ impl Message for UpdateMetadataBroker {
             });
         }
         let flexible = version >= 6;
-        buf.put_i32(*&self.id);
+        codec::put_i32(buf, *&self.id);
         if version == 0 {
             codec::put_string(buf, &self.v0_host, false, "UpdateMetadataBroker.V0Host")?;
         }
         if version == 0 {
-            buf.put_i32(*&self.v0_port);
+            codec::put_i32(buf, *&self.v0_port);
         }
         if version >= 1 {
             codec::put_array_len(
@@ -506,13 +506,11 @@ impl Message for UpdateMetadataBroker {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "UpdateMetadataBroker",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -695,7 +693,7 @@ impl Message for UpdateMetadataEndpoint {
         }
         let flexible = version >= 6;
         if version >= 1 {
-            buf.put_i32(*&self.port);
+            codec::put_i32(buf, *&self.port);
         } else {
             if !(version >= 1) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -723,7 +721,7 @@ impl Message for UpdateMetadataEndpoint {
             )?;
         }
         if version >= 1 {
-            buf.put_i16(*&self.security_protocol);
+            codec::put_i16(buf, *&self.security_protocol);
         } else {
             if !(version >= 1) && self.security_protocol != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -733,13 +731,11 @@ impl Message for UpdateMetadataEndpoint {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "UpdateMetadataEndpoint",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -941,10 +937,10 @@ impl Message for UpdateMetadataPartitionState {
                 "UpdateMetadataPartitionState.TopicName",
             )?;
         }
-        buf.put_i32(*&self.partition_index);
-        buf.put_i32(*&self.controller_epoch);
-        buf.put_i32(*&self.leader);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i32(buf, *&self.controller_epoch);
+        codec::put_i32(buf, *&self.leader);
+        codec::put_i32(buf, *&self.leader_epoch);
         codec::put_array_len(
             buf,
             Some((&self.isr).len()),
@@ -952,9 +948,9 @@ impl Message for UpdateMetadataPartitionState {
             "UpdateMetadataPartitionState.Isr",
         )?;
         for item in (&self.isr).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
-        buf.put_i32(*&self.zk_version);
+        codec::put_i32(buf, *&self.zk_version);
         codec::put_array_len(
             buf,
             Some((&self.replicas).len()),
@@ -962,7 +958,7 @@ impl Message for UpdateMetadataPartitionState {
             "UpdateMetadataPartitionState.Replicas",
         )?;
         for item in (&self.replicas).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if version >= 4 {
             codec::put_array_len(
@@ -972,17 +968,15 @@ impl Message for UpdateMetadataPartitionState {
                 "UpdateMetadataPartitionState.OfflineReplicas",
             )?;
             for item in (&self.offline_replicas).iter() {
-                buf.put_i32(*item);
+                codec::put_i32(buf, *item);
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "UpdateMetadataPartitionState",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -1009,11 +1003,7 @@ impl Message for UpdateMetadataPartitionState {
         let f_isr = {
             let n =
                 codec::read_array_len(buf, version >= 6, 4, "UpdateMetadataPartitionState.Isr")?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(buf, "UpdateMetadataPartitionState.Isr")?);
-            }
-            items
+            codec::read_i32_array(buf, n, "UpdateMetadataPartitionState.Isr")?
         };
         let f_zk_version = codec::read_i32(buf, "UpdateMetadataPartitionState.ZkVersion")?;
         let f_replicas = {
@@ -1023,14 +1013,7 @@ impl Message for UpdateMetadataPartitionState {
                 4,
                 "UpdateMetadataPartitionState.Replicas",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "UpdateMetadataPartitionState.Replicas",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "UpdateMetadataPartitionState.Replicas")?
         };
         let f_offline_replicas = if version >= 4 {
             {
@@ -1040,14 +1023,7 @@ impl Message for UpdateMetadataPartitionState {
                     4,
                     "UpdateMetadataPartitionState.OfflineReplicas",
                 )?;
-                let mut items = Vec::with_capacity(codec::capacity(n));
-                for _ in 0..n {
-                    items.push(codec::read_i32(
-                        buf,
-                        "UpdateMetadataPartitionState.OfflineReplicas",
-                    )?);
-                }
-                items
+                codec::read_i32_array(buf, n, "UpdateMetadataPartitionState.OfflineReplicas")?
             }
         } else {
             Vec::<i32>::new()
@@ -1227,13 +1203,11 @@ impl Message for UpdateMetadataTopicState {
             }
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "UpdateMetadataTopicState",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

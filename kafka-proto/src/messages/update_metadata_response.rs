@@ -62,15 +62,13 @@ impl Message for UpdateMetadataResponse {
             });
         }
         let flexible = version >= 6;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "UpdateMetadataResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

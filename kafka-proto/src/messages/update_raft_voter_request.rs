@@ -110,8 +110,8 @@ impl Message for UpdateRaftVoterRequest {
                 codec::put_nullable_string(buf, None, true, "UpdateRaftVoterRequest.ClusterId")?;
             }
         }
-        buf.put_i32(*&self.current_leader_epoch);
-        buf.put_i32(*&self.voter_id);
+        codec::put_i32(buf, *&self.current_leader_epoch);
+        codec::put_i32(buf, *&self.voter_id);
         codec::put_uuid(buf, &self.voter_directory_id);
         codec::put_array_len(
             buf,
@@ -124,13 +124,11 @@ impl Message for UpdateRaftVoterRequest {
         }
         Message::encode(&self.k_raft_version_feature, buf, version)?;
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "UpdateRaftVoterRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -268,16 +266,14 @@ impl Message for KRaftVersionFeature {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.min_supported_version);
-        buf.put_i16(*&self.max_supported_version);
+        codec::put_i16(buf, *&self.min_supported_version);
+        codec::put_i16(buf, *&self.max_supported_version);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "KRaftVersionFeature",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -386,11 +382,9 @@ impl Message for Listener {
         let flexible = true;
         codec::put_string(buf, &self.name, true, "Listener.Name")?;
         codec::put_string(buf, &self.host, true, "Listener.Host")?;
-        buf.put_u16(*&self.port);
+        codec::put_u16(buf, *&self.port);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Listener")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Listener")?;
         }
         Ok(())
     }

@@ -78,8 +78,8 @@ impl Message for UpdateRaftVoterResponse {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.throttle_time_ms);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.throttle_time_ms);
+        codec::put_i16(buf, *&self.error_code);
         if !(true) && self.current_leader != CurrentLeader::default() {
             return Err(EncodeError::FieldNotInVersion {
                 field: "UpdateRaftVoterResponse.CurrentLeader",
@@ -233,14 +233,12 @@ impl Message for CurrentLeader {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
         codec::put_string(buf, &self.host, true, "CurrentLeader.Host")?;
-        buf.put_i32(*&self.port);
+        codec::put_i32(buf, *&self.port);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "CurrentLeader")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "CurrentLeader")?;
         }
         Ok(())
     }

@@ -87,16 +87,14 @@ impl Message for VoteRequest {
             }
         }
         if version >= 1 {
-            buf.put_i32(*&self.voter_id);
+            codec::put_i32(buf, *&self.voter_id);
         }
         codec::put_array_len(buf, Some((&self.topics).len()), true, "VoteRequest.Topics")?;
         for item in (&self.topics).iter() {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "VoteRequest")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "VoteRequest")?;
         }
         Ok(())
     }
@@ -265,17 +263,17 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i32(*&self.replica_epoch);
-        buf.put_i32(*&self.replica_id);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i32(buf, *&self.replica_epoch);
+        codec::put_i32(buf, *&self.replica_id);
         if version >= 1 {
             codec::put_uuid(buf, &self.replica_directory_id);
         }
         if version >= 1 {
             codec::put_uuid(buf, &self.voter_directory_id);
         }
-        buf.put_i32(*&self.last_offset_epoch);
-        buf.put_i64(*&self.last_offset);
+        codec::put_i32(buf, *&self.last_offset_epoch);
+        codec::put_i64(buf, *&self.last_offset);
         if version >= 2 {
             codec::put_bool(buf, *&self.pre_vote);
         } else {
@@ -287,9 +285,7 @@ impl Message for PartitionData {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -458,9 +454,7 @@ impl Message for TopicData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }

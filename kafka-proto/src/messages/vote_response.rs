@@ -78,7 +78,7 @@ impl Message for VoteResponse {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.error_code);
+        codec::put_i16(buf, *&self.error_code);
         codec::put_array_len(buf, Some((&self.topics).len()), true, "VoteResponse.Topics")?;
         for item in (&self.topics).iter() {
             Message::encode(item, buf, version)?;
@@ -262,7 +262,7 @@ impl Message for NodeEndpoint {
         }
         let flexible = true;
         if version >= 1 {
-            buf.put_i32(*&self.node_id);
+            codec::put_i32(buf, *&self.node_id);
         } else {
             if !(version >= 1) && self.node_id != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -282,7 +282,7 @@ impl Message for NodeEndpoint {
             }
         }
         if version >= 1 {
-            buf.put_u16(*&self.port);
+            codec::put_u16(buf, *&self.port);
         } else {
             if !(version >= 1) && self.port != 0 {
                 return Err(EncodeError::FieldNotInVersion {
@@ -292,9 +292,7 @@ impl Message for NodeEndpoint {
             }
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "NodeEndpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "NodeEndpoint")?;
         }
         Ok(())
     }
@@ -444,15 +442,13 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
-        buf.put_i32(*&self.leader_id);
-        buf.put_i32(*&self.leader_epoch);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
+        codec::put_i32(buf, *&self.leader_id);
+        codec::put_i32(buf, *&self.leader_epoch);
         codec::put_bool(buf, *&self.vote_granted);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -576,9 +572,7 @@ impl Message for TopicData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "TopicData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "TopicData")?;
         }
         Ok(())
     }

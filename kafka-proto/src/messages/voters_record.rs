@@ -70,15 +70,13 @@ impl Message for VotersRecord {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.version);
+        codec::put_i16(buf, *&self.version);
         codec::put_array_len(buf, Some((&self.voters).len()), true, "VotersRecord.Voters")?;
         for item in (&self.voters).iter() {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "VotersRecord")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "VotersRecord")?;
         }
         Ok(())
     }
@@ -195,11 +193,9 @@ impl Message for Endpoint {
         let flexible = true;
         codec::put_string(buf, &self.name, true, "Endpoint.Name")?;
         codec::put_string(buf, &self.host, true, "Endpoint.Host")?;
-        buf.put_u16(*&self.port);
+        codec::put_u16(buf, *&self.port);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Endpoint")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Endpoint")?;
         }
         Ok(())
     }
@@ -299,16 +295,14 @@ impl Message for KRaftVersionFeature {
             });
         }
         let flexible = true;
-        buf.put_i16(*&self.min_supported_version);
-        buf.put_i16(*&self.max_supported_version);
+        codec::put_i16(buf, *&self.min_supported_version);
+        codec::put_i16(buf, *&self.max_supported_version);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "KRaftVersionFeature",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -423,7 +417,7 @@ impl Message for Voter {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.voter_id);
+        codec::put_i32(buf, *&self.voter_id);
         codec::put_uuid(buf, &self.voter_directory_id);
         codec::put_array_len(buf, Some((&self.endpoints).len()), true, "Voter.Endpoints")?;
         for item in (&self.endpoints).iter() {
@@ -431,8 +425,7 @@ impl Message for Voter {
         }
         Message::encode(&self.k_raft_version_feature, buf, version)?;
         if flexible {
-            let writer = codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "Voter")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "Voter")?;
         }
         Ok(())
     }

@@ -86,13 +86,11 @@ impl Message for WriteShareGroupStateRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "WriteShareGroupStateRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -231,12 +229,12 @@ impl Message for PartitionData {
             });
         }
         let flexible = true;
-        buf.put_i32(*&self.partition);
-        buf.put_i32(*&self.state_epoch);
-        buf.put_i32(*&self.leader_epoch);
-        buf.put_i64(*&self.start_offset);
+        codec::put_i32(buf, *&self.partition);
+        codec::put_i32(buf, *&self.state_epoch);
+        codec::put_i32(buf, *&self.leader_epoch);
+        codec::put_i64(buf, *&self.start_offset);
         if version >= 1 {
-            buf.put_i32(*&self.delivery_complete_count);
+            codec::put_i32(buf, *&self.delivery_complete_count);
         }
         codec::put_array_len(
             buf,
@@ -248,9 +246,7 @@ impl Message for PartitionData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "PartitionData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "PartitionData")?;
         }
         Ok(())
     }
@@ -409,14 +405,12 @@ impl Message for StateBatch {
             });
         }
         let flexible = true;
-        buf.put_i64(*&self.first_offset);
-        buf.put_i64(*&self.last_offset);
-        buf.put_i8(*&self.delivery_state);
-        buf.put_i16(*&self.delivery_count);
+        codec::put_i64(buf, *&self.first_offset);
+        codec::put_i64(buf, *&self.last_offset);
+        codec::put_i8(buf, *&self.delivery_state);
+        codec::put_i16(buf, *&self.delivery_count);
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "StateBatch")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "StateBatch")?;
         }
         Ok(())
     }
@@ -536,9 +530,7 @@ impl Message for WriteStateData {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer =
-                codec::TaggedWriter::start(buf, 0, &self.unknown_tagged_fields, "WriteStateData")?;
-            writer.finish(buf)?;
+            codec::put_unknown_tagged_fields(buf, &self.unknown_tagged_fields, "WriteStateData")?;
         }
         Ok(())
     }

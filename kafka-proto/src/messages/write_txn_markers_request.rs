@@ -72,13 +72,11 @@ impl Message for WriteTxnMarkersRequest {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "WriteTxnMarkersRequest",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -211,8 +209,8 @@ impl Message for WritableTxnMarker {
             });
         }
         let flexible = version >= 1;
-        buf.put_i64(*&self.producer_id);
-        buf.put_i16(*&self.producer_epoch);
+        codec::put_i64(buf, *&self.producer_id);
+        codec::put_i16(buf, *&self.producer_epoch);
         codec::put_bool(buf, *&self.transaction_result);
         codec::put_array_len(
             buf,
@@ -223,18 +221,16 @@ impl Message for WritableTxnMarker {
         for item in (&self.topics).iter() {
             Message::encode(item, buf, version)?;
         }
-        buf.put_i32(*&self.coordinator_epoch);
+        codec::put_i32(buf, *&self.coordinator_epoch);
         if version >= 2 {
-            buf.put_i8(*&self.transaction_version);
+            codec::put_i8(buf, *&self.transaction_version);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "WritableTxnMarker",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -385,16 +381,14 @@ impl Message for WritableTxnMarkerTopic {
             "WritableTxnMarkerTopic.PartitionIndexes",
         )?;
         for item in (&self.partition_indexes).iter() {
-            buf.put_i32(*item);
+            codec::put_i32(buf, *item);
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "WritableTxnMarkerTopic",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -412,14 +406,7 @@ impl Message for WritableTxnMarkerTopic {
                 4,
                 "WritableTxnMarkerTopic.PartitionIndexes",
             )?;
-            let mut items = Vec::with_capacity(codec::capacity(n));
-            for _ in 0..n {
-                items.push(codec::read_i32(
-                    buf,
-                    "WritableTxnMarkerTopic.PartitionIndexes",
-                )?);
-            }
-            items
+            codec::read_i32_array(buf, n, "WritableTxnMarkerTopic.PartitionIndexes")?
         };
         let mut unknown_tagged_fields = UnknownTaggedFields::new();
         if flexible {

@@ -72,13 +72,11 @@ impl Message for WriteTxnMarkersResponse {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "WriteTxnMarkersResponse",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -179,16 +177,14 @@ impl Message for WritableTxnMarkerPartitionResult {
             });
         }
         let flexible = version >= 1;
-        buf.put_i32(*&self.partition_index);
-        buf.put_i16(*&self.error_code);
+        codec::put_i32(buf, *&self.partition_index);
+        codec::put_i16(buf, *&self.error_code);
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "WritableTxnMarkerPartitionResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -288,7 +284,7 @@ impl Message for WritableTxnMarkerResult {
             });
         }
         let flexible = version >= 1;
-        buf.put_i64(*&self.producer_id);
+        codec::put_i64(buf, *&self.producer_id);
         codec::put_array_len(
             buf,
             Some((&self.topics).len()),
@@ -299,13 +295,11 @@ impl Message for WritableTxnMarkerResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "WritableTxnMarkerResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }
@@ -430,13 +424,11 @@ impl Message for WritableTxnMarkerTopicResult {
             Message::encode(item, buf, version)?;
         }
         if flexible {
-            let writer = codec::TaggedWriter::start(
+            codec::put_unknown_tagged_fields(
                 buf,
-                0,
                 &self.unknown_tagged_fields,
                 "WritableTxnMarkerTopicResult",
             )?;
-            writer.finish(buf)?;
         }
         Ok(())
     }

@@ -47,7 +47,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Takes `n` bytes, returning their range in the underlying slice.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take(
         &mut self,
         n: usize,
@@ -110,17 +110,31 @@ impl<'a> Cursor<'a> {
     }
 
     /// A zigzag varint in the `int32` range (at most 5 bytes).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self, what: &'static str) -> Result<i32, DecodeError> {
-        // One-byte fast path: most lengths and deltas in a batch are small.
-        let v = match self.buf.get(self.pos) {
-            Some(&b) if b < 0x80 => {
-                self.pos += 1;
-                u32::from(b)
-            }
-            _ => self.varint_slow(what)?,
+        let v = match self.short() {
+            Some(v) => v as u32,
+            None => self.varint_slow(what)?,
         };
         Ok(((v >> 1) as i32) ^ -((v & 1) as i32))
+    }
+
+    /// Fast paths for a varint of one byte (most deltas and small lengths)
+    /// or two (lengths up to 8 KiB, deltas up to 8191); `None` otherwise.
+    #[inline(always)]
+    fn short(&mut self) -> Option<u64> {
+        let rest = self.buf.get(self.pos..)?;
+        match *rest {
+            [b0, ..] if b0 < 0x80 => {
+                self.pos += 1;
+                Some(u64::from(b0))
+            }
+            [b0, b1, ..] if b1 < 0x80 => {
+                self.pos += 2;
+                Some(u64::from(b0 & 0x7f) | (u64::from(b1) << 7))
+            }
+            _ => None,
+        }
     }
 
     #[inline(never)]
@@ -141,14 +155,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// A zigzag varlong in the `int64` range (at most 10 bytes).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varlong(&mut self, what: &'static str) -> Result<i64, DecodeError> {
-        let v = match self.buf.get(self.pos) {
-            Some(&b) if b < 0x80 => {
-                self.pos += 1;
-                u64::from(b)
-            }
-            _ => self.varlong_slow(what)?,
+        let v = match self.short() {
+            Some(v) => v,
+            None => self.varlong_slow(what)?,
         };
         Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
@@ -171,7 +182,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A varint length then that many bytes; -1 is null.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint_bytes(
         &mut self,
         what: &'static str,

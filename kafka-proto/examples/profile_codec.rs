@@ -1,0 +1,177 @@
+//! Runs one codec workload N times, for instruction-count profiling:
+//!
+//! ```text
+//! cargo build --release -p kafka-proto --example profile_codec
+//! valgrind --tool=callgrind --dump-instr=no \
+//!     target/release/examples/profile_codec encode 200
+//! callgrind_annotate --auto=no callgrind.out.<pid>
+//! ```
+//!
+//! Workloads (the same data as `benches/codec.rs`): `encode`,
+//! `decode-owned`, `decode-borrowed` (one v2 batch of 1,000 records, 8-byte
+//! keys, 100-byte values), `metadata-decode`, `metadata-encode` (a
+//! MetadataResponse v12 with 1,000 partitions).
+
+use std::hint::black_box;
+
+use bytes::{Bytes, BytesMut};
+use kafka_proto::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_proto::messages::MetadataResponse;
+use kafka_proto::record::{
+    BatchOptions, Compression, DecodeOptions, Record, RecordBatch, RecordBatchBuilder,
+};
+use kafka_proto::Message;
+
+const METADATA_VERSION: i16 = 12;
+const RECORDS: usize = 1000;
+
+fn metadata() -> MetadataResponse {
+    let brokers = (0..3)
+        .map(|id| {
+            MetadataResponseBroker::default()
+                .with_node_id(id)
+                .with_host(format!("broker-{id}.example.internal"))
+                .with_port(9092)
+                .with_rack(Some(format!("rack-{id}")))
+        })
+        .collect();
+    let topics = (0..10)
+        .map(|t| {
+            MetadataResponseTopic::default()
+                .with_name(Some(format!("topic-{t}")))
+                .with_topic_id(kafka_proto::Uuid::from_u64_pair(t, t + 1))
+                .with_partitions(
+                    (0..100)
+                        .map(|p| {
+                            MetadataResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_leader_id(p % 3)
+                                .with_leader_epoch(7)
+                                .with_replica_nodes(vec![p % 3, (p + 1) % 3, (p + 2) % 3])
+                                .with_isr_nodes(vec![p % 3, (p + 1) % 3, (p + 2) % 3])
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some("bench-cluster".into()))
+        .with_controller_id(0)
+        .with_topics(topics)
+}
+
+fn value(i: usize) -> Bytes {
+    let mut v = format!(
+        "{{\"id\":{i:08},\"user\":\"user-{:04}\",\"event\":\"click\",\"score\":{:05},\"pad\":\"",
+        (i * 7919) % 10_000,
+        (i * 104_729) % 100_000
+    )
+    .into_bytes();
+    while v.len() < 98 {
+        v.push(b'a' + (v.len() as u8 * 13 + i as u8) % 26);
+    }
+    v.extend_from_slice(b"\"}");
+    Bytes::from(v)
+}
+
+fn records() -> Vec<Record> {
+    (0..RECORDS)
+        .map(|i| Record {
+            offset: i as i64,
+            timestamp: 1_700_000_000_000 + i as i64,
+            key: Some(Bytes::from(format!("key{:05}", i % 100_000))),
+            value: Some(value(i)),
+            headers: Default::default(),
+        })
+        .collect()
+}
+
+fn options() -> BatchOptions {
+    BatchOptions {
+        base_offset: 0,
+        producer_id: 4242,
+        producer_epoch: 3,
+        base_sequence: 0,
+        compression: Compression::None,
+        ..Default::default()
+    }
+}
+
+fn encode(records: &[Record], buf: BytesMut) -> Bytes {
+    let mut b = RecordBatchBuilder::with_buffer(buf, options());
+    for r in records {
+        b.append_record(r).unwrap();
+    }
+    b.finish().unwrap()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let workload = args.next().unwrap_or_else(|| "encode".into());
+    let n: usize = args.next().map_or(200, |s| s.parse().expect("iterations"));
+    let records = records();
+    let wire = encode(&records, BytesMut::new());
+    let meta = metadata();
+    let mut meta_wire = BytesMut::new();
+    meta.encode(&mut meta_wire, METADATA_VERSION).unwrap();
+    let meta_wire = meta_wire.freeze();
+
+    let mut total = 0usize;
+    match workload.as_str() {
+        "encode" => {
+            let mut buf = Some(BytesMut::with_capacity(wire.len() + 64));
+            for _ in 0..n {
+                let out = encode(black_box(&records), buf.take().unwrap());
+                total += out.len();
+                buf = Some(
+                    out.try_into_mut()
+                        .unwrap_or_else(|b| BytesMut::with_capacity(b.len())),
+                );
+            }
+        }
+        "decode-owned" => {
+            for _ in 0..n {
+                let batch =
+                    RecordBatch::decode(&mut black_box(&wire).clone(), &DecodeOptions::default())
+                        .unwrap();
+                for r in batch.records().unwrap() {
+                    let r = r.unwrap();
+                    total += r.key.map_or(0, |k| k.len()) + r.value.map_or(0, |v| v.len());
+                }
+            }
+        }
+        "decode-borrowed" => {
+            for _ in 0..n {
+                let batch =
+                    RecordBatch::decode(&mut black_box(&wire).clone(), &DecodeOptions::default())
+                        .unwrap();
+                let data = batch.records_ref().unwrap();
+                for r in &data {
+                    let r = r.unwrap();
+                    total += r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len);
+                }
+            }
+        }
+        "metadata-decode" => {
+            for _ in 0..n {
+                let m =
+                    MetadataResponse::decode(&mut black_box(&meta_wire).clone(), METADATA_VERSION)
+                        .unwrap();
+                total += m.topics.len();
+            }
+        }
+        "metadata-encode" => {
+            let mut out = BytesMut::with_capacity(meta_wire.len());
+            for _ in 0..n {
+                out.clear();
+                black_box(&meta).encode(&mut out, METADATA_VERSION).unwrap();
+                total += out.len();
+            }
+        }
+        other => panic!("unknown workload {other}"),
+    }
+    println!("{workload} x{n}: {total}");
+}
