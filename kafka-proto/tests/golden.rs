@@ -1,5 +1,5 @@
 //! Golden byte vectors, written out by hand field by field from Kafka's
-//! message schemas (`/work/shared/kafka-schemas/4.3/*.json`), so that a
+//! message schemas (Kafka 4.3's `*.json` message definitions), so that a
 //! reader sees the wire format. Each test checks both directions: ours
 //! encodes the value to exactly these bytes, and decodes these bytes to
 //! exactly the value. Where kafka-protocol has the message, it must read
