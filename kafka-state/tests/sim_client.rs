@@ -27,7 +27,7 @@ fn topic_ready(sim: &Sim, topic: &str, partitions: usize) -> bool {
 }
 
 #[test]
-fn bootstraps_negotiates_and_fetches_metadata_from_three_brokers() {
+fn sim_bootstraps_negotiates_and_fetches_metadata_from_three_brokers() {
     for_each_seed(|seed| {
         let mut sim = Sim::new(seed, 3);
         sim.wait_metadata(SECS(10), |m| m.brokers().count() == 3);
@@ -64,7 +64,7 @@ fn bootstraps_negotiates_and_fetches_metadata_from_three_brokers() {
 }
 
 #[test]
-fn create_topic_shows_in_metadata_then_delete() {
+fn sim_create_topic_shows_in_metadata_then_delete() {
     for_each_seed(|seed| {
         let mut sim = Sim::new(seed, 3);
         let now = sim.now;
@@ -122,7 +122,7 @@ fn create_topic_shows_in_metadata_then_delete() {
 }
 
 #[test]
-fn admin_misuse_is_returned_not_sent() {
+fn sim_admin_misuse_is_returned_not_sent() {
     let mut sim = Sim::new(1, 1);
     let now = sim.now;
     let mut admin = sim.client.admin();
@@ -161,7 +161,7 @@ fn admin_misuse_is_returned_not_sent() {
 }
 
 #[test]
-fn broker_down_reconnects_elsewhere_and_metadata_recovers() {
+fn sim_broker_down_reconnects_elsewhere_and_metadata_recovers() {
     for_each_seed(|seed| {
         let mut sim = Sim::new(seed, 3);
         sim.cluster.create_topic("t", 6, 3).unwrap();
@@ -217,7 +217,7 @@ fn broker_down_reconnects_elsewhere_and_metadata_recovers() {
 }
 
 #[test]
-fn all_brokers_down_then_one_back_rebootstraps() {
+fn sim_all_brokers_down_then_one_back_rebootstraps() {
     for_each_seed(|seed| {
         let mut sim = Sim::new(seed, 3);
         sim.wait_metadata(SECS(10), |m| m.brokers().count() == 3);
@@ -253,7 +253,7 @@ fn all_brokers_down_then_one_back_rebootstraps() {
 }
 
 #[test]
-fn in_flight_requests_are_capped_per_connection() {
+fn sim_in_flight_requests_are_capped_per_connection() {
     for_each_seed(|seed| {
         let mut sim = Sim::with_config(seed, 1, |c| c.max_in_flight = 2);
         sim.latency = Duration::from_millis(20);
@@ -271,7 +271,7 @@ fn in_flight_requests_are_capped_per_connection() {
 }
 
 #[test]
-fn dropped_connection_fails_in_flight_admin_and_client_recovers() {
+fn sim_dropped_connection_fails_in_flight_admin_and_client_recovers() {
     for_each_seed(|seed| {
         let mut sim = Sim::new(seed, 2);
         sim.wait_metadata(SECS(10), |m| m.brokers().count() == 2);
@@ -295,7 +295,7 @@ fn dropped_connection_fails_in_flight_admin_and_client_recovers() {
 }
 
 #[test]
-fn injected_metadata_errors_are_retried() {
+fn sim_injected_metadata_errors_are_retried() {
     for_each_seed(|seed| {
         let mut sim = Sim::new(seed, 1);
         sim.cluster.create_topic("t", 2, 1).unwrap();
