@@ -123,6 +123,7 @@ pub mod metadata;
 mod rng;
 mod router;
 mod timer;
+mod topic_partition;
 mod transmit;
 mod versions;
 
@@ -135,4 +136,5 @@ pub use error::{
 pub use event::Event;
 pub use metadata::{ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use router::RequestId;
+pub use topic_partition::TopicPartition;
 pub use transmit::{Broker, ConnId, ConnRequest, Transmit};
