@@ -38,6 +38,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 step "kafka-proto without default features (no codecs)"
 cargo build -q -p kafka-proto --no-default-features
 
+step "Tansu, the real broker for the adapters' integration tests"
+TANSU_BIN="$(./scripts/install-tansu.sh)"
+export TANSU_BIN KAFKA_REQUIRE_TANSU=1
+
 step "tests"
 cargo test --workspace
 

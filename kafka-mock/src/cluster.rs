@@ -264,6 +264,11 @@ impl Cluster {
         }
     }
 
+    /// How many client connections the model currently knows about.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
     /// The port a broker advertises.
     pub fn broker_port(&self, broker: i32) -> Option<u16> {
         self.brokers.get(&broker).map(|b| b.port)

@@ -160,6 +160,13 @@ impl Admin<'_> {
         self.fetch_metadata(now, Some(topics))
     }
 
+    /// Fetches the brokers and the controller, no topics: the cheapest
+    /// round trip that proves a broker answers. (Metadata v0 cannot ask
+    /// for no topics; with it the answer lists them all.)
+    pub fn brokers(&mut self, now: Instant) -> Result<RequestId, Misuse> {
+        self.fetch_metadata(now, Some(Vec::new()))
+    }
+
     /// Fetches metadata for every topic in the cluster.
     pub fn metadata_all(&mut self, now: Instant) -> Result<RequestId, Misuse> {
         self.fetch_metadata(now, None)

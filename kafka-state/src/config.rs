@@ -99,6 +99,14 @@ pub struct Config {
     pub seed: u64,
 }
 
+impl Default for Config {
+    /// Defaults with an empty bootstrap list, for adapters that take the
+    /// list separately.
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
 impl Config {
     /// Defaults for everything but the bootstrap list.
     pub fn new(bootstrap: impl IntoIterator<Item = BrokerAddr>) -> Self {

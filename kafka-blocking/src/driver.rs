@@ -1,0 +1,286 @@
+//! The driver thread: the only owner of the sans-IO core. Socket threads
+//! report what they read; the driver feeds the core, drains its outputs,
+//! opens and closes sockets as asked, and waits on one channel until the
+//! core's next timeout. Application calls reach it as jobs.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_state::{ConnId, ConnRequest};
+use tracing::{debug, trace};
+
+use crate::core::Core;
+
+const LOG: &str = "kafka_blocking::driver";
+/// Inputs handled per wake-up before the driver drains the core's
+/// outputs, so replies go out while a socket keeps delivering.
+const INPUT_BATCH: usize = 64;
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads queued towards the driver; a full queue blocks the reader
+/// threads, which pushes back on the brokers through TCP.
+const INPUT_QUEUE: usize = 256;
+
+/// Work sent by the application handles.
+pub(crate) type Job = Box<dyn FnOnce(&mut Core, Instant) + Send>;
+
+/// Everything the driver thread waits for.
+pub(crate) enum Input {
+    Job(Job),
+    /// Every handle was dropped.
+    Stop,
+    Connected(ConnId, TcpStream),
+    ConnectFailed(ConnId, String),
+    Data(ConnId, BytesMut),
+    Closed(ConnId),
+}
+
+/// The driver's side of one socket.
+struct Socket {
+    /// Kept to shut the socket down, which ends both threads.
+    stream: Option<TcpStream>,
+    writer: Option<mpsc::Sender<Bytes>>,
+    buf: BytesMut,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if let Some(s) = &self.stream {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Starts the driver thread.
+pub(crate) fn spawn(core: Core) -> std::io::Result<mpsc::SyncSender<Input>> {
+    let (tx, rx) = mpsc::sync_channel(INPUT_QUEUE);
+    let inputs = tx.clone();
+    thread::Builder::new()
+        .name("kafka-driver".into())
+        .spawn(move || run(core, rx, inputs))?;
+    Ok(tx)
+}
+
+fn run(mut core: Core, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Input>) {
+    let mut sockets: HashMap<ConnId, Socket> = HashMap::new();
+    loop {
+        drain(&mut core, &mut sockets, &inputs);
+        if core.is_shut_down() {
+            return;
+        }
+        let first = match core.client.poll_timeout() {
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(input) => Some(input),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            None => match rx.recv() {
+                Ok(input) => Some(input),
+                Err(_) => return,
+            },
+        };
+        let Some(first) = first else {
+            core.client.handle_timeout(Instant::now());
+            continue;
+        };
+        handle(&mut core, &mut sockets, &inputs, first);
+        for _ in 1..INPUT_BATCH {
+            match rx.try_recv() {
+                Ok(input) => handle(&mut core, &mut sockets, &inputs, input),
+                Err(_) => break,
+            }
+        }
+        // Inputs may arrive faster than timers come due.
+        if core
+            .client
+            .poll_timeout()
+            .is_some_and(|at| at <= Instant::now())
+        {
+            core.client.handle_timeout(Instant::now());
+        }
+    }
+}
+
+fn handle(
+    core: &mut Core,
+    sockets: &mut HashMap<ConnId, Socket>,
+    inputs: &mpsc::SyncSender<Input>,
+    input: Input,
+) {
+    let now = Instant::now();
+    match input {
+        Input::Job(job) => job(core, now),
+        Input::Stop => {
+            debug!(target: LOG, "every handle dropped, closing");
+            core.close(now);
+        }
+        Input::Connected(conn, stream) => {
+            let Some(socket) = sockets.get_mut(&conn) else {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            match (stream.try_clone(), stream.try_clone()) {
+                (Ok(read), Ok(write)) => {
+                    let (tx, rx) = mpsc::channel();
+                    let net = inputs.clone();
+                    let spawned = thread::Builder::new()
+                        .name(format!("kafka-read-{}", conn.0))
+                        .spawn(move || reader(read, conn, net))
+                        .and_then(|_| {
+                            let net = inputs.clone();
+                            thread::Builder::new()
+                                .name(format!("kafka-write-{}", conn.0))
+                                .spawn(move || writer(write, rx, conn, net))
+                        });
+                    socket.stream = Some(stream);
+                    match spawned {
+                        Ok(_) => {
+                            socket.writer = Some(tx);
+                            core.client.handle_connected(now, conn);
+                        }
+                        Err(e) => {
+                            sockets.remove(&conn);
+                            core.client.handle_connect_failed(now, conn, e);
+                        }
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    sockets.remove(&conn);
+                    core.client.handle_connect_failed(now, conn, e);
+                }
+            }
+        }
+        Input::ConnectFailed(conn, error) => {
+            if sockets.remove(&conn).is_some() {
+                core.client.handle_connect_failed(now, conn, error);
+            }
+        }
+        Input::Data(conn, bytes) => {
+            let Some(socket) = sockets.get_mut(&conn) else {
+                return;
+            };
+            if socket.buf.is_empty() {
+                socket.buf = bytes;
+            } else {
+                socket.buf.extend_from_slice(&bytes);
+            }
+            core.client.handle_recv(now, conn, &mut socket.buf);
+        }
+        Input::Closed(conn) => {
+            if sockets.remove(&conn).is_some() {
+                core.client.handle_closed(now, conn);
+            }
+        }
+    }
+}
+
+/// Executes everything the core asks for, then hands events to waiters.
+fn drain(core: &mut Core, sockets: &mut HashMap<ConnId, Socket>, inputs: &mpsc::SyncSender<Input>) {
+    loop {
+        let mut progressed = false;
+        while let Some(t) = core.client.poll_transmit() {
+            progressed = true;
+            if let Some(w) = sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
+                let _ = w.send(t.bytes);
+            }
+        }
+        while let Some(req) = core.client.poll_conn() {
+            progressed = true;
+            match req {
+                ConnRequest::Open { conn, host, port } => {
+                    trace!(target: LOG, %conn, %host, port, "connecting");
+                    let net = inputs.clone();
+                    let timeout = core.client.config().connection_setup_timeout;
+                    let spawned = thread::Builder::new()
+                        .name(format!("kafka-connect-{}", conn.0))
+                        .spawn(move || {
+                            let msg = match connect(&host, port, timeout) {
+                                Ok(stream) => Input::Connected(conn, stream),
+                                Err(e) => Input::ConnectFailed(conn, e.to_string()),
+                            };
+                            let _ = net.send(msg);
+                        });
+                    match spawned {
+                        Ok(_) => {
+                            sockets.insert(
+                                conn,
+                                Socket {
+                                    stream: None,
+                                    writer: None,
+                                    buf: BytesMut::new(),
+                                },
+                            );
+                        }
+                        Err(e) => core.client.handle_connect_failed(Instant::now(), conn, e),
+                    }
+                }
+                ConnRequest::Close { conn } => {
+                    sockets.remove(&conn);
+                }
+                other => debug!(target: LOG, ?other, "unknown connection request"),
+            }
+        }
+        while let Some(event) = core.client.poll_event() {
+            progressed = true;
+            core.handle_event(Instant::now(), event);
+        }
+        if !progressed {
+            break;
+        }
+    }
+}
+
+/// Resolves `host` and tries each address in turn.
+fn connect(host: &str, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "host resolved to no address")
+    }))
+}
+
+fn reader(mut read: TcpStream, conn: ConnId, net: mpsc::SyncSender<Input>) {
+    let mut buf = BytesMut::new();
+    loop {
+        buf.resize(READ_CHUNK, 0);
+        match read.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                let _ = net.send(Input::Closed(conn));
+                return;
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                if net.send(Input::Data(conn, buf.split())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn writer(
+    mut write: TcpStream,
+    frames: mpsc::Receiver<Bytes>,
+    conn: ConnId,
+    net: mpsc::SyncSender<Input>,
+) {
+    while let Ok(bytes) = frames.recv() {
+        if write.write_all(&bytes).is_err() {
+            let _ = net.send(Input::Closed(conn));
+            return;
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! A Kafka client on blocking std sockets, with no async runtime.
+//!
+//! A driver thread owns the sans-IO [`kafka_state::Client`]; each socket
+//! has a reader and a writer thread. Every call blocks until its answer
+//! or its timeout, whichever comes first.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = kafka_mock::MockCluster::builder().build()?;
+//! # let bootstrap = mock.bootstrap();
+//! use kafka_blocking::{Client, Config, NewTopic};
+//!
+//! let client = Client::connect(&bootstrap, Config::default())?;
+//! client.create_topic(NewTopic::new("greetings", 3, 1))?;
+//! let metadata = client.metadata(["greetings"])?;
+//! assert_eq!(metadata.topic("greetings").unwrap().partitions.len(), 3);
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod core;
+mod driver;
+mod error;
+
+use std::fmt;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+pub use error::Error;
+pub use kafka_state::{
+    AdminOutcome, BrokerAddr, ClusterMetadata, Config, NewTopic, PartitionMetadata, TopicMetadata,
+    TopicOutcome,
+};
+
+use crate::core::{Core, Reply};
+use crate::driver::{Input, Job};
+
+/// Extra time a call waits beyond the core's own timeout, so the core's
+/// typed error (not [`Error::Timeout`]) is what the caller sees.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// Stops the driver when the last handle goes.
+struct Handle {
+    inputs: mpsc::SyncSender<Input>,
+    timeout: Duration,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.inputs.send(Input::Stop);
+    }
+}
+
+/// A running client. Clones share one driver thread, which closes the
+/// connections when the last clone is dropped or [`Client::close`] is
+/// called.
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to the brokers in `bootstrap` (`host:port[,..]`; if empty,
+    /// `config.bootstrap` is used) and waits until one answered a metadata
+    /// request, at most `config.api_timeout`.
+    pub fn connect(bootstrap: &str, mut config: Config) -> Result<Self, Error> {
+        if !bootstrap.trim().is_empty() {
+            config.bootstrap = BrokerAddr::parse_list(bootstrap)?;
+        }
+        let timeout = config.api_timeout + GRACE;
+        let core = kafka_state::Client::new(config, Instant::now())?;
+        let inputs = driver::spawn(Core::new(core)).map_err(|e| Error::Io(e.to_string()))?;
+        let client = Self {
+            handle: Arc::new(Handle { inputs, timeout }),
+        };
+        client.admin(|core, now| core.client.admin().brokers(now))?;
+        Ok(client)
+    }
+
+    /// Metadata of `topics` (never creating them). Topics that do not
+    /// exist are listed with `UNKNOWN_TOPIC_OR_PARTITION`.
+    pub fn metadata<S: Into<String>>(
+        &self,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<ClusterMetadata, Error> {
+        let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        match self.admin(move |core, now| core.client.admin().metadata(now, topics))? {
+            AdminOutcome::Metadata(m) => Ok(m),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Metadata of every topic in the cluster.
+    pub fn metadata_all(&self) -> Result<ClusterMetadata, Error> {
+        match self.admin(|core, now| core.client.admin().metadata_all(now))? {
+            AdminOutcome::Metadata(m) => Ok(m),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Creates topics and returns each topic's outcome.
+    pub fn create_topics(
+        &self,
+        topics: impl IntoIterator<Item = NewTopic>,
+    ) -> Result<Vec<TopicOutcome>, Error> {
+        let topics: Vec<NewTopic> = topics.into_iter().collect();
+        match self.admin(move |core, now| core.client.admin().create_topics(now, topics))? {
+            AdminOutcome::CreateTopics(v) => Ok(v),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Creates one topic; a broker error becomes [`Error::Kafka`].
+    pub fn create_topic(&self, topic: NewTopic) -> Result<(), Error> {
+        error::first_error(self.create_topics([topic])?)
+    }
+
+    /// Deletes topics and returns each topic's outcome.
+    pub fn delete_topics<S: Into<String>>(
+        &self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<Vec<TopicOutcome>, Error> {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        match self.admin(move |core, now| core.client.admin().delete_topics(now, names))? {
+            AdminOutcome::DeleteTopics(v) => Ok(v),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Deletes one topic; a broker error becomes [`Error::Kafka`].
+    pub fn delete_topic(&self, name: &str) -> Result<(), Error> {
+        error::first_error(self.delete_topics([name])?)
+    }
+
+    /// Closes every connection and stops the driver; calls still pending
+    /// fail with [`Error::Closed`]. Waits at most the API timeout.
+    pub fn close(&self) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |core, now| {
+            core.closing.push(tx);
+            core.close(now);
+        });
+        if self.handle.inputs.send(Input::Job(job)).is_ok() {
+            let _ = rx.recv_timeout(self.handle.timeout);
+        }
+    }
+
+    fn admin(
+        &self,
+        start: impl FnOnce(&mut Core, Instant) -> Result<kafka_state::RequestId, kafka_state::Misuse>
+            + Send
+            + 'static,
+    ) -> Result<AdminOutcome, Error> {
+        self.call(
+            move |core, now, reply: Reply<AdminOutcome>| match start(core, now) {
+                Ok(id) => {
+                    core.admin.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+        )
+    }
+
+    /// Runs `job` on the driver with a reply channel and waits for the
+    /// reply, at most the API timeout.
+    fn call<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Core, Instant, Reply<T>) + Send + 'static,
+    ) -> Result<T, Error> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.handle
+            .inputs
+            .send(Input::Job(Box::new(move |core, now| job(core, now, tx))))
+            .map_err(|_| Error::Closed)?;
+        match rx.recv_timeout(self.handle.timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The blocking client against the in-process mock cluster over real TCP.
+
+use std::time::{Duration, Instant};
+
+use kafka_blocking::{Client, Config, Error, NewTopic};
+use kafka_mock::MockCluster;
+use kafka_proto::ErrorCode;
+
+fn mock(brokers: i32) -> MockCluster {
+    MockCluster::builder()
+        .brokers(brokers)
+        .build()
+        .expect("mock starts")
+}
+
+#[test]
+fn admin_round_trip() {
+    let mock = mock(3);
+    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    client.create_topic(NewTopic::new("t1", 4, 1)).unwrap();
+    let err = client.create_topic(NewTopic::new("t1", 4, 1)).unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::TopicAlreadyExists), "{err}");
+    assert!(err.to_string().contains("TOPIC_ALREADY_EXISTS"), "{err}");
+    let md = client.metadata(["t1", "missing"]).unwrap();
+    assert_eq!(md.topic("t1").unwrap().partitions.len(), 4);
+    assert_eq!(
+        md.topic("missing").unwrap().error,
+        ErrorCode::UnknownTopicOrPartition
+    );
+    assert_eq!(md.brokers().count(), 3);
+    client.delete_topic("t1").unwrap();
+    assert!(client.metadata_all().unwrap().topic("t1").is_none());
+    client.close();
+    assert_eq!(client.metadata_all().unwrap_err(), Error::Closed);
+}
+
+#[test]
+fn clones_work_from_many_threads() {
+    let mock = mock(1);
+    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let c = client.clone();
+            std::thread::spawn(move || c.create_topic(NewTopic::new(format!("m{i}"), 1, 1)))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    assert_eq!(client.metadata_all().unwrap().topics().count(), 8);
+}
+
+#[test]
+fn unreachable_bootstrap_fails_within_the_api_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = Config::default();
+    config.api_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let err = Client::connect(&format!("127.0.0.1:{port}"), config).unwrap_err();
+    assert_eq!(err, Error::Request(kafka_state::RequestError::Timeout));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn invalid_arguments_are_typed_errors() {
+    let mock = mock(1);
+    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    assert!(matches!(
+        client.create_topic(NewTopic::new("", 1, 1)).unwrap_err(),
+        Error::Misuse(_)
+    ));
+    assert!(matches!(
+        client.create_topic(NewTopic::new("ok", 0, 1)).unwrap_err(),
+        Error::Misuse(_)
+    ));
+    assert!(matches!(
+        Client::connect("no-port", Config::default()).unwrap_err(),
+        Error::Misuse(_)
+    ));
+    assert!(matches!(
+        Client::connect("", Config::default()).unwrap_err(),
+        Error::Misuse(_)
+    ));
+}
+
+#[test]
+fn dropping_the_last_handle_closes_the_connections() {
+    let mock = mock(1);
+    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    client.create_topic(NewTopic::new("d", 1, 1)).unwrap();
+    let open = || mock.with(|c| c.connection_count()).unwrap();
+    assert!(open() >= 1);
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open() > 0 {
+        assert!(Instant::now() < deadline, "connections still open");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,185 @@
+//! A Kafka client on tokio.
+//!
+//! One driver task owns the sans-IO [`kafka_state::Client`]; the handles
+//! here send it work and await the answers. The driver reads and writes
+//! sockets, sleeps until the core's next timeout and holds no protocol
+//! logic of its own, so the behaviour is the core's, tested there by
+//! simulation. It runs on the current-thread and the multi-thread
+//! runtimes alike.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = kafka_mock::MockCluster::builder().build()?;
+//! # let bootstrap = mock.bootstrap();
+//! use kafka_tokio::{Client, NewTopic};
+//!
+//! let client = Client::bootstrap(&bootstrap).await?;
+//! client.create_topic(NewTopic::new("greetings", 3, 1)).await?;
+//! let metadata = client.metadata(["greetings"]).await?;
+//! assert_eq!(metadata.topic("greetings").unwrap().partitions.len(), 3);
+//! client.close().await;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod core;
+mod driver;
+mod error;
+
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::Error;
+pub use kafka_state::{
+    AdminOutcome, BrokerAddr, ClusterMetadata, Config, NewTopic, PartitionMetadata, TopicMetadata,
+    TopicOutcome,
+};
+
+use crate::core::{Core, Reply};
+use crate::driver::Job;
+
+/// A handle to a running client. Clones share one driver task; the
+/// driver closes the connections when the last handle is dropped or
+/// [`Client::close`] is called.
+#[derive(Clone, Debug)]
+pub struct Client {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Client {
+    /// Starts a client and waits until a broker answered a metadata
+    /// request (at most `config.api_timeout`). Must be called inside a
+    /// tokio runtime with the time and I/O drivers enabled.
+    pub async fn connect(config: Config) -> Result<Self, Error> {
+        let core = kafka_state::Client::new(config, Instant::now())?;
+        let (jobs, rx) = mpsc::unbounded_channel();
+        tokio::spawn(driver::run(Core::new(core), rx));
+        let client = Self { jobs };
+        client
+            .admin(|core, now| core.client.admin().brokers(now))
+            .await?;
+        Ok(client)
+    }
+
+    /// [`Client::connect`] with default settings and a `host:port[,..]`
+    /// bootstrap list.
+    pub async fn bootstrap(servers: &str) -> Result<Self, Error> {
+        Self::connect(Config::new(BrokerAddr::parse_list(servers)?)).await
+    }
+
+    /// Metadata of `topics` (never creating them). Topics that do not
+    /// exist are listed with `UNKNOWN_TOPIC_OR_PARTITION`.
+    pub async fn metadata<S: Into<String>>(
+        &self,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<ClusterMetadata, Error> {
+        let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        let outcome = self
+            .admin(move |core, now| core.client.admin().metadata(now, topics))
+            .await?;
+        match outcome {
+            AdminOutcome::Metadata(m) => Ok(m),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Metadata of every topic in the cluster.
+    pub async fn metadata_all(&self) -> Result<ClusterMetadata, Error> {
+        match self
+            .admin(|core, now| core.client.admin().metadata_all(now))
+            .await?
+        {
+            AdminOutcome::Metadata(m) => Ok(m),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Creates topics and returns each topic's outcome.
+    pub async fn create_topics(
+        &self,
+        topics: impl IntoIterator<Item = NewTopic>,
+    ) -> Result<Vec<TopicOutcome>, Error> {
+        let topics: Vec<NewTopic> = topics.into_iter().collect();
+        match self
+            .admin(move |core, now| core.client.admin().create_topics(now, topics))
+            .await?
+        {
+            AdminOutcome::CreateTopics(v) => Ok(v),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Creates one topic; a broker error becomes [`Error::Kafka`].
+    pub async fn create_topic(&self, topic: NewTopic) -> Result<(), Error> {
+        error::first_error(self.create_topics([topic]).await?)
+    }
+
+    /// Deletes topics and returns each topic's outcome.
+    pub async fn delete_topics<S: Into<String>>(
+        &self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<Vec<TopicOutcome>, Error> {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        match self
+            .admin(move |core, now| core.client.admin().delete_topics(now, names))
+            .await?
+        {
+            AdminOutcome::DeleteTopics(v) => Ok(v),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Deletes one topic; a broker error becomes [`Error::Kafka`].
+    pub async fn delete_topic(&self, name: &str) -> Result<(), Error> {
+        error::first_error(self.delete_topics([name]).await?)
+    }
+
+    /// Closes every connection and stops the driver; calls still pending
+    /// fail with [`Error::Closed`].
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |core, now| {
+            core.closing.push(tx);
+            core.close(now);
+        });
+        if self.jobs.send(job).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Runs `start` on the driver (it issues an admin command) and waits
+    /// for that command's result.
+    async fn admin(
+        &self,
+        start: impl FnOnce(&mut Core, Instant) -> Result<kafka_state::RequestId, kafka_state::Misuse>
+            + Send
+            + 'static,
+    ) -> Result<AdminOutcome, Error> {
+        self.call(
+            move |core, now, reply: Reply<AdminOutcome>| match start(core, now) {
+                Ok(id) => {
+                    core.admin.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+        )
+        .await
+    }
+
+    /// Runs `job` on the driver with a reply channel and awaits the reply.
+    async fn call<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Core, Instant, Reply<T>) + Send + 'static,
+    ) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move |core, now| job(core, now, tx)))
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+}
