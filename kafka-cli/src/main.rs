@@ -1,0 +1,214 @@
+//! `kfk`: a kcat-like command-line tool over `kafka-tokio`.
+//!
+//! Every failure (bad arguments, unreachable brokers, unknown topics,
+//! broker errors) ends with one line on stderr and a non-zero exit.
+#![forbid(unsafe_code)]
+
+mod metadata;
+mod settings;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use kafka_state::{BrokerAddr, Config};
+use kafka_tokio::{Client, NewTopic};
+
+/// How long the tool waits for a broker by default; shorter than the
+/// library's minute so a wrong address fails fast.
+const CLI_API_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kfk",
+    version,
+    about = "A kcat-like Kafka tool",
+    propagate_version = true
+)]
+struct Cli {
+    /// Bootstrap brokers, HOST:PORT[,HOST:PORT..].
+    #[arg(
+        short = 'b',
+        long = "bootstrap",
+        global = true,
+        env = "KFK_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap: String,
+    /// A client setting, KEY=VALUE (Java client names); repeatable.
+    #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
+    settings: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show brokers, topics and partitions.
+    Metadata {
+        /// Only this topic.
+        #[arg(short = 't', long = "topic")]
+        topic: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, create or delete topics.
+    Topic {
+        #[command(subcommand)]
+        op: TopicOp,
+    },
+    /// Serve the in-process mock cluster on 127.0.0.1 until interrupted.
+    Mock {
+        /// Number of brokers.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=64))]
+        brokers: i32,
+        /// First port (broker i listens on PORT+i); 0 picks free ports.
+        #[arg(long, default_value_t = 9092)]
+        port: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicOp {
+    /// Print every topic name.
+    List,
+    /// Create a topic.
+    Create {
+        /// The topic.
+        name: String,
+        /// Number of partitions.
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// Replication factor (-1: the broker's default).
+        #[arg(long = "replication-factor", default_value_t = -1, allow_hyphen_values = true)]
+        replication_factor: i16,
+        /// A topic config, KEY=VALUE; repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+    },
+    /// Delete a topic.
+    Delete {
+        /// The topic.
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("kfk: {message}");
+    ExitCode::FAILURE
+}
+
+/// The client configuration from `-b` and `-X`.
+fn config(cli: &Cli) -> Result<Config, String> {
+    let mut config = Config::default();
+    config.bootstrap = BrokerAddr::parse_list(&cli.bootstrap).map_err(|e| format!("-b: {e}"))?;
+    config.api_timeout = CLI_API_TIMEOUT;
+    for s in &cli.settings {
+        settings::apply(&mut config, s)?;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+async fn connect(cli: &Cli) -> Result<Client, String> {
+    let config = config(cli)?;
+    Client::connect(config)
+        .await
+        .map_err(|e| format!("cannot reach {}: {e}", cli.bootstrap))
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match &cli.command {
+        Command::Metadata { topic, json } => {
+            let client = connect(&cli).await?;
+            let md = match topic {
+                Some(t) => {
+                    let md = client
+                        .metadata([t.as_str()])
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if let Some(tm) = md.topic(t) {
+                        if tm.error.is_error() {
+                            return Err(format!("topic {t}: {}", tm.error));
+                        }
+                    }
+                    md
+                }
+                None => client.metadata_all().await.map_err(|e| e.to_string())?,
+            };
+            if *json {
+                println!("{}", metadata::to_json(&md));
+            } else {
+                print!("{}", metadata::to_text(&md));
+            }
+            client.close().await;
+        }
+        Command::Topic { op } => {
+            let client = connect(&cli).await?;
+            match op {
+                TopicOp::List => {
+                    let md = client.metadata_all().await.map_err(|e| e.to_string())?;
+                    for (name, _) in md.topics() {
+                        println!("{name}");
+                    }
+                }
+                TopicOp::Create {
+                    name,
+                    partitions,
+                    replication_factor,
+                    configs,
+                } => {
+                    let mut topic = NewTopic::new(name.clone(), *partitions, *replication_factor);
+                    for c in configs {
+                        let (k, v) = c
+                            .split_once('=')
+                            .ok_or_else(|| format!("--config {c}: expected KEY=VALUE"))?;
+                        topic = topic.with_config(k, v);
+                    }
+                    client
+                        .create_topic(topic)
+                        .await
+                        .map_err(|e| format!("cannot create {name}: {e}"))?;
+                    eprintln!("created topic {name}");
+                }
+                TopicOp::Delete { name } => {
+                    client
+                        .delete_topic(name)
+                        .await
+                        .map_err(|e| format!("cannot delete {name}: {e}"))?;
+                    eprintln!("deleted topic {name}");
+                }
+            }
+            client.close().await;
+        }
+        Command::Mock { brokers, port } => {
+            let mock = kafka_mock::MockCluster::builder()
+                .brokers(*brokers)
+                .port(*port)
+                .build()
+                .map_err(|e| format!("cannot start the mock cluster: {e}"))?;
+            println!("bootstrap: {}", mock.bootstrap());
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
+        }
+    }
+    Ok(())
+}
