@@ -16,6 +16,15 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 cargo --version
 
+step "system packages (socat: the TLS front for the broker in the TLS tests)"
+need=()
+command -v socat >/dev/null 2>&1 || need+=(socat)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+fi
+
 step "format"
 cargo fmt --all -- --check
 
