@@ -149,3 +149,204 @@ fn find_binary() -> Option<PathBuf> {
 pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
+
+/// Test certificates made with the `openssl` command: a CA, a server
+/// certificate for `localhost` and `127.0.0.1` signed by it, and a client
+/// certificate signed by it (for mutual TLS). Files live in a temporary
+/// directory removed on drop.
+#[derive(Debug)]
+pub struct TestPki {
+    dir: PathBuf,
+}
+
+impl TestPki {
+    /// Generates the files.
+    pub fn generate() -> io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "kafka-testkit-pki-{}-{}",
+            std::process::id(),
+            free_port()?
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let pki = Self { dir };
+        let ext = pki.dir.join("san.ext");
+        std::fs::write(
+            &ext,
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )?;
+        pki.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=kafka-testkit CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ])?;
+        for (name, cn) in [("server", "localhost"), ("client", "kafka-testkit client")] {
+            pki.openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+            ])?;
+            pki.openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "3650",
+                "-extfile",
+                "san.ext",
+                "-out",
+                &format!("{name}.pem"),
+            ])?;
+        }
+        Ok(pki)
+    }
+
+    fn openssl(&self, args: &[&str]) -> io::Result<()> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&self.dir)
+            .output()?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "openssl {}: {}",
+                args.first().unwrap_or(&""),
+                String::from_utf8_lossy(&out.stderr)
+            )))
+        }
+    }
+
+    /// A file of the set: `ca.pem`, `server.pem`, `server.key`,
+    /// `client.pem`, `client.key`.
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    /// A file's contents.
+    pub fn read(&self, file: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.path(file))
+    }
+}
+
+impl Drop for TestPki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A TLS front for a plain-TCP broker: `socat OPENSSL-LISTEN` on a free
+/// loopback port forwarding to `127.0.0.1:upstream`, with the server
+/// certificate of a [`TestPki`]. Killed on drop.
+#[derive(Debug)]
+pub struct TlsProxy {
+    child: Child,
+    port: u16,
+}
+
+impl TlsProxy {
+    /// Starts the proxy. With `require_client_cert`, clients must present
+    /// a certificate signed by the test CA.
+    pub fn start(pki: &TestPki, upstream: u16, require_client_cert: bool) -> io::Result<Self> {
+        let port = free_port()?;
+        let mut listen = format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={}",
+            pki.path("server.pem").display(),
+            pki.path("server.key").display()
+        );
+        if require_client_cert {
+            listen.push_str(&format!(
+                ",cafile={},verify=1",
+                pki.path("ca.pem").display()
+            ));
+        } else {
+            listen.push_str(",verify=0");
+        }
+        let mut child = Command::new("socat")
+            .args([listen, format!("TCP:127.0.0.1:{upstream}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Some(status) = child.try_wait()? {
+                return Err(io::Error::other(format!("socat exited with {status}")));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "socat did not start",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self { child, port })
+    }
+
+    /// The port clients connect to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pki_and_proxy_speak_tls() {
+        let pki = TestPki::generate().unwrap();
+        let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+        let up_port = upstream.local_addr().unwrap().port();
+        let proxy = TlsProxy::start(&pki, up_port, false).unwrap();
+        // openssl s_client verifies the chain against the test CA and
+        // the name, then exits on EOF of its stdin.
+        let out = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{}", proxy.port()),
+                "-CAfile",
+            ])
+            .arg(pki.path("ca.pem"))
+            .args(["-verify_return_error", "-verify_hostname", "localhost"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+    }
+}
