@@ -13,9 +13,15 @@ use mio::{Events, Poll, Token};
 /// The application's own tokens stay below this; the client gets the rest.
 const CLIENT_TOKENS: std::ops::Range<usize> = 1024..2048;
 
-pub fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> Result<(), Box<dyn Error>> {
+    run(std::env::args().nth(1))
+}
+
+/// Creates a topic on `servers` (an in-process mock when `None`) and
+/// prints its metadata.
+pub fn run(servers: Option<String>) -> Result<(), Box<dyn Error>> {
     let mock;
-    let bootstrap = match std::env::args().nth(1) {
+    let bootstrap = match servers {
         Some(servers) => servers,
         None => {
             mock = kafka_mock::MockCluster::builder().brokers(3).build()?;

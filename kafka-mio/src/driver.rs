@@ -453,3 +453,44 @@ fn write_queue(stream: &mut TcpStream, out: &mut VecDeque<Bytes>) -> io::Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use super::*;
+
+    #[test]
+    fn partial_writes_resume_where_they_stopped() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let std_stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        std_stream.set_nonblocking(true).unwrap();
+        let mut stream = TcpStream::from_std(std_stream);
+        let (mut peer, _) = listener.accept().unwrap();
+
+        // More than loopback buffers hold, in uneven pieces.
+        let data: Vec<u8> = (0..32usize << 20).map(|i| (i % 251) as u8).collect();
+        let mut out: VecDeque<Bytes> = data.chunks(100_003).map(Bytes::copy_from_slice).collect();
+        write_queue(&mut stream, &mut out).unwrap();
+        assert!(
+            !out.is_empty(),
+            "the peer reads nothing yet, so the socket must fill"
+        );
+
+        let reader = thread::spawn(move || {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).map(|_| got)
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !out.is_empty() {
+            assert!(Instant::now() < deadline, "writes made no progress");
+            write_queue(&mut stream, &mut out).unwrap();
+            thread::sleep(Duration::from_millis(1));
+        }
+        drop(stream);
+        assert!(
+            reader.join().unwrap().unwrap() == data,
+            "bytes arrive whole and in order"
+        );
+    }
+}

@@ -324,3 +324,23 @@ fn a_core_command_through_the_escape_hatch_is_sent() {
         3
     );
 }
+
+#[test]
+fn a_request_larger_than_the_socket_buffers_goes_out_whole() {
+    // A 24 MiB CreateTopics request cannot be written in one go: the rest
+    // waits in the connection's queue for writability.
+    let mock = mock(1);
+    let mut h = Harness::new();
+    let c = h.client(&mock.bootstrap(), Tokens::range(100..110));
+    let big = "x".repeat(24 << 20);
+    let id = h.clients[c]
+        .create_topic(NewTopic::new("big", 1, 1).with_config("x.custom", big))
+        .unwrap();
+    // The mock answers per topic (whatever it thinks of the config), which
+    // it can only do after decoding the whole frame.
+    let outcome = topics(h.outcome(c, id));
+    assert_eq!(outcome.len(), 1);
+    assert_eq!(outcome[0].name, "big");
+    let id = h.clients[c].brokers().unwrap();
+    h.outcome(c, id);
+}
