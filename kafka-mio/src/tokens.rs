@@ -84,6 +84,12 @@ impl Tokens {
     }
 }
 
+impl From<std::ops::Range<usize>> for Tokens {
+    fn from(range: std::ops::Range<usize>) -> Self {
+        Self::range(range)
+    }
+}
+
 /// Which connection holds which token.
 #[derive(Debug)]
 pub(crate) struct Slots {

@@ -327,12 +327,12 @@ fn a_core_command_through_the_escape_hatch_is_sent() {
 
 #[test]
 fn a_request_larger_than_the_socket_buffers_goes_out_whole() {
-    // A 24 MiB CreateTopics request cannot be written in one go: the rest
+    // A 16 MiB CreateTopics request cannot be written in one go: the rest
     // waits in the connection's queue for writability.
     let mock = mock(1);
     let mut h = Harness::new();
     let c = h.client(&mock.bootstrap(), Tokens::range(100..110));
-    let big = "x".repeat(24 << 20);
+    let big = "x".repeat(16 << 20);
     let id = h.clients[c]
         .create_topic(NewTopic::new("big", 1, 1).with_config("x.custom", big))
         .unwrap();
@@ -343,4 +343,33 @@ fn a_request_larger_than_the_socket_buffers_goes_out_whole() {
     assert_eq!(outcome[0].name, "big");
     let id = h.clients[c].brokers().unwrap();
     h.outcome(c, id);
+}
+
+#[test]
+fn a_host_name_is_resolved() {
+    // `localhost` may also resolve to ::1, where nothing listens: the
+    // client then moves on to the next address.
+    let mock = mock(1);
+    let port = mock.brokers()[0].1.port();
+    let mut h = Harness::new();
+    let c = h.client(&format!("localhost:{port}"), Tokens::range(100..110));
+    let id = h.clients[c].brokers().unwrap();
+    assert_eq!(metadata(h.outcome(c, id)).brokers().count(), 1);
+}
+
+#[test]
+fn an_unresolvable_host_is_a_connect_failure() {
+    let mut config = Config::new([BrokerAddr::new("no-such-host.invalid", 9092)]);
+    config.api_timeout = Duration::from_millis(200);
+    let mut h = Harness::new();
+    let client = Client::new(config, h.poll.registry(), Tokens::range(1..3)).unwrap();
+    let c = h.add(client);
+    let id = h.clients[c].brokers().unwrap();
+    assert_eq!(h.result(c, id), Err(RequestError::Timeout));
+    assert!(h.seen[c].iter().any(|e| matches!(
+        e,
+        Event::ConnectionLost { reason: DisconnectReason::ConnectFailed(m), .. }
+            if m.contains("no-such-host.invalid")
+    )));
+    assert_eq!(h.clients[c].connection_count(), 0);
 }
