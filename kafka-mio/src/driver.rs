@@ -28,6 +28,8 @@ pub(crate) const DEFAULT_READ_BUDGET: usize = 256 * 1024;
 /// One socket the core asked for.
 struct Socket {
     token: Token,
+    /// `host:port` as the core gave it, for error messages.
+    addr: String,
     stream: TcpStream,
     /// Addresses not tried yet, while the connect is in progress.
     connecting: Option<vec::IntoIter<SocketAddr>>,
@@ -217,6 +219,7 @@ impl Driver {
                     conn,
                     Socket {
                         token,
+                        addr: format!("{host}:{port}"),
                         stream,
                         connecting: Some(rest),
                         interest: CONNECTING,
@@ -280,9 +283,9 @@ impl Driver {
                 s.connecting = Some(rest);
             }
             Err(last) => {
+                let error = format!("{}: {}", s.addr, last.unwrap_or(error));
                 self.remove(conn);
-                self.core
-                    .handle_connect_failed(now, conn, last.unwrap_or(error));
+                self.core.handle_connect_failed(now, conn, error);
             }
         }
     }

@@ -373,3 +373,9 @@ fn an_unresolvable_host_is_a_connect_failure() {
     )));
     assert_eq!(h.clients[c].connection_count(), 0);
 }
+
+#[test]
+fn the_client_can_move_to_the_loop_thread() {
+    fn send<T: Send>() {}
+    send::<Client>();
+}
