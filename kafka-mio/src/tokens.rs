@@ -8,7 +8,8 @@ use mio::Token;
 
 /// The set of [`Token`]s a [`Client`](crate::Client) may register its
 /// sockets under: `first`, `first + stride`, `first + 2·stride`, ... for
-/// `count` tokens. The application keeps every other token for itself.
+/// `count` tokens. The application keeps every other token for itself;
+/// several clients on one `Poll` each need a set of their own.
 ///
 /// One token serves one socket at a time, so `count` caps the client's
 /// open connections (one per broker in practice, plus one while a

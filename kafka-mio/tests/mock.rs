@@ -379,3 +379,65 @@ fn the_client_can_move_to_the_loop_thread() {
     fn send<T: Send>() {}
     send::<Client>();
 }
+
+#[test]
+fn a_silent_broker_is_given_up_by_the_core_timer() {
+    // The broker takes the connection but never answers ApiVersions: the
+    // core's setup timer asks the driver to close the socket.
+    let mock = mock(1);
+    mock.set_broker_silent(0, true).unwrap();
+    let mut config = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+    config.connection_setup_timeout = Duration::from_millis(200);
+    let mut h = Harness::new();
+    let client = Client::new(config, h.poll.registry(), Tokens::range(1..3)).unwrap();
+    let c = h.add(client);
+    h.until(|h| {
+        h.seen[c].iter().any(|e| {
+            matches!(
+                e,
+                Event::ConnectionLost {
+                    reason: DisconnectReason::SetupTimeout,
+                    ..
+                }
+            )
+        })
+    });
+    // Loud again: the client reconnects on its own and is served.
+    mock.set_broker_silent(0, false).unwrap();
+    let id = h.clients[c].brokers().unwrap();
+    assert_eq!(metadata(h.outcome(c, id)).brokers().count(), 1);
+}
+
+#[test]
+fn garbage_from_a_broker_closes_only_that_connection() {
+    use std::io::{Read, Write};
+
+    // A "broker" answering the first request with a negative frame length.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(common::LIMIT)).unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        s.write_all(&[0xff, 0xff, 0xff, 0xfe, 1, 2, 3]).unwrap();
+        // Held open until the client closes it.
+        let _ = s.read(&mut buf);
+    });
+    let mut h = Harness::new();
+    let c = h.client(&addr.to_string(), Tokens::range(1..3));
+    h.until(|h| {
+        h.seen[c].iter().any(|e| {
+            matches!(
+                e,
+                Event::ConnectionLost {
+                    reason: DisconnectReason::Protocol(_),
+                    ..
+                }
+            )
+        })
+    });
+    // The client closed the socket (the fake saw EOF) and keeps running.
+    fake.join().unwrap();
+    assert!(h.clients[c].next_timeout().is_some());
+}
