@@ -1,0 +1,341 @@
+//! A Kafka client for applications that run their own [`mio`] event loop.
+//!
+//! The [`Client`] registers its sockets on your [`mio::Poll`] under
+//! tokens you set aside for it ([`Tokens`]); you keep every other token.
+//! It never blocks on the network and owns no thread: your loop hands it
+//! readiness events and wakes it when [`Client::next_timeout`] says so.
+//! Underneath is the sans-IO [`kafka_state::Client`]; this crate only
+//! moves bytes and time in and out of it.
+//!
+//! # The loop
+//!
+//! 1. `poll.poll(&mut events, client.next_timeout())` (or the earlier of
+//!    that and your own deadlines);
+//! 2. [`Client::handle_event`] for each event: it returns `false` for
+//!    tokens that are not the client's, which are yours to handle;
+//! 3. [`Client::handle_timeout`] once after every `poll`, whether or not
+//!    it returned events or timed out (calling it early is harmless);
+//! 4. [`Client::poll_event`] until `None`.
+//!
+//! Commands ([`Client::create_topic`], [`Client::metadata`], ...) return
+//! at once with a [`RequestId`]; the outcome comes out of
+//! [`Client::poll_event`] as an [`Event::AdminResult`] carrying that id.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = kafka_mock::MockCluster::builder().build()?;
+//! # let bootstrap = mock.bootstrap();
+//! use std::time::{Duration, Instant};
+//!
+//! use kafka_mio::{AdminOutcome, Client, Event, NewTopic, Tokens};
+//! use mio::{Events, Poll};
+//!
+//! let mut poll = Poll::new()?;
+//! let mut events = Events::with_capacity(64);
+//! let mut client = Client::bootstrap(&bootstrap, poll.registry(), Tokens::range(100..200))?;
+//! let id = client.create_topic(NewTopic::new("greetings", 3, 1))?;
+//!
+//! let mut created = false;
+//! let deadline = Instant::now() + Duration::from_secs(30);
+//! 'run: while Instant::now() < deadline {
+//!     poll.poll(&mut events, client.next_timeout())?;
+//!     for event in events.iter() {
+//!         if !client.handle_event(event) {
+//!             // One of the application's own tokens.
+//!         }
+//!     }
+//!     client.handle_timeout();
+//!     while let Some(event) = client.poll_event() {
+//!         if let Event::AdminResult { id: done, result } = event {
+//!             if done == id {
+//!                 let Ok(AdminOutcome::CreateTopics(topics)) = result else { panic!() };
+//!                 kafka_mio::Error::check_topics(&topics)?;
+//!                 created = true;
+//!                 break 'run;
+//!             }
+//!         }
+//!     }
+//! }
+//! assert!(created);
+//! # Ok(()) }
+//! ```
+//!
+//! # What the driver does for you
+//!
+//! - **Connecting** is non-blocking: a socket is registered for
+//!   writability until the connect completes, and each resolved address
+//!   is tried in turn. **Name resolution is blocking**: it goes through
+//!   [`std::net::ToSocketAddrs`] inside whichever call made the core ask
+//!   for a connection. IP literals (the usual bootstrap list of tests and
+//!   containers) resolve without a lookup; with host names, a slow DNS
+//!   server stalls your loop for the lookup.
+//! - **Writes** go out at once while the socket takes them; what it does
+//!   not take waits in a per-connection queue, and only then is the
+//!   socket registered for writability.
+//! - **Reads** continue until `WouldBlock`, but at most
+//!   [`Client::set_read_budget`] bytes per event, so one busy broker
+//!   cannot starve your other sockets. Since mio reports readiness once
+//!   per edge, a socket cut short is remembered and
+//!   [`Client::next_timeout`] returns zero until `handle_timeout` has
+//!   read it again.
+//! - **Time** is read with [`Instant::now`] here, never in the core.
+//!
+//! # Reaching the core
+//!
+//! Commands not wrapped here (yet) are reached through
+//! [`Client::core_mut`], which drives the sockets once the borrow ends.
+//!
+//! Logs go through `tracing` under the target `kafka_mio::driver`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod driver;
+mod error;
+mod tokens;
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+pub use error::Error;
+pub use kafka_state::{
+    AdminOutcome, AdminResult, BrokerAddr, ClusterMetadata, Config, Event, NewTopic,
+    PartitionMetadata, RequestId, TopicMetadata, TopicOutcome,
+};
+pub use tokens::Tokens;
+
+use crate::driver::Driver;
+
+/// A Kafka client living on the application's [`mio::Poll`].
+///
+/// See the [crate docs](crate) for the loop that drives it. Dropping it
+/// deregisters and closes its sockets; [`Client::close`] also fails the
+/// commands still pending.
+pub struct Client {
+    driver: Driver,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("core", &self.driver.core)
+            .field("tokens", &self.driver.tokens())
+            .field("sockets", &self.driver.socket_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client registering its sockets through `registry` (a clone of it
+    /// is kept) under `tokens`. It starts connecting to the bootstrap
+    /// list at once.
+    pub fn new(config: Config, registry: &mio::Registry, tokens: Tokens) -> Result<Self, Error> {
+        if tokens.is_empty() {
+            return Err(Error::Misuse(kafka_state::Misuse::InvalidConfig(
+                "the token set is empty",
+            )));
+        }
+        let core = kafka_state::Client::new(config, Instant::now())?;
+        let registry = registry.try_clone()?;
+        Ok(Self {
+            driver: Driver::new(core, registry, tokens),
+        })
+    }
+
+    /// [`Client::new`] with default settings and a `host:port[,..]`
+    /// bootstrap list.
+    pub fn bootstrap(
+        servers: &str,
+        registry: &mio::Registry,
+        tokens: Tokens,
+    ) -> Result<Self, Error> {
+        Self::new(
+            Config::new(BrokerAddr::parse_list(servers)?),
+            registry,
+            tokens,
+        )
+    }
+
+    /// Caps the bytes read from one socket per readiness event (256 KiB
+    /// by default; at least 1).
+    pub fn set_read_budget(&mut self, bytes: usize) {
+        self.driver.set_read_budget(bytes);
+    }
+
+    // ---- the loop -----------------------------------------------------
+
+    /// The tokens the client registers its sockets under.
+    pub fn tokens(&self) -> Tokens {
+        self.driver.tokens()
+    }
+
+    /// Whether `token` is one of the client's.
+    pub fn owns(&self, token: mio::Token) -> bool {
+        self.driver.tokens().contains(token)
+    }
+
+    /// Handles a readiness event. Returns `false`, doing nothing, when
+    /// the event's token is not the client's.
+    pub fn handle_event(&mut self, event: &mio::event::Event) -> bool {
+        self.driver.handle_event(event)
+    }
+
+    /// How long `poll` may wait before [`Client::handle_timeout`] has
+    /// work to do; `None` when only a socket event can give it work.
+    #[must_use]
+    pub fn next_timeout(&self) -> Option<Duration> {
+        self.driver.next_timeout()
+    }
+
+    /// Continues reads cut short by the read budget and fires the core's
+    /// timers when due. Call it after every `poll`.
+    pub fn handle_timeout(&mut self) {
+        self.driver.handle_timeout();
+    }
+
+    /// The next thing that happened: command results, connection changes,
+    /// metadata updates, a fatal error. Events pile up until taken.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.driver.poll_event()
+    }
+
+    /// Sockets open or being opened.
+    pub fn connection_count(&self) -> usize {
+        self.driver.socket_count()
+    }
+
+    // ---- commands -----------------------------------------------------
+
+    /// Fetches the brokers and controller, no topics: the cheapest round
+    /// trip proving a broker answers. Outcome: [`AdminOutcome::Metadata`].
+    pub fn brokers(&mut self) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().brokers(now))
+    }
+
+    /// Fetches metadata of `topics`, never creating them; a missing topic
+    /// is listed with `UNKNOWN_TOPIC_OR_PARTITION`. Outcome:
+    /// [`AdminOutcome::Metadata`].
+    pub fn metadata<S: Into<String>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().metadata(now, topics))
+    }
+
+    /// Fetches metadata of every topic. Outcome: [`AdminOutcome::Metadata`].
+    pub fn metadata_all(&mut self) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().metadata_all(now))
+    }
+
+    /// Creates topics. Outcome: [`AdminOutcome::CreateTopics`], one entry
+    /// per topic ([`Error::check_topics`] turns a failure into an error).
+    pub fn create_topics(
+        &mut self,
+        topics: impl IntoIterator<Item = NewTopic>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().create_topics(now, topics))
+    }
+
+    /// Creates one topic; see [`Client::create_topics`].
+    pub fn create_topic(&mut self, topic: NewTopic) -> Result<RequestId, Error> {
+        self.create_topics([topic])
+    }
+
+    /// Deletes topics. Outcome: [`AdminOutcome::DeleteTopics`], one entry
+    /// per topic.
+    pub fn delete_topics<S: Into<String>>(
+        &mut self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().delete_topics(now, names))
+    }
+
+    /// Deletes one topic; see [`Client::delete_topics`].
+    pub fn delete_topic(&mut self, name: &str) -> Result<RequestId, Error> {
+        self.delete_topics([name])
+    }
+
+    /// Closes every connection. Pending commands end with
+    /// [`kafka_state::RequestError::Closed`] results; later commands
+    /// return [`Error::Closed`].
+    pub fn close(&mut self) {
+        let now = Instant::now();
+        self.driver.core.close(now);
+        self.driver.drain(now);
+    }
+
+    /// The metadata cache: brokers, topics, partitions and leaders.
+    pub fn cluster(&self) -> &ClusterMetadata {
+        self.driver.core.cluster()
+    }
+
+    // ---- the core -----------------------------------------------------
+
+    /// The sans-IO core, read-only.
+    pub fn core(&self) -> &kafka_state::Client {
+        &self.driver.core
+    }
+
+    /// The sans-IO core, for commands this crate does not wrap. Commands
+    /// take `now`: pass [`Instant::now()`]. When the returned guard is
+    /// dropped the client carries out what the core asked for (writes,
+    /// connects) and queues its events for [`Client::poll_event`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let poll = mio::Poll::new()?;
+    /// # let mut client = kafka_mio::Client::bootstrap("127.0.0.1:9", poll.registry(), kafka_mio::Tokens::range(1..9))?;
+    /// use std::time::Instant;
+    ///
+    /// client.core_mut().track_topic(Instant::now(), "greetings")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn core_mut(&mut self) -> CoreMut<'_> {
+        CoreMut { client: self }
+    }
+
+    fn command<T>(
+        &mut self,
+        f: impl FnOnce(&mut kafka_state::Client, Instant) -> Result<T, kafka_state::Misuse>,
+    ) -> Result<T, Error> {
+        let now = Instant::now();
+        let result = f(&mut self.driver.core, now);
+        self.driver.drain(now);
+        result.map_err(Error::from)
+    }
+}
+
+/// Mutable access to the core from [`Client::core_mut`]; the client
+/// acts on the core's requests when it is dropped.
+pub struct CoreMut<'a> {
+    client: &'a mut Client,
+}
+
+impl fmt::Debug for CoreMut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CoreMut")
+            .field(&self.client.driver.core)
+            .finish()
+    }
+}
+
+impl Deref for CoreMut<'_> {
+    type Target = kafka_state::Client;
+
+    fn deref(&self) -> &Self::Target {
+        &self.client.driver.core
+    }
+}
+
+impl DerefMut for CoreMut<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.client.driver.core
+    }
+}
+
+impl Drop for CoreMut<'_> {
+    fn drop(&mut self) {
+        self.client.driver.drain(Instant::now());
+    }
+}
