@@ -1,0 +1,1333 @@
+//! The producer's state machine: the record accumulator, idempotence
+//! bookkeeping, Produce requests and their outcomes.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_proto::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_proto::messages::produce_response::PartitionProduceResponse;
+use kafka_proto::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
+use kafka_proto::record::{BatchHeaderMut, BatchOptions, RecordBatchBuilder};
+use kafka_proto::{ErrorCode, ResponseBody, Uuid};
+use tracing::{debug, trace, warn};
+
+use super::config::{Acks, PartitionerChoice, ProducerConfig};
+use super::partitioner::partition_for_key;
+use super::txn::TxnHooks;
+use super::{DeliveryId, DeliveryReport, InvalidRecord, ProduceError, ProducerRecord, SendError};
+use crate::admin::check_topic_name;
+use crate::error::RequestError;
+use crate::metadata::{ClusterMetadata, MetadataState, TopicMetadata};
+use crate::rng::Rng;
+use crate::router::{Inbound, Outbound, Owner, RequestId, RequestQueue, Target};
+use crate::{Event, TopicPartition};
+
+const LOG: &str = "kafka_state::producer";
+/// Size of a v2 batch header: every batch costs this on top of its records.
+const BATCH_OVERHEAD: usize = 61;
+/// Retry delays vary by ±20%.
+const RETRY_JITTER: f64 = 0.2;
+
+/// One record held by the producer.
+#[derive(Debug)]
+struct Rec {
+    id: DeliveryId,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+    headers: Vec<(String, Option<Bytes>)>,
+    timestamp: i64,
+    size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchState {
+    /// Waiting to be sent (first time or again).
+    Queued,
+    /// Part of the Produce request with this id.
+    InFlight(RequestId),
+}
+
+/// Producer id, epoch and base sequence a batch was encoded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    producer_id: i64,
+    epoch: i16,
+    seq: i32,
+}
+
+#[derive(Debug)]
+struct Batch {
+    uid: u64,
+    records: Vec<Rec>,
+    /// Estimated encoded size of the records, header included.
+    size: usize,
+    created: Instant,
+    /// The first record's delivery deadline.
+    deadline: Instant,
+    /// Still takes records (the newest batch, not lingered out nor sent).
+    open: bool,
+    state: BatchState,
+    /// Set at first send with idempotence; kept across retries.
+    stamp: Option<Stamp>,
+    /// The encoded batch, so a retry resends the same bytes.
+    encoded: Option<Bytes>,
+    attempts: u32,
+    /// Sequences restart here, at this sequence, once nothing of the
+    /// partition is in flight (after a rejected batch left a gap, or an
+    /// epoch bump).
+    restart_seq: Option<i32>,
+}
+
+impl Batch {
+    fn record_count(&self) -> i32 {
+        i32::try_from(self.records.len()).unwrap_or(i32::MAX)
+    }
+}
+
+#[derive(Debug, Default)]
+struct PartitionState {
+    /// Unacknowledged batches in send order.
+    batches: VecDeque<Batch>,
+    /// Batches of `batches` in flight.
+    in_flight: usize,
+    /// No send before this (retry backoff).
+    retry_at: Option<Instant>,
+    /// The producer id and epoch this partition's sequences belong to.
+    producer: Option<(i64, i16)>,
+    next_seq: i32,
+    /// The broker has acknowledged a batch under `producer`. Until then a
+    /// broker with no state for us accepts any sequence, so a later batch
+    /// could overtake a failed first one: one batch in flight only.
+    confirmed: bool,
+}
+
+impl PartitionState {
+    fn position(&self, uid: u64) -> Option<usize> {
+        self.batches.iter().position(|b| b.uid == uid)
+    }
+
+    fn restart_pending(&self) -> bool {
+        self.batches.iter().any(|b| b.restart_seq.is_some())
+    }
+}
+
+/// A record whose topic's partitions are not known yet.
+#[derive(Debug)]
+struct Waiting {
+    id: DeliveryId,
+    record: ProducerRecord,
+    size: usize,
+    deadline: Instant,
+}
+
+#[derive(Debug, Default)]
+struct TopicState {
+    waiting: VecDeque<Waiting>,
+    partitions: BTreeMap<i32, PartitionState>,
+    /// The sticky partition for records without key (KIP-480) and whether
+    /// a record went to it since it was chosen.
+    sticky: Option<i32>,
+    sticky_used: bool,
+}
+
+/// One batch of a Produce request.
+#[derive(Debug)]
+struct SentBatch {
+    topic: String,
+    topic_id: Uuid,
+    partition: i32,
+    uid: u64,
+}
+
+/// A Produce request being assembled: its size, batches and their bytes.
+type NodeRequest = (usize, Vec<SentBatch>, Vec<(String, Uuid, i32, Bytes)>);
+
+#[derive(Debug)]
+struct SentRequest {
+    node: i32,
+    batches: Vec<SentBatch>,
+}
+
+/// The idempotent producer id, when no transaction manager owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProducerId {
+    /// To fetch (now, or after `Backoff`).
+    Missing,
+    Requesting(RequestId),
+    Backoff(Instant),
+    Known(i64, i16),
+}
+
+/// What one batch's Produce outcome means.
+enum Outcome {
+    Written {
+        base_offset: i64,
+        append_time: i64,
+    },
+    Error {
+        code: ErrorCode,
+        message: Option<String>,
+    },
+    /// No answer (connection lost, timeout): it may or may not be written.
+    Unknown,
+    Closed,
+}
+
+/// The producer inside a [`Client`](crate::Client).
+pub(crate) struct ProducerState {
+    config: ProducerConfig,
+    request_timeout: Duration,
+    rng: Rng,
+    now: Instant,
+    next_delivery: u64,
+    next_batch: u64,
+    topics: BTreeMap<String, TopicState>,
+    buffered: usize,
+    pending: usize,
+    requests: BTreeMap<RequestId, SentRequest>,
+    throttled: BTreeMap<i32, Instant>,
+    pid: ProducerId,
+    pid_failures: u32,
+    flushing: bool,
+    buffer_blocked: bool,
+    /// A leader's reconnect backoff ends then: try it again.
+    wake: Option<Instant>,
+    hooks: Option<Box<dyn TxnHooks>>,
+}
+
+impl std::fmt::Debug for ProducerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerState")
+            .field("pending", &self.pending)
+            .field("buffered", &self.buffered)
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// Errors after which the partition's leader may have moved.
+fn stale_metadata(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NotLeaderOrFollower
+            | ErrorCode::UnknownTopicOrPartition
+            | ErrorCode::LeaderNotAvailable
+            | ErrorCode::FencedLeaderEpoch
+            | ErrorCode::UnknownLeaderEpoch
+            | ErrorCode::KafkaStorageError
+            | ErrorCode::UnknownTopicId
+    )
+}
+
+impl ProducerState {
+    pub(crate) fn new(
+        config: ProducerConfig,
+        request_timeout: Duration,
+        seed: u64,
+        now: Instant,
+    ) -> Self {
+        Self {
+            config,
+            request_timeout,
+            rng: Rng::new(seed ^ 0x7072_6f64_7563_6572),
+            now,
+            next_delivery: 0,
+            next_batch: 0,
+            topics: BTreeMap::new(),
+            buffered: 0,
+            pending: 0,
+            requests: BTreeMap::new(),
+            throttled: BTreeMap::new(),
+            pid: ProducerId::Missing,
+            pid_failures: 0,
+            flushing: false,
+            buffer_blocked: false,
+            wake: None,
+            hooks: None,
+        }
+    }
+
+    /// Hands producer ids and partition admission to a transaction manager.
+    #[allow(dead_code)] // for the transaction manager to come
+    pub(crate) fn set_txn_hooks(&mut self, hooks: Box<dyn TxnHooks>) {
+        self.hooks = Some(hooks);
+    }
+
+    /// When a leader with batches waiting becomes connectable again.
+    pub(crate) fn set_wake(&mut self, wake: Option<Instant>) {
+        self.wake = wake;
+    }
+
+    pub(crate) fn pending_records(&self) -> usize {
+        self.pending
+    }
+
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.buffered
+    }
+
+    pub(crate) fn producer_id(&self) -> Option<(i64, i16)> {
+        self.current_pid()
+    }
+
+    fn idempotent(&self) -> bool {
+        self.config.enable_idempotence || self.hooks.is_some()
+    }
+
+    fn current_pid(&self) -> Option<(i64, i16)> {
+        if let Some(h) = &self.hooks {
+            return h.producer_id();
+        }
+        match self.pid {
+            ProducerId::Known(id, epoch) => Some((id, epoch)),
+            _ => None,
+        }
+    }
+
+    // ---- commands -----------------------------------------------------
+
+    pub(crate) fn send(
+        &mut self,
+        now: Instant,
+        record: ProducerRecord,
+        metadata: &mut MetadataState,
+        events: &mut VecDeque<Event>,
+    ) -> Result<DeliveryId, SendError> {
+        self.now = self.now.max(now);
+        if let Err(e) = check_topic_name(&record.topic) {
+            return Err(SendError::Invalid {
+                record: Box::new(record),
+                reason: InvalidRecord::Topic(e),
+            });
+        }
+        if let Some(p) = record.partition.filter(|p| *p < 0) {
+            return Err(SendError::Invalid {
+                record: Box::new(record),
+                reason: InvalidRecord::NegativePartition(p),
+            });
+        }
+        let size = record.estimated_size();
+        let limit = self.config.max_request_size.min(self.config.buffer_memory);
+        if size + BATCH_OVERHEAD > limit {
+            return Err(SendError::Invalid {
+                record: Box::new(record),
+                reason: InvalidRecord::TooLarge {
+                    size: size + BATCH_OVERHEAD,
+                    limit,
+                },
+            });
+        }
+        if self.buffered + size > self.config.buffer_memory {
+            self.buffer_blocked = true;
+            return Err(SendError::BufferFull(Box::new(record)));
+        }
+        self.next_delivery += 1;
+        let id = DeliveryId(self.next_delivery);
+        self.buffered += size;
+        self.pending += 1;
+        metadata.track(&record.topic);
+        let deadline = self.now + self.config.delivery_timeout;
+        let topic = record.topic.clone();
+        trace!(target: LOG, %id, %topic, size, "record queued");
+        self.topics
+            .entry(topic.clone())
+            .or_default()
+            .waiting
+            .push_back(Waiting {
+                id,
+                record,
+                size,
+                deadline,
+            });
+        self.assign_topic(&topic, &metadata.cache, events);
+        Ok(id)
+    }
+
+    pub(crate) fn flush(&mut self, events: &mut VecDeque<Event>) {
+        if self.pending == 0 {
+            events.push_back(Event::FlushComplete);
+        } else {
+            self.flushing = true;
+        }
+    }
+
+    /// Fails every record still held: the client is closing.
+    pub(crate) fn fail_all(&mut self, events: &mut VecDeque<Event>) {
+        self.requests.clear();
+        let topics = std::mem::take(&mut self.topics);
+        for (topic, mut t) in topics {
+            for w in t.waiting.drain(..) {
+                self.report(events, w.id, w.size, Err(ProduceError::Closed));
+            }
+            for (partition, ps) in t.partitions {
+                for b in ps.batches {
+                    self.fail_batch_records(events, &topic, partition, b, ProduceError::Closed);
+                }
+            }
+        }
+    }
+
+    // ---- placing records ----------------------------------------------
+
+    /// Moves a topic's waiting records into partition batches once its
+    /// partitions are known; fails those past their deadline otherwise.
+    fn assign_topic(&mut self, topic: &str, cache: &ClusterMetadata, events: &mut VecDeque<Event>) {
+        let Some(mut t) = self.topics.remove(topic) else {
+            return;
+        };
+        match cache
+            .topic(topic)
+            .filter(|m| m.error == ErrorCode::None && !m.partitions.is_empty())
+        {
+            Some(meta) => {
+                while let Some(w) = t.waiting.pop_front() {
+                    match self.choose_partition(topic, &mut t, &w.record, meta) {
+                        Ok(p) => self.append(&mut t, p, w),
+                        Err(e) => self.report(events, w.id, w.size, Err(e)),
+                    }
+                }
+            }
+            None => {
+                let known_error = cache.topic(topic).map(|m| m.error).filter(|e| e.is_error());
+                let now = self.now;
+                while t.waiting.front().is_some_and(|w| w.deadline <= now) {
+                    let Some(w) = t.waiting.pop_front() else {
+                        break;
+                    };
+                    let error = match known_error {
+                        Some(code) => ProduceError::Broker {
+                            code,
+                            message: None,
+                        },
+                        None => ProduceError::Timeout,
+                    };
+                    debug!(target: LOG, id = %w.id, topic, %error, "no metadata for topic within delivery timeout");
+                    self.report(events, w.id, w.size, Err(error));
+                }
+            }
+        }
+        self.topics.insert(topic.to_string(), t);
+    }
+
+    fn choose_partition(
+        &mut self,
+        topic: &str,
+        t: &mut TopicState,
+        record: &ProducerRecord,
+        meta: &TopicMetadata,
+    ) -> Result<i32, ProduceError> {
+        let count = i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX);
+        let check = |p: i32| {
+            if (0..count).contains(&p) {
+                Ok(p)
+            } else {
+                Err(ProduceError::InvalidPartition {
+                    partition: p,
+                    partitions: count,
+                })
+            }
+        };
+        if let Some(p) = record.partition {
+            return check(p);
+        }
+        let available: Vec<i32> = meta
+            .partitions
+            .iter()
+            .filter(|p| p.leader.is_some())
+            .map(|p| p.partition)
+            .collect();
+        match &self.config.partitioner {
+            PartitionerChoice::Custom(custom) => check(custom.partition(
+                topic,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                count,
+                &available,
+            )),
+            PartitionerChoice::Default => match &record.key {
+                Some(key) => Ok(partition_for_key(key, count)),
+                None => Ok(self.sticky_partition(t, record.estimated_size(), count, &available)),
+            },
+        }
+    }
+
+    /// KIP-480: keep the sticky partition while its newest batch can take
+    /// the record; once that batch is sent or full, move to another one.
+    fn sticky_partition(
+        &mut self,
+        t: &mut TopicState,
+        size: usize,
+        count: i32,
+        available: &[i32],
+    ) -> i32 {
+        let limit = self.batch_limit();
+        if let Some(p) = t.sticky.filter(|p| *p < count) {
+            let fits = t
+                .partitions
+                .get(&p)
+                .and_then(|ps| ps.batches.back())
+                .is_some_and(|b| b.open && b.size + size <= limit);
+            if fits || !t.sticky_used {
+                t.sticky_used = true;
+                return p;
+            }
+        }
+        let all: Vec<i32> = (0..count).collect();
+        let pool = if available.is_empty() {
+            &all[..]
+        } else {
+            available
+        };
+        let others: Vec<i32> = pool
+            .iter()
+            .copied()
+            .filter(|p| Some(*p) != t.sticky)
+            .collect();
+        let pool = if others.is_empty() { pool } else { &others[..] };
+        let p = pool.get(self.rng.below(pool.len())).copied().unwrap_or(0);
+        t.sticky = Some(p);
+        t.sticky_used = true;
+        p
+    }
+
+    fn batch_limit(&self) -> usize {
+        self.config.batch_size.min(self.config.max_request_size)
+    }
+
+    fn append(&mut self, t: &mut TopicState, partition: i32, w: Waiting) {
+        let limit = self.batch_limit();
+        let ps = t.partitions.entry(partition).or_default();
+        let rec = Rec {
+            id: w.id,
+            timestamp: w.record.timestamp.unwrap_or(-1),
+            key: w.record.key,
+            value: w.record.value,
+            headers: w.record.headers,
+            size: w.size,
+        };
+        if let Some(b) = ps.batches.back_mut().filter(|b| b.open) {
+            if b.size + w.size <= limit {
+                b.size += w.size;
+                b.records.push(rec);
+                return;
+            }
+            b.open = false;
+        }
+        self.next_batch += 1;
+        ps.batches.push_back(Batch {
+            uid: self.next_batch,
+            records: vec![rec],
+            size: BATCH_OVERHEAD + w.size,
+            created: self.now,
+            deadline: w.deadline,
+            open: true,
+            state: BatchState::Queued,
+            stamp: None,
+            encoded: None,
+            attempts: 0,
+            restart_seq: None,
+        });
+    }
+
+    // ---- driving ------------------------------------------------------
+
+    /// Places waiting records, expires what is due, asks for a producer
+    /// id if needed, and returns the leaders that have a batch to send.
+    pub(crate) fn prepare(
+        &mut self,
+        now: Instant,
+        metadata: &mut MetadataState,
+        queue: &mut RequestQueue,
+        events: &mut VecDeque<Event>,
+        api_timeout: Duration,
+    ) -> BTreeSet<i32> {
+        self.now = self.now.max(now);
+        let now = self.now;
+        let names: Vec<String> = self.topics.keys().cloned().collect();
+        for name in &names {
+            self.assign_topic(name, &metadata.cache, events);
+        }
+        self.expire_batches(events);
+        self.maybe_init_producer_id(queue, api_timeout);
+        let linger = self.config.linger;
+        let mut wanted = BTreeSet::new();
+        let mut need_metadata = false;
+        for (topic, t) in &mut self.topics {
+            for (partition, ps) in &mut t.partitions {
+                // A lingered batch takes no more records.
+                if let Some(b) = ps.batches.back_mut() {
+                    if b.open && b.created + linger <= now {
+                        b.open = false;
+                    }
+                }
+                if next_sendable(ps, now, &self.config, self.flushing).is_none() {
+                    continue;
+                }
+                match metadata.cache.leader_for(topic, *partition) {
+                    Some(node) if self.throttled.get(&node).is_none_or(|t| *t <= now) => {
+                        wanted.insert(node);
+                    }
+                    Some(_) => {}
+                    None => need_metadata = true,
+                }
+            }
+        }
+        if need_metadata {
+            metadata.request_update();
+        }
+        self.finish_flush(events);
+        wanted
+    }
+
+    fn expire_batches(&mut self, events: &mut VecDeque<Event>) {
+        let now = self.now;
+        let mut expired = Vec::new();
+        for (topic, t) in &mut self.topics {
+            for (partition, ps) in &mut t.partitions {
+                let mut i = 0;
+                while i < ps.batches.len() {
+                    let b = &ps.batches[i];
+                    if b.state == BatchState::Queued && b.deadline <= now {
+                        if let Some(mut b) = ps.batches.remove(i) {
+                            // A restart point moves on to the next batch.
+                            if let (Some(seq), Some(next)) =
+                                (b.restart_seq.take(), ps.batches.get_mut(i))
+                            {
+                                next.restart_seq.get_or_insert(seq);
+                            }
+                            expired.push((topic.clone(), *partition, b));
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+        }
+        for (topic, partition, b) in expired {
+            debug!(target: LOG, %topic, partition, records = b.records.len(), "batch expired");
+            self.fail_batch_records(events, &topic, partition, b, ProduceError::Timeout);
+        }
+    }
+
+    fn maybe_init_producer_id(&mut self, queue: &mut RequestQueue, api_timeout: Duration) {
+        if !self.config.enable_idempotence || self.hooks.is_some() {
+            return;
+        }
+        let due = match self.pid {
+            ProducerId::Missing => true,
+            ProducerId::Backoff(t) => t <= self.now,
+            _ => false,
+        };
+        if !due || self.pending == 0 {
+            return;
+        }
+        let id = queue.next_id();
+        debug!(target: LOG, %id, "requesting a producer id");
+        self.pid = ProducerId::Requesting(id);
+        queue.push(Outbound {
+            id,
+            owner: Owner::Producer,
+            target: Target::Any,
+            body: InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(i32::MAX)
+                .with_producer_id(-1)
+                .with_producer_epoch(-1)
+                .into(),
+            expires: self.now + api_timeout,
+        });
+    }
+
+    /// Builds at most one Produce request per ready leader, each with the
+    /// next batch of every partition it leads. Returns whether any was built.
+    pub(crate) fn drain(
+        &mut self,
+        now: Instant,
+        ready: &BTreeSet<i32>,
+        cache: &ClusterMetadata,
+        queue: &mut RequestQueue,
+        events: &mut VecDeque<Event>,
+    ) -> bool {
+        self.now = self.now.max(now);
+        if ready.is_empty() {
+            return false;
+        }
+        let pid = self.current_pid();
+        if self.idempotent() && pid.is_none() {
+            return false;
+        }
+        let mut per_node: BTreeMap<i32, NodeRequest> = BTreeMap::new();
+        let mut failed = Vec::new();
+        let topic_names: Vec<String> = self.topics.keys().cloned().collect();
+        for topic in topic_names {
+            let topic_id = cache.topic(&topic).map_or(Uuid::default(), |m| m.id);
+            let partitions: Vec<i32> = self
+                .topics
+                .get(&topic)
+                .map(|t| t.partitions.keys().copied().collect())
+                .unwrap_or_default();
+            for partition in partitions {
+                let Some(node) = cache
+                    .leader_for(&topic, partition)
+                    .filter(|n| ready.contains(n))
+                else {
+                    continue;
+                };
+                if let Some(h) = self.hooks.as_mut() {
+                    if !h.may_send(&TopicPartition::new(topic.clone(), partition)) {
+                        continue;
+                    }
+                }
+                let entry = per_node.entry(node).or_default();
+                let max = self.config.max_request_size;
+                let (compression, flushing) = (self.config.compression, self.flushing);
+                let transactional = self
+                    .hooks
+                    .as_ref()
+                    .is_some_and(|h| h.transactional_id().is_some());
+                let Some(ps) = self
+                    .topics
+                    .get_mut(&topic)
+                    .and_then(|t| t.partitions.get_mut(&partition))
+                else {
+                    continue;
+                };
+                let Some(idx) = next_sendable(ps, self.now, &self.config, flushing) else {
+                    continue;
+                };
+                if let Some((producer_id, epoch)) = pid {
+                    apply_restart(ps, (producer_id, epoch));
+                }
+                let Some(b) = ps.batches.get_mut(idx) else {
+                    continue;
+                };
+                let stamp = match (pid, b.stamp) {
+                    (None, _) => None,
+                    (Some(_), Some(s)) => Some(s),
+                    (Some(_), None) => {
+                        let (producer_id, epoch) = ps.producer.or(pid).unwrap_or((-1, -1));
+                        let s = Stamp {
+                            producer_id,
+                            epoch,
+                            seq: ps.next_seq,
+                        };
+                        ps.producer = Some((producer_id, epoch));
+                        ps.next_seq = next_sequence(ps.next_seq, b.record_count());
+                        b.stamp = Some(s);
+                        Some(s)
+                    }
+                };
+                let bytes = match encode_batch(b, stamp, compression, transactional) {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        if let Some(b) = ps.batches.remove(idx) {
+                            failed.push((topic.clone(), partition, b, e));
+                        }
+                        continue;
+                    }
+                };
+                if !entry.1.is_empty() && entry.0 + bytes.len() > max {
+                    continue;
+                }
+                entry.0 += bytes.len();
+                b.open = false;
+                b.state = BatchState::InFlight(RequestId(0));
+                ps.in_flight += 1;
+                entry.1.push(SentBatch {
+                    topic: topic.clone(),
+                    topic_id,
+                    partition,
+                    uid: b.uid,
+                });
+                entry.2.push((topic.clone(), topic_id, partition, bytes));
+            }
+        }
+        for (topic, partition, b, e) in failed {
+            self.fail_batch_records(events, &topic, partition, b, ProduceError::Encode(e));
+        }
+        let mut built = false;
+        let acks = self.config.acks;
+        let transactional_id = self
+            .hooks
+            .as_ref()
+            .and_then(|h| h.transactional_id().map(str::to_string));
+        for (node, (_, sent, data)) in per_node {
+            if sent.is_empty() {
+                continue;
+            }
+            let id = queue.next_id();
+            for s in &sent {
+                if let Some(b) = self.batch_mut(&s.topic, s.partition, s.uid) {
+                    b.state = BatchState::InFlight(id);
+                }
+            }
+            let mut topic_data: Vec<TopicProduceData> = Vec::new();
+            for (topic, topic_id, partition, bytes) in data {
+                let pd = PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(bytes));
+                match topic_data.iter_mut().find(|t| t.name == topic) {
+                    Some(t) => t.partition_data.push(pd),
+                    None => topic_data.push(
+                        TopicProduceData::default()
+                            .with_name(topic)
+                            .with_topic_id(topic_id)
+                            .with_partition_data(vec![pd]),
+                    ),
+                }
+            }
+            trace!(target: LOG, %id, node, batches = sent.len(), "produce request");
+            let body = ProduceRequest::default()
+                .with_transactional_id(transactional_id.clone())
+                .with_acks(acks.wire())
+                .with_timeout_ms(millis(self.request_timeout))
+                .with_topic_data(topic_data);
+            self.requests.insert(
+                id,
+                SentRequest {
+                    node,
+                    batches: sent,
+                },
+            );
+            queue.push(Outbound {
+                id,
+                owner: Owner::Producer,
+                target: Target::Node(node),
+                body: body.into(),
+                expires: self.now + self.request_timeout,
+            });
+            built = true;
+        }
+        built
+    }
+
+    fn batch_mut(&mut self, topic: &str, partition: i32, uid: u64) -> Option<&mut Batch> {
+        let ps = self.topics.get_mut(topic)?.partitions.get_mut(&partition)?;
+        let i = ps.position(uid)?;
+        ps.batches.get_mut(i)
+    }
+
+    /// The earliest future instant at which something here becomes due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let now = self.now;
+        let linger = self.config.linger;
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| {
+            if t > now && next.is_none_or(|n| t < n) {
+                next = Some(t);
+            }
+        };
+        if let ProducerId::Backoff(t) = self.pid {
+            consider(t);
+        }
+        if let Some(t) = self.wake {
+            consider(t);
+        }
+        for t in self.throttled.values() {
+            consider(*t);
+        }
+        for t in self.topics.values() {
+            if let Some(w) = t.waiting.front() {
+                consider(w.deadline);
+            }
+            for ps in t.partitions.values() {
+                if let Some(r) = ps.retry_at {
+                    consider(r);
+                }
+                for b in &ps.batches {
+                    if b.state == BatchState::Queued {
+                        consider(b.deadline);
+                    }
+                }
+                if let Some(b) = ps.batches.back().filter(|b| b.open) {
+                    consider(b.created + linger);
+                }
+            }
+        }
+        next
+    }
+
+    // ---- outcomes -----------------------------------------------------
+
+    pub(crate) fn handle_response(
+        &mut self,
+        now: Instant,
+        inbound: Inbound,
+        metadata: &mut MetadataState,
+        events: &mut VecDeque<Event>,
+    ) {
+        self.now = self.now.max(now);
+        if self.pid == ProducerId::Requesting(inbound.id) {
+            self.handle_init_producer_id(inbound.result);
+            return;
+        }
+        let Some(req) = self.requests.remove(&inbound.id) else {
+            return;
+        };
+        let resp = match inbound.result {
+            Ok(ResponseBody::Produce(resp)) => Some(resp),
+            Ok(other) => {
+                warn!(target: LOG, api = %other.api_key(), "unexpected response to Produce");
+                None
+            }
+            Err(RequestError::Closed) => {
+                for s in req.batches {
+                    self.complete(&s, Outcome::Closed, metadata, events);
+                }
+                return;
+            }
+            Err(e) => {
+                debug!(target: LOG, id = %inbound.id, node = req.node, error = %e, "produce request failed");
+                metadata.request_update();
+                None
+            }
+        };
+        let acks0 = self.config.acks == Acks::None;
+        if let Some(r) = &resp {
+            if r.throttle_time_ms > 0 {
+                let until = self.now + Duration::from_millis(r.throttle_time_ms as u64);
+                debug!(target: LOG, node = req.node, ms = r.throttle_time_ms, "throttled");
+                self.throttled.insert(req.node, until);
+            }
+        }
+        for s in req.batches {
+            let outcome = match &resp {
+                None => Outcome::Unknown,
+                Some(_) if acks0 => Outcome::Written {
+                    base_offset: -1,
+                    append_time: -1,
+                },
+                Some(r) => match find_partition(r, &s) {
+                    Some(p) => match ErrorCode::from_code(p.error_code) {
+                        ErrorCode::None | ErrorCode::DuplicateSequenceNumber => Outcome::Written {
+                            base_offset: p.base_offset,
+                            append_time: p.log_append_time_ms,
+                        },
+                        code => Outcome::Error {
+                            code,
+                            message: p.error_message.clone(),
+                        },
+                    },
+                    // The broker skipped a partition it was sent: no answer.
+                    None => Outcome::Unknown,
+                },
+            };
+            self.complete(&s, outcome, metadata, events);
+        }
+        self.finish_flush(events);
+    }
+
+    fn handle_init_producer_id(&mut self, result: Result<ResponseBody, RequestError>) {
+        let error = match result {
+            Ok(ResponseBody::InitProducerId(r)) => match ErrorCode::from_code(r.error_code) {
+                ErrorCode::None => {
+                    debug!(target: LOG, producer_id = r.producer_id, epoch = r.producer_epoch, "got producer id");
+                    self.pid = ProducerId::Known(r.producer_id, r.producer_epoch);
+                    self.pid_failures = 0;
+                    return;
+                }
+                code => code.to_string(),
+            },
+            Ok(other) => format!("unexpected {} response", other.api_key()),
+            Err(e) => e.to_string(),
+        };
+        self.pid_failures = self.pid_failures.saturating_add(1);
+        let delay = self.backoff(self.pid_failures);
+        warn!(target: LOG, %error, ?delay, "InitProducerId failed, retrying");
+        self.pid = ProducerId::Backoff(self.now + delay);
+    }
+
+    fn backoff(&mut self, attempts: u32) -> Duration {
+        let exp = attempts.saturating_sub(1).min(31);
+        let base = self
+            .config
+            .retry_backoff
+            .saturating_mul(1u32 << exp)
+            .min(self.config.retry_backoff_max);
+        self.rng.jitter(base, RETRY_JITTER)
+    }
+
+    /// Bumps the idempotent epoch (KIP-360): locally, or with a new
+    /// producer id once the epoch is exhausted.
+    fn bump_epoch(&mut self, tp: &TopicPartition) {
+        if let Some(h) = self.hooks.as_mut() {
+            h.sequence_broken(tp);
+            return;
+        }
+        self.pid = match self.pid {
+            ProducerId::Known(id, epoch) if epoch < i16::MAX - 1 => {
+                ProducerId::Known(id, epoch + 1)
+            }
+            ProducerId::Known(..) => ProducerId::Missing,
+            other => other,
+        };
+        debug!(target: LOG, %tp, pid = ?self.pid, "bumped producer epoch");
+    }
+
+    fn complete(
+        &mut self,
+        s: &SentBatch,
+        outcome: Outcome,
+        metadata: &mut MetadataState,
+        events: &mut VecDeque<Event>,
+    ) {
+        let idempotent = self.idempotent();
+        let Some(ps) = self
+            .topics
+            .get_mut(&s.topic)
+            .and_then(|t| t.partitions.get_mut(&s.partition))
+        else {
+            return;
+        };
+        let Some(idx) = ps.position(s.uid) else {
+            return;
+        };
+        if matches!(ps.batches[idx].state, BatchState::InFlight(_)) {
+            ps.in_flight = ps.in_flight.saturating_sub(1);
+        }
+        ps.batches[idx].state = BatchState::Queued;
+        let tp = TopicPartition::new(s.topic.clone(), s.partition);
+        match outcome {
+            Outcome::Written {
+                base_offset,
+                append_time,
+            } => {
+                let Some(b) = ps.batches.remove(idx) else {
+                    return;
+                };
+                trace!(target: LOG, %tp, base_offset, records = b.records.len(), "batch written");
+                if b.stamp
+                    .is_some_and(|st| Some((st.producer_id, st.epoch)) == ps.producer)
+                {
+                    ps.confirmed = true;
+                }
+                for (i, r) in b.records.into_iter().enumerate() {
+                    let offset = if base_offset >= 0 {
+                        base_offset + i as i64
+                    } else {
+                        -1
+                    };
+                    let timestamp = if append_time >= 0 {
+                        append_time
+                    } else {
+                        r.timestamp
+                    };
+                    let report = DeliveryReport {
+                        topic: s.topic.clone(),
+                        partition: s.partition,
+                        offset,
+                        timestamp,
+                    };
+                    self.report(events, r.id, r.size, Ok(report));
+                }
+            }
+            Outcome::Closed => {
+                if let Some(b) = ps.batches.remove(idx) {
+                    self.fail_batch_records(events, &s.topic, s.partition, b, ProduceError::Closed);
+                }
+            }
+            Outcome::Error {
+                code: code @ (ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge),
+                ..
+            } if ps.batches[idx].records.len() > 1 => {
+                let Some(b) = ps.batches.remove(idx) else {
+                    return;
+                };
+                debug!(target: LOG, %tp, %code, records = b.records.len(), "splitting batch");
+                let restart = b.stamp.map(|st| st.seq).or(b.restart_seq);
+                let halves = split(b, &mut self.next_batch);
+                for (k, mut h) in halves.into_iter().enumerate() {
+                    if k == 0 {
+                        h.restart_seq = restart;
+                    }
+                    ps.batches.insert(idx + k, h);
+                }
+            }
+            Outcome::Error {
+                code: code @ (ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId),
+                ..
+            } if idempotent => {
+                if idx == 0 && !ps.restart_pending() {
+                    // The broker lost or never saw what precedes this batch:
+                    // start over at sequence 0 under a new epoch.
+                    warn!(target: LOG, %tp, %code, "sequence broken, bumping epoch");
+                    if let Some(b) = ps.batches.front_mut() {
+                        b.restart_seq = Some(0);
+                    }
+                    ps.producer = None;
+                    self.bump_epoch(&tp);
+                }
+                // Otherwise an earlier batch is being retried: resend in order.
+            }
+            Outcome::Unknown => {
+                self.retry(&tp, s.uid, None, events);
+            }
+            Outcome::Error { code, message } => {
+                if code.is_retriable() {
+                    if stale_metadata(code) {
+                        metadata.request_update();
+                    }
+                    self.retry(&tp, s.uid, Some((code, message)), events);
+                    return;
+                }
+                let Some(mut b) = ps.batches.remove(idx) else {
+                    return;
+                };
+                if idempotent {
+                    // Refused, so not written: the next batch takes its sequence.
+                    let restart = b.restart_seq.take().or(b.stamp.map(|st| st.seq));
+                    if let (Some(seq), Some(next)) = (restart, ps.batches.get_mut(idx)) {
+                        next.restart_seq.get_or_insert(seq);
+                    } else if let Some(seq) = restart {
+                        // Nothing follows: new batches continue from here.
+                        if ps.in_flight == 0 {
+                            ps.next_seq = seq;
+                        }
+                    }
+                }
+                debug!(target: LOG, %tp, %code, "batch failed");
+                self.fail_batch_records(
+                    events,
+                    &s.topic,
+                    s.partition,
+                    b,
+                    ProduceError::Broker { code, message },
+                );
+            }
+        }
+    }
+
+    fn retry(
+        &mut self,
+        tp: &TopicPartition,
+        uid: u64,
+        error: Option<(ErrorCode, Option<String>)>,
+        events: &mut VecDeque<Event>,
+    ) {
+        let now = self.now;
+        let Some(ps) = self
+            .topics
+            .get_mut(&tp.topic)
+            .and_then(|t| t.partitions.get_mut(&tp.partition))
+        else {
+            return;
+        };
+        let Some(idx) = ps.position(uid) else { return };
+        if ps.batches[idx].deadline <= now {
+            if let Some(mut b) = ps.batches.remove(idx) {
+                if let (Some(seq), Some(next)) = (b.restart_seq.take(), ps.batches.get_mut(idx)) {
+                    next.restart_seq.get_or_insert(seq);
+                }
+                let error = match error {
+                    Some((code, message)) => ProduceError::Broker { code, message },
+                    None => ProduceError::Timeout,
+                };
+                self.fail_batch_records(events, &tp.topic, tp.partition, b, error);
+            }
+            return;
+        }
+        let attempts = {
+            let b = &mut ps.batches[idx];
+            b.attempts = b.attempts.saturating_add(1);
+            b.attempts
+        };
+        let delay = self.backoff(attempts);
+        let Some(ps) = self
+            .topics
+            .get_mut(&tp.topic)
+            .and_then(|t| t.partitions.get_mut(&tp.partition))
+        else {
+            return;
+        };
+        let at = now + delay;
+        ps.retry_at = Some(ps.retry_at.map_or(at, |r| r.max(at)));
+        debug!(target: LOG, %tp, attempts, ?delay, error = ?error.map(|e| e.0), "retrying batch");
+    }
+
+    fn fail_batch_records(
+        &mut self,
+        events: &mut VecDeque<Event>,
+        topic: &str,
+        partition: i32,
+        b: Batch,
+        error: ProduceError,
+    ) {
+        let _ = (topic, partition);
+        for r in b.records {
+            self.report(events, r.id, r.size, Err(error.clone()));
+        }
+    }
+
+    fn report(
+        &mut self,
+        events: &mut VecDeque<Event>,
+        id: DeliveryId,
+        size: usize,
+        result: Result<DeliveryReport, ProduceError>,
+    ) {
+        self.buffered = self.buffered.saturating_sub(size);
+        self.pending = self.pending.saturating_sub(1);
+        events.push_back(Event::Delivery { id, result });
+        if self.buffer_blocked && self.buffered < self.config.buffer_memory {
+            self.buffer_blocked = false;
+            events.push_back(Event::BufferAvailable);
+        }
+    }
+
+    fn finish_flush(&mut self, events: &mut VecDeque<Event>) {
+        if self.flushing && self.pending == 0 {
+            self.flushing = false;
+            events.push_back(Event::FlushComplete);
+        }
+    }
+}
+
+/// The index of the partition's batch to send next, if one may go now:
+/// the first queued batch (all before it are in flight), ready (closed,
+/// lingered, retried or flushed), with room in flight and no backoff.
+fn next_sendable(
+    ps: &PartitionState,
+    now: Instant,
+    config: &ProducerConfig,
+    flushing: bool,
+) -> Option<usize> {
+    if ps.retry_at.is_some_and(|t| t > now) || ps.in_flight >= config.max_in_flight {
+        return None;
+    }
+    // A sequence restart waits until nothing of the partition is in flight.
+    if ps.in_flight > 0 && (ps.restart_pending() || (config.enable_idempotence && !ps.confirmed)) {
+        return None;
+    }
+    let idx = ps
+        .batches
+        .iter()
+        .position(|b| b.state == BatchState::Queued)?;
+    let b = &ps.batches[idx];
+    let ready = !b.open || b.attempts > 0 || flushing || b.created + config.linger <= now;
+    if !ready {
+        return None;
+    }
+    Some(idx)
+}
+
+/// Applies a pending sequence restart (nothing is in flight when called
+/// for a sendable batch) and moves an idle partition to the current epoch.
+fn apply_restart(ps: &mut PartitionState, pid: (i64, i16)) {
+    if ps.in_flight > 0 {
+        return;
+    }
+    if let Some(pos) = ps.batches.iter().position(|b| b.restart_seq.is_some()) {
+        let seq = ps.batches[pos].restart_seq.take().unwrap_or(0);
+        for b in ps.batches.iter_mut().skip(pos) {
+            b.stamp = None;
+            b.restart_seq = None;
+        }
+        ps.next_seq = seq;
+    }
+    if ps.producer != Some(pid) && ps.batches.iter().all(|b| b.stamp.is_none()) {
+        ps.producer = Some(pid);
+        ps.next_seq = 0;
+        ps.confirmed = false;
+    }
+}
+
+/// Sequences wrap from `i32::MAX` to 0.
+fn next_sequence(seq: i32, count: i32) -> i32 {
+    let next = i64::from(seq) + i64::from(count);
+    if next > i64::from(i32::MAX) {
+        (next - i64::from(i32::MAX) - 1) as i32
+    } else {
+        next as i32
+    }
+}
+
+fn encode_batch(
+    b: &mut Batch,
+    stamp: Option<Stamp>,
+    compression: kafka_proto::record::Compression,
+    transactional: bool,
+) -> Result<Bytes, String> {
+    if let Some(bytes) = &b.encoded {
+        let current = stamp.map(|s| (s.producer_id, s.epoch, s.seq));
+        // Restamp a copy when a restart changed the sequence.
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut h = BatchHeaderMut::new(&mut buf).map_err(|e| e.to_string())?;
+        let (pid, epoch, seq) = current.unwrap_or((-1, -1, -1));
+        h.set_producer(pid, epoch, seq);
+        let fresh = buf.freeze();
+        if fresh == *bytes {
+            return Ok(bytes.clone());
+        }
+        b.encoded = Some(fresh.clone());
+        return Ok(fresh);
+    }
+    let mut options = BatchOptions {
+        compression,
+        transactional: transactional && stamp.is_some(),
+        ..BatchOptions::default()
+    };
+    if let Some(s) = stamp {
+        options.producer_id = s.producer_id;
+        options.producer_epoch = s.epoch;
+        options.base_sequence = s.seq;
+    }
+    let mut builder = RecordBatchBuilder::new(options);
+    for r in &b.records {
+        builder
+            .append_with_headers(
+                r.timestamp,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                r.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    let bytes = builder.finish().map_err(|e| e.to_string())?;
+    b.encoded = Some(bytes.clone());
+    Ok(bytes)
+}
+
+/// Splits a batch the broker found too large into two halves.
+fn split(b: Batch, next_uid: &mut u64) -> Vec<Batch> {
+    let mut records = b.records;
+    let tail = records.split_off(records.len() / 2);
+    [records, tail]
+        .into_iter()
+        .filter(|r| !r.is_empty())
+        .map(|records| {
+            *next_uid += 1;
+            Batch {
+                uid: *next_uid,
+                size: BATCH_OVERHEAD + records.iter().map(|r| r.size).sum::<usize>(),
+                records,
+                created: b.created,
+                deadline: b.deadline,
+                open: false,
+                state: BatchState::Queued,
+                stamp: None,
+                encoded: None,
+                attempts: b.attempts,
+                restart_seq: None,
+            }
+        })
+        .collect()
+}
+
+fn find_partition<'a>(
+    r: &'a ProduceResponse,
+    s: &SentBatch,
+) -> Option<&'a PartitionProduceResponse> {
+    r.responses
+        .iter()
+        .filter(|t| {
+            (!t.name.is_empty() && t.name == s.topic)
+                || (t.name.is_empty() && t.topic_id == s.topic_id)
+        })
+        .flat_map(|t| t.partition_responses.iter())
+        .find(|p| p.index == s.partition)
+}
