@@ -77,6 +77,16 @@ struct Batch {
     /// partition is in flight (after a rejected batch left a gap, or an
     /// epoch bump).
     restart_seq: Option<i32>,
+    /// The broker rejected this batch's sequence while it was the first
+    /// unacknowledged one: an epoch bump is due unless later
+    /// acknowledgements prove it written.
+    broken: bool,
+    /// Sent before and not acknowledged: while such a batch is
+    /// outstanding no new batch of the partition goes, so the broker's
+    /// window of five recent batches still holds it when it is resent.
+    retried: bool,
+    /// An attempt got no answer: the broker may have written it.
+    maybe_written: bool,
 }
 
 impl Batch {
@@ -100,6 +110,8 @@ struct PartitionState {
     /// broker with no state for us accepts any sequence, so a later batch
     /// could overtake a failed first one: one batch in flight only.
     confirmed: bool,
+    /// The last sequence acknowledged under `producer`.
+    last_acked: Option<i32>,
 }
 
 impl PartitionState {
@@ -108,7 +120,9 @@ impl PartitionState {
     }
 
     fn restart_pending(&self) -> bool {
-        self.batches.iter().any(|b| b.restart_seq.is_some())
+        self.batches
+            .iter()
+            .any(|b| b.restart_seq.is_some() || b.broken)
     }
 }
 
@@ -531,6 +545,9 @@ impl ProducerState {
             encoded: None,
             attempts: 0,
             restart_seq: None,
+            broken: false,
+            retried: false,
+            maybe_written: false,
         });
     }
 
@@ -558,6 +575,7 @@ impl ProducerState {
             self.assign_topic(name, &metadata.cache, events);
         }
         self.expire_batches(events);
+        self.resolve_broken_sequences();
         self.maybe_init_producer_id(queue, api_timeout);
         let linger = self.config.linger;
         let mut wanted = BTreeSet::new();
@@ -616,6 +634,46 @@ impl ProducerState {
         for (topic, partition, b) in expired {
             debug!(target: LOG, %topic, partition, records = b.records.len(), "batch expired");
             self.fail_batch_records(events, &topic, partition, b, ProduceError::Timeout);
+        }
+    }
+
+    /// For each partition idle with a broken sequence: if the broker has
+    /// since acknowledged that sequence or later, the batch was written and
+    /// is simply resent (answered as a duplicate); otherwise the epoch is
+    /// bumped and the partition's sequences start over at 0 (KIP-360).
+    fn resolve_broken_sequences(&mut self) {
+        let mut bump = Vec::new();
+        for (topic, t) in &mut self.topics {
+            for (partition, ps) in &mut t.partitions {
+                if ps.in_flight > 0 {
+                    continue;
+                }
+                let Some(pos) = ps.batches.iter().position(|b| b.broken) else {
+                    continue;
+                };
+                let last_acked = ps.last_acked;
+                let b = &mut ps.batches[pos];
+                b.broken = false;
+                let written = match (b.stamp, last_acked) {
+                    (Some(st), Some(acked)) => st.seq <= acked,
+                    _ => false,
+                };
+                if written {
+                    continue;
+                }
+                b.restart_seq = Some(0);
+                ps.producer = None;
+                bump.push(TopicPartition::new(topic.clone(), *partition));
+            }
+        }
+        if let Some(tp) = bump.first() {
+            warn!(target: LOG, %tp, partitions = bump.len(), "sequence broken, bumping epoch");
+            self.bump_epoch(tp);
+        }
+        for tp in bump.iter().skip(1) {
+            if let Some(h) = self.hooks.as_mut() {
+                h.sequence_broken(tp);
+            }
         }
     }
 
@@ -996,6 +1054,7 @@ impl ProducerState {
             ps.in_flight = ps.in_flight.saturating_sub(1);
         }
         ps.batches[idx].state = BatchState::Queued;
+        ps.batches[idx].retried = true;
         let tp = TopicPartition::new(s.topic.clone(), s.partition);
         match outcome {
             Outcome::Written {
@@ -1006,10 +1065,13 @@ impl ProducerState {
                     return;
                 };
                 trace!(target: LOG, %tp, base_offset, records = b.records.len(), "batch written");
-                if b.stamp
-                    .is_some_and(|st| Some((st.producer_id, st.epoch)) == ps.producer)
+                if let Some(st) = b
+                    .stamp
+                    .filter(|st| Some((st.producer_id, st.epoch)) == ps.producer)
                 {
                     ps.confirmed = true;
+                    let last = next_sequence(st.seq, b.record_count() - 1);
+                    ps.last_acked = Some(ps.last_acked.map_or(last, |l| l.max(last)));
                 }
                 for (i, r) in b.records.into_iter().enumerate() {
                     let offset = if base_offset >= 0 {
@@ -1060,19 +1122,44 @@ impl ProducerState {
                     | ErrorCode::InvalidProducerEpoch),
                 ..
             } if idempotent => {
-                if idx == 0 && !ps.restart_pending() {
-                    // The broker lost or never saw what precedes this batch:
-                    // start over at sequence 0 under a new epoch.
-                    warn!(target: LOG, %tp, %code, "sequence broken, bumping epoch");
-                    if let Some(b) = ps.batches.front_mut() {
-                        b.restart_seq = Some(0);
+                let seq = ps.batches[idx].stamp.map(|st| st.seq);
+                let behind = match (seq, ps.last_acked) {
+                    (Some(seq), Some(acked)) => seq <= acked,
+                    _ => false,
+                };
+                if behind {
+                    // The broker acknowledged later sequences, so it has this
+                    // batch: retry (a duplicate is answered with its offset)
+                    // rather than write it again under a new epoch.
+                    self.retry(&tp, s.uid, Some((code, None)), events);
+                } else if ps.batches[idx].maybe_written {
+                    // An earlier attempt may be in the log; writing it again
+                    // under a new epoch could duplicate it. Report the error
+                    // instead; the next batch finds out whether a gap is left.
+                    if let Some(b) = ps.batches.remove(idx) {
+                        warn!(target: LOG, %tp, %code, "sequence lost for a batch that may be written, failing it");
+                        self.fail_batch_records(
+                            events,
+                            &s.topic,
+                            s.partition,
+                            b,
+                            ProduceError::Broker {
+                                code,
+                                message: None,
+                            },
+                        );
                     }
-                    ps.producer = None;
-                    self.bump_epoch(&tp);
+                } else if idx == 0 && !ps.restart_pending() {
+                    // The broker lost or never saw what precedes this batch.
+                    // Decided once nothing is in flight: a later batch of the
+                    // same response may still prove this one written.
+                    debug!(target: LOG, %tp, %code, "sequence broken");
+                    ps.batches[idx].broken = true;
                 }
                 // Otherwise an earlier batch is being retried: resend in order.
             }
             Outcome::Unknown => {
+                ps.batches[idx].maybe_written = true;
                 self.retry(&tp, s.uid, None, events);
             }
             Outcome::Error { code, message } => {
@@ -1220,6 +1307,9 @@ fn next_sendable(
     if !ready {
         return None;
     }
+    if config.enable_idempotence && !b.retried && ps.batches.iter().any(|o| o.retried) {
+        return None;
+    }
     Some(idx)
 }
 
@@ -1241,6 +1331,7 @@ fn apply_restart(ps: &mut PartitionState, pid: (i64, i16)) {
         ps.producer = Some(pid);
         ps.next_seq = 0;
         ps.confirmed = false;
+        ps.last_acked = None;
     }
 }
 
@@ -1321,6 +1412,9 @@ fn split(b: Batch, next_uid: &mut u64) -> Vec<Batch> {
                 encoded: None,
                 attempts: b.attempts,
                 restart_seq: None,
+                broken: false,
+                retried: true,
+                maybe_written: false,
             }
         })
         .collect()
