@@ -249,6 +249,17 @@ impl Cluster {
         Ok((p.log.log_start, p.log.high_watermark()))
     }
 
+    /// The stored batches of a partition, in offset order, as written
+    /// (offsets assigned), for tests that check the log itself.
+    pub fn partition_batches(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Vec<bytes::Bytes>, MockError> {
+        let p = self.partition(topic, partition)?;
+        Ok(p.log.batches.iter().map(|b| b.bytes.clone()).collect())
+    }
+
     /// The leader of a partition.
     pub fn partition_leader(&self, topic: &str, partition: i32) -> Result<i32, MockError> {
         Ok(self.partition(topic, partition)?.leader)

@@ -1,18 +1,20 @@
 //! The [`Client`]: connections per broker, the request router, reconnect
 //! backoff, and the sub-machines (metadata, admin) it drives.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use kafka_proto::{ApiKey, RequestBody};
+use kafka_proto::messages::ProduceResponse;
+use kafka_proto::{ApiKey, RequestBody, ResponseBody};
 use tracing::{debug, info, warn};
 
 use crate::admin::{check_topic_name, Admin, AdminState};
-use crate::conn::{ConnOutput, ConnSettings, Connection};
+use crate::conn::{expects_response, ConnOutput, ConnSettings, Connection};
 use crate::error::{DisconnectReason, FatalError, Misuse, RequestError};
 use crate::metadata::{ClusterMetadata, MetadataState};
+use crate::producer::{Producer, ProducerState};
 use crate::rng::Rng;
 use crate::router::{Inbound, Outbound, Owner, RequestId, RequestQueue, Target};
 use crate::timer::{ClientTimer, TimerTable};
@@ -52,6 +54,7 @@ pub struct Client {
     requests: RequestQueue,
     metadata: MetadataState,
     pub(crate) admin: AdminState,
+    pub(crate) producer: ProducerState,
     timers: TimerTable<ClientTimer>,
     transmits: VecDeque<Transmit>,
     conn_requests: VecDeque<ConnRequest>,
@@ -90,6 +93,12 @@ impl Client {
             None => format!("kafka-rs-{:08x}", rng.next_u64() as u32),
         };
         let metadata = MetadataState::new(now, config.metadata_max_age, config.retry_backoff);
+        let producer = ProducerState::new(
+            config.producer.clone(),
+            config.request_timeout,
+            config.seed,
+            now,
+        );
         let mut client = Self {
             config,
             client_id,
@@ -102,6 +111,7 @@ impl Client {
             requests: RequestQueue::default(),
             metadata,
             admin: AdminState::default(),
+            producer,
             timers: TimerTable::default(),
             transmits: VecDeque::new(),
             conn_requests: VecDeque::new(),
@@ -230,7 +240,17 @@ impl Client {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let conns = self.conns.values().filter_map(Connection::poll_timeout);
-        self.timers.next().into_iter().chain(conns).min()
+        let producer = if self.closed || self.fatal.is_some() {
+            None
+        } else {
+            self.producer.poll_timeout()
+        };
+        self.timers
+            .next()
+            .into_iter()
+            .chain(conns)
+            .chain(producer)
+            .min()
     }
 
     /// Something that happened.
@@ -244,6 +264,12 @@ impl Client {
     /// Admin commands (create and delete topics, metadata).
     pub fn admin(&mut self) -> Admin<'_> {
         Admin { client: self }
+    }
+
+    /// The producer: send records, flush, and query what is pending.
+    /// Delivery reports arrive as [`Event::Delivery`].
+    pub fn producer(&mut self) -> Producer<'_> {
+        Producer { client: self }
     }
 
     /// The metadata cache.
@@ -294,13 +320,13 @@ impl Client {
     // ---- internals ----------------------------------------------------
 
     /// Time is monotonic: a `now` from the past is clamped.
-    fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
         }
     }
 
-    fn check_usable(&self) -> Result<(), Misuse> {
+    pub(crate) fn check_usable(&self) -> Result<(), Misuse> {
         if let Some(f) = &self.fatal {
             return Err(Misuse::Failed(f.clone()));
         }
@@ -340,6 +366,7 @@ impl Client {
             return;
         }
         self.expire_queued();
+        self.pump_producer();
         // A dispatch pass may ask for metadata (an unknown leader); a second
         // pass sends that request at once.
         for _ in 0..2 {
@@ -365,6 +392,64 @@ impl Client {
                 .min()
         };
         self.timers.set_opt(ClientTimer::Reconnect, reconnect);
+    }
+
+    /// [`Producer::send`] after its checks: places the record.
+    pub(crate) fn producer_send(
+        &mut self,
+        record: crate::producer::ProducerRecord,
+    ) -> Result<crate::producer::DeliveryId, crate::producer::SendError> {
+        self.producer
+            .send(self.now, record, &mut self.metadata, &mut self.events)
+    }
+
+    /// [`Producer::flush`] after its checks.
+    pub(crate) fn producer_flush(&mut self) {
+        self.producer.flush(&mut self.events);
+    }
+
+    /// Lets the producer build Produce requests for leaders with a ready
+    /// connection (asking for connections to the others), a few rounds so
+    /// batches can pipeline on one connection.
+    fn pump_producer(&mut self) {
+        for _ in 0..self.config.max_in_flight {
+            let wanted = self.producer.prepare(
+                self.now,
+                &mut self.metadata,
+                &mut self.requests,
+                &mut self.events,
+                self.config.api_timeout,
+            );
+            let mut ready = BTreeSet::new();
+            let mut wake: Option<Instant> = None;
+            for node in wanted {
+                let broker = Broker::Node(node);
+                match self.route_to(broker) {
+                    Route::Send(_) => {
+                        ready.insert(node);
+                    }
+                    // In reconnect backoff: nothing else wakes the producer then.
+                    Route::Wait => {
+                        let until = self.backoff.get(&broker).and_then(|b| b.until);
+                        if let Some(t) = until.filter(|t| *t > self.now) {
+                            wake = Some(wake.map_or(t, |w| w.min(t)));
+                        }
+                    }
+                }
+            }
+            self.producer.set_wake(wake);
+            let built = self.producer.drain(
+                self.now,
+                &ready,
+                &self.metadata.cache,
+                &mut self.requests,
+                &mut self.events,
+            );
+            self.dispatch();
+            if !built {
+                break;
+            }
+        }
     }
 
     fn expire_queued(&mut self) {
@@ -420,8 +505,20 @@ impl Client {
             return;
         };
         let (id, owner, broker) = (req.id, req.owner, c.broker);
+        let answered = expects_response(&req.body);
         match c.send(self.now, req, s) {
-            Ok(bytes) => self.transmits.push_back(Transmit { conn, bytes }),
+            Ok(bytes) => {
+                self.transmits.push_back(Transmit { conn, bytes });
+                if !answered {
+                    // acks=0: the broker stays silent; the request is done once written.
+                    self.deliver(Inbound {
+                        id,
+                        owner,
+                        broker: Some(broker),
+                        result: Ok(ResponseBody::Produce(ProduceResponse::default())),
+                    });
+                }
+            }
             Err(e) => {
                 let error = RequestError::from(e);
                 warn!(target: LOG, %id, %broker, %error, "cannot send request");
@@ -598,6 +695,15 @@ impl Client {
                 }
                 None => Ok(false),
             },
+            Owner::Producer => {
+                self.producer.handle_response(
+                    self.now,
+                    inbound,
+                    &mut self.metadata,
+                    &mut self.events,
+                );
+                Ok(false)
+            }
         };
         match changed {
             Ok(true) => {
@@ -674,6 +780,7 @@ impl Client {
                 result: Err(RequestError::Closed),
             });
         }
+        self.producer.fail_all(&mut self.events);
         self.timers = TimerTable::default();
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::Misuse;
+use crate::producer::ProducerConfig;
 
 /// A broker's address as the client knows it: a host name (not resolved
 /// here; the adapter resolves it) and a port.
@@ -94,6 +95,8 @@ pub struct Config {
     /// Largest response frame accepted; a larger declared size closes the
     /// connection before anything is allocated.
     pub max_frame_size: usize,
+    /// Producer settings ([`ProducerConfig`]).
+    pub producer: ProducerConfig,
     /// Seed of every random choice: reconnect jitter, broker choice, the
     /// default client id. The same seed and inputs give the same outputs.
     pub seed: u64,
@@ -122,6 +125,7 @@ impl Config {
             metadata_max_age: Duration::from_secs(300),
             max_in_flight: 5,
             max_frame_size: kafka_proto::frame::DEFAULT_MAX_FRAME_SIZE,
+            producer: ProducerConfig::default(),
             seed: 0,
         }
     }
@@ -145,6 +149,7 @@ impl Config {
         if self.request_timeout.is_zero() || self.connection_setup_timeout.is_zero() {
             return Err(Misuse::InvalidConfig("timeouts must be positive"));
         }
+        self.producer.validate(self.request_timeout)?;
         if let Some(id) = &self.client_id {
             if id.len() > i16::MAX as usize {
                 return Err(Misuse::InvalidConfig("client_id is too long"));

@@ -92,6 +92,12 @@ impl From<SendError> for RequestError {
     }
 }
 
+/// Whether the broker answers `body`: a Produce request with `acks=0`
+/// gets no response, so it must not wait in the in-flight queue.
+pub(crate) fn expects_response(body: &RequestBody) -> bool {
+    !matches!(body, RequestBody::Produce(p) if p.acks == 0)
+}
+
 /// The state of one connection.
 #[derive(Debug)]
 pub(crate) struct Connection {
@@ -190,8 +196,16 @@ impl Connection {
             owner: req.owner,
         };
         let deadline = Some(now + s.request_timeout);
-        self.encode(body, version, deadline, purpose, s)
-            .map_err(SendError::Encode)
+        let answered = expects_response(&body);
+        let bytes = self
+            .encode(body, version, deadline, purpose, s)
+            .map_err(SendError::Encode)?;
+        if !answered {
+            // Nothing will come back: complete it at send.
+            self.in_flight.pop_back();
+            self.update_request_timer();
+        }
+        Ok(bytes)
     }
 
     fn encode(

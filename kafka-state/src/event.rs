@@ -2,6 +2,7 @@
 
 use crate::admin::AdminResult;
 use crate::error::{DisconnectReason, FatalError};
+use crate::producer::{DeliveryId, DeliveryReport, ProduceError};
 use crate::router::RequestId;
 use crate::Broker;
 
@@ -32,6 +33,20 @@ pub enum Event {
         /// Its outcome.
         result: AdminResult,
     },
+    /// A record sent with [`Producer::send`](crate::producer::Producer::send)
+    /// was written, or failed for good. Exactly one per record.
+    Delivery {
+        /// The id `send` returned.
+        id: DeliveryId,
+        /// Where it was written, or why not.
+        result: Result<DeliveryReport, ProduceError>,
+    },
+    /// The producer's buffer has room again after a
+    /// [`SendError::BufferFull`](crate::producer::SendError::BufferFull).
+    BufferAvailable,
+    /// Every record sent before and during a
+    /// [`Producer::flush`](crate::producer::Producer::flush) has its delivery report.
+    FlushComplete,
     /// The client failed for good; see [`FatalError`].
     Fatal(FatalError),
 }

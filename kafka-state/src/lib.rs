@@ -106,6 +106,8 @@
 //!   in-flight FIFO, ApiVersions);
 //! - [`metadata`]: the metadata cache and its refresh;
 //! - [`admin`]: topic administration;
+//! - [`producer`]: the record accumulator, partitioners, retries and
+//!   idempotence behind [`Client::producer`];
 //! - `router`: the plain messages sub-machines use to reach brokers.
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
@@ -120,6 +122,7 @@ mod conn;
 mod error;
 mod event;
 pub mod metadata;
+pub mod producer;
 mod rng;
 mod router;
 mod timer;
@@ -135,6 +138,10 @@ pub use error::{
 };
 pub use event::Event;
 pub use metadata::{ClusterMetadata, PartitionMetadata, TopicMetadata};
+pub use producer::{
+    Acks, DeliveryId, DeliveryReport, ProduceError, Producer, ProducerConfig, ProducerRecord,
+    SendError,
+};
 pub use router::RequestId;
 pub use topic_partition::TopicPartition;
 pub use transmit::{Broker, ConnId, ConnRequest, Transmit};

@@ -44,6 +44,7 @@ pub(crate) enum Target {
 pub(crate) enum Owner {
     Metadata,
     Admin,
+    Producer,
 }
 
 /// A request a sub-machine wants sent.

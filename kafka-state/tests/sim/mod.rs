@@ -237,6 +237,12 @@ impl Sim {
     /// Delivers what is due and jumps to the next wake-up. Returns false
     /// if nothing is scheduled at all.
     pub fn step(&mut self) -> bool {
+        self.step_capped(None)
+    }
+
+    /// Like [`Sim::step`], but the clock stops at `cap` if nothing is due
+    /// before it (so callers can interleave commands at a steady pace).
+    fn step_capped(&mut self, cap: Option<Instant>) -> bool {
         self.drain_client();
         self.drain_cluster();
         let next = [
@@ -247,6 +253,10 @@ impl Sim {
         .into_iter()
         .flatten()
         .min();
+        let next = match (next, cap) {
+            (Some(n), Some(c)) => Some(n.min(c)),
+            (n, c) => n.or(c),
+        };
         let Some(next) = next else {
             return false;
         };
@@ -323,6 +333,15 @@ impl Sim {
                     self.client.handle_closed(now, p.conn);
                 }
             }
+        }
+    }
+
+    /// Steps for exactly `d` of virtual time: the clock ends at now + `d`
+    /// even when nothing is scheduled that early.
+    pub fn run_exactly(&mut self, d: Duration) {
+        let until = self.now + d;
+        while self.now < until {
+            self.step_capped(Some(until));
         }
     }
 

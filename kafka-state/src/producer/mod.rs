@@ -1,0 +1,303 @@
+//! The producer: a record accumulator per partition, partitioners,
+//! retries, idempotence (producer ids and sequence numbers) and delivery
+//! reports. Reached through the borrowed handle
+//! [`Client::producer`](crate::Client::producer).
+//!
+//! Records are appended to a batch of their partition; a batch leaves
+//! when it is full (`batch_size`), when it has waited `linger`, or on
+//! [`Producer::flush`]. One Produce request per leader carries a batch of
+//! each of its ready partitions. Every record sent gets exactly one
+//! [`Event::Delivery`](crate::Event::Delivery): an offset, or a
+//! [`ProduceError`].
+//!
+//! # Seam for transactions
+//!
+//! The transaction manager to come plugs in through the crate-internal `TxnHooks` trait (`producer/txn.rs`):
+//! it names the transactional id sent with every Produce request, may
+//! hold a partition back until AddPartitionsToTxn has covered it, and
+//! supplies the producer id and epoch instead of an idempotent
+//! InitProducerId.
+
+mod config;
+mod partitioner;
+mod state;
+mod txn;
+
+use std::fmt;
+use std::time::Instant;
+
+use bytes::Bytes;
+use kafka_proto::ErrorCode;
+
+pub use config::{Acks, Partitioner, PartitionerChoice, ProducerConfig};
+pub use partitioner::{murmur2, partition_for_key};
+pub(crate) use state::ProducerState;
+
+use crate::error::Misuse;
+use crate::Client;
+
+/// A record to produce.
+///
+/// Build it with [`ProducerRecord::new`] and the `with_*` methods. Key,
+/// value and header values are [`Bytes`]: the producer keeps them without
+/// copying until they are encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProducerRecord {
+    /// The topic.
+    pub topic: String,
+    /// An explicit partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// The key, hashed by the default partitioner.
+    pub key: Option<Bytes>,
+    /// The value; `None` is a tombstone on compacted topics.
+    pub value: Option<Bytes>,
+    /// Headers, in order; keys may repeat.
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Create time in milliseconds since the Unix epoch. The core reads no
+    /// clock: adapters fill it in (`None` sends the record without a
+    /// timestamp, -1).
+    pub timestamp: Option<i64>,
+}
+
+impl ProducerRecord {
+    /// A record for `topic` with no key, value, headers or timestamp.
+    pub fn new(topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    /// Sets the partition.
+    pub fn with_partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Sets the key.
+    pub fn with_key(mut self, key: impl Into<Bytes>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the value.
+    pub fn with_value(mut self, value: impl Into<Bytes>) -> Self {
+        self.value = Some(value.into());
+        self
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, key: impl Into<String>, value: Option<Bytes>) -> Self {
+        self.headers.push((key.into(), value));
+        self
+    }
+
+    /// Sets the create time (milliseconds since the Unix epoch).
+    pub fn with_timestamp(mut self, ms: i64) -> Self {
+        self.timestamp = Some(ms);
+        self
+    }
+
+    /// An upper bound of the record's encoded size in a batch.
+    pub(crate) fn estimated_size(&self) -> usize {
+        let len = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len);
+        // Length, attributes, deltas and lengths at their widest varints.
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| 10 + k.len() + len(v))
+            .sum();
+        26 + len(&self.key) + 5 + len(&self.value) + 5 + headers
+    }
+}
+
+/// Identifies one sent record; its [`Event::Delivery`](crate::Event::Delivery)
+/// carries the same id. Ids grow in send order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryId(pub u64);
+
+impl fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "delivery#{}", self.0)
+    }
+}
+
+/// Where a record was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryReport {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset; -1 with `acks=0`.
+    pub offset: i64,
+    /// The broker's append time if the topic uses `LogAppendTime`, else
+    /// the record's create time (-1 if it had none).
+    pub timestamp: i64,
+}
+
+/// Why a record was not written (or may not have been).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// The broker refused the batch with a non-retriable error, or a
+    /// retriable one persisted until the delivery timeout.
+    #[error("broker error {}: {}", code.name(), code.description())]
+    Broker {
+        /// The Kafka error code; [`ErrorCode::name`] gives its name.
+        code: ErrorCode,
+        /// The broker's message, if any.
+        message: Option<String>,
+    },
+    /// `delivery_timeout` passed before the record was acknowledged.
+    #[error("delivery timed out")]
+    Timeout,
+    /// The partitioner or the record named a partition the topic lacks.
+    #[error("partition {partition} does not exist (the topic has {partitions})")]
+    InvalidPartition {
+        /// The partition asked for.
+        partition: i32,
+        /// The topic's partition count.
+        partitions: i32,
+    },
+    /// The batch could not be encoded.
+    #[error("cannot encode the batch: {0}")]
+    Encode(String),
+    /// The client was closed or failed before the record was acknowledged.
+    #[error("the client was closed")]
+    Closed,
+}
+
+impl ProduceError {
+    /// The Kafka error code, when a broker gave one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ProduceError::Broker { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// Why a record the caller handed to [`Producer::send`] was not taken. Every
+/// variant gives the record back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// `buffer_memory` is used up. Retry after an
+    /// [`Event::BufferAvailable`](crate::Event::BufferAvailable) or a delivery.
+    #[error("producer buffer is full")]
+    BufferFull(Box<ProducerRecord>),
+    /// The record itself is unusable.
+    #[error("invalid record: {reason}")]
+    Invalid {
+        /// The record.
+        record: Box<ProducerRecord>,
+        /// What is wrong with it.
+        reason: InvalidRecord,
+    },
+    /// The client is closed or failed.
+    #[error("{error}")]
+    Unusable {
+        /// The record.
+        record: Box<ProducerRecord>,
+        /// [`Misuse::Closed`] or [`Misuse::Failed`].
+        error: Misuse,
+    },
+}
+
+impl SendError {
+    /// The record, back to the caller.
+    pub fn into_record(self) -> ProducerRecord {
+        match self {
+            SendError::BufferFull(record)
+            | SendError::Invalid { record, .. }
+            | SendError::Unusable { record, .. } => *record,
+        }
+    }
+}
+
+/// What makes a record unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidRecord {
+    /// The topic name breaks Kafka's naming rules.
+    #[error(transparent)]
+    Topic(Misuse),
+    /// A negative partition.
+    #[error("negative partition {0}")]
+    NegativePartition(i32),
+    /// Larger than `max_request_size` or `buffer_memory`.
+    #[error("record of about {size} bytes exceeds the limit of {limit}")]
+    TooLarge {
+        /// The record's estimated encoded size.
+        size: usize,
+        /// The limit it exceeds.
+        limit: usize,
+    },
+}
+
+/// Borrowed handle for producing; see [`Client::producer`].
+#[derive(Debug)]
+pub struct Producer<'a> {
+    pub(crate) client: &'a mut Client,
+}
+
+impl Producer<'_> {
+    /// Queues a record. It leaves with its batch (full, lingered, or
+    /// flushed) and its outcome arrives as an
+    /// [`Event::Delivery`](crate::Event::Delivery) with the returned id.
+    ///
+    /// The topic is tracked in metadata on first use; records wait for its
+    /// partitions to be known, at most `delivery_timeout`.
+    pub fn send(&mut self, now: Instant, record: ProducerRecord) -> Result<DeliveryId, SendError> {
+        let client = &mut *self.client;
+        if let Err(error) = client.check_usable() {
+            return Err(SendError::Unusable {
+                record: Box::new(record),
+                error,
+            });
+        }
+        client.tick(now);
+        let result = client.producer_send(record);
+        client.pump();
+        result
+    }
+
+    /// Sends every batch now, without waiting for `linger`, until nothing
+    /// is pending; then [`Event::FlushComplete`](crate::Event::FlushComplete)
+    /// follows (at once if nothing is pending).
+    pub fn flush(&mut self, now: Instant) -> Result<(), Misuse> {
+        let client = &mut *self.client;
+        client.check_usable()?;
+        client.tick(now);
+        client.producer_flush();
+        client.pump();
+        Ok(())
+    }
+
+    /// Records sent whose delivery report has not been emitted yet.
+    pub fn in_flight_count(&self) -> usize {
+        self.client.producer.pending_records()
+    }
+
+    /// Whether every sent record has its delivery report.
+    pub fn is_idle(&self) -> bool {
+        self.in_flight_count() == 0
+    }
+
+    /// Bytes of records held, counted against `buffer_memory`.
+    pub fn buffered_bytes(&self) -> usize {
+        self.client.producer.buffered_bytes()
+    }
+
+    /// The producer id and epoch in use, once idempotence has one.
+    pub fn producer_id(&self) -> Option<(i64, i16)> {
+        self.client.producer.producer_id()
+    }
+}

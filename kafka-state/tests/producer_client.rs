@@ -1,0 +1,382 @@
+//! The producer driven by hand through the client: the requests it sends
+//! byte for byte, the answers it gets, and what it reports.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_proto::frame::{decode_request_frame, encode_response_frame};
+use kafka_proto::messages::api_versions_response::ApiVersion;
+use kafka_proto::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_proto::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_proto::messages::{
+    ApiVersionsResponse, InitProducerIdResponse, MetadataResponse, ProduceRequest, ProduceResponse,
+    RequestHeader,
+};
+use kafka_proto::record::Batches;
+use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody};
+use kafka_state::{
+    Acks, BrokerAddr, Client, Config, ConnId, ConnRequest, DeliveryReport, Event, Misuse,
+    ProduceError, ProducerRecord, SendError,
+};
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+#[allow(clippy::disallowed_methods)] // tests need some Instant to start from
+fn t0() -> Instant {
+    Instant::now()
+}
+
+/// One broker, node 0, serving topic `t` with one partition.
+struct Broker {
+    client: Client,
+    conn: ConnId,
+    now: Instant,
+    events: Vec<Event>,
+    produces: Vec<(RequestHeader, ProduceRequest)>,
+    /// Requests not answered yet, oldest first: a broker answers in order,
+    /// so a Produce the test holds holds everything behind it.
+    queue: std::collections::VecDeque<(RequestHeader, RequestBody)>,
+}
+
+fn api_versions() -> ResponseBody {
+    ApiVersionsResponse::default()
+        .with_api_keys(
+            ApiKey::ALL
+                .iter()
+                .map(|k| {
+                    ApiVersion::default()
+                        .with_api_key(k.id())
+                        .with_min_version(*k.versions().start())
+                        .with_max_version(*k.versions().end())
+                })
+                .collect(),
+        )
+        .into()
+}
+
+fn metadata() -> ResponseBody {
+    MetadataResponse::default()
+        .with_cluster_id(Some("c".into()))
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(0)
+            .with_host("b".into())
+            .with_port(9092)])
+        .with_topics(vec![MetadataResponseTopic::default()
+            .with_name(Some("t".into()))
+            .with_partitions(vec![MetadataResponsePartition::default()
+                .with_partition_index(0)
+                .with_leader_id(0)])])
+        .into()
+}
+
+impl Broker {
+    fn new(tweak: impl FnOnce(&mut Config)) -> Self {
+        let now = t0();
+        let mut config = Config::new([BrokerAddr::new("b", 9092)]);
+        tweak(&mut config);
+        let mut client = Client::new(config, now).unwrap();
+        let Some(ConnRequest::Open { conn, .. }) = client.poll_conn() else {
+            panic!("expected a connection request")
+        };
+        client.handle_connected(now, conn);
+        let mut b = Self {
+            client,
+            conn,
+            now,
+            events: Vec::new(),
+            produces: Vec::new(),
+            queue: Default::default(),
+        };
+        b.serve();
+        b
+    }
+
+    fn answer(&mut self, h: &RequestHeader, resp: ResponseBody) {
+        let mut buf = BytesMut::new();
+        encode_response_frame(h.correlation_id, h.request_api_version, &resp, &mut buf).unwrap();
+        self.client.handle_recv(self.now, self.conn, &mut buf);
+        assert!(buf.is_empty());
+    }
+
+    /// Answers ApiVersions, Metadata and InitProducerId until the client
+    /// is quiet; keeps Produce requests for the test.
+    fn serve(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.client.poll_transmit() {
+                assert_eq!(t.conn, self.conn);
+                let mut wire = t.bytes;
+                while wire.len() >= 4 {
+                    let len = i32::from_be_bytes(wire[..4].try_into().unwrap()) as usize;
+                    let frame = wire.slice(4..4 + len);
+                    wire = wire.slice(4 + len..);
+                    let (h, body) = decode_request_frame(frame).unwrap();
+                    progressed = true;
+                    if let RequestBody::Produce(p) = &body {
+                        if p.acks != 0 {
+                            self.produces.push((h.clone(), p.clone()));
+                            self.queue.push_back((h, body));
+                            continue;
+                        }
+                    }
+                    self.queue.push_back((h, body));
+                }
+            }
+            while let Some((h, body)) = self.queue.front().cloned() {
+                if matches!(&body, RequestBody::Produce(p) if p.acks != 0) {
+                    break;
+                }
+                self.queue.pop_front();
+                progressed = true;
+                {
+                    match body {
+                        RequestBody::ApiVersions(_) => self.answer(&h, api_versions()),
+                        RequestBody::Metadata(_) => self.answer(&h, metadata()),
+                        RequestBody::InitProducerId(_) => self.answer(
+                            &h,
+                            InitProducerIdResponse::default()
+                                .with_producer_id(42)
+                                .with_producer_epoch(3)
+                                .into(),
+                        ),
+                        RequestBody::Produce(p) => self.produces.push((h, p)),
+                        other => panic!("unexpected {:?}", other.api_key()),
+                    }
+                }
+            }
+            while let Some(e) = self.client.poll_event() {
+                self.events.push(e);
+            }
+            while self.client.poll_conn().is_some() {}
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.client.handle_timeout(self.now);
+        self.serve();
+    }
+
+    fn send(&mut self, r: ProducerRecord) -> kafka_state::DeliveryId {
+        let id = self.client.producer().send(self.now, r).unwrap();
+        self.serve();
+        id
+    }
+
+    fn reply_produce(&mut self, i: usize, code: ErrorCode, base: i64, throttle_ms: i32) {
+        let (h, _) = self.produces[i].clone();
+        let (front, _) = self.queue.pop_front().expect("a request to answer");
+        assert_eq!(
+            front.correlation_id, h.correlation_id,
+            "answers go in order"
+        );
+        let resp = ProduceResponse::default()
+            .with_throttle_time_ms(throttle_ms)
+            .with_responses(vec![TopicProduceResponse::default()
+                .with_name("t".into())
+                .with_partition_responses(vec![PartitionProduceResponse::default()
+                    .with_index(0)
+                    .with_error_code(code.code())
+                    .with_base_offset(base)
+                    .with_log_append_time_ms(-1)])]);
+        self.answer(&h, resp.into());
+        self.serve();
+    }
+
+    fn deliveries(&self) -> Vec<&Event> {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, Event::Delivery { .. }))
+            .collect()
+    }
+}
+
+fn records_of(p: &ProduceRequest) -> Bytes {
+    p.topic_data[0].partition_data[0].records.clone().unwrap()
+}
+
+#[test]
+fn idempotent_batch_is_stamped_retried_with_the_same_bytes_and_reported() {
+    let mut b = Broker::new(|_| {});
+    let id = b.send(
+        ProducerRecord::new("t")
+            .with_key("k")
+            .with_value("v")
+            .with_header("h", Some(Bytes::from("x")))
+            .with_timestamp(1_000),
+    );
+    assert!(b.produces.is_empty(), "lingering");
+    b.advance(MS(5));
+    assert_eq!(b.produces.len(), 1);
+    let (_, req) = &b.produces[0];
+    assert_eq!(req.acks, -1);
+    assert_eq!(req.timeout_ms, 30_000);
+    let first = records_of(req);
+    let batch = Batches::new(first.clone()).next().unwrap().unwrap();
+    let h = batch.header();
+    assert_eq!(
+        (h.producer_id, h.producer_epoch, h.base_sequence),
+        (42, 3, 0)
+    );
+    let rec = batch.records().unwrap().next().unwrap().unwrap();
+    assert_eq!(rec.key.as_deref(), Some(&b"k"[..]));
+    assert_eq!(rec.timestamp, 1_000);
+    assert_eq!(rec.headers.last("h"), Some(Some(Bytes::from("x"))));
+
+    // A retriable error: the same bytes again after the backoff.
+    b.reply_produce(0, ErrorCode::NotLeaderOrFollower, -1, 0);
+    assert!(b.deliveries().is_empty());
+    b.advance(MS(50));
+    assert_eq!(b.produces.len(), 1, "backoff not over");
+    b.advance(MS(100));
+    assert_eq!(b.produces.len(), 2);
+    assert_eq!(records_of(&b.produces[1].1), first);
+
+    b.reply_produce(1, ErrorCode::None, 7, 0);
+    let d = b.deliveries();
+    let [Event::Delivery {
+        id: got,
+        result: Ok(r),
+    }] = &d[..]
+    else {
+        panic!("{d:?}")
+    };
+    assert_eq!(*got, id);
+    assert_eq!(
+        (r.topic.as_str(), r.partition, r.offset, r.timestamp),
+        ("t", 0, 7, 1_000)
+    );
+    assert!(b.client.producer().is_idle());
+}
+
+#[test]
+fn next_batch_takes_the_next_sequence_and_errors_carry_their_code() {
+    let mut b = Broker::new(|_| {});
+    let a = b.send(ProducerRecord::new("t").with_value("a"));
+    b.advance(MS(5));
+    b.reply_produce(0, ErrorCode::None, 0, 0);
+    b.send(ProducerRecord::new("t").with_value("b"));
+    let c = b.send(ProducerRecord::new("t").with_value("c"));
+    b.advance(MS(5));
+    let batch = Batches::new(records_of(&b.produces[1].1))
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.header().base_sequence, 1);
+    assert_eq!(batch.header().record_count, 2);
+    b.reply_produce(1, ErrorCode::InvalidRecord, -1, 0);
+    let d = b.deliveries();
+    assert_eq!(d.len(), 3);
+    assert!(matches!(d[0], Event::Delivery { id, result: Ok(_) } if *id == a));
+    let Event::Delivery { id, result: Err(e) } = d[2] else {
+        panic!("{:?}", d[2])
+    };
+    assert_eq!(*id, c);
+    assert_eq!(e.code(), Some(ErrorCode::InvalidRecord));
+    assert!(e.to_string().contains("INVALID_RECORD"), "{e}");
+}
+
+#[test]
+fn acks_zero_completes_at_send_and_waits_for_nothing() {
+    let mut b = Broker::new(|c| {
+        c.producer.acks = Acks::None;
+        c.producer.enable_idempotence = false;
+    });
+    let id = b.send(ProducerRecord::new("t").with_value("v"));
+    b.advance(MS(5));
+    assert_eq!(b.produces.len(), 1);
+    assert_eq!(b.produces[0].1.acks, 0);
+    let batch = Batches::new(records_of(&b.produces[0].1))
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.header().producer_id, -1, "no idempotence");
+    assert!(matches!(
+        b.deliveries()[..],
+        [Event::Delivery { id: got, result: Ok(DeliveryReport { offset: -1, .. }) }] if *got == id
+    ));
+    // No request waits on the connection: no request timeout is armed
+    // (once the metadata refresh for the new topic is done).
+    b.advance(MS(100));
+    let wake = b.client.poll_timeout().unwrap();
+    assert!(
+        wake >= b.now + Duration::from_secs(60),
+        "{:?}",
+        wake - b.now
+    );
+    // And the next response on the connection is not taken for it.
+    b.send(ProducerRecord::new("t").with_value("w"));
+    b.advance(MS(5));
+    assert_eq!(b.produces.len(), 2);
+    assert_eq!(b.deliveries().len(), 2);
+}
+
+#[test]
+fn throttle_time_holds_the_next_produce_back() {
+    let mut b = Broker::new(|_| {});
+    b.send(ProducerRecord::new("t").with_value("a"));
+    b.advance(MS(5));
+    b.reply_produce(0, ErrorCode::None, 0, 300);
+    b.send(ProducerRecord::new("t").with_value("b"));
+    b.advance(MS(5));
+    assert_eq!(b.produces.len(), 1, "throttled");
+    b.advance(MS(290));
+    assert_eq!(b.produces.len(), 1, "throttled");
+    b.advance(MS(5));
+    assert_eq!(b.produces.len(), 2);
+}
+
+#[test]
+fn close_fails_what_is_pending_and_later_sends_give_the_record_back() {
+    let mut b = Broker::new(|_| {});
+    let in_flight = b.send(ProducerRecord::new("t").with_value("a"));
+    b.advance(MS(5));
+    let queued = b.send(ProducerRecord::new("t").with_value("b"));
+    b.client.close(b.now);
+    b.serve();
+    let d = b.deliveries();
+    assert_eq!(d.len(), 2);
+    for (e, id) in d.iter().zip([in_flight, queued]) {
+        assert_eq!(
+            **e,
+            Event::Delivery {
+                id,
+                result: Err(ProduceError::Closed)
+            }
+        );
+    }
+    let r = ProducerRecord::new("t").with_value("c");
+    match b.client.producer().send(b.now, r.clone()) {
+        Err(SendError::Unusable {
+            record,
+            error: Misuse::Closed,
+        }) => assert_eq!(*record, r),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.client.producer().flush(b.now), Err(Misuse::Closed));
+}
+
+#[test]
+fn flush_sends_at_once_and_completes_when_all_is_delivered() {
+    let mut b = Broker::new(|c| c.producer.linger = Duration::from_secs(1));
+    b.send(ProducerRecord::new("t").with_value("a"));
+    assert!(b.produces.is_empty());
+    let now = b.now;
+    b.client.producer().flush(now).unwrap();
+    b.serve();
+    assert_eq!(b.produces.len(), 1, "flush does not wait for linger");
+    assert!(!b.events.contains(&Event::FlushComplete));
+    assert_eq!(b.client.producer().in_flight_count(), 1);
+    b.reply_produce(0, ErrorCode::None, 0, 0);
+    assert!(b.events.contains(&Event::FlushComplete));
+    // Flushing with nothing pending completes at once.
+    b.events.clear();
+    b.client.producer().flush(now).unwrap();
+    b.serve();
+    assert_eq!(b.events, vec![Event::FlushComplete]);
+}
