@@ -1,54 +1,46 @@
-//! The driver's state: the sans-IO client and the application calls
-//! waiting for its events.
+//! The driver's state: the sans-IO client and the calls waiting on it.
 
-use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use kafka_state::{AdminOutcome, Event, RequestId};
+use kafka_state::calls::Calls;
+use kafka_state::Event;
 use std::sync::mpsc;
-use tracing::debug;
 
 use crate::Error;
 
-const LOG: &str = "kafka_blocking::core";
-
-/// A reply channel.
-pub(crate) type Reply<T> = mpsc::SyncSender<Result<T, Error>>;
-
-/// Everything the driver task owns besides sockets.
+/// Everything the driver thread owns besides sockets.
 pub(crate) struct Core {
     pub(crate) client: kafka_state::Client,
-    pub(crate) admin: HashMap<RequestId, Reply<AdminOutcome>>,
+    pub(crate) calls: Calls,
     pub(crate) closing: Vec<mpsc::SyncSender<()>>,
     shut_down: bool,
+}
+
+/// A reply that wakes a blocked caller.
+pub(crate) fn reply<T: Send + 'static>(
+    tx: mpsc::SyncSender<Result<T, Error>>,
+) -> kafka_state::calls::Reply<T> {
+    Box::new(move |r| {
+        let _ = tx.send(r);
+    })
 }
 
 impl Core {
     pub(crate) fn new(client: kafka_state::Client) -> Self {
         Self {
             client,
-            admin: HashMap::new(),
+            calls: Calls::default(),
             closing: Vec::new(),
             shut_down: false,
         }
     }
 
     /// Routes one core event to whoever waits for it.
-    pub(crate) fn handle_event(&mut self, _now: Instant, event: Event) {
-        match event {
-            Event::AdminResult { id, result } => {
-                if let Some(reply) = self.admin.remove(&id) {
-                    let _ = reply.send(result.map_err(Error::from));
-                }
-            }
-            Event::Fatal(fatal) => {
-                let error = Error::Fatal(fatal);
-                for (_, reply) in self.admin.drain() {
-                    let _ = reply.send(Err(error.clone()));
-                }
-                self.finish();
-            }
-            other => debug!(target: LOG, event = ?other, "event"),
+    pub(crate) fn handle_event(&mut self, now: Instant, event: Event) {
+        let fatal = matches!(event, Event::Fatal(_));
+        self.calls.handle_event(&mut self.client, now, event);
+        if fatal {
+            self.finish();
         }
     }
 
@@ -58,9 +50,7 @@ impl Core {
         while let Some(event) = self.client.poll_event() {
             self.handle_event(now, event);
         }
-        for (_, reply) in self.admin.drain() {
-            let _ = reply.send(Err(Error::Closed));
-        }
+        self.calls.fail_all(&Error::Closed);
         self.finish();
     }
 
@@ -74,4 +64,12 @@ impl Core {
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down
     }
+}
+
+/// Milliseconds since the Unix epoch: record create times come from the
+/// adapter, which may read the clock.
+pub(crate) fn wall_clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -21,19 +21,23 @@
 
 mod core;
 mod driver;
-mod error;
+mod producer;
 
 use std::fmt;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-pub use error::Error;
+pub use kafka_proto::record::Compression;
+/// Why a call failed; shared by every adapter.
+pub use kafka_state::calls::CallError as Error;
+pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord};
 pub use kafka_state::{
     AdminOutcome, BrokerAddr, ClusterMetadata, Config, NewTopic, PartitionMetadata, TopicMetadata,
     TopicOutcome,
 };
+pub use producer::{Delivery, Producer};
 
-use crate::core::{Core, Reply};
+use crate::core::Core;
 use crate::driver::{Input, Job};
 
 /// Extra time a call waits beyond the core's own timeout, so the core's
@@ -41,9 +45,12 @@ use crate::driver::{Input, Job};
 const GRACE: Duration = Duration::from_secs(1);
 
 /// Stops the driver when the last handle goes.
-struct Handle {
-    inputs: mpsc::SyncSender<Input>,
-    timeout: Duration,
+pub(crate) struct Handle {
+    pub(crate) inputs: mpsc::SyncSender<Input>,
+    /// How long an admin call may take.
+    pub(crate) timeout: Duration,
+    /// How long a record may take from `send` to its report.
+    pub(crate) delivery_timeout: Duration,
 }
 
 impl Drop for Handle {
@@ -57,7 +64,7 @@ impl Drop for Handle {
 /// called.
 #[derive(Clone)]
 pub struct Client {
-    handle: Arc<Handle>,
+    pub(crate) handle: Arc<Handle>,
 }
 
 impl fmt::Debug for Client {
@@ -75,12 +82,17 @@ impl Client {
             config.bootstrap = BrokerAddr::parse_list(bootstrap)?;
         }
         let timeout = config.api_timeout + GRACE;
+        let delivery_timeout = config.producer.delivery_timeout + GRACE;
         let core = kafka_state::Client::new(config, Instant::now())?;
         let inputs = driver::spawn(Core::new(core)).map_err(|e| Error::Io(e.to_string()))?;
         let client = Self {
-            handle: Arc::new(Handle { inputs, timeout }),
+            handle: Arc::new(Handle {
+                inputs,
+                timeout,
+                delivery_timeout,
+            }),
         };
-        client.admin(|core, now| core.client.admin().brokers(now))?;
+        client.admin(|client, now| client.admin().brokers(now))?;
         Ok(client)
     }
 
@@ -91,7 +103,7 @@ impl Client {
         topics: impl IntoIterator<Item = S>,
     ) -> Result<ClusterMetadata, Error> {
         let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
-        match self.admin(move |core, now| core.client.admin().metadata(now, topics))? {
+        match self.admin(move |client, now| client.admin().metadata(now, topics))? {
             AdminOutcome::Metadata(m) => Ok(m),
             _ => Err(Error::Closed),
         }
@@ -99,7 +111,7 @@ impl Client {
 
     /// Metadata of every topic in the cluster.
     pub fn metadata_all(&self) -> Result<ClusterMetadata, Error> {
-        match self.admin(|core, now| core.client.admin().metadata_all(now))? {
+        match self.admin(|client, now| client.admin().metadata_all(now))? {
             AdminOutcome::Metadata(m) => Ok(m),
             _ => Err(Error::Closed),
         }
@@ -111,7 +123,7 @@ impl Client {
         topics: impl IntoIterator<Item = NewTopic>,
     ) -> Result<Vec<TopicOutcome>, Error> {
         let topics: Vec<NewTopic> = topics.into_iter().collect();
-        match self.admin(move |core, now| core.client.admin().create_topics(now, topics))? {
+        match self.admin(move |client, now| client.admin().create_topics(now, topics))? {
             AdminOutcome::CreateTopics(v) => Ok(v),
             _ => Err(Error::Closed),
         }
@@ -119,7 +131,7 @@ impl Client {
 
     /// Creates one topic; a broker error becomes [`Error::Kafka`].
     pub fn create_topic(&self, topic: NewTopic) -> Result<(), Error> {
-        error::first_error(self.create_topics([topic])?)
+        Error::check_topics(&self.create_topics([topic])?)
     }
 
     /// Deletes topics and returns each topic's outcome.
@@ -128,7 +140,7 @@ impl Client {
         names: impl IntoIterator<Item = S>,
     ) -> Result<Vec<TopicOutcome>, Error> {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        match self.admin(move |core, now| core.client.admin().delete_topics(now, names))? {
+        match self.admin(move |client, now| client.admin().delete_topics(now, names))? {
             AdminOutcome::DeleteTopics(v) => Ok(v),
             _ => Err(Error::Closed),
         }
@@ -136,12 +148,14 @@ impl Client {
 
     /// Deletes one topic; a broker error becomes [`Error::Kafka`].
     pub fn delete_topic(&self, name: &str) -> Result<(), Error> {
-        error::first_error(self.delete_topics([name])?)
+        Error::check_topics(&self.delete_topics([name])?)
     }
 
-    /// Closes every connection and stops the driver; calls still pending
-    /// fail with [`Error::Closed`]. Waits at most the API timeout.
+    /// Flushes the producer, then closes every connection and stops the
+    /// driver; calls still pending fail with [`Error::Closed`]. Waits at
+    /// most the API timeout for each step.
     pub fn close(&self) {
+        let _ = self.producer().flush(self.handle.timeout);
         let (tx, rx) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |core, now| {
             core.closing.push(tx);
@@ -154,34 +168,44 @@ impl Client {
 
     fn admin(
         &self,
-        start: impl FnOnce(&mut Core, Instant) -> Result<kafka_state::RequestId, kafka_state::Misuse>
+        start: impl FnOnce(
+                &mut kafka_state::Client,
+                Instant,
+            ) -> Result<kafka_state::RequestId, kafka_state::Misuse>
             + Send
             + 'static,
     ) -> Result<AdminOutcome, Error> {
         self.call(
-            move |core, now, reply: Reply<AdminOutcome>| match start(core, now) {
-                Ok(id) => {
-                    core.admin.insert(id, reply);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
-                }
+            move |core, now, reply| {
+                let Core { client, calls, .. } = core;
+                calls.admin(client, now, start, reply);
             },
+            self.handle.timeout,
         )
+    }
+
+    /// A producer on this client.
+    pub fn producer(&self) -> Producer {
+        Producer {
+            client: self.clone(),
+        }
     }
 
     /// Runs `job` on the driver with a reply channel and waits for the
     /// reply, at most the API timeout.
-    fn call<T: Send + 'static>(
+    pub(crate) fn call<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut Core, Instant, Reply<T>) + Send + 'static,
+        job: impl FnOnce(&mut Core, Instant, kafka_state::calls::Reply<T>) + Send + 'static,
+        timeout: Duration,
     ) -> Result<T, Error> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.handle
             .inputs
-            .send(Input::Job(Box::new(move |core, now| job(core, now, tx))))
+            .send(Input::Job(Box::new(move |core, now| {
+                job(core, now, core::reply(tx))
+            })))
             .map_err(|_| Error::Closed)?;
-        match rx.recv_timeout(self.handle.timeout) {
+        match rx.recv_timeout(timeout) {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout),
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),

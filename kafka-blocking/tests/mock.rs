@@ -105,3 +105,65 @@ fn dropping_the_last_handle_closes_the_connections() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn send_waits_for_the_ack_and_send_async_pipelines() {
+    let mock = mock(2);
+    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    client.create_topic(NewTopic::new("p", 3, 1)).unwrap();
+    let producer = client.producer();
+    let report = producer
+        .send("p", Some(2), Some(b"k"), Some(b"v"), &[("h", b"1")])
+        .unwrap();
+    assert_eq!((report.partition, report.offset), (2, 0));
+    let deliveries: Vec<_> = (0..3_000)
+        .map(|i| {
+            producer
+                .send_async(
+                    kafka_blocking::ProducerRecord::new("p")
+                        .with_key(format!("k{}", i % 7))
+                        .with_value(format!("v{i}")),
+                )
+                .unwrap()
+        })
+        .collect();
+    producer.flush(Duration::from_secs(20)).unwrap();
+    // After flush every report is already there.
+    let mut last = std::collections::HashMap::new();
+    for d in deliveries {
+        let r = d.try_get().expect("flushed").unwrap();
+        assert!(last
+            .insert(r.partition, r.offset)
+            .is_none_or(|p| p < r.offset));
+    }
+    let total: i64 = (0..3)
+        .map(|p| mock.partition_offsets("p", p).unwrap().1)
+        .sum();
+    assert_eq!(total, 3_001);
+    // Errors are typed and carry the record's problem.
+    assert!(matches!(
+        producer.send("", None, None, Some(b"v"), &[]).unwrap_err(),
+        Error::InvalidRecord(_)
+    ));
+}
+
+#[test]
+fn a_full_buffer_blocks_send_async_instead_of_failing() {
+    let mock = mock(1);
+    let mut config = Config::default();
+    config.producer.buffer_memory = 32 * 1024;
+    let client = Client::connect(&mock.bootstrap(), config).unwrap();
+    client.create_topic(NewTopic::new("bp", 1, 1)).unwrap();
+    let producer = client.producer();
+    let value = vec![1u8; 1000];
+    let deliveries: Vec<_> = (0..1_000)
+        .map(|_| {
+            producer
+                .send_async(kafka_blocking::ProducerRecord::new("bp").with_value(value.clone()))
+                .unwrap()
+        })
+        .collect();
+    for (i, d) in deliveries.into_iter().enumerate() {
+        assert_eq!(d.wait().unwrap().offset, i as i64);
+    }
+}

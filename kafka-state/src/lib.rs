@@ -116,6 +116,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod calls;
 pub mod client;
 mod config;
 mod conn;

@@ -26,19 +26,23 @@
 
 mod core;
 mod driver;
-mod error;
+mod producer;
 
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use error::Error;
+pub use kafka_proto::record::Compression;
+/// Why a call failed; shared by every adapter.
+pub use kafka_state::calls::CallError as Error;
+pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord};
 pub use kafka_state::{
     AdminOutcome, BrokerAddr, ClusterMetadata, Config, NewTopic, PartitionMetadata, TopicMetadata,
     TopicOutcome,
 };
+pub use producer::{DeliveryFuture, Producer};
 
-use crate::core::{Core, Reply};
+use crate::core::Core;
 use crate::driver::Job;
 
 /// A handle to a running client. Clones share one driver task; the
@@ -59,7 +63,7 @@ impl Client {
         tokio::spawn(driver::run(Core::new(core), rx));
         let client = Self { jobs };
         client
-            .admin(|core, now| core.client.admin().brokers(now))
+            .admin(|client, now| client.admin().brokers(now))
             .await?;
         Ok(client)
     }
@@ -78,7 +82,7 @@ impl Client {
     ) -> Result<ClusterMetadata, Error> {
         let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
         let outcome = self
-            .admin(move |core, now| core.client.admin().metadata(now, topics))
+            .admin(move |client, now| client.admin().metadata(now, topics))
             .await?;
         match outcome {
             AdminOutcome::Metadata(m) => Ok(m),
@@ -89,7 +93,7 @@ impl Client {
     /// Metadata of every topic in the cluster.
     pub async fn metadata_all(&self) -> Result<ClusterMetadata, Error> {
         match self
-            .admin(|core, now| core.client.admin().metadata_all(now))
+            .admin(|client, now| client.admin().metadata_all(now))
             .await?
         {
             AdminOutcome::Metadata(m) => Ok(m),
@@ -104,7 +108,7 @@ impl Client {
     ) -> Result<Vec<TopicOutcome>, Error> {
         let topics: Vec<NewTopic> = topics.into_iter().collect();
         match self
-            .admin(move |core, now| core.client.admin().create_topics(now, topics))
+            .admin(move |client, now| client.admin().create_topics(now, topics))
             .await?
         {
             AdminOutcome::CreateTopics(v) => Ok(v),
@@ -114,7 +118,7 @@ impl Client {
 
     /// Creates one topic; a broker error becomes [`Error::Kafka`].
     pub async fn create_topic(&self, topic: NewTopic) -> Result<(), Error> {
-        error::first_error(self.create_topics([topic]).await?)
+        Error::check_topics(&self.create_topics([topic]).await?)
     }
 
     /// Deletes topics and returns each topic's outcome.
@@ -124,7 +128,7 @@ impl Client {
     ) -> Result<Vec<TopicOutcome>, Error> {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
         match self
-            .admin(move |core, now| core.client.admin().delete_topics(now, names))
+            .admin(move |client, now| client.admin().delete_topics(now, names))
             .await?
         {
             AdminOutcome::DeleteTopics(v) => Ok(v),
@@ -134,12 +138,20 @@ impl Client {
 
     /// Deletes one topic; a broker error becomes [`Error::Kafka`].
     pub async fn delete_topic(&self, name: &str) -> Result<(), Error> {
-        error::first_error(self.delete_topics([name]).await?)
+        Error::check_topics(&self.delete_topics([name]).await?)
     }
 
-    /// Closes every connection and stops the driver; calls still pending
-    /// fail with [`Error::Closed`].
+    /// A producer on this client.
+    pub fn producer(&self) -> Producer {
+        Producer {
+            client: self.clone(),
+        }
+    }
+
+    /// Flushes the producer, then closes every connection and stops the
+    /// driver; calls still pending fail with [`Error::Closed`].
     pub async fn close(&self) {
+        let _ = self.producer().flush().await;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |core, now| {
             core.closing.push(tx);
@@ -154,31 +166,28 @@ impl Client {
     /// for that command's result.
     async fn admin(
         &self,
-        start: impl FnOnce(&mut Core, Instant) -> Result<kafka_state::RequestId, kafka_state::Misuse>
+        start: impl FnOnce(
+                &mut kafka_state::Client,
+                Instant,
+            ) -> Result<kafka_state::RequestId, kafka_state::Misuse>
             + Send
             + 'static,
     ) -> Result<AdminOutcome, Error> {
-        self.call(
-            move |core, now, reply: Reply<AdminOutcome>| match start(core, now) {
-                Ok(id) => {
-                    core.admin.insert(id, reply);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
-                }
-            },
-        )
+        self.call(move |core, now, reply| {
+            let Core { client, calls, .. } = core;
+            calls.admin(client, now, start, reply);
+        })
         .await
     }
 
     /// Runs `job` on the driver with a reply channel and awaits the reply.
-    async fn call<T: Send + 'static>(
+    pub(crate) async fn call<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut Core, Instant, Reply<T>) + Send + 'static,
+        job: impl FnOnce(&mut Core, Instant, kafka_state::calls::Reply<T>) + Send + 'static,
     ) -> Result<T, Error> {
         let (tx, rx) = oneshot::channel();
         self.jobs
-            .send(Box::new(move |core, now| job(core, now, tx)))
+            .send(Box::new(move |core, now| job(core, now, core::reply(tx))))
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }

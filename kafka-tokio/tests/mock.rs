@@ -108,3 +108,99 @@ async fn invalid_arguments_are_typed_errors() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn produce_many_records_with_keys_in_order() {
+    let mock = mock(3);
+    within(async {
+        let client = Client::bootstrap(&mock.bootstrap()).await.unwrap();
+        client.create_topic(NewTopic::new("p", 4, 1)).await.unwrap();
+        let producer = client.producer();
+        let mut futures = Vec::new();
+        for i in 0..5_000u32 {
+            let record = kafka_tokio::ProducerRecord::new("p")
+                .with_key(format!("key-{}", i % 17))
+                .with_value(format!("value-{i}"));
+            futures.push(producer.send(record).await.unwrap());
+        }
+        let mut last: std::collections::HashMap<i32, i64> = Default::default();
+        let mut per_key: std::collections::HashMap<u32, i32> = Default::default();
+        for (i, f) in futures.into_iter().enumerate() {
+            let report = f.await.unwrap();
+            // Offsets grow per partition in send order.
+            let prev = last.insert(report.partition, report.offset);
+            assert!(prev.is_none_or(|p| p < report.offset), "{report:?}");
+            // A key always lands on the same partition.
+            let key = i as u32 % 17;
+            assert_eq!(
+                *per_key.entry(key).or_insert(report.partition),
+                report.partition
+            );
+            assert!(report.timestamp > 0);
+        }
+        let total: i64 = (0..4)
+            .map(|p| mock.partition_offsets("p", p).unwrap().1)
+            .sum();
+        assert_eq!(total, 5_000);
+        client.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_buffer_makes_send_wait_not_fail() {
+    let mock = mock(1);
+    within(async {
+        let mut config =
+            Config::new(kafka_tokio::BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+        config.producer.buffer_memory = 64 * 1024;
+        config.producer.batch_size = 16 * 1024;
+        let client = Client::connect(config).await.unwrap();
+        client
+            .create_topic(NewTopic::new("bp", 1, 1))
+            .await
+            .unwrap();
+        let producer = client.producer();
+        let value = vec![7u8; 1000];
+        // 2 MB through a 64 KiB buffer.
+        let reports = producer
+            .send_batch(
+                (0..2_000)
+                    .map(|_| kafka_tokio::ProducerRecord::new("bp").with_value(value.clone())),
+            )
+            .await;
+        for (i, r) in reports.into_iter().enumerate() {
+            assert_eq!(r.unwrap().offset, i as i64);
+        }
+        producer.flush().await.unwrap();
+        assert_eq!(mock.partition_offsets("bp", 0).unwrap().1, 2_000);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn bad_records_are_refused_with_typed_errors() {
+    let mock = mock(1);
+    within(async {
+        let client = Client::bootstrap(&mock.bootstrap()).await.unwrap();
+        let producer = client.producer();
+        let err = producer
+            .send(kafka_tokio::ProducerRecord::new(""))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidRecord(_)), "{err}");
+        let err = producer
+            .send(kafka_tokio::ProducerRecord::new("t").with_partition(-1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidRecord(_)), "{err}");
+        let err = producer
+            .send(kafka_tokio::ProducerRecord::new("t").with_value(vec![0u8; 2 << 20]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidRecord(_)), "{err}");
+        // Flushing with nothing pending returns at once.
+        producer.flush().await.unwrap();
+    })
+    .await;
+}

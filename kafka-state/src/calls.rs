@@ -1,0 +1,287 @@
+//! Bookkeeping shared by the adapters: application calls waiting for the
+//! core's events, and the error those calls end with.
+//!
+//! An adapter turns each user call into a command on the [`Client`] plus
+//! a [`Reply`] (a closure that wakes the caller: a oneshot sender under
+//! tokio, a channel under threads). [`Calls`] holds the replies and
+//! answers them as [`Client::poll_event`] yields the matching events, so
+//! every adapter matches events to calls the same way. Records the
+//! producer's buffer has no room for wait here, in send order, and go in
+//! as room frees up: back-pressure without losing or reordering records.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use kafka_proto::ErrorCode;
+use tracing::debug;
+
+use crate::admin::{AdminOutcome, TopicOutcome};
+use crate::error::{FatalError, Misuse, RequestError};
+use crate::producer::{DeliveryId, DeliveryReport, InvalidRecord, ProduceError, SendError};
+use crate::{Client, Event, ProducerRecord, RequestId};
+
+const LOG: &str = "kafka_state::calls";
+
+/// Wakes a waiting caller with its result.
+pub type Reply<T> = Box<dyn FnOnce(Result<T, CallError>) + Send>;
+
+/// Why an application call failed: the error type the adapters expose.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The arguments or the configuration were wrong; nothing was sent.
+    #[error(transparent)]
+    Misuse(Misuse),
+    /// No broker answered the request.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// A broker answered with an error code.
+    #[error("{code}{}", message.as_deref().map(|m| format!(" [{m}]")).unwrap_or_default())]
+    Kafka {
+        /// The code; its name is `code.name()`.
+        code: ErrorCode,
+        /// The broker's explanation or the object concerned, if any.
+        message: Option<String>,
+    },
+    /// A record was refused before it was sent.
+    #[error("invalid record: {0}")]
+    InvalidRecord(InvalidRecord),
+    /// A record could not be written for a reason other than a broker
+    /// error code (an unknown partition, an encoding failure).
+    #[error(transparent)]
+    Produce(ProduceError),
+    /// The client failed for good.
+    #[error(transparent)]
+    Fatal(#[from] FatalError),
+    /// A socket or thread could not be set up.
+    #[error("I/O: {0}")]
+    Io(String),
+    /// The call did not finish within its timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The client was closed.
+    #[error("the client is closed")]
+    Closed,
+}
+
+impl CallError {
+    /// The Kafka error code, when a broker sent one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            CallError::Kafka { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The first failed topic of a create or delete, as an error.
+    pub fn check_topics(outcomes: &[TopicOutcome]) -> Result<(), CallError> {
+        match outcomes.iter().find(|o| o.error.is_error()) {
+            Some(o) => Err(CallError::Kafka {
+                code: o.error,
+                message: Some(match &o.message {
+                    Some(m) => format!("{}: {m}", o.name),
+                    None => o.name.clone(),
+                }),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl From<Misuse> for CallError {
+    fn from(m: Misuse) -> Self {
+        match m {
+            // One name for "closed", whichever side noticed first.
+            Misuse::Closed => CallError::Closed,
+            Misuse::Failed(f) => CallError::Fatal(f),
+            m => CallError::Misuse(m),
+        }
+    }
+}
+
+impl From<ProduceError> for CallError {
+    fn from(e: ProduceError) -> Self {
+        match e {
+            ProduceError::Broker { code, message } => CallError::Kafka { code, message },
+            ProduceError::Timeout => CallError::Timeout,
+            ProduceError::Closed => CallError::Closed,
+            e => CallError::Produce(e),
+        }
+    }
+}
+
+impl From<SendError> for CallError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Invalid { reason, .. } => CallError::InvalidRecord(reason),
+            SendError::Unusable { error, .. } => error.into(),
+            // Calls wait for room instead of failing; this is reached only
+            // by adapters that chose not to wait.
+            SendError::BufferFull(_) => CallError::Timeout,
+        }
+    }
+}
+
+/// A record waiting for room in the producer's buffer.
+struct Blocked {
+    record: ProducerRecord,
+    accepted: Reply<()>,
+    delivered: Reply<DeliveryReport>,
+}
+
+/// Calls waiting for the core, keyed by the ids the core returned.
+#[derive(Default)]
+pub struct Calls {
+    admin: HashMap<RequestId, Reply<AdminOutcome>>,
+    deliveries: HashMap<DeliveryId, Reply<DeliveryReport>>,
+    blocked: VecDeque<Blocked>,
+    flushes: Vec<Reply<()>>,
+}
+
+impl std::fmt::Debug for Calls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Calls")
+            .field("admin", &self.admin.len())
+            .field("deliveries", &self.deliveries.len())
+            .field("blocked", &self.blocked.len())
+            .field("flushes", &self.flushes.len())
+            .finish()
+    }
+}
+
+impl Calls {
+    /// Starts an admin command (`start` calls one of
+    /// [`Client::admin`]'s methods) whose outcome answers `reply`.
+    pub fn admin(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        start: impl FnOnce(&mut Client, Instant) -> Result<RequestId, Misuse>,
+        reply: Reply<AdminOutcome>,
+    ) {
+        match start(client, now) {
+            Ok(id) => {
+                self.admin.insert(id, reply);
+            }
+            Err(e) => reply(Err(e.into())),
+        }
+    }
+
+    /// Hands `record` to the producer: `accepted` answers once it is
+    /// buffered (at once unless the buffer is full), `delivered` with its
+    /// delivery report. Records queue behind earlier blocked ones, so
+    /// they keep their send order. The core reads no clock: the adapter
+    /// fills in a missing timestamp first.
+    pub fn send(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        record: ProducerRecord,
+        accepted: Reply<()>,
+        delivered: Reply<DeliveryReport>,
+    ) {
+        let blocked = Blocked {
+            record,
+            accepted,
+            delivered,
+        };
+        if !self.blocked.is_empty() {
+            self.blocked.push_back(blocked);
+            return;
+        }
+        if let Some(b) = self.try_send(client, now, blocked) {
+            self.blocked.push_back(b);
+        }
+    }
+
+    /// `Some` gives the record back when the buffer is full.
+    fn try_send(&mut self, client: &mut Client, now: Instant, b: Blocked) -> Option<Blocked> {
+        let Blocked {
+            record,
+            accepted,
+            delivered,
+        } = b;
+        match client.producer().send(now, record) {
+            Ok(id) => {
+                self.deliveries.insert(id, delivered);
+                accepted(Ok(()));
+                None
+            }
+            Err(SendError::BufferFull(record)) => Some(Blocked {
+                record: *record,
+                accepted,
+                delivered,
+            }),
+            Err(e) => {
+                accepted(Err(e.into()));
+                None
+            }
+        }
+    }
+
+    /// Retries blocked records in order until the buffer is full again.
+    fn unblock(&mut self, client: &mut Client, now: Instant) {
+        while let Some(b) = self.blocked.pop_front() {
+            if let Some(b) = self.try_send(client, now, b) {
+                self.blocked.push_front(b);
+                break;
+            }
+        }
+        if self.blocked.is_empty() && !self.flushes.is_empty() {
+            // Records that were blocked when the flush began go out now.
+            let _ = client.producer().flush(now);
+        }
+    }
+
+    /// Starts a flush; `reply` answers once every record sent so far
+    /// has its delivery report.
+    pub fn flush(&mut self, client: &mut Client, now: Instant, reply: Reply<()>) {
+        match client.producer().flush(now) {
+            Ok(()) => self.flushes.push(reply),
+            Err(e) => reply(Err(e.into())),
+        }
+    }
+
+    /// Answers the calls an event concerns.
+    pub fn handle_event(&mut self, client: &mut Client, now: Instant, event: Event) {
+        match event {
+            Event::AdminResult { id, result } => {
+                if let Some(reply) = self.admin.remove(&id) {
+                    reply(result.map_err(CallError::from));
+                }
+            }
+            Event::Delivery { id, result } => {
+                if let Some(reply) = self.deliveries.remove(&id) {
+                    reply(result.map_err(CallError::from));
+                }
+                self.unblock(client, now);
+            }
+            Event::BufferAvailable => self.unblock(client, now),
+            Event::FlushComplete => {
+                if self.blocked.is_empty() && client.producer().is_idle() {
+                    for reply in self.flushes.drain(..) {
+                        reply(Ok(()));
+                    }
+                }
+            }
+            Event::Fatal(fatal) => self.fail_all(&CallError::Fatal(fatal)),
+            other => debug!(target: LOG, event = ?other, "event"),
+        }
+    }
+
+    /// Answers every waiting call with `error`.
+    pub fn fail_all(&mut self, error: &CallError) {
+        for (_, reply) in self.admin.drain() {
+            reply(Err(error.clone()));
+        }
+        for (_, reply) in self.deliveries.drain() {
+            reply(Err(error.clone()));
+        }
+        for b in self.blocked.drain(..) {
+            (b.accepted)(Err(error.clone()));
+        }
+        for reply in self.flushes.drain(..) {
+            reply(Err(error.clone()));
+        }
+    }
+}
