@@ -15,6 +15,7 @@ use crate::error::{DisconnectReason, FatalError, Misuse, RequestError};
 use crate::metadata::{ClusterMetadata, MetadataState};
 use crate::rng::Rng;
 use crate::router::{Inbound, Outbound, Owner, RequestId, RequestQueue, Target};
+use crate::sasl::{OAuthState, SaslMechanism};
 use crate::timer::{ClientTimer, TimerTable};
 use crate::{Broker, BrokerAddr, Config, ConnId, ConnRequest, Event, Transmit};
 
@@ -58,6 +59,8 @@ pub struct Client {
     events: VecDeque<Event>,
     fatal: Option<FatalError>,
     closed: bool,
+    /// The OAUTHBEARER token; never in `Debug` output.
+    oauth: OAuthState,
 }
 
 impl fmt::Debug for Client {
@@ -71,11 +74,14 @@ impl fmt::Debug for Client {
     }
 }
 
-fn settings<'a>(config: &Config, client_id: &'a str) -> ConnSettings<'a> {
+fn settings<'a>(config: &'a Config, client_id: &'a str) -> ConnSettings<'a> {
     ConnSettings {
         client_id,
         request_timeout: config.request_timeout,
         max_frame_size: config.max_frame_size,
+        sasl: config.sasl.as_ref(),
+        seed: config.seed,
+        oauth_token: None,
     }
 }
 
@@ -108,6 +114,7 @@ impl Client {
             events: VecDeque::new(),
             fatal: None,
             closed: false,
+            oauth: OAuthState::default(),
         };
         client.pump();
         Ok(client)
@@ -165,7 +172,8 @@ impl Client {
     /// [`Event::ConnectionLost`].
     pub fn handle_recv(&mut self, now: Instant, conn: ConnId, buf: &mut BytesMut) {
         self.tick(now);
-        let s = settings(&self.config, &self.client_id);
+        let mut s = settings(&self.config, &self.client_id);
+        s.oauth_token = self.oauth.token(self.now);
         let Some(c) = self.conns.get_mut(&conn) else {
             // Data for a connection we already forgot.
             buf.clear();
@@ -181,6 +189,7 @@ impl Client {
                     self.events.push_back(Event::BrokerReady { broker });
                 }
                 ConnOutput::Transmit(bytes) => self.transmits.push_back(Transmit { conn, bytes }),
+                ConnOutput::TokenRequired => self.request_oauth_token(),
                 ConnOutput::Response { id, owner, body } => self.deliver(Inbound {
                     id,
                     owner,
@@ -275,6 +284,43 @@ impl Client {
     pub fn negotiated_version(&self, broker: Broker, api: ApiKey) -> Option<i16> {
         let conn = self.by_broker.get(&broker)?;
         self.conns.get(conn)?.version(api)
+    }
+
+    /// Gives the SASL OAUTHBEARER token, usually in answer to
+    /// [`Event::OAuthTokenRequired`]. Connections waiting for it go on at
+    /// once; new connections use it until `lifetime` has passed, then ask
+    /// again. Connections already authenticated are not re-authenticated.
+    pub fn set_oauth_token(
+        &mut self,
+        now: Instant,
+        token: impl Into<String>,
+        lifetime: Duration,
+    ) -> Result<(), Misuse> {
+        self.check_usable()?;
+        if self.config.sasl.as_ref().map(|s| s.mechanism()) != Some(SaslMechanism::OAuthBearer) {
+            return Err(Misuse::NotOAuthBearer);
+        }
+        self.tick(now);
+        self.oauth.set(self.now, token.into(), lifetime)?;
+        let mut s = settings(&self.config, &self.client_id);
+        s.oauth_token = self.oauth.token(self.now);
+        let mut failed = Vec::new();
+        for (&conn, c) in self.conns.iter_mut().filter(|(_, c)| c.waits_for_token()) {
+            let mut out = Vec::new();
+            if let Err(reason) = c.handle_token(s, &mut out) {
+                failed.push((conn, reason));
+            }
+            for o in out {
+                if let ConnOutput::Transmit(bytes) = o {
+                    self.transmits.push_back(Transmit { conn, bytes });
+                }
+            }
+        }
+        for (conn, reason) in failed {
+            self.drop_conn(conn, reason, true);
+        }
+        self.pump();
+        Ok(())
     }
 
     /// The fatal error, once one happened.
@@ -637,6 +683,18 @@ impl Client {
                 self.by_broker.insert(Broker::Node(node), conn);
                 self.backoff.remove(&Broker::Bootstrap(i));
             }
+        }
+    }
+
+    /// A connection waits for an OAuth token: asks the application, once
+    /// per connection setup timeout while unanswered.
+    fn request_oauth_token(&mut self) {
+        if self
+            .oauth
+            .should_request(self.now, self.config.connection_setup_timeout)
+        {
+            info!(target: LOG, "SASL OAUTHBEARER needs a token");
+            self.events.push_back(Event::OAuthTokenRequired);
         }
     }
 

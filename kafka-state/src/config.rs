@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::Misuse;
+use crate::sasl::SaslConfig;
 
 /// A broker's address as the client knows it: a host name (not resolved
 /// here; the adapter resolves it) and a port.
@@ -95,8 +96,14 @@ pub struct Config {
     /// connection before anything is allocated.
     pub max_frame_size: usize,
     /// Seed of every random choice: reconnect jitter, broker choice, the
-    /// default client id. The same seed and inputs give the same outputs.
+    /// default client id, SCRAM nonces. The same seed and inputs give the
+    /// same outputs. The core reads no OS randomness, so a production
+    /// adapter should draw this seed at random (SCRAM nonces must not be
+    /// predictable); tests and simulations fix it.
     pub seed: u64,
+    /// SASL authentication of every connection (`sasl.mechanism` and
+    /// `sasl.jaas.config`); `None` for none.
+    pub sasl: Option<SaslConfig>,
 }
 
 impl Config {
@@ -115,6 +122,7 @@ impl Config {
             max_in_flight: 5,
             max_frame_size: kafka_proto::frame::DEFAULT_MAX_FRAME_SIZE,
             seed: 0,
+            sasl: None,
         }
     }
 
@@ -136,6 +144,9 @@ impl Config {
         }
         if self.request_timeout.is_zero() || self.connection_setup_timeout.is_zero() {
             return Err(Misuse::InvalidConfig("timeouts must be positive"));
+        }
+        if let Some(sasl) = &self.sasl {
+            sasl.validate()?;
         }
         if let Some(id) = &self.client_id {
             if id.len() > i16::MAX as usize {

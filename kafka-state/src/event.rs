@@ -32,6 +32,10 @@ pub enum Event {
         /// Its outcome.
         result: AdminResult,
     },
+    /// A connection authenticating with SASL OAUTHBEARER waits for a token:
+    /// answer with [`Client::set_oauth_token`](crate::Client::set_oauth_token).
+    /// Repeated while unanswered, at most once per connection setup timeout.
+    OAuthTokenRequired,
     /// The client failed for good; see [`FatalError`].
     Fatal(FatalError),
 }

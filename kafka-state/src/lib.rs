@@ -106,6 +106,8 @@
 //!   in-flight FIFO, ApiVersions);
 //! - [`metadata`]: the metadata cache and its refresh;
 //! - [`admin`]: topic administration;
+//! - [`sasl`]: SASL authentication of each connection (PLAIN, SCRAM,
+//!   OAUTHBEARER with an application-supplied token);
 //! - `router`: the plain messages sub-machines use to reach brokers.
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
@@ -122,6 +124,7 @@ mod event;
 pub mod metadata;
 mod rng;
 mod router;
+pub mod sasl;
 mod timer;
 mod topic_partition;
 mod transmit;
@@ -136,5 +139,6 @@ pub use error::{
 pub use event::Event;
 pub use metadata::{ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use router::RequestId;
+pub use sasl::{AuthError, SaslConfig, SaslMechanism};
 pub use topic_partition::TopicPartition;
 pub use transmit::{Broker, ConnId, ConnRequest, Transmit};
