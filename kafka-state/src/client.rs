@@ -61,6 +61,9 @@ pub struct Client {
     closed: bool,
     /// The OAUTHBEARER token; never in `Debug` output.
     oauth: OAuthState,
+    /// rustls settings built from `config.tls`.
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl fmt::Debug for Client {
@@ -95,6 +98,8 @@ impl Client {
             Some(id) => id.clone(),
             None => format!("kafka-rs-{:08x}", rng.next_u64() as u32),
         };
+        #[cfg(feature = "tls")]
+        let tls = config.tls.as_ref().map(|t| t.build()).transpose()?;
         let metadata = MetadataState::new(now, config.metadata_max_age, config.retry_backoff);
         let mut client = Self {
             config,
@@ -115,6 +120,8 @@ impl Client {
             fatal: None,
             closed: false,
             oauth: OAuthState::default(),
+            #[cfg(feature = "tls")]
+            tls,
         };
         client.pump();
         Ok(client)
@@ -135,6 +142,12 @@ impl Client {
     /// The socket asked for by [`ConnRequest::Open`] is open.
     pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
         self.tick(now);
+        #[cfg(feature = "tls")]
+        if let Err(reason) = self.start_tls(conn) {
+            self.drop_conn(conn, reason, true);
+            self.pump();
+            return;
+        }
         let s = settings(&self.config, &self.client_id);
         if let Some(bytes) = self
             .conns
@@ -684,6 +697,32 @@ impl Client {
                 self.backoff.remove(&Broker::Bootstrap(i));
             }
         }
+    }
+
+    /// Puts a TLS session under a connection whose socket just opened.
+    #[cfg(feature = "tls")]
+    fn start_tls(&mut self, conn: ConnId) -> Result<(), DisconnectReason> {
+        let (Some(rustls_config), Some(tls)) = (&self.tls, &self.config.tls) else {
+            return Ok(());
+        };
+        let Some(broker) = self
+            .conns
+            .get(&conn)
+            .filter(|c| c.is_connecting())
+            .map(|c| c.broker)
+        else {
+            return Ok(());
+        };
+        let host = match broker {
+            Broker::Bootstrap(i) => self.config.bootstrap.get(i).map(|a| a.host.clone()),
+            Broker::Node(id) => self.metadata.cache.broker(id).map(|a| a.host.clone()),
+        }
+        .unwrap_or_default();
+        let layer = crate::tls::TlsLayer::new(rustls_config.clone(), tls.server_name(&host)?)?;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.set_tls(layer);
+        }
+        Ok(())
     }
 
     /// A connection waits for an OAuth token: asks the application, once

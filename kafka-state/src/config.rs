@@ -104,6 +104,10 @@ pub struct Config {
     /// SASL authentication of every connection (`sasl.mechanism` and
     /// `sasl.jaas.config`); `None` for none.
     pub sasl: Option<SaslConfig>,
+    /// TLS on every connection (`security.protocol=SSL`/`SASL_SSL`);
+    /// `None` for plaintext. Needs the `tls` feature.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Config {
@@ -123,6 +127,8 @@ impl Config {
             max_frame_size: kafka_proto::frame::DEFAULT_MAX_FRAME_SIZE,
             seed: 0,
             sasl: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 

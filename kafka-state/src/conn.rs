@@ -122,6 +122,9 @@ pub(crate) struct Connection {
     in_flight: VecDeque<InFlight>,
     next_correlation_id: i32,
     timers: TimerTable<ConnTimer>,
+    /// TLS between the socket and the frames, when configured.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsLayer>,
 }
 
 impl Connection {
@@ -136,6 +139,8 @@ impl Connection {
             in_flight: VecDeque::new(),
             next_correlation_id: 0,
             timers,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -165,7 +170,32 @@ impl Connection {
         self.broker = broker;
     }
 
-    /// The socket is open: starts ApiVersions. Reporting it twice is ignored.
+    /// Puts TLS under this connection; call before `handle_connected`.
+    #[cfg(feature = "tls")]
+    pub(crate) fn set_tls(&mut self, layer: crate::tls::TlsLayer) {
+        if matches!(self.state, State::Connecting) {
+            self.tls = Some(layer);
+        }
+    }
+
+    /// Still waiting for the socket.
+    #[cfg(feature = "tls")]
+    pub(crate) fn is_connecting(&self) -> bool {
+        matches!(self.state, State::Connecting)
+    }
+
+    /// Wire bytes for a request frame: encrypted under TLS (maybe none
+    /// yet, while rustls holds them until the handshake is done).
+    fn seal(&mut self, frame: Bytes) -> Bytes {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.seal(&frame);
+        }
+        frame
+    }
+
+    /// The socket is open: starts ApiVersions (under TLS, the first bytes
+    /// are the ClientHello). Reporting it twice is ignored.
     pub(crate) fn handle_connected(&mut self, s: ConnSettings<'_>) -> Option<Bytes> {
         if !matches!(self.state, State::Connecting) {
             return None;
@@ -242,7 +272,7 @@ impl Connection {
             purpose,
         });
         self.update_request_timer();
-        Ok(buf.freeze())
+        Ok(self.seal(buf.freeze()))
     }
 
     fn update_request_timer(&mut self) {
@@ -251,8 +281,32 @@ impl Connection {
     }
 
     /// Cuts whole frames off `buf` and decodes them, leaving a partial
-    /// frame in place. An error means the connection must close.
+    /// frame in place. Under TLS `buf` is ciphertext: all of it is
+    /// consumed and partial frames wait in the TLS layer. An error means
+    /// the connection must close.
     pub(crate) fn handle_recv(
+        &mut self,
+        buf: &mut BytesMut,
+        s: ConnSettings<'_>,
+        out: &mut Vec<ConnOutput>,
+    ) -> Result<(), DisconnectReason> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            let reply = tls.open(buf)?;
+            if !reply.is_empty() {
+                out.push(ConnOutput::Transmit(reply));
+            }
+            let mut plaintext = std::mem::take(tls.plaintext());
+            let result = self.handle_frames(&mut plaintext, s, out);
+            if let Some(tls) = &mut self.tls {
+                *tls.plaintext() = plaintext;
+            }
+            return result;
+        }
+        self.handle_frames(buf, s, out)
+    }
+
+    fn handle_frames(
         &mut self,
         buf: &mut BytesMut,
         s: ConnSettings<'_>,

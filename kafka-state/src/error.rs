@@ -43,6 +43,10 @@ pub enum Misuse {
     /// The client was closed with [`Client::close`](crate::Client::close).
     #[error("the client is closed")]
     Closed,
+    /// The TLS settings are unusable (a PEM that does not parse, a key
+    /// that does not match the certificate, an invalid server name).
+    #[error("invalid TLS configuration: {0}")]
+    InvalidTlsConfig(String),
     /// An OAuth token was given but the client is not configured for
     /// OAUTHBEARER.
     #[error("the client is not configured for SASL OAUTHBEARER")]

@@ -108,6 +108,8 @@
 //! - [`admin`]: topic administration;
 //! - [`sasl`]: SASL authentication of each connection (PLAIN, SCRAM,
 //!   OAUTHBEARER with an application-supplied token);
+//! - `tls` (feature `tls`, off by default): TLS as a sans-IO layer between
+//!   socket bytes and frames, the same for every adapter;
 //! - `router`: the plain messages sub-machines use to reach brokers.
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
@@ -126,6 +128,8 @@ mod rng;
 mod router;
 pub mod sasl;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod topic_partition;
 mod transmit;
 mod versions;
@@ -140,5 +144,7 @@ pub use event::Event;
 pub use metadata::{ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use router::RequestId;
 pub use sasl::{AuthError, SaslConfig, SaslMechanism};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 pub use topic_partition::TopicPartition;
 pub use transmit::{Broker, ConnId, ConnRequest, Transmit};
