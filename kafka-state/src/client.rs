@@ -180,7 +180,10 @@ impl Client {
 
     /// Bytes arrived on `conn`, appended to `buf` (that connection's read
     /// buffer). Whole frames are cut off its front; a partial frame stays
-    /// for the next call. If the broker broke the protocol the client asks
+    /// for the next call. Under TLS (`Config::tls`,
+    /// feature `tls`) the bytes are ciphertext and all of them are consumed:
+    /// partial frames wait, decrypted, inside the client. If the broker
+    /// broke the protocol (or TLS failed) the client asks
     /// to close the connection ([`ConnRequest::Close`]) and reports
     /// [`Event::ConnectionLost`].
     pub fn handle_recv(&mut self, now: Instant, conn: ConnId, buf: &mut BytesMut) {
@@ -713,12 +716,10 @@ impl Client {
         else {
             return Ok(());
         };
-        let host = match broker {
-            Broker::Bootstrap(i) => self.config.bootstrap.get(i).map(|a| a.host.clone()),
-            Broker::Node(id) => self.metadata.cache.broker(id).map(|a| a.host.clone()),
-        }
-        .unwrap_or_default();
-        let layer = crate::tls::TlsLayer::new(rustls_config.clone(), tls.server_name(&host)?)?;
+        let host = self.addr_of(broker).map(|a| a.host).unwrap_or_default();
+        let name = tls.server_name(&host)?;
+        debug!(target: LOG, %conn, %broker, server_name = ?name, "starting TLS");
+        let layer = crate::tls::TlsLayer::new(rustls_config.clone(), name)?;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.set_tls(layer);
         }

@@ -213,6 +213,35 @@ fn sim_sasl_oauthbearer_waits_for_the_applications_token() {
     });
 }
 
+/// An expired token is not used: the next connection asks again.
+#[test]
+fn sim_sasl_oauthbearer_expired_token_is_requested_again() {
+    for_each_seed(|seed| {
+        let mut sim = sasl_sim(seed, SaslConfig::oauthbearer());
+        sim.wait_for(Duration::from_secs(5), |e| {
+            (*e == Event::OAuthTokenRequired).then_some(())
+        });
+        let now = sim.now;
+        sim.client
+            .set_oauth_token(now, TOKEN, Duration::from_secs(2))
+            .unwrap();
+        sim.flush();
+        sim.wait_metadata(Duration::from_secs(5), |m| m.brokers().count() == 3);
+        sim.run_for(Duration::from_secs(3));
+        for conn in sim.open_conns() {
+            sim.drop_connection(conn);
+        }
+        sim.client.refresh_metadata(sim.now).unwrap();
+        sim.run_until(Duration::from_secs(5), |s| {
+            s.events
+                .iter()
+                .filter(|e| **e == Event::OAuthTokenRequired)
+                .count()
+                == 2
+        });
+    });
+}
+
 #[test]
 fn sim_sasl_oauthbearer_bad_token_and_no_token() {
     for_each_seed(|seed| {

@@ -402,3 +402,29 @@ fn unusable_settings_are_misuse_and_the_key_stays_out_of_debug() {
         "{text}"
     );
 }
+
+#[test]
+fn garbage_instead_of_tls_closes_with_a_tls_error() {
+    let now = epoch();
+    let mut c = Config::new([BrokerAddr::new("broker.test", 9092)]);
+    c.tls = Some(trusting_test_ca());
+    let mut client = Client::new(c, now).unwrap();
+    let Some(ConnRequest::Open { conn, .. }) = client.poll_conn() else {
+        panic!("expected an open request");
+    };
+    client.handle_connected(now, conn);
+    let hello = client.poll_transmit().expect("a ClientHello");
+    assert_eq!(hello.bytes[0], 0x16);
+    // A plaintext Kafka frame where a TLS record should be.
+    let mut buf = BytesMut::from(&[0u8, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0][..]);
+    client.handle_recv(now, conn, &mut buf);
+    assert_eq!(client.poll_conn(), Some(ConnRequest::Close { conn }));
+    let lost = std::iter::from_fn(|| client.poll_event()).find_map(|e| match e {
+        Event::ConnectionLost {
+            reason: DisconnectReason::Tls(m),
+            ..
+        } => Some(m),
+        _ => None,
+    });
+    assert!(lost.is_some());
+}
