@@ -58,16 +58,13 @@ enum State {
     Ready(VersionTable),
 }
 
-/// Who waits for an in-flight request's response.
+/// Who waits for an in-flight request's response: the connection itself
+/// for ApiVersions and SASL (SaslHandshake, SaslAuthenticate), or an owner.
 #[derive(Debug, Clone, Copy)]
 enum Purpose {
     ApiVersions,
-    /// SaslHandshake or SaslAuthenticate, bounded by the setup timer.
     Sasl,
-    Request {
-        id: RequestId,
-        owner: Owner,
-    },
+    Request { id: RequestId, owner: Owner },
 }
 
 #[derive(Debug, Clone, Copy)]
