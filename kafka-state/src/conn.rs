@@ -676,6 +676,49 @@ mod tests {
     }
 
     #[test]
+    fn sasl_needs_handshake_v1_and_authenticate() {
+        let sasl = SaslConfig::plain("u", "p");
+        let s = ConnSettings {
+            sasl: Some(&sasl),
+            ..settings()
+        };
+        let without_v1: Vec<ApiVersion> = full_list()
+            .into_iter()
+            .map(|v| {
+                if v.api_key == ApiKey::SaslHandshake.id() {
+                    v.with_max_version(0)
+                } else {
+                    v
+                }
+            })
+            .collect();
+        let mut c = Connection::new(ConnId(1), Broker::Node(0), t0(), Duration::from_secs(5));
+        let corr = request_of(c.handle_connected(s).unwrap()).2;
+        let mut wire = BytesMut::new();
+        let body = ApiVersionsResponse::default().with_api_keys(without_v1);
+        encode_response_frame(corr, 3, &body.into(), &mut wire).unwrap();
+        let r = c.handle_recv(&mut wire, s, &mut Vec::new());
+        assert_eq!(r, Err(AuthError::Unsupported.into()));
+
+        // With v1 the handshake names the mechanism, and the connection is
+        // not ready before authentication.
+        let mut c = Connection::new(ConnId(2), Broker::Node(0), t0(), Duration::from_secs(5));
+        let corr = request_of(c.handle_connected(s).unwrap()).2;
+        let mut wire = BytesMut::new();
+        let body = ApiVersionsResponse::default().with_api_keys(full_list());
+        encode_response_frame(corr, 3, &body.into(), &mut wire).unwrap();
+        let mut out = Vec::new();
+        c.handle_recv(&mut wire, s, &mut out).unwrap();
+        let [ConnOutput::Transmit(b)] = &out[..] else {
+            panic!("{out:?}")
+        };
+        let (key, version, _) = request_of(b.clone());
+        assert_eq!((key, version), (ApiKey::SaslHandshake.id(), 1));
+        assert!(!c.is_ready());
+        assert!(c.poll_timeout().is_some(), "the setup timer still runs");
+    }
+
+    #[test]
     fn correlation_mismatch_and_unsolicited_are_protocol_errors() {
         let mut c = Connection::new(ConnId(1), Broker::Node(0), t0(), Duration::from_secs(5));
         let corr = request_of(c.handle_connected(settings()).unwrap()).2;
