@@ -35,9 +35,16 @@ fn certs(pem: &[u8]) -> Vec<CertificateDer<'static>> {
 }
 
 fn server_config(require_client_cert: bool) -> Arc<ServerConfig> {
+    server_config_with(require_client_cert, rustls::DEFAULT_VERSIONS)
+}
+
+fn server_config_with(
+    require_client_cert: bool,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap();
     let builder = if require_client_cert {
         let mut roots = RootCertStore::empty();
@@ -289,6 +296,15 @@ fn handshake_then_metadata_and_admin_round_trip_through_tls() {
             .iter()
             .any(|e| matches!(e, Event::ConnectionLost { .. })));
     }
+}
+
+#[test]
+fn a_tls12_only_broker_works_too() {
+    let server = server_config_with(false, &[&rustls::version::TLS12]);
+    let mut p = TlsPair::new("127.0.0.1", trusting_test_ca(), server, 3);
+    p.run_until(Duration::from_secs(5), TlsPair::ready);
+    let version = p.servers.values().find_map(|s| s.tls.protocol_version());
+    assert_eq!(version, Some(rustls::ProtocolVersion::TLSv1_2));
 }
 
 #[test]
