@@ -54,6 +54,11 @@ export TANSU_BIN KAFKA_REQUIRE_TANSU=1
 step "tests"
 cargo test --workspace
 
+step "kafka-state with its optional TLS layer (feature tls)"
+cargo clippy -p kafka-state --all-targets --all-features -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p kafka-state --no-deps --all-features
+cargo test -p kafka-state --all-features --test tls
+
 step "kafka-mock against real clients: librdkafka (confluent-kafka) and kafka-python"
 ./scripts/interop.sh
 

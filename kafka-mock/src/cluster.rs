@@ -182,6 +182,8 @@ pub(crate) struct ConnAuth {
     /// Close the connection, for this reason, once the next response is
     /// sent (a failed SASL exchange is answered, then closed, as Kafka does).
     pub(crate) close_after_response: Option<String>,
+    /// OAUTHBEARER sent the error challenge; the next message fails.
+    pub(crate) oauth_failed: bool,
 }
 
 struct Conn {

@@ -6,7 +6,8 @@ use kafka_mock::{MockCluster, SaslMechanism};
 
 const USAGE: &str = "usage: kafka-mock [--brokers N] [--port P] [--partitions N] \
 [--topic NAME[:PARTITIONS[:REPLICATION]]]... [--log-append-time] [--no-auto-create] \
-[--sasl-plain USER:PASS] [--sasl-scram-sha-256 USER:PASS] [--sasl-scram-sha-512 USER:PASS]
+[--sasl-plain USER:PASS] [--sasl-scram-sha-256 USER:PASS] [--sasl-scram-sha-512 USER:PASS] \
+[--sasl-oauthbearer USER:TOKEN]
 
 Listens on ports P, P+1, ... (one per broker; P=0 picks free ports), prints
 `bootstrap: HOST:PORT,...` when ready, and serves until SIGINT or SIGTERM.";
@@ -58,10 +59,14 @@ fn parse() -> Result<MockCluster, String> {
             }
             "--log-append-time" => b = b.log_append_time(true),
             "--no-auto-create" => b = b.auto_create_topics(false),
-            "--sasl-plain" | "--sasl-scram-sha-256" | "--sasl-scram-sha-512" => {
+            "--sasl-plain"
+            | "--sasl-scram-sha-256"
+            | "--sasl-scram-sha-512"
+            | "--sasl-oauthbearer" => {
                 let mechanism = match arg.as_str() {
                     "--sasl-plain" => SaslMechanism::Plain,
                     "--sasl-scram-sha-256" => SaslMechanism::ScramSha256,
+                    "--sasl-oauthbearer" => SaslMechanism::OAuthBearer,
                     _ => SaslMechanism::ScramSha512,
                 };
                 let cred = value(&arg)?;

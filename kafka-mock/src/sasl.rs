@@ -1,5 +1,13 @@
-//! SASL server side: PLAIN (RFC 4616) and SCRAM-SHA-256/512 (RFC 5802,
-//! RFC 7677), over SaslHandshake v0 (raw tokens) or v1 (SaslAuthenticate).
+//! SASL server side: PLAIN (RFC 4616), SCRAM-SHA-256/512 (RFC 5802,
+//! RFC 7677) and OAUTHBEARER (RFC 7628), over SaslHandshake v0 (raw
+//! tokens) or v1 (SaslAuthenticate).
+//!
+//! OAUTHBEARER checks tokens the way an unsecured-token setup does in
+//! spirit (KIP-255): no signature validation, a token is good if it is one
+//! the test configured ([`Cluster::add_sasl_user`] with the token as the
+//! password; the user is the principal it stands for). A bad token gets
+//! the RFC 7628 error challenge `{"status":"invalid_token"}`; the client
+//! acknowledges it with `0x01` and the exchange then fails.
 //!
 //! Behaviour follows Kafka's `SaslServerAuthenticator`:
 //! - With no user configured the listener is plain: SaslHandshake and
@@ -52,11 +60,18 @@ pub enum SaslMechanism {
     ScramSha256,
     /// SCRAM-SHA-512.
     ScramSha512,
+    /// OAUTHBEARER (RFC 7628) with tokens the test configured.
+    OAuthBearer,
 }
 
 impl SaslMechanism {
     /// Every mechanism, in the order the enabled list is reported.
-    const ALL: [SaslMechanism; 3] = [Self::Plain, Self::ScramSha256, Self::ScramSha512];
+    const ALL: [SaslMechanism; 4] = [
+        Self::Plain,
+        Self::ScramSha256,
+        Self::ScramSha512,
+        Self::OAuthBearer,
+    ];
 
     /// The name a client sends in SaslHandshake (`PLAIN`, `SCRAM-SHA-256`, ...).
     pub fn name(self) -> &'static str {
@@ -64,6 +79,7 @@ impl SaslMechanism {
             Self::Plain => "PLAIN",
             Self::ScramSha256 => "SCRAM-SHA-256",
             Self::ScramSha512 => "SCRAM-SHA-512",
+            Self::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -234,6 +250,23 @@ fn evaluate(cluster: &mut Cluster, conn: ConnId, token: &[u8]) -> Result<(Vec<u8
         .and_then(SaslMechanism::from_name)
         .ok_or_else(|| "no SASL mechanism was chosen".to_string())?;
     let pending = auth.scram.take();
+    if mechanism == SaslMechanism::OAuthBearer {
+        let failed_before = std::mem::take(&mut auth.oauth_failed);
+        if failed_before {
+            return Err("Authentication failed: invalid OAuth bearer token".into());
+        }
+        let Some(user) = check_oauth(&cluster.sasl, token)? else {
+            if let Some(auth) = cluster.conn_auth(conn) {
+                auth.oauth_failed = true;
+            }
+            return Ok((br#"{"status":"invalid_token"}"#.to_vec(), false));
+        };
+        if let Some(auth) = cluster.conn_auth(conn) {
+            auth.authenticated = true;
+        }
+        tracing::info!(target: "kafka_mock::sasl", conn = conn.0, %mechanism, user = %user, "authenticated");
+        return Ok((Vec::new(), true));
+    }
     let (response, complete, user, next) = match (mechanism, pending) {
         (SaslMechanism::Plain, _) => {
             let user = check_plain(&cluster.sasl, token)?;
@@ -259,6 +292,32 @@ fn evaluate(cluster: &mut Cluster, conn: ConnId, token: &[u8]) -> Result<(Vec<u8
         }
     }
     Ok((response, complete))
+}
+
+/// Parses an RFC 7628 client initial response
+/// (`gs2-header 0x01 auth=Bearer <token> 0x01 ... 0x01`): the user the token
+/// stands for, `None` for an unknown token, or why the message is malformed.
+fn check_oauth(config: &SaslConfig, message: &[u8]) -> Result<Option<String>, String> {
+    let malformed = || "Invalid OAUTHBEARER client first message".to_string();
+    let text = std::str::from_utf8(message).map_err(|_| malformed())?;
+    let (gs2, rest) = text.split_once('\x01').ok_or_else(malformed)?;
+    if !(gs2.starts_with("n,") || gs2.starts_with("y,")) || !rest.ends_with("\x01\x01") {
+        return Err(malformed());
+    }
+    let token = rest
+        .split('\x01')
+        .find_map(|kv| kv.strip_prefix("auth="))
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .filter(|t| !t.is_empty())
+        .ok_or_else(malformed)?;
+    Ok(config.users.iter().find_map(|((m, user), c)| match c {
+        Credential::Plain(t)
+            if *m == SaslMechanism::OAuthBearer && ct_eq(t.as_bytes(), token.as_bytes()) =>
+        {
+            Some(user.clone())
+        }
+        _ => None,
+    }))
 }
 
 /// Verifies a PLAIN token (`authzid NUL authcid NUL passwd`); the user on success.
@@ -607,7 +666,8 @@ impl Cluster {
 impl Cluster {
     /// Requires SASL and accepts `user` with `password` for `mechanism`
     /// (SCRAM users get a random salt and 4096 iterations). Adding a user
-    /// again replaces the password.
+    /// again replaces the password. For OAUTHBEARER, `password` is a bearer
+    /// token the mock accepts and `user` the principal it stands for.
     pub fn add_sasl_user(&mut self, mechanism: SaslMechanism, user: &str, password: &str) {
         let salt = random_salt(mechanism, user);
         self.add_sasl_user_with_salt(mechanism, user, password, &salt);

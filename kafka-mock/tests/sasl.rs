@@ -596,3 +596,59 @@ fn plain_over_tcp() {
     let r = call(3, 12, MetadataRequest::default().with_topics(None).into());
     assert!(matches!(r, ResponseBody::Metadata(_)));
 }
+
+#[test]
+fn oauthbearer_accepts_a_configured_token() {
+    let mut t = Harness::new();
+    t.cluster
+        .add_sasl_user(SaslMechanism::OAuthBearer, "svc", "tok.en-1");
+    assert!(t.metadata().closed.is_some(), "unauthenticated");
+    let mut t = Harness::new();
+    t.cluster
+        .add_sasl_user(SaslMechanism::OAuthBearer, "svc", "tok.en-1");
+    let (r, closed) = t.handshake(1, "OAUTHBEARER");
+    assert_eq!((r.error_code, closed), (0, None));
+    assert_eq!(r.mechanisms, vec!["OAUTHBEARER".to_string()]);
+    let (r, closed) = t.authenticate(2, b"n,,\x01auth=Bearer tok.en-1\x01\x01");
+    assert_eq!((r.error_code, closed), (0, None));
+    assert!(r.auth_bytes.is_empty());
+    assert!(matches!(t.metadata().body, Some(ResponseBody::Metadata(_))));
+}
+
+#[test]
+fn oauthbearer_bad_token_gets_the_error_challenge_then_fails() {
+    let mut t = Harness::new();
+    t.cluster
+        .add_sasl_user(SaslMechanism::OAuthBearer, "svc", "good");
+    t.handshake(1, "OAUTHBEARER");
+    let (r, closed) = t.authenticate(2, b"n,,\x01auth=Bearer bad\x01\x01");
+    assert_eq!((r.error_code, closed), (0, None));
+    assert_eq!(&r.auth_bytes[..], br#"{"status":"invalid_token"}"#);
+    let (r, closed) = t.authenticate(2, b"\x01");
+    assert_eq!(r.error_code, ErrorCode::SaslAuthenticationFailed.code());
+    assert!(closed.is_some());
+}
+
+#[test]
+fn oauthbearer_rejects_malformed_messages() {
+    for bad in [
+        &b"auth=Bearer good"[..],
+        b"n,,\x01auth=Bearer good\x01",
+        b"n,,\x01auth=Basic good\x01\x01",
+        b"n,,\x01auth=Bearer \x01\x01",
+        b"x,,\x01auth=Bearer good\x01\x01",
+        b"\xff\x01\x01",
+    ] {
+        let mut t = Harness::new();
+        t.cluster
+            .add_sasl_user(SaslMechanism::OAuthBearer, "svc", "good");
+        t.handshake(1, "OAUTHBEARER");
+        let (r, closed) = t.authenticate(2, bad);
+        assert_eq!(
+            r.error_code,
+            ErrorCode::SaslAuthenticationFailed.code(),
+            "{bad:?}"
+        );
+        assert!(closed.is_some());
+    }
+}

@@ -17,6 +17,7 @@ use crate::metadata::{ClusterMetadata, MetadataState};
 use crate::producer::{Producer, ProducerState};
 use crate::rng::Rng;
 use crate::router::{Inbound, Outbound, Owner, RequestId, RequestQueue, Target};
+use crate::sasl::{OAuthState, SaslMechanism};
 use crate::timer::{ClientTimer, TimerTable};
 use crate::{Broker, BrokerAddr, Config, ConnId, ConnRequest, Event, Transmit};
 
@@ -61,6 +62,11 @@ pub struct Client {
     events: VecDeque<Event>,
     fatal: Option<FatalError>,
     closed: bool,
+    /// The OAUTHBEARER token; never in `Debug` output.
+    oauth: OAuthState,
+    /// rustls settings built from `config.tls`.
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl fmt::Debug for Client {
@@ -74,11 +80,14 @@ impl fmt::Debug for Client {
     }
 }
 
-fn settings<'a>(config: &Config, client_id: &'a str) -> ConnSettings<'a> {
+fn settings<'a>(config: &'a Config, client_id: &'a str) -> ConnSettings<'a> {
     ConnSettings {
         client_id,
         request_timeout: config.request_timeout,
         max_frame_size: config.max_frame_size,
+        sasl: config.sasl.as_ref(),
+        seed: config.seed,
+        oauth_token: None,
     }
 }
 
@@ -92,6 +101,8 @@ impl Client {
             Some(id) => id.clone(),
             None => format!("kafka-rs-{:08x}", rng.next_u64() as u32),
         };
+        #[cfg(feature = "tls")]
+        let tls = config.tls.as_ref().map(|t| t.build()).transpose()?;
         let metadata = MetadataState::new(now, config.metadata_max_age, config.retry_backoff);
         let producer = ProducerState::new(
             config.producer.clone(),
@@ -118,6 +129,9 @@ impl Client {
             events: VecDeque::new(),
             fatal: None,
             closed: false,
+            oauth: OAuthState::default(),
+            #[cfg(feature = "tls")]
+            tls,
         };
         client.pump();
         Ok(client)
@@ -138,6 +152,12 @@ impl Client {
     /// The socket asked for by [`ConnRequest::Open`] is open.
     pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
         self.tick(now);
+        #[cfg(feature = "tls")]
+        if let Err(reason) = self.start_tls(conn) {
+            self.drop_conn(conn, reason, true);
+            self.pump();
+            return;
+        }
         let s = settings(&self.config, &self.client_id);
         if let Some(bytes) = self
             .conns
@@ -170,12 +190,16 @@ impl Client {
 
     /// Bytes arrived on `conn`, appended to `buf` (that connection's read
     /// buffer). Whole frames are cut off its front; a partial frame stays
-    /// for the next call. If the broker broke the protocol the client asks
+    /// for the next call. Under TLS (`Config::tls`,
+    /// feature `tls`) the bytes are ciphertext and all of them are consumed:
+    /// partial frames wait, decrypted, inside the client. If the broker
+    /// broke the protocol (or TLS failed) the client asks
     /// to close the connection ([`ConnRequest::Close`]) and reports
     /// [`Event::ConnectionLost`].
     pub fn handle_recv(&mut self, now: Instant, conn: ConnId, buf: &mut BytesMut) {
         self.tick(now);
-        let s = settings(&self.config, &self.client_id);
+        let mut s = settings(&self.config, &self.client_id);
+        s.oauth_token = self.oauth.token(self.now);
         let Some(c) = self.conns.get_mut(&conn) else {
             // Data for a connection we already forgot.
             buf.clear();
@@ -191,6 +215,7 @@ impl Client {
                     self.events.push_back(Event::BrokerReady { broker });
                 }
                 ConnOutput::Transmit(bytes) => self.transmits.push_back(Transmit { conn, bytes }),
+                ConnOutput::TokenRequired => self.request_oauth_token(),
                 ConnOutput::Response { id, owner, body } => self.deliver(Inbound {
                     id,
                     owner,
@@ -301,6 +326,43 @@ impl Client {
     pub fn negotiated_version(&self, broker: Broker, api: ApiKey) -> Option<i16> {
         let conn = self.by_broker.get(&broker)?;
         self.conns.get(conn)?.version(api)
+    }
+
+    /// Gives the SASL OAUTHBEARER token, usually in answer to
+    /// [`Event::OAuthTokenRequired`]. Connections waiting for it go on at
+    /// once; new connections use it until `lifetime` has passed, then ask
+    /// again. Connections already authenticated are not re-authenticated.
+    pub fn set_oauth_token(
+        &mut self,
+        now: Instant,
+        token: impl Into<String>,
+        lifetime: Duration,
+    ) -> Result<(), Misuse> {
+        self.check_usable()?;
+        if self.config.sasl.as_ref().map(|s| s.mechanism()) != Some(SaslMechanism::OAuthBearer) {
+            return Err(Misuse::NotOAuthBearer);
+        }
+        self.tick(now);
+        self.oauth.set(self.now, token.into(), lifetime)?;
+        let mut s = settings(&self.config, &self.client_id);
+        s.oauth_token = self.oauth.token(self.now);
+        let mut failed = Vec::new();
+        for (&conn, c) in self.conns.iter_mut().filter(|(_, c)| c.waits_for_token()) {
+            let mut out = Vec::new();
+            if let Err(reason) = c.handle_token(s, &mut out) {
+                failed.push((conn, reason));
+            }
+            for o in out {
+                if let ConnOutput::Transmit(bytes) = o {
+                    self.transmits.push_back(Transmit { conn, bytes });
+                }
+            }
+        }
+        for (conn, reason) in failed {
+            self.drop_conn(conn, reason, true);
+        }
+        self.pump();
+        Ok(())
     }
 
     /// The fatal error, once one happened.
@@ -743,6 +805,42 @@ impl Client {
                 self.by_broker.insert(Broker::Node(node), conn);
                 self.backoff.remove(&Broker::Bootstrap(i));
             }
+        }
+    }
+
+    /// Puts a TLS session under a connection whose socket just opened.
+    #[cfg(feature = "tls")]
+    fn start_tls(&mut self, conn: ConnId) -> Result<(), DisconnectReason> {
+        let (Some(rustls_config), Some(tls)) = (&self.tls, &self.config.tls) else {
+            return Ok(());
+        };
+        let Some(broker) = self
+            .conns
+            .get(&conn)
+            .filter(|c| c.is_connecting())
+            .map(|c| c.broker)
+        else {
+            return Ok(());
+        };
+        let host = self.addr_of(broker).map(|a| a.host).unwrap_or_default();
+        let name = tls.server_name(&host)?;
+        debug!(target: LOG, %conn, %broker, server_name = ?name, "starting TLS");
+        let layer = crate::tls::TlsLayer::new(rustls_config.clone(), name)?;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.set_tls(layer);
+        }
+        Ok(())
+    }
+
+    /// A connection waits for an OAuth token: asks the application, once
+    /// per connection setup timeout while unanswered.
+    fn request_oauth_token(&mut self) {
+        if self
+            .oauth
+            .should_request(self.now, self.config.connection_setup_timeout)
+        {
+            info!(target: LOG, "SASL OAUTHBEARER needs a token");
+            self.events.push_back(Event::OAuthTokenRequired);
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::error::Misuse;
 use crate::producer::ProducerConfig;
+use crate::sasl::SaslConfig;
 
 /// A broker's address as the client knows it: a host name (not resolved
 /// here; the adapter resolves it) and a port.
@@ -98,8 +99,18 @@ pub struct Config {
     /// Producer settings ([`ProducerConfig`]).
     pub producer: ProducerConfig,
     /// Seed of every random choice: reconnect jitter, broker choice, the
-    /// default client id. The same seed and inputs give the same outputs.
+    /// default client id, SCRAM nonces. The same seed and inputs give the
+    /// same outputs. The core reads no OS randomness, so a production
+    /// adapter should draw this seed at random (SCRAM nonces must not be
+    /// predictable); tests and simulations fix it.
     pub seed: u64,
+    /// SASL authentication of every connection (`sasl.mechanism` and
+    /// `sasl.jaas.config`); `None` for none.
+    pub sasl: Option<SaslConfig>,
+    /// TLS on every connection (`security.protocol=SSL`/`SASL_SSL`);
+    /// `None` for plaintext. Needs the `tls` feature.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for Config {
@@ -127,6 +138,9 @@ impl Config {
             max_frame_size: kafka_proto::frame::DEFAULT_MAX_FRAME_SIZE,
             producer: ProducerConfig::default(),
             seed: 0,
+            sasl: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -150,6 +164,9 @@ impl Config {
             return Err(Misuse::InvalidConfig("timeouts must be positive"));
         }
         self.producer.validate(self.request_timeout)?;
+        if let Some(sasl) = &self.sasl {
+            sasl.validate()?;
+        }
         if let Some(id) = &self.client_id {
             if id.len() > i16::MAX as usize {
                 return Err(Misuse::InvalidConfig("client_id is too long"));

@@ -9,12 +9,16 @@ use bytes::{Bytes, BytesMut};
 use kafka_proto::frame::{
     decode_response_frame, encode_request_frame, response_correlation_id, split_frame,
 };
-use kafka_proto::messages::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
+use kafka_proto::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, RequestHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
+};
 use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 use tracing::{debug, trace};
 
 use crate::error::{DisconnectReason, NoCommonVersion, ProtocolError, RequestError};
 use crate::router::{fit_version, Outbound, Owner, RequestId};
+use crate::sasl::{AuthError, SaslConfig, SaslSession, Step};
 use crate::timer::{ConnTimer, TimerTable};
 use crate::versions::{api_versions_version, VersionTable};
 use crate::{Broker, ConnId};
@@ -31,6 +35,11 @@ pub(crate) struct ConnSettings<'a> {
     pub(crate) client_id: &'a str,
     pub(crate) request_timeout: Duration,
     pub(crate) max_frame_size: usize,
+    pub(crate) sasl: Option<&'a SaslConfig>,
+    /// The client's seed, for SCRAM nonces.
+    pub(crate) seed: u64,
+    /// A valid OAUTHBEARER token, if the application gave one.
+    pub(crate) oauth_token: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -41,13 +50,20 @@ enum State {
     Negotiating {
         retried: bool,
     },
+    /// SASL in progress (SaslHandshake, then SaslAuthenticate rounds).
+    Authenticating {
+        table: VersionTable,
+        sasl: SaslSession,
+    },
     Ready(VersionTable),
 }
 
-/// Who waits for an in-flight request's response.
+/// Who waits for an in-flight request's response: the connection itself
+/// for ApiVersions and SASL (SaslHandshake, SaslAuthenticate), or an owner.
 #[derive(Debug, Clone, Copy)]
 enum Purpose {
     ApiVersions,
+    Sasl,
     Request { id: RequestId, owner: Owner },
 }
 
@@ -66,8 +82,10 @@ struct InFlight {
 pub(crate) enum ConnOutput {
     /// ApiVersions done: requests may flow.
     Ready,
-    /// Bytes to write (an ApiVersions retry).
+    /// Bytes to write (an ApiVersions retry, a SASL message).
     Transmit(Bytes),
+    /// SASL OAUTHBEARER waits for the application's token.
+    TokenRequired,
     /// A response for a sub-machine.
     Response {
         id: RequestId,
@@ -107,6 +125,9 @@ pub(crate) struct Connection {
     in_flight: VecDeque<InFlight>,
     next_correlation_id: i32,
     timers: TimerTable<ConnTimer>,
+    /// TLS between the socket and the frames, when configured.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsLayer>,
 }
 
 impl Connection {
@@ -121,6 +142,8 @@ impl Connection {
             in_flight: VecDeque::new(),
             next_correlation_id: 0,
             timers,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -150,7 +173,32 @@ impl Connection {
         self.broker = broker;
     }
 
-    /// The socket is open: starts ApiVersions. Reporting it twice is ignored.
+    /// Puts TLS under this connection; call before `handle_connected`.
+    #[cfg(feature = "tls")]
+    pub(crate) fn set_tls(&mut self, layer: crate::tls::TlsLayer) {
+        if matches!(self.state, State::Connecting) {
+            self.tls = Some(layer);
+        }
+    }
+
+    /// Still waiting for the socket.
+    #[cfg(feature = "tls")]
+    pub(crate) fn is_connecting(&self) -> bool {
+        matches!(self.state, State::Connecting)
+    }
+
+    /// Wire bytes for a request frame: encrypted under TLS (maybe none
+    /// yet, while rustls holds them until the handshake is done).
+    fn seal(&mut self, frame: Bytes) -> Bytes {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.seal(&frame);
+        }
+        frame
+    }
+
+    /// The socket is open: starts ApiVersions (under TLS, the first bytes
+    /// are the ClientHello). Reporting it twice is ignored.
     pub(crate) fn handle_connected(&mut self, s: ConnSettings<'_>) -> Option<Bytes> {
         if !matches!(self.state, State::Connecting) {
             return None;
@@ -235,7 +283,7 @@ impl Connection {
             purpose,
         });
         self.update_request_timer();
-        Ok(buf.freeze())
+        Ok(self.seal(buf.freeze()))
     }
 
     fn update_request_timer(&mut self) {
@@ -244,8 +292,32 @@ impl Connection {
     }
 
     /// Cuts whole frames off `buf` and decodes them, leaving a partial
-    /// frame in place. An error means the connection must close.
+    /// frame in place. Under TLS `buf` is ciphertext: all of it is
+    /// consumed and partial frames wait in the TLS layer. An error means
+    /// the connection must close.
     pub(crate) fn handle_recv(
+        &mut self,
+        buf: &mut BytesMut,
+        s: ConnSettings<'_>,
+        out: &mut Vec<ConnOutput>,
+    ) -> Result<(), DisconnectReason> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            let reply = tls.open(buf)?;
+            if !reply.is_empty() {
+                out.push(ConnOutput::Transmit(reply));
+            }
+            let mut plaintext = std::mem::take(tls.plaintext());
+            let result = self.handle_frames(&mut plaintext, s, out);
+            if let Some(tls) = &mut self.tls {
+                *tls.plaintext() = plaintext;
+            }
+            return result;
+        }
+        self.handle_frames(buf, s, out)
+    }
+
+    fn handle_frames(
         &mut self,
         buf: &mut BytesMut,
         s: ConnSettings<'_>,
@@ -302,6 +374,28 @@ impl Connection {
             (Purpose::ApiVersions, ResponseBody::ApiVersions(resp)) => {
                 self.handle_api_versions(resp, s, out)
             }
+            (Purpose::Sasl, ResponseBody::SaslHandshake(r)) => {
+                let step = match &mut self.state {
+                    State::Authenticating { sasl, .. } => sasl.handshake_done(
+                        ErrorCode::from_code(r.error_code),
+                        r.mechanisms,
+                        s.oauth_token,
+                    ),
+                    _ => return Err(ProtocolError::Unsolicited.into()),
+                };
+                self.sasl_step(step, s, out)
+            }
+            (Purpose::Sasl, ResponseBody::SaslAuthenticate(r)) => {
+                let step = match &mut self.state {
+                    State::Authenticating { sasl, .. } => sasl.authenticate_done(
+                        ErrorCode::from_code(r.error_code),
+                        r.error_message,
+                        &r.auth_bytes,
+                    ),
+                    _ => return Err(ProtocolError::Unsolicited.into()),
+                };
+                self.sasl_step(step, s, out)
+            }
             (Purpose::Request { id, owner }, body) => {
                 out.push(ConnOutput::Response {
                     id,
@@ -311,7 +405,7 @@ impl Connection {
                 Ok(())
             }
             // decode_response_frame returns the body of the API asked for.
-            (Purpose::ApiVersions, _) => Err(ProtocolError::Unsolicited.into()),
+            (Purpose::ApiVersions | Purpose::Sasl, _) => Err(ProtocolError::Unsolicited.into()),
         }
     }
 
@@ -327,11 +421,13 @@ impl Connection {
         match ErrorCode::from_code(resp.error_code) {
             ErrorCode::None => {
                 let table = VersionTable::negotiate(&resp.api_keys);
-                debug!(target: LOG, conn = %self.id, broker = %self.broker, "ready");
-                self.state = State::Ready(table);
-                self.timers.stop(ConnTimer::Setup);
-                out.push(ConnOutput::Ready);
-                Ok(())
+                match s.sasl {
+                    Some(config) => self.start_sasl(table, config, s, out),
+                    None => {
+                        self.become_ready(table, out);
+                        Ok(())
+                    }
+                }
             }
             ErrorCode::UnsupportedVersion if !retried => {
                 // Retry with the newest version the broker listed.
@@ -350,6 +446,95 @@ impl Connection {
             }
             code => Err(ProtocolError::ApiVersions(code).into()),
         }
+    }
+
+    fn become_ready(&mut self, table: VersionTable, out: &mut Vec<ConnOutput>) {
+        debug!(target: LOG, conn = %self.id, broker = %self.broker, "ready");
+        self.state = State::Ready(table);
+        self.timers.stop(ConnTimer::Setup);
+        out.push(ConnOutput::Ready);
+    }
+
+    /// Sends SaslHandshake v1 naming the configured mechanism.
+    fn start_sasl(
+        &mut self,
+        table: VersionTable,
+        config: &SaslConfig,
+        s: ConnSettings<'_>,
+        out: &mut Vec<ConnOutput>,
+    ) -> Result<(), DisconnectReason> {
+        let handshake = table.get(ApiKey::SaslHandshake).filter(|v| *v >= 1);
+        let (Some(version), Some(_)) = (handshake, table.get(ApiKey::SaslAuthenticate)) else {
+            return Err(AuthError::Unsupported.into());
+        };
+        debug!(target: LOG, conn = %self.id, mechanism = %config.mechanism(), "SASL handshake");
+        // Each connection gets its own nonce stream from the client's seed.
+        let nonce_seed = s.seed ^ self.id.0.wrapping_mul(0xa076_1d64_78bd_642f);
+        let sasl = SaslSession::new(config, nonce_seed);
+        self.state = State::Authenticating { table, sasl };
+        let body = SaslHandshakeRequest::default().with_mechanism(config.mechanism().name().into());
+        if let Ok(bytes) = self.encode(body.into(), version, None, Purpose::Sasl, s) {
+            out.push(ConnOutput::Transmit(bytes));
+        }
+        Ok(())
+    }
+
+    /// Acts on what the SASL exchange asks for next.
+    fn sasl_step(
+        &mut self,
+        step: Result<Step, AuthError>,
+        s: ConnSettings<'_>,
+        out: &mut Vec<ConnOutput>,
+    ) -> Result<(), DisconnectReason> {
+        match step? {
+            Step::Send(auth_bytes) => {
+                let version = self.version_during_setup(ApiKey::SaslAuthenticate);
+                let body = SaslAuthenticateRequest::default().with_auth_bytes(auth_bytes.into());
+                if let Ok(bytes) = self.encode(body.into(), version, None, Purpose::Sasl, s) {
+                    out.push(ConnOutput::Transmit(bytes));
+                }
+            }
+            Step::NeedToken => out.push(ConnOutput::TokenRequired),
+            Step::Done => {
+                let state = std::mem::replace(&mut self.state, State::Connecting);
+                if let State::Authenticating { table, sasl } = state {
+                    debug!(target: LOG, conn = %self.id, mechanism = %sasl.mechanism(), "authenticated");
+                    self.become_ready(table, out);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn version_during_setup(&self, api: ApiKey) -> i16 {
+        match &self.state {
+            State::Authenticating { table, .. } | State::Ready(table) => {
+                table.get(api).unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Waits for an OAUTHBEARER token.
+    pub(crate) fn waits_for_token(&self) -> bool {
+        matches!(&self.state, State::Authenticating { sasl, .. } if sasl.waits_for_token())
+    }
+
+    /// The application gave a token (in `s`): starts the exchange of a
+    /// connection that [waits for it](Connection::waits_for_token).
+    pub(crate) fn handle_token(
+        &mut self,
+        s: ConnSettings<'_>,
+        out: &mut Vec<ConnOutput>,
+    ) -> Result<(), DisconnectReason> {
+        let State::Authenticating { sasl, .. } = &mut self.state else {
+            return Ok(());
+        };
+        if !sasl.waits_for_token() {
+            return Ok(());
+        }
+        let step = sasl.start(s.oauth_token);
+        self.sasl_step(step, s, out)
     }
 
     /// When [`Connection::handle_timeout`] has something to do.
@@ -379,7 +564,7 @@ impl Connection {
     pub(crate) fn close(self) -> impl Iterator<Item = (RequestId, Owner)> {
         self.in_flight.into_iter().filter_map(|r| match r.purpose {
             Purpose::Request { id, owner } => Some((id, owner)),
-            Purpose::ApiVersions => None,
+            Purpose::ApiVersions | Purpose::Sasl => None,
         })
     }
 }
@@ -395,6 +580,9 @@ mod tests {
             client_id: "test",
             request_timeout: Duration::from_secs(30),
             max_frame_size: 1 << 20,
+            sasl: None,
+            seed: 0,
+            oauth_token: None,
         }
     }
 
@@ -499,6 +687,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn sasl_needs_handshake_v1_and_authenticate() {
+        let sasl = SaslConfig::plain("u", "p");
+        let s = ConnSettings {
+            sasl: Some(&sasl),
+            ..settings()
+        };
+        let without_v1: Vec<ApiVersion> = full_list()
+            .into_iter()
+            .map(|v| {
+                if v.api_key == ApiKey::SaslHandshake.id() {
+                    v.with_max_version(0)
+                } else {
+                    v
+                }
+            })
+            .collect();
+        let mut c = Connection::new(ConnId(1), Broker::Node(0), t0(), Duration::from_secs(5));
+        let corr = request_of(c.handle_connected(s).unwrap()).2;
+        let mut wire = BytesMut::new();
+        let body = ApiVersionsResponse::default().with_api_keys(without_v1);
+        encode_response_frame(corr, 3, &body.into(), &mut wire).unwrap();
+        let r = c.handle_recv(&mut wire, s, &mut Vec::new());
+        assert_eq!(r, Err(AuthError::Unsupported.into()));
+
+        // With v1 the handshake names the mechanism, and the connection is
+        // not ready before authentication.
+        let mut c = Connection::new(ConnId(2), Broker::Node(0), t0(), Duration::from_secs(5));
+        let corr = request_of(c.handle_connected(s).unwrap()).2;
+        let mut wire = BytesMut::new();
+        let body = ApiVersionsResponse::default().with_api_keys(full_list());
+        encode_response_frame(corr, 3, &body.into(), &mut wire).unwrap();
+        let mut out = Vec::new();
+        c.handle_recv(&mut wire, s, &mut out).unwrap();
+        let [ConnOutput::Transmit(b)] = &out[..] else {
+            panic!("{out:?}")
+        };
+        let (key, version, _) = request_of(b.clone());
+        assert_eq!((key, version), (ApiKey::SaslHandshake.id(), 1));
+        assert!(!c.is_ready());
+        assert!(c.poll_timeout().is_some(), "the setup timer still runs");
     }
 
     #[test]

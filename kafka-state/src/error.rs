@@ -4,6 +4,7 @@
 
 use kafka_proto::{ApiKey, DecodeError, EncodeError, ErrorCode};
 
+use crate::sasl::AuthError;
 use crate::Broker;
 
 /// A caller mistake: returned by a command, changes no state.
@@ -42,6 +43,17 @@ pub enum Misuse {
     /// The client was closed with [`Client::close`](crate::Client::close).
     #[error("the client is closed")]
     Closed,
+    /// The TLS settings are unusable (a PEM that does not parse, a key
+    /// that does not match the certificate, an invalid server name).
+    #[error("invalid TLS configuration: {0}")]
+    InvalidTlsConfig(String),
+    /// An OAuth token was given but the client is not configured for
+    /// OAUTHBEARER.
+    #[error("the client is not configured for SASL OAUTHBEARER")]
+    NotOAuthBearer,
+    /// An OAuth token or its lifetime is unusable (the token is not shown).
+    #[error("invalid OAuth token: {0}")]
+    InvalidOAuthToken(&'static str),
 }
 
 /// An error after which the client cannot continue. It is sticky: once
@@ -86,6 +98,14 @@ pub enum DisconnectReason {
     /// The client closed it (shutdown, or the broker left the cluster).
     #[error("closed by the client")]
     Local,
+    /// SASL authentication failed; the broker is backed off like any
+    /// failed broker.
+    #[error("authentication failed: {0}")]
+    Authentication(#[from] AuthError),
+    /// The TLS layer failed: a certificate that does not verify, a name
+    /// mismatch, a handshake or record error.
+    #[error("TLS error: {0}")]
+    Tls(String),
 }
 
 /// The broker sent something the protocol does not allow. The connection

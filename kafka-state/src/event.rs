@@ -47,6 +47,10 @@ pub enum Event {
     /// Every record sent before and during a
     /// [`Producer::flush`](crate::producer::Producer::flush) has its delivery report.
     FlushComplete,
+    /// A connection authenticating with SASL OAUTHBEARER waits for a token:
+    /// answer with [`Client::set_oauth_token`](crate::Client::set_oauth_token).
+    /// Repeated while unanswered, at most once per connection setup timeout.
+    OAuthTokenRequired,
     /// The client failed for good; see [`FatalError`].
     Fatal(FatalError),
 }

@@ -108,6 +108,10 @@
 //! - [`admin`]: topic administration;
 //! - [`producer`]: the record accumulator, partitioners, retries and
 //!   idempotence behind [`Client::producer`];
+//! - [`sasl`]: SASL authentication of each connection (PLAIN, SCRAM,
+//!   OAUTHBEARER with an application-supplied token);
+//! - `tls` (feature `tls`, off by default): TLS as a sans-IO layer between
+//!   socket bytes and frames, the same for every adapter;
 //! - `router`: the plain messages sub-machines use to reach brokers.
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
@@ -126,7 +130,10 @@ pub mod metadata;
 pub mod producer;
 mod rng;
 mod router;
+pub mod sasl;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod topic_partition;
 mod transmit;
 mod versions;
@@ -144,5 +151,8 @@ pub use producer::{
     SendError,
 };
 pub use router::RequestId;
+pub use sasl::{AuthError, SaslConfig, SaslMechanism};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 pub use topic_partition::TopicPartition;
 pub use transmit::{Broker, ConnId, ConnRequest, Transmit};

@@ -43,7 +43,8 @@ impl fmt::Display for Broker {
 pub struct Transmit {
     /// The connection.
     pub conn: ConnId,
-    /// One or more whole request frames.
+    /// One or more whole request frames; under TLS (feature `tls`), the
+    /// TLS records that carry them.
     pub bytes: Bytes,
 }
 
