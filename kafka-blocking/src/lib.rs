@@ -31,6 +31,9 @@ pub use kafka_proto::record::Compression;
 /// Why a call failed; shared by every adapter.
 pub use kafka_state::calls::CallError as Error;
 pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord};
+pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
+#[cfg(feature = "tls")]
+pub use kafka_state::tls::TlsConfig;
 pub use kafka_state::{
     AdminOutcome, BrokerAddr, ClusterMetadata, Config, NewTopic, PartitionMetadata, TopicMetadata,
     TopicOutcome,
@@ -76,10 +79,14 @@ impl fmt::Debug for Client {
 impl Client {
     /// Connects to the brokers in `bootstrap` (`host:port[,..]`; if empty,
     /// `config.bootstrap` is used) and waits until one answered a metadata
-    /// request, at most `config.api_timeout`.
+    /// request, at most `config.api_timeout`. A `config.seed` of 0 is
+    /// replaced by a random one.
     pub fn connect(bootstrap: &str, mut config: Config) -> Result<Self, Error> {
         if !bootstrap.trim().is_empty() {
             config.bootstrap = BrokerAddr::parse_list(bootstrap)?;
+        }
+        if config.seed == 0 {
+            config.seed = random_seed();
         }
         let timeout = config.api_timeout + GRACE;
         let delivery_timeout = config.producer.delivery_timeout + GRACE;
@@ -211,4 +218,14 @@ impl Client {
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
         }
     }
+}
+
+/// A seed from the standard library's per-process random keys, for
+/// [`Config::seed`] left at 0: SCRAM nonces and jitter must not be
+/// predictable in production.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish() | 1
 }

@@ -98,6 +98,13 @@ use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 pub use error::Error;
+pub use kafka_proto::record::Compression;
+pub use kafka_state::producer::{
+    Acks, DeliveryId, DeliveryReport, ProduceError, ProducerConfig, ProducerRecord, SendError,
+};
+pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
+#[cfg(feature = "tls")]
+pub use kafka_state::tls::TlsConfig;
 pub use kafka_state::{
     AdminOutcome, AdminResult, BrokerAddr, ClusterMetadata, Config, Event, NewTopic,
     PartitionMetadata, RequestId, TopicMetadata, TopicOutcome,
@@ -128,8 +135,15 @@ impl fmt::Debug for Client {
 impl Client {
     /// A client registering its sockets through `registry` (a clone of it
     /// is kept) under `tokens`. It starts connecting to the bootstrap
-    /// list at once.
-    pub fn new(config: Config, registry: &mio::Registry, tokens: Tokens) -> Result<Self, Error> {
+    /// list at once. A `config.seed` of 0 is replaced by a random one.
+    pub fn new(
+        mut config: Config,
+        registry: &mio::Registry,
+        tokens: Tokens,
+    ) -> Result<Self, Error> {
+        if config.seed == 0 {
+            config.seed = random_seed();
+        }
         if tokens.is_empty() {
             return Err(Error::Misuse(kafka_state::Misuse::InvalidConfig(
                 "the token set is empty",
@@ -256,6 +270,31 @@ impl Client {
         self.delete_topics([name])
     }
 
+    /// Queues a record for producing; its outcome comes out of
+    /// [`Client::poll_event`] as an [`Event::Delivery`] with the returned
+    /// id. A full buffer gives the record back in
+    /// [`SendError::BufferFull`]: retry after [`Event::BufferAvailable`]
+    /// or a delivery. A record without a timestamp gets the current time.
+    pub fn send(&mut self, mut record: ProducerRecord) -> Result<DeliveryId, SendError> {
+        if record.timestamp.is_none() {
+            record.timestamp = Some(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64),
+            );
+        }
+        let now = Instant::now();
+        let result = self.driver.core.producer().send(now, record);
+        self.driver.drain(now);
+        result
+    }
+
+    /// Sends every lingering batch now; [`Event::FlushComplete`] follows
+    /// once every record sent so far has its report.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.command(|core, now| core.producer().flush(now))
+    }
+
     /// Closes every connection. Pending commands end with
     /// [`kafka_state::RequestError::Closed`] results; later commands
     /// return [`Error::Closed`].
@@ -338,4 +377,14 @@ impl Drop for CoreMut<'_> {
     fn drop(&mut self) {
         self.client.driver.drain(Instant::now());
     }
+}
+
+/// A seed from the standard library's per-process random keys, for
+/// [`Config::seed`] left at 0: SCRAM nonces and jitter must not be
+/// predictable in production.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish() | 1
 }

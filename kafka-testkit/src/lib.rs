@@ -25,6 +25,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Tansu {
     child: Option<Child>,
     port: u16,
+    /// The port named in metadata; differs from `port` behind a proxy.
+    advertised: u16,
     binary: PathBuf,
 }
 
@@ -37,6 +39,13 @@ impl Tansu {
     /// When the binary is required but missing, or the broker does not
     /// come up: these are test-environment failures.
     pub fn start() -> Option<Self> {
+        Self::start_advertising(None)
+    }
+
+    /// Like [`Tansu::start`], but metadata names `127.0.0.1:advertised`
+    /// as the broker's address: the port of a proxy in front of it, such
+    /// as a [`TlsProxy`].
+    pub fn start_advertising(advertised: Option<u16>) -> Option<Self> {
         let Some(binary) = find_binary() else {
             if std::env::var("KAFKA_REQUIRE_TANSU").as_deref() == Ok("1") {
                 panic!("KAFKA_REQUIRE_TANSU=1 but no tansu binary: run scripts/install-tansu.sh or set TANSU_BIN");
@@ -44,9 +53,11 @@ impl Tansu {
             eprintln!("skipping: no tansu binary (run scripts/install-tansu.sh or set TANSU_BIN)");
             return None;
         };
+        let port = free_port().expect("a free loopback port");
         let mut t = Self {
             child: None,
-            port: free_port().expect("a free loopback port"),
+            port,
+            advertised: advertised.unwrap_or(port),
             binary,
         };
         t.spawn().expect("tansu starts");
@@ -79,13 +90,14 @@ impl Tansu {
 
     fn spawn(&mut self) -> io::Result<()> {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
         let mut child = Command::new(&self.binary)
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ])
@@ -270,7 +282,16 @@ impl TlsProxy {
     /// Starts the proxy. With `require_client_cert`, clients must present
     /// a certificate signed by the test CA.
     pub fn start(pki: &TestPki, upstream: u16, require_client_cert: bool) -> io::Result<Self> {
-        let port = free_port()?;
+        Self::start_on(pki, free_port()?, upstream, require_client_cert)
+    }
+
+    /// [`TlsProxy::start`] on a given port.
+    pub fn start_on(
+        pki: &TestPki,
+        port: u16,
+        upstream: u16,
+        require_client_cert: bool,
+    ) -> io::Result<Self> {
         let mut listen = format!(
             "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={}",
             pki.path("server.pem").display(),

@@ -36,6 +36,9 @@ pub use kafka_proto::record::Compression;
 /// Why a call failed; shared by every adapter.
 pub use kafka_state::calls::CallError as Error;
 pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord};
+pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
+#[cfg(feature = "tls")]
+pub use kafka_state::tls::TlsConfig;
 pub use kafka_state::{
     AdminOutcome, BrokerAddr, ClusterMetadata, Config, NewTopic, PartitionMetadata, TopicMetadata,
     TopicOutcome,
@@ -57,7 +60,12 @@ impl Client {
     /// Starts a client and waits until a broker answered a metadata
     /// request (at most `config.api_timeout`). Must be called inside a
     /// tokio runtime with the time and I/O drivers enabled.
-    pub async fn connect(config: Config) -> Result<Self, Error> {
+    ///
+    /// A `config.seed` of 0 is replaced by a random one.
+    pub async fn connect(mut config: Config) -> Result<Self, Error> {
+        if config.seed == 0 {
+            config.seed = random_seed();
+        }
         let core = kafka_state::Client::new(config, Instant::now())?;
         let (jobs, rx) = mpsc::unbounded_channel();
         tokio::spawn(driver::run(Core::new(core), rx));
@@ -191,4 +199,14 @@ impl Client {
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
+}
+
+/// A seed from the standard library's per-process random keys, for
+/// [`Config::seed`] left at 0: SCRAM nonces and jitter must not be
+/// predictable in production.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish() | 1
 }
