@@ -11,6 +11,7 @@ use tracing::{debug, info, warn};
 
 use crate::admin::{check_topic_name, Admin, AdminState};
 use crate::conn::{ConnOutput, ConnSettings, Connection};
+use crate::consumer::{Consumer, ConsumerState};
 use crate::error::{DisconnectReason, FatalError, Misuse, RequestError};
 use crate::metadata::{ClusterMetadata, MetadataState};
 use crate::rng::Rng;
@@ -44,18 +45,19 @@ pub struct Client {
     config: Config,
     client_id: String,
     rng: Rng,
-    now: Instant,
+    pub(crate) now: Instant,
     next_conn: u64,
     conns: BTreeMap<ConnId, Connection>,
     by_broker: BTreeMap<Broker, ConnId>,
     backoff: BTreeMap<Broker, Backoff>,
-    requests: RequestQueue,
-    metadata: MetadataState,
+    pub(crate) requests: RequestQueue,
+    pub(crate) metadata: MetadataState,
     pub(crate) admin: AdminState,
+    pub(crate) consumer: ConsumerState,
     timers: TimerTable<ClientTimer>,
     transmits: VecDeque<Transmit>,
     conn_requests: VecDeque<ConnRequest>,
-    events: VecDeque<Event>,
+    pub(crate) events: VecDeque<Event>,
     fatal: Option<FatalError>,
     closed: bool,
 }
@@ -90,6 +92,7 @@ impl Client {
             None => format!("kafka-rs-{:08x}", rng.next_u64() as u32),
         };
         let metadata = MetadataState::new(now, config.metadata_max_age, config.retry_backoff);
+        let consumer = ConsumerState::new(&config);
         let mut client = Self {
             config,
             client_id,
@@ -102,6 +105,7 @@ impl Client {
             requests: RequestQueue::default(),
             metadata,
             admin: AdminState::default(),
+            consumer,
             timers: TimerTable::default(),
             transmits: VecDeque::new(),
             conn_requests: VecDeque::new(),
@@ -230,7 +234,13 @@ impl Client {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let conns = self.conns.values().filter_map(Connection::poll_timeout);
-        self.timers.next().into_iter().chain(conns).min()
+        let consumer = self.consumer.poll_timeout(self.now, &self.metadata.cache);
+        self.timers
+            .next()
+            .into_iter()
+            .chain(conns)
+            .chain(consumer)
+            .min()
     }
 
     /// Something that happened.
@@ -244,6 +254,11 @@ impl Client {
     /// Admin commands (create and delete topics, metadata).
     pub fn admin(&mut self) -> Admin<'_> {
         Admin { client: self }
+    }
+
+    /// The consumer: assignment, positions, fetched records.
+    pub fn consumer(&mut self) -> Consumer<'_> {
+        Consumer { client: self }
     }
 
     /// The metadata cache.
@@ -294,13 +309,13 @@ impl Client {
     // ---- internals ----------------------------------------------------
 
     /// Time is monotonic: a `now` from the past is clamped.
-    fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
         }
     }
 
-    fn check_usable(&self) -> Result<(), Misuse> {
+    pub(crate) fn check_usable(&self) -> Result<(), Misuse> {
         if let Some(f) = &self.fatal {
             return Err(Misuse::Failed(f.clone()));
         }
@@ -340,6 +355,14 @@ impl Client {
             return;
         }
         self.expire_queued();
+        self.withdraw_stale();
+        self.consumer.finish_jobs(self.now, &mut self.events);
+        self.consumer.poll_requests(
+            self.now,
+            &mut self.metadata,
+            &mut self.requests,
+            self.config.api_timeout,
+        );
         // A dispatch pass may ask for metadata (an unknown leader); a second
         // pass sends that request at once.
         for _ in 0..2 {
@@ -381,6 +404,22 @@ impl Client {
                 broker: None,
                 result: Err(RequestError::Timeout),
             });
+        }
+    }
+
+    /// Drops queued consumer requests that are no longer worth sending
+    /// (a fetch for a broker that stopped leading its partitions), so a
+    /// dead broker does not hold them until they expire.
+    fn withdraw_stale(&mut self) {
+        let cache = &self.metadata.cache;
+        let consumer = &self.consumer;
+        let (stale, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.requests.queue)
+            .into_iter()
+            .partition(|r| r.owner == Owner::Consumer && consumer.is_stale(r.id, cache));
+        self.requests.queue = kept;
+        for r in stale {
+            debug!(target: LOG, id = %r.id, "withdrawing a queued fetch: leadership moved");
+            self.consumer.handle_cancelled(r.id);
         }
     }
 
@@ -591,6 +630,15 @@ impl Client {
     fn deliver(&mut self, inbound: Inbound) {
         let changed = match inbound.owner {
             Owner::Metadata => self.metadata.handle_response(self.now, inbound),
+            Owner::Consumer => {
+                self.consumer.handle_response(
+                    self.now,
+                    inbound,
+                    &mut self.metadata,
+                    &mut self.events,
+                );
+                Ok(false)
+            }
             Owner::Admin => match self.admin.handle_response(inbound, &mut self.metadata) {
                 Some((event, changed)) => {
                     self.events.push_back(event);

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::consumer::ConsumerConfig;
 use crate::error::Misuse;
 
 /// A broker's address as the client knows it: a host name (not resolved
@@ -97,6 +98,8 @@ pub struct Config {
     /// Seed of every random choice: reconnect jitter, broker choice, the
     /// default client id. The same seed and inputs give the same outputs.
     pub seed: u64,
+    /// Consumer settings.
+    pub consumer: ConsumerConfig,
 }
 
 impl Config {
@@ -115,6 +118,7 @@ impl Config {
             max_in_flight: 5,
             max_frame_size: kafka_proto::frame::DEFAULT_MAX_FRAME_SIZE,
             seed: 0,
+            consumer: ConsumerConfig::default(),
         }
     }
 
@@ -142,7 +146,7 @@ impl Config {
                 return Err(Misuse::InvalidConfig("client_id is too long"));
             }
         }
-        Ok(())
+        self.consumer.validate()
     }
 }
 

@@ -1,6 +1,7 @@
 //! What happened, for the application.
 
 use crate::admin::AdminResult;
+use crate::consumer::ConsumerEvent;
 use crate::error::{DisconnectReason, FatalError};
 use crate::router::RequestId;
 use crate::Broker;
@@ -32,6 +33,9 @@ pub enum Event {
         /// Its outcome.
         result: AdminResult,
     },
+    /// Something about the consumer: offset lookups, positions, stopped
+    /// partitions.
+    Consumer(ConsumerEvent),
     /// The client failed for good; see [`FatalError`].
     Fatal(FatalError),
 }

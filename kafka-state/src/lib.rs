@@ -106,6 +106,8 @@
 //!   in-flight FIFO, ApiVersions);
 //! - [`metadata`]: the metadata cache and its refresh;
 //! - [`admin`]: topic administration;
+//! - [`consumer`]: manual assignment, fetching, positions and offset
+//!   lookups;
 //! - `router`: the plain messages sub-machines use to reach brokers.
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
@@ -117,6 +119,7 @@ pub mod admin;
 pub mod client;
 mod config;
 mod conn;
+pub mod consumer;
 mod error;
 mod event;
 pub mod metadata;
@@ -130,6 +133,7 @@ mod versions;
 pub use admin::{Admin, AdminOutcome, AdminResult, NewTopic, TopicOutcome};
 pub use client::Client;
 pub use config::{BrokerAddr, Config};
+pub use consumer::{Consumer, ConsumerConfig, ConsumerEvent, ConsumerRecord, FetchedRecords};
 pub use error::{
     DisconnectReason, FatalError, Misuse, NoCommonVersion, ProtocolError, RequestError,
 };
