@@ -43,6 +43,8 @@ struct Rig {
     /// Requests the client sent and nobody answered yet.
     inbox: Vec<(RequestHeader, RequestBody)>,
     events: Vec<Event>,
+    /// Where the last response's bytes lived, to check records point into it.
+    last_frame: std::ops::Range<usize>,
 }
 
 impl Rig {
@@ -62,6 +64,7 @@ impl Rig {
             now,
             inbox: Vec::new(),
             events: Vec::new(),
+            last_frame: 0..0,
         };
         rig.drain();
         let (h, _) = rig.take(ApiKey::ApiVersions);
@@ -131,6 +134,8 @@ impl Rig {
     fn reply(&mut self, h: &RequestHeader, body: ResponseBody) {
         let mut buf = BytesMut::new();
         encode_response_frame(h.correlation_id, h.request_api_version, &body, &mut buf).unwrap();
+        let start = buf.as_ptr() as usize;
+        self.last_frame = start..start + buf.len();
         self.client.handle_recv(self.now, self.conn, &mut buf);
         assert!(buf.is_empty());
         self.drain();
@@ -268,7 +273,23 @@ fn fetch_names_topics_by_id_from_v13_and_by_name_before() {
         assert_eq!(req.max_bytes, 50 << 20);
         // The answer maps back whichever way the topic is named.
         rig.reply(&h, fetch_response(&h, vec![part(0, batch(0, 3, 1), 3)]));
-        assert_eq!(rig.records(), [(0, 0), (0, 1), (0, 2)]);
+        // Zero-copy from socket buffer to the application: the records'
+        // bytes and values are slices of the response frame.
+        let now = rig.now;
+        let fetched = rig.client.consumer().poll_records(now).unwrap();
+        let frame = rig.last_frame.clone();
+        assert!(frame.contains(&(fetched.raw().as_ptr() as usize)));
+        let offsets: Vec<i64> = fetched
+            .iter()
+            .map(|r| {
+                let r = r.unwrap();
+                let v = r.value.unwrap();
+                assert!(frame.contains(&(v.as_ptr() as usize)), "value was copied");
+                r.offset
+            })
+            .collect();
+        assert_eq!(offsets, [0, 1, 2]);
+        assert_eq!(rig.client.consumer().position(&tp(0)), Some(3));
     }
 }
 

@@ -10,9 +10,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_mock::ErrorInjection;
 use kafka_proto::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_proto::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_proto::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_proto::messages::{
-    AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest, ProduceRequest,
+    AddPartitionsToTxnRequest, DeleteRecordsRequest, EndTxnRequest, InitProducerIdRequest,
+    ProduceRequest,
 };
 use kafka_proto::record::{encode, BatchOptions, Compression, Record};
 use kafka_proto::{ApiKey, ErrorCode, ResponseBody};
@@ -658,6 +660,39 @@ fn sim_offset_out_of_range_follows_the_reset_policy() {
                 }
             }
         }
+    });
+}
+
+#[test]
+fn sim_log_truncation_resets_to_the_new_log_start() {
+    for_each_seed(|seed| {
+        let mut sim = new_sim(seed, 2, 1, |_| {});
+        produce(&mut sim, 0, &values("v", 0, 10), 0, Compression::None, None);
+        // Records before offset 6 are deleted (retention, DeleteRecords).
+        let req = DeleteRecordsRequest::default()
+            .with_timeout_ms(1000)
+            .with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(TOPIC.into())
+                .with_partitions(vec![DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(6)])]);
+        let leader = sim.cluster.partition_leader(TOPIC, 0).unwrap();
+        let ResponseBody::DeleteRecords(r) = sim.side_call(leader, 2, req.into()) else {
+            panic!("wrong response type")
+        };
+        assert_eq!(r.topics[0].partitions[0].low_watermark, 6);
+        assign(&mut sim, [0]);
+        let now = sim.now;
+        sim.client
+            .consumer()
+            .seek(now, &tp(0), SeekTo::Offset(2))
+            .unwrap();
+        let mut got = Vec::new();
+        sim.run_until(SECS(10), |s| {
+            got.extend(take_all(s).into_iter().map(|r| r.1));
+            got.len() == 4
+        });
+        assert_eq!(got, [6, 7, 8, 9], "seed {seed}");
     });
 }
 

@@ -15,6 +15,36 @@
 //! is prefetched, but at most one response's worth per partition is ever
 //! buffered.
 //!
+//! Records are not [`Event`]s: after draining events, an adapter takes
+//! them with [`Consumer::poll_records`] (a command: it moves positions and
+//! may queue fetches, so drain the client's outputs again afterwards).
+//! [`Consumer::has_records`] tells a driver when to wake a records stream
+//! or a blocking `poll(timeout)`.
+//!
+//! ```
+//! use std::time::Instant;
+//!
+//! use kafka_state::consumer::{AutoOffsetReset, SeekTo};
+//! use kafka_state::{BrokerAddr, Client, Config, TopicPartition};
+//!
+//! let now = Instant::now();
+//! let mut config = Config::new([BrokerAddr::new("127.0.0.1", 9092)]);
+//! config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+//! let mut client = Client::new(config, now)?;
+//! let orders = TopicPartition::new("orders", 0);
+//! client.consumer().assign(now, [orders.clone()])?;
+//! client.consumer().seek(now, &orders, SeekTo::Offset(42))?;
+//! assert_eq!(client.consumer().position(&orders), Some(42));
+//! // ... drive the client as the crate docs show; after each round:
+//! while let Some(fetched) = client.consumer().poll_records(now) {
+//!     for record in &fetched {
+//!         let record = record?;
+//!         println!("{}@{}: {:?}", record.partition, record.offset, record.value);
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Seams for groups and transactions
 //!
 //! A group member owns the assignment: on a rebalance it calls the
@@ -29,7 +59,7 @@
 mod config;
 mod records;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use kafka_proto::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -974,16 +1004,24 @@ impl ConsumerState {
             self.back_off(now, f);
             return;
         }
+        // Answers name topics by id from Fetch v13, by name before.
+        let by_id: HashMap<(Uuid, i32), &SentPart> = f
+            .parts
+            .iter()
+            .map(|s| ((s.topic_id, s.partition.partition), s))
+            .collect();
+        let by_name: HashMap<(&str, i32), &SentPart> = f
+            .parts
+            .iter()
+            .map(|s| ((s.partition.topic.as_str(), s.partition.partition), s))
+            .collect();
         for topic in resp.responses {
             for pd in topic.partitions {
-                let sent = f.parts.iter().find(|s| {
-                    s.partition.partition == pd.partition_index
-                        && if topic.topic_id != Uuid::ZERO {
-                            s.topic_id == topic.topic_id
-                        } else {
-                            s.partition.topic == topic.topic
-                        }
-                });
+                let sent = if topic.topic_id != Uuid::ZERO {
+                    by_id.get(&(topic.topic_id, pd.partition_index))
+                } else {
+                    by_name.get(&(topic.topic.as_str(), pd.partition_index))
+                };
                 if let Some(sent) = sent {
                     self.handle_partition(now, sent, pd, metadata, events);
                 }
