@@ -195,7 +195,8 @@ pub enum ConsumerEvent {
     PartitionFailed {
         /// The partition.
         partition: TopicPartition,
-        /// Where the failure is.
+        /// Where the failure is (-1 when a failed lookup left the
+        /// partition without a position).
         offset: i64,
         /// What went wrong.
         error: FetchError,
@@ -257,6 +258,7 @@ impl Consumer<'_> {
             SeekTo::Timestamp(ts) if ts < 0 => return Err(Misuse::InvalidOffset(ts)),
             _ => {}
         }
+        self.client.check_usable()?;
         self.check_assigned(std::slice::from_ref(partition))?;
         let c = self.start(now)?;
         c.consumer.seek(c.now, partition, to);
@@ -289,6 +291,7 @@ impl Consumer<'_> {
         paused: bool,
     ) -> Result<(), Misuse> {
         let tps: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.client.check_usable()?;
         self.check_assigned(&tps)?;
         let c = self.start(now)?;
         for tp in &tps {
@@ -301,7 +304,8 @@ impl Consumer<'_> {
     }
 
     /// The offset of the next record the application gets for an assigned
-    /// partition; `None` while unknown (being looked up, or awaiting a seek).
+    /// partition; `None` while an offset lookup sets it, or while it has
+    /// none and waits for a seek ([`ConsumerEvent::NeedsPosition`]).
     pub fn position(&self, partition: &TopicPartition) -> Option<i64> {
         self.client.consumer.parts.get(partition)?.position
     }
@@ -496,6 +500,13 @@ struct FetchInFlight {
     parts: Vec<SentPart>,
 }
 
+/// A ListOffsets request: its broker and the (job, partition) entries.
+#[derive(Debug)]
+struct Lookup {
+    node: i32,
+    entries: Vec<(JobId, TopicPartition)>,
+}
+
 #[derive(Debug)]
 struct Buffered {
     epoch: u64,
@@ -518,7 +529,7 @@ pub(crate) struct ConsumerState {
     jobs: BTreeMap<JobId, Job>,
     next_job: JobId,
     /// ListOffsets requests and the (job, partition) entries they carry.
-    lookups: BTreeMap<RequestId, Vec<(JobId, TopicPartition)>>,
+    lookups: BTreeMap<RequestId, Lookup>,
 }
 
 impl ConsumerState {
@@ -677,6 +688,7 @@ impl ConsumerState {
             _ => {
                 if let Some(p) = self.parts.get_mut(tp) {
                     p.stopped = true;
+                    p.position = None;
                 }
                 events.push_back(Event::Consumer(ConsumerEvent::NeedsPosition {
                     partition: tp.clone(),
@@ -697,6 +709,7 @@ impl ConsumerState {
             self.jobs.remove(&old);
         }
         p.epoch = epoch;
+        p.position = None;
         p.buffered = false;
         self.buffered.retain(|b| b.records.partition != *tp);
         self.jobs.insert(
@@ -777,8 +790,8 @@ impl ConsumerState {
                 }
             }
             debug!(target: LOG, %id, node, partitions = entries.len(), "listing offsets");
-            self.lookups
-                .insert(id, entries.into_iter().map(|(j, tp, _)| (j, tp)).collect());
+            let entries = entries.into_iter().map(|(j, tp, _)| (j, tp)).collect();
+            self.lookups.insert(id, Lookup { node, entries });
             queue.push(Outbound {
                 id,
                 owner: Owner::Consumer,
@@ -870,21 +883,31 @@ impl ConsumerState {
     }
 
     /// Whether a queued (unsent) request of ours is no longer worth
-    /// sending: a fetch whose broker no longer leads its partitions.
+    /// sending: its broker no longer leads one of its partitions.
     pub(crate) fn is_stale(&self, id: RequestId, cache: &ClusterMetadata) -> bool {
-        self.fetches.iter().any(|(node, f)| {
-            f.id == id
-                && f.parts.iter().any(|s| {
-                    cache.leader_for(&s.partition.topic, s.partition.partition) != Some(*node)
-                })
-        })
+        let moved = |node: i32, tp: &TopicPartition| {
+            cache.leader_for(&tp.topic, tp.partition) != Some(node)
+        };
+        if let Some(l) = self.lookups.get(&id) {
+            return l.entries.iter().any(|(_, tp)| moved(l.node, tp));
+        }
+        self.fetches
+            .iter()
+            .any(|(node, f)| f.id == id && f.parts.iter().any(|s| moved(*node, &s.partition)))
     }
 
-    /// A queued request was withdrawn before it was sent.
+    /// A queued request was withdrawn before it was sent: its partitions
+    /// go out again at once, to their new leaders.
     pub(crate) fn handle_cancelled(&mut self, id: RequestId) {
         if let Some(node) = self.fetch_node(id) {
             if let Some(f) = self.fetches.remove(&node) {
                 self.release(&f);
+            }
+        } else if let Some(l) = self.lookups.remove(&id) {
+            for (job, tp) in l.entries {
+                if let Some(e) = self.jobs.get_mut(&job).and_then(|j| j.pending.get_mut(&tp)) {
+                    e.sent = false;
+                }
             }
         }
     }
@@ -970,8 +993,8 @@ impl ConsumerState {
                     metadata.request_update();
                 }
             }
-        } else if let Some(entries) = self.lookups.remove(&inbound.id) {
-            self.handle_lookup(now, entries, inbound.result, metadata);
+        } else if let Some(lookup) = self.lookups.remove(&inbound.id) {
+            self.handle_lookup(now, lookup.entries, inbound.result, metadata);
             self.finish_jobs(now, events);
         }
     }
