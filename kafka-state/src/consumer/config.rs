@@ -118,3 +118,57 @@ impl ConsumerConfig {
 pub(crate) fn clamp_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_java_client_and_bad_values_are_refused() {
+        let c = ConsumerConfig::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            (
+                c.fetch_min_bytes,
+                c.fetch_max_bytes,
+                c.max_partition_fetch_bytes
+            ),
+            (1, 50 << 20, 1 << 20)
+        );
+        assert_eq!(c.fetch_max_wait, Duration::from_millis(500));
+        assert_eq!(c.auto_offset_reset, AutoOffsetReset::Latest);
+        assert_eq!(c.isolation_level, IsolationLevel::ReadUncommitted);
+        assert!(c.check_crcs);
+        let bad = [
+            ConsumerConfig {
+                fetch_max_bytes: 0,
+                ..c.clone()
+            },
+            ConsumerConfig {
+                max_partition_fetch_bytes: 0,
+                ..c.clone()
+            },
+            ConsumerConfig {
+                fetch_min_bytes: usize::MAX,
+                ..c.clone()
+            },
+            ConsumerConfig {
+                fetch_max_wait: Duration::from_secs(1 << 40),
+                ..c.clone()
+            },
+            ConsumerConfig {
+                max_decompressed_size: 0,
+                ..c.clone()
+            },
+        ];
+        for b in bad {
+            assert!(
+                matches!(b.validate(), Err(Misuse::InvalidConfig(_))),
+                "{b:?}"
+            );
+        }
+        let mut config = crate::Config::new([crate::BrokerAddr::new("h", 1)]);
+        config.consumer.fetch_max_bytes = 0;
+        assert!(config.validate().is_err());
+    }
+}

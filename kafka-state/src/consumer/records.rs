@@ -280,7 +280,9 @@ impl IntoIterator for FetchedRecords {
 
 /// Borrowing iterator over a [`FetchedRecords`]. A record that fails to
 /// decode (a compressed batch that does not inflate, or inflates past
-/// `max_decompressed_size`) yields the error and ends the iteration.
+/// `max_decompressed_size`) yields the error and ends the iteration; the
+/// position has already moved past these records, so seek back to the
+/// offset after the last good record to retry (with a larger bound).
 #[derive(Debug)]
 pub struct RecordIter<'a> {
     records: &'a FetchedRecords,
@@ -539,6 +541,78 @@ mod tests {
         let s = scan(&data, 10, Some(&[]), DecodeOptions::default());
         assert!(s.visible.is_empty());
         assert_eq!(s.next_offset, Some(11));
+    }
+
+    #[test]
+    fn legacy_message_sets_and_headers_come_through() {
+        let recs: Vec<Record> = (0..3)
+            .map(|i| Record {
+                offset: 10 + i,
+                timestamp: 1000 + i,
+                value: Some(Bytes::from(format!("old{i}"))),
+                ..Record::default()
+            })
+            .collect();
+        let opts = kafka_proto::record::LegacyOptions {
+            compression: kafka_proto::record::Compression::Gzip,
+            ..Default::default()
+        };
+        let legacy = kafka_proto::record::encode_legacy(recs.iter(), &opts).unwrap();
+        let with_headers = Record {
+            offset: 13,
+            timestamp: 5,
+            headers: Headers::from_pairs([("trace", Some(&b"abc"[..]))]).unwrap(),
+            ..Record::default()
+        };
+        let modern = encode(
+            [&with_headers],
+            &BatchOptions {
+                base_offset: 13,
+                ..BatchOptions::default()
+            },
+        )
+        .unwrap();
+        let data: Bytes = [legacy, modern].concat().into();
+        let s = scan(&data, 11, None, DecodeOptions::default());
+        let fr = FetchedRecords::new(
+            TopicPartition::new("t", 0),
+            &data,
+            &s,
+            11,
+            14,
+            None,
+            1 << 20,
+        );
+        let got: Vec<ConsumerRecord> = fr.iter().map(Result::unwrap).collect();
+        let offsets: Vec<i64> = got.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [11, 12, 13]);
+        assert_eq!(got[0].value.as_deref(), Some(&b"old1"[..]));
+        assert_eq!(
+            got[2].headers.last("trace"),
+            Some(Some(Bytes::from_static(b"abc")))
+        );
+        assert_eq!(s.next_offset, Some(14));
+    }
+
+    #[test]
+    fn decompression_bound_is_an_error_not_a_panic() {
+        let records: Vec<Record> = (0..50)
+            .map(|i| Record {
+                offset: i,
+                value: Some(Bytes::from(vec![b'z'; 1000])),
+                ..Record::default()
+            })
+            .collect();
+        let opts = BatchOptions {
+            compression: kafka_proto::record::Compression::Lz4,
+            ..BatchOptions::default()
+        };
+        let data = encode(records.iter(), &opts).unwrap();
+        let s = scan(&data, 0, None, DecodeOptions::default());
+        let fr = FetchedRecords::new(TopicPartition::new("t", 0), &data, &s, 0, 50, None, 4096);
+        let mut it = fr.into_iter();
+        assert!(it.next().unwrap().is_err());
+        assert!(it.next().is_none());
     }
 
     #[test]
