@@ -473,3 +473,50 @@ fn hostile_fetch_data_never_panics() {
         rig.drain();
     }
 }
+
+#[test]
+fn offsets_for_times_out_exactly_at_the_api_timeout() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
+        c.api_timeout = Duration::from_secs(2);
+    });
+    let start = rig.now;
+    let id = rig
+        .client
+        .consumer()
+        .offsets_for(
+            start,
+            [TopicPartition::new("nope", 0)],
+            kafka_state::consumer::OffsetSpec::Latest,
+        )
+        .unwrap();
+    let done = |rig: &Rig| {
+        rig.events.iter().find_map(|e| match e {
+            Event::Consumer(ConsumerEvent::OffsetsListed { id: got, offsets }) if *got == id => {
+                Some(offsets.clone())
+            }
+            _ => None,
+        })
+    };
+    for _ in 0..1_000 {
+        // The unknown topic keeps metadata refreshing; answer each.
+        while rig.pending(ApiKey::Metadata) > 0 {
+            let (h, _) = rig.take(ApiKey::Metadata);
+            rig.reply(&h, metadata());
+        }
+        if done(&rig).is_some() {
+            break;
+        }
+        let next = rig.client.poll_timeout().expect("a deadline is pending");
+        assert!(next > rig.now, "a timer in the past would spin");
+        rig.now = next;
+        let now = rig.now;
+        rig.client.handle_timeout(now);
+        rig.drain();
+    }
+    let offsets = done(&rig).expect("answered");
+    assert_eq!(rig.now, start + Duration::from_secs(2), "fired when due");
+    assert!(matches!(
+        offsets[&TopicPartition::new("nope", 0)],
+        Err(kafka_state::consumer::LookupError::Timeout(_))
+    ));
+}
