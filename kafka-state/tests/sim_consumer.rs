@@ -199,29 +199,53 @@ fn assign(sim: &mut Sim, partitions: impl IntoIterator<Item = i32>) {
 fn sim_every_record_once_and_in_order_under_faults() {
     for_each_seed(|seed| {
         let partitions = 4;
+        // Odd seeds read committed, even seeds uncommitted; both see
+        // aborted transactions in the logs.
+        let level = if seed % 2 == 1 {
+            IsolationLevel::ReadCommitted
+        } else {
+            IsolationLevel::ReadUncommitted
+        };
         let mut sim = new_sim(seed, 3, partitions, |c| {
             // Small fetches: many rounds, and batches over the partition limit.
             c.consumer.max_partition_fetch_bytes = 100 + (seed as usize % 4) * 300;
             c.consumer.fetch_max_bytes = 3_000;
+            c.consumer.isolation_level = level;
             c.request_timeout = SECS(5);
         });
         let codecs = [Compression::None, Compression::Lz4, Compression::Zstd];
-        let mut produced: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
-        let write = |sim: &mut Sim, produced: &mut Vec<Vec<Bytes>>, p: i32, n: usize| {
-            let vs = values(&format!("p{p}"), produced[p as usize].len(), n);
+        // Per partition, what the consumer must see: (offset, value).
+        let mut produced: Vec<Vec<(i64, Bytes)>> = vec![Vec::new(); partitions as usize];
+        let mut count = 0usize;
+        let mut write = |sim: &mut Sim,
+                         produced: &mut Vec<Vec<(i64, Bytes)>>,
+                         p: i32,
+                         n: usize,
+                         txn: Option<&mut Txn>| {
+            let vs = values(&format!("p{p}"), count, n);
+            count += n;
             let codec = codecs[(sim.rng.next_u64() % 3) as usize];
-            let base = produce(sim, p, &vs, 1_000, codec, None);
-            assert_eq!(base, produced[p as usize].len() as i64);
-            produced[p as usize].extend(vs);
+            let aborted = txn.is_some();
+            let base = produce(sim, p, &vs, 1_000, codec, txn);
+            if !aborted || level == IsolationLevel::ReadUncommitted {
+                let records = vs.into_iter().enumerate();
+                produced[p as usize].extend(records.map(|(i, v)| (base + i as i64, v)));
+            }
         };
+        let mut txn = begin_txn(&mut sim, "aborted");
+        for p in 0..partitions {
+            add_partition(&mut sim, &txn, p);
+        }
         for p in 0..partitions {
             for _ in 0..3 + sim.rng.next_u64() % 6 {
                 let n = 1 + (sim.rng.next_u64() % 12) as usize;
-                write(&mut sim, &mut produced, p, n);
+                let in_txn = sim.rng.next_u64() % 4 == 0;
+                write(&mut sim, &mut produced, p, n, in_txn.then_some(&mut txn));
             }
         }
+        end_txn(&mut sim, &txn, false);
         assign(&mut sim, 0..partitions);
-        let mut seen: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
+        let mut seen: Vec<Vec<(i64, Bytes)>> = vec![Vec::new(); partitions as usize];
         let faults_until = sim.now + SECS(20);
         let mut next_fault = sim.now + MS(50);
         let mut restart: Option<(i32, std::time::Instant)> = None;
@@ -230,9 +254,9 @@ fn sim_every_record_once_and_in_order_under_faults() {
             sim.step();
             for (p, offset, value, _) in take_all(&mut sim) {
                 let seen = &mut seen[p as usize];
-                assert_eq!(offset, seen.len() as i64, "seed {seed}: p{p} out of order");
-                assert_eq!(value, produced[p as usize][offset as usize], "seed {seed}");
-                seen.push(value);
+                let want = produced[p as usize].get(seen.len());
+                assert_eq!(Some(&(offset, value.clone())), want, "seed {seed}: p{p}");
+                seen.push((offset, value));
             }
             if let Some((b, at)) = restart {
                 if sim.now >= at {
@@ -277,7 +301,7 @@ fn sim_every_record_once_and_in_order_under_faults() {
                     }
                     _ => {
                         let n = 1 + (sim.rng.next_u64() % 8) as usize;
-                        write(&mut sim, &mut produced, p, n);
+                        write(&mut sim, &mut produced, p, n, None);
                     }
                 }
             }
@@ -293,9 +317,12 @@ fn sim_every_record_once_and_in_order_under_faults() {
                 sim.events.iter().rev().take(6).collect::<Vec<_>>()
             );
         }
+        assert_eq!(seen, produced);
         for p in 0..partitions {
-            let c = sim.client.consumer();
-            assert_eq!(c.position(&tp(p)), Some(produced[p as usize].len() as i64));
+            let (_, end) = sim.cluster.partition_offsets(TOPIC, p).unwrap();
+            sim.run_until(SECS(5), |s| {
+                s.client.consumer().position(&tp(p)) == Some(end)
+            });
         }
         // Once the next fetches come back empty, lag is zero everywhere.
         sim.run_for(SECS(1));
