@@ -51,8 +51,9 @@
 //! crate-internal `ConsumerState::assign`, then `ConsumerState::seek` with
 //! each committed offset, before the client next pumps, so the offset lookups
 //! `assign` schedules for new partitions are replaced before any is sent.
-//! It commits what [`Consumer::position`] reports (and the
-//! [`ConsumerRecord::leader_epoch`] of the last record). A transactional
+//! It commits what `ConsumerState::position` (the same as
+//! [`Consumer::position`]) reports, with the
+//! [`ConsumerRecord::leader_epoch`] of the last record taken. A transactional
 //! producer's `send_offsets_to_transaction` reads the same positions, and
 //! read_committed is [`ConsumerConfig::isolation_level`].
 
@@ -307,12 +308,12 @@ impl Consumer<'_> {
     /// partition; `None` while an offset lookup sets it, or while it has
     /// none and waits for a seek ([`ConsumerEvent::NeedsPosition`]).
     pub fn position(&self, partition: &TopicPartition) -> Option<i64> {
-        self.client.consumer.parts.get(partition)?.position
+        self.client.consumer.position(partition)
     }
 
     /// The assigned partitions, in order.
     pub fn assignment(&self) -> Vec<TopicPartition> {
-        self.client.consumer.parts.keys().cloned().collect()
+        self.client.consumer.assignment().cloned().collect()
     }
 
     /// The paused partitions, in order.
@@ -548,6 +549,16 @@ impl ConsumerState {
             next_job: 0,
             lookups: BTreeMap::new(),
         }
+    }
+
+    /// A partition's position (what a group member commits).
+    pub(crate) fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.parts.get(tp)?.position
+    }
+
+    /// The assigned partitions, in order.
+    pub(crate) fn assignment(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.parts.keys()
     }
 
     fn epoch(&mut self) -> u64 {
