@@ -411,6 +411,14 @@ impl Client {
     /// (a fetch for a broker that stopped leading its partitions), so a
     /// dead broker does not hold them until they expire.
     fn withdraw_stale(&mut self) {
+        if !self
+            .requests
+            .queue
+            .iter()
+            .any(|r| r.owner == Owner::Consumer)
+        {
+            return;
+        }
         let cache = &self.metadata.cache;
         let consumer = &self.consumer;
         let (stale, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.requests.queue)
@@ -418,7 +426,7 @@ impl Client {
             .partition(|r| r.owner == Owner::Consumer && consumer.is_stale(r.id, cache));
         self.requests.queue = kept;
         for r in stale {
-            debug!(target: LOG, id = %r.id, "withdrawing a queued fetch: leadership moved");
+            debug!(target: LOG, id = %r.id, "withdrawing a queued consumer request: leadership moved");
             self.consumer.handle_cancelled(r.id);
         }
     }
