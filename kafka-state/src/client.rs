@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 
 use crate::admin::{check_topic_name, Admin, AdminState};
 use crate::conn::{expects_response, ConnOutput, ConnSettings, Connection};
+use crate::consumer::{Consumer, ConsumerState};
 use crate::error::{DisconnectReason, FatalError, Misuse, RequestError};
 use crate::metadata::{ClusterMetadata, MetadataState};
 use crate::producer::{Producer, ProducerState};
@@ -47,19 +48,20 @@ pub struct Client {
     config: Config,
     client_id: String,
     rng: Rng,
-    now: Instant,
+    pub(crate) now: Instant,
     next_conn: u64,
     conns: BTreeMap<ConnId, Connection>,
     by_broker: BTreeMap<Broker, ConnId>,
     backoff: BTreeMap<Broker, Backoff>,
-    requests: RequestQueue,
-    metadata: MetadataState,
+    pub(crate) requests: RequestQueue,
+    pub(crate) metadata: MetadataState,
     pub(crate) admin: AdminState,
     pub(crate) producer: ProducerState,
+    pub(crate) consumer: ConsumerState,
     timers: TimerTable<ClientTimer>,
     transmits: VecDeque<Transmit>,
     conn_requests: VecDeque<ConnRequest>,
-    events: VecDeque<Event>,
+    pub(crate) events: VecDeque<Event>,
     fatal: Option<FatalError>,
     closed: bool,
     /// The OAUTHBEARER token; never in `Debug` output.
@@ -110,6 +112,7 @@ impl Client {
             config.seed,
             now,
         );
+        let consumer = ConsumerState::new(&config);
         let mut client = Self {
             config,
             client_id,
@@ -123,6 +126,7 @@ impl Client {
             metadata,
             admin: AdminState::default(),
             producer,
+            consumer,
             timers: TimerTable::default(),
             transmits: VecDeque::new(),
             conn_requests: VecDeque::new(),
@@ -270,11 +274,13 @@ impl Client {
         } else {
             self.producer.poll_timeout()
         };
+        let consumer = self.consumer.poll_timeout(self.now, &self.metadata.cache);
         self.timers
             .next()
             .into_iter()
             .chain(conns)
             .chain(producer)
+            .chain(consumer)
             .min()
     }
 
@@ -295,6 +301,11 @@ impl Client {
     /// Delivery reports arrive as [`Event::Delivery`].
     pub fn producer(&mut self) -> Producer<'_> {
         Producer { client: self }
+    }
+
+    /// The consumer: assignment, positions, fetched records.
+    pub fn consumer(&mut self) -> Consumer<'_> {
+        Consumer { client: self }
     }
 
     /// The metadata cache.
@@ -429,6 +440,14 @@ impl Client {
         }
         self.expire_queued();
         self.pump_producer();
+        self.withdraw_stale();
+        self.consumer.finish_jobs(self.now, &mut self.events);
+        self.consumer.poll_requests(
+            self.now,
+            &mut self.metadata,
+            &mut self.requests,
+            self.config.api_timeout,
+        );
         // A dispatch pass may ask for metadata (an unknown leader); a second
         // pass sends that request at once.
         for _ in 0..2 {
@@ -528,6 +547,30 @@ impl Client {
                 broker: None,
                 result: Err(RequestError::Timeout),
             });
+        }
+    }
+
+    /// Drops queued consumer requests that are no longer worth sending
+    /// (a fetch for a broker that stopped leading its partitions), so a
+    /// dead broker does not hold them until they expire.
+    fn withdraw_stale(&mut self) {
+        if !self
+            .requests
+            .queue
+            .iter()
+            .any(|r| r.owner == Owner::Consumer)
+        {
+            return;
+        }
+        let cache = &self.metadata.cache;
+        let consumer = &self.consumer;
+        let (stale, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.requests.queue)
+            .into_iter()
+            .partition(|r| r.owner == Owner::Consumer && consumer.is_stale(r.id, cache));
+        self.requests.queue = kept;
+        for r in stale {
+            debug!(target: LOG, id = %r.id, "withdrawing a queued consumer request: leadership moved");
+            self.consumer.handle_cancelled(r.id);
         }
     }
 
@@ -750,6 +793,15 @@ impl Client {
     fn deliver(&mut self, inbound: Inbound) {
         let changed = match inbound.owner {
             Owner::Metadata => self.metadata.handle_response(self.now, inbound),
+            Owner::Consumer => {
+                self.consumer.handle_response(
+                    self.now,
+                    inbound,
+                    &mut self.metadata,
+                    &mut self.events,
+                );
+                Ok(false)
+            }
             Owner::Admin => match self.admin.handle_response(inbound, &mut self.metadata) {
                 Some((event, changed)) => {
                     self.events.push_back(event);

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::consumer::ConsumerConfig;
 use crate::error::Misuse;
 use crate::producer::ProducerConfig;
 use crate::sasl::SaslConfig;
@@ -104,6 +105,8 @@ pub struct Config {
     /// adapter should draw this seed at random (SCRAM nonces must not be
     /// predictable); tests and simulations fix it.
     pub seed: u64,
+    /// Consumer settings.
+    pub consumer: ConsumerConfig,
     /// SASL authentication of every connection (`sasl.mechanism` and
     /// `sasl.jaas.config`); `None` for none.
     pub sasl: Option<SaslConfig>,
@@ -141,6 +144,7 @@ impl Config {
             sasl: None,
             #[cfg(feature = "tls")]
             tls: None,
+            consumer: ConsumerConfig::default(),
         }
     }
 
@@ -172,7 +176,7 @@ impl Config {
                 return Err(Misuse::InvalidConfig("client_id is too long"));
             }
         }
-        Ok(())
+        self.consumer.validate()
     }
 }
 

@@ -5,7 +5,7 @@
 use kafka_proto::{ApiKey, DecodeError, EncodeError, ErrorCode};
 
 use crate::sasl::AuthError;
-use crate::Broker;
+use crate::{Broker, TopicPartition};
 
 /// A caller mistake: returned by a command, changes no state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +37,15 @@ pub enum Misuse {
     /// A replication factor of 0 or below -1.
     #[error("invalid replication factor {0}, must be at least 1 (or -1 for the broker default)")]
     InvalidReplicationFactor(i16),
+    /// A partition index below 0.
+    #[error("invalid partition {0}: the index must be 0 or more")]
+    InvalidPartition(TopicPartition),
+    /// A consumer command named a partition that is not assigned.
+    #[error("partition {0} is not assigned")]
+    NotAssigned(TopicPartition),
+    /// A negative offset or timestamp where one must be 0 or more.
+    #[error("invalid offset or timestamp {0}, must be 0 or more")]
+    InvalidOffset(i64),
     /// The client failed fatally earlier; it only reports that error now.
     #[error("the client has failed: {0}")]
     Failed(FatalError),

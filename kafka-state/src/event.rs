@@ -1,6 +1,7 @@
 //! What happened, for the application.
 
 use crate::admin::AdminResult;
+use crate::consumer::ConsumerEvent;
 use crate::error::{DisconnectReason, FatalError};
 use crate::producer::{DeliveryId, DeliveryReport, ProduceError};
 use crate::router::RequestId;
@@ -51,6 +52,9 @@ pub enum Event {
     /// answer with [`Client::set_oauth_token`](crate::Client::set_oauth_token).
     /// Repeated while unanswered, at most once per connection setup timeout.
     OAuthTokenRequired,
+    /// Something about the consumer: offset lookups, positions, stopped
+    /// partitions.
+    Consumer(ConsumerEvent),
     /// The client failed for good; see [`FatalError`].
     Fatal(FatalError),
 }

@@ -8,7 +8,8 @@
 //!
 //! - **inputs** (`handle_connected`, `handle_connect_failed`,
 //!   `handle_closed`, `handle_recv`, `handle_timeout`) take `now` first;
-//! - **commands** ([`Client::admin`], [`Client::track_topic`], ...) take
+//! - **commands** ([`Client::admin`], [`Client::consumer`],
+//!   [`Client::track_topic`], ...) take
 //!   `now` too and return `Result<_, Misuse>` for caller mistakes only.
 //!
 //! **After any input or command, drain transmit → conn → timeout → event**:
@@ -16,6 +17,9 @@
 //! sockets as [`Client::poll_conn`] asks, arm one timer at
 //! [`Client::poll_timeout`], handle every [`Client::poll_event`], then
 //! wait for the next socket event or the timer.
+//!
+//! A consumer's records are not events: take them after the events with
+//! [`Consumer::poll_records`], then drain again (see [`consumer`]).
 //!
 //! Time only moves forward: a `now` earlier than one seen before is
 //! treated as that one. Calling `handle_timeout` early is harmless.
@@ -112,10 +116,12 @@
 //!   OAUTHBEARER with an application-supplied token);
 //! - `tls` (feature `tls`, off by default): TLS as a sans-IO layer between
 //!   socket bytes and frames, the same for every adapter;
+//! - [`consumer`]: manual assignment, fetching, positions and offset
+//!   lookups;
 //! - `router`: the plain messages sub-machines use to reach brokers.
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
-//! `kafka_state::conn` and `kafka_state::metadata`.
+//! `kafka_state::conn`, `kafka_state::metadata` and `kafka_state::consumer`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -124,6 +130,7 @@ pub mod calls;
 pub mod client;
 mod config;
 mod conn;
+pub mod consumer;
 mod error;
 mod event;
 pub mod metadata;
@@ -141,6 +148,7 @@ mod versions;
 pub use admin::{Admin, AdminOutcome, AdminResult, NewTopic, TopicOutcome};
 pub use client::Client;
 pub use config::{BrokerAddr, Config};
+pub use consumer::{Consumer, ConsumerConfig, ConsumerEvent, ConsumerRecord, FetchedRecords};
 pub use error::{
     DisconnectReason, FatalError, Misuse, NoCommonVersion, ProtocolError, RequestError,
 };

@@ -33,7 +33,6 @@ pub(crate) enum Target {
     #[allow(dead_code)] // used by the producer and consumer
     Leader { topic: String, partition: i32 },
     /// A broker by node id (a coordinator, a fetch session's broker).
-    #[allow(dead_code)] // used by groups and transactions
     Node(i32),
     /// Whichever broker is least loaded (metadata, admin).
     Any,
@@ -45,6 +44,7 @@ pub(crate) enum Owner {
     Metadata,
     Admin,
     Producer,
+    Consumer,
 }
 
 /// A request a sub-machine wants sent.

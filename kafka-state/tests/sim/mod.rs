@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_mock::{Cluster, ClusterConfig, Output};
-use kafka_proto::frame::split_frame;
+use kafka_proto::frame::{decode_response_frame, encode_request_frame, split_frame};
+use kafka_proto::messages::RequestHeader;
+use kafka_proto::{ApiKey, RequestBody, ResponseBody};
 use kafka_state::{BrokerAddr, Client, Config, ConnId, ConnRequest, Event};
 
 /// Broker `n` listens on `BASE_PORT + n`.
@@ -102,6 +104,9 @@ pub struct Sim {
     pub max_outstanding: BTreeMap<ConnId, usize>,
     /// Every `ConnRequest::Open`: when, which connection, which port.
     pub opens: Vec<(Instant, ConnId, u16)>,
+    /// Every request frame the client wrote: when, on which connection,
+    /// which API.
+    pub sent: Vec<(Instant, ConnId, ApiKey)>,
 }
 
 /// The instant simulations start at; the one clock read in the harness.
@@ -154,6 +159,7 @@ impl Sim {
             events: Vec::new(),
             max_outstanding: BTreeMap::new(),
             opens: Vec::new(),
+            sent: Vec::new(),
         }
     }
 
@@ -193,6 +199,9 @@ impl Sim {
     fn drain_client(&mut self) {
         while let Some(t) = self.client.poll_transmit() {
             let frames = count_frames(&t.bytes);
+            for api in frame_apis(&t.bytes) {
+                self.sent.push((self.now, t.conn, api));
+            }
             if let Some(link) = self.links.get_mut(&t.conn) {
                 link.outstanding += frames;
                 let max = self.max_outstanding.entry(t.conn).or_default();
@@ -431,11 +440,72 @@ impl Sim {
             .expect("known broker");
     }
 
+    /// The broker a client connection goes to.
+    pub fn broker_of(&self, conn: ConnId) -> Option<i32> {
+        self.opens
+            .iter()
+            .find(|(_, c, _)| *c == conn)
+            .map(|(_, _, port)| i32::from(*port - BASE_PORT))
+    }
+
+    /// Sends `body` (in `version`) to `broker` on a connection of its own
+    /// that the client never sees, and returns the answer. Tests use it
+    /// to write data (Produce, transactions) straight into the cluster.
+    /// Other connections' output produced meanwhile is scheduled as usual.
+    pub fn side_call(&mut self, broker: i32, version: i16, body: RequestBody) -> ResponseBody {
+        self.seq += 1;
+        let conn = kafka_mock::ConnId((1 << 48) + self.seq);
+        let key = body.api_key();
+        let header = RequestHeader::default()
+            .with_request_api_key(key.id())
+            .with_request_api_version(version)
+            .with_correlation_id(1)
+            .with_client_id(Some("sim-side".into()));
+        let mut buf = BytesMut::new();
+        encode_request_frame(&header, &body, &mut buf).expect("side request encodes");
+        self.cluster.handle_connected(self.now, conn, broker);
+        self.cluster
+            .handle_frame(self.now, conn, buf.freeze().slice(4..));
+        let mut answer = None;
+        while let Some(out) = self.cluster.poll_output() {
+            match out {
+                Output::Send { conn: c, bytes } if c == conn => {
+                    let (_, body) = decode_response_frame(bytes.slice(4..), key, version)
+                        .expect("side response decodes");
+                    answer = Some(body);
+                }
+                Output::Send { conn, bytes } => {
+                    self.schedule(ConnId(conn.0), Delivery::ToClient(bytes))
+                }
+                Output::Close { conn: c, .. } if c == conn => {}
+                Output::Close { conn, .. } => self.schedule(ConnId(conn.0), Delivery::Closed),
+                _ => {}
+            }
+        }
+        self.cluster.handle_closed(self.now, conn);
+        answer.unwrap_or_else(|| panic!("seed {}: no answer to side {key}", self.seed))
+    }
+
     /// Drains the client's outputs now (after a command issued directly).
     pub fn flush(&mut self) {
         self.drain_client();
         self.drain_cluster();
     }
+}
+
+/// The API keys of the request frames in `bytes`.
+fn frame_apis(bytes: &Bytes) -> Vec<ApiKey> {
+    let mut b = BytesMut::from(&bytes[..]);
+    let mut out = Vec::new();
+    while let Ok(Some(f)) = split_frame(&mut b, MAX_FRAME) {
+        if let Some(api) = f
+            .get(..2)
+            .and_then(|k| ApiKey::try_from(i16::from_be_bytes([k[0], k[1]])).ok())
+        {
+            out.push(api);
+        }
+    }
+    out
 }
 
 fn count_frames(bytes: &Bytes) -> usize {

@@ -1,0 +1,627 @@
+//! Fetched data: the scan that runs once when a partition's data arrives
+//! (CRCs, positions, aborted transactions, control batches) and the lazy,
+//! zero-copy iteration the application runs later.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_proto::messages::fetch_response::AbortedTransaction;
+use kafka_proto::record::{Batches, ControlRecord, DecodeOptions, Headers, Records, TimestampType};
+use kafka_proto::DecodeError;
+
+use crate::TopicPartition;
+
+/// One record as the application reads it. Key, value and header values
+/// are slices of the fetch response (or of the buffer a compressed batch
+/// inflated into): reading a record copies no payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerRecord {
+    /// The topic, shared by every record of one [`FetchedRecords`].
+    pub topic: Arc<str>,
+    /// The partition index.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// Milliseconds since the Unix epoch; what it means depends on
+    /// `timestamp_type`.
+    pub timestamp: i64,
+    /// Create time or log-append time.
+    pub timestamp_type: TimestampType,
+    /// The leader epoch the broker stamped on the batch, if any; a group
+    /// member commits it with the offset.
+    pub leader_epoch: Option<i32>,
+    /// The key; `None` for a null key.
+    pub key: Option<Bytes>,
+    /// The value; `None` for a null value (a tombstone).
+    pub value: Option<Bytes>,
+    /// The headers, parsed while iterated.
+    pub headers: Headers,
+}
+
+/// What the scan of one partition's data found.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    /// Byte ranges of `data` holding batches the application may see.
+    pub(crate) visible: Vec<Range<usize>>,
+    /// The position after the last complete batch at or past the start.
+    pub(crate) next_offset: Option<i64>,
+    /// A batch that failed to decode (bad CRC, impossible header): its
+    /// base offset (as far as it can be read) and the error.
+    pub(crate) corrupt: Option<(i64, DecodeError)>,
+    /// The data held only an incomplete batch of this many bytes: the
+    /// partition's fetch size is too small for it.
+    pub(crate) needs_bytes: Option<usize>,
+}
+
+/// Walks the batches of `data` (headers and CRCs only; records stay
+/// encoded) and decides which the application sees: not those wholly
+/// before `start`, not control batches, and under read_committed
+/// (`aborted` is `Some`) not the batches of aborted transactions.
+///
+/// Aborted transactions follow the Fetch response's list: a producer's
+/// transactional batches are dropped from the first offset the list gives
+/// for it until its ABORT marker.
+pub(crate) fn scan(
+    data: &Bytes,
+    start: i64,
+    aborted: Option<&[AbortedTransaction]>,
+    options: DecodeOptions,
+) -> Scan {
+    let mut out = Scan::default();
+    let mut pending: Vec<(i64, i64)> = aborted
+        .unwrap_or_default()
+        .iter()
+        .map(|a| (a.first_offset, a.producer_id))
+        .collect();
+    pending.sort_unstable();
+    let mut pending = pending.into_iter().peekable();
+    let mut aborting: BTreeSet<i64> = BTreeSet::new();
+    let total = data.len();
+    let mut batches = Batches::with_options(data.clone(), options);
+    loop {
+        let before = total - batches.remaining().len();
+        let batch = match batches.next() {
+            None => {
+                if batches.is_truncated() && out.next_offset.is_none() {
+                    out.needs_bytes = Some(declared_len(batches.remaining()));
+                }
+                break;
+            }
+            Some(Err(e)) => {
+                let offset = data
+                    .get(before..before + 8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(start, i64::from_be_bytes);
+                out.corrupt = Some((offset, e));
+                break;
+            }
+            Some(Ok(b)) => b,
+        };
+        let after = total - batches.remaining().len();
+        let h = *batch.header();
+        if h.last_offset() < start {
+            continue;
+        }
+        out.next_offset = Some(
+            out.next_offset
+                .map_or(h.next_offset(), |n| n.max(h.next_offset())),
+        );
+        if aborted.is_some() && h.producer_id >= 0 {
+            while let Some(&(first, pid)) = pending.peek() {
+                if first > h.last_offset() {
+                    break;
+                }
+                aborting.insert(pid);
+                pending.next();
+            }
+            if h.is_control() {
+                if is_abort_marker(&batch) {
+                    aborting.remove(&h.producer_id);
+                }
+                continue;
+            }
+            if h.is_transactional() && aborting.contains(&h.producer_id) {
+                continue;
+            }
+        }
+        if h.is_control() {
+            continue;
+        }
+        match out.visible.last_mut() {
+            Some(last) if last.end == before => last.end = after,
+            _ => out.visible.push(before..after),
+        }
+    }
+    out
+}
+
+fn is_abort_marker(batch: &kafka_proto::record::RecordBatch) -> bool {
+    let Ok(mut records) = batch.records() else {
+        return false;
+    };
+    matches!(
+        records
+            .next()
+            .map(|r| r.map(|r| ControlRecord::from_record(&r))),
+        Some(Ok(Ok(ControlRecord::Abort(_))))
+    )
+}
+
+/// The size of the entry starting `partial`, from its length field.
+fn declared_len(partial: &[u8]) -> usize {
+    let len = partial
+        .get(8..12)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, i32::from_be_bytes);
+    usize::try_from(len).unwrap_or(0).saturating_add(12)
+}
+
+/// Records of one partition from one fetch, handed out by
+/// [`Consumer::poll_records`](crate::consumer::Consumer::poll_records).
+///
+/// It holds the raw batches as a slice of the response buffer and decodes
+/// records only while iterated: iterate it by reference ([`iter`](Self::iter))
+/// or by value. Records before the position the fetch started at, control
+/// records and (under read_committed) aborted records are skipped. Taking
+/// it moved the partition's position to [`next_offset`](Self::next_offset).
+#[derive(Clone)]
+pub struct FetchedRecords {
+    pub(crate) partition: TopicPartition,
+    pub(crate) topic: Arc<str>,
+    pub(crate) data: Bytes,
+    pub(crate) visible: Vec<Range<usize>>,
+    pub(crate) start_offset: i64,
+    pub(crate) next_offset: i64,
+    pub(crate) high_watermark: Option<i64>,
+    pub(crate) max_decompressed_size: usize,
+}
+
+impl fmt::Debug for FetchedRecords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchedRecords")
+            .field("partition", &self.partition)
+            .field("bytes", &self.data.len())
+            .field("start_offset", &self.start_offset)
+            .field("next_offset", &self.next_offset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FetchedRecords {
+    /// Builds the handed-out value from a scan with visible batches.
+    pub(crate) fn new(
+        partition: TopicPartition,
+        data: &Bytes,
+        scan: &Scan,
+        start_offset: i64,
+        next_offset: i64,
+        high_watermark: Option<i64>,
+        max_decompressed_size: usize,
+    ) -> Self {
+        let first = scan.visible.first().map_or(0, |r| r.start);
+        let last = scan.visible.last().map_or(first, |r| r.end);
+        let visible = scan
+            .visible
+            .iter()
+            .map(|r| r.start - first..r.end - first)
+            .collect();
+        Self {
+            topic: Arc::from(partition.topic.as_str()),
+            partition,
+            data: data.slice(first..last),
+            visible,
+            start_offset,
+            next_offset,
+            high_watermark,
+            max_decompressed_size,
+        }
+    }
+
+    /// The topic and partition.
+    pub fn partition(&self) -> &TopicPartition {
+        &self.partition
+    }
+
+    /// The raw record batches, a slice of the response buffer. It may
+    /// include batches iteration skips (control batches, aborted
+    /// transactions, records before the start offset).
+    pub fn raw(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// The position the fetch started at: records below it are skipped.
+    pub fn start_offset(&self) -> i64 {
+        self.start_offset
+    }
+
+    /// The partition's position after these records.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// The partition's high watermark when it was fetched.
+    pub fn high_watermark(&self) -> Option<i64> {
+        self.high_watermark
+    }
+
+    /// Iterates the records without consuming `self`.
+    pub fn iter(&self) -> RecordIter<'_> {
+        RecordIter {
+            records: self,
+            cursor: Cursor::default(),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a FetchedRecords {
+    type Item = Result<ConsumerRecord, DecodeError>;
+    type IntoIter = RecordIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for FetchedRecords {
+    type Item = Result<ConsumerRecord, DecodeError>;
+    type IntoIter = IntoRecords;
+
+    fn into_iter(self) -> Self::IntoIter {
+        IntoRecords {
+            records: self,
+            cursor: Cursor::default(),
+        }
+    }
+}
+
+/// Borrowing iterator over a [`FetchedRecords`]. A record that fails to
+/// decode (a compressed batch that does not inflate, or inflates past
+/// `max_decompressed_size`) yields the error and ends the iteration; the
+/// position has already moved past these records, so seek back to the
+/// offset after the last good record to retry (with a larger bound).
+#[derive(Debug)]
+pub struct RecordIter<'a> {
+    records: &'a FetchedRecords,
+    cursor: Cursor,
+}
+
+impl Iterator for RecordIter<'_> {
+    type Item = Result<ConsumerRecord, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next(self.records)
+    }
+}
+
+/// Owning iterator over a [`FetchedRecords`]; see [`RecordIter`].
+#[derive(Debug)]
+pub struct IntoRecords {
+    records: FetchedRecords,
+    cursor: Cursor,
+}
+
+impl IntoRecords {
+    /// The records being iterated (partition, offsets, raw batches).
+    pub fn fetched(&self) -> &FetchedRecords {
+        &self.records
+    }
+}
+
+impl Iterator for IntoRecords {
+    type Item = Result<ConsumerRecord, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next(&self.records)
+    }
+}
+
+/// Where an iteration is: which visible range, which batch, which record.
+#[derive(Debug, Default)]
+struct Cursor {
+    range: usize,
+    batches: Option<Batches>,
+    records: Option<(Records, TimestampType, Option<i32>)>,
+    done: bool,
+}
+
+impl Cursor {
+    fn next(&mut self, fr: &FetchedRecords) -> Option<Result<ConsumerRecord, DecodeError>> {
+        while !self.done {
+            if let Some((records, ts_type, epoch)) = &mut self.records {
+                match records.next() {
+                    Some(Ok(r)) if r.offset < fr.start_offset => continue,
+                    Some(Ok(r)) => {
+                        return Some(Ok(ConsumerRecord {
+                            topic: fr.topic.clone(),
+                            partition: fr.partition.partition,
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                            timestamp_type: *ts_type,
+                            leader_epoch: *epoch,
+                            key: r.key,
+                            value: r.value,
+                            headers: r.headers,
+                        }))
+                    }
+                    Some(Err(e)) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                    None => self.records = None,
+                }
+            }
+            if let Some(batches) = &mut self.batches {
+                match batches.next() {
+                    Some(Ok(batch)) => {
+                        let h = *batch.header();
+                        let epoch =
+                            (h.partition_leader_epoch >= 0).then_some(h.partition_leader_epoch);
+                        match batch.records() {
+                            Ok(r) => self.records = Some((r, h.timestamp_type(), epoch)),
+                            Err(e) => {
+                                self.done = true;
+                                return Some(Err(e));
+                            }
+                        }
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                    None => self.batches = None,
+                }
+            }
+            let Some(range) = fr.visible.get(self.range) else {
+                self.done = true;
+                break;
+            };
+            self.range += 1;
+            // CRCs were checked when the data arrived.
+            let options = DecodeOptions {
+                max_decompressed_size: fr.max_decompressed_size,
+                verify_crc: false,
+            };
+            let slice = fr
+                .data
+                .get(range.clone())
+                .map(|_| fr.data.slice(range.clone()));
+            self.batches = slice.map(|s| Batches::with_options(s, options));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_proto::record::{encode, encode_control_batch, BatchOptions, EndTxnMarker, Record};
+
+    fn batch(base: i64, n: usize, pid: i64, txn: bool) -> Bytes {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                offset: base + i as i64,
+                timestamp: 1000 + base + i as i64,
+                key: Some(Bytes::from(format!("k{}", base + i as i64))),
+                value: Some(Bytes::from(format!("v{}", base + i as i64))),
+                ..Record::default()
+            })
+            .collect();
+        let opts = BatchOptions {
+            base_offset: base,
+            producer_id: pid,
+            producer_epoch: if pid >= 0 { 0 } else { -1 },
+            base_sequence: if pid >= 0 { 0 } else { -1 },
+            transactional: txn,
+            ..BatchOptions::default()
+        };
+        encode(records.iter(), &opts).unwrap()
+    }
+
+    fn marker(base: i64, pid: i64, commit: bool) -> Bytes {
+        let opts = BatchOptions {
+            base_offset: base,
+            producer_id: pid,
+            producer_epoch: 0,
+            ..BatchOptions::default()
+        };
+        let m = EndTxnMarker::new(0);
+        let rec = if commit {
+            ControlRecord::Commit(m)
+        } else {
+            ControlRecord::Abort(m)
+        };
+        encode_control_batch(&opts, 5, &rec).unwrap()
+    }
+
+    fn offsets(
+        data: Bytes,
+        start: i64,
+        aborted: Option<&[AbortedTransaction]>,
+    ) -> (Vec<i64>, Option<i64>) {
+        let s = scan(&data, start, aborted, DecodeOptions::default());
+        let next = s.next_offset;
+        if s.visible.is_empty() {
+            return (Vec::new(), next);
+        }
+        let fr = FetchedRecords::new(
+            TopicPartition::new("t", 0),
+            &data,
+            &s,
+            start,
+            next.unwrap(),
+            None,
+            1 << 20,
+        );
+        (fr.iter().map(|r| r.unwrap().offset).collect(), next)
+    }
+
+    #[test]
+    fn skips_records_before_the_start_and_reads_zero_copy() {
+        let data: Bytes = [batch(0, 5, -1, false), batch(5, 5, -1, false)]
+            .concat()
+            .into();
+        let (got, next) = offsets(data.clone(), 3, None);
+        assert_eq!(got, [3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(next, Some(10));
+        // A batch wholly before the start is not visible at all.
+        let s = scan(&data, 5, None, DecodeOptions::default());
+        assert_eq!(s.visible.len(), 1);
+        let fr = FetchedRecords::new(TopicPartition::new("t", 0), &data, &s, 5, 10, None, 1 << 20);
+        let rec = fr.iter().next().unwrap().unwrap();
+        assert_eq!(rec.value.as_deref(), Some(&b"v5"[..]));
+        // The value points into the response buffer: no copy was made.
+        let v = rec.value.unwrap();
+        let range = data.as_ptr() as usize..data.as_ptr() as usize + data.len();
+        assert!(range.contains(&(v.as_ptr() as usize)));
+    }
+
+    #[test]
+    fn incomplete_trailing_batch_is_ignored_and_a_lone_one_asks_for_more() {
+        let b = batch(0, 3, -1, false);
+        let data: Bytes = [&b[..], &batch(3, 3, -1, false)[..10]].concat().into();
+        let (got, next) = offsets(data, 0, None);
+        assert_eq!((got, next), (vec![0, 1, 2], Some(3)));
+        let partial = b.slice(..20);
+        let s = scan(&partial, 0, None, DecodeOptions::default());
+        assert_eq!(s.needs_bytes, Some(b.len()));
+        assert!(s.visible.is_empty() && s.next_offset.is_none());
+    }
+
+    #[test]
+    fn corrupt_batch_stops_the_scan_after_good_ones() {
+        let good = batch(0, 2, -1, false);
+        let mut bad = batch(2, 2, -1, false).to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        let data: Bytes = [&good[..], &bad[..]].concat().into();
+        let s = scan(&data, 0, None, DecodeOptions::default());
+        assert_eq!(s.next_offset, Some(2));
+        assert_eq!(s.corrupt.as_ref().map(|c| c.0), Some(2));
+        // Without CRC checks the same data passes.
+        let lax = DecodeOptions {
+            verify_crc: false,
+            ..DecodeOptions::default()
+        };
+        assert!(scan(&data, 0, None, lax).corrupt.is_none());
+    }
+
+    #[test]
+    fn read_committed_drops_aborted_and_control_batches() {
+        // pid 7 aborts offsets 0-1 (marker at 4); pid 8 commits 2-3 (marker at 5); plain 6.
+        let data: Bytes = [
+            batch(0, 2, 7, true),
+            batch(2, 2, 8, true),
+            marker(4, 7, false),
+            marker(5, 8, true),
+            batch(6, 1, -1, false),
+            batch(7, 1, 7, true),
+        ]
+        .concat()
+        .into();
+        let aborted = [AbortedTransaction::default()
+            .with_producer_id(7)
+            .with_first_offset(0)];
+        let (got, next) = offsets(data.clone(), 0, Some(&aborted));
+        // pid 7's later batch (offset 7) belongs to a new transaction.
+        assert_eq!(got, [2, 3, 6, 7]);
+        assert_eq!(next, Some(8));
+        // read_uncommitted sees every data record, never the markers.
+        let (got, _) = offsets(data, 0, None);
+        assert_eq!(got, [0, 1, 2, 3, 6, 7]);
+    }
+
+    #[test]
+    fn control_only_data_is_invisible_but_moves_the_position() {
+        let data = marker(10, 3, true);
+        let s = scan(&data, 10, Some(&[]), DecodeOptions::default());
+        assert!(s.visible.is_empty());
+        assert_eq!(s.next_offset, Some(11));
+    }
+
+    #[test]
+    fn legacy_message_sets_and_headers_come_through() {
+        let recs: Vec<Record> = (0..3)
+            .map(|i| Record {
+                offset: 10 + i,
+                timestamp: 1000 + i,
+                value: Some(Bytes::from(format!("old{i}"))),
+                ..Record::default()
+            })
+            .collect();
+        let opts = kafka_proto::record::LegacyOptions {
+            compression: kafka_proto::record::Compression::Gzip,
+            ..Default::default()
+        };
+        let legacy = kafka_proto::record::encode_legacy(recs.iter(), &opts).unwrap();
+        let with_headers = Record {
+            offset: 13,
+            timestamp: 5,
+            headers: Headers::from_pairs([("trace", Some(&b"abc"[..]))]).unwrap(),
+            ..Record::default()
+        };
+        let modern = encode(
+            [&with_headers],
+            &BatchOptions {
+                base_offset: 13,
+                ..BatchOptions::default()
+            },
+        )
+        .unwrap();
+        let data: Bytes = [legacy, modern].concat().into();
+        let s = scan(&data, 11, None, DecodeOptions::default());
+        let fr = FetchedRecords::new(
+            TopicPartition::new("t", 0),
+            &data,
+            &s,
+            11,
+            14,
+            None,
+            1 << 20,
+        );
+        let got: Vec<ConsumerRecord> = fr.iter().map(Result::unwrap).collect();
+        let offsets: Vec<i64> = got.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [11, 12, 13]);
+        assert_eq!(got[0].value.as_deref(), Some(&b"old1"[..]));
+        assert_eq!(
+            got[2].headers.last("trace"),
+            Some(Some(Bytes::from_static(b"abc")))
+        );
+        assert_eq!(s.next_offset, Some(14));
+    }
+
+    #[test]
+    fn decompression_bound_is_an_error_not_a_panic() {
+        let records: Vec<Record> = (0..50)
+            .map(|i| Record {
+                offset: i,
+                value: Some(Bytes::from(vec![b'z'; 1000])),
+                ..Record::default()
+            })
+            .collect();
+        let opts = BatchOptions {
+            compression: kafka_proto::record::Compression::Lz4,
+            ..BatchOptions::default()
+        };
+        let data = encode(records.iter(), &opts).unwrap();
+        let s = scan(&data, 0, None, DecodeOptions::default());
+        let fr = FetchedRecords::new(TopicPartition::new("t", 0), &data, &s, 0, 50, None, 4096);
+        let mut it = fr.into_iter();
+        assert!(it.next().unwrap().is_err());
+        assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn compacted_gaps_are_fine() {
+        // Offsets 0, 1, then 5, 6: a compacted log has holes.
+        let data: Bytes = [batch(0, 2, -1, false), batch(5, 2, -1, false)]
+            .concat()
+            .into();
+        let (got, next) = offsets(data, 2, None);
+        assert_eq!((got, next), (vec![5, 6], Some(7)));
+    }
+}

@@ -1,0 +1,522 @@
+//! The consumer driven by hand against a scripted broker: the exact
+//! requests it sends (versions, topic ids, offsets, sizes), one fetch per
+//! broker, buffering bounds, exact retry timers, and hostile fetch data.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_proto::frame::{decode_request_frame, encode_response_frame};
+use kafka_proto::messages::api_versions_response::ApiVersion;
+use kafka_proto::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_proto::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_proto::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_proto::messages::{
+    ApiVersionsResponse, FetchRequest, FetchResponse, ListOffsetsResponse, MetadataResponse,
+    RequestHeader,
+};
+use kafka_proto::record::{encode, BatchOptions, Record};
+use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody, Uuid};
+use kafka_state::consumer::{AutoOffsetReset, ConsumerEvent, FetchError, SeekTo};
+use kafka_state::{BrokerAddr, Client, Config, ConnId, ConnRequest, Event, TopicPartition};
+
+#[allow(clippy::disallowed_methods)] // tests need some Instant to start from
+fn t0() -> Instant {
+    Instant::now()
+}
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+const TOPIC_ID: Uuid = Uuid::from_u64_pair(7, 9);
+
+fn tp(p: i32) -> TopicPartition {
+    TopicPartition::new("t", p)
+}
+
+/// One client and one scripted broker (node 0) leading `t-0` and `t-1`.
+struct Rig {
+    client: Client,
+    conn: ConnId,
+    now: Instant,
+    /// Requests the client sent and nobody answered yet.
+    inbox: Vec<(RequestHeader, RequestBody)>,
+    events: Vec<Event>,
+    /// Where the last response's bytes lived, to check records point into it.
+    last_frame: std::ops::Range<usize>,
+}
+
+impl Rig {
+    fn new(fetch_max_version: i16, tweak: impl FnOnce(&mut Config)) -> Self {
+        let now = t0();
+        let mut config = Config::new([BrokerAddr::new("b", 9092)]);
+        config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+        tweak(&mut config);
+        let mut client = Client::new(config, now).unwrap();
+        let Some(ConnRequest::Open { conn, .. }) = client.poll_conn() else {
+            panic!("expected an open request")
+        };
+        client.handle_connected(now, conn);
+        let mut rig = Self {
+            client,
+            conn,
+            now,
+            inbox: Vec::new(),
+            events: Vec::new(),
+            last_frame: 0..0,
+        };
+        rig.drain();
+        let (h, _) = rig.take(ApiKey::ApiVersions);
+        let apis = ApiKey::ALL
+            .iter()
+            .map(|k| {
+                let max = if *k == ApiKey::Fetch {
+                    fetch_max_version
+                } else {
+                    *k.versions().end()
+                };
+                ApiVersion::default()
+                    .with_api_key(k.id())
+                    .with_min_version(*k.versions().start())
+                    .with_max_version(max)
+            })
+            .collect();
+        rig.reply(
+            &h,
+            ApiVersionsResponse::default().with_api_keys(apis).into(),
+        );
+        let (h, _) = rig.take(ApiKey::Metadata);
+        rig.reply(&h, metadata());
+        rig
+    }
+
+    fn drain(&mut self) {
+        while let Some(t) = self.client.poll_transmit() {
+            assert_eq!(t.conn, self.conn);
+            let mut buf = BytesMut::from(&t.bytes[..]);
+            while let Some(f) = kafka_proto::frame::split_frame(&mut buf, usize::MAX).unwrap() {
+                self.inbox.push(decode_request_frame(f).unwrap());
+            }
+        }
+        while self.client.poll_conn().is_some() {}
+        while let Some(e) = self.client.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    fn pending(&mut self, api: ApiKey) -> usize {
+        self.drain();
+        self.inbox
+            .iter()
+            .filter(|(h, _)| h.request_api_key == api.id())
+            .count()
+    }
+
+    /// The oldest unanswered request of `api`.
+    fn take(&mut self, api: ApiKey) -> (RequestHeader, RequestBody) {
+        self.drain();
+        let i = self
+            .inbox
+            .iter()
+            .position(|(h, _)| h.request_api_key == api.id())
+            .unwrap_or_else(|| panic!("no {api} request; have {:?}", self.inbox));
+        self.inbox.remove(i)
+    }
+
+    fn take_fetch(&mut self) -> (RequestHeader, FetchRequest) {
+        match self.take(ApiKey::Fetch) {
+            (h, RequestBody::Fetch(f)) => (h, f),
+            _ => unreachable!(),
+        }
+    }
+
+    fn reply(&mut self, h: &RequestHeader, body: ResponseBody) {
+        let mut buf = BytesMut::new();
+        encode_response_frame(h.correlation_id, h.request_api_version, &body, &mut buf).unwrap();
+        let start = buf.as_ptr() as usize;
+        self.last_frame = start..start + buf.len();
+        self.client.handle_recv(self.now, self.conn, &mut buf);
+        assert!(buf.is_empty());
+        self.drain();
+        assert!(
+            !self
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::ConnectionLost { .. })),
+            "the scripted broker broke the protocol: {:?}",
+            self.events
+        );
+    }
+
+    /// Assigns both partitions and answers the offset lookups with 0.
+    fn assign_at_zero(&mut self) {
+        let now = self.now;
+        self.client.consumer().assign(now, [tp(0), tp(1)]).unwrap();
+        let (h, _) = self.take(ApiKey::ListOffsets);
+        let parts = (0..2)
+            .map(|p| {
+                ListOffsetsPartitionResponse::default()
+                    .with_partition_index(p)
+                    .with_offset(0)
+                    .with_timestamp(-1)
+            })
+            .collect();
+        let resp =
+            ListOffsetsResponse::default().with_topics(vec![ListOffsetsTopicResponse::default()
+                .with_name("t".into())
+                .with_partitions(parts)]);
+        self.reply(&h, resp.into());
+    }
+
+    fn records(&mut self) -> Vec<(i32, i64)> {
+        let now = self.now;
+        let mut out = Vec::new();
+        while let Some(f) = self.client.consumer().poll_records(now) {
+            for r in f {
+                let r = r.unwrap();
+                out.push((r.partition, r.offset));
+            }
+        }
+        self.drain();
+        out
+    }
+}
+
+fn metadata() -> ResponseBody {
+    MetadataResponse::default()
+        .with_cluster_id(Some("c".into()))
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(0)
+            .with_host("b".into())
+            .with_port(9092)])
+        .with_topics(vec![MetadataResponseTopic::default()
+            .with_name(Some("t".into()))
+            .with_topic_id(TOPIC_ID)
+            .with_partitions(
+                (0..2)
+                    .map(|p| {
+                        MetadataResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_leader_id(0)
+                            .with_leader_epoch(3)
+                    })
+                    .collect(),
+            )])
+        .into()
+}
+
+fn batch(base: i64, n: usize, value_len: usize) -> Bytes {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            offset: base + i as i64,
+            timestamp: 1,
+            value: Some(Bytes::from(vec![b'x'; value_len])),
+            ..Record::default()
+        })
+        .collect();
+    let options = BatchOptions {
+        base_offset: base,
+        ..BatchOptions::default()
+    };
+    encode(records.iter(), &options).unwrap()
+}
+
+fn part(p: i32, records: Bytes, hwm: i64) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(p)
+        .with_high_watermark(hwm)
+        .with_last_stable_offset(hwm)
+        .with_records(Some(records))
+}
+
+fn fetch_response(h: &RequestHeader, parts: Vec<PartitionData>) -> ResponseBody {
+    // Name the topic the way the request's version does.
+    let topic = FetchableTopicResponse::default().with_partitions(parts);
+    let topic = if h.request_api_version >= 13 {
+        topic.with_topic_id(TOPIC_ID)
+    } else {
+        topic.with_topic("t".into())
+    };
+    FetchResponse::default().with_responses(vec![topic]).into()
+}
+
+fn fetched(req: &FetchRequest) -> Vec<(i32, i64, i32)> {
+    req.topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| (p.partition, p.fetch_offset, p.partition_max_bytes))
+        .collect()
+}
+
+#[test]
+fn fetch_names_topics_by_id_from_v13_and_by_name_before() {
+    for (max, by_id) in [(*ApiKey::Fetch.versions().end(), true), (12, false)] {
+        let mut rig = Rig::new(max, |_| {});
+        rig.assign_at_zero();
+        let (h, req) = rig.take_fetch();
+        assert_eq!(h.request_api_version, max);
+        assert_eq!(req.topics.len(), 1);
+        if by_id {
+            assert_eq!(req.topics[0].topic_id, TOPIC_ID);
+        } else {
+            assert_eq!(req.topics[0].topic, "t");
+        }
+        // Both partitions in one request, with the leader epoch.
+        assert_eq!(fetched(&req), [(0, 0, 1 << 20), (1, 0, 1 << 20)]);
+        assert!(req.topics[0]
+            .partitions
+            .iter()
+            .all(|p| p.current_leader_epoch == 3));
+        assert_eq!(req.max_wait_ms, 500);
+        assert_eq!(req.min_bytes, 1);
+        assert_eq!(req.max_bytes, 50 << 20);
+        // The answer maps back whichever way the topic is named.
+        rig.reply(&h, fetch_response(&h, vec![part(0, batch(0, 3, 1), 3)]));
+        // Zero-copy from socket buffer to the application: the records'
+        // bytes and values are slices of the response frame.
+        let now = rig.now;
+        let fetched = rig.client.consumer().poll_records(now).unwrap();
+        let frame = rig.last_frame.clone();
+        assert!(frame.contains(&(fetched.raw().as_ptr() as usize)));
+        let offsets: Vec<i64> = fetched
+            .iter()
+            .map(|r| {
+                let r = r.unwrap();
+                let v = r.value.unwrap();
+                assert!(frame.contains(&(v.as_ptr() as usize)), "value was copied");
+                r.offset
+            })
+            .collect();
+        assert_eq!(offsets, [0, 1, 2]);
+        assert_eq!(rig.client.consumer().position(&tp(0)), Some(3));
+    }
+}
+
+#[test]
+fn one_fetch_per_broker_and_buffered_partitions_wait() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
+    rig.assign_at_zero();
+    let (h, _) = rig.take_fetch();
+    // Nothing else goes out while the fetch is in flight.
+    rig.now += MS(100);
+    let now = rig.now;
+    rig.client.handle_timeout(now);
+    assert_eq!(rig.pending(ApiKey::Fetch), 0);
+    // p0 gets data (not taken yet); p1 nothing.
+    rig.reply(
+        &h,
+        fetch_response(
+            &h,
+            vec![part(0, batch(0, 2, 1), 2), part(1, Bytes::new(), 0)],
+        ),
+    );
+    // The refresh that assign asked for went out behind the fetch.
+    let (mh, _) = rig.take(ApiKey::Metadata);
+    rig.reply(&mh, metadata());
+    // Prefetch: the next fetch leaves the buffered p0 out.
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched(&req), [(1, 0, 1 << 20)]);
+    assert_eq!(rig.client.consumer().lag(&tp(0)), Some(2));
+    assert_eq!(rig.records(), [(0, 0), (0, 1)]);
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(2));
+    // p0 joins the next round, from its new position.
+    rig.reply(&h, fetch_response(&h, vec![part(1, Bytes::new(), 0)]));
+    let (_, req) = rig.take_fetch();
+    assert_eq!(fetched(&req), [(0, 2, 1 << 20), (1, 0, 1 << 20)]);
+}
+
+#[test]
+fn retry_backoff_fires_exactly_when_due() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
+        c.retry_backoff = MS(300);
+    });
+    rig.assign_at_zero();
+    let (h, _) = rig.take_fetch();
+    let err = |p| part(p, Bytes::new(), -1).with_error_code(ErrorCode::NetworkException.code());
+    let start = rig.now;
+    rig.reply(&h, fetch_response(&h, vec![err(0), err(1)]));
+    assert_eq!(rig.client.poll_timeout(), Some(start + MS(300)));
+    rig.now = start + MS(299);
+    let now = rig.now;
+    rig.client.handle_timeout(now);
+    assert_eq!(rig.pending(ApiKey::Fetch), 0, "fired early");
+    rig.now = start + MS(300);
+    let now = rig.now;
+    rig.client.handle_timeout(now);
+    assert_eq!(rig.pending(ApiKey::Fetch), 1);
+    // Throttled answer: the next fetch waits for it.
+    let (h, _) = rig.take_fetch();
+    let resp = match fetch_response(&h, vec![part(0, Bytes::new(), 0)]) {
+        ResponseBody::Fetch(f) => f.with_throttle_time_ms(1_000),
+        _ => unreachable!(),
+    };
+    let at = rig.now;
+    rig.reply(&h, resp.into());
+    assert_eq!(rig.pending(ApiKey::Fetch), 0);
+    assert_eq!(rig.client.poll_timeout(), Some(at + MS(1_000)));
+    rig.now = at + MS(1_000);
+    let now = rig.now;
+    rig.client.handle_timeout(now);
+    assert_eq!(rig.pending(ApiKey::Fetch), 1);
+}
+
+#[test]
+fn corrupt_batch_is_an_event_for_its_partition_only() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
+    rig.assign_at_zero();
+    let (h, _) = rig.take_fetch();
+    let mut bad = batch(2, 2, 4).to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let data: Bytes = [&batch(0, 2, 4)[..], &bad[..]].concat().into();
+    rig.reply(
+        &h,
+        fetch_response(&h, vec![part(0, data, 4), part(1, batch(0, 1, 1), 1)]),
+    );
+    assert!(rig.events.iter().any(|e| matches!(
+        e,
+        Event::Consumer(ConsumerEvent::PartitionFailed {
+            partition,
+            offset: 2,
+            error: FetchError::Corrupt(_),
+        }) if *partition == tp(0)
+    )));
+    // The good batch before it still arrives; p1 is unaffected.
+    let mut got = rig.records();
+    got.sort();
+    assert_eq!(got, [(0, 0), (0, 1), (1, 0)]);
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(2));
+    let (h, req) = rig.take_fetch();
+    assert_eq!(
+        fetched(&req),
+        [(1, 1, 1 << 20)],
+        "a stopped partition is not fetched"
+    );
+    // A seek past the damage resumes it.
+    let now = rig.now;
+    rig.client
+        .consumer()
+        .seek(now, &tp(0), SeekTo::Offset(4))
+        .unwrap();
+    rig.reply(&h, fetch_response(&h, vec![part(1, Bytes::new(), 1)]));
+    let (_, req) = rig.take_fetch();
+    assert_eq!(fetched(&req), [(0, 4, 1 << 20), (1, 1, 1 << 20)]);
+}
+
+#[test]
+fn a_batch_larger_than_the_partition_limit_is_fetched_whole() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
+        c.consumer.max_partition_fetch_bytes = 100;
+    });
+    rig.assign_at_zero();
+    let big = batch(0, 1, 400);
+    // A broker that cuts the first batch (old brokers did).
+    let (h, _) = rig.take_fetch();
+    rig.reply(&h, fetch_response(&h, vec![part(0, big.slice(..100), 1)]));
+    assert!(rig.records().is_empty());
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched(&req)[0], (0, 0, big.len() as i32));
+    // A modern broker sends it whole past the limit: taken as is.
+    rig.reply(&h, fetch_response(&h, vec![part(0, big.clone(), 1)]));
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched(&req), [(1, 0, 100)], "p0 is buffered");
+    assert_eq!(rig.records(), [(0, 0)]);
+    rig.reply(&h, fetch_response(&h, vec![part(1, Bytes::new(), 0)]));
+    let (_, req) = rig.take_fetch();
+    assert_eq!(
+        fetched(&req)[0],
+        (0, 1, 100),
+        "back to the configured limit"
+    );
+}
+
+#[test]
+fn hostile_fetch_data_never_panics() {
+    let mut seed = 0x1234_5678_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let good = batch(0, 3, 5);
+    for round in 0..300 {
+        let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
+        rig.assign_at_zero();
+        let (h, _) = rig.take_fetch();
+        let mut data = good.to_vec();
+        match round % 3 {
+            // Flip bytes anywhere.
+            0 => {
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() % data.len() as u64) as usize;
+                    data[i] = next() as u8;
+                }
+            }
+            // Random bytes.
+            1 => data = (0..next() % 200).map(|_| next() as u8).collect(),
+            // A batch whose length field lies.
+            _ => data[8..12].copy_from_slice(&(next() as i32).to_be_bytes()),
+        }
+        let hwm = (next() % 10) as i64 - 2;
+        rig.reply(&h, fetch_response(&h, vec![part(0, data.into(), hwm)]));
+        let now = rig.now;
+        while let Some(f) = rig.client.consumer().poll_records(now) {
+            for r in f {
+                if r.is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = rig.client.consumer().lag(&tp(0));
+        rig.drain();
+    }
+}
+
+#[test]
+fn offsets_for_times_out_exactly_at_the_api_timeout() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
+        c.api_timeout = Duration::from_secs(2);
+    });
+    let start = rig.now;
+    let id = rig
+        .client
+        .consumer()
+        .offsets_for(
+            start,
+            [TopicPartition::new("nope", 0)],
+            kafka_state::consumer::OffsetSpec::Latest,
+        )
+        .unwrap();
+    let done = |rig: &Rig| {
+        rig.events.iter().find_map(|e| match e {
+            Event::Consumer(ConsumerEvent::OffsetsListed { id: got, offsets }) if *got == id => {
+                Some(offsets.clone())
+            }
+            _ => None,
+        })
+    };
+    for _ in 0..1_000 {
+        // The unknown topic keeps metadata refreshing; answer each.
+        while rig.pending(ApiKey::Metadata) > 0 {
+            let (h, _) = rig.take(ApiKey::Metadata);
+            rig.reply(&h, metadata());
+        }
+        if done(&rig).is_some() {
+            break;
+        }
+        let next = rig.client.poll_timeout().expect("a deadline is pending");
+        assert!(next > rig.now, "a timer in the past would spin");
+        rig.now = next;
+        let now = rig.now;
+        rig.client.handle_timeout(now);
+        rig.drain();
+    }
+    let offsets = done(&rig).expect("answered");
+    assert_eq!(rig.now, start + Duration::from_secs(2), "fired when due");
+    assert!(matches!(
+        offsets[&TopicPartition::new("nope", 0)],
+        Err(kafka_state::consumer::LookupError::Timeout(_))
+    ));
+}
