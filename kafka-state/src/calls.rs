@@ -9,21 +9,30 @@
 //! producer's buffer has no room for wait here, in send order, and go in
 //! as room frees up: back-pressure without losing or reordering records.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
-use kafka_proto::ErrorCode;
+use kafka_proto::{DecodeError, ErrorCode};
 use tracing::debug;
 
 use crate::admin::{AdminOutcome, TopicOutcome};
+use crate::consumer::{ConsumerEvent, FetchError, ListedOffset, LookupError, OffsetSpec};
 use crate::error::{FatalError, Misuse, RequestError};
 use crate::producer::{DeliveryId, DeliveryReport, InvalidRecord, ProduceError, SendError};
-use crate::{Client, Event, ProducerRecord, RequestId};
+use crate::{Client, Event, ProducerRecord, RequestId, TopicPartition};
 
 const LOG: &str = "kafka_state::calls";
 
 /// Wakes a waiting caller with its result.
 pub type Reply<T> = Box<dyn FnOnce(Result<T, CallError>) + Send>;
+
+/// Per partition, a listed offset or why there is none.
+pub type Offsets = BTreeMap<TopicPartition, Result<ListedOffset, LookupError>>;
+
+/// Consumer problems kept for the application at most; older ones are
+/// dropped (each is also logged) so an unread error queue cannot grow
+/// without bound.
+const MAX_CONSUMER_ERRORS: usize = 1024;
 
 /// Why an application call failed: the error type the adapters expose.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -50,6 +59,28 @@ pub enum CallError {
     /// error code (an unknown partition, an encoding failure).
     #[error(transparent)]
     Produce(ProduceError),
+    /// Fetching a partition stopped at `offset`; it resumes after a seek.
+    #[error("fetching {partition} stopped at offset {offset}: {error}")]
+    Fetch {
+        /// The partition.
+        partition: TopicPartition,
+        /// Where it stopped (-1 if it had no position).
+        offset: i64,
+        /// Why.
+        error: FetchError,
+    },
+    /// A partition has no valid position and `auto_offset_reset` is
+    /// `None`: seek it.
+    #[error("{partition} has no position{}", out_of_range.map(|o| format!(" (offset {o} is out of range)")).unwrap_or_default())]
+    NoPosition {
+        /// The partition.
+        partition: TopicPartition,
+        /// The offset the broker rejected, if that is why.
+        out_of_range: Option<i64>,
+    },
+    /// A record in fetched data could not be decoded.
+    #[error("corrupt record data: {0}")]
+    Corrupt(DecodeError),
     /// The client failed for good.
     #[error(transparent)]
     Fatal(#[from] FatalError),
@@ -133,6 +164,8 @@ struct Blocked {
 #[derive(Default)]
 pub struct Calls {
     admin: HashMap<RequestId, Reply<AdminOutcome>>,
+    offsets: HashMap<RequestId, Reply<Offsets>>,
+    consumer_errors: VecDeque<CallError>,
     deliveries: HashMap<DeliveryId, Reply<DeliveryReport>>,
     blocked: VecDeque<Blocked>,
     flushes: Vec<Reply<()>>,
@@ -142,6 +175,8 @@ impl std::fmt::Debug for Calls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Calls")
             .field("admin", &self.admin.len())
+            .field("offsets", &self.offsets.len())
+            .field("consumer_errors", &self.consumer_errors.len())
             .field("deliveries", &self.deliveries.len())
             .field("blocked", &self.blocked.len())
             .field("flushes", &self.flushes.len())
@@ -165,6 +200,37 @@ impl Calls {
             }
             Err(e) => reply(Err(e.into())),
         }
+    }
+
+    /// Looks up offsets; `reply` gets them per partition.
+    pub fn offsets_for(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        partitions: Vec<TopicPartition>,
+        spec: OffsetSpec,
+        reply: Reply<Offsets>,
+    ) {
+        match client.consumer().offsets_for(now, partitions, spec) {
+            Ok(id) => {
+                self.offsets.insert(id, reply);
+            }
+            Err(e) => reply(Err(e.into())),
+        }
+    }
+
+    /// The oldest consumer problem not yet handed to the application:
+    /// adapters interleave these with fetched records.
+    pub fn take_consumer_error(&mut self) -> Option<CallError> {
+        self.consumer_errors.pop_front()
+    }
+
+    fn consumer_error(&mut self, error: CallError) {
+        debug!(target: LOG, %error, "consumer problem for the application");
+        if self.consumer_errors.len() >= MAX_CONSUMER_ERRORS {
+            self.consumer_errors.pop_front();
+        }
+        self.consumer_errors.push_back(error);
     }
 
     /// Hands `record` to the producer: `accepted` answers once it is
@@ -264,6 +330,27 @@ impl Calls {
                     }
                 }
             }
+            Event::Consumer(ConsumerEvent::OffsetsListed { id, offsets }) => {
+                if let Some(reply) = self.offsets.remove(&id) {
+                    reply(Ok(offsets));
+                }
+            }
+            Event::Consumer(ConsumerEvent::PartitionFailed {
+                partition,
+                offset,
+                error,
+            }) => self.consumer_error(CallError::Fetch {
+                partition,
+                offset,
+                error,
+            }),
+            Event::Consumer(ConsumerEvent::NeedsPosition {
+                partition,
+                out_of_range,
+            }) => self.consumer_error(CallError::NoPosition {
+                partition,
+                out_of_range,
+            }),
             Event::Fatal(fatal) => self.fail_all(&CallError::Fatal(fatal)),
             other => debug!(target: LOG, event = ?other, "event"),
         }
@@ -272,6 +359,9 @@ impl Calls {
     /// Answers every waiting call with `error`.
     pub fn fail_all(&mut self, error: &CallError) {
         for (_, reply) in self.admin.drain() {
+            reply(Err(error.clone()));
+        }
+        for (_, reply) in self.offsets.drain() {
             reply(Err(error.clone()));
         }
         for (_, reply) in self.deliveries.drain() {

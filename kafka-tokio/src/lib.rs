@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod consumer;
 mod core;
 mod driver;
 mod producer;
@@ -32,9 +33,14 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use consumer::Consumer;
 pub use kafka_proto::record::Compression;
 /// Why a call failed; shared by every adapter.
 pub use kafka_state::calls::CallError as Error;
+pub use kafka_state::calls::Offsets;
+pub use kafka_state::consumer::{
+    AutoOffsetReset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
+};
 pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord};
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
 #[cfg(feature = "tls")]
@@ -43,6 +49,7 @@ pub use kafka_state::{
     AdminOutcome, BrokerAddr, ClusterMetadata, Config, NewTopic, PartitionMetadata, TopicMetadata,
     TopicOutcome,
 };
+pub use kafka_state::{ConsumerConfig, ConsumerRecord, TopicPartition};
 pub use producer::{DeliveryFuture, Producer};
 
 use crate::core::Core;
@@ -53,7 +60,7 @@ use crate::driver::Job;
 /// [`Client::close`] is called.
 #[derive(Clone, Debug)]
 pub struct Client {
-    jobs: mpsc::UnboundedSender<Job>,
+    pub(crate) jobs: mpsc::UnboundedSender<Job>,
 }
 
 impl Client {

@@ -204,3 +204,72 @@ async fn bad_records_are_refused_with_typed_errors() {
     })
     .await;
 }
+
+async fn next_record(
+    consumer: &mut kafka_tokio::Consumer,
+) -> Option<Result<kafka_tokio::ConsumerRecord, Error>> {
+    use futures_core::Stream;
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *consumer).poll_next(cx)).await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn consume_what_was_produced_exactly_once_in_order() {
+    use kafka_tokio::{OffsetSpec, SeekTo, TopicPartition};
+    let mock = mock(3);
+    within(async {
+        let client = Client::bootstrap(&mock.bootstrap()).await.unwrap();
+        client.create_topic(NewTopic::new("c", 3, 1)).await.unwrap();
+        let sent = client
+            .producer()
+            .send_batch((0..3_000).map(|i| {
+                kafka_tokio::ProducerRecord::new("c")
+                    .with_key(format!("k{}", i % 13))
+                    .with_value(format!("v{i}"))
+                    .with_header("i", Some(i.to_string().into()))
+            }))
+            .await;
+        assert!(sent.iter().all(Result::is_ok));
+
+        let mut consumer = client.consumer();
+        let tps = consumer.assign_topic("c").await.unwrap();
+        for tp in &tps {
+            consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
+        }
+        let mut seen = std::collections::HashMap::<i32, i64>::new();
+        let mut values = std::collections::HashSet::new();
+        while values.len() < 3_000 {
+            let r = next_record(&mut consumer).await.unwrap().unwrap();
+            let next = seen.entry(r.partition).or_insert(0);
+            assert_eq!(r.offset, *next, "in order, no gaps, no repeats");
+            *next += 1;
+            let v = String::from_utf8(r.value.unwrap().to_vec()).unwrap();
+            let i: u32 = v[1..].parse().unwrap();
+            assert_eq!(r.headers.last("i"), Some(Some(i.to_string().into())));
+            assert!(values.insert(v));
+        }
+        let latest = consumer
+            .offsets(tps.clone(), OffsetSpec::Latest)
+            .await
+            .unwrap();
+        let total: i64 = latest
+            .values()
+            .map(|o| o.as_ref().unwrap().offset.unwrap())
+            .sum();
+        assert_eq!(total, 3_000);
+        for tp in &tps {
+            assert_eq!(consumer.lag(tp.clone()).await.unwrap(), Some(0));
+            assert_eq!(
+                consumer.position(tp.clone()).await.unwrap(),
+                Some(seen[&tp.partition])
+            );
+        }
+        // Unknown topics and unassigned partitions are typed errors.
+        assert!(consumer.assign_topic("nope").await.is_err());
+        assert!(consumer
+            .seek(TopicPartition::new("other", 0), SeekTo::Offset(0))
+            .await
+            .is_err());
+        client.close().await;
+    })
+    .await;
+}
