@@ -232,6 +232,7 @@ fn drain(core: &mut Core, sockets: &mut HashMap<ConnId, Socket>, inputs: &mpsc::
             progressed = true;
             core.handle_event(Instant::now(), event);
         }
+        progressed |= core.pump_records(Instant::now());
         if !progressed {
             break;
         }

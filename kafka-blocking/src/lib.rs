@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod consumer;
 mod core;
 mod driver;
 mod producer;
@@ -27,9 +28,14 @@ use std::fmt;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+pub use consumer::{Consumer, Message, Position};
 pub use kafka_proto::record::Compression;
 /// Why a call failed; shared by every adapter.
 pub use kafka_state::calls::CallError as Error;
+pub use kafka_state::calls::Offsets;
+pub use kafka_state::consumer::{
+    AutoOffsetReset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
+};
 pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord};
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
 #[cfg(feature = "tls")]
@@ -38,6 +44,7 @@ pub use kafka_state::{
     AdminOutcome, BrokerAddr, ClusterMetadata, Config, NewTopic, PartitionMetadata, TopicMetadata,
     TopicOutcome,
 };
+pub use kafka_state::{ConsumerConfig, TopicPartition};
 pub use producer::{Delivery, Producer};
 
 use crate::core::Core;

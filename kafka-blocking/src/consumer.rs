@@ -1,0 +1,261 @@
+//! The consumer: manual assignment, `poll(timeout)`, and one-shot
+//! `fetch` / `offsets` for simple programs.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_state::calls::Offsets;
+use kafka_state::consumer::{OffsetSpec, SeekTo};
+use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
+
+use crate::core::Core;
+use crate::driver::Input;
+use crate::{Client, Error};
+
+/// Fetched data queued for the consumer but not yet polled. Small: each
+/// item is one partition's share of a fetch response, and taking one
+/// moved that partition's position.
+const QUEUE: usize = 4;
+
+/// One record, owning its parts (key, value and header values are
+/// zero-copy slices of the fetch response).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Message {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// The offset to read next after this record.
+    pub next_offset: i64,
+    /// Milliseconds since the Unix epoch (create or log-append time).
+    pub timestamp: i64,
+    /// The key, `None` for a null key.
+    pub key: Option<Bytes>,
+    /// The value, `None` for a null value.
+    pub value: Option<Bytes>,
+    /// Headers in order; keys may repeat.
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+impl From<ConsumerRecord> for Message {
+    fn from(r: ConsumerRecord) -> Self {
+        Self {
+            topic: r.topic.to_string(),
+            partition: r.partition,
+            offset: r.offset,
+            next_offset: r.offset + 1,
+            timestamp: r.timestamp,
+            headers: r.headers.iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            key: r.key,
+            value: r.value,
+        }
+    }
+}
+
+/// Where [`Consumer::offsets`] looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// The log start.
+    Earliest,
+    /// The log end (the next offset to be written).
+    Latest,
+    /// The first record at or after this time (ms since the epoch).
+    Timestamp(i64),
+}
+
+/// The client's consumer. Get it with [`Client::consumer`]; settings
+/// live in `config.consumer`.
+#[derive(Debug)]
+pub struct Consumer {
+    client: Client,
+    rx: mpsc::Receiver<Result<FetchedRecords, Error>>,
+}
+
+impl Client {
+    /// The consumer of this client. The core has one assignment per
+    /// client; creating a consumer again replaces the earlier one.
+    pub fn consumer(&self) -> Consumer {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let _ = self.handle.inputs.send(Input::Job(Box::new(
+            move |core: &mut Core, now: Instant| {
+                core.records = Some(tx);
+                core.pump_records(now);
+            },
+        )));
+        Consumer {
+            client: self.clone(),
+            rx,
+        }
+    }
+}
+
+impl Consumer {
+    /// Replaces the assignment. New partitions start from
+    /// `auto_offset_reset` unless sought.
+    pub fn assign(
+        &self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), Error> {
+        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.command(move |core, now| core.client.consumer().assign(now, tps))
+    }
+
+    /// Stops consuming everything.
+    pub fn unassign(&self) -> Result<(), Error> {
+        self.command(|core, now| core.client.consumer().unassign(now))
+    }
+
+    /// Moves an assigned partition's position.
+    pub fn seek(&self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
+        self.command(move |core, now| core.client.consumer().seek(now, &partition, to))
+    }
+
+    /// Stops fetching these partitions until [`Consumer::resume`].
+    pub fn pause(&self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<(), Error> {
+        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.command(move |core, now| core.client.consumer().pause(now, tps))
+    }
+
+    /// Undoes [`Consumer::pause`].
+    pub fn resume(
+        &self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), Error> {
+        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.command(move |core, now| core.client.consumer().resume(now, tps))
+    }
+
+    /// Offsets of any partitions, per partition.
+    pub fn offsets_for(
+        &self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        spec: OffsetSpec,
+    ) -> Result<Offsets, Error> {
+        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.client.call(
+            move |core, now, reply| {
+                let Core { client, calls, .. } = core;
+                calls.offsets_for(client, now, tps, spec, reply);
+            },
+            self.client.handle.timeout,
+        )
+    }
+
+    /// One partition's earliest or latest offset, or the first offset at
+    /// or after a timestamp (`None`: no record that late).
+    pub fn offsets(&self, topic: &str, partition: i32, at: Position) -> Result<Option<i64>, Error> {
+        let spec = match at {
+            Position::Earliest => OffsetSpec::Earliest,
+            Position::Latest => OffsetSpec::Latest,
+            Position::Timestamp(ts) => OffsetSpec::Timestamp(ts),
+        };
+        let tp = TopicPartition::new(topic, partition);
+        let mut all = self.offsets_for([tp.clone()], spec)?;
+        match all.remove(&tp) {
+            Some(Ok(listed)) => Ok(listed.offset),
+            Some(Err(e)) => Err(Error::Kafka {
+                code: match e {
+                    kafka_state::consumer::LookupError::Broker(code) => code,
+                    _ => kafka_proto::ErrorCode::RequestTimedOut,
+                },
+                message: Some(format!("{tp}: {e}")),
+            }),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// The next offset to be handed out for an assigned partition.
+    pub fn position(&self, partition: TopicPartition) -> Result<Option<i64>, Error> {
+        self.query(move |core| core.client.consumer().position(&partition))
+    }
+
+    /// Records between the position and the high watermark, as of the
+    /// last fetch of the partition.
+    pub fn lag(&self, partition: TopicPartition) -> Result<Option<i64>, Error> {
+        self.query(move |core| core.client.consumer().lag(&partition))
+    }
+
+    /// Waits at most `timeout` for records of the assigned partitions and
+    /// returns what has arrived (empty when nothing did). A partition that
+    /// cannot be fetched is reported once as an error and waits for a seek.
+    pub fn poll(&self, timeout: Duration) -> Result<Vec<Message>, Error> {
+        let first = match self.rx.recv_timeout(timeout) {
+            Ok(item) => item,
+            Err(mpsc::RecvTimeoutError::Timeout) => return Ok(Vec::new()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Error::Closed),
+        };
+        let mut out = Vec::new();
+        let mut item = Some(first);
+        while let Some(next) = item.take() {
+            for r in next? {
+                out.push(Message::from(r.map_err(Error::Corrupt)?));
+            }
+            item = self.rx.try_recv().ok();
+        }
+        // The queue has room again: let the driver refill it.
+        let _ = self.client.handle.inputs.send(Input::Job(Box::new(
+            |core: &mut Core, now: Instant| {
+                core.pump_records(now);
+            },
+        )));
+        Ok(out)
+    }
+
+    /// Reads records of one partition from `offset`: assigns only that
+    /// partition (replacing the assignment), seeks, and returns the first
+    /// records that arrive, about `max_bytes` of keys and values (at least
+    /// one record). Empty if none arrived within the API timeout.
+    pub fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<Message>, Error> {
+        let tp = TopicPartition::new(topic, partition);
+        self.assign([tp.clone()])?;
+        self.seek(tp, SeekTo::Offset(offset))?;
+        let deadline = Instant::now() + self.client.handle.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let got = self.poll(left.min(Duration::from_millis(100)))?;
+            let mut out = Vec::new();
+            let mut size = 0usize;
+            for m in got.into_iter().filter(|m| m.offset >= offset) {
+                size +=
+                    m.key.as_ref().map_or(0, Bytes::len) + m.value.as_ref().map_or(0, Bytes::len);
+                if !out.is_empty() && size > max_bytes {
+                    break;
+                }
+                out.push(m);
+            }
+            if !out.is_empty() || left.is_zero() {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn command(
+        &self,
+        f: impl FnOnce(&mut Core, Instant) -> Result<(), kafka_state::Misuse> + Send + 'static,
+    ) -> Result<(), Error> {
+        self.client.call(
+            move |core, now, reply| reply(f(core, now).map_err(Error::from)),
+            self.client.handle.timeout,
+        )
+    }
+
+    fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Core) -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        self.client.call(
+            move |core, _, reply| reply(Ok(f(core))),
+            self.client.handle.timeout,
+        )
+    }
+}
