@@ -243,6 +243,20 @@ pub enum InvalidRecord {
 }
 
 /// Borrowed handle for producing; see [`Client::producer`].
+///
+/// ```
+/// use std::time::Instant;
+/// use kafka_state::{BrokerAddr, Client, Config, Event, ProducerRecord};
+///
+/// let now = Instant::now();
+/// let mut client = Client::new(Config::new([BrokerAddr::new("localhost", 9092)]), now)?;
+/// let record = ProducerRecord::new("orders").with_key("id-7").with_value("shipped");
+/// let id = client.producer().send(now, record)?;
+/// assert_eq!(client.producer().in_flight_count(), 1);
+/// // ... drive the client; later an `Event::Delivery { id, result }` arrives.
+/// # let _ = id;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Producer<'a> {
     pub(crate) client: &'a mut Client,

@@ -698,7 +698,7 @@ impl ProducerState {
             target: Target::Any,
             body: InitProducerIdRequest::default()
                 .with_transactional_id(None)
-                .with_transaction_timeout_ms(i32::MAX)
+                .with_transaction_timeout_ms(60_000)
                 .with_producer_id(-1)
                 .with_producer_epoch(-1)
                 .into(),
@@ -741,6 +741,16 @@ impl ProducerState {
                 else {
                     continue;
                 };
+                let sendable = self
+                    .topics
+                    .get(&topic)
+                    .and_then(|t| t.partitions.get(&partition))
+                    .and_then(|ps| next_sendable(ps, self.now, &self.config, self.flushing));
+                if sendable.is_none() {
+                    continue;
+                }
+                // A transaction manager adds the partition to the
+                // transaction first (AddPartitionsToTxn).
                 if let Some(h) = self.hooks.as_mut() {
                     if !h.may_send(&TopicPartition::new(topic.clone(), partition)) {
                         continue;
@@ -1075,7 +1085,7 @@ impl ProducerState {
                 }
                 for (i, r) in b.records.into_iter().enumerate() {
                     let offset = if base_offset >= 0 {
-                        base_offset + i as i64
+                        base_offset.saturating_add(i as i64)
                     } else {
                         -1
                     };
