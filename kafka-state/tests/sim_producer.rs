@@ -665,3 +665,45 @@ fn sim_at_least_once_without_idempotence_under_faults() {
         }
     });
 }
+
+#[test]
+fn sim_leader_move_refreshes_metadata_and_reroutes() {
+    for_each_seed(|seed| {
+        let mut sim = Sim::new(seed, 3);
+        sim.cluster.create_topic(TOPIC, 1, 3).unwrap();
+        let first = send(&mut sim, ProducerRecord::new(TOPIC).with_value("before"));
+        wait_idle(&mut sim, SECS(10));
+        let old = sim.cluster.partition_leader(TOPIC, 0).unwrap();
+        let new = (old + 1 + (seed % 2) as i32) % 3;
+        sim.cluster.move_leader(TOPIC, 0, new).unwrap();
+        let updates_before = sim
+            .events
+            .iter()
+            .filter(|e| **e == Event::MetadataUpdated)
+            .count();
+        let second = send(&mut sim, ProducerRecord::new(TOPIC).with_value("after"));
+        wait_idle(&mut sim, SECS(10));
+        // The old leader refused it; only the new one could write it.
+        let r = reports(&sim);
+        assert!(matches!(
+            &r[&first][..],
+            [Ok(DeliveryReport { offset: 0, .. })]
+        ));
+        assert!(
+            matches!(&r[&second][..], [Ok(DeliveryReport { offset: 1, .. })]),
+            "seed {seed}: {r:?}"
+        );
+        assert_eq!(sim.client.cluster().leader_for(TOPIC, 0), Some(new));
+        assert!(
+            sim.events
+                .iter()
+                .filter(|e| **e == Event::MetadataUpdated)
+                .count()
+                > updates_before
+        );
+        assert!(
+            sim.elapsed() < SECS(5),
+            "seed {seed}: no waiting for the periodic refresh"
+        );
+    });
+}

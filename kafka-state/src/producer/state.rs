@@ -391,7 +391,8 @@ impl ProducerState {
     /// Moves a topic's waiting records into partition batches once its
     /// partitions are known; fails those past their deadline otherwise.
     fn assign_topic(&mut self, topic: &str, cache: &ClusterMetadata, events: &mut VecDeque<Event>) {
-        let Some(mut t) = self.topics.remove(topic) else {
+        // Taken out for the borrow checker; put back below (no allocation).
+        let Some(mut t) = self.topics.get_mut(topic).map(std::mem::take) else {
             return;
         };
         match cache
@@ -425,7 +426,9 @@ impl ProducerState {
                 }
             }
         }
-        self.topics.insert(topic.to_string(), t);
+        if let Some(slot) = self.topics.get_mut(topic) {
+            *slot = t;
+        }
     }
 
     fn choose_partition(
