@@ -581,6 +581,7 @@ impl ProducerState {
         self.resolve_broken_sequences();
         self.maybe_init_producer_id(queue, api_timeout);
         let linger = self.config.linger;
+        let idempotent = self.idempotent();
         let mut wanted = BTreeSet::new();
         let mut need_metadata = false;
         for (topic, t) in &mut self.topics {
@@ -591,7 +592,7 @@ impl ProducerState {
                         b.open = false;
                     }
                 }
-                if next_sendable(ps, now, &self.config, self.flushing).is_none() {
+                if next_sendable(ps, now, &self.config, self.flushing, idempotent).is_none() {
                     continue;
                 }
                 match metadata.cache.leader_for(topic, *partition) {
@@ -724,7 +725,8 @@ impl ProducerState {
             return false;
         }
         let pid = self.current_pid();
-        if self.idempotent() && pid.is_none() {
+        let idempotent = self.idempotent();
+        if idempotent && pid.is_none() {
             return false;
         }
         let mut per_node: BTreeMap<i32, NodeRequest> = BTreeMap::new();
@@ -748,7 +750,9 @@ impl ProducerState {
                     .topics
                     .get(&topic)
                     .and_then(|t| t.partitions.get(&partition))
-                    .and_then(|ps| next_sendable(ps, self.now, &self.config, self.flushing));
+                    .and_then(|ps| {
+                        next_sendable(ps, self.now, &self.config, self.flushing, idempotent)
+                    });
                 if sendable.is_none() {
                     continue;
                 }
@@ -773,7 +777,8 @@ impl ProducerState {
                 else {
                     continue;
                 };
-                let Some(idx) = next_sendable(ps, self.now, &self.config, flushing) else {
+                let Some(idx) = next_sendable(ps, self.now, &self.config, flushing, idempotent)
+                else {
                     continue;
                 };
                 if let Some((producer_id, epoch)) = pid {
@@ -1303,12 +1308,13 @@ fn next_sendable(
     now: Instant,
     config: &ProducerConfig,
     flushing: bool,
+    idempotent: bool,
 ) -> Option<usize> {
     if ps.retry_at.is_some_and(|t| t > now) || ps.in_flight >= config.max_in_flight {
         return None;
     }
     // A sequence restart waits until nothing of the partition is in flight.
-    if ps.in_flight > 0 && (ps.restart_pending() || (config.enable_idempotence && !ps.confirmed)) {
+    if ps.in_flight > 0 && (ps.restart_pending() || (idempotent && !ps.confirmed)) {
         return None;
     }
     let idx = ps
@@ -1320,7 +1326,7 @@ fn next_sendable(
     if !ready {
         return None;
     }
-    if config.enable_idempotence && !b.retried && ps.batches.iter().any(|o| o.retried) {
+    if idempotent && !b.retried && ps.batches.iter().any(|o| o.retried) {
         return None;
     }
     Some(idx)
