@@ -707,3 +707,48 @@ fn sim_leader_move_refreshes_metadata_and_reroutes() {
         );
     });
 }
+
+#[test]
+fn sim_compressed_batches_reach_the_log_intact() {
+    use kafka_proto::record::Compression;
+    for_each_seed(|seed| {
+        let codec = [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ][seed as usize % 4];
+        let mut sim = Sim::with_config(seed, 3, |c| {
+            c.producer.compression = codec;
+            c.producer.linger = MS(20);
+        });
+        sim.cluster.create_topic(TOPIC, 2, 3).unwrap();
+        let mut sent = BTreeMap::new();
+        for i in 0..60 {
+            // Repetitive values, so compression has something to do.
+            let value = Bytes::from(format!("{i}-{}", "abc".repeat(50)));
+            let id = send(
+                &mut sim,
+                ProducerRecord::new(TOPIC)
+                    .with_partition(i % 2)
+                    .with_value(value.clone()),
+            );
+            sent.insert(
+                id,
+                Sent {
+                    index: i as usize,
+                    value,
+                    partition: Some(i % 2),
+                },
+            );
+        }
+        wait_idle(&mut sim, SECS(30));
+        assert_eq!(check_delivery(&sim, TOPIC, 2, &sent), 60, "seed {seed}");
+        for p in 0..2 {
+            for bytes in sim.cluster.partition_batches(TOPIC, p).unwrap() {
+                let b = Batches::new(bytes).next().unwrap().unwrap();
+                assert_eq!(b.header().compression(), Some(codec));
+            }
+        }
+    });
+}

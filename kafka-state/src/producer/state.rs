@@ -1770,6 +1770,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn sticky_partitioner_skips_partitions_without_a_leader() {
+        let mut f = Fixture::new(4, |c| c.linger = MS(1));
+        // Partitions 1 and 3 lose their leader.
+        let resp = MetadataResponse::default()
+            .with_brokers(vec![MetadataResponseBroker::default()
+                .with_node_id(0)
+                .with_host("h".into())
+                .with_port(9092)])
+            .with_topics(vec![MetadataResponseTopic::default()
+                .with_name(Some("t".into()))
+                .with_partitions(
+                    (0..4)
+                        .map(|p| {
+                            MetadataResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_leader_id(if p % 2 == 0 { 0 } else { -1 })
+                        })
+                        .collect(),
+                )]);
+        f.m.cache = ClusterMetadata::from_response(&resp);
+        let mut chosen = BTreeSet::new();
+        for _ in 0..40 {
+            f.send(ProducerRecord::new("t").with_value("v")).unwrap();
+            chosen.insert(f.p.topics["t"].sticky.unwrap());
+            f.now += MS(1);
+            f.drain();
+        }
+        assert_eq!(
+            chosen,
+            BTreeSet::from([0, 2]),
+            "only partitions with a leader"
+        );
+    }
+
     struct Last;
 
     impl Partitioner for Last {
