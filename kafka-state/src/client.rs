@@ -1,5 +1,5 @@
 //! The [`Client`]: connections per broker, the request router, reconnect
-//! backoff, and the sub-machines (metadata, admin) it drives.
+//! backoff, and the sub-machines (metadata, admin, producer) it drives.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;

@@ -754,4 +754,31 @@ mod tests {
         let r = c.handle_recv(&mut wire, settings(), &mut Vec::new());
         assert_eq!(r, Err(ProtocolError::Unsolicited.into()));
     }
+
+    #[test]
+    fn a_produce_with_acks_zero_waits_for_no_response() {
+        use kafka_proto::messages::ProduceRequest;
+        let now = t0();
+        let mut c = Connection::new(ConnId(1), Broker::Node(0), now, Duration::from_secs(5));
+        let corr = request_of(c.handle_connected(settings()).unwrap()).2;
+        let mut wire = BytesMut::new();
+        let body = ApiVersionsResponse::default().with_api_keys(full_list());
+        encode_response_frame(corr, 3, &body.into(), &mut wire).unwrap();
+        c.handle_recv(&mut wire, settings(), &mut Vec::new())
+            .unwrap();
+        assert!(c.is_ready());
+        let req = |id, acks| Outbound {
+            id: RequestId(id),
+            owner: Owner::Producer,
+            target: crate::router::Target::Node(0),
+            body: ProduceRequest::default().with_acks(acks).into(),
+            expires: now + Duration::from_secs(30),
+        };
+        c.send(now, req(1, 0), settings()).unwrap();
+        assert_eq!(c.in_flight(), 0, "nothing will answer acks=0");
+        assert_eq!(c.poll_timeout(), None, "no request timer for it");
+        c.send(now, req(2, 1), settings()).unwrap();
+        assert_eq!(c.in_flight(), 1);
+        assert!(c.poll_timeout().is_some());
+    }
 }

@@ -8,9 +8,10 @@
 //!
 //! - **inputs** (`handle_connected`, `handle_connect_failed`,
 //!   `handle_closed`, `handle_recv`, `handle_timeout`) take `now` first;
-//! - **commands** ([`Client::admin`], [`Client::consumer`],
-//!   [`Client::track_topic`], ...) take
-//!   `now` too and return `Result<_, Misuse>` for caller mistakes only.
+//! - **commands** ([`Client::admin`], [`Client::producer`],
+//!   [`Client::consumer`], [`Client::track_topic`], ...) take `now` too
+//!   and return a typed error for caller mistakes only ([`Misuse`], or
+//!   [`SendError`] which hands the record back).
 //!
 //! **After any input or command, drain transmit → conn → timeout → event**:
 //! write every [`Client::poll_transmit`] to its connection, open or close
@@ -121,7 +122,8 @@
 //! - `router`: the plain messages sub-machines use to reach brokers.
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
-//! `kafka_state::conn`, `kafka_state::metadata` and `kafka_state::consumer`.
+//! `kafka_state::conn`, `kafka_state::metadata`, `kafka_state::producer`,
+//! `kafka_state::consumer`, `kafka_state::sasl` and `kafka_state::calls`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -380,3 +380,25 @@ fn flush_sends_at_once_and_completes_when_all_is_delivered() {
     b.serve();
     assert_eq!(b.events, vec![Event::FlushComplete]);
 }
+
+#[test]
+fn producer_settings_are_validated_with_the_client() {
+    let mut config = Config::new([BrokerAddr::new("b", 9092)]);
+    config.producer.acks = Acks::Leader;
+    assert!(matches!(
+        Client::new(config.clone(), t0()),
+        Err(Misuse::InvalidConfig(_))
+    ));
+    config.producer.enable_idempotence = false;
+    assert!(Client::new(config.clone(), t0()).is_ok());
+    config.producer.delivery_timeout = config.request_timeout / 2;
+    assert!(Client::new(config, t0()).is_err());
+}
+
+#[test]
+fn the_client_stays_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Client>();
+    assert_send::<ProducerRecord>();
+    assert_send::<SendError>();
+}

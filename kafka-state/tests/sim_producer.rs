@@ -150,6 +150,129 @@ fn roll(sim: &mut Sim, n: u64) -> u64 {
     sim.rng.next_u64() % n
 }
 
+/// Sends `n` records (explicit partitions, keys, no keys) in bursts to
+/// `TOPIC` while the network and cluster misbehave: dropped connections,
+/// injected retriable errors, leader moves, a broker down for a while, a
+/// broker that stops answering, and (if `lost_sequences`) lost producer
+/// state. Ends flushed, with every record reported.
+fn produce_with_faults(
+    sim: &mut Sim,
+    partitions: i32,
+    n: usize,
+    lost_sequences: bool,
+) -> BTreeMap<DeliveryId, Sent> {
+    let mut sent = BTreeMap::new();
+    let mut down: Option<(i32, std::time::Instant)> = None;
+    let mut silent: Option<(i32, std::time::Instant)> = None;
+    let mut i = 0;
+    while i < n {
+        for _ in 0..1 + roll(sim, 12) {
+            if i == n {
+                break;
+            }
+            let value = Bytes::from(format!("value-{i}"));
+            let mut r = ProducerRecord::new(TOPIC)
+                .with_value(value.clone())
+                .with_timestamp(1_700_000_000_000 + i as i64);
+            let mut partition = None;
+            if i % 5 == 0 {
+                r = r.with_partition(i as i32 % partitions);
+                partition = Some(i as i32 % partitions);
+            } else if i % 3 == 0 {
+                let key = format!("key-{}", i % 7);
+                partition = Some(partition_for_key(key.as_bytes(), partitions));
+                r = r.with_key(key);
+            }
+            let id = send(sim, r);
+            sent.insert(
+                id,
+                Sent {
+                    index: i,
+                    value,
+                    partition,
+                },
+            );
+            i += 1;
+        }
+        match roll(sim, 16) {
+            0 => {
+                let conns = sim.open_conns();
+                if !conns.is_empty() {
+                    let c = conns[roll(sim, conns.len() as u64) as usize];
+                    sim.drop_connection(c);
+                }
+            }
+            1 | 2 => {
+                let p = roll(sim, partitions as u64) as i32;
+                let count = 1 + roll(sim, 3) as u32;
+                let code = [
+                    ErrorCode::NotLeaderOrFollower,
+                    ErrorCode::NotEnoughReplicas,
+                    ErrorCode::RequestTimedOut,
+                    ErrorCode::LeaderNotAvailable,
+                ][roll(sim, 4) as usize];
+                sim.cluster.inject_error(
+                    ErrorInjection::new(ApiKey::Produce, code, count).on_partition(TOPIC, p),
+                );
+            }
+            3 => {
+                let p = roll(sim, partitions as u64) as i32;
+                let live: Vec<i32> = (0..3).filter(|b| down.map(|d| d.0) != Some(*b)).collect();
+                let b = live[roll(sim, live.len() as u64) as usize];
+                sim.cluster.move_leader(TOPIC, p, b).unwrap();
+            }
+            5 if lost_sequences => {
+                // The broker lost our state (or saw a gap): the epoch is bumped.
+                let p = roll(sim, partitions as u64) as i32;
+                let code = [
+                    ErrorCode::OutOfOrderSequenceNumber,
+                    ErrorCode::UnknownProducerId,
+                ][roll(sim, 2) as usize];
+                sim.cluster.inject_error(
+                    ErrorInjection::new(ApiKey::Produce, code, 1).on_partition(TOPIC, p),
+                );
+            }
+            6 if silent.is_none() => {
+                // A broker stops answering for a while: requests time out.
+                let b = roll(sim, 3) as i32;
+                sim.cluster.set_broker_silent(b, true).unwrap();
+                silent = Some((b, sim.now + MS(100 + roll(sim, 3000))));
+            }
+            4 if down.is_none() => {
+                let b = roll(sim, 3) as i32;
+                sim.set_broker_up(b, false);
+                down = Some((b, sim.now + MS(200 + roll(sim, 2000))));
+            }
+            _ => {}
+        }
+        let pause = MS(roll(sim, 40));
+        sim.run_exactly(pause);
+        if let Some((b, until)) = down {
+            if sim.now >= until {
+                sim.set_broker_up(b, true);
+                down = None;
+            }
+        }
+        if let Some((b, until)) = silent {
+            if sim.now >= until {
+                sim.cluster.set_broker_silent(b, false).unwrap();
+                silent = None;
+            }
+        }
+    }
+    if let Some((b, _)) = down {
+        sim.set_broker_up(b, true);
+    }
+    if let Some((b, _)) = silent {
+        sim.cluster.set_broker_silent(b, false).unwrap();
+    }
+    let now = sim.now;
+    sim.client.producer().flush(now).unwrap();
+    wait_idle(sim, SECS(300));
+    sim.flush();
+    sent
+}
+
 #[test]
 fn sim_idempotent_produce_survives_faults_exactly_once_in_order() {
     for_each_seed(|seed| {
@@ -159,116 +282,8 @@ fn sim_idempotent_produce_survives_faults_exactly_once_in_order() {
         });
         let partitions = 4;
         sim.cluster.create_topic(TOPIC, partitions, 3).unwrap();
-        let mut sent = BTreeMap::new();
         let n = 240;
-        let mut down: Option<(i32, std::time::Instant)> = None;
-        let mut silent: Option<(i32, std::time::Instant)> = None;
-        let mut i = 0;
-        while i < n {
-            for _ in 0..1 + roll(&mut sim, 12) {
-                if i == n {
-                    break;
-                }
-                let value = Bytes::from(format!("value-{i}"));
-                let mut r = ProducerRecord::new(TOPIC)
-                    .with_value(value.clone())
-                    .with_timestamp(1_700_000_000_000 + i as i64);
-                let mut partition = None;
-                if i % 5 == 0 {
-                    r = r.with_partition((i % 4) as i32);
-                    partition = Some((i % 4) as i32);
-                } else if i % 3 == 0 {
-                    let key = format!("key-{}", i % 7);
-                    partition = Some(partition_for_key(key.as_bytes(), partitions));
-                    r = r.with_key(key);
-                }
-                let id = send(&mut sim, r);
-                sent.insert(
-                    id,
-                    Sent {
-                        index: i,
-                        value,
-                        partition,
-                    },
-                );
-                i += 1;
-            }
-            match roll(&mut sim, 16) {
-                0 => {
-                    let conns = sim.open_conns();
-                    if !conns.is_empty() {
-                        let c = conns[roll(&mut sim, conns.len() as u64) as usize];
-                        sim.drop_connection(c);
-                    }
-                }
-                1 | 2 => {
-                    let p = roll(&mut sim, partitions as u64) as i32;
-                    let count = 1 + roll(&mut sim, 3) as u32;
-                    let code = [
-                        ErrorCode::NotLeaderOrFollower,
-                        ErrorCode::NotEnoughReplicas,
-                        ErrorCode::RequestTimedOut,
-                        ErrorCode::LeaderNotAvailable,
-                    ][roll(&mut sim, 4) as usize];
-                    sim.cluster.inject_error(
-                        ErrorInjection::new(ApiKey::Produce, code, count).on_partition(TOPIC, p),
-                    );
-                }
-                3 => {
-                    let p = roll(&mut sim, partitions as u64) as i32;
-                    let live: Vec<i32> = (0..3).filter(|b| down.map(|d| d.0) != Some(*b)).collect();
-                    let b = live[roll(&mut sim, live.len() as u64) as usize];
-                    sim.cluster.move_leader(TOPIC, p, b).unwrap();
-                }
-                5 => {
-                    // The broker lost our state (or saw a gap): the epoch is bumped.
-                    let p = roll(&mut sim, partitions as u64) as i32;
-                    let code = [
-                        ErrorCode::OutOfOrderSequenceNumber,
-                        ErrorCode::UnknownProducerId,
-                    ][roll(&mut sim, 2) as usize];
-                    sim.cluster.inject_error(
-                        ErrorInjection::new(ApiKey::Produce, code, 1).on_partition(TOPIC, p),
-                    );
-                }
-                6 if silent.is_none() => {
-                    // A broker stops answering for a while: requests time out.
-                    let b = roll(&mut sim, 3) as i32;
-                    sim.cluster.set_broker_silent(b, true).unwrap();
-                    silent = Some((b, sim.now + MS(100 + roll(&mut sim, 3000))));
-                }
-                4 if down.is_none() => {
-                    let b = roll(&mut sim, 3) as i32;
-                    sim.set_broker_up(b, false);
-                    down = Some((b, sim.now + MS(200 + roll(&mut sim, 2000))));
-                }
-                _ => {}
-            }
-            let pause = MS(roll(&mut sim, 40));
-            sim.run_exactly(pause);
-            if let Some((b, until)) = down {
-                if sim.now >= until {
-                    sim.set_broker_up(b, true);
-                    down = None;
-                }
-            }
-            if let Some((b, until)) = silent {
-                if sim.now >= until {
-                    sim.cluster.set_broker_silent(b, false).unwrap();
-                    silent = None;
-                }
-            }
-        }
-        if let Some((b, _)) = down {
-            sim.set_broker_up(b, true);
-        }
-        if let Some((b, _)) = silent {
-            sim.cluster.set_broker_silent(b, false).unwrap();
-        }
-        let now = sim.now;
-        sim.client.producer().flush(now).unwrap();
-        wait_idle(&mut sim, SECS(300));
-        sim.flush();
+        let sent = produce_with_faults(&mut sim, partitions, n, true);
         let ok = check_delivery(&sim, TOPIC, partitions, &sent);
         // Only a lost sequence on a batch that may already be in the log
         // fails records (rewriting it could duplicate it); the rest of the
@@ -610,5 +625,130 @@ fn sim_buffer_full_gives_the_record_back_and_signals_room() {
                 .all(|id| r[id].len() == 1 && r[id][0].is_ok()),
             "seed {seed}"
         );
+    });
+}
+
+#[test]
+fn sim_at_least_once_without_idempotence_under_faults() {
+    for_each_seed(|seed| {
+        let mut sim = Sim::with_config(seed, 3, |c| {
+            c.producer.enable_idempotence = false;
+            c.producer.acks = if seed % 2 == 0 {
+                Acks::All
+            } else {
+                Acks::Leader
+            };
+            c.producer.linger = MS(seed % 5);
+        });
+        let partitions = 3;
+        sim.cluster.create_topic(TOPIC, partitions, 3).unwrap();
+        let sent = produce_with_faults(&mut sim, partitions, 150, false);
+        let reports = reports(&sim);
+        assert_eq!(reports.len(), sent.len(), "seed {seed}");
+        for (id, s) in &sent {
+            let r = &reports[id];
+            assert_eq!(r.len(), 1, "seed {seed}: {id} reported {r:?}");
+            let report = r[0]
+                .as_ref()
+                .unwrap_or_else(|e| panic!("seed {seed}: {id} failed: {e}"));
+            if let Some(p) = s.partition {
+                assert_eq!(report.partition, p);
+            }
+            // Retries may write twice without idempotence, never lose.
+            let log = log(&sim, TOPIC, report.partition);
+            assert!(
+                log.iter()
+                    .any(|(o, v, pid)| *o == report.offset && *v == s.value && *pid == -1),
+                "seed {seed}: {id} not at offset {}",
+                report.offset
+            );
+        }
+    });
+}
+
+#[test]
+fn sim_leader_move_refreshes_metadata_and_reroutes() {
+    for_each_seed(|seed| {
+        let mut sim = Sim::new(seed, 3);
+        sim.cluster.create_topic(TOPIC, 1, 3).unwrap();
+        let first = send(&mut sim, ProducerRecord::new(TOPIC).with_value("before"));
+        wait_idle(&mut sim, SECS(10));
+        let old = sim.cluster.partition_leader(TOPIC, 0).unwrap();
+        let new = (old + 1 + (seed % 2) as i32) % 3;
+        sim.cluster.move_leader(TOPIC, 0, new).unwrap();
+        let updates_before = sim
+            .events
+            .iter()
+            .filter(|e| **e == Event::MetadataUpdated)
+            .count();
+        let second = send(&mut sim, ProducerRecord::new(TOPIC).with_value("after"));
+        wait_idle(&mut sim, SECS(10));
+        // The old leader refused it; only the new one could write it.
+        let r = reports(&sim);
+        assert!(matches!(
+            &r[&first][..],
+            [Ok(DeliveryReport { offset: 0, .. })]
+        ));
+        assert!(
+            matches!(&r[&second][..], [Ok(DeliveryReport { offset: 1, .. })]),
+            "seed {seed}: {r:?}"
+        );
+        assert_eq!(sim.client.cluster().leader_for(TOPIC, 0), Some(new));
+        assert!(
+            sim.events
+                .iter()
+                .filter(|e| **e == Event::MetadataUpdated)
+                .count()
+                > updates_before
+        );
+        assert!(
+            sim.elapsed() < SECS(5),
+            "seed {seed}: no waiting for the periodic refresh"
+        );
+    });
+}
+
+#[test]
+fn sim_compressed_batches_reach_the_log_intact() {
+    use kafka_proto::record::Compression;
+    for_each_seed(|seed| {
+        let codec = [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ][seed as usize % 4];
+        let mut sim = Sim::with_config(seed, 3, |c| {
+            c.producer.compression = codec;
+            c.producer.linger = MS(20);
+        });
+        sim.cluster.create_topic(TOPIC, 2, 3).unwrap();
+        let mut sent = BTreeMap::new();
+        for i in 0..60 {
+            // Repetitive values, so compression has something to do.
+            let value = Bytes::from(format!("{i}-{}", "abc".repeat(50)));
+            let id = send(
+                &mut sim,
+                ProducerRecord::new(TOPIC)
+                    .with_partition(i % 2)
+                    .with_value(value.clone()),
+            );
+            sent.insert(
+                id,
+                Sent {
+                    index: i as usize,
+                    value,
+                    partition: Some(i % 2),
+                },
+            );
+        }
+        wait_idle(&mut sim, SECS(30));
+        assert_eq!(check_delivery(&sim, TOPIC, 2, &sent), 60, "seed {seed}");
+        for p in 0..2 {
+            for bytes in sim.cluster.partition_batches(TOPIC, p).unwrap() {
+                let b = Batches::new(bytes).next().unwrap().unwrap();
+                assert_eq!(b.header().compression(), Some(codec));
+            }
+        }
     });
 }

@@ -10,6 +10,30 @@
 //! [`Event::Delivery`](crate::Event::Delivery): an offset, or a
 //! [`ProduceError`].
 //!
+//! # Retries and idempotence
+//!
+//! Retriable broker errors, lost connections and request timeouts send a
+//! batch again after `retry_backoff` (doubling up to `retry_backoff_max`)
+//! until `delivery_timeout`; errors that mean the leader moved refresh the
+//! metadata first. A batch the broker finds too large is split in two.
+//!
+//! With idempotence (the default) every batch carries the producer id,
+//! epoch and a per-partition sequence fixed at its first send, so a resent
+//! batch is the same bytes and the broker drops it as a duplicate. To keep
+//! each partition's log in send order and free of duplicates:
+//!
+//! - until the broker has acknowledged one batch of the current epoch, a
+//!   partition has one batch in flight (a broker without state for the
+//!   producer accepts any sequence, so a later batch could overtake);
+//! - while a resent batch is outstanding no new batch of its partition
+//!   goes, so it stays within the broker's window of recent batches;
+//! - a sequence error on the first unacknowledged batch bumps the epoch
+//!   locally (as idempotent producers do, KIP-360; a new producer id once
+//!   the epoch runs out) and restarts that partition's sequences at 0,
+//!   unless a later acknowledgement proves the batch written. A batch
+//!   whose earlier attempt may be in the log is failed instead of written
+//!   again.
+//!
 //! # Seam for transactions
 //!
 //! The transaction manager to come plugs in through the crate-internal `TxnHooks` trait (`producer/txn.rs`):
@@ -243,6 +267,20 @@ pub enum InvalidRecord {
 }
 
 /// Borrowed handle for producing; see [`Client::producer`].
+///
+/// ```
+/// use std::time::Instant;
+/// use kafka_state::{BrokerAddr, Client, Config, Event, ProducerRecord};
+///
+/// let now = Instant::now();
+/// let mut client = Client::new(Config::new([BrokerAddr::new("localhost", 9092)]), now)?;
+/// let record = ProducerRecord::new("orders").with_key("id-7").with_value("shipped");
+/// let id = client.producer().send(now, record)?;
+/// assert_eq!(client.producer().in_flight_count(), 1);
+/// // ... drive the client; later an `Event::Delivery { id, result }` arrives.
+/// # let _ = id;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Producer<'a> {
     pub(crate) client: &'a mut Client,

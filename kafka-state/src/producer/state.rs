@@ -391,7 +391,8 @@ impl ProducerState {
     /// Moves a topic's waiting records into partition batches once its
     /// partitions are known; fails those past their deadline otherwise.
     fn assign_topic(&mut self, topic: &str, cache: &ClusterMetadata, events: &mut VecDeque<Event>) {
-        let Some(mut t) = self.topics.remove(topic) else {
+        // Taken out for the borrow checker; put back below (no allocation).
+        let Some(mut t) = self.topics.get_mut(topic).map(std::mem::take) else {
             return;
         };
         match cache
@@ -425,7 +426,9 @@ impl ProducerState {
                 }
             }
         }
-        self.topics.insert(topic.to_string(), t);
+        if let Some(slot) = self.topics.get_mut(topic) {
+            *slot = t;
+        }
     }
 
     fn choose_partition(
@@ -578,6 +581,7 @@ impl ProducerState {
         self.resolve_broken_sequences();
         self.maybe_init_producer_id(queue, api_timeout);
         let linger = self.config.linger;
+        let idempotent = self.idempotent();
         let mut wanted = BTreeSet::new();
         let mut need_metadata = false;
         for (topic, t) in &mut self.topics {
@@ -588,7 +592,7 @@ impl ProducerState {
                         b.open = false;
                     }
                 }
-                if next_sendable(ps, now, &self.config, self.flushing).is_none() {
+                if next_sendable(ps, now, &self.config, self.flushing, idempotent).is_none() {
                     continue;
                 }
                 match metadata.cache.leader_for(topic, *partition) {
@@ -698,7 +702,7 @@ impl ProducerState {
             target: Target::Any,
             body: InitProducerIdRequest::default()
                 .with_transactional_id(None)
-                .with_transaction_timeout_ms(i32::MAX)
+                .with_transaction_timeout_ms(60_000)
                 .with_producer_id(-1)
                 .with_producer_epoch(-1)
                 .into(),
@@ -721,7 +725,8 @@ impl ProducerState {
             return false;
         }
         let pid = self.current_pid();
-        if self.idempotent() && pid.is_none() {
+        let idempotent = self.idempotent();
+        if idempotent && pid.is_none() {
             return false;
         }
         let mut per_node: BTreeMap<i32, NodeRequest> = BTreeMap::new();
@@ -741,6 +746,18 @@ impl ProducerState {
                 else {
                     continue;
                 };
+                let sendable = self
+                    .topics
+                    .get(&topic)
+                    .and_then(|t| t.partitions.get(&partition))
+                    .and_then(|ps| {
+                        next_sendable(ps, self.now, &self.config, self.flushing, idempotent)
+                    });
+                if sendable.is_none() {
+                    continue;
+                }
+                // A transaction manager adds the partition to the
+                // transaction first (AddPartitionsToTxn).
                 if let Some(h) = self.hooks.as_mut() {
                     if !h.may_send(&TopicPartition::new(topic.clone(), partition)) {
                         continue;
@@ -760,7 +777,8 @@ impl ProducerState {
                 else {
                     continue;
                 };
-                let Some(idx) = next_sendable(ps, self.now, &self.config, flushing) else {
+                let Some(idx) = next_sendable(ps, self.now, &self.config, flushing, idempotent)
+                else {
                     continue;
                 };
                 if let Some((producer_id, epoch)) = pid {
@@ -1075,7 +1093,7 @@ impl ProducerState {
                 }
                 for (i, r) in b.records.into_iter().enumerate() {
                     let offset = if base_offset >= 0 {
-                        base_offset + i as i64
+                        base_offset.saturating_add(i as i64)
                     } else {
                         -1
                     };
@@ -1290,12 +1308,13 @@ fn next_sendable(
     now: Instant,
     config: &ProducerConfig,
     flushing: bool,
+    idempotent: bool,
 ) -> Option<usize> {
     if ps.retry_at.is_some_and(|t| t > now) || ps.in_flight >= config.max_in_flight {
         return None;
     }
     // A sequence restart waits until nothing of the partition is in flight.
-    if ps.in_flight > 0 && (ps.restart_pending() || (config.enable_idempotence && !ps.confirmed)) {
+    if ps.in_flight > 0 && (ps.restart_pending() || (idempotent && !ps.confirmed)) {
         return None;
     }
     let idx = ps
@@ -1307,7 +1326,7 @@ fn next_sendable(
     if !ready {
         return None;
     }
-    if config.enable_idempotence && !b.retried && ps.batches.iter().any(|o| o.retried) {
+    if idempotent && !b.retried && ps.batches.iter().any(|o| o.retried) {
         return None;
     }
     Some(idx)
@@ -1748,6 +1767,41 @@ mod tests {
         assert_eq!(
             f.p.topics["t"].partitions[&sticky].batches[0].records.len(),
             6
+        );
+    }
+
+    #[test]
+    fn sticky_partitioner_skips_partitions_without_a_leader() {
+        let mut f = Fixture::new(4, |c| c.linger = MS(1));
+        // Partitions 1 and 3 lose their leader.
+        let resp = MetadataResponse::default()
+            .with_brokers(vec![MetadataResponseBroker::default()
+                .with_node_id(0)
+                .with_host("h".into())
+                .with_port(9092)])
+            .with_topics(vec![MetadataResponseTopic::default()
+                .with_name(Some("t".into()))
+                .with_partitions(
+                    (0..4)
+                        .map(|p| {
+                            MetadataResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_leader_id(if p % 2 == 0 { 0 } else { -1 })
+                        })
+                        .collect(),
+                )]);
+        f.m.cache = ClusterMetadata::from_response(&resp);
+        let mut chosen = BTreeSet::new();
+        for _ in 0..40 {
+            f.send(ProducerRecord::new("t").with_value("v")).unwrap();
+            chosen.insert(f.p.topics["t"].sticky.unwrap());
+            f.now += MS(1);
+            f.drain();
+        }
+        assert_eq!(
+            chosen,
+            BTreeSet::from([0, 2]),
+            "only partitions with a leader"
         );
     }
 
