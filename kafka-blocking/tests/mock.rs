@@ -167,3 +167,66 @@ fn a_full_buffer_blocks_send_async_instead_of_failing() {
         assert_eq!(d.wait().unwrap().offset, i as i64);
     }
 }
+
+#[test]
+fn poll_fetch_and_offsets_read_back_what_was_produced() {
+    use kafka_blocking::{Position, SeekTo, TopicPartition};
+    let mock = mock(2);
+    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    client.create_topic(NewTopic::new("r", 2, 1)).unwrap();
+    let producer = client.producer();
+    for i in 0..500 {
+        let _ = producer
+            .send_async(
+                kafka_blocking::ProducerRecord::new("r")
+                    .with_partition(i % 2)
+                    .with_key(format!("k{i}"))
+                    .with_value(format!("v{i}"))
+                    .with_header("h", Some("x".into())),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(20)).unwrap();
+    let consumer = client.consumer();
+    assert_eq!(
+        consumer.offsets("r", 0, Position::Earliest).unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        consumer.offsets("r", 0, Position::Latest).unwrap(),
+        Some(250)
+    );
+
+    // One-shot fetch from an offset, bounded by bytes (at least one record).
+    let got = consumer.fetch("r", 1, 10, 40).unwrap();
+    assert!(!got.is_empty() && got.len() < 10, "{}", got.len());
+    assert_eq!(got[0].offset, 10);
+    assert_eq!(got[0].next_offset, 11);
+    assert_eq!(got[0].value.as_deref(), Some(&b"v21"[..]));
+    assert_eq!(got[0].headers, vec![("h".to_string(), Some("x".into()))]);
+
+    // poll over the whole assignment from the start.
+    let tps = [TopicPartition::new("r", 0), TopicPartition::new("r", 1)];
+    consumer.assign(tps.clone()).unwrap();
+    for tp in &tps {
+        consumer.seek(tp.clone(), SeekTo::Earliest).unwrap();
+    }
+    let mut next = [0i64; 2];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while next.iter().sum::<i64>() < 500 {
+        assert!(Instant::now() < deadline, "only {next:?}");
+        for m in consumer.poll(Duration::from_millis(200)).unwrap() {
+            let p = m.partition as usize;
+            assert_eq!(m.offset, next[p]);
+            next[p] += 1;
+            let i = 2 * m.offset + i64::from(m.partition);
+            assert_eq!(m.key.as_deref(), Some(format!("k{i}").as_bytes()));
+        }
+    }
+    assert_eq!(consumer.lag(tps[0].clone()).unwrap(), Some(0));
+    // Nothing more: poll returns empty after its timeout.
+    assert!(consumer.poll(Duration::from_millis(50)).unwrap().is_empty());
+    assert!(consumer
+        .seek(TopicPartition::new("r", 9), SeekTo::Offset(0))
+        .is_err());
+}
