@@ -4,6 +4,8 @@
 //! broker errors) ends with one line on stderr and a non-zero exit.
 #![forbid(unsafe_code)]
 
+mod consume;
+mod demo;
 mod metadata;
 mod produce;
 mod progress;
@@ -83,6 +85,40 @@ enum Command {
         /// Idempotent writes (needs --acks all).
         #[arg(long)]
         idempotent: bool,
+    },
+    /// Print records, one per line.
+    Consume {
+        /// The topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// Only this partition (default: all).
+        #[arg(short = 'p', long = "partition")]
+        partition: Option<i32>,
+        /// Where to start: beginning, end, OFFSET or @TIMESTAMP_MS.
+        #[arg(short = 'o', long = "offset", default_value = "beginning")]
+        offset: String,
+        /// Stop after COUNT records.
+        #[arg(short = 'c', long = "count")]
+        count: Option<u64>,
+        /// Stop at the end of every partition instead of waiting for more.
+        #[arg(short = 'e')]
+        exit_at_end: bool,
+        /// Output: the value as text, or one JSON object per record.
+        #[arg(short = 'f', long = "format", default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// Print each partition's earliest and latest offsets.
+    Offsets {
+        /// The topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// Start the embedded mock cluster, produce and consume N records, and
+    /// print throughput and latency.
+    Demo {
+        /// How many records.
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        messages: u64,
     },
     /// Serve the in-process mock cluster on 127.0.0.1 until interrupted.
     Mock {
@@ -278,6 +314,76 @@ async fn run(cli: Cli) -> Result<(), String> {
             eprintln!("produced {n} records to {topic}");
             client.close().await;
         }
+        Command::Consume {
+            topic,
+            partition,
+            offset,
+            count,
+            exit_at_end,
+            format,
+        } => {
+            let start = consume::Start::parse(offset)?;
+            if partition.is_some_and(|p| p < 0) {
+                return Err(format!("-p: negative partition {}", partition.unwrap_or(0)));
+            }
+            let client = connect(&cli).await?;
+            let n = consume::run(
+                &client,
+                consume::Options {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    start,
+                    count: *count,
+                    exit_at_end: *exit_at_end,
+                    json: format == "json",
+                },
+            )
+            .await?;
+            eprintln!("consumed {n} records from {topic}");
+            client.close().await;
+        }
+        Command::Offsets { topic } => {
+            let client = connect(&cli).await?;
+            check_topic(&client, topic).await?;
+            let md = client
+                .metadata([topic.as_str()])
+                .await
+                .map_err(|e| e.to_string())?;
+            let tps: Vec<kafka_tokio::TopicPartition> = md
+                .topic(topic)
+                .map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|p| kafka_tokio::TopicPartition::new(topic, p.partition))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let consumer = client.consumer();
+            let earliest = consumer
+                .offsets(tps.clone(), kafka_tokio::OffsetSpec::Earliest)
+                .await
+                .map_err(|e| e.to_string())?;
+            let latest = consumer
+                .offsets(tps.clone(), kafka_tokio::OffsetSpec::Latest)
+                .await
+                .map_err(|e| e.to_string())?;
+            let show = |o: Option<&Result<kafka_tokio::ListedOffset, _>>| match o {
+                Some(Ok(l)) => l.offset.map_or("-".to_string(), |o| o.to_string()),
+                Some(Err(e)) => format!("error: {e}"),
+                None => "-".to_string(),
+            };
+            println!("partition\tearliest\tlatest");
+            for tp in &tps {
+                println!(
+                    "{}\t{}\t{}",
+                    tp.partition,
+                    show(earliest.get(tp)),
+                    show(latest.get(tp))
+                );
+            }
+            client.close().await;
+        }
+        Command::Demo { messages } => demo::run(*messages).await?,
         Command::Mock { brokers, port } => {
             let mock = kafka_mock::MockCluster::builder()
                 .brokers(*brokers)

@@ -92,3 +92,122 @@ fn failures_are_one_clear_line() {
         "bad name!",
     );
 }
+
+fn kfk_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kfk"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kfk runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn produce_then_consume_as_json_and_text() {
+    let mock = MockCluster::builder().brokers(2).build().unwrap();
+    let b = mock.bootstrap();
+    assert!(
+        kfk(&["-b", &b, "topic", "create", "lines", "--partitions", "2"])
+            .status
+            .success()
+    );
+    let input: String = (0..50).map(|i| format!("k{}:value {i}\n", i % 3)).collect();
+    let o = kfk_stdin(
+        &[
+            "-b",
+            &b,
+            "produce",
+            "-t",
+            "lines",
+            "-K",
+            ":",
+            "-H",
+            "src=test",
+            "--compression",
+            "lz4",
+        ],
+        &input,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("produced 50 records"), "{}", stderr(&o));
+
+    let o = kfk(&["-b", &b, "consume", "-t", "lines", "-e", "-f", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 50);
+    for r in &records {
+        assert_eq!(r["topic"], "lines");
+        assert_eq!(r["headers"], serde_json::json!([["src", "test"]]));
+        let value = r["value"].as_str().unwrap();
+        let i: u32 = value.strip_prefix("value ").unwrap().parse().unwrap();
+        assert_eq!(r["key"], format!("k{}", i % 3));
+        assert!(r["timestamp"].as_i64().unwrap() > 0);
+    }
+
+    // Text, one partition, from an offset, a count.
+    let o = kfk(&[
+        "-b", &b, "consume", "-t", "lines", "-p", "1", "-o", "2", "-c", "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 3);
+
+    let o = kfk(&["-b", &b, "offsets", "-t", "lines"]);
+    let text = stdout(&o);
+    let total: i64 = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(2).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, 50, "{text}");
+
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "consume", "-t", "lines", "-p", "7", "-e"]),
+        "no partition 7",
+    );
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "consume", "-t", "lines", "-o", "soon"]),
+        "-o soon",
+    );
+    assert_one_line_failure(
+        &kfk_stdin(
+            &[
+                "-b",
+                &b,
+                "produce",
+                "-t",
+                "lines",
+                "--acks",
+                "1",
+                "--idempotent",
+            ],
+            "x\n",
+        ),
+        "--idempotent",
+    );
+    assert_one_line_failure(
+        &kfk_stdin(&["-b", &b, "produce", "-t", "missing"], "x\n"),
+        "missing",
+    );
+}
+
+#[test]
+fn demo_produces_and_consumes_on_the_embedded_mock() {
+    let o = kfk(&["demo", "--messages", "2000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("produced 2000 records"), "{text}");
+    assert!(text.contains("consumed 2000 records"), "{text}");
+    assert!(text.contains("round trip"), "{text}");
+}

@@ -1,0 +1,240 @@
+//! `kfk consume`: records to stdout as text or JSON lines.
+
+use std::io::Write;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use bytes::Bytes;
+use kafka_tokio::{Client, ConsumerRecord, SeekTo, TopicPartition};
+use serde_json::{json, Value};
+
+use crate::progress::Progress;
+
+/// Where to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Beginning,
+    End,
+    Offset(i64),
+    Timestamp(i64),
+}
+
+impl Start {
+    /// Parses `beginning`, `end`, an offset, or `@TIMESTAMP_MS`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "beginning" => Ok(Start::Beginning),
+            "end" => Ok(Start::End),
+            _ => {
+                let bad = || format!("-o {s}: expected beginning, end, OFFSET or @TIMESTAMP_MS");
+                if let Some(ts) = s.strip_prefix('@') {
+                    let ts: i64 = ts.parse().map_err(|_| bad())?;
+                    if ts < 0 {
+                        return Err(bad());
+                    }
+                    Ok(Start::Timestamp(ts))
+                } else {
+                    let o: i64 = s.parse().map_err(|_| bad())?;
+                    if o < 0 {
+                        return Err(bad());
+                    }
+                    Ok(Start::Offset(o))
+                }
+            }
+        }
+    }
+
+    fn seek(self) -> SeekTo {
+        match self {
+            Start::Beginning => SeekTo::Earliest,
+            Start::End => SeekTo::Latest,
+            Start::Offset(o) => SeekTo::Offset(o),
+            Start::Timestamp(ts) => SeekTo::Timestamp(ts),
+        }
+    }
+}
+
+/// What to consume and how to print it.
+pub struct Options {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub start: Start,
+    pub count: Option<u64>,
+    pub exit_at_end: bool,
+    pub json: bool,
+}
+
+/// Consumes until the count, the end (with `-e`) or Ctrl-C; returns how
+/// many records were printed.
+pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
+    let md = client
+        .metadata([opts.topic.as_str()])
+        .await
+        .map_err(|e| e.to_string())?;
+    let topic = match md.topic(&opts.topic) {
+        Some(t) if !t.error.is_error() => t,
+        Some(t) => return Err(format!("topic {}: {}", opts.topic, t.error)),
+        None => {
+            return Err(format!(
+                "topic {}: not in the cluster's metadata",
+                opts.topic
+            ))
+        }
+    };
+    let partitions: Vec<TopicPartition> = match opts.partition {
+        Some(p) if topic.partitions.iter().any(|m| m.partition == p) => {
+            vec![TopicPartition::new(&opts.topic, p)]
+        }
+        Some(p) => {
+            return Err(format!(
+                "topic {} has no partition {p} (it has {})",
+                opts.topic,
+                topic.partitions.len()
+            ))
+        }
+        None => topic
+            .partitions
+            .iter()
+            .map(|m| TopicPartition::new(&opts.topic, m.partition))
+            .collect(),
+    };
+    let mut consumer = client.consumer();
+    consumer
+        .assign(partitions.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    for tp in &partitions {
+        consumer
+            .seek(tp.clone(), opts.start.seek())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let progress = Progress::new("consumed");
+    let mut printed = 0u64;
+    let at_end = |n: u64| opts.count.is_some_and(|c| n >= c);
+    if at_end(0) {
+        return Ok(0);
+    }
+    loop {
+        let next = if opts.exit_at_end {
+            // Wake up now and then to check whether every partition is
+            // caught up with its high watermark.
+            match tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                next_record(&mut consumer),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    out.flush().map_err(|e| e.to_string())?;
+                    if caught_up(&consumer, &partitions).await? {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            tokio::select! {
+                r = next_record(&mut consumer) => r,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        };
+        let Some(record) = next else { break };
+        let record = record.map_err(|e| e.to_string())?;
+        let line = if opts.json {
+            to_json(&record).to_string()
+        } else {
+            text(record.value.as_ref())
+        };
+        writeln!(out, "{line}").map_err(|e| format!("writing stdout: {e}"))?;
+        printed += 1;
+        progress.set(printed);
+        if at_end(printed) {
+            break;
+        }
+    }
+    out.flush().map_err(|e| format!("writing stdout: {e}"))?;
+    progress.finish(printed);
+    Ok(printed)
+}
+
+async fn next_record(
+    consumer: &mut kafka_tokio::Consumer,
+) -> Option<Result<ConsumerRecord, kafka_tokio::Error>> {
+    use futures_core::Stream;
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *consumer).poll_next(cx)).await
+}
+
+/// Whether every partition's position reached its high watermark.
+async fn caught_up(
+    consumer: &kafka_tokio::Consumer,
+    partitions: &[TopicPartition],
+) -> Result<bool, String> {
+    for tp in partitions {
+        match consumer.lag(tp.clone()).await.map_err(|e| e.to_string())? {
+            Some(0) => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+fn text(value: Option<&Bytes>) -> String {
+    value.map_or_else(String::new, |v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// A string for UTF-8, `{"base64": ...}` otherwise, null for null.
+fn bytes_json(b: Option<&Bytes>) -> Value {
+    match b {
+        None => Value::Null,
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(s) => Value::String(s.to_string()),
+            Err(_) => json!({ "base64": BASE64.encode(b) }),
+        },
+    }
+}
+
+/// One record as a JSON object.
+pub fn to_json(r: &ConsumerRecord) -> Value {
+    json!({
+        "topic": &*r.topic,
+        "partition": r.partition,
+        "offset": r.offset,
+        "timestamp": r.timestamp,
+        "key": bytes_json(r.key.as_ref()),
+        "value": bytes_json(r.value.as_ref()),
+        "headers": r.headers.iter().map(|(k, v)| json!([k, bytes_json(v.as_ref())])).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_start_positions() {
+        assert_eq!(Start::parse("beginning"), Ok(Start::Beginning));
+        assert_eq!(Start::parse("end"), Ok(Start::End));
+        assert_eq!(Start::parse("42"), Ok(Start::Offset(42)));
+        assert_eq!(
+            Start::parse("@1700000000000"),
+            Ok(Start::Timestamp(1_700_000_000_000))
+        );
+        for bad in ["", "-1", "@", "@x", "@-5", "start"] {
+            assert!(Start::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_bytes_are_strings_base64_or_null() {
+        assert_eq!(bytes_json(None), Value::Null);
+        assert_eq!(bytes_json(Some(&Bytes::from_static(b"hi"))), json!("hi"));
+        assert_eq!(
+            bytes_json(Some(&Bytes::from_static(&[0xff, 0x00]))),
+            json!({"base64": "/wA="})
+        );
+    }
+}
