@@ -1,22 +1,22 @@
 //! The consumer: manual assignment, `poll(timeout)`, and one-shot
 //! `fetch` / `offsets` for simple programs.
 
+use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_state::calls::Offsets;
+use kafka_state::calls::{Offsets, Stale};
 use kafka_state::consumer::{OffsetSpec, SeekTo};
 use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 
-use crate::core::Core;
+use crate::core::{reply, Core};
 use crate::driver::Input;
 use crate::{Client, Error};
 
-/// Fetched data queued for the consumer but not yet polled. Small: each
-/// item is one partition's share of a fetch response, and taking one
-/// moved that partition's position.
-const QUEUE: usize = 4;
+/// Partitions' worth of fetched data taken per pull. Records are taken
+/// from the core (which moves positions) only when `poll` asks.
+const PULL_BATCHES: usize = 16;
 
 /// One record, owning its parts (key, value and header values are
 /// zero-copy slices of the fetch response).
@@ -69,26 +69,29 @@ pub enum Position {
 
 /// The client's consumer. Get it with [`Client::consumer`]; settings
 /// live in `config.consumer`.
+///
+/// Commands that move positions ([`Consumer::assign`],
+/// [`Consumer::seek`], [`Consumer::unassign`]) also drop records of those
+/// partitions taken but not yet returned, so the next record of a sought
+/// partition is the one sought.
 #[derive(Debug)]
 pub struct Consumer {
     client: Client,
-    rx: mpsc::Receiver<Result<FetchedRecords, Error>>,
+    /// A pull still on its way (a `poll` timed out before it came).
+    pending: Option<mpsc::Receiver<Result<Vec<FetchedRecords>, Error>>>,
+    stale: Stale,
+    ready: VecDeque<FetchedRecords>,
 }
 
 impl Client {
     /// The consumer of this client. The core has one assignment per
-    /// client; creating a consumer again replaces the earlier one.
+    /// client, shared by every consumer made from it: use one.
     pub fn consumer(&self) -> Consumer {
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
-        let _ = self.handle.inputs.send(Input::Job(Box::new(
-            move |core: &mut Core, now: Instant| {
-                core.records = Some(tx);
-                core.pump_records(now);
-            },
-        )));
         Consumer {
             client: self.clone(),
-            rx,
+            pending: None,
+            stale: Stale::Nothing,
+            ready: VecDeque::new(),
         }
     }
 }
@@ -105,12 +108,14 @@ impl Consumer {
     }
 
     /// Stops consuming everything.
-    pub fn unassign(&self) -> Result<(), Error> {
+    pub fn unassign(&mut self) -> Result<(), Error> {
+        self.forget(None);
         self.command(|core, now| core.client.consumer().unassign(now))
     }
 
     /// Moves an assigned partition's position.
-    pub fn seek(&self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
+    pub fn seek(&mut self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
+        self.forget(Some(std::slice::from_ref(&partition)));
         self.command(move |core, now| core.client.consumer().seek(now, &partition, to))
     }
 
@@ -182,27 +187,58 @@ impl Consumer {
     /// Waits at most `timeout` for records of the assigned partitions and
     /// returns what has arrived (empty when nothing did). A partition that
     /// cannot be fetched is reported once as an error and waits for a seek.
-    pub fn poll(&self, timeout: Duration) -> Result<Vec<Message>, Error> {
-        let first = match self.rx.recv_timeout(timeout) {
-            Ok(item) => item,
-            Err(mpsc::RecvTimeoutError::Timeout) => return Ok(Vec::new()),
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Error::Closed),
-        };
+    pub fn poll(&mut self, timeout: Duration) -> Result<Vec<Message>, Error> {
+        if self.ready.is_empty() {
+            let rx = match &self.pending {
+                Some(rx) => rx,
+                None => {
+                    let (tx, rx) = mpsc::sync_channel(1);
+                    let job = Box::new(move |core: &mut Core, now: Instant| {
+                        let Core { client, calls, .. } = core;
+                        calls.pull_records(client, now, PULL_BATCHES, reply(tx));
+                    });
+                    self.client
+                        .handle
+                        .inputs
+                        .send(Input::Job(job))
+                        .map_err(|_| Error::Closed)?;
+                    self.pending.insert(rx)
+                }
+            };
+            let answer = match rx.recv_timeout(timeout) {
+                Ok(answer) => answer,
+                // The pull stays on its way; the next poll picks it up.
+                Err(mpsc::RecvTimeoutError::Timeout) => return Ok(Vec::new()),
+                Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
+            };
+            self.pending = None;
+            let stale = std::mem::take(&mut self.stale);
+            self.ready.extend(
+                answer?
+                    .into_iter()
+                    .filter(|f| !stale.contains(f.partition())),
+            );
+        }
         let mut out = Vec::new();
-        let mut item = Some(first);
-        while let Some(next) = item.take() {
-            for r in next? {
+        while let Some(fetched) = self.ready.pop_front() {
+            for r in fetched {
                 out.push(Message::from(r.map_err(Error::Corrupt)?));
             }
-            item = self.rx.try_recv().ok();
         }
-        // The queue has room again: let the driver refill it.
-        let _ = self.client.handle.inputs.send(Input::Job(Box::new(
-            |core: &mut Core, now: Instant| {
-                core.pump_records(now);
-            },
-        )));
         Ok(out)
+    }
+
+    /// Drops records taken but not returned for `partitions` (all when
+    /// `None`), including those of a pull still on its way.
+    fn forget(&mut self, partitions: Option<&[TopicPartition]>) {
+        let hit = |tp: &TopicPartition| partitions.is_none_or(|p| p.contains(tp));
+        self.ready.retain(|f| !hit(f.partition()));
+        if self.pending.is_some() {
+            match partitions {
+                None => self.stale = Stale::All,
+                Some(tps) => self.stale.add(tps),
+            }
+        }
     }
 
     /// Reads records of one partition from `offset`: assigns only that
@@ -210,7 +246,7 @@ impl Consumer {
     /// records that arrive, about `max_bytes` of keys and values (at least
     /// one record). Empty if none arrived within the API timeout.
     pub fn fetch(
-        &self,
+        &mut self,
         topic: &str,
         partition: i32,
         offset: i64,

@@ -4,7 +4,7 @@ use std::sync::mpsc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use kafka_state::calls::Calls;
-use kafka_state::{Event, FetchedRecords};
+use kafka_state::Event;
 
 use crate::Error;
 
@@ -13,10 +13,6 @@ pub(crate) struct Core {
     pub(crate) client: kafka_state::Client,
     pub(crate) calls: Calls,
     pub(crate) closing: Vec<mpsc::SyncSender<()>>,
-    /// Where fetched records go: the [`Consumer`](crate::Consumer).
-    pub(crate) records: Option<mpsc::SyncSender<Result<FetchedRecords, Error>>>,
-    /// An item the consumer had no room for; sent before anything else.
-    parked: Option<Result<FetchedRecords, Error>>,
     shut_down: bool,
 }
 
@@ -35,8 +31,6 @@ impl Core {
             client,
             calls: Calls::default(),
             closing: Vec::new(),
-            records: None,
-            parked: None,
             shut_down: false,
         }
     }
@@ -48,40 +42,6 @@ impl Core {
         if fatal {
             self.finish();
         }
-    }
-
-    /// Moves consumer errors and fetched records to the consumer while it
-    /// has room; the one that did not fit waits here (taken records are
-    /// never dropped). Returns whether anything moved.
-    pub(crate) fn pump_records(&mut self, now: Instant) -> bool {
-        let Some(tx) = &self.records else {
-            return false;
-        };
-        let mut moved = false;
-        loop {
-            let item = match self.parked.take() {
-                Some(item) => item,
-                None => match self.calls.take_consumer_error() {
-                    Some(e) => Err(e),
-                    None => match self.client.consumer().poll_records(now) {
-                        Some(r) => Ok(r),
-                        None => break,
-                    },
-                },
-            };
-            match tx.try_send(item) {
-                Ok(()) => moved = true,
-                Err(mpsc::TrySendError::Full(item)) => {
-                    self.parked = Some(item);
-                    break;
-                }
-                Err(mpsc::TrySendError::Disconnected(_)) => {
-                    self.records = None;
-                    break;
-                }
-            }
-        }
-        moved
     }
 
     /// Closes the client; pending calls fail with [`Error::Closed`].

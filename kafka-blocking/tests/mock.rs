@@ -187,7 +187,7 @@ fn poll_fetch_and_offsets_read_back_what_was_produced() {
             .unwrap();
     }
     producer.flush(Duration::from_secs(20)).unwrap();
-    let consumer = client.consumer();
+    let mut consumer = client.consumer();
     assert_eq!(
         consumer.offsets("r", 0, Position::Earliest).unwrap(),
         Some(0)
@@ -229,4 +229,40 @@ fn poll_fetch_and_offsets_read_back_what_was_produced() {
     assert!(consumer
         .seek(TopicPartition::new("r", 9), SeekTo::Offset(0))
         .is_err());
+}
+
+#[test]
+fn a_seek_after_a_timed_out_poll_is_respected() {
+    use kafka_blocking::{SeekTo, TopicPartition};
+    let mock = mock(1);
+    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    client.create_topic(NewTopic::new("s", 1, 1)).unwrap();
+    let mut consumer = client.consumer();
+    let tp = TopicPartition::new("s", 0);
+    consumer.assign([tp.clone()]).unwrap();
+    consumer.seek(tp.clone(), SeekTo::Offset(0)).unwrap();
+    // Nothing to read yet: the poll times out with its pull still out.
+    assert!(consumer.poll(Duration::from_millis(50)).unwrap().is_empty());
+    let producer = client.producer();
+    for i in 0..100 {
+        let _ = producer
+            .send_async(kafka_blocking::ProducerRecord::new("s").with_value(format!("{i}")))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    // The pull may already hold records from offset 0; the seek wins.
+    consumer.seek(tp.clone(), SeekTo::Offset(40)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        assert!(Instant::now() < deadline);
+        if let Some(m) = consumer
+            .poll(Duration::from_millis(100))
+            .unwrap()
+            .into_iter()
+            .next()
+        {
+            break m;
+        }
+    };
+    assert_eq!(first.offset, 40);
 }

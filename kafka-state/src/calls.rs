@@ -9,7 +9,7 @@
 //! producer's buffer has no room for wait here, in send order, and go in
 //! as room frees up: back-pressure without losing or reordering records.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use kafka_proto::{DecodeError, ErrorCode};
@@ -19,7 +19,7 @@ use crate::admin::{AdminOutcome, TopicOutcome};
 use crate::consumer::{ConsumerEvent, FetchError, ListedOffset, LookupError, OffsetSpec};
 use crate::error::{FatalError, Misuse, RequestError};
 use crate::producer::{DeliveryId, DeliveryReport, InvalidRecord, ProduceError, SendError};
-use crate::{Client, Event, ProducerRecord, RequestId, TopicPartition};
+use crate::{Client, Event, FetchedRecords, ProducerRecord, RequestId, TopicPartition};
 
 const LOG: &str = "kafka_state::calls";
 
@@ -153,6 +153,40 @@ impl From<SendError> for CallError {
     }
 }
 
+/// Partitions whose position was reset while a pull
+/// ([`Calls::pull_records`]) was on its way to the application: what that
+/// pull brings for them predates the reset, and adapters drop it.
+#[derive(Debug, Default)]
+pub enum Stale {
+    /// No reset.
+    #[default]
+    Nothing,
+    /// Every partition (the assignment changed).
+    All,
+    /// These partitions.
+    Some(HashSet<TopicPartition>),
+}
+
+impl Stale {
+    /// Marks `tps`.
+    pub fn add(&mut self, tps: &[TopicPartition]) {
+        match self {
+            Stale::All => {}
+            Stale::Nothing => *self = Stale::Some(tps.iter().cloned().collect()),
+            Stale::Some(set) => set.extend(tps.iter().cloned()),
+        }
+    }
+
+    /// Whether records of `tp` are stale.
+    pub fn contains(&self, tp: &TopicPartition) -> bool {
+        match self {
+            Stale::Nothing => false,
+            Stale::All => true,
+            Stale::Some(set) => set.contains(tp),
+        }
+    }
+}
+
 /// A record waiting for room in the producer's buffer.
 struct Blocked {
     record: ProducerRecord,
@@ -166,6 +200,8 @@ pub struct Calls {
     admin: HashMap<RequestId, Reply<AdminOutcome>>,
     offsets: HashMap<RequestId, Reply<Offsets>>,
     consumer_errors: VecDeque<CallError>,
+    /// A consumer waiting for records, and how many batches it takes.
+    pull: Option<(usize, Reply<Vec<FetchedRecords>>)>,
     deliveries: HashMap<DeliveryId, Reply<DeliveryReport>>,
     blocked: VecDeque<Blocked>,
     flushes: Vec<Reply<()>>,
@@ -177,6 +213,7 @@ impl std::fmt::Debug for Calls {
             .field("admin", &self.admin.len())
             .field("offsets", &self.offsets.len())
             .field("consumer_errors", &self.consumer_errors.len())
+            .field("pull", &self.pull.is_some())
             .field("deliveries", &self.deliveries.len())
             .field("blocked", &self.blocked.len())
             .field("flushes", &self.flushes.len())
@@ -219,10 +256,51 @@ impl Calls {
         }
     }
 
-    /// The oldest consumer problem not yet handed to the application:
-    /// adapters interleave these with fetched records.
-    pub fn take_consumer_error(&mut self) -> Option<CallError> {
-        self.consumer_errors.pop_front()
+    /// Asks for fetched records: `reply` gets up to `max` partitions'
+    /// worth as soon as the core has any (at once if it has), or the
+    /// oldest consumer problem not yet reported. Records are taken from
+    /// the core only to answer a pull, so a seek made before the pull is
+    /// always respected. A newer pull replaces a waiting one, which gets
+    /// an empty answer.
+    pub fn pull_records(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        max: usize,
+        reply: Reply<Vec<FetchedRecords>>,
+    ) {
+        if let Some((_, old)) = self.pull.take() {
+            old(Ok(Vec::new()));
+        }
+        self.pull = Some((max.max(1), reply));
+        self.serve_pull(client, now);
+    }
+
+    /// Answers a waiting pull if records or a consumer problem are there;
+    /// adapters call it after every round of events. Returns whether it
+    /// answered.
+    pub fn serve_pull(&mut self, client: &mut Client, now: Instant) -> bool {
+        let Some((max, reply)) = self.pull.take() else {
+            return false;
+        };
+        if let Some(error) = self.consumer_errors.pop_front() {
+            reply(Err(error));
+            return true;
+        }
+        let mut out = Vec::new();
+        while out.len() < max {
+            match client.consumer().poll_records(now) {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        if out.is_empty() {
+            self.pull = Some((max, reply));
+            false
+        } else {
+            reply(Ok(out));
+            true
+        }
     }
 
     fn consumer_error(&mut self, error: CallError) {
@@ -362,6 +440,9 @@ impl Calls {
             reply(Err(error.clone()));
         }
         for (_, reply) in self.offsets.drain() {
+            reply(Err(error.clone()));
+        }
+        if let Some((_, reply)) = self.pull.take() {
             reply(Err(error.clone()));
         }
         for (_, reply) in self.deliveries.drain() {

@@ -1,22 +1,23 @@
 //! The consumer: a stream of records with manual assignment.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_core::Stream;
-use kafka_state::calls::Offsets;
+use kafka_state::calls::{Offsets, Stale};
 use kafka_state::consumer::{IntoRecords, OffsetSpec, SeekTo};
 use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
-use crate::core::Core;
+use crate::core::{reply, Core};
 use crate::{Client, Error};
 
-/// Fetched data handed to the stream but not yet read, per consumer.
-/// Small: each item is one partition's share of a fetch response, and
-/// taking one moves that partition's position.
-const STREAM_QUEUE: usize = 4;
+/// Partitions' worth of fetched data taken per pull. Records are taken
+/// from the core (which moves positions) only when the stream asks.
+const PULL_BATCHES: usize = 16;
 
 /// The client's consumer: a [`Stream`] of records from the assigned
 /// partitions, plus the commands that steer it. Get it with
@@ -25,28 +26,29 @@ const STREAM_QUEUE: usize = 4;
 /// Records come in offset order per partition. Keys and values are
 /// slices of the fetch response (no copy). A partition that cannot be
 /// fetched yields one `Err` item and waits for a [`Consumer::seek`].
+///
+/// Commands that move positions ([`Consumer::assign`],
+/// [`Consumer::seek`], [`Consumer::unassign`]) also drop records of those
+/// partitions that the stream took but has not yielded yet, so the next
+/// record of a sought partition is the one sought.
 #[derive(Debug)]
 pub struct Consumer {
     client: Client,
-    rx: mpsc::Receiver<Result<FetchedRecords, Error>>,
+    pending: Option<oneshot::Receiver<Result<Vec<FetchedRecords>, Error>>>,
+    stale: Stale,
+    ready: VecDeque<FetchedRecords>,
     current: Option<IntoRecords>,
 }
 
 impl Client {
     /// The consumer of this client. The core has one assignment per
-    /// client; creating a consumer again replaces the earlier one, whose
-    /// stream then ends.
+    /// client, shared by every consumer made from it: use one.
     pub fn consumer(&self) -> Consumer {
-        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-        let _ = self
-            .jobs
-            .send(Box::new(move |core: &mut Core, now: Instant| {
-                core.records = Some(tx);
-                core.pump_records(now);
-            }));
         Consumer {
             client: self.clone(),
-            rx,
+            pending: None,
+            stale: Stale::Nothing,
+            ready: VecDeque::new(),
             current: None,
         }
     }
@@ -56,16 +58,17 @@ impl Consumer {
     /// Replaces the assignment. New partitions start from
     /// `auto_offset_reset` unless sought.
     pub async fn assign(
-        &self,
+        &mut self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
         let tps: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.forget(None);
         self.command(move |core, now| core.client.consumer().assign(now, tps))
             .await
     }
 
     /// Assigns every partition of `topic` (read from metadata).
-    pub async fn assign_topic(&self, topic: &str) -> Result<Vec<TopicPartition>, Error> {
+    pub async fn assign_topic(&mut self, topic: &str) -> Result<Vec<TopicPartition>, Error> {
         let md = self.client.metadata([topic]).await?;
         let t = md
             .topic(topic)
@@ -86,20 +89,23 @@ impl Consumer {
     }
 
     /// Stops consuming everything.
-    pub async fn unassign(&self) -> Result<(), Error> {
+    pub async fn unassign(&mut self) -> Result<(), Error> {
+        self.forget(None);
         self.command(|core, now| core.client.consumer().unassign(now))
             .await
     }
 
     /// Moves an assigned partition's position: to an offset, the log's
     /// start or end, or the first record at or after a timestamp.
-    pub async fn seek(&self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
+    pub async fn seek(&mut self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
+        self.forget(Some(std::slice::from_ref(&partition)));
         self.command(move |core, now| core.client.consumer().seek(now, &partition, to))
             .await
     }
 
-    /// Stops fetching these partitions and withholds their buffered
-    /// records until [`Consumer::resume`].
+    /// Stops fetching these partitions and withholds the records the core
+    /// buffered for them until [`Consumer::resume`]. Records the stream
+    /// already took are still yielded.
     pub async fn pause(
         &self,
         partitions: impl IntoIterator<Item = TopicPartition>,
@@ -149,6 +155,26 @@ impl Consumer {
             .await
     }
 
+    /// Drops records taken but not yielded for `partitions` (all when
+    /// `None`), including those of a pull still on its way.
+    fn forget(&mut self, partitions: Option<&[TopicPartition]>) {
+        let hit = |tp: &TopicPartition| partitions.is_none_or(|p| p.contains(tp));
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| hit(c.fetched().partition()))
+        {
+            self.current = None;
+        }
+        self.ready.retain(|f| !hit(f.partition()));
+        if self.pending.is_some() {
+            match partitions {
+                None => self.stale = Stale::All,
+                Some(tps) => self.stale.add(tps),
+            }
+        }
+    }
+
     async fn command(
         &self,
         f: impl FnOnce(&mut Core, Instant) -> Result<(), kafka_state::Misuse> + Send + 'static,
@@ -163,27 +189,47 @@ impl Stream for Consumer {
     type Item = Result<ConsumerRecord, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
         loop {
-            if let Some(records) = &mut self.current {
+            if let Some(records) = &mut this.current {
                 match records.next() {
                     Some(r) => return Poll::Ready(Some(r.map_err(Error::Corrupt))),
-                    None => self.current = None,
+                    None => this.current = None,
                 }
             }
-            match self.rx.poll_recv(cx) {
-                Poll::Ready(Some(Ok(fetched))) => {
-                    self.current = Some(fetched.into_iter());
-                    // Room in the queue again: let the driver refill it.
-                    let _ = self
-                        .client
-                        .jobs
-                        .send(Box::new(|core: &mut Core, now: Instant| {
-                            core.pump_records(now);
-                        }));
+            if let Some(next) = this.ready.pop_front() {
+                this.current = Some(next.into_iter());
+                continue;
+            }
+            let rx = match &mut this.pending {
+                Some(rx) => rx,
+                None => {
+                    let (tx, rx) = oneshot::channel();
+                    let job = Box::new(move |core: &mut Core, now: Instant| {
+                        let Core { client, calls, .. } = core;
+                        calls.pull_records(client, now, PULL_BATCHES, reply(tx));
+                    });
+                    if this.client.jobs.send(job).is_err() {
+                        return Poll::Ready(None);
+                    }
+                    this.pending.insert(rx)
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(None) => return Poll::Ready(None),
+            };
+            match Pin::new(rx).poll(cx) {
                 Poll::Pending => return Poll::Pending,
+                Poll::Ready(answer) => {
+                    this.pending = None;
+                    let stale = std::mem::take(&mut this.stale);
+                    match answer {
+                        Ok(Ok(batches)) => this.ready.extend(
+                            batches
+                                .into_iter()
+                                .filter(|f| !stale.contains(f.partition())),
+                        ),
+                        Ok(Err(e)) => return Poll::Ready(Some(Err(e))),
+                        Err(_) => return Poll::Ready(None),
+                    }
+                }
             }
         }
     }

@@ -3,8 +3,8 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use kafka_state::calls::Calls;
-use kafka_state::{Event, FetchedRecords};
-use tokio::sync::{mpsc, oneshot};
+use kafka_state::Event;
+use tokio::sync::oneshot;
 
 use crate::Error;
 
@@ -13,10 +13,6 @@ pub(crate) struct Core {
     pub(crate) client: kafka_state::Client,
     pub(crate) calls: Calls,
     pub(crate) closing: Vec<oneshot::Sender<()>>,
-    /// Where fetched records go: the [`Consumer`](crate::Consumer) stream.
-    pub(crate) records: Option<mpsc::Sender<Result<FetchedRecords, Error>>>,
-    /// An item the stream had no room for; sent before anything else.
-    parked: Option<Result<FetchedRecords, Error>>,
     shut_down: bool,
 }
 
@@ -35,8 +31,6 @@ impl Core {
             client,
             calls: Calls::default(),
             closing: Vec::new(),
-            records: None,
-            parked: None,
             shut_down: false,
         }
     }
@@ -48,43 +42,6 @@ impl Core {
         if fatal {
             self.finish();
         }
-    }
-
-    /// Moves consumer errors and fetched records into the consumer stream
-    /// while it has room. Returns whether anything moved.
-    pub(crate) fn pump_records(&mut self, now: Instant) -> bool {
-        let Some(tx) = &self.records else {
-            return false;
-        };
-        let mut moved = false;
-        loop {
-            let item = match self.parked.take() {
-                Some(item) => item,
-                None => match self.calls.take_consumer_error() {
-                    Some(e) => Err(e),
-                    // Taking records moves positions: only when there is room.
-                    None if tx.capacity() == 0 => break,
-                    None => match self.client.consumer().poll_records(now) {
-                        Some(r) => Ok(r),
-                        None => break,
-                    },
-                },
-            };
-            match tx.try_send(item) {
-                Ok(()) => moved = true,
-                Err(mpsc::error::TrySendError::Full(item)) => {
-                    self.parked = Some(item);
-                    break;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    // The stream was dropped; its records go with it, as
-                    // records a consumer has polled but not read do.
-                    self.records = None;
-                    break;
-                }
-            }
-        }
-        moved
     }
 
     /// Closes the client; pending calls fail with [`Error::Closed`].

@@ -187,7 +187,8 @@ fn drain(core: &mut Core, sockets: &mut HashMap<ConnId, Socket>, net_tx: &mpsc::
             progressed = true;
             core.handle_event(Instant::now(), event);
         }
-        progressed |= core.pump_records(Instant::now());
+        let Core { client, calls, .. } = &mut *core;
+        progressed |= calls.serve_pull(client, Instant::now());
         if !progressed {
             break;
         }

@@ -273,3 +273,44 @@ async fn consume_what_was_produced_exactly_once_in_order() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_seek_mid_stream_takes_effect_at_the_next_record() {
+    use kafka_tokio::{SeekTo, TopicPartition};
+    let mock = mock(1);
+    within(async {
+        let client = Client::bootstrap(&mock.bootstrap()).await.unwrap();
+        client.create_topic(NewTopic::new("s", 1, 1)).await.unwrap();
+        let sent = client
+            .producer()
+            .send_batch(
+                (0..1_000)
+                    .map(|i| kafka_tokio::ProducerRecord::new("s").with_value(format!("{i}"))),
+            )
+            .await;
+        assert!(sent.iter().all(Result::is_ok));
+        let tp = TopicPartition::new("s", 0);
+        let mut consumer = client.consumer();
+        consumer.assign([tp.clone()]).await.unwrap();
+        consumer.seek(tp.clone(), SeekTo::Offset(0)).await.unwrap();
+        for expect in 0..10 {
+            assert_eq!(
+                next_record(&mut consumer).await.unwrap().unwrap().offset,
+                expect
+            );
+        }
+        // The stream holds later records already; a seek drops them.
+        consumer
+            .seek(tp.clone(), SeekTo::Offset(500))
+            .await
+            .unwrap();
+        assert_eq!(
+            next_record(&mut consumer).await.unwrap().unwrap().offset,
+            500
+        );
+        consumer.seek(tp.clone(), SeekTo::Offset(3)).await.unwrap();
+        assert_eq!(next_record(&mut consumer).await.unwrap().unwrap().offset, 3);
+        assert_eq!(next_record(&mut consumer).await.unwrap().unwrap().offset, 4);
+    })
+    .await;
+}
