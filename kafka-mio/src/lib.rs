@@ -99,6 +99,7 @@ use std::time::{Duration, Instant};
 
 pub use error::Error;
 pub use kafka_proto::record::Compression;
+pub use kafka_state::consumer::{OffsetSpec, SeekTo};
 pub use kafka_state::producer::{
     Acks, DeliveryId, DeliveryReport, ProduceError, ProducerConfig, ProducerRecord, SendError,
 };
@@ -109,6 +110,7 @@ pub use kafka_state::{
     AdminOutcome, AdminResult, BrokerAddr, ClusterMetadata, Config, Event, NewTopic,
     PartitionMetadata, RequestId, TopicMetadata, TopicOutcome,
 };
+pub use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 pub use tokens::Tokens;
 
 use crate::driver::Driver;
@@ -293,6 +295,31 @@ impl Client {
     /// once every record sent so far has its report.
     pub fn flush(&mut self) -> Result<(), Error> {
         self.command(|core, now| core.producer().flush(now))
+    }
+
+    /// Replaces the consumer's assignment; records come from
+    /// [`Client::poll_records`].
+    pub fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), Error> {
+        self.command(|core, now| core.consumer().assign(now, partitions))
+    }
+
+    /// Moves an assigned partition's position.
+    pub fn seek(&mut self, partition: &TopicPartition, to: SeekTo) -> Result<(), Error> {
+        self.command(|core, now| core.consumer().seek(now, partition, to))
+    }
+
+    /// The next fetched records of an assigned partition, if any have
+    /// arrived; taking them moves that partition's position. Consumer
+    /// problems come out of [`Client::poll_event`] as
+    /// [`Event::Consumer`].
+    pub fn poll_records(&mut self) -> Option<FetchedRecords> {
+        let now = Instant::now();
+        let records = self.driver.core.consumer().poll_records(now);
+        self.driver.drain(now);
+        records
     }
 
     /// Closes every connection. Pending commands end with
