@@ -71,7 +71,7 @@ fn produce_and_consume_on_tansu() {
             .unwrap();
     }
     h.clients[c].flush().unwrap();
-    h.until(|h| h.seen[c].iter().any(|e| *e == Event::FlushComplete));
+    h.until(|h| h.seen[c].contains(&Event::FlushComplete));
     let delivered = h.seen[c]
         .iter()
         .filter(|e| matches!(e, Event::Delivery { result: Ok(_), .. }))
