@@ -39,6 +39,28 @@ struct Cli {
         default_value = "127.0.0.1:9092"
     )]
     bootstrap: String,
+    /// Connect with TLS (verified against the system's public roots unless
+    /// --ca is given).
+    #[arg(long, global = true)]
+    tls: bool,
+    /// A PEM file of CA certificates to trust for TLS (implies --tls).
+    #[arg(long, global = true, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+    /// SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(long = "sasl-mechanism", global = true, value_parser = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])]
+    sasl_mechanism: Option<String>,
+    /// SASL user name.
+    #[arg(long = "sasl-username", global = true)]
+    sasl_username: Option<String>,
+    /// SASL password (or set KFK_SASL_PASSWORD to keep it out of the
+    /// process list).
+    #[arg(
+        long = "sasl-password",
+        global = true,
+        env = "KFK_SASL_PASSWORD",
+        hide_env_values = true
+    )]
+    sasl_password: Option<String>,
     /// A client setting, KEY=VALUE (Java client names); repeatable.
     #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
     settings: Vec<String>,
@@ -184,6 +206,29 @@ fn config(cli: &Cli) -> Result<Config, String> {
     config.api_timeout = CLI_API_TIMEOUT;
     for s in &cli.settings {
         settings::apply(&mut config, s)?;
+    }
+    if cli.tls || cli.ca.is_some() {
+        let mut tls = kafka_tokio::TlsConfig::new();
+        if let Some(path) = &cli.ca {
+            let pem = std::fs::read(path).map_err(|e| format!("--ca {}: {e}", path.display()))?;
+            tls = tls.with_ca_pem(pem);
+        }
+        config.tls = Some(tls);
+    }
+    match (&cli.sasl_mechanism, &cli.sasl_username, &cli.sasl_password) {
+        (None, None, None) => {}
+        (Some(m), Some(user), Some(pass)) => {
+            config.sasl = Some(match m.as_str() {
+                "PLAIN" => kafka_tokio::SaslConfig::plain(user, pass),
+                "SCRAM-SHA-256" => kafka_tokio::SaslConfig::scram_sha256(user, pass),
+                _ => kafka_tokio::SaslConfig::scram_sha512(user, pass),
+            });
+        }
+        _ => {
+            return Err(
+                "SASL needs --sasl-mechanism, --sasl-username and --sasl-password together".into(),
+            )
+        }
     }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
