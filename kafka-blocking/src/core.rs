@@ -3,8 +3,14 @@
 use std::sync::mpsc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use kafka_state::calls::Calls;
 use kafka_state::Event;
+use tracing::warn;
+
+use crate::driver::Input;
 
 use crate::Error;
 
@@ -13,7 +19,30 @@ pub(crate) struct Core {
     pub(crate) client: kafka_state::Client,
     pub(crate) calls: Calls,
     pub(crate) closing: Vec<mpsc::SyncSender<()>>,
+    /// Where SASL OAUTHBEARER tokens come from.
+    pub(crate) oauth: Option<Arc<dyn TokenProvider>>,
+    /// The driver's own input, for answers from the token thread.
+    pub(crate) inputs: Option<mpsc::SyncSender<Input>>,
+    /// A token is being fetched: asks meanwhile are not repeated.
+    oauth_fetching: bool,
     shut_down: bool,
+}
+
+/// A token and how long it stays valid, or why there is none.
+pub type TokenResult = Result<(String, Duration), String>;
+
+/// Supplies SASL OAUTHBEARER tokens, on a thread of its own, whenever a
+/// connection needs one (first use, expiry). Any `Fn() -> TokenResult`
+/// that is `Send + Sync` is one.
+pub trait TokenProvider: Send + Sync + 'static {
+    /// Fetches a token; may block.
+    fn token(&self) -> TokenResult;
+}
+
+impl<F: Fn() -> TokenResult + Send + Sync + 'static> TokenProvider for F {
+    fn token(&self) -> TokenResult {
+        self()
+    }
 }
 
 /// A reply that wakes a blocked caller.
@@ -31,16 +60,55 @@ impl Core {
             client,
             calls: Calls::default(),
             closing: Vec::new(),
+            oauth: None,
+            inputs: None,
+            oauth_fetching: false,
             shut_down: false,
         }
     }
 
     /// Routes one core event to whoever waits for it.
     pub(crate) fn handle_event(&mut self, now: Instant, event: Event) {
+        if event == Event::OAuthTokenRequired {
+            self.fetch_token();
+        }
         let fatal = matches!(event, Event::Fatal(_));
         self.calls.handle_event(&mut self.client, now, event);
         if fatal {
             self.finish();
+        }
+    }
+
+    /// Runs the token provider on a thread; its answer comes back as a job.
+    fn fetch_token(&mut self) {
+        let (Some(provider), Some(inputs)) = (&self.oauth, &self.inputs) else {
+            warn!(target: "kafka_blocking::core", "OAUTHBEARER token needed but no token provider was given");
+            return;
+        };
+        if self.oauth_fetching {
+            return;
+        }
+        self.oauth_fetching = true;
+        let (provider, inputs) = (provider.clone(), inputs.clone());
+        let spawned = std::thread::Builder::new()
+            .name("kafka-oauth".into())
+            .spawn(move || {
+                let result = provider.token();
+                let _ = inputs.send(Input::Job(Box::new(move |core: &mut Core, now: Instant| {
+                    core.oauth_fetching = false;
+                    match result {
+                        Ok((token, lifetime)) => {
+                            if let Err(e) = core.client.set_oauth_token(now, token, lifetime) {
+                                warn!(target: "kafka_blocking::core", error = %e, "token refused");
+                            }
+                        }
+                        // The core asks again after the setup timeout.
+                        Err(e) => warn!(target: "kafka_blocking::core", error = %e, "token provider failed"),
+                    }
+                })));
+            });
+        if spawned.is_err() {
+            self.oauth_fetching = false;
         }
     }
 

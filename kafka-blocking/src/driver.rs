@@ -56,9 +56,10 @@ impl Drop for Socket {
 }
 
 /// Starts the driver thread.
-pub(crate) fn spawn(core: Core) -> std::io::Result<mpsc::SyncSender<Input>> {
+pub(crate) fn spawn(mut core: Core) -> std::io::Result<mpsc::SyncSender<Input>> {
     let (tx, rx) = mpsc::sync_channel(INPUT_QUEUE);
     let inputs = tx.clone();
+    core.inputs = Some(tx.clone());
     thread::Builder::new()
         .name("kafka-driver".into())
         .spawn(move || run(core, rx, inputs))?;

@@ -29,6 +29,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 pub use consumer::{Consumer, Message, Position};
+pub use core::{TokenProvider, TokenResult};
 pub use kafka_proto::record::Compression;
 /// Why a call failed; shared by every adapter.
 pub use kafka_state::calls::CallError as Error;
@@ -88,7 +89,26 @@ impl Client {
     /// `config.bootstrap` is used) and waits until one answered a metadata
     /// request, at most `config.api_timeout`. A `config.seed` of 0 is
     /// replaced by a random one.
-    pub fn connect(bootstrap: &str, mut config: Config) -> Result<Self, Error> {
+    pub fn connect(bootstrap: &str, config: Config) -> Result<Self, Error> {
+        Self::start(bootstrap, config, None)
+    }
+
+    /// [`Client::connect`] for SASL OAUTHBEARER (`config.sasl` set to
+    /// `SaslConfig::oauthbearer()`): `provider` is called, on a thread of
+    /// its own, for a token whenever a connection needs one.
+    pub fn connect_with_token_provider(
+        bootstrap: &str,
+        config: Config,
+        provider: impl TokenProvider,
+    ) -> Result<Self, Error> {
+        Self::start(bootstrap, config, Some(Arc::new(provider)))
+    }
+
+    fn start(
+        bootstrap: &str,
+        mut config: Config,
+        provider: Option<Arc<dyn TokenProvider>>,
+    ) -> Result<Self, Error> {
         if !bootstrap.trim().is_empty() {
             config.bootstrap = BrokerAddr::parse_list(bootstrap)?;
         }
@@ -98,7 +118,9 @@ impl Client {
         let timeout = config.api_timeout + GRACE;
         let delivery_timeout = config.producer.delivery_timeout + GRACE;
         let core = kafka_state::Client::new(config, Instant::now())?;
-        let inputs = driver::spawn(Core::new(core)).map_err(|e| Error::Io(e.to_string()))?;
+        let mut core = Core::new(core);
+        core.oauth = provider;
+        let inputs = driver::spawn(core).map_err(|e| Error::Io(e.to_string()))?;
         let client = Self {
             handle: Arc::new(Handle {
                 inputs,

@@ -2,9 +2,17 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
 use kafka_state::calls::Calls;
 use kafka_state::Event;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+use crate::driver::Job;
 
 use crate::Error;
 
@@ -13,7 +21,33 @@ pub(crate) struct Core {
     pub(crate) client: kafka_state::Client,
     pub(crate) calls: Calls,
     pub(crate) closing: Vec<oneshot::Sender<()>>,
+    /// Where SASL OAUTHBEARER tokens come from, and how to hand one back
+    /// to the driver (weak: the driver must stop when the handles go).
+    pub(crate) oauth: Option<(Arc<dyn TokenProvider>, mpsc::WeakUnboundedSender<Job>)>,
+    /// A token is being fetched: asks meanwhile are not repeated.
+    oauth_fetching: bool,
     shut_down: bool,
+}
+
+/// A token and how long it stays valid, or why there is none.
+pub type TokenResult = Result<(String, Duration), String>;
+
+/// Supplies SASL OAUTHBEARER tokens; called whenever a connection needs
+/// one (first use, expiry). Any `Fn() -> impl Future<Output =
+/// TokenResult>` is one, so an async identity-provider call fits.
+pub trait TokenProvider: Send + Sync + 'static {
+    /// Fetches a token.
+    fn token(&self) -> Pin<Box<dyn Future<Output = TokenResult> + Send>>;
+}
+
+impl<F, Fut> TokenProvider for F
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = TokenResult> + Send + 'static,
+{
+    fn token(&self) -> Pin<Box<dyn Future<Output = TokenResult> + Send>> {
+        Box::pin(self())
+    }
 }
 
 /// A reply that wakes an async caller.
@@ -31,17 +65,53 @@ impl Core {
             client,
             calls: Calls::default(),
             closing: Vec::new(),
+            oauth: None,
+            oauth_fetching: false,
             shut_down: false,
         }
     }
 
     /// Routes one core event to whoever waits for it.
     pub(crate) fn handle_event(&mut self, now: Instant, event: Event) {
+        if event == Event::OAuthTokenRequired {
+            self.fetch_token();
+        }
         let fatal = matches!(event, Event::Fatal(_));
         self.calls.handle_event(&mut self.client, now, event);
         if fatal {
             self.finish();
         }
+    }
+
+    /// Runs the token provider in a task; its answer comes back as a job.
+    fn fetch_token(&mut self) {
+        let Some((provider, jobs)) = &self.oauth else {
+            warn!(target: "kafka_tokio::core", "OAUTHBEARER token needed but no token provider was given");
+            return;
+        };
+        if self.oauth_fetching {
+            return;
+        }
+        self.oauth_fetching = true;
+        let (fetch, jobs) = (provider.token(), jobs.clone());
+        tokio::spawn(async move {
+            let result = fetch.await;
+            let Some(jobs) = jobs.upgrade() else { return };
+            let _ = jobs.send(Box::new(move |core: &mut Core, now: Instant| {
+                core.oauth_fetching = false;
+                match result {
+                    Ok((token, lifetime)) => {
+                        if let Err(e) = core.client.set_oauth_token(now, token, lifetime) {
+                            warn!(target: "kafka_tokio::core", error = %e, "token refused");
+                        }
+                    }
+                    // The core asks again after the setup timeout.
+                    Err(e) => {
+                        warn!(target: "kafka_tokio::core", error = %e, "token provider failed")
+                    }
+                }
+            }));
+        });
     }
 
     /// Closes the client; pending calls fail with [`Error::Closed`].

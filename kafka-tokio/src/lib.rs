@@ -34,6 +34,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 pub use consumer::Consumer;
+pub use core::{TokenProvider, TokenResult};
 pub use kafka_proto::record::Compression;
 /// Why a call failed; shared by every adapter.
 pub use kafka_state::calls::CallError as Error;
@@ -69,13 +70,32 @@ impl Client {
     /// tokio runtime with the time and I/O drivers enabled.
     ///
     /// A `config.seed` of 0 is replaced by a random one.
-    pub async fn connect(mut config: Config) -> Result<Self, Error> {
+    pub async fn connect(config: Config) -> Result<Self, Error> {
+        Self::start(config, None).await
+    }
+
+    /// [`Client::connect`] for SASL OAUTHBEARER (`config.sasl` set to
+    /// `SaslConfig::oauthbearer()`): `provider` is called for a token
+    /// whenever a connection needs one, and may await anything.
+    pub async fn connect_with_token_provider(
+        config: Config,
+        provider: impl TokenProvider,
+    ) -> Result<Self, Error> {
+        Self::start(config, Some(std::sync::Arc::new(provider))).await
+    }
+
+    async fn start(
+        mut config: Config,
+        provider: Option<std::sync::Arc<dyn TokenProvider>>,
+    ) -> Result<Self, Error> {
         if config.seed == 0 {
             config.seed = random_seed();
         }
         let core = kafka_state::Client::new(config, Instant::now())?;
         let (jobs, rx) = mpsc::unbounded_channel();
-        tokio::spawn(driver::run(Core::new(core), rx));
+        let mut core = Core::new(core);
+        core.oauth = provider.map(|p| (p, jobs.downgrade()));
+        tokio::spawn(driver::run(core, rx));
         let client = Self { jobs };
         client
             .admin(|client, now| client.admin().brokers(now))

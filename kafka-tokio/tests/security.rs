@@ -140,3 +140,41 @@ async fn sasl_plain_and_scram_against_the_mock() {
         );
     }
 }
+
+#[tokio::test]
+async fn oauthbearer_tokens_come_from_an_async_provider() {
+    let mock = MockCluster::builder()
+        .brokers(2)
+        .sasl_user(MockMechanism::OAuthBearer, "svc", "token-from-idp")
+        .build()
+        .unwrap();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let mut config = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+    config.sasl = Some(SaslConfig::oauthbearer());
+    let client = Client::connect_with_token_provider(config, move || {
+        let counted = counted.clone();
+        async move {
+            // An identity provider round trip.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(("token-from-idp".to_string(), Duration::from_secs(600)))
+        }
+    })
+    .await
+    .unwrap();
+    produce_one(&client, "oauth").await;
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    client.close().await;
+
+    // A provider handing out a wrong token never gets the client in.
+    let mut config = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+    config.sasl = Some(SaslConfig::oauthbearer());
+    config.api_timeout = Duration::from_millis(700);
+    let err = Client::connect_with_token_provider(config, || async {
+        Ok(("forged".to_string(), Duration::from_secs(600)))
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Request(_)), "{err}");
+}
