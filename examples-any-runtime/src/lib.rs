@@ -11,6 +11,12 @@
 //! the same shape, with back-pressure, batching and a user-facing API
 //! added.
 
+// The README's examples run as doctests here, in a crate that can see
+// every crate they use, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;

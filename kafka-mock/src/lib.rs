@@ -42,12 +42,6 @@ pub use faults::ErrorInjection;
 pub use sasl::SaslMechanism;
 pub use server::{MockCluster, MockClusterBuilder};
 
-// The README's examples run as doctests here, in the crate that can see
-// every crate they use, so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
-
 /// What every handler knows about the request it serves.
 pub(crate) struct Ctx {
     pub(crate) now: Instant,
