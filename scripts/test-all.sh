@@ -54,12 +54,12 @@ export TANSU_BIN KAFKA_REQUIRE_TANSU=1
 step "tests"
 cargo test --workspace
 
-step "kafka-state with its optional TLS layer (feature tls)"
-cargo clippy -p kafka-state --all-targets --all-features -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc -p kafka-state --no-deps --all-features
-cargo test -p kafka-state --all-features --test tls
+# The adapters turn kafka-state's `tls` feature on, so the workspace runs
+# above had it; check the core also builds without it.
+step "kafka-state without its optional TLS layer"
+cargo build -q -p kafka-state
 
-step "kafka-mock against real clients: librdkafka (confluent-kafka) and kafka-python"
+step "interop: kafka-mock and kfk against librdkafka (confluent-kafka) and kafka-python"
 ./scripts/interop.sh
 
 step "benchmarks, once each in test mode"
