@@ -90,15 +90,15 @@
 #![warn(missing_docs)]
 
 mod driver;
-mod error;
 mod tokens;
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-pub use error::Error;
 pub use kafka_proto::record::Compression;
+/// Why a call failed; the error type every adapter shares.
+pub use kafka_state::calls::CallError as Error;
 pub use kafka_state::consumer::{OffsetSpec, SeekTo};
 pub use kafka_state::producer::{
     Acks, DeliveryId, DeliveryReport, ProduceError, ProducerConfig, ProducerRecord, SendError,
@@ -152,7 +152,7 @@ impl Client {
             )));
         }
         let core = kafka_state::Client::new(config, Instant::now())?;
-        let registry = registry.try_clone()?;
+        let registry = registry.try_clone().map_err(|e| Error::Io(e.to_string()))?;
         Ok(Self {
             driver: Driver::new(core, registry, tokens),
         })
