@@ -55,7 +55,7 @@ pub use control::{encode_control_batch, ControlRecord, ControlRecordType, EndTxn
 pub use legacy::{encode_legacy, LegacyOptions};
 pub use records::{
     HeaderIter, HeaderRefIter, Headers, HeadersRef, Record, RecordData, RecordRef, RecordRefs,
-    Records,
+    Records, SharedRecord, SharedRecords,
 };
 
 #[cfg(doc)]
