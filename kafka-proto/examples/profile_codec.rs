@@ -170,6 +170,14 @@ fn encode_theirs_lz4(records: &[kafka_protocol::records::Record], out: &mut Byte
     .unwrap();
 }
 
+/// Runs one workload in its own (never inlined) function, so that each
+/// workload's code is optimised on its own and adding a workload does not
+/// change another's inlining (and instruction count).
+#[inline(never)]
+fn run(mut f: impl FnMut()) {
+    f()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let workload = args.next().unwrap_or_else(|| "encode".into());
@@ -183,7 +191,7 @@ fn main() {
 
     let mut total = 0usize;
     match workload.as_str() {
-        "encode" => {
+        "encode" => run(|| {
             let mut buf = Some(BytesMut::with_capacity(wire.len() + 64));
             for _ in 0..n {
                 let out = encode(black_box(&records), buf.take().unwrap());
@@ -193,8 +201,8 @@ fn main() {
                         .unwrap_or_else(|b| BytesMut::with_capacity(b.len())),
                 );
             }
-        }
-        "decode-owned" => {
+        }),
+        "decode-owned" => run(|| {
             for _ in 0..n {
                 let batch =
                     RecordBatch::decode(&mut black_box(&wire).clone(), &DecodeOptions::default())
@@ -204,8 +212,8 @@ fn main() {
                     total += r.key.map_or(0, |k| k.len()) + r.value.map_or(0, |v| v.len());
                 }
             }
-        }
-        "decode-shared" => {
+        }),
+        "decode-shared" => run(|| {
             for _ in 0..n {
                 let batch =
                     RecordBatch::decode(&mut black_box(&wire).clone(), &DecodeOptions::default())
@@ -215,8 +223,24 @@ fn main() {
                     total += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
                 }
             }
-        }
-        "encode-lz4" => {
+        }),
+        "decode-borrowed-refcount" => run(|| {
+            // decode-borrowed plus one Bytes clone and drop per record: the
+            // cost of one reference per record in isolation.
+            for _ in 0..n {
+                let batch =
+                    RecordBatch::decode(&mut black_box(&wire).clone(), &DecodeOptions::default())
+                        .unwrap();
+                let data = batch.records_ref().unwrap();
+                for r in &data {
+                    let r = r.unwrap();
+                    let keep = black_box(batch.raw().clone());
+                    total += r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len);
+                    drop(keep);
+                }
+            }
+        }),
+        "encode-lz4" => run(|| {
             let options = BatchOptions {
                 compression: Compression::Lz4,
                 ..options()
@@ -234,8 +258,8 @@ fn main() {
                         .unwrap_or_else(|b| BytesMut::with_capacity(b.len())),
                 );
             }
-        }
-        "encode-lz4-theirs" => {
+        }),
+        "encode-lz4-theirs" => run(|| {
             let theirs = records_theirs(&records);
             let mut out = BytesMut::with_capacity(wire.len() + 64);
             for _ in 0..n {
@@ -243,8 +267,8 @@ fn main() {
                 encode_theirs_lz4(black_box(&theirs), &mut out);
                 total += out.len();
             }
-        }
-        "lz4-compress-ours" => {
+        }),
+        "lz4-compress-ours" => run(|| {
             // The codec alone, on the batch's record bytes.
             let body = &wire[61..];
             for _ in 0..n {
@@ -259,8 +283,8 @@ fn main() {
                 enc.finish().unwrap();
                 total += out.len();
             }
-        }
-        "lz4-compress-theirs" => {
+        }),
+        "lz4-compress-theirs" => run(|| {
             let body = &wire[61..];
             for _ in 0..n {
                 let mut records = BytesMut::from(black_box(body));
@@ -273,8 +297,8 @@ fn main() {
                 .unwrap();
                 total += out.len();
             }
-        }
-        "decode-borrowed" => {
+        }),
+        "decode-borrowed" => run(|| {
             for _ in 0..n {
                 let batch =
                     RecordBatch::decode(&mut black_box(&wire).clone(), &DecodeOptions::default())
@@ -285,23 +309,23 @@ fn main() {
                     total += r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len);
                 }
             }
-        }
-        "metadata-decode" => {
+        }),
+        "metadata-decode" => run(|| {
             for _ in 0..n {
                 let m =
                     MetadataResponse::decode(&mut black_box(&meta_wire).clone(), METADATA_VERSION)
                         .unwrap();
                 total += m.topics.len();
             }
-        }
-        "metadata-encode" => {
+        }),
+        "metadata-encode" => run(|| {
             let mut out = BytesMut::with_capacity(meta_wire.len());
             for _ in 0..n {
                 out.clear();
                 black_box(&meta).encode(&mut out, METADATA_VERSION).unwrap();
                 total += out.len();
             }
-        }
+        }),
         other => panic!("unknown workload {other}"),
     }
     println!("{workload} x{n}: {total}");

@@ -287,7 +287,7 @@ impl RecordBatch {
 }
 
 impl RecordBatch {
-    /// Iterates the records as [`SharedRecord`]s: owned records that share
+    /// Iterates the records as [`SharedRecord`](super::SharedRecord)s: owned records that share
     /// the batch's buffer through one reference each, with their key and
     /// value readable as slices for free and as [`Bytes`] on demand.
     ///

@@ -326,19 +326,20 @@ impl RecordBatchBuilder {
                 word |= enc2(od) << shift;
                 shift += 8 * od_len;
                 word |= kz << shift;
-                let mut n = shift / 8 + 1;
-                // The prefix, the key and the value length are assembled on
-                // the stack and appended with one fixed-size copy.
-                let mut scratch = [0u8; 64];
-                scratch[..8].copy_from_slice(&word.to_le_bytes());
-                if let Some(k) = key {
-                    scratch[n..n + k.len()].copy_from_slice(k);
-                    n += k.len();
-                }
-                scratch[n..n + 2].copy_from_slice(&(enc2(vz) as u16).to_le_bytes());
-                n += vz_len;
-                self.buf.extend_from_slice(&scratch);
+                let n = shift / 8 + 1;
+                // Each piece goes straight into the buffer: the prefix and
+                // the value length as whole words from registers (then cut
+                // to their length), the key and value as copies. (Staging
+                // them in a stack buffer first costs a store-forwarding
+                // stall when the buffer is read back.)
+                self.buf.extend_from_slice(&word.to_le_bytes());
                 self.buf.truncate(start + n);
+                if let Some(k) = key {
+                    self.buf.extend_from_slice(k);
+                }
+                let at = self.buf.len();
+                self.buf.extend_from_slice(&(enc2(vz) as u16).to_le_bytes());
+                self.buf.truncate(at + vz_len);
                 if let Some(v) = value {
                     self.buf.extend_from_slice(v);
                 }

@@ -239,7 +239,9 @@ impl Records {
 impl Iterator for Records {
     type Item = Result<Record, DecodeError>;
 
-    #[inline]
+    // Always inlined into the caller's loop: one call site per loop, and
+    // returning the record through memory costs ~90 instructions each.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let result = match &mut self.inner {
             Inner::V2(r) => r.next()?,
@@ -285,7 +287,9 @@ impl SharedRecords {
 impl Iterator for SharedRecords {
     type Item = Result<SharedRecord, DecodeError>;
 
-    #[inline]
+    // Always inlined into the caller's loop: one call site per loop, and
+    // returning the record through memory costs ~90 instructions each.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let result = match &mut self.inner {
             Inner::V2(r) => r.next_shared()?,
@@ -499,7 +503,7 @@ struct V2Records {
 }
 
 impl V2Records {
-    #[inline]
+    #[inline(always)]
     fn next_shared(&mut self) -> Option<Result<SharedRecord, DecodeError>> {
         if self.left == 0 {
             return trailing(&self.data, &mut self.pos).map(Err);
@@ -523,7 +527,7 @@ impl V2Records {
         }))
     }
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Result<Record, DecodeError>> {
         if self.left == 0 {
             return trailing(&self.data, &mut self.pos).map(Err);
@@ -815,12 +819,16 @@ impl<'a> Iterator for HeaderRefIter<'a> {
 ///   it when records must outlive the batch (queued for another thread,
 ///   kept in a cache). Each key, value and header set costs a reference
 ///   count increment (and decrement when dropped).
+/// * [`RecordBatch::records_shared`](super::RecordBatch::records_shared)
+///   yields owned [`SharedRecord`]s: one reference per record whatever its
+///   fields, key and value readable as slices, and as [`Bytes`] only when
+///   asked. The cheaper way to keep records past the batch.
 /// * `records_ref` yields [`RecordRef`]s of plain slices: nothing is
 ///   counted or allocated per record. Use it when each record is handled
 ///   while iterating (deserialized, summed, written out), which is most
 ///   consumers; [`RecordRef::to_record`] copies one out if needed.
 ///
-/// Both parse and validate the same way and fail on the same input.
+/// All three parse and validate the same way and fail on the same input.
 ///
 /// ```
 /// use kafka_proto::record::{encode, BatchOptions, Compression, Record, RecordBatch};
@@ -972,7 +980,9 @@ enum RefsInner<'a> {
 impl<'a> Iterator for RecordRefs<'a> {
     type Item = Result<RecordRef<'a>, DecodeError>;
 
-    #[inline]
+    // Always inlined into the caller's loop: one call site per loop, and
+    // returning the record through memory costs ~90 instructions each.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.inner {
             RefsInner::V2 {
