@@ -472,6 +472,12 @@ impl RecordBatchBuilder {
 
     /// Completes the batch: compresses the records if configured, writes
     /// the header and CRC32C, and returns the encoded batch.
+    ///
+    /// An lz4 batch is compressed straight into a buffer sized for the
+    /// worst case (about the uncompressed size), and the returned `Bytes`
+    /// keeps that allocation: hand it back through
+    /// [`with_buffer`](Self::with_buffer) to encode the next batch without
+    /// growing, or copy it out if many compressed batches are held at once.
     pub fn finish(self) -> Result<Bytes, EncodeError> {
         let Self {
             mut buf,
