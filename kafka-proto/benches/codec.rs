@@ -319,6 +319,18 @@ fn consume_owned(batch: &kafka_proto::record::RecordBatch) -> usize {
     n
 }
 
+/// The owned records of [`RecordBatch::records_shared`]: each one is kept
+/// alive independently of the batch (one reference each); key and value
+/// are read through the slices it lends.
+fn consume_shared(batch: &kafka_proto::record::RecordBatch) -> usize {
+    let mut n = 0;
+    for r in batch.records_shared().unwrap() {
+        let r = r.unwrap();
+        n += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
+    }
+    n
+}
+
 fn consume_borrowed(batch: &kafka_proto::record::RecordBatch) -> usize {
     let data = batch.records_ref().unwrap();
     let mut n = 0;
@@ -363,6 +375,7 @@ fn record_batch(c: &mut Criterion, lz4: bool) {
     for w in [&wire, &their_wire] {
         let batch = RecordBatch::decode(&mut w.clone(), &DecodeOptions::default()).unwrap();
         assert_eq!(consume_owned(&batch), expected);
+        assert_eq!(consume_shared(&batch), expected);
         assert_eq!(consume_borrowed(&batch), expected);
         let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut w.clone()).unwrap();
         assert_eq!(set.records.len(), RECORDS);
@@ -396,6 +409,12 @@ fn record_batch(c: &mut Criterion, lz4: bool) {
         b.iter(|| {
             let batch = RecordBatch::decode(&mut wire.clone(), &DecodeOptions::default()).unwrap();
             black_box(consume_owned(&batch))
+        })
+    });
+    g.bench_function("decode/ours-shared", |b| {
+        b.iter(|| {
+            let batch = RecordBatch::decode(&mut wire.clone(), &DecodeOptions::default()).unwrap();
+            black_box(consume_shared(&batch))
         })
     });
     g.bench_function("decode/ours-borrowed", |b| {
@@ -467,6 +486,18 @@ fn fetch_response(c: &mut Criterion) {
         }
         n
     };
+    let ours_shared = |w: &Bytes| {
+        let resp = FetchResponse::decode(&mut w.clone(), FETCH_VERSION).unwrap();
+        let mut n = 0;
+        for t in &resp.responses {
+            for p in &t.partitions {
+                for batch in Batches::new(p.records.clone().unwrap_or_default()) {
+                    n += consume_shared(&batch.unwrap());
+                }
+            }
+        }
+        n
+    };
     let ours_borrowed = |w: &Bytes| {
         let resp = FetchResponse::decode(&mut w.clone(), FETCH_VERSION).unwrap();
         let mut n = 0;
@@ -496,6 +527,7 @@ fn fetch_response(c: &mut Criterion) {
         n
     };
     assert_eq!(ours_owned(&wire), expected);
+    assert_eq!(ours_shared(&wire), expected);
     assert_eq!(ours_borrowed(&wire), expected);
     assert_eq!(theirs(&wire), expected);
 
@@ -503,6 +535,9 @@ fn fetch_response(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(wire.len() as u64));
     g.bench_function("decode/ours-owned", |b| {
         b.iter(|| black_box(ours_owned(&wire)))
+    });
+    g.bench_function("decode/ours-shared", |b| {
+        b.iter(|| black_box(ours_shared(&wire)))
     });
     g.bench_function("decode/ours-borrowed", |b| {
         b.iter(|| black_box(ours_borrowed(&wire)))

@@ -8,9 +8,14 @@
 //! ```
 //!
 //! Workloads (the same data as `benches/codec.rs`): `encode`,
-//! `decode-owned`, `decode-borrowed` (one v2 batch of 1,000 records, 8-byte
-//! keys, 100-byte values), `metadata-decode`, `metadata-encode` (a
-//! MetadataResponse v12 with 1,000 partitions).
+//! `decode-owned` (`records()`, `Record`), `decode-shared`
+//! (`records_shared()`, `SharedRecord`), `decode-borrowed` (`records_ref()`)
+//! (one v2 batch of 1,000 records, 8-byte keys, 100-byte values),
+//! `encode-lz4` and `encode-lz4-theirs` (the same batch lz4-compressed, by
+//! us and by kafka-protocol with its `lz4` crate at level 0, as in the
+//! bench), `lz4-compress-ours` / `lz4-compress-theirs` (the two lz4 frame
+//! encoders alone on the batch's record bytes), `metadata-decode`,
+//! `metadata-encode` (a MetadataResponse v12 with 1,000 partitions).
 
 use std::hint::black_box;
 
@@ -108,6 +113,71 @@ fn encode(records: &[Record], buf: BytesMut) -> Bytes {
     b.finish().unwrap()
 }
 
+fn records_theirs(ours: &[Record]) -> Vec<kafka_protocol::records::Record> {
+    use kafka_protocol::records as kp;
+    ours.iter()
+        .enumerate()
+        .map(|(i, r)| kp::Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: 4242,
+            producer_epoch: 3,
+            timestamp_type: kp::TimestampType::Creation,
+            offset: r.offset,
+            sequence: i as i32,
+            timestamp: r.timestamp,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: Default::default(),
+        })
+        .collect()
+}
+
+/// The bench's compressor for kafka-protocol: its `lz4` crate at level 0.
+fn their_lz4_level0(
+    records: &mut BytesMut,
+    out: &mut BytesMut,
+    compression: kafka_protocol::records::Compression,
+) -> anyhow::Result<()> {
+    use bytes::BufMut;
+    use std::io::Write;
+    assert_eq!(compression, kafka_protocol::records::Compression::Lz4);
+    let mut enc = lz4::EncoderBuilder::new()
+        .level(0)
+        .block_size(lz4::BlockSize::Max64KB)
+        .block_mode(lz4::BlockMode::Independent)
+        .build(out.writer())?;
+    enc.write_all(records)?;
+    let (_, r) = enc.finish();
+    r?;
+    Ok(())
+}
+
+fn encode_theirs_lz4(records: &[kafka_protocol::records::Record], out: &mut BytesMut) {
+    use kafka_protocol::records as kp;
+    let options = kp::RecordEncodeOptions {
+        version: 2,
+        compression: kp::Compression::Lz4,
+    };
+    kp::RecordBatchEncoder::encode_with_custom_compression(
+        out,
+        records,
+        &options,
+        Some(their_lz4_level0),
+    )
+    .unwrap();
+}
+
+/// Runs one workload in its own (never inlined) function, so that each
+/// workload's code is optimised on its own and adding a workload does not
+/// change another's inlining (and instruction count).
+#[inline(never)]
+fn run(mut f: impl FnMut()) {
+    f()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let workload = args.next().unwrap_or_else(|| "encode".into());
@@ -121,7 +191,7 @@ fn main() {
 
     let mut total = 0usize;
     match workload.as_str() {
-        "encode" => {
+        "encode" => run(|| {
             let mut buf = Some(BytesMut::with_capacity(wire.len() + 64));
             for _ in 0..n {
                 let out = encode(black_box(&records), buf.take().unwrap());
@@ -131,8 +201,8 @@ fn main() {
                         .unwrap_or_else(|b| BytesMut::with_capacity(b.len())),
                 );
             }
-        }
-        "decode-owned" => {
+        }),
+        "decode-owned" => run(|| {
             for _ in 0..n {
                 let batch =
                     RecordBatch::decode(&mut black_box(&wire).clone(), &DecodeOptions::default())
@@ -142,8 +212,93 @@ fn main() {
                     total += r.key.map_or(0, |k| k.len()) + r.value.map_or(0, |v| v.len());
                 }
             }
-        }
-        "decode-borrowed" => {
+        }),
+        "decode-shared" => run(|| {
+            for _ in 0..n {
+                let batch =
+                    RecordBatch::decode(&mut black_box(&wire).clone(), &DecodeOptions::default())
+                        .unwrap();
+                for r in batch.records_shared().unwrap() {
+                    let r = r.unwrap();
+                    total += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
+                }
+            }
+        }),
+        "decode-borrowed-refcount" => run(|| {
+            // decode-borrowed plus one Bytes clone and drop per record: the
+            // cost of one reference per record in isolation.
+            for _ in 0..n {
+                let batch =
+                    RecordBatch::decode(&mut black_box(&wire).clone(), &DecodeOptions::default())
+                        .unwrap();
+                let data = batch.records_ref().unwrap();
+                for r in &data {
+                    let r = r.unwrap();
+                    let keep = black_box(batch.raw().clone());
+                    total += r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len);
+                    drop(keep);
+                }
+            }
+        }),
+        "encode-lz4" => run(|| {
+            let options = BatchOptions {
+                compression: Compression::Lz4,
+                ..options()
+            };
+            let mut buf = Some(BytesMut::with_capacity(wire.len() + 64));
+            for _ in 0..n {
+                let mut b = RecordBatchBuilder::with_buffer(buf.take().unwrap(), options);
+                for r in black_box(&records) {
+                    b.append_record(r).unwrap();
+                }
+                let out = b.finish().unwrap();
+                total += out.len();
+                buf = Some(
+                    out.try_into_mut()
+                        .unwrap_or_else(|b| BytesMut::with_capacity(b.len())),
+                );
+            }
+        }),
+        "encode-lz4-theirs" => run(|| {
+            let theirs = records_theirs(&records);
+            let mut out = BytesMut::with_capacity(wire.len() + 64);
+            for _ in 0..n {
+                out.clear();
+                encode_theirs_lz4(black_box(&theirs), &mut out);
+                total += out.len();
+            }
+        }),
+        "lz4-compress-ours" => run(|| {
+            // The codec alone, on the batch's record bytes.
+            let body = &wire[61..];
+            for _ in 0..n {
+                let mut out = BytesMut::new();
+                let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(
+                    lz4_flex::frame::FrameInfo::new()
+                        .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                        .block_mode(lz4_flex::frame::BlockMode::Independent),
+                    bytes::BufMut::writer(&mut out),
+                );
+                std::io::Write::write_all(&mut enc, black_box(body)).unwrap();
+                enc.finish().unwrap();
+                total += out.len();
+            }
+        }),
+        "lz4-compress-theirs" => run(|| {
+            let body = &wire[61..];
+            for _ in 0..n {
+                let mut records = BytesMut::from(black_box(body));
+                let mut out = BytesMut::new();
+                their_lz4_level0(
+                    &mut records,
+                    &mut out,
+                    kafka_protocol::records::Compression::Lz4,
+                )
+                .unwrap();
+                total += out.len();
+            }
+        }),
+        "decode-borrowed" => run(|| {
             for _ in 0..n {
                 let batch =
                     RecordBatch::decode(&mut black_box(&wire).clone(), &DecodeOptions::default())
@@ -154,23 +309,23 @@ fn main() {
                     total += r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len);
                 }
             }
-        }
-        "metadata-decode" => {
+        }),
+        "metadata-decode" => run(|| {
             for _ in 0..n {
                 let m =
                     MetadataResponse::decode(&mut black_box(&meta_wire).clone(), METADATA_VERSION)
                         .unwrap();
                 total += m.topics.len();
             }
-        }
-        "metadata-encode" => {
+        }),
+        "metadata-encode" => run(|| {
             let mut out = BytesMut::with_capacity(meta_wire.len());
             for _ in 0..n {
                 out.clear();
                 black_box(&meta).encode(&mut out, METADATA_VERSION).unwrap();
                 total += out.len();
             }
-        }
+        }),
         other => panic!("unknown workload {other}"),
     }
     println!("{workload} x{n}: {total}");

@@ -5,7 +5,7 @@ use bytes::{Buf, Bytes};
 use super::compression;
 use super::cursor::Cursor;
 use super::legacy::{self, LegacyBody};
-use super::records::{RecordData, Records};
+use super::records::{RecordData, Records, SharedRecords};
 use super::{Compression, DecodeOptions, TimestampType};
 use crate::error::{DecodeError, DecodeErrorKind};
 
@@ -287,6 +287,19 @@ impl RecordBatch {
 }
 
 impl RecordBatch {
+    /// Iterates the records as [`SharedRecord`](super::SharedRecord)s: owned records that share
+    /// the batch's buffer through one reference each, with their key and
+    /// value readable as slices for free and as [`Bytes`] on demand.
+    ///
+    /// Decompresses like [`records`](Self::records) (once per call) and
+    /// fails on the same input. Cheaper than [`records`](Self::records),
+    /// which takes a reference per key and per value; use it when records
+    /// are kept past the batch, and [`records_ref`](Self::records_ref)
+    /// when each is handled while iterating.
+    pub fn records_shared(&self) -> Result<SharedRecords, DecodeError> {
+        Ok(SharedRecords::new(self.records()?))
+    }
+
     /// The batch's records, decompressed if needed, for iterating by
     /// reference without allocating or touching reference counts per record.
     ///

@@ -233,6 +233,7 @@ impl RecordBatchBuilder {
     /// Appends `record` at `record.offset` (which must be above the previous
     /// record's and within `i32` of the base offset), copying its headers
     /// verbatim.
+    #[inline(always)]
     pub fn append_record(&mut self, record: &Record) -> Result<(), EncodeError> {
         let delta = record
             .offset
@@ -269,9 +270,115 @@ impl RecordBatchBuilder {
 
     /// Writes one record whose headers (`header_count` of them, `headers_len`
     /// bytes) are written by `put_headers`.
+    ///
+    /// The common record (deltas below 8192, a key of at most 32 bytes, a
+    /// record under 8 KiB, fewer than 64 headers) takes a fast path: every
+    /// varint before the key is then one or two bytes, so they are packed
+    /// into one `u64` and stored with a single 8-byte write; the key, value
+    /// and headers are one copy each. Anything else, and every error, goes
+    /// through [`write_general`](Self::write_general).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn write(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        header_count: i32,
+        headers_len: usize,
+        put_headers: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), EncodeError> {
+        let base_timestamp = if self.count == 0 {
+            timestamp
+        } else {
+            self.base_timestamp
+        };
+        let ts = zigzag64(timestamp.wrapping_sub(base_timestamp));
+        let od = u64::from(zigzag32(offset_delta));
+        let key_len = key.map_or(0, <[u8]>::len);
+        let value_len = value.map_or(0, <[u8]>::len);
+        let vz = value.map_or(1, |v| (v.len() as u64).wrapping_shl(1));
+        let hz = u64::from(zigzag32(header_count));
+        // `ts` is only meaningful if the subtraction did not overflow.
+        let no_overflow = timestamp.checked_sub(base_timestamp).is_some();
+        if no_overflow
+            && self.count < i32::MAX
+            && (ts | od | vz) < 1 << 14
+            && hz < 1 << 7
+            && key_len <= SHORT_KEY
+            && headers_len < 1 << 13
+        {
+            let (ts_len, od_len, vz_len) = (len2(ts), len2(od), len2(vz));
+            // Attributes, deltas, key length (one byte: the key is short),
+            // key, value length, value, header count (one byte), headers.
+            let body = 1 + ts_len + od_len + 1 + key_len + vz_len + value_len + 1 + headers_len;
+            let lz = (body as u64) << 1;
+            let start = self.buf.len();
+            if lz < 1 << 14 && start + body + 2 - LOG_OVERHEAD <= i32::MAX as usize {
+                let l_len = len2(lz);
+                let kz = key.map_or(1, |k| (k.len() as u64) << 1);
+                // length | attributes (0) | timestamp delta | offset delta | key length:
+                // at most 2 + 1 + 2 + 2 + 1 = 8 bytes.
+                let mut shift = 8 * (l_len + 1);
+                let mut word = enc2(lz) | enc2(ts) << shift;
+                shift += 8 * ts_len;
+                word |= enc2(od) << shift;
+                shift += 8 * od_len;
+                word |= kz << shift;
+                let n = shift / 8 + 1;
+                // Each piece goes straight into the buffer: the prefix and
+                // the value length as whole words from registers (then cut
+                // to their length), the key and value as copies. (Staging
+                // them in a stack buffer first costs a store-forwarding
+                // stall when the buffer is read back.)
+                self.buf.extend_from_slice(&word.to_le_bytes());
+                self.buf.truncate(start + n);
+                if let Some(k) = key {
+                    self.buf.extend_from_slice(k);
+                }
+                let at = self.buf.len();
+                self.buf.extend_from_slice(&(enc2(vz) as u16).to_le_bytes());
+                self.buf.truncate(at + vz_len);
+                if let Some(v) = value {
+                    self.buf.extend_from_slice(v);
+                }
+                self.buf.push(hz as u8);
+                if headers_len != 0 {
+                    put_headers(&mut self.buf);
+                }
+                self.finish_record(offset_delta, timestamp);
+                return Ok(());
+            }
+        }
+        self.write_general(
+            offset_delta,
+            timestamp,
+            key,
+            value,
+            header_count,
+            headers_len,
+            put_headers,
+        )
+    }
+
+    /// Batch bookkeeping after a record is written.
+    #[inline(always)]
+    fn finish_record(&mut self, offset_delta: i32, timestamp: i64) {
+        if self.count == 0 {
+            self.base_timestamp = timestamp;
+            self.max_timestamp = timestamp;
+        } else if timestamp > self.max_timestamp {
+            self.max_timestamp = timestamp;
+        }
+        self.count += 1;
+        self.last_offset_delta = offset_delta;
+    }
+
+    /// [`write`](Self::write) for any record: exact size checks and errors.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn write_general(
         &mut self,
         offset_delta: i32,
         timestamp: i64,
@@ -359,20 +466,18 @@ impl RecordBatchBuilder {
         prefix.varint(header_count);
         self.buf.extend_from_slice(prefix.bytes());
         put_headers(&mut self.buf);
-
-        if self.count == 0 {
-            self.base_timestamp = timestamp;
-            self.max_timestamp = timestamp;
-        } else if timestamp > self.max_timestamp {
-            self.max_timestamp = timestamp;
-        }
-        self.count += 1;
-        self.last_offset_delta = offset_delta;
+        self.finish_record(offset_delta, timestamp);
         Ok(())
     }
 
     /// Completes the batch: compresses the records if configured, writes
     /// the header and CRC32C, and returns the encoded batch.
+    ///
+    /// An lz4 batch is compressed straight into a buffer sized for the
+    /// worst case (about the uncompressed size), and the returned `Bytes`
+    /// keeps that allocation: hand it back through
+    /// [`with_buffer`](Self::with_buffer) to encode the next batch without
+    /// growing, or copy it out if many compressed batches are held at once.
     pub fn finish(self) -> Result<Bytes, EncodeError> {
         let Self {
             mut buf,
@@ -389,6 +494,19 @@ impl RecordBatchBuilder {
             base_timestamp,
             max_timestamp,
         };
+        #[cfg(feature = "lz4")]
+        if options.compression == Compression::Lz4 {
+            // Written straight into one buffer sized for the worst case
+            // (about the uncompressed size), so that a buffer recycled
+            // through `with_buffer` never has to grow for the next batch.
+            let records = buf.get(V2_HEADER_LEN..).unwrap_or_default();
+            let mut out =
+                Vec::with_capacity(V2_HEADER_LEN + compression::lz4_frame_bound(records.len()));
+            out.resize(V2_HEADER_LEN, 0);
+            compression::lz4_frame(records, &mut out)?;
+            header.write(&mut out)?;
+            return Ok(Bytes::from(out));
+        }
         if options.compression != Compression::None {
             let records = buf.get(V2_HEADER_LEN..).unwrap_or_default();
             let mut out = BytesMut::with_capacity(V2_HEADER_LEN + records.len() / 2 + 64);
@@ -469,6 +587,30 @@ where
         builder.append_record(record)?;
     }
     builder.finish()
+}
+
+#[inline(always)]
+fn zigzag32(v: i32) -> u32 {
+    ((v << 1) ^ (v >> 31)) as u32
+}
+
+#[inline(always)]
+fn zigzag64(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Encoded size of an unsigned varint below 2^14: 1 or 2.
+#[inline(always)]
+fn len2(v: u64) -> usize {
+    1 + usize::from(v >= 0x80)
+}
+
+/// An unsigned varint below 2^14, encoded into the low bytes of a word
+/// (little-endian), branch-free.
+#[inline(always)]
+fn enc2(v: u64) -> u64 {
+    let more = u64::from(v >= 0x80);
+    (v & 0x7f) | (more << 7) | ((v >> 7) << 8)
 }
 
 fn prefixed_len(len: usize, what: &'static str) -> Result<usize, EncodeError> {

@@ -232,6 +232,15 @@ mod lz4 {
     use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
     use std::io::Write;
 
+    /// Block size of the frames we write.
+    pub(super) const BLOCK: usize = 64 * 1024;
+
+    /// Magic, FLG (version 1, independent blocks, no checksums, no content
+    /// size), BD (64 KiB blocks) and the descriptor checksum (second byte
+    /// of xxh32 of FLG and BD): the header lz4_flex and the Java client
+    /// write for these settings.
+    pub(super) const FRAME_HEADER: [u8; 7] = [0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82];
+
     /// LZ4 frame with 64 KiB independent blocks, as the Java client and
     /// librdkafka write. lz4_flex has a single (fast) level.
     pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
@@ -243,6 +252,48 @@ mod lz4 {
         enc.finish().map_err(|e| encode_error("lz4", e))?;
         Ok(())
     }
+}
+
+/// Upper bound of [`lz4_frame`]'s output for `len` input bytes.
+#[cfg(feature = "lz4")]
+pub(crate) fn lz4_frame_bound(len: usize) -> usize {
+    lz4::FRAME_HEADER.len()
+        + 4
+        + len
+            .div_ceil(lz4::BLOCK)
+            .max(1)
+            .saturating_mul(4 + lz4_flex::block::get_maximum_output_size(lz4::BLOCK))
+}
+
+/// Appends `input` to `out` as an LZ4 frame of 64 KiB independent blocks
+/// without checksums: what [`compress`] writes for lz4, but straight from
+/// the input into `out` (no staging buffers, no allocation beyond `out`'s
+/// growth and the block compressor's 8-16 KiB hash table).
+#[cfg(feature = "lz4")]
+pub(crate) fn lz4_frame(input: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    out.reserve(lz4_frame_bound(input.len()));
+    out.extend_from_slice(&lz4::FRAME_HEADER);
+    for block in input.chunks(lz4::BLOCK) {
+        let at = out.len();
+        out.resize(
+            at + 4 + lz4_flex::block::get_maximum_output_size(block.len()),
+            0,
+        );
+        let n = lz4_flex::block::compress_into(block, out.get_mut(at + 4..).unwrap_or_default())
+            .map_err(|e| encode_error("lz4", e))?;
+        if n < block.len() {
+            out.truncate(at + 4 + n);
+            out[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+        } else {
+            // Incompressible: stored as is, flagged by the size's high bit.
+            out.truncate(at);
+            out.extend_from_slice(&(block.len() as u32 | 1 << 31).to_le_bytes());
+            out.extend_from_slice(block);
+        }
+    }
+    // End mark.
+    out.extend_from_slice(&[0; 4]);
+    Ok(())
 }
 
 #[cfg(feature = "zstd")]
@@ -269,5 +320,36 @@ mod zstd {
         enc.write_all(input).map_err(err)?;
         enc.finish().map_err(err)?;
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "lz4"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lz4_frame_matches_lz4_flex_frames() {
+        let mut data = Vec::new();
+        for i in 0..200_000u32 {
+            data.push(if i % 7 == 0 {
+                (i >> 3) as u8
+            } else {
+                b'a' + (i % 13) as u8
+            });
+        }
+        let noise: Vec<u8> = (0..70_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for input in [&[][..], &b"x"[..], &data[..1000], &data[..], &noise[..]] {
+            let mut ours = Vec::new();
+            lz4_frame(input, &mut ours).unwrap();
+            assert!(ours.len() <= lz4_frame_bound(input.len()));
+            let mut reference = BytesMut::new();
+            lz4::compress(input, &mut reference).unwrap();
+            // Same header as lz4_flex's frame encoder with these settings.
+            assert_eq!(ours[..7], reference[..7]);
+            let back = decompress(Compression::Lz4, &ours, usize::MAX).unwrap();
+            assert_eq!(back, input);
+        }
     }
 }

@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::batch::{BatchHeader, LOG_OVERHEAD};
 use super::compression;
 use super::cursor::Cursor;
-use super::records::{slice, Headers, Record};
+use super::records::{slice, Headers, Record, SharedRecord};
 use super::{Compression, DecodeOptions, TimestampType, NO_PARTITION_LEADER_EPOCH};
 use super::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
@@ -249,7 +249,11 @@ pub(crate) struct LegacyRecords {
 }
 
 impl LegacyRecords {
-    pub(crate) fn next(&mut self) -> Option<Result<Record, DecodeError>> {
+    /// The next message's offset, timestamp, key and value (ranges in `self.data`).
+    #[allow(clippy::type_complexity)]
+    fn next_raw(
+        &mut self,
+    ) -> Option<Result<(i64, i64, Option<Range<usize>>, Option<Range<usize>>), DecodeError>> {
         if self.left == 0 {
             return None;
         }
@@ -268,15 +272,29 @@ impl LegacyRecords {
             (None, 1) => msg.timestamp,
             (None, _) => NO_TIMESTAMP,
         };
-        Some(Ok(Record {
-            offset: match self.offset_base {
-                Some(base) => base.wrapping_add(msg.offset),
-                None => msg.offset,
-            },
-            timestamp,
-            key: msg.key.map(|r| slice(&self.data, r)),
-            value: msg.value.map(|r| slice(&self.data, r)),
-            headers: Headers::new(),
+        let offset = match self.offset_base {
+            Some(base) => base.wrapping_add(msg.offset),
+            None => msg.offset,
+        };
+        Some(Ok((offset, timestamp, msg.key, msg.value)))
+    }
+
+    pub(crate) fn next(&mut self) -> Option<Result<Record, DecodeError>> {
+        Some(
+            self.next_raw()?
+                .map(|(offset, timestamp, key, value)| Record {
+                    offset,
+                    timestamp,
+                    key: key.map(|r| slice(&self.data, r)),
+                    value: value.map(|r| slice(&self.data, r)),
+                    headers: Headers::new(),
+                }),
+        )
+    }
+
+    pub(crate) fn next_shared(&mut self) -> Option<Result<SharedRecord, DecodeError>> {
+        Some(self.next_raw()?.map(|(offset, timestamp, key, value)| {
+            SharedRecord::new(self.data.clone(), offset, timestamp, key, value, 0..0, 0)
         }))
     }
 

@@ -4,9 +4,12 @@
 //! [record batches](RecordBatch) (magic 2); brokers may also hold legacy
 //! message sets (magic 0 and 1). [`Batches`] walks a record set of any mix
 //! and yields [`RecordBatch`]es; [`RecordBatch::records`] yields [`Record`]s
-//! with the same shape for every magic, and [`RecordBatch::records_ref`]
-//! the same records borrowed ([`RecordRef`]), which is faster when each
-//! record is handled while iterating (see [`RecordData`] for the trade-off).
+//! with the same shape for every magic, [`RecordBatch::records_shared`]
+//! the same records as [`SharedRecord`]s (owned, one reference on the
+//! batch's buffer each, key and value as slices or as [`Bytes`] on demand),
+//! and [`RecordBatch::records_ref`] the same records borrowed
+//! ([`RecordRef`]), which is fastest when each record is handled while
+//! iterating (see [`RecordData`] for the trade-off).
 //!
 //! Decoding is lazy and zero-copy: a batch's header is parsed and its CRC
 //! checked up front, records are parsed only while iterating, and keys,
@@ -55,7 +58,7 @@ pub use control::{encode_control_batch, ControlRecord, ControlRecordType, EndTxn
 pub use legacy::{encode_legacy, LegacyOptions};
 pub use records::{
     HeaderIter, HeaderRefIter, Headers, HeadersRef, Record, RecordData, RecordRef, RecordRefs,
-    Records,
+    Records, SharedRecord, SharedRecords,
 };
 
 #[cfg(doc)]
