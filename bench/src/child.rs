@@ -28,6 +28,9 @@ use crate::Error;
 /// the oldest: keeps the pipeline full without holding a million futures.
 pub const WINDOW: usize = 100_000;
 
+/// The pseudo-client that fills a consume scenario's topic.
+pub const PRELOAD: &str = "preload";
+
 /// Longest one child may run; the parent kills it 30 s later.
 pub const TIME_LIMIT: Duration = Duration::from_secs(240);
 
@@ -82,6 +85,7 @@ pub fn main(args: &[String]) -> Result<(), Error> {
         "kafka-blocking" => ours_blocking::run(&job)?,
         "rdkafka" => librdkafka::run(&job)?,
         scenario::RAW => raw_round_trips(&job)?,
+        PRELOAD => ours_blocking::preload(&job)?,
         other => return Err(format!("unknown client {other}").into()),
     };
     println!("{}", m.line());
@@ -171,7 +175,7 @@ mod ours_tokio {
                 let producer = client.producer();
                 let value = scenario::values(job.s.value_size)[0].clone();
                 let mut lat = Vec::new();
-                let mut one = async || -> Result<Duration, Error> {
+                let one = async || -> Result<Duration, Error> {
                     let t = Instant::now();
                     let r = ProducerRecord::new(job.topic).with_value(value.clone());
                     producer.send(r).await?.await?;
@@ -282,6 +286,46 @@ mod ours_blocking {
     use super::*;
     use kafka_blocking::{Client, Config, ProducerRecord, SeekTo, TopicPartition};
 
+    /// Fills the topic of a consume scenario, records spread evenly over
+    /// its partitions.
+    pub fn preload(job: &Job<'_>) -> Result<Measured, Error> {
+        let Kind::Consume { partitions } = job.s.kind else {
+            return Err("preload is for consume scenarios".into());
+        };
+        let mut config = Config::default();
+        config.producer.acks = kafka_blocking::Acks::Leader;
+        config.producer.enable_idempotence = false;
+        config.producer.batch_size = 256 * 1024;
+        let client = Client::connect(job.bootstrap, config)?;
+        let producer = client.producer();
+        let values = scenario::values(job.s.value_size);
+        let mut pending = VecDeque::new();
+        let start = Instant::now();
+        for i in 0..job.s.records {
+            let v = values[i as usize % values.len()].clone();
+            let r = ProducerRecord::new(job.topic)
+                .with_partition((i % partitions as u64) as i32)
+                .with_value(v);
+            pending.push_back(producer.send_async(r)?);
+            if pending.len() >= WINDOW {
+                pending.pop_front().expect("not empty").wait()?;
+            }
+            if i % 4096 == 0 {
+                job.check_time(i)?;
+            }
+        }
+        producer.flush(job.deadline.saturating_duration_since(Instant::now()))?;
+        for d in pending {
+            d.wait()?;
+        }
+        client.close();
+        Ok(Measured {
+            records: job.s.records,
+            secs: start.elapsed().as_secs_f64(),
+            ..Measured::default()
+        })
+    }
+
     pub fn run(job: &Job<'_>) -> Result<Measured, Error> {
         let mut config = Config::default();
         our_config(job.s, &mut config);
@@ -294,7 +338,9 @@ mod ours_blocking {
                 let start = Instant::now();
                 for i in 0..job.s.records {
                     let v = values[i as usize % values.len()].clone();
-                    pending.push_back(producer.send_async(ProducerRecord::new(job.topic).with_value(v))?);
+                    pending.push_back(
+                        producer.send_async(ProducerRecord::new(job.topic).with_value(v))?,
+                    );
                     if pending.len() >= WINDOW {
                         pending.pop_front().expect("not empty").wait()?;
                     }

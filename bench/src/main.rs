@@ -18,7 +18,7 @@ mod scenario;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use kafka_blocking::{Acks, Client, Config, NewTopic, ProducerRecord};
+use kafka_blocking::{Client, Config, NewTopic};
 use kafka_testkit::Tansu;
 
 use crate::report::{Row, Sample};
@@ -109,6 +109,11 @@ fn run(args: &[String]) -> Result<(), Error> {
         "{}",
         report::markdown(&rows, mode, opts.rounds, started.elapsed())
     );
+    println!(
+        "Peak RSS of the bench's own process: {:.1} MB (a child's peak RSS \
+         cannot read lower than its parent's at spawn).\n",
+        rusage::own_max_rss_kib() as f64 / 1024.0
+    );
     for line in report::ratio_lines(&rows) {
         println!("{line}");
     }
@@ -142,7 +147,15 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
                 .admin
                 .create_topic(NewTopic::new(&topic, partitions, 1))?;
             if matches!(s.kind, Kind::Consume { .. }) {
-                preload(&bootstrap, &topic, partitions, s)?;
+                // In a child too: the parent's peak RSS must stay small,
+                // since a child starts out with it as its own peak.
+                let t = Instant::now();
+                measure(s, child::PRELOAD, &bootstrap, &topic)?;
+                eprintln!(
+                    "   preloaded {} records in {:.1} s",
+                    s.records,
+                    t.elapsed().as_secs_f64()
+                );
             }
             Some(topic)
         }
@@ -156,7 +169,9 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
                 None => {
                     let t = format!("{}-{client}-{round}", s.name);
                     let partitions = s.partitions();
-                    broker.admin.create_topic(NewTopic::new(&t, partitions, 1))?;
+                    broker
+                        .admin
+                        .create_topic(NewTopic::new(&t, partitions, 1))?;
                     t
                 }
             };
@@ -170,41 +185,6 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
         }
     }
     Ok(row)
-}
-
-/// Fills `topic` with the scenario's records, spread evenly over the
-/// partitions, through the blocking client in this (unmeasured) process.
-fn preload(bootstrap: &str, topic: &str, partitions: i32, s: &Scenario) -> Result<(), Error> {
-    let t = Instant::now();
-    let mut config = Config::default();
-    config.producer.acks = Acks::Leader;
-    config.producer.enable_idempotence = false;
-    config.producer.batch_size = 256 * 1024;
-    let client = Client::connect(bootstrap, config)?;
-    let producer = client.producer();
-    let values = scenario::values(s.value_size);
-    let mut pending = std::collections::VecDeque::new();
-    for i in 0..s.records {
-        let v = values[i as usize % values.len()].clone();
-        let r = ProducerRecord::new(topic)
-            .with_partition((i % partitions as u64) as i32)
-            .with_value(v);
-        pending.push_back(producer.send_async(r)?);
-        if pending.len() >= child::WINDOW {
-            pending.pop_front().expect("window is not empty").wait()?;
-        }
-    }
-    producer.flush(Duration::from_secs(120))?;
-    for d in pending {
-        d.wait()?;
-    }
-    client.close();
-    eprintln!(
-        "   preloaded {} records in {:.1} s",
-        s.records,
-        t.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 /// Runs one client's measurement in a child process and returns what it

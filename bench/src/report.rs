@@ -262,7 +262,10 @@ pub fn ratio_lines(rows: &[Row]) -> Vec<String> {
         let s = &row.scenario;
         let rd = row.best(CLIENTS[2]);
         for m in row.metrics() {
-            for (client, label) in [(CLIENTS[0], String::new()), (CLIENTS[1], "/blocking".into())] {
+            for (client, label) in [
+                (CLIENTS[0], String::new()),
+                (CLIENTS[1], "/blocking".into()),
+            ] {
                 if let Some(x) = ratio(row.best(client), rd, &m) {
                     lines.push(format!("ratio {}{label} {}: {x:.3}", s.name, m.name));
                 }

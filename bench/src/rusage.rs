@@ -24,7 +24,10 @@ pub struct Usage {
 
 /// Waits for `child` (killing it after `limit`), returning its exit
 /// status, resource usage and everything it wrote to its piped stdout.
-pub fn wait_with_usage(mut child: Child, limit: Duration) -> Result<(ExitStatus, Usage, String), Error> {
+pub fn wait_with_usage(
+    mut child: Child,
+    limit: Duration,
+) -> Result<(ExitStatus, Usage, String), Error> {
     let mut stdout = child.stdout.take().ok_or("child stdout is not piped")?;
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -77,4 +80,15 @@ pub fn wait_with_usage(mut child: Child, limit: Duration) -> Result<(ExitStatus,
         },
         out,
     ))
+}
+
+/// Peak RSS of this process so far, in KiB.
+pub fn own_max_rss_kib() -> u64 {
+    // SAFETY: as in `wait_with_usage`, all-zero bytes are a valid `rusage`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a live, writable `rusage`.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    usage.ru_maxrss as u64
 }
