@@ -82,6 +82,10 @@ pub fn main(args: &[String]) -> Result<(), Error> {
             .enable_all()
             .build()?
             .block_on(ours_tokio::run(&job))?,
+        "kafka-tokio-ct" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(ours_tokio::run(&job))?,
         "kafka-blocking" => ours_blocking::run(&job)?,
         "rdkafka" => librdkafka::run(&job)?,
         scenario::RAW => raw_round_trips(&job)?,

@@ -191,7 +191,20 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
 /// reported plus its CPU time and peak RSS.
 fn measure(s: &Scenario, client: &str, bootstrap: &str, topic: &str) -> Result<Sample, Error> {
     let exe = std::env::current_exe()?;
-    let mut cmd = Command::new(exe);
+    // Profiling aid: KAFKA_BENCH_PERF=DIR records each child with perf
+    // into DIR/<scenario>-<client>.data (its CPU and RSS then include perf's).
+    let mut cmd = match std::env::var_os("KAFKA_BENCH_PERF") {
+        Some(dir) => {
+            let out = std::path::Path::new(&dir).join(format!("{}-{client}.data", s.name));
+            let mut c = Command::new("perf");
+            c.args(["record", "-q", "-F", "2000", "-g", "-o"])
+                .arg(out)
+                .arg("--")
+                .arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     cmd.args([
         "__child",
         s.name,

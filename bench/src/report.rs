@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::scenario::{Kind, Scenario, CLIENTS, RAW};
+use crate::scenario::{Kind, Scenario, CLIENTS, RAW, TOKIO_CT};
 
 /// One client's run of one scenario.
 #[derive(Debug, Clone, Default)]
@@ -201,14 +201,15 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
         took.as_secs_f64()
     );
     out.push_str(
-        "| scenario | records | metric | kafka-tokio | kafka-blocking | rdkafka | raw TCP | \
-         tokio ÷ rd | blocking ÷ rd | goal | met (tokio / blocking) | EV::Kafka |\n",
+        "| scenario | records | metric | kafka-tokio | kafka-tokio (current-thread) | kafka-blocking | rdkafka | raw TCP | \
+         tokio ÷ rd | tokio-ct ÷ rd | blocking ÷ rd | goal | met (tokio / tokio-ct / blocking) | EV::Kafka |\n",
     );
-    out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|\n");
+    out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n");
     for row in rows {
         let s = &row.scenario;
-        let (tokio, blocking, rd) = (
+        let (tokio, ct, blocking, rd) = (
             row.best(CLIENTS[0]),
+            row.best(TOKIO_CT),
             row.best(CLIENTS[1]),
             row.best(CLIENTS[2]),
         );
@@ -220,6 +221,7 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
                 String::new()
             };
             let rt = ratio(tokio, rd, &m);
+            let rc = ratio(ct, rd, &m);
             let rb = ratio(blocking, rd, &m);
             let r = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.2}"));
             let (goal, met) = match m.goal {
@@ -229,21 +231,23 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
                         Some(_) => "no",
                         None => "–",
                     };
-                    (g.text(), format!("{} / {}", yn(rt), yn(rb)))
+                    (g.text(), format!("{} / {} / {}", yn(rt), yn(rc), yn(rb)))
                 }
                 None => (String::new(), String::new()),
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.name,
                 s.records,
                 m.name,
                 cell(tokio),
+                cell(ct),
                 cell(blocking),
                 cell(rd),
                 raw,
                 r(rt),
+                r(rc),
                 r(rb),
                 goal,
                 met,
@@ -254,8 +258,9 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
     out
 }
 
-/// `ratio <scenario> <metric>: <ours/theirs>`, ours being kafka-tokio;
-/// kafka-blocking's lines name it after the scenario.
+/// `ratio <scenario> <metric>: <ours/theirs>`, ours being kafka-tokio on
+/// the multi-thread runtime; the other adapters' lines name them after the
+/// scenario (`produce-1p/blocking`).
 pub fn ratio_lines(rows: &[Row]) -> Vec<String> {
     let mut lines = Vec::new();
     for row in rows {
@@ -263,8 +268,9 @@ pub fn ratio_lines(rows: &[Row]) -> Vec<String> {
         let rd = row.best(CLIENTS[2]);
         for m in row.metrics() {
             for (client, label) in [
-                (CLIENTS[0], String::new()),
-                (CLIENTS[1], "/blocking".into()),
+                (CLIENTS[0], ""),
+                (TOKIO_CT, "/tokio-ct"),
+                (CLIENTS[1], "/blocking"),
             ] {
                 if let Some(x) = ratio(row.best(client), rd, &m) {
                     lines.push(format!("ratio {}{label} {}: {x:.3}", s.name, m.name));
@@ -275,6 +281,7 @@ pub fn ratio_lines(rows: &[Row]) -> Vec<String> {
             let p50 = Metric::new("p50", |s| s.p50_us, None);
             for (client, label) in [
                 (CLIENTS[0], ""),
+                (TOKIO_CT, "/tokio-ct"),
                 (CLIENTS[1], "/blocking"),
                 (CLIENTS[2], "/rdkafka"),
             ] {

@@ -6,6 +6,10 @@ use kafka_blocking::{Acks, Compression};
 /// The clients compared in every scenario, in the order they take turns.
 pub const CLIENTS: [&str; 3] = ["kafka-tokio", "kafka-blocking", "rdkafka"];
 
+/// kafka-tokio on a current-thread runtime: measured too, shown in its own
+/// column, since the driver hand-off costs differ so much between runtimes.
+pub const TOKIO_CT: &str = "kafka-tokio-ct";
+
 /// The raw request/response floor of the round-trip scenario.
 pub const RAW: &str = "raw-tcp";
 
@@ -48,8 +52,8 @@ impl Scenario {
     /// Clients measured besides [`CLIENTS`].
     pub fn extra_clients(&self) -> &'static [&'static str] {
         match self.kind {
-            Kind::RoundTrip => &[RAW],
-            _ => &[],
+            Kind::RoundTrip => &[TOKIO_CT, RAW],
+            _ => &[TOKIO_CT],
         }
     }
 
