@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks our clients against librdkafka on a fresh Tansu broker per
-# scenario and writes the table to bench/results.md.
+# scenario and writes the table to bench/results.md (bench/results-quick.md
+# with --quick).
 #
 #   scripts/bench.sh [--quick] [other kafka-bench arguments]
 #
@@ -24,6 +25,11 @@ fi
 
 ./scripts/install-tansu.sh >/dev/null
 
+results=bench/results.md
+for a in "$@"; do
+    if [ "$a" = --quick ]; then results=bench/results-quick.md; fi
+done
+
 start=$(date +%s)
 timeout 1800 cargo build --release --manifest-path bench/Cargo.toml
 built=$(date +%s)
@@ -37,6 +43,6 @@ done_at=$(date +%s)
     echo "<!-- kafka-bench $*: built in $((built - start)) s, ran in $((done_at - built)) s, $(date -u +%Y-%m-%dT%H:%MZ) -->"
     echo
     echo "$out"
-} > bench/results.md
+} > "$results"
 echo "$out"
-echo "wrote bench/results.md (run took $((done_at - built)) s)" >&2
+echo "wrote $results (run took $((done_at - built)) s)" >&2
