@@ -1,0 +1,639 @@
+//! The measured side: one client, one scenario, in its own process.
+//!
+//! Invoked as `kafka-bench __child SCENARIO CLIENT BOOTSTRAP TOPIC RECORDS`;
+//! prints one `result ...` line on stdout (see [`Measured::line`]).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_proto::frame::encode_request_frame;
+use kafka_proto::messages::{ApiVersionsRequest, RequestHeader};
+use kafka_proto::{ApiKey, RequestBody};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message as _;
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::scenario::{self, Kind, Scenario};
+use crate::Error;
+
+/// Most records a producer loop leaves unacknowledged before it waits for
+/// the oldest: keeps the pipeline full without holding a million futures.
+pub const WINDOW: usize = 100_000;
+
+/// The pseudo-client that fills a consume scenario's topic.
+pub const PRELOAD: &str = "preload";
+
+/// Longest one child may run; the parent kills it 30 s later.
+pub const TIME_LIMIT: Duration = Duration::from_secs(240);
+
+/// What one run measured (the parent adds CPU and RSS).
+#[derive(Debug, Default)]
+pub struct Measured {
+    pub records: u64,
+    pub bytes: u64,
+    pub secs: f64,
+    pub latencies_us: Vec<f64>,
+}
+
+impl Measured {
+    fn line(&mut self) -> String {
+        self.latencies_us.sort_by(f64::total_cmp);
+        let pct = |p: f64| -> f64 {
+            if self.latencies_us.is_empty() {
+                return -1.0;
+            }
+            let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+            self.latencies_us[i]
+        };
+        format!(
+            "result records={} bytes={} secs={:.6} p50_us={:.2} p99_us={:.2}",
+            self.records,
+            self.bytes,
+            self.secs,
+            pct(0.50),
+            pct(0.99)
+        )
+    }
+}
+
+pub fn main(args: &[String]) -> Result<(), Error> {
+    let [name, client, bootstrap, topic, records] = args else {
+        return Err("usage: __child SCENARIO CLIENT BOOTSTRAP TOPIC RECORDS".into());
+    };
+    let records: u64 = records.parse()?;
+    let s = Scenario::find(name, false).ok_or_else(|| format!("unknown scenario {name}"))?;
+    let s = Scenario { records, ..s };
+    let job = Job {
+        s: &s,
+        bootstrap,
+        topic,
+        deadline: Instant::now() + TIME_LIMIT,
+    };
+    let mut m = match client.as_str() {
+        "kafka-tokio" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(ours_tokio::run(&job))?,
+        "kafka-tokio-ct" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(ours_tokio::run(&job))?,
+        "kafka-blocking" => ours_blocking::run(&job)?,
+        "rdkafka" => librdkafka::run(&job)?,
+        scenario::RAW => raw_round_trips(&job)?,
+        PRELOAD => ours_blocking::preload(&job)?,
+        other => return Err(format!("unknown client {other}").into()),
+    };
+    println!("{}", m.line());
+    Ok(())
+}
+
+pub struct Job<'a> {
+    s: &'a Scenario,
+    bootstrap: &'a str,
+    topic: &'a str,
+    deadline: Instant,
+}
+
+impl Job<'_> {
+    fn check_time(&self, done: u64) -> Result<(), Error> {
+        if Instant::now() > self.deadline {
+            return Err(format!(
+                "{}: out of time after {done} of {}",
+                self.s.name, self.s.records
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Runs `one` for every request of a round-trip or metadata scenario
+    /// (after a short warm-up), timing each.
+    fn timed_loop(&self, mut one: impl FnMut() -> Result<(), Error>) -> Result<Measured, Error> {
+        for _ in 0..(self.s.records / 20).max(10) {
+            one()?;
+        }
+        let mut m = Measured::default();
+        let start = Instant::now();
+        for i in 0..self.s.records {
+            let t = Instant::now();
+            one()?;
+            m.latencies_us.push(t.elapsed().as_secs_f64() * 1e6);
+            if i % 256 == 0 {
+                self.check_time(i)?;
+            }
+        }
+        m.secs = start.elapsed().as_secs_f64();
+        m.records = self.s.records;
+        m.bytes = self.s.records * self.s.value_size as u64;
+        Ok(m)
+    }
+}
+
+/// Our settings for a scenario, shared by both of our adapters.
+fn our_config(s: &Scenario, config: &mut kafka_blocking::Config) {
+    use kafka_blocking::{Acks, Compression};
+    let p = &mut config.producer;
+    // Like librdkafka's default: no idempotence, so acks=1 and 0 are allowed.
+    p.enable_idempotence = false;
+    match s.kind {
+        Kind::Produce {
+            acks, compression, ..
+        } => {
+            p.acks = acks;
+            p.compression = compression;
+        }
+        Kind::RoundTrip => {
+            p.acks = Acks::Leader;
+            p.linger = Duration::ZERO;
+            p.compression = Compression::None;
+        }
+        _ => {}
+    }
+}
+
+fn fail(what: &str, e: impl std::fmt::Display) -> Error {
+    format!("{what}: {e}").into()
+}
+
+mod ours_tokio {
+    use super::*;
+    use kafka_tokio::{BrokerAddr, Client, Config, ProducerRecord, SeekTo, TopicPartition};
+
+    pub async fn run(job: &Job<'_>) -> Result<Measured, Error> {
+        let mut config = Config::new(BrokerAddr::parse_list(job.bootstrap)?);
+        our_config(job.s, &mut config);
+        let client = Client::connect(config).await?;
+        let m = match job.s.kind {
+            Kind::Produce { .. } => produce(job, &client).await?,
+            Kind::Consume { partitions } => consume(job, &client, partitions).await?,
+            Kind::RoundTrip => {
+                let producer = client.producer();
+                let value = scenario::values(job.s.value_size)[0].clone();
+                let mut lat = Vec::new();
+                let one = async || -> Result<Duration, Error> {
+                    let t = Instant::now();
+                    let r = ProducerRecord::new(job.topic).with_value(value.clone());
+                    producer.send(r).await?.await?;
+                    Ok(t.elapsed())
+                };
+                for _ in 0..(job.s.records / 20).max(10) {
+                    one().await?;
+                }
+                let start = Instant::now();
+                for i in 0..job.s.records {
+                    lat.push(one().await?.as_secs_f64() * 1e6);
+                    if i % 256 == 0 {
+                        job.check_time(i)?;
+                    }
+                }
+                timed(job, start, lat)
+            }
+            Kind::Metadata { .. } => {
+                let mut lat = Vec::new();
+                for _ in 0..(job.s.records / 20).max(10) {
+                    client.metadata([job.topic]).await?;
+                }
+                let start = Instant::now();
+                for i in 0..job.s.records {
+                    let t = Instant::now();
+                    client.metadata([job.topic]).await?;
+                    lat.push(t.elapsed().as_secs_f64() * 1e6);
+                    if i % 256 == 0 {
+                        job.check_time(i)?;
+                    }
+                }
+                timed(job, start, lat)
+            }
+        };
+        client.close().await;
+        Ok(m)
+    }
+
+    fn timed(job: &Job<'_>, start: Instant, lat: Vec<f64>) -> Measured {
+        Measured {
+            records: job.s.records,
+            bytes: job.s.records * job.s.value_size as u64,
+            secs: start.elapsed().as_secs_f64(),
+            latencies_us: lat,
+        }
+    }
+
+    async fn produce(job: &Job<'_>, client: &Client) -> Result<Measured, Error> {
+        let values = scenario::values(job.s.value_size);
+        let producer = client.producer();
+        let mut pending = VecDeque::new();
+        let start = Instant::now();
+        for i in 0..job.s.records {
+            let v: Bytes = values[i as usize % values.len()].clone();
+            let r = ProducerRecord::new(job.topic).with_value(v);
+            pending.push_back(producer.send(r).await?);
+            if pending.len() >= WINDOW {
+                pending.pop_front().expect("not empty").await?;
+            }
+            if i % 4096 == 0 {
+                job.check_time(i)?;
+            }
+        }
+        producer.flush().await?;
+        for f in pending {
+            f.await?;
+        }
+        Ok(Measured {
+            records: job.s.records,
+            bytes: job.s.records * job.s.value_size as u64,
+            secs: start.elapsed().as_secs_f64(),
+            latencies_us: Vec::new(),
+        })
+    }
+
+    async fn consume(job: &Job<'_>, client: &Client, partitions: i32) -> Result<Measured, Error> {
+        let mut consumer = client.consumer();
+        let start = Instant::now();
+        let tps: Vec<_> = (0..partitions)
+            .map(|p| TopicPartition::new(job.topic, p))
+            .collect();
+        consumer.assign(tps.clone()).await?;
+        for tp in tps {
+            consumer.seek(tp, SeekTo::Earliest).await?;
+        }
+        let (mut got, mut bytes) = (0u64, 0u64);
+        while got < job.s.records {
+            let next = std::future::poll_fn(|cx| {
+                futures_core::Stream::poll_next(std::pin::Pin::new(&mut consumer), cx)
+            });
+            let r = tokio::time::timeout_at(job.deadline.into(), next)
+                .await
+                .map_err(|_| fail("consume", format!("out of time after {got} records")))?
+                .ok_or("the consumer stream ended")??;
+            got += 1;
+            bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
+        }
+        Ok(Measured {
+            records: got,
+            bytes,
+            secs: start.elapsed().as_secs_f64(),
+            latencies_us: Vec::new(),
+        })
+    }
+}
+
+mod ours_blocking {
+    use super::*;
+    use kafka_blocking::{Client, Config, ProducerRecord, SeekTo, TopicPartition};
+
+    /// Fills the topic of a consume scenario, records spread evenly over
+    /// its partitions.
+    pub fn preload(job: &Job<'_>) -> Result<Measured, Error> {
+        let Kind::Consume { partitions } = job.s.kind else {
+            return Err("preload is for consume scenarios".into());
+        };
+        let mut config = Config::default();
+        config.producer.acks = kafka_blocking::Acks::Leader;
+        config.producer.enable_idempotence = false;
+        config.producer.batch_size = 256 * 1024;
+        let client = Client::connect(job.bootstrap, config)?;
+        let producer = client.producer();
+        let values = scenario::values(job.s.value_size);
+        let mut pending = VecDeque::new();
+        let start = Instant::now();
+        for i in 0..job.s.records {
+            let v = values[i as usize % values.len()].clone();
+            let r = ProducerRecord::new(job.topic)
+                .with_partition((i % partitions as u64) as i32)
+                .with_value(v);
+            pending.push_back(producer.send_async(r)?);
+            if pending.len() >= WINDOW {
+                pending.pop_front().expect("not empty").wait()?;
+            }
+            if i % 4096 == 0 {
+                job.check_time(i)?;
+            }
+        }
+        producer.flush(job.deadline.saturating_duration_since(Instant::now()))?;
+        for d in pending {
+            d.wait()?;
+        }
+        client.close();
+        Ok(Measured {
+            records: job.s.records,
+            secs: start.elapsed().as_secs_f64(),
+            ..Measured::default()
+        })
+    }
+
+    pub fn run(job: &Job<'_>) -> Result<Measured, Error> {
+        let mut config = Config::default();
+        our_config(job.s, &mut config);
+        let client = Client::connect(job.bootstrap, config)?;
+        let m = match job.s.kind {
+            Kind::Produce { .. } => {
+                let values = scenario::values(job.s.value_size);
+                let producer = client.producer();
+                let mut pending = VecDeque::new();
+                let start = Instant::now();
+                for i in 0..job.s.records {
+                    let v = values[i as usize % values.len()].clone();
+                    pending.push_back(
+                        producer.send_async(ProducerRecord::new(job.topic).with_value(v))?,
+                    );
+                    if pending.len() >= WINDOW {
+                        pending.pop_front().expect("not empty").wait()?;
+                    }
+                    if i % 4096 == 0 {
+                        job.check_time(i)?;
+                    }
+                }
+                producer.flush(job.deadline.saturating_duration_since(Instant::now()))?;
+                for d in pending {
+                    d.wait()?;
+                }
+                Measured {
+                    records: job.s.records,
+                    bytes: job.s.records * job.s.value_size as u64,
+                    secs: start.elapsed().as_secs_f64(),
+                    latencies_us: Vec::new(),
+                }
+            }
+            Kind::Consume { partitions } => {
+                let mut consumer = client.consumer();
+                let start = Instant::now();
+                let tps: Vec<_> = (0..partitions)
+                    .map(|p| TopicPartition::new(job.topic, p))
+                    .collect();
+                consumer.assign(tps.clone())?;
+                for tp in tps {
+                    consumer.seek(tp, SeekTo::Earliest)?;
+                }
+                let (mut got, mut bytes) = (0u64, 0u64);
+                while got < job.s.records {
+                    job.check_time(got)?;
+                    for m in consumer.poll(Duration::from_millis(100))? {
+                        got += 1;
+                        bytes += m.value.as_ref().map_or(0, |v| v.len() as u64);
+                    }
+                }
+                Measured {
+                    records: got,
+                    bytes,
+                    secs: start.elapsed().as_secs_f64(),
+                    latencies_us: Vec::new(),
+                }
+            }
+            Kind::RoundTrip => {
+                let producer = client.producer();
+                let value = scenario::values(job.s.value_size)[0].clone();
+                job.timed_loop(|| {
+                    let r = ProducerRecord::new(job.topic).with_value(value.clone());
+                    producer.send_async(r)?.wait()?;
+                    Ok(())
+                })?
+            }
+            Kind::Metadata { .. } => job.timed_loop(|| {
+                client.metadata([job.topic])?;
+                Ok(())
+            })?,
+        };
+        client.close();
+        Ok(m)
+    }
+}
+
+mod librdkafka {
+    use super::*;
+
+    /// Counts delivery reports and forwards each to the round-trip loop.
+    struct Reports {
+        ok: AtomicU64,
+        failed: AtomicU64,
+        first_error: std::sync::Mutex<Option<String>>,
+        each: std::sync::Mutex<Option<mpsc::Sender<()>>>,
+    }
+
+    impl ClientContext for Reports {}
+
+    impl ProducerContext for Reports {
+        type DeliveryOpaque = ();
+
+        fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+            match result {
+                Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
+                Err((e, _)) => {
+                    self.first_error
+                        .lock()
+                        .expect("not poisoned")
+                        .get_or_insert_with(|| e.to_string());
+                    self.failed.fetch_add(1, Ordering::Relaxed)
+                }
+            };
+            if let Some(tx) = &*self.each.lock().expect("not poisoned") {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    fn base(job: &Job<'_>) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", job.bootstrap)
+            .set("enable.idempotence", "false");
+        c
+    }
+
+    fn producer(job: &Job<'_>) -> Result<ThreadedProducer<Reports>, Error> {
+        let mut c = base(job);
+        match job.s.kind {
+            Kind::Produce {
+                acks, compression, ..
+            } => {
+                use kafka_blocking::{Acks, Compression};
+                c.set(
+                    "acks",
+                    match acks {
+                        Acks::None => "0",
+                        Acks::Leader => "1",
+                        _ => "all",
+                    },
+                )
+                .set("linger.ms", "5")
+                .set(
+                    "compression.type",
+                    match compression {
+                        Compression::Lz4 => "lz4",
+                        Compression::Zstd => "zstd",
+                        Compression::None => "none",
+                        other => return Err(format!("no codec mapping for {other:?}").into()),
+                    },
+                );
+            }
+            Kind::RoundTrip => {
+                c.set("acks", "1").set("linger.ms", "0");
+            }
+            _ => {}
+        }
+        let ctx = Reports {
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            first_error: std::sync::Mutex::new(None),
+            each: std::sync::Mutex::new(None),
+        };
+        Ok(c.create_with_context(ctx)?)
+    }
+
+    pub fn run(job: &Job<'_>) -> Result<Measured, Error> {
+        match job.s.kind {
+            Kind::Produce { .. } => produce(job),
+            Kind::Consume { partitions } => consume(job, partitions),
+            Kind::RoundTrip => {
+                let p = producer(job)?;
+                let (tx, rx) = mpsc::channel();
+                *p.context().each.lock().expect("not poisoned") = Some(tx);
+                let value = scenario::values(job.s.value_size)[0].clone();
+                let m = job.timed_loop(|| {
+                    let r = BaseRecord::<(), [u8]>::to(job.topic).payload(&value[..]);
+                    p.send(r).map_err(|(e, _)| fail("send", e))?;
+                    rx.recv_timeout(Duration::from_secs(30))
+                        .map_err(|e| fail("delivery report", e))?;
+                    Ok(())
+                })?;
+                check_reports(&p, job.s.records + (job.s.records / 20).max(10))?;
+                Ok(m)
+            }
+            Kind::Metadata { .. } => {
+                let p = producer(job)?;
+                job.timed_loop(|| {
+                    p.client()
+                        .fetch_metadata(Some(job.topic), Duration::from_secs(10))?;
+                    Ok(())
+                })
+            }
+        }
+    }
+
+    fn check_reports(p: &ThreadedProducer<Reports>, expected: u64) -> Result<(), Error> {
+        let ctx = p.context();
+        let failed = ctx.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            let first = ctx.first_error.lock().expect("not poisoned").clone();
+            return Err(format!("{failed} records failed, first: {first:?}").into());
+        }
+        let ok = ctx.ok.load(Ordering::Relaxed);
+        if ok != expected {
+            return Err(format!("{ok} delivery reports for {expected} records").into());
+        }
+        Ok(())
+    }
+
+    fn produce(job: &Job<'_>) -> Result<Measured, Error> {
+        let values = scenario::values(job.s.value_size);
+        let p = producer(job)?;
+        let start = Instant::now();
+        for i in 0..job.s.records {
+            let v = &values[i as usize % values.len()];
+            let mut r = BaseRecord::<(), [u8]>::to(job.topic).payload(&v[..]);
+            loop {
+                match p.send(r) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        r = back;
+                        std::thread::sleep(Duration::from_millis(1));
+                        job.check_time(i)?;
+                    }
+                    Err((e, _)) => return Err(fail("send", e)),
+                }
+            }
+            if i % 4096 == 0 {
+                job.check_time(i)?;
+            }
+        }
+        p.flush(job.deadline.saturating_duration_since(Instant::now()))?;
+        let secs = start.elapsed().as_secs_f64();
+        check_reports(&p, job.s.records)?;
+        Ok(Measured {
+            records: job.s.records,
+            bytes: job.s.records * job.s.value_size as u64,
+            secs,
+            latencies_us: Vec::new(),
+        })
+    }
+
+    fn consume(job: &Job<'_>, partitions: i32) -> Result<Measured, Error> {
+        let c: BaseConsumer = base(job)
+            .set("group.id", "kafka-bench")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .create()?;
+        let start = Instant::now();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(job.topic, p, Offset::Beginning)?;
+        }
+        c.assign(&tpl)?;
+        let (mut got, mut bytes) = (0u64, 0u64);
+        while got < job.s.records {
+            match c.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    got += 1;
+                    bytes += m.payload().map_or(0, |v| v.len() as u64);
+                }
+                Some(Err(e)) => return Err(fail("poll", e)),
+                None => job.check_time(got)?,
+            }
+            if got % 4096 == 0 {
+                job.check_time(got)?;
+            }
+        }
+        Ok(Measured {
+            records: got,
+            bytes,
+            secs: start.elapsed().as_secs_f64(),
+            latencies_us: Vec::new(),
+        })
+    }
+}
+
+/// The floor of a round trip: an ApiVersions request written on a plain
+/// `TcpStream`, its response read back, nothing else.
+fn raw_round_trips(job: &Job<'_>) -> Result<Measured, Error> {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(job.bootstrap)?;
+    sock.set_nodelay(true)?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = RequestBody::from(
+        ApiVersionsRequest::default()
+            .with_client_software_name("kafka-bench".into())
+            .with_client_software_version("0".into()),
+    );
+    let mut correlation = 0;
+    let mut frame = bytes::BytesMut::new();
+    let mut buf = Vec::new();
+    let m = job.timed_loop(|| {
+        correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(ApiKey::ApiVersions.id())
+            .with_request_api_version(3)
+            .with_correlation_id(correlation)
+            .with_client_id(Some("kafka-bench".into()));
+        frame.clear();
+        encode_request_frame(&header, &body, &mut frame)?;
+        sock.write_all(&frame)?;
+        let mut size = [0u8; 4];
+        sock.read_exact(&mut size)?;
+        let size = usize::try_from(i32::from_be_bytes(size)).map_err(|_| "negative frame size")?;
+        buf.resize(size, 0);
+        sock.read_exact(&mut buf)?;
+        let got = i32::from_be_bytes(buf[..4].try_into()?);
+        if got != correlation {
+            return Err(format!("correlation id {got}, expected {correlation}").into());
+        }
+        Ok(())
+    })?;
+    Ok(Measured { bytes: 0, ..m })
+}

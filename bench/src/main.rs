@@ -1,0 +1,230 @@
+//! Our Kafka clients (kafka-tokio, kafka-blocking) against librdkafka
+//! (through the `rdkafka` crate) on a real broker, Tansu.
+//!
+//! Every scenario gets a fresh broker. Each client's measurement runs in a
+//! child process (this binary re-executed with the hidden `__child`
+//! subcommand), so `wait4` hands back exactly that client's CPU time and
+//! peak RSS. The clients take turns against the same broker.
+//!
+//! ```text
+//! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--rounds N] [--only NAME]
+//! ```
+
+mod child;
+mod report;
+mod rusage;
+mod scenario;
+
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_blocking::{Client, Config, NewTopic};
+use kafka_testkit::Tansu;
+
+use crate::report::{Row, Sample};
+use crate::scenario::{Kind, Scenario, CLIENTS};
+
+/// Anything that ends a run, with a message for a person.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.first().map(String::as_str) == Some("__child") {
+        child::main(&args[1..])
+    } else {
+        run(&args)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kafka-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Options {
+    quick: bool,
+    rounds: usize,
+    only: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options, Error> {
+    let mut o = Options {
+        quick: false,
+        rounds: 1,
+        only: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--rounds" => {
+                o.rounds = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n >= 1)
+                    .ok_or("--rounds needs a positive number")?;
+            }
+            "--only" => o
+                .only
+                .push(it.next().ok_or("--only needs a scenario name")?.clone()),
+            "-h" | "--help" => {
+                println!(
+                    "usage: kafka-bench [--quick] [--rounds N] [--only SCENARIO]...\n\
+                     scenarios: {}",
+                    scenario::all(false)
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)").into()),
+        }
+    }
+    Ok(o)
+}
+
+fn run(args: &[String]) -> Result<(), Error> {
+    let opts = parse(args)?;
+    let started = Instant::now();
+    let scenarios: Vec<Scenario> = scenario::all(opts.quick)
+        .into_iter()
+        .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| o == s.name))
+        .collect();
+    if scenarios.is_empty() {
+        return Err("no scenario selected (try --help)".into());
+    }
+    let mut rows = Vec::new();
+    for s in &scenarios {
+        eprintln!("== {} ({} records)", s.name, s.records);
+        let t = Instant::now();
+        rows.push(run_scenario(s, opts.rounds)?);
+        eprintln!("   took {:.1} s", t.elapsed().as_secs_f64());
+    }
+    let mode = if opts.quick { "--quick" } else { "full" };
+    println!(
+        "{}",
+        report::markdown(&rows, mode, opts.rounds, started.elapsed())
+    );
+    println!(
+        "Peak RSS of the bench's own process: {:.1} MB (a child's peak RSS \
+         cannot read lower than its parent's at spawn).\n",
+        rusage::own_max_rss_kib() as f64 / 1024.0
+    );
+    for line in report::ratio_lines(&rows) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// The bootstrap address and admin client of one scenario's broker.
+struct Broker {
+    tansu: Tansu,
+    admin: Client,
+}
+
+impl Broker {
+    fn start() -> Result<Self, Error> {
+        let tansu = Tansu::start().ok_or(
+            "no tansu binary: run scripts/install-tansu.sh (or set TANSU_BIN) before benchmarking",
+        )?;
+        let admin = Client::connect(&tansu.bootstrap(), Config::default())?;
+        Ok(Self { tansu, admin })
+    }
+}
+
+fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
+    let broker = Broker::start()?;
+    let bootstrap = broker.tansu.bootstrap();
+    // Consumers all read one topic, filled once; producers each get their own.
+    let shared = match s.kind {
+        Kind::Consume { partitions } | Kind::Metadata { partitions } => {
+            let topic = format!("{}-data", s.name);
+            broker
+                .admin
+                .create_topic(NewTopic::new(&topic, partitions, 1))?;
+            if matches!(s.kind, Kind::Consume { .. }) {
+                // In a child too: the parent's peak RSS must stay small,
+                // since a child starts out with it as its own peak.
+                let t = Instant::now();
+                measure(s, child::PRELOAD, &bootstrap, &topic)?;
+                eprintln!(
+                    "   preloaded {} records in {:.1} s",
+                    s.records,
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            Some(topic)
+        }
+        _ => None,
+    };
+    let mut row = Row::new(s);
+    for round in 0..rounds {
+        for &client in CLIENTS.iter().chain(s.extra_clients()) {
+            let topic = match &shared {
+                Some(t) => t.clone(),
+                None => {
+                    let t = format!("{}-{client}-{round}", s.name);
+                    let partitions = s.partitions();
+                    broker
+                        .admin
+                        .create_topic(NewTopic::new(&t, partitions, 1))?;
+                    t
+                }
+            };
+            let sample = measure(s, client, &bootstrap, &topic)?;
+            eprintln!("   {client:<15} {}", sample.summary(s));
+            row.add(client, sample);
+            if shared.is_none() {
+                // Tansu keeps every record in memory: drop what we wrote.
+                let _ = broker.admin.delete_topic(&topic);
+            }
+        }
+    }
+    Ok(row)
+}
+
+/// Runs one client's measurement in a child process and returns what it
+/// reported plus its CPU time and peak RSS.
+fn measure(s: &Scenario, client: &str, bootstrap: &str, topic: &str) -> Result<Sample, Error> {
+    let exe = std::env::current_exe()?;
+    // Profiling aid: KAFKA_BENCH_PERF=DIR records each child with perf
+    // into DIR/<scenario>-<client>.data (its CPU and RSS then include perf's).
+    let mut cmd = match std::env::var_os("KAFKA_BENCH_PERF") {
+        Some(dir) => {
+            let out = std::path::Path::new(&dir).join(format!("{}-{client}.data", s.name));
+            let mut c = Command::new("perf");
+            c.args(["record", "-q", "-F", "2000", "-g", "-o"])
+                .arg(out)
+                .arg("--")
+                .arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.args([
+        "__child",
+        s.name,
+        client,
+        bootstrap,
+        topic,
+        &s.records.to_string(),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let child = cmd.spawn()?;
+    let limit = child::TIME_LIMIT + Duration::from_secs(30);
+    let (status, usage, stdout) = rusage::wait_with_usage(child, limit)?;
+    if !status.success() {
+        return Err(format!("{} / {client}: child failed ({status})", s.name).into());
+    }
+    let mut sample = Sample::parse(&stdout)
+        .ok_or_else(|| format!("{} / {client}: unreadable child output {stdout:?}", s.name))?;
+    sample.cpu = usage.cpu;
+    sample.max_rss_kib = usage.max_rss_kib;
+    Ok(sample)
+}

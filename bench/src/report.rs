@@ -1,0 +1,295 @@
+//! Samples, the markdown table and the `ratio` lines.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::scenario::{Kind, Scenario, CLIENTS, RAW, TOKIO_CT};
+
+/// One client's run of one scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub records: u64,
+    pub bytes: u64,
+    pub secs: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub cpu: Duration,
+    pub max_rss_kib: u64,
+}
+
+impl Sample {
+    /// Reads the child's `result k=v ...` line.
+    pub fn parse(stdout: &str) -> Option<Self> {
+        let line = stdout.lines().find_map(|l| l.strip_prefix("result "))?;
+        let mut s = Sample::default();
+        for kv in line.split_whitespace() {
+            let (k, v) = kv.split_once('=')?;
+            match k {
+                "records" => s.records = v.parse().ok()?,
+                "bytes" => s.bytes = v.parse().ok()?,
+                "secs" => s.secs = v.parse().ok()?,
+                "p50_us" => s.p50_us = v.parse().ok()?,
+                "p99_us" => s.p99_us = v.parse().ok()?,
+                _ => {}
+            }
+        }
+        (s.secs > 0.0).then_some(s)
+    }
+
+    fn rate(&self) -> f64 {
+        self.records as f64 / self.secs
+    }
+
+    fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / self.secs / 1e6
+    }
+
+    fn cpu_per_million(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.records as f64 * 1e6
+    }
+
+    fn rss_mb(&self) -> f64 {
+        self.max_rss_kib as f64 / 1024.0
+    }
+
+    pub fn summary(&self, s: &Scenario) -> String {
+        let head = match s.kind {
+            Kind::RoundTrip => format!("p50 {:.0} µs, p99 {:.0} µs", self.p50_us, self.p99_us),
+            _ => format!("{:.0}/s, {:.1} MB/s", self.rate(), self.mb_per_s()),
+        };
+        format!(
+            "{head}, {:.2} s, CPU {:.2} s, RSS {:.1} MB",
+            self.secs,
+            self.cpu.as_secs_f64(),
+            self.rss_mb()
+        )
+    }
+}
+
+/// Every client's samples of one scenario.
+pub struct Row {
+    scenario: Scenario,
+    samples: BTreeMap<&'static str, Vec<Sample>>,
+}
+
+impl Row {
+    pub fn new(s: &Scenario) -> Self {
+        Self {
+            scenario: s.clone(),
+            samples: BTreeMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, client: &'static str, s: Sample) {
+        self.samples.entry(client).or_default().push(s);
+    }
+
+    /// The best of a client's rounds: fastest, or lowest median latency.
+    fn best(&self, client: &str) -> Option<&Sample> {
+        let v = self.samples.get(client)?;
+        match self.scenario.kind {
+            Kind::RoundTrip => v.iter().min_by(|a, b| a.p50_us.total_cmp(&b.p50_us)),
+            _ => v.iter().max_by(|a, b| a.rate().total_cmp(&b.rate())),
+        }
+    }
+
+    /// (metric, value of a sample, goal as "ours ÷ rdkafka" bound, higher is better)
+    fn metrics(&self) -> Vec<Metric> {
+        let produce = matches!(self.scenario.kind, Kind::Produce { .. });
+        let consume = matches!(self.scenario.kind, Kind::Consume { .. });
+        let speed_goal = if produce {
+            Some(Goal::AtLeast(1.3))
+        } else if consume {
+            Some(Goal::AtLeast(1.5))
+        } else {
+            None
+        };
+        let cpu_goal = (produce || consume).then_some(Goal::AtMost(0.5));
+        let rss_goal = Some(Goal::AtMost(1.0));
+        match self.scenario.kind {
+            Kind::Produce { .. } | Kind::Consume { .. } => vec![
+                Metric::new("msgs/s", Sample::rate, speed_goal),
+                Metric::new("MB/s", Sample::mb_per_s, speed_goal),
+                Metric::new("CPU s/1M msgs", Sample::cpu_per_million, cpu_goal),
+                Metric::new("peak RSS MB", Sample::rss_mb, rss_goal),
+            ],
+            Kind::RoundTrip => vec![
+                Metric::new("p50 µs", |s| s.p50_us, None),
+                Metric::new("p99 µs", |s| s.p99_us, None),
+                Metric::new("CPU s/1M msgs", Sample::cpu_per_million, None),
+                Metric::new("peak RSS MB", Sample::rss_mb, rss_goal),
+            ],
+            Kind::Metadata { .. } => vec![
+                Metric::new("req/s", Sample::rate, None),
+                Metric::new("CPU s/1M req", Sample::cpu_per_million, None),
+                Metric::new("peak RSS MB", Sample::rss_mb, rss_goal),
+            ],
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Goal {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+impl Goal {
+    fn met(self, ratio: f64) -> bool {
+        match self {
+            Goal::AtLeast(g) => ratio >= g,
+            Goal::AtMost(g) => ratio <= g,
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Goal::AtLeast(g) => format!("≥ {g}×"),
+            Goal::AtMost(g) => format!("≤ {g}×"),
+        }
+    }
+}
+
+struct Metric {
+    name: &'static str,
+    value: fn(&Sample) -> f64,
+    goal: Option<Goal>,
+}
+
+impl Metric {
+    fn new(name: &'static str, value: fn(&Sample) -> f64, goal: Option<Goal>) -> Self {
+        Self { name, value, goal }
+    }
+}
+
+/// EV::Kafka's published figures, the reference column.
+fn reference(scenario: &str, metric: &str) -> &'static str {
+    match (scenario, metric) {
+        ("produce-1p", "msgs/s") => "68K",
+        ("produce-acks-0", "msgs/s") => "100K",
+        ("consume-1p", "msgs/s") => "31K",
+        ("roundtrip", "p50 µs") => "54",
+        ("metadata", "req/s") => "25K",
+        _ => "",
+    }
+}
+
+fn fmt(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.0}K", v / 1000.0)
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn ratio(ours: Option<&Sample>, theirs: Option<&Sample>, m: &Metric) -> Option<f64> {
+    let (o, t) = ((m.value)(ours?), (m.value)(theirs?));
+    (t > 0.0).then_some(o / t)
+}
+
+pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Mode: {mode}, best of {rounds} round(s) per client, {:.0} s in all. \
+         Ratios are ours ÷ rdkafka; goals are that ratio's target.\n",
+        took.as_secs_f64()
+    );
+    out.push_str(
+        "| scenario | records | metric | kafka-tokio | kafka-tokio (current-thread) | kafka-blocking | rdkafka | raw TCP | \
+         tokio ÷ rd | tokio-ct ÷ rd | blocking ÷ rd | goal | met (tokio / tokio-ct / blocking) | EV::Kafka |\n",
+    );
+    out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n");
+    for row in rows {
+        let s = &row.scenario;
+        let (tokio, ct, blocking, rd) = (
+            row.best(CLIENTS[0]),
+            row.best(TOKIO_CT),
+            row.best(CLIENTS[1]),
+            row.best(CLIENTS[2]),
+        );
+        for m in row.metrics() {
+            let cell = |x: Option<&Sample>| x.map_or("–".to_string(), |x| fmt((m.value)(x)));
+            let raw = if matches!(s.kind, Kind::RoundTrip) && m.name.ends_with("µs") {
+                cell(row.best(RAW))
+            } else {
+                String::new()
+            };
+            let rt = ratio(tokio, rd, &m);
+            let rc = ratio(ct, rd, &m);
+            let rb = ratio(blocking, rd, &m);
+            let r = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.2}"));
+            let (goal, met) = match m.goal {
+                Some(g) => {
+                    let yn = |x: Option<f64>| match x {
+                        Some(x) if g.met(x) => "yes",
+                        Some(_) => "no",
+                        None => "–",
+                    };
+                    (g.text(), format!("{} / {} / {}", yn(rt), yn(rc), yn(rb)))
+                }
+                None => (String::new(), String::new()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                s.name,
+                s.records,
+                m.name,
+                cell(tokio),
+                cell(ct),
+                cell(blocking),
+                cell(rd),
+                raw,
+                r(rt),
+                r(rc),
+                r(rb),
+                goal,
+                met,
+                reference(s.name, m.name)
+            );
+        }
+    }
+    out
+}
+
+/// `ratio <scenario> <metric>: <ours/theirs>`, ours being kafka-tokio on
+/// the multi-thread runtime; the other adapters' lines name them after the
+/// scenario (`produce-1p/blocking`).
+pub fn ratio_lines(rows: &[Row]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for row in rows {
+        let s = &row.scenario;
+        let rd = row.best(CLIENTS[2]);
+        for m in row.metrics() {
+            for (client, label) in [
+                (CLIENTS[0], ""),
+                (TOKIO_CT, "/tokio-ct"),
+                (CLIENTS[1], "/blocking"),
+            ] {
+                if let Some(x) = ratio(row.best(client), rd, &m) {
+                    lines.push(format!("ratio {}{label} {}: {x:.3}", s.name, m.name));
+                }
+            }
+        }
+        if let (Kind::RoundTrip, Some(raw)) = (s.kind, row.best(RAW)) {
+            let p50 = Metric::new("p50", |s| s.p50_us, None);
+            for (client, label) in [
+                (CLIENTS[0], ""),
+                (TOKIO_CT, "/tokio-ct"),
+                (CLIENTS[1], "/blocking"),
+                (CLIENTS[2], "/rdkafka"),
+            ] {
+                if let Some(x) = ratio(row.best(client), Some(raw), &p50) {
+                    lines.push(format!("ratio {}{label} p50-vs-raw-tcp: {x:.3}", s.name));
+                }
+            }
+        }
+    }
+    lines
+}

@@ -1,0 +1,138 @@
+//! What is measured: the scenarios and their sizes.
+
+use bytes::Bytes;
+use kafka_blocking::{Acks, Compression};
+
+/// The clients compared in every scenario, in the order they take turns.
+pub const CLIENTS: [&str; 3] = ["kafka-tokio", "kafka-blocking", "rdkafka"];
+
+/// kafka-tokio on a current-thread runtime: measured too, shown in its own
+/// column, since the driver hand-off costs differ so much between runtimes.
+pub const TOKIO_CT: &str = "kafka-tokio-ct";
+
+/// The raw request/response floor of the round-trip scenario.
+pub const RAW: &str = "raw-tcp";
+
+/// One benchmark.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Records produced or consumed; requests for round trip and metadata.
+    pub records: u64,
+    pub value_size: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// Produce as fast as the client takes records, linger 5 ms.
+    Produce {
+        partitions: i32,
+        acks: Acks,
+        compression: Compression,
+    },
+    /// Read a preloaded topic from the beginning.
+    Consume { partitions: i32 },
+    /// Send one record, wait for its ack, repeat (linger 0, acks=1).
+    RoundTrip,
+    /// Metadata requests for one topic, one after the other.
+    Metadata { partitions: i32 },
+}
+
+impl Scenario {
+    pub fn partitions(&self) -> i32 {
+        match self.kind {
+            Kind::Produce { partitions, .. }
+            | Kind::Consume { partitions }
+            | Kind::Metadata { partitions } => partitions,
+            Kind::RoundTrip => 1,
+        }
+    }
+
+    /// Clients measured besides [`CLIENTS`].
+    pub fn extra_clients(&self) -> &'static [&'static str] {
+        match self.kind {
+            Kind::RoundTrip => &[TOKIO_CT, RAW],
+            _ => &[TOKIO_CT],
+        }
+    }
+
+    pub fn find(name: &str, quick: bool) -> Option<Self> {
+        all(quick).into_iter().find(|s| s.name == name)
+    }
+}
+
+/// Every scenario; `quick` shrinks the counts so the whole run takes a
+/// few minutes.
+pub fn all(quick: bool) -> Vec<Scenario> {
+    let n = |full: u64, quick_n: u64| if quick { quick_n } else { full };
+    let produce = |name, partitions, acks, compression, records, value_size| Scenario {
+        name,
+        kind: Kind::Produce {
+            partitions,
+            acks,
+            compression,
+        },
+        records,
+        value_size,
+    };
+    use Acks::{All, Leader, None as NoAck};
+    use Compression::{Lz4, None as Plain, Zstd};
+    vec![
+        produce("produce-1p", 1, Leader, Plain, n(1_000_000, 50_000), 100),
+        produce("produce-8p", 8, Leader, Plain, n(1_000_000, 50_000), 100),
+        produce("produce-acks-all", 1, All, Plain, n(1_000_000, 50_000), 100),
+        produce("produce-acks-0", 1, NoAck, Plain, n(1_000_000, 50_000), 100),
+        produce("produce-lz4", 1, Leader, Lz4, n(1_000_000, 50_000), 100),
+        produce("produce-zstd", 1, Leader, Zstd, n(1_000_000, 50_000), 100),
+        // Tansu holds everything in memory: fewer records for big values.
+        produce("produce-1kb", 1, Leader, Plain, n(200_000, 20_000), 1_000),
+        produce("produce-10kb", 1, Leader, Plain, n(20_000, 5_000), 10_000),
+        Scenario {
+            name: "consume-1p",
+            kind: Kind::Consume { partitions: 1 },
+            records: n(1_000_000, 50_000),
+            value_size: 100,
+        },
+        Scenario {
+            name: "consume-8p",
+            kind: Kind::Consume { partitions: 8 },
+            records: n(1_000_000, 50_000),
+            value_size: 100,
+        },
+        Scenario {
+            name: "roundtrip",
+            kind: Kind::RoundTrip,
+            records: n(10_000, 2_000),
+            value_size: 100,
+        },
+        Scenario {
+            name: "metadata",
+            kind: Kind::Metadata { partitions: 1 },
+            records: n(20_000, 3_000),
+            value_size: 0,
+        },
+    ]
+}
+
+/// Distinct values cycled through by every client: random letters from a
+/// 16-symbol alphabet, so codecs find about as much to squeeze as in text
+/// and identical neighbours don't flatter them.
+pub fn values(size: usize) -> Vec<Bytes> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let count = (8 << 20) / size.max(1);
+    (0..count.clamp(16, 1024))
+        .map(|_| {
+            (0..size)
+                .map(|_| b"abcdefghijklmnop"[(next() % 16) as usize])
+                .collect::<Vec<u8>>()
+                .into()
+        })
+        .collect()
+}

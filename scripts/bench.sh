@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Benchmarks our clients against librdkafka on a fresh Tansu broker per
+# scenario and writes the table to bench/results.md (bench/results-quick.md
+# with --quick).
+#
+#   scripts/bench.sh [--quick] [other kafka-bench arguments]
+#
+# Needs cmake and libcurl headers (the rdkafka crate builds its bundled
+# librdkafka with cmake, and that source includes curl/curl.h even with
+# curl off); installed with apt-get when missing. The bench crate is its
+# own workspace (bench/), so the normal build never needs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+[ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] \
+    || need+=(libcurl4-openssl-dev)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]}" >&2
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+./scripts/install-tansu.sh >/dev/null
+
+results=bench/results.md
+for a in "$@"; do
+    if [ "$a" = --quick ]; then results=bench/results-quick.md; fi
+done
+
+start=$(date +%s)
+timeout 1800 cargo build --release --manifest-path bench/Cargo.toml
+built=$(date +%s)
+echo "bench crate built in $((built - start)) s" >&2
+
+# The full run is bounded by the bench itself (each client run at most
+# 270 s); this outer limit is a last resort.
+out=$(timeout 3600 bench/target/release/kafka-bench "$@")
+done_at=$(date +%s)
+{
+    echo "<!-- kafka-bench $*: built in $((built - start)) s, ran in $((done_at - built)) s, $(date -u +%Y-%m-%dT%H:%MZ) -->"
+    echo
+    echo "$out"
+} > "$results"
+echo "$out"
+echo "wrote $results (run took $((done_at - built)) s)" >&2
