@@ -85,7 +85,7 @@ impl Producer {
         self.client.call(
             move |core, now, accepted| {
                 let Core { client, calls, .. } = core;
-                calls.send(client, now, record, accepted, reply(delivered));
+                calls.send(client, now, record, Some(accepted), reply(delivered));
             },
             timeout,
         )?;

@@ -190,7 +190,7 @@ impl Stale {
 /// A record waiting for room in the producer's buffer.
 struct Blocked {
     record: ProducerRecord,
-    accepted: Reply<()>,
+    accepted: Option<Reply<()>>,
     delivered: Reply<DeliveryReport>,
 }
 
@@ -313,7 +313,9 @@ impl Calls {
 
     /// Hands `record` to the producer: `accepted` answers once it is
     /// buffered (at once unless the buffer is full), `delivered` with its
-    /// delivery report. Records queue behind earlier blocked ones, so
+    /// delivery report. Without `accepted`, a refusal (an invalid record,
+    /// a closed client) goes to `delivered`: for adapters that bound what
+    /// they buffer themselves and do not wait for acceptance. Records queue behind earlier blocked ones, so
     /// they keep their send order. The core reads no clock: the adapter
     /// fills in a missing timestamp first.
     pub fn send(
@@ -321,7 +323,7 @@ impl Calls {
         client: &mut Client,
         now: Instant,
         record: ProducerRecord,
-        accepted: Reply<()>,
+        accepted: Option<Reply<()>>,
         delivered: Reply<DeliveryReport>,
     ) {
         let blocked = Blocked {
@@ -348,7 +350,9 @@ impl Calls {
         match client.producer().send(now, record) {
             Ok(id) => {
                 self.deliveries.insert(id, delivered);
-                accepted(Ok(()));
+                if let Some(accepted) = accepted {
+                    accepted(Ok(()));
+                }
                 None
             }
             Err(SendError::BufferFull(record)) => Some(Blocked {
@@ -357,7 +361,10 @@ impl Calls {
                 delivered,
             }),
             Err(e) => {
-                accepted(Err(e.into()));
+                match accepted {
+                    Some(accepted) => accepted(Err(e.into())),
+                    None => delivered(Err(e.into())),
+                }
                 None
             }
         }
@@ -449,7 +456,10 @@ impl Calls {
             reply(Err(error.clone()));
         }
         for b in self.blocked.drain(..) {
-            (b.accepted)(Err(error.clone()));
+            match b.accepted {
+                Some(accepted) => accepted(Err(error.clone())),
+                None => (b.delivered)(Err(error.clone())),
+            }
         }
         for reply in self.flushes.drain(..) {
             reply(Err(error.clone()));

@@ -21,6 +21,9 @@ const LOG: &str = "kafka_tokio::driver";
 /// Network messages handled per wake-up before the driver looks at jobs
 /// and timers again, so one busy socket cannot starve the rest.
 const NET_BATCH: usize = 64;
+/// Application calls handled per wake-up before the driver drains the
+/// core's outputs.
+const JOB_BATCH: usize = 256;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
 /// Reads queued towards the driver per all connections; a full queue
@@ -97,7 +100,18 @@ pub(crate) async fn run(mut core: Core, mut jobs: mpsc::UnboundedReceiver<Job>) 
                 }
             }
             job = jobs.recv() => match job {
-                Some(job) => job(&mut core, Instant::now()),
+                Some(job) => {
+                    // Take what else is queued before draining the core's
+                    // outputs once: a burst of sends becomes one pass.
+                    let now = Instant::now();
+                    job(&mut core, now);
+                    for _ in 1..JOB_BATCH {
+                        match jobs.try_recv() {
+                            Ok(job) => job(&mut core, now),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => {
                     debug!(target: LOG, "every handle dropped, closing");
                     core.close(Instant::now());

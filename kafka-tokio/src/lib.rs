@@ -62,6 +62,13 @@ use crate::driver::Job;
 #[derive(Clone, Debug)]
 pub struct Client {
     pub(crate) jobs: mpsc::UnboundedSender<Job>,
+    /// Bytes of records handed to the producer and not yet reported:
+    /// `send` waits for room here instead of asking the driver.
+    pub(crate) buffer: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The semaphore's size: `buffer_memory`, in bytes.
+    pub(crate) buffer_capacity: u32,
+    /// The producer settings, to refuse unusable records at once.
+    pub(crate) producer_config: std::sync::Arc<kafka_state::ProducerConfig>,
 }
 
 impl Client {
@@ -91,12 +98,21 @@ impl Client {
         if config.seed == 0 {
             config.seed = random_seed();
         }
+        let buffer_capacity = u32::try_from(config.producer.buffer_memory)
+            .map_or(producer::MAX_PERMITS, |b| b.min(producer::MAX_PERMITS));
+        let buffer = std::sync::Arc::new(tokio::sync::Semaphore::new(buffer_capacity as usize));
+        let producer_config = std::sync::Arc::new(config.producer.clone());
         let core = kafka_state::Client::new(config, Instant::now())?;
         let (jobs, rx) = mpsc::unbounded_channel();
         let mut core = Core::new(core);
         core.oauth = provider.map(|p| (p, jobs.downgrade()));
         tokio::spawn(driver::run(core, rx));
-        let client = Self { jobs };
+        let client = Self {
+            jobs,
+            buffer,
+            buffer_capacity,
+            producer_config,
+        };
         client
             .admin(|client, now| client.admin().brokers(now))
             .await?;

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
-use crate::core::{reply, wall_clock_ms, Core};
+use crate::core::{wall_clock_ms, Core};
 use crate::{Client, DeliveryReport, Error, ProducerRecord};
 
 /// Sends records through the client's driver. Cheap to clone; get one
@@ -36,23 +36,48 @@ impl Future for DeliveryFuture {
 }
 
 impl Producer {
-    /// Hands `record` to the producer and returns once it is buffered,
+    /// Hands `record` to the producer and returns once it is queued,
     /// which waits only while the buffer is full (`buffer_memory`). The
     /// returned future resolves to the delivery report; records sent one
     /// after another are batched and pipelined, so don't await each report
     /// before sending the next record unless you want one round trip per
-    /// record. A record without a timestamp gets the current time.
+    /// record. A record that can never be sent (bad topic name, negative
+    /// partition, too large) is refused here with
+    /// [`Error::InvalidRecord`]. A record without a timestamp gets the
+    /// current time.
     pub async fn send(&self, mut record: ProducerRecord) -> Result<DeliveryFuture, Error> {
+        self.client
+            .producer_config
+            .check_record(&record)
+            .map_err(Error::InvalidRecord)?;
         if record.timestamp.is_none() {
             record.timestamp = Some(wall_clock_ms());
         }
-        let (delivered, rx) = oneshot::channel();
+        // Room is reserved here, not asked of the driver: a send is one
+        // message to the driver, with no reply to wait for. A record
+        // larger than the whole buffer takes all of it (the core then
+        // refuses it if it is too large to send at all).
+        let size = permits_for(&record).min(self.client.buffer_capacity).max(1);
+        let permit = self
+            .client
+            .buffer
+            .clone()
+            .acquire_many_owned(size)
+            .await
+            .map_err(|_| Error::Closed)?;
+        let (tx, rx) = oneshot::channel();
+        let delivered: kafka_state::calls::Reply<DeliveryReport> = Box::new(move |r| {
+            // The record has left the buffer: give its room back.
+            drop(permit);
+            let _ = tx.send(r);
+        });
         self.client
-            .call(move |core, now, accepted| {
+            .jobs
+            .send(Box::new(move |core: &mut Core, now| {
                 let Core { client, calls, .. } = core;
-                calls.send(client, now, record, accepted, reply(delivered));
-            })
-            .await?;
+                calls.send(client, now, record, None, delivered);
+            }))
+            .map_err(|_| Error::Closed)?;
         Ok(DeliveryFuture { rx })
     }
 
@@ -89,4 +114,16 @@ impl Producer {
             })
             .await
     }
+}
+
+/// Most permits one semaphore holds (tokio counts them in a `u32` per
+/// acquire).
+pub(crate) const MAX_PERMITS: u32 = u32::MAX >> 4;
+
+/// What a record occupies in the buffer, close to the core's estimate.
+fn permits_for(r: &ProducerRecord) -> u32 {
+    let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, bytes::Bytes::len);
+    let headers: usize = r.headers.iter().map(|(k, v)| 10 + k.len() + len(v)).sum();
+    let size = 36 + len(&r.key) + len(&r.value) + headers;
+    u32::try_from(size).unwrap_or(MAX_PERMITS)
 }

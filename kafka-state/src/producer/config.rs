@@ -7,6 +7,7 @@ use std::time::Duration;
 use kafka_proto::record::Compression;
 
 use crate::error::Misuse;
+use crate::producer::{InvalidRecord, ProducerRecord};
 
 /// How many replicas must have a batch before the leader answers (`acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,6 +139,24 @@ impl Default for ProducerConfig {
 pub(crate) const MAX_IDEMPOTENT_IN_FLIGHT: usize = 5;
 
 impl ProducerConfig {
+    /// Whether `record` could ever be sent with these settings: a valid
+    /// topic name, no negative partition, not larger than a request or
+    /// the whole buffer. [`Producer::send`](crate::producer::Producer::send)
+    /// checks this too; adapters that queue records before the core sees
+    /// them call it first to refuse at once.
+    pub fn check_record(&self, record: &ProducerRecord) -> Result<(), InvalidRecord> {
+        crate::admin::check_topic_name(&record.topic).map_err(InvalidRecord::Topic)?;
+        if let Some(p) = record.partition.filter(|p| *p < 0) {
+            return Err(InvalidRecord::NegativePartition(p));
+        }
+        let size = record.estimated_size() + super::state::BATCH_OVERHEAD;
+        let limit = self.max_request_size.min(self.buffer_memory);
+        if size > limit {
+            return Err(InvalidRecord::TooLarge { size, limit });
+        }
+        Ok(())
+    }
+
     /// Checks the settings; `request_timeout` is the client's.
     pub(crate) fn validate(&self, request_timeout: Duration) -> Result<(), Misuse> {
         let bad = |m| Err(Misuse::InvalidConfig(m));

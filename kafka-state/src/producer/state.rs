@@ -15,8 +15,7 @@ use tracing::{debug, trace, warn};
 use super::config::{Acks, PartitionerChoice, ProducerConfig};
 use super::partitioner::partition_for_key;
 use super::txn::TxnHooks;
-use super::{DeliveryId, DeliveryReport, InvalidRecord, ProduceError, ProducerRecord, SendError};
-use crate::admin::check_topic_name;
+use super::{DeliveryId, DeliveryReport, ProduceError, ProducerRecord, SendError};
 use crate::error::RequestError;
 use crate::metadata::{ClusterMetadata, MetadataState, TopicMetadata};
 use crate::rng::Rng;
@@ -25,7 +24,7 @@ use crate::{Event, TopicPartition};
 
 const LOG: &str = "kafka_state::producer";
 /// Size of a v2 batch header: every batch costs this on top of its records.
-const BATCH_OVERHEAD: usize = 61;
+pub(crate) const BATCH_OVERHEAD: usize = 61;
 /// Retry delays vary by ±20%.
 const RETRY_JITTER: f64 = 0.2;
 
@@ -313,29 +312,13 @@ impl ProducerState {
         events: &mut VecDeque<Event>,
     ) -> Result<DeliveryId, SendError> {
         self.now = self.now.max(now);
-        if let Err(e) = check_topic_name(&record.topic) {
+        if let Err(reason) = self.config.check_record(&record) {
             return Err(SendError::Invalid {
                 record: Box::new(record),
-                reason: InvalidRecord::Topic(e),
-            });
-        }
-        if let Some(p) = record.partition.filter(|p| *p < 0) {
-            return Err(SendError::Invalid {
-                record: Box::new(record),
-                reason: InvalidRecord::NegativePartition(p),
+                reason,
             });
         }
         let size = record.estimated_size();
-        let limit = self.config.max_request_size.min(self.config.buffer_memory);
-        if size + BATCH_OVERHEAD > limit {
-            return Err(SendError::Invalid {
-                record: Box::new(record),
-                reason: InvalidRecord::TooLarge {
-                    size: size + BATCH_OVERHEAD,
-                    limit,
-                },
-            });
-        }
         if self.buffered + size > self.config.buffer_memory {
             self.buffer_blocked = true;
             return Err(SendError::BufferFull(Box::new(record)));
