@@ -166,3 +166,33 @@ fn reconnects_after_the_broker_restarts() {
         .unwrap();
     assert_eq!(r.offset, 0);
 }
+
+#[test]
+fn many_partitions_on_tansu() {
+    let Some(broker) = Tansu::start() else { return };
+    let client = Client::connect(&broker.bootstrap(), Config::default()).unwrap();
+    client.create_topic(NewTopic::new("wide", 32, 1)).unwrap();
+    let producer = client.producer();
+    let deliveries: Vec<_> = (0..32 * 10)
+        .map(|i| {
+            producer
+                .send_async(
+                    ProducerRecord::new("wide")
+                        .with_partition(i % 32)
+                        .with_value(format!("{i}")),
+                )
+                .unwrap()
+        })
+        .collect();
+    for d in deliveries {
+        assert!(d.wait().unwrap().offset < 10);
+    }
+    let got = read_all(&client, "wide", 32, 320);
+    let mut next = [0i64; 32];
+    for m in got {
+        let p = m.partition as usize;
+        assert_eq!(m.offset, next[p], "partition {p} in order");
+        next[p] += 1;
+    }
+    assert!(next.iter().all(|n| *n == 10));
+}

@@ -241,3 +241,68 @@ fn reconnects_after_the_broker_restarts_on_tansu() {
     );
     assert_eq!(reports[0].offset, 0);
 }
+
+#[test]
+fn a_five_megabyte_record_offsets_and_lag_on_tansu() {
+    use kafka_mio::{
+        BrokerAddr, Client, Config, Event, OffsetSpec, ProducerRecord, SeekTo, TopicPartition,
+    };
+    let Some(broker) = Tansu::start() else { return };
+    let mut h = Harness::new();
+    let mut config = Config::new(BrokerAddr::parse_list(&broker.bootstrap()).unwrap());
+    config.producer.max_request_size = 8 << 20;
+    let client = Client::new(config, h.poll.registry(), Tokens::range(500..516)).unwrap();
+    let c = h.add(client);
+    let id = h.clients[c]
+        .create_topic(kafka_mio::NewTopic::new("big", 1, 1))
+        .unwrap();
+    h.outcome(c, id);
+    let big: Vec<u8> = (0..5 << 20).map(|i| (i % 251) as u8).collect();
+    let reports = deliver(
+        &mut h,
+        c,
+        vec![
+            ProducerRecord::new("big").with_value(big.clone()),
+            ProducerRecord::new("big").with_value("small"),
+        ],
+    );
+    assert_eq!((reports[0].offset, reports[1].offset), (0, 1));
+
+    let tp = TopicPartition::new("big", 0);
+    let id = h.clients[c]
+        .core_mut()
+        .consumer()
+        .offsets_for(
+            std::time::Instant::now(),
+            [tp.clone()],
+            OffsetSpec::Earliest,
+        )
+        .unwrap();
+    let listed = |h: &Harness| {
+        h.seen[c].iter().find_map(|e| match e {
+            Event::Consumer(kafka_state::ConsumerEvent::OffsetsListed { id: got, offsets })
+                if *got == id =>
+            {
+                Some(offsets.clone())
+            }
+            _ => None,
+        })
+    };
+    h.until(|h| listed(h).is_some());
+    assert_eq!(listed(&h).unwrap()[&tp].as_ref().unwrap().offset, Some(0));
+
+    h.clients[c].assign([tp.clone()]).unwrap();
+    h.clients[c].seek(&tp, SeekTo::Earliest).unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + common::LIMIT;
+    while got.len() < 2 {
+        assert!(std::time::Instant::now() < deadline);
+        h.turn(std::time::Duration::from_millis(50));
+        while let Some(fetched) = h.clients[c].poll_records() {
+            got.extend(fetched.into_iter().map(Result::unwrap));
+        }
+    }
+    assert_eq!(got[0].value.as_deref(), Some(&big[..]));
+    assert_eq!(got[1].value.as_deref(), Some(&b"small"[..]));
+    assert_eq!(h.clients[c].core_mut().consumer().lag(&tp), Some(0));
+}
