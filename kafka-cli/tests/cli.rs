@@ -86,6 +86,11 @@ fn failures_are_one_clear_line() {
         "cannot reach",
     );
     assert_one_line_failure(&kfk(&["-b", "nonsense", "topic", "list"]), "-b");
+    // Command-line mistakes are one line too (clap's usage text is folded).
+    assert_one_line_failure(&kfk(&["produce"]), "--topic");
+    assert_one_line_failure(&kfk(&["consume", "-t", "x", "-f", "yaml"]), "yaml");
+    assert_one_line_failure(&kfk(&["no-such-command"]), "no-such-command");
+    assert!(kfk(&["--help"]).status.success());
     assert_one_line_failure(&kfk(&["-X", "bogus=1", "topic", "list"]), "unknown setting");
     assert_one_line_failure(
         &kfk(&["-b", &b, "topic", "create", "bad name!"]),
