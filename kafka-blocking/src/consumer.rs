@@ -104,19 +104,28 @@ impl Consumer {
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
         let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.command(move |core, now| core.client.consumer().assign(now, tps))
+        self.command(move |core, now| {
+            core.calls.cancel_pull();
+            core.client.consumer().assign(now, tps)
+        })
     }
 
     /// Stops consuming everything.
     pub fn unassign(&mut self) -> Result<(), Error> {
         self.forget(None);
-        self.command(|core, now| core.client.consumer().unassign(now))
+        self.command(|core, now| {
+            core.calls.cancel_pull();
+            core.client.consumer().unassign(now)
+        })
     }
 
     /// Moves an assigned partition's position.
     pub fn seek(&mut self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
         self.forget(Some(std::slice::from_ref(&partition)));
-        self.command(move |core, now| core.client.consumer().seek(now, &partition, to))
+        self.command(move |core, now| {
+            core.calls.cancel_pull();
+            core.client.consumer().seek(now, &partition, to)
+        })
     }
 
     /// Stops fetching these partitions until [`Consumer::resume`].

@@ -266,3 +266,48 @@ fn a_seek_after_a_timed_out_poll_is_respected() {
     };
     assert_eq!(first.offset, 40);
 }
+
+#[test]
+fn a_pull_waiting_in_the_driver_does_not_swallow_records_after_a_seek() {
+    use kafka_blocking::{SeekTo, TopicPartition};
+    let mock = mock(1);
+    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    client.create_topic(NewTopic::new("w", 1, 1)).unwrap();
+    let producer = client.producer();
+    for i in 0..100 {
+        let _ = producer
+            .send_async(kafka_blocking::ProducerRecord::new("w").with_value(format!("{i}")))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let tp = TopicPartition::new("w", 0);
+    let mut consumer = client.consumer();
+    consumer.assign([tp.clone()]).unwrap();
+    // Paused: the pull this poll leaves behind waits in the driver.
+    consumer.pause([tp.clone()]).unwrap();
+    consumer.seek(tp.clone(), SeekTo::Offset(0)).unwrap();
+    assert!(consumer
+        .poll(Duration::from_millis(100))
+        .unwrap()
+        .is_empty());
+    // The seek comes while that pull waits; records fetched after it
+    // belong to the new position and must reach the application.
+    consumer.seek(tp.clone(), SeekTo::Offset(40)).unwrap();
+    consumer.resume([tp.clone()]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        assert!(
+            Instant::now() < deadline,
+            "records after the seek were lost"
+        );
+        if let Some(m) = consumer
+            .poll(Duration::from_millis(100))
+            .unwrap()
+            .into_iter()
+            .next()
+        {
+            break m;
+        }
+    };
+    assert_eq!(first.offset, 40);
+}

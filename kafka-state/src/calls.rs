@@ -276,6 +276,17 @@ impl Calls {
         self.serve_pull(client, now);
     }
 
+    /// Answers a waiting pull with nothing. Adapters call it just before a
+    /// seek or an assignment change, in the same turn of the driver: a
+    /// pull answered earlier carries records from before the change (the
+    /// adapter drops those of the partitions it changed), and one answered
+    /// later must not be mistaken for such, so no pull spans the change.
+    pub fn cancel_pull(&mut self) {
+        if let Some((_, reply)) = self.pull.take() {
+            reply(Ok(Vec::new()));
+        }
+    }
+
     /// Answers a waiting pull if records or a consumer problem are there;
     /// adapters call it after every round of events. Returns whether it
     /// answered.

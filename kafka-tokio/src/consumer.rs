@@ -63,8 +63,11 @@ impl Consumer {
     ) -> Result<(), Error> {
         let tps: Vec<TopicPartition> = partitions.into_iter().collect();
         self.forget(None);
-        self.command(move |core, now| core.client.consumer().assign(now, tps))
-            .await
+        self.command(move |core, now| {
+            core.calls.cancel_pull();
+            core.client.consumer().assign(now, tps)
+        })
+        .await
     }
 
     /// Assigns every partition of `topic` (read from metadata).
@@ -91,16 +94,22 @@ impl Consumer {
     /// Stops consuming everything.
     pub async fn unassign(&mut self) -> Result<(), Error> {
         self.forget(None);
-        self.command(|core, now| core.client.consumer().unassign(now))
-            .await
+        self.command(|core, now| {
+            core.calls.cancel_pull();
+            core.client.consumer().unassign(now)
+        })
+        .await
     }
 
     /// Moves an assigned partition's position: to an offset, the log's
     /// start or end, or the first record at or after a timestamp.
     pub async fn seek(&mut self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
         self.forget(Some(std::slice::from_ref(&partition)));
-        self.command(move |core, now| core.client.consumer().seek(now, &partition, to))
-            .await
+        self.command(move |core, now| {
+            core.calls.cancel_pull();
+            core.client.consumer().seek(now, &partition, to)
+        })
+        .await
     }
 
     /// Stops fetching these partitions and withholds the records the core
