@@ -6,50 +6,14 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use kafka_proto::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
 use kafka_proto::messages::MetadataResponse;
 use kafka_proto::Message;
 
-const METADATA_VERSION: i16 = 12;
+mod common;
 
-/// 3 brokers, 10 topics of 100 partitions each: 1,000 partitions.
-fn metadata_ours() -> MetadataResponse {
-    let brokers = (0..3)
-        .map(|id| {
-            MetadataResponseBroker::default()
-                .with_node_id(id)
-                .with_host(format!("broker-{id}.example.internal"))
-                .with_port(9092)
-                .with_rack(Some(format!("rack-{id}")))
-        })
-        .collect();
-    let topics = (0..10)
-        .map(|t| {
-            MetadataResponseTopic::default()
-                .with_name(Some(format!("topic-{t}")))
-                .with_topic_id(kafka_proto::Uuid::from_u64_pair(t, t + 1))
-                .with_partitions(
-                    (0..100)
-                        .map(|p| {
-                            MetadataResponsePartition::default()
-                                .with_partition_index(p)
-                                .with_leader_id(p % 3)
-                                .with_leader_epoch(7)
-                                .with_replica_nodes(vec![p % 3, (p + 1) % 3, (p + 2) % 3])
-                                .with_isr_nodes(vec![p % 3, (p + 1) % 3, (p + 2) % 3])
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
-    MetadataResponse::default()
-        .with_brokers(brokers)
-        .with_cluster_id(Some("bench-cluster".into()))
-        .with_controller_id(0)
-        .with_topics(topics)
-}
+use common::{metadata_ours, their_lz4_level0};
+
+const METADATA_VERSION: i16 = 12;
 
 fn metadata_theirs() -> kafka_protocol::messages::MetadataResponse {
     use kafka_protocol::messages::metadata_response as m;
@@ -193,7 +157,7 @@ fn value(i: usize) -> Bytes {
     )
     .into_bytes();
     while v.len() < 98 {
-        v.push(b'a' + (v.len() as u8 * 13 + i as u8) % 26);
+        v.push(b'a' + (v.len() as u8).wrapping_mul(13).wrapping_add(i as u8) % 26);
     }
     v.extend_from_slice(b"\"}");
     assert_eq!(v.len(), 100);
@@ -247,31 +211,6 @@ fn options_ours(
         compression,
         ..Default::default()
     }
-}
-
-/// kafka-protocol's built-in lz4 compressor is hard-wired to level 4 of the
-/// C liblz4 frame API, which is LZ4HC (slow, ~10x the fast level). Its API
-/// has no level option, but `encode_with_custom_compression` accepts a
-/// compressor: this one is its own `lz4` crate at level 0 (the fast
-/// compressor, as librdkafka and the Java client use) with 64 KiB
-/// independent blocks, like ours.
-fn their_lz4_level0(
-    records: &mut BytesMut,
-    out: &mut BytesMut,
-    compression: kafka_protocol::records::Compression,
-) -> anyhow::Result<()> {
-    use bytes::BufMut;
-    use std::io::Write;
-    assert_eq!(compression, kafka_protocol::records::Compression::Lz4);
-    let mut enc = lz4::EncoderBuilder::new()
-        .level(0)
-        .block_size(lz4::BlockSize::Max64KB)
-        .block_mode(lz4::BlockMode::Independent)
-        .build(out.writer())?;
-    enc.write_all(records)?;
-    let (_, r) = enc.finish();
-    r?;
-    Ok(())
 }
 
 fn encode_ours(

@@ -20,53 +20,19 @@
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use kafka_proto::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
 use kafka_proto::messages::MetadataResponse;
 use kafka_proto::record::{
     BatchOptions, Compression, DecodeOptions, Record, RecordBatch, RecordBatchBuilder,
 };
 use kafka_proto::Message;
 
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use common::{metadata_ours as metadata, their_lz4_level0};
+
 const METADATA_VERSION: i16 = 12;
 const RECORDS: usize = 1000;
-
-fn metadata() -> MetadataResponse {
-    let brokers = (0..3)
-        .map(|id| {
-            MetadataResponseBroker::default()
-                .with_node_id(id)
-                .with_host(format!("broker-{id}.example.internal"))
-                .with_port(9092)
-                .with_rack(Some(format!("rack-{id}")))
-        })
-        .collect();
-    let topics = (0..10)
-        .map(|t| {
-            MetadataResponseTopic::default()
-                .with_name(Some(format!("topic-{t}")))
-                .with_topic_id(kafka_proto::Uuid::from_u64_pair(t, t + 1))
-                .with_partitions(
-                    (0..100)
-                        .map(|p| {
-                            MetadataResponsePartition::default()
-                                .with_partition_index(p)
-                                .with_leader_id(p % 3)
-                                .with_leader_epoch(7)
-                                .with_replica_nodes(vec![p % 3, (p + 1) % 3, (p + 2) % 3])
-                                .with_isr_nodes(vec![p % 3, (p + 1) % 3, (p + 2) % 3])
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
-    MetadataResponse::default()
-        .with_brokers(brokers)
-        .with_cluster_id(Some("bench-cluster".into()))
-        .with_controller_id(0)
-        .with_topics(topics)
-}
 
 fn value(i: usize) -> Bytes {
     let mut v = format!(
@@ -76,7 +42,7 @@ fn value(i: usize) -> Bytes {
     )
     .into_bytes();
     while v.len() < 98 {
-        v.push(b'a' + (v.len() as u8 * 13 + i as u8) % 26);
+        v.push(b'a' + (v.len() as u8).wrapping_mul(13).wrapping_add(i as u8) % 26);
     }
     v.extend_from_slice(b"\"}");
     Bytes::from(v)
@@ -133,26 +99,6 @@ fn records_theirs(ours: &[Record]) -> Vec<kafka_protocol::records::Record> {
             headers: Default::default(),
         })
         .collect()
-}
-
-/// The bench's compressor for kafka-protocol: its `lz4` crate at level 0.
-fn their_lz4_level0(
-    records: &mut BytesMut,
-    out: &mut BytesMut,
-    compression: kafka_protocol::records::Compression,
-) -> anyhow::Result<()> {
-    use bytes::BufMut;
-    use std::io::Write;
-    assert_eq!(compression, kafka_protocol::records::Compression::Lz4);
-    let mut enc = lz4::EncoderBuilder::new()
-        .level(0)
-        .block_size(lz4::BlockSize::Max64KB)
-        .block_mode(lz4::BlockMode::Independent)
-        .build(out.writer())?;
-    enc.write_all(records)?;
-    let (_, r) = enc.finish();
-    r?;
-    Ok(())
 }
 
 fn encode_theirs_lz4(records: &[kafka_protocol::records::Record], out: &mut BytesMut) {
