@@ -37,7 +37,7 @@ pub use kafka_state::calls::Offsets;
 pub use kafka_state::consumer::{
     AutoOffsetReset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
 };
-pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord};
+pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord, TopicName};
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
 #[cfg(feature = "tls")]
 pub use kafka_state::tls::TlsConfig;

@@ -102,6 +102,7 @@ pub use kafka_state::calls::CallError as Error;
 pub use kafka_state::consumer::{OffsetSpec, SeekTo};
 pub use kafka_state::producer::{
     Acks, DeliveryId, DeliveryReport, ProduceError, ProducerConfig, ProducerRecord, SendError,
+    TopicName,
 };
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
 #[cfg(feature = "tls")]

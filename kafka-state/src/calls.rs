@@ -194,6 +194,60 @@ struct Blocked {
     delivered: Reply<DeliveryReport>,
 }
 
+/// Delivery replies by id. The core numbers accepted records 1, 2, 3...
+/// and reports them roughly in that order, so a queue indexed from the
+/// oldest unanswered id replaces a hash map: insert and remove are O(1)
+/// without hashing, and the entries sit together in memory. An answered
+/// slot stays `None` until every older one is answered too.
+#[derive(Default)]
+struct Deliveries {
+    /// The id of `slots[0]`.
+    base: u64,
+    slots: VecDeque<Option<Reply<DeliveryReport>>>,
+    live: usize,
+}
+
+impl Deliveries {
+    fn insert(&mut self, id: DeliveryId, reply: Reply<DeliveryReport>) {
+        if self.slots.is_empty() {
+            self.base = id.0;
+        }
+        // Ids only grow, so an id below the oldest unanswered one was
+        // never handed out by this core.
+        debug_assert!(id.0 >= self.base, "delivery id {id} below {}", self.base);
+        let Some(at) = id.0.checked_sub(self.base) else {
+            return;
+        };
+        let Ok(at) = usize::try_from(at) else { return };
+        if at >= self.slots.len() {
+            self.slots.resize_with(at + 1, || None);
+        }
+        if self.slots[at].replace(reply).is_none() {
+            self.live += 1;
+        }
+    }
+
+    fn remove(&mut self, id: DeliveryId) -> Option<Reply<DeliveryReport>> {
+        let at = usize::try_from(id.0.checked_sub(self.base)?).ok()?;
+        let reply = self.slots.get_mut(at)?.take()?;
+        self.live -= 1;
+        while matches!(self.slots.front(), Some(None)) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        Some(reply)
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Reply<DeliveryReport>> + '_ {
+        self.live = 0;
+        self.slots.drain(..).flatten()
+    }
+}
+
 /// Calls waiting for the core, keyed by the ids the core returned.
 #[derive(Default)]
 pub struct Calls {
@@ -202,7 +256,7 @@ pub struct Calls {
     consumer_errors: VecDeque<CallError>,
     /// A consumer waiting for records, and how many batches it takes.
     pull: Option<(usize, Reply<Vec<FetchedRecords>>)>,
-    deliveries: HashMap<DeliveryId, Reply<DeliveryReport>>,
+    deliveries: Deliveries,
     blocked: VecDeque<Blocked>,
     flushes: Vec<Reply<()>>,
 }
@@ -413,7 +467,7 @@ impl Calls {
                 }
             }
             Event::Delivery { id, result } => {
-                if let Some(reply) = self.deliveries.remove(&id) {
+                if let Some(reply) = self.deliveries.remove(id) {
                     reply(result.map_err(CallError::from));
                 }
                 self.unblock(client, now);
@@ -463,7 +517,7 @@ impl Calls {
         if let Some((_, reply)) = self.pull.take() {
             reply(Err(error.clone()));
         }
-        for (_, reply) in self.deliveries.drain() {
+        for reply in self.deliveries.drain() {
             reply(Err(error.clone()));
         }
         for b in self.blocked.drain(..) {
@@ -475,5 +529,51 @@ impl Calls {
         for reply in self.flushes.drain(..) {
             reply(Err(error.clone()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn recorder(log: &Arc<Mutex<Vec<(u64, bool)>>>, id: u64) -> Reply<DeliveryReport> {
+        let log = Arc::clone(log);
+        Box::new(move |r| log.lock().unwrap().push((id, r.is_ok())))
+    }
+
+    #[test]
+    fn deliveries_answer_out_of_order_and_trim_once_the_oldest_is_answered() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut d = Deliveries::default();
+        for id in 5..10 {
+            d.insert(DeliveryId(id), recorder(&log, id));
+        }
+        assert_eq!(d.len(), 5);
+        // Later ids first: the slots stay until id 5 is answered.
+        for id in [7, 9, 6] {
+            let reply = d.remove(DeliveryId(id)).expect("registered");
+            reply(Err(CallError::Closed));
+        }
+        assert!(d.remove(DeliveryId(7)).is_none(), "answered once only");
+        assert_eq!((d.len(), d.slots.len(), d.base), (2, 5, 5));
+        d.remove(DeliveryId(5)).expect("registered")(Err(CallError::Closed));
+        assert_eq!((d.len(), d.slots.len(), d.base), (1, 2, 8));
+        assert!(d.remove(DeliveryId(4)).is_none());
+        assert!(d.remove(DeliveryId(100)).is_none());
+        // A gap (an id the core used for a refused record) is just empty.
+        d.insert(DeliveryId(12), recorder(&log, 12));
+        let left: Vec<_> = d.drain().collect();
+        assert_eq!(left.len(), 2);
+        assert_eq!(d.len(), 0);
+        for reply in left {
+            reply(Err(CallError::Closed));
+        }
+        let mut seen: Vec<u64> = log.lock().unwrap().iter().map(|(id, _)| *id).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [5, 6, 7, 8, 9, 12]);
+        // Empty again: the next id becomes the base.
+        d.insert(DeliveryId(40), recorder(&log, 40));
+        assert_eq!((d.base, d.slots.len()), (40, 1));
     }
 }

@@ -473,15 +473,22 @@ impl Client {
                 .min()
         };
         self.timers.set_opt(ClientTimer::Reconnect, reconnect);
+        self.producer.refresh_due();
     }
 
     /// [`Producer::send`] after its checks: places the record.
+    /// Pumps only when placing the record changed what there is to do.
     pub(crate) fn producer_send(
         &mut self,
         record: crate::producer::ProducerRecord,
     ) -> Result<crate::producer::DeliveryId, crate::producer::SendError> {
-        self.producer
-            .send(self.now, record, &mut self.metadata, &mut self.events)
+        let (id, pump) =
+            self.producer
+                .send(self.now, record, &mut self.metadata, &mut self.events)?;
+        if pump {
+            self.pump();
+        }
+        Ok(id)
     }
 
     /// [`Producer::flush`] after its checks.

@@ -158,7 +158,7 @@ pub use event::Event;
 pub use metadata::{ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use producer::{
     Acks, DeliveryId, DeliveryReport, ProduceError, Producer, ProducerConfig, ProducerRecord,
-    SendError,
+    SendError, TopicName,
 };
 pub use router::RequestId;
 pub use sasl::{AuthError, SaslConfig, SaslMechanism};

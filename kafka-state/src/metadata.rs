@@ -249,7 +249,10 @@ impl MetadataState {
 
     /// Adds a topic to every refresh; a new topic asks for one.
     pub(crate) fn track(&mut self, topic: &str) {
-        if self.tracked.insert(topic.to_string()) {
+        // Looked up first: this runs for every record produced, and the
+        // name is only copied the first time.
+        if !self.tracked.contains(topic) {
+            self.tracked.insert(topic.to_string());
             self.request_update();
         }
     }

@@ -248,7 +248,7 @@ fn idempotent_batch_is_stamped_retried_with_the_same_bytes_and_reported() {
     };
     assert_eq!(*got, id);
     assert_eq!(
-        (r.topic.as_str(), r.partition, r.offset, r.timestamp),
+        (&*r.topic, r.partition, r.offset, r.timestamp),
         ("t", 0, 7, 1_000)
     );
     assert!(b.client.producer().is_idle());

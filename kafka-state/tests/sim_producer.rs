@@ -117,7 +117,7 @@ fn check_delivery(
             continue;
         };
         ok += 1;
-        assert_eq!(report.topic, topic);
+        assert_eq!(&*report.topic, topic);
         if let Some(p) = s.partition {
             assert_eq!(
                 report.partition, p,

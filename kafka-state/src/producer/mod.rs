@@ -48,6 +48,7 @@ mod state;
 mod txn;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -60,6 +61,44 @@ pub(crate) use state::ProducerState;
 use crate::error::Misuse;
 use crate::Client;
 
+/// A topic name as [`ProducerRecord::new`] takes it: `&str`, `String`
+/// and `&String` are copied into a new `Arc<str>`; an `Arc<str>` (or a
+/// reference to one) is shared without copying.
+pub trait TopicName {
+    /// The name as a shared string.
+    fn into_topic(self) -> Arc<str>;
+}
+
+impl TopicName for &str {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl TopicName for String {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl TopicName for &String {
+    fn into_topic(self) -> Arc<str> {
+        Arc::from(self.as_str())
+    }
+}
+
+impl TopicName for Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        self
+    }
+}
+
+impl TopicName for &Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        Arc::clone(self)
+    }
+}
+
 /// A record to produce.
 ///
 /// Build it with [`ProducerRecord::new`] and the `with_*` methods. Key,
@@ -68,8 +107,9 @@ use crate::Client;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProducerRecord {
-    /// The topic.
-    pub topic: String,
+    /// The topic. Shared, so a producer sending many records to one topic
+    /// can clone one `Arc<str>` instead of allocating a name per record.
+    pub topic: Arc<str>,
     /// An explicit partition; `None` lets the partitioner choose.
     pub partition: Option<i32>,
     /// The key, hashed by the default partitioner.
@@ -86,9 +126,11 @@ pub struct ProducerRecord {
 
 impl ProducerRecord {
     /// A record for `topic` with no key, value, headers or timestamp.
-    pub fn new(topic: impl Into<String>) -> Self {
+    /// `topic` may be a `&str` or `String` (copied into a new `Arc<str>`)
+    /// or an `Arc<str>` (shared as is: the cheap choice in a hot loop).
+    pub fn new(topic: impl TopicName) -> Self {
         Self {
-            topic: topic.into(),
+            topic: topic.into_topic(),
             partition: None,
             key: None,
             value: None,
@@ -155,8 +197,8 @@ impl fmt::Display for DeliveryId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeliveryReport {
-    /// The topic.
-    pub topic: String,
+    /// The topic (one shared name for all of the topic's reports).
+    pub topic: Arc<str>,
     /// The partition.
     pub partition: i32,
     /// The record's offset; -1 with `acks=0`.
@@ -302,9 +344,7 @@ impl Producer<'_> {
             });
         }
         client.tick(now);
-        let result = client.producer_send(record);
-        client.pump();
-        result
+        client.producer_send(record)
     }
 
     /// Sends every batch now, without waiting for `linger`, until nothing

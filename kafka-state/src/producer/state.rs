@@ -2,6 +2,7 @@
 //! bookkeeping, Produce requests and their outcomes.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -134,8 +135,10 @@ struct Waiting {
     deadline: Instant,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct TopicState {
+    /// Shared with every delivery report of the topic.
+    name: Arc<str>,
     waiting: VecDeque<Waiting>,
     partitions: BTreeMap<i32, PartitionState>,
     /// The sticky partition for records without key (KIP-480) and whether
@@ -144,17 +147,29 @@ struct TopicState {
     sticky_used: bool,
 }
 
+impl TopicState {
+    fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            waiting: VecDeque::new(),
+            partitions: BTreeMap::new(),
+            sticky: None,
+            sticky_used: false,
+        }
+    }
+}
+
 /// One batch of a Produce request.
 #[derive(Debug)]
 struct SentBatch {
-    topic: String,
+    topic: Arc<str>,
     topic_id: Uuid,
     partition: i32,
     uid: u64,
 }
 
 /// A Produce request being assembled: its size, batches and their bytes.
-type NodeRequest = (usize, Vec<SentBatch>, Vec<(String, Uuid, i32, Bytes)>);
+type NodeRequest = (usize, Vec<SentBatch>, Vec<(Arc<str>, Uuid, i32, Bytes)>);
 
 #[derive(Debug)]
 struct SentRequest {
@@ -206,6 +221,10 @@ pub(crate) struct ProducerState {
     buffer_blocked: bool,
     /// A leader's reconnect backoff ends then: try it again.
     wake: Option<Instant>,
+    /// [`Self::poll_timeout`] as of the last pump. A send skips the pump
+    /// only while this is still ahead: `poll_timeout` reports only future
+    /// instants, so a deadline a skipped pump let pass would never fire.
+    due: Option<Instant>,
     hooks: Option<Box<dyn TxnHooks>>,
 }
 
@@ -261,6 +280,7 @@ impl ProducerState {
             flushing: false,
             buffer_blocked: false,
             wake: None,
+            due: None,
             hooks: None,
         }
     }
@@ -269,6 +289,12 @@ impl ProducerState {
     #[allow(dead_code)] // for the transaction manager to come
     pub(crate) fn set_txn_hooks(&mut self, hooks: Box<dyn TxnHooks>) {
         self.hooks = Some(hooks);
+    }
+
+    /// Notes when the next deadline falls; the client calls this after
+    /// every pump.
+    pub(crate) fn refresh_due(&mut self) {
+        self.due = self.poll_timeout();
     }
 
     /// When a leader with batches waiting becomes connectable again.
@@ -304,13 +330,19 @@ impl ProducerState {
 
     // ---- commands -----------------------------------------------------
 
+    /// Queues a record and places it in a batch when its topic's
+    /// partitions are known. Also returns whether the client must pump:
+    /// only when a batch opened or closed, the record waits for metadata,
+    /// or a flush is running. A record that joins an open batch changes
+    /// nothing a pump would act on, and skipping the pump keeps the cost
+    /// of a send independent of how many batches are queued.
     pub(crate) fn send(
         &mut self,
         now: Instant,
         record: ProducerRecord,
         metadata: &mut MetadataState,
         events: &mut VecDeque<Event>,
-    ) -> Result<DeliveryId, SendError> {
+    ) -> Result<(DeliveryId, bool), SendError> {
         self.now = self.now.max(now);
         if let Err(reason) = self.config.check_record(&record) {
             return Err(SendError::Invalid {
@@ -329,20 +361,25 @@ impl ProducerState {
         self.pending += 1;
         metadata.track(&record.topic);
         let deadline = self.now + self.config.delivery_timeout;
-        let topic = record.topic.clone();
+        let topic = Arc::clone(&record.topic);
         trace!(target: LOG, %id, %topic, size, "record queued");
-        self.topics
-            .entry(topic.clone())
-            .or_default()
-            .waiting
-            .push_back(Waiting {
-                id,
-                record,
-                size,
-                deadline,
-            });
-        self.assign_topic(&topic, &metadata.cache, events);
-        Ok(id)
+        let w = Waiting {
+            id,
+            record,
+            size,
+            deadline,
+        };
+        match self.topics.get_mut(&*topic) {
+            Some(t) => t.waiting.push_back(w),
+            None => {
+                let mut t = TopicState::new(Arc::clone(&topic));
+                t.waiting.push_back(w);
+                self.topics.insert(topic.to_string(), t);
+            }
+        }
+        let changed = self.assign_topic(&topic, &metadata.cache, events);
+        let due = self.due.is_some_and(|t| t <= self.now);
+        Ok((id, changed || due || self.flushing))
     }
 
     pub(crate) fn flush(&mut self, events: &mut VecDeque<Event>) {
@@ -373,11 +410,22 @@ impl ProducerState {
 
     /// Moves a topic's waiting records into partition batches once its
     /// partitions are known; fails those past their deadline otherwise.
-    fn assign_topic(&mut self, topic: &str, cache: &ClusterMetadata, events: &mut VecDeque<Event>) {
+    /// Returns whether anything but joining an open batch happened.
+    fn assign_topic(
+        &mut self,
+        topic: &str,
+        cache: &ClusterMetadata,
+        events: &mut VecDeque<Event>,
+    ) -> bool {
         // Taken out for the borrow checker; put back below (no allocation).
-        let Some(mut t) = self.topics.get_mut(topic).map(std::mem::take) else {
-            return;
+        let Some(mut t) = self
+            .topics
+            .get_mut(topic)
+            .map(|t| std::mem::replace(t, TopicState::new(Arc::clone(&t.name))))
+        else {
+            return false;
         };
+        let mut changed = false;
         match cache
             .topic(topic)
             .filter(|m| m.error == ErrorCode::None && !m.partitions.is_empty())
@@ -385,12 +433,16 @@ impl ProducerState {
             Some(meta) => {
                 while let Some(w) = t.waiting.pop_front() {
                     match self.choose_partition(topic, &mut t, &w.record, meta) {
-                        Ok(p) => self.append(&mut t, p, w),
-                        Err(e) => self.report(events, w.id, w.size, Err(e)),
+                        Ok(p) => changed |= self.append(&mut t, p, w),
+                        Err(e) => {
+                            changed = true;
+                            self.report(events, w.id, w.size, Err(e));
+                        }
                     }
                 }
             }
             None => {
+                changed = true;
                 let known_error = cache.topic(topic).map(|m| m.error).filter(|e| e.is_error());
                 let now = self.now;
                 while t.waiting.front().is_some_and(|w| w.deadline <= now) {
@@ -412,6 +464,7 @@ impl ProducerState {
         if let Some(slot) = self.topics.get_mut(topic) {
             *slot = t;
         }
+        changed
     }
 
     fn choose_partition(
@@ -435,23 +488,24 @@ impl ProducerState {
         if let Some(p) = record.partition {
             return check(p);
         }
-        let available: Vec<i32> = meta
-            .partitions
-            .iter()
-            .filter(|p| p.leader.is_some())
-            .map(|p| p.partition)
-            .collect();
+        let available = || -> Vec<i32> {
+            meta.partitions
+                .iter()
+                .filter(|p| p.leader.is_some())
+                .map(|p| p.partition)
+                .collect()
+        };
         match &self.config.partitioner {
             PartitionerChoice::Custom(custom) => check(custom.partition(
                 topic,
                 record.key.as_deref(),
                 record.value.as_deref(),
                 count,
-                &available,
+                &available(),
             )),
             PartitionerChoice::Default => match &record.key {
                 Some(key) => Ok(partition_for_key(key, count)),
-                None => Ok(self.sticky_partition(t, record.estimated_size(), count, &available)),
+                None => Ok(self.sticky_partition(t, record.estimated_size(), count, available)),
             },
         }
     }
@@ -463,7 +517,7 @@ impl ProducerState {
         t: &mut TopicState,
         size: usize,
         count: i32,
-        available: &[i32],
+        available: impl FnOnce() -> Vec<i32>,
     ) -> i32 {
         let limit = self.batch_limit();
         if let Some(p) = t.sticky.filter(|p| *p < count) {
@@ -477,11 +531,17 @@ impl ProducerState {
                 return p;
             }
         }
-        let all: Vec<i32> = (0..count).collect();
+        // Only on a switch, once per batch: the common case allocates nothing.
+        let available = available();
+        let all: Vec<i32> = if available.is_empty() {
+            (0..count).collect()
+        } else {
+            Vec::new()
+        };
         let pool = if available.is_empty() {
             &all[..]
         } else {
-            available
+            &available[..]
         };
         let others: Vec<i32> = pool
             .iter()
@@ -499,7 +559,9 @@ impl ProducerState {
         self.config.batch_size.min(self.config.max_request_size)
     }
 
-    fn append(&mut self, t: &mut TopicState, partition: i32, w: Waiting) {
+    /// Adds a record to the partition's open batch, or opens a new one
+    /// (returning `true`).
+    fn append(&mut self, t: &mut TopicState, partition: i32, w: Waiting) -> bool {
         let limit = self.batch_limit();
         let ps = t.partitions.entry(partition).or_default();
         let rec = Rec {
@@ -514,14 +576,18 @@ impl ProducerState {
             if b.size + w.size <= limit {
                 b.size += w.size;
                 b.records.push(rec);
-                return;
+                return false;
             }
             b.open = false;
         }
         self.next_batch += 1;
+        // Sized for a batch of records like this one, so filling it does
+        // not reallocate over and over.
+        let mut records = Vec::with_capacity((limit / w.size.max(1)).clamp(1, 128));
+        records.push(rec);
         ps.batches.push_back(Batch {
             uid: self.next_batch,
-            records: vec![rec],
+            records,
             size: BATCH_OVERHEAD + w.size,
             created: self.now,
             deadline: w.deadline,
@@ -535,6 +601,7 @@ impl ProducerState {
             retried: false,
             maybe_written: false,
         });
+        true
     }
 
     // ---- driving ------------------------------------------------------
@@ -602,7 +669,14 @@ impl ProducerState {
                 let mut i = 0;
                 while i < ps.batches.len() {
                     let b = &ps.batches[i];
-                    if b.state == BatchState::Queued && b.deadline <= now {
+                    // Deadlines never decrease along the queue (set at
+                    // placement from a monotonic clock; a split keeps its
+                    // batch's), so the first queued batch not yet due ends
+                    // the scan.
+                    if b.state == BatchState::Queued && b.deadline > now {
+                        break;
+                    }
+                    if b.state == BatchState::Queued {
                         if let Some(mut b) = ps.batches.remove(i) {
                             // A restart point moves on to the next batch.
                             if let (Some(seq), Some(next)) =
@@ -714,12 +788,13 @@ impl ProducerState {
         }
         let mut per_node: BTreeMap<i32, NodeRequest> = BTreeMap::new();
         let mut failed = Vec::new();
-        let topic_names: Vec<String> = self.topics.keys().cloned().collect();
+        let topic_names: Vec<Arc<str>> =
+            self.topics.values().map(|t| Arc::clone(&t.name)).collect();
         for topic in topic_names {
             let topic_id = cache.topic(&topic).map_or(Uuid::default(), |m| m.id);
             let partitions: Vec<i32> = self
                 .topics
-                .get(&topic)
+                .get(&*topic)
                 .map(|t| t.partitions.keys().copied().collect())
                 .unwrap_or_default();
             for partition in partitions {
@@ -731,7 +806,7 @@ impl ProducerState {
                 };
                 let sendable = self
                     .topics
-                    .get(&topic)
+                    .get(&*topic)
                     .and_then(|t| t.partitions.get(&partition))
                     .and_then(|ps| {
                         next_sendable(ps, self.now, &self.config, self.flushing, idempotent)
@@ -742,7 +817,7 @@ impl ProducerState {
                 // A transaction manager adds the partition to the
                 // transaction first (AddPartitionsToTxn).
                 if let Some(h) = self.hooks.as_mut() {
-                    if !h.may_send(&TopicPartition::new(topic.clone(), partition)) {
+                    if !h.may_send(&TopicPartition::new(topic.to_string(), partition)) {
                         continue;
                     }
                 }
@@ -755,7 +830,7 @@ impl ProducerState {
                     .is_some_and(|h| h.transactional_id().is_some());
                 let Some(ps) = self
                     .topics
-                    .get_mut(&topic)
+                    .get_mut(&*topic)
                     .and_then(|t| t.partitions.get_mut(&partition))
                 else {
                     continue;
@@ -835,11 +910,11 @@ impl ProducerState {
                 let pd = PartitionProduceData::default()
                     .with_index(partition)
                     .with_records(Some(bytes));
-                match topic_data.iter_mut().find(|t| t.name == topic) {
+                match topic_data.iter_mut().find(|t| *t.name == *topic) {
                     Some(t) => t.partition_data.push(pd),
                     None => topic_data.push(
                         TopicProduceData::default()
-                            .with_name(topic)
+                            .with_name(topic.to_string())
                             .with_topic_id(topic_id)
                             .with_partition_data(vec![pd]),
                     ),
@@ -903,10 +978,10 @@ impl ProducerState {
                 if let Some(r) = ps.retry_at {
                     consider(r);
                 }
-                for b in &ps.batches {
-                    if b.state == BatchState::Queued {
-                        consider(b.deadline);
-                    }
+                // The first queued batch has the earliest deadline (see
+                // `expire_batches`).
+                if let Some(b) = ps.batches.iter().find(|b| b.state == BatchState::Queued) {
+                    consider(b.deadline);
                 }
                 if let Some(b) = ps.batches.back().filter(|b| b.open) {
                     consider(b.created + linger);
@@ -1043,7 +1118,7 @@ impl ProducerState {
         let idempotent = self.idempotent();
         let Some(ps) = self
             .topics
-            .get_mut(&s.topic)
+            .get_mut(&*s.topic)
             .and_then(|t| t.partitions.get_mut(&s.partition))
         else {
             return;
@@ -1056,7 +1131,7 @@ impl ProducerState {
         }
         ps.batches[idx].state = BatchState::Queued;
         ps.batches[idx].retried = true;
-        let tp = TopicPartition::new(s.topic.clone(), s.partition);
+        let tp = TopicPartition::new(s.topic.to_string(), s.partition);
         match outcome {
             Outcome::Written {
                 base_offset,
@@ -1429,7 +1504,7 @@ fn find_partition<'a>(
     r.responses
         .iter()
         .filter(|t| {
-            (!t.name.is_empty() && t.name == s.topic)
+            (!t.name.is_empty() && *t.name == *s.topic)
                 || (t.name.is_empty() && t.topic_id == s.topic_id)
         })
         .flat_map(|t| t.partition_responses.iter())
@@ -1514,7 +1589,9 @@ mod tests {
         }
 
         fn send(&mut self, r: ProducerRecord) -> Result<DeliveryId, SendError> {
-            self.p.send(self.now, r, &mut self.m, &mut self.events)
+            self.p
+                .send(self.now, r, &mut self.m, &mut self.events)
+                .map(|(id, _)| id)
         }
 
         fn value(&mut self, len: usize) -> DeliveryId {
