@@ -75,6 +75,7 @@ pub fn main(args: &[String]) -> Result<(), Error> {
         s: &s,
         bootstrap,
         topic,
+        shared_topic: topic.as_str().into(),
         deadline: Instant::now() + TIME_LIMIT,
     };
     let mut m = match client.as_str() {
@@ -100,6 +101,9 @@ pub struct Job<'a> {
     s: &'a Scenario,
     bootstrap: &'a str,
     topic: &'a str,
+    /// The same name shared, as our producers take it in a hot loop (one
+    /// `Arc` clone per record; rdkafka borrows the `&str`).
+    shared_topic: std::sync::Arc<str>,
     deadline: Instant,
 }
 
@@ -144,6 +148,9 @@ fn our_config(s: &Scenario, config: &mut kafka_blocking::Config) {
     let p = &mut config.producer;
     // Like librdkafka's default: no idempotence, so acks=1 and 0 are allowed.
     p.enable_idempotence = false;
+    // librdkafka's default batch size (`batch.size`), so both clients cut
+    // the same batches; ours defaults to Java's 16 KiB.
+    p.batch_size = 1_000_000;
     match s.kind {
         Kind::Produce {
             acks, compression, ..
@@ -181,7 +188,7 @@ mod ours_tokio {
                 let mut lat = Vec::new();
                 let one = async || -> Result<Duration, Error> {
                     let t = Instant::now();
-                    let r = ProducerRecord::new(job.topic).with_value(value.clone());
+                    let r = ProducerRecord::new(&job.shared_topic).with_value(value.clone());
                     producer.send(r).await?.await?;
                     Ok(t.elapsed())
                 };
@@ -234,7 +241,7 @@ mod ours_tokio {
         let start = Instant::now();
         for i in 0..job.s.records {
             let v: Bytes = values[i as usize % values.len()].clone();
-            let r = ProducerRecord::new(job.topic).with_value(v);
+            let r = ProducerRecord::new(&job.shared_topic).with_value(v);
             pending.push_back(producer.send(r).await?);
             if pending.len() >= WINDOW {
                 pending.pop_front().expect("not empty").await?;
@@ -307,7 +314,7 @@ mod ours_blocking {
         let start = Instant::now();
         for i in 0..job.s.records {
             let v = values[i as usize % values.len()].clone();
-            let r = ProducerRecord::new(job.topic)
+            let r = ProducerRecord::new(&job.shared_topic)
                 .with_partition((i % partitions as u64) as i32)
                 .with_value(v);
             pending.push_back(producer.send_async(r)?);
@@ -343,7 +350,7 @@ mod ours_blocking {
                 for i in 0..job.s.records {
                     let v = values[i as usize % values.len()].clone();
                     pending.push_back(
-                        producer.send_async(ProducerRecord::new(job.topic).with_value(v))?,
+                        producer.send_async(ProducerRecord::new(&job.shared_topic).with_value(v))?,
                     );
                     if pending.len() >= WINDOW {
                         pending.pop_front().expect("not empty").wait()?;
@@ -392,7 +399,7 @@ mod ours_blocking {
                 let producer = client.producer();
                 let value = scenario::values(job.s.value_size)[0].clone();
                 job.timed_loop(|| {
-                    let r = ProducerRecord::new(job.topic).with_value(value.clone());
+                    let r = ProducerRecord::new(&job.shared_topic).with_value(value.clone());
                     producer.send_async(r)?.wait()?;
                     Ok(())
                 })?

@@ -64,6 +64,8 @@ pub struct Client {
     pub(crate) events: VecDeque<Event>,
     fatal: Option<FatalError>,
     closed: bool,
+    /// Work was planned since the last [`Client::take_wakeup`].
+    wakeup: bool,
     /// The OAUTHBEARER token; never in `Debug` output.
     oauth: OAuthState,
     /// rustls settings built from `config.tls`.
@@ -133,6 +135,7 @@ impl Client {
             events: VecDeque::new(),
             fatal: None,
             closed: false,
+            wakeup: false,
             oauth: OAuthState::default(),
             #[cfg(feature = "tls")]
             tls,
@@ -290,6 +293,21 @@ impl Client {
         self.events.pop_front()
     }
 
+    /// Whether, since the last call, the client queued an output or may
+    /// have moved its next timeout; clears the flag.
+    ///
+    /// For adapters that let application threads call commands directly
+    /// (with the client behind a lock) while one driver polls the
+    /// outputs: after a command, wake the driver only if this is true.
+    /// Most sends only add a record to an open batch and return `false`,
+    /// so a stream of sends costs one wake-up per batch, not per record.
+    /// The driver calls it too, after draining, to start afresh.
+    pub fn take_wakeup(&mut self) -> bool {
+        let pending =
+            !self.transmits.is_empty() || !self.conn_requests.is_empty() || !self.events.is_empty();
+        std::mem::take(&mut self.wakeup) || pending
+    }
+
     // ---- commands and queries ----------------------------------------
 
     /// Admin commands (create and delete topics, metadata).
@@ -434,6 +452,7 @@ impl Client {
     /// Runs after every input and command: lets sub-machines queue their
     /// requests, sends what can be sent, and re-arms the timers.
     pub(crate) fn pump(&mut self) {
+        self.wakeup = true;
         if self.closed || self.fatal.is_some() {
             self.timers = TimerTable::default();
             return;

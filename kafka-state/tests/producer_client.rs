@@ -402,3 +402,40 @@ fn the_client_stays_send() {
     assert_send::<ProducerRecord>();
     assert_send::<SendError>();
 }
+
+/// Records joining an open batch leave the client nothing to do, so a
+/// driver sharing it with sending threads is woken once per batch; a
+/// send that finds the linger passed still sends the batch at once.
+#[test]
+fn only_sends_that_change_the_plan_ask_for_a_wakeup() {
+    let mut b = Broker::new(|c| {
+        c.producer.enable_idempotence = false;
+        c.producer.acks = Acks::Leader;
+        c.producer.linger = MS(50);
+    });
+    let _ = b.client.take_wakeup();
+    let rec = || ProducerRecord::new("t").with_value(Bytes::from_static(b"v"));
+    let now = b.now;
+    b.client.producer().send(now, rec()).unwrap();
+    assert!(b.client.take_wakeup(), "a new batch moves the linger timer");
+    assert!(!b.client.take_wakeup(), "the flag is cleared");
+    let timeout = b.client.poll_timeout();
+    for _ in 0..10 {
+        b.client.producer().send(now + MS(10), rec()).unwrap();
+        assert!(!b.client.take_wakeup(), "joining the open batch");
+        assert!(b.client.poll_transmit().is_none());
+    }
+    assert_eq!(b.client.poll_timeout(), timeout);
+    // The linger ran out and no timer was handled: the next send notices.
+    b.client.producer().send(now + MS(60), rec()).unwrap();
+    assert!(b.client.take_wakeup());
+    assert!(b.produces.is_empty());
+    b.now = now + MS(60);
+    b.serve();
+    assert_eq!(b.produces.len(), 1, "the lingered batch went out");
+    let batch = Batches::new(records_of(&b.produces[0].1))
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.header().record_count, 12);
+}

@@ -4,12 +4,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kafka_state::calls::Calls;
 use kafka_state::Event;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::warn;
 
 use crate::driver::Job;
@@ -27,6 +27,53 @@ pub(crate) struct Core {
     /// A token is being fetched: asks meanwhile are not repeated.
     oauth_fetching: bool,
     shut_down: bool,
+}
+
+/// The core, shared by the driver task and every handle. Handles run
+/// hot commands (a producer's send) under the lock themselves instead of
+/// queueing a job, and wake the driver only when the core says the
+/// command left it work ([`kafka_state::Client::take_wakeup`]): a stream
+/// of sends then costs the driver one wake-up per batch, not per record.
+/// The lock is never held across an `.await`.
+pub(crate) struct Shared {
+    core: Mutex<Core>,
+    /// Wakes the driver; a wake-up given while it is busy is kept.
+    pub(crate) wake: Notify,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(core: Core) -> Self {
+        Self {
+            core: Mutex::new(core),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The core; a lock poisoned by a panic counts as a closed client.
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Core>, Error> {
+        self.core.lock().map_err(|_| Error::Closed)
+    }
+
+    /// Runs a command on the core from a handle, then wakes the driver if
+    /// the core has something for it.
+    pub(crate) fn command<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> Result<R, Error> {
+        let (r, wake) = {
+            let mut core = self.lock()?;
+            let r = f(&mut core, Instant::now());
+            let wake = core.client.take_wakeup();
+            (r, wake)
+        };
+        if wake {
+            self.wake.notify_one();
+        }
+        Ok(r)
+    }
 }
 
 /// A token and how long it stays valid, or why there is none.

@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, trace};
 
-use crate::core::Core;
+use std::sync::Arc;
+
+use crate::core::{Core, Shared};
 
 const LOG: &str = "kafka_tokio::driver";
 /// Network messages handled per wake-up before the driver looks at jobs
@@ -59,7 +61,7 @@ impl Drop for Socket {
 }
 
 /// Runs until every application handle is gone or the core shut down.
-pub(crate) async fn run(mut core: Core, mut jobs: mpsc::UnboundedReceiver<Job>) {
+pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let (net_tx, mut net_rx) = mpsc::channel::<Net>(NET_QUEUE);
     let mut sockets: HashMap<ConnId, Socket> = HashMap::new();
     // One timer for the driver's life, moved only when the core's deadline
@@ -69,11 +71,16 @@ pub(crate) async fn run(mut core: Core, mut jobs: mpsc::UnboundedReceiver<Job>) 
     tokio::pin!(sleep);
     let mut armed: Option<Instant> = None;
     loop {
-        drain(&mut core, &mut sockets, &net_tx);
-        if core.is_shut_down() {
-            break;
-        }
-        let deadline = core.client.poll_timeout();
+        let deadline = {
+            let Ok(mut core) = shared.lock() else { break };
+            drain(&mut core, &mut sockets, &net_tx);
+            if core.is_shut_down() {
+                break;
+            }
+            // Whatever handles flagged is handled by this drain.
+            let _ = core.client.take_wakeup();
+            core.client.poll_timeout()
+        };
         if deadline != armed {
             if let Some(at) = deadline {
                 sleep.as_mut().reset(at.into());
@@ -91,6 +98,7 @@ pub(crate) async fn run(mut core: Core, mut jobs: mpsc::UnboundedReceiver<Job>) 
             net = net_rx.recv() => {
                 // The driver holds a sender, so the channel never closes.
                 let Some(first) = net else { break };
+                let Ok(mut core) = shared.lock() else { break };
                 handle_net(&mut core, &mut sockets, &net_tx, first);
                 for _ in 1..NET_BATCH {
                     match net_rx.try_recv() {
@@ -99,29 +107,35 @@ pub(crate) async fn run(mut core: Core, mut jobs: mpsc::UnboundedReceiver<Job>) 
                     }
                 }
             }
-            job = jobs.recv() => match job {
-                Some(job) => {
-                    // Take what else is queued before draining the core's
-                    // outputs once: a burst of sends becomes one pass.
-                    let now = Instant::now();
-                    job(&mut core, now);
-                    for _ in 1..JOB_BATCH {
-                        match jobs.try_recv() {
-                            Ok(job) => job(&mut core, now),
-                            Err(_) => break,
+            // A handle's command left work: the drain at the top does it.
+            () = shared.wake.notified() => {}
+            job = jobs.recv() => {
+                let Ok(mut core) = shared.lock() else { break };
+                match job {
+                    Some(job) => {
+                        // Take what else is queued before draining the core's
+                        // outputs once: a burst of calls becomes one pass.
+                        let now = Instant::now();
+                        job(&mut core, now);
+                        for _ in 1..JOB_BATCH {
+                            match jobs.try_recv() {
+                                Ok(job) => job(&mut core, now),
+                                Err(_) => break,
+                            }
                         }
                     }
-                }
-                None => {
-                    debug!(target: LOG, "every handle dropped, closing");
-                    core.close(Instant::now());
-                    drain(&mut core, &mut sockets, &net_tx);
-                    break;
+                    None => {
+                        debug!(target: LOG, "every handle dropped, closing");
+                        core.close(Instant::now());
+                        drain(&mut core, &mut sockets, &net_tx);
+                        break;
+                    }
                 }
             },
             () = timer => {
                 // The timer stays elapsed until reset: re-arm on the next turn.
                 armed = None;
+                let Ok(mut core) = shared.lock() else { break };
                 core.client.handle_timeout(Instant::now());
             }
         }

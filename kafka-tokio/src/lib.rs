@@ -61,7 +61,11 @@ use crate::driver::Job;
 /// [`Client::close`] is called.
 #[derive(Clone, Debug)]
 pub struct Client {
+    /// Calls that wait for the core go to the driver as jobs; the channel
+    /// closing (every handle gone) also stops the driver.
     pub(crate) jobs: mpsc::UnboundedSender<Job>,
+    /// The core, for commands a handle runs itself.
+    pub(crate) shared: std::sync::Arc<core::Shared>,
     /// Bytes of records handed to the producer and not yet reported:
     /// `send` waits for room here instead of asking the driver.
     pub(crate) buffer: std::sync::Arc<tokio::sync::Semaphore>,
@@ -106,9 +110,11 @@ impl Client {
         let (jobs, rx) = mpsc::unbounded_channel();
         let mut core = Core::new(core);
         core.oauth = provider.map(|p| (p, jobs.downgrade()));
-        tokio::spawn(driver::run(core, rx));
+        let shared = std::sync::Arc::new(core::Shared::new(core));
+        tokio::spawn(driver::run(std::sync::Arc::clone(&shared), rx));
         let client = Self {
             jobs,
+            shared,
             buffer,
             buffer_capacity,
             producer_config,

@@ -71,13 +71,16 @@ impl Producer {
             drop(permit);
             let _ = tx.send(r);
         });
-        self.client
-            .jobs
-            .send(Box::new(move |core: &mut Core, now| {
-                let Core { client, calls, .. } = core;
-                calls.send(client, now, record, None, delivered);
-            }))
-            .map_err(|_| Error::Closed)?;
+        // No driver means no deliveries: refuse rather than hold the record.
+        if self.client.jobs.is_closed() {
+            return Err(Error::Closed);
+        }
+        // Run here, not queued for the driver: most sends only add the
+        // record to an open batch and need no wake-up.
+        self.client.shared.command(|core, now| {
+            let Core { client, calls, .. } = core;
+            calls.send(client, now, record, None, delivered);
+        })?;
         Ok(DeliveryFuture { rx })
     }
 
