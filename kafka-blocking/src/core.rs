@@ -1,9 +1,9 @@
 //! The driver's state: the sans-IO client and the calls waiting on it.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_state::calls::Calls;
@@ -26,6 +26,54 @@ pub(crate) struct Core {
     /// A token is being fetched: asks meanwhile are not repeated.
     oauth_fetching: bool,
     shut_down: bool,
+}
+
+/// The core, shared by the driver thread and every handle. Handles run
+/// hot commands (a producer's send) under the lock themselves instead of
+/// queueing a job, and wake the driver only when the core says the
+/// command left it work ([`kafka_state::Client::take_wakeup`]): a stream
+/// of sends then costs one wake-up per batch, not one per record.
+pub(crate) struct Shared {
+    core: Mutex<Core>,
+    inputs: mpsc::SyncSender<Input>,
+    /// Cleared when the driver thread ends, however it ends: nobody would
+    /// deliver what a handle queued after that.
+    pub(crate) running: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(core: Core, inputs: mpsc::SyncSender<Input>) -> Self {
+        Self {
+            core: Mutex::new(core),
+            inputs,
+            running: AtomicBool::new(true),
+        }
+    }
+
+    /// The core; a lock poisoned by a panic counts as a closed client.
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Core>, Error> {
+        self.core.lock().map_err(|_| Error::Closed)
+    }
+
+    /// Runs a command on the core from a handle, then wakes the driver if
+    /// the core has something for it.
+    pub(crate) fn command<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> Result<R, Error> {
+        if !self.running.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let (r, wake) = {
+            let mut core = self.lock()?;
+            let r = f(&mut core, Instant::now());
+            let wake = core.client.take_wakeup();
+            (r, wake)
+        };
+        // A full queue means the driver has inputs to handle, after which
+        // it drains the core anyway.
+        if wake {
+            let _ = self.inputs.try_send(Input::Wake);
+        }
+        Ok(r)
+    }
 }
 
 /// A token and how long it stays valid, or why there is none.

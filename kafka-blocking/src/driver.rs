@@ -14,7 +14,10 @@ use bytes::{Bytes, BytesMut};
 use kafka_state::{ConnId, ConnRequest};
 use tracing::{debug, trace};
 
-use crate::core::Core;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::core::{Core, Shared};
 
 const LOG: &str = "kafka_blocking::driver";
 /// Inputs handled per wake-up before the driver drains the core's
@@ -31,6 +34,8 @@ pub(crate) type Job = Box<dyn FnOnce(&mut Core, Instant) + Send>;
 /// Everything the driver thread waits for.
 pub(crate) enum Input {
     Job(Job),
+    /// A handle's command left the core work: drain it.
+    Wake,
     /// Every handle was dropped.
     Stop,
     Connected(ConnId, TcpStream),
@@ -56,24 +61,41 @@ impl Drop for Socket {
 }
 
 /// Starts the driver thread.
-pub(crate) fn spawn(mut core: Core) -> std::io::Result<mpsc::SyncSender<Input>> {
+pub(crate) fn spawn(mut core: Core) -> std::io::Result<(Arc<Shared>, mpsc::SyncSender<Input>)> {
     let (tx, rx) = mpsc::sync_channel(INPUT_QUEUE);
-    let inputs = tx.clone();
     core.inputs = Some(tx.clone());
+    let shared = Arc::new(Shared::new(core, tx.clone()));
+    let (driver, inputs) = (Arc::clone(&shared), tx.clone());
     thread::Builder::new()
         .name("kafka-driver".into())
-        .spawn(move || run(core, rx, inputs))?;
-    Ok(tx)
+        .spawn(move || run(&driver, rx, inputs))?;
+    Ok((shared, tx))
 }
 
-fn run(mut core: Core, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Input>) {
+/// Marks the driver stopped when the thread leaves `run`, even by a panic.
+struct Running<'a>(&'a Shared);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Release);
+    }
+}
+
+fn run(shared: &Shared, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Input>) {
+    let _running = Running(shared);
     let mut sockets: HashMap<ConnId, Socket> = HashMap::new();
     loop {
-        drain(&mut core, &mut sockets, &inputs);
-        if core.is_shut_down() {
-            return;
-        }
-        let first = match core.client.poll_timeout() {
+        let deadline = {
+            let Ok(mut core) = shared.lock() else { return };
+            drain(&mut core, &mut sockets, &inputs);
+            if core.is_shut_down() {
+                return;
+            }
+            // Whatever handles flagged is handled by this drain.
+            let _ = core.client.take_wakeup();
+            core.client.poll_timeout()
+        };
+        let first = match deadline {
             Some(at) => {
                 let wait = at.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(wait) {
@@ -87,6 +109,7 @@ fn run(mut core: Core, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Input
                 Err(_) => return,
             },
         };
+        let Ok(mut core) = shared.lock() else { return };
         let Some(first) = first else {
             core.client.handle_timeout(Instant::now());
             continue;
@@ -118,6 +141,7 @@ fn handle(
     let now = Instant::now();
     match input {
         Input::Job(job) => job(core, now),
+        Input::Wake => {}
         Input::Stop => {
             debug!(target: LOG, "every handle dropped, closing");
             core.close(now);

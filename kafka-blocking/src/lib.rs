@@ -58,6 +58,8 @@ const GRACE: Duration = Duration::from_secs(1);
 /// Stops the driver when the last handle goes.
 pub(crate) struct Handle {
     pub(crate) inputs: mpsc::SyncSender<Input>,
+    /// The core, for commands a handle runs itself.
+    pub(crate) shared: Arc<core::Shared>,
     /// How long an admin call may take.
     pub(crate) timeout: Duration,
     /// How long a record may take from `send` to its report.
@@ -126,10 +128,11 @@ impl Client {
         let core = kafka_state::Client::new(config, Instant::now())?;
         let mut core = Core::new(core);
         core.oauth = provider;
-        let inputs = driver::spawn(core).map_err(|e| Error::Io(e.to_string()))?;
+        let (shared, inputs) = driver::spawn(core).map_err(|e| Error::Io(e.to_string()))?;
         let client = Self {
             handle: Arc::new(Handle {
                 inputs,
+                shared,
                 timeout,
                 delivery_timeout,
                 room,

@@ -1,12 +1,11 @@
 //! The producer handle.
 
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::core::{wall_clock_ms, Core};
-use crate::driver::Input;
 use crate::{Client, DeliveryReport, Error, ProducerRecord};
 
 /// Sends records through the client's driver thread. Cheap to clone; get
@@ -21,7 +20,7 @@ pub struct Producer {
 #[derive(Debug)]
 #[must_use = "a delivery is only known once waited for"]
 pub struct Delivery {
-    rx: mpsc::Receiver<Result<DeliveryReport, Error>>,
+    slot: Arc<Slot>,
     timeout: Duration,
 }
 
@@ -36,16 +35,93 @@ impl Delivery {
     /// Blocks at most `timeout`; [`Error::Timeout`] if the report has not
     /// come by then (the record may still be delivered).
     pub fn wait_timeout(self, timeout: Duration) -> Result<DeliveryReport, Error> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(result) => result,
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        self.slot.wait(timeout)
+    }
+
+    /// The report if it has come, without blocking (a later
+    /// [`Delivery::wait`] returns it again).
+    pub fn try_get(&self) -> Option<Result<DeliveryReport, Error>> {
+        self.slot.peek()
+    }
+}
+
+/// Where one delivery report lands: a lighter one-shot than a channel
+/// (one allocation, and no system call unless someone is blocked on it).
+#[derive(Debug, Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    /// `Some(None)`: the driver dropped the record without a report
+    /// (the client is gone).
+    result: Option<Option<Result<DeliveryReport, Error>>>,
+    waiting: bool,
+}
+
+impl Slot {
+    fn put(&self, result: Option<Result<DeliveryReport, Error>>) {
+        let waiting = match self.state.lock() {
+            Ok(mut s) => {
+                s.result.get_or_insert(result);
+                s.waiting
+            }
+            Err(_) => return,
+        };
+        if waiting {
+            self.ready.notify_all();
         }
     }
 
-    /// The report if it has come, without blocking.
-    pub fn try_get(&self) -> Option<Result<DeliveryReport, Error>> {
-        self.rx.try_recv().ok()
+    fn peek(&self) -> Option<Result<DeliveryReport, Error>> {
+        let s = self.state.lock().ok()?;
+        s.result
+            .as_ref()
+            .map(|r| r.clone().unwrap_or(Err(Error::Closed)))
+    }
+
+    fn wait(&self, timeout: Duration) -> Result<DeliveryReport, Error> {
+        let mut s = self.state.lock().map_err(|_| Error::Closed)?;
+        let mut deadline = None;
+        loop {
+            if let Some(r) = s.result.take() {
+                return r.unwrap_or(Err(Error::Closed));
+            }
+            let now = Instant::now();
+            let deadline = *deadline.get_or_insert(now + timeout);
+            let left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                return Err(Error::Timeout);
+            }
+            s.waiting = true;
+            s = self
+                .ready
+                .wait_timeout(s, left)
+                .map_err(|_| Error::Closed)?
+                .0;
+        }
+    }
+}
+
+/// The driver's end of a [`Slot`]; dropped without a report (the core
+/// went away with the record), it tells the waiter the client closed.
+struct Reporter(Option<Arc<Slot>>);
+
+impl Reporter {
+    fn report(mut self, result: Result<DeliveryReport, Error>) {
+        if let Some(slot) = self.0.take() {
+            slot.put(Some(result));
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            slot.put(None);
+        }
     }
 }
 
@@ -91,22 +167,25 @@ impl Producer {
         let size = Room::size_of(&record);
         let timeout = handle.delivery_timeout;
         let size = handle.room.take(size, timeout)?;
-        let (tx, rx) = mpsc::sync_channel(1);
+        let slot = Arc::new(Slot::default());
+        let reporter = Reporter(Some(Arc::clone(&slot)));
         let room = handle.room.clone();
         let delivered: kafka_state::calls::Reply<DeliveryReport> = Box::new(move |r| {
             // The record has left the buffer: give its room back.
             room.give(size);
-            let _ = tx.send(r);
+            reporter.report(r);
         });
-        let job = Box::new(move |core: &mut Core, now| {
+        // Run here, not queued for the driver: most sends only add the
+        // record to an open batch and need no wake-up.
+        let sent = handle.shared.command(|core, now| {
             let Core { client, calls, .. } = core;
             calls.send(client, now, record, None, delivered);
         });
-        if handle.inputs.send(Input::Job(job)).is_err() {
+        if let Err(e) = sent {
             handle.room.give(size);
-            return Err(Error::Closed);
+            return Err(e);
         }
-        Ok(Delivery { rx, timeout })
+        Ok(Delivery { slot, timeout })
     }
 
     /// Sends what is lingering now and blocks until every record sent so
@@ -126,14 +205,26 @@ impl Producer {
 /// of a client: `send_async` waits here instead of asking the driver.
 #[derive(Clone, Debug)]
 pub(crate) struct Room {
-    inner: Arc<(Mutex<usize>, Condvar)>,
+    inner: Arc<(Mutex<RoomState>, Condvar)>,
     capacity: usize,
+}
+
+#[derive(Debug)]
+struct RoomState {
+    free: usize,
+    /// Senders blocked for room: only then does giving room back notify
+    /// (a notification is a system call, and room comes back per record).
+    waiting: usize,
 }
 
 impl Room {
     pub(crate) fn new(capacity: usize) -> Self {
+        let state = RoomState {
+            free: capacity,
+            waiting: 0,
+        };
         Self {
-            inner: Arc::new((Mutex::new(capacity), Condvar::new())),
+            inner: Arc::new((Mutex::new(state), Condvar::new())),
             capacity: capacity.max(1),
         }
     }
@@ -149,25 +240,117 @@ impl Room {
     /// `timeout`; returns what was taken.
     fn take(&self, size: usize, timeout: Duration) -> Result<usize, Error> {
         let size = size.clamp(1, self.capacity);
-        let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.inner;
-        let mut free = lock.lock().map_err(|_| Error::Closed)?;
-        while *free < size {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::Timeout);
+        let mut room = lock.lock().map_err(|_| Error::Closed)?;
+        if room.free < size {
+            let deadline = Instant::now() + timeout;
+            room.waiting += 1;
+            while room.free < size {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    room.waiting -= 1;
+                    return Err(Error::Timeout);
+                }
+                room = cv.wait_timeout(room, left).map_err(|_| Error::Closed)?.0;
             }
-            free = cv.wait_timeout(free, left).map_err(|_| Error::Closed)?.0;
+            room.waiting -= 1;
         }
-        *free -= size;
+        room.free -= size;
         Ok(size)
     }
 
     fn give(&self, size: usize) {
         let (lock, cv) = &*self.inner;
-        if let Ok(mut free) = lock.lock() {
-            *free += size;
+        let waiting = match lock.lock() {
+            Ok(mut room) => {
+                room.free += size;
+                room.waiting > 0
+            }
+            Err(_) => return,
+        };
+        if waiting {
             cv.notify_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Reports are built by the core only; a distinguishable error
+    // stands in for one here.
+    fn report(n: i64) -> Result<DeliveryReport, Error> {
+        Err(Error::Io(n.to_string()))
+    }
+
+    fn number(r: Result<DeliveryReport, Error>) -> String {
+        match r {
+            Err(Error::Io(n)) => n,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn delivery() -> (Delivery, Reporter) {
+        let slot = Arc::new(Slot::default());
+        let reporter = Reporter(Some(Arc::clone(&slot)));
+        let d = Delivery {
+            slot,
+            timeout: Duration::from_secs(5),
+        };
+        (d, reporter)
+    }
+
+    #[test]
+    fn a_report_from_another_thread_wakes_the_waiter_and_can_be_peeked_first() {
+        let (d, reporter) = delivery();
+        assert!(d.try_get().is_none());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            reporter.report(report(7));
+        });
+        assert_eq!(number(d.slot.wait(Duration::from_secs(5))), "7");
+        t.join().unwrap();
+
+        let (d, reporter) = delivery();
+        reporter.report(report(8));
+        assert_eq!(number(d.try_get().unwrap()), "8");
+        assert_eq!(number(d.wait()), "8", "peeking leaves it for wait");
+    }
+
+    #[test]
+    fn a_dropped_reporter_means_closed_and_silence_means_timeout() {
+        let (d, reporter) = delivery();
+        drop(reporter);
+        assert!(matches!(d.try_get(), Some(Err(Error::Closed))));
+        assert!(matches!(d.wait(), Err(Error::Closed)));
+
+        let (d, _reporter) = delivery();
+        let started = Instant::now();
+        assert!(matches!(
+            d.wait_timeout(Duration::from_millis(30)),
+            Err(Error::Timeout)
+        ));
+        assert!(started.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn room_blocks_until_given_back_and_times_out() {
+        let room = Room::new(100);
+        assert_eq!(room.take(60, Duration::ZERO).unwrap(), 60);
+        assert!(matches!(
+            room.take(60, Duration::from_millis(20)),
+            Err(Error::Timeout)
+        ));
+        let giver = room.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            giver.give(60);
+        });
+        assert_eq!(room.take(60, Duration::from_secs(5)).unwrap(), 60);
+        t.join().unwrap();
+        // Larger than the whole buffer: takes all of it.
+        room.give(60);
+        assert_eq!(room.take(1000, Duration::ZERO).unwrap(), 100);
     }
 }
