@@ -159,7 +159,7 @@ impl Producer {
         let handle = &self.client.handle;
         handle
             .producer_config
-            .check_record(&record)
+            .check_record_fields(&record)
             .map_err(Error::InvalidRecord)?;
         if record.timestamp.is_none() {
             record.timestamp = Some(wall_clock_ms());
@@ -169,22 +169,22 @@ impl Producer {
         let size = handle.room.take(size, timeout)?;
         let slot = Arc::new(Slot::default());
         let reporter = Reporter(Some(Arc::clone(&slot)));
-        let room = handle.room.clone();
+        // Given back when the record leaves the buffer, or at once if it
+        // is refused (the closure is dropped then).
+        let taken = Taken {
+            room: handle.room.clone(),
+            size,
+        };
         let delivered: kafka_state::calls::Reply<DeliveryReport> = Box::new(move |r| {
-            // The record has left the buffer: give its room back.
-            room.give(size);
+            drop(taken);
             reporter.report(r);
         });
         // Run here, not queued for the driver: most sends only add the
         // record to an open batch and need no wake-up.
-        let sent = handle.shared.command(|core, now| {
+        handle.shared.command(|core, now| {
             let Core { client, calls, .. } = core;
-            calls.send(client, now, record, None, delivered);
-        });
-        if let Err(e) = sent {
-            handle.room.give(size);
-            return Err(e);
-        }
+            calls.send_now(client, now, record, delivered)
+        })??;
         Ok(Delivery { slot, timeout })
     }
 
@@ -203,6 +203,18 @@ impl Producer {
 
 /// Room in the producer's buffer, counted in bytes, shared by every handle
 /// of a client: `send_async` waits here instead of asking the driver.
+/// Room taken for one record; given back on drop.
+struct Taken {
+    room: Room,
+    size: usize,
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        self.room.give(self.size);
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Room {
     inner: Arc<(Mutex<RoomState>, Condvar)>,

@@ -405,6 +405,49 @@ impl Calls {
         }
     }
 
+    /// [`Calls::send`] for an adapter that runs it in the sending
+    /// thread (with the client behind a lock): a record refused outright
+    /// (invalid, client closed) comes back as the error, and `delivered`
+    /// is dropped without an answer. A record the full buffer cannot take
+    /// yet waits in order, as with `send`.
+    pub fn send_now(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        record: ProducerRecord,
+        delivered: Reply<DeliveryReport>,
+    ) -> Result<(), CallError> {
+        if !self.blocked.is_empty() {
+            // Checked now, while the caller can still be told.
+            client
+                .config()
+                .producer
+                .check_record(&record)
+                .map_err(CallError::InvalidRecord)?;
+            self.blocked.push_back(Blocked {
+                record,
+                accepted: None,
+                delivered,
+            });
+            return Ok(());
+        }
+        match client.producer().send(now, record) {
+            Ok(id) => {
+                self.deliveries.insert(id, delivered);
+                Ok(())
+            }
+            Err(SendError::BufferFull(record)) => {
+                self.blocked.push_back(Blocked {
+                    record: *record,
+                    accepted: None,
+                    delivered,
+                });
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// `Some` gives the record back when the buffer is full.
     fn try_send(&mut self, client: &mut Client, now: Instant, b: Blocked) -> Option<Blocked> {
         let Blocked {

@@ -439,3 +439,26 @@ fn only_sends_that_change_the_plan_ask_for_a_wakeup() {
         .unwrap();
     assert_eq!(batch.header().record_count, 12);
 }
+
+/// A topic met before skips its name check, never the record's own.
+#[test]
+fn records_of_a_known_topic_are_still_checked() {
+    let mut b = Broker::new(|c| {
+        c.producer.enable_idempotence = false;
+        c.producer.acks = Acks::Leader;
+    });
+    let now = b.now;
+    b.client
+        .producer()
+        .send(now, ProducerRecord::new("t").with_value(Bytes::from_static(b"v")))
+        .unwrap();
+    for bad in [
+        ProducerRecord::new("t").with_partition(-1),
+        ProducerRecord::new("t").with_value(vec![0u8; 2 << 20]),
+        ProducerRecord::new("t/2"),
+        ProducerRecord::new(""),
+    ] {
+        let err = b.client.producer().send(now, bad).unwrap_err();
+        assert!(matches!(err, SendError::Invalid { .. }), "{err:?}");
+    }
+}

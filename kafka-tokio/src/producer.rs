@@ -46,9 +46,10 @@ impl Producer {
     /// [`Error::InvalidRecord`]. A record without a timestamp gets the
     /// current time.
     pub async fn send(&self, mut record: ProducerRecord) -> Result<DeliveryFuture, Error> {
+        // Before waiting for room; the topic name is the core's to check.
         self.client
             .producer_config
-            .check_record(&record)
+            .check_record_fields(&record)
             .map_err(Error::InvalidRecord)?;
         if record.timestamp.is_none() {
             record.timestamp = Some(wall_clock_ms());
@@ -77,10 +78,11 @@ impl Producer {
         }
         // Run here, not queued for the driver: most sends only add the
         // record to an open batch and need no wake-up.
+        // A refused record drops `delivered`, which gives its room back.
         self.client.shared.command(|core, now| {
             let Core { client, calls, .. } = core;
-            calls.send(client, now, record, None, delivered);
-        })?;
+            calls.send_now(client, now, record, delivered)
+        })??;
         Ok(DeliveryFuture { rx })
     }
 

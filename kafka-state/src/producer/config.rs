@@ -146,6 +146,14 @@ impl ProducerConfig {
     /// them call it first to refuse at once.
     pub fn check_record(&self, record: &ProducerRecord) -> Result<(), InvalidRecord> {
         crate::admin::check_topic_name(&record.topic).map_err(InvalidRecord::Topic)?;
+        self.check_record_fields(record)
+    }
+
+    /// [`ProducerConfig::check_record`] without the topic name, which the
+    /// producer checks the first time it meets a topic: adapters call this
+    /// before reserving room for a record, and leave the rest to
+    /// [`Producer::send`](crate::producer::Producer::send).
+    pub fn check_record_fields(&self, record: &ProducerRecord) -> Result<(), InvalidRecord> {
         if let Some(p) = record.partition.filter(|p| *p < 0) {
             return Err(InvalidRecord::NegativePartition(p));
         }

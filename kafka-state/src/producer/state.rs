@@ -344,7 +344,15 @@ impl ProducerState {
         events: &mut VecDeque<Event>,
     ) -> Result<(DeliveryId, bool), SendError> {
         self.now = self.now.max(now);
-        if let Err(reason) = self.config.check_record(&record) {
+        // A topic already held passed the name check (and is tracked):
+        // only the record's own fields are checked again.
+        let known = self.topics.contains_key(&*record.topic);
+        let checked = if known {
+            self.config.check_record_fields(&record)
+        } else {
+            self.config.check_record(&record)
+        };
+        if let Err(reason) = checked {
             return Err(SendError::Invalid {
                 record: Box::new(record),
                 reason,
@@ -359,7 +367,9 @@ impl ProducerState {
         let id = DeliveryId(self.next_delivery);
         self.buffered += size;
         self.pending += 1;
-        metadata.track(&record.topic);
+        if !known {
+            metadata.track(&record.topic);
+        }
         let deadline = self.now + self.config.delivery_timeout;
         let topic = Arc::clone(&record.topic);
         trace!(target: LOG, %id, %topic, size, "record queued");
