@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_proto::frame::encode_request_frame;
-use kafka_proto::messages::{ApiVersionsRequest, RequestHeader};
+use kafka_proto::messages::{ProduceRequest, RequestHeader};
 use kafka_proto::{ApiKey, RequestBody};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
@@ -606,26 +606,42 @@ mod librdkafka {
     }
 }
 
-/// The floor of a round trip: an ApiVersions request written on a plain
-/// `TcpStream`, its response read back, nothing else.
+/// The floor of a round trip: the same work asked of the broker (one
+/// record of the scenario's size, acks=1, to partition 0) as a Produce
+/// request encoded once and written on a plain `TcpStream`, its response
+/// read back, nothing else. Broker time is in the floor, so the ratio
+/// shows what a client adds.
 fn raw_round_trips(job: &Job<'_>) -> Result<Measured, Error> {
+    use kafka_proto::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_proto::record::{BatchOptions, RecordBatchBuilder};
     use std::io::{Read, Write};
+    const VERSION: i16 = 9;
     let mut sock = std::net::TcpStream::connect(job.bootstrap)?;
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let value = scenario::values(job.s.value_size)[0].clone();
+    let mut batch = RecordBatchBuilder::new(BatchOptions::default());
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    batch.append(created, None, Some(&value))?;
     let body = RequestBody::from(
-        ApiVersionsRequest::default()
-            .with_client_software_name("kafka-bench".into())
-            .with_client_software_version("0".into()),
+        ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(job.topic.to_string())
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch.finish()?))])]),
     );
     let mut correlation = 0;
     let mut frame = bytes::BytesMut::new();
     let mut buf = Vec::new();
-    let m = job.timed_loop(|| {
-        correlation += 1;
+    let mut one = |correlation: i32| -> Result<Vec<u8>, Error> {
         let header = RequestHeader::default()
-            .with_request_api_key(ApiKey::ApiVersions.id())
-            .with_request_api_version(3)
+            .with_request_api_key(ApiKey::Produce.id())
+            .with_request_api_version(VERSION)
             .with_correlation_id(correlation)
             .with_client_id(Some("kafka-bench".into()));
         frame.clear();
@@ -640,7 +656,30 @@ fn raw_round_trips(job: &Job<'_>) -> Result<Measured, Error> {
         if got != correlation {
             return Err(format!("correlation id {got}, expected {correlation}").into());
         }
-        Ok(())
+        Ok(buf.clone())
+    };
+    // The broker must really take it: check the first answer's error code.
+    correlation += 1;
+    let first = one(correlation)?;
+    let (_, resp) = kafka_proto::frame::decode_response_frame(
+        bytes::Bytes::from(first),
+        ApiKey::Produce,
+        VERSION,
+    )?;
+    let kafka_proto::ResponseBody::Produce(resp) = resp else {
+        return Err("raw produce: not a Produce response".into());
+    };
+    let code = resp
+        .responses
+        .first()
+        .and_then(|t| t.partition_responses.first())
+        .map(|p| p.error_code);
+    if code != Some(0) {
+        return Err(format!("raw produce refused: error code {code:?}").into());
+    }
+    let m = job.timed_loop(|| {
+        correlation += 1;
+        one(correlation).map(drop)
     })?;
     Ok(Measured { bytes: 0, ..m })
 }
