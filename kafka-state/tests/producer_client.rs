@@ -450,7 +450,10 @@ fn records_of_a_known_topic_are_still_checked() {
     let now = b.now;
     b.client
         .producer()
-        .send(now, ProducerRecord::new("t").with_value(Bytes::from_static(b"v")))
+        .send(
+            now,
+            ProducerRecord::new("t").with_value(Bytes::from_static(b"v")),
+        )
         .unwrap();
     for bad in [
         ProducerRecord::new("t").with_partition(-1),

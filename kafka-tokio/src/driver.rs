@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use kafka_state::{ConnId, ConnRequest};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -45,9 +45,9 @@ enum Net {
 
 /// A socket's driver-side half.
 struct Socket {
-    /// Frames to write; dropping it ends the writer task, which shuts
-    /// the write side down.
-    writer: Option<mpsc::UnboundedSender<Bytes>>,
+    /// Where frames go once connected; dropping the socket closes it, and
+    /// the writer task shuts the write side down after what is queued.
+    writer: Option<Arc<Outbox>>,
     /// The connect task, then the reader task.
     task: JoinHandle<()>,
     /// Received bytes not yet cut into frames.
@@ -57,6 +57,76 @@ struct Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(out) = &self.writer {
+            out.close();
+        }
+    }
+}
+
+/// A connection's write side, shared by the driver and the socket's
+/// writer task. The driver writes a frame itself when nothing is queued
+/// and the socket takes it whole (the usual case: a request costs no
+/// task hop); what the socket cannot take yet is queued, and the writer
+/// task finishes it in order once the socket is writable.
+struct Outbox {
+    write: OwnedWriteHalf,
+    queue: std::sync::Mutex<OutQueue>,
+    /// Wakes the writer task: frames were queued, or the socket closed.
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct OutQueue {
+    frames: std::collections::VecDeque<Bytes>,
+    /// The writer task owns the writing until the queue is empty.
+    busy: bool,
+    closed: bool,
+}
+
+impl Outbox {
+    fn new(write: OwnedWriteHalf) -> Self {
+        Self {
+            write,
+            queue: std::sync::Mutex::new(OutQueue::default()),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, OutQueue> {
+        // Nothing panics while holding it; a poisoned queue is still sound.
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes `frame` at once if the writer task is idle and the socket
+    /// takes it; queues the rest for the writer task.
+    fn send(&self, mut frame: Bytes) {
+        let mut q = self.queue();
+        if q.closed {
+            return;
+        }
+        if !q.busy {
+            while !frame.is_empty() {
+                match self.write.try_write(&frame) {
+                    Ok(n) if n > 0 => frame.advance(n),
+                    // Full, or failed: the writer task waits, or meets the
+                    // error and reports the close.
+                    _ => break,
+                }
+            }
+            if frame.is_empty() {
+                return;
+            }
+            q.busy = true;
+            self.wake.notify_one();
+        }
+        q.frames.push_back(frame);
+    }
+
+    fn close(&self) {
+        self.queue().closed = true;
+        self.wake.notify_one();
     }
 }
 
@@ -158,9 +228,9 @@ fn handle_net(
             };
             let _ = stream.set_nodelay(true);
             let (read, write) = stream.into_split();
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(writer(write, rx, conn, net_tx.clone()));
-            socket.writer = Some(tx);
+            let out = Arc::new(Outbox::new(write));
+            tokio::spawn(writer(Arc::clone(&out), conn, net_tx.clone()));
+            socket.writer = Some(out);
             socket.task = tokio::spawn(reader(read, conn, net_tx.clone()));
             core.client.handle_connected(now, conn);
         }
@@ -195,8 +265,7 @@ fn drain(core: &mut Core, sockets: &mut HashMap<ConnId, Socket>, net_tx: &mpsc::
         while let Some(t) = core.client.poll_transmit() {
             progressed = true;
             if let Some(w) = sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
-                // A failed send means the writer already reported the close.
-                let _ = w.send(t.bytes);
+                w.send(t.bytes);
             }
         }
         while let Some(req) = core.client.poll_conn() {
@@ -257,17 +326,92 @@ async fn reader(mut read: OwnedReadHalf, conn: ConnId, net: mpsc::Sender<Net>) {
     }
 }
 
-async fn writer(
-    mut write: OwnedWriteHalf,
-    mut frames: mpsc::UnboundedReceiver<Bytes>,
-    conn: ConnId,
-    net: mpsc::Sender<Net>,
-) {
-    while let Some(bytes) = frames.recv().await {
-        if write.write_all(&bytes).await.is_err() {
-            let _ = net.send(Net::Closed(conn)).await;
-            return;
+async fn writer(out: Arc<Outbox>, conn: ConnId, net: mpsc::Sender<Net>) {
+    loop {
+        out.wake.notified().await;
+        // Frames queued before a close still go out, in order.
+        loop {
+            let frame = {
+                let mut q = out.queue();
+                match q.frames.pop_front() {
+                    Some(f) => f,
+                    None => {
+                        q.busy = false;
+                        if q.closed {
+                            drop(q);
+                            // Dropping the last reference shuts the write side.
+                            return;
+                        }
+                        break;
+                    }
+                }
+            };
+            if write_frame(&out.write, frame).await.is_err() {
+                out.queue().closed = true;
+                let _ = net.send(Net::Closed(conn)).await;
+                return;
+            }
         }
     }
-    let _ = write.shutdown().await;
+}
+
+/// Writes all of `frame` through a shared write half.
+async fn write_frame(write: &OwnedWriteHalf, mut frame: Bytes) -> std::io::Result<()> {
+    while !frame.is_empty() {
+        write.writable().await?;
+        match write.try_write(&frame) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => frame.advance(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// Frames the socket cannot take at once wait for the writer task and
+    /// still arrive whole and in order, behind ones written directly.
+    #[tokio::test(flavor = "current_thread")]
+    async fn frames_written_directly_or_queued_arrive_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let (_read, write) = client.into_split();
+        let out = Arc::new(Outbox::new(write));
+        let (net_tx, mut net_rx) = mpsc::channel(4);
+        let task = tokio::spawn(writer(Arc::clone(&out), ConnId(1), net_tx));
+        // 64 frames of 256 KiB, far more than the socket buffers hold
+        // while nobody reads: some must queue.
+        let frames: Vec<Bytes> = (0..64u8)
+            .map(|i| Bytes::from(vec![i; 256 * 1024]))
+            .collect();
+        for f in &frames {
+            out.send(f.clone());
+        }
+        assert!(out.queue().busy, "the socket filled up and frames queued");
+        let mut got = vec![0u8; frames.len() * 256 * 1024];
+        server.read_exact(&mut got).await.unwrap();
+        for (i, chunk) in got.chunks(256 * 1024).enumerate() {
+            assert!(chunk.iter().all(|b| usize::from(*b) == i), "frame {i}");
+        }
+        // A direct write again once the queue drained.
+        tokio::task::yield_now().await;
+        out.send(Bytes::from_static(b"tail"));
+        let mut tail = [0u8; 4];
+        server.read_exact(&mut tail).await.unwrap();
+        assert_eq!(&tail, b"tail");
+        // Closing ends the task and shuts the write side: the peer sees EOF.
+        out.close();
+        drop(out);
+        task.await.unwrap();
+        assert_eq!(server.read(&mut tail).await.unwrap(), 0);
+        assert!(net_rx.try_recv().is_err(), "no error was reported");
+    }
 }

@@ -59,7 +59,7 @@ struct Stamp {
 #[derive(Debug)]
 struct Batch {
     uid: u64,
-    records: Vec<Rec>,
+    records: Recs,
     /// Estimated encoded size of the records, header included.
     size: usize,
     created: Instant,
@@ -87,6 +87,71 @@ struct Batch {
     retried: bool,
     /// An attempt got no answer: the broker may have written it.
     maybe_written: bool,
+}
+
+/// A batch's records in fixed-size chunks: a batch may hold thousands of
+/// records, and growing one vector by doubling copied each record several
+/// times (with large batches, through fresh mappings each time).
+#[derive(Debug, Default)]
+struct Recs {
+    chunks: Vec<Vec<Rec>>,
+    len: usize,
+}
+
+impl Recs {
+    const CHUNK: usize = 256;
+
+    fn push(&mut self, r: Rec) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < c.capacity() => c.push(r),
+            _ => {
+                // The first chunk starts small: most batches under light
+                // load hold a handful of records.
+                let cap = if self.chunks.is_empty() {
+                    16
+                } else {
+                    Self::CHUNK
+                };
+                let mut c = Vec::with_capacity(cap);
+                c.push(r);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Rec> {
+        self.chunks.iter().flatten()
+    }
+
+    fn into_vec(self) -> Vec<Rec> {
+        let mut v = Vec::with_capacity(self.len);
+        for c in self.chunks {
+            v.extend(c);
+        }
+        v
+    }
+
+    fn from_vec(v: Vec<Rec>) -> Self {
+        let len = v.len();
+        Self {
+            chunks: vec![v],
+            len,
+        }
+    }
+}
+
+impl IntoIterator for Recs {
+    type Item = Rec;
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Vec<Rec>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.chunks.into_iter().flatten()
+    }
 }
 
 impl Batch {
@@ -591,9 +656,7 @@ impl ProducerState {
             b.open = false;
         }
         self.next_batch += 1;
-        // Sized for a batch of records like this one, so filling it does
-        // not reallocate over and over.
-        let mut records = Vec::with_capacity((limit / w.size.max(1)).clamp(1, 128));
+        let mut records = Recs::default();
         records.push(rec);
         ps.batches.push_back(Batch {
             uid: self.next_batch,
@@ -1462,8 +1525,9 @@ fn encode_batch(
         options.producer_epoch = s.epoch;
         options.base_sequence = s.seq;
     }
-    let mut builder = RecordBatchBuilder::new(options);
-    for r in &b.records {
+    // `b.size` bounds the encoded size: one allocation for the batch.
+    let mut builder = RecordBatchBuilder::with_buffer(BytesMut::with_capacity(b.size), options);
+    for r in b.records.iter() {
         builder
             .append_with_headers(
                 r.timestamp,
@@ -1480,7 +1544,7 @@ fn encode_batch(
 
 /// Splits a batch the broker found too large into two halves.
 fn split(b: Batch, next_uid: &mut u64) -> Vec<Batch> {
-    let mut records = b.records;
+    let mut records = b.records.into_vec();
     let tail = records.split_off(records.len() / 2);
     [records, tail]
         .into_iter()
@@ -1490,7 +1554,7 @@ fn split(b: Batch, next_uid: &mut u64) -> Vec<Batch> {
             Batch {
                 uid: *next_uid,
                 size: BATCH_OVERHEAD + records.iter().map(|r| r.size).sum::<usize>(),
-                records,
+                records: Recs::from_vec(records),
                 created: b.created,
                 deadline: b.deadline,
                 open: false,
@@ -1811,7 +1875,7 @@ mod tests {
                 .unwrap();
             let want = partition_for_key(key.as_bytes(), 6);
             let ps = &f.p.topics["t"].partitions[&want];
-            let last = ps.batches.back().unwrap().records.last().unwrap();
+            let last = ps.batches.back().unwrap().records.iter().last().unwrap();
             assert_eq!(last.key.as_deref(), Some(key.as_bytes()));
         }
     }
@@ -1952,5 +2016,29 @@ mod tests {
         assert_eq!(next_sequence(0, 5), 5);
         assert_eq!(next_sequence(i32::MAX, 1), 0);
         assert_eq!(next_sequence(i32::MAX - 1, 3), 1);
+    }
+
+    #[test]
+    fn batch_records_keep_their_order_across_chunks() {
+        let rec = |n: u64| Rec {
+            id: DeliveryId(n),
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            timestamp: 0,
+            size: 1,
+        };
+        let mut r = Recs::default();
+        for n in 0..1000 {
+            r.push(rec(n));
+        }
+        assert_eq!(r.len(), 1000);
+        assert!(r.chunks.len() > 1 && r.chunks.iter().all(|c| c.len() <= Recs::CHUNK));
+        assert!(r.iter().map(|x| x.id.0).eq(0..1000));
+        let v = r.into_vec();
+        assert!(v.iter().map(|x| x.id.0).eq(0..1000));
+        let r = Recs::from_vec(v);
+        assert_eq!(r.len(), 1000);
+        assert!(r.into_iter().map(|x| x.id.0).eq(0..1000));
     }
 }
