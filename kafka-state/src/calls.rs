@@ -187,6 +187,27 @@ impl Stale {
     }
 }
 
+/// What became of a record given to [`Calls::offer`].
+pub enum Offer {
+    /// Buffered; the reply answers with its delivery report.
+    Accepted,
+    /// No room yet: the record and its reply, to offer again once the
+    /// producer reports room.
+    Full(Box<ProducerRecord>, Reply<DeliveryReport>),
+    /// Never sendable (invalid record, closed client).
+    Refused(CallError),
+}
+
+impl std::fmt::Debug for Offer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Offer::Accepted => f.write_str("Accepted"),
+            Offer::Full(..) => f.write_str("Full"),
+            Offer::Refused(e) => f.debug_tuple("Refused").field(e).finish(),
+        }
+    }
+}
+
 /// A record waiting for room in the producer's buffer.
 struct Blocked {
     record: ProducerRecord,
@@ -445,6 +466,32 @@ impl Calls {
                 Ok(())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Offers `record` to the producer without queueing it here: for an
+    /// adapter that waits for room itself (on
+    /// [`Event::BufferAvailable`](crate::Event::BufferAvailable)) rather
+    /// than keep records in this queue. A full buffer hands the record and
+    /// its reply back; a refused record comes back as the error.
+    pub fn offer(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        record: ProducerRecord,
+        delivered: Reply<DeliveryReport>,
+    ) -> Offer {
+        if !self.blocked.is_empty() {
+            // Records queued here go first.
+            return Offer::Full(Box::new(record), delivered);
+        }
+        match client.producer().send(now, record) {
+            Ok(id) => {
+                self.deliveries.insert(id, delivered);
+                Offer::Accepted
+            }
+            Err(SendError::BufferFull(record)) => Offer::Full(record, delivered),
+            Err(e) => Offer::Refused(e.into()),
         }
     }
 

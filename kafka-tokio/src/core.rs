@@ -27,6 +27,9 @@ pub(crate) struct Core {
     /// A token is being fetched: asks meanwhile are not repeated.
     oauth_fetching: bool,
     shut_down: bool,
+    /// Notified when the producer's buffer has room again, or the client
+    /// closed (senders then learn why).
+    pub(crate) room: Arc<Notify>,
 }
 
 /// The core, shared by the driver task and every handle. Handles run
@@ -39,6 +42,8 @@ pub(crate) struct Shared {
     core: Mutex<Core>,
     /// Wakes the driver; a wake-up given while it is busy is kept.
     pub(crate) wake: Notify,
+    /// Wakes senders waiting for room in the producer's buffer.
+    pub(crate) room: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -49,9 +54,11 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     pub(crate) fn new(core: Core) -> Self {
+        let room = Arc::clone(&core.room);
         Self {
             core: Mutex::new(core),
             wake: Notify::new(),
+            room,
         }
     }
 
@@ -115,6 +122,7 @@ impl Core {
             oauth: None,
             oauth_fetching: false,
             shut_down: false,
+            room: Arc::new(Notify::new()),
         }
     }
 
@@ -124,6 +132,9 @@ impl Core {
             self.fetch_token();
         }
         let fatal = matches!(event, Event::Fatal(_));
+        if event == Event::BufferAvailable {
+            self.room.notify_waiters();
+        }
         self.calls.handle_event(&mut self.client, now, event);
         if fatal {
             self.finish();
@@ -173,6 +184,7 @@ impl Core {
 
     fn finish(&mut self) {
         self.shut_down = true;
+        self.room.notify_waiters();
         for done in self.closing.drain(..) {
             let _ = done.send(());
         }

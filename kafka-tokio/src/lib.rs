@@ -66,11 +66,6 @@ pub struct Client {
     pub(crate) jobs: mpsc::UnboundedSender<Job>,
     /// The core, for commands a handle runs itself.
     pub(crate) shared: std::sync::Arc<core::Shared>,
-    /// Bytes of records handed to the producer and not yet reported:
-    /// `send` waits for room here instead of asking the driver.
-    pub(crate) buffer: std::sync::Arc<tokio::sync::Semaphore>,
-    /// The semaphore's size: `buffer_memory`, in bytes.
-    pub(crate) buffer_capacity: u32,
     /// The producer settings, to refuse unusable records at once.
     pub(crate) producer_config: std::sync::Arc<kafka_state::ProducerConfig>,
 }
@@ -102,9 +97,6 @@ impl Client {
         if config.seed == 0 {
             config.seed = random_seed();
         }
-        let buffer_capacity = u32::try_from(config.producer.buffer_memory)
-            .map_or(producer::MAX_PERMITS, |b| b.min(producer::MAX_PERMITS));
-        let buffer = std::sync::Arc::new(tokio::sync::Semaphore::new(buffer_capacity as usize));
         let producer_config = std::sync::Arc::new(config.producer.clone());
         let core = kafka_state::Client::new(config, Instant::now())?;
         let (jobs, rx) = mpsc::unbounded_channel();
@@ -115,8 +107,6 @@ impl Client {
         let client = Self {
             jobs,
             shared,
-            buffer,
-            buffer_capacity,
             producer_config,
         };
         client

@@ -6,6 +6,8 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
+use kafka_state::calls::Offer;
+
 use crate::core::{wall_clock_ms, Core};
 use crate::{Client, DeliveryReport, Error, ProducerRecord};
 
@@ -46,7 +48,7 @@ impl Producer {
     /// [`Error::InvalidRecord`]. A record without a timestamp gets the
     /// current time.
     pub async fn send(&self, mut record: ProducerRecord) -> Result<DeliveryFuture, Error> {
-        // Before waiting for room; the topic name is the core's to check.
+        // Checked before waiting for room; the topic name is the core's.
         self.client
             .producer_config
             .check_record_fields(&record)
@@ -54,36 +56,37 @@ impl Producer {
         if record.timestamp.is_none() {
             record.timestamp = Some(wall_clock_ms());
         }
-        // Room is reserved here, not asked of the driver: a send is one
-        // message to the driver, with no reply to wait for. A record
-        // larger than the whole buffer takes all of it (the core then
-        // refuses it if it is too large to send at all).
-        let size = permits_for(&record).min(self.client.buffer_capacity).max(1);
-        let permit = self
-            .client
-            .buffer
-            .clone()
-            .acquire_many_owned(size)
-            .await
-            .map_err(|_| Error::Closed)?;
-        let (tx, rx) = oneshot::channel();
-        let delivered: kafka_state::calls::Reply<DeliveryReport> = Box::new(move |r| {
-            // The record has left the buffer: give its room back.
-            drop(permit);
-            let _ = tx.send(r);
-        });
         // No driver means no deliveries: refuse rather than hold the record.
         if self.client.jobs.is_closed() {
             return Err(Error::Closed);
         }
-        // Run here, not queued for the driver: most sends only add the
-        // record to an open batch and need no wake-up.
-        // A refused record drops `delivered`, which gives its room back.
-        self.client.shared.command(|core, now| {
-            let Core { client, calls, .. } = core;
-            calls.send_now(client, now, record, delivered)
-        })??;
-        Ok(DeliveryFuture { rx })
+        let (tx, rx) = oneshot::channel();
+        let mut delivered: kafka_state::calls::Reply<DeliveryReport> = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        let shared = &self.client.shared;
+        loop {
+            // Listening before the offer, so room freed in between is not
+            // missed.
+            let room = shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            // Run here, not queued for the driver: most sends only add the
+            // record to an open batch and need no wake-up. The core keeps
+            // the buffer's account, so there is nothing else to reserve.
+            let offer = shared.command(|core, now| {
+                let Core { client, calls, .. } = core;
+                calls.offer(client, now, record, delivered)
+            })?;
+            match offer {
+                Offer::Accepted => return Ok(DeliveryFuture { rx }),
+                Offer::Refused(e) => return Err(e),
+                Offer::Full(r, d) => {
+                    (record, delivered) = (*r, d);
+                    room.await;
+                }
+            }
+        }
     }
 
     /// Sends every record, then waits for all their reports, which come
@@ -119,16 +122,4 @@ impl Producer {
             })
             .await
     }
-}
-
-/// Most permits one semaphore holds (tokio counts them in a `u32` per
-/// acquire).
-pub(crate) const MAX_PERMITS: u32 = u32::MAX >> 4;
-
-/// What a record occupies in the buffer, close to the core's estimate.
-fn permits_for(r: &ProducerRecord) -> u32 {
-    let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, bytes::Bytes::len);
-    let headers: usize = r.headers.iter().map(|(k, v)| 10 + k.len() + len(v)).sum();
-    let size = 36 + len(&r.key) + len(&r.value) + headers;
-    u32::try_from(size).unwrap_or(MAX_PERMITS)
 }

@@ -147,6 +147,55 @@ async fn produce_many_records_with_keys_in_order() {
     .await;
 }
 
+/// Senders waiting for room in parallel all get through, each in its own
+/// order; after a close, a send is refused.
+#[tokio::test(flavor = "current_thread")]
+async fn senders_waiting_for_room_all_get_through() {
+    let mock = mock(1);
+    within(async {
+        let mut config =
+            Config::new(kafka_tokio::BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+        config.producer.buffer_memory = 16 * 1024;
+        config.producer.batch_size = 4 * 1024;
+        let client = Client::connect(config).await.unwrap();
+        client
+            .create_topic(NewTopic::new("room", 1, 1))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..4u8 {
+            let producer = client.producer();
+            tasks.push(tokio::spawn(async move {
+                // 100 KB each, not waiting for reports: the 16 KiB buffer
+                // makes every sender wait for room again and again.
+                let mut futures = Vec::new();
+                for _ in 0..200 {
+                    let r = kafka_tokio::ProducerRecord::new("room").with_value(vec![t; 500]);
+                    futures.push(producer.send(r).await.unwrap());
+                }
+                let mut last = -1;
+                for f in futures {
+                    let d = f.await.unwrap();
+                    assert!(d.offset > last, "one sender's records stay in order");
+                    last = d.offset;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(mock.partition_offsets("room", 0).unwrap().1, 800);
+
+        client.close().await;
+        let late = client
+            .producer()
+            .send(kafka_tokio::ProducerRecord::new("room").with_value(vec![0; 500]))
+            .await;
+        assert!(matches!(late, Err(Error::Closed)), "{late:?}");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_buffer_makes_send_wait_not_fail() {
     let mock = mock(1);
