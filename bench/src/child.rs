@@ -148,8 +148,8 @@ fn our_config(s: &Scenario, config: &mut kafka_blocking::Config) {
     let p = &mut config.producer;
     // Like librdkafka's default: no idempotence, so acks=1 and 0 are allowed.
     p.enable_idempotence = false;
-    // librdkafka's default batch size (`batch.size`), so both clients cut
-    // the same batches; ours defaults to Java's 16 KiB.
+    // librdkafka's default batch size (`batch.size`), also ours: set here
+    // so both clients keep cutting the same batches if a default moves.
     p.batch_size = 1_000_000;
     match s.kind {
         Kind::Produce {

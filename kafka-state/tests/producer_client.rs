@@ -391,6 +391,13 @@ fn producer_settings_are_validated_with_the_client() {
     ));
     config.producer.enable_idempotence = false;
     assert!(Client::new(config.clone(), t0()).is_ok());
+    // A small buffer is fine with the default (large) batch size: batches
+    // are cut at the buffer's size.
+    let mut small = config.clone();
+    small.producer.buffer_memory = 32 * 1024;
+    assert!(Client::new(small.clone(), t0()).is_ok());
+    small.producer.buffer_memory = 100;
+    assert!(Client::new(small, t0()).is_err());
     config.producer.delivery_timeout = config.request_timeout / 2;
     assert!(Client::new(config, t0()).is_err());
 }

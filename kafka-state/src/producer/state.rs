@@ -631,7 +631,10 @@ impl ProducerState {
     }
 
     fn batch_limit(&self) -> usize {
-        self.config.batch_size.min(self.config.max_request_size)
+        self.config
+            .batch_size
+            .min(self.config.max_request_size)
+            .min(self.config.buffer_memory)
     }
 
     /// Adds a record to the partition's open batch, or opens a new one
