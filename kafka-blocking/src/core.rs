@@ -17,7 +17,7 @@ use crate::Error;
 /// Everything the driver thread owns besides sockets.
 pub(crate) struct Core {
     pub(crate) client: kafka_state::Client,
-    pub(crate) calls: Calls,
+    pub(crate) calls: Calls<crate::producer::Delivered>,
     pub(crate) closing: Vec<mpsc::SyncSender<()>>,
     /// Where SASL OAUTHBEARER tokens come from.
     pub(crate) oauth: Option<Arc<dyn TokenProvider>>,

@@ -105,6 +105,23 @@ impl Slot {
     }
 }
 
+/// What the driver holds for a record: its room in the buffer, given
+/// back when the report goes out (or when this is dropped), and where the
+/// report goes. A plain struct, not a boxed closure: one allocation less
+/// per record.
+pub(crate) struct Delivered {
+    taken: Taken,
+    reporter: Reporter,
+}
+
+impl kafka_state::calls::Deliver for Delivered {
+    fn deliver(self, result: Result<DeliveryReport, Error>) {
+        let Delivered { taken, reporter } = self;
+        drop(taken);
+        reporter.report(result);
+    }
+}
+
 /// The driver's end of a [`Slot`]; dropped without a report (the core
 /// went away with the record), it tells the waiter the client closed.
 struct Reporter(Option<Arc<Slot>>);
@@ -175,10 +192,7 @@ impl Producer {
             room: handle.room.clone(),
             size,
         };
-        let delivered: kafka_state::calls::Reply<DeliveryReport> = Box::new(move |r| {
-            drop(taken);
-            reporter.report(r);
-        });
+        let delivered = Delivered { taken, reporter };
         // Run here, not queued for the driver: most sends only add the
         // record to an open batch and need no wake-up.
         handle.shared.command(|core, now| {

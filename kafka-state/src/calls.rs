@@ -187,18 +187,36 @@ impl Stale {
     }
 }
 
+/// Where a record's delivery report goes. Any
+/// `FnOnce(Result<DeliveryReport, CallError>) + Send` is one (so a boxed
+/// [`Reply`]); an adapter can name its own type instead, which saves an
+/// allocation and an indirect call per record.
+pub trait Deliver: Send + 'static {
+    /// Hands over the report (or why there is none).
+    fn deliver(self, result: Result<DeliveryReport, CallError>);
+}
+
+impl<F> Deliver for F
+where
+    F: FnOnce(Result<DeliveryReport, CallError>) + Send + 'static,
+{
+    fn deliver(self, result: Result<DeliveryReport, CallError>) {
+        self(result)
+    }
+}
+
 /// What became of a record given to [`Calls::offer`].
-pub enum Offer {
+pub enum Offer<D = Reply<DeliveryReport>> {
     /// Buffered; the reply answers with its delivery report.
     Accepted,
     /// No room yet: the record and its reply, to offer again once the
     /// producer reports room.
-    Full(Box<ProducerRecord>, Reply<DeliveryReport>),
+    Full(Box<ProducerRecord>, D),
     /// Never sendable (invalid record, closed client).
     Refused(CallError),
 }
 
-impl std::fmt::Debug for Offer {
+impl<D> std::fmt::Debug for Offer<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Offer::Accepted => f.write_str("Accepted"),
@@ -209,10 +227,10 @@ impl std::fmt::Debug for Offer {
 }
 
 /// A record waiting for room in the producer's buffer.
-struct Blocked {
+struct Blocked<D> {
     record: ProducerRecord,
     accepted: Option<Reply<()>>,
-    delivered: Reply<DeliveryReport>,
+    delivered: D,
 }
 
 /// Delivery replies by id. The core numbers accepted records 1, 2, 3...
@@ -220,16 +238,25 @@ struct Blocked {
 /// oldest unanswered id replaces a hash map: insert and remove are O(1)
 /// without hashing, and the entries sit together in memory. An answered
 /// slot stays `None` until every older one is answered too.
-#[derive(Default)]
-struct Deliveries {
+struct Deliveries<D> {
     /// The id of `slots[0]`.
     base: u64,
-    slots: VecDeque<Option<Reply<DeliveryReport>>>,
+    slots: VecDeque<Option<D>>,
     live: usize,
 }
 
-impl Deliveries {
-    fn insert(&mut self, id: DeliveryId, reply: Reply<DeliveryReport>) {
+impl<D> Default for Deliveries<D> {
+    fn default() -> Self {
+        Self {
+            base: 0,
+            slots: VecDeque::new(),
+            live: 0,
+        }
+    }
+}
+
+impl<D> Deliveries<D> {
+    fn insert(&mut self, id: DeliveryId, reply: D) {
         if self.slots.is_empty() {
             self.base = id.0;
         }
@@ -248,7 +275,7 @@ impl Deliveries {
         }
     }
 
-    fn remove(&mut self, id: DeliveryId) -> Option<Reply<DeliveryReport>> {
+    fn remove(&mut self, id: DeliveryId) -> Option<D> {
         let at = usize::try_from(id.0.checked_sub(self.base)?).ok()?;
         let reply = self.slots.get_mut(at)?.take()?;
         self.live -= 1;
@@ -263,26 +290,40 @@ impl Deliveries {
         self.live
     }
 
-    fn drain(&mut self) -> impl Iterator<Item = Reply<DeliveryReport>> + '_ {
+    fn drain(&mut self) -> impl Iterator<Item = D> + '_ {
         self.live = 0;
         self.slots.drain(..).flatten()
     }
 }
 
 /// Calls waiting for the core, keyed by the ids the core returned.
-#[derive(Default)]
-pub struct Calls {
+/// Delivery reports go to `D` ([`Deliver`]), by default a boxed closure.
+pub struct Calls<D = Reply<DeliveryReport>> {
     admin: HashMap<RequestId, Reply<AdminOutcome>>,
     offsets: HashMap<RequestId, Reply<Offsets>>,
     consumer_errors: VecDeque<CallError>,
     /// A consumer waiting for records, and how many batches it takes.
     pull: Option<(usize, Reply<Vec<FetchedRecords>>)>,
-    deliveries: Deliveries,
-    blocked: VecDeque<Blocked>,
+    deliveries: Deliveries<D>,
+    blocked: VecDeque<Blocked<D>>,
     flushes: Vec<Reply<()>>,
 }
 
-impl std::fmt::Debug for Calls {
+impl<D> Default for Calls<D> {
+    fn default() -> Self {
+        Self {
+            admin: HashMap::new(),
+            offsets: HashMap::new(),
+            consumer_errors: VecDeque::new(),
+            pull: None,
+            deliveries: Deliveries::default(),
+            blocked: VecDeque::new(),
+            flushes: Vec::new(),
+        }
+    }
+}
+
+impl<D> std::fmt::Debug for Calls<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Calls")
             .field("admin", &self.admin.len())
@@ -296,7 +337,7 @@ impl std::fmt::Debug for Calls {
     }
 }
 
-impl Calls {
+impl<D: Deliver> Calls<D> {
     /// Starts an admin command (`start` calls one of
     /// [`Client::admin`]'s methods) whose outcome answers `reply`.
     pub fn admin(
@@ -410,7 +451,7 @@ impl Calls {
         now: Instant,
         record: ProducerRecord,
         accepted: Option<Reply<()>>,
-        delivered: Reply<DeliveryReport>,
+        delivered: D,
     ) {
         let blocked = Blocked {
             record,
@@ -436,7 +477,7 @@ impl Calls {
         client: &mut Client,
         now: Instant,
         record: ProducerRecord,
-        delivered: Reply<DeliveryReport>,
+        delivered: D,
     ) -> Result<(), CallError> {
         if !self.blocked.is_empty() {
             // Checked now, while the caller can still be told.
@@ -471,7 +512,7 @@ impl Calls {
 
     /// Offers `record` to the producer without queueing it here: for an
     /// adapter that waits for room itself (on
-    /// [`Event::BufferAvailable`](crate::Event::BufferAvailable)) rather
+    /// [`Event::BufferAvailable`]) rather
     /// than keep records in this queue. A full buffer hands the record and
     /// its reply back; a refused record comes back as the error.
     pub fn offer(
@@ -479,8 +520,8 @@ impl Calls {
         client: &mut Client,
         now: Instant,
         record: ProducerRecord,
-        delivered: Reply<DeliveryReport>,
-    ) -> Offer {
+        delivered: D,
+    ) -> Offer<D> {
         if !self.blocked.is_empty() {
             // Records queued here go first.
             return Offer::Full(Box::new(record), delivered);
@@ -496,7 +537,7 @@ impl Calls {
     }
 
     /// `Some` gives the record back when the buffer is full.
-    fn try_send(&mut self, client: &mut Client, now: Instant, b: Blocked) -> Option<Blocked> {
+    fn try_send(&mut self, client: &mut Client, now: Instant, b: Blocked<D>) -> Option<Blocked<D>> {
         let Blocked {
             record,
             accepted,
@@ -518,7 +559,7 @@ impl Calls {
             Err(e) => {
                 match accepted {
                     Some(accepted) => accepted(Err(e.into())),
-                    None => delivered(Err(e.into())),
+                    None => delivered.deliver(Err(e.into())),
                 }
                 None
             }
@@ -558,7 +599,7 @@ impl Calls {
             }
             Event::Delivery { id, result } => {
                 if let Some(reply) = self.deliveries.remove(id) {
-                    reply(result.map_err(CallError::from));
+                    reply.deliver(result.map_err(CallError::from));
                 }
                 self.unblock(client, now);
             }
@@ -608,12 +649,12 @@ impl Calls {
             reply(Err(error.clone()));
         }
         for reply in self.deliveries.drain() {
-            reply(Err(error.clone()));
+            reply.deliver(Err(error.clone()));
         }
         for b in self.blocked.drain(..) {
             match b.accepted {
                 Some(accepted) => accepted(Err(error.clone())),
-                None => (b.delivered)(Err(error.clone())),
+                None => b.delivered.deliver(Err(error.clone())),
             }
         }
         for reply in self.flushes.drain(..) {

@@ -19,7 +19,7 @@ use crate::Error;
 /// Everything the driver task owns besides sockets.
 pub(crate) struct Core {
     pub(crate) client: kafka_state::Client,
-    pub(crate) calls: Calls,
+    pub(crate) calls: Calls<crate::producer::Delivered>,
     pub(crate) closing: Vec<oneshot::Sender<()>>,
     /// Where SASL OAUTHBEARER tokens come from, and how to hand one back
     /// to the driver (weak: the driver must stop when the handles go).

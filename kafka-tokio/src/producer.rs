@@ -37,6 +37,17 @@ impl Future for DeliveryFuture {
     }
 }
 
+/// Where the driver puts a record's delivery report: the sending half of
+/// its [`DeliveryFuture`] (no boxed closure per record).
+pub(crate) struct Delivered(oneshot::Sender<Result<DeliveryReport, Error>>);
+
+impl kafka_state::calls::Deliver for Delivered {
+    fn deliver(self, result: Result<DeliveryReport, Error>) {
+        // The future may have been dropped: nobody to tell.
+        let _ = self.0.send(result);
+    }
+}
+
 impl Producer {
     /// Hands `record` to the producer and returns once it is queued,
     /// which waits only while the buffer is full (`buffer_memory`). The
@@ -61,9 +72,7 @@ impl Producer {
             return Err(Error::Closed);
         }
         let (tx, rx) = oneshot::channel();
-        let mut delivered: kafka_state::calls::Reply<DeliveryReport> = Box::new(move |r| {
-            let _ = tx.send(r);
-        });
+        let mut delivered = Delivered(tx);
         let shared = &self.client.shared;
         loop {
             // Listening before the offer, so room freed in between is not
