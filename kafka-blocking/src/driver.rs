@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_state::{ConnId, ConnRequest};
 use tracing::{debug, trace};
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::core::{Core, Shared};
@@ -24,6 +24,12 @@ const LOG: &str = "kafka_blocking::driver";
 /// outputs, so replies go out while a socket keeps delivering.
 const INPUT_BATCH: usize = 64;
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes handed to writer threads and not yet written, over all
+/// connections, above which the driver stops taking transmits from the
+/// core. Requests then wait in the core, whose producer buffer is bounded,
+/// instead of piling up in the writers' channels (acks=0 requests are done
+/// once taken, so nothing else would hold their senders back).
+const BACKLOG_LIMIT: usize = 8 << 20;
 /// Reads queued towards the driver; a full queue blocks the reader
 /// threads, which pushes back on the brokers through TCP.
 const INPUT_QUEUE: usize = 256;
@@ -84,10 +90,11 @@ impl Drop for Running<'_> {
 fn run(shared: &Shared, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Input>) {
     let _running = Running(shared);
     let mut sockets: HashMap<ConnId, Socket> = HashMap::new();
+    let backlog = Arc::new(AtomicUsize::new(0));
     loop {
         let deadline = {
             let Ok(mut core) = shared.lock() else { return };
-            drain(&mut core, &mut sockets, &inputs);
+            drain(&mut core, &mut sockets, &inputs, &backlog);
             if core.is_shut_down() {
                 return;
             }
@@ -114,10 +121,10 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Inpu
             core.client.handle_timeout(Instant::now());
             continue;
         };
-        handle(&mut core, &mut sockets, &inputs, first);
+        handle(&mut core, &mut sockets, &inputs, &backlog, first);
         for _ in 1..INPUT_BATCH {
             match rx.try_recv() {
-                Ok(input) => handle(&mut core, &mut sockets, &inputs, input),
+                Ok(input) => handle(&mut core, &mut sockets, &inputs, &backlog, input),
                 Err(_) => break,
             }
         }
@@ -136,6 +143,7 @@ fn handle(
     core: &mut Core,
     sockets: &mut HashMap<ConnId, Socket>,
     inputs: &mpsc::SyncSender<Input>,
+    backlog: &Arc<AtomicUsize>,
     input: Input,
 ) {
     let now = Instant::now();
@@ -160,10 +168,10 @@ fn handle(
                         .name(format!("kafka-read-{}", conn.0))
                         .spawn(move || reader(read, conn, net))
                         .and_then(|_| {
-                            let net = inputs.clone();
+                            let (net, backlog) = (inputs.clone(), Arc::clone(backlog));
                             thread::Builder::new()
                                 .name(format!("kafka-write-{}", conn.0))
-                                .spawn(move || writer(write, rx, conn, net))
+                                .spawn(move || writer(write, rx, conn, net, &backlog))
                         });
                     socket.stream = Some(stream);
                     match spawned {
@@ -208,13 +216,27 @@ fn handle(
 }
 
 /// Executes everything the core asks for, then hands events to waiters.
-fn drain(core: &mut Core, sockets: &mut HashMap<ConnId, Socket>, inputs: &mpsc::SyncSender<Input>) {
+fn drain(
+    core: &mut Core,
+    sockets: &mut HashMap<ConnId, Socket>,
+    inputs: &mpsc::SyncSender<Input>,
+    backlog: &AtomicUsize,
+) {
     loop {
         let mut progressed = false;
-        while let Some(t) = core.client.poll_transmit() {
+        // Past the limit, requests stay in the core until a writer drains
+        // (it then sends `Input::Wake`).
+        while backlog.load(Ordering::Relaxed) < BACKLOG_LIMIT {
+            let Some(t) = core.client.poll_transmit() else {
+                break;
+            };
             progressed = true;
             if let Some(w) = sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
-                let _ = w.send(t.bytes);
+                let len = t.bytes.len();
+                backlog.fetch_add(len, Ordering::Relaxed);
+                if w.send(t.bytes).is_err() {
+                    backlog.fetch_sub(len, Ordering::Relaxed);
+                }
             }
         }
         while let Some(req) = core.client.poll_conn() {
@@ -303,11 +325,20 @@ fn writer(
     frames: mpsc::Receiver<Bytes>,
     conn: ConnId,
     net: mpsc::SyncSender<Input>,
+    backlog: &AtomicUsize,
 ) {
+    let mut failed = false;
+    // Until the driver drops the sender; after a failed write the rest is
+    // only counted out, so the backlog never keeps bytes of a dead socket.
     while let Ok(bytes) = frames.recv() {
-        if write.write_all(&bytes).is_err() {
+        let len = bytes.len();
+        if !failed && write.write_all(&bytes).is_err() {
+            failed = true;
             let _ = net.send(Input::Closed(conn));
-            return;
+        }
+        let before = backlog.fetch_sub(len, Ordering::Relaxed);
+        if before >= BACKLOG_LIMIT && before - len < BACKLOG_LIMIT {
+            let _ = net.try_send(Input::Wake);
         }
     }
 }

@@ -15,6 +15,13 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use tracing::{debug, trace};
 
+/// Bytes queued for sockets that could not take them yet, over all
+/// connections, above which the driver stops taking transmits from the
+/// core. Requests then wait in the core, whose producer buffer is bounded,
+/// instead of piling up here (acks=0 requests are done once taken, so
+/// nothing else would hold their senders back).
+const BACKLOG_LIMIT: usize = 8 << 20;
+
 use crate::tokens::{Slots, Tokens};
 
 const LOG: &str = "kafka_mio::driver";
@@ -61,6 +68,8 @@ pub(crate) struct Driver {
     unread: VecDeque<ConnId>,
     events: VecDeque<Event>,
     read_budget: usize,
+    /// Bytes in every socket's `out`.
+    backlog: usize,
 }
 
 impl Drop for Driver {
@@ -81,6 +90,7 @@ impl Driver {
             unread: VecDeque::new(),
             events: VecDeque::new(),
             read_budget: DEFAULT_READ_BUDGET,
+            backlog: 0,
         };
         // The core asks for its first connection at once.
         driver.drain(Instant::now());
@@ -156,11 +166,17 @@ impl Driver {
         loop {
             let mut progressed = false;
             let mut written: Vec<ConnId> = Vec::new();
-            while let Some(t) = self.core.poll_transmit() {
+            // Past the limit, requests stay in the core until a socket
+            // drains (its writable event ends in a drain).
+            while self.backlog < BACKLOG_LIMIT {
+                let Some(t) = self.core.poll_transmit() else {
+                    break;
+                };
                 progressed = true;
                 match self.sockets.get_mut(&t.conn) {
                     Some(_) if t.bytes.is_empty() => {}
                     Some(s) => {
+                        self.backlog += t.bytes.len();
                         s.out.push_back(t.bytes);
                         if !written.contains(&t.conn) {
                             written.push(t.conn);
@@ -343,7 +359,11 @@ impl Driver {
         if s.connecting.is_some() {
             return;
         }
-        let result = write_queue(&mut s.stream, &mut s.out).and_then(|()| {
+        let before: usize = s.out.iter().map(Bytes::len).sum();
+        let written = write_queue(&mut s.stream, &mut s.out);
+        let after: usize = s.out.iter().map(Bytes::len).sum();
+        self.backlog -= before - after;
+        let result = written.and_then(|()| {
             let want = if s.out.is_empty() {
                 Interest::READABLE
             } else {
@@ -373,6 +393,7 @@ impl Driver {
         let Some(mut s) = self.sockets.remove(&conn) else {
             return false;
         };
+        self.backlog -= s.out.iter().map(Bytes::len).sum::<usize>();
         let _ = self.registry.deregister(&mut s.stream);
         self.slots.release(s.token);
         true

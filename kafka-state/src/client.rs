@@ -59,7 +59,10 @@ pub struct Client {
     pub(crate) producer: ProducerState,
     pub(crate) consumer: ConsumerState,
     timers: TimerTable<ClientTimer>,
-    transmits: VecDeque<Transmit>,
+    /// Bytes for the adapter, each with the completion of an acks=0
+    /// Produce it carries: such a request is done once the adapter takes
+    /// its bytes (see [`Client::poll_transmit`]).
+    transmits: VecDeque<(Transmit, Option<Inbound>)>,
     conn_requests: VecDeque<ConnRequest>,
     pub(crate) events: VecDeque<Event>,
     fatal: Option<FatalError>,
@@ -171,7 +174,7 @@ impl Client {
             .get_mut(&conn)
             .and_then(|c| c.handle_connected(s))
         {
-            self.transmits.push_back(Transmit { conn, bytes });
+            self.transmits.push_back((Transmit { conn, bytes }, None));
         }
         self.pump();
     }
@@ -221,7 +224,9 @@ impl Client {
                     self.backoff.remove(&broker);
                     self.events.push_back(Event::BrokerReady { broker });
                 }
-                ConnOutput::Transmit(bytes) => self.transmits.push_back(Transmit { conn, bytes }),
+                ConnOutput::Transmit(bytes) => {
+                    self.transmits.push_back((Transmit { conn, bytes }, None))
+                }
                 ConnOutput::TokenRequired => self.request_oauth_token(),
                 ConnOutput::Response { id, owner, body } => self.deliver(Inbound {
                     id,
@@ -256,9 +261,20 @@ impl Client {
     // ---- outputs ------------------------------------------------------
 
     /// Bytes to write, in order per connection.
+    ///
+    /// Taking the bytes of an acks=0 Produce completes it (its records are
+    /// reported delivered, as the broker never answers). An adapter whose
+    /// socket is backed up should stop taking bytes until it drains: the
+    /// producer's `buffer_memory` then bounds what is held.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let (t, done) = self.transmits.pop_front()?;
+        if let Some(inbound) = done {
+            self.deliver(inbound);
+            // The request's room is free: more may go.
+            self.pump();
+        }
+        Some(t)
     }
 
     /// A socket to open or close.
@@ -383,7 +399,7 @@ impl Client {
             }
             for o in out {
                 if let ConnOutput::Transmit(bytes) = o {
-                    self.transmits.push_back(Transmit { conn, bytes });
+                    self.transmits.push_back((Transmit { conn, bytes }, None));
                 }
             }
         }
@@ -639,16 +655,17 @@ impl Client {
         let answered = expects_response(&req.body);
         match c.send(self.now, req, s) {
             Ok(bytes) => {
-                self.transmits.push_back(Transmit { conn, bytes });
-                if !answered {
-                    // acks=0: the broker stays silent; the request is done once written.
-                    self.deliver(Inbound {
-                        id,
-                        owner,
-                        broker: Some(broker),
-                        result: Ok(ResponseBody::Produce(ProduceResponse::default())),
-                    });
-                }
+                // acks=0: the broker stays silent; the request is done once
+                // the adapter takes its bytes. Not before: an adapter that
+                // stops taking bytes while a socket is backed up then holds
+                // the records in the producer's bounded buffer.
+                let done = (!answered).then(|| Inbound {
+                    id,
+                    owner,
+                    broker: Some(broker),
+                    result: Ok(ResponseBody::Produce(ProduceResponse::default())),
+                });
+                self.transmits.push_back((Transmit { conn, bytes }, done));
             }
             Err(e) => {
                 let error = RequestError::from(e);

@@ -472,3 +472,42 @@ fn records_of_a_known_topic_are_still_checked() {
         assert!(matches!(err, SendError::Invalid { .. }), "{err:?}");
     }
 }
+
+/// An acks=0 request is done when the adapter takes its bytes, not when it
+/// is built: an adapter that stops taking bytes keeps the records counted
+/// against `buffer_memory`, so a backed-up socket pushes back on senders.
+#[test]
+fn acks_zero_records_are_reported_once_their_bytes_are_taken() {
+    let mut b = Broker::new(|c| {
+        c.producer.acks = Acks::None;
+        c.producer.enable_idempotence = false;
+        c.producer.linger = Duration::ZERO;
+        c.producer.buffer_memory = 4096;
+    });
+    let now = b.now;
+    let big = || ProducerRecord::new("t").with_value(vec![0u8; 1500]);
+    // Nobody takes bytes: the buffer fills and stays full.
+    let mut accepted = 0;
+    let refused = (0..100)
+        .find_map(|_| match b.client.producer().send(now, big()) {
+            Ok(_) => {
+                accepted += 1;
+                None
+            }
+            Err(e) => Some(e),
+        })
+        .expect("the buffer fills while no bytes are taken");
+    assert!(matches!(refused, SendError::BufferFull(_)), "{refused:?}");
+    assert!((1..=3).contains(&accepted), "{accepted}");
+    while let Some(e) = b.client.poll_event() {
+        assert!(
+            !matches!(e, Event::Delivery { .. }),
+            "nothing taken yet: {e:?}"
+        );
+    }
+    // Taking the bytes completes the requests and frees the buffer.
+    b.serve();
+    assert_eq!(b.deliveries().len(), accepted);
+    assert!(b.events.contains(&Event::BufferAvailable));
+    assert!(b.client.producer().send(now, big()).is_ok());
+}

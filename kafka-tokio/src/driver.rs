@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, trace};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::core::{Core, Shared};
@@ -28,6 +29,12 @@ const NET_BATCH: usize = 64;
 const JOB_BATCH: usize = 256;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes waiting in writer tasks (sockets that could not take them yet),
+/// over all connections, above which the driver stops taking transmits
+/// from the core. Requests then wait in the core, whose producer buffer
+/// is bounded, instead of piling up here (acks=0 requests are done once
+/// taken, so nothing else would hold their senders back).
+const BACKLOG_LIMIT: usize = 8 << 20;
 /// Reads queued towards the driver per all connections; a full queue
 /// stops the readers, which pushes back on the brokers through TCP.
 const NET_QUEUE: usize = 256;
@@ -41,13 +48,16 @@ enum Net {
     ConnectFailed(ConnId, String),
     Data(ConnId, BytesMut),
     Closed(ConnId),
+    /// Writer tasks went back under [`BACKLOG_LIMIT`].
+    Drained,
 }
 
 /// A socket's driver-side half.
 struct Socket {
-    /// Where frames go once connected; dropping the socket closes it, and
-    /// the writer task shuts the write side down after what is queued.
-    writer: Option<Arc<Outbox>>,
+    /// Where frames go once connected, and the task writing what the
+    /// socket could not take at once. The core has given up on a socket it
+    /// closes, so what is still queued is dropped with it.
+    writer: Option<(Arc<Outbox>, JoinHandle<()>)>,
     /// The connect task, then the reader task.
     task: JoinHandle<()>,
     /// Received bytes not yet cut into frames.
@@ -57,8 +67,9 @@ struct Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         self.task.abort();
-        if let Some(out) = &self.writer {
+        if let Some((out, task)) = &self.writer {
             out.close();
+            task.abort();
         }
     }
 }
@@ -70,6 +81,8 @@ impl Drop for Socket {
 /// task finishes it in order once the socket is writable.
 struct Outbox {
     write: OwnedWriteHalf,
+    /// Bytes queued in every outbox of the driver.
+    backlog: Arc<AtomicUsize>,
     queue: std::sync::Mutex<OutQueue>,
     /// Wakes the writer task: frames were queued, or the socket closed.
     wake: tokio::sync::Notify,
@@ -84,9 +97,10 @@ struct OutQueue {
 }
 
 impl Outbox {
-    fn new(write: OwnedWriteHalf) -> Self {
+    fn new(write: OwnedWriteHalf, backlog: Arc<AtomicUsize>) -> Self {
         Self {
             write,
+            backlog,
             queue: std::sync::Mutex::new(OutQueue::default()),
             wake: tokio::sync::Notify::new(),
         }
@@ -121,11 +135,19 @@ impl Outbox {
             q.busy = true;
             self.wake.notify_one();
         }
+        self.backlog.fetch_add(frame.len(), Ordering::Relaxed);
         q.frames.push_back(frame);
     }
 
+    /// Drops what is queued (the core gave up on the connection) and
+    /// ends the writer task.
     fn close(&self) {
-        self.queue().closed = true;
+        let dropped: usize = {
+            let mut q = self.queue();
+            q.closed = true;
+            q.frames.drain(..).map(|f| f.len()).sum()
+        };
+        self.backlog.fetch_sub(dropped, Ordering::Relaxed);
         self.wake.notify_one();
     }
 }
@@ -134,6 +156,7 @@ impl Outbox {
 pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let (net_tx, mut net_rx) = mpsc::channel::<Net>(NET_QUEUE);
     let mut sockets: HashMap<ConnId, Socket> = HashMap::new();
+    let backlog = Arc::new(AtomicUsize::new(0));
     // One timer for the driver's life, moved only when the core's deadline
     // changes: registering a fresh timer on every wake-up (once per record
     // sent) showed up in producer profiles.
@@ -143,7 +166,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
     loop {
         let deadline = {
             let Ok(mut core) = shared.lock() else { break };
-            drain(&mut core, &mut sockets, &net_tx);
+            drain(&mut core, &mut sockets, &net_tx, &backlog);
             if core.is_shut_down() {
                 break;
             }
@@ -169,10 +192,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                 // The driver holds a sender, so the channel never closes.
                 let Some(first) = net else { break };
                 let Ok(mut core) = shared.lock() else { break };
-                handle_net(&mut core, &mut sockets, &net_tx, first);
+                handle_net(&mut core, &mut sockets, &net_tx, &backlog, first);
                 for _ in 1..NET_BATCH {
                     match net_rx.try_recv() {
-                        Ok(net) => handle_net(&mut core, &mut sockets, &net_tx, net),
+                        Ok(net) => handle_net(&mut core, &mut sockets, &net_tx, &backlog, net),
                         Err(_) => break,
                     }
                 }
@@ -197,7 +220,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                     None => {
                         debug!(target: LOG, "every handle dropped, closing");
                         core.close(Instant::now());
-                        drain(&mut core, &mut sockets, &net_tx);
+                        drain(&mut core, &mut sockets, &net_tx, &backlog);
                         break;
                     }
                 }
@@ -218,6 +241,7 @@ fn handle_net(
     core: &mut Core,
     sockets: &mut HashMap<ConnId, Socket>,
     net_tx: &mpsc::Sender<Net>,
+    backlog: &Arc<AtomicUsize>,
     net: Net,
 ) {
     let now = Instant::now();
@@ -228,9 +252,9 @@ fn handle_net(
             };
             let _ = stream.set_nodelay(true);
             let (read, write) = stream.into_split();
-            let out = Arc::new(Outbox::new(write));
-            tokio::spawn(writer(Arc::clone(&out), conn, net_tx.clone()));
-            socket.writer = Some(out);
+            let out = Arc::new(Outbox::new(write, Arc::clone(backlog)));
+            let task = tokio::spawn(writer(Arc::clone(&out), conn, net_tx.clone()));
+            socket.writer = Some((out, task));
             socket.task = tokio::spawn(reader(read, conn, net_tx.clone()));
             core.client.handle_connected(now, conn);
         }
@@ -250,6 +274,7 @@ fn handle_net(
             }
             core.client.handle_recv(now, conn, &mut socket.buf);
         }
+        Net::Drained => {}
         Net::Closed(conn) => {
             if sockets.remove(&conn).is_some() {
                 core.client.handle_closed(now, conn);
@@ -259,12 +284,22 @@ fn handle_net(
 }
 
 /// Executes everything the core asks for, then hands events to waiters.
-fn drain(core: &mut Core, sockets: &mut HashMap<ConnId, Socket>, net_tx: &mpsc::Sender<Net>) {
+fn drain(
+    core: &mut Core,
+    sockets: &mut HashMap<ConnId, Socket>,
+    net_tx: &mpsc::Sender<Net>,
+    backlog: &AtomicUsize,
+) {
     loop {
         let mut progressed = false;
-        while let Some(t) = core.client.poll_transmit() {
+        // Past the limit, requests stay in the core until a writer drains
+        // (it then sends `Net::Drained`).
+        while backlog.load(Ordering::Relaxed) < BACKLOG_LIMIT {
+            let Some(t) = core.client.poll_transmit() else {
+                break;
+            };
             progressed = true;
-            if let Some(w) = sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
+            if let Some((w, _)) = sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
                 w.send(t.bytes);
             }
         }
@@ -329,7 +364,7 @@ async fn reader(mut read: OwnedReadHalf, conn: ConnId, net: mpsc::Sender<Net>) {
 async fn writer(out: Arc<Outbox>, conn: ConnId, net: mpsc::Sender<Net>) {
     loop {
         out.wake.notified().await;
-        // Frames queued before a close still go out, in order.
+        // Frames go out in order; a close empties the queue.
         loop {
             let frame = {
                 let mut q = out.queue();
@@ -346,8 +381,16 @@ async fn writer(out: Arc<Outbox>, conn: ConnId, net: mpsc::Sender<Net>) {
                     }
                 }
             };
+            // Counted out before the write: a writer aborted mid-write
+            // (its socket closed) must not leave its frame in the count.
+            let len = frame.len();
+            let before = out.backlog.fetch_sub(len, Ordering::Relaxed);
+            if before >= BACKLOG_LIMIT && before - len < BACKLOG_LIMIT {
+                let _ = net.send(Net::Drained).await;
+            }
             if write_frame(&out.write, frame).await.is_err() {
-                out.queue().closed = true;
+                out.close();
+                let _ = net.send(Net::Drained).await;
                 let _ = net.send(Net::Closed(conn)).await;
                 return;
             }
@@ -384,7 +427,8 @@ mod tests {
         let client = TcpStream::connect(addr).await.unwrap();
         let (mut server, _) = listener.accept().await.unwrap();
         let (_read, write) = client.into_split();
-        let out = Arc::new(Outbox::new(write));
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let out = Arc::new(Outbox::new(write, Arc::clone(&backlog)));
         let (net_tx, mut net_rx) = mpsc::channel(4);
         let task = tokio::spawn(writer(Arc::clone(&out), ConnId(1), net_tx));
         // 64 frames of 256 KiB, far more than the socket buffers hold
@@ -412,6 +456,14 @@ mod tests {
         drop(out);
         task.await.unwrap();
         assert_eq!(server.read(&mut tail).await.unwrap(), 0);
-        assert!(net_rx.try_recv().is_err(), "no error was reported");
+        // 16 MiB went through the queue: the backlog crossed the limit and
+        // came back to nothing, and no error was reported.
+        assert_eq!(backlog.load(Ordering::Relaxed), 0);
+        let mut drained = false;
+        while let Ok(n) = net_rx.try_recv() {
+            assert!(matches!(n, Net::Drained), "only Drained is reported");
+            drained = true;
+        }
+        assert!(drained, "the writer said when it went back under the limit");
     }
 }
