@@ -319,8 +319,10 @@ impl Client {
     /// so a stream of sends costs one wake-up per batch, not per record.
     /// The driver calls it too, after draining, to start afresh.
     pub fn take_wakeup(&mut self) -> bool {
-        let pending =
-            !self.transmits.is_empty() || !self.conn_requests.is_empty() || !self.events.is_empty();
+        // Transmits left unpolled are not counted: a driver holding back
+        // while its sockets drain has seen them already, and waking it for
+        // them on every send would only spin.
+        let pending = !self.conn_requests.is_empty() || !self.events.is_empty();
         std::mem::take(&mut self.wakeup) || pending
     }
 
