@@ -312,68 +312,25 @@ fn a_pull_waiting_in_the_driver_does_not_swallow_records_after_a_seek() {
     assert_eq!(first.offset, 40);
 }
 
-/// Forwards every connection to `upstream`; while `paused` is set it stops
-/// reading from the clients, as a broker that no longer keeps up.
-fn pausable_proxy(
-    upstream: std::net::SocketAddr,
-    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    use std::sync::atomic::Ordering;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(mut client) = client else { return };
-            let Ok(mut broker) = std::net::TcpStream::connect(upstream) else {
-                return;
-            };
-            let (mut back_from, mut back_to) =
-                (broker.try_clone().unwrap(), client.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut back_from, &mut back_to);
-            });
-            let paused = paused.clone();
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    while paused.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    match client.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if broker.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 /// With acks=0 and a broker that stops reading, senders are held back by
 /// `buffer_memory` instead of piling requests up in the client; once the
 /// broker reads again, every record arrives.
 #[test]
 fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
     let mock = mock(1);
-    let paused = Arc::new(AtomicBool::new(false));
-    let proxy = pausable_proxy(mock.brokers()[0].1, paused.clone());
-    mock.with(move |c| c.set_broker_port(0, proxy.port()))
+    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
+    let proxy_port = proxy.addr().port();
+    mock.with(move |c| c.set_broker_port(0, proxy_port))
         .unwrap();
     let mut config = Config::default();
     config.producer.acks = kafka_blocking::Acks::None;
     config.producer.enable_idempotence = false;
     config.producer.buffer_memory = 1 << 20;
-    let client = Client::connect(&proxy.to_string(), config).unwrap();
+    let client = Client::connect(&format!("127.0.0.1:{proxy_port}"), config).unwrap();
     client.create_topic(NewTopic::new("z", 1, 1)).unwrap();
-    paused.store(true, Ordering::Relaxed);
+    proxy.pause(true);
     const TOTAL: u64 = 3_000;
     let accepted = Arc::new(AtomicU64::new(0));
     let sender = std::thread::spawn({
@@ -396,7 +353,7 @@ fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
     // and the kernel's socket buffers hold a fraction of it.
     assert_eq!(first, second, "the sender is held back");
     assert!(second > 50 && second < TOTAL, "{second}");
-    paused.store(false, Ordering::Relaxed);
+    proxy.pause(false);
     sender.join().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while mock.partition_offsets("z", 0).unwrap().1 < TOTAL as i64 {

@@ -442,63 +442,18 @@ fn garbage_from_a_broker_closes_only_that_connection() {
     assert!(h.clients[c].next_timeout().is_some());
 }
 
-/// Forwards every connection to `upstream`; while `paused` is set it stops
-/// reading from the clients, as a broker that no longer keeps up.
-fn pausable_proxy(
-    upstream: std::net::SocketAddr,
-    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    use std::sync::atomic::Ordering;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(mut client) = client else { return };
-            let Ok(mut broker) = std::net::TcpStream::connect(upstream) else {
-                return;
-            };
-            let (mut back_from, mut back_to) =
-                (broker.try_clone().unwrap(), client.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut back_from, &mut back_to);
-            });
-            let paused = paused.clone();
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    while paused.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    match client.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if broker.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 /// With acks=0 and a broker that stops reading, the producer's buffer
 /// fills (sends are refused with `BufferFull`) instead of requests piling
 /// up in the client; once the broker reads again, everything arrives.
 #[test]
 fn acks_zero_sends_are_held_back_by_a_backed_up_socket() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
     let mock = mock(1);
-    let paused = Arc::new(AtomicBool::new(false));
-    let proxy = pausable_proxy(mock.brokers()[0].1, paused.clone());
-    mock.with(move |c| c.set_broker_port(0, proxy.port()))
+    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
+    let proxy_port = proxy.addr().port();
+    mock.with(move |c| c.set_broker_port(0, proxy_port))
         .unwrap();
     let mut h = Harness::new();
-    let mut config = Config::new([BrokerAddr::new("127.0.0.1", proxy.port())]);
+    let mut config = Config::new([BrokerAddr::new("127.0.0.1", proxy_port)]);
     config.producer.acks = kafka_mio::Acks::None;
     config.producer.enable_idempotence = false;
     config.producer.buffer_memory = 1 << 20;
@@ -506,7 +461,7 @@ fn acks_zero_sends_are_held_back_by_a_backed_up_socket() {
     let c = h.add(client);
     let id = h.clients[c].create_topic(NewTopic::new("z", 1, 1)).unwrap();
     let _ = h.outcome(c, id);
-    paused.store(true, Ordering::Relaxed);
+    proxy.pause(true);
     let value = bytes::Bytes::from(vec![7u8; 10_000]);
     let record = || kafka_mio::ProducerRecord::new("z").with_value(value.clone());
     // Send while the loop turns, until the buffer has stayed full for
@@ -531,7 +486,7 @@ fn acks_zero_sends_are_held_back_by_a_backed_up_socket() {
         }
     }
     assert!(accepted > 50, "{accepted}");
-    paused.store(false, Ordering::Relaxed);
+    proxy.pause(false);
     h.clients[c].flush().unwrap();
     h.until(|h| h.seen[c].contains(&Event::FlushComplete));
     let deadline = Instant::now() + Duration::from_secs(10);

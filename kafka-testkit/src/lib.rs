@@ -371,3 +371,71 @@ mod tests {
         assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
     }
 }
+
+/// A TCP forwarder on 127.0.0.1 to `upstream` that can stop reading from
+/// its clients, as a broker that no longer keeps up: the clients' socket
+/// buffers then fill and their writes back up. Its threads live until the
+/// connections close.
+#[derive(Debug)]
+pub struct PausableProxy {
+    addr: SocketAddr,
+    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl PausableProxy {
+    /// Starts forwarding every accepted connection to `upstream`.
+    pub fn start(upstream: SocketAddr) -> io::Result<Self> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let paused = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&paused);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { return };
+                let Ok(mut broker) = TcpStream::connect(upstream) else {
+                    return;
+                };
+                let (Ok(mut from_broker), Ok(mut to_client)) =
+                    (broker.try_clone(), client.try_clone())
+                else {
+                    return;
+                };
+                std::thread::spawn(move || {
+                    let _ = io::copy(&mut from_broker, &mut to_client);
+                });
+                let paused = Arc::clone(&flag);
+                std::thread::spawn(move || {
+                    use std::io::Write;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        while paused.load(Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        match client.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => {
+                                if broker.write_all(&buf[..n]).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, paused })
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops (`true`) or resumes reading from the clients.
+    pub fn pause(&self, paused: bool) {
+        self.paused
+            .store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -364,70 +364,25 @@ async fn a_seek_mid_stream_takes_effect_at_the_next_record() {
     .await;
 }
 
-/// Forwards every connection to `upstream`; while `paused` is set it stops
-/// reading from the clients, as a broker that no longer keeps up.
-async fn pausable_proxy(
-    upstream: std::net::SocketAddr,
-    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::net::SocketAddr {
-    use std::sync::atomic::Ordering;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(broker) = tokio::net::TcpStream::connect(upstream).await else {
-                return;
-            };
-            let (mut cr, mut cw) = client.into_split();
-            let (mut br, mut bw) = broker.into_split();
-            let paused = paused.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    while paused.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    match cr.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if bw.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut br, &mut cw).await;
-            });
-        }
-    });
-    addr
-}
-
 /// With acks=0 and a broker that stops reading, senders are held back by
 /// `buffer_memory` instead of piling requests up in the client; once the
 /// broker reads again, every accepted record arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
     let mock = mock(1);
-    let paused = Arc::new(AtomicBool::new(false));
-    let upstream = mock.brokers()[0].1;
-    let proxy = pausable_proxy(upstream, paused.clone()).await;
-    mock.with(move |c| c.set_broker_port(0, proxy.port()))
+    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
+    let proxy_port = proxy.addr().port();
+    mock.with(move |c| c.set_broker_port(0, proxy_port))
         .unwrap();
     within(async {
-        let mut config = Config::new([BrokerAddr::new("127.0.0.1", proxy.port())]);
+        let mut config = Config::new([BrokerAddr::new("127.0.0.1", proxy_port)]);
         config.producer.acks = kafka_tokio::Acks::None;
         config.producer.enable_idempotence = false;
         config.producer.buffer_memory = 1 << 20;
         let client = Client::connect(config).await.unwrap();
         client.create_topic(NewTopic::new("z", 1, 1)).await.unwrap();
         let producer = client.producer();
-        paused.store(true, Ordering::Relaxed);
+        proxy.pause(true);
         // 10 KB records until a send has waited 500 ms for room.
         let value = bytes::Bytes::from(vec![7u8; 10_000]);
         let mut accepted = 0u64;
@@ -449,7 +404,7 @@ async fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
         // The 1 MiB buffer, the driver's 8 MiB backlog limit and the
         // kernel's socket buffers: a few thousand at most.
         assert!(accepted > 50, "{accepted}");
-        paused.store(false, Ordering::Relaxed);
+        proxy.pause(false);
         producer.flush().await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while mock.partition_offsets("z", 0).unwrap().1 < accepted as i64 {
