@@ -24,12 +24,8 @@ const LOG: &str = "kafka_blocking::driver";
 /// outputs, so replies go out while a socket keeps delivering.
 const INPUT_BATCH: usize = 64;
 const READ_CHUNK: usize = 64 * 1024;
-/// Bytes handed to writer threads and not yet written, over all
-/// connections, above which the driver stops taking transmits from the
-/// core. Requests then wait in the core, whose producer buffer is bounded,
-/// instead of piling up in the writers' channels (acks=0 requests are done
-/// once taken, so nothing else would hold their senders back).
-const BACKLOG_LIMIT: usize = 8 << 20;
+/// See [`kafka_state::WRITE_BACKLOG_LIMIT`].
+const BACKLOG_LIMIT: usize = kafka_state::WRITE_BACKLOG_LIMIT;
 /// Reads queued towards the driver; a full queue blocks the reader
 /// threads, which pushes back on the brokers through TCP.
 const INPUT_QUEUE: usize = 256;

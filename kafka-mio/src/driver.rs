@@ -15,12 +15,8 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use tracing::{debug, trace};
 
-/// Bytes queued for sockets that could not take them yet, over all
-/// connections, above which the driver stops taking transmits from the
-/// core. Requests then wait in the core, whose producer buffer is bounded,
-/// instead of piling up here (acks=0 requests are done once taken, so
-/// nothing else would hold their senders back).
-const BACKLOG_LIMIT: usize = 8 << 20;
+/// See [`kafka_state::WRITE_BACKLOG_LIMIT`].
+const BACKLOG_LIMIT: usize = kafka_state::WRITE_BACKLOG_LIMIT;
 
 use crate::tokens::{Slots, Tokens};
 

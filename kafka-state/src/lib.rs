@@ -165,4 +165,4 @@ pub use sasl::{AuthError, SaslConfig, SaslMechanism};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 pub use topic_partition::TopicPartition;
-pub use transmit::{Broker, ConnId, ConnRequest, Transmit};
+pub use transmit::{Broker, ConnId, ConnRequest, Transmit, WRITE_BACKLOG_LIMIT};

@@ -70,3 +70,12 @@ pub enum ConnRequest {
         conn: ConnId,
     },
 }
+
+/// How many bytes an adapter lets wait for sockets that cannot take them
+/// yet, over all its connections, before it stops calling
+/// [`Client::poll_transmit`](crate::Client::poll_transmit). Requests then
+/// wait in the client, whose producer buffer is bounded, instead of
+/// piling up in the adapter: acks=0 requests are done once taken, so
+/// nothing else would hold their senders back. The adapters in this
+/// workspace all use it.
+pub const WRITE_BACKLOG_LIMIT: usize = 8 << 20;

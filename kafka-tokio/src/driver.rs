@@ -29,12 +29,8 @@ const NET_BATCH: usize = 64;
 const JOB_BATCH: usize = 256;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
-/// Bytes waiting in writer tasks (sockets that could not take them yet),
-/// over all connections, above which the driver stops taking transmits
-/// from the core. Requests then wait in the core, whose producer buffer
-/// is bounded, instead of piling up here (acks=0 requests are done once
-/// taken, so nothing else would hold their senders back).
-const BACKLOG_LIMIT: usize = 8 << 20;
+/// See [`kafka_state::WRITE_BACKLOG_LIMIT`].
+const BACKLOG_LIMIT: usize = kafka_state::WRITE_BACKLOG_LIMIT;
 /// Reads queued towards the driver per all connections; a full queue
 /// stops the readers, which pushes back on the brokers through TCP.
 const NET_QUEUE: usize = 256;
