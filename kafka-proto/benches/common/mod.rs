@@ -70,3 +70,50 @@ pub fn their_lz4_level0(
     r?;
     Ok(())
 }
+
+/// The same response as [`metadata_ours`], built with kafka-protocol.
+pub fn metadata_theirs() -> kafka_protocol::messages::MetadataResponse {
+    use kafka_protocol::messages::metadata_response as m;
+    use kafka_protocol::messages::{BrokerId, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let brokers = (0..3)
+        .map(|id| {
+            m::MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id))
+                .with_host(StrBytes::from_string(format!(
+                    "broker-{id}.example.internal"
+                )))
+                .with_port(9092)
+                .with_rack(Some(StrBytes::from_string(format!("rack-{id}"))))
+        })
+        .collect();
+    let topics = (0..10u64)
+        .map(|t| {
+            m::MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(format!("topic-{t}")))))
+                .with_topic_id(uuid::Uuid::from_u64_pair(t, t + 1))
+                .with_partitions(
+                    (0..100)
+                        .map(|p| {
+                            let r = vec![
+                                BrokerId(p % 3),
+                                BrokerId((p + 1) % 3),
+                                BrokerId((p + 2) % 3),
+                            ];
+                            m::MetadataResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_leader_id(BrokerId(p % 3))
+                                .with_leader_epoch(7)
+                                .with_replica_nodes(r.clone())
+                                .with_isr_nodes(r)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    m::MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_static_str("bench-cluster")))
+        .with_controller_id(BrokerId(0))
+        .with_topics(topics)
+}
