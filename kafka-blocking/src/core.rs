@@ -1,12 +1,12 @@
 //! The driver's state: the sans-IO client and the calls waiting on it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use std::time::Duration;
 
-use kafka_state::calls::Calls;
+use kafka_state::calls::{Calls, WallClock};
 use kafka_state::Event;
 use tracing::warn;
 
@@ -26,6 +26,12 @@ pub(crate) struct Core {
     /// A token is being fetched: asks meanwhile are not repeated.
     oauth_fetching: bool,
     shut_down: bool,
+    /// Signalled, under the core's lock, when the producer's buffer has
+    /// room again or the client stops: senders facing a full buffer wait
+    /// on it with the core's lock.
+    pub(crate) room: Arc<Condvar>,
+    /// Create times of records sent without one.
+    pub(crate) wall: WallClock,
 }
 
 /// The core, shared by the driver thread and every handle. Handles run
@@ -39,40 +45,39 @@ pub(crate) struct Shared {
     /// Cleared when the driver thread ends, however it ends: nobody would
     /// deliver what a handle queued after that.
     pub(crate) running: AtomicBool,
+    /// [`Core::room`].
+    pub(crate) room: Arc<Condvar>,
 }
 
 impl Shared {
     pub(crate) fn new(core: Core, inputs: mpsc::SyncSender<Input>) -> Self {
+        let room = Arc::clone(&core.room);
         Self {
             core: Mutex::new(core),
             inputs,
             running: AtomicBool::new(true),
+            room,
         }
+    }
+
+    /// Marks the driver gone and wakes senders waiting for room. Under
+    /// the lock, so that a sender between its check of `running` and its
+    /// wait cannot miss it.
+    pub(crate) fn stopped(&self) {
+        let _core = self.core.lock();
+        self.running.store(false, Ordering::Release);
+        self.room.notify_all();
+    }
+
+    /// Wakes the driver. A full queue means it has inputs to handle,
+    /// after which it drains the core anyway.
+    pub(crate) fn wake(&self) {
+        let _ = self.inputs.try_send(Input::Wake);
     }
 
     /// The core; a lock poisoned by a panic counts as a closed client.
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Core>, Error> {
         self.core.lock().map_err(|_| Error::Closed)
-    }
-
-    /// Runs a command on the core from a handle, then wakes the driver if
-    /// the core has something for it.
-    pub(crate) fn command<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> Result<R, Error> {
-        if !self.running.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
-        let (r, wake) = {
-            let mut core = self.lock()?;
-            let r = f(&mut core, Instant::now());
-            let wake = core.client.take_wakeup();
-            (r, wake)
-        };
-        // A full queue means the driver has inputs to handle, after which
-        // it drains the core anyway.
-        if wake {
-            let _ = self.inputs.try_send(Input::Wake);
-        }
-        Ok(r)
     }
 }
 
@@ -112,6 +117,8 @@ impl Core {
             inputs: None,
             oauth_fetching: false,
             shut_down: false,
+            room: Arc::new(Condvar::new()),
+            wall: WallClock::default(),
         }
     }
 
@@ -121,6 +128,9 @@ impl Core {
             self.fetch_token();
         }
         let fatal = matches!(event, Event::Fatal(_));
+        if event == Event::BufferAvailable {
+            self.room.notify_all();
+        }
         self.calls.handle_event(&mut self.client, now, event);
         if fatal {
             self.finish();
@@ -172,6 +182,7 @@ impl Core {
 
     fn finish(&mut self) {
         self.shut_down = true;
+        self.room.notify_all();
         for done in self.closing.drain(..) {
             let _ = done.send(());
         }

@@ -64,10 +64,6 @@ pub(crate) struct Handle {
     pub(crate) timeout: Duration,
     /// How long a record may take from `send` to its report.
     pub(crate) delivery_timeout: Duration,
-    /// Bytes of records handed to the producer and not yet reported.
-    pub(crate) room: producer::Room,
-    /// The producer settings, to refuse unusable records at once.
-    pub(crate) producer_config: kafka_state::ProducerConfig,
 }
 
 impl Drop for Handle {
@@ -123,8 +119,6 @@ impl Client {
         }
         let timeout = config.api_timeout + GRACE;
         let delivery_timeout = config.producer.delivery_timeout + GRACE;
-        let room = producer::Room::new(config.producer.buffer_memory);
-        let producer_config = config.producer.clone();
         let core = kafka_state::Client::new(config, Instant::now())?;
         let mut core = Core::new(core);
         core.oauth = provider;
@@ -135,8 +129,6 @@ impl Client {
                 shared,
                 timeout,
                 delivery_timeout,
-                room,
-                producer_config,
             }),
         };
         client.admin(|client, now| client.admin().brokers(now))?;

@@ -1,9 +1,12 @@
 //! The producer handle.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+
+use kafka_state::calls::Offer;
 
 use crate::core::{wall_clock_ms, Core};
 use crate::{Client, DeliveryReport, Error, ProducerRecord};
@@ -105,20 +108,13 @@ impl Slot {
     }
 }
 
-/// What the driver holds for a record: its room in the buffer, given
-/// back when the report goes out (or when this is dropped), and where the
-/// report goes. A plain struct, not a boxed closure: one allocation less
-/// per record.
-pub(crate) struct Delivered {
-    taken: Taken,
-    reporter: Reporter,
-}
+/// What the driver holds for a record: where its report goes. A plain
+/// struct, not a boxed closure: one allocation less per record.
+pub(crate) struct Delivered(Reporter);
 
 impl kafka_state::calls::Deliver for Delivered {
     fn deliver(self, result: Result<DeliveryReport, Error>) {
-        let Delivered { taken, reporter } = self;
-        drop(taken);
-        reporter.report(result);
+        self.0.report(result);
     }
 }
 
@@ -174,32 +170,54 @@ impl Producer {
     /// current time.
     pub fn send_async(&self, mut record: ProducerRecord) -> Result<Delivery, Error> {
         let handle = &self.client.handle;
-        handle
-            .producer_config
-            .check_record_fields(&record)
-            .map_err(Error::InvalidRecord)?;
-        if record.timestamp.is_none() {
-            record.timestamp = Some(wall_clock_ms());
-        }
-        let size = Room::size_of(&record);
+        let shared = &handle.shared;
         let timeout = handle.delivery_timeout;
-        let size = handle.room.take(size, timeout)?;
         let slot = Arc::new(Slot::default());
-        let reporter = Reporter(Some(Arc::clone(&slot)));
-        // Given back when the record leaves the buffer, or at once if it
-        // is refused (the closure is dropped then).
-        let taken = Taken {
-            room: handle.room.clone(),
-            size,
-        };
-        let delivered = Delivered { taken, reporter };
+        let mut delivered = Delivered(Reporter(Some(Arc::clone(&slot))));
+        let mut deadline = None;
         // Run here, not queued for the driver: most sends only add the
-        // record to an open batch and need no wake-up.
-        handle.shared.command(|core, now| {
-            let Core { client, calls, .. } = core;
-            calls.send_now(client, now, record, delivered)
-        })??;
-        Ok(Delivery { slot, timeout })
+        // record to an open batch and need no wake-up. The core keeps the
+        // buffer's account (and refuses a record that can never go before
+        // it looks at room); a full buffer is waited out on the core's own
+        // lock, which the driver signals when room comes back.
+        let mut core = shared.lock()?;
+        loop {
+            if !shared.running.load(Ordering::Acquire) {
+                return Err(Error::Closed);
+            }
+            let now = Instant::now();
+            let Core {
+                client,
+                calls,
+                wall,
+                ..
+            } = &mut *core;
+            if record.timestamp.is_none() {
+                record.timestamp = Some(wall.millis(now, wall_clock_ms));
+            }
+            let offer = calls.offer(client, now, record, delivered);
+            if client.take_wakeup() {
+                shared.wake();
+            }
+            match offer {
+                Offer::Accepted => return Ok(Delivery { slot, timeout }),
+                Offer::Refused(e) => return Err(e),
+                Offer::Full(r, d) => {
+                    (record, delivered) = (*r, d);
+                    let left = deadline
+                        .get_or_insert(now + timeout)
+                        .saturating_duration_since(now);
+                    if left.is_zero() {
+                        return Err(Error::Timeout);
+                    }
+                    core = shared
+                        .room
+                        .wait_timeout(core, left)
+                        .map_err(|_| Error::Closed)?
+                        .0;
+                }
+            }
+        }
     }
 
     /// Sends what is lingering now and blocks until every record sent so
@@ -212,91 +230,6 @@ impl Producer {
             },
             timeout,
         )
-    }
-}
-
-/// Room in the producer's buffer, counted in bytes, shared by every handle
-/// of a client: `send_async` waits here instead of asking the driver.
-/// Room taken for one record; given back on drop.
-struct Taken {
-    room: Room,
-    size: usize,
-}
-
-impl Drop for Taken {
-    fn drop(&mut self) {
-        self.room.give(self.size);
-    }
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Room {
-    inner: Arc<(Mutex<RoomState>, Condvar)>,
-    capacity: usize,
-}
-
-#[derive(Debug)]
-struct RoomState {
-    free: usize,
-    /// Senders blocked for room: only then does giving room back notify
-    /// (a notification is a system call, and room comes back per record).
-    waiting: usize,
-}
-
-impl Room {
-    pub(crate) fn new(capacity: usize) -> Self {
-        let state = RoomState {
-            free: capacity,
-            waiting: 0,
-        };
-        Self {
-            inner: Arc::new((Mutex::new(state), Condvar::new())),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// What a record occupies, close to the core's estimate.
-    fn size_of(r: &ProducerRecord) -> usize {
-        let len = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len);
-        let headers: usize = r.headers.iter().map(|(k, v)| 10 + k.len() + len(v)).sum();
-        36 + len(&r.key) + len(&r.value) + headers
-    }
-
-    /// Takes `size` bytes (at most the whole buffer), waiting at most
-    /// `timeout`; returns what was taken.
-    fn take(&self, size: usize, timeout: Duration) -> Result<usize, Error> {
-        let size = size.clamp(1, self.capacity);
-        let (lock, cv) = &*self.inner;
-        let mut room = lock.lock().map_err(|_| Error::Closed)?;
-        if room.free < size {
-            let deadline = Instant::now() + timeout;
-            room.waiting += 1;
-            while room.free < size {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    room.waiting -= 1;
-                    return Err(Error::Timeout);
-                }
-                room = cv.wait_timeout(room, left).map_err(|_| Error::Closed)?.0;
-            }
-            room.waiting -= 1;
-        }
-        room.free -= size;
-        Ok(size)
-    }
-
-    fn give(&self, size: usize) {
-        let (lock, cv) = &*self.inner;
-        let waiting = match lock.lock() {
-            Ok(mut room) => {
-                room.free += size;
-                room.waiting > 0
-            }
-            Err(_) => return,
-        };
-        if waiting {
-            cv.notify_all();
-        }
     }
 }
 
@@ -358,25 +291,5 @@ mod tests {
             Err(Error::Timeout)
         ));
         assert!(started.elapsed() >= Duration::from_millis(30));
-    }
-
-    #[test]
-    fn room_blocks_until_given_back_and_times_out() {
-        let room = Room::new(100);
-        assert_eq!(room.take(60, Duration::ZERO).unwrap(), 60);
-        assert!(matches!(
-            room.take(60, Duration::from_millis(20)),
-            Err(Error::Timeout)
-        ));
-        let giver = room.clone();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            giver.give(60);
-        });
-        assert_eq!(room.take(60, Duration::from_secs(5)).unwrap(), 60);
-        t.join().unwrap();
-        // Larger than the whole buffer: takes all of it.
-        room.give(60);
-        assert_eq!(room.take(1000, Duration::ZERO).unwrap(), 100);
     }
 }

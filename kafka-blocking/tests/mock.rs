@@ -362,3 +362,61 @@ fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
     }
     assert_eq!(mock.partition_offsets("z", 0).unwrap().1, TOTAL as i64);
 }
+
+/// A sender blocked on a full buffer is not left waiting out the delivery
+/// timeout when the client closes, and a record that can never be sent is
+/// refused at once even while the buffer is full.
+#[test]
+fn a_sender_waiting_for_room_learns_that_the_client_closed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mock = mock(1);
+    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
+    let proxy_port = proxy.addr().port();
+    mock.with(move |c| c.set_broker_port(0, proxy_port))
+        .unwrap();
+    let mut config = Config::default();
+    config.producer.buffer_memory = 16 * 1024;
+    config.api_timeout = Duration::from_secs(2);
+    let client = Client::connect(&format!("127.0.0.1:{proxy_port}"), config).unwrap();
+    client.create_topic(NewTopic::new("w", 1, 1)).unwrap();
+    proxy.pause(true);
+    let blocked = Arc::new(AtomicBool::new(false));
+    let sender = std::thread::spawn({
+        let (producer, blocked) = (client.producer(), blocked.clone());
+        move || {
+            let value = bytes::Bytes::from(vec![1u8; 1000]);
+            for _ in 0..100 {
+                let r = kafka_blocking::ProducerRecord::new("w").with_value(value.clone());
+                let started = Instant::now();
+                let sent = producer.send_async(r);
+                if started.elapsed() > Duration::from_millis(500) {
+                    blocked.store(true, Ordering::Relaxed);
+                }
+                if let Err(e) = sent {
+                    return (e, started.elapsed());
+                }
+            }
+            panic!("100 KB went into a 16 KiB buffer");
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let producer = client.producer();
+    let bad = kafka_blocking::ProducerRecord::new("w")
+        .with_partition(-1)
+        .with_value(b"v".to_vec());
+    let started = Instant::now();
+    assert!(matches!(
+        producer.send_async(bad),
+        Err(Error::InvalidRecord(_))
+    ));
+    assert!(started.elapsed() < Duration::from_millis(500));
+    client.close();
+    let (error, waited) = sender.join().unwrap();
+    assert!(
+        blocked.load(Ordering::Relaxed),
+        "the sender waited for room"
+    );
+    assert!(matches!(error, Error::Closed), "{error:?}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+}

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use kafka_state::calls::Calls;
+use kafka_state::calls::{Calls, WallClock};
 use kafka_state::Event;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::warn;
@@ -30,6 +30,8 @@ pub(crate) struct Core {
     /// Notified when the producer's buffer has room again, or the client
     /// closed (senders then learn why).
     pub(crate) room: Arc<Notify>,
+    /// Create times of records sent without one.
+    pub(crate) wall: WallClock,
 }
 
 /// The core, shared by the driver task and every handle. Handles run
@@ -123,6 +125,7 @@ impl Core {
             oauth_fetching: false,
             shut_down: false,
             room: Arc::new(Notify::new()),
+            wall: WallClock::default(),
         }
     }
 

@@ -327,12 +327,15 @@ fn drain(
                 other => debug!(target: LOG, ?other, "unknown connection request"),
             }
         }
+        // One clock read per pass, not per event: a batch's acknowledgement
+        // brings an event for each of its records.
+        let now = Instant::now();
         while let Some(event) = core.client.poll_event() {
             progressed = true;
-            core.handle_event(Instant::now(), event);
+            core.handle_event(now, event);
         }
         let Core { client, calls, .. } = &mut *core;
-        progressed |= calls.serve_pull(client, Instant::now());
+        progressed |= calls.serve_pull(client, now);
         if !progressed {
             break;
         }

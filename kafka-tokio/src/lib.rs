@@ -66,8 +66,6 @@ pub struct Client {
     pub(crate) jobs: mpsc::UnboundedSender<Job>,
     /// The core, for commands a handle runs itself.
     pub(crate) shared: std::sync::Arc<core::Shared>,
-    /// The producer settings, to refuse unusable records at once.
-    pub(crate) producer_config: std::sync::Arc<kafka_state::ProducerConfig>,
 }
 
 impl Client {
@@ -97,18 +95,13 @@ impl Client {
         if config.seed == 0 {
             config.seed = random_seed();
         }
-        let producer_config = std::sync::Arc::new(config.producer.clone());
         let core = kafka_state::Client::new(config, Instant::now())?;
         let (jobs, rx) = mpsc::unbounded_channel();
         let mut core = Core::new(core);
         core.oauth = provider.map(|p| (p, jobs.downgrade()));
         let shared = std::sync::Arc::new(core::Shared::new(core));
         tokio::spawn(driver::run(std::sync::Arc::clone(&shared), rx));
-        let client = Self {
-            jobs,
-            shared,
-            producer_config,
-        };
+        let client = Self { jobs, shared };
         client
             .admin(|client, now| client.admin().brokers(now))
             .await?;

@@ -59,14 +59,6 @@ impl Producer {
     /// [`Error::InvalidRecord`]. A record without a timestamp gets the
     /// current time.
     pub async fn send(&self, mut record: ProducerRecord) -> Result<DeliveryFuture, Error> {
-        // Checked before waiting for room; the topic name is the core's.
-        self.client
-            .producer_config
-            .check_record_fields(&record)
-            .map_err(Error::InvalidRecord)?;
-        if record.timestamp.is_none() {
-            record.timestamp = Some(wall_clock_ms());
-        }
         // No driver means no deliveries: refuse rather than hold the record.
         if self.client.jobs.is_closed() {
             return Err(Error::Closed);
@@ -74,17 +66,30 @@ impl Producer {
         let (tx, rx) = oneshot::channel();
         let mut delivered = Delivered(tx);
         let shared = &self.client.shared;
+        // Listening for room costs a lock in `Notify`: only once a first
+        // offer found the buffer full, and then before offering again, so
+        // room freed in between is not missed.
+        let mut listen = false;
         loop {
-            // Listening before the offer, so room freed in between is not
-            // missed.
             let room = shared.room.notified();
             tokio::pin!(room);
-            room.as_mut().enable();
+            if listen {
+                room.as_mut().enable();
+            }
             // Run here, not queued for the driver: most sends only add the
             // record to an open batch and need no wake-up. The core keeps
-            // the buffer's account, so there is nothing else to reserve.
+            // the buffer's account (and refuses a record that can never
+            // go before it looks at room), so nothing is reserved here.
             let offer = shared.command(|core, now| {
-                let Core { client, calls, .. } = core;
+                let Core {
+                    client,
+                    calls,
+                    wall,
+                    ..
+                } = core;
+                if record.timestamp.is_none() {
+                    record.timestamp = Some(wall.millis(now, wall_clock_ms));
+                }
                 calls.offer(client, now, record, delivered)
             })?;
             match offer {
@@ -92,7 +97,10 @@ impl Producer {
                 Offer::Refused(e) => return Err(e),
                 Offer::Full(r, d) => {
                     (record, delivered) = (*r, d);
-                    room.await;
+                    if listen {
+                        room.await;
+                    }
+                    listen = true;
                 }
             }
         }

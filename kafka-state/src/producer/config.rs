@@ -157,10 +157,20 @@ impl ProducerConfig {
     /// before reserving room for a record, and leave the rest to
     /// [`Producer::send`](crate::producer::Producer::send).
     pub fn check_record_fields(&self, record: &ProducerRecord) -> Result<(), InvalidRecord> {
+        self.check_record_sized(record, record.estimated_size())
+    }
+
+    /// [`ProducerConfig::check_record_fields`] given the record's
+    /// estimated size, which the producer has computed already.
+    pub(crate) fn check_record_sized(
+        &self,
+        record: &ProducerRecord,
+        size: usize,
+    ) -> Result<(), InvalidRecord> {
         if let Some(p) = record.partition.filter(|p| *p < 0) {
             return Err(InvalidRecord::NegativePartition(p));
         }
-        let size = record.estimated_size() + super::state::BATCH_OVERHEAD;
+        let size = size + super::state::BATCH_OVERHEAD;
         let limit = self.max_request_size.min(self.buffer_memory);
         if size > limit {
             return Err(InvalidRecord::TooLarge { size, limit });

@@ -16,7 +16,7 @@ use tracing::{debug, trace, warn};
 use super::config::{Acks, PartitionerChoice, ProducerConfig};
 use super::partitioner::partition_for_key;
 use super::txn::TxnHooks;
-use super::{DeliveryId, DeliveryReport, ProduceError, ProducerRecord, SendError};
+use super::{DeliveryId, DeliveryReport, InvalidRecord, ProduceError, ProducerRecord, SendError};
 use crate::error::RequestError;
 use crate::metadata::{ClusterMetadata, MetadataState, TopicMetadata};
 use crate::rng::Rng;
@@ -412,10 +412,13 @@ impl ProducerState {
         // A topic already held passed the name check (and is tracked):
         // only the record's own fields are checked again.
         let known = self.topics.contains_key(&*record.topic);
+        let size = record.estimated_size();
         let checked = if known {
-            self.config.check_record_fields(&record)
+            self.config.check_record_sized(&record, size)
         } else {
-            self.config.check_record(&record)
+            crate::admin::check_topic_name(&record.topic)
+                .map_err(InvalidRecord::Topic)
+                .and_then(|()| self.config.check_record_sized(&record, size))
         };
         if let Err(reason) = checked {
             return Err(SendError::Invalid {
@@ -423,7 +426,6 @@ impl ProducerState {
                 reason,
             });
         }
-        let size = record.estimated_size();
         if self.buffered + size > self.config.buffer_memory {
             self.buffer_blocked = true;
             return Err(SendError::BufferFull(Box::new(record)));
@@ -436,23 +438,14 @@ impl ProducerState {
             metadata.track(&record.topic);
         }
         let deadline = self.now + self.config.delivery_timeout;
-        let topic = Arc::clone(&record.topic);
-        trace!(target: LOG, %id, %topic, size, "record queued");
+        trace!(target: LOG, %id, topic = %record.topic, size, "record queued");
         let w = Waiting {
             id,
             record,
             size,
             deadline,
         };
-        match self.topics.get_mut(&*topic) {
-            Some(t) => t.waiting.push_back(w),
-            None => {
-                let mut t = TopicState::new(Arc::clone(&topic));
-                t.waiting.push_back(w);
-                self.topics.insert(topic.to_string(), t);
-            }
-        }
-        let changed = self.assign_topic(&topic, &metadata.cache, events);
+        let changed = self.place(w, &metadata.cache, events);
         let due = self.due.is_some_and(|t| t <= self.now);
         Ok((id, changed || due || self.flushing))
     }
@@ -483,6 +476,52 @@ impl ProducerState {
 
     // ---- placing records ----------------------------------------------
 
+    /// The topic map and, borrowed apart from it, what placing a record
+    /// needs: a topic's state is then worked on in place.
+    fn split(&mut self) -> (&mut BTreeMap<String, TopicState>, Placer<'_>) {
+        (
+            &mut self.topics,
+            Placer {
+                config: &self.config,
+                rng: &mut self.rng,
+                next_batch: &mut self.next_batch,
+                now: self.now,
+            },
+        )
+    }
+
+    /// Puts a new record into a batch right away when its topic's
+    /// partitions are known and none of the topic's records wait before
+    /// it (the common case: no queue, no second lookup); otherwise queues
+    /// it behind them. Returns whether anything but joining an open batch
+    /// happened.
+    fn place(&mut self, w: Waiting, cache: &ClusterMetadata, events: &mut VecDeque<Event>) -> bool {
+        let meta = cache.topic(&w.record.topic).filter(|m| placeable(m));
+        let (topics, mut placer) = self.split();
+        let t = match topics.get_mut(&*w.record.topic) {
+            Some(t) => t,
+            None => topics
+                .entry(w.record.topic.to_string())
+                .or_insert_with(|| TopicState::new(Arc::clone(&w.record.topic))),
+        };
+        match meta {
+            Some(meta) if t.waiting.is_empty() => {
+                match placer.choose_partition(t, &w.record, w.size, meta) {
+                    Ok(p) => placer.append(t, p, w),
+                    Err(e) => {
+                        self.report(events, w.id, w.size, Err(e));
+                        true
+                    }
+                }
+            }
+            _ => {
+                let topic = Arc::clone(&w.record.topic);
+                t.waiting.push_back(w);
+                self.assign_topic(&topic, cache, events)
+            }
+        }
+    }
+
     /// Moves a topic's waiting records into partition batches once its
     /// partitions are known; fails those past their deadline otherwise.
     /// Returns whether anything but joining an open batch happened.
@@ -492,34 +531,28 @@ impl ProducerState {
         cache: &ClusterMetadata,
         events: &mut VecDeque<Event>,
     ) -> bool {
-        // Taken out for the borrow checker; put back below (no allocation).
-        let Some(mut t) = self
-            .topics
-            .get_mut(topic)
-            .map(|t| std::mem::replace(t, TopicState::new(Arc::clone(&t.name))))
-        else {
+        let meta = cache.topic(topic);
+        let now = self.now;
+        let (topics, mut placer) = self.split();
+        let Some(t) = topics.get_mut(topic) else {
             return false;
         };
         let mut changed = false;
-        match cache
-            .topic(topic)
-            .filter(|m| m.error == ErrorCode::None && !m.partitions.is_empty())
-        {
+        // Reported once the topic is let go of; empty (no allocation)
+        // unless something failed.
+        let mut failed = Vec::new();
+        match meta.filter(|m| placeable(m)) {
             Some(meta) => {
                 while let Some(w) = t.waiting.pop_front() {
-                    match self.choose_partition(topic, &mut t, &w.record, meta) {
-                        Ok(p) => changed |= self.append(&mut t, p, w),
-                        Err(e) => {
-                            changed = true;
-                            self.report(events, w.id, w.size, Err(e));
-                        }
+                    match placer.choose_partition(t, &w.record, w.size, meta) {
+                        Ok(p) => changed |= placer.append(t, p, w),
+                        Err(e) => failed.push((w.id, w.size, e)),
                     }
                 }
             }
             None => {
                 changed = true;
-                let known_error = cache.topic(topic).map(|m| m.error).filter(|e| e.is_error());
-                let now = self.now;
+                let known_error = meta.map(|m| m.error).filter(|e| e.is_error());
                 while t.waiting.front().is_some_and(|w| w.deadline <= now) {
                     let Some(w) = t.waiting.pop_front() else {
                         break;
@@ -532,152 +565,15 @@ impl ProducerState {
                         None => ProduceError::Timeout,
                     };
                     debug!(target: LOG, id = %w.id, topic, %error, "no metadata for topic within delivery timeout");
-                    self.report(events, w.id, w.size, Err(error));
+                    failed.push((w.id, w.size, error));
                 }
             }
         }
-        if let Some(slot) = self.topics.get_mut(topic) {
-            *slot = t;
+        for (id, size, error) in failed {
+            changed = true;
+            self.report(events, id, size, Err(error));
         }
         changed
-    }
-
-    fn choose_partition(
-        &mut self,
-        topic: &str,
-        t: &mut TopicState,
-        record: &ProducerRecord,
-        meta: &TopicMetadata,
-    ) -> Result<i32, ProduceError> {
-        let count = i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX);
-        let check = |p: i32| {
-            if (0..count).contains(&p) {
-                Ok(p)
-            } else {
-                Err(ProduceError::InvalidPartition {
-                    partition: p,
-                    partitions: count,
-                })
-            }
-        };
-        if let Some(p) = record.partition {
-            return check(p);
-        }
-        let available = || -> Vec<i32> {
-            meta.partitions
-                .iter()
-                .filter(|p| p.leader.is_some())
-                .map(|p| p.partition)
-                .collect()
-        };
-        match &self.config.partitioner {
-            PartitionerChoice::Custom(custom) => check(custom.partition(
-                topic,
-                record.key.as_deref(),
-                record.value.as_deref(),
-                count,
-                &available(),
-            )),
-            PartitionerChoice::Default => match &record.key {
-                Some(key) => Ok(partition_for_key(key, count)),
-                None => Ok(self.sticky_partition(t, record.estimated_size(), count, available)),
-            },
-        }
-    }
-
-    /// KIP-480: keep the sticky partition while its newest batch can take
-    /// the record; once that batch is sent or full, move to another one.
-    fn sticky_partition(
-        &mut self,
-        t: &mut TopicState,
-        size: usize,
-        count: i32,
-        available: impl FnOnce() -> Vec<i32>,
-    ) -> i32 {
-        let limit = self.batch_limit();
-        if let Some(p) = t.sticky.filter(|p| *p < count) {
-            let fits = t
-                .partitions
-                .get(&p)
-                .and_then(|ps| ps.batches.back())
-                .is_some_and(|b| b.open && b.size + size <= limit);
-            if fits || !t.sticky_used {
-                t.sticky_used = true;
-                return p;
-            }
-        }
-        // Only on a switch, once per batch: the common case allocates nothing.
-        let available = available();
-        let all: Vec<i32> = if available.is_empty() {
-            (0..count).collect()
-        } else {
-            Vec::new()
-        };
-        let pool = if available.is_empty() {
-            &all[..]
-        } else {
-            &available[..]
-        };
-        let others: Vec<i32> = pool
-            .iter()
-            .copied()
-            .filter(|p| Some(*p) != t.sticky)
-            .collect();
-        let pool = if others.is_empty() { pool } else { &others[..] };
-        let p = pool.get(self.rng.below(pool.len())).copied().unwrap_or(0);
-        t.sticky = Some(p);
-        t.sticky_used = true;
-        p
-    }
-
-    fn batch_limit(&self) -> usize {
-        self.config
-            .batch_size
-            .min(self.config.max_request_size)
-            .min(self.config.buffer_memory)
-    }
-
-    /// Adds a record to the partition's open batch, or opens a new one
-    /// (returning `true`).
-    fn append(&mut self, t: &mut TopicState, partition: i32, w: Waiting) -> bool {
-        let limit = self.batch_limit();
-        let ps = t.partitions.entry(partition).or_default();
-        let rec = Rec {
-            id: w.id,
-            timestamp: w.record.timestamp.unwrap_or(-1),
-            key: w.record.key,
-            value: w.record.value,
-            headers: w.record.headers,
-            size: w.size,
-        };
-        if let Some(b) = ps.batches.back_mut().filter(|b| b.open) {
-            if b.size + w.size <= limit {
-                b.size += w.size;
-                b.records.push(rec);
-                return false;
-            }
-            b.open = false;
-        }
-        self.next_batch += 1;
-        let mut records = Recs::default();
-        records.push(rec);
-        ps.batches.push_back(Batch {
-            uid: self.next_batch,
-            records,
-            size: BATCH_OVERHEAD + w.size,
-            created: self.now,
-            deadline: w.deadline,
-            open: true,
-            state: BatchState::Queued,
-            stamp: None,
-            encoded: None,
-            attempts: 0,
-            restart_seq: None,
-            broken: false,
-            retried: false,
-            maybe_written: false,
-        });
-        true
     }
 
     // ---- driving ------------------------------------------------------
@@ -1431,6 +1327,161 @@ impl ProducerState {
             self.flushing = false;
             events.push_back(Event::FlushComplete);
         }
+    }
+}
+
+/// What placing a record needs besides the topic's own state; see
+/// [`ProducerState::split`].
+struct Placer<'a> {
+    config: &'a ProducerConfig,
+    rng: &'a mut Rng,
+    next_batch: &'a mut u64,
+    now: Instant,
+}
+
+/// A topic's records can go to partitions: its metadata names them.
+fn placeable(meta: &TopicMetadata) -> bool {
+    meta.error == ErrorCode::None && !meta.partitions.is_empty()
+}
+
+/// The largest batch: never over a request, nor over the whole buffer.
+fn batch_limit(config: &ProducerConfig) -> usize {
+    config
+        .batch_size
+        .min(config.max_request_size)
+        .min(config.buffer_memory)
+}
+
+impl Placer<'_> {
+    fn choose_partition(
+        &mut self,
+        t: &mut TopicState,
+        record: &ProducerRecord,
+        size: usize,
+        meta: &TopicMetadata,
+    ) -> Result<i32, ProduceError> {
+        let count = i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX);
+        let check = |p: i32| {
+            if (0..count).contains(&p) {
+                Ok(p)
+            } else {
+                Err(ProduceError::InvalidPartition {
+                    partition: p,
+                    partitions: count,
+                })
+            }
+        };
+        if let Some(p) = record.partition {
+            return check(p);
+        }
+        let available = || -> Vec<i32> {
+            meta.partitions
+                .iter()
+                .filter(|p| p.leader.is_some())
+                .map(|p| p.partition)
+                .collect()
+        };
+        match &self.config.partitioner {
+            PartitionerChoice::Custom(custom) => check(custom.partition(
+                &record.topic,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                count,
+                &available(),
+            )),
+            PartitionerChoice::Default => match &record.key {
+                Some(key) => Ok(partition_for_key(key, count)),
+                None => Ok(self.sticky_partition(t, size, count, available)),
+            },
+        }
+    }
+
+    /// KIP-480: keep the sticky partition while its newest batch can take
+    /// the record; once that batch is sent or full, move to another one.
+    fn sticky_partition(
+        &mut self,
+        t: &mut TopicState,
+        size: usize,
+        count: i32,
+        available: impl FnOnce() -> Vec<i32>,
+    ) -> i32 {
+        let limit = batch_limit(self.config);
+        if let Some(p) = t.sticky.filter(|p| *p < count) {
+            let fits = t
+                .partitions
+                .get(&p)
+                .and_then(|ps| ps.batches.back())
+                .is_some_and(|b| b.open && b.size + size <= limit);
+            if fits || !t.sticky_used {
+                t.sticky_used = true;
+                return p;
+            }
+        }
+        // Only on a switch, once per batch: the common case allocates nothing.
+        let available = available();
+        let all: Vec<i32> = if available.is_empty() {
+            (0..count).collect()
+        } else {
+            Vec::new()
+        };
+        let pool = if available.is_empty() {
+            &all[..]
+        } else {
+            &available[..]
+        };
+        let others: Vec<i32> = pool
+            .iter()
+            .copied()
+            .filter(|p| Some(*p) != t.sticky)
+            .collect();
+        let pool = if others.is_empty() { pool } else { &others[..] };
+        let p = pool.get(self.rng.below(pool.len())).copied().unwrap_or(0);
+        t.sticky = Some(p);
+        t.sticky_used = true;
+        p
+    }
+
+    /// Adds a record to the partition's open batch, or opens a new one
+    /// (returning `true`).
+    fn append(&mut self, t: &mut TopicState, partition: i32, w: Waiting) -> bool {
+        let limit = batch_limit(self.config);
+        let ps = t.partitions.entry(partition).or_default();
+        let rec = Rec {
+            id: w.id,
+            timestamp: w.record.timestamp.unwrap_or(-1),
+            key: w.record.key,
+            value: w.record.value,
+            headers: w.record.headers,
+            size: w.size,
+        };
+        if let Some(b) = ps.batches.back_mut().filter(|b| b.open) {
+            if b.size + w.size <= limit {
+                b.size += w.size;
+                b.records.push(rec);
+                return false;
+            }
+            b.open = false;
+        }
+        *self.next_batch += 1;
+        let mut records = Recs::default();
+        records.push(rec);
+        ps.batches.push_back(Batch {
+            uid: *self.next_batch,
+            records,
+            size: BATCH_OVERHEAD + w.size,
+            created: self.now,
+            deadline: w.deadline,
+            open: true,
+            state: BatchState::Queued,
+            stamp: None,
+            encoded: None,
+            attempts: 0,
+            restart_seq: None,
+            broken: false,
+            retried: false,
+            maybe_written: false,
+        });
+        true
     }
 }
 
