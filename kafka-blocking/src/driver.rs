@@ -211,6 +211,16 @@ fn handle(
     }
 }
 
+/// Hands every event the core has to whoever waits for it.
+fn handle_events(core: &mut Core, now: Instant) -> bool {
+    let mut any = false;
+    while let Some(event) = core.client.poll_event() {
+        any = true;
+        core.handle_event(now, event);
+    }
+    any
+}
+
 /// Executes everything the core asks for, then hands events to waiters.
 fn drain(
     core: &mut Core,
@@ -220,6 +230,9 @@ fn drain(
 ) {
     loop {
         let mut progressed = false;
+        // One clock read per pass, not per event: a batch's acknowledgement
+        // brings an event for each of its records.
+        let now = Instant::now();
         // Past the limit, requests stay in the core until a writer drains
         // (it then sends `Input::Wake`).
         while backlog.load(Ordering::Relaxed) < BACKLOG_LIMIT {
@@ -227,6 +240,10 @@ fn drain(
                 break;
             };
             progressed = true;
+            // Taking an acks=0 request completes its records: their reports
+            // go out now, not piled up in the core behind megabytes of
+            // further requests.
+            handle_events(core, now);
             if let Some(w) = sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
                 let len = t.bytes.len();
                 backlog.fetch_add(len, Ordering::Relaxed);
@@ -271,13 +288,7 @@ fn drain(
                 other => debug!(target: LOG, ?other, "unknown connection request"),
             }
         }
-        // One clock read per pass, not per event: a batch's acknowledgement
-        // brings an event for each of its records.
-        let now = Instant::now();
-        while let Some(event) = core.client.poll_event() {
-            progressed = true;
-            core.handle_event(now, event);
-        }
+        progressed |= handle_events(core, now);
         let Core { client, calls, .. } = &mut *core;
         progressed |= calls.serve_pull(client, now);
         if !progressed {

@@ -60,7 +60,9 @@ struct Slot {
 struct SlotState {
     /// `Some(None)`: the driver dropped the record without a report
     /// (the client is gone).
-    result: Option<Option<Result<DeliveryReport, Error>>>,
+    /// The error is boxed: [`Error`] is several times the size of a
+    /// report, and a slot is held per record in flight.
+    result: Option<Option<Result<DeliveryReport, Box<Error>>>>,
     waiting: bool,
 }
 
@@ -68,7 +70,7 @@ impl Slot {
     fn put(&self, result: Option<Result<DeliveryReport, Error>>) {
         let waiting = match self.state.lock() {
             Ok(mut s) => {
-                s.result.get_or_insert(result);
+                s.result.get_or_insert(result.map(|r| r.map_err(Box::new)));
                 s.waiting
             }
             Err(_) => return,
@@ -80,9 +82,7 @@ impl Slot {
 
     fn peek(&self) -> Option<Result<DeliveryReport, Error>> {
         let s = self.state.lock().ok()?;
-        s.result
-            .as_ref()
-            .map(|r| r.clone().unwrap_or(Err(Error::Closed)))
+        s.result.as_ref().map(|r| unbox(r.clone()))
     }
 
     fn wait(&self, timeout: Duration) -> Result<DeliveryReport, Error> {
@@ -90,7 +90,7 @@ impl Slot {
         let mut deadline = None;
         loop {
             if let Some(r) = s.result.take() {
-                return r.unwrap_or(Err(Error::Closed));
+                return unbox(r);
             }
             let now = Instant::now();
             let deadline = *deadline.get_or_insert(now + timeout);
@@ -105,6 +105,14 @@ impl Slot {
                 .map_err(|_| Error::Closed)?
                 .0;
         }
+    }
+}
+
+/// A slot's report as the caller sees it.
+fn unbox(r: Option<Result<DeliveryReport, Box<Error>>>) -> Result<DeliveryReport, Error> {
+    match r {
+        Some(report) => report.map_err(|e| *e),
+        None => Err(Error::Closed),
     }
 }
 

@@ -279,6 +279,16 @@ fn handle_net(
     }
 }
 
+/// Hands every event the core has to whoever waits for it.
+fn handle_events(core: &mut Core, now: Instant) -> bool {
+    let mut any = false;
+    while let Some(event) = core.client.poll_event() {
+        any = true;
+        core.handle_event(now, event);
+    }
+    any
+}
+
 /// Executes everything the core asks for, then hands events to waiters.
 fn drain(
     core: &mut Core,
@@ -288,6 +298,9 @@ fn drain(
 ) {
     loop {
         let mut progressed = false;
+        // One clock read per pass, not per event: a batch's acknowledgement
+        // brings an event for each of its records.
+        let now = Instant::now();
         // Past the limit, requests stay in the core until a writer drains
         // (it then sends `Net::Drained`).
         while backlog.load(Ordering::Relaxed) < BACKLOG_LIMIT {
@@ -295,6 +308,10 @@ fn drain(
                 break;
             };
             progressed = true;
+            // Taking an acks=0 request completes its records: their reports
+            // go out now, not piled up in the core behind megabytes of
+            // further requests.
+            handle_events(core, now);
             if let Some((w, _)) = sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
                 w.send(t.bytes);
             }
@@ -327,13 +344,7 @@ fn drain(
                 other => debug!(target: LOG, ?other, "unknown connection request"),
             }
         }
-        // One clock read per pass, not per event: a batch's acknowledgement
-        // brings an event for each of its records.
-        let now = Instant::now();
-        while let Some(event) = core.client.poll_event() {
-            progressed = true;
-            core.handle_event(now, event);
-        }
+        progressed |= handle_events(core, now);
         let Core { client, calls, .. } = &mut *core;
         progressed |= calls.serve_pull(client, now);
         if !progressed {

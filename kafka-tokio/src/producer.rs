@@ -24,27 +24,33 @@ pub struct Producer {
 #[derive(Debug)]
 #[must_use = "a delivery is only known once the future completes"]
 pub struct DeliveryFuture {
-    rx: oneshot::Receiver<Result<DeliveryReport, Error>>,
+    rx: oneshot::Receiver<Report>,
 }
 
 impl Future for DeliveryFuture {
     type Output = Result<DeliveryReport, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(Error::Closed)))
+        Pin::new(&mut self.rx).poll(cx).map(|r| match r {
+            Ok(report) => report.map_err(|e| *e),
+            Err(_) => Err(Error::Closed),
+        })
     }
 }
 
+/// A delivery report as it travels to its future. The error is boxed:
+/// [`Error`] is several times the size of a report, and a report is held
+/// per record in flight.
+type Report = Result<DeliveryReport, Box<Error>>;
+
 /// Where the driver puts a record's delivery report: the sending half of
 /// its [`DeliveryFuture`] (no boxed closure per record).
-pub(crate) struct Delivered(oneshot::Sender<Result<DeliveryReport, Error>>);
+pub(crate) struct Delivered(oneshot::Sender<Report>);
 
 impl kafka_state::calls::Deliver for Delivered {
     fn deliver(self, result: Result<DeliveryReport, Error>) {
         // The future may have been dropped: nobody to tell.
-        let _ = self.0.send(result);
+        let _ = self.0.send(result.map_err(Box::new));
     }
 }
 
