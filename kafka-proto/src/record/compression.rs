@@ -63,12 +63,15 @@ pub(crate) fn decompress(
         #[cfg(feature = "snappy")]
         Compression::Snappy => snappy::decompress(input, limit),
         #[cfg(feature = "lz4")]
-        Compression::Lz4 => read_bounded(
-            lz4_flex::frame::FrameDecoder::new(input),
-            input.len(),
-            limit,
-            "lz4",
-        ),
+        Compression::Lz4 => match lz4::decompress_plain(input, limit) {
+            Some(out) => out,
+            None => read_bounded(
+                lz4_flex::frame::FrameDecoder::new(input),
+                input.len(),
+                limit,
+                "lz4",
+            ),
+        },
         #[cfg(feature = "zstd")]
         Compression::Zstd => {
             let decoder = ::zstd::stream::read::Decoder::with_buffer(input)
@@ -252,6 +255,118 @@ mod lz4 {
         enc.finish().map_err(|e| encode_error("lz4", e))?;
         Ok(())
     }
+    /// FLG bits that must be as in [`PLAIN_FLG`]: all but "content size
+    /// present", which either way is fine.
+    const FLG_MASK: u8 = 0b1111_0111;
+    /// Version 01, independent blocks, no block or content checksum, no
+    /// dictionary.
+    const PLAIN_FLG: u8 = 0b0110_0000;
+
+    /// Decodes a frame as Kafka clients write it (independent blocks, no
+    /// checksums) block by block straight into one buffer, skipping the
+    /// frame decoder's staging buffer and copy. `None` for any other kind
+    /// of frame: the caller hands it to lz4_flex's frame decoder.
+    ///
+    /// The descriptor checksum is not checked: the batch's CRC covers
+    /// these bytes already, and Kafka before 0.10 computed it wrongly
+    /// (KAFKA-3160), so old compressed message sets still read.
+    pub(super) fn decompress_plain(
+        input: &[u8],
+        limit: usize,
+    ) -> Option<Result<Vec<u8>, DecodeError>> {
+        let (&[m0, m1, m2, m3, flg, bd], rest) = input.split_first_chunk::<6>()?;
+        let block_id = (bd >> 4) & 0b111;
+        if [m0, m1, m2, m3] != FRAME_HEADER[..4]
+            || flg & FLG_MASK != PLAIN_FLG
+            || bd & 0b1000_1111 != 0
+            || block_id < 4
+        {
+            return None;
+        }
+        // 64 KiB, 256 KiB, 1 MiB or 4 MiB.
+        let block_max = 1usize << (8 + 2 * block_id);
+        let (size, mut rest) = if flg & 0b1000 != 0 {
+            let (size, rest) = rest.split_first_chunk::<8>()?;
+            (Some(u64::from_le_bytes(*size)), rest)
+        } else {
+            (None, rest)
+        };
+        // The descriptor checksum byte.
+        rest = rest.get(1..)?;
+        let capacity = match size {
+            Some(n) if n > limit as u64 => return Some(Err(limit_error(limit))),
+            // Bounded by what the blocks present can inflate to.
+            Some(n) => (n as usize).min(rest.len().saturating_mul(255)),
+            None => input.len().saturating_mul(4).clamp(256, 1 << 20).min(limit),
+        };
+        let mut out = Vec::with_capacity(capacity);
+        // Bytes written; `out.len()` stays at its high-water mark, so that
+        // each byte of the buffer is zeroed once, not once per block.
+        let mut pos = 0usize;
+        loop {
+            let Some((word, after)) = rest.split_first_chunk::<4>() else {
+                return Some(Err(truncated()));
+            };
+            let word = u32::from_le_bytes(*word);
+            if word == 0 {
+                rest = after;
+                break;
+            }
+            let stored = word & (1 << 31) != 0;
+            let len = (word & !(1 << 31)) as usize;
+            if len > block_max {
+                return Some(Err(codec_error(
+                    "lz4",
+                    "block larger than the frame's block size",
+                )));
+            }
+            let Some(block) = after.get(..len) else {
+                return Some(Err(truncated()));
+            };
+            rest = &after[len..];
+            if stored {
+                if len > limit - pos {
+                    return Some(Err(limit_error(limit)));
+                }
+                out.truncate(pos);
+                out.extend_from_slice(block);
+                pos += len;
+                continue;
+            }
+            // One byte past the limit tells "over the limit" from "fits".
+            let room = block_max.min((limit - pos).saturating_add(1));
+            if out.len() < pos + room {
+                out.resize(pos + room, 0);
+            }
+            match lz4_flex::block::decompress_into(block, &mut out[pos..pos + room]) {
+                Ok(n) if n > limit - pos => return Some(Err(limit_error(limit))),
+                Ok(n) => pos += n,
+                Err(lz4_flex::block::DecompressError::OutputTooSmall { .. })
+                    if room < block_max =>
+                {
+                    return Some(Err(limit_error(limit)))
+                }
+                Err(e) => return Some(Err(codec_error("lz4", e))),
+            }
+        }
+        if !rest.is_empty() {
+            // Another frame follows, or trailing bytes: the frame decoder
+            // knows what to make of them.
+            return None;
+        }
+        if size.is_some_and(|n| n != pos as u64) {
+            return Some(Err(codec_error(
+                "lz4",
+                "content size does not match the frame",
+            )));
+        }
+        out.truncate(pos);
+        Some(Ok(out))
+    }
+
+    fn truncated() -> DecodeError {
+        codec_error("lz4", "frame ends inside a block")
+    }
 }
 
 /// Upper bound of [`lz4_frame`]'s output for `len` input bytes.
@@ -351,5 +466,120 @@ mod tests {
             let back = decompress(Compression::Lz4, &ours, usize::MAX).unwrap();
             assert_eq!(back, input);
         }
+    }
+
+    fn sample() -> (Vec<u8>, Vec<u8>) {
+        let text: Vec<u8> = (0..300_000u32)
+            .map(|i| {
+                if i % 7 == 0 {
+                    (i >> 3) as u8
+                } else {
+                    b'a' + (i % 13) as u8
+                }
+            })
+            .collect();
+        let noise: Vec<u8> = (0..70_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        (text, noise)
+    }
+
+    fn flex_frame(input: &[u8], info: lz4_flex::frame::FrameInfo) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+        enc.write_all(input).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn lz4_frames_of_every_kind_decode_alike_fast_or_not() {
+        use lz4_flex::frame::{BlockMode, BlockSize, FrameInfo};
+        let (text, noise) = sample();
+        let plain = || FrameInfo::new().block_mode(BlockMode::Independent);
+        for input in [&[][..], &b"x"[..], &text[..5000], &text[..], &noise[..]] {
+            let n = Some(input.len() as u64);
+            let kinds = [
+                (plain(), true),
+                (plain().content_size(n), true),
+                (plain().block_size(BlockSize::Max256KB), true),
+                (plain().block_size(BlockSize::Max4MB).content_size(n), true),
+                (plain().block_mode(BlockMode::Linked), false),
+                (plain().block_checksums(true), false),
+                (plain().content_checksum(true), false),
+            ];
+            for (info, fast) in kinds {
+                let frame = flex_frame(input, info.clone());
+                let direct = lz4::decompress_plain(&frame, usize::MAX);
+                assert_eq!(direct.is_some(), fast, "{info:?}");
+                let back = decompress(Compression::Lz4, &frame, usize::MAX).unwrap();
+                assert_eq!(back, input, "{info:?}");
+                // The limit holds on both paths, for compressed and stored
+                // blocks, with and without a declared size.
+                if !input.is_empty() {
+                    assert_eq!(
+                        decompress(Compression::Lz4, &frame, input.len()).unwrap(),
+                        input
+                    );
+                    let err = decompress(Compression::Lz4, &frame, input.len() - 1).unwrap_err();
+                    assert!(
+                        matches!(err.kind(), DecodeErrorKind::DecompressionLimit { .. }),
+                        "{info:?}: {err}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lz4_direct_decoding_refuses_damaged_frames() {
+        let (text, noise) = sample();
+        let mut both = text[..100_000].to_vec();
+        both.extend_from_slice(&noise[..20_000]);
+        let mut frame = Vec::new();
+        lz4_frame(&both, &mut frame).unwrap();
+        // Every truncation after the header is an error, never a panic or
+        // a shorter result.
+        for cut in (7..frame.len())
+            .step_by(61)
+            .chain(frame.len() - 8..frame.len())
+        {
+            let direct = lz4::decompress_plain(&frame[..cut], usize::MAX);
+            assert!(matches!(direct, Some(Err(_))), "{cut}");
+        }
+        // A block claiming more than the frame's block size.
+        let mut big = frame[..7].to_vec();
+        big.extend_from_slice(&(70_000u32 | 1 << 31).to_le_bytes());
+        big.extend_from_slice(&[0; 70_000]);
+        big.extend_from_slice(&[0; 4]);
+        assert!(lz4::decompress_plain(&big, usize::MAX).unwrap().is_err());
+        // A declared size that the blocks do not fill.
+        let mut sized = flex_frame(
+            &both,
+            lz4_flex::frame::FrameInfo::new().content_size(Some(both.len() as u64)),
+        );
+        sized[6..14].copy_from_slice(&(both.len() as u64 + 1).to_le_bytes());
+        assert!(decompress(Compression::Lz4, &sized, usize::MAX).is_err());
+        // A declared size over the limit fails before anything is inflated.
+        sized[6..14].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            lz4::decompress_plain(&sized, 1 << 20)
+                .unwrap()
+                .unwrap_err()
+                .kind(),
+            DecodeErrorKind::DecompressionLimit { .. }
+        ));
+    }
+
+    /// Kafka before 0.10 wrote a wrong descriptor checksum (KAFKA-3160);
+    /// the batch's own CRC covers those bytes, so the frame still reads.
+    #[test]
+    fn lz4_frames_with_a_wrong_descriptor_checksum_still_read() {
+        let mut frame = Vec::new();
+        lz4_frame(b"old producers", &mut frame).unwrap();
+        frame[6] ^= 0xff;
+        assert_eq!(
+            decompress(Compression::Lz4, &frame, usize::MAX).unwrap(),
+            b"old producers"
+        );
     }
 }
