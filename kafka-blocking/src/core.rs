@@ -32,6 +32,9 @@ pub(crate) struct Core {
     pub(crate) room: Arc<Condvar>,
     /// Create times of records sent without one.
     pub(crate) wall: WallClock,
+    /// The deadline the driver waits until: a socket reader feeding the
+    /// core wakes the driver only for something sooner (or for output).
+    pub(crate) armed: Option<Instant>,
 }
 
 /// The core, shared by the driver thread and every handle. Handles run
@@ -119,6 +122,7 @@ impl Core {
             shut_down: false,
             room: Arc::new(Condvar::new()),
             wall: WallClock::default(),
+            armed: None,
         }
     }
 

@@ -1,7 +1,10 @@
-//! The driver thread: the only owner of the sans-IO core. Socket threads
-//! report what they read; the driver feeds the core, drains its outputs,
-//! opens and closes sockets as asked, and waits on one channel until the
-//! core's next timeout. Application calls reach it as jobs.
+//! The driver thread: drains the sans-IO core's outputs, opens and closes
+//! sockets as asked, and waits on one channel until the core's next
+//! timeout. The core sits behind a lock it shares with the handles (a send
+//! runs in the caller's thread) and with the sockets' reader threads,
+//! which feed what they read to the core themselves, so that a response
+//! reaches its caller without a hop through the driver. Other application
+//! calls reach the driver as jobs.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -26,8 +29,7 @@ const INPUT_BATCH: usize = 64;
 const READ_CHUNK: usize = 64 * 1024;
 /// See [`kafka_state::WRITE_BACKLOG_LIMIT`].
 const BACKLOG_LIMIT: usize = kafka_state::WRITE_BACKLOG_LIMIT;
-/// Reads queued towards the driver; a full queue blocks the reader
-/// threads, which pushes back on the brokers through TCP.
+/// Inputs queued towards the driver.
 const INPUT_QUEUE: usize = 256;
 
 /// Work sent by the application handles.
@@ -42,7 +44,6 @@ pub(crate) enum Input {
     Stop,
     Connected(ConnId, TcpStream),
     ConnectFailed(ConnId, String),
-    Data(ConnId, BytesMut),
     Closed(ConnId),
 }
 
@@ -51,7 +52,6 @@ struct Socket {
     /// Kept to shut the socket down, which ends both threads.
     stream: Option<TcpStream>,
     writer: Option<mpsc::Sender<Bytes>>,
-    buf: BytesMut,
 }
 
 impl Drop for Socket {
@@ -70,7 +70,7 @@ pub(crate) fn spawn(mut core: Core) -> std::io::Result<(Arc<Shared>, mpsc::SyncS
     let (driver, inputs) = (Arc::clone(&shared), tx.clone());
     thread::Builder::new()
         .name("kafka-driver".into())
-        .spawn(move || run(&driver, rx, inputs))?;
+        .spawn(move || run(driver, rx, inputs))?;
     Ok((shared, tx))
 }
 
@@ -83,8 +83,8 @@ impl Drop for Running<'_> {
     }
 }
 
-fn run(shared: &Shared, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Input>) {
-    let _running = Running(shared);
+fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Input>) {
+    let _running = Running(&shared);
     let mut sockets: HashMap<ConnId, Socket> = HashMap::new();
     let backlog = Arc::new(AtomicUsize::new(0));
     loop {
@@ -96,7 +96,8 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Inpu
             }
             // Whatever handles flagged is handled by this drain.
             let _ = core.client.take_wakeup();
-            core.client.poll_timeout()
+            core.armed = core.client.poll_timeout();
+            core.armed
         };
         let first = match deadline {
             Some(at) => {
@@ -117,10 +118,10 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Inpu
             core.client.handle_timeout(Instant::now());
             continue;
         };
-        handle(&mut core, &mut sockets, &inputs, &backlog, first);
+        handle(&mut core, &mut sockets, &shared, &inputs, &backlog, first);
         for _ in 1..INPUT_BATCH {
             match rx.try_recv() {
-                Ok(input) => handle(&mut core, &mut sockets, &inputs, &backlog, input),
+                Ok(input) => handle(&mut core, &mut sockets, &shared, &inputs, &backlog, input),
                 Err(_) => break,
             }
         }
@@ -138,6 +139,7 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Inpu
 fn handle(
     core: &mut Core,
     sockets: &mut HashMap<ConnId, Socket>,
+    shared: &Arc<Shared>,
     inputs: &mpsc::SyncSender<Input>,
     backlog: &Arc<AtomicUsize>,
     input: Input,
@@ -159,10 +161,10 @@ fn handle(
             match (stream.try_clone(), stream.try_clone()) {
                 (Ok(read), Ok(write)) => {
                     let (tx, rx) = mpsc::channel();
-                    let net = inputs.clone();
+                    let (net, feed) = (inputs.clone(), Arc::clone(shared));
                     let spawned = thread::Builder::new()
                         .name(format!("kafka-read-{}", conn.0))
-                        .spawn(move || reader(read, conn, net))
+                        .spawn(move || reader(read, conn, &feed, net))
                         .and_then(|_| {
                             let (net, backlog) = (inputs.clone(), Arc::clone(backlog));
                             thread::Builder::new()
@@ -191,17 +193,6 @@ fn handle(
             if sockets.remove(&conn).is_some() {
                 core.client.handle_connect_failed(now, conn, error);
             }
-        }
-        Input::Data(conn, bytes) => {
-            let Some(socket) = sockets.get_mut(&conn) else {
-                return;
-            };
-            if socket.buf.is_empty() {
-                socket.buf = bytes;
-            } else {
-                socket.buf.extend_from_slice(&bytes);
-            }
-            core.client.handle_recv(now, conn, &mut socket.buf);
         }
         Input::Closed(conn) => {
             if sockets.remove(&conn).is_some() {
@@ -275,7 +266,6 @@ fn drain(
                                 Socket {
                                     stream: None,
                                     writer: None,
-                                    buf: BytesMut::new(),
                                 },
                             );
                         }
@@ -311,19 +301,38 @@ fn connect(host: &str, port: u16, timeout: Duration) -> std::io::Result<TcpStrea
     }))
 }
 
-fn reader(mut read: TcpStream, conn: ConnId, net: mpsc::SyncSender<Input>) {
+/// Reads a socket and feeds what arrives to the core under the lock,
+/// handing out the events that follow (delivery reports, fetched
+/// records) at once; the driver is woken only if the core has output for
+/// it or a timeout sooner than the one it waits until. Holding the lock
+/// while the core digests a read is also the back-pressure: nothing more
+/// is read from this socket until then.
+fn reader(mut read: TcpStream, conn: ConnId, shared: &Shared, net: mpsc::SyncSender<Input>) {
+    // Reads land here and only what arrived is copied on: zeroing a fresh
+    // 64 KiB for every (usually small) response cost more.
+    let mut chunk = vec![0u8; READ_CHUNK];
+    // Bytes not yet cut into frames stay here between reads.
     let mut buf = BytesMut::new();
     loop {
-        buf.resize(READ_CHUNK, 0);
-        match read.read(&mut buf) {
+        match read.read(&mut chunk) {
             Ok(0) | Err(_) => {
                 let _ = net.send(Input::Closed(conn));
                 return;
             }
             Ok(n) => {
-                buf.truncate(n);
-                if net.send(Input::Data(conn, buf.split())).is_err() {
-                    return;
+                buf.extend_from_slice(&chunk[..n]);
+                let wake = {
+                    let Ok(mut core) = shared.lock() else { return };
+                    let now = Instant::now();
+                    core.client.handle_recv(now, conn, &mut buf);
+                    handle_events(&mut core, now);
+                    let Core { client, calls, .. } = &mut *core;
+                    calls.serve_pull(client, now);
+                    let armed = core.armed;
+                    core.client.take_wakeup_for(armed) || core.is_shut_down()
+                };
+                if wake {
+                    shared.wake();
                 }
             }
         }

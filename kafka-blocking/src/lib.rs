@@ -1,8 +1,10 @@
 //! A Kafka client on blocking std sockets, with no async runtime.
 //!
-//! A driver thread owns the sans-IO [`kafka_state::Client`]; each socket
-//! has a reader and a writer thread. Every call blocks until its answer
-//! or its timeout, whichever comes first.
+//! The sans-IO [`kafka_state::Client`] sits behind a lock shared by a
+//! driver thread (outputs, timers, connections), each socket's reader
+//! thread (which feeds it what arrives) and the callers (a send runs in
+//! the sending thread); each socket also has a writer thread. Every call
+//! blocks until its answer or its timeout, whichever comes first.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

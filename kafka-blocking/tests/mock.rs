@@ -420,3 +420,31 @@ fn a_sender_waiting_for_room_learns_that_the_client_closed() {
     assert!(matches!(error, Error::Closed), "{error:?}");
     assert!(waited < Duration::from_secs(10), "{waited:?}");
 }
+
+/// A response handled by a socket's reader thread that schedules
+/// something sooner than the driver's timer (here a produce retry after
+/// its backoff) wakes the driver: the retry goes after the backoff, not
+/// at the next unrelated timeout.
+#[test]
+fn a_retry_scheduled_by_a_response_goes_after_its_backoff() {
+    let mock = mock(1);
+    let mut config = Config::default();
+    config.producer.retry_backoff = Duration::from_millis(50);
+    let client = Client::connect(&mock.bootstrap(), config).unwrap();
+    client.create_topic(NewTopic::new("r", 1, 1)).unwrap();
+    let producer = client.producer();
+    producer.send("r", None, None, Some(b"v"), &[]).unwrap();
+    mock.inject_error(
+        kafka_proto::ApiKey::Produce,
+        ErrorCode::NotEnoughReplicas,
+        1,
+    );
+    let started = Instant::now();
+    let d = producer
+        .send_async(kafka_blocking::ProducerRecord::new("r").with_value(b"v".to_vec()))
+        .unwrap();
+    let report = d.wait_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(report.offset, 1);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "the retry waited {took:?}");
+}

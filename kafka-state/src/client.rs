@@ -326,6 +326,25 @@ impl Client {
         std::mem::take(&mut self.wakeup) || pending
     }
 
+    /// [`Client::take_wakeup`] for an input fed outside the driver (a
+    /// socket's reader handing over received bytes under the lock). Such
+    /// inputs always run the client's pump, so the flag alone would say
+    /// yes every time; this says yes only if the driver has something to
+    /// do: a transmit, connection request or event waiting, or a timeout
+    /// due before `armed`, the deadline the driver sleeps until. Clears
+    /// the flag.
+    pub fn take_wakeup_for(&mut self, armed: Option<Instant>) -> bool {
+        self.wakeup = false;
+        let sooner = match (self.poll_timeout(), armed) {
+            (Some(next), Some(armed)) => next < armed,
+            (next, _) => next.is_some() && armed.is_none(),
+        };
+        sooner
+            || !self.transmits.is_empty()
+            || !self.conn_requests.is_empty()
+            || !self.events.is_empty()
+    }
+
     // ---- commands and queries ----------------------------------------
 
     /// Admin commands (create and delete topics, metadata).

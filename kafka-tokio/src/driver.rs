@@ -1,7 +1,10 @@
-//! The driver task: the only owner of the sans-IO core. It reads sockets
-//! into per-connection buffers, feeds the core, drains its outputs, opens
-//! and closes sockets as asked, and sleeps until the core's next timeout.
-//! Application calls reach it as jobs: closures run against [`Core`].
+//! The driver task: drains the sans-IO core's outputs, opens and closes
+//! sockets as asked, and sleeps until the core's next timeout. The core
+//! sits behind a lock it shares with the handles (hot commands such as a
+//! send run in the caller) and with the sockets' reader tasks, which feed
+//! received bytes to the core themselves so that a response reaches its
+//! caller without a hop through the driver. Other application calls reach
+//! the driver as jobs: closures run against [`Core`].
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -31,8 +34,7 @@ const JOB_BATCH: usize = 256;
 const READ_CHUNK: usize = 64 * 1024;
 /// See [`kafka_state::WRITE_BACKLOG_LIMIT`].
 const BACKLOG_LIMIT: usize = kafka_state::WRITE_BACKLOG_LIMIT;
-/// Reads queued towards the driver per all connections; a full queue
-/// stops the readers, which pushes back on the brokers through TCP.
+/// Socket events queued towards the driver.
 const NET_QUEUE: usize = 256;
 
 /// Work sent by the application handles.
@@ -42,7 +44,6 @@ pub(crate) type Job = Box<dyn FnOnce(&mut Core, Instant) + Send>;
 enum Net {
     Connected(ConnId, TcpStream),
     ConnectFailed(ConnId, String),
-    Data(ConnId, BytesMut),
     Closed(ConnId),
     /// Writer tasks went back under [`BACKLOG_LIMIT`].
     Drained,
@@ -56,8 +57,6 @@ struct Socket {
     writer: Option<(Arc<Outbox>, JoinHandle<()>)>,
     /// The connect task, then the reader task.
     task: JoinHandle<()>,
-    /// Received bytes not yet cut into frames.
-    buf: BytesMut,
 }
 
 impl Drop for Socket {
@@ -168,7 +167,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
             }
             // Whatever handles flagged is handled by this drain.
             let _ = core.client.take_wakeup();
-            core.client.poll_timeout()
+            core.armed = core.client.poll_timeout();
+            core.armed
         };
         if deadline != armed {
             if let Some(at) = deadline {
@@ -188,10 +188,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                 // The driver holds a sender, so the channel never closes.
                 let Some(first) = net else { break };
                 let Ok(mut core) = shared.lock() else { break };
-                handle_net(&mut core, &mut sockets, &net_tx, &backlog, first);
+                handle_net(&mut core, &mut sockets, &shared, &net_tx, &backlog, first);
                 for _ in 1..NET_BATCH {
                     match net_rx.try_recv() {
-                        Ok(net) => handle_net(&mut core, &mut sockets, &net_tx, &backlog, net),
+                        Ok(net) => {
+                            handle_net(&mut core, &mut sockets, &shared, &net_tx, &backlog, net)
+                        }
                         Err(_) => break,
                     }
                 }
@@ -236,6 +238,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
 fn handle_net(
     core: &mut Core,
     sockets: &mut HashMap<ConnId, Socket>,
+    shared: &Arc<Shared>,
     net_tx: &mpsc::Sender<Net>,
     backlog: &Arc<AtomicUsize>,
     net: Net,
@@ -251,24 +254,13 @@ fn handle_net(
             let out = Arc::new(Outbox::new(write, Arc::clone(backlog)));
             let task = tokio::spawn(writer(Arc::clone(&out), conn, net_tx.clone()));
             socket.writer = Some((out, task));
-            socket.task = tokio::spawn(reader(read, conn, net_tx.clone()));
+            socket.task = tokio::spawn(reader(read, conn, Arc::clone(shared), net_tx.clone()));
             core.client.handle_connected(now, conn);
         }
         Net::ConnectFailed(conn, error) => {
             if sockets.remove(&conn).is_some() {
                 core.client.handle_connect_failed(now, conn, error);
             }
-        }
-        Net::Data(conn, bytes) => {
-            let Some(socket) = sockets.get_mut(&conn) else {
-                return;
-            };
-            if socket.buf.is_empty() {
-                socket.buf = bytes;
-            } else {
-                socket.buf.extend_from_slice(&bytes);
-            }
-            core.client.handle_recv(now, conn, &mut socket.buf);
         }
         Net::Drained => {}
         Net::Closed(conn) => {
@@ -329,14 +321,7 @@ fn drain(
                         };
                         let _ = net.send(msg).await;
                     });
-                    sockets.insert(
-                        conn,
-                        Socket {
-                            writer: None,
-                            task,
-                            buf: BytesMut::new(),
-                        },
-                    );
+                    sockets.insert(conn, Socket { writer: None, task });
                 }
                 ConnRequest::Close { conn } => {
                     sockets.remove(&conn);
@@ -353,7 +338,19 @@ fn drain(
     }
 }
 
-async fn reader(mut read: OwnedReadHalf, conn: ConnId, net: mpsc::Sender<Net>) {
+/// Reads a socket and feeds what arrives to the core under the lock,
+/// handing out the events that follows (delivery reports, fetched
+/// records) at once; the driver is woken only if the core has output for
+/// it or a timeout sooner than the one it sleeps until. Holding the lock
+/// while the core digests a read is also the back-pressure: nothing more
+/// is read from this socket until then.
+async fn reader(
+    mut read: OwnedReadHalf,
+    conn: ConnId,
+    shared: Arc<Shared>,
+    net: mpsc::Sender<Net>,
+) {
+    // Bytes not yet cut into frames stay here between reads.
     let mut buf = BytesMut::new();
     loop {
         buf.reserve(READ_CHUNK);
@@ -363,8 +360,18 @@ async fn reader(mut read: OwnedReadHalf, conn: ConnId, net: mpsc::Sender<Net>) {
                 return;
             }
             Ok(_) => {
-                if net.send(Net::Data(conn, buf.split())).await.is_err() {
-                    return;
+                let wake = {
+                    let Ok(mut core) = shared.lock() else { return };
+                    let now = Instant::now();
+                    core.client.handle_recv(now, conn, &mut buf);
+                    handle_events(&mut core, now);
+                    let Core { client, calls, .. } = &mut *core;
+                    calls.serve_pull(client, now);
+                    let armed = core.armed;
+                    core.client.take_wakeup_for(armed) || core.is_shut_down()
+                };
+                if wake {
+                    shared.wake.notify_one();
                 }
             }
         }

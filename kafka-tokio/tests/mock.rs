@@ -415,3 +415,33 @@ async fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
     })
     .await;
 }
+
+/// A response handled by a socket's reader that schedules something
+/// sooner than the driver's timer (here a produce retry after its
+/// backoff) wakes the driver: the retry goes after the backoff, not at the
+/// next unrelated timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_scheduled_by_a_response_goes_after_its_backoff() {
+    let mock = mock(1);
+    within(async {
+        let mut config = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+        config.producer.retry_backoff = Duration::from_millis(50);
+        let client = Client::connect(config).await.unwrap();
+        client.create_topic(NewTopic::new("r", 1, 1)).await.unwrap();
+        let producer = client.producer();
+        let record = || kafka_tokio::ProducerRecord::new("r").with_value(b"v".to_vec());
+        producer.send(record()).await.unwrap().await.unwrap();
+        mock.inject_error(
+            kafka_proto::ApiKey::Produce,
+            ErrorCode::NotEnoughReplicas,
+            1,
+        );
+        let started = std::time::Instant::now();
+        let report = producer.send(record()).await.unwrap().await.unwrap();
+        assert_eq!(report.offset, 1);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "the retry waited {took:?}");
+        client.close().await;
+    })
+    .await;
+}
