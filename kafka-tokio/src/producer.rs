@@ -65,6 +65,12 @@ impl Producer {
     /// [`Error::InvalidRecord`]. A record without a timestamp gets the
     /// current time.
     pub async fn send(&self, mut record: ProducerRecord) -> Result<DeliveryFuture, Error> {
+        // A send seldom waits, so a task sending in a loop would never
+        // yield: on a current-thread runtime the driver would not write a
+        // batch until the sender ran out of room. Counting each send
+        // against tokio's cooperative budget makes such a task yield every
+        // so often (128 sends by default), and sending overlaps writing.
+        tokio::task::coop::consume_budget().await;
         // No driver means no deliveries: refuse rather than hold the record.
         if self.client.jobs.is_closed() {
             return Err(Error::Closed);
