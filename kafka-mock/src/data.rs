@@ -108,7 +108,7 @@ impl Cluster {
             }
             resp.responses.push(tr);
         }
-        if req.acks == 0 {
+        if req.acks == 0 && !self.faults.answer_acks_zero {
             Reply::Nothing
         } else {
             Reply::Respond(ResponseBody::Produce(resp))

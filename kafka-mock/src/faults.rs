@@ -59,6 +59,9 @@ pub struct Faults {
     pub(crate) broker_latency: HashMap<i32, Duration>,
     pub(crate) api_latency: HashMap<ApiKey, Duration>,
     pub(crate) throttle_ms: i32,
+    /// Answer acks=0 produce requests, which Kafka never does (Tansu 0.6
+    /// does): for testing clients against such brokers.
+    pub(crate) answer_acks_zero: bool,
 }
 
 impl Faults {
@@ -105,6 +108,12 @@ impl crate::Cluster {
     /// Adds latency to every response from `broker` (zero removes it).
     pub fn set_broker_latency(&mut self, broker: i32, latency: Duration) {
         self.faults.broker_latency.insert(broker, latency);
+    }
+
+    /// Answers acks=0 produce requests like acks=1 ones, as some brokers
+    /// wrongly do (Tansu 0.6); Kafka sends nothing back for them.
+    pub fn set_answer_acks_zero(&mut self, on: bool) {
+        self.faults.answer_acks_zero = on;
     }
 
     /// Adds latency to every response of `api` (zero removes it).

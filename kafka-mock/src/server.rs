@@ -307,6 +307,12 @@ impl MockCluster {
         let _ = self.with(move |c| c.set_api_latency(api, latency));
     }
 
+    /// Answers acks=0 produce requests, as some brokers wrongly do
+    /// (Tansu 0.6); see [`Cluster::set_answer_acks_zero`].
+    pub fn set_answer_acks_zero(&self, on: bool) {
+        let _ = self.with(move |c| c.set_answer_acks_zero(on));
+    }
+
     /// Closes every open connection to `broker`.
     pub fn drop_connections(&self, broker: i32) {
         let _ = self.with(move |c| c.drop_connections(broker));

@@ -266,3 +266,33 @@ fn trailing_bytes_after_a_request_body_are_ignored() {
     let names: Vec<_> = md.topics.iter().map(|t| t.name.clone()).collect();
     assert_eq!(names, [Some("t".to_string())]);
 }
+
+/// Kafka sends nothing back for an acks=0 produce; with
+/// `set_answer_acks_zero` the mock answers it, as Tansu does, so clients
+/// can be tested against that.
+#[test]
+fn acks_zero_produce_is_answered_only_when_asked() {
+    let mock = MockCluster::builder().topic("t", 1, 1).build().unwrap();
+    let req = |acks: i16| {
+        ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name("t".into())
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch(&["v"])))])])
+    };
+    let mut c = TcpClient::connect(mock.brokers()[0].1);
+    // Unanswered, then an acks=1 request: its answer is the next frame.
+    c.send_only(9, req(0));
+    let ResponseBody::Produce(r) = c.call(9, req(1)) else {
+        panic!()
+    };
+    assert_eq!(r.responses[0].partition_responses[0].base_offset, 1);
+    mock.set_answer_acks_zero(true);
+    let ResponseBody::Produce(r) = c.call(9, req(0)) else {
+        panic!()
+    };
+    assert_eq!(r.responses[0].partition_responses[0].base_offset, 2);
+}

@@ -110,8 +110,18 @@ impl From<SendError> for RequestError {
     }
 }
 
+/// How many correlation ids of unanswered requests a connection keeps to
+/// recognise a broker's answer to one anyway: a broker that does answer
+/// them does so in order, long before this many more are sent.
+const UNANSWERED_KEPT: usize = 1024;
+
 /// Whether the broker answers `body`: a Produce request with `acks=0`
 /// gets no response, so it must not wait in the in-flight queue.
+///
+/// Some brokers answer it anyway (Tansu 0.6 does). Such an answer is
+/// recognised by its correlation id (see [`Connection::unanswered`]) and
+/// skipped, as librdkafka does, instead of failing the connection, which
+/// would drop every request queued behind it.
 pub(crate) fn expects_response(body: &RequestBody) -> bool {
     !matches!(body, RequestBody::Produce(p) if p.acks == 0)
 }
@@ -123,6 +133,9 @@ pub(crate) struct Connection {
     pub(crate) broker: Broker,
     state: State,
     in_flight: VecDeque<InFlight>,
+    /// Correlation ids of the latest requests sent expecting no answer
+    /// (acks=0 produce), oldest first; at most [`UNANSWERED_KEPT`].
+    unanswered: VecDeque<i32>,
     next_correlation_id: i32,
     timers: TimerTable<ConnTimer>,
     /// TLS between the socket and the frames, when configured.
@@ -140,6 +153,7 @@ impl Connection {
             broker,
             state: State::Connecting,
             in_flight: VecDeque::new(),
+            unanswered: VecDeque::new(),
             next_correlation_id: 0,
             timers,
             #[cfg(feature = "tls")]
@@ -250,7 +264,12 @@ impl Connection {
             .map_err(SendError::Encode)?;
         if !answered {
             // Nothing will come back: complete it at send.
-            self.in_flight.pop_back();
+            if let Some(entry) = self.in_flight.pop_back() {
+                if self.unanswered.len() == UNANSWERED_KEPT {
+                    self.unanswered.pop_front();
+                }
+                self.unanswered.push_back(entry.correlation_id);
+            }
             self.update_request_timer();
         }
         Ok(bytes)
@@ -335,6 +354,18 @@ impl Connection {
         s: ConnSettings<'_>,
         out: &mut Vec<ConnOutput>,
     ) -> Result<(), DisconnectReason> {
+        // An answer to a request that expects none (see `expects_response`)
+        // is skipped; responses come in request order, so the ids sent
+        // before it will not be answered any more either.
+        if let Ok(got) = response_correlation_id(&frame) {
+            if self.in_flight.front().map(|e| e.correlation_id) != Some(got) {
+                if let Some(at) = self.unanswered.iter().position(|id| *id == got) {
+                    self.unanswered.drain(..=at);
+                    debug!(target: LOG, conn = %self.id, correlation_id = got, "broker answered an acks=0 request; skipped");
+                    return Ok(());
+                }
+            }
+        }
         // Stays queued until decoded, so a failure still reports it to its owner.
         let entry = *self.in_flight.front().ok_or(ProtocolError::Unsolicited)?;
         let got = response_correlation_id(&frame).map_err(|error| ProtocolError::Decode {
@@ -780,5 +811,64 @@ mod tests {
         c.send(now, req(2, 1), settings()).unwrap();
         assert_eq!(c.in_flight(), 1);
         assert!(c.poll_timeout().is_some());
+    }
+
+    /// Tansu answers acks=0 produce requests; the answers are skipped and
+    /// the connection carries on, while a truly unexpected answer still
+    /// fails it.
+    #[test]
+    fn answers_to_acks_zero_requests_are_skipped() {
+        use kafka_proto::messages::{ProduceRequest, ProduceResponse};
+        let now = t0();
+        let mut c = Connection::new(ConnId(1), Broker::Node(0), now, Duration::from_secs(5));
+        let corr = request_of(c.handle_connected(settings()).unwrap()).2;
+        let mut wire = BytesMut::new();
+        let body = ApiVersionsResponse::default().with_api_keys(full_list());
+        encode_response_frame(corr, 3, &body.into(), &mut wire).unwrap();
+        c.handle_recv(&mut wire, settings(), &mut Vec::new())
+            .unwrap();
+        let req = |id, acks| Outbound {
+            id: RequestId(id),
+            owner: Owner::Producer,
+            target: crate::router::Target::Node(0),
+            body: ProduceRequest::default().with_acks(acks).into(),
+            expires: now + Duration::from_secs(30),
+        };
+        let sent: Vec<i32> = [(1, 0), (2, 0), (3, 1), (4, 0)]
+            .into_iter()
+            .map(|(id, acks)| request_of(c.send(now, req(id, acks), settings()).unwrap()).2)
+            .collect();
+        assert_eq!(c.in_flight(), 1);
+        let produce = |corr: i32, wire: &mut BytesMut| {
+            let version = 9;
+            encode_response_frame(corr, version, &ProduceResponse::default().into(), wire).unwrap();
+        };
+        // The broker answers the second acks=0 request (skipping the
+        // first), then the acks=1 one, then the last acks=0 one.
+        let mut wire = BytesMut::new();
+        produce(sent[1], &mut wire);
+        produce(sent[2], &mut wire);
+        produce(sent[3], &mut wire);
+        let mut out = Vec::new();
+        c.handle_recv(&mut wire, settings(), &mut out).unwrap();
+        assert_eq!(c.in_flight(), 0);
+        let answered: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                ConnOutput::Response { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            answered,
+            [RequestId(3)],
+            "only the acks=1 request is answered"
+        );
+        // The first acks=0 id was passed over: an answer to it now is
+        // unexpected, and fails the connection as before.
+        let mut wire = BytesMut::new();
+        produce(sent[0], &mut wire);
+        let r = c.handle_recv(&mut wire, settings(), &mut Vec::new());
+        assert_eq!(r, Err(ProtocolError::Unsolicited.into()));
     }
 }

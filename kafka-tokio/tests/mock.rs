@@ -445,3 +445,59 @@ async fn a_retry_scheduled_by_a_response_goes_after_its_backoff() {
     })
     .await;
 }
+
+/// Against a broker that answers acks=0 produce requests (Tansu does;
+/// Kafka never does), the answers are skipped: the stream stays on one
+/// connection and every record arrives. Failing the connection instead
+/// dropped whatever was still queued behind the answered request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_to_acks_zero_produce_requests_are_skipped() {
+    let mock = MockCluster::builder()
+        .brokers(1)
+        .record_requests(true)
+        .build()
+        .unwrap();
+    mock.set_answer_acks_zero(true);
+    within(async {
+        let mut config = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+        config.producer.acks = kafka_tokio::Acks::None;
+        config.producer.enable_idempotence = false;
+        config.producer.batch_size = 16 * 1024;
+        let client = Client::connect(config).await.unwrap();
+        client
+            .create_topic(NewTopic::new("z0", 1, 1))
+            .await
+            .unwrap();
+        let producer = client.producer();
+        // In rounds, with a pause for the broker's answers to come back
+        // before the next round is sent.
+        for round in 0..5 {
+            let mut pending = Vec::new();
+            for i in 0..1_000 {
+                let v = format!("{round}-{i:0100}");
+                let r = kafka_tokio::ProducerRecord::new("z0").with_value(v);
+                pending.push(producer.send(r).await.unwrap());
+            }
+            producer.flush().await.unwrap();
+            for p in pending {
+                p.await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while mock.partition_offsets("z0", 0).unwrap().1 < 5_000 {
+            assert!(std::time::Instant::now() < deadline, "records arrive");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let produce: Vec<_> = mock
+            .recorded_requests()
+            .into_iter()
+            .filter(|r| r.header.request_api_key == kafka_proto::ApiKey::Produce.id())
+            .collect();
+        assert!(produce.len() > 10, "{} requests", produce.len());
+        let conns: std::collections::HashSet<_> = produce.iter().map(|r| r.conn).collect();
+        assert_eq!(conns.len(), 1, "one connection for the whole stream");
+        client.close().await;
+    })
+    .await;
+}

@@ -273,3 +273,50 @@ async fn the_client_reconnects_after_the_broker_restarts() {
     assert_eq!(report.offset, 0);
     client.close().await;
 }
+
+/// Tansu answers acks=0 produce requests, which Kafka brokers never do.
+/// The client skips those answers instead of failing the connection (which
+/// dropped every request queued behind it): a long acks=0 stream arrives
+/// whole.
+#[tokio::test]
+async fn an_acks_zero_stream_arrives_whole_on_tansu() {
+    let Some(broker) = Tansu::start() else { return };
+    let client = client(&broker, |c| {
+        c.producer.acks = Acks::None;
+        c.producer.enable_idempotence = false;
+    })
+    .await;
+    client
+        .create_topic(NewTopic::new("fire", 1, 1))
+        .await
+        .unwrap();
+    // Enough to outrun the broker, so that requests wait in socket
+    // buffers when an answer arrives.
+    const TOTAL: i64 = 200_000;
+    let producer = client.producer();
+    let value = bytes::Bytes::from(vec![b'x'; 100]);
+    let mut pending = Vec::new();
+    for _ in 0..TOTAL {
+        let r = ProducerRecord::new("fire").with_value(value.clone());
+        pending.push(producer.send(r).await.unwrap());
+    }
+    producer.flush().await.unwrap();
+    for p in pending {
+        assert_eq!(p.await.unwrap().offset, -1);
+    }
+    let mut consumer = client.consumer();
+    let tp = TopicPartition::new("fire", 0);
+    consumer.assign([tp.clone()]).await.unwrap();
+    consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
+    let mut next = 0;
+    while next < TOTAL {
+        let r = tokio::time::timeout(Duration::from_secs(10), next_record(&mut consumer))
+            .await
+            .unwrap_or_else(|_| panic!("only {next} of {TOTAL} records arrived"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.offset, next);
+        next += 1;
+    }
+    client.close().await;
+}

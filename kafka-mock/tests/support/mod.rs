@@ -50,16 +50,26 @@ impl TcpClient {
         }
     }
 
-    /// Sends one request and waits for its response.
-    pub fn call(&mut self, version: i16, body: impl Into<RequestBody>) -> ResponseBody {
-        let body = body.into();
-        let key = body.api_key();
+    /// Sends one request without waiting for an answer.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn send_only(&mut self, version: i16, body: impl Into<RequestBody>) {
+        self.write(version, &body.into());
+    }
+
+    fn write(&mut self, version: i16, body: &RequestBody) {
         self.correlation += 1;
-        let frame = request_frame(self.correlation, version, &body, "tcp-client");
+        let frame = request_frame(self.correlation, version, body, "tcp-client");
         self.stream
             .write_all(&(frame.len() as i32).to_be_bytes())
             .expect("write size");
         self.stream.write_all(&frame).expect("write frame");
+    }
+
+    /// Sends one request and waits for its response.
+    pub fn call(&mut self, version: i16, body: impl Into<RequestBody>) -> ResponseBody {
+        let body = body.into();
+        let key = body.api_key();
+        self.write(version, &body);
         let mut size = [0u8; 4];
         self.stream.read_exact(&mut size).expect("read size");
         let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
