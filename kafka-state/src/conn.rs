@@ -786,10 +786,8 @@ mod tests {
         assert_eq!(r, Err(ProtocolError::Unsolicited.into()));
     }
 
-    #[test]
-    fn a_produce_with_acks_zero_waits_for_no_response() {
-        use kafka_proto::messages::ProduceRequest;
-        let now = t0();
+    /// A connection past its ApiVersions exchange.
+    fn ready_connection(now: Instant) -> Connection {
         let mut c = Connection::new(ConnId(1), Broker::Node(0), now, Duration::from_secs(5));
         let corr = request_of(c.handle_connected(settings()).unwrap()).2;
         let mut wire = BytesMut::new();
@@ -798,13 +796,26 @@ mod tests {
         c.handle_recv(&mut wire, settings(), &mut Vec::new())
             .unwrap();
         assert!(c.is_ready());
-        let req = |id, acks| Outbound {
+        c
+    }
+
+    fn produce_request(now: Instant, id: u64, acks: i16) -> Outbound {
+        Outbound {
             id: RequestId(id),
             owner: Owner::Producer,
             target: crate::router::Target::Node(0),
-            body: ProduceRequest::default().with_acks(acks).into(),
+            body: kafka_proto::messages::ProduceRequest::default()
+                .with_acks(acks)
+                .into(),
             expires: now + Duration::from_secs(30),
-        };
+        }
+    }
+
+    #[test]
+    fn a_produce_with_acks_zero_waits_for_no_response() {
+        let now = t0();
+        let mut c = ready_connection(now);
+        let req = |id, acks| produce_request(now, id, acks);
         c.send(now, req(1, 0), settings()).unwrap();
         assert_eq!(c.in_flight(), 0, "nothing will answer acks=0");
         assert_eq!(c.poll_timeout(), None, "no request timer for it");
@@ -818,22 +829,10 @@ mod tests {
     /// fails it.
     #[test]
     fn answers_to_acks_zero_requests_are_skipped() {
-        use kafka_proto::messages::{ProduceRequest, ProduceResponse};
+        use kafka_proto::messages::ProduceResponse;
         let now = t0();
-        let mut c = Connection::new(ConnId(1), Broker::Node(0), now, Duration::from_secs(5));
-        let corr = request_of(c.handle_connected(settings()).unwrap()).2;
-        let mut wire = BytesMut::new();
-        let body = ApiVersionsResponse::default().with_api_keys(full_list());
-        encode_response_frame(corr, 3, &body.into(), &mut wire).unwrap();
-        c.handle_recv(&mut wire, settings(), &mut Vec::new())
-            .unwrap();
-        let req = |id, acks| Outbound {
-            id: RequestId(id),
-            owner: Owner::Producer,
-            target: crate::router::Target::Node(0),
-            body: ProduceRequest::default().with_acks(acks).into(),
-            expires: now + Duration::from_secs(30),
-        };
+        let mut c = ready_connection(now);
+        let req = |id, acks| produce_request(now, id, acks);
         let sent: Vec<i32> = [(1, 0), (2, 0), (3, 1), (4, 0)]
             .into_iter()
             .map(|(id, acks)| request_of(c.send(now, req(id, acks), settings()).unwrap()).2)
