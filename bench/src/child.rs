@@ -31,6 +31,11 @@ pub const WINDOW: usize = 100_000;
 /// The pseudo-client that fills a consume scenario's topic.
 pub const PRELOAD: &str = "preload";
 
+/// The pseudo-client that reads a produce run's topic back and fails
+/// unless every record is there: acks=0 runs report no offsets, and a
+/// client losing records must not show up as a fast one.
+pub const VERIFY: &str = "verify";
+
 /// Longest one child may run; the parent kills it 30 s later.
 pub const TIME_LIMIT: Duration = Duration::from_secs(240);
 
@@ -91,6 +96,7 @@ pub fn main(args: &[String]) -> Result<(), Error> {
         "rdkafka" => librdkafka::run(&job)?,
         scenario::RAW => raw_round_trips(&job)?,
         PRELOAD => ours_blocking::preload(&job)?,
+        VERIFY => ours_blocking::verify(&job)?,
         other => return Err(format!("unknown client {other}").into()),
     };
     println!("{}", m.line());
@@ -332,6 +338,43 @@ mod ours_blocking {
         client.close();
         Ok(Measured {
             records: job.s.records,
+            secs: start.elapsed().as_secs_f64(),
+            ..Measured::default()
+        })
+    }
+
+    /// Reads the topic from the start until it has held all of the
+    /// scenario's records; fails if it stops short.
+    pub fn verify(job: &Job<'_>) -> Result<Measured, Error> {
+        let client = Client::connect(job.bootstrap, Config::default())?;
+        let mut consumer = client.consumer();
+        let tps: Vec<_> = (0..job.s.partitions())
+            .map(|p| TopicPartition::new(job.topic, p))
+            .collect();
+        consumer.assign(tps.clone())?;
+        for tp in tps {
+            consumer.seek(tp, SeekTo::Earliest)?;
+        }
+        let start = Instant::now();
+        let mut got = 0u64;
+        let mut last = Instant::now();
+        while got < job.s.records {
+            let batch = consumer.poll(Duration::from_millis(100))?;
+            if batch.is_empty() && last.elapsed() > Duration::from_secs(5) {
+                return Err(format!(
+                    "only {got} of {} records reached {}",
+                    job.s.records, job.topic
+                )
+                .into());
+            }
+            if !batch.is_empty() {
+                last = Instant::now();
+            }
+            got += batch.len() as u64;
+        }
+        client.close();
+        Ok(Measured {
+            records: got,
             secs: start.elapsed().as_secs_f64(),
             ..Measured::default()
         })

@@ -177,6 +177,11 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
             };
             let sample = measure(s, client, &bootstrap, &topic)?;
             eprintln!("   {client:<15} {}", sample.summary(s));
+            if matches!(s.kind, Kind::Produce { .. }) {
+                // In a child, like the preload, for the parent's RSS.
+                measure(s, child::VERIFY, &bootstrap, &topic)
+                    .map_err(|e| format!("{client} on {}: {e}", s.name))?;
+            }
             row.add(client, sample);
             if shared.is_none() {
                 // Tansu keeps every record in memory: drop what we wrote.

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     /// Cleared when the driver thread ends, however it ends: nobody would
     /// deliver what a handle queued after that.
     pub(crate) running: AtomicBool,
+    /// Socket reader threads still running (they end at end of stream).
+    pub(crate) readers: std::sync::atomic::AtomicUsize,
     /// [`Core::room`].
     pub(crate) room: Arc<Condvar>,
 }
@@ -59,6 +61,7 @@ impl Shared {
             core: Mutex::new(core),
             inputs,
             running: AtomicBool::new(true),
+            readers: std::sync::atomic::AtomicUsize::new(0),
             room,
         }
     }
@@ -184,12 +187,11 @@ impl Core {
         self.finish();
     }
 
+    /// Marks the client shut down. Those waiting in `close` are told by
+    /// the driver once it has written out what the sockets still held.
     fn finish(&mut self) {
         self.shut_down = true;
         self.room.notify_all();
-        for done in self.closing.drain(..) {
-            let _ = done.send(());
-        }
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {

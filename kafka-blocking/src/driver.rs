@@ -92,6 +92,9 @@ fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<
             let Ok(mut core) = shared.lock() else { return };
             drain(&mut core, &mut sockets, &inputs, &backlog);
             if core.is_shut_down() {
+                let limit = core.client.config().api_timeout;
+                drop(core);
+                close_gracefully(&shared, sockets, &backlog, limit);
                 return;
             }
             // Whatever handles flagged is handled by this drain.
@@ -162,9 +165,13 @@ fn handle(
                 (Ok(read), Ok(write)) => {
                     let (tx, rx) = mpsc::channel();
                     let (net, feed) = (inputs.clone(), Arc::clone(shared));
+                    shared.readers.fetch_add(1, Ordering::AcqRel);
                     let spawned = thread::Builder::new()
                         .name(format!("kafka-read-{}", conn.0))
                         .spawn(move || reader(read, conn, &feed, net))
+                        .inspect_err(|_| {
+                            shared.readers.fetch_sub(1, Ordering::AcqRel);
+                        })
                         .and_then(|_| {
                             let (net, backlog) = (inputs.clone(), Arc::clone(backlog));
                             thread::Builder::new()
@@ -198,6 +205,44 @@ fn handle(
             if sockets.remove(&conn).is_some() {
                 core.client.handle_closed(now, conn);
             }
+        }
+    }
+}
+
+/// Writes out what the writer threads still hold, shuts each socket's
+/// write side and lets its reader meet the broker's end of stream (all
+/// within `limit`), then tells those waiting in `close`. Closing a socket
+/// while answers sit unread in it would send a reset, and a reset
+/// discards what the kernel has not yet sent: acks=0 records count as sent
+/// once the client took their bytes, so a flush followed by `close` must
+/// not lose them.
+fn close_gracefully(
+    shared: &Shared,
+    mut sockets: HashMap<ConnId, Socket>,
+    backlog: &AtomicUsize,
+    limit: Duration,
+) {
+    let until = Instant::now() + limit;
+    let wait = |done: &dyn Fn() -> bool| {
+        while !done() && Instant::now() < until {
+            thread::sleep(Duration::from_millis(1));
+        }
+    };
+    // Writers end once their queue is written.
+    for socket in sockets.values_mut() {
+        socket.writer = None;
+    }
+    wait(&|| backlog.load(Ordering::Relaxed) == 0);
+    for socket in sockets.values() {
+        if let Some(s) = &socket.stream {
+            let _ = s.shutdown(Shutdown::Write);
+        }
+    }
+    wait(&|| shared.readers.load(Ordering::Acquire) == 0);
+    drop(sockets);
+    if let Ok(mut core) = shared.lock() {
+        for done in core.closing.drain(..) {
+            let _ = done.send(());
         }
     }
 }
@@ -272,9 +317,12 @@ fn drain(
                         Err(e) => core.client.handle_connect_failed(Instant::now(), conn, e),
                     }
                 }
-                ConnRequest::Close { conn } => {
+                // At shutdown a socket stays until the driver has written
+                // out what it holds (see `close_gracefully`).
+                ConnRequest::Close { conn } if !core.is_shut_down() => {
                     sockets.remove(&conn);
                 }
+                ConnRequest::Close { .. } => {}
                 other => debug!(target: LOG, ?other, "unknown connection request"),
             }
         }
@@ -313,9 +361,19 @@ fn reader(mut read: TcpStream, conn: ConnId, shared: &Shared, net: mpsc::SyncSen
     let mut chunk = vec![0u8; READ_CHUNK];
     // Bytes not yet cut into frames stay here between reads.
     let mut buf = BytesMut::new();
+    // Counted out when this thread is done reading, before it reports the
+    // close: after shutdown nobody takes that report.
+    struct Reading<'a>(&'a Shared);
+    impl Drop for Reading<'_> {
+        fn drop(&mut self) {
+            self.0.readers.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    let reading = Reading(shared);
     loop {
         match read.read(&mut chunk) {
             Ok(0) | Err(_) => {
+                drop(reading);
                 let _ = net.send(Input::Closed(conn));
                 return;
             }

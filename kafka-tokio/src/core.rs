@@ -189,12 +189,11 @@ impl Core {
         self.finish();
     }
 
+    /// Marks the client shut down. Those waiting in `close` are told by
+    /// the driver once it has written out what the sockets still held.
     fn finish(&mut self) {
         self.shut_down = true;
         self.room.notify_waiters();
-        for done in self.closing.drain(..) {
-            let _ = done.send(());
-        }
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {

@@ -134,6 +134,11 @@ impl Outbox {
         q.frames.push_back(frame);
     }
 
+    /// The writer task still has frames to write.
+    fn busy(&self) -> bool {
+        self.queue().busy
+    }
+
     /// Drops what is queued (the core gave up on the connection) and
     /// ends the writer task.
     fn close(&self) {
@@ -158,6 +163,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
     let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(sleep);
     let mut armed: Option<Instant> = None;
+    let close_limit = match shared.lock() {
+        Ok(core) => core.client.config().api_timeout,
+        Err(_) => return,
+    };
     loop {
         let deadline = {
             let Ok(mut core) = shared.lock() else { break };
@@ -229,6 +238,37 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                 let Ok(mut core) = shared.lock() else { break };
                 core.client.handle_timeout(Instant::now());
             }
+        }
+    }
+    // Frames the sockets could not take at once are written before the
+    // sockets close, within a bound: an acks=0 record counts as sent once
+    // the client took its bytes, so a flush followed by `close` must not
+    // drop them.
+    let until = tokio::time::Instant::now() + close_limit;
+    while tokio::time::Instant::now() < until
+        && sockets
+            .values()
+            .filter_map(|s| s.writer.as_ref())
+            .any(|(out, _)| out.busy())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    // Then each socket's write side is shut down (the writer task ends
+    // and the last reference to the write half goes), and its reader is
+    // left to meet the broker's end of stream. Closing a socket while
+    // answers sit unread in it would send a reset, and a reset discards
+    // what the kernel has not yet sent.
+    for socket in sockets.values_mut() {
+        if let Some((out, _writer)) = socket.writer.take() {
+            out.close();
+        }
+    }
+    while tokio::time::Instant::now() < until && sockets.values().any(|s| !s.task.is_finished()) {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    if let Ok(mut core) = shared.lock() {
+        for done in core.closing.drain(..) {
+            let _ = done.send(());
         }
     }
     // Dropping the sockets aborts their tasks and closes them.
@@ -323,9 +363,12 @@ fn drain(
                     });
                     sockets.insert(conn, Socket { writer: None, task });
                 }
-                ConnRequest::Close { conn } => {
+                // At shutdown a socket stays until the driver has written
+                // out what it holds (see the end of `run`).
+                ConnRequest::Close { conn } if !core.is_shut_down() => {
                     sockets.remove(&conn);
                 }
+                ConnRequest::Close { .. } => {}
                 other => debug!(target: LOG, ?other, "unknown connection request"),
             }
         }
