@@ -448,3 +448,52 @@ fn a_retry_scheduled_by_a_response_goes_after_its_backoff() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(3), "the retry waited {took:?}");
 }
+
+/// acks=0 records count as sent once the client took their bytes, so
+/// `flush` can return while they still wait for a backed-up socket;
+/// `close` writes them out before closing (it used to drop them), even
+/// with the broker's unwanted answers to read.
+#[test]
+fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
+    use std::sync::Arc;
+    let mock = mock(1);
+    mock.set_answer_acks_zero(true);
+    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
+    let proxy_port = proxy.addr().port();
+    mock.with(move |c| c.set_broker_port(0, proxy_port))
+        .unwrap();
+    let mut config = Config::default();
+    config.producer.acks = kafka_blocking::Acks::None;
+    config.producer.enable_idempotence = false;
+    let client = Arc::new(Client::connect(&format!("127.0.0.1:{proxy_port}"), config).unwrap());
+    client.create_topic(NewTopic::new("c", 1, 1)).unwrap();
+    let producer = client.producer();
+    proxy.pause(true);
+    // 4 MB: more than the socket buffers take, less than the limits that
+    // would hold the sender back.
+    const TOTAL: i64 = 4_000;
+    let value = bytes::Bytes::from(vec![3u8; 1_000]);
+    let pending: Vec<_> = (0..TOTAL)
+        .map(|_| {
+            let r = kafka_blocking::ProducerRecord::new("c").with_value(value.clone());
+            producer.send_async(r).unwrap()
+        })
+        .collect();
+    producer.flush(Duration::from_secs(20)).unwrap();
+    for p in pending {
+        p.wait().unwrap();
+    }
+    let closing = std::thread::spawn({
+        let client = Arc::clone(&client);
+        move || client.close()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!closing.is_finished(), "close waits for the socket");
+    proxy.pause(false);
+    closing.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mock.partition_offsets("c", 0).unwrap().1 < TOTAL {
+        assert!(Instant::now() < deadline, "records arrive");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

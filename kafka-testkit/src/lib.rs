@@ -402,8 +402,11 @@ impl PausableProxy {
                 else {
                     return;
                 };
+                // Ends of stream are passed on (half-closes included), as a
+                // client closing gracefully waits for the broker's.
                 std::thread::spawn(move || {
                     let _ = io::copy(&mut from_broker, &mut to_client);
+                    let _ = to_client.shutdown(std::net::Shutdown::Write);
                 });
                 let paused = Arc::clone(&flag);
                 std::thread::spawn(move || {
@@ -414,7 +417,10 @@ impl PausableProxy {
                             std::thread::sleep(Duration::from_millis(5));
                         }
                         match client.read(&mut buf) {
-                            Ok(0) | Err(_) => return,
+                            Ok(0) | Err(_) => {
+                                let _ = broker.shutdown(std::net::Shutdown::Write);
+                                return;
+                            }
                             Ok(n) => {
                                 if broker.write_all(&buf[..n]).is_err() {
                                     return;

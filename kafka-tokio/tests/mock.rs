@@ -501,3 +501,53 @@ async fn answers_to_acks_zero_produce_requests_are_skipped() {
     })
     .await;
 }
+
+/// acks=0 records count as sent once the client took their bytes, so
+/// `flush` can return while they still wait for a backed-up socket;
+/// `close` writes them out before closing (it used to drop them), even
+/// with the broker's unwanted answers to read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
+    let mock = mock(1);
+    mock.set_answer_acks_zero(true);
+    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
+    let proxy_port = proxy.addr().port();
+    mock.with(move |c| c.set_broker_port(0, proxy_port))
+        .unwrap();
+    within(async {
+        let mut config = Config::new([BrokerAddr::new("127.0.0.1", proxy_port)]);
+        config.producer.acks = kafka_tokio::Acks::None;
+        config.producer.enable_idempotence = false;
+        let client = Client::connect(config).await.unwrap();
+        client.create_topic(NewTopic::new("c", 1, 1)).await.unwrap();
+        let producer = client.producer();
+        proxy.pause(true);
+        // 4 MB: more than the socket buffers take, less than the limits
+        // that would hold the sender back.
+        const TOTAL: i64 = 4_000;
+        let value = bytes::Bytes::from(vec![3u8; 1_000]);
+        let mut pending = Vec::new();
+        for _ in 0..TOTAL {
+            let r = kafka_tokio::ProducerRecord::new("c").with_value(value.clone());
+            pending.push(producer.send(r).await.unwrap());
+        }
+        producer.flush().await.unwrap();
+        for p in pending {
+            p.await.unwrap();
+        }
+        let closing = tokio::spawn({
+            let client = client.clone();
+            async move { client.close().await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!closing.is_finished(), "close waits for the socket");
+        proxy.pause(false);
+        closing.await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while mock.partition_offsets("c", 0).unwrap().1 < TOTAL {
+            assert!(std::time::Instant::now() < deadline, "records arrive");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
