@@ -13,6 +13,16 @@ fn mock(brokers: i32) -> MockCluster {
         .expect("mock starts")
 }
 
+/// A one-broker mock reached through a proxy that can stop reading from
+/// the client; the mock advertises the proxy's port.
+fn mock_behind_proxy() -> (MockCluster, kafka_testkit::PausableProxy, u16) {
+    let mock = mock(1);
+    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
+    let port = proxy.addr().port();
+    mock.with(move |c| c.set_broker_port(0, port)).unwrap();
+    (mock, proxy, port)
+}
+
 #[test]
 fn admin_round_trip() {
     let mock = mock(3);
@@ -319,11 +329,7 @@ fn a_pull_waiting_in_the_driver_does_not_swallow_records_after_a_seek() {
 fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-    let mock = mock(1);
-    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
-    let proxy_port = proxy.addr().port();
-    mock.with(move |c| c.set_broker_port(0, proxy_port))
-        .unwrap();
+    let (mock, proxy, proxy_port) = mock_behind_proxy();
     let mut config = Config::default();
     config.producer.acks = kafka_blocking::Acks::None;
     config.producer.enable_idempotence = false;
@@ -370,11 +376,7 @@ fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
 fn a_sender_waiting_for_room_learns_that_the_client_closed() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let mock = mock(1);
-    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
-    let proxy_port = proxy.addr().port();
-    mock.with(move |c| c.set_broker_port(0, proxy_port))
-        .unwrap();
+    let (_mock, proxy, proxy_port) = mock_behind_proxy();
     let mut config = Config::default();
     config.producer.buffer_memory = 16 * 1024;
     config.api_timeout = Duration::from_secs(2);
@@ -456,18 +458,18 @@ fn a_retry_scheduled_by_a_response_goes_after_its_backoff() {
 #[test]
 fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
     use std::sync::Arc;
-    let mock = mock(1);
+    let (mock, proxy, proxy_port) = mock_behind_proxy();
     mock.set_answer_acks_zero(true);
-    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
-    let proxy_port = proxy.addr().port();
-    mock.with(move |c| c.set_broker_port(0, proxy_port))
-        .unwrap();
     let mut config = Config::default();
     config.producer.acks = kafka_blocking::Acks::None;
     config.producer.enable_idempotence = false;
     let client = Arc::new(Client::connect(&format!("127.0.0.1:{proxy_port}"), config).unwrap());
     client.create_topic(NewTopic::new("c", 1, 1)).unwrap();
     let producer = client.producer();
+    // The topic's metadata first: asked for while the proxy is paused, it
+    // would hold every record back.
+    let first = kafka_blocking::ProducerRecord::new("c").with_value(b"first".to_vec());
+    producer.send_async(first).unwrap().wait().unwrap();
     proxy.pause(true);
     // 4 MB: more than the socket buffers take, less than the limits that
     // would hold the sender back.
@@ -492,7 +494,7 @@ fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
     proxy.pause(false);
     closing.join().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while mock.partition_offsets("c", 0).unwrap().1 < TOTAL {
+    while mock.partition_offsets("c", 0).unwrap().1 < TOTAL + 1 {
         assert!(Instant::now() < deadline, "records arrive");
         std::thread::sleep(Duration::from_millis(10));
     }

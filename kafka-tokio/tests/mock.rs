@@ -13,6 +13,16 @@ fn mock(brokers: i32) -> MockCluster {
         .expect("mock starts")
 }
 
+/// A one-broker mock reached through a proxy that can stop reading from
+/// the client; the mock advertises the proxy's port.
+fn mock_behind_proxy() -> (MockCluster, kafka_testkit::PausableProxy, u16) {
+    let mock = mock(1);
+    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
+    let port = proxy.addr().port();
+    mock.with(move |c| c.set_broker_port(0, port)).unwrap();
+    (mock, proxy, port)
+}
+
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(30), f)
         .await
@@ -369,11 +379,7 @@ async fn a_seek_mid_stream_takes_effect_at_the_next_record() {
 /// broker reads again, every accepted record arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
-    let mock = mock(1);
-    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
-    let proxy_port = proxy.addr().port();
-    mock.with(move |c| c.set_broker_port(0, proxy_port))
-        .unwrap();
+    let (mock, proxy, proxy_port) = mock_behind_proxy();
     within(async {
         let mut config = Config::new([BrokerAddr::new("127.0.0.1", proxy_port)]);
         config.producer.acks = kafka_tokio::Acks::None;
@@ -508,12 +514,8 @@ async fn answers_to_acks_zero_produce_requests_are_skipped() {
 /// with the broker's unwanted answers to read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
-    let mock = mock(1);
+    let (mock, proxy, proxy_port) = mock_behind_proxy();
     mock.set_answer_acks_zero(true);
-    let proxy = kafka_testkit::PausableProxy::start(mock.brokers()[0].1).unwrap();
-    let proxy_port = proxy.addr().port();
-    mock.with(move |c| c.set_broker_port(0, proxy_port))
-        .unwrap();
     within(async {
         let mut config = Config::new([BrokerAddr::new("127.0.0.1", proxy_port)]);
         config.producer.acks = kafka_tokio::Acks::None;
@@ -521,6 +523,10 @@ async fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
         let client = Client::connect(config).await.unwrap();
         client.create_topic(NewTopic::new("c", 1, 1)).await.unwrap();
         let producer = client.producer();
+        // The topic's metadata first: asked for while the proxy is paused,
+        // it would hold every record back.
+        let first = kafka_tokio::ProducerRecord::new("c").with_value(b"first".to_vec());
+        producer.send(first).await.unwrap().await.unwrap();
         proxy.pause(true);
         // 4 MB: more than the socket buffers take, less than the limits
         // that would hold the sender back.
@@ -544,7 +550,7 @@ async fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
         proxy.pause(false);
         closing.await.unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while mock.partition_offsets("c", 0).unwrap().1 < TOTAL {
+        while mock.partition_offsets("c", 0).unwrap().1 < TOTAL + 1 {
             assert!(std::time::Instant::now() < deadline, "records arrive");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
