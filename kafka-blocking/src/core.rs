@@ -1,20 +1,21 @@
 //! The driver's state: the sans-IO client and the calls waiting on it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use std::time::Duration;
 
 use kafka_state::calls::{Calls, WallClock};
-use kafka_state::Event;
+use kafka_state::{ConnId, Event};
 use tracing::warn;
 
-use crate::driver::Input;
+use crate::driver::{Input, Socket};
 
 use crate::Error;
 
-/// Everything the driver thread owns besides sockets.
+/// The sans-IO client with everything that acts on its outputs.
 pub(crate) struct Core {
     pub(crate) client: kafka_state::Client,
     pub(crate) calls: Calls<crate::producer::Delivered>,
@@ -35,13 +36,19 @@ pub(crate) struct Core {
     /// The deadline the driver waits until: a socket reader feeding the
     /// core wakes the driver only for something sooner (or for output).
     pub(crate) armed: Option<Instant>,
+    /// The open sockets. Whoever holds the lock writes the core's
+    /// transmits to them (see [`crate::driver::flush`]); only the driver
+    /// opens and closes them.
+    pub(crate) sockets: HashMap<ConnId, Socket>,
+    /// Bytes queued in every socket's outbox, waiting for a writer thread.
+    pub(crate) backlog: Arc<AtomicUsize>,
 }
 
 /// The core, shared by the driver thread and every handle. Handles run
 /// hot commands (a producer's send) under the lock themselves instead of
-/// queueing a job, and wake the driver only when the core says the
-/// command left it work ([`kafka_state::Client::take_wakeup`]): a stream
-/// of sends then costs one wake-up per batch, not one per record.
+/// queueing a job, write the requests they made ready, and wake the
+/// driver only for what else the command left (a connection to open, a
+/// sooner timeout): a stream of sends seldom wakes it at all.
 pub(crate) struct Shared {
     core: Mutex<Core>,
     inputs: mpsc::SyncSender<Input>,
@@ -49,7 +56,7 @@ pub(crate) struct Shared {
     /// deliver what a handle queued after that.
     pub(crate) running: AtomicBool,
     /// Socket reader threads still running (they end at end of stream).
-    pub(crate) readers: std::sync::atomic::AtomicUsize,
+    pub(crate) readers: AtomicUsize,
     /// [`Core::room`].
     pub(crate) room: Arc<Condvar>,
 }
@@ -61,7 +68,7 @@ impl Shared {
             core: Mutex::new(core),
             inputs,
             running: AtomicBool::new(true),
-            readers: std::sync::atomic::AtomicUsize::new(0),
+            readers: AtomicUsize::new(0),
             room,
         }
     }
@@ -126,6 +133,8 @@ impl Core {
             room: Arc::new(Condvar::new()),
             wall: WallClock::default(),
             armed: None,
+            sockets: HashMap::new(),
+            backlog: Arc::new(AtomicUsize::new(0)),
         }
     }
 

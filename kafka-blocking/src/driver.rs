@@ -1,19 +1,20 @@
-//! The driver thread: drains the sans-IO core's outputs, opens and closes
-//! sockets as asked, and waits on one channel until the core's next
+//! The driver thread: opens and closes sockets as the sans-IO core asks,
+//! drains its other outputs, and waits on one channel until its next
 //! timeout. The core sits behind a lock it shares with the handles (a send
 //! runs in the caller's thread) and with the sockets' reader threads,
-//! which feed what they read to the core themselves, so that a response
-//! reaches its caller without a hop through the driver. Other application
-//! calls reach the driver as jobs.
+//! which feed what they read to the core themselves. Whoever holds the
+//! lock and made a request ready writes it without blocking ([`flush`]),
+//! so neither a request nor its response takes a hop through the driver.
+//! Other application calls reach the driver as jobs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
+use std::sync::{mpsc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use kafka_state::{ConnId, ConnRequest};
 use tracing::{debug, trace};
 
@@ -48,10 +49,10 @@ pub(crate) enum Input {
 }
 
 /// The driver's side of one socket.
-struct Socket {
+pub(crate) struct Socket {
     /// Kept to shut the socket down, which ends both threads.
     stream: Option<TcpStream>,
-    writer: Option<mpsc::Sender<Bytes>>,
+    out: Option<Arc<Outbox>>,
 }
 
 impl Drop for Socket {
@@ -59,7 +60,109 @@ impl Drop for Socket {
         if let Some(s) = &self.stream {
             let _ = s.shutdown(Shutdown::Both);
         }
+        if let Some(out) = &self.out {
+            out.close();
+        }
     }
+}
+
+/// A connection's write side, shared by whoever holds the core's lock and
+/// the socket's writer thread. A frame is written at once, without
+/// blocking, when nothing is queued and the socket takes it whole (the
+/// usual case: a request costs no thread hop); what the socket cannot
+/// take yet is queued, and the writer thread finishes it in order.
+struct Outbox {
+    write: TcpStream,
+    /// Bytes queued in every outbox of the client.
+    backlog: Arc<AtomicUsize>,
+    queue: Mutex<OutQueue>,
+    /// Wakes the writer thread: frames were queued, or the socket closed.
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct OutQueue {
+    frames: VecDeque<Bytes>,
+    /// The writer thread owns the writing until the queue is empty.
+    busy: bool,
+    closed: bool,
+}
+
+impl Outbox {
+    fn new(write: TcpStream, backlog: Arc<AtomicUsize>) -> Self {
+        Self {
+            write,
+            backlog,
+            queue: Mutex::new(OutQueue::default()),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn queue(&self) -> MutexGuard<'_, OutQueue> {
+        // Nothing panics while holding it; a poisoned queue is still sound.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes `frame` at once if the writer thread is idle and the socket
+    /// takes it without blocking; queues the rest for the writer thread.
+    fn send(&self, mut frame: Bytes) {
+        let mut q = self.queue();
+        if q.closed {
+            return;
+        }
+        if !q.busy {
+            while !frame.is_empty() {
+                match try_write(&self.write, &frame) {
+                    Ok(n) if n > 0 => frame.advance(n),
+                    // Full, or failed: the writer thread waits, or meets
+                    // the error and reports the close.
+                    _ => break,
+                }
+            }
+            if frame.is_empty() {
+                return;
+            }
+            q.busy = true;
+        }
+        self.backlog.fetch_add(frame.len(), Ordering::Relaxed);
+        q.frames.push_back(frame);
+        self.ready.notify_one();
+    }
+
+    /// The writer thread still has frames to write.
+    fn busy(&self) -> bool {
+        self.queue().busy
+    }
+
+    /// Drops what is queued (the core gave up on the connection) and
+    /// ends the writer thread.
+    fn close(&self) {
+        let dropped: usize = {
+            let mut q = self.queue();
+            q.closed = true;
+            q.frames.drain(..).map(|f| f.len()).sum()
+        };
+        self.backlog.fetch_sub(dropped, Ordering::Relaxed);
+        self.ready.notify_one();
+    }
+}
+
+/// A `send` that never blocks, on a socket that otherwise does.
+#[cfg(unix)]
+fn try_write(stream: &TcpStream, buf: &[u8]) -> std::io::Result<usize> {
+    // Where it exists, MSG_NOSIGNAL turns a write to a reset connection
+    // into an error instead of SIGPIPE, as std's own writes do.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    const FLAGS: libc::c_int = libc::MSG_DONTWAIT;
+    socket2::SockRef::from(stream).send_with_flags(buf, FLAGS)
+}
+
+/// Without a non-blocking `send`, every frame goes to the writer thread.
+#[cfg(not(unix))]
+fn try_write(_: &TcpStream, _: &[u8]) -> std::io::Result<usize> {
+    Err(std::io::ErrorKind::WouldBlock.into())
 }
 
 /// Starts the driver thread.
@@ -85,14 +188,15 @@ impl Drop for Running<'_> {
 
 fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<Input>) {
     let _running = Running(&shared);
-    let mut sockets: HashMap<ConnId, Socket> = HashMap::new();
-    let backlog = Arc::new(AtomicUsize::new(0));
     loop {
         let deadline = {
             let Ok(mut core) = shared.lock() else { return };
-            drain(&mut core, &mut sockets, &inputs, &backlog);
+            drain(&mut core, &inputs);
             if core.is_shut_down() {
                 let limit = core.client.config().api_timeout;
+                // The core is shut down and writes nothing more.
+                let sockets = std::mem::take(&mut core.sockets);
+                let backlog = Arc::clone(&core.backlog);
                 drop(core);
                 close_gracefully(&shared, sockets, &backlog, limit);
                 return;
@@ -121,10 +225,10 @@ fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<
             core.client.handle_timeout(Instant::now());
             continue;
         };
-        handle(&mut core, &mut sockets, &shared, &inputs, &backlog, first);
+        handle(&mut core, &shared, &inputs, first);
         for _ in 1..INPUT_BATCH {
             match rx.try_recv() {
-                Ok(input) => handle(&mut core, &mut sockets, &shared, &inputs, &backlog, input),
+                Ok(input) => handle(&mut core, &shared, &inputs, input),
                 Err(_) => break,
             }
         }
@@ -139,15 +243,11 @@ fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Input>, inputs: mpsc::SyncSender<
     }
 }
 
-fn handle(
-    core: &mut Core,
-    sockets: &mut HashMap<ConnId, Socket>,
-    shared: &Arc<Shared>,
-    inputs: &mpsc::SyncSender<Input>,
-    backlog: &Arc<AtomicUsize>,
-    input: Input,
-) {
+fn handle(core: &mut Core, shared: &Arc<Shared>, inputs: &mpsc::SyncSender<Input>, input: Input) {
     let now = Instant::now();
+    let Core {
+        sockets, backlog, ..
+    } = core;
     match input {
         Input::Job(job) => job(core, now),
         Input::Wake => {}
@@ -163,7 +263,7 @@ fn handle(
             let _ = stream.set_nodelay(true);
             match (stream.try_clone(), stream.try_clone()) {
                 (Ok(read), Ok(write)) => {
-                    let (tx, rx) = mpsc::channel();
+                    let out = Arc::new(Outbox::new(write, Arc::clone(backlog)));
                     let (net, feed) = (inputs.clone(), Arc::clone(shared));
                     shared.readers.fetch_add(1, Ordering::AcqRel);
                     let spawned = thread::Builder::new()
@@ -173,15 +273,15 @@ fn handle(
                             shared.readers.fetch_sub(1, Ordering::AcqRel);
                         })
                         .and_then(|_| {
-                            let (net, backlog) = (inputs.clone(), Arc::clone(backlog));
+                            let (net, out) = (inputs.clone(), Arc::clone(&out));
                             thread::Builder::new()
                                 .name(format!("kafka-write-{}", conn.0))
-                                .spawn(move || writer(write, rx, conn, net, &backlog))
+                                .spawn(move || writer(&out, conn, net))
                         });
                     socket.stream = Some(stream);
                     match spawned {
                         Ok(_) => {
-                            socket.writer = Some(tx);
+                            socket.out = Some(out);
                             core.client.handle_connected(now, conn);
                         }
                         Err(e) => {
@@ -218,7 +318,7 @@ fn handle(
 /// not lose them.
 fn close_gracefully(
     shared: &Shared,
-    mut sockets: HashMap<ConnId, Socket>,
+    sockets: HashMap<ConnId, Socket>,
     backlog: &AtomicUsize,
     limit: Duration,
 ) {
@@ -228,12 +328,17 @@ fn close_gracefully(
             thread::sleep(Duration::from_millis(1));
         }
     };
-    // Writers end once their queue is written.
-    for socket in sockets.values_mut() {
-        socket.writer = None;
-    }
-    wait(&|| backlog.load(Ordering::Relaxed) == 0);
+    wait(&|| {
+        backlog.load(Ordering::Relaxed) == 0
+            && sockets
+                .values()
+                .filter_map(|s| s.out.as_ref())
+                .all(|out| !out.busy())
+    });
     for socket in sockets.values() {
+        if let Some(out) = &socket.out {
+            out.close();
+        }
         if let Some(s) = &socket.stream {
             let _ = s.shutdown(Shutdown::Write);
         }
@@ -257,37 +362,48 @@ fn handle_events(core: &mut Core, now: Instant) -> bool {
     any
 }
 
+/// Writes the core's transmits to their sockets, up to the backlog limit
+/// (past it, requests stay in the core until a writer drains and sends
+/// `Input::Wake`). Run by whoever holds the lock and may have made a
+/// request ready: the driver, a sender, a socket reader after a response.
+/// Says whether anything was written.
+pub(crate) fn flush(core: &mut Core, now: Instant) -> bool {
+    let mut any = false;
+    while core.backlog.load(Ordering::Relaxed) < BACKLOG_LIMIT {
+        let Some(t) = core.client.poll_transmit() else {
+            break;
+        };
+        any = true;
+        // Taking an acks=0 request completes its records: their reports go
+        // out now, not piled up in the core behind megabytes of further
+        // requests.
+        handle_events(core, now);
+        if let Some(out) = core.sockets.get(&t.conn).and_then(|s| s.out.as_ref()) {
+            out.send(t.bytes);
+        }
+    }
+    any
+}
+
+/// After a handle's command on the core: writes the requests it made
+/// ready, and says whether the driver must wake for what else it left (a
+/// connection to open, a sooner timeout). Most sends only append to a
+/// batch and leave the core's flag clear, which costs nothing here.
+pub(crate) fn after_command(core: &mut Core, now: Instant) -> bool {
+    core.client.take_wakeup() && {
+        flush(core, now);
+        let armed = core.armed;
+        core.client.take_wakeup_for(armed) || core.is_shut_down()
+    }
+}
+
 /// Executes everything the core asks for, then hands events to waiters.
-fn drain(
-    core: &mut Core,
-    sockets: &mut HashMap<ConnId, Socket>,
-    inputs: &mpsc::SyncSender<Input>,
-    backlog: &AtomicUsize,
-) {
+fn drain(core: &mut Core, inputs: &mpsc::SyncSender<Input>) {
     loop {
-        let mut progressed = false;
         // One clock read per pass, not per event: a batch's acknowledgement
         // brings an event for each of its records.
         let now = Instant::now();
-        // Past the limit, requests stay in the core until a writer drains
-        // (it then sends `Input::Wake`).
-        while backlog.load(Ordering::Relaxed) < BACKLOG_LIMIT {
-            let Some(t) = core.client.poll_transmit() else {
-                break;
-            };
-            progressed = true;
-            // Taking an acks=0 request completes its records: their reports
-            // go out now, not piled up in the core behind megabytes of
-            // further requests.
-            handle_events(core, now);
-            if let Some(w) = sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
-                let len = t.bytes.len();
-                backlog.fetch_add(len, Ordering::Relaxed);
-                if w.send(t.bytes).is_err() {
-                    backlog.fetch_sub(len, Ordering::Relaxed);
-                }
-            }
-        }
+        let mut progressed = flush(core, now);
         while let Some(req) = core.client.poll_conn() {
             progressed = true;
             match req {
@@ -306,11 +422,11 @@ fn drain(
                         });
                     match spawned {
                         Ok(_) => {
-                            sockets.insert(
+                            core.sockets.insert(
                                 conn,
                                 Socket {
                                     stream: None,
-                                    writer: None,
+                                    out: None,
                                 },
                             );
                         }
@@ -320,7 +436,7 @@ fn drain(
                 // At shutdown a socket stays until the driver has written
                 // out what it holds (see `close_gracefully`).
                 ConnRequest::Close { conn } if !core.is_shut_down() => {
-                    sockets.remove(&conn);
+                    core.sockets.remove(&conn);
                 }
                 ConnRequest::Close { .. } => {}
                 other => debug!(target: LOG, ?other, "unknown connection request"),
@@ -384,6 +500,9 @@ fn reader(mut read: TcpStream, conn: ConnId, shared: &Shared, net: mpsc::SyncSen
                     let now = Instant::now();
                     core.client.handle_recv(now, conn, &mut buf);
                     handle_events(&mut core, now);
+                    // A response frees an in-flight slot: the next request
+                    // goes out from here.
+                    flush(&mut core, now);
                     let Core { client, calls, .. } = &mut *core;
                     calls.serve_pull(client, now);
                     let armed = core.armed;
@@ -397,25 +516,99 @@ fn reader(mut read: TcpStream, conn: ConnId, shared: &Shared, net: mpsc::SyncSen
     }
 }
 
-fn writer(
-    mut write: TcpStream,
-    frames: mpsc::Receiver<Bytes>,
-    conn: ConnId,
-    net: mpsc::SyncSender<Input>,
-    backlog: &AtomicUsize,
-) {
-    let mut failed = false;
-    // Until the driver drops the sender; after a failed write the rest is
-    // only counted out, so the backlog never keeps bytes of a dead socket.
-    while let Ok(bytes) = frames.recv() {
-        let len = bytes.len();
-        if !failed && write.write_all(&bytes).is_err() {
-            failed = true;
-            let _ = net.send(Input::Closed(conn));
-        }
-        let before = backlog.fetch_sub(len, Ordering::Relaxed);
+fn writer(out: &Outbox, conn: ConnId, net: mpsc::SyncSender<Input>) {
+    loop {
+        let frame = {
+            let mut q = out.queue();
+            loop {
+                if let Some(frame) = q.frames.pop_front() {
+                    break frame;
+                }
+                q.busy = false;
+                if q.closed {
+                    return;
+                }
+                q = out.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        let len = frame.len();
+        let before = out.backlog.fetch_sub(len, Ordering::Relaxed);
         if before >= BACKLOG_LIMIT && before - len < BACKLOG_LIMIT {
             let _ = net.try_send(Input::Wake);
         }
+        if (&out.write).write_all(&frame).is_err() {
+            // What is still queued is counted out with the close.
+            out.close();
+            let _ = net.send(Input::Closed(conn));
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// Frames the socket cannot take at once wait for the writer thread
+    /// and still arrive whole and in order, behind ones written directly.
+    #[test]
+    fn frames_written_directly_or_queued_arrive_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let out = Arc::new(Outbox::new(
+            client.try_clone().unwrap(),
+            Arc::clone(&backlog),
+        ));
+        let (net_tx, net_rx) = mpsc::sync_channel(4);
+        let task = {
+            let out = Arc::clone(&out);
+            thread::spawn(move || writer(&out, ConnId(1), net_tx))
+        };
+        // 64 frames of 256 KiB, far more than the socket buffers hold
+        // while nobody reads: some must queue.
+        let frames: Vec<Bytes> = (0..64u8)
+            .map(|i| Bytes::from(vec![i; 256 * 1024]))
+            .collect();
+        for f in &frames {
+            out.send(f.clone());
+        }
+        assert!(out.busy(), "the socket filled up and frames queued");
+        let mut got = vec![0u8; frames.len() * 256 * 1024];
+        server.read_exact(&mut got).unwrap();
+        for (i, chunk) in got.chunks(256 * 1024).enumerate() {
+            assert!(chunk.iter().all(|b| usize::from(*b) == i), "frame {i}");
+        }
+        // Written directly again once the queue drained.
+        let until = Instant::now() + Duration::from_secs(10);
+        while out.busy() && Instant::now() < until {
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!out.busy(), "the writer thread gave the socket back");
+        out.send(Bytes::from_static(b"tail"));
+        assert!(!out.busy(), "a small frame went out without the writer");
+        let mut tail = [0u8; 4];
+        server.read_exact(&mut tail).unwrap();
+        assert_eq!(&tail, b"tail");
+        // Closing ends the thread; 16 MiB went through the queue and the
+        // backlog crossed the limit and came back to nothing.
+        out.close();
+        task.join().unwrap();
+        assert_eq!(backlog.load(Ordering::Relaxed), 0);
+        let mut woke = false;
+        while let Ok(input) = net_rx.try_recv() {
+            assert!(matches!(input, Input::Wake), "only wake-ups are reported");
+            woke = true;
+        }
+        assert!(woke, "the writer said when it went back under the limit");
+        // A closed outbox takes nothing more.
+        out.send(Bytes::from_static(b"late"));
+        drop(client);
+        drop(out);
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "nothing after the close: {rest:?}");
     }
 }

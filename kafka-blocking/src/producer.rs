@@ -204,7 +204,7 @@ impl Producer {
                 record.timestamp = Some(wall.millis(now, wall_clock_ms));
             }
             let offer = calls.offer(client, now, record, delivered);
-            if client.take_wakeup() {
+            if crate::driver::after_command(&mut core, now) {
                 shared.wake();
             }
             match offer {

@@ -2,21 +2,23 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kafka_state::calls::{Calls, WallClock};
-use kafka_state::Event;
+use kafka_state::{ConnId, Event};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::warn;
 
-use crate::driver::Job;
+use crate::driver::{Job, Socket};
 
 use crate::Error;
 
-/// Everything the driver task owns besides sockets.
+/// The sans-IO client with everything that acts on its outputs.
 pub(crate) struct Core {
     pub(crate) client: kafka_state::Client,
     pub(crate) calls: Calls<crate::producer::Delivered>,
@@ -35,13 +37,19 @@ pub(crate) struct Core {
     /// The deadline the driver sleeps until: a socket reader feeding the
     /// core wakes the driver only for something sooner (or for output).
     pub(crate) armed: Option<Instant>,
+    /// The open sockets. Whoever holds the lock writes the core's
+    /// transmits to them (see [`crate::driver::flush`]); only the driver
+    /// opens and closes them.
+    pub(crate) sockets: HashMap<ConnId, Socket>,
+    /// Bytes queued in every socket's outbox, waiting for a writer task.
+    pub(crate) backlog: Arc<AtomicUsize>,
 }
 
 /// The core, shared by the driver task and every handle. Handles run
 /// hot commands (a producer's send) under the lock themselves instead of
-/// queueing a job, and wake the driver only when the core says the
-/// command left it work ([`kafka_state::Client::take_wakeup`]): a stream
-/// of sends then costs the driver one wake-up per batch, not per record.
+/// queueing a job, write the requests they made ready, and wake the
+/// driver only for what else the command left (a connection to open, a
+/// sooner timeout): a stream of sends seldom wakes it at all.
 /// The lock is never held across an `.await`.
 pub(crate) struct Shared {
     core: Mutex<Core>,
@@ -72,14 +80,16 @@ impl Shared {
         self.core.lock().map_err(|_| Error::Closed)
     }
 
-    /// Runs a command on the core from a handle, then wakes the driver if
-    /// the core has something for it.
+    /// Runs a command on the core from a handle and writes the requests
+    /// it makes ready to their sockets, so a request costs no hop through
+    /// the driver; the driver is woken only for what else the command left
+    /// (a connection to open, a sooner timeout).
     pub(crate) fn command<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> Result<R, Error> {
         let (r, wake) = {
             let mut core = self.lock()?;
-            let r = f(&mut core, Instant::now());
-            let wake = core.client.take_wakeup();
-            (r, wake)
+            let now = Instant::now();
+            let r = f(&mut core, now);
+            (r, crate::driver::after_command(&mut core, now))
         };
         if wake {
             self.wake.notify_one();
@@ -130,6 +140,8 @@ impl Core {
             room: Arc::new(Notify::new()),
             wall: WallClock::default(),
             armed: None,
+            sockets: HashMap::new(),
+            backlog: Arc::new(AtomicUsize::new(0)),
         }
     }
 

@@ -1,12 +1,12 @@
-//! The driver task: drains the sans-IO core's outputs, opens and closes
-//! sockets as asked, and sleeps until the core's next timeout. The core
+//! The driver task: opens and closes sockets as the sans-IO core asks,
+//! drains its other outputs, and sleeps until its next timeout. The core
 //! sits behind a lock it shares with the handles (hot commands such as a
 //! send run in the caller) and with the sockets' reader tasks, which feed
-//! received bytes to the core themselves so that a response reaches its
-//! caller without a hop through the driver. Other application calls reach
+//! received bytes to the core themselves. Whoever holds the lock and made
+//! a request ready writes it ([`flush`]), so neither a request nor its
+//! response takes a hop through the driver. Other application calls reach
 //! the driver as jobs: closures run against [`Core`].
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -50,7 +50,7 @@ enum Net {
 }
 
 /// A socket's driver-side half.
-struct Socket {
+pub(crate) struct Socket {
     /// Where frames go once connected, and the task writing what the
     /// socket could not take at once. The core has given up on a socket it
     /// closes, so what is still queued is dropped with it.
@@ -155,8 +155,6 @@ impl Outbox {
 /// Runs until every application handle is gone or the core shut down.
 pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let (net_tx, mut net_rx) = mpsc::channel::<Net>(NET_QUEUE);
-    let mut sockets: HashMap<ConnId, Socket> = HashMap::new();
-    let backlog = Arc::new(AtomicUsize::new(0));
     // One timer for the driver's life, moved only when the core's deadline
     // changes: registering a fresh timer on every wake-up (once per record
     // sent) showed up in producer profiles.
@@ -170,7 +168,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
     loop {
         let deadline = {
             let Ok(mut core) = shared.lock() else { break };
-            drain(&mut core, &mut sockets, &net_tx, &backlog);
+            drain(&mut core, &net_tx);
             if core.is_shut_down() {
                 break;
             }
@@ -197,12 +195,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                 // The driver holds a sender, so the channel never closes.
                 let Some(first) = net else { break };
                 let Ok(mut core) = shared.lock() else { break };
-                handle_net(&mut core, &mut sockets, &shared, &net_tx, &backlog, first);
+                handle_net(&mut core, &shared, &net_tx, first);
                 for _ in 1..NET_BATCH {
                     match net_rx.try_recv() {
-                        Ok(net) => {
-                            handle_net(&mut core, &mut sockets, &shared, &net_tx, &backlog, net)
-                        }
+                        Ok(net) => handle_net(&mut core, &shared, &net_tx, net),
                         Err(_) => break,
                     }
                 }
@@ -227,7 +223,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                     None => {
                         debug!(target: LOG, "every handle dropped, closing");
                         core.close(Instant::now());
-                        drain(&mut core, &mut sockets, &net_tx, &backlog);
+                        drain(&mut core, &net_tx);
                         break;
                     }
                 }
@@ -243,7 +239,11 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
     // Frames the sockets could not take at once are written before the
     // sockets close, within a bound: an acks=0 record counts as sent once
     // the client took its bytes, so a flush followed by `close` must not
-    // drop them.
+    // drop them. The core is shut down and writes nothing more.
+    let mut sockets = match shared.lock() {
+        Ok(mut core) => std::mem::take(&mut core.sockets),
+        Err(_) => return,
+    };
     let until = tokio::time::Instant::now() + close_limit;
     while tokio::time::Instant::now() < until
         && sockets
@@ -275,15 +275,11 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
 }
 
 /// Feeds one network message to the core.
-fn handle_net(
-    core: &mut Core,
-    sockets: &mut HashMap<ConnId, Socket>,
-    shared: &Arc<Shared>,
-    net_tx: &mpsc::Sender<Net>,
-    backlog: &Arc<AtomicUsize>,
-    net: Net,
-) {
+fn handle_net(core: &mut Core, shared: &Arc<Shared>, net_tx: &mpsc::Sender<Net>, net: Net) {
     let now = Instant::now();
+    let Core {
+        sockets, backlog, ..
+    } = core;
     match net {
         Net::Connected(conn, stream) => {
             let Some(socket) = sockets.get_mut(&conn) else {
@@ -321,33 +317,48 @@ fn handle_events(core: &mut Core, now: Instant) -> bool {
     any
 }
 
+/// Writes the core's transmits to their sockets, up to the backlog limit
+/// (past it, requests stay in the core until a writer drains and sends
+/// `Net::Drained`). Run by whoever holds the lock and may have made a
+/// request ready: the driver, a handle after a command, a socket reader
+/// after a response. Says whether anything was written.
+pub(crate) fn flush(core: &mut Core, now: Instant) -> bool {
+    let mut any = false;
+    while core.backlog.load(Ordering::Relaxed) < BACKLOG_LIMIT {
+        let Some(t) = core.client.poll_transmit() else {
+            break;
+        };
+        any = true;
+        // Taking an acks=0 request completes its records: their reports go
+        // out now, not piled up in the core behind megabytes of further
+        // requests.
+        handle_events(core, now);
+        if let Some((w, _)) = core.sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
+            w.send(t.bytes);
+        }
+    }
+    any
+}
+
+/// After a handle's command on the core: writes the requests it made
+/// ready, and says whether the driver must wake for what else it left (a
+/// connection to open, a sooner timeout). Most sends only append to a
+/// batch and leave the core's flag clear, which costs nothing here.
+pub(crate) fn after_command(core: &mut Core, now: Instant) -> bool {
+    core.client.take_wakeup() && {
+        flush(core, now);
+        let armed = core.armed;
+        core.client.take_wakeup_for(armed) || core.is_shut_down()
+    }
+}
+
 /// Executes everything the core asks for, then hands events to waiters.
-fn drain(
-    core: &mut Core,
-    sockets: &mut HashMap<ConnId, Socket>,
-    net_tx: &mpsc::Sender<Net>,
-    backlog: &AtomicUsize,
-) {
+fn drain(core: &mut Core, net_tx: &mpsc::Sender<Net>) {
     loop {
-        let mut progressed = false;
         // One clock read per pass, not per event: a batch's acknowledgement
         // brings an event for each of its records.
         let now = Instant::now();
-        // Past the limit, requests stay in the core until a writer drains
-        // (it then sends `Net::Drained`).
-        while backlog.load(Ordering::Relaxed) < BACKLOG_LIMIT {
-            let Some(t) = core.client.poll_transmit() else {
-                break;
-            };
-            progressed = true;
-            // Taking an acks=0 request completes its records: their reports
-            // go out now, not piled up in the core behind megabytes of
-            // further requests.
-            handle_events(core, now);
-            if let Some((w, _)) = sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
-                w.send(t.bytes);
-            }
-        }
+        let mut progressed = flush(core, now);
         while let Some(req) = core.client.poll_conn() {
             progressed = true;
             match req {
@@ -361,12 +372,12 @@ fn drain(
                         };
                         let _ = net.send(msg).await;
                     });
-                    sockets.insert(conn, Socket { writer: None, task });
+                    core.sockets.insert(conn, Socket { writer: None, task });
                 }
                 // At shutdown a socket stays until the driver has written
                 // out what it holds (see the end of `run`).
                 ConnRequest::Close { conn } if !core.is_shut_down() => {
-                    sockets.remove(&conn);
+                    core.sockets.remove(&conn);
                 }
                 ConnRequest::Close { .. } => {}
                 other => debug!(target: LOG, ?other, "unknown connection request"),
@@ -408,6 +419,9 @@ async fn reader(
                     let now = Instant::now();
                     core.client.handle_recv(now, conn, &mut buf);
                     handle_events(&mut core, now);
+                    // A response frees an in-flight slot: the next request
+                    // goes out from here.
+                    flush(&mut core, now);
                     let Core { client, calls, .. } = &mut *core;
                     calls.serve_pull(client, now);
                     let armed = core.armed;
