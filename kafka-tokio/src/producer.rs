@@ -64,7 +64,7 @@ impl Producer {
     /// partition, too large) is refused here with
     /// [`Error::InvalidRecord`]. A record without a timestamp gets the
     /// current time.
-    pub async fn send(&self, mut record: ProducerRecord) -> Result<DeliveryFuture, Error> {
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, Error> {
         // A send seldom waits, so a task sending in a loop would never
         // yield: on a current-thread runtime the driver would not write a
         // batch until the sender ran out of room. Counting each send
@@ -76,23 +76,13 @@ impl Producer {
             return Err(Error::Closed);
         }
         let (tx, rx) = oneshot::channel();
-        let mut delivered = Delivered(tx);
         let shared = &self.client.shared;
-        // Listening for room costs a lock in `Notify`: only once a first
-        // offer found the buffer full, and then before offering again, so
-        // room freed in between is not missed.
-        let mut listen = false;
-        loop {
-            let room = shared.room.notified();
-            tokio::pin!(room);
-            if listen {
-                room.as_mut().enable();
-            }
-            // Run here, not queued for the driver: most sends only add the
-            // record to an open batch and need no wake-up. The core keeps
-            // the buffer's account (and refuses a record that can never
-            // go before it looks at room), so nothing is reserved here.
-            let offer = shared.command(|core, now| {
+        // Run here, not queued for the driver: most sends only add the
+        // record to an open batch and need no wake-up. The core keeps the
+        // buffer's account (and refuses a record that can never go before
+        // it looks at room), so nothing is reserved here.
+        let offer = |mut record: ProducerRecord, delivered| {
+            shared.command(|core, now| {
                 let Core {
                     client,
                     calls,
@@ -103,16 +93,27 @@ impl Producer {
                     record.timestamp = Some(wall.millis(now, wall_clock_ms));
                 }
                 calls.offer(client, now, record, delivered)
-            })?;
-            match offer {
+            })
+        };
+        let mut result = offer(record, Delivered(tx))?;
+        loop {
+            match result {
                 Offer::Accepted => return Ok(DeliveryFuture { rx }),
                 Offer::Refused(e) => return Err(e),
-                Offer::Full(r, d) => {
-                    (record, delivered) = (*r, d);
-                    if listen {
-                        room.await;
-                    }
-                    listen = true;
+                Offer::Full(record, delivered) => {
+                    // Listening for room costs a lock in `Notify`, so only
+                    // once the buffer was full, and before offering again:
+                    // room freed in between is not missed.
+                    let room = shared.room.notified();
+                    tokio::pin!(room);
+                    room.as_mut().enable();
+                    result = match offer(*record, delivered)? {
+                        Offer::Full(record, delivered) => {
+                            room.await;
+                            offer(*record, delivered)?
+                        }
+                        other => other,
+                    };
                 }
             }
         }
