@@ -147,11 +147,11 @@ impl Core {
 
     /// Routes one core event to whoever waits for it.
     pub(crate) fn handle_event(&mut self, now: Instant, event: Event) {
-        if event == Event::OAuthTokenRequired {
+        if matches!(event, Event::OAuthTokenRequired) {
             self.fetch_token();
         }
         let fatal = matches!(event, Event::Fatal(_));
-        if event == Event::BufferAvailable {
+        if matches!(event, Event::BufferAvailable) {
             self.room.notify_waiters();
         }
         self.calls.handle_event(&mut self.client, now, event);
