@@ -1,11 +1,13 @@
 //! A record set with decompression: decoding never panics, respects the
-//! inflation limit, and every v2 batch that decodes re-encodes (without
-//! compression) to a batch whose records decode identically.
+//! inflation limit, the owned, shared and lent record views yield the same
+//! records and fail at the same place, and every v2 batch that decodes
+//! re-encodes (without compression) to a batch whose records decode
+//! identically.
 #![no_main]
 
 use bytes::Bytes;
 use kafka_proto::record::{
-    encode, BatchOptions, Batches, Compression, DecodeOptions, Record, TimestampType,
+    encode, BatchOptions, Batches, Compression, DecodeOptions, Record, RecordBatch, TimestampType,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -21,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
     for batch in Batches::with_options(Bytes::copy_from_slice(rest), options) {
         let Ok(batch) = batch else { break };
         let header = *batch.header();
+        same_views(&batch);
         let Ok(records) = batch.records() else {
             continue;
         };
@@ -58,3 +61,27 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(back, records);
     }
 });
+
+/// Each view of the batch as a list of records, or errors as text.
+fn same_views(batch: &RecordBatch) {
+    type View = Result<Vec<Result<Record, String>>, String>;
+    let err = |e: kafka_proto::DecodeError| e.to_string();
+    let owned: View = batch
+        .records()
+        .map(|r| r.map(|r| r.map_err(err)).collect())
+        .map_err(err);
+    let shared: View = batch
+        .records_shared()
+        .map(|r| r.map(|r| r.map(Record::from).map_err(err)).collect())
+        .map_err(err);
+    let lent: View = batch
+        .records_ref()
+        .map(|data| {
+            data.iter()
+                .map(|r| r.map(|r| data.keep(&r)).map_err(err))
+                .collect()
+        })
+        .map_err(err);
+    assert_eq!(owned, shared);
+    assert_eq!(owned, lent);
+}

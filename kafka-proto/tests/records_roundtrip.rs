@@ -117,6 +117,7 @@ fn decode_all(set: Bytes) -> Vec<(RecordBatch, Vec<Record>)> {
             for (r, o) in borrowed.iter().zip(&records) {
                 assert_eq!(r, o);
                 assert_eq!(&r.to_record(), o);
+                assert_eq!(&data.keep(r), o);
                 assert_eq!(r.headers.len(), o.headers.len());
                 let rh: Vec<(&str, Option<&[u8]>)> = r.headers.iter().collect();
                 let oh: Vec<(&str, Option<Bytes>)> = o.headers.iter().collect();

@@ -303,17 +303,18 @@ impl RecordBatch {
     /// The batch's records, decompressed if needed, for iterating by
     /// reference without allocating or touching reference counts per record.
     ///
-    /// An uncompressed v2 batch is borrowed as is; a compressed one is
+    /// The result owns its bytes: an uncompressed v2 batch's are shared
+    /// with this batch (one reference in all), a compressed one's are
     /// inflated here, once. Fails like [`records`](Self::records). See
     /// [`RecordData`] for when to prefer this over [`records`](Self::records).
-    pub fn records_ref(&self) -> Result<RecordData<'_>, DecodeError> {
+    pub fn records_ref(&self) -> Result<RecordData, DecodeError> {
         match &self.body {
             Body::V2(body) => {
                 let codec = self.header.compression().unwrap_or_default();
-                let data: std::borrow::Cow<'_, [u8]> = if codec == Compression::None {
-                    std::borrow::Cow::Borrowed(body)
+                let data = if codec == Compression::None {
+                    body.clone()
                 } else {
-                    std::borrow::Cow::Owned(compression::decompress(
+                    Bytes::from(compression::decompress(
                         codec,
                         body,
                         self.max_decompressed_size,

@@ -7,9 +7,10 @@
 //! with the same shape for every magic, [`RecordBatch::records_shared`]
 //! the same records as [`SharedRecord`]s (owned, one reference on the
 //! batch's buffer each, key and value as slices or as [`Bytes`] on demand),
-//! and [`RecordBatch::records_ref`] the same records borrowed
-//! ([`RecordRef`]), which is fastest when each record is handled while
-//! iterating (see [`RecordData`] for the trade-off).
+//! and [`RecordBatch::records_ref`] an owned [`RecordData`] lending the
+//! same records ([`RecordRef`]), which is fastest when each record is
+//! handled while iterating or the records travel together (see
+//! [`RecordData`] for the trade-off).
 //!
 //! Decoding is lazy and zero-copy: a batch's header is parsed and its CRC
 //! checked up front, records are parsed only while iterating, and keys,

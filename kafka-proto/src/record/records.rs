@@ -671,8 +671,9 @@ pub(crate) fn slice(data: &Bytes, r: Range<usize>) -> Bytes {
 ///
 /// The same fields as [`Record`], but keys, values and headers are plain
 /// slices, so producing one touches no reference count and allocates
-/// nothing. Use [`to_record`](Self::to_record) to keep one past the
-/// [`RecordData`] it borrows from.
+/// nothing. To keep one past the [`RecordData`] it borrows from, use
+/// [`RecordData::keep`] (shares the bytes) or [`to_record`](Self::to_record)
+/// (copies them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RecordRef<'a> {
     /// The record's offset in its partition.
@@ -808,53 +809,68 @@ impl<'a> Iterator for HeaderRefIter<'a> {
 /// The record data of one batch, decompressed if it was compressed, for
 /// iterating by reference: from [`RecordBatch::records_ref`](super::RecordBatch::records_ref).
 ///
-/// Uncompressed v2 batches are borrowed from the batch as they are;
-/// compressed ones are inflated once into a buffer this value owns.
+/// It owns its bytes: an uncompressed v2 batch's records are shared with
+/// the batch (one reference for the whole batch), a compressed one's are
+/// inflated once into a buffer of its own. So it can be kept, cloned and
+/// sent to another thread after the batch is gone, and
 /// [`iter`](Self::iter) can be called any number of times.
 ///
 /// # Which iterator to use
 ///
 /// * [`RecordBatch::records`](super::RecordBatch::records) yields owned
 ///   [`Record`]s whose keys and values are [`Bytes`] sharing the input: use
-///   it when records must outlive the batch (queued for another thread,
-///   kept in a cache). Each key, value and header set costs a reference
-///   count increment (and decrement when dropped).
+///   it when most records must outlive the batch individually (queued for
+///   different threads, kept in a cache). Each key, value and header set
+///   costs a reference count increment (and decrement when dropped).
 /// * [`RecordBatch::records_shared`](super::RecordBatch::records_shared)
 ///   yields owned [`SharedRecord`]s: one reference per record whatever its
 ///   fields, key and value readable as slices, and as [`Bytes`] only when
-///   asked. The cheaper way to keep records past the batch.
+///   asked.
 /// * `records_ref` yields [`RecordRef`]s of plain slices: nothing is
 ///   counted or allocated per record. Use it when each record is handled
 ///   while iterating (deserialized, summed, written out), which is most
-///   consumers; [`RecordRef::to_record`] copies one out if needed.
+///   consumers, or when the records travel together: keep the
+///   `RecordData` itself. [`keep`](Self::keep) turns one record into a
+///   [`Record`] sharing these bytes, and [`share`](Self::share) one key
+///   or value into [`Bytes`], so only what is kept is counted.
 ///
 /// All three parse and validate the same way and fail on the same input.
 ///
 /// ```
+/// use bytes::Bytes;
 /// use kafka_proto::record::{encode, BatchOptions, Compression, Record, RecordBatch};
 ///
 /// let records: Vec<Record> = (0..3)
-///     .map(|i| Record { offset: i, timestamp: i, value: Some(vec![b'a'; 10].into()), ..Record::default() })
+///     .map(|i| Record { offset: i, timestamp: i, value: Some(vec![b'a' + i as u8; 10].into()), ..Record::default() })
 ///     .collect();
 /// let options = BatchOptions { compression: Compression::Lz4, ..BatchOptions::default() };
 /// let batch = RecordBatch::decode(&mut encode(&records, &options)?, &Default::default())?;
 /// let data = batch.records_ref()?; // decompresses once
+/// drop(batch); // the data owns what it needs
+///
 /// let mut total = 0;
+/// let mut kept: Vec<Bytes> = Vec::new();
 /// for record in &data {
-///     total += record?.value.map_or(0, <[u8]>::len);
+///     let record = record?;
+///     total += record.value.map_or(0, <[u8]>::len);
+///     if record.offset == 1 {
+///         // Shares the inflated buffer instead of copying the value.
+///         kept.extend(record.value.and_then(|v| data.share(v)));
+///     }
 /// }
 /// assert_eq!(total, 30);
+/// assert_eq!(kept, [Bytes::from_static(b"bbbbbbbbbb")]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct RecordData<'a> {
-    inner: DataInner<'a>,
+pub struct RecordData {
+    inner: DataInner,
 }
 
 #[derive(Debug, Clone)]
-enum DataInner<'a> {
+enum DataInner {
     V2 {
-        data: std::borrow::Cow<'a, [u8]>,
+        data: Bytes,
         count: u32,
         base_offset: i64,
         base_timestamp: i64,
@@ -868,9 +884,9 @@ enum DataInner<'a> {
     },
 }
 
-impl<'a> RecordData<'a> {
+impl RecordData {
     pub(crate) fn v2(
-        data: std::borrow::Cow<'a, [u8]>,
+        data: Bytes,
         count: u32,
         base_offset: i64,
         base_timestamp: i64,
@@ -912,6 +928,52 @@ impl<'a> RecordData<'a> {
         }
     }
 
+    /// `part` as [`Bytes`] sharing this data's buffer, without copying:
+    /// `part` is a key, a value, or a header value that one of this data's
+    /// records lent (any sub-slice of one will do).
+    ///
+    /// `None` if `part` does not lie in this data's bytes. An empty `part`
+    /// is always an empty [`Bytes`].
+    pub fn share(&self, part: &[u8]) -> Option<Bytes> {
+        if part.is_empty() {
+            return Some(Bytes::new());
+        }
+        match &self.inner {
+            DataInner::V2 { data, .. } => share_from(data, part),
+            DataInner::Legacy { records, .. } => records.iter().find_map(|r| {
+                [
+                    r.key.as_ref(),
+                    r.value.as_ref(),
+                    Some(r.headers.as_wire_bytes()),
+                ]
+                .into_iter()
+                .flatten()
+                .find_map(|b| share_from(b, part))
+            }),
+        }
+    }
+
+    /// An owned [`Record`] for `record`, one of this data's records, with
+    /// key, value and headers sharing this data's buffer: the same
+    /// [`Record`] that [`RecordBatch::records`](super::RecordBatch::records)
+    /// yields, paid for only for the records kept.
+    ///
+    /// Parts that do not come from this data are copied, as
+    /// [`RecordRef::to_record`] does.
+    pub fn keep(&self, record: &RecordRef<'_>) -> Record {
+        let bytes = |part: &[u8]| {
+            self.share(part)
+                .unwrap_or_else(|| Bytes::copy_from_slice(part))
+        };
+        Record {
+            offset: record.offset,
+            timestamp: record.timestamp,
+            key: record.key.map(bytes),
+            value: record.value.map(bytes),
+            headers: Headers::from_wire(bytes(record.headers.data), record.headers.count),
+        }
+    }
+
     /// Iterates the records by reference. The first error ends the iteration.
     #[inline]
     pub fn iter(&self) -> RecordRefs<'_> {
@@ -942,7 +1004,15 @@ impl<'a> RecordData<'a> {
     }
 }
 
-impl<'b> IntoIterator for &'b RecordData<'_> {
+/// `part` as a slice of `buf` if it lies within it. Compares addresses
+/// only; the slice itself is taken by offset, so no pointer is trusted.
+fn share_from(buf: &Bytes, part: &[u8]) -> Option<Bytes> {
+    let start = (part.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= buf.len()).then(|| buf.slice(start..end))
+}
+
+impl<'b> IntoIterator for &'b RecordData {
     type Item = Result<RecordRef<'b>, DecodeError>;
     type IntoIter = RecordRefs<'b>;
     #[inline]
@@ -1173,6 +1243,138 @@ mod shared_tests {
             for (s, r) in b.iter().zip(&a) {
                 assert_eq!(s, r);
             }
+        }
+    }
+
+    /// True when `b` points into `part`'s memory: shared, not copied.
+    fn same_memory(b: &Bytes, part: &[u8]) -> bool {
+        b.as_ptr() == part.as_ptr() && b.len() == part.len()
+    }
+
+    #[test]
+    fn record_data_outlives_its_batch_and_crosses_threads() {
+        fn owned<T: Send + Sync + 'static>(_: &T) {}
+        let records = sample();
+        for compression in [Compression::None, Compression::Lz4, Compression::Gzip] {
+            let options = BatchOptions {
+                compression,
+                ..BatchOptions::default()
+            };
+            let wire = encode(&records, &options).unwrap();
+            let batch = RecordBatch::decode(&mut wire.clone(), &Default::default()).unwrap();
+            let data = batch.records_ref().unwrap();
+            drop((batch, wire));
+            owned(&data);
+            let expected = records.clone();
+            let kept = std::thread::spawn(move || {
+                data.iter()
+                    .map(|r| data.keep(&r.unwrap()))
+                    .collect::<Vec<_>>()
+            })
+            .join()
+            .unwrap();
+            assert_eq!(kept, expected, "{compression:?}");
+        }
+    }
+
+    #[test]
+    fn share_and_keep_reuse_the_data_instead_of_copying() {
+        let records = sample();
+        for compression in [Compression::None, Compression::Snappy] {
+            let options = BatchOptions {
+                compression,
+                ..BatchOptions::default()
+            };
+            let wire = encode(&records, &options).unwrap();
+            let batch = RecordBatch::decode(&mut wire.clone(), &Default::default()).unwrap();
+            let data = batch.records_ref().unwrap();
+            let all = data.as_bytes().unwrap();
+            if compression == Compression::None {
+                // One reference for the batch, not a copy of its records.
+                assert!(batch.raw().as_ptr_range().contains(&all.as_ptr()));
+            }
+            let mut n = 0;
+            for (r, expected) in data.iter().zip(&records) {
+                let r = r.unwrap();
+                n += 1;
+                for part in [r.key, r.value].into_iter().flatten() {
+                    let shared = data.share(part).unwrap();
+                    assert_eq!(shared, part);
+                    assert!(part.is_empty() || same_memory(&shared, part));
+                    if part.len() > 2 {
+                        let inner = &part[1..part.len() - 1];
+                        assert!(same_memory(&data.share(inner).unwrap(), inner));
+                    }
+                }
+                for (_, v) in r.headers.iter() {
+                    let v = v.unwrap_or_default();
+                    assert_eq!(data.share(v).unwrap(), v);
+                }
+                let kept = data.keep(&r);
+                assert_eq!(&kept, expected);
+                if let (Some(k), Some(part)) = (&kept.value, r.value) {
+                    assert!(part.is_empty() || same_memory(k, part));
+                }
+            }
+            assert_eq!(n, records.len());
+
+            // Slices from elsewhere are refused by share and copied by keep.
+            let foreign = b"not from this batch".to_vec();
+            assert_eq!(data.share(&foreign), None);
+            assert_eq!(data.share(&foreign[..0]), Some(Bytes::new()));
+            assert!(data.share(&all[all.len() - 1..]).is_some());
+            if compression == Compression::None {
+                // Starts in the batch header, before the record data.
+                let raw = batch.raw();
+                assert_eq!(data.share(&raw[60..62]), None);
+                assert_eq!(data.share(raw), None);
+            }
+            let other = Record {
+                key: Some(Bytes::from_static(b"k")),
+                value: Some(Bytes::from(foreign.clone())),
+                ..Record::default()
+            };
+            let other_ref = RecordRef {
+                key: other.key.as_deref(),
+                value: other.value.as_deref(),
+                ..RecordRef::default()
+            };
+            let copied = data.keep(&other_ref);
+            assert_eq!(copied, other);
+            assert!(!same_memory(copied.value.as_ref().unwrap(), &foreign));
+        }
+    }
+
+    #[test]
+    fn share_finds_legacy_parts() {
+        let records: Vec<Record> = sample()
+            .into_iter()
+            .map(|r| Record {
+                headers: Headers::new(),
+                ..r
+            })
+            .collect();
+        for compression in [Compression::None, Compression::Gzip] {
+            let options = LegacyOptions {
+                magic: 1,
+                compression,
+                ..LegacyOptions::default()
+            };
+            let set = encode_legacy(&records, &options).unwrap();
+            let mut kept = Vec::new();
+            for batch in Batches::new(set) {
+                let data = batch.unwrap().records_ref().unwrap();
+                assert!(data.as_bytes().is_none());
+                for r in &data {
+                    let r = r.unwrap();
+                    if let Some(v) = r.value.filter(|v| !v.is_empty()) {
+                        assert!(same_memory(&data.share(v).unwrap(), v));
+                    }
+                    kept.push(data.keep(&r));
+                }
+                assert_eq!(data.share(b"elsewhere"), None);
+            }
+            assert_eq!(kept, records, "{compression:?}");
         }
     }
 }
