@@ -1153,16 +1153,20 @@ mod shared_tests {
             .collect()
     }
 
+    fn batch_of(records: &[Record], compression: Compression) -> RecordBatch {
+        let options = BatchOptions {
+            compression,
+            ..BatchOptions::default()
+        };
+        let wire = encode(records, &options).unwrap();
+        RecordBatch::decode(&mut wire.clone(), &Default::default()).unwrap()
+    }
+
     #[test]
     fn shared_records_match_records() {
         let records = sample();
         for compression in [Compression::None, Compression::Lz4] {
-            let options = BatchOptions {
-                compression,
-                ..BatchOptions::default()
-            };
-            let wire = encode(&records, &options).unwrap();
-            let batch = RecordBatch::decode(&mut wire.clone(), &Default::default()).unwrap();
+            let batch = batch_of(&records, compression);
             let owned: Vec<Record> = batch.records().unwrap().map(Result::unwrap).collect();
             assert_eq!(owned, records);
             let shared: Vec<SharedRecord> = batch
@@ -1215,8 +1219,9 @@ mod shared_tests {
         }
     }
 
-    #[test]
-    fn shared_records_of_legacy_sets() {
+    /// The sample without headers (legacy messages have none), and the
+    /// magic 1 message sets holding it, uncompressed and gzip-wrapped.
+    fn legacy_sets() -> (Vec<Record>, [(Compression, Bytes); 2]) {
         let records: Vec<Record> = sample()
             .into_iter()
             .map(|r| Record {
@@ -1224,13 +1229,22 @@ mod shared_tests {
                 ..r
             })
             .collect();
-        for compression in [Compression::None, Compression::Gzip] {
+        let set = |compression| {
             let options = LegacyOptions {
                 magic: 1,
                 compression,
                 ..LegacyOptions::default()
             };
-            let set = encode_legacy(&records, &options).unwrap();
+            (compression, encode_legacy(&records, &options).unwrap())
+        };
+        let sets = [set(Compression::None), set(Compression::Gzip)];
+        (records, sets)
+    }
+
+    #[test]
+    fn shared_records_of_legacy_sets() {
+        let (records, sets) = legacy_sets();
+        for (_, set) in sets {
             let mut a = Vec::new();
             let mut b = Vec::new();
             for batch in Batches::new(set) {
@@ -1256,14 +1270,9 @@ mod shared_tests {
         fn owned<T: Send + Sync + 'static>(_: &T) {}
         let records = sample();
         for compression in [Compression::None, Compression::Lz4, Compression::Gzip] {
-            let options = BatchOptions {
-                compression,
-                ..BatchOptions::default()
-            };
-            let wire = encode(&records, &options).unwrap();
-            let batch = RecordBatch::decode(&mut wire.clone(), &Default::default()).unwrap();
+            let batch = batch_of(&records, compression);
             let data = batch.records_ref().unwrap();
-            drop((batch, wire));
+            drop(batch);
             owned(&data);
             let expected = records.clone();
             let kept = std::thread::spawn(move || {
@@ -1281,12 +1290,7 @@ mod shared_tests {
     fn share_and_keep_reuse_the_data_instead_of_copying() {
         let records = sample();
         for compression in [Compression::None, Compression::Snappy] {
-            let options = BatchOptions {
-                compression,
-                ..BatchOptions::default()
-            };
-            let wire = encode(&records, &options).unwrap();
-            let batch = RecordBatch::decode(&mut wire.clone(), &Default::default()).unwrap();
+            let batch = batch_of(&records, compression);
             let data = batch.records_ref().unwrap();
             let all = data.as_bytes().unwrap();
             if compression == Compression::None {
@@ -1347,20 +1351,8 @@ mod shared_tests {
 
     #[test]
     fn share_finds_legacy_parts() {
-        let records: Vec<Record> = sample()
-            .into_iter()
-            .map(|r| Record {
-                headers: Headers::new(),
-                ..r
-            })
-            .collect();
-        for compression in [Compression::None, Compression::Gzip] {
-            let options = LegacyOptions {
-                magic: 1,
-                compression,
-                ..LegacyOptions::default()
-            };
-            let set = encode_legacy(&records, &options).unwrap();
+        let (records, sets) = legacy_sets();
+        for (compression, set) in sets {
             let mut kept = Vec::new();
             for batch in Batches::new(set) {
                 let data = batch.unwrap().records_ref().unwrap();
