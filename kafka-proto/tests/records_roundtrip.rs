@@ -262,6 +262,26 @@ proptest! {
     }
 }
 
+/// Every key length from 0 to past the encoder's short-key fast path
+/// (32 bytes), each key followed by a value, so a copy that wrote too far
+/// or too little shows up.
+#[test]
+fn keys_of_every_short_length_round_trip() {
+    let records: Vec<Record> = (0..=40u8)
+        .map(|len| Record {
+            offset: i64::from(len),
+            timestamp: 1000,
+            key: Some((1..=len).collect::<Vec<u8>>().into()),
+            value: Some(Bytes::from(vec![0xee; usize::from(len) % 5])),
+            headers: Headers::new(),
+        })
+        .collect();
+    let wire = encode(&records, &BatchOptions::default()).unwrap();
+    let batch = RecordBatch::decode(&mut wire.clone(), &DecodeOptions::default()).unwrap();
+    let back: Vec<Record> = batch.records().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(back, records);
+}
+
 #[test]
 fn mixed_magic_record_set() {
     let r = |offset: i64| Record {
