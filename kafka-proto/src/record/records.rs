@@ -961,6 +961,26 @@ impl RecordData {
     /// Parts that do not come from this data are copied, as
     /// [`RecordRef::to_record`] does.
     pub fn keep(&self, record: &RecordRef<'_>) -> Record {
+        if let DataInner::Legacy { records, .. } = &self.inner {
+            // Legacy records are already `Record`s. Offsets rise within an
+            // entry, so the one lent is found without scanning them all,
+            // which `share` would do once per part.
+            let lent = |part: Option<&[u8]>, from: &Option<Bytes>| match (part, from) {
+                (Some(p), Some(b)) => p.as_ptr() == b.as_ptr() && p.len() == b.len(),
+                (p, b) => p.is_none() && b.is_none(),
+            };
+            if let Ok(i) = records.binary_search_by_key(&record.offset, |r| r.offset) {
+                let r = &records[i];
+                if lent(record.key, &r.key)
+                    && lent(record.value, &r.value)
+                    && record.timestamp == r.timestamp
+                    && record.headers.len() == r.headers.len()
+                    && record.headers.data == r.headers.as_wire_bytes()
+                {
+                    return r.clone();
+                }
+            }
+        }
         let bytes = |part: &[u8]| {
             self.share(part)
                 .unwrap_or_else(|| Bytes::copy_from_slice(part))
@@ -1361,8 +1381,19 @@ mod shared_tests {
                     let r = r.unwrap();
                     if let Some(v) = r.value.filter(|v| !v.is_empty()) {
                         assert!(same_memory(&data.share(v).unwrap(), v));
+                        let k = data.keep(&r);
+                        assert!(same_memory(k.value.as_ref().unwrap(), v));
                     }
                     kept.push(data.keep(&r));
+                    // Same offset, parts from elsewhere: copied, not
+                    // mistaken for the record at that offset.
+                    let other = RecordRef {
+                        value: Some(b"elsewhere"),
+                        ..r
+                    };
+                    let copied = data.keep(&other);
+                    assert_eq!(copied.value.as_deref(), Some(&b"elsewhere"[..]));
+                    assert_eq!(copied.key.as_deref(), r.key);
                 }
                 assert_eq!(data.share(b"elsewhere"), None);
             }
