@@ -2,7 +2,7 @@
 //! through the borrowed handle [`Client::admin`](crate::Client::admin);
 //! results arrive as [`Event::AdminResult`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
 use kafka_proto::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -11,8 +11,9 @@ use kafka_proto::messages::{CreateTopicsRequest, DeleteTopicsRequest, MetadataRe
 use kafka_proto::{ErrorCode, RequestBody, ResponseBody};
 
 use crate::error::{Misuse, RequestError};
+use crate::machine::{Ctx, SubMachine};
 use crate::metadata::{ClusterMetadata, MetadataState};
-use crate::router::{Inbound, RequestId};
+use crate::router::{Inbound, Outbound, RequestId, Target};
 use crate::{Client, Event};
 
 /// A topic to create.
@@ -191,8 +192,11 @@ impl Admin<'_> {
         kind: AdminKind,
     ) -> Result<RequestId, Misuse> {
         let client = &mut *self.client;
-        let id = client.enqueue_any(now, body, crate::router::Owner::Admin)?;
+        client.check_usable()?;
+        client.tick(now);
+        let id = client.requests.next_id();
         client.admin.pending.insert(id, kind);
+        client.admin.unsent.push_back((id, body));
         client.pump();
         Ok(id)
     }
@@ -249,16 +253,48 @@ pub(crate) enum AdminKind {
     Metadata { all: bool },
 }
 
-/// Admin commands waiting for their answers.
+/// Admin commands waiting to be sent or answered.
 #[derive(Debug, Default)]
 pub(crate) struct AdminState {
-    pub(crate) pending: BTreeMap<RequestId, AdminKind>,
+    pending: BTreeMap<RequestId, AdminKind>,
+    /// Commands given since the last poll, in order, with their ids.
+    unsent: VecDeque<(RequestId, RequestBody)>,
+}
+
+impl SubMachine for AdminState {
+    fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
+        for (id, body) in self.unsent.drain(..) {
+            ctx.requests.push(Outbound {
+                id,
+                target: Target::Any,
+                body,
+                expires: ctx.now + ctx.api_timeout,
+            });
+        }
+    }
+
+    fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {
+        if let Some((event, changed)) = self.answer(inbound, ctx.metadata) {
+            ctx.events.push_back(event);
+            match changed {
+                Ok(true) => ctx.metadata_changed(),
+                Ok(false) => {}
+                Err(fatal) => ctx.fail(fatal),
+            }
+        }
+    }
+
+    fn poll_timeout(&self, _now: Instant, _metadata: &MetadataState) -> Option<Instant> {
+        // Commands expire in the client's queue (`api_timeout`), which
+        // answers them with a timeout: nothing here waits on time.
+        None
+    }
 }
 
 impl AdminState {
     /// Turns an answer into the user's event; metadata answers also feed
     /// the cache (`Ok(true)` if it changed).
-    pub(crate) fn handle_response(
+    fn answer(
         &mut self,
         inbound: Inbound,
         metadata: &mut MetadataState,

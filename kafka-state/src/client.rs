@@ -1,5 +1,6 @@
 //! The [`Client`]: connections per broker, the request router, reconnect
-//! backoff, and the sub-machines (metadata, admin, producer) it drives.
+//! backoff, and the sub-machines it drives through one contract
+//! (`crate::machine`): metadata refresh, admin, producer, consumer.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -7,17 +8,18 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use kafka_proto::messages::ProduceResponse;
-use kafka_proto::{ApiKey, RequestBody, ResponseBody};
+use kafka_proto::{ApiKey, ResponseBody};
 use tracing::{debug, info, warn};
 
 use crate::admin::{check_topic_name, Admin, AdminState};
 use crate::conn::{expects_response, ConnOutput, ConnSettings, Connection};
 use crate::consumer::{Consumer, ConsumerState};
 use crate::error::{DisconnectReason, FatalError, Misuse, RequestError};
-use crate::metadata::{ClusterMetadata, MetadataState};
+use crate::machine::{Ctx, SubMachine};
+use crate::metadata::{ClusterMetadata, MetadataRefresh, MetadataState};
 use crate::producer::{Producer, ProducerState};
 use crate::rng::Rng;
-use crate::router::{Inbound, Outbound, Owner, RequestId, RequestQueue, Target};
+use crate::router::{Inbound, Outbound, RequestId, RequestQueue, Target};
 use crate::sasl::{OAuthState, SaslMechanism};
 use crate::timer::{ClientTimer, TimerTable};
 use crate::{Broker, BrokerAddr, Config, ConnId, ConnRequest, Event, Transmit};
@@ -31,6 +33,21 @@ const BACKOFF_JITTER: f64 = 0.2;
 struct Backoff {
     failures: u32,
     until: Option<Instant>,
+}
+
+/// The registered sub-machines, in the order they are polled. Adding one
+/// is implementing [`SubMachine`] for it, holding it in a field of
+/// [`Client`] and naming that field here: a machine's slot is its place
+/// in this list, and responses find their way back through it.
+macro_rules! registered {
+    ($client:ident, $($borrow:tt)+) => {
+        [
+            $($borrow)+ $client.admin as $($borrow)+ dyn SubMachine,
+            $($borrow)+ $client.producer as $($borrow)+ dyn SubMachine,
+            $($borrow)+ $client.consumer as $($borrow)+ dyn SubMachine,
+            $($borrow)+ $client.refresh as $($borrow)+ dyn SubMachine,
+        ]
+    };
 }
 
 /// Where a queued request can go right now.
@@ -54,11 +71,21 @@ pub struct Client {
     by_broker: BTreeMap<Broker, ConnId>,
     backoff: BTreeMap<Broker, Backoff>,
     pub(crate) requests: RequestQueue,
+    /// The slot (see `registered!`) of the machine each queued or
+    /// in-flight request goes back to.
+    routes: BTreeMap<RequestId, usize>,
+    /// Brokers a machine waits to have a ready connection to.
+    wanted: BTreeSet<i32>,
     pub(crate) metadata: MetadataState,
+    refresh: MetadataRefresh,
     pub(crate) admin: AdminState,
     pub(crate) producer: ProducerState,
     pub(crate) consumer: ConsumerState,
     timers: TimerTable<ClientTimer>,
+    /// [`Client::poll_timeout`] as of the last pump: a command that skips
+    /// the pump (a send joining an open batch) still pumps once its `now`
+    /// reaches this.
+    next_timeout: Option<Instant>,
     /// Bytes for the adapter, each with the completion of an acks=0
     /// Produce it carries: such a request is done once the adapter takes
     /// its bytes (see [`Client::poll_transmit`]).
@@ -111,12 +138,8 @@ impl Client {
         #[cfg(feature = "tls")]
         let tls = config.tls.as_ref().map(|t| t.build()).transpose()?;
         let metadata = MetadataState::new(now, config.metadata_max_age, config.retry_backoff);
-        let producer = ProducerState::new(
-            config.producer.clone(),
-            config.request_timeout,
-            config.seed,
-            now,
-        );
+        let producer =
+            ProducerState::new(config.producer.clone(), config.request_timeout, config.seed);
         let consumer = ConsumerState::new(&config);
         let mut client = Self {
             config,
@@ -128,11 +151,15 @@ impl Client {
             by_broker: BTreeMap::new(),
             backoff: BTreeMap::new(),
             requests: RequestQueue::default(),
+            routes: BTreeMap::new(),
+            wanted: BTreeSet::new(),
             metadata,
+            refresh: MetadataRefresh,
             admin: AdminState::default(),
             producer,
             consumer,
             timers: TimerTable::default(),
+            next_timeout: None,
             transmits: VecDeque::new(),
             conn_requests: VecDeque::new(),
             events: VecDeque::new(),
@@ -228,10 +255,8 @@ impl Client {
                     self.transmits.push_back((Transmit { conn, bytes }, None))
                 }
                 ConnOutput::TokenRequired => self.request_oauth_token(),
-                ConnOutput::Response { id, owner, body } => self.deliver(Inbound {
+                ConnOutput::Response { id, body } => self.deliver(Inbound {
                     id,
-                    owner,
-                    broker: Some(broker),
                     result: Ok(*body),
                 }),
             }
@@ -254,6 +279,9 @@ impl Client {
             .collect();
         for (conn, reason) in expired {
             self.drop_conn(conn, reason, true);
+        }
+        if !self.closed && self.fatal.is_none() {
+            self.with_machines(None, |m, ctx| m.handle_timeout(ctx));
         }
         self.pump();
     }
@@ -284,22 +312,23 @@ impl Client {
     }
 
     /// When to call [`Client::handle_timeout`] next; `None` if nothing is
-    /// scheduled.
+    /// scheduled. An instant already passed means: call it now.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let conns = self.conns.values().filter_map(Connection::poll_timeout);
-        let producer = if self.closed || self.fatal.is_some() {
+        let machines = if self.closed || self.fatal.is_some() {
             None
         } else {
-            self.producer.poll_timeout()
+            registered!(self, &)
+                .into_iter()
+                .filter_map(|m| m.poll_timeout(self.now, &self.metadata))
+                .min()
         };
-        let consumer = self.consumer.poll_timeout(self.now, &self.metadata.cache);
         self.timers
             .next()
             .into_iter()
             .chain(conns)
-            .chain(producer)
-            .chain(consumer)
+            .chain(machines)
             .min()
     }
 
@@ -464,28 +493,6 @@ impl Client {
         Ok(())
     }
 
-    /// Queues a request for any broker on behalf of `owner`, without
-    /// dispatching it: the owner records the id first, then calls
-    /// [`Client::pump`], so even an immediate failure finds its owner.
-    pub(crate) fn enqueue_any(
-        &mut self,
-        now: Instant,
-        body: RequestBody,
-        owner: Owner,
-    ) -> Result<RequestId, Misuse> {
-        self.check_usable()?;
-        self.tick(now);
-        let id = self.requests.next_id();
-        self.requests.push(Outbound {
-            id,
-            owner,
-            target: Target::Any,
-            body,
-            expires: self.now + self.config.api_timeout,
-        });
-        Ok(id)
-    }
-
     /// Runs after every input and command: lets sub-machines queue their
     /// requests, sends what can be sent, and re-arms the timers.
     pub(crate) fn pump(&mut self) {
@@ -495,41 +502,95 @@ impl Client {
             return;
         }
         self.expire_queued();
-        self.pump_producer();
         self.withdraw_stale();
-        self.consumer.finish_jobs(self.now, &mut self.events);
-        self.consumer.poll_requests(
-            self.now,
-            &mut self.metadata,
-            &mut self.requests,
-            self.config.api_timeout,
-        );
-        // A dispatch pass may ask for metadata (an unknown leader); a second
-        // pass sends that request at once.
-        for _ in 0..2 {
-            if let Some(req) =
-                self.metadata
-                    .poll_request(self.now, &mut self.requests, self.config.api_timeout)
-            {
-                self.requests.push(req);
+        self.wanted.clear();
+        // Rounds, so a machine can pipeline requests on a connection (each
+        // dispatch fills connections, the next round sees what room is
+        // left), and so a metadata refresh a dispatch asked for (an
+        // unknown broker) goes at once: at least two.
+        let rounds = self.config.max_in_flight.max(2);
+        for round in 0..rounds {
+            let queued = self.with_machines(None, |m, ctx| m.poll_requests(ctx));
+            if self.closed || self.fatal.is_some() {
+                return;
+            }
+            let wanted: Vec<i32> = self.wanted.iter().copied().collect();
+            for node in wanted {
+                // Opens a connection if none exists and backoff allows.
+                let _ = self.route_to(Broker::Node(node));
             }
             self.dispatch();
+            if !queued && round > 0 {
+                break;
+            }
         }
         self.timers
-            .set_opt(ClientTimer::Metadata, self.metadata.poll_timeout());
-        self.timers
             .set_opt(ClientTimer::QueueExpiry, self.requests.next_expiry());
-        let reconnect = if self.requests.queue.is_empty() {
-            None
-        } else {
-            self.backoff
-                .values()
-                .filter_map(|b| b.until)
-                .filter(|t| *t > self.now)
-                .min()
-        };
+        // A broker's backoff ends: queued requests or a machine wait for it.
+        let reconnect = self
+            .backoff
+            .iter()
+            .filter(|(b, _)| {
+                !self.requests.queue.is_empty()
+                    || matches!(b, Broker::Node(n) if self.wanted.contains(n))
+            })
+            .filter_map(|(_, b)| b.until)
+            .filter(|t| *t > self.now)
+            .min();
         self.timers.set_opt(ClientTimer::Reconnect, reconnect);
-        self.producer.refresh_due();
+        self.next_timeout = self.poll_timeout();
+    }
+
+    /// Calls `f` on the machine in `slot` (or on every machine, in order)
+    /// with a context; routes each request a call queued back to the
+    /// machine that queued it, then acts on what the machines reported.
+    /// Returns whether any request was queued.
+    fn with_machines(
+        &mut self,
+        slot: Option<usize>,
+        mut f: impl FnMut(&mut dyn SubMachine, &mut Ctx<'_>),
+    ) -> bool {
+        let max = self.config.max_in_flight;
+        let ready: BTreeSet<i32> = self
+            .by_broker
+            .iter()
+            .filter_map(|(b, c)| match b {
+                Broker::Node(node) if self.conns.get(c).is_some_and(|c| c.can_send(max)) => {
+                    Some(*node)
+                }
+                _ => None,
+            })
+            .collect();
+        let mut ctx = Ctx::new(
+            self.now,
+            self.config.api_timeout,
+            &mut self.metadata,
+            &mut self.requests,
+            &mut self.events,
+            &ready,
+            &mut self.wanted,
+        );
+        let mut queued = false;
+        for (i, m) in registered!(self, &mut).into_iter().enumerate() {
+            if slot.is_some_and(|s| s != i) {
+                continue;
+            }
+            let before = ctx.requests.queue.len();
+            f(m, &mut ctx);
+            for r in ctx.requests.queue.iter().skip(before) {
+                self.routes.insert(r.id, i);
+                queued = true;
+            }
+        }
+        let (changed, fatal) = ctx.finish();
+        if changed {
+            self.events.push_back(Event::MetadataUpdated);
+            self.adopt_bootstrap_conns();
+        }
+        if let Some(fatal) = fatal {
+            self.fail(fatal);
+        }
+        queued
     }
 
     /// [`Producer::send`] after its checks: places the record.
@@ -541,7 +602,10 @@ impl Client {
         let (id, pump) =
             self.producer
                 .send(self.now, record, &mut self.metadata, &mut self.events)?;
-        if pump {
+        // A deadline passed since the last pump (a send later than the
+        // linger): do what is due now rather than wait for the driver.
+        let due = self.next_timeout.is_some_and(|t| t <= self.now);
+        if pump || due {
             self.pump();
         }
         Ok(id)
@@ -550,50 +614,6 @@ impl Client {
     /// [`Producer::flush`] after its checks.
     pub(crate) fn producer_flush(&mut self) {
         self.producer.flush(&mut self.events);
-    }
-
-    /// Lets the producer build Produce requests for leaders with a ready
-    /// connection (asking for connections to the others), a few rounds so
-    /// batches can pipeline on one connection.
-    fn pump_producer(&mut self) {
-        for _ in 0..self.config.max_in_flight {
-            let wanted = self.producer.prepare(
-                self.now,
-                &mut self.metadata,
-                &mut self.requests,
-                &mut self.events,
-                self.config.api_timeout,
-            );
-            let mut ready = BTreeSet::new();
-            let mut wake: Option<Instant> = None;
-            for node in wanted {
-                let broker = Broker::Node(node);
-                match self.route_to(broker) {
-                    Route::Send(_) => {
-                        ready.insert(node);
-                    }
-                    // In reconnect backoff: nothing else wakes the producer then.
-                    Route::Wait => {
-                        let until = self.backoff.get(&broker).and_then(|b| b.until);
-                        if let Some(t) = until.filter(|t| *t > self.now) {
-                            wake = Some(wake.map_or(t, |w| w.min(t)));
-                        }
-                    }
-                }
-            }
-            self.producer.set_wake(wake);
-            let built = self.producer.drain(
-                self.now,
-                &ready,
-                &self.metadata.cache,
-                &mut self.requests,
-                &mut self.events,
-            );
-            self.dispatch();
-            if !built {
-                break;
-            }
-        }
     }
 
     fn expire_queued(&mut self) {
@@ -606,34 +626,29 @@ impl Client {
             debug!(target: LOG, id = %r.id, "request expired in the queue");
             self.deliver(Inbound {
                 id: r.id,
-                owner: r.owner,
-                broker: None,
                 result: Err(RequestError::Timeout),
             });
         }
     }
 
-    /// Drops queued consumer requests that are no longer worth sending
-    /// (a fetch for a broker that stopped leading its partitions), so a
-    /// dead broker does not hold them until they expire.
+    /// Drops queued requests their machines no longer want sent (a fetch
+    /// for a broker that stopped leading its partitions), so a dead broker
+    /// does not hold them until they expire.
     fn withdraw_stale(&mut self) {
-        if !self
-            .requests
-            .queue
-            .iter()
-            .any(|r| r.owner == Owner::Consumer)
-        {
-            return;
-        }
-        let cache = &self.metadata.cache;
-        let consumer = &self.consumer;
-        let (stale, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.requests.queue)
-            .into_iter()
-            .partition(|r| r.owner == Owner::Consumer && consumer.is_stale(r.id, cache));
-        self.requests.queue = kept;
-        for r in stale {
-            debug!(target: LOG, id = %r.id, "withdrawing a queued consumer request: leadership moved");
-            self.consumer.handle_cancelled(r.id);
+        let queue = std::mem::take(&mut self.requests.queue);
+        let mut machines = registered!(self, &mut);
+        for r in queue {
+            let stale = self
+                .routes
+                .get(&r.id)
+                .and_then(|slot| machines.get_mut(*slot))
+                .is_some_and(|m| m.withdraw(r.id, &self.metadata));
+            if stale {
+                debug!(target: LOG, id = %r.id, "withdrawing a queued request: leadership moved");
+                self.routes.remove(&r.id);
+            } else {
+                self.requests.queue.push_back(r);
+            }
         }
     }
 
@@ -646,16 +661,6 @@ impl Client {
             let route = match &req.target {
                 Target::Any => self.route_any(),
                 Target::Node(id) => self.route_to(Broker::Node(*id)),
-                Target::Leader { topic, partition } => {
-                    match self.metadata.cache.leader_for(topic, *partition) {
-                        Some(id) => self.route_to(Broker::Node(id)),
-                        None => {
-                            self.metadata.track(topic);
-                            self.metadata.request_update();
-                            Route::Wait
-                        }
-                    }
-                }
             };
             match route {
                 Route::Wait => waiting.push_back(req),
@@ -672,7 +677,7 @@ impl Client {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let (id, owner, broker) = (req.id, req.owner, c.broker);
+        let (id, broker) = (req.id, c.broker);
         let answered = expects_response(&req.body);
         match c.send(self.now, req, s) {
             Ok(bytes) => {
@@ -682,8 +687,6 @@ impl Client {
                 // the records in the producer's bounded buffer.
                 let done = (!answered).then(|| Inbound {
                     id,
-                    owner,
-                    broker: Some(broker),
                     result: Ok(ResponseBody::Produce(ProduceResponse::default())),
                 });
                 self.transmits.push_back((Transmit { conn, bytes }, done));
@@ -693,8 +696,6 @@ impl Client {
                 warn!(target: LOG, %id, %broker, %error, "cannot send request");
                 self.deliver(Inbound {
                     id,
-                    owner,
-                    broker: Some(broker),
                     result: Err(error),
                 });
             }
@@ -802,7 +803,7 @@ impl Client {
     }
 
     /// Forgets a connection: backoff for its broker, an event, and its
-    /// outstanding requests fail back to their owners.
+    /// outstanding requests fail back to their machines.
     fn drop_conn(&mut self, conn: ConnId, reason: DisconnectReason, tell_adapter: bool) {
         let Some(c) = self.conns.remove(&conn) else {
             return;
@@ -828,11 +829,9 @@ impl Client {
             broker,
             reason: reason.clone(),
         });
-        for (id, owner) in c.close() {
+        for id in c.close() {
             self.deliver(Inbound {
                 id,
-                owner,
-                broker: Some(broker),
                 result: Err(RequestError::Disconnected {
                     broker,
                     reason: reason.clone(),
@@ -855,42 +854,16 @@ impl Client {
 
     /// Routes a response or failure to the sub-machine that asked.
     fn deliver(&mut self, inbound: Inbound) {
-        let changed = match inbound.owner {
-            Owner::Metadata => self.metadata.handle_response(self.now, inbound),
-            Owner::Consumer => {
-                self.consumer.handle_response(
-                    self.now,
-                    inbound,
-                    &mut self.metadata,
-                    &mut self.events,
-                );
-                Ok(false)
-            }
-            Owner::Admin => match self.admin.handle_response(inbound, &mut self.metadata) {
-                Some((event, changed)) => {
-                    self.events.push_back(event);
-                    changed
-                }
-                None => Ok(false),
-            },
-            Owner::Producer => {
-                self.producer.handle_response(
-                    self.now,
-                    inbound,
-                    &mut self.metadata,
-                    &mut self.events,
-                );
-                Ok(false)
-            }
+        let Some(slot) = self.routes.remove(&inbound.id) else {
+            debug!(target: LOG, id = %inbound.id, "no machine waits for this answer");
+            return;
         };
-        match changed {
-            Ok(true) => {
-                self.events.push_back(Event::MetadataUpdated);
-                self.adopt_bootstrap_conns();
+        let mut inbound = Some(inbound);
+        self.with_machines(Some(slot), |m, ctx| {
+            if let Some(inbound) = inbound.take() {
+                m.handle_response(ctx, inbound);
             }
-            Ok(false) => {}
-            Err(fatal) => self.fail(fatal),
-        }
+        });
     }
 
     /// A bootstrap connection whose address metadata lists under a node id
@@ -974,27 +947,25 @@ impl Client {
     fn shut_down(&mut self) {
         let conns = std::mem::take(&mut self.conns);
         self.by_broker.clear();
-        let mut failed: Vec<(RequestId, Owner, Option<Broker>)> = Vec::new();
+        let mut failed: Vec<RequestId> = Vec::new();
         for (id, c) in conns {
             self.conn_requests
                 .push_back(ConnRequest::Close { conn: id });
-            let broker = c.broker;
-            failed.extend(c.close().map(|(r, o)| (r, o, Some(broker))));
+            failed.extend(c.close());
         }
         failed.extend(
             std::mem::take(&mut self.requests.queue)
                 .into_iter()
-                .map(|r| (r.id, r.owner, None)),
+                .map(|r| r.id),
         );
-        for (id, owner, broker) in failed {
+        for id in failed {
             self.deliver(Inbound {
                 id,
-                owner,
-                broker,
                 result: Err(RequestError::Closed),
             });
         }
-        self.producer.fail_all(&mut self.events);
+        self.with_machines(None, |m, ctx| m.shut_down(ctx));
+        self.routes.clear();
         self.timers = TimerTable::default();
     }
 }

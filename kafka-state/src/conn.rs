@@ -17,7 +17,7 @@ use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 use tracing::{debug, trace};
 
 use crate::error::{DisconnectReason, NoCommonVersion, ProtocolError, RequestError};
-use crate::router::{fit_version, Outbound, Owner, RequestId};
+use crate::router::{fit_version, Outbound, RequestId};
 use crate::sasl::{AuthError, SaslConfig, SaslSession, Step};
 use crate::timer::{ConnTimer, TimerTable};
 use crate::versions::{api_versions_version, VersionTable};
@@ -59,12 +59,13 @@ enum State {
 }
 
 /// Who waits for an in-flight request's response: the connection itself
-/// for ApiVersions and SASL (SaslHandshake, SaslAuthenticate), or an owner.
+/// for ApiVersions and SASL (SaslHandshake, SaslAuthenticate), or the
+/// client request with this id.
 #[derive(Debug, Clone, Copy)]
 enum Purpose {
     ApiVersions,
     Sasl,
-    Request { id: RequestId, owner: Owner },
+    Request { id: RequestId },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +90,6 @@ pub(crate) enum ConnOutput {
     /// A response for a sub-machine.
     Response {
         id: RequestId,
-        owner: Owner,
         body: Box<ResponseBody>,
     },
 }
@@ -253,10 +253,7 @@ impl Connection {
             }))?;
         let mut body = req.body;
         fit_version(&mut body, version);
-        let purpose = Purpose::Request {
-            id: req.id,
-            owner: req.owner,
-        };
+        let purpose = Purpose::Request { id: req.id };
         let deadline = Some(now + s.request_timeout);
         let answered = expects_response(&body);
         let bytes = self
@@ -366,7 +363,7 @@ impl Connection {
                 }
             }
         }
-        // Stays queued until decoded, so a failure still reports it to its owner.
+        // Stays queued until decoded, so a failure still reports it to its machine.
         let entry = *self.in_flight.front().ok_or(ProtocolError::Unsolicited)?;
         let got = response_correlation_id(&frame).map_err(|error| ProtocolError::Decode {
             api: entry.api,
@@ -427,10 +424,9 @@ impl Connection {
                 };
                 self.sasl_step(step, s, out)
             }
-            (Purpose::Request { id, owner }, body) => {
+            (Purpose::Request { id }, body) => {
                 out.push(ConnOutput::Response {
                     id,
-                    owner,
                     body: Box::new(body),
                 });
                 Ok(())
@@ -592,9 +588,9 @@ impl Connection {
     }
 
     /// Closes the connection, returning the requests that were waiting on it.
-    pub(crate) fn close(self) -> impl Iterator<Item = (RequestId, Owner)> {
+    pub(crate) fn close(self) -> impl Iterator<Item = RequestId> {
         self.in_flight.into_iter().filter_map(|r| match r.purpose {
-            Purpose::Request { id, owner } => Some((id, owner)),
+            Purpose::Request { id } => Some(id),
             Purpose::ApiVersions | Purpose::Sasl => None,
         })
     }
@@ -802,7 +798,6 @@ mod tests {
     fn produce_request(now: Instant, id: u64, acks: i16) -> Outbound {
         Outbound {
             id: RequestId(id),
-            owner: Owner::Producer,
             target: crate::router::Target::Node(0),
             body: kafka_proto::messages::ProduceRequest::default()
                 .with_acks(acks)

@@ -135,6 +135,7 @@ mod conn;
 pub mod consumer;
 mod error;
 mod event;
+mod machine;
 pub mod metadata;
 pub mod producer;
 mod rng;

@@ -10,7 +10,8 @@ use kafka_proto::{ErrorCode, ResponseBody, Uuid};
 use tracing::{debug, warn};
 
 use crate::error::FatalError;
-use crate::router::{Inbound, Outbound, Owner, RequestId, RequestQueue, Target};
+use crate::machine::{Ctx, SubMachine};
+use crate::router::{Inbound, Outbound, RequestId, RequestQueue, Target};
 use crate::BrokerAddr;
 
 const LOG: &str = "kafka_state::metadata";
@@ -221,8 +222,6 @@ pub(crate) struct MetadataState {
     not_before: Instant,
     /// The periodic refresh.
     next_refresh: Instant,
-    /// Whether any answer has arrived yet.
-    fetched: bool,
     max_age: Duration,
     retry_backoff: Duration,
 }
@@ -236,7 +235,6 @@ impl MetadataState {
             update_requested: true,
             not_before: now,
             next_refresh: now + max_age,
-            fetched: false,
             max_age,
             retry_backoff,
         }
@@ -255,12 +253,6 @@ impl MetadataState {
             self.tracked.insert(topic.to_string());
             self.request_update();
         }
-    }
-
-    /// Whether any broker has answered yet.
-    #[allow(dead_code)] // producers wait on it
-    pub(crate) fn fetched(&self) -> bool {
-        self.fetched
     }
 
     /// The refresh request to send now, if one is due.
@@ -287,7 +279,6 @@ impl MetadataState {
         debug!(target: LOG, %id, topics = self.tracked.len(), "fetching metadata");
         Some(Outbound {
             id,
-            owner: Owner::Metadata,
             target: Target::Any,
             body: MetadataRequest::default()
                 .with_topics(Some(topics))
@@ -337,7 +328,6 @@ impl MetadataState {
             self.update_requested = true;
             return Ok(false);
         }
-        self.fetched = true;
         self.next_refresh = now + self.max_age;
         let changed = self.cache.apply(&resp, false)?;
         // Retry soon while a tracked topic has no usable leaders yet.
@@ -350,6 +340,34 @@ impl MetadataState {
             self.update_requested = true;
         }
         Ok(changed)
+    }
+}
+
+/// The sub-machine that keeps the shared [`MetadataState`] (handed to
+/// every machine in its [`Ctx`]) fresh: it holds no state of its own.
+#[derive(Debug, Default)]
+pub(crate) struct MetadataRefresh;
+
+impl SubMachine for MetadataRefresh {
+    fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(req) = ctx
+            .metadata
+            .poll_request(ctx.now, ctx.requests, ctx.api_timeout)
+        {
+            ctx.requests.push(req);
+        }
+    }
+
+    fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {
+        match ctx.metadata.handle_response(ctx.now, inbound) {
+            Ok(true) => ctx.metadata_changed(),
+            Ok(false) => {}
+            Err(fatal) => ctx.fail(fatal),
+        }
+    }
+
+    fn poll_timeout(&self, _now: Instant, metadata: &MetadataState) -> Option<Instant> {
+        metadata.poll_timeout()
     }
 }
 

@@ -1,10 +1,10 @@
 //! The seam between sub-machines and connections: plain messages.
 //!
-//! A sub-machine (metadata, admin; later producer, consumer, group member,
-//! transaction manager) never sees a socket. It builds an [`Outbound`]
-//! naming a [`Target`], the client queues it, picks a connection once one
-//! is usable, and hands the outcome back as an [`Inbound`] carrying the
-//! same [`RequestId`] to the [`Owner`].
+//! A sub-machine (see `machine`) never sees a socket. It builds an
+//! [`Outbound`] naming a [`Target`], the client queues it, picks a
+//! connection once one is usable, and hands the outcome back as an
+//! [`Inbound`] carrying the same [`RequestId`] to the machine that queued
+//! it.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -14,7 +14,6 @@ use kafka_proto::messages::delete_topics_request::DeleteTopicState;
 use kafka_proto::{RequestBody, ResponseBody};
 
 use crate::error::RequestError;
-use crate::Broker;
 
 /// Identifies a request or command; unique within one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,29 +28,16 @@ impl fmt::Display for RequestId {
 /// Where a request must go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
-    /// The current leader of a partition (waits for metadata to know it).
-    #[allow(dead_code)] // used by the producer and consumer
-    Leader { topic: String, partition: i32 },
     /// A broker by node id (a coordinator, a fetch session's broker).
     Node(i32),
     /// Whichever broker is least loaded (metadata, admin).
     Any,
 }
 
-/// The sub-machine a response goes back to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Owner {
-    Metadata,
-    Admin,
-    Producer,
-    Consumer,
-}
-
 /// A request a sub-machine wants sent.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
     pub(crate) id: RequestId,
-    pub(crate) owner: Owner,
     pub(crate) target: Target,
     /// Built without knowing the version; [`fit_version`] adapts fields
     /// that moved between versions once the connection is chosen.
@@ -60,15 +46,10 @@ pub(crate) struct Outbound {
     pub(crate) expires: Instant,
 }
 
-/// The outcome of an [`Outbound`], for its owner.
+/// The outcome of an [`Outbound`], for the machine that queued it.
 #[derive(Debug, Clone)]
 pub(crate) struct Inbound {
     pub(crate) id: RequestId,
-    pub(crate) owner: Owner,
-    /// The broker that answered (or whose connection failed); `None` if
-    /// the request never left the queue.
-    #[allow(dead_code)] // producers and consumers need it for leader bookkeeping
-    pub(crate) broker: Option<Broker>,
     pub(crate) result: Result<ResponseBody, RequestError>,
 }
 
@@ -96,7 +77,7 @@ impl RequestQueue {
 }
 
 /// Moves data between fields that changed shape across versions of an
-/// API, so owners can build one body for every version.
+/// API, so machines can build one body for every version.
 pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
     match body {
         RequestBody::DeleteTopics(req) if version >= 6 && req.topics.is_empty() => {

@@ -90,8 +90,6 @@ impl<T: TimerKind> TimerTable<T> {
 timer_kinds! {
     /// Timers of the whole client.
     pub(crate) enum ClientTimer {
-        /// Metadata is due for a refresh or a retry.
-        Metadata,
         /// A broker's reconnect backoff ends and a request or a
         /// sub-machine waits for it.
         Reconnect,
@@ -175,7 +173,7 @@ mod tests {
         let t0 = t0();
         let mut t = TimerTable::<ClientTimer>::default();
         t.set(ClientTimer::QueueExpiry, t0);
-        t.set(ClientTimer::Metadata, t0 + Duration::from_secs(1));
+        t.set(ClientTimer::Reconnect, t0 + Duration::from_secs(1));
         // Asked later than both deadlines: the earliest is still reported,
         // so a driver calls handle_timeout at once instead of sleeping.
         let later = t0 + Duration::from_secs(10);

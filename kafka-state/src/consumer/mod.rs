@@ -58,6 +58,7 @@
 //! read_committed is [`ConsumerConfig::isolation_level`].
 
 mod config;
+mod machine;
 mod records;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -76,7 +77,7 @@ pub use records::{ConsumerRecord, FetchedRecords, IntoRecords, RecordIter};
 use crate::admin::check_topic_name;
 use crate::error::{Misuse, RequestError};
 use crate::metadata::{ClusterMetadata, MetadataState};
-use crate::router::{Inbound, Outbound, Owner, RequestId, RequestQueue, Target};
+use crate::router::{Inbound, Outbound, RequestId, RequestQueue, Target};
 use crate::{Client, Config, Event, TopicPartition};
 
 const LOG: &str = "kafka_state::consumer";
@@ -805,7 +806,6 @@ impl ConsumerState {
             self.lookups.insert(id, Lookup { node, entries });
             queue.push(Outbound {
                 id,
-                owner: Owner::Consumer,
                 target: Target::Node(node),
                 body: body.into(),
                 expires: now + api_timeout,
@@ -882,7 +882,6 @@ impl ConsumerState {
             self.fetches.insert(node, FetchInFlight { id, parts: sent });
             queue.push(Outbound {
                 id,
-                owner: Owner::Consumer,
                 target: Target::Node(node),
                 body: body.into(),
                 expires: now + api_timeout,

@@ -34,18 +34,14 @@
 //!   whose earlier attempt may be in the log is failed instead of written
 //!   again.
 //!
-//! # Seam for transactions
-//!
-//! The transaction manager to come plugs in through the crate-internal `TxnHooks` trait (`producer/txn.rs`):
-//! it names the transactional id sent with every Produce request, may
-//! hold a partition back until AddPartitionsToTxn has covered it, and
-//! supplies the producer id and epoch instead of an idempotent
-//! InitProducerId.
+//! The producer id and epoch come from one small module
+//! (`idempotence`): the producer asks it for the id to stamp batches
+//! with and tells it when a sequence broke; it alone fetches the id.
 
 mod config;
+mod idempotence;
 mod partitioner;
 mod state;
-mod txn;
 
 use std::fmt;
 use std::sync::Arc;

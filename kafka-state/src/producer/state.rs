@@ -8,19 +8,20 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use kafka_proto::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_proto::messages::produce_response::PartitionProduceResponse;
-use kafka_proto::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
+use kafka_proto::messages::{ProduceRequest, ProduceResponse};
 use kafka_proto::record::{BatchHeaderMut, BatchOptions, RecordBatchBuilder};
 use kafka_proto::{ErrorCode, ResponseBody, Uuid};
 use tracing::{debug, trace, warn};
 
 use super::config::{Acks, PartitionerChoice, ProducerConfig};
+use super::idempotence::ProducerIdState;
 use super::partitioner::partition_for_key;
-use super::txn::TxnHooks;
 use super::{DeliveryId, DeliveryReport, InvalidRecord, ProduceError, ProducerRecord, SendError};
 use crate::error::RequestError;
+use crate::machine::{Ctx, SubMachine};
 use crate::metadata::{ClusterMetadata, MetadataState, TopicMetadata};
 use crate::rng::Rng;
-use crate::router::{Inbound, Outbound, Owner, RequestId, RequestQueue, Target};
+use crate::router::{Inbound, Outbound, RequestId, Target};
 use crate::{Event, TopicPartition};
 
 const LOG: &str = "kafka_state::producer";
@@ -242,16 +243,6 @@ struct SentRequest {
     batches: Vec<SentBatch>,
 }
 
-/// The idempotent producer id, when no transaction manager owns it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ProducerId {
-    /// To fetch (now, or after `Backoff`).
-    Missing,
-    Requesting(RequestId),
-    Backoff(Instant),
-    Known(i64, i16),
-}
-
 /// What one batch's Produce outcome means.
 enum Outcome {
     Written {
@@ -272,7 +263,6 @@ pub(crate) struct ProducerState {
     config: ProducerConfig,
     request_timeout: Duration,
     rng: Rng,
-    now: Instant,
     next_delivery: u64,
     next_batch: u64,
     topics: BTreeMap<String, TopicState>,
@@ -280,17 +270,9 @@ pub(crate) struct ProducerState {
     pending: usize,
     requests: BTreeMap<RequestId, SentRequest>,
     throttled: BTreeMap<i32, Instant>,
-    pid: ProducerId,
-    pid_failures: u32,
+    pid: ProducerIdState,
     flushing: bool,
     buffer_blocked: bool,
-    /// A leader's reconnect backoff ends then: try it again.
-    wake: Option<Instant>,
-    /// [`Self::poll_timeout`] as of the last pump. A send skips the pump
-    /// only while this is still ahead: `poll_timeout` reports only future
-    /// instants, so a deadline a skipped pump let pass would never fire.
-    due: Option<Instant>,
-    hooks: Option<Box<dyn TxnHooks>>,
 }
 
 impl std::fmt::Debug for ProducerState {
@@ -322,17 +304,11 @@ fn stale_metadata(code: ErrorCode) -> bool {
 }
 
 impl ProducerState {
-    pub(crate) fn new(
-        config: ProducerConfig,
-        request_timeout: Duration,
-        seed: u64,
-        now: Instant,
-    ) -> Self {
+    pub(crate) fn new(config: ProducerConfig, request_timeout: Duration, seed: u64) -> Self {
         Self {
             config,
             request_timeout,
             rng: Rng::new(seed ^ 0x7072_6f64_7563_6572),
-            now,
             next_delivery: 0,
             next_batch: 0,
             topics: BTreeMap::new(),
@@ -340,31 +316,10 @@ impl ProducerState {
             pending: 0,
             requests: BTreeMap::new(),
             throttled: BTreeMap::new(),
-            pid: ProducerId::Missing,
-            pid_failures: 0,
+            pid: ProducerIdState::new(),
             flushing: false,
             buffer_blocked: false,
-            wake: None,
-            due: None,
-            hooks: None,
         }
-    }
-
-    /// Hands producer ids and partition admission to a transaction manager.
-    #[allow(dead_code)] // for the transaction manager to come
-    pub(crate) fn set_txn_hooks(&mut self, hooks: Box<dyn TxnHooks>) {
-        self.hooks = Some(hooks);
-    }
-
-    /// Notes when the next deadline falls; the client calls this after
-    /// every pump.
-    pub(crate) fn refresh_due(&mut self) {
-        self.due = self.poll_timeout();
-    }
-
-    /// When a leader with batches waiting becomes connectable again.
-    pub(crate) fn set_wake(&mut self, wake: Option<Instant>) {
-        self.wake = wake;
     }
 
     pub(crate) fn pending_records(&self) -> usize {
@@ -380,16 +335,14 @@ impl ProducerState {
     }
 
     fn idempotent(&self) -> bool {
-        self.config.enable_idempotence || self.hooks.is_some()
+        self.config.enable_idempotence
     }
 
     fn current_pid(&self) -> Option<(i64, i16)> {
-        if let Some(h) = &self.hooks {
-            return h.producer_id();
-        }
-        match self.pid {
-            ProducerId::Known(id, epoch) => Some((id, epoch)),
-            _ => None,
+        if self.idempotent() {
+            self.pid.current()
+        } else {
+            None
         }
     }
 
@@ -400,7 +353,8 @@ impl ProducerState {
     /// only when a batch opened or closed, the record waits for metadata,
     /// or a flush is running. A record that joins an open batch changes
     /// nothing a pump would act on, and skipping the pump keeps the cost
-    /// of a send independent of how many batches are queued.
+    /// of a send independent of how many batches are queued. (A deadline
+    /// that passes meanwhile is still reported by `poll_timeout`.)
     pub(crate) fn send(
         &mut self,
         now: Instant,
@@ -408,7 +362,6 @@ impl ProducerState {
         metadata: &mut MetadataState,
         events: &mut VecDeque<Event>,
     ) -> Result<(DeliveryId, bool), SendError> {
-        self.now = self.now.max(now);
         // A topic already held passed the name check (and is tracked):
         // only the record's own fields are checked again.
         let known = self.topics.contains_key(&*record.topic);
@@ -437,7 +390,7 @@ impl ProducerState {
         if !known {
             metadata.track(&record.topic);
         }
-        let deadline = self.now + self.config.delivery_timeout;
+        let deadline = now + self.config.delivery_timeout;
         trace!(target: LOG, %id, topic = %record.topic, size, "record queued");
         let w = Waiting {
             id,
@@ -445,9 +398,8 @@ impl ProducerState {
             size,
             deadline,
         };
-        let changed = self.place(w, &metadata.cache, events);
-        let due = self.due.is_some_and(|t| t <= self.now);
-        Ok((id, changed || due || self.flushing))
+        let changed = self.place(w, now, &metadata.cache, events);
+        Ok((id, changed || self.flushing))
     }
 
     pub(crate) fn flush(&mut self, events: &mut VecDeque<Event>) {
@@ -478,14 +430,14 @@ impl ProducerState {
 
     /// The topic map and, borrowed apart from it, what placing a record
     /// needs: a topic's state is then worked on in place.
-    fn split(&mut self) -> (&mut BTreeMap<String, TopicState>, Placer<'_>) {
+    fn split(&mut self, now: Instant) -> (&mut BTreeMap<String, TopicState>, Placer<'_>) {
         (
             &mut self.topics,
             Placer {
                 config: &self.config,
                 rng: &mut self.rng,
                 next_batch: &mut self.next_batch,
-                now: self.now,
+                now,
             },
         )
     }
@@ -495,9 +447,15 @@ impl ProducerState {
     /// it (the common case: no queue, no second lookup); otherwise queues
     /// it behind them. Returns whether anything but joining an open batch
     /// happened.
-    fn place(&mut self, w: Waiting, cache: &ClusterMetadata, events: &mut VecDeque<Event>) -> bool {
+    fn place(
+        &mut self,
+        w: Waiting,
+        now: Instant,
+        cache: &ClusterMetadata,
+        events: &mut VecDeque<Event>,
+    ) -> bool {
         let meta = cache.topic(&w.record.topic).filter(|m| placeable(m));
-        let (topics, mut placer) = self.split();
+        let (topics, mut placer) = self.split(now);
         let t = match topics.get_mut(&*w.record.topic) {
             Some(t) => t,
             None => topics
@@ -517,7 +475,7 @@ impl ProducerState {
             _ => {
                 let topic = Arc::clone(&w.record.topic);
                 t.waiting.push_back(w);
-                self.assign_topic(&topic, cache, events)
+                self.assign_topic(&topic, now, cache, events)
             }
         }
     }
@@ -528,12 +486,12 @@ impl ProducerState {
     fn assign_topic(
         &mut self,
         topic: &str,
+        now: Instant,
         cache: &ClusterMetadata,
         events: &mut VecDeque<Event>,
     ) -> bool {
         let meta = cache.topic(topic);
-        let now = self.now;
-        let (topics, mut placer) = self.split();
+        let (topics, mut placer) = self.split(now);
         let Some(t) = topics.get_mut(topic) else {
             return false;
         };
@@ -578,18 +536,9 @@ impl ProducerState {
 
     // ---- driving ------------------------------------------------------
 
-    /// Places waiting records, expires what is due, asks for a producer
-    /// id if needed, and returns the leaders that have a batch to send.
-    pub(crate) fn prepare(
-        &mut self,
-        now: Instant,
-        metadata: &mut MetadataState,
-        queue: &mut RequestQueue,
-        events: &mut VecDeque<Event>,
-        api_timeout: Duration,
-    ) -> BTreeSet<i32> {
-        self.now = self.now.max(now);
-        let now = self.now;
+    /// Places waiting records, fails those past their delivery timeout and
+    /// forgets backoffs and throttles that ended: what is due at `now`.
+    fn expire(&mut self, now: Instant, cache: &ClusterMetadata, events: &mut VecDeque<Event>) {
         let names: Vec<String> = self
             .topics
             .iter()
@@ -597,11 +546,30 @@ impl ProducerState {
             .map(|(n, _)| n.clone())
             .collect();
         for name in &names {
-            self.assign_topic(name, &metadata.cache, events);
+            self.assign_topic(name, now, cache, events);
         }
-        self.expire_batches(events);
+        self.expire_batches(now, events);
+        // Ended ones would be reported by `poll_timeout` forever.
+        self.throttled.retain(|_, t| *t > now);
+        for t in self.topics.values_mut() {
+            for ps in t.partitions.values_mut() {
+                if ps.retry_at.is_some_and(|r| r <= now) {
+                    ps.retry_at = None;
+                }
+            }
+        }
+    }
+
+    /// Does what is due, asks for a producer id if needed, and returns the
+    /// leaders that have a batch to send.
+    pub(crate) fn prepare(&mut self, ctx: &mut Ctx<'_>) -> BTreeSet<i32> {
+        let now = ctx.now;
+        self.expire(now, &ctx.metadata.cache, ctx.events);
         self.resolve_broken_sequences();
-        self.maybe_init_producer_id(queue, api_timeout);
+        if self.idempotent() && self.pending > 0 {
+            self.pid.poll_request(now, ctx.requests, ctx.api_timeout);
+        }
+        let metadata = &mut *ctx.metadata;
         let linger = self.config.linger;
         let idempotent = self.idempotent();
         let mut wanted = BTreeSet::new();
@@ -629,12 +597,11 @@ impl ProducerState {
         if need_metadata {
             metadata.request_update();
         }
-        self.finish_flush(events);
+        self.finish_flush(ctx.events);
         wanted
     }
 
-    fn expire_batches(&mut self, events: &mut VecDeque<Event>) {
-        let now = self.now;
+    fn expire_batches(&mut self, now: Instant, events: &mut VecDeque<Event>) {
         let mut expired = Vec::new();
         for (topic, t) in &mut self.topics {
             for (partition, ps) in &mut t.partitions {
@@ -699,64 +666,26 @@ impl ProducerState {
                 bump.push(TopicPartition::new(topic.clone(), *partition));
             }
         }
+        // One bump for all: every partition restarts its sequences under
+        // the new epoch.
         if let Some(tp) = bump.first() {
             warn!(target: LOG, %tp, partitions = bump.len(), "sequence broken, bumping epoch");
-            self.bump_epoch(tp);
+            self.pid.bump_epoch();
         }
-        for tp in bump.iter().skip(1) {
-            if let Some(h) = self.hooks.as_mut() {
-                h.sequence_broken(tp);
-            }
-        }
-    }
-
-    fn maybe_init_producer_id(&mut self, queue: &mut RequestQueue, api_timeout: Duration) {
-        if !self.config.enable_idempotence || self.hooks.is_some() {
-            return;
-        }
-        let due = match self.pid {
-            ProducerId::Missing => true,
-            ProducerId::Backoff(t) => t <= self.now,
-            _ => false,
-        };
-        if !due || self.pending == 0 {
-            return;
-        }
-        let id = queue.next_id();
-        debug!(target: LOG, %id, "requesting a producer id");
-        self.pid = ProducerId::Requesting(id);
-        queue.push(Outbound {
-            id,
-            owner: Owner::Producer,
-            target: Target::Any,
-            body: InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_transaction_timeout_ms(60_000)
-                .with_producer_id(-1)
-                .with_producer_epoch(-1)
-                .into(),
-            expires: self.now + api_timeout,
-        });
     }
 
     /// Builds at most one Produce request per ready leader, each with the
-    /// next batch of every partition it leads. Returns whether any was built.
-    pub(crate) fn drain(
-        &mut self,
-        now: Instant,
-        ready: &BTreeSet<i32>,
-        cache: &ClusterMetadata,
-        queue: &mut RequestQueue,
-        events: &mut VecDeque<Event>,
-    ) -> bool {
-        self.now = self.now.max(now);
+    /// next batch of every partition it leads.
+    pub(crate) fn drain(&mut self, ctx: &mut Ctx<'_>, ready: &BTreeSet<i32>) {
+        let now = ctx.now;
+        let cache = &ctx.metadata.cache;
         if ready.is_empty() {
-            return false;
+            return;
         }
         let pid = self.current_pid();
         let idempotent = self.idempotent();
         if idempotent && pid.is_none() {
-            return false;
+            return;
         }
         let mut per_node: BTreeMap<i32, NodeRequest> = BTreeMap::new();
         let mut failed = Vec::new();
@@ -780,26 +709,13 @@ impl ProducerState {
                     .topics
                     .get(&*topic)
                     .and_then(|t| t.partitions.get(&partition))
-                    .and_then(|ps| {
-                        next_sendable(ps, self.now, &self.config, self.flushing, idempotent)
-                    });
+                    .and_then(|ps| next_sendable(ps, now, &self.config, self.flushing, idempotent));
                 if sendable.is_none() {
                     continue;
-                }
-                // A transaction manager adds the partition to the
-                // transaction first (AddPartitionsToTxn).
-                if let Some(h) = self.hooks.as_mut() {
-                    if !h.may_send(&TopicPartition::new(topic.to_string(), partition)) {
-                        continue;
-                    }
                 }
                 let entry = per_node.entry(node).or_default();
                 let max = self.config.max_request_size;
                 let (compression, flushing) = (self.config.compression, self.flushing);
-                let transactional = self
-                    .hooks
-                    .as_ref()
-                    .is_some_and(|h| h.transactional_id().is_some());
                 let Some(ps) = self
                     .topics
                     .get_mut(&*topic)
@@ -807,8 +723,7 @@ impl ProducerState {
                 else {
                     continue;
                 };
-                let Some(idx) = next_sendable(ps, self.now, &self.config, flushing, idempotent)
-                else {
+                let Some(idx) = next_sendable(ps, now, &self.config, flushing, idempotent) else {
                     continue;
                 };
                 if let Some((producer_id, epoch)) = pid {
@@ -833,7 +748,7 @@ impl ProducerState {
                         Some(s)
                     }
                 };
-                let bytes = match encode_batch(b, stamp, compression, transactional) {
+                let bytes = match encode_batch(b, stamp, compression) {
                     Ok(bytes) => bytes,
                     Err(e) => {
                         if let Some(b) = ps.batches.remove(idx) {
@@ -859,19 +774,14 @@ impl ProducerState {
             }
         }
         for (topic, partition, b, e) in failed {
-            self.fail_batch_records(events, &topic, partition, b, ProduceError::Encode(e));
+            self.fail_batch_records(ctx.events, &topic, partition, b, ProduceError::Encode(e));
         }
-        let mut built = false;
         let acks = self.config.acks;
-        let transactional_id = self
-            .hooks
-            .as_ref()
-            .and_then(|h| h.transactional_id().map(str::to_string));
         for (node, (_, sent, data)) in per_node {
             if sent.is_empty() {
                 continue;
             }
-            let id = queue.next_id();
+            let id = ctx.requests.next_id();
             for s in &sent {
                 if let Some(b) = self.batch_mut(&s.topic, s.partition, s.uid) {
                     b.state = BatchState::InFlight(id);
@@ -894,7 +804,6 @@ impl ProducerState {
             }
             trace!(target: LOG, %id, node, batches = sent.len(), "produce request");
             let body = ProduceRequest::default()
-                .with_transactional_id(transactional_id.clone())
                 .with_acks(acks.wire())
                 .with_timeout_ms(millis(self.request_timeout))
                 .with_topic_data(topic_data);
@@ -905,16 +814,13 @@ impl ProducerState {
                     batches: sent,
                 },
             );
-            queue.push(Outbound {
+            ctx.requests.push(Outbound {
                 id,
-                owner: Owner::Producer,
                 target: Target::Node(node),
                 body: body.into(),
-                expires: self.now + self.request_timeout,
+                expires: now + self.request_timeout,
             });
-            built = true;
         }
-        built
     }
 
     fn batch_mut(&mut self, topic: &str, partition: i32, uid: u64) -> Option<&mut Batch> {
@@ -923,21 +829,21 @@ impl ProducerState {
         ps.batches.get_mut(i)
     }
 
-    /// The earliest future instant at which something here becomes due.
+    /// The earliest instant at which something here becomes due, passed
+    /// or not: each of these is acted on (and so cleared) by a pump.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let now = self.now;
         let linger = self.config.linger;
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| {
-            if t > now && next.is_none_or(|n| t < n) {
+            if next.is_none_or(|n| t < n) {
                 next = Some(t);
             }
         };
-        if let ProducerId::Backoff(t) = self.pid {
-            consider(t);
-        }
-        if let Some(t) = self.wake {
-            consider(t);
+        // The id is fetched only while records wait for it.
+        if self.idempotent() && self.pending > 0 {
+            if let Some(t) = self.pid.poll_timeout() {
+                consider(t);
+            }
         }
         for t in self.throttled.values() {
             consider(*t);
@@ -965,16 +871,13 @@ impl ProducerState {
 
     // ---- outcomes -----------------------------------------------------
 
-    pub(crate) fn handle_response(
-        &mut self,
-        now: Instant,
-        inbound: Inbound,
-        metadata: &mut MetadataState,
-        events: &mut VecDeque<Event>,
-    ) {
-        self.now = self.now.max(now);
-        if self.pid == ProducerId::Requesting(inbound.id) {
-            self.handle_init_producer_id(inbound.result);
+    pub(crate) fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {
+        let now = ctx.now;
+        let (metadata, events) = (&mut *ctx.metadata, &mut *ctx.events);
+        if self.pid.is_request(inbound.id) {
+            let (config, rng) = (&self.config, &mut self.rng);
+            self.pid
+                .handle_response(now, inbound.result, |n| backoff(config, rng, n));
             return;
         }
         let Some(req) = self.requests.remove(&inbound.id) else {
@@ -988,7 +891,7 @@ impl ProducerState {
             }
             Err(RequestError::Closed) => {
                 for s in req.batches {
-                    self.complete(&s, Outcome::Closed, metadata, events);
+                    self.complete(&s, Outcome::Closed, now, metadata, events);
                 }
                 return;
             }
@@ -1001,7 +904,7 @@ impl ProducerState {
         let acks0 = self.config.acks == Acks::None;
         if let Some(r) = &resp {
             if r.throttle_time_ms > 0 {
-                let until = self.now + Duration::from_millis(r.throttle_time_ms as u64);
+                let until = now + Duration::from_millis(r.throttle_time_ms as u64);
                 debug!(target: LOG, node = req.node, ms = r.throttle_time_ms, "throttled");
                 self.throttled.insert(req.node, until);
             }
@@ -1028,62 +931,16 @@ impl ProducerState {
                     None => Outcome::Unknown,
                 },
             };
-            self.complete(&s, outcome, metadata, events);
+            self.complete(&s, outcome, now, metadata, events);
         }
         self.finish_flush(events);
-    }
-
-    fn handle_init_producer_id(&mut self, result: Result<ResponseBody, RequestError>) {
-        let error = match result {
-            Ok(ResponseBody::InitProducerId(r)) => match ErrorCode::from_code(r.error_code) {
-                ErrorCode::None => {
-                    debug!(target: LOG, producer_id = r.producer_id, epoch = r.producer_epoch, "got producer id");
-                    self.pid = ProducerId::Known(r.producer_id, r.producer_epoch);
-                    self.pid_failures = 0;
-                    return;
-                }
-                code => code.to_string(),
-            },
-            Ok(other) => format!("unexpected {} response", other.api_key()),
-            Err(e) => e.to_string(),
-        };
-        self.pid_failures = self.pid_failures.saturating_add(1);
-        let delay = self.backoff(self.pid_failures);
-        warn!(target: LOG, %error, ?delay, "InitProducerId failed, retrying");
-        self.pid = ProducerId::Backoff(self.now + delay);
-    }
-
-    fn backoff(&mut self, attempts: u32) -> Duration {
-        let exp = attempts.saturating_sub(1).min(31);
-        let base = self
-            .config
-            .retry_backoff
-            .saturating_mul(1u32 << exp)
-            .min(self.config.retry_backoff_max);
-        self.rng.jitter(base, RETRY_JITTER)
-    }
-
-    /// Bumps the idempotent epoch (KIP-360): locally, or with a new
-    /// producer id once the epoch is exhausted.
-    fn bump_epoch(&mut self, tp: &TopicPartition) {
-        if let Some(h) = self.hooks.as_mut() {
-            h.sequence_broken(tp);
-            return;
-        }
-        self.pid = match self.pid {
-            ProducerId::Known(id, epoch) if epoch < i16::MAX - 1 => {
-                ProducerId::Known(id, epoch + 1)
-            }
-            ProducerId::Known(..) => ProducerId::Missing,
-            other => other,
-        };
-        debug!(target: LOG, %tp, pid = ?self.pid, "bumped producer epoch");
     }
 
     fn complete(
         &mut self,
         s: &SentBatch,
         outcome: Outcome,
+        now: Instant,
         metadata: &mut MetadataState,
         events: &mut VecDeque<Event>,
     ) {
@@ -1179,7 +1036,7 @@ impl ProducerState {
                     // The broker acknowledged later sequences, so it has this
                     // batch: retry (a duplicate is answered with its offset)
                     // rather than write it again under a new epoch.
-                    self.retry(&tp, s.uid, Some((code, None)), events);
+                    self.retry(now, &tp, s.uid, Some((code, None)), events);
                 } else if ps.batches[idx].maybe_written {
                     // An earlier attempt may be in the log; writing it again
                     // under a new epoch could duplicate it. Report the error
@@ -1208,14 +1065,14 @@ impl ProducerState {
             }
             Outcome::Unknown => {
                 ps.batches[idx].maybe_written = true;
-                self.retry(&tp, s.uid, None, events);
+                self.retry(now, &tp, s.uid, None, events);
             }
             Outcome::Error { code, message } => {
                 if code.is_retriable() {
                     if stale_metadata(code) {
                         metadata.request_update();
                     }
-                    self.retry(&tp, s.uid, Some((code, message)), events);
+                    self.retry(now, &tp, s.uid, Some((code, message)), events);
                     return;
                 }
                 let Some(mut b) = ps.batches.remove(idx) else {
@@ -1247,12 +1104,12 @@ impl ProducerState {
 
     fn retry(
         &mut self,
+        now: Instant,
         tp: &TopicPartition,
         uid: u64,
         error: Option<(ErrorCode, Option<String>)>,
         events: &mut VecDeque<Event>,
     ) {
-        let now = self.now;
         let Some(ps) = self
             .topics
             .get_mut(&tp.topic)
@@ -1279,7 +1136,7 @@ impl ProducerState {
             b.attempts = b.attempts.saturating_add(1);
             b.attempts
         };
-        let delay = self.backoff(attempts);
+        let delay = backoff(&self.config, &mut self.rng, attempts);
         let Some(ps) = self
             .topics
             .get_mut(&tp.topic)
@@ -1328,6 +1185,43 @@ impl ProducerState {
             events.push_back(Event::FlushComplete);
         }
     }
+}
+
+impl SubMachine for ProducerState {
+    fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
+        let wanted = self.prepare(ctx);
+        // Leaders without a ready connection get one asked for; their
+        // batches wait for a later round or pump.
+        let ready: BTreeSet<i32> = wanted.into_iter().filter(|n| ctx.node_ready(*n)).collect();
+        self.drain(ctx, &ready);
+    }
+
+    fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {
+        ProducerState::handle_response(self, ctx, inbound);
+    }
+
+    fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        self.expire(ctx.now, &ctx.metadata.cache, ctx.events);
+    }
+
+    fn poll_timeout(&self, _now: Instant, _metadata: &MetadataState) -> Option<Instant> {
+        ProducerState::poll_timeout(self)
+    }
+
+    fn shut_down(&mut self, ctx: &mut Ctx<'_>) {
+        self.fail_all(ctx.events);
+    }
+}
+
+/// The retry delay after `attempts` failures: `retry_backoff ·
+/// 2^(attempts-1)`, capped at `retry_backoff_max`, then jittered.
+fn backoff(config: &ProducerConfig, rng: &mut Rng, attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(31);
+    let base = config
+        .retry_backoff
+        .saturating_mul(1u32 << exp)
+        .min(config.retry_backoff_max);
+    rng.jitter(base, RETRY_JITTER)
 }
 
 /// What placing a record needs besides the topic's own state; see
@@ -1553,7 +1447,6 @@ fn encode_batch(
     b: &mut Batch,
     stamp: Option<Stamp>,
     compression: kafka_proto::record::Compression,
-    transactional: bool,
 ) -> Result<Bytes, String> {
     if let Some(bytes) = &b.encoded {
         let current = stamp.map(|s| (s.producer_id, s.epoch, s.seq));
@@ -1571,7 +1464,6 @@ fn encode_batch(
     }
     let mut options = BatchOptions {
         compression,
-        transactional: transactional && stamp.is_some(),
         ..BatchOptions::default()
     };
     if let Some(s) = stamp {
@@ -1643,6 +1535,7 @@ fn find_partition<'a>(
 mod tests {
     use super::*;
     use crate::producer::{Partitioner, ProducerRecord};
+    use crate::router::RequestQueue;
     use kafka_proto::messages::metadata_response::{
         MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
     };
@@ -1696,23 +1589,43 @@ mod tests {
         c
     }
 
+    /// A context over a fixture's fields, borrowed apart from its producer.
+    macro_rules! ctx {
+        ($f:ident) => {
+            Ctx::new(
+                $f.now,
+                MS(60_000),
+                &mut $f.m,
+                &mut $f.q,
+                &mut $f.events,
+                &$f.ready,
+                &mut $f.wanted,
+            )
+        };
+    }
+
     struct Fixture {
         p: ProducerState,
         m: MetadataState,
         q: RequestQueue,
         events: VecDeque<Event>,
         now: Instant,
+        /// Both brokers of `metadata` have a ready connection.
+        ready: BTreeSet<i32>,
+        wanted: BTreeSet<i32>,
     }
 
     impl Fixture {
         fn new(partitions: i32, f: impl FnOnce(&mut ProducerConfig)) -> Self {
             let now = t0();
             Self {
-                p: ProducerState::new(config(f), Duration::from_secs(30), 7, now),
+                p: ProducerState::new(config(f), Duration::from_secs(30), 7),
                 m: metadata(now, partitions),
                 q: RequestQueue::default(),
                 events: VecDeque::new(),
                 now,
+                ready: BTreeSet::from([0, 1]),
+                wanted: BTreeSet::new(),
             }
         }
 
@@ -1733,25 +1646,13 @@ mod tests {
 
         /// Leaders with something to send now.
         fn wanted(&mut self) -> BTreeSet<i32> {
-            self.p.prepare(
-                self.now,
-                &mut self.m,
-                &mut self.q,
-                &mut self.events,
-                MS(60_000),
-            )
+            self.p.prepare(&mut ctx!(self))
         }
 
         /// Drains to every wanted leader; returns the requests built.
         fn drain(&mut self) -> Vec<Outbound> {
             let ready = self.wanted();
-            self.p.drain(
-                self.now,
-                &ready,
-                &self.m.cache,
-                &mut self.q,
-                &mut self.events,
-            );
+            self.p.drain(&mut ctx!(self), &ready);
             self.q.queue.drain(..).collect()
         }
 
@@ -1789,17 +1690,11 @@ mod tests {
                     })
                     .collect(),
             );
-            self.p.handle_response(
-                self.now,
-                Inbound {
-                    id: req.id,
-                    owner: Owner::Producer,
-                    broker: None,
-                    result: Ok(ResponseBody::Produce(resp)),
-                },
-                &mut self.m,
-                &mut self.events,
-            );
+            let inbound = Inbound {
+                id: req.id,
+                result: Ok(ResponseBody::Produce(resp)),
+            };
+            self.p.handle_response(&mut ctx!(self), inbound);
         }
     }
 
@@ -1818,6 +1713,42 @@ mod tests {
         let reqs = f.drain();
         assert_eq!(reqs.len(), 1);
         assert_eq!(reqs[0].target, Target::Node(0));
+    }
+
+    #[test]
+    fn a_passed_deadline_is_still_reported_until_acted_on() {
+        let mut f = Fixture::new(1, |c| c.linger = MS(20));
+        let start = f.now;
+        f.value(10);
+        assert!(f.wanted().is_empty(), "not lingered yet");
+        // Time runs past the linger with no pump: the deadline stays
+        // reported, so a driver wakes at once instead of never.
+        f.now += MS(500);
+        assert_eq!(f.p.poll_timeout(), Some(start + MS(20)));
+        assert_eq!(f.drain().len(), 1);
+        // Sent: the linger deadline is gone; what remains is the delivery
+        // timeout of the batch in flight, which is not reported.
+        assert!(f.p.poll_timeout().is_none_or(|t| t > f.now));
+    }
+
+    #[test]
+    fn a_retry_backoff_that_ended_is_not_reported_forever() {
+        let mut f = Fixture::new(1, |c| c.linger = Duration::ZERO);
+        f.value(10);
+        let reqs = f.drain();
+        assert_eq!(reqs.len(), 1);
+        let inbound = Inbound {
+            id: reqs[0].id,
+            result: Err(RequestError::Timeout),
+        };
+        f.p.handle_response(&mut ctx!(f), inbound);
+        let retry = f.p.poll_timeout().expect("a retry is scheduled");
+        f.now = retry;
+        assert_eq!(f.drain().len(), 1, "resent once the backoff ended");
+        assert!(
+            f.p.poll_timeout().is_none_or(|t| t > f.now),
+            "the ended backoff is no longer a deadline"
+        );
     }
 
     #[test]
