@@ -1,0 +1,211 @@
+//! The borrowed handle: the consumer's public command surface.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use super::{IsolationLevel, OffsetSpec, SeekTo};
+use crate::admin::check_topic_name;
+use crate::error::Misuse;
+use crate::router::RequestId;
+use crate::{Client, FetchedRecords, TopicPartition};
+
+/// Borrowed handle for the consumer; see [`Client::consumer`].
+#[derive(Debug)]
+pub struct Consumer<'a> {
+    pub(crate) client: &'a mut Client,
+}
+
+fn check_partitions(tps: &[TopicPartition]) -> Result<(), Misuse> {
+    for tp in tps {
+        check_topic_name(&tp.topic)?;
+        if tp.partition < 0 {
+            return Err(Misuse::InvalidPartition(tp.clone()));
+        }
+    }
+    Ok(())
+}
+
+impl Consumer<'_> {
+    /// Replaces the assignment. Partitions kept keep their positions;
+    /// new ones start where `auto_offset_reset` says.
+    pub fn assign(
+        &mut self,
+        now: Instant,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), Misuse> {
+        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
+        check_partitions(&tps)?;
+        let c = self.start(now)?;
+        c.consumer
+            .assign(c.now, tps, &mut c.metadata, &mut c.events);
+        c.pump();
+        Ok(())
+    }
+
+    /// Drops the whole assignment and everything buffered for it.
+    pub fn unassign(&mut self, now: Instant) -> Result<(), Misuse> {
+        let c = self.start(now)?;
+        c.consumer
+            .assign(c.now, Vec::new(), &mut c.metadata, &mut c.events);
+        c.pump();
+        Ok(())
+    }
+
+    /// Moves an assigned partition's position. Buffered records of the
+    /// partition are dropped; a stopped partition fetches again.
+    pub fn seek(
+        &mut self,
+        now: Instant,
+        partition: &TopicPartition,
+        to: SeekTo,
+    ) -> Result<(), Misuse> {
+        match to {
+            SeekTo::Offset(o) if o < 0 => return Err(Misuse::InvalidOffset(o)),
+            SeekTo::Timestamp(ts) if ts < 0 => return Err(Misuse::InvalidOffset(ts)),
+            _ => {}
+        }
+        self.client.check_usable()?;
+        self.check_assigned(std::slice::from_ref(partition))?;
+        let c = self.start(now)?;
+        c.consumer.seek(c.now, partition, to);
+        c.pump();
+        Ok(())
+    }
+
+    /// Stops fetching the partitions and withholds their buffered records.
+    pub fn pause(
+        &mut self,
+        now: Instant,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), Misuse> {
+        self.set_paused(now, partitions, true)
+    }
+
+    /// Undoes [`Consumer::pause`].
+    pub fn resume(
+        &mut self,
+        now: Instant,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), Misuse> {
+        self.set_paused(now, partitions, false)
+    }
+
+    fn set_paused(
+        &mut self,
+        now: Instant,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        paused: bool,
+    ) -> Result<(), Misuse> {
+        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.client.check_usable()?;
+        self.check_assigned(&tps)?;
+        let c = self.start(now)?;
+        for tp in &tps {
+            if let Some(p) = c.consumer.parts.get_mut(tp) {
+                p.paused = paused;
+            }
+        }
+        c.pump();
+        Ok(())
+    }
+
+    /// The offset of the next record the application gets for an assigned
+    /// partition; `None` while an offset lookup sets it, or while it has
+    /// none and waits for a seek ([`ConsumerEvent::NeedsPosition`]).
+    pub fn position(&self, partition: &TopicPartition) -> Option<i64> {
+        self.client.consumer.position(partition)
+    }
+
+    /// The assigned partitions, in order.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.client.consumer.assignment().cloned().collect()
+    }
+
+    /// The paused partitions, in order.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        let parts = &self.client.consumer.parts;
+        parts
+            .iter()
+            .filter(|(_, p)| p.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    /// How far the position is behind the end of an assigned partition
+    /// (the high watermark, or the last stable offset under
+    /// read_committed), as of the last fetch.
+    pub fn lag(&self, partition: &TopicPartition) -> Option<i64> {
+        let p = self.client.consumer.parts.get(partition)?;
+        let end = match self.client.consumer.config.isolation_level {
+            IsolationLevel::ReadCommitted => p.last_stable.or(p.high_watermark),
+            _ => p.high_watermark,
+        }?;
+        Some(end.saturating_sub(p.position?).max(0))
+    }
+
+    /// Looks up offsets at the partitions' leaders (any partitions, not
+    /// only assigned ones). The answer comes as
+    /// [`ConsumerEvent::OffsetsListed`] with the returned id; retriable
+    /// errors are retried until the API timeout.
+    pub fn offsets_for(
+        &mut self,
+        now: Instant,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        spec: OffsetSpec,
+    ) -> Result<RequestId, Misuse> {
+        let tps: BTreeSet<TopicPartition> = partitions.into_iter().collect();
+        if tps.is_empty() {
+            return Err(Misuse::NoTopics);
+        }
+        let list: Vec<TopicPartition> = tps.into_iter().collect();
+        check_partitions(&list)?;
+        if let OffsetSpec::Timestamp(ts) = spec {
+            if ts < 0 {
+                return Err(Misuse::InvalidOffset(ts));
+            }
+        }
+        let c = self.start(now)?;
+        let id = c.requests.next_id();
+        let deadline = c.now + c.config().api_timeout;
+        for tp in &list {
+            c.metadata.track(&tp.topic);
+        }
+        c.consumer.offsets_for(c.now, id, list, spec, deadline);
+        c.pump();
+        Ok(id)
+    }
+
+    /// The next buffered records of a partition that is not paused, in
+    /// arrival order. Taking them moves that partition's position past
+    /// them, and frees the partition to be fetched again.
+    pub fn poll_records(&mut self, now: Instant) -> Option<FetchedRecords> {
+        self.client.check_usable().ok()?;
+        self.client.tick(now);
+        let records = self.client.consumer.take_records();
+        if records.is_some() {
+            self.client.pump();
+        }
+        records
+    }
+
+    /// Whether [`Consumer::poll_records`] would return something.
+    pub fn has_records(&self) -> bool {
+        self.client.consumer.next_records().is_some()
+    }
+
+    fn check_assigned(&self, tps: &[TopicPartition]) -> Result<(), Misuse> {
+        match tps
+            .iter()
+            .find(|tp| !self.client.consumer.parts.contains_key(*tp))
+        {
+            Some(tp) => Err(Misuse::NotAssigned(tp.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn start(&mut self, now: Instant) -> Result<&mut Client, Misuse> {
+        self.client.check_usable()?;
+        self.client.tick(now);
+        Ok(&mut *self.client)
+    }
+}
