@@ -111,7 +111,7 @@ impl Consumer<'_> {
 
     /// The offset of the next record the application gets for an assigned
     /// partition; `None` while an offset lookup sets it, or while it has
-    /// none and waits for a seek ([`ConsumerEvent::NeedsPosition`]).
+    /// none and waits for a seek ([`ConsumerEvent::NeedsPosition`](super::ConsumerEvent::NeedsPosition)).
     pub fn position(&self, partition: &TopicPartition) -> Option<i64> {
         self.client.consumer.position(partition)
     }
@@ -145,7 +145,7 @@ impl Consumer<'_> {
 
     /// Looks up offsets at the partitions' leaders (any partitions, not
     /// only assigned ones). The answer comes as
-    /// [`ConsumerEvent::OffsetsListed`] with the returned id; retriable
+    /// [`ConsumerEvent::OffsetsListed`](super::ConsumerEvent::OffsetsListed) with the returned id; retriable
     /// errors are retried until the API timeout.
     pub fn offsets_for(
         &mut self,
