@@ -20,8 +20,10 @@ use kafka_proto::messages::{
 };
 use kafka_proto::record::{encode, BatchOptions, Record};
 use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody, Uuid};
-use kafka_state::consumer::{AutoOffsetReset, ConsumerEvent, FetchError, SeekTo};
-use kafka_state::{BrokerAddr, Client, Config, ConnId, ConnRequest, Event, TopicPartition};
+use kafka_state::consumer::{AutoOffsetReset, ConsumedOffset, ConsumerEvent, FetchError, SeekTo};
+use kafka_state::{
+    BrokerAddr, Client, Config, ConnId, ConnRequest, ConsumerRecord, Event, Misuse, TopicPartition,
+};
 
 #[allow(clippy::disallowed_methods)] // tests need some Instant to start from
 fn t0() -> Instant {
@@ -519,4 +521,96 @@ fn offsets_for_times_out_exactly_at_the_api_timeout() {
         offsets[&TopicPartition::new("nope", 0)],
         Err(kafka_state::consumer::LookupError::Timeout(_))
     ));
+}
+
+fn batch_in_epoch(base: i64, n: usize, leader_epoch: i32) -> Bytes {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            offset: base + i as i64,
+            timestamp: 1,
+            value: Some(Bytes::from_static(b"v")),
+            ..Record::default()
+        })
+        .collect();
+    let options = BatchOptions {
+        base_offset: base,
+        partition_leader_epoch: leader_epoch,
+        ..BatchOptions::default()
+    };
+    encode(records.iter(), &options).unwrap()
+}
+
+#[test]
+fn consumed_offsets_follow_stored_records_not_the_fetch_position() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
+    rig.assign_at_zero();
+    let (h, _) = rig.take_fetch();
+    rig.reply(
+        &h,
+        fetch_response(&h, vec![part(0, batch_in_epoch(0, 3, 5), 3)]),
+    );
+    let now = rig.now;
+    let fetched = rig.client.consumer().poll_records(now).unwrap();
+    // Taking the records moved the position past all three, but the
+    // application has processed none of them: nothing to commit yet.
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(3));
+    assert_eq!(rig.client.consumer().consumed(&tp(0)), None);
+    assert!(rig.client.consumer().consumed_offsets().is_empty());
+    let records: Vec<ConsumerRecord> = fetched.iter().map(Result::unwrap).collect();
+    // Processing the record at offset 1 means offset 2 is the next one
+    // not processed: that, not 1, is what a commit must carry.
+    rig.client.consumer().store_record(&records[1]).unwrap();
+    assert_eq!(
+        rig.client.consumer().consumed(&tp(0)),
+        Some(ConsumedOffset::new(2, Some(5)))
+    );
+    // A manual store takes the already-incremented offset as given, even
+    // a lower one (an application that rewinds commits the rewind).
+    rig.client
+        .consumer()
+        .store_offset(&tp(0), 1, Some(4))
+        .unwrap();
+    assert_eq!(
+        rig.client.consumer().consumed_offsets(),
+        [(tp(0), ConsumedOffset::new(1, Some(4)))].into()
+    );
+    // Caller mistakes are refused and change nothing.
+    assert_eq!(
+        rig.client.consumer().store_offset(&tp(0), -1, None),
+        Err(Misuse::InvalidOffset(-1))
+    );
+    let elsewhere = TopicPartition::new("other", 0);
+    assert_eq!(
+        rig.client.consumer().store_offset(&elsewhere, 5, None),
+        Err(Misuse::NotAssigned(elsewhere))
+    );
+    assert_eq!(
+        rig.client.consumer().consumed(&tp(0)),
+        Some(ConsumedOffset::new(1, Some(4)))
+    );
+    // A seek moves the position only; the consumed offset follows once a
+    // record at the new position is stored.
+    rig.client
+        .consumer()
+        .seek(now, &tp(0), SeekTo::Offset(100))
+        .unwrap();
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(100));
+    assert_eq!(
+        rig.client.consumer().consumed(&tp(0)),
+        Some(ConsumedOffset::new(1, Some(4)))
+    );
+    rig.client.consumer().store_record(&records[2]).unwrap();
+    assert_eq!(
+        rig.client.consumer().consumed(&tp(0)),
+        Some(ConsumedOffset::new(3, Some(5)))
+    );
+    // Leaving the assignment forgets it: a record of a partition no longer
+    // owned cannot be stored, and coming back starts with nothing stored.
+    rig.client.consumer().assign(now, [tp(1)]).unwrap();
+    assert_eq!(
+        rig.client.consumer().store_record(&records[0]),
+        Err(Misuse::NotAssigned(tp(0)))
+    );
+    rig.client.consumer().assign(now, [tp(0), tp(1)]).unwrap();
+    assert_eq!(rig.client.consumer().consumed(&tp(0)), None);
 }

@@ -3,11 +3,13 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use super::{IsolationLevel, OffsetSpec, SeekTo};
+use std::collections::BTreeMap;
+
+use super::{ConsumedOffset, IsolationLevel, OffsetSpec, SeekTo};
 use crate::admin::check_topic_name;
 use crate::error::Misuse;
 use crate::router::RequestId;
-use crate::{Client, FetchedRecords, TopicPartition};
+use crate::{Client, ConsumerRecord, FetchedRecords, TopicPartition};
 
 /// Borrowed handle for the consumer; see [`Client::consumer`].
 #[derive(Debug)]
@@ -114,6 +116,64 @@ impl Consumer<'_> {
     /// none and waits for a seek ([`ConsumerEvent::NeedsPosition`](super::ConsumerEvent::NeedsPosition)).
     pub fn position(&self, partition: &TopicPartition) -> Option<i64> {
         self.client.consumer.position(partition)
+    }
+
+    /// Stores how far the application has consumed an assigned partition:
+    /// `next_offset` is the offset of the next record it has **not**
+    /// processed (the last processed record's offset plus one), and
+    /// `leader_epoch` that record's [`ConsumerRecord::leader_epoch`]. This
+    /// is the value a group commits; see
+    /// [consumed offsets](super#consumed-offsets-positions-and-commits).
+    ///
+    /// For applications that process records after taking them; the
+    /// adapters store every record they yield with
+    /// [`Consumer::store_record`]. The offset replaces the stored one even
+    /// if it is lower (an application that rewinds commits the rewind).
+    /// Fails if the partition is not assigned or `next_offset` is negative.
+    pub fn store_offset(
+        &mut self,
+        partition: &TopicPartition,
+        next_offset: i64,
+        leader_epoch: Option<i32>,
+    ) -> Result<(), Misuse> {
+        if next_offset < 0 {
+            return Err(Misuse::InvalidOffset(next_offset));
+        }
+        let consumed = ConsumedOffset::new(next_offset, leader_epoch);
+        if self.client.consumer.store(partition, consumed) {
+            Ok(())
+        } else {
+            Err(Misuse::NotAssigned(partition.clone()))
+        }
+    }
+
+    /// Stores `record` as handed to the application: the consumed offset
+    /// of its partition becomes `record.offset + 1` with the record's
+    /// leader epoch. The same as [`Consumer::store_offset`] with those
+    /// values, so the `+ 1` is never the caller's to remember.
+    pub fn store_record(&mut self, record: &ConsumerRecord) -> Result<(), Misuse> {
+        let next = record
+            .offset
+            .checked_add(1)
+            .filter(|n| *n > 0)
+            .ok_or(Misuse::InvalidOffset(record.offset))?;
+        let consumed = ConsumedOffset::new(next, record.leader_epoch);
+        self.client
+            .consumer
+            .store_record(&record.topic, record.partition, consumed)
+    }
+
+    /// The consumed offset of an assigned partition: the next record the
+    /// application has not processed, as last stored; `None` until a
+    /// record of it is stored.
+    pub fn consumed(&self, partition: &TopicPartition) -> Option<ConsumedOffset> {
+        self.client.consumer.consumed(partition)
+    }
+
+    /// The consumed offsets of every assigned partition that has one, in
+    /// order: what a commit of "everything processed so far" sends.
+    pub fn consumed_offsets(&self) -> BTreeMap<TopicPartition, ConsumedOffset> {
+        self.client.consumer.consumed_offsets()
     }
 
     /// The assigned partitions, in order.

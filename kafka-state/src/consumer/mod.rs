@@ -45,16 +45,39 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Consumed offsets, positions and commits
+//!
+//! Two offsets are kept per partition, and they are not the same:
+//!
+//! - the **position** ([`Consumer::position`]) is where the next fetch
+//!   continues from. It moves when [`Consumer::poll_records`] hands out a
+//!   whole fetch's worth of records, before the application has looked at
+//!   any of them, and when the application seeks.
+//! - the **consumed offset** ([`Consumer::consumed`]) is what a group may
+//!   commit: the offset of the next record the application has *not yet
+//!   processed*, that is the offset of the last record it processed plus
+//!   one, with that record's leader epoch. This is Kafka's convention for
+//!   committed offsets (the Java client's `commitSync` takes the same
+//!   value); storing a record's own offset instead would replay it after a
+//!   restart. [`Consumer::store_record`] applies the `+ 1` so callers never
+//!   do; [`Consumer::store_offset`] takes the already-incremented value.
+//!
+//! The consumed offset moves only when the application says a record was
+//! handed to it (the adapters store each record as they yield it) or
+//! stores one itself, for applications that process later. As in the Java
+//! client, a seek moves the position only: the consumed offset follows
+//! once a record at the new position is stored. Leaving the assignment
+//! drops a partition's consumed offset.
+//!
 //! # Seams for groups and transactions
 //!
 //! A group member owns the assignment: on a rebalance it calls the
 //! crate-internal `ConsumerState::assign`, then `ConsumerState::seek` with
 //! each committed offset, before the client next pumps, so the offset lookups
 //! `assign` schedules for new partitions are replaced before any is sent.
-//! It commits what `ConsumerState::position` (the same as
-//! [`Consumer::position`]) reports, with the
-//! [`ConsumerRecord::leader_epoch`] of the last record taken. A transactional
-//! producer's `send_offsets_to_transaction` reads the same positions, and
+//! It commits what `ConsumerState::consumed_offsets` (the same as
+//! [`Consumer::consumed_offsets`]) reports. A transactional producer's
+//! `send_offsets_to_transaction` reads the same consumed offsets, and
 //! read_committed is [`ConsumerConfig::isolation_level`].
 
 mod config;
@@ -73,7 +96,7 @@ pub use config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 pub use handle::Consumer;
 pub use records::{ConsumerRecord, FetchedRecords, IntoRecords, RecordIter};
 
-use crate::error::RequestError;
+use crate::error::{Misuse, RequestError};
 use crate::metadata::{ClusterMetadata, MetadataState};
 use crate::router::{Inbound, RequestId, RequestQueue};
 use crate::{Config, Event, TopicPartition};
@@ -130,6 +153,32 @@ pub struct ListedOffset {
     pub timestamp: Option<i64>,
     /// The leader epoch the broker reported.
     pub leader_epoch: Option<i32>,
+}
+
+/// How far the application has consumed a partition; see the
+/// [module docs](self#consumed-offsets-positions-and-commits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumedOffset {
+    /// The offset of the next record the application has not processed:
+    /// the last processed record's offset plus one. This is the value to
+    /// commit.
+    pub offset: i64,
+    /// The leader epoch of the last processed record, if the broker
+    /// stamped one; committed with the offset so that a later fetch from
+    /// it can detect log truncation.
+    pub leader_epoch: Option<i32>,
+}
+
+impl ConsumedOffset {
+    /// The consumed offset `offset` (the next record not processed) with
+    /// the leader epoch of the record before it.
+    pub fn new(offset: i64, leader_epoch: Option<i32>) -> Self {
+        Self {
+            offset,
+            leader_epoch,
+        }
+    }
 }
 
 /// Why an offset lookup failed for a partition.
@@ -227,6 +276,8 @@ pub(crate) struct PartState {
     max_bytes: Option<usize>,
     high_watermark: Option<i64>,
     last_stable: Option<i64>,
+    /// What the application has consumed; independent of `position`.
+    consumed: Option<ConsumedOffset>,
 }
 
 impl PartState {
@@ -243,6 +294,7 @@ impl PartState {
             max_bytes: None,
             high_watermark: None,
             last_stable: None,
+            consumed: None,
         }
     }
 
@@ -274,6 +326,8 @@ pub(crate) struct ConsumerState {
     next_job: JobId,
     /// ListOffsets requests and the (job, partition) entries they carry.
     lookups: BTreeMap<RequestId, Lookup>,
+    /// The partition [`ConsumerState::store_record`] stored last.
+    last_stored: Option<TopicPartition>,
 }
 
 impl ConsumerState {
@@ -291,12 +345,66 @@ impl ConsumerState {
             jobs: BTreeMap::new(),
             next_job: 0,
             lookups: BTreeMap::new(),
+            last_stored: None,
         }
     }
 
-    /// A partition's position (what a group member commits).
+    /// A partition's position: where the next fetch continues from.
     pub(crate) fn position(&self, tp: &TopicPartition) -> Option<i64> {
         self.parts.get(tp)?.position
+    }
+
+    /// A partition's consumed offset: what a group member commits.
+    pub(crate) fn consumed(&self, tp: &TopicPartition) -> Option<ConsumedOffset> {
+        self.parts.get(tp)?.consumed
+    }
+
+    /// Every assigned partition's consumed offset, for a commit.
+    pub(crate) fn consumed_offsets(&self) -> BTreeMap<TopicPartition, ConsumedOffset> {
+        self.parts
+            .iter()
+            .filter_map(|(tp, p)| Some((tp.clone(), p.consumed?)))
+            .collect()
+    }
+
+    /// Records what the application consumed of an assigned partition;
+    /// false if it is not assigned. The offset is checked by the caller.
+    pub(crate) fn store(&mut self, tp: &TopicPartition, consumed: ConsumedOffset) -> bool {
+        match self.parts.get_mut(tp) {
+            Some(p) => {
+                p.consumed = Some(consumed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`ConsumerState::store`] for a record's partition, named by parts:
+    /// adapters store every record they yield, so the partition of the
+    /// last store is kept to spare a lookup key per record.
+    pub(crate) fn store_record(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        consumed: ConsumedOffset,
+    ) -> Result<(), Misuse> {
+        let cached = self
+            .last_stored
+            .as_ref()
+            .is_some_and(|tp| tp.partition == partition && tp.topic == topic);
+        if !cached {
+            self.last_stored = Some(TopicPartition::new(topic, partition));
+        }
+        let Some(tp) = &self.last_stored else {
+            return Err(Misuse::NotAssigned(TopicPartition::new(topic, partition)));
+        };
+        match self.parts.get_mut(tp) {
+            Some(p) => {
+                p.consumed = Some(consumed);
+                Ok(())
+            }
+            None => Err(Misuse::NotAssigned(tp.clone())),
+        }
     }
 
     /// The assigned partitions, in order.
