@@ -614,3 +614,87 @@ fn consumed_offsets_follow_stored_records_not_the_fetch_position() {
     rig.client.consumer().assign(now, [tp(0), tp(1)]).unwrap();
     assert_eq!(rig.client.consumer().consumed(&tp(0)), None);
 }
+
+fn assignment_events(rig: &mut Rig) -> Vec<ConsumerEvent> {
+    rig.drain();
+    rig.events
+        .drain(..)
+        .filter_map(|e| match e {
+            Event::Consumer(
+                e @ (ConsumerEvent::PartitionsAssigned { .. }
+                | ConsumerEvent::PartitionsRevoked { .. }
+                | ConsumerEvent::PartitionsLost { .. }),
+            ) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn revoked_partitions_are_reported_and_their_records_never_handed_out() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
+    rig.assign_at_zero();
+    assert_eq!(
+        assignment_events(&mut rig),
+        [ConsumerEvent::PartitionsAssigned {
+            partitions: vec![tp(0), tp(1)]
+        }]
+    );
+    let (h, _) = rig.take_fetch();
+    rig.reply(
+        &h,
+        fetch_response(
+            &h,
+            vec![
+                part(0, batch_in_epoch(0, 2, 1), 2),
+                part(1, batch(0, 2, 1), 2),
+            ],
+        ),
+    );
+    // The application takes p0's records and processes the first one.
+    let now = rig.now;
+    let p0 = rig.client.consumer().poll_records(now).expect("buffered");
+    assert_eq!(p0.partition(), &tp(0), "buffered in arrival order");
+    let first = p0.iter().next().unwrap().unwrap();
+    rig.client.consumer().store_record(&first).unwrap();
+    while rig.pending(ApiKey::Metadata) > 0 {
+        let (mh, _) = rig.take(ApiKey::Metadata);
+        rig.reply(&mh, metadata());
+    }
+    // More of p0 arrives and waits in the buffer next to p1's records.
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched(&req), [(0, 2, 1 << 20)]);
+    rig.reply(&h, fetch_response(&h, vec![part(0, batch(2, 2, 1), 4)]));
+    rig.client.consumer().assign(now, [tp(1)]).unwrap();
+    assert_eq!(
+        assignment_events(&mut rig),
+        [ConsumerEvent::PartitionsRevoked {
+            partitions: vec![tp(0)],
+            consumed: [(tp(0), ConsumedOffset::new(1, Some(1)))].into(),
+        }]
+    );
+    // p0's buffered records are gone with it; p1's are untouched.
+    assert_eq!(rig.records(), [(1, 0), (1, 1)]);
+    // A fetch of p1 is in flight when p1 is revoked and assigned again:
+    // its answer belongs to the old ownership and is dropped.
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched(&req), [(1, 2, 1 << 20)]);
+    rig.client.consumer().unassign(now).unwrap();
+    assert_eq!(
+        assignment_events(&mut rig),
+        [ConsumerEvent::PartitionsRevoked {
+            partitions: vec![tp(1)],
+            consumed: Default::default(),
+        }]
+    );
+    rig.client.consumer().assign(now, [tp(1)]).unwrap();
+    assert_eq!(
+        assignment_events(&mut rig),
+        [ConsumerEvent::PartitionsAssigned {
+            partitions: vec![tp(1)]
+        }]
+    );
+    rig.reply(&h, fetch_response(&h, vec![part(1, batch(2, 3, 1), 5)]));
+    assert_eq!(rig.records(), [], "a record fetched before the revoke");
+    assert_eq!(rig.client.consumer().consumed(&tp(0)), None);
+}

@@ -72,9 +72,15 @@
 //! # Seams for groups and transactions
 //!
 //! A group member owns the assignment: on a rebalance it calls the
-//! crate-internal `ConsumerState::assign`, then `ConsumerState::seek` with
-//! each committed offset, before the client next pumps, so the offset lookups
-//! `assign` schedules for new partitions are replaced before any is sent.
+//! crate-internal `ConsumerState::assign` (eager: replace everything) or
+//! `ConsumerState::revoke` and `ConsumerState::add` (cooperative: only what
+//! moves), and `ConsumerState::lose` when the assignment is gone without a
+//! hand-over; then `ConsumerState::seek` with each committed offset, before
+//! the client next pumps, so the offset lookups that `add` schedules for
+//! new partitions are replaced before any is sent. Each of these reports
+//! [`ConsumerEvent::PartitionsAssigned`], [`ConsumerEvent::PartitionsRevoked`]
+//! or [`ConsumerEvent::PartitionsLost`], whoever changed the assignment,
+//! and no record of a partition is handed out after its revoke or loss.
 //! It commits what `ConsumerState::consumed_offsets` (the same as
 //! [`Consumer::consumed_offsets`]) reports. A transactional producer's
 //! `send_offsets_to_transaction` reads the same consumed offsets, and
@@ -241,6 +247,35 @@ pub enum ConsumerEvent {
         partition: TopicPartition,
         /// The new position.
         offset: i64,
+    },
+    /// Partitions joined the assignment ([`Consumer::assign`], or a group
+    /// rebalance). Each starts fetching once it has a position.
+    PartitionsAssigned {
+        /// The new partitions, in order.
+        partitions: Vec<TopicPartition>,
+    },
+    /// Partitions left the assignment in an orderly way
+    /// ([`Consumer::assign`] without them, [`Consumer::unassign`], or a
+    /// group rebalance that moves them). From this event on the core hands
+    /// out no record of them: an adapter drops the records of them it took
+    /// but has not yielded yet.
+    PartitionsRevoked {
+        /// The partitions, in order.
+        partitions: Vec<TopicPartition>,
+        /// What the application had consumed of them
+        /// ([`Consumer::consumed`]), for a last commit; partitions with
+        /// nothing stored are absent.
+        consumed: BTreeMap<TopicPartition, ConsumedOffset>,
+    },
+    /// Partitions were taken away without an orderly hand-over (a group
+    /// member's session expired, it was fenced, or it missed the max poll
+    /// interval): another member may own them already, so nothing of them
+    /// may be committed. As after [`ConsumerEvent::PartitionsRevoked`], no
+    /// record of them is handed out any more and an adapter drops those it
+    /// holds.
+    PartitionsLost {
+        /// The partitions, in order.
+        partitions: Vec<TopicPartition>,
     },
     /// Fetching a partition stopped: records before `offset` were
     /// delivered, the rest waits for a seek.
@@ -426,8 +461,10 @@ impl ConsumerState {
 
     // ---- commands ------------------------------------------------------
 
-    /// Replaces the assignment (validated by the caller). New partitions
-    /// get an offset lookup per `auto_offset_reset`, sent at the next pump.
+    /// Replaces the assignment (validated by the caller): partitions not
+    /// in `partitions` are revoked, new ones added, in that order. New
+    /// partitions get an offset lookup per `auto_offset_reset`, sent at the
+    /// next pump.
     pub(crate) fn assign(
         &mut self,
         now: Instant,
@@ -442,24 +479,106 @@ impl ConsumerState {
             .filter(|tp| !wanted.contains(*tp))
             .cloned()
             .collect();
-        for tp in gone {
-            if let Some(p) = self.parts.remove(&tp) {
-                if let Some(job) = p.reset {
-                    self.jobs.remove(&job);
-                }
-            }
-            self.buffered.retain(|b| b.records.partition != tp);
+        self.revoke(gone, events);
+        self.add(now, wanted, metadata, events);
+    }
+
+    /// Adds partitions to the assignment (an incremental, cooperative
+    /// assignment); those already assigned are left as they are. Reports
+    /// [`ConsumerEvent::PartitionsAssigned`] before anything about them.
+    pub(crate) fn add(
+        &mut self,
+        now: Instant,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        metadata: &mut MetadataState,
+        events: &mut VecDeque<Event>,
+    ) {
+        let new: BTreeSet<TopicPartition> = partitions
+            .into_iter()
+            .filter(|tp| !self.parts.contains_key(tp))
+            .collect();
+        if new.is_empty() {
+            return;
         }
-        for tp in wanted {
-            if self.parts.contains_key(&tp) {
-                continue;
-            }
+        events.push_back(Event::Consumer(ConsumerEvent::PartitionsAssigned {
+            partitions: new.iter().cloned().collect(),
+        }));
+        for tp in new {
             metadata.track(&tp.topic);
             let epoch = self.epoch();
             self.parts.insert(tp.clone(), PartState::new(epoch));
             debug!(target: LOG, partition = %tp, "assigned");
             self.auto_reset(now, &tp, None, events);
         }
+    }
+
+    /// Takes partitions out of the assignment in an orderly way (the
+    /// application's assign or unassign, a group rebalance). The event
+    /// carries their consumed offsets, for a last commit.
+    pub(crate) fn revoke(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        events: &mut VecDeque<Event>,
+    ) {
+        let mut consumed = BTreeMap::new();
+        let gone = self.remove(partitions, |tp, p| {
+            if let Some(c) = p.consumed {
+                consumed.insert(tp.clone(), c);
+            }
+        });
+        if !gone.is_empty() {
+            events.push_back(Event::Consumer(ConsumerEvent::PartitionsRevoked {
+                partitions: gone,
+                consumed,
+            }));
+        }
+    }
+
+    /// Takes partitions out of the assignment without a hand-over (a
+    /// group member's session expired, it was fenced, it missed the max
+    /// poll interval): their consumed offsets are dropped unreported, since
+    /// another member may already own them and committing would be wrong.
+    #[allow(dead_code)] // the group member calls it
+    pub(crate) fn lose(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        events: &mut VecDeque<Event>,
+    ) {
+        let gone = self.remove(partitions, |_, _| {});
+        if !gone.is_empty() {
+            events.push_back(Event::Consumer(ConsumerEvent::PartitionsLost {
+                partitions: gone,
+            }));
+        }
+    }
+
+    /// Removes assigned partitions with everything held for them: their
+    /// pending resets and their buffered records, so none is handed out
+    /// after this; answers to fetches in flight find no partition and are
+    /// dropped. Returns those that were assigned, in order.
+    fn remove(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        mut each: impl FnMut(&TopicPartition, &PartState),
+    ) -> Vec<TopicPartition> {
+        let asked: BTreeSet<TopicPartition> = partitions.into_iter().collect();
+        let mut gone = Vec::new();
+        for tp in asked {
+            let Some(p) = self.parts.remove(&tp) else {
+                continue;
+            };
+            if let Some(job) = p.reset {
+                self.jobs.remove(&job);
+            }
+            each(&tp, &p);
+            debug!(target: LOG, partition = %tp, "unassigned");
+            gone.push(tp);
+        }
+        if !gone.is_empty() {
+            self.buffered
+                .retain(|b| gone.binary_search(&b.records.partition).is_err());
+        }
+        gone
     }
 
     /// Moves a partition's position (assigned, checked by the caller).
@@ -554,4 +673,77 @@ pub(crate) fn leader_epoch(cache: &ClusterMetadata, tp: &TopicPartition) -> i32 
     cache
         .partition(&tp.topic, tp.partition)
         .map_or(-1, |p| p.leader_epoch.max(-1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BrokerAddr;
+    use bytes::Bytes;
+    use kafka_proto::record::{encode, BatchOptions, Record};
+
+    #[allow(clippy::disallowed_methods)] // a test needs some Instant to start from
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    /// Puts a fetched batch of `tp` at offsets `0..n` into the buffer, as
+    /// a fetch answer would.
+    fn buffer(state: &mut ConsumerState, tp: &TopicPartition, n: usize) {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                offset: i as i64,
+                value: Some(Bytes::from_static(b"v")),
+                ..Record::default()
+            })
+            .collect();
+        let data = encode(records.iter(), &BatchOptions::default()).unwrap();
+        let scan = records::scan(&data, 0, None, DecodeOptions::default());
+        let p = state.parts.get_mut(tp).unwrap();
+        p.position = Some(0);
+        p.buffered = true;
+        let epoch = p.epoch;
+        let records = FetchedRecords::new(tp.clone(), &data, &scan, 0, n as i64, None, 1 << 20);
+        state.buffered.push_back(Buffered { epoch, records });
+    }
+
+    #[test]
+    fn lost_partitions_drop_their_records_and_report_no_consumed_offsets() {
+        let now = t0();
+        let config = Config::new([BrokerAddr::new("b", 9092)]);
+        let mut state = ConsumerState::new(&config);
+        let mut metadata = MetadataState::new(now, Duration::from_secs(300), Duration::ZERO);
+        let mut events = VecDeque::new();
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        state.add(now, [a.clone(), b.clone()], &mut metadata, &mut events);
+        assert!(matches!(
+            events.pop_front(),
+            Some(Event::Consumer(ConsumerEvent::PartitionsAssigned { partitions }))
+                if partitions == [a.clone(), b.clone()]
+        ));
+        events.clear();
+        buffer(&mut state, &a, 3);
+        buffer(&mut state, &b, 2);
+        assert!(state.store(&a, ConsumedOffset::new(1, None)));
+        // Losing a partition that is not assigned is no event of its own.
+        let stranger = TopicPartition::new("u", 0);
+        state.lose([a.clone(), stranger], &mut events);
+        let lost: Vec<Event> = events.drain(..).collect();
+        assert!(
+            matches!(
+                &lost[..],
+                [Event::Consumer(ConsumerEvent::PartitionsLost { partitions })] if *partitions == [a.clone()]
+            ),
+            "{lost:?}"
+        );
+        assert_eq!(state.consumed(&a), None);
+        assert!(state.consumed_offsets().is_empty());
+        // Only b's records come out; a's were discarded with it.
+        let taken = state.take_records().expect("b is buffered");
+        assert_eq!(taken.partition(), &b);
+        assert!(state.take_records().is_none());
+        // Losing nothing assigned reports nothing.
+        state.lose([a], &mut events);
+        assert!(events.is_empty());
+    }
 }
