@@ -616,6 +616,44 @@ mod tests {
     }
 
     #[test]
+    fn a_record_carries_every_field_of_the_public_record() {
+        // A broker with log-append time stamps the batch: every record
+        // reads the broker's time, not the producer's create time.
+        let record = Record {
+            offset: 40,
+            timestamp: 1_000,
+            key: Some(Bytes::from_static(b"k")),
+            value: None,
+            headers: Headers::from_pairs([("h", Some(&b"x"[..])), ("h", None)]).unwrap(),
+        };
+        let opts = BatchOptions {
+            base_offset: 40,
+            partition_leader_epoch: 7,
+            timestamp_type: TimestampType::LogAppendTime,
+            ..BatchOptions::default()
+        };
+        let mut bytes = encode([&record], &opts).unwrap().to_vec();
+        kafka_proto::record::BatchHeaderMut::new(&mut bytes)
+            .unwrap()
+            .set_log_append_time(9_999);
+        let data = Bytes::from(bytes);
+        let s = scan(&data, 40, None, DecodeOptions::default());
+        let tp = TopicPartition::new("orders", 3);
+        let fr = FetchedRecords::new(tp, &data, &s, 40, 41, Some(41), 1 << 20);
+        let got = fr.iter().next().unwrap().unwrap();
+        assert_eq!(&*got.topic, "orders");
+        assert_eq!(got.partition, 3);
+        assert_eq!(got.offset, 40);
+        assert_eq!(got.timestamp, 9_999);
+        assert_eq!(got.timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(got.leader_epoch, Some(7));
+        assert_eq!(got.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(got.value, None, "a tombstone stays a tombstone");
+        let headers: Vec<_> = got.headers.iter().collect();
+        assert_eq!(headers.len(), 2, "repeated header keys are kept");
+    }
+
+    #[test]
     fn compacted_gaps_are_fine() {
         // Offsets 0, 1, then 5, 6: a compacted log has holes.
         let data: Bytes = [batch(0, 2, -1, false), batch(5, 2, -1, false)]
