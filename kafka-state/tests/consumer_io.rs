@@ -376,18 +376,25 @@ fn corrupt_batch_is_an_event_for_its_partition_only() {
         &h,
         fetch_response(&h, vec![part(0, data, 4), part(1, batch(0, 1, 1), 1)]),
     );
-    assert!(rig.events.iter().any(|e| matches!(
-        e,
-        Event::Consumer(ConsumerEvent::PartitionFailed {
-            partition,
-            offset: 2,
-            error: FetchError::Corrupt(_),
-        }) if *partition == tp(0)
-    )));
-    // The good batch before it still arrives; p1 is unaffected.
+    let failed = |rig: &Rig| {
+        rig.events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Consumer(ConsumerEvent::PartitionFailed {
+                    partition,
+                    offset: 2,
+                    error: FetchError::Corrupt(_),
+                }) if *partition == tp(0)
+            )
+        })
+    };
+    // The good batch before it comes first: an application that seeks
+    // past the damage as soon as it hears of it must not lose them.
+    assert!(!failed(&rig), "the failure overtook the good records");
     let mut got = rig.records();
     got.sort();
     assert_eq!(got, [(0, 0), (0, 1), (1, 0)]);
+    assert!(failed(&rig), "reported once the good records were taken");
     assert_eq!(rig.client.consumer().position(&tp(0)), Some(2));
     let (h, req) = rig.take_fetch();
     assert_eq!(
@@ -697,4 +704,105 @@ fn revoked_partitions_are_reported_and_their_records_never_handed_out() {
     rig.reply(&h, fetch_response(&h, vec![part(1, batch(2, 3, 1), 5)]));
     assert_eq!(rig.records(), [], "a record fetched before the revoke");
     assert_eq!(rig.client.consumer().consumed(&tp(0)), None);
+}
+
+#[test]
+fn records_that_fail_to_decode_late_are_handed_back_at_the_bad_record() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
+        c.consumer.max_decompressed_size = 4096;
+    });
+    rig.assign_at_zero();
+    // Only p0 matters here; the fetch naming both is already out.
+    let now = rig.now;
+    rig.client.consumer().assign(now, [tp(0)]).unwrap();
+    let (h, _) = rig.take_fetch();
+    // Offsets 0-1 plain, 2-51 compressed past the decompression bound
+    // (the CRC is fine: only iterating finds out), 52 plain.
+    let big: Vec<Record> = (0..50)
+        .map(|i| Record {
+            offset: 2 + i,
+            value: Some(Bytes::from(vec![b'z'; 1000])),
+            ..Record::default()
+        })
+        .collect();
+    let lz4 = BatchOptions {
+        base_offset: 2,
+        compression: kafka_proto::record::Compression::Lz4,
+        ..BatchOptions::default()
+    };
+    let data: Bytes = [
+        batch(0, 2, 1),
+        encode(big.iter(), &lz4).unwrap(),
+        batch(52, 1, 1),
+    ]
+    .concat()
+    .into();
+    rig.reply(&h, fetch_response(&h, vec![part(0, data, 53)]));
+    let fetched = rig.client.consumer().poll_records(now).expect("buffered");
+    rig.drain();
+    // Taking them moved the position past all, and the next fetch left.
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(53));
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched_parts(&req), [(0, 53)]);
+    let mut it = fetched.iter();
+    let good: Vec<i64> = it
+        .by_ref()
+        .map_while(Result::ok)
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(good, [0, 1], "the good records come before the error");
+    assert_eq!(it.resume_offset(), 2, "where decoding failed");
+    let error = fetched
+        .iter()
+        .find_map(Result::err)
+        .expect("the iteration failed");
+    // An offset outside the records is refused.
+    assert!(matches!(
+        rig.client
+            .consumer()
+            .report_corrupt(now, &fetched, 60, error.clone()),
+        Err(Misuse::OffsetOutsideRecords { offset: 60, .. })
+    ));
+    rig.client
+        .consumer()
+        .report_corrupt(now, &fetched, it.resume_offset(), error)
+        .unwrap();
+    rig.drain();
+    // The position is back at the bad record, the failure names it, and
+    // the partition waits for a seek.
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(2));
+    assert!(rig.events.iter().any(|e| matches!(
+        e,
+        Event::Consumer(ConsumerEvent::PartitionFailed {
+            partition,
+            offset: 2,
+            error: FetchError::Corrupt(_),
+        }) if *partition == tp(0)
+    )));
+    // What the fetch in flight brings from past the bad record is dropped.
+    rig.reply(&h, fetch_response(&h, vec![part(0, batch(53, 2, 1), 55)]));
+    assert_eq!(rig.records(), []);
+    assert_eq!(
+        rig.pending(ApiKey::Fetch),
+        0,
+        "a stopped partition is not fetched"
+    );
+    // Seeking past the damage resumes; a late second report about the old
+    // records is then ignored.
+    rig.client
+        .consumer()
+        .seek(now, &tp(0), SeekTo::Offset(52))
+        .unwrap();
+    let stale = fetched.iter().find_map(Result::err).unwrap();
+    rig.client
+        .consumer()
+        .report_corrupt(now, &fetched, 2, stale)
+        .unwrap();
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(52));
+    let (_, req) = rig.take_fetch();
+    assert_eq!(fetched_parts(&req), [(0, 52)]);
+}
+
+fn fetched_parts(req: &FetchRequest) -> Vec<(i32, i64)> {
+    fetched(req).into_iter().map(|(p, o, _)| (p, o)).collect()
 }

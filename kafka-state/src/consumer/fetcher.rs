@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kafka_proto::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_proto::messages::{FetchRequest, FetchResponse};
-use kafka_proto::{ErrorCode, ResponseBody, Uuid};
+use kafka_proto::{DecodeError, ErrorCode, ResponseBody, Uuid};
 use tracing::{debug, warn};
 
 use super::records::{self, FetchedRecords};
@@ -33,6 +33,9 @@ pub(super) struct FetchInFlight {
 pub(super) struct Buffered {
     pub(super) epoch: u64,
     pub(super) records: FetchedRecords,
+    /// A corrupt batch right after these records: reported once they are
+    /// taken, so the application gets the good records first.
+    pub(super) failure: Option<(i64, DecodeError)>,
 }
 
 impl ConsumerState {
@@ -44,13 +47,23 @@ impl ConsumerState {
         })
     }
 
-    /// Hands out the next buffered records and moves the position.
-    pub(crate) fn take_records(&mut self) -> Option<FetchedRecords> {
+    /// Hands out the next buffered records and moves the position. If a
+    /// corrupt batch followed them, the position is now at it and its
+    /// [`ConsumerEvent::PartitionFailed`] is queued behind the records.
+    pub(crate) fn take_records(&mut self, events: &mut VecDeque<Event>) -> Option<FetchedRecords> {
         let i = self.next_records()?;
-        let b = self.buffered.remove(i)?;
+        let mut b = self.buffered.remove(i)?;
+        b.records.epoch = b.epoch;
         if let Some(p) = self.parts.get_mut(&b.records.partition) {
             p.position = Some(b.records.next_offset);
             p.buffered = false;
+        }
+        if let Some((offset, error)) = b.failure {
+            events.push_back(Event::Consumer(ConsumerEvent::PartitionFailed {
+                partition: b.records.partition.clone(),
+                offset,
+                error: FetchError::Corrupt(error),
+            }));
         }
         Some(b.records)
     }
@@ -363,6 +376,14 @@ impl ConsumerState {
         } else if scan.next_offset.is_some() {
             p.max_bytes = None;
         }
+        // A corrupt batch stops the partition at once (nothing past it is
+        // fetched), but good records before it are handed out first and
+        // the failure is reported only when they are taken.
+        let mut failure = scan.corrupt.clone();
+        if let Some((offset, error)) = &failure {
+            warn!(target: LOG, partition = %tp, offset, %error, "corrupt batch, partition stopped");
+            p.stopped = true;
+        }
         match scan.next_offset {
             Some(next) if !scan.visible.is_empty() => {
                 p.buffered = true;
@@ -378,6 +399,7 @@ impl ConsumerState {
                 self.buffered.push_back(Buffered {
                     epoch: sent.epoch,
                     records,
+                    failure: failure.take(),
                 });
             }
             // Only control batches or aborted data: nothing to hand out,
@@ -385,9 +407,7 @@ impl ConsumerState {
             Some(next) => p.position = Some(next),
             None => {}
         }
-        if let Some((offset, error)) = scan.corrupt {
-            warn!(target: LOG, partition = %tp, offset, %error, "corrupt batch, partition stopped");
-            p.stopped = true;
+        if let Some((offset, error)) = failure {
             events.push_back(Event::Consumer(ConsumerEvent::PartitionFailed {
                 partition: tp.clone(),
                 offset,

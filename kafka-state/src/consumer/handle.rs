@@ -3,6 +3,8 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use kafka_proto::DecodeError;
+
 use std::collections::BTreeMap;
 
 use super::{ConsumedOffset, IsolationLevel, OffsetSpec, SeekTo};
@@ -241,11 +243,45 @@ impl Consumer<'_> {
     pub fn poll_records(&mut self, now: Instant) -> Option<FetchedRecords> {
         self.client.check_usable().ok()?;
         self.client.tick(now);
-        let records = self.client.consumer.take_records();
+        let client = &mut *self.client;
+        let records = client.consumer.take_records(&mut client.events);
         if records.is_some() {
             self.client.pump();
         }
         records
+    }
+
+    /// Hands back records of `records` that failed to decode while the
+    /// application iterated them: `offset` is the iterator's
+    /// [`resume_offset`](crate::consumer::RecordIter::resume_offset) after
+    /// it yielded `error`. Taking the records had moved the position past
+    /// all of them; this puts it back at the bad record, stops the
+    /// partition until a seek, drops what was fetched past it, and reports
+    /// [`ConsumerEvent::PartitionFailed`](super::ConsumerEvent::PartitionFailed)
+    /// with the partition and `offset` (seek past it to skip the damage).
+    /// The good records before it were yielded first and stay consumed.
+    ///
+    /// An adapter also drops the records of that partition it took but has
+    /// not yielded: none of them follows the bad one. A report about
+    /// records taken before a seek, a reset or a new assignment of the
+    /// partition is ignored. Fails only if `offset` lies outside the
+    /// records.
+    pub fn report_corrupt(
+        &mut self,
+        now: Instant,
+        records: &FetchedRecords,
+        offset: i64,
+        error: DecodeError,
+    ) -> Result<(), Misuse> {
+        let (start, end) = (records.start_offset(), records.next_offset());
+        if !(start..=end).contains(&offset) {
+            return Err(Misuse::OffsetOutsideRecords { offset, start, end });
+        }
+        let c = self.start(now)?;
+        c.consumer
+            .report_corrupt(records, offset, error, &mut c.events);
+        c.pump();
+        Ok(())
     }
 
     /// Whether [`Consumer::poll_records`] would return something.

@@ -37,13 +37,46 @@
 //! assert_eq!(client.consumer().position(&orders), Some(42));
 //! // ... drive the client as the crate docs show; after each round:
 //! while let Some(fetched) = client.consumer().poll_records(now) {
-//!     for record in &fetched {
-//!         let record = record?;
-//!         println!("{}@{}: {:?}", record.partition, record.offset, record.value);
+//!     let mut records = fetched.iter();
+//!     while let Some(record) = records.next() {
+//!         match record {
+//!             Ok(record) => {
+//!                 println!("{}@{}: {:?}", record.partition, record.offset, record.value);
+//!                 // Processed: a commit may now include it.
+//!                 client.consumer().store_record(&record)?;
+//!             }
+//!             // The records before it were yielded; the core takes the
+//!             // position back to the bad one and reports it as an event.
+//!             Err(error) => {
+//!                 let at = records.resume_offset();
+//!                 client.consumer().report_corrupt(now, &fetched, at, error)?;
+//!             }
+//!         }
 //!     }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Corrupt data
+//!
+//! Records are never lost to a corrupt batch, and the failure always
+//! names the partition and the offset where decoding failed, in a
+//! [`ConsumerEvent::PartitionFailed`] with [`FetchError::Corrupt`]:
+//!
+//! - a batch that fails its CRC or header check when the data arrives
+//!   stops the partition at once, but the good records before it are
+//!   handed out first; the event is queued when they are taken, and the
+//!   position is then at the bad batch.
+//! - a record that fails only while iterated (a compressed batch that does
+//!   not inflate, or inflates past `max_decompressed_size`) ends the
+//!   iteration with the error after every good record before it. The
+//!   iterator's `resume_offset` is where it failed; hand both to
+//!   [`Consumer::report_corrupt`], which puts the position back there,
+//!   stops the partition, drops what was fetched past it and queues the
+//!   event.
+//!
+//! Either way the partition is not fetched again until a seek: past the
+//! bad record to skip it, or to it to retry (after raising the bound).
 //!
 //! # Consumed offsets, positions and commits
 //!
@@ -278,7 +311,8 @@ pub enum ConsumerEvent {
         partitions: Vec<TopicPartition>,
     },
     /// Fetching a partition stopped: records before `offset` were
-    /// delivered, the rest waits for a seek.
+    /// delivered (for corrupt data, this event comes after them), the
+    /// rest waits for a seek. See [corrupt data](self#corrupt-data).
     PartitionFailed {
         /// The partition.
         partition: TopicPartition,
@@ -581,6 +615,42 @@ impl ConsumerState {
         gone
     }
 
+    /// Takes back records handed out from `records` that failed to decode
+    /// at `offset` (checked by the caller to lie within them): the
+    /// position returns to `offset`, the partition stops until a seek, and
+    /// [`ConsumerEvent::PartitionFailed`] reports it. Whatever was fetched
+    /// past it, buffered or in flight, is dropped. A report about records
+    /// handed out before a seek, a reset or a new assignment of the
+    /// partition is ignored: the application has moved on from them.
+    pub(crate) fn report_corrupt(
+        &mut self,
+        records: &FetchedRecords,
+        offset: i64,
+        error: DecodeError,
+        events: &mut VecDeque<Event>,
+    ) {
+        let epoch = self.epoch();
+        let tp = &records.partition;
+        let Some(p) = self.parts.get_mut(tp) else {
+            return;
+        };
+        if p.epoch != records.epoch {
+            return;
+        }
+        debug!(target: LOG, partition = %tp, offset, %error, "records failed to decode, partition stopped");
+        p.epoch = epoch;
+        p.position = Some(offset);
+        p.stopped = true;
+        p.buffered = false;
+        p.max_bytes = None;
+        self.buffered.retain(|b| b.records.partition != *tp);
+        events.push_back(Event::Consumer(ConsumerEvent::PartitionFailed {
+            partition: tp.clone(),
+            offset,
+            error: FetchError::Corrupt(error),
+        }));
+    }
+
     /// Moves a partition's position (assigned, checked by the caller).
     pub(crate) fn seek(&mut self, now: Instant, tp: &TopicPartition, to: SeekTo) {
         let epoch = self.epoch();
@@ -704,7 +774,11 @@ mod tests {
         p.buffered = true;
         let epoch = p.epoch;
         let records = FetchedRecords::new(tp.clone(), &data, &scan, 0, n as i64, None, 1 << 20);
-        state.buffered.push_back(Buffered { epoch, records });
+        state.buffered.push_back(Buffered {
+            epoch,
+            records,
+            failure: None,
+        });
     }
 
     #[test]
@@ -739,9 +813,9 @@ mod tests {
         assert_eq!(state.consumed(&a), None);
         assert!(state.consumed_offsets().is_empty());
         // Only b's records come out; a's were discarded with it.
-        let taken = state.take_records().expect("b is buffered");
+        let taken = state.take_records(&mut events).expect("b is buffered");
         assert_eq!(taken.partition(), &b);
-        assert!(state.take_records().is_none());
+        assert!(state.take_records(&mut events).is_none());
         // Losing nothing assigned reports nothing.
         state.lose([a], &mut events);
         assert!(events.is_empty());
