@@ -46,6 +46,16 @@ pub enum Misuse {
     /// A negative offset or timestamp where one must be 0 or more.
     #[error("invalid offset or timestamp {0}, must be 0 or more")]
     InvalidOffset(i64),
+    /// An offset reported for handed-out records lies outside them.
+    #[error("offset {offset} is outside the records handed out ({start}..={end})")]
+    OffsetOutsideRecords {
+        /// The offset given.
+        offset: i64,
+        /// The first offset the records cover.
+        start: i64,
+        /// The position after them.
+        end: i64,
+    },
     /// The client failed fatally earlier; it only reports that error now.
     #[error("the client has failed: {0}")]
     Failed(FatalError),

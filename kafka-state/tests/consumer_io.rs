@@ -20,8 +20,10 @@ use kafka_proto::messages::{
 };
 use kafka_proto::record::{encode, BatchOptions, Record};
 use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody, Uuid};
-use kafka_state::consumer::{AutoOffsetReset, ConsumerEvent, FetchError, SeekTo};
-use kafka_state::{BrokerAddr, Client, Config, ConnId, ConnRequest, Event, TopicPartition};
+use kafka_state::consumer::{AutoOffsetReset, ConsumedOffset, ConsumerEvent, FetchError, SeekTo};
+use kafka_state::{
+    BrokerAddr, Client, Config, ConnId, ConnRequest, ConsumerRecord, Event, Misuse, TopicPartition,
+};
 
 #[allow(clippy::disallowed_methods)] // tests need some Instant to start from
 fn t0() -> Instant {
@@ -374,18 +376,25 @@ fn corrupt_batch_is_an_event_for_its_partition_only() {
         &h,
         fetch_response(&h, vec![part(0, data, 4), part(1, batch(0, 1, 1), 1)]),
     );
-    assert!(rig.events.iter().any(|e| matches!(
-        e,
-        Event::Consumer(ConsumerEvent::PartitionFailed {
-            partition,
-            offset: 2,
-            error: FetchError::Corrupt(_),
-        }) if *partition == tp(0)
-    )));
-    // The good batch before it still arrives; p1 is unaffected.
+    let failed = |rig: &Rig| {
+        rig.events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Consumer(ConsumerEvent::PartitionFailed {
+                    partition,
+                    offset: 2,
+                    error: FetchError::Corrupt(_),
+                }) if *partition == tp(0)
+            )
+        })
+    };
+    // The good batch before it comes first: an application that seeks
+    // past the damage as soon as it hears of it must not lose them.
+    assert!(!failed(&rig), "the failure overtook the good records");
     let mut got = rig.records();
     got.sort();
     assert_eq!(got, [(0, 0), (0, 1), (1, 0)]);
+    assert!(failed(&rig), "reported once the good records were taken");
     assert_eq!(rig.client.consumer().position(&tp(0)), Some(2));
     let (h, req) = rig.take_fetch();
     assert_eq!(
@@ -519,4 +528,281 @@ fn offsets_for_times_out_exactly_at_the_api_timeout() {
         offsets[&TopicPartition::new("nope", 0)],
         Err(kafka_state::consumer::LookupError::Timeout(_))
     ));
+}
+
+fn batch_in_epoch(base: i64, n: usize, leader_epoch: i32) -> Bytes {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            offset: base + i as i64,
+            timestamp: 1,
+            value: Some(Bytes::from_static(b"v")),
+            ..Record::default()
+        })
+        .collect();
+    let options = BatchOptions {
+        base_offset: base,
+        partition_leader_epoch: leader_epoch,
+        ..BatchOptions::default()
+    };
+    encode(records.iter(), &options).unwrap()
+}
+
+#[test]
+fn consumed_offsets_follow_stored_records_not_the_fetch_position() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
+    rig.assign_at_zero();
+    let (h, _) = rig.take_fetch();
+    rig.reply(
+        &h,
+        fetch_response(&h, vec![part(0, batch_in_epoch(0, 3, 5), 3)]),
+    );
+    let now = rig.now;
+    let fetched = rig.client.consumer().poll_records(now).unwrap();
+    // Taking the records moved the position past all three, but the
+    // application has processed none of them: nothing to commit yet.
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(3));
+    assert_eq!(rig.client.consumer().consumed(&tp(0)), None);
+    assert!(rig.client.consumer().consumed_offsets().is_empty());
+    let records: Vec<ConsumerRecord> = fetched.iter().map(Result::unwrap).collect();
+    // Processing the record at offset 1 means offset 2 is the next one
+    // not processed: that, not 1, is what a commit must carry.
+    rig.client.consumer().store_record(&records[1]).unwrap();
+    assert_eq!(
+        rig.client.consumer().consumed(&tp(0)),
+        Some(ConsumedOffset::new(2, Some(5)))
+    );
+    // A manual store takes the already-incremented offset as given, even
+    // a lower one (an application that rewinds commits the rewind).
+    rig.client
+        .consumer()
+        .store_offset(&tp(0), 1, Some(4))
+        .unwrap();
+    assert_eq!(
+        rig.client.consumer().consumed_offsets(),
+        [(tp(0), ConsumedOffset::new(1, Some(4)))].into()
+    );
+    // Caller mistakes are refused and change nothing.
+    assert_eq!(
+        rig.client.consumer().store_offset(&tp(0), -1, None),
+        Err(Misuse::InvalidOffset(-1))
+    );
+    let elsewhere = TopicPartition::new("other", 0);
+    assert_eq!(
+        rig.client.consumer().store_offset(&elsewhere, 5, None),
+        Err(Misuse::NotAssigned(elsewhere))
+    );
+    assert_eq!(
+        rig.client.consumer().consumed(&tp(0)),
+        Some(ConsumedOffset::new(1, Some(4)))
+    );
+    // A seek moves the position only; the consumed offset follows once a
+    // record at the new position is stored.
+    rig.client
+        .consumer()
+        .seek(now, &tp(0), SeekTo::Offset(100))
+        .unwrap();
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(100));
+    assert_eq!(
+        rig.client.consumer().consumed(&tp(0)),
+        Some(ConsumedOffset::new(1, Some(4)))
+    );
+    rig.client.consumer().store_record(&records[2]).unwrap();
+    assert_eq!(
+        rig.client.consumer().consumed(&tp(0)),
+        Some(ConsumedOffset::new(3, Some(5)))
+    );
+    // Leaving the assignment forgets it: a record of a partition no longer
+    // owned cannot be stored, and coming back starts with nothing stored.
+    rig.client.consumer().assign(now, [tp(1)]).unwrap();
+    assert_eq!(
+        rig.client.consumer().store_record(&records[0]),
+        Err(Misuse::NotAssigned(tp(0)))
+    );
+    rig.client.consumer().assign(now, [tp(0), tp(1)]).unwrap();
+    assert_eq!(rig.client.consumer().consumed(&tp(0)), None);
+}
+
+fn assignment_events(rig: &mut Rig) -> Vec<ConsumerEvent> {
+    rig.drain();
+    rig.events
+        .drain(..)
+        .filter_map(|e| match e {
+            Event::Consumer(
+                e @ (ConsumerEvent::PartitionsAssigned { .. }
+                | ConsumerEvent::PartitionsRevoked { .. }
+                | ConsumerEvent::PartitionsLost { .. }),
+            ) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn revoked_partitions_are_reported_and_their_records_never_handed_out() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
+    rig.assign_at_zero();
+    assert_eq!(
+        assignment_events(&mut rig),
+        [ConsumerEvent::PartitionsAssigned {
+            partitions: vec![tp(0), tp(1)]
+        }]
+    );
+    let (h, _) = rig.take_fetch();
+    rig.reply(
+        &h,
+        fetch_response(
+            &h,
+            vec![
+                part(0, batch_in_epoch(0, 2, 1), 2),
+                part(1, batch(0, 2, 1), 2),
+            ],
+        ),
+    );
+    // The application takes p0's records and processes the first one.
+    let now = rig.now;
+    let p0 = rig.client.consumer().poll_records(now).expect("buffered");
+    assert_eq!(p0.partition(), &tp(0), "buffered in arrival order");
+    let first = p0.iter().next().unwrap().unwrap();
+    rig.client.consumer().store_record(&first).unwrap();
+    while rig.pending(ApiKey::Metadata) > 0 {
+        let (mh, _) = rig.take(ApiKey::Metadata);
+        rig.reply(&mh, metadata());
+    }
+    // More of p0 arrives and waits in the buffer next to p1's records.
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched(&req), [(0, 2, 1 << 20)]);
+    rig.reply(&h, fetch_response(&h, vec![part(0, batch(2, 2, 1), 4)]));
+    rig.client.consumer().assign(now, [tp(1)]).unwrap();
+    assert_eq!(
+        assignment_events(&mut rig),
+        [ConsumerEvent::PartitionsRevoked {
+            partitions: vec![tp(0)],
+            consumed: [(tp(0), ConsumedOffset::new(1, Some(1)))].into(),
+        }]
+    );
+    // p0's buffered records are gone with it; p1's are untouched.
+    assert_eq!(rig.records(), [(1, 0), (1, 1)]);
+    // A fetch of p1 is in flight when p1 is revoked and assigned again:
+    // its answer belongs to the old ownership and is dropped.
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched(&req), [(1, 2, 1 << 20)]);
+    rig.client.consumer().unassign(now).unwrap();
+    assert_eq!(
+        assignment_events(&mut rig),
+        [ConsumerEvent::PartitionsRevoked {
+            partitions: vec![tp(1)],
+            consumed: Default::default(),
+        }]
+    );
+    rig.client.consumer().assign(now, [tp(1)]).unwrap();
+    assert_eq!(
+        assignment_events(&mut rig),
+        [ConsumerEvent::PartitionsAssigned {
+            partitions: vec![tp(1)]
+        }]
+    );
+    rig.reply(&h, fetch_response(&h, vec![part(1, batch(2, 3, 1), 5)]));
+    assert_eq!(rig.records(), [], "a record fetched before the revoke");
+    assert_eq!(rig.client.consumer().consumed(&tp(0)), None);
+}
+
+#[test]
+fn records_that_fail_to_decode_late_are_handed_back_at_the_bad_record() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
+        c.consumer.max_decompressed_size = 4096;
+    });
+    rig.assign_at_zero();
+    // Only p0 matters here; the fetch naming both is already out.
+    let now = rig.now;
+    rig.client.consumer().assign(now, [tp(0)]).unwrap();
+    let (h, _) = rig.take_fetch();
+    // Offsets 0-1 plain, 2-51 compressed past the decompression bound
+    // (the CRC is fine: only iterating finds out), 52 plain.
+    let big: Vec<Record> = (0..50)
+        .map(|i| Record {
+            offset: 2 + i,
+            value: Some(Bytes::from(vec![b'z'; 1000])),
+            ..Record::default()
+        })
+        .collect();
+    let lz4 = BatchOptions {
+        base_offset: 2,
+        compression: kafka_proto::record::Compression::Lz4,
+        ..BatchOptions::default()
+    };
+    let data: Bytes = [
+        batch(0, 2, 1),
+        encode(big.iter(), &lz4).unwrap(),
+        batch(52, 1, 1),
+    ]
+    .concat()
+    .into();
+    rig.reply(&h, fetch_response(&h, vec![part(0, data, 53)]));
+    let fetched = rig.client.consumer().poll_records(now).expect("buffered");
+    rig.drain();
+    // Taking them moved the position past all, and the next fetch left.
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(53));
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched_parts(&req), [(0, 53)]);
+    let mut it = fetched.iter();
+    let good: Vec<i64> = it
+        .by_ref()
+        .map_while(Result::ok)
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(good, [0, 1], "the good records come before the error");
+    assert_eq!(it.resume_offset(), 2, "where decoding failed");
+    let error = fetched
+        .iter()
+        .find_map(Result::err)
+        .expect("the iteration failed");
+    // An offset outside the records is refused.
+    assert!(matches!(
+        rig.client
+            .consumer()
+            .report_corrupt(now, &fetched, 60, error.clone()),
+        Err(Misuse::OffsetOutsideRecords { offset: 60, .. })
+    ));
+    rig.client
+        .consumer()
+        .report_corrupt(now, &fetched, it.resume_offset(), error)
+        .unwrap();
+    rig.drain();
+    // The position is back at the bad record, the failure names it, and
+    // the partition waits for a seek.
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(2));
+    assert!(rig.events.iter().any(|e| matches!(
+        e,
+        Event::Consumer(ConsumerEvent::PartitionFailed {
+            partition,
+            offset: 2,
+            error: FetchError::Corrupt(_),
+        }) if *partition == tp(0)
+    )));
+    // What the fetch in flight brings from past the bad record is dropped.
+    rig.reply(&h, fetch_response(&h, vec![part(0, batch(53, 2, 1), 55)]));
+    assert_eq!(rig.records(), []);
+    assert_eq!(
+        rig.pending(ApiKey::Fetch),
+        0,
+        "a stopped partition is not fetched"
+    );
+    // Seeking past the damage resumes; a late second report about the old
+    // records is then ignored.
+    rig.client
+        .consumer()
+        .seek(now, &tp(0), SeekTo::Offset(52))
+        .unwrap();
+    let stale = fetched.iter().find_map(Result::err).unwrap();
+    rig.client
+        .consumer()
+        .report_corrupt(now, &fetched, 2, stale)
+        .unwrap();
+    assert_eq!(rig.client.consumer().position(&tp(0)), Some(52));
+    let (_, req) = rig.take_fetch();
+    assert_eq!(fetched_parts(&req), [(0, 52)]);
+}
+
+fn fetched_parts(req: &FetchRequest) -> Vec<(i32, i64)> {
+    fetched(req).into_iter().map(|(p, o, _)| (p, o)).collect()
 }

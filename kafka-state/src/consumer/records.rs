@@ -92,10 +92,13 @@ pub(crate) fn scan(
                 break;
             }
             Some(Err(e)) => {
+                // The base offset as far as it can be read; never before
+                // the records handed out, so a seek past it moves forward.
                 let offset = data
                     .get(before..before + 8)
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map_or(start, i64::from_be_bytes);
+                    .map_or(start, i64::from_be_bytes)
+                    .max(out.next_offset.unwrap_or(start));
                 out.corrupt = Some((offset, e));
                 break;
             }
@@ -178,6 +181,9 @@ pub struct FetchedRecords {
     pub(crate) next_offset: i64,
     pub(crate) high_watermark: Option<i64>,
     pub(crate) max_decompressed_size: usize,
+    /// The partition's epoch when it was handed out, so a report of a
+    /// decode failure that a seek has overtaken is recognised.
+    pub(crate) epoch: u64,
 }
 
 impl fmt::Debug for FetchedRecords {
@@ -218,6 +224,7 @@ impl FetchedRecords {
             next_offset,
             high_watermark,
             max_decompressed_size,
+            epoch: 0,
         }
     }
 
@@ -280,13 +287,24 @@ impl IntoIterator for FetchedRecords {
 
 /// Borrowing iterator over a [`FetchedRecords`]. A record that fails to
 /// decode (a compressed batch that does not inflate, or inflates past
-/// `max_decompressed_size`) yields the error and ends the iteration; the
-/// position has already moved past these records, so seek back to the
-/// offset after the last good record to retry (with a larger bound).
+/// `max_decompressed_size`) yields the error after every good record
+/// before it and ends the iteration. Taking the records moved the
+/// position past all of them, so hand the failure back to the core with
+/// [`Consumer::report_corrupt`](crate::consumer::Consumer::report_corrupt)
+/// at [`resume_offset`](Self::resume_offset): it puts the position back at
+/// the bad record, stops the partition and reports it with its offset.
 #[derive(Debug)]
 pub struct RecordIter<'a> {
     records: &'a FetchedRecords,
     cursor: Cursor,
+}
+
+impl RecordIter<'_> {
+    /// The offset of the first record not yielded yet: after an error,
+    /// where decoding failed (the position to report).
+    pub fn resume_offset(&self) -> i64 {
+        self.cursor.resume_offset(self.records)
+    }
 }
 
 impl Iterator for RecordIter<'_> {
@@ -309,6 +327,12 @@ impl IntoRecords {
     pub fn fetched(&self) -> &FetchedRecords {
         &self.records
     }
+
+    /// The offset of the first record not yielded yet: after an error,
+    /// where decoding failed (the position to report); see [`RecordIter`].
+    pub fn resume_offset(&self) -> i64 {
+        self.cursor.resume_offset(&self.records)
+    }
 }
 
 impl Iterator for IntoRecords {
@@ -326,15 +350,25 @@ struct Cursor {
     batches: Option<Batches>,
     records: Option<(Records, TimestampType, Option<i32>)>,
     done: bool,
+    /// The offset after the last record yielded, or the base offset of a
+    /// v2 batch entered since (legacy wrappers name their last offset, so
+    /// theirs is not used).
+    resume: Option<i64>,
 }
 
 impl Cursor {
+    fn resume_offset(&self, fr: &FetchedRecords) -> i64 {
+        self.resume
+            .map_or(fr.start_offset, |r| r.max(fr.start_offset))
+    }
+
     fn next(&mut self, fr: &FetchedRecords) -> Option<Result<ConsumerRecord, DecodeError>> {
         while !self.done {
             if let Some((records, ts_type, epoch)) = &mut self.records {
                 match records.next() {
                     Some(Ok(r)) if r.offset < fr.start_offset => continue,
                     Some(Ok(r)) => {
+                        self.resume = Some(r.offset.saturating_add(1));
                         return Some(Ok(ConsumerRecord {
                             topic: fr.topic.clone(),
                             partition: fr.partition.partition,
@@ -345,7 +379,7 @@ impl Cursor {
                             key: r.key,
                             value: r.value,
                             headers: r.headers,
-                        }))
+                        }));
                     }
                     Some(Err(e)) => {
                         self.done = true;
@@ -358,6 +392,10 @@ impl Cursor {
                 match batches.next() {
                     Some(Ok(batch)) => {
                         let h = *batch.header();
+                        if h.magic >= 2 {
+                            self.resume =
+                                Some(self.resume.map_or(h.base_offset, |r| r.max(h.base_offset)));
+                        }
                         let epoch =
                             (h.partition_leader_epoch >= 0).then_some(h.partition_leader_epoch);
                         match batch.records() {
@@ -612,6 +650,76 @@ mod tests {
         let fr = FetchedRecords::new(TopicPartition::new("t", 0), &data, &s, 0, 50, None, 4096);
         let mut it = fr.into_iter();
         assert!(it.next().unwrap().is_err());
+        assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn a_record_carries_every_field_of_the_public_record() {
+        // A broker with log-append time stamps the batch: every record
+        // reads the broker's time, not the producer's create time.
+        let record = Record {
+            offset: 40,
+            timestamp: 1_000,
+            key: Some(Bytes::from_static(b"k")),
+            value: None,
+            headers: Headers::from_pairs([("h", Some(&b"x"[..])), ("h", None)]).unwrap(),
+        };
+        let opts = BatchOptions {
+            base_offset: 40,
+            partition_leader_epoch: 7,
+            timestamp_type: TimestampType::LogAppendTime,
+            ..BatchOptions::default()
+        };
+        let mut bytes = encode([&record], &opts).unwrap().to_vec();
+        kafka_proto::record::BatchHeaderMut::new(&mut bytes)
+            .unwrap()
+            .set_log_append_time(9_999);
+        let data = Bytes::from(bytes);
+        let s = scan(&data, 40, None, DecodeOptions::default());
+        let tp = TopicPartition::new("orders", 3);
+        let fr = FetchedRecords::new(tp, &data, &s, 40, 41, Some(41), 1 << 20);
+        let got = fr.iter().next().unwrap().unwrap();
+        assert_eq!(&*got.topic, "orders");
+        assert_eq!(got.partition, 3);
+        assert_eq!(got.offset, 40);
+        assert_eq!(got.timestamp, 9_999);
+        assert_eq!(got.timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(got.leader_epoch, Some(7));
+        assert_eq!(got.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(got.value, None, "a tombstone stays a tombstone");
+        let headers: Vec<_> = got.headers.iter().collect();
+        assert_eq!(headers.len(), 2, "repeated header keys are kept");
+    }
+
+    #[test]
+    fn resume_offset_names_the_batch_that_failed_even_after_a_gap() {
+        let records: Vec<Record> = (0..50)
+            .map(|i| Record {
+                offset: 10 + i,
+                value: Some(Bytes::from(vec![b'z'; 1000])),
+                ..Record::default()
+            })
+            .collect();
+        let opts = BatchOptions {
+            base_offset: 10,
+            compression: kafka_proto::record::Compression::Lz4,
+            ..BatchOptions::default()
+        };
+        // Offsets 0-1, then (compacted away) nothing until the bad batch at 10.
+        let data: Bytes = [
+            batch(0, 2, -1, false),
+            encode(records.iter(), &opts).unwrap(),
+        ]
+        .concat()
+        .into();
+        let s = scan(&data, 1, None, DecodeOptions::default());
+        let fr = FetchedRecords::new(TopicPartition::new("t", 0), &data, &s, 1, 60, None, 4096);
+        let mut it = fr.into_iter();
+        assert_eq!(it.resume_offset(), 1, "nothing yielded: the start");
+        assert_eq!(it.next().unwrap().unwrap().offset, 1);
+        assert_eq!(it.resume_offset(), 2);
+        assert!(it.next().unwrap().is_err());
+        assert_eq!(it.resume_offset(), 10, "the failed batch, not the gap");
         assert!(it.next().is_none());
     }
 
