@@ -41,9 +41,14 @@ echo "install-kafka: resolving $pom from Maven Central into $dir/libs (java $jav
 start=$(date +%s)
 rm -rf "$dir/libs" "$stamp"
 mkdir -p "$dir"
-# -q keeps Maven's download log off the terminal; failures still print.
-mvn -B -q -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$root/$dir/libs" >&2
+# Maven's output is kept in a log and shown only when it fails.
+log="$dir/mvn.log"
+if ! mvn -B -q -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$root/$dir/libs" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "install-kafka: mvn failed (log above, also in $log)" >&2
+    exit 1
+fi
 cp "$pom" "$dir/pom.xml"
 echo "$want" > "$stamp"
 echo "install-kafka: $(ls "$dir/libs" | wc -l) jars, $(du -sh "$dir/libs" | cut -f1), in $(( $(date +%s) - start )) s" >&2
