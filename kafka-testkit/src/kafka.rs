@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -260,6 +260,7 @@ impl KafkaCluster {
 
     fn launch(opts: KafkaClusterBuilder, home: PathBuf) -> io::Result<Self> {
         let started = Instant::now();
+        sweep_stale_dirs();
         let dir = std::env::temp_dir().join(format!(
             "kafka-testkit-cluster-{}-{}",
             std::process::id(),
@@ -268,19 +269,24 @@ impl KafkaCluster {
         std::fs::create_dir_all(&dir)?;
         let pki = TestPki::generate()?;
         let n = opts.brokers;
-        let mut ports = Vec::with_capacity(n);
-        for _ in 0..n {
-            ports.push(NodePorts {
-                listeners: [
-                    free_port()?,
-                    free_port()?,
-                    free_port()?,
-                    free_port()?,
-                    free_port()?,
-                ],
-                controller: free_port()?,
-            });
-        }
+        // All ports are held open until every one is chosen, so the
+        // kernel cannot hand out the same port twice.
+        let held = (0..n * 6)
+            .map(|_| TcpListener::bind("127.0.0.1:0"))
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut chosen = held
+            .iter()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .collect::<io::Result<Vec<_>>>()?
+            .into_iter();
+        drop(held);
+        let mut next = || chosen.next().expect("six ports per node");
+        let ports: Vec<NodePorts> = (0..n)
+            .map(|_| NodePorts {
+                listeners: [next(), next(), next(), next(), next()],
+                controller: next(),
+            })
+            .collect();
         // PEM key stores spare a keytool run: Kafka reads the private key
         // (PKCS#8, unencrypted) and the certificate from one file.
         let keystore = dir.join("server-keystore.pem");
@@ -741,6 +747,30 @@ impl Drop for KafkaCluster {
             );
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Removes the directories that clusters and certificate sets of test
+/// processes no longer running left behind: a cluster in a `static` is
+/// never dropped. Their names carry the owning process id.
+fn sweep_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| {
+            n.strip_prefix("kafka-testkit-cluster-")
+                .or_else(|| n.strip_prefix("kafka-testkit-pki-"))
+        }) else {
+            continue;
+        };
+        let Some(Ok(pid)) = rest.split('-').next().map(str::parse::<u32>) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

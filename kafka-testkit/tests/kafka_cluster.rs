@@ -437,3 +437,59 @@ fn jvms_die_with_an_orphaning_test_process() {
         || !std::path::Path::new(&format!("/proc/{pid}")).exists(),
     );
 }
+
+#[test]
+fn kafka_tools_run_against_the_cluster() {
+    let Some(cluster) = KafkaCluster::shared() else {
+        return;
+    };
+    let topic = "testkit-by-tool";
+    let out = cluster
+        .tool("org.apache.kafka.tools.TopicCommand")
+        .args([
+            "--bootstrap-server",
+            &cluster.bootstrap(),
+            "--create",
+            "--topic",
+            topic,
+        ])
+        .args(["--partitions", "2", "--replication-factor", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata = cluster.metadata(Some(&[topic])).unwrap();
+    assert_eq!(metadata.topics[0].error_code, 0);
+    assert_eq!(metadata.topics[0].partitions.len(), 2);
+    assert!(metadata.topics[0]
+        .partitions
+        .iter()
+        .all(|p| p.replica_nodes.len() == 3));
+}
+
+#[test]
+fn a_broken_config_fails_the_start_with_the_reason() {
+    let _slot = own_cluster_slot();
+    if kafka_home().is_none() {
+        return;
+    }
+    let started = Instant::now();
+    let result = std::panic::catch_unwind(|| {
+        KafkaCluster::builder()
+            .brokers(1)
+            .property("num.network.threads", "many")
+            .start()
+    });
+    let message = match result {
+        Ok(_) => panic!("a cluster with num.network.threads=many started"),
+        Err(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default(),
+    };
+    assert!(message.contains("num.network.threads"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
