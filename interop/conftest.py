@@ -276,6 +276,13 @@ def require_kafka():
         pytest.skip(why)
 
 
+def jdk_tool(name: str) -> str:
+    """`$JAVA_HOME/bin/NAME` when JAVA_HOME is set, as the broker harness
+    chooses its `java`; else NAME from PATH."""
+    home = os.environ.get("JAVA_HOME")
+    return str(Path(home) / "bin" / name) if home else name
+
+
 def kafka_cluster_bin() -> Path:
     path = Path(os.environ.get("KAFKA_CLUSTER_BIN", "target/debug/kafka-cluster"))
     return path if path.is_absolute() else REPO_ROOT / path
@@ -335,7 +342,7 @@ def java_peer(tmp_path_factory):
     out = tmp_path_factory.mktemp("java-peer")
     classpath = str(kafka_home() / "libs" / "*")
     done = subprocess.run(
-        ["javac", "-cp", classpath, "-d", str(out), str(REPO_ROOT / "interop/java/KafkaPeer.java")],
+        [jdk_tool("javac"), "-cp", classpath, "-d", str(out), str(REPO_ROOT / "interop/java/KafkaPeer.java")],
         capture_output=True,
         timeout=120,
     )
@@ -356,7 +363,7 @@ def java_peer(tmp_path_factory):
 
     def run(*args: str, stdin: bytes = b"", timeout: float = 90) -> subprocess.CompletedProcess:
         done = subprocess.run(
-            ["java", "-Xmx256m", "-cp", f"{out}{os.pathsep}{classpath}",
+            [jdk_tool("java"), "-Xmx256m", "-cp", f"{out}{os.pathsep}{classpath}",
              f"-Dlog4j2.configurationFile={log_config}", "KafkaPeer", *args],
             input=stdin,
             capture_output=True,

@@ -7,6 +7,7 @@
 //! assembles it from Maven Central. When neither exists,
 //! [`KafkaClusterBuilder::start`] returns `None` and the caller skips its
 //! test, unless `KAFKA_REQUIRE_KAFKA=1`, which turns that into a panic.
+//! It runs on `$JAVA_HOME/bin/java`, else `java` on `PATH` (17 or newer).
 //!
 //! Each JVM runs under a small `sh` watchdog whose stdin is a pipe from the
 //! test process: when the test process exits for any reason (a panic, a
@@ -384,7 +385,7 @@ impl KafkaCluster {
     /// needs the file named: log4j would otherwise create a file called
     /// `${sys:kafka.log.file}` in the working directory.
     fn java(&self, log_file: &Path) -> Command {
-        let mut cmd = Command::new("java");
+        let mut cmd = Command::new(java_binary());
         cmd.arg("-cp")
             .arg(self.home.join("libs").join("*"))
             .arg(format!(
@@ -748,6 +749,15 @@ impl Drop for KafkaCluster {
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// `$JAVA_HOME/bin/java` when `JAVA_HOME` is set (as Kafka's own scripts
+/// choose), else `java` from `PATH`.
+fn java_binary() -> PathBuf {
+    match std::env::var_os("JAVA_HOME") {
+        Some(home) if !home.is_empty() => Path::new(&home).join("bin").join("java"),
+        _ => PathBuf::from("java"),
     }
 }
 
