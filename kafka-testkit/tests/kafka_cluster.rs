@@ -282,12 +282,37 @@ fn killed_stopped_and_paused_nodes_leave_and_rejoin() {
     let timeout = Duration::from_secs(60);
     let live = |want: &[i32]| cluster.live_brokers().is_ok_and(|ids| ids == want);
 
-    cluster.kill(2);
-    assert!(!cluster.is_running(2));
-    eventually(timeout, "node 2 is fenced after SIGKILL", || live(&[1, 3]));
+    // SIGKILL the leader of a replicated partition: another replica takes
+    // over, and the killed node is fenced.
+    let topic = "testkit-failover";
+    assert_eq!(
+        create_topic(cluster.addr(1, Listener::Plaintext), topic, 1, 3),
+        0
+    );
+    let leader = || cluster.node_of_leader(topic, 0).ok().flatten();
+    let mut victim = None;
+    eventually(timeout, "a leader is elected", || {
+        victim = leader();
+        victim.is_some()
+    });
+    let victim = victim.unwrap();
+    cluster.kill(victim);
+    assert!(!cluster.is_running(victim));
+    let others: Vec<i32> = cluster
+        .node_ids()
+        .into_iter()
+        .filter(|&id| id != victim)
+        .collect();
+    eventually(timeout, "another replica leads", || {
+        leader().is_some_and(|l| l != victim)
+    });
+    eventually(timeout, "the killed node is fenced", || live(&others));
     let started = Instant::now();
-    cluster.restart(2);
-    eprintln!("node 2 rejoined after a kill in {:?}", started.elapsed());
+    cluster.restart(victim);
+    eprintln!(
+        "node {victim} rejoined after a kill in {:?}",
+        started.elapsed()
+    );
     assert_eq!(cluster.live_brokers().unwrap(), [1, 2, 3]);
 
     // A clean stop unregisters the broker at once: no session timeout.
