@@ -8,8 +8,14 @@
 //! is found, [`Tansu::start`] returns `None` and the caller skips its
 //! test with a message, unless `KAFKA_REQUIRE_TANSU=1` (set by the test
 //! script and CI), in which case a missing broker fails the test.
+//!
+//! The [`kafka`] module runs the real thing: an Apache Kafka cluster of N
+//! KRaft nodes ([`KafkaCluster`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod kafka;
+pub use kafka::{KafkaCluster, KafkaClusterBuilder, Listener};
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
