@@ -871,3 +871,158 @@ fn sim_consumer_commands_validate_their_arguments() {
         Err(Misuse::Closed)
     );
 }
+
+/// Partitions revoked and assigned again under faults, resuming each time
+/// from the consumed offset its revoke reported (what a group member
+/// commits on revoke and the next owner fetches): every record reaches
+/// the application exactly once and in order, and none of a partition
+/// while it is not assigned.
+#[test]
+fn sim_revoke_and_reassign_resumes_from_consumed_offsets() {
+    for_each_seed(|seed| {
+        let partitions = 4;
+        let mut sim = new_sim(seed, 3, partitions, |c| {
+            c.consumer.max_partition_fetch_bytes = 200 + (seed as usize % 3) * 300;
+            c.request_timeout = SECS(5);
+        });
+        let codecs = [Compression::None, Compression::Lz4];
+        let mut produced: Vec<Vec<(i64, Bytes)>> = vec![Vec::new(); partitions as usize];
+        let mut count = 0usize;
+        let mut write = |sim: &mut Sim, produced: &mut Vec<Vec<(i64, Bytes)>>, p: i32| {
+            let n = 1 + (sim.rng.next_u64() % 10) as usize;
+            let vs = values(&format!("p{p}"), count, n);
+            count += n;
+            let codec = codecs[(sim.rng.next_u64() % 2) as usize];
+            let base = produce(sim, p, &vs, 1_000, codec, None);
+            let records = vs.into_iter().enumerate();
+            produced[p as usize].extend(records.map(|(i, v)| (base + i as i64, v)));
+        };
+        for p in 0..partitions {
+            for _ in 0..2 + sim.rng.next_u64() % 4 {
+                write(&mut sim, &mut produced, p);
+            }
+        }
+        assign(&mut sim, 0..partitions);
+        let mut owned: Vec<bool> = vec![true; partitions as usize];
+        let mut seen: Vec<Vec<(i64, Bytes)>> = vec![Vec::new(); partitions as usize];
+        let faults_until = sim.now + SECS(20);
+        let mut next_fault = sim.now + MS(50);
+        let done_by = sim.now + SECS(120);
+        // Per partition, the last record stored in the current ownership.
+        let mut stored: Vec<Option<i64>> = vec![None; partitions as usize];
+        let mut revokes = 0;
+        loop {
+            sim.step();
+            let now = sim.now;
+            while let Some(fetched) = sim.client.consumer().poll_records(now) {
+                let p = fetched.partition().partition;
+                assert!(owned[p as usize], "seed {seed}: records of revoked p{p}");
+                for r in &fetched {
+                    let r = r.expect("records decode");
+                    let seen = &mut seen[p as usize];
+                    let want = produced[p as usize].get(seen.len());
+                    let value = r.value.clone().unwrap_or_default();
+                    assert_eq!(Some(&(r.offset, value.clone())), want, "seed {seed}: p{p}");
+                    seen.push((r.offset, value));
+                    sim.client.consumer().store_record(&r).unwrap();
+                    stored[p as usize] = Some(r.offset + 1);
+                }
+            }
+            sim.flush();
+            if sim.now < faults_until && sim.now >= next_fault {
+                next_fault = sim.now + MS(50 + sim.rng.next_u64() % 400);
+                let p = (sim.rng.next_u64() % partitions as u64) as i32;
+                match sim.rng.next_u64() % 4 {
+                    // One partition always stays, so fetches keep the
+                    // simulated time moving in small steps.
+                    0 if owned[p as usize] && owned.iter().filter(|o| **o).count() > 1 => {
+                        owned[p as usize] = false;
+                        let keep: Vec<i32> =
+                            (0..partitions).filter(|q| owned[*q as usize]).collect();
+                        sim.events.clear();
+                        assign(&mut sim, keep);
+                        sim.flush();
+                        // The revoke reports exactly what was consumed.
+                        let consumed = consumer_events(&sim).into_iter().find_map(|e| match e {
+                            ConsumerEvent::PartitionsRevoked {
+                                partitions,
+                                consumed,
+                            } => {
+                                assert_eq!(partitions, [tp(p)], "seed {seed}");
+                                Some(consumed)
+                            }
+                            _ => None,
+                        });
+                        let consumed = consumed.expect("a revoke event");
+                        let want = stored[p as usize].take();
+                        assert_eq!(consumed.get(&tp(p)).map(|c| c.offset), want, "seed {seed}");
+                        revokes += 1;
+                    }
+                    0 if !owned[p as usize] => {
+                        // Back, from where the application stopped.
+                        owned[p as usize] = true;
+                        let all: Vec<i32> =
+                            (0..partitions).filter(|q| owned[*q as usize]).collect();
+                        assign(&mut sim, all);
+                        let resume = seen[p as usize].last().map(|(o, _)| o + 1);
+                        if let Some(offset) = resume {
+                            sim.client
+                                .consumer()
+                                .seek(now, &tp(p), SeekTo::Offset(offset))
+                                .unwrap();
+                        }
+                    }
+                    1 => {
+                        let conns = sim.open_conns();
+                        if !conns.is_empty() {
+                            let c = conns[(sim.rng.next_u64() % conns.len() as u64) as usize];
+                            sim.drop_connection(c);
+                        }
+                    }
+                    2 => {
+                        let b = (sim.rng.next_u64() % 3) as i32;
+                        sim.cluster.move_leader(TOPIC, p, b).unwrap();
+                    }
+                    _ => write(&mut sim, &mut produced, p),
+                }
+            }
+            if sim.now >= faults_until && owned.iter().any(|o| !o) {
+                let all: Vec<i32> = (0..partitions).collect();
+                let back: Vec<i32> = (0..partitions).filter(|q| !owned[*q as usize]).collect();
+                assign(&mut sim, all);
+                for p in back {
+                    owned[p as usize] = true;
+                    if let Some((o, _)) = seen[p as usize].last() {
+                        let now = sim.now;
+                        sim.client
+                            .consumer()
+                            .seek(now, &tp(p), SeekTo::Offset(o + 1))
+                            .unwrap();
+                    }
+                }
+            }
+            let caught_up = seen.iter().zip(&produced).all(|(s, p)| s.len() == p.len());
+            if caught_up && sim.now >= faults_until && owned.iter().all(|o| *o) {
+                break;
+            }
+            assert!(
+                sim.now < done_by,
+                "seed {seed}: stuck; seen {:?} of {:?}; positions {:?}",
+                seen.iter().map(Vec::len).collect::<Vec<_>>(),
+                produced.iter().map(Vec::len).collect::<Vec<_>>(),
+                (0..partitions)
+                    .map(|p| sim.client.consumer().position(&tp(p)))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(seen, produced);
+        // The consumed offsets are one past the last record stored since
+        // each partition was last assigned.
+        let consumed = sim.client.consumer().consumed_offsets();
+        for p in 0..partitions {
+            let want = stored[p as usize];
+            assert_eq!(consumed.get(&tp(p)).map(|c| c.offset), want, "seed {seed}");
+        }
+        assert!(revokes > 0, "seed {seed}: no partition was ever revoked");
+    });
+}

@@ -1,11 +1,9 @@
 //! The borrowed handle: the consumer's public command surface.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use kafka_proto::DecodeError;
-
-use std::collections::BTreeMap;
 
 use super::{ConsumedOffset, IsolationLevel, OffsetSpec, SeekTo};
 use crate::admin::check_topic_name;
@@ -31,7 +29,11 @@ fn check_partitions(tps: &[TopicPartition]) -> Result<(), Misuse> {
 
 impl Consumer<'_> {
     /// Replaces the assignment. Partitions kept keep their positions;
-    /// new ones start where `auto_offset_reset` says.
+    /// new ones start where `auto_offset_reset` says. Reports
+    /// [`ConsumerEvent::PartitionsRevoked`](super::ConsumerEvent::PartitionsRevoked)
+    /// for those dropped, then
+    /// [`ConsumerEvent::PartitionsAssigned`](super::ConsumerEvent::PartitionsAssigned)
+    /// for the new ones.
     pub fn assign(
         &mut self,
         now: Instant,
@@ -46,7 +48,9 @@ impl Consumer<'_> {
         Ok(())
     }
 
-    /// Drops the whole assignment and everything buffered for it.
+    /// Drops the whole assignment and everything buffered for it, and
+    /// reports it as
+    /// [`ConsumerEvent::PartitionsRevoked`](super::ConsumerEvent::PartitionsRevoked).
     pub fn unassign(&mut self, now: Instant) -> Result<(), Misuse> {
         let c = self.start(now)?;
         c.consumer
@@ -56,7 +60,9 @@ impl Consumer<'_> {
     }
 
     /// Moves an assigned partition's position. Buffered records of the
-    /// partition are dropped; a stopped partition fetches again.
+    /// partition are dropped; a stopped partition fetches again. The
+    /// consumed offset is left as it is, as in the Java client: it follows
+    /// once a record at the new position is stored.
     pub fn seek(
         &mut self,
         now: Instant,
@@ -116,6 +122,8 @@ impl Consumer<'_> {
     /// The offset of the next record the application gets for an assigned
     /// partition; `None` while an offset lookup sets it, or while it has
     /// none and waits for a seek ([`ConsumerEvent::NeedsPosition`](super::ConsumerEvent::NeedsPosition)).
+    /// It runs ahead of what the application processed: commit
+    /// [`Consumer::consumed`], not this.
     pub fn position(&self, partition: &TopicPartition) -> Option<i64> {
         self.client.consumer.position(partition)
     }
@@ -262,7 +270,7 @@ impl Consumer<'_> {
     /// The good records before it were yielded first and stay consumed.
     ///
     /// An adapter also drops the records of that partition it took but has
-    /// not yielded: none of them follows the bad one. A report about
+    /// not yielded yet: they all lie past the bad one. A report about
     /// records taken before a seek, a reset or a new assignment of the
     /// partition is ignored. Fails only if `offset` lies outside the
     /// records.

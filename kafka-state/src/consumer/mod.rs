@@ -458,15 +458,9 @@ impl ConsumerState {
         partition: i32,
         consumed: ConsumedOffset,
     ) -> Result<(), Misuse> {
-        let cached = self
-            .last_stored
-            .as_ref()
-            .is_some_and(|tp| tp.partition == partition && tp.topic == topic);
-        if !cached {
-            self.last_stored = Some(TopicPartition::new(topic, partition));
-        }
-        let Some(tp) = &self.last_stored else {
-            return Err(Misuse::NotAssigned(TopicPartition::new(topic, partition)));
+        let tp = match &mut self.last_stored {
+            Some(tp) if tp.partition == partition && tp.topic == topic => tp,
+            slot => slot.insert(TopicPartition::new(topic, partition)),
         };
         match self.parts.get_mut(tp) {
             Some(p) => {
