@@ -452,7 +452,11 @@ impl Cluster {
                 }
                 let part = &self.topics[&t.name].partitions[p.partition_index as usize];
                 let log = &part.log;
-                pr.leader_epoch = part.leader_epoch;
+                // The field exists from v4; setting it for older versions
+                // made the response fail to encode (and the connection close).
+                if ctx.version >= 4 {
+                    pr.leader_epoch = part.leader_epoch;
+                }
                 let latest = if read_committed {
                     log.last_stable_offset()
                 } else {
@@ -561,7 +565,11 @@ impl Cluster {
                 }
                 let log = &part.log;
                 if p.leader_epoch >= part.leader_epoch {
+                    // The field exists from v4; setting it for older versions
+                // made the response fail to encode (and the connection close).
+                if ctx.version >= 4 {
                     pr.leader_epoch = part.leader_epoch;
+                }
                     pr.end_offset = log.high_watermark();
                 } else {
                     // The end of epoch E is where the first batch of a later epoch starts.
