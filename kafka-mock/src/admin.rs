@@ -600,6 +600,12 @@ impl Cluster {
                     r.error_message =
                         Some(format!("topic has {n} partitions; asked for {}", t.count));
                 }
+                // The controller's bound on records per request applies
+                // here too (and keeps a hostile count from exhausting memory).
+                Some((n, _)) if (t.count - n) as usize > MAX_RECORDS_PER_OP => {
+                    r.error_code = ErrorCode::PolicyViolation.code();
+                    r.error_message = Some("too many partitions in one request".into());
+                }
                 Some((n, rf)) => {
                     if let Some(code) =
                         self.faults
