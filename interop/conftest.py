@@ -254,3 +254,126 @@ def kfk(*args: str, stdin: bytes = b"", timeout: float = 60) -> subprocess.Compl
     if done.returncode != 0:
         pytest.fail(f"kfk {' '.join(args)} failed: {done.stderr.decode(errors='replace')}")
     return done
+
+
+# ------------------------------------------------ Apache Kafka + the Java peer
+
+# A 3-node cluster takes 10-40 s to start on a busy 2-core machine.
+CLUSTER_START_TIMEOUT = 150.0
+
+
+def kafka_home() -> Path:
+    return Path(os.environ.get("KAFKA_HOME") or REPO_ROOT / "target/kafka")
+
+
+def require_kafka():
+    """Skips the test without a Kafka install, or fails it when
+    KAFKA_REQUIRE_KAFKA=1 (as in CI)."""
+    if not (kafka_home() / "libs").is_dir():
+        why = f"no Kafka install at {kafka_home()} (run scripts/install-kafka.sh)"
+        if os.environ.get("KAFKA_REQUIRE_KAFKA") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+def jdk_tool(name: str) -> str:
+    """`$JAVA_HOME/bin/NAME` when JAVA_HOME is set, as the broker harness
+    chooses its `java`; else NAME from PATH."""
+    home = os.environ.get("JAVA_HOME")
+    return str(Path(home) / "bin" / name) if home else name
+
+
+def kafka_cluster_bin() -> Path:
+    path = Path(os.environ.get("KAFKA_CLUSTER_BIN", "target/debug/kafka-cluster"))
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> dict:
+    """A 3-node Apache Kafka cluster shared by the session, started with
+    the `kafka-cluster` binary of kafka-testkit: the JSON it prints
+    (`bootstrap`, `sasl_plaintext`, `ssl`, `sasl_ssl`, `mtls`, `ca`,
+    `client_cert`, `client_key`, `user`, `password`, `dir`). The cluster
+    stops when the session ends, or when this process dies: closing the
+    binary's stdin stops it, and its brokers die with it."""
+    import json
+    import select
+
+    require_kafka()
+    binary = kafka_cluster_bin()
+    if not binary.exists():
+        pytest.fail(f"kafka-cluster binary not found at {binary}: run `cargo build -p kafka-testkit`")
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        [str(binary), "--brokers", "3"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=err,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
+
+    def stderr_tail() -> str:
+        err.seek(0)
+        return err.read().decode(errors="replace")[-6000:]
+
+    ready, _, _ = select.select([proc.stdout], [], [], CLUSTER_START_TIMEOUT)
+    line = proc.stdout.readline() if ready else b""
+    if not line:
+        proc.kill()
+        proc.wait(timeout=30)
+        pytest.fail(f"kafka-cluster did not start in {CLUSTER_START_TIMEOUT}s: {stderr_tail()}")
+    info = json.loads(line)
+    yield info
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    err.close()
+
+
+@pytest.fixture(scope="session")
+def java_peer(tmp_path_factory):
+    """The Java reference client (interop/java/KafkaPeer.java), compiled
+    against the Kafka install: `java_peer(*args, stdin=b"")` runs it and
+    fails the test on a non-zero exit."""
+    require_kafka()
+    out = tmp_path_factory.mktemp("java-peer")
+    classpath = str(kafka_home() / "libs" / "*")
+    done = subprocess.run(
+        [jdk_tool("javac"), "-cp", classpath, "-d", str(out), str(REPO_ROOT / "interop/java/KafkaPeer.java")],
+        capture_output=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"javac failed: {done.stderr.decode(errors='replace')}")
+    # kafka-clients logs through SLF4J to log4j2, whose default writes to
+    # stdout, where the peer prints its records: warnings go to stderr.
+    log_config = out / "log4j2.properties"
+    log_config.write_text(
+        "appender.err.type = Console\n"
+        "appender.err.name = err\n"
+        "appender.err.target = SYSTEM_ERR\n"
+        "appender.err.layout.type = PatternLayout\n"
+        "appender.err.layout.pattern = %p %c{1}: %m%n\n"
+        "rootLogger.level = warn\n"
+        "rootLogger.appenderRef.err.ref = err\n"
+    )
+
+    def run(*args: str, stdin: bytes = b"", timeout: float = 90) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [jdk_tool("java"), "-Xmx256m", "-cp", f"{out}{os.pathsep}{classpath}",
+             f"-Dlog4j2.configurationFile={log_config}", "KafkaPeer", *args],
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            pytest.fail(
+                f"KafkaPeer {' '.join(args)} exited with {done.returncode}: "
+                f"{done.stderr.decode(errors='replace')[-4000:]}"
+            )
+        return done
+
+    return run

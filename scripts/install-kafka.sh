@@ -10,19 +10,21 @@ pom="kafka-testkit/kafka/pom.xml"
 dir="target/kafka"
 stamp="$dir/installed.sha256"
 
-# The 4.x broker needs Java 17 or newer.
-if ! command -v java >/dev/null 2>&1; then
-    echo "install-kafka: no 'java' on PATH; install a JDK 17 or newer (e.g. apt-get install openjdk-17-jdk-headless)" >&2
+# The 4.x broker needs Java 17 or newer. Like Kafka's own scripts (and
+# the test harness), use $JAVA_HOME/bin/java when JAVA_HOME is set.
+java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+if ! command -v "$java" >/dev/null 2>&1; then
+    echo "install-kafka: no '$java'; install a JDK 17 or newer (e.g. apt-get install openjdk-17-jdk-headless) or set JAVA_HOME" >&2
     exit 1
 fi
-java_version="$(java -version 2>&1 | sed -n 's/.* version "\([^"]*\)".*/\1/p' | head -1)"
+java_version="$("$java" -version 2>&1 | sed -n 's/.* version "\([^"]*\)".*/\1/p' | head -1)"
 java_major="${java_version%%.*}"
 if [ "$java_major" = 1 ]; then
     # Java 8 and older spell themselves 1.x.
     java_major="$(echo "$java_version" | cut -d. -f2)"
 fi
 if ! [ "${java_major:-0}" -ge 17 ] 2>/dev/null; then
-    echo "install-kafka: Kafka 4 needs Java 17 or newer, but 'java' is ${java_version:-unknown}; put a newer JDK first on PATH or set JAVA_HOME" >&2
+    echo "install-kafka: Kafka 4 needs Java 17 or newer, but '$java' is ${java_version:-unknown}; set JAVA_HOME to a newer JDK or put one first on PATH" >&2
     exit 1
 fi
 

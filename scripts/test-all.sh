@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace on a fresh machine: installs
-# what it needs (Rust components, cargo-fuzz, the Python client libraries),
+# what it needs (Rust components, cargo-fuzz, the Python client libraries,
+# Apache Kafka from Maven Central),
 # then formatting, generated-code freshness, clippy, docs, the test suites,
 # a no-default-features build, the mock against librdkafka and kafka-python,
 # benchmarks in test mode, and a replay of the fuzz corpus.
@@ -25,9 +26,12 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 cargo --version
 
-step "system packages (socat: the TLS front for the broker in the TLS tests)"
+step "system packages (socat: the TLS front for the broker in the TLS tests; Java and Maven: Apache Kafka)"
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
+# A JDK, not a JRE: the Java peer of the interop suite is compiled at test time.
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
     $sudo apt-get update -qq
@@ -59,6 +63,10 @@ cargo build -q -p kafka-proto --no-default-features
 step "Tansu, the real broker for the adapters' integration tests"
 TANSU_BIN="$(./scripts/install-tansu.sh)"
 export TANSU_BIN KAFKA_REQUIRE_TANSU=1
+
+step "Apache Kafka from Maven Central, the 3-node cluster of the integration tests"
+KAFKA_HOME="$(./scripts/install-kafka.sh)"
+export KAFKA_HOME KAFKA_REQUIRE_KAFKA=1
 
 step "tests"
 cargo test --workspace

@@ -7,6 +7,7 @@
 //! assembles it from Maven Central. When neither exists,
 //! [`KafkaClusterBuilder::start`] returns `None` and the caller skips its
 //! test, unless `KAFKA_REQUIRE_KAFKA=1`, which turns that into a panic.
+//! It runs on `$JAVA_HOME/bin/java`, else `java` on `PATH` (17 or newer).
 //!
 //! Each JVM runs under a small `sh` watchdog whose stdin is a pipe from the
 //! test process: when the test process exits for any reason (a panic, a
@@ -15,17 +16,19 @@
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use kafka_proto::frame::{decode_response_frame, encode_request_frame, split_frame};
 use kafka_proto::messages::metadata_request::MetadataRequestTopic;
-use kafka_proto::messages::{MetadataRequest, MetadataResponse, RequestHeader};
+use kafka_proto::messages::{
+    MetadataRequest, MetadataResponse, RequestHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
 use kafka_proto::{RequestBody, ResponseBody};
 
 use crate::{free_port, TestPki};
@@ -50,10 +53,11 @@ const LOG4J2_CONFIG: &str = include_str!("../kafka/log4j2.properties");
 /// background, prints its pid, and kills it with SIGKILL when its own stdin
 /// reaches end of file. It exits with the command's status.
 ///
-/// The reader runs in a background subshell, whose stdin a non-interactive
+/// The JVM writes its console output to the watchdog's stderr (a file),
+/// never to the pipe the pid travels on. The reader runs in a background subshell, whose stdin a non-interactive
 /// shell would replace with /dev/null; fd 3 keeps the real pipe for it.
 const WATCHDOG: &str = r#"exec 3<&0
-"$@" </dev/null 3<&- &
+"$@" </dev/null >&2 3<&- &
 jvm=$!
 echo "$jvm"
 exec 1>/dev/null
@@ -186,7 +190,7 @@ impl KafkaClusterBuilder {
     /// When Kafka is required but missing, or the cluster does not come up
     /// in time (the message and stderr carry the tails of the node logs).
     pub fn start(self) -> Option<KafkaCluster> {
-        let home = find_kafka_home()?;
+        let home = kafka_home()?;
         match KafkaCluster::launch(self, home) {
             Ok(cluster) => Some(cluster),
             Err(e) => panic!("the Kafka cluster did not start: {e}"),
@@ -257,6 +261,7 @@ impl KafkaCluster {
 
     fn launch(opts: KafkaClusterBuilder, home: PathBuf) -> io::Result<Self> {
         let started = Instant::now();
+        sweep_stale_dirs();
         let dir = std::env::temp_dir().join(format!(
             "kafka-testkit-cluster-{}-{}",
             std::process::id(),
@@ -265,19 +270,24 @@ impl KafkaCluster {
         std::fs::create_dir_all(&dir)?;
         let pki = TestPki::generate()?;
         let n = opts.brokers;
-        let mut ports = Vec::with_capacity(n);
-        for _ in 0..n {
-            ports.push(NodePorts {
-                listeners: [
-                    free_port()?,
-                    free_port()?,
-                    free_port()?,
-                    free_port()?,
-                    free_port()?,
-                ],
-                controller: free_port()?,
-            });
-        }
+        // All ports are held open until every one is chosen, so the
+        // kernel cannot hand out the same port twice.
+        let held = (0..n * 6)
+            .map(|_| TcpListener::bind("127.0.0.1:0"))
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut chosen = held
+            .iter()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .collect::<io::Result<Vec<_>>>()?
+            .into_iter();
+        drop(held);
+        let mut next = || chosen.next().expect("six ports per node");
+        let ports: Vec<NodePorts> = (0..n)
+            .map(|_| NodePorts {
+                listeners: [next(), next(), next(), next(), next()],
+                controller: next(),
+            })
+            .collect();
         // PEM key stores spare a keytool run: Kafka reads the private key
         // (PKCS#8, unencrypted) and the certificate from one file.
         let keystore = dir.join("server-keystore.pem");
@@ -313,7 +323,7 @@ impl KafkaCluster {
         for id in 1..=n as i32 {
             cluster.spawn(id)?;
         }
-        if let Err(e) = cluster.wait_for_brokers(n, cluster.start_timeout) {
+        if let Err(e) = cluster.wait_for_brokers(n, None, cluster.start_timeout) {
             cluster.print_log_tails();
             return Err(e);
         }
@@ -347,7 +357,7 @@ impl KafkaCluster {
             .map(|node| {
                 let out = std::fs::File::create(node.dir.join("format.log"))?;
                 let err = out.try_clone()?;
-                self.java()
+                self.java(&node.dir.join("format.log"))
                     .args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
                     .arg(node.dir.join("server.properties"))
                     .args(&scram)
@@ -371,14 +381,18 @@ impl KafkaCluster {
         Ok(())
     }
 
-    fn java(&self) -> Command {
-        let mut cmd = Command::new("java");
+    /// `java` with Kafka's classpath, logging to `log_file`. Every JVM
+    /// needs the file named: log4j would otherwise create a file called
+    /// `${sys:kafka.log.file}` in the working directory.
+    fn java(&self, log_file: &Path) -> Command {
+        let mut cmd = Command::new(java_binary());
         cmd.arg("-cp")
             .arg(self.home.join("libs").join("*"))
             .arg(format!(
                 "-Dlog4j2.configurationFile={}",
                 self.dir.join("log4j2.properties").display()
-            ));
+            ))
+            .arg(format!("-Dkafka.log.file={}", log_file.display()));
         cmd
     }
 
@@ -393,17 +407,15 @@ impl KafkaCluster {
             .create(true)
             .append(true)
             .open(node.dir.join("console.log"))?;
-        let java = self.java();
+        let java = self.java(&node.dir.join("server.log"));
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(WATCHDOG)
             .arg("kafka-testkit-watchdog")
             .arg(java.get_program())
+            // The serial collector: fewer threads and less memory than G1
+            // for a heap this small, on a machine of few cores.
             .args(["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC"])
-            .arg(format!(
-                "-Dkafka.log.file={}",
-                node.dir.join("server.log").display()
-            ))
             .args(java.get_args())
             .arg("kafka.Kafka")
             .arg(node.dir.join("server.properties"))
@@ -487,6 +499,15 @@ impl KafkaCluster {
         }
     }
 
+    /// The process id of node `node`'s JVM while it runs.
+    pub fn pid(&self, node: i32) -> Option<u32> {
+        if self.is_running(node) {
+            self.lock()[node_index(node, self.ports.len())].jvm_pid
+        } else {
+            None
+        }
+    }
+
     /// Kills node `node` with SIGKILL and waits for it to be gone.
     pub fn kill(&self, node: i32) {
         self.signal_and_reap(node, "KILL", Duration::from_secs(10));
@@ -515,7 +536,7 @@ impl KafkaCluster {
         }
         self.spawn(node).expect("the node's JVM starts");
         let n = self.ports.len();
-        if let Err(e) = self.wait_for_brokers(n, self.start_timeout) {
+        if let Err(e) = self.wait_for_brokers(n, Some(node), self.start_timeout) {
             panic!(
                 "node {node} did not rejoin: {e}\n{}",
                 self.log_tail(node, 40)
@@ -610,13 +631,11 @@ impl KafkaCluster {
             }
             match request_once(
                 self.addr(id, Listener::Plaintext),
-                RequestBody::from(request.clone()),
+                request.clone().into(),
                 METADATA_VERSION,
             ) {
                 Ok(ResponseBody::Metadata(m)) => return Ok(m),
-                Ok(other) => {
-                    last = io::Error::other(format!("unexpected response {:?}", other.api_key()))
-                }
+                Ok(other) => last = unexpected(&other),
                 Err(e) => last = e,
             }
         }
@@ -635,16 +654,33 @@ impl KafkaCluster {
         Ok(ids)
     }
 
-    /// Waits until Metadata lists `n` brokers.
-    fn wait_for_brokers(&self, n: usize, timeout: Duration) -> io::Result<()> {
+    /// Waits until Metadata lists `n` brokers; asked of node `via` when
+    /// given (a restarted node answers only once it is up again, while the
+    /// others may still list it from before it went down).
+    fn wait_for_brokers(&self, n: usize, via: Option<i32>, timeout: Duration) -> io::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            let last;
-            match self.live_brokers() {
+            let listed = match via {
+                None => self.live_brokers(),
+                Some(id) => match request_once(
+                    self.addr(id, Listener::Plaintext),
+                    MetadataRequest::default()
+                        .with_topics(Some(Vec::new()))
+                        .into(),
+                    METADATA_VERSION,
+                ) {
+                    Ok(ResponseBody::Metadata(m)) => {
+                        Ok(m.brokers.iter().map(|b| b.node_id).collect())
+                    }
+                    Ok(other) => Err(unexpected(&other)),
+                    Err(e) => Err(e),
+                },
+            };
+            let last = match listed {
                 Ok(ids) if ids.len() >= n => return Ok(()),
-                Ok(ids) => last = format!("brokers listed: {ids:?}"),
-                Err(e) => last = e.to_string(),
-            }
+                Ok(ids) => format!("brokers listed: {ids:?}"),
+                Err(e) => e.to_string(),
+            };
             for id in self.node_ids() {
                 let expected = self.lock()[id as usize - 1].jvm_pid.is_some();
                 if expected && !self.is_running(id) {
@@ -666,7 +702,7 @@ impl KafkaCluster {
 
     /// Waits (bounded by `timeout`) until Metadata lists every node.
     pub fn wait_for_all_brokers(&self, timeout: Duration) -> io::Result<()> {
-        self.wait_for_brokers(self.ports.len(), timeout)
+        self.wait_for_brokers(self.ports.len(), None, timeout)
     }
 
     /// The leader of a partition per Metadata, if it has one.
@@ -685,12 +721,8 @@ impl KafkaCluster {
     /// `org.apache.kafka.tools.TopicCommand`) with the cluster's classpath
     /// and logging; add the arguments and run it.
     pub fn tool(&self, main_class: &str) -> Command {
-        let mut cmd = self.java();
-        cmd.arg(format!(
-            "-Dkafka.log.file={}",
-            self.dir.join("tools.log").display()
-        ))
-        .arg(main_class);
+        let mut cmd = self.java(&self.dir.join("tools.log"));
+        cmd.arg(main_class);
         cmd
     }
 }
@@ -716,6 +748,39 @@ impl Drop for KafkaCluster {
             );
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// `$JAVA_HOME/bin/java` when `JAVA_HOME` is set (as Kafka's own scripts
+/// choose), else `java` from `PATH`.
+fn java_binary() -> PathBuf {
+    match std::env::var_os("JAVA_HOME") {
+        Some(home) if !home.is_empty() => Path::new(&home).join("bin").join("java"),
+        _ => PathBuf::from("java"),
+    }
+}
+
+/// Removes the directories that clusters and certificate sets of test
+/// processes no longer running left behind: a cluster in a `static` is
+/// never dropped. Their names carry the owning process id.
+fn sweep_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| {
+            n.strip_prefix("kafka-testkit-cluster-")
+                .or_else(|| n.strip_prefix("kafka-testkit-pki-"))
+        }) else {
+            continue;
+        };
+        let Some(Ok(pid)) = rest.split('-').next().map(str::parse::<u32>) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -892,44 +957,121 @@ pub fn kafka_uuid() -> io::Result<String> {
     }
 }
 
-/// Sends one request on a fresh connection and returns the response body:
-/// a small client for the harness and its tests, not for production use.
+/// Sends one request on a fresh connection and returns the response body.
 pub fn request_once(addr: SocketAddr, body: RequestBody, version: i16) -> io::Result<ResponseBody> {
-    let api_key = body.api_key();
-    let header = RequestHeader::default()
-        .with_request_api_key(api_key.id())
-        .with_request_api_version(version)
-        .with_correlation_id(1)
-        .with_client_id(Some("kafka-testkit".into()));
-    let mut out = BytesMut::new();
-    encode_request_frame(&header, &body, &mut out).map_err(io::Error::other)?;
-    let mut stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT)?;
-    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
-    stream.write_all(&out)?;
-    let mut buf = BytesMut::new();
-    let frame = loop {
-        if let Some(frame) = split_frame(&mut buf, 64 << 20).map_err(io::Error::other)? {
-            break frame;
-        }
-        let mut chunk = [0u8; 8192];
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("{addr} closed the connection before answering {api_key:?}"),
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let (_, body) = decode_response_frame(frame, api_key, version).map_err(io::Error::other)?;
-    Ok(body)
+    TestClient::connect(addr)?.request(body, version)
 }
 
-/// `$KAFKA_HOME`, else the workspace's `target/kafka`, if it holds
-/// `libs/`; otherwise `None` after printing why, or a panic when
-/// `KAFKA_REQUIRE_KAFKA=1`.
-fn find_kafka_home() -> Option<PathBuf> {
+/// A minimal blocking Kafka client over any byte stream, one request at a
+/// time: for the harness and for tests that check what a broker answers,
+/// not for production use. Every read and write on a [`TcpStream`] is
+/// bounded by a 5 s timeout.
+#[derive(Debug)]
+pub struct TestClient<S> {
+    stream: S,
+    correlation_id: i32,
+    buf: BytesMut,
+}
+
+impl TestClient<TcpStream> {
+    /// Connects over TCP.
+    pub fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT)?;
+        stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+        stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+        Ok(Self::new(stream))
+    }
+}
+
+impl<S: Read + Write> TestClient<S> {
+    /// Speaks Kafka over `stream`, such as a TLS tunnel.
+    pub fn new(stream: S) -> Self {
+        Self {
+            stream,
+            correlation_id: 0,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Sends `body` in `version` and reads its response.
+    pub fn request(
+        &mut self,
+        body: impl Into<RequestBody>,
+        version: i16,
+    ) -> io::Result<ResponseBody> {
+        let body = body.into();
+        let api_key = body.api_key();
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key.id())
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some("kafka-testkit".into()));
+        let mut out = BytesMut::new();
+        encode_request_frame(&header, &body, &mut out).map_err(io::Error::other)?;
+        self.stream.write_all(&out)?;
+        self.stream.flush()?;
+        let frame = loop {
+            if let Some(frame) = split_frame(&mut self.buf, 64 << 20).map_err(io::Error::other)? {
+                break frame;
+            }
+            let mut chunk = [0u8; 8192];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the broker closed the connection before answering {api_key:?}"),
+                ));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let (header, body) =
+            decode_response_frame(frame, api_key, version).map_err(io::Error::other)?;
+        if header.correlation_id != self.correlation_id {
+            return Err(io::Error::other(format!(
+                "correlation id {} answers request {}",
+                header.correlation_id, self.correlation_id
+            )));
+        }
+        Ok(body)
+    }
+
+    /// Authenticates with SASL/PLAIN (SaslHandshake v1, then
+    /// SaslAuthenticate v2) and returns the broker's error code: 0 on
+    /// success.
+    pub fn sasl_plain(&mut self, user: &str, password: &str) -> io::Result<i16> {
+        match self.request(
+            SaslHandshakeRequest::default().with_mechanism("PLAIN".into()),
+            1,
+        )? {
+            ResponseBody::SaslHandshake(r) if r.error_code == 0 => {}
+            ResponseBody::SaslHandshake(r) => return Ok(r.error_code),
+            other => return Err(unexpected(&other)),
+        }
+        let token = format!("\0{user}\0{password}");
+        match self.request(
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
+            2,
+        )? {
+            ResponseBody::SaslAuthenticate(r) => Ok(r.error_code),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The stream, e.g. to close it.
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+}
+
+fn unexpected(body: &ResponseBody) -> io::Error {
+    io::Error::other(format!("unexpected response {:?}", body.api_key()))
+}
+
+/// The Kafka install the harness uses: `$KAFKA_HOME`, else the
+/// workspace's `target/kafka`, if it holds `libs/`. Otherwise `None` after
+/// printing why, or a panic when `KAFKA_REQUIRE_KAFKA=1`.
+pub fn kafka_home() -> Option<PathBuf> {
     let home = match std::env::var_os("KAFKA_HOME") {
         Some(h) => PathBuf::from(h),
         None => Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,212 @@
+// The Java reference client (kafka-clients) as a peer of the interop suite.
+// Compiled at test time against the jars of scripts/install-kafka.sh:
+//
+//   javac -cp 'target/kafka/libs/*' -d OUT interop/java/KafkaPeer.java
+//   java -cp 'OUT:target/kafka/libs/*' KafkaPeer produce --bootstrap B --topic T [options] < records
+//   java -cp 'OUT:target/kafka/libs/*' KafkaPeer consume --bootstrap B --topic T --count N [options]
+//
+// Records travel as JSON lines, one per record:
+//   {"key": "k" | null, "value": "v" | null, "headers": [["name", "value" | null], ...],
+//    "partition": 0, "timestamp": 1700000000000}
+// (partition and timestamp optional when producing). Strings are UTF-8.
+// `consume` prints the same shape plus "offset", sorted by partition and offset.
+//
+// produce options: --compression none|gzip|snappy|lz4|zstd, --idempotent,
+//   --transactional-id ID (one transaction around all records), --abort
+//   (abort it instead of committing), --acks all|1|0.
+// consume options: --isolation read_committed|read_uncommitted (default
+//   read_committed), --timeout-ms N (default 30000): fewer than --count
+//   records by then is an error (exit 3) after printing what was read.
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Future;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+public final class KafkaPeer {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public static void main(String[] args) throws Exception {
+        if (args.length == 0) {
+            usage("no command");
+        }
+        Map<String, String> opts = new HashMap<>();
+        for (int i = 1; i < args.length; i++) {
+            String a = args[i];
+            if (!a.startsWith("--")) {
+                usage("unexpected argument " + a);
+            }
+            String name = a.substring(2);
+            if (name.equals("idempotent") || name.equals("abort")) {
+                opts.put(name, "true");
+            } else if (i + 1 < args.length) {
+                opts.put(name, args[++i]);
+            } else {
+                usage(a + " needs a value");
+            }
+        }
+        switch (args[0]) {
+            case "produce" -> System.exit(produce(opts));
+            case "consume" -> System.exit(consume(opts));
+            default -> usage("unknown command " + args[0]);
+        }
+    }
+
+    private static void usage(String why) {
+        System.err.println("KafkaPeer: " + why
+                + "\nusage: KafkaPeer produce|consume --bootstrap B --topic T [options]");
+        System.exit(64);
+    }
+
+    private static String required(Map<String, String> opts, String name) {
+        String v = opts.get(name);
+        if (v == null) {
+            usage("--" + name + " is required");
+        }
+        return v;
+    }
+
+    private static byte[] bytes(JsonNode n) {
+        return n == null || n.isNull() ? null : n.asText().getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static int produce(Map<String, String> opts) throws Exception {
+        String topic = required(opts, "topic");
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, required(opts, "bootstrap"));
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, opts.getOrDefault("compression", "none"));
+        p.put(ProducerConfig.ACKS_CONFIG, opts.getOrDefault("acks", "all"));
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "30000");
+        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
+        String txnId = opts.get("transactional-id");
+        boolean idempotent = opts.containsKey("idempotent") || txnId != null;
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, Boolean.toString(idempotent));
+        if (txnId != null) {
+            p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, txnId);
+        }
+        List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        for (String line; (line = in.readLine()) != null; ) {
+            if (line.isBlank()) {
+                continue;
+            }
+            JsonNode r = JSON.readTree(line);
+            Integer partition = r.hasNonNull("partition") ? r.get("partition").asInt() : null;
+            Long timestamp = r.hasNonNull("timestamp") ? r.get("timestamp").asLong() : null;
+            ProducerRecord<byte[], byte[]> record =
+                    new ProducerRecord<>(topic, partition, timestamp, bytes(r.get("key")), bytes(r.get("value")));
+            JsonNode headers = r.get("headers");
+            if (headers != null) {
+                for (JsonNode h : headers) {
+                    record.headers().add(h.get(0).asText(), bytes(h.get(1)));
+                }
+            }
+            records.add(record);
+        }
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            if (txnId != null) {
+                producer.initTransactions();
+                producer.beginTransaction();
+            }
+            List<Future<RecordMetadata>> sent = new ArrayList<>();
+            for (ProducerRecord<byte[], byte[]> r : records) {
+                sent.add(producer.send(r));
+            }
+            producer.flush();
+            for (Future<RecordMetadata> f : sent) {
+                f.get();
+            }
+            if (txnId != null) {
+                if (opts.containsKey("abort")) {
+                    producer.abortTransaction();
+                } else {
+                    producer.commitTransaction();
+                }
+            }
+        }
+        System.err.println("KafkaPeer: produced " + records.size() + " records to " + topic);
+        return 0;
+    }
+
+    private static int consume(Map<String, String> opts) throws Exception {
+        String topic = required(opts, "topic");
+        int count = Integer.parseInt(required(opts, "count"));
+        long timeoutMs = Long.parseLong(opts.getOrDefault("timeout-ms", "30000"));
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, required(opts, "bootstrap"));
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, opts.getOrDefault("isolation", "read_committed"));
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        List<ConsumerRecord<byte[], byte[]>> got = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
+            long deadline = System.currentTimeMillis() + timeoutMs;
+            List<PartitionInfo> infos = List.of();
+            while (infos.isEmpty() && System.currentTimeMillis() < deadline) {
+                infos = consumer.partitionsFor(topic, Duration.ofMillis(5000));
+            }
+            List<TopicPartition> tps = new ArrayList<>();
+            for (PartitionInfo info : infos) {
+                tps.add(new TopicPartition(topic, info.partition()));
+            }
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            while (got.size() < count && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    got.add(r);
+                }
+            }
+        }
+        got.sort(Comparator.comparingInt((ConsumerRecord<byte[], byte[]> r) -> r.partition())
+                .thenComparingLong(ConsumerRecord::offset));
+        for (ConsumerRecord<byte[], byte[]> r : got) {
+            ObjectNode o = JSON.createObjectNode();
+            o.put("partition", r.partition());
+            o.put("offset", r.offset());
+            o.put("timestamp", r.timestamp());
+            o.put("key", r.key() == null ? null : new String(r.key(), StandardCharsets.UTF_8));
+            o.put("value", r.value() == null ? null : new String(r.value(), StandardCharsets.UTF_8));
+            ArrayNode headers = o.putArray("headers");
+            for (Header h : r.headers()) {
+                ArrayNode pair = headers.addArray();
+                pair.add(h.key());
+                pair.add(h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8));
+            }
+            System.out.println(JSON.writeValueAsString(o));
+        }
+        System.out.flush();
+        if (got.size() < count) {
+            System.err.println("KafkaPeer: read " + got.size() + " of " + count + " records in " + timeoutMs + " ms");
+            return 3;
+        }
+        return 0;
+    }
+}

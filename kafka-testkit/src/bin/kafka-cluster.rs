@@ -1,0 +1,101 @@
+//! Starts an Apache Kafka cluster for scripts and other test suites,
+//! prints where it listens as one JSON line on stdout, and runs until its
+//! stdin closes (or it is killed; the brokers die with it either way).
+//!
+//! ```text
+//! kafka-cluster [--brokers N] [--property KEY=VALUE]... [--feature NAME=LEVEL]...
+//! ```
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use kafka_testkit::kafka::DEFAULT_USER;
+use kafka_testkit::{KafkaCluster, Listener};
+
+fn main() -> ExitCode {
+    let mut builder = KafkaCluster::builder();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |what: &str| {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{arg} needs {what}")))
+        };
+        match arg.as_str() {
+            "--brokers" => {
+                let n = value("a number");
+                match n.parse() {
+                    Ok(n) if n >= 1 => builder = builder.brokers(n),
+                    _ => usage(&format!("bad broker count {n:?}")),
+                }
+            }
+            "--property" => {
+                let kv = value("KEY=VALUE");
+                let Some((k, v)) = kv.split_once('=') else {
+                    usage(&format!("bad property {kv:?}"))
+                };
+                builder = builder.property(k, v);
+            }
+            "--feature" => {
+                let kv = value("NAME=LEVEL");
+                match kv.split_once('=').map(|(k, v)| (k, v.parse::<i16>())) {
+                    Some((k, Ok(level))) => builder = builder.feature(k, level),
+                    _ => usage(&format!("bad feature {kv:?}")),
+                }
+            }
+            "-h" | "--help" => {
+                println!("usage: kafka-cluster [--brokers N] [--property KEY=VALUE]... [--feature NAME=LEVEL]...");
+                return ExitCode::SUCCESS;
+            }
+            other => usage(&format!("unknown argument {other:?}")),
+        }
+    }
+    let Some(cluster) = builder.start() else {
+        eprintln!("kafka-cluster: no Kafka install (run scripts/install-kafka.sh)");
+        return ExitCode::from(2);
+    };
+    let pki = cluster.pki();
+    let fields = [
+        ("bootstrap", cluster.bootstrap()),
+        ("sasl_plaintext", cluster.bootstrap_for(Listener::Sasl)),
+        ("ssl", cluster.bootstrap_for(Listener::Ssl)),
+        ("sasl_ssl", cluster.bootstrap_for(Listener::SaslSsl)),
+        ("mtls", cluster.bootstrap_for(Listener::Mtls)),
+        ("ca", cluster.ca_pem().display().to_string()),
+        ("client_cert", pki.path("client.pem").display().to_string()),
+        ("client_key", pki.path("client.key").display().to_string()),
+        ("user", DEFAULT_USER.0.to_string()),
+        ("password", DEFAULT_USER.1.to_string()),
+        ("dir", cluster.dir().display().to_string()),
+    ];
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":{}", json_string(v)))
+        .collect();
+    println!("{{{}}}", body.join(","));
+    // Block until whoever started us closes our stdin; dropping the
+    // cluster then stops the brokers and removes its directory.
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(cluster);
+    ExitCode::SUCCESS
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!("kafka-cluster: {why}\nusage: kafka-cluster [--brokers N] [--property KEY=VALUE]... [--feature NAME=LEVEL]...");
+    std::process::exit(64)
+}
+
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
