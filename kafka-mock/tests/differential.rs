@@ -246,8 +246,8 @@ impl Peer {
             Some(n) => self.nodes[&n],
             None => self.bootstrap,
         };
-        if !self.conns.contains_key(&key) {
-            self.conns.insert(key, Conn::open(addr)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.conns.entry(key) {
+            e.insert(Conn::open(addr)?);
         }
         let result = self.conns.get_mut(&key).unwrap().call(version, body.into());
         if result.is_err() {
@@ -698,7 +698,9 @@ fn run_sequence(
     let to_leader: Target = |p, t| Some(p.leader(t, 0));
     let to_follower: Target = |p, t| Some(p.follower(t, 0));
     let to_first: Target = |p, _| Some(p.first_node());
-    let cases: Vec<(&str, &str, i32, Option<Bytes>, i16, Target)> = vec![
+    // What, topic, partition, records, acks, where to.
+    type ProduceCase<'a> = (&'a str, &'a str, i32, Option<Bytes>, i16, Target);
+    let cases: Vec<ProduceCase> = vec![
         (
             "first batch",
             &topic,
@@ -991,18 +993,19 @@ fn run_sequence(
                         .collect(),
                 )])
     };
-    let cases: Vec<(&str, &str, Vec<(i32, i64)>)> = vec![
+    // What, topic, (partition, offset) pairs.
+    type CommitCase<'a> = (&'a str, &'a str, Vec<(i32, i64)>);
+    let cases: Vec<CommitCase> = vec![
         ("ok", &topic, vec![(0, 3), (1, 0)]),
         ("unknown partition", &topic, vec![(99, 1)]),
         ("offset past the end", &topic, vec![(2, 1000)]),
     ];
-    for (i, (what, name, parts)) in cases.into_iter().enumerate() {
+    for (what, name, parts) in cases {
         let label = label(&format!("offset commit {what}"), ApiKey::OffsetCommit);
         let answers = each(&mut peers, |p, side| {
             let req = commit(p, name, &parts);
             ask(p, Some(coordinators[side]), voc, req)
         });
-        let _ = i;
         report.compare(&label, answers);
     }
     report.compare(
@@ -1137,8 +1140,7 @@ fn run_sequence(
             each(&mut peers, |p, _| ask(p, None, vm, req.clone())),
         );
     }
-    // Leave the other topic for the next pass to see in all-topic lists?
-    // No: each pass names its own topics, so nothing leaks between them.
+    // Each pass names its own topics; this one's go before the next.
     for p in peers {
         let node = Some(p.first_node());
         p.call(node, vd, delete(&[&topic], None));
