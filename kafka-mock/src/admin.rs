@@ -351,9 +351,11 @@ impl Cluster {
             Some(w) => w,
         };
         for (name, id) in names {
-            let name = match name {
-                Some(n) => Some(n),
-                None => self.topic_name_by_id(id),
+            // A topic id, when given, decides (Kafka ignores the name then).
+            let name = if id != kafka_proto::Uuid::ZERO {
+                self.topic_name_by_id(id)
+            } else {
+                name
             };
             let Some(name) = name else {
                 resp.topics.push(

@@ -552,6 +552,18 @@ impl Cluster {
                     continue;
                 }
                 let part = &self.topics[&t.name].partitions[p.partition_index as usize];
+                // A leader epoch the client knows and the partition does
+                // not have is refused, as Fetch does.
+                if p.current_leader_epoch >= 0 && p.current_leader_epoch != part.leader_epoch {
+                    pr.error_code = if p.current_leader_epoch > part.leader_epoch {
+                        ErrorCode::UnknownLeaderEpoch
+                    } else {
+                        ErrorCode::FencedLeaderEpoch
+                    }
+                    .code();
+                    tr.partitions.push(pr);
+                    continue;
+                }
                 let log = &part.log;
                 // The field exists from v4; setting it for older versions
                 // made the response fail to encode (and the connection close).

@@ -633,6 +633,45 @@ fn run_sequence(
         &label("created topics", ApiKey::Metadata),
         each(&mut peers, |p, _| ask(p, None, vm, req.clone())),
     );
+    // All topics (null list): this pass's topics. Others' leftovers are
+    // not compared, nor internal topics, which the mock does not list
+    // (see the README).
+    // (Version 0 spells "all" as an empty list.)
+    let all = MetadataRequest::default()
+        .with_topics(if vm == 0 { Some(Vec::new()) } else { None })
+        .with_allow_auto_topic_creation(vm < 4);
+    let prefix = format!("diff-{tag}-");
+    report.compare(
+        &label("all topics", ApiKey::Metadata),
+        each(&mut peers, |p, _| match p.call(None, vm, all.clone()) {
+            ResponseBody::Metadata(mut r) => {
+                r.topics
+                    .retain(|t| t.name.as_deref().is_some_and(|n| n.starts_with(&prefix)));
+                normalise(p, ResponseBody::Metadata(r))
+            }
+            other => panic!("{other:?}"),
+        }),
+    );
+    // By topic id (v10 and later): a known one and an unknown one.
+    if vm >= 10 {
+        report.compare(
+            &label("by topic id", ApiKey::Metadata),
+            each(&mut peers, |p, _| {
+                let id = p.topic_id(&topic);
+                let req = MetadataRequest::default()
+                    .with_topics(Some(vec![
+                        MetadataRequestTopic::default()
+                            .with_name(None)
+                            .with_topic_id(id),
+                        MetadataRequestTopic::default()
+                            .with_name(None)
+                            .with_topic_id(Uuid::from_u64_pair(7, 7)),
+                    ]))
+                    .with_allow_auto_topic_creation(false);
+                ask(p, None, vm, req)
+            }),
+        );
+    }
 
     // Produce.
     let vp = v(ApiKey::Produce);
@@ -817,8 +856,9 @@ fn run_sequence(
         ("new session", 0, 0, 0, to_leader),
         ("from a follower", 0, 0, -1, to_follower),
     ];
-    for (what, partition, offset, epoch, target) in cases {
-        if epoch == 0 && vf < 7 {
+    // The fourth field is the fetch session epoch (0 asks for a session).
+    for (what, partition, offset, session_epoch, target) in cases {
+        if session_epoch == 0 && vf < 7 {
             continue;
         }
         let label = label(&format!("fetch {what}"), ApiKey::Fetch);
@@ -826,7 +866,27 @@ fn run_sequence(
             &label,
             each(&mut peers, |p, _| {
                 let node = target(p, &topic);
-                let req = fetch(p, &topic, partition, offset, epoch);
+                let req = fetch(p, &topic, partition, offset, session_epoch);
+                ask(p, node, vf, req)
+            }),
+        );
+    }
+    // read_committed, and a leader epoch from the future (v9 and later).
+    report.compare(
+        &label("fetch read_committed", ApiKey::Fetch),
+        each(&mut peers, |p, _| {
+            let node = to_leader(p, &topic);
+            let req = fetch(p, &topic, 0, 0, -1).with_isolation_level(1);
+            ask(p, node, vf, req)
+        }),
+    );
+    if vf >= 9 {
+        report.compare(
+            &label("fetch with a future leader epoch", ApiKey::Fetch),
+            each(&mut peers, |p, _| {
+                let node = to_leader(p, &topic);
+                let mut req = fetch(p, &topic, 0, 0, -1);
+                req.topics[0].partitions[0].current_leader_epoch = 5;
                 ask(p, node, vf, req)
             }),
         );
@@ -927,6 +987,20 @@ fn run_sequence(
             ask(p, node, vl, list(&topic, 0, -1, 0))
         }),
     );
+    if vl >= 4 {
+        report.compare(
+            &label(
+                "list offsets with a future leader epoch",
+                ApiKey::ListOffsets,
+            ),
+            each(&mut peers, |p, _| {
+                let node = Some(p.leader(&topic, 0));
+                let mut req = list(&topic, 0, -1, 0);
+                req.topics[0].partitions[0].current_leader_epoch = 5;
+                ask(p, node, vl, req)
+            }),
+        );
+    }
 
     // FindCoordinator (after the coordinator is up on both sides).
     let vfc = v(ApiKey::FindCoordinator);
@@ -1032,6 +1106,22 @@ fn run_sequence(
                 .unwrap();
             let req = commit(p, &topic, &[(0, 1)]);
             ask(p, Some(other), voc, req)
+        }),
+    );
+    // A member and generation of a group that does not exist.
+    let ghost = format!("diff-{tag}-ghost");
+    report.compare(
+        &label(
+            "offset commit as a member of an unknown group",
+            ApiKey::OffsetCommit,
+        ),
+        each(&mut peers, |p, _| {
+            let node = p.coordinator(&ghost);
+            let mut req = commit(p, &topic, &[(0, 1)]);
+            req.group_id = ghost.clone();
+            req.generation_id_or_member_epoch = 5;
+            req.member_id = "member-1".into();
+            ask(p, Some(node), voc, req)
         }),
     );
 

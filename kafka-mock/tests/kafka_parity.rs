@@ -124,6 +124,35 @@ fn create_topics_answers_like_kafka() {
         .contains(&"huge".to_string()));
 }
 
+/// A topic id decides a Metadata lookup, whatever the name says.
+#[test]
+fn metadata_by_topic_id() {
+    use kafka_proto::messages::metadata_request::MetadataRequestTopic;
+    let mock = MockCluster::builder().topic("t", 2, 1).build().unwrap();
+    let mut c = TcpClient::connect(mock.brokers()[0].1);
+    let ResponseBody::Metadata(md) = c.call(
+        12,
+        MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some("t".into()))
+        ])),
+    ) else {
+        panic!()
+    };
+    let id = md.topics[0].topic_id;
+    // Some clients send an empty name next to the id.
+    let ResponseBody::Metadata(md) = c.call(
+        12,
+        MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+            .with_name(Some(String::new()))
+            .with_topic_id(id)])),
+    ) else {
+        panic!()
+    };
+    let t = &md.topics[0];
+    assert_eq!((t.error_code, t.name.as_deref()), (0, Some("t")));
+    assert_eq!(t.partitions.len(), 2);
+}
+
 #[test]
 fn produce_refuses_timestamps_far_ahead() {
     let mock = MockCluster::builder().topic("t", 1, 1).build().unwrap();
@@ -199,6 +228,17 @@ fn fetch_and_list_offsets_errors_carry_what_kafka_sends() {
         panic!()
     };
     assert_eq!(r.topics[0].partitions[0].offset, -1);
+    // A leader epoch the partition has not reached.
+    let mut req = list(-1);
+    req.topics[0].partitions[0].current_leader_epoch = 5;
+    let ResponseBody::ListOffsets(r) = c.call(9, req) else {
+        panic!()
+    };
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(
+        (p.error_code, p.offset),
+        (ErrorCode::UnknownLeaderEpoch.code(), -1)
+    );
     // An unknown special timestamp.
     let ResponseBody::ListOffsets(r) = c.call(9, list(-7)) else {
         panic!()
