@@ -112,6 +112,10 @@ pub(crate) fn unsupported_api_versions(frame: &Bytes) -> Option<Bytes> {
     Some(buf.freeze())
 }
 
+/// The most metadata records Kafka's controller writes for one request
+/// (`QuorumController.MAX_RECORDS_PER_USER_OP`).
+const MAX_RECORDS_PER_OP: usize = 10_000;
+
 /// Kafka's rule for topic names.
 pub(crate) fn valid_topic_name(name: &str) -> bool {
     !name.is_empty()
@@ -132,6 +136,35 @@ impl Cluster {
         replication: i16,
         configs: BTreeMap<String, String>,
     ) -> Result<(), (ErrorCode, String)> {
+        let (partitions, replication) = self.check_new_topic(name, partitions, replication)?;
+        let brokers: Vec<i32> = self.brokers.keys().copied().collect();
+        let offset = self.topics.len();
+        let parts = (0..partitions)
+            .map(|p| self.new_partition(p, offset, replication, &brokers))
+            .collect();
+        let id = self.new_uuid();
+        self.topics.insert(
+            name.to_string(),
+            Topic {
+                id,
+                partitions: parts,
+                configs,
+                internal: name.starts_with("__"),
+            },
+        );
+        tracing::debug!(target: "kafka_mock::admin", topic = name, partitions, "created topic");
+        Ok(())
+    }
+
+    /// Checks a topic creation as Kafka does, without creating anything;
+    /// returns the partition count and replication factor with the
+    /// defaults (-1) resolved.
+    pub(crate) fn check_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+    ) -> Result<(i32, i16), (ErrorCode, String)> {
         if !valid_topic_name(name) {
             return Err((
                 ErrorCode::InvalidTopicException,
@@ -160,32 +193,14 @@ impl Cluster {
                 format!("{partitions} partitions"),
             ));
         }
-        let brokers: Vec<i32> = self.brokers.keys().copied().collect();
-        if replication <= 0 || replication as usize > brokers.len() {
+        let brokers = self.brokers.len();
+        if replication <= 0 || replication as usize > brokers {
             return Err((
                 ErrorCode::InvalidReplicationFactor,
-                format!(
-                    "replication factor {replication} with {} brokers",
-                    brokers.len()
-                ),
+                format!("replication factor {replication} with {brokers} brokers"),
             ));
         }
-        let offset = self.topics.len();
-        let parts = (0..partitions)
-            .map(|p| self.new_partition(p, offset, replication, &brokers))
-            .collect();
-        let id = self.new_uuid();
-        self.topics.insert(
-            name.to_string(),
-            Topic {
-                id,
-                partitions: parts,
-                configs,
-                internal: name.starts_with("__"),
-            },
-        );
-        tracing::debug!(target: "kafka_mock::admin", topic = name, partitions, "created topic");
-        Ok(())
+        Ok((partitions, replication))
     }
 
     fn new_partition(
@@ -336,9 +351,11 @@ impl Cluster {
             Some(w) => w,
         };
         for (name, id) in names {
-            let name = match name {
-                Some(n) => Some(n),
-                None => self.topic_name_by_id(id),
+            // A topic id, when given, decides (Kafka ignores the name then).
+            let name = if id != kafka_proto::Uuid::ZERO {
+                self.topic_name_by_id(id)
+            } else {
+                name
             };
             let Some(name) = name else {
                 resp.topics.push(
@@ -410,9 +427,28 @@ impl Cluster {
     pub(crate) fn create_topics(&mut self, ctx: &Ctx, req: CreateTopicsRequest) -> Reply {
         let mut resp =
             CreateTopicsResponse::default().with_throttle_time_ms(self.faults.throttle_ms);
+        // A name given twice fails once, and neither copy is created (Kafka
+        // answers a single INVALID_REQUEST for it).
+        let mut seen = std::collections::HashMap::new();
+        for t in &req.topics {
+            *seen.entry(t.name.clone()).or_insert(0) += 1;
+        }
+        let mut answered = std::collections::HashSet::new();
+        // Kafka's controller refuses to write more than MAX_RECORDS_PER_OP
+        // metadata records for one request: one per topic, partition and
+        // config. A topic that would go past it fails; the count is not
+        // charged for it.
+        let mut records = 0usize;
         for t in req.topics {
+            if !answered.insert(t.name.clone()) {
+                continue;
+            }
+            let needed = 1
+                + usize::try_from(t.num_partitions.max(t.assignments.len() as i32)).unwrap_or(0)
+                + t.configs.len();
             let mut r = CreatableTopicResult::default()
                 .with_name(t.name.clone())
+                .with_error_message(None)
                 .with_num_partitions(-1)
                 .with_replication_factor(-1);
             let configs: BTreeMap<String, String> = t
@@ -420,7 +456,17 @@ impl Cluster {
                 .iter()
                 .filter_map(|c| c.value.clone().map(|v| (c.name.clone(), v)))
                 .collect();
-            let result = if let Some(code) =
+            let result = if seen[&t.name] > 1 {
+                Err((
+                    ErrorCode::InvalidRequest,
+                    format!("topic {} is listed more than once", t.name),
+                ))
+            } else if records + needed > MAX_RECORDS_PER_OP {
+                Err((
+                    ErrorCode::PolicyViolation,
+                    "too many partitions in one request".into(),
+                ))
+            } else if let Some(code) =
                 self.faults
                     .take(ApiKey::CreateTopics, ctx.broker, Some(&t.name), None)
             {
@@ -435,9 +481,9 @@ impl Cluster {
                         "assignments exclude partition count and replication factor".into(),
                     ))
                 } else if req.validate_only {
-                    Ok(())
+                    self.check_new_topic(&t.name, n, rf).map(|_| ())
                 } else {
-                    self.create_topic_internal(&t.name, n, rf, configs)
+                    self.create_topic_internal(&t.name, n, rf, configs.clone())
                         .map(|()| {
                             let topic = self.topics.get_mut(&t.name).expect("just created");
                             for a in &t.assignments {
@@ -451,20 +497,33 @@ impl Cluster {
                         })
                 }
             } else if req.validate_only {
-                if self.topics.contains_key(&t.name) {
-                    Err((ErrorCode::TopicAlreadyExists, "exists".into()))
-                } else {
-                    Ok(())
-                }
+                // Checked like a creation, and answered like one (Kafka
+                // even hands out a topic id), but nothing is created.
+                self.check_new_topic(&t.name, t.num_partitions, t.replication_factor)
+                    .map(|(n, rf)| {
+                        r.topic_id = self.new_uuid();
+                        r.num_partitions = n;
+                        r.replication_factor = rf;
+                    })
             } else {
-                self.create_topic_internal(&t.name, t.num_partitions, t.replication_factor, configs)
+                self.create_topic_internal(
+                    &t.name,
+                    t.num_partitions,
+                    t.replication_factor,
+                    configs.clone(),
+                )
             };
             match result {
                 Ok(()) => {
-                    if let Some(topic) = self.topics.get(&t.name) {
+                    records += needed;
+                    if let Some(topic) = self.topics.get(&t.name).filter(|_| !req.validate_only) {
                         r.topic_id = topic.id;
                         r.num_partitions = topic.partitions.len() as i32;
                         r.replication_factor = topic.partitions[0].replicas.len() as i16;
+                    }
+                    // From v5 Kafka reports every config of the new topic.
+                    if ctx.version >= 5 {
+                        r.configs = Some(self.created_topic_configs(&configs));
                     }
                 }
                 Err((code, msg)) => {
@@ -509,8 +568,15 @@ impl Cluster {
                         self.groups_topic_deleted(&n);
                     }
                 }
-                _ if name.is_none() => r.error_code = ErrorCode::UnknownTopicId.code(),
-                _ => r.error_code = ErrorCode::UnknownTopicOrPartition.code(),
+                // Kafka explains these failures in error_message.
+                _ if name.is_none() => {
+                    r.error_code = ErrorCode::UnknownTopicId.code();
+                    r.error_message = Some(ErrorCode::UnknownTopicId.description().into());
+                }
+                _ => {
+                    r.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                    r.error_message = Some(ErrorCode::UnknownTopicOrPartition.description().into());
+                }
             }
             resp.responses.push(r);
         }
@@ -535,6 +601,12 @@ impl Cluster {
                     r.error_code = ErrorCode::InvalidPartitions.code();
                     r.error_message =
                         Some(format!("topic has {n} partitions; asked for {}", t.count));
+                }
+                // The controller's bound on records per request applies
+                // here too (and keeps a hostile count from exhausting memory).
+                Some((n, _)) if (t.count - n) as usize > MAX_RECORDS_PER_OP => {
+                    r.error_code = ErrorCode::PolicyViolation.code();
+                    r.error_message = Some("too many partitions in one request".into());
                 }
                 Some((n, rf)) => {
                     if let Some(code) =

@@ -71,6 +71,13 @@ pub struct ClusterConfig {
     /// Wall-clock milliseconds at `Instant` zero of the model; the driver
     /// sets it from the system clock, simulations choose it.
     pub epoch_millis: i64,
+    /// Refuse records whose create time is further from the cluster's clock
+    /// than the topic's `message.timestamp.after.max.ms` (one hour, as in
+    /// Kafka 4) or `message.timestamp.before.max.ms` allow, with
+    /// INVALID_TIMESTAMP, as Kafka does. Off by default, because a
+    /// simulation's clock starts at an arbitrary `epoch_millis`;
+    /// [`crate::MockCluster`], whose clock is the system's, turns it on.
+    pub check_timestamps: bool,
 }
 
 impl Default for ClusterConfig {
@@ -88,6 +95,7 @@ impl Default for ClusterConfig {
             max_frame_size: 100 << 20,
             record_requests: false,
             epoch_millis: 1_700_000_000_000,
+            check_timestamps: false,
         }
     }
 }

@@ -108,6 +108,26 @@ const TOPIC_CONFIGS: &[Def] = &[
         ),
         &["delete", "compact"],
     ),
+    min(
+        def(
+            "compression.gzip.level",
+            Type::Int,
+            "-1",
+            Some("compression.gzip.level"),
+            "Level when the broker recompresses with gzip; -1 for the codec's default.",
+        ),
+        -1,
+    ),
+    min(
+        def(
+            "compression.lz4.level",
+            Type::Int,
+            "9",
+            Some("compression.lz4.level"),
+            "Level when the broker recompresses with lz4.",
+        ),
+        1,
+    ),
     one_of(
         def(
             "compression.type",
@@ -120,6 +140,16 @@ const TOPIC_CONFIGS: &[Def] = &[
     ),
     min(
         def(
+            "compression.zstd.level",
+            Type::Int,
+            "3",
+            Some("compression.zstd.level"),
+            "Level when the broker recompresses with zstd.",
+        ),
+        -131_072,
+    ),
+    min(
+        def(
             "delete.retention.ms",
             Type::Long,
             "86400000",
@@ -127,6 +157,13 @@ const TOPIC_CONFIGS: &[Def] = &[
             "How long tombstones are kept in compacted topics.",
         ),
         0,
+    ),
+    def(
+        "errors.deadletterqueue.group.enable",
+        Type::Boolean,
+        "false",
+        None,
+        "Whether groups may use this topic as a dead-letter queue.",
     ),
     min(
         def(
@@ -214,6 +251,16 @@ const TOPIC_CONFIGS: &[Def] = &[
     ),
     min(
         def(
+            "max.decompressed.message.bytes",
+            Type::Int,
+            "2147483639",
+            None,
+            "Largest size a compressed batch may inflate to.",
+        ),
+        0,
+    ),
+    min(
+        def(
             "max.message.bytes",
             Type::Int,
             "1048588",
@@ -226,7 +273,7 @@ const TOPIC_CONFIGS: &[Def] = &[
         def(
             "message.timestamp.after.max.ms",
             Type::Long,
-            LONG_MAX,
+            "3600000",
             Some("log.message.timestamp.after.max.ms"),
             "How far ahead of the broker's clock a timestamp may be.",
         ),
@@ -285,6 +332,40 @@ const TOPIC_CONFIGS: &[Def] = &[
         "false",
         Some("log.preallocate"),
         "Preallocate segment files.",
+    ),
+    min(
+        def(
+            "remote.copy.lag.bytes",
+            Type::Long,
+            "-1",
+            None,
+            "Bytes a tiered partition may lag behind before copying is forced.",
+        ),
+        -1,
+    ),
+    min(
+        def(
+            "remote.copy.lag.ms",
+            Type::Long,
+            "0",
+            None,
+            "Time a tiered partition may lag behind before copying is forced.",
+        ),
+        0,
+    ),
+    def(
+        "remote.log.copy.disable",
+        Type::Boolean,
+        "false",
+        None,
+        "Stop copying segments to tiered storage.",
+    ),
+    def(
+        "remote.log.delete.on.disable",
+        Type::Boolean,
+        "false",
+        None,
+        "Delete tiered data when tiering is turned off.",
     ),
     def(
         "remote.storage.enable",
@@ -808,5 +889,35 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+}
+
+impl Cluster {
+    /// A topic config as a number: its explicit value, else the default.
+    pub(crate) fn topic_config_i64(&self, topic: &str, name: &str) -> Option<i64> {
+        let explicit = self.topics.get(topic).and_then(|t| t.configs.get(name));
+        explicit
+            .map(String::as_str)
+            .or_else(|| topic_def(name).map(|d| d.default))
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// A topic's configs as CreateTopics (v5 and later) reports them: every
+    /// config with its value and source, as Kafka does.
+    pub(crate) fn created_topic_configs(
+        &self,
+        explicit: &BTreeMap<String, String>,
+    ) -> Vec<kafka_proto::messages::create_topics_response::CreatableTopicConfigs> {
+        self.topic_entries(explicit)
+            .into_iter()
+            .map(|e| {
+                kafka_proto::messages::create_topics_response::CreatableTopicConfigs::default()
+                    .with_name(e.name)
+                    .with_value(e.value)
+                    .with_read_only(e.read_only)
+                    .with_config_source(e.source)
+                    .with_is_sensitive(false)
+            })
+            .collect()
     }
 }

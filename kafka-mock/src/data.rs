@@ -16,7 +16,8 @@ use kafka_proto::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_proto::messages::produce_response::{
-    LeaderIdAndEpoch as ProduceLeader, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch as ProduceLeader,
+    NodeEndpoint as ProduceNodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_proto::messages::{
     DeleteRecordsRequest, DeleteRecordsResponse, FetchRequest, FetchResponse, ListOffsetsRequest,
@@ -84,14 +85,30 @@ impl Cluster {
     pub(crate) fn produce(&mut self, ctx: &Ctx, req: ProduceRequest) -> Reply {
         let mut resp = ProduceResponse::default().with_throttle_time_ms(self.faults.throttle_ms);
         for td in req.topic_data {
-            let name = if ctx.version >= 13 {
-                self.topic_name_by_id(td.topic_id).unwrap_or_default()
-            } else {
-                td.name.clone()
-            };
             let mut tr = TopicProduceResponse::default()
                 .with_name(td.name.clone())
                 .with_topic_id(td.topic_id);
+            let name = if ctx.version >= 13 {
+                match self.topic_name_by_id(td.topic_id) {
+                    Some(name) => name,
+                    None => {
+                        tr.partition_responses = td
+                            .partition_data
+                            .iter()
+                            .map(|pd| {
+                                PartitionProduceResponse::default()
+                                    .with_index(pd.index)
+                                    .with_error_code(ErrorCode::UnknownTopicId.code())
+                                    .with_base_offset(-1)
+                            })
+                            .collect();
+                        resp.responses.push(tr);
+                        continue;
+                    }
+                }
+            } else {
+                td.name.clone()
+            };
             for pd in td.partition_data {
                 let pr = self.produce_partition(
                     ctx,
@@ -107,6 +124,30 @@ impl Cluster {
                 tr.partition_responses.push(pr);
             }
             resp.responses.push(tr);
+        }
+        // From v10 a NOT_LEADER_OR_FOLLOWER names the leader, and the
+        // response carries its endpoint (KIP-951), as Kafka does.
+        if ctx.version >= 10 {
+            let mut leaders: Vec<i32> = resp
+                .responses
+                .iter()
+                .flat_map(|t| &t.partition_responses)
+                .map(|p| p.current_leader.leader_id)
+                .filter(|&id| id >= 0)
+                .collect();
+            leaders.sort_unstable();
+            leaders.dedup();
+            resp.node_endpoints = leaders
+                .into_iter()
+                .filter_map(|id| self.brokers.get(&id))
+                .map(|b| {
+                    ProduceNodeEndpoint::default()
+                        .with_node_id(b.id)
+                        .with_host(self.config.host.clone())
+                        .with_port(i32::from(b.port))
+                        .with_rack(b.rack.clone())
+                })
+                .collect();
         }
         if req.acks == 0 && !self.faults.answer_acks_zero {
             Reply::Nothing
@@ -157,9 +198,11 @@ impl Cluster {
         }
         // Exactly one complete, valid v2 batch, as Kafka requires since Produce v3.
         let mut batches = Batches::with_options(records.clone(), DecodeOptions::default());
+        // Kafka answers a batch that fails its CRC, and a request with more
+        // than one batch, with an error code and no message.
         let batch = match batches.next() {
             Some(Ok(b)) => b,
-            Some(Err(e)) => return fail(pr, ErrorCode::CorruptMessage, Some(e.to_string())),
+            Some(Err(_)) => return fail(pr, ErrorCode::CorruptMessage, None),
             None => {
                 return fail(
                     pr,
@@ -169,11 +212,7 @@ impl Cluster {
             }
         };
         if batches.next().is_some() || batches.is_truncated() {
-            return fail(
-                pr,
-                ErrorCode::InvalidRecord,
-                Some("a produce request must carry exactly one batch per partition".into()),
-            );
+            return fail(pr, ErrorCode::InvalidRecord, None);
         }
         let header = *batch.header();
         if header.magic != 2 {
@@ -194,6 +233,36 @@ impl Cluster {
                 Some("clients may not write control batches".into()),
             );
         }
+        let log_append = self.config.log_append_time
+            || self
+                .topics
+                .get(topic)
+                .and_then(|t| t.configs.get("message.timestamp.type"))
+                .is_some_and(|v| v == "LogAppendTime");
+        let now_ms = self.wall_ms(ctx.now);
+        if self.config.check_timestamps && !log_append {
+            let bad = self.out_of_range_timestamps(topic, &batch, now_ms);
+            if !bad.is_empty() {
+                // Kafka names each offending record by its index in the batch.
+                pr.record_errors = bad
+                    .into_iter()
+                    .map(|(index, ts)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(index)
+                            .with_batch_index_error_message(Some(format!(
+                                "timestamp {ts} is too far from the broker's clock ({now_ms})"
+                            )))
+                    })
+                    .collect();
+                // The batch reached the log, which reports its start.
+                pr.log_start_offset = self.partition_log_start(topic, partition);
+                return fail(
+                    pr,
+                    ErrorCode::InvalidTimestamp,
+                    Some("records rejected for their timestamps".into()),
+                );
+            }
+        }
         let check = self.txn_check_produce(ctx, transactional_id, topic, partition, &header);
         match check {
             Err(code) => return fail(pr, code, None),
@@ -204,13 +273,6 @@ impl Cluster {
             }
             Ok(ProduceCheck::Append) => {}
         }
-        let log_append = self.config.log_append_time
-            || self
-                .topics
-                .get(topic)
-                .and_then(|t| t.configs.get("message.timestamp.type"))
-                .is_some_and(|v| v == "LogAppendTime");
-        let now_ms = self.wall_ms(ctx.now);
         let base = self.append_batch(topic, partition, &records, log_append.then_some(now_ms));
         let Some(base) = base else {
             return fail(pr, ErrorCode::CorruptMessage, None);
@@ -220,6 +282,35 @@ impl Cluster {
         pr.log_append_time_ms = if log_append { now_ms } else { -1 };
         pr.log_start_offset = self.partition_log_start(topic, partition);
         pr
+    }
+
+    /// The records (index in the batch, timestamp) whose create time lies
+    /// outside the topic's accepted window around `now_ms`.
+    fn out_of_range_timestamps(
+        &self,
+        topic: &str,
+        batch: &kafka_proto::record::RecordBatch,
+        now_ms: i64,
+    ) -> Vec<(i32, i64)> {
+        let after = self
+            .topic_config_i64(topic, "message.timestamp.after.max.ms")
+            .unwrap_or(i64::MAX);
+        let before = self
+            .topic_config_i64(topic, "message.timestamp.before.max.ms")
+            .unwrap_or(i64::MAX);
+        let Ok(records) = batch.records() else {
+            return Vec::new();
+        };
+        records
+            .flatten()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.timestamp >= 0
+                    && (r.timestamp.saturating_sub(now_ms) > after
+                        || now_ms.saturating_sub(r.timestamp) > before)
+            })
+            .map(|(i, r)| (i as i32, r.timestamp))
+            .collect()
     }
 
     fn partition_log_start(&self, topic: &str, partition: i32) -> i64 {
@@ -343,6 +434,12 @@ impl Cluster {
                 }
                 if let Err((code, leader)) = self.leader_check(broker, name, fp.partition) {
                     pd.error_code = code.code();
+                    // Kafka's log layer answers NOT_LEADER_OR_FOLLOWER with
+                    // a null aborted list (an unknown partition gets an
+                    // empty one).
+                    if code == ErrorCode::NotLeaderOrFollower {
+                        pd.aborted_transactions = None;
+                    }
                     if let Some(l) = leader.filter(|_| version >= 12) {
                         pd.current_leader = FetchLeader::default()
                             .with_leader_id(l.leader)
@@ -360,20 +457,24 @@ impl Cluster {
                         ErrorCode::FencedLeaderEpoch
                     }
                     .code();
+                    pd.aborted_transactions = None;
                     errors = true;
                     tr.partitions.push(pd);
                     continue;
                 }
                 let log = &p.log;
-                pd.high_watermark = log.high_watermark();
-                pd.last_stable_offset = log.last_stable_offset();
-                pd.log_start_offset = log.log_start;
                 if fp.fetch_offset < log.log_start || fp.fetch_offset > log.high_watermark() {
+                    // Kafka reports no offsets (-1) and a null aborted list
+                    // with OFFSET_OUT_OF_RANGE; the client asks ListOffsets.
                     pd.error_code = ErrorCode::OffsetOutOfRange.code();
+                    pd.aborted_transactions = None;
                     errors = true;
                     tr.partitions.push(pd);
                     continue;
                 }
+                pd.high_watermark = log.high_watermark();
+                pd.last_stable_offset = log.last_stable_offset();
+                pd.log_start_offset = log.log_start;
                 let upper = if read_committed {
                     log.last_stable_offset()
                 } else {
@@ -451,8 +552,24 @@ impl Cluster {
                     continue;
                 }
                 let part = &self.topics[&t.name].partitions[p.partition_index as usize];
+                // A leader epoch the client knows and the partition does
+                // not have is refused, as Fetch does.
+                if p.current_leader_epoch >= 0 && p.current_leader_epoch != part.leader_epoch {
+                    pr.error_code = if p.current_leader_epoch > part.leader_epoch {
+                        ErrorCode::UnknownLeaderEpoch
+                    } else {
+                        ErrorCode::FencedLeaderEpoch
+                    }
+                    .code();
+                    tr.partitions.push(pr);
+                    continue;
+                }
                 let log = &part.log;
-                pr.leader_epoch = part.leader_epoch;
+                // The field exists from v4; setting it for older versions
+                // made the response fail to encode (and the connection close).
+                if ctx.version >= 4 {
+                    pr.leader_epoch = part.leader_epoch;
+                }
                 let latest = if read_committed {
                     log.last_stable_offset()
                 } else {
@@ -463,21 +580,30 @@ impl Cluster {
                     -1 => Some((latest, -1)),
                     // Max timestamp (KIP-734).
                     -3 => log.max_timestamp(),
-                    // Earliest local (KIP-405) and earliest pending upload: no tiering here.
-                    -4 | -5 => Some((log.log_start, -1)),
+                    // Earliest local (KIP-405): without tiering, the log start.
+                    -4 => Some((log.log_start, -1)),
+                    // Earliest pending upload (KIP-1023): nothing is
+                    // pending without tiering, and Kafka finds no offset.
+                    -5 => None,
                     ts if ts >= 0 => log.offset_for_timestamp(ts),
+                    // Kafka answers an unknown special timestamp this way.
                     _ => {
-                        pr.error_code = ErrorCode::InvalidRequest.code();
+                        pr.error_code = ErrorCode::UnsupportedVersion.code();
+                        pr.leader_epoch = -1;
                         tr.partitions.push(pr);
                         continue;
                     }
                 };
-                if let Some((offset, ts)) = found {
-                    pr.offset = offset;
-                    pr.timestamp = ts;
-                    if ctx.version == 0 {
-                        pr.old_style_offsets = vec![offset];
+                match found {
+                    Some((offset, ts)) => {
+                        pr.offset = offset;
+                        pr.timestamp = ts;
+                        if ctx.version == 0 {
+                            pr.old_style_offsets = vec![offset];
+                        }
                     }
+                    // No offset found: Kafka's answer carries no epoch either.
+                    None => pr.leader_epoch = -1,
                 }
                 tr.partitions.push(pr);
             }
@@ -561,7 +687,11 @@ impl Cluster {
                 }
                 let log = &part.log;
                 if p.leader_epoch >= part.leader_epoch {
-                    pr.leader_epoch = part.leader_epoch;
+                    // The field exists from v4; setting it for older versions
+                    // made the response fail to encode (and the connection close).
+                    if ctx.version >= 4 {
+                        pr.leader_epoch = part.leader_epoch;
+                    }
                     pr.end_offset = log.high_watermark();
                 } else {
                     // The end of epoch E is where the first batch of a later epoch starts.

@@ -1299,7 +1299,14 @@ impl Cluster {
                 None => (ErrorCode::CoordinatorNotAvailable, -1, String::new(), -1),
             }
         };
-        let message = |e: ErrorCode| (e != ErrorCode::None).then(|| e.description().to_string());
+        // Kafka sends an empty message, not a null one, with a success.
+        let message = |e: ErrorCode| {
+            Some(if e == ErrorCode::None {
+                String::new()
+            } else {
+                e.description().to_string()
+            })
+        };
         let mut resp =
             FindCoordinatorResponse::default().with_throttle_time_ms(self.faults.throttle_ms);
         if ctx.version >= 4 {
@@ -1320,7 +1327,14 @@ impl Cluster {
         } else {
             let (e, node, host, port) = lookup(self, &req.key);
             resp.error_code = e.code();
-            resp.error_message = message(e);
+            // The field exists from v1; before v4 Kafka names the success.
+            if ctx.version >= 1 {
+                resp.error_message = if e == ErrorCode::None {
+                    Some("NONE".into())
+                } else {
+                    message(e)
+                };
+            }
             resp.node_id = node;
             resp.host = host;
             resp.port = port;

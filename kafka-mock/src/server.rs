@@ -49,6 +49,9 @@ pub struct MockClusterBuilder {
     base_port: u16,
     topics: Vec<(String, i32, i16)>,
     setup: Vec<SetupStep>,
+    /// `Some(false)` keeps records with far-off timestamps (see
+    /// [`ClusterConfig::check_timestamps`]); checked by default.
+    check_timestamps: Option<bool>,
 }
 
 #[derive(Clone)]
@@ -137,6 +140,14 @@ impl MockClusterBuilder {
         self
     }
 
+    /// Whether Produce refuses create times more than the topic's
+    /// `message.timestamp.after.max.ms` (one hour by default) ahead of the
+    /// system clock, as Kafka 4 does. On unless turned off here.
+    pub fn check_timestamps(mut self, on: bool) -> Self {
+        self.check_timestamps = Some(on);
+        self
+    }
+
     /// Replaces the whole model configuration.
     pub fn config(mut self, config: ClusterConfig) -> Self {
         self.config = config;
@@ -150,6 +161,8 @@ impl MockClusterBuilder {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
+        // The clock is the system's, so timestamps can be judged as Kafka does.
+        config.check_timestamps = self.check_timestamps.unwrap_or(true);
         let now = Instant::now();
         let mut cluster = Cluster::new(config, now);
         let mut listeners = Vec::new();
