@@ -93,7 +93,7 @@ struct Fixture {
     events: VecDeque<Event>,
     now: Instant,
     /// Both brokers of `metadata` have a ready connection.
-    ready: BTreeSet<i32>,
+    ready: fn(i32) -> bool,
     wanted: BTreeSet<i32>,
 }
 
@@ -106,7 +106,7 @@ impl Fixture {
             q: RequestQueue::default(),
             events: VecDeque::new(),
             now,
-            ready: BTreeSet::from([0, 1]),
+            ready: |node| node == 0 || node == 1,
             wanted: BTreeSet::new(),
         }
     }
