@@ -551,16 +551,13 @@ impl Client {
         mut f: impl FnMut(&mut dyn SubMachine, &mut Ctx<'_>),
     ) -> bool {
         let max = self.config.max_in_flight;
-        let ready: BTreeSet<i32> = self
-            .by_broker
-            .iter()
-            .filter_map(|(b, c)| match b {
-                Broker::Node(node) if self.conns.get(c).is_some_and(|c| c.can_send(max)) => {
-                    Some(*node)
-                }
-                _ => None,
-            })
-            .collect();
+        let (by_broker, conns) = (&self.by_broker, &self.conns);
+        let ready = |node: i32| {
+            by_broker
+                .get(&Broker::Node(node))
+                .and_then(|c| conns.get(c))
+                .is_some_and(|c| c.can_send(max))
+        };
         let mut ctx = Ctx::new(
             self.now,
             self.config.api_timeout,

@@ -106,20 +106,27 @@
 //! # Layout
 //!
 //! - [`client`]: the [`Client`], its router, connections per broker and
-//!   reconnect backoff;
+//!   reconnect backoff, and the registry of sub-machines;
+//! - `machine`: the one contract every sub-machine speaks (`SubMachine`:
+//!   poll requests, take responses routed back by request id, report and
+//!   handle timeouts) and the context (`Ctx`: time, metadata, request and
+//!   event queues, connection readiness) the client hands it;
 //! - `conn`: one connection's state machine (framing, correlation ids,
 //!   in-flight FIFO, ApiVersions);
-//! - [`metadata`]: the metadata cache and its refresh;
+//! - [`metadata`]: the metadata cache and the sub-machine that refreshes it;
 //! - [`admin`]: topic administration;
-//! - [`producer`]: the record accumulator, partitioners, retries and
-//!   idempotence behind [`Client::producer`];
+//! - [`producer`]: behind [`Client::producer`], split by stage: the record
+//!   accumulator and partitioners, the sender (batches into Produce
+//!   requests), outcomes (delivery reports, retries, sequence repairs) and
+//!   the idempotent producer id;
 //! - [`sasl`]: SASL authentication of each connection (PLAIN, SCRAM,
 //!   OAUTHBEARER with an application-supplied token);
 //! - `tls` (feature `tls`, off by default): TLS as a sans-IO layer between
 //!   socket bytes and frames, the same for every adapter;
 //! - [`consumer`]: manual assignment, fetching, positions and offset
 //!   lookups;
-//! - `router`: the plain messages sub-machines use to reach brokers.
+//! - `router`: the plain messages sub-machines use to reach brokers;
+//! - `timer`: timer tables indexed by an enum and sized by it.
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
 //! `kafka_state::conn`, `kafka_state::metadata`, `kafka_state::producer`,

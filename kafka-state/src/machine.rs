@@ -11,6 +11,7 @@
 //! `registered!` list (which also fixes the order machines are polled in).
 
 use std::collections::{BTreeSet, VecDeque};
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::FatalError;
@@ -28,8 +29,8 @@ pub(crate) struct Ctx<'a> {
     /// Requests to send; each is answered to the machine that queued it.
     pub(crate) requests: &'a mut RequestQueue,
     pub(crate) events: &'a mut VecDeque<Event>,
-    /// Brokers (by node id) with a ready connection that has room.
-    ready: &'a BTreeSet<i32>,
+    /// Whether a broker (by node id) has a ready connection with room.
+    ready: &'a dyn Fn(i32) -> bool,
     /// Brokers a machine waits for: the client connects to them.
     wanted: &'a mut BTreeSet<i32>,
     metadata_changed: bool,
@@ -43,7 +44,7 @@ impl<'a> Ctx<'a> {
         metadata: &'a mut MetadataState,
         requests: &'a mut RequestQueue,
         events: &'a mut VecDeque<Event>,
-        ready: &'a BTreeSet<i32>,
+        ready: &'a dyn Fn(i32) -> bool,
         wanted: &'a mut BTreeSet<i32>,
     ) -> Self {
         Self {
@@ -63,7 +64,7 @@ impl<'a> Ctx<'a> {
     /// If not, the client opens one (or waits out its reconnect backoff,
     /// with a timer) and polls the machines again once it is ready.
     pub(crate) fn node_ready(&mut self, node: i32) -> bool {
-        if self.ready.contains(&node) {
+        if (self.ready)(node) {
             return true;
         }
         self.wanted.insert(node);
@@ -84,6 +85,15 @@ impl<'a> Ctx<'a> {
     /// What the client acts on after the calls: (metadata changed, fatal).
     pub(crate) fn finish(self) -> (bool, Option<FatalError>) {
         (self.metadata_changed, self.fatal)
+    }
+}
+
+impl fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("now", &self.now)
+            .field("wanted", &self.wanted)
+            .finish_non_exhaustive()
     }
 }
 

@@ -209,7 +209,7 @@ impl ClusterMetadata {
 }
 
 /// Keeps [`ClusterMetadata`] fresh: on start, every `metadata_max_age`, and
-/// on demand (a topic becomes tracked, a leader is unknown, an owner asks).
+/// on demand (a topic becomes tracked, a leader is unknown, a machine asks).
 #[derive(Debug)]
 pub(crate) struct MetadataState {
     pub(crate) cache: ClusterMetadata,

@@ -170,7 +170,7 @@ impl ProducerConfig {
         if let Some(p) = record.partition.filter(|p| *p < 0) {
             return Err(InvalidRecord::NegativePartition(p));
         }
-        let size = size + super::state::BATCH_OVERHEAD;
+        let size = size + super::accumulator::BATCH_OVERHEAD;
         let limit = self.max_request_size.min(self.buffer_memory);
         if size > limit {
             return Err(InvalidRecord::TooLarge { size, limit });

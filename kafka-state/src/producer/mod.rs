@@ -38,10 +38,15 @@
 //! (`idempotence`): the producer asks it for the id to stamp batches
 //! with and tells it when a sequence broke; it alone fetches the id.
 
+mod accumulator;
 mod config;
 mod idempotence;
+mod outcomes;
 mod partitioner;
+mod sender;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,0 +1,577 @@
+//! The record accumulator: records wait for their topic's partitions,
+//! join a batch of their partition (chosen by key, by a custom
+//! partitioner or stickily), and expire at their delivery timeout.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use kafka_proto::ErrorCode;
+use tracing::debug;
+
+use super::config::{PartitionerChoice, ProducerConfig};
+use super::partitioner::partition_for_key;
+use super::state::ProducerState;
+use super::{DeliveryId, ProduceError, ProducerRecord};
+use crate::metadata::{ClusterMetadata, TopicMetadata};
+use crate::rng::Rng;
+use crate::router::RequestId;
+use crate::Event;
+
+const LOG: &str = "kafka_state::producer";
+
+/// Size of a v2 batch header: every batch costs this on top of its records.
+pub(crate) const BATCH_OVERHEAD: usize = 61;
+
+/// One record held by the producer.
+#[derive(Debug)]
+pub(super) struct Rec {
+    pub(super) id: DeliveryId,
+    pub(super) key: Option<Bytes>,
+    pub(super) value: Option<Bytes>,
+    pub(super) headers: Vec<(String, Option<Bytes>)>,
+    pub(super) timestamp: i64,
+    pub(super) size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BatchState {
+    /// Waiting to be sent (first time or again).
+    Queued,
+    /// Part of the Produce request with this id.
+    InFlight(RequestId),
+}
+
+/// Producer id, epoch and base sequence a batch was encoded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stamp {
+    pub(super) producer_id: i64,
+    pub(super) epoch: i16,
+    pub(super) seq: i32,
+}
+
+#[derive(Debug)]
+pub(super) struct Batch {
+    pub(super) uid: u64,
+    pub(super) records: Recs,
+    /// Estimated encoded size of the records, header included.
+    pub(super) size: usize,
+    pub(super) created: Instant,
+    /// The first record's delivery deadline.
+    pub(super) deadline: Instant,
+    /// Still takes records (the newest batch, not lingered out nor sent).
+    pub(super) open: bool,
+    pub(super) state: BatchState,
+    /// Set at first send with idempotence; kept across retries.
+    pub(super) stamp: Option<Stamp>,
+    /// The encoded batch, so a retry resends the same bytes.
+    pub(super) encoded: Option<Bytes>,
+    pub(super) attempts: u32,
+    /// Sequences restart here, at this sequence, once nothing of the
+    /// partition is in flight (after a rejected batch left a gap, or an
+    /// epoch bump).
+    pub(super) restart_seq: Option<i32>,
+    /// The broker rejected this batch's sequence while it was the first
+    /// unacknowledged one: an epoch bump is due unless later
+    /// acknowledgements prove it written.
+    pub(super) broken: bool,
+    /// Sent before and not acknowledged: while such a batch is
+    /// outstanding no new batch of the partition goes, so the broker's
+    /// window of five recent batches still holds it when it is resent.
+    pub(super) retried: bool,
+    /// An attempt got no answer: the broker may have written it.
+    pub(super) maybe_written: bool,
+}
+
+/// A batch's records in fixed-size chunks: a batch may hold thousands of
+/// records, and growing one vector by doubling copied each record several
+/// times (with large batches, through fresh mappings each time).
+#[derive(Debug, Default)]
+pub(super) struct Recs {
+    pub(super) chunks: Vec<Vec<Rec>>,
+    pub(super) len: usize,
+}
+
+impl Recs {
+    pub(super) const CHUNK: usize = 256;
+
+    pub(super) fn push(&mut self, r: Rec) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < c.capacity() => c.push(r),
+            _ => {
+                // The first chunk starts small: most batches under light
+                // load hold a handful of records.
+                let cap = if self.chunks.is_empty() {
+                    16
+                } else {
+                    Self::CHUNK
+                };
+                let mut c = Vec::with_capacity(cap);
+                c.push(r);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Rec> {
+        self.chunks.iter().flatten()
+    }
+
+    pub(super) fn into_vec(self) -> Vec<Rec> {
+        let mut v = Vec::with_capacity(self.len);
+        for c in self.chunks {
+            v.extend(c);
+        }
+        v
+    }
+
+    pub(super) fn from_vec(v: Vec<Rec>) -> Self {
+        let len = v.len();
+        Self {
+            chunks: vec![v],
+            len,
+        }
+    }
+}
+
+impl IntoIterator for Recs {
+    type Item = Rec;
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Vec<Rec>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.chunks.into_iter().flatten()
+    }
+}
+
+impl Batch {
+    pub(super) fn record_count(&self) -> i32 {
+        i32::try_from(self.records.len()).unwrap_or(i32::MAX)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct PartitionState {
+    /// Unacknowledged batches in send order.
+    pub(super) batches: VecDeque<Batch>,
+    /// Batches of `batches` in flight.
+    pub(super) in_flight: usize,
+    /// No send before this (retry backoff).
+    pub(super) retry_at: Option<Instant>,
+    /// The producer id and epoch this partition's sequences belong to.
+    pub(super) producer: Option<(i64, i16)>,
+    pub(super) next_seq: i32,
+    /// The broker has acknowledged a batch under `producer`. Until then a
+    /// broker with no state for us accepts any sequence, so a later batch
+    /// could overtake a failed first one: one batch in flight only.
+    pub(super) confirmed: bool,
+    /// The last sequence acknowledged under `producer`.
+    pub(super) last_acked: Option<i32>,
+}
+
+impl PartitionState {
+    pub(super) fn position(&self, uid: u64) -> Option<usize> {
+        self.batches.iter().position(|b| b.uid == uid)
+    }
+
+    pub(super) fn restart_pending(&self) -> bool {
+        self.batches
+            .iter()
+            .any(|b| b.restart_seq.is_some() || b.broken)
+    }
+}
+
+/// A record whose topic's partitions are not known yet.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    pub(super) id: DeliveryId,
+    pub(super) record: ProducerRecord,
+    pub(super) size: usize,
+    pub(super) deadline: Instant,
+}
+
+#[derive(Debug)]
+pub(super) struct TopicState {
+    /// Shared with every delivery report of the topic.
+    pub(super) name: Arc<str>,
+    pub(super) waiting: VecDeque<Waiting>,
+    pub(super) partitions: BTreeMap<i32, PartitionState>,
+    /// The sticky partition for records without key (KIP-480) and whether
+    /// a record went to it since it was chosen.
+    pub(super) sticky: Option<i32>,
+    pub(super) sticky_used: bool,
+}
+
+impl TopicState {
+    pub(super) fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            waiting: VecDeque::new(),
+            partitions: BTreeMap::new(),
+            sticky: None,
+            sticky_used: false,
+        }
+    }
+}
+
+/// What placing a record needs besides the topic's own state; see
+/// `ProducerState::placer`.
+struct Placer<'a> {
+    config: &'a ProducerConfig,
+    rng: &'a mut Rng,
+    next_batch: &'a mut u64,
+    now: Instant,
+}
+
+/// A topic's records can go to partitions: its metadata names them.
+fn placeable(meta: &TopicMetadata) -> bool {
+    meta.error == ErrorCode::None && !meta.partitions.is_empty()
+}
+
+/// The largest batch: never over a request, nor over the whole buffer.
+pub(super) fn batch_limit(config: &ProducerConfig) -> usize {
+    config
+        .batch_size
+        .min(config.max_request_size)
+        .min(config.buffer_memory)
+}
+
+impl Placer<'_> {
+    fn choose_partition(
+        &mut self,
+        t: &mut TopicState,
+        record: &ProducerRecord,
+        size: usize,
+        meta: &TopicMetadata,
+    ) -> Result<i32, ProduceError> {
+        let count = i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX);
+        let check = |p: i32| {
+            if (0..count).contains(&p) {
+                Ok(p)
+            } else {
+                Err(ProduceError::InvalidPartition {
+                    partition: p,
+                    partitions: count,
+                })
+            }
+        };
+        if let Some(p) = record.partition {
+            return check(p);
+        }
+        let available = || -> Vec<i32> {
+            meta.partitions
+                .iter()
+                .filter(|p| p.leader.is_some())
+                .map(|p| p.partition)
+                .collect()
+        };
+        match &self.config.partitioner {
+            PartitionerChoice::Custom(custom) => check(custom.partition(
+                &record.topic,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                count,
+                &available(),
+            )),
+            PartitionerChoice::Default => match &record.key {
+                Some(key) => Ok(partition_for_key(key, count)),
+                None => Ok(self.sticky_partition(t, size, count, available)),
+            },
+        }
+    }
+
+    /// KIP-480: keep the sticky partition while its newest batch can take
+    /// the record; once that batch is sent or full, move to another one.
+    fn sticky_partition(
+        &mut self,
+        t: &mut TopicState,
+        size: usize,
+        count: i32,
+        available: impl FnOnce() -> Vec<i32>,
+    ) -> i32 {
+        let limit = batch_limit(self.config);
+        if let Some(p) = t.sticky.filter(|p| *p < count) {
+            let fits = t
+                .partitions
+                .get(&p)
+                .and_then(|ps| ps.batches.back())
+                .is_some_and(|b| b.open && b.size + size <= limit);
+            if fits || !t.sticky_used {
+                t.sticky_used = true;
+                return p;
+            }
+        }
+        // Only on a switch, once per batch: the common case allocates nothing.
+        let available = available();
+        let all: Vec<i32> = if available.is_empty() {
+            (0..count).collect()
+        } else {
+            Vec::new()
+        };
+        let pool = if available.is_empty() {
+            &all[..]
+        } else {
+            &available[..]
+        };
+        let others: Vec<i32> = pool
+            .iter()
+            .copied()
+            .filter(|p| Some(*p) != t.sticky)
+            .collect();
+        let pool = if others.is_empty() { pool } else { &others[..] };
+        let p = pool.get(self.rng.below(pool.len())).copied().unwrap_or(0);
+        t.sticky = Some(p);
+        t.sticky_used = true;
+        p
+    }
+
+    /// Adds a record to the partition's open batch, or opens a new one
+    /// (returning `true`).
+    pub(super) fn append(&mut self, t: &mut TopicState, partition: i32, w: Waiting) -> bool {
+        let limit = batch_limit(self.config);
+        let ps = t.partitions.entry(partition).or_default();
+        let rec = Rec {
+            id: w.id,
+            timestamp: w.record.timestamp.unwrap_or(-1),
+            key: w.record.key,
+            value: w.record.value,
+            headers: w.record.headers,
+            size: w.size,
+        };
+        if let Some(b) = ps.batches.back_mut().filter(|b| b.open) {
+            if b.size + w.size <= limit {
+                b.size += w.size;
+                b.records.push(rec);
+                return false;
+            }
+            b.open = false;
+        }
+        *self.next_batch += 1;
+        let mut records = Recs::default();
+        records.push(rec);
+        ps.batches.push_back(Batch {
+            uid: *self.next_batch,
+            records,
+            size: BATCH_OVERHEAD + w.size,
+            created: self.now,
+            deadline: w.deadline,
+            open: true,
+            state: BatchState::Queued,
+            stamp: None,
+            encoded: None,
+            attempts: 0,
+            restart_seq: None,
+            broken: false,
+            retried: false,
+            maybe_written: false,
+        });
+        true
+    }
+}
+
+/// Splits a batch the broker found too large into two halves.
+pub(super) fn split(b: Batch, next_uid: &mut u64) -> Vec<Batch> {
+    let mut records = b.records.into_vec();
+    let tail = records.split_off(records.len() / 2);
+    [records, tail]
+        .into_iter()
+        .filter(|r| !r.is_empty())
+        .map(|records| {
+            *next_uid += 1;
+            Batch {
+                uid: *next_uid,
+                size: BATCH_OVERHEAD + records.iter().map(|r| r.size).sum::<usize>(),
+                records: Recs::from_vec(records),
+                created: b.created,
+                deadline: b.deadline,
+                open: false,
+                state: BatchState::Queued,
+                stamp: None,
+                encoded: None,
+                attempts: b.attempts,
+                restart_seq: None,
+                broken: false,
+                retried: true,
+                maybe_written: false,
+            }
+        })
+        .collect()
+}
+
+impl ProducerState {
+    /// The topic map and, borrowed apart from it, what placing a record
+    /// needs: a topic's state is then worked on in place.
+    fn placer(&mut self, now: Instant) -> (&mut BTreeMap<String, TopicState>, Placer<'_>) {
+        (
+            &mut self.topics,
+            Placer {
+                config: &self.config,
+                rng: &mut self.rng,
+                next_batch: &mut self.next_batch,
+                now,
+            },
+        )
+    }
+
+    /// Puts a new record into a batch right away when its topic's
+    /// partitions are known and none of the topic's records wait before
+    /// it (the common case: no queue, no second lookup); otherwise queues
+    /// it behind them. Returns whether anything but joining an open batch
+    /// happened.
+    pub(super) fn place(
+        &mut self,
+        w: Waiting,
+        now: Instant,
+        cache: &ClusterMetadata,
+        events: &mut VecDeque<Event>,
+    ) -> bool {
+        let meta = cache.topic(&w.record.topic).filter(|m| placeable(m));
+        let (topics, mut placer) = self.placer(now);
+        let t = match topics.get_mut(&*w.record.topic) {
+            Some(t) => t,
+            None => topics
+                .entry(w.record.topic.to_string())
+                .or_insert_with(|| TopicState::new(Arc::clone(&w.record.topic))),
+        };
+        match meta {
+            Some(meta) if t.waiting.is_empty() => {
+                match placer.choose_partition(t, &w.record, w.size, meta) {
+                    Ok(p) => placer.append(t, p, w),
+                    Err(e) => {
+                        self.report(events, w.id, w.size, Err(e));
+                        true
+                    }
+                }
+            }
+            _ => {
+                let topic = Arc::clone(&w.record.topic);
+                t.waiting.push_back(w);
+                self.assign_topic(&topic, now, cache, events)
+            }
+        }
+    }
+
+    /// Moves a topic's waiting records into partition batches once its
+    /// partitions are known; fails those past their deadline otherwise.
+    /// Returns whether anything but joining an open batch happened.
+    fn assign_topic(
+        &mut self,
+        topic: &str,
+        now: Instant,
+        cache: &ClusterMetadata,
+        events: &mut VecDeque<Event>,
+    ) -> bool {
+        let meta = cache.topic(topic);
+        let (topics, mut placer) = self.placer(now);
+        let Some(t) = topics.get_mut(topic) else {
+            return false;
+        };
+        let mut changed = false;
+        // Reported once the topic is let go of; empty (no allocation)
+        // unless something failed.
+        let mut failed = Vec::new();
+        match meta.filter(|m| placeable(m)) {
+            Some(meta) => {
+                while let Some(w) = t.waiting.pop_front() {
+                    match placer.choose_partition(t, &w.record, w.size, meta) {
+                        Ok(p) => changed |= placer.append(t, p, w),
+                        Err(e) => failed.push((w.id, w.size, e)),
+                    }
+                }
+            }
+            None => {
+                changed = true;
+                let known_error = meta.map(|m| m.error).filter(|e| e.is_error());
+                while t.waiting.front().is_some_and(|w| w.deadline <= now) {
+                    let Some(w) = t.waiting.pop_front() else {
+                        break;
+                    };
+                    let error = match known_error {
+                        Some(code) => ProduceError::Broker {
+                            code,
+                            message: None,
+                        },
+                        None => ProduceError::Timeout,
+                    };
+                    debug!(target: LOG, id = %w.id, topic, %error, "no metadata for topic within delivery timeout");
+                    failed.push((w.id, w.size, error));
+                }
+            }
+        }
+        for (id, size, error) in failed {
+            changed = true;
+            self.report(events, id, size, Err(error));
+        }
+        changed
+    }
+
+    /// Places waiting records, fails those past their delivery timeout and
+    /// forgets backoffs and throttles that ended: what is due at `now`.
+    pub(super) fn expire(
+        &mut self,
+        now: Instant,
+        cache: &ClusterMetadata,
+        events: &mut VecDeque<Event>,
+    ) {
+        let names: Vec<String> = self
+            .topics
+            .iter()
+            .filter(|(_, t)| !t.waiting.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &names {
+            self.assign_topic(name, now, cache, events);
+        }
+        self.expire_batches(now, events);
+        // Ended ones would be reported by `poll_timeout` forever.
+        self.throttled.retain(|_, t| *t > now);
+        for t in self.topics.values_mut() {
+            for ps in t.partitions.values_mut() {
+                if ps.retry_at.is_some_and(|r| r <= now) {
+                    ps.retry_at = None;
+                }
+            }
+        }
+    }
+
+    pub(super) fn expire_batches(&mut self, now: Instant, events: &mut VecDeque<Event>) {
+        let mut expired = Vec::new();
+        for (topic, t) in &mut self.topics {
+            for (partition, ps) in &mut t.partitions {
+                let mut i = 0;
+                while i < ps.batches.len() {
+                    let b = &ps.batches[i];
+                    // Deadlines never decrease along the queue (set at
+                    // placement from a monotonic clock; a split keeps its
+                    // batch's), so the first queued batch not yet due ends
+                    // the scan.
+                    if b.state == BatchState::Queued && b.deadline > now {
+                        break;
+                    }
+                    if b.state == BatchState::Queued {
+                        if let Some(mut b) = ps.batches.remove(i) {
+                            // A restart point moves on to the next batch.
+                            if let (Some(seq), Some(next)) =
+                                (b.restart_seq.take(), ps.batches.get_mut(i))
+                            {
+                                next.restart_seq.get_or_insert(seq);
+                            }
+                            expired.push((topic.clone(), *partition, b));
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+        }
+        for (topic, partition, b) in expired {
+            debug!(target: LOG, %topic, partition, records = b.records.len(), "batch expired");
+            self.fail_batch_records(events, &topic, partition, b, ProduceError::Timeout);
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The sender: picks each partition's next batch that may go, stamps it
+//! with the producer id and sequence, and builds one Produce request per
+//! leader with a ready connection.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_proto::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_proto::messages::ProduceRequest;
+use kafka_proto::record::{BatchHeaderMut, BatchOptions, RecordBatchBuilder};
+use kafka_proto::Uuid;
+use tracing::{trace, warn};
+
+use super::accumulator::{Batch, BatchState, PartitionState, Stamp};
+use super::config::ProducerConfig;
+use super::state::ProducerState;
+use super::ProduceError;
+use crate::machine::Ctx;
+use crate::router::{Outbound, RequestId, Target};
+use crate::TopicPartition;
+
+const LOG: &str = "kafka_state::producer";
+
+/// One batch of a Produce request.
+#[derive(Debug)]
+pub(super) struct SentBatch {
+    pub(super) topic: Arc<str>,
+    pub(super) topic_id: Uuid,
+    pub(super) partition: i32,
+    pub(super) uid: u64,
+}
+
+/// A Produce request being assembled: its size, batches and their bytes.
+type NodeRequest = (usize, Vec<SentBatch>, Vec<(Arc<str>, Uuid, i32, Bytes)>);
+
+#[derive(Debug)]
+pub(super) struct SentRequest {
+    pub(super) node: i32,
+    pub(super) batches: Vec<SentBatch>,
+}
+
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// The index of the partition's batch to send next, if one may go now:
+/// the first queued batch (all before it are in flight), ready (closed,
+/// lingered, retried or flushed), with room in flight and no backoff.
+fn next_sendable(
+    ps: &PartitionState,
+    now: Instant,
+    config: &ProducerConfig,
+    flushing: bool,
+    idempotent: bool,
+) -> Option<usize> {
+    if ps.retry_at.is_some_and(|t| t > now) || ps.in_flight >= config.max_in_flight {
+        return None;
+    }
+    // A sequence restart waits until nothing of the partition is in flight.
+    if ps.in_flight > 0 && (ps.restart_pending() || (idempotent && !ps.confirmed)) {
+        return None;
+    }
+    let idx = ps
+        .batches
+        .iter()
+        .position(|b| b.state == BatchState::Queued)?;
+    let b = &ps.batches[idx];
+    let ready = !b.open || b.attempts > 0 || flushing || b.created + config.linger <= now;
+    if !ready {
+        return None;
+    }
+    if idempotent && !b.retried && ps.batches.iter().any(|o| o.retried) {
+        return None;
+    }
+    Some(idx)
+}
+
+/// Applies a pending sequence restart (nothing is in flight when called
+/// for a sendable batch) and moves an idle partition to the current epoch.
+fn apply_restart(ps: &mut PartitionState, pid: (i64, i16)) {
+    if ps.in_flight > 0 {
+        return;
+    }
+    if let Some(pos) = ps.batches.iter().position(|b| b.restart_seq.is_some()) {
+        let seq = ps.batches[pos].restart_seq.take().unwrap_or(0);
+        for b in ps.batches.iter_mut().skip(pos) {
+            b.stamp = None;
+            b.restart_seq = None;
+        }
+        ps.next_seq = seq;
+    }
+    if ps.producer != Some(pid) && ps.batches.iter().all(|b| b.stamp.is_none()) {
+        ps.producer = Some(pid);
+        ps.next_seq = 0;
+        ps.confirmed = false;
+        ps.last_acked = None;
+    }
+}
+
+/// Sequences wrap from `i32::MAX` to 0.
+pub(super) fn next_sequence(seq: i32, count: i32) -> i32 {
+    let next = i64::from(seq) + i64::from(count);
+    if next > i64::from(i32::MAX) {
+        (next - i64::from(i32::MAX) - 1) as i32
+    } else {
+        next as i32
+    }
+}
+
+fn encode_batch(
+    b: &mut Batch,
+    stamp: Option<Stamp>,
+    compression: kafka_proto::record::Compression,
+) -> Result<Bytes, String> {
+    if let Some(bytes) = &b.encoded {
+        let current = stamp.map(|s| (s.producer_id, s.epoch, s.seq));
+        // Restamp a copy when a restart changed the sequence.
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut h = BatchHeaderMut::new(&mut buf).map_err(|e| e.to_string())?;
+        let (pid, epoch, seq) = current.unwrap_or((-1, -1, -1));
+        h.set_producer(pid, epoch, seq);
+        let fresh = buf.freeze();
+        if fresh == *bytes {
+            return Ok(bytes.clone());
+        }
+        b.encoded = Some(fresh.clone());
+        return Ok(fresh);
+    }
+    let mut options = BatchOptions {
+        compression,
+        ..BatchOptions::default()
+    };
+    if let Some(s) = stamp {
+        options.producer_id = s.producer_id;
+        options.producer_epoch = s.epoch;
+        options.base_sequence = s.seq;
+    }
+    // `b.size` bounds the encoded size: one allocation for the batch.
+    let mut builder = RecordBatchBuilder::with_buffer(BytesMut::with_capacity(b.size), options);
+    for r in b.records.iter() {
+        builder
+            .append_with_headers(
+                r.timestamp,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                r.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    let bytes = builder.finish().map_err(|e| e.to_string())?;
+    b.encoded = Some(bytes.clone());
+    Ok(bytes)
+}
+
+impl ProducerState {
+    /// Does what is due, asks for a producer id if needed, and returns the
+    /// leaders that have a batch to send.
+    pub(crate) fn prepare(&mut self, ctx: &mut Ctx<'_>) -> BTreeSet<i32> {
+        let now = ctx.now;
+        self.expire(now, &ctx.metadata.cache, ctx.events);
+        self.resolve_broken_sequences();
+        if self.idempotent() && self.pending > 0 {
+            self.pid.poll_request(now, ctx.requests, ctx.api_timeout);
+        }
+        let metadata = &mut *ctx.metadata;
+        let linger = self.config.linger;
+        let idempotent = self.idempotent();
+        let mut wanted = BTreeSet::new();
+        let mut need_metadata = false;
+        for (topic, t) in &mut self.topics {
+            for (partition, ps) in &mut t.partitions {
+                // A lingered batch takes no more records.
+                if let Some(b) = ps.batches.back_mut() {
+                    if b.open && b.created + linger <= now {
+                        b.open = false;
+                    }
+                }
+                if next_sendable(ps, now, &self.config, self.flushing, idempotent).is_none() {
+                    continue;
+                }
+                match metadata.cache.leader_for(topic, *partition) {
+                    Some(node) if self.throttled.get(&node).is_none_or(|t| *t <= now) => {
+                        wanted.insert(node);
+                    }
+                    Some(_) => {}
+                    None => need_metadata = true,
+                }
+            }
+        }
+        if need_metadata {
+            metadata.request_update();
+        }
+        self.finish_flush(ctx.events);
+        wanted
+    }
+
+    /// For each partition idle with a broken sequence: if the broker has
+    /// since acknowledged that sequence or later, the batch was written and
+    /// is simply resent (answered as a duplicate); otherwise the epoch is
+    /// bumped and the partition's sequences start over at 0 (KIP-360).
+    fn resolve_broken_sequences(&mut self) {
+        let mut bump = Vec::new();
+        for (topic, t) in &mut self.topics {
+            for (partition, ps) in &mut t.partitions {
+                if ps.in_flight > 0 {
+                    continue;
+                }
+                let Some(pos) = ps.batches.iter().position(|b| b.broken) else {
+                    continue;
+                };
+                let last_acked = ps.last_acked;
+                let b = &mut ps.batches[pos];
+                b.broken = false;
+                let written = match (b.stamp, last_acked) {
+                    (Some(st), Some(acked)) => st.seq <= acked,
+                    _ => false,
+                };
+                if written {
+                    continue;
+                }
+                b.restart_seq = Some(0);
+                ps.producer = None;
+                bump.push(TopicPartition::new(topic.clone(), *partition));
+            }
+        }
+        // One bump for all: every partition restarts its sequences under
+        // the new epoch.
+        if let Some(tp) = bump.first() {
+            warn!(target: LOG, %tp, partitions = bump.len(), "sequence broken, bumping epoch");
+            self.pid.bump_epoch();
+        }
+    }
+
+    /// Builds at most one Produce request per ready leader, each with the
+    /// next batch of every partition it leads.
+    pub(crate) fn drain(&mut self, ctx: &mut Ctx<'_>, ready: &BTreeSet<i32>) {
+        let now = ctx.now;
+        let cache = &ctx.metadata.cache;
+        if ready.is_empty() {
+            return;
+        }
+        let pid = self.current_pid();
+        let idempotent = self.idempotent();
+        if idempotent && pid.is_none() {
+            return;
+        }
+        let mut per_node: BTreeMap<i32, NodeRequest> = BTreeMap::new();
+        let mut failed = Vec::new();
+        let topic_names: Vec<Arc<str>> =
+            self.topics.values().map(|t| Arc::clone(&t.name)).collect();
+        for topic in topic_names {
+            let topic_id = cache.topic(&topic).map_or(Uuid::default(), |m| m.id);
+            let partitions: Vec<i32> = self
+                .topics
+                .get(&*topic)
+                .map(|t| t.partitions.keys().copied().collect())
+                .unwrap_or_default();
+            for partition in partitions {
+                let Some(node) = cache
+                    .leader_for(&topic, partition)
+                    .filter(|n| ready.contains(n))
+                else {
+                    continue;
+                };
+                let sendable = self
+                    .topics
+                    .get(&*topic)
+                    .and_then(|t| t.partitions.get(&partition))
+                    .and_then(|ps| next_sendable(ps, now, &self.config, self.flushing, idempotent));
+                if sendable.is_none() {
+                    continue;
+                }
+                let entry = per_node.entry(node).or_default();
+                let max = self.config.max_request_size;
+                let (compression, flushing) = (self.config.compression, self.flushing);
+                let Some(ps) = self
+                    .topics
+                    .get_mut(&*topic)
+                    .and_then(|t| t.partitions.get_mut(&partition))
+                else {
+                    continue;
+                };
+                let Some(idx) = next_sendable(ps, now, &self.config, flushing, idempotent) else {
+                    continue;
+                };
+                if let Some((producer_id, epoch)) = pid {
+                    apply_restart(ps, (producer_id, epoch));
+                }
+                let Some(b) = ps.batches.get_mut(idx) else {
+                    continue;
+                };
+                let stamp = match (pid, b.stamp) {
+                    (None, _) => None,
+                    (Some(_), Some(s)) => Some(s),
+                    (Some(_), None) => {
+                        let (producer_id, epoch) = ps.producer.or(pid).unwrap_or((-1, -1));
+                        let s = Stamp {
+                            producer_id,
+                            epoch,
+                            seq: ps.next_seq,
+                        };
+                        ps.producer = Some((producer_id, epoch));
+                        ps.next_seq = next_sequence(ps.next_seq, b.record_count());
+                        b.stamp = Some(s);
+                        Some(s)
+                    }
+                };
+                let bytes = match encode_batch(b, stamp, compression) {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        if let Some(b) = ps.batches.remove(idx) {
+                            failed.push((topic.clone(), partition, b, e));
+                        }
+                        continue;
+                    }
+                };
+                if !entry.1.is_empty() && entry.0 + bytes.len() > max {
+                    continue;
+                }
+                entry.0 += bytes.len();
+                b.open = false;
+                b.state = BatchState::InFlight(RequestId(0));
+                ps.in_flight += 1;
+                entry.1.push(SentBatch {
+                    topic: topic.clone(),
+                    topic_id,
+                    partition,
+                    uid: b.uid,
+                });
+                entry.2.push((topic.clone(), topic_id, partition, bytes));
+            }
+        }
+        for (topic, partition, b, e) in failed {
+            self.fail_batch_records(ctx.events, &topic, partition, b, ProduceError::Encode(e));
+        }
+        let acks = self.config.acks;
+        for (node, (_, sent, data)) in per_node {
+            if sent.is_empty() {
+                continue;
+            }
+            let id = ctx.requests.next_id();
+            for s in &sent {
+                if let Some(b) = self.batch_mut(&s.topic, s.partition, s.uid) {
+                    b.state = BatchState::InFlight(id);
+                }
+            }
+            let mut topic_data: Vec<TopicProduceData> = Vec::new();
+            for (topic, topic_id, partition, bytes) in data {
+                let pd = PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(bytes));
+                match topic_data.iter_mut().find(|t| *t.name == *topic) {
+                    Some(t) => t.partition_data.push(pd),
+                    None => topic_data.push(
+                        TopicProduceData::default()
+                            .with_name(topic.to_string())
+                            .with_topic_id(topic_id)
+                            .with_partition_data(vec![pd]),
+                    ),
+                }
+            }
+            trace!(target: LOG, %id, node, batches = sent.len(), "produce request");
+            let body = ProduceRequest::default()
+                .with_acks(acks.wire())
+                .with_timeout_ms(millis(self.request_timeout))
+                .with_topic_data(topic_data);
+            self.requests.insert(
+                id,
+                SentRequest {
+                    node,
+                    batches: sent,
+                },
+            );
+            ctx.requests.push(Outbound {
+                id,
+                target: Target::Node(node),
+                body: body.into(),
+                expires: now + self.request_timeout,
+            });
+        }
+    }
+
+    fn batch_mut(&mut self, topic: &str, partition: i32, uid: u64) -> Option<&mut Batch> {
+        let ps = self.topics.get_mut(topic)?.partitions.get_mut(&partition)?;
+        let i = ps.position(uid)?;
+        ps.batches.get_mut(i)
+    }
+}

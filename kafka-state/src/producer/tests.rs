@@ -1,0 +1,510 @@
+//! Unit tests of the producer's state machine, driven through a context
+//! the way the client drives it.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_proto::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_proto::messages::produce_response::PartitionProduceResponse;
+use kafka_proto::messages::produce_response::TopicProduceResponse;
+use kafka_proto::messages::{MetadataResponse, ProduceResponse};
+use kafka_proto::ResponseBody;
+
+use super::accumulator::{Rec, Recs};
+use super::config::{Acks, PartitionerChoice, ProducerConfig};
+use super::partitioner::partition_for_key;
+use super::sender::next_sequence;
+use super::state::ProducerState;
+use super::{DeliveryId, Partitioner, ProduceError, ProducerRecord, SendError};
+use crate::error::RequestError;
+use crate::machine::Ctx;
+use crate::metadata::{ClusterMetadata, MetadataState};
+use crate::router::{Inbound, Outbound, RequestQueue, Target};
+use crate::Event;
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+#[allow(clippy::disallowed_methods)] // a test needs some Instant to start from
+fn t0() -> Instant {
+    Instant::now()
+}
+
+/// Metadata with topic `t` of `n` partitions, partition `p` led by node `p % 2`.
+fn metadata(now: Instant, n: i32) -> MetadataState {
+    let resp = MetadataResponse::default()
+        .with_brokers(
+            (0..2)
+                .map(|b| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(b)
+                        .with_host("h".into())
+                        .with_port(9092 + b)
+                })
+                .collect(),
+        )
+        .with_topics(vec![MetadataResponseTopic::default()
+            .with_name(Some("t".into()))
+            .with_partitions(
+                (0..n)
+                    .map(|p| {
+                        MetadataResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_leader_id(p % 2)
+                    })
+                    .collect(),
+            )]);
+    let mut m = MetadataState::new(now, Duration::from_secs(300), MS(100));
+    m.cache = ClusterMetadata::from_response(&resp);
+    m
+}
+
+fn config(f: impl FnOnce(&mut ProducerConfig)) -> ProducerConfig {
+    let mut c = ProducerConfig {
+        enable_idempotence: false,
+        ..ProducerConfig::default()
+    };
+    f(&mut c);
+    c.validate(Duration::from_secs(30)).unwrap();
+    c
+}
+
+/// A context over a fixture's fields, borrowed apart from its producer.
+macro_rules! ctx {
+    ($f:ident) => {
+        Ctx::new(
+            $f.now,
+            MS(60_000),
+            &mut $f.m,
+            &mut $f.q,
+            &mut $f.events,
+            &$f.ready,
+            &mut $f.wanted,
+        )
+    };
+}
+
+struct Fixture {
+    p: ProducerState,
+    m: MetadataState,
+    q: RequestQueue,
+    events: VecDeque<Event>,
+    now: Instant,
+    /// Both brokers of `metadata` have a ready connection.
+    ready: fn(i32) -> bool,
+    wanted: BTreeSet<i32>,
+}
+
+impl Fixture {
+    fn new(partitions: i32, f: impl FnOnce(&mut ProducerConfig)) -> Self {
+        let now = t0();
+        Self {
+            p: ProducerState::new(config(f), Duration::from_secs(30), 7),
+            m: metadata(now, partitions),
+            q: RequestQueue::default(),
+            events: VecDeque::new(),
+            now,
+            ready: |node| node == 0 || node == 1,
+            wanted: BTreeSet::new(),
+        }
+    }
+
+    fn send(&mut self, r: ProducerRecord) -> Result<DeliveryId, SendError> {
+        self.p
+            .send(self.now, r, &mut self.m, &mut self.events)
+            .map(|(id, _)| id)
+    }
+
+    fn value(&mut self, len: usize) -> DeliveryId {
+        self.send(
+            ProducerRecord::new("t")
+                .with_partition(0)
+                .with_value(vec![0u8; len]),
+        )
+        .unwrap()
+    }
+
+    /// Leaders with something to send now.
+    fn wanted(&mut self) -> BTreeSet<i32> {
+        self.p.prepare(&mut ctx!(self))
+    }
+
+    /// Drains to every wanted leader; returns the requests built.
+    fn drain(&mut self) -> Vec<Outbound> {
+        let ready = self.wanted();
+        self.p.drain(&mut ctx!(self), &ready);
+        self.q.queue.drain(..).collect()
+    }
+
+    fn partitions_with_batches(&self) -> Vec<i32> {
+        self.p.topics["t"]
+            .partitions
+            .iter()
+            .filter(|(_, ps)| !ps.batches.is_empty())
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// Answers a Produce request: every partition written at `base`.
+    fn answer(&mut self, req: &Outbound, base: i64) {
+        let RequestBody::Produce(body) = &req.body else {
+            panic!("not a produce request")
+        };
+        let resp = ProduceResponse::default().with_responses(
+            body.topic_data
+                .iter()
+                .map(|t| {
+                    TopicProduceResponse::default()
+                        .with_name(t.name.clone())
+                        .with_partition_responses(
+                            t.partition_data
+                                .iter()
+                                .map(|p| {
+                                    PartitionProduceResponse::default()
+                                        .with_index(p.index)
+                                        .with_base_offset(base)
+                                        .with_log_append_time_ms(-1)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
+        let inbound = Inbound {
+            id: req.id,
+            result: Ok(ResponseBody::Produce(resp)),
+        };
+        self.p.handle_response(&mut ctx!(self), inbound);
+    }
+}
+
+use kafka_proto::RequestBody;
+
+#[test]
+fn a_batch_waits_for_linger_and_the_timer_says_when() {
+    let mut f = Fixture::new(1, |c| c.linger = MS(20));
+    f.value(10);
+    assert!(f.wanted().is_empty(), "not lingered yet");
+    assert_eq!(f.p.poll_timeout(), Some(f.now + MS(20)));
+    f.now += MS(19);
+    assert!(f.wanted().is_empty());
+    f.now += MS(1);
+    assert_eq!(f.wanted(), BTreeSet::from([0]));
+    let reqs = f.drain();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].target, Target::Node(0));
+}
+
+#[test]
+fn a_passed_deadline_is_still_reported_until_acted_on() {
+    let mut f = Fixture::new(1, |c| c.linger = MS(20));
+    let start = f.now;
+    f.value(10);
+    assert!(f.wanted().is_empty(), "not lingered yet");
+    // Time runs past the linger with no pump: the deadline stays
+    // reported, so a driver wakes at once instead of never.
+    f.now += MS(500);
+    assert_eq!(f.p.poll_timeout(), Some(start + MS(20)));
+    assert_eq!(f.drain().len(), 1);
+    // Sent: the linger deadline is gone; what remains is the delivery
+    // timeout of the batch in flight, which is not reported.
+    assert!(f.p.poll_timeout().is_none_or(|t| t > f.now));
+}
+
+#[test]
+fn a_retry_backoff_that_ended_is_not_reported_forever() {
+    let mut f = Fixture::new(1, |c| c.linger = Duration::ZERO);
+    f.value(10);
+    let reqs = f.drain();
+    assert_eq!(reqs.len(), 1);
+    let inbound = Inbound {
+        id: reqs[0].id,
+        result: Err(RequestError::Timeout),
+    };
+    f.p.handle_response(&mut ctx!(f), inbound);
+    let retry = f.p.poll_timeout().expect("a retry is scheduled");
+    f.now = retry;
+    assert_eq!(f.drain().len(), 1, "resent once the backoff ended");
+    assert!(
+        f.p.poll_timeout().is_none_or(|t| t > f.now),
+        "the ended backoff is no longer a deadline"
+    );
+}
+
+#[test]
+fn a_full_batch_goes_without_waiting_for_linger() {
+    let mut f = Fixture::new(1, |c| {
+        c.linger = Duration::from_secs(10);
+        c.batch_size = 1024;
+    });
+    for _ in 0..3 {
+        f.value(250);
+    }
+    assert!(f.wanted().is_empty(), "three records fit one batch");
+    f.value(250);
+    // The fourth did not fit: the first batch is closed and ready.
+    let ps = &f.p.topics["t"].partitions[&0];
+    assert_eq!(ps.batches.len(), 2);
+    assert_eq!(ps.batches[0].records.len(), 3);
+    let reqs = f.drain();
+    assert_eq!(reqs.len(), 1);
+    let RequestBody::Produce(body) = &reqs[0].body else {
+        panic!()
+    };
+    let bytes = body.topic_data[0].partition_data[0]
+        .records
+        .clone()
+        .unwrap();
+    let batch = kafka_proto::record::Batches::new(bytes)
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.header().record_count, 3);
+    // The open batch still lingers.
+    assert!(f.drain().is_empty());
+}
+
+#[test]
+fn buffer_memory_bounds_what_is_held_and_gives_records_back() {
+    let mut f = Fixture::new(1, |c| {
+        c.buffer_memory = 2048;
+        c.batch_size = 1024;
+        c.max_request_size = 1024;
+    });
+    let mut ids = Vec::new();
+    let rejected = loop {
+        let r = ProducerRecord::new("t").with_value(vec![1u8; 400]);
+        match f.send(r.clone()) {
+            Ok(id) => ids.push(id),
+            Err(SendError::BufferFull(back)) => {
+                assert_eq!(*back, r);
+                break *back;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(ids.len(), 4);
+    assert!(f.p.buffered_bytes() <= 2048);
+    f.now += MS(10);
+    let reqs = f.drain();
+    assert!(!reqs.is_empty());
+    assert!(!f.events.contains(&Event::BufferAvailable));
+    f.answer(&reqs[0], 0);
+    assert!(f.events.contains(&Event::BufferAvailable));
+    assert!(f.send(rejected).is_ok());
+}
+
+#[test]
+fn invalid_records_are_refused_and_given_back() {
+    let mut f = Fixture::new(1, |c| c.max_request_size = 1024);
+    let cases = [
+        ProducerRecord::new(""),
+        ProducerRecord::new("a b"),
+        ProducerRecord::new("t").with_partition(-1),
+        ProducerRecord::new("t").with_value(vec![0u8; 2000]),
+        ProducerRecord::new("t").with_header("h", Some(vec![0u8; 2000].into())),
+    ];
+    for r in cases {
+        match f.send(r.clone()) {
+            Err(e @ SendError::Invalid { .. }) => assert_eq!(e.into_record(), r),
+            other => panic!("{r:?}: {other:?}"),
+        }
+    }
+    assert_eq!(f.p.pending_records(), 0);
+    assert_eq!(f.p.buffered_bytes(), 0);
+}
+
+#[test]
+fn a_partition_the_topic_lacks_fails_the_record() {
+    let mut f = Fixture::new(2, |_| {});
+    let id = f.send(ProducerRecord::new("t").with_partition(5)).unwrap();
+    assert_eq!(
+        f.events.pop_front(),
+        Some(Event::Delivery {
+            id,
+            result: Err(ProduceError::InvalidPartition {
+                partition: 5,
+                partitions: 2
+            })
+        })
+    );
+    assert_eq!(f.p.pending_records(), 0);
+}
+
+#[test]
+fn keyed_records_follow_murmur2() {
+    let mut f = Fixture::new(6, |_| {});
+    for k in 0..30 {
+        let key = format!("key-{k}");
+        f.send(ProducerRecord::new("t").with_key(key.clone()))
+            .unwrap();
+        let want = partition_for_key(key.as_bytes(), 6);
+        let ps = &f.p.topics["t"].partitions[&want];
+        let last = ps.batches.back().unwrap().records.iter().last().unwrap();
+        assert_eq!(last.key.as_deref(), Some(key.as_bytes()));
+    }
+}
+
+#[test]
+fn sticky_partitioner_stays_until_the_batch_leaves_then_moves() {
+    let mut f = Fixture::new(4, |c| c.linger = MS(5));
+    for _ in 0..10 {
+        f.send(ProducerRecord::new("t").with_value("v")).unwrap();
+    }
+    let first = f.partitions_with_batches();
+    assert_eq!(first.len(), 1, "unkeyed records stick to one partition");
+    f.now += MS(5);
+    assert!(!f.drain().is_empty());
+    // The batch left: the next record moves to another partition.
+    f.send(ProducerRecord::new("t").with_value("v")).unwrap();
+    let sticky = f.p.topics["t"].sticky.unwrap();
+    assert_ne!(sticky, first[0]);
+    for _ in 0..5 {
+        f.send(ProducerRecord::new("t").with_value("v")).unwrap();
+    }
+    assert_eq!(f.p.topics["t"].partitions[&sticky].batches.len(), 1);
+    assert_eq!(
+        f.p.topics["t"].partitions[&sticky].batches[0].records.len(),
+        6
+    );
+}
+
+#[test]
+fn sticky_partitioner_skips_partitions_without_a_leader() {
+    let mut f = Fixture::new(4, |c| c.linger = MS(1));
+    // Partitions 1 and 3 lose their leader.
+    let resp = MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(0)
+            .with_host("h".into())
+            .with_port(9092)])
+        .with_topics(vec![MetadataResponseTopic::default()
+            .with_name(Some("t".into()))
+            .with_partitions(
+                (0..4)
+                    .map(|p| {
+                        MetadataResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_leader_id(if p % 2 == 0 { 0 } else { -1 })
+                    })
+                    .collect(),
+            )]);
+    f.m.cache = ClusterMetadata::from_response(&resp);
+    let mut chosen = BTreeSet::new();
+    for _ in 0..40 {
+        f.send(ProducerRecord::new("t").with_value("v")).unwrap();
+        chosen.insert(f.p.topics["t"].sticky.unwrap());
+        f.now += MS(1);
+        f.drain();
+    }
+    assert_eq!(
+        chosen,
+        BTreeSet::from([0, 2]),
+        "only partitions with a leader"
+    );
+}
+
+struct Last;
+
+impl Partitioner for Last {
+    fn partition(&self, _: &str, _: Option<&[u8]>, _: Option<&[u8]>, n: i32, _: &[i32]) -> i32 {
+        n - 1
+    }
+}
+
+#[test]
+fn a_custom_partitioner_decides() {
+    let mut f = Fixture::new(3, |c| {
+        c.partitioner = PartitionerChoice::Custom(Arc::new(Last))
+    });
+    f.send(ProducerRecord::new("t").with_key("k")).unwrap();
+    f.send(ProducerRecord::new("t")).unwrap();
+    assert_eq!(f.partitions_with_batches(), vec![2]);
+}
+
+#[test]
+fn records_wait_for_metadata_in_send_order() {
+    let mut f = Fixture::new(1, |_| {});
+    f.m.cache = ClusterMetadata::default();
+    let a = f.send(ProducerRecord::new("t").with_partition(0)).unwrap();
+    let b = f.send(ProducerRecord::new("t").with_partition(0)).unwrap();
+    assert_eq!(f.p.topics["t"].waiting.len(), 2);
+    f.m = metadata(f.now, 1);
+    f.wanted();
+    let ps = &f.p.topics["t"].partitions[&0];
+    let ids: Vec<DeliveryId> = ps.batches[0].records.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![a, b]);
+}
+
+#[test]
+fn config_validation() {
+    let t = Duration::from_secs(30);
+    let ok = ProducerConfig::default();
+    assert!(ok.validate(t).is_ok());
+    let bad = [
+        ProducerConfig {
+            acks: Acks::Leader,
+            ..ProducerConfig::default()
+        },
+        ProducerConfig {
+            max_in_flight: 6,
+            ..ProducerConfig::default()
+        },
+        ProducerConfig {
+            max_in_flight: 0,
+            enable_idempotence: false,
+            ..ProducerConfig::default()
+        },
+        ProducerConfig {
+            delivery_timeout: Duration::from_secs(10),
+            ..ProducerConfig::default()
+        },
+        ProducerConfig {
+            batch_size: 0,
+            ..ProducerConfig::default()
+        },
+    ];
+    for c in bad {
+        assert!(c.validate(t).is_err(), "{c:?}");
+    }
+    let acks1 = ProducerConfig {
+        acks: Acks::Leader,
+        enable_idempotence: false,
+        max_in_flight: 10,
+        ..ProducerConfig::default()
+    };
+    assert!(acks1.validate(t).is_ok());
+}
+
+#[test]
+fn sequences_wrap() {
+    assert_eq!(next_sequence(0, 5), 5);
+    assert_eq!(next_sequence(i32::MAX, 1), 0);
+    assert_eq!(next_sequence(i32::MAX - 1, 3), 1);
+}
+
+#[test]
+fn batch_records_keep_their_order_across_chunks() {
+    let rec = |n: u64| Rec {
+        id: DeliveryId(n),
+        key: None,
+        value: None,
+        headers: Vec::new(),
+        timestamp: 0,
+        size: 1,
+    };
+    let mut r = Recs::default();
+    for n in 0..1000 {
+        r.push(rec(n));
+    }
+    assert_eq!(r.len(), 1000);
+    assert!(r.chunks.len() > 1 && r.chunks.iter().all(|c| c.len() <= Recs::CHUNK));
+    assert!(r.iter().map(|x| x.id.0).eq(0..1000));
+    let v = r.into_vec();
+    assert!(v.iter().map(|x| x.id.0).eq(0..1000));
+    let r = Recs::from_vec(v);
+    assert_eq!(r.len(), 1000);
+    assert!(r.into_iter().map(|x| x.id.0).eq(0..1000));
+}
