@@ -41,14 +41,24 @@ fi
 step "format"
 cargo fmt --all -- --check
 
-# The schemas are not part of the repository; check freshness when they
-# sit beside it, as they do in CI and on developer machines.
+# The schemas are not part of the repository. The older releases sit
+# beside it, as they do in CI and on developer machines; the newest is the
+# pinned broker's own, inside the kafka-clients jar of the Maven install
+# (scripts/install-kafka.sh must have run before this step).
 schemas="${KAFKA_SCHEMAS:-../shared/kafka-schemas}"
-if [ -d "$schemas" ]; then
-    step "generated messages are up to date with $schemas"
-    KAFKA_SCHEMAS="$schemas" cargo run -q -p kafka-proto-codegen -- --check
-else
+if [ ! -d "$schemas" ]; then
     step "schemas not found at $schemas: skipping the generated-code check"
+elif ! ls target/kafka/libs/kafka-clients-*.jar >/dev/null 2>&1; then
+    if [ -e scripts/install-kafka.sh ]; then
+        echo "no target/kafka/libs/kafka-clients-*.jar for the generated-code check:" \
+            "run ./scripts/install-kafka.sh before this step" >&2
+        exit 1
+    fi
+    step "no Maven install of Kafka (scripts/install-kafka.sh) on this branch: skipping the generated-code check"
+else
+    newest="$(./scripts/kafka-schemas.sh)"
+    step "generated messages are up to date with $schemas and $newest"
+    KAFKA_SCHEMAS="$schemas:$newest" cargo run -q -p kafka-proto-codegen -- --check
 fi
 
 step "clippy"

@@ -3,7 +3,8 @@
 //! Valid frames for ApiVersions, Metadata, Produce and Fetch in a few
 //! versions each (lowest, last non-flexible, first flexible, highest): the
 //! default body and one generated with the proptest strategies from a fixed
-//! seed, so reruns write the same files. Existing files are overwritten;
+//! seed, so reruns write the same files; and two generated frames for each
+//! version Kafka 4.4 added. Existing files are overwritten;
 //! others in the corpus directories are left alone.
 
 use std::fs;
@@ -22,6 +23,18 @@ const KEYS: [ApiKey; 4] = [
     ApiKey::Metadata,
     ApiKey::Produce,
     ApiKey::Fetch,
+];
+
+/// Versions Kafka 4.4 added, besides ApiVersions v5 (the highest version,
+/// seeded with the keys above). Seeding them lets a short run start inside
+/// their new fields instead of first having to hit the key and version.
+const KAFKA_4_4: [(ApiKey, i16); 6] = [
+    (ApiKey::DeleteGroups, 3),
+    (ApiKey::TxnOffsetCommit, 6),
+    (ApiKey::StreamsGroupDescribe, 1),
+    (ApiKey::StreamsGroupHeartbeat, 1),
+    (ApiKey::StreamsGroupTopologyDescriptionUpdate, 0),
+    (ApiKey::UnregisterController, 0),
 ];
 
 fn versions(key: ApiKey) -> Vec<i16> {
@@ -112,6 +125,27 @@ fn main() {
                 write(&dirs[1], &format!("seed-{key}-v{version}-{kind}"), &input);
                 count += 1;
             }
+        }
+    }
+
+    for (key, version) in KAFKA_4_4 {
+        for n in 0..2 {
+            let req = RequestBody::arbitrary(key, version)
+                .new_tree(&mut runner)
+                .expect("strategy")
+                .current();
+            let resp = ResponseBody::arbitrary(key, version)
+                .new_tree(&mut runner)
+                .expect("strategy")
+                .current();
+            let wire = request_frame(key, version, &req);
+            write(&dirs[0], &format!("seed-{key}-v{version}-arb{n}"), &wire[4..]);
+            let mut wire = BytesMut::new();
+            encode_response_frame(7, version, &resp, &mut wire).expect("encode seed response");
+            let mut input = response_selector(key, version).to_vec();
+            input.extend_from_slice(&wire[4..]);
+            write(&dirs[1], &format!("seed-{key}-v{version}-arb{n}"), &input);
+            count += 2;
         }
     }
 

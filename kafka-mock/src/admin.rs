@@ -35,6 +35,12 @@ pub(crate) fn served_versions(key: ApiKey) -> Option<RangeInclusive<i16>> {
     if key.is_unstable(hi) {
         hi -= 1;
     }
+    // TxnOffsetCommit v6 (Kafka 4.4) names topics by id only, and the
+    // mock's transactional offsets are looked up by name: serving v6 would
+    // answer every commit with an unknown topic.
+    if key == TxnOffsetCommit {
+        hi = hi.min(5);
+    }
     let lo = match key {
         Produce => 3,
         Fetch => 4,

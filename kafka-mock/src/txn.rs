@@ -787,7 +787,7 @@ impl Cluster {
                 &req.group_id,
                 &req.member_id,
                 req.group_instance_id.as_deref(),
-                req.generation_id,
+                req.generation_id_or_member_epoch,
             )?;
         }
         let id = &req.transactional_id;

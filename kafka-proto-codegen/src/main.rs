@@ -1,11 +1,16 @@
 //! Generates `kafka-proto/src/messages/` from Kafka's JSON message schemas.
 //!
-//! Usage: `kafka-proto-codegen [--check] [SCHEMA_DIR] [OUT_DIR]`
+//! Usage: `kafka-proto-codegen [--check] [--out OUT_DIR] [SCHEMA_ROOT...]`
 //!
-//! `SCHEMA_DIR` holds one subdirectory per Kafka release (e.g. `4.3/`,
-//! `3.9/`); for each message version the newest release defining it wins.
-//! It defaults to `$KAFKA_SCHEMAS`, else `../shared/kafka-schemas` beside
-//! the workspace. `OUT_DIR` defaults to `kafka-proto/src/messages`.
+//! Each `SCHEMA_ROOT` holds one subdirectory per Kafka release (e.g.
+//! `4.3/`, `3.9/`); for each message version the newest release defining it
+//! wins, whichever root it sits in. Without arguments the roots are
+//! `$KAFKA_SCHEMAS` (a list separated like `PATH`), else two beside the
+//! workspace: `../shared/kafka-schemas` (the older releases) and
+//! `target/kafka/schemas` (the pinned broker's release, extracted from its
+//! `kafka-clients` jar by `scripts/kafka-schemas.sh`). A missing root is an
+//! error rather than a skip: leaving a release out would silently change
+//! the generated code. `OUT_DIR` defaults to `kafka-proto/src/messages`.
 //! With `--check`, nothing is written and the exit status says whether the
 //! committed files match what would be generated.
 
@@ -41,6 +46,57 @@ fn rustfmt(src: &str) -> String {
     String::from_utf8(out.stdout).expect("rustfmt output is UTF-8")
 }
 
+/// The schema roots to read, in the order given.
+fn schema_roots(args: &[String], root: &Path) -> Vec<PathBuf> {
+    if !args.is_empty() {
+        return args.iter().map(PathBuf::from).collect();
+    }
+    if let Some(list) = std::env::var_os("KAFKA_SCHEMAS") {
+        return std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+    }
+    vec![
+        root.join("../shared/kafka-schemas"),
+        root.join("target/kafka/schemas"),
+    ]
+}
+
+/// Every release directory under the roots, newest first. The same release
+/// under two roots is refused: which copy wins would be an accident.
+fn releases(roots: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    for dir in roots {
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            format!(
+                "schema root {}: {e}\n\
+                 (the newest release's schemas come from the kafka-clients jar: run \
+                 scripts/install-kafka.sh, then scripts/kafka-schemas.sh)",
+                dir.display()
+            )
+        })?;
+        for e in entries.filter_map(|e| e.ok()) {
+            if !e.path().is_dir() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some((_, other)) = found.iter().find(|(r, _)| *r == name) {
+                return Err(format!(
+                    "release {name} is in two schema roots: {} and {}",
+                    other.display(),
+                    e.path().display()
+                ));
+            }
+            found.push((name, e.path()));
+        }
+    }
+    if found.is_empty() {
+        return Err(format!("no release directories under {roots:?}"));
+    }
+    found.sort_by_key(|(r, _)| std::cmp::Reverse(release_key(r)));
+    Ok(found)
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let check = if let Some(i) = args.iter().position(|a| a == "--check") {
@@ -50,27 +106,36 @@ fn main() -> ExitCode {
         false
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let schema_dir = args
-        .first()
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("KAFKA_SCHEMAS").map(PathBuf::from))
-        .unwrap_or_else(|| root.join("../shared/kafka-schemas"));
-    let out_dir = args
-        .get(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("kafka-proto/src/messages"));
-
-    let mut releases: Vec<String> = std::fs::read_dir(&schema_dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", schema_dir.display()))
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    releases.sort_by_key(|r| std::cmp::Reverse(release_key(r)));
+    let out_dir = match args.iter().position(|a| a == "--out") {
+        Some(i) if i + 1 < args.len() => {
+            args.remove(i);
+            PathBuf::from(args.remove(i))
+        }
+        Some(_) => {
+            eprintln!("--out needs a directory");
+            return ExitCode::FAILURE;
+        }
+        None => root.join("kafka-proto/src/messages"),
+    };
+    let releases = match releases(&schema_roots(&args, &root)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "releases, newest first: {}",
+        releases
+            .iter()
+            .map(|(r, _)| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let trees: Vec<(String, Vec<schema::Schema>)> = releases
         .iter()
-        .map(|r| {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(schema_dir.join(r))
+        .map(|(r, dir)| {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
                 .expect("release dir")
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "json"))

@@ -10,7 +10,7 @@
 //! it, so they cannot disagree with each other.
 //!
 //! The table follows `clients/src/main/java/org/apache/kafka/common/protocol/Errors.java`
-//! as of Apache Kafka 4.3 (codes -1 through 133, with no gaps). The
+//! as of Apache Kafka 4.4 (codes -1 through 136, with no gaps). The
 //! retriable flag is `true` exactly when the exception class Kafka maps
 //! the code to extends `org.apache.kafka.common.errors.RetriableException`
 //! (directly, or through `RefreshRetriableException` / `InvalidMetadataException`).
@@ -26,7 +26,7 @@ macro_rules! error_codes {
     ($( $code:literal, $variant:ident, $name:literal, $retriable:literal, $desc:literal; )*) => {
         /// A Kafka protocol error code.
         ///
-        /// One variant per code defined by Apache Kafka 4.3 (-1 through 133),
+        /// One variant per code defined by Apache Kafka 4.4 (-1 through 136),
         /// plus [`ErrorCode::Unknown`] for any other value, so decoding a
         /// response from a newer broker never fails just because it sent a
         /// code this crate has not heard of.
@@ -410,6 +410,12 @@ error_codes! {
         "The Streams topology epoch supplied by the member is older than the group's.";
     133, ShareSessionLimitReached, "SHARE_SESSION_LIMIT_REACHED", true,
         "The broker cannot open another share session because its limit is reached.";
+    134, GroupDeletionFailed, "GROUP_DELETION_FAILED", false,
+        "The group could not be deleted; the per-group error message says why.";
+    135, StreamsTopologyDescriptionUpdateFailed, "STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED", false,
+        "The broker could not apply the Streams topology description update.";
+    136, ControllerIdNotRegistered, "CONTROLLER_ID_NOT_REGISTERED", false,
+        "The controller id is not registered with the quorum.";
 }
 
 impl ErrorCode {
@@ -479,13 +485,13 @@ mod tests {
     use super::ErrorCode;
     use std::collections::HashSet;
 
-    /// Highest code defined by Apache Kafka 4.3.
-    const MAX_KNOWN: i16 = 133;
+    /// Highest code defined by Apache Kafka 4.4.
+    const MAX_KNOWN: i16 = 136;
 
     #[test]
     fn error_code_count_and_range() {
-        // -1 and 0 through 133, no gaps.
-        assert_eq!(ErrorCode::ALL.len(), 135);
+        // -1 and 0 through 136, no gaps.
+        assert_eq!(ErrorCode::ALL.len(), 138);
         assert_eq!(ErrorCode::ALL.first().unwrap().code(), -1);
         assert_eq!(ErrorCode::ALL.last().unwrap().code(), MAX_KNOWN);
     }
@@ -708,6 +714,13 @@ mod tests {
                 ErrorCode::ShareSessionLimitReached,
                 "SHARE_SESSION_LIMIT_REACHED",
                 true,
+            ),
+            // DeleteGroups v3 (Kafka 4.4) pairs this code with a message.
+            (
+                134,
+                ErrorCode::GroupDeletionFailed,
+                "GROUP_DELETION_FAILED",
+                false,
             ),
         ];
         for &(code, variant, name, retriable) in cases {

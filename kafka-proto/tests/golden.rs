@@ -1,6 +1,6 @@
 //! Golden byte vectors, written out by hand field by field from Kafka's
-//! message schemas (Kafka 4.3's `*.json` message definitions), so that a
-//! reader sees the wire format. Each test checks both directions: ours
+//! message schemas (Kafka 4.3's and 4.4's `*.json` message definitions), so
+//! that a reader sees the wire format. Each test checks both directions: ours
 //! encodes the value to exactly these bytes, and decodes these bytes to
 //! exactly the value. Where kafka-protocol has the message, it must read
 //! and rewrite the same bytes too.
@@ -132,6 +132,114 @@ fn api_versions_request_v3_frame() {
         .with_client_software_version("0.1".into());
     assert_eq!(ApiKey::ApiVersions.request_header_version(3), 2);
     check_request_frame(&header, body.into(), expected);
+}
+
+#[test]
+fn api_versions_request_v5_frame() {
+    // ApiVersions v5 (Kafka 4.4, KIP-1242) adds ClusterId and NodeId, with
+    // which a client names the broker it means to reach. A new connection
+    // sends our highest version, so this is the first frame a 4.4 broker
+    // sees from us: both unknown, null and -1.
+    #[rustfmt::skip]
+    let expected: &[u8] = &[
+        0x00, 0x00, 0x00, 0x21,  // frame size: 33 bytes follow
+        // RequestHeader v2
+        0x00, 0x12,              // RequestApiKey: 18 (ApiVersions)
+        0x00, 0x05,              // RequestApiVersion: 5
+        0x00, 0x00, 0x00, 0x07,  // CorrelationId: 7
+        0x00, 0x03, b'c', b'l', b'i', // ClientId: int16 length 3, "cli"
+        0x00,                    // header tagged fields: none
+        // ApiVersionsRequest v5
+        0x09, b'k', b'a', b'f', b'k', b'a', b'-', b'r', b's', // ClientSoftwareName: uvarint(8+1), "kafka-rs"
+        0x04, b'0', b'.', b'1',  // ClientSoftwareVersion: uvarint(3+1), "0.1"
+        0x00,                    // ClusterId: compact nullable string, uvarint(0) = null
+        0xff, 0xff, 0xff, 0xff,  // NodeId: int32 -1
+        0x00,                    // tagged fields: none
+    ];
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::ApiVersions.id())
+        .with_request_api_version(5)
+        .with_correlation_id(7)
+        .with_client_id(Some("cli".into()));
+    let body = ApiVersionsRequest::default()
+        .with_client_software_name("kafka-rs".into())
+        .with_client_software_version("0.1".into());
+    assert_eq!((body.cluster_id.as_deref(), body.node_id), (None, -1));
+    check_request_frame(&header, body.into(), expected);
+}
+
+#[test]
+fn api_versions_request_v5_with_cluster_and_node_and_v4_drops_them() {
+    #[rustfmt::skip]
+    let v5: &[u8] = &[
+        0x01,                    // ClientSoftwareName: uvarint(0+1), ""
+        0x01,                    // ClientSoftwareVersion: uvarint(0+1), ""
+        0x04, b'a', b'b', b'c',  // ClusterId: uvarint(3+1), "abc"
+        0x00, 0x00, 0x00, 0x02,  // NodeId: 2
+        0x00,                    // tagged fields: none
+    ];
+    let body = ApiVersionsRequest::default()
+        .with_cluster_id(Some("abc".into()))
+        .with_node_id(2);
+    check_body(&body, 5, v5);
+    // Both fields are "ignorable": a broker that only speaks v4 gets a v4
+    // request without them rather than an encoding error.
+    let mut v4 = BytesMut::new();
+    body.encode(&mut v4, 4)
+        .expect("v4 drops the ignorable fields");
+    assert_eq!(&v4[..], &[0x01, 0x01, 0x00]);
+}
+
+#[test]
+fn txn_offset_commit_request_v6_names_topics_by_id() {
+    // TxnOffsetCommit v6 (Kafka 4.4, KIP-1319) replaces the topic name with
+    // its id ("Name" has "versions": "0-5", "TopicId" "6+"), and the group
+    // field is now GenerationIdOrMemberEpoch.
+    #[rustfmt::skip]
+    let expected: &[u8] = &[
+        0x03, b't', b'x',        // TransactionalId: uvarint(2+1), "tx"
+        0x02, b'g',              // GroupId: uvarint(1+1), "g"
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xe8, // ProducerId: 1000
+        0x00, 0x02,              // ProducerEpoch: 2
+        0x00, 0x00, 0x00, 0x05,  // GenerationIdOrMemberEpoch: 5
+        0x02, b'm',              // MemberId: uvarint(1+1), "m"
+        0x00,                    // GroupInstanceId: null
+        0x02,                    // Topics: compact array, uvarint(1+1)
+        0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+        0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, //   TopicId (no Name in v6)
+        0x02,                    //   Partitions: compact array, uvarint(1+1)
+        0x00, 0x00, 0x00, 0x03,  //     PartitionIndex: 3
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, // CommittedOffset: 42
+        0xff, 0xff, 0xff, 0xff,  //     CommittedLeaderEpoch: -1
+        0x00,                    //     CommittedMetadata: null
+        0x00,                    //     tagged fields: none
+        0x00,                    //   tagged fields: none
+        0x00,                    // tagged fields: none
+    ];
+    use kafka_proto::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let id = Uuid([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+    let body = TxnOffsetCommitRequest::default()
+        .with_transactional_id("tx".into())
+        .with_group_id("g".into())
+        .with_producer_id(1000)
+        .with_producer_epoch(2)
+        .with_generation_id_or_member_epoch(5)
+        .with_member_id("m".into())
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_topic_id(id)
+            .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                .with_partition_index(3)
+                .with_committed_offset(42)
+                // The schema gives no default, so Kafka's (and ours) is "".
+                .with_committed_metadata(None)])]);
+    check_body(&body, 6, expected);
+    // The same value in v5 writes the (empty) name where v6 has the id, and
+    // drops the id: both are "ignorable", so neither direction is an error.
+    let mut v5 = BytesMut::new();
+    body.encode(&mut v5, 5).expect("v5");
+    assert_eq!(v5.len(), expected.len() - 16 + 1, "uuid out, empty name in");
 }
 
 #[test]

@@ -27,7 +27,9 @@
 //! What kafka-protocol 0.18.0 lacks (printed by the test as well):
 //! - API keys 4 LeaderAndIsr, 5 StopReplica, 6 UpdateMetadata and
 //!   7 ControlledShutdown (ZooKeeper-era inter-broker APIs, gone in Kafka 4),
-//!   and 88 StreamsGroupHeartbeat, 89 StreamsGroupDescribe;
+//!   88 StreamsGroupHeartbeat, 89 StreamsGroupDescribe, and the keys Kafka
+//!   4.4 adds: 93 StreamsGroupTopologyDescriptionUpdate and
+//!   94 UnregisterController;
 //! - versions dropped in Kafka 4 that we still generate from the 3.9
 //!   schemas (e.g. Produce v0-2, Fetch v0-3, ListOffsets v0, the v0 of most
 //!   admin APIs, ShareGroup*/ShareFetch/ShareAcknowledge v0);
@@ -36,7 +38,11 @@
 //!   InitProducerId request v6, DescribeLogDirs v5, ShareFetch and
 //!   ShareAcknowledge v2, BrokerHeartbeat v2, AddRaftVoter v1,
 //!   WriteShareGroupState, ReadShareGroupStateSummary and
-//!   DescribeShareGroupOffsets v1, WriteTxnMarkers v2).
+//!   DescribeShareGroupOffsets v1, WriteTxnMarkers v2);
+//! - every version Kafka 4.4 adds to a key they know: ApiVersions v5,
+//!   DeleteGroups v3, TxnOffsetCommit v6. Their older versions are still
+//!   compared, which shows the fields 4.4 adds did not move anything in
+//!   the versions without them.
 //!
 //! The test prints the exact per-key lists. They cover no version we lack.
 //!
@@ -98,6 +104,8 @@ const THEY_LACK: &[ApiKey] = &[
     ApiKey::ControlledShutdown,
     ApiKey::StreamsGroupHeartbeat,
     ApiKey::StreamsGroupDescribe,
+    ApiKey::StreamsGroupTopologyDescriptionUpdate,
+    ApiKey::UnregisterController,
 ];
 
 #[derive(Default)]

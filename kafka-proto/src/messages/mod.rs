@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use crate::error::{DecodeError, EncodeError};
 use crate::Message;
 
+pub mod aborted_txn;
 pub mod add_offsets_to_txn_request;
 pub mod add_offsets_to_txn_response;
 pub mod add_partitions_to_txn_request;
@@ -193,12 +194,16 @@ pub mod streams_group_describe_request;
 pub mod streams_group_describe_response;
 pub mod streams_group_heartbeat_request;
 pub mod streams_group_heartbeat_response;
+pub mod streams_group_topology_description_update_request;
+pub mod streams_group_topology_description_update_response;
 pub mod sync_group_request;
 pub mod sync_group_response;
 pub mod txn_offset_commit_request;
 pub mod txn_offset_commit_response;
 pub mod unregister_broker_request;
 pub mod unregister_broker_response;
+pub mod unregister_controller_request;
+pub mod unregister_controller_response;
 pub mod update_features_request;
 pub mod update_features_response;
 pub mod update_metadata_request;
@@ -213,6 +218,7 @@ pub mod write_share_group_state_response;
 pub mod write_txn_markers_request;
 pub mod write_txn_markers_response;
 
+pub use aborted_txn::AbortedTxn;
 pub use add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 pub use add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 pub use add_partitions_to_txn_request::AddPartitionsToTxnRequest;
@@ -392,12 +398,16 @@ pub use streams_group_describe_request::StreamsGroupDescribeRequest;
 pub use streams_group_describe_response::StreamsGroupDescribeResponse;
 pub use streams_group_heartbeat_request::StreamsGroupHeartbeatRequest;
 pub use streams_group_heartbeat_response::StreamsGroupHeartbeatResponse;
+pub use streams_group_topology_description_update_request::StreamsGroupTopologyDescriptionUpdateRequest;
+pub use streams_group_topology_description_update_response::StreamsGroupTopologyDescriptionUpdateResponse;
 pub use sync_group_request::SyncGroupRequest;
 pub use sync_group_response::SyncGroupResponse;
 pub use txn_offset_commit_request::TxnOffsetCommitRequest;
 pub use txn_offset_commit_response::TxnOffsetCommitResponse;
 pub use unregister_broker_request::UnregisterBrokerRequest;
 pub use unregister_broker_response::UnregisterBrokerResponse;
+pub use unregister_controller_request::UnregisterControllerRequest;
+pub use unregister_controller_response::UnregisterControllerResponse;
 pub use update_features_request::UpdateFeaturesRequest;
 pub use update_features_response::UpdateFeaturesResponse;
 pub use update_metadata_request::UpdateMetadataRequest;
@@ -603,6 +613,10 @@ pub enum ApiKey {
     AlterShareGroupOffsets = 91,
     /// `DeleteShareGroupOffsets` (key 92).
     DeleteShareGroupOffsets = 92,
+    /// `StreamsGroupTopologyDescriptionUpdate` (key 93).
+    StreamsGroupTopologyDescriptionUpdate = 93,
+    /// `UnregisterController` (key 94).
+    UnregisterController = 94,
 }
 
 /// A listener kind that serves an API (from the schemas' `listeners`).
@@ -713,6 +727,8 @@ impl ApiKey {
         ApiKey::DescribeShareGroupOffsets,
         ApiKey::AlterShareGroupOffsets,
         ApiKey::DeleteShareGroupOffsets,
+        ApiKey::StreamsGroupTopologyDescriptionUpdate,
+        ApiKey::UnregisterController,
     ];
 
     /// The key's wire value.
@@ -816,6 +832,10 @@ impl ApiKey {
             ApiKey::DescribeShareGroupOffsets => "DescribeShareGroupOffsets",
             ApiKey::AlterShareGroupOffsets => "AlterShareGroupOffsets",
             ApiKey::DeleteShareGroupOffsets => "DeleteShareGroupOffsets",
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                "StreamsGroupTopologyDescriptionUpdate"
+            }
+            ApiKey::UnregisterController => "UnregisterController",
         }
     }
 
@@ -840,7 +860,7 @@ impl ApiKey {
             ApiKey::DescribeGroups => RangeInclusive::new(0, 6),
             ApiKey::ListGroups => RangeInclusive::new(0, 5),
             ApiKey::SaslHandshake => RangeInclusive::new(0, 1),
-            ApiKey::ApiVersions => RangeInclusive::new(0, 4),
+            ApiKey::ApiVersions => RangeInclusive::new(0, 5),
             ApiKey::CreateTopics => RangeInclusive::new(0, 7),
             ApiKey::DeleteTopics => RangeInclusive::new(0, 6),
             ApiKey::DeleteRecords => RangeInclusive::new(0, 2),
@@ -850,7 +870,7 @@ impl ApiKey {
             ApiKey::AddOffsetsToTxn => RangeInclusive::new(0, 4),
             ApiKey::EndTxn => RangeInclusive::new(0, 5),
             ApiKey::WriteTxnMarkers => RangeInclusive::new(0, 2),
-            ApiKey::TxnOffsetCommit => RangeInclusive::new(0, 5),
+            ApiKey::TxnOffsetCommit => RangeInclusive::new(0, 6),
             ApiKey::DescribeAcls => RangeInclusive::new(0, 3),
             ApiKey::CreateAcls => RangeInclusive::new(0, 3),
             ApiKey::DeleteAcls => RangeInclusive::new(0, 3),
@@ -864,7 +884,7 @@ impl ApiKey {
             ApiKey::RenewDelegationToken => RangeInclusive::new(0, 2),
             ApiKey::ExpireDelegationToken => RangeInclusive::new(0, 2),
             ApiKey::DescribeDelegationToken => RangeInclusive::new(0, 3),
-            ApiKey::DeleteGroups => RangeInclusive::new(0, 2),
+            ApiKey::DeleteGroups => RangeInclusive::new(0, 3),
             ApiKey::ElectLeaders => RangeInclusive::new(0, 2),
             ApiKey::IncrementalAlterConfigs => RangeInclusive::new(0, 1),
             ApiKey::AlterPartitionReassignments => RangeInclusive::new(0, 1),
@@ -910,11 +930,13 @@ impl ApiKey {
             ApiKey::WriteShareGroupState => RangeInclusive::new(0, 1),
             ApiKey::DeleteShareGroupState => RangeInclusive::new(0, 0),
             ApiKey::ReadShareGroupStateSummary => RangeInclusive::new(0, 1),
-            ApiKey::StreamsGroupHeartbeat => RangeInclusive::new(0, 0),
-            ApiKey::StreamsGroupDescribe => RangeInclusive::new(0, 0),
+            ApiKey::StreamsGroupHeartbeat => RangeInclusive::new(0, 1),
+            ApiKey::StreamsGroupDescribe => RangeInclusive::new(0, 1),
             ApiKey::DescribeShareGroupOffsets => RangeInclusive::new(0, 1),
             ApiKey::AlterShareGroupOffsets => RangeInclusive::new(0, 0),
             ApiKey::DeleteShareGroupOffsets => RangeInclusive::new(0, 0),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => RangeInclusive::new(0, 0),
+            ApiKey::UnregisterController => RangeInclusive::new(0, 0),
         }
     }
 
@@ -1014,6 +1036,8 @@ impl ApiKey {
             ApiKey::DescribeShareGroupOffsets => Some(0),
             ApiKey::AlterShareGroupOffsets => Some(0),
             ApiKey::DeleteShareGroupOffsets => Some(0),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => Some(0),
+            ApiKey::UnregisterController => Some(0),
         }
     }
 
@@ -1131,6 +1155,8 @@ impl ApiKey {
             ApiKey::DescribeShareGroupOffsets => &[Listener::Broker],
             ApiKey::AlterShareGroupOffsets => &[Listener::Broker],
             ApiKey::DeleteShareGroupOffsets => &[Listener::Broker],
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => &[Listener::Broker],
+            ApiKey::UnregisterController => &[Listener::Broker, Listener::Controller],
         }
     }
 
@@ -1272,6 +1298,8 @@ impl TryFrom<i16> for ApiKey {
             90 => Ok(ApiKey::DescribeShareGroupOffsets),
             91 => Ok(ApiKey::AlterShareGroupOffsets),
             92 => Ok(ApiKey::DeleteShareGroupOffsets),
+            93 => Ok(ApiKey::StreamsGroupTopologyDescriptionUpdate),
+            94 => Ok(ApiKey::UnregisterController),
             other => Err(UnknownApiKey(other)),
         }
     }
@@ -1750,6 +1778,16 @@ impl Request for DeleteShareGroupOffsetsRequest {
     type Response = DeleteShareGroupOffsetsResponse;
 }
 
+impl Request for StreamsGroupTopologyDescriptionUpdateRequest {
+    const API_KEY: ApiKey = ApiKey::StreamsGroupTopologyDescriptionUpdate;
+    type Response = StreamsGroupTopologyDescriptionUpdateResponse;
+}
+
+impl Request for UnregisterControllerRequest {
+    const API_KEY: ApiKey = ApiKey::UnregisterController;
+    type Response = UnregisterControllerResponse;
+}
+
 /// Any request body, one variant per API.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1940,6 +1978,10 @@ pub enum RequestBody {
     AlterShareGroupOffsets(AlterShareGroupOffsetsRequest),
     /// A `DeleteShareGroupOffsetsRequest`.
     DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest),
+    /// A `StreamsGroupTopologyDescriptionUpdateRequest`.
+    StreamsGroupTopologyDescriptionUpdate(StreamsGroupTopologyDescriptionUpdateRequest),
+    /// A `UnregisterControllerRequest`.
+    UnregisterController(UnregisterControllerRequest),
 }
 
 impl RequestBody {
@@ -2039,6 +2081,10 @@ impl RequestBody {
             Self::DescribeShareGroupOffsets(_) => ApiKey::DescribeShareGroupOffsets,
             Self::AlterShareGroupOffsets(_) => ApiKey::AlterShareGroupOffsets,
             Self::DeleteShareGroupOffsets(_) => ApiKey::DeleteShareGroupOffsets,
+            Self::StreamsGroupTopologyDescriptionUpdate(_) => {
+                ApiKey::StreamsGroupTopologyDescriptionUpdate
+            }
+            Self::UnregisterController(_) => ApiKey::UnregisterController,
         }
     }
 
@@ -2351,6 +2397,14 @@ impl RequestBody {
                 <DeleteShareGroupOffsetsRequest as Message>::decode(buf, version)
                     .map(Self::DeleteShareGroupOffsets)
             }
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                <StreamsGroupTopologyDescriptionUpdateRequest as Message>::decode(buf, version)
+                    .map(Self::StreamsGroupTopologyDescriptionUpdate)
+            }
+            ApiKey::UnregisterController => {
+                <UnregisterControllerRequest as Message>::decode(buf, version)
+                    .map(Self::UnregisterController)
+            }
         };
         result.map_err(|e| e.at(start, buf.len()))
     }
@@ -2451,6 +2505,8 @@ impl RequestBody {
             Self::DescribeShareGroupOffsets(body) => body.encode(buf, version),
             Self::AlterShareGroupOffsets(body) => body.encode(buf, version),
             Self::DeleteShareGroupOffsets(body) => body.encode(buf, version),
+            Self::StreamsGroupTopologyDescriptionUpdate(body) => body.encode(buf, version),
+            Self::UnregisterController(body) => body.encode(buf, version),
         }
     }
 }
@@ -2554,6 +2610,8 @@ impl RequestBody {
             ApiKey::DescribeShareGroupOffsets => <DescribeShareGroupOffsetsRequest as crate::arbitrary::ArbitraryVersioned>::arbitrary(version).prop_map(Self::DescribeShareGroupOffsets).boxed(),
             ApiKey::AlterShareGroupOffsets => <AlterShareGroupOffsetsRequest as crate::arbitrary::ArbitraryVersioned>::arbitrary(version).prop_map(Self::AlterShareGroupOffsets).boxed(),
             ApiKey::DeleteShareGroupOffsets => <DeleteShareGroupOffsetsRequest as crate::arbitrary::ArbitraryVersioned>::arbitrary(version).prop_map(Self::DeleteShareGroupOffsets).boxed(),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => <StreamsGroupTopologyDescriptionUpdateRequest as crate::arbitrary::ArbitraryVersioned>::arbitrary(version).prop_map(Self::StreamsGroupTopologyDescriptionUpdate).boxed(),
+            ApiKey::UnregisterController => <UnregisterControllerRequest as crate::arbitrary::ArbitraryVersioned>::arbitrary(version).prop_map(Self::UnregisterController).boxed(),
         }
     }
 }
@@ -3116,6 +3174,18 @@ impl From<DeleteShareGroupOffsetsRequest> for RequestBody {
     }
 }
 
+impl From<StreamsGroupTopologyDescriptionUpdateRequest> for RequestBody {
+    fn from(body: StreamsGroupTopologyDescriptionUpdateRequest) -> Self {
+        Self::StreamsGroupTopologyDescriptionUpdate(body)
+    }
+}
+
+impl From<UnregisterControllerRequest> for RequestBody {
+    fn from(body: UnregisterControllerRequest) -> Self {
+        Self::UnregisterController(body)
+    }
+}
+
 /// Any response body, one variant per API.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -3306,6 +3376,10 @@ pub enum ResponseBody {
     AlterShareGroupOffsets(AlterShareGroupOffsetsResponse),
     /// A `DeleteShareGroupOffsetsResponse`.
     DeleteShareGroupOffsets(DeleteShareGroupOffsetsResponse),
+    /// A `StreamsGroupTopologyDescriptionUpdateResponse`.
+    StreamsGroupTopologyDescriptionUpdate(StreamsGroupTopologyDescriptionUpdateResponse),
+    /// A `UnregisterControllerResponse`.
+    UnregisterController(UnregisterControllerResponse),
 }
 
 impl ResponseBody {
@@ -3405,6 +3479,10 @@ impl ResponseBody {
             Self::DescribeShareGroupOffsets(_) => ApiKey::DescribeShareGroupOffsets,
             Self::AlterShareGroupOffsets(_) => ApiKey::AlterShareGroupOffsets,
             Self::DeleteShareGroupOffsets(_) => ApiKey::DeleteShareGroupOffsets,
+            Self::StreamsGroupTopologyDescriptionUpdate(_) => {
+                ApiKey::StreamsGroupTopologyDescriptionUpdate
+            }
+            Self::UnregisterController(_) => ApiKey::UnregisterController,
         }
     }
 
@@ -3709,6 +3787,14 @@ impl ResponseBody {
                 <DeleteShareGroupOffsetsResponse as Message>::decode(buf, version)
                     .map(Self::DeleteShareGroupOffsets)
             }
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                <StreamsGroupTopologyDescriptionUpdateResponse as Message>::decode(buf, version)
+                    .map(Self::StreamsGroupTopologyDescriptionUpdate)
+            }
+            ApiKey::UnregisterController => {
+                <UnregisterControllerResponse as Message>::decode(buf, version)
+                    .map(Self::UnregisterController)
+            }
         };
         result.map_err(|e| e.at(start, buf.len()))
     }
@@ -3809,6 +3895,8 @@ impl ResponseBody {
             Self::DescribeShareGroupOffsets(body) => body.encode(buf, version),
             Self::AlterShareGroupOffsets(body) => body.encode(buf, version),
             Self::DeleteShareGroupOffsets(body) => body.encode(buf, version),
+            Self::StreamsGroupTopologyDescriptionUpdate(body) => body.encode(buf, version),
+            Self::UnregisterController(body) => body.encode(buf, version),
         }
     }
 }
@@ -3912,6 +4000,8 @@ impl ResponseBody {
             ApiKey::DescribeShareGroupOffsets => <DescribeShareGroupOffsetsResponse as crate::arbitrary::ArbitraryVersioned>::arbitrary(version).prop_map(Self::DescribeShareGroupOffsets).boxed(),
             ApiKey::AlterShareGroupOffsets => <AlterShareGroupOffsetsResponse as crate::arbitrary::ArbitraryVersioned>::arbitrary(version).prop_map(Self::AlterShareGroupOffsets).boxed(),
             ApiKey::DeleteShareGroupOffsets => <DeleteShareGroupOffsetsResponse as crate::arbitrary::ArbitraryVersioned>::arbitrary(version).prop_map(Self::DeleteShareGroupOffsets).boxed(),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => <StreamsGroupTopologyDescriptionUpdateResponse as crate::arbitrary::ArbitraryVersioned>::arbitrary(version).prop_map(Self::StreamsGroupTopologyDescriptionUpdate).boxed(),
+            ApiKey::UnregisterController => <UnregisterControllerResponse as crate::arbitrary::ArbitraryVersioned>::arbitrary(version).prop_map(Self::UnregisterController).boxed(),
         }
     }
 }
@@ -4471,5 +4561,17 @@ impl From<AlterShareGroupOffsetsResponse> for ResponseBody {
 impl From<DeleteShareGroupOffsetsResponse> for ResponseBody {
     fn from(body: DeleteShareGroupOffsetsResponse) -> Self {
         Self::DeleteShareGroupOffsets(body)
+    }
+}
+
+impl From<StreamsGroupTopologyDescriptionUpdateResponse> for ResponseBody {
+    fn from(body: StreamsGroupTopologyDescriptionUpdateResponse) -> Self {
+        Self::StreamsGroupTopologyDescriptionUpdate(body)
+    }
+}
+
+impl From<UnregisterControllerResponse> for ResponseBody {
+    fn from(body: UnregisterControllerResponse) -> Self {
+        Self::UnregisterController(body)
     }
 }
