@@ -205,7 +205,10 @@ async fn consume(
     let deadline = Instant::now() + Duration::from_secs(150);
     loop {
         if let Some(ends) = ends.borrow().as_ref() {
-            if ends.iter().all(|(p, end)| next.get(p).copied().unwrap_or(0) >= *end) {
+            if ends
+                .iter()
+                .all(|(p, end)| next.get(p).copied().unwrap_or(0) >= *end)
+            {
                 return seen;
             }
         }
@@ -291,7 +294,12 @@ fn check_log(
         }
         // Send order per partition: the sequence numbers only increase.
         for w in seqs.windows(2) {
-            assert!(w[0] < w[1], "{topic} partition {p}: {} before {}", w[0], w[1]);
+            assert!(
+                w[0] < w[1],
+                "{topic} partition {p}: {} before {}",
+                w[0],
+                w[1]
+            );
         }
     }
     for (seq, report) in produced.reports.iter().enumerate() {
@@ -309,13 +317,18 @@ fn check_log(
         }
     }
     // Nothing in the log that was never sent.
-    assert!(offset_of.keys().all(|&s| (s as usize) < produced.reports.len()));
+    assert!(offset_of
+        .keys()
+        .all(|&s| (s as usize) < produced.reports.len()));
     // The consumer that read through the faults saw the same log: every
     // offset once, in order, with the same record at each.
     let mut next: HashMap<i32, i64> = HashMap::new();
     for &(p, offset, seq) in consumed {
         let n = next.entry(p).or_default();
-        assert_eq!(offset, *n, "{topic}: the consumer skipped or repeated in {p}");
+        assert_eq!(
+            offset, *n,
+            "{topic}: the consumer skipped or repeated in {p}"
+        );
         assert_eq!(log[&p][offset as usize], seq, "{topic} {p}@{offset}");
         *n += 1;
     }
@@ -405,7 +418,10 @@ fn leader(cluster: &KafkaCluster, topic: &str, partition: i32) -> i32 {
         if let Ok(Some(node)) = cluster.node_of_leader(topic, partition) {
             return node;
         }
-        assert!(Instant::now() < deadline, "{topic}/{partition} has no leader");
+        assert!(
+            Instant::now() < deadline,
+            "{topic}/{partition} has no leader"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
