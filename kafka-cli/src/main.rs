@@ -319,6 +319,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .create_topic(topic)
                         .await
                         .map_err(|e| format!("cannot create {name}: {e}"))?;
+                    wait_for_topic(&client, name, *partitions).await?;
                     eprintln!("created topic {name}");
                 }
                 TopicOp::Delete { name } => {
@@ -471,6 +472,33 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 /// Fails with one line unless `topic` exists.
+/// Waits until Metadata lists a topic just created with all its
+/// partitions. Kafka creates topics asynchronously: the controller has
+/// the topic when CreateTopics answers, but the brokers learn it a moment
+/// later, and a `kfk produce` run straight after `kfk topic create` would
+/// otherwise be told the topic does not exist.
+async fn wait_for_topic(client: &Client, topic: &str, partitions: i32) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let md = client
+            .metadata([topic])
+            .await
+            .map_err(|e| format!("metadata for {topic}: {e}"))?;
+        let listed = md.topic(topic).is_some_and(|t| {
+            !t.error.is_error() && (partitions < 1 || t.partitions.len() == partitions as usize)
+        });
+        if listed {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "created {topic}, but the cluster's metadata does not list it yet"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn check_topic(client: &Client, topic: &str) -> Result<(), String> {
     let md = client
         .metadata([topic])

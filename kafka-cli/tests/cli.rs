@@ -1,8 +1,10 @@
-//! `kfk` as a user runs it: a child process against the mock cluster.
+//! `kfk` as a user runs it: a child process against the mock cluster, and
+//! the same commands against a 3-node Apache Kafka cluster.
 
 use std::process::{Command, Output};
 
 use kafka_mock::MockCluster;
+use kafka_testkit::KafkaCluster;
 
 fn kfk(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kfk"))
@@ -34,34 +36,71 @@ fn assert_one_line_failure(o: &Output, contains: &str) {
 #[test]
 fn topics_and_metadata() {
     let mock = MockCluster::builder().brokers(2).build().unwrap();
-    let b = mock.bootstrap();
-    let o = kfk(&["-b", &b, "topic", "create", "events", "--partitions", "3"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = kfk(&["-b", &b, "topic", "list"]);
-    assert_eq!(stdout(&o).lines().collect::<Vec<_>>(), ["events"]);
+    topics_and_metadata_on(&mock.bootstrap(), 2, "events", true);
+}
 
-    let o = kfk(&["-b", &b, "metadata", "-t", "events", "--json"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let md: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(md["brokers"].as_array().unwrap().len(), 2);
-    let topic = &md["topics"][0];
-    assert_eq!(topic["name"], "events");
-    assert_eq!(topic["partitions"].as_array().unwrap().len(), 3);
+#[test]
+fn topics_and_metadata_on_kafka() {
+    let Some(kafka) = KafkaCluster::shared() else {
+        return;
+    };
+    let topic = format!("events-{}", std::process::id());
+    topics_and_metadata_on(&kafka.bootstrap(), 3, &topic, false);
+}
 
-    let o = kfk(&["-b", &b, "metadata"]);
+/// Topic create, list, metadata, a refused second create, delete. `alone`:
+/// the topic is the cluster's only one (the shared Kafka cluster has
+/// others).
+fn topics_and_metadata_on(b: &str, brokers: usize, topic: &str, alone: bool) {
+    let o = kfk(&["-b", b, "topic", "create", topic, "--partitions", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kfk(&["-b", b, "topic", "list"]);
+    let listed = stdout(&o);
+    let listed: Vec<&str> = listed.lines().collect();
+    if alone {
+        assert_eq!(listed, [topic]);
+    } else {
+        assert!(listed.contains(&topic), "{listed:?}");
+    }
+
+    // Kafka creates topics asynchronously: until every broker learned the
+    // partitions, Metadata may list the topic without them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let md = loop {
+        let o = kfk(&["-b", b, "metadata", "-t", topic, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let md: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        if md["topics"][0]["partitions"].as_array().map(Vec::len) == Some(3) {
+            break md;
+        }
+        assert!(std::time::Instant::now() < deadline, "{md}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(md["brokers"].as_array().unwrap().len(), brokers);
+    assert_eq!(md["topics"][0]["name"], topic);
+
+    let o = kfk(&["-b", b, "metadata"]);
     let text = stdout(&o);
-    assert!(text.contains("2 brokers"), "{text}");
+    assert!(text.contains(&format!("{brokers} brokers")), "{text}");
     assert!(
-        text.contains("topic \"events\" with 3 partitions"),
+        text.contains(&format!("topic \"{topic}\" with 3 partitions")),
         "{text}"
     );
 
-    let o = kfk(&["-b", &b, "topic", "create", "events", "--partitions", "3"]);
+    let o = kfk(&["-b", b, "topic", "create", topic, "--partitions", "3"]);
     assert_one_line_failure(&o, "TOPIC_ALREADY_EXISTS");
-    let o = kfk(&["-b", &b, "topic", "delete", "events"]);
+    let o = kfk(&["-b", b, "topic", "delete", topic]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = kfk(&["-b", &b, "topic", "list"]);
-    assert_eq!(stdout(&o), "");
+    // Deletion is asynchronous on Kafka too.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let o = kfk(&["-b", b, "topic", "list"]);
+        if !stdout(&o).lines().any(|l| l == topic) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{topic} stays listed");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 #[test]
@@ -119,9 +158,22 @@ fn kfk_stdin(args: &[&str], stdin: &str) -> Output {
 #[test]
 fn produce_then_consume_as_json_and_text() {
     let mock = MockCluster::builder().brokers(2).build().unwrap();
-    let b = mock.bootstrap();
+    produce_then_consume_on(&mock.bootstrap(), "lines");
+}
+
+/// On Kafka, `consume -e` ends at the high watermark and `offsets` counts
+/// the records exactly.
+#[test]
+fn produce_then_consume_as_json_and_text_on_kafka() {
+    let Some(kafka) = KafkaCluster::shared() else {
+        return;
+    };
+    produce_then_consume_on(&kafka.bootstrap(), &format!("lines-{}", std::process::id()));
+}
+
+fn produce_then_consume_on(b: &str, topic: &str) {
     assert!(
-        kfk(&["-b", &b, "topic", "create", "lines", "--partitions", "2"])
+        kfk(&["-b", b, "topic", "create", topic, "--partitions", "2"])
             .status
             .success()
     );
@@ -129,10 +181,10 @@ fn produce_then_consume_as_json_and_text() {
     let o = kfk_stdin(
         &[
             "-b",
-            &b,
+            b,
             "produce",
             "-t",
-            "lines",
+            topic,
             "-K",
             ":",
             "-H",
@@ -145,7 +197,7 @@ fn produce_then_consume_as_json_and_text() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("produced 50 records"), "{}", stderr(&o));
 
-    let o = kfk(&["-b", &b, "consume", "-t", "lines", "-e", "-f", "json"]);
+    let o = kfk(&["-b", b, "consume", "-t", topic, "-e", "-f", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let records: Vec<serde_json::Value> = stdout(&o)
         .lines()
@@ -153,7 +205,7 @@ fn produce_then_consume_as_json_and_text() {
         .collect();
     assert_eq!(records.len(), 50);
     for r in &records {
-        assert_eq!(r["topic"], "lines");
+        assert_eq!(r["topic"], topic);
         assert_eq!(r["headers"], serde_json::json!([["src", "test"]]));
         let value = r["value"].as_str().unwrap();
         let i: u32 = value.strip_prefix("value ").unwrap().parse().unwrap();
@@ -163,12 +215,12 @@ fn produce_then_consume_as_json_and_text() {
 
     // Text, one partition, from an offset, a count.
     let o = kfk(&[
-        "-b", &b, "consume", "-t", "lines", "-p", "1", "-o", "2", "-c", "3",
+        "-b", b, "consume", "-t", topic, "-p", "1", "-o", "2", "-c", "3",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().count(), 3);
 
-    let o = kfk(&["-b", &b, "offsets", "-t", "lines"]);
+    let o = kfk(&["-b", b, "offsets", "-t", topic]);
     let text = stdout(&o);
     let total: i64 = text
         .lines()
@@ -178,21 +230,21 @@ fn produce_then_consume_as_json_and_text() {
     assert_eq!(total, 50, "{text}");
 
     assert_one_line_failure(
-        &kfk(&["-b", &b, "consume", "-t", "lines", "-p", "7", "-e"]),
+        &kfk(&["-b", b, "consume", "-t", topic, "-p", "7", "-e"]),
         "no partition 7",
     );
     assert_one_line_failure(
-        &kfk(&["-b", &b, "consume", "-t", "lines", "-o", "soon"]),
+        &kfk(&["-b", b, "consume", "-t", topic, "-o", "soon"]),
         "-o soon",
     );
     assert_one_line_failure(
         &kfk_stdin(
             &[
                 "-b",
-                &b,
+                b,
                 "produce",
                 "-t",
-                "lines",
+                topic,
                 "--acks",
                 "1",
                 "--idempotent",
@@ -202,7 +254,7 @@ fn produce_then_consume_as_json_and_text() {
         "--idempotent",
     );
     assert_one_line_failure(
-        &kfk_stdin(&["-b", &b, "produce", "-t", "missing"], "x\n"),
+        &kfk_stdin(&["-b", b, "produce", "-t", "missing"], "x\n"),
         "missing",
     );
 }
@@ -302,4 +354,41 @@ fn tls_flags_reach_a_broker_behind_a_tls_proxy() {
         "metadata",
     ]);
     assert_one_line_failure(&o, "cannot reach");
+}
+
+/// SASL on Kafka's SASL_PLAINTEXT listener: the right password gets in;
+/// a wrong one fails in one line that says authentication failed, at once
+/// rather than after the default one-minute API timeout.
+#[test]
+fn sasl_flags_on_kafka() {
+    let Some(kafka) = KafkaCluster::shared() else {
+        return;
+    };
+    let b = kafka.bootstrap_for(kafka_testkit::Listener::Sasl);
+    let (user, password) = kafka_testkit::kafka::DEFAULT_USER;
+    let run = |password: &str| {
+        kfk(&[
+            "-b",
+            &b,
+            "--sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--sasl-username",
+            user,
+            "--sasl-password",
+            password,
+            "metadata",
+            "--json",
+        ])
+    };
+    let o = run(password);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let started = std::time::Instant::now();
+    let o = run("wrong-password");
+    assert_one_line_failure(&o, "authentication failed");
+    assert!(!stderr(&o).contains("wrong-password"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -835,6 +835,32 @@ impl Client {
                 }),
             });
         }
+        if matches!(reason, DisconnectReason::Authentication(_)) {
+            self.fail_queued(broker, &reason);
+        }
+    }
+
+    /// Fails every request still waiting in the queue with `reason`.
+    /// Used when authentication fails: every connection presents the same
+    /// credentials, so another broker would refuse them too, and waiting
+    /// for one (until `api_timeout`) would only hide the cause. Owners
+    /// that retry (metadata, the producer) queue again after their
+    /// backoff; one-shot calls (admin, the first metadata of a client)
+    /// fail at once with the authentication error.
+    fn fail_queued(&mut self, broker: Broker, reason: &DisconnectReason) {
+        let queued = std::mem::take(&mut self.requests.queue);
+        for r in queued {
+            debug!(target: LOG, id = %r.id, %broker, "failing a queued request: authentication failed");
+            self.deliver(Inbound {
+                id: r.id,
+                owner: r.owner,
+                broker: None,
+                result: Err(RequestError::Disconnected {
+                    broker,
+                    reason: reason.clone(),
+                }),
+            });
+        }
     }
 
     /// `reconnect_backoff · 2^(failures-1)`, capped at

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kafka_mock::SaslMechanism as MockMechanism;
 use kafka_state::{
-    AuthError, DisconnectReason, Event, Misuse, NewTopic, SaslConfig, SaslMechanism,
+    AuthError, DisconnectReason, Event, Misuse, NewTopic, RequestError, SaslConfig, SaslMechanism,
 };
 use sim::{for_each_seed, Sim};
 
@@ -134,6 +134,40 @@ fn sim_sasl_wrong_password_is_an_authentication_failure_with_backoff() {
                 }
             }
         }
+    });
+}
+
+/// A refused password fails the calls waiting for a connection at once,
+/// with the authentication error, instead of leaving them queued until
+/// the API timeout (a minute by default) while every broker refuses the
+/// same credentials in turn.
+#[test]
+fn sim_sasl_wrong_password_fails_waiting_calls_at_once() {
+    for_each_seed(|seed| {
+        let mut sim = sasl_sim(seed, SaslConfig::scram_sha256("alice", "wrong"));
+        assert_eq!(sim.client.config().api_timeout, Duration::from_secs(60));
+        let now = sim.now;
+        let id = sim
+            .client
+            .admin()
+            .create_topics(now, [NewTopic::new("orders", 1, 1)])
+            .unwrap();
+        let result = sim.wait_for(Duration::from_secs(2), |e| match e {
+            Event::AdminResult { id: got, result } if *got == id => Some(result.clone()),
+            _ => None,
+        });
+        match result {
+            Err(RequestError::Disconnected {
+                reason: DisconnectReason::Authentication(AuthError::Failed { .. }),
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            sim.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            sim.elapsed()
+        );
     });
 }
 

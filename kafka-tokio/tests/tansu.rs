@@ -1,12 +1,14 @@
-//! The tokio client against a real broker (Tansu).
+//! The tokio client against a real broker (Tansu). The bodies shared with
+//! the Apache Kafka suite live in `common`.
 
-use kafka_proto::ErrorCode;
+mod common;
+
+use common::{next_record, Broker};
 use kafka_testkit::Tansu;
 use std::time::Duration;
 
 use kafka_tokio::{
-    Acks, BrokerAddr, Client, Compression, Config, NewTopic, OffsetSpec, ProducerRecord, SeekTo,
-    TopicPartition,
+    Acks, BrokerAddr, Client, Config, NewTopic, ProducerRecord, SeekTo, TopicPartition,
 };
 
 async fn client(broker: &Tansu, tune: impl FnOnce(&mut Config)) -> Client {
@@ -18,220 +20,45 @@ async fn client(broker: &Tansu, tune: impl FnOnce(&mut Config)) -> Client {
         .unwrap()
 }
 
-#[tokio::test]
-async fn topics_on_tansu() {
-    let Some(broker) = Tansu::start() else { return };
-    let client = client(&broker, |_| {}).await;
-    client
-        .create_topic(NewTopic::new("many", 16, 1))
-        .await
-        .unwrap();
-    let md = client.metadata(["many"]).await.unwrap();
-    assert_eq!(md.topic("many").unwrap().partitions.len(), 16);
-    assert_eq!(
-        client
-            .create_topic(NewTopic::new("many", 1, 1))
-            .await
-            .unwrap_err()
-            .code(),
-        Some(ErrorCode::TopicAlreadyExists)
-    );
-    client.delete_topic("many").await.unwrap();
-    client.close().await;
-}
-
-/// Every codec, acks setting and idempotence, with keys, headers and null
-/// values: each record gets a report, offsets grow by one per partition.
-#[tokio::test]
-async fn produce_every_codec_and_acks_on_tansu() {
-    let Some(broker) = Tansu::start() else { return };
-    let cases = [
-        (Compression::None, Acks::All, true),
-        (Compression::Gzip, Acks::All, true),
-        (Compression::Snappy, Acks::Leader, false),
-        (Compression::Lz4, Acks::All, true),
-        (Compression::Zstd, Acks::Leader, false),
-        (Compression::None, Acks::None, false),
-    ];
-    for (i, (codec, acks, idempotent)) in cases.into_iter().enumerate() {
-        let client = client(&broker, |c| {
-            c.producer.compression = codec;
-            c.producer.acks = acks;
-            c.producer.enable_idempotence = idempotent;
-        })
-        .await;
-        let topic = format!("codec-{i}");
-        client
-            .create_topic(NewTopic::new(&topic, 4, 1))
-            .await
-            .unwrap();
-        let producer = client.producer();
-        let records = (0..500).map(|n| {
-            let mut r = ProducerRecord::new(&topic).with_key(format!("key-{}", n % 11));
-            if n % 10 != 0 {
-                r = r.with_value(format!("value {n} {codec:?}"));
-            }
-            r.with_header("n", Some(n.to_string().into()))
-                .with_header("n", None)
-        });
-        let reports = producer.send_batch(records.clone()).await;
-        let mut next = std::collections::HashMap::new();
-        for r in reports {
-            let r = r.unwrap_or_else(|e| panic!("{codec:?} {acks:?}: {e}"));
-            if acks == Acks::None {
-                assert_eq!(r.offset, -1);
-                continue;
-            }
-            let expect = next.entry(r.partition).or_insert(0i64);
-            assert_eq!(r.offset, *expect, "{codec:?} partition {}", r.partition);
-            *expect += 1;
-        }
-        if acks != Acks::None {
-            // Read everything back: same keys, values (nulls included)
-            // and headers (repeated keys, null values) in send order per key.
-            let mut consumer = client.consumer();
-            let tps = consumer.assign_topic(&topic).await.unwrap();
-            for tp in &tps {
-                consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
-            }
-            let mut got = Vec::new();
-            while got.len() < 500 {
-                let r = tokio::time::timeout(Duration::from_secs(20), next_record(&mut consumer))
-                    .await
-                    .expect("records in time")
-                    .unwrap()
-                    .unwrap();
-                got.push(r);
-            }
-            let sent: Vec<ProducerRecord> = records.collect();
-            for r in &got {
-                let key = r.key.clone().unwrap();
-                let same: Vec<&ProducerRecord> = sent
-                    .iter()
-                    .filter(|s| s.key.as_ref() == Some(&key))
-                    .collect();
-                assert!(same.iter().any(|s| s.value == r.value), "{codec:?}: {r:?}");
-                let headers: Vec<(String, Option<bytes::Bytes>)> =
-                    r.headers.iter().map(|(k, v)| (k.to_string(), v)).collect();
-                assert_eq!(headers.len(), 2);
-                assert_eq!(headers[1], ("n".to_string(), None));
-            }
-            for tp in &tps {
-                assert_eq!(consumer.lag(tp.clone()).await.unwrap(), Some(0));
-            }
-        }
-        client.close().await;
+/// A fresh Tansu per test: one node, replication factor 1, and a
+/// `ListOffsets` latest that is off by a batch.
+fn tansu(broker: &Tansu) -> Broker {
+    Broker {
+        bootstrap: broker.bootstrap(),
+        replication: 1,
+        exact_latest: false,
+        prefix: String::new(),
     }
 }
 
-async fn next_record(
-    consumer: &mut kafka_tokio::Consumer,
-) -> Option<Result<kafka_tokio::ConsumerRecord, kafka_tokio::Error>> {
-    use futures_core::Stream;
-    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *consumer).poll_next(cx)).await
+#[tokio::test]
+async fn topics_on_tansu() {
+    let Some(broker) = Tansu::start() else { return };
+    common::topics(&tansu(&broker)).await;
+}
+
+#[tokio::test]
+async fn produce_every_codec_and_acks_on_tansu() {
+    let Some(broker) = Tansu::start() else { return };
+    common::produce_every_codec_and_acks(&tansu(&broker)).await;
 }
 
 #[tokio::test]
 async fn seek_offsets_and_lag_on_tansu() {
     let Some(broker) = Tansu::start() else { return };
-    let client = client(&broker, |_| {}).await;
-    client
-        .create_topic(NewTopic::new("seek", 1, 1))
-        .await
-        .unwrap();
-    let reports = client
-        .producer()
-        .send_batch((0..100).map(|i| {
-            ProducerRecord::new("seek")
-                .with_value(format!("v{i}"))
-                .with_timestamp(1_700_000_000_000 + i)
-        }))
-        .await;
-    assert!(reports.iter().all(Result::is_ok));
-    let mut consumer = client.consumer();
-    let tp = TopicPartition::new("seek", 0);
-    let earliest = consumer
-        .offsets([tp.clone()], OffsetSpec::Earliest)
-        .await
-        .unwrap();
-    assert_eq!(earliest[&tp].as_ref().unwrap().offset, Some(0));
-    consumer.assign([tp.clone()]).await.unwrap();
-    consumer.seek(tp.clone(), SeekTo::Offset(90)).await.unwrap();
-    let r = next_record(&mut consumer).await.unwrap().unwrap();
-    assert_eq!((r.offset, r.value.as_deref()), (90, Some(&b"v90"[..])));
-    assert_eq!(r.timestamp, 1_700_000_000_090);
-    // The high watermark comes from the fetch (Tansu's ListOffsets latest
-    // is off by a batch); after taking the fetched records lag is 0.
-    let mut last = r.offset;
-    while last < 99 {
-        last = next_record(&mut consumer).await.unwrap().unwrap().offset;
-    }
-    assert_eq!(consumer.lag(tp.clone()).await.unwrap(), Some(0));
-    assert_eq!(consumer.position(tp.clone()).await.unwrap(), Some(100));
-    client.close().await;
+    common::seek_offsets_and_lag(&tansu(&broker)).await;
 }
 
 #[tokio::test]
 async fn many_partitions_on_tansu() {
     let Some(broker) = Tansu::start() else { return };
-    let client = client(&broker, |_| {}).await;
-    client
-        .create_topic(NewTopic::new("wide", 64, 1))
-        .await
-        .unwrap();
-    let reports = client
-        .producer()
-        .send_batch((0..64 * 20).map(|i| {
-            ProducerRecord::new("wide")
-                .with_partition(i % 64)
-                .with_value(format!("{i}"))
-        }))
-        .await;
-    assert!(reports
-        .iter()
-        .all(|r| r.as_ref().is_ok_and(|r| r.offset < 20)));
-    let mut consumer = client.consumer();
-    let tps = consumer.assign_topic("wide").await.unwrap();
-    assert_eq!(tps.len(), 64);
-    for tp in &tps {
-        consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
-    }
-    let mut count = std::collections::HashMap::<i32, i64>::new();
-    for _ in 0..64 * 20 {
-        let r = tokio::time::timeout(Duration::from_secs(20), next_record(&mut consumer))
-            .await
-            .expect("in time")
-            .unwrap()
-            .unwrap();
-        let n = count.entry(r.partition).or_default();
-        assert_eq!(
-            r.offset, *n,
-            "partition {} value {:?}",
-            r.partition, r.value
-        );
-        *n += 1;
-    }
-    assert!(count.values().all(|n| *n == 20));
-    client.close().await;
+    common::many_partitions(&tansu(&broker)).await;
 }
 
 #[tokio::test]
 async fn a_five_megabyte_record_on_tansu() {
     let Some(broker) = Tansu::start() else { return };
-    let client = client(&broker, |c| c.producer.max_request_size = 8 << 20).await;
-    client
-        .create_topic(NewTopic::new("big", 1, 1))
-        .await
-        .unwrap();
-    let value: Vec<u8> = (0..5 << 20).map(|i| (i % 251) as u8).collect();
-    let report = client
-        .producer()
-        .send(ProducerRecord::new("big").with_value(value))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    assert_eq!((report.partition, report.offset), (0, 0));
+    common::a_five_megabyte_record(&tansu(&broker)).await;
 }
 
 #[tokio::test]

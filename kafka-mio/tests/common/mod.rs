@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use kafka_mio::{AdminOutcome, AdminResult, Client, Event, RequestId, Tokens};
 use mio::{Events, Poll, Token};
 
+pub mod suite;
+
 /// Every wait in these tests gives up after this long.
 pub const LIMIT: Duration = Duration::from_secs(30);
 

@@ -1,0 +1,231 @@
+//! Test bodies shared by the Tansu suite (`tansu.rs`) and the Apache Kafka
+//! suite (`kafka.rs`): each runs against a [`Broker`].
+
+// Each test binary uses only some of the bodies.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use kafka_blocking::{
+    Client, Compression, Config, NewTopic, Position, ProducerRecord, SeekTo, TopicPartition,
+};
+use kafka_proto::ErrorCode;
+
+/// Where the tests run.
+pub struct Broker {
+    /// `host:port[,..]`.
+    pub bootstrap: String,
+    /// The replication factor of every topic the tests create.
+    pub replication: i16,
+    /// Prepended to every topic name (a shared cluster outlives a test).
+    pub prefix: String,
+}
+
+impl Broker {
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    pub fn new_topic(&self, name: &str, partitions: i32) -> NewTopic {
+        NewTopic::new(name, partitions, self.replication)
+    }
+
+    pub fn client(&self, config: Config) -> Client {
+        Client::connect(&self.bootstrap, config).unwrap()
+    }
+}
+
+/// Metadata until `ok` holds for the topic's entry (or its absence), for
+/// at most 10 s: Kafka creates and deletes topics asynchronously, so a
+/// broker may answer from before the change for a moment.
+fn wait_metadata(
+    client: &Client,
+    topic: &str,
+    ok: impl Fn(Option<&kafka_blocking::TopicMetadata>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let md = client.metadata([topic]).unwrap();
+        if ok(md.topic(topic)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{topic}: {md:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn topics(broker: &Broker) {
+    let client = broker.client(Config::default());
+    let many = broker.topic("many");
+    client.create_topic(broker.new_topic(&many, 16)).unwrap();
+    wait_metadata(&client, &many, |t| {
+        t.is_some_and(|t| t.partitions.len() == 16)
+    });
+    assert_eq!(
+        client
+            .create_topic(broker.new_topic(&many, 1))
+            .unwrap_err()
+            .code(),
+        Some(ErrorCode::TopicAlreadyExists)
+    );
+    client.delete_topic(&many).unwrap();
+    wait_metadata(&client, &many, |t| t.is_none_or(|t| t.error.is_error()));
+}
+
+/// Reads `n` messages from the start of every partition of `topic`.
+pub fn read_all(
+    client: &Client,
+    topic: &str,
+    partitions: i32,
+    n: usize,
+) -> Vec<kafka_blocking::Message> {
+    let mut consumer = client.consumer();
+    let tps: Vec<_> = (0..partitions)
+        .map(|p| TopicPartition::new(topic, p))
+        .collect();
+    consumer.assign(tps.clone()).unwrap();
+    for tp in tps {
+        consumer.seek(tp, SeekTo::Earliest).unwrap();
+    }
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while out.len() < n {
+        assert!(Instant::now() < deadline, "only {} of {n}", out.len());
+        out.extend(consumer.poll(Duration::from_millis(200)).unwrap());
+    }
+    out
+}
+
+pub fn every_codec_keys_headers_nulls_and_idempotence(broker: &Broker) {
+    for (i, codec) in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut config = Config::default();
+        config.producer.compression = codec;
+        let client = broker.client(config);
+        let topic = broker.topic(&format!("b-codec-{i}"));
+        client.create_topic(broker.new_topic(&topic, 2)).unwrap();
+        let producer = client.producer();
+        let deliveries: Vec<_> = (0..200)
+            .map(|n| {
+                let mut r = ProducerRecord::new(&topic)
+                    .with_partition(n % 2)
+                    .with_key(format!("k{n}"))
+                    .with_header("n", Some(n.to_string().into()));
+                if n % 7 != 0 {
+                    r = r.with_value(format!("value {n}"));
+                }
+                producer.send_async(r).unwrap()
+            })
+            .collect();
+        for d in deliveries {
+            d.wait().unwrap();
+        }
+        let got = read_all(&client, &topic, 2, 200);
+        for m in &got {
+            let n: i32 = std::str::from_utf8(m.key.as_ref().unwrap())
+                .unwrap()
+                .trim_start_matches('k')
+                .parse()
+                .unwrap();
+            assert_eq!(m.partition, n % 2);
+            assert_eq!(m.offset, i64::from(n / 2), "{codec:?}");
+            let want = (n % 7 != 0).then(|| format!("value {n}"));
+            assert_eq!(m.value.as_deref(), want.as_deref().map(str::as_bytes));
+            assert_eq!(
+                m.headers,
+                vec![("n".to_string(), Some(n.to_string().into()))]
+            );
+        }
+    }
+}
+
+/// A 5 MB record (Kafka needs the topic's `max.message.bytes` raised),
+/// offsets, fetch at an offset, seek and lag.
+pub fn big_record_offsets_seek_and_lag(broker: &Broker) {
+    let mut config = Config::default();
+    config.producer.max_request_size = 8 << 20;
+    let client = broker.client(config);
+    let big_topic = broker.topic("big");
+    client
+        .create_topic(
+            broker
+                .new_topic(&big_topic, 1)
+                .with_config("max.message.bytes", "8388608"),
+        )
+        .unwrap();
+    let producer = client.producer();
+    let big: Vec<u8> = (0..5 << 20).map(|i| (i % 253) as u8).collect();
+    let r = producer
+        .send(&big_topic, Some(0), Some(b"big"), Some(&big), &[])
+        .unwrap();
+    assert_eq!(r.offset, 0);
+    for i in 1..10 {
+        producer
+            .send(
+                &big_topic,
+                Some(0),
+                None,
+                Some(format!("{i}").as_bytes()),
+                &[],
+            )
+            .unwrap();
+    }
+    let mut consumer = client.consumer();
+    assert_eq!(
+        consumer.offsets(&big_topic, 0, Position::Earliest).unwrap(),
+        Some(0)
+    );
+    let got = consumer.fetch(&big_topic, 0, 0, 1).unwrap();
+    assert_eq!(got[0].value.as_deref(), Some(&big[..]));
+    let got = consumer.fetch(&big_topic, 0, 5, 1 << 20).unwrap();
+    assert_eq!(got[0].offset, 5);
+    assert_eq!(got[0].value.as_deref(), Some(&b"5"[..]));
+    let tp = TopicPartition::new(&big_topic, 0);
+    consumer.seek(tp.clone(), SeekTo::Offset(9)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = consumer.poll(Duration::from_millis(200)).unwrap();
+        if got.last().is_some_and(|m| m.offset == 9) {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    assert_eq!(consumer.lag(tp).unwrap(), Some(0));
+}
+
+pub fn many_partitions(broker: &Broker) {
+    let client = broker.client(Config::default());
+    let wide = broker.topic("wide");
+    client.create_topic(broker.new_topic(&wide, 32)).unwrap();
+    let producer = client.producer();
+    let deliveries: Vec<_> = (0..32 * 10)
+        .map(|i| {
+            producer
+                .send_async(
+                    ProducerRecord::new(&wide)
+                        .with_partition(i % 32)
+                        .with_value(format!("{i}")),
+                )
+                .unwrap()
+        })
+        .collect();
+    for d in deliveries {
+        assert!(d.wait().unwrap().offset < 10);
+    }
+    let got = read_all(&client, &wide, 32, 320);
+    let mut next = [0i64; 32];
+    for m in got {
+        let p = m.partition as usize;
+        assert_eq!(m.offset, next[p], "partition {p} in order");
+        next[p] += 1;
+    }
+    assert!(next.iter().all(|n| *n == 10));
+}

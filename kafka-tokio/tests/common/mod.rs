@@ -1,0 +1,352 @@
+//! Test bodies shared by the Tansu suite (`tansu.rs`) and the Apache Kafka
+//! suite (`kafka.rs`): each runs against a [`Broker`], which says where
+//! the broker is and what it can do.
+
+// Each test binary uses only some of the bodies.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use kafka_proto::ErrorCode;
+use kafka_tokio::{
+    Acks, BrokerAddr, Client, Compression, Config, NewTopic, OffsetSpec, ProducerRecord, SeekTo,
+    TopicPartition,
+};
+
+/// Where the tests run.
+pub struct Broker {
+    /// `host:port[,..]`.
+    pub bootstrap: String,
+    /// The replication factor of every topic the tests create.
+    pub replication: i16,
+    /// Whether `ListOffsets` latest is the high watermark. Tansu's is off
+    /// by a batch, so its tests learn the end from fetches only.
+    pub exact_latest: bool,
+    /// Prepended to every topic name: a shared cluster outlives a test,
+    /// and test binaries may run at the same time.
+    pub prefix: String,
+}
+
+impl Broker {
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    pub fn new_topic(&self, name: &str, partitions: i32) -> NewTopic {
+        NewTopic::new(name, partitions, self.replication)
+    }
+
+    pub async fn client(&self, tune: impl FnOnce(&mut Config)) -> Client {
+        let mut config = Config::new(BrokerAddr::parse_list(&self.bootstrap).unwrap());
+        tune(&mut config);
+        tokio::time::timeout(Duration::from_secs(30), Client::connect(config))
+            .await
+            .expect("connects in time")
+            .unwrap()
+    }
+}
+
+pub async fn next_record(
+    consumer: &mut kafka_tokio::Consumer,
+) -> Option<Result<kafka_tokio::ConsumerRecord, kafka_tokio::Error>> {
+    use futures_core::Stream;
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *consumer).poll_next(cx)).await
+}
+
+/// The next record within 20 s; panics on an error or a timeout.
+pub async fn next_in_time(consumer: &mut kafka_tokio::Consumer) -> kafka_tokio::ConsumerRecord {
+    tokio::time::timeout(Duration::from_secs(20), next_record(consumer))
+        .await
+        .expect("a record in time")
+        .unwrap()
+        .unwrap()
+}
+
+/// Create, list in metadata, refuse a second create, delete.
+pub async fn topics(broker: &Broker) {
+    let client = broker.client(|_| {}).await;
+    let name = broker.topic("many");
+    client
+        .create_topic(broker.new_topic(&name, 16))
+        .await
+        .unwrap();
+    // Kafka creates topics asynchronously: the broker answering Metadata
+    // may not know the new topic's partitions for a moment (Tansu and the
+    // mock know them at once).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let md = client.metadata([name.as_str()]).await.unwrap();
+        let n = md.topic(&name).map_or(0, |t| t.partitions.len());
+        if n == 16 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{n} partitions");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        client
+            .create_topic(broker.new_topic(&name, 1))
+            .await
+            .unwrap_err()
+            .code(),
+        Some(ErrorCode::TopicAlreadyExists)
+    );
+    client.delete_topic(&name).await.unwrap();
+    client.close().await;
+}
+
+/// Every codec, acks setting and idempotence, with keys, headers and null
+/// values: each record gets a report, offsets grow by one per partition,
+/// and what is read back is what was sent.
+pub async fn produce_every_codec_and_acks(broker: &Broker) {
+    let cases = [
+        (Compression::None, Acks::All, true),
+        (Compression::Gzip, Acks::All, true),
+        (Compression::Snappy, Acks::Leader, false),
+        (Compression::Lz4, Acks::All, true),
+        (Compression::Zstd, Acks::Leader, false),
+        (Compression::Gzip, Acks::All, false),
+        (Compression::Zstd, Acks::All, true),
+        (Compression::None, Acks::None, false),
+    ];
+    for (i, (codec, acks, idempotent)) in cases.into_iter().enumerate() {
+        let client = broker
+            .client(|c| {
+                c.producer.compression = codec;
+                c.producer.acks = acks;
+                c.producer.enable_idempotence = idempotent;
+            })
+            .await;
+        let topic = broker.topic(&format!("codec-{i}"));
+        client
+            .create_topic(broker.new_topic(&topic, 4))
+            .await
+            .unwrap();
+        let producer = client.producer();
+        let records = (0..500).map(|n| {
+            let mut r = ProducerRecord::new(&topic).with_key(format!("key-{}", n % 11));
+            if n % 10 != 0 {
+                r = r.with_value(format!("value {n} {codec:?}"));
+            }
+            r.with_header("n", Some(n.to_string().into()))
+                .with_header("n", None)
+        });
+        let reports = producer.send_batch(records.clone()).await;
+        let mut next = HashMap::new();
+        for r in reports {
+            let r = r.unwrap_or_else(|e| panic!("{codec:?} {acks:?}: {e}"));
+            if acks == Acks::None {
+                assert_eq!(r.offset, -1);
+                continue;
+            }
+            let expect = next.entry(r.partition).or_insert(0i64);
+            assert_eq!(r.offset, *expect, "{codec:?} partition {}", r.partition);
+            *expect += 1;
+        }
+        // Read everything back (acks=0 too: a flushed and closed stream
+        // arrives whole): same keys, values (nulls included) and headers
+        // (repeated keys, null values).
+        if acks == Acks::None {
+            client.close().await;
+        }
+        let reader = if acks == Acks::None {
+            broker.client(|_| {}).await
+        } else {
+            client.clone()
+        };
+        let mut consumer = reader.consumer();
+        let tps = consumer.assign_topic(&topic).await.unwrap();
+        for tp in &tps {
+            consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < 500 {
+            got.push(next_in_time(&mut consumer).await);
+        }
+        let sent: Vec<ProducerRecord> = records.collect();
+        for r in &got {
+            let key = r.key.clone().unwrap();
+            let same: Vec<&ProducerRecord> = sent
+                .iter()
+                .filter(|s| s.key.as_ref() == Some(&key))
+                .collect();
+            assert!(same.iter().any(|s| s.value == r.value), "{codec:?}: {r:?}");
+            let headers: Vec<(String, Option<bytes::Bytes>)> =
+                r.headers.iter().map(|(k, v)| (k.to_string(), v)).collect();
+            assert_eq!(headers.len(), 2);
+            assert_eq!(headers[1], ("n".to_string(), None));
+        }
+        // Per key, values come in send order (one key, one partition).
+        let mut last: HashMap<bytes::Bytes, i64> = HashMap::new();
+        for r in &got {
+            if let Some(v) = &r.value {
+                let n: i64 = std::str::from_utf8(v)
+                    .unwrap()
+                    .split(' ')
+                    .nth(1)
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let prev = last.insert(r.key.clone().unwrap(), n);
+                assert!(prev.is_none_or(|p| p < n), "{codec:?}: {n} after {prev:?}");
+            }
+        }
+        for tp in &tps {
+            assert_eq!(consumer.lag(tp.clone()).await.unwrap(), Some(0));
+        }
+        if broker.exact_latest {
+            let total: i64 = consumer
+                .offsets(tps.clone(), OffsetSpec::Latest)
+                .await
+                .unwrap()
+                .values()
+                .map(|o| o.as_ref().unwrap().offset.unwrap())
+                .sum();
+            assert_eq!(total, 500, "{codec:?}");
+        }
+        reader.close().await;
+        client.close().await;
+    }
+}
+
+/// Offsets by time and position, seek, lag and position.
+pub async fn seek_offsets_and_lag(broker: &Broker) {
+    let client = broker.client(|_| {}).await;
+    let topic = broker.topic("seek");
+    client
+        .create_topic(broker.new_topic(&topic, 1))
+        .await
+        .unwrap();
+    let reports = client
+        .producer()
+        .send_batch((0..100).map(|i| {
+            ProducerRecord::new(&topic)
+                .with_value(format!("v{i}"))
+                .with_timestamp(1_700_000_000_000 + i)
+        }))
+        .await;
+    assert!(reports.iter().all(Result::is_ok));
+    let mut consumer = client.consumer();
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let earliest = consumer
+        .offsets([tp.clone()], OffsetSpec::Earliest)
+        .await
+        .unwrap();
+    assert_eq!(earliest[&tp].as_ref().unwrap().offset, Some(0));
+    if broker.exact_latest {
+        // Kafka answers the high watermark and looks records up by time.
+        let latest = consumer
+            .offsets([tp.clone()], OffsetSpec::Latest)
+            .await
+            .unwrap();
+        assert_eq!(latest[&tp].as_ref().unwrap().offset, Some(100));
+        let at = consumer
+            .offsets([tp.clone()], OffsetSpec::Timestamp(1_700_000_000_042))
+            .await
+            .unwrap();
+        assert_eq!(at[&tp].as_ref().unwrap().offset, Some(42));
+    }
+    consumer.assign([tp.clone()]).await.unwrap();
+    // Before any fetch the end is unknown.
+    assert_eq!(consumer.lag(tp.clone()).await.unwrap(), None);
+    consumer.seek(tp.clone(), SeekTo::Offset(90)).await.unwrap();
+    let r = next_in_time(&mut consumer).await;
+    assert_eq!((r.offset, r.value.as_deref()), (90, Some(&b"v90"[..])));
+    assert_eq!(r.timestamp, 1_700_000_000_090);
+    // The high watermark comes from the fetch; after taking the fetched
+    // records lag is 0.
+    let mut last = r.offset;
+    while last < 99 {
+        last = next_in_time(&mut consumer).await.offset;
+    }
+    assert_eq!(consumer.lag(tp.clone()).await.unwrap(), Some(0));
+    assert_eq!(consumer.position(tp.clone()).await.unwrap(), Some(100));
+    // Back to the start: lag is the whole log again once fetched.
+    consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
+    assert_eq!(next_in_time(&mut consumer).await.offset, 0);
+    client.close().await;
+}
+
+/// 64 partitions, 20 records each, read back in offset order per
+/// partition.
+pub async fn many_partitions(broker: &Broker) {
+    let client = broker.client(|_| {}).await;
+    let topic = broker.topic("wide");
+    client
+        .create_topic(broker.new_topic(&topic, 64))
+        .await
+        .unwrap();
+    let reports = client
+        .producer()
+        .send_batch((0..64 * 20).map(|i| {
+            ProducerRecord::new(&topic)
+                .with_partition(i % 64)
+                .with_value(format!("{i}"))
+        }))
+        .await;
+    for r in &reports {
+        let r = r.as_ref().unwrap();
+        assert!(r.offset < 20, "{r:?}");
+    }
+    let mut consumer = client.consumer();
+    let tps = consumer.assign_topic(&topic).await.unwrap();
+    assert_eq!(tps.len(), 64);
+    for tp in &tps {
+        consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
+    }
+    let mut count = HashMap::<i32, i64>::new();
+    for _ in 0..64 * 20 {
+        let r = next_in_time(&mut consumer).await;
+        let n = count.entry(r.partition).or_default();
+        assert_eq!(
+            r.offset, *n,
+            "partition {} value {:?}",
+            r.partition, r.value
+        );
+        // Value i went to partition i % 64, in order.
+        let v: i64 = std::str::from_utf8(r.value.as_deref().unwrap())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(v, r.offset * 64 + r.partition as i64);
+        *n += 1;
+    }
+    assert!(count.values().all(|n| *n == 20));
+    client.close().await;
+}
+
+/// A 5 MB record: produced and read back whole. Kafka needs the topic's
+/// `max.message.bytes` raised (1 MB by default); the consumer's
+/// per-partition fetch limit is not a hard limit, the first batch always
+/// comes.
+pub async fn a_five_megabyte_record(broker: &Broker) {
+    let client = broker
+        .client(|c| c.producer.max_request_size = 8 << 20)
+        .await;
+    let topic = broker.topic("big");
+    client
+        .create_topic(
+            broker
+                .new_topic(&topic, 1)
+                .with_config("max.message.bytes", "8388608"),
+        )
+        .await
+        .unwrap();
+    let value: Vec<u8> = (0..5 << 20).map(|i| (i % 251) as u8).collect();
+    let report = client
+        .producer()
+        .send(ProducerRecord::new(&topic).with_value(value.clone()))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!((report.partition, report.offset), (0, 0));
+    let mut consumer = client.consumer();
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    consumer.assign([tp.clone()]).await.unwrap();
+    consumer.seek(tp, SeekTo::Earliest).await.unwrap();
+    let r = next_in_time(&mut consumer).await;
+    assert_eq!(r.value.as_deref(), Some(&value[..]));
+    client.close().await;
+}
