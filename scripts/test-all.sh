@@ -41,20 +41,21 @@ fi
 step "format"
 cargo fmt --all -- --check
 
+step "Apache Kafka from Maven Central, the 3-node cluster of the integration tests and the newest message schemas"
+KAFKA_HOME="$(./scripts/install-kafka.sh)"
+export KAFKA_HOME KAFKA_REQUIRE_KAFKA=1
+
 # The schemas are not part of the repository. The older releases sit
 # beside it, as they do in CI and on developer machines; the newest is the
 # pinned broker's own, inside the kafka-clients jar of the Maven install
-# (scripts/install-kafka.sh must have run before this step).
+# (installed by the step above).
 schemas="${KAFKA_SCHEMAS:-../shared/kafka-schemas}"
 if [ ! -d "$schemas" ]; then
     step "schemas not found at $schemas: skipping the generated-code check"
 elif ! ls target/kafka/libs/kafka-clients-*.jar >/dev/null 2>&1; then
-    if [ -e scripts/install-kafka.sh ]; then
-        echo "no target/kafka/libs/kafka-clients-*.jar for the generated-code check:" \
-            "run ./scripts/install-kafka.sh before this step" >&2
-        exit 1
-    fi
-    step "no Maven install of Kafka (scripts/install-kafka.sh) on this branch: skipping the generated-code check"
+    echo "no target/kafka/libs/kafka-clients-*.jar for the generated-code check:" \
+        "./scripts/install-kafka.sh did not install it" >&2
+    exit 1
 else
     newest="$(./scripts/kafka-schemas.sh)"
     step "generated messages are up to date with $schemas and $newest"
@@ -73,10 +74,6 @@ cargo build -q -p kafka-proto --no-default-features
 step "Tansu, the real broker for the adapters' integration tests"
 TANSU_BIN="$(./scripts/install-tansu.sh)"
 export TANSU_BIN KAFKA_REQUIRE_TANSU=1
-
-step "Apache Kafka from Maven Central, the 3-node cluster of the integration tests"
-KAFKA_HOME="$(./scripts/install-kafka.sh)"
-export KAFKA_HOME KAFKA_REQUIRE_KAFKA=1
 
 step "tests"
 cargo test --workspace
