@@ -853,8 +853,6 @@ impl Client {
             debug!(target: LOG, id = %r.id, %broker, "failing a queued request: authentication failed");
             self.deliver(Inbound {
                 id: r.id,
-                owner: r.owner,
-                broker: None,
                 result: Err(RequestError::Disconnected {
                     broker,
                     reason: reason.clone(),
