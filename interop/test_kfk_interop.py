@@ -21,7 +21,7 @@ import json
 import time
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KpTopicPartition
 
@@ -52,8 +52,11 @@ def read_with_librdkafka(bootstrap, topic, partitions, count, timeout=30.0, isol
             if m is None:
                 continue
             if m.error():
-                # End-of-partition events are off by default; anything else
-                # is a real error the test should see.
+                # A dropped connection is retried by librdkafka (and
+                # end-of-partition events are off); anything else is a real
+                # error the test should see.
+                if m.error().code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+                    continue
                 pytest.fail(f"librdkafka consumer error: {m.error()}")
             out.append(m)
         return out
