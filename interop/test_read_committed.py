@@ -11,7 +11,7 @@ print, per partition and in offset order,
 - with read_uncommitted (the default): every data record, aborted and
   open transactions included, and still no control records.
 
-The writers report each record's offset, so every offset kfk prints is
+Every codec, both writers. The writers report each record's offset, so every offset kfk prints is
 checked, not only the values; the peer's own read_committed consumer is
 asked too and must agree with kfk.
 """
@@ -22,7 +22,7 @@ import pytest
 from confluent_kafka import Producer
 
 from conftest import kfk, unique
-from test_kfk_interop import read_with_librdkafka
+from test_kfk_interop import CODECS, read_with_librdkafka
 
 
 def kfk_read(bootstrap, topic, *flags) -> list:
@@ -106,14 +106,15 @@ def as_kfk_json(step, partition, offset) -> dict:
 
 
 @pytest.mark.cap(240)
-def test_kfk_read_committed_of_java_transactions(kafka_cluster, java_peer):
+@pytest.mark.parametrize("codec", CODECS)
+def test_kfk_read_committed_of_java_transactions(kafka_cluster, java_peer, codec):
     bootstrap = kafka_cluster["bootstrap"]
-    topic = unique("java-rc")
+    topic = unique(f"java-rc-{codec}")
     kfk("-b", bootstrap, "topic", "create", topic, "--partitions", "2")
     steps, committed = java_steps(2)
     done = java_peer(
         "script", "--bootstrap", bootstrap, "--topic", topic,
-        "--transactional-prefix", unique("java-txn"), "--compression", "gzip",
+        "--transactional-prefix", unique("java-txn"), "--compression", codec,
         stdin="\n".join(json.dumps(s) for s in steps).encode() + b"\n",
     )
     acks = [json.loads(line) for line in done.stdout.decode().splitlines() if line.strip()]
@@ -161,13 +162,13 @@ class Writer:
     """A confluent-kafka producer whose every send is flushed, so the log
     holds records in call order; remembers what it wrote."""
 
-    def __init__(self, bootstrap, topic, name, **conf):
+    def __init__(self, bootstrap, topic, name, codec, **conf):
         self.topic, self.name = topic, name
         self.p = Producer({
             "bootstrap.servers": bootstrap,
             "linger.ms": 0,
             "enable.idempotence": True,
-            "compression.codec": "zstd",
+            "compression.codec": codec,
             "log_level": 3,
             **conf,
         })
@@ -197,17 +198,18 @@ class Writer:
 
 
 @pytest.mark.cap(240)
-def test_kfk_read_committed_of_librdkafka_transactions(kafka_cluster):
+@pytest.mark.parametrize("codec", CODECS)
+def test_kfk_read_committed_of_librdkafka_transactions(kafka_cluster, codec):
     """Committed, aborted and (at first) open transactions of librdkafka
     interleaved with idempotent records on the same partitions."""
     bootstrap = kafka_cluster["bootstrap"]
-    topic = unique("rdk-rc")
+    topic = unique(f"rdk-rc-{codec}")
     kfk("-b", bootstrap, "topic", "create", topic, "--partitions", "2")
     prefix = unique("rdk-txn")
-    idem = Writer(bootstrap, topic, "idem")
-    a = Writer(bootstrap, topic, "txnA", **{"transactional.id": f"{prefix}-a"})
-    b = Writer(bootstrap, topic, "txnB", **{"transactional.id": f"{prefix}-b"})
-    c = Writer(bootstrap, topic, "txnC", **{"transactional.id": f"{prefix}-c"})
+    idem = Writer(bootstrap, topic, "idem", codec)
+    a = Writer(bootstrap, topic, "txnA", codec, **{"transactional.id": f"{prefix}-a"})
+    b = Writer(bootstrap, topic, "txnB", codec, **{"transactional.id": f"{prefix}-b"})
+    c = Writer(bootstrap, topic, "txnC", codec, **{"transactional.id": f"{prefix}-c"})
     log = []
     committed, aborted = [], []
     n = 0
