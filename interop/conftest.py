@@ -1,11 +1,17 @@
-"""Shared fixtures for the interop suite: real Kafka clients against the
-`kafka-mock` binary.
+"""Shared fixtures for the interop suite.
 
-The suite builds nothing. It runs the binary named by `KAFKA_MOCK_BIN`
-(default `target/debug/kafka-mock` under the repository root) once per
-test, reads the `bootstrap: ...` line it prints, and kills it afterwards.
+- `start_mock` / `bootstrap`: the `kafka-mock` binary (`KAFKA_MOCK_BIN`,
+  default `target/debug/kafka-mock`), one per test, for the librdkafka and
+  kafka-python tests against our mock; it prints `bootstrap: ...` and is
+  killed afterwards.
+- `kafka_cluster`: one 3-node Apache Kafka cluster for the whole session
+  (the `kafka-cluster` binary of kafka-testkit), for the tests of our
+  client (`kfk`, `KFK_BIN`) against librdkafka, kafka-python and the Java
+  client (`java_peer`); stopped when the session ends.
+- `tansu`: a Tansu broker per test, for the one cheap check that stays on
+  a second broker implementation.
 
-Nothing here may hang CI: starting the mock has a deadline, every test
+Nothing here may hang CI: starting a broker has a deadline, every test
 has a time cap (`@pytest.mark.cap(seconds)`, default `DEFAULT_CAP`)
 enforced with SIGALRM, and a hard watchdog (faulthandler) ends the whole
 run if a test is stuck inside a C call that never returns to Python.

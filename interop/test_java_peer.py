@@ -1,6 +1,9 @@
 """Our client (the `kfk` tool) and the Java reference client (kafka-clients,
 from the same Maven install as the broker) reading each other's records on
-a real 3-node Apache Kafka cluster.
+a real 3-node Apache Kafka cluster, both directions: every codec, keys and
+null keys, headers, and null values from Java (`kfk produce` cannot write
+a null value). Interleaved Java transactions read
+with read_committed are in `test_read_committed.py`.
 
 The Java side is `interop/java/KafkaPeer.java`, compiled at test time; it
 speaks JSON lines on stdin and stdout.
@@ -73,24 +76,34 @@ def test_java_reads_what_kfk_produces(kafka_cluster, java_peer, codec):
         "--compression", codec, "--acks", "all", "--idempotent",
         stdin=b"\n".join(lines) + b"\n",
     )
+    # Without -K the keys are null.
+    kfk(
+        "-b", bootstrap, "produce", "-t", topic, "-H", "origin=kfk",
+        "--compression", codec, "--acks", "all", "--idempotent",
+        stdin=b"".join(f"value {i} unkeyed\n".encode() for i in range(200, 240)),
+    )
     got = java_records(java_peer(
-        "consume", "--bootstrap", bootstrap, "--topic", topic, "--count", "200",
+        "consume", "--bootstrap", bootstrap, "--topic", topic, "--count", "240",
         "--isolation", "read_committed",
     ))
-    assert len(got) == 200
+    assert len(got) == 240
     assert {(r["key"], r["value"]) for r in got} == {
         (f"key-{i % 5}", f"value {i} {codec} \u00e9") for i in range(200)
-    }
+    } | {(None, f"value {i} unkeyed") for i in range(200, 240)}
     assert all(r["headers"] == [["origin", "kfk"]] for r in got)
-    # One key, one partition, in send order.
+    # One key, one partition.
     partitions = {}
     for r in got:
-        partitions.setdefault(r["key"], set()).add(r["partition"])
-        assert r["offset"] >= 0
-    assert all(len(p) == 1 for p in partitions.values())
-    for key in partitions:
-        values = [int(r["value"].split()[1]) for r in got if r["key"] == key]
-        assert values == sorted(values)
+        if r["key"] is not None:
+            partitions.setdefault(r["key"], set()).add(r["partition"])
+    assert len(partitions) == 5 and all(len(p) == 1 for p in partitions.values())
+    # Each partition in send order, offsets from 0 without gaps (the
+    # peer prints records sorted by partition and offset).
+    for part in range(3):
+        mine = [r for r in got if r["partition"] == part]
+        assert [r["offset"] for r in mine] == list(range(len(mine)))
+        sent = [int(r["value"].split()[1]) for r in mine]
+        assert sent == sorted(sent)
 
 
 @pytest.mark.cap(240)

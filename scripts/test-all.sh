@@ -84,7 +84,7 @@ disk
 step "kafka-state without its optional TLS layer"
 cargo build -q -p kafka-state
 
-step "interop: kafka-mock and kfk against librdkafka (confluent-kafka) and kafka-python"
+step "interop: kafka-mock and kfk against librdkafka (confluent-kafka), kafka-python and the Java client"
 ./scripts/interop.sh
 
 step "benchmarks, once each in test mode"

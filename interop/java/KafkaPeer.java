@@ -4,6 +4,7 @@
 //   javac -cp 'target/kafka/libs/*' -d OUT interop/java/KafkaPeer.java
 //   java -cp 'OUT:target/kafka/libs/*' KafkaPeer produce --bootstrap B --topic T [options] < records
 //   java -cp 'OUT:target/kafka/libs/*' KafkaPeer consume --bootstrap B --topic T --count N [options]
+//   java -cp 'OUT:target/kafka/libs/*' KafkaPeer script --bootstrap B --topic T --transactional-prefix P < steps
 //
 // Records travel as JSON lines, one per record:
 //   {"key": "k" | null, "value": "v" | null, "headers": [["name", "value" | null], ...],
@@ -14,6 +15,13 @@
 // produce options: --compression none|gzip|snappy|lz4|zstd, --idempotent,
 //   --transactional-id ID (one transaction around all records), --abort
 //   (abort it instead of committing), --acks all|1|0.
+// script: several producers interleaved on one topic, one JSON step per line,
+//   run in order; every send is flushed before the next step, so the log
+//   holds the records in step order. A step names its producer ("producer":
+//   "txn..." is transactional with id P-NAME, "idem..." idempotent, any
+//   other name neither) and an "op": "send" (the default; a record as
+//   above), "begin", "commit" or "abort". Each send prints
+//   {"producer": NAME, "partition": N, "offset": N}.
 // consume options: --isolation read_committed|read_uncommitted (default
 //   read_committed), --timeout-ms N (default 30000): fewer than --count
 //   records by then is an error (exit 3) after printing what was read.
@@ -71,6 +79,7 @@ public final class KafkaPeer {
         switch (args[0]) {
             case "produce" -> System.exit(produce(opts));
             case "consume" -> System.exit(consume(opts));
+            case "script" -> System.exit(script(opts));
             default -> usage("unknown command " + args[0]);
         }
     }
@@ -93,18 +102,94 @@ public final class KafkaPeer {
         return n == null || n.isNull() ? null : n.asText().getBytes(StandardCharsets.UTF_8);
     }
 
-    private static int produce(Map<String, String> opts) throws Exception {
-        String topic = required(opts, "topic");
+    private static ProducerRecord<byte[], byte[]> record(String topic, JsonNode r) {
+        Integer partition = r.hasNonNull("partition") ? r.get("partition").asInt() : null;
+        Long timestamp = r.hasNonNull("timestamp") ? r.get("timestamp").asLong() : null;
+        ProducerRecord<byte[], byte[]> record =
+                new ProducerRecord<>(topic, partition, timestamp, bytes(r.get("key")), bytes(r.get("value")));
+        JsonNode headers = r.get("headers");
+        if (headers != null) {
+            for (JsonNode h : headers) {
+                record.headers().add(h.get(0).asText(), bytes(h.get(1)));
+            }
+        }
+        return record;
+    }
+
+    private static Properties producerProperties(Map<String, String> opts) {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, required(opts, "bootstrap"));
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, opts.getOrDefault("compression", "none"));
         p.put(ProducerConfig.ACKS_CONFIG, opts.getOrDefault("acks", "all"));
-        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
         p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "30000");
         p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
         p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
+        return p;
+    }
+
+    private static int script(Map<String, String> opts) throws Exception {
+        String topic = required(opts, "topic");
+        String prefix = required(opts, "transactional-prefix");
+        Map<String, KafkaProducer<byte[], byte[]>> producers = new HashMap<>();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        int steps = 0;
+        try {
+            for (String line; (line = in.readLine()) != null; ) {
+                if (line.isBlank()) {
+                    continue;
+                }
+                steps++;
+                JsonNode step = JSON.readTree(line);
+                String name = step.get("producer").asText();
+                KafkaProducer<byte[], byte[]> producer = producers.get(name);
+                if (producer == null) {
+                    Properties p = producerProperties(opts);
+                    p.put(ProducerConfig.LINGER_MS_CONFIG, "0");
+                    boolean txn = name.startsWith("txn");
+                    p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, Boolean.toString(txn || name.startsWith("idem")));
+                    if (txn) {
+                        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, prefix + "-" + name);
+                    }
+                    producer = new KafkaProducer<>(p);
+                    if (txn) {
+                        producer.initTransactions();
+                    }
+                    producers.put(name, producer);
+                }
+                String op = step.hasNonNull("op") ? step.get("op").asText() : "send";
+                switch (op) {
+                    case "send" -> {
+                        Future<RecordMetadata> f = producer.send(record(topic, step));
+                        producer.flush();
+                        RecordMetadata md = f.get();
+                        ObjectNode o = JSON.createObjectNode();
+                        o.put("producer", name);
+                        o.put("partition", md.partition());
+                        o.put("offset", md.offset());
+                        System.out.println(JSON.writeValueAsString(o));
+                    }
+                    case "begin" -> producer.beginTransaction();
+                    case "commit" -> producer.commitTransaction();
+                    case "abort" -> producer.abortTransaction();
+                    default -> usage("step " + steps + ": unknown op " + op);
+                }
+            }
+        } finally {
+            for (KafkaProducer<byte[], byte[]> producer : producers.values()) {
+                producer.close(Duration.ofSeconds(10));
+            }
+        }
+        System.out.flush();
+        System.err.println("KafkaPeer: ran " + steps + " steps on " + topic);
+        return 0;
+    }
+
+    private static int produce(Map<String, String> opts) throws Exception {
+        String topic = required(opts, "topic");
+        Properties p = producerProperties(opts);
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
         String txnId = opts.get("transactional-id");
         boolean idempotent = opts.containsKey("idempotent") || txnId != null;
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, Boolean.toString(idempotent));
@@ -114,21 +199,9 @@ public final class KafkaPeer {
         List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         for (String line; (line = in.readLine()) != null; ) {
-            if (line.isBlank()) {
-                continue;
+            if (!line.isBlank()) {
+                records.add(record(topic, JSON.readTree(line)));
             }
-            JsonNode r = JSON.readTree(line);
-            Integer partition = r.hasNonNull("partition") ? r.get("partition").asInt() : null;
-            Long timestamp = r.hasNonNull("timestamp") ? r.get("timestamp").asLong() : null;
-            ProducerRecord<byte[], byte[]> record =
-                    new ProducerRecord<>(topic, partition, timestamp, bytes(r.get("key")), bytes(r.get("value")));
-            JsonNode headers = r.get("headers");
-            if (headers != null) {
-                for (JsonNode h : headers) {
-                    record.headers().add(h.get(0).asText(), bytes(h.get(1)));
-                }
-            }
-            records.add(record);
         }
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
             if (txnId != null) {

@@ -129,6 +129,11 @@ enum Command {
         /// Output: the value as text, or one JSON object per record.
         #[arg(short = 'f', long = "format", default_value = "text", value_parser = ["text", "json"])]
         format: String,
+        /// Which records to read: read_uncommitted (everything, the default)
+        /// or read_committed (no open or aborted transactions); the same as
+        /// -X isolation.level=..., which it overrides.
+        #[arg(long, value_parser = ["read_committed", "read_uncommitted"])]
+        isolation: Option<String>,
     },
     /// Print each partition's earliest and latest offsets.
     Offsets {
@@ -393,12 +398,20 @@ async fn run(cli: Cli) -> Result<(), String> {
             count,
             exit_at_end,
             format,
+            isolation,
         } => {
             let start = consume::Start::parse(offset)?;
             if partition.is_some_and(|p| p < 0) {
                 return Err(format!("-p: negative partition {}", partition.unwrap_or(0)));
             }
-            let client = connect(&cli).await?;
+            let mut config = config(&cli)?;
+            if let Some(level) = isolation {
+                config.consumer.isolation_level =
+                    settings::isolation(level).map_err(|e| format!("--{e}"))?;
+            }
+            let client = Client::connect(config)
+                .await
+                .map_err(|e| format!("cannot reach {}: {e}", cli.bootstrap))?;
             let n = consume::run(
                 &client,
                 consume::Options {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use kafka_state::consumer::IsolationLevel;
 use kafka_state::Config;
 
 /// The `-X` keys this tool understands, for the error message.
@@ -15,7 +16,19 @@ const KNOWN: &[&str] = &[
     "retry.backoff.ms",
     "metadata.max.age.ms",
     "max.in.flight.requests.per.connection",
+    "isolation.level",
 ];
+
+/// `read_committed` or `read_uncommitted`, as in the Java client.
+pub fn isolation(value: &str) -> Result<IsolationLevel, String> {
+    match value {
+        "read_committed" => Ok(IsolationLevel::ReadCommitted),
+        "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
+        _ => Err(format!(
+            "isolation level {value}: expected read_committed or read_uncommitted"
+        )),
+    }
+}
 
 /// Applies one `key=value` to `config`.
 pub fn apply(config: &mut Config, setting: &str) -> Result<(), String> {
@@ -43,6 +56,9 @@ pub fn apply(config: &mut Config, setting: &str) -> Result<(), String> {
                 .parse()
                 .map_err(|_| format!("-X {key}: not a count: {value}"))?;
         }
+        "isolation.level" => {
+            config.consumer.isolation_level = isolation(value).map_err(|e| format!("-X {e}"))?;
+        }
         _ => {
             return Err(format!(
                 "-X {key}: unknown setting (known: {})",
@@ -69,5 +85,11 @@ mod tests {
             .unwrap_err()
             .contains("unknown"));
         assert!(apply(&mut c, "missing-equals").is_err());
+        assert_eq!(c.consumer.isolation_level, IsolationLevel::ReadUncommitted);
+        apply(&mut c, "isolation.level=read_committed").unwrap();
+        assert_eq!(c.consumer.isolation_level, IsolationLevel::ReadCommitted);
+        apply(&mut c, "isolation.level=read_uncommitted").unwrap();
+        assert_eq!(c.consumer.isolation_level, IsolationLevel::ReadUncommitted);
+        assert!(apply(&mut c, "isolation.level=committed").is_err());
     }
 }
