@@ -725,6 +725,105 @@ impl KafkaCluster {
         cmd.arg(main_class);
         cmd
     }
+
+    /// Runs one of Kafka's tools against the cluster's plaintext
+    /// listener; its output in the error when it exits non-zero.
+    fn run_tool(&self, main_class: &str, args: &[&str]) -> io::Result<String> {
+        let out = self
+            .tool(main_class)
+            .arg("--bootstrap-server")
+            .arg(self.bootstrap())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(io::Error::other(format!(
+                "{main_class} {args:?} failed ({}): {text}",
+                out.status
+            )))
+        }
+    }
+
+    /// Moves `topic`/`partition` onto `replicas` (the first becomes its
+    /// preferred leader) with Kafka's reassignment tool, and waits up to
+    /// `timeout` for the move to complete. Leadership follows only after
+    /// [`KafkaCluster::elect_preferred_leader`] (or Kafka's automatic
+    /// rebalance, which tests should not wait for).
+    pub fn reassign(
+        &self,
+        topic: &str,
+        partition: i32,
+        replicas: &[i32],
+        timeout: Duration,
+    ) -> io::Result<()> {
+        const TOOL: &str = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand";
+        let list = replicas
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let plan = format!(
+            r#"{{"version":1,"partitions":[{{"topic":"{topic}","partition":{partition},"replicas":[{list}]}}]}}"#
+        );
+        let file = self
+            .dir
+            .join(format!("reassign-{topic}-{partition}-{}.json", unique()));
+        std::fs::write(&file, plan)?;
+        let file = file.to_string_lossy().into_owned();
+        self.run_tool(TOOL, &["--reassignment-json-file", &file, "--execute"])?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.run_tool(TOOL, &["--reassignment-json-file", &file, "--verify"])?;
+            if status.contains("is completed") && !status.contains("is still in progress") {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("reassignment of {topic}/{partition} not done: {status}"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Makes the preferred replica (the first of its replica list) the
+    /// leader of `topic`/`partition`, with Kafka's leader-election tool.
+    /// Succeeds as well when it already leads.
+    pub fn elect_preferred_leader(&self, topic: &str, partition: i32) -> io::Result<()> {
+        let partition = partition.to_string();
+        let result = self.run_tool(
+            "org.apache.kafka.tools.LeaderElectionCommand",
+            &[
+                "--election-type",
+                "PREFERRED",
+                "--topic",
+                topic,
+                "--partition",
+                &partition,
+            ],
+        );
+        match result {
+            Ok(_) => Ok(()),
+            // The tool exits non-zero when there was nothing to do.
+            Err(e) if e.to_string().contains("ElectionNotNeeded") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A number no other call in this process returns, for file names.
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Drop for KafkaCluster {

@@ -273,6 +273,56 @@ fn replicated_topic_has_a_leader_among_the_nodes() {
     assert_eq!(cluster.node_of_leader(topic, 99).unwrap(), None);
 }
 
+/// Reassignment and preferred-leader election through Kafka's own tools:
+/// the partition's replicas become the chosen list and its leader the
+/// first of them.
+#[test]
+fn reassignment_and_preferred_election_move_the_leader() {
+    let Some(cluster) = KafkaCluster::shared() else {
+        return;
+    };
+    let topic = "testkit-reassign";
+    assert_eq!(
+        create_topic(cluster.addr(1, Listener::Plaintext), topic, 1, 2),
+        0
+    );
+    let mut leader = None;
+    eventually(Duration::from_secs(30), "a leader is elected", || {
+        leader = cluster.node_of_leader(topic, 0).unwrap();
+        leader.is_some()
+    });
+    let leader = leader.unwrap();
+    // Two replicas out of three nodes: the new list puts a node that is
+    // not the leader first and keeps the old leader second.
+    let other = *cluster.node_ids().iter().find(|&&n| n != leader).unwrap();
+    cluster
+        .reassign(topic, 0, &[other, leader], Duration::from_secs(60))
+        .unwrap();
+    let replicas = || -> Vec<i32> {
+        let m = cluster.metadata(Some(&[topic])).unwrap();
+        m.topics[0].partitions[0].replica_nodes.clone()
+    };
+    eventually(
+        Duration::from_secs(30),
+        "metadata lists the new replicas",
+        || {
+            let mut r = replicas();
+            r.sort_unstable();
+            let mut want = vec![other, leader];
+            want.sort_unstable();
+            r == want
+        },
+    );
+    cluster.elect_preferred_leader(topic, 0).unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the preferred replica leads",
+        || cluster.node_of_leader(topic, 0).unwrap() == Some(other),
+    );
+    // A second election has nothing to do and still succeeds.
+    cluster.elect_preferred_leader(topic, 0).unwrap();
+}
+
 #[test]
 fn killed_stopped_and_paused_nodes_leave_and_rejoin() {
     let _slot = own_cluster_slot();

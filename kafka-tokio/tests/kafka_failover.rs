@@ -1,11 +1,12 @@
 //! Failover on a real 3-node Apache Kafka cluster: an idempotent,
 //! acks=all producer and a consumer keep working while partition leaders
-//! are killed (SIGKILL), stopped cleanly (SIGTERM) or hung (SIGSTOP), and
-//! afterwards the log holds every acknowledged record exactly once, in
-//! send order per partition, and no record reported failed.
+//! are killed (SIGKILL), stopped cleanly (SIGTERM), hung (SIGSTOP) or
+//! moved by reassignment and preferred-leader election, and afterwards the
+//! log holds every acknowledged record exactly once, in send order per
+//! partition, and no record reported failed.
 //!
-//! Both tests take nodes down, so they share one cluster of their own (not
-//! the shared one other test binaries use) and run one at a time.
+//! The tests take nodes down or move leaders, so they take turns on the
+//! cluster of this binary (the other test binaries start their own).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -522,6 +523,55 @@ fn a_hung_leader_loses_and_duplicates_nothing() {
             drop(resume);
             wait_for_full_isr(cluster, &t);
             stage.send_replace(2);
+        },
+    ));
+    assert_eq!(failed, 0, "{failed} records reported failed");
+}
+
+/// Leadership moved by the operator while records flow: each partition's
+/// replicas are reordered with Kafka's reassignment tool and the new first
+/// replica elected leader. The old leader stays up and answers
+/// NOT_LEADER_OR_FOLLOWER; the producer must follow the metadata and
+/// resend without duplicating, the consumer must follow too.
+#[test]
+fn leaders_moved_by_reassignment_and_election_lose_and_duplicate_nothing() {
+    let Some((cluster, _turn)) = cluster() else {
+        return;
+    };
+    let topic = topic_name("failover-move");
+    let t = topic.clone();
+    let failed = runtime().block_on(scenario(
+        cluster,
+        &topic,
+        100_000,
+        |seq| match seq {
+            0..90_000 => 0,
+            _ => 1,
+        },
+        move |stage, acked| {
+            wait_acked(acked, 10_000);
+            for partition in 0..PARTITIONS {
+                let old = leader(cluster, &t, partition);
+                // The other two nodes, the next one first: a move every
+                // time, whichever node led before.
+                let mut replicas: Vec<i32> = cluster.node_ids();
+                let at = replicas.iter().position(|&n| n == old).unwrap();
+                replicas.rotate_left(at + 1);
+                let new = replicas[0];
+                cluster
+                    .reassign(&t, partition, &replicas, STEP_TIMEOUT)
+                    .unwrap();
+                cluster.elect_preferred_leader(&t, partition).unwrap();
+                let deadline = Instant::now() + STEP_TIMEOUT;
+                while cluster.node_of_leader(&t, partition).ok().flatten() != Some(new) {
+                    assert!(Instant::now() < deadline, "{t}/{partition} never moved");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                // Records flow to the new leader before the next move.
+                let now = acked.load(Ordering::Relaxed);
+                wait_acked(acked, (now + 5_000).min(90_000));
+            }
+            stage.send_replace(1);
         },
     ));
     assert_eq!(failed, 0, "{failed} records reported failed");

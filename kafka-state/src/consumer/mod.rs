@@ -120,9 +120,9 @@
 //! read_committed is [`ConsumerConfig::isolation_level`].
 
 mod config;
-mod machine;
 mod fetcher;
 mod handle;
+mod machine;
 mod offsets;
 mod records;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
