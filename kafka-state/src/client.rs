@@ -835,15 +835,21 @@ impl Client {
                 }),
             });
         }
-        if matches!(reason, DisconnectReason::Authentication(_)) {
+        // Every connection presents the same credentials and checks
+        // certificates against the same roots: another broker would refuse
+        // the login or fail the handshake the same way.
+        if matches!(
+            reason,
+            DisconnectReason::Authentication(_) | DisconnectReason::Tls(_)
+        ) {
             self.fail_queued(broker, &reason);
         }
     }
 
     /// Fails every request still waiting in the queue with `reason`.
-    /// Used when authentication fails: every connection presents the same
-    /// credentials, so another broker would refuse them too, and waiting
-    /// for one (until `api_timeout`) would only hide the cause. Owners
+    /// Used when authentication or the TLS handshake fails: another broker
+    /// would fail the same way, and waiting for one (until `api_timeout`)
+    /// would only hide the cause. Owners
     /// that retry (metadata, the producer) queue again after their
     /// backoff; one-shot calls (admin, the first metadata of a client)
     /// fail at once with the authentication error.

@@ -337,6 +337,40 @@ fn an_unknown_ca_fails_with_a_clear_error() {
     assert!(p.tls_failure().unwrap().contains("UnknownIssuer"));
 }
 
+/// A call waiting for a connection fails with the TLS error as soon as
+/// the handshake fails, not when the API timeout (60 s here) runs out.
+#[test]
+fn an_unknown_ca_fails_waiting_calls_at_once() {
+    for seed in 0..5 {
+        let mut p = TlsPair::with("broker.test", server_config(false), seed, |c| {
+            c.tls = Some(TlsConfig::new().with_ca_pem(OTHER_CA));
+            c.api_timeout = Duration::from_secs(60);
+        });
+        let now = p.now;
+        let id = p
+            .client
+            .admin()
+            .create_topics(now, [NewTopic::new("never", 1, 1)])
+            .unwrap();
+        p.run_until(Duration::from_secs(5), |p| {
+            p.events
+                .iter()
+                .any(|e| matches!(e, Event::AdminResult { id: got, result: Err(_) } if *got == id))
+        });
+        let error = p.events.iter().find_map(|e| match e {
+            Event::AdminResult {
+                id: got,
+                result: Err(error),
+            } if *got == id => Some(error),
+            _ => None,
+        });
+        assert!(
+            format!("{error:?}").contains("UnknownIssuer"),
+            "seed {seed}: {error:?}"
+        );
+    }
+}
+
 #[test]
 fn a_wrong_server_name_fails() {
     let mut p = TlsPair::new("wrong.test", trusting_test_ca(), server_config(false), 1);
