@@ -149,11 +149,26 @@ async fn tls_on_kafka_verifies_the_broker() {
     round_trip(&client, &topic("tls")).await;
     client.close().await;
 
-    // The public roots do not know the test CA: the handshake fails.
+    // The public roots do not know the test CA: the handshake fails, and
+    // the connect call says so at once instead of waiting out the
+    // default one-minute API timeout.
     let mut c = config(cluster, Listener::Ssl);
     c.tls = Some(TlsConfig::new());
-    c.api_timeout = Duration::from_secs(5);
-    assert!(connect(c).await.is_err());
+    assert_eq!(c.api_timeout, Duration::from_secs(60));
+    let started = Instant::now();
+    let err = connect(c).await.err().expect("an untrusted broker got in");
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            &err,
+            Error::Request(kafka_state::RequestError::Disconnected {
+                reason: kafka_state::DisconnectReason::Tls(m),
+                ..
+            }) if m.contains("UnknownIssuer")
+        ),
+        "{err:?}"
+    );
+    assert!(took < Duration::from_secs(5), "refused after {took:?}");
 }
 
 #[tokio::test]
