@@ -4,8 +4,8 @@ cluster (the session's `kafka_cluster`), in both directions.
 
 Every codec (none, gzip, snappy, lz4, zstd), several partitions with the
 order inside each checked against the send order, keys and null keys,
-values and null values (tombstones; only the peers can write those, since
-`kfk produce` turns every stdin line into a non-null value), headers
+values and null values (tombstones: `kfk produce -Z` sends an empty line
+or an empty key as null), headers
 (repeated names, null header values) and timestamps.
 
 One cheap check stays on Tansu, a second broker implementation: a single
@@ -172,6 +172,27 @@ def test_librdkafka_and_kafka_python_read_what_kfk_produces(kafka_cluster, codec
     assert all(list(r.headers) == headers for r in got)
     assert all(before - 1000 <= r.timestamp <= after + 1000 for r in got)
     assert_partition_order([(r.partition, r.offset, r.value) for r in got], seq, 3)
+
+
+@pytest.mark.cap(90)
+def test_peers_read_the_nulls_kfk_writes_with_z(kafka_cluster):
+    """`kfk produce -Z`: an empty value is a tombstone and an empty key a
+    null key; without -Z both stay empty byte strings. Both peers must read
+    null where kfk wrote null and b"" where it wrote empty."""
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("kfk-nulls")
+    kfk("-b", bootstrap, "topic", "create", topic, "--partitions", "1")
+    lines = b"k1|\n|v2\n|\nk4|v4\n"
+    kfk("-b", bootstrap, "produce", "-t", topic, "-p", "0", "-K", "|", "-Z", stdin=lines)
+    kfk("-b", bootstrap, "produce", "-t", topic, "-p", "0", "-K", "|", stdin=lines)
+    expected = [
+        (b"k1", None), (None, b"v2"), (None, None), (b"k4", b"v4"),
+        (b"k1", b""), (b"", b"v2"), (b"", b""), (b"k4", b"v4"),
+    ]
+    got = read_with_librdkafka(bootstrap, topic, 1, len(expected))
+    assert [(m.key(), m.value()) for m in sorted(got, key=lambda m: m.offset())] == expected
+    got = read_with_kafka_python(bootstrap, topic, 1, len(expected))
+    assert [(r.key, r.value) for r in sorted(got, key=lambda r: r.offset)] == expected
 
 
 # ------------------------------------------------- peers write, kfk reads

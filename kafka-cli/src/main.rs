@@ -96,6 +96,10 @@ enum Command {
         /// Split each line into key and value at the first DELIM.
         #[arg(short = 'K', value_name = "DELIM")]
         key_delimiter: Option<String>,
+        /// Send an empty value as null (a tombstone) and, with -K, an
+        /// empty key as null.
+        #[arg(short = 'Z', long = "null-empty")]
+        null_empty: bool,
         /// A header KEY=VALUE added to every record; repeatable.
         #[arg(short = 'H', value_name = "KEY=VALUE")]
         headers: Vec<String>,
@@ -341,6 +345,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             topic,
             partition,
             key_delimiter,
+            null_empty,
             headers,
             compression,
             acks,
@@ -385,6 +390,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     partition: *partition,
                     key_delimiter: key_delimiter.clone(),
                     headers,
+                    null_empty: *null_empty,
                 },
             )
             .await?;

@@ -18,6 +18,8 @@ pub struct Options {
     pub partition: Option<i32>,
     pub key_delimiter: Option<String>,
     pub headers: Vec<(String, Bytes)>,
+    /// An empty key or value is sent as null (a tombstone for the value).
+    pub null_empty: bool,
 }
 
 /// Produces stdin; returns how many records were acknowledged.
@@ -41,9 +43,12 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
             },
             None => (None, line),
         };
-        let mut record = ProducerRecord::new(&opts.topic).with_value(value);
+        let mut record = ProducerRecord::new(&opts.topic);
+        if !(opts.null_empty && value.is_empty()) {
+            record = record.with_value(value);
+        }
         record.partition = opts.partition;
-        if let Some(k) = key {
+        if let Some(k) = key.filter(|k| !(opts.null_empty && k.is_empty())) {
             record = record.with_key(k);
         }
         for (k, v) in &opts.headers {
