@@ -229,12 +229,55 @@ impl Consumer {
             );
         }
         let mut out = Vec::new();
+        let mut damaged = false;
         while let Some(fetched) = self.ready.pop_front() {
-            for r in fetched {
-                out.push(Message::from(r.map_err(Error::Corrupt)?));
+            let mut records = fetched.into_iter();
+            for r in records.by_ref() {
+                match r {
+                    Ok(r) => out.push(Message::from(r)),
+                    Err(error) => {
+                        self.report_corrupt(&records, error)?;
+                        damaged = true;
+                        break;
+                    }
+                }
             }
         }
+        if out.is_empty() && damaged {
+            // Nothing good to return: the next pull brings the error the
+            // core reports for the damage.
+            return self.poll(timeout);
+        }
         Ok(out)
+    }
+
+    /// A record of `records` failed to decode while this consumer handed
+    /// them out. Taking them had moved the core's position past all of
+    /// them; the core puts it back at the bad record, stops the partition
+    /// and reports it (partition and offset) on the next pull. The good
+    /// records before it are kept: the caller returns them first.
+    fn report_corrupt(
+        &mut self,
+        records: &kafka_state::consumer::IntoRecords,
+        error: kafka_proto::DecodeError,
+    ) -> Result<(), Error> {
+        let fetched = records.fetched().clone();
+        let offset = records.resume_offset();
+        // Whatever else was taken of the partition lies past the bad record.
+        self.ready.retain(|f| f.partition() != fetched.partition());
+        let job = Box::new(move |core: &mut Core, now: Instant| {
+            // Refused only for an offset outside the records; the
+            // iterator's own never is.
+            let _ = core
+                .client
+                .consumer()
+                .report_corrupt(now, &fetched, offset, error);
+        });
+        self.client
+            .handle
+            .inputs
+            .send(Input::Job(job))
+            .map_err(|_| Error::Closed)
     }
 
     /// Drops records taken but not returned for `partitions` (all when

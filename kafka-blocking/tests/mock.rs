@@ -499,3 +499,76 @@ fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A batch that passes its CRC but fails to decode while `poll` hands out
+/// records (it inflates past the consumer's decompression bound): the
+/// records before it in the same fetch are returned, not lost; the next
+/// poll names the partition and the bad record's offset; seeking past the
+/// batch carries on.
+#[test]
+fn poll_keeps_the_records_before_a_batch_that_fails_to_decode() {
+    use kafka_blocking::{Compression, ProducerRecord, SeekTo, TopicPartition};
+    let mock = mock(1);
+    let plain = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    plain.create_topic(NewTopic::new("dmg", 1, 1)).unwrap();
+    let mut lz4 = Config::default();
+    lz4.producer.compression = Compression::Lz4;
+    lz4.producer.linger = Duration::from_millis(200);
+    let packed = Client::connect(&mock.bootstrap(), lz4).unwrap();
+    let send_all = |client: &Client, values: Vec<Vec<u8>>| {
+        let producer = client.producer();
+        for v in values {
+            let _ = producer
+                .send_async(ProducerRecord::new("dmg").with_partition(0).with_value(v))
+                .unwrap();
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+    };
+    // Offsets 0-1 plain, 2-51 one lz4 batch inflating to 50 KB, 52 plain.
+    send_all(&plain, vec![b"a".to_vec(), b"b".to_vec()]);
+    send_all(&packed, vec![vec![b'z'; 1000]; 50]);
+    send_all(&plain, vec![b"c".to_vec()]);
+
+    let mut config = Config::default();
+    config.consumer.max_decompressed_size = 4096;
+    let reader = Client::connect(&mock.bootstrap(), config).unwrap();
+    let mut consumer = reader.consumer();
+    let tp = TopicPartition::new("dmg", 0);
+    consumer.assign([tp.clone()]).unwrap();
+    consumer.seek(tp.clone(), SeekTo::Earliest).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut good = Vec::new();
+    let error = loop {
+        assert!(Instant::now() < deadline, "no error; got {good:?}");
+        match consumer.poll(Duration::from_millis(200)) {
+            Ok(records) => good.extend(records.iter().map(|m| m.offset)),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(good, [0, 1], "the records before the damage");
+    match error {
+        Error::Fetch {
+            partition, offset, ..
+        } => {
+            assert_eq!(partition, tp);
+            assert_eq!(offset, 2, "the bad batch's first record");
+        }
+        other => panic!("expected a fetch error, got {other:?}"),
+    }
+    // The partition waits for a seek; past the batch it goes on.
+    assert!(consumer
+        .poll(Duration::from_millis(300))
+        .unwrap()
+        .is_empty());
+    consumer.seek(tp, SeekTo::Offset(52)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "nothing after the seek");
+        let got = consumer.poll(Duration::from_millis(200)).unwrap();
+        if let Some(m) = got.first() {
+            assert_eq!(m.offset, 52);
+            assert_eq!(m.value.as_deref(), Some(&b"c"[..]));
+            break;
+        }
+    }
+}

@@ -202,7 +202,32 @@ impl Stream for Consumer {
         loop {
             if let Some(records) = &mut this.current {
                 match records.next() {
-                    Some(r) => return Poll::Ready(Some(r.map_err(Error::Corrupt))),
+                    Some(Ok(r)) => return Poll::Ready(Some(Ok(r))),
+                    Some(Err(error)) => {
+                        // Taking the records moved the core's position past
+                        // all of them. Hand the damage back: the core puts
+                        // the position at the bad record, stops the
+                        // partition and reports it (partition and offset)
+                        // on the next pull, after the records before it.
+                        let fetched = records.fetched().clone();
+                        let offset = records.resume_offset();
+                        this.current = None;
+                        // Whatever else was taken of the partition lies
+                        // past the bad record.
+                        this.ready.retain(|f| f.partition() != fetched.partition());
+                        let job = Box::new(move |core: &mut Core, now: Instant| {
+                            // Refused only for an offset outside the
+                            // records; the iterator's own never is.
+                            let _ = core
+                                .client
+                                .consumer()
+                                .report_corrupt(now, &fetched, offset, error);
+                        });
+                        if this.client.jobs.send(job).is_err() {
+                            return Poll::Ready(None);
+                        }
+                        continue;
+                    }
                     None => this.current = None,
                 }
             }

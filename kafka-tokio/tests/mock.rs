@@ -557,3 +557,72 @@ async fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
     })
     .await;
 }
+
+/// A batch that passes its CRC but fails to decode while the stream hands
+/// out records (it inflates past the decompression bound): the records
+/// before it are yielded, then one error naming the partition and the bad
+/// record's offset; a seek past the batch carries on.
+#[tokio::test(flavor = "current_thread")]
+async fn the_stream_yields_the_records_before_a_batch_that_fails_to_decode() {
+    use kafka_tokio::{Compression, ProducerRecord, SeekTo, TopicPartition};
+    let mock = mock(1);
+    within(async {
+        let config = |tune: &dyn Fn(&mut Config)| {
+            let mut c = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+            tune(&mut c);
+            c
+        };
+        let plain = Client::connect(config(&|_| {})).await.unwrap();
+        plain
+            .create_topic(NewTopic::new("dmg", 1, 1))
+            .await
+            .unwrap();
+        let packed = Client::connect(config(&|c| {
+            c.producer.compression = Compression::Lz4;
+            c.producer.linger = Duration::from_millis(200);
+        }))
+        .await
+        .unwrap();
+        async fn send_all(client: &Client, values: Vec<Vec<u8>>) {
+            let producer = client.producer();
+            let mut acks = Vec::new();
+            for v in values {
+                let record = ProducerRecord::new("dmg").with_partition(0).with_value(v);
+                acks.push(producer.send(record).await.unwrap());
+            }
+            producer.flush().await.unwrap();
+            for ack in acks {
+                ack.await.unwrap();
+            }
+        }
+        // Offsets 0-1 plain, 2-51 one lz4 batch inflating to 50 KB, 52 plain.
+        send_all(&plain, vec![b"a".to_vec(), b"b".to_vec()]).await;
+        send_all(&packed, vec![vec![b'z'; 1000]; 50]).await;
+        send_all(&plain, vec![b"c".to_vec()]).await;
+
+        let reader = Client::connect(config(&|c| c.consumer.max_decompressed_size = 4096))
+            .await
+            .unwrap();
+        let mut consumer = reader.consumer();
+        let tp = TopicPartition::new("dmg", 0);
+        consumer.assign([tp.clone()]).await.unwrap();
+        consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
+        for want in [0, 1] {
+            let r = next_record(&mut consumer).await.unwrap().unwrap();
+            assert_eq!(r.offset, want);
+        }
+        match next_record(&mut consumer).await.unwrap() {
+            Err(Error::Fetch {
+                partition, offset, ..
+            }) => {
+                assert_eq!(partition, tp);
+                assert_eq!(offset, 2, "the bad batch's first record");
+            }
+            other => panic!("expected a fetch error, got {other:?}"),
+        }
+        consumer.seek(tp, SeekTo::Offset(52)).await.unwrap();
+        let r = next_record(&mut consumer).await.unwrap().unwrap();
+        assert_eq!((r.offset, r.value.as_deref()), (52, Some(&b"c"[..])));
+    })
+    .await;
+}
