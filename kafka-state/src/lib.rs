@@ -140,6 +140,7 @@ pub mod client;
 mod config;
 mod conn;
 pub mod consumer;
+pub mod group;
 mod error;
 mod event;
 mod machine;
