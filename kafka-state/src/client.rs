@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 use crate::admin::{check_topic_name, Admin, AdminState};
 use crate::conn::{expects_response, ConnOutput, ConnSettings, Connection};
 use crate::consumer::{Consumer, ConsumerState};
+use crate::group::member::{Cooperate, GroupMember};
 use crate::error::{DisconnectReason, FatalError, Misuse, RequestError};
 use crate::machine::{Ctx, SubMachine};
 use crate::metadata::{ClusterMetadata, MetadataRefresh, MetadataState};
@@ -45,6 +46,7 @@ macro_rules! registered {
             $($borrow)+ $client.admin as $($borrow)+ dyn SubMachine,
             $($borrow)+ $client.producer as $($borrow)+ dyn SubMachine,
             $($borrow)+ $client.consumer as $($borrow)+ dyn SubMachine,
+            $($borrow)+ $client.group as $($borrow)+ dyn SubMachine,
             $($borrow)+ $client.refresh as $($borrow)+ dyn SubMachine,
         ]
     };
@@ -81,6 +83,7 @@ pub struct Client {
     pub(crate) admin: AdminState,
     pub(crate) producer: ProducerState,
     pub(crate) consumer: ConsumerState,
+    pub(crate) group: GroupMember,
     timers: TimerTable<ClientTimer>,
     /// [`Client::poll_timeout`] as of the last pump: a command that skips
     /// the pump (a send joining an open batch) still pumps once its `now`
@@ -141,6 +144,7 @@ impl Client {
         let producer =
             ProducerState::new(config.producer.clone(), config.request_timeout, config.seed);
         let consumer = ConsumerState::new(&config);
+        let group = GroupMember::new(&config, now);
         let mut client = Self {
             config,
             client_id,
@@ -158,6 +162,7 @@ impl Client {
             admin: AdminState::default(),
             producer,
             consumer,
+            group,
             timers: TimerTable::default(),
             next_timeout: None,
             transmits: VecDeque::new(),
@@ -510,6 +515,7 @@ impl Client {
         // unknown broker) goes at once: at least two.
         let rounds = self.config.max_in_flight.max(2);
         for round in 0..rounds {
+            let cooperated = self.group_cooperate();
             let queued = self.with_machines(None, |m, ctx| m.poll_requests(ctx));
             if self.closed || self.fatal.is_some() {
                 return;
@@ -520,10 +526,13 @@ impl Client {
                 let _ = self.route_to(Broker::Node(node));
             }
             self.dispatch();
-            if !queued && round > 0 {
+            if !queued && !cooperated && round > 0 {
                 break;
             }
         }
+        // What the last round's answers decided about the consumer is done
+        // before the application next takes records.
+        self.group_cooperate();
         self.timers
             .set_opt(ClientTimer::QueueExpiry, self.requests.next_expiry());
         // A broker's backoff ends: queued requests or a machine wait for it.
@@ -539,6 +548,19 @@ impl Client {
             .min();
         self.timers.set_opt(ClientTimer::Reconnect, reconnect);
         self.next_timeout = self.poll_timeout();
+    }
+
+    /// The group member's step with the consumer (see
+    /// `GroupMember::cooperate`); whether it changed anything.
+    pub(crate) fn group_cooperate(&mut self) -> bool {
+        self.group.cooperate(Cooperate {
+            now: self.now,
+            api_timeout: self.config.api_timeout,
+            consumer: &mut self.consumer,
+            metadata: &mut self.metadata,
+            requests: &mut self.requests,
+            events: &mut self.events,
+        })
     }
 
     /// Calls `f` on the machine in `slot` (or on every machine, in order)

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::consumer::ConsumerConfig;
 use crate::error::Misuse;
+use crate::group::GroupConfig;
 use crate::producer::ProducerConfig;
 use crate::sasl::SaslConfig;
 
@@ -107,6 +108,10 @@ pub struct Config {
     pub seed: u64,
     /// Consumer settings.
     pub consumer: ConsumerConfig,
+    /// The consumer group to join with
+    /// [`Consumer::subscribe`](crate::Consumer::subscribe); `None` for
+    /// manual assignment only.
+    pub group: Option<GroupConfig>,
     /// SASL authentication of every connection (`sasl.mechanism` and
     /// `sasl.jaas.config`); `None` for none.
     pub sasl: Option<SaslConfig>,
@@ -145,6 +150,7 @@ impl Config {
             #[cfg(feature = "tls")]
             tls: None,
             consumer: ConsumerConfig::default(),
+            group: None,
         }
     }
 
@@ -175,6 +181,9 @@ impl Config {
             if id.len() > i16::MAX as usize {
                 return Err(Misuse::InvalidConfig("client_id is too long"));
             }
+        }
+        if let Some(group) = &self.group {
+            group.validate()?;
         }
         self.consumer.validate()
     }

@@ -70,6 +70,23 @@ pub enum Misuse {
     /// OAUTHBEARER.
     #[error("the client is not configured for SASL OAUTHBEARER")]
     NotOAuthBearer,
+    /// A group command ([`Consumer::subscribe`](crate::Consumer::subscribe),
+    /// `commit`, ...) without [`Config::group`](crate::Config::group).
+    #[error("no consumer group is configured (Config::group)")]
+    NoGroupConfigured,
+    /// [`Consumer::subscribe`](crate::Consumer::subscribe) while partitions
+    /// are assigned manually: unassign them first.
+    #[error("partitions are assigned manually; unassign before subscribing")]
+    ManuallyAssigned,
+    /// A manual assignment while subscribed to a group: unsubscribe first.
+    #[error("subscribed to a group; unsubscribe before assigning manually")]
+    Subscribed,
+    /// A group command that needs a subscription, without one.
+    #[error("not subscribed to a group")]
+    NotSubscribed,
+    /// The group member stopped for good earlier.
+    #[error("the group member failed: {0}")]
+    GroupFailed(crate::group::GroupError),
     /// An OAuth token or its lifetime is unusable (the token is not shown).
     #[error("invalid OAuth token: {0}")]
     InvalidOAuthToken(&'static str),

@@ -3,6 +3,7 @@
 use crate::admin::AdminResult;
 use crate::consumer::ConsumerEvent;
 use crate::error::{DisconnectReason, FatalError};
+use crate::group::GroupEvent;
 use crate::producer::{DeliveryId, DeliveryReport, ProduceError};
 use crate::router::RequestId;
 use crate::Broker;
@@ -55,6 +56,9 @@ pub enum Event {
     /// Something about the consumer: offset lookups, positions, stopped
     /// partitions.
     Consumer(ConsumerEvent),
+    /// Something about the consumer group: joins, commits, leaving,
+    /// failures (assignment changes come as [`Event::Consumer`]).
+    Group(GroupEvent),
     /// The client failed for good; see [`FatalError`].
     Fatal(FatalError),
 }

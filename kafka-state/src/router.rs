@@ -11,6 +11,7 @@ use std::fmt;
 use std::time::Instant;
 
 use kafka_proto::messages::delete_topics_request::DeleteTopicState;
+use kafka_proto::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_proto::{RequestBody, ResponseBody};
 
 use crate::error::RequestError;
@@ -85,6 +86,30 @@ pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
                 .into_iter()
                 .map(|name| DeleteTopicState::default().with_name(Some(name)))
                 .collect();
+        }
+        // Built with one key; v4 and later carry a list of keys.
+        RequestBody::FindCoordinator(req) if version >= 4 && req.coordinator_keys.is_empty() => {
+            req.coordinator_keys = vec![std::mem::take(&mut req.key)];
+        }
+        // Built in the v8+ shape (groups); older versions name one group.
+        RequestBody::OffsetFetch(req) => {
+            if version < 7 {
+                req.require_stable = false;
+            }
+            if version < 8 && req.groups.len() == 1 {
+                let group = req.groups.remove(0);
+                req.group_id = group.group_id;
+                req.topics = group.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .map(|t| {
+                            OffsetFetchRequestTopic::default()
+                                .with_name(t.name)
+                                .with_partition_indexes(t.partition_indexes)
+                        })
+                        .collect()
+                });
+            }
         }
         RequestBody::Metadata(req) => {
             // Metadata v0 has no null topic list: an empty one means all topics.

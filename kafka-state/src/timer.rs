@@ -43,6 +43,8 @@ macro_rules! timer_kinds {
     };
 }
 
+pub(crate) use timer_kinds;
+
 /// One optional deadline per timer kind.
 #[derive(Debug, Clone)]
 pub(crate) struct TimerTable<T: TimerKind> {

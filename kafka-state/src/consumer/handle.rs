@@ -8,6 +8,7 @@ use kafka_proto::DecodeError;
 use super::{ConsumedOffset, IsolationLevel, OffsetSpec, SeekTo};
 use crate::admin::check_topic_name;
 use crate::error::Misuse;
+use crate::group::{GroupMetadata, OffsetAndMetadata};
 use crate::router::RequestId;
 use crate::{Client, ConsumerRecord, FetchedRecords, TopicPartition};
 
@@ -41,6 +42,7 @@ impl Consumer<'_> {
     ) -> Result<(), Misuse> {
         let tps: Vec<TopicPartition> = partitions.into_iter().collect();
         check_partitions(&tps)?;
+        self.check_not_subscribed()?;
         let c = self.start(now)?;
         c.consumer
             .assign(c.now, tps, &mut c.metadata, &mut c.events);
@@ -52,6 +54,7 @@ impl Consumer<'_> {
     /// reports it as
     /// [`ConsumerEvent::PartitionsRevoked`](super::ConsumerEvent::PartitionsRevoked).
     pub fn unassign(&mut self, now: Instant) -> Result<(), Misuse> {
+        self.check_not_subscribed()?;
         let c = self.start(now)?;
         c.consumer
             .assign(c.now, Vec::new(), &mut c.metadata, &mut c.events);
@@ -295,6 +298,136 @@ impl Consumer<'_> {
     /// Whether [`Consumer::poll_records`] would return something.
     pub fn has_records(&self) -> bool {
         self.client.consumer.next_records().is_some()
+    }
+
+    // ---- the consumer group --------------------------------------------
+
+    /// Joins [`Config::group`](crate::Config::group) consuming `topics`:
+    /// the group assigns the partitions, reported as
+    /// [`ConsumerEvent::PartitionsAssigned`](super::ConsumerEvent::PartitionsAssigned)
+    /// and friends, with [`GroupEvent`](crate::group::GroupEvent)s about
+    /// the membership. Each partition starts at its committed offset, or
+    /// where `auto_offset_reset` says. Calling it again changes the
+    /// subscription (partitions of dropped topics are revoked and the
+    /// member rejoins). Fails without a group configured, with a manual
+    /// assignment in place, or after the member failed for good.
+    pub fn subscribe<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<(), Misuse> {
+        let topics: BTreeSet<String> = topics.into_iter().map(Into::into).collect();
+        if topics.is_empty() {
+            return Err(Misuse::NoTopics);
+        }
+        for t in &topics {
+            check_topic_name(t)?;
+        }
+        self.client.check_usable()?;
+        self.client.group.check()?;
+        if !self.client.group.is_subscribed() && self.client.consumer.assignment().next().is_some() {
+            return Err(Misuse::ManuallyAssigned);
+        }
+        let c = self.start(now)?;
+        c.group.subscribe(c.now, topics, &mut c.metadata);
+        c.pump();
+        Ok(())
+    }
+
+    /// Leaves the group: what was consumed is committed (with
+    /// auto-commit), every partition is revoked, and a dynamic member
+    /// sends LeaveGroup (a static one lets its session expire).
+    /// [`GroupEvent::Left`](crate::group::GroupEvent::Left) reports it.
+    /// Doing nothing when not subscribed.
+    pub fn unsubscribe(&mut self, now: Instant) -> Result<(), Misuse> {
+        let c = self.start(now)?;
+        c.group.unsubscribe(&mut c.events);
+        c.pump();
+        Ok(())
+    }
+
+    /// The subscribed topics, in order; empty when not subscribed.
+    pub fn subscription(&self) -> Vec<String> {
+        self.client.group.subscription()
+    }
+
+    /// The application takes records: call it on every poll of the
+    /// application (the adapters do). Without one for `max_poll_interval`
+    /// the member leaves the group and its partitions are lost; the next
+    /// call rejoins.
+    pub fn record_poll(&mut self, now: Instant) -> Result<(), Misuse> {
+        let c = self.start(now)?;
+        c.group.record_poll(c.now);
+        c.pump();
+        Ok(())
+    }
+
+    /// Commits offsets to the group: `offsets`, or every owned partition's
+    /// consumed offset ([`Consumer::consumed_offsets`]) if `None`. The
+    /// result comes as
+    /// [`GroupEvent::Committed`](crate::group::GroupEvent::Committed) with
+    /// the returned id. During a rebalance the commit fails at once with
+    /// [`CommitError::RebalanceInProgress`](crate::group::CommitError::RebalanceInProgress).
+    /// Fails if not subscribed, or if a partition is not owned or an
+    /// offset negative.
+    pub fn commit(
+        &mut self,
+        now: Instant,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<RequestId, Misuse> {
+        self.client.check_usable()?;
+        self.client.group.check()?;
+        if !self.client.group.is_subscribed() {
+            return Err(Misuse::NotSubscribed);
+        }
+        let owned = self.client.group.owned();
+        let offsets = match offsets {
+            Some(given) => {
+                for (tp, o) in &given {
+                    if !owned.contains(tp) {
+                        return Err(Misuse::NotAssigned(tp.clone()));
+                    }
+                    if o.offset < 0 {
+                        return Err(Misuse::InvalidOffset(o.offset));
+                    }
+                }
+                given
+            }
+            None => self
+                .client
+                .consumer
+                .consumed_offsets()
+                .into_iter()
+                .filter(|(tp, _)| owned.contains(tp))
+                .map(|(tp, c)| (tp, c.into()))
+                .collect(),
+        };
+        let c = self.start(now)?;
+        let id = c.requests.next_id();
+        let api_timeout = c.config().api_timeout;
+        c.group.commit(c.now, id, offsets, api_timeout, &mut c.events);
+        c.pump();
+        Ok(id)
+    }
+
+    /// Offsets the group coordinator acknowledged for this member's
+    /// commits, per partition. An answer to an older commit arriving after
+    /// a newer one's never takes a partition back.
+    pub fn committed(&self) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        self.client.group.committed()
+    }
+
+    /// The member's group, generation, member id and instance id (for a
+    /// transactional producer's offsets); `None` without a group.
+    pub fn group_metadata(&self) -> Option<GroupMetadata> {
+        self.client.group.metadata()
+    }
+
+    fn check_not_subscribed(&self) -> Result<(), Misuse> {
+        if self.client.group.is_subscribed() {
+            return Err(Misuse::Subscribed);
+        }
+        Ok(())
     }
 
     fn check_assigned(&self, tps: &[TopicPartition]) -> Result<(), Misuse> {

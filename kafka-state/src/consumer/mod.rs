@@ -522,23 +522,62 @@ impl ConsumerState {
         metadata: &mut MetadataState,
         events: &mut VecDeque<Event>,
     ) {
+        for tp in self.insert(partitions, metadata, events) {
+            self.auto_reset(now, &tp, None, events);
+        }
+    }
+
+    /// Adds partitions that wait for a position from elsewhere (a group
+    /// member's committed offsets): no offset lookup starts, and they are
+    /// not fetched until [`ConsumerState::seek`] or
+    /// [`ConsumerState::reset_position`]. Reports
+    /// [`ConsumerEvent::PartitionsAssigned`] as [`ConsumerState::add`] does.
+    pub(crate) fn add_awaiting(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        metadata: &mut MetadataState,
+        events: &mut VecDeque<Event>,
+    ) {
+        self.insert(partitions, metadata, events);
+    }
+
+    /// Starts an assigned partition where `auto_offset_reset` says (a
+    /// group member found nothing committed for it).
+    pub(crate) fn reset_position(
+        &mut self,
+        now: Instant,
+        tp: &TopicPartition,
+        events: &mut VecDeque<Event>,
+    ) {
+        if self.parts.contains_key(tp) {
+            self.auto_reset(now, tp, None, events);
+        }
+    }
+
+    /// Inserts the partitions not assigned yet, reporting them; returns them.
+    fn insert(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        metadata: &mut MetadataState,
+        events: &mut VecDeque<Event>,
+    ) -> BTreeSet<TopicPartition> {
         let new: BTreeSet<TopicPartition> = partitions
             .into_iter()
             .filter(|tp| !self.parts.contains_key(tp))
             .collect();
         if new.is_empty() {
-            return;
+            return new;
         }
         events.push_back(Event::Consumer(ConsumerEvent::PartitionsAssigned {
             partitions: new.iter().cloned().collect(),
         }));
-        for tp in new {
+        for tp in &new {
             metadata.track(&tp.topic);
             let epoch = self.epoch();
             self.parts.insert(tp.clone(), PartState::new(epoch));
             debug!(target: LOG, partition = %tp, "assigned");
-            self.auto_reset(now, &tp, None, events);
         }
+        new
     }
 
     /// Takes partitions out of the assignment in an orderly way (the
@@ -567,7 +606,6 @@ impl ConsumerState {
     /// group member's session expired, it was fenced, it missed the max
     /// poll interval): their consumed offsets are dropped unreported, since
     /// another member may already own them and committing would be wrong.
-    #[allow(dead_code)] // the group member calls it
     pub(crate) fn lose(
         &mut self,
         partitions: impl IntoIterator<Item = TopicPartition>,

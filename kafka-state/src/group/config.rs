@@ -1,0 +1,228 @@
+//! Group membership settings: [`GroupConfig`], the field
+//! [`Config::group`](crate::Config::group).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Assignor;
+use crate::error::Misuse;
+
+/// Builds a fresh [`Assignor`]. A [`Config`](crate::Config) can be cloned
+/// and used for several clients, so it holds makers rather than assignors:
+/// each client makes its own (an assignor may keep state).
+pub type MakeAssignor = Arc<dyn Fn() -> Box<dyn Assignor> + Send + Sync>;
+
+/// Settings of the classic consumer-group member, named after the Java
+/// client's (`group.id`, `session.timeout.ms`, ...).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct GroupConfig {
+    /// The group to join (`group.id`).
+    pub group_id: String,
+    /// A static member's instance id (`group.instance.id`, KIP-345): a
+    /// restart within the session timeout takes the old place back
+    /// without a rebalance. Static members never send LeaveGroup.
+    pub group_instance_id: Option<String>,
+    /// The coordinator drops the member after this long without a
+    /// heartbeat (`session.timeout.ms`).
+    pub session_timeout: Duration,
+    /// How long the coordinator waits for members to rejoin during a
+    /// rebalance (`rebalance.timeout.ms`); `None` means `max_poll_interval`.
+    pub rebalance_timeout: Option<Duration>,
+    /// Time between heartbeats (`heartbeat.interval.ms`); below the
+    /// session timeout, usually a third of it.
+    pub heartbeat_interval: Duration,
+    /// The longest the application may go without taking records
+    /// ([`Consumer::record_poll`](crate::Consumer::record_poll)) before the
+    /// member leaves the group and its partitions are lost
+    /// (`max.poll.interval.ms`).
+    pub max_poll_interval: Duration,
+    /// Assignors in preference order (`partition.assignment.strategy`);
+    /// the group uses the first one every member supports.
+    pub assignors: Vec<MakeAssignor>,
+    /// Commit consumed offsets every `auto_commit_interval`, before
+    /// partitions are revoked and when leaving (`enable.auto.commit`).
+    pub enable_auto_commit: bool,
+    /// Time between automatic commits (`auto.commit.interval.ms`).
+    pub auto_commit_interval: Duration,
+    /// The member's rack (`client.rack`), for rack-aware assignors.
+    pub client_rack: Option<String>,
+}
+
+impl fmt::Debug for GroupConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupConfig")
+            .field("group_id", &self.group_id)
+            .field("group_instance_id", &self.group_instance_id)
+            .field("session_timeout", &self.session_timeout)
+            .field("rebalance_timeout", &self.rebalance_timeout)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("max_poll_interval", &self.max_poll_interval)
+            .field("assignors", &self.assignors.len())
+            .field("enable_auto_commit", &self.enable_auto_commit)
+            .field("auto_commit_interval", &self.auto_commit_interval)
+            .field("client_rack", &self.client_rack)
+            .finish()
+    }
+}
+
+impl GroupConfig {
+    /// The Java client's defaults for group `group_id`, with no assignor
+    /// yet: add at least one with [`GroupConfig::with_assignor`].
+    pub fn new(group_id: impl Into<String>) -> Self {
+        Self {
+            group_id: group_id.into(),
+            group_instance_id: None,
+            session_timeout: Duration::from_secs(45),
+            rebalance_timeout: None,
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_interval: Duration::from_secs(300),
+            assignors: Vec::new(),
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            client_rack: None,
+        }
+    }
+
+    /// Appends an assignor (lower preference than those already added).
+    pub fn with_assignor<A: Assignor + 'static>(
+        mut self,
+        make: impl Fn() -> A + Send + Sync + 'static,
+    ) -> Self {
+        self.assignors
+            .push(Arc::new(move || Box::new(make()) as Box<dyn Assignor>));
+        self
+    }
+
+    /// The rebalance timeout in effect.
+    pub fn effective_rebalance_timeout(&self) -> Duration {
+        self.rebalance_timeout.unwrap_or(self.max_poll_interval)
+    }
+
+    /// Checks the settings; [`Config::validate`](crate::Config::validate)
+    /// calls it.
+    pub fn validate(&self) -> Result<(), Misuse> {
+        let bad = |reason| Err(Misuse::InvalidConfig(reason));
+        if self.group_id.is_empty() {
+            return bad("group_id must not be empty");
+        }
+        if self.group_id.len() > i16::MAX as usize {
+            return bad("group_id is too long");
+        }
+        if let Some(id) = &self.group_instance_id {
+            if id.is_empty() || id.len() > 249 {
+                return bad("group_instance_id must be 1 to 249 characters");
+            }
+        }
+        let ms = |d: Duration| d.as_millis();
+        let max = i32::MAX as u128;
+        if self.session_timeout.is_zero() || ms(self.session_timeout) > max {
+            return bad("session_timeout must be positive and fit in i32 milliseconds");
+        }
+        if self.heartbeat_interval.is_zero() || self.heartbeat_interval >= self.session_timeout {
+            return bad("heartbeat_interval must be positive and below session_timeout");
+        }
+        if self.max_poll_interval.is_zero() || ms(self.max_poll_interval) > max {
+            return bad("max_poll_interval must be positive and fit in i32 milliseconds");
+        }
+        let rebalance = self.effective_rebalance_timeout();
+        if rebalance.is_zero() || ms(rebalance) > max {
+            return bad("rebalance_timeout must be positive and fit in i32 milliseconds");
+        }
+        if self.enable_auto_commit && self.auto_commit_interval.is_zero() {
+            return bad("auto_commit_interval must be positive with enable_auto_commit");
+        }
+        if self.assignors.is_empty() {
+            return bad("a group needs at least one assignor");
+        }
+        let mut names: Vec<String> = self.assignors.iter().map(|m| m().name().to_string()).collect();
+        if names.iter().any(|n| n.is_empty()) {
+            return bad("an assignor has an empty name");
+        }
+        names.sort();
+        let before = names.len();
+        names.dedup();
+        if names.len() != before {
+            return bad("two assignors share a name");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::{AssignError, Assignment, MemberSubscription, TopicInfo};
+    use std::collections::BTreeMap;
+
+    #[derive(Debug)]
+    struct Named(&'static str);
+
+    impl Assignor for Named {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn assign(
+            &self,
+            _topics: &BTreeMap<String, TopicInfo>,
+            _members: &[MemberSubscription],
+        ) -> Result<BTreeMap<String, Assignment>, AssignError> {
+            Ok(BTreeMap::new())
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_reason() {
+        let ok = GroupConfig::new("g").with_assignor(|| Named("a"));
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.effective_rebalance_timeout(), ok.max_poll_interval);
+        let cases: Vec<(GroupConfig, &str)> = vec![
+            (GroupConfig::new("g"), "assignor"),
+            (
+                GroupConfig::new("").with_assignor(|| Named("a")),
+                "group_id",
+            ),
+            (
+                ok.clone().with_assignor(|| Named("a")),
+                "share a name",
+            ),
+            (
+                GroupConfig {
+                    heartbeat_interval: ok.session_timeout,
+                    ..ok.clone()
+                },
+                "heartbeat_interval",
+            ),
+            (
+                GroupConfig {
+                    group_instance_id: Some(String::new()),
+                    ..ok.clone()
+                },
+                "group_instance_id",
+            ),
+            (
+                GroupConfig {
+                    auto_commit_interval: Duration::ZERO,
+                    ..ok.clone()
+                },
+                "auto_commit_interval",
+            ),
+            (
+                GroupConfig {
+                    max_poll_interval: Duration::from_secs(1 << 40),
+                    ..ok.clone()
+                },
+                "max_poll_interval",
+            ),
+        ];
+        for (config, words) in cases {
+            match config.validate() {
+                Err(Misuse::InvalidConfig(reason)) => {
+                    assert!(reason.contains(words), "{reason:?} should name {words:?}")
+                }
+                other => panic!("{config:?}: {other:?}"),
+            }
+        }
+    }
+}

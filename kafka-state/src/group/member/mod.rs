@@ -1,0 +1,1405 @@
+//! The classic consumer-group member (JoinGroup/SyncGroup), a sub-machine
+//! of the [`Client`](crate::Client) next to the consumer.
+//!
+//! # How it runs
+//!
+//! The member finds the group's coordinator (FindCoordinator), joins
+//! (JoinGroup, with the member id MEMBER_ID_REQUIRED hands out, KIP-394),
+//! computes the assignment if it leads (the chosen [`Assignor`] over every
+//! member's subscription and the client's metadata), syncs (SyncGroup),
+//! then heartbeats every `heartbeat_interval` while it owns its
+//! partitions. New partitions start at their committed offsets
+//! (OffsetFetch, `require_stable`), or where `auto_offset_reset` says when
+//! nothing is committed.
+//!
+//! It talks to brokers through the sub-machine contract (`crate::machine`)
+//! and to the consumer through one explicit step the client runs before
+//! every round of requests, `GroupMember::cooperate`: the member's
+//! answers only record what the consumer must do (add, revoke, lose,
+//! position), and `cooperate` does it, in order, reading what was consumed
+//! for the commits that go before a revoke. Decisions that need the
+//! consumer (a revoke with its commit, an automatic commit, leaving after
+//! the max poll interval) are taken there too, so nothing is handed out of
+//! a partition once the member decided to give it up.
+//!
+//! # Rebalances
+//!
+//! With the eager protocol every partition is committed (auto-commit) and
+//! revoked before the member rejoins. With the cooperative protocol
+//! (KIP-429, every configured assignor cooperative) the member keeps its
+//! partitions through the join, then commits and revokes only those its
+//! new assignment leaves out, and rejoins at once if it revoked any so
+//! that they can be handed over. A generation that ends without a
+//! hand-over (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, the max poll interval)
+//! loses the partitions instead: nothing of them is committed.
+
+mod codec;
+mod commit;
+mod leader;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use kafka_proto::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_proto::messages::leave_group_request::MemberIdentity;
+use kafka_proto::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
+use kafka_proto::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_proto::messages::{
+    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, OffsetFetchRequest, OffsetFetchResponse,
+    SyncGroupRequest, SyncGroupResponse,
+};
+use kafka_proto::{ErrorCode, RequestBody, ResponseBody};
+use tracing::{debug, info, warn};
+
+use super::{
+    Assignor, CommitError, GroupConfig, GroupError, GroupEvent, GroupMetadata, LeaveReason,
+    MemberSubscription, OffsetAndMetadata, RebalanceProtocol, Subscription,
+};
+use crate::consumer::{ConsumerState, SeekTo};
+use crate::error::{Misuse, RequestError};
+use crate::machine::{Ctx, SubMachine};
+use crate::metadata::MetadataState;
+use crate::router::{Inbound, Outbound, RequestId, RequestQueue, Target};
+use crate::timer::{timer_kinds, TimerTable};
+use crate::{Config, Event, TopicPartition};
+
+use commit::{CommitBook, CommitVerdict};
+
+const LOG: &str = "kafka_state::group";
+const PROTOCOL_TYPE: &str = "consumer";
+
+timer_kinds! {
+    /// Timers of the group member.
+    pub(crate) enum GroupTimer {
+        /// Find the coordinator again, or join again, after a backoff.
+        Retry,
+        /// The known coordinator has had no usable connection for too long.
+        CoordinatorWait,
+        /// The next heartbeat.
+        Heartbeat,
+        /// No heartbeat answered within the session timeout.
+        Session,
+        /// The application must take records by then.
+        PollInterval,
+        /// The next automatic commit.
+        AutoCommit,
+        /// A commit may be sent again, or expires.
+        Commits,
+        /// Committed offsets may be fetched again.
+        OffsetFetch,
+        /// The leader stops waiting for metadata of subscribed topics.
+        Metadata,
+    }
+}
+
+/// The leader waits this long at most for metadata of topics only other
+/// members subscribe to before it assigns with what it knows.
+const METADATA_WAIT: Duration = Duration::from_secs(5);
+
+/// Where the member is in the join protocol.
+#[derive(Debug)]
+enum Phase {
+    /// Not subscribed, out of the group, or stopped for good.
+    Idle,
+    /// Joins as soon as the coordinator is reachable.
+    Unjoined,
+    /// JoinGroup in flight.
+    Joining(RequestId),
+    /// Joined; SyncGroup goes once the assignment is computed.
+    Assigning(Box<PendingSync>),
+    /// SyncGroup in flight.
+    Syncing(RequestId),
+    /// In a generation, with an assignment.
+    Stable,
+}
+
+/// What a joined member needs to send SyncGroup.
+#[derive(Debug)]
+struct PendingSync {
+    /// The leader's inputs; `None` for a follower (or a leader told to
+    /// skip the assignment).
+    members: Option<Vec<MemberSubscription>>,
+    /// The leader assigns by then even if metadata is still missing.
+    until: Instant,
+}
+
+/// What the member asks of the consumer, done in order by
+/// [`GroupMember::cooperate`].
+#[derive(Debug)]
+enum ConsumerOp {
+    /// Commit what was consumed of them (with auto-commit, in the
+    /// generation given), then revoke them.
+    Revoke {
+        partitions: BTreeSet<TopicPartition>,
+        generation: i32,
+        member_id: String,
+    },
+    /// Take them away without a commit.
+    Lose(BTreeSet<TopicPartition>),
+    /// Add them; they wait for their committed offsets.
+    Add(BTreeSet<TopicPartition>),
+    /// Start at the committed offset, or per `auto_offset_reset`.
+    Position(TopicPartition, Option<i64>),
+}
+
+/// The group member's state inside the [`Client`](crate::Client).
+pub(crate) struct GroupMember {
+    config: Option<GroupConfig>,
+    assignors: Vec<Box<dyn Assignor>>,
+    /// Cooperative only if every assignor is.
+    protocol: RebalanceProtocol,
+    retry_backoff: Duration,
+    subscription: Option<BTreeSet<String>>,
+    failed: Option<GroupError>,
+    coordinator: Option<i32>,
+    coordinator_ready: bool,
+    unready_since: Option<Instant>,
+    find: Option<RequestId>,
+    find_after: Instant,
+    join_after: Instant,
+    member_id: String,
+    generation: i32,
+    protocol_name: Option<String>,
+    leader: bool,
+    phase: Phase,
+    rejoin_needed: bool,
+    /// The heartbeat in flight and the generation it was sent in.
+    heartbeat: Option<(RequestId, i32)>,
+    next_heartbeat: Option<Instant>,
+    session_deadline: Option<Instant>,
+    /// Partitions of the current assignment (positions pending or not).
+    owned: BTreeSet<TopicPartition>,
+    ops: VecDeque<ConsumerOp>,
+    /// Partitions waiting for committed offsets, with the assignment they
+    /// came with (an answer for an older one is dropped).
+    awaiting: BTreeMap<TopicPartition, u64>,
+    next_epoch: u64,
+    offset_fetch: Option<(RequestId, Vec<(TopicPartition, u64)>)>,
+    offset_fetch_after: Instant,
+    commits: CommitBook,
+    next_auto_commit: Option<Instant>,
+    last_poll: Instant,
+    poll_expired: bool,
+    /// LeaveGroup requests to send: (member id, instance id).
+    leaves: Vec<(String, Option<String>)>,
+    /// Partition counts the leader assigned with.
+    assigned_with: BTreeMap<String, usize>,
+    timers: TimerTable<GroupTimer>,
+}
+
+impl fmt::Debug for GroupMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupMember")
+            .field("group", &self.config.as_ref().map(|c| &c.group_id))
+            .field("member_id", &self.member_id)
+            .field("generation", &self.generation)
+            .field("phase", &self.phase)
+            .field("owned", &self.owned.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the client lends the member for [`GroupMember::cooperate`].
+pub(crate) struct Cooperate<'a> {
+    pub(crate) now: Instant,
+    pub(crate) api_timeout: Duration,
+    pub(crate) consumer: &'a mut ConsumerState,
+    pub(crate) metadata: &'a mut MetadataState,
+    pub(crate) requests: &'a mut RequestQueue,
+    pub(crate) events: &'a mut VecDeque<Event>,
+}
+
+impl GroupMember {
+    pub(crate) fn new(config: &Config, now: Instant) -> Self {
+        let assignors: Vec<Box<dyn Assignor>> = config
+            .group
+            .iter()
+            .flat_map(|g| g.assignors.iter().map(|make| make()))
+            .collect();
+        let cooperative = !assignors.is_empty()
+            && assignors
+                .iter()
+                .all(|a| a.protocol() == RebalanceProtocol::Cooperative);
+        Self {
+            config: config.group.clone(),
+            assignors,
+            protocol: if cooperative {
+                RebalanceProtocol::Cooperative
+            } else {
+                RebalanceProtocol::Eager
+            },
+            retry_backoff: config.retry_backoff,
+            subscription: None,
+            failed: None,
+            coordinator: None,
+            coordinator_ready: false,
+            unready_since: None,
+            find: None,
+            find_after: now,
+            join_after: now,
+            member_id: String::new(),
+            generation: -1,
+            protocol_name: None,
+            leader: false,
+            phase: Phase::Idle,
+            rejoin_needed: false,
+            heartbeat: None,
+            next_heartbeat: None,
+            session_deadline: None,
+            owned: BTreeSet::new(),
+            ops: VecDeque::new(),
+            awaiting: BTreeMap::new(),
+            next_epoch: 0,
+            offset_fetch: None,
+            offset_fetch_after: now,
+            commits: CommitBook::default(),
+            next_auto_commit: None,
+            last_poll: now,
+            poll_expired: false,
+            leaves: Vec::new(),
+            assigned_with: BTreeMap::new(),
+            timers: TimerTable::default(),
+        }
+    }
+
+    // ---- queries -------------------------------------------------------
+
+    /// Whether the consumer's assignment belongs to the group.
+    pub(crate) fn is_subscribed(&self) -> bool {
+        self.subscription.is_some()
+    }
+
+    /// The subscribed topics, in order.
+    pub(crate) fn subscription(&self) -> Vec<String> {
+        self.subscription
+            .iter()
+            .flat_map(|s| s.iter().cloned())
+            .collect()
+    }
+
+    /// The member's place in the group, if a group is configured.
+    pub(crate) fn metadata(&self) -> Option<GroupMetadata> {
+        let c = self.config.as_ref()?;
+        Some(GroupMetadata {
+            group_id: c.group_id.clone(),
+            generation_id: self.generation,
+            member_id: self.member_id.clone(),
+            group_instance_id: c.group_instance_id.clone(),
+        })
+    }
+
+    /// Offsets the coordinator acknowledged for this member.
+    pub(crate) fn committed(&self) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        self.commits.acknowledged()
+    }
+
+    /// The partitions of the current assignment.
+    pub(crate) fn owned(&self) -> &BTreeSet<TopicPartition> {
+        &self.owned
+    }
+
+    fn config(&self) -> Option<&GroupConfig> {
+        self.config.as_ref()
+    }
+
+    fn is_static(&self) -> bool {
+        self.config()
+            .is_some_and(|c| c.group_instance_id.is_some())
+    }
+
+    fn instance_id(&self) -> Option<String> {
+        self.config().and_then(|c| c.group_instance_id.clone())
+    }
+
+    fn group_id(&self) -> String {
+        self.config().map(|c| c.group_id.clone()).unwrap_or_default()
+    }
+
+    // ---- commands ------------------------------------------------------
+
+    /// Checks that a group command may run.
+    pub(crate) fn check(&self) -> Result<(), Misuse> {
+        if self.config.is_none() {
+            return Err(Misuse::NoGroupConfigured);
+        }
+        if let Some(e) = &self.failed {
+            return Err(Misuse::GroupFailed(e.clone()));
+        }
+        Ok(())
+    }
+
+    /// Subscribes to `topics` (checked by the caller), replacing the
+    /// subscription. Partitions of topics dropped are revoked (with a
+    /// commit) and the member rejoins.
+    pub(crate) fn subscribe(
+        &mut self,
+        now: Instant,
+        topics: BTreeSet<String>,
+        metadata: &mut MetadataState,
+    ) {
+        for t in &topics {
+            metadata.track(t);
+        }
+        match &self.subscription {
+            None => {
+                info!(target: LOG, ?topics, "subscribing");
+                self.last_poll = now;
+                self.poll_expired = false;
+                self.phase = Phase::Unjoined;
+                self.join_after = now;
+            }
+            Some(old) if *old == topics => return,
+            Some(_) => {
+                let dropped: BTreeSet<TopicPartition> = self
+                    .owned
+                    .iter()
+                    .filter(|tp| !topics.contains(&tp.topic))
+                    .cloned()
+                    .collect();
+                self.revoke(dropped);
+                self.rejoin_needed = true;
+            }
+        }
+        self.subscription = Some(topics);
+    }
+
+    /// Leaves the group: commits and revokes everything, and sends
+    /// LeaveGroup unless the member is static.
+    pub(crate) fn unsubscribe(&mut self, events: &mut VecDeque<Event>) {
+        if self.subscription.take().is_none() {
+            return;
+        }
+        let all = std::mem::take(&mut self.owned);
+        self.revoke(all);
+        self.leave(LeaveReason::Unsubscribed, events);
+    }
+
+    /// The application takes records: the max poll interval starts again,
+    /// and a member that left for missing it rejoins.
+    pub(crate) fn record_poll(&mut self, now: Instant) {
+        self.last_poll = now;
+        if self.poll_expired && self.subscription.is_some() && self.failed.is_none() {
+            info!(target: LOG, "polled again after the max poll interval, rejoining");
+            self.poll_expired = false;
+            self.phase = Phase::Unjoined;
+            self.join_after = now;
+        }
+    }
+
+    /// Files an explicit commit of `offsets`, all of owned partitions
+    /// (checked by the caller). Reports at once if the member is not in a
+    /// stable generation.
+    pub(crate) fn commit(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        api_timeout: Duration,
+        events: &mut VecDeque<Event>,
+    ) {
+        let refused = match self.phase {
+            Phase::Stable if self.generation >= 0 => None,
+            Phase::Idle => Some(CommitError::Rebalanced(ErrorCode::UnknownMemberId)),
+            _ => Some(CommitError::RebalanceInProgress),
+        };
+        if offsets.is_empty() || refused.is_some() {
+            let offsets = offsets
+                .into_keys()
+                .map(|tp| (tp, Err(refused.clone().unwrap_or(CommitError::NotOwned))))
+                .collect();
+            events.push_back(Event::Group(GroupEvent::Committed {
+                id,
+                automatic: false,
+                offsets,
+            }));
+            return;
+        }
+        let (generation, member_id, instance) =
+            (self.generation, self.member_id.clone(), self.instance_id());
+        self.commits.add(
+            id,
+            false,
+            generation,
+            &member_id,
+            instance.as_deref(),
+            offsets,
+            now,
+            api_timeout,
+        );
+    }
+
+    // ---- transitions ---------------------------------------------------
+
+    /// Gives partitions up in an orderly way: committed (if auto-commit)
+    /// and revoked by the next `cooperate`.
+    fn revoke(&mut self, partitions: BTreeSet<TopicPartition>) {
+        if partitions.is_empty() {
+            return;
+        }
+        for tp in &partitions {
+            self.owned.remove(tp);
+            self.awaiting.remove(tp);
+        }
+        self.ops.push_back(ConsumerOp::Revoke {
+            partitions,
+            generation: self.generation,
+            member_id: self.member_id.clone(),
+        });
+    }
+
+    /// Loses every owned partition: another member may have them already.
+    fn lose_all(&mut self) {
+        let all = std::mem::take(&mut self.owned);
+        self.awaiting.clear();
+        if !all.is_empty() {
+            self.ops.push_back(ConsumerOp::Lose(all));
+        }
+    }
+
+    /// The generation is over without a hand-over: partitions are lost and
+    /// the member joins again (with a fresh member id if `forget_id`).
+    fn reset_generation(&mut self, now: Instant, forget_id: bool, why: ErrorCode) {
+        warn!(target: LOG, error = ?why, generation = self.generation, "generation over, partitions lost");
+        self.lose_all();
+        self.generation = -1;
+        if forget_id {
+            self.member_id.clear();
+        }
+        self.heartbeat = None;
+        self.rejoin(now, Duration::ZERO);
+    }
+
+    /// Joins again after `delay` (keeps the partitions: an eager member
+    /// revoked them before its JoinGroup already).
+    fn rejoin(&mut self, now: Instant, delay: Duration) {
+        if self.subscription.is_none() || self.failed.is_some() || self.poll_expired {
+            self.phase = Phase::Idle;
+            return;
+        }
+        self.phase = Phase::Unjoined;
+        self.join_after = now + delay;
+        self.next_heartbeat = None;
+        self.session_deadline = None;
+    }
+
+    /// Leaves the group (LeaveGroup for a dynamic member whose coordinator
+    /// is known), reporting it.
+    fn leave(&mut self, reason: LeaveReason, events: &mut VecDeque<Event>) {
+        let joined = !self.member_id.is_empty() && !matches!(self.phase, Phase::Idle);
+        if joined && !self.is_static() && self.coordinator.is_some() {
+            self.leaves
+                .push((self.member_id.clone(), self.instance_id()));
+        }
+        info!(target: LOG, ?reason, member_id = %self.member_id, "leaving the group");
+        self.awaiting.clear();
+        self.member_id.clear();
+        self.generation = -1;
+        self.phase = Phase::Idle;
+        self.heartbeat = None;
+        self.rejoin_needed = false;
+        events.push_back(Event::Group(GroupEvent::Left { reason }));
+    }
+
+    /// Stops for good.
+    fn fail(&mut self, error: GroupError, events: &mut VecDeque<Event>) {
+        warn!(target: LOG, %error, "group member failed");
+        self.lose_all();
+        self.failed = Some(error.clone());
+        self.phase = Phase::Idle;
+        self.heartbeat = None;
+        self.generation = -1;
+        events.push_back(Event::Group(GroupEvent::Failed(error)));
+    }
+
+    fn coordinator_lost(&mut self, now: Instant, why: &str) {
+        if let Some(node) = self.coordinator.take() {
+            info!(target: LOG, node, why, "coordinator unknown, finding it again");
+        }
+        self.coordinator_ready = false;
+        self.unready_since = None;
+        self.find_after = self.find_after.max(now);
+    }
+
+    // ---- the step with the consumer -------------------------------------
+
+    /// Does what the member decided about the consumer's partitions, and
+    /// takes the decisions that need the consumer: commits before revokes,
+    /// automatic commits, leaving after the max poll interval, the eager
+    /// revoke before a rejoin. The client calls it before every round of
+    /// requests. Returns whether it changed anything.
+    pub(crate) fn cooperate(&mut self, c: Cooperate<'_>) -> bool {
+        let Some(config) = self.config.clone() else {
+            return false;
+        };
+        let now = c.now;
+        let mut changed = false;
+        // The max poll interval.
+        let in_group = !matches!(self.phase, Phase::Idle);
+        if in_group && !self.poll_expired && now >= self.last_poll + config.max_poll_interval {
+            warn!(target: LOG, "max poll interval exceeded, leaving the group");
+            self.lose_all();
+            self.poll_expired = true;
+            self.leave(LeaveReason::PollIntervalExceeded, c.events);
+        }
+        // The leader rejoins when a subscribed topic's partitions change.
+        if matches!(self.phase, Phase::Stable) && self.leader && !self.rejoin_needed {
+            let moved = self.assigned_with.iter().any(|(t, n)| {
+                c.metadata
+                    .cache
+                    .topic(t)
+                    .is_some_and(|m| !m.partitions.is_empty() && m.partitions.len() != *n)
+            });
+            if moved {
+                info!(target: LOG, "partitions of a subscribed topic changed, rebalancing");
+                self.rejoin_needed = true;
+            }
+        }
+        if matches!(self.phase, Phase::Stable) && self.rejoin_needed {
+            self.rejoin_needed = false;
+            if self.protocol == RebalanceProtocol::Eager {
+                let all = std::mem::take(&mut self.owned);
+                self.revoke(all);
+            }
+            self.rejoin(now, Duration::ZERO);
+            changed = true;
+        }
+        while let Some(op) = self.ops.pop_front() {
+            changed = true;
+            match op {
+                ConsumerOp::Revoke {
+                    partitions,
+                    generation,
+                    member_id,
+                } => {
+                    if config.enable_auto_commit && generation >= 0 {
+                        let offsets = self.uncommitted(c.consumer, &partitions);
+                        if !offsets.is_empty() {
+                            let id = c.requests.next_id();
+                            let instance = self.instance_id();
+                            self.commits.add(
+                                id,
+                                true,
+                                generation,
+                                &member_id,
+                                instance.as_deref(),
+                                offsets,
+                                now,
+                                c.api_timeout,
+                            );
+                        }
+                    }
+                    c.consumer.revoke(partitions, c.events);
+                }
+                ConsumerOp::Lose(partitions) => {
+                    self.commits.drop_lost(&partitions, c.events);
+                    c.consumer.lose(partitions, c.events);
+                }
+                ConsumerOp::Add(partitions) => {
+                    c.consumer
+                        .add_awaiting(partitions, c.metadata, c.events);
+                }
+                ConsumerOp::Position(tp, offset) => {
+                    if c.consumer.position(&tp).is_none() && self.owned.contains(&tp) {
+                        match offset {
+                            Some(o) => c.consumer.seek(now, &tp, SeekTo::Offset(o)),
+                            None => c.consumer.reset_position(now, &tp, c.events),
+                        }
+                    }
+                }
+            }
+        }
+        // Automatic commits.
+        let stable = matches!(self.phase, Phase::Stable) && self.generation >= 0;
+        if config.enable_auto_commit && stable {
+            let due = *self
+                .next_auto_commit
+                .get_or_insert(now + config.auto_commit_interval);
+            if now >= due {
+                self.next_auto_commit = Some(now + config.auto_commit_interval);
+                let owned = self.owned.clone();
+                let offsets = self.uncommitted(c.consumer, &owned);
+                if !offsets.is_empty() {
+                    debug!(target: LOG, partitions = offsets.len(), "automatic commit");
+                    let id = c.requests.next_id();
+                    let (generation, member_id, instance) =
+                        (self.generation, self.member_id.clone(), self.instance_id());
+                    self.commits.add(
+                        id,
+                        true,
+                        generation,
+                        &member_id,
+                        instance.as_deref(),
+                        offsets,
+                        now,
+                        c.api_timeout,
+                    );
+                    changed = true;
+                }
+            }
+        } else {
+            self.next_auto_commit = None;
+        }
+        self.refresh_timers();
+        changed
+    }
+
+    /// Consumed offsets of `partitions` not yet committed or being
+    /// committed.
+    fn uncommitted(
+        &self,
+        consumer: &ConsumerState,
+        partitions: &BTreeSet<TopicPartition>,
+    ) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        partitions
+            .iter()
+            .filter_map(|tp| {
+                let consumed = consumer.consumed(tp)?;
+                let sent = self.commits.latest(tp);
+                (sent != Some(consumed.offset)).then(|| (tp.clone(), consumed.into()))
+            })
+            .collect()
+    }
+
+    // ---- requests ------------------------------------------------------
+
+    fn wants_coordinator(&self) -> bool {
+        !matches!(self.phase, Phase::Idle)
+            || self.commits.has_unsent()
+            || !self.leaves.is_empty()
+    }
+
+    fn push(&self, ctx: &mut Ctx<'_>, id: RequestId, node: i32, body: RequestBody) {
+        ctx.requests.push(Outbound {
+            id,
+            target: Target::Node(node),
+            body,
+            expires: ctx.now + ctx.api_timeout,
+        });
+    }
+
+    /// Finds the coordinator if needed; whether it is ready for requests.
+    fn poll_coordinator(&mut self, ctx: &mut Ctx<'_>, patience: Duration) -> Option<i32> {
+        let now = ctx.now;
+        if let Some(node) = self.coordinator {
+            if ctx.node_ready(node) {
+                self.unready_since = None;
+                self.coordinator_ready = true;
+                return Some(node);
+            }
+            self.coordinator_ready = false;
+            let since = *self.unready_since.get_or_insert(now);
+            if now < since + patience {
+                return None;
+            }
+            self.coordinator_lost(now, "no connection to it");
+        }
+        if self.find.is_none() && now >= self.find_after {
+            let id = ctx.requests.next_id();
+            debug!(target: LOG, %id, "finding the coordinator");
+            self.find = Some(id);
+            ctx.requests.push(Outbound {
+                id,
+                target: Target::Any,
+                body: FindCoordinatorRequest::default()
+                    .with_key(self.group_id())
+                    .with_key_type(0)
+                    .into(),
+                expires: now + ctx.api_timeout,
+            });
+        }
+        None
+    }
+
+    fn join_request(&self, config: &GroupConfig) -> JoinGroupRequest {
+        let topics = self.subscription();
+        let owned: Vec<TopicPartition> = self.owned.iter().cloned().collect();
+        let protocols = self
+            .assignors
+            .iter()
+            .map(|a| {
+                let subscription = Subscription {
+                    topics: topics.clone(),
+                    user_data: a.user_data(&owned, self.generation),
+                    owned_partitions: owned.clone(),
+                    generation_id: self.generation,
+                    rack_id: config.client_rack.clone(),
+                };
+                JoinGroupRequestProtocol::default()
+                    .with_name(a.name().to_string())
+                    .with_metadata(codec::encode_subscription(&subscription))
+            })
+            .collect();
+        JoinGroupRequest::default()
+            .with_group_id(config.group_id.clone())
+            .with_session_timeout_ms(millis(config.session_timeout))
+            .with_rebalance_timeout_ms(millis(config.effective_rebalance_timeout()))
+            .with_member_id(self.member_id.clone())
+            .with_group_instance_id(config.group_instance_id.clone())
+            .with_protocol_type(PROTOCOL_TYPE.to_string())
+            .with_protocols(protocols)
+    }
+
+    /// Computes the assignment (leader) once metadata allows, and sends
+    /// SyncGroup.
+    fn poll_sync(&mut self, ctx: &mut Ctx<'_>, node: i32) {
+        let Phase::Assigning(pending) = &self.phase else {
+            return;
+        };
+        let mut assignments = Vec::new();
+        if let Some(members) = &pending.members {
+            let topics = leader::subscribed_topics(members);
+            let all_known = topics
+                .iter()
+                .all(|t| leader::topic_known(&ctx.metadata.cache, t));
+            if !all_known && ctx.now < pending.until {
+                return;
+            }
+            let infos = leader::topic_infos(&ctx.metadata.cache, &topics);
+            let name = self.protocol_name.clone().unwrap_or_default();
+            let Some(assignor) = self.assignors.iter().find(|a| a.name() == name) else {
+                return;
+            };
+            match leader::assign(assignor.as_ref(), self.protocol, members, &infos) {
+                Ok(map) => {
+                    self.assigned_with = infos
+                        .iter()
+                        .map(|(t, i)| (t.clone(), i.partitions.len()))
+                        .collect();
+                    assignments = map
+                        .into_iter()
+                        .map(|(member_id, assignment)| {
+                            SyncGroupRequestAssignment::default()
+                                .with_member_id(member_id)
+                                .with_assignment(assignment)
+                        })
+                        .collect();
+                }
+                Err(error) => {
+                    warn!(target: LOG, %error, "the assignor failed");
+                    ctx.events
+                        .push_back(Event::Group(GroupEvent::AssignFailed(error)));
+                    let backoff = self.retry_backoff;
+                    self.rejoin(ctx.now, backoff);
+                    return;
+                }
+            }
+        }
+        let id = ctx.requests.next_id();
+        let body = SyncGroupRequest::default()
+            .with_group_id(self.group_id())
+            .with_generation_id(self.generation)
+            .with_member_id(self.member_id.clone())
+            .with_group_instance_id(self.instance_id())
+            .with_protocol_type(Some(PROTOCOL_TYPE.to_string()))
+            .with_protocol_name(self.protocol_name.clone())
+            .with_assignments(assignments);
+        debug!(target: LOG, %id, generation = self.generation, "syncing");
+        self.push(ctx, id, node, body.into());
+        self.phase = Phase::Syncing(id);
+    }
+
+    fn poll_offset_fetch(&mut self, ctx: &mut Ctx<'_>, node: i32) {
+        if self.awaiting.is_empty()
+            || self.offset_fetch.is_some()
+            || ctx.now < self.offset_fetch_after
+            || self.generation < 0
+        {
+            return;
+        }
+        let asked: Vec<(TopicPartition, u64)> = self
+            .awaiting
+            .iter()
+            .map(|(tp, e)| (tp.clone(), *e))
+            .collect();
+        let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (tp, _) in &asked {
+            topics.entry(tp.topic.as_str()).or_default().push(tp.partition);
+        }
+        let topics = topics
+            .into_iter()
+            .map(|(t, parts)| {
+                OffsetFetchRequestTopics::default()
+                    .with_name(t.to_string())
+                    .with_topic_id(
+                        ctx.metadata
+                            .cache
+                            .topic(t)
+                            .map(|m| m.id)
+                            .unwrap_or_default(),
+                    )
+                    .with_partition_indexes(parts)
+            })
+            .collect();
+        // Built in the v8+ shape; the router moves it for older versions.
+        let body = OffsetFetchRequest::default()
+            .with_require_stable(true)
+            .with_groups(vec![OffsetFetchRequestGroup::default()
+                .with_group_id(self.group_id())
+                .with_topics(Some(topics))]);
+        let id = ctx.requests.next_id();
+        debug!(target: LOG, %id, partitions = asked.len(), "fetching committed offsets");
+        self.push(ctx, id, node, body.into());
+        self.offset_fetch = Some((id, asked));
+    }
+
+    /// Reports the deadlines that matter in the current state; a passed
+    /// one only when acting on it is possible, so a driver never spins.
+    fn refresh_timers(&mut self) {
+        let Some(config) = &self.config else {
+            return;
+        };
+        let t = &mut self.timers;
+        let ready = self.coordinator.is_some() && self.coordinator_ready;
+        let wants = !matches!(self.phase, Phase::Idle)
+            || self.commits.has_unsent()
+            || !self.leaves.is_empty();
+        let retry = if !wants {
+            None
+        } else if self.coordinator.is_none() {
+            self.find.is_none().then_some(self.find_after)
+        } else if ready && matches!(self.phase, Phase::Unjoined) && self.ops.is_empty() {
+            Some(self.join_after)
+        } else {
+            None
+        };
+        t.set_opt(GroupTimer::Retry, retry);
+        let wait = match (self.coordinator, ready, self.unready_since) {
+            (Some(_), false, Some(since)) if wants => Some(since + config.heartbeat_interval),
+            _ => None,
+        };
+        t.set_opt(GroupTimer::CoordinatorWait, wait);
+        let stable = matches!(self.phase, Phase::Stable);
+        t.set_opt(
+            GroupTimer::Heartbeat,
+            self.next_heartbeat
+                .filter(|_| stable && ready && self.heartbeat.is_none()),
+        );
+        t.set_opt(
+            GroupTimer::Session,
+            self.session_deadline.filter(|_| stable),
+        );
+        let polling = !matches!(self.phase, Phase::Idle) && !self.poll_expired;
+        t.set_opt(
+            GroupTimer::PollInterval,
+            polling.then_some(self.last_poll + config.max_poll_interval),
+        );
+        t.set_opt(
+            GroupTimer::AutoCommit,
+            self.next_auto_commit
+                .filter(|_| stable && config.enable_auto_commit),
+        );
+        t.set_opt(GroupTimer::Commits, self.commits.next_deadline(ready));
+        let fetch = (!self.awaiting.is_empty()
+            && self.offset_fetch.is_none()
+            && ready
+            && self.generation >= 0)
+            .then_some(self.offset_fetch_after);
+        t.set_opt(GroupTimer::OffsetFetch, fetch);
+        let metadata = match &self.phase {
+            Phase::Assigning(p) if ready => Some(p.until),
+            _ => None,
+        };
+        t.set_opt(GroupTimer::Metadata, metadata);
+    }
+
+    // ---- responses -----------------------------------------------------
+
+    fn handle_find(&mut self, ctx: &mut Ctx<'_>, result: Result<ResponseBody, RequestError>) {
+        self.find = None;
+        let now = ctx.now;
+        let resp = match result {
+            Ok(ResponseBody::FindCoordinator(r)) => r,
+            Ok(_) | Err(_) => {
+                self.find_after = now + self.retry_backoff;
+                return;
+            }
+        };
+        let (code, node) = coordinator_of(&resp, &self.group_id());
+        match code {
+            ErrorCode::None if node >= 0 => {
+                info!(target: LOG, node, "found the coordinator");
+                self.coordinator = Some(node);
+                self.unready_since = None;
+                // A coordinator outside the cached brokers: refresh.
+                if ctx.metadata.cache.broker(node).is_none() {
+                    ctx.metadata.request_update();
+                }
+            }
+            ErrorCode::GroupAuthorizationFailed | ErrorCode::InvalidGroupId => {
+                self.fail(GroupError::Broker(code), ctx.events);
+            }
+            _ => {
+                debug!(target: LOG, error = ?code, "no coordinator yet");
+                self.find_after = now + self.retry_backoff;
+            }
+        }
+    }
+
+    fn handle_join(&mut self, ctx: &mut Ctx<'_>, result: Result<ResponseBody, RequestError>) {
+        let now = ctx.now;
+        let resp: JoinGroupResponse = match result {
+            Ok(ResponseBody::JoinGroup(r)) => r,
+            Ok(_) => return self.rejoin(now, self.retry_backoff),
+            Err(e) => return self.request_failed(now, e, ctx.events),
+        };
+        let code = ErrorCode::from_code(resp.error_code);
+        match code {
+            ErrorCode::None => {}
+            ErrorCode::MemberIdRequired => {
+                debug!(target: LOG, member_id = %resp.member_id, "joining with the member id given");
+                self.member_id = resp.member_id;
+                return self.rejoin(now, Duration::ZERO);
+            }
+            ErrorCode::UnknownMemberId => return self.reset_generation(now, true, code),
+            ErrorCode::IllegalGeneration => return self.reset_generation(now, false, code),
+            ErrorCode::RebalanceInProgress => return self.rejoin(now, Duration::ZERO),
+            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                self.coordinator_lost(now, code.name());
+                return self.rejoin(now, Duration::ZERO);
+            }
+            ErrorCode::FencedInstanceId => {
+                return self.fail(GroupError::FencedInstanceId, ctx.events)
+            }
+            c if c.is_retriable() => return self.rejoin(now, self.retry_backoff),
+            c => return self.fail(GroupError::Broker(c), ctx.events),
+        }
+        let name = resp.protocol_name.clone().unwrap_or_default();
+        if !self.assignors.iter().any(|a| a.name() == name) {
+            return self.fail(
+                GroupError::Broker(ErrorCode::InconsistentGroupProtocol),
+                ctx.events,
+            );
+        }
+        self.member_id = resp.member_id.clone();
+        self.generation = resp.generation_id;
+        self.protocol_name = Some(name);
+        self.leader = resp.leader == resp.member_id;
+        let members = (self.leader && !resp.skip_assignment).then(|| {
+            let members = leader::subscriptions(&resp.members);
+            for t in leader::subscribed_topics(&members) {
+                ctx.metadata.track(&t);
+            }
+            members
+        });
+        info!(
+            target: LOG,
+            generation = self.generation,
+            member_id = %self.member_id,
+            leader = self.leader,
+            "joined"
+        );
+        self.phase = Phase::Assigning(Box::new(PendingSync {
+            members,
+            until: now + METADATA_WAIT,
+        }));
+    }
+
+    fn handle_sync(&mut self, ctx: &mut Ctx<'_>, result: Result<ResponseBody, RequestError>) {
+        let now = ctx.now;
+        let resp: SyncGroupResponse = match result {
+            Ok(ResponseBody::SyncGroup(r)) => r,
+            Ok(_) => return self.rejoin(now, self.retry_backoff),
+            Err(e) => return self.request_failed(now, e, ctx.events),
+        };
+        let code = ErrorCode::from_code(resp.error_code);
+        match code {
+            ErrorCode::None => {}
+            ErrorCode::RebalanceInProgress => return self.rejoin(now, Duration::ZERO),
+            ErrorCode::UnknownMemberId => return self.reset_generation(now, true, code),
+            ErrorCode::IllegalGeneration => return self.reset_generation(now, false, code),
+            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                self.coordinator_lost(now, code.name());
+                return self.rejoin(now, Duration::ZERO);
+            }
+            ErrorCode::FencedInstanceId => {
+                return self.fail(GroupError::FencedInstanceId, ctx.events)
+            }
+            c if c.is_retriable() => return self.rejoin(now, self.retry_backoff),
+            c => return self.fail(GroupError::Broker(c), ctx.events),
+        }
+        let Some(assignment) = leader::decode_own(&resp.assignment) else {
+            return self.rejoin(now, self.retry_backoff);
+        };
+        let subscribed = self.subscription.clone().unwrap_or_default();
+        let new: BTreeSet<TopicPartition> = assignment
+            .partitions
+            .iter()
+            .filter(|tp| subscribed.contains(&tp.topic) && tp.partition >= 0)
+            .cloned()
+            .collect();
+        let revoked: BTreeSet<TopicPartition> = self.owned.difference(&new).cloned().collect();
+        let added: BTreeSet<TopicPartition> = new.difference(&self.owned).cloned().collect();
+        self.phase = Phase::Stable;
+        if !revoked.is_empty() {
+            debug!(target: LOG, revoked = revoked.len(), "assignment takes partitions away");
+            self.revoke(revoked);
+            // Cooperative: rejoin so that they can be handed over.
+            self.rejoin_needed = true;
+        }
+        if !added.is_empty() {
+            self.next_epoch += 1;
+            for tp in &added {
+                self.awaiting.insert(tp.clone(), self.next_epoch);
+            }
+            self.owned.extend(added.iter().cloned());
+            self.ops.push_back(ConsumerOp::Add(added));
+            self.offset_fetch_after = now;
+        }
+        let name = self.protocol_name.clone().unwrap_or_default();
+        if let Some(a) = self.assignors.iter_mut().find(|a| a.name() == name) {
+            a.on_assignment(&assignment, self.generation);
+        }
+        let config = self.config.clone();
+        if let Some(c) = config {
+            self.next_heartbeat = Some(now + c.heartbeat_interval);
+            self.session_deadline = Some(now + c.session_timeout);
+        }
+        info!(target: LOG, generation = self.generation, partitions = self.owned.len(), "assignment received");
+        ctx.events.push_back(Event::Group(GroupEvent::Joined {
+            generation_id: self.generation,
+            member_id: self.member_id.clone(),
+            leader: self.leader,
+            protocol: name,
+        }));
+    }
+
+    fn handle_heartbeat(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        generation: i32,
+        result: Result<ResponseBody, RequestError>,
+    ) {
+        let now = ctx.now;
+        let Some(config) = self.config.clone() else {
+            return;
+        };
+        let current = matches!(self.phase, Phase::Stable) && generation == self.generation;
+        let code = match result {
+            Ok(ResponseBody::Heartbeat(r)) => ErrorCode::from_code(r.error_code),
+            Ok(_) => ErrorCode::UnknownServerError,
+            Err(RequestError::Closed) => return,
+            Err(_) => {
+                self.coordinator_lost(now, "heartbeat failed");
+                self.next_heartbeat = Some(now);
+                return;
+            }
+        };
+        if !current {
+            return;
+        }
+        match code {
+            ErrorCode::None => {
+                self.session_deadline = Some(now + config.session_timeout);
+                self.next_heartbeat = Some(now + config.heartbeat_interval);
+            }
+            ErrorCode::RebalanceInProgress => {
+                debug!(target: LOG, "the group is rebalancing");
+                self.rejoin_needed = true;
+                self.next_heartbeat = Some(now + config.heartbeat_interval);
+            }
+            ErrorCode::IllegalGeneration => self.reset_generation(now, false, code),
+            ErrorCode::UnknownMemberId => self.reset_generation(now, true, code),
+            ErrorCode::FencedInstanceId => self.fail(GroupError::FencedInstanceId, ctx.events),
+            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                self.coordinator_lost(now, code.name());
+                self.next_heartbeat = Some(now);
+            }
+            c if c.is_retriable() => self.next_heartbeat = Some(now + self.retry_backoff),
+            c => self.fail(GroupError::Broker(c), ctx.events),
+        }
+    }
+
+    fn handle_offset_fetch(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        asked: Vec<(TopicPartition, u64)>,
+        result: Result<ResponseBody, RequestError>,
+    ) {
+        let now = ctx.now;
+        let retry_later = |m: &mut Self| m.offset_fetch_after = now + m.retry_backoff;
+        let resp: OffsetFetchResponse = match result {
+            Ok(ResponseBody::OffsetFetch(r)) => r,
+            Ok(_) => return retry_later(self),
+            Err(_) => {
+                self.coordinator_lost(now, "offset fetch failed");
+                return retry_later(self);
+            }
+        };
+        let (group_error, found) = fetched_offsets(&resp, &ctx.metadata.cache);
+        match group_error {
+            ErrorCode::None => {}
+            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                self.coordinator_lost(now, group_error.name());
+                return retry_later(self);
+            }
+            e if e.is_retriable() => return retry_later(self),
+            e => {
+                warn!(target: LOG, error = ?e, "cannot fetch committed offsets; resetting");
+            }
+        }
+        let mut retry = false;
+        for (tp, epoch) in asked {
+            if self.awaiting.get(&tp) != Some(&epoch) {
+                continue;
+            }
+            let (code, offset) = found
+                .get(&tp)
+                .copied()
+                .unwrap_or((group_error, -1));
+            if code != ErrorCode::None && (code.is_retriable() || code == ErrorCode::UnstableOffsetCommit)
+            {
+                retry = true;
+                continue;
+            }
+            if code != ErrorCode::None {
+                warn!(target: LOG, partition = %tp, error = ?code, "no committed offset; resetting");
+            }
+            self.awaiting.remove(&tp);
+            let committed = (code == ErrorCode::None && offset >= 0).then_some(offset);
+            debug!(target: LOG, partition = %tp, ?committed, "committed offset");
+            self.ops.push_back(ConsumerOp::Position(tp, committed));
+        }
+        if retry {
+            retry_later(self);
+        }
+    }
+
+    fn handle_commit(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {
+        let now = ctx.now;
+        let generation = self.commits.generation_of(inbound.id);
+        let response = match &inbound.result {
+            Ok(ResponseBody::OffsetCommit(r)) => Some(r),
+            Err(RequestError::Closed) => None,
+            _ => None,
+        };
+        if response.is_none() {
+            self.coordinator_lost(now, "commit failed");
+        }
+        let verdict = self.commits.handle(
+            now,
+            inbound.id,
+            response,
+            &ctx.metadata.cache,
+            self.retry_backoff,
+            ctx.events,
+        );
+        let current = generation == Some(self.generation) && self.generation >= 0;
+        match verdict {
+            CommitVerdict::Fine => {}
+            CommitVerdict::FindCoordinator => {
+                if response.is_some() {
+                    self.coordinator_lost(now, "commit went to a former coordinator");
+                }
+            }
+            CommitVerdict::Rebalancing => {
+                if current {
+                    self.rejoin_needed = true;
+                }
+            }
+            CommitVerdict::GenerationOver(code) => {
+                if current && matches!(self.phase, Phase::Stable) {
+                    match code {
+                        ErrorCode::FencedInstanceId => {
+                            self.fail(GroupError::FencedInstanceId, ctx.events)
+                        }
+                        ErrorCode::UnknownMemberId => self.reset_generation(now, true, code),
+                        _ => self.reset_generation(now, false, code),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A join or sync got no answer: find the coordinator again and rejoin.
+    fn request_failed(&mut self, now: Instant, error: RequestError, events: &mut VecDeque<Event>) {
+        match error {
+            RequestError::Closed => {}
+            RequestError::Unsupported(_) => {
+                self.fail(GroupError::Broker(ErrorCode::UnsupportedVersion), events)
+            }
+            e => {
+                debug!(target: LOG, error = %e, "group request failed");
+                self.coordinator_lost(now, "request failed");
+                self.rejoin(now, self.retry_backoff);
+            }
+        }
+    }
+}
+
+impl SubMachine for GroupMember {
+    fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(config) = self.config.clone() else {
+            return;
+        };
+        let now = ctx.now;
+        self.commits.expire(now, ctx.events);
+        // No heartbeat answered within the session: the coordinator is
+        // probably gone (the Java client does the same).
+        if matches!(self.phase, Phase::Stable) && self.session_deadline.is_some_and(|d| now >= d) {
+            self.session_deadline = None;
+            self.coordinator_lost(now, "session timed out without a heartbeat answer");
+        }
+        if !self.wants_coordinator() {
+            self.coordinator_ready = false;
+            self.refresh_timers();
+            return;
+        }
+        let Some(node) = self.poll_coordinator(ctx, config.heartbeat_interval) else {
+            self.refresh_timers();
+            return;
+        };
+        // Commits first: a commit before a revoke must reach the
+        // coordinator before the JoinGroup or LeaveGroup that follows.
+        let group_id = config.group_id.clone();
+        let mut next = || ctx.requests.next_id();
+        let mut reqs = Vec::new();
+        let mut events = VecDeque::new();
+        for (id, body) in self
+            .commits
+            .poll(now, &group_id, &ctx.metadata.cache, &mut next, &mut events)
+        {
+            reqs.push((id, RequestBody::from(body)));
+        }
+        ctx.events.extend(events);
+        for (id, body) in reqs {
+            self.push(ctx, id, node, body);
+        }
+        for (member_id, instance) in std::mem::take(&mut self.leaves) {
+            let id = ctx.requests.next_id();
+            let body = LeaveGroupRequest::default()
+                .with_group_id(group_id.clone())
+                .with_member_id(member_id.clone())
+                .with_members(vec![MemberIdentity::default()
+                    .with_member_id(member_id)
+                    .with_group_instance_id(instance)
+                    .with_reason(Some("the consumer is leaving the group".into()))]);
+            self.push(ctx, id, node, body.into());
+        }
+        match self.phase {
+            Phase::Unjoined if self.ops.is_empty() && now >= self.join_after => {
+                let id = ctx.requests.next_id();
+                let body = self.join_request(&config);
+                debug!(target: LOG, %id, member_id = %self.member_id, "joining");
+                self.push(ctx, id, node, body.into());
+                self.phase = Phase::Joining(id);
+                self.leader = false;
+            }
+            Phase::Assigning(_) => self.poll_sync(ctx, node),
+            Phase::Stable => {
+                if self.heartbeat.is_none() && self.next_heartbeat.is_some_and(|t| now >= t) {
+                    let id = ctx.requests.next_id();
+                    let body = HeartbeatRequest::default()
+                        .with_group_id(group_id.clone())
+                        .with_generation_id(self.generation)
+                        .with_member_id(self.member_id.clone())
+                        .with_group_instance_id(self.instance_id());
+                    self.push(ctx, id, node, body.into());
+                    self.heartbeat = Some((id, self.generation));
+                    self.next_heartbeat = None;
+                }
+            }
+            _ => {}
+        }
+        self.poll_offset_fetch(ctx, node);
+        self.refresh_timers();
+    }
+
+    fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {
+        let id = inbound.id;
+        if self.find == Some(id) {
+            self.handle_find(ctx, inbound.result);
+        } else if matches!(self.phase, Phase::Joining(j) if j == id) {
+            self.handle_join(ctx, inbound.result);
+        } else if matches!(self.phase, Phase::Syncing(s) if s == id) {
+            self.handle_sync(ctx, inbound.result);
+        } else if let Some((_, generation)) = self.heartbeat.filter(|(h, _)| *h == id) {
+            self.heartbeat = None;
+            self.handle_heartbeat(ctx, generation, inbound.result);
+        } else if self.offset_fetch.as_ref().is_some_and(|(f, _)| *f == id) {
+            if let Some((_, asked)) = self.offset_fetch.take() {
+                self.handle_offset_fetch(ctx, asked, inbound.result);
+            }
+        } else if self.commits.owns(id) {
+            self.handle_commit(ctx, inbound);
+        } else {
+            // A LeaveGroup, or an answer the member stopped waiting for.
+            if let Err(e) = &inbound.result {
+                debug!(target: LOG, %id, error = %e, "group request failed");
+            }
+        }
+        self.refresh_timers();
+    }
+
+    fn poll_timeout(&self, _now: Instant, _metadata: &MetadataState) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    fn shut_down(&mut self, ctx: &mut Ctx<'_>) {
+        self.commits
+            .fail_unsent(CommitError::Request(RequestError::Closed), ctx.events);
+        self.timers = TimerTable::default();
+        self.phase = Phase::Idle;
+    }
+}
+
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// The error and node of a FindCoordinator answer, in either shape.
+fn coordinator_of(resp: &FindCoordinatorResponse, key: &str) -> (ErrorCode, i32) {
+    if let Some(c) = resp
+        .coordinators
+        .iter()
+        .find(|c| c.key == key)
+        .or(resp.coordinators.first())
+    {
+        return (ErrorCode::from_code(c.error_code), c.node_id);
+    }
+    (ErrorCode::from_code(resp.error_code), resp.node_id)
+}
+
+/// The group-level error and per-partition (error, offset) of an
+/// OffsetFetch answer, in either shape.
+fn fetched_offsets(
+    resp: &OffsetFetchResponse,
+    cache: &crate::metadata::ClusterMetadata,
+) -> (ErrorCode, BTreeMap<TopicPartition, (ErrorCode, i64)>) {
+    let mut out = BTreeMap::new();
+    let name_of = |name: &str, id: kafka_proto::Uuid| -> String {
+        if name.is_empty() {
+            cache
+                .topics()
+                .find(|(_, m)| m.id == id)
+                .map(|(n, _)| n.to_string())
+                .unwrap_or_default()
+        } else {
+            name.to_string()
+        }
+    };
+    if let Some(g) = resp.groups.first() {
+        for t in &g.topics {
+            let name = name_of(&t.name, t.topic_id);
+            for p in &t.partitions {
+                out.insert(
+                    TopicPartition::new(name.clone(), p.partition_index),
+                    (ErrorCode::from_code(p.error_code), p.committed_offset),
+                );
+            }
+        }
+        return (ErrorCode::from_code(g.error_code), out);
+    }
+    for t in &resp.topics {
+        for p in &t.partitions {
+            out.insert(
+                TopicPartition::new(t.name.clone(), p.partition_index),
+                (ErrorCode::from_code(p.error_code), p.committed_offset),
+            );
+        }
+    }
+    (ErrorCode::from_code(resp.error_code), out)
+}
