@@ -9,6 +9,11 @@
 //! latency and jitter, dropped connections, brokers down and up, and,
 //! through the public `cluster` field, leader moves and injected errors.
 //!
+//! Several clients can share the cluster ([`Sim::add_client`]): client 0
+//! is the `client` field, the others are peers, each with its own
+//! connections and events; a peer can crash (its sockets reset, nothing
+//! said) and be replaced.
+//!
 //! Seeds: [`for_each_seed`] runs `KAFKA_SIM_SEEDS` seeds (default 20), or
 //! only `KAFKA_SIM_SEED` if set; a failing seed prints itself.
 #![allow(dead_code)] // each test file uses a different part of the harness
@@ -66,8 +71,29 @@ enum Delivery {
 struct Pending {
     at: Instant,
     seq: u64,
+    /// Which client (0 is `Sim::client`).
+    peer: usize,
     conn: ConnId,
     what: Delivery,
+}
+
+/// A client besides `Sim::client`.
+pub struct Peer {
+    pub client: Client,
+    /// Every event it reported, in order.
+    pub events: Vec<Event>,
+    /// False once crashed: it is no longer driven.
+    pub alive: bool,
+}
+
+/// The mock's connection id for a client's connection: client 0 keeps its
+/// own numbers, peers get theirs shifted apart.
+fn mock_of(peer: usize, conn: ConnId) -> kafka_mock::ConnId {
+    kafka_mock::ConnId(((peer as u64) << 40) | conn.0)
+}
+
+fn from_mock(conn: kafka_mock::ConnId) -> (usize, ConnId) {
+    ((conn.0 >> 40) as usize, ConnId(conn.0 & ((1 << 40) - 1)))
 }
 
 /// One simulated TCP connection.
@@ -96,7 +122,11 @@ pub struct Sim {
     pub jitter: Duration,
     pending: Vec<Pending>,
     seq: u64,
-    links: BTreeMap<ConnId, Link>,
+    links: BTreeMap<(usize, ConnId), Link>,
+    /// Clients 1.. (see [`Sim::add_client`]).
+    pub peers: Vec<Peer>,
+    /// The configuration client 0 was built with, for peers.
+    config: Config,
     down: BTreeSet<i32>,
     /// Every event the client reported, in order.
     pub events: Vec<Event>,
@@ -139,7 +169,7 @@ impl Sim {
         let mut config = Config::new(bootstrap);
         config.seed = seed;
         tweak(&mut config);
-        let client = Client::new(config, start).expect("valid config");
+        let client = Client::new(config.clone(), start).expect("valid config");
         let mut rng = SimRng(seed ^ 0x5eed_5eed_5eed_5eed);
         let latency = Duration::from_micros(500 + rng.next_u64() % 4_500);
         let jitter = Duration::from_micros(rng.next_u64() % 3_000);
@@ -155,6 +185,8 @@ impl Sim {
             pending: Vec::new(),
             seq: 0,
             links: BTreeMap::new(),
+            peers: Vec::new(),
+            config,
             down: BTreeSet::new(),
             events: Vec::new(),
             max_outstanding: BTreeMap::new(),
@@ -173,10 +205,10 @@ impl Sim {
         self.latency + self.rng.duration(jitter)
     }
 
-    fn schedule(&mut self, conn: ConnId, what: Delivery) {
+    fn schedule(&mut self, peer: usize, conn: ConnId, what: Delivery) {
         let mut at = self.now + self.delay();
         // Keep each direction of a link in order, like TCP.
-        if let Some(link) = self.links.get_mut(&conn) {
+        if let Some(link) = self.links.get_mut(&(peer, conn)) {
             let last = match what {
                 Delivery::ToCluster(_) => &mut link.last_up,
                 _ => &mut link.last_down,
@@ -190,54 +222,149 @@ impl Sim {
         self.pending.push(Pending {
             at,
             seq: self.seq,
+            peer,
             conn,
             what,
         });
     }
 
-    /// Collects the client's outputs: transmit → conn → events.
-    fn drain_client(&mut self) {
-        while let Some(t) = self.client.poll_transmit() {
-            let frames = count_frames(&t.bytes);
-            for api in frame_apis(&t.bytes) {
-                self.sent.push((self.now, t.conn, api));
-            }
-            if let Some(link) = self.links.get_mut(&t.conn) {
-                link.outstanding += frames;
-                let max = self.max_outstanding.entry(t.conn).or_default();
-                *max = (*max).max(link.outstanding);
-            }
-            self.schedule(t.conn, Delivery::ToCluster(t.bytes));
-        }
-        while let Some(req) = self.client.poll_conn() {
-            match req {
-                ConnRequest::Open { conn, port, .. } => {
-                    self.opens.push((self.now, conn, port));
-                    self.links.insert(conn, Link::default());
-                    self.schedule(conn, Delivery::Connect { port });
-                }
-                ConnRequest::Close { conn } => self.forget(conn),
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        while let Some(e) = self.client.poll_event() {
-            self.events.push(e);
+    /// Client `peer` (0 is `Sim::client`).
+    pub fn client_of(&mut self, peer: usize) -> &mut Client {
+        match peer {
+            0 => &mut self.client,
+            n => &mut self.peers[n - 1].client,
         }
     }
 
-    fn forget(&mut self, conn: ConnId) {
-        self.links.remove(&conn);
-        self.pending.retain(|p| p.conn != conn);
-        self.cluster.handle_closed(self.now, mock(conn));
+    /// The events client `peer` reported.
+    pub fn events_of(&self, peer: usize) -> &[Event] {
+        match peer {
+            0 => &self.events,
+            n => &self.peers[n - 1].events,
+        }
+    }
+
+    fn alive(&self, peer: usize) -> bool {
+        peer == 0 || self.peers.get(peer - 1).is_some_and(|p| p.alive)
+    }
+
+    /// Every client that is still driven, by index.
+    pub fn live_clients(&self) -> Vec<usize> {
+        (0..=self.peers.len()).filter(|p| self.alive(*p)).collect()
+    }
+
+    /// Adds a client with client 0's configuration changed by `tweak`
+    /// (its seed differs); returns its index.
+    pub fn add_client(&mut self, tweak: impl FnOnce(&mut Config)) -> usize {
+        let mut config = self.config.clone();
+        config.seed = self.seed.wrapping_mul(31).wrapping_add(self.peers.len() as u64 + 1);
+        config.client_id = None;
+        tweak(&mut config);
+        let client = Client::new(config, self.now).expect("valid config");
+        self.peers.push(Peer {
+            client,
+            events: Vec::new(),
+            alive: true,
+        });
+        self.peers.len()
+    }
+
+    /// Client `peer` (not 0) dies: its connections reset under the
+    /// cluster, it sends nothing more and is no longer driven.
+    pub fn crash(&mut self, peer: usize) {
+        assert!(peer > 0, "client 0 cannot crash");
+        self.peers[peer - 1].alive = false;
+        let conns: Vec<ConnId> = self
+            .links
+            .keys()
+            .filter(|(p, _)| *p == peer)
+            .map(|(_, c)| *c)
+            .collect();
+        for conn in conns {
+            self.links.remove(&(peer, conn));
+            self.cluster.handle_closed(self.now, mock_of(peer, conn));
+        }
+        self.pending.retain(|p| p.peer != peer);
+    }
+
+    /// Replaces crashed client `peer` with a new one built from client
+    /// 0's configuration changed by `tweak`.
+    pub fn restart(&mut self, peer: usize, tweak: impl FnOnce(&mut Config)) {
+        assert!(peer > 0 && !self.alive(peer), "only a crashed peer restarts");
+        let mut config = self.config.clone();
+        config.seed = self.seed.wrapping_mul(37).wrapping_add(peer as u64 + 1000);
+        config.client_id = None;
+        tweak(&mut config);
+        self.peers[peer - 1] = Peer {
+            client: Client::new(config, self.now).expect("valid config"),
+            events: Vec::new(),
+            alive: true,
+        };
+    }
+
+    /// Collects the outputs of every live client.
+    fn drain_clients(&mut self) {
+        for peer in self.live_clients() {
+            self.drain_client(peer);
+        }
+    }
+
+    /// Collects a client's outputs: transmit → conn → events.
+    fn drain_client(&mut self, peer: usize) {
+        while let Some(t) = self.client_of(peer).poll_transmit() {
+            let frames = count_frames(&t.bytes);
+            if peer == 0 {
+                for api in frame_apis(&t.bytes) {
+                    self.sent.push((self.now, t.conn, api));
+                }
+            }
+            if let Some(link) = self.links.get_mut(&(peer, t.conn)) {
+                link.outstanding += frames;
+                if peer == 0 {
+                    let max = self.max_outstanding.entry(t.conn).or_default();
+                    *max = (*max).max(link.outstanding);
+                }
+            }
+            self.schedule(peer, t.conn, Delivery::ToCluster(t.bytes));
+        }
+        while let Some(req) = self.client_of(peer).poll_conn() {
+            match req {
+                ConnRequest::Open { conn, port, .. } => {
+                    if peer == 0 {
+                        self.opens.push((self.now, conn, port));
+                    }
+                    self.links.insert((peer, conn), Link::default());
+                    self.schedule(peer, conn, Delivery::Connect { port });
+                }
+                ConnRequest::Close { conn } => self.forget(peer, conn),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        while let Some(e) = self.client_of(peer).poll_event() {
+            match peer {
+                0 => self.events.push(e),
+                n => self.peers[n - 1].events.push(e),
+            }
+        }
+    }
+
+    fn forget(&mut self, peer: usize, conn: ConnId) {
+        self.links.remove(&(peer, conn));
+        self.pending.retain(|p| !(p.peer == peer && p.conn == conn));
+        self.cluster.handle_closed(self.now, mock_of(peer, conn));
     }
 
     fn drain_cluster(&mut self) {
         while let Some(out) = self.cluster.poll_output() {
             match out {
                 Output::Send { conn, bytes } => {
-                    self.schedule(ConnId(conn.0), Delivery::ToClient(bytes))
+                    let (peer, conn) = from_mock(conn);
+                    self.schedule(peer, conn, Delivery::ToClient(bytes))
                 }
-                Output::Close { conn, .. } => self.schedule(ConnId(conn.0), Delivery::Closed),
+                Output::Close { conn, .. } => {
+                    let (peer, conn) = from_mock(conn);
+                    self.schedule(peer, conn, Delivery::Closed)
+                }
                 _ => {}
             }
         }
@@ -252,11 +379,16 @@ impl Sim {
     /// Like [`Sim::step`], but the clock stops at `cap` if nothing is due
     /// before it (so callers can interleave commands at a steady pace).
     fn step_capped(&mut self, cap: Option<Instant>) -> bool {
-        self.drain_client();
+        self.drain_clients();
         self.drain_cluster();
+        let clients = self
+            .live_clients()
+            .into_iter()
+            .filter_map(|p| self.client_of(p).poll_timeout())
+            .min();
         let next = [
             self.pending.iter().map(|p| p.at).min(),
-            self.client.poll_timeout(),
+            clients,
             self.cluster.poll_timeout(),
         ]
         .into_iter()
@@ -280,23 +412,28 @@ impl Sim {
             .map(|(i, _)| i)
         {
             let p = self.pending.remove(i);
+            let peer = p.peer;
             self.deliver(p);
-            self.drain_client();
+            self.drain_client(peer);
             self.drain_cluster();
         }
         if self.cluster.poll_timeout().is_some_and(|t| t <= now) {
             self.cluster.handle_timeout(now);
         }
-        if self.client.poll_timeout().is_some_and(|t| t <= now) {
-            self.client.handle_timeout(now);
+        for peer in self.live_clients() {
+            let client = self.client_of(peer);
+            if client.poll_timeout().is_some_and(|t| t <= now) {
+                client.handle_timeout(now);
+            }
         }
-        self.drain_client();
+        self.drain_clients();
         self.drain_cluster();
         true
     }
 
     fn deliver(&mut self, p: Pending) {
         let now = self.now;
+        let (peer, key) = (p.peer, (p.peer, p.conn));
         match p.what {
             Delivery::Connect { port } => {
                 let broker = self
@@ -306,18 +443,18 @@ impl Sim {
                     .find(|b| self.cluster.broker_port(*b) == Some(port));
                 match broker {
                     Some(b) if !self.down.contains(&b) => {
-                        self.cluster.handle_connected(now, mock(p.conn), b);
-                        self.client.handle_connected(now, p.conn);
+                        self.cluster.handle_connected(now, mock_of(peer, p.conn), b);
+                        self.client_of(peer).handle_connected(now, p.conn);
                     }
                     _ => {
-                        self.links.remove(&p.conn);
-                        self.client
+                        self.links.remove(&key);
+                        self.client_of(peer)
                             .handle_connect_failed(now, p.conn, "connection refused");
                     }
                 }
             }
             Delivery::ToCluster(bytes) => {
-                let Some(link) = self.links.get_mut(&p.conn) else {
+                let Some(link) = self.links.get_mut(&key) else {
                     return;
                 };
                 link.to_cluster.extend_from_slice(&bytes);
@@ -326,20 +463,24 @@ impl Sim {
                     frames.push(f);
                 }
                 for f in frames {
-                    self.cluster.handle_frame(now, mock(p.conn), f);
+                    self.cluster.handle_frame(now, mock_of(peer, p.conn), f);
                 }
             }
             Delivery::ToClient(bytes) => {
-                let Some(link) = self.links.get_mut(&p.conn) else {
+                let Some(link) = self.links.get_mut(&key) else {
                     return;
                 };
                 link.outstanding = link.outstanding.saturating_sub(count_frames(&bytes));
                 link.to_client.extend_from_slice(&bytes);
-                self.client.handle_recv(now, p.conn, &mut link.to_client);
+                let mut buf = std::mem::take(&mut link.to_client);
+                self.client_of(peer).handle_recv(now, p.conn, &mut buf);
+                if let Some(link) = self.links.get_mut(&key) {
+                    link.to_client = buf;
+                }
             }
             Delivery::Closed => {
-                if self.links.remove(&p.conn).is_some() {
-                    self.client.handle_closed(now, p.conn);
+                if self.links.remove(&key).is_some() {
+                    self.client_of(peer).handle_closed(now, p.conn);
                 }
             }
         }
@@ -416,15 +557,19 @@ impl Sim {
 
     /// Resets a connection from the network's side: both ends see it close.
     pub fn drop_connection(&mut self, conn: ConnId) {
-        if self.links.contains_key(&conn) {
-            self.forget(conn);
+        if self.links.contains_key(&(0, conn)) {
+            self.forget(0, conn);
             self.client.handle_closed(self.now, conn);
         }
     }
 
-    /// Connections currently open between client and cluster.
+    /// Connections currently open between client 0 and cluster.
     pub fn open_conns(&self) -> Vec<ConnId> {
-        self.links.keys().copied().collect()
+        self.links
+            .keys()
+            .filter(|(p, _)| *p == 0)
+            .map(|(_, c)| *c)
+            .collect()
     }
 
     /// Takes a broker down (its connections close, new ones are refused)
@@ -475,10 +620,14 @@ impl Sim {
                     answer = Some(body);
                 }
                 Output::Send { conn, bytes } => {
-                    self.schedule(ConnId(conn.0), Delivery::ToClient(bytes))
+                    let (peer, conn) = from_mock(conn);
+                    self.schedule(peer, conn, Delivery::ToClient(bytes))
                 }
                 Output::Close { conn: c, .. } if c == conn => {}
-                Output::Close { conn, .. } => self.schedule(ConnId(conn.0), Delivery::Closed),
+                Output::Close { conn, .. } => {
+                    let (peer, conn) = from_mock(conn);
+                    self.schedule(peer, conn, Delivery::Closed)
+                }
                 _ => {}
             }
         }
@@ -488,7 +637,7 @@ impl Sim {
 
     /// Drains the client's outputs now (after a command issued directly).
     pub fn flush(&mut self) {
-        self.drain_client();
+        self.drain_clients();
         self.drain_cluster();
     }
 }
