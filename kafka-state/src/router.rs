@@ -91,6 +91,13 @@ pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
         RequestBody::FindCoordinator(req) if version >= 4 && req.coordinator_keys.is_empty() => {
             req.coordinator_keys = vec![std::mem::take(&mut req.key)];
         }
+        // Built with a list of members; before v3 one member id.
+        RequestBody::LeaveGroup(req) if version < 3 && req.member_id.is_empty() => {
+            if let Some(m) = req.members.pop() {
+                req.member_id = m.member_id;
+            }
+            req.members.clear();
+        }
         // Built in the v8+ shape (groups); older versions name one group.
         RequestBody::OffsetFetch(req) => {
             if version < 7 {

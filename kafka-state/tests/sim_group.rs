@@ -116,11 +116,32 @@ struct World {
     /// Clients whose application takes records (and reports polls).
     polling: BTreeSet<usize>,
     steps: u64,
+    /// Off where a zombie may legitimately overlap (a fenced static
+    /// member until its next heartbeat).
+    check_ownership: bool,
+    /// Off where the side calls reading commits would take injected
+    /// errors meant for the client.
+    check_commits: bool,
 }
 
 impl World {
     fn new(seed: u64, cooperative: bool, instance: Option<&str>) -> Self {
-        let mut sim = Sim::with_config(seed, 3, tweak(cooperative, instance));
+        Self::with(seed, cooperative, instance, |_| {})
+    }
+
+    fn with(
+        seed: u64,
+        cooperative: bool,
+        instance: Option<&str>,
+        change: impl FnOnce(&mut GroupConfig),
+    ) -> Self {
+        let base = tweak(cooperative, instance);
+        let mut sim = Sim::with_config(seed, 3, |c| {
+            base(c);
+            if let Some(g) = c.group.as_mut() {
+                change(g);
+            }
+        });
         sim.cluster.create_topic(TOPIC, PARTITIONS, 3).unwrap();
         Self {
             sim,
@@ -130,6 +151,8 @@ impl World {
             committed: BTreeMap::new(),
             polling: BTreeSet::new(),
             steps: 0,
+            check_ownership: true,
+            check_commits: true,
         }
     }
 
@@ -238,7 +261,12 @@ impl World {
         let seed = self.sim.seed;
         // No partition owned by two live clients at once.
         let mut owner: BTreeMap<i32, usize> = BTreeMap::new();
-        for peer in self.sim.live_clients() {
+        let checked = if self.check_ownership {
+            self.sim.live_clients()
+        } else {
+            Vec::new()
+        };
+        for peer in checked {
             for p in self.assignment(peer) {
                 if let Some(other) = owner.insert(p, peer) {
                     panic!("seed {seed}: partition {p} owned by clients {other} and {peer}");
@@ -246,7 +274,7 @@ impl World {
             }
         }
         // Committed offsets never go back.
-        if self.steps % 4 == 0 {
+        if self.check_commits && self.steps % 4 == 0 {
             for (p, o) in self.fetch_committed() {
                 let before = self.committed.insert(p, o).unwrap_or(-1);
                 assert!(
@@ -336,9 +364,27 @@ impl World {
         self.consumed.len() - seen.len()
     }
 
+    /// Balanced, caught up, and every member synced in the generation it
+    /// joined last (none in the middle of a rebalance).
     fn settle(&mut self, members: &[usize], what: &str) {
         let members = members.to_vec();
-        self.run_until(SECS(60), what, |w| w.balanced(&members) && w.caught_up());
+        self.run_until(SECS(60), what, |w| {
+            w.balanced(&members) && w.caught_up() && members.iter().all(|&m| w.synced(m))
+        });
+    }
+
+    fn synced(&mut self, peer: usize) -> bool {
+        let generation = self
+            .sim
+            .client_of(peer)
+            .consumer()
+            .group_metadata()
+            .map_or(-1, |m| m.generation_id);
+        let last = self.group_events(peer).into_iter().rev().find_map(|e| match e {
+            GroupEvent::Joined { generation_id, .. } => Some(generation_id),
+            _ => None,
+        });
+        generation >= 0 && last == Some(generation)
     }
 
     fn group_events(&self, peer: usize) -> Vec<GroupEvent> {
@@ -391,6 +437,8 @@ fn members_share_and_hand_over(cooperative: bool) {
         w.polling.remove(&a);
         w.produce(5);
         w.settle(&[0, b], "the others took over after a leave");
+        // Through LeaveGroup, not the session timeout.
+        assert!(w.sim.now < now + SECS(3), "seed {seed}: the leave took {:?}", w.sim.now - now);
         assert!(
             w.group_events(a)
                 .contains(&GroupEvent::Left { reason: LeaveReason::Unsubscribed }),
@@ -422,3 +470,325 @@ fn sim_cooperative_members_share_and_hand_over() {
     members_share_and_hand_over(true);
 }
 
+
+/// How many requests of `api` client 0 sent so far.
+fn sent(w: &World, api: ApiKey) -> usize {
+    w.sim.sent.iter().filter(|(_, _, a)| *a == api).count()
+}
+
+#[test]
+fn sim_member_id_required_then_join_with_the_given_id() {
+    for_each_seed(|seed| {
+        let mut w = World::new(seed, false, None);
+        w.join(0);
+        w.run_until(SECS(20), "joined", |w| w.joins(0) == 1);
+        // JoinGroup v4+ without a member id is refused with one; the
+        // second JoinGroup carries it and is accepted (the mock would
+        // refuse an empty id again).
+        assert_eq!(sent(&w, ApiKey::JoinGroup), 2, "seed {seed}");
+        let meta = w.sim.client.consumer().group_metadata().unwrap();
+        assert!(!meta.member_id.is_empty(), "seed {seed}");
+        assert_eq!(meta.generation_id, 1, "seed {seed}");
+    });
+}
+
+#[test]
+fn sim_coordinator_moves_and_the_group_carries_on() {
+    for_each_seed(|seed| {
+        let mut w = World::new(seed, seed % 2 == 0, None);
+        w.join(0);
+        let a = w.add_member(None);
+        w.produce(3);
+        w.settle(&[0, a], "two members share");
+        let joins = (w.joins(0), w.joins(a));
+        let finds = sent(&w, ApiKey::FindCoordinator);
+        let find = FindCoordinatorRequest::default().with_key(GROUP.into());
+        let ResponseBody::FindCoordinator(c) = w.sim.side_call(0, 3, find.into()) else {
+            panic!("wrong response type")
+        };
+        let target = (c.node_id + 1) % 3;
+        w.sim.cluster.move_coordinator(0, GROUP, target).unwrap();
+        w.produce(3);
+        // Heartbeats get NOT_COORDINATOR, the member finds the new one and
+        // goes on in the same generation.
+        w.run_until(SECS(30), "commits reach the new coordinator", |w| {
+            w.caught_up() && w.fetch_committed().values().all(|o| *o == 6)
+                && w.fetch_committed().len() == PARTITIONS as usize
+        });
+        assert!(sent(&w, ApiKey::FindCoordinator) > finds, "seed {seed}");
+        assert_eq!((w.joins(0), w.joins(a)), joins, "seed {seed}: a rebalance happened");
+        for p in [0, a] {
+            let gave_up = w.consumer_events(p).iter().any(|e| {
+                matches!(
+                    e,
+                    ConsumerEvent::PartitionsLost { .. } | ConsumerEvent::PartitionsRevoked { .. }
+                )
+            });
+            assert!(!gave_up, "seed {seed}: client {p} gave partitions up");
+        }
+        assert_eq!(w.duplicates(), 0, "seed {seed}");
+    });
+}
+
+#[test]
+fn sim_illegal_generation_on_heartbeat_loses_without_commit() {
+    for_each_seed(|seed| {
+        // Interval commits far apart: any commit in the window would be a
+        // commit of lost partitions.
+        let mut w = World::with(seed, seed % 2 == 0, None, |g| {
+            g.auto_commit_interval = SECS(600)
+        });
+        w.join(0);
+        w.produce(4);
+        w.settle(&[0], "one member owns everything");
+        let now = w.sim.now;
+        let id = w.sim.client.consumer().commit(now, None).unwrap();
+        w.run_until(SECS(10), "commit answered", |w| {
+            w.group_events(0)
+                .iter()
+                .any(|e| matches!(e, GroupEvent::Committed { id: i, .. } if *i == id))
+        });
+        let committed = w.fetch_committed();
+        assert_eq!(committed.values().copied().collect::<Vec<_>>(), vec![4; 6]);
+        // Consumed further than committed, then the generation ends.
+        w.produce(3);
+        w.run_until(SECS(10), "consumed past the commit", |w| w.caught_up());
+        let before = w.sim.events.len();
+        let commits = sent(&w, ApiKey::OffsetCommit);
+        w.sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::Heartbeat,
+            ErrorCode::IllegalGeneration,
+            1,
+        ));
+        w.run_until(SECS(10), "partitions lost", |w| {
+            w.sim.events[before..].iter().any(|e| {
+                matches!(e, Event::Consumer(ConsumerEvent::PartitionsLost { partitions }) if partitions.len() == PARTITIONS as usize)
+            })
+        });
+        let revoked = w.sim.events[before..]
+            .iter()
+            .any(|e| matches!(e, Event::Consumer(ConsumerEvent::PartitionsRevoked { .. })));
+        assert!(!revoked, "seed {seed}: lost partitions must not be revoked");
+        // The member rejoins and starts again from the commit: the records
+        // after it come twice, and nothing of them was committed.
+        w.run_until(SECS(20), "rejoined and replayed", |w| {
+            w.balanced(&[0]) && w.duplicates() == 3 * PARTITIONS as usize
+        });
+        assert_eq!(sent(&w, ApiKey::OffsetCommit), commits, "seed {seed}: a commit was sent");
+        assert_eq!(w.fetch_committed(), committed, "seed {seed}");
+        assert_eq!(w.duplicates(), 3 * PARTITIONS as usize, "seed {seed}");
+    });
+}
+
+fn commit_results(w: &World, peer: usize, id: kafka_state::RequestId) -> Option<GroupEvent> {
+    w.group_events(peer)
+        .into_iter()
+        .find(|e| matches!(e, GroupEvent::Committed { id: i, .. } if *i == id))
+}
+
+#[test]
+fn sim_commit_during_a_rebalance_is_classified() {
+    for_each_seed(|seed| {
+        let cooperative = seed % 2 == 0;
+        let mut w = World::new(seed, cooperative, None);
+        w.join(0);
+        w.produce(2);
+        w.settle(&[0], "one member owns everything");
+        let joins = sent(&w, ApiKey::JoinGroup);
+        w.add_member(None);
+        w.run_until(SECS(10), "client 0 rejoins", |w| sent(w, ApiKey::JoinGroup) > joins);
+        let now = w.sim.now;
+        let id = w.sim.client.consumer().commit(now, None).unwrap();
+        w.sim.flush();
+        let Some(GroupEvent::Committed { offsets, refused, .. }) = commit_results(&w, 0, id) else {
+            panic!("seed {seed}: the commit was not answered at once");
+        };
+        assert_eq!(refused, Some(CommitError::RebalanceInProgress), "seed {seed}");
+        // Cooperative members keep their partitions while rejoining.
+        assert_eq!(offsets.len(), if cooperative { PARTITIONS as usize } else { 0 });
+        assert!(offsets.values().all(|r| *r == Err(CommitError::RebalanceInProgress)));
+        // The coordinator's own REBALANCE_IN_PROGRESS is classified too.
+        w.settle(&[0, 1], "two members share");
+        w.sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::OffsetCommit,
+            ErrorCode::RebalanceInProgress,
+            1,
+        ));
+        let tp = TopicPartition::new(TOPIC, w.assignment(0).into_iter().next().unwrap());
+        let offsets = BTreeMap::from([(tp.clone(), OffsetAndMetadata::new(1, None).with_metadata("m"))]);
+        let now = w.sim.now;
+        let id = w.sim.client.consumer().commit(now, Some(offsets)).unwrap();
+        w.run_until(SECS(10), "commit answered", |w| commit_results(w, 0, id).is_some());
+        let answer = commit_results(&w, 0, id);
+        let Some(GroupEvent::Committed { offsets, refused: None, .. }) = answer else {
+            panic!("seed {seed}: wrong answer {answer:?}");
+        };
+        assert_eq!(offsets[&tp], Err(CommitError::RebalanceInProgress), "seed {seed}");
+        // Committing a partition not owned is the caller's mistake.
+        let stranger = TopicPartition::new(TOPIC, w.assignment(1).into_iter().next().unwrap());
+        let now = w.sim.now;
+        let err = w
+            .sim
+            .client
+            .consumer()
+            .commit(now, Some(BTreeMap::from([(stranger.clone(), OffsetAndMetadata::new(1, None))])))
+            .unwrap_err();
+        assert_eq!(err, Misuse::NotAssigned(stranger));
+    });
+}
+
+#[test]
+fn sim_max_poll_interval_leaves_and_loses_then_rejoins() {
+    for_each_seed(|seed| {
+        let mut w = World::new(seed, seed % 2 == 0, None);
+        w.join(0);
+        let a = w.add_member(None);
+        w.produce(2);
+        w.settle(&[0, a], "two members share");
+        let leaves = sent(&w, ApiKey::LeaveGroup);
+        // The application stops taking records.
+        w.polling.remove(&0);
+        let stopped = w.sim.now;
+        w.produce(2);
+        w.settle(&[a], "the other member took over");
+        assert!(w.sim.now >= stopped + SECS(20), "seed {seed}: left too early");
+        let g = w.group_events(0);
+        assert!(g.contains(&GroupEvent::Left { reason: LeaveReason::PollIntervalExceeded }), "seed {seed}");
+        let c = w.consumer_events(0);
+        let lost = c.iter().any(|e| matches!(e, ConsumerEvent::PartitionsLost { .. }));
+        assert!(lost, "seed {seed}: {c:?}");
+        assert_eq!(sent(&w, ApiKey::LeaveGroup), leaves + 1, "seed {seed}");
+        assert_eq!(w.sim.client.consumer().group_metadata().unwrap().generation_id, -1);
+        // Polling again rejoins.
+        w.polling.insert(0);
+        w.produce(2);
+        w.settle(&[0, a], "rejoined after polling again");
+    });
+}
+
+#[test]
+fn sim_static_member_restart_within_the_session_is_no_rebalance() {
+    for_each_seed(|seed| {
+        let mut w = World::new(seed, seed % 2 == 0, Some("i0"));
+        w.join(0);
+        let a = w.add_member(Some("ia"));
+        w.produce(2);
+        w.settle(&[0, a], "two members share");
+        let joins = w.joins(0);
+        let generation = w.sim.client.consumer().group_metadata().unwrap().generation_id;
+        let owned = w.assignment(a);
+        let before = w.sim.events.len();
+        w.sim.crash(a);
+        w.polling.remove(&a);
+        w.run_for(SECS(1));
+        w.sim.restart(a, tweak(w.cooperative, Some("ia")));
+        w.join(a);
+        w.produce(2);
+        w.settle(&[0, a], "the static member is back");
+        assert_eq!(w.assignment(a), owned, "seed {seed}");
+        assert_eq!(w.joins(0), joins, "seed {seed}: client 0 went through a rebalance");
+        let a_meta = w.sim.client_of(a).consumer().group_metadata().unwrap();
+        assert_eq!(a_meta.generation_id, generation, "seed {seed}");
+        let moved = w.sim.events[before..].iter().any(|e| {
+            matches!(
+                e,
+                Event::Consumer(
+                    ConsumerEvent::PartitionsLost { .. }
+                        | ConsumerEvent::PartitionsRevoked { .. }
+                        | ConsumerEvent::PartitionsAssigned { .. }
+                )
+            )
+        });
+        assert!(!moved, "seed {seed}: client 0's assignment changed");
+        // Static members never send LeaveGroup.
+        let now = w.sim.now;
+        w.sim.client.consumer().unsubscribe(now).unwrap();
+        w.sim.flush();
+        w.run_for(SECS(1));
+        assert_eq!(sent(&w, ApiKey::LeaveGroup), 0, "seed {seed}");
+    });
+}
+
+#[test]
+fn sim_duplicate_static_instance_is_fenced() {
+    for_each_seed(|seed| {
+        let mut w = World::new(seed, seed % 2 == 0, Some("dup"));
+        w.join(0);
+        w.produce(2);
+        w.settle(&[0], "one member owns everything");
+        // A second client with the same instance id takes the place over;
+        // client 0 keeps its partitions until its next heartbeat (a zombie:
+        // ownership may overlap meanwhile).
+        w.check_ownership = false;
+        let a = w.add_member(Some("dup"));
+        w.run_until(SECS(10), "client 0 fenced", |w| {
+            w.group_events(0)
+                .contains(&GroupEvent::Failed(GroupError::FencedInstanceId))
+        });
+        w.polling.remove(&0);
+        let c = w.consumer_events(0);
+        assert!(matches!(c.last(), Some(ConsumerEvent::PartitionsLost { .. })), "seed {seed}: {c:?}");
+        assert!(w.assignment(0).is_empty());
+        w.check_ownership = true;
+        w.produce(2);
+        w.settle(&[a], "the new instance owns everything");
+        let now = w.sim.now;
+        assert_eq!(
+            w.sim.client.consumer().subscribe(now, [TOPIC]),
+            Err(Misuse::GroupFailed(GroupError::FencedInstanceId))
+        );
+    });
+}
+
+#[test]
+fn sim_coordinator_errors_are_retried() {
+    for_each_seed(|seed| {
+        let mut w = World::new(seed, seed % 2 == 0, None);
+        w.check_commits = false;
+        for (api, error, n) in [
+            (ApiKey::FindCoordinator, ErrorCode::CoordinatorNotAvailable, 2),
+            (ApiKey::JoinGroup, ErrorCode::CoordinatorLoadInProgress, 1),
+            (ApiKey::SyncGroup, ErrorCode::NotCoordinator, 1),
+            (ApiKey::OffsetFetch, ErrorCode::UnstableOffsetCommit, 2),
+        ] {
+            w.sim.cluster.inject_error(ErrorInjection::new(api, error, n));
+        }
+        w.join(0);
+        w.produce(2);
+        w.settle(&[0], "joined despite the errors");
+        let finds = sent(&w, ApiKey::FindCoordinator);
+        let fetches = sent(&w, ApiKey::OffsetFetch);
+        assert!(finds >= 4 && fetches >= 3, "seed {seed}: {finds} {fetches}");
+        assert_eq!(w.joins(0), 1, "seed {seed}");
+    });
+}
+
+#[test]
+fn group_commands_refuse_misuse() {
+    let mut sim = Sim::new(1, 1);
+    let now = sim.now;
+    let mut c = sim.client.consumer();
+    assert_eq!(c.subscribe(now, [TOPIC]), Err(Misuse::NoGroupConfigured));
+    assert_eq!(c.commit(now, None), Err(Misuse::NoGroupConfigured));
+    assert_eq!(c.group_metadata(), None);
+    let mut w = World::new(1, false, None);
+    let now = w.sim.now;
+    let mut c = w.sim.client.consumer();
+    assert_eq!(c.commit(now, None), Err(Misuse::NotSubscribed));
+    assert_eq!(c.subscribe(now, Vec::<String>::new()), Err(Misuse::NoTopics));
+    c.assign(now, [TopicPartition::new(TOPIC, 0)]).unwrap();
+    assert_eq!(c.subscribe(now, [TOPIC]), Err(Misuse::ManuallyAssigned));
+    c.unassign(now).unwrap();
+    c.subscribe(now, [TOPIC]).unwrap();
+    assert_eq!(c.subscription(), vec![TOPIC.to_string()]);
+    assert_eq!(
+        c.assign(now, [TopicPartition::new(TOPIC, 0)]),
+        Err(Misuse::Subscribed)
+    );
+    assert_eq!(c.unassign(now), Err(Misuse::Subscribed));
+    let meta = c.group_metadata().unwrap();
+    assert_eq!((meta.group_id.as_str(), meta.generation_id), (GROUP, -1));
+    c.unsubscribe(now).unwrap();
+    assert!(c.subscription().is_empty());
+    c.assign(now, [TopicPartition::new(TOPIC, 0)]).unwrap();
+}

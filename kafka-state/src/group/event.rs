@@ -149,6 +149,11 @@ pub enum GroupEvent {
         automatic: bool,
         /// Per partition, what was committed or why not.
         offsets: BTreeMap<TopicPartition, Result<OffsetAndMetadata, CommitError>>,
+        /// Set when nothing was sent because the member was rebalancing or
+        /// out of the group; every partition in `offsets` then carries the
+        /// same error (there may be none: an eager member owns nothing
+        /// while it rejoins).
+        refused: Option<CommitError>,
     },
     /// The leader's assignor failed; the member rejoins after a backoff.
     AssignFailed(AssignError),

@@ -164,6 +164,7 @@ impl CommitBook {
                 id,
                 automatic: c.automatic,
                 offsets: c.results,
+                refused: None,
             }));
         }
     }

@@ -407,14 +407,15 @@ impl GroupMember {
             _ => Some(CommitError::RebalanceInProgress),
         };
         if offsets.is_empty() || refused.is_some() {
-            let offsets = offsets
-                .into_keys()
-                .map(|tp| (tp, Err(refused.clone().unwrap_or(CommitError::NotOwned))))
-                .collect();
+            let offsets = match &refused {
+                Some(e) => offsets.into_keys().map(|tp| (tp, Err(e.clone()))).collect(),
+                None => BTreeMap::new(),
+            };
             events.push_back(Event::Group(GroupEvent::Committed {
                 id,
                 automatic: false,
                 offsets,
+                refused,
             }));
             return;
         }
@@ -1270,9 +1271,9 @@ impl SubMachine for GroupMember {
         }
         for (member_id, instance) in std::mem::take(&mut self.leaves) {
             let id = ctx.requests.next_id();
+            // Built in the v3+ shape; the router moves it for older versions.
             let body = LeaveGroupRequest::default()
                 .with_group_id(group_id.clone())
-                .with_member_id(member_id.clone())
                 .with_members(vec![MemberIdentity::default()
                     .with_member_id(member_id)
                     .with_group_instance_id(instance)
