@@ -75,7 +75,8 @@ impl Assignor for RoundRobin {
             for (i, p) in info.partitions.iter().enumerate() {
                 let m = subscribers[i % subscribers.len()];
                 if let Some(a) = out.get_mut(m) {
-                    a.partitions.push(TopicPartition::new(topic.clone(), p.partition));
+                    a.partitions
+                        .push(TopicPartition::new(topic.clone(), p.partition));
                 }
             }
         }
@@ -380,10 +381,14 @@ impl World {
             .consumer()
             .group_metadata()
             .map_or(-1, |m| m.generation_id);
-        let last = self.group_events(peer).into_iter().rev().find_map(|e| match e {
-            GroupEvent::Joined { generation_id, .. } => Some(generation_id),
-            _ => None,
-        });
+        let last = self
+            .group_events(peer)
+            .into_iter()
+            .rev()
+            .find_map(|e| match e {
+                GroupEvent::Joined { generation_id, .. } => Some(generation_id),
+                _ => None,
+            });
         generation >= 0 && last == Some(generation)
     }
 
@@ -438,25 +443,41 @@ fn members_share_and_hand_over(cooperative: bool) {
         w.produce(5);
         w.settle(&[0, b], "the others took over after a leave");
         // Through LeaveGroup, not the session timeout.
-        assert!(w.sim.now < now + SECS(3), "seed {seed}: the leave took {:?}", w.sim.now - now);
         assert!(
-            w.group_events(a)
-                .contains(&GroupEvent::Left { reason: LeaveReason::Unsubscribed }),
+            w.sim.now < now + SECS(3),
+            "seed {seed}: the leave took {:?}",
+            w.sim.now - now
+        );
+        assert!(
+            w.group_events(a).contains(&GroupEvent::Left {
+                reason: LeaveReason::Unsubscribed
+            }),
             "seed {seed}"
         );
         assert!(w.assignment(a).is_empty(), "seed {seed}");
-        assert_eq!(w.duplicates(), 0, "seed {seed}: a record was handed out twice");
+        assert_eq!(
+            w.duplicates(),
+            0,
+            "seed {seed}: a record was handed out twice"
+        );
         // A crash: after the session timeout the survivor owns everything.
         w.sim.crash(b);
         w.polling.remove(&b);
         w.produce(5);
         w.settle(&[0], "the survivor took over after a crash");
         assert!(w.sim.elapsed() > SECS(6), "seed {seed}");
-        let lost = w.consumer_events(0).iter().any(|e| matches!(e, ConsumerEvent::PartitionsLost { .. }));
+        let lost = w
+            .consumer_events(0)
+            .iter()
+            .any(|e| matches!(e, ConsumerEvent::PartitionsLost { .. }));
         assert!(!lost, "seed {seed}: the survivor lost partitions");
         // Commits happened and cover what was consumed before the crash.
         let committed = w.fetch_committed();
-        assert_eq!(committed.len(), PARTITIONS as usize, "seed {seed}: {committed:?}");
+        assert_eq!(
+            committed.len(),
+            PARTITIONS as usize,
+            "seed {seed}: {committed:?}"
+        );
     });
 }
 
@@ -469,7 +490,6 @@ fn sim_eager_members_share_and_hand_over() {
 fn sim_cooperative_members_share_and_hand_over() {
     members_share_and_hand_over(true);
 }
-
 
 /// How many requests of `api` client 0 sent so far.
 fn sent(w: &World, api: ApiKey) -> usize {
@@ -512,11 +532,16 @@ fn sim_coordinator_moves_and_the_group_carries_on() {
         // Heartbeats get NOT_COORDINATOR, the member finds the new one and
         // goes on in the same generation.
         w.run_until(SECS(30), "commits reach the new coordinator", |w| {
-            w.caught_up() && w.fetch_committed().values().all(|o| *o == 6)
+            w.caught_up()
+                && w.fetch_committed().values().all(|o| *o == 6)
                 && w.fetch_committed().len() == PARTITIONS as usize
         });
         assert!(sent(&w, ApiKey::FindCoordinator) > finds, "seed {seed}");
-        assert_eq!((w.joins(0), w.joins(a)), joins, "seed {seed}: a rebalance happened");
+        assert_eq!(
+            (w.joins(0), w.joins(a)),
+            joins,
+            "seed {seed}: a rebalance happened"
+        );
         for p in [0, a] {
             let gave_up = w.consumer_events(p).iter().any(|e| {
                 matches!(
@@ -574,7 +599,11 @@ fn sim_illegal_generation_on_heartbeat_loses_without_commit() {
         w.run_until(SECS(20), "rejoined and replayed", |w| {
             w.balanced(&[0]) && w.duplicates() == 3 * PARTITIONS as usize
         });
-        assert_eq!(sent(&w, ApiKey::OffsetCommit), commits, "seed {seed}: a commit was sent");
+        assert_eq!(
+            sent(&w, ApiKey::OffsetCommit),
+            commits,
+            "seed {seed}: a commit was sent"
+        );
         assert_eq!(w.fetch_committed(), committed, "seed {seed}");
         assert_eq!(w.duplicates(), 3 * PARTITIONS as usize, "seed {seed}");
     });
@@ -596,17 +625,31 @@ fn sim_commit_during_a_rebalance_is_classified() {
         w.settle(&[0], "one member owns everything");
         let joins = sent(&w, ApiKey::JoinGroup);
         w.add_member(None);
-        w.run_until(SECS(10), "client 0 rejoins", |w| sent(w, ApiKey::JoinGroup) > joins);
+        w.run_until(SECS(10), "client 0 rejoins", |w| {
+            sent(w, ApiKey::JoinGroup) > joins
+        });
         let now = w.sim.now;
         let id = w.sim.client.consumer().commit(now, None).unwrap();
         w.sim.flush();
-        let Some(GroupEvent::Committed { offsets, refused, .. }) = commit_results(&w, 0, id) else {
+        let Some(GroupEvent::Committed {
+            offsets, refused, ..
+        }) = commit_results(&w, 0, id)
+        else {
             panic!("seed {seed}: the commit was not answered at once");
         };
-        assert_eq!(refused, Some(CommitError::RebalanceInProgress), "seed {seed}");
+        assert_eq!(
+            refused,
+            Some(CommitError::RebalanceInProgress),
+            "seed {seed}"
+        );
         // Cooperative members keep their partitions while rejoining.
-        assert_eq!(offsets.len(), if cooperative { PARTITIONS as usize } else { 0 });
-        assert!(offsets.values().all(|r| *r == Err(CommitError::RebalanceInProgress)));
+        assert_eq!(
+            offsets.len(),
+            if cooperative { PARTITIONS as usize } else { 0 }
+        );
+        assert!(offsets
+            .values()
+            .all(|r| *r == Err(CommitError::RebalanceInProgress)));
         // The coordinator's own REBALANCE_IN_PROGRESS is classified too.
         w.settle(&[0, 1], "two members share");
         w.sim.cluster.inject_error(ErrorInjection::new(
@@ -615,15 +658,29 @@ fn sim_commit_during_a_rebalance_is_classified() {
             1,
         ));
         let tp = TopicPartition::new(TOPIC, w.assignment(0).into_iter().next().unwrap());
-        let offsets = BTreeMap::from([(tp.clone(), OffsetAndMetadata::new(1, None).with_metadata("m"))]);
+        let offsets = BTreeMap::from([(
+            tp.clone(),
+            OffsetAndMetadata::new(1, None).with_metadata("m"),
+        )]);
         let now = w.sim.now;
         let id = w.sim.client.consumer().commit(now, Some(offsets)).unwrap();
-        w.run_until(SECS(10), "commit answered", |w| commit_results(w, 0, id).is_some());
+        w.run_until(SECS(10), "commit answered", |w| {
+            commit_results(w, 0, id).is_some()
+        });
         let answer = commit_results(&w, 0, id);
-        let Some(GroupEvent::Committed { offsets, refused: None, .. }) = answer else {
+        let Some(GroupEvent::Committed {
+            offsets,
+            refused: None,
+            ..
+        }) = answer
+        else {
             panic!("seed {seed}: wrong answer {answer:?}");
         };
-        assert_eq!(offsets[&tp], Err(CommitError::RebalanceInProgress), "seed {seed}");
+        assert_eq!(
+            offsets[&tp],
+            Err(CommitError::RebalanceInProgress),
+            "seed {seed}"
+        );
         // Committing a partition not owned is the caller's mistake.
         let stranger = TopicPartition::new(TOPIC, w.assignment(1).into_iter().next().unwrap());
         let now = w.sim.now;
@@ -631,7 +688,13 @@ fn sim_commit_during_a_rebalance_is_classified() {
             .sim
             .client
             .consumer()
-            .commit(now, Some(BTreeMap::from([(stranger.clone(), OffsetAndMetadata::new(1, None))])))
+            .commit(
+                now,
+                Some(BTreeMap::from([(
+                    stranger.clone(),
+                    OffsetAndMetadata::new(1, None),
+                )])),
+            )
             .unwrap_err();
         assert_eq!(err, Misuse::NotAssigned(stranger));
     });
@@ -651,14 +714,32 @@ fn sim_max_poll_interval_leaves_and_loses_then_rejoins() {
         let stopped = w.sim.now;
         w.produce(2);
         w.settle(&[a], "the other member took over");
-        assert!(w.sim.now >= stopped + SECS(20), "seed {seed}: left too early");
+        assert!(
+            w.sim.now >= stopped + SECS(20),
+            "seed {seed}: left too early"
+        );
         let g = w.group_events(0);
-        assert!(g.contains(&GroupEvent::Left { reason: LeaveReason::PollIntervalExceeded }), "seed {seed}");
+        assert!(
+            g.contains(&GroupEvent::Left {
+                reason: LeaveReason::PollIntervalExceeded
+            }),
+            "seed {seed}"
+        );
         let c = w.consumer_events(0);
-        let lost = c.iter().any(|e| matches!(e, ConsumerEvent::PartitionsLost { .. }));
+        let lost = c
+            .iter()
+            .any(|e| matches!(e, ConsumerEvent::PartitionsLost { .. }));
         assert!(lost, "seed {seed}: {c:?}");
         assert_eq!(sent(&w, ApiKey::LeaveGroup), leaves + 1, "seed {seed}");
-        assert_eq!(w.sim.client.consumer().group_metadata().unwrap().generation_id, -1);
+        assert_eq!(
+            w.sim
+                .client
+                .consumer()
+                .group_metadata()
+                .unwrap()
+                .generation_id,
+            -1
+        );
         // Polling again rejoins.
         w.polling.insert(0);
         w.produce(2);
@@ -675,7 +756,13 @@ fn sim_static_member_restart_within_the_session_is_no_rebalance() {
         w.produce(2);
         w.settle(&[0, a], "two members share");
         let joins = w.joins(0);
-        let generation = w.sim.client.consumer().group_metadata().unwrap().generation_id;
+        let generation = w
+            .sim
+            .client
+            .consumer()
+            .group_metadata()
+            .unwrap()
+            .generation_id;
         let owned = w.assignment(a);
         let before = w.sim.events.len();
         w.sim.crash(a);
@@ -686,7 +773,11 @@ fn sim_static_member_restart_within_the_session_is_no_rebalance() {
         w.produce(2);
         w.settle(&[0, a], "the static member is back");
         assert_eq!(w.assignment(a), owned, "seed {seed}");
-        assert_eq!(w.joins(0), joins, "seed {seed}: client 0 went through a rebalance");
+        assert_eq!(
+            w.joins(0),
+            joins,
+            "seed {seed}: client 0 went through a rebalance"
+        );
         let a_meta = w.sim.client_of(a).consumer().group_metadata().unwrap();
         assert_eq!(a_meta.generation_id, generation, "seed {seed}");
         let moved = w.sim.events[before..].iter().any(|e| {
@@ -727,7 +818,10 @@ fn sim_duplicate_static_instance_is_fenced() {
         });
         w.polling.remove(&0);
         let c = w.consumer_events(0);
-        assert!(matches!(c.last(), Some(ConsumerEvent::PartitionsLost { .. })), "seed {seed}: {c:?}");
+        assert!(
+            matches!(c.last(), Some(ConsumerEvent::PartitionsLost { .. })),
+            "seed {seed}: {c:?}"
+        );
         assert!(w.assignment(0).is_empty());
         w.check_ownership = true;
         w.produce(2);
@@ -746,12 +840,18 @@ fn sim_coordinator_errors_are_retried() {
         let mut w = World::new(seed, seed % 2 == 0, None);
         w.check_commits = false;
         for (api, error, n) in [
-            (ApiKey::FindCoordinator, ErrorCode::CoordinatorNotAvailable, 2),
+            (
+                ApiKey::FindCoordinator,
+                ErrorCode::CoordinatorNotAvailable,
+                2,
+            ),
             (ApiKey::JoinGroup, ErrorCode::CoordinatorLoadInProgress, 1),
             (ApiKey::SyncGroup, ErrorCode::NotCoordinator, 1),
             (ApiKey::OffsetFetch, ErrorCode::UnstableOffsetCommit, 2),
         ] {
-            w.sim.cluster.inject_error(ErrorInjection::new(api, error, n));
+            w.sim
+                .cluster
+                .inject_error(ErrorInjection::new(api, error, n));
         }
         w.join(0);
         w.produce(2);
@@ -775,7 +875,10 @@ fn group_commands_refuse_misuse() {
     let now = w.sim.now;
     let mut c = w.sim.client.consumer();
     assert_eq!(c.commit(now, None), Err(Misuse::NotSubscribed));
-    assert_eq!(c.subscribe(now, Vec::<String>::new()), Err(Misuse::NoTopics));
+    assert_eq!(
+        c.subscribe(now, Vec::<String>::new()),
+        Err(Misuse::NoTopics)
+    );
     c.assign(now, [TopicPartition::new(TOPIC, 0)]).unwrap();
     assert_eq!(c.subscribe(now, [TOPIC]), Err(Misuse::ManuallyAssigned));
     c.unassign(now).unwrap();

@@ -325,7 +325,8 @@ impl Consumer<'_> {
         }
         self.client.check_usable()?;
         self.client.group.check()?;
-        if !self.client.group.is_subscribed() && self.client.consumer.assignment().next().is_some() {
+        if !self.client.group.is_subscribed() && self.client.consumer.assignment().next().is_some()
+        {
             return Err(Misuse::ManuallyAssigned);
         }
         let c = self.start(now)?;
@@ -405,7 +406,8 @@ impl Consumer<'_> {
         let c = self.start(now)?;
         let id = c.requests.next_id();
         let api_timeout = c.config().api_timeout;
-        c.group.commit(c.now, id, offsets, api_timeout, &mut c.events);
+        c.group
+            .commit(c.now, id, offsets, api_timeout, &mut c.events);
         c.pump();
         Ok(id)
     }

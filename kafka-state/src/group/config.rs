@@ -136,7 +136,11 @@ impl GroupConfig {
         if self.assignors.is_empty() {
             return bad("a group needs at least one assignor");
         }
-        let mut names: Vec<String> = self.assignors.iter().map(|m| m().name().to_string()).collect();
+        let mut names: Vec<String> = self
+            .assignors
+            .iter()
+            .map(|m| m().name().to_string())
+            .collect();
         if names.iter().any(|n| n.is_empty()) {
             return bad("an assignor has an empty name");
         }
@@ -183,10 +187,7 @@ mod tests {
                 GroupConfig::new("").with_assignor(|| Named("a")),
                 "group_id",
             ),
-            (
-                ok.clone().with_assignor(|| Named("a")),
-                "share a name",
-            ),
+            (ok.clone().with_assignor(|| Named("a")), "share a name"),
             (
                 GroupConfig {
                     heartbeat_interval: ok.session_timeout,

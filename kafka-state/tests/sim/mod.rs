@@ -257,7 +257,10 @@ impl Sim {
     /// (its seed differs); returns its index.
     pub fn add_client(&mut self, tweak: impl FnOnce(&mut Config)) -> usize {
         let mut config = self.config.clone();
-        config.seed = self.seed.wrapping_mul(31).wrapping_add(self.peers.len() as u64 + 1);
+        config.seed = self
+            .seed
+            .wrapping_mul(31)
+            .wrapping_add(self.peers.len() as u64 + 1);
         config.client_id = None;
         tweak(&mut config);
         let client = Client::new(config, self.now).expect("valid config");
@@ -290,7 +293,10 @@ impl Sim {
     /// Replaces crashed client `peer` with a new one built from client
     /// 0's configuration changed by `tweak`.
     pub fn restart(&mut self, peer: usize, tweak: impl FnOnce(&mut Config)) {
-        assert!(peer > 0 && !self.alive(peer), "only a crashed peer restarts");
+        assert!(
+            peer > 0 && !self.alive(peer),
+            "only a crashed peer restarts"
+        );
         let mut config = self.config.clone();
         config.seed = self.seed.wrapping_mul(37).wrapping_add(peer as u64 + 1000);
         config.client_id = None;
@@ -448,8 +454,11 @@ impl Sim {
                     }
                     _ => {
                         self.links.remove(&key);
-                        self.client_of(peer)
-                            .handle_connect_failed(now, p.conn, "connection refused");
+                        self.client_of(peer).handle_connect_failed(
+                            now,
+                            p.conn,
+                            "connection refused",
+                        );
                     }
                 }
             }

@@ -171,7 +171,12 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in [&b""[..], b"\x00", b"\xff\xff", b"\x00\x01\x00\x00\x00\x05ab"] {
+        for bad in [
+            &b""[..],
+            b"\x00",
+            b"\xff\xff",
+            b"\x00\x01\x00\x00\x00\x05ab",
+        ] {
             assert!(decode_subscription(&Bytes::copy_from_slice(bad)).is_err());
         }
         assert!(decode_assignment(&Bytes::from_static(b"\x00")).is_err());

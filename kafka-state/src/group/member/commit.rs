@@ -118,7 +118,11 @@ impl CommitBook {
 
     /// Fails, unsent, the commits of partitions lost: they may belong to
     /// another member now.
-    pub(super) fn drop_lost(&mut self, lost: &BTreeSet<TopicPartition>, events: &mut VecDeque<Event>) {
+    pub(super) fn drop_lost(
+        &mut self,
+        lost: &BTreeSet<TopicPartition>,
+        events: &mut VecDeque<Event>,
+    ) {
         let ids: Vec<RequestId> = self.commits.keys().copied().collect();
         for id in ids {
             let Some(c) = self.commits.get_mut(&id) else {

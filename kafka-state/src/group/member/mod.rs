@@ -45,7 +45,9 @@ use std::time::{Duration, Instant};
 
 use kafka_proto::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_proto::messages::leave_group_request::MemberIdentity;
-use kafka_proto::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
+use kafka_proto::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
 use kafka_proto::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_proto::messages::{
     FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, JoinGroupRequest,
@@ -307,8 +309,7 @@ impl GroupMember {
     }
 
     fn is_static(&self) -> bool {
-        self.config()
-            .is_some_and(|c| c.group_instance_id.is_some())
+        self.config().is_some_and(|c| c.group_instance_id.is_some())
     }
 
     fn instance_id(&self) -> Option<String> {
@@ -316,7 +317,9 @@ impl GroupMember {
     }
 
     fn group_id(&self) -> String {
-        self.config().map(|c| c.group_id.clone()).unwrap_or_default()
+        self.config()
+            .map(|c| c.group_id.clone())
+            .unwrap_or_default()
     }
 
     // ---- commands ------------------------------------------------------
@@ -600,8 +603,7 @@ impl GroupMember {
                     c.consumer.lose(partitions, c.events);
                 }
                 ConsumerOp::Add(partitions) => {
-                    c.consumer
-                        .add_awaiting(partitions, c.metadata, c.events);
+                    c.consumer.add_awaiting(partitions, c.metadata, c.events);
                 }
                 ConsumerOp::Position(tp, offset) => {
                     if c.consumer.position(&tp).is_none() && self.owned.contains(&tp) {
@@ -668,9 +670,7 @@ impl GroupMember {
     // ---- requests ------------------------------------------------------
 
     fn wants_coordinator(&self) -> bool {
-        !matches!(self.phase, Phase::Idle)
-            || self.commits.has_unsent()
-            || !self.leaves.is_empty()
+        !matches!(self.phase, Phase::Idle) || self.commits.has_unsent() || !self.leaves.is_empty()
     }
 
     fn push(&self, ctx: &mut Ctx<'_>, id: RequestId, node: i32, body: RequestBody) {
@@ -818,7 +818,10 @@ impl GroupMember {
             .collect();
         let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for (tp, _) in &asked {
-            topics.entry(tp.topic.as_str()).or_default().push(tp.partition);
+            topics
+                .entry(tp.topic.as_str())
+                .or_default()
+                .push(tp.partition);
         }
         let topics = topics
             .into_iter()
@@ -1147,11 +1150,9 @@ impl GroupMember {
             if self.awaiting.get(&tp) != Some(&epoch) {
                 continue;
             }
-            let (code, offset) = found
-                .get(&tp)
-                .copied()
-                .unwrap_or((group_error, -1));
-            if code != ErrorCode::None && (code.is_retriable() || code == ErrorCode::UnstableOffsetCommit)
+            let (code, offset) = found.get(&tp).copied().unwrap_or((group_error, -1));
+            if code != ErrorCode::None
+                && (code.is_retriable() || code == ErrorCode::UnstableOffsetCommit)
             {
                 retry = true;
                 continue;
@@ -1259,9 +1260,9 @@ impl SubMachine for GroupMember {
         let mut next = || ctx.requests.next_id();
         let mut reqs = Vec::new();
         let mut events = VecDeque::new();
-        for (id, body) in self
-            .commits
-            .poll(now, &group_id, &ctx.metadata.cache, &mut next, &mut events)
+        for (id, body) in
+            self.commits
+                .poll(now, &group_id, &ctx.metadata.cache, &mut next, &mut events)
         {
             reqs.push((id, RequestBody::from(body)));
         }
@@ -1290,18 +1291,18 @@ impl SubMachine for GroupMember {
                 self.leader = false;
             }
             Phase::Assigning(_) => self.poll_sync(ctx, node),
-            Phase::Stable => {
-                if self.heartbeat.is_none() && self.next_heartbeat.is_some_and(|t| now >= t) {
-                    let id = ctx.requests.next_id();
-                    let body = HeartbeatRequest::default()
-                        .with_group_id(group_id.clone())
-                        .with_generation_id(self.generation)
-                        .with_member_id(self.member_id.clone())
-                        .with_group_instance_id(self.instance_id());
-                    self.push(ctx, id, node, body.into());
-                    self.heartbeat = Some((id, self.generation));
-                    self.next_heartbeat = None;
-                }
+            Phase::Stable
+                if self.heartbeat.is_none() && self.next_heartbeat.is_some_and(|t| now >= t) =>
+            {
+                let id = ctx.requests.next_id();
+                let body = HeartbeatRequest::default()
+                    .with_group_id(group_id.clone())
+                    .with_generation_id(self.generation)
+                    .with_member_id(self.member_id.clone())
+                    .with_group_instance_id(self.instance_id());
+                self.push(ctx, id, node, body.into());
+                self.heartbeat = Some((id, self.generation));
+                self.next_heartbeat = None;
             }
             _ => {}
         }
