@@ -77,7 +77,7 @@ pub struct Client {
     /// in-flight request goes back to.
     routes: BTreeMap<RequestId, usize>,
     /// Brokers a machine waits to have a ready connection to.
-    wanted: BTreeSet<i32>,
+    wanted: BTreeSet<Broker>,
     pub(crate) metadata: MetadataState,
     refresh: MetadataRefresh,
     pub(crate) admin: AdminState,
@@ -520,10 +520,10 @@ impl Client {
             if self.closed || self.fatal.is_some() {
                 return;
             }
-            let wanted: Vec<i32> = self.wanted.iter().copied().collect();
-            for node in wanted {
+            let wanted: Vec<Broker> = self.wanted.iter().copied().collect();
+            for broker in wanted {
                 // Opens a connection if none exists and backoff allows.
-                let _ = self.route_to(Broker::Node(node));
+                let _ = self.route_to(broker);
             }
             self.dispatch();
             if !queued && !cooperated && round > 0 {
@@ -539,10 +539,7 @@ impl Client {
         let reconnect = self
             .backoff
             .iter()
-            .filter(|(b, _)| {
-                !self.requests.queue.is_empty()
-                    || matches!(b, Broker::Node(n) if self.wanted.contains(n))
-            })
+            .filter(|(b, _)| !self.requests.queue.is_empty() || self.wanted.contains(b))
             .filter_map(|(_, b)| b.until)
             .filter(|t| *t > self.now)
             .min();
@@ -574,9 +571,9 @@ impl Client {
     ) -> bool {
         let max = self.config.max_in_flight;
         let (by_broker, conns) = (&self.by_broker, &self.conns);
-        let ready = |node: i32| {
+        let ready = |broker: Broker| {
             by_broker
-                .get(&Broker::Node(node))
+                .get(&broker)
                 .and_then(|c| conns.get(c))
                 .is_some_and(|c| c.can_send(max))
         };
@@ -680,6 +677,7 @@ impl Client {
             let route = match &req.target {
                 Target::Any => self.route_any(),
                 Target::Node(id) => self.route_to(Broker::Node(*id)),
+                Target::Coordinator(id) => self.route_to(Broker::Coordinator(*id)),
             };
             match route {
                 Route::Wait => waiting.push_back(req),
@@ -689,10 +687,18 @@ impl Client {
         // Requests queued while dispatching (none today) go after the waiting ones.
         waiting.append(&mut self.requests.queue);
         self.requests.queue = waiting;
+        // Longer timeouts of requests sent, expired or withdrawn are done.
+        if !self.requests.patient.is_empty() {
+            let queued: BTreeSet<RequestId> = self.requests.queue.iter().map(|r| r.id).collect();
+            self.requests.patient.retain(|id, _| queued.contains(id));
+        }
     }
 
     fn send_on(&mut self, conn: ConnId, req: Outbound) {
-        let s = settings(&self.config, &self.client_id);
+        let mut s = settings(&self.config, &self.client_id);
+        if let Some(patience) = self.requests.patient.remove(&req.id) {
+            s.request_timeout = s.request_timeout.max(patience);
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -744,15 +750,19 @@ impl Client {
     /// bootstrap list when every known broker is failing (rebootstrap).
     fn route_any(&mut self) -> Route {
         let max = self.config.max_in_flight;
+        // Coordinator connections carry group requests only: a JoinGroup
+        // held there would hold anything queued behind it.
+        let general = |c: &&Connection| !matches!(c.broker, Broker::Coordinator(_));
         if let Some(c) = self
             .conns
             .values()
+            .filter(general)
             .filter(|c| c.can_send(max))
             .min_by_key(|c| (c.in_flight(), c.id))
         {
             return Route::Send(c.id);
         }
-        if !self.conns.is_empty() {
+        if self.conns.values().any(|c| general(&c)) {
             return Route::Wait;
         }
         let nodes: Vec<Broker> = self
@@ -798,7 +808,7 @@ impl Client {
     fn addr_of(&self, broker: Broker) -> Option<BrokerAddr> {
         match broker {
             Broker::Bootstrap(i) => self.config.bootstrap.get(i).cloned(),
-            Broker::Node(id) => self.metadata.cache.broker(id).cloned(),
+            Broker::Node(id) | Broker::Coordinator(id) => self.metadata.cache.broker(id).cloned(),
         }
     }
 
@@ -923,7 +933,7 @@ impl Client {
             .iter()
             .filter_map(|(b, c)| match b {
                 Broker::Bootstrap(i) => Some((*i, *c)),
-                Broker::Node(_) => None,
+                Broker::Node(_) | Broker::Coordinator(_) => None,
             })
             .collect();
         for (i, conn) in bootstrap {

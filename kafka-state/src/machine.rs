@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::error::FatalError;
 use crate::metadata::MetadataState;
 use crate::router::{Inbound, RequestId, RequestQueue};
-use crate::Event;
+use crate::{Broker, Event};
 
 /// What a sub-machine may use and change while the client calls it.
 pub(crate) struct Ctx<'a> {
@@ -29,10 +29,10 @@ pub(crate) struct Ctx<'a> {
     /// Requests to send; each is answered to the machine that queued it.
     pub(crate) requests: &'a mut RequestQueue,
     pub(crate) events: &'a mut VecDeque<Event>,
-    /// Whether a broker (by node id) has a ready connection with room.
-    ready: &'a dyn Fn(i32) -> bool,
+    /// Whether a connection to a broker is ready with room.
+    ready: &'a dyn Fn(Broker) -> bool,
     /// Brokers a machine waits for: the client connects to them.
-    wanted: &'a mut BTreeSet<i32>,
+    wanted: &'a mut BTreeSet<Broker>,
     metadata_changed: bool,
     fatal: Option<FatalError>,
 }
@@ -44,8 +44,8 @@ impl<'a> Ctx<'a> {
         metadata: &'a mut MetadataState,
         requests: &'a mut RequestQueue,
         events: &'a mut VecDeque<Event>,
-        ready: &'a dyn Fn(i32) -> bool,
-        wanted: &'a mut BTreeSet<i32>,
+        ready: &'a dyn Fn(Broker) -> bool,
+        wanted: &'a mut BTreeSet<Broker>,
     ) -> Self {
         Self {
             now,
@@ -64,10 +64,20 @@ impl<'a> Ctx<'a> {
     /// If not, the client opens one (or waits out its reconnect backoff,
     /// with a timer) and polls the machines again once it is ready.
     pub(crate) fn node_ready(&mut self, node: i32) -> bool {
-        if (self.ready)(node) {
+        self.broker_ready(Broker::Node(node))
+    }
+
+    /// [`Ctx::node_ready`] for the coordinator connection to `node`
+    /// ([`Broker::Coordinator`]).
+    pub(crate) fn coordinator_ready(&mut self, node: i32) -> bool {
+        self.broker_ready(Broker::Coordinator(node))
+    }
+
+    fn broker_ready(&mut self, broker: Broker) -> bool {
+        if (self.ready)(broker) {
             return true;
         }
-        self.wanted.insert(node);
+        self.wanted.insert(broker);
         false
     }
 

@@ -6,9 +6,9 @@
 //! [`Inbound`] carrying the same [`RequestId`] to the machine that queued
 //! it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kafka_proto::messages::delete_topics_request::DeleteTopicState;
 use kafka_proto::messages::offset_fetch_request::OffsetFetchRequestTopic;
@@ -33,6 +33,9 @@ pub(crate) enum Target {
     Node(i32),
     /// Whichever broker is least loaded (metadata, admin).
     Any,
+    /// The group coordinator's own connection to a broker by node id
+    /// ([`Broker::Coordinator`](crate::Broker::Coordinator)).
+    Coordinator(i32),
 }
 
 /// A request a sub-machine wants sent.
@@ -59,6 +62,9 @@ pub(crate) struct Inbound {
 pub(crate) struct RequestQueue {
     pub(crate) queue: VecDeque<Outbound>,
     next_id: u64,
+    /// Requests the broker may hold longer than `request_timeout` (a
+    /// JoinGroup waits for the whole group), with how long they may take.
+    pub(crate) patient: BTreeMap<RequestId, Duration>,
 }
 
 impl RequestQueue {
@@ -68,6 +74,13 @@ impl RequestQueue {
     }
 
     pub(crate) fn push(&mut self, req: Outbound) {
+        self.queue.push_back(req);
+    }
+
+    /// Queues a request whose answer may take up to `timeout` once sent,
+    /// if that is longer than the connection's `request_timeout`.
+    pub(crate) fn push_patient(&mut self, req: Outbound, timeout: Duration) {
+        self.patient.insert(req.id, timeout);
         self.queue.push_back(req);
     }
 

@@ -25,6 +25,12 @@ pub enum Broker {
     Bootstrap(usize),
     /// A broker by node id, as metadata lists it.
     Node(i32),
+    /// A second connection to the broker with this node id, for the
+    /// group coordinator's requests only: the coordinator holds a JoinGroup
+    /// until the whole group has rejoined, and a broker answers the
+    /// requests of one connection in order, so fetches must not queue
+    /// behind it (the Java client does the same).
+    Coordinator(i32),
 }
 
 impl fmt::Display for Broker {
@@ -32,6 +38,7 @@ impl fmt::Display for Broker {
         match self {
             Broker::Bootstrap(i) => write!(f, "bootstrap broker #{i}"),
             Broker::Node(id) => write!(f, "broker {id}"),
+            Broker::Coordinator(id) => write!(f, "broker {id} (coordinator connection)"),
         }
     }
 }

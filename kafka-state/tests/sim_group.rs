@@ -895,3 +895,96 @@ fn group_commands_refuse_misuse() {
     assert!(c.subscription().is_empty());
     c.assign(now, [TopicPartition::new(TOPIC, 0)]).unwrap();
 }
+
+#[test]
+fn sim_a_join_may_wait_longer_than_the_request_timeout() {
+    for_each_seed(|seed| {
+        // A crashed member holds the rebalance until its session (30 s)
+        // expires, longer than the request timeout (10 s): the JoinGroup
+        // waits without the connection being closed under it.
+        let mut w = World::with(seed, seed % 2 == 0, None, |g| {
+            g.session_timeout = SECS(30);
+            g.heartbeat_interval = SECS(3);
+            g.rebalance_timeout = Some(SECS(60));
+            g.max_poll_interval = SECS(120);
+        });
+        let short = |c: &mut kafka_state::Config| c.request_timeout = SECS(10);
+        // Client 0 was built before: rebuild the world's clients alike.
+        w.sim.client = kafka_state::Client::new(
+            {
+                let mut c = w.sim.client.config().clone();
+                short(&mut c);
+                c
+            },
+            w.sim.now,
+        )
+        .unwrap();
+        w.join(0);
+        let a = w.sim.add_client(|c| {
+            tweak(w.cooperative, None)(c);
+            if let Some(g) = c.group.as_mut() {
+                g.session_timeout = SECS(30);
+                g.heartbeat_interval = SECS(3);
+                g.rebalance_timeout = Some(SECS(60));
+                g.max_poll_interval = SECS(120);
+            }
+            short(c);
+        });
+        w.join(a);
+        w.produce(2);
+        w.settle(&[0, a], "two members share");
+        w.sim.crash(a);
+        w.polling.remove(&a);
+        let joins = sent(&w, ApiKey::JoinGroup);
+        let crashed = w.sim.now;
+        let b = w.add_member(None);
+        w.produce(2);
+        w.settle(
+            &[0, b],
+            "the new member shares after the crashed one expired",
+        );
+        assert!(
+            w.sim.now >= crashed + SECS(25),
+            "seed {seed}: {:?}",
+            w.sim.now - crashed
+        );
+        let lost = w
+            .sim
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ConnectionLost { .. }));
+        let why: Vec<_> = w
+            .sim
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::ConnectionLost { .. }))
+            .collect();
+        assert!(
+            !lost,
+            "seed {seed}: a connection was closed under a waiting JoinGroup: {why:?}"
+        );
+        // Every JoinGroup since was answered with success: a SyncGroup
+        // follows each, none was sent again after a failure.
+        let group_calls: Vec<ApiKey> = w
+            .sim
+            .sent
+            .iter()
+            .map(|(_, _, a)| *a)
+            .filter(|a| matches!(a, ApiKey::JoinGroup | ApiKey::SyncGroup))
+            .collect();
+        let since = group_calls
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| **a == ApiKey::JoinGroup)
+            .nth(joins)
+            .map(|(i, _)| i)
+            .expect("client 0 rejoined");
+        for pair in group_calls[since..].chunks(2) {
+            assert_eq!(
+                pair,
+                [ApiKey::JoinGroup, ApiKey::SyncGroup],
+                "seed {seed}: {group_calls:?}"
+            );
+        }
+    });
+}

@@ -676,7 +676,7 @@ impl GroupMember {
     fn push(&self, ctx: &mut Ctx<'_>, id: RequestId, node: i32, body: RequestBody) {
         ctx.requests.push(Outbound {
             id,
-            target: Target::Node(node),
+            target: Target::Coordinator(node),
             body,
             expires: ctx.now + ctx.api_timeout,
         });
@@ -686,7 +686,7 @@ impl GroupMember {
     fn poll_coordinator(&mut self, ctx: &mut Ctx<'_>, patience: Duration) -> Option<i32> {
         let now = ctx.now;
         if let Some(node) = self.coordinator {
-            if ctx.node_ready(node) {
+            if ctx.coordinator_ready(node) {
                 self.unready_since = None;
                 self.coordinator_ready = true;
                 return Some(node);
@@ -1286,7 +1286,19 @@ impl SubMachine for GroupMember {
                 let id = ctx.requests.next_id();
                 let body = self.join_request(&config);
                 debug!(target: LOG, %id, member_id = %self.member_id, "joining");
-                self.push(ctx, id, node, body.into());
+                // The coordinator holds a JoinGroup until the whole group
+                // rejoined: up to the rebalance timeout (as the Java client,
+                // with 5 s to spare).
+                let patience = config.effective_rebalance_timeout() + Duration::from_secs(5);
+                ctx.requests.push_patient(
+                    Outbound {
+                        id,
+                        target: Target::Coordinator(node),
+                        body: body.into(),
+                        expires: now + ctx.api_timeout,
+                    },
+                    patience,
+                );
                 self.phase = Phase::Joining(id);
                 self.leader = false;
             }
