@@ -77,7 +77,9 @@ pub struct Client {
     /// in-flight request goes back to.
     routes: BTreeMap<RequestId, usize>,
     /// Brokers a machine waits to have a ready connection to.
-    wanted: BTreeSet<Broker>,
+    wanted: BTreeSet<i32>,
+    /// Brokers a machine waits to have a ready coordinator connection to.
+    wanted_coordinators: BTreeSet<i32>,
     pub(crate) metadata: MetadataState,
     refresh: MetadataRefresh,
     pub(crate) admin: AdminState,
@@ -157,6 +159,7 @@ impl Client {
             requests: RequestQueue::default(),
             routes: BTreeMap::new(),
             wanted: BTreeSet::new(),
+            wanted_coordinators: BTreeSet::new(),
             metadata,
             refresh: MetadataRefresh,
             admin: AdminState::default(),
@@ -509,6 +512,7 @@ impl Client {
         self.expire_queued();
         self.withdraw_stale();
         self.wanted.clear();
+        self.wanted_coordinators.clear();
         // Rounds, so a machine can pipeline requests on a connection (each
         // dispatch fills connections, the next round sees what room is
         // left), and so a metadata refresh a dispatch asked for (an
@@ -520,7 +524,9 @@ impl Client {
             if self.closed || self.fatal.is_some() {
                 return;
             }
-            let wanted: Vec<Broker> = self.wanted.iter().copied().collect();
+            let nodes = self.wanted.iter().copied().map(Broker::Node);
+            let coordinators = self.wanted_coordinators.iter().copied();
+            let wanted: Vec<Broker> = nodes.chain(coordinators.map(Broker::Coordinator)).collect();
             for broker in wanted {
                 // Opens a connection if none exists and backoff allows.
                 let _ = self.route_to(broker);
@@ -539,7 +545,14 @@ impl Client {
         let reconnect = self
             .backoff
             .iter()
-            .filter(|(b, _)| !self.requests.queue.is_empty() || self.wanted.contains(b))
+            .filter(|(b, _)| {
+                !self.requests.queue.is_empty()
+                    || match b {
+                        Broker::Node(n) => self.wanted.contains(n),
+                        Broker::Coordinator(n) => self.wanted_coordinators.contains(n),
+                        Broker::Bootstrap(_) => false,
+                    }
+            })
             .filter_map(|(_, b)| b.until)
             .filter(|t| *t > self.now)
             .min();
@@ -571,12 +584,14 @@ impl Client {
     ) -> bool {
         let max = self.config.max_in_flight;
         let (by_broker, conns) = (&self.by_broker, &self.conns);
-        let ready = |broker: Broker| {
+        let ready_to = |broker: Broker| {
             by_broker
                 .get(&broker)
                 .and_then(|c| conns.get(c))
                 .is_some_and(|c| c.can_send(max))
         };
+        let ready = |node: i32| ready_to(Broker::Node(node));
+        let coordinator_ready = |node: i32| ready_to(Broker::Coordinator(node));
         let mut ctx = Ctx::new(
             self.now,
             self.config.api_timeout,
@@ -585,7 +600,8 @@ impl Client {
             &mut self.events,
             &ready,
             &mut self.wanted,
-        );
+        )
+        .with_coordinators(&coordinator_ready, &mut self.wanted_coordinators);
         let mut queued = false;
         for (i, m) in registered!(self, &mut).into_iter().enumerate() {
             if slot.is_some_and(|s| s != i) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::error::FatalError;
 use crate::metadata::MetadataState;
 use crate::router::{Inbound, RequestId, RequestQueue};
-use crate::{Broker, Event};
+use crate::Event;
 
 /// What a sub-machine may use and change while the client calls it.
 pub(crate) struct Ctx<'a> {
@@ -29,10 +29,14 @@ pub(crate) struct Ctx<'a> {
     /// Requests to send; each is answered to the machine that queued it.
     pub(crate) requests: &'a mut RequestQueue,
     pub(crate) events: &'a mut VecDeque<Event>,
-    /// Whether a connection to a broker is ready with room.
-    ready: &'a dyn Fn(Broker) -> bool,
+    /// Whether a broker (by node id) has a ready connection with room.
+    ready: &'a dyn Fn(i32) -> bool,
     /// Brokers a machine waits for: the client connects to them.
-    wanted: &'a mut BTreeSet<Broker>,
+    wanted: &'a mut BTreeSet<i32>,
+    /// The same for coordinator connections
+    /// ([`Broker::Coordinator`](crate::Broker::Coordinator)), when the
+    /// caller provides them.
+    coordinators: Option<(&'a dyn Fn(i32) -> bool, &'a mut BTreeSet<i32>)>,
     metadata_changed: bool,
     fatal: Option<FatalError>,
 }
@@ -44,8 +48,8 @@ impl<'a> Ctx<'a> {
         metadata: &'a mut MetadataState,
         requests: &'a mut RequestQueue,
         events: &'a mut VecDeque<Event>,
-        ready: &'a dyn Fn(Broker) -> bool,
-        wanted: &'a mut BTreeSet<Broker>,
+        ready: &'a dyn Fn(i32) -> bool,
+        wanted: &'a mut BTreeSet<i32>,
     ) -> Self {
         Self {
             now,
@@ -55,6 +59,7 @@ impl<'a> Ctx<'a> {
             events,
             ready,
             wanted,
+            coordinators: None,
             metadata_changed: false,
             fatal: None,
         }
@@ -64,21 +69,38 @@ impl<'a> Ctx<'a> {
     /// If not, the client opens one (or waits out its reconnect backoff,
     /// with a timer) and polls the machines again once it is ready.
     pub(crate) fn node_ready(&mut self, node: i32) -> bool {
-        self.broker_ready(Broker::Node(node))
+        if (self.ready)(node) {
+            return true;
+        }
+        self.wanted.insert(node);
+        false
+    }
+
+    /// Adds the readiness of coordinator connections and the set where
+    /// machines ask for them.
+    pub(crate) fn with_coordinators(
+        mut self,
+        ready: &'a dyn Fn(i32) -> bool,
+        wanted: &'a mut BTreeSet<i32>,
+    ) -> Self {
+        self.coordinators = Some((ready, wanted));
+        self
     }
 
     /// [`Ctx::node_ready`] for the coordinator connection to `node`
-    /// ([`Broker::Coordinator`]).
+    /// ([`Broker::Coordinator`](crate::Broker::Coordinator)); the plain
+    /// connection where the caller provides none.
     pub(crate) fn coordinator_ready(&mut self, node: i32) -> bool {
-        self.broker_ready(Broker::Coordinator(node))
-    }
-
-    fn broker_ready(&mut self, broker: Broker) -> bool {
-        if (self.ready)(broker) {
-            return true;
+        match &mut self.coordinators {
+            Some((ready, wanted)) => {
+                if ready(node) {
+                    return true;
+                }
+                wanted.insert(node);
+                false
+            }
+            None => self.node_ready(node),
         }
-        self.wanted.insert(broker);
-        false
     }
 
     /// The machine changed the metadata cache: the client reports

@@ -320,7 +320,7 @@ impl Rig {
             requests: &mut self.requests,
             events: &mut self.events,
         });
-        let ready = |_: crate::Broker| true;
+        let ready = |_: i32| true;
         let mut wanted = BTreeSet::new();
         let mut ctx = Ctx::new(
             self.now,
@@ -340,7 +340,7 @@ impl Rig {
     }
 
     fn answer(&mut self, id: RequestId, body: ResponseBody) {
-        let ready = |_: crate::Broker| true;
+        let ready = |_: i32| true;
         let mut wanted = BTreeSet::new();
         let mut ctx = Ctx::new(
             self.now,
