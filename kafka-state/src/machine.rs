@@ -19,6 +19,10 @@ use crate::metadata::MetadataState;
 use crate::router::{Inbound, RequestId, RequestQueue};
 use crate::Event;
 
+/// Whether a broker's connection is ready, and where machines ask for
+/// the ones that are not.
+type Readiness<'a> = (&'a dyn Fn(i32) -> bool, &'a mut BTreeSet<i32>);
+
 /// What a sub-machine may use and change while the client calls it.
 pub(crate) struct Ctx<'a> {
     /// The client's clock: the one place time is held.
@@ -36,7 +40,7 @@ pub(crate) struct Ctx<'a> {
     /// The same for coordinator connections
     /// ([`Broker::Coordinator`](crate::Broker::Coordinator)), when the
     /// caller provides them.
-    coordinators: Option<(&'a dyn Fn(i32) -> bool, &'a mut BTreeSet<i32>)>,
+    coordinators: Option<Readiness<'a>>,
     metadata_changed: bool,
     fatal: Option<FatalError>,
 }

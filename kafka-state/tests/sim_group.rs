@@ -988,3 +988,36 @@ fn sim_a_join_may_wait_longer_than_the_request_timeout() {
         }
     });
 }
+
+#[test]
+fn sim_connections_drop_under_a_busy_group() {
+    for_each_seed(|seed| {
+        let mut w = World::new(seed, seed % 2 == 0, None);
+        w.join(0);
+        let a = w.add_member(None);
+        w.produce(3);
+        w.settle(&[0, a], "two members share");
+        // Client 0's sockets reset now and then (the coordinator's
+        // included), while records keep coming and a third member joins.
+        let mut b = None;
+        for round in 0..8u64 {
+            let pause = Duration::from_millis(700 + w.sim.rng.next_u64() % 2_300);
+            w.run_for(pause);
+            for conn in w.sim.open_conns() {
+                w.sim.drop_connection(conn);
+            }
+            w.produce(1);
+            if round == 3 {
+                b = Some(w.add_member(None));
+            }
+        }
+        let b = b.expect("added");
+        w.settle(&[0, a, b], "three members share after the resets");
+        let committed = w.fetch_committed();
+        w.run_until(SECS(10), "commits caught up", |w| {
+            let c = w.fetch_committed();
+            c.len() == PARTITIONS as usize && c.iter().all(|(p, o)| w.produced.get(p) == Some(o))
+        });
+        assert!(committed.values().all(|o| *o > 0), "seed {seed}");
+    });
+}
