@@ -1,6 +1,7 @@
 //! The [`Client`]: connections per broker, the request router, reconnect
 //! backoff, and the sub-machines it drives through one contract
-//! (`crate::machine`): metadata refresh, admin, producer, consumer.
+//! (`crate::machine`): metadata refresh, admin, producer, consumer, group
+//! member.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;

@@ -125,12 +125,17 @@
 //!   socket bytes and frames, the same for every adapter;
 //! - [`consumer`]: manual assignment, fetching, positions and offset
 //!   lookups;
+//! - [`group`]: the classic consumer-group member behind
+//!   [`Consumer::subscribe`] (coordinator, join and sync, heartbeats,
+//!   eager and cooperative rebalances, committed offsets and commits) and
+//!   the assignor contract;
 //! - `router`: the plain messages sub-machines use to reach brokers;
 //! - `timer`: timer tables indexed by an enum and sized by it.
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
 //! `kafka_state::conn`, `kafka_state::metadata`, `kafka_state::producer`,
-//! `kafka_state::consumer`, `kafka_state::sasl` and `kafka_state::calls`.
+//! `kafka_state::consumer`, `kafka_state::group`, `kafka_state::sasl` and
+//! `kafka_state::calls`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -34,7 +34,8 @@ impl Consumer<'_> {
     /// [`ConsumerEvent::PartitionsRevoked`](super::ConsumerEvent::PartitionsRevoked)
     /// for those dropped, then
     /// [`ConsumerEvent::PartitionsAssigned`](super::ConsumerEvent::PartitionsAssigned)
-    /// for the new ones.
+    /// for the new ones. Fails while subscribed to a group
+    /// ([`Misuse::Subscribed`]).
     pub fn assign(
         &mut self,
         now: Instant,
@@ -53,6 +54,7 @@ impl Consumer<'_> {
     /// Drops the whole assignment and everything buffered for it, and
     /// reports it as
     /// [`ConsumerEvent::PartitionsRevoked`](super::ConsumerEvent::PartitionsRevoked).
+    /// Fails while subscribed to a group ([`Misuse::Subscribed`]).
     pub fn unassign(&mut self, now: Instant) -> Result<(), Misuse> {
         self.check_not_subscribed()?;
         let c = self.start(now)?;

@@ -104,13 +104,16 @@
 //!
 //! # Seams for groups and transactions
 //!
-//! A group member owns the assignment: on a rebalance it calls the
-//! crate-internal `ConsumerState::assign` (eager: replace everything) or
-//! `ConsumerState::revoke` and `ConsumerState::add` (cooperative: only what
-//! moves), and `ConsumerState::lose` when the assignment is gone without a
-//! hand-over; then `ConsumerState::seek` with each committed offset, before
-//! the client next pumps, so the offset lookups that `add` schedules for
-//! new partitions are replaced before any is sent. Each of these reports
+//! The group member (`crate::group::member`, after
+//! [`Consumer::subscribe`]) owns the assignment: on a rebalance it calls
+//! the crate-internal `ConsumerState::revoke` for what it gives up (after
+//! committing it) and `ConsumerState::add_awaiting` for what it gets, and
+//! `ConsumerState::lose` when the assignment is gone without a hand-over.
+//! Partitions added that way start no offset lookup: they wait until the
+//! member's committed offsets arrive and it calls `ConsumerState::seek`
+//! (or `ConsumerState::reset_position` when nothing is committed). A
+//! manual assignment ([`Consumer::assign`]) and a subscription exclude
+//! each other. Each of these reports
 //! [`ConsumerEvent::PartitionsAssigned`], [`ConsumerEvent::PartitionsRevoked`]
 //! or [`ConsumerEvent::PartitionsLost`], whoever changed the assignment,
 //! and no record of a partition is handed out after its revoke or loss.

@@ -41,6 +41,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_proto::messages::join_group_request::JoinGroupRequestProtocol;
@@ -150,7 +151,8 @@ enum ConsumerOp {
 
 /// The group member's state inside the [`Client`](crate::Client).
 pub(crate) struct GroupMember {
-    config: Option<GroupConfig>,
+    /// Shared, so each step can hold it while changing the member.
+    config: Option<Arc<GroupConfig>>,
     assignors: Vec<Box<dyn Assignor>>,
     /// Cooperative only if every assignor is.
     protocol: RebalanceProtocol,
@@ -227,7 +229,7 @@ impl GroupMember {
                 .iter()
                 .all(|a| a.protocol() == RebalanceProtocol::Cooperative);
         Self {
-            config: config.group.clone(),
+            config: config.group.clone().map(Arc::new),
             assignors,
             protocol: if cooperative {
                 RebalanceProtocol::Cooperative
@@ -305,7 +307,7 @@ impl GroupMember {
     }
 
     fn config(&self) -> Option<&GroupConfig> {
-        self.config.as_ref()
+        self.config.as_deref()
     }
 
     fn is_static(&self) -> bool {
