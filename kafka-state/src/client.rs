@@ -477,8 +477,21 @@ impl Client {
     /// Shuts down: asks to close every connection and fails every pending
     /// request with [`RequestError::Closed`]. Later commands return
     /// [`Misuse::Closed`].
+    ///
+    /// A group member first leaves as
+    /// [`Consumer::unsubscribe`](crate::Consumer::unsubscribe) does: if the
+    /// coordinator's connection is ready, the final commit and the
+    /// LeaveGroup go out with the last transmits (written before the
+    /// connections close, never answered). To know the final commit's
+    /// outcome, unsubscribe and wait for its
+    /// [`GroupEvent::Committed`](crate::group::GroupEvent::Committed)
+    /// before closing.
     pub fn close(&mut self, now: Instant) {
         self.tick(now);
+        if self.check_usable().is_ok() && self.group.is_subscribed() {
+            self.group.unsubscribe(&mut self.events);
+            self.pump();
+        }
         self.closed = true;
         self.shut_down();
     }

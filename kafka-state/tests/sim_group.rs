@@ -1021,3 +1021,36 @@ fn sim_connections_drop_under_a_busy_group() {
         assert!(committed.values().all(|o| *o > 0), "seed {seed}");
     });
 }
+
+#[test]
+fn sim_close_commits_and_leaves_on_the_way_out() {
+    for_each_seed(|seed| {
+        let mut w = World::new(seed, seed % 2 == 0, None);
+        w.join(0);
+        w.produce(3);
+        w.settle(&[0], "one member owns everything");
+        // Consumed past the last automatic commit.
+        w.produce(2);
+        w.run_until(SECS(5), "caught up", |w| w.caught_up());
+        let now = w.sim.now;
+        w.sim.client.close(now);
+        // The last bytes written before the sockets close: the final
+        // commit, then LeaveGroup, on the coordinator connection.
+        let mut apis = Vec::new();
+        while let Some(t) = w.sim.client.poll_transmit() {
+            let mut b = bytes::BytesMut::from(&t.bytes[..]);
+            while let Ok(Some(f)) = kafka_proto::frame::split_frame(&mut b, 1 << 20) {
+                apis.push(ApiKey::try_from(i16::from_be_bytes([f[0], f[1]])).unwrap());
+            }
+        }
+        let leave = apis.iter().position(|a| *a == ApiKey::LeaveGroup);
+        assert!(leave.is_some(), "seed {seed}: {apis:?}");
+        let commit = apis.iter().position(|a| *a == ApiKey::OffsetCommit);
+        assert!(commit < leave, "seed {seed}: {apis:?}");
+        assert!(commit.is_some(), "seed {seed}: {apis:?}");
+        let revoked = w.sim.client.poll_event().into_iter().chain(std::iter::from_fn(|| w.sim.client.poll_event())).any(|e| {
+            matches!(e, Event::Consumer(ConsumerEvent::PartitionsRevoked { partitions, .. }) if partitions.len() == PARTITIONS as usize)
+        });
+        assert!(revoked, "seed {seed}");
+    });
+}
