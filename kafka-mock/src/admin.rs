@@ -28,6 +28,17 @@ use crate::{Ctx, MockError};
 ///
 /// Produce starts at v3 and Fetch at v4 because the log stores only v2
 /// batches (older versions would need down-conversion), as Kafka 4 does.
+/// [`served_versions`] with the newest version capped where `caps` says;
+/// `None` if the cap is below the oldest served version.
+pub(crate) fn capped(
+    key: ApiKey,
+    caps: &std::collections::HashMap<ApiKey, i16>,
+) -> Option<RangeInclusive<i16>> {
+    let r = served_versions(key)?;
+    let hi = caps.get(&key).map_or(*r.end(), |c| (*c).min(*r.end()));
+    (hi >= *r.start()).then(|| *r.start()..=hi)
+}
+
 pub(crate) fn served_versions(key: ApiKey) -> Option<RangeInclusive<i16>> {
     use ApiKey::*;
     let all = key.versions();
@@ -79,10 +90,16 @@ pub(crate) fn served_versions(key: ApiKey) -> Option<RangeInclusive<i16>> {
 }
 
 fn api_version_list() -> Vec<ApiVersion> {
+    capped_version_list(&std::collections::HashMap::new())
+}
+
+/// [`api_version_list`] with the newest version of some APIs capped
+/// (fault injection: an older broker).
+fn capped_version_list(caps: &std::collections::HashMap<ApiKey, i16>) -> Vec<ApiVersion> {
     ApiKey::ALL
         .iter()
         .filter_map(|&k| {
-            served_versions(k).map(|r| {
+            capped(k, caps).map(|r| {
                 ApiVersion::default()
                     .with_api_key(k.id())
                     .with_min_version(*r.start())
@@ -304,7 +321,7 @@ impl Cluster {
 
     pub(crate) fn api_versions(&mut self, ctx: &Ctx, _req: ApiVersionsRequest) -> Reply {
         let mut resp = ApiVersionsResponse::default()
-            .with_api_keys(api_version_list())
+            .with_api_keys(capped_version_list(&self.faults.max_versions))
             .with_throttle_time_ms(self.faults.throttle_ms);
         if let Some(code) = self
             .faults

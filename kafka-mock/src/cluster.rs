@@ -605,7 +605,9 @@ impl Cluster {
     ) -> Reply {
         let version = header.request_api_version;
         let key = body.api_key();
-        if !crate::admin::served_versions(key).is_some_and(|r| r.contains(&version)) {
+        if !crate::admin::capped(key, &self.faults.max_versions)
+            .is_some_and(|r| r.contains(&version))
+        {
             return Reply::Close(format!("{key} v{version} is not served by this mock"));
         }
         if !crate::sasl::allowed(self, conn, key) {

@@ -62,6 +62,9 @@ pub struct Faults {
     /// Answer acks=0 produce requests, which Kafka never does (Tansu 0.6
     /// does): for testing clients against such brokers.
     pub(crate) answer_acks_zero: bool,
+    /// Newest version served per API, below what the mock knows: an older
+    /// broker.
+    pub(crate) max_versions: HashMap<ApiKey, i16>,
 }
 
 impl Faults {
@@ -114,6 +117,13 @@ impl crate::Cluster {
     /// wrongly do (Tansu 0.6); Kafka sends nothing back for them.
     pub fn set_answer_acks_zero(&mut self, on: bool) {
         self.faults.answer_acks_zero = on;
+    }
+
+    /// Serves `api` up to version `max` only, as an older broker would:
+    /// ApiVersions advertises the cap and newer requests close the
+    /// connection. Applies to connections set up afterwards.
+    pub fn set_max_version(&mut self, api: ApiKey, max: i16) {
+        self.faults.max_versions.insert(api, max);
     }
 
     /// Adds latency to every response of `api` (zero removes it).

@@ -144,3 +144,72 @@ pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_proto::frame::encode_request_frame;
+    use kafka_proto::messages::leave_group_request::MemberIdentity;
+    use kafka_proto::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+    };
+    use kafka_proto::messages::{
+        FindCoordinatorRequest, LeaveGroupRequest, OffsetFetchRequest, RequestHeader,
+    };
+    use kafka_proto::Uuid;
+
+    /// The group requests as the member builds them encode in every
+    /// version once fitted, and keep what they say.
+    #[test]
+    fn group_requests_fit_every_version() {
+        let find: RequestBody = FindCoordinatorRequest::default()
+            .with_key("g".into())
+            .into();
+        let leave: RequestBody = LeaveGroupRequest::default()
+            .with_group_id("g".into())
+            .with_members(vec![MemberIdentity::default()
+                .with_member_id("m".into())
+                .with_reason(Some("bye".into()))])
+            .into();
+        let fetch: RequestBody = OffsetFetchRequest::default()
+            .with_require_stable(true)
+            .with_groups(vec![OffsetFetchRequestGroup::default()
+                .with_group_id("g".into())
+                .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                    .with_name("t".into())
+                    .with_topic_id(Uuid::from_u64_pair(7, 7))
+                    .with_partition_indexes(vec![0, 2])]))])
+            .into();
+        for body in [find, leave, fetch] {
+            let api = body.api_key();
+            for version in api.versions() {
+                let mut fitted = body.clone();
+                fit_version(&mut fitted, version);
+                let header = RequestHeader::default()
+                    .with_request_api_key(api.id())
+                    .with_request_api_version(version)
+                    .with_client_id(Some("c".into()));
+                let mut buf = BytesMut::new();
+                encode_request_frame(&header, &fitted, &mut buf)
+                    .unwrap_or_else(|e| panic!("{api} v{version}: {e}"));
+                match &fitted {
+                    RequestBody::FindCoordinator(r) if version >= 4 => {
+                        assert_eq!(r.coordinator_keys, vec!["g".to_string()])
+                    }
+                    RequestBody::FindCoordinator(r) => assert_eq!(r.key, "g"),
+                    RequestBody::LeaveGroup(r) if version < 3 => assert_eq!(r.member_id, "m"),
+                    RequestBody::LeaveGroup(r) => assert_eq!(r.members.len(), 1),
+                    RequestBody::OffsetFetch(r) if version < 8 => {
+                        assert_eq!(r.group_id, "g");
+                        let topics = r.topics.as_ref().expect("topics");
+                        assert_eq!(topics[0].partition_indexes, vec![0, 2]);
+                        assert_eq!(r.require_stable, version >= 7);
+                    }
+                    RequestBody::OffsetFetch(r) => assert_eq!(r.groups.len(), 1),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+}

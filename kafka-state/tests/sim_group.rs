@@ -207,7 +207,8 @@ impl World {
     /// The group's committed offsets, read from the coordinator.
     fn fetch_committed(&mut self) -> BTreeMap<i32, i64> {
         let find = FindCoordinatorRequest::default().with_key(GROUP.into());
-        let ResponseBody::FindCoordinator(c) = self.sim.side_call(0, 3, find.into()) else {
+        // Versions every capped mock in these tests still serves.
+        let ResponseBody::FindCoordinator(c) = self.sim.side_call(0, 1, find.into()) else {
             panic!("wrong response type")
         };
         if c.error_code != 0 {
@@ -216,7 +217,7 @@ impl World {
         let req = OffsetFetchRequest::default()
             .with_group_id(GROUP.into())
             .with_topics(None);
-        let ResponseBody::OffsetFetch(r) = self.sim.side_call(c.node_id, 7, req.into()) else {
+        let ResponseBody::OffsetFetch(r) = self.sim.side_call(c.node_id, 5, req.into()) else {
             panic!("wrong response type")
         };
         r.topics
@@ -1052,5 +1053,63 @@ fn sim_close_commits_and_leaves_on_the_way_out() {
             matches!(e, Event::Consumer(ConsumerEvent::PartitionsRevoked { partitions, .. }) if partitions.len() == PARTITIONS as usize)
         });
         assert!(revoked, "seed {seed}");
+    });
+}
+
+#[test]
+fn sim_older_brokers_speak_older_group_versions() {
+    // Before MEMBER_ID_REQUIRED, batched FindCoordinator, LeaveGroup
+    // member lists, OffsetFetch groups and topic ids; and one step newer.
+    let old: [(ApiKey, i16); 7] = [
+        (ApiKey::FindCoordinator, 2),
+        (ApiKey::JoinGroup, 3),
+        (ApiKey::SyncGroup, 2),
+        (ApiKey::Heartbeat, 2),
+        (ApiKey::LeaveGroup, 2),
+        (ApiKey::OffsetCommit, 6),
+        (ApiKey::OffsetFetch, 5),
+    ];
+    let middle: [(ApiKey, i16); 7] = [
+        (ApiKey::FindCoordinator, 3),
+        (ApiKey::JoinGroup, 5),
+        (ApiKey::SyncGroup, 3),
+        (ApiKey::Heartbeat, 3),
+        (ApiKey::LeaveGroup, 3),
+        (ApiKey::OffsetCommit, 7),
+        (ApiKey::OffsetFetch, 7),
+    ];
+    for_each_seed(|seed| {
+        let caps = if seed % 2 == 0 { old } else { middle };
+        let mut w = World::new(seed, seed % 4 < 2, None);
+        for (api, v) in caps {
+            w.sim.cluster.set_max_version(api, v);
+        }
+        w.join(0);
+        let a = w.add_member(None);
+        w.produce(3);
+        w.settle(&[0, a], "two members share");
+        assert_eq!(
+            w.sim
+                .client
+                .negotiated_version(kafka_state::Broker::Node(0), ApiKey::JoinGroup),
+            Some(caps[1].1),
+            "seed {seed}"
+        );
+        let now = w.sim.now;
+        w.sim.client_of(a).consumer().unsubscribe(now).unwrap();
+        w.polling.remove(&a);
+        w.produce(3);
+        w.settle(&[0], "the other took over after a leave");
+        assert!(
+            w.sim.now < now + SECS(3),
+            "seed {seed}: the leave was not heard"
+        );
+        assert_eq!(w.duplicates(), 0, "seed {seed}");
+        let committed = w.fetch_committed();
+        w.run_until(SECS(10), "commits caught up", |w| {
+            let c = w.fetch_committed();
+            c.len() == PARTITIONS as usize && c.values().all(|o| *o == 6)
+        });
+        assert!(committed.values().all(|o| *o > 0), "seed {seed}");
     });
 }

@@ -108,6 +108,10 @@ pub enum GroupError {
     /// GROUP_AUTHORIZATION_FAILED, GROUP_MAX_SIZE_REACHED, ...).
     #[error("the coordinator refused the member: {0:?}")]
     Broker(ErrorCode),
+    /// The coordinator cannot be spoken to: it supports no version of a
+    /// group API this client can use, or a request could not be encoded.
+    #[error("the group protocol is unusable with the coordinator: {0}")]
+    Unusable(RequestError),
 }
 
 /// Why the member left its group.

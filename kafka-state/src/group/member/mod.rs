@@ -1088,6 +1088,9 @@ impl GroupMember {
             Ok(ResponseBody::Heartbeat(r)) => ErrorCode::from_code(r.error_code),
             Ok(_) => ErrorCode::UnknownServerError,
             Err(RequestError::Closed) => return,
+            Err(e @ (RequestError::Unsupported(_) | RequestError::Encode(_))) => {
+                return self.fail(GroupError::Unusable(e), ctx.events);
+            }
             Err(_) => {
                 self.coordinator_lost(now, "heartbeat failed");
                 self.next_heartbeat = Some(now);
@@ -1222,8 +1225,8 @@ impl GroupMember {
     fn request_failed(&mut self, now: Instant, error: RequestError, events: &mut VecDeque<Event>) {
         match error {
             RequestError::Closed => {}
-            RequestError::Unsupported(_) => {
-                self.fail(GroupError::Broker(ErrorCode::UnsupportedVersion), events)
+            e @ (RequestError::Unsupported(_) | RequestError::Encode(_)) => {
+                self.fail(GroupError::Unusable(e), events)
             }
             e => {
                 debug!(target: LOG, error = %e, "group request failed");
