@@ -1306,6 +1306,8 @@ impl SubMachine for GroupMember {
                 );
                 self.phase = Phase::Joining(id);
                 self.leader = false;
+                // This join carries the current subscription already.
+                self.rejoin_needed = false;
             }
             Phase::Assigning(_) => self.poll_sync(ctx, node),
             Phase::Stable
