@@ -4,11 +4,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use kafka_driver::{wall_clock_ms, Offer};
 
-use kafka_state::calls::Offer;
+use kafka_driver::Wake;
 
-use crate::core::{wall_clock_ms, Core};
+use crate::driver::Core;
 use crate::{Client, DeliveryReport, Error, ProducerRecord};
 
 /// Sends records through the client's driver thread. Cheap to clone; get
@@ -120,7 +120,7 @@ fn unbox(r: Option<Result<DeliveryReport, Box<Error>>>) -> Result<DeliveryReport
 /// struct, not a boxed closure: one allocation less per record.
 pub(crate) struct Delivered(Reporter);
 
-impl kafka_state::calls::Deliver for Delivered {
+impl kafka_driver::Deliver for Delivered {
     fn deliver(self, result: Result<DeliveryReport, Error>) {
         self.0.report(result);
     }
@@ -147,36 +147,17 @@ impl Drop for Reporter {
 }
 
 impl Producer {
-    /// Sends one record and blocks until the broker acknowledged it:
-    /// simple, and one round trip per record. For throughput use
-    /// [`Producer::send_async`] and [`Producer::flush`].
-    pub fn send(
-        &self,
-        topic: &str,
-        partition: Option<i32>,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[(&str, &[u8])],
-    ) -> Result<DeliveryReport, Error> {
-        let mut record = ProducerRecord::new(topic);
-        record.partition = partition;
-        record.key = key.map(Bytes::copy_from_slice);
-        record.value = value.map(Bytes::copy_from_slice);
-        record.headers = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), Some(Bytes::copy_from_slice(v))))
-            .collect();
-        self.send_async(record)?.wait()
-    }
-
     /// Hands `record` to the producer and returns at once, unless the
     /// buffer is full (`buffer_memory`): then it blocks until there is
-    /// room, at most the delivery timeout. Records sent one after another
-    /// are batched and pipelined. A record that can never be sent (bad
+    /// room, at most the delivery timeout ([`Error::BufferFull`] after
+    /// that). [`Delivery::wait`] on the result gives the delivery report;
+    /// records sent one after another are batched and pipelined, so wait
+    /// on a record's delivery before sending the next one only if you
+    /// want one round trip per record. A record that can never be sent (bad
     /// topic name, negative partition, too large) is refused here with
     /// [`Error::InvalidRecord`]. A record without a timestamp gets the
     /// current time.
-    pub fn send_async(&self, mut record: ProducerRecord) -> Result<Delivery, Error> {
+    pub fn send(&self, mut record: ProducerRecord) -> Result<Delivery, Error> {
         let handle = &self.client.handle;
         let shared = &handle.shared;
         let timeout = handle.delivery_timeout;
@@ -190,7 +171,7 @@ impl Producer {
         // lock, which the driver signals when room comes back.
         let mut core = shared.lock()?;
         loop {
-            if !shared.running.load(Ordering::Acquire) {
+            if !shared.ext.running.load(Ordering::Acquire) {
                 return Err(Error::Closed);
             }
             let now = Instant::now();
@@ -204,8 +185,8 @@ impl Producer {
                 record.timestamp = Some(wall.millis(now, wall_clock_ms));
             }
             let offer = calls.offer(client, now, record, delivered);
-            if crate::driver::after_command(&mut core, now) {
-                shared.wake();
+            if core.after_command() {
+                shared.ext.wake();
             }
             match offer {
                 Offer::Accepted => return Ok(Delivery { slot, timeout }),
@@ -216,9 +197,10 @@ impl Producer {
                         .get_or_insert(now + timeout)
                         .saturating_duration_since(now);
                     if left.is_zero() {
-                        return Err(Error::Timeout);
+                        return Err(Error::BufferFull);
                     }
                     core = shared
+                        .ext
                         .room
                         .wait_timeout(core, left)
                         .map_err(|_| Error::Closed)?

@@ -449,12 +449,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let consumer = client.consumer();
-            let earliest = consumer
+            let earliest = client
                 .offsets(tps.clone(), kafka_tokio::OffsetSpec::Earliest)
                 .await
                 .map_err(|e| e.to_string())?;
-            let latest = consumer
+            let latest = client
                 .offsets(tps.clone(), kafka_tokio::OffsetSpec::Latest)
                 .await
                 .map_err(|e| e.to_string())?;

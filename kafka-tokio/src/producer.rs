@@ -6,9 +6,9 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
-use kafka_state::calls::Offer;
+use kafka_driver::{wall_clock_ms, Offer};
 
-use crate::core::{wall_clock_ms, Core};
+use crate::driver::Core;
 use crate::{Client, DeliveryReport, Error, ProducerRecord};
 
 /// Sends records through the client's driver. Cheap to clone; get one
@@ -47,7 +47,7 @@ type Report = Result<DeliveryReport, Box<Error>>;
 /// its [`DeliveryFuture`] (no boxed closure per record).
 pub(crate) struct Delivered(oneshot::Sender<Report>);
 
-impl kafka_state::calls::Deliver for Delivered {
+impl kafka_driver::Deliver for Delivered {
     fn deliver(self, result: Result<DeliveryReport, Error>) {
         // The future may have been dropped: nobody to tell.
         let _ = self.0.send(result.map_err(Box::new));
@@ -104,7 +104,7 @@ impl Producer {
                     // Listening for room costs a lock in `Notify`, so only
                     // once the buffer was full, and before offering again:
                     // room freed in between is not missed.
-                    let room = shared.room.notified();
+                    let room = shared.ext.room.notified();
                     tokio::pin!(room);
                     room.as_mut().enable();
                     result = match offer(*record, delivered)? {

@@ -289,7 +289,7 @@ async fn consume_what_was_produced_exactly_once_in_order() {
             .await;
         assert!(sent.iter().all(Result::is_ok));
 
-        let mut consumer = client.consumer();
+        let mut consumer = client.consumer().unwrap();
         let tps = consumer.assign_topic("c").await.unwrap();
         for tp in &tps {
             consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
@@ -349,7 +349,7 @@ async fn a_seek_mid_stream_takes_effect_at_the_next_record() {
             .await;
         assert!(sent.iter().all(Result::is_ok));
         let tp = TopicPartition::new("s", 0);
-        let mut consumer = client.consumer();
+        let mut consumer = client.consumer().unwrap();
         consumer.assign([tp.clone()]).await.unwrap();
         consumer.seek(tp.clone(), SeekTo::Offset(0)).await.unwrap();
         for expect in 0..10 {
@@ -603,7 +603,7 @@ async fn the_stream_yields_the_records_before_a_batch_that_fails_to_decode() {
         let reader = Client::connect(config(&|c| c.consumer.max_decompressed_size = 4096))
             .await
             .unwrap();
-        let mut consumer = reader.consumer();
+        let mut consumer = reader.consumer().unwrap();
         let tp = TopicPartition::new("dmg", 0);
         consumer.assign([tp.clone()]).await.unwrap();
         consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
