@@ -269,7 +269,7 @@ mod ours_tokio {
     }
 
     async fn consume(job: &Job<'_>, client: &Client, partitions: i32) -> Result<Measured, Error> {
-        let mut consumer = client.consumer();
+        let mut consumer = client.consumer()?;
         let start = Instant::now();
         let tps: Vec<_> = (0..partitions)
             .map(|p| TopicPartition::new(job.topic, p))
@@ -347,7 +347,7 @@ mod ours_blocking {
     /// scenario's records; fails if it stops short.
     pub fn verify(job: &Job<'_>) -> Result<Measured, Error> {
         let client = Client::bootstrap(job.bootstrap)?;
-        let mut consumer = client.consumer();
+        let mut consumer = client.consumer()?;
         let tps: Vec<_> = (0..job.s.partitions())
             .map(|p| TopicPartition::new(job.topic, p))
             .collect();
@@ -414,7 +414,7 @@ mod ours_blocking {
                 }
             }
             Kind::Consume { partitions } => {
-                let mut consumer = client.consumer();
+                let mut consumer = client.consumer()?;
                 let start = Instant::now();
                 let tps: Vec<_> = (0..partitions)
                     .map(|p| TopicPartition::new(job.topic, p))
@@ -726,4 +726,12 @@ fn raw_round_trips(job: &Job<'_>) -> Result<Measured, Error> {
         one(correlation).map(drop)
     })?;
     Ok(Measured { bytes: 0, ..m })
+}
+
+/// `config` with its bootstrap list set to `servers`.
+fn at(servers: &str, mut config: kafka_blocking::Config) -> kafka_blocking::Config {
+    if let Ok(list) = kafka_blocking::BrokerAddr::parse_list(servers) {
+        config.bootstrap = list;
+    }
+    config
 }

@@ -13,7 +13,7 @@
 //! # let mock = kafka_mock::MockCluster::builder().build()?;
 //! # let bootstrap = mock.bootstrap();
 //! use std::time::Duration;
-//! use kafka_blocking::{Client, Config, NewTopic, ProducerRecord, TopicPartition};
+//! use kafka_blocking::{Client, Config, NewTopic, ProducerRecord, SeekTo, TopicPartition};
 //!
 //! let client = Client::connect(Config::bootstrap(&bootstrap)?)?;
 //! client.create_topic(NewTopic::new("greetings", 1, 1))?;
@@ -25,10 +25,15 @@
 //! assert_eq!(report.offset, 0);
 //!
 //! let mut consumer = client.consumer()?;
-//! consumer.assign([TopicPartition::new("greetings", 0)])?;
+//! let tp = TopicPartition::new("greetings", 0);
+//! consumer.assign([tp.clone()])?;
+//! consumer.seek(tp, SeekTo::Earliest)?;
 //! let mut records = Vec::new();
-//! while records.is_empty() {
-//!     records = consumer.poll(Duration::from_secs(5))?;
+//! for _ in 0..20 {
+//!     records = consumer.poll(Duration::from_secs(1))?;
+//!     if !records.is_empty() {
+//!         break;
+//!     }
 //! }
 //! assert_eq!(records[0].value.as_deref(), Some(&b"hello"[..]));
 //! # Ok(()) }

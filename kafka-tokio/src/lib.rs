@@ -15,7 +15,7 @@
 //! # let mock = kafka_mock::MockCluster::builder().build()?;
 //! # let bootstrap = mock.bootstrap();
 //! use futures_core::Stream;
-//! use kafka_tokio::{Client, Config, NewTopic, ProducerRecord, TopicPartition};
+//! use kafka_tokio::{Client, Config, NewTopic, ProducerRecord, SeekTo, TopicPartition};
 //!
 //! let client = Client::connect(Config::bootstrap(&bootstrap)?).await?;
 //! client.create_topic(NewTopic::new("greetings", 1, 1)).await?;
@@ -28,9 +28,12 @@
 //! assert_eq!(report.offset, 0);
 //!
 //! let mut consumer = client.consumer()?;
-//! consumer.assign([TopicPartition::new("greetings", 0)]).await?;
-//! let record = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx))
-//!     .await
+//! let tp = TopicPartition::new("greetings", 0);
+//! consumer.assign([tp.clone()]).await?;
+//! consumer.seek(tp, SeekTo::Earliest).await?;
+//! let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx));
+//! let record = tokio::time::timeout(std::time::Duration::from_secs(20), next)
+//!     .await?
 //!     .expect("a record")?;
 //! assert_eq!(record.value.as_deref(), Some(&b"hello"[..]));
 //! client.close().await;
