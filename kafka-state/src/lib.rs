@@ -141,7 +141,6 @@ mod conn;
 pub mod consumer;
 mod error;
 mod event;
-pub mod group;
 mod machine;
 pub mod metadata;
 pub mod producer;
