@@ -20,7 +20,7 @@ use kafka_driver::{Outbox, Runtime, TryWrite, Wake};
 use kafka_state::ConnId;
 use tracing::debug;
 
-use crate::TokenProvider;
+use crate::TokenResult;
 
 const LOG: &str = "kafka_blocking::driver";
 /// Inputs handled per wake-up before the driver drains the core, so
@@ -162,9 +162,23 @@ impl Drop for Socket {
     }
 }
 
+/// Supplies SASL OAUTHBEARER tokens, on a thread of its own, whenever a
+/// connection needs one (first use, expiry). Any `Fn() -> TokenResult`
+/// that is `Send + Sync` is one.
+pub trait TokenProvider: Send + Sync + 'static {
+    /// Fetches a token; may block.
+    fn token(&self) -> TokenResult;
+}
+
+impl<F: Fn() -> TokenResult + Send + Sync + 'static> TokenProvider for F {
+    fn token(&self) -> TokenResult {
+        self()
+    }
+}
+
 impl Runtime for Threads {
     type Socket = Socket;
-    type Delivered = crate::producer::Delivered;
+    type Delivered = crate::delivery::Delivered;
 
     fn open(
         &mut self,

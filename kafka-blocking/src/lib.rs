@@ -42,6 +42,7 @@
 #![warn(missing_docs)]
 
 mod consumer;
+mod delivery;
 mod driver;
 mod producer;
 
@@ -52,30 +53,18 @@ use std::time::{Duration, Instant};
 use kafka_driver::{admin, AdminCall};
 
 pub use consumer::Consumer;
+pub use delivery::Delivery;
+pub use driver::TokenProvider;
 pub use kafka_driver::api::*;
 #[cfg(feature = "tls")]
 pub use kafka_state::tls::TlsConfig;
-pub use producer::{Delivery, Producer};
+pub use producer::Producer;
 
 use crate::driver::{Core, Input, Job, Shared};
 
 /// Extra time a call waits beyond the core's own timeout, so the core's
 /// typed error (not [`Error::Timeout`]) is what the caller sees.
 const GRACE: Duration = Duration::from_secs(1);
-
-/// Supplies SASL OAUTHBEARER tokens, on a thread of its own, whenever a
-/// connection needs one (first use, expiry). Any `Fn() -> TokenResult`
-/// that is `Send + Sync` is one.
-pub trait TokenProvider: Send + Sync + 'static {
-    /// Fetches a token; may block.
-    fn token(&self) -> TokenResult;
-}
-
-impl<F: Fn() -> TokenResult + Send + Sync + 'static> TokenProvider for F {
-    fn token(&self) -> TokenResult {
-        self()
-    }
-}
 
 /// Stops the driver when the last handle goes.
 pub(crate) struct Handle {

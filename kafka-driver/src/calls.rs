@@ -7,6 +7,8 @@
 //! events, so every adapter matches events to calls the same way.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::debug;
@@ -18,7 +20,6 @@ use kafka_state::{
     Client, Event, FetchedRecords, Misuse, ProducerRecord, RequestId, TopicPartition,
 };
 
-use crate::records::Gone;
 use crate::Error;
 
 const LOG: &str = "kafka_driver::calls";
@@ -33,6 +34,37 @@ pub type Offsets = BTreeMap<TopicPartition, Result<ListedOffset, LookupError>>;
 /// dropped (each is also logged) so an unread error queue cannot grow
 /// without bound.
 const MAX_CONSUMER_ERRORS: usize = 1024;
+
+/// Partitions the core took away (revoked or lost), for the consumer
+/// handle: it must stop yielding their records at once, without waiting
+/// for its next pull. The counter is read per record (one atomic load);
+/// the list is taken under the core's lock.
+#[derive(Debug, Default)]
+pub struct Gone {
+    pub(crate) seq: Arc<AtomicU64>,
+    partitions: Vec<TopicPartition>,
+    tracking: bool,
+}
+
+impl Gone {
+    /// Records `partitions` as gone, if a consumer handle listens.
+    pub fn push(&mut self, partitions: &[TopicPartition]) {
+        if self.tracking && !partitions.is_empty() {
+            self.partitions.extend_from_slice(partitions);
+            self.seq.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Starts or stops listening (a consumer handle came or went).
+    pub fn track(&mut self, on: bool) {
+        self.tracking = on;
+        self.partitions.clear();
+    }
+
+    pub(crate) fn take(&mut self) -> Vec<TopicPartition> {
+        std::mem::take(&mut self.partitions)
+    }
+}
 
 /// Where a record's delivery report goes. Any
 /// `FnOnce(Result<DeliveryReport, Error>) + Send` is one (so a boxed

@@ -36,9 +36,9 @@ mod error;
 mod outbox;
 mod records;
 
-pub use calls::{Calls, Deliver, Offer, Offsets, Reply};
+pub use calls::{Calls, Deliver, Gone, Offer, Offsets, Reply};
 pub use clock::{random_seed, wall_clock_ms, WallClock};
 pub use core::{Core, Runtime, Shared, TokenResult, Wake};
 pub use error::Error;
 pub use outbox::{Next, Outbox, TryWrite, BACKLOG_LIMIT};
-pub use records::{Corrupt, Gone, RecordBuffer, Stale};
+pub use records::{Corrupt, RecordBuffer, Stale};

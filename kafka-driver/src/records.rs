@@ -71,37 +71,6 @@ impl Corrupt {
     }
 }
 
-/// Partitions the core took away (revoked or lost), for the consumer
-/// handle: it must stop yielding their records at once, without waiting
-/// for its next pull. The counter is read per record (one atomic load);
-/// the list is taken under the core's lock.
-#[derive(Debug, Default)]
-pub struct Gone {
-    seq: Arc<AtomicU64>,
-    partitions: Vec<TopicPartition>,
-    tracking: bool,
-}
-
-impl Gone {
-    /// Records `partitions` as gone, if a consumer handle listens.
-    pub fn push(&mut self, partitions: &[TopicPartition]) {
-        if self.tracking && !partitions.is_empty() {
-            self.partitions.extend_from_slice(partitions);
-            self.seq.fetch_add(1, Ordering::Release);
-        }
-    }
-
-    /// Starts or stops listening (a consumer handle came or went).
-    pub fn track(&mut self, on: bool) {
-        self.tracking = on;
-        self.partitions.clear();
-    }
-
-    fn take(&mut self) -> Vec<TopicPartition> {
-        std::mem::take(&mut self.partitions)
-    }
-}
-
 /// The records a consumer handle took from the core and has not yielded
 /// yet, and the offsets of those it yielded, stored into the core (once
 /// per partition per batch, not per record) at the next [`sync`].

@@ -7,7 +7,9 @@
 //! response takes a hop through the driver. Other application calls reach
 //! the driver as jobs: closures run against the core.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +23,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::TokenProvider;
+use crate::TokenResult;
 
 const LOG: &str = "kafka_tokio::driver";
 /// Network messages handled per wake-up before the driver looks at jobs
@@ -108,9 +110,27 @@ impl Drop for Socket {
     }
 }
 
+/// Supplies SASL OAUTHBEARER tokens; called whenever a connection needs
+/// one (first use, expiry). Any `Fn() -> impl Future<Output =
+/// TokenResult>` is one, so an async identity-provider call fits.
+pub trait TokenProvider: Send + Sync + 'static {
+    /// Fetches a token.
+    fn token(&self) -> Pin<Box<dyn Future<Output = TokenResult> + Send>>;
+}
+
+impl<F, Fut> TokenProvider for F
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = TokenResult> + Send + 'static,
+{
+    fn token(&self) -> Pin<Box<dyn Future<Output = TokenResult> + Send>> {
+        Box::pin(self())
+    }
+}
+
 impl Runtime for Tokio {
     type Socket = Socket;
-    type Delivered = crate::producer::Delivered;
+    type Delivered = crate::delivery::Delivered;
 
     fn open(&mut self, conn: ConnId, host: String, port: u16, _: Duration) -> io::Result<Socket> {
         // The core times the setup out itself.

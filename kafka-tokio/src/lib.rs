@@ -43,11 +43,10 @@
 #![warn(missing_docs)]
 
 mod consumer;
+mod delivery;
 mod driver;
 mod producer;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,30 +54,14 @@ use kafka_driver::{admin, AdminCall};
 use tokio::sync::{mpsc, oneshot};
 
 pub use consumer::Consumer;
+pub use delivery::DeliveryFuture;
+pub use driver::TokenProvider;
 pub use kafka_driver::api::*;
 #[cfg(feature = "tls")]
 pub use kafka_state::tls::TlsConfig;
-pub use producer::{DeliveryFuture, Producer};
+pub use producer::Producer;
 
 use crate::driver::{Core, Job, Shared};
-
-/// Supplies SASL OAUTHBEARER tokens; called whenever a connection needs
-/// one (first use, expiry). Any `Fn() -> impl Future<Output =
-/// TokenResult>` is one, so an async identity-provider call fits.
-pub trait TokenProvider: Send + Sync + 'static {
-    /// Fetches a token.
-    fn token(&self) -> Pin<Box<dyn Future<Output = TokenResult> + Send>>;
-}
-
-impl<F, Fut> TokenProvider for F
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = TokenResult> + Send + 'static,
-{
-    fn token(&self) -> Pin<Box<dyn Future<Output = TokenResult> + Send>> {
-        Box::pin(self())
-    }
-}
 
 /// A handle to a running client. Clones share one driver task; the
 /// driver closes the connections when the last handle is dropped or
