@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_driver::RecordBuffer;
-use kafka_state::consumer::{OffsetSpec, SeekTo};
+use kafka_state::consumer::{ConsumedOffset, OffsetSpec, SeekTo};
 use kafka_state::{ConsumerRecord, FetchedRecords, Misuse, TopicPartition};
 
 use crate::driver::Core;
@@ -125,6 +125,21 @@ impl Consumer {
     ) -> Result<(), Error> {
         let tps: Vec<TopicPartition> = partitions.into_iter().collect();
         Ok(self.command(|core, now| core.client.consumer().resume(now, tps))??)
+    }
+
+    /// What a commit of `partition` would cover now: the offset after
+    /// the last record handed out (or stored with
+    /// [`Consumer::store_offset`]) and its leader epoch; `None` before
+    /// any.
+    pub fn consumed(
+        &mut self,
+        partition: &TopicPartition,
+    ) -> Result<Option<ConsumedOffset>, Error> {
+        let buffer = &mut self.buffer;
+        self.client.handle.shared.command(|core, _| {
+            core.sync_consumer(buffer);
+            core.client.consumer().consumed(partition)
+        })
     }
 
     /// Marks `record` as processed: the next commit of its partition

@@ -594,3 +594,54 @@ fn offset_at(
     let mut got = consumer.offsets([tp.clone()], spec).unwrap();
     got.remove(&tp).and_then(|r| r.ok()).and_then(|l| l.offset)
 }
+
+/// A client hands out one consumer at a time, and the records `poll`
+/// returns count as consumed (what a commit would cover) without a call;
+/// with automatic storing off, only what the application stores counts.
+#[test]
+fn one_consumer_at_a_time_and_polled_records_count_as_consumed() {
+    use kafka_blocking::{SeekTo, TopicPartition};
+    let mock = MockCluster::builder().build().unwrap();
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
+    client.create_topic(NewTopic::new("s", 1, 1)).unwrap();
+    let producer = client.producer();
+    for i in 0..20 {
+        producer
+            .send(ProducerRecord::new("s").with_value(format!("{i}")))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(20)).unwrap();
+    let tp = TopicPartition::new("s", 0);
+    let poll_some = |consumer: &mut kafka_blocking::Consumer| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = consumer.poll(Duration::from_millis(200)).unwrap();
+            if !got.is_empty() || Instant::now() > deadline {
+                return got;
+            }
+        }
+    };
+
+    let mut consumer = client.consumer().unwrap();
+    assert_eq!(client.consumer().unwrap_err(), Error::ConsumerInUse);
+    consumer.assign([tp.clone()]).unwrap();
+    consumer.seek(tp.clone(), SeekTo::Earliest).unwrap();
+    assert_eq!(consumer.consumed(&tp).unwrap(), None);
+    let got = poll_some(&mut consumer);
+    let last = got.last().expect("records").offset;
+    assert_eq!(consumer.consumed(&tp).unwrap().unwrap().offset, last + 1);
+    drop(consumer);
+    drop(client.consumer().unwrap());
+
+    let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+    config.consumer.enable_auto_offset_store = false;
+    let manual = Client::connect(config).unwrap();
+    let mut consumer = manual.consumer().unwrap();
+    consumer.assign([tp.clone()]).unwrap();
+    consumer.seek(tp.clone(), SeekTo::Earliest).unwrap();
+    let got = poll_some(&mut consumer);
+    assert_eq!(got[0].offset, 0);
+    assert_eq!(consumer.consumed(&tp).unwrap(), None);
+    consumer.store_offset(&got[0]).unwrap();
+    assert_eq!(consumer.consumed(&tp).unwrap().unwrap().offset, 1);
+}

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use kafka_driver::RecordBuffer;
-use kafka_state::consumer::{OffsetSpec, SeekTo};
+use kafka_state::consumer::{ConsumedOffset, OffsetSpec, SeekTo};
 use kafka_state::{ConsumerRecord, FetchedRecords, Misuse, TopicPartition};
 use tokio::sync::oneshot;
 
@@ -131,6 +131,21 @@ impl Consumer {
             .client
             .shared
             .command(|core, now| core.client.consumer().resume(now, tps))??)
+    }
+
+    /// What a commit of `partition` would cover now: the offset after
+    /// the last record handed out (or stored with
+    /// [`Consumer::store_offset`]) and its leader epoch; `None` before
+    /// any.
+    pub async fn consumed(
+        &mut self,
+        partition: &TopicPartition,
+    ) -> Result<Option<ConsumedOffset>, Error> {
+        let buffer = &mut self.buffer;
+        self.client.shared.command(|core, _| {
+            core.sync_consumer(buffer);
+            core.client.consumer().consumed(partition)
+        })
     }
 
     /// Marks `record` as processed: the next commit of its partition
