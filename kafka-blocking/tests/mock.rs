@@ -606,9 +606,8 @@ fn one_consumer_at_a_time_and_polled_records_count_as_consumed() {
     client.create_topic(NewTopic::new("s", 1, 1)).unwrap();
     let producer = client.producer();
     for i in 0..20 {
-        producer
-            .send(ProducerRecord::new("s").with_value(format!("{i}")))
-            .unwrap();
+        let delivery = producer.send(ProducerRecord::new("s").with_value(format!("{i}")));
+        drop(delivery.unwrap());
     }
     producer.flush(Duration::from_secs(20)).unwrap();
     let tp = TopicPartition::new("s", 0);
