@@ -16,7 +16,7 @@ type Pulled = Arc<Mutex<Option<Result<Vec<FetchedRecords>, Error>>>>;
 
 /// Hands the events the sim collected since `seen` to `calls`.
 fn feed(sim: &mut Sim, calls: &mut Calls, seen: &mut usize) {
-    for e in sim.events[*seen..].to_vec() {
+    for e in sim.events[*seen..].iter().cloned() {
         calls.handle_event(&mut sim.client, e);
     }
     *seen = sim.events.len();
