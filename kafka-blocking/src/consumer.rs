@@ -4,11 +4,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_driver::RecordBuffer;
+use kafka_driver::ConsumerLease;
 use kafka_state::consumer::{ConsumedOffset, OffsetSpec, SeekTo};
-use kafka_state::{ConsumerRecord, FetchedRecords, Misuse, TopicPartition};
+use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 
-use crate::driver::Core;
+use crate::driver::{Ext, Threads};
 use crate::{Client, Error, Offsets};
 
 /// The client's consumer. Get it with [`Client::consumer`]; settings
@@ -24,7 +24,7 @@ use crate::{Client, Error, Offsets};
 #[derive(Debug)]
 pub struct Consumer {
     client: Client,
-    buffer: RecordBuffer,
+    lease: ConsumerLease<Threads, Ext>,
     /// A pull still on its way (a `poll` timed out before it came).
     pending: Option<mpsc::Receiver<Result<Vec<FetchedRecords>, Error>>>,
 }
@@ -34,56 +34,22 @@ impl Client {
     /// has one consumer at a time: while one is alive this fails with
     /// [`Error::ConsumerInUse`].
     pub fn consumer(&self) -> Result<Consumer, Error> {
-        let buffer = self
-            .handle
-            .shared
-            .command(|core, _| core.open_consumer())??;
         Ok(Consumer {
+            lease: ConsumerLease::take(&self.handle.shared)?,
             client: self.clone(),
-            buffer,
             pending: None,
         })
     }
 }
 
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        let buffer = &mut self.buffer;
-        let _ = self
-            .client
-            .handle
-            .shared
-            .command(|core, _| core.close_consumer(buffer));
-    }
-}
-
 impl Consumer {
-    /// Runs a command that moves positions of `changed` partitions.
-    fn reposition(
-        &mut self,
-        changed: Option<&[TopicPartition]>,
-        f: impl FnOnce(&mut kafka_state::Client, Instant) -> Result<(), Misuse>,
-    ) -> Result<(), Error> {
-        let buffer = &mut self.buffer;
-        self.client
-            .handle
-            .shared
-            .command(|core, now| core.reposition(buffer, now, changed, f))?
-    }
-
-    /// Runs a command on the core that does not move positions.
-    fn command<T>(&self, f: impl FnOnce(&mut Core, Instant) -> T) -> Result<T, Error> {
-        self.client.handle.shared.command(f)
-    }
-
     /// Replaces the assignment. New partitions start from
     /// `auto_offset_reset` unless sought.
     pub fn assign(
         &mut self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.reposition(None, |c, now| c.consumer().assign(now, tps))
+        self.lease.assign(partitions.into_iter().collect())
     }
 
     /// Assigns every partition of `topic` (read from metadata).
@@ -93,29 +59,25 @@ impl Consumer {
             code,
             message: Some(topic.to_string()),
         })?;
-        self.assign(tps.clone())?;
+        self.lease.assign(tps.clone())?;
         Ok(tps)
     }
 
     /// Stops consuming everything.
     pub fn unassign(&mut self) -> Result<(), Error> {
-        self.reposition(None, |c, now| c.consumer().unassign(now))
+        self.lease.unassign()
     }
 
     /// Moves an assigned partition's position: to an offset, the log's
     /// start or end, or the first record at or after a timestamp.
     pub fn seek(&mut self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
-        let tp = partition.clone();
-        self.reposition(Some(&[tp]), move |c, now| {
-            c.consumer().seek(now, &partition, to)
-        })
+        self.lease.seek(partition, to)
     }
 
     /// Stops fetching these partitions and withholds the records the core
     /// buffered for them until [`Consumer::resume`].
     pub fn pause(&self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        Ok(self.command(|core, now| core.client.consumer().pause(now, tps))??)
+        self.lease.pause(partitions.into_iter().collect(), false)
     }
 
     /// Undoes [`Consumer::pause`].
@@ -123,29 +85,24 @@ impl Consumer {
         &self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        Ok(self.command(|core, now| core.client.consumer().resume(now, tps))??)
+        self.lease.pause(partitions.into_iter().collect(), true)
     }
 
     /// What a commit of `partition` would cover now: the offset after
-    /// the last record handed out (or stored with
+    /// the last record returned (or stored with
     /// [`Consumer::store_offset`]) and its leader epoch; `None` before
     /// any.
     pub fn consumed(
         &mut self,
         partition: &TopicPartition,
     ) -> Result<Option<ConsumedOffset>, Error> {
-        let buffer = &mut self.buffer;
-        self.client.handle.shared.command(|core, _| {
-            core.sync_consumer(buffer);
-            core.client.consumer().consumed(partition)
-        })
+        self.lease.consumed(partition)
     }
 
     /// Marks `record` as processed: the next commit of its partition
     /// covers it. Needed only with `enable_auto_offset_store` off.
     pub fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
-        Ok(self.command(|core, _| core.client.consumer().store_record(record))??)
+        self.lease.store_offset(record)
     }
 
     /// [`Client::offsets`].
@@ -159,13 +116,13 @@ impl Consumer {
 
     /// The next offset to be fetched for an assigned partition.
     pub fn position(&self, partition: TopicPartition) -> Result<Option<i64>, Error> {
-        self.command(|core, _| core.client.consumer().position(&partition))
+        self.lease.position(&partition)
     }
 
     /// Records between the position and the high watermark, as of the
     /// last fetch of the partition.
     pub fn lag(&self, partition: TopicPartition) -> Result<Option<i64>, Error> {
-        self.command(|core, _| core.client.consumer().lag(&partition))
+        self.lease.lag(&partition)
     }
 
     /// Waits at most `timeout` for records of the assigned partitions and
@@ -190,32 +147,14 @@ impl Consumer {
     fn take(&mut self, max_bytes: usize) -> Result<Vec<ConsumerRecord>, Error> {
         let mut out = Vec::new();
         let mut size = 0usize;
-        loop {
-            if self.buffer.must_sync() {
-                let buffer = &mut self.buffer;
-                self.client
-                    .handle
-                    .shared
-                    .command(|core, _| core.sync_consumer(buffer))?;
-            }
-            match self.buffer.next_record() {
-                Some(Ok(r)) => {
-                    size += r.key.as_ref().map_or(0, Bytes::len)
-                        + r.value.as_ref().map_or(0, Bytes::len);
-                    out.push(r);
-                    if size >= max_bytes {
-                        return Ok(out);
-                    }
-                }
-                Some(Err(corrupt)) => {
-                    // The good records before it go out now; the core
-                    // reports the damage on the next pull.
-                    self.command(|core, now| corrupt.report(&mut core.client, now))?;
-                }
-                None if self.buffer.must_sync() => {}
-                None => return Ok(out),
-            }
+        while size < max_bytes {
+            let Some(r) = self.lease.next_record()? else {
+                break;
+            };
+            size += r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len);
+            out.push(r);
         }
+        Ok(out)
     }
 
     /// Waits for a pull until `deadline`; false if none came by then (it
@@ -225,14 +164,9 @@ impl Consumer {
             Some(rx) => rx,
             None => {
                 let (tx, rx) = mpsc::sync_channel(1);
-                let buffer = &mut self.buffer;
-                let reply = Box::new(move |r| {
+                self.lease.pull(Box::new(move |r| {
                     let _ = tx.send(r);
-                });
-                self.client
-                    .handle
-                    .shared
-                    .command(|core, now| core.pull(buffer, now, reply))?;
+                }))?;
                 self.pending.insert(rx)
             }
         };
@@ -242,7 +176,7 @@ impl Consumer {
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
         };
         self.pending = None;
-        self.buffer.pulled(answer)?;
+        self.lease.pulled(answer)?;
         Ok(true)
     }
 

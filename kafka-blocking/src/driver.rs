@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kafka_driver::{Outbox, Runtime, TryWrite, Wake};
+use kafka_driver::{Outbox, Runtime, TryWrite, Wake, READ_CHUNK};
 use kafka_state::ConnId;
 use tracing::debug;
 
@@ -26,14 +26,12 @@ const LOG: &str = "kafka_blocking::driver";
 /// Inputs handled per wake-up before the driver drains the core, so
 /// replies go out while a socket keeps delivering.
 const INPUT_BATCH: usize = 64;
-const READ_CHUNK: usize = 64 * 1024;
 /// Inputs queued towards the driver.
 const INPUT_QUEUE: usize = 256;
 
 pub(crate) type Core = kafka_driver::Core<Threads>;
 pub(crate) type Shared = kafka_driver::Shared<Threads, Ext>;
-/// Work sent by the application handles.
-pub(crate) type Job = Box<dyn FnOnce(&mut Core, Instant) + Send>;
+pub(crate) type Job = kafka_driver::Job<Threads>;
 
 /// Everything the driver thread waits for.
 pub(crate) enum Input {

@@ -20,6 +20,12 @@ use crate::Error;
 
 const LOG: &str = "kafka_driver::core";
 
+/// Read buffer growth step of a socket reader.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// Work a handle sends the driver: a closure run against the core.
+pub type Job<R> = Box<dyn FnOnce(&mut Core<R>, Instant) + Send>;
+
 /// A token and how long it stays valid, or why there is none.
 pub type TokenResult = Result<(String, Duration), String>;
 
@@ -388,7 +394,7 @@ impl<R: Runtime, W: Wake> Shared<R, W> {
 impl<R: Runtime> Core<R> {
     /// Claims the client's one consumer ([`Error::ConsumerInUse`] while
     /// another is alive) and gives it its buffer.
-    pub fn open_consumer(&mut self) -> Result<RecordBuffer, Error> {
+    pub(crate) fn open_consumer(&mut self) -> Result<RecordBuffer, Error> {
         if std::mem::replace(&mut self.consumer_taken, true) {
             return Err(Error::ConsumerInUse);
         }
@@ -397,7 +403,7 @@ impl<R: Runtime> Core<R> {
 
     /// The consumer was dropped: what it yielded is stored, and another
     /// may be made.
-    pub fn close_consumer(&mut self, buffer: &mut RecordBuffer) {
+    pub(crate) fn close_consumer(&mut self, buffer: &mut RecordBuffer) {
         buffer.sync(&mut self.client, &mut self.calls);
         self.consumer_taken = false;
         self.calls.cancel_pull();
@@ -405,7 +411,7 @@ impl<R: Runtime> Core<R> {
     }
 
     /// Stores what `buffer` yielded and drops what the core took away.
-    pub fn sync_consumer(&mut self, buffer: &mut RecordBuffer) {
+    pub(crate) fn sync_consumer(&mut self, buffer: &mut RecordBuffer) {
         buffer.sync(&mut self.client, &mut self.calls);
     }
 
@@ -413,7 +419,7 @@ impl<R: Runtime> Core<R> {
     /// partitions, all when `None`): records `buffer` holds of them are
     /// dropped, and a pull answered before the change carries none of its
     /// effects (no pull spans it).
-    pub fn reposition(
+    pub(crate) fn reposition(
         &mut self,
         buffer: &mut RecordBuffer,
         now: Instant,
@@ -428,7 +434,7 @@ impl<R: Runtime> Core<R> {
 
     /// Asks for records for `buffer`: `reply` gets them once the core has
     /// some (or a consumer problem).
-    pub fn pull(
+    pub(crate) fn pull(
         &mut self,
         buffer: &mut RecordBuffer,
         now: Instant,

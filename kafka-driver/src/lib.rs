@@ -33,12 +33,14 @@ mod calls;
 mod clock;
 mod core;
 mod error;
+mod lease;
 mod outbox;
 mod records;
 
 pub use calls::{Calls, Deliver, Gone, Offer, Offsets, Reply};
 pub use clock::{random_seed, wall_clock_ms, WallClock};
-pub use core::{Core, Runtime, Shared, TokenResult, Wake};
+pub use core::{Core, Job, Runtime, Shared, TokenResult, Wake, READ_CHUNK};
 pub use error::Error;
+pub use lease::ConsumerLease;
 pub use outbox::{Next, Outbox, TryWrite, BACKLOG_LIMIT};
 pub use records::{Corrupt, RecordBuffer, Stale};

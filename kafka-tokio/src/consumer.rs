@@ -5,13 +5,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use kafka_driver::RecordBuffer;
+use kafka_driver::ConsumerLease;
 use kafka_state::consumer::{ConsumedOffset, OffsetSpec, SeekTo};
-use kafka_state::{ConsumerRecord, FetchedRecords, Misuse, TopicPartition};
+use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 use tokio::sync::oneshot;
 
+use crate::driver::{Ext, Tokio};
 use crate::{Client, Error, Offsets};
-use std::time::Instant;
 
 /// The client's consumer: a [`Stream`] of records from the assigned
 /// partitions, plus the commands that steer it. Get it with
@@ -31,7 +31,7 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct Consumer {
     client: Client,
-    buffer: RecordBuffer,
+    lease: ConsumerLease<Tokio, Ext>,
     pending: Option<oneshot::Receiver<Result<Vec<FetchedRecords>, Error>>>,
 }
 
@@ -40,46 +40,22 @@ impl Client {
     /// has one consumer at a time: while one is alive this fails with
     /// [`Error::ConsumerInUse`].
     pub fn consumer(&self) -> Result<Consumer, Error> {
-        let buffer = self.shared.command(|core, _| core.open_consumer())??;
         Ok(Consumer {
+            lease: ConsumerLease::take(&self.shared)?,
             client: self.clone(),
-            buffer,
             pending: None,
         })
     }
 }
 
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        let buffer = &mut self.buffer;
-        let _ = self
-            .client
-            .shared
-            .command(|core, _| core.close_consumer(buffer));
-    }
-}
-
 impl Consumer {
-    /// Runs a command that moves positions of `changed` partitions.
-    fn reposition(
-        &mut self,
-        changed: Option<&[TopicPartition]>,
-        f: impl FnOnce(&mut kafka_state::Client, Instant) -> Result<(), Misuse>,
-    ) -> Result<(), Error> {
-        let buffer = &mut self.buffer;
-        self.client
-            .shared
-            .command(|core, now| core.reposition(buffer, now, changed, f))?
-    }
-
     /// Replaces the assignment. New partitions start from
     /// `auto_offset_reset` unless sought.
     pub async fn assign(
         &mut self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.reposition(None, |c, now| c.consumer().assign(now, tps))
+        self.lease.assign(partitions.into_iter().collect())
     }
 
     /// Assigns every partition of `topic` (read from metadata).
@@ -89,22 +65,19 @@ impl Consumer {
             code,
             message: Some(topic.to_string()),
         })?;
-        self.assign(tps.clone()).await?;
+        self.lease.assign(tps.clone())?;
         Ok(tps)
     }
 
     /// Stops consuming everything.
     pub async fn unassign(&mut self) -> Result<(), Error> {
-        self.reposition(None, |c, now| c.consumer().unassign(now))
+        self.lease.unassign()
     }
 
     /// Moves an assigned partition's position: to an offset, the log's
     /// start or end, or the first record at or after a timestamp.
     pub async fn seek(&mut self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
-        let tp = partition.clone();
-        self.reposition(Some(&[tp]), move |c, now| {
-            c.consumer().seek(now, &partition, to)
-        })
+        self.lease.seek(partition, to)
     }
 
     /// Stops fetching these partitions and withholds the records the core
@@ -114,11 +87,7 @@ impl Consumer {
         &self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        Ok(self
-            .client
-            .shared
-            .command(|core, now| core.client.consumer().pause(now, tps))??)
+        self.lease.pause(partitions.into_iter().collect(), false)
     }
 
     /// Undoes [`Consumer::pause`].
@@ -126,11 +95,7 @@ impl Consumer {
         &self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        Ok(self
-            .client
-            .shared
-            .command(|core, now| core.client.consumer().resume(now, tps))??)
+        self.lease.pause(partitions.into_iter().collect(), true)
     }
 
     /// What a commit of `partition` would cover now: the offset after
@@ -141,20 +106,13 @@ impl Consumer {
         &mut self,
         partition: &TopicPartition,
     ) -> Result<Option<ConsumedOffset>, Error> {
-        let buffer = &mut self.buffer;
-        self.client.shared.command(|core, _| {
-            core.sync_consumer(buffer);
-            core.client.consumer().consumed(partition)
-        })
+        self.lease.consumed(partition)
     }
 
     /// Marks `record` as processed: the next commit of its partition
     /// covers it. Needed only with `enable_auto_offset_store` off.
     pub fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
-        Ok(self
-            .client
-            .shared
-            .command(|core, _| core.client.consumer().store_record(record))??)
+        self.lease.store_offset(record)
     }
 
     /// [`Client::offsets`].
@@ -168,17 +126,13 @@ impl Consumer {
 
     /// The next offset to be fetched for an assigned partition.
     pub async fn position(&self, partition: TopicPartition) -> Result<Option<i64>, Error> {
-        self.client
-            .shared
-            .command(|core, _| core.client.consumer().position(&partition))
+        self.lease.position(&partition)
     }
 
     /// Records between the position and the high watermark, as of the
     /// last fetch of the partition.
     pub async fn lag(&self, partition: TopicPartition) -> Result<Option<i64>, Error> {
-        self.client
-            .shared
-            .command(|core, _| core.client.consumer().lag(&partition))
+        self.lease.lag(&partition)
     }
 }
 
@@ -186,64 +140,31 @@ impl Stream for Consumer {
     type Item = Result<ConsumerRecord, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Consumer {
-            client,
-            buffer,
-            pending,
-        } = &mut *self;
+        let Consumer { lease, pending, .. } = &mut *self;
         loop {
-            match buffer.next_record() {
-                Some(Ok(record)) => return Poll::Ready(Some(Ok(record))),
-                Some(Err(corrupt)) => {
-                    if client
-                        .shared
-                        .command(|core, now| corrupt.report(&mut core.client, now))
-                        .is_err()
-                    {
-                        return Poll::Ready(None);
-                    }
-                    continue;
-                }
-                None => {}
-            }
-            if buffer.must_sync() {
-                // Partitions went: drop their records, then go on.
-                if client
-                    .shared
-                    .command(|core, _| core.sync_consumer(buffer))
-                    .is_err()
-                {
-                    return Poll::Ready(None);
-                }
-                continue;
+            match lease.next_record() {
+                Ok(Some(record)) => return Poll::Ready(Some(Ok(record))),
+                Ok(None) => {}
+                Err(_) => return Poll::Ready(None),
             }
             let rx = match pending {
                 Some(rx) => rx,
                 None => {
                     let (tx, rx) = oneshot::channel();
-                    let reply = Box::new(move |r| drop(tx.send(r)));
-                    let asked = client
-                        .shared
-                        .command(|core, now| core.pull(buffer, now, reply));
-                    if asked.is_err() {
+                    if lease.pull(Box::new(move |r| drop(tx.send(r)))).is_err() {
                         return Poll::Ready(None);
                     }
                     pending.insert(rx)
                 }
             };
-            match Pin::new(rx).poll(cx) {
+            let answer = match Pin::new(rx).poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(answer) => {
-                    *pending = None;
-                    match answer {
-                        Ok(answer) => {
-                            if let Err(e) = buffer.pulled(answer) {
-                                return Poll::Ready(Some(Err(e)));
-                            }
-                        }
-                        Err(_) => return Poll::Ready(None),
-                    }
-                }
+                Poll::Ready(Ok(answer)) => answer,
+                Poll::Ready(Err(_)) => return Poll::Ready(None),
+            };
+            *pending = None;
+            if let Err(e) = lease.pulled(answer) {
+                return Poll::Ready(Some(Err(e)));
             }
         }
     }

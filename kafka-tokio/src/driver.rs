@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_driver::{Next, Outbox, Runtime, TryWrite, Wake};
+use kafka_driver::{Next, Outbox, Runtime, TryWrite, Wake, READ_CHUNK};
 use kafka_state::ConnId;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -31,15 +31,12 @@ const LOG: &str = "kafka_tokio::driver";
 const NET_BATCH: usize = 64;
 /// Application calls handled per wake-up before the driver drains.
 const JOB_BATCH: usize = 256;
-/// Read buffer growth step.
-const READ_CHUNK: usize = 64 * 1024;
 /// Socket events queued towards the driver.
 const NET_QUEUE: usize = 256;
 
 pub(crate) type Core = kafka_driver::Core<Tokio>;
 pub(crate) type Shared = kafka_driver::Shared<Tokio, Ext>;
-/// Work sent by the application handles.
-pub(crate) type Job = Box<dyn FnOnce(&mut Core, Instant) + Send>;
+pub(crate) type Job = kafka_driver::Job<Tokio>;
 
 /// What socket tasks report.
 pub(crate) enum Net {
