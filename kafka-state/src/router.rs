@@ -86,6 +86,18 @@ pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
                 .map(|name| DeleteTopicState::default().with_name(Some(name)))
                 .collect();
         }
+        RequestBody::FindCoordinator(req) if version >= 4 && req.coordinator_keys.is_empty() => {
+            req.coordinator_keys = vec![std::mem::take(&mut req.key)];
+        }
+        RequestBody::OffsetFetch(req) if version < 8 && req.groups.len() == 1 => {
+            let group = req.groups.remove(0);
+            req.group_id = group.group_id;
+            // Before v2 there is no "every partition"; the list is empty.
+            req.topics = match version {
+                0 | 1 => Some(Vec::new()),
+                _ => None,
+            };
+        }
         RequestBody::Metadata(req) => {
             // Metadata v0 has no null topic list: an empty one means all topics.
             if version == 0 && req.topics.is_none() {
