@@ -142,49 +142,7 @@ impl Client {
         Ok(client)
     }
 
-    /// Metadata of `topics` (never creating them). Topics that do not
-    /// exist are listed with `UNKNOWN_TOPIC_OR_PARTITION`.
-    pub fn metadata<S: Into<String>>(
-        &self,
-        topics: impl IntoIterator<Item = S>,
-    ) -> Result<ClusterMetadata, Error> {
-        self.admin(admin::metadata(
-            topics.into_iter().map(Into::into).collect(),
-        ))
-    }
-
-    /// Metadata of every topic in the cluster.
-    pub fn metadata_all(&self) -> Result<ClusterMetadata, Error> {
-        self.admin(admin::metadata_all())
-    }
-
-    /// Creates topics and returns each topic's outcome.
-    pub fn create_topics(
-        &self,
-        topics: impl IntoIterator<Item = NewTopic>,
-    ) -> Result<Vec<TopicOutcome>, Error> {
-        self.admin(admin::create_topics(topics.into_iter().collect()))
-    }
-
-    /// Creates one topic; a broker error becomes [`Error::Kafka`].
-    pub fn create_topic(&self, topic: NewTopic) -> Result<(), Error> {
-        Error::check_topics(&self.create_topics([topic])?)
-    }
-
-    /// Deletes topics and returns each topic's outcome.
-    pub fn delete_topics<S: Into<String>>(
-        &self,
-        names: impl IntoIterator<Item = S>,
-    ) -> Result<Vec<TopicOutcome>, Error> {
-        self.admin(admin::delete_topics(
-            names.into_iter().map(Into::into).collect(),
-        ))
-    }
-
-    /// Deletes one topic; a broker error becomes [`Error::Kafka`].
-    pub fn delete_topic(&self, name: &str) -> Result<(), Error> {
-        Error::check_topics(&self.delete_topics([name])?)
-    }
+    kafka_driver::admin_methods!(,);
 
     /// Earliest, latest or by-timestamp offsets of any partitions
     /// (assigned or not).

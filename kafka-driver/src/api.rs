@@ -4,6 +4,10 @@
 
 pub use crate::{Error, Offsets, TokenResult};
 pub use kafka_proto::record::Compression;
+pub use kafka_proto::ErrorCode;
+pub use kafka_state::admin::{
+    CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription,
+};
 pub use kafka_state::consumer::{
     AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
 };

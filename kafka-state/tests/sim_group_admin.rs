@@ -33,7 +33,11 @@ fn sim_group_offsets_listing_description_and_deletion_survive_coordinator_moves(
 
         // Every coordinator step fails once the way a moving coordinator
         // does: the answers still come.
-        for api in [ApiKey::OffsetCommit, ApiKey::OffsetFetch, ApiKey::DescribeGroups] {
+        for api in [
+            ApiKey::OffsetCommit,
+            ApiKey::OffsetFetch,
+            ApiKey::DescribeGroups,
+        ] {
             sim.cluster
                 .inject_error(ErrorInjection::new(api, ErrorCode::NotCoordinator, 1));
         }
@@ -56,7 +60,10 @@ fn sim_group_offsets_listing_description_and_deletion_survive_coordinator_moves(
             panic!("seed {seed}: wrong outcome")
         };
         assert_eq!(set.len(), 3, "seed {seed}");
-        assert!(set.values().all(|c| *c == ErrorCode::None), "seed {seed}: {set:?}");
+        assert!(
+            set.values().all(|c| *c == ErrorCode::None),
+            "seed {seed}: {set:?}"
+        );
 
         let now = sim.now;
         let id = sim.client.admin().group_offsets(now, "billing").unwrap();
@@ -77,7 +84,10 @@ fn sim_group_offsets_listing_description_and_deletion_survive_coordinator_moves(
             panic!("seed {seed}: wrong outcome")
         };
         assert!(list.errors.is_empty(), "seed {seed}: {:?}", list.errors);
-        assert!(list.groups.iter().any(|g| g.group_id == "billing"), "seed {seed}");
+        assert!(
+            list.groups.iter().any(|g| g.group_id == "billing"),
+            "seed {seed}"
+        );
 
         let now = sim.now;
         let id = sim
@@ -90,7 +100,10 @@ fn sim_group_offsets_listing_description_and_deletion_survive_coordinator_moves(
         };
         assert_eq!(described.len(), 2);
         let billing = described.iter().find(|g| g.group_id == "billing").unwrap();
-        assert_eq!((billing.error, billing.state.as_str()), (ErrorCode::None, "Empty"));
+        assert_eq!(
+            (billing.error, billing.state.as_str()),
+            (ErrorCode::None, "Empty")
+        );
         assert!(billing.members.is_empty());
         let nobody = described.iter().find(|g| g.group_id == "nobody").unwrap();
         assert_eq!(nobody.state, "Dead", "seed {seed}");
@@ -126,7 +139,9 @@ fn group_commands_check_their_arguments() {
     assert!(admin.describe_groups(now, Vec::<String>::new()).is_err());
     assert!(admin.delete_groups(now, [""]).is_err());
     assert!(admin.describe_groups(now, ["a", "a"]).is_err());
-    assert!(admin.alter_group_offsets(now, "g", BTreeMap::new()).is_err());
+    assert!(admin
+        .alter_group_offsets(now, "g", BTreeMap::new())
+        .is_err());
     let negative = BTreeMap::from([(TopicPartition::new("t", 0), -1)]);
     assert!(admin.alter_group_offsets(now, "g", negative).is_err());
 }

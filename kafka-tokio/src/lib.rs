@@ -114,48 +114,7 @@ impl Client {
         Ok(client)
     }
 
-    /// Metadata of `topics` (never creating them). Topics that do not
-    /// exist are listed with `UNKNOWN_TOPIC_OR_PARTITION`.
-    pub async fn metadata<S: Into<String>>(
-        &self,
-        topics: impl IntoIterator<Item = S>,
-    ) -> Result<ClusterMetadata, Error> {
-        let topics = topics.into_iter().map(Into::into).collect();
-        self.admin(admin::metadata(topics)).await
-    }
-
-    /// Metadata of every topic in the cluster.
-    pub async fn metadata_all(&self) -> Result<ClusterMetadata, Error> {
-        self.admin(admin::metadata_all()).await
-    }
-
-    /// Creates topics and returns each topic's outcome.
-    pub async fn create_topics(
-        &self,
-        topics: impl IntoIterator<Item = NewTopic>,
-    ) -> Result<Vec<TopicOutcome>, Error> {
-        self.admin(admin::create_topics(topics.into_iter().collect()))
-            .await
-    }
-
-    /// Creates one topic; a broker error becomes [`Error::Kafka`].
-    pub async fn create_topic(&self, topic: NewTopic) -> Result<(), Error> {
-        Error::check_topics(&self.create_topics([topic]).await?)
-    }
-
-    /// Deletes topics and returns each topic's outcome.
-    pub async fn delete_topics<S: Into<String>>(
-        &self,
-        names: impl IntoIterator<Item = S>,
-    ) -> Result<Vec<TopicOutcome>, Error> {
-        let names = names.into_iter().map(Into::into).collect();
-        self.admin(admin::delete_topics(names)).await
-    }
-
-    /// Deletes one topic; a broker error becomes [`Error::Kafka`].
-    pub async fn delete_topic(&self, name: &str) -> Result<(), Error> {
-        Error::check_topics(&self.delete_topics([name]).await?)
-    }
+    kafka_driver::admin_methods!(async, .await);
 
     /// Earliest, latest or by-timestamp offsets of any partitions
     /// (assigned or not).

@@ -19,7 +19,7 @@ use kafka_proto::messages::offset_commit_request::{
 use kafka_proto::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_proto::messages::{
     DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, ListGroupsRequest,
-    OffsetCommitRequest, OffsetFetchRequest,
+    MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
 };
 use kafka_proto::{ErrorCode, Message, RequestBody, ResponseBody, Uuid};
 
@@ -139,6 +139,10 @@ enum Done {
 struct Task {
     group: String,
     coordinator: Option<i32>,
+    /// The answer named topics by ids the cache does not know: fetch
+    /// every topic's metadata, then ask again (once).
+    needs_metadata: bool,
+    refreshed: bool,
     in_flight: Option<RequestId>,
     /// Not before this (a retry's backoff).
     not_before: Instant,
@@ -176,6 +180,8 @@ enum Sub {
     List(i32),
     Find(usize),
     Ask(usize),
+    /// Every topic's metadata, to name topics an answer gave by id.
+    Metadata(usize),
 }
 
 /// The group commands in progress.
@@ -210,6 +216,8 @@ impl GroupAdmin {
             .map(|group| Task {
                 group,
                 coordinator: None,
+                needs_metadata: false,
+                refreshed: false,
                 in_flight: None,
                 not_before: now,
                 done: None,
@@ -261,6 +269,14 @@ impl GroupAdmin {
                         }
                         let id = ctx.requests.next_id();
                         let (target, body, sub) = match task.coordinator {
+                            _ if task.needs_metadata => (
+                                Target::Any,
+                                MetadataRequest::default()
+                                    .with_allow_auto_topic_creation(false)
+                                    .with_topics(None)
+                                    .into(),
+                                Sub::Metadata(i),
+                            ),
                             None => (Target::Any, find_coordinator(&task.group), Sub::Find(i)),
                             Some(node) => (
                                 Target::Node(node),
@@ -305,17 +321,34 @@ impl GroupAdmin {
                         if code.is_error() {
                             listings.errors.push((node, code));
                         }
-                        listings.groups.extend(r.groups.into_iter().map(|g| {
-                            GroupListing {
+                        listings
+                            .groups
+                            .extend(r.groups.into_iter().map(|g| GroupListing {
                                 group_id: g.group_id,
                                 protocol_type: g.protocol_type,
                                 state: non_empty(g.group_state),
                                 group_type: non_empty(g.group_type),
-                            }
-                        }));
+                            }));
                     }
                     Ok(_) => {}
                     Err(e) => job.failure = Some(e),
+                }
+            }
+            (Command::PerGroup { tasks, .. }, Sub::Metadata(i)) => {
+                let Some(task) = tasks.get_mut(i) else { return };
+                task.in_flight = None;
+                match inbound.result {
+                    Ok(ResponseBody::Metadata(r)) => {
+                        task.needs_metadata = false;
+                        task.refreshed = true;
+                        if ctx.metadata.cache.apply(&r, true).unwrap_or(false) {
+                            ctx.metadata_changed();
+                        }
+                    }
+                    _ => task.not_before = backoff,
+                }
+                if past_deadline && task.done.is_none() {
+                    task.done = Some(Done::Failed(ErrorCode::RequestTimedOut));
                 }
             }
             (Command::PerGroup { op, tasks }, Sub::Find(i) | Sub::Ask(i)) => {
@@ -326,7 +359,7 @@ impl GroupAdmin {
                         Sub::Find(_) => found(&body, &task.group).map(|node| {
                             task.coordinator = Some(node);
                         }),
-                        _ => answer(op, &task.group, body, &ctx.metadata.cache)
+                        _ => answer(op, &task.group, body, &ctx.metadata.cache, !task.refreshed)
                             .map(|done| task.done = Some(done)),
                     },
                     Err(e) => {
@@ -343,6 +376,7 @@ impl GroupAdmin {
                         task.not_before = backoff;
                     }
                     Err(Retry::Soon) => task.not_before = backoff,
+                    Err(Retry::Metadata) => task.needs_metadata = true,
                     Err(Retry::Never(code)) => task.done = Some(Done::Failed(code)),
                 }
                 if past_deadline && task.done.is_none() {
@@ -452,6 +486,8 @@ enum Retry {
     Refind,
     /// The same again after the backoff.
     Soon,
+    /// The same again once the metadata names every topic.
+    Metadata,
     /// The group's final answer.
     Never(ErrorCode),
 }
@@ -551,6 +587,7 @@ fn answer(
     group: &str,
     body: ResponseBody,
     cache: &ClusterMetadata,
+    may_refresh: bool,
 ) -> Result<Done, Retry> {
     match (op, body) {
         (GroupOp::Describe, ResponseBody::DescribeGroups(r)) => {
@@ -603,29 +640,40 @@ fn answer(
                 .into_iter()
                 .map(|(name, id)| (id, name))
                 .collect();
+            // Version 10 names topics by id only.
+            let unknown = r
+                .groups
+                .iter()
+                .flat_map(|g| &g.topics)
+                .any(|t| t.name.is_empty() && !names.contains_key(&t.topic_id));
+            if unknown && may_refresh {
+                return Err(Retry::Metadata);
+            }
             let mut out = GroupOffsets {
                 error: ErrorCode::None,
                 offsets: BTreeMap::new(),
             };
-            let mut put = |name: String, id: Uuid, p: i32, offset: i64, epoch: i32, metadata, code| {
-                let topic = match name.is_empty() {
-                    true => names.get(&id).cloned().unwrap_or_default(),
-                    false => name,
+            let mut put =
+                |name: String, id: Uuid, p: i32, offset: i64, epoch: i32, metadata, code| {
+                    let topic = match name.is_empty() {
+                        true => names.get(&id).cloned().unwrap_or_default(),
+                        false => name,
+                    };
+                    let code = ErrorCode::from_code(code);
+                    let entry = match code {
+                        ErrorCode::None => Ok(CommittedOffset {
+                            offset,
+                            leader_epoch: (epoch >= 0).then_some(epoch),
+                            metadata,
+                        }),
+                        code => Err(code),
+                    };
+                    // -1 means nothing committed for a partition listed anyway;
+                    // a topic named by an id nobody knows (deleted) is left out.
+                    if (offset >= 0 || entry.is_err()) && !topic.is_empty() {
+                        out.offsets.insert(TopicPartition::new(topic, p), entry);
+                    }
                 };
-                let code = ErrorCode::from_code(code);
-                let entry = match code {
-                    ErrorCode::None => Ok(CommittedOffset {
-                        offset,
-                        leader_epoch: (epoch >= 0).then_some(epoch),
-                        metadata,
-                    }),
-                    code => Err(code),
-                };
-                // -1 means nothing committed for a partition listed anyway.
-                if offset >= 0 || entry.is_err() {
-                    out.offsets.insert(TopicPartition::new(topic, p), entry);
-                }
-            };
             let code = match r.groups.into_iter().find(|g| g.group_id == group) {
                 Some(g) => {
                     for t in g.topics {
@@ -751,9 +799,10 @@ fn collect(op: &GroupOp, done: Vec<(String, Done)>) -> AdminOutcome {
                 .collect(),
         ),
         GroupOp::FetchOffsets => {
-            let (_, d) = done.into_iter().next().unwrap_or_else(|| {
-                (String::new(), Done::Failed(ErrorCode::UnknownServerError))
-            });
+            let (_, d) = done
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| (String::new(), Done::Failed(ErrorCode::UnknownServerError)));
             AdminOutcome::GroupOffsets(match d {
                 Done::Offsets(o) => o,
                 other => GroupOffsets {
@@ -763,9 +812,10 @@ fn collect(op: &GroupOp, done: Vec<(String, Done)>) -> AdminOutcome {
             })
         }
         GroupOp::CommitOffsets(asked) => {
-            let (_, d) = done.into_iter().next().unwrap_or_else(|| {
-                (String::new(), Done::Failed(ErrorCode::UnknownServerError))
-            });
+            let (_, d) = done
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| (String::new(), Done::Failed(ErrorCode::UnknownServerError)));
             AdminOutcome::AlterGroupOffsets(match d {
                 Done::Committed(c) => c,
                 other => {

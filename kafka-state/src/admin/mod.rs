@@ -6,8 +6,7 @@
 mod groups;
 
 pub use groups::{
-    CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets,
-    MemberDescription,
+    CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription,
 };
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -209,7 +208,13 @@ impl Admin<'_> {
     /// coordinates).
     pub fn list_groups(&mut self, now: Instant) -> Result<RequestId, Misuse> {
         let (id, deadline, _) = self.start_group_command(now)?;
-        let brokers: Vec<i32> = self.client.metadata.cache.brokers().map(|(n, _)| n).collect();
+        let brokers: Vec<i32> = self
+            .client
+            .metadata
+            .cache
+            .brokers()
+            .map(|(n, _)| n)
+            .collect();
         self.client.admin.groups.list(id, deadline, brokers);
         self.client.pump();
         Ok(id)
