@@ -309,9 +309,19 @@ impl Client {
     }
 
     /// The next fetched records of an assigned partition, if any have
-    /// arrived; taking them moves that partition's position. Consumer
-    /// problems come out of [`Client::poll_event`] as
+    /// arrived; taking them moves that partition's position past all of
+    /// them. Consumer problems come out of [`Client::poll_event`] as
     /// [`Event::Consumer`].
+    ///
+    /// Records decode as they are iterated. If one fails to decode, hand
+    /// the damage back with `core_mut().consumer().report_corrupt(now,
+    /// &records, iter.resume_offset(), error)`: the core puts the position
+    /// at the bad record, stops the partition and reports it (partition
+    /// and offset) as an event, so the application can seek past it.
+    /// Without that call the partition goes on after the whole batch.
+    /// Offsets of records handed to the application are stored with
+    /// `core_mut().consumer().store_record(&record)` (what a group commit
+    /// covers).
     pub fn poll_records(&mut self) -> Option<FetchedRecords> {
         let now = Instant::now();
         let records = self.driver.core.consumer().poll_records(now);
