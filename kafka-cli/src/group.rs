@@ -149,10 +149,8 @@ pub fn to_json(d: &Described) -> Value {
     json!({
         "group": g.group_id,
         "state": g.state,
-        // Groups described through DescribeGroups speak the classic
-        // protocol.
-        "protocol": "classic",
-        "assignor": g.protocol,
+        "protocol": g.group_type,
+        "assignor": g.assignor,
         "members": members,
         "offsets": offsets,
     })
@@ -169,10 +167,10 @@ pub fn to_text(d: &Described) -> String {
         g.group_id,
         g.state,
         g.members.len(),
-        if g.protocol.is_empty() {
+        if g.assignor.is_empty() {
             "-"
         } else {
-            &g.protocol
+            &g.assignor
         }
     );
     let owner: BTreeMap<&TopicPartition, &kafka_tokio::MemberDescription> = g

@@ -18,8 +18,9 @@ use kafka_proto::messages::offset_commit_request::{
 };
 use kafka_proto::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_proto::messages::{
-    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, ListGroupsRequest,
-    MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, DeleteGroupsRequest,
+    DescribeGroupsRequest, FindCoordinatorRequest, ListGroupsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest,
 };
 use kafka_proto::{ErrorCode, Message, RequestBody, ResponseBody, Uuid};
 
@@ -84,8 +85,11 @@ pub struct GroupDescription {
     pub state: String,
     /// `consumer` for consumer groups.
     pub protocol_type: String,
-    /// The chosen assignor (`range`, `cooperative-sticky`, ...).
-    pub protocol: String,
+    /// `classic` (JoinGroup/SyncGroup) or `consumer` (KIP-848).
+    pub group_type: String,
+    /// The assignor: the one the leader chose (classic) or the server's
+    /// (`uniform`, `range`).
+    pub assignor: String,
     /// The members.
     pub members: Vec<MemberDescription>,
 }
@@ -143,6 +147,10 @@ struct Task {
     /// every topic's metadata, then ask again (once).
     needs_metadata: bool,
     refreshed: bool,
+    /// DescribeGroups did not know the group: ask ConsumerGroupDescribe
+    /// (KIP-848 groups), and fall back to this if it does not know it
+    /// either.
+    not_classic: Option<GroupDescription>,
     in_flight: Option<RequestId>,
     /// Not before this (a retry's backoff).
     not_before: Instant,
@@ -218,6 +226,7 @@ impl GroupAdmin {
                 coordinator: None,
                 needs_metadata: false,
                 refreshed: false,
+                not_classic: None,
                 in_flight: None,
                 not_before: now,
                 done: None,
@@ -280,7 +289,12 @@ impl GroupAdmin {
                             None => (Target::Any, find_coordinator(&task.group), Sub::Find(i)),
                             Some(node) => (
                                 Target::Node(node),
-                                ask(op, &task.group, &ctx.metadata.cache),
+                                match task.not_classic {
+                                    Some(_) => ConsumerGroupDescribeRequest::default()
+                                        .with_group_ids(vec![task.group.clone()])
+                                        .into(),
+                                    None => ask(op, &task.group, &ctx.metadata.cache),
+                                },
                                 Sub::Ask(i),
                             ),
                         };
@@ -355,12 +369,33 @@ impl GroupAdmin {
                 let Some(task) = tasks.get_mut(i) else { return };
                 task.in_flight = None;
                 let outcome = match inbound.result {
+                    Ok(ResponseBody::ConsumerGroupDescribe(r)) => consumer_group(r, &task.group)
+                        .map(|found| {
+                            task.done = Some(Done::Describe(found.unwrap_or_else(|| {
+                                task.not_classic.take().unwrap_or_else(|| dead(&task.group))
+                            })));
+                        }),
+                    // A broker without KIP-848 groups: the classic answer stands.
+                    Err(RequestError::Unsupported(_)) if task.not_classic.is_some() => {
+                        task.done = task.not_classic.take().map(Done::Describe);
+                        Ok(())
+                    }
                     Ok(body) => match sub {
                         Sub::Find(_) => found(&body, &task.group).map(|node| {
                             task.coordinator = Some(node);
                         }),
                         _ => answer(op, &task.group, body, &ctx.metadata.cache, !task.refreshed)
-                            .map(|done| task.done = Some(done)),
+                            .map(|done| match done {
+                                // Kafka answers a KIP-848 group's id as unknown
+                                // to DescribeGroups.
+                                Done::Describe(d)
+                                    if d.state == "Dead"
+                                        || d.error == ErrorCode::GroupIdNotFound =>
+                                {
+                                    task.not_classic = Some(d);
+                                }
+                                done => task.done = Some(done),
+                            }),
                     },
                     Err(e) => {
                         // The coordinator's connection failed: look again.
@@ -620,7 +655,8 @@ fn answer(
                 error,
                 state: g.group_state,
                 protocol_type: g.protocol_type,
-                protocol: g.protocol_data,
+                group_type: "classic".to_string(),
+                assignor: g.protocol_data,
                 members,
             }))
         }
@@ -747,6 +783,65 @@ fn answer(
     }
 }
 
+/// A group described as not existing.
+fn dead(group: &str) -> GroupDescription {
+    GroupDescription {
+        group_id: group.to_string(),
+        error: ErrorCode::GroupIdNotFound,
+        state: "Dead".to_string(),
+        protocol_type: String::new(),
+        group_type: String::new(),
+        assignor: String::new(),
+        members: Vec::new(),
+    }
+}
+
+/// A KIP-848 group from a ConsumerGroupDescribe answer; `None` when the
+/// coordinator does not know it as one.
+fn consumer_group(
+    r: ConsumerGroupDescribeResponse,
+    group: &str,
+) -> Result<Option<GroupDescription>, Retry> {
+    let Some(g) = r.groups.into_iter().find(|g| g.group_id == group) else {
+        return Err(Retry::Soon);
+    };
+    let error = ErrorCode::from_code(g.error_code);
+    match classify(error) {
+        Ok(()) => {}
+        Err(Retry::Never(_)) => return Ok(None),
+        Err(other) => return Err(other),
+    }
+    let members = g
+        .members
+        .into_iter()
+        .map(|m| MemberDescription {
+            assignment: m
+                .assignment
+                .topic_partitions
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|&p| TopicPartition::new(t.topic_name.clone(), p))
+                })
+                .collect(),
+            member_id: m.member_id,
+            instance_id: m.instance_id,
+            client_id: m.client_id,
+            host: m.client_host,
+        })
+        .collect();
+    Ok(Some(GroupDescription {
+        group_id: g.group_id,
+        error,
+        state: g.group_state,
+        protocol_type: "consumer".to_string(),
+        group_type: "consumer".to_string(),
+        assignor: g.assignor_name,
+        members,
+    }))
+}
+
 /// A consumer group member's partitions from its encoded assignment
 /// (empty when it does not decode).
 pub(crate) fn decode_assignment(data: &Bytes) -> Vec<TopicPartition> {
@@ -784,7 +879,8 @@ fn collect(op: &GroupOp, done: Vec<(String, Done)>) -> AdminOutcome {
                         error: failed_code(&other),
                         state: String::new(),
                         protocol_type: String::new(),
-                        protocol: String::new(),
+                        group_type: String::new(),
+                        assignor: String::new(),
                         members: Vec::new(),
                     },
                 })
