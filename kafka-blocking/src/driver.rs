@@ -11,11 +11,12 @@
 use std::io::{self, Read, Write as _};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Condvar};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use kafka_driver::threads::{Task, Tasks};
 use kafka_driver::{Outbox, Runtime, TryWrite, Wake, READ_CHUNK};
 use kafka_state::ConnId;
 use tracing::debug;
@@ -43,51 +44,6 @@ pub(crate) enum Input {
     Connected(ConnId, TcpStream),
     ConnectFailed(ConnId, io::Error),
     Closed(ConnId),
-}
-
-/// Threads still running of one kind; the driver waits for them to end
-/// at shutdown on a condition, not by polling.
-#[derive(Debug, Default)]
-pub(crate) struct Tasks {
-    running: Mutex<usize>,
-    ended: Condvar,
-}
-
-/// Counts a thread out when it ends, however it ends.
-struct Task(Arc<Tasks>);
-
-impl Tasks {
-    fn start(self: &Arc<Self>) -> Task {
-        *self.running.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        Task(Arc::clone(self))
-    }
-
-    /// Waits until none runs, at most until `until`.
-    fn wait(&self, until: Instant) {
-        let mut n = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        while *n > 0 {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            n = self
-                .ended
-                .wait_timeout(n, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-}
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        *self
-            .0
-            .running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) -= 1;
-        self.0.ended.notify_all();
-    }
 }
 
 /// The threads' part of the core.
@@ -176,7 +132,7 @@ impl<F: Fn() -> TokenResult + Send + Sync + 'static> TokenProvider for F {
 
 impl Runtime for Threads {
     type Socket = Socket;
-    type Delivered = crate::delivery::Delivered;
+    type Delivered = kafka_driver::threads::Delivered;
 
     fn open(
         &mut self,
@@ -504,7 +460,7 @@ mod tests {
         }
         assert!(got.ends_with(b"tail"));
         tasks.wait(Instant::now() + Duration::from_secs(10));
-        assert_eq!(*tasks.running.lock().unwrap(), 0, "the writer ended");
+        assert_eq!(tasks.running(), 0, "the writer ended");
         thread.join().unwrap();
         assert_eq!(backlog.load(Ordering::Relaxed), 0);
         assert!(

@@ -42,7 +42,6 @@
 #![warn(missing_docs)]
 
 mod consumer;
-mod delivery;
 mod driver;
 mod producer;
 
@@ -53,9 +52,9 @@ use std::time::{Duration, Instant};
 use kafka_driver::{admin, AdminCall};
 
 pub use consumer::Consumer;
-pub use delivery::Delivery;
 pub use driver::TokenProvider;
 pub use kafka_driver::api::*;
+pub use kafka_driver::threads::Delivery;
 #[cfg(feature = "tls")]
 pub use kafka_state::tls::TlsConfig;
 pub use producer::Producer;

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use kafka_driver::{wall_clock_ms, Offer, Wake};
 
-use crate::delivery::{self, Delivery};
 use crate::driver::Core;
 use crate::{Client, Error, ProducerRecord};
+use kafka_driver::threads::{delivery_channel, Delivery};
 
 /// Sends records through the client's driver thread. Cheap to clone; get
 /// one with [`Client::producer`]. Settings live in `config.producer`
@@ -32,7 +32,7 @@ impl Producer {
         let handle = &self.client.handle;
         let shared = &handle.shared;
         let timeout = handle.delivery_timeout;
-        let (mut delivered, delivery) = delivery::channel(timeout);
+        let (mut delivered, delivery) = delivery_channel(timeout);
         let mut deadline = None;
         // Run here, not queued for the driver: most sends only add the
         // record to an open batch and need no wake-up. The core keeps the

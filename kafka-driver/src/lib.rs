@@ -20,6 +20,8 @@
 //! - [`RecordBuffer`]: a consumer handle's records between core and
 //!   application: consumed offsets stored as records are yielded, records
 //!   of partitions taken away dropped at once.
+//! - [`threads`]: for thread-based adapters, delivery reports a sender
+//!   blocks on and a count of threads to wait out at shutdown.
 //! - [`Error`]: the one error type of every adapter.
 //! - [`WallClock`], [`wall_clock_ms`], [`random_seed`]: what the core
 //!   leaves to the adapter (record create times, seeds).
@@ -36,6 +38,7 @@ mod error;
 mod lease;
 mod outbox;
 mod records;
+pub mod threads;
 
 pub use calls::{Calls, Deliver, Gone, Offer, Offsets, Reply};
 pub use clock::{random_seed, wall_clock_ms, WallClock};

@@ -1,9 +1,12 @@
-//! Delivery reports on their way from the driver to the sender.
+//! What a thread-based adapter needs beyond the core: delivery reports
+//! a sender can block on, and a count of threads it can wait out.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::{DeliveryReport, Error};
+use kafka_state::producer::DeliveryReport;
+
+use crate::Error;
 
 /// A record on its way: [`Delivery::wait`] returns its report.
 #[derive(Debug)]
@@ -104,9 +107,9 @@ fn unbox(r: Option<Result<DeliveryReport, Box<Error>>>) -> Result<DeliveryReport
 
 /// What the driver holds for a record: where its report goes. A plain
 /// struct, not a boxed closure: one allocation less per record.
-pub(crate) struct Delivered(Reporter);
+pub struct Delivered(Reporter);
 
-impl kafka_driver::Deliver for Delivered {
+impl crate::Deliver for Delivered {
     fn deliver(self, result: Result<DeliveryReport, Error>) {
         self.0.report(result);
     }
@@ -134,10 +137,61 @@ impl Drop for Reporter {
 
 /// A delivery slot: the driver's end and the sender's, which waits at
 /// most `timeout`.
-pub(crate) fn channel(timeout: Duration) -> (Delivered, Delivery) {
+pub fn delivery_channel(timeout: Duration) -> (Delivered, Delivery) {
     let slot = Arc::new(Slot::default());
     let delivered = Delivered(Reporter(Some(Arc::clone(&slot))));
     (delivered, Delivery { slot, timeout })
+}
+
+/// Threads still running of one kind; the driver waits for them to end
+/// at shutdown on a condition, not by polling.
+#[derive(Debug, Default)]
+pub struct Tasks {
+    running: Mutex<usize>,
+    ended: Condvar,
+}
+
+/// Counts a thread out when it ends, however it ends.
+pub struct Task(Arc<Tasks>);
+
+impl Tasks {
+    /// Counts a thread in; it is counted out when the guard drops.
+    pub fn start(self: &Arc<Self>) -> Task {
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Task(Arc::clone(self))
+    }
+
+    /// How many run now.
+    pub fn running(&self) -> usize {
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until none runs, at most until `until`.
+    pub fn wait(&self, until: Instant) {
+        let mut n = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        while *n > 0 {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            n = self
+                .ended
+                .wait_timeout(n, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        *self
+            .0
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) -= 1;
+        self.0.ended.notify_all();
+    }
 }
 
 #[cfg(test)]
@@ -198,5 +252,30 @@ mod tests {
             Err(Error::Timeout)
         ));
         assert!(started.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn waiting_for_threads_ends_when_the_last_one_does_or_at_the_deadline() {
+        let tasks = Arc::new(Tasks::default());
+        let handles: Vec<_> = (0..3u64)
+            .map(|i| {
+                let task = tasks.start();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20 * i));
+                    drop(task);
+                })
+            })
+            .collect();
+        assert!(tasks.running() > 0);
+        tasks.wait(Instant::now() + Duration::from_secs(10));
+        assert_eq!(tasks.running(), 0);
+        for h in handles {
+            h.join().unwrap();
+        }
+        let _stuck = tasks.start();
+        let started = Instant::now();
+        tasks.wait(started + Duration::from_millis(30));
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        assert_eq!(tasks.running(), 1);
     }
 }
