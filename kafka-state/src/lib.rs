@@ -141,6 +141,7 @@ mod conn;
 pub mod consumer;
 mod error;
 mod event;
+pub mod group;
 mod machine;
 pub mod metadata;
 pub mod producer;

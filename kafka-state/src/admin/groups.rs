@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_proto::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
 use kafka_proto::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -22,7 +21,7 @@ use kafka_proto::messages::{
     DescribeGroupsRequest, FindCoordinatorRequest, ListGroupsRequest, MetadataRequest,
     OffsetCommitRequest, OffsetFetchRequest,
 };
-use kafka_proto::{ErrorCode, Message, RequestBody, ResponseBody, Uuid};
+use kafka_proto::{ErrorCode, RequestBody, ResponseBody, Uuid};
 
 use crate::error::RequestError;
 use crate::machine::Ctx;
@@ -844,28 +843,10 @@ fn consumer_group(
 
 /// A consumer group member's partitions from its encoded assignment
 /// (empty when it does not decode).
-pub(crate) fn decode_assignment(data: &Bytes) -> Vec<TopicPartition> {
-    if data.len() < 2 {
-        return Vec::new();
-    }
-    let version = i16::from_be_bytes([data[0], data[1]]);
-    let range = ConsumerProtocolAssignment::VERSIONS;
-    // A newer layout starts with the fields of the newest one we know.
-    let version = version.clamp(*range.start(), *range.end());
-    let mut body = data.slice(2..);
-    match ConsumerProtocolAssignment::decode(&mut body, version) {
-        Ok(a) => a
-            .assigned_partitions
-            .into_iter()
-            .flat_map(|t| {
-                let topic = t.topic;
-                t.partitions
-                    .into_iter()
-                    .map(move |p| TopicPartition::new(topic.clone(), p))
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+fn decode_assignment(data: &Bytes) -> Vec<TopicPartition> {
+    crate::group::protocol::decode_assignment(data)
+        .map(|a| a.partitions)
+        .unwrap_or_default()
 }
 
 fn collect(op: &GroupOp, done: Vec<(String, Done)>) -> AdminOutcome {
