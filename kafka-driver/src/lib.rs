@@ -17,9 +17,13 @@
 //!   ([`Outbox::next_blocking`]).
 //! - [`Calls`]: application calls waiting for core events, and
 //!   [`admin`] calls with typed answers.
-//! - [`RecordBuffer`]: a consumer handle's records between core and
-//!   application: consumed offsets stored as records are yielded, records
-//!   of partitions taken away dropped at once.
+//! - [`ConsumerLease`] over a [`RecordBuffer`]: what every adapter's
+//!   consumer is (the client's one consumer slot; records between core
+//!   and application, their consumed offsets stored as they are yielded,
+//!   records of partitions taken away dropped at once); the adapter adds
+//!   only how it waits for a pull.
+//! - [`admin_methods!`]: the admin methods of every adapter's `Client`,
+//!   written once for async and blocking.
 //! - [`threads`]: for thread-based adapters, delivery reports a sender
 //!   blocks on and a count of threads to wait out at shutdown.
 //! - [`Error`]: the one error type of every adapter.
