@@ -269,7 +269,7 @@ mod ours_tokio {
     }
 
     async fn consume(job: &Job<'_>, client: &Client, partitions: i32) -> Result<Measured, Error> {
-        let mut consumer = client.consumer();
+        let mut consumer = client.consumer()?;
         let start = Instant::now();
         let tps: Vec<_> = (0..partitions)
             .map(|p| TopicPartition::new(job.topic, p))
@@ -313,7 +313,7 @@ mod ours_blocking {
         config.producer.acks = kafka_blocking::Acks::Leader;
         config.producer.enable_idempotence = false;
         config.producer.batch_size = 256 * 1024;
-        let client = Client::connect(job.bootstrap, config)?;
+        let client = Client::connect(at(job.bootstrap, config))?;
         let producer = client.producer();
         let values = scenario::values(job.s.value_size);
         let mut pending = VecDeque::new();
@@ -323,7 +323,7 @@ mod ours_blocking {
             let r = ProducerRecord::new(&job.shared_topic)
                 .with_partition((i % partitions as u64) as i32)
                 .with_value(v);
-            pending.push_back(producer.send_async(r)?);
+            pending.push_back(producer.send(r)?);
             if pending.len() >= WINDOW {
                 pending.pop_front().expect("not empty").wait()?;
             }
@@ -346,8 +346,8 @@ mod ours_blocking {
     /// Reads the topic from the start until it has held all of the
     /// scenario's records; fails if it stops short.
     pub fn verify(job: &Job<'_>) -> Result<Measured, Error> {
-        let client = Client::connect(job.bootstrap, Config::default())?;
-        let mut consumer = client.consumer();
+        let client = Client::bootstrap(job.bootstrap)?;
+        let mut consumer = client.consumer()?;
         let tps: Vec<_> = (0..job.s.partitions())
             .map(|p| TopicPartition::new(job.topic, p))
             .collect();
@@ -383,7 +383,7 @@ mod ours_blocking {
     pub fn run(job: &Job<'_>) -> Result<Measured, Error> {
         let mut config = Config::default();
         our_config(job.s, &mut config);
-        let client = Client::connect(job.bootstrap, config)?;
+        let client = Client::connect(at(job.bootstrap, config))?;
         let m = match job.s.kind {
             Kind::Produce { .. } => {
                 let values = scenario::values(job.s.value_size);
@@ -393,7 +393,7 @@ mod ours_blocking {
                 for i in 0..job.s.records {
                     let v = values[i as usize % values.len()].clone();
                     pending.push_back(
-                        producer.send_async(ProducerRecord::new(&job.shared_topic).with_value(v))?,
+                        producer.send(ProducerRecord::new(&job.shared_topic).with_value(v))?,
                     );
                     if pending.len() >= WINDOW {
                         pending.pop_front().expect("not empty").wait()?;
@@ -414,7 +414,7 @@ mod ours_blocking {
                 }
             }
             Kind::Consume { partitions } => {
-                let mut consumer = client.consumer();
+                let mut consumer = client.consumer()?;
                 let start = Instant::now();
                 let tps: Vec<_> = (0..partitions)
                     .map(|p| TopicPartition::new(job.topic, p))
@@ -443,7 +443,7 @@ mod ours_blocking {
                 let value = scenario::values(job.s.value_size)[0].clone();
                 job.timed_loop(|| {
                     let r = ProducerRecord::new(&job.shared_topic).with_value(value.clone());
-                    producer.send_async(r)?.wait()?;
+                    producer.send(r)?.wait()?;
                     Ok(())
                 })?
             }
@@ -726,4 +726,12 @@ fn raw_round_trips(job: &Job<'_>) -> Result<Measured, Error> {
         one(correlation).map(drop)
     })?;
     Ok(Measured { bytes: 0, ..m })
+}
+
+/// `config` with its bootstrap list set to `servers`.
+fn at(servers: &str, mut config: kafka_blocking::Config) -> kafka_blocking::Config {
+    if let Ok(list) = kafka_blocking::BrokerAddr::parse_list(servers) {
+        config.bootstrap = list;
+    }
+    config
 }

@@ -131,7 +131,7 @@ impl Broker {
         let tansu = Tansu::start().ok_or(
             "no tansu binary: run scripts/install-tansu.sh (or set TANSU_BIN) before benchmarking",
         )?;
-        let admin = Client::connect(&tansu.bootstrap(), Config::default())?;
+        let admin = Client::bootstrap(&tansu.bootstrap())?;
         Ok(Self { tansu, admin })
     }
 }

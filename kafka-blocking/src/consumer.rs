@@ -1,98 +1,44 @@
-//! The consumer: manual assignment, `poll(timeout)`, and one-shot
-//! `fetch` / `offsets` for simple programs.
+//! The consumer: manual assignment and `poll(timeout)`.
 
-use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_state::calls::{Offsets, Stale};
-use kafka_state::consumer::{OffsetSpec, SeekTo};
+use kafka_driver::ConsumerLease;
+use kafka_state::consumer::{ConsumedOffset, OffsetSpec, SeekTo};
 use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 
-use crate::core::{reply, Core};
-use crate::driver::Input;
-use crate::{Client, Error};
-
-/// Partitions' worth of fetched data taken per pull. Records are taken
-/// from the core (which moves positions) only when `poll` asks.
-const PULL_BATCHES: usize = 16;
-
-/// One record, owning its parts (key, value and header values are
-/// zero-copy slices of the fetch response).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Message {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-    /// The record's offset.
-    pub offset: i64,
-    /// The offset to read next after this record.
-    pub next_offset: i64,
-    /// Milliseconds since the Unix epoch (create or log-append time).
-    pub timestamp: i64,
-    /// The key, `None` for a null key.
-    pub key: Option<Bytes>,
-    /// The value, `None` for a null value.
-    pub value: Option<Bytes>,
-    /// Headers in order; keys may repeat.
-    pub headers: Vec<(String, Option<Bytes>)>,
-}
-
-impl From<ConsumerRecord> for Message {
-    fn from(r: ConsumerRecord) -> Self {
-        Self {
-            topic: r.topic.to_string(),
-            partition: r.partition,
-            offset: r.offset,
-            next_offset: r.offset + 1,
-            timestamp: r.timestamp,
-            headers: r.headers.iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            key: r.key,
-            value: r.value,
-        }
-    }
-}
-
-/// Where [`Consumer::offsets`] looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Position {
-    /// The log start.
-    Earliest,
-    /// The log end (the next offset to be written).
-    Latest,
-    /// The first record at or after this time (ms since the epoch).
-    Timestamp(i64),
-}
+use crate::driver::{Ext, Threads};
+use crate::{Client, Error, Offsets};
 
 /// The client's consumer. Get it with [`Client::consumer`]; settings
 /// live in `config.consumer`.
 ///
-/// Commands that move positions ([`Consumer::assign`],
-/// [`Consumer::seek`], [`Consumer::unassign`]) also drop records of those
-/// partitions taken but not yet returned, so the next record of a sought
-/// partition is the one sought.
+/// A record's offset is stored as consumed once `poll` returns it
+/// (unless `enable_auto_offset_store` is off: then call
+/// [`Consumer::store_offset`] once it is processed). Commands that move
+/// positions ([`Consumer::assign`], [`Consumer::seek`],
+/// [`Consumer::unassign`]) drop records of those partitions taken but not
+/// yet returned, so the next record of a sought partition is the one
+/// sought; so does the core taking partitions away.
 #[derive(Debug)]
 pub struct Consumer {
     client: Client,
+    lease: ConsumerLease<Threads, Ext>,
     /// A pull still on its way (a `poll` timed out before it came).
     pending: Option<mpsc::Receiver<Result<Vec<FetchedRecords>, Error>>>,
-    stale: Stale,
-    ready: VecDeque<FetchedRecords>,
 }
 
 impl Client {
-    /// The consumer of this client. The core has one assignment per
-    /// client, shared by every consumer made from it: use one.
-    pub fn consumer(&self) -> Consumer {
-        Consumer {
+    /// The consumer of this client. A client has one assignment, so it
+    /// has one consumer at a time: while one is alive this fails with
+    /// [`Error::ConsumerInUse`].
+    pub fn consumer(&self) -> Result<Consumer, Error> {
+        Ok(Consumer {
+            lease: ConsumerLease::take(&self.handle.shared)?,
             client: self.clone(),
             pending: None,
-            stale: Stale::Nothing,
-            ready: VecDeque::new(),
-        }
+        })
     }
 }
 
@@ -100,38 +46,38 @@ impl Consumer {
     /// Replaces the assignment. New partitions start from
     /// `auto_offset_reset` unless sought.
     pub fn assign(
-        &self,
+        &mut self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.command(move |core, now| {
-            core.calls.cancel_pull();
-            core.client.consumer().assign(now, tps)
-        })
+        self.lease.assign(partitions.into_iter().collect())
+    }
+
+    /// Assigns every partition of `topic` (read from metadata).
+    pub fn assign_topic(&mut self, topic: &str) -> Result<Vec<TopicPartition>, Error> {
+        let md = self.client.metadata([topic])?;
+        let tps = md.partitions_of(topic).map_err(|code| Error::Kafka {
+            code,
+            message: Some(topic.to_string()),
+        })?;
+        self.lease.assign(tps.clone())?;
+        Ok(tps)
     }
 
     /// Stops consuming everything.
     pub fn unassign(&mut self) -> Result<(), Error> {
-        self.forget(None);
-        self.command(|core, now| {
-            core.calls.cancel_pull();
-            core.client.consumer().unassign(now)
-        })
+        self.lease.unassign()
     }
 
-    /// Moves an assigned partition's position.
+    /// Moves an assigned partition's position: to an offset, the log's
+    /// start or end, or the first record at or after a timestamp.
     pub fn seek(&mut self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
-        self.forget(Some(std::slice::from_ref(&partition)));
-        self.command(move |core, now| {
-            core.calls.cancel_pull();
-            core.client.consumer().seek(now, &partition, to)
-        })
+        self.lease.seek(partition, to)
     }
 
-    /// Stops fetching these partitions until [`Consumer::resume`].
+    /// Stops fetching these partitions and withholds the records the core
+    /// buffered for them until [`Consumer::resume`].
     pub fn pause(&self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.command(move |core, now| core.client.consumer().pause(now, tps))
+        self.lease.pause(partitions.into_iter().collect(), false)
     }
 
     /// Undoes [`Consumer::pause`].
@@ -139,211 +85,122 @@ impl Consumer {
         &self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.command(move |core, now| core.client.consumer().resume(now, tps))
+        self.lease.pause(partitions.into_iter().collect(), true)
     }
 
-    /// Offsets of any partitions, per partition.
-    pub fn offsets_for(
+    /// What a commit of `partition` would cover now: the offset after
+    /// the last record returned (or stored with
+    /// [`Consumer::store_offset`]) and its leader epoch; `None` before
+    /// any.
+    pub fn consumed(
+        &mut self,
+        partition: &TopicPartition,
+    ) -> Result<Option<ConsumedOffset>, Error> {
+        self.lease.consumed(partition)
+    }
+
+    /// Marks `record` as processed: the next commit of its partition
+    /// covers it. Needed only with `enable_auto_offset_store` off.
+    pub fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
+        self.lease.store_offset(record)
+    }
+
+    /// [`Client::offsets`].
+    pub fn offsets(
         &self,
         partitions: impl IntoIterator<Item = TopicPartition>,
         spec: OffsetSpec,
     ) -> Result<Offsets, Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.client.call(
-            move |core, now, reply| {
-                let Core { client, calls, .. } = core;
-                calls.offsets_for(client, now, tps, spec, reply);
-            },
-            self.client.handle.timeout,
-        )
+        self.client.offsets(partitions, spec)
     }
 
-    /// One partition's earliest or latest offset, or the first offset at
-    /// or after a timestamp (`None`: no record that late).
-    pub fn offsets(&self, topic: &str, partition: i32, at: Position) -> Result<Option<i64>, Error> {
-        let spec = match at {
-            Position::Earliest => OffsetSpec::Earliest,
-            Position::Latest => OffsetSpec::Latest,
-            Position::Timestamp(ts) => OffsetSpec::Timestamp(ts),
-        };
-        let tp = TopicPartition::new(topic, partition);
-        let mut all = self.offsets_for([tp.clone()], spec)?;
-        match all.remove(&tp) {
-            Some(Ok(listed)) => Ok(listed.offset),
-            Some(Err(e)) => Err(Error::Kafka {
-                code: match e {
-                    kafka_state::consumer::LookupError::Broker(code) => code,
-                    _ => kafka_proto::ErrorCode::RequestTimedOut,
-                },
-                message: Some(format!("{tp}: {e}")),
-            }),
-            None => Err(Error::Closed),
-        }
-    }
-
-    /// The next offset to be handed out for an assigned partition.
+    /// The next offset to be fetched for an assigned partition.
     pub fn position(&self, partition: TopicPartition) -> Result<Option<i64>, Error> {
-        self.query(move |core| core.client.consumer().position(&partition))
+        self.lease.position(&partition)
     }
 
     /// Records between the position and the high watermark, as of the
     /// last fetch of the partition.
     pub fn lag(&self, partition: TopicPartition) -> Result<Option<i64>, Error> {
-        self.query(move |core| core.client.consumer().lag(&partition))
+        self.lease.lag(&partition)
     }
 
     /// Waits at most `timeout` for records of the assigned partitions and
     /// returns what has arrived (empty when nothing did). A partition that
-    /// cannot be fetched is reported once as an error and waits for a seek.
-    pub fn poll(&mut self, timeout: Duration) -> Result<Vec<Message>, Error> {
-        if self.ready.is_empty() {
-            let rx = match &self.pending {
-                Some(rx) => rx,
-                None => {
-                    let (tx, rx) = mpsc::sync_channel(1);
-                    let job = Box::new(move |core: &mut Core, now: Instant| {
-                        let Core { client, calls, .. } = core;
-                        calls.pull_records(client, now, PULL_BATCHES, reply(tx));
-                    });
-                    self.client
-                        .handle
-                        .inputs
-                        .send(Input::Job(job))
-                        .map_err(|_| Error::Closed)?;
-                    self.pending.insert(rx)
-                }
-            };
-            let answer = match rx.recv_timeout(timeout) {
-                Ok(answer) => answer,
-                // The pull stays on its way; the next poll picks it up.
-                Err(mpsc::RecvTimeoutError::Timeout) => return Ok(Vec::new()),
-                Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
-            };
-            self.pending = None;
-            let stale = std::mem::take(&mut self.stale);
-            self.ready.extend(
-                answer?
-                    .into_iter()
-                    .filter(|f| !stale.contains(f.partition())),
-            );
-        }
-        let mut out = Vec::new();
-        let mut damaged = false;
-        while let Some(fetched) = self.ready.pop_front() {
-            let mut records = fetched.into_iter();
-            for r in records.by_ref() {
-                match r {
-                    Ok(r) => out.push(Message::from(r)),
-                    Err(error) => {
-                        self.report_corrupt(&records, error)?;
-                        damaged = true;
-                        break;
-                    }
-                }
+    /// cannot be fetched is reported once as an error and waits for a
+    /// seek; records returned before the error are kept.
+    pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.take(usize::MAX)?;
+            if !out.is_empty() {
+                return Ok(out);
+            }
+            if !self.wait_pull(deadline)? {
+                return Ok(Vec::new());
             }
         }
-        if out.is_empty() && damaged {
-            // Nothing good to return: the next pull brings the error the
-            // core reports for the damage.
-            return self.poll(timeout);
+    }
+
+    /// Records already buffered, up to about `max_bytes` of keys and values
+    /// (at least one); the rest stays buffered.
+    fn take(&mut self, max_bytes: usize) -> Result<Vec<ConsumerRecord>, Error> {
+        let mut out = Vec::new();
+        let mut size = 0usize;
+        while size < max_bytes {
+            let Some(r) = self.lease.next_record()? else {
+                break;
+            };
+            size += r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len);
+            out.push(r);
         }
         Ok(out)
     }
 
-    /// A record of `records` failed to decode while this consumer handed
-    /// them out. Taking them had moved the core's position past all of
-    /// them; the core puts it back at the bad record, stops the partition
-    /// and reports it (partition and offset) on the next pull. The good
-    /// records before it are kept: the caller returns them first.
-    fn report_corrupt(
-        &mut self,
-        records: &kafka_state::consumer::IntoRecords,
-        error: kafka_proto::DecodeError,
-    ) -> Result<(), Error> {
-        let fetched = records.fetched().clone();
-        let offset = records.resume_offset();
-        // Whatever else was taken of the partition lies past the bad record.
-        self.ready.retain(|f| f.partition() != fetched.partition());
-        let job = Box::new(move |core: &mut Core, now: Instant| {
-            // Refused only for an offset outside the records; the
-            // iterator's own never is.
-            let _ = core
-                .client
-                .consumer()
-                .report_corrupt(now, &fetched, offset, error);
-        });
-        self.client
-            .handle
-            .inputs
-            .send(Input::Job(job))
-            .map_err(|_| Error::Closed)
-    }
-
-    /// Drops records taken but not returned for `partitions` (all when
-    /// `None`), including those of a pull still on its way.
-    fn forget(&mut self, partitions: Option<&[TopicPartition]>) {
-        let hit = |tp: &TopicPartition| partitions.is_none_or(|p| p.contains(tp));
-        self.ready.retain(|f| !hit(f.partition()));
-        if self.pending.is_some() {
-            match partitions {
-                None => self.stale = Stale::All,
-                Some(tps) => self.stale.add(tps),
+    /// Waits for a pull until `deadline`; false if none came by then (it
+    /// stays on its way for the next poll).
+    fn wait_pull(&mut self, deadline: Instant) -> Result<bool, Error> {
+        let rx = match &self.pending {
+            Some(rx) => rx,
+            None => {
+                let (tx, rx) = mpsc::sync_channel(1);
+                self.lease.pull(Box::new(move |r| {
+                    let _ = tx.send(r);
+                }))?;
+                self.pending.insert(rx)
             }
-        }
+        };
+        let answer = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(answer) => answer,
+            Err(mpsc::RecvTimeoutError::Timeout) => return Ok(false),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        };
+        self.pending = None;
+        self.lease.pulled(answer)?;
+        Ok(true)
     }
 
     /// Reads records of one partition from `offset`: assigns only that
     /// partition (replacing the assignment), seeks, and returns the first
     /// records that arrive, about `max_bytes` of keys and values (at least
-    /// one record). Empty if none arrived within the API timeout.
+    /// one record; the rest stays for the next `poll`). Empty if none
+    /// arrived within the API timeout.
     pub fn fetch(
         &mut self,
         topic: &str,
         partition: i32,
         offset: i64,
         max_bytes: usize,
-    ) -> Result<Vec<Message>, Error> {
+    ) -> Result<Vec<ConsumerRecord>, Error> {
         let tp = TopicPartition::new(topic, partition);
         self.assign([tp.clone()])?;
         self.seek(tp, SeekTo::Offset(offset))?;
         let deadline = Instant::now() + self.client.handle.timeout;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let got = self.poll(left.min(Duration::from_millis(100)))?;
-            let mut out = Vec::new();
-            let mut size = 0usize;
-            for m in got.into_iter().filter(|m| m.offset >= offset) {
-                size +=
-                    m.key.as_ref().map_or(0, Bytes::len) + m.value.as_ref().map_or(0, Bytes::len);
-                if !out.is_empty() && size > max_bytes {
-                    break;
-                }
-                out.push(m);
-            }
-            if !out.is_empty() || left.is_zero() {
+            let out = self.take(max_bytes)?;
+            if !out.is_empty() || !self.wait_pull(deadline)? {
                 return Ok(out);
             }
         }
-    }
-
-    fn command(
-        &self,
-        f: impl FnOnce(&mut Core, Instant) -> Result<(), kafka_state::Misuse> + Send + 'static,
-    ) -> Result<(), Error> {
-        self.client.call(
-            move |core, now, reply| reply(f(core, now).map_err(Error::from)),
-            self.client.handle.timeout,
-        )
-    }
-
-    fn query<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Core) -> T + Send + 'static,
-    ) -> Result<T, Error> {
-        self.client.call(
-            move |core, _, reply| reply(Ok(f(core))),
-            self.client.handle.timeout,
-        )
     }
 }

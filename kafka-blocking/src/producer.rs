@@ -1,15 +1,13 @@
 //! The producer handle.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use kafka_driver::{wall_clock_ms, Offer, Wake};
 
-use kafka_state::calls::Offer;
-
-use crate::core::{wall_clock_ms, Core};
-use crate::{Client, DeliveryReport, Error, ProducerRecord};
+use crate::driver::Core;
+use crate::{Client, Error, ProducerRecord};
+use kafka_driver::threads::{delivery_channel, Delivery};
 
 /// Sends records through the client's driver thread. Cheap to clone; get
 /// one with [`Client::producer`]. Settings live in `config.producer`
@@ -19,169 +17,22 @@ pub struct Producer {
     pub(crate) client: Client,
 }
 
-/// A record on its way: [`Delivery::wait`] returns its report.
-#[derive(Debug)]
-#[must_use = "a delivery is only known once waited for"]
-pub struct Delivery {
-    slot: Arc<Slot>,
-    timeout: Duration,
-}
-
-impl Delivery {
-    /// Blocks until the record is acknowledged or failed. Never longer
-    /// than the producer's delivery timeout (plus a second).
-    pub fn wait(self) -> Result<DeliveryReport, Error> {
-        let timeout = self.timeout;
-        self.wait_timeout(timeout)
-    }
-
-    /// Blocks at most `timeout`; [`Error::Timeout`] if the report has not
-    /// come by then (the record may still be delivered).
-    pub fn wait_timeout(self, timeout: Duration) -> Result<DeliveryReport, Error> {
-        self.slot.wait(timeout)
-    }
-
-    /// The report if it has come, without blocking (a later
-    /// [`Delivery::wait`] returns it again).
-    pub fn try_get(&self) -> Option<Result<DeliveryReport, Error>> {
-        self.slot.peek()
-    }
-}
-
-/// Where one delivery report lands: a lighter one-shot than a channel
-/// (one allocation, and no system call unless someone is blocked on it).
-#[derive(Debug, Default)]
-struct Slot {
-    state: Mutex<SlotState>,
-    ready: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct SlotState {
-    /// `Some(None)`: the driver dropped the record without a report
-    /// (the client is gone).
-    /// The error is boxed: [`Error`] is several times the size of a
-    /// report, and a slot is held per record in flight.
-    result: Option<Option<Result<DeliveryReport, Box<Error>>>>,
-    waiting: bool,
-}
-
-impl Slot {
-    fn put(&self, result: Option<Result<DeliveryReport, Error>>) {
-        let waiting = match self.state.lock() {
-            Ok(mut s) => {
-                s.result.get_or_insert(result.map(|r| r.map_err(Box::new)));
-                s.waiting
-            }
-            Err(_) => return,
-        };
-        if waiting {
-            self.ready.notify_all();
-        }
-    }
-
-    fn peek(&self) -> Option<Result<DeliveryReport, Error>> {
-        let s = self.state.lock().ok()?;
-        s.result.as_ref().map(|r| unbox(r.clone()))
-    }
-
-    fn wait(&self, timeout: Duration) -> Result<DeliveryReport, Error> {
-        let mut s = self.state.lock().map_err(|_| Error::Closed)?;
-        let mut deadline = None;
-        loop {
-            if let Some(r) = s.result.take() {
-                return unbox(r);
-            }
-            let now = Instant::now();
-            let deadline = *deadline.get_or_insert(now + timeout);
-            let left = deadline.saturating_duration_since(now);
-            if left.is_zero() {
-                return Err(Error::Timeout);
-            }
-            s.waiting = true;
-            s = self
-                .ready
-                .wait_timeout(s, left)
-                .map_err(|_| Error::Closed)?
-                .0;
-        }
-    }
-}
-
-/// A slot's report as the caller sees it.
-fn unbox(r: Option<Result<DeliveryReport, Box<Error>>>) -> Result<DeliveryReport, Error> {
-    match r {
-        Some(report) => report.map_err(|e| *e),
-        None => Err(Error::Closed),
-    }
-}
-
-/// What the driver holds for a record: where its report goes. A plain
-/// struct, not a boxed closure: one allocation less per record.
-pub(crate) struct Delivered(Reporter);
-
-impl kafka_state::calls::Deliver for Delivered {
-    fn deliver(self, result: Result<DeliveryReport, Error>) {
-        self.0.report(result);
-    }
-}
-
-/// The driver's end of a [`Slot`]; dropped without a report (the core
-/// went away with the record), it tells the waiter the client closed.
-struct Reporter(Option<Arc<Slot>>);
-
-impl Reporter {
-    fn report(mut self, result: Result<DeliveryReport, Error>) {
-        if let Some(slot) = self.0.take() {
-            slot.put(Some(result));
-        }
-    }
-}
-
-impl Drop for Reporter {
-    fn drop(&mut self) {
-        if let Some(slot) = self.0.take() {
-            slot.put(None);
-        }
-    }
-}
-
 impl Producer {
-    /// Sends one record and blocks until the broker acknowledged it:
-    /// simple, and one round trip per record. For throughput use
-    /// [`Producer::send_async`] and [`Producer::flush`].
-    pub fn send(
-        &self,
-        topic: &str,
-        partition: Option<i32>,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[(&str, &[u8])],
-    ) -> Result<DeliveryReport, Error> {
-        let mut record = ProducerRecord::new(topic);
-        record.partition = partition;
-        record.key = key.map(Bytes::copy_from_slice);
-        record.value = value.map(Bytes::copy_from_slice);
-        record.headers = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), Some(Bytes::copy_from_slice(v))))
-            .collect();
-        self.send_async(record)?.wait()
-    }
-
     /// Hands `record` to the producer and returns at once, unless the
     /// buffer is full (`buffer_memory`): then it blocks until there is
-    /// room, at most the delivery timeout. Records sent one after another
-    /// are batched and pipelined. A record that can never be sent (bad
+    /// room, at most the delivery timeout ([`Error::BufferFull`] after
+    /// that). [`Delivery::wait`] on the result gives the delivery report;
+    /// records sent one after another are batched and pipelined, so wait
+    /// on a record's delivery before sending the next one only if you
+    /// want one round trip per record. A record that can never be sent (bad
     /// topic name, negative partition, too large) is refused here with
     /// [`Error::InvalidRecord`]. A record without a timestamp gets the
     /// current time.
-    pub fn send_async(&self, mut record: ProducerRecord) -> Result<Delivery, Error> {
+    pub fn send(&self, mut record: ProducerRecord) -> Result<Delivery, Error> {
         let handle = &self.client.handle;
         let shared = &handle.shared;
         let timeout = handle.delivery_timeout;
-        let slot = Arc::new(Slot::default());
-        let mut delivered = Delivered(Reporter(Some(Arc::clone(&slot))));
+        let (mut delivered, delivery) = delivery_channel(timeout);
         let mut deadline = None;
         // Run here, not queued for the driver: most sends only add the
         // record to an open batch and need no wake-up. The core keeps the
@@ -190,7 +41,7 @@ impl Producer {
         // lock, which the driver signals when room comes back.
         let mut core = shared.lock()?;
         loop {
-            if !shared.running.load(Ordering::Acquire) {
+            if !shared.ext.running.load(Ordering::Acquire) {
                 return Err(Error::Closed);
             }
             let now = Instant::now();
@@ -204,11 +55,11 @@ impl Producer {
                 record.timestamp = Some(wall.millis(now, wall_clock_ms));
             }
             let offer = calls.offer(client, now, record, delivered);
-            if crate::driver::after_command(&mut core, now) {
-                shared.wake();
+            if core.after_command() {
+                shared.ext.wake();
             }
             match offer {
-                Offer::Accepted => return Ok(Delivery { slot, timeout }),
+                Offer::Accepted => return Ok(delivery),
                 Offer::Refused(e) => return Err(e),
                 Offer::Full(r, d) => {
                     (record, delivered) = (*r, d);
@@ -216,9 +67,10 @@ impl Producer {
                         .get_or_insert(now + timeout)
                         .saturating_duration_since(now);
                     if left.is_zero() {
-                        return Err(Error::Timeout);
+                        return Err(Error::BufferFull);
                     }
                     core = shared
+                        .ext
                         .room
                         .wait_timeout(core, left)
                         .map_err(|_| Error::Closed)?
@@ -238,66 +90,5 @@ impl Producer {
             },
             timeout,
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // Reports are built by the core only; a distinguishable error
-    // stands in for one here.
-    fn report(n: i64) -> Result<DeliveryReport, Error> {
-        Err(Error::Io(n.to_string()))
-    }
-
-    fn number(r: Result<DeliveryReport, Error>) -> String {
-        match r {
-            Err(Error::Io(n)) => n,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    fn delivery() -> (Delivery, Reporter) {
-        let slot = Arc::new(Slot::default());
-        let reporter = Reporter(Some(Arc::clone(&slot)));
-        let d = Delivery {
-            slot,
-            timeout: Duration::from_secs(5),
-        };
-        (d, reporter)
-    }
-
-    #[test]
-    fn a_report_from_another_thread_wakes_the_waiter_and_can_be_peeked_first() {
-        let (d, reporter) = delivery();
-        assert!(d.try_get().is_none());
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            reporter.report(report(7));
-        });
-        assert_eq!(number(d.slot.wait(Duration::from_secs(5))), "7");
-        t.join().unwrap();
-
-        let (d, reporter) = delivery();
-        reporter.report(report(8));
-        assert_eq!(number(d.try_get().unwrap()), "8");
-        assert_eq!(number(d.wait()), "8", "peeking leaves it for wait");
-    }
-
-    #[test]
-    fn a_dropped_reporter_means_closed_and_silence_means_timeout() {
-        let (d, reporter) = delivery();
-        drop(reporter);
-        assert!(matches!(d.try_get(), Some(Err(Error::Closed))));
-        assert!(matches!(d.wait(), Err(Error::Closed)));
-
-        let (d, _reporter) = delivery();
-        let started = Instant::now();
-        assert!(matches!(
-            d.wait_timeout(Duration::from_millis(30)),
-            Err(Error::Timeout)
-        ));
-        assert!(started.elapsed() >= Duration::from_millis(30));
     }
 }

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Broker;
-use kafka_blocking::{Client, Config, Error, NewTopic, SaslConfig, TlsConfig};
+use kafka_blocking::{Client, Config, Error, NewTopic, ProducerRecord, SaslConfig, TlsConfig};
 use kafka_testkit::kafka::{Listener, DEFAULT_USER};
 use kafka_testkit::KafkaCluster;
 
@@ -51,7 +51,12 @@ fn produce_one(client: &Client, topic: &str) {
     client.create_topic(NewTopic::new(&topic, 1, 3)).unwrap();
     let r = client
         .producer()
-        .send(&topic, None, Some(b"k"), Some(b"v"), &[])
+        .send(
+            ProducerRecord::new(&topic)
+                .with_key(b"k".to_vec())
+                .with_value(b"v".to_vec()),
+        )
+        .and_then(|d| d.wait())
         .unwrap();
     assert_eq!(r.offset, 0);
 }
@@ -66,7 +71,7 @@ fn tls_mutual_tls_and_sasl_ssl_on_kafka() {
 
     let mut config = Config::default();
     config.tls = Some(TlsConfig::new().with_ca_pem(ca.clone()));
-    let client = Client::connect(&cluster.bootstrap_for(Listener::Ssl), config).unwrap();
+    let client = Client::connect(at(&cluster.bootstrap_for(Listener::Ssl), config)).unwrap();
     produce_one(&client, "b-tls");
 
     let mut config = Config::default();
@@ -78,18 +83,18 @@ fn tls_mutual_tls_and_sasl_ssl_on_kafka() {
                 pki.read("client.key").unwrap(),
             ),
     );
-    let client = Client::connect(&cluster.bootstrap_for(Listener::Mtls), config).unwrap();
+    let client = Client::connect(at(&cluster.bootstrap_for(Listener::Mtls), config)).unwrap();
     produce_one(&client, "b-mtls");
     // No client certificate: the broker ends the handshake.
     let mut config = Config::default();
     config.tls = Some(TlsConfig::new().with_ca_pem(ca.clone()));
     config.api_timeout = Duration::from_secs(5);
-    assert!(Client::connect(&cluster.bootstrap_for(Listener::Mtls), config).is_err());
+    assert!(Client::connect(at(&cluster.bootstrap_for(Listener::Mtls), config)).is_err());
 
     let mut config = Config::default();
     config.tls = Some(TlsConfig::new().with_ca_pem(ca.clone()));
     config.sasl = Some(SaslConfig::scram_sha256(DEFAULT_USER.0, DEFAULT_USER.1));
-    let client = Client::connect(&cluster.bootstrap_for(Listener::SaslSsl), config).unwrap();
+    let client = Client::connect(at(&cluster.bootstrap_for(Listener::SaslSsl), config)).unwrap();
     produce_one(&client, "b-sasl-ssl");
 
     // A wrong password fails at once with the authentication error (the
@@ -98,7 +103,7 @@ fn tls_mutual_tls_and_sasl_ssl_on_kafka() {
     config.tls = Some(TlsConfig::new().with_ca_pem(ca));
     config.sasl = Some(SaslConfig::plain(DEFAULT_USER.0, "wrong"));
     let started = Instant::now();
-    let err = Client::connect(&cluster.bootstrap_for(Listener::SaslSsl), config).unwrap_err();
+    let err = Client::connect(at(&cluster.bootstrap_for(Listener::SaslSsl), config)).unwrap_err();
     assert!(
         matches!(
             &err,
@@ -114,4 +119,10 @@ fn tls_mutual_tls_and_sasl_ssl_on_kafka() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// `config` with its bootstrap list set to `servers`.
+fn at(servers: &str, mut config: kafka_blocking::Config) -> kafka_blocking::Config {
+    config.bootstrap = kafka_blocking::BrokerAddr::parse_list(servers).unwrap();
+    config
 }

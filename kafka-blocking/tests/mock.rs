@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use kafka_blocking::{Client, Config, Error, NewTopic};
+use kafka_blocking::{Client, Config, Error, NewTopic, ProducerRecord};
 use kafka_mock::MockCluster;
 use kafka_proto::ErrorCode;
 
@@ -26,7 +26,7 @@ fn mock_behind_proxy() -> (MockCluster, kafka_testkit::PausableProxy, u16) {
 #[test]
 fn admin_round_trip() {
     let mock = mock(3);
-    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
     client.create_topic(NewTopic::new("t1", 4, 1)).unwrap();
     let err = client.create_topic(NewTopic::new("t1", 4, 1)).unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::TopicAlreadyExists), "{err}");
@@ -47,7 +47,7 @@ fn admin_round_trip() {
 #[test]
 fn clones_work_from_many_threads() {
     let mock = mock(1);
-    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
     let threads: Vec<_> = (0..8)
         .map(|i| {
             let c = client.clone();
@@ -70,7 +70,7 @@ fn unreachable_bootstrap_fails_within_the_api_timeout() {
     let mut config = Config::default();
     config.api_timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let err = Client::connect(&format!("127.0.0.1:{port}"), config).unwrap_err();
+    let err = Client::connect(at(&format!("127.0.0.1:{port}"), config)).unwrap_err();
     assert_eq!(err, Error::Request(kafka_state::RequestError::Timeout));
     let took = started.elapsed();
     assert!(
@@ -82,7 +82,7 @@ fn unreachable_bootstrap_fails_within_the_api_timeout() {
 #[test]
 fn invalid_arguments_are_typed_errors() {
     let mock = mock(1);
-    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
     assert!(matches!(
         client.create_topic(NewTopic::new("", 1, 1)).unwrap_err(),
         Error::Misuse(_)
@@ -92,11 +92,11 @@ fn invalid_arguments_are_typed_errors() {
         Error::Misuse(_)
     ));
     assert!(matches!(
-        Client::connect("no-port", Config::default()).unwrap_err(),
+        Client::bootstrap("no-port").unwrap_err(),
         Error::Misuse(_)
     ));
     assert!(matches!(
-        Client::connect("", Config::default()).unwrap_err(),
+        Client::bootstrap("").unwrap_err(),
         Error::Misuse(_)
     ));
 }
@@ -104,7 +104,7 @@ fn invalid_arguments_are_typed_errors() {
 #[test]
 fn dropping_the_last_handle_closes_the_connections() {
     let mock = mock(1);
-    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
     client.create_topic(NewTopic::new("d", 1, 1)).unwrap();
     let open = || mock.with(|c| c.connection_count()).unwrap();
     assert!(open() >= 1);
@@ -119,17 +119,24 @@ fn dropping_the_last_handle_closes_the_connections() {
 #[test]
 fn send_waits_for_the_ack_and_send_async_pipelines() {
     let mock = mock(2);
-    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
     client.create_topic(NewTopic::new("p", 3, 1)).unwrap();
     let producer = client.producer();
     let report = producer
-        .send("p", Some(2), Some(b"k"), Some(b"v"), &[("h", b"1")])
+        .send(
+            ProducerRecord::new("p")
+                .with_partition(2)
+                .with_key(b"k".to_vec())
+                .with_value(b"v".to_vec())
+                .with_header("h", Some(bytes::Bytes::from_static(b"1"))),
+        )
+        .and_then(|d| d.wait())
         .unwrap();
     assert_eq!((report.partition, report.offset), (2, 0));
     let deliveries: Vec<_> = (0..3_000)
         .map(|i| {
             producer
-                .send_async(
+                .send(
                     kafka_blocking::ProducerRecord::new("p")
                         .with_key(format!("k{}", i % 7))
                         .with_value(format!("v{i}")),
@@ -152,7 +159,10 @@ fn send_waits_for_the_ack_and_send_async_pipelines() {
     assert_eq!(total, 3_001);
     // Errors are typed and carry the record's problem.
     assert!(matches!(
-        producer.send("", None, None, Some(b"v"), &[]).unwrap_err(),
+        producer
+            .send(ProducerRecord::new("").with_value(b"v".to_vec()))
+            .and_then(|d| d.wait())
+            .unwrap_err(),
         Error::InvalidRecord(_)
     ));
 }
@@ -162,14 +172,14 @@ fn a_full_buffer_blocks_send_async_instead_of_failing() {
     let mock = mock(1);
     let mut config = Config::default();
     config.producer.buffer_memory = 32 * 1024;
-    let client = Client::connect(&mock.bootstrap(), config).unwrap();
+    let client = Client::connect(at(&mock.bootstrap(), config)).unwrap();
     client.create_topic(NewTopic::new("bp", 1, 1)).unwrap();
     let producer = client.producer();
     let value = vec![1u8; 1000];
     let deliveries: Vec<_> = (0..1_000)
         .map(|_| {
             producer
-                .send_async(kafka_blocking::ProducerRecord::new("bp").with_value(value.clone()))
+                .send(kafka_blocking::ProducerRecord::new("bp").with_value(value.clone()))
                 .unwrap()
         })
         .collect();
@@ -180,14 +190,14 @@ fn a_full_buffer_blocks_send_async_instead_of_failing() {
 
 #[test]
 fn poll_fetch_and_offsets_read_back_what_was_produced() {
-    use kafka_blocking::{Position, SeekTo, TopicPartition};
+    use kafka_blocking::{OffsetSpec, SeekTo, TopicPartition};
     let mock = mock(2);
-    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
     client.create_topic(NewTopic::new("r", 2, 1)).unwrap();
     let producer = client.producer();
     for i in 0..500 {
         let _ = producer
-            .send_async(
+            .send(
                 kafka_blocking::ProducerRecord::new("r")
                     .with_partition(i % 2)
                     .with_key(format!("k{i}"))
@@ -197,23 +207,18 @@ fn poll_fetch_and_offsets_read_back_what_was_produced() {
             .unwrap();
     }
     producer.flush(Duration::from_secs(20)).unwrap();
-    let mut consumer = client.consumer();
-    assert_eq!(
-        consumer.offsets("r", 0, Position::Earliest).unwrap(),
-        Some(0)
-    );
-    assert_eq!(
-        consumer.offsets("r", 0, Position::Latest).unwrap(),
-        Some(250)
-    );
+    let mut consumer = client.consumer().unwrap();
+    assert_eq!(offset_at(&consumer, "r", OffsetSpec::Earliest), Some(0));
+    assert_eq!(offset_at(&consumer, "r", OffsetSpec::Latest), Some(250));
 
     // One-shot fetch from an offset, bounded by bytes (at least one record).
     let got = consumer.fetch("r", 1, 10, 40).unwrap();
     assert!(!got.is_empty() && got.len() < 10, "{}", got.len());
     assert_eq!(got[0].offset, 10);
-    assert_eq!(got[0].next_offset, 11);
+    assert_eq!(got[0].offset + 1, 11);
     assert_eq!(got[0].value.as_deref(), Some(&b"v21"[..]));
-    assert_eq!(got[0].headers, vec![("h".to_string(), Some("x".into()))]);
+    let headers: Vec<_> = got[0].headers.iter().collect();
+    assert_eq!(headers, [("h", Some("x".into()))]);
 
     // poll over the whole assignment from the start.
     let tps = [TopicPartition::new("r", 0), TopicPartition::new("r", 1)];
@@ -245,9 +250,9 @@ fn poll_fetch_and_offsets_read_back_what_was_produced() {
 fn a_seek_after_a_timed_out_poll_is_respected() {
     use kafka_blocking::{SeekTo, TopicPartition};
     let mock = mock(1);
-    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
     client.create_topic(NewTopic::new("s", 1, 1)).unwrap();
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().unwrap();
     let tp = TopicPartition::new("s", 0);
     consumer.assign([tp.clone()]).unwrap();
     consumer.seek(tp.clone(), SeekTo::Offset(0)).unwrap();
@@ -256,7 +261,7 @@ fn a_seek_after_a_timed_out_poll_is_respected() {
     let producer = client.producer();
     for i in 0..100 {
         let _ = producer
-            .send_async(kafka_blocking::ProducerRecord::new("s").with_value(format!("{i}")))
+            .send(kafka_blocking::ProducerRecord::new("s").with_value(format!("{i}")))
             .unwrap();
     }
     producer.flush(Duration::from_secs(10)).unwrap();
@@ -281,17 +286,17 @@ fn a_seek_after_a_timed_out_poll_is_respected() {
 fn a_pull_waiting_in_the_driver_does_not_swallow_records_after_a_seek() {
     use kafka_blocking::{SeekTo, TopicPartition};
     let mock = mock(1);
-    let client = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
     client.create_topic(NewTopic::new("w", 1, 1)).unwrap();
     let producer = client.producer();
     for i in 0..100 {
         let _ = producer
-            .send_async(kafka_blocking::ProducerRecord::new("w").with_value(format!("{i}")))
+            .send(kafka_blocking::ProducerRecord::new("w").with_value(format!("{i}")))
             .unwrap();
     }
     producer.flush(Duration::from_secs(10)).unwrap();
     let tp = TopicPartition::new("w", 0);
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().unwrap();
     consumer.assign([tp.clone()]).unwrap();
     // Paused: the pull this poll leaves behind waits in the driver.
     consumer.pause([tp.clone()]).unwrap();
@@ -334,7 +339,7 @@ fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
     config.producer.acks = kafka_blocking::Acks::None;
     config.producer.enable_idempotence = false;
     config.producer.buffer_memory = 1 << 20;
-    let client = Client::connect(&format!("127.0.0.1:{proxy_port}"), config).unwrap();
+    let client = Client::connect(at(&format!("127.0.0.1:{proxy_port}"), config)).unwrap();
     client.create_topic(NewTopic::new("z", 1, 1)).unwrap();
     proxy.pause(true);
     const TOTAL: u64 = 3_000;
@@ -345,7 +350,7 @@ fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
             let value = bytes::Bytes::from(vec![7u8; 10_000]);
             for _ in 0..TOTAL {
                 let r = kafka_blocking::ProducerRecord::new("z").with_value(value.clone());
-                drop(producer.send_async(r).unwrap());
+                drop(producer.send(r).unwrap());
                 accepted.fetch_add(1, Ordering::Relaxed);
             }
             producer.flush(Duration::from_secs(20)).unwrap();
@@ -380,7 +385,7 @@ fn a_sender_waiting_for_room_learns_that_the_client_closed() {
     let mut config = Config::default();
     config.producer.buffer_memory = 16 * 1024;
     config.api_timeout = Duration::from_secs(2);
-    let client = Client::connect(&format!("127.0.0.1:{proxy_port}"), config).unwrap();
+    let client = Client::connect(at(&format!("127.0.0.1:{proxy_port}"), config)).unwrap();
     client.create_topic(NewTopic::new("w", 1, 1)).unwrap();
     proxy.pause(true);
     let blocked = Arc::new(AtomicBool::new(false));
@@ -391,7 +396,7 @@ fn a_sender_waiting_for_room_learns_that_the_client_closed() {
             for _ in 0..100 {
                 let r = kafka_blocking::ProducerRecord::new("w").with_value(value.clone());
                 let started = Instant::now();
-                let sent = producer.send_async(r);
+                let sent = producer.send(r);
                 if started.elapsed() > Duration::from_millis(500) {
                     blocked.store(true, Ordering::Relaxed);
                 }
@@ -408,10 +413,7 @@ fn a_sender_waiting_for_room_learns_that_the_client_closed() {
         .with_partition(-1)
         .with_value(b"v".to_vec());
     let started = Instant::now();
-    assert!(matches!(
-        producer.send_async(bad),
-        Err(Error::InvalidRecord(_))
-    ));
+    assert!(matches!(producer.send(bad), Err(Error::InvalidRecord(_))));
     assert!(started.elapsed() < Duration::from_millis(500));
     client.close();
     let (error, waited) = sender.join().unwrap();
@@ -432,10 +434,13 @@ fn a_retry_scheduled_by_a_response_goes_after_its_backoff() {
     let mock = mock(1);
     let mut config = Config::default();
     config.producer.retry_backoff = Duration::from_millis(50);
-    let client = Client::connect(&mock.bootstrap(), config).unwrap();
+    let client = Client::connect(at(&mock.bootstrap(), config)).unwrap();
     client.create_topic(NewTopic::new("r", 1, 1)).unwrap();
     let producer = client.producer();
-    producer.send("r", None, None, Some(b"v"), &[]).unwrap();
+    producer
+        .send(ProducerRecord::new("r").with_value(b"v".to_vec()))
+        .and_then(|d| d.wait())
+        .unwrap();
     mock.inject_error(
         kafka_proto::ApiKey::Produce,
         ErrorCode::NotEnoughReplicas,
@@ -443,7 +448,7 @@ fn a_retry_scheduled_by_a_response_goes_after_its_backoff() {
     );
     let started = Instant::now();
     let d = producer
-        .send_async(kafka_blocking::ProducerRecord::new("r").with_value(b"v".to_vec()))
+        .send(kafka_blocking::ProducerRecord::new("r").with_value(b"v".to_vec()))
         .unwrap();
     let report = d.wait_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(report.offset, 1);
@@ -463,13 +468,13 @@ fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
     let mut config = Config::default();
     config.producer.acks = kafka_blocking::Acks::None;
     config.producer.enable_idempotence = false;
-    let client = Arc::new(Client::connect(&format!("127.0.0.1:{proxy_port}"), config).unwrap());
+    let client = Arc::new(Client::connect(at(&format!("127.0.0.1:{proxy_port}"), config)).unwrap());
     client.create_topic(NewTopic::new("c", 1, 1)).unwrap();
     let producer = client.producer();
     // The topic's metadata first: asked for while the proxy is paused, it
     // would hold every record back.
     let first = kafka_blocking::ProducerRecord::new("c").with_value(b"first".to_vec());
-    producer.send_async(first).unwrap().wait().unwrap();
+    producer.send(first).unwrap().wait().unwrap();
     proxy.pause(true);
     // 4 MB: more than the socket buffers take, less than the limits that
     // would hold the sender back.
@@ -478,7 +483,7 @@ fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
     let pending: Vec<_> = (0..TOTAL)
         .map(|_| {
             let r = kafka_blocking::ProducerRecord::new("c").with_value(value.clone());
-            producer.send_async(r).unwrap()
+            producer.send(r).unwrap()
         })
         .collect();
     producer.flush(Duration::from_secs(20)).unwrap();
@@ -509,17 +514,17 @@ fn close_writes_out_acks_zero_records_a_slow_socket_still_holds() {
 fn poll_keeps_the_records_before_a_batch_that_fails_to_decode() {
     use kafka_blocking::{Compression, ProducerRecord, SeekTo, TopicPartition};
     let mock = mock(1);
-    let plain = Client::connect(&mock.bootstrap(), Config::default()).unwrap();
+    let plain = Client::bootstrap(&mock.bootstrap()).unwrap();
     plain.create_topic(NewTopic::new("dmg", 1, 1)).unwrap();
     let mut lz4 = Config::default();
     lz4.producer.compression = Compression::Lz4;
     lz4.producer.linger = Duration::from_millis(200);
-    let packed = Client::connect(&mock.bootstrap(), lz4).unwrap();
+    let packed = Client::connect(at(&mock.bootstrap(), lz4)).unwrap();
     let send_all = |client: &Client, values: Vec<Vec<u8>>| {
         let producer = client.producer();
         for v in values {
             let _ = producer
-                .send_async(ProducerRecord::new("dmg").with_partition(0).with_value(v))
+                .send(ProducerRecord::new("dmg").with_partition(0).with_value(v))
                 .unwrap();
         }
         producer.flush(Duration::from_secs(10)).unwrap();
@@ -531,8 +536,8 @@ fn poll_keeps_the_records_before_a_batch_that_fails_to_decode() {
 
     let mut config = Config::default();
     config.consumer.max_decompressed_size = 4096;
-    let reader = Client::connect(&mock.bootstrap(), config).unwrap();
-    let mut consumer = reader.consumer();
+    let reader = Client::connect(at(&mock.bootstrap(), config)).unwrap();
+    let mut consumer = reader.consumer().unwrap();
     let tp = TopicPartition::new("dmg", 0);
     consumer.assign([tp.clone()]).unwrap();
     consumer.seek(tp.clone(), SeekTo::Earliest).unwrap();
@@ -571,4 +576,71 @@ fn poll_keeps_the_records_before_a_batch_that_fails_to_decode() {
             break;
         }
     }
+}
+
+/// `config` with its bootstrap list set to `servers`.
+fn at(servers: &str, mut config: kafka_blocking::Config) -> kafka_blocking::Config {
+    config.bootstrap = kafka_blocking::BrokerAddr::parse_list(servers).unwrap();
+    config
+}
+
+/// Partition 0's offset of `topic` by `spec`.
+fn offset_at(
+    consumer: &kafka_blocking::Consumer,
+    topic: &str,
+    spec: kafka_blocking::OffsetSpec,
+) -> Option<i64> {
+    let tp = kafka_blocking::TopicPartition::new(topic, 0);
+    let mut got = consumer.offsets([tp.clone()], spec).unwrap();
+    got.remove(&tp).and_then(|r| r.ok()).and_then(|l| l.offset)
+}
+
+/// A client hands out one consumer at a time, and the records `poll`
+/// returns count as consumed (what a commit would cover) without a call;
+/// with automatic storing off, only what the application stores counts.
+#[test]
+fn one_consumer_at_a_time_and_polled_records_count_as_consumed() {
+    use kafka_blocking::{SeekTo, TopicPartition};
+    let mock = MockCluster::builder().build().unwrap();
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
+    client.create_topic(NewTopic::new("s", 1, 1)).unwrap();
+    let producer = client.producer();
+    for i in 0..20 {
+        let delivery = producer.send(ProducerRecord::new("s").with_value(format!("{i}")));
+        drop(delivery.unwrap());
+    }
+    producer.flush(Duration::from_secs(20)).unwrap();
+    let tp = TopicPartition::new("s", 0);
+    let poll_some = |consumer: &mut kafka_blocking::Consumer| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = consumer.poll(Duration::from_millis(200)).unwrap();
+            if !got.is_empty() || Instant::now() > deadline {
+                return got;
+            }
+        }
+    };
+
+    let mut consumer = client.consumer().unwrap();
+    assert_eq!(client.consumer().unwrap_err(), Error::ConsumerInUse);
+    consumer.assign([tp.clone()]).unwrap();
+    consumer.seek(tp.clone(), SeekTo::Earliest).unwrap();
+    assert_eq!(consumer.consumed(&tp).unwrap(), None);
+    let got = poll_some(&mut consumer);
+    let last = got.last().expect("records").offset;
+    assert_eq!(consumer.consumed(&tp).unwrap().unwrap().offset, last + 1);
+    drop(consumer);
+    drop(client.consumer().unwrap());
+
+    let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+    config.consumer.enable_auto_offset_store = false;
+    let manual = Client::connect(config).unwrap();
+    let mut consumer = manual.consumer().unwrap();
+    consumer.assign([tp.clone()]).unwrap();
+    consumer.seek(tp.clone(), SeekTo::Earliest).unwrap();
+    let got = poll_some(&mut consumer);
+    assert_eq!(got[0].offset, 0);
+    assert_eq!(consumer.consumed(&tp).unwrap(), None);
+    consumer.store_offset(&got[0]).unwrap();
+    assert_eq!(consumer.consumed(&tp).unwrap().unwrap().offset, 1);
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kafka_blocking::{Client, Config, NewTopic, SaslConfig, TlsConfig};
+use kafka_blocking::{Client, Config, NewTopic, ProducerRecord, SaslConfig, TlsConfig};
 use kafka_mock::{MockCluster, SaslMechanism as MockMechanism};
 use kafka_testkit::{free_port, Tansu, TestPki, TlsProxy};
 
@@ -11,7 +11,12 @@ fn produce_one(client: &Client, topic: &str) {
     client.create_topic(NewTopic::new(topic, 1, 1)).unwrap();
     let r = client
         .producer()
-        .send(topic, None, Some(b"k"), Some(b"v"), &[])
+        .send(
+            ProducerRecord::new(topic)
+                .with_key(b"k".to_vec())
+                .with_value(b"v".to_vec()),
+        )
+        .and_then(|d| d.wait())
         .unwrap();
     assert_eq!(r.offset, 0);
 }
@@ -34,14 +39,14 @@ fn tls_with_verification_and_client_certificates() {
                 pki.read("client.key").unwrap(),
             ),
     );
-    let client = Client::connect(&bootstrap, config).unwrap();
+    let client = Client::connect(at(&bootstrap, config)).unwrap();
     produce_one(&client, "tls");
 
     // Public roots do not trust the test CA.
     let mut config = Config::default();
     config.tls = Some(TlsConfig::new());
     config.api_timeout = Duration::from_millis(500);
-    assert!(Client::connect(&bootstrap, config).is_err());
+    assert!(Client::connect(at(&bootstrap, config)).is_err());
 }
 
 #[test]
@@ -58,12 +63,12 @@ fn sasl_scram_plain_and_oauthbearer() {
     ] {
         let mut config = Config::default();
         config.sasl = Some(sasl);
-        let client = Client::connect(&mock.bootstrap(), config).unwrap();
+        let client = Client::connect(at(&mock.bootstrap(), config)).unwrap();
         produce_one(&client, name);
     }
     let mut config = Config::default();
     config.sasl = Some(SaslConfig::oauthbearer());
-    let client = Client::connect_with_token_provider(&mock.bootstrap(), config, || {
+    let client = Client::connect_with_token_provider(at(&mock.bootstrap(), config), || {
         Ok(("tok".to_string(), Duration::from_secs(300)))
     })
     .unwrap();
@@ -72,5 +77,11 @@ fn sasl_scram_plain_and_oauthbearer() {
     let mut config = Config::default();
     config.sasl = Some(SaslConfig::scram_sha512("sara", "nope"));
     config.api_timeout = Duration::from_millis(500);
-    assert!(Client::connect(&mock.bootstrap(), config).is_err());
+    assert!(Client::connect(at(&mock.bootstrap(), config)).is_err());
+}
+
+/// `config` with its bootstrap list set to `servers`.
+fn at(servers: &str, mut config: kafka_blocking::Config) -> kafka_blocking::Config {
+    config.bootstrap = kafka_blocking::BrokerAddr::parse_list(servers).unwrap();
+    config
 }

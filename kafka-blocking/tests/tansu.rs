@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Broker;
-use kafka_blocking::{Client, Config, NewTopic};
+use kafka_blocking::{Client, Config, NewTopic, ProducerRecord};
 use kafka_testkit::Tansu;
 
 /// One Tansu node: replication factor 1.
@@ -43,7 +43,7 @@ fn reconnects_after_the_broker_restarts() {
     };
     let mut config = Config::default();
     config.reconnect_backoff_max = Duration::from_millis(200);
-    let client = Client::connect(&broker.bootstrap(), config).unwrap();
+    let client = Client::connect(at(&broker.bootstrap(), config)).unwrap();
     client.create_topic(NewTopic::new("before", 1, 1)).unwrap();
     broker.restart().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -53,7 +53,8 @@ fn reconnects_after_the_broker_restarts() {
     }
     let r = client
         .producer()
-        .send("after", None, None, Some(b"x"), &[])
+        .send(ProducerRecord::new("after").with_value(b"x".to_vec()))
+        .and_then(|d| d.wait())
         .unwrap();
     assert_eq!(r.offset, 0);
 }
@@ -62,4 +63,10 @@ fn reconnects_after_the_broker_restarts() {
 fn many_partitions_on_tansu() {
     let Some(broker) = Tansu::start() else { return };
     common::many_partitions(&tansu(&broker));
+}
+
+/// `config` with its bootstrap list set to `servers`.
+fn at(servers: &str, mut config: kafka_blocking::Config) -> kafka_blocking::Config {
+    config.bootstrap = kafka_blocking::BrokerAddr::parse_list(servers).unwrap();
+    config
 }

@@ -98,7 +98,7 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
             .map(|m| TopicPartition::new(&opts.topic, m.partition))
             .collect(),
     };
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().map_err(|e| e.to_string())?;
     consumer
         .assign(partitions.clone())
         .await

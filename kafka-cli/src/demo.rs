@@ -51,7 +51,7 @@ pub async fn run(messages: u64) -> Result<(), String> {
     report("produced", messages, started.elapsed());
 
     // Consume everything back from the beginning.
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().map_err(|e| e.to_string())?;
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(TOPIC, p))
         .collect();

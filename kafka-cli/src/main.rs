@@ -6,6 +6,7 @@
 
 mod consume;
 mod demo;
+mod group;
 mod metadata;
 mod produce;
 mod progress;
@@ -139,6 +140,11 @@ enum Command {
         #[arg(long, value_parser = ["read_committed", "read_uncommitted"])]
         isolation: Option<String>,
     },
+    /// List, describe or delete consumer groups, or reset their offsets.
+    Group {
+        #[command(subcommand)]
+        op: GroupOp,
+    },
     /// Print each partition's earliest and latest offsets.
     Offsets {
         /// The topic.
@@ -160,6 +166,44 @@ enum Command {
         /// First port (broker i listens on PORT+i); 0 picks free ports.
         #[arg(long, default_value_t = 9092)]
         port: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupOp {
+    /// Print every group: id, state and type.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a group's state, members, committed offsets and lag.
+    Describe {
+        /// The group.
+        group: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a group (it must have no active members).
+    Delete {
+        /// The group.
+        group: String,
+    },
+    /// Move a group's committed offsets for a topic (the group must have
+    /// no active members); prints the plan, and sets it with --execute.
+    ResetOffsets {
+        /// The group.
+        group: String,
+        /// The topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// earliest, latest, OFFSET or @TIMESTAMP_MS.
+        #[arg(long)]
+        to: String,
+        /// Set the offsets (without it, only print them).
+        #[arg(long)]
+        execute: bool,
     },
 }
 
@@ -433,6 +477,41 @@ async fn run(cli: Cli) -> Result<(), String> {
             eprintln!("consumed {n} records from {topic}");
             client.close().await;
         }
+        Command::Group { op } => {
+            let client = connect(&cli).await?;
+            match op {
+                GroupOp::List { json } => group::list(&client, *json).await?,
+                GroupOp::Describe { group: id, json } => {
+                    let described = group::describe(&client, id).await?;
+                    if *json {
+                        println!("{}", group::to_json(&described));
+                    } else {
+                        print!("{}", group::to_text(&described));
+                    }
+                }
+                GroupOp::Delete { group: id } => {
+                    group::delete(&client, id).await?;
+                    eprintln!("deleted group {id}");
+                }
+                GroupOp::ResetOffsets {
+                    group: id,
+                    topic,
+                    to,
+                    execute,
+                } => {
+                    let to = group::ResetTo::parse(to)?;
+                    let plan = group::reset_offsets(&client, id, topic, to, *execute).await?;
+                    println!("TOPIC\tPARTITION\tNEW-OFFSET");
+                    for (tp, offset) in &plan {
+                        println!("{}\t{}\t{offset}", tp.topic, tp.partition);
+                    }
+                    if !*execute {
+                        eprintln!("not set: add --execute to set these offsets");
+                    }
+                }
+            }
+            client.close().await;
+        }
         Command::Offsets { topic } => {
             let client = connect(&cli).await?;
             check_topic(&client, topic).await?;
@@ -449,12 +528,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let consumer = client.consumer();
-            let earliest = consumer
+            let earliest = client
                 .offsets(tps.clone(), kafka_tokio::OffsetSpec::Earliest)
                 .await
                 .map_err(|e| e.to_string())?;
-            let latest = consumer
+            let latest = client
                 .offsets(tps.clone(), kafka_tokio::OffsetSpec::Latest)
                 .await
                 .map_err(|e| e.to_string())?;

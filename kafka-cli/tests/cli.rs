@@ -392,3 +392,167 @@ fn sasl_flags_on_kafka() {
         started.elapsed()
     );
 }
+
+#[test]
+fn group_offsets_reset_describe_list_and_delete() {
+    let mock = MockCluster::builder().brokers(2).build().unwrap();
+    groups_on(&mock.bootstrap(), "reads", "billing", None);
+}
+
+/// The same on Kafka, where `kfk group describe` must agree with Kafka's
+/// own group tool.
+#[test]
+fn group_offsets_reset_describe_list_and_delete_on_kafka() {
+    let Some(kafka) = KafkaCluster::shared() else {
+        return;
+    };
+    let id = std::process::id();
+    groups_on(
+        &kafka.bootstrap(),
+        &format!("reads-{id}"),
+        &format!("billing-{id}"),
+        Some(kafka),
+    );
+}
+
+/// Per partition (committed, end, lag) from `kfk group describe --json`.
+fn described(b: &str, group: &str) -> (serde_json::Value, Vec<(i64, i64, i64, i64)>) {
+    let o = kfk(&["-b", b, "group", "describe", group, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let rows = v["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let n = |k: &str| o[k].as_i64().unwrap();
+            (n("partition"), n("committed"), n("end"), n("lag"))
+        })
+        .collect();
+    (v, rows)
+}
+
+fn groups_on(b: &str, topic: &str, group: &str, kafka: Option<&KafkaCluster>) {
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    ok(kfk(&[
+        "-b",
+        b,
+        "topic",
+        "create",
+        topic,
+        "--partitions",
+        "2",
+    ]));
+    let six: String = (0..6).map(|i| format!("a{i}\n")).collect();
+    let four: String = (0..4).map(|i| format!("b{i}\n")).collect();
+    ok(kfk_stdin(
+        &["-b", b, "produce", "-t", topic, "-p", "0"],
+        &six,
+    ));
+    ok(kfk_stdin(
+        &["-b", b, "produce", "-t", topic, "-p", "1"],
+        &four,
+    ));
+
+    // A dry run prints the plan and sets nothing.
+    let reset = |to: &str, execute: bool| {
+        let mut args = vec![
+            "-b",
+            b,
+            "group",
+            "reset-offsets",
+            group,
+            "-t",
+            topic,
+            "--to",
+            to,
+        ];
+        if execute {
+            args.push("--execute");
+        }
+        kfk(&args)
+    };
+    let o = reset("earliest", false);
+    assert_eq!(
+        ok(o.clone()),
+        format!("TOPIC\tPARTITION\tNEW-OFFSET\n{topic}\t0\t0\n{topic}\t1\t0\n")
+    );
+    assert!(stderr(&o).contains("--execute"), "{}", stderr(&o));
+    let (v, rows) = described(b, group);
+    assert_eq!(v["state"], "Dead", "nothing set yet: {v}");
+    assert!(rows.is_empty());
+
+    ok(reset("2", true));
+    let (v, rows) = described(b, group);
+    assert_eq!(v["group"], group);
+    assert_eq!(v["state"], "Empty", "{v}");
+    assert_eq!(v["protocol"], "classic");
+    assert!(v["members"].as_array().unwrap().is_empty());
+    assert_eq!(rows, [(0, 2, 6, 4), (1, 2, 4, 2)]);
+
+    if let Some(kafka) = kafka {
+        // Kafka's tool sees the same committed offsets, ends and lags.
+        let out = kafka
+            .tool("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand")
+            .args(["--bootstrap-server", b, "--describe", "--group", group])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut theirs: Vec<(i64, i64, i64, i64)> = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
+                (f.len() >= 6 && f[1] == topic).then(|| {
+                    let n = |i: usize| f[i].parse::<i64>().unwrap();
+                    (n(2), n(3), n(4), n(5))
+                })
+            })
+            .collect();
+        theirs.sort_unstable();
+        assert_eq!(theirs, rows, "{text}");
+    }
+
+    ok(reset("latest", true));
+    let (_, rows) = described(b, group);
+    assert_eq!(rows, [(0, 6, 6, 0), (1, 4, 4, 0)]);
+    let o = reset("@99999999999999", true);
+    assert!(
+        ok(o).contains(&format!("{topic}\t0\t6")),
+        "a time past every record is the end"
+    );
+
+    let listed: serde_json::Value =
+        serde_json::from_str(ok(kfk(&["-b", b, "group", "list", "--json"])).trim()).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["group"] == group),
+        "{listed}"
+    );
+    assert!(ok(kfk(&["-b", b, "group", "list"]))
+        .lines()
+        .any(|l| l.starts_with(group)));
+
+    ok(kfk(&["-b", b, "group", "delete", group]));
+    let listed = ok(kfk(&["-b", b, "group", "list"]));
+    assert!(
+        !listed.lines().any(|l| l.split('\t').next() == Some(group)),
+        "{listed}"
+    );
+    assert_one_line_failure(
+        &kfk(&["-b", b, "group", "delete", group]),
+        "GROUP_ID_NOT_FOUND",
+    );
+    assert_one_line_failure(&reset("soon", false), "--to soon");
+}

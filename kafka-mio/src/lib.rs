@@ -96,9 +96,8 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
+pub use kafka_driver::Error;
 pub use kafka_proto::record::Compression;
-/// Why a call failed; the error type every adapter shares.
-pub use kafka_state::calls::CallError as Error;
 pub use kafka_state::consumer::{OffsetSpec, SeekTo};
 pub use kafka_state::producer::{
     Acks, DeliveryId, DeliveryReport, ProduceError, ProducerConfig, ProducerRecord, SendError,
@@ -138,14 +137,15 @@ impl fmt::Debug for Client {
 impl Client {
     /// A client registering its sockets through `registry` (a clone of it
     /// is kept) under `tokens`. It starts connecting to the bootstrap
-    /// list at once. A `config.seed` of 0 is replaced by a random one.
-    pub fn new(
+    /// list at once and returns without waiting: the loop does the rest.
+    /// A `config.seed` of 0 is replaced by a random one.
+    pub fn connect(
         mut config: Config,
         registry: &mio::Registry,
         tokens: Tokens,
     ) -> Result<Self, Error> {
         if config.seed == 0 {
-            config.seed = random_seed();
+            config.seed = kafka_driver::random_seed();
         }
         if tokens.is_empty() {
             return Err(Error::Misuse(kafka_state::Misuse::InvalidConfig(
@@ -159,18 +159,14 @@ impl Client {
         })
     }
 
-    /// [`Client::new`] with default settings and a `host:port[,..]`
+    /// [`Client::connect`] with default settings and a `host:port[,..]`
     /// bootstrap list.
     pub fn bootstrap(
         servers: &str,
         registry: &mio::Registry,
         tokens: Tokens,
     ) -> Result<Self, Error> {
-        Self::new(
-            Config::new(BrokerAddr::parse_list(servers)?),
-            registry,
-            tokens,
-        )
+        Self::connect(Config::bootstrap(servers)?, registry, tokens)
     }
 
     /// Caps the bytes read from one socket per readiness event (256 KiB
@@ -313,9 +309,19 @@ impl Client {
     }
 
     /// The next fetched records of an assigned partition, if any have
-    /// arrived; taking them moves that partition's position. Consumer
-    /// problems come out of [`Client::poll_event`] as
+    /// arrived; taking them moves that partition's position past all of
+    /// them. Consumer problems come out of [`Client::poll_event`] as
     /// [`Event::Consumer`].
+    ///
+    /// Records decode as they are iterated. If one fails to decode, hand
+    /// the damage back with `core_mut().consumer().report_corrupt(now,
+    /// &records, iter.resume_offset(), error)`: the core puts the position
+    /// at the bad record, stops the partition and reports it (partition
+    /// and offset) as an event, so the application can seek past it.
+    /// Without that call the partition goes on after the whole batch.
+    /// Offsets of records handed to the application are stored with
+    /// `core_mut().consumer().store_record(&record)` (what a group commit
+    /// covers).
     pub fn poll_records(&mut self) -> Option<FetchedRecords> {
         let now = Instant::now();
         let records = self.driver.core.consumer().poll_records(now);
@@ -405,14 +411,4 @@ impl Drop for CoreMut<'_> {
     fn drop(&mut self) {
         self.client.driver.drain(Instant::now());
     }
-}
-
-/// A seed from the standard library's per-process random keys, for
-/// [`Config::seed`] left at 0: SCRAM nonces and jitter must not be
-/// predictable in production.
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::process::id().into());
-    h.finish() | 1
 }

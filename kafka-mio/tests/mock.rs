@@ -243,7 +243,7 @@ fn unreachable_bootstrap_fails_within_the_api_timeout() {
     config.api_timeout = Duration::from_millis(300);
     let mut h = Harness::new();
     let started = Instant::now();
-    let client = Client::new(config, h.poll.registry(), Tokens::range(1..3)).unwrap();
+    let client = Client::connect(config, h.poll.registry(), Tokens::range(1..3)).unwrap();
     let c = h.add(client);
     let id = h.clients[c].brokers().unwrap();
     let err = Error::from(h.result(c, id).unwrap_err());
@@ -362,7 +362,7 @@ fn an_unresolvable_host_is_a_connect_failure() {
     let mut config = Config::new([BrokerAddr::new("no-such-host.invalid", 9092)]);
     config.api_timeout = Duration::from_millis(200);
     let mut h = Harness::new();
-    let client = Client::new(config, h.poll.registry(), Tokens::range(1..3)).unwrap();
+    let client = Client::connect(config, h.poll.registry(), Tokens::range(1..3)).unwrap();
     let c = h.add(client);
     let id = h.clients[c].brokers().unwrap();
     assert_eq!(h.result(c, id), Err(RequestError::Timeout));
@@ -389,7 +389,7 @@ fn a_silent_broker_is_given_up_by_the_core_timer() {
     let mut config = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
     config.connection_setup_timeout = Duration::from_millis(200);
     let mut h = Harness::new();
-    let client = Client::new(config, h.poll.registry(), Tokens::range(1..3)).unwrap();
+    let client = Client::connect(config, h.poll.registry(), Tokens::range(1..3)).unwrap();
     let c = h.add(client);
     h.until(|h| {
         h.seen[c].iter().any(|e| {
@@ -457,7 +457,7 @@ fn acks_zero_sends_are_held_back_by_a_backed_up_socket() {
     config.producer.acks = kafka_mio::Acks::None;
     config.producer.enable_idempotence = false;
     config.producer.buffer_memory = 1 << 20;
-    let client = Client::new(config, h.poll.registry(), Tokens::range(100..110)).unwrap();
+    let client = Client::connect(config, h.poll.registry(), Tokens::range(100..110)).unwrap();
     let c = h.add(client);
     let id = h.clients[c].create_topic(NewTopic::new("z", 1, 1)).unwrap();
     let _ = h.outcome(c, id);

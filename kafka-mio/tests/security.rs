@@ -45,7 +45,7 @@ fn tls_through_socat_to_tansu() {
     let mut config = Config::new([BrokerAddr::new("127.0.0.1", proxy_port)]);
     config.tls = Some(TlsConfig::new().with_ca_pem(pki.read("ca.pem").unwrap()));
     let mut h = Harness::new();
-    let client = Client::new(config, h.poll.registry(), Tokens::range(10..20)).unwrap();
+    let client = Client::connect(config, h.poll.registry(), Tokens::range(10..20)).unwrap();
     let c = h.add(client);
     assert_eq!(produce_one(&mut h, c, "tls"), 0);
 }
@@ -59,7 +59,7 @@ fn sasl_scram_against_the_mock() {
     let mut config = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
     config.sasl = Some(SaslConfig::scram_sha512("sara", "secret"));
     let mut h = Harness::new();
-    let client = Client::new(config, h.poll.registry(), Tokens::range(10..20)).unwrap();
+    let client = Client::connect(config, h.poll.registry(), Tokens::range(10..20)).unwrap();
     let c = h.add(client);
     assert_eq!(produce_one(&mut h, c, "sasl"), 0);
 
@@ -67,7 +67,7 @@ fn sasl_scram_against_the_mock() {
     // reason, never a panic.
     let mut config = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
     config.sasl = Some(SaslConfig::scram_sha512("sara", "wrong"));
-    let client = Client::new(config, h.poll.registry(), Tokens::range(20..30)).unwrap();
+    let client = Client::connect(config, h.poll.registry(), Tokens::range(20..30)).unwrap();
     let bad = h.add(client);
     h.until(|h| {
         h.seen[bad].iter().any(|e| {

@@ -50,7 +50,7 @@ fn reconnects_after_the_broker_restarts_on_tansu() {
     let mut h = Harness::new();
     let mut config = Config::new(BrokerAddr::parse_list(&broker.bootstrap()).unwrap());
     config.reconnect_backoff_max = std::time::Duration::from_millis(200);
-    let client = Client::new(config, h.poll.registry(), Tokens::range(400..416)).unwrap();
+    let client = Client::connect(config, h.poll.registry(), Tokens::range(400..416)).unwrap();
     let c = h.add(client);
     let id = h.clients[c]
         .create_topic(kafka_mio::NewTopic::new("before", 1, 1))

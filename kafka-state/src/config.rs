@@ -130,6 +130,19 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Defaults, with the bootstrap list parsed from `host:port[,..]`
+    /// (IPv6 hosts in brackets).
+    ///
+    /// ```
+    /// let config = kafka_state::Config::bootstrap("localhost:9092,[::1]:9093")?;
+    /// assert_eq!(config.bootstrap.len(), 2);
+    /// assert!(kafka_state::Config::bootstrap("no-port").is_err());
+    /// # Ok::<(), kafka_state::Misuse>(())
+    /// ```
+    pub fn bootstrap(servers: &str) -> Result<Self, Misuse> {
+        Ok(Self::new(BrokerAddr::parse_list(servers)?))
+    }
+
     /// Defaults for everything but the bootstrap list.
     pub fn new(bootstrap: impl IntoIterator<Item = BrokerAddr>) -> Self {
         Self {

@@ -134,13 +134,11 @@
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
 //! `kafka_state::conn`, `kafka_state::metadata`, `kafka_state::producer`,
-//! `kafka_state::consumer`, `kafka_state::group`, `kafka_state::sasl` and
-//! `kafka_state::calls`.
+//! `kafka_state::consumer`, `kafka_state::group` and `kafka_state::sasl`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod admin;
-pub mod calls;
 pub mod client;
 mod config;
 mod conn;

@@ -97,6 +97,25 @@ impl ClusterMetadata {
         self.topics.get(name)
     }
 
+    /// Every partition of `topic`, in order; the topic's error code if
+    /// the metadata lists it with one, `UNKNOWN_TOPIC_OR_PARTITION` if it
+    /// does not list it.
+    pub fn partitions_of(&self, topic: &str) -> Result<Vec<crate::TopicPartition>, ErrorCode> {
+        let t = self
+            .topic(topic)
+            .ok_or(ErrorCode::UnknownTopicOrPartition)?;
+        if t.error.is_error() {
+            return Err(t.error);
+        }
+        let mut tps: Vec<_> = t
+            .partitions
+            .iter()
+            .map(|p| crate::TopicPartition::new(topic, p.partition))
+            .collect();
+        tps.sort();
+        Ok(tps)
+    }
+
     /// One partition.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionMetadata> {
         let t = self.topics.get(topic)?;

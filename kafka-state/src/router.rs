@@ -119,16 +119,22 @@ pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
             if version < 8 && req.groups.len() == 1 {
                 let group = req.groups.remove(0);
                 req.group_id = group.group_id;
-                req.topics = group.topics.map(|topics| {
-                    topics
-                        .into_iter()
-                        .map(|t| {
-                            OffsetFetchRequestTopic::default()
-                                .with_name(t.name)
-                                .with_partition_indexes(t.partition_indexes)
-                        })
-                        .collect()
-                });
+                req.topics = match group.topics {
+                    Some(topics) => Some(
+                        topics
+                            .into_iter()
+                            .map(|t| {
+                                OffsetFetchRequestTopic::default()
+                                    .with_name(t.name)
+                                    .with_partition_indexes(t.partition_indexes)
+                            })
+                            .collect(),
+                    ),
+                    // Before v2 there is no "every partition"; the list
+                    // is empty.
+                    None if version < 2 => Some(Vec::new()),
+                    None => None,
+                };
             }
         }
         RequestBody::Metadata(req) => {

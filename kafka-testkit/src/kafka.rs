@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -27,7 +27,8 @@ use bytes::{Bytes, BytesMut};
 use kafka_proto::frame::{decode_response_frame, encode_request_frame, split_frame};
 use kafka_proto::messages::metadata_request::MetadataRequestTopic;
 use kafka_proto::messages::{
-    MetadataRequest, MetadataResponse, RequestHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
+    ApiVersionsRequest, MetadataRequest, MetadataResponse, RequestHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
 };
 use kafka_proto::{RequestBody, ResponseBody};
 
@@ -270,17 +271,7 @@ impl KafkaCluster {
         std::fs::create_dir_all(&dir)?;
         let pki = TestPki::generate()?;
         let n = opts.brokers;
-        // All ports are held open until every one is chosen, so the
-        // kernel cannot hand out the same port twice.
-        let held = (0..n * 6)
-            .map(|_| TcpListener::bind("127.0.0.1:0"))
-            .collect::<io::Result<Vec<_>>>()?;
-        let mut chosen = held
-            .iter()
-            .map(|l| l.local_addr().map(|a| a.port()))
-            .collect::<io::Result<Vec<_>>>()?
-            .into_iter();
-        drop(held);
+        let mut chosen = crate::listen_ports(n * 6)?.into_iter();
         let mut next = || chosen.next().expect("six ports per node");
         let ports: Vec<NodePorts> = (0..n)
             .map(|_| NodePorts {
@@ -677,7 +668,12 @@ impl KafkaCluster {
                 },
             };
             let last = match listed {
-                Ok(ids) if ids.len() >= n => return Ok(()),
+                // Listed by the controller is not yet answering on every
+                // listener a test may use first: ask each node directly.
+                Ok(ids) if ids.len() >= n => match self.unanswering_node(via) {
+                    None => return Ok(()),
+                    Some((id, e)) => format!("node {id} does not answer yet: {e}"),
+                },
                 Ok(ids) => format!("brokers listed: {ids:?}"),
                 Err(e) => e.to_string(),
             };
@@ -698,6 +694,26 @@ impl KafkaCluster {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The first running node (or only `via`) whose plaintext listener
+    /// does not answer ApiVersions, with the reason.
+    fn unanswering_node(&self, via: Option<i32>) -> Option<(i32, io::Error)> {
+        let ids = match via {
+            Some(id) => vec![id],
+            None => self.node_ids(),
+        };
+        ids.into_iter()
+            .filter(|&id| self.is_running(id))
+            .find_map(|id| {
+                request_once(
+                    self.addr(id, Listener::Plaintext),
+                    ApiVersionsRequest::default().into(),
+                    0,
+                )
+                .err()
+                .map(|e| (id, e))
+            })
     }
 
     /// Waits (bounded by `timeout`) until Metadata lists every node.

@@ -162,6 +162,50 @@ fn find_binary() -> Option<PathBuf> {
     })
 }
 
+/// `n` distinct ports that were free a moment ago, all taken below the
+/// kernel's ephemeral range: a port there is never handed out as the
+/// source port of an outgoing connection (the brokers and controllers
+/// open many), nor by a `bind` to port 0 elsewhere in the test process,
+/// so a broker started a few seconds later still finds it free. Each is
+/// held until all are chosen so none repeats.
+pub fn listen_ports(n: usize) -> io::Result<Vec<u16>> {
+    const LOWEST: u32 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|&low| low > LOWEST + 1_000 && low <= 65_535)
+        .unwrap_or(32_768);
+    let span = ephemeral_low - LOWEST;
+    // Concurrent test processes start at different points of the range.
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    let start = seed % span;
+    let mut held = Vec::with_capacity(n);
+    for step in 0..span {
+        if held.len() == n {
+            break;
+        }
+        let port = (LOWEST + (start + step) % span) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    if held.len() < n {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "only {} of {n} ports free below {ephemeral_low}",
+                held.len()
+            ),
+        ));
+    }
+    held.iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
+}
+
 /// A port that was free a moment ago. Another process could take it
 /// before the broker binds; the broker then fails to start and says so.
 pub fn free_port() -> io::Result<u16> {

@@ -1,23 +1,17 @@
 //! The consumer: a stream of records with manual assignment.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use futures_core::Stream;
-use kafka_state::calls::{Offsets, Stale};
-use kafka_state::consumer::{IntoRecords, OffsetSpec, SeekTo};
+use kafka_driver::ConsumerLease;
+use kafka_state::consumer::{ConsumedOffset, OffsetSpec, SeekTo};
 use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 use tokio::sync::oneshot;
 
-use crate::core::{reply, Core};
-use crate::{Client, Error};
-
-/// Partitions' worth of fetched data taken per pull. Records are taken
-/// from the core (which moves positions) only when the stream asks.
-const PULL_BATCHES: usize = 16;
+use crate::driver::{Ext, Tokio};
+use crate::{Client, Error, Offsets};
 
 /// The client's consumer: a [`Stream`] of records from the assigned
 /// partitions, plus the commands that steer it. Get it with
@@ -27,30 +21,30 @@ const PULL_BATCHES: usize = 16;
 /// slices of the fetch response (no copy). A partition that cannot be
 /// fetched yields one `Err` item and waits for a [`Consumer::seek`].
 ///
-/// Commands that move positions ([`Consumer::assign`],
-/// [`Consumer::seek`], [`Consumer::unassign`]) also drop records of those
-/// partitions that the stream took but has not yielded yet, so the next
-/// record of a sought partition is the one sought.
+/// A record's offset is stored as consumed once the stream yields it
+/// (unless `enable_auto_offset_store` is off: then call
+/// [`Consumer::store_offset`] once it is processed). Commands that move
+/// positions ([`Consumer::assign`], [`Consumer::seek`],
+/// [`Consumer::unassign`]) drop records of those partitions that the
+/// stream took but has not yielded yet, so the next record of a sought
+/// partition is the one sought; so does the core taking partitions away.
 #[derive(Debug)]
 pub struct Consumer {
     client: Client,
+    lease: ConsumerLease<Tokio, Ext>,
     pending: Option<oneshot::Receiver<Result<Vec<FetchedRecords>, Error>>>,
-    stale: Stale,
-    ready: VecDeque<FetchedRecords>,
-    current: Option<IntoRecords>,
 }
 
 impl Client {
-    /// The consumer of this client. The core has one assignment per
-    /// client, shared by every consumer made from it: use one.
-    pub fn consumer(&self) -> Consumer {
-        Consumer {
+    /// The consumer of this client. A client has one assignment, so it
+    /// has one consumer at a time: while one is alive this fails with
+    /// [`Error::ConsumerInUse`].
+    pub fn consumer(&self) -> Result<Consumer, Error> {
+        Ok(Consumer {
+            lease: ConsumerLease::take(&self.shared)?,
             client: self.clone(),
             pending: None,
-            stale: Stale::Nothing,
-            ready: VecDeque::new(),
-            current: None,
-        }
+        })
     }
 }
 
@@ -61,55 +55,29 @@ impl Consumer {
         &mut self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.forget(None);
-        self.command(move |core, now| {
-            core.calls.cancel_pull();
-            core.client.consumer().assign(now, tps)
-        })
-        .await
+        self.lease.assign(partitions.into_iter().collect())
     }
 
     /// Assigns every partition of `topic` (read from metadata).
     pub async fn assign_topic(&mut self, topic: &str) -> Result<Vec<TopicPartition>, Error> {
         let md = self.client.metadata([topic]).await?;
-        let t = md
-            .topic(topic)
-            .filter(|t| !t.error.is_error())
-            .ok_or_else(|| Error::Kafka {
-                code: md
-                    .topic(topic)
-                    .map_or(kafka_proto::ErrorCode::UnknownTopicOrPartition, |t| t.error),
-                message: Some(topic.to_string()),
-            })?;
-        let tps: Vec<TopicPartition> = t
-            .partitions
-            .iter()
-            .map(|p| TopicPartition::new(topic, p.partition))
-            .collect();
-        self.assign(tps.clone()).await?;
+        let tps = md.partitions_of(topic).map_err(|code| Error::Kafka {
+            code,
+            message: Some(topic.to_string()),
+        })?;
+        self.lease.assign(tps.clone())?;
         Ok(tps)
     }
 
     /// Stops consuming everything.
     pub async fn unassign(&mut self) -> Result<(), Error> {
-        self.forget(None);
-        self.command(|core, now| {
-            core.calls.cancel_pull();
-            core.client.consumer().unassign(now)
-        })
-        .await
+        self.lease.unassign()
     }
 
     /// Moves an assigned partition's position: to an offset, the log's
     /// start or end, or the first record at or after a timestamp.
     pub async fn seek(&mut self, partition: TopicPartition, to: SeekTo) -> Result<(), Error> {
-        self.forget(Some(std::slice::from_ref(&partition)));
-        self.command(move |core, now| {
-            core.calls.cancel_pull();
-            core.client.consumer().seek(now, &partition, to)
-        })
-        .await
+        self.lease.seek(partition, to)
     }
 
     /// Stops fetching these partitions and withholds the records the core
@@ -119,9 +87,7 @@ impl Consumer {
         &self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.command(move |core, now| core.client.consumer().pause(now, tps))
-            .await
+        self.lease.pause(partitions.into_iter().collect(), false)
     }
 
     /// Undoes [`Consumer::pause`].
@@ -129,68 +95,44 @@ impl Consumer {
         &self,
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.command(move |core, now| core.client.consumer().resume(now, tps))
-            .await
+        self.lease.pause(partitions.into_iter().collect(), true)
     }
 
-    /// Earliest, latest or by-timestamp offsets of any partitions.
+    /// What a commit of `partition` would cover now: the offset after
+    /// the last record handed out (or stored with
+    /// [`Consumer::store_offset`]) and its leader epoch; `None` before
+    /// any.
+    pub async fn consumed(
+        &mut self,
+        partition: &TopicPartition,
+    ) -> Result<Option<ConsumedOffset>, Error> {
+        self.lease.consumed(partition)
+    }
+
+    /// Marks `record` as processed: the next commit of its partition
+    /// covers it. Needed only with `enable_auto_offset_store` off.
+    pub fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
+        self.lease.store_offset(record)
+    }
+
+    /// [`Client::offsets`].
     pub async fn offsets(
         &self,
         partitions: impl IntoIterator<Item = TopicPartition>,
         spec: OffsetSpec,
     ) -> Result<Offsets, Error> {
-        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
-        self.client
-            .call(move |core, now, reply| {
-                let Core { client, calls, .. } = core;
-                calls.offsets_for(client, now, tps, spec, reply);
-            })
-            .await
+        self.client.offsets(partitions, spec).await
     }
 
-    /// The next offset to be handed out for an assigned partition.
+    /// The next offset to be fetched for an assigned partition.
     pub async fn position(&self, partition: TopicPartition) -> Result<Option<i64>, Error> {
-        self.client
-            .call(move |core, _, reply| reply(Ok(core.client.consumer().position(&partition))))
-            .await
+        self.lease.position(&partition)
     }
 
     /// Records between the position and the high watermark, as of the
     /// last fetch of the partition.
     pub async fn lag(&self, partition: TopicPartition) -> Result<Option<i64>, Error> {
-        self.client
-            .call(move |core, _, reply| reply(Ok(core.client.consumer().lag(&partition))))
-            .await
-    }
-
-    /// Drops records taken but not yielded for `partitions` (all when
-    /// `None`), including those of a pull still on its way.
-    fn forget(&mut self, partitions: Option<&[TopicPartition]>) {
-        let hit = |tp: &TopicPartition| partitions.is_none_or(|p| p.contains(tp));
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|c| hit(c.fetched().partition()))
-        {
-            self.current = None;
-        }
-        self.ready.retain(|f| !hit(f.partition()));
-        if self.pending.is_some() {
-            match partitions {
-                None => self.stale = Stale::All,
-                Some(tps) => self.stale.add(tps),
-            }
-        }
-    }
-
-    async fn command(
-        &self,
-        f: impl FnOnce(&mut Core, Instant) -> Result<(), kafka_state::Misuse> + Send + 'static,
-    ) -> Result<(), Error> {
-        self.client
-            .call(move |core, now, reply| reply(f(core, now).map_err(Error::from)))
-            .await
+        self.lease.lag(&partition)
     }
 }
 
@@ -198,72 +140,31 @@ impl Stream for Consumer {
     type Item = Result<ConsumerRecord, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
+        let Consumer { lease, pending, .. } = &mut *self;
         loop {
-            if let Some(records) = &mut this.current {
-                match records.next() {
-                    Some(Ok(r)) => return Poll::Ready(Some(Ok(r))),
-                    Some(Err(error)) => {
-                        // Taking the records moved the core's position past
-                        // all of them. Hand the damage back: the core puts
-                        // the position at the bad record, stops the
-                        // partition and reports it (partition and offset)
-                        // on the next pull, after the records before it.
-                        let fetched = records.fetched().clone();
-                        let offset = records.resume_offset();
-                        this.current = None;
-                        // Whatever else was taken of the partition lies
-                        // past the bad record.
-                        this.ready.retain(|f| f.partition() != fetched.partition());
-                        let job = Box::new(move |core: &mut Core, now: Instant| {
-                            // Refused only for an offset outside the
-                            // records; the iterator's own never is.
-                            let _ = core
-                                .client
-                                .consumer()
-                                .report_corrupt(now, &fetched, offset, error);
-                        });
-                        if this.client.jobs.send(job).is_err() {
-                            return Poll::Ready(None);
-                        }
-                        continue;
-                    }
-                    None => this.current = None,
-                }
+            match lease.next_record() {
+                Ok(Some(record)) => return Poll::Ready(Some(Ok(record))),
+                Ok(None) => {}
+                Err(_) => return Poll::Ready(None),
             }
-            if let Some(next) = this.ready.pop_front() {
-                this.current = Some(next.into_iter());
-                continue;
-            }
-            let rx = match &mut this.pending {
+            let rx = match pending {
                 Some(rx) => rx,
                 None => {
                     let (tx, rx) = oneshot::channel();
-                    let job = Box::new(move |core: &mut Core, now: Instant| {
-                        let Core { client, calls, .. } = core;
-                        calls.pull_records(client, now, PULL_BATCHES, reply(tx));
-                    });
-                    if this.client.jobs.send(job).is_err() {
+                    if lease.pull(Box::new(move |r| drop(tx.send(r)))).is_err() {
                         return Poll::Ready(None);
                     }
-                    this.pending.insert(rx)
+                    pending.insert(rx)
                 }
             };
-            match Pin::new(rx).poll(cx) {
+            let answer = match Pin::new(rx).poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(answer) => {
-                    this.pending = None;
-                    let stale = std::mem::take(&mut this.stale);
-                    match answer {
-                        Ok(Ok(batches)) => this.ready.extend(
-                            batches
-                                .into_iter()
-                                .filter(|f| !stale.contains(f.partition())),
-                        ),
-                        Ok(Err(e)) => return Poll::Ready(Some(Err(e))),
-                        Err(_) => return Poll::Ready(None),
-                    }
-                }
+                Poll::Ready(Ok(answer)) => answer,
+                Poll::Ready(Err(_)) => return Poll::Ready(None),
+            };
+            *pending = None;
+            if let Err(e) = lease.pulled(answer) {
+                return Poll::Ready(Some(Err(e)));
             }
         }
     }

@@ -1,66 +1,104 @@
-//! The driver task: opens and closes sockets as the sans-IO core asks,
-//! drains its other outputs, and sleeps until its next timeout. The core
-//! sits behind a lock it shares with the handles (hot commands such as a
-//! send run in the caller) and with the sockets' reader tasks, which feed
-//! received bytes to the core themselves. Whoever holds the lock and made
-//! a request ready writes it ([`flush`]), so neither a request nor its
+//! The driver task and the sockets: tokio's part of the shared core.
+//!
+//! The core sits behind a lock it shares with the handles (hot commands
+//! such as a send run in the caller) and with the sockets' reader tasks,
+//! which feed received bytes to the core themselves. Whoever holds the
+//! lock and made a request ready writes it, so neither a request nor its
 //! response takes a hop through the driver. Other application calls reach
-//! the driver as jobs: closures run against [`Core`].
+//! the driver as jobs: closures run against the core.
 
-use std::time::Instant;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_state::{ConnId, ConnRequest};
+use kafka_driver::{Next, Outbox, Runtime, TryWrite, Wake, READ_CHUNK};
+use kafka_state::ConnId;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
-use tracing::{debug, trace};
+use tracing::debug;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use crate::core::{Core, Shared};
+use crate::TokenResult;
 
 const LOG: &str = "kafka_tokio::driver";
 /// Network messages handled per wake-up before the driver looks at jobs
 /// and timers again, so one busy socket cannot starve the rest.
 const NET_BATCH: usize = 64;
-/// Application calls handled per wake-up before the driver drains the
-/// core's outputs.
+/// Application calls handled per wake-up before the driver drains.
 const JOB_BATCH: usize = 256;
-/// Read buffer growth step.
-const READ_CHUNK: usize = 64 * 1024;
-/// See [`kafka_state::WRITE_BACKLOG_LIMIT`].
-const BACKLOG_LIMIT: usize = kafka_state::WRITE_BACKLOG_LIMIT;
 /// Socket events queued towards the driver.
 const NET_QUEUE: usize = 256;
 
-/// Work sent by the application handles.
-pub(crate) type Job = Box<dyn FnOnce(&mut Core, Instant) + Send>;
+pub(crate) type Core = kafka_driver::Core<Tokio>;
+pub(crate) type Shared = kafka_driver::Shared<Tokio, Ext>;
+pub(crate) type Job = kafka_driver::Job<Tokio>;
 
 /// What socket tasks report.
-enum Net {
+pub(crate) enum Net {
     Connected(ConnId, TcpStream),
-    ConnectFailed(ConnId, String),
+    ConnectFailed(ConnId, io::Error),
     Closed(ConnId),
-    /// Writer tasks went back under [`BACKLOG_LIMIT`].
+    /// Writers went back under the backlog limit.
     Drained,
+}
+
+/// tokio's part of the core.
+pub(crate) struct Tokio {
+    net: mpsc::Sender<Net>,
+    /// Where OAUTHBEARER tokens come from, and how to hand one back to
+    /// the driver (weak: the driver must stop when the handles go).
+    oauth: Option<(Arc<dyn TokenProvider>, mpsc::WeakUnboundedSender<Job>)>,
+    room: Arc<Notify>,
+}
+
+/// What the handles reach without the lock.
+#[derive(Debug, Default)]
+pub(crate) struct Ext {
+    /// Wakes the driver; a wake-up given while it is busy is kept.
+    wake: Notify,
+    /// Wakes senders waiting for room in the producer's buffer.
+    pub(crate) room: Arc<Notify>,
+}
+
+impl Wake for Ext {
+    fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// A socket's write half and the wake-up of its writer task.
+pub(crate) struct Write {
+    half: OwnedWriteHalf,
+    wake: Notify,
+}
+
+impl TryWrite for Write {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.half.try_write(buf)
+    }
+
+    fn wake_writer(&self) {
+        self.wake.notify_one();
+    }
 }
 
 /// A socket's driver-side half.
 pub(crate) struct Socket {
     /// Where frames go once connected, and the task writing what the
-    /// socket could not take at once. The core has given up on a socket it
-    /// closes, so what is still queued is dropped with it.
-    writer: Option<(Arc<Outbox>, JoinHandle<()>)>,
+    /// socket could not take at once.
+    writer: Option<(Arc<Outbox<Write>>, JoinHandle<()>)>,
     /// The connect task, then the reader task.
     task: JoinHandle<()>,
 }
 
 impl Drop for Socket {
     fn drop(&mut self) {
+        // The core gave up on the socket: what is still queued goes too.
         self.task.abort();
         if let Some((out, task)) = &self.writer {
             out.close();
@@ -69,113 +107,107 @@ impl Drop for Socket {
     }
 }
 
-/// A connection's write side, shared by the driver and the socket's
-/// writer task. The driver writes a frame itself when nothing is queued
-/// and the socket takes it whole (the usual case: a request costs no
-/// task hop); what the socket cannot take yet is queued, and the writer
-/// task finishes it in order once the socket is writable.
-struct Outbox {
-    write: OwnedWriteHalf,
-    /// Bytes queued in every outbox of the driver.
-    backlog: Arc<AtomicUsize>,
-    queue: std::sync::Mutex<OutQueue>,
-    /// Wakes the writer task: frames were queued, or the socket closed.
-    wake: tokio::sync::Notify,
+/// Supplies SASL OAUTHBEARER tokens; called whenever a connection needs
+/// one (first use, expiry). Any `Fn() -> impl Future<Output =
+/// TokenResult>` is one, so an async identity-provider call fits.
+pub trait TokenProvider: Send + Sync + 'static {
+    /// Fetches a token.
+    fn token(&self) -> Pin<Box<dyn Future<Output = TokenResult> + Send>>;
 }
 
-#[derive(Default)]
-struct OutQueue {
-    frames: std::collections::VecDeque<Bytes>,
-    /// The writer task owns the writing until the queue is empty.
-    busy: bool,
-    closed: bool,
+impl<F, Fut> TokenProvider for F
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = TokenResult> + Send + 'static,
+{
+    fn token(&self) -> Pin<Box<dyn Future<Output = TokenResult> + Send>> {
+        Box::pin(self())
+    }
 }
 
-impl Outbox {
-    fn new(write: OwnedWriteHalf, backlog: Arc<AtomicUsize>) -> Self {
-        Self {
-            write,
-            backlog,
-            queue: std::sync::Mutex::new(OutQueue::default()),
-            wake: tokio::sync::Notify::new(),
+impl Runtime for Tokio {
+    type Socket = Socket;
+    type Delivered = crate::delivery::Delivered;
+
+    fn open(&mut self, conn: ConnId, host: String, port: u16, _: Duration) -> io::Result<Socket> {
+        // The core times the setup out itself.
+        let net = self.net.clone();
+        let task = tokio::spawn(async move {
+            let msg = match TcpStream::connect((host.as_str(), port)).await {
+                Ok(stream) => Net::Connected(conn, stream),
+                Err(e) => Net::ConnectFailed(conn, e),
+            };
+            let _ = net.send(msg).await;
+        });
+        Ok(Socket { writer: None, task })
+    }
+
+    fn write(socket: &Socket, frame: Bytes) {
+        if let Some((out, _)) = &socket.writer {
+            out.send(frame);
         }
     }
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, OutQueue> {
-        // Nothing panics while holding it; a poisoned queue is still sound.
-        self.queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn room(&self) {
+        self.room.notify_waiters();
     }
 
-    /// Writes `frame` at once if the writer task is idle and the socket
-    /// takes it; queues the rest for the writer task.
-    fn send(&self, mut frame: Bytes) {
-        let mut q = self.queue();
-        if q.closed {
-            return;
-        }
-        if !q.busy {
-            while !frame.is_empty() {
-                match self.write.try_write(&frame) {
-                    Ok(n) if n > 0 => frame.advance(n),
-                    // Full, or failed: the writer task waits, or meets the
-                    // error and reports the close.
-                    _ => break,
-                }
-            }
-            if frame.is_empty() {
-                return;
-            }
-            q.busy = true;
-            self.wake.notify_one();
-        }
-        self.backlog.fetch_add(frame.len(), Ordering::Relaxed);
-        q.frames.push_back(frame);
-    }
-
-    /// The writer task still has frames to write.
-    fn busy(&self) -> bool {
-        self.queue().busy
-    }
-
-    /// Drops what is queued (the core gave up on the connection) and
-    /// ends the writer task.
-    fn close(&self) {
-        let dropped: usize = {
-            let mut q = self.queue();
-            q.closed = true;
-            q.frames.drain(..).map(|f| f.len()).sum()
+    fn fetch_token(&mut self) -> bool {
+        let Some((provider, jobs)) = &self.oauth else {
+            return false;
         };
-        self.backlog.fetch_sub(dropped, Ordering::Relaxed);
-        self.wake.notify_one();
+        let (fetch, jobs) = (provider.token(), jobs.clone());
+        tokio::spawn(async move {
+            let result = fetch.await;
+            if let Some(jobs) = jobs.upgrade() {
+                let _ = jobs.send(Box::new(move |core: &mut Core, now| {
+                    core.token_fetched(now, result)
+                }));
+            }
+        });
+        true
     }
+}
+
+/// The core of a new client, its shared half and the driver's inputs.
+pub(crate) fn start(
+    client: kafka_state::Client,
+    provider: Option<Arc<dyn TokenProvider>>,
+) -> (Arc<Shared>, mpsc::UnboundedSender<Job>) {
+    let (jobs, jobs_rx) = mpsc::unbounded_channel();
+    let (net, net_rx) = mpsc::channel(NET_QUEUE);
+    let ext = Ext::default();
+    let rt = Tokio {
+        net: net.clone(),
+        oauth: provider.map(|p| (p, jobs.downgrade())),
+        room: Arc::clone(&ext.room),
+    };
+    let shared = Arc::new(Shared::new(Core::new(client, rt), ext));
+    tokio::spawn(run(Arc::clone(&shared), jobs_rx, net, net_rx));
+    (shared, jobs)
 }
 
 /// Runs until every application handle is gone or the core shut down.
-pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    let (net_tx, mut net_rx) = mpsc::channel::<Net>(NET_QUEUE);
+async fn run(
+    shared: Arc<Shared>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    net_tx: mpsc::Sender<Net>,
+    mut net_rx: mpsc::Receiver<Net>,
+) {
     // One timer for the driver's life, moved only when the core's deadline
     // changes: registering a fresh timer on every wake-up (once per record
     // sent) showed up in producer profiles.
     let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(sleep);
     let mut armed: Option<Instant> = None;
-    let close_limit = match shared.lock() {
-        Ok(core) => core.client.config().api_timeout,
-        Err(_) => return,
-    };
     loop {
         let deadline = {
-            let Ok(mut core) = shared.lock() else { break };
-            drain(&mut core, &net_tx);
+            let Ok(mut core) = shared.lock() else { return };
+            core.drain();
             if core.is_shut_down() {
                 break;
             }
-            // Whatever handles flagged is handled by this drain.
-            let _ = core.client.take_wakeup();
-            core.armed = core.client.poll_timeout();
-            core.armed
+            core.arm()
         };
         if deadline != armed {
             if let Some(at) = deadline {
@@ -194,7 +226,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
             net = net_rx.recv() => {
                 // The driver holds a sender, so the channel never closes.
                 let Some(first) = net else { break };
-                let Ok(mut core) = shared.lock() else { break };
+                let Ok(mut core) = shared.lock() else { return };
                 handle_net(&mut core, &shared, &net_tx, first);
                 for _ in 1..NET_BATCH {
                     match net_rx.try_recv() {
@@ -204,14 +236,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                 }
             }
             // A handle's command left work: the drain at the top does it.
-            () = shared.wake.notified() => {}
+            () = shared.ext.wake.notified() => {}
             job = jobs.recv() => {
-                let Ok(mut core) = shared.lock() else { break };
+                let Ok(mut core) = shared.lock() else { return };
+                let now = Instant::now();
                 match job {
                     Some(job) => {
-                        // Take what else is queued before draining the core's
-                        // outputs once: a burst of calls becomes one pass.
-                        let now = Instant::now();
+                        // A burst of calls becomes one drain.
                         job(&mut core, now);
                         for _ in 1..JOB_BATCH {
                             match jobs.try_recv() {
@@ -222,8 +253,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                     }
                     None => {
                         debug!(target: LOG, "every handle dropped, closing");
-                        core.close(Instant::now());
-                        drain(&mut core, &net_tx);
+                        core.close(now, None);
+                        core.drain();
                         break;
                     }
                 }
@@ -231,173 +262,76 @@ pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
             () = timer => {
                 // The timer stays elapsed until reset: re-arm on the next turn.
                 armed = None;
-                let Ok(mut core) = shared.lock() else { break };
+                let Ok(mut core) = shared.lock() else { return };
                 core.client.handle_timeout(Instant::now());
             }
         }
     }
-    // Frames the sockets could not take at once are written before the
-    // sockets close, within a bound: an acks=0 record counts as sent once
-    // the client took its bytes, so a flush followed by `close` must not
-    // drop them. The core is shut down and writes nothing more.
-    let mut sockets = match shared.lock() {
-        Ok(mut core) => std::mem::take(&mut core.sockets),
+    wind_down(&shared).await;
+}
+
+/// The core is shut down and writes nothing more. Frames the sockets
+/// could not take at once are written before they close, within the API
+/// timeout: an acks=0 record counts as sent once the client took its
+/// bytes, so a flush followed by `close` must not drop them. Then each
+/// socket's write side is shut down and its reader left to meet the
+/// broker's end of stream: closing a socket while answers sit unread in
+/// it would send a reset, and a reset discards what the kernel has not
+/// yet sent.
+async fn wind_down(shared: &Shared) {
+    let (mut sockets, limit) = match shared.lock() {
+        Ok(mut core) => (core.take_sockets(), core.client.config().api_timeout),
         Err(_) => return,
     };
-    let until = tokio::time::Instant::now() + close_limit;
-    while tokio::time::Instant::now() < until
-        && sockets
-            .values()
-            .filter_map(|s| s.writer.as_ref())
-            .any(|(out, _)| out.busy())
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    // Then each socket's write side is shut down (the writer task ends
-    // and the last reference to the write half goes), and its reader is
-    // left to meet the broker's end of stream. Closing a socket while
-    // answers sit unread in it would send a reset, and a reset discards
-    // what the kernel has not yet sent.
+    let until = tokio::time::Instant::now() + limit;
+    let mut writers = Vec::new();
     for socket in sockets.values_mut() {
-        if let Some((out, _writer)) = socket.writer.take() {
-            out.close();
+        if let Some((out, task)) = socket.writer.take() {
+            out.finish();
+            writers.push(task);
         }
     }
-    while tokio::time::Instant::now() < until && sockets.values().any(|s| !s.task.is_finished()) {
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    // Each writer ends once its queue is out, dropping the last reference
+    // to the write half, which shuts it.
+    for task in writers {
+        let _ = tokio::time::timeout_at(until, task).await;
+    }
+    for socket in sockets.values_mut() {
+        let _ = tokio::time::timeout_at(until, &mut socket.task).await;
     }
     if let Ok(mut core) = shared.lock() {
-        for done in core.closing.drain(..) {
-            let _ = done.send(());
-        }
+        core.closed_down();
     }
-    // Dropping the sockets aborts their tasks and closes them.
+    // Dropping the sockets aborts what still runs.
 }
 
 /// Feeds one network message to the core.
 fn handle_net(core: &mut Core, shared: &Arc<Shared>, net_tx: &mpsc::Sender<Net>, net: Net) {
     let now = Instant::now();
-    let Core {
-        sockets, backlog, ..
-    } = core;
     match net {
         Net::Connected(conn, stream) => {
-            let Some(socket) = sockets.get_mut(&conn) else {
+            let Some(socket) = core.sockets.get_mut(&conn) else {
                 return; // the core gave up on it meanwhile
             };
             let _ = stream.set_nodelay(true);
-            let (read, write) = stream.into_split();
-            let out = Arc::new(Outbox::new(write, Arc::clone(backlog)));
+            let (read, half) = stream.into_split();
+            let write = Write {
+                half,
+                wake: Notify::new(),
+            };
+            let out = Arc::new(Outbox::new(write, Arc::clone(&core.backlog)));
             let task = tokio::spawn(writer(Arc::clone(&out), conn, net_tx.clone()));
             socket.writer = Some((out, task));
             socket.task = tokio::spawn(reader(read, conn, Arc::clone(shared), net_tx.clone()));
-            core.client.handle_connected(now, conn);
+            core.connected(now, conn);
         }
-        Net::ConnectFailed(conn, error) => {
-            if sockets.remove(&conn).is_some() {
-                core.client.handle_connect_failed(now, conn, error);
-            }
-        }
+        Net::ConnectFailed(conn, error) => core.connect_failed(now, conn, error),
         Net::Drained => {}
-        Net::Closed(conn) => {
-            if sockets.remove(&conn).is_some() {
-                core.client.handle_closed(now, conn);
-            }
-        }
+        Net::Closed(conn) => core.closed(now, conn),
     }
 }
 
-/// Hands every event the core has to whoever waits for it.
-fn handle_events(core: &mut Core, now: Instant) -> bool {
-    let mut any = false;
-    while let Some(event) = core.client.poll_event() {
-        any = true;
-        core.handle_event(now, event);
-    }
-    any
-}
-
-/// Writes the core's transmits to their sockets, up to the backlog limit
-/// (past it, requests stay in the core until a writer drains and sends
-/// `Net::Drained`). Run by whoever holds the lock and may have made a
-/// request ready: the driver, a handle after a command, a socket reader
-/// after a response. Says whether anything was written.
-pub(crate) fn flush(core: &mut Core, now: Instant) -> bool {
-    let mut any = false;
-    while core.backlog.load(Ordering::Relaxed) < BACKLOG_LIMIT {
-        let Some(t) = core.client.poll_transmit() else {
-            break;
-        };
-        any = true;
-        // Taking an acks=0 request completes its records: their reports go
-        // out now, not piled up in the core behind megabytes of further
-        // requests.
-        handle_events(core, now);
-        if let Some((w, _)) = core.sockets.get(&t.conn).and_then(|s| s.writer.as_ref()) {
-            w.send(t.bytes);
-        }
-    }
-    any
-}
-
-/// After a handle's command on the core: writes the requests it made
-/// ready, and says whether the driver must wake for what else it left (a
-/// connection to open, a sooner timeout). Most sends only append to a
-/// batch and leave the core's flag clear, which costs nothing here.
-pub(crate) fn after_command(core: &mut Core, now: Instant) -> bool {
-    core.client.take_wakeup() && {
-        flush(core, now);
-        let armed = core.armed;
-        core.client.take_wakeup_for(armed) || core.is_shut_down()
-    }
-}
-
-/// Executes everything the core asks for, then hands events to waiters.
-fn drain(core: &mut Core, net_tx: &mpsc::Sender<Net>) {
-    loop {
-        // One clock read per pass, not per event: a batch's acknowledgement
-        // brings an event for each of its records.
-        let now = Instant::now();
-        let mut progressed = flush(core, now);
-        while let Some(req) = core.client.poll_conn() {
-            progressed = true;
-            match req {
-                ConnRequest::Open { conn, host, port } => {
-                    trace!(target: LOG, %conn, %host, port, "connecting");
-                    let net = net_tx.clone();
-                    let task = tokio::spawn(async move {
-                        let msg = match TcpStream::connect((host.as_str(), port)).await {
-                            Ok(stream) => Net::Connected(conn, stream),
-                            Err(e) => Net::ConnectFailed(conn, e.to_string()),
-                        };
-                        let _ = net.send(msg).await;
-                    });
-                    core.sockets.insert(conn, Socket { writer: None, task });
-                }
-                // At shutdown a socket stays until the driver has written
-                // out what it holds (see the end of `run`).
-                ConnRequest::Close { conn } if !core.is_shut_down() => {
-                    core.sockets.remove(&conn);
-                }
-                ConnRequest::Close { .. } => {}
-                other => debug!(target: LOG, ?other, "unknown connection request"),
-            }
-        }
-        progressed |= handle_events(core, now);
-        let Core { client, calls, .. } = &mut *core;
-        progressed |= calls.serve_pull(client, now);
-        if !progressed {
-            break;
-        }
-    }
-}
-
-/// Reads a socket and feeds what arrives to the core under the lock,
-/// handing out the events that follows (delivery reports, fetched
-/// records) at once; the driver is woken only if the core has output for
-/// it or a timeout sooner than the one it sleeps until. Holding the lock
-/// while the core digests a read is also the back-pressure: nothing more
-/// is read from this socket until then.
+/// Reads a socket and feeds what arrives to the core.
 async fn reader(
     mut read: OwnedReadHalf,
     conn: ConnId,
@@ -414,72 +348,42 @@ async fn reader(
                 return;
             }
             Ok(_) => {
-                let wake = {
-                    let Ok(mut core) = shared.lock() else { return };
-                    let now = Instant::now();
-                    core.client.handle_recv(now, conn, &mut buf);
-                    handle_events(&mut core, now);
-                    // A response frees an in-flight slot: the next request
-                    // goes out from here.
-                    flush(&mut core, now);
-                    let Core { client, calls, .. } = &mut *core;
-                    calls.serve_pull(client, now);
-                    let armed = core.armed;
-                    core.client.take_wakeup_for(armed) || core.is_shut_down()
-                };
-                if wake {
-                    shared.wake.notify_one();
+                if !shared.read(conn, &mut buf) {
+                    return;
                 }
             }
         }
     }
 }
 
-async fn writer(out: Arc<Outbox>, conn: ConnId, net: mpsc::Sender<Net>) {
+async fn writer(out: Arc<Outbox<Write>>, conn: ConnId, net: mpsc::Sender<Net>) {
     loop {
-        out.wake.notified().await;
-        // Frames go out in order; a close empties the queue.
-        loop {
-            let frame = {
-                let mut q = out.queue();
-                match q.frames.pop_front() {
-                    Some(f) => f,
-                    None => {
-                        q.busy = false;
-                        if q.closed {
-                            drop(q);
-                            // Dropping the last reference shuts the write side.
-                            return;
-                        }
-                        break;
-                    }
+        match out.next() {
+            Next::Frame { frame, drained } => {
+                if drained {
+                    let _ = net.send(Net::Drained).await;
                 }
-            };
-            // Counted out before the write: a writer aborted mid-write
-            // (its socket closed) must not leave its frame in the count.
-            let len = frame.len();
-            let before = out.backlog.fetch_sub(len, Ordering::Relaxed);
-            if before >= BACKLOG_LIMIT && before - len < BACKLOG_LIMIT {
-                let _ = net.send(Net::Drained).await;
+                if write_frame(&out.writer().half, frame).await.is_err() {
+                    out.close();
+                    let _ = net.send(Net::Drained).await;
+                    let _ = net.send(Net::Closed(conn)).await;
+                    return;
+                }
             }
-            if write_frame(&out.write, frame).await.is_err() {
-                out.close();
-                let _ = net.send(Net::Drained).await;
-                let _ = net.send(Net::Closed(conn)).await;
-                return;
-            }
+            Next::Idle => out.writer().wake.notified().await,
+            Next::Done => return,
         }
     }
 }
 
 /// Writes all of `frame` through a shared write half.
-async fn write_frame(write: &OwnedWriteHalf, mut frame: Bytes) -> std::io::Result<()> {
+async fn write_frame(write: &OwnedWriteHalf, mut frame: Bytes) -> io::Result<()> {
     while !frame.is_empty() {
         write.writable().await?;
         match write.try_write(&frame) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => frame.advance(n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
     }
@@ -489,19 +393,23 @@ async fn write_frame(write: &OwnedWriteHalf, mut frame: Bytes) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
     /// Frames the socket cannot take at once wait for the writer task and
-    /// still arrive whole and in order, behind ones written directly.
+    /// still arrive whole and in order, behind ones written directly; a
+    /// finished outbox writes out its queue and shuts the write side.
     #[tokio::test(flavor = "current_thread")]
     async fn frames_written_directly_or_queued_arrive_in_order() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = TcpStream::connect(addr).await.unwrap();
         let (mut server, _) = listener.accept().await.unwrap();
-        let (_read, write) = client.into_split();
-        let backlog = Arc::new(AtomicUsize::new(0));
+        let (_read, half) = client.into_split();
+        let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let write = Write {
+            half,
+            wake: Notify::new(),
+        };
         let out = Arc::new(Outbox::new(write, Arc::clone(&backlog)));
         let (net_tx, mut net_rx) = mpsc::channel(4);
         let task = tokio::spawn(writer(Arc::clone(&out), ConnId(1), net_tx));
@@ -513,26 +421,19 @@ mod tests {
         for f in &frames {
             out.send(f.clone());
         }
-        assert!(out.queue().busy, "the socket filled up and frames queued");
-        let mut got = vec![0u8; frames.len() * 256 * 1024];
-        server.read_exact(&mut got).await.unwrap();
-        for (i, chunk) in got.chunks(256 * 1024).enumerate() {
+        assert!(out.busy(), "the socket filled up and frames queued");
+        out.send(Bytes::from_static(b"tail"));
+        out.finish();
+        drop(out);
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), frames.len() * 256 * 1024 + 4);
+        for (i, chunk) in got.chunks(256 * 1024).take(64).enumerate() {
             assert!(chunk.iter().all(|b| usize::from(*b) == i), "frame {i}");
         }
-        // A direct write again once the queue drained.
-        tokio::task::yield_now().await;
-        out.send(Bytes::from_static(b"tail"));
-        let mut tail = [0u8; 4];
-        server.read_exact(&mut tail).await.unwrap();
-        assert_eq!(&tail, b"tail");
-        // Closing ends the task and shuts the write side: the peer sees EOF.
-        out.close();
-        drop(out);
+        assert!(got.ends_with(b"tail"));
         task.await.unwrap();
-        assert_eq!(server.read(&mut tail).await.unwrap(), 0);
-        // 16 MiB went through the queue: the backlog crossed the limit and
-        // came back to nothing, and no error was reported.
-        assert_eq!(backlog.load(Ordering::Relaxed), 0);
+        assert_eq!(backlog.load(std::sync::atomic::Ordering::Relaxed), 0);
         let mut drained = false;
         while let Ok(n) = net_rx.try_recv() {
             assert!(matches!(n, Net::Drained), "only Drained is reported");

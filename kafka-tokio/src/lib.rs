@@ -5,19 +5,37 @@
 //! sockets, sleeps until the core's next timeout and holds no protocol
 //! logic of its own, so the behaviour is the core's, tested there by
 //! simulation. It runs on the current-thread and the multi-thread
-//! runtimes alike.
+//! runtimes alike. The blocking and mio adapters have the same shape:
+//! `Client::connect(Config)`, [`ProducerRecord`] in, [`ConsumerRecord`]
+//! out, one [`Error`].
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let mock = kafka_mock::MockCluster::builder().build()?;
 //! # let bootstrap = mock.bootstrap();
-//! use kafka_tokio::{Client, NewTopic};
+//! use futures_core::Stream;
+//! use kafka_tokio::{Client, Config, NewTopic, ProducerRecord, SeekTo, TopicPartition};
 //!
-//! let client = Client::bootstrap(&bootstrap).await?;
-//! client.create_topic(NewTopic::new("greetings", 3, 1)).await?;
-//! let metadata = client.metadata(["greetings"]).await?;
-//! assert_eq!(metadata.topic("greetings").unwrap().partitions.len(), 3);
+//! let client = Client::connect(Config::bootstrap(&bootstrap)?).await?;
+//! client.create_topic(NewTopic::new("greetings", 1, 1)).await?;
+//!
+//! let report = client
+//!     .producer()
+//!     .send(ProducerRecord::new("greetings").with_value("hello"))
+//!     .await? // queued
+//!     .await?; // acknowledged
+//! assert_eq!(report.offset, 0);
+//!
+//! let mut consumer = client.consumer()?;
+//! let tp = TopicPartition::new("greetings", 0);
+//! consumer.assign([tp.clone()]).await?;
+//! consumer.seek(tp, SeekTo::Earliest).await?;
+//! let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx));
+//! let record = tokio::time::timeout(std::time::Duration::from_secs(20), next)
+//!     .await?
+//!     .expect("a record")?;
+//! assert_eq!(record.value.as_deref(), Some(&b"hello"[..]));
 //! client.close().await;
 //! # Ok(()) }
 //! ```
@@ -25,36 +43,25 @@
 #![warn(missing_docs)]
 
 mod consumer;
-mod core;
+mod delivery;
 mod driver;
 mod producer;
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use kafka_driver::{admin, AdminCall};
 use tokio::sync::{mpsc, oneshot};
 
 pub use consumer::Consumer;
-pub use core::{TokenProvider, TokenResult};
-pub use kafka_proto::record::Compression;
-/// Why a call failed; shared by every adapter.
-pub use kafka_state::calls::CallError as Error;
-pub use kafka_state::calls::Offsets;
-pub use kafka_state::consumer::{
-    AutoOffsetReset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
-};
-pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord, TopicName};
-pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
+pub use delivery::DeliveryFuture;
+pub use driver::TokenProvider;
+pub use kafka_driver::api::*;
 #[cfg(feature = "tls")]
 pub use kafka_state::tls::TlsConfig;
-pub use kafka_state::{
-    AdminOutcome, BrokerAddr, ClusterMetadata, Config, NewTopic, PartitionMetadata, TopicMetadata,
-    TopicOutcome,
-};
-pub use kafka_state::{ConsumerConfig, ConsumerRecord, TopicPartition};
-pub use producer::{DeliveryFuture, Producer};
+pub use producer::Producer;
 
-use crate::core::Core;
-use crate::driver::Job;
+use crate::driver::{Core, Job, Shared};
 
 /// A handle to a running client. Clones share one driver task; the
 /// driver closes the connections when the last handle is dropped or
@@ -65,15 +72,14 @@ pub struct Client {
     /// closing (every handle gone) also stops the driver.
     pub(crate) jobs: mpsc::UnboundedSender<Job>,
     /// The core, for commands a handle runs itself.
-    pub(crate) shared: std::sync::Arc<core::Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Client {
     /// Starts a client and waits until a broker answered a metadata
     /// request (at most `config.api_timeout`). Must be called inside a
-    /// tokio runtime with the time and I/O drivers enabled.
-    ///
-    /// A `config.seed` of 0 is replaced by a random one.
+    /// tokio runtime with the time and I/O drivers enabled. A
+    /// `config.seed` of 0 is replaced by a random one.
     pub async fn connect(config: Config) -> Result<Self, Error> {
         Self::start(config, None).await
     }
@@ -85,100 +91,44 @@ impl Client {
         config: Config,
         provider: impl TokenProvider,
     ) -> Result<Self, Error> {
-        Self::start(config, Some(std::sync::Arc::new(provider))).await
-    }
-
-    async fn start(
-        mut config: Config,
-        provider: Option<std::sync::Arc<dyn TokenProvider>>,
-    ) -> Result<Self, Error> {
-        if config.seed == 0 {
-            config.seed = random_seed();
-        }
-        let core = kafka_state::Client::new(config, Instant::now())?;
-        let (jobs, rx) = mpsc::unbounded_channel();
-        let mut core = Core::new(core);
-        core.oauth = provider.map(|p| (p, jobs.downgrade()));
-        let shared = std::sync::Arc::new(core::Shared::new(core));
-        tokio::spawn(driver::run(std::sync::Arc::clone(&shared), rx));
-        let client = Self { jobs, shared };
-        client
-            .admin(|client, now| client.admin().brokers(now))
-            .await?;
-        Ok(client)
+        Self::start(config, Some(Arc::new(provider))).await
     }
 
     /// [`Client::connect`] with default settings and a `host:port[,..]`
     /// bootstrap list.
     pub async fn bootstrap(servers: &str) -> Result<Self, Error> {
-        Self::connect(Config::new(BrokerAddr::parse_list(servers)?)).await
+        Self::connect(Config::bootstrap(servers)?).await
     }
 
-    /// Metadata of `topics` (never creating them). Topics that do not
-    /// exist are listed with `UNKNOWN_TOPIC_OR_PARTITION`.
-    pub async fn metadata<S: Into<String>>(
+    async fn start(
+        mut config: Config,
+        provider: Option<Arc<dyn TokenProvider>>,
+    ) -> Result<Self, Error> {
+        if config.seed == 0 {
+            config.seed = kafka_driver::random_seed();
+        }
+        let core = kafka_state::Client::new(config, Instant::now())?;
+        let (shared, jobs) = driver::start(core, provider);
+        let client = Self { jobs, shared };
+        client.admin(admin::brokers()).await?;
+        Ok(client)
+    }
+
+    kafka_driver::admin_methods!(async, .await);
+
+    /// Earliest, latest or by-timestamp offsets of any partitions
+    /// (assigned or not).
+    pub async fn offsets(
         &self,
-        topics: impl IntoIterator<Item = S>,
-    ) -> Result<ClusterMetadata, Error> {
-        let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
-        let outcome = self
-            .admin(move |client, now| client.admin().metadata(now, topics))
-            .await?;
-        match outcome {
-            AdminOutcome::Metadata(m) => Ok(m),
-            _ => Err(Error::Closed),
-        }
-    }
-
-    /// Metadata of every topic in the cluster.
-    pub async fn metadata_all(&self) -> Result<ClusterMetadata, Error> {
-        match self
-            .admin(|client, now| client.admin().metadata_all(now))
-            .await?
-        {
-            AdminOutcome::Metadata(m) => Ok(m),
-            _ => Err(Error::Closed),
-        }
-    }
-
-    /// Creates topics and returns each topic's outcome.
-    pub async fn create_topics(
-        &self,
-        topics: impl IntoIterator<Item = NewTopic>,
-    ) -> Result<Vec<TopicOutcome>, Error> {
-        let topics: Vec<NewTopic> = topics.into_iter().collect();
-        match self
-            .admin(move |client, now| client.admin().create_topics(now, topics))
-            .await?
-        {
-            AdminOutcome::CreateTopics(v) => Ok(v),
-            _ => Err(Error::Closed),
-        }
-    }
-
-    /// Creates one topic; a broker error becomes [`Error::Kafka`].
-    pub async fn create_topic(&self, topic: NewTopic) -> Result<(), Error> {
-        Error::check_topics(&self.create_topics([topic]).await?)
-    }
-
-    /// Deletes topics and returns each topic's outcome.
-    pub async fn delete_topics<S: Into<String>>(
-        &self,
-        names: impl IntoIterator<Item = S>,
-    ) -> Result<Vec<TopicOutcome>, Error> {
-        let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        match self
-            .admin(move |client, now| client.admin().delete_topics(now, names))
-            .await?
-        {
-            AdminOutcome::DeleteTopics(v) => Ok(v),
-            _ => Err(Error::Closed),
-        }
-    }
-
-    /// Deletes one topic; a broker error becomes [`Error::Kafka`].
-    pub async fn delete_topic(&self, name: &str) -> Result<(), Error> {
-        Error::check_topics(&self.delete_topics([name]).await?)
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        spec: kafka_state::consumer::OffsetSpec,
+    ) -> Result<Offsets, Error> {
+        let tps: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.call(move |core, now, reply| {
+            let Core { client, calls, .. } = core;
+            calls.offsets_for(client, now, tps, spec, reply);
+        })
+        .await
     }
 
     /// A producer on this client.
@@ -192,30 +142,24 @@ impl Client {
     /// driver; calls still pending fail with [`Error::Closed`].
     pub async fn close(&self) {
         let _ = self.producer().flush().await;
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = oneshot::channel::<()>();
         let job: Job = Box::new(move |core, now| {
-            core.closing.push(tx);
-            core.close(now);
+            core.close(
+                now,
+                Some(Box::new(move || {
+                    let _ = tx.send(());
+                })),
+            );
         });
         if self.jobs.send(job).is_ok() {
             let _ = rx.await;
         }
     }
 
-    /// Runs `start` on the driver (it issues an admin command) and waits
-    /// for that command's result.
-    async fn admin(
-        &self,
-        start: impl FnOnce(
-                &mut kafka_state::Client,
-                Instant,
-            ) -> Result<kafka_state::RequestId, kafka_state::Misuse>
-            + Send
-            + 'static,
-    ) -> Result<AdminOutcome, Error> {
+    async fn admin<T: Send + 'static>(&self, call: AdminCall<T>) -> Result<T, Error> {
         self.call(move |core, now, reply| {
             let Core { client, calls, .. } = core;
-            calls.admin(client, now, start, reply);
+            call.start(client, calls, now, reply);
         })
         .await
     }
@@ -223,22 +167,14 @@ impl Client {
     /// Runs `job` on the driver with a reply channel and awaits the reply.
     pub(crate) async fn call<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut Core, Instant, kafka_state::calls::Reply<T>) + Send + 'static,
+        job: impl FnOnce(&mut Core, Instant, kafka_driver::Reply<T>) + Send + 'static,
     ) -> Result<T, Error> {
         let (tx, rx) = oneshot::channel();
         self.jobs
-            .send(Box::new(move |core, now| job(core, now, core::reply(tx))))
+            .send(Box::new(move |core, now| {
+                job(core, now, Box::new(move |r| drop(tx.send(r))))
+            }))
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
-}
-
-/// A seed from the standard library's per-process random keys, for
-/// [`Config::seed`] left at 0: SCRAM nonces and jitter must not be
-/// predictable in production.
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::process::id().into());
-    h.finish() | 1
 }

@@ -1,14 +1,9 @@
 //! The producer handle.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use kafka_driver::{wall_clock_ms, Offer};
 
-use tokio::sync::oneshot;
-
-use kafka_state::calls::Offer;
-
-use crate::core::{wall_clock_ms, Core};
+use crate::delivery::{self, DeliveryFuture};
+use crate::driver::Core;
 use crate::{Client, DeliveryReport, Error, ProducerRecord};
 
 /// Sends records through the client's driver. Cheap to clone; get one
@@ -17,41 +12,6 @@ use crate::{Client, DeliveryReport, Error, ProducerRecord};
 #[derive(Clone, Debug)]
 pub struct Producer {
     pub(crate) client: Client,
-}
-
-/// The delivery report of one record, once the broker acknowledged it
-/// (or the record failed for good).
-#[derive(Debug)]
-#[must_use = "a delivery is only known once the future completes"]
-pub struct DeliveryFuture {
-    rx: oneshot::Receiver<Report>,
-}
-
-impl Future for DeliveryFuture {
-    type Output = Result<DeliveryReport, Error>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx).map(|r| match r {
-            Ok(report) => report.map_err(|e| *e),
-            Err(_) => Err(Error::Closed),
-        })
-    }
-}
-
-/// A delivery report as it travels to its future. The error is boxed:
-/// [`Error`] is several times the size of a report, and a report is held
-/// per record in flight.
-type Report = Result<DeliveryReport, Box<Error>>;
-
-/// Where the driver puts a record's delivery report: the sending half of
-/// its [`DeliveryFuture`] (no boxed closure per record).
-pub(crate) struct Delivered(oneshot::Sender<Report>);
-
-impl kafka_state::calls::Deliver for Delivered {
-    fn deliver(self, result: Result<DeliveryReport, Error>) {
-        // The future may have been dropped: nobody to tell.
-        let _ = self.0.send(result.map_err(Box::new));
-    }
 }
 
 impl Producer {
@@ -75,7 +35,7 @@ impl Producer {
         if self.client.jobs.is_closed() {
             return Err(Error::Closed);
         }
-        let (tx, rx) = oneshot::channel();
+        let (delivered, future) = delivery::channel();
         let shared = &self.client.shared;
         // Run here, not queued for the driver: most sends only add the
         // record to an open batch and need no wake-up. The core keeps the
@@ -95,16 +55,16 @@ impl Producer {
                 calls.offer(client, now, record, delivered)
             })
         };
-        let mut result = offer(record, Delivered(tx))?;
+        let mut result = offer(record, delivered)?;
         loop {
             match result {
-                Offer::Accepted => return Ok(DeliveryFuture { rx }),
+                Offer::Accepted => return Ok(future),
                 Offer::Refused(e) => return Err(e),
                 Offer::Full(record, delivered) => {
                     // Listening for room costs a lock in `Notify`, so only
                     // once the buffer was full, and before offering again:
                     // room freed in between is not missed.
-                    let room = shared.room.notified();
+                    let room = shared.ext.room.notified();
                     tokio::pin!(room);
                     room.as_mut().enable();
                     result = match offer(*record, delivered)? {

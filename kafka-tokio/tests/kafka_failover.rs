@@ -192,7 +192,7 @@ async fn consume(
     topic: String,
     ends: watch::Receiver<Option<HashMap<i32, i64>>>,
 ) -> Vec<(i32, i64, u64)> {
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().unwrap();
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(topic.as_str(), p))
         .collect();
@@ -246,7 +246,7 @@ async fn consume(
 /// sequence numbers at offsets 0.. in order.
 async fn read_log(cluster: &KafkaCluster, topic: &str) -> HashMap<i32, Vec<u64>> {
     let client = connect(config(cluster)).await;
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().unwrap();
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(topic, p))
         .collect();

@@ -48,7 +48,7 @@ async fn round_trip(client: &Client, topic: &str) {
             .unwrap();
         assert_eq!(report.offset, 0);
     }
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().unwrap();
     let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new(topic, p)).collect();
     consumer.assign(tps.clone()).await.unwrap();
     for tp in tps {

@@ -289,7 +289,7 @@ async fn consume_what_was_produced_exactly_once_in_order() {
             .await;
         assert!(sent.iter().all(Result::is_ok));
 
-        let mut consumer = client.consumer();
+        let mut consumer = client.consumer().unwrap();
         let tps = consumer.assign_topic("c").await.unwrap();
         for tp in &tps {
             consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
@@ -349,7 +349,7 @@ async fn a_seek_mid_stream_takes_effect_at_the_next_record() {
             .await;
         assert!(sent.iter().all(Result::is_ok));
         let tp = TopicPartition::new("s", 0);
-        let mut consumer = client.consumer();
+        let mut consumer = client.consumer().unwrap();
         consumer.assign([tp.clone()]).await.unwrap();
         consumer.seek(tp.clone(), SeekTo::Offset(0)).await.unwrap();
         for expect in 0..10 {
@@ -603,7 +603,7 @@ async fn the_stream_yields_the_records_before_a_batch_that_fails_to_decode() {
         let reader = Client::connect(config(&|c| c.consumer.max_decompressed_size = 4096))
             .await
             .unwrap();
-        let mut consumer = reader.consumer();
+        let mut consumer = reader.consumer().unwrap();
         let tp = TopicPartition::new("dmg", 0);
         consumer.assign([tp.clone()]).await.unwrap();
         consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
@@ -623,6 +623,67 @@ async fn the_stream_yields_the_records_before_a_batch_that_fails_to_decode() {
         consumer.seek(tp, SeekTo::Offset(52)).await.unwrap();
         let r = next_record(&mut consumer).await.unwrap().unwrap();
         assert_eq!((r.offset, r.value.as_deref()), (52, Some(&b"c"[..])));
+    })
+    .await;
+}
+
+/// A client hands out one consumer at a time, and a record the stream
+/// yields counts as consumed (what a commit would cover) without a call;
+/// with automatic storing off, only what the application stores counts.
+#[tokio::test(flavor = "current_thread")]
+async fn one_consumer_at_a_time_and_yielded_records_count_as_consumed() {
+    use kafka_tokio::{SeekTo, TopicPartition};
+    let mock = mock(1);
+    within(async {
+        let client = Client::bootstrap(&mock.bootstrap()).await.unwrap();
+        client.create_topic(NewTopic::new("s", 1, 1)).await.unwrap();
+        let sent = client
+            .producer()
+            .send_batch(
+                (0..20).map(|i| kafka_tokio::ProducerRecord::new("s").with_value(format!("{i}"))),
+            )
+            .await;
+        assert!(sent.iter().all(Result::is_ok));
+        let tp = TopicPartition::new("s", 0);
+
+        let mut consumer = client.consumer().unwrap();
+        assert_eq!(client.consumer().unwrap_err(), Error::ConsumerInUse);
+        consumer.assign([tp.clone()]).await.unwrap();
+        consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
+        assert_eq!(consumer.consumed(&tp).await.unwrap(), None);
+        for want in 0..7 {
+            let r = next_record(&mut consumer).await.unwrap().unwrap();
+            assert_eq!(r.offset, want);
+        }
+        // The stream took a whole batch from the core; only what it
+        // yielded counts.
+        let consumed = consumer.consumed(&tp).await.unwrap().unwrap();
+        assert_eq!(consumed.offset, 7);
+        assert_eq!(consumer.position(tp.clone()).await.unwrap(), Some(20));
+        drop(consumer);
+
+        // Another consumer may come once the first is gone.
+        let mut again = client.consumer().unwrap();
+        drop(again.assign([]).await);
+        drop(again);
+
+        let mut config = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+        config.consumer.enable_auto_offset_store = false;
+        let manual = Client::connect(config).await.unwrap();
+        let mut consumer = manual.consumer().unwrap();
+        consumer.assign([tp.clone()]).await.unwrap();
+        consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
+        let mut kept = None;
+        for want in 0..5 {
+            let r = next_record(&mut consumer).await.unwrap().unwrap();
+            assert_eq!(r.offset, want);
+            if want == 2 {
+                kept = Some(r);
+            }
+        }
+        assert_eq!(consumer.consumed(&tp).await.unwrap(), None);
+        consumer.store_offset(&kept.unwrap()).unwrap();
+        assert_eq!(consumer.consumed(&tp).await.unwrap().unwrap().offset, 3);
     })
     .await;
 }

@@ -136,7 +136,7 @@ async fn an_acks_zero_stream_arrives_whole_on_tansu() {
     producer_client.close().await;
 
     let reader = client(&broker, |_| {}).await;
-    let mut consumer = reader.consumer();
+    let mut consumer = reader.consumer().unwrap();
     let tp = TopicPartition::new("fire", 0);
     consumer.assign([tp.clone()]).await.unwrap();
     consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use kafka_blocking::{
-    Client, Compression, Config, NewTopic, Position, ProducerRecord, SeekTo, TopicPartition,
+    Client, Compression, Config, NewTopic, OffsetSpec, ProducerRecord, SeekTo, TopicPartition,
 };
 use kafka_proto::ErrorCode;
 
@@ -31,7 +31,7 @@ impl Broker {
     }
 
     pub fn client(&self, config: Config) -> Client {
-        Client::connect(&self.bootstrap, config).unwrap()
+        Client::connect(at(&self.bootstrap, config)).unwrap()
     }
 }
 
@@ -78,8 +78,8 @@ pub fn read_all(
     topic: &str,
     partitions: i32,
     n: usize,
-) -> Vec<kafka_blocking::Message> {
-    let mut consumer = client.consumer();
+) -> Vec<kafka_blocking::ConsumerRecord> {
+    let mut consumer = client.consumer().unwrap();
     let tps: Vec<_> = (0..partitions)
         .map(|p| TopicPartition::new(topic, p))
         .collect();
@@ -122,7 +122,7 @@ pub fn every_codec_keys_headers_nulls_and_idempotence(broker: &Broker) {
                 if n % 7 != 0 {
                     r = r.with_value(format!("value {n}"));
                 }
-                producer.send_async(r).unwrap()
+                producer.send(r).unwrap()
             })
             .collect();
         for d in deliveries {
@@ -139,10 +139,8 @@ pub fn every_codec_keys_headers_nulls_and_idempotence(broker: &Broker) {
             assert_eq!(m.offset, i64::from(n / 2), "{codec:?}");
             let want = (n % 7 != 0).then(|| format!("value {n}"));
             assert_eq!(m.value.as_deref(), want.as_deref().map(str::as_bytes));
-            assert_eq!(
-                m.headers,
-                vec![("n".to_string(), Some(n.to_string().into()))]
-            );
+            let headers: Vec<_> = m.headers.iter().collect();
+            assert_eq!(headers, [("n", Some(n.to_string().into()))]);
         }
     }
 }
@@ -164,23 +162,28 @@ pub fn big_record_offsets_seek_and_lag(broker: &Broker) {
     let producer = client.producer();
     let big: Vec<u8> = (0..5 << 20).map(|i| (i % 253) as u8).collect();
     let r = producer
-        .send(&big_topic, Some(0), Some(b"big"), Some(&big), &[])
+        .send(
+            ProducerRecord::new(&big_topic)
+                .with_partition(0)
+                .with_key(b"big".to_vec())
+                .with_value(big.clone()),
+        )
+        .and_then(|d| d.wait())
         .unwrap();
     assert_eq!(r.offset, 0);
     for i in 1..10 {
         producer
             .send(
-                &big_topic,
-                Some(0),
-                None,
-                Some(format!("{i}").as_bytes()),
-                &[],
+                ProducerRecord::new(&big_topic)
+                    .with_partition(0)
+                    .with_value(format!("{i}")),
             )
+            .and_then(|d| d.wait())
             .unwrap();
     }
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().unwrap();
     assert_eq!(
-        consumer.offsets(&big_topic, 0, Position::Earliest).unwrap(),
+        offset_at(&consumer, &big_topic, OffsetSpec::Earliest),
         Some(0)
     );
     let got = consumer.fetch(&big_topic, 0, 0, 1).unwrap();
@@ -209,7 +212,7 @@ pub fn many_partitions(broker: &Broker) {
     let deliveries: Vec<_> = (0..32 * 10)
         .map(|i| {
             producer
-                .send_async(
+                .send(
                     ProducerRecord::new(&wide)
                         .with_partition(i % 32)
                         .with_value(format!("{i}")),
@@ -228,4 +231,21 @@ pub fn many_partitions(broker: &Broker) {
         next[p] += 1;
     }
     assert!(next.iter().all(|n| *n == 10));
+}
+
+/// `config` with its bootstrap list set to `servers`.
+fn at(servers: &str, mut config: kafka_blocking::Config) -> kafka_blocking::Config {
+    config.bootstrap = kafka_blocking::BrokerAddr::parse_list(servers).unwrap();
+    config
+}
+
+/// Partition 0's offset of `topic` by `spec`.
+pub fn offset_at(
+    consumer: &kafka_blocking::Consumer,
+    topic: &str,
+    spec: OffsetSpec,
+) -> Option<i64> {
+    let tp = TopicPartition::new(topic, 0);
+    let mut got = consumer.offsets([tp.clone()], spec).unwrap();
+    got.remove(&tp).and_then(|r| r.ok()).and_then(|l| l.offset)
 }

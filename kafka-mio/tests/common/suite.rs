@@ -31,7 +31,7 @@ impl Broker {
 
     /// A client with `config` in `h`, on `tokens`; returns its index.
     pub fn client(&self, h: &mut Harness, config: Config, tokens: Tokens) -> usize {
-        let client = Client::new(config, h.poll.registry(), tokens).unwrap();
+        let client = Client::connect(config, h.poll.registry(), tokens).unwrap();
         h.add(client)
     }
 

@@ -65,6 +65,13 @@ pub struct ConsumerConfig {
     pub check_crcs: bool,
     /// Largest size one compressed batch may inflate to.
     pub max_decompressed_size: usize,
+    /// Whether the adapters store a record's offset as consumed
+    /// ([`Consumer::store_offset`](crate::Consumer::store_offset)) once
+    /// they hand the record to the application
+    /// (`enable.auto.offset.store`). Turn it off to store offsets yourself
+    /// once records are processed, so a commit never covers a record that
+    /// was taken but not processed.
+    pub enable_auto_offset_store: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -78,6 +85,7 @@ impl Default for ConsumerConfig {
             isolation_level: IsolationLevel::ReadUncommitted,
             check_crcs: true,
             max_decompressed_size: kafka_proto::record::DEFAULT_MAX_DECOMPRESSED_SIZE,
+            enable_auto_offset_store: true,
         }
     }
 }

@@ -155,7 +155,7 @@ pub async fn produce_every_codec_and_acks(broker: &Broker) {
         } else {
             client.clone()
         };
-        let mut consumer = reader.consumer();
+        let mut consumer = reader.consumer().unwrap();
         let tps = consumer.assign_topic(&topic).await.unwrap();
         for tp in &tps {
             consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
@@ -227,7 +227,7 @@ pub async fn seek_offsets_and_lag(broker: &Broker) {
         }))
         .await;
     assert!(reports.iter().all(Result::is_ok));
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().unwrap();
     let tp = TopicPartition::new(topic.as_str(), 0);
     let earliest = consumer
         .offsets([tp.clone()], OffsetSpec::Earliest)
@@ -289,7 +289,7 @@ pub async fn many_partitions(broker: &Broker) {
         let r = r.as_ref().unwrap();
         assert!(r.offset < 20, "{r:?}");
     }
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().unwrap();
     let tps = consumer.assign_topic(&topic).await.unwrap();
     assert_eq!(tps.len(), 64);
     for tp in &tps {
@@ -342,7 +342,7 @@ pub async fn a_five_megabyte_record(broker: &Broker) {
         .await
         .unwrap();
     assert_eq!((report.partition, report.offset), (0, 0));
-    let mut consumer = client.consumer();
+    let mut consumer = client.consumer().unwrap();
     let tp = TopicPartition::new(topic.as_str(), 0);
     consumer.assign([tp.clone()]).await.unwrap();
     consumer.seek(tp, SeekTo::Earliest).await.unwrap();

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use kafka_proto::messages::join_group_response::JoinGroupResponseMember;
 use tracing::warn;
 
-use super::codec;
+use crate::group::protocol;
 use crate::group::{
     AssignError, Assignment, Assignor, MemberSubscription, PartitionInfo, RebalanceProtocol,
     Subscription, TopicInfo,
@@ -25,7 +25,7 @@ pub(super) fn subscriptions(members: &[JoinGroupResponseMember]) -> Vec<MemberSu
     members
         .iter()
         .map(|m| {
-            let subscription = codec::decode_subscription(&m.metadata).unwrap_or_else(|error| {
+            let subscription = protocol::decode_subscription(&m.metadata).unwrap_or_else(|error| {
                 warn!(target: LOG, member = %m.member_id, %error, "undecodable subscription");
                 Subscription {
                     generation_id: -1,
@@ -125,14 +125,17 @@ pub(super) fn assign(
             subscribed && exists(tp) && !held && given.insert(tp.clone())
         });
         a.partitions.sort();
-        out.insert(m.member_id.clone(), codec::encode_assignment(&a));
+        out.insert(
+            m.member_id.clone(),
+            protocol::encode_assignment(&a, protocol::ASSIGNMENT_VERSION),
+        );
     }
     Ok(out)
 }
 
 /// Assignment bytes decoded, or an empty assignment with a warning.
 pub(super) fn decode_own(bytes: &Bytes) -> Option<Assignment> {
-    match codec::decode_assignment(bytes) {
+    match protocol::decode_assignment(bytes) {
         Ok(a) => Some(a),
         Err(error) => {
             warn!(target: LOG, %error, "undecodable assignment");

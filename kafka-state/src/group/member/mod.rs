@@ -33,7 +33,6 @@
 //! hand-over (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, the max poll interval)
 //! loses the partitions instead: nothing of them is committed.
 
-mod codec;
 mod commit;
 mod leader;
 #[cfg(test)]
@@ -59,8 +58,8 @@ use kafka_proto::{ErrorCode, RequestBody, ResponseBody};
 use tracing::{debug, info, warn};
 
 use super::{
-    Assignor, CommitError, GroupConfig, GroupError, GroupEvent, GroupMetadata, LeaveReason,
-    MemberSubscription, OffsetAndMetadata, RebalanceProtocol, Subscription,
+    protocol, Assignor, CommitError, GroupConfig, GroupError, GroupEvent, GroupMetadata,
+    LeaveReason, MemberSubscription, OffsetAndMetadata, RebalanceProtocol, Subscription,
 };
 use crate::consumer::{ConsumerState, SeekTo};
 use crate::error::{Misuse, RequestError};
@@ -733,7 +732,10 @@ impl GroupMember {
                 };
                 JoinGroupRequestProtocol::default()
                     .with_name(a.name().to_string())
-                    .with_metadata(codec::encode_subscription(&subscription))
+                    .with_metadata(protocol::encode_subscription(
+                        &subscription,
+                        protocol::SUBSCRIPTION_VERSION,
+                    ))
             })
             .collect();
         JoinGroupRequest::default()

@@ -93,7 +93,7 @@ fn topics(n: i32) -> BTreeMap<String, TopicInfo> {
 }
 
 fn decoded(map: &BTreeMap<String, Bytes>, id: &str) -> Vec<TopicPartition> {
-    codec::decode_assignment(&map[id]).unwrap().partitions
+    protocol::decode_assignment(&map[id]).unwrap().partitions
 }
 
 #[test]
@@ -444,10 +444,13 @@ fn a_stale_heartbeat_answer_is_ignored_and_a_current_one_loses_partitions() {
     rig.join(vec![JoinGroupResponseMember::default()
         .with_member_id("junk".into())
         .with_metadata(Bytes::from_static(b"\x00\x01\xff"))]);
-    let mine = codec::encode_assignment(&Assignment {
-        partitions: vec![tp(0), tp(1)],
-        user_data: None,
-    });
+    let mine = protocol::encode_assignment(
+        &Assignment {
+            partitions: vec![tp(0), tp(1)],
+            user_data: None,
+        },
+        protocol::ASSIGNMENT_VERSION,
+    );
     rig.sync(mine);
     rig.round(); // the consumer takes the partitions; offsets are fetched
     assert_eq!(rig.consumer.assignment().count(), 2);
@@ -517,10 +520,13 @@ fn cooperative_members_revoke_only_what_moves_and_rejoin() {
     let mut rig = Rig::new(true);
     rig.join(Vec::new());
     let assignment = |ps: &[i32]| {
-        codec::encode_assignment(&Assignment {
-            partitions: ps.iter().map(|p| tp(*p)).collect(),
-            user_data: None,
-        })
+        protocol::encode_assignment(
+            &Assignment {
+                partitions: ps.iter().map(|p| tp(*p)).collect(),
+                user_data: None,
+            },
+            protocol::ASSIGNMENT_VERSION,
+        )
     };
     rig.sync(assignment(&[0, 1]));
     rig.round();
@@ -540,7 +546,7 @@ fn cooperative_members_revoke_only_what_moves_and_rejoin() {
     let RequestBody::JoinGroup(join) = join else {
         unreachable!()
     };
-    let sub = codec::decode_subscription(&join.protocols[0].metadata).unwrap();
+    let sub = protocol::decode_subscription(&join.protocols[0].metadata).unwrap();
     assert_eq!(sub.owned_partitions, vec![tp(0), tp(1)]);
     assert_eq!(sub.generation_id, 1);
     rig.answer(

@@ -1,6 +1,13 @@
-//! Admin commands: create and delete topics, fetch metadata. Reached
-//! through the borrowed handle [`Client::admin`](crate::Client::admin);
-//! results arrive as [`Event::AdminResult`].
+//! Admin commands: create and delete topics, fetch metadata, and
+//! administer consumer groups. Reached through the borrowed handle
+//! [`Client::admin`](crate::Client::admin); results arrive as
+//! [`Event::AdminResult`].
+
+mod groups;
+
+pub use groups::{
+    CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription,
+};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
@@ -71,6 +78,18 @@ pub enum AdminOutcome {
     /// The answer to [`Admin::metadata`], alone (the client's cache
     /// also takes it in).
     Metadata(ClusterMetadata),
+    /// Every group of the cluster ([`Admin::list_groups`]).
+    ListGroups(GroupListings),
+    /// Per group, in the order asked ([`Admin::describe_groups`]).
+    DescribeGroups(Vec<GroupDescription>),
+    /// Per group, [`ErrorCode::None`] or why it was not deleted
+    /// ([`Admin::delete_groups`]).
+    DeleteGroups(Vec<(String, ErrorCode)>),
+    /// A group's committed offsets ([`Admin::group_offsets`]).
+    GroupOffsets(GroupOffsets),
+    /// Per partition, [`ErrorCode::None`] or why the offset was not set
+    /// ([`Admin::alter_group_offsets`]).
+    AlterGroupOffsets(BTreeMap<crate::TopicPartition, ErrorCode>),
 }
 
 /// The result carried by [`Event::AdminResult`]: the outcome, or why no
@@ -185,6 +204,95 @@ impl Admin<'_> {
         self.submit(now, body.into(), AdminKind::Metadata { all })
     }
 
+    /// Lists every group of the cluster (each broker lists the groups it
+    /// coordinates).
+    pub fn list_groups(&mut self, now: Instant) -> Result<RequestId, Misuse> {
+        let (id, deadline, _) = self.start_group_command(now)?;
+        let brokers: Vec<i32> = self
+            .client
+            .metadata
+            .cache
+            .brokers()
+            .map(|(n, _)| n)
+            .collect();
+        self.client.admin.groups.list(id, deadline, brokers);
+        self.client.pump();
+        Ok(id)
+    }
+
+    /// Describes groups: state, assignor, members and their partitions.
+    pub fn describe_groups<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        groups: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Misuse> {
+        self.per_group(now, groups::GroupOp::Describe, groups)
+    }
+
+    /// Deletes groups; only groups without active members can go.
+    pub fn delete_groups<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        groups: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Misuse> {
+        self.per_group(now, groups::GroupOp::Delete, groups)
+    }
+
+    /// Reads every committed offset of `group`.
+    pub fn group_offsets(&mut self, now: Instant, group: &str) -> Result<RequestId, Misuse> {
+        self.per_group(now, groups::GroupOp::FetchOffsets, [group])
+    }
+
+    /// Sets `group`'s committed offsets, as an administrator: the group
+    /// must have no active members. The topics must be in the client's
+    /// metadata (their ids name them in newer versions of the request).
+    pub fn alter_group_offsets(
+        &mut self,
+        now: Instant,
+        group: &str,
+        offsets: BTreeMap<crate::TopicPartition, i64>,
+    ) -> Result<RequestId, Misuse> {
+        if offsets.is_empty() {
+            return Err(Misuse::InvalidConfig("no offsets to set"));
+        }
+        if let Some((_, &o)) = offsets.iter().find(|(_, &o)| o < 0) {
+            return Err(Misuse::InvalidOffset(o));
+        }
+        for tp in offsets.keys() {
+            check_topic_name(&tp.topic)?;
+        }
+        self.per_group(now, groups::GroupOp::CommitOffsets(offsets), [group])
+    }
+
+    fn per_group<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        op: groups::GroupOp,
+        groups: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Misuse> {
+        let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
+        check_group_ids(&groups)?;
+        let (id, deadline, backoff) = self.start_group_command(now)?;
+        self.client
+            .admin
+            .groups
+            .per_group(id, now, deadline, backoff, op, groups);
+        self.client.pump();
+        Ok(id)
+    }
+
+    fn start_group_command(
+        &mut self,
+        now: Instant,
+    ) -> Result<(RequestId, Instant, std::time::Duration), Misuse> {
+        let client = &mut *self.client;
+        client.check_usable()?;
+        client.tick(now);
+        let id = client.requests.next_id();
+        let config = client.config();
+        Ok((id, now + config.api_timeout, config.retry_backoff))
+    }
+
     fn submit(
         &mut self,
         now: Instant,
@@ -232,6 +340,23 @@ pub(crate) fn check_topic_name(name: &str) -> Result<(), Misuse> {
     Ok(())
 }
 
+/// Group ids must be non-empty and unique within one command.
+fn check_group_ids(groups: &[String]) -> Result<(), Misuse> {
+    if groups.is_empty() {
+        return Err(Misuse::InvalidConfig("no groups given"));
+    }
+    let mut seen = BTreeSet::new();
+    for g in groups {
+        if g.is_empty() {
+            return Err(Misuse::InvalidConfig("a group id is empty"));
+        }
+        if !seen.insert(g) {
+            return Err(Misuse::InvalidConfig("a group is given twice"));
+        }
+    }
+    Ok(())
+}
+
 fn check_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), Misuse> {
     let mut seen = BTreeSet::new();
     for name in names {
@@ -257,12 +382,15 @@ pub(crate) enum AdminKind {
 #[derive(Debug, Default)]
 pub(crate) struct AdminState {
     pending: BTreeMap<RequestId, AdminKind>,
+    /// Group commands: several requests each, and coordinators to find.
+    groups: groups::GroupAdmin,
     /// Commands given since the last poll, in order, with their ids.
     unsent: VecDeque<(RequestId, RequestBody)>,
 }
 
 impl SubMachine for AdminState {
     fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
+        self.groups.poll_requests(ctx);
         for (id, body) in self.unsent.drain(..) {
             ctx.requests.push(Outbound {
                 id,
@@ -274,6 +402,9 @@ impl SubMachine for AdminState {
     }
 
     fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {
+        if self.groups.owns(inbound.id) {
+            return self.groups.handle_response(ctx, inbound);
+        }
         if let Some((event, changed)) = self.answer(inbound, ctx.metadata) {
             ctx.events.push_back(event);
             match changed {
@@ -284,10 +415,19 @@ impl SubMachine for AdminState {
         }
     }
 
+    fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        self.groups.handle_timeout(ctx);
+    }
+
     fn poll_timeout(&self, _now: Instant, _metadata: &MetadataState) -> Option<Instant> {
-        // Commands expire in the client's queue (`api_timeout`), which
-        // answers them with a timeout: nothing here waits on time.
-        None
+        // Single-request commands expire in the client's queue
+        // (`api_timeout`), which answers them with a timeout; group
+        // commands wait out coordinator backoffs and their deadline.
+        self.groups.poll_timeout()
+    }
+
+    fn shut_down(&mut self, ctx: &mut Ctx<'_>) {
+        self.groups.shut_down(ctx);
     }
 }
 

@@ -1,0 +1,348 @@
+//! `kfk group`: list, describe and delete consumer groups, and reset
+//! their committed offsets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use kafka_tokio::{Client, GroupDescription, OffsetSpec, TopicPartition};
+use serde_json::{json, Value};
+
+/// One partition of a group's offsets: committed, log end and lag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub partition: TopicPartition,
+    pub committed: Option<i64>,
+    pub end: Option<i64>,
+}
+
+impl PartitionLag {
+    fn lag(&self) -> Option<i64> {
+        Some((self.end? - self.committed?).max(0))
+    }
+}
+
+/// What `describe` prints.
+#[derive(Debug)]
+pub struct Described {
+    pub group: GroupDescription,
+    pub offsets: Vec<PartitionLag>,
+}
+
+/// Prints every group, one per line (or one JSON array).
+pub async fn list(client: &Client, json_out: bool) -> Result<(), String> {
+    let listed = client.list_groups().await.map_err(|e| e.to_string())?;
+    for (node, code) in &listed.errors {
+        eprintln!("kfk: broker {node} could not list its groups: {code}");
+    }
+    if json_out {
+        let groups: Vec<Value> = listed
+            .groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "group": g.group_id,
+                    "state": g.state,
+                    "type": g.group_type,
+                    "protocol_type": g.protocol_type,
+                })
+            })
+            .collect();
+        println!("{}", Value::Array(groups));
+    } else {
+        for g in &listed.groups {
+            println!(
+                "{}\t{}\t{}",
+                g.group_id,
+                g.state.as_deref().unwrap_or("-"),
+                g.group_type.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The group's description, its committed offsets and the log end of
+/// every partition it committed or is assigned.
+pub async fn describe(client: &Client, group: &str) -> Result<Described, String> {
+    let mut described = client
+        .describe_groups([group])
+        .await
+        .map_err(|e| e.to_string())?;
+    let description = described
+        .pop()
+        .ok_or_else(|| format!("group {group}: no answer"))?;
+    if description.error.is_error() && description.state != "Dead" {
+        return Err(format!("group {group}: {}", description.error));
+    }
+    let committed = client
+        .group_offsets(group)
+        .await
+        .map_err(|e| e.to_string())?;
+    if committed.error.is_error() {
+        return Err(format!("group {group} offsets: {}", committed.error));
+    }
+    let mut partitions: BTreeSet<TopicPartition> = committed.offsets.keys().cloned().collect();
+    for m in &description.members {
+        partitions.extend(m.assignment.iter().cloned());
+    }
+    let ends = if partitions.is_empty() {
+        BTreeMap::new()
+    } else {
+        client
+            .offsets(partitions.iter().cloned(), OffsetSpec::Latest)
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    let offsets = partitions
+        .into_iter()
+        .map(|tp| PartitionLag {
+            committed: committed
+                .offsets
+                .get(&tp)
+                .and_then(|c| c.as_ref().ok())
+                .map(|c| c.offset),
+            end: ends
+                .get(&tp)
+                .and_then(|e| e.as_ref().ok())
+                .and_then(|l| l.offset),
+            partition: tp,
+        })
+        .collect();
+    Ok(Described {
+        group: description,
+        offsets,
+    })
+}
+
+/// The JSON form of a description: one object.
+pub fn to_json(d: &Described) -> Value {
+    let g = &d.group;
+    let members: Vec<Value> = g
+        .members
+        .iter()
+        .map(|m| {
+            json!({
+                "member_id": m.member_id,
+                "instance_id": m.instance_id,
+                "client_id": m.client_id,
+                "host": m.host,
+                "assignment": m.assignment.iter().map(|tp| json!({
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let offsets: Vec<Value> = d
+        .offsets
+        .iter()
+        .map(|o| {
+            json!({
+                "topic": o.partition.topic,
+                "partition": o.partition.partition,
+                "committed": o.committed,
+                "end": o.end,
+                "lag": o.lag(),
+            })
+        })
+        .collect();
+    json!({
+        "group": g.group_id,
+        "state": g.state,
+        "protocol": g.group_type,
+        "assignor": g.assignor,
+        "members": members,
+        "offsets": offsets,
+    })
+}
+
+/// The text form: the group's state, then one line per partition with
+/// its owner, as Kafka's own group tool lays it out.
+pub fn to_text(d: &Described) -> String {
+    let g = &d.group;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "group {} is {} ({} members, assignor {})",
+        g.group_id,
+        g.state,
+        g.members.len(),
+        if g.assignor.is_empty() {
+            "-"
+        } else {
+            &g.assignor
+        }
+    );
+    let owner: BTreeMap<&TopicPartition, &kafka_tokio::MemberDescription> = g
+        .members
+        .iter()
+        .flat_map(|m| m.assignment.iter().map(move |tp| (tp, m)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tCONSUMER-ID\tHOST\tCLIENT-ID"
+    );
+    let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    for o in &d.offsets {
+        let m = owner.get(&o.partition);
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            o.partition.topic,
+            o.partition.partition,
+            show(o.committed),
+            show(o.end),
+            show(o.lag()),
+            m.map_or("-", |m| m.member_id.as_str()),
+            m.map_or("-", |m| m.host.as_str()),
+            m.map_or("-", |m| m.client_id.as_str()),
+        );
+    }
+    out
+}
+
+/// Deletes a group.
+pub async fn delete(client: &Client, group: &str) -> Result<(), String> {
+    let results = client
+        .delete_groups([group])
+        .await
+        .map_err(|e| e.to_string())?;
+    match results.iter().find(|(g, _)| g == group) {
+        Some((_, code)) if code.is_error() => Err(format!("cannot delete group {group}: {code}")),
+        Some(_) => Ok(()),
+        None => Err(format!("group {group}: no answer")),
+    }
+}
+
+/// Where `reset-offsets` moves a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetTo {
+    Earliest,
+    Latest,
+    Offset(i64),
+    Timestamp(i64),
+}
+
+impl ResetTo {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "earliest" => Ok(ResetTo::Earliest),
+            "latest" => Ok(ResetTo::Latest),
+            _ => {
+                if let Some(ts) = s.strip_prefix('@') {
+                    return ts
+                        .parse()
+                        .map(ResetTo::Timestamp)
+                        .map_err(|_| format!("--to {s}: expected @TIMESTAMP_MS"));
+                }
+                match s.parse::<i64>() {
+                    Ok(o) if o >= 0 => Ok(ResetTo::Offset(o)),
+                    _ => Err(format!(
+                        "--to {s}: expected earliest, latest, an offset or @TIMESTAMP_MS"
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// Computes (and with `execute`, sets) the group's offsets for every
+/// partition of `topic`; returns the plan.
+pub async fn reset_offsets(
+    client: &Client,
+    group: &str,
+    topic: &str,
+    to: ResetTo,
+    execute: bool,
+) -> Result<BTreeMap<TopicPartition, i64>, String> {
+    let md = client
+        .metadata([topic])
+        .await
+        .map_err(|e| format!("metadata for {topic}: {e}"))?;
+    let tps = md
+        .partitions_of(topic)
+        .map_err(|code| format!("topic {topic}: {code}"))?;
+    let plan: BTreeMap<TopicPartition, i64> = match to {
+        ResetTo::Offset(o) => tps.into_iter().map(|tp| (tp, o)).collect(),
+        ResetTo::Earliest | ResetTo::Latest | ResetTo::Timestamp(_) => {
+            let spec = match to {
+                ResetTo::Earliest => OffsetSpec::Earliest,
+                ResetTo::Timestamp(ts) => OffsetSpec::Timestamp(ts),
+                _ => OffsetSpec::Latest,
+            };
+            let listed = client
+                .offsets(tps.clone(), spec)
+                .await
+                .map_err(|e| e.to_string())?;
+            // A timestamp past every record resets to the end, as Kafka's
+            // own tool does.
+            let ends = match to {
+                ResetTo::Timestamp(_) => client
+                    .offsets(tps.clone(), OffsetSpec::Latest)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                _ => BTreeMap::new(),
+            };
+            let mut plan = BTreeMap::new();
+            for tp in tps {
+                let found = listed
+                    .get(&tp)
+                    .and_then(|r| r.as_ref().ok())
+                    .and_then(|l| l.offset)
+                    .or_else(|| {
+                        ends.get(&tp)
+                            .and_then(|r| r.as_ref().ok())
+                            .and_then(|l| l.offset)
+                    })
+                    .ok_or_else(|| format!("no offset for {tp}"))?;
+                plan.insert(tp, found);
+            }
+            plan
+        }
+    };
+    if execute {
+        let results = client
+            .alter_group_offsets(group, plan.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some((tp, code)) = results.iter().find(|(_, c)| c.is_error()) {
+            return Err(format!("cannot set {tp} of group {group}: {code}"));
+        }
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_targets_parse() {
+        assert_eq!(ResetTo::parse("earliest"), Ok(ResetTo::Earliest));
+        assert_eq!(ResetTo::parse("latest"), Ok(ResetTo::Latest));
+        assert_eq!(ResetTo::parse("42"), Ok(ResetTo::Offset(42)));
+        assert_eq!(
+            ResetTo::parse("@1700000000000"),
+            Ok(ResetTo::Timestamp(1_700_000_000_000))
+        );
+        assert!(ResetTo::parse("-1").is_err());
+        assert!(ResetTo::parse("@soon").is_err());
+        assert!(ResetTo::parse("middle").is_err());
+    }
+
+    #[test]
+    fn lag_needs_both_ends_and_never_goes_negative() {
+        let tp = TopicPartition::new("t", 0);
+        let lag = |committed, end| {
+            PartitionLag {
+                partition: tp.clone(),
+                committed,
+                end,
+            }
+            .lag()
+        };
+        assert_eq!(lag(Some(3), Some(10)), Some(7));
+        assert_eq!(lag(None, Some(10)), None);
+        assert_eq!(lag(Some(12), Some(10)), Some(0));
+    }
+}

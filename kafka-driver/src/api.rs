@@ -1,0 +1,19 @@
+//! The types of the public API every adapter shares; each re-exports
+//! this module, so a program moves between runtimes by changing its
+//! imports' crate name.
+
+pub use crate::{Error, Offsets, TokenResult};
+pub use kafka_proto::record::Compression;
+pub use kafka_proto::ErrorCode;
+pub use kafka_state::admin::{
+    CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription,
+};
+pub use kafka_state::consumer::{
+    AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
+};
+pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord, TopicName};
+pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
+pub use kafka_state::{
+    BrokerAddr, ClusterMetadata, Config, ConsumerConfig, ConsumerRecord, NewTopic,
+    PartitionMetadata, TopicMetadata, TopicOutcome, TopicPartition,
+};

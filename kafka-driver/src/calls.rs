@@ -1,0 +1,458 @@
+//! Application calls waiting for the core's events.
+//!
+//! An adapter turns each user call into a command on the
+//! [`Client`] plus a [`Reply`] (a closure that wakes the caller: a oneshot
+//! sender under tokio, a channel under threads). [`Calls`] holds the
+//! replies and answers them as [`Client::poll_event`] yields the matching
+//! events, so every adapter matches events to calls the same way.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::debug;
+
+use kafka_state::admin::AdminOutcome;
+use kafka_state::consumer::{ConsumerEvent, ListedOffset, LookupError, OffsetSpec};
+use kafka_state::producer::{DeliveryId, DeliveryReport, SendError};
+use kafka_state::{
+    Client, Event, FetchedRecords, Misuse, ProducerRecord, RequestId, TopicPartition,
+};
+
+use crate::Error;
+
+const LOG: &str = "kafka_driver::calls";
+
+/// Wakes a waiting caller with its result.
+pub type Reply<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
+
+/// Per partition, a listed offset or why there is none.
+pub type Offsets = BTreeMap<TopicPartition, Result<ListedOffset, LookupError>>;
+
+/// Consumer problems kept for the application at most; older ones are
+/// dropped (each is also logged) so an unread error queue cannot grow
+/// without bound.
+const MAX_CONSUMER_ERRORS: usize = 1024;
+
+/// Partitions the core took away (revoked or lost), for the consumer
+/// handle: it must stop yielding their records at once, without waiting
+/// for its next pull. The counter is read per record (one atomic load);
+/// the list is taken under the core's lock.
+#[derive(Debug, Default)]
+pub struct Gone {
+    pub(crate) seq: Arc<AtomicU64>,
+    partitions: Vec<TopicPartition>,
+    tracking: bool,
+}
+
+impl Gone {
+    /// Records `partitions` as gone, if a consumer handle listens.
+    pub fn push(&mut self, partitions: &[TopicPartition]) {
+        if self.tracking && !partitions.is_empty() {
+            self.partitions.extend_from_slice(partitions);
+            self.seq.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Starts or stops listening (a consumer handle came or went).
+    pub fn track(&mut self, on: bool) {
+        self.tracking = on;
+        self.partitions.clear();
+    }
+
+    pub(crate) fn take(&mut self) -> Vec<TopicPartition> {
+        std::mem::take(&mut self.partitions)
+    }
+}
+
+/// Where a record's delivery report goes. Any
+/// `FnOnce(Result<DeliveryReport, Error>) + Send` is one (so a boxed
+/// [`Reply`]); an adapter can name its own type instead, which saves an
+/// allocation and an indirect call per record.
+pub trait Deliver: Send + 'static {
+    /// Hands over the report (or why there is none).
+    fn deliver(self, result: Result<DeliveryReport, Error>);
+}
+
+impl<F> Deliver for F
+where
+    F: FnOnce(Result<DeliveryReport, Error>) + Send + 'static,
+{
+    fn deliver(self, result: Result<DeliveryReport, Error>) {
+        self(result)
+    }
+}
+
+/// What became of a record given to [`Calls::offer`].
+pub enum Offer<D = Reply<DeliveryReport>> {
+    /// Buffered; the reply answers with its delivery report.
+    Accepted,
+    /// No room yet: the record and its reply, to offer again once the
+    /// producer reports room.
+    Full(Box<ProducerRecord>, D),
+    /// Never sendable (invalid record, closed client).
+    Refused(Error),
+}
+
+impl<D> std::fmt::Debug for Offer<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Offer::Accepted => f.write_str("Accepted"),
+            Offer::Full(..) => f.write_str("Full"),
+            Offer::Refused(e) => f.debug_tuple("Refused").field(e).finish(),
+        }
+    }
+}
+
+/// Delivery replies by id. The core numbers accepted records 1, 2, 3...
+/// and reports them roughly in that order, so a queue indexed from the
+/// oldest unanswered id replaces a hash map: insert and remove are O(1)
+/// without hashing, and the entries sit together in memory. An answered
+/// slot stays `None` until every older one is answered too.
+struct Deliveries<D> {
+    /// The id of `slots[0]`.
+    base: u64,
+    slots: VecDeque<Option<D>>,
+    live: usize,
+}
+
+impl<D> Default for Deliveries<D> {
+    fn default() -> Self {
+        Self {
+            base: 0,
+            slots: VecDeque::new(),
+            live: 0,
+        }
+    }
+}
+
+impl<D> Deliveries<D> {
+    fn insert(&mut self, id: DeliveryId, reply: D) {
+        if self.slots.is_empty() {
+            self.base = id.0;
+        }
+        // Ids only grow, so an id below the oldest unanswered one was
+        // never handed out by this core.
+        debug_assert!(id.0 >= self.base, "delivery id {id} below {}", self.base);
+        let Some(at) = id.0.checked_sub(self.base) else {
+            return;
+        };
+        let Ok(at) = usize::try_from(at) else { return };
+        if at >= self.slots.len() {
+            self.slots.resize_with(at + 1, || None);
+        }
+        if self.slots[at].replace(reply).is_none() {
+            self.live += 1;
+        }
+    }
+
+    fn remove(&mut self, id: DeliveryId) -> Option<D> {
+        let at = usize::try_from(id.0.checked_sub(self.base)?).ok()?;
+        let reply = self.slots.get_mut(at)?.take()?;
+        self.live -= 1;
+        while matches!(self.slots.front(), Some(None)) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        Some(reply)
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = D> + '_ {
+        self.live = 0;
+        self.slots.drain(..).flatten()
+    }
+}
+
+/// Calls waiting for the core, keyed by the ids the core returned.
+/// Delivery reports go to `D` ([`Deliver`]), by default a boxed closure.
+pub struct Calls<D = Reply<DeliveryReport>> {
+    admin: HashMap<RequestId, Reply<AdminOutcome>>,
+    offsets: HashMap<RequestId, Reply<Offsets>>,
+    consumer_errors: VecDeque<Error>,
+    /// A consumer waiting for records, and how many batches it takes.
+    pull: Option<(usize, Reply<Vec<FetchedRecords>>)>,
+    deliveries: Deliveries<D>,
+    flushes: Vec<Reply<()>>,
+    /// Partitions taken away, for the consumer handle.
+    pub(crate) gone: Gone,
+}
+
+impl<D> Default for Calls<D> {
+    fn default() -> Self {
+        Self {
+            admin: HashMap::new(),
+            offsets: HashMap::new(),
+            consumer_errors: VecDeque::new(),
+            pull: None,
+            deliveries: Deliveries::default(),
+            flushes: Vec::new(),
+            gone: Gone::default(),
+        }
+    }
+}
+
+impl<D> std::fmt::Debug for Calls<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Calls")
+            .field("admin", &self.admin.len())
+            .field("offsets", &self.offsets.len())
+            .field("consumer_errors", &self.consumer_errors.len())
+            .field("pull", &self.pull.is_some())
+            .field("deliveries", &self.deliveries.len())
+            .field("flushes", &self.flushes.len())
+            .finish()
+    }
+}
+
+impl<D: Deliver> Calls<D> {
+    /// Starts an admin command (`start` calls one of
+    /// [`Client::admin`]'s methods) whose outcome answers `reply`.
+    pub fn admin(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        start: impl FnOnce(&mut Client, Instant) -> Result<RequestId, Misuse>,
+        reply: Reply<AdminOutcome>,
+    ) {
+        match start(client, now) {
+            Ok(id) => {
+                self.admin.insert(id, reply);
+            }
+            Err(e) => reply(Err(e.into())),
+        }
+    }
+
+    /// Looks up offsets; `reply` gets them per partition.
+    pub fn offsets_for(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        partitions: Vec<TopicPartition>,
+        spec: OffsetSpec,
+        reply: Reply<Offsets>,
+    ) {
+        match client.consumer().offsets_for(now, partitions, spec) {
+            Ok(id) => {
+                self.offsets.insert(id, reply);
+            }
+            Err(e) => reply(Err(e.into())),
+        }
+    }
+
+    /// Asks for fetched records: `reply` gets up to `max` partitions'
+    /// worth as soon as the core has any (at once if it has), or the
+    /// oldest consumer problem not yet reported. Records are taken from
+    /// the core only to answer a pull, so a seek made before the pull is
+    /// always respected. A newer pull replaces a waiting one, which gets
+    /// an empty answer.
+    pub fn pull_records(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        max: usize,
+        reply: Reply<Vec<FetchedRecords>>,
+    ) {
+        if let Some((_, old)) = self.pull.take() {
+            old(Ok(Vec::new()));
+        }
+        self.pull = Some((max.max(1), reply));
+        self.serve_pull(client, now);
+    }
+
+    /// Answers a waiting pull with nothing. Adapters call it just before a
+    /// seek or an assignment change, in the same turn of the driver: a
+    /// pull answered earlier carries records from before the change (the
+    /// adapter drops those of the partitions it changed), and one answered
+    /// later must not be mistaken for such, so no pull spans the change.
+    pub fn cancel_pull(&mut self) {
+        if let Some((_, reply)) = self.pull.take() {
+            reply(Ok(Vec::new()));
+        }
+    }
+
+    /// Answers a waiting pull if records or a consumer problem are there;
+    /// adapters call it after every round of events. Returns whether it
+    /// answered.
+    pub fn serve_pull(&mut self, client: &mut Client, now: Instant) -> bool {
+        let Some((max, reply)) = self.pull.take() else {
+            return false;
+        };
+        if let Some(error) = self.consumer_errors.pop_front() {
+            reply(Err(error));
+            return true;
+        }
+        let mut out = Vec::new();
+        while out.len() < max {
+            match client.consumer().poll_records(now) {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        if out.is_empty() {
+            self.pull = Some((max, reply));
+            false
+        } else {
+            reply(Ok(out));
+            true
+        }
+    }
+
+    fn consumer_error(&mut self, error: Error) {
+        debug!(target: LOG, %error, "consumer problem for the application");
+        if self.consumer_errors.len() >= MAX_CONSUMER_ERRORS {
+            self.consumer_errors.pop_front();
+        }
+        self.consumer_errors.push_back(error);
+    }
+
+    /// Offers `record` to the producer. A full buffer hands the record and
+    /// its reply back, for the adapter to offer again once the core
+    /// reports [`Event::BufferAvailable`]; a refused record comes back as
+    /// the error. The core reads no clock: the adapter fills in a missing
+    /// timestamp first.
+    pub fn offer(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        record: ProducerRecord,
+        delivered: D,
+    ) -> Offer<D> {
+        match client.producer().send(now, record) {
+            Ok(id) => {
+                self.deliveries.insert(id, delivered);
+                Offer::Accepted
+            }
+            Err(SendError::BufferFull(record)) => Offer::Full(record, delivered),
+            Err(e) => Offer::Refused(e.into()),
+        }
+    }
+
+    /// Starts a flush; `reply` answers once every record sent so far
+    /// has its delivery report.
+    pub fn flush(&mut self, client: &mut Client, now: Instant, reply: Reply<()>) {
+        match client.producer().flush(now) {
+            Ok(()) => self.flushes.push(reply),
+            Err(e) => reply(Err(e.into())),
+        }
+    }
+
+    /// Answers the calls an event concerns.
+    pub fn handle_event(&mut self, client: &mut Client, event: Event) {
+        match event {
+            Event::AdminResult { id, result } => {
+                if let Some(reply) = self.admin.remove(&id) {
+                    reply(result.map_err(Error::from));
+                }
+            }
+            Event::Delivery { id, result } => {
+                if let Some(reply) = self.deliveries.remove(id) {
+                    reply.deliver(result.map_err(Error::from));
+                }
+            }
+            Event::FlushComplete => {
+                if client.producer().is_idle() {
+                    for reply in self.flushes.drain(..) {
+                        reply(Ok(()));
+                    }
+                }
+            }
+            Event::Consumer(ConsumerEvent::OffsetsListed { id, offsets }) => {
+                if let Some(reply) = self.offsets.remove(&id) {
+                    reply(Ok(offsets));
+                }
+            }
+            Event::Consumer(ConsumerEvent::PartitionFailed {
+                partition,
+                offset,
+                error,
+            }) => self.consumer_error(Error::Fetch {
+                partition,
+                offset,
+                error,
+            }),
+            Event::Consumer(ConsumerEvent::NeedsPosition {
+                partition,
+                out_of_range,
+            }) => self.consumer_error(Error::NoPosition {
+                partition,
+                out_of_range,
+            }),
+            Event::Consumer(
+                ConsumerEvent::PartitionsRevoked { partitions, .. }
+                | ConsumerEvent::PartitionsLost { partitions },
+            ) => self.gone.push(&partitions),
+            Event::Fatal(fatal) => self.fail_all(&Error::Fatal(fatal)),
+            other => debug!(target: LOG, event = ?other, "event"),
+        }
+    }
+
+    /// Answers every waiting call with `error`.
+    pub fn fail_all(&mut self, error: &Error) {
+        for (_, reply) in self.admin.drain() {
+            reply(Err(error.clone()));
+        }
+        for (_, reply) in self.offsets.drain() {
+            reply(Err(error.clone()));
+        }
+        if let Some((_, reply)) = self.pull.take() {
+            reply(Err(error.clone()));
+        }
+        for reply in self.deliveries.drain() {
+            reply.deliver(Err(error.clone()));
+        }
+        for reply in self.flushes.drain(..) {
+            reply(Err(error.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn recorder(log: &Arc<Mutex<Vec<(u64, bool)>>>, id: u64) -> Reply<DeliveryReport> {
+        let log = Arc::clone(log);
+        Box::new(move |r| log.lock().unwrap().push((id, r.is_ok())))
+    }
+
+    #[test]
+    fn deliveries_answer_out_of_order_and_trim_once_the_oldest_is_answered() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut d = Deliveries::default();
+        for id in 5..10 {
+            d.insert(DeliveryId(id), recorder(&log, id));
+        }
+        assert_eq!(d.len(), 5);
+        // Later ids first: the slots stay until id 5 is answered.
+        for id in [7, 9, 6] {
+            let reply = d.remove(DeliveryId(id)).expect("registered");
+            reply(Err(Error::Closed));
+        }
+        assert!(d.remove(DeliveryId(7)).is_none(), "answered once only");
+        assert_eq!((d.len(), d.slots.len(), d.base), (2, 5, 5));
+        d.remove(DeliveryId(5)).expect("registered")(Err(Error::Closed));
+        assert_eq!((d.len(), d.slots.len(), d.base), (1, 2, 8));
+        assert!(d.remove(DeliveryId(4)).is_none());
+        assert!(d.remove(DeliveryId(100)).is_none());
+        // A gap (an id the core used for a refused record) is just empty.
+        d.insert(DeliveryId(12), recorder(&log, 12));
+        let left: Vec<_> = d.drain().collect();
+        assert_eq!(left.len(), 2);
+        assert_eq!(d.len(), 0);
+        for reply in left {
+            reply(Err(Error::Closed));
+        }
+        let mut seen: Vec<u64> = log.lock().unwrap().iter().map(|(id, _)| *id).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [5, 6, 7, 8, 9, 12]);
+        // Empty again: the next id becomes the base.
+        d.insert(DeliveryId(40), recorder(&log, 40));
+        assert_eq!((d.base, d.slots.len()), (40, 1));
+    }
+}
