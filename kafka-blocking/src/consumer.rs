@@ -1,11 +1,13 @@
-//! The consumer: manual assignment and `poll(timeout)`.
+//! The consumer: partitions assigned by hand or by a consumer group, and
+//! `poll(timeout)`.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_driver::ConsumerLease;
+use kafka_driver::{Committed, ConsumerLease, Rebalance};
 use kafka_state::consumer::{ConsumedOffset, OffsetSpec, SeekTo};
+use kafka_state::group::GroupMetadata;
 use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 
 use crate::driver::{Ext, Threads};
@@ -13,6 +15,13 @@ use crate::{Client, Error, Offsets};
 
 /// The client's consumer. Get it with [`Client::consumer`]; settings
 /// live in `config.consumer`.
+///
+/// Partitions come either from [`Consumer::assign`] or from the consumer
+/// group in `config.group` through [`Consumer::subscribe`]. In a group,
+/// [`Consumer::poll`] is what keeps the member in it: a member that does
+/// not poll within `max_poll_interval` leaves (its partitions are lost)
+/// and rejoins at its next poll. [`Consumer::on_rebalance`] is told of
+/// assignment changes from inside `poll`.
 ///
 /// A record's offset is stored as consumed once `poll` returns it
 /// (unless `enable_auto_offset_store` is off: then call
@@ -112,6 +121,88 @@ impl Consumer {
         spec: OffsetSpec,
     ) -> Result<Offsets, Error> {
         self.client.offsets(partitions, spec)
+    }
+
+    /// Joins the consumer group of `config.group`, consuming `topics`;
+    /// calling it again changes the subscription. Each partition the
+    /// group assigns starts at the group's committed offset (else per
+    /// `auto_offset_reset`). Fails without a group configured or with a
+    /// manual assignment in place.
+    pub fn subscribe<S: Into<String>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<(), Error> {
+        self.lease
+            .subscribe(topics.into_iter().map(Into::into).collect())
+    }
+
+    /// Leaves the group: with auto-commit, what was consumed is committed
+    /// first; every partition is revoked.
+    pub fn unsubscribe(&mut self) -> Result<(), Error> {
+        self.lease.unsubscribe()
+    }
+
+    /// Commits the consumed offset of every owned partition (the records
+    /// `poll` returned, or those stored with [`Consumer::store_offset`])
+    /// and returns what was committed. [`Error::Commit`] names partitions
+    /// that were not; its [`is_retriable`](Error::is_retriable) says
+    /// whether to try again after the rebalance that refused it.
+    pub fn commit(&mut self) -> Result<Committed, Error> {
+        self.commit_inner(None)
+    }
+
+    /// Commits the given offsets (each the next record to consume) of
+    /// owned partitions.
+    pub fn commit_offsets(&mut self, offsets: Committed) -> Result<Committed, Error> {
+        self.commit_inner(Some(offsets))
+    }
+
+    fn commit_inner(&mut self, offsets: Option<Committed>) -> Result<Committed, Error> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.lease.commit(
+            offsets,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )?;
+        // The core fails the commit itself after the API timeout; the
+        // handle's timeout is a margin beyond that.
+        match rx.recv_timeout(self.client.handle.timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
+    }
+
+    /// The offsets the group acknowledged for this member's commits.
+    pub fn committed(&self) -> Result<Committed, Error> {
+        self.lease.committed()
+    }
+
+    /// The member's group, generation and ids (for
+    /// `send_offsets_to_transaction`); `None` without a group.
+    pub fn group_metadata(&self) -> Result<Option<GroupMetadata>, Error> {
+        self.lease.group_metadata()
+    }
+
+    /// The partitions assigned now, by hand or by the group.
+    pub fn assignment(&self) -> Result<Vec<TopicPartition>, Error> {
+        self.lease.assignment()
+    }
+
+    /// The subscribed topics; empty when not subscribed.
+    pub fn subscription(&self) -> Result<Vec<String>, Error> {
+        self.lease.subscription()
+    }
+
+    /// Calls `listener` for every later assignment change, on the thread
+    /// calling [`Consumer::poll`], before `poll` returns a record of a
+    /// newly assigned partition and after it stopped returning those of a
+    /// revoked or lost one. A revoke is reported after the fact: with
+    /// auto-commit the member committed the partitions' consumed offsets
+    /// before giving them up.
+    pub fn on_rebalance(&mut self, listener: impl FnMut(Rebalance) + Send + 'static) {
+        self.lease.set_listener(Some(Box::new(listener)));
     }
 
     /// The next offset to be fetched for an assigned partition.

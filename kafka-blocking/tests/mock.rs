@@ -644,3 +644,85 @@ fn one_consumer_at_a_time_and_polled_records_count_as_consumed() {
     consumer.store_offset(&got[0]).unwrap();
     assert_eq!(consumer.consumed(&tp).unwrap().unwrap().offset, 1);
 }
+
+/// A blocking group member: subscribe, poll (which keeps it in the
+/// group), commit what was read, and a second client of the group
+/// resumes from that commit; misuse is refused with a clear error.
+#[test]
+fn group_member_commits_and_a_successor_resumes() {
+    use kafka_blocking::{AutoOffsetReset, GroupConfig, Rebalance, TopicPartition};
+    use std::sync::{Arc, Mutex};
+
+    let mock = mock(1);
+    let topic = "blocking-group";
+    let admin = Client::bootstrap(&mock.bootstrap()).unwrap();
+    admin.create_topic(NewTopic::new(topic, 2, 1)).unwrap();
+    for i in 0..40 {
+        admin
+            .producer()
+            .send(
+                ProducerRecord::new(topic)
+                    .with_partition(i % 2)
+                    .with_value(i.to_string()),
+            )
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let member = || {
+        let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+        let mut group = GroupConfig::new("blocking-g");
+        group.enable_auto_commit = false;
+        group.session_timeout = Duration::from_secs(6);
+        group.heartbeat_interval = Duration::from_secs(1);
+        config.group = Some(group);
+        config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+        Client::connect(config).unwrap()
+    };
+
+    // Without a group configured, subscribing is refused.
+    let mut plain = admin.consumer().unwrap();
+    assert!(matches!(plain.subscribe([topic]), Err(Error::Misuse(_))));
+    assert!(matches!(plain.commit(), Err(Error::Misuse(_))));
+    drop(plain);
+
+    let first = member();
+    let mut consumer = first.consumer().unwrap();
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&changes);
+    consumer.on_rebalance(move |r| log.lock().unwrap().push(r));
+    consumer.subscribe([topic]).unwrap();
+    // A manual assignment on top of a subscription is refused.
+    assert!(consumer.assign([TopicPartition::new(topic, 0)]).is_err());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut read = 0;
+    while read < 30 {
+        assert!(Instant::now() < deadline, "30 records in time");
+        read += consumer.poll(Duration::from_millis(200)).unwrap().len();
+    }
+    assert!(matches!(&changes.lock().unwrap()[..], [Rebalance::Assigned(tps)] if tps.len() == 2));
+    let committed = consumer.commit().unwrap();
+    let total: i64 = committed.values().map(|o| o.offset).sum();
+    assert_eq!(total, read as i64);
+    drop(consumer);
+    first.close();
+
+    // The successor starts at the commit: it reads exactly the rest.
+    let second = member();
+    let mut consumer = second.consumer().unwrap();
+    consumer.subscribe([topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut rest = Vec::new();
+    while rest.len() < 40 - read {
+        assert!(Instant::now() < deadline, "the rest in time");
+        rest.extend(consumer.poll(Duration::from_millis(200)).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    rest.extend(consumer.poll(Duration::from_millis(300)).unwrap());
+    assert_eq!(rest.len(), 40 - read, "nothing read twice");
+    for r in &rest {
+        assert!(r.offset >= committed[&TopicPartition::new(topic, r.partition)].offset);
+    }
+    drop(consumer);
+    second.close();
+}

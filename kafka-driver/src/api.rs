@@ -2,7 +2,7 @@
 //! this module, so a program moves between runtimes by changing its
 //! imports' crate name.
 
-pub use crate::{Error, Offsets, TokenResult};
+pub use crate::{Committed, Error, Offsets, Rebalance, TokenResult};
 pub use kafka_proto::record::Compression;
 pub use kafka_proto::ErrorCode;
 pub use kafka_state::admin::{
@@ -10,6 +10,10 @@ pub use kafka_state::admin::{
 };
 pub use kafka_state::consumer::{
     AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
+};
+pub use kafka_state::group::{
+    Assignor, CommitError, GroupConfig, GroupError, GroupMetadata, OffsetAndMetadata,
+    RangeAssignor, RoundRobinAssignor,
 };
 pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord, TopicName};
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};

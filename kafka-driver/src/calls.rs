@@ -15,6 +15,7 @@ use tracing::debug;
 
 use kafka_state::admin::AdminOutcome;
 use kafka_state::consumer::{ConsumerEvent, ListedOffset, LookupError, OffsetSpec};
+use kafka_state::group::{GroupEvent, OffsetAndMetadata};
 use kafka_state::producer::{DeliveryId, DeliveryReport, SendError};
 use kafka_state::{
     Client, Event, FetchedRecords, Misuse, ProducerRecord, RequestId, TopicPartition,
@@ -30,6 +31,31 @@ pub type Reply<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
 /// Per partition, a listed offset or why there is none.
 pub type Offsets = BTreeMap<TopicPartition, Result<ListedOffset, LookupError>>;
 
+/// What a successful commit committed, per partition.
+pub type Committed = BTreeMap<TopicPartition, OffsetAndMetadata>;
+
+/// A change of the consumer's assignment, as a consumer handle reports it
+/// to the application's rebalance listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rebalance {
+    /// Partitions joined the assignment; each starts at its committed
+    /// offset (or per `auto_offset_reset`).
+    Assigned(Vec<TopicPartition>),
+    /// Partitions were handed over in an orderly way. With auto-commit,
+    /// what was consumed of them was committed first.
+    Revoked(Vec<TopicPartition>),
+    /// Partitions were taken away without a hand-over (session expired,
+    /// fenced, max poll interval missed): another member may own them
+    /// already, and nothing of them was or may be committed.
+    Lost(Vec<TopicPartition>),
+}
+
+/// Assignment changes kept for a consumer handle at most; a handle that
+/// never yields (so its listener never runs) cannot grow the queue
+/// without bound. The oldest are dropped.
+const MAX_REBALANCES: usize = 1024;
+
 /// Consumer problems kept for the application at most; older ones are
 /// dropped (each is also logged) so an unread error queue cannot grow
 /// without bound.
@@ -43,6 +69,8 @@ const MAX_CONSUMER_ERRORS: usize = 1024;
 pub struct Gone {
     pub(crate) seq: Arc<AtomicU64>,
     partitions: Vec<TopicPartition>,
+    /// Every assignment change since the handle last looked, in order.
+    changes: VecDeque<Rebalance>,
     tracking: bool,
 }
 
@@ -55,14 +83,36 @@ impl Gone {
         }
     }
 
+    /// Records an assignment change for the handle's listener; a
+    /// revoke or loss also through [`Gone::push`].
+    pub fn change(&mut self, change: Rebalance) {
+        if !self.tracking {
+            return;
+        }
+        match &change {
+            Rebalance::Assigned(_) => {
+                self.seq.fetch_add(1, Ordering::Release);
+            }
+            Rebalance::Revoked(tps) | Rebalance::Lost(tps) => self.push(tps),
+        }
+        if self.changes.len() >= MAX_REBALANCES {
+            self.changes.pop_front();
+        }
+        self.changes.push_back(change);
+    }
+
     /// Starts or stops listening (a consumer handle came or went).
     pub fn track(&mut self, on: bool) {
         self.tracking = on;
         self.partitions.clear();
+        self.changes.clear();
     }
 
-    pub(crate) fn take(&mut self) -> Vec<TopicPartition> {
-        std::mem::take(&mut self.partitions)
+    pub(crate) fn take(&mut self) -> (Vec<TopicPartition>, VecDeque<Rebalance>) {
+        (
+            std::mem::take(&mut self.partitions),
+            std::mem::take(&mut self.changes),
+        )
     }
 }
 
@@ -173,6 +223,7 @@ impl<D> Deliveries<D> {
 pub struct Calls<D = Reply<DeliveryReport>> {
     admin: HashMap<RequestId, Reply<AdminOutcome>>,
     offsets: HashMap<RequestId, Reply<Offsets>>,
+    commits: HashMap<RequestId, Reply<Committed>>,
     consumer_errors: VecDeque<Error>,
     /// A consumer waiting for records, and how many batches it takes.
     pull: Option<(usize, Reply<Vec<FetchedRecords>>)>,
@@ -187,6 +238,7 @@ impl<D> Default for Calls<D> {
         Self {
             admin: HashMap::new(),
             offsets: HashMap::new(),
+            commits: HashMap::new(),
             consumer_errors: VecDeque::new(),
             pull: None,
             deliveries: Deliveries::default(),
@@ -201,6 +253,7 @@ impl<D> std::fmt::Debug for Calls<D> {
         f.debug_struct("Calls")
             .field("admin", &self.admin.len())
             .field("offsets", &self.offsets.len())
+            .field("commits", &self.commits.len())
             .field("consumer_errors", &self.consumer_errors.len())
             .field("pull", &self.pull.is_some())
             .field("deliveries", &self.deliveries.len())
@@ -239,6 +292,23 @@ impl<D: Deliver> Calls<D> {
         match client.consumer().offsets_for(now, partitions, spec) {
             Ok(id) => {
                 self.offsets.insert(id, reply);
+            }
+            Err(e) => reply(Err(e.into())),
+        }
+    }
+
+    /// Commits `offsets` (every owned partition's consumed offset when
+    /// `None`) to the consumer group; `reply` gets what was committed.
+    pub fn commit(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        offsets: Option<Committed>,
+        reply: Reply<Committed>,
+    ) {
+        match client.consumer().commit(now, offsets) {
+            Ok(id) => {
+                self.commits.insert(id, reply);
             }
             Err(e) => reply(Err(e.into())),
         }
@@ -382,10 +452,28 @@ impl<D: Deliver> Calls<D> {
                 partition,
                 out_of_range,
             }),
-            Event::Consumer(
-                ConsumerEvent::PartitionsRevoked { partitions, .. }
-                | ConsumerEvent::PartitionsLost { partitions },
-            ) => self.gone.push(&partitions),
+            Event::Consumer(ConsumerEvent::PartitionsAssigned { partitions }) => {
+                self.gone.change(Rebalance::Assigned(partitions));
+            }
+            Event::Consumer(ConsumerEvent::PartitionsRevoked { partitions, .. }) => {
+                self.gone.change(Rebalance::Revoked(partitions));
+            }
+            Event::Consumer(ConsumerEvent::PartitionsLost { partitions }) => {
+                self.gone.change(Rebalance::Lost(partitions));
+            }
+            Event::Group(GroupEvent::Committed {
+                id,
+                offsets,
+                refused,
+                ..
+            }) => {
+                if let Some(reply) = self.commits.remove(&id) {
+                    reply(commit_result(offsets, refused));
+                }
+            }
+            Event::Group(GroupEvent::Failed(error)) => {
+                self.consumer_error(Error::Group(error));
+            }
             Event::Fatal(fatal) => self.fail_all(&Error::Fatal(fatal)),
             other => debug!(target: LOG, event = ?other, "event"),
         }
@@ -399,6 +487,9 @@ impl<D: Deliver> Calls<D> {
         for (_, reply) in self.offsets.drain() {
             reply(Err(error.clone()));
         }
+        for (_, reply) in self.commits.drain() {
+            reply(Err(error.clone()));
+        }
         if let Some((_, reply)) = self.pull.take() {
             reply(Err(error.clone()));
         }
@@ -408,6 +499,30 @@ impl<D: Deliver> Calls<D> {
         for reply in self.flushes.drain(..) {
             reply(Err(error.clone()));
         }
+    }
+}
+
+/// A commit's per-partition outcome as one result: the committed
+/// offsets, or every partition that failed.
+fn commit_result(
+    offsets: BTreeMap<TopicPartition, Result<OffsetAndMetadata, kafka_state::group::CommitError>>,
+    refused: Option<kafka_state::group::CommitError>,
+) -> Result<Committed, Error> {
+    let mut done = Committed::new();
+    let mut failed = BTreeMap::new();
+    for (tp, outcome) in offsets {
+        match outcome {
+            Ok(o) => {
+                done.insert(tp, o);
+            }
+            Err(e) => {
+                failed.insert(tp, e);
+            }
+        }
+    }
+    match (refused, failed.is_empty()) {
+        (None, true) => Ok(done),
+        (refused, _) => Err(Error::Commit { refused, failed }),
     }
 }
 

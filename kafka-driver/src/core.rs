@@ -441,6 +441,10 @@ impl<R: Runtime> Core<R> {
         reply: crate::Reply<Vec<kafka_state::FetchedRecords>>,
     ) {
         buffer.sync(&mut self.client, &mut self.calls);
+        // The application asks for records: the group member's max poll
+        // interval starts again. Refused only once the client is closed,
+        // which the pull reports.
+        let _ = self.client.consumer().record_poll(now);
         buffer.pull_started();
         self.calls
             .pull_records(&mut self.client, now, PULL_BATCHES, reply);

@@ -2,7 +2,10 @@
 
 use kafka_proto::ErrorCode;
 use kafka_state::admin::TopicOutcome;
+use std::collections::BTreeMap;
+
 use kafka_state::consumer::FetchError;
+use kafka_state::group::{CommitError, GroupError};
 use kafka_state::producer::{InvalidRecord, ProduceError, SendError};
 use kafka_state::{DisconnectReason, FatalError, Misuse, RequestError, TopicPartition};
 
@@ -78,6 +81,21 @@ pub enum Error {
     /// assignment, so it hands out one consumer at a time.
     #[error("this client already has a consumer")]
     ConsumerInUse,
+    /// A commit did not go through for every partition. `refused` is set
+    /// when nothing was sent (the member was rebalancing or out of its
+    /// group); `failed` names each partition that was not committed and
+    /// why. Partitions not named were committed.
+    #[error("commit failed{}{}", refused.as_ref().map(|r| format!(": {r}")).unwrap_or_default(), failed.iter().next().map(|(tp, e)| format!(" ({} partition(s), {tp}: {e})", failed.len())).unwrap_or_default())]
+    Commit {
+        /// Why nothing was sent, if so.
+        refused: Option<CommitError>,
+        /// The partitions not committed.
+        failed: BTreeMap<TopicPartition, CommitError>,
+    },
+    /// The group member stopped for good (fenced, or refused by the
+    /// coordinator); the consumer no longer gets partitions from the group.
+    #[error("the consumer group member stopped: {0}")]
+    Group(GroupError),
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
@@ -116,6 +134,11 @@ impl Error {
             Error::Request(RequestError::Timeout) => true,
             Error::Produce(ProduceError::InvalidPartition { .. }) => true,
             Error::BufferFull | Error::DeliveryTimeout | Error::Timeout => true,
+            // After the rebalance the member may commit what it still owns.
+            Error::Commit {
+                refused: Some(CommitError::RebalanceInProgress),
+                ..
+            } => true,
             Error::Fetch {
                 error: FetchError::Broker(code),
                 ..

@@ -1,12 +1,19 @@
 //! A consumer handle's hold on the client's one consumer.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_state::consumer::{ConsumedOffset, SeekTo};
+use kafka_state::group::{GroupMetadata, OffsetAndMetadata};
 use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 
+use crate::calls::{Committed, Rebalance};
 use crate::core::{Runtime, Shared, Wake};
 use crate::{Error, RecordBuffer, Reply};
+
+/// The application's rebalance listener: called on the consumer's own
+/// task or thread, from inside its next poll, once per assignment change.
+pub type RebalanceListener = Box<dyn FnMut(Rebalance) + Send>;
 
 /// What every adapter's consumer is underneath: the client's one
 /// consumer slot, its [`RecordBuffer`], and the commands on them, each
@@ -16,12 +23,14 @@ use crate::{Error, RecordBuffer, Reply};
 pub struct ConsumerLease<R: Runtime, W: Wake> {
     shared: Arc<Shared<R, W>>,
     buffer: RecordBuffer,
+    listener: Option<RebalanceListener>,
 }
 
 impl<R: Runtime, W: Wake> std::fmt::Debug for ConsumerLease<R, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConsumerLease")
             .field("buffer", &self.buffer)
+            .field("listener", &self.listener.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -41,6 +50,7 @@ impl<R: Runtime, W: Wake> ConsumerLease<R, W> {
         Ok(Self {
             shared: Arc::clone(shared),
             buffer,
+            listener: None,
         })
     }
 
@@ -114,6 +124,80 @@ impl<R: Runtime, W: Wake> ConsumerLease<R, W> {
             .command(|core, _| core.client.consumer().lag(partition))
     }
 
+    /// Joins the configured consumer group consuming `topics` (replacing
+    /// an earlier subscription).
+    pub fn subscribe(&mut self, topics: Vec<String>) -> Result<(), Error> {
+        Ok(self
+            .shared
+            .command(|core, now| core.client.consumer().subscribe(now, topics))??)
+    }
+
+    /// Leaves the group. What was yielded is stored first, so the
+    /// automatic commit on leaving covers it.
+    pub fn unsubscribe(&mut self) -> Result<(), Error> {
+        let buffer = &mut self.buffer;
+        self.shared.command(|core, now| {
+            core.sync_consumer(buffer);
+            core.client.consumer().unsubscribe(now)
+        })??;
+        Ok(())
+    }
+
+    /// Commits `offsets` (all yielded or stored records of owned
+    /// partitions when `None`) to the group; `reply` gets the outcome.
+    pub fn commit(
+        &mut self,
+        offsets: Option<Committed>,
+        reply: Reply<Committed>,
+    ) -> Result<(), Error> {
+        let buffer = &mut self.buffer;
+        self.shared.command(|core, now| {
+            core.sync_consumer(buffer);
+            core.calls.commit(&mut core.client, now, offsets, reply);
+        })
+    }
+
+    /// Offsets the coordinator acknowledged for this member's commits.
+    pub fn committed(&self) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>, Error> {
+        self.shared
+            .command(|core, _| core.client.consumer().committed())
+    }
+
+    /// The member's group, generation and ids; `None` without a group.
+    pub fn group_metadata(&self) -> Result<Option<GroupMetadata>, Error> {
+        self.shared
+            .command(|core, _| core.client.consumer().group_metadata())
+    }
+
+    /// The partitions assigned now (by hand or by the group).
+    pub fn assignment(&self) -> Result<Vec<TopicPartition>, Error> {
+        self.shared
+            .command(|core, _| core.client.consumer().assignment())
+    }
+
+    /// The subscribed topics; empty when not subscribed.
+    pub fn subscription(&self) -> Result<Vec<String>, Error> {
+        self.shared
+            .command(|core, _| core.client.consumer().subscription())
+    }
+
+    /// Sets the listener told of every assignment change from now on
+    /// (replacing an earlier one).
+    pub fn set_listener(&mut self, listener: Option<RebalanceListener>) {
+        self.listener = listener;
+    }
+
+    /// Hands the changes seen at syncs to the listener, outside the
+    /// core's lock (the listener may call into the client).
+    fn notify(&mut self) {
+        let changes = self.buffer.take_changes();
+        if let Some(listener) = &mut self.listener {
+            for change in changes {
+                listener(change);
+            }
+        }
+    }
+
     /// The next buffered record, `None` when the buffer is empty (pull).
     /// Records of partitions the core took away are dropped first;
     /// corrupt data is handed back to the core, which reports it after
@@ -129,8 +213,13 @@ impl<R: Runtime, W: Wake> ConsumerLease<R, W> {
                 None if self.buffer.must_sync() => {
                     let buffer = &mut self.buffer;
                     self.shared.command(|core, _| core.sync_consumer(buffer))?;
+                    self.notify();
                 }
-                None => return Ok(None),
+                None => {
+                    // Changes a pull's or a command's sync picked up.
+                    self.notify();
+                    return Ok(None);
+                }
             }
         }
     }
@@ -139,7 +228,9 @@ impl<R: Runtime, W: Wake> ConsumerLease<R, W> {
     pub fn pull(&mut self, reply: Reply<Vec<FetchedRecords>>) -> Result<(), Error> {
         let buffer = &mut self.buffer;
         self.shared
-            .command(|core, now| core.pull(buffer, now, reply))
+            .command(|core, now| core.pull(buffer, now, reply))?;
+        self.notify();
+        Ok(())
     }
 
     /// What a pull brought.

@@ -44,10 +44,10 @@ mod outbox;
 mod records;
 pub mod threads;
 
-pub use calls::{Calls, Deliver, Gone, Offer, Offsets, Reply};
+pub use calls::{Calls, Committed, Deliver, Gone, Offer, Offsets, Rebalance, Reply};
 pub use clock::{random_seed, wall_clock_ms, WallClock};
 pub use core::{Core, Job, Runtime, Shared, TokenResult, Wake, READ_CHUNK};
 pub use error::Error;
-pub use lease::ConsumerLease;
+pub use lease::{ConsumerLease, RebalanceListener};
 pub use outbox::{Next, Outbox, TryWrite, BACKLOG_LIMIT};
 pub use records::{Corrupt, RecordBuffer, Stale};

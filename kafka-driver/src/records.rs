@@ -11,7 +11,7 @@ use kafka_proto::DecodeError;
 use kafka_state::consumer::{ConsumedOffset, IntoRecords};
 use kafka_state::{Client, ConsumerRecord, FetchedRecords, TopicPartition};
 
-use crate::calls::{Calls, Deliver};
+use crate::calls::{Calls, Deliver, Rebalance};
 use crate::Error;
 
 /// Partitions whose position was reset while a pull
@@ -90,6 +90,8 @@ pub struct RecordBuffer {
     seen: u64,
     /// `enable_auto_offset_store`.
     auto_store: bool,
+    /// Assignment changes taken at the last sync, for the listener.
+    changes: VecDeque<Rebalance>,
 }
 
 impl RecordBuffer {
@@ -110,6 +112,7 @@ impl RecordBuffer {
             gone_seq,
             seen,
             auto_store,
+            changes: VecDeque::new(),
         }
     }
 
@@ -161,7 +164,7 @@ impl RecordBuffer {
         }
     }
 
-    /// Partitions were taken away since the last sync.
+    /// Partitions were taken away or given since the last sync.
     pub fn must_sync(&self) -> bool {
         self.gone_seq.load(Ordering::Acquire) != self.seen
     }
@@ -176,7 +179,8 @@ impl RecordBuffer {
     /// took away. Adapters run it before each pull and each commit.
     pub fn sync<D: Deliver>(&mut self, client: &mut Client, calls: &mut Calls<D>) {
         self.seen = self.gone_seq.load(Ordering::Acquire);
-        let gone = calls.gone.take();
+        let (gone, changes) = calls.gone.take();
+        self.changes.extend(changes);
         if !gone.is_empty() {
             // Their offsets can no longer be stored: the revoke event
             // carried what the core had when they went.
@@ -221,6 +225,12 @@ impl RecordBuffer {
                 Some(tps) => self.stale.add(tps),
             }
         }
+    }
+
+    /// The assignment changes seen at syncs since the last call, oldest
+    /// first.
+    pub fn take_changes(&mut self) -> VecDeque<Rebalance> {
+        std::mem::take(&mut self.changes)
     }
 
     /// A pull is on its way.

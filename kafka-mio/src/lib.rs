@@ -308,6 +308,37 @@ impl Client {
         self.command(|core, now| core.consumer().seek(now, partition, to))
     }
 
+    /// Joins the consumer group of `config.group`, consuming `topics`.
+    /// Assignment changes come out of [`Client::poll_event`] as
+    /// [`Event::Consumer`] (`PartitionsAssigned`, `PartitionsRevoked`,
+    /// `PartitionsLost`), membership news as [`Event::Group`]. Calling
+    /// [`Client::poll_records`] is what keeps the member in its group
+    /// (`max_poll_interval`).
+    pub fn subscribe<S: Into<String>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<(), Error> {
+        self.command(|core, now| core.consumer().subscribe(now, topics))
+    }
+
+    /// Leaves the group (committing first, with auto-commit).
+    pub fn unsubscribe(&mut self) -> Result<(), Error> {
+        self.command(|core, now| core.consumer().unsubscribe(now))
+    }
+
+    /// Commits `offsets` to the group, or every owned partition's
+    /// consumed offset when `None`; the outcome comes as
+    /// [`GroupEvent::Committed`](kafka_state::group::GroupEvent::Committed)
+    /// with the returned id.
+    pub fn commit(
+        &mut self,
+        offsets: Option<
+            std::collections::BTreeMap<TopicPartition, kafka_state::group::OffsetAndMetadata>,
+        >,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.consumer().commit(now, offsets))
+    }
+
     /// The next fetched records of an assigned partition, if any have
     /// arrived; taking them moves that partition's position past all of
     /// them. Consumer problems come out of [`Client::poll_event`] as
@@ -324,7 +355,11 @@ impl Client {
     /// covers).
     pub fn poll_records(&mut self) -> Option<FetchedRecords> {
         let now = Instant::now();
-        let records = self.driver.core.consumer().poll_records(now);
+        let mut consumer = self.driver.core.consumer();
+        // The application asks for records: the group member's max poll
+        // interval starts again (refused only once closed).
+        let _ = consumer.record_poll(now);
+        let records = consumer.poll_records(now);
         self.driver.drain(now);
         records
     }

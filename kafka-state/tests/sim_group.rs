@@ -85,7 +85,7 @@ impl Assignor for RoundRobin {
 }
 
 fn group_config(cooperative: bool, instance: Option<&str>) -> GroupConfig {
-    let mut g = GroupConfig::new(GROUP).with_assignor(move || RoundRobin { cooperative });
+    let mut g = GroupConfig::new(GROUP).only_assignor(move || RoundRobin { cooperative });
     g.group_instance_id = instance.map(str::to_string);
     g.session_timeout = SECS(6);
     g.heartbeat_interval = SECS(1);

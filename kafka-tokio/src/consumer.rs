@@ -1,12 +1,14 @@
-//! The consumer: a stream of records with manual assignment.
+//! The consumer: a stream of records from partitions assigned by hand or
+//! by a consumer group.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use kafka_driver::ConsumerLease;
+use kafka_driver::{Committed, ConsumerLease, Rebalance};
 use kafka_state::consumer::{ConsumedOffset, OffsetSpec, SeekTo};
+use kafka_state::group::GroupMetadata;
 use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 use tokio::sync::oneshot;
 
@@ -16,6 +18,13 @@ use crate::{Client, Error, Offsets};
 /// The client's consumer: a [`Stream`] of records from the assigned
 /// partitions, plus the commands that steer it. Get it with
 /// [`Client::consumer`]; settings live in `config.consumer`.
+///
+/// Partitions come either from [`Consumer::assign`] or from the consumer
+/// group in `config.group` through [`Consumer::subscribe`]. In a group,
+/// polling the stream is what keeps the member in it: a member that does
+/// not ask for records within `max_poll_interval` leaves (its partitions
+/// are lost) and rejoins at its next poll. [`Consumer::on_rebalance`] is
+/// told of assignment changes from inside the stream's poll.
 ///
 /// Records come in offset order per partition. Keys and values are
 /// slices of the fetch response (no copy). A partition that cannot be
@@ -113,6 +122,82 @@ impl Consumer {
     /// covers it. Needed only with `enable_auto_offset_store` off.
     pub fn store_offset(&self, record: &ConsumerRecord) -> Result<(), Error> {
         self.lease.store_offset(record)
+    }
+
+    /// Joins the consumer group of `config.group`, consuming `topics`;
+    /// calling it again changes the subscription. Each partition the
+    /// group assigns starts at the group's committed offset (else per
+    /// `auto_offset_reset`). Fails without a group configured or with a
+    /// manual assignment in place.
+    pub async fn subscribe<S: Into<String>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<(), Error> {
+        self.lease
+            .subscribe(topics.into_iter().map(Into::into).collect())
+    }
+
+    /// Leaves the group: with auto-commit, what was consumed is committed
+    /// first; every partition is revoked.
+    pub async fn unsubscribe(&mut self) -> Result<(), Error> {
+        self.lease.unsubscribe()
+    }
+
+    /// Commits the consumed offset of every owned partition (the records
+    /// the stream yielded, or those stored with
+    /// [`Consumer::store_offset`]) and returns what was committed.
+    /// [`Error::Commit`] names partitions that were not; its
+    /// [`is_retriable`](Error::is_retriable) says whether to try again
+    /// after the rebalance that refused it.
+    pub async fn commit(&mut self) -> Result<Committed, Error> {
+        self.commit_offsets_inner(None).await
+    }
+
+    /// Commits the given offsets (each the next record to consume) of
+    /// owned partitions.
+    pub async fn commit_offsets(&mut self, offsets: Committed) -> Result<Committed, Error> {
+        self.commit_offsets_inner(Some(offsets)).await
+    }
+
+    async fn commit_offsets_inner(
+        &mut self,
+        offsets: Option<Committed>,
+    ) -> Result<Committed, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.lease
+            .commit(offsets, Box::new(move |r| drop(tx.send(r))))?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// The offsets the group acknowledged for this member's commits.
+    pub fn committed(&self) -> Result<Committed, Error> {
+        self.lease.committed()
+    }
+
+    /// The member's group, generation and ids (for
+    /// `send_offsets_to_transaction`); `None` without a group.
+    pub fn group_metadata(&self) -> Result<Option<GroupMetadata>, Error> {
+        self.lease.group_metadata()
+    }
+
+    /// The partitions assigned now, by hand or by the group.
+    pub fn assignment(&self) -> Result<Vec<TopicPartition>, Error> {
+        self.lease.assignment()
+    }
+
+    /// The subscribed topics; empty when not subscribed.
+    pub fn subscription(&self) -> Result<Vec<String>, Error> {
+        self.lease.subscription()
+    }
+
+    /// Calls `listener` for every later assignment change, on the task
+    /// polling the stream, before the stream yields a record of a newly
+    /// assigned partition and after it stopped yielding those of a
+    /// revoked or lost one. A revoke is reported after the fact: with
+    /// auto-commit the member committed the partitions' consumed offsets
+    /// before giving them up.
+    pub fn on_rebalance(&mut self, listener: impl FnMut(Rebalance) + Send + 'static) {
+        self.lease.set_listener(Some(Box::new(listener)));
     }
 
     /// [`Client::offsets`].

@@ -50,3 +50,9 @@ async fn a_five_megabyte_record_on_kafka() {
     let Some(broker) = kafka() else { return };
     common::a_five_megabyte_record(&broker).await;
 }
+
+#[tokio::test]
+async fn consumer_group_shares_and_hands_over_on_kafka() {
+    let Some(broker) = kafka() else { return };
+    common::consumer_group_shares_and_hands_over(&broker).await;
+}

@@ -1,5 +1,7 @@
 //! The tokio client against the in-process mock cluster over real TCP.
 
+mod common;
+
 use std::time::Duration;
 
 use kafka_mock::MockCluster;
@@ -686,4 +688,16 @@ async fn one_consumer_at_a_time_and_yielded_records_count_as_consumed() {
         assert_eq!(consumer.consumed(&tp).await.unwrap().unwrap().offset, 3);
     })
     .await;
+}
+
+#[tokio::test]
+async fn consumer_group_shares_and_hands_over_on_the_mock() {
+    let mock = mock(3);
+    let broker = common::Broker {
+        bootstrap: mock.bootstrap(),
+        replication: 1,
+        exact_latest: true,
+        prefix: String::new(),
+    };
+    common::consumer_group_shares_and_hands_over(&broker).await;
 }

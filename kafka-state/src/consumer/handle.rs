@@ -359,6 +359,11 @@ impl Consumer<'_> {
     /// the member leaves the group and its partitions are lost; the next
     /// call rejoins.
     pub fn record_poll(&mut self, now: Instant) -> Result<(), Misuse> {
+        self.client.check_usable()?;
+        // Adapters call it on every poll: without a group it costs nothing.
+        if !self.client.group.is_subscribed() {
+            return Ok(());
+        }
         let c = self.start(now)?;
         c.group.record_poll(c.now);
         c.pump();

@@ -68,8 +68,10 @@ impl fmt::Debug for GroupConfig {
 }
 
 impl GroupConfig {
-    /// The Java client's defaults for group `group_id`, with no assignor
-    /// yet: add at least one with [`GroupConfig::with_assignor`].
+    /// The Java client's defaults for group `group_id`; the assignor is
+    /// range ([`RangeAssignor`](super::RangeAssignor)) until
+    /// [`GroupConfig::only_assignor`] or [`GroupConfig::with_assignor`]
+    /// says otherwise.
     pub fn new(group_id: impl Into<String>) -> Self {
         Self {
             group_id: group_id.into(),
@@ -78,11 +80,22 @@ impl GroupConfig {
             rebalance_timeout: None,
             heartbeat_interval: Duration::from_secs(3),
             max_poll_interval: Duration::from_secs(300),
-            assignors: Vec::new(),
+            assignors: vec![Arc::new(|| {
+                Box::new(super::RangeAssignor) as Box<dyn Assignor>
+            })],
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
             client_rack: None,
         }
+    }
+
+    /// Makes `make`'s assignor the only one, replacing the defaults.
+    pub fn only_assignor<A: Assignor + 'static>(
+        mut self,
+        make: impl Fn() -> A + Send + Sync + 'static,
+    ) -> Self {
+        self.assignors.clear();
+        self.with_assignor(make)
     }
 
     /// Appends an assignor (lower preference than those already added).

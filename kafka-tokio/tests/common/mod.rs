@@ -350,3 +350,169 @@ pub async fn a_five_megabyte_record(broker: &Broker) {
     assert_eq!(r.value.as_deref(), Some(&value[..]));
     client.close().await;
 }
+
+/// The group settings the group tests use: short timeouts so a member
+/// that leaves is noticed quickly, manual commits so the test decides
+/// what is committed.
+pub fn group_config(group: &str) -> kafka_tokio::GroupConfig {
+    let mut g = kafka_tokio::GroupConfig::new(group);
+    g.session_timeout = Duration::from_secs(10);
+    g.heartbeat_interval = Duration::from_secs(1);
+    g.rebalance_timeout = Some(Duration::from_secs(15));
+    g.enable_auto_commit = false;
+    g
+}
+
+/// Two members of one group split a 4-partition topic between them with
+/// no partition owned twice; commits are acknowledged and resumed from;
+/// when one member leaves, the other takes every partition over and the
+/// rebalance listener hears of each change.
+pub async fn consumer_group_shares_and_hands_over(broker: &Broker) {
+    use kafka_tokio::Rebalance;
+    use std::collections::{BTreeSet, HashSet};
+    use std::sync::{Arc, Mutex};
+
+    const N: u64 = 400;
+    let topic = broker.topic("group");
+    let group = broker.topic("group-g");
+    let admin = broker.client(|_| {}).await;
+    admin
+        .create_topic(broker.new_topic(&topic, 4))
+        .await
+        .unwrap();
+    let reports = admin
+        .producer()
+        .send_batch((0..N).map(|i| {
+            ProducerRecord::new(&topic)
+                .with_partition((i % 4) as i32)
+                .with_value(i.to_string())
+        }))
+        .await;
+    assert!(reports.iter().all(Result::is_ok));
+    let seq = |r: &kafka_tokio::ConsumerRecord| -> u64 {
+        std::str::from_utf8(r.value.as_deref().unwrap())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let all: BTreeSet<TopicPartition> = (0..4)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+
+    // Member A alone owns everything; it commits what it read.
+    let member = |c: &mut Config| {
+        c.group = Some(group_config(&group));
+        c.consumer.auto_offset_reset = kafka_tokio::AutoOffsetReset::Earliest;
+    };
+    let a_client = broker.client(member).await;
+    let mut a = a_client.consumer().unwrap();
+    let a_log = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&a_log);
+    a.on_rebalance(move |r| log.lock().unwrap().push(r));
+    a.subscribe([topic.as_str()]).await.unwrap();
+    assert_eq!(a.subscription().unwrap(), vec![topic.clone()]);
+    let mut seen: HashSet<u64> = HashSet::new();
+    for _ in 0..100 {
+        seen.insert(seq(&next_in_time(&mut a).await));
+    }
+    let assigned: BTreeSet<_> = a.assignment().unwrap().into_iter().collect();
+    assert_eq!(assigned, all, "a lone member owns every partition");
+    assert!(
+        matches!(&a_log.lock().unwrap()[..], [Rebalance::Assigned(tps)] if tps.len() == 4),
+        "{:?}",
+        a_log.lock().unwrap()
+    );
+    let committed = tokio::time::timeout(Duration::from_secs(30), a.commit())
+        .await
+        .expect("commit in time")
+        .unwrap();
+    let total: i64 = committed.values().map(|o| o.offset).sum();
+    assert_eq!(total, 100, "the commit covers the 100 records read");
+    assert_eq!(a.committed().unwrap(), committed);
+    let meta = a.group_metadata().unwrap().expect("in a group");
+    assert_eq!(meta.group_id, group);
+    assert!(meta.generation_id >= 1 && !meta.member_id.is_empty());
+
+    // Member B joins: both keep polling until every record was seen, and
+    // then each owns a share, the shares disjoint and complete.
+    let b_client = broker.client(member).await;
+    let mut b = b_client.consumer().unwrap();
+    let b_log = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&b_log);
+    b.on_rebalance(move |r| log.lock().unwrap().push(r));
+    b.subscribe([topic.as_str()]).await.unwrap();
+    let mut b_first: HashMap<TopicPartition, i64> = HashMap::new();
+    let shared = tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            tokio::select! {
+                r = next_record(&mut a) => { seen.insert(seq(&r.unwrap().unwrap())); }
+                r = next_record(&mut b) => {
+                    let r = r.unwrap().unwrap();
+                    b_first.entry(TopicPartition::new(&*r.topic, r.partition)).or_insert(r.offset);
+                    seen.insert(seq(&r));
+                }
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            let (sa, sb) = (a.assignment().unwrap(), b.assignment().unwrap());
+            if seen.len() as u64 == N && !sa.is_empty() && !sb.is_empty() {
+                break (sa, sb);
+            }
+        }
+    })
+    .await
+    .expect("the two members share the topic and read every record");
+    let (sa, sb): (BTreeSet<_>, BTreeSet<_>) = (
+        shared.0.into_iter().collect(),
+        shared.1.into_iter().collect(),
+    );
+    assert!(sa.is_disjoint(&sb), "{sa:?} and {sb:?} overlap");
+    assert_eq!(sa.union(&sb).cloned().collect::<BTreeSet<_>>(), all);
+    assert!(
+        a_log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| matches!(r, Rebalance::Revoked(_))),
+        "A gave partitions up: {:?}",
+        a_log.lock().unwrap()
+    );
+    // B started each partition it got where A had committed it (A
+    // commits nothing else: auto-commit is off), or at the start.
+    for (tp, first) in &b_first {
+        let from = committed.get(tp).map_or(0, |o| o.offset);
+        assert_eq!(*first, from, "B's first record of {tp}");
+    }
+    drop(a);
+    a_client.close().await;
+
+    // A left (LeaveGroup on close): B takes everything over well before
+    // the session timeout would have expired A.
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            tokio::select! {
+                r = next_record(&mut b) => { r.unwrap().unwrap(); }
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            if b.assignment().unwrap().len() == 4 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("B owns every partition after A left");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let assigned_to_b: usize = b_log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| match r {
+            Rebalance::Assigned(tps) => tps.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(assigned_to_b >= 4, "{:?}", b_log.lock().unwrap());
+    drop(b);
+    b_client.close().await;
+    admin.close().await;
+}

@@ -292,7 +292,7 @@ impl Rig {
     fn new(cooperative: bool) -> Self {
         let now = t0();
         let mut config = Config::new([BrokerAddr::new("b", 9092)]);
-        config.group = Some(GroupConfig::new("g").with_assignor(move || Fixed {
+        config.group = Some(GroupConfig::new("g").only_assignor(move || Fixed {
             plan: BTreeMap::from([("m1".to_string(), vec![tp(0), tp(1)])]),
             cooperative,
         }));
