@@ -62,6 +62,8 @@ pub struct Options {
     pub count: Option<u64>,
     pub exit_at_end: bool,
     pub json: bool,
+    /// Subscribe as a member of `config.group` instead of assigning.
+    pub group: bool,
 }
 
 /// Consumes until the count, the end (with `-e`) or Ctrl-C; returns how
@@ -99,15 +101,23 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
             .collect(),
     };
     let mut consumer = client.consumer().map_err(|e| e.to_string())?;
-    consumer
-        .assign(partitions.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    for tp in &partitions {
+    if opts.group {
+        consumer.on_rebalance(|change| eprintln!("{}", describe_rebalance(&change)));
         consumer
-            .seek(tp.clone(), opts.start.seek())
+            .subscribe([opts.topic.as_str()])
             .await
             .map_err(|e| e.to_string())?;
+    } else {
+        consumer
+            .assign(partitions.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        for tp in &partitions {
+            consumer
+                .seek(tp.clone(), opts.start.seek())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -130,7 +140,13 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
                 Ok(r) => r,
                 Err(_) => {
                     out.flush().map_err(|e| e.to_string())?;
-                    if caught_up(&consumer, &partitions).await? {
+                    // A member checks what the group gave it; before its
+                    // first assignment it is not at any end.
+                    let mine = match opts.group {
+                        true => consumer.assignment().map_err(|e| e.to_string())?,
+                        false => partitions.clone(),
+                    };
+                    if !mine.is_empty() && caught_up(&consumer, &mine).await? {
                         break;
                     }
                     continue;
@@ -158,7 +174,38 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
     }
     out.flush().map_err(|e| format!("writing stdout: {e}"))?;
     progress.finish(printed);
+    if opts.group && printed > 0 {
+        // What was printed is committed before the member leaves.
+        let committed = consumer
+            .commit()
+            .await
+            .map_err(|e| format!("commit: {e}"))?;
+        eprintln!("committed {}", describe_offsets(&committed));
+    }
     Ok(printed)
+}
+
+fn describe_rebalance(change: &kafka_tokio::Rebalance) -> String {
+    let list = |tps: &[TopicPartition]| {
+        tps.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match change {
+        kafka_tokio::Rebalance::Assigned(tps) => format!("assigned: {}", list(tps)),
+        kafka_tokio::Rebalance::Revoked(tps) => format!("revoked: {}", list(tps)),
+        kafka_tokio::Rebalance::Lost(tps) => format!("lost: {}", list(tps)),
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_offsets(offsets: &kafka_tokio::Committed) -> String {
+    offsets
+        .iter()
+        .map(|(tp, o)| format!("{tp}@{}", o.offset))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn next_record(

@@ -134,6 +134,12 @@ enum Command {
         /// Output: the value as text, or one JSON object per record.
         #[arg(short = 'f', long = "format", default_value = "text", value_parser = ["text", "json"])]
         format: String,
+        /// Consume as a member of this consumer group: the group assigns
+        /// the partitions, each starts at the group's committed offset (-o
+        /// beginning or end where there is none), and what was printed is
+        /// committed. Not with -p.
+        #[arg(short = 'G', long = "group", value_name = "GROUP")]
+        group: Option<String>,
         /// Which records to read: read_uncommitted (everything, the default)
         /// or read_committed (no open or aborted transactions); the same as
         /// -X isolation.level=..., which it overrides.
@@ -285,6 +291,18 @@ fn config(cli: &Cli) -> Result<Config, String> {
     config.api_timeout = CLI_API_TIMEOUT;
     for s in &cli.settings {
         settings::apply(&mut config, s)?;
+    }
+    if let Command::Consume {
+        group: Some(group), ..
+    } = &cli.command
+    {
+        config
+            .group
+            .get_or_insert_with(|| kafka_tokio::GroupConfig::new(""))
+            .group_id = group.clone();
+    }
+    if config.group.as_ref().is_some_and(|g| g.group_id.is_empty()) {
+        return Err("group settings (-X) need a group: -G GROUP or -X group.id=GROUP".into());
     }
     if cli.tls || cli.ca.is_some() {
         let mut tls = kafka_tokio::TlsConfig::new();
@@ -448,6 +466,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             count,
             exit_at_end,
             format,
+            group,
             isolation,
         } => {
             let start = consume::Start::parse(offset)?;
@@ -455,6 +474,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                 return Err(format!("-p: negative partition {}", partition.unwrap_or(0)));
             }
             let mut config = config(&cli)?;
+            if group.is_some() {
+                if partition.is_some() {
+                    return Err("-G and -p exclude each other: the group assigns partitions".into());
+                }
+                config.consumer.auto_offset_reset =
+                    match start {
+                        consume::Start::Beginning => kafka_tokio::AutoOffsetReset::Earliest,
+                        consume::Start::End => kafka_tokio::AutoOffsetReset::Latest,
+                        _ => return Err(
+                            "-G starts at the committed offsets: -o may only be beginning or end"
+                                .into(),
+                        ),
+                    };
+            }
             if let Some(level) = isolation {
                 config.consumer.isolation_level =
                     settings::isolation(level).map_err(|e| format!("--{e}"))?;
@@ -471,6 +504,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     count: *count,
                     exit_at_end: *exit_at_end,
                     json: format == "json",
+                    group: group.is_some(),
                 },
             )
             .await?;

@@ -17,7 +17,39 @@ const KNOWN: &[&str] = &[
     "metadata.max.age.ms",
     "max.in.flight.requests.per.connection",
     "isolation.level",
+    "auto.offset.reset",
+    "group.id",
+    "group.instance.id",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "rebalance.timeout.ms",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "partition.assignment.strategy",
+    "client.rack",
 ];
+
+/// The assignors `partition.assignment.strategy` names, as the short
+/// names the protocol uses or the Java client's class names.
+fn assignor(name: &str) -> Result<kafka_state::group::MakeAssignor, String> {
+    use kafka_state::group::{Assignor, RangeAssignor, RoundRobinAssignor};
+    let short = name.rsplit('.').next().unwrap_or(name);
+    let make: kafka_state::group::MakeAssignor = match short {
+        "range" | "RangeAssignor" => {
+            std::sync::Arc::new(|| Box::new(RangeAssignor) as Box<dyn Assignor>)
+        }
+        "roundrobin" | "RoundRobinAssignor" => {
+            std::sync::Arc::new(|| Box::new(RoundRobinAssignor) as Box<dyn Assignor>)
+        }
+        _ => {
+            return Err(format!(
+            "-X partition.assignment.strategy: unknown assignor {name} (known: range, roundrobin)"
+        ))
+        }
+    };
+    Ok(make)
+}
 
 /// `read_committed` or `read_uncommitted`, as in the Java client.
 pub fn isolation(value: &str) -> Result<IsolationLevel, String> {
@@ -59,6 +91,59 @@ pub fn apply(config: &mut Config, setting: &str) -> Result<(), String> {
         "isolation.level" => {
             config.consumer.isolation_level = isolation(value).map_err(|e| format!("-X {e}"))?;
         }
+        "auto.offset.reset" => {
+            use kafka_state::consumer::AutoOffsetReset;
+            config.consumer.auto_offset_reset = match value {
+                "earliest" => AutoOffsetReset::Earliest,
+                "latest" => AutoOffsetReset::Latest,
+                "none" => AutoOffsetReset::None,
+                _ => {
+                    return Err(format!(
+                        "-X {key}: expected earliest, latest or none: {value}"
+                    ))
+                }
+            };
+        }
+        "group.id"
+        | "group.instance.id"
+        | "session.timeout.ms"
+        | "heartbeat.interval.ms"
+        | "max.poll.interval.ms"
+        | "rebalance.timeout.ms"
+        | "enable.auto.commit"
+        | "auto.commit.interval.ms"
+        | "partition.assignment.strategy"
+        | "client.rack" => {
+            // The group id may come later (-G); `config` checks it is set.
+            let group = config
+                .group
+                .get_or_insert_with(|| kafka_state::group::GroupConfig::new(""));
+            match key {
+                "group.id" => group.group_id = value.to_string(),
+                "group.instance.id" => group.group_instance_id = Some(value.to_string()),
+                "session.timeout.ms" => group.session_timeout = ms()?,
+                "heartbeat.interval.ms" => group.heartbeat_interval = ms()?,
+                "max.poll.interval.ms" => group.max_poll_interval = ms()?,
+                "rebalance.timeout.ms" => group.rebalance_timeout = Some(ms()?),
+                "auto.commit.interval.ms" => group.auto_commit_interval = ms()?,
+                "client.rack" => group.client_rack = Some(value.to_string()),
+                "enable.auto.commit" => {
+                    group.enable_auto_commit = match value {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(format!("-X {key}: expected true or false: {value}")),
+                    }
+                }
+                _ => {
+                    group.assignors = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(assignor)
+                        .collect::<Result<_, _>>()?;
+                }
+            }
+        }
         _ => {
             return Err(format!(
                 "-X {key}: unknown setting (known: {})",
@@ -91,5 +176,30 @@ mod tests {
         apply(&mut c, "isolation.level=read_uncommitted").unwrap();
         assert_eq!(c.consumer.isolation_level, IsolationLevel::ReadUncommitted);
         assert!(apply(&mut c, "isolation.level=committed").is_err());
+    }
+
+    #[test]
+    fn group_settings_build_the_group_config() {
+        let mut c = Config::default();
+        assert!(c.group.is_none());
+        apply(&mut c, "session.timeout.ms=12000").unwrap();
+        apply(&mut c, "enable.auto.commit=false").unwrap();
+        apply(
+            &mut c,
+            "partition.assignment.strategy=roundrobin, org.apache.kafka.clients.consumer.RangeAssignor",
+        )
+        .unwrap();
+        apply(&mut c, "group.id=g1").unwrap();
+        apply(&mut c, "auto.offset.reset=earliest").unwrap();
+        let g = c.group.as_ref().unwrap();
+        assert_eq!(g.group_id, "g1");
+        assert_eq!(g.session_timeout, Duration::from_secs(12));
+        assert!(!g.enable_auto_commit);
+        let names: Vec<String> = g.assignors.iter().map(|m| m().name().to_string()).collect();
+        assert_eq!(names, ["roundrobin", "range"]);
+        assert!(apply(&mut c, "partition.assignment.strategy=fancy").is_err());
+        assert!(apply(&mut c, "enable.auto.commit=yes").is_err());
+        assert!(apply(&mut c, "auto.offset.reset=soon").is_err());
+        c.group.as_ref().unwrap().validate().unwrap();
     }
 }

@@ -556,3 +556,92 @@ fn groups_on(b: &str, topic: &str, group: &str, kafka: Option<&KafkaCluster>) {
     );
     assert_one_line_failure(&reset("soon", false), "--to soon");
 }
+
+#[test]
+fn consume_as_a_group_member_resumes_from_its_commit() {
+    let mock = MockCluster::builder().brokers(2).build().unwrap();
+    group_consume_on(&mock.bootstrap(), "members", "printers");
+}
+
+#[test]
+fn consume_as_a_group_member_resumes_from_its_commit_on_kafka() {
+    let Some(kafka) = KafkaCluster::shared() else {
+        return;
+    };
+    let id = std::process::id();
+    group_consume_on(
+        &kafka.bootstrap(),
+        &format!("members-{id}"),
+        &format!("printers-{id}"),
+    );
+}
+
+/// `consume -G`: a first run prints 20 records and commits them, a second
+/// prints exactly the other 30, and the group's offsets then cover all.
+fn group_consume_on(b: &str, topic: &str, group: &str) {
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", stderr(&o));
+        o
+    };
+    ok(kfk(&[
+        "-b",
+        b,
+        "topic",
+        "create",
+        topic,
+        "--partitions",
+        "2",
+    ]));
+    let input: String = (0..50).map(|i| format!("v{i}\n")).collect();
+    ok(kfk_stdin(&["-b", b, "produce", "-t", topic], &input));
+    let fast = [
+        "-X",
+        "session.timeout.ms=10000",
+        "-X",
+        "heartbeat.interval.ms=1000",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-b", b];
+        args.extend(fast);
+        args.extend(["consume", "-t", topic, "-G", group]);
+        args.extend(extra);
+        ok(kfk(&args))
+    };
+    let first = run(&["-c", "20"]);
+    let first_lines: Vec<String> = stdout(&first).lines().map(str::to_string).collect();
+    assert_eq!(first_lines.len(), 20);
+    assert!(stderr(&first).contains("assigned:"), "{}", stderr(&first));
+    assert!(stderr(&first).contains("committed"), "{}", stderr(&first));
+    let second = run(&["-e"]);
+    let mut all: Vec<String> = first_lines;
+    all.extend(stdout(&second).lines().map(str::to_string));
+    all.sort();
+    let mut want: Vec<String> = (0..50).map(|i| format!("v{i}")).collect();
+    want.sort();
+    assert_eq!(all, want, "each record printed once over the two runs");
+    let (_, rows) = described(b, group);
+    let committed: i64 = rows.iter().map(|r| r.1).sum();
+    assert_eq!(committed, 50, "{rows:?}");
+    assert!(rows.iter().all(|r| r.3 == 0), "{rows:?}");
+
+    assert_one_line_failure(
+        &kfk(&["-b", b, "consume", "-t", topic, "-G", group, "-p", "0"]),
+        "-G and -p",
+    );
+    assert_one_line_failure(
+        &kfk(&["-b", b, "consume", "-t", topic, "-G", group, "-o", "5"]),
+        "-o may only be",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            b,
+            "-X",
+            "session.timeout.ms=9000",
+            "consume",
+            "-t",
+            topic,
+        ]),
+        "need a group",
+    );
+}

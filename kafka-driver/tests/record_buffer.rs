@@ -7,7 +7,7 @@ mod sim;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kafka_driver::{Calls, Error, RecordBuffer};
+use kafka_driver::{Calls, Error, Rebalance, RecordBuffer};
 use kafka_state::consumer::AutoOffsetReset;
 use kafka_state::{Event, FetchedRecords, ProducerRecord, TopicPartition};
 use sim::Sim;
@@ -82,6 +82,14 @@ fn records_of_partitions_the_core_takes_away_are_dropped_before_the_next_pull() 
         buffer.pulled(answer).unwrap();
     }
     feed(&mut sim, &mut calls, &mut seen);
+    // The assignment reached the handle too: it syncs (as the lease does
+    // before its next record) and has the change for the listener.
+    assert!(buffer.must_sync());
+    buffer.sync(&mut sim.client, &mut calls);
+    assert_eq!(
+        Vec::from(buffer.take_changes()),
+        [Rebalance::Assigned(vec![p0.clone(), p1.clone()])]
+    );
 
     // The application takes a record; nothing counts as consumed in the
     // core until the buffer syncs.
@@ -99,6 +107,10 @@ fn records_of_partitions_the_core_takes_away_are_dropped_before_the_next_pull() 
     assert!(buffer.must_sync(), "the revoke reached the handle");
     assert!(buffer.next_record().is_none(), "nothing until it syncs");
     buffer.sync(&mut sim.client, &mut calls);
+    assert_eq!(
+        Vec::from(buffer.take_changes()),
+        [Rebalance::Revoked(vec![gone.clone()])]
+    );
     let mut rest = Vec::new();
     while let Some(r) = buffer.next_record() {
         rest.push(r.unwrap());
