@@ -130,3 +130,157 @@ def test_kfk_group_describe_agrees_with_kafka_on_a_live_librdkafka_group(kafka_c
             c.close()
     # Once they left, it can.
     kfk("-b", bootstrap, "group", "delete", group)
+
+
+class KfkMember:
+    """`kfk consume -G` as a child process; its stderr lines (rebalances,
+    the final commit) are collected as they come."""
+
+    def __init__(self, bootstrap, topic, group, *extra):
+        import threading
+
+        self.proc = subprocess.Popen(
+            [str(kfk_bin()), "-b", bootstrap, "-X", "session.timeout.ms=10000",
+             "-X", "heartbeat.interval.ms=1000", "-X", "partition.assignment.strategy=range",
+             "consume", "-t", topic, "-G", group, *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.err = []
+        self.out = []
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True).start()
+
+    @staticmethod
+    def _read(stream, into):
+        for line in stream:
+            into.append(line.decode(errors="replace").rstrip("\n"))
+
+    def owned(self):
+        """The partitions of the last `assigned:` line minus those revoked
+        or lost after it (kfk reports each change)."""
+        owned = set()
+        for line in list(self.err):
+            kind, _, rest = line.partition(": ")
+            parts = {int(tp.rsplit("-", 1)[1]) for tp in rest.split()} if rest else set()
+            if kind == "assigned":
+                owned |= parts
+            elif kind in ("revoked", "lost"):
+                owned -= parts
+        return owned
+
+    def finish(self, timeout=60):
+        self.proc.wait(timeout=timeout)
+        time.sleep(0.2)  # let the reader threads drain
+        return self.proc.returncode
+
+
+def poll_all(members, seen, seconds):
+    """Polls every librdkafka member for `seconds`, recording values."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for c in members:
+            m = c.poll(0.05)
+            if m is not None and not m.error():
+                seen.add(m.value().decode())
+
+
+@pytest.mark.cap(240)
+def test_kfk_and_librdkafka_members_share_one_classic_group(kafka_cluster):
+    """A mixed group on Kafka, each side leading once: librdkafka's leader
+    assigns our member its range share (it decodes our subscription, we
+    decode its assignment), and ours assigns librdkafka's member its share
+    (the reverse); what kfk committed is where the group resumes."""
+    import signal
+
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("mixed")
+    kfk("-b", bootstrap, "topic", "create", topic, "--partitions", "6")
+    p = Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+    for i in range(60):
+        p.produce(topic, value=f"v{i}".encode(), partition=i % 6)
+    assert p.flush(30) == 0
+    settings = {
+        "bootstrap.servers": bootstrap,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "partition.assignment.strategy": "range",
+        "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 1000,
+        "log_level": 3,
+    }
+
+    # 1. librdkafka members first (one of them leads); kfk joins, reads its
+    # share to the end (-e), commits it and leaves.
+    group = unique("mixed-a")
+    members = [Consumer({**settings, "group.id": group}) for _ in range(2)]
+    seen = set()
+    try:
+        for c in members:
+            c.subscribe([topic])
+        poll_all(members, seen, 3)
+        ours = KfkMember(bootstrap, topic, group, "-e")
+        shares = []
+        deadline = time.monotonic() + 90
+        while ours.proc.poll() is None and time.monotonic() < deadline:
+            poll_all(members, seen, 0.3)
+            mine = ours.owned()
+            theirs = [{tp.partition for tp in c.assignment()} for c in members]
+            if len(mine) == 2 and all(len(t) == 2 for t in theirs):
+                shares.append((mine, theirs))
+        assert ours.finish() == 0, "\n".join(ours.err)
+        assert shares, "\n".join(ours.err)
+        mine, theirs = shares[-1]
+        assert set().union(mine, *theirs) == set(range(6)), shares[-1]
+        assert len(mine) + sum(len(t) for t in theirs) == 6, "no partition owned twice"
+        assert any(line.startswith("committed") for line in ours.err), ours.err
+        # kfk printed exactly its partitions' records, each once.
+        assert sorted(ours.out) == sorted(f"v{i}" for i in range(60) if i % 6 in mine)
+        described = json.loads(kfk("-b", bootstrap, "group", "describe", group, "--json").stdout)
+        committed = {o["partition"]: o["committed"] for o in described["offsets"]}
+        assert all(committed.get(p) == 10 for p in mine), committed
+    finally:
+        for c in members:
+            c.close()
+
+    # 2. kfk first (it leads and assigns); a librdkafka member joins and
+    # gets its range share from our assignor; kfk stops on SIGINT,
+    # committing what it printed.
+    group = unique("mixed-b")
+    ours = KfkMember(bootstrap, topic, group)
+    other = Consumer({**settings, "group.id": group})
+    try:
+        deadline = time.monotonic() + 60
+        while len(ours.owned()) != 6:
+            assert time.monotonic() < deadline, ours.err
+            time.sleep(0.2)
+        other.subscribe([topic])
+        got = set()
+        deadline = time.monotonic() + 90
+        while True:
+            poll_all([other], got, 0.3)
+            theirs = {tp.partition for tp in other.assignment()}
+            if len(theirs) == 3 and len(ours.owned()) == 3:
+                break
+            assert time.monotonic() < deadline, (theirs, ours.err)
+        assert theirs.isdisjoint(ours.owned())
+        # Range over partitions 0-5 and two members: three each, in order.
+        assert sorted(theirs) in ([0, 1, 2], [3, 4, 5]), theirs
+        # kfk had read everything and committed it (automatically, before
+        # the eager revoke): the librdkafka member starts at those commits,
+        # so it reads only what is written now.
+        for i in range(60, 66):
+            p.produce(topic, value=f"v{i}".encode(), partition=i % 6)
+        assert p.flush(30) == 0
+        want = {f"v{i}" for i in range(60, 66) if i % 6 in theirs}
+        deadline = time.monotonic() + 30
+        while not want <= got:
+            assert time.monotonic() < deadline, (got, want)
+            poll_all([other], got, 0.3)
+        assert got == want, got
+        ours.proc.send_signal(signal.SIGINT)
+        assert ours.finish() == 0, "\n".join(ours.err)
+        assert any(line.startswith("committed") for line in ours.err), ours.err
+    finally:
+        other.close()
+        if ours.proc.poll() is None:
+            ours.proc.kill()

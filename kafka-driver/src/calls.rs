@@ -453,13 +453,13 @@ impl<D: Deliver> Calls<D> {
                 out_of_range,
             }),
             Event::Consumer(ConsumerEvent::PartitionsAssigned { partitions }) => {
-                self.gone.change(Rebalance::Assigned(partitions));
+                self.assignment_changed(Rebalance::Assigned(partitions));
             }
             Event::Consumer(ConsumerEvent::PartitionsRevoked { partitions, .. }) => {
-                self.gone.change(Rebalance::Revoked(partitions));
+                self.assignment_changed(Rebalance::Revoked(partitions));
             }
             Event::Consumer(ConsumerEvent::PartitionsLost { partitions }) => {
-                self.gone.change(Rebalance::Lost(partitions));
+                self.assignment_changed(Rebalance::Lost(partitions));
             }
             Event::Group(GroupEvent::Committed {
                 id,
@@ -476,6 +476,17 @@ impl<D: Deliver> Calls<D> {
             }
             Event::Fatal(fatal) => self.fail_all(&Error::Fatal(fatal)),
             other => debug!(target: LOG, event = ?other, "event"),
+        }
+    }
+
+    /// Hands the change to the consumer handle and wakes a pull waiting
+    /// for it with nothing: a consumer with no records coming (its new
+    /// partitions are at their end) still runs its listener now, not at
+    /// the next record.
+    fn assignment_changed(&mut self, change: Rebalance) {
+        self.gone.change(change);
+        if self.gone.tracking {
+            self.cancel_pull();
         }
     }
 
