@@ -191,13 +191,27 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused_with_a_reason() {
-        let ok = GroupConfig::new("g").with_assignor(|| Named("a"));
+        // The default is range alone; `only_assignor` replaces it.
+        let default = GroupConfig::new("g");
+        assert_eq!(default.validate(), Ok(()));
+        let names: Vec<String> = default
+            .assignors
+            .iter()
+            .map(|m| m().name().into())
+            .collect();
+        assert_eq!(names, ["range"]);
+        let ok = GroupConfig::new("g").only_assignor(|| Named("a"));
+        assert_eq!(ok.assignors.len(), 1);
         assert_eq!(ok.validate(), Ok(()));
         assert_eq!(ok.effective_rebalance_timeout(), ok.max_poll_interval);
+        let none = GroupConfig {
+            assignors: Vec::new(),
+            ..ok.clone()
+        };
         let cases: Vec<(GroupConfig, &str)> = vec![
-            (GroupConfig::new("g"), "assignor"),
+            (none, "assignor"),
             (
-                GroupConfig::new("").with_assignor(|| Named("a")),
+                GroupConfig::new("").only_assignor(|| Named("a")),
                 "group_id",
             ),
             (ok.clone().with_assignor(|| Named("a")), "share a name"),
