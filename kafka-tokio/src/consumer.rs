@@ -129,6 +129,35 @@ impl Consumer {
     /// group assigns starts at the group's committed offset (else per
     /// `auto_offset_reset`). Fails without a group configured or with a
     /// manual assignment in place.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = kafka_mock::MockCluster::builder().build()?;
+    /// # let bootstrap = mock.bootstrap();
+    /// use futures_core::Stream;
+    /// use kafka_tokio::{AutoOffsetReset, Client, Config, GroupConfig, NewTopic, ProducerRecord};
+    ///
+    /// let mut config = Config::bootstrap(&bootstrap)?;
+    /// config.group = Some(GroupConfig::new("billing"));
+    /// config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+    /// let client = Client::connect(config).await?;
+    /// client.create_topic(NewTopic::new("invoices", 3, 1)).await?;
+    /// client.producer().send(ProducerRecord::new("invoices").with_value("i-1")).await?.await?;
+    ///
+    /// let mut consumer = client.consumer()?;
+    /// consumer.on_rebalance(|change| println!("{change:?}"));
+    /// consumer.subscribe(["invoices"]).await?;
+    /// let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx));
+    /// let record = tokio::time::timeout(std::time::Duration::from_secs(20), next)
+    ///     .await?
+    ///     .expect("a record")?;
+    /// assert_eq!(record.value.as_deref(), Some(&b"i-1"[..]));
+    /// consumer.commit().await?; // the offset after i-1
+    /// drop(consumer);
+    /// client.close().await; // leaves the group
+    /// # Ok(()) }
+    /// ```
     pub async fn subscribe<S: Into<String>>(
         &mut self,
         topics: impl IntoIterator<Item = S>,
