@@ -489,7 +489,8 @@ impl Client {
     pub fn close(&mut self, now: Instant) {
         self.tick(now);
         if self.check_usable().is_ok() && self.group.is_subscribed() {
-            self.group.unsubscribe(&mut self.events);
+            // Closing waits for nobody: an open revoke window closes now.
+            self.group.unsubscribe(false, &mut self.events);
             self.pump();
         }
         self.closed = true;

@@ -43,7 +43,7 @@ impl ConsumerState {
         self.buffered.iter().position(|b| {
             self.parts
                 .get(&b.records.partition)
-                .is_some_and(|p| !p.paused && p.epoch == b.epoch)
+                .is_some_and(|p| !p.paused && !p.revoking && p.epoch == b.epoch)
         })
     }
 

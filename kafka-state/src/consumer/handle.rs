@@ -339,12 +339,16 @@ impl Consumer<'_> {
 
     /// Leaves the group: what was consumed is committed (with
     /// auto-commit), every partition is revoked, and a dynamic member
-    /// sends LeaveGroup (a static one lets its session expire).
+    /// sends LeaveGroup (a static one lets its session expire). With
+    /// [`GroupConfig::await_revoke`](crate::group::GroupConfig::await_revoke)
+    /// the revoke and the leave wait for [`Consumer::revoke_done`] first
+    /// (see [`ConsumerEvent::PartitionsRevoking`](super::ConsumerEvent::PartitionsRevoking));
+    /// [`Client::close`] does not wait.
     /// [`GroupEvent::Left`](crate::group::GroupEvent::Left) reports it.
     /// Doing nothing when not subscribed.
     pub fn unsubscribe(&mut self, now: Instant) -> Result<(), Misuse> {
         let c = self.start(now)?;
-        c.group.unsubscribe(&mut c.events);
+        c.group.unsubscribe(true, &mut c.events);
         c.pump();
         Ok(())
     }
@@ -385,14 +389,14 @@ impl Consumer<'_> {
     ) -> Result<RequestId, Misuse> {
         self.client.check_usable()?;
         self.client.group.check()?;
-        if !self.client.group.is_subscribed() {
+        if !self.client.group.may_commit() {
             return Err(Misuse::NotSubscribed);
         }
-        let owned = self.client.group.owned();
+        let group = &self.client.group;
         let offsets = match offsets {
             Some(given) => {
                 for (tp, o) in &given {
-                    if !owned.contains(tp) {
+                    if !group.commits_for(tp) {
                         return Err(Misuse::NotAssigned(tp.clone()));
                     }
                     if o.offset < 0 {
@@ -406,7 +410,7 @@ impl Consumer<'_> {
                 .consumer
                 .consumed_offsets()
                 .into_iter()
-                .filter(|(tp, _)| owned.contains(tp))
+                .filter(|(tp, _)| group.commits_for(tp))
                 .map(|(tp, c)| (tp, c.into()))
                 .collect(),
         };
@@ -417,6 +421,28 @@ impl Consumer<'_> {
             .commit(c.now, id, offsets, api_timeout, &mut c.events);
         c.pump();
         Ok(id)
+    }
+
+    /// Lets an orderly revoke the member waits with go on (see
+    /// [`ConsumerEvent::PartitionsRevoking`](super::ConsumerEvent::PartitionsRevoking)):
+    /// call it once what was processed of the partitions is committed (a
+    /// commit made before this call goes out first). The partitions are
+    /// then revoked and the member rejoins or leaves. Does nothing when no
+    /// revoke waits: the wait may have run out, or the partitions been
+    /// lost, meanwhile.
+    pub fn revoke_done(&mut self, now: Instant) -> Result<(), Misuse> {
+        self.client.group.check()?;
+        let c = self.start(now)?;
+        c.group.revoke_done();
+        c.pump();
+        Ok(())
+    }
+
+    /// The partitions an orderly revoke waits with (announced by
+    /// [`ConsumerEvent::PartitionsRevoking`](super::ConsumerEvent::PartitionsRevoking),
+    /// not yet revoked), in order; empty when none waits.
+    pub fn revoking(&self) -> Vec<TopicPartition> {
+        self.client.group.revoking()
     }
 
     /// Offsets the group coordinator acknowledged for this member's

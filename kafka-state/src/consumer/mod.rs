@@ -291,6 +291,24 @@ pub enum ConsumerEvent {
         /// The new partitions, in order.
         partitions: Vec<TopicPartition>,
     },
+    /// A group member is about to revoke these partitions in an orderly
+    /// way, and waits for the application first
+    /// ([`GroupConfig::await_revoke`](crate::group::GroupConfig::await_revoke)):
+    /// commit what was processed of them
+    /// ([`Consumer::commit`], which accepts them until the revoke), then
+    /// call [`Consumer::revoke_done`]. From this event on the core hands
+    /// out no record of them (an adapter drops those it took but has not
+    /// yielded). [`ConsumerEvent::PartitionsRevoked`] follows once the
+    /// application is done or the wait ran out, or
+    /// [`ConsumerEvent::PartitionsLost`] if the generation ends first.
+    PartitionsRevoking {
+        /// The partitions, in order.
+        partitions: Vec<TopicPartition>,
+        /// What the application had consumed of them
+        /// ([`Consumer::consumed`]); partitions with nothing stored are
+        /// absent.
+        consumed: BTreeMap<TopicPartition, ConsumedOffset>,
+    },
     /// Partitions left the assignment in an orderly way
     /// ([`Consumer::assign`] without them, [`Consumer::unassign`], or a
     /// group rebalance that moves them). From this event on the core hands
@@ -336,6 +354,8 @@ pub(crate) struct PartState {
     /// answers to older fetches and lookups are recognised and dropped.
     epoch: u64,
     paused: bool,
+    /// Announced as revoking: neither fetched nor handed out.
+    revoking: bool,
     /// Not fetched until a seek (a broker error, corrupt data, no position).
     stopped: bool,
     /// The offset lookup that will set the position.
@@ -359,6 +379,7 @@ impl PartState {
             position: None,
             epoch,
             paused: false,
+            revoking: false,
             stopped: false,
             reset: None,
             fetching: None,
@@ -375,6 +396,7 @@ impl PartState {
     fn wants_fetch(&self) -> bool {
         self.position.is_some()
             && !self.paused
+            && !self.revoking
             && !self.stopped
             && self.reset.is_none()
             && self.fetching.is_none()
@@ -600,6 +622,34 @@ impl ConsumerState {
         if !gone.is_empty() {
             events.push_back(Event::Consumer(ConsumerEvent::PartitionsRevoked {
                 partitions: gone,
+                consumed,
+            }));
+        }
+    }
+
+    /// Announces an orderly revoke the group member waits with: the
+    /// partitions stay assigned (their consumed offsets can be stored and
+    /// committed) but are neither fetched nor handed out any more.
+    pub(crate) fn begin_revoke(
+        &mut self,
+        partitions: &BTreeSet<TopicPartition>,
+        events: &mut VecDeque<Event>,
+    ) {
+        let mut announced = Vec::new();
+        let mut consumed = BTreeMap::new();
+        for tp in partitions {
+            if let Some(p) = self.parts.get_mut(tp) {
+                p.revoking = true;
+                if let Some(c) = p.consumed {
+                    consumed.insert(tp.clone(), c);
+                }
+                announced.push(tp.clone());
+            }
+        }
+        if !announced.is_empty() {
+            debug!(target: LOG, partitions = announced.len(), "revoking, waiting for the application");
+            events.push_back(Event::Consumer(ConsumerEvent::PartitionsRevoking {
+                partitions: announced,
                 consumed,
             }));
         }

@@ -48,6 +48,18 @@ pub struct GroupConfig {
     pub auto_commit_interval: Duration,
     /// The member's rack (`client.rack`), for rack-aware assignors.
     pub client_rack: Option<String>,
+    /// Lets the application act before an orderly revoke (a rejoin of
+    /// the eager protocol, a cooperative hand-over, an unsubscribe): the
+    /// member first reports
+    /// [`ConsumerEvent::PartitionsRevoking`](crate::ConsumerEvent::PartitionsRevoking),
+    /// withholds the partitions' records, keeps heartbeating and accepts
+    /// commits of them in its current generation, and revokes and rejoins
+    /// (or leaves) only once the application calls
+    /// [`Consumer::revoke_done`](crate::Consumer::revoke_done), or after
+    /// [`GroupConfig::revoke_wait`] at the latest. The Java client's
+    /// `ConsumerRebalanceListener.onPartitionsRevoked`, for applications
+    /// that commit by hand. Off by default: revokes happen at once.
+    pub await_revoke: bool,
 }
 
 impl fmt::Debug for GroupConfig {
@@ -63,6 +75,7 @@ impl fmt::Debug for GroupConfig {
             .field("enable_auto_commit", &self.enable_auto_commit)
             .field("auto_commit_interval", &self.auto_commit_interval)
             .field("client_rack", &self.client_rack)
+            .field("await_revoke", &self.await_revoke)
             .finish()
     }
 }
@@ -86,6 +99,7 @@ impl GroupConfig {
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
             client_rack: None,
+            await_revoke: false,
         }
     }
 
@@ -111,6 +125,29 @@ impl GroupConfig {
     /// The rebalance timeout in effect.
     pub fn effective_rebalance_timeout(&self) -> Duration {
         self.rebalance_timeout.unwrap_or(self.max_poll_interval)
+    }
+
+    /// The longest the member waits for the application before an
+    /// orderly revoke ([`GroupConfig::await_revoke`]): the rebalance
+    /// timeout, less one heartbeat interval and a margin of a tenth of the
+    /// rebalance timeout (at most 5 s).
+    ///
+    /// Why: once another member starts a rebalance, the coordinator waits
+    /// the rebalance timeout for every member to rejoin and drops those
+    /// that did not (their partitions are then reassigned without a
+    /// hand-over, and the member loses them on its return). This member
+    /// hears of the rebalance with its next heartbeat, up to a heartbeat
+    /// interval late, and its commits and JoinGroup still have to reach
+    /// the coordinator (the margin). Revoking by this bound keeps a slow
+    /// or forgetful application from stalling the group, or from costing
+    /// the member its place; the member then reports
+    /// [`GroupEvent::RevokeTimedOut`](super::GroupEvent::RevokeTimedOut).
+    /// The same bound applies to a cooperative hand-over and to an
+    /// unsubscribe, so no revoke waits forever.
+    pub fn revoke_wait(&self) -> Duration {
+        let rebalance = self.effective_rebalance_timeout();
+        let margin = (rebalance / 10).min(Duration::from_secs(5));
+        rebalance.saturating_sub(self.heartbeat_interval + margin)
     }
 
     /// Checks the settings; [`Config::validate`](crate::Config::validate)
@@ -204,6 +241,16 @@ mod tests {
         assert_eq!(ok.assignors.len(), 1);
         assert_eq!(ok.validate(), Ok(()));
         assert_eq!(ok.effective_rebalance_timeout(), ok.max_poll_interval);
+        // 300 s less a 3 s heartbeat and the 5 s margin; 10 s less 1 s
+        // and a tenth.
+        assert_eq!(ok.revoke_wait(), Duration::from_secs(292));
+        let short = GroupConfig {
+            rebalance_timeout: Some(Duration::from_secs(10)),
+            heartbeat_interval: Duration::from_secs(1),
+            ..ok.clone()
+        };
+        assert_eq!(short.revoke_wait(), Duration::from_secs(8));
+        assert!(!ok.await_revoke, "off by default");
         let none = GroupConfig {
             assignors: Vec::new(),
             ..ok.clone()

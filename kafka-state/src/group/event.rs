@@ -129,7 +129,7 @@ pub enum LeaveReason {
 /// What the group member reports, inside [`Event::Group`](crate::Event::Group).
 /// Assignment changes come as
 /// [`ConsumerEvent::PartitionsAssigned`](crate::ConsumerEvent::PartitionsAssigned),
-/// `PartitionsRevoked` and `PartitionsLost`.
+/// `PartitionsRevoking`, `PartitionsRevoked` and `PartitionsLost`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum GroupEvent {
@@ -158,6 +158,16 @@ pub enum GroupEvent {
         /// same error (there may be none: an eager member owns nothing
         /// while it rejoins).
         refused: Option<CommitError>,
+    },
+    /// The application did not call
+    /// [`Consumer::revoke_done`](crate::Consumer::revoke_done) within
+    /// [`GroupConfig::revoke_wait`](super::GroupConfig::revoke_wait) after
+    /// [`ConsumerEvent::PartitionsRevoking`](crate::ConsumerEvent::PartitionsRevoking):
+    /// the member revoked the partitions anyway (with auto-commit, what was
+    /// consumed was committed first) and goes on rejoining or leaving.
+    RevokeTimedOut {
+        /// The partitions revoked without the application's word.
+        partitions: Vec<TopicPartition>,
     },
     /// The leader's assignor failed; the member rejoins after a backoff.
     AssignFailed(AssignError),

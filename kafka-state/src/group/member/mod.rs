@@ -32,6 +32,18 @@
 //! that they can be handed over. A generation that ends without a
 //! hand-over (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, the max poll interval)
 //! loses the partitions instead: nothing of them is committed.
+//!
+//! # Waiting for the application before a revoke
+//!
+//! With [`GroupConfig::await_revoke`], an orderly revoke made in a stable
+//! generation opens a window first: the consumer reports
+//! `PartitionsRevoking` and withholds the partitions' records, and the
+//! member stays in its generation (heartbeating, accepting commits of the
+//! partitions, sending no JoinGroup or LeaveGroup) until the application
+//! calls [`Consumer::revoke_done`](crate::Consumer::revoke_done) or
+//! [`GroupConfig::revoke_wait`] passes (`GroupTimer::RevokeWait`). Then
+//! the revoke goes on as without the window (auto-commit, revoke, rejoin
+//! or leave). A generation that ends meanwhile loses the partitions.
 
 mod commit;
 mod leader;
@@ -95,6 +107,9 @@ timer_kinds! {
         OffsetFetch,
         /// The leader stops waiting for metadata of subscribed topics.
         Metadata,
+        /// The member stops waiting for the application to finish with
+        /// partitions it revokes.
+        RevokeWait,
     }
 }
 
@@ -148,6 +163,21 @@ enum ConsumerOp {
     Position(TopicPartition, Option<i64>),
 }
 
+/// An orderly revoke waiting for the application
+/// ([`GroupConfig::await_revoke`]).
+#[derive(Debug)]
+struct RevokeWindow {
+    partitions: BTreeSet<TopicPartition>,
+    /// The generation and member id the partitions were owned in, for the
+    /// automatic commit when the window closes.
+    generation: i32,
+    member_id: String,
+    /// Revoked by then whatever the application does.
+    deadline: Instant,
+    /// The application said it is done.
+    done: bool,
+}
+
 /// The group member's state inside the [`Client`](crate::Client).
 pub(crate) struct GroupMember {
     /// Shared, so each step can hold it while changing the member.
@@ -191,6 +221,11 @@ pub(crate) struct GroupMember {
     leaves: Vec<(String, Option<String>)>,
     /// Partition counts the leader assigned with.
     assigned_with: BTreeMap<String, usize>,
+    /// An orderly revoke waiting for the application.
+    revoking: Option<RevokeWindow>,
+    /// Leave once the revoke window closed: an unsubscribe waiting for
+    /// the application.
+    leave_after_revoke: Option<LeaveReason>,
     timers: TimerTable<GroupTimer>,
 }
 
@@ -265,6 +300,8 @@ impl GroupMember {
             poll_expired: false,
             leaves: Vec::new(),
             assigned_with: BTreeMap::new(),
+            revoking: None,
+            leave_after_revoke: None,
             timers: TimerTable::default(),
         }
     }
@@ -301,8 +338,33 @@ impl GroupMember {
     }
 
     /// The partitions of the current assignment.
+    #[cfg(test)]
     pub(crate) fn owned(&self) -> &BTreeSet<TopicPartition> {
         &self.owned
+    }
+
+    /// The partitions an orderly revoke waits with, in order.
+    pub(crate) fn revoking(&self) -> Vec<TopicPartition> {
+        self.revoking
+            .iter()
+            .flat_map(|w| w.partitions.iter().cloned())
+            .collect()
+    }
+
+    /// Whether the application may commit: subscribed, or finishing with
+    /// the partitions of an unsubscribe.
+    pub(crate) fn may_commit(&self) -> bool {
+        self.is_subscribed() || self.revoking.is_some()
+    }
+
+    /// Whether a commit of `tp` is the member's to make: it is owned, or
+    /// waits to be revoked.
+    pub(crate) fn commits_for(&self, tp: &TopicPartition) -> bool {
+        self.owned.contains(tp)
+            || self
+                .revoking
+                .as_ref()
+                .is_some_and(|w| w.partitions.contains(tp))
     }
 
     fn config(&self) -> Option<&GroupConfig> {
@@ -349,6 +411,14 @@ impl GroupMember {
             metadata.track(t);
         }
         match &self.subscription {
+            None if self.leave_after_revoke.is_some() => {
+                // Unsubscribed, but still waiting for the application
+                // before leaving: stay, and rejoin once it is done.
+                info!(target: LOG, ?topics, "subscribing again before leaving; rejoining after the revoke");
+                self.leave_after_revoke = None;
+                self.last_poll = now;
+                self.rejoin_needed = true;
+            }
             None => {
                 info!(target: LOG, ?topics, "subscribing");
                 self.last_poll = now;
@@ -372,14 +442,37 @@ impl GroupMember {
     }
 
     /// Leaves the group: commits and revokes everything, and sends
-    /// LeaveGroup unless the member is static.
-    pub(crate) fn unsubscribe(&mut self, events: &mut VecDeque<Event>) {
+    /// LeaveGroup unless the member is static. With `wait` and
+    /// [`GroupConfig::await_revoke`], the revoke and the leave wait for
+    /// the application (see the module docs); without `wait` (the client
+    /// closing) a window already open closes at once.
+    pub(crate) fn unsubscribe(&mut self, wait: bool, events: &mut VecDeque<Event>) {
         if self.subscription.take().is_none() {
             return;
         }
         let all = std::mem::take(&mut self.owned);
+        let in_generation = matches!(self.phase, Phase::Stable) && self.generation >= 0;
+        let await_revoke = self.config().is_some_and(|c| c.await_revoke);
+        if wait && await_revoke && in_generation && (!all.is_empty() || self.revoking.is_some()) {
+            self.revoke(all);
+            self.leave_after_revoke = Some(LeaveReason::Unsubscribed);
+            return;
+        }
+        if let Some(w) = &mut self.revoking {
+            w.done = true;
+        }
         self.revoke(all);
         self.leave(LeaveReason::Unsubscribed, events);
+    }
+
+    /// The application finished with the partitions announced as
+    /// revoking; the next `cooperate` revokes them. Nothing to do when no
+    /// revoke waits.
+    pub(crate) fn revoke_done(&mut self) {
+        if let Some(w) = &mut self.revoking {
+            debug!(target: LOG, partitions = w.partitions.len(), "the application is done with the revoking partitions");
+            w.done = true;
+        }
     }
 
     /// The application takes records: the max poll interval starts again,
@@ -458,7 +551,10 @@ impl GroupMember {
 
     /// Loses every owned partition: another member may have them already.
     fn lose_all(&mut self) {
-        let all = std::mem::take(&mut self.owned);
+        let mut all = std::mem::take(&mut self.owned);
+        if let Some(w) = self.revoking.take() {
+            all.extend(w.partitions);
+        }
         self.awaiting.clear();
         if !all.is_empty() {
             self.ops.push_back(ConsumerOp::Lose(all));
@@ -506,6 +602,7 @@ impl GroupMember {
         self.phase = Phase::Idle;
         self.heartbeat = None;
         self.rejoin_needed = false;
+        self.leave_after_revoke = None;
         events.push_back(Event::Group(GroupEvent::Left { reason }));
     }
 
@@ -513,6 +610,7 @@ impl GroupMember {
     fn fail(&mut self, error: GroupError, events: &mut VecDeque<Event>) {
         warn!(target: LOG, %error, "group member failed");
         self.lose_all();
+        self.leave_after_revoke = None;
         self.failed = Some(error.clone());
         self.phase = Phase::Idle;
         self.heartbeat = None;
@@ -536,7 +634,7 @@ impl GroupMember {
     /// automatic commits, leaving after the max poll interval, the eager
     /// revoke before a rejoin. The client calls it before every round of
     /// requests. Returns whether it changed anything.
-    pub(crate) fn cooperate(&mut self, c: Cooperate<'_>) -> bool {
+    pub(crate) fn cooperate(&mut self, mut c: Cooperate<'_>) -> bool {
         let Some(config) = self.config.clone() else {
             return false;
         };
@@ -563,13 +661,43 @@ impl GroupMember {
                 self.rejoin_needed = true;
             }
         }
-        if matches!(self.phase, Phase::Stable) && self.rejoin_needed {
-            self.rejoin_needed = false;
+        // An orderly revoke waiting for the application: it is done, or
+        // the wait is over.
+        let due = self
+            .revoking
+            .as_ref()
+            .is_some_and(|w| w.done || now >= w.deadline);
+        if let Some(w) = due.then(|| self.revoking.take()).flatten() {
+            if !w.done {
+                warn!(target: LOG, partitions = w.partitions.len(), "the application did not finish with the revoking partitions in time; revoking them");
+                c.events.push_back(Event::Group(GroupEvent::RevokeTimedOut {
+                    partitions: w.partitions.iter().cloned().collect(),
+                }));
+            }
+            self.revoke_now(&config, &mut c, w.partitions, w.generation, &w.member_id);
+            changed = true;
+        }
+        // The rejoin (or leave) waits for an open window.
+        if matches!(self.phase, Phase::Stable)
+            && self.rejoin_needed
+            && self.revoking.is_none()
+            && self.leave_after_revoke.is_none()
+        {
             if self.protocol == RebalanceProtocol::Eager {
                 let all = std::mem::take(&mut self.owned);
                 self.revoke(all);
             }
-            self.rejoin(now, Duration::ZERO);
+            // A revoke that opens a window below: rejoin once it closes.
+            let waits = config.await_revoke
+                && self.generation >= 0
+                && self
+                    .ops
+                    .iter()
+                    .any(|op| matches!(op, ConsumerOp::Revoke { .. }));
+            if !waits {
+                self.rejoin_needed = false;
+                self.rejoin(now, Duration::ZERO);
+            }
             changed = true;
         }
         while let Some(op) = self.ops.pop_front() {
@@ -580,24 +708,34 @@ impl GroupMember {
                     generation,
                     member_id,
                 } => {
-                    if config.enable_auto_commit && generation >= 0 {
-                        let offsets = self.uncommitted(c.consumer, &partitions);
-                        if !offsets.is_empty() {
-                            let id = c.requests.next_id();
-                            let instance = self.instance_id();
-                            self.commits.add(
-                                id,
-                                true,
+                    let wait = config.await_revoke
+                        && generation >= 0
+                        && generation == self.generation
+                        && matches!(self.phase, Phase::Stable);
+                    if !wait {
+                        self.revoke_now(&config, &mut c, partitions, generation, &member_id);
+                        continue;
+                    }
+                    c.consumer.begin_revoke(&partitions, c.events);
+                    match &mut self.revoking {
+                        Some(w) => {
+                            // Announced anew: the application is told of
+                            // these and answers again.
+                            w.partitions.extend(partitions);
+                            w.done = false;
+                        }
+                        None => {
+                            let deadline = now + config.revoke_wait();
+                            info!(target: LOG, partitions = partitions.len(), "revoking; waiting for the application first");
+                            self.revoking = Some(RevokeWindow {
+                                partitions,
                                 generation,
-                                &member_id,
-                                instance.as_deref(),
-                                offsets,
-                                now,
-                                c.api_timeout,
-                            );
+                                member_id,
+                                deadline,
+                                done: false,
+                            });
                         }
                     }
-                    c.consumer.revoke(partitions, c.events);
                 }
                 ConsumerOp::Lose(partitions) => {
                     self.commits.drop_lost(&partitions, c.events);
@@ -614,6 +752,13 @@ impl GroupMember {
                         }
                     }
                 }
+            }
+        }
+        // An unsubscribe whose window closed (or was lost) leaves now.
+        if self.revoking.is_none() {
+            if let Some(reason) = self.leave_after_revoke.take() {
+                self.leave(reason, c.events);
+                changed = true;
             }
         }
         // Automatic commits.
@@ -649,6 +794,37 @@ impl GroupMember {
         }
         self.refresh_timers();
         changed
+    }
+
+    /// Revokes `partitions` from the consumer, committing what was
+    /// consumed of them first (with auto-commit) in the generation they
+    /// were owned in.
+    fn revoke_now(
+        &mut self,
+        config: &GroupConfig,
+        c: &mut Cooperate<'_>,
+        partitions: BTreeSet<TopicPartition>,
+        generation: i32,
+        member_id: &str,
+    ) {
+        if config.enable_auto_commit && generation >= 0 {
+            let offsets = self.uncommitted(c.consumer, &partitions);
+            if !offsets.is_empty() {
+                let id = c.requests.next_id();
+                let instance = self.instance_id();
+                self.commits.add(
+                    id,
+                    true,
+                    generation,
+                    member_id,
+                    instance.as_deref(),
+                    offsets,
+                    c.now,
+                    c.api_timeout,
+                );
+            }
+        }
+        c.consumer.revoke(partitions, c.events);
     }
 
     /// Consumed offsets of `partitions` not yet committed or being
@@ -912,6 +1088,10 @@ impl GroupMember {
             _ => None,
         };
         t.set_opt(GroupTimer::Metadata, metadata);
+        t.set_opt(
+            GroupTimer::RevokeWait,
+            self.revoking.as_ref().map(|w| w.deadline),
+        );
     }
 
     // ---- responses -----------------------------------------------------
@@ -1366,6 +1546,8 @@ impl SubMachine for GroupMember {
             .fail_unsent(CommitError::Request(RequestError::Closed), ctx.events);
         self.timers = TimerTable::default();
         self.phase = Phase::Idle;
+        self.revoking = None;
+        self.leave_after_revoke = None;
     }
 }
 
