@@ -104,6 +104,27 @@ fn tweak(cooperative: bool, instance: Option<&str>) -> impl FnOnce(&mut kafka_st
     }
 }
 
+/// How a test application answers `PartitionsRevoking`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnRevoke {
+    /// Commits what it consumed and says it is done at once.
+    CommitThenDone,
+    /// Commits what it consumed and says it is done once the commit is
+    /// answered (the Java client's `commitSync` in `onPartitionsRevoked`).
+    CommitAwaitDone,
+}
+
+/// A commit a test application made in a revoke window.
+#[derive(Debug)]
+struct WindowCommit {
+    peer: usize,
+    id: kafka_state::RequestId,
+    /// The partitions revoking when it was made.
+    revoking: Vec<TopicPartition>,
+    /// How many records were handed out when it was made.
+    consumed_at: usize,
+}
+
 /// The simulation plus what the test saw.
 struct World {
     sim: Sim,
@@ -123,6 +144,13 @@ struct World {
     /// Off where the side calls reading commits would take injected
     /// errors meant for the client.
     check_commits: bool,
+    /// Clients whose application answers revoke windows, and how.
+    on_revoke: BTreeMap<usize, OnRevoke>,
+    /// Every commit made in a revoke window.
+    window_commits: Vec<WindowCommit>,
+    /// The commit of each client's open revoke window, and the
+    /// partitions it covered.
+    open_windows: BTreeMap<usize, (kafka_state::RequestId, Vec<TopicPartition>)>,
 }
 
 impl World {
@@ -154,6 +182,73 @@ impl World {
             steps: 0,
             check_ownership: true,
             check_commits: true,
+            on_revoke: BTreeMap::new(),
+            window_commits: Vec::new(),
+            open_windows: BTreeMap::new(),
+        }
+    }
+
+    /// A member configured like client 0 of [`World::with`] with `change`.
+    fn add_member_with(&mut self, change: impl FnOnce(&mut GroupConfig)) -> usize {
+        let base = tweak(self.cooperative, None);
+        let peer = self.sim.add_client(|c| {
+            base(c);
+            if let Some(g) = c.group.as_mut() {
+                change(g);
+            }
+        });
+        self.join(peer);
+        peer
+    }
+
+    /// The applications that answer revoke windows: each commits what it
+    /// consumed of the partitions (again if more are announced), then
+    /// says it is done.
+    fn answer_revokes(&mut self) {
+        let now = self.sim.now;
+        let hooks: Vec<(usize, OnRevoke)> = self.on_revoke.iter().map(|(p, m)| (*p, *m)).collect();
+        for (peer, mode) in hooks {
+            if !self.sim.live_clients().contains(&peer) {
+                continue;
+            }
+            let revoking = self.sim.client_of(peer).consumer().revoking();
+            if revoking.is_empty() {
+                self.open_windows.remove(&peer);
+                continue;
+            }
+            let last = self
+                .open_windows
+                .get(&peer)
+                .filter(|(_, covered)| *covered == revoking)
+                .map(|(id, _)| *id);
+            let id = match last {
+                Some(id) => id,
+                None => {
+                    let id = self
+                        .sim
+                        .client_of(peer)
+                        .consumer()
+                        .commit(now, None)
+                        .expect("a commit in the revoke window is accepted");
+                    self.open_windows.insert(peer, (id, revoking.clone()));
+                    self.window_commits.push(WindowCommit {
+                        peer,
+                        id,
+                        revoking,
+                        consumed_at: self.consumed.len(),
+                    });
+                    id
+                }
+            };
+            let answered = commit_results(self, peer, id).is_some();
+            if mode == OnRevoke::CommitThenDone || answered {
+                self.sim
+                    .client_of(peer)
+                    .consumer()
+                    .revoke_done(now)
+                    .unwrap();
+                self.open_windows.remove(&peer);
+            }
         }
     }
 
@@ -245,6 +340,7 @@ impl World {
                 }
             }
         }
+        self.answer_revokes();
         self.sim.flush();
     }
 
@@ -1111,5 +1207,149 @@ fn sim_older_brokers_speak_older_group_versions() {
             c.len() == PARTITIONS as usize && c.values().all(|o| *o == 6)
         });
         assert!(committed.values().all(|o| *o > 0), "seed {seed}");
+    });
+}
+
+/// Commits by hand only, and the application's word before a revoke.
+fn manual_with_revoke_hook(g: &mut GroupConfig) {
+    g.enable_auto_commit = false;
+    g.await_revoke = true;
+}
+
+/// With auto-commit off, the application commits in the revoke window
+/// (waiting for the answer, or saying it is done at once): each commit
+/// goes out in the member's generation and succeeds, and each partition's
+/// next owner starts exactly at it. Two joins and a leave, nothing twice.
+#[test]
+fn sim_manual_commits_in_the_revoke_window_hand_over_exactly() {
+    for_each_seed(|seed| {
+        let cooperative = seed % 2 == 0;
+        let mode = if seed % 4 < 2 {
+            OnRevoke::CommitAwaitDone
+        } else {
+            OnRevoke::CommitThenDone
+        };
+        let mut w = World::with(seed, cooperative, None, manual_with_revoke_hook);
+        w.on_revoke.insert(0, mode);
+        w.join(0);
+        w.produce(5);
+        w.settle(&[0], "one member owns everything");
+        assert!(
+            w.fetch_committed().is_empty(),
+            "seed {seed}: only windows commit"
+        );
+        let a = w.add_member_with(manual_with_revoke_hook);
+        w.on_revoke.insert(a, mode);
+        w.produce(5);
+        w.settle(&[0, a], "two members share");
+        let b = w.add_member_with(manual_with_revoke_hook);
+        w.on_revoke.insert(b, mode);
+        w.produce(5);
+        w.settle(&[0, a, b], "three members share");
+        // A leave waits for the application too.
+        let now = w.sim.now;
+        w.sim.client_of(a).consumer().unsubscribe(now).unwrap();
+        w.produce(5);
+        w.settle(&[0, b], "the others took over after a leave");
+        assert!(
+            w.group_events(a).contains(&GroupEvent::Left {
+                reason: LeaveReason::Unsubscribed
+            }),
+            "seed {seed}"
+        );
+        assert!(w.assignment(a).is_empty(), "seed {seed}");
+        assert_eq!(
+            w.duplicates(),
+            0,
+            "seed {seed}: a record was handed out twice"
+        );
+        let mut handed_over = 0;
+        for wc in &w.window_commits {
+            let answer = commit_results(&w, wc.peer, wc.id);
+            let Some(GroupEvent::Committed {
+                offsets,
+                refused: None,
+                ..
+            }) = answer
+            else {
+                panic!("seed {seed}: {wc:?} answered {answer:?}");
+            };
+            for (tp, result) in offsets {
+                let o = result.unwrap_or_else(|e| panic!("seed {seed}: {tp} of {wc:?}: {e}"));
+                let next = w.consumed[wc.consumed_at..]
+                    .iter()
+                    .find(|(_, p, _)| *p == tp.partition);
+                if let Some((peer, _, offset)) = next {
+                    assert_eq!(
+                        *offset, o.offset,
+                        "seed {seed}: client {peer} went on with {tp} at {offset}, committed {}",
+                        o.offset
+                    );
+                    if wc.revoking.contains(&tp) {
+                        handed_over += 1;
+                    }
+                }
+            }
+        }
+        assert!(handed_over > 0, "seed {seed}: {:?}", w.window_commits);
+        for peer in [0, a, b] {
+            let timed_out = w
+                .group_events(peer)
+                .iter()
+                .any(|e| matches!(e, GroupEvent::RevokeTimedOut { .. }));
+            assert!(!timed_out, "seed {seed}: client {peer} ran out of time");
+        }
+    });
+}
+
+/// An application that never says it is done holds the revoke up for
+/// `revoke_wait` only: the member then revokes (reporting it), rejoins in
+/// time to keep its place, and the group goes on within the rebalance
+/// timeout.
+#[test]
+fn sim_an_unanswered_revoke_window_ends_at_the_bound() {
+    for_each_seed(|seed| {
+        let cooperative = seed % 2 == 0;
+        let mut w = World::with(seed, cooperative, None, |g| g.await_revoke = true);
+        let mut config = group_config(cooperative, None);
+        config.await_revoke = true;
+        let bound = config.revoke_wait();
+        w.join(0);
+        w.produce(5);
+        w.settle(&[0], "one member owns everything");
+        let start = w.sim.now;
+        let a = w.add_member(None);
+        w.produce(5);
+        w.run_until(SECS(30), "client 0 announces a revoke", |w| {
+            !w.sim.client_of(0).consumer().revoking().is_empty()
+        });
+        let opened = w.sim.now;
+        w.run_until(SECS(30), "client 0 revokes at the bound", |w| {
+            w.group_events(0)
+                .iter()
+                .any(|e| matches!(e, GroupEvent::RevokeTimedOut { .. }))
+        });
+        let waited = w.sim.now - opened;
+        assert!(
+            waited >= bound && waited < bound + SECS(1),
+            "seed {seed}: revoked {waited:?} after the announcement, bound {bound:?}"
+        );
+        w.run_until(SECS(30), "two members share", |w| {
+            w.balanced(&[0, a]) && w.synced(0) && w.synced(a)
+        });
+        let took = w.sim.now - start;
+        let rebalance = config.effective_rebalance_timeout();
+        assert!(
+            took < rebalance + SECS(2),
+            "seed {seed}: the group stalled for {took:?}"
+        );
+        // In time: the member kept its place, so nothing was lost.
+        let lost = w
+            .consumer_events(0)
+            .iter()
+            .any(|e| matches!(e, ConsumerEvent::PartitionsLost { .. }));
+        assert!(!lost, "seed {seed}: client 0 lost partitions");
+        w.settle(&[0, a], "caught up");
+        assert_eq!(w.duplicates(), 0, "seed {seed}: auto-commit at the bound");
     });
 }
