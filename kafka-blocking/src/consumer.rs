@@ -30,12 +30,35 @@ use crate::{Client, Error, Offsets};
 /// [`Consumer::unassign`]) drop records of those partitions taken but not
 /// yet returned, so the next record of a sought partition is the one
 /// sought; so does the core taking partitions away.
+///
+/// # Committing before partitions are revoked
+///
+/// With `GroupConfig::await_revoke`, the group member waits for the
+/// application before it hands partitions over. [`Consumer::on_revoke`]
+/// runs then, on the thread calling `poll`, outside the client's lock and
+/// with the consumer itself, so it may [`Consumer::commit`]; the revoke
+/// goes on when it returns. Without a hook, `poll` returns
+/// `Err(Error::Revoking(partitions))` once instead, and the application
+/// commits and calls [`Consumer::revoke_done`]. Either way the member
+/// revokes after `GroupConfig::revoke_wait` at the latest.
 #[derive(Debug)]
 pub struct Consumer {
     client: Client,
     lease: ConsumerLease<Threads, Ext>,
     /// A pull still on its way (a `poll` timed out before it came).
     pending: Option<mpsc::Receiver<Result<Vec<FetchedRecords>, Error>>>,
+    on_revoke: Option<RevokeHook>,
+}
+
+/// What [`Consumer::on_revoke`] runs.
+type RevokeFn = Box<dyn FnMut(&mut Consumer, &[TopicPartition]) + Send>;
+
+struct RevokeHook(RevokeFn);
+
+impl std::fmt::Debug for RevokeHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RevokeHook")
+    }
 }
 
 impl Client {
@@ -47,6 +70,7 @@ impl Client {
             lease: ConsumerLease::take(&self.handle.shared)?,
             client: self.clone(),
             pending: None,
+            on_revoke: None,
         })
     }
 }
@@ -200,9 +224,57 @@ impl Consumer {
     /// newly assigned partition and after it stopped returning those of a
     /// revoked or lost one. A revoke is reported after the fact: with
     /// auto-commit the member committed the partitions' consumed offsets
-    /// before giving them up.
+    /// before giving them up. To commit before, see
+    /// [`Consumer::on_revoke`].
     pub fn on_rebalance(&mut self, listener: impl FnMut(Rebalance) + Send + 'static) {
         self.lease.set_listener(Some(Box::new(listener)));
+    }
+
+    /// Runs `hook` with the consumer and the partitions when the group
+    /// member is about to revoke them and waits for the application
+    /// (`GroupConfig::await_revoke`; see
+    /// [committing before partitions are revoked](Consumer#committing-before-partitions-are-revoked)),
+    /// from inside [`Consumer::poll`] on its thread. The hook may commit
+    /// ([`Consumer::commit`] covers every record `poll` returned); the
+    /// revoke goes on once it returns. Replaces an earlier hook.
+    ///
+    /// ```no_run
+    /// # fn run(mut consumer: kafka_blocking::Consumer) {
+    /// consumer.on_revoke(|consumer, partitions| {
+    ///     if let Err(e) = consumer.commit() {
+    ///         eprintln!("last commit of {partitions:?} failed: {e}");
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn on_revoke(
+        &mut self,
+        hook: impl FnMut(&mut Consumer, &[TopicPartition]) + Send + 'static,
+    ) {
+        self.on_revoke = Some(RevokeHook(Box::new(hook)));
+    }
+
+    /// Lets a revoke the group member waits with go on (after `poll`
+    /// returned `Err(Error::Revoking(..))`); the hook of
+    /// [`Consumer::on_revoke`] needs no call. Does nothing when no revoke
+    /// waits.
+    pub fn revoke_done(&mut self) -> Result<(), Error> {
+        self.lease.revoke_done()
+    }
+
+    /// Hands a revoke the member waits with to the hook (then lets it go
+    /// on), or to the caller as `Err(Error::Revoking)`.
+    fn answer_revoke(&mut self) -> Result<(), Error> {
+        let Some(partitions) = self.lease.take_revoking()? else {
+            return Ok(());
+        };
+        let Some(mut hook) = self.on_revoke.take() else {
+            return Err(Error::Revoking(partitions));
+        };
+        (hook.0)(self, &partitions);
+        // The hook may have set a new one.
+        self.on_revoke.get_or_insert(hook);
+        self.lease.revoke_done()
     }
 
     /// The next offset to be fetched for an assigned partition.
@@ -223,9 +295,13 @@ impl Consumer {
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, Error> {
         let deadline = Instant::now() + timeout;
         loop {
+            self.answer_revoke()?;
             let out = self.take(usize::MAX)?;
             if !out.is_empty() {
                 return Ok(out);
+            }
+            if self.lease.revoke_pending() {
+                continue;
             }
             if !self.wait_pull(deadline)? {
                 return Ok(Vec::new());
@@ -238,7 +314,7 @@ impl Consumer {
     fn take(&mut self, max_bytes: usize) -> Result<Vec<ConsumerRecord>, Error> {
         let mut out = Vec::new();
         let mut size = 0usize;
-        while size < max_bytes {
+        while size < max_bytes && !self.lease.revoke_pending() {
             let Some(r) = self.lease.next_record()? else {
                 break;
             };

@@ -42,6 +42,12 @@ pub enum Rebalance {
     /// Partitions joined the assignment; each starts at its committed
     /// offset (or per `auto_offset_reset`).
     Assigned(Vec<TopicPartition>),
+    /// The group member is about to hand these partitions over and waits
+    /// for the application first (`GroupConfig::await_revoke`): commit
+    /// what was processed of them, then say so (each adapter's
+    /// `revoke_done`, or its revoke hook returning). No record of them is
+    /// yielded any more; [`Rebalance::Revoked`] follows.
+    Revoking(Vec<TopicPartition>),
     /// Partitions were handed over in an orderly way. With auto-commit,
     /// what was consumed of them was committed first.
     Revoked(Vec<TopicPartition>),
@@ -69,6 +75,9 @@ const MAX_CONSUMER_ERRORS: usize = 1024;
 pub struct Gone {
     pub(crate) seq: Arc<AtomicU64>,
     partitions: Vec<TopicPartition>,
+    /// Partitions announced as revoking: records of them not yielded yet
+    /// are dropped, those yielded still count as consumed.
+    revoking: Vec<TopicPartition>,
     /// Every assignment change since the handle last looked, in order.
     changes: VecDeque<Rebalance>,
     tracking: bool,
@@ -93,6 +102,10 @@ impl Gone {
             Rebalance::Assigned(_) => {
                 self.seq.fetch_add(1, Ordering::Release);
             }
+            Rebalance::Revoking(tps) => {
+                self.revoking.extend_from_slice(tps);
+                self.seq.fetch_add(1, Ordering::Release);
+            }
             Rebalance::Revoked(tps) | Rebalance::Lost(tps) => self.push(tps),
         }
         if self.changes.len() >= MAX_REBALANCES {
@@ -105,15 +118,26 @@ impl Gone {
     pub fn track(&mut self, on: bool) {
         self.tracking = on;
         self.partitions.clear();
+        self.revoking.clear();
         self.changes.clear();
     }
 
-    pub(crate) fn take(&mut self) -> (Vec<TopicPartition>, VecDeque<Rebalance>) {
-        (
-            std::mem::take(&mut self.partitions),
-            std::mem::take(&mut self.changes),
-        )
+    /// What changed since the last look: the partitions gone, those
+    /// announced as revoking, and every change in order.
+    pub(crate) fn take(&mut self) -> Taken {
+        Taken {
+            gone: std::mem::take(&mut self.partitions),
+            revoking: std::mem::take(&mut self.revoking),
+            changes: std::mem::take(&mut self.changes),
+        }
     }
+}
+
+/// What [`Gone::take`] hands a consumer handle.
+pub(crate) struct Taken {
+    pub(crate) gone: Vec<TopicPartition>,
+    pub(crate) revoking: Vec<TopicPartition>,
+    pub(crate) changes: VecDeque<Rebalance>,
 }
 
 /// Where a record's delivery report goes. Any
@@ -454,6 +478,9 @@ impl<D: Deliver> Calls<D> {
             }),
             Event::Consumer(ConsumerEvent::PartitionsAssigned { partitions }) => {
                 self.assignment_changed(Rebalance::Assigned(partitions));
+            }
+            Event::Consumer(ConsumerEvent::PartitionsRevoking { partitions, .. }) => {
+                self.assignment_changed(Rebalance::Revoking(partitions));
             }
             Event::Consumer(ConsumerEvent::PartitionsRevoked { partitions, .. }) => {
                 self.assignment_changed(Rebalance::Revoked(partitions));

@@ -92,6 +92,15 @@ pub enum Error {
         /// The partitions not committed.
         failed: BTreeMap<TopicPartition, CommitError>,
     },
+    /// Not a failure: the group member is about to revoke these
+    /// partitions and waits for the application first
+    /// (`GroupConfig::await_revoke`). A consumer yields it once, in place
+    /// of a record: commit what was processed, then call the consumer's
+    /// `revoke_done` (the member revokes anyway after
+    /// `GroupConfig::revoke_wait`). Records of the partitions are no
+    /// longer yielded; polling again goes on with the others.
+    #[error("partitions are being revoked: commit, then call revoke_done ({} partition(s){})", .0.len(), .0.first().map(|tp| format!(", {tp}")).unwrap_or_default())]
+    Revoking(Vec<TopicPartition>),
     /// The group member stopped for good (fenced, or refused by the
     /// coordinator); the consumer no longer gets partitions from the group.
     #[error("the consumer group member stopped: {0}")]
@@ -134,6 +143,8 @@ impl Error {
             Error::Request(RequestError::Timeout) => true,
             Error::Produce(ProduceError::InvalidPartition { .. }) => true,
             Error::BufferFull | Error::DeliveryTimeout | Error::Timeout => true,
+            // Polling again goes on.
+            Error::Revoking(_) => true,
             // After the rebalance the member may commit what it still owns.
             Error::Commit {
                 refused: Some(CommitError::RebalanceInProgress),

@@ -12,7 +12,10 @@ use crate::core::{Runtime, Shared, Wake};
 use crate::{Error, RecordBuffer, Reply};
 
 /// The application's rebalance listener: called on the consumer's own
-/// task or thread, from inside its next poll, once per assignment change.
+/// task or thread, from inside its next poll, once per assignment change,
+/// outside the core's lock. A [`Rebalance::Revoking`] is also kept for
+/// the adapter ([`ConsumerLease::take_revoking`]), which lets the
+/// application commit before it calls [`ConsumerLease::revoke_done`].
 pub type RebalanceListener = Box<dyn FnMut(Rebalance) + Send>;
 
 /// What every adapter's consumer is underneath: the client's one
@@ -24,6 +27,9 @@ pub struct ConsumerLease<R: Runtime, W: Wake> {
     shared: Arc<Shared<R, W>>,
     buffer: RecordBuffer,
     listener: Option<RebalanceListener>,
+    /// Partitions announced as revoking that the adapter has not handed
+    /// the application yet.
+    revoking: Vec<TopicPartition>,
 }
 
 impl<R: Runtime, W: Wake> std::fmt::Debug for ConsumerLease<R, W> {
@@ -51,6 +57,7 @@ impl<R: Runtime, W: Wake> ConsumerLease<R, W> {
             shared: Arc::clone(shared),
             buffer,
             listener: None,
+            revoking: Vec::new(),
         })
     }
 
@@ -191,11 +198,54 @@ impl<R: Runtime, W: Wake> ConsumerLease<R, W> {
     /// core's lock (the listener may call into the client).
     fn notify(&mut self) {
         let changes = self.buffer.take_changes();
+        for change in &changes {
+            if let Rebalance::Revoking(tps) = change {
+                self.revoking.extend_from_slice(tps);
+            }
+        }
         if let Some(listener) = &mut self.listener {
             for change in changes {
                 listener(change);
             }
         }
+    }
+
+    /// Whether partitions were announced as revoking that the adapter has
+    /// not handed the application yet ([`ConsumerLease::take_revoking`]).
+    pub fn revoke_pending(&self) -> bool {
+        !self.revoking.is_empty()
+    }
+
+    /// The partitions announced as revoking since the last call, those of
+    /// them the member still waits with (the wait may have run out, or
+    /// the partitions been lost, meanwhile); `None` when there are none.
+    /// The adapter hands them to the application, which commits and then
+    /// calls [`ConsumerLease::revoke_done`].
+    pub fn take_revoking(&mut self) -> Result<Option<Vec<TopicPartition>>, Error> {
+        if self.revoking.is_empty() {
+            return Ok(None);
+        }
+        let mut announced = std::mem::take(&mut self.revoking);
+        let waiting = self
+            .shared
+            .command(|core, _| core.client.consumer().revoking())?;
+        announced.retain(|tp| waiting.contains(tp));
+        announced.sort();
+        announced.dedup();
+        Ok((!announced.is_empty()).then_some(announced))
+    }
+
+    /// The application is done with the partitions announced as
+    /// revoking: the member revokes them and rejoins or leaves. What was
+    /// yielded is stored first. Nothing happens when no revoke waits.
+    pub fn revoke_done(&mut self) -> Result<(), Error> {
+        self.revoking.clear();
+        let buffer = &mut self.buffer;
+        self.shared.command(|core, now| {
+            core.sync_consumer(buffer);
+            core.client.consumer().revoke_done(now)
+        })??;
+        Ok(())
     }
 
     /// The next buffered record, `None` when the buffer is empty (pull).

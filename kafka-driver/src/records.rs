@@ -179,14 +179,20 @@ impl RecordBuffer {
     /// took away. Adapters run it before each pull and each commit.
     pub fn sync<D: Deliver>(&mut self, client: &mut Client, calls: &mut Calls<D>) {
         self.seen = self.gone_seq.load(Ordering::Acquire);
-        let (gone, changes) = calls.gone.take();
-        self.changes.extend(changes);
-        if !gone.is_empty() {
+        let taken = calls.gone.take();
+        self.changes.extend(taken.changes);
+        if !taken.gone.is_empty() {
             // Their offsets can no longer be stored: the revoke event
             // carried what the core had when they went.
-            self.forget(Some(&gone));
+            self.forget(Some(&taken.gone));
         }
         self.store(client);
+        if !taken.revoking.is_empty() {
+            // Still assigned: what was yielded of them is stored (above),
+            // for the application's last commit; the rest is dropped, and
+            // their next owner starts where that commit says.
+            self.forget(Some(&taken.revoking));
+        }
     }
 
     fn store(&mut self, client: &mut Client) {

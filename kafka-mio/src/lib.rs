@@ -310,8 +310,9 @@ impl Client {
 
     /// Joins the consumer group of `config.group`, consuming `topics`.
     /// Assignment changes come out of [`Client::poll_event`] as
-    /// [`Event::Consumer`] (`PartitionsAssigned`, `PartitionsRevoked`,
-    /// `PartitionsLost`), membership news as [`Event::Group`]. Calling
+    /// [`Event::Consumer`] (`PartitionsAssigned`, `PartitionsRevoking`,
+    /// `PartitionsRevoked`, `PartitionsLost`), membership news as
+    /// [`Event::Group`]. Calling
     /// [`Client::poll_records`] is what keeps the member in its group
     /// (`max_poll_interval`).
     pub fn subscribe<S: Into<String>>(
@@ -337,6 +338,19 @@ impl Client {
         >,
     ) -> Result<RequestId, Error> {
         self.command(|core, now| core.consumer().commit(now, offsets))
+    }
+
+    /// Lets a revoke the group member waits with go on. With
+    /// `GroupConfig::await_revoke`, an orderly revoke is announced as
+    /// [`ConsumerEvent::PartitionsRevoking`](kafka_state::ConsumerEvent::PartitionsRevoking):
+    /// commit what was processed of the partitions ([`Client::commit`]
+    /// accepts them until the revoke; wait for its
+    /// [`GroupEvent::Committed`](kafka_state::group::GroupEvent::Committed)
+    /// if you like, the member keeps waiting), then call this. The member
+    /// revokes anyway after `GroupConfig::revoke_wait`. Does nothing when
+    /// no revoke waits.
+    pub fn revoke_done(&mut self) -> Result<(), Error> {
+        self.command(|core, now| core.consumer().revoke_done(now))
     }
 
     /// The next fetched records of an assigned partition, if any have

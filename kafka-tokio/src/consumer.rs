@@ -30,6 +30,39 @@ use crate::{Client, Error, Offsets};
 /// slices of the fetch response (no copy). A partition that cannot be
 /// fetched yields one `Err` item and waits for a [`Consumer::seek`].
 ///
+/// # Committing before partitions are revoked
+///
+/// With `GroupConfig::await_revoke`, the stream yields
+/// `Err(Error::Revoking(partitions))` when the group member is about to
+/// hand partitions over, and the member waits (in its generation, still
+/// heartbeating) until [`Consumer::revoke_done`]. The stream hands control
+/// back rather than calling a hook: between two items the application
+/// holds the consumer, so it can `await` [`Consumer::commit`] (or its own
+/// work) with nothing borrowed, then let the revoke go on. Records of
+/// those partitions are not yielded any more; what was yielded counts as
+/// consumed. An application that never answers holds the rebalance up for
+/// `GroupConfig::revoke_wait` at most.
+///
+/// ```no_run
+/// # async fn run(mut consumer: kafka_tokio::Consumer) -> Result<(), kafka_tokio::Error> {
+/// use futures_core::Stream;
+/// use kafka_tokio::Error;
+///
+/// loop {
+///     let item = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx)).await;
+///     match item {
+///         Some(Ok(record)) => { /* process it */ }
+///         Some(Err(Error::Revoking(_partitions))) => {
+///             consumer.commit().await?; // everything yielded so far
+///             consumer.revoke_done()?;
+///         }
+///         Some(Err(e)) => return Err(e),
+///         None => return Ok(()),
+///     }
+/// }
+/// # }
+/// ```
+///
 /// A record's offset is stored as consumed once the stream yields it
 /// (unless `enable_auto_offset_store` is off: then call
 /// [`Consumer::store_offset`] once it is processed). Commands that move
@@ -198,6 +231,14 @@ impl Consumer {
         rx.await.map_err(|_| Error::Closed)?
     }
 
+    /// Lets the revoke announced by `Err(Error::Revoking(..))` go on:
+    /// call it once what was processed of the partitions is committed
+    /// (see [committing before partitions are revoked](Consumer#committing-before-partitions-are-revoked)).
+    /// Does nothing when no revoke waits.
+    pub fn revoke_done(&mut self) -> Result<(), Error> {
+        self.lease.revoke_done()
+    }
+
     /// The offsets the group acknowledged for this member's commits.
     pub fn committed(&self) -> Result<Committed, Error> {
         self.lease.committed()
@@ -224,7 +265,9 @@ impl Consumer {
     /// assigned partition and after it stopped yielding those of a
     /// revoked or lost one. A revoke is reported after the fact: with
     /// auto-commit the member committed the partitions' consumed offsets
-    /// before giving them up.
+    /// before giving them up. To commit before, see
+    /// [committing before partitions are revoked](Consumer#committing-before-partitions-are-revoked);
+    /// the listener hears of that as [`Rebalance::Revoking`] too.
     pub fn on_rebalance(&mut self, listener: impl FnMut(Rebalance) + Send + 'static) {
         self.lease.set_listener(Some(Box::new(listener)));
     }
@@ -256,8 +299,17 @@ impl Stream for Consumer {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let Consumer { lease, pending, .. } = &mut *self;
         loop {
+            // A revoke waiting for the application comes before records.
+            if lease.revoke_pending() {
+                match lease.take_revoking() {
+                    Ok(Some(tps)) => return Poll::Ready(Some(Err(Error::Revoking(tps)))),
+                    Ok(None) => {}
+                    Err(_) => return Poll::Ready(None),
+                }
+            }
             match lease.next_record() {
                 Ok(Some(record)) => return Poll::Ready(Some(Ok(record))),
+                Ok(None) if lease.revoke_pending() => continue,
                 Ok(None) => {}
                 Err(_) => return Poll::Ready(None),
             }
