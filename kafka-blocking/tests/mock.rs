@@ -726,3 +726,111 @@ fn group_member_commits_and_a_successor_resumes() {
     drop(consumer);
     second.close();
 }
+
+/// With auto-commit off and `await_revoke`, member A's revoke hook runs
+/// inside its `poll` when B joins and commits what A read; B then starts
+/// every partition it gets exactly at that commit, and no record is read
+/// twice.
+#[test]
+fn a_member_commits_in_its_revoke_hook_and_the_successor_starts_there() {
+    use kafka_blocking::{AutoOffsetReset, Committed, GroupConfig, TopicPartition};
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::sync::{Arc, Mutex};
+
+    let mock = mock(1);
+    let topic = "blocking-revoke";
+    let admin = Client::bootstrap(&mock.bootstrap()).unwrap();
+    admin.create_topic(NewTopic::new(topic, 2, 1)).unwrap();
+    let produce = |from: usize, to: usize| {
+        for i in from..to {
+            admin
+                .producer()
+                .send(
+                    ProducerRecord::new(topic)
+                        .with_partition((i % 2) as i32)
+                        .with_value(i.to_string()),
+                )
+                .unwrap()
+                .wait()
+                .unwrap();
+        }
+    };
+    produce(0, 40);
+    let member = || {
+        let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+        let mut group = GroupConfig::new("blocking-revoke-g");
+        group.enable_auto_commit = false;
+        group.await_revoke = true;
+        group.session_timeout = Duration::from_secs(6);
+        group.heartbeat_interval = Duration::from_secs(1);
+        group.rebalance_timeout = Some(Duration::from_secs(10));
+        config.group = Some(group);
+        config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+        Client::connect(config).unwrap()
+    };
+
+    let first = member();
+    let mut a = first.consumer().unwrap();
+    type Window = (Vec<TopicPartition>, Result<Committed, Error>);
+    let windows: Arc<Mutex<Vec<Window>>> = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&windows);
+    a.on_revoke(move |consumer, partitions| {
+        let committed = consumer.commit();
+        log.lock().unwrap().push((partitions.to_vec(), committed));
+    });
+    a.subscribe([topic]).unwrap();
+    let mut read: Vec<(i32, i64)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read.len() < 40 {
+        assert!(Instant::now() < deadline, "A reads the first 40 in time");
+        let records = a.poll(Duration::from_millis(200)).unwrap();
+        read.extend(records.iter().map(|r| (r.partition, r.offset)));
+    }
+
+    // B joins; both poll on this thread, A's hook runs inside its poll.
+    let second = member();
+    let mut b = second.consumer().unwrap();
+    b.subscribe([topic]).unwrap();
+    let mut b_first: HashMap<i32, i64> = HashMap::new();
+    let mut produced = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "A and B share and read all");
+        let records = a.poll(Duration::from_millis(100)).unwrap();
+        read.extend(records.iter().map(|r| (r.partition, r.offset)));
+        for r in b.poll(Duration::from_millis(100)).unwrap() {
+            b_first.entry(r.partition).or_insert(r.offset);
+            read.push((r.partition, r.offset));
+        }
+        let shared = !a.assignment().unwrap().is_empty() && !b.assignment().unwrap().is_empty();
+        if shared && !produced {
+            produce(40, 60);
+            produced = true;
+        }
+        if produced && read.len() >= 60 {
+            break;
+        }
+    }
+    let distinct: HashSet<(i32, i64)> = read.iter().copied().collect();
+    assert_eq!(distinct.len(), read.len(), "a record was read twice");
+    assert_eq!(distinct.len(), 60);
+    let windows = windows.lock().unwrap();
+    assert!(!windows.is_empty(), "A's revoke hook never ran");
+    let mut committed: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    for (partitions, result) in windows.iter() {
+        assert!(!partitions.is_empty());
+        let result = result
+            .as_ref()
+            .expect("the commit in the hook goes through");
+        committed.extend(result.iter().map(|(tp, o)| (tp.clone(), o.offset)));
+    }
+    assert!(!b_first.is_empty());
+    for (p, first) in &b_first {
+        let tp = TopicPartition::new(topic, *p);
+        assert_eq!(Some(first), committed.get(&tp), "B's first record of {tp}");
+    }
+    drop(a);
+    first.close();
+    drop(b);
+    second.close();
+}

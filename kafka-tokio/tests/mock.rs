@@ -701,3 +701,126 @@ async fn consumer_group_shares_and_hands_over_on_the_mock() {
     };
     common::consumer_group_shares_and_hands_over(&broker).await;
 }
+
+/// With auto-commit off and `await_revoke`, member A's stream yields
+/// `Error::Revoking` when B joins; A commits what it read and lets the
+/// revoke go on. B starts every partition it gets exactly at A's commit,
+/// and no record is read twice.
+#[tokio::test]
+async fn a_member_commits_in_its_revoke_window_and_the_next_owner_starts_there() {
+    use kafka_tokio::{AutoOffsetReset, ProducerRecord, Rebalance, TopicPartition};
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::sync::{Arc, Mutex};
+
+    const N: usize = 400;
+    let mock = mock(3);
+    let bootstrap = mock.bootstrap();
+    let topic = "revoke-window";
+    let admin = Client::connect(Config::bootstrap(&bootstrap).unwrap())
+        .await
+        .unwrap();
+    admin
+        .create_topic(NewTopic::new(topic, 4, 1))
+        .await
+        .unwrap();
+    let produce = |from: usize, to: usize| {
+        let producer = admin.producer();
+        async move {
+            let reports = producer
+                .send_batch((from..to).map(|i| {
+                    ProducerRecord::new(topic)
+                        .with_partition((i % 4) as i32)
+                        .with_value(i.to_string())
+                }))
+                .await;
+            assert!(reports.iter().all(Result::is_ok));
+        }
+    };
+    produce(0, N / 2).await;
+    let member = || async {
+        let mut config = Config::bootstrap(&bootstrap).unwrap();
+        let mut group = common::group_config("revoke-window-g");
+        group.await_revoke = true;
+        config.group = Some(group);
+        config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+        Client::connect(config).await.unwrap()
+    };
+
+    // A alone reads the first half and commits nothing.
+    let a_client = member().await;
+    let mut a = a_client.consumer().unwrap();
+    let a_log = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&a_log);
+    a.on_rebalance(move |r| log.lock().unwrap().push(r));
+    a.subscribe([topic]).await.unwrap();
+    let mut read: Vec<(i32, i64)> = Vec::new();
+    while read.len() < N / 2 {
+        let r = common::next_in_time(&mut a).await;
+        read.push((r.partition, r.offset));
+    }
+
+    // B joins; A commits in its revoke window.
+    let b_client = member().await;
+    let mut b = b_client.consumer().unwrap();
+    b.subscribe([topic]).await.unwrap();
+    let mut produced = false;
+    let mut window: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    let mut windows = 0;
+    let mut b_first: HashMap<i32, i64> = HashMap::new();
+    tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            tokio::select! {
+                r = common::next_record(&mut a) => match r.expect("A's stream goes on") {
+                    Ok(r) => read.push((r.partition, r.offset)),
+                    Err(Error::Revoking(partitions)) => {
+                        assert!(!partitions.is_empty());
+                        let committed = a.commit().await.expect("the commit in the window goes through");
+                        window.extend(committed.into_iter().map(|(tp, o)| (tp, o.offset)));
+                        windows += 1;
+                        a.revoke_done().unwrap();
+                    }
+                    Err(e) => panic!("A: {e}"),
+                },
+                r = common::next_record(&mut b) => {
+                    let r = r.expect("B's stream goes on").unwrap();
+                    b_first.entry(r.partition).or_insert(r.offset);
+                    read.push((r.partition, r.offset));
+                }
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            let shared = !a.assignment().unwrap().is_empty() && !b.assignment().unwrap().is_empty();
+            // The second half once the two share: B reads its part of it.
+            if shared && !produced {
+                produce(N / 2, N).await;
+                produced = true;
+            }
+            if produced && read.len() >= N {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("A and B share the topic and read every record");
+    let distinct: HashSet<(i32, i64)> = read.iter().copied().collect();
+    assert_eq!(distinct.len(), read.len(), "a record was read twice");
+    assert_eq!(distinct.len(), N);
+    assert!(windows >= 1, "A never saw its revoke window");
+    let log = a_log.lock().unwrap().clone();
+    let revoking = log.iter().position(|r| matches!(r, Rebalance::Revoking(_)));
+    let revoked = log.iter().position(|r| matches!(r, Rebalance::Revoked(_)));
+    assert!(revoking.is_some() && revoking < revoked, "{log:?}");
+    assert!(!b_first.is_empty());
+    for (p, first) in &b_first {
+        let tp = TopicPartition::new(topic, *p);
+        assert_eq!(
+            Some(first),
+            window.get(&tp),
+            "B's first record of {tp}; A committed {window:?}"
+        );
+    }
+    drop(a);
+    a_client.close().await;
+    drop(b);
+    b_client.close().await;
+    admin.close().await;
+}
