@@ -496,3 +496,152 @@ fn acks_zero_sends_are_held_back_by_a_backed_up_socket() {
     }
     assert_eq!(mock.partition_offsets("z", 0).unwrap().1, accepted);
 }
+
+/// With auto-commit off and `await_revoke`, member A hears of the revoke
+/// as `PartitionsRevoking` when B joins, commits what it read, waits for
+/// the answer and calls `revoke_done`; B starts every partition it gets
+/// exactly at that commit, and no record is read twice.
+#[test]
+fn a_member_commits_on_partitions_revoking_and_the_successor_starts_there() {
+    use kafka_mio::{ProducerRecord, TopicPartition};
+    use kafka_state::group::{GroupConfig, GroupEvent};
+    use kafka_state::ConsumerEvent;
+    use std::collections::{BTreeMap, HashMap, HashSet};
+
+    let mock = mock(1);
+    let topic = "mio-revoke";
+    let mut h = Harness::new();
+    let admin = h.client(&mock.bootstrap(), Tokens::range(100..110));
+    let id = h.clients[admin]
+        .create_topic(NewTopic::new(topic, 2, 1))
+        .unwrap();
+    h.outcome(admin, id);
+    let produce = |h: &mut Harness, from: usize, to: usize| {
+        for i in from..to {
+            let record = ProducerRecord::new(topic)
+                .with_partition((i % 2) as i32)
+                .with_value(i.to_string());
+            h.clients[admin].send(record).unwrap();
+        }
+        h.clients[admin].flush().unwrap();
+        let want = to;
+        h.until(|h| {
+            h.seen[admin]
+                .iter()
+                .filter(|e| matches!(e, Event::Delivery { result: Ok(_), .. }))
+                .count()
+                == want
+        });
+    };
+    produce(&mut h, 0, 20);
+    let member = |h: &mut Harness, tokens: Tokens| {
+        let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+        let mut group = GroupConfig::new("mio-revoke-g");
+        group.enable_auto_commit = false;
+        group.await_revoke = true;
+        group.session_timeout = Duration::from_secs(6);
+        group.heartbeat_interval = Duration::from_secs(1);
+        group.rebalance_timeout = Some(Duration::from_secs(10));
+        config.group = Some(group);
+        config.consumer.auto_offset_reset = kafka_state::consumer::AutoOffsetReset::Earliest;
+        let client = Client::connect(config, h.poll.registry(), tokens).unwrap();
+        h.add(client)
+    };
+    // Takes and stores what client `i` has: (client, partition, offset).
+    let take = |h: &mut Harness, i: usize, read: &mut Vec<(usize, i32, i64)>| {
+        while let Some(fetched) = h.clients[i].poll_records() {
+            for r in fetched {
+                let r = r.unwrap();
+                h.clients[i].core_mut().consumer().store_record(&r).unwrap();
+                read.push((i, r.partition, r.offset));
+            }
+        }
+    };
+    let assigned =
+        |h: &mut Harness, i: usize| !h.clients[i].core_mut().consumer().assignment().is_empty();
+
+    let a = member(&mut h, Tokens::range(200..210));
+    h.clients[a].subscribe([topic]).unwrap();
+    let mut read = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read.len() < 20 {
+        assert!(Instant::now() < deadline, "A reads the first 20 in time");
+        h.turn(Duration::from_millis(100));
+        take(&mut h, a, &mut read);
+    }
+
+    let b = member(&mut h, Tokens::range(300..310));
+    h.clients[b].subscribe([topic]).unwrap();
+    let mut answered = 0;
+    let mut commits = Vec::new();
+    let mut produced = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "A and B share and read all");
+        h.turn(Duration::from_millis(100));
+        take(&mut h, a, &mut read);
+        take(&mut h, b, &mut read);
+        // A's application: a commit per announcement, then done once it
+        // is answered.
+        let announced = h.seen[a]
+            .iter()
+            .filter(|e| matches!(e, Event::Consumer(ConsumerEvent::PartitionsRevoking { .. })))
+            .count();
+        if commits.len() < announced {
+            commits.push(h.clients[a].commit(None).unwrap());
+        }
+        if answered < commits.len() {
+            let id = commits[answered];
+            let done = h.seen[a].iter().any(
+                |e| matches!(e, Event::Group(GroupEvent::Committed { id: got, .. }) if *got == id),
+            );
+            if done {
+                h.clients[a].revoke_done().unwrap();
+                answered += 1;
+            }
+        }
+        if !produced && assigned(&mut h, a) && assigned(&mut h, b) {
+            produce(&mut h, 20, 30);
+            produced = true;
+        }
+        if produced && read.len() >= 30 {
+            break;
+        }
+    }
+    let distinct: HashSet<(i32, i64)> = read.iter().map(|(_, p, o)| (*p, *o)).collect();
+    assert_eq!(distinct.len(), read.len(), "a record was read twice");
+    assert_eq!(distinct.len(), 30);
+    assert!(!commits.is_empty(), "A never heard of a revoke");
+    let mut committed: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    for id in &commits {
+        let answer = h.seen[a].iter().find_map(|e| match e {
+            Event::Group(GroupEvent::Committed {
+                id: got,
+                offsets,
+                refused,
+                ..
+            }) if got == id => Some((offsets.clone(), refused.clone())),
+            _ => None,
+        });
+        let (offsets, refused) = answer.expect("answered");
+        assert_eq!(refused, None);
+        for (tp, result) in offsets {
+            committed.insert(tp, result.expect("committed").offset);
+        }
+    }
+    let mut b_first: HashMap<i32, i64> = HashMap::new();
+    for (c, p, o) in &read {
+        if *c == b {
+            b_first.entry(*p).or_insert(*o);
+        }
+    }
+    assert!(!b_first.is_empty());
+    for (p, first) in &b_first {
+        let tp = TopicPartition::new(topic, *p);
+        assert_eq!(Some(first), committed.get(&tp), "B's first record of {tp}");
+    }
+    let revoked_after = h.seen[a]
+        .iter()
+        .position(|e| matches!(e, Event::Consumer(ConsumerEvent::PartitionsRevoked { .. })));
+    assert!(revoked_after.is_some());
+}
