@@ -62,6 +62,24 @@ pub fn isolation(value: &str) -> Result<IsolationLevel, String> {
     }
 }
 
+/// Sets the group's assignors from a comma-separated list of names.
+pub fn apply_group_assignors(
+    group: &mut kafka_state::group::GroupConfig,
+    names: &str,
+) -> Result<(), String> {
+    let assignors: Vec<_> = names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(assignor)
+        .collect::<Result<_, _>>()?;
+    if assignors.is_empty() {
+        return Err("no assignor named".into());
+    }
+    group.assignors = assignors;
+    Ok(())
+}
+
 /// Applies one `key=value` to `config`.
 pub fn apply(config: &mut Config, setting: &str) -> Result<(), String> {
     let (key, value) = setting
@@ -134,14 +152,7 @@ pub fn apply(config: &mut Config, setting: &str) -> Result<(), String> {
                         _ => return Err(format!("-X {key}: expected true or false: {value}")),
                     }
                 }
-                _ => {
-                    group.assignors = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|n| !n.is_empty())
-                        .map(assignor)
-                        .collect::<Result<_, _>>()?;
-                }
+                _ => apply_group_assignors(group, value)?,
             }
         }
         _ => {
