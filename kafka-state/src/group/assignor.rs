@@ -14,6 +14,17 @@ use bytes::Bytes;
 
 use crate::TopicPartition;
 
+/// How a rebalance hands partitions over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum RebalanceProtocol {
+    /// Every member gives up all its partitions before the assignment.
+    Eager,
+    /// Members keep what stays theirs; what moves is revoked first and
+    /// handed over in a second rebalance (KIP-429).
+    Cooperative,
+}
+
 /// What a member tells the leader in JoinGroup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subscription {
@@ -82,13 +93,24 @@ pub enum AssignError {
     Other(String),
 }
 
-/// Computes a group's assignment on the leader, as the Java client's
-/// assignors do (range and roundrobin are built in and checked against
-/// it); an application may supply its own.
+/// Computes a group's assignment on the leader. The built-in ones are
+/// range, roundrobin, sticky and cooperative-sticky; an application may
+/// supply its own.
 pub trait Assignor: fmt::Debug + Send {
     /// The protocol name advertised in JoinGroup (`"range"`, ...); members
     /// agree on one the whole group supports.
     fn name(&self) -> &str;
+
+    /// How this assignor hands partitions over.
+    fn protocol(&self) -> RebalanceProtocol {
+        RebalanceProtocol::Eager
+    }
+
+    /// User data this member advertises in its subscription, given what
+    /// it owns now and the generation that gave it.
+    fn user_data(&self, _owned: &[TopicPartition], _generation_id: i32) -> Option<Bytes> {
+        None
+    }
 
     /// Assigns the partitions of `topics` (only subscribed topics the
     /// leader's metadata knows) to `members`; every member gets an entry,
@@ -98,4 +120,7 @@ pub trait Assignor: fmt::Debug + Send {
         topics: &BTreeMap<String, TopicInfo>,
         members: &[MemberSubscription],
     ) -> Result<BTreeMap<String, Assignment>, AssignError>;
+
+    /// This member received `assignment` in `generation_id`.
+    fn on_assignment(&mut self, _assignment: &Assignment, _generation_id: i32) {}
 }
