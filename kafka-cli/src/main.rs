@@ -141,8 +141,9 @@ enum Command {
         #[arg(short = 'G', long = "group", value_name = "GROUP")]
         group: Option<String>,
         /// With -G: the assignor(s) to offer, in preference order: range,
-        /// roundrobin (repeatable; the same as -X
-        /// partition.assignment.strategy).
+        /// roundrobin, sticky, cooperative-sticky (repeatable; the same as
+        /// -X partition.assignment.strategy). Default: range, then
+        /// cooperative-sticky, as the Java client.
         #[arg(long = "assignor", value_name = "NAME", requires = "group")]
         assignors: Vec<String>,
         /// With -G: a static member id (KIP-345): a restart within the
