@@ -138,12 +138,12 @@ class KfkMember:
     """`kfk consume -G` as a child process; its stderr lines (rebalances,
     the final commit) are collected as they come."""
 
-    def __init__(self, bootstrap, topic, group, *extra):
+    def __init__(self, bootstrap, topic, group, *extra, assignor="range"):
         import threading
 
         self.proc = subprocess.Popen(
             [str(kfk_bin()), "-b", bootstrap, "-X", "session.timeout.ms=10000",
-             "-X", "heartbeat.interval.ms=1000", "-X", "partition.assignment.strategy=range",
+             "-X", "heartbeat.interval.ms=1000", "-X", f"partition.assignment.strategy={assignor}",
              "consume", "-t", topic, "-G", group, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
@@ -292,10 +292,12 @@ class JavaMember:
     """The Java client's consumer as a group member (KafkaPeer group); its
     rebalance events and records are collected as they come."""
 
-    def __init__(self, java_peer, bootstrap, topic, group):
+    def __init__(self, java_peer, bootstrap, topic, group, assignor="range"):
         import threading
 
-        self.proc = java_peer.popen("group", "--bootstrap", bootstrap, "--topic", topic, "--group", group)
+        self.proc = java_peer.popen(
+            "group", "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--assignor", assignor
+        )
         self.events = []
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -324,10 +326,12 @@ class JavaMember:
 
 
 @pytest.mark.cap(300)
-def test_kfk_and_java_members_share_one_classic_group(kafka_cluster, java_peer):
-    """The Java client's consumer and ours in one range group, each side
-    leading once: the shares are disjoint and complete, what kfk
-    committed is where the Java member resumes, and the reverse."""
+@pytest.mark.parametrize("assignor", ["range", "cooperative-sticky"])
+def test_kfk_and_java_members_share_one_classic_group(kafka_cluster, java_peer, assignor):
+    """The Java client's consumer and ours in one group, with range
+    (eager) and with cooperative-sticky (incremental), each side leading
+    once: the shares are disjoint and complete, and what kfk committed is
+    where the Java member resumes."""
     import signal
 
     bootstrap = kafka_cluster["bootstrap"]
@@ -340,14 +344,16 @@ def test_kfk_and_java_members_share_one_classic_group(kafka_cluster, java_peer):
 
     # 1. Java leads; kfk joins, reads its share to the end, commits, leaves.
     group = unique("mixed-java-a")
-    java = JavaMember(java_peer, bootstrap, topic, group)
+    java = JavaMember(java_peer, bootstrap, topic, group, assignor)
+    # Range splits six partitions between two members as 0-2 and 3-5.
+    range_shapes = ([0, 1, 2], [3, 4, 5]) if assignor == "range" else None
     try:
         deadline = time.monotonic() + 60
         # Java alone reads everything first (committing nothing).
         while len(java.owned()) != 6 or len(java.values()) < 60:
             assert time.monotonic() < deadline, java.events
             time.sleep(0.2)
-        ours = KfkMember(bootstrap, topic, group, "-e")
+        ours = KfkMember(bootstrap, topic, group, "-e", assignor=assignor)
         shares = []
         while ours.proc.poll() is None:
             assert time.monotonic() < deadline + 60, (ours.err, java.events)
@@ -359,7 +365,7 @@ def test_kfk_and_java_members_share_one_classic_group(kafka_cluster, java_peer):
         assert shares, (ours.err, java.events)
         mine, theirs = shares[-1]
         assert mine.isdisjoint(theirs) and mine | theirs == set(range(6)), shares[-1]
-        assert sorted(mine) in ([0, 1, 2], [3, 4, 5]), mine
+        assert range_shapes is None or sorted(mine) in range_shapes, mine
         assert sorted(ours.out) == sorted(f"v{i}" for i in range(60) if i % 6 in mine)
         # kfk left: Java owns everything again and, starting at kfk's
         # commits, reads none of kfk's records a second time (it read each
@@ -376,19 +382,23 @@ def test_kfk_and_java_members_share_one_classic_group(kafka_cluster, java_peer):
     # 2. kfk leads; the Java member joins and gets its range share from
     # our assignor.
     group = unique("mixed-java-b")
-    ours = KfkMember(bootstrap, topic, group)
+    ours = KfkMember(bootstrap, topic, group, assignor=assignor)
     java = None
     try:
         deadline = time.monotonic() + 60
         while len(ours.owned()) != 6:
             assert time.monotonic() < deadline, ours.err
             time.sleep(0.2)
-        java = JavaMember(java_peer, bootstrap, topic, group)
+        java = JavaMember(java_peer, bootstrap, topic, group, assignor)
         while not (len(java.owned()) == 3 and len(ours.owned()) == 3):
             assert time.monotonic() < deadline + 60, (ours.err, java.events)
             time.sleep(0.2)
         assert java.owned().isdisjoint(ours.owned())
-        assert sorted(java.owned()) in ([0, 1, 2], [3, 4, 5]), java.events
+        assert range_shapes is None or sorted(java.owned()) in range_shapes, java.events
+        if assignor == "cooperative-sticky":
+            # Incremental: kfk gave up only what moved, never everything.
+            revoked = [line for line in ours.err if line.startswith("revoked")]
+            assert revoked and all(len(r.split()) - 1 == 3 for r in revoked), ours.err
         ours.proc.send_signal(signal.SIGINT)
         assert ours.finish() == 0, "\n".join(ours.err)
         assert any(line.startswith("committed") for line in ours.err), ours.err
