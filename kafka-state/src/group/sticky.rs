@@ -1093,10 +1093,12 @@ impl<'v, 'a> General<'v, 'a> {
         prev: &HashMap<Tp, (String, i32)>,
     ) -> Result<bool, AssignError> {
         let mut performed = false;
-        // Passes repeat while some partition moved. Without racks this
-        // settles within a few passes; with racks Java's loop can cycle
-        // forever, so ours gives up after a bound no converging run
-        // comes near (the Java cross-check would show one that did).
+        // Passes repeat while some partition moved. This usually settles
+        // within a few passes, but Java's loop can cycle forever: often
+        // with racks, rarely without (the Java cross-check keeps a
+        // cooperative join round without racks on which kafka-clients
+        // spins). Ours gives up after a bound no converging run comes
+        // near (the Java cross-check would show one that did).
         for _ in 0..=partitions.len().saturating_mul(2).saturating_add(64) {
             let mut modified = false;
             for tp in partitions {

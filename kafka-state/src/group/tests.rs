@@ -151,10 +151,12 @@ fn owning(
         .collect()
 }
 
-/// Runs a sticky assignor. `None` when, with racks, the reassignment
-/// does not converge: Java's rack-aware loop cycles forever on such
-/// inputs (GroupCompat.java times out on them); ours stops and says so.
-/// Without racks it always converges.
+/// Runs a sticky assignor. `None` when the reassignment does not
+/// converge: Java's loop cycles forever on such inputs (GroupCompat.java
+/// times out on them); ours stops and says so. With racks this is common;
+/// without racks it is rare (one cooperative join round in about 200,000
+/// generated cases; `cooperative_gives_up_where_java_never_finishes`
+/// keeps it).
 fn sticky_run(
     a: &dyn Assignor,
     case: &Case,
@@ -162,9 +164,65 @@ fn sticky_run(
 ) -> Result<Option<BTreeMap<String, Assignment>>, TestCaseError> {
     match a.assign(&case.topics, members) {
         Ok(out) => Ok(Some(out)),
-        Err(e) if case.racks && e.to_string().contains("did not converge") => Ok(None),
+        Err(e) if e.to_string().contains("did not converge") => Ok(None),
         Err(e) => Err(TestCaseError::fail(e.to_string())),
     }
+}
+
+/// How many follow-up rebalances the cooperative property allows after
+/// members join. Without racks, about 130,000 generated groups settled
+/// after at most two follow-ups (the one kept in
+/// `cooperative_withholds_again_in_a_follow_up_as_java_does` needs two,
+/// in Java too); the rest is headroom, not a promise of the protocol.
+const FOLLOW_UPS: i32 = 6;
+
+/// Checks one cooperative round (KIP-429). A partition that moves is
+/// not handed over in the round that moves it: the assignor leaves it
+/// out, its owner revokes it and rejoins, and a later round gives it to
+/// the new member. So in every round no member gets a partition that
+/// another member still owns, and every subscribed partition is assigned
+/// unless its owner must revoke it. Returns whether the round left
+/// nothing out (the group has settled).
+fn check_cooperative_round(
+    case: &Case,
+    members: &[MemberSubscription],
+    out: &BTreeMap<String, Assignment>,
+) -> Result<bool, TestCaseError> {
+    let mut checked = case.clone();
+    checked.members = members.to_vec();
+    let assigned = check_well_formed(&checked, out)?;
+    for m in members {
+        for tp in &m.subscription.owned_partitions {
+            let holder = out
+                .iter()
+                .find(|(_, a)| a.partitions.contains(tp))
+                .map(|(id, _)| id);
+            prop_assert!(
+                holder.is_none() || holder == Some(&m.member_id),
+                "{} went from {} to {:?}",
+                tp,
+                m.member_id,
+                holder
+            );
+        }
+    }
+    let owned: BTreeSet<&TopicPartition> = members
+        .iter()
+        .flat_map(|m| &m.subscription.owned_partitions)
+        .collect();
+    let subscribed = subscribed_partitions(&checked);
+    for tp in &subscribed {
+        prop_assert!(assigned.contains(tp) || owned.contains(tp), "{} lost", tp);
+    }
+    Ok(assigned == subscribed)
+}
+
+/// Each member's partitions as a set (an assignment's order carries no
+/// meaning for the property).
+fn as_sets(out: &BTreeMap<String, Assignment>) -> BTreeMap<&String, BTreeSet<&TopicPartition>> {
+    out.iter()
+        .map(|(id, a)| (id, a.partitions.iter().collect()))
+        .collect()
 }
 
 proptest! {
@@ -234,11 +292,21 @@ proptest! {
         }
     }
 
+    // A member joins a group whose members own what the first round gave
+    // them; rebalances follow while a round leaves a partition out for
+    // its owner to revoke, as the consumers would rejoin. One follow-up
+    // is not always enough: with unequal subscriptions the follow-up's
+    // balancing can move another owned partition, which is then left out
+    // in its turn (the saved case, kept in
+    // `cooperative_withholds_again_in_a_follow_up_as_java_does`, leaves
+    // d-8 out in the first follow-up and assigns it in the second; Java's
+    // assignor does exactly the same).
     #[test]
     fn cooperative_never_gives_away_an_owned_partition(case in arb_case(), joiners in 0usize..3) {
         let coop = CooperativeStickyAssignor::default();
         let Some(first) = sticky_run(&coop, &case, &case.members)? else { return Ok(()) };
-        check_well_formed(&case, &first)?;
+        // Nobody owns anything yet, so nothing is left out.
+        prop_assert!(check_cooperative_round(&case, &case.members, &first)?, "first round incomplete");
         // New members join; the old ones own what they got.
         let mut grown = case.clone();
         grown.members = owning(&case, &first, 1);
@@ -248,60 +316,34 @@ proptest! {
             m.subscription.owned_partitions.clear();
             grown.members.push(m);
         }
-        let Some(second) = sticky_run(&coop, &grown, &grown.members)? else { return Ok(()) };
-        let assigned = check_well_formed(&grown, &second)?;
-        for m in &grown.members {
-            for tp in &m.subscription.owned_partitions {
-                // An owned partition stays with its owner or is left out
-                // (the owner revokes it first); it never goes elsewhere.
-                let holder = second.iter().find(|(_, a)| a.partitions.contains(tp)).map(|(id, _)| id);
-                prop_assert!(holder.is_none() || holder == Some(&m.member_id), "{} went from {} to {:?}", tp, m.member_id, holder);
-            }
-        }
-        // Every partition is assigned or still held by an owner who must
-        // revoke it.
-        let owned: BTreeSet<TopicPartition> = grown.members.iter().flat_map(|m| m.subscription.owned_partitions.clone()).collect();
-        for tp in subscribed_partitions(&grown) {
-            prop_assert!(assigned.contains(&tp) || owned.contains(&tp), "{} lost", tp);
-        }
-        // After revoking, follow-up rebalances complete the handover. With
-        // equal subscriptions one follow-up does; with unequal ones the
-        // sticky algorithm's general path may balance further in the
-        // follow-up, revoking again, so it takes a few more rounds, each
-        // giving nothing away while owned. (The algorithm is the Java
-        // client's; `tests/group_java_compat.rs` matches its results for
-        // a second cooperative round.) (With racks, Java's
-        // general path may move a rack-mismatched partition in any round,
-        // so only the ownership rule holds.)
-        let mut previous = second;
-        let mut third = None;
-        for round in 0..6 {
-            let members = owning(&grown, &previous, 2 + round);
-            let Some(next) = sticky_run(&coop, &grown, &members)? else { return Ok(()) };
-            let assigned = check_well_formed(&grown, &next)?;
-            for m in &members {
-                for tp in &m.subscription.owned_partitions {
-                    let holder = next.iter().find(|(_, a)| a.partitions.contains(tp)).map(|(id, _)| id);
-                    prop_assert!(holder.is_none() || holder == Some(&m.member_id), "round {}: {} went from {} to {:?}", round + 3, tp, m.member_id, holder);
-                }
-            }
-            let complete = assigned == subscribed_partitions(&grown);
-            if round == 0 && case.equal && !case.racks {
-                prop_assert!(complete, "one follow-up completes an equal group");
-            }
-            if complete {
-                third = Some(next);
+        let mut members = grown.members.clone();
+        let mut settled = None;
+        // Round 0 is the join; the follow-ups come after it.
+        for round in 0..=FOLLOW_UPS {
+            let Some(out) = sticky_run(&coop, &grown, &members)? else { return Ok(()) };
+            if check_cooperative_round(&grown, &members, &out)? {
+                settled = Some(out);
                 break;
             }
-            previous = next;
+            members = owning(&grown, &out, 2 + round);
         }
-        let Some(third) = third else {
-            prop_assert!(case.racks, "no complete assignment after 6 follow-ups");
+        // With racks, Java's rack-aware balancing can keep moving owned
+        // partitions round after round, and the group never settles (one
+        // such group, replayed by hand through GroupCompat.java, matched
+        // Java for 30 rounds); then only the per-round rules above hold.
+        let Some(settled) = settled else {
+            prop_assert!(case.racks, "not settled after {} follow-ups", FOLLOW_UPS);
             return Ok(());
         };
-        if case.equal && !case.racks {
-            let (lo, hi) = sizes(&third);
-            prop_assert!(hi - lo <= 1, "sizes {} .. {}", lo, hi);
+        if !case.racks {
+            // Settled means stable: another rebalance moves nothing.
+            let again_members = owning(&grown, &settled, 3 + FOLLOW_UPS);
+            let Some(again) = sticky_run(&coop, &grown, &again_members)? else { return Ok(()) };
+            prop_assert_eq!(as_sets(&again), as_sets(&settled));
+            if case.equal {
+                let (lo, hi) = sizes(&settled);
+                prop_assert!(hi - lo <= 1, "sizes {} .. {}", lo, hi);
+            }
         }
     }
 }
@@ -342,6 +384,154 @@ fn cooperative_moves_a_partition_in_two_rebalances() {
         .unwrap();
     assert_eq!(second["b"].partitions, [TopicPartition::new("t", 1)]);
     assert_eq!(coop.protocol(), RebalanceProtocol::Cooperative);
+}
+
+/// A group without racks: topics with these partition counts, members
+/// subscribed to these topics, none owning anything yet.
+fn plain_group(
+    counts: &[(&str, i32)],
+    subscriptions: &[(&str, &[&str])],
+) -> (BTreeMap<String, TopicInfo>, Vec<MemberSubscription>) {
+    let topics = counts
+        .iter()
+        .map(|(topic, n)| {
+            let partitions = (0..*n)
+                .map(|partition| PartitionInfo {
+                    partition,
+                    racks: vec![],
+                })
+                .collect();
+            (topic.to_string(), TopicInfo { partitions })
+        })
+        .collect();
+    let members = subscriptions
+        .iter()
+        .map(|(id, subscribed)| MemberSubscription {
+            member_id: id.to_string(),
+            instance_id: None,
+            subscription: Subscription {
+                topics: subscribed.iter().map(|t| t.to_string()).collect(),
+                ..Subscription::default()
+            },
+        })
+        .collect();
+    (topics, members)
+}
+
+/// `members` after a round: each owns what `out` gave it, in `generation`.
+fn after_round(
+    members: &[MemberSubscription],
+    out: &BTreeMap<String, Assignment>,
+    generation: i32,
+) -> Vec<MemberSubscription> {
+    members
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            m.subscription.owned_partitions = out[&m.member_id].partitions.clone();
+            m.subscription.generation_id = generation;
+            m
+        })
+        .collect()
+}
+
+/// Copies of `members[i]` for each `i`, named `joiner-0`, ..., owning
+/// nothing.
+fn joiners(members: &[MemberSubscription], like: &[usize]) -> Vec<MemberSubscription> {
+    like.iter()
+        .enumerate()
+        .map(|(j, i)| {
+            let mut m = members[*i].clone();
+            m.member_id = format!("joiner-{j}");
+            m.subscription.owned_partitions.clear();
+            m
+        })
+        .collect()
+}
+
+/// The input of the saved `cooperative_never_gives_away_an_owned_partition`
+/// case (seed cc 008d9ef0…). Two members join; their join round leaves out
+/// what the old members revoke. The first follow-up hands that over but its
+/// balancing (unequal subscriptions) also moves d-8 from member-2-60 to
+/// member-1-27, so d-8 is left out for its owner to revoke; the second
+/// follow-up assigns it and the group is stable. The Java client's
+/// CooperativeStickyAssignor (kafka-clients 4.4) returns the same
+/// assignment in every one of these rounds (tests/group_java_compat.rs
+/// replays them), so a second follow-up is the protocol at work, not a
+/// fault of this port.
+#[test]
+fn cooperative_withholds_again_in_a_follow_up_as_java_does() {
+    let (topics, members) = plain_group(
+        &[("a", 14), ("b", 8), ("c", 15), ("d", 11), ("e", 14)],
+        &[
+            ("member-0-209", &["a", "e"]),
+            ("member-1-27", &["a", "b", "d", "e"]),
+            ("member-2-60", &["c", "d", "e"]),
+            ("member-3-7", &["a", "b", "c"]),
+            ("member-4-28", &["c", "d", "e"]),
+            ("member-5-132", &["c"]),
+            ("member-6-40", &["d"]),
+        ],
+    );
+    let coop = CooperativeStickyAssignor::default();
+    let all: usize = topics.values().map(|t| t.partitions.len()).sum();
+    let count = |out: &BTreeMap<String, Assignment>| -> usize {
+        out.values().map(|a| a.partitions.len()).sum()
+    };
+    let d8 = TopicPartition::new("d", 8);
+
+    let first = coop.assign(&topics, &members).unwrap();
+    assert_eq!(count(&first), all);
+    assert!(first["member-2-60"].partitions.contains(&d8));
+
+    let mut grown = after_round(&members, &first, 1);
+    grown.extend(joiners(&members, &[0, 1]));
+    let join = coop.assign(&topics, &grown).unwrap();
+    assert!(join["joiner-0"].partitions.is_empty());
+    assert!(join["joiner-1"].partitions.is_empty());
+    assert!(join["member-2-60"].partitions.contains(&d8));
+
+    let follow_up = coop
+        .assign(&topics, &after_round(&grown, &join, 2))
+        .unwrap();
+    // Only d-8 is left out, and nobody but its owner had it.
+    assert_eq!(count(&follow_up), all - 1);
+    assert!(follow_up.values().all(|a| !a.partitions.contains(&d8)));
+
+    let second = coop
+        .assign(&topics, &after_round(&grown, &follow_up, 3))
+        .unwrap();
+    assert_eq!(count(&second), all);
+    assert!(second["member-1-27"].partitions.contains(&d8));
+
+    let again = coop
+        .assign(&topics, &after_round(&grown, &second, 4))
+        .unwrap();
+    assert_eq!(again, second);
+}
+
+/// A join round without racks on which the Java client's
+/// CooperativeStickyAssignor (kafka-clients 4.4) never returns: its
+/// reassignment loop keeps moving partitions (over a minute of CPU
+/// before GroupCompat.java gave up). Ours stops after a bound and
+/// reports it, so the leader can fail the rebalance instead of hanging.
+#[test]
+fn cooperative_gives_up_where_java_never_finishes() {
+    let (topics, members) = plain_group(
+        &[("a", 15), ("b", 10), ("c", 4), ("d", 7), ("e", 16)],
+        &[
+            ("member-0-218", &["b", "d", "e"]),
+            ("member-1-55", &["a", "b", "c", "e"]),
+            ("member-2-0", &["a"]),
+            ("member-3-224", &["a"]),
+        ],
+    );
+    let coop = CooperativeStickyAssignor::default();
+    let first = coop.assign(&topics, &members).unwrap();
+    let mut grown = after_round(&members, &first, 1);
+    grown.extend(joiners(&members, &[0, 1]));
+    let err = coop.assign(&topics, &grown).unwrap_err();
+    assert!(err.to_string().contains("did not converge"), "{err}");
 }
 
 #[test]
