@@ -382,4 +382,13 @@ def java_peer(tmp_path_factory):
             )
         return done
 
+    def popen(*args: str) -> subprocess.Popen:
+        """The peer as a child process (stdin, stdout and stderr piped)."""
+        return subprocess.Popen(
+            [jdk_tool("java"), "-Xmx256m", "-cp", f"{out}{os.pathsep}{classpath}",
+             f"-Dlog4j2.configurationFile={log_config}", "KafkaPeer", *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+
+    run.popen = popen
     return run

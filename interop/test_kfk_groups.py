@@ -1,4 +1,6 @@
-"""`kfk group` on a live group of librdkafka consumers on the 3-node
+"""Consumer groups on Apache Kafka with other clients. Mixed classic
+groups: kfk members with librdkafka's and with the Java client's, each
+side leading once. And `kfk group` on a live group of librdkafka consumers on the 3-node
 Apache Kafka cluster, with the classic protocol (members' partitions
 decoded from the group's own assignment bytes) and with KIP-848's
 consumer protocol (the coordinator's own assignment): the members, their
@@ -136,12 +138,12 @@ class KfkMember:
     """`kfk consume -G` as a child process; its stderr lines (rebalances,
     the final commit) are collected as they come."""
 
-    def __init__(self, bootstrap, topic, group, *extra):
+    def __init__(self, bootstrap, topic, group, *extra, assignor="range"):
         import threading
 
         self.proc = subprocess.Popen(
             [str(kfk_bin()), "-b", bootstrap, "-X", "session.timeout.ms=10000",
-             "-X", "heartbeat.interval.ms=1000", "-X", "partition.assignment.strategy=range",
+             "-X", "heartbeat.interval.ms=1000", "-X", f"partition.assignment.strategy={assignor}",
              "consume", "-t", topic, "-G", group, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
@@ -282,5 +284,126 @@ def test_kfk_and_librdkafka_members_share_one_classic_group(kafka_cluster):
         assert any(line.startswith("committed") for line in ours.err), ours.err
     finally:
         other.close()
+        if ours.proc.poll() is None:
+            ours.proc.kill()
+
+
+class JavaMember:
+    """The Java client's consumer as a group member (KafkaPeer group); its
+    rebalance events and records are collected as they come."""
+
+    def __init__(self, java_peer, bootstrap, topic, group, assignor="range"):
+        import threading
+
+        self.proc = java_peer.popen(
+            "group", "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--assignor", assignor
+        )
+        self.events = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if line.strip():
+                self.events.append(json.loads(line))
+
+    def owned(self):
+        owned = set()
+        for e in list(self.events):
+            if e["event"] == "assigned":
+                owned |= set(e["partitions"])
+            elif e["event"] in ("revoked", "lost"):
+                owned -= set(e["partitions"])
+        return owned
+
+    def values(self):
+        return [e["value"] for e in list(self.events) if e["event"] == "record"]
+
+    def finish(self, timeout=60):
+        """Closes stdin: the member commits, leaves and exits."""
+        self.proc.stdin.close()
+        self.proc.wait(timeout=timeout)
+        assert self.proc.returncode == 0, self.proc.stderr.read().decode(errors="replace")[-3000:]
+
+
+@pytest.mark.cap(300)
+@pytest.mark.parametrize("assignor", ["range", "cooperative-sticky"])
+def test_kfk_and_java_members_share_one_classic_group(kafka_cluster, java_peer, assignor):
+    """The Java client's consumer and ours in one group, with range
+    (eager) and with cooperative-sticky (incremental), each side leading
+    once: the shares are disjoint and complete, and what kfk committed is
+    where the Java member resumes."""
+    import signal
+
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("mixed-java")
+    kfk("-b", bootstrap, "topic", "create", topic, "--partitions", "6")
+    p = Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+    for i in range(60):
+        p.produce(topic, value=f"v{i}".encode(), partition=i % 6)
+    assert p.flush(30) == 0
+
+    # 1. Java leads; kfk joins, reads its share to the end, commits, leaves.
+    group = unique("mixed-java-a")
+    java = JavaMember(java_peer, bootstrap, topic, group, assignor)
+    # Range splits six partitions between two members as 0-2 and 3-5.
+    range_shapes = ([0, 1, 2], [3, 4, 5]) if assignor == "range" else None
+    try:
+        deadline = time.monotonic() + 60
+        # Java alone reads everything first (committing nothing).
+        while len(java.owned()) != 6 or len(java.values()) < 60:
+            assert time.monotonic() < deadline, java.events
+            time.sleep(0.2)
+        ours = KfkMember(bootstrap, topic, group, "-e", assignor=assignor)
+        shares = []
+        while ours.proc.poll() is None:
+            assert time.monotonic() < deadline + 60, (ours.err, java.events)
+            mine, theirs = ours.owned(), java.owned()
+            if len(mine) == 3 and len(theirs) == 3:
+                shares.append((mine, theirs))
+            time.sleep(0.1)
+        assert ours.finish() == 0, "\n".join(ours.err)
+        assert shares, (ours.err, java.events)
+        mine, theirs = shares[-1]
+        assert mine.isdisjoint(theirs) and mine | theirs == set(range(6)), shares[-1]
+        assert range_shapes is None or sorted(mine) in range_shapes, mine
+        assert sorted(ours.out) == sorted(f"v{i}" for i in range(60) if i % 6 in mine)
+        # kfk left: Java owns everything again and, starting at kfk's
+        # commits, reads none of kfk's records a second time (it read each
+        # once before kfk joined).
+        while len(java.owned()) != 6:
+            assert time.monotonic() < deadline + 90, java.events
+            time.sleep(0.2)
+        time.sleep(1)
+        of_kfk = [v for v in java.values() if int(v[1:]) % 6 in mine]
+        assert sorted(of_kfk) == sorted(f"v{i}" for i in range(60) if i % 6 in mine), of_kfk
+    finally:
+        java.finish()
+
+    # 2. kfk leads; the Java member joins and gets its range share from
+    # our assignor.
+    group = unique("mixed-java-b")
+    ours = KfkMember(bootstrap, topic, group, assignor=assignor)
+    java = None
+    try:
+        deadline = time.monotonic() + 60
+        while len(ours.owned()) != 6:
+            assert time.monotonic() < deadline, ours.err
+            time.sleep(0.2)
+        java = JavaMember(java_peer, bootstrap, topic, group, assignor)
+        while not (len(java.owned()) == 3 and len(ours.owned()) == 3):
+            assert time.monotonic() < deadline + 60, (ours.err, java.events)
+            time.sleep(0.2)
+        assert java.owned().isdisjoint(ours.owned())
+        assert range_shapes is None or sorted(java.owned()) in range_shapes, java.events
+        if assignor == "cooperative-sticky":
+            # Incremental: kfk gave up only what moved, never everything.
+            revoked = [line for line in ours.err if line.startswith("revoked")]
+            assert revoked and all(len(r.split()) - 1 == 3 for r in revoked), ours.err
+        ours.proc.send_signal(signal.SIGINT)
+        assert ours.finish() == 0, "\n".join(ours.err)
+        assert any(line.startswith("committed") for line in ours.err), ours.err
+    finally:
+        if java is not None:
+            java.finish()
         if ours.proc.poll() is None:
             ours.proc.kill()

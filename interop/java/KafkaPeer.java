@@ -5,6 +5,7 @@
 //   java -cp 'OUT:target/kafka/libs/*' KafkaPeer produce --bootstrap B --topic T [options] < records
 //   java -cp 'OUT:target/kafka/libs/*' KafkaPeer consume --bootstrap B --topic T --count N [options]
 //   java -cp 'OUT:target/kafka/libs/*' KafkaPeer script --bootstrap B --topic T --transactional-prefix P < steps
+//   java -cp 'OUT:target/kafka/libs/*' KafkaPeer group --bootstrap B --topic T --group G [--assignor range]
 //
 // Records travel as JSON lines, one per record:
 //   {"key": "k" | null, "value": "v" | null, "headers": [["name", "value" | null], ...],
@@ -22,6 +23,12 @@
 //   other name neither) and an "op": "send" (the default; a record as
 //   above), "begin", "commit" or "abort". Each send prints
 //   {"producer": NAME, "partition": N, "offset": N}.
+// group: a member of consumer group G (classic protocol, auto-commit off,
+//   earliest) until stdin closes; then it commits what it read and leaves.
+//   It prints {"event": "assigned"|"revoked"|"lost", "partitions": [N..]}
+//   from its rebalance listener and {"event": "record", "partition": N,
+//   "offset": N, "value": "v"} per record, one line each, flushed.
+//   --assignor: range (default), roundrobin, sticky, cooperative-sticky.
 // consume options: --isolation read_committed|read_uncommitted (default
 //   read_committed), --timeout-ms N (default 30000): fewer than --count
 //   records by then is an error (exit 3) after printing what was read.
@@ -40,6 +47,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Collection;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import java.util.concurrent.Future;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -80,6 +90,7 @@ public final class KafkaPeer {
             case "produce" -> System.exit(produce(opts));
             case "consume" -> System.exit(consume(opts));
             case "script" -> System.exit(script(opts));
+            case "group" -> System.exit(group(opts));
             default -> usage("unknown command " + args[0]);
         }
     }
@@ -225,6 +236,86 @@ public final class KafkaPeer {
             }
         }
         System.err.println("KafkaPeer: produced " + records.size() + " records to " + topic);
+        return 0;
+    }
+
+    private static synchronized void emit(ObjectNode o) {
+        System.out.println(o.toString());
+        System.out.flush();
+    }
+
+    private static void emitPartitions(String event, Collection<TopicPartition> tps) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("event", event);
+        ArrayNode parts = o.putArray("partitions");
+        tps.stream().map(TopicPartition::partition).sorted().forEach(parts::add);
+        emit(o);
+    }
+
+    private static int group(Map<String, String> opts) throws Exception {
+        String topic = required(opts, "topic");
+        String assignor = switch (opts.getOrDefault("assignor", "range")) {
+            case "range" -> "org.apache.kafka.clients.consumer.RangeAssignor";
+            case "roundrobin" -> "org.apache.kafka.clients.consumer.RoundRobinAssignor";
+            case "sticky" -> "org.apache.kafka.clients.consumer.StickyAssignor";
+            case "cooperative-sticky" -> "org.apache.kafka.clients.consumer.CooperativeStickyAssignor";
+            default -> {
+                usage("unknown assignor " + opts.get("assignor"));
+                yield "";
+            }
+        };
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, required(opts, "bootstrap"));
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, required(opts, "group"));
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, assignor);
+        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
+        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
+        AtomicBoolean done = new AtomicBoolean(false);
+        Thread stdin = new Thread(() -> {
+            try {
+                while (System.in.read() >= 0) {
+                    // Only the end of input matters.
+                }
+            } catch (Exception e) {
+                // A broken stdin ends the run too.
+            }
+            done.set(true);
+        });
+        stdin.setDaemon(true);
+        stdin.start();
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
+            consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> tps) {
+                    emitPartitions("revoked", tps);
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> tps) {
+                    emitPartitions("assigned", tps);
+                }
+
+                @Override
+                public void onPartitionsLost(Collection<TopicPartition> tps) {
+                    emitPartitions("lost", tps);
+                }
+            });
+            while (!done.get()) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+                    ObjectNode o = JSON.createObjectNode();
+                    o.put("event", "record");
+                    o.put("partition", r.partition());
+                    o.put("offset", r.offset());
+                    o.put("value", r.value() == null ? null : new String(r.value(), StandardCharsets.UTF_8));
+                    emit(o);
+                }
+            }
+            consumer.commitSync(Duration.ofSeconds(30));
+        }
         return 0;
     }
 

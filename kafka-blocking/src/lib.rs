@@ -38,6 +38,42 @@
 //! assert_eq!(records[0].value.as_deref(), Some(&b"hello"[..]));
 //! # Ok(()) }
 //! ```
+//!
+//! A consumer group member: the group assigns the partitions,
+//! [`Consumer::poll`] keeps the member in the group, and the rebalance
+//! listener runs on the polling thread.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = kafka_mock::MockCluster::builder().build()?;
+//! # let bootstrap = mock.bootstrap();
+//! use std::time::Duration;
+//! use kafka_blocking::{AutoOffsetReset, Client, Config, GroupConfig, NewTopic, ProducerRecord};
+//!
+//! let mut config = Config::bootstrap(&bootstrap)?;
+//! let mut group = GroupConfig::new("billing");
+//! group.enable_auto_commit = false; // commit by hand below
+//! config.group = Some(group);
+//! config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+//! let client = Client::connect(config)?;
+//! client.create_topic(NewTopic::new("invoices", 3, 1))?;
+//! client.producer().send(ProducerRecord::new("invoices").with_value("i-1"))?.wait()?;
+//!
+//! let mut consumer = client.consumer()?;
+//! consumer.on_rebalance(|change| eprintln!("{change:?}"));
+//! consumer.subscribe(["invoices"])?;
+//! let mut records = Vec::new();
+//! for _ in 0..40 {
+//!     records = consumer.poll(Duration::from_millis(500))?;
+//!     if !records.is_empty() {
+//!         break;
+//!     }
+//! }
+//! assert_eq!(records[0].value.as_deref(), Some(&b"i-1"[..]));
+//! let committed = consumer.commit()?; // the offset after i-1, per partition
+//! assert_eq!(committed.values().map(|o| o.offset).sum::<i64>(), 1);
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -64,47 +64,63 @@ pub struct Options {
     pub json: bool,
     /// Subscribe as a member of `config.group` instead of assigning.
     pub group: bool,
+    /// With `group`: commit what was printed at exit.
+    pub commit: bool,
 }
 
 /// Consumes until the count, the end (with `-e`) or Ctrl-C; returns how
 /// many records were printed.
 pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
+    // A group member may subscribe to several topics, comma-separated.
+    let topics: Vec<&str> = match opts.group {
+        true => opts
+            .topic
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect(),
+        false => vec![opts.topic.as_str()],
+    };
+    let mut topics = topics;
+    topics.sort_unstable();
+    topics.dedup();
+    if topics.is_empty() {
+        return Err("-t: no topic named".into());
+    }
     let md = client
-        .metadata([opts.topic.as_str()])
+        .metadata(topics.iter().copied())
         .await
         .map_err(|e| e.to_string())?;
-    let topic = match md.topic(&opts.topic) {
-        Some(t) if !t.error.is_error() => t,
-        Some(t) => return Err(format!("topic {}: {}", opts.topic, t.error)),
-        None => {
-            return Err(format!(
-                "topic {}: not in the cluster's metadata",
-                opts.topic
-            ))
+    let mut partitions: Vec<TopicPartition> = Vec::new();
+    for name in &topics {
+        let topic = match md.topic(name) {
+            Some(t) if !t.error.is_error() => t,
+            Some(t) => return Err(format!("topic {name}: {}", t.error)),
+            None => return Err(format!("topic {name}: not in the cluster's metadata")),
+        };
+        match opts.partition {
+            Some(p) if topic.partitions.iter().any(|m| m.partition == p) => {
+                partitions.push(TopicPartition::new(*name, p));
+            }
+            Some(p) => {
+                return Err(format!(
+                    "topic {name} has no partition {p} (it has {})",
+                    topic.partitions.len()
+                ))
+            }
+            None => partitions.extend(
+                topic
+                    .partitions
+                    .iter()
+                    .map(|m| TopicPartition::new(*name, m.partition)),
+            ),
         }
-    };
-    let partitions: Vec<TopicPartition> = match opts.partition {
-        Some(p) if topic.partitions.iter().any(|m| m.partition == p) => {
-            vec![TopicPartition::new(&opts.topic, p)]
-        }
-        Some(p) => {
-            return Err(format!(
-                "topic {} has no partition {p} (it has {})",
-                opts.topic,
-                topic.partitions.len()
-            ))
-        }
-        None => topic
-            .partitions
-            .iter()
-            .map(|m| TopicPartition::new(&opts.topic, m.partition))
-            .collect(),
-    };
+    }
     let mut consumer = client.consumer().map_err(|e| e.to_string())?;
     if opts.group {
         consumer.on_rebalance(|change| eprintln!("{}", describe_rebalance(&change)));
         consumer
-            .subscribe([opts.topic.as_str()])
+            .subscribe(topics.iter().copied())
             .await
             .map_err(|e| e.to_string())?;
     } else {
@@ -127,6 +143,9 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
     if at_end(0) {
         return Ok(0);
     }
+    // Made once: a listener per record would cost a registration each.
+    let stop = stop_signal();
+    tokio::pin!(stop);
     loop {
         let next = if opts.exit_at_end {
             // Wake up now and then to check whether every partition is
@@ -155,7 +174,7 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
         } else {
             tokio::select! {
                 r = next_record(&mut consumer) => r,
-                _ = tokio::signal::ctrl_c() => break,
+                _ = &mut stop => break,
             }
         };
         let Some(record) = next else { break };
@@ -174,7 +193,7 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
     }
     out.flush().map_err(|e| format!("writing stdout: {e}"))?;
     progress.finish(printed);
-    if opts.group && printed > 0 {
+    if opts.group && opts.commit && printed > 0 {
         // What was printed is committed before the member leaves.
         let committed = consumer
             .commit()
@@ -206,6 +225,30 @@ fn describe_offsets(offsets: &kafka_tokio::Committed) -> String {
         .map(|(tp, o)| format!("{tp}@{}", o.offset))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Ctrl-C, or SIGTERM where there is one: either ends the run cleanly
+/// (a group member commits and leaves).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn next_record(

@@ -140,6 +140,23 @@ enum Command {
         /// committed. Not with -p.
         #[arg(short = 'G', long = "group", value_name = "GROUP")]
         group: Option<String>,
+        /// With -G: the assignor(s) to offer, in preference order: range,
+        /// roundrobin, sticky, cooperative-sticky (repeatable; the same as
+        /// -X partition.assignment.strategy). Default: range, then
+        /// cooperative-sticky, as the Java client.
+        #[arg(long = "assignor", value_name = "NAME", requires = "group")]
+        assignors: Vec<String>,
+        /// With -G: a static member id (KIP-345): a restart within the
+        /// session timeout takes the old place back without a rebalance.
+        #[arg(long = "instance-id", value_name = "ID", requires = "group")]
+        instance_id: Option<String>,
+        /// With -G: commit nothing (neither automatically nor at exit).
+        #[arg(long = "no-commit", requires = "group")]
+        no_commit: bool,
+        /// With -G: the group protocol. Only classic is implemented for
+        /// members so far; consumer (KIP-848) is refused.
+        #[arg(long = "group-protocol", value_parser = ["classic", "consumer"], requires = "group")]
+        group_protocol: Option<String>,
         /// Which records to read: read_uncommitted (everything, the default)
         /// or read_committed (no open or aborted transactions); the same as
         /// -X isolation.level=..., which it overrides.
@@ -293,13 +310,33 @@ fn config(cli: &Cli) -> Result<Config, String> {
         settings::apply(&mut config, s)?;
     }
     if let Command::Consume {
-        group: Some(group), ..
+        group: Some(group),
+        assignors,
+        instance_id,
+        no_commit,
+        group_protocol,
+        ..
     } = &cli.command
     {
-        config
+        if group_protocol.as_deref() == Some("consumer") {
+            return Err(
+                "--group-protocol consumer: KIP-848 members are not implemented yet; use classic"
+                    .into(),
+            );
+        }
+        let g = config
             .group
-            .get_or_insert_with(|| kafka_tokio::GroupConfig::new(""))
-            .group_id = group.clone();
+            .get_or_insert_with(|| kafka_tokio::GroupConfig::new(""));
+        g.group_id = group.clone();
+        if !assignors.is_empty() {
+            settings::apply_group_assignors(g, &assignors.join(","))?;
+        }
+        if let Some(id) = instance_id {
+            g.group_instance_id = Some(id.clone());
+        }
+        if *no_commit {
+            g.enable_auto_commit = false;
+        }
     }
     if config.group.as_ref().is_some_and(|g| g.group_id.is_empty()) {
         return Err("group settings (-X) need a group: -G GROUP or -X group.id=GROUP".into());
@@ -467,7 +504,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             exit_at_end,
             format,
             group,
+            no_commit,
             isolation,
+            ..
         } => {
             let start = consume::Start::parse(offset)?;
             if partition.is_some_and(|p| p < 0) {
@@ -505,6 +544,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     exit_at_end: *exit_at_end,
                     json: format == "json",
                     group: group.is_some(),
+                    commit: !*no_commit,
                 },
             )
             .await?;

@@ -33,7 +33,9 @@ const KNOWN: &[&str] = &[
 /// The assignors `partition.assignment.strategy` names, as the short
 /// names the protocol uses or the Java client's class names.
 fn assignor(name: &str) -> Result<kafka_state::group::MakeAssignor, String> {
-    use kafka_state::group::{Assignor, RangeAssignor, RoundRobinAssignor};
+    use kafka_state::group::{
+        Assignor, CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor, StickyAssignor,
+    };
     let short = name.rsplit('.').next().unwrap_or(name);
     let make: kafka_state::group::MakeAssignor = match short {
         "range" | "RangeAssignor" => {
@@ -42,9 +44,15 @@ fn assignor(name: &str) -> Result<kafka_state::group::MakeAssignor, String> {
         "roundrobin" | "RoundRobinAssignor" => {
             std::sync::Arc::new(|| Box::new(RoundRobinAssignor) as Box<dyn Assignor>)
         }
+        "sticky" | "StickyAssignor" => {
+            std::sync::Arc::new(|| Box::new(StickyAssignor::default()) as Box<dyn Assignor>)
+        }
+        "cooperative-sticky" | "CooperativeStickyAssignor" => std::sync::Arc::new(|| {
+            Box::new(CooperativeStickyAssignor::default()) as Box<dyn Assignor>
+        }),
         _ => {
             return Err(format!(
-            "-X partition.assignment.strategy: unknown assignor {name} (known: range, roundrobin)"
+            "-X partition.assignment.strategy: unknown assignor {name} (known: range, roundrobin, sticky, cooperative-sticky)"
         ))
         }
     };
@@ -60,6 +68,24 @@ pub fn isolation(value: &str) -> Result<IsolationLevel, String> {
             "isolation level {value}: expected read_committed or read_uncommitted"
         )),
     }
+}
+
+/// Sets the group's assignors from a comma-separated list of names.
+pub fn apply_group_assignors(
+    group: &mut kafka_state::group::GroupConfig,
+    names: &str,
+) -> Result<(), String> {
+    let assignors: Vec<_> = names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(assignor)
+        .collect::<Result<_, _>>()?;
+    if assignors.is_empty() {
+        return Err("no assignor named".into());
+    }
+    group.assignors = assignors;
+    Ok(())
 }
 
 /// Applies one `key=value` to `config`.
@@ -134,14 +160,7 @@ pub fn apply(config: &mut Config, setting: &str) -> Result<(), String> {
                         _ => return Err(format!("-X {key}: expected true or false: {value}")),
                     }
                 }
-                _ => {
-                    group.assignors = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|n| !n.is_empty())
-                        .map(assignor)
-                        .collect::<Result<_, _>>()?;
-                }
+                _ => apply_group_assignors(group, value)?,
             }
         }
         _ => {
@@ -186,7 +205,7 @@ mod tests {
         apply(&mut c, "enable.auto.commit=false").unwrap();
         apply(
             &mut c,
-            "partition.assignment.strategy=roundrobin, org.apache.kafka.clients.consumer.RangeAssignor",
+            "partition.assignment.strategy=roundrobin, org.apache.kafka.clients.consumer.RangeAssignor, cooperative-sticky",
         )
         .unwrap();
         apply(&mut c, "group.id=g1").unwrap();
@@ -196,7 +215,7 @@ mod tests {
         assert_eq!(g.session_timeout, Duration::from_secs(12));
         assert!(!g.enable_auto_commit);
         let names: Vec<String> = g.assignors.iter().map(|m| m().name().to_string()).collect();
-        assert_eq!(names, ["roundrobin", "range"]);
+        assert_eq!(names, ["roundrobin", "range", "cooperative-sticky"]);
         assert!(apply(&mut c, "partition.assignment.strategy=fancy").is_err());
         assert!(apply(&mut c, "enable.auto.commit=yes").is_err());
         assert!(apply(&mut c, "auto.offset.reset=soon").is_err());

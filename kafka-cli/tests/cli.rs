@@ -624,6 +624,76 @@ fn group_consume_on(b: &str, topic: &str, group: &str) {
     assert_eq!(committed, 50, "{rows:?}");
     assert!(rows.iter().all(|r| r.3 == 0), "{rows:?}");
 
+    // A second group over two topics, static, roundrobin, committing
+    // nothing.
+    let other = format!("{group}-x");
+    let second_topic = format!("{topic}-2");
+    ok(kfk(&[
+        "-b",
+        b,
+        "topic",
+        "create",
+        &second_topic,
+        "--partitions",
+        "1",
+    ]));
+    let five: String = (50..55).map(|i| format!("v{i}\n")).collect();
+    ok(kfk_stdin(&["-b", b, "produce", "-t", &second_topic], &five));
+    let topics = format!("{topic},{second_topic},{topic}");
+    let o = ok(kfk(&[
+        "-b",
+        b,
+        "consume",
+        "-t",
+        &topics,
+        "-G",
+        &other,
+        "-e",
+        "--no-commit",
+        "--assignor",
+        "roundrobin",
+        "--instance-id",
+        "kfk-1",
+    ]));
+    assert_eq!(stdout(&o).lines().count(), 55);
+    assert!(!stderr(&o).contains("committed"), "{}", stderr(&o));
+    let o = ok(kfk(&["-b", b, "group", "describe", &other, "--json"]));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(
+        v["offsets"].as_array().is_none_or(|a| a
+            .iter()
+            .all(|o| o["committed"].as_i64().is_none_or(|c| c < 0))),
+        "nothing committed: {v}"
+    );
+
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            b,
+            "consume",
+            "-t",
+            topic,
+            "-G",
+            group,
+            "--group-protocol",
+            "consumer",
+        ]),
+        "KIP-848",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            b,
+            "consume",
+            "-t",
+            topic,
+            "-G",
+            group,
+            "--assignor",
+            "fancy",
+        ]),
+        "unknown assignor",
+    );
     assert_one_line_failure(
         &kfk(&["-b", b, "consume", "-t", topic, "-G", group, "-p", "0"]),
         "-G and -p",

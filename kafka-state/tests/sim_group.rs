@@ -84,8 +84,30 @@ impl Assignor for RoundRobin {
     }
 }
 
-fn group_config(cooperative: bool, instance: Option<&str>) -> GroupConfig {
-    let mut g = GroupConfig::new(GROUP).only_assignor(move || RoundRobin { cooperative });
+/// Which assignor the members run: the test's own round robin (eager or
+/// cooperative), or one of the built-in ones by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Test,
+    Builtin(&'static str),
+}
+
+fn group_config(pick: Pick, cooperative: bool, instance: Option<&str>) -> GroupConfig {
+    use kafka_state::group::{
+        CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor, StickyAssignor,
+    };
+    let g = GroupConfig::new(GROUP);
+    let mut g = match pick {
+        Pick::Test => g.only_assignor(move || RoundRobin { cooperative }),
+        Pick::Builtin("range") => g.only_assignor(|| RangeAssignor),
+        Pick::Builtin("roundrobin") => g.only_assignor(|| RoundRobinAssignor),
+        Pick::Builtin("sticky") => g.only_assignor(StickyAssignor::default),
+        Pick::Builtin("cooperative-sticky") => g.only_assignor(CooperativeStickyAssignor::default),
+        // The Java client's defaults: range and cooperative-sticky, so
+        // range (eager) is what the group agrees on.
+        Pick::Builtin("default") => g,
+        Pick::Builtin(other) => panic!("no assignor {other}"),
+    };
     g.group_instance_id = instance.map(str::to_string);
     g.session_timeout = SECS(6);
     g.heartbeat_interval = SECS(1);
@@ -95,8 +117,12 @@ fn group_config(cooperative: bool, instance: Option<&str>) -> GroupConfig {
     g
 }
 
-fn tweak(cooperative: bool, instance: Option<&str>) -> impl FnOnce(&mut kafka_state::Config) {
-    let g = group_config(cooperative, instance);
+fn tweak(
+    pick: Pick,
+    cooperative: bool,
+    instance: Option<&str>,
+) -> impl FnOnce(&mut kafka_state::Config) {
+    let g = group_config(pick, cooperative, instance);
     move |c| {
         c.group = Some(g);
         c.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
@@ -128,6 +154,7 @@ struct WindowCommit {
 /// The simulation plus what the test saw.
 struct World {
     sim: Sim,
+    pick: Pick,
     cooperative: bool,
     /// Records written per partition (offsets 0..n).
     produced: BTreeMap<i32, i64>,
@@ -164,7 +191,17 @@ impl World {
         instance: Option<&str>,
         change: impl FnOnce(&mut GroupConfig),
     ) -> Self {
-        let base = tweak(cooperative, instance);
+        Self::picking(seed, Pick::Test, cooperative, instance, change)
+    }
+
+    fn picking(
+        seed: u64,
+        pick: Pick,
+        cooperative: bool,
+        instance: Option<&str>,
+        change: impl FnOnce(&mut GroupConfig),
+    ) -> Self {
+        let base = tweak(pick, cooperative, instance);
         let mut sim = Sim::with_config(seed, 3, |c| {
             base(c);
             if let Some(g) = c.group.as_mut() {
@@ -174,6 +211,7 @@ impl World {
         sim.cluster.create_topic(TOPIC, PARTITIONS, 3).unwrap();
         Self {
             sim,
+            pick,
             cooperative,
             produced: BTreeMap::new(),
             consumed: Vec::new(),
@@ -263,7 +301,9 @@ impl World {
     }
 
     fn add_member(&mut self, instance: Option<&str>) -> usize {
-        let peer = self.sim.add_client(tweak(self.cooperative, instance));
+        let peer = self
+            .sim
+            .add_client(tweak(self.pick, self.cooperative, instance));
         self.join(peer);
         peer
     }
@@ -522,8 +562,12 @@ impl World {
 /// One, two, three members; a clean leave; a crash. Exactly once while
 /// every hand-over is clean, at least once across the crash.
 fn members_share_and_hand_over(cooperative: bool) {
+    members_share_and_hand_over_with(Pick::Test, cooperative)
+}
+
+fn members_share_and_hand_over_with(pick: Pick, cooperative: bool) {
     for_each_seed(|seed| {
-        let mut w = World::new(seed, cooperative, None);
+        let mut w = World::picking(seed, pick, cooperative, None, |_| {});
         w.join(0);
         w.produce(5);
         w.settle(&[0], "one member owns everything");
@@ -586,6 +630,21 @@ fn sim_eager_members_share_and_hand_over() {
 #[test]
 fn sim_cooperative_members_share_and_hand_over() {
     members_share_and_hand_over(true);
+}
+
+/// The same with each built-in assignor deciding, and with the defaults
+/// (range and cooperative-sticky offered, range agreed on).
+#[test]
+fn sim_builtin_assignors_share_and_hand_over() {
+    for (name, cooperative) in [
+        ("range", false),
+        ("roundrobin", false),
+        ("sticky", false),
+        ("cooperative-sticky", true),
+        ("default", false),
+    ] {
+        members_share_and_hand_over_with(Pick::Builtin(name), cooperative);
+    }
 }
 
 /// How many requests of `api` client 0 sent so far.
@@ -865,7 +924,7 @@ fn sim_static_member_restart_within_the_session_is_no_rebalance() {
         w.sim.crash(a);
         w.polling.remove(&a);
         w.run_for(SECS(1));
-        w.sim.restart(a, tweak(w.cooperative, Some("ia")));
+        w.sim.restart(a, tweak(w.pick, w.cooperative, Some("ia")));
         w.join(a);
         w.produce(2);
         w.settle(&[0, a], "the static member is back");
@@ -1018,7 +1077,7 @@ fn sim_a_join_may_wait_longer_than_the_request_timeout() {
         .unwrap();
         w.join(0);
         let a = w.sim.add_client(|c| {
-            tweak(w.cooperative, None)(c);
+            tweak(w.pick, w.cooperative, None)(c);
             if let Some(g) = c.group.as_mut() {
                 g.session_timeout = SECS(30);
                 g.heartbeat_interval = SECS(3);

@@ -576,3 +576,178 @@ fn leaders_moved_by_reassignment_and_election_lose_and_duplicate_nothing() {
     ));
     assert_eq!(failed, 0, "{failed} records reported failed");
 }
+
+/// The node that coordinates `group` now.
+fn coordinator_of(cluster: &KafkaCluster, group: &str) -> i32 {
+    use kafka_proto::messages::FindCoordinatorRequest;
+    use kafka_proto::ResponseBody;
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        for node in cluster.node_ids() {
+            if !cluster.is_running(node) {
+                continue;
+            }
+            let asked = kafka_testkit::kafka::request_once(
+                cluster.addr(node, kafka_testkit::Listener::Plaintext),
+                FindCoordinatorRequest::default()
+                    .with_key(group.to_string())
+                    .with_key_type(0)
+                    .into(),
+                3,
+            );
+            if let Ok(ResponseBody::FindCoordinator(r)) = asked {
+                if r.error_code == 0 && r.node_id >= 0 {
+                    return r.node_id;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no coordinator for {group}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A group member consuming into `seen` (sequence number → times read)
+/// until `stop` says so; auto-commit every second.
+async fn member(
+    client: Client,
+    topic: String,
+    seen: Arc<Mutex<HashMap<u64, u32>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut consumer = client.consumer().unwrap();
+    consumer.subscribe([topic.as_str()]).await.unwrap();
+    loop {
+        tokio::select! {
+            r = next_record(&mut consumer) => match r {
+                Some(Ok(r)) => *seen.lock().unwrap().entry(seq_of(r.value.as_deref())).or_default() += 1,
+                // A partition whose leader is gone for longer than the
+                // retries cover reports once; the group resumes it from
+                // the committed offset at the next rebalance at worst.
+                Some(Err(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+                None => panic!("the group consumer's stream ended"),
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    // What was read is committed (auto-commit on leaving) and the member
+    // leaves at close.
+    drop(consumer);
+    client.close().await;
+}
+
+fn group_member_config(cluster: &KafkaCluster, group: &str) -> Config {
+    let mut c = config(cluster);
+    let mut g = kafka_tokio::GroupConfig::new(group);
+    g.session_timeout = Duration::from_secs(10);
+    g.heartbeat_interval = Duration::from_secs(1);
+    g.rebalance_timeout = Some(Duration::from_secs(20));
+    g.auto_commit_interval = Duration::from_secs(1);
+    c.group = Some(g);
+    c.consumer.auto_offset_reset = kafka_tokio::AutoOffsetReset::Earliest;
+    c
+}
+
+/// Two group members read while the group coordinator's node is killed
+/// (SIGKILL) and brought back, and then one member crashes (its runtime
+/// dropped: no LeaveGroup, no last commit): the other takes its
+/// partitions over after the session timeout, every record is read at
+/// least once, and the group's committed offsets end at the log's end.
+#[test]
+fn a_group_survives_its_coordinator_killed_and_a_member_crashed() {
+    let Some((cluster, _turn)) = cluster() else {
+        return;
+    };
+    let topic = topic_name("group-failover");
+    let group = topic_name("group-failover-g");
+    let rt = runtime();
+    let admin = rt.block_on(async {
+        let admin = connect(config(cluster)).await;
+        create_topic(&admin, &topic).await;
+        admin
+    });
+    wait_for_full_isr(cluster, &topic);
+    let send = |from: u64, to: u64| {
+        rt.block_on(async {
+            let producer = admin.producer();
+            let reports = producer
+                .send_batch((from..to).map(|seq| record(&topic, seq)))
+                .await;
+            assert!(reports.iter().all(Result::is_ok), "every record written");
+        })
+    };
+    let read_all = |seen: &Arc<Mutex<HashMap<u64, u32>>>, to: u64, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while (0..to).any(|s| !seen.lock().unwrap().contains_key(&s)) {
+            assert!(Instant::now() < deadline, "not every record read {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let seen: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
+    let (stop_a, stop_a_rx) = watch::channel(false);
+    let a_client = rt.block_on(connect(group_member_config(cluster, &group)));
+    let a = rt.spawn(member(
+        a_client,
+        topic.clone(),
+        Arc::clone(&seen),
+        stop_a_rx,
+    ));
+    // B runs on a runtime of its own, so dropping that runtime is a crash.
+    let rt_b = runtime();
+    let (_stop_b, stop_b_rx) = watch::channel(false);
+    let b_client = rt_b.block_on(connect(group_member_config(cluster, &group)));
+    rt_b.spawn(member(
+        b_client,
+        topic.clone(),
+        Arc::clone(&seen),
+        stop_b_rx,
+    ));
+
+    send(0, 3_000);
+    read_all(&seen, 3_000, "before the faults");
+
+    let coordinator = coordinator_of(cluster, &group);
+    cluster.kill(coordinator);
+    send(3_000, 6_000);
+    read_all(&seen, 6_000, "with the coordinator's node dead");
+    cluster.restart(coordinator);
+    wait_for_full_isr(cluster, &topic);
+
+    // B crashes; A is alone and reads everything written after.
+    rt_b.shutdown_background();
+    let crashed = Instant::now();
+    send(6_000, 9_000);
+    read_all(&seen, 9_000, "after a member crashed");
+    eprintln!(
+        "the records after the crash were read within {:?} of it",
+        crashed.elapsed()
+    );
+    stop_a.send_replace(true);
+    rt.block_on(async { tokio::time::timeout(STEP_TIMEOUT, a).await })
+        .expect("member A leaves in time")
+        .unwrap();
+
+    let duplicates: u32 = seen.lock().unwrap().values().map(|n| n - 1).sum();
+    eprintln!("{duplicates} records were read twice (at least once is the promise)");
+    // A committed what it read when it left: the group's offsets are the
+    // log's end on every partition.
+    rt.block_on(async {
+        let offsets = admin.group_offsets(&group).await.unwrap();
+        let ends = admin
+            .offsets(
+                (0..PARTITIONS).map(|p| TopicPartition::new(topic.as_str(), p)),
+                OffsetSpec::Latest,
+            )
+            .await
+            .unwrap();
+        for (tp, end) in ends {
+            let end = end.unwrap().offset.unwrap();
+            let committed = offsets
+                .offsets
+                .get(&tp)
+                .and_then(|o| o.as_ref().ok())
+                .map(|o| o.offset);
+            assert_eq!(committed, Some(end), "{tp} committed at the end");
+        }
+        admin.close().await;
+    });
+}

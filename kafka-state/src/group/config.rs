@@ -93,9 +93,12 @@ impl GroupConfig {
             rebalance_timeout: None,
             heartbeat_interval: Duration::from_secs(3),
             max_poll_interval: Duration::from_secs(300),
-            assignors: vec![Arc::new(|| {
-                Box::new(super::RangeAssignor) as Box<dyn Assignor>
-            })],
+            assignors: vec![
+                Arc::new(|| Box::new(super::RangeAssignor) as Box<dyn Assignor>),
+                Arc::new(|| {
+                    Box::new(super::CooperativeStickyAssignor::default()) as Box<dyn Assignor>
+                }),
+            ],
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_secs(5),
             client_rack: None,
@@ -228,7 +231,8 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused_with_a_reason() {
-        // The default is range alone; `only_assignor` replaces it.
+        // The defaults are range, then cooperative-sticky, as the Java
+        // client's; `only_assignor` replaces them.
         let default = GroupConfig::new("g");
         assert_eq!(default.validate(), Ok(()));
         let names: Vec<String> = default
@@ -236,7 +240,7 @@ mod tests {
             .iter()
             .map(|m| m().name().into())
             .collect();
-        assert_eq!(names, ["range"]);
+        assert_eq!(names, ["range", "cooperative-sticky"]);
         let ok = GroupConfig::new("g").only_assignor(|| Named("a"));
         assert_eq!(ok.assignors.len(), 1);
         assert_eq!(ok.validate(), Ok(()));

@@ -112,6 +112,11 @@ pub enum GroupError {
     /// group API this client can use, or a request could not be encoded.
     #[error("the group protocol is unusable with the coordinator: {0}")]
     Unusable(RequestError),
+    /// This member's subscription cannot be written in the consumer
+    /// protocol (a value too long for the wire format, such as an
+    /// assignor's user data over 2 GiB or a rack id over 32767 bytes).
+    #[error("the member's subscription cannot be encoded: {0}")]
+    Subscription(super::ProtocolError),
 }
 
 /// Why the member left its group.

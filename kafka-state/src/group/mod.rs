@@ -2,15 +2,25 @@
 //! ([`GroupConfig`]) and events ([`GroupEvent`]), the assignors a group
 //! leader runs and the encoding members exchange through JoinGroup and
 //! SyncGroup ([`protocol`]).
+//!
+//! The built-in assignors ([`RangeAssignor`], [`RoundRobinAssignor`],
+//! [`StickyAssignor`], [`CooperativeStickyAssignor`]) reproduce the Java
+//! client's assignments for the same group, so a Rust leader and Java
+//! members (or the reverse) agree; `tests/group_java_compat.rs` checks
+//! this against the Java client itself.
 
 pub mod assignor;
-mod builtin;
 mod config;
 mod event;
+mod input;
+mod java;
 pub(crate) mod member;
 pub mod protocol;
-
-pub use builtin::{RangeAssignor, RoundRobinAssignor};
+mod range;
+mod round_robin;
+mod sticky;
+#[cfg(test)]
+mod tests;
 
 pub use assignor::{
     AssignError, Assignment, Assignor, MemberSubscription, PartitionInfo, RebalanceProtocol,
@@ -19,4 +29,14 @@ pub use assignor::{
 pub use config::{GroupConfig, MakeAssignor};
 pub use event::{
     CommitError, GroupError, GroupEvent, GroupMetadata, LeaveReason, OffsetAndMetadata,
+};
+pub use protocol::{
+    decode_assignment, decode_subscription, encode_assignment, encode_subscription, ProtocolError,
+    ASSIGNMENT_VERSION, SUBSCRIPTION_VERSION,
+};
+pub use range::RangeAssignor;
+pub use round_robin::RoundRobinAssignor;
+pub use sticky::{
+    encode_cooperative_user_data, encode_sticky_user_data, CooperativeStickyAssignor,
+    StickyAssignor,
 };

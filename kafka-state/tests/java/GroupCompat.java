@@ -1,27 +1,54 @@
-// Answers the Rust compatibility test with what Apache Kafka's Java client
-// does for the same input: the bytes it writes for consumer-protocol
-// subscriptions and assignments, what it reads from ours, and the
-// assignments its range and roundrobin assignors compute. Run with the
-// Kafka libraries on the class path; one case per stdin line, one answer
-// per stdout line ("<id> <answer>").
+// Runs the Java client's consumer-protocol codec and assignors on cases read
+// from stdin, one per line, and prints one result line per case, prefixed
+// "@@ " so that any logging on stdout is easy to ignore.
+//
+// Run: java -cp "$KAFKA_HOME/libs/*" GroupCompat.java < cases
+//
+// Text encoding (no spaces inside a field):
+//   str     "-" for null, else "s" followed by the UTF-8 bytes in hex
+//   bytes   "-" for null, else "b" followed by hex
+//   list    items joined by ",", or "." when empty
+//   tp      str ":" partition
+//
+// Cases (fields separated by one space):
+//   SUB id version topics(list of str) userData owned(list of tp) generation rack(str)
+//       -> the hex of ConsumerProtocol.serializeSubscription
+//   ASG id version partitions(list of tp) userData
+//       -> the hex of ConsumerProtocol.serializeAssignment
+//   DSUB id hex   -> topics userData owned generation rack, or ERR
+//   DASG id hex   -> partitions userData, or ERR
+//   UDS id partitions generation   -> StickyAssignor user data after that assignment
+//   UDC id generation              -> CooperativeStickyAssignor user data
+//   ASSIGN id assignor cluster members
+//       cluster: topics joined by ";", each str "/" partitions joined by "|",
+//                each partition its replica racks as a list of str ("." for none)
+//       members: joined by ";", each fields joined by "@":
+//                memberId instanceId rack topics owned generation userData
+//       -> "memberId=partitions" joined by ";", members sorted by id
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.io.PrintStream;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.TreeSet;
+import java.util.TreeMap;
 
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerPartitionAssignor;
 import org.apache.kafka.clients.consumer.ConsumerPartitionAssignor.Assignment;
 import org.apache.kafka.clients.consumer.ConsumerPartitionAssignor.GroupSubscription;
 import org.apache.kafka.clients.consumer.ConsumerPartitionAssignor.Subscription;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
 import org.apache.kafka.clients.consumer.RangeAssignor;
 import org.apache.kafka.clients.consumer.RoundRobinAssignor;
+import org.apache.kafka.clients.consumer.StickyAssignor;
 import org.apache.kafka.clients.consumer.internals.ConsumerProtocol;
 import org.apache.kafka.common.Cluster;
 import org.apache.kafka.common.Node;
@@ -29,109 +56,205 @@ import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 
 public class GroupCompat {
-    static List<String> list(String s, String sep) {
-        List<String> out = new ArrayList<>();
-        if (s.equals("-")) return out;
-        for (String x : s.split(sep)) if (!x.isEmpty()) out.add(x);
-        return out;
-    }
-
-    static List<TopicPartition> partitions(String s) {
-        List<TopicPartition> out = new ArrayList<>();
-        for (String tp : list(s, ";")) {
-            int at = tp.lastIndexOf(':');
-            out.add(new TopicPartition(tp.substring(0, at), Integer.parseInt(tp.substring(at + 1))));
+    public static void main(String[] args) throws Exception {
+        PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.isEmpty()) continue;
+            String[] f = line.split(" ", -1);
+            String result;
+            try {
+                result = "OK " + run(f);
+            } catch (Throwable e) {
+                result = "ERR " + e.getClass().getSimpleName() + (e.getMessage() != null && e.getMessage().equals("Timeout") ? " Timeout" : "");
+            }
+            out.println("@@ " + f[1] + " " + result);
         }
+        out.flush();
+        // Assignor threads that timed out may still spin.
+        System.exit(0);
+    }
+
+    static String run(String[] f) {
+        switch (f[0]) {
+            case "SUB": {
+                Subscription s = new Subscription(strList(f[3]), bytes(f[4]), tpList(f[5]),
+                        Integer.parseInt(f[6]), Optional.ofNullable(str(f[7])));
+                return hex(ConsumerProtocol.serializeSubscription(s, Short.parseShort(f[2])));
+            }
+            case "ASG": {
+                Assignment a = new Assignment(tpList(f[3]), bytes(f[4]));
+                return hex(ConsumerProtocol.serializeAssignment(a, Short.parseShort(f[2])));
+            }
+            case "DSUB": {
+                Subscription s = ConsumerProtocol.deserializeSubscription(ByteBuffer.wrap(unhex(f[2])));
+                return showStrList(s.topics()) + " " + showBytes(s.userData()) + " "
+                        + showTpList(s.ownedPartitions()) + " " + s.generationId().orElse(-1) + " "
+                        + showStr(s.rackId().orElse(null));
+            }
+            case "DASG": {
+                Assignment a = ConsumerProtocol.deserializeAssignment(ByteBuffer.wrap(unhex(f[2])));
+                return showTpList(a.partitions()) + " " + showBytes(a.userData());
+            }
+            case "UDS": {
+                StickyAssignor s = new StickyAssignor();
+                int generation = Integer.parseInt(f[3]);
+                s.onAssignment(new Assignment(tpList(f[2])), new ConsumerGroupMetadata("g", generation, "m", Optional.empty()));
+                return showBytes(s.subscriptionUserData(Collections.emptySet()));
+            }
+            case "UDC": {
+                CooperativeStickyAssignor s = new CooperativeStickyAssignor();
+                int generation = Integer.parseInt(f[2]);
+                s.onAssignment(new Assignment(new ArrayList<>()), new ConsumerGroupMetadata("g", generation, "m", Optional.empty()));
+                return showBytes(s.subscriptionUserData(Collections.emptySet()));
+            }
+            case "ASSIGN": {
+                // Bounded: an assignor that never finishes reports ERR Timeout.
+                java.util.concurrent.FutureTask<String> task =
+                        new java.util.concurrent.FutureTask<>(() -> assign(f[2], f[3], f[4]));
+                Thread t = new Thread(task);
+                t.setDaemon(true);
+                t.start();
+                try {
+                    return task.get(5, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    throw new IllegalStateException("Timeout");
+                } catch (java.util.concurrent.ExecutionException e) {
+                    if (e.getCause() instanceof RuntimeException) throw (RuntimeException) e.getCause();
+                    throw new RuntimeException(e.getCause());
+                } catch (InterruptedException e) {
+                    throw new RuntimeException(e);
+                }
+            }
+            default:
+                throw new IllegalArgumentException(f[0]);
+        }
+    }
+
+    static String assign(String name, String clusterText, String membersText) {
+        ConsumerPartitionAssignor assignor;
+        switch (name) {
+            case "range": assignor = new RangeAssignor(); break;
+            case "roundrobin": assignor = new RoundRobinAssignor(); break;
+            case "sticky": assignor = new StickyAssignor(); break;
+            case "cooperative-sticky": assignor = new CooperativeStickyAssignor(); break;
+            default: throw new IllegalArgumentException(name);
+        }
+        List<Node> nodes = new ArrayList<>();
+        Map<String, Node> rackNodes = new HashMap<>();
+        Node noRack = new Node(0, "h", 9092);
+        nodes.add(noRack);
+        List<PartitionInfo> partitions = new ArrayList<>();
+        if (!clusterText.equals(".")) {
+            for (String topicText : clusterText.split(";")) {
+                String[] tp = topicText.split("/", -1);
+                String topic = str(tp[0]);
+                if (tp[1].isEmpty()) continue;
+                String[] parts = tp[1].split("\\|", -1);
+                for (int p = 0; p < parts.length; p++) {
+                    List<Node> replicas = new ArrayList<>();
+                    for (String rack : strList(parts[p])) {
+                        Node n = rackNodes.get(rack);
+                        if (n == null) {
+                            n = new Node(rackNodes.size() + 1, "h", 9092, rack);
+                            rackNodes.put(rack, n);
+                            nodes.add(n);
+                        }
+                        replicas.add(n);
+                    }
+                    if (replicas.isEmpty()) replicas.add(noRack);
+                    Node[] r = replicas.toArray(new Node[0]);
+                    partitions.add(new PartitionInfo(topic, p, r[0], r, r));
+                }
+            }
+        }
+        Cluster cluster = new Cluster("c", nodes, partitions, new HashSet<>(), new HashSet<>());
+        // The consumer coordinator's map: a HashMap filled in JoinGroup order.
+        Map<String, Subscription> subscriptions = new HashMap<>();
+        if (!membersText.equals(".")) {
+            for (String memberText : membersText.split(";")) {
+                String[] m = memberText.split("@", -1);
+                Subscription s = new Subscription(strList(m[3]), bytes(m[6]), tpList(m[4]),
+                        Integer.parseInt(m[5]), Optional.ofNullable(str(m[2])));
+                s.setGroupInstanceId(Optional.ofNullable(str(m[1])));
+                subscriptions.put(str(m[0]), s);
+            }
+        }
+        Map<String, Assignment> result = assignor.assign(cluster, new GroupSubscription(subscriptions)).groupAssignment();
+        StringBuilder sb = new StringBuilder();
+        for (Map.Entry<String, Assignment> e : new TreeMap<>(result).entrySet()) {
+            if (sb.length() > 0) sb.append(';');
+            sb.append(showStr(e.getKey())).append('=').append(showTpList(e.getValue().partitions()));
+        }
+        return sb.length() == 0 ? "." : sb.toString();
+    }
+
+    static String str(String s) {
+        if (s.equals("-")) return null;
+        return new String(unhex(s.substring(1)), StandardCharsets.UTF_8);
+    }
+
+    static String showStr(String s) {
+        return s == null ? "-" : "s" + hex(ByteBuffer.wrap(s.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    static ByteBuffer bytes(String s) {
+        return s.equals("-") ? null : ByteBuffer.wrap(unhex(s.substring(1)));
+    }
+
+    static String showBytes(ByteBuffer b) {
+        return b == null ? "-" : "b" + hex(b);
+    }
+
+    static List<String> strList(String s) {
+        List<String> out = new ArrayList<>();
+        if (s.equals(".")) return out;
+        for (String item : s.split(",", -1)) out.add(str(item));
         return out;
     }
 
-    static ByteBuffer bytes(String hex) {
-        if (hex.equals("-")) return null;
-        byte[] b = new byte[hex.length() / 2];
-        for (int i = 0; i < b.length; i++) b[i] = (byte) Integer.parseInt(hex.substring(2 * i, 2 * i + 2), 16);
-        return ByteBuffer.wrap(b);
-    }
-
-    static String hex(ByteBuffer buf) {
-        if (buf == null) return "-";
+    static String showStrList(List<String> l) {
+        if (l.isEmpty()) return ".";
         StringBuilder sb = new StringBuilder();
-        ByteBuffer b = buf.duplicate();
-        while (b.hasRemaining()) sb.append(String.format("%02x", b.get()));
-        return sb.length() == 0 ? "=" : sb.toString();
-    }
-
-    static String tps(List<TopicPartition> tps) {
-        if (tps.isEmpty()) return "-";
-        StringBuilder sb = new StringBuilder();
-        for (TopicPartition tp : tps) sb.append(tp.topic()).append(':').append(tp.partition()).append(';');
+        for (String s : l) {
+            if (sb.length() > 0) sb.append(',');
+            sb.append(showStr(s));
+        }
         return sb.toString();
     }
 
-    public static void main(String[] args) throws Exception {
-        BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
-        String line;
-        while ((line = in.readLine()) != null) {
-            String[] f = line.trim().split(" ");
-            if (f.length < 2) continue;
-            String kind = f[0], id = f[1];
-            String answer;
-            switch (kind) {
-                case "SUB": {
-                    // SUB id version topics userdata owned generation rack
-                    Subscription s = new Subscription(list(f[3], ","), bytes(f[4]), partitions(f[5]),
-                        Integer.parseInt(f[6]), f[7].equals("-") ? Optional.empty() : Optional.of(f[7]));
-                    answer = hex(ConsumerProtocol.serializeSubscription(s, Short.parseShort(f[2])));
-                    break;
-                }
-                case "ASG": {
-                    // ASG id version partitions userdata
-                    Assignment a = new Assignment(partitions(f[3]), bytes(f[4]));
-                    answer = hex(ConsumerProtocol.serializeAssignment(a, Short.parseShort(f[2])));
-                    break;
-                }
-                case "DSUB": {
-                    Subscription s = ConsumerProtocol.deserializeSubscription(bytes(f[2]));
-                    answer = String.join(",", s.topics()) + "|" + hex(s.userData()) + "|" + tps(s.ownedPartitions())
-                        + "|" + s.generationId().orElse(-1) + "|" + s.rackId().orElse("-");
-                    break;
-                }
-                case "DASG": {
-                    Assignment a = ConsumerProtocol.deserializeAssignment(bytes(f[2]));
-                    answer = tps(a.partitions()) + "|" + hex(a.userData());
-                    break;
-                }
-                case "ASSIGN": {
-                    // ASSIGN id assignor topic=n;.. member=instance|-=t,t;..
-                    ConsumerPartitionAssignor assignor = f[2].equals("range") ? new RangeAssignor() : new RoundRobinAssignor();
-                    Node node = new Node(0, "localhost", 9092);
-                    List<PartitionInfo> parts = new ArrayList<>();
-                    for (String t : list(f[3], ";")) {
-                        String[] tn = t.split("=");
-                        for (int p = 0; p < Integer.parseInt(tn[1]); p++)
-                            parts.add(new PartitionInfo(tn[0], p, node, new Node[]{node}, new Node[]{node}));
-                    }
-                    Cluster cluster = new Cluster("c", List.of(node), parts, new HashSet<>(), new HashSet<>());
-                    Map<String, Subscription> subs = new HashMap<>();
-                    for (String m : list(f[4], ";")) {
-                        String[] mf = m.split("=", 3);
-                        Subscription s = new Subscription(list(mf[2], ","));
-                        if (!mf[1].equals("-")) s.setGroupInstanceId(Optional.of(mf[1]));
-                        subs.put(mf[0], s);
-                    }
-                    Map<String, Assignment> got = assignor.assign(cluster, new GroupSubscription(subs)).groupAssignment();
-                    StringBuilder sb = new StringBuilder();
-                    for (String m : new TreeSet<>(got.keySet())) {
-                        TreeSet<String> owned = new TreeSet<>();
-                        for (TopicPartition tp : got.get(m).partitions()) owned.add(tp.topic() + ":" + String.format("%05d", tp.partition()));
-                        sb.append(m).append('=').append(String.join(",", owned)).append(';');
-                    }
-                    answer = sb.toString();
-                    break;
-                }
-                default:
-                    answer = "unknown";
-            }
-            System.out.println(id + " " + answer);
+    static List<TopicPartition> tpList(String s) {
+        List<TopicPartition> out = new ArrayList<>();
+        if (s.equals(".")) return out;
+        for (String item : s.split(",", -1)) {
+            int colon = item.lastIndexOf(':');
+            out.add(new TopicPartition(str(item.substring(0, colon)), Integer.parseInt(item.substring(colon + 1))));
         }
+        return out;
+    }
+
+    static String showTpList(List<TopicPartition> l) {
+        if (l.isEmpty()) return ".";
+        StringBuilder sb = new StringBuilder();
+        for (TopicPartition tp : l) {
+            if (sb.length() > 0) sb.append(',');
+            sb.append(showStr(tp.topic())).append(':').append(tp.partition());
+        }
+        return sb.toString();
+    }
+
+    static String hex(ByteBuffer b) {
+        ByteBuffer d = b.duplicate();
+        StringBuilder sb = new StringBuilder();
+        while (d.hasRemaining()) sb.append(String.format("%02x", d.get() & 0xff));
+        return sb.toString();
+    }
+
+    static byte[] unhex(String s) {
+        byte[] out = new byte[s.length() / 2];
+        for (int i = 0; i < out.length; i++)
+            out[i] = (byte) Integer.parseInt(s.substring(2 * i, 2 * i + 2), 16);
+        return out;
     }
 }

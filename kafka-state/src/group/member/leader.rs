@@ -125,10 +125,10 @@ pub(super) fn assign(
             subscribed && exists(tp) && !held && given.insert(tp.clone())
         });
         a.partitions.sort();
-        out.insert(
-            m.member_id.clone(),
-            protocol::encode_assignment(&a, protocol::ASSIGNMENT_VERSION),
-        );
+        let bytes = protocol::encode_assignment(&a, protocol::ASSIGNMENT_VERSION).map_err(|e| {
+            AssignError::Other(format!("assignment of member {}: {e}", m.member_id))
+        })?;
+        out.insert(m.member_id.clone(), bytes);
     }
     Ok(out)
 }

@@ -892,7 +892,10 @@ impl GroupMember {
         None
     }
 
-    fn join_request(&self, config: &GroupConfig) -> JoinGroupRequest {
+    fn join_request(
+        &self,
+        config: &GroupConfig,
+    ) -> Result<JoinGroupRequest, protocol::ProtocolError> {
         let topics = self.subscription();
         let owned: Vec<TopicPartition> = self.owned.iter().cloned().collect();
         let protocols = self
@@ -906,22 +909,22 @@ impl GroupMember {
                     generation_id: self.generation,
                     rack_id: config.client_rack.clone(),
                 };
-                JoinGroupRequestProtocol::default()
+                Ok(JoinGroupRequestProtocol::default()
                     .with_name(a.name().to_string())
                     .with_metadata(protocol::encode_subscription(
                         &subscription,
                         protocol::SUBSCRIPTION_VERSION,
-                    ))
+                    )?))
             })
-            .collect();
-        JoinGroupRequest::default()
+            .collect::<Result<Vec<_>, protocol::ProtocolError>>()?;
+        Ok(JoinGroupRequest::default()
             .with_group_id(config.group_id.clone())
             .with_session_timeout_ms(millis(config.session_timeout))
             .with_rebalance_timeout_ms(millis(config.effective_rebalance_timeout()))
             .with_member_id(self.member_id.clone())
             .with_group_instance_id(config.group_instance_id.clone())
             .with_protocol_type(PROTOCOL_TYPE.to_string())
-            .with_protocols(protocols)
+            .with_protocols(protocols))
     }
 
     /// Computes the assignment (leader) once metadata allows, and sends
@@ -1471,7 +1474,10 @@ impl SubMachine for GroupMember {
         match self.phase {
             Phase::Unjoined if self.ops.is_empty() && now >= self.join_after => {
                 let id = ctx.requests.next_id();
-                let body = self.join_request(&config);
+                let body = match self.join_request(&config) {
+                    Ok(body) => body,
+                    Err(e) => return self.fail(GroupError::Subscription(e), ctx.events),
+                };
                 debug!(target: LOG, %id, member_id = %self.member_id, "joining");
                 // The coordinator holds a JoinGroup until the whole group
                 // rejoined: up to the rebalance timeout (as the Java client,

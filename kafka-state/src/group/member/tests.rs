@@ -450,7 +450,8 @@ fn a_stale_heartbeat_answer_is_ignored_and_a_current_one_loses_partitions() {
             user_data: None,
         },
         protocol::ASSIGNMENT_VERSION,
-    );
+    )
+    .unwrap();
     rig.sync(mine);
     rig.round(); // the consumer takes the partitions; offsets are fetched
     assert_eq!(rig.consumer.assignment().count(), 2);
@@ -527,6 +528,7 @@ fn cooperative_members_revoke_only_what_moves_and_rejoin() {
             },
             protocol::ASSIGNMENT_VERSION,
         )
+        .unwrap()
     };
     rig.sync(assignment(&[0, 1]));
     rig.round();
