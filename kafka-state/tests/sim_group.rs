@@ -228,7 +228,7 @@ impl World {
 
     /// A member configured like client 0 of [`World::with`] with `change`.
     fn add_member_with(&mut self, change: impl FnOnce(&mut GroupConfig)) -> usize {
-        let base = tweak(self.cooperative, None);
+        let base = tweak(self.pick, self.cooperative, None);
         let peer = self.sim.add_client(|c| {
             base(c);
             if let Some(g) = c.group.as_mut() {
@@ -1370,7 +1370,7 @@ fn sim_an_unanswered_revoke_window_ends_at_the_bound() {
     for_each_seed(|seed| {
         let cooperative = seed % 2 == 0;
         let mut w = World::with(seed, cooperative, None, |g| g.await_revoke = true);
-        let mut config = group_config(cooperative, None);
+        let mut config = group_config(Pick::Test, cooperative, None);
         config.await_revoke = true;
         let bound = config.revoke_wait();
         w.join(0);
