@@ -27,8 +27,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_proto::frame::{decode_response_frame, encode_request_frame, split_frame};
 use kafka_proto::messages::metadata_request::MetadataRequestTopic;
 use kafka_proto::messages::{
-    ApiVersionsRequest, MetadataRequest, MetadataResponse, RequestHeader, SaslAuthenticateRequest,
-    SaslHandshakeRequest,
+    MetadataRequest, MetadataResponse, RequestHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use kafka_proto::{RequestBody, ResponseBody};
 
@@ -314,7 +313,7 @@ impl KafkaCluster {
         for id in 1..=n as i32 {
             cluster.spawn(id)?;
         }
-        if let Err(e) = cluster.wait_for_brokers(n, None, cluster.start_timeout) {
+        if let Err(e) = cluster.wait_for_brokers(n, cluster.start_timeout) {
             cluster.print_log_tails();
             return Err(e);
         }
@@ -527,7 +526,9 @@ impl KafkaCluster {
         }
         self.spawn(node).expect("the node's JVM starts");
         let n = self.ports.len();
-        if let Err(e) = self.wait_for_brokers(n, Some(node), self.start_timeout) {
+        // Every running node, the restarted one included (it answers only
+        // once it is up), must list all of them: a test may ask any.
+        if let Err(e) = self.wait_for_brokers(n, self.start_timeout) {
             panic!(
                 "node {node} did not rejoin: {e}\n{}",
                 self.log_tail(node, 40)
@@ -645,37 +646,37 @@ impl KafkaCluster {
         Ok(ids)
     }
 
-    /// Waits until Metadata lists `n` brokers; asked of node `via` when
-    /// given (a restarted node answers only once it is up again, while the
-    /// others may still list it from before it went down).
-    fn wait_for_brokers(&self, n: usize, via: Option<i32>, timeout: Duration) -> io::Result<()> {
+    /// Waits until every running node's Metadata lists `n` brokers.
+    fn wait_for_brokers(&self, n: usize, timeout: Duration) -> io::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            let listed = match via {
-                None => self.live_brokers(),
-                Some(id) => match request_once(
+            // Every node answers for itself: one listed by the controller
+            // may not answer yet, and one just resumed or restarted may
+            // still serve a stale list while the others are current.
+            let asked: Vec<i32> = self
+                .node_ids()
+                .into_iter()
+                .filter(|&id| self.is_running(id))
+                .collect();
+            let last = asked.iter().find_map(|&id| {
+                match request_once(
                     self.addr(id, Listener::Plaintext),
                     MetadataRequest::default()
                         .with_topics(Some(Vec::new()))
                         .into(),
                     METADATA_VERSION,
                 ) {
+                    Ok(ResponseBody::Metadata(m)) if m.brokers.len() >= n => None,
                     Ok(ResponseBody::Metadata(m)) => {
-                        Ok(m.brokers.iter().map(|b| b.node_id).collect())
+                        let ids: Vec<i32> = m.brokers.iter().map(|b| b.node_id).collect();
+                        Some(format!("node {id} lists brokers {ids:?}"))
                     }
-                    Ok(other) => Err(unexpected(&other)),
-                    Err(e) => Err(e),
-                },
-            };
-            let last = match listed {
-                // Listed by the controller is not yet answering on every
-                // listener a test may use first: ask each node directly.
-                Ok(ids) if ids.len() >= n => match self.unanswering_node(via) {
-                    None => return Ok(()),
-                    Some((id, e)) => format!("node {id} does not answer yet: {e}"),
-                },
-                Ok(ids) => format!("brokers listed: {ids:?}"),
-                Err(e) => e.to_string(),
+                    Ok(other) => Some(unexpected(&other).to_string()),
+                    Err(e) => Some(format!("node {id}: {e}")),
+                }
+            });
+            let Some(last) = last else {
+                return Ok(());
             };
             for id in self.node_ids() {
                 let expected = self.lock()[id as usize - 1].jvm_pid.is_some();
@@ -696,29 +697,10 @@ impl KafkaCluster {
         }
     }
 
-    /// The first running node (or only `via`) whose plaintext listener
-    /// does not answer ApiVersions, with the reason.
-    fn unanswering_node(&self, via: Option<i32>) -> Option<(i32, io::Error)> {
-        let ids = match via {
-            Some(id) => vec![id],
-            None => self.node_ids(),
-        };
-        ids.into_iter()
-            .filter(|&id| self.is_running(id))
-            .find_map(|id| {
-                request_once(
-                    self.addr(id, Listener::Plaintext),
-                    ApiVersionsRequest::default().into(),
-                    0,
-                )
-                .err()
-                .map(|e| (id, e))
-            })
-    }
-
-    /// Waits (bounded by `timeout`) until Metadata lists every node.
+    /// Waits (bounded by `timeout`) until every running node's Metadata
+    /// lists every node.
     pub fn wait_for_all_brokers(&self, timeout: Duration) -> io::Result<()> {
-        self.wait_for_brokers(self.ports.len(), None, timeout)
+        self.wait_for_brokers(self.ports.len(), timeout)
     }
 
     /// The leader of a partition per Metadata, if it has one.
