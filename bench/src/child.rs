@@ -46,6 +46,9 @@ pub struct Measured {
     pub bytes: u64,
     pub secs: f64,
     pub latencies_us: Vec<f64>,
+    /// Consume scenarios: from the start (assign or subscribe) to the
+    /// first record, which `secs` leaves out.
+    pub first_us: f64,
 }
 
 impl Measured {
@@ -59,12 +62,13 @@ impl Measured {
             self.latencies_us[i]
         };
         format!(
-            "result records={} bytes={} secs={:.6} p50_us={:.2} p99_us={:.2}",
+            "result records={} bytes={} secs={:.6} p50_us={:.2} p99_us={:.2} first_us={:.0}",
             self.records,
             self.bytes,
             self.secs,
             pct(0.50),
-            pct(0.99)
+            pct(0.99),
+            self.first_us
         )
     }
 }
@@ -84,6 +88,7 @@ pub fn main(args: &[String]) -> Result<(), Error> {
         deadline: Instant::now() + TIME_LIMIT,
     };
     let mut m = match client.as_str() {
+        _ if matches!(s.kind, Kind::Rebalance { .. }) => crate::rebalance::run(&job, client)?,
         "kafka-tokio" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
@@ -104,9 +109,9 @@ pub fn main(args: &[String]) -> Result<(), Error> {
 }
 
 pub struct Job<'a> {
-    s: &'a Scenario,
-    bootstrap: &'a str,
-    topic: &'a str,
+    pub s: &'a Scenario,
+    pub bootstrap: &'a str,
+    pub topic: &'a str,
     /// The same name shared, as our producers take it in a hot loop (one
     /// `Arc` clone per record; rdkafka borrows the `&str`).
     shared_topic: std::sync::Arc<str>,
@@ -173,6 +178,56 @@ fn our_config(s: &Scenario, config: &mut kafka_blocking::Config) {
     }
 }
 
+/// Records read before a consume run's rate starts counting: the first
+/// tenth, which takes in joining a group (or an assignment's offset
+/// lookups) and the first fetches, so the rate is the steady one and a
+/// group member compares with manual assignment on what it reads.
+fn warm_up(records: u64) -> u64 {
+    records / 10
+}
+
+/// Notes when the first record came, and when the steady window opens.
+fn mark(first: &mut Option<Instant>, steady: &mut Option<Instant>, got: u64, records: u64) {
+    let now = Instant::now();
+    first.get_or_insert(now);
+    if got == warm_up(records) {
+        *steady = Some(now);
+    }
+}
+
+/// A consume run's figures: the rate over the records after the warm-up,
+/// and the time to the first record apart, as `first_us`.
+fn consumed(
+    job: &Job<'_>,
+    start: Instant,
+    first: Option<Instant>,
+    steady: Option<Instant>,
+    records: u64,
+    bytes: u64,
+) -> Measured {
+    let first = first.unwrap_or(start);
+    let steady = steady.unwrap_or(first);
+    let counted = records - warm_up(job.s.records).min(records);
+    Measured {
+        records: counted,
+        bytes: bytes * counted / records.max(1),
+        secs: steady.elapsed().as_secs_f64().max(1e-6),
+        first_us: first.duration_since(start).as_secs_f64() * 1e6,
+        ..Measured::default()
+    }
+}
+
+/// The group of a consume-by-group run: fresh for every run, so nothing
+/// is committed yet and the member starts at the earliest offsets.
+fn bench_group(job: &Job<'_>) -> kafka_blocking::GroupConfig {
+    kafka_blocking::GroupConfig::new(format!(
+        "bench-{}-{}-{}",
+        job.s.name,
+        job.topic,
+        std::process::id()
+    ))
+}
+
 fn fail(what: &str, e: impl std::fmt::Display) -> Error {
     format!("{what}: {e}").into()
 }
@@ -184,10 +239,15 @@ mod ours_tokio {
     pub async fn run(job: &Job<'_>) -> Result<Measured, Error> {
         let mut config = Config::new(BrokerAddr::parse_list(job.bootstrap)?);
         our_config(job.s, &mut config);
+        if let Kind::Consume { group: true, .. } = job.s.kind {
+            config.group = Some(bench_group(job));
+            config.consumer.auto_offset_reset = kafka_tokio::AutoOffsetReset::Earliest;
+        }
         let client = Client::connect(config).await?;
         let m = match job.s.kind {
             Kind::Produce { .. } => produce(job, &client).await?,
-            Kind::Consume { partitions } => consume(job, &client, partitions).await?,
+            Kind::Consume { partitions, group } => consume(job, &client, partitions, group).await?,
+            Kind::Rebalance { .. } => return Err("rebalance runs its own clients".into()),
             Kind::RoundTrip => {
                 let producer = client.producer();
                 let value = scenario::values(job.s.value_size)[0].clone();
@@ -237,6 +297,7 @@ mod ours_tokio {
             bytes: job.s.records * job.s.value_size as u64,
             secs: start.elapsed().as_secs_f64(),
             latencies_us: lat,
+            ..Measured::default()
         }
     }
 
@@ -264,21 +325,31 @@ mod ours_tokio {
             records: job.s.records,
             bytes: job.s.records * job.s.value_size as u64,
             secs: start.elapsed().as_secs_f64(),
-            latencies_us: Vec::new(),
+            ..Measured::default()
         })
     }
 
-    async fn consume(job: &Job<'_>, client: &Client, partitions: i32) -> Result<Measured, Error> {
+    async fn consume(
+        job: &Job<'_>,
+        client: &Client,
+        partitions: i32,
+        group: bool,
+    ) -> Result<Measured, Error> {
         let mut consumer = client.consumer()?;
         let start = Instant::now();
-        let tps: Vec<_> = (0..partitions)
-            .map(|p| TopicPartition::new(job.topic, p))
-            .collect();
-        consumer.assign(tps.clone()).await?;
-        for tp in tps {
-            consumer.seek(tp, SeekTo::Earliest).await?;
+        if group {
+            consumer.subscribe([job.topic]).await?;
+        } else {
+            let tps: Vec<_> = (0..partitions)
+                .map(|p| TopicPartition::new(job.topic, p))
+                .collect();
+            consumer.assign(tps.clone()).await?;
+            for tp in tps {
+                consumer.seek(tp, SeekTo::Earliest).await?;
+            }
         }
         let (mut got, mut bytes) = (0u64, 0u64);
+        let (mut first, mut steady) = (None, None);
         while got < job.s.records {
             let next = std::future::poll_fn(|cx| {
                 futures_core::Stream::poll_next(std::pin::Pin::new(&mut consumer), cx)
@@ -287,15 +358,11 @@ mod ours_tokio {
                 .await
                 .map_err(|_| fail("consume", format!("out of time after {got} records")))?
                 .ok_or("the consumer stream ended")??;
+            mark(&mut first, &mut steady, got, job.s.records);
             got += 1;
             bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
         }
-        Ok(Measured {
-            records: got,
-            bytes,
-            secs: start.elapsed().as_secs_f64(),
-            latencies_us: Vec::new(),
-        })
+        Ok(consumed(job, start, first, steady, got, bytes))
     }
 }
 
@@ -306,7 +373,7 @@ mod ours_blocking {
     /// Fills the topic of a consume scenario, records spread evenly over
     /// its partitions.
     pub fn preload(job: &Job<'_>) -> Result<Measured, Error> {
-        let Kind::Consume { partitions } = job.s.kind else {
+        let Kind::Consume { partitions, .. } = job.s.kind else {
             return Err("preload is for consume scenarios".into());
         };
         let mut config = Config::default();
@@ -383,6 +450,10 @@ mod ours_blocking {
     pub fn run(job: &Job<'_>) -> Result<Measured, Error> {
         let mut config = Config::default();
         our_config(job.s, &mut config);
+        if let Kind::Consume { group: true, .. } = job.s.kind {
+            config.group = Some(bench_group(job));
+            config.consumer.auto_offset_reset = kafka_blocking::AutoOffsetReset::Earliest;
+        }
         let client = Client::connect(at(job.bootstrap, config))?;
         let m = match job.s.kind {
             Kind::Produce { .. } => {
@@ -410,34 +481,36 @@ mod ours_blocking {
                     records: job.s.records,
                     bytes: job.s.records * job.s.value_size as u64,
                     secs: start.elapsed().as_secs_f64(),
-                    latencies_us: Vec::new(),
+                    ..Measured::default()
                 }
             }
-            Kind::Consume { partitions } => {
+            Kind::Consume { partitions, group } => {
                 let mut consumer = client.consumer()?;
                 let start = Instant::now();
-                let tps: Vec<_> = (0..partitions)
-                    .map(|p| TopicPartition::new(job.topic, p))
-                    .collect();
-                consumer.assign(tps.clone())?;
-                for tp in tps {
-                    consumer.seek(tp, SeekTo::Earliest)?;
+                if group {
+                    consumer.subscribe([job.topic])?;
+                } else {
+                    let tps: Vec<_> = (0..partitions)
+                        .map(|p| TopicPartition::new(job.topic, p))
+                        .collect();
+                    consumer.assign(tps.clone())?;
+                    for tp in tps {
+                        consumer.seek(tp, SeekTo::Earliest)?;
+                    }
                 }
                 let (mut got, mut bytes) = (0u64, 0u64);
+                let (mut first, mut steady) = (None, None);
                 while got < job.s.records {
                     job.check_time(got)?;
                     for m in consumer.poll(Duration::from_millis(100))? {
+                        mark(&mut first, &mut steady, got, job.s.records);
                         got += 1;
                         bytes += m.value.as_ref().map_or(0, |v| v.len() as u64);
                     }
                 }
-                Measured {
-                    records: got,
-                    bytes,
-                    secs: start.elapsed().as_secs_f64(),
-                    latencies_us: Vec::new(),
-                }
+                consumed(job, start, first, steady, got, bytes)
             }
+            Kind::Rebalance { .. } => return Err("rebalance runs its own clients".into()),
             Kind::RoundTrip => {
                 let producer = client.producer();
                 let value = scenario::values(job.s.value_size)[0].clone();
@@ -540,7 +613,8 @@ mod librdkafka {
     pub fn run(job: &Job<'_>) -> Result<Measured, Error> {
         match job.s.kind {
             Kind::Produce { .. } => produce(job),
-            Kind::Consume { partitions } => consume(job, partitions),
+            Kind::Consume { partitions, group } => consume(job, partitions, group),
+            Kind::Rebalance { .. } => Err("rebalance runs its own clients".into()),
             Kind::RoundTrip => {
                 let p = producer(job)?;
                 let (tx, rx) = mpsc::channel();
@@ -610,26 +684,40 @@ mod librdkafka {
             records: job.s.records,
             bytes: job.s.records * job.s.value_size as u64,
             secs,
-            latencies_us: Vec::new(),
+            ..Measured::default()
         })
     }
 
-    fn consume(job: &Job<'_>, partitions: i32) -> Result<Measured, Error> {
-        let c: BaseConsumer = base(job)
-            .set("group.id", "kafka-bench")
-            .set("enable.auto.commit", "false")
+    fn consume(job: &Job<'_>, partitions: i32, group: bool) -> Result<Measured, Error> {
+        let mut config = base(job);
+        config
             .set("enable.partition.eof", "false")
-            .create()?;
-        let start = Instant::now();
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition_offset(job.topic, p, Offset::Beginning)?;
+            .set("auto.offset.reset", "earliest");
+        if group {
+            // Java's defaults, as our GroupConfig::new: auto-commit every 5 s.
+            config.set("group.id", bench_group(job).group_id);
+        } else {
+            config
+                .set("group.id", "kafka-bench")
+                .set("enable.auto.commit", "false");
         }
-        c.assign(&tpl)?;
+        let c: BaseConsumer = config.create()?;
+        let start = Instant::now();
+        if group {
+            c.subscribe(&[job.topic])?;
+        } else {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..partitions {
+                tpl.add_partition_offset(job.topic, p, Offset::Beginning)?;
+            }
+            c.assign(&tpl)?;
+        }
         let (mut got, mut bytes) = (0u64, 0u64);
+        let (mut first, mut steady) = (None, None);
         while got < job.s.records {
             match c.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) => {
+                    mark(&mut first, &mut steady, got, job.s.records);
                     got += 1;
                     bytes += m.payload().map_or(0, |v| v.len() as u64);
                 }
@@ -640,12 +728,7 @@ mod librdkafka {
                 job.check_time(got)?;
             }
         }
-        Ok(Measured {
-            records: got,
-            bytes,
-            secs: start.elapsed().as_secs_f64(),
-            latencies_us: Vec::new(),
-        })
+        Ok(consumed(job, start, first, steady, got, bytes))
     }
 }
 

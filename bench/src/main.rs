@@ -11,6 +11,7 @@
 //! ```
 
 mod child;
+mod rebalance;
 mod report;
 mod rusage;
 mod scenario;
@@ -18,8 +19,8 @@ mod scenario;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use kafka_blocking::{Client, Config, NewTopic};
-use kafka_testkit::Tansu;
+use kafka_blocking::{Client, NewTopic};
+use kafka_testkit::{KafkaCluster, Tansu};
 
 use crate::report::{Row, Sample};
 use crate::scenario::{Kind, Scenario, CLIENTS};
@@ -122,26 +123,57 @@ fn run(args: &[String]) -> Result<(), Error> {
 
 /// The bootstrap address and admin client of one scenario's broker.
 struct Broker {
-    tansu: Tansu,
+    bootstrap: String,
     admin: Client,
+    /// Kept so the broker lives as long as the scenario.
+    _running: Running,
+}
+
+enum Running {
+    Tansu(#[allow(dead_code)] Tansu),
+    Kafka(#[allow(dead_code)] KafkaCluster),
 }
 
 impl Broker {
-    fn start() -> Result<Self, Error> {
-        let tansu = Tansu::start().ok_or(
-            "no tansu binary: run scripts/install-tansu.sh (or set TANSU_BIN) before benchmarking",
-        )?;
-        let admin = Client::bootstrap(&tansu.bootstrap())?;
-        Ok(Self { tansu, admin })
+    /// Tansu for the client-bound scenarios; Apache Kafka (one node) for
+    /// the rebalance ones, whose group coordinator is what they exercise.
+    fn start(s: &Scenario) -> Result<Self, Error> {
+        let (bootstrap, running) = if matches!(s.kind, Kind::Rebalance { .. })
+            || std::env::var_os("BENCH_ON_KAFKA").is_some()
+        {
+            let kafka = KafkaCluster::builder()
+                .brokers(1)
+                // Both protocols' groups start as soon as members ask.
+                .property("group.initial.rebalance.delay.ms", "0")
+                .start()
+                .ok_or(
+                    "no Apache Kafka: run scripts/install-kafka.sh (needs Java 17+) before \
+                     benchmarking rebalances",
+                )?;
+            (kafka.bootstrap(), Running::Kafka(kafka))
+        } else {
+            let tansu = Tansu::start().ok_or(
+                "no tansu binary: run scripts/install-tansu.sh (or set TANSU_BIN) before benchmarking",
+            )?;
+            (tansu.bootstrap(), Running::Tansu(tansu))
+        };
+        let admin = Client::bootstrap(&bootstrap)?;
+        Ok(Self {
+            bootstrap,
+            admin,
+            _running: running,
+        })
     }
 }
 
 fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
-    let broker = Broker::start()?;
-    let bootstrap = broker.tansu.bootstrap();
+    let broker = Broker::start(s)?;
+    let bootstrap = broker.bootstrap.clone();
     // Consumers all read one topic, filled once; producers each get their own.
     let shared = match s.kind {
-        Kind::Consume { partitions } | Kind::Metadata { partitions } => {
+        Kind::Consume { partitions, .. }
+        | Kind::Metadata { partitions }
+        | Kind::Rebalance { partitions, .. } => {
             let topic = format!("{}-data", s.name);
             broker
                 .admin

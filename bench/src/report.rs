@@ -14,6 +14,7 @@ pub struct Sample {
     pub secs: f64,
     pub p50_us: f64,
     pub p99_us: f64,
+    pub first_us: f64,
     pub cpu: Duration,
     pub max_rss_kib: u64,
 }
@@ -31,6 +32,7 @@ impl Sample {
                 "secs" => s.secs = v.parse().ok()?,
                 "p50_us" => s.p50_us = v.parse().ok()?,
                 "p99_us" => s.p99_us = v.parse().ok()?,
+                "first_us" => s.first_us = v.parse().ok()?,
                 _ => {}
             }
         }
@@ -49,6 +51,14 @@ impl Sample {
         self.cpu.as_secs_f64() / self.records as f64 * 1e6
     }
 
+    fn first_ms(&self) -> f64 {
+        self.first_us / 1000.0
+    }
+
+    fn rebalance_ms(&self) -> f64 {
+        self.secs * 1000.0
+    }
+
     fn rss_mb(&self) -> f64 {
         self.max_rss_kib as f64 / 1024.0
     }
@@ -56,6 +66,13 @@ impl Sample {
     pub fn summary(&self, s: &Scenario) -> String {
         let head = match s.kind {
             Kind::RoundTrip => format!("p50 {:.0} µs, p99 {:.0} µs", self.p50_us, self.p99_us),
+            Kind::Rebalance { .. } => format!("rebalanced in {:.0} ms", self.rebalance_ms()),
+            Kind::Consume { .. } => format!(
+                "{:.0}/s, {:.1} MB/s, first record after {:.0} ms",
+                self.rate(),
+                self.mb_per_s(),
+                self.first_ms()
+            ),
             _ => format!("{:.0}/s, {:.1} MB/s", self.rate(), self.mb_per_s()),
         };
         format!(
@@ -90,6 +107,7 @@ impl Row {
         let v = self.samples.get(client)?;
         match self.scenario.kind {
             Kind::RoundTrip => v.iter().min_by(|a, b| a.p50_us.total_cmp(&b.p50_us)),
+            Kind::Rebalance { .. } => v.iter().min_by(|a, b| a.secs.total_cmp(&b.secs)),
             _ => v.iter().max_by(|a, b| a.rate().total_cmp(&b.rate())),
         }
     }
@@ -108,10 +126,25 @@ impl Row {
         let cpu_goal = (produce || consume).then_some(Goal::AtMost(0.5));
         let rss_goal = Some(Goal::AtMost(1.0));
         match self.scenario.kind {
-            Kind::Produce { .. } | Kind::Consume { .. } => vec![
+            Kind::Produce { .. } => vec![
                 Metric::new("msgs/s", Sample::rate, speed_goal),
                 Metric::new("MB/s", Sample::mb_per_s, speed_goal),
                 Metric::new("CPU s/1M msgs", Sample::cpu_per_million, cpu_goal),
+                Metric::new("peak RSS MB", Sample::rss_mb, rss_goal),
+            ],
+            Kind::Consume { .. } => vec![
+                Metric::new("msgs/s", Sample::rate, speed_goal),
+                Metric::new("MB/s", Sample::mb_per_s, speed_goal),
+                Metric::new("CPU s/1M msgs", Sample::cpu_per_million, cpu_goal),
+                Metric::new("peak RSS MB", Sample::rss_mb, rss_goal),
+                Metric::new("first record ms", Sample::first_ms, None),
+            ],
+            Kind::Rebalance { .. } => vec![
+                Metric::new(
+                    "rebalance ms",
+                    Sample::rebalance_ms,
+                    Some(Goal::AtMost(1.0)),
+                ),
                 Metric::new("peak RSS MB", Sample::rss_mb, rss_goal),
             ],
             Kind::RoundTrip => vec![
@@ -274,6 +307,32 @@ pub fn ratio_lines(rows: &[Row]) -> Vec<String> {
             ] {
                 if let Some(x) = ratio(row.best(client), rd, &m) {
                     lines.push(format!("ratio {}{label} {}: {x:.3}", s.name, m.name));
+                }
+            }
+        }
+        // A group member against manual assignment, same client, same run.
+        if let Kind::Consume {
+            partitions,
+            group: true,
+        } = s.kind
+        {
+            let manual = rows.iter().find(|r| {
+                matches!(r.scenario.kind, Kind::Consume { partitions: p, group: false } if p == partitions)
+            });
+            if let Some(manual) = manual {
+                let rate = Metric::new("msgs/s", Sample::rate, None);
+                for (client, label) in [
+                    (CLIENTS[0], ""),
+                    (TOKIO_CT, "/tokio-ct"),
+                    (CLIENTS[1], "/blocking"),
+                    (CLIENTS[2], "/rdkafka"),
+                ] {
+                    if let Some(x) = ratio(row.best(client), manual.best(client), &rate) {
+                        lines.push(format!(
+                            "ratio {}{label} msgs/s-vs-{}: {x:.3}",
+                            s.name, manual.scenario.name
+                        ));
+                    }
                 }
             }
         }

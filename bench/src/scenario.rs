@@ -13,6 +13,15 @@ pub const TOKIO_CT: &str = "kafka-tokio-ct";
 /// The raw request/response floor of the round-trip scenario.
 pub const RAW: &str = "raw-tcp";
 
+/// How the rebalance scenario's group rebalances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupProtocol {
+    /// The classic protocol with the cooperative-sticky assignor (KIP-429).
+    CooperativeSticky,
+    /// KIP-848's consumer protocol, the broker's `uniform` assignor.
+    Consumer,
+}
+
 /// One benchmark.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -31,8 +40,18 @@ pub enum Kind {
         acks: Acks,
         compression: Compression,
     },
-    /// Read a preloaded topic from the beginning.
-    Consume { partitions: i32 },
+    /// Read a preloaded topic from the beginning: by manual assignment, or
+    /// (`group`) as the only member of a fresh consumer group.
+    Consume { partitions: i32, group: bool },
+    /// `members` consumers of one group share a topic of `partitions`
+    /// partitions that is fed all along; one more member joins. Measured:
+    /// the time from its subscribe until every member consumes again.
+    /// Runs on Apache Kafka (one node), not Tansu.
+    Rebalance {
+        members: usize,
+        partitions: i32,
+        protocol: GroupProtocol,
+    },
     /// Send one record, wait for its ack, repeat (linger 0, acks=1).
     RoundTrip,
     /// Metadata requests for one topic, one after the other.
@@ -43,7 +62,8 @@ impl Scenario {
     pub fn partitions(&self) -> i32 {
         match self.kind {
             Kind::Produce { partitions, .. }
-            | Kind::Consume { partitions }
+            | Kind::Consume { partitions, .. }
+            | Kind::Rebalance { partitions, .. }
             | Kind::Metadata { partitions } => partitions,
             Kind::RoundTrip => 1,
         }
@@ -53,6 +73,9 @@ impl Scenario {
     pub fn extra_clients(&self) -> &'static [&'static str] {
         match self.kind {
             Kind::RoundTrip => &[TOKIO_CT, RAW],
+            // Nine clients in one process: the runtime flavour is not
+            // what is measured.
+            Kind::Rebalance { .. } => &[],
             _ => &[TOKIO_CT],
         }
     }
@@ -90,13 +113,28 @@ pub fn all(quick: bool) -> Vec<Scenario> {
         produce("produce-10kb", 1, Leader, Plain, n(20_000, 5_000), 10_000),
         Scenario {
             name: "consume-1p",
-            kind: Kind::Consume { partitions: 1 },
+            kind: Kind::Consume {
+                partitions: 1,
+                group: false,
+            },
             records: n(1_000_000, 50_000),
             value_size: 100,
         },
         Scenario {
             name: "consume-8p",
-            kind: Kind::Consume { partitions: 8 },
+            kind: Kind::Consume {
+                partitions: 8,
+                group: false,
+            },
+            records: n(1_000_000, 50_000),
+            value_size: 100,
+        },
+        Scenario {
+            name: "consume-group-8p",
+            kind: Kind::Consume {
+                partitions: 8,
+                group: true,
+            },
             records: n(1_000_000, 50_000),
             value_size: 100,
         },
@@ -104,6 +142,26 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             name: "roundtrip",
             kind: Kind::RoundTrip,
             records: n(10_000, 2_000),
+            value_size: 100,
+        },
+        Scenario {
+            name: "rebalance-coop",
+            kind: Kind::Rebalance {
+                members: 8,
+                partitions: 64,
+                protocol: GroupProtocol::CooperativeSticky,
+            },
+            records: 1,
+            value_size: 100,
+        },
+        Scenario {
+            name: "rebalance-kip848",
+            kind: Kind::Rebalance {
+                members: 8,
+                partitions: 64,
+                protocol: GroupProtocol::Consumer,
+            },
+            records: 1,
             value_size: 100,
         },
         Scenario {

@@ -329,6 +329,54 @@ fn one_fetch_per_broker_and_buffered_partitions_wait() {
 }
 
 #[test]
+fn a_fetch_of_caught_up_partitions_waits_for_a_partition_still_draining() {
+    let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
+        c.consumer.fetch_max_wait = MS(500);
+    });
+    rig.assign_at_zero();
+    let (h, _) = rig.take_fetch();
+    // p0 gets 2 of its 10 records; p1 is at its end.
+    rig.reply(
+        &h,
+        fetch_response(
+            &h,
+            vec![part(0, batch(0, 2, 1), 10), part(1, Bytes::new(), 0)],
+        ),
+    );
+    // A fetch of p1 alone would be parked at the broker and keep p0's
+    // next fetch behind it: it waits for p0's records to be taken.
+    assert_eq!(rig.pending(ApiKey::Fetch), 0);
+    rig.now += MS(10);
+    assert_eq!(rig.records(), [(0, 0), (0, 1)]);
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched(&req), [(0, 2, 1 << 20), (1, 0, 1 << 20)]);
+    // Records the application does not take hold the fetch for at most
+    // the broker's wait; then p1 goes alone.
+    rig.reply(
+        &h,
+        fetch_response(
+            &h,
+            vec![part(0, batch(2, 2, 1), 10), part(1, Bytes::new(), 0)],
+        ),
+    );
+    let held_at = rig.now;
+    assert_eq!(rig.pending(ApiKey::Fetch), 0);
+    assert!(rig
+        .client
+        .poll_timeout()
+        .is_some_and(|t| t <= held_at + MS(500)));
+    rig.now = held_at + MS(499);
+    let now = rig.now;
+    rig.client.handle_timeout(now);
+    assert_eq!(rig.pending(ApiKey::Fetch), 0, "sent early");
+    rig.now = held_at + MS(500);
+    let now = rig.now;
+    rig.client.handle_timeout(now);
+    let (_, req) = rig.take_fetch();
+    assert_eq!(fetched(&req), [(1, 0, 1 << 20)]);
+}
+
+#[test]
 fn retry_backoff_fires_exactly_when_due() {
     let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
         c.retry_backoff = MS(300);

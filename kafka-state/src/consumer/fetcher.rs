@@ -1,7 +1,7 @@
 //! The fetcher: one Fetch in flight per leader, the answers scanned and
 //! buffered per partition, and the records handed out from the buffer.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use kafka_proto::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -10,7 +10,9 @@ use kafka_proto::{DecodeError, ErrorCode, ResponseBody, Uuid};
 use tracing::{debug, warn};
 
 use super::records::{self, FetchedRecords};
-use super::{config, leader_epoch, ConsumerEvent, ConsumerState, FetchError, IsolationLevel, LOG};
+use super::{
+    config, leader_epoch, ConsumerEvent, ConsumerState, FetchError, IsolationLevel, PartState, LOG,
+};
 use crate::metadata::{ClusterMetadata, MetadataState};
 use crate::router::{Inbound, Outbound, RequestId, RequestQueue, Target};
 use crate::{Event, TopicPartition};
@@ -97,7 +99,26 @@ impl ConsumerState {
             }
             fetch_groups.entry(leader).or_default().push(tp.clone());
         }
+        let held = std::mem::take(&mut self.held);
+        let draining = self.draining_leaders(&metadata.cache);
         for (node, tps) in fetch_groups {
+            // Every partition this fetch would carry is caught up, so the
+            // broker would hold it for `fetch_max_wait`, while a partition
+            // of the same leader is still handing out records and has more
+            // at the broker: sent now, the fetch would keep that
+            // partition's next one waiting behind it. Hold it until the
+            // records are taken (then both go together), at most the
+            // broker's wait.
+            if draining.contains(&node) && tps.iter().all(|tp| self.caught_up(tp)) {
+                let until = held
+                    .get(&node)
+                    .copied()
+                    .unwrap_or(now + self.config.fetch_max_wait);
+                if now < until {
+                    self.held.insert(node, until);
+                    continue;
+                }
+            }
             let id = queue.next_id();
             let mut sent = Vec::with_capacity(tps.len());
             let mut topics: BTreeMap<String, (Uuid, Vec<FetchPartition>)> = BTreeMap::new();
@@ -157,6 +178,44 @@ impl ConsumerState {
         want_metadata
     }
 
+    /// The end of what a partition may read: the high watermark, or the
+    /// last stable offset with `read_committed`.
+    fn readable_end(&self, p: &PartState) -> Option<i64> {
+        match self.config.isolation_level {
+            IsolationLevel::ReadCommitted => p.last_stable,
+            _ => p.high_watermark,
+        }
+    }
+
+    /// Whether `tp` was at the end of what it may read by the last fetch.
+    fn caught_up(&self, tp: &TopicPartition) -> bool {
+        self.parts.get(tp).is_some_and(
+            |p| matches!((p.position, self.readable_end(p)), (Some(at), Some(end)) if at >= end),
+        )
+    }
+
+    /// Leaders of partitions whose buffered records the application will
+    /// take next and that have more to fetch after them.
+    fn draining_leaders(&self, cache: &ClusterMetadata) -> BTreeSet<i32> {
+        self.buffered
+            .iter()
+            .filter(|b| {
+                self.parts.get(&b.records.partition).is_some_and(|p| {
+                    !p.paused
+                        && !p.revoking
+                        && p.epoch == b.epoch
+                        && self
+                            .readable_end(p)
+                            .is_some_and(|end| b.records.next_offset < end)
+                })
+            })
+            .filter_map(|b| {
+                let tp = &b.records.partition;
+                cache.leader_for(&tp.topic, tp.partition)
+            })
+            .collect()
+    }
+
     pub(super) fn fetch_is_stale(&self, id: RequestId, cache: &ClusterMetadata) -> bool {
         let moved = |node: i32, tp: &TopicPartition| {
             cache.leader_for(&tp.topic, tp.partition) != Some(node)
@@ -211,7 +270,8 @@ impl ConsumerState {
             };
             next = next.into_iter().chain(t.filter(|t| *t > now)).min();
         }
-        next
+        let held = self.held.values().copied().filter(|t| *t > now);
+        next.into_iter().chain(held).min()
     }
 
     pub(super) fn handle_fetch_response(

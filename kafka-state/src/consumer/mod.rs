@@ -416,6 +416,8 @@ pub(crate) struct ConsumerState {
     fetches: BTreeMap<i32, FetchInFlight>,
     /// No fetch to a node before this (its last throttle time).
     throttled: BTreeMap<i32, Instant>,
+    /// Fetches held back per leader, and until when (see `poll_fetches`).
+    held: BTreeMap<i32, Instant>,
     buffered: VecDeque<Buffered>,
     jobs: BTreeMap<JobId, Job>,
     next_job: JobId,
@@ -436,6 +438,7 @@ impl ConsumerState {
             next_epoch: 0,
             fetches: BTreeMap::new(),
             throttled: BTreeMap::new(),
+            held: BTreeMap::new(),
             buffered: VecDeque::new(),
             jobs: BTreeMap::new(),
             next_job: 0,
