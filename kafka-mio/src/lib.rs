@@ -98,7 +98,11 @@ use std::time::{Duration, Instant};
 
 pub use kafka_driver::Error;
 pub use kafka_proto::record::Compression;
-pub use kafka_state::consumer::{OffsetSpec, SeekTo};
+pub use kafka_state::consumer::{AutoOffsetReset, OffsetSpec, SeekTo};
+pub use kafka_state::group::{
+    CommitError, CooperativeStickyAssignor, GroupConfig, GroupError, GroupEvent, GroupMetadata,
+    OffsetAndMetadata, RangeAssignor, RoundRobinAssignor, StickyAssignor,
+};
 pub use kafka_state::producer::{
     Acks, DeliveryId, DeliveryReport, ProduceError, ProducerConfig, ProducerRecord, SendError,
     TopicName,
@@ -110,7 +114,7 @@ pub use kafka_state::{
     AdminOutcome, AdminResult, BrokerAddr, ClusterMetadata, Config, Event, NewTopic,
     PartitionMetadata, RequestId, TopicMetadata, TopicOutcome,
 };
-pub use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
+pub use kafka_state::{ConsumerEvent, ConsumerRecord, FetchedRecords, TopicPartition};
 pub use tokens::Tokens;
 
 use crate::driver::Driver;
