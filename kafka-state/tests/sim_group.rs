@@ -1598,3 +1598,54 @@ fn sim_cooperative_rebalance_before_offsets_are_fetched() {
         assert!(joins >= 2, "seed {seed}: the member joined {joins} times");
     });
 }
+
+/// Client 0's answers are held for a while (a slow network on its side)
+/// just as it commits and another member joins: the commit's answer and
+/// the heartbeat answers announcing the rebalance all come late, in
+/// order. The commit still succeeds in the old generation, nothing is
+/// lost, the group settles and no record is handed out twice.
+#[test]
+fn sim_heartbeat_answers_held_while_a_commit_is_in_flight() {
+    for_each_seed(|seed| {
+        let cooperative = seed % 2 == 0;
+        let mut w = World::new(seed, cooperative, None);
+        w.join(0);
+        w.produce(4);
+        w.settle(&[0], "one member owns everything");
+        let now = w.sim.now;
+        let id = w.sim.client.consumer().commit(now, None).unwrap();
+        w.sim.flush();
+        for conn in w.sim.conns_of(0) {
+            w.sim.hold_responses(0, conn, now + SECS(3));
+        }
+        let a = w.add_member(None);
+        w.produce(2);
+        w.run_until(SECS(10), "the commit is answered", |w| {
+            commit_results(w, 0, id).is_some()
+        });
+        assert!(
+            w.sim.now >= now + SECS(3),
+            "seed {seed}: the answer was not held"
+        );
+        let answer = commit_results(&w, 0, id);
+        let Some(GroupEvent::Committed {
+            offsets,
+            refused: None,
+            ..
+        }) = &answer
+        else {
+            panic!("seed {seed}: {answer:?}");
+        };
+        assert!(
+            offsets.values().all(|r| r.is_ok()),
+            "seed {seed}: {offsets:?}"
+        );
+        w.settle(&[0, a], "two members share");
+        let lost = w
+            .consumer_events(0)
+            .iter()
+            .any(|e| matches!(e, ConsumerEvent::PartitionsLost { .. }));
+        assert!(!lost, "seed {seed}: client 0 lost partitions");
+        assert_eq!(w.duplicates(), 0, "seed {seed}");
+    });
+}
