@@ -1412,3 +1412,240 @@ fn sim_an_unanswered_revoke_window_ends_at_the_bound() {
         assert_eq!(w.duplicates(), 0, "seed {seed}: auto-commit at the bound");
     });
 }
+
+/// An unsubscribe waiting for the application when the generation ends
+/// (ILLEGAL_GENERATION on a heartbeat): the partitions are lost, not
+/// revoked, nothing of them is committed, and the member leaves (with a
+/// LeaveGroup) without waiting out the revoke bound.
+#[test]
+fn sim_generation_ends_during_an_unsubscribe_revoke_wait() {
+    for_each_seed(|seed| {
+        let cooperative = seed % 2 == 0;
+        let mut w = World::with(seed, cooperative, None, |g| {
+            g.await_revoke = true;
+            g.auto_commit_interval = SECS(600);
+        });
+        let bound = {
+            let mut c = group_config(Pick::Test, cooperative, None);
+            c.await_revoke = true;
+            c.revoke_wait()
+        };
+        w.join(0);
+        w.produce(3);
+        w.settle(&[0], "one member owns everything");
+        let now = w.sim.now;
+        w.sim.client.consumer().unsubscribe(now).unwrap();
+        w.polling.remove(&0);
+        w.sim.flush();
+        assert_eq!(
+            w.sim.client.consumer().revoking().len(),
+            PARTITIONS as usize,
+            "seed {seed}: the unsubscribe opens a window"
+        );
+        let before = w.sim.events.len();
+        let commits = sent(&w, ApiKey::OffsetCommit);
+        w.sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::Heartbeat,
+            ErrorCode::IllegalGeneration,
+            1,
+        ));
+        w.run_until(SECS(5), "partitions lost", |w| {
+            w.sim.events[before..].iter().any(|e| {
+                matches!(e, Event::Consumer(ConsumerEvent::PartitionsLost { partitions }) if partitions.len() == PARTITIONS as usize)
+            })
+        });
+        w.run_until(SECS(2), "left", |w| {
+            w.group_events(0).contains(&GroupEvent::Left {
+                reason: LeaveReason::Unsubscribed,
+            })
+        });
+        assert!(
+            w.sim.now < now + bound,
+            "seed {seed}: the leave waited for the revoke bound"
+        );
+        let after = &w.sim.events[before..];
+        let revoked = after
+            .iter()
+            .any(|e| matches!(e, Event::Consumer(ConsumerEvent::PartitionsRevoked { .. })));
+        let timed_out = after
+            .iter()
+            .any(|e| matches!(e, Event::Group(GroupEvent::RevokeTimedOut { .. })));
+        assert!(!revoked && !timed_out, "seed {seed}: {after:?}");
+        w.run_for(SECS(3));
+        assert_eq!(
+            sent(&w, ApiKey::OffsetCommit),
+            commits,
+            "seed {seed}: lost partitions were committed"
+        );
+        assert!(w.assignment(0).is_empty(), "seed {seed}");
+        assert!(w.sim.client.consumer().revoking().is_empty(), "seed {seed}");
+        // The coordinator still knows the member id after
+        // ILLEGAL_GENERATION: a LeaveGroup spares the group a wait of the
+        // rebalance timeout.
+        assert_eq!(sent(&w, ApiKey::LeaveGroup), 1, "seed {seed}");
+    });
+}
+
+/// The max poll interval keeps running while a revoke waits for the
+/// application: an application that stopped polling before the window
+/// opened is out of the group at `max_poll_interval` after its last poll,
+/// its partitions lost (not revoked), even though the revoke bound is
+/// later.
+#[test]
+fn sim_max_poll_interval_runs_during_a_revoke_wait() {
+    for_each_seed(|seed| {
+        let cooperative = seed % 2 == 0;
+        let change = |g: &mut GroupConfig| {
+            g.await_revoke = true;
+            g.max_poll_interval = SECS(8);
+            g.rebalance_timeout = Some(SECS(30));
+        };
+        let mut w = World::with(seed, cooperative, None, change);
+        w.join(0);
+        w.produce(2);
+        w.settle(&[0], "one member owns everything");
+        // Client 0's application stops polling and never answers windows.
+        w.polling.remove(&0);
+        let last_poll = w.sim.now;
+        let a = w.add_member_with(change);
+        w.on_revoke.insert(a, OnRevoke::CommitThenDone);
+        w.run_until(SECS(8), "client 0 announces a revoke", |w| {
+            !w.sim.client_of(0).consumer().revoking().is_empty()
+        });
+        w.run_until(SECS(12), "client 0 leaves", |w| {
+            w.group_events(0).contains(&GroupEvent::Left {
+                reason: LeaveReason::PollIntervalExceeded,
+            })
+        });
+        let left = w.sim.now - last_poll;
+        assert!(
+            left >= SECS(8) && left < SECS(9),
+            "seed {seed}: left {left:?} after the last poll"
+        );
+        let c = w.consumer_events(0);
+        assert!(
+            c.iter()
+                .any(|e| matches!(e, ConsumerEvent::PartitionsLost { .. })),
+            "seed {seed}: {c:?}"
+        );
+        let g = w.group_events(0);
+        assert!(
+            !g.iter()
+                .any(|e| matches!(e, GroupEvent::RevokeTimedOut { .. })),
+            "seed {seed}: {g:?}"
+        );
+        assert!(w.sim.client.consumer().revoking().is_empty(), "seed {seed}");
+        w.produce(2);
+        w.settle(&[a], "the other member took over");
+    });
+}
+
+/// A cooperative rebalance while a member still waits for the committed
+/// offsets of partitions it was just given (the coordinator answers
+/// OffsetFetch with COORDINATOR_LOAD_IN_PROGRESS for a while): partitions
+/// that move on before their offsets arrive start at the commit with
+/// their next owner, and no record is handed out twice.
+#[test]
+fn sim_cooperative_rebalance_before_offsets_are_fetched() {
+    for_each_seed(|seed| {
+        let pick = Pick::Builtin("cooperative-sticky");
+        let mut w = World::picking(seed, pick, true, None, |_| {});
+        w.join(0);
+        w.produce(3);
+        w.settle(&[0], "one member owns everything");
+        let a = w.add_member(None);
+        w.produce(3);
+        w.settle(&[0, a], "two members share");
+        // The side calls reading commits would take the injected errors.
+        w.check_commits = false;
+        w.sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::OffsetFetch,
+            ErrorCode::CoordinatorLoadInProgress,
+            40,
+        ));
+        let b = w.add_member(None);
+        w.produce(3);
+        w.run_until(SECS(30), "the new member is given partitions", |w| {
+            !w.assignment(b).is_empty()
+        });
+        let waiting: Vec<_> = w
+            .sim
+            .client_of(b)
+            .consumer()
+            .assignment()
+            .into_iter()
+            .filter(|tp| w.sim.client_of(b).consumer().position(tp).is_none())
+            .collect();
+        assert!(
+            !waiting.is_empty(),
+            "seed {seed}: the offsets came before the next rebalance"
+        );
+        let c = w.add_member(None);
+        w.produce(3);
+        w.settle(&[0, a, b, c], "four members share");
+        w.check_commits = true;
+        assert_eq!(
+            w.duplicates(),
+            0,
+            "seed {seed}: a record was handed out twice"
+        );
+        let joins = w
+            .sim
+            .events_of(b)
+            .iter()
+            .filter(|e| matches!(e, Event::Group(GroupEvent::Joined { .. })))
+            .count();
+        assert!(joins >= 2, "seed {seed}: the member joined {joins} times");
+    });
+}
+
+/// Client 0's answers are held for a while (a slow network on its side)
+/// just as it commits and another member joins: the commit's answer and
+/// the heartbeat answers announcing the rebalance all come late, in
+/// order. The commit still succeeds in the old generation, nothing is
+/// lost, the group settles and no record is handed out twice.
+#[test]
+fn sim_heartbeat_answers_held_while_a_commit_is_in_flight() {
+    for_each_seed(|seed| {
+        let cooperative = seed % 2 == 0;
+        let mut w = World::new(seed, cooperative, None);
+        w.join(0);
+        w.produce(4);
+        w.settle(&[0], "one member owns everything");
+        let now = w.sim.now;
+        let id = w.sim.client.consumer().commit(now, None).unwrap();
+        w.sim.flush();
+        for conn in w.sim.conns_of(0) {
+            w.sim.hold_responses(0, conn, now + SECS(3));
+        }
+        let a = w.add_member(None);
+        w.produce(2);
+        w.run_until(SECS(10), "the commit is answered", |w| {
+            commit_results(w, 0, id).is_some()
+        });
+        assert!(
+            w.sim.now >= now + SECS(3),
+            "seed {seed}: the answer was not held"
+        );
+        let answer = commit_results(&w, 0, id);
+        let Some(GroupEvent::Committed {
+            offsets,
+            refused: None,
+            ..
+        }) = &answer
+        else {
+            panic!("seed {seed}: {answer:?}");
+        };
+        assert!(
+            offsets.values().all(|r| r.is_ok()),
+            "seed {seed}: {offsets:?}"
+        );
+        w.settle(&[0, a], "two members share");
+        let lost = w
+            .consumer_events(0)
+            .iter()
+            .any(|e| matches!(e, ConsumerEvent::PartitionsLost { .. }));
+        assert!(!lost, "seed {seed}: client 0 lost partitions");
+        assert_eq!(w.duplicates(), 0, "seed {seed}");
+    });
+}

@@ -37,6 +37,10 @@ const MAX_FRAME: usize = 64 << 20;
 pub struct SimRng(u64);
 
 impl SimRng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -106,6 +110,9 @@ struct Link {
     last_down: Option<Instant>,
     /// Requests sent minus responses received.
     outstanding: usize,
+    /// Nothing reaches the client on this link before this instant
+    /// ([`Sim::hold_responses`]).
+    hold_until: Option<Instant>,
 }
 
 /// The client, the cluster and the network between them.
@@ -128,6 +135,8 @@ pub struct Sim {
     /// The configuration client 0 was built with, for peers.
     config: Config,
     down: BTreeSet<i32>,
+    /// Peers not driven for now ([`Sim::freeze`]).
+    frozen: BTreeSet<usize>,
     /// Every event the client reported, in order.
     pub events: Vec<Event>,
     /// Most requests ever outstanding on each connection.
@@ -188,6 +197,7 @@ impl Sim {
             peers: Vec::new(),
             config,
             down: BTreeSet::new(),
+            frozen: BTreeSet::new(),
             events: Vec::new(),
             max_outstanding: BTreeMap::new(),
             opens: Vec::new(),
@@ -215,6 +225,11 @@ impl Sim {
             };
             if let Some(l) = *last {
                 at = at.max(l);
+            }
+            if !matches!(what, Delivery::ToCluster(_)) {
+                if let Some(h) = link.hold_until {
+                    at = at.max(h);
+                }
             }
             *last = Some(at);
         }
@@ -248,6 +263,72 @@ impl Sim {
         peer == 0 || self.peers.get(peer - 1).is_some_and(|p| p.alive)
     }
 
+    /// Alive and not frozen: the clients time and the network reach.
+    fn driven(&self, peer: usize) -> bool {
+        self.alive(peer) && !self.frozen.contains(&peer)
+    }
+
+    /// Client `peer` stops being driven (a long GC pause, a stopped
+    /// process): no timeouts fire and nothing reaches it until
+    /// [`Sim::thaw`]; what it already sent still travels. Its sockets
+    /// stay open.
+    pub fn freeze(&mut self, peer: usize) {
+        assert!(self.alive(peer), "only a live client freezes");
+        self.frozen.insert(peer);
+    }
+
+    /// Client `peer` runs again: what reached its sockets meanwhile is
+    /// delivered, in order, and its overdue timers fire.
+    pub fn thaw(&mut self, peer: usize) {
+        self.frozen.remove(&peer);
+    }
+
+    pub fn is_frozen(&self, peer: usize) -> bool {
+        self.frozen.contains(&peer)
+    }
+
+    /// Delays what the cluster sends on one of client `peer`'s
+    /// connections (answers, a close) until `until`, while its other
+    /// connections and other clients go on: answers then arrive in an
+    /// order across connections that latency alone would not give.
+    pub fn hold_responses(&mut self, peer: usize, conn: ConnId, until: Instant) {
+        let Some(link) = self.links.get_mut(&(peer, conn)) else {
+            return;
+        };
+        link.hold_until = Some(link.hold_until.map_or(until, |h| h.max(until)));
+        link.last_down = Some(link.last_down.map_or(until, |l| l.max(until)));
+        for p in &mut self.pending {
+            if p.peer == peer && p.conn == conn && !matches!(p.what, Delivery::ToCluster(_)) {
+                p.at = p.at.max(until);
+            }
+        }
+    }
+
+    /// The connections client `peer` has open (or opening).
+    pub fn conns_of(&self, peer: usize) -> Vec<ConnId> {
+        self.links
+            .keys()
+            .filter(|(p, _)| *p == peer)
+            .map(|(_, c)| *c)
+            .collect()
+    }
+
+    /// Resets one of client `peer`'s connections from the network's
+    /// side: both ends see it close.
+    pub fn drop_peer_connection(&mut self, peer: usize, conn: ConnId) {
+        if self.links.contains_key(&(peer, conn)) {
+            self.forget(peer, conn);
+            if self.driven(peer) {
+                let now = self.now;
+                self.client_of(peer).handle_closed(now, conn);
+            } else {
+                // A frozen client sees the reset once it runs again.
+                self.schedule(peer, conn, Delivery::Closed);
+                self.links.entry((peer, conn)).or_default();
+            }
+        }
+    }
+
     /// Every client that is still driven, by index.
     pub fn live_clients(&self) -> Vec<usize> {
         (0..=self.peers.len()).filter(|p| self.alive(*p)).collect()
@@ -277,6 +358,7 @@ impl Sim {
     pub fn crash(&mut self, peer: usize) {
         assert!(peer > 0, "client 0 cannot crash");
         self.peers[peer - 1].alive = false;
+        self.frozen.remove(&peer);
         let conns: Vec<ConnId> = self
             .links
             .keys()
@@ -311,7 +393,9 @@ impl Sim {
     /// Collects the outputs of every live client.
     fn drain_clients(&mut self) {
         for peer in self.live_clients() {
-            self.drain_client(peer);
+            if self.driven(peer) {
+                self.drain_client(peer);
+            }
         }
     }
 
@@ -384,16 +468,28 @@ impl Sim {
 
     /// Like [`Sim::step`], but the clock stops at `cap` if nothing is due
     /// before it (so callers can interleave commands at a steady pace).
+    pub fn step_until(&mut self, cap: Instant) -> bool {
+        self.step_capped(Some(cap))
+    }
+
     fn step_capped(&mut self, cap: Option<Instant>) -> bool {
         self.drain_clients();
         self.drain_cluster();
-        let clients = self
+        let driven: Vec<usize> = self
             .live_clients()
+            .into_iter()
+            .filter(|p| !self.frozen.contains(p))
+            .collect();
+        let clients = driven
             .into_iter()
             .filter_map(|p| self.client_of(p).poll_timeout())
             .min();
         let next = [
-            self.pending.iter().map(|p| p.at).min(),
+            self.pending
+                .iter()
+                .filter(|p| self.deliverable(p))
+                .map(|p| p.at)
+                .min(),
             clients,
             self.cluster.poll_timeout(),
         ]
@@ -413,20 +509,25 @@ impl Sim {
             .pending
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.at <= now)
+            .filter(|(_, p)| p.at <= now && self.deliverable(p))
             .min_by_key(|(_, p)| (p.at, p.seq))
             .map(|(i, _)| i)
         {
             let p = self.pending.remove(i);
             let peer = p.peer;
             self.deliver(p);
-            self.drain_client(peer);
+            if self.driven(peer) {
+                self.drain_client(peer);
+            }
             self.drain_cluster();
         }
         if self.cluster.poll_timeout().is_some_and(|t| t <= now) {
             self.cluster.handle_timeout(now);
         }
         for peer in self.live_clients() {
+            if self.frozen.contains(&peer) {
+                continue;
+            }
             let client = self.client_of(peer);
             if client.poll_timeout().is_some_and(|t| t <= now) {
                 client.handle_timeout(now);
@@ -435,6 +536,11 @@ impl Sim {
         self.drain_clients();
         self.drain_cluster();
         true
+    }
+
+    /// Whether `p` may be delivered now: nothing reaches a frozen client.
+    fn deliverable(&self, p: &Pending) -> bool {
+        matches!(p.what, Delivery::ToCluster(_)) || !self.frozen.contains(&p.peer)
     }
 
     fn deliver(&mut self, p: Pending) {

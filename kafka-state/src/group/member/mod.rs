@@ -571,6 +571,13 @@ impl GroupMember {
             self.member_id.clear();
         }
         self.heartbeat = None;
+        // An unsubscribe waiting for its revoke window: the window is
+        // gone with the partitions, so the next `cooperate` leaves. The
+        // coordinator still knows the member id, and without a LeaveGroup
+        // the others' rebalance would wait the rebalance timeout for it.
+        if self.leave_after_revoke.is_some() && !self.member_id.is_empty() {
+            return;
+        }
         self.rejoin(now, Duration::ZERO);
     }
 
