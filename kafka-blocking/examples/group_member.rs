@@ -182,10 +182,7 @@ fn run(config: Config, topic: &str) -> Result<(), Error> {
 fn numbers(partitions: &[TopicPartition]) -> String {
     let mut p: Vec<i32> = partitions.iter().map(|tp| tp.partition).collect();
     p.sort_unstable();
-    p.iter()
-        .map(i32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    p.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
 }
 
 fn now_ms() -> u128 {
