@@ -99,12 +99,22 @@ fn command(cluster: &KafkaCluster, line: &str) -> String {
     let (verb, node) = (words.next(), words.next().map(str::parse::<i32>));
     let node = match node {
         Some(Ok(n)) if cluster.node_ids().contains(&n) && words.next().is_none() => n,
-        _ => return format!("{{\"error\":{}}}", json_string(&format!("bad command {line:?}"))),
+        _ => {
+            return format!(
+                "{{\"error\":{}}}",
+                json_string(&format!("bad command {line:?}"))
+            )
+        }
     };
     let run: fn(&KafkaCluster, i32) = match verb {
         Some("kill") => KafkaCluster::kill,
         Some("restart") => KafkaCluster::restart,
-        _ => return format!("{{\"error\":{}}}", json_string(&format!("bad command {line:?}"))),
+        _ => {
+            return format!(
+                "{{\"error\":{}}}",
+                json_string(&format!("bad command {line:?}"))
+            )
+        }
     };
     // A node that does not come back panics in the harness; the cluster
     // stays up for the caller to see the error and stop it.
