@@ -329,6 +329,9 @@ def test_blocking_member_through_joins_kills_and_a_coordinator_failover(kafka_cl
             revoked_all = [e for e in a.of("revoked") if len(e["partitions"]) == PARTITIONS]
             assert not revoked_all, a.of("assigned", "revoked")
         print(f"{len(writer.written)} records, {time.monotonic() - started:.1f} s")
+        for m in everyone:
+            changes = [(e["event"], e["partitions"]) for e in m.of("assigned", "revoked", "lost")]
+            print(f"{m}: {len(m.records())} records read; {changes}")
     finally:
         writer._stop.set()
         for m in everyone:
