@@ -299,7 +299,10 @@ def kafka_cluster() -> dict:
     """A 3-node Apache Kafka cluster shared by the session, started with
     the `kafka-cluster` binary of kafka-testkit: the JSON it prints
     (`bootstrap`, `sasl_plaintext`, `ssl`, `sasl_ssl`, `mtls`, `ca`,
-    `client_cert`, `client_key`, `user`, `password`, `dir`). The cluster
+    `client_cert`, `client_key`, `user`, `password`, `dir`), plus
+    `control`: `control("kill 2")` / `control("restart 2")` takes a node
+    down and brings it back (the restart waits until the cluster is
+    whole again; a test that kills a node restarts it). The cluster
     stops when the session ends, or when this process dies: closing the
     binary's stdin stops it, and its brokers die with it."""
     import json
@@ -329,6 +332,21 @@ def kafka_cluster() -> dict:
         proc.wait(timeout=30)
         pytest.fail(f"kafka-cluster did not start in {CLUSTER_START_TIMEOUT}s: {stderr_tail()}")
     info = json.loads(line)
+
+    def control(command: str, timeout: float = CLUSTER_START_TIMEOUT):
+        """Sends `kill NODE` or `restart NODE` to the cluster binary and
+        waits for its answer; fails the test on an error."""
+        proc.stdin.write(f"{command}\n".encode())
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        answer = proc.stdout.readline() if ready else b""
+        if not answer:
+            pytest.fail(f"kafka-cluster did not answer {command!r}: {stderr_tail()}")
+        answer = json.loads(answer)
+        if not answer.get("ok"):
+            pytest.fail(f"kafka-cluster {command!r}: {answer} {stderr_tail()}")
+
+    info["control"] = control
     yield info
     proc.stdin.close()
     try:

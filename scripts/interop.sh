@@ -11,9 +11,12 @@ cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -r interop/requirements.txt
 cargo build -p kafka-mock -p kafka-cli -p kafka-testkit --bins
+# The blocking client's group member, beside librdkafka's and Java's.
+cargo build -p kafka-blocking --example group_member
 export KAFKA_MOCK_BIN="${KAFKA_MOCK_BIN:-$PWD/target/debug/kafka-mock}"
 export KFK_BIN="${KFK_BIN:-$PWD/target/debug/kfk}"
 export KAFKA_CLUSTER_BIN="${KAFKA_CLUSTER_BIN:-$PWD/target/debug/kafka-cluster}"
+export GROUP_MEMBER_BIN="${GROUP_MEMBER_BIN:-$PWD/target/debug/examples/group_member}"
 # The kfk tests run on Apache Kafka; test-all.sh exports KAFKA_HOME.
 if [ -z "${KAFKA_HOME:-}" ]; then
     KAFKA_HOME="$(./scripts/install-kafka.sh)"

@@ -27,7 +27,8 @@
 //   earliest) until stdin closes; then it commits what it read and leaves.
 //   It prints {"event": "assigned"|"revoked"|"lost", "partitions": [N..]}
 //   from its rebalance listener and {"event": "record", "partition": N,
-//   "offset": N, "value": "v"} per record, one line each, flushed.
+//   "offset": N, "value": "v"} per record, one line each, flushed; each
+//   with "ts", the wall clock in milliseconds when it was printed.
 //   --assignor: range (default), roundrobin, sticky, cooperative-sticky.
 // consume options: --isolation read_committed|read_uncommitted (default
 //   read_committed), --timeout-ms N (default 30000): fewer than --count
@@ -249,6 +250,7 @@ public final class KafkaPeer {
         o.put("event", event);
         ArrayNode parts = o.putArray("partitions");
         tps.stream().map(TopicPartition::partition).sorted().forEach(parts::add);
+        o.put("ts", System.currentTimeMillis());
         emit(o);
     }
 
@@ -311,6 +313,7 @@ public final class KafkaPeer {
                     o.put("partition", r.partition());
                     o.put("offset", r.offset());
                     o.put("value", r.value() == null ? null : new String(r.value(), StandardCharsets.UTF_8));
+                    o.put("ts", System.currentTimeMillis());
                     emit(o);
                 }
             }

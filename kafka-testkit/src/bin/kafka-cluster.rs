@@ -5,8 +5,16 @@
 //! ```text
 //! kafka-cluster [--brokers N] [--property KEY=VALUE]... [--feature NAME=LEVEL]...
 //! ```
+//!
+//! Lines on stdin take nodes down and back for fault tests, each answered
+//! with one JSON line (`{"ok":true}` or `{"error":"..."}`):
+//!
+//! ```text
+//! kill NODE      SIGKILL the node
+//! restart NODE   start it again and wait until the cluster is whole
+//! ```
 
-use std::io::Read;
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use kafka_testkit::kafka::DEFAULT_USER;
@@ -72,11 +80,48 @@ fn main() -> ExitCode {
         .map(|(k, v)| format!("\"{k}\":{}", json_string(v)))
         .collect();
     println!("{{{}}}", body.join(","));
-    // Block until whoever started us closes our stdin; dropping the
-    // cluster then stops the brokers and removes its directory.
-    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    // Serve commands until whoever started us closes our stdin; dropping
+    // the cluster then stops the brokers and removes its directory.
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let answer = command(&cluster, line.trim());
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{answer}");
+        let _ = out.flush();
+    }
     drop(cluster);
     ExitCode::SUCCESS
+}
+
+/// Runs one stdin command; its JSON answer.
+fn command(cluster: &KafkaCluster, line: &str) -> String {
+    let mut words = line.split_whitespace();
+    let (verb, node) = (words.next(), words.next().map(str::parse::<i32>));
+    let node = match node {
+        Some(Ok(n)) if cluster.node_ids().contains(&n) && words.next().is_none() => n,
+        _ => {
+            return format!(
+                "{{\"error\":{}}}",
+                json_string(&format!("bad command {line:?}"))
+            )
+        }
+    };
+    let run: fn(&KafkaCluster, i32) = match verb {
+        Some("kill") => KafkaCluster::kill,
+        Some("restart") => KafkaCluster::restart,
+        _ => {
+            return format!(
+                "{{\"error\":{}}}",
+                json_string(&format!("bad command {line:?}"))
+            )
+        }
+    };
+    // A node that does not come back panics in the harness; the cluster
+    // stays up for the caller to see the error and stop it.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cluster, node))) {
+        Ok(()) => "{\"ok\":true}".to_string(),
+        Err(_) => format!("{{\"error\":{}}}", json_string(&format!("{line:?} failed"))),
+    }
 }
 
 fn usage(why: &str) -> ! {
