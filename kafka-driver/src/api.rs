@@ -12,8 +12,8 @@ pub use kafka_state::consumer::{
     AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
 };
 pub use kafka_state::group::{
-    Assignor, CommitError, GroupConfig, GroupError, GroupMetadata, OffsetAndMetadata,
-    RangeAssignor, RoundRobinAssignor,
+    Assignor, CommitError, GroupConfig, GroupError, GroupMetadata, GroupProtocol,
+    OffsetAndMetadata, RangeAssignor, RoundRobinAssignor,
 };
 pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord, TopicName};
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};

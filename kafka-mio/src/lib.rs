@@ -99,6 +99,7 @@ use std::time::{Duration, Instant};
 pub use kafka_driver::Error;
 pub use kafka_proto::record::Compression;
 pub use kafka_state::consumer::{OffsetSpec, SeekTo};
+pub use kafka_state::group::{GroupConfig, GroupProtocol};
 pub use kafka_state::producer::{
     Acks, DeliveryId, DeliveryReport, ProduceError, ProducerConfig, ProducerRecord, SendError,
     TopicName,
@@ -320,6 +321,20 @@ impl Client {
         topics: impl IntoIterator<Item = S>,
     ) -> Result<(), Error> {
         self.command(|core, now| core.consumer().subscribe(now, topics))
+    }
+
+    /// Joins the consumer group of `config.group` consuming every topic whose name matches
+    /// `pattern` (RE2/J syntax, as the Java client's
+    /// `subscribe(SubscriptionPattern)`), now and as topics are created.
+    /// The broker matches it, so it needs
+    /// `GroupProtocol::Consumer` (`group.protocol=consumer`, KIP-848);
+    /// with the classic protocol it fails with
+    /// [`Misuse::RegexNeedsConsumerProtocol`](kafka_state::Misuse::RegexNeedsConsumerProtocol).
+    /// A pattern the broker refuses ends the member with
+    /// `GroupError::InvalidRegularExpression`.
+    pub fn subscribe_regex(&mut self, pattern: impl Into<String>) -> Result<(), Error> {
+        let pattern = pattern.into();
+        self.command(|core, now| core.consumer().subscribe_regex(now, pattern))
     }
 
     /// Leaves the group (committing first, with auto-commit).

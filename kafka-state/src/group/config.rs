@@ -355,6 +355,31 @@ mod tests {
                 "max_poll_interval",
             ),
         ];
+        // The consumer protocol needs no client-side assignor; a remote
+        // assignor needs it.
+        let consumer = GroupConfig {
+            group_protocol: GroupProtocol::Consumer,
+            remote_assignor: Some("uniform".into()),
+            assignors: Vec::new(),
+            ..ok.clone()
+        };
+        assert_eq!(consumer.validate(), Ok(()));
+        assert_eq!(GroupConfig::new("g").group_protocol, GroupProtocol::Classic);
+        let mut cases = cases;
+        cases.push((
+            GroupConfig {
+                remote_assignor: Some("uniform".into()),
+                ..ok.clone()
+            },
+            "group_protocol Consumer",
+        ));
+        cases.push((
+            GroupConfig {
+                remote_assignor: Some(String::new()),
+                ..consumer.clone()
+            },
+            "remote_assignor",
+        ));
         for (config, words) in cases {
             match config.validate() {
                 Err(Misuse::InvalidConfig(reason)) => {
