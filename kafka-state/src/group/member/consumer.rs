@@ -29,8 +29,10 @@
 //! GROUP_MAX_SIZE_REACHED, UNSUPPORTED_ASSIGNOR, INVALID_REGULAR_EXPRESSION
 //! and authorization errors are fatal too; coordinator errors find the
 //! coordinator again. Leaving sends epoch -1 (-2 for a static member, who
-//! keeps its assignment for the session timeout); a leave that fails is
-//! retried a few times, being idempotent.
+//! keeps its assignment for the session timeout; -1 for every member that
+//! missed the max poll interval, whose partitions are lost and which
+//! rejoins at epoch 0 on its next poll); a leave that fails is retried a
+//! few times, being idempotent.
 //!
 //! Member ids are made by the client (required by ConsumerGroupHeartbeat
 //! v1, KIP-1082): 16 bytes from the client's seeded generator, written as
@@ -178,14 +180,17 @@ impl GroupMember {
     }
 
     /// Queues a leave heartbeat if the coordinator may know the member.
-    pub(super) fn cg_leave(&mut self) {
+    /// `for_good` (the max poll interval passed) leaves with epoch -1 even
+    /// for a static member, as the Java client does, so its partitions
+    /// move on at once rather than after the session timeout.
+    pub(super) fn cg_leave(&mut self, for_good: bool) {
         let known = match self.phase {
             Phase::Idle | Phase::Unjoined => false,
             Phase::Stable => self.generation > 0,
             _ => true,
         };
         if known && self.coordinator.is_some() && !self.member_id.is_empty() {
-            let epoch = if self.is_static() {
+            let epoch = if self.is_static() && !for_good {
                 STATIC_LEAVE_EPOCH
             } else {
                 LEAVE_EPOCH

@@ -474,3 +474,38 @@ fn fatal_and_coordinator_errors_of_a_heartbeat() {
     assert_eq!(owned_in(&full), Some(vec![(T, vec![0])]));
     assert_eq!(full.rebalance_timeout_ms, 300_000);
 }
+
+#[test]
+fn missing_the_max_poll_interval_leaves_with_minus_1_and_the_next_poll_rejoins() {
+    // Even a static member leaves for good (-1), as the Java client does.
+    let mut rig = Rig::with_config(&config(Some("i-1")));
+    let id = joined(&mut rig, &[0, 1]);
+    assert!(rig
+        .consumer
+        .store(&tp("t", 0), ConsumedOffset::new(4, None)));
+    rig.now += Duration::from_secs(301);
+    let reqs = rig.round();
+    let events = rig.consumer_events();
+    assert!(
+        matches!(&events[..], [ConsumerEvent::PartitionsLost { partitions }] if partitions.len() == 2),
+        "{events:?}"
+    );
+    assert!(
+        !reqs
+            .iter()
+            .any(|(_, b)| matches!(b, RequestBody::OffsetCommit(_))),
+        "lost: nothing committed"
+    );
+    let (_, leave) = one_heartbeat(&reqs);
+    assert_eq!(leave.member_epoch, -1);
+    assert_eq!(leave.member_id, id);
+    // Nothing more until the application polls; then a join at epoch 0
+    // with the same member id.
+    rig.now += Duration::from_secs(10);
+    assert!(heartbeats(&rig.round()).is_empty());
+    rig.member.record_poll(rig.now);
+    let (_, join) = one_heartbeat(&rig.round());
+    assert_eq!(join.member_epoch, 0);
+    assert_eq!(join.member_id, id);
+    assert_eq!(join.instance_id.as_deref(), Some("i-1"));
+}

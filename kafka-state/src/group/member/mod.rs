@@ -677,7 +677,7 @@ impl GroupMember {
     fn leave(&mut self, reason: LeaveReason, events: &mut VecDeque<Event>) {
         info!(target: LOG, ?reason, member_id = %self.member_id, "leaving the group");
         if self.consumer_protocol() {
-            self.cg_leave();
+            self.cg_leave(reason == LeaveReason::PollIntervalExceeded);
         } else {
             let joined = !self.member_id.is_empty() && !matches!(self.phase, Phase::Idle);
             if joined && !self.is_static() && self.coordinator.is_some() {
