@@ -380,11 +380,12 @@ class JavaMember:
     """The Java client's consumer as a group member (KafkaPeer group); its
     rebalance events and records are collected as they come."""
 
-    def __init__(self, java_peer, bootstrap, topic, group, assignor="range"):
+    def __init__(self, java_peer, bootstrap, topic, group, assignor="range", protocol="classic"):
         import threading
 
         self.proc = java_peer.popen(
-            "group", "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--assignor", assignor
+            "group", "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--assignor", assignor,
+            "--protocol", protocol,
         )
         self.events = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -493,5 +494,67 @@ def test_kfk_and_java_members_share_one_classic_group(kafka_cluster, java_peer, 
     finally:
         if java is not None:
             java.finish()
+        if ours.proc.poll() is None:
+            ours.proc.kill()
+
+
+@pytest.mark.cap(300)
+def test_kfk_and_java_members_share_one_consumer_protocol_group(kafka_cluster, java_peer):
+    """The Java client's consumer and ours in one KIP-848 group: the
+    coordinator splits the topic; the Java member commits and leaves, ours
+    takes its partitions over from those commits; every record is read
+    once across both."""
+    import signal
+
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("java848")
+    group = unique("java848-g")
+    kfk("-b", bootstrap, "topic", "create", topic, "--partitions", "6")
+    p = Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+
+    def produce(start, end):
+        for i in range(start, end):
+            p.produce(topic, value=f"v{i}".encode(), partition=i % 6)
+        assert p.flush(30) == 0
+
+    produce(0, 60)
+    ours = KfkMember(bootstrap, topic, group, "--group-protocol", "consumer")
+    java = None
+    try:
+        deadline = time.monotonic() + 60
+        while len(ours.owned()) != 6:
+            assert time.monotonic() < deadline, (ours.owned(), ours.err)
+            time.sleep(0.2)
+        time.sleep(2)
+        java = JavaMember(java_peer, bootstrap, topic, group, protocol="consumer")
+        deadline = time.monotonic() + 90
+        while True:
+            theirs, mine = java.owned(), ours.owned()
+            if theirs and mine and len(theirs) + len(mine) == 6:
+                break
+            assert time.monotonic() < deadline, (theirs, mine, ours.err)
+            time.sleep(0.2)
+        assert theirs.isdisjoint(mine), (theirs, mine)
+        produce(60, 120)
+        deadline = time.monotonic() + 60
+        want = {f"v{i}" for i in range(60, 120) if i % 6 in theirs}
+        while not want <= set(java.values()):
+            assert time.monotonic() < deadline, (len(java.values()), want)
+            time.sleep(0.2)
+        # The Java member commits and leaves; ours takes everything over.
+        java.finish()
+        deadline = time.monotonic() + 60
+        while len(ours.owned()) != 6:
+            assert time.monotonic() < deadline, ours.err
+            time.sleep(0.2)
+        produce(120, 180)
+        time.sleep(8)  # kfk's stdout is buffered: checked once it exits
+        ours.proc.send_signal(signal.SIGINT)
+        assert ours.finish() == 0, "\n".join(ours.err)
+        everything = sorted(ours.out + java.values(), key=lambda v: int(v[1:]))
+        assert everything == [f"v{i}" for i in range(180)], "each record once"
+    finally:
+        if java is not None and java.proc.poll() is None:
+            java.proc.kill()
         if ours.proc.poll() is None:
             ours.proc.kill()
