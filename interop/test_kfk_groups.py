@@ -1,6 +1,7 @@
 """Consumer groups on Apache Kafka with other clients. Mixed classic
 groups: kfk members with librdkafka's and with the Java client's, each
-side leading once. And `kfk group` on a live group of librdkafka consumers on the 3-node
+side leading once; a mixed KIP-848 consumer-protocol group of kfk and
+librdkafka. And `kfk group` on a live group of librdkafka consumers on the 3-node
 Apache Kafka cluster, with the classic protocol (members' partitions
 decoded from the group's own assignment bytes) and with KIP-848's
 consumer protocol (the coordinator's own assignment): the members, their
@@ -288,15 +289,103 @@ def test_kfk_and_librdkafka_members_share_one_classic_group(kafka_cluster):
             ours.proc.kill()
 
 
+@pytest.mark.cap(240)
+def test_kfk_and_librdkafka_members_share_one_consumer_protocol_group(kafka_cluster):
+    """A KIP-848 group (group.protocol=consumer) of a kfk member and a
+    librdkafka member: the coordinator splits the topic between them; kfk
+    commits (automatically, before it revokes, and at exit) and leaves
+    cleanly, the librdkafka member takes everything over from those
+    commits: every record is read once, none twice."""
+    import signal
+
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("kip848")
+    group = unique("kip848-g")
+    kfk("-b", bootstrap, "topic", "create", topic, "--partitions", "6")
+    p = Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+
+    def produce(start, end):
+        for i in range(start, end):
+            p.produce(topic, value=f"v{i}".encode(), partition=i % 6)
+        assert p.flush(30) == 0
+
+    produce(0, 60)
+    ours = KfkMember(bootstrap, topic, group, "--group-protocol", "consumer",
+                     "-X", "group.remote.assignor=uniform")
+    other = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "group.protocol": "consumer",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "log_level": 3,
+    })
+    got = []
+
+    def poll_other(seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            m = other.poll(0.05)
+            if m is not None and not m.error():
+                got.append(m.value().decode())
+
+    try:
+        # kfk alone owns all six partitions and reads the first 60 (its
+        # stdout is buffered: what it printed is checked at the end).
+        deadline = time.monotonic() + 60
+        while len(ours.owned()) != 6:
+            assert time.monotonic() < deadline, (ours.owned(), ours.err)
+            time.sleep(0.2)
+        time.sleep(2)
+        # librdkafka joins: the coordinator moves partitions to it; kfk
+        # commits them before revoking, so it starts after what kfk read.
+        other.subscribe([topic])
+        deadline = time.monotonic() + 90
+        while True:
+            poll_other(0.3)
+            theirs = {tp.partition for tp in other.assignment()}
+            mine = ours.owned()
+            if theirs and mine and len(theirs) + len(mine) == 6:
+                break
+            assert time.monotonic() < deadline, (theirs, ours.err)
+        assert theirs.isdisjoint(mine), (theirs, mine)
+        assert theirs | mine == set(range(6))
+        produce(60, 120)
+        poll_other(5)
+        # kfk stops: it commits what it printed and leaves (epoch -1);
+        # librdkafka takes every partition over from those commits.
+        ours.proc.send_signal(signal.SIGINT)
+        assert ours.finish() == 0, "\n".join(ours.err)
+        assert any(line.startswith("committed") for line in ours.err), ours.err
+        deadline = time.monotonic() + 60
+        while len({tp.partition for tp in other.assignment()}) != 6:
+            assert time.monotonic() < deadline, other.assignment()
+            poll_other(0.3)
+        produce(120, 180)
+        deadline = time.monotonic() + 60
+        while len(set(got) | set(ours.out)) < 180:
+            assert time.monotonic() < deadline, (len(got), len(ours.out))
+            poll_other(0.3)
+        poll_other(1)
+        everything = sorted(got + ours.out, key=lambda v: int(v[1:]))
+        assert everything == [f"v{i}" for i in range(180)], "each record once"
+        assert len(ours.out) >= 60 and len(got) >= 60, (len(ours.out), len(got))
+    finally:
+        other.close()
+        if ours.proc.poll() is None:
+            ours.proc.kill()
+
+
 class JavaMember:
     """The Java client's consumer as a group member (KafkaPeer group); its
     rebalance events and records are collected as they come."""
 
-    def __init__(self, java_peer, bootstrap, topic, group, assignor="range"):
+    def __init__(self, java_peer, bootstrap, topic, group, assignor="range", protocol="classic"):
         import threading
 
         self.proc = java_peer.popen(
-            "group", "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--assignor", assignor
+            "group", "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--assignor", assignor,
+            "--protocol", protocol,
         )
         self.events = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -405,5 +494,67 @@ def test_kfk_and_java_members_share_one_classic_group(kafka_cluster, java_peer, 
     finally:
         if java is not None:
             java.finish()
+        if ours.proc.poll() is None:
+            ours.proc.kill()
+
+
+@pytest.mark.cap(300)
+def test_kfk_and_java_members_share_one_consumer_protocol_group(kafka_cluster, java_peer):
+    """The Java client's consumer and ours in one KIP-848 group: the
+    coordinator splits the topic; the Java member commits and leaves, ours
+    takes its partitions over from those commits; every record is read
+    once across both."""
+    import signal
+
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("java848")
+    group = unique("java848-g")
+    kfk("-b", bootstrap, "topic", "create", topic, "--partitions", "6")
+    p = Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+
+    def produce(start, end):
+        for i in range(start, end):
+            p.produce(topic, value=f"v{i}".encode(), partition=i % 6)
+        assert p.flush(30) == 0
+
+    produce(0, 60)
+    ours = KfkMember(bootstrap, topic, group, "--group-protocol", "consumer")
+    java = None
+    try:
+        deadline = time.monotonic() + 60
+        while len(ours.owned()) != 6:
+            assert time.monotonic() < deadline, (ours.owned(), ours.err)
+            time.sleep(0.2)
+        time.sleep(2)
+        java = JavaMember(java_peer, bootstrap, topic, group, protocol="consumer")
+        deadline = time.monotonic() + 90
+        while True:
+            theirs, mine = java.owned(), ours.owned()
+            if theirs and mine and len(theirs) + len(mine) == 6:
+                break
+            assert time.monotonic() < deadline, (theirs, mine, ours.err)
+            time.sleep(0.2)
+        assert theirs.isdisjoint(mine), (theirs, mine)
+        produce(60, 120)
+        deadline = time.monotonic() + 60
+        want = {f"v{i}" for i in range(60, 120) if i % 6 in theirs}
+        while not want <= set(java.values()):
+            assert time.monotonic() < deadline, (len(java.values()), want)
+            time.sleep(0.2)
+        # The Java member commits and leaves; ours takes everything over.
+        java.finish()
+        deadline = time.monotonic() + 60
+        while len(ours.owned()) != 6:
+            assert time.monotonic() < deadline, ours.err
+            time.sleep(0.2)
+        produce(120, 180)
+        time.sleep(8)  # kfk's stdout is buffered: checked once it exits
+        ours.proc.send_signal(signal.SIGINT)
+        assert ours.finish() == 0, "\n".join(ours.err)
+        everything = sorted(ours.out + java.values(), key=lambda v: int(v[1:]))
+        assert everything == [f"v{i}" for i in range(180)], "each record once"
+    finally:
+        if java is not None and java.proc.poll() is None:
+            java.proc.kill()
         if ours.proc.poll() is None:
             ours.proc.kill()

@@ -64,6 +64,8 @@ pub struct Options {
     pub json: bool,
     /// Subscribe as a member of `config.group` instead of assigning.
     pub group: bool,
+    /// With `group`: `topic` is a regular expression the broker matches.
+    pub regex: bool,
     /// With `group`: commit what was printed at exit.
     pub commit: bool,
 }
@@ -71,6 +73,15 @@ pub struct Options {
 /// Consumes until the count, the end (with `-e`) or Ctrl-C; returns how
 /// many records were printed.
 pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
+    if opts.regex {
+        let mut consumer = client.consumer().map_err(|e| e.to_string())?;
+        consumer.on_rebalance(|change| eprintln!("{}", describe_rebalance(&change)));
+        consumer
+            .subscribe_regex(opts.topic.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        return print_records(consumer, &opts, Vec::new()).await;
+    }
     // A group member may subscribe to several topics, comma-separated.
     let topics: Vec<&str> = match opts.group {
         true => opts
@@ -135,6 +146,16 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
                 .map_err(|e| e.to_string())?;
         }
     }
+    print_records(consumer, &opts, partitions).await
+}
+
+/// Prints records until the count, the end (with `-e`) or a signal; a
+/// group member commits what was printed.
+async fn print_records(
+    mut consumer: kafka_tokio::Consumer,
+    opts: &Options,
+    partitions: Vec<TopicPartition>,
+) -> Result<u64, String> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let progress = Progress::new("consumed");

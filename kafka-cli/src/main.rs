@@ -153,10 +153,17 @@ enum Command {
         /// With -G: commit nothing (neither automatically nor at exit).
         #[arg(long = "no-commit", requires = "group")]
         no_commit: bool,
-        /// With -G: the group protocol. Only classic is implemented for
-        /// members so far; consumer (KIP-848) is refused.
+        /// With -G: the group protocol: classic (JoinGroup/SyncGroup, the
+        /// default) or consumer (KIP-848, Kafka 4.0 and later: the broker
+        /// assigns; --assignor does not apply, -X group.remote.assignor
+        /// names the broker's assignor). The same as -X group.protocol.
         #[arg(long = "group-protocol", value_parser = ["classic", "consumer"], requires = "group")]
         group_protocol: Option<String>,
+        /// With -G: -t is a regular expression (RE2/J syntax) the broker
+        /// matches against topic names, now and as topics are created.
+        /// Needs the consumer group protocol.
+        #[arg(long = "regex", requires = "group")]
+        regex: bool,
         /// Which records to read: read_uncommitted (everything, the default)
         /// or read_committed (no open or aborted transactions); the same as
         /// -X isolation.level=..., which it overrides.
@@ -318,16 +325,18 @@ fn config(cli: &Cli) -> Result<Config, String> {
         ..
     } = &cli.command
     {
-        if group_protocol.as_deref() == Some("consumer") {
-            return Err(
-                "--group-protocol consumer: KIP-848 members are not implemented yet; use classic"
-                    .into(),
-            );
-        }
         let g = config
             .group
             .get_or_insert_with(|| kafka_tokio::GroupConfig::new(""));
         g.group_id = group.clone();
+        if let Some(p) = group_protocol {
+            g.group_protocol = settings::group_protocol(p).map_err(|e| format!("--{e}"))?;
+        }
+        if !assignors.is_empty() && g.group_protocol == kafka_tokio::GroupProtocol::Consumer {
+            return Err(
+                "--assignor names client-side assignors, which the consumer group protocol does not use; use -X group.remote.assignor".into(),
+            );
+        }
         if !assignors.is_empty() {
             settings::apply_group_assignors(g, &assignors.join(","))?;
         }
@@ -506,6 +515,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             group,
             no_commit,
             isolation,
+            regex,
             ..
         } => {
             let start = consume::Start::parse(offset)?;
@@ -544,6 +554,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     exit_at_end: *exit_at_end,
                     json: format == "json",
                     group: group.is_some(),
+                    regex: *regex,
                     commit: !*no_commit,
                 },
             )

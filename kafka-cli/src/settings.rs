@@ -28,6 +28,8 @@ const KNOWN: &[&str] = &[
     "auto.commit.interval.ms",
     "partition.assignment.strategy",
     "client.rack",
+    "group.protocol",
+    "group.remote.assignor",
 ];
 
 /// The assignors `partition.assignment.strategy` names, as the short
@@ -57,6 +59,19 @@ fn assignor(name: &str) -> Result<kafka_state::group::MakeAssignor, String> {
         }
     };
     Ok(make)
+}
+
+/// `classic` or `consumer` (KIP-848), as `group.protocol` in the Java
+/// client (case-insensitive, as there).
+pub fn group_protocol(value: &str) -> Result<kafka_state::group::GroupProtocol, String> {
+    use kafka_state::group::GroupProtocol;
+    match value.to_ascii_lowercase().as_str() {
+        "classic" => Ok(GroupProtocol::Classic),
+        "consumer" => Ok(GroupProtocol::Consumer),
+        _ => Err(format!(
+            "group.protocol {value}: expected classic or consumer"
+        )),
+    }
 }
 
 /// `read_committed` or `read_uncommitted`, as in the Java client.
@@ -139,7 +154,9 @@ pub fn apply(config: &mut Config, setting: &str) -> Result<(), String> {
         | "enable.auto.commit"
         | "auto.commit.interval.ms"
         | "partition.assignment.strategy"
-        | "client.rack" => {
+        | "client.rack"
+        | "group.protocol"
+        | "group.remote.assignor" => {
             // The group id may come later (-G); `config` checks it is set.
             let group = config
                 .group
@@ -153,6 +170,8 @@ pub fn apply(config: &mut Config, setting: &str) -> Result<(), String> {
                 "rebalance.timeout.ms" => group.rebalance_timeout = Some(ms()?),
                 "auto.commit.interval.ms" => group.auto_commit_interval = ms()?,
                 "client.rack" => group.client_rack = Some(value.to_string()),
+                "group.protocol" => group.group_protocol = group_protocol(value)?,
+                "group.remote.assignor" => group.remote_assignor = Some(value.to_string()),
                 "enable.auto.commit" => {
                     group.enable_auto_commit = match value {
                         "true" => true,
@@ -176,6 +195,21 @@ pub fn apply(config: &mut Config, setting: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_protocol_and_remote_assignor() {
+        use kafka_state::group::GroupProtocol;
+        let mut c = Config::default();
+        apply(&mut c, "group.protocol=consumer").unwrap();
+        apply(&mut c, "group.remote.assignor=uniform").unwrap();
+        let g = c.group.as_ref().unwrap();
+        assert_eq!(g.group_protocol, GroupProtocol::Consumer);
+        assert_eq!(g.remote_assignor.as_deref(), Some("uniform"));
+        apply(&mut c, "group.protocol=CLASSIC").unwrap();
+        assert_eq!(c.group.unwrap().group_protocol, GroupProtocol::Classic);
+        let mut c = Config::default();
+        assert!(apply(&mut c, "group.protocol=modern").is_err());
+    }
 
     #[test]
     fn applies_known_keys_and_rejects_the_rest() {

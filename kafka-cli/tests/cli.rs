@@ -677,8 +677,15 @@ fn group_consume_on(b: &str, topic: &str, group: &str) {
             group,
             "--group-protocol",
             "consumer",
+            "--assignor",
+            "range",
         ]),
-        "KIP-848",
+        "group.remote.assignor",
+    );
+    // A regular expression is matched by the broker: classic refuses it.
+    assert_one_line_failure(
+        &kfk(&["-b", b, "consume", "-t", "t.*", "-G", group, "--regex"]),
+        "group.protocol=consumer",
     );
     assert_one_line_failure(
         &kfk(&[

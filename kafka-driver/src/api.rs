@@ -13,7 +13,7 @@ pub use kafka_state::consumer::{
 };
 pub use kafka_state::group::{
     Assignor, CommitError, CooperativeStickyAssignor, GroupConfig, GroupError, GroupMetadata,
-    OffsetAndMetadata, RangeAssignor, RoundRobinAssignor, StickyAssignor,
+    GroupProtocol, OffsetAndMetadata, RangeAssignor, RoundRobinAssignor, StickyAssignor,
 };
 pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord, TopicName};
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};

@@ -139,6 +139,15 @@ impl<R: Runtime, W: Wake> ConsumerLease<R, W> {
             .command(|core, now| core.client.consumer().subscribe(now, topics))??)
     }
 
+    /// Joins the configured consumer group consuming the topics whose
+    /// names match `pattern`, matched by the broker (needs
+    /// `GroupProtocol::Consumer`; replaces an earlier subscription).
+    pub fn subscribe_regex(&mut self, pattern: String) -> Result<(), Error> {
+        Ok(self
+            .shared
+            .command(|core, now| core.client.consumer().subscribe_regex(now, pattern))??)
+    }
+
     /// Leaves the group. What was yielded is stored first, so the
     /// automatic commit on leaving covers it.
     pub fn unsubscribe(&mut self) -> Result<(), Error> {

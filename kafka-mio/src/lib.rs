@@ -101,7 +101,7 @@ pub use kafka_proto::record::Compression;
 pub use kafka_state::consumer::{AutoOffsetReset, OffsetSpec, SeekTo};
 pub use kafka_state::group::{
     CommitError, CooperativeStickyAssignor, GroupConfig, GroupError, GroupEvent, GroupMetadata,
-    OffsetAndMetadata, RangeAssignor, RoundRobinAssignor, StickyAssignor,
+    GroupProtocol, OffsetAndMetadata, RangeAssignor, RoundRobinAssignor, StickyAssignor,
 };
 pub use kafka_state::producer::{
     Acks, DeliveryId, DeliveryReport, ProduceError, ProducerConfig, ProducerRecord, SendError,
@@ -324,6 +324,20 @@ impl Client {
         topics: impl IntoIterator<Item = S>,
     ) -> Result<(), Error> {
         self.command(|core, now| core.consumer().subscribe(now, topics))
+    }
+
+    /// Joins the consumer group of `config.group` consuming every topic whose name matches
+    /// `pattern` (RE2/J syntax, as the Java client's
+    /// `subscribe(SubscriptionPattern)`), now and as topics are created.
+    /// The broker matches it, so it needs
+    /// `GroupProtocol::Consumer` (`group.protocol=consumer`, KIP-848);
+    /// with the classic protocol it fails with
+    /// [`Misuse::RegexNeedsConsumerProtocol`](kafka_state::Misuse::RegexNeedsConsumerProtocol).
+    /// A pattern the broker refuses ends the member with
+    /// `GroupError::InvalidRegularExpression`.
+    pub fn subscribe_regex(&mut self, pattern: impl Into<String>) -> Result<(), Error> {
+        let pattern = pattern.into();
+        self.command(|core, now| core.consumer().subscribe_regex(now, pattern))
     }
 
     /// Leaves the group (committing first, with auto-commit).

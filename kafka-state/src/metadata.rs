@@ -234,7 +234,12 @@ pub(crate) struct MetadataState {
     pub(crate) cache: ClusterMetadata,
     /// Topics fetched on every refresh.
     tracked: BTreeSet<String>,
+    /// Every topic is fetched: a group member has topic ids to resolve
+    /// that no tracked name covers (a KIP-848 assignment).
+    all_topics: bool,
     in_flight: Option<RequestId>,
+    /// The request in flight asked for every topic.
+    in_flight_all: bool,
     /// A refresh is wanted as soon as `not_before` allows.
     update_requested: bool,
     /// No fetch before this (rate limit and retry backoff).
@@ -250,7 +255,9 @@ impl MetadataState {
         Self {
             cache: ClusterMetadata::default(),
             tracked: BTreeSet::new(),
+            all_topics: false,
             in_flight: None,
+            in_flight_all: false,
             update_requested: true,
             not_before: now,
             next_refresh: now + max_age,
@@ -274,6 +281,15 @@ impl MetadataState {
         }
     }
 
+    /// Fetches every topic (on) or only the tracked ones (off) from the
+    /// next refresh on; turning it on asks for a refresh.
+    pub(crate) fn want_all_topics(&mut self, on: bool) {
+        if on && !self.all_topics {
+            self.request_update();
+        }
+        self.all_topics = on;
+    }
+
     /// The refresh request to send now, if one is due.
     pub(crate) fn poll_request(
         &mut self,
@@ -290,17 +306,19 @@ impl MetadataState {
         let id = queue.next_id();
         self.in_flight = Some(id);
         self.update_requested = false;
-        let topics = self
-            .tracked
-            .iter()
-            .map(|t| MetadataRequestTopic::default().with_name(Some(t.clone())))
-            .collect();
-        debug!(target: LOG, %id, topics = self.tracked.len(), "fetching metadata");
+        self.in_flight_all = self.all_topics;
+        let topics = (!self.all_topics).then(|| {
+            self.tracked
+                .iter()
+                .map(|t| MetadataRequestTopic::default().with_name(Some(t.clone())))
+                .collect()
+        });
+        debug!(target: LOG, %id, topics = self.tracked.len(), all = self.all_topics, "fetching metadata");
         Some(Outbound {
             id,
             target: Target::Any,
             body: MetadataRequest::default()
-                .with_topics(Some(topics))
+                .with_topics(topics)
                 .with_allow_auto_topic_creation(false)
                 .into(),
             expires: now + api_timeout,
@@ -348,7 +366,7 @@ impl MetadataState {
             return Ok(false);
         }
         self.next_refresh = now + self.max_age;
-        let changed = self.cache.apply(&resp, false)?;
+        let changed = self.cache.apply(&resp, self.in_flight_all)?;
         // Retry soon while a tracked topic has no usable leaders yet.
         let incomplete = self.tracked.iter().any(|t| {
             self.cache.topic(t).is_none_or(|m| {

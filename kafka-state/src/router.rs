@@ -137,6 +137,11 @@ pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
                 };
             }
         }
+        // v0 (Kafka 3.7 to 3.9): the coordinator makes the member id and
+        // wants an empty one to join; from v1 the client makes it.
+        RequestBody::ConsumerGroupHeartbeat(req) if version == 0 && req.member_epoch == 0 => {
+            req.member_id.clear();
+        }
         RequestBody::Metadata(req) => {
             // Metadata v0 has no null topic list: an empty one means all topics.
             if version == 0 && req.topics.is_none() {

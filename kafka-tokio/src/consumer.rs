@@ -199,6 +199,19 @@ impl Consumer {
             .subscribe(topics.into_iter().map(Into::into).collect())
     }
 
+    /// Joins the consumer group consuming every topic whose name matches
+    /// `pattern` (RE2/J syntax, as the Java client's
+    /// `subscribe(SubscriptionPattern)`), now and as topics are created.
+    /// The broker matches it, so it needs
+    /// `GroupProtocol::Consumer` (`group.protocol=consumer`, KIP-848);
+    /// with the classic protocol it fails with
+    /// [`Misuse::RegexNeedsConsumerProtocol`](kafka_state::Misuse::RegexNeedsConsumerProtocol).
+    /// A pattern the broker refuses ends the member with
+    /// `GroupError::InvalidRegularExpression`.
+    pub async fn subscribe_regex(&mut self, pattern: impl Into<String>) -> Result<(), Error> {
+        self.lease.subscribe_regex(pattern.into())
+    }
+
     /// Leaves the group: with auto-commit, what was consumed is committed
     /// first; every partition is revoked.
     pub async fn unsubscribe(&mut self) -> Result<(), Error> {

@@ -310,8 +310,8 @@ impl Consumer<'_> {
     /// and friends, with [`GroupEvent`](crate::group::GroupEvent)s about
     /// the membership. Each partition starts at its committed offset, or
     /// where `auto_offset_reset` says. Calling it again changes the
-    /// subscription (partitions of dropped topics are revoked and the
-    /// member rejoins). Fails without a group configured, with a manual
+    /// subscription (partitions of dropped topics are revoked and, with
+    /// the classic protocol, the member rejoins). Fails without a group configured, with a manual
     /// assignment in place, or after the member failed for good.
     pub fn subscribe<S: Into<String>>(
         &mut self,
@@ -335,6 +335,47 @@ impl Consumer<'_> {
         c.group.subscribe(c.now, topics, &mut c.metadata);
         c.pump();
         Ok(())
+    }
+
+    /// Joins [`Config::group`](crate::Config::group) consuming every topic
+    /// whose name matches `pattern`, a regular expression the broker
+    /// matches (RE2/J syntax as in the Java client's
+    /// `subscribe(SubscriptionPattern)`; KIP-848). Topics created later
+    /// that match are assigned too. Needs
+    /// [`GroupProtocol::Consumer`](crate::group::GroupProtocol::Consumer)
+    /// ([`Misuse::RegexNeedsConsumerProtocol`] otherwise). The pattern is
+    /// checked only by the broker: a bad one ends the member with
+    /// [`GroupError::InvalidRegularExpression`](crate::group::GroupError::InvalidRegularExpression).
+    /// Replaces a topic subscription, and the reverse. Fails like
+    /// [`Consumer::subscribe`] otherwise.
+    pub fn subscribe_regex(
+        &mut self,
+        now: Instant,
+        pattern: impl Into<String>,
+    ) -> Result<(), Misuse> {
+        let pattern = pattern.into();
+        if pattern.is_empty() {
+            return Err(Misuse::NoTopics);
+        }
+        self.client.check_usable()?;
+        self.client.group.check()?;
+        if !self.client.group.consumer_protocol() {
+            return Err(Misuse::RegexNeedsConsumerProtocol);
+        }
+        if !self.client.group.is_subscribed() && self.client.consumer.assignment().next().is_some()
+        {
+            return Err(Misuse::ManuallyAssigned);
+        }
+        let c = self.start(now)?;
+        c.group.subscribe_regex(c.now, pattern);
+        c.pump();
+        Ok(())
+    }
+
+    /// The regular expression subscribed to with
+    /// [`Consumer::subscribe_regex`], if any.
+    pub fn subscription_regex(&self) -> Option<&str> {
+        self.client.group.subscription_regex()
     }
 
     /// Leaves the group: what was consumed is committed (with

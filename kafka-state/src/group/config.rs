@@ -13,8 +13,39 @@ use crate::error::Misuse;
 /// each client makes its own (an assignor may keep state).
 pub type MakeAssignor = Arc<dyn Fn() -> Box<dyn Assignor> + Send + Sync>;
 
-/// Settings of the classic consumer-group member, named after the Java
-/// client's (`group.id`, `session.timeout.ms`, ...).
+/// Which rebalance protocol the member speaks (`group.protocol`).
+///
+/// - [`GroupProtocol::Classic`] (JoinGroup/SyncGroup): works with every
+///   broker; one member (the leader) computes the assignment with the
+///   client-side [`GroupConfig::assignors`], and every rebalance is a
+///   round through all members (eager or cooperative).
+/// - [`GroupProtocol::Consumer`] (KIP-848, ConsumerGroupHeartbeat; Kafka
+///   4.0 and later): the coordinator assigns (the broker-side assignor
+///   [`GroupConfig::remote_assignor`] names), each member reconciles on
+///   its own, and rebalances are incremental without a group-wide
+///   barrier, so a member that joins or leaves disturbs only the
+///   partitions that move. It also offers a broker-side regular
+///   expression subscription. Choose it on Kafka 4.x unless a member of
+///   the same group must still speak the classic protocol (a Kafka 4.x
+///   group mixes both, but an older broker does not). Client-side
+///   assignors (`assignors`, hence the eager or cooperative choice) do not
+///   apply under it; `session_timeout` and `heartbeat_interval` are the
+///   broker's (`group.consumer.*`) and only bound how long the member
+///   waits for a heartbeat answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GroupProtocol {
+    /// JoinGroup/SyncGroup with client-side assignors; the default, as in
+    /// the Java client and librdkafka.
+    #[default]
+    Classic,
+    /// The KIP-848 consumer protocol: ConsumerGroupHeartbeat and
+    /// broker-side assignment.
+    Consumer,
+}
+
+/// Settings of the consumer-group member, named after the Java client's
+/// (`group.id`, `session.timeout.ms`, ...).
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct GroupConfig {
@@ -60,6 +91,13 @@ pub struct GroupConfig {
     /// `ConsumerRebalanceListener.onPartitionsRevoked`, for applications
     /// that commit by hand. Off by default: revokes happen at once.
     pub await_revoke: bool,
+    /// The rebalance protocol (`group.protocol`); classic by default.
+    pub group_protocol: GroupProtocol,
+    /// The broker-side assignor to ask for under
+    /// [`GroupProtocol::Consumer`] (`group.remote.assignor`, Kafka ships
+    /// `uniform` and `range`); `None` lets the broker choose. Refused with
+    /// the classic protocol.
+    pub remote_assignor: Option<String>,
 }
 
 impl fmt::Debug for GroupConfig {
@@ -76,6 +114,8 @@ impl fmt::Debug for GroupConfig {
             .field("auto_commit_interval", &self.auto_commit_interval)
             .field("client_rack", &self.client_rack)
             .field("await_revoke", &self.await_revoke)
+            .field("group_protocol", &self.group_protocol)
+            .field("remote_assignor", &self.remote_assignor)
             .finish()
     }
 }
@@ -103,6 +143,8 @@ impl GroupConfig {
             auto_commit_interval: Duration::from_secs(5),
             client_rack: None,
             await_revoke: false,
+            group_protocol: GroupProtocol::Classic,
+            remote_assignor: None,
         }
     }
 
@@ -185,6 +227,24 @@ impl GroupConfig {
         }
         if self.enable_auto_commit && self.auto_commit_interval.is_zero() {
             return bad("auto_commit_interval must be positive with enable_auto_commit");
+        }
+        match self.group_protocol {
+            GroupProtocol::Consumer => {
+                // Client-side assignors are not used: nothing to check.
+                if self
+                    .remote_assignor
+                    .as_deref()
+                    .is_some_and(|a| a.is_empty())
+                {
+                    return bad("remote_assignor must not be empty (None lets the broker choose)");
+                }
+                return Ok(());
+            }
+            GroupProtocol::Classic => {
+                if self.remote_assignor.is_some() {
+                    return bad("remote_assignor needs group_protocol Consumer");
+                }
+            }
         }
         if self.assignors.is_empty() {
             return bad("a group needs at least one assignor");
@@ -295,6 +355,31 @@ mod tests {
                 "max_poll_interval",
             ),
         ];
+        // The consumer protocol needs no client-side assignor; a remote
+        // assignor needs it.
+        let consumer = GroupConfig {
+            group_protocol: GroupProtocol::Consumer,
+            remote_assignor: Some("uniform".into()),
+            assignors: Vec::new(),
+            ..ok.clone()
+        };
+        assert_eq!(consumer.validate(), Ok(()));
+        assert_eq!(GroupConfig::new("g").group_protocol, GroupProtocol::Classic);
+        let mut cases = cases;
+        cases.push((
+            GroupConfig {
+                remote_assignor: Some("uniform".into()),
+                ..ok.clone()
+            },
+            "group_protocol Consumer",
+        ));
+        cases.push((
+            GroupConfig {
+                remote_assignor: Some(String::new()),
+                ..consumer.clone()
+            },
+            "remote_assignor",
+        ));
         for (config, words) in cases {
             match config.validate() {
                 Err(Misuse::InvalidConfig(reason)) => {

@@ -117,6 +117,12 @@ pub enum GroupError {
     /// assignor's user data over 2 GiB or a rack id over 32767 bytes).
     #[error("the member's subscription cannot be encoded: {0}")]
     Subscription(super::ProtocolError),
+    /// The coordinator refused the regular expression of
+    /// [`Consumer::subscribe_regex`](crate::Consumer::subscribe_regex)
+    /// (INVALID_REGULAR_EXPRESSION), with the broker's explanation.
+    /// Patterns are RE2/J syntax, checked only by the broker.
+    #[error("the broker refused the subscription's regular expression: {0}")]
+    InvalidRegularExpression(String),
 }
 
 /// Why the member left its group.

@@ -1,4 +1,4 @@
-//! Consumer groups: the classic group member (`member`), its settings
+//! Consumer groups: the group member (`member`, classic or KIP-848), its settings
 //! ([`GroupConfig`]) and events ([`GroupEvent`]), the assignors a group
 //! leader runs and the encoding members exchange through JoinGroup and
 //! SyncGroup ([`protocol`]).
@@ -26,7 +26,7 @@ pub use assignor::{
     AssignError, Assignment, Assignor, MemberSubscription, PartitionInfo, RebalanceProtocol,
     Subscription, TopicInfo,
 };
-pub use config::{GroupConfig, MakeAssignor};
+pub use config::{GroupConfig, GroupProtocol, MakeAssignor};
 pub use event::{
     CommitError, GroupError, GroupEvent, GroupMetadata, LeaveReason, OffsetAndMetadata,
 };

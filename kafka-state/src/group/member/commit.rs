@@ -289,6 +289,18 @@ impl CommitBook {
         self.wire.contains_key(&wire)
     }
 
+    /// Moves commits not in flight to member epoch `epoch` (consumer
+    /// protocol: a commit goes with the member's current epoch, so one
+    /// refused with STALE_MEMBER_EPOCH succeeds once the heartbeat brought
+    /// the new epoch).
+    pub(super) fn restamp(&mut self, epoch: i32) {
+        for c in self.commits.values_mut() {
+            if c.wire.is_none() {
+                c.generation = epoch;
+            }
+        }
+    }
+
     /// The generation a commit request was made in.
     pub(super) fn generation_of(&self, wire: RequestId) -> Option<i32> {
         let id = self.wire.get(&wire)?;
@@ -350,7 +362,8 @@ impl CommitBook {
                 ErrorCode::None => Some(Ok(())),
                 ErrorCode::IllegalGeneration
                 | ErrorCode::UnknownMemberId
-                | ErrorCode::FencedInstanceId => {
+                | ErrorCode::FencedInstanceId
+                | ErrorCode::FencedMemberEpoch => {
                     verdict = CommitVerdict::GenerationOver(code);
                     Some(Err(CommitError::Rebalanced(code)))
                 }
@@ -359,6 +372,13 @@ impl CommitBook {
                         verdict = CommitVerdict::Rebalancing;
                     }
                     Some(Err(CommitError::RebalanceInProgress))
+                }
+                // Consumer protocol: the commit's epoch is behind the
+                // coordinator's; the heartbeat that brings the new epoch
+                // restamps it (`restamp`), so it is retried.
+                ErrorCode::StaleMemberEpoch => {
+                    c.last_error = Some(code);
+                    None
                 }
                 ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
                     if verdict == CommitVerdict::Fine {

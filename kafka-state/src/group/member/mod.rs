@@ -1,9 +1,15 @@
-//! The classic consumer-group member (JoinGroup/SyncGroup), a sub-machine
-//! of the [`Client`](crate::Client) next to the consumer.
+//! The consumer-group member, a sub-machine of the
+//! [`Client`](crate::Client) next to the consumer. It speaks the classic
+//! protocol (JoinGroup/SyncGroup, described here) or the KIP-848 consumer
+//! protocol (ConsumerGroupHeartbeat, in `consumer`), as
+//! [`GroupConfig::group_protocol`] says. Both share everything but the
+//! requests: the steps with the consumer (`cooperate`), commits,
+//! committed offsets, automatic commits, the revoke window, the max poll
+//! interval and the events.
 //!
 //! # How it runs
 //!
-//! The member finds the group's coordinator (FindCoordinator), joins
+//! The classic member finds the group's coordinator (FindCoordinator), joins
 //! (JoinGroup, with the member id MEMBER_ID_REQUIRED hands out, KIP-394),
 //! computes the assignment if it leads (the chosen [`Assignor`] over every
 //! member's subscription and the client's metadata), syncs (SyncGroup),
@@ -46,6 +52,9 @@
 //! or leave). A generation that ends meanwhile loses the partitions.
 
 mod commit;
+mod consumer;
+#[cfg(test)]
+mod consumer_tests;
 mod leader;
 #[cfg(test)]
 mod tests;
@@ -62,16 +71,17 @@ use kafka_proto::messages::offset_fetch_request::{
 };
 use kafka_proto::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_proto::messages::{
-    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, JoinGroupRequest,
-    JoinGroupResponse, LeaveGroupRequest, OffsetFetchRequest, OffsetFetchResponse,
-    SyncGroupRequest, SyncGroupResponse,
+    ConsumerGroupHeartbeatRequest, FindCoordinatorRequest, FindCoordinatorResponse,
+    HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, OffsetFetchRequest,
+    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_proto::{ErrorCode, RequestBody, ResponseBody};
 use tracing::{debug, info, warn};
 
 use super::{
     protocol, Assignor, CommitError, GroupConfig, GroupError, GroupEvent, GroupMetadata,
-    LeaveReason, MemberSubscription, OffsetAndMetadata, RebalanceProtocol, Subscription,
+    GroupProtocol, LeaveReason, MemberSubscription, OffsetAndMetadata, RebalanceProtocol,
+    Subscription,
 };
 use crate::consumer::{ConsumerState, SeekTo};
 use crate::error::{Misuse, RequestError};
@@ -82,6 +92,7 @@ use crate::timer::{timer_kinds, TimerTable};
 use crate::{Config, Event, TopicPartition};
 
 use commit::{CommitBook, CommitVerdict};
+use consumer::ConsumerProtocol;
 
 const LOG: &str = "kafka_state::group";
 const PROTOCOL_TYPE: &str = "consumer";
@@ -124,13 +135,14 @@ enum Phase {
     Idle,
     /// Joins as soon as the coordinator is reachable.
     Unjoined,
-    /// JoinGroup in flight.
+    /// JoinGroup in flight (consumer protocol: the heartbeat at epoch 0).
     Joining(RequestId),
     /// Joined; SyncGroup goes once the assignment is computed.
     Assigning(Box<PendingSync>),
     /// SyncGroup in flight.
     Syncing(RequestId),
-    /// In a generation, with an assignment.
+    /// In a generation, with an assignment (consumer protocol: at a
+    /// member epoch above 0, reconciling towards the target).
     Stable,
 }
 
@@ -186,7 +198,14 @@ pub(crate) struct GroupMember {
     /// Cooperative only if every assignor is.
     protocol: RebalanceProtocol,
     retry_backoff: Duration,
+    /// Classic or consumer (KIP-848).
+    kind: GroupProtocol,
+    /// Subscribed topics; empty with a regular expression.
     subscription: Option<BTreeSet<String>>,
+    /// A broker-side regular expression subscription (consumer protocol).
+    topic_regex: Option<String>,
+    /// The consumer protocol's own state.
+    consumer_protocol: ConsumerProtocol,
     failed: Option<GroupError>,
     coordinator: Option<i32>,
     coordinator_ready: bool,
@@ -195,6 +214,7 @@ pub(crate) struct GroupMember {
     find_after: Instant,
     join_after: Instant,
     member_id: String,
+    /// The generation, or the member epoch with the consumer protocol.
     generation: i32,
     protocol_name: Option<String>,
     leader: bool,
@@ -271,7 +291,14 @@ impl GroupMember {
                 RebalanceProtocol::Eager
             },
             retry_backoff: config.retry_backoff,
+            kind: config
+                .group
+                .as_ref()
+                .map(|g| g.group_protocol)
+                .unwrap_or_default(),
             subscription: None,
+            topic_regex: None,
+            consumer_protocol: ConsumerProtocol::new(config.seed),
             failed: None,
             coordinator: None,
             coordinator_ready: false,
@@ -398,9 +425,21 @@ impl GroupMember {
         Ok(())
     }
 
+    /// Whether the member speaks the consumer protocol (KIP-848).
+    pub(crate) fn consumer_protocol(&self) -> bool {
+        self.kind == GroupProtocol::Consumer
+    }
+
+    /// The regular expression subscribed to, if any.
+    pub(crate) fn subscription_regex(&self) -> Option<&str> {
+        self.topic_regex.as_deref()
+    }
+
     /// Subscribes to `topics` (checked by the caller), replacing the
-    /// subscription. Partitions of topics dropped are revoked (with a
-    /// commit) and the member rejoins.
+    /// subscription. Classic: partitions of topics dropped are revoked
+    /// (with a commit) and the member rejoins. Consumer protocol: the next
+    /// heartbeat carries the new subscription and the coordinator's new
+    /// target says what moves.
     pub(crate) fn subscribe(
         &mut self,
         now: Instant,
@@ -410,6 +449,17 @@ impl GroupMember {
         for t in &topics {
             metadata.track(t);
         }
+        self.subscribe_to(now, topics, None);
+    }
+
+    /// Subscribes to the topics matching `pattern` (consumer protocol,
+    /// checked by the caller); the broker matches it.
+    pub(crate) fn subscribe_regex(&mut self, now: Instant, pattern: String) {
+        self.subscribe_to(now, BTreeSet::new(), Some(pattern));
+    }
+
+    fn subscribe_to(&mut self, now: Instant, topics: BTreeSet<String>, regex: Option<String>) {
+        let consumer = self.consumer_protocol();
         match &self.subscription {
             None if self.leave_after_revoke.is_some() => {
                 // Unsubscribed, but still waiting for the application
@@ -420,13 +470,20 @@ impl GroupMember {
                 self.rejoin_needed = true;
             }
             None => {
-                info!(target: LOG, ?topics, "subscribing");
+                info!(target: LOG, ?topics, ?regex, "subscribing");
                 self.last_poll = now;
                 self.poll_expired = false;
                 self.phase = Phase::Unjoined;
                 self.join_after = now;
+                if consumer {
+                    self.generation = 0;
+                }
             }
-            Some(old) if *old == topics => return,
+            Some(old) if *old == topics && self.topic_regex == regex => return,
+            Some(_) if consumer => {
+                info!(target: LOG, ?topics, ?regex, "subscription changed");
+                self.consumer_protocol.mark_dirty();
+            }
             Some(_) => {
                 let dropped: BTreeSet<TopicPartition> = self
                     .owned
@@ -439,6 +496,7 @@ impl GroupMember {
             }
         }
         self.subscription = Some(topics);
+        self.topic_regex = regex;
     }
 
     /// Leaves the group: commits and revokes everything, and sends
@@ -450,6 +508,7 @@ impl GroupMember {
         if self.subscription.take().is_none() {
             return;
         }
+        self.topic_regex = None;
         let all = std::mem::take(&mut self.owned);
         let in_generation = matches!(self.phase, Phase::Stable) && self.generation >= 0;
         let await_revoke = self.config().is_some_and(|c| c.await_revoke);
@@ -549,6 +608,21 @@ impl GroupMember {
         });
     }
 
+    /// Adds partitions to the assignment: the consumer takes them, and
+    /// they wait for their committed offsets.
+    fn add_partitions(&mut self, now: Instant, added: BTreeSet<TopicPartition>) {
+        if added.is_empty() {
+            return;
+        }
+        self.next_epoch += 1;
+        for tp in &added {
+            self.awaiting.insert(tp.clone(), self.next_epoch);
+        }
+        self.owned.extend(added.iter().cloned());
+        self.ops.push_back(ConsumerOp::Add(added));
+        self.offset_fetch_after = now;
+    }
+
     /// Loses every owned partition: another member may have them already.
     fn lose_all(&mut self) {
         let mut all = std::mem::take(&mut self.owned);
@@ -562,13 +636,22 @@ impl GroupMember {
     }
 
     /// The generation is over without a hand-over: partitions are lost and
-    /// the member joins again (with a fresh member id if `forget_id`).
+    /// the member joins again (with a fresh member id if `forget_id`; the
+    /// consumer protocol at epoch 0 with its full state).
     fn reset_generation(&mut self, now: Instant, forget_id: bool, why: ErrorCode) {
         warn!(target: LOG, error = ?why, generation = self.generation, "generation over, partitions lost");
         self.lose_all();
-        self.generation = -1;
-        if forget_id {
-            self.member_id.clear();
+        if self.consumer_protocol() {
+            self.generation = 0;
+            self.consumer_protocol.forget();
+            if forget_id {
+                self.member_id = self.consumer_protocol.new_member_id();
+            }
+        } else {
+            self.generation = -1;
+            if forget_id {
+                self.member_id.clear();
+            }
         }
         self.heartbeat = None;
         // An unsubscribe waiting for its revoke window: the window is
@@ -596,16 +679,22 @@ impl GroupMember {
 
     /// Leaves the group (LeaveGroup for a dynamic member whose coordinator
     /// is known), reporting it.
+    /// The consumer protocol sends a leave heartbeat instead (epoch -2 for
+    /// a static member) and keeps its member id for a later rejoin.
     fn leave(&mut self, reason: LeaveReason, events: &mut VecDeque<Event>) {
-        let joined = !self.member_id.is_empty() && !matches!(self.phase, Phase::Idle);
-        if joined && !self.is_static() && self.coordinator.is_some() {
-            self.leaves
-                .push((self.member_id.clone(), self.instance_id()));
-        }
         info!(target: LOG, ?reason, member_id = %self.member_id, "leaving the group");
+        if self.consumer_protocol() {
+            self.cg_leave(reason == LeaveReason::PollIntervalExceeded);
+        } else {
+            let joined = !self.member_id.is_empty() && !matches!(self.phase, Phase::Idle);
+            if joined && !self.is_static() && self.coordinator.is_some() {
+                self.leaves
+                    .push((self.member_id.clone(), self.instance_id()));
+            }
+            self.member_id.clear();
+            self.generation = -1;
+        }
         self.awaiting.clear();
-        self.member_id.clear();
-        self.generation = -1;
         self.phase = Phase::Idle;
         self.heartbeat = None;
         self.rejoin_needed = false;
@@ -621,7 +710,7 @@ impl GroupMember {
         self.failed = Some(error.clone());
         self.phase = Phase::Idle;
         self.heartbeat = None;
-        self.generation = -1;
+        self.generation = if self.consumer_protocol() { 0 } else { -1 };
         events.push_back(Event::Group(GroupEvent::Failed(error)));
     }
 
@@ -686,6 +775,7 @@ impl GroupMember {
         }
         // The rejoin (or leave) waits for an open window.
         if matches!(self.phase, Phase::Stable)
+            && !self.consumer_protocol()
             && self.rejoin_needed
             && self.revoking.is_none()
             && self.leave_after_revoke.is_none()
@@ -707,6 +797,60 @@ impl GroupMember {
             }
             changed = true;
         }
+        if self.consumer_protocol() {
+            // Revokes first; adds once they are done (a second pass).
+            changed |= self.reconcile(&mut c);
+            changed |= self.run_ops(&config, &mut c);
+            changed |= self.reconcile(&mut c);
+        }
+        changed |= self.run_ops(&config, &mut c);
+        // An unsubscribe whose window closed (or was lost) leaves now.
+        if self.revoking.is_none() {
+            if let Some(reason) = self.leave_after_revoke.take() {
+                self.leave(reason, c.events);
+                changed = true;
+            }
+        }
+        // Automatic commits.
+        let stable = matches!(self.phase, Phase::Stable) && self.generation >= 0;
+        if config.enable_auto_commit && stable {
+            let due = *self
+                .next_auto_commit
+                .get_or_insert(now + config.auto_commit_interval);
+            if now >= due {
+                self.next_auto_commit = Some(now + config.auto_commit_interval);
+                let owned = self.owned.clone();
+                let offsets = self.uncommitted(c.consumer, &owned);
+                if !offsets.is_empty() {
+                    debug!(target: LOG, partitions = offsets.len(), "automatic commit");
+                    let id = c.requests.next_id();
+                    let (generation, member_id, instance) =
+                        (self.generation, self.member_id.clone(), self.instance_id());
+                    self.commits.add(
+                        id,
+                        true,
+                        generation,
+                        &member_id,
+                        instance.as_deref(),
+                        offsets,
+                        now,
+                        c.api_timeout,
+                    );
+                    changed = true;
+                }
+            }
+        } else {
+            self.next_auto_commit = None;
+        }
+        self.refresh_timers();
+        changed
+    }
+
+    /// Does the queued consumer steps in order (see [`ConsumerOp`]).
+    /// Returns whether there were any.
+    fn run_ops(&mut self, config: &GroupConfig, c: &mut Cooperate<'_>) -> bool {
+        let now = c.now;
+        let mut changed = false;
         while let Some(op) = self.ops.pop_front() {
             changed = true;
             match op {
@@ -720,7 +864,7 @@ impl GroupMember {
                         && generation == self.generation
                         && matches!(self.phase, Phase::Stable);
                     if !wait {
-                        self.revoke_now(&config, &mut c, partitions, generation, &member_id);
+                        self.revoke_now(config, c, partitions, generation, &member_id);
                         continue;
                     }
                     c.consumer.begin_revoke(&partitions, c.events);
@@ -761,45 +905,6 @@ impl GroupMember {
                 }
             }
         }
-        // An unsubscribe whose window closed (or was lost) leaves now.
-        if self.revoking.is_none() {
-            if let Some(reason) = self.leave_after_revoke.take() {
-                self.leave(reason, c.events);
-                changed = true;
-            }
-        }
-        // Automatic commits.
-        let stable = matches!(self.phase, Phase::Stable) && self.generation >= 0;
-        if config.enable_auto_commit && stable {
-            let due = *self
-                .next_auto_commit
-                .get_or_insert(now + config.auto_commit_interval);
-            if now >= due {
-                self.next_auto_commit = Some(now + config.auto_commit_interval);
-                let owned = self.owned.clone();
-                let offsets = self.uncommitted(c.consumer, &owned);
-                if !offsets.is_empty() {
-                    debug!(target: LOG, partitions = offsets.len(), "automatic commit");
-                    let id = c.requests.next_id();
-                    let (generation, member_id, instance) =
-                        (self.generation, self.member_id.clone(), self.instance_id());
-                    self.commits.add(
-                        id,
-                        true,
-                        generation,
-                        &member_id,
-                        instance.as_deref(),
-                        offsets,
-                        now,
-                        c.api_timeout,
-                    );
-                    changed = true;
-                }
-            }
-        } else {
-            self.next_auto_commit = None;
-        }
-        self.refresh_timers();
         changed
     }
 
@@ -854,7 +959,10 @@ impl GroupMember {
     // ---- requests ------------------------------------------------------
 
     fn wants_coordinator(&self) -> bool {
-        !matches!(self.phase, Phase::Idle) || self.commits.has_unsent() || !self.leaves.is_empty()
+        !matches!(self.phase, Phase::Idle)
+            || self.commits.has_unsent()
+            || !self.leaves.is_empty()
+            || self.consumer_protocol.has_unsent()
     }
 
     fn push(&self, ctx: &mut Ctx<'_>, id: RequestId, node: i32, body: RequestBody) {
@@ -993,6 +1101,40 @@ impl GroupMember {
         self.phase = Phase::Syncing(id);
     }
 
+    /// Sends the consumer protocol's heartbeat when one is due: to join,
+    /// every interval, and at once when the member has something to
+    /// report (a revoke done, partitions added, a new subscription).
+    fn poll_cg_heartbeat(&mut self, ctx: &mut Ctx<'_>, config: &GroupConfig, node: i32) {
+        let now = ctx.now;
+        let join = match self.phase {
+            Phase::Unjoined if self.ops.is_empty() && now >= self.join_after => true,
+            Phase::Stable if self.heartbeat.is_none() => {
+                let due = self.next_heartbeat.is_some_and(|t| now >= t)
+                    || self.consumer_protocol.dirty()
+                    || self.cg_changed(config, &ctx.metadata.cache);
+                if !due {
+                    return;
+                }
+                false
+            }
+            _ => return,
+        };
+        if join {
+            self.generation = 0;
+            self.consumer_protocol.forget();
+        }
+        let body: ConsumerGroupHeartbeatRequest = self.cg_heartbeat(config, &ctx.metadata.cache);
+        let id = ctx.requests.next_id();
+        debug!(target: LOG, %id, epoch = self.generation, member_id = %self.member_id, "heartbeat");
+        self.push(ctx, id, node, body.into());
+        if join {
+            self.phase = Phase::Joining(id);
+        } else {
+            self.heartbeat = Some((id, self.generation));
+            self.next_heartbeat = None;
+        }
+    }
+
     fn poll_offset_fetch(&mut self, ctx: &mut Ctx<'_>, node: i32) {
         if self.awaiting.is_empty()
             || self.offset_fetch.is_some()
@@ -1046,11 +1188,9 @@ impl GroupMember {
         let Some(config) = &self.config else {
             return;
         };
+        let wants = self.wants_coordinator();
         let t = &mut self.timers;
         let ready = self.coordinator.is_some() && self.coordinator_ready;
-        let wants = !matches!(self.phase, Phase::Idle)
-            || self.commits.has_unsent()
-            || !self.leaves.is_empty();
         let retry = if !wants {
             None
         } else if self.coordinator.is_none() {
@@ -1238,15 +1378,7 @@ impl GroupMember {
             // Cooperative: rejoin so that they can be handed over.
             self.rejoin_needed = true;
         }
-        if !added.is_empty() {
-            self.next_epoch += 1;
-            for tp in &added {
-                self.awaiting.insert(tp.clone(), self.next_epoch);
-            }
-            self.owned.extend(added.iter().cloned());
-            self.ops.push_back(ConsumerOp::Add(added));
-            self.offset_fetch_after = now;
-        }
+        self.add_partitions(now, added);
         let name = self.protocol_name.clone().unwrap_or_default();
         if let Some(a) = self.assignors.iter_mut().find(|a| a.name() == name) {
             a.on_assignment(&assignment, self.generation);
@@ -1387,6 +1519,10 @@ impl GroupMember {
             ctx.events,
         );
         let current = generation == Some(self.generation) && self.generation >= 0;
+        if self.consumer_protocol() {
+            // Retries go with the current member epoch.
+            self.commits.restamp(self.generation);
+        }
         match verdict {
             CommitVerdict::Fine => {}
             CommitVerdict::FindCoordinator => {
@@ -1406,6 +1542,9 @@ impl GroupMember {
                             self.fail(GroupError::FencedInstanceId, ctx.events)
                         }
                         ErrorCode::UnknownMemberId => self.reset_generation(now, true, code),
+                        // Consumer protocol: the heartbeat says the same
+                        // soon; acting now keeps the lost partitions from
+                        // being consumed meanwhile.
                         _ => self.reset_generation(now, false, code),
                     }
                 }
@@ -1466,6 +1605,16 @@ impl SubMachine for GroupMember {
         ctx.events.extend(events);
         for (id, body) in reqs {
             self.push(ctx, id, node, body);
+        }
+        let instance = self.instance_id();
+        for (id, body) in self.cg_leaves(&group_id, instance, || ctx.requests.next_id()) {
+            self.push(ctx, id, node, body.into());
+        }
+        if self.consumer_protocol() {
+            self.poll_cg_heartbeat(ctx, &config, node);
+            self.poll_offset_fetch(ctx, node);
+            self.refresh_timers();
+            return;
         }
         for (member_id, instance) in std::mem::take(&mut self.leaves) {
             let id = ctx.requests.next_id();
@@ -1528,13 +1677,24 @@ impl SubMachine for GroupMember {
         let id = inbound.id;
         if self.find == Some(id) {
             self.handle_find(ctx, inbound.result);
+        } else if self.consumer_protocol.owns_leave(id) {
+            self.handle_cg_leave(ctx, id, inbound.result);
         } else if matches!(self.phase, Phase::Joining(j) if j == id) {
-            self.handle_join(ctx, inbound.result);
+            if self.consumer_protocol() {
+                self.phase = Phase::Unjoined;
+                self.handle_cg_heartbeat(ctx, true, 0, inbound.result);
+            } else {
+                self.handle_join(ctx, inbound.result);
+            }
         } else if matches!(self.phase, Phase::Syncing(s) if s == id) {
             self.handle_sync(ctx, inbound.result);
         } else if let Some((_, generation)) = self.heartbeat.filter(|(h, _)| *h == id) {
             self.heartbeat = None;
-            self.handle_heartbeat(ctx, generation, inbound.result);
+            if self.consumer_protocol() {
+                self.handle_cg_heartbeat(ctx, false, generation, inbound.result);
+            } else {
+                self.handle_heartbeat(ctx, generation, inbound.result);
+            }
         } else if self.offset_fetch.as_ref().is_some_and(|(f, _)| *f == id) {
             if let Some((_, asked)) = self.offset_fetch.take() {
                 self.handle_offset_fetch(ctx, asked, inbound.result);

@@ -22,7 +22,7 @@ use crate::metadata::ClusterMetadata;
 use crate::BrokerAddr;
 
 #[allow(clippy::disallowed_methods)] // a test needs some Instant to start from
-fn t0() -> Instant {
+pub(super) fn t0() -> Instant {
     Instant::now()
 }
 
@@ -279,39 +279,47 @@ fn overlapping_commits_never_take_the_acknowledged_offset_back() {
 }
 
 /// A member with the client's surroundings, driven by hand.
-struct Rig {
-    member: GroupMember,
-    consumer: ConsumerState,
-    metadata: MetadataState,
-    requests: RequestQueue,
-    events: VecDeque<Event>,
-    now: Instant,
+pub(super) struct Rig {
+    pub(super) member: GroupMember,
+    pub(super) consumer: ConsumerState,
+    pub(super) metadata: MetadataState,
+    pub(super) requests: RequestQueue,
+    pub(super) events: VecDeque<Event>,
+    pub(super) now: Instant,
 }
 
 impl Rig {
     fn new(cooperative: bool) -> Self {
-        let now = t0();
         let mut config = Config::new([BrokerAddr::new("b", 9092)]);
         config.group = Some(GroupConfig::new("g").only_assignor(move || Fixed {
             plan: BTreeMap::from([("m1".to_string(), vec![tp(0), tp(1)])]),
             cooperative,
         }));
-        let mut rig = Self {
-            member: GroupMember::new(&config, now),
-            consumer: ConsumerState::new(&config),
+        let mut rig = Self::with_config(&config);
+        rig.member.subscribe(
+            rig.now,
+            BTreeSet::from(["t".to_string()]),
+            &mut rig.metadata,
+        );
+        rig
+    }
+
+    /// A member of `config`'s group, not subscribed yet.
+    pub(super) fn with_config(config: &Config) -> Self {
+        let now = t0();
+        Self {
+            member: GroupMember::new(config, now),
+            consumer: ConsumerState::new(config),
             metadata: MetadataState::new(now, Duration::from_secs(300), Duration::ZERO),
             requests: RequestQueue::default(),
             events: VecDeque::new(),
             now,
-        };
-        rig.member
-            .subscribe(now, BTreeSet::from(["t".to_string()]), &mut rig.metadata);
-        rig
+        }
     }
 
     /// One pump round: the step with the consumer, then the requests.
     /// Returns what the member queued.
-    fn round(&mut self) -> Vec<(RequestId, RequestBody)> {
+    pub(super) fn round(&mut self) -> Vec<(RequestId, RequestBody)> {
         self.member.cooperate(Cooperate {
             now: self.now,
             api_timeout: Duration::from_secs(60),
@@ -339,7 +347,7 @@ impl Rig {
             .collect()
     }
 
-    fn answer(&mut self, id: RequestId, body: ResponseBody) {
+    pub(super) fn answer(&mut self, id: RequestId, body: ResponseBody) {
         let ready = |_: i32| true;
         let mut wanted = BTreeSet::new();
         let mut ctx = Ctx::new(
@@ -360,7 +368,7 @@ impl Rig {
         );
     }
 
-    fn only(&mut self) -> (RequestId, RequestBody) {
+    pub(super) fn only(&mut self) -> (RequestId, RequestBody) {
         let mut reqs = self.round();
         assert_eq!(reqs.len(), 1, "{reqs:?}");
         reqs.remove(0)
@@ -424,7 +432,7 @@ impl Rig {
         );
     }
 
-    fn consumer_events(&mut self) -> Vec<ConsumerEvent> {
+    pub(super) fn consumer_events(&mut self) -> Vec<ConsumerEvent> {
         self.events
             .drain(..)
             .filter_map(|e| match e {
