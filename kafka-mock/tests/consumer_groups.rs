@@ -186,19 +186,19 @@ fn a_member_joins_and_gets_every_partition() {
     let r = s.hb(join("m1", &["t"]));
     ok(&r);
     assert_eq!(r.member_id.as_deref(), Some("m1"));
-    assert_eq!(r.member_epoch, 1);
+    assert_eq!(r.member_epoch, 2);
     assert_eq!(r.heartbeat_interval_ms, 1_000);
     let a = assignment(&r).expect("a joining member gets its assignment");
     assert_eq!(count(&a), 4);
     let d = s.describe();
     assert_eq!(d.group_state, "Stable");
-    assert_eq!((d.group_epoch, d.assignment_epoch), (1, 1));
+    assert_eq!((d.group_epoch, d.assignment_epoch), (2, 2));
     assert_eq!(d.assignor_name, "uniform");
     assert_eq!(d.members[0].assignment.topic_partitions[0].topic_name, "t");
     // A heartbeat without changes carries no assignment.
-    let r = s.hb(beat("m1", 1, &a));
+    let r = s.hb(beat("m1", 2, &a));
     ok(&r);
-    assert_eq!((r.member_epoch, r.assignment.is_some()), (1, false));
+    assert_eq!((r.member_epoch, r.assignment.is_some()), (2, false));
 }
 
 #[test]
@@ -222,37 +222,37 @@ fn partitions_move_only_after_the_previous_owner_revoked_them() {
     let owned1 = assignment(&r1).unwrap();
     assert_eq!(count(&owned1), 4);
 
-    // m2 joins: the group epoch moves to 2, but every partition is still
+    // m2 joins: the group epoch moves to 3, but every partition is still
     // m1's, so m2 is at the new epoch with nothing yet.
     let r2 = s.hb(join("m2", &["t"]));
     ok(&r2);
-    assert_eq!(r2.member_epoch, 2);
+    assert_eq!(r2.member_epoch, 3);
     assert_eq!(assignment(&r2).map(|a| count(&a)), Some(0));
     assert_eq!(s.describe().group_state, "Reconciling");
 
-    // m1 is told to give up two partitions and stays at epoch 1.
-    let r = s.hb(beat("m1", 1, &owned1));
+    // m1 is told to give up two partitions and stays at epoch 2.
+    let r = s.hb(beat("m1", 2, &owned1));
     ok(&r);
-    assert_eq!(r.member_epoch, 1);
+    assert_eq!(r.member_epoch, 2);
     let kept = assignment(&r).expect("the shrunk assignment");
     assert_eq!(count(&kept), 2);
 
     // Until m1 acknowledges, m2 gets nothing.
-    let r = s.hb(beat("m2", 2, &Owned::new()));
+    let r = s.hb(beat("m2", 3, &Owned::new()));
     ok(&r);
     assert!(assignment(&r).is_none_or(|a| count(&a) == 0));
 
     // m1 still reports the revoked partitions: nothing moves.
-    let r = s.hb(beat("m1", 1, &owned1));
-    assert_eq!(r.member_epoch, 1);
-    let r = s.hb(beat("m2", 2, &Owned::new()));
+    let r = s.hb(beat("m1", 2, &owned1));
+    assert_eq!(r.member_epoch, 2);
+    let r = s.hb(beat("m2", 3, &Owned::new()));
     assert!(assignment(&r).is_none_or(|a| count(&a) == 0));
 
-    // m1 acknowledges: it reaches epoch 2; then m2 gets the other two.
-    let r = s.hb(beat("m1", 1, &kept));
+    // m1 acknowledges: it reaches epoch 3; then m2 gets the other two.
+    let r = s.hb(beat("m1", 2, &kept));
     ok(&r);
-    assert_eq!(r.member_epoch, 2);
-    let r = s.hb(beat("m2", 2, &Owned::new()));
+    assert_eq!(r.member_epoch, 3);
+    let r = s.hb(beat("m2", 3, &Owned::new()));
     ok(&r);
     let got = assignment(&r).expect("m2's partitions");
     assert_eq!(count(&got), 2);
@@ -263,7 +263,7 @@ fn partitions_move_only_after_the_previous_owner_revoked_them() {
         .copied()
         .collect();
     assert_eq!(all, (0..4).collect());
-    let r = s.hb(beat("m2", 2, &got));
+    let r = s.hb(beat("m2", 3, &got));
     ok(&r);
     assert_eq!(s.describe().group_state, "Stable");
 }
@@ -273,9 +273,9 @@ fn a_leaving_member_hands_its_partitions_over() {
     let mut s = Sim::new();
     let a1 = assignment(&s.hb(join("m1", &["t"]))).unwrap();
     s.hb(join("m2", &["t"]));
-    let k1 = assignment(&s.hb(beat("m1", 1, &a1))).unwrap();
-    s.hb(beat("m1", 1, &k1));
-    let a2 = assignment(&s.hb(beat("m2", 2, &Owned::new()))).unwrap();
+    let k1 = assignment(&s.hb(beat("m1", 2, &a1))).unwrap();
+    s.hb(beat("m1", 2, &k1));
+    let a2 = assignment(&s.hb(beat("m2", 3, &Owned::new()))).unwrap();
     assert_eq!(count(&a2), 2);
 
     let leave = beat("m1", -1, &Owned::new());
@@ -283,14 +283,14 @@ fn a_leaving_member_hands_its_partitions_over() {
     ok(&r);
     assert_eq!((r.member_id.as_deref(), r.member_epoch), (Some("m1"), -1));
     let d = s.describe();
-    assert_eq!((d.group_epoch, d.group_state.as_str()), (3, "Assigning"));
+    assert_eq!((d.group_epoch, d.group_state.as_str()), (4, "Reconciling"));
 
-    let r = s.hb(beat("m2", 2, &a2));
+    let r = s.hb(beat("m2", 3, &a2));
     ok(&r);
-    assert_eq!(r.member_epoch, 3);
+    assert_eq!(r.member_epoch, 4);
     assert_eq!(assignment(&r).map(|a| count(&a)), Some(4));
     // The member that left is unknown now.
-    let r = s.hb(beat("m1", 2, &Owned::new()));
+    let r = s.hb(beat("m1", 3, &Owned::new()));
     assert_eq!(r.error_code, ErrorCode::UnknownMemberId.code());
 }
 
@@ -299,9 +299,9 @@ fn session_expiry_removes_a_silent_member() {
     let mut s = Sim::new();
     s.hb(join("m1", &["t"]));
     let r = s.hb(join("m2", &["t"]));
-    assert_eq!(r.member_epoch, 2);
+    assert_eq!(r.member_epoch, 3);
     // m2 keeps heartbeating, m1 falls silent.
-    let (mut epoch, mut owned) = (2, Owned::new());
+    let (mut epoch, mut owned) = (3, Owned::new());
     for _ in 0..4 {
         s.advance(Duration::from_millis(1_000));
         let r = s.hb(beat("m2", epoch, &owned));
@@ -314,8 +314,8 @@ fn session_expiry_removes_a_silent_member() {
     let d = s.describe();
     assert_eq!(d.members.len(), 1);
     assert_eq!(d.members[0].member_id, "m2");
-    assert_eq!((epoch, count(&owned)), (3, 4));
-    let r = s.hb(beat("m1", 1, &Owned::new()));
+    assert_eq!((epoch, count(&owned)), (4, 4));
+    let r = s.hb(beat("m1", 2, &Owned::new()));
     assert_eq!(r.error_code, ErrorCode::UnknownMemberId.code());
 }
 
@@ -324,12 +324,12 @@ fn a_member_that_does_not_revoke_in_time_is_fenced() {
     let mut s = Sim::new();
     let a1 = assignment(&s.hb(join("m1", &["t"]))).unwrap();
     s.hb(join("m2", &["t"]));
-    s.hb(beat("m1", 1, &a1));
+    s.hb(beat("m1", 2, &a1));
     // m1 heartbeats but never lets go; its rebalance timeout (5 s) passes.
     for _ in 0..6 {
         s.advance(Duration::from_millis(1_000));
-        s.hb(beat("m2", 2, &Owned::new()));
-        let r = s.hb(beat("m1", 1, &a1));
+        s.hb(beat("m2", 3, &Owned::new()));
+        let r = s.hb(beat("m1", 2, &a1));
         if r.error_code != 0 {
             assert_eq!(r.error_code, ErrorCode::UnknownMemberId.code());
             return;
@@ -344,31 +344,31 @@ fn a_static_member_rejoins_with_its_partitions() {
     let r = s.hb(join("m1", &["t"]).with_instance_id(Some("i1".into())));
     let a1 = assignment(&r).unwrap();
     s.hb(join("m2", &["t"]));
-    let k1 = assignment(&s.hb(beat("m1", 1, &a1))).unwrap();
-    s.hb(beat("m1", 1, &k1));
-    s.hb(beat("m2", 2, &Owned::new()));
+    let k1 = assignment(&s.hb(beat("m1", 2, &a1))).unwrap();
+    s.hb(beat("m1", 2, &k1));
+    s.hb(beat("m2", 3, &Owned::new()));
 
     // Another process with the same instance id while m1 is alive.
     let r = s.hb(join("m3", &["t"]).with_instance_id(Some("i1".into())));
     assert_eq!(r.error_code, ErrorCode::UnreleasedInstanceId.code());
     // A heartbeat naming i1 with another member id is fenced.
-    let r = s.hb(beat("m3", 2, &Owned::new()).with_instance_id(Some("i1".into())));
+    let r = s.hb(beat("m3", 3, &Owned::new()).with_instance_id(Some("i1".into())));
     assert_eq!(r.error_code, ErrorCode::FencedInstanceId.code());
 
     // m1 leaves for a moment (-2): its partitions stay reserved.
     let r = s.hb(beat("m1", -2, &Owned::new()).with_instance_id(Some("i1".into())));
     ok(&r);
     assert_eq!(r.member_epoch, -2);
-    let r = s.hb(beat("m2", 2, &Owned::new()));
+    let r = s.hb(beat("m2", 3, &Owned::new()));
     assert!(assignment(&r).is_none_or(|a| count(&a) == 2));
 
     // The instance comes back under a new member id and gets them back,
     // without a new group epoch.
     let r = s.hb(join("m1b", &["t"]).with_instance_id(Some("i1".into())));
     ok(&r);
-    assert_eq!(r.member_epoch, 2);
+    assert_eq!(r.member_epoch, 3);
     assert_eq!(assignment(&r), Some(k1));
-    assert_eq!(s.describe().group_epoch, 2);
+    assert_eq!(s.describe().group_epoch, 3);
 }
 
 #[test]
@@ -390,9 +390,9 @@ fn a_regex_picks_up_new_topics_and_partitions_bump_the_epoch() {
 
     s.c.create_topic("logs-b", 2, 1).unwrap();
     s.c.create_topic("other", 2, 1).unwrap();
-    let r = s.hb(beat("m1", 1, &a));
+    let r = s.hb(beat("m1", 2, &a));
     ok(&r);
-    assert_eq!(r.member_epoch, 2);
+    assert_eq!(r.member_epoch, 3);
     let a = assignment(&r).unwrap();
     let b_id = s.topic_id("logs-b");
     assert_eq!(count(&a), 3);
@@ -405,8 +405,8 @@ fn a_regex_picks_up_new_topics_and_partitions_bump_the_epoch() {
             .with_name("logs-b".into())
             .with_count(3)]);
     s.call(1, req);
-    let r = s.hb(beat("m1", 2, &a));
-    assert_eq!(r.member_epoch, 3);
+    let r = s.hb(beat("m1", 3, &a));
+    assert_eq!(r.member_epoch, 4);
     assert_eq!(assignment(&r).map(|a| count(&a)), Some(4));
 
     let bad = join("m2", &[])
@@ -437,16 +437,16 @@ fn heartbeat_errors() {
     let r = s.hb(join("m1", &["t"]).with_topic_partitions(None));
     assert_eq!(r.error_code, ErrorCode::InvalidRequest.code());
     // A heartbeat for a group that does not exist.
-    let r = s.hb(beat("m1", 1, &Owned::new()));
+    let r = s.hb(beat("m1", 2, &Owned::new()));
     assert_eq!(r.error_code, ErrorCode::GroupIdNotFound.code());
 
     let r = s.hb(join("m1", &["t"]));
     ok(&r);
     // An epoch from the future, or an old one, is fenced.
-    let r = s.hb(beat("m1", 7, &Owned::new()));
+    let r = s.hb(beat("m1", 8, &Owned::new()));
     assert_eq!(r.error_code, ErrorCode::FencedMemberEpoch.code());
     assert!(r.member_id.is_none());
-    let r = s.hb(beat("nobody", 1, &Owned::new()));
+    let r = s.hb(beat("nobody", 2, &Owned::new()));
     assert_eq!(r.error_code, ErrorCode::UnknownMemberId.code());
     // Injected faults answer before anything else.
     s.c.inject_error(ErrorInjection::new(
@@ -454,9 +454,9 @@ fn heartbeat_errors() {
         ErrorCode::CoordinatorLoadInProgress,
         1,
     ));
-    let r = s.hb(beat("m1", 1, &Owned::new()));
+    let r = s.hb(beat("m1", 2, &Owned::new()));
     assert_eq!(r.error_code, ErrorCode::CoordinatorLoadInProgress.code());
-    ok(&s.hb(beat("m1", 1, &Owned::new())));
+    ok(&s.hb(beat("m1", 2, &Owned::new())));
 }
 
 #[test]
@@ -493,8 +493,8 @@ fn offsets_and_group_apis_on_a_consumer_group() {
     let mut s = Sim::new();
     ok(&s.hb(join("m1", &["t"])));
     ok(&s.hb(join("m2", &["t"])));
-    // m1 is still at epoch 1, m2 at 2.
-    assert_eq!(commit_error(s.call(9, commit("m1", 1))), 0);
+    // m1 is still at epoch 2, m2 at 3.
+    assert_eq!(commit_error(s.call(9, commit("m1", 2))), 0);
     assert_eq!(
         commit_error(s.call(9, commit("m2", 1))),
         ErrorCode::StaleMemberEpoch.code()
@@ -504,7 +504,7 @@ fn offsets_and_group_apis_on_a_consumer_group() {
         ErrorCode::UnknownMemberId.code()
     );
     assert_eq!(
-        commit_error(s.call(8, commit("m1", 1))),
+        commit_error(s.call(8, commit("m1", 2))),
         ErrorCode::UnsupportedVersion.code()
     );
 
@@ -519,7 +519,7 @@ fn offsets_and_group_apis_on_a_consumer_group() {
         ResponseBody::OffsetFetch(r) => r.groups[0].error_code,
         other => panic!("{other:?}"),
     };
-    assert_eq!(group_error(s.call(9, fetch(Some("m2"), 2))), 0);
+    assert_eq!(group_error(s.call(9, fetch(Some("m2"), 3))), 0);
     assert_eq!(group_error(s.call(9, fetch(None, -1))), 0);
     assert_eq!(
         group_error(s.call(9, fetch(Some("m2"), 1))),

@@ -12,7 +12,7 @@
 //! moves to the target epoch when it has no revocation pending.
 //!
 //! Where Kafka works asynchronously the mock answers at once: target
-//! assignments are computed in the heartbeat that bumps the epoch, and
+//! assignments are computed as soon as the epoch is bumped, and
 //! subscription regexes are resolved in the heartbeat that brings them
 //! (Kafka resolves them in the background, at most every 10 s).
 
@@ -168,6 +168,15 @@ pub(crate) struct ConsumerGroup {
 }
 
 impl ConsumerGroup {
+    /// A new group: Kafka 4.4 moves a group it creates to epoch 1 at once,
+    /// so the first member's subscription brings it to epoch 2.
+    fn created() -> Self {
+        Self {
+            epoch: 1,
+            ..Self::default()
+        }
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
@@ -245,13 +254,15 @@ impl ConsumerGroup {
             .collect()
     }
 
-    /// Removes a member (it left, or was fenced) and bumps the epoch; the
-    /// next heartbeat computes the new target assignment.
+    /// Removes a member (it left, or was fenced), bumps the epoch and
+    /// computes the new target assignment (Kafka 4.4 describes a group the
+    /// last member left with both epochs bumped).
     fn remove_member(&mut self, id: &str, topics: &BTreeMap<String, Topic>) {
         if self.members.remove(id).is_some() {
             self.target.remove(id);
             self.epoch += 1;
             self.metadata = self.compute_metadata(topics);
+            self.compute_target(topics);
         }
     }
 
@@ -415,7 +426,8 @@ impl ConsumerGroup {
                             .with_client_id(m.client_id.clone())
                             .with_client_host(m.client_host.clone())
                             .with_subscribed_topic_names(m.topic_names.clone())
-                            .with_subscribed_topic_regex(m.regex.clone())
+                            // Kafka describes "no regex" as an empty one.
+                            .with_subscribed_topic_regex(Some(m.regex.clone().unwrap_or_default()))
                             .with_assignment(assignment(&m.assigned))
                             .with_target_assignment(assignment(
                                 self.target.get(&m.id).unwrap_or(&empty),
@@ -832,7 +844,7 @@ impl Cluster {
             None if !create => return Err(not_found(gid, false)),
             None => {
                 let mut g = Group::new();
-                g.consumer = Some(ConsumerGroup::default());
+                g.consumer = Some(ConsumerGroup::created());
                 groups.groups.insert(gid.clone(), g);
             }
             Some(g) if g.consumer.is_none() => {
@@ -852,7 +864,7 @@ impl Cluster {
                 let offsets = std::mem::take(&mut g.offsets);
                 *g = Group::new();
                 g.offsets = offsets;
-                g.consumer = Some(ConsumerGroup::default());
+                g.consumer = Some(ConsumerGroup::created());
             }
             Some(_) => {}
         }
@@ -948,7 +960,7 @@ impl Cluster {
             .map(|m| m.topic_names.clone())
             .unwrap_or_default();
         let old_regex = old.as_ref().and_then(|m| m.regex.clone());
-        let mut bump = cg.epoch == 0 || old_names != member.topic_names;
+        let mut bump = old_names != member.topic_names;
         if old_regex != member.regex {
             if let Some(re) = member.regex.as_deref().filter(|r| !r.is_empty()) {
                 if let Err(e) = compile(re) {
