@@ -1248,6 +1248,11 @@ fn run_sequence(
 // The group sequence: a classic group, then a KIP-848 consumer group
 // ---------------------------------------------------------------------------
 
+/// A heartbeat step: what it shows, which member (by order of appearance;
+/// `None` for one the group does not know), the epoch relative to the
+/// member's, and the partitions it says it owns.
+type HeartbeatCase = (&'static str, Option<usize>, i32, Option<Vec<i32>>);
+
 /// Member ids differ between clusters (Kafka draws them at random): each
 /// one seen is replaced by its order of appearance on that side.
 #[derive(Default)]
@@ -1596,7 +1601,7 @@ fn run_group_sequence(
         }),
     );
     // Epochs relative to the member's current one.
-    let cases: Vec<(&str, Option<usize>, i32, Option<Vec<i32>>)> = vec![
+    let cases: Vec<HeartbeatCase> = vec![
         ("heartbeat", Some(0), 0, Some(vec![0, 1])),
         ("heartbeat without owned partitions", Some(0), 0, None),
         ("future epoch", Some(0), 7, Some(vec![0, 1])),
