@@ -75,6 +75,17 @@ const KNOWN: &[(&str, &str)] = &[
     // TxnOffsetCommit v6 (Kafka 4.4) names topics only by id; the mock's
     // transactional offsets are kept by topic name, so it serves up to v5.
     ("ApiVersions", "TxnOffsetCommit.max"),
+    // A classic member with the consumer protocol type may join a live
+    // KIP-848 consumer group in Kafka (a mixed group); the mock answers
+    // INCONSISTENT_GROUP_PROTOCOL.
+    (
+        "classic join on a consumer group, consumer protocol",
+        ".error_code",
+    ),
+    (
+        "classic join on a consumer group, consumer protocol",
+        ".member_id",
+    ),
 ];
 
 #[test]
@@ -1764,6 +1775,31 @@ fn run_group_sequence(
                 )
             }),
         );
+    }
+    // A classic JoinGroup on the live consumer group: with a protocol type
+    // other than "consumer" both refuse it; with "consumer" Kafka takes the
+    // member in (a mixed group, here still at MEMBER_ID_REQUIRED), the mock
+    // refuses it. Before v4 Kafka would add the member at once, which
+    // would change the rest of the sequence, so only v4+.
+    if vj >= 4 {
+        for (what, protocol_type) in [
+            ("other protocol", "other"),
+            ("consumer protocol", "consumer"),
+        ] {
+            report.compare(
+                &label(
+                    &format!("classic join on a consumer group, {what}"),
+                    ApiKey::JoinGroup,
+                ),
+                each(&mut peers, |p, side| {
+                    let req = join(String::new())
+                        .with_group_id(consumer.clone())
+                        .with_protocol_type(protocol_type.into());
+                    let r = p.call(Some(nodes[side]), vj, req);
+                    ids[side].apply(normalise(p, r))
+                }),
+            );
+        }
     }
     report.compare(
         &label("consumer leave", ApiKey::ConsumerGroupHeartbeat),
