@@ -457,6 +457,13 @@ fn heartbeat_errors() {
     let r = s.hb(beat("m1", 2, &Owned::new()));
     assert_eq!(r.error_code, ErrorCode::CoordinatorLoadInProgress.code());
     ok(&s.hb(beat("m1", 2, &Owned::new())));
+    s.c.inject_error(ErrorInjection::new(
+        ApiKey::ConsumerGroupDescribe,
+        ErrorCode::NotCoordinator,
+        1,
+    ));
+    assert_eq!(s.describe().error_code, ErrorCode::NotCoordinator.code());
+    assert_eq!(s.describe().error_code, 0);
 }
 
 #[test]

@@ -1673,6 +1673,18 @@ fn run_group_sequence(
             }),
         );
     }
+    // The member rejoins at epoch 0 under the same id (what a client does
+    // after FENCED_MEMBER_EPOCH).
+    report.compare(
+        &label(
+            "consumer rejoin with the same id",
+            ApiKey::ConsumerGroupHeartbeat,
+        ),
+        each(&mut peers, |p, side| {
+            let req = hb_join().with_member_id(ids[side].get(0));
+            ask_group(p, &mut ids[side], nodes[side], vh, req)
+        }),
+    );
     let describe = ConsumerGroupDescribeRequest::default().with_group_ids(vec![consumer.clone()]);
     report.compare(
         &label("consumer describe", ApiKey::ConsumerGroupDescribe),
