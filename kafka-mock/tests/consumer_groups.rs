@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use kafka_mock::{Cluster, ClusterConfig, ConnId, ErrorInjection, Output};
+mod support;
+
+use kafka_mock::{Cluster, ClusterConfig, ConnId, ErrorInjection, MockCluster, Output};
 use kafka_proto::frame::{decode_response_frame, encode_request_frame};
 use kafka_proto::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_proto::messages::create_partitions_request::CreatePartitionsTopic;
@@ -19,6 +21,7 @@ use kafka_proto::messages::offset_commit_request::{
 use kafka_proto::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_proto::messages::*;
 use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody, Uuid};
+use support::TcpClient;
 
 const GROUP: &str = "g";
 const SESSION_MS: i32 = 3_000;
@@ -601,4 +604,50 @@ fn offsets_and_group_apis_on_a_consumer_group() {
         panic!()
     };
     assert_eq!(f.groups[0].topics[0].partitions[0].committed_offset, 7);
+}
+
+/// Over TCP, the server's own timers expire a silent member: the
+/// shortened session timeout comes from the builder.
+#[test]
+fn a_served_cluster_expires_silent_members() {
+    let cluster = MockCluster::builder()
+        .consumer_group_session_timeout_ms(300)
+        .consumer_group_heartbeat_interval_ms(100)
+        .topic("t", 2, 1)
+        .build()
+        .unwrap();
+    let mut c = TcpClient::connect(cluster.brokers()[0].1);
+    let mut hb = |c: &mut TcpClient, req| match c.call(1, req) {
+        ResponseBody::ConsumerGroupHeartbeat(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let r = hb(&mut c, join("m1", &["t"]));
+    ok(&r);
+    assert_eq!(r.heartbeat_interval_ms, 100);
+    ok(&hb(&mut c, join("m2", &["t"])));
+    // m2 keeps heartbeating for a second; m1 stays silent.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut epoch = 3;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let r = hb(&mut c, beat("m2", epoch, &Owned::new()));
+        ok(&r);
+        epoch = r.member_epoch;
+    }
+    let r = hb(&mut c, beat("m1", 2, &Owned::new()));
+    assert_eq!(r.error_code, ErrorCode::UnknownMemberId.code());
+    match c.call(
+        1,
+        ConsumerGroupDescribeRequest::default().with_group_ids(vec![GROUP.into()]),
+    ) {
+        ResponseBody::ConsumerGroupDescribe(d) => {
+            let members: Vec<&str> = d.groups[0]
+                .members
+                .iter()
+                .map(|m| m.member_id.as_str())
+                .collect();
+            assert_eq!(members, vec!["m2"]);
+        }
+        other => panic!("{other:?}"),
+    }
 }
