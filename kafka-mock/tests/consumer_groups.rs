@@ -617,7 +617,7 @@ fn a_served_cluster_expires_silent_members() {
         .build()
         .unwrap();
     let mut c = TcpClient::connect(cluster.brokers()[0].1);
-    let mut hb = |c: &mut TcpClient, req| match c.call(1, req) {
+    let hb = |c: &mut TcpClient, req| match c.call(1, req) {
         ResponseBody::ConsumerGroupHeartbeat(r) => r,
         other => panic!("{other:?}"),
     };
