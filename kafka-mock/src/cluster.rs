@@ -87,6 +87,10 @@ pub struct ClusterConfig {
     /// The most members a consumer group admits
     /// (`group.consumer.max.size`, unbounded as in Kafka).
     pub consumer_group_max_size: i32,
+    /// The least time between two target assignments of a consumer group
+    /// after its epoch was bumped; a second, as Kafka 4.4 was measured to
+    /// wait. 0 assigns in the heartbeat that bumps the epoch.
+    pub consumer_group_assignment_interval_ms: i32,
 }
 
 impl Default for ClusterConfig {
@@ -108,6 +112,7 @@ impl Default for ClusterConfig {
             consumer_group_heartbeat_interval_ms: 5_000,
             consumer_group_session_timeout_ms: 45_000,
             consumer_group_max_size: i32::MAX,
+            consumer_group_assignment_interval_ms: 1_000,
         }
     }
 }

@@ -765,7 +765,10 @@ fn validate_member(group: &Group, member_id: &str, instance_id: Option<&str>) ->
     None
 }
 
-/// Kafka's offset-commit validation for a classic group.
+/// Kafka's offset-commit validation, for either kind of group.
+/// `partitions` are the committed ones (a consumer group member may commit
+/// them with an older epoch if it has owned them since).
+#[allow(clippy::too_many_arguments)]
 fn validate_offset_commit(
     group: &Group,
     member_id: &str,
@@ -773,6 +776,7 @@ fn validate_offset_commit(
     generation: i32,
     transactional: bool,
     version: i16,
+    partitions: &[(Uuid, i32)],
 ) -> Result<(), ErrorCode> {
     if let Some(cg) = &group.consumer {
         return cg.validate_offset_commit(
@@ -781,6 +785,7 @@ fn validate_offset_commit(
             generation,
             transactional,
             version,
+            partitions,
         );
     }
     if group.state == GroupState::Dead {
@@ -1230,7 +1235,7 @@ impl Cluster {
         match self.groups.groups.get(group) {
             None => Ok(()),
             Some(g) => {
-                validate_offset_commit(g, member_id, instance_id, generation, true, i16::MAX)
+                validate_offset_commit(g, member_id, instance_id, generation, true, i16::MAX, &[])
             }
         }
     }
@@ -1771,6 +1776,18 @@ impl Cluster {
         let request_fault = self
             .faults
             .take(ApiKey::OffsetCommit, ctx.broker, None, None);
+        let committed: Vec<(Uuid, i32)> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                let id = if by_id {
+                    t.topic_id
+                } else {
+                    self.topics.get(&t.name).map_or(Uuid::ZERO, |x| x.id)
+                };
+                t.partitions.iter().map(move |p| (id, p.partition_index))
+            })
+            .collect();
         let group_error: Option<ErrorCode> = request_fault
             .or_else(|| self.group_status(ctx.broker, &req.group_id, false))
             .or_else(|| {
@@ -1796,6 +1813,7 @@ impl Cluster {
                             generation,
                             false,
                             version,
+                            &committed,
                         ) {
                             Err(e) => Some(e),
                             Ok(()) => {

@@ -162,6 +162,13 @@ impl MockClusterBuilder {
         self
     }
 
+    /// The least time between two target assignments of a KIP-848
+    /// consumer group (default 1000; 0 assigns at once).
+    pub fn consumer_group_assignment_interval_ms(mut self, ms: i32) -> Self {
+        self.config.consumer_group_assignment_interval_ms = ms;
+        self
+    }
+
     /// The most members a KIP-848 consumer group admits
     /// (`group.consumer.max.size`).
     pub fn consumer_group_max_size(mut self, n: i32) -> Self {

@@ -40,6 +40,8 @@ impl Sim {
         let mut cfg = ClusterConfig::default();
         cfg.consumer_group_heartbeat_interval_ms = 1_000;
         cfg.consumer_group_session_timeout_ms = SESSION_MS;
+        // Most tests look at one step at a time; the interval has its own.
+        cfg.consumer_group_assignment_interval_ms = 0;
         Self::with_config(cfg)
     }
 
@@ -286,7 +288,7 @@ fn a_leaving_member_hands_its_partitions_over() {
     ok(&r);
     assert_eq!((r.member_id.as_deref(), r.member_epoch), (Some("m1"), -1));
     let d = s.describe();
-    assert_eq!((d.group_epoch, d.group_state.as_str()), (4, "Reconciling"));
+    assert_eq!((d.group_epoch, d.group_state.as_str()), (4, "Assigning"));
 
     let r = s.hb(beat("m2", 3, &a2));
     ok(&r);
@@ -473,6 +475,7 @@ fn heartbeat_errors() {
 fn the_group_max_size_is_enforced() {
     let mut cfg = ClusterConfig::default();
     cfg.consumer_group_max_size = 1;
+    cfg.consumer_group_assignment_interval_ms = 0;
     let mut s = Sim::with_config(cfg);
     ok(&s.hb(join("m1", &["t"])));
     let r = s.hb(join("m2", &["t"]));
@@ -480,6 +483,10 @@ fn the_group_max_size_is_enforced() {
 }
 
 fn commit(member: &str, epoch: i32) -> OffsetCommitRequest {
+    commit_partition(member, epoch, 0)
+}
+
+fn commit_partition(member: &str, epoch: i32, partition: i32) -> OffsetCommitRequest {
     OffsetCommitRequest::default()
         .with_group_id(GROUP.into())
         .with_member_id(member.into())
@@ -487,7 +494,7 @@ fn commit(member: &str, epoch: i32) -> OffsetCommitRequest {
         .with_topics(vec![OffsetCommitRequestTopic::default()
             .with_name("t".into())
             .with_partitions(vec![OffsetCommitRequestPartition::default()
-                .with_partition_index(0)
+                .with_partition_index(partition)
                 .with_committed_offset(7)])])
 }
 
@@ -624,10 +631,11 @@ fn a_served_cluster_expires_silent_members() {
     let r = hb(&mut c, join("m1", &["t"]));
     ok(&r);
     assert_eq!(r.heartbeat_interval_ms, 100);
-    ok(&hb(&mut c, join("m2", &["t"])));
+    let r = hb(&mut c, join("m2", &["t"]));
+    ok(&r);
     // m2 keeps heartbeating for a second; m1 stays silent.
     let deadline = Instant::now() + Duration::from_secs(1);
-    let mut epoch = 3;
+    let mut epoch = r.member_epoch;
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
         let r = hb(&mut c, beat("m2", epoch, &Owned::new()));
@@ -650,4 +658,67 @@ fn a_served_cluster_expires_silent_members() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_new_target_waits_for_the_assignment_interval() {
+    let mut cfg = ClusterConfig::default();
+    cfg.consumer_group_assignment_interval_ms = 1_000;
+    cfg.consumer_group_session_timeout_ms = 10_000;
+    let mut s = Sim::with_config(cfg);
+    // A new group is assigned at once.
+    let a1 = assignment(&s.hb(join("m1", &["t"]))).unwrap();
+    assert_eq!(count(&a1), 4);
+    s.advance(Duration::from_millis(300));
+    // The second member bumps the epoch; the target follows a second after
+    // the previous one.
+    let r = s.hb(join("m2", &["t"]));
+    assert_eq!(
+        (r.member_epoch, assignment(&r).map(|a| count(&a))),
+        (2, Some(0))
+    );
+    let d = s.describe();
+    assert_eq!(
+        (d.group_epoch, d.assignment_epoch, d.group_state.as_str()),
+        (3, 2, "Assigning")
+    );
+    s.advance(Duration::from_millis(500));
+    let r = s.hb(beat("m1", 2, &a1));
+    assert!(r.assignment.is_none());
+    assert_eq!(s.describe().group_state, "Assigning");
+    s.advance(Duration::from_millis(300));
+    let r = s.hb(beat("m1", 2, &a1));
+    assert_eq!(r.member_epoch, 2);
+    assert_eq!(assignment(&r).map(|a| count(&a)), Some(2));
+    let d = s.describe();
+    assert_eq!(
+        (d.assignment_epoch, d.group_state.as_str()),
+        (3, "Reconciling")
+    );
+}
+
+#[test]
+fn an_older_epoch_commits_partitions_held_since_then() {
+    let mut s = Sim::new();
+    let a1 = assignment(&s.hb(join("m1", &["t"]))).unwrap();
+    s.hb(join("m2", &["t"]));
+    let kept = assignment(&s.hb(beat("m1", 2, &a1))).unwrap();
+    let r = s.hb(beat("m1", 2, &kept));
+    assert_eq!(r.member_epoch, 3);
+    let held = *kept.values().next().unwrap().iter().next().unwrap();
+    let given_up = (0..4)
+        .find(|p| !kept.values().any(|s| s.contains(p)))
+        .unwrap();
+    // m1 holds `held` since epoch 2: a commit made at epoch 2 still counts.
+    assert_eq!(commit_error(s.call(9, commit_partition("m1", 2, held))), 0);
+    assert_eq!(commit_error(s.call(9, commit_partition("m1", 3, held))), 0);
+    // Not for an epoch before it held it, nor for a partition it gave up.
+    assert_eq!(
+        commit_error(s.call(9, commit_partition("m1", 1, held))),
+        ErrorCode::StaleMemberEpoch.code()
+    );
+    assert_eq!(
+        commit_error(s.call(9, commit_partition("m1", 2, given_up))),
+        ErrorCode::StaleMemberEpoch.code()
+    );
 }

@@ -11,10 +11,12 @@
 //! owner only once the previous owner has released it. A member's epoch
 //! moves to the target epoch when it has no revocation pending.
 //!
-//! Where Kafka works asynchronously the mock answers at once: target
-//! assignments are computed as soon as the epoch is bumped, and
-//! subscription regexes are resolved in the heartbeat that brings them
-//! (Kafka resolves them in the background, at most every 10 s).
+//! A bumped epoch gets its target assignment in the first heartbeat at
+//! least `consumer_group_assignment_interval_ms` after the previous one
+//! was computed (the first one of a group at once), as Kafka 4.4 batches
+//! rebalances. Subscription regexes are resolved in the heartbeat that
+//! brings them (Kafka resolves them in the background, at most every
+//! 10 s).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -83,6 +85,10 @@ struct CgMember {
     assigned: Parts,
     /// Partitions the member must give up before it moves on.
     revoking: Parts,
+    /// The member epoch at which each assigned partition became the
+    /// member's: commits with an older epoch are accepted for partitions
+    /// held since then, as Kafka 4.4 does.
+    since: BTreeMap<(Uuid, i32), i32>,
     session_deadline: Option<Instant>,
     /// Set while revocations are pending: the member is fenced if it has
     /// not acknowledged them by then.
@@ -106,6 +112,7 @@ impl CgMember {
             state: MemberState::Stable,
             assigned: Parts::new(),
             revoking: Parts::new(),
+            since: BTreeMap::new(),
             session_deadline: None,
             rebalance_deadline: None,
         }
@@ -165,6 +172,8 @@ pub(crate) struct ConsumerGroup {
     /// The subscribed topics with their id and partition count when the
     /// epoch was last bumped; a change bumps the epoch again.
     metadata: BTreeMap<String, (Uuid, usize)>,
+    /// When the target assignment was last computed.
+    last_assignment: Option<Instant>,
 }
 
 impl ConsumerGroup {
@@ -254,15 +263,18 @@ impl ConsumerGroup {
             .collect()
     }
 
-    /// Removes a member (it left, or was fenced), bumps the epoch and
-    /// computes the new target assignment (Kafka 4.4 describes a group the
-    /// last member left with both epochs bumped).
+    /// Removes a member (it left, or was fenced) and bumps the epoch. The
+    /// new target assignment waits for a heartbeat, unless no member is
+    /// left (Kafka 4.4 describes a group the last member left with both
+    /// epochs bumped).
     fn remove_member(&mut self, id: &str, topics: &BTreeMap<String, Topic>) {
         if self.members.remove(id).is_some() {
             self.target.remove(id);
             self.epoch += 1;
             self.metadata = self.compute_metadata(topics);
-            self.compute_target(topics);
+            if self.members.is_empty() {
+                self.compute_target(topics);
+            }
         }
     }
 
@@ -332,6 +344,7 @@ impl ConsumerGroup {
         epoch: i32,
         transactional: bool,
         version: i16,
+        partitions: &[(Uuid, i32)],
     ) -> Result<(), ErrorCode> {
         if epoch < 0 && self.members.is_empty() {
             return Ok(());
@@ -345,7 +358,10 @@ impl ConsumerGroup {
         if !transactional && version < 9 {
             return Err(ErrorCode::UnsupportedVersion);
         }
-        if epoch != m.epoch {
+        let held_since = |tp: &(Uuid, i32)| m.since.get(tp).is_some_and(|e| *e <= epoch);
+        let older_but_held =
+            epoch < m.epoch && !partitions.is_empty() && partitions.iter().all(held_since);
+        if epoch != m.epoch && !older_but_held {
             return Err(ErrorCode::StaleMemberEpoch);
         }
         Ok(())
@@ -631,7 +647,7 @@ fn next_assignment(
     if !revoking.is_empty() && owns_any(owned, &revoking) {
         m.state = MemberState::UnrevokedPartitions;
         m.set_epoch(epoch);
-        m.assigned = assigned;
+        set_assigned(m, assigned);
         m.revoking = revoking;
         return;
     }
@@ -644,8 +660,20 @@ fn next_assignment(
         MemberState::Stable
     };
     m.set_epoch(target_epoch);
-    m.assigned = assigned;
+    set_assigned(m, assigned);
     m.revoking = Parts::new();
+}
+
+/// Sets the member's assigned partitions (after its epoch): kept ones keep
+/// the epoch they were first held at, new ones take the current epoch.
+fn set_assigned(m: &mut CgMember, assigned: Parts) {
+    let epoch = m.epoch;
+    m.since = assigned
+        .iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
+        .map(|tp| (tp, m.since.get(&tp).copied().unwrap_or(epoch)))
+        .collect();
+    m.assigned = assigned;
 }
 
 fn to_response_assignment(parts: &Parts) -> HbAssignment {
@@ -836,6 +864,7 @@ impl Cluster {
         let interval = self.config.consumer_group_heartbeat_interval_ms;
         let session = ms(self.config.consumer_group_session_timeout_ms);
         let max_size = usize::try_from(self.config.consumer_group_max_size).unwrap_or(0);
+        let assignment_interval = ms(self.config.consumer_group_assignment_interval_ms);
         let client_host = format!("/{}", self.config.host);
         let Cluster { groups, topics, .. } = self;
         let create = req.member_epoch == 0;
@@ -985,8 +1014,16 @@ impl Cluster {
             cg.epoch += 1;
             tracing::debug!(target: "kafka_mock::groups", group = %gid, epoch = cg.epoch, "group epoch bumped");
         }
-        if cg.epoch > cg.assignment_epoch {
+        // Kafka 4.4 computes a new target assignment at most once per
+        // interval (measured: about a second), so a burst of joins makes one
+        // rebalance; until then the group is Assigning.
+        if cg.epoch > cg.assignment_epoch
+            && cg
+                .last_assignment
+                .is_none_or(|t| now >= t + assignment_interval)
+        {
             cg.compute_target(topics);
+            cg.last_assignment = Some(now);
         }
         let target = cg.target.get(&member_id).cloned().unwrap_or_default();
         let others = cg.owned_by_others(&member_id);
