@@ -79,6 +79,8 @@ pub(crate) fn served_versions(key: ApiKey) -> Option<RangeInclusive<i16>> {
         | ListGroups
         | DescribeGroups
         | DeleteGroups
+        | ConsumerGroupHeartbeat
+        | ConsumerGroupDescribe
         | InitProducerId
         | AddPartitionsToTxn
         | AddOffsetsToTxn

@@ -78,6 +78,19 @@ pub struct ClusterConfig {
     /// simulation's clock starts at an arbitrary `epoch_millis`;
     /// [`crate::MockCluster`], whose clock is the system's, turns it on.
     pub check_timestamps: bool,
+    /// How often members of KIP-848 consumer groups are told to heartbeat
+    /// (`group.consumer.heartbeat.interval.ms`, 5 s as in Kafka).
+    pub consumer_group_heartbeat_interval_ms: i32,
+    /// How long a consumer group member lives without a heartbeat
+    /// (`group.consumer.session.timeout.ms`, 45 s as in Kafka).
+    pub consumer_group_session_timeout_ms: i32,
+    /// The most members a consumer group admits
+    /// (`group.consumer.max.size`, unbounded as in Kafka).
+    pub consumer_group_max_size: i32,
+    /// The least time between two target assignments of a consumer group
+    /// after its epoch was bumped; a second, as Kafka 4.4 was measured to
+    /// wait. 0 assigns in the heartbeat that bumps the epoch.
+    pub consumer_group_assignment_interval_ms: i32,
 }
 
 impl Default for ClusterConfig {
@@ -96,6 +109,10 @@ impl Default for ClusterConfig {
             record_requests: false,
             epoch_millis: 1_700_000_000_000,
             check_timestamps: false,
+            consumer_group_heartbeat_interval_ms: 5_000,
+            consumer_group_session_timeout_ms: 45_000,
+            consumer_group_max_size: i32::MAX,
+            consumer_group_assignment_interval_ms: 1_000,
         }
     }
 }

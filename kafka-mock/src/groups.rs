@@ -44,6 +44,10 @@ use kafka_proto::{ApiKey, ErrorCode, Message, RequestBody, ResponseBody, Uuid};
 use crate::cluster::{Cluster, Park, Reply};
 use crate::Ctx;
 
+mod consumer;
+
+use consumer::ConsumerGroup;
+
 /// FindCoordinator key types.
 pub(crate) const KEY_GROUP: i8 = 0;
 pub(crate) const KEY_TRANSACTION: i8 = 1;
@@ -151,6 +155,9 @@ struct Group {
     /// Topics the members subscribe to (consumer protocol only).
     subscribed_topics: Option<BTreeSet<String>>,
     offsets: BTreeMap<(String, i32), StoredOffset>,
+    /// Set when the group is a KIP-848 consumer group; the classic state
+    /// above then stays Empty.
+    consumer: Option<ConsumerGroup>,
 }
 
 impl Group {
@@ -168,6 +175,23 @@ impl Group {
             sync_deadline: None,
             subscribed_topics: None,
             offsets: BTreeMap::new(),
+            consumer: None,
+        }
+    }
+
+    /// A classic group without members, which a consumer group may replace.
+    fn is_empty_classic(&self) -> bool {
+        self.consumer.is_none()
+            && self.state == GroupState::Empty
+            && self.members.is_empty()
+            && self.pending_members.is_empty()
+    }
+
+    /// The state as Kafka names it, for either kind of group.
+    fn state_name(&self) -> &'static str {
+        match &self.consumer {
+            Some(cg) => cg.state_name(),
+            None => self.state.name(),
         }
     }
 
@@ -316,6 +340,9 @@ impl Group {
     }
 
     fn is_subscribed_to(&self, topic: &str) -> bool {
+        if let Some(cg) = &self.consumer {
+            return cg.is_subscribed_to(topic);
+        }
         self.subscribed_topics
             .as_ref()
             .is_some_and(|t| t.contains(topic))
@@ -328,6 +355,11 @@ impl Group {
             .chain(pending)
             .chain(self.join_deadline)
             .chain(self.sync_deadline)
+            .chain(
+                self.consumer
+                    .as_ref()
+                    .and_then(ConsumerGroup::next_deadline),
+            )
             .min()
     }
 }
@@ -537,6 +569,8 @@ pub(crate) fn dispatch(
         RequestBody::ListGroups(r) => cluster.list_groups(ctx, r),
         RequestBody::DescribeGroups(r) => cluster.describe_groups(ctx, r),
         RequestBody::DeleteGroups(r) => cluster.delete_groups(ctx, r),
+        RequestBody::ConsumerGroupHeartbeat(r) => cluster.consumer_group_heartbeat(ctx, r),
+        RequestBody::ConsumerGroupDescribe(r) => cluster.consumer_group_describe(ctx, r),
         other => return Err(other),
     })
 }
@@ -731,14 +765,29 @@ fn validate_member(group: &Group, member_id: &str, instance_id: Option<&str>) ->
     None
 }
 
-/// Kafka's offset-commit validation for a classic group.
+/// Kafka's offset-commit validation, for either kind of group.
+/// `partitions` are the committed ones (a consumer group member may commit
+/// them with an older epoch if it has owned them since).
+#[allow(clippy::too_many_arguments)]
 fn validate_offset_commit(
     group: &Group,
     member_id: &str,
     instance_id: Option<&str>,
     generation: i32,
     transactional: bool,
+    version: i16,
+    partitions: &[(Uuid, i32)],
 ) -> Result<(), ErrorCode> {
+    if let Some(cg) = &group.consumer {
+        return cg.validate_offset_commit(
+            member_id,
+            instance_id,
+            generation,
+            transactional,
+            version,
+            partitions,
+        );
+    }
     if group.state == GroupState::Dead {
         return Err(ErrorCode::CoordinatorNotAvailable);
     }
@@ -770,6 +819,26 @@ impl GroupCoordinator {
 
     fn join(&mut self, now: Instant, group_id: &str, p: JoinParams, new_id: String) -> JoinStep {
         let unknown = p.member_id.is_empty();
+        if let Some(g) = self.groups.get_mut(group_id) {
+            match &g.consumer {
+                // An empty consumer group turns back into a classic one;
+                // its committed offsets stay.
+                Some(cg) if cg.is_empty() => {
+                    let offsets = std::mem::take(&mut g.offsets);
+                    *g = Group::new();
+                    g.offsets = offsets;
+                }
+                // Kafka lets a classic member with the consumer protocol
+                // type join a consumer group; the mock does not.
+                Some(_) => {
+                    return JoinStep::Done(JoinResult::error(
+                        p.member_id,
+                        ErrorCode::InconsistentGroupProtocol,
+                    ))
+                }
+                None => {}
+            }
+        }
         if !self.groups.contains_key(group_id) {
             if !unknown {
                 return JoinStep::Done(JoinResult::error(p.member_id, ErrorCode::UnknownMemberId));
@@ -1116,7 +1185,7 @@ impl Cluster {
         self.groups
             .groups
             .iter()
-            .map(|(id, g)| (id.clone(), g.state.name().to_string()))
+            .map(|(id, g)| (id.clone(), g.state_name().to_string()))
             .collect()
     }
 
@@ -1165,13 +1234,20 @@ impl Cluster {
     ) -> Result<(), ErrorCode> {
         match self.groups.groups.get(group) {
             None => Ok(()),
-            Some(g) => validate_offset_commit(g, member_id, instance_id, generation, true),
+            Some(g) => {
+                validate_offset_commit(g, member_id, instance_id, generation, true, i16::MAX, &[])
+            }
         }
     }
 
     /// Runs the group timers due at `now`: session expiry, pending member
     /// expiry, rebalance and pending-sync timeouts.
     pub(crate) fn groups_timeout(&mut self, now: Instant) {
+        for group in self.groups.groups.values_mut() {
+            if let Some(cg) = &mut group.consumer {
+                cg.expire(now, &self.topics);
+            }
+        }
         let gc = &mut self.groups;
         let results = &mut gc.results;
         for group in gc.groups.values_mut() {
@@ -1700,6 +1776,18 @@ impl Cluster {
         let request_fault = self
             .faults
             .take(ApiKey::OffsetCommit, ctx.broker, None, None);
+        let committed: Vec<(Uuid, i32)> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                let id = if by_id {
+                    t.topic_id
+                } else {
+                    self.topics.get(&t.name).map_or(Uuid::ZERO, |x| x.id)
+                };
+                t.partitions.iter().map(move |p| (id, p.partition_index))
+            })
+            .collect();
         let group_error: Option<ErrorCode> = request_fault
             .or_else(|| self.group_status(ctx.broker, &req.group_id, false))
             .or_else(|| {
@@ -1718,8 +1806,15 @@ impl Cluster {
                     None if version >= 9 => Some(ErrorCode::GroupIdNotFound),
                     None => Some(ErrorCode::IllegalGeneration),
                     Some(g) => {
-                        match validate_offset_commit(g, &req.member_id, instance, generation, false)
-                        {
+                        match validate_offset_commit(
+                            g,
+                            &req.member_id,
+                            instance,
+                            generation,
+                            false,
+                            version,
+                            &committed,
+                        ) {
                             Err(e) => Some(e),
                             Ok(()) => {
                                 // Commits keep a classic member's session alive.
@@ -1875,7 +1970,17 @@ impl Cluster {
         if version >= 8 {
             let by_id = version >= 10;
             for g in req.groups {
-                let error = injected.or_else(|| self.group_status(ctx.broker, &g.group_id, false));
+                let error = injected
+                    .or_else(|| self.group_status(ctx.broker, &g.group_id, false))
+                    .or_else(|| {
+                        // Members of consumer groups say who they are (v9+).
+                        let cg = self.groups.groups.get(&g.group_id)?.consumer.as_ref()?;
+                        if version < 9 {
+                            return None;
+                        }
+                        cg.validate_offset_fetch(g.member_id.as_deref(), g.member_epoch)
+                            .err()
+                    });
                 let mut rg = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
                 if let Some(e) = error {
                     rg.error_code = e.code();
@@ -2034,25 +2139,29 @@ impl Cluster {
         } else {
             Vec::new()
         };
-        // Every group here is a classic one.
-        if !types.is_empty() && !types.iter().any(|t| t == "classic") {
-            return Reply::Respond(ResponseBody::ListGroups(resp));
-        }
         for (id, g) in &self.groups.groups {
             if g.state == GroupState::Dead || self.coordinator_for(KEY_GROUP, id) != ctx.broker {
                 continue;
             }
-            if !states.is_empty() && !states.contains(&g.state.name().to_lowercase()) {
+            let (kind, protocol_type) = match g.consumer {
+                Some(_) => ("consumer", "consumer".to_string()),
+                None => ("classic", g.protocol_type.clone().unwrap_or_default()),
+            };
+            if !types.is_empty() && !types.iter().any(|t| t == kind) {
+                continue;
+            }
+            let state = g.state_name();
+            if !states.is_empty() && !states.contains(&state.to_lowercase()) {
                 continue;
             }
             let mut l = ListedGroup::default()
                 .with_group_id(id.clone())
-                .with_protocol_type(g.protocol_type.clone().unwrap_or_default());
+                .with_protocol_type(protocol_type);
             if ctx.version >= 4 {
-                l.group_state = g.state.name().to_string();
+                l.group_state = state.to_string();
             }
             if ctx.version >= 5 {
-                l.group_type = "classic".to_string();
+                l.group_type = kind.to_string();
             }
             resp.groups.push(l);
         }
@@ -2078,13 +2187,19 @@ impl Cluster {
                         d.error_message = Some(e.description().to_string());
                     }
                 }
-                (None, None) => {
+                (None, g) if g.is_none_or(|g| g.consumer.is_some()) => {
+                    // Kafka describes only classic groups here.
                     d.group_state = GroupState::Dead.name().to_string();
                     if ctx.version >= 6 {
                         d.error_code = ErrorCode::GroupIdNotFound.code();
-                        d.error_message = Some(format!("Group {id} not found."));
+                        d.error_message = Some(if g.is_some() {
+                            format!("Group {id} is not a classic group.")
+                        } else {
+                            format!("Group {id} not found.")
+                        });
                     }
                 }
+                (None, None) => {}
                 (None, Some(g)) => {
                     d.group_state = g.state.name().to_string();
                     d.protocol_type = g.protocol_type.clone().unwrap_or_default();
@@ -2127,9 +2242,10 @@ impl Cluster {
         for id in req.groups_names {
             let code = match injected.or_else(|| self.group_status(ctx.broker, &id, false)) {
                 Some(e) => e,
-                None => match self.groups.groups.get(&id).map(|g| g.state) {
-                    None | Some(GroupState::Dead) => ErrorCode::GroupIdNotFound,
-                    Some(GroupState::Empty) => {
+                None => match self.groups.groups.get(&id).map(|g| (g.state, &g.consumer)) {
+                    None | Some((GroupState::Dead, _)) => ErrorCode::GroupIdNotFound,
+                    Some((_, Some(cg))) if !cg.is_empty() => ErrorCode::NonEmptyGroup,
+                    Some((GroupState::Empty, _)) => {
                         self.groups.groups.remove(&id);
                         ErrorCode::None
                     }

@@ -7,7 +7,8 @@ use kafka_mock::{MockCluster, SaslMechanism};
 const USAGE: &str = "usage: kafka-mock [--brokers N] [--port P] [--partitions N] \
 [--topic NAME[:PARTITIONS[:REPLICATION]]]... [--log-append-time] [--no-auto-create] \
 [--sasl-plain USER:PASS] [--sasl-scram-sha-256 USER:PASS] [--sasl-scram-sha-512 USER:PASS] \
-[--sasl-oauthbearer USER:TOKEN]
+[--sasl-oauthbearer USER:TOKEN] [--consumer-heartbeat-ms MS] [--consumer-session-ms MS] \
+[--consumer-group-max-size N] [--consumer-assignment-interval-ms MS]
 
 Listens on ports P, P+1, ... (one per broker; P=0 picks free ports), prints
 `bootstrap: HOST:PORT,...` when ready, and serves until SIGINT or SIGTERM.";
@@ -56,6 +57,25 @@ fn parse() -> Result<MockCluster, String> {
                     .transpose()?
                     .unwrap_or(1);
                 b = b.topic(name, partitions as i32, replication as i16);
+            }
+            "--consumer-heartbeat-ms"
+            | "--consumer-session-ms"
+            | "--consumer-group-max-size"
+            | "--consumer-assignment-interval-ms" => {
+                let n = int(value(&arg)?, &arg)?;
+                let zero_ok = arg == "--consumer-assignment-interval-ms";
+                let n = i32::try_from(n)
+                    .ok()
+                    .filter(|n| *n > 0 || (zero_ok && *n == 0))
+                    .ok_or(format!("{arg} must be a positive 32-bit number"))?;
+                b = match arg.as_str() {
+                    "--consumer-heartbeat-ms" => b.consumer_group_heartbeat_interval_ms(n),
+                    "--consumer-session-ms" => b.consumer_group_session_timeout_ms(n),
+                    "--consumer-assignment-interval-ms" => {
+                        b.consumer_group_assignment_interval_ms(n)
+                    }
+                    _ => b.consumer_group_max_size(n),
+                };
             }
             "--log-append-time" => b = b.log_append_time(true),
             "--no-auto-create" => b = b.auto_create_topics(false),

@@ -148,6 +148,34 @@ impl MockClusterBuilder {
         self
     }
 
+    /// Heartbeat interval told to members of KIP-848 consumer groups
+    /// (`group.consumer.heartbeat.interval.ms`, default 5000).
+    pub fn consumer_group_heartbeat_interval_ms(mut self, ms: i32) -> Self {
+        self.config.consumer_group_heartbeat_interval_ms = ms;
+        self
+    }
+
+    /// Session timeout of members of KIP-848 consumer groups
+    /// (`group.consumer.session.timeout.ms`, default 45000).
+    pub fn consumer_group_session_timeout_ms(mut self, ms: i32) -> Self {
+        self.config.consumer_group_session_timeout_ms = ms;
+        self
+    }
+
+    /// The least time between two target assignments of a KIP-848
+    /// consumer group (default 1000; 0 assigns at once).
+    pub fn consumer_group_assignment_interval_ms(mut self, ms: i32) -> Self {
+        self.config.consumer_group_assignment_interval_ms = ms;
+        self
+    }
+
+    /// The most members a KIP-848 consumer group admits
+    /// (`group.consumer.max.size`).
+    pub fn consumer_group_max_size(mut self, n: i32) -> Self {
+        self.config.consumer_group_max_size = n;
+        self
+    }
+
     /// Replaces the whole model configuration.
     pub fn config(mut self, config: ClusterConfig) -> Self {
         self.config = config;
