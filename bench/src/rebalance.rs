@@ -224,7 +224,9 @@ fn our_config(
             g = g.only_assignor(CooperativeStickyAssignor::default);
         }
         GroupProtocol::Consumer => {
-            return Err("our KIP-848 member is not in this build".into());
+            // The coordinator sets the heartbeat interval and session.
+            g.group_protocol = kafka_blocking::GroupProtocol::Consumer;
+            g.remote_assignor = Some("uniform".into());
         }
     }
     config.group = Some(g);
