@@ -347,7 +347,7 @@ impl Client {
 
     /// Commits `offsets` to the group, or every owned partition's
     /// consumed offset when `None`; the outcome comes as
-    /// [`GroupEvent::Committed`](kafka_state::group::GroupEvent::Committed)
+    /// [`GroupEvent::Committed`]
     /// with the returned id.
     pub fn commit(
         &mut self,
@@ -360,10 +360,10 @@ impl Client {
 
     /// Lets a revoke the group member waits with go on. With
     /// `GroupConfig::await_revoke`, an orderly revoke is announced as
-    /// [`ConsumerEvent::PartitionsRevoking`](kafka_state::ConsumerEvent::PartitionsRevoking):
+    /// [`ConsumerEvent::PartitionsRevoking`]:
     /// commit what was processed of the partitions ([`Client::commit`]
     /// accepts them until the revoke; wait for its
-    /// [`GroupEvent::Committed`](kafka_state::group::GroupEvent::Committed)
+    /// [`GroupEvent::Committed`]
     /// if you like, the member keeps waiting), then call this. The member
     /// revokes anyway after `GroupConfig::revoke_wait`. Does nothing when
     /// no revoke waits.
