@@ -1,7 +1,8 @@
 //! The KIP-848 consumer group protocol (`GroupProtocol::Consumer`) against
 //! Apache Kafka 4.4: two members share a topic and hand it over with
 //! committed offsets continued; a regular expression subscription picks
-//! up a topic created after joining.
+//! up a topic created after joining. The same bodies run on the mock's
+//! consumer-group coordinator.
 
 mod common;
 
@@ -41,6 +42,39 @@ fn seq(r: &kafka_tokio::ConsumerRecord) -> u64 {
 #[tokio::test]
 async fn consumer_protocol_members_share_and_hand_over_on_kafka() {
     let Some(broker) = kafka() else { return };
+    members_share_and_hand_over(&broker).await;
+}
+
+#[tokio::test]
+async fn consumer_protocol_members_share_and_hand_over_on_the_mock() {
+    let (_mock, broker) = mock();
+    members_share_and_hand_over(&broker).await;
+}
+
+#[tokio::test]
+async fn a_regex_subscription_picks_up_a_new_topic_on_the_mock() {
+    let (_mock, broker) = mock();
+    regex_picks_up_a_new_topic(&broker).await;
+}
+
+/// The mock's consumer-group coordinator (KIP-848) with a shorter
+/// heartbeat interval, so hand-overs take about a second.
+fn mock() -> (kafka_mock::MockCluster, Broker) {
+    let mock = kafka_mock::MockCluster::builder()
+        .brokers(3)
+        .consumer_group_heartbeat_interval_ms(500)
+        .build()
+        .expect("mock starts");
+    let broker = Broker {
+        bootstrap: mock.bootstrap(),
+        replication: 1,
+        exact_latest: true,
+        prefix: String::new(),
+    };
+    (mock, broker)
+}
+
+async fn members_share_and_hand_over(broker: &Broker) {
     const N: u64 = 400;
     let topic = broker.topic("share");
     let group = broker.topic("share-g");
@@ -172,6 +206,10 @@ async fn consumer_protocol_members_share_and_hand_over_on_kafka() {
 #[tokio::test]
 async fn a_regex_subscription_picks_up_a_new_topic_on_kafka() {
     let Some(broker) = kafka() else { return };
+    regex_picks_up_a_new_topic(&broker).await;
+}
+
+async fn regex_picks_up_a_new_topic(broker: &Broker) {
     let first = broker.topic("rx-one");
     let later = broker.topic("rx-two");
     let group = broker.topic("rx-g");
