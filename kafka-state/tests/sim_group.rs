@@ -1649,3 +1649,96 @@ fn sim_heartbeat_answers_held_while_a_commit_is_in_flight() {
         assert_eq!(w.duplicates(), 0, "seed {seed}");
     });
 }
+
+/// An unsubscribe while a cooperative rebalance is in flight: the
+/// partitions are revoked at once, but what was consumed of them is
+/// committed in the generation the rebalance makes (the old one is being
+/// replaced, so the coordinator would refuse it), and only then does the
+/// member leave. The next owners start where it stopped: nothing is
+/// handed out twice.
+#[test]
+fn sim_unsubscribe_during_a_cooperative_rebalance_commits_in_the_new_generation() {
+    for_each_seed(|seed| {
+        let mut w = World::with(seed, true, None, |g| {
+            // Only the revoke commits anything.
+            g.auto_commit_interval = SECS(600);
+        });
+        w.join(0);
+        w.produce(3);
+        w.settle(&[0], "one member owns everything");
+        let joins = sent(&w, ApiKey::JoinGroup);
+        let commits = sent(&w, ApiKey::OffsetCommit);
+        let generation = w
+            .sim
+            .client
+            .consumer()
+            .group_metadata()
+            .unwrap()
+            .generation_id;
+        w.add_member(None);
+        w.run_until(SECS(10), "client 0 rejoins", |w| {
+            sent(w, ApiKey::JoinGroup) > joins
+        });
+        let before = w.sim.events.len();
+        let now = w.sim.now;
+        w.sim.client.consumer().unsubscribe(now).unwrap();
+        w.polling.remove(&0);
+        w.sim.flush();
+        assert!(w.assignment(0).is_empty(), "seed {seed}: revoked at once");
+        assert_eq!(
+            sent(&w, ApiKey::OffsetCommit),
+            commits,
+            "seed {seed}: the commit waits for the new generation"
+        );
+        w.run_until(SECS(20), "committed and left", |w| {
+            w.sim.events[before..].iter().any(|e| {
+                matches!(
+                    e,
+                    Event::Group(GroupEvent::Left {
+                        reason: LeaveReason::Unsubscribed
+                    })
+                )
+            }) && w.group_events(0).iter().any(|e| {
+                matches!(
+                    e,
+                    GroupEvent::Committed {
+                        automatic: true,
+                        ..
+                    }
+                )
+            })
+        });
+        let committed: Vec<GroupEvent> = w
+            .group_events(0)
+            .into_iter()
+            .filter(|e| matches!(e, GroupEvent::Committed { .. }))
+            .collect();
+        let [GroupEvent::Committed {
+            offsets,
+            refused: None,
+            ..
+        }] = committed.as_slice()
+        else {
+            panic!("seed {seed}: one commit expected, got {committed:?}");
+        };
+        assert_eq!(offsets.len(), PARTITIONS as usize, "seed {seed}");
+        assert!(
+            offsets
+                .values()
+                .all(|r| r.as_ref().is_ok_and(|o| o.offset == 3)),
+            "seed {seed}: {offsets:?}"
+        );
+        let joined = w.group_events(0).into_iter().rev().find_map(|e| match e {
+            GroupEvent::Joined { generation_id, .. } => Some(generation_id),
+            _ => None,
+        });
+        assert!(
+            joined.is_some_and(|g| g > generation),
+            "seed {seed}: committed in generation {joined:?}, after {generation}"
+        );
+        assert_eq!(sent(&w, ApiKey::LeaveGroup), 1, "seed {seed}");
+        w.produce(2);
+        w.settle(&[1], "the other member owns everything");
+        assert_eq!(w.duplicates(), 0, "seed {seed}");
+    });
+}

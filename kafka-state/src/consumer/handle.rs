@@ -384,7 +384,11 @@ impl Consumer<'_> {
     /// [`GroupConfig::await_revoke`](crate::group::GroupConfig::await_revoke)
     /// the revoke and the leave wait for [`Consumer::revoke_done`] first
     /// (see [`ConsumerEvent::PartitionsRevoking`](super::ConsumerEvent::PartitionsRevoking));
-    /// [`Client::close`] does not wait.
+    /// [`Client::close`] does not wait. A cooperative member unsubscribing
+    /// during a rebalance revokes at once but commits in the generation
+    /// the rebalance makes, and leaves after that commit; the one it owned
+    /// the partitions in is being replaced, and the coordinator would
+    /// refuse a commit made in it.
     /// [`GroupEvent::Left`](crate::group::GroupEvent::Left) reports it.
     /// Doing nothing when not subscribed.
     pub fn unsubscribe(&mut self, now: Instant) -> Result<(), Misuse> {

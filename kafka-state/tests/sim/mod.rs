@@ -15,7 +15,9 @@
 //! said) and be replaced.
 //!
 //! Seeds: [`for_each_seed`] runs `KAFKA_SIM_SEEDS` seeds (default 20), or
-//! only `KAFKA_SIM_SEED` if set; a failing seed prints itself.
+//! only `KAFKA_SIM_SEED` if set; a failing seed prints itself. With
+//! `KAFKA_SIM_TRACE` set, the group and partition events of every client
+//! go to stderr with their virtual time, to read a failing seed's story.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -431,6 +433,9 @@ impl Sim {
             }
         }
         while let Some(e) = self.client_of(peer).poll_event() {
+            if tracing() && matches!(e, Event::Group(_) | Event::Consumer(_)) {
+                eprintln!("{:?} client {peer}: {e:?}", self.elapsed());
+            }
             match peer {
                 0 => self.events.push(e),
                 n => self.peers[n - 1].events.push(e),
@@ -793,6 +798,11 @@ impl Drop for SeedGuard {
             );
         }
     }
+}
+
+/// Whether `KAFKA_SIM_TRACE` asks for the events on stderr.
+pub fn tracing() -> bool {
+    std::env::var_os("KAFKA_SIM_TRACE").is_some()
 }
 
 /// Runs `f` for each seed: `KAFKA_SIM_SEED` alone if set, else

@@ -50,6 +50,8 @@ struct Commit {
     last_error: Option<ErrorCode>,
     /// The request carrying it, while in flight.
     wire: Option<RequestId>,
+    /// Held until the rebalance in flight ends ([`CommitBook::park`]).
+    parked: bool,
 }
 
 /// Commits of one member.
@@ -93,8 +95,49 @@ impl CommitBook {
                 not_before: now,
                 last_error: None,
                 wire: None,
+                parked: false,
             },
         );
+    }
+
+    /// Holds commit `id` back until [`CommitBook::unpark`]: made in a
+    /// generation a rebalance is ending, it would be refused now, and is
+    /// good in the generation the rebalance makes.
+    pub(super) fn park(&mut self, id: RequestId) {
+        if let Some(c) = self.commits.get_mut(&id) {
+            c.parked = true;
+        }
+    }
+
+    /// Whether a commit is held back.
+    pub(super) fn has_parked(&self) -> bool {
+        self.commits.values().any(|c| c.parked)
+    }
+
+    /// Lets the held commits go, in `generation` as `member_id`.
+    pub(super) fn unpark(&mut self, generation: i32, member_id: &str) {
+        for c in self.commits.values_mut().filter(|c| c.parked) {
+            c.parked = false;
+            c.generation = generation;
+            c.member_id = member_id.to_string();
+        }
+    }
+
+    /// Fails the held commits with `error`: the rebalance they waited for
+    /// did not make a generation.
+    pub(super) fn fail_parked(&mut self, error: CommitError, events: &mut VecDeque<Event>) {
+        let ids: Vec<RequestId> = self
+            .commits
+            .iter()
+            .filter(|(_, c)| c.parked)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(c) = self.commits.get_mut(&id) {
+                c.parked = false;
+            }
+            self.fail_rest(id, |_| error.clone(), events);
+        }
     }
 
     /// The offset last sent (or being sent) for `tp`, if any commit of it
@@ -113,7 +156,7 @@ impl CommitBook {
 
     /// Whether any commit waits to be sent.
     pub(super) fn has_unsent(&self) -> bool {
-        self.commits.values().any(|c| c.wire.is_none())
+        self.commits.values().any(|c| c.wire.is_none() && !c.parked)
     }
 
     /// Fails, unsent, the commits of partitions lost: they may belong to
@@ -228,7 +271,7 @@ impl CommitBook {
             .values()
             .filter(|c| c.wire.is_none())
             .map(|c| {
-                if ready {
+                if ready && !c.parked {
                     c.not_before.min(c.deadline)
                 } else {
                     c.deadline
@@ -252,7 +295,7 @@ impl CommitBook {
         let ids: Vec<RequestId> = self
             .commits
             .iter()
-            .filter(|(_, c)| c.wire.is_none() && c.not_before <= now)
+            .filter(|(_, c)| c.wire.is_none() && !c.parked && c.not_before <= now)
             .map(|(id, _)| *id)
             .collect();
         for id in ids {

@@ -246,6 +246,11 @@ pub(crate) struct GroupMember {
     /// Leave once the revoke window closed: an unsubscribe waiting for
     /// the application.
     leave_after_revoke: Option<LeaveReason>,
+    /// An unsubscribe came while a cooperative rebalance was in flight:
+    /// the commit of what was consumed waits for the generation it makes
+    /// (the one the partitions were owned in is being replaced, so the
+    /// coordinator would refuse it), and the leave waits for that commit.
+    commit_in_next_generation: bool,
     timers: TimerTable<GroupTimer>,
 }
 
@@ -329,6 +334,7 @@ impl GroupMember {
             assigned_with: BTreeMap::new(),
             revoking: None,
             leave_after_revoke: None,
+            commit_in_next_generation: false,
             timers: TimerTable::default(),
         }
     }
@@ -413,6 +419,15 @@ impl GroupMember {
     }
 
     // ---- commands ------------------------------------------------------
+
+    /// Whether a classic JoinGroup or SyncGroup round is in flight.
+    fn rebalancing(&self) -> bool {
+        !self.consumer_protocol()
+            && matches!(
+                self.phase,
+                Phase::Joining(_) | Phase::Assigning(_) | Phase::Syncing(_)
+            )
+    }
 
     /// Checks that a group command may run.
     pub(crate) fn check(&self) -> Result<(), Misuse> {
@@ -513,6 +528,25 @@ impl GroupMember {
         let in_generation = matches!(self.phase, Phase::Stable) && self.generation >= 0;
         let await_revoke = self.config().is_some_and(|c| c.await_revoke);
         if wait && await_revoke && in_generation && (!all.is_empty() || self.revoking.is_some()) {
+            self.revoke(all);
+            self.leave_after_revoke = Some(LeaveReason::Unsubscribed);
+            return;
+        }
+        // Cooperative partitions stay the member's through a rebalance,
+        // but the generation they were owned in is being replaced: a
+        // commit made in it now would be refused (ILLEGAL_GENERATION or
+        // REBALANCE_IN_PROGRESS) and the next owner would replay what was
+        // consumed. They are revoked now; the commit goes in the
+        // generation the rebalance makes, and the leave after it.
+        let auto_commit = self.config().is_some_and(|c| c.enable_auto_commit);
+        if wait
+            && auto_commit
+            && self.rebalancing()
+            && self.protocol == RebalanceProtocol::Cooperative
+            && !all.is_empty()
+        {
+            info!(target: LOG, "unsubscribing during a rebalance: committing in the generation it makes, then leaving");
+            self.commit_in_next_generation = true;
             self.revoke(all);
             self.leave_after_revoke = Some(LeaveReason::Unsubscribed);
             return;
@@ -654,6 +688,7 @@ impl GroupMember {
             }
         }
         self.heartbeat = None;
+        self.commit_in_next_generation = false;
         // An unsubscribe waiting for its revoke window: the window is
         // gone with the partitions, so the next `cooperate` leaves. The
         // coordinator still knows the member id, and without a LeaveGroup
@@ -699,6 +734,7 @@ impl GroupMember {
         self.heartbeat = None;
         self.rejoin_needed = false;
         self.leave_after_revoke = None;
+        self.commit_in_next_generation = false;
         events.push_back(Event::Group(GroupEvent::Left { reason }));
     }
 
@@ -707,6 +743,7 @@ impl GroupMember {
         warn!(target: LOG, %error, "group member failed");
         self.lose_all();
         self.leave_after_revoke = None;
+        self.commit_in_next_generation = false;
         self.failed = Some(error.clone());
         self.phase = Phase::Idle;
         self.heartbeat = None;
@@ -804,8 +841,17 @@ impl GroupMember {
             changed |= self.reconcile(&mut c);
         }
         changed |= self.run_ops(&config, &mut c);
-        // An unsubscribe whose window closed (or was lost) leaves now.
-        if self.revoking.is_none() {
+        // An unsubscribe whose window closed (or was lost) leaves now;
+        // one waiting for the rebalance to commit in leaves after it.
+        let awaits_generation = self.commit_in_next_generation && self.rebalancing();
+        if !awaits_generation && self.commits.has_parked() {
+            // The rebalance ended without a generation (a sync that makes
+            // one releases the held commits).
+            self.commit_in_next_generation = false;
+            self.commits
+                .fail_parked(CommitError::RebalanceInProgress, c.events);
+        }
+        if self.revoking.is_none() && !awaits_generation {
             if let Some(reason) = self.leave_after_revoke.take() {
                 self.leave(reason, c.events);
                 changed = true;
@@ -934,6 +980,9 @@ impl GroupMember {
                     c.now,
                     c.api_timeout,
                 );
+                if self.commit_in_next_generation {
+                    self.commits.park(id);
+                }
             }
         }
         c.consumer.revoke(partitions, c.events);
@@ -1372,6 +1421,13 @@ impl GroupMember {
         let revoked: BTreeSet<TopicPartition> = self.owned.difference(&new).cloned().collect();
         let added: BTreeSet<TopicPartition> = new.difference(&self.owned).cloned().collect();
         self.phase = Phase::Stable;
+        if std::mem::take(&mut self.commit_in_next_generation) {
+            // Unsubscribed during this rebalance: the held commit goes in
+            // this generation (its partitions were kept through it, or are
+            // owned by nobody until the follow-up round), then the leave.
+            debug!(target: LOG, generation = self.generation, "committing in the new generation before leaving");
+            self.commits.unpark(self.generation, &self.member_id);
+        }
         if !revoked.is_empty() {
             debug!(target: LOG, revoked = revoked.len(), "assignment takes partitions away");
             self.revoke(revoked);
@@ -1721,6 +1777,7 @@ impl SubMachine for GroupMember {
         self.phase = Phase::Idle;
         self.revoking = None;
         self.leave_after_revoke = None;
+        self.commit_in_next_generation = false;
     }
 }
 
