@@ -1742,3 +1742,69 @@ fn sim_unsubscribe_during_a_cooperative_rebalance_commits_in_the_new_generation(
         assert_eq!(w.duplicates(), 0, "seed {seed}");
     });
 }
+
+/// A member whose JoinGroup answer is lost (its connection drops while
+/// the others complete the generation) rejoins claiming its partitions as
+/// of the generation before. The leader must not trust that claim over
+/// the newer ones and may hand the partitions on at once, without a
+/// revoke; so the member loses them as soon as its next JoinGroup answer
+/// shows a generation passed without it, before anyone can be given them.
+/// Ownership stays disjoint at every step.
+#[test]
+fn sim_member_rejoining_with_an_old_generation_loses_its_claims() {
+    for_each_seed(|seed| {
+        let mut w = World::new(seed, true, None);
+        // Client 1 leads: it joined first.
+        let a = w.add_member(None);
+        w.produce(3);
+        w.settle(&[a], "the leader owns everything");
+        w.join(0);
+        w.settle(&[0, a], "two members share");
+        let mine = w.assignment(0);
+        let generation = w
+            .sim
+            .client
+            .consumer()
+            .group_metadata()
+            .unwrap()
+            .generation_id;
+        let joins = sent(&w, ApiKey::JoinGroup);
+        let b = w.add_member(None);
+        w.run_until(SECS(10), "client 0 rejoins", |w| {
+            sent(w, ApiKey::JoinGroup) > joins
+        });
+        // Its JoinGroup reached the coordinator; the answer never comes.
+        let (_, conn, _) = *w
+            .sim
+            .sent
+            .iter()
+            .rev()
+            .find(|(_, _, api)| *api == ApiKey::JoinGroup)
+            .unwrap();
+        let now = w.sim.now;
+        w.sim.hold_responses(0, conn, now + SECS(600));
+        let synced_past = |w: &World, peer: usize| {
+            w.group_events(peer).iter().any(
+                |e| matches!(e, GroupEvent::Joined { generation_id, .. } if *generation_id > generation),
+            )
+        };
+        w.run_until(SECS(20), "the others synced without client 0", |w| {
+            synced_past(w, a) && synced_past(w, b)
+        });
+        let before = w.sim.events.len();
+        w.sim.drop_connection(conn);
+        w.settle(&[0, a, b], "three members share");
+        let lost: Vec<ConsumerEvent> = w.sim.events[before..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Consumer(c @ ConsumerEvent::PartitionsLost { .. }) => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
+        let [ConsumerEvent::PartitionsLost { partitions }] = lost.as_slice() else {
+            panic!("seed {seed}: client 0 should lose what it claimed once: {lost:?}");
+        };
+        let lost: BTreeSet<i32> = partitions.iter().map(|tp| tp.partition).collect();
+        assert_eq!(lost, mine, "seed {seed}");
+    });
+}

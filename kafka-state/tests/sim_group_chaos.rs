@@ -12,9 +12,16 @@
 //! member's bounce within the session timeout moves nothing elsewhere. A
 //! second scenario with clean leaves only checks exactly once.
 //!
+//! Both protocols: the classic one with every built-in assignor, and the
+//! consumer protocol (KIP-848) with each server assignor. Under KIP-848 a
+//! static member's bounce is a clean close (a static leave, epoch -2) and
+//! a restart; a crashed static member restarts after its session, since
+//! the coordinator refuses its instance id until then (fatal for us).
+//!
 //! Seeds: `KAFKA_SIM_SEEDS` (default 20) or `KAFKA_SIM_SEED`; each seed
-//! picks the group size and the faults, and runs cooperative-sticky and
-//! one eager assignor (range, roundrobin, sticky in turn).
+//! picks the group size and the faults, and runs cooperative-sticky, one
+//! eager assignor (range, roundrobin, sticky in turn) and one KIP-848
+//! server assignor (uniform, range in turn).
 
 mod sim;
 
@@ -24,14 +31,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_proto::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_proto::messages::{
-    DescribeGroupsRequest, FindCoordinatorRequest, OffsetFetchRequest, ProduceRequest,
+    ConsumerGroupDescribeRequest, DescribeGroupsRequest, FindCoordinatorRequest,
+    OffsetFetchRequest, ProduceRequest,
 };
 use kafka_proto::record::{encode, BatchOptions, Record};
 use kafka_proto::ResponseBody;
 use kafka_state::consumer::AutoOffsetReset;
 use kafka_state::group::{
-    CooperativeStickyAssignor, GroupConfig, GroupEvent, RangeAssignor, RoundRobinAssignor,
-    StickyAssignor,
+    CooperativeStickyAssignor, GroupConfig, GroupEvent, GroupProtocol, RangeAssignor,
+    RoundRobinAssignor, StickyAssignor,
 };
 use kafka_state::{ConsumerEvent, Event};
 use sim::{for_each_seed, Sim, SimRng};
@@ -50,16 +58,37 @@ const CHAOS: Duration = Duration::from_secs(25);
 /// timeout and a rebalance timeout for the last zombie, then rounds.
 const SETTLE: Duration = Duration::from_secs(60);
 
-/// The built-in assignors a seed runs: one of the eager ones in turn, and
-/// the cooperative one, so that every assignor runs for any three seeds
-/// in a row and each seed stays fast.
-fn assignors(seed: u64) -> [&'static str; 2] {
+/// The assignors a seed runs: one of the eager ones in turn, the
+/// cooperative one, and a KIP-848 server assignor in turn (named
+/// `consumer:NAME`), so that every assignor runs for any six seeds in a
+/// row and each seed stays fast.
+fn assignors(seed: u64) -> [&'static str; 3] {
     let eager = ["range", "roundrobin", "sticky"];
-    [eager[(seed % 3) as usize], "cooperative-sticky"]
+    let server = ["consumer:uniform", "consumer:range"];
+    [
+        eager[(seed % 3) as usize],
+        "cooperative-sticky",
+        server[(seed % 2) as usize],
+    ]
+}
+
+/// Whether `assignor` names a KIP-848 server assignor.
+fn kip848(assignor: &str) -> bool {
+    assignor.starts_with("consumer:")
 }
 
 fn group_config(assignor: &str, instance: Option<String>) -> GroupConfig {
     let g = GroupConfig::new(GROUP);
+    if let Some(server) = assignor.strip_prefix("consumer:") {
+        let mut g = g;
+        g.group_protocol = GroupProtocol::Consumer;
+        g.remote_assignor = Some(server.to_string());
+        g.group_instance_id = instance;
+        g.max_poll_interval = MAX_POLL;
+        g.enable_auto_commit = true;
+        g.auto_commit_interval = SECS(1);
+        return g;
+    }
     let mut g = match assignor {
         "range" => g.only_assignor(|| RangeAssignor),
         "roundrobin" => g.only_assignor(|| RoundRobinAssignor),
@@ -137,7 +166,13 @@ struct World {
 impl World {
     fn new(seed: u64, assignor: &'static str, members: usize, statics: bool) -> Self {
         let instance = |i: usize| statics.then(|| format!("i{i}")).filter(|_| i == 1);
-        let mut sim = Sim::with_config(seed, BROKERS, tweak(assignor, instance(0)));
+        // The KIP-848 session and heartbeat are the coordinator's: as
+        // the classic members'.
+        let cluster = |c: &mut kafka_mock::ClusterConfig| {
+            c.consumer_group_session_timeout_ms = SESSION.as_millis() as i32;
+            c.consumer_group_heartbeat_interval_ms = 1_000;
+        };
+        let mut sim = Sim::with_configs(seed, BROKERS, cluster, tweak(assignor, instance(0)));
         sim.cluster.create_topic(TOPIC, PARTITIONS, 3).unwrap();
         let mut instances = BTreeMap::new();
         for i in 1..members {
@@ -247,13 +282,53 @@ impl World {
 
     /// The group's state and member ids, as the coordinator has them.
     fn group_view(&mut self, coordinator: i32) -> Option<(String, BTreeSet<String>)> {
+        self.group_assignments(coordinator)
+            .map(|(state, members)| (state, members.into_keys().collect()))
+    }
+
+    /// The group's state and members, as the coordinator has them, with
+    /// each member's partitions under KIP-848 (empty under the classic
+    /// protocol, whose assignments the coordinator does not read).
+    fn group_assignments(
+        &mut self,
+        coordinator: i32,
+    ) -> Option<(String, BTreeMap<String, BTreeSet<i32>>)> {
+        if kip848(self.assignor) {
+            let req = ConsumerGroupDescribeRequest::default().with_group_ids(vec![GROUP.into()]);
+            let ResponseBody::ConsumerGroupDescribe(r) =
+                self.sim.side_call(coordinator, 0, req.into())
+            else {
+                panic!("wrong response type")
+            };
+            let g = r.groups.first()?;
+            return (g.error_code == 0).then(|| {
+                let members = g
+                    .members
+                    .iter()
+                    .map(|m| {
+                        let owned = m
+                            .assignment
+                            .topic_partitions
+                            .iter()
+                            .flat_map(|t| t.partitions.iter().copied())
+                            .collect();
+                        (m.member_id.clone(), owned)
+                    })
+                    .collect();
+                (g.group_state.clone(), members)
+            });
+        }
         let req = DescribeGroupsRequest::default().with_groups(vec![GROUP.into()]);
         let ResponseBody::DescribeGroups(r) = self.sim.side_call(coordinator, 5, req.into()) else {
             panic!("wrong response type")
         };
         let g = r.groups.first()?;
         (g.error_code == 0).then(|| {
-            let ids = g.members.iter().map(|m| m.member_id.clone()).collect();
+            let ids = g
+                .members
+                .iter()
+                .map(|m| (m.member_id.clone(), BTreeSet::new()))
+                .collect();
             (g.group_state.clone(), ids)
         })
     }
@@ -480,7 +555,13 @@ impl World {
             3 => {
                 if let Some(m) = self.pick(true, |s| s == State::Active) {
                     self.sim.crash(m);
-                    self.members[m] = State::Crashed(now + MS(500 + self.below(9_000)));
+                    let mut back = now + MS(500 + self.below(9_000));
+                    if kip848(self.assignor) && self.instances.contains_key(&m) {
+                        // Its instance id is refused until the session of
+                        // the crashed process ends (UNRELEASED_INSTANCE_ID).
+                        back = back.max(now + SESSION + SECS(1));
+                    }
+                    self.members[m] = State::Crashed(back);
                 }
             }
             // The application stops taking records, past the max poll
@@ -541,6 +622,20 @@ impl World {
                 self.fault(clean_only);
             }
         }
+        // A crashed KIP-848 static member comes back only once the
+        // session of the crashed process ended (see `fault`).
+        let statics_back = (0..self.members.len())
+            .filter(|m| kip848(self.assignor) && self.instances.contains_key(m))
+            .filter_map(|m| match self.members[m] {
+                State::Crashed(t) => Some(t),
+                _ => None,
+            })
+            .max();
+        if let Some(t) = statics_back {
+            while self.sim.now < t {
+                self.step(t);
+            }
+        }
         self.restore_due(true);
     }
 
@@ -598,18 +693,28 @@ impl World {
         let Some(coordinator) = self.coordinator() else {
             return false;
         };
-        let mut ids = BTreeSet::new();
+        let mut ids = BTreeMap::new();
         for m in active {
-            match self.member_id(m) {
-                Some(id) => ids.insert(id),
-                None => return false,
+            let Some(id) = self.member_id(m) else {
+                return false;
             };
+            // Under KIP-848 the coordinator knows what each member owns.
+            let owned = if kip848(self.assignor) {
+                self.assignment(m)
+            } else {
+                BTreeSet::new()
+            };
+            ids.insert(id, owned);
         }
-        self.group_view(coordinator)
+        self.group_assignments(coordinator)
             .is_some_and(|(state, members)| state == "Stable" && members == ids)
     }
 
     fn synced(&mut self, m: usize) -> bool {
+        if kip848(self.assignor) {
+            // No join per epoch: `settled` asks the coordinator instead.
+            return true;
+        }
         let generation = self
             .sim
             .client_of(m)
@@ -717,6 +822,17 @@ fn sim_group_chaos_every_assignor() {
                         "{:?} static bounce of client {m}, owning {owned:?}",
                         w.sim.elapsed()
                     );
+                }
+                if kip848(assignor) {
+                    // A static leave (epoch -2) first: the coordinator
+                    // keeps the assignment for the instance id.
+                    let now = w.sim.now;
+                    w.members[m] = State::Left;
+                    w.sim.client_of(m).close(now);
+                    let until = w.sim.now + MS(200);
+                    while w.sim.now < until {
+                        w.step(until);
+                    }
                 }
                 w.sim.crash(m);
                 w.members[m] = State::Crashed(w.sim.now + SECS(3600));

@@ -71,6 +71,9 @@ enum Delivery {
     Connect { port: u16 },
     /// The cluster closed the connection; the client sees EOF.
     Closed,
+    /// The client closed the connection after what it wrote before:
+    /// the cluster reads that, then sees EOF.
+    ClientClosed,
 }
 
 #[derive(Debug)]
@@ -115,6 +118,8 @@ struct Link {
     /// Nothing reaches the client on this link before this instant
     /// ([`Sim::hold_responses`]).
     hold_until: Option<Instant>,
+    /// The client closed it: nothing more reaches the client.
+    closed_by_client: bool,
 }
 
 /// The client, the cluster and the network between them.
@@ -168,10 +173,22 @@ impl Sim {
 
     /// Like [`Sim::new`], with a chance to change the client's config.
     pub fn with_config(seed: u64, brokers: i32, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::with_configs(seed, brokers, |_| {}, tweak)
+    }
+
+    /// Like [`Sim::with_config`], with a chance to change the cluster's
+    /// config too.
+    pub fn with_configs(
+        seed: u64,
+        brokers: i32,
+        cluster: impl FnOnce(&mut ClusterConfig),
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let start = epoch();
         let mut cc = ClusterConfig::default();
         cc.brokers = brokers;
         cc.auto_create_topics = false;
+        cluster(&mut cc);
         let mut cluster = Cluster::new(cc, start);
         for b in 0..brokers {
             cluster.set_broker_port(b, BASE_PORT + b as u16);
@@ -221,14 +238,16 @@ impl Sim {
         let mut at = self.now + self.delay();
         // Keep each direction of a link in order, like TCP.
         if let Some(link) = self.links.get_mut(&(peer, conn)) {
-            let last = match what {
-                Delivery::ToCluster(_) => &mut link.last_up,
-                _ => &mut link.last_down,
+            let up = matches!(what, Delivery::ToCluster(_) | Delivery::ClientClosed);
+            let last = if up {
+                &mut link.last_up
+            } else {
+                &mut link.last_down
             };
             if let Some(l) = *last {
                 at = at.max(l);
             }
-            if !matches!(what, Delivery::ToCluster(_)) {
+            if !up {
                 if let Some(h) = link.hold_until {
                     at = at.max(h);
                 }
@@ -300,7 +319,8 @@ impl Sim {
         link.hold_until = Some(link.hold_until.map_or(until, |h| h.max(until)));
         link.last_down = Some(link.last_down.map_or(until, |l| l.max(until)));
         for p in &mut self.pending {
-            if p.peer == peer && p.conn == conn && !matches!(p.what, Delivery::ToCluster(_)) {
+            let up = matches!(p.what, Delivery::ToCluster(_) | Delivery::ClientClosed);
+            if p.peer == peer && p.conn == conn && !up {
                 p.at = p.at.max(until);
             }
         }
@@ -309,9 +329,9 @@ impl Sim {
     /// The connections client `peer` has open (or opening).
     pub fn conns_of(&self, peer: usize) -> Vec<ConnId> {
         self.links
-            .keys()
-            .filter(|(p, _)| *p == peer)
-            .map(|(_, c)| *c)
+            .iter()
+            .filter(|((p, _), l)| *p == peer && !l.closed_by_client)
+            .map(|((_, c), _)| *c)
             .collect()
     }
 
@@ -407,6 +427,13 @@ impl Sim {
             let frames = count_frames(&t.bytes);
             if peer == 0 {
                 for api in frame_apis(&t.bytes) {
+                    if tracing() {
+                        eprintln!(
+                            "{:?} client 0 sends {api:?} on {:?}",
+                            self.elapsed(),
+                            t.conn
+                        );
+                    }
                     self.sent.push((self.now, t.conn, api));
                 }
             }
@@ -428,7 +455,7 @@ impl Sim {
                     self.links.insert((peer, conn), Link::default());
                     self.schedule(peer, conn, Delivery::Connect { port });
                 }
-                ConnRequest::Close { conn } => self.forget(peer, conn),
+                ConnRequest::Close { conn } => self.close_from_client(peer, conn),
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -441,6 +468,20 @@ impl Sim {
                 n => self.peers[n - 1].events.push(e),
             }
         }
+    }
+
+    /// An orderly close by the client: what it wrote before still
+    /// reaches the cluster (as TCP delivers data before the FIN); nothing
+    /// reaches the client any more.
+    fn close_from_client(&mut self, peer: usize, conn: ConnId) {
+        let Some(link) = self.links.get_mut(&(peer, conn)) else {
+            return;
+        };
+        link.closed_by_client = true;
+        self.pending.retain(|p| {
+            !(p.peer == peer && p.conn == conn && !matches!(p.what, Delivery::ToCluster(_)))
+        });
+        self.schedule(peer, conn, Delivery::ClientClosed);
     }
 
     fn forget(&mut self, peer: usize, conn: ConnId) {
@@ -545,7 +586,8 @@ impl Sim {
 
     /// Whether `p` may be delivered now: nothing reaches a frozen client.
     fn deliverable(&self, p: &Pending) -> bool {
-        matches!(p.what, Delivery::ToCluster(_)) || !self.frozen.contains(&p.peer)
+        matches!(p.what, Delivery::ToCluster(_) | Delivery::ClientClosed)
+            || !self.frozen.contains(&p.peer)
     }
 
     fn deliver(&mut self, p: Pending) {
@@ -587,7 +629,7 @@ impl Sim {
                 }
             }
             Delivery::ToClient(bytes) => {
-                let Some(link) = self.links.get_mut(&key) else {
+                let Some(link) = self.links.get_mut(&key).filter(|l| !l.closed_by_client) else {
                     return;
                 };
                 link.outstanding = link.outstanding.saturating_sub(count_frames(&bytes));
@@ -599,8 +641,15 @@ impl Sim {
                 }
             }
             Delivery::Closed => {
+                if let Some(link) = self.links.remove(&key) {
+                    if !link.closed_by_client {
+                        self.client_of(peer).handle_closed(now, p.conn);
+                    }
+                }
+            }
+            Delivery::ClientClosed => {
                 if self.links.remove(&key).is_some() {
-                    self.client_of(peer).handle_closed(now, p.conn);
+                    self.cluster.handle_closed(now, mock_of(peer, p.conn));
                 }
             }
         }

@@ -1361,6 +1361,21 @@ impl GroupMember {
                 ctx.events,
             );
         }
+        // A generation passed without this member: it joined one whose
+        // answer it never got (the connection dropped), and others synced
+        // in it. Its claims are older than theirs, so the leader may hand
+        // its partitions to another member in this one without a revoke:
+        // they are lost now, before anyone can be given them.
+        let skipped = self.generation >= 0 && resp.generation_id > self.generation + 1;
+        if skipped && self.protocol == RebalanceProtocol::Cooperative && !self.owned.is_empty() {
+            warn!(
+                target: LOG,
+                from = self.generation,
+                to = resp.generation_id,
+                "a generation passed without this member; its partitions are lost"
+            );
+            self.lose_all();
+        }
         self.member_id = resp.member_id.clone();
         self.generation = resp.generation_id;
         self.protocol_name = Some(name);
