@@ -1808,3 +1808,153 @@ fn sim_member_rejoining_with_an_old_generation_loses_its_claims() {
         assert_eq!(lost, mine, "seed {seed}");
     });
 }
+
+/// Offsets a member stored for partitions it then gave up must not come
+/// back when the partitions do: with manual commits, a member stores
+/// offsets without committing them, leaves, another member reads on and
+/// commits further, and the member comes back. Its next commit covers
+/// only what it consumed since, and it reads on from the other member's
+/// commit; committed offsets never go back (checked at every step).
+#[test]
+fn sim_offsets_stored_before_a_revoke_are_not_replayed_after_reassignment() {
+    let came_back = std::cell::Cell::new(0);
+    for_each_seed(|seed| {
+        let cooperative = seed % 2 == 0;
+        let mut w = World::with(seed, cooperative, None, |g| g.enable_auto_commit = false);
+        w.join(0);
+        let a = w.add_member(None);
+        w.produce(3);
+        w.settle(&[0, a], "two members share");
+        let mine = w.assignment(0);
+        // Stored (every record taken is), never committed.
+        let now = w.sim.now;
+        w.sim.client.consumer().unsubscribe(now).unwrap();
+        w.polling.remove(&0);
+        w.settle(&[a], "the other member owns everything");
+        w.produce(3);
+        w.run_until(SECS(10), "caught up", |w| w.caught_up());
+        let now = w.sim.now;
+        let id = w.sim.client_of(a).consumer().commit(now, None).unwrap();
+        w.run_until(SECS(10), "the other member's commit answered", |w| {
+            commit_results(w, a, id).is_some()
+        });
+        assert!(
+            w.fetch_committed().values().all(|o| *o == 6),
+            "seed {seed}: {:?}",
+            w.fetch_committed()
+        );
+        let taken = w.consumed.len();
+        w.join(0);
+        w.settle(&[0, a], "shared again");
+        let back: BTreeSet<i32> = w.assignment(0).intersection(&mine).copied().collect();
+        came_back.set(came_back.get() + usize::from(!back.is_empty()));
+        // Nothing consumed since it came back: nothing to commit, and
+        // certainly not the offsets stored before it left.
+        let now = w.sim.now;
+        let id = w.sim.client.consumer().commit(now, None).unwrap();
+        w.run_until(SECS(10), "commit answered", |w| {
+            commit_results(w, 0, id).is_some()
+        });
+        let Some(GroupEvent::Committed { offsets, .. }) = commit_results(&w, 0, id) else {
+            unreachable!()
+        };
+        assert!(
+            offsets
+                .values()
+                .all(|r| r.as_ref().is_ok_and(|o| o.offset == 6)),
+            "seed {seed}: {offsets:?}"
+        );
+        w.produce(2);
+        w.run_until(SECS(10), "caught up again", |w| w.caught_up());
+        let first_again = w.consumed[taken..]
+            .iter()
+            .filter(|(peer, p, _)| *peer == 0 && back.contains(p))
+            .map(|(_, _, o)| *o)
+            .min();
+        assert_eq!(first_again, (!back.is_empty()).then_some(6), "seed {seed}");
+        let now = w.sim.now;
+        let id = w.sim.client.consumer().commit(now, None).unwrap();
+        w.run_until(SECS(10), "second commit answered", |w| {
+            commit_results(w, 0, id).is_some()
+        });
+        let Some(GroupEvent::Committed { offsets, .. }) = commit_results(&w, 0, id) else {
+            unreachable!()
+        };
+        assert!(
+            !offsets.is_empty()
+                && offsets
+                    .values()
+                    .all(|r| r.as_ref().is_ok_and(|o| o.offset == 8)),
+            "seed {seed}: {offsets:?}"
+        );
+    });
+    assert!(
+        came_back.get() > 0,
+        "no seed gave a partition back to its first owner"
+    );
+}
+
+/// The max poll interval runs out while the member's JoinGroup is in
+/// flight (a cooperative member still owns its partitions then): they are
+/// lost, not revoked, and what was consumed of them is not committed, as
+/// another member may own them already.
+#[test]
+fn sim_max_poll_interval_expiring_mid_rebalance_loses_without_commit() {
+    for_each_seed(|seed| {
+        let mut w = World::with(seed, true, None, |g| g.auto_commit_interval = SECS(600));
+        w.join(0);
+        let a = w.add_member(None);
+        w.produce(2);
+        w.settle(&[0, a], "two members share");
+        let mine = w.assignment(0);
+        let commits = sent(&w, ApiKey::OffsetCommit);
+        // The application stops taking records; a rebalance starts just
+        // before the max poll interval (20 s) ends, and the answer to
+        // client 0's JoinGroup is held past it.
+        w.polling.remove(&0);
+        let stopped = w.sim.now;
+        w.run_for(SECS(18));
+        let joins = sent(&w, ApiKey::JoinGroup);
+        let before = w.sim.events.len();
+        let b = w.add_member(None);
+        w.run_until(SECS(10), "client 0 rejoins", |w| {
+            sent(w, ApiKey::JoinGroup) > joins
+        });
+        let (_, conn, _) = *w
+            .sim
+            .sent
+            .iter()
+            .rev()
+            .find(|(_, _, api)| *api == ApiKey::JoinGroup)
+            .unwrap();
+        let now = w.sim.now;
+        w.sim.hold_responses(0, conn, now + SECS(5));
+        w.run_until(SECS(10), "left", |w| {
+            w.group_events(0).contains(&GroupEvent::Left {
+                reason: LeaveReason::PollIntervalExceeded,
+            })
+        });
+        assert!(w.sim.now >= stopped + SECS(20), "seed {seed}");
+        let after = &w.sim.events[before..];
+        let lost: Vec<&Event> = after
+            .iter()
+            .filter(|e| matches!(e, Event::Consumer(ConsumerEvent::PartitionsLost { .. })))
+            .collect();
+        let [Event::Consumer(ConsumerEvent::PartitionsLost { partitions })] = lost.as_slice()
+        else {
+            panic!("seed {seed}: {after:?}");
+        };
+        let lost: BTreeSet<i32> = partitions.iter().map(|tp| tp.partition).collect();
+        assert_eq!(lost, mine, "seed {seed}");
+        let revoked = after
+            .iter()
+            .any(|e| matches!(e, Event::Consumer(ConsumerEvent::PartitionsRevoked { .. })));
+        assert!(!revoked, "seed {seed}: {after:?}");
+        w.settle(&[a, b], "the others share");
+        assert_eq!(
+            sent(&w, ApiKey::OffsetCommit),
+            commits,
+            "seed {seed}: lost partitions were committed"
+        );
+    });
+}
