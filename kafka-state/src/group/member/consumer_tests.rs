@@ -509,3 +509,44 @@ fn missing_the_max_poll_interval_leaves_with_minus_1_and_the_next_poll_rejoins()
     assert_eq!(join.member_id, id);
     assert_eq!(join.instance_id.as_deref(), Some("i-1"));
 }
+
+#[test]
+fn a_member_fenced_while_a_topic_id_is_unresolved_forgets_that_target() {
+    let mut rig = Rig::with_config(&config(None));
+    joined(&mut rig, &[0]);
+    // The next answer adds partitions of a topic the metadata does not
+    // name yet; they wait.
+    rig.now += Duration::from_secs(2);
+    let (id, _) = one_heartbeat(&rig.round());
+    rig.answer(id, beat(2, assignment(&[(T, &[0]), (U, &[0, 1])])));
+    rig.round();
+    assert_eq!(rig.member.consumer_protocol.target_len(), Some(3));
+    // Fenced before the id resolves: what it owned is lost, and the
+    // target it could not reach goes with the epoch.
+    rig.now += Duration::from_secs(2);
+    let (id, _) = one_heartbeat(&rig.round());
+    rig.answer(id, refused(ErrorCode::FencedMemberEpoch));
+    let reqs = rig.round();
+    let events = rig.consumer_events();
+    assert!(
+        matches!(&events[..], [ConsumerEvent::PartitionsLost { partitions }] if *partitions == [tp("t", 0)]),
+        "only what it owned is lost: {events:?}"
+    );
+    assert_eq!(rig.member.consumer_protocol.target_len(), None);
+    let (id, rejoin) = one_heartbeat(&reqs);
+    assert_eq!(rejoin.member_epoch, 0);
+    assert_eq!(owned_in(&rejoin), Some(Vec::new()));
+    // The id resolving later brings nothing of the old target.
+    learn(&mut rig, &[("t", T, 3), ("u", U, 2)]);
+    rig.round();
+    assert!(rig.consumer_events().is_empty());
+    assert_eq!(rig.consumer.assignment().count(), 0);
+    // The new epoch's assignment is what it gets.
+    rig.answer(id, beat(4, assignment(&[(U, &[1])])));
+    rig.round();
+    let events = rig.consumer_events();
+    assert!(
+        matches!(&events[..], [ConsumerEvent::PartitionsAssigned { partitions }] if *partitions == [tp("u", 1)]),
+        "{events:?}"
+    );
+}
