@@ -2,19 +2,23 @@
 //! API against a scripted coordinator whose every answer the input picks.
 //!
 //! Input layout: byte 0 configures the member (assignor, auto-commit,
-//! revoke hook, static instance id); then a sequence of operations, each
+//! revoke hook, static instance id, and the consumer protocol of KIP-848
+//! instead of the classic one); then a sequence of operations, each
 //! an opcode byte followed by the bytes it consumes (see [`Script::op`]):
 //! complete or refuse a connection attempt, answer a pending request
 //! (FindCoordinator, JoinGroup with arbitrary members, leader, generation
 //! and protocol, SyncGroup with arbitrary or well-formed assignment bytes,
-//! Heartbeat, OffsetFetch, OffsetCommit, LeaveGroup, each with arbitrary
+//! Heartbeat, ConsumerGroupHeartbeat with arbitrary member ids, epochs,
+//! intervals and assignments (of topic ids the metadata may not name
+//! yet), OffsetFetch, OffsetCommit, LeaveGroup, each with arbitrary
 //! error codes), advance the clock, drop a connection, feed garbage
 //! bytes, and the application's calls (poll, commit, revoke done,
 //! unsubscribe, subscribe again, close).
 //!
 //! Checks: the client never panics, and every partition it reports as
 //! assigned (`ConsumerEvent::PartitionsAssigned`) was in an assignment
-//! that some SyncGroup answer of this run carried.
+//! that some SyncGroup or ConsumerGroupHeartbeat answer of this run
+//! carried.
 #![no_main]
 
 use std::collections::BTreeSet;
@@ -23,6 +27,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use kafka_proto::frame::{decode_request_frame, encode_response_frame, split_frame};
 use kafka_proto::messages::api_versions_response::ApiVersion;
+use kafka_proto::messages::consumer_group_heartbeat_response::{
+    Assignment as CgAssignment, TopicPartitions as CgTopicPartitions,
+};
 use kafka_proto::messages::find_coordinator_response::Coordinator;
 use kafka_proto::messages::join_group_response::JoinGroupResponseMember;
 use kafka_proto::messages::leave_group_response::MemberResponse;
@@ -40,7 +47,7 @@ use kafka_proto::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_proto::messages::{
-    ApiVersionsResponse, FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse,
+    ApiVersionsResponse, ConsumerGroupHeartbeatResponse, FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse,
     LeaveGroupResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
     OffsetFetchResponse, RequestHeader, SyncGroupResponse,
 };
@@ -48,7 +55,7 @@ use kafka_proto::{ApiKey, RequestBody, ResponseBody, Uuid};
 use kafka_state::consumer::AutoOffsetReset;
 use kafka_state::group::{
     decode_assignment, encode_assignment, Assignment, CooperativeStickyAssignor, GroupConfig,
-    RangeAssignor, RoundRobinAssignor, StickyAssignor, ASSIGNMENT_VERSION,
+    GroupProtocol, RangeAssignor, RoundRobinAssignor, StickyAssignor, ASSIGNMENT_VERSION,
 };
 use kafka_state::{
     BrokerAddr, Client, Config, ConnId, ConnRequest, ConsumerEvent, Event, TopicPartition,
@@ -57,12 +64,16 @@ use libfuzzer_sys::fuzz_target;
 
 const TOPIC: &str = "t";
 const TOPIC_ID: Uuid = Uuid::from_u64_pair(7, 9);
+/// A second topic, named by some metadata answers only: a KIP-848
+/// assignment of it waits until the metadata resolves its id.
+const OTHER: &str = "u";
+const OTHER_ID: Uuid = Uuid::from_u64_pair(8, 10);
 /// Operations per input, so one input stays fast.
 const MAX_OPS: usize = 400;
 
 /// Error codes a coordinator answers with, weighted towards the ones the
 /// member handles specially.
-const ERRORS: [i16; 16] = [
+const ERRORS: [i16; 21] = [
     0,  // NONE
     3,  // UNKNOWN_TOPIC_OR_PARTITION
     7,  // REQUEST_TIMED_OUT
@@ -78,7 +89,12 @@ const ERRORS: [i16; 16] = [
     30, // GROUP_AUTHORIZATION_FAILED
     79, // MEMBER_ID_REQUIRED
     81, // GROUP_MAX_SIZE_REACHED
-    82, // FENCED_INSTANCE_ID
+    82,  // FENCED_INSTANCE_ID
+    110, // FENCED_MEMBER_EPOCH
+    111, // UNRELEASED_INSTANCE_ID
+    112, // UNSUPPORTED_ASSIGNOR
+    113, // STALE_MEMBER_EPOCH
+    128, // INVALID_REGULAR_EXPRESSION
 ];
 
 /// The input, read front to back; reads past the end give zeros.
@@ -296,6 +312,7 @@ impl Script {
             }
             RequestBody::Metadata(_) => {
                 let partitions = i32::from(input.byte() % 6);
+                let other = input.byte() % 4 == 0;
                 let brokers = (0..2)
                     .map(|n| {
                         MetadataResponseBroker::default()
@@ -304,13 +321,11 @@ impl Script {
                             .with_port(9092 + n)
                     })
                     .collect();
-                MetadataResponse::default()
-                    .with_cluster_id(Some("c".into()))
-                    .with_brokers(brokers)
-                    .with_topics(vec![MetadataResponseTopic::default()
-                        .with_error_code(input.error())
-                        .with_name(Some(TOPIC.into()))
-                        .with_topic_id(TOPIC_ID)
+                let topic = |name: &str, id: Uuid, error: i16| {
+                    MetadataResponseTopic::default()
+                        .with_error_code(error)
+                        .with_name(Some(name.into()))
+                        .with_topic_id(id)
                         .with_partitions(
                             (0..partitions)
                                 .map(|p| {
@@ -319,7 +334,16 @@ impl Script {
                                         .with_leader_id(p % 2)
                                 })
                                 .collect(),
-                        )])
+                        )
+                };
+                let mut topics = vec![topic(TOPIC, TOPIC_ID, input.error())];
+                if other {
+                    topics.push(topic(OTHER, OTHER_ID, 0));
+                }
+                MetadataResponse::default()
+                    .with_cluster_id(Some("c".into()))
+                    .with_brokers(brokers)
+                    .with_topics(topics)
                     .into()
             }
             RequestBody::FindCoordinator(req) => {
@@ -438,6 +462,51 @@ impl Script {
                         .with_protocol_name(req.protocol_name.clone());
                 }
                 r.into()
+            }
+            RequestBody::ConsumerGroupHeartbeat(req) => {
+                let error = input.error();
+                let member_id = match input.byte() % 4 {
+                    0..=1 => Some(req.member_id.clone()),
+                    2 => Some(format!("m-{}", input.byte() % 4)),
+                    _ => None,
+                };
+                let epoch = match input.byte() {
+                    b @ 0..=239 => i32::from(b % 8),
+                    _ => input.i32(),
+                };
+                let interval = match input.byte() {
+                    b @ 0..=239 => i32::from(b) * 50,
+                    _ => input.i32(),
+                };
+                let assignment = (input.byte() % 3 == 0).then(|| {
+                    let topics = (0..input.byte() % 3)
+                        .map(|_| {
+                            let (id, name) = match input.byte() % 8 {
+                                0 => (OTHER_ID, OTHER),
+                                1 => (Uuid::from_u64_pair(1, u64::from(input.byte())), ""),
+                                _ => (TOPIC_ID, TOPIC),
+                            };
+                            let partitions: Vec<i32> =
+                                (0..input.byte() % 5).map(|_| input.partition()).collect();
+                            if !name.is_empty() {
+                                self.granted.extend(
+                                    partitions.iter().map(|p| TopicPartition::new(name, *p)),
+                                );
+                            }
+                            CgTopicPartitions::default()
+                                .with_topic_id(id)
+                                .with_partitions(partitions)
+                        })
+                        .collect();
+                    CgAssignment::default().with_topic_partitions(topics)
+                });
+                ConsumerGroupHeartbeatResponse::default()
+                    .with_error_code(error)
+                    .with_member_id(member_id)
+                    .with_member_epoch(epoch)
+                    .with_heartbeat_interval_ms(interval)
+                    .with_assignment(assignment)
+                    .into()
             }
             RequestBody::Heartbeat(_) => HeartbeatResponse::default()
                 .with_error_code(input.error())
@@ -590,8 +659,13 @@ fuzz_target!(|data: &[u8]| {
     if setup & 16 != 0 {
         group.group_instance_id = Some("static-1".into());
     }
-    group.session_timeout = Duration::from_secs(10);
-    group.heartbeat_interval = Duration::from_secs(3);
+    if setup & 32 != 0 {
+        group.group_protocol = GroupProtocol::Consumer;
+        group.remote_assignor = (setup & 64 != 0).then(|| "uniform".into());
+    } else {
+        group.session_timeout = Duration::from_secs(10);
+        group.heartbeat_interval = Duration::from_secs(3);
+    }
     group.max_poll_interval = Duration::from_secs(30);
     group.auto_commit_interval = Duration::from_secs(5);
     let mut config = Config::new([BrokerAddr::new("b", 9092)]);

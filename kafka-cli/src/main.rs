@@ -159,9 +159,10 @@ enum Command {
         /// names the broker's assignor). The same as -X group.protocol.
         #[arg(long = "group-protocol", value_parser = ["classic", "consumer"], requires = "group")]
         group_protocol: Option<String>,
-        /// With -G: -t is a regular expression (RE2/J syntax) the broker
-        /// matches against topic names, now and as topics are created.
-        /// Needs the consumer group protocol.
+        /// With -G: -t is a regular expression matched against whole topic
+        /// names, now and as topics are created: by the broker under the
+        /// consumer group protocol (RE2/J syntax), by kfk at each metadata
+        /// refresh under the classic one.
         #[arg(long = "regex", requires = "group")]
         regex: bool,
         /// Which records to read: read_uncommitted (everything, the default)

@@ -327,13 +327,12 @@ impl Client {
     }
 
     /// Joins the consumer group of `config.group` consuming every topic whose name matches
-    /// `pattern` (RE2/J syntax, as the Java client's
-    /// `subscribe(SubscriptionPattern)`), now and as topics are created.
-    /// The broker matches it, so it needs
-    /// `GroupProtocol::Consumer` (`group.protocol=consumer`, KIP-848);
-    /// with the classic protocol it fails with
-    /// [`Misuse::RegexNeedsConsumerProtocol`](kafka_state::Misuse::RegexNeedsConsumerProtocol).
-    /// A pattern the broker refuses ends the member with
+    /// `pattern`, now and as topics are created: see
+    /// [`kafka_state::Consumer::subscribe_regex`] for who matches it under
+    /// each group protocol and which syntax it takes. Under the classic
+    /// protocol a pattern that does not compile fails with
+    /// [`Misuse::InvalidRegex`](kafka_state::Misuse::InvalidRegex); under
+    /// the consumer protocol one the broker refuses ends the member with
     /// `GroupError::InvalidRegularExpression`.
     pub fn subscribe_regex(&mut self, pattern: impl Into<String>) -> Result<(), Error> {
         let pattern = pattern.into();

@@ -81,13 +81,11 @@ pub enum Misuse {
     /// A manual assignment while subscribed to a group: unsubscribe first.
     #[error("subscribed to a group; unsubscribe before assigning manually")]
     Subscribed,
-    /// [`Consumer::subscribe_regex`](crate::Consumer::subscribe_regex) with
-    /// the classic group protocol: regular expressions are matched by the
-    /// broker, which only the consumer protocol (KIP-848) offers.
-    #[error(
-        "a regular expression subscription needs group_protocol Consumer (group.protocol=consumer)"
-    )]
-    RegexNeedsConsumerProtocol,
+    /// [`Consumer::subscribe_regex`](crate::Consumer::subscribe_regex)
+    /// under the classic group protocol with a pattern that does not
+    /// compile (the consumer protocol leaves the check to the broker).
+    #[error("invalid regular expression: {0}")]
+    InvalidRegex(String),
     /// A group command that needs a subscription, without one.
     #[error("not subscribed to a group")]
     NotSubscribed,

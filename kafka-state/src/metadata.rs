@@ -24,6 +24,9 @@ pub struct ClusterMetadata {
     controller: Option<i32>,
     brokers: BTreeMap<i32, BrokerAddr>,
     topics: BTreeMap<String, TopicMetadata>,
+    /// How many answers changed anything, so a reader can tell cheaply
+    /// whether to look again.
+    changes: u64,
 }
 
 /// One topic.
@@ -85,6 +88,12 @@ impl ClusterMetadata {
     /// A broker's address.
     pub fn broker(&self, node: i32) -> Option<&BrokerAddr> {
         self.brokers.get(&node)
+    }
+
+    /// Counts the merges that changed anything: equal counts, equal
+    /// metadata.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// Known topics by name.
@@ -223,7 +232,11 @@ impl ClusterMetadata {
         if all_topics {
             self.topics.retain(|name, _| seen.contains(name));
         }
-        Ok(*self != before)
+        let changed = *self != before;
+        if changed {
+            self.changes += 1;
+        }
+        Ok(changed)
     }
 }
 

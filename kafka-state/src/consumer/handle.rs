@@ -338,14 +338,22 @@ impl Consumer<'_> {
     }
 
     /// Joins [`Config::group`](crate::Config::group) consuming every topic
-    /// whose name matches `pattern`, a regular expression the broker
-    /// matches (RE2/J syntax as in the Java client's
-    /// `subscribe(SubscriptionPattern)`; KIP-848). Topics created later
-    /// that match are assigned too. Needs
-    /// [`GroupProtocol::Consumer`](crate::group::GroupProtocol::Consumer)
-    /// ([`Misuse::RegexNeedsConsumerProtocol`] otherwise). The pattern is
-    /// checked only by the broker: a bad one ends the member with
+    /// whose whole name matches `pattern`, a regular expression; topics
+    /// created later that match are assigned too.
+    ///
+    /// Under [`GroupProtocol::Consumer`](crate::group::GroupProtocol::Consumer)
+    /// (KIP-848) the broker matches it (RE2/J syntax, as the Java client's
+    /// `subscribe(SubscriptionPattern)`) and checks it: a bad one ends the
+    /// member with
     /// [`GroupError::InvalidRegularExpression`](crate::group::GroupError::InvalidRegularExpression).
+    /// Under the classic protocol the member matches it against every
+    /// topic the metadata lists, internal ones left out, as the Java
+    /// client's `subscribe(Pattern)` does; new topics are seen at the next
+    /// metadata refresh ([`Config::metadata_max_age`](crate::Config::metadata_max_age)),
+    /// and a change of the matching topics rejoins the group. The syntax
+    /// is the `regex` crate's (close to RE2's); a pattern that does not
+    /// compile is [`Misuse::InvalidRegex`].
+    ///
     /// Replaces a topic subscription, and the reverse. Fails like
     /// [`Consumer::subscribe`] otherwise.
     pub fn subscribe_regex(
@@ -359,15 +367,12 @@ impl Consumer<'_> {
         }
         self.client.check_usable()?;
         self.client.group.check()?;
-        if !self.client.group.consumer_protocol() {
-            return Err(Misuse::RegexNeedsConsumerProtocol);
-        }
         if !self.client.group.is_subscribed() && self.client.consumer.assignment().next().is_some()
         {
             return Err(Misuse::ManuallyAssigned);
         }
         let c = self.start(now)?;
-        c.group.subscribe_regex(c.now, pattern);
+        c.group.subscribe_regex(c.now, pattern, &mut c.metadata)?;
         c.pump();
         Ok(())
     }

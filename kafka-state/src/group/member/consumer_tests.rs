@@ -416,7 +416,9 @@ fn a_stale_member_epoch_commit_is_retried_with_the_new_epoch() {
 #[test]
 fn a_regex_subscription_goes_to_the_broker_and_a_bad_one_fails_clearly() {
     let mut rig = Rig::with_config(&config(None));
-    rig.member.subscribe_regex(rig.now, "orders-.*".into());
+    rig.member
+        .subscribe_regex(rig.now, "orders-.*".into(), &mut rig.metadata)
+        .unwrap();
     let (id, _) = rig.only();
     rig.answer(
         id,

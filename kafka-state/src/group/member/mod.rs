@@ -86,7 +86,7 @@ use super::{
 use crate::consumer::{ConsumerState, SeekTo};
 use crate::error::{Misuse, RequestError};
 use crate::machine::{Ctx, SubMachine};
-use crate::metadata::MetadataState;
+use crate::metadata::{ClusterMetadata, MetadataState};
 use crate::router::{Inbound, Outbound, RequestId, RequestQueue, Target};
 use crate::timer::{timer_kinds, TimerTable};
 use crate::{Config, Event, TopicPartition};
@@ -251,7 +251,31 @@ pub(crate) struct GroupMember {
     /// (the one the partitions were owned in is being replaced, so the
     /// coordinator would refuse it), and the leave waits for that commit.
     commit_in_next_generation: bool,
+    /// A classic member's regular expression, matched here against the
+    /// topics the metadata lists (the consumer protocol leaves it to the
+    /// broker).
+    classic_regex: Option<ClassicRegex>,
     timers: TimerTable<GroupTimer>,
+}
+
+/// A compiled classic-protocol subscription pattern.
+#[derive(Debug)]
+struct ClassicRegex {
+    regex: regex::Regex,
+    /// The metadata's change count last matched against.
+    matched_at: u64,
+}
+
+impl ClassicRegex {
+    /// The topics of `cache` whose whole name matches, internal ones left
+    /// out.
+    fn matching(&self, cache: &ClusterMetadata) -> BTreeSet<String> {
+        cache
+            .topics()
+            .filter(|(name, t)| !t.internal && self.regex.is_match(name))
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
 }
 
 impl fmt::Debug for GroupMember {
@@ -335,6 +359,7 @@ impl GroupMember {
             revoking: None,
             leave_after_revoke: None,
             commit_in_next_generation: false,
+            classic_regex: None,
             timers: TimerTable::default(),
         }
     }
@@ -464,13 +489,61 @@ impl GroupMember {
         for t in &topics {
             metadata.track(t);
         }
+        self.classic_regex = None;
         self.subscribe_to(now, topics, None);
     }
 
-    /// Subscribes to the topics matching `pattern` (consumer protocol,
-    /// checked by the caller); the broker matches it.
-    pub(crate) fn subscribe_regex(&mut self, now: Instant, pattern: String) {
-        self.subscribe_to(now, BTreeSet::new(), Some(pattern));
+    /// Subscribes to the topics whose whole name matches `pattern`: the
+    /// broker matches it under the consumer protocol; a classic member
+    /// matches it against every topic the metadata lists, now and at each
+    /// change ([`GroupMember::cooperate`]).
+    pub(crate) fn subscribe_regex(
+        &mut self,
+        now: Instant,
+        pattern: String,
+        metadata: &mut MetadataState,
+    ) -> Result<(), Misuse> {
+        if self.consumer_protocol() {
+            self.subscribe_to(now, BTreeSet::new(), Some(pattern));
+            return Ok(());
+        }
+        // Anchored: a topic is in only if its whole name matches, as with
+        // the Java client's `Pattern.matcher(topic).matches()`.
+        let regex = regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| Misuse::InvalidRegex(e.to_string()))?;
+        let regex = ClassicRegex {
+            regex,
+            matched_at: metadata.cache.changes(),
+        };
+        let topics = regex.matching(&metadata.cache);
+        metadata.want_all_topics(true);
+        self.classic_regex = Some(regex);
+        self.subscribe_to(now, topics, Some(pattern));
+        Ok(())
+    }
+
+    /// A classic regex subscription follows the topics the metadata lists:
+    /// a change of the matching set is a new subscription (a rejoin).
+    fn rematch(&mut self, now: Instant, metadata: &mut MetadataState) {
+        let subscribed = self.subscription.is_some();
+        if !self.consumer_protocol() {
+            // Every topic while a regex needs them, else only those used.
+            metadata.want_all_topics(subscribed && self.classic_regex.is_some());
+        }
+        let Some(r) = self.classic_regex.as_mut().filter(|_| subscribed) else {
+            return;
+        };
+        let changes = metadata.cache.changes();
+        if r.matched_at == changes {
+            return;
+        }
+        r.matched_at = changes;
+        let topics = r.matching(&metadata.cache);
+        if self.subscription.as_ref() != Some(&topics) {
+            info!(target: LOG, ?topics, "the topics matching the subscription changed");
+            let pattern = self.topic_regex.clone();
+            self.subscribe_to(now, topics, pattern);
+        }
     }
 
     fn subscribe_to(&mut self, now: Instant, topics: BTreeSet<String>, regex: Option<String>) {
@@ -524,6 +597,7 @@ impl GroupMember {
             return;
         }
         self.topic_regex = None;
+        self.classic_regex = None;
         let all = std::mem::take(&mut self.owned);
         let in_generation = matches!(self.phase, Phase::Stable) && self.generation >= 0;
         let await_revoke = self.config().is_some_and(|c| c.await_revoke);
@@ -773,6 +847,7 @@ impl GroupMember {
         };
         let now = c.now;
         let mut changed = false;
+        self.rematch(now, c.metadata);
         // The max poll interval.
         let in_group = !matches!(self.phase, Phase::Idle);
         if in_group && !self.poll_expired && now >= self.last_poll + config.max_poll_interval {
@@ -1331,7 +1406,24 @@ impl GroupMember {
         let resp: JoinGroupResponse = match result {
             Ok(ResponseBody::JoinGroup(r)) => r,
             Ok(_) => return self.rejoin(now, self.retry_backoff),
-            Err(e) => return self.request_failed(now, e, ctx.events),
+            Err(e) => {
+                // The JoinGroup may have reached the coordinator, and the
+                // others may sync a generation with this member in it
+                // without it knowing; rejoining, its claims would be
+                // older than theirs and the leader may hand its
+                // partitions on at once. Another member could be fetching
+                // them before this one hears of it: they are lost now.
+                let unanswered =
+                    matches!(e, RequestError::Disconnected { .. } | RequestError::Timeout);
+                if unanswered
+                    && self.protocol == RebalanceProtocol::Cooperative
+                    && !self.owned.is_empty()
+                {
+                    warn!(target: LOG, error = %e, "JoinGroup unanswered; its partitions are lost");
+                    self.lose_all();
+                }
+                return self.request_failed(now, e, ctx.events);
+            }
         };
         let code = ErrorCode::from_code(resp.error_code);
         match code {
@@ -1817,7 +1909,7 @@ fn coordinator_of(resp: &FindCoordinatorResponse, key: &str) -> (ErrorCode, i32)
 /// OffsetFetch answer, in either shape.
 fn fetched_offsets(
     resp: &OffsetFetchResponse,
-    cache: &crate::metadata::ClusterMetadata,
+    cache: &ClusterMetadata,
 ) -> (ErrorCode, BTreeMap<TopicPartition, (ErrorCode, i64)>) {
     let mut out = BTreeMap::new();
     let name_of = |name: &str, id: kafka_proto::Uuid| -> String {
