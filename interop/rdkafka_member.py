@@ -8,7 +8,13 @@ example: one JSON object per line on stdout,
 
 until stdin closes; then it commits what it read and leaves.
 
-    python3 rdkafka_member.py BOOTSTRAP TOPIC GROUP [ASSIGNOR] [SESSION_MS]
+    python3 rdkafka_member.py BOOTSTRAP TOPIC GROUP [ASSIGNOR] [SESSION_MS] [PROTOCOL]
+
+PROTOCOL is classic (the default) or consumer (KIP-848). Under consumer
+the broker assigns (ASSIGNOR names its assignor, uniform or range; "-"
+lets it choose) and owns the session timeout and heartbeat interval:
+librdkafka refuses `session.timeout.ms`, `heartbeat.interval.ms` and
+`partition.assignment.strategy` then, so SESSION_MS is ignored.
 """
 
 import json
@@ -29,16 +35,26 @@ def main():
     bootstrap, topic, group = sys.argv[1:4]
     assignor = sys.argv[4] if len(sys.argv) > 4 else "range"
     session_ms = int(sys.argv[5]) if len(sys.argv) > 5 else 10000
-    consumer = Consumer({
+    protocol = sys.argv[6] if len(sys.argv) > 6 else "classic"
+    conf = {
         "bootstrap.servers": bootstrap,
         "group.id": group,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
-        "partition.assignment.strategy": assignor,
-        "session.timeout.ms": session_ms,
-        "heartbeat.interval.ms": max(session_ms // 10, 100),
         "log_level": 3,
-    })
+    }
+    if protocol == "consumer":
+        conf["group.protocol"] = "consumer"
+        if assignor != "-":
+            conf["group.remote.assignor"] = assignor
+    else:
+        assert protocol == "classic", protocol
+        conf.update({
+            "partition.assignment.strategy": assignor,
+            "session.timeout.ms": session_ms,
+            "heartbeat.interval.ms": max(session_ms // 10, 100),
+        })
+    consumer = Consumer(conf)
 
     def changed(kind):
         def report(_consumer, partitions):

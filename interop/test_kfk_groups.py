@@ -383,8 +383,10 @@ class JavaMember:
     def __init__(self, java_peer, bootstrap, topic, group, assignor="range", protocol="classic"):
         import threading
 
+        # The consumer protocol's assignor is the broker's choice here.
+        chosen = ("--assignor", assignor) if protocol == "classic" else ()
         self.proc = java_peer.popen(
-            "group", "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--assignor", assignor,
+            "group", "--bootstrap", bootstrap, "--topic", topic, "--group", group, *chosen,
             "--protocol", protocol,
         )
         self.events = []

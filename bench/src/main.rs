@@ -145,6 +145,10 @@ impl Broker {
                 .brokers(1)
                 // Both protocols' groups start as soon as members ask.
                 .property("group.initial.rebalance.delay.ms", "0")
+                // Kafka's own KIP-848 heartbeat interval and session
+                // timeout (5 s, 45 s), which the test harness shortens.
+                .property("group.consumer.heartbeat.interval.ms", "5000")
+                .property("group.consumer.session.timeout.ms", "45000")
                 .start()
                 .ok_or(
                     "no Apache Kafka: run scripts/install-kafka.sh (needs Java 17+) before \

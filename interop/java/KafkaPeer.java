@@ -5,7 +5,7 @@
 //   java -cp 'OUT:target/kafka/libs/*' KafkaPeer produce --bootstrap B --topic T [options] < records
 //   java -cp 'OUT:target/kafka/libs/*' KafkaPeer consume --bootstrap B --topic T --count N [options]
 //   java -cp 'OUT:target/kafka/libs/*' KafkaPeer script --bootstrap B --topic T --transactional-prefix P < steps
-//   java -cp 'OUT:target/kafka/libs/*' KafkaPeer group --bootstrap B --topic T --group G [--assignor range]
+//   java -cp 'OUT:target/kafka/libs/*' KafkaPeer group --bootstrap B --topic T --group G [--assignor range] [--protocol classic]
 //
 // Records travel as JSON lines, one per record:
 //   {"key": "k" | null, "value": "v" | null, "headers": [["name", "value" | null], ...],
@@ -30,6 +30,10 @@
 //   "offset": N, "value": "v"} per record, one line each, flushed; each
 //   with "ts", the wall clock in milliseconds when it was printed.
 //   --assignor: range (default), roundrobin, sticky, cooperative-sticky.
+//   --protocol consumer: KIP-848 (group.protocol=consumer) instead of
+//   classic; the broker assigns (--assignor names its assignor, uniform or
+//   range; without it the broker chooses) and owns the session timeout and
+//   heartbeat interval, so none of the client-side settings are set.
 // consume options: --isolation read_committed|read_uncommitted (default
 //   read_committed), --timeout-ms N (default 30000): fewer than --count
 //   records by then is an error (exit 3) after printing what was read.
@@ -256,16 +260,32 @@ public final class KafkaPeer {
 
     private static int group(Map<String, String> opts) throws Exception {
         String topic = required(opts, "topic");
-        String assignor = switch (opts.getOrDefault("assignor", "range")) {
-            case "range" -> "org.apache.kafka.clients.consumer.RangeAssignor";
-            case "roundrobin" -> "org.apache.kafka.clients.consumer.RoundRobinAssignor";
-            case "sticky" -> "org.apache.kafka.clients.consumer.StickyAssignor";
-            case "cooperative-sticky" -> "org.apache.kafka.clients.consumer.CooperativeStickyAssignor";
+        boolean consumerProtocol = switch (opts.getOrDefault("protocol", "classic")) {
+            case "classic" -> false;
+            case "consumer" -> true;
             default -> {
-                usage("unknown assignor " + opts.get("assignor"));
-                yield "";
+                usage("unknown protocol " + opts.get("protocol"));
+                yield false;
             }
         };
+        String assignor = consumerProtocol
+                ? switch (opts.getOrDefault("assignor", "")) {
+                    case "", "uniform", "range" -> opts.getOrDefault("assignor", "");
+                    default -> {
+                        usage("not a broker-side assignor: " + opts.get("assignor"));
+                        yield "";
+                    }
+                }
+                : switch (opts.getOrDefault("assignor", "range")) {
+                    case "range" -> "org.apache.kafka.clients.consumer.RangeAssignor";
+                    case "roundrobin" -> "org.apache.kafka.clients.consumer.RoundRobinAssignor";
+                    case "sticky" -> "org.apache.kafka.clients.consumer.StickyAssignor";
+                    case "cooperative-sticky" -> "org.apache.kafka.clients.consumer.CooperativeStickyAssignor";
+                    default -> {
+                        usage("unknown assignor " + opts.get("assignor"));
+                        yield "";
+                    }
+                };
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, required(opts, "bootstrap"));
         p.put(ConsumerConfig.GROUP_ID_CONFIG, required(opts, "group"));
@@ -273,10 +293,13 @@ public final class KafkaPeer {
         p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        if (opts.getOrDefault("protocol", "classic").equals("consumer")) {
+        if (consumerProtocol) {
             // KIP-848: the broker assigns and owns the session settings;
             // the client-side ones are refused with this protocol.
             p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+            if (!assignor.isEmpty()) {
+                p.put(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, assignor);
+            }
         } else {
             p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, assignor);
             p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");

@@ -8,6 +8,7 @@
 //! ```text
 //! group_member --bootstrap B --topic T --group G [--assignor NAME]
 //!              [--instance-id ID] [--session-timeout-ms N]
+//!              [--group-protocol classic|consumer]
 //! ```
 //!
 //! Events (`ts` is the wall clock in milliseconds, so lines of several
@@ -21,7 +22,12 @@
 //! {"event":"fatal","error":"..","ts":N}     (then exit status 3)
 //! ```
 //!
-//! Assignors: range (default), roundrobin, sticky, cooperative-sticky.
+//! The classic protocol (the default) assigns on the client: range (the
+//! default), roundrobin, sticky or cooperative-sticky. The consumer
+//! protocol (KIP-848) assigns on the broker: `--assignor` names its
+//! assignor, uniform or range, and without it the broker chooses; the
+//! session timeout and heartbeat interval are the broker's
+//! (`group.consumer.*`), so `--session-timeout-ms` is refused.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -30,7 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kafka_blocking::{
-    AutoOffsetReset, Client, Config, Error, GroupConfig, RangeAssignor, Rebalance,
+    AutoOffsetReset, Client, Config, Error, GroupConfig, GroupProtocol, RangeAssignor, Rebalance,
     RoundRobinAssignor, TopicPartition,
 };
 use kafka_state::group::{CooperativeStickyAssignor, StickyAssignor};
@@ -39,9 +45,10 @@ fn main() -> ExitCode {
     let mut bootstrap = None;
     let mut topic = None;
     let mut group_id = None;
-    let mut assignor = "range".to_string();
+    let mut assignor = None;
     let mut instance_id = None;
-    let mut session_ms = 10_000u64;
+    let mut session_ms = None;
+    let mut protocol = GroupProtocol::Classic;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let Some(value) = args.next() else {
@@ -51,11 +58,16 @@ fn main() -> ExitCode {
             "--bootstrap" => bootstrap = Some(value),
             "--topic" => topic = Some(value),
             "--group" => group_id = Some(value),
-            "--assignor" => assignor = value,
+            "--assignor" => assignor = Some(value),
             "--instance-id" => instance_id = Some(value),
-            "--session-timeout-ms" => match value.parse() {
-                Ok(ms) => session_ms = ms,
+            "--session-timeout-ms" => match value.parse::<u64>() {
+                Ok(ms) => session_ms = Some(ms),
                 Err(_) => return usage(&format!("bad session timeout {value:?}")),
+            },
+            "--group-protocol" => match value.as_str() {
+                "classic" => protocol = GroupProtocol::Classic,
+                "consumer" => protocol = GroupProtocol::Consumer,
+                other => return usage(&format!("unknown group protocol {other:?}")),
             },
             other => return usage(&format!("unknown argument {other:?}")),
         }
@@ -65,16 +77,42 @@ fn main() -> ExitCode {
     };
 
     let mut group = GroupConfig::new(group_id);
-    group = match assignor.as_str() {
-        "range" => group.only_assignor(|| RangeAssignor),
-        "roundrobin" => group.only_assignor(|| RoundRobinAssignor),
-        "sticky" => group.only_assignor(StickyAssignor::default),
-        "cooperative-sticky" => group.only_assignor(CooperativeStickyAssignor::default),
-        other => return usage(&format!("unknown assignor {other:?}")),
-    };
+    group.group_protocol = protocol;
+    match protocol {
+        GroupProtocol::Consumer => {
+            // The broker assigns and owns the session: the group config's
+            // session timeout and heartbeat interval are not sent, they
+            // only bound the wait for a heartbeat's answer (the defaults).
+            if session_ms.is_some() {
+                return usage(
+                    "--session-timeout-ms is the broker's under the consumer protocol \
+                     (group.consumer.session.timeout.ms)",
+                );
+            }
+            group.remote_assignor = match assignor.as_deref() {
+                None => None,
+                Some(name @ ("uniform" | "range")) => Some(name.to_string()),
+                Some(other) => {
+                    return usage(&format!(
+                        "{other:?} is not a broker-side assignor (uniform, range)"
+                    ))
+                }
+            };
+        }
+        _ => {
+            group = match assignor.as_deref().unwrap_or("range") {
+                "range" => group.only_assignor(|| RangeAssignor),
+                "roundrobin" => group.only_assignor(|| RoundRobinAssignor),
+                "sticky" => group.only_assignor(StickyAssignor::default),
+                "cooperative-sticky" => group.only_assignor(CooperativeStickyAssignor::default),
+                other => return usage(&format!("unknown assignor {other:?}")),
+            };
+            let session_ms = session_ms.unwrap_or(10_000);
+            group.session_timeout = Duration::from_millis(session_ms);
+            group.heartbeat_interval = Duration::from_millis((session_ms / 10).max(100));
+        }
+    }
     group.group_instance_id = instance_id;
-    group.session_timeout = Duration::from_millis(session_ms);
-    group.heartbeat_interval = Duration::from_millis((session_ms / 10).max(100));
     group.auto_commit_interval = Duration::from_secs(1);
     let mut config = match Config::bootstrap(&bootstrap) {
         Ok(c) => c,
@@ -218,7 +256,8 @@ fn json_string(s: &str) -> String {
 fn usage(why: &str) -> ExitCode {
     eprintln!(
         "group_member: {why}\nusage: group_member --bootstrap B --topic T --group G \
-         [--assignor NAME] [--instance-id ID] [--session-timeout-ms N]"
+         [--assignor NAME] [--instance-id ID] [--session-timeout-ms N] \
+         [--group-protocol classic|consumer]"
     );
     ExitCode::from(64)
 }

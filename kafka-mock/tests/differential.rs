@@ -99,6 +99,12 @@ fn mock_and_kafka_answer_the_same_requests_alike() {
     // compare equal.
     let mut config = kafka_mock::ClusterConfig::default();
     config.default_replication = 3;
+    // The harness shortens KIP-848 heartbeats and sessions; ConsumerGroup
+    // heartbeat answers carry the interval.
+    config.consumer_group_heartbeat_interval_ms =
+        kafka_testkit::kafka::CONSUMER_GROUP_HEARTBEAT_INTERVAL_MS;
+    config.consumer_group_session_timeout_ms =
+        kafka_testkit::kafka::CONSUMER_GROUP_SESSION_TIMEOUT_MS;
     let mock = MockCluster::builder()
         .config(config)
         .brokers(3)

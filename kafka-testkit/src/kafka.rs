@@ -46,6 +46,19 @@ const METADATA_VERSION: i16 = 12;
 /// The user every cluster knows, for PLAIN and both SCRAM mechanisms.
 pub const DEFAULT_USER: (&str, &str) = ("alice", "alice-secret");
 
+/// The session timeout of KIP-848 consumer group members
+/// (`group.consumer.session.timeout.ms`): 10 s rather than Kafka's 45 s,
+/// so a test that kills a member sees its partitions move on in seconds.
+/// The floor (`group.consumer.min.session.timeout.ms`) is lowered to 6 s,
+/// the classic protocol's (`group.min.session.timeout.ms`).
+pub const CONSUMER_GROUP_SESSION_TIMEOUT_MS: i32 = 10_000;
+
+/// The heartbeat interval given to KIP-848 consumer group members
+/// (`group.consumer.heartbeat.interval.ms`): 1 s rather than Kafka's 5 s,
+/// a tenth of the session timeout as the classic tests use; the floor
+/// (`group.consumer.min.heartbeat.interval.ms`) is lowered to 500 ms.
+pub const CONSUMER_GROUP_HEARTBEAT_INTERVAL_MS: i32 = 1_000;
+
 /// The broker logging configuration, written into each cluster's directory.
 const LOG4J2_CONFIG: &str = include_str!("../kafka/log4j2.properties");
 
@@ -962,6 +975,23 @@ fn node_properties(
             "3".into(),
         ),
         ("group.initial.rebalance.delay.ms".into(), "0".into()),
+        // KIP-848 consumer groups: see CONSUMER_GROUP_SESSION_TIMEOUT_MS.
+        (
+            "group.consumer.min.session.timeout.ms".into(),
+            "6000".into(),
+        ),
+        (
+            "group.consumer.session.timeout.ms".into(),
+            CONSUMER_GROUP_SESSION_TIMEOUT_MS.to_string(),
+        ),
+        (
+            "group.consumer.min.heartbeat.interval.ms".into(),
+            "500".into(),
+        ),
+        (
+            "group.consumer.heartbeat.interval.ms".into(),
+            CONSUMER_GROUP_HEARTBEAT_INTERVAL_MS.to_string(),
+        ),
         // SASL: PLAIN users live in the JAAS line, SCRAM users in the
         // cluster metadata (created by the format).
         (
