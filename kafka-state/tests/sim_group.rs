@@ -303,6 +303,27 @@ impl World {
         }
     }
 
+    /// Adds a member, which makes client 0 rejoin, and holds the answers
+    /// on the connection its JoinGroup went on for `hold`. Returns the
+    /// new member and that connection.
+    fn add_member_holding_the_join(&mut self, hold: Duration) -> (usize, kafka_state::ConnId) {
+        let joins = sent(self, ApiKey::JoinGroup);
+        let peer = self.add_member(None);
+        self.run_until(SECS(10), "client 0 rejoins", |w| {
+            sent(w, ApiKey::JoinGroup) > joins
+        });
+        let (_, conn, _) = *self
+            .sim
+            .sent
+            .iter()
+            .rev()
+            .find(|(_, _, api)| *api == ApiKey::JoinGroup)
+            .expect("a JoinGroup was sent");
+        let until = self.sim.now + hold;
+        self.sim.hold_responses(0, conn, until);
+        (peer, conn)
+    }
+
     fn join(&mut self, peer: usize) {
         let now = self.sim.now;
         self.sim
@@ -1783,21 +1804,8 @@ fn sim_member_rejoining_with_an_old_generation_loses_its_claims() {
             .group_metadata()
             .unwrap()
             .generation_id;
-        let joins = sent(&w, ApiKey::JoinGroup);
-        let b = w.add_member(None);
-        w.run_until(SECS(10), "client 0 rejoins", |w| {
-            sent(w, ApiKey::JoinGroup) > joins
-        });
-        // Its JoinGroup reached the coordinator; the answer never comes.
-        let (_, conn, _) = *w
-            .sim
-            .sent
-            .iter()
-            .rev()
-            .find(|(_, _, api)| *api == ApiKey::JoinGroup)
-            .unwrap();
-        let now = w.sim.now;
-        w.sim.hold_responses(0, conn, now + SECS(600));
+        // Its JoinGroup reaches the coordinator; the answer never comes.
+        let (b, conn) = w.add_member_holding_the_join(SECS(600));
         let synced_past = |w: &World, peer: usize| {
             w.group_events(peer).iter().any(
                 |e| matches!(e, GroupEvent::Joined { generation_id, .. } if *generation_id > generation),
@@ -1932,21 +1940,8 @@ fn sim_max_poll_interval_expiring_mid_rebalance_loses_without_commit() {
         w.polling.remove(&0);
         let stopped = w.sim.now;
         w.run_for(SECS(18));
-        let joins = sent(&w, ApiKey::JoinGroup);
         let before = w.sim.events.len();
-        let b = w.add_member(None);
-        w.run_until(SECS(10), "client 0 rejoins", |w| {
-            sent(w, ApiKey::JoinGroup) > joins
-        });
-        let (_, conn, _) = *w
-            .sim
-            .sent
-            .iter()
-            .rev()
-            .find(|(_, _, api)| *api == ApiKey::JoinGroup)
-            .unwrap();
-        let now = w.sim.now;
-        w.sim.hold_responses(0, conn, now + SECS(5));
+        let (b, _) = w.add_member_holding_the_join(SECS(5));
         w.run_until(SECS(10), "left", |w| {
             w.group_events(0).contains(&GroupEvent::Left {
                 reason: LeaveReason::PollIntervalExceeded,
