@@ -292,6 +292,36 @@ def check_committed_at_end(bootstrap, group):
     assert all(c == e for c, e in offsets.values()), offsets
 
 
+def bounce_static(s, others, stop, restart, everyone, bootstrap, group, instance):
+    """Stops the settled static member `s` with `stop`, starts its
+    successor with `restart` (same instance id) within the session
+    timeout, and checks it gets the same partitions in the same
+    generation (member epoch under KIP-848) while `others` see no
+    assignment change for longer than a session. Returns the successor,
+    that generation, its partitions, and the others' change counts."""
+    generation = s.of("generation")[-1]["generation"]
+    mine = s.owned()
+    changes = {m: len(m.of("assigned", "revoked", "lost")) for m in others}
+    described = describe(bootstrap, group)
+    assert described["state"] == "Stable", described
+    assert [m["instance_id"] for m in described["members"]].count(instance) == 1, described
+    stop()
+    s2 = restart()
+    everyone.append(s2)
+    wait_for("the restarted S owns its partitions", lambda: s2.owned() == mine and s2.of("generation"),
+             30, everyone)
+    back_in = (now_ms() - s.ended_at) / 1000
+    assert back_in < SESSION_MS / 1000, back_in
+    assert s2.of("generation")[0]["generation"] == generation, (generation, s2.of("generation"))
+    # Longer than the session timeout: a rebalance the restart caused (or
+    # the old member's expiry) would have come by now.
+    time.sleep(SESSION_MS / 1000 + 2)
+    for m, n in changes.items():
+        assert len(m.of("assigned", "revoked", "lost")) == n, (m, m.of("assigned", "revoked", "lost"))
+    assert [e["generation"] for e in s2.of("generation")] == [generation], s2.of("generation")
+    assert s2.owned() == mine and not s2.of("revoked", "lost"), s2.of("assigned", "revoked", "lost")
+    return s2, generation, mine, changes
+
 def wait_committed_at_end(bootstrap, group, timeout, members):
     """Waits until the group's committed offsets reach the log's end."""
     def at_end():
@@ -408,28 +438,10 @@ def test_static_blocking_member_restarts_without_a_rebalance_and_a_duplicate_is_
         wait_for("S in a generation", lambda: s.of("generation") and s.records(), 30, everyone)
         # Settled: the last generation S reported is the group's.
         time.sleep(2)
-        generation = s.of("generation")[-1]["generation"]
-        mine = s.owned()
-        others = {m: len(m.of("assigned", "revoked", "lost")) for m in (j, r)}
-        described = describe(bootstrap, group)
-        assert described["state"] == "Stable", described
-        assert [m["instance_id"] for m in described["members"]].count(instance) == 1, described
-
-        s.kill()
-        s2 = Member("ours", bootstrap, topic, group, "range", instance_id=instance)
-        everyone.append(s2)
-        wait_for("the restarted S owns its partitions", lambda: s2.owned() == mine and s2.of("generation"),
-                 30, everyone)
-        restarted_in = (now_ms() - s.ended_at) / 1000
-        assert restarted_in < SESSION_MS / 1000, restarted_in
-        assert s2.of("generation")[0]["generation"] == generation, (generation, s2.of("generation"))
-        # Longer than the session timeout: a rebalance the restart caused
-        # (or the old member's expiry) would have come by now.
-        time.sleep(SESSION_MS / 1000 + 2)
-        for m, n in others.items():
-            assert len(m.of("assigned", "revoked", "lost")) == n, (m, m.of("assigned", "revoked", "lost"))
-        assert [e["generation"] for e in s2.of("generation")] == [generation], s2.of("generation")
-        assert s2.owned() == mine
+        s2, generation, mine, others = bounce_static(s, (j, r), lambda: s.kill(),
+                                                lambda: Member("ours", bootstrap, topic, group, "range",
+                                                               instance_id=instance),
+                                                everyone, bootstrap, group, instance)
         wait_for("the restarted S reads", lambda: s2.records(), 30, everyone)
 
         # A duplicate: same instance id while S2 runs.
@@ -503,30 +515,11 @@ def test_static_blocking_member_returns_under_kip848_and_a_duplicate_is_refused(
         everyone += [j, r]
         wait_settled([s, j, r], 90)
         wait_for("S reads", lambda: s.records(), 30, everyone)
-        epoch = s.of("generation")[-1]["generation"]
-        mine = s.owned()
-        others = {m: len(m.of("assigned", "revoked", "lost")) for m in (j, r)}
-        described = describe(bootstrap, group)
-        assert described["state"] == "Stable", described
-        assert [m["instance_id"] for m in described["members"]].count(instance) == 1, described
-
         # A clean stop of a static member: it commits and leaves with
         # epoch -2; the restart takes its place back.
-        s.finish()
-        s2 = join("ours", instance)
-        everyone.append(s2)
-        wait_for("the restarted S owns its partitions", lambda: s2.owned() == mine and s2.of("generation"),
-                 30, everyone)
-        returned_in = (now_ms() - s.ended_at) / 1000
-        assert returned_in < SESSION_MS / 1000, returned_in
-        assert s2.of("generation")[0]["generation"] == epoch, (epoch, s2.of("generation"))
-        # Longer than the session timeout: had the broker dropped the
-        # static member, or the restart moved anything, it would show.
-        time.sleep(SESSION_MS / 1000 + 2)
-        for m, n in others.items():
-            assert len(m.of("assigned", "revoked", "lost")) == n, (m, m.of("assigned", "revoked", "lost"))
-        assert [e["generation"] for e in s2.of("generation")] == [epoch], s2.of("generation")
-        assert s2.owned() == mine and not s2.of("revoked", "lost"), s2.of("assigned", "revoked", "lost")
+        s2, epoch, mine, others = bounce_static(s, (j, r), lambda: s.finish(),
+                                                lambda: join("ours", instance),
+                                                everyone, bootstrap, group, instance)
         wait_for("the restarted S reads", lambda: s2.records(), 30, everyone)
         member_id = s2.of("generation")[0]["member_id"]
         described = describe(bootstrap, group)
