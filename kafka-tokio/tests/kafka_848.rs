@@ -1,7 +1,8 @@
 //! The KIP-848 consumer group protocol (`GroupProtocol::Consumer`) against
 //! Apache Kafka 4.4: two members share a topic and hand it over with
 //! committed offsets continued; a regular expression subscription picks
-//! up a topic created after joining. The same bodies run on the mock's
+//! up a topic created after joining, matched by the broker, and with the
+//! classic protocol by the member. The same bodies run on the mock's
 //! consumer-group coordinator.
 
 mod common;
@@ -54,7 +55,13 @@ async fn consumer_protocol_members_share_and_hand_over_on_the_mock() {
 #[tokio::test]
 async fn a_regex_subscription_picks_up_a_new_topic_on_the_mock() {
     let (_mock, broker) = mock();
-    regex_picks_up_a_new_topic(&broker).await;
+    regex_picks_up_a_new_topic(&broker, GroupProtocol::Consumer).await;
+}
+
+#[tokio::test]
+async fn a_classic_regex_subscription_picks_up_a_new_topic_on_the_mock() {
+    let (_mock, broker) = mock();
+    regex_picks_up_a_new_topic(&broker, GroupProtocol::Classic).await;
 }
 
 /// The mock's consumer-group coordinator (KIP-848) with a shorter
@@ -206,13 +213,27 @@ async fn members_share_and_hand_over(broker: &Broker) {
 #[tokio::test]
 async fn a_regex_subscription_picks_up_a_new_topic_on_kafka() {
     let Some(broker) = kafka() else { return };
-    regex_picks_up_a_new_topic(&broker).await;
+    regex_picks_up_a_new_topic(&broker, GroupProtocol::Consumer).await;
 }
 
-async fn regex_picks_up_a_new_topic(broker: &Broker) {
-    let first = broker.topic("rx-one");
-    let later = broker.topic("rx-two");
-    let group = broker.topic("rx-g");
+#[tokio::test]
+async fn a_classic_regex_subscription_picks_up_a_new_topic_on_kafka() {
+    let Some(broker) = kafka() else { return };
+    regex_picks_up_a_new_topic(&broker, GroupProtocol::Classic).await;
+}
+
+/// A member subscribed by regex reads a matching topic, then one created
+/// after it joined: the broker matches under the consumer protocol, the
+/// member itself (at each metadata refresh) under the classic one.
+async fn regex_picks_up_a_new_topic(broker: &Broker, protocol: GroupProtocol) {
+    // Each protocol's run has its own names: both may run at once.
+    let tag = match protocol {
+        GroupProtocol::Classic => "rxc",
+        _ => "rx",
+    };
+    let first = broker.topic(&format!("{tag}-one"));
+    let later = broker.topic(&format!("{tag}-two"));
+    let group = broker.topic(&format!("{tag}-g"));
     let admin = broker.client(|_| {}).await;
     admin
         .create_topic(broker.new_topic(&first, 2))
@@ -228,9 +249,25 @@ async fn regex_picks_up_a_new_topic(broker: &Broker) {
         }
     };
     send(first.clone()).await;
-    let client = broker.client(member(&group)).await;
+    let client = broker
+        .client(|c| {
+            member(&group)(c);
+            if let Some(g) = c.group.as_mut() {
+                g.group_protocol = protocol;
+            }
+            // The classic member sees new topics at a metadata refresh.
+            c.metadata_max_age = Duration::from_secs(2);
+        })
+        .await;
     let mut c = client.consumer().unwrap();
-    let pattern = format!("{}rx-.*", broker.prefix);
+    if protocol == GroupProtocol::Classic {
+        let err = c.subscribe_regex("rx-(").await.unwrap_err();
+        assert!(
+            err.to_string().contains("invalid regular expression"),
+            "{err}"
+        );
+    }
+    let pattern = format!("{}{tag}-.*", broker.prefix);
     c.subscribe_regex(pattern.as_str()).await.unwrap();
     let r = tokio::time::timeout(Duration::from_secs(60), next_record(&mut c))
         .await
@@ -243,8 +280,8 @@ async fn regex_picks_up_a_new_topic(broker: &Broker) {
         .await
         .unwrap();
     send(later.clone()).await;
-    // The coordinator re-evaluates regular expressions after topics
-    // change (at most every few seconds).
+    // The coordinator (or the classic member, at its next metadata
+    // refresh) matches again after topics change.
     let got = tokio::time::timeout(Duration::from_secs(90), async {
         loop {
             let r = next_record(&mut c).await.unwrap().unwrap();
@@ -256,16 +293,6 @@ async fn regex_picks_up_a_new_topic(broker: &Broker) {
     .await
     .expect("the topic created after joining is assigned and read");
     assert_eq!(got.offset, 0);
-
-    // With the classic protocol the same call is refused with a reason.
-    let classic = broker
-        .client(|c| c.group = Some(common::group_config(&group)))
-        .await;
-    let mut cc = classic.consumer().unwrap();
-    let err = cc.subscribe_regex(pattern.as_str()).await.unwrap_err();
-    assert!(err.to_string().contains("group.protocol=consumer"), "{err}");
-    drop(cc);
-    classic.close().await;
     drop(c);
     client.close().await;
     admin.close().await;
