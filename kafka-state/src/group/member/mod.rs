@@ -509,8 +509,18 @@ impl GroupMember {
         }
         // Anchored: a topic is in only if its whole name matches, as with
         // the Java client's `Pattern.matcher(topic).matches()`.
-        let regex = regex::Regex::new(&format!("^(?:{pattern})$"))
-            .map_err(|e| Misuse::InvalidRegex(e.to_string()))?;
+        let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+            // The parser's message spans lines and points into the
+            // anchored form; its last line says what is wrong.
+            let full = e.to_string();
+            let why = full
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map_or(full.as_str(), |l| l.trim_start_matches("error: "));
+            Misuse::InvalidRegex(format!("{pattern:?}: {why}"))
+        })?;
         let regex = ClassicRegex {
             regex,
             matched_at: metadata.cache.changes(),
