@@ -502,7 +502,7 @@ impl GroupMember {
             }
             cg.target = Some(target);
         }
-        self.next_heartbeat = Some(now + interval);
+        self.next_heartbeat = Some(self.heartbeat_due(now, interval));
         self.session_deadline = Some(now + config.session_timeout);
         if join {
             self.phase = Phase::Stable;

@@ -552,3 +552,23 @@ fn a_member_fenced_while_a_topic_id_is_unresolved_forgets_that_target() {
         "{events:?}"
     );
 }
+
+#[test]
+fn the_next_heartbeat_is_due_an_interval_after_the_last_one_went() {
+    let mut rig = Rig::with_config(&config(None));
+    joined(&mut rig, &[0]);
+    rig.now += Duration::from_secs(2);
+    let (id, _) = one_heartbeat(&rig.round());
+    // Answered 1.5 s later: the next one goes 0.5 s after the answer.
+    rig.now += Duration::from_millis(1500);
+    rig.answer(id, beat(1, None));
+    assert!(heartbeats(&rig.round()).is_empty());
+    rig.now += Duration::from_millis(500);
+    let (id, _) = one_heartbeat(&rig.round());
+    // Answered after more than the interval (2 s, as the coordinator
+    // says): the coordinator has not heard from the member since it
+    // went, so the next one goes at once.
+    rig.now += Duration::from_millis(2500);
+    rig.answer(id, beat(1, None));
+    assert_eq!(heartbeats(&rig.round()).len(), 1);
+}

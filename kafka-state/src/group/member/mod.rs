@@ -222,6 +222,10 @@ pub(crate) struct GroupMember {
     rejoin_needed: bool,
     /// The heartbeat in flight and the generation it was sent in.
     heartbeat: Option<(RequestId, i32)>,
+    /// When the last heartbeat went: the next one is due an interval
+    /// after it, as the coordinator counts the session from the last one
+    /// it received (an answer held up must not push the next one back).
+    heartbeat_sent: Option<Instant>,
     next_heartbeat: Option<Instant>,
     session_deadline: Option<Instant>,
     /// Partitions of the current assignment (positions pending or not).
@@ -342,6 +346,7 @@ impl GroupMember {
             phase: Phase::Idle,
             rejoin_needed: false,
             heartbeat: None,
+            heartbeat_sent: None,
             next_heartbeat: None,
             session_deadline: None,
             owned: BTreeSet::new(),
@@ -444,6 +449,13 @@ impl GroupMember {
     }
 
     // ---- commands ------------------------------------------------------
+
+    /// When the next heartbeat is due after an answer at `now`: an
+    /// `interval` after the last one went, or now if that has passed.
+    fn heartbeat_due(&mut self, now: Instant, interval: Duration) -> Instant {
+        let sent = self.heartbeat_sent.take().unwrap_or(now);
+        (sent + interval).max(now)
+    }
 
     /// Whether a classic JoinGroup or SyncGroup round is in flight.
     fn rebalancing(&self) -> bool {
@@ -1261,6 +1273,7 @@ impl GroupMember {
         let id = ctx.requests.next_id();
         debug!(target: LOG, %id, epoch = self.generation, member_id = %self.member_id, "heartbeat");
         self.push(ctx, id, node, body.into());
+        self.heartbeat_sent = Some(now);
         if join {
             self.phase = Phase::Joining(id);
         } else {
@@ -1600,12 +1613,12 @@ impl GroupMember {
         match code {
             ErrorCode::None => {
                 self.session_deadline = Some(now + config.session_timeout);
-                self.next_heartbeat = Some(now + config.heartbeat_interval);
+                self.next_heartbeat = Some(self.heartbeat_due(now, config.heartbeat_interval));
             }
             ErrorCode::RebalanceInProgress => {
                 debug!(target: LOG, "the group is rebalancing");
                 self.rejoin_needed = true;
-                self.next_heartbeat = Some(now + config.heartbeat_interval);
+                self.next_heartbeat = Some(self.heartbeat_due(now, config.heartbeat_interval));
             }
             ErrorCode::IllegalGeneration => self.reset_generation(now, false, code),
             ErrorCode::UnknownMemberId => self.reset_generation(now, true, code),
@@ -1838,6 +1851,7 @@ impl SubMachine for GroupMember {
                     .with_group_instance_id(self.instance_id());
                 self.push(ctx, id, node, body.into());
                 self.heartbeat = Some((id, self.generation));
+                self.heartbeat_sent = Some(now);
                 self.next_heartbeat = None;
             }
             _ => {}
