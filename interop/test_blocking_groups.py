@@ -241,6 +241,15 @@ def report(members):
         print(f"{m}: {len(m.records())} records read; {changes}")
 
 
+def wind_up(members, writer):
+    """The end of a test, passed or not: the report, then the writer and
+    every member stopped."""
+    report(members)
+    writer._stop.set()
+    for m in members:
+        m.stop()
+
+
 def check_no_partition_read_by_two_at_once(members, least=PARTITIONS):
     """Per partition, the time spans in which members read it never
     overlap: a span is from a member's first to its last record of the
@@ -407,10 +416,7 @@ def test_blocking_member_through_joins_kills_and_a_coordinator_failover(
             assert not revoked_all, a.of("assigned", "revoked")
         print(f"{len(writer.written)} records, {time.monotonic() - started:.1f} s")
     finally:
-        report(everyone)
-        writer._stop.set()
-        for m in everyone:
-            m.stop()
+        wind_up(everyone, writer)
 
 
 @pytest.mark.cap(300)
@@ -479,10 +485,7 @@ def test_static_blocking_member_restarts_without_a_rebalance_and_a_duplicate_is_
         last_read = max((e["ts"] for e in dead.records()), default=0)
         assert last_read < took_over + SESSION_MS // 10 + 2000, (last_read, took_over)
     finally:
-        report(everyone)
-        writer._stop.set()
-        for m in everyone:
-            m.stop()
+        wind_up(everyone, writer)
 
 
 @pytest.mark.cap(180)
@@ -554,10 +557,7 @@ def test_static_blocking_member_returns_under_kip848_and_a_duplicate_is_refused(
         check_no_partition_read_by_two_at_once(everyone)
         check_committed_at_end(bootstrap, group)
     finally:
-        report(everyone)
-        writer._stop.set()
-        for m in everyone:
-            m.stop()
+        wind_up(everyone, writer)
 
 
 @pytest.mark.cap(240)
@@ -606,7 +606,4 @@ def test_a_sigkilled_member_of_each_kind_is_taken_over(kafka_cluster, java_peer,
         # members joined depends on the order they came in.
         check_no_partition_read_by_two_at_once(everyone, least=len(orphaned))
     finally:
-        report(everyone)
-        writer._stop.set()
-        for m in everyone:
-            m.stop()
+        wind_up(everyone, writer)

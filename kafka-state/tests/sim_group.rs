@@ -545,13 +545,18 @@ impl World {
         });
     }
 
-    fn synced(&mut self, peer: usize) -> bool {
-        let generation = self
-            .sim
+    /// Client `peer`'s generation (member epoch under KIP-848); -1
+    /// outside a group.
+    fn generation(&mut self, peer: usize) -> i32 {
+        self.sim
             .client_of(peer)
             .consumer()
             .group_metadata()
-            .map_or(-1, |m| m.generation_id);
+            .map_or(-1, |m| m.generation_id)
+    }
+
+    fn synced(&mut self, peer: usize) -> bool {
+        let generation = self.generation(peer);
         let last = self
             .group_events(peer)
             .into_iter()
@@ -921,15 +926,8 @@ fn sim_max_poll_interval_leaves_and_loses_then_rejoins() {
             .any(|e| matches!(e, ConsumerEvent::PartitionsLost { .. }));
         assert!(lost, "seed {seed}: {c:?}");
         assert_eq!(sent(&w, ApiKey::LeaveGroup), leaves + 1, "seed {seed}");
-        assert_eq!(
-            w.sim
-                .client
-                .consumer()
-                .group_metadata()
-                .unwrap()
-                .generation_id,
-            -1
-        );
+        let metadata = w.sim.client.consumer().group_metadata();
+        assert_eq!(metadata.map(|m| m.generation_id), Some(-1), "seed {seed}");
         // Polling again rejoins.
         w.polling.insert(0);
         w.produce(2);
@@ -946,13 +944,7 @@ fn sim_static_member_restart_within_the_session_is_no_rebalance() {
         w.produce(2);
         w.settle(&[0, a], "two members share");
         let joins = w.joins(0);
-        let generation = w
-            .sim
-            .client
-            .consumer()
-            .group_metadata()
-            .unwrap()
-            .generation_id;
+        let generation = w.generation(0);
         let owned = w.assignment(a);
         let before = w.sim.events.len();
         w.sim.crash(a);
@@ -1702,13 +1694,7 @@ fn sim_unsubscribe_during_a_cooperative_rebalance_commits_in_the_new_generation(
         w.settle(&[0], "one member owns everything");
         let joins = sent(&w, ApiKey::JoinGroup);
         let commits = sent(&w, ApiKey::OffsetCommit);
-        let generation = w
-            .sim
-            .client
-            .consumer()
-            .group_metadata()
-            .unwrap()
-            .generation_id;
+        let generation = w.generation(0);
         w.add_member(None);
         w.run_until(SECS(10), "client 0 rejoins", |w| {
             sent(w, ApiKey::JoinGroup) > joins
@@ -1797,13 +1783,7 @@ fn sim_member_rejoining_with_an_old_generation_loses_its_claims() {
         w.join(0);
         w.settle(&[0, a], "two members share");
         let mine = w.assignment(0);
-        let generation = w
-            .sim
-            .client
-            .consumer()
-            .group_metadata()
-            .unwrap()
-            .generation_id;
+        let generation = w.generation(0);
         // Its JoinGroup reaches the coordinator; the answer never comes.
         let (b, conn) = w.add_member_holding_the_join(SECS(600));
         let synced_past = |w: &World, peer: usize| {
