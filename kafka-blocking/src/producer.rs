@@ -3,10 +3,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use kafka_driver::{wall_clock_ms, Offer, Wake};
+use kafka_driver::{wall_clock_ms, Committed, Offer, TxnCall, Wake};
 
 use crate::driver::Core;
-use crate::{Client, Error, ProducerRecord};
+use crate::{Client, Error, GroupMetadata, ProducerRecord};
 use kafka_driver::threads::{delivery_channel, Delivery};
 
 /// Sends records through the client's driver thread. Cheap to clone; get
@@ -87,6 +87,63 @@ impl Producer {
             |core, now, reply| {
                 let Core { client, calls, .. } = core;
                 calls.flush(client, now, reply);
+            },
+            timeout,
+        )
+    }
+
+    /// Gets the producer id of `ProducerConfig::transactional_id`,
+    /// fencing any earlier instance with that id and aborting a
+    /// transaction it left open; blocks at most `timeout`. Call once,
+    /// before the first transaction. After [`Error::Timeout`] it goes on
+    /// in the background: call again to wait for the same outcome.
+    pub fn init_transactions(&self, timeout: Duration) -> Result<(), Error> {
+        self.transaction(TxnCall::Init, timeout)
+    }
+
+    /// Opens a transaction: the records sent until the commit or abort
+    /// belong to it.
+    pub fn begin_transaction(&self) -> Result<(), Error> {
+        self.transaction(TxnCall::Begin, self.client.handle.delivery_timeout)
+    }
+
+    /// Commits `offsets` of the consumer group `group` (the consumer's
+    /// [`group_metadata`](crate::Consumer::group_metadata), or
+    /// [`GroupMetadata::new`] for a reader outside any group) with the
+    /// open transaction; blocks at most `timeout`. The coordinator refuses
+    /// them if that member has been rebalanced out, which makes the
+    /// transaction abortable.
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: Committed,
+        group: &GroupMetadata,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        self.transaction(TxnCall::SendOffsets(offsets, group.clone()), timeout)
+    }
+
+    /// Sends every record of the transaction, waits for all of them, and
+    /// commits; blocks at most `timeout` (after [`Error::Timeout`], call
+    /// again to wait for the same outcome). On [`Error::Transaction`]
+    /// with an abortable error, call [`Producer::abort_transaction`];
+    /// with a fatal one, drop the client.
+    pub fn commit_transaction(&self, timeout: Duration) -> Result<(), Error> {
+        self.transaction(TxnCall::Commit, timeout)
+    }
+
+    /// Aborts the open transaction: records not sent fail with
+    /// `TransactionAborted`, those sent are answered first, and
+    /// read_committed consumers never see any of them. Blocks at most
+    /// `timeout`.
+    pub fn abort_transaction(&self, timeout: Duration) -> Result<(), Error> {
+        self.transaction(TxnCall::Abort, timeout)
+    }
+
+    fn transaction(&self, call: TxnCall, timeout: Duration) -> Result<(), Error> {
+        self.client.call(
+            move |core, now, reply| {
+                let Core { client, calls, .. } = core;
+                calls.transaction(client, now, call, reply);
             },
             timeout,
         )

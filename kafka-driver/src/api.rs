@@ -15,7 +15,9 @@ pub use kafka_state::group::{
     Assignor, CommitError, CooperativeStickyAssignor, GroupConfig, GroupError, GroupMetadata,
     GroupProtocol, OffsetAndMetadata, RangeAssignor, RoundRobinAssignor, StickyAssignor,
 };
-pub use kafka_state::producer::{Acks, DeliveryReport, ProducerConfig, ProducerRecord, TopicName};
+pub use kafka_state::producer::{
+    Acks, DeliveryReport, ProducerConfig, ProducerRecord, TopicName, TxnCause, TxnError, TxnState,
+};
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
 pub use kafka_state::{
     BrokerAddr, ClusterMetadata, Config, ConsumerConfig, ConsumerRecord, NewTopic,

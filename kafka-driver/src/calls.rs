@@ -15,8 +15,8 @@ use tracing::debug;
 
 use kafka_state::admin::AdminOutcome;
 use kafka_state::consumer::{ConsumerEvent, ListedOffset, LookupError, OffsetSpec};
-use kafka_state::group::{GroupEvent, OffsetAndMetadata};
-use kafka_state::producer::{DeliveryId, DeliveryReport, SendError};
+use kafka_state::group::{GroupEvent, GroupMetadata, OffsetAndMetadata};
+use kafka_state::producer::{DeliveryId, DeliveryReport, SendError, TxnEvent, TxnOp};
 use kafka_state::{
     Client, Event, FetchedRecords, Misuse, ProducerRecord, RequestId, TopicPartition,
 };
@@ -55,6 +55,58 @@ pub enum Rebalance {
     /// fenced, max poll interval missed): another member may own them
     /// already, and nothing of them was or may be committed.
     Lost(Vec<TopicPartition>),
+}
+
+/// A transactional producer's call, as [`Calls::transaction`] starts it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TxnCall {
+    /// Get the producer id, fencing earlier instances.
+    Init,
+    /// Open a transaction (answered at once).
+    Begin,
+    /// Commit a consumer group's offsets with the open transaction.
+    SendOffsets(Committed, GroupMetadata),
+    /// Commit the open transaction.
+    Commit,
+    /// Abort the open transaction.
+    Abort,
+}
+
+/// Replies of transaction calls waiting for their event, one slot per
+/// kind of call (offsets in call order).
+#[derive(Default)]
+struct TxnReplies {
+    init: Option<Reply<()>>,
+    offsets: VecDeque<Reply<()>>,
+    commit: Option<Reply<()>>,
+    abort: Option<Reply<()>>,
+}
+
+impl TxnReplies {
+    fn take(&mut self, op: TxnOp) -> Option<Reply<()>> {
+        match op {
+            TxnOp::Init => self.init.take(),
+            TxnOp::SendOffsets => self.offsets.pop_front(),
+            TxnOp::Commit => self.commit.take(),
+            TxnOp::Abort => self.abort.take(),
+            _ => None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len()
+            + [&self.init, &self.commit, &self.abort]
+                .iter()
+                .filter(|r| r.is_some())
+                .count()
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Reply<()>> {
+        let singles = [self.init.take(), self.commit.take(), self.abort.take()];
+        let offsets = std::mem::take(&mut self.offsets);
+        singles.into_iter().flatten().chain(offsets)
+    }
 }
 
 /// Assignment changes kept for a consumer handle at most; a handle that
@@ -253,6 +305,7 @@ pub struct Calls<D = Reply<DeliveryReport>> {
     pull: Option<(usize, Reply<Vec<FetchedRecords>>)>,
     deliveries: Deliveries<D>,
     flushes: Vec<Reply<()>>,
+    txn: TxnReplies,
     /// Partitions taken away, for the consumer handle.
     pub(crate) gone: Gone,
 }
@@ -267,6 +320,7 @@ impl<D> Default for Calls<D> {
             pull: None,
             deliveries: Deliveries::default(),
             flushes: Vec::new(),
+            txn: TxnReplies::default(),
             gone: Gone::default(),
         }
     }
@@ -282,6 +336,7 @@ impl<D> std::fmt::Debug for Calls<D> {
             .field("pull", &self.pull.is_some())
             .field("deliveries", &self.deliveries.len())
             .field("flushes", &self.flushes.len())
+            .field("transaction", &self.txn.len())
             .finish()
     }
 }
@@ -435,6 +490,46 @@ impl<D: Deliver> Calls<D> {
         }
     }
 
+    /// Starts a transaction call; `reply` answers when the core reports
+    /// its outcome (at once for [`TxnCall::Begin`] and for a call the
+    /// producer's state refuses).
+    pub fn transaction(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        call: TxnCall,
+        reply: Reply<()>,
+    ) {
+        let mut txn = client.transactions();
+        let (started, slot) = match call {
+            TxnCall::Init => (txn.init(now), Some(TxnOp::Init)),
+            TxnCall::Begin => (txn.begin(now), None),
+            TxnCall::SendOffsets(offsets, group) => (
+                txn.send_offsets(now, offsets, &group),
+                Some(TxnOp::SendOffsets),
+            ),
+            TxnCall::Commit => (txn.commit(now), Some(TxnOp::Commit)),
+            TxnCall::Abort => (txn.abort(now), Some(TxnOp::Abort)),
+        };
+        match (started, slot) {
+            (Err(e), _) => reply(Err(e.into())),
+            (Ok(()), None) => reply(Ok(())),
+            (Ok(()), Some(TxnOp::SendOffsets)) => self.txn.offsets.push_back(reply),
+            (Ok(()), Some(op)) => {
+                let slot = match op {
+                    TxnOp::Init => &mut self.txn.init,
+                    TxnOp::Commit => &mut self.txn.commit,
+                    _ => &mut self.txn.abort,
+                };
+                // The same call again while it runs (its caller gave up
+                // waiting): the newest caller gets the outcome.
+                if let Some(old) = slot.replace(reply) {
+                    old(Err(Error::Timeout));
+                }
+            }
+        }
+    }
+
     /// Answers the calls an event concerns.
     pub fn handle_event(&mut self, client: &mut Client, event: Event) {
         match event {
@@ -501,8 +596,29 @@ impl<D: Deliver> Calls<D> {
             Event::Group(GroupEvent::Failed(error)) => {
                 self.consumer_error(Error::Group(error));
             }
+            Event::Transaction(e) => self.transaction_event(e),
             Event::Fatal(fatal) => self.fail_all(&Error::Fatal(fatal)),
             other => debug!(target: LOG, event = ?other, "event"),
+        }
+    }
+
+    fn transaction_event(&mut self, event: TxnEvent) {
+        let (op, result) = match event {
+            TxnEvent::Initialized { .. } => (TxnOp::Init, Ok(())),
+            TxnEvent::OffsetsSent { .. } => (TxnOp::SendOffsets, Ok(())),
+            TxnEvent::Committed => (TxnOp::Commit, Ok(())),
+            TxnEvent::Aborted => (TxnOp::Abort, Ok(())),
+            TxnEvent::Failed {
+                op: Some(op),
+                error,
+            } => (op, Err(Error::Transaction(error))),
+            other => {
+                debug!(target: LOG, event = ?other, "transaction event with no call waiting");
+                return;
+            }
+        };
+        if let Some(reply) = self.txn.take(op) {
+            reply(result);
         }
     }
 
@@ -535,6 +651,9 @@ impl<D: Deliver> Calls<D> {
             reply.deliver(Err(error.clone()));
         }
         for reply in self.flushes.drain(..) {
+            reply(Err(error.clone()));
+        }
+        for reply in self.txn.drain() {
             reply(Err(error.clone()));
         }
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use kafka_state::consumer::FetchError;
 use kafka_state::group::{CommitError, GroupError};
-use kafka_state::producer::{InvalidRecord, ProduceError, SendError};
+use kafka_state::producer::{InvalidRecord, ProduceError, SendError, TxnError};
 use kafka_state::{DisconnectReason, FatalError, Misuse, RequestError, TopicPartition};
 
 /// Why an application call failed.
@@ -105,6 +105,11 @@ pub enum Error {
     /// coordinator); the consumer no longer gets partitions from the group.
     #[error("the consumer group member stopped: {0}")]
     Group(GroupError),
+    /// A transactional producer's call failed: abort and retry the
+    /// transaction for [`TxnError::Abortable`], drop the producer for
+    /// [`TxnError::Fatal`].
+    #[error(transparent)]
+    Transaction(TxnError),
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
@@ -184,6 +189,15 @@ impl From<Misuse> for Error {
     }
 }
 
+impl From<TxnError> for Error {
+    fn from(e: TxnError) -> Self {
+        match e {
+            TxnError::Unusable(m) => m.into(),
+            e => Error::Transaction(e),
+        }
+    }
+}
+
 impl From<ProduceError> for Error {
     fn from(e: ProduceError) -> Self {
         match e {
@@ -201,6 +215,7 @@ impl From<SendError> for Error {
             SendError::Invalid { reason, .. } => Error::InvalidRecord(reason),
             SendError::Unusable { error, .. } => error.into(),
             SendError::BufferFull(_) => Error::BufferFull,
+            SendError::Transaction { error, .. } => Error::Transaction(error),
             _ => Error::Unexpected("a send refusal this version does not know"),
         }
     }

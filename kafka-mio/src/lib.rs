@@ -105,7 +105,7 @@ pub use kafka_state::group::{
 };
 pub use kafka_state::producer::{
     Acks, DeliveryId, DeliveryReport, ProduceError, ProducerConfig, ProducerRecord, SendError,
-    TopicName,
+    TopicName, TxnCause, TxnError, TxnEvent, TxnOp, TxnState,
 };
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
 #[cfg(feature = "tls")]
@@ -296,6 +296,54 @@ impl Client {
     /// once every record sent so far has its report.
     pub fn flush(&mut self) -> Result<(), Error> {
         self.command(|core, now| core.producer().flush(now))
+    }
+
+    /// Gets the producer id of `ProducerConfig::transactional_id`,
+    /// fencing any earlier instance with that id and aborting a
+    /// transaction it left open. The outcome comes out of
+    /// [`Client::poll_event`] as [`Event::Transaction`]
+    /// ([`TxnEvent::Initialized`] or [`TxnEvent::Failed`]).
+    pub fn init_transactions(&mut self) -> Result<(), Error> {
+        self.transaction(|t, now| t.init(now))
+    }
+
+    /// Opens a transaction: records sent until the commit or abort belong
+    /// to it. Takes effect at once; no event follows.
+    pub fn begin_transaction(&mut self) -> Result<(), Error> {
+        self.transaction(|t, now| t.begin(now))
+    }
+
+    /// Commits `offsets` of the consumer group `group` with the open
+    /// transaction; the outcome comes as [`TxnEvent::OffsetsSent`] or
+    /// [`TxnEvent::Failed`].
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        offsets: std::collections::BTreeMap<TopicPartition, OffsetAndMetadata>,
+        group: &GroupMetadata,
+    ) -> Result<(), Error> {
+        self.transaction(|t, now| t.send_offsets(now, offsets, group))
+    }
+
+    /// Sends every record of the transaction and commits it once all are
+    /// written: [`TxnEvent::Committed`], or [`TxnEvent::Failed`] (abort
+    /// next for an abortable error).
+    pub fn commit_transaction(&mut self) -> Result<(), Error> {
+        self.transaction(|t, now| t.commit(now))
+    }
+
+    /// Aborts the open transaction: [`TxnEvent::Aborted`] follows.
+    pub fn abort_transaction(&mut self) -> Result<(), Error> {
+        self.transaction(|t, now| t.abort(now))
+    }
+
+    fn transaction(
+        &mut self,
+        f: impl FnOnce(&mut kafka_state::Transactions<'_>, Instant) -> Result<(), TxnError>,
+    ) -> Result<(), Error> {
+        let now = Instant::now();
+        let result = f(&mut self.driver.core.transactions(), now);
+        self.driver.drain(now);
+        result.map_err(Error::from)
     }
 
     /// Replaces the consumer's assignment; records come from

@@ -5,7 +5,9 @@ use std::ops::RangeInclusive;
 
 use bytes::{Bytes, BytesMut};
 use kafka_proto::frame::encode_response_frame;
-use kafka_proto::messages::api_versions_response::ApiVersion;
+use kafka_proto::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_proto::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_proto::messages::create_topics_response::CreatableTopicResult;
 use kafka_proto::messages::delete_topics_response::DeletableTopicResult;
@@ -322,9 +324,19 @@ impl Cluster {
     }
 
     pub(crate) fn api_versions(&mut self, ctx: &Ctx, _req: ApiVersionsRequest) -> Reply {
+        let level = self.config.transaction_version;
         let mut resp = ApiVersionsResponse::default()
             .with_api_keys(capped_version_list(&self.faults.max_versions))
-            .with_throttle_time_ms(self.faults.throttle_ms);
+            .with_throttle_time_ms(self.faults.throttle_ms)
+            .with_supported_features(vec![SupportedFeatureKey::default()
+                .with_name("transaction.version".into())
+                .with_min_version(0)
+                .with_max_version(2)])
+            .with_finalized_features_epoch(1)
+            .with_finalized_features(vec![FinalizedFeatureKey::default()
+                .with_name("transaction.version".into())
+                .with_min_version_level(level)
+                .with_max_version_level(level)]);
         if let Some(code) = self
             .faults
             .take(ApiKey::ApiVersions, ctx.broker, None, None)

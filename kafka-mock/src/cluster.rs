@@ -91,6 +91,11 @@ pub struct ClusterConfig {
     /// after its epoch was bumped; a second, as Kafka 4.4 was measured to
     /// wait. 0 assigns in the heartbeat that bumps the epoch.
     pub consumer_group_assignment_interval_ms: i32,
+    /// The finalized `transaction.version` feature level advertised in
+    /// ApiVersions: 2 (transaction v2, KIP-890) as in a Kafka 4 cluster
+    /// formatted with its defaults; 0 leaves clients on the first
+    /// transaction protocol.
+    pub transaction_version: i16,
 }
 
 impl Default for ClusterConfig {
@@ -113,6 +118,7 @@ impl Default for ClusterConfig {
             consumer_group_session_timeout_ms: 45_000,
             consumer_group_max_size: i32::MAX,
             consumer_group_assignment_interval_ms: 1_000,
+            transaction_version: 2,
         }
     }
 }

@@ -254,10 +254,14 @@ impl Client {
         let broker = c.broker;
         let mut out = Vec::new();
         let result = c.handle_recv(buf, s, &mut out);
+        let transaction_version = c.transaction_version();
         for o in out {
             match o {
                 ConnOutput::Ready => {
                     self.backoff.remove(&broker);
+                    if let Some(level) = transaction_version {
+                        self.metadata.cache.set_transaction_version(level);
+                    }
                     self.events.push_back(Event::BrokerReady { broker });
                 }
                 ConnOutput::Transmit(bytes) => {
@@ -394,6 +398,12 @@ impl Client {
     /// Delivery reports arrive as [`Event::Delivery`].
     pub fn producer(&mut self) -> Producer<'_> {
         Producer { client: self }
+    }
+
+    /// Transactions of a producer with a `transactional_id`
+    /// ([`ProducerConfig::transactional_id`](crate::producer::ProducerConfig::transactional_id)).
+    pub fn transactions(&mut self) -> crate::producer::Transactions<'_> {
+        crate::producer::Transactions { client: self }
     }
 
     /// The consumer: assignment, positions, fetched records.

@@ -174,6 +174,15 @@ impl Connection {
         self.is_ready() && self.in_flight.len() < max_in_flight
     }
 
+    /// The finalized `transaction.version` level the broker reported,
+    /// once ready.
+    pub(crate) fn transaction_version(&self) -> Option<i16> {
+        match &self.state {
+            State::Ready(table) => Some(table.transaction_version()),
+            _ => None,
+        }
+    }
+
     /// The negotiated version of `api`, once ready.
     pub(crate) fn version(&self, api: ApiKey) -> Option<i16> {
         match &self.state {
@@ -447,7 +456,8 @@ impl Connection {
         };
         match ErrorCode::from_code(resp.error_code) {
             ErrorCode::None => {
-                let table = VersionTable::negotiate(&resp.api_keys);
+                let table =
+                    VersionTable::negotiate(&resp.api_keys).with_features(&resp.finalized_features);
                 match s.sasl {
                     Some(config) => self.start_sasl(table, config, s, out),
                     None => {

@@ -59,6 +59,9 @@ pub enum Event {
     /// Something about the consumer group: joins, commits, leaving,
     /// failures (assignment changes come as [`Event::Consumer`]).
     Group(GroupEvent),
+    /// A transaction command ended; see
+    /// [`Transactions`](crate::producer::Transactions).
+    Transaction(crate::producer::TxnEvent),
     /// The client failed for good; see [`FatalError`].
     Fatal(FatalError),
 }

@@ -170,7 +170,7 @@ pub use event::Event;
 pub use metadata::{ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use producer::{
     Acks, DeliveryId, DeliveryReport, ProduceError, Producer, ProducerConfig, ProducerRecord,
-    SendError, TopicName,
+    SendError, TopicName, Transactions, TxnCause, TxnError, TxnEvent, TxnOp, TxnState,
 };
 pub use router::RequestId;
 pub use sasl::{AuthError, SaslConfig, SaslMechanism};

@@ -27,6 +27,9 @@ pub struct ClusterMetadata {
     /// How many answers changed anything, so a reader can tell cheaply
     /// whether to look again.
     changes: u64,
+    /// The finalized `transaction.version` feature level the newest
+    /// connection reported.
+    transaction_version: Option<i16>,
 }
 
 /// One topic.
@@ -68,6 +71,17 @@ impl ClusterMetadata {
         // A fresh value has no cluster id to mismatch.
         let _ = m.apply(resp, true);
         m
+    }
+
+    /// The cluster's finalized `transaction.version` feature level, as
+    /// the newest connection reported it (ApiVersions); `None` before any
+    /// connection is set up. Level 2 enables transaction v2 (KIP-890).
+    pub fn transaction_version(&self) -> Option<i16> {
+        self.transaction_version
+    }
+
+    pub(crate) fn set_transaction_version(&mut self, level: i16) {
+        self.transaction_version = Some(level);
     }
 
     /// The cluster id, once a broker has reported it.

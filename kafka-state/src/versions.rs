@@ -4,8 +4,23 @@
 
 use std::collections::BTreeMap;
 
-use kafka_proto::messages::api_versions_response::ApiVersion;
+use kafka_proto::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey};
 use kafka_proto::ApiKey;
+
+/// The last version of each API before transaction v2 (KIP-890 part 2):
+/// the versions past these implicitly add partitions to a transaction
+/// (Produce, TxnOffsetCommit) and bump the epoch on every end (EndTxn),
+/// which a broker only does right when the cluster has
+/// `transaction.version` 2 finalized.
+const BEFORE_TRANSACTION_V2: [(ApiKey, i16); 3] = [
+    (ApiKey::Produce, 11),
+    (ApiKey::TxnOffsetCommit, 4),
+    (ApiKey::EndTxn, 4),
+];
+
+/// AddPartitionsToTxn v4 and later are the brokers' batched form
+/// (KIP-890 part 1); clients speak v3 at most.
+const CLIENT_ADD_PARTITIONS_MAX: i16 = 3;
 
 /// The ApiVersions version a new connection tries first.
 pub(crate) fn api_versions_version() -> i16 {
@@ -28,6 +43,8 @@ pub(crate) fn min_usable(key: ApiKey) -> i16 {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct VersionTable {
     versions: BTreeMap<ApiKey, i16>,
+    /// The finalized `transaction.version` feature level (0 when absent).
+    transaction_version: i16,
 }
 
 impl VersionTable {
@@ -43,7 +60,37 @@ impl VersionTable {
                 versions.insert(key, best);
             }
         }
-        Self { versions }
+        if let Some(v) = versions.get_mut(&ApiKey::AddPartitionsToTxn) {
+            *v = (*v).min(CLIENT_ADD_PARTITIONS_MAX);
+        }
+        Self {
+            versions,
+            transaction_version: 0,
+        }
+    }
+
+    /// Takes in the cluster's finalized features: below
+    /// `transaction.version` 2 the APIs whose newer versions mean
+    /// transaction v2 stay at the last version before it, as the Java
+    /// client keeps them.
+    pub(crate) fn with_features(mut self, features: &[FinalizedFeatureKey]) -> Self {
+        self.transaction_version = features
+            .iter()
+            .find(|f| f.name == "transaction.version")
+            .map_or(0, |f| f.max_version_level.max(0));
+        if self.transaction_version < 2 {
+            for (key, last) in BEFORE_TRANSACTION_V2 {
+                if let Some(v) = self.versions.get_mut(&key) {
+                    *v = (*v).min(last);
+                }
+            }
+        }
+        self
+    }
+
+    /// The finalized `transaction.version` feature level.
+    pub(crate) fn transaction_version(&self) -> i16 {
+        self.transaction_version
     }
 
     /// The version to use for `key`, if there is one.
@@ -107,6 +154,36 @@ mod tests {
         assert_eq!(t.get(ApiKey::Fetch), None);
         let t = VersionTable::negotiate(&[v(ApiKey::Produce, 0, 3)]);
         assert_eq!(t.get(ApiKey::Produce), Some(3));
+    }
+
+    #[test]
+    fn transaction_v2_versions_need_the_finalized_feature() {
+        let broker = [
+            v(ApiKey::Produce, 3, 12),
+            v(ApiKey::EndTxn, 0, 5),
+            v(ApiKey::TxnOffsetCommit, 0, 5),
+            v(ApiKey::AddPartitionsToTxn, 0, 5),
+        ];
+        let feature = |level| {
+            vec![FinalizedFeatureKey::default()
+                .with_name("transaction.version".into())
+                .with_max_version_level(level)]
+        };
+        let old = VersionTable::negotiate(&broker).with_features(&feature(1));
+        assert_eq!(old.transaction_version(), 1);
+        assert_eq!(old.get(ApiKey::Produce), Some(11));
+        assert_eq!(old.get(ApiKey::EndTxn), Some(4));
+        assert_eq!(old.get(ApiKey::TxnOffsetCommit), Some(4));
+        let none = VersionTable::negotiate(&broker).with_features(&[]);
+        assert_eq!(none.transaction_version(), 0);
+        assert_eq!(none.get(ApiKey::Produce), Some(11));
+        let v2 = VersionTable::negotiate(&broker).with_features(&feature(2));
+        assert_eq!(v2.transaction_version(), 2);
+        assert_eq!(v2.get(ApiKey::Produce), Some(12));
+        assert_eq!(v2.get(ApiKey::EndTxn), Some(5));
+        assert_eq!(v2.get(ApiKey::TxnOffsetCommit), Some(5));
+        // The brokers' batched form is never used, whatever the feature.
+        assert_eq!(v2.get(ApiKey::AddPartitionsToTxn), Some(3));
     }
 
     #[test]

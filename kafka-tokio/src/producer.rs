@@ -1,10 +1,10 @@
 //! The producer handle.
 
-use kafka_driver::{wall_clock_ms, Offer};
+use kafka_driver::{wall_clock_ms, Committed, Offer, TxnCall};
 
 use crate::delivery::{self, DeliveryFuture};
 use crate::driver::Core;
-use crate::{Client, DeliveryReport, Error, ProducerRecord};
+use crate::{Client, DeliveryReport, Error, GroupMetadata, ProducerRecord};
 
 /// Sends records through the client's driver. Cheap to clone; get one
 /// with [`Client::producer`]. Settings live in `config.producer`
@@ -109,6 +109,59 @@ impl Producer {
             .call(|core, now, reply| {
                 let Core { client, calls, .. } = core;
                 calls.flush(client, now, reply);
+            })
+            .await
+    }
+
+    /// Gets the producer id of `ProducerConfig::transactional_id`,
+    /// fencing any earlier instance with that id and aborting a
+    /// transaction it left open. Call once, before the first transaction.
+    /// Called again after it was abandoned (dropped), it waits for the
+    /// same outcome.
+    pub async fn init_transactions(&self) -> Result<(), Error> {
+        self.transaction(TxnCall::Init).await
+    }
+
+    /// Opens a transaction: the records sent until the commit or abort
+    /// belong to it.
+    pub async fn begin_transaction(&self) -> Result<(), Error> {
+        self.transaction(TxnCall::Begin).await
+    }
+
+    /// Commits `offsets` of the consumer group `group` (the consumer's
+    /// [`group_metadata`](crate::Consumer::group_metadata), or
+    /// [`GroupMetadata::new`] for a reader outside any group) with the
+    /// open transaction: read and written records commit together. The
+    /// coordinator refuses them if that member has been rebalanced out,
+    /// which makes the transaction abortable.
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: Committed,
+        group: &GroupMetadata,
+    ) -> Result<(), Error> {
+        self.transaction(TxnCall::SendOffsets(offsets, group.clone()))
+            .await
+    }
+
+    /// Sends every record of the transaction, waits for all of them, and
+    /// commits. On [`Error::Transaction`] with an abortable error, call
+    /// [`Producer::abort_transaction`]; with a fatal one, drop the client.
+    pub async fn commit_transaction(&self) -> Result<(), Error> {
+        self.transaction(TxnCall::Commit).await
+    }
+
+    /// Aborts the open transaction: records not sent fail with
+    /// `TransactionAborted`, those sent are answered first, and
+    /// read_committed consumers never see any of them.
+    pub async fn abort_transaction(&self) -> Result<(), Error> {
+        self.transaction(TxnCall::Abort).await
+    }
+
+    async fn transaction(&self, call: TxnCall) -> Result<(), Error> {
+        self.client
+            .call(move |core, now, reply| {
+                let Core { client, calls, .. } = core;
+                calls.transaction(client, now, call, reply);
             })
             .await
     }

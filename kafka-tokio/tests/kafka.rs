@@ -56,3 +56,9 @@ async fn consumer_group_shares_and_hands_over_on_kafka() {
     let Some(broker) = kafka() else { return };
     common::consumer_group_shares_and_hands_over(&broker).await;
 }
+
+#[tokio::test]
+async fn consume_transform_produce_exactly_once_on_kafka() {
+    let Some(broker) = kafka() else { return };
+    common::consume_transform_produce(&broker).await;
+}

@@ -702,6 +702,18 @@ async fn consumer_group_shares_and_hands_over_on_the_mock() {
     common::consumer_group_shares_and_hands_over(&broker).await;
 }
 
+#[tokio::test]
+async fn consume_transform_produce_exactly_once_on_the_mock() {
+    let mock = mock(3);
+    let broker = common::Broker {
+        bootstrap: mock.bootstrap(),
+        replication: 1,
+        exact_latest: true,
+        prefix: String::new(),
+    };
+    common::consume_transform_produce(&broker).await;
+}
+
 /// With auto-commit off and `await_revoke`, member A's stream yields
 /// `Error::Revoking` when B joins; A commits what it read and lets the
 /// revoke go on. B starts every partition it gets exactly at A's commit,

@@ -62,6 +62,21 @@ pub struct GroupMetadata {
     pub group_instance_id: Option<String>,
 }
 
+impl GroupMetadata {
+    /// Metadata naming only the group, for offsets sent to a transaction
+    /// by a reader that is not a member of it (manual assignment): the
+    /// coordinator checks no generation then, so nothing fences a zombie.
+    /// A group member passes its consumer's `group_metadata()` instead.
+    pub fn new(group_id: impl Into<String>) -> Self {
+        Self {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
+}
+
 /// Why a commit failed for a partition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -117,6 +117,15 @@ pub struct ProducerConfig {
     pub enable_idempotence: bool,
     /// Where records without a partition go (`partitioner.class`).
     pub partitioner: PartitionerChoice,
+    /// Makes the producer transactional (`transactional.id`): records are
+    /// sent inside transactions through
+    /// [`Client::transactions`](crate::Client::transactions). One id names
+    /// one logical producer across restarts; a new instance fences the
+    /// old one. Needs idempotence. `None` by default.
+    pub transactional_id: Option<String>,
+    /// How long the coordinator lets a transaction stay open before it
+    /// aborts it (`transaction.timeout.ms`, 60 s).
+    pub transaction_timeout: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -134,6 +143,8 @@ impl Default for ProducerConfig {
             max_in_flight: 5,
             enable_idempotence: true,
             partitioner: PartitionerChoice::Default,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -203,6 +214,18 @@ impl ProducerConfig {
         }
         if self.retry_backoff.is_zero() || self.retry_backoff_max < self.retry_backoff {
             return bad("retry_backoff must be positive and at most retry_backoff_max");
+        }
+        if let Some(id) = &self.transactional_id {
+            if id.is_empty() {
+                return bad("transactional_id must not be empty");
+            }
+            if !self.enable_idempotence {
+                return bad("transactional_id requires enable_idempotence");
+            }
+        }
+        let ms = self.transaction_timeout.as_millis();
+        if ms == 0 || ms > i32::MAX as u128 {
+            return bad("transaction_timeout must be between 1 ms and i32::MAX ms");
         }
         if self.delivery_timeout < self.linger + request_timeout {
             return bad("delivery_timeout must be at least linger + request_timeout");

@@ -47,6 +47,7 @@ mod sender;
 mod state;
 #[cfg(test)]
 mod tests;
+mod txn;
 
 use std::fmt;
 use std::sync::Arc;
@@ -58,6 +59,7 @@ use kafka_proto::ErrorCode;
 pub use config::{Acks, Partitioner, PartitionerChoice, ProducerConfig};
 pub use partitioner::{murmur2, partition_for_key};
 pub(crate) use state::ProducerState;
+pub use txn::{Transactions, TxnCause, TxnError, TxnEvent, TxnOp, TxnState};
 
 use crate::error::Misuse;
 use crate::Client;
@@ -239,6 +241,9 @@ pub enum ProduceError {
     /// The client was closed or failed before the record was acknowledged.
     #[error("the client was closed")]
     Closed,
+    /// The record's transaction was aborted before it was sent.
+    #[error("the transaction was aborted")]
+    TransactionAborted,
 }
 
 impl ProduceError {
@@ -276,6 +281,16 @@ pub enum SendError {
         /// [`Misuse::Closed`] or [`Misuse::Failed`].
         error: Misuse,
     },
+    /// A transactional producer takes records only inside a transaction
+    /// (after [`Transactions::begin`](crate::producer::Transactions::begin)),
+    /// and not once it failed.
+    #[error("{error}")]
+    Transaction {
+        /// The record.
+        record: Box<ProducerRecord>,
+        /// Why not now.
+        error: TxnError,
+    },
 }
 
 impl SendError {
@@ -284,7 +299,8 @@ impl SendError {
         match self {
             SendError::BufferFull(record)
             | SendError::Invalid { record, .. }
-            | SendError::Unusable { record, .. } => *record,
+            | SendError::Unusable { record, .. }
+            | SendError::Transaction { record, .. } => *record,
         }
     }
 }
@@ -340,6 +356,12 @@ impl Producer<'_> {
         let client = &mut *self.client;
         if let Err(error) = client.check_usable() {
             return Err(SendError::Unusable {
+                record: Box::new(record),
+                error,
+            });
+        }
+        if let Some(Err(error)) = client.producer.txn.as_ref().map(|t| t.check_send()) {
+            return Err(SendError::Transaction {
                 record: Box::new(record),
                 error,
             });

@@ -84,6 +84,9 @@ fn find_partition<'a>(
 impl ProducerState {
     pub(crate) fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {
         let now = ctx.now;
+        let Some(inbound) = self.handle_txn_response(ctx, inbound) else {
+            return;
+        };
         let (metadata, events) = (&mut *ctx.metadata, &mut *ctx.events);
         if self.pid.is_request(inbound.id) {
             let (config, rng) = (&self.config, &mut self.rng);
@@ -156,6 +159,10 @@ impl ProducerState {
         events: &mut VecDeque<Event>,
     ) {
         let idempotent = self.idempotent();
+        // A transactional producer never repairs a sequence itself: the
+        // batch fails, the transaction aborts, and the next one starts
+        // under a new epoch.
+        let repairs_sequences = idempotent && self.txn.is_none();
         let Some(ps) = self
             .topics
             .get_mut(&*s.topic)
@@ -237,7 +244,7 @@ impl ProducerState {
                     | ErrorCode::UnknownProducerId
                     | ErrorCode::InvalidProducerEpoch),
                 ..
-            } if idempotent => {
+            } if repairs_sequences => {
                 let seq = ps.batches[idx].stamp.map(|st| st.seq);
                 let behind = match (seq, ps.last_acked) {
                     (Some(seq), Some(acked)) => seq <= acked,
@@ -383,6 +390,9 @@ impl ProducerState {
     ) {
         self.buffered = self.buffered.saturating_sub(size);
         self.pending = self.pending.saturating_sub(1);
+        if let (Some(txn), Err(error)) = (self.txn.as_mut(), &result) {
+            txn.record_failed(error, events);
+        }
         events.push_back(Event::Delivery { id, result });
         if self.buffer_blocked && self.buffered < self.config.buffer_memory {
             self.buffer_blocked = false;

@@ -113,6 +113,7 @@ fn encode_batch(
     b: &mut Batch,
     stamp: Option<Stamp>,
     compression: kafka_proto::record::Compression,
+    transactional: bool,
 ) -> Result<Bytes, String> {
     if let Some(bytes) = &b.encoded {
         let current = stamp.map(|s| (s.producer_id, s.epoch, s.seq));
@@ -130,6 +131,7 @@ fn encode_batch(
     }
     let mut options = BatchOptions {
         compression,
+        transactional,
         ..BatchOptions::default()
     };
     if let Some(s) = stamp {
@@ -161,7 +163,7 @@ impl ProducerState {
         let now = ctx.now;
         self.expire(now, &ctx.metadata.cache, ctx.events);
         self.resolve_broken_sequences();
-        if self.idempotent() && self.pending > 0 {
+        if self.idempotent() && self.pending > 0 && self.txn.is_none() {
             self.pid.poll_request(now, ctx.requests, ctx.api_timeout);
         }
         let metadata = &mut *ctx.metadata;
@@ -175,6 +177,14 @@ impl ProducerState {
                 if let Some(b) = ps.batches.back_mut() {
                     if b.open && b.created + linger <= now {
                         b.open = false;
+                    }
+                }
+                if let Some(txn) = self.txn.as_mut() {
+                    if !ps.batches.is_empty() && !txn.may_send(topic, *partition) {
+                        // Added first (first protocol), or held while the
+                        // transaction cannot send.
+                        txn.want(topic, *partition);
+                        continue;
                     }
                 }
                 if next_sendable(ps, now, &self.config, self.flushing, idempotent).is_none() {
@@ -246,6 +256,7 @@ impl ProducerState {
         if idempotent && pid.is_none() {
             return;
         }
+        let transactional = self.txn.is_some();
         let mut per_node: BTreeMap<i32, NodeRequest> = BTreeMap::new();
         let mut failed = Vec::new();
         let topic_names: Vec<Arc<str>> =
@@ -264,6 +275,13 @@ impl ProducerState {
                 else {
                     continue;
                 };
+                if self
+                    .txn
+                    .as_ref()
+                    .is_some_and(|t| !t.may_send(&topic, partition))
+                {
+                    continue;
+                }
                 let sendable = self
                     .topics
                     .get(&*topic)
@@ -307,7 +325,7 @@ impl ProducerState {
                         Some(s)
                     }
                 };
-                let bytes = match encode_batch(b, stamp, compression) {
+                let bytes = match encode_batch(b, stamp, compression, transactional) {
                     Ok(bytes) => bytes,
                     Err(e) => {
                         if let Some(b) = ps.batches.remove(idx) {
@@ -362,7 +380,15 @@ impl ProducerState {
                 }
             }
             trace!(target: LOG, %id, node, batches = sent.len(), "produce request");
+            let transactional_id = match self.txn.as_mut() {
+                Some(txn) => {
+                    txn.batch_sent();
+                    Some(txn.transactional_id().to_string())
+                }
+                None => None,
+            };
             let body = ProduceRequest::default()
+                .with_transactional_id(transactional_id)
                 .with_acks(acks.wire())
                 .with_timeout_ms(millis(self.request_timeout))
                 .with_topic_data(topic_data);

@@ -15,6 +15,7 @@ use super::accumulator::{BatchState, TopicState, Waiting};
 use super::config::ProducerConfig;
 use super::idempotence::ProducerIdState;
 use super::sender::SentRequest;
+use super::txn::TxnManager;
 use super::{DeliveryId, InvalidRecord, ProduceError, ProducerRecord, SendError};
 use crate::machine::{Ctx, SubMachine};
 use crate::metadata::MetadataState;
@@ -39,6 +40,9 @@ pub(crate) struct ProducerState {
     pub(super) pid: ProducerIdState,
     pub(super) flushing: bool,
     pub(super) buffer_blocked: bool,
+    /// With a `transactional_id`: the transactions, which also own the
+    /// producer id.
+    pub(crate) txn: Option<TxnManager>,
 }
 
 impl std::fmt::Debug for ProducerState {
@@ -54,7 +58,6 @@ impl std::fmt::Debug for ProducerState {
 impl ProducerState {
     pub(crate) fn new(config: ProducerConfig, request_timeout: Duration, seed: u64) -> Self {
         Self {
-            config,
             request_timeout,
             rng: Rng::new(seed ^ 0x7072_6f64_7563_6572),
             next_delivery: 0,
@@ -67,6 +70,11 @@ impl ProducerState {
             pid: ProducerIdState::new(),
             flushing: false,
             buffer_blocked: false,
+            txn: config
+                .transactional_id
+                .clone()
+                .map(|id| TxnManager::new(id, config.transaction_timeout, config.retry_backoff)),
+            config,
         }
     }
 
@@ -87,6 +95,9 @@ impl ProducerState {
     }
 
     pub(super) fn current_pid(&self) -> Option<(i64, i16)> {
+        if let Some(txn) = &self.txn {
+            return txn.pid();
+        }
         if self.idempotent() {
             self.pid.current()
         } else {
@@ -182,8 +193,11 @@ impl ProducerState {
                 next = Some(t);
             }
         };
+        if let Some(t) = self.txn.as_ref().and_then(|t| t.poll_timeout()) {
+            consider(t);
+        }
         // The id is fetched only while records wait for it.
-        if self.idempotent() && self.pending > 0 {
+        if self.idempotent() && self.pending > 0 && self.txn.is_none() {
             if let Some(t) = self.pid.poll_timeout() {
                 consider(t);
             }
@@ -220,6 +234,7 @@ impl SubMachine for ProducerState {
         // batches wait for a later round or pump.
         let ready: BTreeSet<i32> = wanted.into_iter().filter(|n| ctx.node_ready(*n)).collect();
         self.drain(ctx, &ready);
+        self.poll_txn(ctx);
     }
 
     fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {

@@ -516,3 +516,128 @@ pub async fn consumer_group_shares_and_hands_over(broker: &Broker) {
     b_client.close().await;
     admin.close().await;
 }
+
+/// A consume-transform-produce loop as one transactional client (a group
+/// member and a transactional producer): each transaction writes the
+/// transformed records and commits the offsets read with them; every
+/// third one also writes records it then aborts. A read_committed reader
+/// sees every input record transformed exactly once and nothing aborted,
+/// and the group's committed offsets are the end of the input.
+pub async fn consume_transform_produce(broker: &Broker) {
+    use kafka_tokio::{Committed, IsolationLevel, OffsetAndMetadata};
+    use std::collections::BTreeMap;
+
+    const N: usize = 300;
+    let input = broker.topic("ctp-in");
+    let output = broker.topic("ctp-out");
+    let group = broker.topic("ctp-g");
+    let admin = broker.client(|_| {}).await;
+    for t in [&input, &output] {
+        admin.create_topic(broker.new_topic(t, 3)).await.unwrap();
+    }
+    let reports = admin
+        .producer()
+        .send_batch((0..N).map(|i| {
+            ProducerRecord::new(&input)
+                .with_partition((i % 3) as i32)
+                .with_value(format!("r{i}"))
+        }))
+        .await;
+    assert!(reports.iter().all(Result::is_ok));
+
+    let txn_id = broker.topic("ctp-txn");
+    let client = broker
+        .client(|c| {
+            c.group = Some(group_config(&group));
+            c.consumer.auto_offset_reset = kafka_tokio::AutoOffsetReset::Earliest;
+            c.consumer.isolation_level = IsolationLevel::ReadCommitted;
+            c.producer.transactional_id = Some(txn_id.clone());
+        })
+        .await;
+    let producer = client.producer();
+    // Nothing may be sent before init.
+    let early = producer
+        .send(ProducerRecord::new(&output).with_value("early"))
+        .await;
+    assert!(
+        matches!(early, Err(kafka_tokio::Error::Transaction(_))),
+        "{early:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(60), producer.init_transactions())
+        .await
+        .expect("init in time")
+        .unwrap();
+    let mut consumer = client.consumer().unwrap();
+    consumer.subscribe([input.as_str()]).await.unwrap();
+    let mut read = 0;
+    let mut round = 0;
+    while read < N {
+        round += 1;
+        producer.begin_transaction().await.unwrap();
+        if round % 3 == 0 {
+            for i in 0..5 {
+                let r = ProducerRecord::new(&output).with_value(format!("junk{round}-{i}"));
+                drop(producer.send(r).await.unwrap());
+            }
+            producer.abort_transaction().await.unwrap();
+            continue;
+        }
+        let mut offsets: Committed = BTreeMap::new();
+        let mut deliveries = Vec::new();
+        for _ in 0..40.min(N - read) {
+            let r = next_in_time(&mut consumer).await;
+            let value = std::str::from_utf8(r.value.as_deref().unwrap()).unwrap();
+            let out = ProducerRecord::new(&output)
+                .with_partition(r.partition)
+                .with_value(format!("out-{value}"));
+            deliveries.push(producer.send(out).await.unwrap());
+            offsets.insert(
+                TopicPartition::new(&*r.topic, r.partition),
+                OffsetAndMetadata::new(r.offset + 1, None),
+            );
+            read += 1;
+        }
+        let meta = consumer.group_metadata().unwrap().expect("in the group");
+        producer
+            .send_offsets_to_transaction(offsets, &meta)
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(60), producer.commit_transaction())
+            .await
+            .expect("commit in time")
+            .unwrap();
+        for d in deliveries {
+            d.await.expect("a committed record was written");
+        }
+    }
+    drop(consumer);
+
+    // A read_committed reader outside the group.
+    let reader = broker
+        .client(|c| {
+            c.consumer.isolation_level = IsolationLevel::ReadCommitted;
+            c.consumer.auto_offset_reset = kafka_tokio::AutoOffsetReset::Earliest;
+        })
+        .await;
+    let mut r = reader.consumer().unwrap();
+    r.assign_topic(&output).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < N {
+        let rec = next_in_time(&mut r).await;
+        seen.push(String::from_utf8(rec.value.unwrap().to_vec()).unwrap());
+    }
+    // Nothing more (no junk, no duplicate) within a second.
+    let extra = tokio::time::timeout(Duration::from_secs(1), next_record(&mut r)).await;
+    assert!(extra.is_err(), "a record after the last: {extra:?}");
+    seen.sort();
+    let mut want: Vec<String> = (0..N).map(|i| format!("out-r{i}")).collect();
+    want.sort();
+    assert_eq!(seen, want);
+    let committed = admin.group_offsets(&group).await.expect("group offsets");
+    let total: i64 = committed
+        .offsets
+        .values()
+        .map(|o| o.as_ref().expect("committed").offset)
+        .sum();
+    assert_eq!(total, N as i64, "{committed:?}");
+}

@@ -1,0 +1,1409 @@
+//! The transaction manager of a producer with a `transactional_id`.
+//!
+//! It lives beside the batches because it gates them: with the first
+//! transaction protocol a partition takes no batch of a transaction until
+//! AddPartitionsToTxn has put it in, a commit waits for every batch, and
+//! an abort drops what was not sent and waits for what was.
+//!
+//! Requests go to the transaction coordinator one at a time, in the order
+//! the protocol needs them (partitions added before their batches leave,
+//! offsets added before they are committed, EndTxn last). The protocol of
+//! a transaction is fixed when it begins: transaction v2 (KIP-890) when
+//! the cluster has `transaction.version` 2 finalized, which also caps the
+//! Produce, TxnOffsetCommit and EndTxn versions below it on every
+//! connection (see `versions`). Under v2, Produce and TxnOffsetCommit add
+//! their partitions implicitly and every EndTxn hands back the next epoch.
+//!
+//! Errors fall in three classes. Retriable ones (a moved or loading
+//! coordinator, CONCURRENT_TRANSACTIONS, a lost connection) are retried
+//! here. Abortable ones (a record failed, a group rebalanced under
+//! `send_offsets`, TRANSACTION_ABORTABLE) leave the transaction able only
+//! to abort. Fatal ones (fenced by a newer instance, not authorized, an
+//! answer that leaves the outcome unknown) stop the producer for good:
+//! every later call returns the same error.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use kafka_proto::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_proto::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use kafka_proto::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, FindCoordinatorRequest,
+    InitProducerIdRequest, TxnOffsetCommitRequest,
+};
+use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody};
+use tracing::{debug, info, warn};
+
+use super::accumulator::BatchState;
+use super::state::ProducerState;
+use super::ProduceError;
+use crate::error::RequestError;
+use crate::group::{GroupMetadata, OffsetAndMetadata};
+use crate::machine::Ctx;
+use crate::router::{Inbound, Outbound, RequestId, Target};
+use crate::{Event, TopicPartition};
+
+const LOG: &str = "kafka_state::txn";
+
+/// Where a transactional producer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TxnState {
+    /// [`Transactions::init`] has not been called.
+    Uninitialized,
+    /// Getting the producer id and epoch (after `init`, and after an
+    /// abort under the first protocol, which takes a new epoch).
+    Initializing,
+    /// No transaction is open: [`Transactions::begin`] may be called.
+    Ready,
+    /// A transaction is open: records may be sent.
+    InTransaction,
+    /// [`Transactions::commit`] is under way.
+    Committing,
+    /// [`Transactions::abort`] is under way.
+    Aborting,
+    /// The open transaction failed; only an abort is possible.
+    AbortableError,
+    /// The producer cannot go on; drop it.
+    FatalError,
+}
+
+/// What went wrong in a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TxnCause {
+    /// A broker answered with this error.
+    #[error("broker error {}: {}", .0.name(), .0.description())]
+    Broker(ErrorCode),
+    /// A record of the transaction was not written.
+    #[error("a record of the transaction failed: {0}")]
+    Record(ProduceError),
+    /// The offsets of a group were refused.
+    #[error("offsets of group {group:?} refused: {}", .code.name())]
+    Offsets {
+        /// The group.
+        group: String,
+        /// The broker's error.
+        code: ErrorCode,
+    },
+    /// A broker supports no version of an API the transaction needs.
+    #[error("the broker supports no usable version of {0}")]
+    Unsupported(ApiKey),
+}
+
+/// A transactional producer's error, classified as applications need it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TxnError {
+    /// The transaction cannot commit: abort it, then retry it.
+    #[error("the transaction must be aborted: {0}")]
+    Abortable(TxnCause),
+    /// The producer cannot continue (fenced by a newer instance with the
+    /// same transactional id, not authorized, or an outcome it cannot
+    /// know): drop it. Every later call returns this error.
+    #[error("the transactional producer failed for good: {0}")]
+    Fatal(TxnCause),
+    /// The call does not fit the producer's state (begin twice, commit
+    /// without begin, send outside a transaction).
+    #[error("{op} is not possible while the producer is {state:?}")]
+    InvalidState {
+        /// The call.
+        op: &'static str,
+        /// The state it met.
+        state: TxnState,
+    },
+    /// The producer has no `transactional_id`.
+    #[error("no transactional_id is configured")]
+    NotTransactional,
+    /// An argument is unusable (an empty group id, a negative offset).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The client is closed or failed.
+    #[error(transparent)]
+    Unusable(crate::error::Misuse),
+}
+
+impl TxnError {
+    /// Whether the producer must be dropped.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, TxnError::Fatal(_))
+    }
+
+    /// Whether aborting the transaction makes the producer usable again.
+    pub fn is_abortable(&self) -> bool {
+        matches!(self, TxnError::Abortable(_))
+    }
+}
+
+/// A transaction command that ends with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TxnOp {
+    /// [`Transactions::init`].
+    Init,
+    /// [`Transactions::send_offsets`] (answered in call order).
+    SendOffsets,
+    /// [`Transactions::commit`].
+    Commit,
+    /// [`Transactions::abort`].
+    Abort,
+}
+
+/// The outcome of a transaction command, as
+/// [`Event::Transaction`](crate::Event::Transaction). Every command in
+/// [`TxnOp`] gets exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TxnEvent {
+    /// [`Transactions::init`] finished: transactions may begin. Also any
+    /// earlier transaction of the same id left open by a previous
+    /// instance is now aborted, and that instance fenced.
+    Initialized {
+        /// The producer id.
+        producer_id: i64,
+        /// Its epoch.
+        epoch: i16,
+    },
+    /// [`Transactions::send_offsets`] finished: the offsets commit with
+    /// the transaction.
+    OffsetsSent {
+        /// The group.
+        group: String,
+    },
+    /// The transaction committed: its records and offsets are visible.
+    Committed,
+    /// The transaction aborted: read_committed consumers never see it.
+    Aborted,
+    /// A command failed; for [`TxnError::Abortable`] abort next.
+    Failed {
+        /// The command, or `None` for a fatal error met while no command
+        /// waited (reported once, so the application learns of it).
+        op: Option<TxnOp>,
+        /// Why.
+        error: TxnError,
+    },
+}
+
+/// Finds a coordinator (transaction or group) and keeps it.
+#[derive(Debug)]
+struct Lookup {
+    key: String,
+    /// 0 for a group, 1 for a transactional id.
+    key_type: i8,
+    node: Option<i32>,
+    find: Option<RequestId>,
+    /// No lookup before this (after a failed one).
+    find_after: Option<Instant>,
+    /// Since when the known node has had no ready connection.
+    unready_since: Option<Instant>,
+}
+
+/// How long a known coordinator may lack a connection before it is
+/// looked up again (a dead broker's successor is found this way).
+const COORDINATOR_PATIENCE: Duration = Duration::from_secs(2);
+
+impl Lookup {
+    fn new(key: String, key_type: i8) -> Self {
+        Self {
+            key,
+            key_type,
+            node: None,
+            find: None,
+            find_after: None,
+            unready_since: None,
+        }
+    }
+
+    /// The coordinator if it is known and ready; else queues a lookup
+    /// (or waits for one).
+    fn ready(&mut self, ctx: &mut Ctx<'_>) -> Option<i32> {
+        if let Some(node) = self.node {
+            if ctx.node_ready(node) {
+                self.unready_since = None;
+                return Some(node);
+            }
+            let since = *self.unready_since.get_or_insert(ctx.now);
+            if ctx.now < since + COORDINATOR_PATIENCE {
+                return None;
+            }
+            self.lost();
+        }
+        if self.find.is_none() && self.find_after.is_none_or(|t| ctx.now >= t) {
+            let id = ctx.requests.next_id();
+            debug!(target: LOG, %id, key = %self.key, key_type = self.key_type, "finding the coordinator");
+            self.find = Some(id);
+            ctx.requests.push(Outbound {
+                id,
+                target: Target::Any,
+                body: FindCoordinatorRequest::default()
+                    .with_key(self.key.clone())
+                    .with_key_type(self.key_type)
+                    .into(),
+                expires: ctx.now + ctx.api_timeout,
+            });
+        }
+        None
+    }
+
+    fn lost(&mut self) {
+        if let Some(node) = self.node.take() {
+            info!(target: LOG, node, key = %self.key, "coordinator lost, finding it again");
+        }
+        self.unready_since = None;
+        self.find_after = None;
+    }
+
+    /// Forgets deadlines that passed: what they allowed happens whenever
+    /// the coordinator is next needed, so none is reported as pending.
+    fn expire(&mut self, now: Instant) {
+        if self.find_after.is_some_and(|t| t <= now) {
+            self.find_after = None;
+        }
+        if self
+            .unready_since
+            .is_some_and(|since| since + COORDINATOR_PATIENCE <= now)
+        {
+            self.lost();
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match (self.node, self.find, self.unready_since) {
+            (Some(_), _, Some(since)) => Some(since + COORDINATOR_PATIENCE),
+            (None, None, _) => self.find_after,
+            _ => None,
+        }
+    }
+
+    /// Takes a FindCoordinator answer; an error that is not retriable.
+    fn handle(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        result: Result<ResponseBody, RequestError>,
+        backoff: Duration,
+    ) -> Result<(), ErrorCode> {
+        self.find = None;
+        let r = match result {
+            Ok(ResponseBody::FindCoordinator(r)) => r,
+            _ => {
+                self.find_after = Some(ctx.now + backoff);
+                return Ok(());
+            }
+        };
+        let (code, node) = match r.coordinators.iter().find(|c| c.key == self.key) {
+            Some(c) => (ErrorCode::from_code(c.error_code), c.node_id),
+            None => (ErrorCode::from_code(r.error_code), r.node_id),
+        };
+        match code {
+            ErrorCode::None if node >= 0 => {
+                debug!(target: LOG, node, key = %self.key, "found the coordinator");
+                self.node = Some(node);
+                self.unready_since = None;
+                if ctx.metadata.cache.broker(node).is_none() {
+                    ctx.metadata.request_update();
+                }
+                Ok(())
+            }
+            ErrorCode::TransactionalIdAuthorizationFailed
+            | ErrorCode::GroupAuthorizationFailed
+            | ErrorCode::InvalidGroupId
+            | ErrorCode::ClusterAuthorizationFailed => Err(code),
+            _ => {
+                self.find_after = Some(ctx.now + backoff);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One `send_offsets` waiting its turn.
+#[derive(Debug)]
+struct OffsetsJob {
+    group: GroupMetadata,
+    offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+    /// AddOffsetsToTxn answered (or not needed, under v2).
+    added: bool,
+}
+
+/// What a request in flight was.
+#[derive(Debug)]
+enum Req {
+    FindTxn,
+    FindGroup(String),
+    Init,
+    AddPartitions(BTreeMap<String, BTreeSet<i32>>),
+    AddOffsets,
+    CommitOffsets,
+    End { commit: bool },
+}
+
+/// What the application waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    Init,
+    /// The epoch bump that ends an abort under the first protocol.
+    AbortBump,
+    /// A KIP-588 recovery after the coordinator refused the abort's epoch.
+    AbortRecovery,
+}
+
+/// The transaction manager (see the module docs).
+#[derive(Debug)]
+pub(crate) struct TxnManager {
+    id: String,
+    timeout_ms: i32,
+    backoff: Duration,
+    state: TxnState,
+    /// The error of `AbortableError` or `FatalError`.
+    error: Option<TxnError>,
+    coordinator: Lookup,
+    groups: BTreeMap<String, Lookup>,
+    pid: Option<(i64, i16)>,
+    /// The open transaction uses transaction v2.
+    v2: bool,
+    /// Partitions in the open transaction, by topic.
+    added: BTreeMap<String, BTreeSet<i32>>,
+    /// Partitions with batches waiting to be added.
+    to_add: BTreeMap<String, BTreeSet<i32>>,
+    /// Partitions of the AddPartitionsToTxn in flight.
+    adding: BTreeMap<String, BTreeSet<i32>>,
+    /// Something (a partition, offsets, a v2 batch) joined the
+    /// transaction on the broker, so ending it needs EndTxn.
+    started: bool,
+    offsets: VecDeque<OffsetsJob>,
+    in_flight: BTreeMap<RequestId, Req>,
+    /// No request (other than a lookup) before this.
+    retry_at: Option<Instant>,
+    failures: u32,
+    waiting: Option<Waiting>,
+}
+
+/// Errors after which the producer cannot continue.
+fn fatal_code(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::ProducerFenced
+            | ErrorCode::InvalidProducerEpoch
+            | ErrorCode::TransactionalIdAuthorizationFailed
+            | ErrorCode::ClusterAuthorizationFailed
+            | ErrorCode::InvalidProducerIdMapping
+            | ErrorCode::InvalidTransactionTimeout
+            | ErrorCode::UnsupportedVersion
+            | ErrorCode::UnsupportedForMessageFormat
+            | ErrorCode::InvalidTxnState
+    )
+}
+
+/// Errors that mean the coordinator moved.
+fn coordinator_moved(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
+    )
+}
+
+/// Errors worth a plain retry after a short backoff.
+fn retry_code(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::CoordinatorLoadInProgress
+            | ErrorCode::ConcurrentTransactions
+            | ErrorCode::UnknownTopicOrPartition
+            | ErrorCode::OperationNotAttempted
+            | ErrorCode::RequestTimedOut
+            | ErrorCode::NetworkException
+    )
+}
+
+impl TxnManager {
+    pub(crate) fn new(id: String, timeout: Duration, backoff: Duration) -> Self {
+        let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        Self {
+            coordinator: Lookup::new(id.clone(), 1),
+            id,
+            timeout_ms,
+            backoff,
+            state: TxnState::Uninitialized,
+            error: None,
+            groups: BTreeMap::new(),
+            pid: None,
+            v2: false,
+            added: BTreeMap::new(),
+            to_add: BTreeMap::new(),
+            adding: BTreeMap::new(),
+            started: false,
+            offsets: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            retry_at: None,
+            failures: 0,
+            waiting: None,
+        }
+    }
+
+    pub(crate) fn state(&self) -> TxnState {
+        self.state
+    }
+
+    pub(crate) fn transactional_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The producer id and epoch batches are stamped with, while a
+    /// transaction can send.
+    pub(crate) fn pid(&self) -> Option<(i64, i16)> {
+        self.pid
+    }
+
+    /// Whether a batch of this partition may leave now.
+    pub(crate) fn may_send(&self, topic: &str, partition: i32) -> bool {
+        matches!(self.state, TxnState::InTransaction | TxnState::Committing)
+            && (self.v2
+                || self
+                    .added
+                    .get(topic)
+                    .is_some_and(|p| p.contains(&partition)))
+    }
+
+    /// A partition has a batch waiting: add it to the transaction.
+    pub(crate) fn want(&mut self, topic: &str, partition: i32) {
+        if self.v2 || !matches!(self.state, TxnState::InTransaction | TxnState::Committing) {
+            return;
+        }
+        let has = |m: &BTreeMap<String, BTreeSet<i32>>| {
+            m.get(topic).is_some_and(|p| p.contains(&partition))
+        };
+        if has(&self.added) || has(&self.adding) {
+            return;
+        }
+        if let Some(p) = self.to_add.get_mut(topic) {
+            p.insert(partition);
+        } else {
+            self.to_add
+                .insert(topic.to_string(), BTreeSet::from([partition]));
+        }
+    }
+
+    /// A batch went out under v2: the broker adds its partition.
+    pub(crate) fn batch_sent(&mut self) {
+        self.started = true;
+    }
+
+    pub(crate) fn sticky_error(&self) -> Option<&TxnError> {
+        self.error.as_ref().filter(|e| e.is_fatal())
+    }
+
+    /// The commands waiting for an event, in the order they are answered.
+    fn waiting_ops(&self) -> Vec<TxnOp> {
+        let mut ops = vec![TxnOp::SendOffsets; self.offsets.len()];
+        match (self.state, self.waiting) {
+            (TxnState::Initializing, Some(Waiting::Init)) => ops.push(TxnOp::Init),
+            (TxnState::Initializing, Some(_)) | (TxnState::Aborting, _) => ops.push(TxnOp::Abort),
+            (TxnState::Committing, _) => ops.push(TxnOp::Commit),
+            _ => {}
+        }
+        ops
+    }
+
+    fn fail_fatal(&mut self, cause: TxnCause, events: &mut VecDeque<Event>) {
+        if self.state == TxnState::FatalError {
+            return;
+        }
+        let error = TxnError::Fatal(cause);
+        warn!(target: LOG, %error, "transactional producer failed");
+        let ops = self.waiting_ops();
+        if ops.is_empty() {
+            events.push_back(Event::Transaction(TxnEvent::Failed {
+                op: None,
+                error: error.clone(),
+            }));
+        }
+        for op in ops {
+            events.push_back(Event::Transaction(TxnEvent::Failed {
+                op: Some(op),
+                error: error.clone(),
+            }));
+        }
+        self.state = TxnState::FatalError;
+        self.error = Some(error);
+        self.in_flight.clear();
+        self.offsets.clear();
+        self.waiting = None;
+    }
+
+    /// The open transaction can only abort now. Reported at once to the
+    /// commands waiting (a commit, offsets); otherwise at the next call.
+    fn fail_abortable(&mut self, cause: TxnCause, events: &mut VecDeque<Event>) {
+        match self.state {
+            TxnState::InTransaction | TxnState::Committing => {}
+            _ => return,
+        }
+        let error = TxnError::Abortable(cause);
+        debug!(target: LOG, %error, "transaction must abort");
+        for op in self.waiting_ops() {
+            events.push_back(Event::Transaction(TxnEvent::Failed {
+                op: Some(op),
+                error: error.clone(),
+            }));
+        }
+        self.state = TxnState::AbortableError;
+        self.error = Some(error);
+        self.offsets.clear();
+        self.to_add.clear();
+    }
+
+    /// A record of the transaction failed.
+    pub(crate) fn record_failed(&mut self, error: &ProduceError, events: &mut VecDeque<Event>) {
+        if matches!(error, ProduceError::TransactionAborted) {
+            return;
+        }
+        match error.code() {
+            Some(
+                code @ (ErrorCode::ProducerFenced
+                | ErrorCode::TransactionalIdAuthorizationFailed
+                | ErrorCode::ClusterAuthorizationFailed),
+            ) => self.fail_fatal(TxnCause::Broker(code), events),
+            _ => self.fail_abortable(TxnCause::Record(error.clone()), events),
+        }
+    }
+
+    // ---- commands ------------------------------------------------------
+
+    pub(crate) fn init(&mut self) -> Result<(), TxnError> {
+        self.check_fatal()?;
+        if self.state == TxnState::Initializing && self.waiting == Some(Waiting::Init) {
+            // Called again after the caller gave up waiting: same outcome.
+            return Ok(());
+        }
+        if self.state != TxnState::Uninitialized {
+            return Err(self.invalid("init"));
+        }
+        self.state = TxnState::Initializing;
+        self.waiting = Some(Waiting::Init);
+        Ok(())
+    }
+
+    pub(crate) fn begin(&mut self, transaction_version: Option<i16>) -> Result<(), TxnError> {
+        self.check_fatal()?;
+        if self.state != TxnState::Ready {
+            return Err(self.invalid("begin"));
+        }
+        self.v2 = transaction_version.unwrap_or(0) >= 2;
+        debug!(target: LOG, v2 = self.v2, "transaction begins");
+        self.state = TxnState::InTransaction;
+        self.started = false;
+        self.added.clear();
+        self.to_add.clear();
+        Ok(())
+    }
+
+    pub(crate) fn check_send(&self) -> Result<(), TxnError> {
+        self.check_fatal()?;
+        match self.state {
+            TxnState::InTransaction => Ok(()),
+            TxnState::AbortableError => Err(self.error.clone().unwrap_or(self.invalid("send"))),
+            _ => Err(self.invalid("send")),
+        }
+    }
+
+    pub(crate) fn send_offsets(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        group: GroupMetadata,
+    ) -> Result<(), TxnError> {
+        self.check_send()?;
+        if group.group_id.is_empty() {
+            return Err(TxnError::InvalidArgument("empty group id".into()));
+        }
+        if let Some((tp, o)) = offsets.iter().find(|(_, o)| o.offset < 0) {
+            return Err(TxnError::InvalidArgument(format!(
+                "negative offset {} for {tp}",
+                o.offset
+            )));
+        }
+        self.groups
+            .entry(group.group_id.clone())
+            .or_insert_with(|| Lookup::new(group.group_id.clone(), 0));
+        self.offsets.push_back(OffsetsJob {
+            group,
+            offsets,
+            added: self.v2,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn commit(&mut self) -> Result<(), TxnError> {
+        self.check_fatal()?;
+        match self.state {
+            TxnState::InTransaction => {
+                self.state = TxnState::Committing;
+                Ok(())
+            }
+            // Called again after the caller gave up waiting: same outcome.
+            TxnState::Committing => Ok(()),
+            TxnState::AbortableError => Err(self.error.clone().unwrap_or(self.invalid("commit"))),
+            _ => Err(self.invalid("commit")),
+        }
+    }
+
+    /// Starts an abort; the producer drops what it has not sent.
+    pub(crate) fn abort(&mut self) -> Result<(), TxnError> {
+        self.check_fatal()?;
+        match self.state {
+            TxnState::InTransaction | TxnState::AbortableError => {
+                self.state = TxnState::Aborting;
+                self.error = None;
+                self.to_add.clear();
+                self.offsets.clear();
+                Ok(())
+            }
+            TxnState::Aborting => Ok(()),
+            TxnState::Initializing
+                if matches!(
+                    self.waiting,
+                    Some(Waiting::AbortBump | Waiting::AbortRecovery)
+                ) =>
+            {
+                Ok(())
+            }
+            _ => Err(self.invalid("abort")),
+        }
+    }
+
+    fn check_fatal(&self) -> Result<(), TxnError> {
+        match self.sticky_error() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn invalid(&self, op: &'static str) -> TxnError {
+        TxnError::InvalidState {
+            op,
+            state: self.state,
+        }
+    }
+
+    // ---- time ------------------------------------------------------------
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let idle = matches!(
+            self.state,
+            TxnState::Uninitialized | TxnState::Ready | TxnState::FatalError
+        ) && self.in_flight.is_empty();
+        if idle {
+            return None;
+        }
+        let mut next = self.retry_at;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        consider(self.coordinator.poll_timeout());
+        for g in self.groups.values() {
+            consider(g.poll_timeout());
+        }
+        next
+    }
+
+    fn retry_later(&mut self, now: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        let exp = self.failures.saturating_sub(1).min(4);
+        self.retry_at = Some(now + self.backoff.saturating_mul(1 << exp));
+    }
+
+    fn push(&mut self, ctx: &mut Ctx<'_>, node: i32, req: Req, body: RequestBody) {
+        let id = ctx.requests.next_id();
+        debug!(target: LOG, %id, node, api = %body.api_key(), "transaction request");
+        self.in_flight.insert(id, req);
+        ctx.requests.push(Outbound {
+            id,
+            target: Target::Node(node),
+            body,
+            expires: ctx.now + ctx.api_timeout,
+        });
+    }
+
+    fn lookups_in_flight(&mut self) {
+        // A lookup queued by `Lookup::ready` is tracked here so its answer
+        // finds the right lookup.
+        if let Some(id) = self.coordinator.find {
+            self.in_flight.entry(id).or_insert(Req::FindTxn);
+        }
+        for (group, l) in &self.groups {
+            if let Some(id) = l.find {
+                self.in_flight
+                    .entry(id)
+                    .or_insert_with(|| Req::FindGroup(group.clone()));
+            }
+        }
+    }
+
+    /// Whether a request other than a lookup is in flight.
+    fn busy(&self) -> bool {
+        self.in_flight
+            .values()
+            .any(|r| !matches!(r, Req::FindTxn | Req::FindGroup(_)))
+    }
+}
+
+impl ProducerState {
+    /// The transaction manager's turn in `poll_requests`: queues the one
+    /// transactional request that is due, and applies an abort to the
+    /// batches.
+    pub(crate) fn poll_txn(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(txn) = self.txn.as_mut() else {
+            return;
+        };
+        if txn.state == TxnState::Aborting {
+            self.drop_unsent(ctx.events);
+        }
+        let in_flight_batches = self.in_flight_batches();
+        let pending = self.pending;
+        let Some(txn) = self.txn.as_mut() else {
+            return;
+        };
+        let now = ctx.now;
+        if txn.retry_at.is_some_and(|t| t <= now) {
+            txn.retry_at = None;
+        }
+        txn.coordinator.expire(now);
+        for l in txn.groups.values_mut() {
+            l.expire(now);
+        }
+        if txn.busy() || txn.retry_at.is_some_and(|t| t > now) {
+            return;
+        }
+        let needs_coordinator = match txn.state {
+            TxnState::Initializing => true,
+            TxnState::InTransaction | TxnState::Committing => {
+                !txn.to_add.is_empty()
+                    || !txn.offsets.is_empty()
+                    || txn.state == TxnState::Committing
+            }
+            TxnState::Aborting => true,
+            _ => false,
+        };
+        if !needs_coordinator {
+            return;
+        }
+        let offsets_node = match txn.offsets.front() {
+            Some(job) if job.added => {
+                let group = job.group.group_id.clone();
+                let node = txn.groups.get_mut(&group).and_then(|l| l.ready(ctx));
+                txn.lookups_in_flight();
+                Some(node)
+            }
+            _ => None,
+        };
+        // Offsets waiting for their group's coordinator do not hold up the
+        // partitions, which need the transaction coordinator.
+        let node = txn.coordinator.ready(ctx);
+        txn.lookups_in_flight();
+        let (id, timeout_ms) = (txn.id.clone(), txn.timeout_ms);
+        match txn.state {
+            TxnState::Initializing => {
+                let Some(node) = node else { return };
+                let (pid, epoch) = match txn.waiting {
+                    // KIP-360/588: naming the current id and epoch bumps it
+                    // without fencing ourselves.
+                    Some(Waiting::AbortBump | Waiting::AbortRecovery) => {
+                        txn.pid.unwrap_or((-1, -1))
+                    }
+                    _ => (-1, -1),
+                };
+                let body = InitProducerIdRequest::default()
+                    .with_transactional_id(Some(id))
+                    .with_transaction_timeout_ms(timeout_ms)
+                    .with_producer_id(pid)
+                    .with_producer_epoch(epoch);
+                txn.push(ctx, node, Req::Init, body.into());
+            }
+            TxnState::InTransaction | TxnState::Committing => {
+                let Some((pid, epoch)) = txn.pid else { return };
+                if !txn.to_add.is_empty() {
+                    let Some(node) = node else { return };
+                    let partitions = std::mem::take(&mut txn.to_add);
+                    txn.adding = partitions.clone();
+                    let topics = partitions
+                        .iter()
+                        .map(|(t, ps)| {
+                            AddPartitionsToTxnTopic::default()
+                                .with_name(t.clone())
+                                .with_partitions(ps.iter().copied().collect())
+                        })
+                        .collect();
+                    let body = AddPartitionsToTxnRequest::default()
+                        .with_v3_and_below_transactional_id(id)
+                        .with_v3_and_below_producer_id(pid)
+                        .with_v3_and_below_producer_epoch(epoch)
+                        .with_v3_and_below_topics(topics);
+                    txn.push(ctx, node, Req::AddPartitions(partitions), body.into());
+                    return;
+                }
+                if let Some(job) = txn.offsets.front() {
+                    if !job.added {
+                        let Some(node) = node else { return };
+                        let body = AddOffsetsToTxnRequest::default()
+                            .with_transactional_id(id)
+                            .with_producer_id(pid)
+                            .with_producer_epoch(epoch)
+                            .with_group_id(job.group.group_id.clone());
+                        txn.push(ctx, node, Req::AddOffsets, body.into());
+                        return;
+                    }
+                    let Some(Some(group_node)) = offsets_node else {
+                        return;
+                    };
+                    let body = txn_offset_commit(&id, pid, epoch, job, &ctx.metadata.cache);
+                    txn.push(ctx, group_node, Req::CommitOffsets, body.into());
+                    return;
+                }
+                if txn.state == TxnState::Committing && pending == 0 {
+                    if !txn.started {
+                        txn.finish(true, ctx.events);
+                        return;
+                    }
+                    let Some(node) = node else { return };
+                    let body = end_txn(&id, pid, epoch, true);
+                    txn.push(ctx, node, Req::End { commit: true }, body.into());
+                }
+            }
+            TxnState::Aborting => {
+                // Batches already sent must be answered first: one landing
+                // after the abort marker would reopen the transaction.
+                if in_flight_batches > 0 {
+                    return;
+                }
+                if !txn.started {
+                    txn.finish(false, ctx.events);
+                    return;
+                }
+                let Some((pid, epoch)) = txn.pid else { return };
+                let Some(node) = node else { return };
+                let body = end_txn(&id, pid, epoch, false);
+                txn.push(ctx, node, Req::End { commit: false }, body.into());
+            }
+            _ => {}
+        }
+    }
+
+    /// Batches sent and not answered yet.
+    fn in_flight_batches(&self) -> usize {
+        self.topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .map(|ps| ps.in_flight)
+            .sum()
+    }
+
+    /// Fails every record not in flight: the transaction aborts.
+    fn drop_unsent(&mut self, events: &mut VecDeque<Event>) {
+        let mut dropped = Vec::new();
+        for (topic, t) in &mut self.topics {
+            for w in t.waiting.drain(..) {
+                dropped.push((w.id, w.size));
+            }
+            for ps in t.partitions.values_mut() {
+                let (sent, unsent): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut ps.batches)
+                    .into_iter()
+                    .partition(|b| matches!(b.state, BatchState::InFlight(_)));
+                ps.batches = sent;
+                ps.retry_at = None;
+                for b in unsent {
+                    for r in b.records {
+                        dropped.push((r.id, r.size));
+                    }
+                }
+            }
+            let _ = topic;
+        }
+        for (id, size) in dropped {
+            self.report(events, id, size, Err(ProduceError::TransactionAborted));
+        }
+    }
+
+    /// Takes the answer to a transactional request, or gives `inbound`
+    /// back if it is not one.
+    pub(super) fn handle_txn_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        inbound: Inbound,
+    ) -> Option<Inbound> {
+        let Some(txn) = self.txn.as_mut() else {
+            return Some(inbound);
+        };
+        let Some(req) = txn.in_flight.remove(&inbound.id) else {
+            return Some(inbound);
+        };
+        txn.handle(ctx, req, inbound.result);
+        None
+    }
+}
+
+fn end_txn(id: &str, pid: i64, epoch: i16, commit: bool) -> EndTxnRequest {
+    EndTxnRequest::default()
+        .with_transactional_id(id.to_string())
+        .with_producer_id(pid)
+        .with_producer_epoch(epoch)
+        .with_committed(commit)
+}
+
+fn txn_offset_commit(
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    job: &OffsetsJob,
+    cache: &crate::metadata::ClusterMetadata,
+) -> TxnOffsetCommitRequest {
+    let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
+    for (tp, o) in &job.offsets {
+        let p = TxnOffsetCommitRequestPartition::default()
+            .with_partition_index(tp.partition)
+            .with_committed_offset(o.offset)
+            .with_committed_leader_epoch(o.leader_epoch.unwrap_or(-1))
+            .with_committed_metadata(o.metadata.clone());
+        match topics.last_mut() {
+            Some(t) if t.name == tp.topic => t.partitions.push(p),
+            _ => topics.push(
+                TxnOffsetCommitRequestTopic::default()
+                    .with_name(tp.topic.clone())
+                    .with_topic_id(cache.topic(&tp.topic).map(|m| m.id).unwrap_or_default())
+                    .with_partitions(vec![p]),
+            ),
+        }
+    }
+    let g = &job.group;
+    TxnOffsetCommitRequest::default()
+        .with_transactional_id(id.to_string())
+        .with_group_id(g.group_id.clone())
+        .with_producer_id(pid)
+        .with_producer_epoch(epoch)
+        .with_generation_id_or_member_epoch(g.generation_id)
+        .with_member_id(g.member_id.clone())
+        .with_group_instance_id(g.group_instance_id.clone())
+        .with_topics(topics)
+}
+
+impl TxnManager {
+    /// The end of a commit or an abort.
+    fn finish(&mut self, commit: bool, events: &mut VecDeque<Event>) {
+        self.added.clear();
+        self.to_add.clear();
+        self.offsets.clear();
+        self.failures = 0;
+        if !commit && self.started && !self.v2 {
+            // Batches of an aborted transaction may have left gaps in the
+            // sequences: the next transaction starts them over under a
+            // new epoch (KIP-360), which a first-protocol EndTxn does not
+            // give.
+            self.state = TxnState::Initializing;
+            self.waiting = Some(Waiting::AbortBump);
+            return;
+        }
+        self.started = false;
+        self.state = TxnState::Ready;
+        let event = if commit {
+            TxnEvent::Committed
+        } else {
+            TxnEvent::Aborted
+        };
+        info!(target: LOG, ?event, "transaction ended");
+        events.push_back(Event::Transaction(event));
+    }
+
+    fn handle(&mut self, ctx: &mut Ctx<'_>, req: Req, result: Result<ResponseBody, RequestError>) {
+        let now = ctx.now;
+        if self.state == TxnState::FatalError {
+            return;
+        }
+        if let Err(RequestError::Closed) = result {
+            return;
+        }
+        if let Err(RequestError::Unsupported(e)) = &result {
+            let api = e.api;
+            self.fail_fatal(TxnCause::Unsupported(api), ctx.events);
+            return;
+        }
+        match req {
+            Req::FindTxn => {
+                if let Err(code) = self.coordinator.handle(ctx, result, self.backoff) {
+                    self.fail_fatal(TxnCause::Broker(code), ctx.events);
+                }
+            }
+            Req::FindGroup(group) => {
+                let backoff = self.backoff;
+                let outcome = match self.groups.get_mut(&group) {
+                    Some(l) => l.handle(ctx, result, backoff),
+                    None => Ok(()),
+                };
+                if let Err(code) = outcome {
+                    self.fail_abortable(TxnCause::Offsets { group, code }, ctx.events);
+                }
+            }
+            Req::Init => self.handle_init(ctx, result),
+            Req::AddPartitions(partitions) => self.handle_add_partitions(ctx, partitions, result),
+            Req::AddOffsets => {
+                let code = match result {
+                    Ok(ResponseBody::AddOffsetsToTxn(r)) => ErrorCode::from_code(r.error_code),
+                    _ => ErrorCode::NetworkException,
+                };
+                match code {
+                    ErrorCode::None => {
+                        self.failures = 0;
+                        if let Some(job) = self.offsets.front_mut() {
+                            job.added = true;
+                        }
+                        self.started = true;
+                    }
+                    c if coordinator_moved(c) => {
+                        self.coordinator.lost();
+                    }
+                    c if retry_code(c) => self.retry_later(now),
+                    c if fatal_code(c) => self.fail_fatal(TxnCause::Broker(c), ctx.events),
+                    c => {
+                        let group = self
+                            .offsets
+                            .front()
+                            .map(|j| j.group.group_id.clone())
+                            .unwrap_or_default();
+                        self.fail_abortable(TxnCause::Offsets { group, code: c }, ctx.events);
+                    }
+                }
+            }
+            Req::CommitOffsets => self.handle_commit_offsets(ctx, result),
+            Req::End { commit } => self.handle_end(ctx, commit, result),
+        }
+    }
+
+    fn handle_init(&mut self, ctx: &mut Ctx<'_>, result: Result<ResponseBody, RequestError>) {
+        let now = ctx.now;
+        let (code, pid, epoch) = match result {
+            Ok(ResponseBody::InitProducerId(r)) => (
+                ErrorCode::from_code(r.error_code),
+                r.producer_id,
+                r.producer_epoch,
+            ),
+            Ok(_) => (ErrorCode::UnknownServerError, -1, -1),
+            Err(RequestError::Disconnected { .. }) => {
+                self.coordinator.lost();
+                return;
+            }
+            Err(_) => (ErrorCode::RequestTimedOut, -1, -1),
+        };
+        match code {
+            ErrorCode::None => {
+                self.failures = 0;
+                self.pid = Some((pid, epoch));
+                self.state = TxnState::Ready;
+                self.started = false;
+                let event = match self.waiting.take() {
+                    Some(Waiting::Init) | None => TxnEvent::Initialized {
+                        producer_id: pid,
+                        epoch,
+                    },
+                    Some(Waiting::AbortBump | Waiting::AbortRecovery) => TxnEvent::Aborted,
+                };
+                info!(target: LOG, producer_id = pid, epoch, "producer id for transactions");
+                ctx.events.push_back(Event::Transaction(event));
+            }
+            c if coordinator_moved(c) => self.coordinator.lost(),
+            c if retry_code(c) => self.retry_later(now),
+            c => self.fail_fatal(TxnCause::Broker(c), ctx.events),
+        }
+    }
+
+    fn handle_add_partitions(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        partitions: BTreeMap<String, BTreeSet<i32>>,
+        result: Result<ResponseBody, RequestError>,
+    ) {
+        let now = ctx.now;
+        self.adding.clear();
+        let requeue = |this: &mut Self, partitions: BTreeMap<String, BTreeSet<i32>>| {
+            for (t, ps) in partitions {
+                this.to_add.entry(t).or_default().extend(ps);
+            }
+        };
+        let r = match result {
+            Ok(ResponseBody::AddPartitionsToTxn(r)) => r,
+            Ok(_) | Err(_) => {
+                if let Err(RequestError::Disconnected { .. }) = result {
+                    self.coordinator.lost();
+                } else {
+                    self.retry_later(now);
+                }
+                requeue(self, partitions);
+                return;
+            }
+        };
+        let mut worst = ErrorCode::None;
+        let mut again: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+        let top = ErrorCode::from_code(r.error_code);
+        for (topic, ps) in partitions {
+            for p in ps {
+                let code = if top != ErrorCode::None {
+                    top
+                } else {
+                    r.results_by_topic_v3_and_below
+                        .iter()
+                        .find(|t| t.name == topic)
+                        .and_then(|t| {
+                            t.results_by_partition
+                                .iter()
+                                .find(|x| x.partition_index == p)
+                        })
+                        .map_or(ErrorCode::UnknownServerError, |x| {
+                            ErrorCode::from_code(x.partition_error_code)
+                        })
+                };
+                if code == ErrorCode::None {
+                    self.added.entry(topic.clone()).or_default().insert(p);
+                    self.started = true;
+                    continue;
+                }
+                again.entry(topic.clone()).or_default().insert(p);
+                // The most serious error decides.
+                let rank = |c: ErrorCode| {
+                    if fatal_code(c) {
+                        3
+                    } else if !(coordinator_moved(c) || retry_code(c)) {
+                        2
+                    } else if coordinator_moved(c) {
+                        1
+                    } else {
+                        0
+                    }
+                };
+                if worst == ErrorCode::None || rank(code) > rank(worst) {
+                    worst = code;
+                }
+            }
+        }
+        match worst {
+            ErrorCode::None => self.failures = 0,
+            c if fatal_code(c) => self.fail_fatal(TxnCause::Broker(c), ctx.events),
+            c if coordinator_moved(c) => {
+                self.coordinator.lost();
+                requeue(self, again);
+            }
+            c if retry_code(c) => {
+                self.retry_later(now);
+                requeue(self, again);
+            }
+            c => self.fail_abortable(TxnCause::Broker(c), ctx.events),
+        }
+    }
+
+    fn handle_commit_offsets(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        result: Result<ResponseBody, RequestError>,
+    ) {
+        let now = ctx.now;
+        let Some(group) = self.offsets.front().map(|j| j.group.group_id.clone()) else {
+            return;
+        };
+        let r = match result {
+            Ok(ResponseBody::TxnOffsetCommit(r)) => r,
+            Ok(_) | Err(_) => {
+                if let Some(l) = self.groups.get_mut(&group) {
+                    l.lost();
+                }
+                self.retry_later(now);
+                return;
+            }
+        };
+        let worst = r
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| ErrorCode::from_code(p.error_code))
+            .find(|c| *c != ErrorCode::None)
+            .unwrap_or(ErrorCode::None);
+        match worst {
+            ErrorCode::None => {
+                self.failures = 0;
+                self.started = true;
+                self.offsets.pop_front();
+                ctx.events
+                    .push_back(Event::Transaction(TxnEvent::OffsetsSent { group }));
+            }
+            c if coordinator_moved(c) => {
+                if let Some(l) = self.groups.get_mut(&group) {
+                    l.lost();
+                }
+            }
+            c if retry_code(c) => self.retry_later(now),
+            c @ (ErrorCode::ProducerFenced
+            | ErrorCode::InvalidProducerEpoch
+            | ErrorCode::TransactionalIdAuthorizationFailed) => {
+                self.fail_fatal(TxnCause::Broker(c), ctx.events)
+            }
+            // A rebalance or fencing of the group member (UNKNOWN_MEMBER_ID,
+            // ILLEGAL_GENERATION, FENCED_INSTANCE_ID): those partitions may
+            // be another member's now, so this transaction must not commit.
+            c => self.fail_abortable(TxnCause::Offsets { group, code: c }, ctx.events),
+        }
+    }
+
+    fn handle_end(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        commit: bool,
+        result: Result<ResponseBody, RequestError>,
+    ) {
+        let now = ctx.now;
+        let r = match result {
+            Ok(ResponseBody::EndTxn(r)) => r,
+            Ok(_) => {
+                self.fail_fatal(TxnCause::Broker(ErrorCode::UnknownServerError), ctx.events);
+                return;
+            }
+            // Unanswered: the same EndTxn again is safe (the coordinator
+            // recognises the retry).
+            Err(RequestError::Disconnected { .. }) => {
+                self.coordinator.lost();
+                return;
+            }
+            Err(_) => {
+                self.retry_later(now);
+                return;
+            }
+        };
+        match ErrorCode::from_code(r.error_code) {
+            ErrorCode::None => {
+                if self.v2 && r.producer_id >= 0 && r.producer_epoch >= 0 {
+                    self.pid = Some((r.producer_id, r.producer_epoch));
+                }
+                self.finish(commit, ctx.events);
+            }
+            c if coordinator_moved(c) => self.coordinator.lost(),
+            c if retry_code(c) => self.retry_later(now),
+            c @ (ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch) if !commit => {
+                // The coordinator may have aborted the transaction itself on
+                // its timeout, bumping the epoch. KIP-588: asking for the
+                // next epoch with the current one recovers the producer if
+                // that is all that happened; a newer instance fences it.
+                debug!(target: LOG, code = %c.name(), "abort refused for the epoch, recovering");
+                self.state = TxnState::Initializing;
+                self.waiting = Some(Waiting::AbortRecovery);
+            }
+            // TRANSACTION_ABORTABLE on a commit: the application aborts.
+            ErrorCode::TransactionAbortable if commit => {
+                self.fail_abortable(
+                    TxnCause::Broker(ErrorCode::TransactionAbortable),
+                    ctx.events,
+                );
+            }
+            // Anything else leaves the outcome unknown: it must not be
+            // reported as committed, and nothing after it is safe.
+            c => self.fail_fatal(TxnCause::Broker(c), ctx.events),
+        }
+    }
+}
+
+/// Borrowed handle for transactions; see
+/// [`Client::transactions`](crate::Client::transactions).
+///
+/// The order is `init` once, then per transaction `begin`, records sent
+/// with [`Producer::send`](crate::producer::Producer::send), optionally
+/// `send_offsets`, and `commit` or `abort`. Each command that talks to the
+/// coordinator ends with an [`Event::Transaction`]; a command that does
+/// not fit the state is refused at once.
+///
+/// ```
+/// use std::time::Instant;
+/// use kafka_state::{BrokerAddr, Client, Config};
+///
+/// let now = Instant::now();
+/// let mut config = Config::new([BrokerAddr::new("localhost", 9092)]);
+/// config.producer.transactional_id = Some("orders-copier".into());
+/// let mut client = Client::new(config, now)?;
+/// client.transactions().init(now)?;
+/// // ... drive the client until `Event::Transaction(TxnEvent::Initialized { .. })`,
+/// // then `begin`, send, and `commit`.
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Transactions<'a> {
+    pub(crate) client: &'a mut crate::Client,
+}
+
+impl Transactions<'_> {
+    fn manager(&mut self, now: Instant) -> Result<&mut TxnManager, TxnError> {
+        let client = &mut *self.client;
+        client.check_usable().map_err(TxnError::Unusable)?;
+        client.tick(now);
+        client
+            .producer
+            .txn
+            .as_mut()
+            .ok_or(TxnError::NotTransactional)
+    }
+
+    /// Gets the producer id for the transactional id, fencing any earlier
+    /// instance and aborting a transaction it left open. Ends with
+    /// [`TxnEvent::Initialized`] (or [`TxnEvent::Failed`]).
+    pub fn init(&mut self, now: Instant) -> Result<(), TxnError> {
+        self.manager(now)?.init()?;
+        self.client.pump();
+        Ok(())
+    }
+
+    /// Opens a transaction. Takes effect at once; no event follows.
+    pub fn begin(&mut self, now: Instant) -> Result<(), TxnError> {
+        let level = self.client.metadata.cache.transaction_version();
+        self.manager(now)?.begin(level)
+    }
+
+    /// Commits `offsets` of the consumer group described by `group` (from
+    /// the consumer's `group_metadata`) with the open transaction, so
+    /// that records read and records written commit together. The
+    /// coordinator refuses them if the member is no longer in that
+    /// generation. Ends with [`TxnEvent::OffsetsSent`] (or
+    /// [`TxnEvent::Failed`]); a commit waits for it.
+    pub fn send_offsets(
+        &mut self,
+        now: Instant,
+        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
+        group: &GroupMetadata,
+    ) -> Result<(), TxnError> {
+        let offsets: BTreeMap<_, _> = offsets.into_iter().collect();
+        if let Some((tp, _)) = offsets.iter().find(|(tp, _)| tp.partition < 0) {
+            return Err(TxnError::InvalidArgument(format!(
+                "negative partition in {tp}"
+            )));
+        }
+        self.manager(now)?.send_offsets(offsets, group.clone())?;
+        self.client.pump();
+        Ok(())
+    }
+
+    /// Sends every record of the transaction, waits for all of them, then
+    /// commits. Ends with [`TxnEvent::Committed`], or [`TxnEvent::Failed`]
+    /// with an abortable error (abort next) or a fatal one.
+    pub fn commit(&mut self, now: Instant) -> Result<(), TxnError> {
+        self.manager(now)?.commit()?;
+        self.client.producer.flushing = true;
+        self.client.pump();
+        Ok(())
+    }
+
+    /// Aborts the open transaction: records not sent yet fail with
+    /// [`ProduceError::TransactionAborted`], records sent are answered
+    /// first, then the coordinator aborts. Ends with [`TxnEvent::Aborted`].
+    pub fn abort(&mut self, now: Instant) -> Result<(), TxnError> {
+        self.manager(now)?.abort()?;
+        self.client.pump();
+        Ok(())
+    }
+
+    /// Where the producer stands; `None` without a `transactional_id`.
+    pub fn state(&self) -> Option<TxnState> {
+        self.client.producer.txn.as_ref().map(TxnManager::state)
+    }
+}

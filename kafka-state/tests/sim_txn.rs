@@ -1,0 +1,644 @@
+//! Transactions against the mock cluster in the deterministic simulation,
+//! under both transaction protocols: what read_committed readers can see
+//! (the log with its markers), fencing, offsets committed with a
+//! transaction, and the coordinator's errors.
+
+mod sim;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_mock::ErrorInjection;
+use kafka_proto::messages::OffsetFetchRequest;
+use kafka_proto::record::{Batches, ControlRecord};
+use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody};
+use kafka_state::group::{GroupMetadata, OffsetAndMetadata};
+use kafka_state::{
+    Event, ProduceError, ProducerRecord, SendError, TopicPartition, TxnCause, TxnError, TxnEvent,
+    TxnOp, TxnState,
+};
+use sim::{for_each_seed, Sim};
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+const MS: fn(u64) -> Duration = Duration::from_millis;
+const TOPIC: &str = "out";
+const PARTITIONS: i32 = 3;
+
+/// A cluster of `brokers` with `transaction.version` at `tv`, the topic
+/// created, and a client with transactional id `id` at peer 0.
+fn new_sim(seed: u64, brokers: i32, tv: i16, id: &str) -> Sim {
+    let id = id.to_string();
+    let mut sim = Sim::with_configs(
+        seed,
+        brokers,
+        |c| c.transaction_version = tv,
+        |c| {
+            c.producer.transactional_id = Some(id);
+            c.request_timeout = SECS(3);
+        },
+    );
+    sim.cluster
+        .create_topic(TOPIC, PARTITIONS, brokers.min(3) as i16)
+        .unwrap();
+    sim
+}
+
+/// What a read_committed reader sees per partition, and the values of
+/// transactions still open (which would hold every reader back).
+fn committed(sim: &Sim) -> (Vec<Vec<Bytes>>, Vec<Bytes>) {
+    let mut out = vec![Vec::new(); PARTITIONS as usize];
+    let mut open_left = Vec::new();
+    for p in 0..PARTITIONS {
+        let mut open: BTreeMap<i64, Vec<Bytes>> = BTreeMap::new();
+        for bytes in sim.cluster.partition_batches(TOPIC, p).unwrap() {
+            for batch in Batches::new(bytes) {
+                let batch = batch.unwrap();
+                let h = *batch.header();
+                let records: Vec<_> = batch.records().unwrap().map(|r| r.unwrap()).collect();
+                if h.is_control() {
+                    for r in &records {
+                        match ControlRecord::from_record(r).unwrap() {
+                            ControlRecord::Commit(_) => out[p as usize]
+                                .extend(open.remove(&h.producer_id).unwrap_or_default()),
+                            ControlRecord::Abort(_) => {
+                                open.remove(&h.producer_id);
+                            }
+                            _ => {}
+                        }
+                    }
+                } else if h.is_transactional() {
+                    let values = records.into_iter().map(|r| r.value.unwrap_or_default());
+                    open.entry(h.producer_id).or_default().extend(values);
+                } else {
+                    out[p as usize]
+                        .extend(records.into_iter().map(|r| r.value.unwrap_or_default()));
+                }
+            }
+        }
+        open_left.extend(open.into_values().flatten());
+    }
+    (out, open_left)
+}
+
+fn txn_events(sim: &Sim) -> Vec<TxnEvent> {
+    sim.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Transaction(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs until a transaction event arrives after the first `seen`.
+fn next_txn_event(sim: &mut Sim, seen: &mut usize, limit: Duration) -> TxnEvent {
+    let start = *seen;
+    sim.run_until(limit, |s| txn_events(s).len() > start);
+    let events = txn_events(sim);
+    let e = events
+        .get(start)
+        .cloned()
+        .unwrap_or_else(|| panic!("seed {}: no transaction event after {start}", sim.seed));
+    *seen = start + 1;
+    e
+}
+
+fn init(sim: &mut Sim, seen: &mut usize) {
+    let now = sim.now;
+    sim.client.transactions().init(now).unwrap();
+    sim.flush();
+    let e = next_txn_event(sim, seen, SECS(30));
+    assert!(
+        matches!(e, TxnEvent::Initialized { .. }),
+        "seed {}: {e:?}",
+        sim.seed
+    );
+}
+
+fn send(sim: &mut Sim, partition: i32, value: &str) {
+    let now = sim.now;
+    let record = ProducerRecord::new(TOPIC)
+        .with_partition(partition)
+        .with_value(value.to_string());
+    sim.client.producer().send(now, record).unwrap();
+    sim.flush();
+}
+
+fn values(v: &[&str]) -> Vec<Bytes> {
+    v.iter().map(|s| Bytes::from(s.to_string())).collect()
+}
+
+#[test]
+fn sim_committed_transactions_are_visible_and_aborted_ones_are_not() {
+    for_each_seed(|seed| {
+        for tv in [0, 2] {
+            let mut sim = new_sim(seed, 3, tv, "copier");
+            let mut seen = 0;
+            init(&mut sim, &mut seen);
+            let mut want: Vec<Vec<Bytes>> = vec![Vec::new(); PARTITIONS as usize];
+            for t in 0..6 {
+                let now = sim.now;
+                sim.client.transactions().begin(now).unwrap();
+                let n = 1 + (sim.rng.next_u64() % 12) as usize;
+                let commit = t % 3 != 1;
+                let mut sent = Vec::new();
+                for i in 0..n {
+                    let p = (sim.rng.next_u64() % PARTITIONS as u64) as i32;
+                    let v = format!("t{t}-{i}");
+                    send(&mut sim, p, &v);
+                    sent.push((p, v));
+                    if sim.rng.next_u64() % 3 == 0 {
+                        let pause = MS(sim.rng.next_u64() % 20);
+                        sim.run_exactly(pause);
+                    }
+                }
+                let now = sim.now;
+                if commit {
+                    sim.client.transactions().commit(now).unwrap();
+                    for (p, v) in sent {
+                        want[p as usize].push(Bytes::from(v));
+                    }
+                } else {
+                    sim.client.transactions().abort(now).unwrap();
+                }
+                sim.flush();
+                let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+                let expected = if commit {
+                    TxnEvent::Committed
+                } else {
+                    TxnEvent::Aborted
+                };
+                assert_eq!(e, expected, "seed {seed} tv {tv}: transaction {t}");
+                assert_eq!(
+                    sim.client.transactions().state(),
+                    Some(TxnState::Ready),
+                    "seed {seed} tv {tv}"
+                );
+            }
+            sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+            let (got, open) = committed(&sim);
+            assert_eq!(got, want, "seed {seed} tv {tv}: what read_committed sees");
+            assert!(open.is_empty(), "seed {seed} tv {tv}: left open: {open:?}");
+            // Every record has one report; an aborted one either never
+            // left or was written and then aborted.
+            let failures: Vec<_> = sim
+                .events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Delivery { result: Err(e), .. } => Some(e.clone()),
+                    _ => None,
+                })
+                .collect();
+            assert!(
+                failures
+                    .iter()
+                    .all(|e| *e == ProduceError::TransactionAborted),
+                "seed {seed} tv {tv}: {failures:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn sim_commands_out_of_order_are_refused_and_change_nothing() {
+    let mut sim = new_sim(1, 1, 2, "order");
+    let now = sim.now;
+    let refused = |r: Result<(), TxnError>| matches!(r, Err(TxnError::InvalidState { .. }));
+    assert!(refused(sim.client.transactions().begin(now)));
+    assert!(refused(sim.client.transactions().commit(now)));
+    let record = ProducerRecord::new(TOPIC).with_value("early");
+    match sim.client.producer().send(now, record) {
+        Err(SendError::Transaction { record, error }) => {
+            assert_eq!(record.value.as_deref(), Some(&b"early"[..]));
+            assert!(matches!(
+                error,
+                TxnError::InvalidState {
+                    state: TxnState::Uninitialized,
+                    ..
+                }
+            ));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut seen = 0;
+    init(&mut sim, &mut seen);
+    assert!(refused(sim.client.transactions().init(now)));
+    assert!(refused(sim.client.transactions().abort(now)));
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    assert!(refused(sim.client.transactions().begin(now)));
+    let g = GroupMetadata::new("");
+    assert!(matches!(
+        sim.client.transactions().send_offsets(now, [], &g),
+        Err(TxnError::InvalidArgument(_))
+    ));
+    // Without a transactional id there are no transactions.
+    let mut plain = Sim::new(1, 1);
+    let now = plain.now;
+    assert_eq!(
+        plain.client.transactions().init(now),
+        Err(TxnError::NotTransactional)
+    );
+    assert_eq!(plain.client.transactions().state(), None);
+}
+
+#[test]
+fn sim_a_new_instance_fences_the_old_one_and_aborts_its_transaction() {
+    for_each_seed(|seed| {
+        for tv in [0, 2] {
+            let mut sim = new_sim(seed, 3, tv, "zombie");
+            let mut seen = 0;
+            init(&mut sim, &mut seen);
+            let now = sim.now;
+            sim.client.transactions().begin(now).unwrap();
+            send(&mut sim, 0, "old-1");
+            send(&mut sim, 1, "old-2");
+            sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+
+            // The replacement, same transactional id.
+            let new = sim.add_client(|c| {
+                c.producer.transactional_id = Some("zombie".into());
+                c.request_timeout = SECS(3);
+            });
+            let now = sim.now;
+            sim.client_of(new).transactions().init(now).unwrap();
+            sim.flush();
+            sim.run_until(SECS(30), |s| {
+                s.events_of(new)
+                    .iter()
+                    .any(|e| matches!(e, Event::Transaction(TxnEvent::Initialized { .. })))
+            });
+            let now = sim.now;
+            sim.client_of(new).transactions().begin(now).unwrap();
+            let record = ProducerRecord::new(TOPIC)
+                .with_partition(2)
+                .with_value("new-1");
+            sim.client_of(new).producer().send(now, record).unwrap();
+            sim.client_of(new).transactions().commit(now).unwrap();
+            sim.flush();
+            sim.run_until(SECS(30), |s| {
+                s.events_of(new)
+                    .iter()
+                    .any(|e| matches!(e, Event::Transaction(TxnEvent::Committed)))
+            });
+
+            // The old instance learns it was fenced when it commits.
+            let now = sim.now;
+            sim.client.transactions().commit(now).unwrap();
+            sim.flush();
+            let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+            let TxnEvent::Failed {
+                op: Some(TxnOp::Commit),
+                error,
+            } = e
+            else {
+                panic!("seed {seed} tv {tv}: the zombie's commit: {e:?}");
+            };
+            assert!(error.is_fatal(), "seed {seed} tv {tv}: {error}");
+            assert_eq!(
+                sim.client.transactions().state(),
+                Some(TxnState::FatalError)
+            );
+            // Sticky: every later call reports the same error.
+            let now = sim.now;
+            assert_eq!(sim.client.transactions().abort(now), Err(error.clone()));
+            assert_eq!(sim.client.transactions().begin(now), Err(error));
+
+            let (got, open) = committed(&sim);
+            assert_eq!(
+                got,
+                vec![vec![], vec![], values(&["new-1"])],
+                "seed {seed} tv {tv}"
+            );
+            assert!(open.is_empty(), "seed {seed} tv {tv}: {open:?}");
+        }
+    });
+}
+
+/// The committed offset of `group` for a partition of [`TOPIC`], asked
+/// of the group's coordinator (broker 0 of a one-broker cluster).
+fn committed_offset(sim: &mut Sim, group: &str, partition: i32) -> i64 {
+    use kafka_proto::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    let body = OffsetFetchRequest::default()
+        .with_group_id(group.into())
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(TOPIC.into())
+            .with_partition_indexes(vec![partition])]));
+    let ResponseBody::OffsetFetch(r) = sim.side_call(0, 7, RequestBody::OffsetFetch(body)) else {
+        panic!("not an OffsetFetch answer");
+    };
+    r.topics[0].partitions[0].committed_offset
+}
+
+#[test]
+fn sim_offsets_sent_to_a_transaction_commit_with_it_and_only_then() {
+    for_each_seed(|seed| {
+        for tv in [0, 2] {
+            let mut sim = new_sim(seed, 1, tv, "offsets");
+            let mut seen = 0;
+            init(&mut sim, &mut seen);
+            let group = GroupMetadata::new("readers");
+            let tp = |p| TopicPartition::new(TOPIC, p);
+            for (t, commit) in [(0, false), (1, true)] {
+                let now = sim.now;
+                sim.client.transactions().begin(now).unwrap();
+                send(&mut sim, 0, &format!("t{t}"));
+                let offsets = [
+                    (tp(0), OffsetAndMetadata::new(10 + t, None)),
+                    (tp(2), OffsetAndMetadata::new(20 + t, Some(0))),
+                ];
+                sim.client
+                    .transactions()
+                    .send_offsets(now, offsets, &group)
+                    .unwrap();
+                sim.flush();
+                let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+                assert_eq!(
+                    e,
+                    TxnEvent::OffsetsSent {
+                        group: "readers".into()
+                    },
+                    "seed {seed} tv {tv}"
+                );
+                // Pending in the transaction: not visible yet.
+                assert_eq!(
+                    committed_offset(&mut sim, "readers", 0),
+                    -1,
+                    "seed {seed} tv {tv}"
+                );
+                let now = sim.now;
+                if commit {
+                    sim.client.transactions().commit(now).unwrap();
+                } else {
+                    sim.client.transactions().abort(now).unwrap();
+                }
+                sim.flush();
+                let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+                assert!(
+                    matches!(e, TxnEvent::Committed | TxnEvent::Aborted),
+                    "seed {seed} tv {tv}: {e:?}"
+                );
+            }
+            assert_eq!(
+                committed_offset(&mut sim, "readers", 0),
+                11,
+                "seed {seed} tv {tv}"
+            );
+            assert_eq!(
+                committed_offset(&mut sim, "readers", 2),
+                21,
+                "seed {seed} tv {tv}"
+            );
+            assert_eq!(
+                committed_offset(&mut sim, "readers", 1),
+                -1,
+                "seed {seed} tv {tv}"
+            );
+        }
+    });
+}
+
+#[test]
+fn sim_a_failed_record_makes_the_transaction_abortable_and_the_abort_still_ends_it() {
+    for tv in [0, 2] {
+        let mut sim = new_sim(7, 1, tv, "failing");
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        // Every produce of this transaction fails.
+        sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::Produce,
+            ErrorCode::InvalidRecord,
+            1,
+        ));
+        send(&mut sim, 0, "lost-1");
+        send(&mut sim, 0, "lost-2");
+        sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+        let now = sim.now;
+        let refused = sim.client.transactions().commit(now);
+        assert!(
+            matches!(&refused, Err(e) if e.is_abortable()),
+            "tv {tv}: {refused:?}"
+        );
+        assert!(matches!(
+            refused,
+            Err(TxnError::Abortable(TxnCause::Record(
+                ProduceError::Broker {
+                    code: ErrorCode::InvalidRecord,
+                    ..
+                }
+            )))
+        ));
+        let record = ProducerRecord::new(TOPIC).with_value("after");
+        assert!(matches!(
+            sim.client.producer().send(now, record),
+            Err(SendError::Transaction {
+                error: TxnError::Abortable(_),
+                ..
+            })
+        ));
+        sim.cluster.clear_recorded_requests();
+        sim.client.transactions().abort(now).unwrap();
+        sim.flush();
+        let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+        assert_eq!(e, TxnEvent::Aborted, "tv {tv}");
+        // The next transaction commits.
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 0, "kept");
+        let now = sim.now;
+        sim.client.transactions().commit(now).unwrap();
+        sim.flush();
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Committed,
+            "tv {tv}"
+        );
+        let (got, open) = committed(&sim);
+        assert_eq!(got[0], values(&["kept"]), "tv {tv}");
+        assert!(open.is_empty(), "tv {tv}: {open:?}");
+    }
+}
+
+#[test]
+fn sim_retriable_coordinator_errors_are_retried() {
+    for tv in [0, 2] {
+        let mut sim = new_sim(3, 1, tv, "retrying");
+        for (api, code) in [
+            (ApiKey::InitProducerId, ErrorCode::ConcurrentTransactions),
+            (ApiKey::InitProducerId, ErrorCode::CoordinatorLoadInProgress),
+            (ApiKey::AddOffsetsToTxn, ErrorCode::ConcurrentTransactions),
+            (
+                ApiKey::AddPartitionsToTxn,
+                ErrorCode::ConcurrentTransactions,
+            ),
+            (
+                ApiKey::TxnOffsetCommit,
+                ErrorCode::CoordinatorLoadInProgress,
+            ),
+            (ApiKey::EndTxn, ErrorCode::NotCoordinator),
+            (ApiKey::EndTxn, ErrorCode::ConcurrentTransactions),
+        ] {
+            sim.cluster.inject_error(ErrorInjection::new(api, code, 1));
+        }
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 1, "v");
+        let offsets = [(
+            TopicPartition::new(TOPIC, 0),
+            OffsetAndMetadata::new(5, None),
+        )];
+        sim.client
+            .transactions()
+            .send_offsets(now, offsets, &GroupMetadata::new("g"))
+            .unwrap();
+        sim.client.transactions().commit(now).unwrap();
+        sim.flush();
+        assert!(matches!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::OffsetsSent { .. }
+        ));
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Committed,
+            "tv {tv}"
+        );
+        assert_eq!(committed(&sim).0[1], values(&["v"]), "tv {tv}");
+    }
+}
+
+#[test]
+fn sim_an_unknown_end_txn_error_is_never_reported_as_committed() {
+    for tv in [0, 2] {
+        let mut sim = new_sim(5, 1, tv, "unknown");
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 0, "v");
+        sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::EndTxn,
+            ErrorCode::UnknownServerError,
+            1,
+        ));
+        let now = sim.now;
+        sim.client.transactions().commit(now).unwrap();
+        sim.flush();
+        let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+        assert!(
+            matches!(&e, TxnEvent::Failed { op: Some(TxnOp::Commit), error } if error.is_fatal()),
+            "tv {tv}: {e:?}"
+        );
+        assert!(!txn_events(&sim).contains(&TxnEvent::Committed), "tv {tv}");
+    }
+}
+
+#[test]
+fn sim_an_end_txn_that_times_out_is_sent_again_and_commits_once() {
+    for tv in [0, 2] {
+        let mut sim = new_sim(9, 1, tv, "slow-end");
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 2, "once");
+        sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+        // The coordinator answers EndTxn after the request timeout (3 s):
+        // the client gives up on the connection and sends it again.
+        sim.cluster.set_api_latency(ApiKey::EndTxn, SECS(4));
+        let now = sim.now;
+        sim.client.transactions().commit(now).unwrap();
+        sim.flush();
+        sim.run_for(SECS(5));
+        sim.cluster.set_api_latency(ApiKey::EndTxn, Duration::ZERO);
+        let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+        assert_eq!(e, TxnEvent::Committed, "tv {tv}");
+        let (got, open) = committed(&sim);
+        assert_eq!(got[2], values(&["once"]), "tv {tv}");
+        assert!(open.is_empty(), "tv {tv}");
+        // The next transaction works under the epoch the retry left.
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 2, "twice");
+        let now = sim.now;
+        sim.client.transactions().commit(now).unwrap();
+        sim.flush();
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Committed,
+            "tv {tv}"
+        );
+        assert_eq!(committed(&sim).0[2], values(&["once", "twice"]), "tv {tv}");
+    }
+}
+
+#[test]
+fn sim_transactions_survive_coordinator_moves_and_broker_restarts() {
+    for_each_seed(|seed| {
+        for tv in [0, 2] {
+            let mut sim = new_sim(seed, 3, tv, "moving");
+            let mut seen = 0;
+            init(&mut sim, &mut seen);
+            let mut want: Vec<Vec<Bytes>> = vec![Vec::new(); PARTITIONS as usize];
+            for t in 0..8 {
+                let now = sim.now;
+                sim.client.transactions().begin(now).unwrap();
+                let mut sent = Vec::new();
+                for i in 0..4 {
+                    let p = (sim.rng.next_u64() % PARTITIONS as u64) as i32;
+                    let v = format!("t{t}-{i}");
+                    send(&mut sim, p, &v);
+                    sent.push((p, Bytes::from(v)));
+                }
+                // A broker restarts mid-transaction (it may be the
+                // transaction coordinator or a leader of the batches).
+                if sim.rng.next_u64() % 2 == 0 {
+                    let b = (sim.rng.next_u64() % 3) as i32;
+                    sim.set_broker_up(b, false);
+                    let pause = MS(200 + sim.rng.next_u64() % 3_000);
+                    sim.run_exactly(pause);
+                    sim.set_broker_up(b, true);
+                }
+                let pause = MS(sim.rng.next_u64() % 500);
+                sim.run_exactly(pause);
+                let commit = sim.rng.next_u64() % 4 != 0;
+                let now = sim.now;
+                let outcome = if commit {
+                    sim.client.transactions().commit(now)
+                } else {
+                    sim.client.transactions().abort(now)
+                };
+                sim.flush();
+                let e = match outcome {
+                    Ok(()) => next_txn_event(&mut sim, &mut seen, SECS(60)),
+                    Err(error) => TxnEvent::Failed { op: None, error },
+                };
+                match e {
+                    TxnEvent::Committed => {
+                        for (p, v) in sent {
+                            want[p as usize].push(v);
+                        }
+                    }
+                    TxnEvent::Aborted => {}
+                    TxnEvent::Failed { error, .. } if error.is_abortable() => {
+                        // A record ran out of retries with its leader down.
+                        let now = sim.now;
+                        sim.client.transactions().abort(now).unwrap();
+                        sim.flush();
+                        let e = next_txn_event(&mut sim, &mut seen, SECS(60));
+                        assert_eq!(e, TxnEvent::Aborted, "seed {seed} tv {tv}");
+                    }
+                    other => panic!("seed {seed} tv {tv}: transaction {t}: {other:?}"),
+                }
+            }
+            sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+            let (got, open) = committed(&sim);
+            assert_eq!(got, want, "seed {seed} tv {tv}");
+            assert!(open.is_empty(), "seed {seed} tv {tv}: {open:?}");
+        }
+    });
+}
