@@ -250,7 +250,7 @@ fn describe_offsets(offsets: &kafka_tokio::Committed) -> String {
 
 /// Ctrl-C, or SIGTERM where there is one: either ends the run cleanly
 /// (a group member commits and leaves).
-async fn stop_signal() {
+pub async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -272,7 +272,7 @@ async fn stop_signal() {
     }
 }
 
-async fn next_record(
+pub async fn next_record(
     consumer: &mut kafka_tokio::Consumer,
 ) -> Option<Result<ConsumerRecord, kafka_tokio::Error>> {
     use futures_core::Stream;
@@ -280,7 +280,7 @@ async fn next_record(
 }
 
 /// Whether every partition's position reached its high watermark.
-async fn caught_up(
+pub async fn caught_up(
     consumer: &kafka_tokio::Consumer,
     partitions: &[TopicPartition],
 ) -> Result<bool, String> {

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod consume;
+mod copy;
 mod demo;
 mod group;
 mod metadata;
@@ -170,6 +171,37 @@ enum Command {
         /// -X isolation.level=..., which it overrides.
         #[arg(long, value_parser = ["read_committed", "read_uncommitted"])]
         isolation: Option<String>,
+    },
+    /// Copy a topic's records into another exactly once: a member of
+    /// GROUP reads FROM (read_committed) and each transaction writes a
+    /// batch to TO with the group offsets after it. Killed and started
+    /// again with the same group and transactional id, it neither loses
+    /// nor repeats a record; the new process fences the old one.
+    Copy {
+        /// The source topic.
+        #[arg(long)]
+        from: String,
+        /// The target topic (records keep their partition when it has as
+        /// many as the source, else the key decides).
+        #[arg(long)]
+        to: String,
+        /// The consumer group whose committed offsets say how far the
+        /// copy got.
+        #[arg(short = 'G', long = "group", value_name = "GROUP")]
+        group: String,
+        /// The transactional id (default: kfk-copy-GROUP); one per copy,
+        /// the same across its restarts.
+        #[arg(long = "transactional-id", value_name = "ID")]
+        transactional_id: Option<String>,
+        /// Records per transaction at most.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        batch: u64,
+        /// Stop after COUNT records.
+        #[arg(short = 'c', long = "count")]
+        count: Option<u64>,
+        /// Stop once every assigned partition is copied to its end.
+        #[arg(short = 'e')]
+        exit_at_end: bool,
     },
     /// List, describe or delete consumer groups, or reset their offsets.
     Group {
@@ -347,6 +379,14 @@ fn config(cli: &Cli) -> Result<Config, String> {
         if *no_commit {
             g.enable_auto_commit = false;
         }
+    }
+    if let Command::Copy { group, .. } = &cli.command {
+        let g = config
+            .group
+            .get_or_insert_with(|| kafka_tokio::GroupConfig::new(""));
+        g.group_id = group.clone();
+        // Offsets commit with the transactions, never on their own.
+        g.enable_auto_commit = false;
     }
     if config.group.as_ref().is_some_and(|g| g.group_id.is_empty()) {
         return Err("group settings (-X) need a group: -G GROUP or -X group.id=GROUP".into());
@@ -561,6 +601,43 @@ async fn run(cli: Cli) -> Result<(), String> {
             )
             .await?;
             eprintln!("consumed {n} records from {topic}");
+            client.close().await;
+        }
+        Command::Copy {
+            from,
+            to,
+            group,
+            transactional_id,
+            batch,
+            count,
+            exit_at_end,
+        } => {
+            let mut config = config(&cli)?;
+            config.consumer.isolation_level = kafka_tokio::IsolationLevel::ReadCommitted;
+            config.consumer.auto_offset_reset = kafka_tokio::AutoOffsetReset::Earliest;
+            config.producer.transactional_id = Some(
+                transactional_id
+                    .clone()
+                    .unwrap_or_else(|| format!("kfk-copy-{group}")),
+            );
+            config.producer.enable_idempotence = true;
+            config.producer.acks = Acks::All;
+            config.validate().map_err(|e| e.to_string())?;
+            let client = Client::connect(config)
+                .await
+                .map_err(|e| format!("cannot reach {}: {e}", cli.bootstrap))?;
+            let n = copy::run(
+                &client,
+                copy::Options {
+                    from: from.clone(),
+                    to: to.clone(),
+                    batch: *batch as usize,
+                    count: *count,
+                    exit_at_end: *exit_at_end,
+                },
+            )
+            .await?;
+            eprintln!("copied {n} records from {from} to {to}");
             client.close().await;
         }
         Command::Group { op } => {

@@ -722,3 +722,155 @@ fn group_consume_on(b: &str, topic: &str, group: &str) {
         "need a group",
     );
 }
+
+#[test]
+fn copy_is_exactly_once_through_kills_and_fences_a_twin() {
+    let mock = MockCluster::builder().brokers(3).build().unwrap();
+    copy_on(&mock.bootstrap(), "copy-src", "copy-dst", "copiers");
+}
+
+#[test]
+fn copy_is_exactly_once_through_kills_and_fences_a_twin_on_kafka() {
+    let Some(kafka) = KafkaCluster::shared() else {
+        return;
+    };
+    let id = std::process::id();
+    copy_on(
+        &kafka.bootstrap(),
+        &format!("copy-src-{id}"),
+        &format!("copy-dst-{id}"),
+        &format!("copiers-{id}"),
+    );
+}
+
+/// The (partition, value) of every record of `topic` a read_committed
+/// reader sees, in offset order per partition.
+fn committed_records(b: &str, topic: &str) -> Vec<(i64, String)> {
+    let o = kfk(&[
+        "-b",
+        b,
+        "consume",
+        "-t",
+        topic,
+        "-e",
+        "-f",
+        "json",
+        "--isolation",
+        "read_committed",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["partition"].as_i64().unwrap(),
+                v["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `kfk copy`: SIGKILLed three times at different points and started
+/// again, then run to the end, it copies every record exactly once and in
+/// each partition's order; a second copy with the same transactional id
+/// fences a first one still running.
+fn copy_on(b: &str, src: &str, dst: &str, group: &str) {
+    use std::time::{Duration, Instant};
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", stderr(&o));
+        o
+    };
+    for t in [src, dst] {
+        ok(kfk(&["-b", b, "topic", "create", t, "--partitions", "3"]));
+    }
+    const N: usize = 6000;
+    let input: String = (0..N).map(|i| format!("k{}:v{i}\n", i % 7)).collect();
+    ok(kfk_stdin(
+        &["-b", b, "produce", "-t", src, "-K", ":"],
+        &input,
+    ));
+    let fast = [
+        "-X",
+        "session.timeout.ms=10000",
+        "-X",
+        "heartbeat.interval.ms=500",
+    ];
+    let copy = |extra: &[&str]| {
+        let mut args = vec!["-b", b];
+        args.extend_from_slice(&fast);
+        args.extend_from_slice(&["copy", "--from", src, "--to", dst, "-G", group]);
+        args.extend_from_slice(&["--transactional-id", group, "--batch", "200"]);
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_kfk"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kfk runs")
+    };
+    // Killed at three points: before, during and after its first commits.
+    for pause in [300, 1500, 2500] {
+        let mut c = copy(&[]);
+        std::thread::sleep(Duration::from_millis(pause));
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    let last = copy(&["-e"]);
+    let out = last.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let source = committed_records(b, src);
+    let copied = committed_records(b, dst);
+    assert_eq!(source.len(), N);
+    assert_eq!(copied.len(), N, "every record once");
+    // Same partition count: each partition in the source's order.
+    for p in 0..3 {
+        let of = |rs: &[(i64, String)]| -> Vec<String> {
+            rs.iter()
+                .filter(|(q, _)| *q == p)
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        assert_eq!(of(&copied), of(&source), "partition {p}");
+    }
+
+    // A twin with the same transactional id fences the first copy: once
+    // there is something to copy, the first one's commit fails for good.
+    let mut first = copy(&[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut twin = copy(&[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let more: String = (N..N + 600).map(|i| format!("k{}:v{i}\n", i % 7)).collect();
+    ok(kfk_stdin(
+        &["-b", b, "produce", "-t", src, "-K", ":"],
+        &more,
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = first.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the first copy was never fenced");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(first.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(
+        err.contains("fenced") || err.contains("PRODUCER_FENCED") || err.contains("EPOCH"),
+        "{err}"
+    );
+    twin.kill().unwrap();
+    twin.wait().unwrap();
+    // The twin copied the new records exactly once, with the old ones.
+    let last = copy(&["-e"]);
+    let out = last.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let copied = committed_records(b, dst);
+    assert_eq!(copied.len(), N + 600);
+    let mut values: Vec<&str> = copied.iter().map(|(_, v)| v.as_str()).collect();
+    values.sort_unstable();
+    values.dedup();
+    assert_eq!(values.len(), N + 600, "no record twice");
+}
