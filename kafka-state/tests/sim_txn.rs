@@ -642,3 +642,191 @@ fn sim_transactions_survive_coordinator_moves_and_broker_restarts() {
         }
     });
 }
+
+/// Runs until client `peer` reports a transaction event after its first
+/// `seen`, and returns it.
+fn next_txn_event_of(sim: &mut Sim, peer: usize, seen: &mut usize, limit: Duration) -> TxnEvent {
+    let start = *seen;
+    let count = |s: &Sim| {
+        s.events_of(peer)
+            .iter()
+            .filter(|e| matches!(e, Event::Transaction(_)))
+            .count()
+    };
+    sim.run_until(limit, |s| count(s) > start);
+    let e = sim
+        .events_of(peer)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Transaction(t) => Some(t.clone()),
+            _ => None,
+        })
+        .nth(start)
+        .unwrap_or_else(|| panic!("seed {}: no transaction event", sim.seed));
+    *seen = start + 1;
+    e
+}
+
+#[test]
+fn sim_producer_fenced_on_txn_offset_commit_is_fatal() {
+    for tv in [0, 2] {
+        let mut sim = new_sim(11, 1, tv, "fenced-offsets");
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 0, "v");
+        sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::TxnOffsetCommit,
+            ErrorCode::ProducerFenced,
+            1,
+        ));
+        let offsets = [(
+            TopicPartition::new(TOPIC, 0),
+            OffsetAndMetadata::new(3, None),
+        )];
+        let now = sim.now;
+        sim.client
+            .transactions()
+            .send_offsets(now, offsets, &GroupMetadata::new("g"))
+            .unwrap();
+        sim.client.transactions().commit(now).unwrap();
+        sim.flush();
+        // Both waiting commands are answered, each with the fatal error.
+        for op in [TxnOp::SendOffsets, TxnOp::Commit] {
+            let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+            let TxnEvent::Failed {
+                op: Some(got),
+                error,
+            } = e
+            else {
+                panic!("tv {tv}: {e:?}");
+            };
+            assert_eq!(got, op, "tv {tv}");
+            assert!(error.is_fatal(), "tv {tv}: {error}");
+        }
+        assert_eq!(
+            sim.client.transactions().state(),
+            Some(TxnState::FatalError)
+        );
+        sim.run_for(SECS(5));
+        assert!(committed(&sim).0[0].is_empty(), "tv {tv}");
+        assert_eq!(
+            txn_events(&sim).len(),
+            seen,
+            "tv {tv}: one event per command"
+        );
+    }
+}
+
+/// The coordinator aborts a transaction that outlives its timeout and
+/// bumps the epoch, as Kafka's does: the producer is fenced. Kafka's
+/// coordinator lets no producer recover from that (the epoch it would
+/// name is neither the current one nor the last), so the abort or commit
+/// that follows ends with PRODUCER_FENCED, fatal, and never with
+/// INVALID_TXN_STATE.
+#[test]
+fn sim_a_transaction_the_coordinator_timed_out_ends_fenced() {
+    for tv in [0, 2] {
+        for commit in [false, true] {
+            let id = "timed-out";
+            let mut sim = Sim::with_configs(
+                13,
+                1,
+                |c| c.transaction_version = tv,
+                |c| {
+                    c.producer.transactional_id = Some(id.into());
+                    c.producer.transaction_timeout = SECS(2);
+                    c.request_timeout = SECS(3);
+                },
+            );
+            sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+            let mut seen = 0;
+            init(&mut sim, &mut seen);
+            let now = sim.now;
+            sim.client.transactions().begin(now).unwrap();
+            send(&mut sim, 0, "late");
+            sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+            // Past the timeout: the coordinator aborts it.
+            sim.run_exactly(SECS(5));
+            let (got, open) = committed(&sim);
+            assert!(got[0].is_empty() && open.is_empty(), "tv {tv}: not aborted");
+            let now = sim.now;
+            if commit {
+                sim.client.transactions().commit(now).unwrap();
+            } else {
+                sim.client.transactions().abort(now).unwrap();
+            }
+            sim.flush();
+            let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+            let op = if commit { TxnOp::Commit } else { TxnOp::Abort };
+            assert_eq!(
+                e,
+                TxnEvent::Failed {
+                    op: Some(op),
+                    error: TxnError::Fatal(TxnCause::Broker(ErrorCode::ProducerFenced)),
+                },
+                "tv {tv} commit {commit}"
+            );
+            sim.run_for(SECS(5));
+            assert_eq!(
+                txn_events(&sim).len(),
+                seen,
+                "tv {tv}: one event per command"
+            );
+            assert!(committed(&sim).0[0].is_empty(), "tv {tv}");
+        }
+    }
+}
+
+/// An old instance, fenced by a new one, aborts: that fails for good and
+/// must leave the new instance's open transaction alone (asking the
+/// coordinator for the next epoch under the old one would abort it).
+#[test]
+fn sim_a_fenced_instance_aborting_leaves_the_new_instance_alone() {
+    for tv in [0, 2] {
+        let mut sim = new_sim(17, 1, tv, "twins");
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 0, "old");
+        sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+
+        let new = sim.add_client(|c| {
+            c.producer.transactional_id = Some("twins".into());
+            c.request_timeout = SECS(3);
+        });
+        let mut new_seen = 0;
+        let now = sim.now;
+        sim.client_of(new).transactions().init(now).unwrap();
+        sim.flush();
+        let e = next_txn_event_of(&mut sim, new, &mut new_seen, SECS(30));
+        assert!(matches!(e, TxnEvent::Initialized { .. }), "tv {tv}: {e:?}");
+        let now = sim.now;
+        sim.client_of(new).transactions().begin(now).unwrap();
+        let record = ProducerRecord::new(TOPIC)
+            .with_partition(1)
+            .with_value("new");
+        sim.client_of(new).producer().send(now, record).unwrap();
+        sim.flush();
+        sim.run_until(SECS(10), |s| s.client_of(new).producer().is_idle());
+
+        // The old instance aborts while the new transaction is open.
+        let now = sim.now;
+        sim.client.transactions().abort(now).unwrap();
+        sim.flush();
+        let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+        assert!(
+            matches!(&e, TxnEvent::Failed { op: Some(TxnOp::Abort), error } if error.is_fatal()),
+            "tv {tv}: {e:?}"
+        );
+
+        let now = sim.now;
+        sim.client_of(new).transactions().commit(now).unwrap();
+        sim.flush();
+        let e = next_txn_event_of(&mut sim, new, &mut new_seen, SECS(30));
+        assert_eq!(e, TxnEvent::Committed, "tv {tv}");
+        assert_eq!(committed(&sim).0[1], values(&["new"]), "tv {tv}");
+    }
+}

@@ -18,8 +18,9 @@
 //! coordinator, CONCURRENT_TRANSACTIONS, a lost connection) are retried
 //! here. Abortable ones (a record failed, a group rebalanced under
 //! `send_offsets`, TRANSACTION_ABORTABLE) leave the transaction able only
-//! to abort. Fatal ones (fenced by a newer instance, not authorized, an
-//! answer that leaves the outcome unknown) stop the producer for good:
+//! to abort. Fatal ones (fenced by a newer instance or by the
+//! coordinator aborting a transaction past its timeout, not authorized,
+//! an answer that leaves the outcome unknown) stop the producer for good:
 //! every later call returns the same error.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -345,8 +346,6 @@ enum Waiting {
     Init,
     /// The epoch bump that ends an abort under the first protocol.
     AbortBump,
-    /// A KIP-588 recovery after the coordinator refused the abort's epoch.
-    AbortRecovery,
 }
 
 /// The transaction manager (see the module docs).
@@ -659,14 +658,7 @@ impl TxnManager {
                 Ok(())
             }
             TxnState::Aborting => Ok(()),
-            TxnState::Initializing
-                if matches!(
-                    self.waiting,
-                    Some(Waiting::AbortBump | Waiting::AbortRecovery)
-                ) =>
-            {
-                Ok(())
-            }
+            TxnState::Initializing if self.waiting == Some(Waiting::AbortBump) => Ok(()),
             _ => Err(self.invalid("abort")),
         }
     }
@@ -807,11 +799,9 @@ impl ProducerState {
             TxnState::Initializing => {
                 let Some(node) = node else { return };
                 let (pid, epoch) = match txn.waiting {
-                    // KIP-360/588: naming the current id and epoch bumps it
+                    // KIP-360: naming the current id and epoch bumps it
                     // without fencing ourselves.
-                    Some(Waiting::AbortBump | Waiting::AbortRecovery) => {
-                        txn.pid.unwrap_or((-1, -1))
-                    }
+                    Some(Waiting::AbortBump) => txn.pid.unwrap_or((-1, -1)),
                     _ => (-1, -1),
                 };
                 let body = InitProducerIdRequest::default()
@@ -1104,7 +1094,7 @@ impl TxnManager {
                         producer_id: pid,
                         epoch,
                     },
-                    Some(Waiting::AbortBump | Waiting::AbortRecovery) => TxnEvent::Aborted,
+                    Some(Waiting::AbortBump) => TxnEvent::Aborted,
                 };
                 info!(target: LOG, producer_id = pid, epoch, "producer id for transactions");
                 ctx.events.push_back(Event::Transaction(event));
@@ -1283,15 +1273,13 @@ impl TxnManager {
             }
             c if coordinator_moved(c) => self.coordinator.lost(),
             c if retry_code(c) => self.retry_later(now),
-            c @ (ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch) if !commit => {
-                // The coordinator may have aborted the transaction itself on
-                // its timeout, bumping the epoch. KIP-588: asking for the
-                // next epoch with the current one recovers the producer if
-                // that is all that happened; a newer instance fences it.
-                debug!(target: LOG, code = %c.name(), "abort refused for the epoch, recovering");
-                self.state = TxnState::Initializing;
-                self.waiting = Some(Waiting::AbortRecovery);
-            }
+            // PRODUCER_FENCED (or INVALID_PRODUCER_EPOCH) falls through to
+            // fatal, on an abort too: a newer instance took the id, or the
+            // coordinator aborted the transaction on its timeout and bumped
+            // the epoch, which Kafka's coordinator lets no producer recover
+            // from (the epoch it would name is neither the current nor the
+            // last one). Asking for the next epoch under the old one would
+            // only abort a newer instance's open transaction.
             // TRANSACTION_ABORTABLE on a commit: the application aborts.
             ErrorCode::TransactionAbortable if commit => {
                 self.fail_abortable(
