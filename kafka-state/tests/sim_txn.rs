@@ -830,3 +830,122 @@ fn sim_a_fenced_instance_aborting_leaves_the_new_instance_alone() {
         assert_eq!(committed(&sim).0[1], values(&["new"]), "tv {tv}");
     }
 }
+
+/// An abort while AddPartitionsToTxn is unanswered: the coordinator may
+/// have added the partition (here it did, its answer comes after the
+/// request timeout), so the transaction is open there and only EndTxn
+/// closes it. Finishing the abort locally would leave it to the
+/// coordinator's timeout, which fences the producer: with one producer
+/// only, the next transaction must commit. (First protocol: under v2 no
+/// partition is added apart from a Produce.)
+#[test]
+fn sim_an_abort_with_an_unanswered_add_partitions_still_ends_the_transaction() {
+    let id = "unsure";
+    let mut sim = Sim::with_configs(
+        19,
+        1,
+        |c| {
+            c.transaction_version = 0;
+            c.record_requests = true;
+        },
+        |c| {
+            c.producer.transactional_id = Some(id.into());
+            c.producer.transaction_timeout = SECS(5);
+            c.request_timeout = SECS(3);
+        },
+    );
+    sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+    let mut seen = 0;
+    init(&mut sim, &mut seen);
+    sim.cluster
+        .set_api_latency(ApiKey::AddPartitionsToTxn, SECS(4));
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    send(&mut sim, 0, "dropped");
+    sim.run_until(SECS(5), |s| {
+        s.cluster
+            .recorded_requests()
+            .iter()
+            .any(|r| r.body.api_key() == ApiKey::AddPartitionsToTxn)
+    });
+    let now = sim.now;
+    sim.client.transactions().abort(now).unwrap();
+    sim.flush();
+    let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+    assert_eq!(e, TxnEvent::Aborted);
+    sim.cluster
+        .set_api_latency(ApiKey::AddPartitionsToTxn, Duration::ZERO);
+    // Longer than the transaction timeout.
+    sim.run_exactly(SECS(8));
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    send(&mut sim, 0, "kept");
+    let now = sim.now;
+    sim.client.transactions().commit(now).unwrap();
+    sim.flush();
+    let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+    assert_eq!(e, TxnEvent::Committed);
+    assert_eq!(committed(&sim).0[0], values(&["kept"]));
+}
+
+/// The other side of the unanswered add: the connection dropped before
+/// AddPartitionsToTxn arrived, so nothing is open and the abort's EndTxn
+/// meets INVALID_TXN_STATE, which then only means that: the abort ends
+/// cleanly and the next transaction commits.
+#[test]
+fn sim_an_abort_after_an_add_partitions_that_never_arrived_ends_cleanly() {
+    let mut sim = Sim::with_configs(
+        23,
+        1,
+        |c| {
+            c.transaction_version = 0;
+            c.record_requests = true;
+        },
+        |c| {
+            c.producer.transactional_id = Some("lost-add".into());
+            c.request_timeout = SECS(3);
+        },
+    );
+    sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+    let mut seen = 0;
+    init(&mut sim, &mut seen);
+    let sent_before = sim.sent.len();
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    send(&mut sim, 0, "dropped");
+    // The request is on the wire: the connection drops under it.
+    let is_add = |s: &Sim| {
+        s.sent[sent_before..]
+            .iter()
+            .any(|(_, _, api)| *api == ApiKey::AddPartitionsToTxn)
+    };
+    sim.run_until(SECS(5), |s| is_add(s));
+    let (_, conn, api) = sim.sent[sent_before..]
+        .iter()
+        .copied()
+        .find(|(_, _, api)| *api == ApiKey::AddPartitionsToTxn)
+        .expect("AddPartitionsToTxn sent");
+    assert_eq!(api, ApiKey::AddPartitionsToTxn);
+    sim.drop_connection(conn);
+    let now = sim.now;
+    sim.client.transactions().abort(now).unwrap();
+    sim.flush();
+    let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+    assert_eq!(e, TxnEvent::Aborted);
+    assert!(!sim
+        .cluster
+        .recorded_requests()
+        .iter()
+        .any(|r| r.body.api_key() == ApiKey::AddPartitionsToTxn));
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    send(&mut sim, 0, "kept");
+    let now = sim.now;
+    sim.client.transactions().commit(now).unwrap();
+    sim.flush();
+    assert_eq!(
+        next_txn_event(&mut sim, &mut seen, SECS(30)),
+        TxnEvent::Committed
+    );
+    assert_eq!(committed(&sim).0[0], values(&["kept"]));
+}

@@ -371,6 +371,12 @@ pub(crate) struct TxnManager {
     /// Something (a partition, offsets, a v2 batch) joined the
     /// transaction on the broker, so ending it needs EndTxn.
     started: bool,
+    /// An add (AddPartitionsToTxn, AddOffsetsToTxn, a v2 TxnOffsetCommit)
+    /// went unanswered: the coordinator may have the transaction open, so
+    /// an abort still sends EndTxn (left to the coordinator's timeout, the
+    /// transaction would fence the producer). INVALID_TXN_STATE to that
+    /// abort then means nothing was open.
+    maybe_started: bool,
     offsets: VecDeque<OffsetsJob>,
     in_flight: BTreeMap<RequestId, Req>,
     /// No request (other than a lookup) before this.
@@ -433,6 +439,7 @@ impl TxnManager {
             to_add: BTreeMap::new(),
             adding: BTreeMap::new(),
             started: false,
+            maybe_started: false,
             offsets: VecDeque::new(),
             in_flight: BTreeMap::new(),
             retry_at: None,
@@ -592,6 +599,7 @@ impl TxnManager {
         debug!(target: LOG, v2 = self.v2, "transaction begins");
         self.state = TxnState::InTransaction;
         self.started = false;
+        self.maybe_started = false;
         self.added.clear();
         self.to_add.clear();
         Ok(())
@@ -867,7 +875,7 @@ impl ProducerState {
                 if in_flight_batches > 0 {
                     return;
                 }
-                if !txn.started {
+                if !txn.started && !txn.maybe_started {
                     txn.finish(false, ctx.events);
                     return;
                 }
@@ -984,6 +992,7 @@ impl TxnManager {
         self.to_add.clear();
         self.offsets.clear();
         self.failures = 0;
+        self.maybe_started = false;
         if !commit && self.started && !self.v2 {
             // Batches of an aborted transaction may have left gaps in the
             // sequences: the next transaction starts them over under a
@@ -1038,7 +1047,10 @@ impl TxnManager {
             Req::AddOffsets => {
                 let code = match result {
                     Ok(ResponseBody::AddOffsetsToTxn(r)) => ErrorCode::from_code(r.error_code),
-                    _ => ErrorCode::NetworkException,
+                    _ => {
+                        self.maybe_started = true;
+                        ErrorCode::NetworkException
+                    }
                 };
                 match code {
                     ErrorCode::None => {
@@ -1121,6 +1133,7 @@ impl TxnManager {
         let r = match result {
             Ok(ResponseBody::AddPartitionsToTxn(r)) => r,
             Ok(_) | Err(_) => {
+                self.maybe_started = true;
                 if let Err(RequestError::Disconnected { .. }) = result {
                     self.coordinator.lost();
                 } else {
@@ -1200,6 +1213,8 @@ impl TxnManager {
         let r = match result {
             Ok(ResponseBody::TxnOffsetCommit(r)) => r,
             Ok(_) | Err(_) => {
+                // Under v2 it may have added the group to the transaction.
+                self.maybe_started |= self.v2;
                 if let Some(l) = self.groups.get_mut(&group) {
                     l.lost();
                 }
@@ -1280,6 +1295,10 @@ impl TxnManager {
             // from (the epoch it would name is neither the current nor the
             // last one). Asking for the next epoch under the old one would
             // only abort a newer instance's open transaction.
+            // Only unanswered adds, none applied: nothing was open.
+            ErrorCode::InvalidTxnState if !commit && !self.started && self.maybe_started => {
+                self.finish(false, ctx.events);
+            }
             // TRANSACTION_ABORTABLE on a commit: the application aborts.
             ErrorCode::TransactionAbortable if commit => {
                 self.fail_abortable(
