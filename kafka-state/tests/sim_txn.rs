@@ -949,3 +949,67 @@ fn sim_an_abort_after_an_add_partitions_that_never_arrived_ends_cleanly() {
     );
     assert_eq!(committed(&sim).0[0], values(&["kept"]));
 }
+
+/// Every record of the transaction failed on the broker: the abort still
+/// sends EndTxn(abort), since the batches went out (v2) or their
+/// partitions were added (first protocol) and the coordinator holds the
+/// transaction open until told.
+#[test]
+fn sim_an_abort_after_every_produce_failed_still_sends_end_txn() {
+    for tv in [0, 2] {
+        let mut sim = Sim::with_configs(
+            29,
+            1,
+            |c| {
+                c.transaction_version = tv;
+                c.record_requests = true;
+            },
+            |c| {
+                c.producer.transactional_id = Some("all-failed".into());
+                c.request_timeout = SECS(3);
+            },
+        );
+        sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::Produce,
+            ErrorCode::InvalidRecord,
+            100,
+        ));
+        for (p, v) in [(0, "a"), (1, "b"), (2, "c")] {
+            send(&mut sim, p, v);
+        }
+        sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+        let failed = sim
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Delivery { result: Err(_), .. }))
+            .count();
+        assert_eq!(failed, 3, "tv {tv}");
+        sim.cluster.clear_recorded_requests();
+        let now = sim.now;
+        sim.client.transactions().abort(now).unwrap();
+        sim.flush();
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Aborted,
+            "tv {tv}"
+        );
+        let ends: Vec<bool> = sim
+            .cluster
+            .recorded_requests()
+            .iter()
+            .filter_map(|r| match &r.body {
+                RequestBody::EndTxn(e) => Some(e.committed),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ends, vec![false], "tv {tv}: one EndTxn(abort)");
+        let (got, open) = committed(&sim);
+        assert!(got.iter().all(Vec::is_empty), "tv {tv}");
+        assert!(open.is_empty(), "tv {tv}: {open:?}");
+    }
+}
