@@ -1026,3 +1026,77 @@ fn sim_revoke_and_reassign_resumes_from_consumed_offsets() {
         assert!(revokes > 0, "seed {seed}: no partition was ever revoked");
     });
 }
+
+/// Kafka promises no order for the aborted transactions of a Fetch
+/// answer; the mock lists them newest first here. One producer aborts,
+/// commits and aborts again: taken in the order given, its first aborted
+/// transaction would be visible.
+#[test]
+fn sim_read_committed_sorts_the_aborted_transactions_it_is_given() {
+    for_each_seed(|seed| {
+        let mut sim = new_sim(seed, 1, 1, |c| {
+            c.consumer.isolation_level = IsolationLevel::ReadCommitted;
+            c.consumer.max_partition_fetch_bytes = 200 + (seed as usize % 3) * 600;
+        });
+        sim.cluster.set_reverse_aborted_transactions(true);
+        let mut a = begin_txn(&mut sim, "a");
+        let mut b = begin_txn(&mut sim, "b");
+        let plain = values("plain", 0, 2);
+        produce(&mut sim, 0, &plain, 0, Compression::None, None);
+        add_partition(&mut sim, &a, 0);
+        produce(
+            &mut sim,
+            0,
+            &values("a", 0, 2),
+            0,
+            Compression::None,
+            Some(&mut a),
+        );
+        add_partition(&mut sim, &b, 0);
+        produce(
+            &mut sim,
+            0,
+            &values("b", 0, 2),
+            0,
+            Compression::None,
+            Some(&mut b),
+        );
+        end_txn(&mut sim, &a, false);
+        add_partition(&mut sim, &a, 0);
+        produce(
+            &mut sim,
+            0,
+            &values("a", 2, 2),
+            0,
+            Compression::None,
+            Some(&mut a),
+        );
+        end_txn(&mut sim, &a, true);
+        end_txn(&mut sim, &b, true);
+        add_partition(&mut sim, &a, 0);
+        produce(
+            &mut sim,
+            0,
+            &values("a", 4, 2),
+            0,
+            Compression::None,
+            Some(&mut a),
+        );
+        end_txn(&mut sim, &a, false);
+        let tail = values("tail", 0, 2);
+        produce(&mut sim, 0, &tail, 0, Compression::None, None);
+        let (_, end) = sim.cluster.partition_offsets(TOPIC, 0).unwrap();
+
+        assign(&mut sim, [0]);
+        let mut got: Vec<Bytes> = Vec::new();
+        sim.run_until(SECS(30), |s| {
+            got.extend(take_all(s).into_iter().map(|(_, _, v, _)| v));
+            s.client.consumer().position(&tp(0)) == Some(end)
+        });
+        let mut want = plain;
+        want.extend(values("b", 0, 2));
+        want.extend(values("a", 2, 2));
+        want.extend(tail);
+        assert_eq!(got, want, "seed {seed}");
+    });
+}
