@@ -1100,3 +1100,63 @@ fn sim_read_committed_sorts_the_aborted_transactions_it_is_given() {
         assert_eq!(got, want, "seed {seed}");
     });
 }
+
+/// A group member's new partition waits for its committed offset; a seek
+/// the application makes meanwhile wins, even when its own lookup is
+/// answered after the committed offset (which must then not move the
+/// partition back to it).
+#[test]
+fn sim_a_seek_while_the_committed_offset_loads_wins() {
+    use kafka_proto::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_proto::messages::OffsetCommitRequest;
+    use kafka_state::group::GroupConfig;
+
+    for to in [SeekTo::Earliest, SeekTo::Offset(2)] {
+        let mut sim = new_sim(31, 1, 1, |c| {
+            let mut g = GroupConfig::new("g");
+            g.enable_auto_commit = false;
+            c.group = Some(g);
+        });
+        produce(&mut sim, 0, &values("v", 0, 10), 0, Compression::None, None);
+        let commit = OffsetCommitRequest::default()
+            .with_group_id("g".into())
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(String::new())
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TOPIC.into())
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(7)])]);
+        let ResponseBody::OffsetCommit(r) = sim.side_call(0, 8, commit.into()) else {
+            panic!("wrong response type")
+        };
+        assert_eq!(r.topics[0].partitions[0].error_code, 0);
+        // The committed offset comes back after a second; the seek's own
+        // lookup after three.
+        sim.cluster.set_api_latency(ApiKey::OffsetFetch, SECS(1));
+        sim.cluster.set_api_latency(ApiKey::ListOffsets, SECS(3));
+        let now = sim.now;
+        sim.client.consumer().subscribe(now, [TOPIC]).unwrap();
+        sim.flush();
+        sim.run_until(SECS(30), |s| {
+            consumer_events(s)
+                .iter()
+                .any(|e| matches!(e, ConsumerEvent::PartitionsAssigned { .. }))
+        });
+        let now = sim.now;
+        sim.client.consumer().seek(now, &tp(0), to).unwrap();
+        sim.flush();
+        let mut got = Vec::new();
+        sim.run_until(SECS(30), |s| {
+            got.extend(take_all(s).into_iter().map(|(_, o, _, _)| o));
+            s.client.consumer().position(&tp(0)) == Some(10)
+        });
+        let first = match to {
+            SeekTo::Offset(o) => o,
+            _ => 0,
+        };
+        assert_eq!(got, (first..10).collect::<Vec<_>>(), "{to:?}");
+    }
+}

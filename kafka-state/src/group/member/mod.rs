@@ -1039,7 +1039,8 @@ impl GroupMember {
                     c.consumer.add_awaiting(partitions, c.metadata, c.events);
                 }
                 ConsumerOp::Position(tp, offset) => {
-                    if c.consumer.position(&tp).is_none() && self.owned.contains(&tp) {
+                    // A seek the application made meanwhile wins.
+                    if c.consumer.awaits_committed(&tp) && self.owned.contains(&tp) {
                         match offset {
                             Some(o) => c.consumer.seek(now, &tp, SeekTo::Offset(o)),
                             None => c.consumer.reset_position(now, &tp, c.events),
