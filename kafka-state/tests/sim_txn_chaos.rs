@@ -315,7 +315,7 @@ impl World {
             };
             if !sent {
                 // Refused at once (the transaction already failed): abort.
-                let _ = c.transactions().abort(now);
+                self.abort(a);
                 return;
             }
         }
@@ -326,7 +326,7 @@ impl World {
         };
         if let Err(e) = r {
             if e.is_abortable() {
-                c.transactions().abort(now).unwrap();
+                self.abort(a);
             } else {
                 assert!(e.is_fatal(), "seed {}: {e:?}", self.sim.seed);
                 self.die(a);
@@ -334,7 +334,22 @@ impl World {
         }
     }
 
+    /// Aborts the open transaction; a fatal error met meanwhile (its event
+    /// not handled yet) ends the instance.
+    fn abort(&mut self, a: usize) {
+        let now = self.sim.now;
+        self.apps[a].phase = Phase::Ending;
+        let peer = self.apps[a].peer;
+        if let Err(e) = self.sim.client_of(peer).transactions().abort(now) {
+            assert!(e.is_fatal(), "seed {}: {e:?}", self.sim.seed);
+            self.die(a);
+        }
+    }
+
     fn die(&mut self, a: usize) {
+        if self.apps[a].phase == Phase::Dead {
+            return;
+        }
         let app = &mut self.apps[a];
         app.phase = Phase::Dead;
         app.fatal = true;
@@ -393,9 +408,7 @@ impl World {
                         self.die(a);
                     } else if error.is_abortable() {
                         if matches!(self.apps[a].phase, Phase::Open | Phase::Ending) {
-                            self.apps[a].phase = Phase::Ending;
-                            let c = self.sim.client_of(peer);
-                            c.transactions().abort(now).unwrap();
+                            self.abort(a);
                         }
                     } else {
                         panic!("seed {seed}: {error:?}");
