@@ -1013,3 +1013,68 @@ fn sim_an_abort_after_every_produce_failed_still_sends_end_txn() {
         assert!(open.is_empty(), "tv {tv}: {open:?}");
     }
 }
+
+/// Records and offsets sent into a transaction the coordinator already
+/// timed out: whatever fails first, the producer ends fenced (fatal), and
+/// nothing reports INVALID_TXN_STATE.
+#[test]
+fn sim_sending_into_a_timed_out_transaction_ends_fenced() {
+    for tv in [0, 2] {
+        let mut sim = Sim::with_configs(
+            37,
+            1,
+            |c| c.transaction_version = tv,
+            |c| {
+                c.producer.transactional_id = Some("late-sender".into());
+                c.producer.transaction_timeout = SECS(2);
+                c.request_timeout = SECS(3);
+            },
+        );
+        sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 0, "early");
+        sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+        sim.run_exactly(SECS(5));
+        // The same partition, a new one, and offsets.
+        send(&mut sim, 0, "late-0");
+        send(&mut sim, 1, "late-1");
+        let now = sim.now;
+        let offsets = [(
+            TopicPartition::new(TOPIC, 2),
+            OffsetAndMetadata::new(1, None),
+        )];
+        let _ = sim
+            .client
+            .transactions()
+            .send_offsets(now, offsets, &GroupMetadata::new("g"));
+        sim.flush();
+        sim.run_for(SECS(10));
+        let now = sim.now;
+        match sim.client.transactions().abort(now) {
+            Ok(()) => {
+                sim.flush();
+                sim.run_for(SECS(10));
+            }
+            Err(e) => assert!(e.is_fatal(), "tv {tv}: {e}"),
+        }
+        assert_eq!(
+            sim.client.transactions().state(),
+            Some(TxnState::FatalError),
+            "tv {tv}"
+        );
+        let fenced = TxnError::Fatal(TxnCause::Broker(ErrorCode::ProducerFenced));
+        let now = sim.now;
+        assert_eq!(sim.client.transactions().begin(now), Err(fenced), "tv {tv}");
+        // Neither a transaction event nor a record's report.
+        let states: Vec<_> = sim
+            .events
+            .iter()
+            .filter(|e| format!("{e:?}").contains("InvalidTxnState"))
+            .collect();
+        assert!(states.is_empty(), "tv {tv}: {states:?}");
+        assert!(committed(&sim).0.iter().all(Vec::is_empty), "tv {tv}");
+    }
+}
