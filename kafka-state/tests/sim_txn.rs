@@ -1078,3 +1078,77 @@ fn sim_sending_into_a_timed_out_transaction_ends_fenced() {
         assert!(committed(&sim).0.iter().all(Vec::is_empty), "tv {tv}");
     }
 }
+
+/// A transaction whose offsets are on their way (the first request that
+/// opens it on the coordinator: AddOffsetsToTxn, or TxnOffsetCommit under
+/// v2, answered after a second), aborted before their answer.
+fn abort_with_offsets_in_flight(tv: i16, seen: &mut usize) -> Sim {
+    let mut sim = Sim::with_configs(
+        41,
+        1,
+        |c| c.transaction_version = tv,
+        |c| {
+            c.producer.transactional_id = Some("offsets-in-flight".into());
+            c.producer.transaction_timeout = SECS(5);
+            c.request_timeout = SECS(3);
+        },
+    );
+    sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+    init(&mut sim, seen);
+    let api = if tv >= 2 {
+        ApiKey::TxnOffsetCommit
+    } else {
+        ApiKey::AddOffsetsToTxn
+    };
+    sim.cluster.set_api_latency(api, SECS(1));
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    let offsets = [(
+        TopicPartition::new(TOPIC, 0),
+        OffsetAndMetadata::new(4, None),
+    )];
+    let sent_before = sim.sent.len();
+    sim.client
+        .transactions()
+        .send_offsets(now, offsets, &GroupMetadata::new("g"))
+        .unwrap();
+    sim.flush();
+    sim.run_until(SECS(5), |s| {
+        s.sent[sent_before..].iter().any(|(_, _, a)| *a == api)
+    });
+    let now = sim.now;
+    sim.client.transactions().abort(now).unwrap();
+    sim.flush();
+    sim.run_for(SECS(3));
+    sim.cluster.set_api_latency(api, Duration::ZERO);
+    sim
+}
+
+/// The abort answers the `send_offsets` it drops, then itself: one event
+/// per command.
+#[test]
+fn sim_an_abort_answers_the_offsets_it_drops() {
+    for tv in [0, 2] {
+        let mut seen = 0;
+        let mut sim = abort_with_offsets_in_flight(tv, &mut seen);
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Failed {
+                op: Some(TxnOp::SendOffsets),
+                error: TxnError::Abortable(TxnCause::Aborted),
+            },
+            "tv {tv}"
+        );
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Aborted,
+            "tv {tv}"
+        );
+        sim.run_for(SECS(2));
+        assert_eq!(
+            txn_events(&sim).len(),
+            seen,
+            "tv {tv}: one event per command"
+        );
+    }
+}

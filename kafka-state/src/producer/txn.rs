@@ -92,6 +92,10 @@ pub enum TxnCause {
     /// A broker supports no version of an API the transaction needs.
     #[error("the broker supports no usable version of {0}")]
     Unsupported(ApiKey),
+    /// The application aborted the transaction before the command ended
+    /// (offsets still waiting to be sent are dropped with it).
+    #[error("the transaction was aborted first")]
+    Aborted,
 }
 
 /// A transactional producer's error, classified as applications need it.
@@ -654,15 +658,21 @@ impl TxnManager {
         }
     }
 
-    /// Starts an abort; the producer drops what it has not sent.
-    pub(crate) fn abort(&mut self) -> Result<(), TxnError> {
+    /// Starts an abort; the producer drops what it has not sent, and
+    /// answers the `send_offsets` still waiting.
+    pub(crate) fn abort(&mut self, events: &mut VecDeque<Event>) -> Result<(), TxnError> {
         self.check_fatal()?;
         match self.state {
             TxnState::InTransaction | TxnState::AbortableError => {
                 self.state = TxnState::Aborting;
                 self.error = None;
                 self.to_add.clear();
-                self.offsets.clear();
+                for _ in self.offsets.drain(..) {
+                    events.push_back(Event::Transaction(TxnEvent::Failed {
+                        op: Some(TxnOp::SendOffsets),
+                        error: TxnError::Abortable(TxnCause::Aborted),
+                    }));
+                }
                 Ok(())
             }
             TxnState::Aborting => Ok(()),
@@ -1404,7 +1414,11 @@ impl Transactions<'_> {
     /// [`ProduceError::TransactionAborted`], records sent are answered
     /// first, then the coordinator aborts. Ends with [`TxnEvent::Aborted`].
     pub fn abort(&mut self, now: Instant) -> Result<(), TxnError> {
-        self.manager(now)?.abort()?;
+        let manager = self.manager(now)?;
+        let mut events = VecDeque::new();
+        let outcome = manager.abort(&mut events);
+        self.client.events.extend(events);
+        outcome?;
         self.client.pump();
         Ok(())
     }
