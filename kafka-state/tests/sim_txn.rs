@@ -1152,3 +1152,29 @@ fn sim_an_abort_answers_the_offsets_it_drops() {
         );
     }
 }
+
+/// The transaction the offsets opened is ended by EndTxn, not left to the
+/// coordinator's timeout (which would fence the producer): after longer
+/// than the timeout the next transaction commits.
+#[test]
+fn sim_an_abort_while_offsets_are_in_flight_still_ends_the_transaction() {
+    for tv in [0, 2] {
+        let mut seen = 0;
+        let mut sim = abort_with_offsets_in_flight(tv, &mut seen);
+        sim.run_until(SECS(30), |s| txn_events(s).contains(&TxnEvent::Aborted));
+        seen = txn_events(&sim).len();
+        sim.run_exactly(SECS(8));
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 0, "kept");
+        let now = sim.now;
+        sim.client.transactions().commit(now).unwrap();
+        sim.flush();
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Committed,
+            "tv {tv}"
+        );
+        assert_eq!(committed(&sim).0[0], values(&["kept"]), "tv {tv}");
+    }
+}

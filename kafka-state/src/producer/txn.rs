@@ -1218,6 +1218,11 @@ impl TxnManager {
     ) {
         let now = ctx.now;
         let Some(group) = self.offsets.front().map(|j| j.group.group_id.clone()) else {
+            // Aborted meanwhile. Under v2 the request may have opened the
+            // transaction on the coordinator: the abort must end it there.
+            if self.v2 {
+                self.maybe_started = true;
+            }
             return;
         };
         let r = match result {
