@@ -1160,3 +1160,80 @@ fn sim_a_seek_while_the_committed_offset_loads_wins() {
         assert_eq!(got, (first..10).collect::<Vec<_>>(), "{to:?}");
     }
 }
+
+/// A member that joins before its metadata knows the topic asks for its
+/// committed offsets without the topic's id: the answer cannot name the
+/// partition, which must not be taken for "nothing committed" (the
+/// member would start over from the reset policy and read everything
+/// again); it asks again once it knows the topic.
+#[test]
+fn sim_a_committed_offset_is_not_lost_to_an_unknown_topic_id() {
+    use kafka_proto::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_proto::messages::OffsetCommitRequest;
+    use kafka_state::group::{GroupConfig, RangeAssignor};
+
+    let group = |c: &mut Config| {
+        let mut g = GroupConfig::new("g").only_assignor(|| RangeAssignor);
+        g.enable_auto_commit = false;
+        c.group = Some(g);
+        c.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+        c.consumer.fetch_max_wait = MS(100);
+    };
+    let mut sim = new_sim(43, 1, 2, group);
+    for p in 0..2 {
+        produce(&mut sim, p, &values("v", 0, 10), 0, Compression::None, None);
+    }
+    let commit = OffsetCommitRequest::default()
+        .with_group_id("g".into())
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(String::new())
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TOPIC.into())
+            .with_partitions(
+                (0..2)
+                    .map(|p| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(7)
+                    })
+                    .collect(),
+            )]);
+    let ResponseBody::OffsetCommit(r) = sim.side_call(0, 8, commit.into()) else {
+        panic!("wrong response type")
+    };
+    assert!(r.topics[0].partitions.iter().all(|p| p.error_code == 0));
+    // Client 0 joins alone and leads; it takes no records.
+    let now = sim.now;
+    sim.client.consumer().subscribe(now, [TOPIC]).unwrap();
+    sim.flush();
+    sim.run_until(SECS(30), |s| s.client.consumer().assignment().len() == 2);
+    // The newcomer's metadata answers come late: it is assigned its
+    // partition before it knows the topic.
+    sim.cluster.set_api_latency(ApiKey::Metadata, SECS(4));
+    let peer = sim.add_client(group);
+    let now = sim.now;
+    sim.client_of(peer)
+        .consumer()
+        .subscribe(now, [TOPIC])
+        .unwrap();
+    sim.flush();
+    let mut first: Option<i64> = None;
+    sim.run_until(SECS(60), |s| {
+        let now = s.now;
+        let c = s.client_of(peer);
+        while let Some(fetched) = c.consumer().poll_records(now) {
+            for r in fetched {
+                let r = r.expect("records decode");
+                first.get_or_insert(r.offset);
+            }
+        }
+        first.is_some()
+    });
+    assert_eq!(
+        first,
+        Some(7),
+        "the newcomer starts at the committed offset"
+    );
+}
