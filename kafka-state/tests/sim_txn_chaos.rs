@@ -466,7 +466,11 @@ impl World {
                 }
                 Restore::Thaw(peer) => {
                     self.sim.thaw(peer);
-                    if let Some(app) = self.apps.iter_mut().find(|x| x.peer == peer) {
+                    let zombie = self
+                        .apps
+                        .iter_mut()
+                        .find(|x| x.peer == peer && x.zombie && x.phase != Phase::Dead);
+                    if let Some(app) = zombie {
                         // What it sends from now on must never be visible.
                         app.label = format!("zombie-{peer}");
                     }
@@ -532,10 +536,15 @@ impl World {
             // An instance freezes past its session; a replacement takes its
             // transactional id; the old one thaws later and runs on.
             6 if self.replacing && self.zombies == 0 => {
+                // Only an instance that has its epoch: one still waiting
+                // for it would be the newest instance once it thaws.
                 let live: Vec<usize> = self
                     .live()
                     .into_iter()
-                    .filter(|a| !self.sim.is_frozen(self.apps[*a].peer))
+                    .filter(|a| {
+                        !self.sim.is_frozen(self.apps[*a].peer)
+                            && self.apps[*a].phase != Phase::Init
+                    })
                     .collect();
                 if live.is_empty() {
                     return;
