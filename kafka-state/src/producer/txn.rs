@@ -1417,7 +1417,9 @@ impl Transactions<'_> {
 
     /// Aborts the open transaction: records not sent yet fail with
     /// [`ProduceError::TransactionAborted`], records sent are answered
-    /// first, then the coordinator aborts. Ends with [`TxnEvent::Aborted`].
+    /// first, then the coordinator aborts. Ends with [`TxnEvent::Aborted`];
+    /// `send_offsets` calls still waiting are answered first, with
+    /// [`TxnEvent::Failed`] and [`TxnCause::Aborted`].
     pub fn abort(&mut self, now: Instant) -> Result<(), TxnError> {
         let manager = self.manager(now)?;
         let mut events = VecDeque::new();
