@@ -32,7 +32,7 @@ use kafka_state::consumer::{AutoOffsetReset, IsolationLevel, SeekTo};
 use kafka_state::group::{
     CooperativeStickyAssignor, GroupConfig, OffsetAndMetadata, RangeAssignor,
 };
-use kafka_state::{ConsumerEvent, Event, ProducerRecord, TopicPartition, TxnEvent};
+use kafka_state::{ConsumerEvent, Event, ProducerRecord, TopicPartition, TxnEvent, TxnOp};
 use sim::{for_each_seed, Sim, SimRng};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
@@ -403,11 +403,16 @@ impl World {
                         c.consumer().revoke_done(now).unwrap();
                     }
                 }
-                TxnEvent::Failed { error, .. } => {
+                TxnEvent::Failed { error, op } => {
                     if error.is_fatal() {
                         self.die(a);
                     } else if error.is_abortable() {
-                        if matches!(self.apps[a].phase, Phase::Open | Phase::Ending) {
+                        // A failed commit, or offsets refused while the
+                        // transaction is open: abort. Offsets refused on
+                        // the way to a commit or an abort change nothing
+                        // (the commit's own event follows).
+                        let phase = self.apps[a].phase;
+                        if phase == Phase::Open || op == Some(TxnOp::Commit) {
                             self.abort(a);
                         }
                     } else {
