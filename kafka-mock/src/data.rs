@@ -500,7 +500,7 @@ impl Cluster {
                     last_included = b.last_offset;
                 }
                 if read_committed && version >= 4 {
-                    let aborted: Vec<AbortedTransaction> = log
+                    let mut aborted: Vec<AbortedTransaction> = log
                         .aborted
                         .iter()
                         .filter(|a| {
@@ -512,6 +512,9 @@ impl Cluster {
                                 .with_first_offset(a.first_offset)
                         })
                         .collect();
+                    if self.faults.reverse_aborted {
+                        aborted.reverse();
+                    }
                     pd.aborted_transactions = Some(aborted);
                 } else {
                     pd.aborted_transactions = None;

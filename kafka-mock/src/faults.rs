@@ -65,6 +65,8 @@ pub struct Faults {
     /// Newest version served per API, below what the mock knows: an older
     /// broker.
     pub(crate) max_versions: HashMap<ApiKey, i16>,
+    /// List a read_committed Fetch's aborted transactions newest first.
+    pub(crate) reverse_aborted: bool,
 }
 
 impl Faults {
@@ -111,6 +113,12 @@ impl crate::Cluster {
     /// Adds latency to every response from `broker` (zero removes it).
     pub fn set_broker_latency(&mut self, broker: i32, latency: Duration) {
         self.faults.broker_latency.insert(broker, latency);
+    }
+
+    /// Lists the aborted transactions of a read_committed Fetch answer
+    /// newest first: Kafka promises no order, so a reader must sort them.
+    pub fn set_reverse_aborted_transactions(&mut self, on: bool) {
+        self.faults.reverse_aborted = on;
     }
 
     /// Answers acks=0 produce requests like acks=1 ones, as some brokers

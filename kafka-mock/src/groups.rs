@@ -1960,6 +1960,25 @@ impl Cluster {
         }
     }
 
+    /// `require_stable` (KIP-447): a partition whose offset an ongoing
+    /// transaction holds answers UNSTABLE_OFFSET_COMMIT until it ends, so
+    /// that a new owner does not start before a zombie's commit.
+    fn hold_unstable(&self, group: &str, fetched: &mut [FetchedTopic]) {
+        for (topic, _, parts) in fetched.iter_mut() {
+            for part in parts.iter_mut() {
+                if self.txn_offset_pending(group, topic, part.0) {
+                    *part = (
+                        part.0,
+                        -1,
+                        -1,
+                        String::new(),
+                        ErrorCode::UnstableOffsetCommit,
+                    );
+                }
+            }
+        }
+    }
+
     fn offset_fetch(&mut self, ctx: &Ctx, req: OffsetFetchRequest) -> Reply {
         let version = ctx.version;
         let injected = self
@@ -1992,8 +2011,11 @@ impl Cluster {
                         .map(|t| (Some(t.name), t.topic_id, t.partition_indexes))
                         .collect()
                 });
-                rg.topics = self
-                    .fetch_group_offsets(&g.group_id, wanted, by_id)
+                let mut fetched = self.fetch_group_offsets(&g.group_id, wanted, by_id);
+                if req.require_stable {
+                    self.hold_unstable(&g.group_id, &mut fetched);
+                }
+                rg.topics = fetched
                     .into_iter()
                     .map(|(name, id, parts)| {
                         let mut t = OffsetFetchResponseTopics::default().with_partitions(
@@ -2039,7 +2061,13 @@ impl Cluster {
                     (n.unwrap_or_default(), id, parts)
                 })
                 .collect(),
-            (None, w) => self.fetch_group_offsets(&req.group_id, w, false),
+            (None, w) => {
+                let mut fetched = self.fetch_group_offsets(&req.group_id, w, false);
+                if version >= 7 && req.require_stable {
+                    self.hold_unstable(&req.group_id, &mut fetched);
+                }
+                fetched
+            }
         };
         resp.topics = topics
             .into_iter()

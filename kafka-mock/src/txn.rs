@@ -206,6 +206,18 @@ impl Cluster {
         }
     }
 
+    /// Whether an ongoing transaction holds an offset of `group` for the
+    /// partition that is not committed yet.
+    pub(crate) fn txn_offset_pending(&self, group: &str, topic: &str, partition: i32) -> bool {
+        let key = (topic.to_string(), partition);
+        self.txn.txns.values().any(|m| {
+            m.state == TxnState::Ongoing
+                && m.pending_offsets
+                    .get(group)
+                    .is_some_and(|o| o.contains_key(&key))
+        })
+    }
+
     /// When the earliest ongoing transaction times out.
     pub(crate) fn txn_next_deadline(&self) -> Option<Instant> {
         self.txn.txns.values().filter_map(TxnMeta::deadline).min()
@@ -1256,6 +1268,44 @@ mod tests {
         assert_eq!(end(&mut cluster, now, pid, epoch, false), 0);
         assert_eq!(cluster.txn.offset_commits.len(), 1);
         assert!(cluster.txn.txns["tx"].pending_offsets.is_empty());
+
+        // KIP-447: a reader asking for stable offsets waits while a
+        // transaction holds one; others read the last committed offset.
+        let add = RequestBody::AddOffsetsToTxn(
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id("tx".into())
+                .with_producer_id(pid)
+                .with_producer_epoch(epoch)
+                .with_group_id("g".into()),
+        );
+        respond(&mut cluster, &c, add);
+        let r = respond(&mut cluster, &c, offset_commit(pid, epoch, 10));
+        assert_eq!(codes(&r)[0], 0);
+        let fetch = |cluster: &mut Cluster, stable: bool| {
+            use kafka_proto::messages::offset_fetch_request::OffsetFetchRequestTopic;
+            let body = RequestBody::OffsetFetch(
+                kafka_proto::messages::OffsetFetchRequest::default()
+                    .with_group_id("g".into())
+                    .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                        .with_name("t".into())
+                        .with_partition_indexes(vec![0])]))
+                    .with_require_stable(stable),
+            );
+            match crate::groups::dispatch(cluster, &ctx(now, 7), body) {
+                Ok(Reply::Respond(ResponseBody::OffsetFetch(r))) => {
+                    let p = &r.topics[0].partitions[0];
+                    (p.error_code, p.committed_offset)
+                }
+                _ => panic!("no OffsetFetch answer"),
+            }
+        };
+        assert_eq!(
+            fetch(&mut cluster, true),
+            (ErrorCode::UnstableOffsetCommit.code(), -1)
+        );
+        assert_eq!(fetch(&mut cluster, false), (0, 6));
+        assert_eq!(end(&mut cluster, now, pid, epoch, true), 0);
+        assert_eq!(fetch(&mut cluster, true), (0, 10));
 
         // TxnOffsetCommit v5 (transaction v2) adds the group by itself.
         let r = respond(&mut cluster, &ctx(now, 5), offset_commit(pid, epoch, 11));

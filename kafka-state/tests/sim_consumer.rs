@@ -1026,3 +1026,214 @@ fn sim_revoke_and_reassign_resumes_from_consumed_offsets() {
         assert!(revokes > 0, "seed {seed}: no partition was ever revoked");
     });
 }
+
+/// Kafka promises no order for the aborted transactions of a Fetch
+/// answer; the mock lists them newest first here. One producer aborts,
+/// commits and aborts again: taken in the order given, its first aborted
+/// transaction would be visible.
+#[test]
+fn sim_read_committed_sorts_the_aborted_transactions_it_is_given() {
+    for_each_seed(|seed| {
+        let mut sim = new_sim(seed, 1, 1, |c| {
+            c.consumer.isolation_level = IsolationLevel::ReadCommitted;
+            c.consumer.max_partition_fetch_bytes = 200 + (seed as usize % 3) * 600;
+        });
+        sim.cluster.set_reverse_aborted_transactions(true);
+        let mut a = begin_txn(&mut sim, "a");
+        let mut b = begin_txn(&mut sim, "b");
+        let plain = values("plain", 0, 2);
+        produce(&mut sim, 0, &plain, 0, Compression::None, None);
+        add_partition(&mut sim, &a, 0);
+        produce(
+            &mut sim,
+            0,
+            &values("a", 0, 2),
+            0,
+            Compression::None,
+            Some(&mut a),
+        );
+        add_partition(&mut sim, &b, 0);
+        produce(
+            &mut sim,
+            0,
+            &values("b", 0, 2),
+            0,
+            Compression::None,
+            Some(&mut b),
+        );
+        end_txn(&mut sim, &a, false);
+        add_partition(&mut sim, &a, 0);
+        produce(
+            &mut sim,
+            0,
+            &values("a", 2, 2),
+            0,
+            Compression::None,
+            Some(&mut a),
+        );
+        end_txn(&mut sim, &a, true);
+        end_txn(&mut sim, &b, true);
+        add_partition(&mut sim, &a, 0);
+        produce(
+            &mut sim,
+            0,
+            &values("a", 4, 2),
+            0,
+            Compression::None,
+            Some(&mut a),
+        );
+        end_txn(&mut sim, &a, false);
+        let tail = values("tail", 0, 2);
+        produce(&mut sim, 0, &tail, 0, Compression::None, None);
+        let (_, end) = sim.cluster.partition_offsets(TOPIC, 0).unwrap();
+
+        assign(&mut sim, [0]);
+        let mut got: Vec<Bytes> = Vec::new();
+        sim.run_until(SECS(30), |s| {
+            got.extend(take_all(s).into_iter().map(|(_, _, v, _)| v));
+            s.client.consumer().position(&tp(0)) == Some(end)
+        });
+        let mut want = plain;
+        want.extend(values("b", 0, 2));
+        want.extend(values("a", 2, 2));
+        want.extend(tail);
+        assert_eq!(got, want, "seed {seed}");
+    });
+}
+
+/// A group member's new partition waits for its committed offset; a seek
+/// the application makes meanwhile wins, even when its own lookup is
+/// answered after the committed offset (which must then not move the
+/// partition back to it).
+#[test]
+fn sim_a_seek_while_the_committed_offset_loads_wins() {
+    use kafka_proto::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_proto::messages::OffsetCommitRequest;
+    use kafka_state::group::GroupConfig;
+
+    for to in [SeekTo::Earliest, SeekTo::Offset(2)] {
+        let mut sim = new_sim(31, 1, 1, |c| {
+            let mut g = GroupConfig::new("g");
+            g.enable_auto_commit = false;
+            c.group = Some(g);
+        });
+        produce(&mut sim, 0, &values("v", 0, 10), 0, Compression::None, None);
+        let commit = OffsetCommitRequest::default()
+            .with_group_id("g".into())
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(String::new())
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TOPIC.into())
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(7)])]);
+        let ResponseBody::OffsetCommit(r) = sim.side_call(0, 8, commit.into()) else {
+            panic!("wrong response type")
+        };
+        assert_eq!(r.topics[0].partitions[0].error_code, 0);
+        // The committed offset comes back after a second; the seek's own
+        // lookup after three.
+        sim.cluster.set_api_latency(ApiKey::OffsetFetch, SECS(1));
+        sim.cluster.set_api_latency(ApiKey::ListOffsets, SECS(3));
+        let now = sim.now;
+        sim.client.consumer().subscribe(now, [TOPIC]).unwrap();
+        sim.flush();
+        sim.run_until(SECS(30), |s| {
+            consumer_events(s)
+                .iter()
+                .any(|e| matches!(e, ConsumerEvent::PartitionsAssigned { .. }))
+        });
+        let now = sim.now;
+        sim.client.consumer().seek(now, &tp(0), to).unwrap();
+        sim.flush();
+        let mut got = Vec::new();
+        sim.run_until(SECS(30), |s| {
+            got.extend(take_all(s).into_iter().map(|(_, o, _, _)| o));
+            s.client.consumer().position(&tp(0)) == Some(10)
+        });
+        let first = match to {
+            SeekTo::Offset(o) => o,
+            _ => 0,
+        };
+        assert_eq!(got, (first..10).collect::<Vec<_>>(), "{to:?}");
+    }
+}
+
+/// A member that joins before its metadata knows the topic asks for its
+/// committed offsets without the topic's id: the answer cannot name the
+/// partition, which must not be taken for "nothing committed" (the
+/// member would start over from the reset policy and read everything
+/// again); it asks again once it knows the topic.
+#[test]
+fn sim_a_committed_offset_is_not_lost_to_an_unknown_topic_id() {
+    use kafka_proto::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_proto::messages::OffsetCommitRequest;
+    use kafka_state::group::{GroupConfig, RangeAssignor};
+
+    let group = |c: &mut Config| {
+        let mut g = GroupConfig::new("g").only_assignor(|| RangeAssignor);
+        g.enable_auto_commit = false;
+        c.group = Some(g);
+        c.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+        c.consumer.fetch_max_wait = MS(100);
+    };
+    let mut sim = new_sim(43, 1, 2, group);
+    for p in 0..2 {
+        produce(&mut sim, p, &values("v", 0, 10), 0, Compression::None, None);
+    }
+    let commit = OffsetCommitRequest::default()
+        .with_group_id("g".into())
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(String::new())
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TOPIC.into())
+            .with_partitions(
+                (0..2)
+                    .map(|p| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(7)
+                    })
+                    .collect(),
+            )]);
+    let ResponseBody::OffsetCommit(r) = sim.side_call(0, 8, commit.into()) else {
+        panic!("wrong response type")
+    };
+    assert!(r.topics[0].partitions.iter().all(|p| p.error_code == 0));
+    // Client 0 joins alone and leads; it takes no records.
+    let now = sim.now;
+    sim.client.consumer().subscribe(now, [TOPIC]).unwrap();
+    sim.flush();
+    sim.run_until(SECS(30), |s| s.client.consumer().assignment().len() == 2);
+    // The newcomer's metadata answers come late: it is assigned its
+    // partition before it knows the topic.
+    sim.cluster.set_api_latency(ApiKey::Metadata, SECS(4));
+    let peer = sim.add_client(group);
+    let now = sim.now;
+    sim.client_of(peer)
+        .consumer()
+        .subscribe(now, [TOPIC])
+        .unwrap();
+    sim.flush();
+    let mut first: Option<i64> = None;
+    sim.run_until(SECS(60), |s| {
+        let now = s.now;
+        let c = s.client_of(peer);
+        while let Some(fetched) = c.consumer().poll_records(now) {
+            for r in fetched {
+                let r = r.expect("records decode");
+                first.get_or_insert(r.offset);
+            }
+        }
+        first.is_some()
+    });
+    assert_eq!(
+        first,
+        Some(7),
+        "the newcomer starts at the committed offset"
+    );
+}

@@ -642,3 +642,539 @@ fn sim_transactions_survive_coordinator_moves_and_broker_restarts() {
         }
     });
 }
+
+/// Runs until client `peer` reports a transaction event after its first
+/// `seen`, and returns it.
+fn next_txn_event_of(sim: &mut Sim, peer: usize, seen: &mut usize, limit: Duration) -> TxnEvent {
+    let start = *seen;
+    let count = |s: &Sim| {
+        s.events_of(peer)
+            .iter()
+            .filter(|e| matches!(e, Event::Transaction(_)))
+            .count()
+    };
+    sim.run_until(limit, |s| count(s) > start);
+    let e = sim
+        .events_of(peer)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Transaction(t) => Some(t.clone()),
+            _ => None,
+        })
+        .nth(start)
+        .unwrap_or_else(|| panic!("seed {}: no transaction event", sim.seed));
+    *seen = start + 1;
+    e
+}
+
+#[test]
+fn sim_producer_fenced_on_txn_offset_commit_is_fatal() {
+    for tv in [0, 2] {
+        let mut sim = new_sim(11, 1, tv, "fenced-offsets");
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 0, "v");
+        sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::TxnOffsetCommit,
+            ErrorCode::ProducerFenced,
+            1,
+        ));
+        let offsets = [(
+            TopicPartition::new(TOPIC, 0),
+            OffsetAndMetadata::new(3, None),
+        )];
+        let now = sim.now;
+        sim.client
+            .transactions()
+            .send_offsets(now, offsets, &GroupMetadata::new("g"))
+            .unwrap();
+        sim.client.transactions().commit(now).unwrap();
+        sim.flush();
+        // Both waiting commands are answered, each with the fatal error.
+        for op in [TxnOp::SendOffsets, TxnOp::Commit] {
+            let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+            let TxnEvent::Failed {
+                op: Some(got),
+                error,
+            } = e
+            else {
+                panic!("tv {tv}: {e:?}");
+            };
+            assert_eq!(got, op, "tv {tv}");
+            assert!(error.is_fatal(), "tv {tv}: {error}");
+        }
+        assert_eq!(
+            sim.client.transactions().state(),
+            Some(TxnState::FatalError)
+        );
+        sim.run_for(SECS(5));
+        assert!(committed(&sim).0[0].is_empty(), "tv {tv}");
+        assert_eq!(
+            txn_events(&sim).len(),
+            seen,
+            "tv {tv}: one event per command"
+        );
+    }
+}
+
+/// The coordinator aborts a transaction that outlives its timeout and
+/// bumps the epoch, as Kafka's does: the producer is fenced. Kafka's
+/// coordinator lets no producer recover from that (the epoch it would
+/// name is neither the current one nor the last), so the abort or commit
+/// that follows ends with PRODUCER_FENCED, fatal, and never with
+/// INVALID_TXN_STATE.
+#[test]
+fn sim_a_transaction_the_coordinator_timed_out_ends_fenced() {
+    for tv in [0, 2] {
+        for commit in [false, true] {
+            let id = "timed-out";
+            let mut sim = Sim::with_configs(
+                13,
+                1,
+                |c| c.transaction_version = tv,
+                |c| {
+                    c.producer.transactional_id = Some(id.into());
+                    c.producer.transaction_timeout = SECS(2);
+                    c.request_timeout = SECS(3);
+                },
+            );
+            sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+            let mut seen = 0;
+            init(&mut sim, &mut seen);
+            let now = sim.now;
+            sim.client.transactions().begin(now).unwrap();
+            send(&mut sim, 0, "late");
+            sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+            // Past the timeout: the coordinator aborts it.
+            sim.run_exactly(SECS(5));
+            let (got, open) = committed(&sim);
+            assert!(got[0].is_empty() && open.is_empty(), "tv {tv}: not aborted");
+            let now = sim.now;
+            if commit {
+                sim.client.transactions().commit(now).unwrap();
+            } else {
+                sim.client.transactions().abort(now).unwrap();
+            }
+            sim.flush();
+            let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+            let op = if commit { TxnOp::Commit } else { TxnOp::Abort };
+            assert_eq!(
+                e,
+                TxnEvent::Failed {
+                    op: Some(op),
+                    error: TxnError::Fatal(TxnCause::Broker(ErrorCode::ProducerFenced)),
+                },
+                "tv {tv} commit {commit}"
+            );
+            sim.run_for(SECS(5));
+            assert_eq!(
+                txn_events(&sim).len(),
+                seen,
+                "tv {tv}: one event per command"
+            );
+            assert!(committed(&sim).0[0].is_empty(), "tv {tv}");
+        }
+    }
+}
+
+/// An old instance, fenced by a new one, aborts: that fails for good and
+/// must leave the new instance's open transaction alone (asking the
+/// coordinator for the next epoch under the old one would abort it).
+#[test]
+fn sim_a_fenced_instance_aborting_leaves_the_new_instance_alone() {
+    for tv in [0, 2] {
+        let mut sim = new_sim(17, 1, tv, "twins");
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 0, "old");
+        sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+
+        let new = sim.add_client(|c| {
+            c.producer.transactional_id = Some("twins".into());
+            c.request_timeout = SECS(3);
+        });
+        let mut new_seen = 0;
+        let now = sim.now;
+        sim.client_of(new).transactions().init(now).unwrap();
+        sim.flush();
+        let e = next_txn_event_of(&mut sim, new, &mut new_seen, SECS(30));
+        assert!(matches!(e, TxnEvent::Initialized { .. }), "tv {tv}: {e:?}");
+        let now = sim.now;
+        sim.client_of(new).transactions().begin(now).unwrap();
+        let record = ProducerRecord::new(TOPIC)
+            .with_partition(1)
+            .with_value("new");
+        sim.client_of(new).producer().send(now, record).unwrap();
+        sim.flush();
+        sim.run_until(SECS(10), |s| s.client_of(new).producer().is_idle());
+
+        // The old instance aborts while the new transaction is open.
+        let now = sim.now;
+        sim.client.transactions().abort(now).unwrap();
+        sim.flush();
+        let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+        assert!(
+            matches!(&e, TxnEvent::Failed { op: Some(TxnOp::Abort), error } if error.is_fatal()),
+            "tv {tv}: {e:?}"
+        );
+
+        let now = sim.now;
+        sim.client_of(new).transactions().commit(now).unwrap();
+        sim.flush();
+        let e = next_txn_event_of(&mut sim, new, &mut new_seen, SECS(30));
+        assert_eq!(e, TxnEvent::Committed, "tv {tv}");
+        assert_eq!(committed(&sim).0[1], values(&["new"]), "tv {tv}");
+    }
+}
+
+/// An abort while AddPartitionsToTxn is unanswered: the coordinator may
+/// have added the partition (here it did, its answer comes after the
+/// request timeout), so the transaction is open there and only EndTxn
+/// closes it. Finishing the abort locally would leave it to the
+/// coordinator's timeout, which fences the producer: with one producer
+/// only, the next transaction must commit. (First protocol: under v2 no
+/// partition is added apart from a Produce.)
+#[test]
+fn sim_an_abort_with_an_unanswered_add_partitions_still_ends_the_transaction() {
+    let id = "unsure";
+    let mut sim = Sim::with_configs(
+        19,
+        1,
+        |c| {
+            c.transaction_version = 0;
+            c.record_requests = true;
+        },
+        |c| {
+            c.producer.transactional_id = Some(id.into());
+            c.producer.transaction_timeout = SECS(5);
+            c.request_timeout = SECS(3);
+        },
+    );
+    sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+    let mut seen = 0;
+    init(&mut sim, &mut seen);
+    sim.cluster
+        .set_api_latency(ApiKey::AddPartitionsToTxn, SECS(4));
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    send(&mut sim, 0, "dropped");
+    sim.run_until(SECS(5), |s| {
+        s.cluster
+            .recorded_requests()
+            .iter()
+            .any(|r| r.body.api_key() == ApiKey::AddPartitionsToTxn)
+    });
+    let now = sim.now;
+    sim.client.transactions().abort(now).unwrap();
+    sim.flush();
+    let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+    assert_eq!(e, TxnEvent::Aborted);
+    sim.cluster
+        .set_api_latency(ApiKey::AddPartitionsToTxn, Duration::ZERO);
+    // Longer than the transaction timeout.
+    sim.run_exactly(SECS(8));
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    send(&mut sim, 0, "kept");
+    let now = sim.now;
+    sim.client.transactions().commit(now).unwrap();
+    sim.flush();
+    let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+    assert_eq!(e, TxnEvent::Committed);
+    assert_eq!(committed(&sim).0[0], values(&["kept"]));
+}
+
+/// The other side of the unanswered add: the connection dropped before
+/// AddPartitionsToTxn arrived, so nothing is open and the abort's EndTxn
+/// meets INVALID_TXN_STATE, which then only means that: the abort ends
+/// cleanly and the next transaction commits.
+#[test]
+fn sim_an_abort_after_an_add_partitions_that_never_arrived_ends_cleanly() {
+    let mut sim = Sim::with_configs(
+        23,
+        1,
+        |c| {
+            c.transaction_version = 0;
+            c.record_requests = true;
+        },
+        |c| {
+            c.producer.transactional_id = Some("lost-add".into());
+            c.request_timeout = SECS(3);
+        },
+    );
+    sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+    let mut seen = 0;
+    init(&mut sim, &mut seen);
+    let sent_before = sim.sent.len();
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    send(&mut sim, 0, "dropped");
+    // The request is on the wire: the connection drops under it.
+    let is_add = |s: &Sim| {
+        s.sent[sent_before..]
+            .iter()
+            .any(|(_, _, api)| *api == ApiKey::AddPartitionsToTxn)
+    };
+    sim.run_until(SECS(5), |s| is_add(s));
+    let (_, conn, api) = sim.sent[sent_before..]
+        .iter()
+        .copied()
+        .find(|(_, _, api)| *api == ApiKey::AddPartitionsToTxn)
+        .expect("AddPartitionsToTxn sent");
+    assert_eq!(api, ApiKey::AddPartitionsToTxn);
+    sim.drop_connection(conn);
+    let now = sim.now;
+    sim.client.transactions().abort(now).unwrap();
+    sim.flush();
+    let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+    assert_eq!(e, TxnEvent::Aborted);
+    assert!(!sim
+        .cluster
+        .recorded_requests()
+        .iter()
+        .any(|r| r.body.api_key() == ApiKey::AddPartitionsToTxn));
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    send(&mut sim, 0, "kept");
+    let now = sim.now;
+    sim.client.transactions().commit(now).unwrap();
+    sim.flush();
+    assert_eq!(
+        next_txn_event(&mut sim, &mut seen, SECS(30)),
+        TxnEvent::Committed
+    );
+    assert_eq!(committed(&sim).0[0], values(&["kept"]));
+}
+
+/// Every record of the transaction failed on the broker: the abort still
+/// sends EndTxn(abort), since the batches went out (v2) or their
+/// partitions were added (first protocol) and the coordinator holds the
+/// transaction open until told.
+#[test]
+fn sim_an_abort_after_every_produce_failed_still_sends_end_txn() {
+    for tv in [0, 2] {
+        let mut sim = Sim::with_configs(
+            29,
+            1,
+            |c| {
+                c.transaction_version = tv;
+                c.record_requests = true;
+            },
+            |c| {
+                c.producer.transactional_id = Some("all-failed".into());
+                c.request_timeout = SECS(3);
+            },
+        );
+        sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::Produce,
+            ErrorCode::InvalidRecord,
+            100,
+        ));
+        for (p, v) in [(0, "a"), (1, "b"), (2, "c")] {
+            send(&mut sim, p, v);
+        }
+        sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+        let failed = sim
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Delivery { result: Err(_), .. }))
+            .count();
+        assert_eq!(failed, 3, "tv {tv}");
+        sim.cluster.clear_recorded_requests();
+        let now = sim.now;
+        sim.client.transactions().abort(now).unwrap();
+        sim.flush();
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Aborted,
+            "tv {tv}"
+        );
+        let ends: Vec<bool> = sim
+            .cluster
+            .recorded_requests()
+            .iter()
+            .filter_map(|r| match &r.body {
+                RequestBody::EndTxn(e) => Some(e.committed),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ends, vec![false], "tv {tv}: one EndTxn(abort)");
+        let (got, open) = committed(&sim);
+        assert!(got.iter().all(Vec::is_empty), "tv {tv}");
+        assert!(open.is_empty(), "tv {tv}: {open:?}");
+    }
+}
+
+/// Records and offsets sent into a transaction the coordinator already
+/// timed out: whatever fails first, the producer ends fenced (fatal), and
+/// nothing reports INVALID_TXN_STATE.
+#[test]
+fn sim_sending_into_a_timed_out_transaction_ends_fenced() {
+    for tv in [0, 2] {
+        let mut sim = Sim::with_configs(
+            37,
+            1,
+            |c| c.transaction_version = tv,
+            |c| {
+                c.producer.transactional_id = Some("late-sender".into());
+                c.producer.transaction_timeout = SECS(2);
+                c.request_timeout = SECS(3);
+            },
+        );
+        sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+        let mut seen = 0;
+        init(&mut sim, &mut seen);
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 0, "early");
+        sim.run_until(SECS(10), |s| s.client.producer().is_idle());
+        sim.run_exactly(SECS(5));
+        // The same partition, a new one, and offsets.
+        send(&mut sim, 0, "late-0");
+        send(&mut sim, 1, "late-1");
+        let now = sim.now;
+        let offsets = [(
+            TopicPartition::new(TOPIC, 2),
+            OffsetAndMetadata::new(1, None),
+        )];
+        let _ = sim
+            .client
+            .transactions()
+            .send_offsets(now, offsets, &GroupMetadata::new("g"));
+        sim.flush();
+        sim.run_for(SECS(10));
+        let now = sim.now;
+        match sim.client.transactions().abort(now) {
+            Ok(()) => {
+                sim.flush();
+                sim.run_for(SECS(10));
+            }
+            Err(e) => assert!(e.is_fatal(), "tv {tv}: {e}"),
+        }
+        assert_eq!(
+            sim.client.transactions().state(),
+            Some(TxnState::FatalError),
+            "tv {tv}"
+        );
+        let fenced = TxnError::Fatal(TxnCause::Broker(ErrorCode::ProducerFenced));
+        let now = sim.now;
+        assert_eq!(sim.client.transactions().begin(now), Err(fenced), "tv {tv}");
+        // Neither a transaction event nor a record's report.
+        let states: Vec<_> = sim
+            .events
+            .iter()
+            .filter(|e| format!("{e:?}").contains("InvalidTxnState"))
+            .collect();
+        assert!(states.is_empty(), "tv {tv}: {states:?}");
+        assert!(committed(&sim).0.iter().all(Vec::is_empty), "tv {tv}");
+    }
+}
+
+/// A transaction whose offsets are on their way (the first request that
+/// opens it on the coordinator: AddOffsetsToTxn, or TxnOffsetCommit under
+/// v2, answered after a second), aborted before their answer.
+fn abort_with_offsets_in_flight(tv: i16, seen: &mut usize) -> Sim {
+    let mut sim = Sim::with_configs(
+        41,
+        1,
+        |c| c.transaction_version = tv,
+        |c| {
+            c.producer.transactional_id = Some("offsets-in-flight".into());
+            c.producer.transaction_timeout = SECS(5);
+            c.request_timeout = SECS(3);
+        },
+    );
+    sim.cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+    init(&mut sim, seen);
+    let api = if tv >= 2 {
+        ApiKey::TxnOffsetCommit
+    } else {
+        ApiKey::AddOffsetsToTxn
+    };
+    sim.cluster.set_api_latency(api, SECS(1));
+    let now = sim.now;
+    sim.client.transactions().begin(now).unwrap();
+    let offsets = [(
+        TopicPartition::new(TOPIC, 0),
+        OffsetAndMetadata::new(4, None),
+    )];
+    let sent_before = sim.sent.len();
+    sim.client
+        .transactions()
+        .send_offsets(now, offsets, &GroupMetadata::new("g"))
+        .unwrap();
+    sim.flush();
+    sim.run_until(SECS(5), |s| {
+        s.sent[sent_before..].iter().any(|(_, _, a)| *a == api)
+    });
+    let now = sim.now;
+    sim.client.transactions().abort(now).unwrap();
+    sim.flush();
+    sim.run_for(SECS(3));
+    sim.cluster.set_api_latency(api, Duration::ZERO);
+    sim
+}
+
+/// The abort answers the `send_offsets` it drops, then itself: one event
+/// per command.
+#[test]
+fn sim_an_abort_answers_the_offsets_it_drops() {
+    for tv in [0, 2] {
+        let mut seen = 0;
+        let mut sim = abort_with_offsets_in_flight(tv, &mut seen);
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Failed {
+                op: Some(TxnOp::SendOffsets),
+                error: TxnError::Abortable(TxnCause::Aborted),
+            },
+            "tv {tv}"
+        );
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Aborted,
+            "tv {tv}"
+        );
+        sim.run_for(SECS(2));
+        assert_eq!(
+            txn_events(&sim).len(),
+            seen,
+            "tv {tv}: one event per command"
+        );
+    }
+}
+
+/// The transaction the offsets opened is ended by EndTxn, not left to the
+/// coordinator's timeout (which would fence the producer): after longer
+/// than the timeout the next transaction commits.
+#[test]
+fn sim_an_abort_while_offsets_are_in_flight_still_ends_the_transaction() {
+    for tv in [0, 2] {
+        let mut seen = 0;
+        let mut sim = abort_with_offsets_in_flight(tv, &mut seen);
+        sim.run_until(SECS(30), |s| txn_events(s).contains(&TxnEvent::Aborted));
+        seen = txn_events(&sim).len();
+        sim.run_exactly(SECS(8));
+        let now = sim.now;
+        sim.client.transactions().begin(now).unwrap();
+        send(&mut sim, 0, "kept");
+        let now = sim.now;
+        sim.client.transactions().commit(now).unwrap();
+        sim.flush();
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Committed,
+            "tv {tv}"
+        );
+        assert_eq!(committed(&sim).0[0], values(&["kept"]), "tv {tv}");
+    }
+}

@@ -360,6 +360,9 @@ pub(crate) struct PartState {
     stopped: bool,
     /// The offset lookup that will set the position.
     reset: Option<JobId>,
+    /// A group member is loading its committed offset to start from; a
+    /// seek meanwhile clears it, so the seek wins over a late answer.
+    awaits_committed: bool,
     /// The fetch carrying this partition.
     fetching: Option<RequestId>,
     buffered: bool,
@@ -382,6 +385,7 @@ impl PartState {
             revoking: false,
             stopped: false,
             reset: None,
+            awaits_committed: false,
             fetching: None,
             buffered: false,
             backoff_until: None,
@@ -566,7 +570,21 @@ impl ConsumerState {
         metadata: &mut MetadataState,
         events: &mut VecDeque<Event>,
     ) {
-        self.insert(partitions, metadata, events);
+        let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.insert(partitions.iter().cloned(), metadata, events);
+        for tp in &partitions {
+            if let Some(p) = self.parts.get_mut(tp) {
+                // One still assigned keeps a position it has.
+                p.awaits_committed = p.position.is_none() && p.reset.is_none();
+            }
+        }
+    }
+
+    /// Whether the partition still waits for the group's committed offset
+    /// (nothing, the application included, has positioned it since it
+    /// was added).
+    pub(crate) fn awaits_committed(&self, tp: &TopicPartition) -> bool {
+        self.parts.get(tp).is_some_and(|p| p.awaits_committed)
     }
 
     /// Starts an assigned partition where `auto_offset_reset` says (a
@@ -577,7 +595,8 @@ impl ConsumerState {
         tp: &TopicPartition,
         events: &mut VecDeque<Event>,
     ) {
-        if self.parts.contains_key(tp) {
+        if let Some(p) = self.parts.get_mut(tp) {
+            p.awaits_committed = false;
             self.auto_reset(now, tp, None, events);
         }
     }
@@ -748,6 +767,7 @@ impl ConsumerState {
         };
         p.epoch = epoch;
         p.stopped = false;
+        p.awaits_committed = false;
         p.buffered = false;
         p.max_bytes = None;
         p.backoff_until = None;

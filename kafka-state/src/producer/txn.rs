@@ -18,8 +18,9 @@
 //! coordinator, CONCURRENT_TRANSACTIONS, a lost connection) are retried
 //! here. Abortable ones (a record failed, a group rebalanced under
 //! `send_offsets`, TRANSACTION_ABORTABLE) leave the transaction able only
-//! to abort. Fatal ones (fenced by a newer instance, not authorized, an
-//! answer that leaves the outcome unknown) stop the producer for good:
+//! to abort. Fatal ones (fenced by a newer instance or by the
+//! coordinator aborting a transaction past its timeout, not authorized,
+//! an answer that leaves the outcome unknown) stop the producer for good:
 //! every later call returns the same error.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -91,6 +92,10 @@ pub enum TxnCause {
     /// A broker supports no version of an API the transaction needs.
     #[error("the broker supports no usable version of {0}")]
     Unsupported(ApiKey),
+    /// The application aborted the transaction before the command ended
+    /// (offsets still waiting to be sent are dropped with it).
+    #[error("the transaction was aborted first")]
+    Aborted,
 }
 
 /// A transactional producer's error, classified as applications need it.
@@ -345,8 +350,6 @@ enum Waiting {
     Init,
     /// The epoch bump that ends an abort under the first protocol.
     AbortBump,
-    /// A KIP-588 recovery after the coordinator refused the abort's epoch.
-    AbortRecovery,
 }
 
 /// The transaction manager (see the module docs).
@@ -372,6 +375,12 @@ pub(crate) struct TxnManager {
     /// Something (a partition, offsets, a v2 batch) joined the
     /// transaction on the broker, so ending it needs EndTxn.
     started: bool,
+    /// An add (AddPartitionsToTxn, AddOffsetsToTxn, a v2 TxnOffsetCommit)
+    /// went unanswered: the coordinator may have the transaction open, so
+    /// an abort still sends EndTxn (left to the coordinator's timeout, the
+    /// transaction would fence the producer). INVALID_TXN_STATE to that
+    /// abort then means nothing was open.
+    maybe_started: bool,
     offsets: VecDeque<OffsetsJob>,
     in_flight: BTreeMap<RequestId, Req>,
     /// No request (other than a lookup) before this.
@@ -434,6 +443,7 @@ impl TxnManager {
             to_add: BTreeMap::new(),
             adding: BTreeMap::new(),
             started: false,
+            maybe_started: false,
             offsets: VecDeque::new(),
             in_flight: BTreeMap::new(),
             retry_at: None,
@@ -593,6 +603,7 @@ impl TxnManager {
         debug!(target: LOG, v2 = self.v2, "transaction begins");
         self.state = TxnState::InTransaction;
         self.started = false;
+        self.maybe_started = false;
         self.added.clear();
         self.to_add.clear();
         Ok(())
@@ -647,26 +658,25 @@ impl TxnManager {
         }
     }
 
-    /// Starts an abort; the producer drops what it has not sent.
-    pub(crate) fn abort(&mut self) -> Result<(), TxnError> {
+    /// Starts an abort; the producer drops what it has not sent, and
+    /// answers the `send_offsets` still waiting.
+    pub(crate) fn abort(&mut self, events: &mut VecDeque<Event>) -> Result<(), TxnError> {
         self.check_fatal()?;
         match self.state {
             TxnState::InTransaction | TxnState::AbortableError => {
                 self.state = TxnState::Aborting;
                 self.error = None;
                 self.to_add.clear();
-                self.offsets.clear();
+                for _ in self.offsets.drain(..) {
+                    events.push_back(Event::Transaction(TxnEvent::Failed {
+                        op: Some(TxnOp::SendOffsets),
+                        error: TxnError::Abortable(TxnCause::Aborted),
+                    }));
+                }
                 Ok(())
             }
             TxnState::Aborting => Ok(()),
-            TxnState::Initializing
-                if matches!(
-                    self.waiting,
-                    Some(Waiting::AbortBump | Waiting::AbortRecovery)
-                ) =>
-            {
-                Ok(())
-            }
+            TxnState::Initializing if self.waiting == Some(Waiting::AbortBump) => Ok(()),
             _ => Err(self.invalid("abort")),
         }
     }
@@ -807,11 +817,9 @@ impl ProducerState {
             TxnState::Initializing => {
                 let Some(node) = node else { return };
                 let (pid, epoch) = match txn.waiting {
-                    // KIP-360/588: naming the current id and epoch bumps it
+                    // KIP-360: naming the current id and epoch bumps it
                     // without fencing ourselves.
-                    Some(Waiting::AbortBump | Waiting::AbortRecovery) => {
-                        txn.pid.unwrap_or((-1, -1))
-                    }
+                    Some(Waiting::AbortBump) => txn.pid.unwrap_or((-1, -1)),
                     _ => (-1, -1),
                 };
                 let body = InitProducerIdRequest::default()
@@ -877,7 +885,7 @@ impl ProducerState {
                 if in_flight_batches > 0 {
                     return;
                 }
-                if !txn.started {
+                if !txn.started && !txn.maybe_started {
                     txn.finish(false, ctx.events);
                     return;
                 }
@@ -994,6 +1002,7 @@ impl TxnManager {
         self.to_add.clear();
         self.offsets.clear();
         self.failures = 0;
+        self.maybe_started = false;
         if !commit && self.started && !self.v2 {
             // Batches of an aborted transaction may have left gaps in the
             // sequences: the next transaction starts them over under a
@@ -1048,7 +1057,10 @@ impl TxnManager {
             Req::AddOffsets => {
                 let code = match result {
                     Ok(ResponseBody::AddOffsetsToTxn(r)) => ErrorCode::from_code(r.error_code),
-                    _ => ErrorCode::NetworkException,
+                    _ => {
+                        self.maybe_started = true;
+                        ErrorCode::NetworkException
+                    }
                 };
                 match code {
                     ErrorCode::None => {
@@ -1104,7 +1116,7 @@ impl TxnManager {
                         producer_id: pid,
                         epoch,
                     },
-                    Some(Waiting::AbortBump | Waiting::AbortRecovery) => TxnEvent::Aborted,
+                    Some(Waiting::AbortBump) => TxnEvent::Aborted,
                 };
                 info!(target: LOG, producer_id = pid, epoch, "producer id for transactions");
                 ctx.events.push_back(Event::Transaction(event));
@@ -1131,6 +1143,7 @@ impl TxnManager {
         let r = match result {
             Ok(ResponseBody::AddPartitionsToTxn(r)) => r,
             Ok(_) | Err(_) => {
+                self.maybe_started = true;
                 if let Err(RequestError::Disconnected { .. }) = result {
                     self.coordinator.lost();
                 } else {
@@ -1205,11 +1218,18 @@ impl TxnManager {
     ) {
         let now = ctx.now;
         let Some(group) = self.offsets.front().map(|j| j.group.group_id.clone()) else {
+            // Aborted meanwhile. Under v2 the request may have opened the
+            // transaction on the coordinator: the abort must end it there.
+            if self.v2 {
+                self.maybe_started = true;
+            }
             return;
         };
         let r = match result {
             Ok(ResponseBody::TxnOffsetCommit(r)) => r,
             Ok(_) | Err(_) => {
+                // Under v2 it may have added the group to the transaction.
+                self.maybe_started |= self.v2;
                 if let Some(l) = self.groups.get_mut(&group) {
                     l.lost();
                 }
@@ -1283,14 +1303,16 @@ impl TxnManager {
             }
             c if coordinator_moved(c) => self.coordinator.lost(),
             c if retry_code(c) => self.retry_later(now),
-            c @ (ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch) if !commit => {
-                // The coordinator may have aborted the transaction itself on
-                // its timeout, bumping the epoch. KIP-588: asking for the
-                // next epoch with the current one recovers the producer if
-                // that is all that happened; a newer instance fences it.
-                debug!(target: LOG, code = %c.name(), "abort refused for the epoch, recovering");
-                self.state = TxnState::Initializing;
-                self.waiting = Some(Waiting::AbortRecovery);
+            // PRODUCER_FENCED (or INVALID_PRODUCER_EPOCH) falls through to
+            // fatal, on an abort too: a newer instance took the id, or the
+            // coordinator aborted the transaction on its timeout and bumped
+            // the epoch, which Kafka's coordinator lets no producer recover
+            // from (the epoch it would name is neither the current nor the
+            // last one). Asking for the next epoch under the old one would
+            // only abort a newer instance's open transaction.
+            // Only unanswered adds, none applied: nothing was open.
+            ErrorCode::InvalidTxnState if !commit && !self.started && self.maybe_started => {
+                self.finish(false, ctx.events);
             }
             // TRANSACTION_ABORTABLE on a commit: the application aborts.
             ErrorCode::TransactionAbortable if commit => {
@@ -1395,9 +1417,15 @@ impl Transactions<'_> {
 
     /// Aborts the open transaction: records not sent yet fail with
     /// [`ProduceError::TransactionAborted`], records sent are answered
-    /// first, then the coordinator aborts. Ends with [`TxnEvent::Aborted`].
+    /// first, then the coordinator aborts. Ends with [`TxnEvent::Aborted`];
+    /// `send_offsets` calls still waiting are answered first, with
+    /// [`TxnEvent::Failed`] and [`TxnCause::Aborted`].
     pub fn abort(&mut self, now: Instant) -> Result<(), TxnError> {
-        self.manager(now)?.abort()?;
+        let manager = self.manager(now)?;
+        let mut events = VecDeque::new();
+        let outcome = manager.abort(&mut events);
+        self.client.events.extend(events);
+        outcome?;
         self.client.pump();
         Ok(())
     }

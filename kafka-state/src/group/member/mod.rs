@@ -1039,7 +1039,8 @@ impl GroupMember {
                     c.consumer.add_awaiting(partitions, c.metadata, c.events);
                 }
                 ConsumerOp::Position(tp, offset) => {
-                    if c.consumer.position(&tp).is_none() && self.owned.contains(&tp) {
+                    // A seek the application made meanwhile wins.
+                    if c.consumer.awaits_committed(&tp) && self.owned.contains(&tp) {
                         match offset {
                             Some(o) => c.consumer.seek(now, &tp, SeekTo::Offset(o)),
                             None => c.consumer.reset_position(now, &tp, c.events),
@@ -1665,9 +1666,26 @@ impl GroupMember {
             if self.awaiting.get(&tp) != Some(&epoch) {
                 continue;
             }
-            let (code, offset) = found.get(&tp).copied().unwrap_or((group_error, -1));
+            let (code, offset) = match found.get(&tp) {
+                Some(answer) => *answer,
+                // Asked by topic id while the id was unknown (the member
+                // was assigned the topic before its metadata came): the
+                // answer names another topic, or none. That is not
+                // "nothing committed": ask again once the id is known.
+                None if group_error == ErrorCode::None => {
+                    ctx.metadata.request_update();
+                    retry = true;
+                    continue;
+                }
+                None => (group_error, -1),
+            };
+            if code == ErrorCode::UnknownTopicId {
+                ctx.metadata.request_update();
+            }
             if code != ErrorCode::None
-                && (code.is_retriable() || code == ErrorCode::UnstableOffsetCommit)
+                && (code.is_retriable()
+                    || code == ErrorCode::UnstableOffsetCommit
+                    || code == ErrorCode::UnknownTopicId)
             {
                 retry = true;
                 continue;
