@@ -117,6 +117,9 @@ pub fn run(args: &Args, stop: &AtomicBool) -> Result<(), Error> {
     config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
     // Records of aborted transactions (of whoever wrote `from`) are skipped.
     config.consumer.isolation_level = IsolationLevel::ReadCommitted;
+    // A fetch waiting at a broker holds up the transaction's requests
+    // queued behind it on that connection: keep the wait short.
+    config.consumer.fetch_max_wait = Duration::from_millis(50);
     config.producer.transactional_id = Some(args.transactional_id.clone());
     let client = Client::connect(config)?;
 
@@ -173,7 +176,9 @@ fn copy(
             OffsetAndMetadata::new(r.offset + 1, None),
         );
     }
-    let group = consumer.group_metadata()?.ok_or(Error::Unexpected("a consumer without a group"))?;
+    let group = consumer
+        .group_metadata()?
+        .ok_or(Error::Unexpected("a consumer without a group"))?;
     producer.send_offsets_to_transaction(offsets.clone(), &group, TIMEOUT)?;
     producer.commit_transaction(TIMEOUT)?;
     Ok(offsets)
@@ -188,7 +193,10 @@ fn rewind(client: &Client, consumer: &mut Consumer, group: &str) -> Result<(), E
             Some(Ok(c)) if c.offset >= 0 => SeekTo::Offset(c.offset),
             Some(Err(code)) => {
                 let message = Some(format!("the committed offset of {tp}"));
-                return Err(Error::Kafka { code: *code, message });
+                return Err(Error::Kafka {
+                    code: *code,
+                    message,
+                });
             }
             _ => SeekTo::Earliest,
         };

@@ -1,0 +1,184 @@
+//! Runs the `copy_exactly_once` example against the mock, killed midway
+//! and restarted with the same transactional id, and checks that the
+//! target topic holds every source record exactly once.
+//!
+//! The example runs in a child process: this test binary itself, started
+//! again with the example's arguments in [`CHILD`].
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use kafka_tokio::{
+    AutoOffsetReset, Client, Config, IsolationLevel, NewTopic, ProducerRecord, TopicPartition,
+};
+
+#[allow(dead_code)] // its `main` is for `cargo run`
+#[path = "../examples/copy_exactly_once.rs"]
+mod example;
+
+/// Set in a child: the example's arguments, separated by newlines.
+const CHILD: &str = "COPY_EXACTLY_ONCE_ARGS";
+const N: usize = 300;
+
+/// In a child process, runs the example and exits; else returns.
+async fn be_the_example_if_asked() {
+    let Ok(args) = std::env::var(CHILD) else {
+        return;
+    };
+    let args = example::Args::parse(args.lines().map(String::from)).expect("arguments");
+    let code = match example::run(&args, &example::stop_when_stdin_closes()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("copy_exactly_once: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Starts the example as `test`; its committed batch sizes come on the
+/// returned channel.
+fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<usize>) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, args.join("\n"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the example starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // The test harness prints its own lines around the example's.
+            if let Some(rest) = line.strip_prefix(r#"{"event":"committed","records":"#) {
+                let n = rest.split(',').next().unwrap().parse().unwrap();
+                if tx.send(n).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for the next committed batch's size in a blocking thread.
+async fn committed(rx: &mut mpsc::Receiver<usize>, what: &str) -> usize {
+    tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_secs(60)))
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_example_copies_exactly_once_across_a_kill() {
+    be_the_example_if_asked().await;
+    let test = "the_copy_example_copies_exactly_once_across_a_kill";
+    let mock = kafka_mock::MockCluster::builder()
+        .brokers(3)
+        .build()
+        .unwrap();
+    let bootstrap = mock.bootstrap();
+    let admin = Client::bootstrap(&bootstrap).await.unwrap();
+    admin
+        .create_topic(NewTopic::new("src", 3, 1))
+        .await
+        .unwrap();
+    admin
+        .create_topic(NewTopic::new("dst", 3, 1))
+        .await
+        .unwrap();
+    let reports = admin
+        .producer()
+        .send_batch((0..N).map(|i| {
+            ProducerRecord::new("src")
+                .with_key(format!("k{i}"))
+                .with_value(format!("v{i}"))
+                .with_header("i", Some(i.to_string().into()))
+        }))
+        .await;
+    // Where each source record went: its partition.
+    let mut source = BTreeMap::new();
+    for (i, report) in reports.into_iter().enumerate() {
+        source.insert(format!("v{i}"), report.unwrap().partition);
+    }
+
+    let args = [
+        "--bootstrap",
+        &bootstrap,
+        "--from",
+        "src",
+        "--to",
+        "dst",
+        "--group",
+        "copier",
+        "--transactional-id",
+        "copier-1",
+        "--batch",
+        "7",
+    ];
+    // The first instance copies a part and is killed.
+    let (mut first, mut batches) = start(test, &args);
+    let mut copied = 0;
+    while copied < N / 3 {
+        copied += committed(&mut batches, "the first instance commits in time").await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // The second takes over with the same id.
+    let (mut second, mut batches) = start(test, &args);
+    committed(&mut batches, "the second instance commits in time").await;
+
+    let mut config = Config::bootstrap(&bootstrap).unwrap();
+    config.consumer.isolation_level = IsolationLevel::ReadCommitted;
+    config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+    let reader = Client::connect(config).await.unwrap();
+    let mut consumer = reader.consumer().unwrap();
+    consumer.assign_topic("dst").await.unwrap();
+    let mut seen = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut quiet_until = None;
+    // Until all arrived and a second passed with nothing more.
+    while quiet_until.is_none_or(|t| Instant::now() < t) {
+        assert!(Instant::now() < deadline, "{} of {N} copied", seen.len());
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx));
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(100), next).await {
+            let r = r.expect("the stream goes on").unwrap();
+            let value = String::from_utf8(r.value.unwrap().to_vec()).unwrap();
+            let i = &value[1..];
+            assert_eq!(r.key.as_deref(), Some(format!("k{i}").as_bytes()));
+            assert_eq!(r.headers.last("i"), Some(Some(i.to_string().into())));
+            assert_eq!(Some(&r.partition), source.get(&value), "{value}");
+            assert!(seen.insert(value, r.offset).is_none(), "a copy twice");
+        }
+        if seen.len() == N && quiet_until.is_none() {
+            quiet_until = Some(Instant::now() + Duration::from_secs(1));
+        }
+    }
+    assert_eq!(seen.len(), N);
+
+    // Closing stdin stops it cleanly.
+    drop(second.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the example did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+
+    let offsets = admin.group_offsets("copier").await.unwrap();
+    let total: i64 = (0..3)
+        .map(|p| {
+            let tp = TopicPartition::new("src", p);
+            offsets.offsets[&tp].as_ref().unwrap().offset
+        })
+        .sum();
+    assert_eq!(total, N as i64, "{offsets:?}");
+}
