@@ -1,6 +1,6 @@
-//! Runs the `copy_exactly_once` example against the mock, killed midway
-//! and restarted with the same transactional id, and checks that the
-//! target topic holds every source record exactly once.
+//! Runs the `copy_exactly_once` example against the mock, killed midway,
+//! restarted with the same transactional id and made to abort, and checks
+//! that the target topic holds every source record exactly once.
 //!
 //! The example runs in a child process: this test binary itself, started
 //! again with the example's arguments in [`CHILD`].
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use kafka_blocking::{
     AutoOffsetReset, Client, Config, IsolationLevel, NewTopic, ProducerRecord, TopicPartition,
 };
+use kafka_proto::{ApiKey, ErrorCode};
 
 #[allow(dead_code)] // its `main` is for `cargo run`
 #[path = "../examples/copy_exactly_once.rs"]
@@ -21,7 +22,10 @@ mod example;
 
 /// Set in a child: the example's arguments, separated by newlines.
 const CHILD: &str = "COPY_EXACTLY_ONCE_ARGS";
+/// Records in the source before the copy starts, and written while the
+/// second instance runs.
 const N: usize = 300;
+const MORE: usize = 60;
 
 /// In a child process, runs the example and exits; else returns.
 fn be_the_example_if_asked() {
@@ -39,9 +43,19 @@ fn be_the_example_if_asked() {
     std::process::exit(code);
 }
 
-/// Starts the example as `test`; its committed batch sizes come on the
-/// returned channel.
-fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<usize>) {
+/// A line of the example's output.
+#[derive(Debug, PartialEq)]
+enum Report {
+    /// A transaction of this many records committed.
+    Committed(usize),
+    /// A transaction aborted; the example went back to the committed
+    /// offsets.
+    Aborted,
+}
+
+/// Starts the example as `test`; what it reports comes on the returned
+/// channel.
+fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<Report>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, args.join("\n"))
@@ -55,17 +69,27 @@ fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<usize>) {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             // The test harness prints its own lines around the example's.
-            if let Some(rest) = line.strip_prefix(r#"{"event":"committed","records":"#) {
-                let n = rest.split(',').next().unwrap().parse().unwrap();
-                if tx.send(n).is_err() {
-                    break;
-                }
+            let report = if line == r#"{"event":"aborted"}"# {
+                Report::Aborted
+            } else if let Some(rest) = line.strip_prefix(r#"{"event":"committed","records":"#) {
+                Report::Committed(rest.split(',').next().unwrap().parse().unwrap())
+            } else {
+                continue;
+            };
+            if tx.send(report).is_err() {
+                break;
             }
         }
     });
     (child, rx)
 }
 
+/// The copy example, killed midway and restarted with the same
+/// transactional id, then made to abort (the group coordinator refuses
+/// offsets as after a rebalance), leaves every source record in the
+/// target exactly once (as a read_committed reader sees it), in the
+/// source's partition, with its key and headers; the group's offsets end
+/// at the source's end.
 #[test]
 fn the_copy_example_copies_exactly_once_across_a_kill() {
     be_the_example_if_asked();
@@ -78,22 +102,24 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
     let admin = Client::bootstrap(&bootstrap).unwrap();
     admin.create_topic(NewTopic::new("src", 3, 1)).unwrap();
     admin.create_topic(NewTopic::new("dst", 3, 1)).unwrap();
-    let producer = admin.producer();
-    let deliveries: Vec<_> = (0..N)
-        .map(|i| {
-            let r = ProducerRecord::new("src")
-                .with_key(format!("k{i}"))
-                .with_value(format!("v{i}"))
-                .with_header("i", Some(i.to_string().into()));
-            producer.send(r).unwrap()
-        })
-        .collect();
     // Where each source record went: its partition.
     let mut source = BTreeMap::new();
-    for (i, d) in deliveries.into_iter().enumerate() {
-        let report = d.wait().unwrap();
-        source.insert(format!("v{i}"), report.partition);
-    }
+    let mut produce = |from: usize, to: usize| {
+        let producer = admin.producer();
+        let deliveries: Vec<_> = (from..to)
+            .map(|i| {
+                let r = ProducerRecord::new("src")
+                    .with_key(format!("k{i}"))
+                    .with_value(format!("v{i}"))
+                    .with_header("i", Some(i.to_string().into()));
+                (i, producer.send(r).unwrap())
+            })
+            .collect();
+        for (i, d) in deliveries {
+            source.insert(format!("v{i}"), d.wait().unwrap().partition);
+        }
+    };
+    produce(0, N);
 
     let args = [
         "--bootstrap",
@@ -110,21 +136,33 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
         "7",
     ];
     // The first instance copies a part and is killed.
-    let (mut first, committed) = start(test, &args);
+    let (mut first, reports) = start(test, &args);
     let mut copied = 0;
     while copied < N / 3 {
-        copied += committed
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the first instance commits in time");
+        let report = reports.recv_timeout(Duration::from_secs(60));
+        match report.expect("the first instance commits in time") {
+            Report::Committed(n) => copied += n,
+            Report::Aborted => panic!("nothing failed yet"),
+        }
     }
     first.kill().unwrap();
     first.wait().unwrap();
 
     // The second takes over with the same id.
-    let (mut second, committed) = start(test, &args);
-    committed
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the second instance commits in time");
+    let (mut second, reports) = start(test, &args);
+    let report = reports.recv_timeout(Duration::from_secs(60));
+    assert!(
+        matches!(report, Ok(Report::Committed(_))),
+        "the second instance commits in time: {report:?}"
+    );
+    // The group coordinator refuses the next offsets, as after a
+    // rebalance: the example aborts, goes back and copies them again.
+    mock.inject_error(ApiKey::TxnOffsetCommit, ErrorCode::IllegalGeneration, 2);
+    produce(N, N + MORE);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reports.recv_timeout(Duration::from_secs(60)) != Ok(Report::Aborted) {
+        assert!(Instant::now() < deadline, "no transaction aborted");
+    }
 
     let mut config = Config::bootstrap(&bootstrap).unwrap();
     config.consumer.isolation_level = IsolationLevel::ReadCommitted;
@@ -137,7 +175,7 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
     let mut quiet_until = None;
     // Until all arrived and a second passed with nothing more.
     while quiet_until.is_none_or(|t| Instant::now() < t) {
-        assert!(Instant::now() < deadline, "{} of {N} copied", seen.len());
+        assert!(Instant::now() < deadline, "{} copied", seen.len());
         for r in consumer.poll(Duration::from_millis(100)).unwrap() {
             let value = String::from_utf8(r.value.unwrap().to_vec()).unwrap();
             let i = &value[1..];
@@ -146,11 +184,11 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
             assert_eq!(Some(&r.partition), source.get(&value), "{value}");
             assert!(seen.insert(value, r.offset).is_none(), "a copy twice");
         }
-        if seen.len() == N && quiet_until.is_none() {
+        if seen.len() == N + MORE && quiet_until.is_none() {
             quiet_until = Some(Instant::now() + Duration::from_secs(1));
         }
     }
-    assert_eq!(seen.len(), N);
+    assert_eq!(seen.len(), N + MORE);
 
     // Closing stdin stops it cleanly.
     drop(second.stdin.take());
@@ -171,5 +209,5 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
             offsets.offsets[&tp].as_ref().unwrap().offset
         })
         .sum();
-    assert_eq!(total, N as i64, "{offsets:?}");
+    assert_eq!(total, (N + MORE) as i64, "{offsets:?}");
 }

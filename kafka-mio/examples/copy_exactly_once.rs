@@ -18,6 +18,10 @@
 //! {"event":"committed","records":N,"offsets":{"0":N,..}}
 //! ```
 //!
+//! and `{"event":"aborted"}` once a failed transaction is aborted and the
+//! consumer is back at the group's committed offsets (the error goes to
+//! stderr).
+//!
 //! It runs until its stdin closes; a fatal error ends it with status 1.
 //! This is the mio version: one hand-written loop whose state says which
 //! outcome it waits for, the transaction's or the rewind's.
@@ -245,6 +249,7 @@ pub fn run(args: &Args, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Err
                         };
                         client.seek(&tp, to)?;
                     }
+                    emit(r#"{"event":"aborted"}"#);
                     Step::Reading
                 }
                 (step, Event::Transaction(TxnEvent::Failed { error, .. })) => {
@@ -335,11 +340,15 @@ fn report(records: usize, offsets: &Committed) {
         .iter()
         .map(|(tp, o)| format!("\"{}\":{}", tp.partition, o.offset))
         .collect();
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
+    emit(&format!(
         "{{\"event\":\"committed\",\"records\":{records},\"offsets\":{{{}}}}}",
         offsets.join(",")
-    );
+    ));
+}
+
+/// One line on stdout, flushed at once: a reader follows it live.
+fn emit(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }

@@ -35,6 +35,7 @@ use common::Harness;
 use kafka_mio::{
     AutoOffsetReset, Client, Config, Event, NewTopic, ProducerRecord, Tokens, TopicPartition,
 };
+use kafka_proto::{ApiKey, ErrorCode};
 
 /// Set in a child process: the copy example's arguments, one a line. The
 /// example runs in this test binary started again, so that it can be
@@ -57,9 +58,19 @@ fn be_the_copy_example_if_asked() {
     std::process::exit(code);
 }
 
-/// Starts the copy example as `test`; its committed batch sizes come on
-/// the returned channel.
-fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<usize>) {
+/// A line of the example's output.
+#[derive(Debug, PartialEq)]
+enum Report {
+    /// A transaction of this many records committed.
+    Committed(usize),
+    /// A transaction aborted; the example went back to the committed
+    /// offsets.
+    Aborted,
+}
+
+/// Starts the copy example as `test`; what it reports comes on the
+/// returned channel.
+fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<Report>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, args.join("\n"))
@@ -73,11 +84,15 @@ fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<usize>) {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             // The test harness prints its own lines around the example's.
-            if let Some(rest) = line.strip_prefix(r#"{"event":"committed","records":"#) {
-                let n = rest.split(',').next().unwrap().parse().unwrap();
-                if tx.send(n).is_err() {
-                    break;
-                }
+            let report = if line == r#"{"event":"aborted"}"# {
+                Report::Aborted
+            } else if let Some(rest) = line.strip_prefix(r#"{"event":"committed","records":"#) {
+                Report::Committed(rest.split(',').next().unwrap().parse().unwrap())
+            } else {
+                continue;
+            };
+            if tx.send(report).is_err() {
+                break;
             }
         }
     });
@@ -85,13 +100,18 @@ fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<usize>) {
 }
 
 /// The copy example, killed midway and restarted with the same
-/// transactional id, leaves every source record in the target exactly
-/// once (as a read_committed reader sees it), in the source's partition,
-/// with its key and headers; the group's offsets end at the source's end.
+/// transactional id, then made to abort (the group coordinator refuses
+/// offsets as after a rebalance), leaves every source record in the
+/// target exactly once (as a read_committed reader sees it), in the
+/// source's partition, with its key and headers; the group's offsets end
+/// at the source's end.
 #[test]
 fn the_copy_example_copies_exactly_once_across_a_kill() {
     be_the_copy_example_if_asked();
+    // Records in the source before the copy starts, and written while
+    // the second instance runs.
     const N: usize = 300;
+    const MORE: usize = 60;
     let test = "the_copy_example_copies_exactly_once_across_a_kill";
     let mock = kafka_mock::MockCluster::builder()
         .brokers(3)
@@ -110,29 +130,34 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
         })
         .unwrap();
     }
-    let mut ids = BTreeMap::new();
-    for i in 0..N {
-        let r = ProducerRecord::new("src")
-            .with_key(format!("k{i}"))
-            .with_value(format!("v{i}"))
-            .with_header("i", Some(i.to_string().into()));
-        ids.insert(h.clients[admin].send(r).unwrap(), format!("v{i}"));
-    }
-    h.clients[admin].flush().unwrap();
-    let delivered = |h: &Harness| {
-        h.seen[admin]
-            .iter()
-            .filter(|e| matches!(e, Event::Delivery { .. }))
-            .count()
-    };
-    h.until(|h| delivered(h) == N);
     // Where each source record went: its partition.
     let mut source = BTreeMap::new();
-    for e in &h.seen[admin] {
-        if let Event::Delivery { id, result } = e {
-            source.insert(ids[id].clone(), result.as_ref().unwrap().partition);
+    let produce = |h: &mut Harness, range: std::ops::Range<usize>, source: &mut BTreeMap<_, _>| {
+        let mut ids = BTreeMap::new();
+        for i in range {
+            let r = ProducerRecord::new("src")
+                .with_key(format!("k{i}"))
+                .with_value(format!("v{i}"))
+                .with_header("i", Some(i.to_string().into()));
+            ids.insert(h.clients[admin].send(r).unwrap(), format!("v{i}"));
         }
-    }
+        h.clients[admin].flush().unwrap();
+        let answered = |h: &Harness| {
+            h.seen[admin]
+                .iter()
+                .filter(|e| matches!(e, Event::Delivery { id, .. } if ids.contains_key(id)))
+                .count()
+        };
+        h.until(|h| answered(h) == ids.len());
+        for e in &h.seen[admin] {
+            if let Event::Delivery { id, result } = e {
+                if let Some(value) = ids.get(id) {
+                    source.insert(value.clone(), result.as_ref().unwrap().partition);
+                }
+            }
+        }
+    };
+    produce(&mut h, 0..N, &mut source);
 
     let args = [
         "--bootstrap",
@@ -149,21 +174,33 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
         "7",
     ];
     // The first instance copies a part and is killed.
-    let (mut first, committed) = start(test, &args);
+    let (mut first, reports) = start(test, &args);
     let mut copied = 0;
     while copied < N / 3 {
-        copied += committed
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the first instance commits in time");
+        let report = reports.recv_timeout(Duration::from_secs(60));
+        match report.expect("the first instance commits in time") {
+            Report::Committed(n) => copied += n,
+            Report::Aborted => panic!("nothing failed yet"),
+        }
     }
     first.kill().unwrap();
     first.wait().unwrap();
 
     // The second takes over with the same id.
-    let (mut second, committed) = start(test, &args);
-    committed
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the second instance commits in time");
+    let (mut second, reports) = start(test, &args);
+    let report = reports.recv_timeout(Duration::from_secs(60));
+    assert!(
+        matches!(report, Ok(Report::Committed(_))),
+        "the second instance commits in time: {report:?}"
+    );
+    // The group coordinator refuses the next offsets, as after a
+    // rebalance: the example aborts, goes back and copies them again.
+    mock.inject_error(ApiKey::TxnOffsetCommit, ErrorCode::IllegalGeneration, 2);
+    produce(&mut h, N..N + MORE, &mut source);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reports.recv_timeout(Duration::from_secs(60)) != Ok(Report::Aborted) {
+        assert!(Instant::now() < deadline, "no transaction aborted");
+    }
 
     let mut config = Config::bootstrap(&bootstrap).unwrap();
     config.consumer.isolation_level = kafka_state::consumer::IsolationLevel::ReadCommitted;
@@ -178,7 +215,7 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
     let mut quiet_until = None;
     // Until all arrived and a second passed with nothing more.
     while quiet_until.is_none_or(|t| Instant::now() < t) {
-        assert!(Instant::now() < deadline, "{} of {N} copied", seen.len());
+        assert!(Instant::now() < deadline, "{} copied", seen.len());
         h.turn(Duration::from_millis(100));
         while let Some(fetched) = h.clients[reader].poll_records() {
             for r in fetched {
@@ -191,11 +228,11 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
                 assert!(seen.insert(value, r.offset).is_none(), "a copy twice");
             }
         }
-        if seen.len() == N && quiet_until.is_none() {
+        if seen.len() == N + MORE && quiet_until.is_none() {
             quiet_until = Some(Instant::now() + Duration::from_secs(1));
         }
     }
-    assert_eq!(seen.len(), N);
+    assert_eq!(seen.len(), N + MORE);
 
     // Closing stdin stops it cleanly.
     drop(second.stdin.take());
@@ -223,5 +260,5 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
             offsets.offsets[&tp].as_ref().unwrap().offset
         })
         .sum();
-    assert_eq!(total, N as i64, "{offsets:?}");
+    assert_eq!(total, (N + MORE) as i64, "{offsets:?}");
 }

@@ -18,6 +18,10 @@
 //! {"event":"committed","records":N,"offsets":{"0":N,..}}
 //! ```
 //!
+//! and `{"event":"aborted"}` once a failed transaction is aborted and the
+//! consumer is back at the group's committed offsets (the error goes to
+//! stderr).
+//!
 //! It runs until its stdin closes; a fatal error ends it with status 1.
 //! This is the tokio version; the blocking and mio clients have theirs.
 
@@ -146,6 +150,7 @@ pub async fn run(args: &Args, stop: &AtomicBool) -> Result<(), Error> {
                 producer.abort_transaction().await?;
                 // Read again what the aborted transaction held.
                 rewind(&client, &mut consumer, &args.group).await?;
+                emit(r#"{"event":"aborted"}"#);
             }
             Err(e) => return Err(e),
         }
@@ -234,11 +239,15 @@ fn report(records: usize, offsets: &Committed) {
         .iter()
         .map(|(tp, o)| format!("\"{}\":{}", tp.partition, o.offset))
         .collect();
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
+    emit(&format!(
         "{{\"event\":\"committed\",\"records\":{records},\"offsets\":{{{}}}}}",
         offsets.join(",")
-    );
+    ));
+}
+
+/// One line on stdout, flushed at once: a reader follows it live.
+fn emit(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }

@@ -1,6 +1,6 @@
-//! Runs the `copy_exactly_once` example against the mock, killed midway
-//! and restarted with the same transactional id, and checks that the
-//! target topic holds every source record exactly once.
+//! Runs the `copy_exactly_once` example against the mock, killed midway,
+//! restarted with the same transactional id and made to abort, and checks
+//! that the target topic holds every source record exactly once.
 //!
 //! The example runs in a child process: this test binary itself, started
 //! again with the example's arguments in [`CHILD`].
@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
+use kafka_proto::{ApiKey, ErrorCode};
 use kafka_tokio::{
     AutoOffsetReset, Client, Config, IsolationLevel, NewTopic, ProducerRecord, TopicPartition,
 };
@@ -22,7 +23,10 @@ mod example;
 
 /// Set in a child: the example's arguments, separated by newlines.
 const CHILD: &str = "COPY_EXACTLY_ONCE_ARGS";
+/// Records in the source before the copy starts, and written while the
+/// second instance runs.
 const N: usize = 300;
+const MORE: usize = 60;
 
 /// In a child process, runs the example and exits; else returns.
 async fn be_the_example_if_asked() {
@@ -40,9 +44,19 @@ async fn be_the_example_if_asked() {
     std::process::exit(code);
 }
 
-/// Starts the example as `test`; its committed batch sizes come on the
-/// returned channel.
-fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<usize>) {
+/// A line of the example's output.
+#[derive(Debug, PartialEq)]
+enum Report {
+    /// A transaction of this many records committed.
+    Committed(usize),
+    /// A transaction aborted; the example went back to the committed
+    /// offsets.
+    Aborted,
+}
+
+/// Starts the example as `test`; what it reports comes on the returned
+/// channel.
+fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<Report>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, args.join("\n"))
@@ -56,23 +70,54 @@ fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<usize>) {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             // The test harness prints its own lines around the example's.
-            if let Some(rest) = line.strip_prefix(r#"{"event":"committed","records":"#) {
-                let n = rest.split(',').next().unwrap().parse().unwrap();
-                if tx.send(n).is_err() {
-                    break;
-                }
+            let report = if line == r#"{"event":"aborted"}"# {
+                Report::Aborted
+            } else if let Some(rest) = line.strip_prefix(r#"{"event":"committed","records":"#) {
+                Report::Committed(rest.split(',').next().unwrap().parse().unwrap())
+            } else {
+                continue;
+            };
+            if tx.send(report).is_err() {
+                break;
             }
         }
     });
     (child, rx)
 }
 
-/// Waits for the next committed batch's size in a blocking thread.
-async fn committed(rx: &mut mpsc::Receiver<usize>, what: &str) -> usize {
+/// Waits for the example's next report (60 s at most).
+async fn next_report(rx: &mut mpsc::Receiver<Report>, what: &str) -> Report {
     tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_secs(60)))
         .unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
+/// Writes source records `range` (key `k{i}`, value `v{i}`, header `i`)
+/// and notes each one's partition in `source`.
+async fn produce(
+    admin: &Client,
+    range: std::ops::Range<usize>,
+    source: &mut BTreeMap<String, i32>,
+) {
+    let reports = admin
+        .producer()
+        .send_batch(range.clone().map(|i| {
+            ProducerRecord::new("src")
+                .with_key(format!("k{i}"))
+                .with_value(format!("v{i}"))
+                .with_header("i", Some(i.to_string().into()))
+        }))
+        .await;
+    for (i, report) in range.zip(reports) {
+        source.insert(format!("v{i}"), report.unwrap().partition);
+    }
+}
+
+/// The copy example, killed midway and restarted with the same
+/// transactional id, then made to abort (the group coordinator refuses
+/// offsets as after a rebalance), leaves every source record in the
+/// target exactly once (as a read_committed reader sees it), in the
+/// source's partition, with its key and headers; the group's offsets end
+/// at the source's end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_copy_example_copies_exactly_once_across_a_kill() {
     be_the_example_if_asked().await;
@@ -91,20 +136,9 @@ async fn the_copy_example_copies_exactly_once_across_a_kill() {
         .create_topic(NewTopic::new("dst", 3, 1))
         .await
         .unwrap();
-    let reports = admin
-        .producer()
-        .send_batch((0..N).map(|i| {
-            ProducerRecord::new("src")
-                .with_key(format!("k{i}"))
-                .with_value(format!("v{i}"))
-                .with_header("i", Some(i.to_string().into()))
-        }))
-        .await;
     // Where each source record went: its partition.
     let mut source = BTreeMap::new();
-    for (i, report) in reports.into_iter().enumerate() {
-        source.insert(format!("v{i}"), report.unwrap().partition);
-    }
+    produce(&admin, 0..N, &mut source).await;
 
     let args = [
         "--bootstrap",
@@ -121,17 +155,26 @@ async fn the_copy_example_copies_exactly_once_across_a_kill() {
         "7",
     ];
     // The first instance copies a part and is killed.
-    let (mut first, mut batches) = start(test, &args);
+    let (mut first, mut reports) = start(test, &args);
     let mut copied = 0;
     while copied < N / 3 {
-        copied += committed(&mut batches, "the first instance commits in time").await;
+        match next_report(&mut reports, "the first instance commits in time").await {
+            Report::Committed(n) => copied += n,
+            Report::Aborted => panic!("nothing failed yet"),
+        }
     }
     first.kill().unwrap();
     first.wait().unwrap();
 
     // The second takes over with the same id.
-    let (mut second, mut batches) = start(test, &args);
-    committed(&mut batches, "the second instance commits in time").await;
+    let (mut second, mut reports) = start(test, &args);
+    let report = next_report(&mut reports, "the second instance commits in time").await;
+    assert!(matches!(report, Report::Committed(_)), "{report:?}");
+    // The group coordinator refuses the next offsets, as after a
+    // rebalance: the example aborts, goes back and copies them again.
+    mock.inject_error(ApiKey::TxnOffsetCommit, ErrorCode::IllegalGeneration, 2);
+    produce(&admin, N..N + MORE, &mut source).await;
+    while next_report(&mut reports, "a transaction aborts").await != Report::Aborted {}
 
     let mut config = Config::bootstrap(&bootstrap).unwrap();
     config.consumer.isolation_level = IsolationLevel::ReadCommitted;
@@ -144,7 +187,7 @@ async fn the_copy_example_copies_exactly_once_across_a_kill() {
     let mut quiet_until = None;
     // Until all arrived and a second passed with nothing more.
     while quiet_until.is_none_or(|t| Instant::now() < t) {
-        assert!(Instant::now() < deadline, "{} of {N} copied", seen.len());
+        assert!(Instant::now() < deadline, "{} copied", seen.len());
         let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx));
         if let Ok(r) = tokio::time::timeout(Duration::from_millis(100), next).await {
             let r = r.expect("the stream goes on").unwrap();
@@ -155,11 +198,11 @@ async fn the_copy_example_copies_exactly_once_across_a_kill() {
             assert_eq!(Some(&r.partition), source.get(&value), "{value}");
             assert!(seen.insert(value, r.offset).is_none(), "a copy twice");
         }
-        if seen.len() == N && quiet_until.is_none() {
+        if seen.len() == N + MORE && quiet_until.is_none() {
             quiet_until = Some(Instant::now() + Duration::from_secs(1));
         }
     }
-    assert_eq!(seen.len(), N);
+    assert_eq!(seen.len(), N + MORE);
 
     // Closing stdin stops it cleanly.
     drop(second.stdin.take());
@@ -180,5 +223,5 @@ async fn the_copy_example_copies_exactly_once_across_a_kill() {
             offsets.offsets[&tp].as_ref().unwrap().offset
         })
         .sum();
-    assert_eq!(total, N as i64, "{offsets:?}");
+    assert_eq!(total, (N + MORE) as i64, "{offsets:?}");
 }
