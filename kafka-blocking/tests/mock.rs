@@ -1027,3 +1027,44 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     seen.sort();
     assert_eq!(seen, ["a-committed", "b-committed"]);
 }
+
+/// A transaction on a client whose consumer waits at the same broker for
+/// records that do not come is not held up by that wait: the commit
+/// takes a few round trips, not a `fetch_max_wait` per request.
+///
+/// Fails at the time of writing: the core sends every request to a broker
+/// on one connection, and a broker answers a connection's requests in
+/// order (Kafka mutes a connection until its request is answered), so
+/// AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit and EndTxn each
+/// wait behind a fetch held for `fetch_max_wait` (the Java client keeps
+/// the group coordinator on a connection of its own, and its consumer and
+/// producer are separate clients).
+#[test]
+fn a_transaction_is_not_held_up_by_a_fetch_waiting_at_the_broker() {
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    let mock = mock(1);
+    let admin = Client::bootstrap(&mock.bootstrap()).unwrap();
+    admin.create_topic(NewTopic::new("idle", 1, 1)).unwrap();
+    admin.create_topic(NewTopic::new("out", 1, 1)).unwrap();
+
+    let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+    config.consumer.fetch_max_wait = Duration::from_secs(2);
+    config.producer.transactional_id = Some("hol-txn".into());
+    let client = Client::connect(config).unwrap();
+    let producer = client.producer();
+    producer.init_transactions(TIMEOUT).unwrap();
+    let mut consumer = client.consumer().unwrap();
+    consumer.assign_topic("idle").unwrap();
+    // Nothing comes: from now on a fetch waits at the broker.
+    assert!(consumer.poll(Duration::from_millis(300)).unwrap().is_empty());
+
+    let started = Instant::now();
+    producer.begin_transaction().unwrap();
+    drop(producer.send(ProducerRecord::new("out").with_value("x")).unwrap());
+    producer.commit_transaction(TIMEOUT).unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "the commit took {took:?}, behind fetches held for 2 s"
+    );
+}
