@@ -1056,11 +1056,18 @@ fn a_transaction_is_not_held_up_by_a_fetch_waiting_at_the_broker() {
     let mut consumer = client.consumer().unwrap();
     consumer.assign_topic("idle").unwrap();
     // Nothing comes: from now on a fetch waits at the broker.
-    assert!(consumer.poll(Duration::from_millis(300)).unwrap().is_empty());
+    assert!(consumer
+        .poll(Duration::from_millis(300))
+        .unwrap()
+        .is_empty());
 
     let started = Instant::now();
     producer.begin_transaction().unwrap();
-    drop(producer.send(ProducerRecord::new("out").with_value("x")).unwrap());
+    drop(
+        producer
+            .send(ProducerRecord::new("out").with_value("x"))
+            .unwrap(),
+    );
     producer.commit_transaction(TIMEOUT).unwrap();
     let took = started.elapsed();
     assert!(

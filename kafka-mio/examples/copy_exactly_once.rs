@@ -34,9 +34,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_mio::{
-    AdminOutcome, AutoOffsetReset, Client, Config, ConsumerRecord, Error, Event, GroupConfig,
-    GroupEvent, OffsetAndMetadata, ProducerRecord, RequestId, SeekTo, Tokens, TopicPartition,
-    TxnEvent,
+    AdminOutcome, AutoOffsetReset, Client, Config, ConsumerEvent, ConsumerRecord, Error, Event,
+    GroupConfig, GroupEvent, OffsetAndMetadata, ProducerRecord, RequestId, SeekTo, Tokens,
+    TopicPartition, TxnEvent,
 };
 use kafka_state::consumer::IsolationLevel;
 use mio::{Events, Poll};
@@ -162,6 +162,9 @@ pub fn run(args: &Args, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Err
     let to: Arc<str> = args.to.as_str().into();
     let mut keep_partition = false;
     let mut pending = VecDeque::new();
+    // After a rebalance, records read before it may be of partitions gone
+    // or started again from the group's offsets: drop them and go back.
+    let mut rewind_due = false;
 
     loop {
         if matches!(step, Step::Reading) && stop.load(Ordering::SeqCst) {
@@ -225,6 +228,7 @@ pub fn run(args: &Args, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Err
                     Step::Reading
                 }
                 (Step::Aborting, Event::Transaction(TxnEvent::Aborted)) => {
+                    emit(r#"{"event":"aborted"}"#);
                     let now = Instant::now();
                     let id = client.core_mut().admin().group_offsets(now, &args.group)?;
                     Step::Rewinding(id)
@@ -249,7 +253,6 @@ pub fn run(args: &Args, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Err
                         };
                         client.seek(&tp, to)?;
                     }
-                    emit(r#"{"event":"aborted"}"#);
                     Step::Reading
                 }
                 (step, Event::Transaction(TxnEvent::Failed { error, .. })) => {
@@ -263,6 +266,17 @@ pub fn run(args: &Args, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Err
                         pending.clear();
                     }
                     Step::Aborting
+                }
+                (
+                    step,
+                    Event::Consumer(
+                        ConsumerEvent::PartitionsAssigned { .. }
+                        | ConsumerEvent::PartitionsRevoked { .. }
+                        | ConsumerEvent::PartitionsLost { .. },
+                    ),
+                ) => {
+                    rewind_due = true;
+                    step
                 }
                 (_, Event::Group(GroupEvent::Failed(e))) => return Err(e.into()),
                 (_, Event::Fatal(e)) => return Err(e.into()),
@@ -278,14 +292,18 @@ pub fn run(args: &Args, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Err
             client.subscribe([args.from.as_str()])?;
             step = Step::Reading;
         }
+        if matches!(step, Step::Reading) && rewind_due {
+            rewind_due = false;
+            pending.clear();
+            let now = Instant::now();
+            step = Step::Rewinding(client.core_mut().admin().group_offsets(now, &args.group)?);
+        }
         if matches!(step, Step::Reading) && !pending.is_empty() {
             let n = args.batch.min(pending.len());
             let batch: Vec<ConsumerRecord> = pending.drain(..n).collect();
             step = match begin(&mut client, &batch, &to, keep_partition) {
-                Ok(offsets) => Step::Committing {
-                    records: n,
-                    offsets,
-                },
+                Ok((0, _)) => Step::Reading,
+                Ok((records, offsets)) => Step::Committing { records, offsets },
                 Err(Error::Transaction(e)) if e.is_abortable() => {
                     eprintln!("copy_exactly_once: aborting a transaction: {e}");
                     client.abort_transaction()?;
@@ -299,32 +317,44 @@ pub fn run(args: &Args, stop: &AtomicBool) -> Result<(), Box<dyn std::error::Err
 }
 
 /// Opens a transaction with `batch` and the offsets after it, and asks
-/// for its commit; the outcome comes as an event.
+/// for its commit (the outcome comes as an event), leaving out records of
+/// partitions no longer owned (the rebalance that took them sends the
+/// loop back); returns how many records it sent, and the offsets.
 fn begin(
     client: &mut Client,
     batch: &[ConsumerRecord],
     to: &Arc<str>,
     keep_partition: bool,
-) -> Result<Committed, Error> {
-    client.begin_transaction()?;
-    let mut offsets = Committed::new();
-    for r in batch {
-        client.send(copy_of(r, to, keep_partition))?;
-        offsets.insert(
-            TopicPartition::new(&*r.topic, r.partition),
-            OffsetAndMetadata::new(r.offset + 1, None),
-        );
-    }
-    let group = client
-        .core_mut()
+) -> Result<(usize, Committed), Error> {
+    let mut core = client.core_mut();
+    let group = core
         .consumer()
         .group_metadata()
         .ok_or(Error::Unexpected("a consumer without a group"))?;
-    client.send_offsets_to_transaction(offsets.clone(), &group)?;
-    // The commit waits for the records and the offsets.
-    client.commit_transaction()?;
-    Ok(offsets)
+    let owned = core.consumer().assignment();
+    drop(core);
+    let mut offsets = Committed::new();
+    let mut records = 0;
+    for r in batch {
+        let tp = TopicPartition::new(&*r.topic, r.partition);
+        if !owned.contains(&tp) {
+            continue;
+        }
+        if records == 0 {
+            client.begin_transaction()?;
+        }
+        client.send(copy_of(r, to, keep_partition))?;
+        offsets.insert(tp, OffsetAndMetadata::new(r.offset + 1, None));
+        records += 1;
+    }
+    if records > 0 {
+        client.send_offsets_to_transaction(offsets.clone(), &group)?;
+        // The commit waits for the records and the offsets.
+        client.commit_transaction()?;
+    }
+    Ok((records, offsets))
 }
+
 /// The record to write for `r`: same key, value and headers.
 fn copy_of(r: &ConsumerRecord, to: &Arc<str>, keep_partition: bool) -> ProducerRecord {
     let mut out = ProducerRecord::new(Arc::clone(to));

@@ -99,10 +99,37 @@ fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<Report>) {
     (child, rx)
 }
 
+/// Waits until one of `reports` tells of an abort (60 s at most).
+fn wait_for_an_abort(reports: &[&mpsc::Receiver<Report>]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reports
+        .iter()
+        .any(|r| r.try_iter().any(|r| r == Report::Aborted))
+    {
+        assert!(Instant::now() < deadline, "no transaction aborted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Closes `child`'s stdin and waits for it to stop on its own (30 s at
+/// most): it must end successfully.
+fn stop(mut child: Child) {
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the example did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
+
 /// The copy example, killed midway and restarted with the same
-/// transactional id, then made to abort (the group coordinator refuses
-/// offsets as after a rebalance), leaves every source record in the
-/// target exactly once (as a read_committed reader sees it), in the
+/// transactional id, joined by a second instance in its group, then made
+/// to abort (the group coordinator refuses offsets as after a rebalance),
+/// leaves every source record in the target exactly once (as a read_committed reader sees it), in the
 /// source's partition, with its key and headers; the group's offsets end
 /// at the source's end.
 #[test]
@@ -187,20 +214,22 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
     first.wait().unwrap();
 
     // The second takes over with the same id.
-    let (mut second, reports) = start(test, &args);
+    let (second, reports) = start(test, &args);
     let report = reports.recv_timeout(Duration::from_secs(60));
     assert!(
         matches!(report, Ok(Report::Committed(_))),
         "the second instance commits in time: {report:?}"
     );
+    // Another instance joins the group (with its own transactional id):
+    // both go back to the group's offsets after the rebalance.
+    let mut args_2 = args;
+    args_2[9] = "copier-2";
+    let (third, third_reports) = start(test, &args_2);
     // The group coordinator refuses the next offsets, as after a
     // rebalance: the example aborts, goes back and copies them again.
     mock.inject_error(ApiKey::TxnOffsetCommit, ErrorCode::IllegalGeneration, 2);
     produce(&mut h, N..N + MORE, &mut source);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reports.recv_timeout(Duration::from_secs(60)) != Ok(Report::Aborted) {
-        assert!(Instant::now() < deadline, "no transaction aborted");
-    }
+    wait_for_an_abort(&[&reports, &third_reports]);
 
     let mut config = Config::bootstrap(&bootstrap).unwrap();
     config.consumer.isolation_level = kafka_state::consumer::IsolationLevel::ReadCommitted;
@@ -234,17 +263,9 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
     }
     assert_eq!(seen.len(), N + MORE);
 
-    // Closing stdin stops it cleanly.
-    drop(second.stdin.take());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = second.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the example did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status}");
+    // Closing stdin stops them cleanly.
+    stop(second);
+    stop(third);
 
     let id = h.clients[admin]
         .core_mut()

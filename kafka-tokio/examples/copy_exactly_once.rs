@@ -137,14 +137,21 @@ pub async fn run(args: &Args, stop: &AtomicBool) -> Result<(), Error> {
     let to: Arc<str> = args.to.as_str().into();
 
     let mut consumer = client.consumer()?;
+    // After a rebalance, records read before it may be of partitions gone
+    // or started again from the group's offsets: drop them and go back.
+    let rebalanced = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&rebalanced);
+    consumer.on_rebalance(move |_| flag.store(true, Ordering::SeqCst));
     consumer.subscribe([args.from.as_str()]).await?;
     while !stop.load(Ordering::SeqCst) {
         let batch = next_batch(&mut consumer, args.batch).await?;
-        if batch.is_empty() {
+        if rebalanced.swap(false, Ordering::SeqCst) {
+            rewind(&client, &mut consumer, &args.group).await?;
             continue;
         }
         match copy(&producer, &consumer, &batch, &to, keep_partition).await {
-            Ok(offsets) => report(batch.len(), &offsets),
+            Ok(offsets) if offsets.is_empty() => {}
+            Ok(offsets) => report(&batch, &offsets),
             Err(Error::Transaction(e)) if e.is_abortable() => {
                 eprintln!("copy_exactly_once: aborting a transaction: {e}");
                 producer.abort_transaction().await?;
@@ -175,7 +182,9 @@ async fn next_batch(consumer: &mut Consumer, max: usize) -> Result<Vec<ConsumerR
     Ok(batch)
 }
 
-/// Writes `batch` and the offsets after it in one transaction.
+/// Writes `batch` and the offsets after it in one transaction, leaving
+/// out records of partitions no longer owned (the rebalance that took
+/// them sends the loop back); returns the offsets.
 async fn copy(
     producer: &Producer,
     consumer: &Consumer,
@@ -183,23 +192,31 @@ async fn copy(
     to: &Arc<str>,
     keep_partition: bool,
 ) -> Result<Committed, Error> {
-    producer.begin_transaction().await?;
-    let mut offsets = Committed::new();
-    for r in batch {
-        // The commit waits for every record: no need to keep the delivery.
-        drop(producer.send(copy_of(r, to, keep_partition)).await?);
-        offsets.insert(
-            TopicPartition::new(&*r.topic, r.partition),
-            OffsetAndMetadata::new(r.offset + 1, None),
-        );
-    }
+    // The generation first: if it changes before the offsets arrive, the
+    // coordinator refuses them.
     let group = consumer
         .group_metadata()?
         .ok_or(Error::Unexpected("a consumer without a group"))?;
-    producer
-        .send_offsets_to_transaction(offsets.clone(), &group)
-        .await?;
-    producer.commit_transaction().await?;
+    let owned = consumer.assignment()?;
+    let mut offsets = Committed::new();
+    for r in batch {
+        let tp = TopicPartition::new(&*r.topic, r.partition);
+        if !owned.contains(&tp) {
+            continue;
+        }
+        if offsets.is_empty() {
+            producer.begin_transaction().await?;
+        }
+        // The commit waits for every record: no need to keep the delivery.
+        drop(producer.send(copy_of(r, to, keep_partition)).await?);
+        offsets.insert(tp, OffsetAndMetadata::new(r.offset + 1, None));
+    }
+    if !offsets.is_empty() {
+        producer
+            .send_offsets_to_transaction(offsets.clone(), &group)
+            .await?;
+        producer.commit_transaction().await?;
+    }
     Ok(offsets)
 }
 
@@ -234,7 +251,12 @@ fn copy_of(r: &ConsumerRecord, to: &Arc<str>, keep_partition: bool) -> ProducerR
     out
 }
 
-fn report(records: usize, offsets: &Committed) {
+fn report(batch: &[ConsumerRecord], offsets: &Committed) {
+    // Only records of partitions in `offsets` were copied.
+    let records = batch
+        .iter()
+        .filter(|r| offsets.keys().any(|tp| tp.partition == r.partition))
+        .count();
     let offsets: Vec<String> = offsets
         .iter()
         .map(|(tp, o)| format!("\"{}\":{}", tp.partition, o.offset))
