@@ -43,6 +43,16 @@ fn be_the_example_if_asked() {
     std::process::exit(code);
 }
 
+/// A running example, killed if the test ends before it stopped.
+struct Instance(Child);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A line of the example's output.
 #[derive(Debug, PartialEq)]
 enum Report {
@@ -55,7 +65,7 @@ enum Report {
 
 /// Starts the example as `test`; what it reports comes on the returned
 /// channel.
-fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<Report>) {
+fn start(test: &str, args: &[&str]) -> (Instance, mpsc::Receiver<Report>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, args.join("\n"))
@@ -81,7 +91,7 @@ fn start(test: &str, args: &[&str]) -> (Child, mpsc::Receiver<Report>) {
             }
         }
     });
-    (child, rx)
+    (Instance(child), rx)
 }
 
 /// Waits until one of `reports` tells of an abort (60 s at most).
@@ -98,7 +108,8 @@ fn wait_for_an_abort(reports: &[&mpsc::Receiver<Report>]) {
 
 /// Closes `child`'s stdin and waits for it to stop on its own (30 s at
 /// most): it must end successfully.
-fn stop(mut child: Child) {
+fn stop(mut instance: Instance) {
+    let child = &mut instance.0;
     drop(child.stdin.take());
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -172,8 +183,8 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
             Report::Aborted => panic!("nothing failed yet"),
         }
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
 
     // The second takes over with the same id.
     let (second, reports) = start(test, &args);

@@ -1896,6 +1896,35 @@ impl Cluster {
 
     /// Committed offsets of one group for the wanted partitions (or all of
     /// them): (topic, topic id, [(partition, offset, epoch, metadata, error)]).
+    /// With `require_stable`, Kafka answers UNSTABLE_OFFSET_COMMIT for a
+    /// partition whose offsets wait in an open transaction (KIP-447): a
+    /// new owner must not start from the offset that transaction replaces.
+    fn unless_unstable(
+        &self,
+        group_id: &str,
+        require_stable: bool,
+        mut topics: Vec<FetchedTopic>,
+    ) -> Vec<FetchedTopic> {
+        if !require_stable {
+            return topics;
+        }
+        let pending = self.txn.pending_group_offsets(group_id);
+        for (name, _, parts) in &mut topics {
+            for part in parts.iter_mut() {
+                if pending.contains(&(name.clone(), part.0)) {
+                    *part = (
+                        part.0,
+                        -1,
+                        -1,
+                        String::new(),
+                        ErrorCode::UnstableOffsetCommit,
+                    );
+                }
+            }
+        }
+        topics
+    }
+
     fn fetch_group_offsets(
         &self,
         group_id: &str,
@@ -1992,8 +2021,9 @@ impl Cluster {
                         .map(|t| (Some(t.name), t.topic_id, t.partition_indexes))
                         .collect()
                 });
+                let fetched = self.fetch_group_offsets(&g.group_id, wanted, by_id);
                 rg.topics = self
-                    .fetch_group_offsets(&g.group_id, wanted, by_id)
+                    .unless_unstable(&g.group_id, req.require_stable, fetched)
                     .into_iter()
                     .map(|(name, id, parts)| {
                         let mut t = OffsetFetchResponseTopics::default().with_partitions(
@@ -2039,7 +2069,11 @@ impl Cluster {
                     (n.unwrap_or_default(), id, parts)
                 })
                 .collect(),
-            (None, w) => self.fetch_group_offsets(&req.group_id, w, false),
+            (None, w) => {
+                let fetched = self.fetch_group_offsets(&req.group_id, w, false);
+                let stable = version >= 7 && req.require_stable;
+                self.unless_unstable(&req.group_id, stable, fetched)
+            }
         };
         resp.topics = topics
             .into_iter()

@@ -156,6 +156,16 @@ pub(crate) struct ProducerState {
 }
 
 impl ProducerState {
+    /// Partitions whose offsets of `group` wait in a transaction that has
+    /// not ended (an OffsetFetch with `require_stable` may not read them).
+    pub(crate) fn pending_group_offsets(&self, group: &str) -> BTreeSet<(String, i32)> {
+        self.txns
+            .values()
+            .filter_map(|m| m.pending_offsets.get(group))
+            .flat_map(|offsets| offsets.keys().cloned())
+            .collect()
+    }
+
     fn alloc_producer_id(&mut self) -> i64 {
         let id = self.next_producer_id;
         self.next_producer_id += 1;
