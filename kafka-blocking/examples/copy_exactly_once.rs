@@ -18,9 +18,9 @@
 //! {"event":"committed","records":N,"offsets":{"0":N,..}}
 //! ```
 //!
-//! and `{"event":"aborted"}` once a failed transaction is aborted and the
-//! consumer is back at the group's committed offsets (the error goes to
-//! stderr).
+//! and `{"event":"aborted"}` once a failed transaction is aborted (the
+//! error goes to stderr); its records are read again from the group's
+//! committed offsets, as are those read before a rebalance.
 //!
 //! It runs until its stdin closes; a fatal error ends it with status 1.
 
