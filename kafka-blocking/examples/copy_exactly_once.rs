@@ -10,6 +10,8 @@
 //!                   --transactional-id ID [--batch N]
 //! ```
 //!
+//! (`cargo run -p kafka-blocking --example copy_exactly_once_blocking -- ARGS`).
+//!
 //! A record keeps its key, value and headers, and its partition when the
 //! target has as many partitions as the source (else the key chooses).
 //! One JSON line on stdout per committed transaction:
