@@ -834,3 +834,244 @@ fn a_member_commits_in_its_revoke_hook_and_the_successor_starts_there() {
     drop(b);
     second.close();
 }
+
+/// A client of `mock` with transactional id `txn_id`, reading
+/// read_committed from the earliest offset, in group `group` if given
+/// (auto-commit off).
+fn transactional(mock: &MockCluster, txn_id: &str, group: Option<&str>) -> Client {
+    use kafka_blocking::{AutoOffsetReset, GroupConfig, IsolationLevel};
+    let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+    if let Some(group) = group {
+        let mut g = GroupConfig::new(group);
+        g.session_timeout = Duration::from_secs(10);
+        g.heartbeat_interval = Duration::from_secs(1);
+        g.rebalance_timeout = Some(Duration::from_secs(15));
+        g.enable_auto_commit = false;
+        config.group = Some(g);
+    }
+    config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+    config.consumer.isolation_level = IsolationLevel::ReadCommitted;
+    config.producer.transactional_id = Some(txn_id.to_string());
+    Client::connect(config).unwrap()
+}
+
+/// The values a read_committed reader of `topic` sees, once `n` arrived
+/// and a second passed with nothing more.
+fn read_committed(mock: &MockCluster, topic: &str, n: usize) -> Vec<String> {
+    use kafka_blocking::{AutoOffsetReset, IsolationLevel};
+    let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+    config.consumer.isolation_level = IsolationLevel::ReadCommitted;
+    config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+    let reader = Client::connect(config).unwrap();
+    let mut consumer = reader.consumer().unwrap();
+    consumer.assign_topic(topic).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < n {
+        assert!(Instant::now() < deadline, "{} of {n} records", seen.len());
+        for r in consumer.poll(Duration::from_millis(100)).unwrap() {
+            seen.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+        }
+    }
+    let extra = consumer.poll(Duration::from_secs(1)).unwrap();
+    assert!(extra.is_empty(), "records after the last: {extra:?}");
+    seen
+}
+
+/// Consume-transform-produce in transactions, every third one aborted
+/// after writing junk: a read_committed reader sees every input record
+/// exactly once and none of the junk, and the group's offsets commit
+/// with the transactions (the tokio suite's body, on the blocking client).
+#[test]
+fn consume_transform_produce_exactly_once() {
+    use kafka_blocking::{Committed, OffsetAndMetadata, TopicPartition};
+    use std::collections::VecDeque;
+
+    const N: usize = 300;
+    const TIMEOUT: Duration = Duration::from_secs(60);
+    let mock = mock(3);
+    let admin = Client::bootstrap(&mock.bootstrap()).unwrap();
+    for t in ["ctp-in", "ctp-out"] {
+        admin.create_topic(NewTopic::new(t, 3, 1)).unwrap();
+    }
+    let producer = admin.producer();
+    let deliveries: Vec<_> = (0..N)
+        .map(|i| {
+            let r = ProducerRecord::new("ctp-in")
+                .with_partition((i % 3) as i32)
+                .with_value(format!("r{i}"));
+            producer.send(r).unwrap()
+        })
+        .collect();
+    for d in deliveries {
+        d.wait().unwrap();
+    }
+
+    let client = transactional(&mock, "ctp-txn", Some("ctp-g"));
+    let producer = client.producer();
+    // Nothing may be sent before init.
+    let early = producer.send(ProducerRecord::new("ctp-out").with_value("early"));
+    assert!(matches!(early, Err(Error::Transaction(_))), "{early:?}");
+    producer.init_transactions(TIMEOUT).unwrap();
+    let mut consumer = client.consumer().unwrap();
+    consumer.subscribe(["ctp-in"]).unwrap();
+    let mut buffered = VecDeque::new();
+    let (mut read, mut round) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while read < N {
+        round += 1;
+        producer.begin_transaction().unwrap();
+        if round % 3 == 0 {
+            for i in 0..5 {
+                let r = ProducerRecord::new("ctp-out").with_value(format!("junk{round}-{i}"));
+                drop(producer.send(r).unwrap());
+            }
+            producer.abort_transaction(TIMEOUT).unwrap();
+            continue;
+        }
+        let want = 40.min(N - read);
+        while buffered.len() < want {
+            assert!(Instant::now() < deadline, "read {read} of {N}");
+            buffered.extend(consumer.poll(Duration::from_millis(100)).unwrap());
+        }
+        let mut offsets = Committed::new();
+        let mut deliveries = Vec::new();
+        for r in buffered.drain(..want) {
+            let value = std::str::from_utf8(r.value.as_deref().unwrap()).unwrap();
+            let out = ProducerRecord::new("ctp-out")
+                .with_partition(r.partition)
+                .with_value(format!("out-{value}"));
+            deliveries.push(producer.send(out).unwrap());
+            offsets.insert(
+                TopicPartition::new(&*r.topic, r.partition),
+                OffsetAndMetadata::new(r.offset + 1, None),
+            );
+            read += 1;
+        }
+        let meta = consumer.group_metadata().unwrap().expect("in the group");
+        producer
+            .send_offsets_to_transaction(offsets, &meta, TIMEOUT)
+            .unwrap();
+        producer.commit_transaction(TIMEOUT).unwrap();
+        for d in deliveries {
+            d.wait().expect("a committed record was written");
+        }
+    }
+    assert!(
+        buffered.is_empty(),
+        "more records than written: {buffered:?}"
+    );
+    drop(consumer);
+
+    let mut seen = read_committed(&mock, "ctp-out", N);
+    seen.sort();
+    let mut want: Vec<String> = (0..N).map(|i| format!("out-r{i}")).collect();
+    want.sort();
+    assert_eq!(seen, want);
+    let committed = admin.group_offsets("ctp-g").unwrap();
+    let total: i64 = committed
+        .offsets
+        .values()
+        .map(|o| o.as_ref().expect("committed").offset)
+        .sum();
+    assert_eq!(total, N as i64, "{committed:?}");
+}
+
+/// A second producer with the same transactional id fences the first:
+/// the first's open transaction is aborted, its commit fails with a fatal
+/// `Error::Transaction` and so does every later call; the second commits.
+#[test]
+fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
+    const TIMEOUT: Duration = Duration::from_secs(60);
+    let mock = mock(3);
+    let admin = Client::bootstrap(&mock.bootstrap()).unwrap();
+    admin.create_topic(NewTopic::new("fence", 2, 1)).unwrap();
+    let send = |p: &kafka_blocking::Producer, value: &str| {
+        drop(
+            p.send(ProducerRecord::new("fence").with_value(value.to_string()))
+                .unwrap(),
+        );
+    };
+
+    let first = transactional(&mock, "fence-txn", None);
+    let a = first.producer();
+    a.init_transactions(TIMEOUT).unwrap();
+    a.begin_transaction().unwrap();
+    send(&a, "a-committed");
+    a.commit_transaction(TIMEOUT).unwrap();
+    a.begin_transaction().unwrap();
+    send(&a, "a-open");
+    // Written, in an open transaction.
+    a.flush(TIMEOUT).unwrap();
+
+    let second = transactional(&mock, "fence-txn", None);
+    let b = second.producer();
+    b.init_transactions(TIMEOUT).unwrap();
+
+    let err = a.commit_transaction(TIMEOUT).unwrap_err();
+    assert!(
+        matches!(&err, Error::Transaction(e) if e.is_fatal()),
+        "the fenced commit: {err:?}"
+    );
+    let again = a.begin_transaction().unwrap_err();
+    assert!(
+        matches!(&again, Error::Transaction(e) if e.is_fatal()),
+        "the fence is sticky: {again:?}"
+    );
+
+    b.begin_transaction().unwrap();
+    send(&b, "b-committed");
+    b.commit_transaction(TIMEOUT).unwrap();
+
+    let mut seen = read_committed(&mock, "fence", 2);
+    seen.sort();
+    assert_eq!(seen, ["a-committed", "b-committed"]);
+}
+
+/// A transaction on a client whose consumer waits at the same broker for
+/// records that do not come is not held up by that wait: the commit
+/// takes a few round trips, not a `fetch_max_wait` per request.
+///
+/// Fails at the time of writing: the core sends every request to a broker
+/// on one connection, and a broker answers a connection's requests in
+/// order (Kafka mutes a connection until its request is answered), so
+/// AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit and EndTxn each
+/// wait behind a fetch held for `fetch_max_wait` (the Java client keeps
+/// the group coordinator on a connection of its own, and its consumer and
+/// producer are separate clients).
+#[test]
+fn a_transaction_is_not_held_up_by_a_fetch_waiting_at_the_broker() {
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    let mock = mock(1);
+    let admin = Client::bootstrap(&mock.bootstrap()).unwrap();
+    admin.create_topic(NewTopic::new("idle", 1, 1)).unwrap();
+    admin.create_topic(NewTopic::new("out", 1, 1)).unwrap();
+
+    let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+    config.consumer.fetch_max_wait = Duration::from_secs(2);
+    config.producer.transactional_id = Some("hol-txn".into());
+    let client = Client::connect(config).unwrap();
+    let producer = client.producer();
+    producer.init_transactions(TIMEOUT).unwrap();
+    let mut consumer = client.consumer().unwrap();
+    consumer.assign_topic("idle").unwrap();
+    // Nothing comes: from now on a fetch waits at the broker.
+    assert!(consumer
+        .poll(Duration::from_millis(300))
+        .unwrap()
+        .is_empty());
+
+    let started = Instant::now();
+    producer.begin_transaction().unwrap();
+    drop(
+        producer
+            .send(ProducerRecord::new("out").with_value("x"))
+            .unwrap(),
+    );
+    producer.commit_transaction(TIMEOUT).unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "the commit took {took:?}, behind fetches held for 2 s"
+    );
+}

@@ -645,3 +645,290 @@ fn a_member_commits_on_partitions_revoking_and_the_successor_starts_there() {
         .position(|e| matches!(e, Event::Consumer(ConsumerEvent::PartitionsRevoked { .. })));
     assert!(revoked_after.is_some());
 }
+
+/// A client with transactional id `txn_id`, reading read_committed from
+/// the earliest offset, in group `group` if given (auto-commit off).
+fn transactional(
+    h: &mut Harness,
+    mock: &MockCluster,
+    txn_id: &str,
+    group: Option<&str>,
+    tokens: Tokens,
+) -> usize {
+    use kafka_state::consumer::{AutoOffsetReset, IsolationLevel};
+    use kafka_state::group::GroupConfig;
+    let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+    if let Some(group) = group {
+        let mut g = GroupConfig::new(group);
+        g.session_timeout = Duration::from_secs(10);
+        g.heartbeat_interval = Duration::from_secs(1);
+        g.rebalance_timeout = Some(Duration::from_secs(15));
+        g.enable_auto_commit = false;
+        config.group = Some(g);
+    }
+    config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+    config.consumer.isolation_level = IsolationLevel::ReadCommitted;
+    config.producer.transactional_id = Some(txn_id.to_string());
+    let client = Client::connect(config, h.poll.registry(), tokens).unwrap();
+    h.add(client)
+}
+
+/// Client `c`'s next transaction outcome after the `seen` it already
+/// took (counted in `taken`).
+fn next_txn(h: &mut Harness, c: usize, taken: &mut usize) -> kafka_mio::TxnEvent {
+    let n = *taken;
+    let nth = |h: &Harness| {
+        h.seen[c]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Transaction(t) => Some(t.clone()),
+                _ => None,
+            })
+            .nth(n)
+    };
+    h.until(|h| nth(h).is_some());
+    *taken += 1;
+    nth(h).unwrap()
+}
+
+/// The values a read_committed reader of `topic` (3 partitions at most)
+/// sees, once `n` arrived and a second passed with nothing more.
+fn read_committed(h: &mut Harness, mock: &MockCluster, topic: &str, n: usize) -> Vec<String> {
+    use kafka_mio::TopicPartition;
+    use kafka_state::consumer::{AutoOffsetReset, IsolationLevel};
+    let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+    config.consumer.isolation_level = IsolationLevel::ReadCommitted;
+    config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+    let client = Client::connect(config, h.poll.registry(), Tokens::range(900..1000)).unwrap();
+    let r = h.add(client);
+    let id = h.clients[r].metadata([topic]).unwrap();
+    let partitions = metadata(h.outcome(r, id))
+        .topic(topic)
+        .unwrap()
+        .partitions
+        .len();
+    h.clients[r]
+        .assign((0..partitions as i32).map(|p| TopicPartition::new(topic, p)))
+        .unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + common::LIMIT;
+    let mut quiet_until = None;
+    while quiet_until.is_none_or(|t| Instant::now() < t) {
+        assert!(Instant::now() < deadline, "{} of {n} records", seen.len());
+        h.turn(Duration::from_millis(100));
+        while let Some(fetched) = h.clients[r].poll_records() {
+            for record in fetched {
+                let record = record.unwrap();
+                seen.push(String::from_utf8(record.value.unwrap().to_vec()).unwrap());
+            }
+        }
+        if seen.len() >= n && quiet_until.is_none() {
+            quiet_until = Some(Instant::now() + Duration::from_secs(1));
+        }
+    }
+    seen
+}
+
+/// Consume-transform-produce in transactions, every third one aborted
+/// after writing junk: a read_committed reader sees every input record
+/// exactly once and none of the junk, and the group's offsets commit
+/// with the transactions (the tokio suite's body, on the mio client,
+/// whose transaction outcomes come as events).
+#[test]
+fn consume_transform_produce_exactly_once() {
+    use kafka_mio::{OffsetAndMetadata, ProducerRecord, TopicPartition, TxnEvent};
+    use std::collections::{BTreeMap, VecDeque};
+
+    const N: usize = 300;
+    let mock = mock(3);
+    let mut h = Harness::new();
+    let admin = h.client(&mock.bootstrap(), Tokens::range(100..200));
+    for t in ["ctp-in", "ctp-out"] {
+        let id = h.clients[admin]
+            .create_topic(NewTopic::new(t, 3, 1))
+            .unwrap();
+        Error::check_topics(&topics(h.outcome(admin, id))).unwrap();
+    }
+    for i in 0..N {
+        let r = ProducerRecord::new("ctp-in")
+            .with_partition((i % 3) as i32)
+            .with_value(format!("r{i}"));
+        h.clients[admin].send(r).unwrap();
+    }
+    h.clients[admin].flush().unwrap();
+    let ok = |h: &Harness| {
+        h.seen[admin]
+            .iter()
+            .filter(|e| matches!(e, Event::Delivery { result: Ok(_), .. }))
+            .count()
+    };
+    h.until(|h| ok(h) == N);
+
+    let c = transactional(
+        &mut h,
+        &mock,
+        "ctp-txn",
+        Some("ctp-g"),
+        Tokens::range(200..300),
+    );
+    // Nothing may be sent before init.
+    let early = h.clients[c].send(ProducerRecord::new("ctp-out").with_value("early"));
+    let early = early.map_err(Error::from);
+    assert!(matches!(early, Err(Error::Transaction(_))), "{early:?}");
+    let mut taken = 0;
+    h.clients[c].init_transactions().unwrap();
+    let init = next_txn(&mut h, c, &mut taken);
+    assert!(matches!(init, TxnEvent::Initialized { .. }), "{init:?}");
+    h.clients[c].subscribe(["ctp-in"]).unwrap();
+
+    let mut buffered = VecDeque::new();
+    let (mut read, mut round) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while read < N {
+        round += 1;
+        h.clients[c].begin_transaction().unwrap();
+        if round % 3 == 0 {
+            for i in 0..5 {
+                let r = ProducerRecord::new("ctp-out").with_value(format!("junk{round}-{i}"));
+                h.clients[c].send(r).unwrap();
+            }
+            h.clients[c].abort_transaction().unwrap();
+            let aborted = next_txn(&mut h, c, &mut taken);
+            assert_eq!(aborted, TxnEvent::Aborted);
+            continue;
+        }
+        let want = 40.min(N - read);
+        while buffered.len() < want {
+            assert!(Instant::now() < deadline, "read {read} of {N}");
+            h.turn(Duration::from_millis(100));
+            while let Some(fetched) = h.clients[c].poll_records() {
+                buffered.extend(fetched.into_iter().map(Result::unwrap));
+            }
+        }
+        let mut offsets = BTreeMap::new();
+        for r in buffered.drain(..want) {
+            let value = std::str::from_utf8(r.value.as_deref().unwrap()).unwrap();
+            let out = ProducerRecord::new("ctp-out")
+                .with_partition(r.partition)
+                .with_value(format!("out-{value}"));
+            h.clients[c].send(out).unwrap();
+            offsets.insert(
+                TopicPartition::new(&*r.topic, r.partition),
+                OffsetAndMetadata::new(r.offset + 1, None),
+            );
+            read += 1;
+        }
+        let meta = h.clients[c]
+            .core_mut()
+            .consumer()
+            .group_metadata()
+            .expect("in the group");
+        h.clients[c]
+            .send_offsets_to_transaction(offsets, &meta)
+            .unwrap();
+        h.clients[c].commit_transaction().unwrap();
+        let sent = next_txn(&mut h, c, &mut taken);
+        assert!(matches!(sent, TxnEvent::OffsetsSent { .. }), "{sent:?}");
+        let committed = next_txn(&mut h, c, &mut taken);
+        assert_eq!(committed, TxnEvent::Committed);
+    }
+    assert!(buffered.is_empty(), "more records than written");
+    // Every record of a committed transaction was written; those of the
+    // aborted ones were answered too (sent or dropped).
+    let failed: Vec<_> = h.seen[c]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delivery { result: Err(e), .. } => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    let delivered = h.seen[c]
+        .iter()
+        .filter(|e| matches!(e, Event::Delivery { result: Ok(_), .. }))
+        .count();
+    assert!(delivered >= N, "{delivered} delivered, failed: {failed:?}");
+
+    let mut seen = read_committed(&mut h, &mock, "ctp-out", N);
+    seen.sort();
+    let mut want: Vec<String> = (0..N).map(|i| format!("out-r{i}")).collect();
+    want.sort();
+    assert_eq!(seen, want);
+    let id = h.clients[admin]
+        .core_mut()
+        .admin()
+        .group_offsets(Instant::now(), "ctp-g")
+        .unwrap();
+    let AdminOutcome::GroupOffsets(committed) = h.outcome(admin, id) else {
+        panic!("not group offsets");
+    };
+    let total: i64 = committed
+        .offsets
+        .values()
+        .map(|o| o.as_ref().expect("committed").offset)
+        .sum();
+    assert_eq!(total, N as i64, "{committed:?}");
+}
+
+/// A second producer with the same transactional id fences the first:
+/// the first's open transaction is aborted, its commit fails with a fatal
+/// error and every later call is refused with it; the second commits.
+#[test]
+fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
+    use kafka_mio::{ProducerRecord, TxnEvent, TxnOp};
+
+    let mock = mock(3);
+    let mut h = Harness::new();
+    let admin = h.client(&mock.bootstrap(), Tokens::range(100..200));
+    let id = h.clients[admin]
+        .create_topic(NewTopic::new("fence", 2, 1))
+        .unwrap();
+    Error::check_topics(&topics(h.outcome(admin, id))).unwrap();
+    let record = |value: &str| ProducerRecord::new("fence").with_value(value.to_string());
+
+    let a = transactional(&mut h, &mock, "fence-txn", None, Tokens::range(200..300));
+    let mut a_taken = 0;
+    h.clients[a].init_transactions().unwrap();
+    let init = next_txn(&mut h, a, &mut a_taken);
+    assert!(matches!(init, TxnEvent::Initialized { .. }), "{init:?}");
+    h.clients[a].begin_transaction().unwrap();
+    h.clients[a].send(record("a-committed")).unwrap();
+    h.clients[a].commit_transaction().unwrap();
+    assert_eq!(next_txn(&mut h, a, &mut a_taken), TxnEvent::Committed);
+    h.clients[a].begin_transaction().unwrap();
+    let open = h.clients[a].send(record("a-open")).unwrap();
+    // Written, in an open transaction.
+    h.until(|h| {
+        h.seen[a]
+            .iter()
+            .any(|e| matches!(e, Event::Delivery { id, result: Ok(_) } if *id == open))
+    });
+
+    let b = transactional(&mut h, &mock, "fence-txn", None, Tokens::range(300..400));
+    let mut b_taken = 0;
+    h.clients[b].init_transactions().unwrap();
+    let init = next_txn(&mut h, b, &mut b_taken);
+    assert!(matches!(init, TxnEvent::Initialized { .. }), "{init:?}");
+
+    h.clients[a].commit_transaction().unwrap();
+    match next_txn(&mut h, a, &mut a_taken) {
+        TxnEvent::Failed {
+            op: Some(TxnOp::Commit),
+            error,
+        } => assert!(error.is_fatal(), "the fenced commit: {error:?}"),
+        other => panic!("the fenced commit: {other:?}"),
+    }
+    let again = h.clients[a].begin_transaction().unwrap_err();
+    assert!(
+        matches!(&again, Error::Transaction(e) if e.is_fatal()),
+        "the fence is sticky: {again:?}"
+    );
+
+    h.clients[b].begin_transaction().unwrap();
+    h.clients[b].send(record("b-committed")).unwrap();
+    h.clients[b].commit_transaction().unwrap();
+    assert_eq!(next_txn(&mut h, b, &mut b_taken), TxnEvent::Committed);
+
+    let mut seen = read_committed(&mut h, &mock, "fence", 2);
+    seen.sort();
+    assert_eq!(seen, ["a-committed", "b-committed"]);
+}

@@ -670,3 +670,71 @@ fn injected_errors_and_throttle() {
     );
     assert_eq!(sim.init_producer_id(0, 4, None).0, NONE);
 }
+
+/// Offsets of group `g` for partitions 0 and 1 of the topic, as an
+/// OffsetFetch v8 with `require_stable` reads them: (offset, error).
+fn stable_offsets(sim: &mut Sim, require_stable: bool) -> Vec<(i64, i16)> {
+    use kafka_proto::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+    };
+    let req = OffsetFetchRequest::default()
+        .with_require_stable(require_stable)
+        .with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id("g".into())
+            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                .with_name(TOPIC.into())
+                .with_partition_indexes(vec![0, 1])]))]);
+    let ResponseBody::OffsetFetch(r) = sim.call(0, 8, req) else {
+        panic!("wrong response type")
+    };
+    assert_eq!(r.groups[0].error_code, NONE);
+    r.groups[0].topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.committed_offset, p.error_code))
+        .collect()
+}
+
+/// While a transaction holds offsets of a partition, an OffsetFetch with
+/// `require_stable` gets UNSTABLE_OFFSET_COMMIT for it (KIP-447), so that
+/// a new owner does not start from the offset the transaction replaces;
+/// one without `require_stable` reads the last committed offset. Once the
+/// transaction commits, both read its offset.
+#[test]
+fn offsets_in_an_open_transaction_are_unstable_for_require_stable_fetches() {
+    use kafka_proto::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let mut sim = Sim::new(1);
+    let p = txn_producer(&mut sim, "tx");
+    let add = AddOffsetsToTxnRequest::default()
+        .with_transactional_id("tx".into())
+        .with_producer_id(p.0)
+        .with_producer_epoch(p.1)
+        .with_group_id("g".into());
+    let ResponseBody::AddOffsetsToTxn(r) = sim.call(0, 3, add) else {
+        panic!("wrong response type")
+    };
+    assert_eq!(r.error_code, NONE);
+    let commit = TxnOffsetCommitRequest::default()
+        .with_transactional_id("tx".into())
+        .with_group_id("g".into())
+        .with_producer_id(p.0)
+        .with_producer_epoch(p.1)
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name(TOPIC.into())
+            .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(5)])]);
+    let ResponseBody::TxnOffsetCommit(r) = sim.call(0, 3, commit) else {
+        panic!("wrong response type")
+    };
+    assert_eq!(r.topics[0].partitions[0].error_code, NONE);
+
+    let unstable = code(ErrorCode::UnstableOffsetCommit);
+    assert_eq!(stable_offsets(&mut sim, true), [(-1, unstable), (-1, NONE)]);
+    assert_eq!(stable_offsets(&mut sim, false), [(-1, NONE), (-1, NONE)]);
+    assert_eq!(sim.end_txn(0, 3, "tx", p, true).error_code, NONE);
+    assert_eq!(stable_offsets(&mut sim, true), [(5, NONE), (-1, NONE)]);
+}

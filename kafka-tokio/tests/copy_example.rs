@@ -1,0 +1,264 @@
+//! Runs the `copy_exactly_once` example against the mock, killed midway,
+//! restarted with the same transactional id and made to abort, and checks
+//! that the target topic holds every source record exactly once.
+//!
+//! The example runs in a child process: this test binary itself, started
+//! again with the example's arguments in [`CHILD`].
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use kafka_proto::{ApiKey, ErrorCode};
+use kafka_tokio::{
+    AutoOffsetReset, Client, Config, IsolationLevel, NewTopic, ProducerRecord, TopicPartition,
+};
+
+#[allow(dead_code)] // its `main` is for `cargo run`
+#[path = "../examples/copy_exactly_once.rs"]
+mod example;
+
+/// Set in a child: the example's arguments, separated by newlines.
+const CHILD: &str = "COPY_EXACTLY_ONCE_ARGS";
+/// Records in the source before the copy starts, and written while the
+/// second instance runs.
+const N: usize = 300;
+const MORE: usize = 60;
+
+/// In a child process, runs the example and exits; else returns.
+async fn be_the_example_if_asked() {
+    let Ok(args) = std::env::var(CHILD) else {
+        return;
+    };
+    let args = example::Args::parse(args.lines().map(String::from)).expect("arguments");
+    let code = match example::run(&args, &example::stop_when_stdin_closes()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("copy_exactly_once: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// A running example, killed if the test ends before it stopped.
+struct Instance(Child);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A line of the example's output.
+#[derive(Debug, PartialEq)]
+enum Report {
+    /// A transaction of this many records committed.
+    Committed(usize),
+    /// A transaction aborted; the example went back to the committed
+    /// offsets.
+    Aborted,
+}
+
+/// Starts the example as `test`; what it reports comes on the returned
+/// channel.
+fn start(test: &str, args: &[&str]) -> (Instance, mpsc::Receiver<Report>) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, args.join("\n"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the example starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // The test harness prints its own lines around the example's.
+            let report = if line == r#"{"event":"aborted"}"# {
+                Report::Aborted
+            } else if let Some(rest) = line.strip_prefix(r#"{"event":"committed","records":"#) {
+                Report::Committed(rest.split(',').next().unwrap().parse().unwrap())
+            } else {
+                continue;
+            };
+            if tx.send(report).is_err() {
+                break;
+            }
+        }
+    });
+    (Instance(child), rx)
+}
+
+/// Waits for the example's next report (60 s at most).
+async fn next_report(rx: &mut mpsc::Receiver<Report>, what: &str) -> Report {
+    tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_secs(60)))
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Writes source records `range` (key `k{i}`, value `v{i}`, header `i`)
+/// and notes each one's partition in `source`.
+async fn produce(
+    admin: &Client,
+    range: std::ops::Range<usize>,
+    source: &mut BTreeMap<String, i32>,
+) {
+    let reports = admin
+        .producer()
+        .send_batch(range.clone().map(|i| {
+            ProducerRecord::new("src")
+                .with_key(format!("k{i}"))
+                .with_value(format!("v{i}"))
+                .with_header("i", Some(i.to_string().into()))
+        }))
+        .await;
+    for (i, report) in range.zip(reports) {
+        source.insert(format!("v{i}"), report.unwrap().partition);
+    }
+}
+
+/// Waits until one of `reports` tells of an abort (60 s at most).
+fn wait_for_an_abort(reports: &[&mpsc::Receiver<Report>]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reports
+        .iter()
+        .any(|r| r.try_iter().any(|r| r == Report::Aborted))
+    {
+        assert!(Instant::now() < deadline, "no transaction aborted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Closes `child`'s stdin and waits for it to stop on its own (30 s at
+/// most): it must end successfully.
+fn stop(mut instance: Instance) {
+    let child = &mut instance.0;
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the example did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
+
+/// The copy example, killed midway and restarted with the same
+/// transactional id, joined by a second instance in its group, then made
+/// to abort (the group coordinator refuses offsets as after a rebalance),
+/// leaves every source record in the target exactly once (as a read_committed reader sees it), in the
+/// source's partition, with its key and headers; the group's offsets end
+/// at the source's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_example_copies_exactly_once_across_a_kill() {
+    be_the_example_if_asked().await;
+    let test = "the_copy_example_copies_exactly_once_across_a_kill";
+    let mock = kafka_mock::MockCluster::builder()
+        .brokers(3)
+        .build()
+        .unwrap();
+    let bootstrap = mock.bootstrap();
+    let admin = Client::bootstrap(&bootstrap).await.unwrap();
+    admin
+        .create_topic(NewTopic::new("src", 3, 1))
+        .await
+        .unwrap();
+    admin
+        .create_topic(NewTopic::new("dst", 3, 1))
+        .await
+        .unwrap();
+    // Where each source record went: its partition.
+    let mut source = BTreeMap::new();
+    produce(&admin, 0..N, &mut source).await;
+
+    let args = [
+        "--bootstrap",
+        &bootstrap,
+        "--from",
+        "src",
+        "--to",
+        "dst",
+        "--group",
+        "copier",
+        "--transactional-id",
+        "copier-1",
+        "--batch",
+        "7",
+    ];
+    // The first instance copies a part and is killed.
+    let (mut first, mut reports) = start(test, &args);
+    let mut copied = 0;
+    while copied < N / 3 {
+        match next_report(&mut reports, "the first instance commits in time").await {
+            Report::Committed(n) => copied += n,
+            Report::Aborted => panic!("nothing failed yet"),
+        }
+    }
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+
+    // The second takes over with the same id.
+    let (second, mut reports) = start(test, &args);
+    let report = next_report(&mut reports, "the second instance commits in time").await;
+    assert!(matches!(report, Report::Committed(_)), "{report:?}");
+    // Another instance joins the group (with its own transactional id):
+    // both go back to the group's offsets after the rebalance.
+    let mut args_2 = args;
+    args_2[9] = "copier-2";
+    let (third, third_reports) = start(test, &args_2);
+    // The group coordinator refuses the next offsets, as after a
+    // rebalance: the example aborts, goes back and copies them again.
+    mock.inject_error(ApiKey::TxnOffsetCommit, ErrorCode::IllegalGeneration, 2);
+    produce(&admin, N..N + MORE, &mut source).await;
+    tokio::task::block_in_place(|| wait_for_an_abort(&[&reports, &third_reports]));
+
+    let mut config = Config::bootstrap(&bootstrap).unwrap();
+    config.consumer.isolation_level = IsolationLevel::ReadCommitted;
+    config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
+    let reader = Client::connect(config).await.unwrap();
+    let mut consumer = reader.consumer().unwrap();
+    consumer.assign_topic("dst").await.unwrap();
+    let mut seen = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut quiet_until = None;
+    // Until all arrived and a second passed with nothing more.
+    while quiet_until.is_none_or(|t| Instant::now() < t) {
+        assert!(Instant::now() < deadline, "{} copied", seen.len());
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx));
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(100), next).await {
+            let r = r.expect("the stream goes on").unwrap();
+            let value = String::from_utf8(r.value.unwrap().to_vec()).unwrap();
+            let i = &value[1..];
+            assert_eq!(r.key.as_deref(), Some(format!("k{i}").as_bytes()));
+            assert_eq!(r.headers.last("i"), Some(Some(i.to_string().into())));
+            assert_eq!(Some(&r.partition), source.get(&value), "{value}");
+            assert!(seen.insert(value, r.offset).is_none(), "a copy twice");
+        }
+        if seen.len() == N + MORE && quiet_until.is_none() {
+            quiet_until = Some(Instant::now() + Duration::from_secs(1));
+        }
+    }
+    assert_eq!(seen.len(), N + MORE);
+
+    // Closing stdin stops them cleanly.
+    tokio::task::block_in_place(|| {
+        stop(second);
+        stop(third);
+    });
+
+    let offsets = admin.group_offsets("copier").await.unwrap();
+    let total: i64 = (0..3)
+        .map(|p| {
+            let tp = TopicPartition::new("src", p);
+            offsets.offsets[&tp].as_ref().unwrap().offset
+        })
+        .sum();
+    assert_eq!(total, (N + MORE) as i64, "{offsets:?}");
+}
