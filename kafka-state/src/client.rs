@@ -80,7 +80,7 @@ pub struct Client {
     /// Brokers a machine waits to have a ready connection to.
     wanted: BTreeSet<i32>,
     /// Brokers a machine waits to have a ready coordinator connection to.
-    wanted_coordinators: BTreeSet<i32>,
+    wanted_coordinators: BTreeSet<Broker>,
     pub(crate) metadata: MetadataState,
     refresh: MetadataRefresh,
     pub(crate) admin: AdminState,
@@ -550,8 +550,8 @@ impl Client {
                 return;
             }
             let nodes = self.wanted.iter().copied().map(Broker::Node);
-            let coordinators = self.wanted_coordinators.iter().copied();
-            let wanted: Vec<Broker> = nodes.chain(coordinators.map(Broker::Coordinator)).collect();
+            let dedicated = self.wanted_coordinators.iter().copied();
+            let wanted: Vec<Broker> = nodes.chain(dedicated).collect();
             for broker in wanted {
                 // Opens a connection if none exists and backoff allows.
                 let _ = self.route_to(broker);
@@ -574,7 +574,9 @@ impl Client {
                 !self.requests.queue.is_empty()
                     || match b {
                         Broker::Node(n) => self.wanted.contains(n),
-                        Broker::Coordinator(n) => self.wanted_coordinators.contains(n),
+                        Broker::Coordinator(_) | Broker::Transactions(_) => {
+                            self.wanted_coordinators.contains(b)
+                        }
                         Broker::Bootstrap(_) => false,
                     }
             })
@@ -616,7 +618,7 @@ impl Client {
                 .is_some_and(|c| c.can_send(max))
         };
         let ready = |node: i32| ready_to(Broker::Node(node));
-        let coordinator_ready = |node: i32| ready_to(Broker::Coordinator(node));
+        let coordinator_ready = |broker: Broker| ready_to(broker);
         let mut ctx = Ctx::new(
             self.now,
             self.config.api_timeout,
@@ -719,6 +721,7 @@ impl Client {
                 Target::Any => self.route_any(),
                 Target::Node(id) => self.route_to(Broker::Node(*id)),
                 Target::Coordinator(id) => self.route_to(Broker::Coordinator(*id)),
+                Target::Transactions(id) => self.route_to(Broker::Transactions(*id)),
             };
             match route {
                 Route::Wait => waiting.push_back(req),
@@ -786,20 +789,27 @@ impl Client {
         Route::Wait
     }
 
-    /// The least loaded ready connection; else wait for one being set up;
-    /// else open one to a broker out of backoff, falling back to the
-    /// bootstrap list when every known broker is failing (rebootstrap).
+    /// The least loaded ready connection, one without a fetch the broker
+    /// may be holding first; else wait for one being set up; else open
+    /// one to a broker out of backoff, falling back to the bootstrap list
+    /// when every known broker is failing (rebootstrap).
     fn route_any(&mut self) -> Route {
         let max = self.config.max_in_flight;
         // Coordinator connections carry group requests only: a JoinGroup
         // held there would hold anything queued behind it.
-        let general = |c: &&Connection| !matches!(c.broker, Broker::Coordinator(_));
+        let general =
+            |c: &&Connection| !matches!(c.broker, Broker::Coordinator(_) | Broker::Transactions(_));
+        // A transactional producer's connections carry short requests
+        // only, so one may take a metadata request when every general
+        // connection is behind a held fetch.
+        let usable = |c: &&Connection| general(c) || matches!(c.broker, Broker::Transactions(_));
         if let Some(c) = self
             .conns
             .values()
-            .filter(general)
+            .filter(usable)
             .filter(|c| c.can_send(max))
-            .min_by_key(|c| (c.in_flight(), c.id))
+            .filter(|c| general(c) || !c.holds_fetch())
+            .min_by_key(|c| (c.holds_fetch(), !general(c), c.in_flight(), c.id))
         {
             return Route::Send(c.id);
         }
@@ -849,7 +859,9 @@ impl Client {
     fn addr_of(&self, broker: Broker) -> Option<BrokerAddr> {
         match broker {
             Broker::Bootstrap(i) => self.config.bootstrap.get(i).cloned(),
-            Broker::Node(id) | Broker::Coordinator(id) => self.metadata.cache.broker(id).cloned(),
+            Broker::Node(id) | Broker::Coordinator(id) | Broker::Transactions(id) => {
+                self.metadata.cache.broker(id).cloned()
+            }
         }
     }
 
@@ -974,7 +986,7 @@ impl Client {
             .iter()
             .filter_map(|(b, c)| match b {
                 Broker::Bootstrap(i) => Some((*i, *c)),
-                Broker::Node(_) | Broker::Coordinator(_) => None,
+                Broker::Node(_) | Broker::Coordinator(_) | Broker::Transactions(_) => None,
             })
             .collect();
         for (i, conn) in bootstrap {

@@ -165,6 +165,12 @@ impl Connection {
         matches!(self.state, State::Ready(_))
     }
 
+    /// Whether a Fetch is outstanding: the broker may hold it for
+    /// `fetch_max_wait`, and whatever follows on this connection waits.
+    pub(crate) fn holds_fetch(&self) -> bool {
+        self.in_flight.iter().any(|f| f.api == ApiKey::Fetch)
+    }
+
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.len()
     }

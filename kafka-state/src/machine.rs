@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use crate::error::FatalError;
 use crate::metadata::MetadataState;
 use crate::router::{Inbound, RequestId, RequestQueue};
-use crate::Event;
+use crate::{Broker, Event};
 
-/// Whether a broker's connection is ready, and where machines ask for
+/// Whether a dedicated connection is ready, and where machines ask for
 /// the ones that are not.
-type Readiness<'a> = (&'a dyn Fn(i32) -> bool, &'a mut BTreeSet<i32>);
+type Readiness<'a> = (&'a dyn Fn(Broker) -> bool, &'a mut BTreeSet<Broker>);
 
 /// What a sub-machine may use and change while the client calls it.
 pub(crate) struct Ctx<'a> {
@@ -37,8 +37,8 @@ pub(crate) struct Ctx<'a> {
     ready: &'a dyn Fn(i32) -> bool,
     /// Brokers a machine waits for: the client connects to them.
     wanted: &'a mut BTreeSet<i32>,
-    /// The same for coordinator connections
-    /// ([`Broker::Coordinator`](crate::Broker::Coordinator)), when the
+    /// The same for the dedicated connections
+    /// ([`Broker::Coordinator`], [`Broker::Transactions`]), when the
     /// caller provides them.
     coordinators: Option<Readiness<'a>>,
     metadata_changed: bool,
@@ -80,27 +80,37 @@ impl<'a> Ctx<'a> {
         false
     }
 
-    /// Adds the readiness of coordinator connections and the set where
+    /// Adds the readiness of the dedicated connections and the set where
     /// machines ask for them.
     pub(crate) fn with_coordinators(
         mut self,
-        ready: &'a dyn Fn(i32) -> bool,
-        wanted: &'a mut BTreeSet<i32>,
+        ready: &'a dyn Fn(Broker) -> bool,
+        wanted: &'a mut BTreeSet<Broker>,
     ) -> Self {
         self.coordinators = Some((ready, wanted));
         self
     }
 
-    /// [`Ctx::node_ready`] for the coordinator connection to `node`
-    /// ([`Broker::Coordinator`](crate::Broker::Coordinator)); the plain
-    /// connection where the caller provides none.
+    /// [`Ctx::node_ready`] for the group coordinator's connection to
+    /// `node` ([`Broker::Coordinator`]); the plain connection where the
+    /// caller provides none.
     pub(crate) fn coordinator_ready(&mut self, node: i32) -> bool {
+        self.dedicated_ready(Broker::Coordinator(node), node)
+    }
+
+    /// [`Ctx::node_ready`] for the transaction manager's connection to
+    /// `node` ([`Broker::Transactions`]).
+    pub(crate) fn transactions_ready(&mut self, node: i32) -> bool {
+        self.dedicated_ready(Broker::Transactions(node), node)
+    }
+
+    fn dedicated_ready(&mut self, broker: Broker, node: i32) -> bool {
         match &mut self.coordinators {
             Some((ready, wanted)) => {
-                if ready(node) {
+                if ready(broker) {
                     return true;
                 }
-                wanted.insert(node);
+                wanted.insert(broker);
                 false
             }
             None => self.node_ready(node),

@@ -401,7 +401,10 @@ impl ProducerState {
             );
             ctx.requests.push(Outbound {
                 id,
-                target: Target::Node(node),
+                target: match transactional {
+                    true => Target::Transactions(node),
+                    false => Target::Node(node),
+                },
                 body: body.into(),
                 expires: now + self.request_timeout,
             });

@@ -232,7 +232,18 @@ impl SubMachine for ProducerState {
         let wanted = self.prepare(ctx);
         // Leaders without a ready connection get one asked for; their
         // batches wait for a later round or pump.
-        let ready: BTreeSet<i32> = wanted.into_iter().filter(|n| ctx.node_ready(*n)).collect();
+        // A transactional producer's batches go on the connections of its
+        // transaction requests: a commit waits for them, and on the
+        // broker's shared connection they would queue behind the
+        // consumer's fetches held for `fetch_max_wait`.
+        let transactional = self.txn.is_some();
+        let ready: BTreeSet<i32> = wanted
+            .into_iter()
+            .filter(|n| match transactional {
+                true => ctx.transactions_ready(*n),
+                false => ctx.node_ready(*n),
+            })
+            .collect();
         self.drain(ctx, &ready);
         self.poll_txn(ctx);
     }

@@ -225,7 +225,7 @@ impl Lookup {
     /// (or waits for one).
     fn ready(&mut self, ctx: &mut Ctx<'_>) -> Option<i32> {
         if let Some(node) = self.node {
-            if ctx.node_ready(node) {
+            if ctx.transactions_ready(node) {
                 self.unready_since = None;
                 return Some(node);
             }
@@ -730,7 +730,7 @@ impl TxnManager {
         self.in_flight.insert(id, req);
         ctx.requests.push(Outbound {
             id,
-            target: Target::Node(node),
+            target: Target::Transactions(node),
             body,
             expires: ctx.now + ctx.api_timeout,
         });
