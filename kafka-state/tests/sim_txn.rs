@@ -1178,3 +1178,44 @@ fn sim_an_abort_while_offsets_are_in_flight_still_ends_the_transaction() {
         assert_eq!(committed(&sim).0[0], values(&["kept"]), "tv {tv}");
     }
 }
+
+/// Kafka answers the first AddPartitionsToTxn of a transaction with
+/// CONCURRENT_TRANSACTIONS while the previous one's markers are still
+/// being written; that takes milliseconds, so the retry must not wait the
+/// whole retry backoff (100 ms here), or every transaction pays it.
+#[test]
+fn sim_a_first_add_refused_while_the_last_transaction_ends_is_retried_soon() {
+    let mut sim = new_sim(11, 1, 0, "busy");
+    let mut seen = 0;
+    init(&mut sim, &mut seen);
+    // The first transaction also waits for the topic's metadata.
+    for round in 0..4 {
+        if round == 0 {
+            let now = sim.now;
+            sim.client.transactions().begin(now).unwrap();
+            send(&mut sim, 0, "warm-up");
+            let now = sim.now;
+            sim.client.transactions().commit(now).unwrap();
+            sim.flush();
+            assert_eq!(next_txn_event(&mut sim, &mut seen, SECS(30)), TxnEvent::Committed);
+            continue;
+        }
+        sim.cluster.inject_error(ErrorInjection::new(
+            ApiKey::AddPartitionsToTxn,
+            ErrorCode::ConcurrentTransactions,
+            1,
+        ));
+        let started = sim.now;
+        sim.client.transactions().begin(started).unwrap();
+        send(&mut sim, 0, &format!("v{round}"));
+        let now = sim.now;
+        sim.client.transactions().commit(now).unwrap();
+        sim.flush();
+        assert_eq!(
+            next_txn_event(&mut sim, &mut seen, SECS(30)),
+            TxnEvent::Committed
+        );
+        let took = sim.now - started;
+        assert!(took < MS(80), "round {round}: the transaction took {took:?}");
+    }
+}

@@ -205,6 +205,10 @@ struct Lookup {
     unready_since: Option<Instant>,
 }
 
+/// The retry delay of a transaction's first AddPartitionsToTxn refused
+/// with CONCURRENT_TRANSACTIONS (as the Java client waits).
+const FIRST_ADD_RETRY: Duration = Duration::from_millis(20);
+
 /// How long a known coordinator may lack a connection before it is
 /// looked up again (a dead broker's successor is found this way).
 const COORDINATOR_PATIENCE: Duration = Duration::from_secs(2);
@@ -1201,6 +1205,15 @@ impl TxnManager {
             c if fatal_code(c) => self.fail_fatal(TxnCause::Broker(c), ctx.events),
             c if coordinator_moved(c) => {
                 self.coordinator.lost();
+                requeue(self, again);
+            }
+            // The previous transaction's markers are still being written:
+            // it ends within milliseconds, so the first add of the next
+            // transaction retries soon rather than after the full backoff
+            // (which would cost every transaction of a busy producer that
+            // much, as it does librdkafka).
+            ErrorCode::ConcurrentTransactions if self.added.is_empty() => {
+                self.retry_at = Some(now + self.backoff.min(FIRST_ADD_RETRY));
                 requeue(self, again);
             }
             c if retry_code(c) => {
