@@ -1237,3 +1237,39 @@ fn sim_a_committed_offset_is_not_lost_to_an_unknown_topic_id() {
         "the newcomer starts at the committed offset"
     );
 }
+
+/// A seek made while an offset lookup (the reset of a new partition, or
+/// an earlier seek to the end) is unanswered wins over its late answer.
+#[test]
+fn sim_a_seek_wins_over_a_late_offset_lookup() {
+    for earlier in [None, Some(SeekTo::Latest)] {
+        let mut sim = new_sim(47, 1, 1, |_| {});
+        produce(&mut sim, 0, &values("v", 0, 10), 0, Compression::None, None);
+        sim.cluster.set_api_latency(ApiKey::ListOffsets, SECS(2));
+        assign(&mut sim, [0]);
+        sim.flush();
+        if let Some(to) = earlier {
+            let now = sim.now;
+            sim.client.consumer().seek(now, &tp(0), to).unwrap();
+            sim.flush();
+        }
+        // The lookup is on its way; the application seeks.
+        sim.run_exactly(MS(500));
+        let now = sim.now;
+        sim.client
+            .consumer()
+            .seek(now, &tp(0), SeekTo::Offset(4))
+            .unwrap();
+        sim.flush();
+        let mut got = Vec::new();
+        sim.run_until(SECS(30), |s| {
+            got.extend(take_all(s).into_iter().map(|(_, o, _, _)| o));
+            s.client.consumer().position(&tp(0)) == Some(10)
+        });
+        // The late answer moves nothing afterwards.
+        sim.run_for(SECS(5));
+        got.extend(take_all(&mut sim).into_iter().map(|(_, o, _, _)| o));
+        assert_eq!(got, (4..10).collect::<Vec<_>>(), "{earlier:?}");
+        assert_eq!(sim.client.consumer().position(&tp(0)), Some(10));
+    }
+}
