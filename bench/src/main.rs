@@ -1,5 +1,6 @@
 //! Our Kafka clients (kafka-tokio, kafka-blocking) against librdkafka
-//! (through the `rdkafka` crate) on a real broker, Tansu.
+//! (through the `rdkafka` crate) on a real broker: Tansu, or a one-node
+//! Apache Kafka for the rebalance and transaction scenarios.
 //!
 //! Every scenario gets a fresh broker. Each client's measurement runs in a
 //! child process (this binary re-executed with the hidden `__child`
@@ -136,11 +137,9 @@ enum Running {
 
 impl Broker {
     /// Tansu for the client-bound scenarios; Apache Kafka (one node) for
-    /// the rebalance ones, whose group coordinator is what they exercise.
+    /// those of [`Scenario::on_kafka`], or for all with `BENCH_ON_KAFKA` set.
     fn start(s: &Scenario) -> Result<Self, Error> {
-        let (bootstrap, running) = if matches!(s.kind, Kind::Rebalance { .. })
-            || std::env::var_os("BENCH_ON_KAFKA").is_some()
-        {
+        let (bootstrap, running) = if s.on_kafka() || std::env::var_os("BENCH_ON_KAFKA").is_some() {
             let kafka = KafkaCluster::builder()
                 .brokers(1)
                 // Both protocols' groups start as soon as members ask.
@@ -152,7 +151,7 @@ impl Broker {
                 .start()
                 .ok_or(
                     "no Apache Kafka: run scripts/install-kafka.sh (needs Java 17+) before \
-                     benchmarking rebalances",
+                     benchmarking rebalances or transactions",
                 )?;
             (kafka.bootstrap(), Running::Kafka(kafka))
         } else {
