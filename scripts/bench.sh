@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks our clients against librdkafka on a fresh broker per scenario
-# (Tansu; Apache Kafka for the rebalance ones) and writes the table to bench/results.md (bench/results-quick.md
+# (Tansu; Apache Kafka for the rebalance and transaction ones) and writes the table to bench/results.md (bench/results-quick.md
 # with --quick).
 #
 #   scripts/bench.sh [--quick] [other kafka-bench arguments]
@@ -24,8 +24,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 ./scripts/install-tansu.sh >/dev/null
-# The rebalance scenarios run on Apache Kafka (its group coordinator is
-# what they measure); the installer needs Java 17+ and Maven.
+# The rebalance and transaction scenarios run on Apache Kafka (its group
+# and transaction coordinators); the installer needs Java 17+ and Maven.
 ./scripts/install-kafka.sh >/dev/null
 
 results=bench/results.md

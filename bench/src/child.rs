@@ -154,8 +154,9 @@ impl Job<'_> {
 }
 
 /// Our settings for a scenario, shared by both of our adapters.
-fn our_config(s: &Scenario, config: &mut kafka_blocking::Config) {
+fn our_config(job: &Job<'_>, config: &mut kafka_blocking::Config) {
     use kafka_blocking::{Acks, Compression};
+    let s = job.s;
     let p = &mut config.producer;
     // Like librdkafka's default: no idempotence, so acks=1 and 0 are allowed.
     p.enable_idempotence = false;
@@ -164,10 +165,18 @@ fn our_config(s: &Scenario, config: &mut kafka_blocking::Config) {
     p.batch_size = 1_000_000;
     match s.kind {
         Kind::Produce {
-            acks, compression, ..
+            acks,
+            compression,
+            transaction,
+            ..
         } => {
             p.acks = acks;
             p.compression = compression;
+            if transaction.is_some() {
+                // Transactions need idempotence (the scenario asks acks=all).
+                p.enable_idempotence = true;
+                p.transactional_id = Some(transactional_id(job));
+            }
         }
         Kind::RoundTrip => {
             p.acks = Acks::Leader;
@@ -228,6 +237,22 @@ fn bench_group(job: &Job<'_>) -> kafka_blocking::GroupConfig {
     ))
 }
 
+/// A transactional producer's id: one per run, so no run fences another
+/// or inherits a transaction left open.
+fn transactional_id(job: &Job<'_>) -> String {
+    format!("bench-{}-{}", job.topic, std::process::id())
+}
+
+/// A measured produce run of the whole scenario's records.
+fn produced(job: &Job<'_>, start: Instant) -> Measured {
+    Measured {
+        records: job.s.records,
+        bytes: job.s.records * job.s.value_size as u64,
+        secs: start.elapsed().as_secs_f64(),
+        ..Measured::default()
+    }
+}
+
 fn fail(what: &str, e: impl std::fmt::Display) -> Error {
     format!("{what}: {e}").into()
 }
@@ -238,13 +263,17 @@ mod ours_tokio {
 
     pub async fn run(job: &Job<'_>) -> Result<Measured, Error> {
         let mut config = Config::new(BrokerAddr::parse_list(job.bootstrap)?);
-        our_config(job.s, &mut config);
+        our_config(job, &mut config);
         if let Kind::Consume { group: true, .. } = job.s.kind {
             config.group = Some(bench_group(job));
             config.consumer.auto_offset_reset = kafka_tokio::AutoOffsetReset::Earliest;
         }
         let client = Client::connect(config).await?;
         let m = match job.s.kind {
+            Kind::Produce {
+                transaction: Some(per_txn),
+                ..
+            } => produce_txn(job, &client, per_txn).await?,
             Kind::Produce { .. } => produce(job, &client).await?,
             Kind::Consume { partitions, group } => consume(job, &client, partitions, group).await?,
             Kind::Rebalance { .. } => return Err("rebalance runs its own clients".into()),
@@ -327,6 +356,35 @@ mod ours_tokio {
             secs: start.elapsed().as_secs_f64(),
             ..Measured::default()
         })
+    }
+
+    /// Transactions of `per_txn` records: begin, send them, commit (which
+    /// sends what lingers and waits for every ack). Getting the producer
+    /// id (`init_transactions`) is set-up, left out of the time.
+    async fn produce_txn(job: &Job<'_>, client: &Client, per_txn: u64) -> Result<Measured, Error> {
+        let values = scenario::values(job.s.value_size);
+        let producer = client.producer();
+        producer.init_transactions().await?;
+        let mut pending = Vec::with_capacity(per_txn as usize);
+        let start = Instant::now();
+        let mut sent = 0;
+        while sent < job.s.records {
+            producer.begin_transaction().await?;
+            let end = (sent + per_txn).min(job.s.records);
+            for i in sent..end {
+                let v: Bytes = values[i as usize % values.len()].clone();
+                let r = ProducerRecord::new(&job.shared_topic).with_value(v);
+                pending.push(producer.send(r).await?);
+            }
+            producer.commit_transaction().await?;
+            // Answered by now; each must be a success.
+            for f in pending.drain(..) {
+                f.await?;
+            }
+            sent = end;
+            job.check_time(sent)?;
+        }
+        Ok(produced(job, start))
     }
 
     async fn consume(
@@ -412,8 +470,14 @@ mod ours_blocking {
 
     /// Reads the topic from the start until it has held all of the
     /// scenario's records; fails if it stops short.
+    /// A transactional run is read with read_committed, so only
+    /// committed records count.
     pub fn verify(job: &Job<'_>) -> Result<Measured, Error> {
-        let client = Client::bootstrap(job.bootstrap)?;
+        let mut config = Config::default();
+        if job.s.transaction().is_some() {
+            config.consumer.isolation_level = kafka_blocking::IsolationLevel::ReadCommitted;
+        }
+        let client = Client::connect(at(job.bootstrap, config))?;
         let mut consumer = client.consumer()?;
         let tps: Vec<_> = (0..job.s.partitions())
             .map(|p| TopicPartition::new(job.topic, p))
@@ -447,15 +511,46 @@ mod ours_blocking {
         })
     }
 
+    /// As the tokio one: transactions of `per_txn` records, the commit
+    /// waiting for every ack; `init_transactions` left out of the time.
+    fn produce_txn(job: &Job<'_>, client: &Client, per_txn: u64) -> Result<Measured, Error> {
+        let left = || job.deadline.saturating_duration_since(Instant::now());
+        let values = scenario::values(job.s.value_size);
+        let producer = client.producer();
+        producer.init_transactions(left())?;
+        let mut pending = Vec::with_capacity(per_txn as usize);
+        let start = Instant::now();
+        let mut sent = 0;
+        while sent < job.s.records {
+            producer.begin_transaction()?;
+            let end = (sent + per_txn).min(job.s.records);
+            for i in sent..end {
+                let v = values[i as usize % values.len()].clone();
+                pending.push(producer.send(ProducerRecord::new(&job.shared_topic).with_value(v))?);
+            }
+            producer.commit_transaction(left())?;
+            for d in pending.drain(..) {
+                d.wait()?;
+            }
+            sent = end;
+            job.check_time(sent)?;
+        }
+        Ok(produced(job, start))
+    }
+
     pub fn run(job: &Job<'_>) -> Result<Measured, Error> {
         let mut config = Config::default();
-        our_config(job.s, &mut config);
+        our_config(job, &mut config);
         if let Kind::Consume { group: true, .. } = job.s.kind {
             config.group = Some(bench_group(job));
             config.consumer.auto_offset_reset = kafka_blocking::AutoOffsetReset::Earliest;
         }
         let client = Client::connect(at(job.bootstrap, config))?;
         let m = match job.s.kind {
+            Kind::Produce {
+                transaction: Some(per_txn),
+                ..
+            } => produce_txn(job, &client, per_txn)?,
             Kind::Produce { .. } => {
                 let values = scenario::values(job.s.value_size);
                 let producer = client.producer();
@@ -574,9 +669,18 @@ mod librdkafka {
         let mut c = base(job);
         match job.s.kind {
             Kind::Produce {
-                acks, compression, ..
+                acks,
+                compression,
+                transaction,
+                ..
             } => {
                 use kafka_blocking::{Acks, Compression};
+                if transaction.is_some() {
+                    // Implied by transactional.id; said outright since
+                    // `base` turns it off.
+                    c.set("enable.idempotence", "true")
+                        .set("transactional.id", transactional_id(job));
+                }
                 c.set(
                     "acks",
                     match acks {
@@ -612,6 +716,10 @@ mod librdkafka {
 
     pub fn run(job: &Job<'_>) -> Result<Measured, Error> {
         match job.s.kind {
+            Kind::Produce {
+                transaction: Some(per_txn),
+                ..
+            } => produce_txn(job, per_txn),
             Kind::Produce { .. } => produce(job),
             Kind::Consume { partitions, group } => consume(job, partitions, group),
             Kind::Rebalance { .. } => Err("rebalance runs its own clients".into()),
@@ -661,18 +769,7 @@ mod librdkafka {
         let start = Instant::now();
         for i in 0..job.s.records {
             let v = &values[i as usize % values.len()];
-            let mut r = BaseRecord::<(), [u8]>::to(job.topic).payload(&v[..]);
-            loop {
-                match p.send(r) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        r = back;
-                        std::thread::sleep(Duration::from_millis(1));
-                        job.check_time(i)?;
-                    }
-                    Err((e, _)) => return Err(fail("send", e)),
-                }
-            }
+            send(job, &p, BaseRecord::to(job.topic).payload(&v[..]), i)?;
             if i % 4096 == 0 {
                 job.check_time(i)?;
             }
@@ -686,6 +783,58 @@ mod librdkafka {
             secs,
             ..Measured::default()
         })
+    }
+
+    /// As ours: transactions of `per_txn` records, `commit_transaction`
+    /// flushing them and waiting for every ack; `init_transactions` left
+    /// out of the time.
+    fn produce_txn(job: &Job<'_>, per_txn: u64) -> Result<Measured, Error> {
+        let left = || job.deadline.saturating_duration_since(Instant::now());
+        let values = scenario::values(job.s.value_size);
+        let p = producer(job)?;
+        p.init_transactions(left())?;
+        let start = Instant::now();
+        let mut sent = 0;
+        while sent < job.s.records {
+            p.begin_transaction()?;
+            let end = (sent + per_txn).min(job.s.records);
+            for i in sent..end {
+                let v = &values[i as usize % values.len()];
+                send(job, &p, BaseRecord::to(job.topic).payload(&v[..]), i)?;
+            }
+            p.commit_transaction(left())?;
+            sent = end;
+            job.check_time(sent)?;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        // The commit has every ack; this waits for the last reports to be
+        // counted by the polling thread.
+        p.flush(left())?;
+        check_reports(&p, job.s.records)?;
+        Ok(Measured {
+            secs,
+            ..produced(job, start)
+        })
+    }
+
+    /// Hands one record to librdkafka, waiting while its queue is full.
+    fn send<'a>(
+        job: &Job<'_>,
+        p: &ThreadedProducer<Reports>,
+        mut r: BaseRecord<'a, (), [u8]>,
+        i: u64,
+    ) -> Result<(), Error> {
+        loop {
+            match p.send(r) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    r = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                    job.check_time(i)?;
+                }
+                Err((e, _)) => return Err(fail("send", e)),
+            }
+        }
     }
 
     fn consume(job: &Job<'_>, partitions: i32, group: bool) -> Result<Measured, Error> {

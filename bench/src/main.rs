@@ -1,5 +1,6 @@
 //! Our Kafka clients (kafka-tokio, kafka-blocking) against librdkafka
-//! (through the `rdkafka` crate) on a real broker, Tansu.
+//! (through the `rdkafka` crate) on a real broker: Tansu, or a one-node
+//! Apache Kafka for the rebalance and transaction scenarios.
 //!
 //! Every scenario gets a fresh broker. Each client's measurement runs in a
 //! child process (this binary re-executed with the hidden `__child`
@@ -136,24 +137,28 @@ enum Running {
 
 impl Broker {
     /// Tansu for the client-bound scenarios; Apache Kafka (one node) for
-    /// the rebalance ones, whose group coordinator is what they exercise.
+    /// those of [`Scenario::on_kafka`], or for all with `BENCH_ON_KAFKA` set
+    /// (with `BENCH_TXN_V1` set, formatted at `transaction.version` 0).
     fn start(s: &Scenario) -> Result<Self, Error> {
-        let (bootstrap, running) = if matches!(s.kind, Kind::Rebalance { .. })
-            || std::env::var_os("BENCH_ON_KAFKA").is_some()
-        {
-            let kafka = KafkaCluster::builder()
+        let (bootstrap, running) = if s.on_kafka() || std::env::var_os("BENCH_ON_KAFKA").is_some() {
+            let mut builder = KafkaCluster::builder()
                 .brokers(1)
                 // Both protocols' groups start as soon as members ask.
                 .property("group.initial.rebalance.delay.ms", "0")
                 // Kafka's own KIP-848 heartbeat interval and session
                 // timeout (5 s, 45 s), which the test harness shortens.
                 .property("group.consumer.heartbeat.interval.ms", "5000")
-                .property("group.consumer.session.timeout.ms", "45000")
-                .start()
-                .ok_or(
-                    "no Apache Kafka: run scripts/install-kafka.sh (needs Java 17+) before \
-                     benchmarking rebalances",
-                )?;
+                .property("group.consumer.session.timeout.ms", "45000");
+            // Our producers speak transaction protocol 2 (KIP-890) when the
+            // cluster finalizes it, librdkafka only the first: this puts
+            // both on the first.
+            if std::env::var_os("BENCH_TXN_V1").is_some() {
+                builder = builder.feature("transaction.version", 0);
+            }
+            let kafka = builder.start().ok_or(
+                "no Apache Kafka: run scripts/install-kafka.sh (needs Java 17+) before \
+                     benchmarking rebalances or transactions",
+            )?;
             (kafka.bootstrap(), Running::Kafka(kafka))
         } else {
             let tansu = Tansu::start().ok_or(

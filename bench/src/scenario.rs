@@ -39,6 +39,9 @@ pub enum Kind {
         partitions: i32,
         acks: Acks,
         compression: Compression,
+        /// Transactional: `Some(n)` sends transactions of `n` records
+        /// (begin, send them, commit, which waits for their acks).
+        transaction: Option<u64>,
     },
     /// Read a preloaded topic from the beginning: by manual assignment, or
     /// (`group`) as the only member of a fresh consumer group.
@@ -80,6 +83,29 @@ impl Scenario {
         }
     }
 
+    /// Runs on Apache Kafka (one node) rather than Tansu: the rebalance
+    /// scenarios, whose group coordinator is what they measure, and the
+    /// transactional one, which needs a transaction coordinator and a
+    /// last stable offset that read_committed can trust.
+    pub fn on_kafka(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Rebalance { .. }
+                | Kind::Produce {
+                    transaction: Some(_),
+                    ..
+                }
+        )
+    }
+
+    /// Records per transaction of a transactional produce scenario.
+    pub fn transaction(&self) -> Option<u64> {
+        match self.kind {
+            Kind::Produce { transaction, .. } => transaction,
+            _ => None,
+        }
+    }
+
     pub fn find(name: &str, quick: bool) -> Option<Self> {
         all(quick).into_iter().find(|s| s.name == name)
     }
@@ -95,9 +121,23 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             partitions,
             acks,
             compression,
+            transaction: None,
         },
         records,
         value_size,
+    };
+    // Transactions of 1,000 records; transactions need idempotence, and
+    // so acks=all, in every client.
+    let txn = |name, partitions| Scenario {
+        name,
+        kind: Kind::Produce {
+            partitions,
+            acks: Acks::All,
+            compression: Compression::None,
+            transaction: Some(1_000),
+        },
+        records: n(1_000_000, 50_000),
+        value_size: 100,
     };
     use Acks::{All, Leader, None as NoAck};
     use Compression::{Lz4, None as Plain, Zstd};
@@ -111,6 +151,8 @@ pub fn all(quick: bool) -> Vec<Scenario> {
         // Tansu holds everything in memory: fewer records for big values.
         produce("produce-1kb", 1, Leader, Plain, n(200_000, 20_000), 1_000),
         produce("produce-10kb", 1, Leader, Plain, n(20_000, 5_000), 10_000),
+        txn("produce-txn", 1),
+        txn("produce-txn-8p", 8),
         Scenario {
             name: "consume-1p",
             kind: Kind::Consume {
