@@ -19,9 +19,6 @@ use kafka_tokio::{
 
 use crate::progress::Progress;
 
-/// How long a transaction waits for more records before it commits.
-const LINGER: Duration = Duration::from_millis(100);
-
 /// How long a commit (or the first init) may take before the copy gives
 /// up: longer than a coordinator failover.
 const TXN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -32,6 +29,8 @@ pub struct Options {
     pub to: String,
     /// Records per transaction at most.
     pub batch: usize,
+    /// How long a transaction waits for more records before it commits.
+    pub linger: Duration,
     pub count: Option<u64>,
     pub exit_at_end: bool,
 }
@@ -59,9 +58,15 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
         Some(t) => Err(format!("topic {name}: {}", t.error)),
         None => Err(format!("topic {name}: not in the cluster's metadata")),
     };
-    // Same partition count: a record keeps its partition, so the target
-    // keeps the source's order per partition. Otherwise the key decides.
-    let same_partitions = count(&opts.from)? == count(&opts.to)?;
+    // A record keeps its partition number, so the target keeps the
+    // source's order per partition.
+    let (sources, targets) = (count(&opts.from)?, count(&opts.to)?);
+    if targets < sources {
+        return Err(format!(
+            "topic {} has {targets} partitions, fewer than {}'s {sources}: each record keeps its partition number",
+            opts.to, opts.from
+        ));
+    }
     let producer = client.producer();
     tokio::time::timeout(TXN_TIMEOUT, producer.init_transactions())
         .await
@@ -106,7 +111,7 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
             first,
             limit,
             &opts.to,
-            same_partitions,
+            opts.linger,
             &mut stop,
             &mut stopping,
         )
@@ -140,7 +145,7 @@ async fn copy_batch(
     first: ConsumerRecord,
     limit: usize,
     to: &str,
-    same_partitions: bool,
+    linger: Duration,
     stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     stopping: &mut bool,
 ) -> Result<u64, (Error, Option<Batch>)> {
@@ -159,7 +164,7 @@ async fn copy_batch(
             .next
             .insert(tp, OffsetAndMetadata::new(r.offset + 1, r.leader_epoch));
         batch.records += 1;
-        let out = copy_of(r, to, same_partitions);
+        let out = copy_of(r, to);
         match producer.send(out).await {
             Ok(d) => deliveries.push(d),
             Err(e) => return Err((e, Some(batch))),
@@ -168,7 +173,7 @@ async fn copy_batch(
             break;
         }
         tokio::select! {
-            next = tokio::time::timeout(LINGER, crate::consume::next_record(consumer)) => {
+            next = tokio::time::timeout(linger, crate::consume::next_record(consumer)) => {
                 if let Ok(Some(next)) = next {
                     match next {
                         Ok(r) => record = Some(r),
@@ -203,12 +208,9 @@ async fn copy_batch(
 }
 
 /// The record to write for `r`: its key, value, headers and timestamp,
-/// in the same partition when the topics have as many.
-fn copy_of(r: ConsumerRecord, to: &str, same_partitions: bool) -> ProducerRecord {
-    let mut out = ProducerRecord::new(to);
-    if same_partitions {
-        out = out.with_partition(r.partition);
-    }
+/// in the partition of the same number.
+fn copy_of(r: ConsumerRecord, to: &str) -> ProducerRecord {
+    let mut out = ProducerRecord::new(to).with_partition(r.partition);
     if let Some(k) = r.key {
         out = out.with_key(k);
     }

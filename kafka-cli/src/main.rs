@@ -179,11 +179,16 @@ enum Command {
     /// nor repeats a record; the new process fences the old one.
     Copy {
         /// The source topic.
-        #[arg(long)]
+        #[arg(
+            short = 't',
+            long = "from",
+            visible_alias = "topic",
+            value_name = "SOURCE"
+        )]
         from: String,
-        /// The target topic (records keep their partition when it has as
-        /// many as the source, else the key decides).
-        #[arg(long)]
+        /// The target topic: each record goes to its source partition's
+        /// number, so it needs at least as many partitions as the source.
+        #[arg(long, value_name = "DEST")]
         to: String,
         /// The consumer group whose committed offsets say how far the
         /// copy got.
@@ -194,8 +199,12 @@ enum Command {
         #[arg(long = "transactional-id", value_name = "ID")]
         transactional_id: Option<String>,
         /// Records per transaction at most.
-        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        #[arg(long = "commit-every", visible_alias = "batch", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         batch: u64,
+        /// How long a transaction waits for more records before it
+        /// commits, in milliseconds.
+        #[arg(long = "commit-interval-ms", value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+        commit_interval_ms: u64,
         /// Stop after COUNT records.
         #[arg(short = 'c', long = "count")]
         count: Option<u64>,
@@ -609,6 +618,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             group,
             transactional_id,
             batch,
+            commit_interval_ms,
             count,
             exit_at_end,
         } => {
@@ -632,6 +642,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     from: from.clone(),
                     to: to.clone(),
                     batch: *batch as usize,
+                    linger: Duration::from_millis(*commit_interval_ms),
                     count: *count,
                     exit_at_end: *exit_at_end,
                 },

@@ -1197,7 +1197,10 @@ fn sim_a_first_add_refused_while_the_last_transaction_ends_is_retried_soon() {
             let now = sim.now;
             sim.client.transactions().commit(now).unwrap();
             sim.flush();
-            assert_eq!(next_txn_event(&mut sim, &mut seen, SECS(30)), TxnEvent::Committed);
+            assert_eq!(
+                next_txn_event(&mut sim, &mut seen, SECS(30)),
+                TxnEvent::Committed
+            );
             continue;
         }
         sim.cluster.inject_error(ErrorInjection::new(
@@ -1216,6 +1219,9 @@ fn sim_a_first_add_refused_while_the_last_transaction_ends_is_retried_soon() {
             TxnEvent::Committed
         );
         let took = sim.now - started;
-        assert!(took < MS(80), "round {round}: the transaction took {took:?}");
+        assert!(
+            took < MS(80),
+            "round {round}: the transaction took {took:?}"
+        );
     }
 }
