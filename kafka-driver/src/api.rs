@@ -5,8 +5,12 @@
 pub use crate::{Committed, Error, Offsets, Rebalance, TokenResult};
 pub use kafka_proto::record::Compression;
 pub use kafka_proto::ErrorCode;
+pub use crate::admin::DeletedRecords;
 pub use kafka_state::admin::{
-    CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription,
+    AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, CommittedOffset,
+    ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription,
+    FinalizedFeature, GroupDescription, GroupListing, GroupListings, GroupOffsets,
+    MemberDescription, NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
 };
 pub use kafka_state::consumer::{
     AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
