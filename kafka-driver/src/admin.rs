@@ -391,12 +391,14 @@ impl<T: Send + 'static> AdminCall<T> {
             now,
             self.start,
             Box::new(move |r| {
-                reply(r.and_then(|o| match o {
-                    AdminOutcome::Refused { code, message } => {
-                        Err(Error::Kafka { code, message })
+                reply(r.and_then(|o| {
+                    match o {
+                        AdminOutcome::Refused { code, message } => {
+                            Err(Error::Kafka { code, message })
+                        }
+                        o => answer(o)
+                            .ok_or(Error::Unexpected("an admin call got another call's answer")),
                     }
-                    o => answer(o)
-                        .ok_or(Error::Unexpected("an admin call got another call's answer")),
                 }))
             }),
         );

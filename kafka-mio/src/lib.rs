@@ -98,6 +98,11 @@ use std::time::{Duration, Instant};
 
 pub use kafka_driver::Error;
 pub use kafka_proto::record::Compression;
+pub use kafka_state::admin::{
+    AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, ConfigEntry,
+    ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
+    NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
+};
 pub use kafka_state::consumer::{AutoOffsetReset, OffsetSpec, SeekTo};
 pub use kafka_state::group::{
     CommitError, CooperativeStickyAssignor, GroupConfig, GroupError, GroupEvent, GroupMetadata,
@@ -115,11 +120,6 @@ pub use kafka_state::{
     PartitionMetadata, RequestId, TopicMetadata, TopicOutcome,
 };
 pub use kafka_state::{ConsumerEvent, ConsumerRecord, FetchedRecords, TopicPartition};
-pub use kafka_state::admin::{
-    AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, ConfigEntry,
-    ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
-    NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
-};
 pub use tokens::Tokens;
 
 use crate::driver::Driver;

@@ -101,12 +101,19 @@ async fn broker_loggers_secrets_and_features_on_kafka() {
     let node = c.brokers[0].node;
     let described = client
         .describe_configs(
-            [ConfigResource::Broker(node), ConfigResource::BrokerLogger(node)],
+            [
+                ConfigResource::Broker(node),
+                ConfigResource::BrokerLogger(node),
+            ],
             false,
         )
         .await
         .unwrap();
-    let sensitive: Vec<_> = described[0].entries.iter().filter(|e| e.sensitive).collect();
+    let sensitive: Vec<_> = described[0]
+        .entries
+        .iter()
+        .filter(|e| e.sensitive)
+        .collect();
     assert!(!sensitive.is_empty());
     assert!(sensitive.iter().all(|e| e.value.is_none()), "{sensitive:?}");
     assert!(described[0].entries.iter().any(|e| e.read_only));
@@ -130,8 +137,17 @@ async fn broker_loggers_secrets_and_features_on_kafka() {
         )
         .await
         .unwrap();
-    assert_eq!(outcome[0].error, kafka_tokio::ErrorCode::None, "{outcome:?}");
+    assert_eq!(
+        outcome[0].error,
+        kafka_tokio::ErrorCode::None,
+        "{outcome:?}"
+    );
     let f = client.describe_features(Some(node)).await.unwrap();
-    assert!(f.finalized.iter().any(|f| f.name == "metadata.version" && f.max_version_level > 0), "{f:?}");
+    assert!(
+        f.finalized
+            .iter()
+            .any(|f| f.name == "metadata.version" && f.max_version_level > 0),
+        "{f:?}"
+    );
     client.close().await;
 }

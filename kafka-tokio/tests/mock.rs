@@ -927,20 +927,38 @@ async fn admin_retries_retriable_errors_per_item_on_the_mock() {
         );
         let d = client
             .describe_configs(
-                [ConfigResource::Broker(1), ConfigResource::Broker(2), ConfigResource::Broker(7)],
+                [
+                    ConfigResource::Broker(1),
+                    ConfigResource::Broker(2),
+                    ConfigResource::Broker(7),
+                ],
                 false,
             )
             .await
             .unwrap();
         assert_eq!(d[0].error, ErrorCode::None, "{:?}", d[0]);
-        assert!(d[0].entries.iter().any(|e| e.name == "broker.id" && e.value.as_deref() == Some("1")));
-        assert!(d[1].entries.iter().any(|e| e.name == "broker.id" && e.value.as_deref() == Some("2")));
+        assert!(d[0]
+            .entries
+            .iter()
+            .any(|e| e.name == "broker.id" && e.value.as_deref() == Some("1")));
+        assert!(d[1]
+            .entries
+            .iter()
+            .any(|e| e.name == "broker.id" && e.value.as_deref() == Some("2")));
         assert_eq!(d[2].error, ErrorCode::BrokerNotAvailable);
 
         // Refused as a whole: the code comes back as an error.
-        mock.inject_error(ApiKey::DescribeCluster, ErrorCode::ClusterAuthorizationFailed, 1);
+        mock.inject_error(
+            ApiKey::DescribeCluster,
+            ErrorCode::ClusterAuthorizationFailed,
+            1,
+        );
         let err = client.describe_cluster(false).await.unwrap_err();
-        assert_eq!(err.code(), Some(ErrorCode::ClusterAuthorizationFailed), "{err}");
+        assert_eq!(
+            err.code(),
+            Some(ErrorCode::ClusterAuthorizationFailed),
+            "{err}"
+        );
         client.close().await;
     })
     .await;

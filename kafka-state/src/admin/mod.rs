@@ -640,7 +640,11 @@ impl SubMachine for AdminState {
         // Single-request commands expire in the client's queue
         // (`api_timeout`), which answers them with a timeout; group
         // commands wait out coordinator backoffs and their deadline.
-        self.groups.poll_timeout().into_iter().chain(self.ops.poll_timeout()).min()
+        self.groups
+            .poll_timeout()
+            .into_iter()
+            .chain(self.ops.poll_timeout())
+            .min()
     }
 
     fn shut_down(&mut self, ctx: &mut Ctx<'_>) {

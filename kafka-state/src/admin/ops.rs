@@ -1150,9 +1150,7 @@ fn answer(op: &Op, keys: &[Key], body: ResponseBody) -> Vec<Step> {
                     cluster_id: r.cluster_id,
                     controller: (r.controller_id >= 0).then_some(r.controller_id),
                     brokers,
-                    authorized_operations: AclOperation::from_bits(
-                        r.cluster_authorized_operations,
-                    ),
+                    authorized_operations: AclOperation::from_bits(r.cluster_authorized_operations),
                 })
             })]
         }
