@@ -1,5 +1,7 @@
 //! The blocking client against the in-process mock cluster over real TCP.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use kafka_blocking::{Client, Config, Error, NewTopic, ProducerRecord};
@@ -833,4 +835,14 @@ fn a_member_commits_in_its_revoke_hook_and_the_successor_starts_there() {
     first.close();
     drop(b);
     second.close();
+}
+
+#[test]
+fn configs_partitions_records_cluster_on_the_mock() {
+    let mock = mock(3);
+    common::configs_partitions_records_cluster(&common::Broker {
+        bootstrap: mock.bootstrap(),
+        replication: 1,
+        prefix: String::new(),
+    });
 }

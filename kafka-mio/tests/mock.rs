@@ -645,3 +645,13 @@ fn a_member_commits_on_partitions_revoking_and_the_successor_starts_there() {
         .position(|e| matches!(e, Event::Consumer(ConsumerEvent::PartitionsRevoked { .. })));
     assert!(revoked_after.is_some());
 }
+
+#[test]
+fn configs_partitions_records_cluster_on_the_mock() {
+    let mock = mock(3);
+    common::suite::configs_partitions_records_cluster(&common::suite::Broker {
+        bootstrap: mock.bootstrap(),
+        replication: 1,
+        prefix: String::new(),
+    });
+}
