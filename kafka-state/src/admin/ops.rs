@@ -551,6 +551,11 @@ impl OpsAdmin {
     pub(crate) fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
         for (&cmd, job) in &mut self.jobs {
+            // Out of time: nothing new goes; `finish` answers once what is
+            // in flight is back.
+            if now >= job.deadline {
+                continue;
+            }
             if job.needs_metadata {
                 if job.metadata_in_flight.is_none() && job.metadata_not_before <= now {
                     let id = ctx.requests.next_id();
@@ -697,17 +702,27 @@ impl OpsAdmin {
         self.jobs
             .values()
             .flat_map(|job| {
-                let waits = job
-                    .items
-                    .iter()
-                    .filter(|t| t.done.is_none() && t.in_flight.is_none())
-                    .map(|t| t.not_before)
-                    .chain(
-                        (job.needs_metadata && job.metadata_in_flight.is_none())
-                            .then_some(job.metadata_not_before),
-                    )
-                    .min();
-                waits.into_iter().chain([job.deadline])
+                // Items wait for the metadata first, then for their own
+                // backoff; a wait already over is only reported when
+                // nothing else is in flight to wake the machine.
+                let waits = if job.needs_metadata {
+                    job.metadata_in_flight
+                        .is_none()
+                        .then_some(job.metadata_not_before)
+                } else {
+                    job.items
+                        .iter()
+                        .filter(|t| t.done.is_none() && t.in_flight.is_none())
+                        .map(|t| t.not_before)
+                        .min()
+                };
+                // Past the deadline, the answers (or the client's own
+                // request timeout) of what is in flight end the command.
+                let in_flight = job.metadata_in_flight.is_some()
+                    || job.items.iter().any(|t| t.in_flight.is_some());
+                let waits = waits.filter(|&w| w < job.deadline);
+                let deadline = (!in_flight).then_some(job.deadline);
+                waits.into_iter().chain(deadline)
             })
             .min()
     }
