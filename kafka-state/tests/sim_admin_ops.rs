@@ -153,3 +153,59 @@ fn sim_a_broker_down_fails_only_its_own_configs() {
         assert_eq!(described[0].error, ErrorCode::None, "seed {seed}");
     });
 }
+
+#[test]
+fn caller_mistakes_are_refused_before_anything_is_sent() {
+    use kafka_state::admin::{AlterConfigOp, NewPartitions};
+    use kafka_state::Misuse;
+    let mut sim = Sim::new(1, 1);
+    let now = sim.now;
+    let mut admin = sim.client.admin();
+    let topic = || ConfigResource::Topic("t".into());
+    let set = |k: &str| AlterConfigOp::Set(k.into(), "1".into());
+    let refused: Vec<Result<RequestId, Misuse>> = vec![
+        admin.describe_configs(now, [], false),
+        admin.describe_configs(now, [topic(), topic()], false),
+        admin.describe_configs(now, [ConfigResource::Topic("no/slash".into())], false),
+        admin.describe_configs(now, [ConfigResource::BrokerLogger(-3)], false),
+        admin.alter_configs(now, [(topic(), vec![])], false),
+        admin.alter_configs(
+            now,
+            [(topic(), vec![set("a"), AlterConfigOp::Delete("a".into())])],
+            true,
+        ),
+        admin.alter_configs(now, [(topic(), vec![set("")])], false),
+        admin.create_partitions(now, [NewPartitions::new("t", 0)], false),
+        admin.create_partitions(now, [], false),
+        admin.create_partitions(
+            now,
+            [NewPartitions::new("t", 2).with_assignment(vec![vec![]])],
+            false,
+        ),
+        admin.create_partitions(
+            now,
+            [NewPartitions::new("t", 2), NewPartitions::new("t", 3)],
+            false,
+        ),
+        admin.delete_records(now, BTreeMap::new()),
+        admin.delete_records(
+            now,
+            [(TopicPartition::new("t", -1), 1)].into_iter().collect(),
+        ),
+        admin.delete_records(
+            now,
+            [(TopicPartition::new("t", 0), -2)].into_iter().collect(),
+        ),
+        admin.describe_features(now, Some(-1)),
+    ];
+    for (i, r) in refused.iter().enumerate() {
+        assert!(r.is_err(), "case {i} was accepted");
+    }
+    sim.run_for(Duration::from_secs(1));
+    assert!(
+        !sim.events
+            .iter()
+            .any(|e| matches!(e, Event::AdminResult { .. })),
+        "a refused command produced a result"
+    );
+}

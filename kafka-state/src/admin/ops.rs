@@ -1199,3 +1199,93 @@ fn answer(op: &Op, keys: &[Key], body: ResponseBody) -> Vec<Step> {
         _ => keys.iter().map(|_| missing()).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorized_operations_from_bits() {
+        assert_eq!(AclOperation::from_bits(i32::MIN), None);
+        assert_eq!(AclOperation::from_bits(0), Some(vec![]));
+        // READ (3), DESCRIBE (8), ALTER_CONFIGS (11); bit 0 (UNKNOWN) and
+        // 1 (ANY) are not operations a broker grants.
+        let bits = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 8) | (1 << 11);
+        assert_eq!(
+            AclOperation::from_bits(bits),
+            Some(vec![
+                AclOperation::Read,
+                AclOperation::Describe,
+                AclOperation::AlterConfigs
+            ])
+        );
+    }
+
+    #[test]
+    fn config_sources_and_resources_have_their_codes() {
+        assert_eq!(ConfigSource::from_code(1), ConfigSource::DynamicTopic);
+        assert_eq!(ConfigSource::from_code(5).name(), "DEFAULT_CONFIG");
+        assert_eq!(ConfigSource::from_code(42), ConfigSource::Unknown(42));
+        let t = ConfigResource::Topic("x".into());
+        assert_eq!((t.type_code(), t.name(), t.node()), (2, "x".into(), None));
+        let b = ConfigResource::BrokerLogger(3);
+        assert_eq!(
+            (b.type_code(), b.name(), b.node()),
+            (8, "3".into(), Some(3))
+        );
+    }
+
+    #[test]
+    fn error_codes_decide_retries() {
+        let ok = || Answer::LowWatermark(1);
+        assert!(matches!(
+            step(ErrorCode::None, None, ok),
+            Step::Done(Answer::LowWatermark(1))
+        ));
+        assert!(matches!(
+            step(ErrorCode::NotLeaderOrFollower, None, ok),
+            Step::Retry(_, true)
+        ));
+        assert!(matches!(
+            step(ErrorCode::RequestTimedOut, None, ok),
+            Step::Retry(_, false)
+        ));
+        for final_code in [
+            ErrorCode::UnknownTopicOrPartition,
+            ErrorCode::InvalidConfig,
+            ErrorCode::PolicyViolation,
+        ] {
+            assert!(
+                matches!(step(final_code, None, ok), Step::Done(Answer::Code(c, _)) if c == final_code),
+                "{final_code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_missing_an_item_retries_it_and_a_wrong_body_never_panics() {
+        let keys = vec![
+            Key::Records(TopicPartition::new("t", 0), 1),
+            Key::Records(TopicPartition::new("t", 1), 1),
+        ];
+        let op = Op::DeleteRecords { timeout_ms: 1 };
+        let body = ResponseBody::DeleteRecords(
+            kafka_proto::messages::DeleteRecordsResponse::default().with_topics(vec![
+                kafka_proto::messages::delete_records_response::DeleteRecordsTopicResult::default()
+                    .with_name("t".into())
+                    .with_partitions(vec![
+                        kafka_proto::messages::delete_records_response::DeleteRecordsPartitionResult::default()
+                            .with_partition_index(0)
+                            .with_low_watermark(1),
+                    ]),
+            ]),
+        );
+        let steps = answer(&op, &keys, body);
+        assert!(matches!(steps[0], Step::Done(Answer::LowWatermark(1))));
+        assert!(matches!(steps[1], Step::Retry(..)));
+        let wrong = ResponseBody::DescribeCluster(Default::default());
+        assert!(answer(&op, &keys, wrong)
+            .iter()
+            .all(|s| matches!(s, Step::Retry(..))));
+    }
+}
