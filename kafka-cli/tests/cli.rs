@@ -919,7 +919,16 @@ fn admin_on(b: &str, topic: &str, brokers: usize) {
     assert!(o.status.success(), "{}", stderr(&o));
 
     // Configs: describe, alter (validate only, then for real), delete.
-    let o = kfk(&["-b", b, "config", "describe", "--topic", topic]);
+    // Kafka creates topics asynchronously: the broker answering may not
+    // know the topic for a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let o = loop {
+        let o = kfk(&["-b", b, "config", "describe", "--topic", topic]);
+        if o.status.success() || std::time::Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.starts_with("NAME\tVALUE\tSOURCE\tFLAGS\n"), "{text}");

@@ -270,7 +270,16 @@ pub fn configs_partitions_records_cluster(broker: &Broker) {
             .iter()
             .map(|b| ConfigResource::Broker(b.node)),
     );
-    let described = client.describe_configs(resources, false).unwrap();
+    // Kafka creates topics asynchronously: the broker answering may not
+    // know the topic for a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let described = loop {
+        let d = client.describe_configs(resources.clone(), false).unwrap();
+        if d[0].error != ErrorCode::UnknownTopicOrPartition || Instant::now() > deadline {
+            break d;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(described.len(), 1 + cluster.brokers.len());
     for d in &described {
         assert_eq!(d.error, ErrorCode::None, "{d:?}");

@@ -331,19 +331,31 @@ pub fn configs_partitions_records_cluster(broker: &Broker) {
         .iter()
         .any(|f| f.name == "transaction.version"));
 
-    let id = h.clients[c]
-        .alter_configs(
-            [(
-                ConfigResource::Topic(topic.clone()),
-                vec![AlterConfigOp::Set("retention.ms".into(), "654321".into())],
-            )],
-            false,
-        )
-        .unwrap();
-    let AdminOutcome::AlterConfigs(altered) = h.outcome(c, id) else {
-        panic!("not an alter outcome");
-    };
-    assert_eq!(altered[0].error, ErrorCode::None, "{altered:?}");
+    // Kafka creates topics asynchronously: the broker answering may not
+    // know the topic for a moment.
+    let deadline = std::time::Instant::now() + super::LIMIT;
+    loop {
+        let id = h.clients[c]
+            .alter_configs(
+                [(
+                    ConfigResource::Topic(topic.clone()),
+                    vec![AlterConfigOp::Set("retention.ms".into(), "654321".into())],
+                )],
+                false,
+            )
+            .unwrap();
+        let AdminOutcome::AlterConfigs(altered) = h.outcome(c, id) else {
+            panic!("not an alter outcome");
+        };
+        if altered[0].error == ErrorCode::UnknownTopicOrPartition
+            && std::time::Instant::now() < deadline
+        {
+            h.turn(std::time::Duration::from_millis(100));
+            continue;
+        }
+        assert_eq!(altered[0].error, ErrorCode::None, "{altered:?}");
+        break;
+    }
     // Kafka applies the change through its metadata log: look until seen.
     let deadline = std::time::Instant::now() + super::LIMIT;
     loop {

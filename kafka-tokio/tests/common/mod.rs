@@ -693,7 +693,20 @@ pub async fn configs(broker: &Broker) {
         ConfigResource::Topic(missing.clone()),
     ];
     resources.extend(nodes.iter().map(|&n| ConfigResource::Broker(n)));
-    let described = client.describe_configs(resources, true).await.unwrap();
+    // Kafka creates topics asynchronously: the broker that answers may
+    // not know the new topic for a moment (and says it does not exist).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let described = loop {
+        let d = client
+            .describe_configs(resources.clone(), true)
+            .await
+            .unwrap();
+        if d[0].error != ErrorCode::UnknownTopicOrPartition || std::time::Instant::now() > deadline
+        {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(described.len(), 2 + nodes.len());
     let t = &described[0];
     assert_eq!(t.resource, ConfigResource::Topic(topic.clone()));
