@@ -9,14 +9,19 @@ use kafka_tokio::{
 };
 use serde_json::{json, Value};
 
-/// The resource named by `--topic` or `--broker` (clap makes them
-/// exclusive and one of them required).
-pub fn resource(topic: &Option<String>, broker: Option<i32>) -> Result<ConfigResource, String> {
-    match (topic, broker) {
-        (Some(t), None) => Ok(ConfigResource::Topic(t.clone())),
-        (None, Some(n)) if n >= 0 => Ok(ConfigResource::Broker(n)),
-        (None, Some(n)) => Err(format!("--broker: negative broker id {n}")),
-        _ => Err("give one of --topic or --broker".into()),
+/// The resource named by `--topic`, `--broker` or `--broker-defaults`
+/// (clap makes them exclusive and one of them required).
+pub fn resource(
+    topic: &Option<String>,
+    broker: Option<i32>,
+    defaults: bool,
+) -> Result<ConfigResource, String> {
+    match (topic, broker, defaults) {
+        (Some(t), None, false) => Ok(ConfigResource::Topic(t.clone())),
+        (None, Some(n), false) if n >= 0 => Ok(ConfigResource::Broker(n)),
+        (None, Some(n), false) => Err(format!("--broker: negative broker id {n}")),
+        (None, None, true) => Ok(ConfigResource::BrokerDefaults),
+        _ => Err("give one of --topic, --broker or --broker-defaults".into()),
     }
 }
 
@@ -121,6 +126,7 @@ pub fn to_json(configs: &ResourceConfigs) -> Value {
         ConfigResource::Topic(t) => ("topic", t.clone()),
         ConfigResource::Broker(n) => ("broker", n.to_string()),
         ConfigResource::BrokerLogger(n) => ("broker-logger", n.to_string()),
+        ConfigResource::BrokerDefaults => ("broker-defaults", String::new()),
         _ => ("unknown", String::new()),
     };
     json!({ "resource": kind, "name": name, "configs": entries })

@@ -294,7 +294,8 @@ enum GroupOp {
     },
 }
 
-/// A config resource: `--topic T` or `--broker N`, exactly one.
+/// A config resource: `--topic T`, `--broker N` or `--broker-defaults`,
+/// exactly one.
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = false)]
 struct ResourceArgs {
@@ -304,6 +305,9 @@ struct ResourceArgs {
     /// A broker, by node id.
     #[arg(long = "broker", value_name = "ID", allow_hyphen_values = true)]
     broker: Option<i32>,
+    /// The dynamic defaults every broker shares.
+    #[arg(long = "broker-defaults")]
+    broker_defaults: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -780,7 +784,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 synonyms,
                 json,
             } => {
-                let resource = admin::resource(&resource.topic, resource.broker)?;
+                let resource =
+                    admin::resource(&resource.topic, resource.broker, resource.broker_defaults)?;
                 let client = connect(&cli).await?;
                 let configs = admin::describe(&client, resource, *synonyms).await?;
                 if *json {
@@ -798,7 +803,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 subtract,
                 validate_only,
             } => {
-                let resource = admin::resource(&resource.topic, resource.broker)?;
+                let resource =
+                    admin::resource(&resource.topic, resource.broker, resource.broker_defaults)?;
                 let ops = admin::changes(set, delete, append, subtract)?;
                 let client = connect(&cli).await?;
                 admin::alter(&client, resource.clone(), ops, *validate_only).await?;

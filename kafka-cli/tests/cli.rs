@@ -1027,6 +1027,10 @@ fn admin_on(b: &str, topic: &str, brokers: usize) {
             }
         }
     }
+    let o = kfk(&["-b", b, "config", "describe", "--broker-defaults", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["resource"], "broker-defaults");
     let o = kfk(&["-b", b, "cluster"]);
     let text = stdout(&o);
     assert!(text.starts_with("cluster id: "), "{text}");

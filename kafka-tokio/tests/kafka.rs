@@ -124,6 +124,16 @@ async fn broker_loggers_secrets_and_features_on_kafka() {
         described[1]
     );
     // A logger level can be validated without changing it.
+    // The cluster-wide dynamic defaults: any broker answers.
+    let defaults = client
+        .describe_configs([ConfigResource::BrokerDefaults], false)
+        .await
+        .unwrap();
+    assert_eq!(
+        defaults[0].error,
+        kafka_tokio::ErrorCode::None,
+        "{defaults:?}"
+    );
     let outcome = client
         .alter_configs(
             [(

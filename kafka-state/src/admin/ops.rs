@@ -47,6 +47,8 @@ pub enum ConfigResource {
     Broker(i32),
     /// A broker's log4j logger levels; that broker answers.
     BrokerLogger(i32),
+    /// The dynamic defaults every broker shares; any broker answers.
+    BrokerDefaults,
 }
 
 impl ConfigResource {
@@ -54,7 +56,7 @@ impl ConfigResource {
     fn type_code(&self) -> i8 {
         match self {
             Self::Topic(_) => 2,
-            Self::Broker(_) => 4,
+            Self::Broker(_) | Self::BrokerDefaults => 4,
             Self::BrokerLogger(_) => 8,
         }
     }
@@ -64,13 +66,15 @@ impl ConfigResource {
         match self {
             Self::Topic(t) => t.clone(),
             Self::Broker(n) | Self::BrokerLogger(n) => n.to_string(),
+            // The protocol names the cluster-wide defaults by an empty name.
+            Self::BrokerDefaults => String::new(),
         }
     }
 
     /// The broker that must answer, if one must.
     fn node(&self) -> Option<i32> {
         match self {
-            Self::Topic(_) => None,
+            Self::Topic(_) | Self::BrokerDefaults => None,
             Self::Broker(n) | Self::BrokerLogger(n) => Some(*n),
         }
     }
@@ -82,6 +86,7 @@ impl std::fmt::Display for ConfigResource {
             Self::Topic(t) => write!(f, "topic {t}"),
             Self::Broker(n) => write!(f, "broker {n}"),
             Self::BrokerLogger(n) => write!(f, "broker {n} loggers"),
+            Self::BrokerDefaults => write!(f, "broker defaults"),
         }
     }
 }
