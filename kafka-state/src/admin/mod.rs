@@ -1,7 +1,9 @@
-//! Admin commands: create and delete topics, fetch metadata, and
-//! administer consumer groups. Reached through the borrowed handle
-//! [`Client::admin`](crate::Client::admin); results arrive as
-//! [`Event::AdminResult`].
+//! Admin commands: create and delete topics, fetch metadata, add
+//! partitions, describe and change configs, delete records, describe the
+//! cluster and its features, and administer consumer groups. Reached
+//! through the borrowed handle [`Client::admin`](crate::Client::admin);
+//! results arrive as [`Event::AdminResult`]. Commands over several items
+//! answer each item on its own.
 
 mod groups;
 mod ops;
