@@ -78,10 +78,7 @@ fn sim_delete_records_follows_moved_leaders_and_keeps_errors_per_partition() {
         assert_eq!(done[&tp(0)], Ok(5), "seed {seed}");
         assert_eq!(done[&tp(1)], Ok(6), "seed {seed}");
         assert!(
-            matches!(
-                done[&tp(2)],
-                Err(ErrorCode::NotLeaderOrFollower | ErrorCode::RequestTimedOut)
-            ),
+            matches!(done[&tp(2)], Err(ErrorCode::NotLeaderOrFollower)),
             "seed {seed}: {done:?}"
         );
         assert_eq!(done[&tp(3)], Err(ErrorCode::UnknownTopicOrPartition));
@@ -208,4 +205,50 @@ fn caller_mistakes_are_refused_before_anything_is_sent() {
             .any(|e| matches!(e, Event::AdminResult { .. })),
         "a refused command produced a result"
     );
+}
+
+#[test]
+fn sim_delete_records_waits_for_a_partition_without_a_leader() {
+    for_each_seed(|seed| {
+        let mut sim = Sim::with_config(seed, 3, |c| c.api_timeout = Duration::from_secs(20));
+        sim.cluster.create_topic("solo", 1, 1).unwrap();
+        let now = sim.now;
+        let id = sim.client.admin().metadata(now, ["solo"]).unwrap();
+        outcome(&mut sim, id);
+        let leader = sim.client.cluster().leader_for("solo", 0).unwrap();
+        // The only replica is down: no leader until it is back.
+        sim.set_broker_up(leader, false);
+        let tp = TopicPartition::new("solo", 0);
+        let now = sim.now;
+        let id = sim
+            .client
+            .admin()
+            .delete_records(now, [(tp.clone(), -1)].into_iter().collect())
+            .unwrap();
+        sim.run_for(Duration::from_secs(3));
+        assert!(
+            !sim.events
+                .iter()
+                .any(|e| matches!(e, Event::AdminResult { id: got, .. } if *got == id)),
+            "seed {seed}: answered while the partition had no leader"
+        );
+        sim.set_broker_up(leader, true);
+        let AdminOutcome::DeleteRecords(done) = outcome(&mut sim, id) else {
+            panic!("seed {seed}: wrong outcome")
+        };
+        assert_eq!(done[&tp], Ok(0), "seed {seed}");
+
+        // Down for good: the partition's own retriable error at the deadline.
+        sim.set_broker_up(leader, false);
+        let now = sim.now;
+        let id = sim
+            .client
+            .admin()
+            .delete_records(now, [(tp.clone(), -1)].into_iter().collect())
+            .unwrap();
+        let AdminOutcome::DeleteRecords(done) = outcome(&mut sim, id) else {
+            panic!("seed {seed}: wrong outcome")
+        };
+        assert_eq!(done[&tp], Err(ErrorCode::LeaderNotAvailable), "seed {seed}");
+    });
 }

@@ -480,6 +480,9 @@ struct Item {
     in_flight: Option<RequestId>,
     not_before: Instant,
     done: Option<Answer>,
+    /// The retriable error of the last try: the item's answer if time
+    /// runs out before a better one.
+    last_error: Option<ErrorCode>,
 }
 
 #[derive(Debug)]
@@ -532,6 +535,7 @@ impl OpsAdmin {
                 in_flight: None,
                 not_before: now,
                 done: None,
+                last_error: None,
             })
             .collect();
         self.jobs.insert(
@@ -576,14 +580,29 @@ impl OpsAdmin {
                 continue;
             }
             let mut batches: BTreeMap<Route, Vec<usize>> = BTreeMap::new();
+            let mut refresh = false;
             for (i, item) in job.items.iter_mut().enumerate() {
                 if item.done.is_some() || item.in_flight.is_some() || item.not_before > now {
                     continue;
                 }
                 match route(&job.op, &item.key, &ctx.metadata.cache) {
                     Ok(r) => batches.entry(r).or_default().push(i),
-                    Err(code) => item.done = Some(Answer::Code(code, None)),
+                    // No leader yet (an election, a topic being created):
+                    // ask the metadata again after the backoff.
+                    Err(code) => match step(code, None, || Answer::Code(code, None)) {
+                        Step::Done(a) => item.done = Some(a),
+                        Step::Retry(code, _) => {
+                            item.last_error = Some(code);
+                            item.not_before = now + job.backoff;
+                            refresh = true;
+                        }
+                    },
                 }
+            }
+            if refresh {
+                job.needs_metadata = true;
+                job.metadata_not_before = now + job.backoff;
+                continue;
             }
             for (route, idx) in batches {
                 let id = ctx.requests.next_id();
@@ -663,6 +682,7 @@ impl OpsAdmin {
                         match step {
                             Step::Done(a) => item.done = Some(a),
                             Step::Retry(code, refresh) => {
+                                item.last_error = Some(code);
                                 if ctx.now >= job.deadline {
                                     item.done = Some(Answer::Code(code, None));
                                 } else {
@@ -776,8 +796,6 @@ fn route(op: &Op, key: &Key, cache: &ClusterMetadata) -> Result<Route, ErrorCode
             let partition = cache
                 .partition(&tp.topic, tp.partition)
                 .ok_or(ErrorCode::UnknownTopicOrPartition)?;
-            // No leader now: fail this partition with the reason rather
-            // than wait; the caller sees it beside the others.
             partition
                 .leader
                 .map(Route::Node)
@@ -826,14 +844,22 @@ impl Job {
     }
 
     fn outcome(self) -> Result<AdminOutcome, RequestError> {
-        if self.items.iter().all(|t| t.done.is_none()) {
+        // No item got any answer from a broker: the transport's failure
+        // says more than a timeout code per item.
+        if self
+            .items
+            .iter()
+            .all(|t| t.done.is_none() && t.last_error.is_none())
+        {
             return Err(self.failure.unwrap_or(RequestError::Timeout));
         }
-        let timed_out = || Answer::Code(ErrorCode::RequestTimedOut, None);
         let items: Vec<(Key, Answer)> = self
             .items
             .into_iter()
-            .map(|t| (t.key, t.done.unwrap_or_else(timed_out)))
+            .map(|t| {
+                let timed_out = t.last_error.unwrap_or(ErrorCode::RequestTimedOut);
+                (t.key, t.done.unwrap_or(Answer::Code(timed_out, None)))
+            })
             .collect();
         Ok(match self.op {
             Op::DescribeConfigs { .. } => AdminOutcome::DescribeConfigs(
