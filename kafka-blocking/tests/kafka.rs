@@ -319,3 +319,9 @@ fn a_static_member_restarts_without_a_rebalance_and_a_duplicate_is_fenced_on_kaf
 fn describe(admin: &Client, group: &str) -> kafka_blocking::GroupDescription {
     admin.describe_groups([group]).unwrap().remove(0)
 }
+
+#[test]
+fn configs_partitions_records_cluster_on_kafka() {
+    let Some(broker) = kafka() else { return };
+    common::configs_partitions_records_cluster(&broker);
+}

@@ -1,5 +1,7 @@
 //! The blocking client against the in-process mock cluster over real TCP.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use kafka_blocking::{Client, Config, Error, NewTopic, ProducerRecord};
@@ -1074,4 +1076,14 @@ fn a_transaction_is_not_held_up_by_a_fetch_waiting_at_the_broker() {
         took < Duration::from_secs(1),
         "the commit took {took:?}, behind fetches held for 2 s"
     );
+}
+
+#[test]
+fn configs_partitions_records_cluster_on_the_mock() {
+    let mock = mock(3);
+    common::configs_partitions_records_cluster(&common::Broker {
+        bootstrap: mock.bootstrap(),
+        replication: 1,
+        prefix: String::new(),
+    });
 }

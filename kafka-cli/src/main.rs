@@ -4,6 +4,7 @@
 //! broker errors) ends with one line on stderr and a non-zero exit.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod consume;
 mod copy;
 mod demo;
@@ -217,6 +218,29 @@ enum Command {
         #[command(subcommand)]
         op: GroupOp,
     },
+    /// Describe or change the configs of a topic or a broker.
+    Config {
+        #[command(subcommand)]
+        op: ConfigOp,
+    },
+    /// Delete a partition's records before an offset (its new start).
+    DeleteRecords {
+        /// The topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// The partition.
+        #[arg(short = 'p', long = "partition")]
+        partition: i32,
+        /// Delete every record before this offset, or `end` for all.
+        #[arg(long, value_name = "OFFSET")]
+        before: String,
+    },
+    /// Show the cluster id, the controller, the brokers and the features.
+    Cluster {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print each partition's earliest and latest offsets.
     Offsets {
         /// The topic.
@@ -279,6 +303,58 @@ enum GroupOp {
     },
 }
 
+/// A config resource: `--topic T`, `--broker N` or `--broker-defaults`,
+/// exactly one.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+struct ResourceArgs {
+    /// A topic.
+    #[arg(short = 't', long = "topic")]
+    topic: Option<String>,
+    /// A broker, by node id.
+    #[arg(long = "broker", value_name = "ID", allow_hyphen_values = true)]
+    broker: Option<i32>,
+    /// The dynamic defaults every broker shares.
+    #[arg(long = "broker-defaults")]
+    broker_defaults: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigOp {
+    /// Print every config: name, value (sensitive ones hidden), source
+    /// and flags (default, read-only, sensitive).
+    Describe {
+        #[command(flatten)]
+        resource: ResourceArgs,
+        /// Also print each config's value at every source.
+        #[arg(long)]
+        synonyms: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change configs incrementally.
+    Alter {
+        #[command(flatten)]
+        resource: ResourceArgs,
+        /// Set a config, KEY=VALUE; repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Remove a config (back to its default); repeatable.
+        #[arg(long = "delete", value_name = "KEY")]
+        delete: Vec<String>,
+        /// Add a value to a list config, KEY=VALUE; repeatable.
+        #[arg(long = "append", value_name = "KEY=VALUE")]
+        append: Vec<String>,
+        /// Remove a value from a list config, KEY=VALUE; repeatable.
+        #[arg(long = "subtract", value_name = "KEY=VALUE")]
+        subtract: Vec<String>,
+        /// Only check the changes.
+        #[arg(long = "validate-only")]
+        validate_only: bool,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum TopicOp {
     /// Print every topic name.
@@ -301,6 +377,17 @@ enum TopicOp {
     Delete {
         /// The topic.
         name: String,
+    },
+    /// Grow a topic to a new total number of partitions.
+    AddPartitions {
+        /// The topic.
+        name: String,
+        /// The new total number of partitions.
+        #[arg(long, allow_hyphen_values = true)]
+        partitions: i32,
+        /// Only check the change.
+        #[arg(long = "validate-only")]
+        validate_only: bool,
     },
 }
 
@@ -496,6 +583,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .map_err(|e| format!("cannot delete {name}: {e}"))?;
                     eprintln!("deleted topic {name}");
                 }
+                TopicOp::AddPartitions {
+                    name,
+                    partitions,
+                    validate_only,
+                } => {
+                    if *partitions < 1 {
+                        return Err(format!("--partitions {partitions}: must be at least 1"));
+                    }
+                    admin::add_partitions(&client, name, *partitions, *validate_only).await?;
+                    if *validate_only {
+                        eprintln!("valid: {name} can grow to {partitions} partitions");
+                    } else {
+                        wait_for_topic(&client, name, *partitions).await?;
+                        eprintln!("{name} has {partitions} partitions");
+                    }
+                }
             }
             client.close().await;
         }
@@ -683,6 +786,69 @@ async fn run(cli: Cli) -> Result<(), String> {
                         eprintln!("not set: add --execute to set these offsets");
                     }
                 }
+            }
+            client.close().await;
+        }
+        Command::Config { op } => match op {
+            ConfigOp::Describe {
+                resource,
+                synonyms,
+                json,
+            } => {
+                let resource =
+                    admin::resource(&resource.topic, resource.broker, resource.broker_defaults)?;
+                let client = connect(&cli).await?;
+                let configs = admin::describe(&client, resource, *synonyms).await?;
+                if *json {
+                    println!("{}", admin::to_json(&configs));
+                } else {
+                    print!("{}", admin::to_text(&configs));
+                }
+                client.close().await;
+            }
+            ConfigOp::Alter {
+                resource,
+                set,
+                delete,
+                append,
+                subtract,
+                validate_only,
+            } => {
+                let resource =
+                    admin::resource(&resource.topic, resource.broker, resource.broker_defaults)?;
+                let ops = admin::changes(set, delete, append, subtract)?;
+                let client = connect(&cli).await?;
+                admin::alter(&client, resource.clone(), ops, *validate_only).await?;
+                if *validate_only {
+                    eprintln!("valid: the changes to {resource} were checked, not applied");
+                } else {
+                    eprintln!("altered {resource}");
+                }
+                client.close().await;
+            }
+        },
+        Command::DeleteRecords {
+            topic,
+            partition,
+            before,
+        } => {
+            if *partition < 0 {
+                return Err(format!("-p: negative partition {partition}"));
+            }
+            let before = admin::before_offset(before)?;
+            let client = connect(&cli).await?;
+            let low = admin::delete_records(&client, topic, *partition, before).await?;
+            println!("{topic}\t{partition}\t{low}");
+            eprintln!("{topic}-{partition} now starts at offset {low}");
+            client.close().await;
+        }
+        Command::Cluster { json } => {
+            let client = connect(&cli).await?;
+            let c = admin::cluster(&client).await?;
+            if *json {
+                println!("{}", admin::cluster_json(&c));
+            } else {
+                print!("{}", admin::cluster_text(&c));
             }
             client.close().await;
         }

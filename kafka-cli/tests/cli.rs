@@ -874,3 +874,308 @@ fn copy_on(b: &str, src: &str, dst: &str, group: &str) {
     values.dedup();
     assert_eq!(values.len(), N + 600, "no record twice");
 }
+
+#[test]
+fn configs_partitions_records_and_cluster() {
+    let mock = MockCluster::builder().brokers(3).build().unwrap();
+    admin_on(&mock.bootstrap(), "admin-t", 3);
+}
+
+#[test]
+fn configs_partitions_records_and_cluster_on_kafka() {
+    let Some(kafka) = KafkaCluster::shared() else {
+        return;
+    };
+    let topic = format!("admin-{}", std::process::id());
+    admin_on(&kafka.bootstrap(), &topic, 3);
+}
+
+/// Waits until `kfk config describe` shows `key` at `want`.
+fn config_becomes(b: &str, topic: &str, key: &str, want: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let o = kfk(&["-b", b, "config", "describe", "--topic", topic, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let entry = v["configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {key}: {v}"));
+        if entry["value"] == want {
+            return entry;
+        }
+        assert!(std::time::Instant::now() < deadline, "{key} is {entry}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// `kfk config`, `topic add-partitions`, `delete-records` and `cluster`,
+/// and their one-line failures.
+fn admin_on(b: &str, topic: &str, brokers: usize) {
+    let o = kfk(&["-b", b, "topic", "create", topic, "--partitions", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Configs: describe, alter (validate only, then for real), delete.
+    // Kafka creates topics asynchronously: the broker answering may not
+    // know the topic for a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let o = loop {
+        let o = kfk(&["-b", b, "config", "describe", "--topic", topic]);
+        if o.status.success() || std::time::Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("NAME\tVALUE\tSOURCE\tFLAGS\n"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("retention.ms\t")),
+        "{text}"
+    );
+    let o = kfk(&[
+        "-b",
+        b,
+        "config",
+        "alter",
+        "--topic",
+        topic,
+        "--set",
+        "retention.ms=123456",
+        "--validate-only",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kfk(&["-b", b, "config", "describe", "--topic", topic, "--json"]);
+    assert!(!stdout(&o).contains("123456"), "validate only changed it");
+    let o = kfk(&[
+        "-b",
+        b,
+        "config",
+        "alter",
+        "--topic",
+        topic,
+        "--set",
+        "retention.ms=123456",
+        "--set",
+        "cleanup.policy=compact",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = config_becomes(b, topic, "retention.ms", "123456");
+    assert_eq!(e["source"], "DYNAMIC_TOPIC_CONFIG");
+    assert_eq!(e["default"], false);
+    config_becomes(b, topic, "cleanup.policy", "compact");
+    let o = kfk(&[
+        "-b",
+        b,
+        "config",
+        "alter",
+        "--topic",
+        topic,
+        "--delete",
+        "cleanup.policy",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    config_becomes(b, topic, "cleanup.policy", "delete");
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            b,
+            "config",
+            "alter",
+            "--topic",
+            topic,
+            "--set",
+            "retention.ms=soon",
+        ]),
+        "INVALID_CONFIG",
+    );
+    assert_one_line_failure(
+        &kfk(&["-b", b, "config", "describe", "--topic", "no-such-topic"]),
+        "UNKNOWN_TOPIC_OR_PARTITION",
+    );
+
+    // A broker's configs, from that broker.
+    let o = kfk(&["-b", b, "cluster", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let ids: Vec<i64> = c["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), brokers, "{c}");
+    assert!(ids.contains(&c["controller"].as_i64().unwrap()), "{c}");
+    assert!(!c["cluster_id"].as_str().unwrap().is_empty());
+    assert!(c["features"]["supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["name"] == "transaction.version"));
+    for id in &ids {
+        let id = id.to_string();
+        let o = kfk(&["-b", b, "config", "describe", "--broker", &id, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["name"], id.as_str());
+        for e in v["configs"].as_array().unwrap() {
+            if e["sensitive"] == true {
+                assert!(e["value"].is_null(), "{e}");
+            }
+        }
+    }
+    let o = kfk(&["-b", b, "config", "describe", "--broker-defaults", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["resource"], "broker-defaults");
+    let o = kfk(&["-b", b, "cluster"]);
+    let text = stdout(&o);
+    assert!(text.starts_with("cluster id: "), "{text}");
+    assert!(
+        text.contains("controller: ") && text.contains("features:"),
+        "{text}"
+    );
+
+    // Partitions.
+    let o = kfk(&[
+        "-b",
+        b,
+        "topic",
+        "add-partitions",
+        topic,
+        "--partitions",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kfk(&["-b", b, "metadata", "-t", topic, "--json"]);
+    let md: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(md["topics"][0]["partitions"].as_array().unwrap().len(), 4);
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            b,
+            "topic",
+            "add-partitions",
+            topic,
+            "--partitions",
+            "3",
+        ]),
+        "INVALID_PARTITIONS",
+    );
+
+    // Records.
+    let o = kfk_stdin(
+        &["-b", b, "produce", "-t", topic, "-p", "1"],
+        "a\nb\nc\nd\ne\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kfk(&[
+        "-b",
+        b,
+        "delete-records",
+        "-t",
+        topic,
+        "-p",
+        "1",
+        "--before",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("{topic}\t1\t3\n"));
+    let o = kfk(&["-b", b, "offsets", "-t", topic]);
+    assert!(stdout(&o).lines().any(|l| l == "1\t3\t5"), "{}", stdout(&o));
+    let o = kfk(&[
+        "-b",
+        b,
+        "delete-records",
+        "-t",
+        topic,
+        "-p",
+        "1",
+        "--before",
+        "end",
+    ]);
+    assert_eq!(stdout(&o), format!("{topic}\t1\t5\n"), "{}", stderr(&o));
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            b,
+            "delete-records",
+            "-t",
+            topic,
+            "-p",
+            "1",
+            "--before",
+            "99",
+        ]),
+        "OFFSET_OUT_OF_RANGE",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            b,
+            "delete-records",
+            "-t",
+            topic,
+            "-p",
+            "9",
+            "--before",
+            "1",
+        ]),
+        "UNKNOWN_TOPIC_OR_PARTITION",
+    );
+
+    // Caller mistakes, before any broker is asked.
+    assert_one_line_failure(
+        &kfk(&["-b", b, "config", "alter", "--topic", topic]),
+        "nothing to change",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b", b, "config", "alter", "--topic", topic, "--set", "novalue",
+        ]),
+        "KEY=VALUE",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b", b, "config", "describe", "--topic", topic, "--broker", "1",
+        ]),
+        "--broker",
+    );
+    assert_one_line_failure(&kfk(&["-b", b, "config", "describe"]), "--topic");
+    assert_one_line_failure(
+        &kfk(&["-b", b, "config", "describe", "--broker", "-1"]),
+        "negative",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            b,
+            "delete-records",
+            "-t",
+            topic,
+            "-p",
+            "1",
+            "--before",
+            "x",
+        ]),
+        "--before",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            b,
+            "topic",
+            "add-partitions",
+            topic,
+            "--partitions",
+            "0",
+        ]),
+        "at least 1",
+    );
+    let o = kfk(&["-b", b, "topic", "delete", topic]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use kafka_proto::ErrorCode;
 use kafka_state::admin::{
-    AdminOutcome, GroupDescription, GroupListings, GroupOffsets, NewTopic, TopicOutcome,
+    AdminOutcome, AlterConfigOp, ClusterDescription, ConfigResource, FeatureDescription,
+    GroupDescription, GroupListings, GroupOffsets, NewPartitions, NewTopic, ResourceConfigs,
+    ResourceOutcome, TopicOutcome,
 };
 use kafka_state::{Client, ClusterMetadata, Misuse, RequestId, TopicPartition};
 
@@ -140,6 +142,84 @@ pub fn alter_group_offsets(
     }
 }
 
+/// The configs of `resources` (with every source's value if `synonyms`).
+pub fn describe_configs(
+    resources: Vec<ConfigResource>,
+    synonyms: bool,
+) -> AdminCall<Vec<ResourceConfigs>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_configs(now, resources, synonyms)),
+        answer: |o| match o {
+            AdminOutcome::DescribeConfigs(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Changes configs incrementally; each resource gets its outcome.
+pub fn alter_configs(
+    changes: Vec<(ConfigResource, Vec<AlterConfigOp>)>,
+    validate_only: bool,
+) -> AdminCall<Vec<ResourceOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().alter_configs(now, changes, validate_only)),
+        answer: |o| match o {
+            AdminOutcome::AlterConfigs(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Grows topics to new partition counts; each topic gets its outcome.
+pub fn create_partitions(
+    topics: Vec<NewPartitions>,
+    validate_only: bool,
+) -> AdminCall<Vec<TopicOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().create_partitions(now, topics, validate_only)),
+        answer: |o| match o {
+            AdminOutcome::CreatePartitions(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Per partition, its new low watermark or why its records stay.
+pub type DeletedRecords = BTreeMap<TopicPartition, Result<i64, ErrorCode>>;
+
+/// Deletes records before an offset in each partition.
+pub fn delete_records(before: BTreeMap<TopicPartition, i64>) -> AdminCall<DeletedRecords> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().delete_records(now, before)),
+        answer: |o| match o {
+            AdminOutcome::DeleteRecords(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// The cluster: id, controller, brokers (and authorized operations).
+pub fn describe_cluster(authorized_operations: bool) -> AdminCall<ClusterDescription> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_cluster(now, authorized_operations)),
+        answer: |o| match o {
+            AdminOutcome::DescribeCluster(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// A broker's supported features and the cluster's finalized ones.
+pub fn describe_features(node: Option<i32>) -> AdminCall<FeatureDescription> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_features(now, node)),
+        answer: |o| match o {
+            AdminOutcome::DescribeFeatures(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
 /// The admin methods every adapter's `Client` has, written once: an
 /// adapter invokes it inside `impl Client` with `async, .await` or with
 /// nothing, and supplies a private `fn admin<T>(&self, AdminCall<T>)`
@@ -229,6 +309,70 @@ macro_rules! admin_methods {
         ) -> Result<std::collections::BTreeMap<$crate::api::TopicPartition, $crate::api::ErrorCode>, $crate::Error> {
             self.admin($crate::admin::alter_group_offsets(group.to_string(), offsets))$($dot_await)*
         }
+
+        /// The configs of `resources`, each asked of the right broker (a
+        /// broker's own configs of that broker); `synonyms` adds every
+        /// source's value. Per resource, its configs or its error.
+        pub $($asyncness)? fn describe_configs(
+            &self,
+            resources: impl IntoIterator<Item = $crate::api::ConfigResource>,
+            synonyms: bool,
+        ) -> Result<Vec<$crate::api::ResourceConfigs>, $crate::Error> {
+            let resources = resources.into_iter().collect();
+            self.admin($crate::admin::describe_configs(resources, synonyms))$($dot_await)*
+        }
+
+        /// Changes configs incrementally (set, delete, append, subtract);
+        /// with `validate_only` the brokers only check. Per resource, the
+        /// outcome.
+        pub $($asyncness)? fn alter_configs(
+            &self,
+            changes: impl IntoIterator<Item = ($crate::api::ConfigResource, Vec<$crate::api::AlterConfigOp>)>,
+            validate_only: bool,
+        ) -> Result<Vec<$crate::api::ResourceOutcome>, $crate::Error> {
+            let changes = changes.into_iter().collect();
+            self.admin($crate::admin::alter_configs(changes, validate_only))$($dot_await)*
+        }
+
+        /// Grows topics to new total partition counts (optionally placed);
+        /// with `validate_only` the controller only checks. Per topic, the
+        /// outcome.
+        pub $($asyncness)? fn create_partitions(
+            &self,
+            topics: impl IntoIterator<Item = $crate::api::NewPartitions>,
+            validate_only: bool,
+        ) -> Result<Vec<$crate::api::TopicOutcome>, $crate::Error> {
+            let topics = topics.into_iter().collect();
+            self.admin($crate::admin::create_partitions(topics, validate_only))$($dot_await)*
+        }
+
+        /// Deletes each partition's records before its offset (-1: all),
+        /// asking each partition's leader. Per partition, the new low
+        /// watermark or the partition's error.
+        pub $($asyncness)? fn delete_records(
+            &self,
+            before: std::collections::BTreeMap<$crate::api::TopicPartition, i64>,
+        ) -> Result<$crate::admin::DeletedRecords, $crate::Error> {
+            self.admin($crate::admin::delete_records(before))$($dot_await)*
+        }
+
+        /// The cluster: its id, controller and brokers with racks, and
+        /// with `authorized_operations` what this client may do to it.
+        pub $($asyncness)? fn describe_cluster(
+            &self,
+            authorized_operations: bool,
+        ) -> Result<$crate::api::ClusterDescription, $crate::Error> {
+            self.admin($crate::admin::describe_cluster(authorized_operations))$($dot_await)*
+        }
+
+        /// The features broker `node` (any broker if `None`) supports and
+        /// those the cluster finalized, from its ApiVersions answer.
+        pub $($asyncness)? fn describe_features(
+            &self,
+            node: Option<i32>,
+        ) -> Result<$crate::api::FeatureDescription, $crate::Error> {
+            self.admin($crate::admin::describe_features(node))$($dot_await)*
+        }
     };
 }
 
@@ -248,7 +392,13 @@ impl<T: Send + 'static> AdminCall<T> {
             self.start,
             Box::new(move |r| {
                 reply(r.and_then(|o| {
-                    answer(o).ok_or(Error::Unexpected("an admin call got another call's answer"))
+                    match o {
+                        AdminOutcome::Refused { code, message } => {
+                            Err(Error::Kafka { code, message })
+                        }
+                        o => answer(o)
+                            .ok_or(Error::Unexpected("an admin call got another call's answer")),
+                    }
                 }))
             }),
         );

@@ -2,11 +2,15 @@
 //! this module, so a program moves between runtimes by changing its
 //! imports' crate name.
 
+pub use crate::admin::DeletedRecords;
 pub use crate::{Committed, Error, Offsets, Rebalance, TokenResult};
 pub use kafka_proto::record::Compression;
 pub use kafka_proto::ErrorCode;
 pub use kafka_state::admin::{
-    CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription,
+    AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, CommittedOffset,
+    ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
+    GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription, NewPartitions,
+    ResourceConfigs, ResourceOutcome, SupportedFeature,
 };
 pub use kafka_state::consumer::{
     AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,

@@ -98,6 +98,11 @@ use std::time::{Duration, Instant};
 
 pub use kafka_driver::Error;
 pub use kafka_proto::record::Compression;
+pub use kafka_state::admin::{
+    AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, ConfigEntry,
+    ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
+    NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
+};
 pub use kafka_state::consumer::{AutoOffsetReset, OffsetSpec, SeekTo};
 pub use kafka_state::group::{
     CommitError, CooperativeStickyAssignor, GroupConfig, GroupError, GroupEvent, GroupMetadata,
@@ -271,6 +276,59 @@ impl Client {
     /// Deletes one topic; see [`Client::delete_topics`].
     pub fn delete_topic(&mut self, name: &str) -> Result<RequestId, Error> {
         self.delete_topics([name])
+    }
+
+    /// Describes the configs of `resources`, each asked of the right
+    /// broker; `synonyms` adds every source's value. Outcome:
+    /// [`AdminOutcome::DescribeConfigs`], one entry per resource.
+    pub fn describe_configs(
+        &mut self,
+        resources: impl IntoIterator<Item = ConfigResource>,
+        synonyms: bool,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_configs(now, resources, synonyms))
+    }
+
+    /// Changes configs incrementally; with `validate_only` the brokers
+    /// only check. Outcome: [`AdminOutcome::AlterConfigs`], one entry per
+    /// resource.
+    pub fn alter_configs(
+        &mut self,
+        changes: impl IntoIterator<Item = (ConfigResource, Vec<AlterConfigOp>)>,
+        validate_only: bool,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().alter_configs(now, changes, validate_only))
+    }
+
+    /// Grows topics to new partition counts. Outcome:
+    /// [`AdminOutcome::CreatePartitions`], one entry per topic.
+    pub fn create_partitions(
+        &mut self,
+        topics: impl IntoIterator<Item = NewPartitions>,
+        validate_only: bool,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().create_partitions(now, topics, validate_only))
+    }
+
+    /// Deletes each partition's records before its offset, asking each
+    /// leader. Outcome: [`AdminOutcome::DeleteRecords`], per partition.
+    pub fn delete_records(
+        &mut self,
+        before: std::collections::BTreeMap<TopicPartition, i64>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().delete_records(now, before))
+    }
+
+    /// Describes the cluster. Outcome: [`AdminOutcome::DescribeCluster`]
+    /// (or [`AdminOutcome::Refused`]).
+    pub fn describe_cluster(&mut self, authorized_operations: bool) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_cluster(now, authorized_operations))
+    }
+
+    /// A broker's features (any broker if `node` is `None`). Outcome:
+    /// [`AdminOutcome::DescribeFeatures`] (or [`AdminOutcome::Refused`]).
+    pub fn describe_features(&mut self, node: Option<i32>) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_features(now, node))
     }
 
     /// Queues a record for producing; its outcome comes out of

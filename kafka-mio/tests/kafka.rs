@@ -126,3 +126,9 @@ fn tls_mutual_tls_and_sasl_ssl_on_kafka() {
         .iter()
         .any(|e| matches!(e, Event::ConnectionLost { .. })));
 }
+
+#[test]
+fn configs_partitions_records_cluster_on_kafka() {
+    let Some(broker) = kafka() else { return };
+    suite::configs_partitions_records_cluster(&broker);
+}

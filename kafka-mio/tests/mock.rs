@@ -932,3 +932,12 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     seen.sort();
     assert_eq!(seen, ["a-committed", "b-committed"]);
 }
+#[test]
+fn configs_partitions_records_cluster_on_the_mock() {
+    let mock = mock(3);
+    common::suite::configs_partitions_records_cluster(&common::suite::Broker {
+        bootstrap: mock.bootstrap(),
+        replication: 1,
+        prefix: String::new(),
+    });
+}

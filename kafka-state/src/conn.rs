@@ -26,8 +26,8 @@ use crate::{Broker, ConnId};
 const LOG: &str = "kafka_state::conn";
 
 /// Software name and version sent in ApiVersions (v3+).
-const SOFTWARE_NAME: &str = "kafka-rs";
-const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const SOFTWARE_NAME: &str = "kafka-rs";
+pub(crate) const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Settings a connection needs, borrowed from the client's config.
 #[derive(Debug, Clone, Copy)]

@@ -114,7 +114,8 @@
 //! - `conn`: one connection's state machine (framing, correlation ids,
 //!   in-flight FIFO, ApiVersions);
 //! - [`metadata`]: the metadata cache and the sub-machine that refreshes it;
-//! - [`admin`]: topic administration;
+//! - [`admin`]: topics, partitions, configs, records, the cluster and
+//!   its features, consumer groups;
 //! - [`producer`]: behind [`Client::producer`], split by stage: the record
 //!   accumulator and partitioners, the sender (batches into Produce
 //!   requests), outcomes (delivery reports, retries, sequence repairs) and

@@ -62,3 +62,102 @@ async fn consume_transform_produce_exactly_once_on_kafka() {
     let Some(broker) = kafka() else { return };
     common::consume_transform_produce(&broker).await;
 }
+
+#[tokio::test]
+async fn configs_on_kafka() {
+    let Some(broker) = kafka() else { return };
+    common::configs(&broker).await;
+}
+
+#[tokio::test]
+async fn partitions_on_kafka() {
+    let Some(broker) = kafka() else { return };
+    common::partitions(&broker).await;
+}
+
+#[tokio::test]
+async fn delete_records_on_kafka() {
+    let Some(broker) = kafka() else { return };
+    common::delete_records(&broker).await;
+}
+
+#[tokio::test]
+async fn cluster_on_kafka() {
+    let Some(broker) = kafka() else { return };
+    common::cluster(&broker).await;
+}
+
+/// What only Kafka has: sensitive broker configs (hidden), broker
+/// loggers, authorized operations without an authorizer (all of them),
+/// finalized `metadata.version`.
+#[tokio::test]
+async fn broker_loggers_secrets_and_features_on_kafka() {
+    use kafka_tokio::{AclOperation, ConfigResource};
+    let Some(broker) = kafka() else { return };
+    let client = broker.client(|_| {}).await;
+    let c = client.describe_cluster(true).await.unwrap();
+    let ops = c.authorized_operations.expect("asked for");
+    assert!(ops.contains(&AclOperation::Describe), "{ops:?}");
+    let node = c.brokers[0].node;
+    let described = client
+        .describe_configs(
+            [
+                ConfigResource::Broker(node),
+                ConfigResource::BrokerLogger(node),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    let sensitive: Vec<_> = described[0]
+        .entries
+        .iter()
+        .filter(|e| e.sensitive)
+        .collect();
+    assert!(!sensitive.is_empty());
+    assert!(sensitive.iter().all(|e| e.value.is_none()), "{sensitive:?}");
+    assert!(described[0].entries.iter().any(|e| e.read_only));
+    assert_eq!(described[1].error, kafka_tokio::ErrorCode::None);
+    assert!(
+        described[1].entries.iter().any(|e| e.name == "root"),
+        "{:?}",
+        described[1]
+    );
+    // A logger level can be validated without changing it.
+    // The cluster-wide dynamic defaults: any broker answers.
+    let defaults = client
+        .describe_configs([ConfigResource::BrokerDefaults], false)
+        .await
+        .unwrap();
+    assert_eq!(
+        defaults[0].error,
+        kafka_tokio::ErrorCode::None,
+        "{defaults:?}"
+    );
+    let outcome = client
+        .alter_configs(
+            [(
+                ConfigResource::BrokerLogger(node),
+                vec![kafka_tokio::AlterConfigOp::Set(
+                    "kafka.server.ReplicaManager".into(),
+                    "DEBUG".into(),
+                )],
+            )],
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome[0].error,
+        kafka_tokio::ErrorCode::None,
+        "{outcome:?}"
+    );
+    let f = client.describe_features(Some(node)).await.unwrap();
+    assert!(
+        f.finalized
+            .iter()
+            .any(|f| f.name == "metadata.version" && f.max_version_level > 0),
+        "{f:?}"
+    );
+    client.close().await;
+}

@@ -836,3 +836,130 @@ async fn a_member_commits_in_its_revoke_window_and_the_next_owner_starts_there()
     b_client.close().await;
     admin.close().await;
 }
+
+fn mock_broker(mock: &MockCluster) -> common::Broker {
+    common::Broker {
+        bootstrap: mock.bootstrap(),
+        replication: 1,
+        exact_latest: true,
+        prefix: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn configs_on_the_mock() {
+    let mock = mock(3);
+    within(common::configs(&mock_broker(&mock))).await;
+}
+
+#[tokio::test]
+async fn partitions_on_the_mock() {
+    let mock = mock(3);
+    within(common::partitions(&mock_broker(&mock))).await;
+}
+
+#[tokio::test]
+async fn delete_records_on_the_mock() {
+    let mock = mock(3);
+    within(common::delete_records(&mock_broker(&mock))).await;
+}
+
+#[tokio::test]
+async fn cluster_on_the_mock() {
+    let mock = mock(3);
+    within(common::cluster(&mock_broker(&mock))).await;
+}
+
+/// Retriable answers are asked again: a leader that moved (the records
+/// follow it after fresh metadata), a controller not ready, a broker
+/// resource busy; a final error stays with its own item.
+#[tokio::test]
+async fn admin_retries_retriable_errors_per_item_on_the_mock() {
+    use kafka_mock::ErrorInjection;
+    use kafka_proto::ApiKey;
+    use kafka_tokio::{ConfigResource, NewPartitions, TopicPartition};
+    let mock = mock(3);
+    within(async {
+        let mut config = Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+        config.retry_backoff = Duration::from_millis(20);
+        let client = Client::connect(config).await.unwrap();
+        client.create_topic(NewTopic::new("r", 3, 1)).await.unwrap();
+        let reports = client
+            .producer()
+            .send_batch((0..30).map(|i| {
+                kafka_tokio::ProducerRecord::new("r")
+                    .with_partition(i % 3)
+                    .with_value(b"v".to_vec())
+            }))
+            .await;
+        assert!(reports.iter().all(Result::is_ok));
+        // The client's metadata says partition 0 is on its old leader.
+        let md = client.metadata(["r"]).await.unwrap();
+        let old = md.leader_for("r", 0).unwrap();
+        mock.move_leader("r", 0, (old + 1) % 3).unwrap();
+        mock.inject(
+            ErrorInjection::new(ApiKey::DeleteRecords, ErrorCode::NotLeaderOrFollower, 2)
+                .on_partition("r", 1),
+        );
+        mock.inject(
+            ErrorInjection::new(ApiKey::DeleteRecords, ErrorCode::PolicyViolation, 1)
+                .on_partition("r", 2),
+        );
+        let tp = |p| TopicPartition::new("r", p);
+        let done = client
+            .delete_records([(tp(0), 5), (tp(1), 6), (tp(2), 7)].into_iter().collect())
+            .await
+            .unwrap();
+        assert_eq!(done[&tp(0)], Ok(5));
+        assert_eq!(done[&tp(1)], Ok(6));
+        assert_eq!(done[&tp(2)], Err(ErrorCode::PolicyViolation));
+
+        mock.inject_error(ApiKey::CreatePartitions, ErrorCode::NotController, 1);
+        let o = client
+            .create_partitions([NewPartitions::new("r", 5)], false)
+            .await
+            .unwrap();
+        assert_eq!(o[0].error, ErrorCode::None, "{o:?}");
+
+        mock.inject(
+            ErrorInjection::new(ApiKey::DescribeConfigs, ErrorCode::RequestTimedOut, 1)
+                .on_broker(1),
+        );
+        let d = client
+            .describe_configs(
+                [
+                    ConfigResource::Broker(1),
+                    ConfigResource::Broker(2),
+                    ConfigResource::Broker(7),
+                ],
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(d[0].error, ErrorCode::None, "{:?}", d[0]);
+        assert!(d[0]
+            .entries
+            .iter()
+            .any(|e| e.name == "broker.id" && e.value.as_deref() == Some("1")));
+        assert!(d[1]
+            .entries
+            .iter()
+            .any(|e| e.name == "broker.id" && e.value.as_deref() == Some("2")));
+        assert_eq!(d[2].error, ErrorCode::BrokerNotAvailable);
+
+        // Refused as a whole: the code comes back as an error.
+        mock.inject_error(
+            ApiKey::DescribeCluster,
+            ErrorCode::ClusterAuthorizationFailed,
+            1,
+        );
+        let err = client.describe_cluster(false).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(ErrorCode::ClusterAuthorizationFailed),
+            "{err}"
+        );
+        client.close().await;
+    })
+    .await;
+}

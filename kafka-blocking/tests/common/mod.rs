@@ -249,3 +249,107 @@ pub fn offset_at(
     let mut got = consumer.offsets([tp.clone()], spec).unwrap();
     got.remove(&tp).and_then(|r| r.ok()).and_then(|l| l.offset)
 }
+
+/// Configs of a topic and of every broker, a config change, partitions
+/// added beside a missing topic's error, records deleted, the cluster.
+pub fn configs_partitions_records_cluster(broker: &Broker) {
+    use kafka_blocking::{AlterConfigOp, ConfigResource, NewPartitions};
+    let client = broker.client(Config::default());
+    let topic = broker.topic("admin");
+    let missing = broker.topic("admin-missing");
+    client.create_topic(broker.new_topic(&topic, 1)).unwrap();
+    wait_metadata(&client, &topic, |t| {
+        t.is_some_and(|t| t.partitions.len() == 1)
+    });
+
+    let cluster = client.describe_cluster(false).unwrap();
+    let mut resources = vec![ConfigResource::Topic(topic.clone())];
+    resources.extend(
+        cluster
+            .brokers
+            .iter()
+            .map(|b| ConfigResource::Broker(b.node)),
+    );
+    // Kafka creates topics asynchronously: the broker answering may not
+    // know the topic for a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let described = loop {
+        let d = client.describe_configs(resources.clone(), false).unwrap();
+        if d[0].error != ErrorCode::UnknownTopicOrPartition || Instant::now() > deadline {
+            break d;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(described.len(), 1 + cluster.brokers.len());
+    for d in &described {
+        assert_eq!(d.error, ErrorCode::None, "{d:?}");
+        assert!(!d.entries.is_empty());
+    }
+    let features = client.describe_features(None).unwrap();
+    assert!(features
+        .supported
+        .iter()
+        .any(|f| f.name == "transaction.version"));
+
+    let altered = client
+        .alter_configs(
+            [(
+                ConfigResource::Topic(topic.clone()),
+                vec![AlterConfigOp::Set("segment.ms".into(), "7777777".into())],
+            )],
+            false,
+        )
+        .unwrap();
+    assert_eq!(altered[0].error, ErrorCode::None, "{altered:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = client
+            .describe_configs([ConfigResource::Topic(topic.clone())], false)
+            .unwrap();
+        let v = c[0]
+            .entries
+            .iter()
+            .find(|e| e.name == "segment.ms")
+            .unwrap();
+        if v.value.as_deref() == Some("7777777") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let grown = client
+        .create_partitions(
+            [
+                NewPartitions::new(&topic, 3),
+                NewPartitions::new(&missing, 3),
+            ],
+            false,
+        )
+        .unwrap();
+    assert_eq!(grown[0].error, ErrorCode::None, "{grown:?}");
+    assert_eq!(grown[1].error, ErrorCode::UnknownTopicOrPartition);
+    wait_metadata(&client, &topic, |t| {
+        t.is_some_and(|t| t.partitions.len() == 3)
+    });
+
+    let producer = client.producer();
+    for i in 0..4 {
+        producer
+            .send(
+                ProducerRecord::new(&topic)
+                    .with_partition(2)
+                    .with_value(format!("{i}")),
+            )
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let tp = TopicPartition::new(topic.as_str(), 2);
+    let deleted = client
+        .delete_records([(tp.clone(), -1)].into_iter().collect())
+        .unwrap();
+    assert_eq!(deleted[&tp], Ok(4));
+    client.delete_topic(&topic).unwrap();
+    client.close();
+}

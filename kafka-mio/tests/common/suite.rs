@@ -300,3 +300,118 @@ pub fn a_five_megabyte_record_offsets_and_lag(broker: &Broker) {
     assert_eq!(got[1].value.as_deref(), Some(&b"small"[..]));
     assert_eq!(h.clients[c].core_mut().consumer().lag(&tp), Some(0));
 }
+
+/// Configs (a topic's and a broker's, each from the right broker; an
+/// incremental change), partitions added, records deleted, and the
+/// cluster with its features, from the mio loop.
+pub fn configs_partitions_records_cluster(broker: &Broker) {
+    use kafka_mio::{
+        AlterConfigOp, ConfigResource, ConfigSource, NewPartitions, ProducerRecord, TopicPartition,
+    };
+    let mut h = Harness::new();
+    let c = broker.client(&mut h, broker.config(), Tokens::range(200..216));
+    let topic = broker.topic("mio-admin");
+    broker.create(&mut h, c, broker.new_topic(&topic, 1));
+
+    let id = h.clients[c].describe_cluster(false).unwrap();
+    let AdminOutcome::DescribeCluster(cluster) = h.outcome(c, id) else {
+        panic!("not a cluster description");
+    };
+    let node = cluster.controller.expect("a controller");
+    assert!(
+        cluster.brokers.iter().any(|b| b.node == node),
+        "{cluster:?}"
+    );
+    let id = h.clients[c].describe_features(Some(node)).unwrap();
+    let AdminOutcome::DescribeFeatures(features) = h.outcome(c, id) else {
+        panic!("not features");
+    };
+    assert!(features
+        .supported
+        .iter()
+        .any(|f| f.name == "transaction.version"));
+
+    // Kafka creates topics asynchronously: the broker answering may not
+    // know the topic for a moment.
+    let deadline = std::time::Instant::now() + super::LIMIT;
+    loop {
+        let id = h.clients[c]
+            .alter_configs(
+                [(
+                    ConfigResource::Topic(topic.clone()),
+                    vec![AlterConfigOp::Set("retention.ms".into(), "654321".into())],
+                )],
+                false,
+            )
+            .unwrap();
+        let AdminOutcome::AlterConfigs(altered) = h.outcome(c, id) else {
+            panic!("not an alter outcome");
+        };
+        if altered[0].error == ErrorCode::UnknownTopicOrPartition
+            && std::time::Instant::now() < deadline
+        {
+            h.turn(std::time::Duration::from_millis(100));
+            continue;
+        }
+        assert_eq!(altered[0].error, ErrorCode::None, "{altered:?}");
+        break;
+    }
+    // Kafka applies the change through its metadata log: look until seen.
+    let deadline = std::time::Instant::now() + super::LIMIT;
+    loop {
+        let id = h.clients[c]
+            .describe_configs(
+                [
+                    ConfigResource::Topic(topic.clone()),
+                    ConfigResource::Broker(node),
+                ],
+                false,
+            )
+            .unwrap();
+        let AdminOutcome::DescribeConfigs(described) = h.outcome(c, id) else {
+            panic!("not configs");
+        };
+        assert_eq!(described[1].error, ErrorCode::None, "{:?}", described[1]);
+        assert!(!described[1].entries.is_empty());
+        let retention = described[0]
+            .entries
+            .iter()
+            .find(|e| e.name == "retention.ms")
+            .expect("retention.ms");
+        if retention.value.as_deref() == Some("654321") {
+            assert_eq!(retention.source, ConfigSource::DynamicTopic);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{retention:?}");
+        h.turn(std::time::Duration::from_millis(100));
+    }
+
+    let id = h.clients[c]
+        .create_partitions([NewPartitions::new(&topic, 2)], false)
+        .unwrap();
+    let AdminOutcome::CreatePartitions(grown) = h.outcome(c, id) else {
+        panic!("not a partitions outcome");
+    };
+    assert_eq!(grown[0].error, ErrorCode::None, "{grown:?}");
+
+    deliver(
+        &mut h,
+        c,
+        (0..5)
+            .map(|i| {
+                ProducerRecord::new(&topic)
+                    .with_partition(0)
+                    .with_value(format!("{i}"))
+            })
+            .collect(),
+    );
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let id = h.clients[c]
+        .delete_records([(tp.clone(), 3)].into_iter().collect())
+        .unwrap();
+    let AdminOutcome::DeleteRecords(deleted) = h.outcome(c, id) else {
+        panic!("not a delete-records outcome");
+    };
+    assert_eq!(deleted[&tp], Ok(3));
+    h.clients[c].close();
+}

@@ -1,12 +1,20 @@
-//! Admin commands: create and delete topics, fetch metadata, and
-//! administer consumer groups. Reached through the borrowed handle
-//! [`Client::admin`](crate::Client::admin); results arrive as
-//! [`Event::AdminResult`].
+//! Admin commands: create and delete topics, fetch metadata, add
+//! partitions, describe and change configs, delete records, describe the
+//! cluster and its features, and administer consumer groups. Reached
+//! through the borrowed handle [`Client::admin`](crate::Client::admin);
+//! results arrive as [`Event::AdminResult`]. Commands over several items
+//! answer each item on its own.
 
 mod groups;
+mod ops;
 
 pub use groups::{
     CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription,
+};
+pub use ops::{
+    AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, ConfigEntry,
+    ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
+    NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
 };
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -90,6 +98,26 @@ pub enum AdminOutcome {
     /// Per partition, [`ErrorCode::None`] or why the offset was not set
     /// ([`Admin::alter_group_offsets`]).
     AlterGroupOffsets(BTreeMap<crate::TopicPartition, ErrorCode>),
+    /// Per resource, in the order asked ([`Admin::describe_configs`]).
+    DescribeConfigs(Vec<ResourceConfigs>),
+    /// Per resource, in the order asked ([`Admin::alter_configs`]).
+    AlterConfigs(Vec<ResourceOutcome>),
+    /// Per topic, in the order asked ([`Admin::create_partitions`]).
+    CreatePartitions(Vec<TopicOutcome>),
+    /// Per partition, its new low watermark or why its records stay
+    /// ([`Admin::delete_records`]).
+    DeleteRecords(BTreeMap<crate::TopicPartition, Result<i64, ErrorCode>>),
+    /// The cluster ([`Admin::describe_cluster`]).
+    DescribeCluster(ClusterDescription),
+    /// A broker's features ([`Admin::describe_features`]).
+    DescribeFeatures(FeatureDescription),
+    /// A command about the cluster as a whole that the broker refused.
+    Refused {
+        /// Why.
+        code: ErrorCode,
+        /// The broker's explanation, if it gave one.
+        message: Option<String>,
+    },
 }
 
 /// The result carried by [`Event::AdminResult`]: the outcome, or why no
@@ -264,6 +292,169 @@ impl Admin<'_> {
         self.per_group(now, groups::GroupOp::CommitOffsets(offsets), [group])
     }
 
+    /// Describes the configs of `resources`, each routed on its own: a
+    /// broker's configs (and loggers) to that broker, topics to any.
+    /// `synonyms` adds every source's value of each config.
+    pub fn describe_configs(
+        &mut self,
+        now: Instant,
+        resources: impl IntoIterator<Item = ConfigResource>,
+        synonyms: bool,
+    ) -> Result<RequestId, Misuse> {
+        let resources: Vec<ConfigResource> = resources.into_iter().collect();
+        check_resources(resources.iter())?;
+        let keys = resources
+            .into_iter()
+            .map(|r| ops::Key::Resource(r, Vec::new()))
+            .collect();
+        let op = ops::Op::DescribeConfigs {
+            synonyms,
+            documentation: false,
+        };
+        self.start_ops(now, op, keys)
+    }
+
+    /// Changes configs incrementally (IncrementalAlterConfigs), each
+    /// resource on its own; with `validate_only` the brokers only check.
+    pub fn alter_configs(
+        &mut self,
+        now: Instant,
+        changes: impl IntoIterator<Item = (ConfigResource, Vec<AlterConfigOp>)>,
+        validate_only: bool,
+    ) -> Result<RequestId, Misuse> {
+        let changes: Vec<(ConfigResource, Vec<AlterConfigOp>)> = changes.into_iter().collect();
+        check_resources(changes.iter().map(|(r, _)| r))?;
+        for (_, ops) in &changes {
+            if ops.is_empty() {
+                return Err(Misuse::InvalidConfig("a config resource has no changes"));
+            }
+            let mut seen = BTreeSet::new();
+            for op in ops {
+                let name = match op {
+                    AlterConfigOp::Set(n, _)
+                    | AlterConfigOp::Delete(n)
+                    | AlterConfigOp::Append(n, _)
+                    | AlterConfigOp::Subtract(n, _) => n,
+                };
+                if name.is_empty() {
+                    return Err(Misuse::InvalidConfig("a config name is empty"));
+                }
+                if !seen.insert(name) {
+                    return Err(Misuse::InvalidConfig(
+                        "a config is changed twice in one resource",
+                    ));
+                }
+            }
+        }
+        let keys = changes
+            .into_iter()
+            .map(|(r, ops)| ops::Key::Resource(r, ops))
+            .collect();
+        self.start_ops(now, ops::Op::AlterConfigs { validate_only }, keys)
+    }
+
+    /// Grows topics to new partition counts; the request goes to the
+    /// controller. With `validate_only` the controller only checks.
+    pub fn create_partitions(
+        &mut self,
+        now: Instant,
+        topics: impl IntoIterator<Item = NewPartitions>,
+        validate_only: bool,
+    ) -> Result<RequestId, Misuse> {
+        let topics: Vec<NewPartitions> = topics.into_iter().collect();
+        check_names(topics.iter().map(|t| t.topic.as_str()))?;
+        for t in &topics {
+            if t.count < 1 {
+                return Err(Misuse::InvalidPartitions(t.count));
+            }
+            if let Some(a) = &t.assignment {
+                if a.is_empty() || a.iter().any(|r| r.is_empty() || r.iter().any(|&b| b < 0)) {
+                    return Err(Misuse::InvalidConfig(
+                        "a partition assignment lists no brokers or a negative broker id",
+                    ));
+                }
+            }
+        }
+        let op = ops::Op::CreatePartitions {
+            validate_only,
+            timeout_ms: millis(self.client.config().request_timeout),
+        };
+        let keys = topics.into_iter().map(ops::Key::Partitions).collect();
+        self.start_ops(now, op, keys)
+    }
+
+    /// Deletes every record of each partition before its offset (-1: up
+    /// to the high watermark), asking each partition's leader.
+    pub fn delete_records(
+        &mut self,
+        now: Instant,
+        before: BTreeMap<crate::TopicPartition, i64>,
+    ) -> Result<RequestId, Misuse> {
+        if before.is_empty() {
+            return Err(Misuse::InvalidConfig("no partitions given"));
+        }
+        for (tp, &offset) in &before {
+            check_topic_name(&tp.topic)?;
+            if tp.partition < 0 {
+                return Err(Misuse::InvalidPartition(tp.clone()));
+            }
+            if offset < -1 {
+                return Err(Misuse::InvalidOffset(offset));
+            }
+        }
+        let op = ops::Op::DeleteRecords {
+            timeout_ms: millis(self.client.config().request_timeout),
+        };
+        let keys = before
+            .into_iter()
+            .map(|(tp, o)| ops::Key::Records(tp, o))
+            .collect();
+        self.start_ops(now, op, keys)
+    }
+
+    /// Describes the cluster (DescribeCluster): its id, controller and
+    /// brokers with their racks, and with `authorized_operations` what
+    /// this client may do to it.
+    pub fn describe_cluster(
+        &mut self,
+        now: Instant,
+        authorized_operations: bool,
+    ) -> Result<RequestId, Misuse> {
+        let op = ops::Op::DescribeCluster {
+            authorized_operations,
+        };
+        self.start_ops(now, op, vec![ops::Key::Cluster])
+    }
+
+    /// The features a broker supports and those the cluster finalized,
+    /// from the ApiVersions answer of `node` (any broker if `None`).
+    pub fn describe_features(
+        &mut self,
+        now: Instant,
+        node: Option<i32>,
+    ) -> Result<RequestId, Misuse> {
+        if node.is_some_and(|n| n < 0) {
+            return Err(Misuse::InvalidConfig("a broker id is negative"));
+        }
+        let op = ops::Op::DescribeFeatures { node };
+        self.start_ops(now, op, vec![ops::Key::Cluster])
+    }
+
+    fn start_ops(
+        &mut self,
+        now: Instant,
+        op: ops::Op,
+        keys: Vec<ops::Key>,
+    ) -> Result<RequestId, Misuse> {
+        let (id, deadline, backoff) = self.start_group_command(now)?;
+        self.client
+            .admin
+            .ops
+            .start(id, now, deadline, backoff, op, keys);
+        self.client.pump();
+        Ok(id)
+    }
+
     fn per_group<S: Into<String>>(
         &mut self,
         now: Instant,
@@ -357,6 +548,27 @@ fn check_group_ids(groups: &[String]) -> Result<(), Misuse> {
     Ok(())
 }
 
+/// Config resources: at least one, each once, valid names.
+fn check_resources<'a>(resources: impl Iterator<Item = &'a ConfigResource>) -> Result<(), Misuse> {
+    let mut seen = BTreeSet::new();
+    for r in resources {
+        match r {
+            ConfigResource::Topic(t) => check_topic_name(t)?,
+            ConfigResource::Broker(n) | ConfigResource::BrokerLogger(n) if *n < 0 => {
+                return Err(Misuse::InvalidConfig("a broker id is negative"));
+            }
+            _ => {}
+        }
+        if !seen.insert(r) {
+            return Err(Misuse::InvalidConfig("a config resource is given twice"));
+        }
+    }
+    if seen.is_empty() {
+        return Err(Misuse::InvalidConfig("no config resources given"));
+    }
+    Ok(())
+}
+
 fn check_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), Misuse> {
     let mut seen = BTreeSet::new();
     for name in names {
@@ -384,6 +596,8 @@ pub(crate) struct AdminState {
     pending: BTreeMap<RequestId, AdminKind>,
     /// Group commands: several requests each, and coordinators to find.
     groups: groups::GroupAdmin,
+    /// Commands routed per item to brokers, leaders or the controller.
+    ops: ops::OpsAdmin,
     /// Commands given since the last poll, in order, with their ids.
     unsent: VecDeque<(RequestId, RequestBody)>,
 }
@@ -391,6 +605,7 @@ pub(crate) struct AdminState {
 impl SubMachine for AdminState {
     fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
         self.groups.poll_requests(ctx);
+        self.ops.poll_requests(ctx);
         for (id, body) in self.unsent.drain(..) {
             ctx.requests.push(Outbound {
                 id,
@@ -405,6 +620,9 @@ impl SubMachine for AdminState {
         if self.groups.owns(inbound.id) {
             return self.groups.handle_response(ctx, inbound);
         }
+        if self.ops.owns(inbound.id) {
+            return self.ops.handle_response(ctx, inbound);
+        }
         if let Some((event, changed)) = self.answer(inbound, ctx.metadata) {
             ctx.events.push_back(event);
             match changed {
@@ -417,17 +635,23 @@ impl SubMachine for AdminState {
 
     fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
         self.groups.handle_timeout(ctx);
+        self.ops.handle_timeout(ctx);
     }
 
     fn poll_timeout(&self, _now: Instant, _metadata: &MetadataState) -> Option<Instant> {
         // Single-request commands expire in the client's queue
         // (`api_timeout`), which answers them with a timeout; group
         // commands wait out coordinator backoffs and their deadline.
-        self.groups.poll_timeout()
+        self.groups
+            .poll_timeout()
+            .into_iter()
+            .chain(self.ops.poll_timeout())
+            .min()
     }
 
     fn shut_down(&mut self, ctx: &mut Ctx<'_>) {
         self.groups.shut_down(ctx);
+        self.ops.shut_down(ctx);
     }
 }
 

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use kafka_proto::ErrorCode;
 use kafka_tokio::{
-    Acks, BrokerAddr, Client, Compression, Config, NewTopic, OffsetSpec, ProducerRecord, SeekTo,
-    TopicPartition,
+    Acks, AlterConfigOp, BrokerAddr, Client, Compression, Config, ConfigResource, ConfigSource,
+    NewPartitions, NewTopic, OffsetSpec, ProducerRecord, ResourceConfigs, ResourceOutcome, SeekTo,
+    TopicOutcome, TopicPartition,
 };
 
 /// Where the tests run.
@@ -640,4 +641,375 @@ pub async fn consume_transform_produce(broker: &Broker) {
         .map(|o| o.as_ref().expect("committed").offset)
         .sum();
     assert_eq!(total, N as i64, "{committed:?}");
+}
+
+/// Waits until the metadata lists `n` partitions of `topic` (Kafka
+/// propagates changes to every broker asynchronously).
+async fn partitions_become(client: &Client, topic: &str, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let md = client.metadata([topic]).await.unwrap();
+        let have = md.topic(topic).map_or(0, |t| t.partitions.len());
+        if have == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{topic} has {have} partitions, expected {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn entry<'a>(configs: &'a ResourceConfigs, name: &str) -> &'a kafka_tokio::ConfigEntry {
+    configs
+        .entries
+        .iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{} has no {name}", configs.resource))
+}
+
+/// Describe a topic's and every broker's configs (each broker answers
+/// for itself), alter a topic's configs incrementally (validate only,
+/// set, append, subtract, delete), with per-resource errors beside
+/// successes.
+pub async fn configs(broker: &Broker) {
+    let client = broker.client(|_| {}).await;
+    let topic = broker.topic("configs");
+    let missing = broker.topic("configs-missing");
+    client
+        .create_topic(
+            broker
+                .new_topic(&topic, 1)
+                .with_config("retention.ms", "3600000"),
+        )
+        .await
+        .unwrap();
+    let md = client.metadata([topic.as_str()]).await.unwrap();
+    let nodes: Vec<i32> = md.brokers().map(|(n, _)| n).collect();
+    assert!(!nodes.is_empty());
+    let mut resources = vec![
+        ConfigResource::Topic(topic.clone()),
+        ConfigResource::Topic(missing.clone()),
+    ];
+    resources.extend(nodes.iter().map(|&n| ConfigResource::Broker(n)));
+    // Kafka creates topics asynchronously: the broker that answers may
+    // not know the new topic for a moment (and says it does not exist).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let described = loop {
+        let d = client
+            .describe_configs(resources.clone(), true)
+            .await
+            .unwrap();
+        if d[0].error != ErrorCode::UnknownTopicOrPartition || std::time::Instant::now() > deadline
+        {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(described.len(), 2 + nodes.len());
+    let t = &described[0];
+    assert_eq!(t.resource, ConfigResource::Topic(topic.clone()));
+    assert_eq!(t.error, ErrorCode::None, "{:?}", t.message);
+    let retention = entry(t, "retention.ms");
+    assert_eq!(retention.value.as_deref(), Some("3600000"));
+    assert_eq!(retention.source, ConfigSource::DynamicTopic);
+    assert!(!retention.is_default);
+    assert_eq!(retention.synonyms[0].source, ConfigSource::DynamicTopic);
+    assert!(
+        t.entries.iter().any(|e| e.is_default),
+        "some topic config is a default"
+    );
+    assert_eq!(described[1].error, ErrorCode::UnknownTopicOrPartition);
+    assert!(described[1].entries.is_empty());
+    for (b, &node) in described[2..].iter().zip(&nodes) {
+        assert_eq!(b.resource, ConfigResource::Broker(node));
+        assert_eq!(b.error, ErrorCode::None, "broker {node}: {:?}", b.message);
+        assert!(!b.entries.is_empty());
+        for e in &b.entries {
+            assert!(!e.sensitive || e.value.is_none(), "{e:?} shows a secret");
+        }
+    }
+
+    // Validate only: accepted, nothing changes; the missing topic fails alone.
+    let changes = |ops: Vec<AlterConfigOp>| {
+        vec![
+            (ConfigResource::Topic(topic.clone()), ops),
+            (
+                ConfigResource::Topic(missing.clone()),
+                vec![AlterConfigOp::Set("retention.ms".into(), "1".into())],
+            ),
+        ]
+    };
+    let set = vec![AlterConfigOp::Set("retention.ms".into(), "7200000".into())];
+    let outcome = client
+        .alter_configs(changes(set.clone()), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome[0].error,
+        ErrorCode::None,
+        "{:?}",
+        outcome[0].message
+    );
+    assert_eq!(outcome[1].error, ErrorCode::UnknownTopicOrPartition);
+    let topic_configs = || async {
+        client
+            .describe_configs([ConfigResource::Topic(topic.clone())], false)
+            .await
+            .unwrap()
+            .remove(0)
+    };
+    let now = topic_configs().await;
+    assert_eq!(
+        entry(&now, "retention.ms").value.as_deref(),
+        Some("3600000")
+    );
+    // Synonyms only when asked for.
+    assert!(now.entries.iter().all(|e| e.synonyms.is_empty()));
+
+    let outcome = client.alter_configs(changes(set), false).await.unwrap();
+    assert_eq!(
+        outcome[0].error,
+        ErrorCode::None,
+        "{:?}",
+        outcome[0].message
+    );
+    assert_eq!(outcome[1].error, ErrorCode::UnknownTopicOrPartition);
+    // Kafka applies a change through its metadata log: wait for it.
+    let read_back = |name: &'static str, want: Option<&'static str>| {
+        let topic_configs = &topic_configs;
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let c = topic_configs().await;
+                let e = entry(&c, name).clone();
+                if want.is_none_or(|w| e.value.as_deref() == Some(w))
+                    || std::time::Instant::now() > deadline
+                {
+                    return e;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let e = read_back("retention.ms", Some("7200000")).await;
+    assert_eq!(e.value.as_deref(), Some("7200000"));
+
+    // A list config: set, append, subtract.
+    let cleanup = |op: AlterConfigOp| {
+        client.alter_configs([(ConfigResource::Topic(topic.clone()), vec![op])], false)
+    };
+    let ok =
+        |o: Vec<ResourceOutcome>| assert_eq!(o[0].error, ErrorCode::None, "{:?}", o[0].message);
+    ok(
+        cleanup(AlterConfigOp::Set("cleanup.policy".into(), "delete".into()))
+            .await
+            .unwrap(),
+    );
+    ok(cleanup(AlterConfigOp::Append(
+        "cleanup.policy".into(),
+        "compact".into(),
+    ))
+    .await
+    .unwrap());
+    let e = read_back("cleanup.policy", Some("delete,compact")).await;
+    assert_eq!(e.value.as_deref(), Some("delete,compact"));
+    ok(cleanup(AlterConfigOp::Subtract(
+        "cleanup.policy".into(),
+        "delete".into(),
+    ))
+    .await
+    .unwrap());
+    let e = read_back("cleanup.policy", Some("compact")).await;
+    assert_eq!(e.value.as_deref(), Some("compact"));
+
+    // Delete: back to the default.
+    ok(cleanup(AlterConfigOp::Delete("retention.ms".into()))
+        .await
+        .unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = topic_configs().await;
+        let e = entry(&c, "retention.ms");
+        if e.source != ConfigSource::DynamicTopic {
+            assert_ne!(e.value.as_deref(), Some("7200000"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention.ms stays {e:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A bad value fails its resource only.
+    let outcome = client
+        .alter_configs(
+            [
+                (
+                    ConfigResource::Topic(topic.clone()),
+                    vec![AlterConfigOp::Set(
+                        "retention.ms".into(),
+                        "not-a-number".into(),
+                    )],
+                ),
+                (
+                    ConfigResource::Topic(missing.clone()),
+                    vec![AlterConfigOp::Set("retention.ms".into(), "1".into())],
+                ),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome[0].error, ErrorCode::InvalidConfig, "{outcome:?}");
+    assert_eq!(outcome[1].error, ErrorCode::UnknownTopicOrPartition);
+
+    // Caller mistakes never reach a broker.
+    for bad in [
+        client.describe_configs([], false).await,
+        client
+            .describe_configs([ConfigResource::Topic("a b".into())], false)
+            .await,
+        client
+            .describe_configs([ConfigResource::Broker(-1)], false)
+            .await,
+    ] {
+        assert!(matches!(bad, Err(kafka_tokio::Error::Misuse(_))), "{bad:?}");
+    }
+    let bad = client
+        .alter_configs([(ConfigResource::Topic(topic.clone()), vec![])], false)
+        .await;
+    assert!(matches!(bad, Err(kafka_tokio::Error::Misuse(_))), "{bad:?}");
+    client.delete_topic(&topic).await.unwrap();
+    client.close().await;
+}
+
+/// Grow a topic (validate only first); a missing topic and a count that
+/// does not grow fail alone.
+pub async fn partitions(broker: &Broker) {
+    let client = broker.client(|_| {}).await;
+    let a = broker.topic("grow-a");
+    let b = broker.topic("grow-b");
+    let missing = broker.topic("grow-missing");
+    client
+        .create_topics([broker.new_topic(&a, 2), broker.new_topic(&b, 3)])
+        .await
+        .unwrap();
+    partitions_become(&client, &a, 2).await;
+    let ask = || {
+        [
+            NewPartitions::new(&a, 4),
+            NewPartitions::new(&b, 3),
+            NewPartitions::new(&missing, 2),
+        ]
+    };
+    let check = |o: &[TopicOutcome]| {
+        assert_eq!(o.len(), 3);
+        assert_eq!(
+            (o[0].name.as_str(), o[0].error),
+            (a.as_str(), ErrorCode::None),
+            "{o:?}"
+        );
+        assert_eq!(o[1].error, ErrorCode::InvalidPartitions, "{o:?}");
+        assert_eq!(o[2].error, ErrorCode::UnknownTopicOrPartition, "{o:?}");
+    };
+    check(&client.create_partitions(ask(), true).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    partitions_become(&client, &a, 2).await;
+    check(&client.create_partitions(ask(), false).await.unwrap());
+    partitions_become(&client, &a, 4).await;
+    let bad = client
+        .create_partitions([NewPartitions::new(&a, 0)], false)
+        .await;
+    assert!(matches!(bad, Err(kafka_tokio::Error::Misuse(_))), "{bad:?}");
+    client.delete_topics([&a, &b]).await.unwrap();
+    client.close().await;
+}
+
+/// Delete records before an offset in two partitions (each asked of its
+/// leader), beside a partition and a topic that do not exist.
+pub async fn delete_records(broker: &Broker) {
+    let client = broker.client(|_| {}).await;
+    let topic = broker.topic("trim");
+    let missing = broker.topic("trim-missing");
+    client
+        .create_topic(broker.new_topic(&topic, 2))
+        .await
+        .unwrap();
+    partitions_become(&client, &topic, 2).await;
+    let reports = client
+        .producer()
+        .send_batch((0..20).map(|i| {
+            ProducerRecord::new(&topic)
+                .with_partition(i % 2)
+                .with_value(format!("v{i}"))
+        }))
+        .await;
+    assert!(reports.iter().all(Result::is_ok));
+    let tp = |p| TopicPartition::new(topic.as_str(), p);
+    let before = [
+        (tp(0), 4),
+        (tp(1), -1),
+        (tp(7), 1),
+        (TopicPartition::new(missing.as_str(), 0), 1),
+    ]
+    .into_iter()
+    .collect();
+    let done = client.delete_records(before).await.unwrap();
+    assert_eq!(done.len(), 4);
+    assert_eq!(done[&tp(0)], Ok(4), "{done:?}");
+    assert_eq!(done[&tp(1)], Ok(10), "{done:?}");
+    assert_eq!(done[&tp(7)], Err(ErrorCode::UnknownTopicOrPartition));
+    assert_eq!(
+        done[&TopicPartition::new(missing.as_str(), 0)],
+        Err(ErrorCode::UnknownTopicOrPartition)
+    );
+    let consumer = client.consumer().unwrap();
+    let earliest = consumer
+        .offsets([tp(0), tp(1)], OffsetSpec::Earliest)
+        .await
+        .unwrap();
+    assert_eq!(earliest[&tp(0)].as_ref().unwrap().offset, Some(4));
+    assert_eq!(earliest[&tp(1)].as_ref().unwrap().offset, Some(10));
+    // Past the end: the partition's own error.
+    let done = client
+        .delete_records([(tp(0), 100)].into_iter().collect())
+        .await
+        .unwrap();
+    assert_eq!(done[&tp(0)], Err(ErrorCode::OffsetOutOfRange));
+    let bad = client
+        .delete_records([(tp(0), -5)].into_iter().collect())
+        .await;
+    assert!(matches!(bad, Err(kafka_tokio::Error::Misuse(_))), "{bad:?}");
+    client.delete_topic(&topic).await.unwrap();
+    client.close().await;
+}
+
+/// The cluster as DescribeCluster tells it matches the metadata; the
+/// features of every broker include `transaction.version`.
+pub async fn cluster(broker: &Broker) {
+    let client = broker.client(|_| {}).await;
+    let md = client.metadata_all().await.unwrap();
+    let c = client.describe_cluster(false).await.unwrap();
+    assert_eq!(Some(c.cluster_id.as_str()), md.cluster_id());
+    let ids: Vec<i32> = c.brokers.iter().map(|b| b.node).collect();
+    let mut expected: Vec<i32> = md.brokers().map(|(n, _)| n).collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    let controller = c.controller.expect("a controller");
+    assert!(ids.contains(&controller), "{c:?}");
+    assert_eq!(c.authorized_operations, None);
+    for &node in &ids {
+        let f = client.describe_features(Some(node)).await.unwrap();
+        assert!(
+            f.supported.iter().any(|s| s.name == "transaction.version"),
+            "{f:?}"
+        );
+        assert!(f.finalized_epoch >= 0, "{f:?}");
+    }
+    let f = client.describe_features(None).await.unwrap();
+    assert!(!f.finalized.is_empty(), "{f:?}");
+    client.close().await;
 }

@@ -1,0 +1,326 @@
+//! `kfk config`, `kfk topic add-partitions`, `kfk delete-records` and
+//! `kfk cluster`: configs, partitions, records and the cluster.
+
+use std::fmt::Write as _;
+
+use kafka_tokio::{
+    AlterConfigOp, Client, ClusterDescription, ConfigEntry, ConfigResource, ErrorCode,
+    FeatureDescription, NewPartitions, ResourceConfigs, TopicPartition,
+};
+use serde_json::{json, Value};
+
+/// The resource named by `--topic`, `--broker` or `--broker-defaults`
+/// (clap makes them exclusive and one of them required).
+pub fn resource(
+    topic: &Option<String>,
+    broker: Option<i32>,
+    defaults: bool,
+) -> Result<ConfigResource, String> {
+    match (topic, broker, defaults) {
+        (Some(t), None, false) => Ok(ConfigResource::Topic(t.clone())),
+        (None, Some(n), false) if n >= 0 => Ok(ConfigResource::Broker(n)),
+        (None, Some(n), false) => Err(format!("--broker: negative broker id {n}")),
+        (None, None, true) => Ok(ConfigResource::BrokerDefaults),
+        _ => Err("give one of --topic, --broker or --broker-defaults".into()),
+    }
+}
+
+fn broker_error(what: &ConfigResource, code: ErrorCode, message: &Option<String>) -> String {
+    match message {
+        Some(m) if !m.is_empty() => format!("{what}: {code}: {m}"),
+        _ => format!("{what}: {code}"),
+    }
+}
+
+/// A resource's configs, or its error as one line.
+pub async fn describe(
+    client: &Client,
+    resource: ConfigResource,
+    synonyms: bool,
+) -> Result<ResourceConfigs, String> {
+    let mut described = client
+        .describe_configs([resource.clone()], synonyms)
+        .await
+        .map_err(|e| e.to_string())?;
+    let configs = described
+        .pop()
+        .ok_or_else(|| format!("{resource}: no answer"))?;
+    if configs.error.is_error() {
+        return Err(broker_error(&resource, configs.error, &configs.message));
+    }
+    Ok(configs)
+}
+
+fn flags(e: &ConfigEntry) -> String {
+    let mut f = Vec::new();
+    if e.is_default {
+        f.push("default");
+    }
+    if e.read_only {
+        f.push("read-only");
+    }
+    if e.sensitive {
+        f.push("sensitive");
+    }
+    if f.is_empty() {
+        "-".into()
+    } else {
+        f.join(",")
+    }
+}
+
+/// A sensitive value is never printed (the broker does not send it).
+fn shown(e: &ConfigEntry) -> &str {
+    match &e.value {
+        _ if e.sensitive => "(hidden)",
+        Some(v) => v,
+        None => "(null)",
+    }
+}
+
+/// One config per line: name, value, source, flags; synonyms indented.
+pub fn to_text(configs: &ResourceConfigs) -> String {
+    let mut out = String::from("NAME\tVALUE\tSOURCE\tFLAGS\n");
+    for e in &configs.entries {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}",
+            e.name,
+            shown(e),
+            e.source.name(),
+            flags(e)
+        );
+        for s in &e.synonyms {
+            let value = if e.sensitive {
+                "(hidden)"
+            } else {
+                s.value.as_deref().unwrap_or("(null)")
+            };
+            let _ = writeln!(out, "  {}\t{}\t{}", s.name, value, s.source.name());
+        }
+    }
+    out
+}
+
+pub fn to_json(configs: &ResourceConfigs) -> Value {
+    let entries: Vec<Value> = configs
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "name": e.name,
+                "value": if e.sensitive { None } else { e.value.clone() },
+                "source": e.source.name(),
+                "default": e.is_default,
+                "read_only": e.read_only,
+                "sensitive": e.sensitive,
+                "synonyms": e.synonyms.iter().map(|s| json!({
+                    "name": s.name,
+                    "value": if e.sensitive { None } else { s.value.clone() },
+                    "source": s.source.name(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let (kind, name) = match &configs.resource {
+        ConfigResource::Topic(t) => ("topic", t.clone()),
+        ConfigResource::Broker(n) => ("broker", n.to_string()),
+        ConfigResource::BrokerLogger(n) => ("broker-logger", n.to_string()),
+        ConfigResource::BrokerDefaults => ("broker-defaults", String::new()),
+        _ => ("unknown", String::new()),
+    };
+    json!({ "resource": kind, "name": name, "configs": entries })
+}
+
+/// The changes of `kfk config alter`, checked before anything is sent.
+pub fn changes(
+    set: &[String],
+    delete: &[String],
+    append: &[String],
+    subtract: &[String],
+) -> Result<Vec<AlterConfigOp>, String> {
+    let pair = |flag: &str, s: &String| {
+        s.split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .ok_or_else(|| format!("--{flag} {s}: expected KEY=VALUE"))
+    };
+    let mut ops = Vec::new();
+    for s in set {
+        let (k, v) = pair("set", s)?;
+        ops.push(AlterConfigOp::Set(k, v));
+    }
+    for s in append {
+        let (k, v) = pair("append", s)?;
+        ops.push(AlterConfigOp::Append(k, v));
+    }
+    for s in subtract {
+        let (k, v) = pair("subtract", s)?;
+        ops.push(AlterConfigOp::Subtract(k, v));
+    }
+    for k in delete {
+        if k.is_empty() || k.contains('=') {
+            return Err(format!("--delete {k}: expected a config name"));
+        }
+        ops.push(AlterConfigOp::Delete(k.clone()));
+    }
+    if ops.is_empty() {
+        return Err("nothing to change: give --set, --delete, --append or --subtract".into());
+    }
+    Ok(ops)
+}
+
+/// Applies (or with `validate_only` checks) the changes; a refusal is
+/// one line.
+pub async fn alter(
+    client: &Client,
+    resource: ConfigResource,
+    ops: Vec<AlterConfigOp>,
+    validate_only: bool,
+) -> Result<(), String> {
+    let mut outcome = client
+        .alter_configs([(resource.clone(), ops)], validate_only)
+        .await
+        .map_err(|e| e.to_string())?;
+    let o = outcome
+        .pop()
+        .ok_or_else(|| format!("{resource}: no answer"))?;
+    if o.error.is_error() {
+        return Err(broker_error(&resource, o.error, &o.message));
+    }
+    Ok(())
+}
+
+/// Grows `topic` to `count` partitions.
+pub async fn add_partitions(
+    client: &Client,
+    topic: &str,
+    count: i32,
+    validate_only: bool,
+) -> Result<(), String> {
+    let mut outcome = client
+        .create_partitions([NewPartitions::new(topic, count)], validate_only)
+        .await
+        .map_err(|e| e.to_string())?;
+    let o = outcome
+        .pop()
+        .ok_or_else(|| format!("topic {topic}: no answer"))?;
+    if o.error.is_error() {
+        let what = ConfigResource::Topic(topic.to_string());
+        return Err(broker_error(&what, o.error, &o.message));
+    }
+    Ok(())
+}
+
+/// `--before`: an offset, or `end` for the high watermark.
+pub fn before_offset(s: &str) -> Result<i64, String> {
+    match s {
+        "end" => Ok(-1),
+        _ => match s.parse::<i64>() {
+            Ok(o) if o >= 0 => Ok(o),
+            _ => Err(format!(
+                "--before {s}: expected an offset (0 or more) or end"
+            )),
+        },
+    }
+}
+
+/// Deletes the records of `topic`/`partition` before `before`; the new
+/// low watermark.
+pub async fn delete_records(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    before: i64,
+) -> Result<i64, String> {
+    let tp = TopicPartition::new(topic, partition);
+    let done = client
+        .delete_records([(tp.clone(), before)].into_iter().collect())
+        .await
+        .map_err(|e| e.to_string())?;
+    match done.get(&tp) {
+        Some(Ok(low)) => Ok(*low),
+        Some(Err(code)) => Err(format!("{tp}: {code}")),
+        None => Err(format!("{tp}: no answer")),
+    }
+}
+
+/// The cluster and the features of the broker that answered.
+pub struct Cluster {
+    pub cluster: ClusterDescription,
+    pub features: FeatureDescription,
+}
+
+pub async fn cluster(client: &Client) -> Result<Cluster, String> {
+    let cluster = client
+        .describe_cluster(false)
+        .await
+        .map_err(|e| e.to_string())?;
+    let features = client
+        .describe_features(cluster.controller)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Cluster { cluster, features })
+}
+
+pub fn cluster_text(c: &Cluster) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "cluster id: {}", c.cluster.cluster_id);
+    let _ = writeln!(
+        out,
+        "controller: {}",
+        c.cluster
+            .controller
+            .map_or("-".to_string(), |n| n.to_string())
+    );
+    let _ = writeln!(out, "brokers:");
+    for b in &c.cluster.brokers {
+        let _ = writeln!(
+            out,
+            "  {}\t{}:{}\track={}{}",
+            b.node,
+            b.host,
+            b.port,
+            b.rack.as_deref().unwrap_or("-"),
+            if b.fenced { "\tfenced" } else { "" }
+        );
+    }
+    let _ = writeln!(out, "features:");
+    for f in &c.features.supported {
+        let finalized = c
+            .features
+            .finalized
+            .iter()
+            .find(|x| x.name == f.name)
+            .map_or("-".to_string(), |x| x.max_version_level.to_string());
+        let _ = writeln!(
+            out,
+            "  {}\tsupported {}..={}\tfinalized {finalized}",
+            f.name, f.min_version, f.max_version
+        );
+    }
+    out
+}
+
+pub fn cluster_json(c: &Cluster) -> Value {
+    json!({
+        "cluster_id": c.cluster.cluster_id,
+        "controller": c.cluster.controller,
+        "brokers": c.cluster.brokers.iter().map(|b| json!({
+            "id": b.node,
+            "host": b.host,
+            "port": b.port,
+            "rack": b.rack,
+            "fenced": b.fenced,
+        })).collect::<Vec<_>>(),
+        "features": {
+            "supported": c.features.supported.iter().map(|f| json!({
+                "name": f.name, "min": f.min_version, "max": f.max_version,
+            })).collect::<Vec<_>>(),
+            "finalized": c.features.finalized.iter().map(|f| json!({
+                "name": f.name, "min": f.min_version_level, "max": f.max_version_level,
+            })).collect::<Vec<_>>(),
+            "finalized_epoch": c.features.finalized_epoch,
+        },
+    })
+}
