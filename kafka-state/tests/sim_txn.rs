@@ -5,13 +5,11 @@
 
 mod sim;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_mock::ErrorInjection;
 use kafka_proto::messages::OffsetFetchRequest;
-use kafka_proto::record::{Batches, ControlRecord};
 use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 use kafka_state::group::{GroupMetadata, OffsetAndMetadata};
 use kafka_state::{
@@ -47,36 +45,12 @@ fn new_sim(seed: u64, brokers: i32, tv: i16, id: &str) -> Sim {
 /// What a read_committed reader sees per partition, and the values of
 /// transactions still open (which would hold every reader back).
 fn committed(sim: &Sim) -> (Vec<Vec<Bytes>>, Vec<Bytes>) {
-    let mut out = vec![Vec::new(); PARTITIONS as usize];
+    let mut out = Vec::new();
     let mut open_left = Vec::new();
     for p in 0..PARTITIONS {
-        let mut open: BTreeMap<i64, Vec<Bytes>> = BTreeMap::new();
-        for bytes in sim.cluster.partition_batches(TOPIC, p).unwrap() {
-            for batch in Batches::new(bytes) {
-                let batch = batch.unwrap();
-                let h = *batch.header();
-                let records: Vec<_> = batch.records().unwrap().map(|r| r.unwrap()).collect();
-                if h.is_control() {
-                    for r in &records {
-                        match ControlRecord::from_record(r).unwrap() {
-                            ControlRecord::Commit(_) => out[p as usize]
-                                .extend(open.remove(&h.producer_id).unwrap_or_default()),
-                            ControlRecord::Abort(_) => {
-                                open.remove(&h.producer_id);
-                            }
-                            _ => {}
-                        }
-                    }
-                } else if h.is_transactional() {
-                    let values = records.into_iter().map(|r| r.value.unwrap_or_default());
-                    open.entry(h.producer_id).or_default().extend(values);
-                } else {
-                    out[p as usize]
-                        .extend(records.into_iter().map(|r| r.value.unwrap_or_default()));
-                }
-            }
-        }
-        open_left.extend(open.into_values().flatten());
+        let (seen, open, _) = sim::committed_records(&sim.cluster, TOPIC, p);
+        out.push(seen.into_iter().map(|(_, v)| v).collect());
+        open_left.extend(open.into_iter().map(|(_, v)| v));
     }
     (out, open_left)
 }

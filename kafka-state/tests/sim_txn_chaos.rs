@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_proto::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_proto::messages::ProduceRequest;
-use kafka_proto::record::{encode, BatchOptions, Batches, ControlRecord, Record};
+use kafka_proto::record::{encode, BatchOptions, Record};
 use kafka_proto::ResponseBody;
 use kafka_state::consumer::{AutoOffsetReset, IsolationLevel, SeekTo};
 use kafka_state::group::{
@@ -580,36 +580,13 @@ impl World {
     /// The committed output per partition as (key, value), and the values
     /// of transactions still open.
     fn committed(&self) -> (Vec<Vec<(Bytes, Bytes)>>, usize) {
-        let mut out = vec![Vec::new(); PARTITIONS as usize];
+        let mut out = Vec::new();
         let mut open_left = 0;
         for p in 0..PARTITIONS {
-            let mut open: BTreeMap<i64, Vec<(Bytes, Bytes)>> = BTreeMap::new();
-            for bytes in self.sim.cluster.partition_batches(OUTPUT, p).unwrap() {
-                for batch in Batches::new(bytes) {
-                    let batch = batch.unwrap();
-                    let h = *batch.header();
-                    let records: Vec<_> = batch.records().unwrap().map(|r| r.unwrap()).collect();
-                    if h.is_control() {
-                        for r in &records {
-                            match ControlRecord::from_record(r).unwrap() {
-                                ControlRecord::Commit(_) => out[p as usize]
-                                    .extend(open.remove(&h.producer_id).unwrap_or_default()),
-                                ControlRecord::Abort(_) => {
-                                    open.remove(&h.producer_id);
-                                }
-                                _ => {}
-                            }
-                        }
-                    } else {
-                        assert!(h.is_transactional(), "seed {}", self.sim.seed);
-                        let kv = records
-                            .into_iter()
-                            .map(|r| (r.key.unwrap_or_default(), r.value.unwrap_or_default()));
-                        open.entry(h.producer_id).or_default().extend(kv);
-                    }
-                }
-            }
-            open_left += open.values().map(Vec::len).sum::<usize>();
+            let (seen, open, plain) = sim::committed_records(&self.sim.cluster, OUTPUT, p);
+            assert_eq!(plain, 0, "seed {}: a record outside a transaction", self.sim.seed);
+            out.push(seen);
+            open_left += open.len();
         }
         (out, open_left)
     }

@@ -872,3 +872,48 @@ pub fn for_each_seed(f: impl Fn(u64)) {
         f(seed);
     }
 }
+
+/// What a read_committed reader of a partition of the mock's log would
+/// see, as (key, value) in offset order, and the records of transactions
+/// still open (which would hold every such reader back), and how many
+/// records were written outside transactions (counted as committed).
+pub fn committed_records(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+) -> (Vec<(Bytes, Bytes)>, Vec<(Bytes, Bytes)>, usize) {
+    use kafka_proto::record::{Batches, ControlRecord};
+    let mut out = Vec::new();
+    let mut plain = 0;
+    let mut open: BTreeMap<i64, Vec<(Bytes, Bytes)>> = BTreeMap::new();
+    for bytes in cluster.partition_batches(topic, partition).unwrap() {
+        for batch in Batches::new(bytes) {
+            let batch = batch.unwrap();
+            let h = *batch.header();
+            let records = batch.records().unwrap().map(|r| r.unwrap());
+            if h.is_control() {
+                for r in records {
+                    match ControlRecord::from_record(&r).unwrap() {
+                        ControlRecord::Commit(_) => {
+                            out.extend(open.remove(&h.producer_id).unwrap_or_default())
+                        }
+                        ControlRecord::Abort(_) => {
+                            open.remove(&h.producer_id);
+                        }
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+            let kv = records.map(|r| (r.key.unwrap_or_default(), r.value.unwrap_or_default()));
+            if h.is_transactional() {
+                open.entry(h.producer_id).or_default().extend(kv);
+            } else {
+                let before = out.len();
+                out.extend(kv);
+                plain += out.len() - before;
+            }
+        }
+    }
+    (out, open.into_values().flatten().collect(), plain)
+}
