@@ -873,6 +873,9 @@ pub fn for_each_seed(f: impl Fn(u64)) {
     }
 }
 
+/// Records as (key, value).
+pub type KeyValues = Vec<(Bytes, Bytes)>;
+
 /// What a read_committed reader of a partition of the mock's log would
 /// see, as (key, value) in offset order, and the records of transactions
 /// still open (which would hold every such reader back), and how many
@@ -881,7 +884,7 @@ pub fn committed_records(
     cluster: &Cluster,
     topic: &str,
     partition: i32,
-) -> (Vec<(Bytes, Bytes)>, Vec<(Bytes, Bytes)>, usize) {
+) -> (KeyValues, KeyValues, usize) {
     use kafka_proto::record::{Batches, ControlRecord};
     let mut out = Vec::new();
     let mut plain = 0;
