@@ -6,8 +6,6 @@
 //! again with the example's arguments in [`CHILD`].
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +13,7 @@ use kafka_blocking::{
     AutoOffsetReset, Client, Config, IsolationLevel, NewTopic, ProducerRecord, TopicPartition,
 };
 use kafka_proto::{ApiKey, ErrorCode};
+use kafka_testkit::example::{self as harness, wait_for_an_abort, Report};
 
 #[allow(dead_code)] // its `main` is for `cargo run`
 #[path = "../examples/copy_exactly_once.rs"]
@@ -22,6 +21,12 @@ mod example;
 
 /// Set in a child: the example's arguments, separated by newlines.
 const CHILD: &str = "COPY_EXACTLY_ONCE_ARGS";
+
+/// Starts this binary again as the example with `args`; see
+/// [`harness::start`].
+fn start(test: &str, args: &[&str]) -> (harness::Instance, mpsc::Receiver<Report>) {
+    harness::start(test, CHILD, args)
+}
 /// Records in the source before the copy starts, and written while the
 /// second instance runs.
 const N: usize = 300;
@@ -41,85 +46,6 @@ fn be_the_example_if_asked() {
         }
     };
     std::process::exit(code);
-}
-
-/// A running example, killed if the test ends before it stopped.
-struct Instance(Child);
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A line of the example's output.
-#[derive(Debug, PartialEq)]
-enum Report {
-    /// A transaction of this many records committed.
-    Committed(usize),
-    /// A transaction aborted; the example went back to the committed
-    /// offsets.
-    Aborted,
-}
-
-/// Starts the example as `test`; what it reports comes on the returned
-/// channel.
-fn start(test: &str, args: &[&str]) -> (Instance, mpsc::Receiver<Report>) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, args.join("\n"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the example starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            // The test harness prints its own lines around the example's.
-            let report = if line == r#"{"event":"aborted"}"# {
-                Report::Aborted
-            } else if let Some(rest) = line.strip_prefix(r#"{"event":"committed","records":"#) {
-                Report::Committed(rest.split(',').next().unwrap().parse().unwrap())
-            } else {
-                continue;
-            };
-            if tx.send(report).is_err() {
-                break;
-            }
-        }
-    });
-    (Instance(child), rx)
-}
-
-/// Waits until one of `reports` tells of an abort (60 s at most).
-fn wait_for_an_abort(reports: &[&mpsc::Receiver<Report>]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !reports
-        .iter()
-        .any(|r| r.try_iter().any(|r| r == Report::Aborted))
-    {
-        assert!(Instant::now() < deadline, "no transaction aborted");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Closes `child`'s stdin and waits for it to stop on its own (30 s at
-/// most): it must end successfully.
-fn stop(mut instance: Instance) {
-    let child = &mut instance.0;
-    drop(child.stdin.take());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the example did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status}");
 }
 
 /// The copy example, killed midway and restarted with the same
@@ -174,7 +100,7 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
         "7",
     ];
     // The first instance copies a part and is killed.
-    let (mut first, reports) = start(test, &args);
+    let (first, reports) = start(test, &args);
     let mut copied = 0;
     while copied < N / 3 {
         let report = reports.recv_timeout(Duration::from_secs(60));
@@ -183,8 +109,7 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
             Report::Aborted => panic!("nothing failed yet"),
         }
     }
-    first.0.kill().unwrap();
-    first.0.wait().unwrap();
+    first.kill();
 
     // The second takes over with the same id.
     let (second, reports) = start(test, &args);
@@ -231,8 +156,8 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
     assert_eq!(seen.len(), N + MORE);
 
     // Closing stdin stops them cleanly.
-    stop(second);
-    stop(third);
+    second.stop();
+    third.stop();
 
     let offsets = admin.group_offsets("copier").unwrap();
     let total: i64 = (0..3)

@@ -98,10 +98,7 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
     if topics.is_empty() {
         return Err("-t: no topic named".into());
     }
-    let md = client
-        .metadata(topics.iter().copied())
-        .await
-        .map_err(|e| e.to_string())?;
+    let md = crate::settled_metadata(client, &topics).await?;
     let mut partitions: Vec<TopicPartition> = Vec::new();
     for name in &topics {
         let topic = match md.topic(name) {

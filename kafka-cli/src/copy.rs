@@ -33,6 +33,61 @@ pub struct Options {
     pub linger: Duration,
     pub count: Option<u64>,
     pub exit_at_end: bool,
+    /// The group, whose committed offsets say how far the partitions
+    /// other copiers own have come.
+    pub group: String,
+}
+
+/// Whether every source partition is copied to its end: those assigned
+/// here by the consumer's position, the others (owned by another copier,
+/// or by a killed one until its session expires) by the group's committed
+/// offsets.
+async fn at_end(
+    client: &Client,
+    consumer: &kafka_tokio::Consumer,
+    opts: &Options,
+) -> Result<bool, String> {
+    let mine = consumer.assignment().map_err(|e| e.to_string())?;
+    if mine.is_empty() || !crate::consume::caught_up(consumer, &mine).await? {
+        return Ok(false);
+    }
+    let md = client
+        .metadata([opts.from.as_str()])
+        .await
+        .map_err(|e| e.to_string())?;
+    let others: Vec<TopicPartition> = md
+        .topic(&opts.from)
+        .map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| TopicPartition::new(opts.from.as_str(), p.partition))
+                .filter(|tp| !mine.contains(tp))
+                .collect()
+        })
+        .unwrap_or_default();
+    if others.is_empty() {
+        return Ok(true);
+    }
+    let committed = client
+        .group_offsets(&opts.group)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ends = client
+        .offsets(others.clone(), kafka_tokio::OffsetSpec::Latest)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(others.iter().all(|tp| {
+        let done = committed
+            .offsets
+            .get(tp)
+            .and_then(|c| c.as_ref().ok())
+            .map(|c| c.offset);
+        let end = ends
+            .get(tp)
+            .and_then(|e| e.as_ref().ok())
+            .and_then(|l| l.offset);
+        matches!((done, end), (Some(d), Some(e)) if d >= e) || end == Some(0)
+    }))
 }
 
 /// One transaction being filled.
@@ -49,10 +104,7 @@ struct Batch {
 /// or Ctrl-C/SIGTERM (after the open transaction commits). Returns how
 /// many records were committed.
 pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
-    let md = client
-        .metadata([opts.from.as_str(), opts.to.as_str()])
-        .await
-        .map_err(|e| e.to_string())?;
+    let md = crate::settled_metadata(client, &[opts.from.as_str(), opts.to.as_str()]).await?;
     let count = |name: &str| match md.topic(name) {
         Some(t) if !t.error.is_error() => Ok(t.partitions.len()),
         Some(t) => Err(format!("topic {name}: {}", t.error)),
@@ -93,11 +145,8 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
             Ok(Some(r)) => r.map_err(|e| e.to_string())?,
             Ok(None) => break,
             Err(_) => {
-                if opts.exit_at_end {
-                    let mine = consumer.assignment().map_err(|e| e.to_string())?;
-                    if !mine.is_empty() && crate::consume::caught_up(&consumer, &mine).await? {
-                        break;
-                    }
+                if opts.exit_at_end && at_end(client, &consumer, &opts).await? {
+                    break;
                 }
                 continue;
             }

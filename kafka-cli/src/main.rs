@@ -209,7 +209,8 @@ enum Command {
         /// Stop after COUNT records.
         #[arg(short = 'c', long = "count")]
         count: Option<u64>,
-        /// Stop once every assigned partition is copied to its end.
+        /// Stop once every partition of the source is copied to its end
+        /// (by this copier or, per the group's offsets, another).
         #[arg(short = 'e')]
         exit_at_end: bool,
     },
@@ -748,6 +749,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     linger: Duration::from_millis(*commit_interval_ms),
                     count: *count,
                     exit_at_end: *exit_at_end,
+                    group: group.clone(),
                 },
             )
             .await?;
@@ -936,11 +938,39 @@ async fn wait_for_topic(client: &Client, topic: &str, partitions: i32) -> Result
     }
 }
 
+/// Metadata of `topics`, asked again for a few seconds while a broker
+/// does not know one of them yet: Kafka creates a topic on the controller
+/// and the brokers learn it a moment later, so a topic another process
+/// just created may be unknown to the broker this one asks (as the Java
+/// producer waits for a topic's metadata before it gives up).
+pub(crate) async fn settled_metadata(
+    client: &Client,
+    topics: &[&str],
+) -> Result<kafka_tokio::ClusterMetadata, String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let md = client
+            .metadata(topics.iter().copied())
+            .await
+            .map_err(|e| format!("metadata for {}: {e}", topics.join(",")))?;
+        let unsettled = topics.iter().any(|t| {
+            md.topic(t).is_none_or(|m| {
+                matches!(
+                    m.error,
+                    kafka_tokio::ErrorCode::UnknownTopicOrPartition
+                        | kafka_tokio::ErrorCode::LeaderNotAvailable
+                )
+            })
+        });
+        if !unsettled || std::time::Instant::now() > deadline {
+            return Ok(md);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 async fn check_topic(client: &Client, topic: &str) -> Result<(), String> {
-    let md = client
-        .metadata([topic])
-        .await
-        .map_err(|e| format!("metadata for {topic}: {e}"))?;
+    let md = settled_metadata(client, &[topic]).await?;
     match md.topic(topic) {
         Some(t) if !t.error.is_error() => Ok(()),
         Some(t) => Err(format!("topic {topic}: {}", t.error)),

@@ -26,8 +26,6 @@ mod copy_example;
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -36,11 +34,18 @@ use kafka_mio::{
     AutoOffsetReset, Client, Config, Event, NewTopic, ProducerRecord, Tokens, TopicPartition,
 };
 use kafka_proto::{ApiKey, ErrorCode};
+use kafka_testkit::example::{self as harness, wait_for_an_abort, Report};
 
 /// Set in a child process: the copy example's arguments, one a line. The
 /// example runs in this test binary started again, so that it can be
 /// killed.
 const CHILD: &str = "COPY_EXACTLY_ONCE_ARGS";
+
+/// Starts this binary again as the example with `args`; see
+/// [`harness::start`].
+fn start(test: &str, args: &[&str]) -> (harness::Instance, mpsc::Receiver<Report>) {
+    harness::start(test, CHILD, args)
+}
 
 /// In a child process, runs the copy example and exits; else returns.
 fn be_the_copy_example_if_asked() {
@@ -56,85 +61,6 @@ fn be_the_copy_example_if_asked() {
         }
     };
     std::process::exit(code);
-}
-
-/// A running example, killed if the test ends before it stopped.
-struct Instance(Child);
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A line of the example's output.
-#[derive(Debug, PartialEq)]
-enum Report {
-    /// A transaction of this many records committed.
-    Committed(usize),
-    /// A transaction aborted; the example went back to the committed
-    /// offsets.
-    Aborted,
-}
-
-/// Starts the copy example as `test`; what it reports comes on the
-/// returned channel.
-fn start(test: &str, args: &[&str]) -> (Instance, mpsc::Receiver<Report>) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, args.join("\n"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the example starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            // The test harness prints its own lines around the example's.
-            let report = if line == r#"{"event":"aborted"}"# {
-                Report::Aborted
-            } else if let Some(rest) = line.strip_prefix(r#"{"event":"committed","records":"#) {
-                Report::Committed(rest.split(',').next().unwrap().parse().unwrap())
-            } else {
-                continue;
-            };
-            if tx.send(report).is_err() {
-                break;
-            }
-        }
-    });
-    (Instance(child), rx)
-}
-
-/// Waits until one of `reports` tells of an abort (60 s at most).
-fn wait_for_an_abort(reports: &[&mpsc::Receiver<Report>]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !reports
-        .iter()
-        .any(|r| r.try_iter().any(|r| r == Report::Aborted))
-    {
-        assert!(Instant::now() < deadline, "no transaction aborted");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Closes `child`'s stdin and waits for it to stop on its own (30 s at
-/// most): it must end successfully.
-fn stop(mut instance: Instance) {
-    let child = &mut instance.0;
-    drop(child.stdin.take());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the example did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status}");
 }
 
 /// The copy example, killed midway and restarted with the same
@@ -212,7 +138,7 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
         "7",
     ];
     // The first instance copies a part and is killed.
-    let (mut first, reports) = start(test, &args);
+    let (first, reports) = start(test, &args);
     let mut copied = 0;
     while copied < N / 3 {
         let report = reports.recv_timeout(Duration::from_secs(60));
@@ -221,8 +147,7 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
             Report::Aborted => panic!("nothing failed yet"),
         }
     }
-    first.0.kill().unwrap();
-    first.0.wait().unwrap();
+    first.kill();
 
     // The second takes over with the same id.
     let (second, reports) = start(test, &args);
@@ -275,8 +200,8 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
     assert_eq!(seen.len(), N + MORE);
 
     // Closing stdin stops them cleanly.
-    stop(second);
-    stop(third);
+    second.stop();
+    third.stop();
 
     let id = h.clients[admin]
         .core_mut()

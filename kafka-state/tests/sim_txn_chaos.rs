@@ -584,7 +584,11 @@ impl World {
         let mut open_left = 0;
         for p in 0..PARTITIONS {
             let (seen, open, plain) = sim::committed_records(&self.sim.cluster, OUTPUT, p);
-            assert_eq!(plain, 0, "seed {}: a record outside a transaction", self.sim.seed);
+            assert_eq!(
+                plain, 0,
+                "seed {}: a record outside a transaction",
+                self.sim.seed
+            );
             out.push(seen);
             open_left += open.len();
         }

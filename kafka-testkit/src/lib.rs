@@ -10,10 +10,12 @@
 //! script and CI), in which case a missing broker fails the test.
 //!
 //! The [`kafka`] module runs the real thing: an Apache Kafka cluster of N
-//! KRaft nodes ([`KafkaCluster`]).
+//! KRaft nodes ([`KafkaCluster`]). [`example`] runs an adapter's example
+//! as a child process of its test.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod example;
 pub mod kafka;
 pub use kafka::{KafkaCluster, KafkaClusterBuilder, Listener};
 
