@@ -895,6 +895,11 @@ fn config_becomes(b: &str, topic: &str, key: &str, want: &str) -> serde_json::Va
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let o = kfk(&["-b", b, "config", "describe", "--topic", topic, "--json"]);
+        // A broker that has not learned the topic yet refuses it: again.
+        if !o.status.success() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            continue;
+        }
         assert!(o.status.success(), "{}", stderr(&o));
         let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
         let entry = v["configs"]

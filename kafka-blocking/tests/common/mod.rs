@@ -306,15 +306,13 @@ pub fn configs_partitions_records_cluster(broker: &Broker) {
         let c = client
             .describe_configs([ConfigResource::Topic(topic.clone())], false)
             .unwrap();
-        let v = c[0]
-            .entries
-            .iter()
-            .find(|e| e.name == "segment.ms")
-            .unwrap();
-        if v.value.as_deref() == Some("7777777") {
+        // A broker that has not learned the topic yet answers
+        // UNKNOWN_TOPIC_OR_PARTITION (no entries): ask again.
+        let v = c[0].entries.iter().find(|e| e.name == "segment.ms");
+        if v.is_some_and(|v| v.value.as_deref() == Some("7777777")) {
             break;
         }
-        assert!(Instant::now() < deadline, "{v:?}");
+        assert!(Instant::now() < deadline, "{:?}", c[0]);
         std::thread::sleep(Duration::from_millis(100));
     }
 

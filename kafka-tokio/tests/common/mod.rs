@@ -753,12 +753,22 @@ pub async fn configs(broker: &Broker) {
         outcome[0].message
     );
     assert_eq!(outcome[1].error, ErrorCode::UnknownTopicOrPartition);
+    // A broker that has not learned the topic yet answers
+    // UNKNOWN_TOPIC_OR_PARTITION: ask again for a while.
     let topic_configs = || async {
-        client
-            .describe_configs([ConfigResource::Topic(topic.clone())], false)
-            .await
-            .unwrap()
-            .remove(0)
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let c = client
+                .describe_configs([ConfigResource::Topic(topic.clone())], false)
+                .await
+                .unwrap()
+                .remove(0);
+            if c.error != ErrorCode::UnknownTopicOrPartition || std::time::Instant::now() > deadline
+            {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     };
     let now = topic_configs().await;
     assert_eq!(
