@@ -24,6 +24,7 @@ use crate::rng::Rng;
 use crate::router::{Inbound, Outbound, RequestId, RequestQueue, Target};
 use crate::sasl::{OAuthState, SaslMechanism};
 use crate::timer::{ClientTimer, TimerTable};
+use crate::txn::TxnManager;
 use crate::{Broker, BrokerAddr, Config, ConnId, ConnRequest, Event, Transmit};
 
 const LOG: &str = "kafka_state::client";
@@ -46,6 +47,7 @@ macro_rules! registered {
         [
             $($borrow)+ $client.admin as $($borrow)+ dyn SubMachine,
             $($borrow)+ $client.producer as $($borrow)+ dyn SubMachine,
+            $($borrow)+ $client.txn as $($borrow)+ dyn SubMachine,
             $($borrow)+ $client.consumer as $($borrow)+ dyn SubMachine,
             $($borrow)+ $client.group as $($borrow)+ dyn SubMachine,
             $($borrow)+ $client.refresh as $($borrow)+ dyn SubMachine,
@@ -85,6 +87,8 @@ pub struct Client {
     refresh: MetadataRefresh,
     pub(crate) admin: AdminState,
     pub(crate) producer: ProducerState,
+    /// The transaction manager, with a `transactional_id`.
+    pub(crate) txn: Option<TxnManager>,
     pub(crate) consumer: ConsumerState,
     pub(crate) group: GroupMember,
     timers: TimerTable<ClientTimer>,
@@ -146,6 +150,10 @@ impl Client {
         let metadata = MetadataState::new(now, config.metadata_max_age, config.retry_backoff);
         let producer =
             ProducerState::new(config.producer.clone(), config.request_timeout, config.seed);
+        let txn = config.producer.transactional_id.clone().map(|id| {
+            let p = &config.producer;
+            TxnManager::new(id, p.transaction_timeout, p.retry_backoff)
+        });
         let consumer = ConsumerState::new(&config);
         let group = GroupMember::new(&config, now);
         let mut client = Self {
@@ -165,6 +173,7 @@ impl Client {
             refresh: MetadataRefresh,
             admin: AdminState::default(),
             producer,
+            txn,
             consumer,
             group,
             timers: TimerTable::default(),
@@ -544,7 +553,7 @@ impl Client {
         // unknown broker) goes at once: at least two.
         let rounds = self.config.max_in_flight.max(2);
         for round in 0..rounds {
-            let cooperated = self.group_cooperate();
+            let cooperated = self.group_cooperate() | self.txn_cooperate();
             let queued = self.with_machines(None, |m, ctx| m.poll_requests(ctx));
             if self.closed || self.fatal.is_some() {
                 return;
@@ -562,8 +571,10 @@ impl Client {
             }
         }
         // What the last round's answers decided about the consumer is done
-        // before the application next takes records.
+        // before the application next takes records (and the producer
+        // knows what the transaction manager decided).
         self.group_cooperate();
+        self.txn_cooperate();
         self.timers
             .set_opt(ClientTimer::QueueExpiry, self.requests.next_expiry());
         // A broker's backoff ends: queued requests or a machine wait for it.
@@ -598,6 +609,20 @@ impl Client {
             requests: &mut self.requests,
             events: &mut self.events,
         })
+    }
+
+    /// The transaction manager's step with the producer (see
+    /// `TxnManager::cooperate`); whether it changed anything.
+    pub(crate) fn txn_cooperate(&mut self) -> bool {
+        let (Some(txn), Some(_)) = (self.txn.as_mut(), self.producer.txn.as_ref()) else {
+            return false;
+        };
+        let pending = self.producer.pending_records();
+        let in_flight = self.producer.in_flight_batches();
+        let Some(link) = self.producer.txn.as_mut() else {
+            return false;
+        };
+        txn.cooperate(link, pending, in_flight, &mut self.events)
     }
 
     /// Calls `f` on the machine in `slot` (or on every machine, in order)

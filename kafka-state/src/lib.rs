@@ -120,22 +120,28 @@
 //!   accumulator and partitioners, the sender (batches into Produce
 //!   requests), outcomes (delivery reports, retries, sequence repairs) and
 //!   the idempotent producer id;
+//! - `txn`: the transaction manager of a producer with a
+//!   `transactional_id`, a sub-machine beside the producer that meets it
+//!   through a small link (producer id, which partitions may send, what
+//!   failed, what is pending), behind [`Client::transactions`];
 //! - [`sasl`]: SASL authentication of each connection (PLAIN, SCRAM,
 //!   OAUTHBEARER with an application-supplied token);
 //! - `tls` (feature `tls`, off by default): TLS as a sans-IO layer between
 //!   socket bytes and frames, the same for every adapter;
 //! - [`consumer`]: manual assignment, fetching, positions and offset
 //!   lookups;
-//! - [`group`]: the classic consumer-group member behind
-//!   [`Consumer::subscribe`] (coordinator, join and sync, heartbeats,
-//!   eager and cooperative rebalances, committed offsets and commits) and
-//!   the assignor contract;
+//! - [`group`]: the consumer-group member behind [`Consumer::subscribe`]
+//!   (classic and KIP-848 protocols: coordinator, join and sync or
+//!   heartbeats, eager and cooperative rebalances, committed offsets and
+//!   commits), a sub-machine beside the consumer, and the assignor
+//!   contract;
 //! - `router`: the plain messages sub-machines use to reach brokers;
 //! - `timer`: timer tables indexed by an enum and sized by it.
 //!
 //! Logs go through `tracing` under the targets `kafka_state::client`,
 //! `kafka_state::conn`, `kafka_state::metadata`, `kafka_state::producer`,
-//! `kafka_state::consumer`, `kafka_state::group` and `kafka_state::sasl`.
+//! `kafka_state::consumer`, `kafka_state::group`, `kafka_state::txn` and
+//! `kafka_state::sasl`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -158,6 +164,7 @@ mod timer;
 pub mod tls;
 mod topic_partition;
 mod transmit;
+mod txn;
 mod versions;
 
 pub use admin::{Admin, AdminOutcome, AdminResult, NewTopic, TopicOutcome};

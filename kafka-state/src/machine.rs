@@ -1,5 +1,6 @@
 //! The one contract every sub-machine of a [`Client`](crate::Client)
-//! speaks (metadata refresh, admin, producer, consumer).
+//! speaks (metadata refresh, admin, producer, transaction manager,
+//! consumer, group member).
 //!
 //! A sub-machine never sees a socket, a connection or another machine. The
 //! client hands it a [`Ctx`] holding what is shared: the time, the
@@ -9,6 +10,13 @@
 //! the client needs no list of who asked for what. Adding a machine is:
 //! implement [`SubMachine`], then register its field in the client's
 //! `registered!` list (which also fixes the order machines are polled in).
+//!
+//! Two pairs of machines share state no other machine may touch: the
+//! group member with the consumer (assignment, consumed offsets) and the
+//! transaction manager with the producer (producer id, partitions that
+//! may send, failed records). Each pair meets in a cooperate step the
+//! client runs before every round of [`SubMachine::poll_requests`], so
+//! neither machine holds the other.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;

@@ -4,7 +4,8 @@
 //!
 //! The producer only asks this module for the id and epoch to stamp
 //! batches with, and tells it when a sequence broke; how the id is
-//! obtained stays here, so a transaction manager can take over that role.
+//! obtained stays here. With a `transactional_id` the transaction manager
+//! owns the id instead (`TxnLink::pid`).
 
 use std::time::{Duration, Instant};
 

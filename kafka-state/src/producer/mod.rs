@@ -47,7 +47,6 @@ mod sender;
 mod state;
 #[cfg(test)]
 mod tests;
-mod txn;
 
 use std::fmt;
 use std::sync::Arc;
@@ -56,10 +55,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use kafka_proto::ErrorCode;
 
+pub use crate::txn::{Transactions, TxnCause, TxnError, TxnEvent, TxnOp, TxnState};
 pub use config::{Acks, Partitioner, PartitionerChoice, ProducerConfig};
 pub use partitioner::{murmur2, partition_for_key};
 pub(crate) use state::ProducerState;
-pub use txn::{Transactions, TxnCause, TxnError, TxnEvent, TxnOp, TxnState};
 
 use crate::error::Misuse;
 use crate::Client;
@@ -360,7 +359,7 @@ impl Producer<'_> {
                 error,
             });
         }
-        if let Some(Err(error)) = client.producer.txn.as_ref().map(|t| t.check_send()) {
+        if let Some(Err(error)) = client.txn.as_ref().map(|t| t.check_send()) {
             return Err(SendError::Transaction {
                 record: Box::new(record),
                 error,

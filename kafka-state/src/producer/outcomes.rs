@@ -84,9 +84,6 @@ fn find_partition<'a>(
 impl ProducerState {
     pub(crate) fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {
         let now = ctx.now;
-        let Some(inbound) = self.handle_txn_response(ctx, inbound) else {
-            return;
-        };
         let (metadata, events) = (&mut *ctx.metadata, &mut *ctx.events);
         if self.pid.is_request(inbound.id) {
             let (config, rng) = (&self.config, &mut self.rng);
@@ -391,7 +388,7 @@ impl ProducerState {
         self.buffered = self.buffered.saturating_sub(size);
         self.pending = self.pending.saturating_sub(1);
         if let (Some(txn), Err(error)) = (self.txn.as_mut(), &result) {
-            txn.record_failed(error, events);
+            txn.record_failed(error);
         }
         events.push_back(Event::Delivery { id, result });
         if self.buffer_blocked && self.buffered < self.config.buffer_memory {

@@ -383,7 +383,7 @@ impl ProducerState {
             let transactional_id = match self.txn.as_mut() {
                 Some(txn) => {
                     txn.batch_sent();
-                    Some(txn.transactional_id().to_string())
+                    Some(txn.transactional_id.clone())
                 }
                 None => None,
             };

@@ -15,12 +15,12 @@ use super::accumulator::{BatchState, TopicState, Waiting};
 use super::config::ProducerConfig;
 use super::idempotence::ProducerIdState;
 use super::sender::SentRequest;
-use super::txn::TxnManager;
 use super::{DeliveryId, InvalidRecord, ProduceError, ProducerRecord, SendError};
 use crate::machine::{Ctx, SubMachine};
 use crate::metadata::MetadataState;
 use crate::rng::Rng;
 use crate::router::{Inbound, RequestId};
+use crate::txn::TxnLink;
 use crate::Event;
 
 const LOG: &str = "kafka_state::producer";
@@ -40,9 +40,9 @@ pub(crate) struct ProducerState {
     pub(super) pid: ProducerIdState,
     pub(super) flushing: bool,
     pub(super) buffer_blocked: bool,
-    /// With a `transactional_id`: the transactions, which also own the
-    /// producer id.
-    pub(crate) txn: Option<TxnManager>,
+    /// With a `transactional_id`: what the transaction manager (which
+    /// owns the producer id then) and the producer tell each other.
+    pub(crate) txn: Option<TxnLink>,
 }
 
 impl std::fmt::Debug for ProducerState {
@@ -70,10 +70,7 @@ impl ProducerState {
             pid: ProducerIdState::new(),
             flushing: false,
             buffer_blocked: false,
-            txn: config
-                .transactional_id
-                .clone()
-                .map(|id| TxnManager::new(id, config.transaction_timeout, config.retry_backoff)),
+            txn: config.transactional_id.clone().map(TxnLink::new),
             config,
         }
     }
@@ -96,7 +93,7 @@ impl ProducerState {
 
     pub(super) fn current_pid(&self) -> Option<(i64, i16)> {
         if let Some(txn) = &self.txn {
-            return txn.pid();
+            return txn.pid;
         }
         if self.idempotent() {
             self.pid.current()
@@ -159,6 +156,12 @@ impl ProducerState {
         Ok((id, changed || self.flushing))
     }
 
+    /// Sends every batch without waiting for `linger` until nothing is
+    /// pending (a transaction commits).
+    pub(crate) fn send_all_now(&mut self) {
+        self.flushing = true;
+    }
+
     pub(crate) fn flush(&mut self, events: &mut VecDeque<Event>) {
         if self.pending == 0 {
             events.push_back(Event::FlushComplete);
@@ -193,9 +196,6 @@ impl ProducerState {
                 next = Some(t);
             }
         };
-        if let Some(t) = self.txn.as_ref().and_then(|t| t.poll_timeout()) {
-            consider(t);
-        }
         // The id is fetched only while records wait for it.
         if self.idempotent() && self.pending > 0 && self.txn.is_none() {
             if let Some(t) = self.pid.poll_timeout() {
@@ -225,10 +225,48 @@ impl ProducerState {
         }
         next
     }
+
+    /// Batches sent and not answered yet.
+    pub(crate) fn in_flight_batches(&self) -> usize {
+        self.topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .map(|ps| ps.in_flight)
+            .sum()
+    }
+
+    /// Fails every record not in flight: the transaction aborts.
+    fn drop_unsent(&mut self, events: &mut VecDeque<Event>) {
+        let mut dropped = Vec::new();
+        for (topic, t) in &mut self.topics {
+            for w in t.waiting.drain(..) {
+                dropped.push((w.id, w.size));
+            }
+            for ps in t.partitions.values_mut() {
+                let (sent, unsent): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut ps.batches)
+                    .into_iter()
+                    .partition(|b| matches!(b.state, BatchState::InFlight(_)));
+                ps.batches = sent;
+                ps.retry_at = None;
+                for b in unsent {
+                    for r in b.records {
+                        dropped.push((r.id, r.size));
+                    }
+                }
+            }
+            let _ = topic;
+        }
+        for (id, size) in dropped {
+            self.report(events, id, size, Err(ProduceError::TransactionAborted));
+        }
+    }
 }
 
 impl SubMachine for ProducerState {
     fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
+        if self.txn.as_ref().is_some_and(|t| t.aborting) {
+            self.drop_unsent(ctx.events);
+        }
         let wanted = self.prepare(ctx);
         // Leaders without a ready connection get one asked for; their
         // batches wait for a later round or pump.
@@ -245,7 +283,6 @@ impl SubMachine for ProducerState {
             })
             .collect();
         self.drain(ctx, &ready);
-        self.poll_txn(ctx);
     }
 
     fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {

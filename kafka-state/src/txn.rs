@@ -1,9 +1,17 @@
-//! The transaction manager of a producer with a `transactional_id`.
+//! The transaction manager of a producer with a `transactional_id`: a
+//! sub-machine of its own, beside the producer.
 //!
-//! It lives beside the batches because it gates them: with the first
-//! transaction protocol a partition takes no batch of a transaction until
-//! AddPartitionsToTxn has put it in, a commit waits for every batch, and
-//! an abort drops what was not sent and waits for what was.
+//! The two meet only through a [`TxnLink`] the producer holds, which the
+//! client hands to the manager once per round of requests
+//! (`Client::txn_cooperate`, as the group member cooperates with the
+//! consumer). Through it the producer learns the producer id and epoch,
+//! whether a partition's batches may leave (under the first protocol
+//! only once AddPartitionsToTxn has put the partition in the
+//! transaction), and that an abort drops what it has not sent; the
+//! manager learns which partitions wait to be added, that a batch left,
+//! which records failed (it classifies them: abortable or fatal), and
+//! how many records are pending and batches in flight (a commit waits
+//! for every batch; an abort for those sent).
 //!
 //! Requests go to the transaction coordinator one at a time, in the order
 //! the protocol needs them (partitions added before their batches leave,
@@ -37,13 +45,13 @@ use kafka_proto::messages::{
 use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 use tracing::{debug, info, warn};
 
-use super::accumulator::BatchState;
-use super::state::ProducerState;
-use super::ProduceError;
 use crate::error::RequestError;
 use crate::group::{GroupMetadata, OffsetAndMetadata};
-use crate::machine::Ctx;
+use crate::machine::{Ctx, SubMachine};
+use crate::metadata::MetadataState;
+use crate::producer::ProduceError;
 use crate::router::{Inbound, Outbound, RequestId, Target};
+use crate::timer::{timer_kinds, TimerTable};
 use crate::{Event, TopicPartition};
 
 const LOG: &str = "kafka_state::txn";
@@ -191,6 +199,25 @@ pub enum TxnEvent {
     },
 }
 
+timer_kinds! {
+    /// Timers of a coordinator lookup.
+    enum LookupTimer {
+        /// A failed lookup may be tried again.
+        Find,
+        /// The known coordinator has lacked a ready connection for too
+        /// long: look it up again (a dead broker's successor is found so).
+        Patience,
+    }
+}
+
+timer_kinds! {
+    /// Timers of the transaction manager (its lookups keep their own).
+    enum TxnTimer {
+        /// A refused or unanswered transaction request may go again.
+        Retry,
+    }
+}
+
 /// Finds a coordinator (transaction or group) and keeps it.
 #[derive(Debug)]
 struct Lookup {
@@ -199,10 +226,7 @@ struct Lookup {
     key_type: i8,
     node: Option<i32>,
     find: Option<RequestId>,
-    /// No lookup before this (after a failed one).
-    find_after: Option<Instant>,
-    /// Since when the known node has had no ready connection.
-    unready_since: Option<Instant>,
+    timers: TimerTable<LookupTimer>,
 }
 
 /// The retry delay of a transaction's first AddPartitionsToTxn refused
@@ -210,7 +234,7 @@ struct Lookup {
 const FIRST_ADD_RETRY: Duration = Duration::from_millis(20);
 
 /// How long a known coordinator may lack a connection before it is
-/// looked up again (a dead broker's successor is found this way).
+/// looked up again.
 const COORDINATOR_PATIENCE: Duration = Duration::from_secs(2);
 
 impl Lookup {
@@ -220,8 +244,7 @@ impl Lookup {
             key_type,
             node: None,
             find: None,
-            find_after: None,
-            unready_since: None,
+            timers: TimerTable::default(),
         }
     }
 
@@ -230,16 +253,24 @@ impl Lookup {
     fn ready(&mut self, ctx: &mut Ctx<'_>) -> Option<i32> {
         if let Some(node) = self.node {
             if ctx.transactions_ready(node) {
-                self.unready_since = None;
+                self.timers.stop(LookupTimer::Patience);
                 return Some(node);
             }
-            let since = *self.unready_since.get_or_insert(ctx.now);
-            if ctx.now < since + COORDINATOR_PATIENCE {
+            if self.timers.get(LookupTimer::Patience).is_none() {
+                self.timers
+                    .set(LookupTimer::Patience, ctx.now + COORDINATOR_PATIENCE);
+            }
+            if !self.timers.is_due(LookupTimer::Patience, ctx.now) {
                 return None;
             }
             self.lost();
         }
-        if self.find.is_none() && self.find_after.is_none_or(|t| ctx.now >= t) {
+        let waiting = self
+            .timers
+            .get(LookupTimer::Find)
+            .is_some_and(|t| t > ctx.now);
+        if self.find.is_none() && !waiting {
+            self.timers.stop(LookupTimer::Find);
             let id = ctx.requests.next_id();
             debug!(target: LOG, %id, key = %self.key, key_type = self.key_type, "finding the coordinator");
             self.find = Some(id);
@@ -260,29 +291,26 @@ impl Lookup {
         if let Some(node) = self.node.take() {
             info!(target: LOG, node, key = %self.key, "coordinator lost, finding it again");
         }
-        self.unready_since = None;
-        self.find_after = None;
+        self.timers = TimerTable::default();
     }
 
-    /// Forgets deadlines that passed: what they allowed happens whenever
-    /// the coordinator is next needed, so none is reported as pending.
-    fn expire(&mut self, now: Instant) {
-        if self.find_after.is_some_and(|t| t <= now) {
-            self.find_after = None;
+    /// Acts on deadlines that passed: what a passed `Find` allows happens
+    /// whenever the coordinator is next needed, so it is cleared here and
+    /// not reported as pending.
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.is_due(LookupTimer::Find, now) {
+            self.timers.stop(LookupTimer::Find);
         }
-        if self
-            .unready_since
-            .is_some_and(|since| since + COORDINATOR_PATIENCE <= now)
-        {
+        if self.timers.is_due(LookupTimer::Patience, now) {
             self.lost();
         }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        match (self.node, self.find, self.unready_since) {
-            (Some(_), _, Some(since)) => Some(since + COORDINATOR_PATIENCE),
-            (None, None, _) => self.find_after,
-            _ => None,
+        match (self.node, self.find) {
+            (Some(_), _) => self.timers.get(LookupTimer::Patience),
+            (None, None) => self.timers.get(LookupTimer::Find),
+            (None, Some(_)) => None,
         }
     }
 
@@ -297,7 +325,7 @@ impl Lookup {
         let r = match result {
             Ok(ResponseBody::FindCoordinator(r)) => r,
             _ => {
-                self.find_after = Some(ctx.now + backoff);
+                self.timers.set(LookupTimer::Find, ctx.now + backoff);
                 return Ok(());
             }
         };
@@ -309,7 +337,7 @@ impl Lookup {
             ErrorCode::None if node >= 0 => {
                 debug!(target: LOG, node, key = %self.key, "found the coordinator");
                 self.node = Some(node);
-                self.unready_since = None;
+                self.timers.stop(LookupTimer::Patience);
                 if ctx.metadata.cache.broker(node).is_none() {
                     ctx.metadata.request_update();
                 }
@@ -320,7 +348,7 @@ impl Lookup {
             | ErrorCode::InvalidGroupId
             | ErrorCode::ClusterAuthorizationFailed => Err(code),
             _ => {
-                self.find_after = Some(ctx.now + backoff);
+                self.timers.set(LookupTimer::Find, ctx.now + backoff);
                 Ok(())
             }
         }
@@ -387,10 +415,97 @@ pub(crate) struct TxnManager {
     maybe_started: bool,
     offsets: VecDeque<OffsetsJob>,
     in_flight: BTreeMap<RequestId, Req>,
-    /// No request (other than a lookup) before this.
-    retry_at: Option<Instant>,
+    timers: TimerTable<TxnTimer>,
     failures: u32,
     waiting: Option<Waiting>,
+    /// The producer's records not yet answered, as of the last
+    /// cooperation (only ever more than the truth: no record is sent
+    /// while a commit waits for this to reach zero).
+    pending: usize,
+    /// The producer's batches sent and not answered, likewise.
+    batches_in_flight: usize,
+    /// `added` changed since the link last got it.
+    added_changed: bool,
+}
+
+/// What the producer and its transaction manager share; the producer
+/// holds it, the manager reads and writes it in `TxnManager::cooperate`.
+#[derive(Debug)]
+pub(crate) struct TxnLink {
+    /// Stamped on every Produce request.
+    pub(crate) transactional_id: String,
+    /// The id and epoch batches are stamped with.
+    pub(crate) pid: Option<(i64, i16)>,
+    /// A transaction is open (or committing): its batches may leave.
+    open: bool,
+    /// The open transaction uses transaction v2: every partition may
+    /// take batches (Produce adds it).
+    v2: bool,
+    /// Partitions in the open transaction (first protocol).
+    added: BTreeMap<String, BTreeSet<i32>>,
+    /// Partitions with a batch held until they are added.
+    wanted: BTreeMap<String, BTreeSet<i32>>,
+    /// A batch left since the manager last looked.
+    sent: bool,
+    /// Records that failed since the manager last looked.
+    failed: Vec<ProduceError>,
+    /// The transaction aborts: the producer drops every batch it has not
+    /// sent.
+    pub(crate) aborting: bool,
+}
+
+impl TxnLink {
+    pub(crate) fn new(transactional_id: String) -> Self {
+        Self {
+            transactional_id,
+            pid: None,
+            open: false,
+            v2: false,
+            added: BTreeMap::new(),
+            wanted: BTreeMap::new(),
+            sent: false,
+            failed: Vec::new(),
+            aborting: false,
+        }
+    }
+
+    /// Whether a batch of this partition may leave now.
+    pub(crate) fn may_send(&self, topic: &str, partition: i32) -> bool {
+        self.open
+            && (self.v2
+                || self
+                    .added
+                    .get(topic)
+                    .is_some_and(|p| p.contains(&partition)))
+    }
+
+    /// A partition has a batch it may not send yet: have it added.
+    pub(crate) fn want(&mut self, topic: &str, partition: i32) {
+        if !self.open || self.v2 {
+            return;
+        }
+        match self.wanted.get_mut(topic) {
+            Some(p) => {
+                p.insert(partition);
+            }
+            None => {
+                self.wanted
+                    .insert(topic.to_string(), BTreeSet::from([partition]));
+            }
+        }
+    }
+
+    /// A batch of the transaction left.
+    pub(crate) fn batch_sent(&mut self) {
+        self.sent = true;
+    }
+
+    /// A record of the transaction failed: the manager classifies it.
+    pub(crate) fn record_failed(&mut self, error: &ProduceError) {
+        if !matches!(error, ProduceError::TransactionAborted) {
+            self.failed.push(error.clone());
+        }
+    }
 }
 
 /// Errors after which the producer cannot continue.
@@ -450,9 +565,12 @@ impl TxnManager {
             maybe_started: false,
             offsets: VecDeque::new(),
             in_flight: BTreeMap::new(),
-            retry_at: None,
+            timers: TimerTable::default(),
             failures: 0,
             waiting: None,
+            pending: 0,
+            batches_in_flight: 0,
+            added_changed: false,
         }
     }
 
@@ -460,48 +578,58 @@ impl TxnManager {
         self.state
     }
 
-    pub(crate) fn transactional_id(&self) -> &str {
-        &self.id
-    }
-
-    /// The producer id and epoch batches are stamped with, while a
-    /// transaction can send.
-    pub(crate) fn pid(&self) -> Option<(i64, i16)> {
-        self.pid
-    }
-
-    /// Whether a batch of this partition may leave now.
-    pub(crate) fn may_send(&self, topic: &str, partition: i32) -> bool {
-        matches!(self.state, TxnState::InTransaction | TxnState::Committing)
-            && (self.v2
-                || self
-                    .added
-                    .get(topic)
-                    .is_some_and(|p| p.contains(&partition)))
-    }
-
-    /// A partition has a batch waiting: add it to the transaction.
-    pub(crate) fn want(&mut self, topic: &str, partition: i32) {
-        if self.v2 || !matches!(self.state, TxnState::InTransaction | TxnState::Committing) {
-            return;
+    /// One step with the producer (see the module docs); whether it
+    /// changed anything either side acts on.
+    pub(crate) fn cooperate(
+        &mut self,
+        link: &mut TxnLink,
+        pending: usize,
+        batches_in_flight: usize,
+        events: &mut VecDeque<Event>,
+    ) -> bool {
+        self.pending = pending;
+        self.batches_in_flight = batches_in_flight;
+        let mut changed = false;
+        for error in std::mem::take(&mut link.failed) {
+            self.record_failed(&error, events);
+            changed = true;
         }
+        if std::mem::take(&mut link.sent) {
+            self.started = true;
+        }
+        let open = matches!(self.state, TxnState::InTransaction | TxnState::Committing);
+        for (topic, partitions) in std::mem::take(&mut link.wanted) {
+            for p in partitions {
+                changed |= open && !self.v2 && self.want(&topic, p);
+            }
+        }
+        if self.added_changed {
+            self.added_changed = false;
+            link.added.clone_from(&self.added);
+            changed = true;
+        }
+        let aborting = self.state == TxnState::Aborting;
+        let (before_open, before_aborting, before_pid) = (link.open, link.aborting, link.pid);
+        link.open = open;
+        link.v2 = self.v2;
+        link.aborting = aborting;
+        link.pid = self.pid;
+        changed || before_open != open || before_aborting != aborting || before_pid != self.pid
+    }
+
+    /// Puts a partition in the next AddPartitionsToTxn unless it is in
+    /// (or being added); whether it was new.
+    fn want(&mut self, topic: &str, partition: i32) -> bool {
         let has = |m: &BTreeMap<String, BTreeSet<i32>>| {
             m.get(topic).is_some_and(|p| p.contains(&partition))
         };
         if has(&self.added) || has(&self.adding) {
-            return;
+            return false;
         }
-        if let Some(p) = self.to_add.get_mut(topic) {
-            p.insert(partition);
-        } else {
-            self.to_add
-                .insert(topic.to_string(), BTreeSet::from([partition]));
-        }
-    }
-
-    /// A batch went out under v2: the broker adds its partition.
-    pub(crate) fn batch_sent(&mut self) {
-        self.started = true;
+        self.to_add
+            .entry(topic.to_string())
+            .or_default()
+            .insert(partition)
     }
 
     pub(crate) fn sticky_error(&self) -> Option<&TxnError> {
@@ -568,10 +696,7 @@ impl TxnManager {
     }
 
     /// A record of the transaction failed.
-    pub(crate) fn record_failed(&mut self, error: &ProduceError, events: &mut VecDeque<Event>) {
-        if matches!(error, ProduceError::TransactionAborted) {
-            return;
-        }
+    fn record_failed(&mut self, error: &ProduceError, events: &mut VecDeque<Event>) {
         match error.code() {
             Some(
                 code @ (ErrorCode::ProducerFenced
@@ -609,6 +734,7 @@ impl TxnManager {
         self.started = false;
         self.maybe_started = false;
         self.added.clear();
+        self.added_changed = true;
         self.to_add.clear();
         Ok(())
     }
@@ -709,7 +835,7 @@ impl TxnManager {
         if idle {
             return None;
         }
-        let mut next = self.retry_at;
+        let mut next = self.timers.next();
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n| n.min(t)));
@@ -725,7 +851,8 @@ impl TxnManager {
     fn retry_later(&mut self, now: Instant) {
         self.failures = self.failures.saturating_add(1);
         let exp = self.failures.saturating_sub(1).min(4);
-        self.retry_at = Some(now + self.backoff.saturating_mul(1 << exp));
+        self.timers
+            .set(TxnTimer::Retry, now + self.backoff.saturating_mul(1 << exp));
     }
 
     fn push(&mut self, ctx: &mut Ctx<'_>, node: i32, req: Req, body: RequestBody) {
@@ -763,31 +890,14 @@ impl TxnManager {
     }
 }
 
-impl ProducerState {
-    /// The transaction manager's turn in `poll_requests`: queues the one
-    /// transactional request that is due, and applies an abort to the
-    /// batches.
-    pub(crate) fn poll_txn(&mut self, ctx: &mut Ctx<'_>) {
-        let Some(txn) = self.txn.as_mut() else {
-            return;
-        };
-        if txn.state == TxnState::Aborting {
-            self.drop_unsent(ctx.events);
-        }
-        let in_flight_batches = self.in_flight_batches();
-        let pending = self.pending;
-        let Some(txn) = self.txn.as_mut() else {
-            return;
-        };
+impl TxnManager {
+    /// Queues the one transaction request that is due.
+    fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
+        let (in_flight_batches, pending) = (self.batches_in_flight, self.pending);
+        let txn = self;
         let now = ctx.now;
-        if txn.retry_at.is_some_and(|t| t <= now) {
-            txn.retry_at = None;
-        }
-        txn.coordinator.expire(now);
-        for l in txn.groups.values_mut() {
-            l.expire(now);
-        }
-        if txn.busy() || txn.retry_at.is_some_and(|t| t > now) {
+        txn.handle_timeout(now);
+        if txn.busy() || txn.timers.get(TxnTimer::Retry).is_some() {
             return;
         }
         let needs_coordinator = match txn.state {
@@ -902,56 +1012,41 @@ impl ProducerState {
         }
     }
 
-    /// Batches sent and not answered yet.
-    fn in_flight_batches(&self) -> usize {
-        self.topics
-            .values()
-            .flat_map(|t| t.partitions.values())
-            .map(|ps| ps.in_flight)
-            .sum()
-    }
-
-    /// Fails every record not in flight: the transaction aborts.
-    fn drop_unsent(&mut self, events: &mut VecDeque<Event>) {
-        let mut dropped = Vec::new();
-        for (topic, t) in &mut self.topics {
-            for w in t.waiting.drain(..) {
-                dropped.push((w.id, w.size));
-            }
-            for ps in t.partitions.values_mut() {
-                let (sent, unsent): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut ps.batches)
-                    .into_iter()
-                    .partition(|b| matches!(b.state, BatchState::InFlight(_)));
-                ps.batches = sent;
-                ps.retry_at = None;
-                for b in unsent {
-                    for r in b.records {
-                        dropped.push((r.id, r.size));
-                    }
-                }
-            }
-            let _ = topic;
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.is_due(TxnTimer::Retry, now) {
+            self.timers.stop(TxnTimer::Retry);
         }
-        for (id, size) in dropped {
-            self.report(events, id, size, Err(ProduceError::TransactionAborted));
+        self.coordinator.handle_timeout(now);
+        for l in self.groups.values_mut() {
+            l.handle_timeout(now);
+        }
+    }
+}
+
+/// A client without a `transactional_id` has no manager: `None` does
+/// nothing.
+impl SubMachine for Option<TxnManager> {
+    fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(m) = self {
+            m.poll_requests(ctx);
         }
     }
 
-    /// Takes the answer to a transactional request, or gives `inbound`
-    /// back if it is not one.
-    pub(super) fn handle_txn_response(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        inbound: Inbound,
-    ) -> Option<Inbound> {
-        let Some(txn) = self.txn.as_mut() else {
-            return Some(inbound);
-        };
-        let Some(req) = txn.in_flight.remove(&inbound.id) else {
-            return Some(inbound);
-        };
-        txn.handle(ctx, req, inbound.result);
-        None
+    fn handle_response(&mut self, ctx: &mut Ctx<'_>, inbound: Inbound) {
+        let Some(m) = self else { return };
+        if let Some(req) = m.in_flight.remove(&inbound.id) {
+            m.handle(ctx, req, inbound.result);
+        }
+    }
+
+    fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(m) = self {
+            m.handle_timeout(ctx.now);
+        }
+    }
+
+    fn poll_timeout(&self, _now: Instant, _metadata: &MetadataState) -> Option<Instant> {
+        self.as_ref().and_then(TxnManager::poll_timeout)
     }
 }
 
@@ -1003,6 +1098,7 @@ impl TxnManager {
     /// The end of a commit or an abort.
     fn finish(&mut self, commit: bool, events: &mut VecDeque<Event>) {
         self.added.clear();
+        self.added_changed = true;
         self.to_add.clear();
         self.offsets.clear();
         self.failures = 0;
@@ -1179,6 +1275,7 @@ impl TxnManager {
                 };
                 if code == ErrorCode::None {
                     self.added.entry(topic.clone()).or_default().insert(p);
+                    self.added_changed = true;
                     self.started = true;
                     continue;
                 }
@@ -1213,7 +1310,8 @@ impl TxnManager {
             // (which would cost every transaction of a busy producer that
             // much, as it does librdkafka).
             ErrorCode::ConcurrentTransactions if self.added.is_empty() => {
-                self.retry_at = Some(now + self.backoff.min(FIRST_ADD_RETRY));
+                self.timers
+                    .set(TxnTimer::Retry, now + self.backoff.min(FIRST_ADD_RETRY));
                 requeue(self, again);
             }
             c if retry_code(c) => {
@@ -1373,11 +1471,7 @@ impl Transactions<'_> {
         let client = &mut *self.client;
         client.check_usable().map_err(TxnError::Unusable)?;
         client.tick(now);
-        client
-            .producer
-            .txn
-            .as_mut()
-            .ok_or(TxnError::NotTransactional)
+        client.txn.as_mut().ok_or(TxnError::NotTransactional)
     }
 
     /// Gets the producer id for the transactional id, fencing any earlier
@@ -1423,7 +1517,7 @@ impl Transactions<'_> {
     /// with an abortable error (abort next) or a fatal one.
     pub fn commit(&mut self, now: Instant) -> Result<(), TxnError> {
         self.manager(now)?.commit()?;
-        self.client.producer.flushing = true;
+        self.client.producer.send_all_now();
         self.client.pump();
         Ok(())
     }
@@ -1445,6 +1539,6 @@ impl Transactions<'_> {
 
     /// Where the producer stands; `None` without a `transactional_id`.
     pub fn state(&self) -> Option<TxnState> {
-        self.client.producer.txn.as_ref().map(TxnManager::state)
+        self.client.txn.as_ref().map(TxnManager::state)
     }
 }
