@@ -787,9 +787,9 @@ impl Cluster {
             ErrorCode::InvalidRequest
         } else if self.coordinator_for(KEY_TRANSACTION, &req.transactional_id) != ctx.broker {
             ErrorCode::NotCoordinator
-        } else if req.group_id.is_empty() {
-            ErrorCode::InvalidGroupId
         } else {
+            // An empty group id is taken, as by Kafka's coordinator (it only
+            // adds the group's offsets partition); TxnOffsetCommit refuses it.
             match self.txn_add(
                 ctx.now,
                 &req.transactional_id,

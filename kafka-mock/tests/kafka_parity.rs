@@ -498,3 +498,28 @@ fn transactional_produce_refusals_carry_what_kafka_sends() {
         (ErrorCode::InvalidProducerEpoch.code(), -1)
     );
 }
+
+/// AddOffsetsToTxn takes an empty group id (Kafka's coordinator only adds
+/// that group's offsets partition); the TxnOffsetCommit that follows is
+/// the one refused, with INVALID_GROUP_ID.
+#[test]
+fn add_offsets_to_txn_takes_an_empty_group_id() {
+    let mock = MockCluster::builder().topic("t", 1, 1).build().unwrap();
+    let mut c = TcpClient::connect(mock.brokers()[0].1);
+    let (pid, epoch) = txn_producer(&mut c);
+    for version in [0, 4] {
+        let req = AddOffsetsToTxnRequest::default()
+            .with_transactional_id("tx".into())
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_group_id(String::new());
+        let ResponseBody::AddOffsetsToTxn(r) = c.call(version, req) else {
+            panic!()
+        };
+        assert_eq!(r.error_code, 0, "AddOffsetsToTxn v{version}");
+    }
+    assert_eq!(
+        txn_offset_commit(&mut c, 5, "", (pid, epoch), ("", -1)),
+        ErrorCode::InvalidGroupId.code()
+    );
+}
