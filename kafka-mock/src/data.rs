@@ -35,9 +35,22 @@ use crate::Ctx;
 pub(crate) enum ProduceCheck {
     /// Append it.
     Append,
-    /// A retry of a batch already written at this base offset: answer with
-    /// it, append nothing.
-    Duplicate(i64),
+    /// A retry of a batch already written: answer with where it was
+    /// written, append nothing.
+    Duplicate {
+        base_offset: i64,
+        max_timestamp: i64,
+    },
+}
+
+/// Why the idempotence/transaction layer refused a batch; Kafka's answer
+/// names the log start offset only when its log refused it.
+pub(crate) enum Refused {
+    /// Before the log: the request's own checks and the coordinator's
+    /// verification of a transactional producer.
+    Early(ErrorCode),
+    /// By the partition's producer state (sequence, epoch, transaction).
+    Log(ErrorCode),
 }
 
 /// Where a partition's leader is, for NOT_LEADER responses.
@@ -265,9 +278,20 @@ impl Cluster {
         }
         let check = self.txn_check_produce(ctx, transactional_id, topic, partition, &header);
         match check {
-            Err(code) => return fail(pr, code, None),
-            Ok(ProduceCheck::Duplicate(base)) => {
-                pr.base_offset = base;
+            Err(Refused::Early(code)) => return fail(pr, code, None),
+            Err(Refused::Log(code)) => {
+                pr.log_start_offset = self.partition_log_start(topic, partition);
+                return fail(pr, code, None);
+            }
+            Ok(ProduceCheck::Duplicate {
+                base_offset,
+                max_timestamp,
+            }) => {
+                // Kafka puts the timestamp its producer state kept for the
+                // batch (the create time, or the append time on
+                // LogAppendTime topics) in the append time field.
+                pr.base_offset = base_offset;
+                pr.log_append_time_ms = max_timestamp;
                 pr.log_start_offset = self.partition_log_start(topic, partition);
                 return pr;
             }
@@ -277,7 +301,12 @@ impl Cluster {
         let Some(base) = base else {
             return fail(pr, ErrorCode::CorruptMessage, None);
         };
-        self.txn_after_append(topic, partition, &header, base);
+        let max_timestamp = if log_append {
+            now_ms
+        } else {
+            header.max_timestamp
+        };
+        self.txn_after_append(topic, partition, &header, base, max_timestamp);
         pr.base_offset = base;
         pr.log_append_time_ms = if log_append { now_ms } else { -1 };
         pr.log_start_offset = self.partition_log_start(topic, partition);

@@ -1233,6 +1233,10 @@ impl Cluster {
         generation: i32,
     ) -> Result<(), ErrorCode> {
         match self.groups.groups.get(group) {
+            // Without a group only a producer outside any group (generation
+            // -1) may commit; a generation names a group that would exist,
+            // and Kafka answers ILLEGAL_GENERATION whatever the version.
+            None if generation >= 0 => Err(ErrorCode::IllegalGeneration),
             None => Ok(()),
             Some(g) => {
                 validate_offset_commit(g, member_id, instance_id, generation, true, i16::MAX, &[])

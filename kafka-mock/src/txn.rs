@@ -34,7 +34,7 @@ use kafka_proto::record::{
 use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody, Uuid};
 
 use crate::cluster::{Cluster, Reply};
-use crate::data::ProduceCheck;
+use crate::data::{ProduceCheck, Refused};
 use crate::groups::{CommittedOffset, KEY_GROUP, KEY_TRANSACTION};
 use crate::log::{AbortedTxn, PartitionLog};
 use crate::Ctx;
@@ -73,6 +73,19 @@ fn in_sequence(last: i32, next: i32) -> bool {
 /// them INVALID_PRODUCER_EPOCH instead, below `first_fenced_version`.
 fn fenced_compat(code: ErrorCode, version: i16, first_fenced_version: i16) -> ErrorCode {
     if code == ErrorCode::ProducerFenced && version < first_fenced_version {
+        ErrorCode::InvalidProducerEpoch
+    } else {
+        code
+    }
+}
+
+/// Brokers check a transactional producer on the produce path and for
+/// TxnOffsetCommit through their verification client, which hands a fenced
+/// epoch back as INVALID_PRODUCER_EPOCH: the error producers expect from a
+/// write (Kafka's AddPartitionsToTxnManager), unlike the coordinator's own
+/// answers.
+fn verification_error(code: ErrorCode) -> ErrorCode {
+    if code == ErrorCode::ProducerFenced {
         ErrorCode::InvalidProducerEpoch
     } else {
         code
@@ -124,6 +137,8 @@ struct SeqBatch {
     first_seq: i32,
     last_seq: i32,
     base_offset: i64,
+    /// Kafka answers a retried batch with this as its log append time.
+    max_timestamp: i64,
 }
 
 /// A producer's state in one partition (Kafka's `ProducerStateEntry`).
@@ -241,18 +256,18 @@ impl Cluster {
         topic: &str,
         partition: i32,
         header: &BatchHeader,
-    ) -> Result<ProduceCheck, ErrorCode> {
+    ) -> Result<ProduceCheck, Refused> {
         let pid = header.producer_id;
         let transactional = header.is_transactional();
         if pid < 0 {
             return if transactional {
-                Err(ErrorCode::InvalidRecord)
+                Err(Refused::Early(ErrorCode::InvalidRecord))
             } else {
                 Ok(ProduceCheck::Append)
             };
         }
         if header.base_sequence < 0 {
-            return Err(ErrorCode::InvalidRecord);
+            return Err(Refused::Early(ErrorCode::InvalidRecord));
         }
         let Some(topic_id) = self.topics.get(topic).map(|t| t.id) else {
             return Ok(ProduceCheck::Append);
@@ -265,13 +280,31 @@ impl Cluster {
         let entry_epoch = self.txn.partitions.get(&key).map(|e| e.epoch);
         if transactional {
             let Some(id) = transactional_id else {
-                return Err(ErrorCode::TransactionalIdAuthorizationFailed);
+                return Err(Refused::Early(
+                    ErrorCode::TransactionalIdAuthorizationFailed,
+                ));
             };
             let ongoing_here = open_txn.is_some() && entry_epoch == Some(epoch);
             if !ongoing_here {
-                self.verify_produce(ctx, id, pid, epoch, topic, partition)?;
+                self.verify_produce(ctx, id, pid, epoch, topic, partition)
+                    .map_err(|code| Refused::Early(verification_error(code)))?;
             }
         }
+        self.txn_check_in_log(ctx, header, key, open_txn.is_some())
+            .map_err(Refused::Log)
+    }
+
+    /// The checks of the partition's producer state, which Kafka's log makes
+    /// while appending.
+    fn txn_check_in_log(
+        &self,
+        ctx: &Ctx,
+        header: &BatchHeader,
+        key: (Uuid, i32, i64),
+        open_txn: bool,
+    ) -> Result<ProduceCheck, ErrorCode> {
+        let transactional = header.is_transactional();
+        let epoch = header.producer_epoch;
         let seq = header.base_sequence;
         match self.txn.partitions.get(&key) {
             Some(e) => {
@@ -282,7 +315,10 @@ impl Cluster {
                         .iter()
                         .find(|b| b.first_seq == seq && b.last_seq == last)
                     {
-                        return Ok(ProduceCheck::Duplicate(b.base_offset));
+                        return Ok(ProduceCheck::Duplicate {
+                            base_offset: b.base_offset,
+                            max_timestamp: b.max_timestamp,
+                        });
                     }
                 }
                 if epoch < e.epoch {
@@ -306,7 +342,7 @@ impl Cluster {
             }
             None => {}
         }
-        if !transactional && open_txn.is_some() {
+        if !transactional && open_txn {
             return Err(ErrorCode::InvalidTxnState);
         }
         Ok(ProduceCheck::Append)
@@ -354,6 +390,7 @@ impl Cluster {
         partition: i32,
         header: &BatchHeader,
         base: i64,
+        max_timestamp: i64,
     ) {
         let pid = header.producer_id;
         if pid < 0 {
@@ -375,6 +412,7 @@ impl Cluster {
             first_seq: header.base_sequence,
             last_seq: last_sequence(header),
             base_offset: base,
+            max_timestamp,
         });
         while entry.batches.len() > BATCHES_TO_RETAIN {
             entry.batches.pop_front();
@@ -749,9 +787,9 @@ impl Cluster {
             ErrorCode::InvalidRequest
         } else if self.coordinator_for(KEY_TRANSACTION, &req.transactional_id) != ctx.broker {
             ErrorCode::NotCoordinator
-        } else if req.group_id.is_empty() {
-            ErrorCode::InvalidGroupId
         } else {
+            // An empty group id is taken, as by Kafka's coordinator (it only
+            // adds the group's offsets partition); TxnOffsetCommit refuses it.
             match self.txn_add(
                 ctx.now,
                 &req.transactional_id,
@@ -809,7 +847,8 @@ impl Cluster {
                 self.txn.txns.get(id).is_some_and(|m| {
                     m.state == TxnState::Ongoing && m.groups.contains(&req.group_id)
                 })
-            })?;
+            })
+            .map_err(verification_error)?;
         if in_txn {
             Ok(())
         } else if ctx.version >= 5 {
@@ -822,6 +861,7 @@ impl Cluster {
                 Some(&req.group_id),
                 true,
             )
+            .map_err(verification_error)
         } else if ctx.version >= 4 {
             Err(ErrorCode::TransactionAbortable)
         } else {

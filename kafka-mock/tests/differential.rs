@@ -5,9 +5,11 @@
 //! Before the comparison each response is normalised for what may
 //! legitimately differ between two clusters: throttle times, node ids and
 //! ports, which broker leads or coordinates, cluster and topic ids, fetch
-//! session ids, and the wording of error messages (only whether there is
-//! one is compared). Record batches fetched back are decoded and compared
-//! batch header by batch header and record by record.
+//! session ids, member and producer ids (by order of appearance), and the
+//! wording of error messages (only whether there is one is compared).
+//! Record batches fetched back are decoded and compared batch header by
+//! batch header and record by record, except for the timestamps of
+//! transaction markers and the CRCs that cover those or a producer id.
 //!
 //! Every remaining difference must be in [`KNOWN`], each entry matching a
 //! deviation documented in `kafka-mock/README.md`; an unlisted difference
@@ -15,8 +17,9 @@
 //! list (and the README) stay true. Run with `--nocapture` to see every
 //! difference and the ApiVersions comparison.
 //!
-//! The sequence runs twice: with the newest version of each API that both
-//! sides serve, and with the oldest.
+//! The sequences (produce, fetch and admin; groups; transactions) run
+//! twice: with the newest version of each API that both sides serve, and
+//! with the oldest.
 //!
 //! Without a Kafka install the test is skipped with a message, unless
 //! `KAFKA_REQUIRE_KAFKA=1`.
@@ -30,6 +33,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use kafka_mock::MockCluster;
 use kafka_proto::frame::{decode_response_frame, encode_request_frame, split_frame};
+use kafka_proto::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_proto::messages::create_topics_request::CreatableTopic;
 use kafka_proto::messages::delete_topics_request::DeleteTopicState;
 use kafka_proto::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -42,9 +46,12 @@ use kafka_proto::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use kafka_proto::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_proto::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 use kafka_proto::messages::*;
 use kafka_proto::record::{BatchHeader, BatchOptions, Batches, Compression, RecordBatchBuilder};
-use kafka_proto::{ApiKey, RequestBody, ResponseBody, Uuid};
+use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody, Uuid};
 use kafka_testkit::KafkaCluster;
 
 /// Bound on one request's answer. Kafka answers everything here in well
@@ -133,6 +140,7 @@ fn mock_and_kafka_answer_the_same_requests_alike() {
         };
         run_sequence(&mut m, &mut k, &mut report, pass, &v, base_ts);
         run_group_sequence(&mut m, &mut k, &mut report, pass, &v);
+        run_txn_sequence(&mut m, &mut k, &mut report, pass, &v, base_ts);
     }
     eprintln!(
         "differential: {} steps compared in {:.1} s",
@@ -441,6 +449,11 @@ const USED: &[ApiKey] = &[
     ApiKey::ListGroups,
     ApiKey::ConsumerGroupHeartbeat,
     ApiKey::ConsumerGroupDescribe,
+    ApiKey::InitProducerId,
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::TxnOffsetCommit,
+    ApiKey::EndTxn,
 ];
 
 /// Compares the version ranges of every API key and returns, for each API
@@ -1947,6 +1960,1127 @@ fn run_group_sequence(
 }
 
 // ---------------------------------------------------------------------------
+// The transaction sequence
+// ---------------------------------------------------------------------------
+
+/// Producer ids are handed out by each cluster (Kafka from blocks its
+/// controller allocates): every one seen is replaced by its order of
+/// appearance on that side, wherever a `producer_id` field carries it.
+#[derive(Default)]
+struct Pids(Vec<i64>);
+
+impl Pids {
+    fn learn(&mut self, pid: i64) {
+        if pid >= 0 && !self.0.contains(&pid) {
+            self.0.push(pid);
+        }
+    }
+
+    fn apply(&self, flat: Flat) -> Flat {
+        flat.into_iter()
+            .map(|(path, value)| {
+                let known = path
+                    .ends_with("producer_id")
+                    .then(|| value.parse::<i64>().ok())
+                    .flatten()
+                    .and_then(|v| self.0.iter().position(|&p| p == v));
+                match known {
+                    Some(i) => (path, format!("<pid{i}>")),
+                    None => (path, value),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Who writes a batch in the transaction sequence, and how.
+#[derive(Debug, Clone, Copy)]
+enum Writer {
+    /// The transactional producer in a transactional batch, at its epoch
+    /// plus this offset (an older epoch writes from sequence 0).
+    Txn(i16),
+    /// The transactional producer's id and epoch in a plain batch.
+    TxnPlain,
+    /// A transactional batch in a request without the transactional id.
+    TxnWithoutId,
+    /// The idempotent producer, at its next sequence plus this offset.
+    Idempotent(i32),
+}
+
+/// One side's transactional producer, as a client would track it.
+struct TxnSide {
+    coordinator: i32,
+    group_coordinator: i32,
+    pids: Pids,
+    producer_id: i64,
+    epoch: i16,
+    /// The idempotent producer (epoch 0) and its next sequence.
+    idempotent_id: i64,
+    idempotent_seq: i32,
+    /// Per partition: the epoch of the last batch written and the next
+    /// sequence (a new epoch starts again at 0).
+    seqs: BTreeMap<i32, (i16, i32)>,
+}
+
+impl TxnSide {
+    fn new(p: &mut Peer, txn_id: &str, group: &str) -> Self {
+        Self {
+            coordinator: p.txn_coordinator(txn_id),
+            group_coordinator: p.coordinator(group),
+            pids: Pids::default(),
+            producer_id: -1,
+            epoch: -1,
+            idempotent_id: -1,
+            idempotent_seq: 0,
+            seqs: BTreeMap::new(),
+        }
+    }
+
+    fn next_seq(&self, partition: i32) -> i32 {
+        match self.seqs.get(&partition) {
+            Some(&(epoch, seq)) if epoch == self.epoch => seq,
+            _ => 0,
+        }
+    }
+
+    /// A batch of `count` records was written at the current epoch.
+    fn written(&mut self, partition: i32, count: i32) {
+        let seq = self.next_seq(partition) + count;
+        self.seqs.insert(partition, (self.epoch, seq));
+    }
+
+    /// Follows the producer id and epoch a transactional InitProducerId or
+    /// an EndTxn v5+ hands out, as the client adopts them.
+    fn learn(&mut self, req: &RequestBody, version: i16, r: &ResponseBody) {
+        match r {
+            ResponseBody::InitProducerId(x) => {
+                self.pids.learn(x.producer_id);
+                let transactional = matches!(
+                    req,
+                    RequestBody::InitProducerId(i) if i.transactional_id.is_some()
+                );
+                if x.error_code == 0 && transactional {
+                    (self.producer_id, self.epoch) = (x.producer_id, x.producer_epoch);
+                } else if x.error_code == 0 {
+                    self.idempotent_id = x.producer_id;
+                }
+            }
+            ResponseBody::EndTxn(x) if version >= 5 && x.error_code == 0 => {
+                self.pids.learn(x.producer_id);
+                (self.producer_id, self.epoch) = (x.producer_id, x.producer_epoch);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every error code in a response, at any depth.
+fn error_codes(body: &ResponseBody) -> Vec<i16> {
+    flatten(&format!("{body:?}"))
+        .into_iter()
+        .filter(|(path, _)| path.ends_with("error_code"))
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect()
+}
+
+/// Retriable answers of a transaction coordinator that is still loading
+/// (Kafka creates its state topic on the first lookup) or still completing
+/// the previous transaction (Kafka writes markers after answering EndTxn).
+const LOADING: &[ErrorCode] = &[
+    ErrorCode::CoordinatorLoadInProgress,
+    ErrorCode::CoordinatorNotAvailable,
+    ErrorCode::NotCoordinator,
+    ErrorCode::ConcurrentTransactions,
+];
+const BUSY: &[ErrorCode] = &[ErrorCode::ConcurrentTransactions];
+
+/// Sends a request, and again while the answer carries one of `retry_on`
+/// (as a client retries; within SETTLE_TIMEOUT), then follows the producer
+/// id and epoch it hands out and normalises the last answer.
+fn ask_txn(
+    p: &mut Peer,
+    st: &mut TxnSide,
+    node: i32,
+    version: i16,
+    body: impl Into<RequestBody>,
+    retry_on: &[ErrorCode],
+) -> Flat {
+    let body = body.into();
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let mut retries = 0;
+    let r = loop {
+        let r = p.call(Some(node), version, body.clone());
+        let again = error_codes(&r)
+            .iter()
+            .any(|&c| retry_on.iter().any(|e| e.code() == c));
+        if !again || Instant::now() >= deadline {
+            break r;
+        }
+        retries += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if retries > 0 {
+        eprintln!(
+            "    {}: {:?} answered after {retries} retries",
+            p.name,
+            body.api_key()
+        );
+    }
+    st.learn(&body, version, &r);
+    st.pids.apply(normalise(p, r))
+}
+
+impl Peer {
+    /// The transaction coordinator of `id`, asked of any broker until one
+    /// is named (Kafka answers COORDINATOR_NOT_AVAILABLE until its
+    /// transaction state topic is up).
+    fn txn_coordinator(&mut self, id: &str) -> i32 {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let req = FindCoordinatorRequest::default()
+                .with_key(id.into())
+                .with_key_type(1);
+            let ResponseBody::FindCoordinator(r) = self.call(None, 3, req) else {
+                panic!()
+            };
+            if r.error_code == 0 {
+                return r.node_id;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no transaction coordinator for {id}: {r:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until a finished transaction's markers are written: every
+    /// partition's last stable offset reaches its high watermark and, with
+    /// `group`, the group's offsets of `topic`-0 are stable. Kafka answers
+    /// EndTxn (and fences) before it writes the markers; the mock writes
+    /// them at once.
+    fn await_markers(&mut self, topic: &str, partitions: &[i32], group: Option<(&str, i32)>) {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let offset = |p: &mut Self, partition: i32, isolation: i8| {
+            let node = Some(p.leader(topic, partition));
+            let req = ListOffsetsRequest::default()
+                .with_replica_id(-1)
+                .with_isolation_level(isolation)
+                .with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(topic.into())
+                    .with_partitions(vec![ListOffsetsPartition::default()
+                        .with_partition_index(partition)
+                        .with_timestamp(-1)])]);
+            match p.call(node, 5, req) {
+                ResponseBody::ListOffsets(r) => r.topics[0].partitions[0].offset,
+                other => panic!("{other:?}"),
+            }
+        };
+        loop {
+            let mut done = partitions
+                .iter()
+                .all(|&part| offset(self, part, 1) == offset(self, part, 0));
+            if let Some((group, node)) = group {
+                let req = OffsetFetchRequest::default()
+                    .with_group_id(group.into())
+                    .with_require_stable(true)
+                    .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                        .with_name(topic.into())
+                        .with_partition_indexes(vec![0])]));
+                let r = self.call(Some(node), 7, req);
+                done &= !error_codes(&r).contains(&ErrorCode::UnstableOffsetCommit.code());
+            }
+            if done {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: transaction markers on {topic} not written in {SETTLE_TIMEOUT:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn run_txn_sequence(
+    m: &mut Peer,
+    k: &mut Peer,
+    report: &mut Report,
+    pass: Pass,
+    v: &dyn Fn(ApiKey) -> i16,
+    base_ts: i64,
+) {
+    let tag = pass.tag();
+    let topic = format!("diff-{tag}-txn");
+    let unknown = format!("diff-{tag}-txnmissing");
+    let group = format!("diff-{tag}-txngroup");
+    let ghost = format!("diff-{tag}-txnghost");
+    let txn_id = format!("diff-{tag}-tx");
+    let mut peers = [m, k];
+    let label = |what: &str, key: ApiKey, version: i16| format!("{tag} {key:?} v{version} {what}");
+    let vct = v(ApiKey::CreateTopics);
+    for p in peers.iter_mut() {
+        let req = CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(topic.clone())
+                .with_num_partitions(2)
+                .with_replication_factor(3)]);
+        let node = Some(p.first_node());
+        p.call(node, vct, req);
+        p.settle(&[&topic], true);
+    }
+    let mut sides = [0, 1].map(|side| TxnSide::new(&mut *peers[side], &txn_id, &group));
+    let ghost_nodes = [peers[0].coordinator(&ghost), peers[1].coordinator(&ghost)];
+    // A transactional id no producer initialised, and its coordinator.
+    let stranger = format!("diff-{tag}-txstranger");
+    let stranger_nodes = [
+        peers[0].txn_coordinator(&stranger),
+        peers[1].txn_coordinator(&stranger),
+    ];
+
+    // Key types exist from FindCoordinator v1; the client form of
+    // AddPartitionsToTxn stops at v3 (v4+ is for brokers); the isolation
+    // level of ListOffsets comes with v2.
+    let vfc = v(ApiKey::FindCoordinator).max(1);
+    let vi = v(ApiKey::InitProducerId);
+    let va = v(ApiKey::AddPartitionsToTxn).min(3);
+    let vp = v(ApiKey::Produce);
+    let vao = v(ApiKey::AddOffsetsToTxn);
+    let vto = v(ApiKey::TxnOffsetCommit);
+    let ve = v(ApiKey::EndTxn);
+    let vf = v(ApiKey::Fetch);
+    let vl = v(ApiKey::ListOffsets).max(2);
+    let vof = v(ApiKey::OffsetFetch);
+
+    // FindCoordinator for a transactional id (after it is up on both sides).
+    for (what, key) in [
+        ("find transaction coordinator", txn_id.clone()),
+        ("find transaction coordinator empty id", String::new()),
+    ] {
+        let req = if vfc >= 4 {
+            FindCoordinatorRequest::default()
+                .with_key_type(1)
+                .with_coordinator_keys(vec![key])
+        } else {
+            FindCoordinatorRequest::default()
+                .with_key(key)
+                .with_key_type(1)
+        };
+        report.compare(
+            &label(what, ApiKey::FindCoordinator, vfc),
+            each(&mut peers, |p, _| ask(p, None, vfc, req.clone())),
+        );
+    }
+
+    // InitProducerId: idempotent (any broker), then the error cases of a
+    // transactional one, then a first and a second initialisation.
+    let init = |id: Option<&str>, timeout_ms: i32| {
+        InitProducerIdRequest::default()
+            .with_transactional_id(id.map(String::from))
+            .with_transaction_timeout_ms(timeout_ms)
+    };
+    report.compare(
+        &label("init idempotent", ApiKey::InitProducerId, vi),
+        each(&mut peers, |p, side| {
+            let node = p.first_node();
+            ask_txn(p, &mut sides[side], node, vi, init(None, 60_000), LOADING)
+        }),
+    );
+    report.compare(
+        &label("init to a non-coordinator", ApiKey::InitProducerId, vi),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let other = p
+                .nodes
+                .keys()
+                .copied()
+                .find(|&n| n != st.coordinator)
+                .unwrap();
+            ask_txn(p, st, other, vi, init(Some(&txn_id), 60_000), &[])
+        }),
+    );
+    report.compare(
+        &label(
+            "init with a timeout above the maximum",
+            ApiKey::InitProducerId,
+            vi,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            ask_txn(p, st, node, vi, init(Some(&txn_id), 900_001), &[])
+        }),
+    );
+    report.compare(
+        &label(
+            "init with an empty transactional id",
+            ApiKey::InitProducerId,
+            vi,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            ask_txn(p, st, node, vi, init(Some(""), 60_000), &[])
+        }),
+    );
+    for what in ["init transactional", "init transactional again"] {
+        report.compare(
+            &label(what, ApiKey::InitProducerId, vi),
+            each(&mut peers, |p, side| {
+                let st = &mut sides[side];
+                let node = st.coordinator;
+                ask_txn(p, st, node, vi, init(Some(&txn_id), 60_000), LOADING)
+            }),
+        );
+    }
+    // KIP-360 (v3+): a producer that knows its id and epoch asks for a bump.
+    if vi >= 3 {
+        for (what, pid_offset) in [
+            ("init with the current producer id and epoch", 0),
+            ("init with a wrong producer id", 1_000),
+        ] {
+            report.compare(
+                &label(what, ApiKey::InitProducerId, vi),
+                each(&mut peers, |p, side| {
+                    let st = &mut sides[side];
+                    let node = st.coordinator;
+                    let req = init(Some(&txn_id), 60_000)
+                        .with_producer_id(st.producer_id + pid_offset)
+                        .with_producer_epoch(st.epoch);
+                    ask_txn(p, st, node, vi, req, BUSY)
+                }),
+            );
+        }
+    }
+
+    let end = |st: &TxnSide, epoch_offset: i16, commit: bool| {
+        EndTxnRequest::default()
+            .with_transactional_id(txn_id.clone())
+            .with_producer_id(st.producer_id)
+            .with_producer_epoch(st.epoch + epoch_offset)
+            .with_committed(commit)
+    };
+    report.compare(
+        &label("end txn with none open", ApiKey::EndTxn, ve),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            let req = end(st, 0, true);
+            ask_txn(p, st, node, ve, req, BUSY)
+        }),
+    );
+
+    // AddPartitionsToTxn (client form), with its errors.
+    let add = |st: &TxnSide, pid_offset: i64, epoch_offset: i16, topics: &[(&str, Vec<i32>)]| {
+        AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(txn_id.clone())
+            .with_v3_and_below_producer_id(st.producer_id + pid_offset)
+            .with_v3_and_below_producer_epoch(st.epoch + epoch_offset)
+            .with_v3_and_below_topics(
+                topics
+                    .iter()
+                    .map(|(name, parts)| {
+                        AddPartitionsToTxnTopic::default()
+                            .with_name(name.to_string())
+                            .with_partitions(parts.clone())
+                    })
+                    .collect(),
+            )
+    };
+    // What, producer id and epoch offsets, topics, to the coordinator.
+    type AddCase<'a> = (&'a str, i64, i16, Vec<(&'a str, Vec<i32>)>, bool);
+    let cases: Vec<AddCase> = vec![
+        ("add partitions", 0, 0, vec![(&topic, vec![0])], true),
+        (
+            "add partitions with unknown ones",
+            0,
+            0,
+            vec![(&topic, vec![1, 99]), (&unknown, vec![0])],
+            true,
+        ),
+        (
+            "add partitions with a stale epoch",
+            0,
+            -1,
+            vec![(&topic, vec![1])],
+            true,
+        ),
+        (
+            "add partitions with a wrong producer id",
+            1_000,
+            0,
+            vec![(&topic, vec![1])],
+            true,
+        ),
+        (
+            "add partitions to a non-coordinator",
+            0,
+            0,
+            vec![(&topic, vec![1])],
+            false,
+        ),
+    ];
+    for (what, pid_offset, epoch_offset, topics, to_coordinator) in cases {
+        report.compare(
+            &label(what, ApiKey::AddPartitionsToTxn, va),
+            each(&mut peers, |p, side| {
+                let st = &mut sides[side];
+                let node = if to_coordinator {
+                    st.coordinator
+                } else {
+                    p.nodes
+                        .keys()
+                        .copied()
+                        .find(|&n| n != st.coordinator)
+                        .unwrap()
+                };
+                let req = add(st, pid_offset, epoch_offset, &topics);
+                ask_txn(p, st, node, va, req, BUSY)
+            }),
+        );
+    }
+    report.compare(
+        &label(
+            "add partitions for an unknown transactional id",
+            ApiKey::AddPartitionsToTxn,
+            va,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let req = add(st, 0, 0, &[(&topic, vec![1])])
+                .with_v3_and_below_transactional_id(stranger.clone());
+            ask_txn(p, st, stranger_nodes[side], va, req, BUSY)
+        }),
+    );
+
+    // Transactional Produce: to the added partition, to one not added
+    // (Produce v12+ adds it in Kafka with transaction version 2), and with a
+    // stale epoch. Sequences advance only when a batch is written.
+    let produce_step = |report: &mut Report,
+                        peers: &mut [&mut Peer; 2],
+                        sides: &mut [TxnSide; 2],
+                        what: &str,
+                        partition: i32,
+                        writer: Writer,
+                        values: &[&str]| {
+        let answers = each(peers, |p, side| {
+            let st = &mut sides[side];
+            let (pid, epoch, seq) = match writer {
+                Writer::Txn(0) | Writer::TxnPlain | Writer::TxnWithoutId => {
+                    (st.producer_id, st.epoch, st.next_seq(partition))
+                }
+                Writer::Txn(offset) => (st.producer_id, st.epoch + offset, 0),
+                Writer::Idempotent(offset) => (st.idempotent_id, 0, st.idempotent_seq + offset),
+            };
+            let mut b = RecordBatchBuilder::new(BatchOptions {
+                producer_id: pid,
+                producer_epoch: epoch,
+                base_sequence: seq,
+                transactional: matches!(writer, Writer::Txn(_) | Writer::TxnWithoutId),
+                ..BatchOptions::default()
+            });
+            for (i, value) in values.iter().enumerate() {
+                b.append(base_ts + i as i64, Some(b"tk"), Some(value.as_bytes()))
+                    .unwrap();
+            }
+            let id = if vp >= 13 {
+                p.topic_id(&topic)
+            } else {
+                Uuid::ZERO
+            };
+            let req = ProduceRequest::default()
+                .with_transactional_id(match writer {
+                    Writer::Txn(_) | Writer::TxnPlain => Some(txn_id.clone()),
+                    Writer::TxnWithoutId | Writer::Idempotent(_) => None,
+                })
+                .with_acks(-1)
+                .with_timeout_ms(10_000)
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(topic.clone())
+                    .with_topic_id(id)
+                    .with_partition_data(vec![PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(b.finish().unwrap()))])]);
+            let node = p.leader(&topic, partition);
+            let flat = ask_txn(p, st, node, vp, req, BUSY);
+            let ok = flat
+                .iter()
+                .filter(|(path, _)| path.ends_with("error_code"))
+                .all(|(_, v)| v == "0");
+            // Only a batch at the next sequence moves it on (a duplicate
+            // is answered without error too).
+            let count = values.len() as i32;
+            match writer {
+                Writer::Txn(0) | Writer::TxnPlain | Writer::TxnWithoutId if ok => {
+                    st.written(partition, count)
+                }
+                Writer::Idempotent(0) if ok => st.idempotent_seq += count,
+                _ => {}
+            }
+            flat
+        });
+        report.compare(&label(what, ApiKey::Produce, vp), answers);
+    };
+    produce_step(
+        report,
+        &mut peers,
+        &mut sides,
+        "produce transactional",
+        0,
+        Writer::Txn(0),
+        &["t1", "t2"],
+    );
+    produce_step(
+        report,
+        &mut peers,
+        &mut sides,
+        "produce transactional to a partition not added",
+        1,
+        Writer::Txn(0),
+        &["t3"],
+    );
+    produce_step(
+        report,
+        &mut peers,
+        &mut sides,
+        "produce transactional with a stale epoch",
+        0,
+        Writer::Txn(-1),
+        &["stale"],
+    );
+    // The transactional producer's batches without the transactional id,
+    // and a plain batch of it into its open transaction; then the
+    // idempotent producer: a batch, its retry, a sequence gap.
+    let writes: [(&str, i32, Writer, &[&str]); 5] = [
+        (
+            "produce transactional without the transactional id",
+            0,
+            Writer::TxnWithoutId,
+            &["no id"],
+        ),
+        (
+            "produce plain by the transactional producer",
+            0,
+            Writer::TxnPlain,
+            &["plain"],
+        ),
+        (
+            "produce idempotent",
+            1,
+            Writer::Idempotent(0),
+            &["i1", "i2"],
+        ),
+        (
+            "produce idempotent duplicate",
+            1,
+            Writer::Idempotent(-2),
+            &["i1", "i2"],
+        ),
+        (
+            "produce idempotent out of order",
+            1,
+            Writer::Idempotent(3),
+            &["gap"],
+        ),
+    ];
+    for (what, partition, writer, values) in writes {
+        produce_step(
+            report, &mut peers, &mut sides, what, partition, writer, values,
+        );
+    }
+
+    // Offsets in the transaction: AddOffsetsToTxn, then TxnOffsetCommit to
+    // the group coordinator, as a producer outside any group (generation
+    // -1, no member) and as a member of a group that does not exist.
+    let add_offsets = |st: &TxnSide, epoch_offset: i16, group: &str| {
+        AddOffsetsToTxnRequest::default()
+            .with_transactional_id(txn_id.clone())
+            .with_producer_id(st.producer_id)
+            .with_producer_epoch(st.epoch + epoch_offset)
+            .with_group_id(group.into())
+    };
+    for (what, epoch_offset, g, to_coordinator) in [
+        ("add offsets", 0, &group, true),
+        ("add offsets with a stale epoch", -1, &group, true),
+        ("add offsets to a non-coordinator", 0, &group, false),
+        (
+            "add offsets with an empty group id",
+            0,
+            &String::new(),
+            true,
+        ),
+        ("add offsets for another group", 0, &ghost, true),
+    ] {
+        report.compare(
+            &label(what, ApiKey::AddOffsetsToTxn, vao),
+            each(&mut peers, |p, side| {
+                let st = &mut sides[side];
+                let node = if to_coordinator {
+                    st.coordinator
+                } else {
+                    p.nodes
+                        .keys()
+                        .copied()
+                        .find(|&n| n != st.coordinator)
+                        .unwrap()
+                };
+                let req = add_offsets(st, epoch_offset, g);
+                ask_txn(p, st, node, vao, req, BUSY)
+            }),
+        );
+    }
+    let txn_commit =
+        |st: &TxnSide, epoch_offset: i16, group: &str, member: &str, generation: i32| {
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(txn_id.clone())
+                .with_group_id(group.into())
+                .with_producer_id(st.producer_id)
+                .with_producer_epoch(st.epoch + epoch_offset)
+                .with_generation_id_or_member_epoch(generation)
+                .with_member_id(member.into())
+                .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                    .with_name(topic.clone())
+                    .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(2)
+                        .with_committed_leader_epoch(-1)
+                        .with_committed_metadata(Some("txn".into()))])])
+        };
+    // What, epoch offset, group, member, generation.
+    type TxnCommitCase<'a> = (&'a str, i16, &'a str, &'a str, i32);
+    let cases: Vec<TxnCommitCase> = vec![
+        ("txn offset commit", 0, &group, "", -1),
+        ("txn offset commit with a stale epoch", -1, &group, "", -1),
+        (
+            "txn offset commit as a member of an unknown group",
+            0,
+            &ghost,
+            "member-1",
+            5,
+        ),
+    ];
+    for (what, epoch_offset, g, member, generation) in cases {
+        // The member's identity is in the request from v3 (KIP-447).
+        if !member.is_empty() && vto < 3 {
+            continue;
+        }
+        report.compare(
+            &label(what, ApiKey::TxnOffsetCommit, vto),
+            each(&mut peers, |p, side| {
+                let st = &mut sides[side];
+                let node = if g == group {
+                    st.group_coordinator
+                } else {
+                    ghost_nodes[side]
+                };
+                let req = txn_commit(st, epoch_offset, g, member, generation);
+                ask_txn(p, st, node, vto, req, BUSY)
+            }),
+        );
+    }
+    report.compare(
+        &label(
+            "txn offset commit to a non-coordinator",
+            ApiKey::TxnOffsetCommit,
+            vto,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let other = p
+                .nodes
+                .keys()
+                .copied()
+                .find(|&n| n != st.group_coordinator)
+                .unwrap();
+            let req = txn_commit(st, 0, &group, "", -1);
+            ask_txn(p, st, other, vto, req, BUSY)
+        }),
+    );
+    report.compare(
+        &label(
+            "txn offset commit with an empty group id",
+            ApiKey::TxnOffsetCommit,
+            vto,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            // Asked without the readiness probe of `coordinator`, which an
+            // empty group id would fail; the offsets topic is up by now.
+            let find = FindCoordinatorRequest::default()
+                .with_key(String::new())
+                .with_key_type(0);
+            let ResponseBody::FindCoordinator(r) = p.call(None, 3, find) else {
+                panic!()
+            };
+            let req = txn_commit(st, 0, "", "", -1);
+            ask_txn(p, st, r.node_id, vto, req, BUSY)
+        }),
+    );
+    report.compare(
+        &label(
+            "txn offset commit for an unknown partition",
+            ApiKey::TxnOffsetCommit,
+            vto,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.group_coordinator;
+            let mut req = txn_commit(st, 0, &group, "", -1);
+            req.topics[0].partitions[0].partition_index = 99;
+            ask_txn(p, st, node, vto, req, BUSY)
+        }),
+    );
+
+    // EndTxn: for an unknown transactional id, to a non-coordinator, with a
+    // wrong epoch, then the commit.
+    report.compare(
+        &label(
+            "end txn for an unknown transactional id",
+            ApiKey::EndTxn,
+            ve,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let req = end(st, 0, true).with_transactional_id(stranger.clone());
+            ask_txn(p, st, stranger_nodes[side], ve, req, BUSY)
+        }),
+    );
+    for (what, epoch_offset, to_coordinator) in [
+        ("end txn to a non-coordinator", 0, false),
+        ("end txn with a wrong epoch", 3, true),
+        ("end txn commit", 0, true),
+    ] {
+        report.compare(
+            &label(what, ApiKey::EndTxn, ve),
+            each(&mut peers, |p, side| {
+                let st = &mut sides[side];
+                let node = if to_coordinator {
+                    st.coordinator
+                } else {
+                    p.nodes
+                        .keys()
+                        .copied()
+                        .find(|&n| n != st.coordinator)
+                        .unwrap()
+                };
+                let req = end(st, epoch_offset, true);
+                ask_txn(p, st, node, ve, req, BUSY)
+            }),
+        );
+    }
+    for (side, p) in peers.iter_mut().enumerate() {
+        let node = sides[side].group_coordinator;
+        p.await_markers(&topic, &[0, 1], Some((&group, node)));
+    }
+
+    // What a read_committed consumer sees: the records with their control
+    // batches, the last stable offset, and the committed offsets.
+    let fetch_committed = |p: &mut Peer, st: &TxnSide, partition: i32| {
+        let id = if vf >= 13 {
+            p.topic_id(&topic)
+        } else {
+            Uuid::ZERO
+        };
+        let req = FetchRequest::default()
+            .with_replica_id(-1)
+            .with_max_wait_ms(0)
+            .with_min_bytes(0)
+            .with_max_bytes(1 << 20)
+            .with_isolation_level(1)
+            .with_session_id(0)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic.clone())
+                .with_topic_id(id)
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition)
+                    .with_current_leader_epoch(-1)
+                    .with_fetch_offset(0)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(1 << 20)])]);
+        let node = Some(p.leader(&topic, partition));
+        st.pids.apply(ask(p, node, vf, req))
+    };
+    let lso = |p: &mut Peer, partition: i32| {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(-1)
+            .with_isolation_level(1)
+            .with_timeout_ms(10_000)
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(topic.clone())
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(partition)
+                    .with_current_leader_epoch(-1)
+                    .with_timestamp(-1)
+                    .with_max_num_offsets(1)])]);
+        let node = Some(p.leader(&topic, partition));
+        ask(p, node, vl, req)
+    };
+    let read_back = |report: &mut Report,
+                     peers: &mut [&mut Peer; 2],
+                     sides: &[TxnSide; 2],
+                     after: &str,
+                     parts: &[i32]| {
+        for &partition in parts {
+            report.compare(
+                &label(
+                    &format!("fetch read_committed partition {partition} after {after}"),
+                    ApiKey::Fetch,
+                    vf,
+                ),
+                each(peers, |p, side| fetch_committed(p, &sides[side], partition)),
+            );
+            report.compare(
+                &label(
+                    &format!("list offsets read_committed partition {partition} after {after}"),
+                    ApiKey::ListOffsets,
+                    vl,
+                ),
+                each(peers, |p, _| lso(p, partition)),
+            );
+        }
+    };
+    read_back(report, &mut peers, &sides, "commit", &[0, 1]);
+    let offset_fetch_step = |report: &mut Report,
+                             peers: &mut [&mut Peer; 2],
+                             sides: &[TxnSide; 2],
+                             what: &str| {
+        let answers = each(peers, |p, side| {
+            let req = if vof >= 8 {
+                OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                    .with_group_id(group.clone())
+                    .with_member_epoch(-1)
+                    .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                        .with_name(topic.clone())
+                        .with_topic_id(if vof >= 10 {
+                            p.topic_id(&topic)
+                        } else {
+                            Uuid::ZERO
+                        })
+                        .with_partition_indexes(vec![0])]))])
+            } else {
+                OffsetFetchRequest::default()
+                    .with_group_id(group.clone())
+                    .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                        .with_name(topic.clone())
+                        .with_partition_indexes(vec![0])]))
+            };
+            let req = req.with_require_stable(vof >= 7);
+            let node = sides[side].group_coordinator;
+            ask(p, Some(node), vof, req)
+        });
+        report.compare(&label(what, ApiKey::OffsetFetch, vof), answers);
+    };
+    offset_fetch_step(report, &mut peers, &sides, "offset fetch after the commit");
+    report.compare(
+        &label("end txn commit repeated", ApiKey::EndTxn, ve),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            let req = end(st, 0, true);
+            ask_txn(p, st, node, ve, req, BUSY)
+        }),
+    );
+
+    // A second transaction, aborted: its records stay invisible.
+    report.compare(
+        &label(
+            "add partitions second transaction",
+            ApiKey::AddPartitionsToTxn,
+            va,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            let req = add(st, 0, 0, &[(&topic, vec![0])]);
+            ask_txn(p, st, node, va, req, BUSY)
+        }),
+    );
+    produce_step(
+        report,
+        &mut peers,
+        &mut sides,
+        "produce transactional second transaction",
+        0,
+        Writer::Txn(0),
+        &["a1", "a2", "a3"],
+    );
+    report.compare(
+        &label("end txn abort", ApiKey::EndTxn, ve),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            let req = end(st, 0, false);
+            ask_txn(p, st, node, ve, req, BUSY)
+        }),
+    );
+    for p in peers.iter_mut() {
+        p.await_markers(&topic, &[0], None);
+    }
+    read_back(report, &mut peers, &sides, "abort", &[0]);
+    for (what, epoch_offset, commit) in [
+        ("end txn commit after an abort", 0, true),
+        ("end txn abort with the previous epoch", -1, false),
+    ] {
+        report.compare(
+            &label(what, ApiKey::EndTxn, ve),
+            each(&mut peers, |p, side| {
+                let st = &mut sides[side];
+                let node = st.coordinator;
+                let req = end(st, epoch_offset, commit);
+                ask_txn(p, st, node, ve, req, BUSY)
+            }),
+        );
+    }
+
+    // A third transaction, cut short by a new InitProducerId: Kafka fences
+    // the producer, aborts the transaction and answers
+    // CONCURRENT_TRANSACTIONS until the abort is done.
+    report.compare(
+        &label(
+            "add partitions third transaction",
+            ApiKey::AddPartitionsToTxn,
+            va,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            let req = add(st, 0, 0, &[(&topic, vec![0])]);
+            ask_txn(p, st, node, va, req, BUSY)
+        }),
+    );
+    produce_step(
+        report,
+        &mut peers,
+        &mut sides,
+        "produce transactional third transaction",
+        0,
+        Writer::Txn(0),
+        &["f1"],
+    );
+    let fenced: [(i64, i16); 2] = [0, 1].map(|side| (sides[side].producer_id, sides[side].epoch));
+    report.compare(
+        &label(
+            "init while a transaction is open",
+            ApiKey::InitProducerId,
+            vi,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            ask_txn(p, st, node, vi, init(Some(&txn_id), 60_000), &[])
+        }),
+    );
+    report.compare(
+        &label(
+            "init while a transaction is open, retried",
+            ApiKey::InitProducerId,
+            vi,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            ask_txn(p, st, node, vi, init(Some(&txn_id), 60_000), BUSY)
+        }),
+    );
+    for p in peers.iter_mut() {
+        p.await_markers(&topic, &[0], None);
+    }
+    read_back(report, &mut peers, &sides, "the fence", &[0]);
+    report.compare(
+        &label("end txn by the fenced producer", ApiKey::EndTxn, ve),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            let (pid, epoch) = fenced[side];
+            let req = EndTxnRequest::default()
+                .with_transactional_id(txn_id.clone())
+                .with_producer_id(pid)
+                .with_producer_epoch(epoch)
+                .with_committed(true);
+            ask_txn(p, st, node, ve, req, BUSY)
+        }),
+    );
+    let stale = fenced[0].1 - sides[0].epoch;
+    produce_step(
+        report,
+        &mut peers,
+        &mut sides,
+        "produce by the fenced producer",
+        0,
+        Writer::Txn(stale),
+        &["fenced"],
+    );
+
+    // A fourth transaction as a transaction-v2 client runs it: neither
+    // AddPartitionsToTxn nor AddOffsetsToTxn; Produce v12+ and
+    // TxnOffsetCommit v5+ add the partition and the group (older versions
+    // are refused, and the commit then finds no transaction).
+    produce_step(
+        report,
+        &mut peers,
+        &mut sides,
+        "produce transactional fourth transaction, partition not added",
+        1,
+        Writer::Txn(0),
+        &["v2"],
+    );
+    report.compare(
+        &label(
+            "txn offset commit fourth transaction, group not added",
+            ApiKey::TxnOffsetCommit,
+            vto,
+        ),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.group_coordinator;
+            let mut req = txn_commit(st, 0, &group, "", -1);
+            req.topics[0].partitions[0].committed_offset = 4;
+            ask_txn(p, st, node, vto, req, BUSY)
+        }),
+    );
+    report.compare(
+        &label("end txn commit fourth transaction", ApiKey::EndTxn, ve),
+        each(&mut peers, |p, side| {
+            let st = &mut sides[side];
+            let node = st.coordinator;
+            let req = end(st, 0, true);
+            ask_txn(p, st, node, ve, req, BUSY)
+        }),
+    );
+    for (side, p) in peers.iter_mut().enumerate() {
+        let node = sides[side].group_coordinator;
+        p.await_markers(&topic, &[1], Some((&group, node)));
+    }
+    read_back(report, &mut peers, &sides, "the fourth transaction", &[1]);
+    offset_fetch_step(
+        report,
+        &mut peers,
+        &sides,
+        "offset fetch after the fourth transaction",
+    );
+
+    for p in peers {
+        let node = Some(p.first_node());
+        let vd = p.versions[&ApiKey::DeleteTopics.id()]
+            .1
+            .min(*ApiKey::DeleteTopics.versions().end());
+        let req = DeleteTopicsRequest::default().with_timeout_ms(10_000);
+        let req = if vd >= 6 {
+            req.with_topics(vec![
+                DeleteTopicState::default().with_name(Some(topic.clone()))
+            ])
+        } else {
+            req.with_topic_names(vec![topic.clone()])
+        };
+        p.call(node, vd, req);
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Normalisation: what may differ between two clusters
 // ---------------------------------------------------------------------------
 
@@ -2250,6 +3384,32 @@ fn normalise(p: &mut Peer, body: ResponseBody) -> Flat {
             }
             ResponseBody::ConsumerGroupDescribe(r)
         }
+        ResponseBody::InitProducerId(mut r) => {
+            r.throttle_time_ms = 0;
+            ResponseBody::InitProducerId(r)
+        }
+        ResponseBody::AddPartitionsToTxn(mut r) => {
+            r.throttle_time_ms = 0;
+            // Kafka builds the answer from a hash map of partitions.
+            r.results_by_topic_v3_and_below
+                .sort_by(|a, b| a.name.cmp(&b.name));
+            for t in &mut r.results_by_topic_v3_and_below {
+                t.results_by_partition.sort_by_key(|p| p.partition_index);
+            }
+            ResponseBody::AddPartitionsToTxn(r)
+        }
+        ResponseBody::AddOffsetsToTxn(mut r) => {
+            r.throttle_time_ms = 0;
+            ResponseBody::AddOffsetsToTxn(r)
+        }
+        ResponseBody::TxnOffsetCommit(mut r) => {
+            r.throttle_time_ms = 0;
+            ResponseBody::TxnOffsetCommit(r)
+        }
+        ResponseBody::EndTxn(mut r) => {
+            r.throttle_time_ms = 0;
+            ResponseBody::EndTxn(r)
+        }
         other => other,
     };
     let mut flat = flatten(&format!("{body:?}"));
@@ -2314,6 +3474,31 @@ fn flatten_records(records: Bytes) -> Flat {
         });
     }
     let mut flat = flatten(&format!("{views:?}"));
+    // A marker's timestamps are the coordinator's clock when it wrote it,
+    // and the CRC covers them, as it covers the cluster-assigned producer
+    // id of an idempotent or transactional batch: whether they are set is
+    // compared, not their values.
+    for (path, value) in &mut flat {
+        let Some(i) = path
+            .strip_prefix('[')
+            .and_then(|rest| rest.split(']').next())
+            .and_then(|i| i.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let header = &views[i].header;
+        let volatile = if path.ends_with(".header.crc") {
+            header.is_control() || header.producer_id >= 0
+        } else {
+            header.is_control()
+                && (path.ends_with(".header.base_timestamp")
+                    || path.ends_with(".header.max_timestamp")
+                    || path.ends_with(".timestamp"))
+        };
+        if volatile {
+            *value = SET.into();
+        }
+    }
     flat.push((".truncated".into(), batches.is_truncated().to_string()));
     flat
 }

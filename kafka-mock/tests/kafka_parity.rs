@@ -248,3 +248,278 @@ fn fetch_and_list_offsets_errors_carry_what_kafka_sends() {
         ErrorCode::UnsupportedVersion.code()
     );
 }
+
+/// A transactional producer set up on a one-broker mock: topic "t" and
+/// the producer id and epoch after two initialisations (epoch 1), with
+/// "t"-0 in its transaction.
+fn txn_producer(c: &mut TcpClient) -> (i64, i16) {
+    use kafka_proto::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    let init = InitProducerIdRequest::default()
+        .with_transactional_id(Some("tx".into()))
+        .with_transaction_timeout_ms(60_000);
+    let mut last = (-1, -1);
+    for _ in 0..2 {
+        let ResponseBody::InitProducerId(r) = c.call(5, init.clone()) else {
+            panic!()
+        };
+        assert_eq!(r.error_code, 0);
+        last = (r.producer_id, r.producer_epoch);
+    }
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id("tx".into())
+        .with_v3_and_below_producer_id(last.0)
+        .with_v3_and_below_producer_epoch(last.1)
+        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+            .with_name("t".into())
+            .with_partitions(vec![0])]);
+    let ResponseBody::AddPartitionsToTxn(r) = c.call(3, add) else {
+        panic!()
+    };
+    assert_eq!(
+        r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        0
+    );
+    last
+}
+
+fn txn_produce(c: &mut TcpClient, version: i16, pid: i64, epoch: i16, seq: i32) -> i16 {
+    let mut b = RecordBatchBuilder::new(BatchOptions {
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: seq,
+        transactional: true,
+        ..BatchOptions::default()
+    });
+    b.append(now_ms(), None, Some(b"v")).unwrap();
+    let req = ProduceRequest::default()
+        .with_transactional_id(Some("tx".into()))
+        .with_acks(-1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name("t".into())
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(b.finish().unwrap()))])]);
+    let ResponseBody::Produce(r) = c.call(version, req) else {
+        panic!()
+    };
+    r.responses[0].partition_responses[0].error_code
+}
+
+fn txn_offset_commit(
+    c: &mut TcpClient,
+    version: i16,
+    group: &str,
+    (pid, epoch): (i64, i16),
+    (member, generation): (&str, i32),
+) -> i16 {
+    use kafka_proto::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let req = TxnOffsetCommitRequest::default()
+        .with_transactional_id("tx".into())
+        .with_group_id(group.into())
+        .with_producer_id(pid)
+        .with_producer_epoch(epoch)
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(member.into())
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name("t".into())
+            .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(1)])]);
+    let ResponseBody::TxnOffsetCommit(r) = c.call(version, req) else {
+        panic!()
+    };
+    r.topics[0].partitions[0].error_code
+}
+
+/// A stale epoch in a transactional write (Produce, TxnOffsetCommit) is
+/// reported as Kafka's broker-side verification reports it,
+/// INVALID_PRODUCER_EPOCH, while the coordinator's own APIs keep
+/// PRODUCER_FENCED.
+#[test]
+fn stale_epoch_in_transactional_writes_is_invalid_producer_epoch() {
+    let mock = MockCluster::builder().topic("t", 1, 1).build().unwrap();
+    let mut c = TcpClient::connect(mock.brokers()[0].1);
+    let (pid, epoch) = txn_producer(&mut c);
+    assert_eq!(txn_produce(&mut c, 12, pid, epoch, 0), 0);
+    for version in [3, 9, 12] {
+        assert_eq!(
+            txn_produce(&mut c, version, pid, epoch - 1, 0),
+            ErrorCode::InvalidProducerEpoch.code(),
+            "Produce v{version}"
+        );
+    }
+    for version in [3, 5] {
+        assert_eq!(
+            txn_offset_commit(&mut c, version, "g", (pid, epoch - 1), ("", -1)),
+            ErrorCode::InvalidProducerEpoch.code(),
+            "TxnOffsetCommit v{version}"
+        );
+    }
+    let add_offsets = |epoch: i16| {
+        AddOffsetsToTxnRequest::default()
+            .with_transactional_id("tx".into())
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_group_id("g".into())
+    };
+    let ResponseBody::AddOffsetsToTxn(r) = c.call(4, add_offsets(epoch - 1)) else {
+        panic!()
+    };
+    assert_eq!(r.error_code, ErrorCode::ProducerFenced.code());
+}
+
+/// TxnOffsetCommit naming a member and generation of a group that does not
+/// exist: ILLEGAL_GENERATION, as for a plain OffsetCommit below v9. Without
+/// a generation the producer commits as a simple (group-less) consumer.
+#[test]
+fn txn_offset_commit_as_a_member_of_a_missing_group() {
+    let mock = MockCluster::builder().topic("t", 1, 1).build().unwrap();
+    let mut c = TcpClient::connect(mock.brokers()[0].1);
+    let producer = txn_producer(&mut c);
+    for version in [3, 5] {
+        assert_eq!(
+            txn_offset_commit(&mut c, version, "nogroup", producer, ("member-1", 5)),
+            ErrorCode::IllegalGeneration.code(),
+            "TxnOffsetCommit v{version}"
+        );
+    }
+    assert_eq!(
+        txn_offset_commit(&mut c, 5, "nogroup", producer, ("", -1)),
+        0
+    );
+}
+
+fn idempotent_produce(
+    c: &mut TcpClient,
+    pid: i64,
+    seq: i32,
+    timestamps: &[i64],
+) -> produce_response::PartitionProduceResponse {
+    let mut b = RecordBatchBuilder::new(BatchOptions {
+        producer_id: pid,
+        producer_epoch: 0,
+        base_sequence: seq,
+        ..BatchOptions::default()
+    });
+    for &ts in timestamps {
+        b.append(ts, None, Some(b"v")).unwrap();
+    }
+    produce(c, b.finish().unwrap())
+}
+
+/// A retried idempotent batch is answered with its first offset and, as
+/// the append time, the batch's own (create time) timestamp, which is what
+/// Kafka's producer state remembers; batches the log's producer state
+/// refuses carry the log start offset, those refused before the log do not.
+#[test]
+fn produce_answers_from_the_producer_state_carry_what_kafka_sends() {
+    let mock = MockCluster::builder().topic("t", 1, 1).build().unwrap();
+    let mut c = TcpClient::connect(mock.brokers()[0].1);
+    let ResponseBody::InitProducerId(r) = c.call(
+        5,
+        InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000),
+    ) else {
+        panic!()
+    };
+    let pid = r.producer_id;
+    let now = now_ms();
+    let first = idempotent_produce(&mut c, pid, 0, &[now, now + 7]);
+    assert_eq!((first.error_code, first.base_offset), (0, 0));
+    assert_eq!(first.log_append_time_ms, -1);
+    let retry = idempotent_produce(&mut c, pid, 0, &[now, now + 7]);
+    assert_eq!(
+        (
+            retry.error_code,
+            retry.base_offset,
+            retry.log_append_time_ms
+        ),
+        (0, 0, now + 7)
+    );
+    let gap = idempotent_produce(&mut c, pid, 5, &[now]);
+    assert_eq!(
+        (gap.error_code, gap.base_offset, gap.log_start_offset),
+        (ErrorCode::OutOfOrderSequenceNumber.code(), -1, 0)
+    );
+    // Refused before the log: no log start offset.
+    let corrupt = produce(&mut c, Bytes::from_static(b"not a batch"));
+    assert_eq!(corrupt.error_code, ErrorCode::CorruptMessage.code());
+    assert_eq!(corrupt.log_start_offset, -1);
+}
+
+/// The transactional producer's own plain batch into its open transaction
+/// is refused by the log (with the log start offset); a stale epoch is
+/// refused by the coordinator's verification (without).
+#[test]
+fn transactional_produce_refusals_carry_what_kafka_sends() {
+    let mock = MockCluster::builder().topic("t", 1, 1).build().unwrap();
+    let mut c = TcpClient::connect(mock.brokers()[0].1);
+    let (pid, epoch) = txn_producer(&mut c);
+    assert_eq!(txn_produce(&mut c, 12, pid, epoch, 0), 0);
+    let mut b = RecordBatchBuilder::new(BatchOptions {
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: 1,
+        ..BatchOptions::default()
+    });
+    b.append(now_ms(), None, Some(b"plain")).unwrap();
+    let plain = produce(&mut c, b.finish().unwrap());
+    assert_eq!(
+        (plain.error_code, plain.log_start_offset),
+        (ErrorCode::InvalidTxnState.code(), 0)
+    );
+    let mut b = RecordBatchBuilder::new(BatchOptions {
+        producer_id: pid,
+        producer_epoch: epoch - 1,
+        base_sequence: 0,
+        transactional: true,
+        ..BatchOptions::default()
+    });
+    b.append(now_ms(), None, Some(b"stale")).unwrap();
+    let req = ProduceRequest::default()
+        .with_transactional_id(Some("tx".into()))
+        .with_acks(-1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name("t".into())
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(b.finish().unwrap()))])]);
+    let ResponseBody::Produce(r) = c.call(12, req) else {
+        panic!()
+    };
+    let stale = &r.responses[0].partition_responses[0];
+    assert_eq!(
+        (stale.error_code, stale.log_start_offset),
+        (ErrorCode::InvalidProducerEpoch.code(), -1)
+    );
+}
+
+/// AddOffsetsToTxn takes an empty group id (Kafka's coordinator only adds
+/// that group's offsets partition); the TxnOffsetCommit that follows is
+/// the one refused, with INVALID_GROUP_ID.
+#[test]
+fn add_offsets_to_txn_takes_an_empty_group_id() {
+    let mock = MockCluster::builder().topic("t", 1, 1).build().unwrap();
+    let mut c = TcpClient::connect(mock.brokers()[0].1);
+    let (pid, epoch) = txn_producer(&mut c);
+    for version in [0, 4] {
+        let req = AddOffsetsToTxnRequest::default()
+            .with_transactional_id("tx".into())
+            .with_producer_id(pid)
+            .with_producer_epoch(epoch)
+            .with_group_id(String::new());
+        let ResponseBody::AddOffsetsToTxn(r) = c.call(version, req) else {
+            panic!()
+        };
+        assert_eq!(r.error_code, 0, "AddOffsetsToTxn v{version}");
+    }
+    assert_eq!(
+        txn_offset_commit(&mut c, 5, "", (pid, epoch), ("", -1)),
+        ErrorCode::InvalidGroupId.code()
+    );
+}

@@ -340,13 +340,15 @@ fn init_producer_id_bumps_epoch_and_fences_the_old_producer() {
         sim.end_txn(0, 1, "tx", old, true).error_code,
         code(ErrorCode::InvalidProducerEpoch)
     );
-    // A transactional produce of the fenced producer is refused.
+    // A transactional produce of the fenced producer is refused, with the
+    // error a write gets (the coordinator's PRODUCER_FENCED is turned into
+    // INVALID_PRODUCER_EPOCH on the produce path).
     let new = (pid, epoch);
     assert_eq!(sim.add_partitions(0, 3, "tx", new, &[0]), vec![NONE]);
     assert_eq!(sim.produce(9, Some("tx"), 0, new, 0, 2, true), (NONE, 0));
     assert_eq!(
         sim.produce(9, Some("tx"), 0, old, 0, 1, true).0,
-        code(ErrorCode::ProducerFenced)
+        code(ErrorCode::InvalidProducerEpoch)
     );
     // A new producer instance while the transaction is open: the
     // coordinator fences the epoch, aborts, and asks for a retry.
