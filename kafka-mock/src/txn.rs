@@ -205,8 +205,14 @@ pub(crate) fn dispatch(
 }
 
 impl Cluster {
-    /// Aborts every transaction whose timeout has passed, fencing its
-    /// producer first, as Kafka's coordinator does.
+    /// Aborts every transaction whose timeout has passed, as Kafka's
+    /// coordinator does. A first-protocol transaction's producer is fenced
+    /// first (it cannot recover). A v2 transaction ends as if its producer
+    /// had aborted it, with one epoch bump: the producer's own abort, at
+    /// the epoch before, is then answered as a retry, with the new epoch,
+    /// and it goes on (measured on Kafka 4.4; a commit meets
+    /// INVALID_TXN_STATE, a Produce or TxnOffsetCommit at the old epoch
+    /// INVALID_PRODUCER_EPOCH).
     pub(crate) fn txn_timeout(&mut self, now: Instant) {
         let due: Vec<String> = self
             .txn
@@ -217,7 +223,11 @@ impl Cluster {
             .collect();
         for id in due {
             tracing::info!(target: "kafka_mock::txn", transactional_id = %id, "transaction timed out, aborting");
-            self.fence_and_abort(&id, now);
+            if self.txn.txns.get(&id).is_some_and(|m| m.tv2) {
+                self.complete_txn(&id, false, now, true);
+            } else {
+                self.fence_and_abort(&id, now);
+            }
         }
     }
 
@@ -1278,9 +1288,10 @@ mod tests {
                 .with_group_id("g".into()),
         );
         respond(&mut cluster, &c, add.clone());
-        // A fenced epoch is refused.
+        // Another epoch is refused (as the broker's transaction check
+        // words it, like Kafka 4.4: not PRODUCER_FENCED).
         let r = respond(&mut cluster, &c, offset_commit(pid, epoch + 1, 5));
-        assert_eq!(codes(&r)[0], ErrorCode::ProducerFenced.code());
+        assert_eq!(codes(&r)[0], ErrorCode::InvalidProducerEpoch.code());
         let r = respond(&mut cluster, &c, offset_commit(pid, epoch, 5));
         assert_eq!(codes(&r)[0], 0);
         let r = respond(&mut cluster, &c, offset_commit(pid, epoch, 6));

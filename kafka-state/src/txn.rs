@@ -25,11 +25,13 @@
 //! Errors fall in three classes. Retriable ones (a moved or loading
 //! coordinator, CONCURRENT_TRANSACTIONS, a lost connection) are retried
 //! here. Abortable ones (a record failed, a group rebalanced under
-//! `send_offsets`, TRANSACTION_ABORTABLE) leave the transaction able only
-//! to abort. Fatal ones (fenced by a newer instance or by the
-//! coordinator aborting a transaction past its timeout, not authorized,
-//! an answer that leaves the outcome unknown) stop the producer for good:
-//! every later call returns the same error.
+//! `send_offsets`, TRANSACTION_ABORTABLE, and under v2 a transaction the
+//! coordinator aborted past its timeout, which Kafka then lets the
+//! producer's own abort close) leave the transaction able only to abort.
+//! Fatal ones (fenced by a newer instance, or under the first protocol by
+//! the coordinator aborting a transaction past its timeout; not
+//! authorized; an answer that leaves the outcome unknown) stop the
+//! producer for good: every later call returns the same error.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -1369,6 +1371,15 @@ impl TxnManager {
                 }
             }
             c if retry_code(c) => self.retry_later(now),
+            // Under v2 the coordinator moved past our epoch: it aborted the
+            // transaction on its timeout (the abort that follows is then
+            // answered as a retry of that one, with the new epoch, and the
+            // producer goes on), or a newer instance took the id (the abort
+            // is fenced, which is fatal then).
+            ErrorCode::InvalidProducerEpoch if self.v2 => self.fail_abortable(
+                TxnCause::Broker(ErrorCode::InvalidProducerEpoch),
+                ctx.events,
+            ),
             c @ (ErrorCode::ProducerFenced
             | ErrorCode::InvalidProducerEpoch
             | ErrorCode::TransactionalIdAuthorizationFailed) => {
@@ -1415,15 +1426,26 @@ impl TxnManager {
             c if coordinator_moved(c) => self.coordinator.lost(),
             c if retry_code(c) => self.retry_later(now),
             // PRODUCER_FENCED (or INVALID_PRODUCER_EPOCH) falls through to
-            // fatal, on an abort too: a newer instance took the id, or the
-            // coordinator aborted the transaction on its timeout and bumped
-            // the epoch, which Kafka's coordinator lets no producer recover
-            // from (the epoch it would name is neither the current nor the
-            // last one). Asking for the next epoch under the old one would
-            // only abort a newer instance's open transaction.
+            // fatal, on an abort too: a newer instance took the id, or,
+            // under the first protocol, the coordinator aborted the
+            // transaction on its timeout and bumped the epoch, which
+            // Kafka's coordinator lets no producer recover from (KIP-588's
+            // InitProducerId naming the old epoch is fenced as well:
+            // kafka-tokio/tests/kafka_txn_timeout.rs). Asking for the next
+            // epoch under the old one would only abort a newer instance's
+            // open transaction. Under v2 the timed-out case never gets here:
+            // the abort is answered as a retry of the coordinator's.
             // Only unanswered adds, none applied: nothing was open.
             ErrorCode::InvalidTxnState if !commit && !self.started && self.maybe_started => {
                 self.finish(false, ctx.events);
+            }
+            // Under v2 a commit refused so found the transaction aborted
+            // (by the coordinator on its timeout): nothing committed, and
+            // the abort that follows is answered as a retry of that abort,
+            // with the new epoch. (A fenced producer gets PRODUCER_FENCED
+            // instead, and a committed transaction takes the retry.)
+            ErrorCode::InvalidTxnState if commit && self.v2 => {
+                self.fail_abortable(TxnCause::Broker(ErrorCode::InvalidTxnState), ctx.events);
             }
             // TRANSACTION_ABORTABLE on a commit: the application aborts.
             ErrorCode::TransactionAbortable if commit => {

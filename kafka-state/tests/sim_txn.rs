@@ -694,13 +694,16 @@ fn sim_producer_fenced_on_txn_offset_commit_is_fatal() {
 }
 
 /// The coordinator aborts a transaction that outlives its timeout and
-/// bumps the epoch, as Kafka's does: the producer is fenced. Kafka's
-/// coordinator lets no producer recover from that (the epoch it would
-/// name is neither the current one nor the last), so the abort or commit
-/// that follows ends with PRODUCER_FENCED, fatal, and never with
-/// INVALID_TXN_STATE.
+/// bumps the epoch, as Kafka's does. Under the first protocol the
+/// producer is fenced: Kafka's coordinator lets no producer recover from
+/// that (the epoch it would name is neither the current one nor the
+/// last), so the abort or commit that follows ends with PRODUCER_FENCED,
+/// fatal. Under v2 the producer's abort is answered as a retry of the
+/// coordinator's, with the new epoch, and the producer goes on; a commit
+/// first is refused as abortable. (Both as Kafka 4.4 answers:
+/// kafka-tokio/tests/kafka_txn_timeout.rs.)
 #[test]
-fn sim_a_transaction_the_coordinator_timed_out_ends_fenced() {
+fn sim_a_transaction_the_coordinator_timed_out_ends_fenced_or_aborted() {
     for tv in [0, 2] {
         for commit in [false, true] {
             let id = "timed-out";
@@ -734,14 +737,46 @@ fn sim_a_transaction_the_coordinator_timed_out_ends_fenced() {
             sim.flush();
             let e = next_txn_event(&mut sim, &mut seen, SECS(30));
             let op = if commit { TxnOp::Commit } else { TxnOp::Abort };
-            assert_eq!(
-                e,
-                TxnEvent::Failed {
-                    op: Some(op),
-                    error: TxnError::Fatal(TxnCause::Broker(ErrorCode::ProducerFenced)),
-                },
-                "tv {tv} commit {commit}"
-            );
+            if tv == 0 {
+                assert_eq!(
+                    e,
+                    TxnEvent::Failed {
+                        op: Some(op),
+                        error: TxnError::Fatal(TxnCause::Broker(ErrorCode::ProducerFenced)),
+                    },
+                    "tv {tv} commit {commit}"
+                );
+            } else {
+                if commit {
+                    assert_eq!(
+                        e,
+                        TxnEvent::Failed {
+                            op: Some(op),
+                            error: TxnError::Abortable(TxnCause::Broker(
+                                ErrorCode::InvalidTxnState
+                            )),
+                        },
+                        "tv {tv} commit {commit}"
+                    );
+                    let now = sim.now;
+                    sim.client.transactions().abort(now).unwrap();
+                    sim.flush();
+                    let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+                    assert_eq!(e, TxnEvent::Aborted, "tv {tv} commit {commit}");
+                } else {
+                    assert_eq!(e, TxnEvent::Aborted, "tv {tv} commit {commit}");
+                }
+                // The producer goes on under the new epoch.
+                let now = sim.now;
+                sim.client.transactions().begin(now).unwrap();
+                send(&mut sim, 1, "next");
+                let now = sim.now;
+                sim.client.transactions().commit(now).unwrap();
+                sim.flush();
+                let e = next_txn_event(&mut sim, &mut seen, SECS(30));
+                assert_eq!(e, TxnEvent::Committed, "tv {tv} commit {commit}");
+                assert_eq!(committed(&sim).0[1], values(&["next"]), "tv {tv}");
+            }
             sim.run_for(SECS(5));
             assert_eq!(
                 txn_events(&sim).len(),
@@ -989,10 +1024,11 @@ fn sim_an_abort_after_every_produce_failed_still_sends_end_txn() {
 }
 
 /// Records and offsets sent into a transaction the coordinator already
-/// timed out: whatever fails first, the producer ends fenced (fatal), and
-/// nothing reports INVALID_TXN_STATE.
+/// timed out: whatever fails first, under the first protocol the producer
+/// ends fenced (fatal); under v2 they fail as abortable and the abort
+/// lets the producer go on. Nothing reports INVALID_TXN_STATE.
 #[test]
-fn sim_sending_into_a_timed_out_transaction_ends_fenced() {
+fn sim_sending_into_a_timed_out_transaction_ends_fenced_or_aborted() {
     for tv in [0, 2] {
         let mut sim = Sim::with_configs(
             37,
@@ -1034,14 +1070,27 @@ fn sim_sending_into_a_timed_out_transaction_ends_fenced() {
             }
             Err(e) => assert!(e.is_fatal(), "tv {tv}: {e}"),
         }
-        assert_eq!(
-            sim.client.transactions().state(),
-            Some(TxnState::FatalError),
-            "tv {tv}"
-        );
-        let fenced = TxnError::Fatal(TxnCause::Broker(ErrorCode::ProducerFenced));
-        let now = sim.now;
-        assert_eq!(sim.client.transactions().begin(now), Err(fenced), "tv {tv}");
+        if tv == 0 {
+            assert_eq!(
+                sim.client.transactions().state(),
+                Some(TxnState::FatalError),
+                "tv {tv}"
+            );
+            let fenced = TxnError::Fatal(TxnCause::Broker(ErrorCode::ProducerFenced));
+            let now = sim.now;
+            assert_eq!(sim.client.transactions().begin(now), Err(fenced), "tv {tv}");
+        } else {
+            assert_eq!(
+                sim.client.transactions().state(),
+                Some(TxnState::Ready),
+                "tv {tv}"
+            );
+            let aborted = sim
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Transaction(TxnEvent::Aborted)));
+            assert!(aborted, "tv {tv}");
+        }
         // Neither a transaction event nor a record's report.
         let states: Vec<_> = sim
             .events
