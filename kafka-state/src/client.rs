@@ -585,7 +585,7 @@ impl Client {
                 !self.requests.queue.is_empty()
                     || match b {
                         Broker::Node(n) => self.wanted.contains(n),
-                        Broker::Coordinator(_) | Broker::Transactions(_) => {
+                        Broker::Coordinator(_) | Broker::Producer(_) => {
                             self.wanted_coordinators.contains(b)
                         }
                         Broker::Bootstrap(_) => false,
@@ -746,7 +746,7 @@ impl Client {
                 Target::Any => self.route_any(),
                 Target::Node(id) => self.route_to(Broker::Node(*id)),
                 Target::Coordinator(id) => self.route_to(Broker::Coordinator(*id)),
-                Target::Transactions(id) => self.route_to(Broker::Transactions(*id)),
+                Target::Producer(id) => self.route_to(Broker::Producer(*id)),
             };
             match route {
                 Route::Wait => waiting.push_back(req),
@@ -823,11 +823,12 @@ impl Client {
         // Coordinator connections carry group requests only: a JoinGroup
         // held there would hold anything queued behind it.
         let general =
-            |c: &&Connection| !matches!(c.broker, Broker::Coordinator(_) | Broker::Transactions(_));
-        // A transactional producer's connections carry short requests
-        // only, so one may take a metadata request when every general
-        // connection is behind a held fetch.
-        let usable = |c: &&Connection| general(c) || matches!(c.broker, Broker::Transactions(_));
+            |c: &&Connection| !matches!(c.broker, Broker::Coordinator(_) | Broker::Producer(_));
+        // The producer's connections hold no request at the broker (a
+        // Produce waits at most for its replicas), so one may take a
+        // metadata request when every general connection is behind a held
+        // fetch.
+        let usable = |c: &&Connection| general(c) || matches!(c.broker, Broker::Producer(_));
         if let Some(c) = self
             .conns
             .values()
@@ -884,7 +885,7 @@ impl Client {
     fn addr_of(&self, broker: Broker) -> Option<BrokerAddr> {
         match broker {
             Broker::Bootstrap(i) => self.config.bootstrap.get(i).cloned(),
-            Broker::Node(id) | Broker::Coordinator(id) | Broker::Transactions(id) => {
+            Broker::Node(id) | Broker::Coordinator(id) | Broker::Producer(id) => {
                 self.metadata.cache.broker(id).cloned()
             }
         }
@@ -1011,7 +1012,7 @@ impl Client {
             .iter()
             .filter_map(|(b, c)| match b {
                 Broker::Bootstrap(i) => Some((*i, *c)),
-                Broker::Node(_) | Broker::Coordinator(_) | Broker::Transactions(_) => None,
+                Broker::Node(_) | Broker::Coordinator(_) | Broker::Producer(_) => None,
             })
             .collect();
         for (i, conn) in bootstrap {

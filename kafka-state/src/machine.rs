@@ -46,7 +46,7 @@ pub(crate) struct Ctx<'a> {
     /// Brokers a machine waits for: the client connects to them.
     wanted: &'a mut BTreeSet<i32>,
     /// The same for the dedicated connections
-    /// ([`Broker::Coordinator`], [`Broker::Transactions`]), when the
+    /// ([`Broker::Coordinator`], [`Broker::Producer`]), when the
     /// caller provides them.
     coordinators: Option<Readiness<'a>>,
     metadata_changed: bool,
@@ -106,10 +106,10 @@ impl<'a> Ctx<'a> {
         self.dedicated_ready(Broker::Coordinator(node), node)
     }
 
-    /// [`Ctx::node_ready`] for the transaction manager's connection to
-    /// `node` ([`Broker::Transactions`]).
-    pub(crate) fn transactions_ready(&mut self, node: i32) -> bool {
-        self.dedicated_ready(Broker::Transactions(node), node)
+    /// [`Ctx::node_ready`] for the producer's connection to `node`
+    /// ([`Broker::Producer`]), which the transaction manager shares.
+    pub(crate) fn producer_ready(&mut self, node: i32) -> bool {
+        self.dedicated_ready(Broker::Producer(node), node)
     }
 
     fn dedicated_ready(&mut self, broker: Broker, node: i32) -> bool {

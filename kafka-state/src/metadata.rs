@@ -232,6 +232,25 @@ impl ClusterMetadata {
                     }
                 })
                 .collect();
+            // A topic's partitions are only ever added, so an answer with
+            // fewer for the same topic id comes from a broker that has not
+            // learned of the new ones yet (just after CreatePartitions):
+            // keep them rather than go back.
+            if let Some(old) = old
+                .as_ref()
+                .filter(|o| o.id == t.topic_id && !o.id.is_zero())
+            {
+                let lagging: Vec<PartitionMetadata> = old
+                    .partitions
+                    .iter()
+                    .filter(|q| !partitions.iter().any(|p| p.partition == q.partition))
+                    .cloned()
+                    .collect();
+                if !lagging.is_empty() {
+                    debug!(target: LOG, topic = %name, kept = lagging.len(), "an answer lacks partitions already known; keeping them");
+                    partitions.extend(lagging);
+                }
+            }
             partitions.sort_by_key(|p| p.partition);
             self.topics.insert(
                 name.clone(),
@@ -470,6 +489,34 @@ mod tests {
         assert_eq!(m.leader_for("t", 0), Some(2));
         assert_eq!(m.partition("t", 0).unwrap().leader_epoch, 6);
         assert_eq!(m.broker(2), Some(&BrokerAddr::new("h", 9092)));
+    }
+
+    fn partitions(id: Uuid, count: i32) -> MetadataResponse {
+        MetadataResponse::default().with_topics(vec![MetadataResponseTopic::default()
+            .with_name(Some("t".into()))
+            .with_topic_id(id)
+            .with_partitions(
+                (0..count)
+                    .map(|p| {
+                        MetadataResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_leader_id(1)
+                    })
+                    .collect(),
+            )])
+    }
+
+    #[test]
+    fn partitions_already_known_are_kept_from_a_lagging_answer() {
+        let id = Uuid([7; 16]);
+        let mut m = ClusterMetadata::default();
+        m.apply(&partitions(id, 3), false).unwrap();
+        // A broker that has not learned of partitions 1 and 2 yet.
+        m.apply(&partitions(id, 1), false).unwrap();
+        assert_eq!(m.topic("t").unwrap().partitions.len(), 3);
+        // A topic deleted and created again (a new id) starts over.
+        m.apply(&partitions(Uuid([8; 16]), 1), false).unwrap();
+        assert_eq!(m.topic("t").unwrap().partitions.len(), 1);
     }
 
     #[test]

@@ -36,9 +36,9 @@ pub(crate) enum Target {
     /// The group coordinator's own connection to a broker by node id
     /// ([`Broker::Coordinator`](crate::Broker::Coordinator)).
     Coordinator(i32),
-    /// The transaction manager's own connection to a broker by node id
-    /// ([`Broker::Transactions`](crate::Broker::Transactions)).
-    Transactions(i32),
+    /// The producer's own connection to a broker by node id (batches and
+    /// transaction requests; [`Broker::Producer`](crate::Broker::Producer)).
+    Producer(i32),
 }
 
 /// A request a sub-machine wants sent.

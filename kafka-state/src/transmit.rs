@@ -31,12 +31,14 @@ pub enum Broker {
     /// requests of one connection in order, so fetches must not queue
     /// behind it (the Java client does the same).
     Coordinator(i32),
-    /// A connection to the broker with this node id for a transactional
-    /// producer only (its batches and its transaction requests): on the
-    /// broker's other connections they would wait behind a fetch held for
-    /// `fetch_max_wait` or a held JoinGroup, and a commit waits for all of
-    /// them (the Java client's producer has connections of its own).
-    Transactions(i32),
+    /// A connection to the broker with this node id for the producer
+    /// only (its batches, and a transactional producer's transaction
+    /// requests): on the broker's other connections they would wait
+    /// behind a fetch held for `fetch_max_wait` or a held JoinGroup (a
+    /// broker answers one connection's requests in order), and a commit
+    /// waits for all of them (the Java client's producer and consumer
+    /// have connections of their own too).
+    Producer(i32),
 }
 
 impl fmt::Display for Broker {
@@ -45,7 +47,7 @@ impl fmt::Display for Broker {
             Broker::Bootstrap(i) => write!(f, "bootstrap broker #{i}"),
             Broker::Node(id) => write!(f, "broker {id}"),
             Broker::Coordinator(id) => write!(f, "broker {id} (coordinator connection)"),
-            Broker::Transactions(id) => write!(f, "broker {id} (transaction connection)"),
+            Broker::Producer(id) => write!(f, "broker {id} (producer connection)"),
         }
     }
 }

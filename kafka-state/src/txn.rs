@@ -254,7 +254,7 @@ impl Lookup {
     /// (or waits for one).
     fn ready(&mut self, ctx: &mut Ctx<'_>) -> Option<i32> {
         if let Some(node) = self.node {
-            if ctx.transactions_ready(node) {
+            if ctx.producer_ready(node) {
                 self.timers.stop(LookupTimer::Patience);
                 return Some(node);
             }
@@ -863,7 +863,7 @@ impl TxnManager {
         self.in_flight.insert(id, req);
         ctx.requests.push(Outbound {
             id,
-            target: Target::Transactions(node),
+            target: Target::Producer(node),
             body,
             expires: ctx.now + ctx.api_timeout,
         });

@@ -28,16 +28,20 @@ fn t0() -> Instant {
     Instant::now()
 }
 
-/// One broker, node 0, serving topic `t` with one partition.
+/// One broker, node 0, serving topic `t` with one partition, on every
+/// connection the client opens (its general one and the producer's).
 struct Broker {
     client: Client,
-    conn: ConnId,
     now: Instant,
     events: Vec<Event>,
-    produces: Vec<(RequestHeader, ProduceRequest)>,
-    /// Requests not answered yet, oldest first: a broker answers in order,
-    /// so a Produce the test holds holds everything behind it.
-    queue: std::collections::VecDeque<(RequestHeader, RequestBody)>,
+    produces: Vec<(ConnId, RequestHeader, ProduceRequest)>,
+    /// Requests not answered yet per connection, oldest first: a broker
+    /// answers a connection's requests in order, so a Produce the test
+    /// holds holds everything behind it there.
+    queues: std::collections::BTreeMap<
+        ConnId,
+        std::collections::VecDeque<(RequestHeader, RequestBody)>,
+    >,
 }
 
 fn api_versions() -> ResponseBody {
@@ -76,27 +80,22 @@ impl Broker {
         let now = t0();
         let mut config = Config::new([BrokerAddr::new("b", 9092)]);
         tweak(&mut config);
-        let mut client = Client::new(config, now).unwrap();
-        let Some(ConnRequest::Open { conn, .. }) = client.poll_conn() else {
-            panic!("expected a connection request")
-        };
-        client.handle_connected(now, conn);
+        let client = Client::new(config, now).unwrap();
         let mut b = Self {
             client,
-            conn,
             now,
             events: Vec::new(),
             produces: Vec::new(),
-            queue: Default::default(),
+            queues: Default::default(),
         };
         b.serve();
         b
     }
 
-    fn answer(&mut self, h: &RequestHeader, resp: ResponseBody) {
+    fn answer(&mut self, conn: ConnId, h: &RequestHeader, resp: ResponseBody) {
         let mut buf = BytesMut::new();
         encode_response_frame(h.correlation_id, h.request_api_version, &resp, &mut buf).unwrap();
-        self.client.handle_recv(self.now, self.conn, &mut buf);
+        self.client.handle_recv(self.now, conn, &mut buf);
         assert!(buf.is_empty());
     }
 
@@ -105,8 +104,16 @@ impl Broker {
     fn serve(&mut self) {
         loop {
             let mut progressed = false;
+            while let Some(c) = self.client.poll_conn() {
+                if let ConnRequest::Open { conn, .. } = c {
+                    self.client.handle_connected(self.now, conn);
+                    self.queues.entry(conn).or_default();
+                    progressed = true;
+                }
+            }
             while let Some(t) = self.client.poll_transmit() {
-                assert_eq!(t.conn, self.conn);
+                let conn = t.conn;
+                let queue = self.queues.get_mut(&conn).expect("an open connection");
                 let mut wire = t.bytes;
                 while wire.len() >= 4 {
                     let len = i32::from_be_bytes(wire[..4].try_into().unwrap()) as usize;
@@ -116,32 +123,32 @@ impl Broker {
                     progressed = true;
                     if let RequestBody::Produce(p) = &body {
                         if p.acks != 0 {
-                            self.produces.push((h.clone(), p.clone()));
-                            self.queue.push_back((h, body));
-                            continue;
+                            self.produces.push((conn, h.clone(), p.clone()));
                         }
                     }
-                    self.queue.push_back((h, body));
+                    queue.push_back((h, body));
                 }
             }
-            while let Some((h, body)) = self.queue.front().cloned() {
-                if matches!(&body, RequestBody::Produce(p) if p.acks != 0) {
-                    break;
-                }
-                self.queue.pop_front();
-                progressed = true;
-                {
+            let conns: Vec<ConnId> = self.queues.keys().copied().collect();
+            for conn in conns {
+                while let Some((h, body)) = self.queues[&conn].front().cloned() {
+                    if matches!(&body, RequestBody::Produce(p) if p.acks != 0) {
+                        break;
+                    }
+                    self.queues.get_mut(&conn).unwrap().pop_front();
+                    progressed = true;
                     match body {
-                        RequestBody::ApiVersions(_) => self.answer(&h, api_versions()),
-                        RequestBody::Metadata(_) => self.answer(&h, metadata()),
+                        RequestBody::ApiVersions(_) => self.answer(conn, &h, api_versions()),
+                        RequestBody::Metadata(_) => self.answer(conn, &h, metadata()),
                         RequestBody::InitProducerId(_) => self.answer(
+                            conn,
                             &h,
                             InitProducerIdResponse::default()
                                 .with_producer_id(42)
                                 .with_producer_epoch(3)
                                 .into(),
                         ),
-                        RequestBody::Produce(p) => self.produces.push((h, p)),
+                        RequestBody::Produce(p) => self.produces.push((conn, h, p)),
                         other => panic!("unexpected {:?}", other.api_key()),
                     }
                 }
@@ -149,7 +156,6 @@ impl Broker {
             while let Some(e) = self.client.poll_event() {
                 self.events.push(e);
             }
-            while self.client.poll_conn().is_some() {}
             if !progressed {
                 return;
             }
@@ -169,8 +175,9 @@ impl Broker {
     }
 
     fn reply_produce(&mut self, i: usize, code: ErrorCode, base: i64, throttle_ms: i32) {
-        let (h, _) = self.produces[i].clone();
-        let (front, _) = self.queue.pop_front().expect("a request to answer");
+        let (conn, h, _) = self.produces[i].clone();
+        let queue = self.queues.get_mut(&conn).expect("its connection");
+        let (front, _) = queue.pop_front().expect("a request to answer");
         assert_eq!(
             front.correlation_id, h.correlation_id,
             "answers go in order"
@@ -184,7 +191,7 @@ impl Broker {
                     .with_error_code(code.code())
                     .with_base_offset(base)
                     .with_log_append_time_ms(-1)])]);
-        self.answer(&h, resp.into());
+        self.answer(conn, &h, resp.into());
         self.serve();
     }
 
@@ -213,7 +220,7 @@ fn idempotent_batch_is_stamped_retried_with_the_same_bytes_and_reported() {
     assert!(b.produces.is_empty(), "lingering");
     b.advance(MS(5));
     assert_eq!(b.produces.len(), 1);
-    let (_, req) = &b.produces[0];
+    let (_, _, req) = &b.produces[0];
     assert_eq!(req.acks, -1);
     assert_eq!(req.timeout_ms, 30_000);
     let first = records_of(req);
@@ -235,7 +242,7 @@ fn idempotent_batch_is_stamped_retried_with_the_same_bytes_and_reported() {
     assert_eq!(b.produces.len(), 1, "backoff not over");
     b.advance(MS(100));
     assert_eq!(b.produces.len(), 2);
-    assert_eq!(records_of(&b.produces[1].1), first);
+    assert_eq!(records_of(&b.produces[1].2), first);
 
     b.reply_produce(1, ErrorCode::None, 7, 0);
     let d = b.deliveries();
@@ -263,7 +270,7 @@ fn next_batch_takes_the_next_sequence_and_errors_carry_their_code() {
     b.send(ProducerRecord::new("t").with_value("b"));
     let c = b.send(ProducerRecord::new("t").with_value("c"));
     b.advance(MS(5));
-    let batch = Batches::new(records_of(&b.produces[1].1))
+    let batch = Batches::new(records_of(&b.produces[1].2))
         .next()
         .unwrap()
         .unwrap();
@@ -290,8 +297,8 @@ fn acks_zero_completes_at_send_and_waits_for_nothing() {
     let id = b.send(ProducerRecord::new("t").with_value("v"));
     b.advance(MS(5));
     assert_eq!(b.produces.len(), 1);
-    assert_eq!(b.produces[0].1.acks, 0);
-    let batch = Batches::new(records_of(&b.produces[0].1))
+    assert_eq!(b.produces[0].2.acks, 0);
+    let batch = Batches::new(records_of(&b.produces[0].2))
         .next()
         .unwrap()
         .unwrap();
@@ -440,7 +447,7 @@ fn only_sends_that_change_the_plan_ask_for_a_wakeup() {
     b.now = now + MS(60);
     b.serve();
     assert_eq!(b.produces.len(), 1, "the lingered batch went out");
-    let batch = Batches::new(records_of(&b.produces[0].1))
+    let batch = Batches::new(records_of(&b.produces[0].2))
         .next()
         .unwrap()
         .unwrap();

@@ -146,6 +146,11 @@ impl Producer {
     /// Sends every record of the transaction, waits for all of them, and
     /// commits. On [`Error::Transaction`] with an abortable error, call
     /// [`Producer::abort_transaction`]; with a fatal one, drop the client.
+    ///
+    /// Like every transaction call it has no deadline of its own (the
+    /// core retries within the cluster's rules): bound it with
+    /// `tokio::time::timeout`. A commit (or abort, or init) dropped that
+    /// way keeps running; calling it again waits for the same outcome.
     pub async fn commit_transaction(&self) -> Result<(), Error> {
         self.transaction(TxnCall::Commit).await
     }

@@ -401,10 +401,7 @@ impl ProducerState {
             );
             ctx.requests.push(Outbound {
                 id,
-                target: match transactional {
-                    true => Target::Transactions(node),
-                    false => Target::Node(node),
-                },
+                target: Target::Producer(node),
                 body: body.into(),
                 expires: now + self.request_timeout,
             });

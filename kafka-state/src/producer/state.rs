@@ -270,17 +270,13 @@ impl SubMachine for ProducerState {
         let wanted = self.prepare(ctx);
         // Leaders without a ready connection get one asked for; their
         // batches wait for a later round or pump.
-        // A transactional producer's batches go on the connections of its
-        // transaction requests: a commit waits for them, and on the
-        // broker's shared connection they would queue behind the
-        // consumer's fetches held for `fetch_max_wait`.
-        let transactional = self.txn.is_some();
+        // Batches go on the producer's own connections (with a
+        // transactional producer's transaction requests): on the broker's
+        // shared connection they would queue behind the consumer's
+        // fetches held for `fetch_max_wait`.
         let ready: BTreeSet<i32> = wanted
             .into_iter()
-            .filter(|n| match transactional {
-                true => ctx.transactions_ready(*n),
-                false => ctx.node_ready(*n),
-            })
+            .filter(|n| ctx.producer_ready(*n))
             .collect();
         self.drain(ctx, &ready);
     }

@@ -194,7 +194,7 @@ fn a_batch_waits_for_linger_and_the_timer_says_when() {
     assert_eq!(f.wanted(), BTreeSet::from([0]));
     let reqs = f.drain();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].target, Target::Node(0));
+    assert_eq!(reqs[0].target, Target::Producer(0));
 }
 
 #[test]
