@@ -21,6 +21,7 @@ use kafka_proto::{ApiKey, ErrorCode, ResponseBody};
 use kafka_state::consumer::{
     AutoOffsetReset, ConsumerEvent, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
 };
+use kafka_state::producer::ProducerRecord;
 use kafka_state::{Config, Event, Misuse, TopicPartition};
 use sim::{for_each_seed, Sim};
 
@@ -1272,4 +1273,38 @@ fn sim_a_seek_wins_over_a_late_offset_lookup() {
         assert_eq!(got, (4..10).collect::<Vec<_>>(), "{earlier:?}");
         assert_eq!(sim.client.consumer().position(&tp(0)), Some(10));
     }
+}
+
+/// A client that consumes and produces on the same broker: its fetch,
+/// caught up, is held by the broker for `fetch_max_wait` (here 5 s), and a
+/// broker answers one connection's requests in order, so the producer's
+/// batches go on a connection of their own and are acknowledged long
+/// before the fetch returns.
+#[test]
+fn sim_acks_do_not_wait_behind_a_held_fetch() {
+    for_each_seed(|seed| {
+        let mut sim = new_sim(seed, 1, 1, |c| {
+            c.consumer.fetch_max_wait = SECS(5);
+            c.producer.linger = Duration::ZERO;
+        });
+        assign(&mut sim, [0]);
+        // Caught up on the empty partition: the next fetch is held.
+        sim.run_for(SECS(1));
+        let now = sim.now;
+        let id = sim
+            .client
+            .producer()
+            .send(now, ProducerRecord::new(TOPIC).with_value("v"))
+            .unwrap();
+        let sent = sim.now;
+        sim.wait_for(SECS(10), |e| match e {
+            Event::Delivery { id: got, result } if *got == id => {
+                assert!(result.is_ok(), "{result:?}");
+                Some(())
+            }
+            _ => None,
+        });
+        let took = sim.now - sent;
+        assert!(took < SECS(1), "seed {seed}: acked after {took:?}");
+    });
 }
