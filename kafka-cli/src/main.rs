@@ -4,6 +4,7 @@
 //! broker errors) ends with one line on stderr and a non-zero exit.
 #![forbid(unsafe_code)]
 
+mod acl;
 mod admin;
 mod consume;
 mod copy;
@@ -236,6 +237,11 @@ enum Command {
         #[arg(long, value_name = "OFFSET")]
         before: String,
     },
+    /// List, add or remove ACLs (the cluster needs an authorizer).
+    Acl {
+        #[command(subcommand)]
+        op: AclOp,
+    },
     /// Show the cluster id, the controller, the brokers and the features.
     Cluster {
         /// Print JSON instead of text.
@@ -263,6 +269,31 @@ enum Command {
         /// First port (broker i listens on PORT+i); 0 picks free ports.
         #[arg(long, default_value_t = 9092)]
         port: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AclOp {
+    /// Print the ACLs the flags match (all of them with no flags).
+    List {
+        #[command(flatten)]
+        acl: acl::AclArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add one ACL.
+    Add {
+        #[command(flatten)]
+        acl: acl::AclArgs,
+    },
+    /// Remove every ACL the flags match; prints those removed.
+    Remove {
+        #[command(flatten)]
+        acl: acl::AclArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -844,6 +875,41 @@ async fn run(cli: Cli) -> Result<(), String> {
             eprintln!("{topic}-{partition} now starts at offset {low}");
             client.close().await;
         }
+        Command::Acl { op } => match op {
+            AclOp::List { acl, json } => {
+                let filter = acl.filter()?;
+                let client = connect(&cli).await?;
+                let bindings = client
+                    .describe_acls(filter)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if *json {
+                    println!("{}", acl::to_json(&bindings));
+                } else {
+                    print!("{}", acl::to_text(&bindings));
+                }
+                client.close().await;
+            }
+            AclOp::Add { acl } => {
+                let binding = acl.binding()?;
+                let client = connect(&cli).await?;
+                acl::add(&client, binding.clone()).await?;
+                eprintln!("added {binding}");
+                client.close().await;
+            }
+            AclOp::Remove { acl, json } => {
+                let filter = acl.filter()?;
+                let client = connect(&cli).await?;
+                let removed = acl::remove(&client, filter).await?;
+                if *json {
+                    println!("{}", acl::to_json(&removed));
+                } else {
+                    print!("{}", acl::to_text(&removed));
+                }
+                eprintln!("removed {} ACLs", removed.len());
+                client.close().await;
+            }
+        },
         Command::Cluster { json } => {
             let client = connect(&cli).await?;
             let c = admin::cluster(&client).await?;

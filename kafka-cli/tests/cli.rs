@@ -1184,3 +1184,102 @@ fn admin_on(b: &str, topic: &str, brokers: usize) {
     let o = kfk(&["-b", b, "topic", "delete", topic]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// The mock has no authorizer: `kfk acl` says the API is not served, in
+/// one line and at once; flag mistakes never reach a broker.
+#[test]
+fn acl_on_the_mock_is_unsupported_in_one_line() {
+    let mock = MockCluster::builder().build().unwrap();
+    let b = mock.bootstrap();
+    let started = std::time::Instant::now();
+    assert_one_line_failure(&kfk(&["-b", &b, "acl", "list"]), "DescribeAcls");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "acl", "add", "--resource-type", "topic"]),
+        "--resource-name",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "acl",
+            "add",
+            "--resource-type",
+            "topic",
+            "--resource-name",
+            "t",
+            "--principal",
+            "User:a",
+            "--operation",
+            "read",
+            "--pattern",
+            "match",
+        ]),
+        "LITERAL or PREFIXED",
+    );
+}
+
+/// `kfk acl add|list|remove` as a super user of a cluster with an
+/// authorizer.
+#[test]
+fn acl_add_list_remove_on_kafka() {
+    let Some(kafka) = KafkaCluster::builder()
+        .brokers(1)
+        .scram_user("admin", "admin-secret")
+        .authorizer(&["User:admin"])
+        .start()
+    else {
+        return;
+    };
+    let b = kafka.bootstrap_for(kafka_testkit::Listener::Sasl);
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "-b",
+            &b,
+            "--sasl-mechanism",
+            "SCRAM-SHA-256",
+            "--sasl-username",
+            "admin",
+            "--sasl-password",
+            "admin-secret",
+            "acl",
+        ];
+        all.extend_from_slice(args);
+        let o = kfk(&all);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let acl = [
+        "--resource-type",
+        "topic",
+        "--resource-name",
+        "orders",
+        "--pattern",
+        "prefixed",
+        "--principal",
+        "User:bob",
+        "--operation",
+        "write",
+    ];
+    let mut add = vec!["add"];
+    add.extend_from_slice(&acl);
+    run(&add);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed = run(&["list", "--principal", "User:bob", "--json"]);
+        if listed.contains("\"PREFIXED\"") {
+            assert!(listed.contains("\"WRITE\""), "{listed}");
+            assert!(listed.contains("\"orders\""), "{listed}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never listed: {listed}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut remove = vec!["remove", "--json"];
+    remove.extend_from_slice(&acl);
+    let removed = run(&remove);
+    assert!(removed.contains("\"User:bob\""), "{removed}");
+}

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use kafka_proto::ErrorCode;
 use kafka_state::admin::{
-    AdminOutcome, AlterConfigOp, ClusterDescription, ConfigResource, FeatureDescription,
-    GroupDescription, GroupListings, GroupOffsets, NewPartitions, NewTopic, ResourceConfigs,
-    ResourceOutcome, TopicOutcome,
+    AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome, AdminOutcome, AlterConfigOp,
+    ClusterDescription, ConfigResource, FeatureDescription, GroupDescription, GroupListings,
+    GroupOffsets, NewPartitions, NewTopic, ResourceConfigs, ResourceOutcome, TopicOutcome,
 };
 use kafka_state::{Client, ClusterMetadata, Misuse, RequestId, TopicPartition};
 
@@ -220,6 +220,39 @@ pub fn describe_features(node: Option<i32>) -> AdminCall<FeatureDescription> {
     }
 }
 
+/// Creates ACLs; per binding, the outcome.
+pub fn create_acls(bindings: Vec<AclBinding>) -> AdminCall<Vec<AclOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().create_acls(now, bindings)),
+        answer: |o| match o {
+            AdminOutcome::CreateAcls(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// The ACLs a filter matches.
+pub fn describe_acls(filter: AclBindingFilter) -> AdminCall<Vec<AclBinding>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_acls(now, filter)),
+        answer: |o| match o {
+            AdminOutcome::DescribeAcls(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Deletes the ACLs each filter matches; per filter, what it deleted.
+pub fn delete_acls(filters: Vec<AclBindingFilter>) -> AdminCall<Vec<AclFilterOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().delete_acls(now, filters)),
+        answer: |o| match o {
+            AdminOutcome::DeleteAcls(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
 /// The admin methods every adapter's `Client` has, written once: an
 /// adapter invokes it inside `impl Client` with `async, .await` or with
 /// nothing, and supplies a private `fn admin<T>(&self, AdminCall<T>)`
@@ -372,6 +405,34 @@ macro_rules! admin_methods {
             node: Option<i32>,
         ) -> Result<$crate::api::FeatureDescription, $crate::Error> {
             self.admin($crate::admin::describe_features(node))$($dot_await)*
+        }
+
+        /// Creates ACLs (any broker takes them; Kafka forwards to the
+        /// controller). Per binding, the outcome.
+        pub $($asyncness)? fn create_acls(
+            &self,
+            bindings: impl IntoIterator<Item = $crate::api::AclBinding>,
+        ) -> Result<Vec<$crate::api::AclOutcome>, $crate::Error> {
+            let bindings = bindings.into_iter().collect();
+            self.admin($crate::admin::create_acls(bindings))$($dot_await)*
+        }
+
+        /// The ACLs `filter` matches.
+        pub $($asyncness)? fn describe_acls(
+            &self,
+            filter: $crate::api::AclBindingFilter,
+        ) -> Result<Vec<$crate::api::AclBinding>, $crate::Error> {
+            self.admin($crate::admin::describe_acls(filter))$($dot_await)*
+        }
+
+        /// Deletes every ACL each filter matches. Per filter, the bindings
+        /// it matched and whether each was deleted.
+        pub $($asyncness)? fn delete_acls(
+            &self,
+            filters: impl IntoIterator<Item = $crate::api::AclBindingFilter>,
+        ) -> Result<Vec<$crate::api::AclFilterOutcome>, $crate::Error> {
+            let filters = filters.into_iter().collect();
+            self.admin($crate::admin::delete_acls(filters))$($dot_await)*
         }
     };
 }

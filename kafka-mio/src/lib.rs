@@ -99,8 +99,9 @@ use std::time::{Duration, Instant};
 pub use kafka_driver::Error;
 pub use kafka_proto::record::Compression;
 pub use kafka_state::admin::{
-    AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, ConfigEntry,
-    ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
+    AclBinding, AclBindingFilter, AclFilterOutcome, AclOperation, AclOutcome, AclPatternType,
+    AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, ClusterDescription,
+    ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
     NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
 };
 pub use kafka_state::consumer::{AutoOffsetReset, OffsetSpec, SeekTo};
@@ -329,6 +330,29 @@ impl Client {
     /// [`AdminOutcome::DescribeFeatures`] (or [`AdminOutcome::Refused`]).
     pub fn describe_features(&mut self, node: Option<i32>) -> Result<RequestId, Error> {
         self.command(|core, now| core.admin().describe_features(now, node))
+    }
+
+    /// Creates ACLs. Outcome: [`AdminOutcome::CreateAcls`], per binding.
+    pub fn create_acls(
+        &mut self,
+        bindings: impl IntoIterator<Item = AclBinding>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().create_acls(now, bindings))
+    }
+
+    /// The ACLs `filter` matches. Outcome: [`AdminOutcome::DescribeAcls`]
+    /// (or [`AdminOutcome::Refused`]).
+    pub fn describe_acls(&mut self, filter: AclBindingFilter) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_acls(now, filter))
+    }
+
+    /// Deletes the ACLs each filter matches. Outcome:
+    /// [`AdminOutcome::DeleteAcls`], per filter.
+    pub fn delete_acls(
+        &mut self,
+        filters: impl IntoIterator<Item = AclBindingFilter>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().delete_acls(now, filters))
     }
 
     /// Queues a record for producing; its outcome comes out of

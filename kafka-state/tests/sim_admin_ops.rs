@@ -252,3 +252,93 @@ fn sim_delete_records_waits_for_a_partition_without_a_leader() {
         assert_eq!(done[&tp], Err(ErrorCode::LeaderNotAvailable), "seed {seed}");
     });
 }
+
+#[test]
+fn sim_acl_commands_fail_at_once_where_the_cluster_does_not_serve_them() {
+    use kafka_state::admin::{
+        AclBinding, AclBindingFilter, AclOperation, AclPermission, AclResourceType,
+    };
+    use kafka_state::RequestError;
+    for_each_seed(|seed| {
+        let mut sim = Sim::new(seed, 1);
+        let now = sim.now;
+        let binding = AclBinding::new(
+            AclResourceType::Topic,
+            "t",
+            "User:alice",
+            AclOperation::Read,
+            AclPermission::Allow,
+        );
+        let mut admin = sim.client.admin();
+        let ids = [
+            admin.create_acls(now, [binding.clone()]).unwrap(),
+            admin.describe_acls(now, AclBindingFilter::any()).unwrap(),
+            admin.delete_acls(now, [binding.to_filter()]).unwrap(),
+        ];
+        let started = sim.elapsed();
+        for id in ids {
+            let result = sim.wait_for(Duration::from_secs(180), |e| match e {
+                Event::AdminResult { id: got, result } if *got == id => Some(result.clone()),
+                _ => None,
+            });
+            // The mock lists no ACL API in ApiVersions: the command ends
+            // as unsupported, not by waiting out its timeout.
+            assert!(
+                matches!(result, Err(RequestError::Unsupported(_))),
+                "seed {seed}: {result:?}"
+            );
+        }
+        assert!(
+            sim.elapsed() - started < Duration::from_secs(10),
+            "seed {seed}"
+        );
+    });
+}
+
+#[test]
+fn acl_mistakes_are_refused_with_the_acl_named() {
+    use kafka_state::admin::{
+        AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
+    };
+    use kafka_state::Misuse;
+    let mut sim = Sim::new(1, 1);
+    let now = sim.now;
+    let mut admin = sim.client.admin();
+    let ok = AclBinding::new(
+        AclResourceType::Topic,
+        "t",
+        "User:alice",
+        AclOperation::Write,
+        AclPermission::Allow,
+    );
+    let matching = ok.clone().with_pattern_type(AclPatternType::Match);
+    match admin.create_acls(now, [ok.clone(), matching]) {
+        Err(Misuse::InvalidAcl { acl, reason }) => {
+            assert!(acl.contains("MATCH"), "{acl}");
+            assert!(reason.contains("LITERAL or PREFIXED"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let nobody = AclBinding::new(
+        AclResourceType::Topic,
+        "t",
+        "",
+        AclOperation::Write,
+        AclPermission::Allow,
+    );
+    assert!(matches!(
+        admin.create_acls(now, [nobody]),
+        Err(Misuse::InvalidAcl { .. })
+    ));
+    let unknown_op = AclBindingFilter::any().with_operation(AclOperation::Unknown(0));
+    assert!(matches!(
+        admin.delete_acls(now, [unknown_op.clone()]),
+        Err(Misuse::InvalidAcl { .. })
+    ));
+    assert!(matches!(
+        admin.describe_acls(now, unknown_op),
+        Err(Misuse::InvalidAcl { .. })
+    ));
+    assert!(admin.create_acls(now, []).is_err());
+    assert!(admin.delete_acls(now, []).is_err());
+}

@@ -5,9 +5,14 @@
 //! results arrive as [`Event::AdminResult`]. Commands over several items
 //! answer each item on its own.
 
+mod acl;
 mod groups;
 mod ops;
 
+pub use acl::{
+    AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome, AclPatternType, AclPermission,
+    AclResourceType,
+};
 pub use groups::{
     CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription,
 };
@@ -111,6 +116,13 @@ pub enum AdminOutcome {
     DescribeCluster(ClusterDescription),
     /// A broker's features ([`Admin::describe_features`]).
     DescribeFeatures(FeatureDescription),
+    /// Per binding, in the order asked ([`Admin::create_acls`]).
+    CreateAcls(Vec<AclOutcome>),
+    /// The bindings a filter matched ([`Admin::describe_acls`]).
+    DescribeAcls(Vec<AclBinding>),
+    /// Per filter, in the order asked, what it deleted
+    /// ([`Admin::delete_acls`]).
+    DeleteAcls(Vec<AclFilterOutcome>),
     /// A command about the cluster as a whole that the broker refused.
     Refused {
         /// Why.
@@ -440,6 +452,61 @@ impl Admin<'_> {
         self.start_ops(now, op, vec![ops::Key::Cluster])
     }
 
+    /// Creates ACLs; any broker takes them (Kafka forwards to the
+    /// controller). Per binding, the outcome.
+    pub fn create_acls(
+        &mut self,
+        now: Instant,
+        bindings: impl IntoIterator<Item = AclBinding>,
+    ) -> Result<RequestId, Misuse> {
+        let bindings: Vec<AclBinding> = bindings.into_iter().collect();
+        if bindings.is_empty() {
+            return Err(Misuse::InvalidConfig("no ACL bindings given"));
+        }
+        for b in &bindings {
+            if let Some(reason) = b.problem() {
+                return Err(Misuse::InvalidAcl {
+                    acl: b.to_string(),
+                    reason,
+                });
+            }
+        }
+        let keys = bindings.into_iter().map(ops::Key::Acl).collect();
+        self.start_ops(now, ops::Op::CreateAcls, keys)
+    }
+
+    /// The ACLs `filter` matches.
+    pub fn describe_acls(
+        &mut self,
+        now: Instant,
+        filter: AclBindingFilter,
+    ) -> Result<RequestId, Misuse> {
+        check_acl_filter(&filter)?;
+        self.start_ops(
+            now,
+            ops::Op::DescribeAcls,
+            vec![ops::Key::AclFilter(filter)],
+        )
+    }
+
+    /// Deletes every ACL each filter matches. Per filter, the bindings it
+    /// matched and whether each was deleted.
+    pub fn delete_acls(
+        &mut self,
+        now: Instant,
+        filters: impl IntoIterator<Item = AclBindingFilter>,
+    ) -> Result<RequestId, Misuse> {
+        let filters: Vec<AclBindingFilter> = filters.into_iter().collect();
+        if filters.is_empty() {
+            return Err(Misuse::InvalidConfig("no ACL filters given"));
+        }
+        for f in &filters {
+            check_acl_filter(f)?;
+        }
+        let keys = filters.into_iter().map(ops::Key::AclFilter).collect();
+        self.start_ops(now, ops::Op::DeleteAcls, keys)
+    }
+
     fn start_ops(
         &mut self,
         now: Instant,
@@ -705,6 +772,16 @@ impl AdminState {
             },
             changed,
         ))
+    }
+}
+
+fn check_acl_filter(filter: &AclBindingFilter) -> Result<(), Misuse> {
+    match filter.problem() {
+        Some(reason) => Err(Misuse::InvalidAcl {
+            acl: filter.to_string(),
+            reason,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -1,0 +1,133 @@
+//! ACLs on an Apache Kafka cluster with the StandardAuthorizer: a super
+//! user creates an ACL with this client, sees it described, a user it
+//! names gains exactly that right (and no other), and losing the ACL
+//! takes the right away again.
+
+use std::time::{Duration, Instant};
+
+use kafka_testkit::kafka::Listener;
+use kafka_testkit::KafkaCluster;
+use kafka_tokio::{
+    AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
+    BrokerAddr, Client, Config, ConfigResource, Error, ErrorCode, NewTopic, SaslConfig,
+};
+
+async fn login(cluster: &KafkaCluster, user: &str, password: &str) -> Client {
+    let mut config =
+        Config::new(BrokerAddr::parse_list(&cluster.bootstrap_for(Listener::Sasl)).unwrap());
+    config.sasl = Some(SaslConfig::scram_sha256(user, password));
+    tokio::time::timeout(Duration::from_secs(30), Client::connect(config))
+        .await
+        .expect("connects in time")
+        .unwrap()
+}
+
+/// The error `client` gets describing `topic`'s configs.
+async fn configs_error(client: &Client, topic: &str) -> ErrorCode {
+    let described = client
+        .describe_configs([ConfigResource::Topic(topic.into())], false)
+        .await
+        .unwrap();
+    described[0].error
+}
+
+/// Waits until `client` gets `want` describing `topic`'s configs: the
+/// brokers learn ACL changes from the metadata log, a moment later.
+async fn wait_for_configs_error(client: &Client, topic: &str, want: ErrorCode) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = configs_error(client, topic).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{topic}: still {got:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn acls_on_kafka() {
+    let Some(cluster) = KafkaCluster::builder()
+        .brokers(1)
+        .scram_user("admin", "admin-secret")
+        .scram_user("alice", "alice-secret")
+        .authorizer(&["User:admin"])
+        .start()
+    else {
+        return;
+    };
+    let admin = login(&cluster, "admin", "admin-secret").await;
+    let alice = login(&cluster, "alice", "alice-secret").await;
+    for t in ["granted", "other"] {
+        admin.create_topic(NewTopic::new(t, 1, 1)).await.unwrap();
+    }
+    assert_eq!(
+        configs_error(&alice, "granted").await,
+        ErrorCode::TopicAuthorizationFailed
+    );
+
+    let binding = AclBinding::new(
+        AclResourceType::Topic,
+        "granted",
+        "User:alice",
+        AclOperation::DescribeConfigs,
+        AclPermission::Allow,
+    );
+    let created = admin.create_acls([binding.clone()]).await.unwrap();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].error, ErrorCode::None, "{created:?}");
+    assert_eq!(created[0].binding, binding);
+
+    // Described by principal, and by MATCH on the topic's name.
+    let by_principal = AclBindingFilter::any().with_principal("User:alice");
+    let by_match = AclBindingFilter::any()
+        .with_resource_type(AclResourceType::Topic)
+        .with_resource_name("granted")
+        .with_pattern_type(AclPatternType::Match);
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = admin.describe_acls(by_principal.clone()).await.unwrap();
+        if described == [binding.clone()] {
+            break;
+        }
+        assert!(described.is_empty(), "{described:?}");
+        assert!(Instant::now() < until, "the ACL is never described");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        admin.describe_acls(by_match).await.unwrap(),
+        vec![binding.clone()]
+    );
+
+    // Alice may now describe that topic's configs, and still not another's.
+    wait_for_configs_error(&alice, "granted", ErrorCode::None).await;
+    assert_eq!(
+        configs_error(&alice, "other").await,
+        ErrorCode::TopicAuthorizationFailed
+    );
+    // A user without ALTER on the cluster cannot touch ACLs.
+    match alice.describe_acls(AclBindingFilter::any()).await {
+        Err(Error::Kafka { code, .. }) => assert_eq!(code, ErrorCode::ClusterAuthorizationFailed),
+        other => panic!("{other:?}"),
+    }
+
+    let deleted = admin.delete_acls([binding.to_filter()]).await.unwrap();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0].error, ErrorCode::None, "{deleted:?}");
+    assert_eq!(deleted[0].deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0].deleted[0].binding, binding);
+    assert_eq!(deleted[0].deleted[0].error, ErrorCode::None);
+    wait_for_configs_error(&alice, "granted", ErrorCode::TopicAuthorizationFailed).await;
+
+    // A binding with a filter's value never leaves the client.
+    let matching = binding.clone().with_pattern_type(AclPatternType::Match);
+    assert!(matches!(
+        admin.create_acls([matching]).await,
+        Err(Error::Misuse(kafka_state::Misuse::InvalidAcl { .. }))
+    ));
+    admin.close().await;
+    alice.close().await;
+}
