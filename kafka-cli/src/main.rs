@@ -14,6 +14,7 @@ mod metadata;
 mod produce;
 mod progress;
 mod settings;
+mod user;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -242,6 +243,11 @@ enum Command {
         #[command(subcommand)]
         op: AclOp,
     },
+    /// List, set or delete users' SCRAM credentials.
+    User {
+        #[command(subcommand)]
+        op: UserOp,
+    },
     /// Show the cluster id, the controller, the brokers and the features.
     Cluster {
         /// Print JSON instead of text.
@@ -269,6 +275,46 @@ enum Command {
         /// First port (broker i listens on PORT+i); 0 picks free ports.
         #[arg(long, default_value_t = 9092)]
         port: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserOp {
+    /// Print each user's SCRAM mechanisms and iterations (every user's,
+    /// or those named with --user).
+    List {
+        /// A user; repeatable.
+        #[arg(long = "user")]
+        users: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's SCRAM credential for a mechanism (the password is
+    /// salted here; only the salted form is sent).
+    SetScram {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// SCRAM-SHA-256 or SCRAM-SHA-512.
+        #[arg(long, default_value = "SCRAM-SHA-256")]
+        mechanism: String,
+        /// Iterations, 4096 to 16384.
+        #[arg(long, default_value_t = 8192)]
+        iterations: u32,
+        /// The password (or set KFK_SCRAM_PASSWORD to keep it out of the
+        /// process list).
+        #[arg(long, env = "KFK_SCRAM_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Delete a user's SCRAM credential for a mechanism.
+    DeleteScram {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// SCRAM-SHA-256 or SCRAM-SHA-512.
+        #[arg(long)]
+        mechanism: String,
     },
 }
 
@@ -907,6 +953,41 @@ async fn run(cli: Cli) -> Result<(), String> {
                     print!("{}", acl::to_text(&removed));
                 }
                 eprintln!("removed {} ACLs", removed.len());
+                client.close().await;
+            }
+        },
+        Command::User { op } => match op {
+            UserOp::List { users, json } => {
+                let client = connect(&cli).await?;
+                let listed = user::list(&client, users).await?;
+                if *json {
+                    println!("{}", user::to_json(&listed));
+                } else {
+                    print!("{}", user::to_text(&listed));
+                }
+                client.close().await;
+            }
+            UserOp::SetScram {
+                user: name,
+                mechanism,
+                iterations,
+                password,
+            } => {
+                let m = user::mechanism(mechanism)?;
+                let change = kafka_tokio::ScramChange::upsert(name, m, *iterations, password);
+                let client = connect(&cli).await?;
+                user::alter(&client, change).await?;
+                eprintln!("set {} for user {name}", m.name());
+                client.close().await;
+            }
+            UserOp::DeleteScram {
+                user: name,
+                mechanism,
+            } => {
+                let m = user::mechanism(mechanism)?;
+                let client = connect(&cli).await?;
+                user::alter(&client, kafka_tokio::ScramChange::delete(name, m)).await?;
+                eprintln!("deleted {} for user {name}", m.name());
                 client.close().await;
             }
         },

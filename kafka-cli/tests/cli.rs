@@ -1217,12 +1217,31 @@ fn acl_on_the_mock_is_unsupported_in_one_line() {
         ]),
         "LITERAL or PREFIXED",
     );
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "user", "list"]),
+        "DescribeUserScramCredentials",
+    );
+    let o = kfk(&[
+        "-b",
+        &b,
+        "user",
+        "set-scram",
+        "--user",
+        "u",
+        "--iterations",
+        "10",
+        "--password",
+        "hunter2",
+    ]);
+    assert_one_line_failure(&o, "4096 to 16384");
+    assert!(!stderr(&o).contains("hunter2"));
 }
 
-/// `kfk acl add|list|remove` as a super user of a cluster with an
-/// authorizer.
+/// `kfk acl add|list|remove` and `kfk user set-scram|list|delete-scram`
+/// as a super user of a cluster with an authorizer; the user added logs
+/// in with kfk.
 #[test]
-fn acl_add_list_remove_on_kafka() {
+fn acl_and_user_on_kafka() {
     let Some(kafka) = KafkaCluster::builder()
         .brokers(1)
         .scram_user("admin", "admin-secret")
@@ -1282,4 +1301,79 @@ fn acl_add_list_remove_on_kafka() {
     remove.extend_from_slice(&acl);
     let removed = run(&remove);
     assert!(removed.contains("\"User:bob\""), "{removed}");
+
+    let user = |args: &[&str]| {
+        let mut all = vec!["user"];
+        all.extend_from_slice(args);
+        // `run` prefixes `acl`; users go through kfk directly.
+        let mut full = vec![
+            "-b",
+            &b,
+            "--sasl-mechanism",
+            "SCRAM-SHA-256",
+            "--sasl-username",
+            "admin",
+            "--sasl-password",
+            "admin-secret",
+        ];
+        full.extend_from_slice(&all);
+        let o = kfk(&full);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    user(&[
+        "set-scram",
+        "--user",
+        "erin",
+        "--mechanism",
+        "SCRAM-SHA-512",
+        "--iterations",
+        "4096",
+        "--password",
+        "erin-secret",
+    ]);
+    let listed = user(&["list", "--user", "erin", "--json"]);
+    assert!(listed.contains("\"SCRAM-SHA-512\""), "{listed}");
+    assert!(listed.contains("4096"), "{listed}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let o = kfk(&[
+            "-b",
+            &b,
+            "--sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--sasl-username",
+            "erin",
+            "--sasl-password",
+            "erin-secret",
+            "metadata",
+        ]);
+        if o.status.success() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", stderr(&o));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    user(&[
+        "delete-scram",
+        "--user",
+        "erin",
+        "--mechanism",
+        "SCRAM-SHA-512",
+    ]);
+    let o = kfk(&[
+        "-b",
+        &b,
+        "--sasl-mechanism",
+        "SCRAM-SHA-256",
+        "--sasl-username",
+        "admin",
+        "--sasl-password",
+        "admin-secret",
+        "user",
+        "list",
+        "--user",
+        "erin",
+    ]);
+    assert_one_line_failure(&o, "RESOURCE_NOT_FOUND");
 }

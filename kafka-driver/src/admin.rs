@@ -9,7 +9,8 @@ use kafka_proto::ErrorCode;
 use kafka_state::admin::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome, AdminOutcome, AlterConfigOp,
     ClusterDescription, ConfigResource, FeatureDescription, GroupDescription, GroupListings,
-    GroupOffsets, NewPartitions, NewTopic, ResourceConfigs, ResourceOutcome, TopicOutcome,
+    GroupOffsets, NewPartitions, NewTopic, ResourceConfigs, ResourceOutcome, ScramChange,
+    TopicOutcome, UserOutcome, UserScramCredentials,
 };
 use kafka_state::{Client, ClusterMetadata, Misuse, RequestId, TopicPartition};
 
@@ -253,6 +254,28 @@ pub fn delete_acls(filters: Vec<AclBindingFilter>) -> AdminCall<Vec<AclFilterOut
     }
 }
 
+/// The SCRAM credentials of `users` (every user if empty).
+pub fn describe_user_scram_credentials(users: Vec<String>) -> AdminCall<Vec<UserScramCredentials>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_user_scram_credentials(now, users)),
+        answer: |o| match o {
+            AdminOutcome::DescribeUserScramCredentials(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Sets or removes SCRAM credentials; per user, the outcome.
+pub fn alter_user_scram_credentials(changes: Vec<ScramChange>) -> AdminCall<Vec<UserOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().alter_user_scram_credentials(now, changes)),
+        answer: |o| match o {
+            AdminOutcome::AlterUserScramCredentials(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
 /// The admin methods every adapter's `Client` has, written once: an
 /// adapter invokes it inside `impl Client` with `async, .await` or with
 /// nothing, and supplies a private `fn admin<T>(&self, AdminCall<T>)`
@@ -433,6 +456,26 @@ macro_rules! admin_methods {
         ) -> Result<Vec<$crate::api::AclFilterOutcome>, $crate::Error> {
             let filters = filters.into_iter().collect();
             self.admin($crate::admin::delete_acls(filters))$($dot_await)*
+        }
+
+        /// The SCRAM credentials (mechanisms and iterations) of `users`,
+        /// or of every user if `users` is empty; per user, its error.
+        pub $($asyncness)? fn describe_user_scram_credentials<S: Into<String>>(
+            &self,
+            users: impl IntoIterator<Item = S>,
+        ) -> Result<Vec<$crate::api::UserScramCredentials>, $crate::Error> {
+            let users = users.into_iter().map(Into::into).collect();
+            self.admin($crate::admin::describe_user_scram_credentials(users))$($dot_await)*
+        }
+
+        /// Sets or removes SCRAM credentials (the password is salted here
+        /// and never sent). Per user, the outcome.
+        pub $($asyncness)? fn alter_user_scram_credentials(
+            &self,
+            changes: impl IntoIterator<Item = $crate::api::ScramChange>,
+        ) -> Result<Vec<$crate::api::UserOutcome>, $crate::Error> {
+            let changes = changes.into_iter().collect();
+            self.admin($crate::admin::alter_user_scram_credentials(changes))$($dot_await)*
         }
     };
 }

@@ -11,7 +11,8 @@ pub use kafka_state::admin::{
     AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, ClusterDescription,
     CommittedOffset, ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription,
     FinalizedFeature, GroupDescription, GroupListing, GroupListings, GroupOffsets,
-    MemberDescription, NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
+    MemberDescription, NewPartitions, ResourceConfigs, ResourceOutcome, ScramChange,
+    ScramCredentialInfo, ScramMechanism, SupportedFeature, UserOutcome, UserScramCredentials,
 };
 pub use kafka_state::consumer::{
     AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,

@@ -102,7 +102,8 @@ pub use kafka_state::admin::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOperation, AclOutcome, AclPatternType,
     AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, ClusterDescription,
     ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
-    NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
+    NewPartitions, ResourceConfigs, ResourceOutcome, ScramChange, ScramCredentialInfo,
+    ScramMechanism, SupportedFeature, UserOutcome, UserScramCredentials,
 };
 pub use kafka_state::consumer::{AutoOffsetReset, OffsetSpec, SeekTo};
 pub use kafka_state::group::{
@@ -353,6 +354,25 @@ impl Client {
         filters: impl IntoIterator<Item = AclBindingFilter>,
     ) -> Result<RequestId, Error> {
         self.command(|core, now| core.admin().delete_acls(now, filters))
+    }
+
+    /// The SCRAM credentials of `users` (every user if empty). Outcome:
+    /// [`AdminOutcome::DescribeUserScramCredentials`] (or
+    /// [`AdminOutcome::Refused`]).
+    pub fn describe_user_scram_credentials<S: Into<String>>(
+        &mut self,
+        users: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_user_scram_credentials(now, users))
+    }
+
+    /// Sets or removes SCRAM credentials. Outcome:
+    /// [`AdminOutcome::AlterUserScramCredentials`], per user.
+    pub fn alter_user_scram_credentials(
+        &mut self,
+        changes: impl IntoIterator<Item = ScramChange>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().alter_user_scram_credentials(now, changes))
     }
 
     /// Queues a record for producing; its outcome comes out of

@@ -100,6 +100,14 @@ pub enum Misuse {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A SCRAM credential change that cannot be sent as given.
+    #[error("invalid SCRAM credential change for user {user:?}: {reason}")]
+    InvalidScramChange {
+        /// The user.
+        user: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// An OAuth token or its lifetime is unusable (the token is not shown).
     #[error("invalid OAuth token: {0}")]
     InvalidOAuthToken(&'static str),

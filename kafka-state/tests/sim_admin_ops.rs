@@ -254,9 +254,10 @@ fn sim_delete_records_waits_for_a_partition_without_a_leader() {
 }
 
 #[test]
-fn sim_acl_commands_fail_at_once_where_the_cluster_does_not_serve_them() {
+fn sim_acl_and_scram_commands_fail_at_once_where_the_cluster_does_not_serve_them() {
     use kafka_state::admin::{
-        AclBinding, AclBindingFilter, AclOperation, AclPermission, AclResourceType,
+        AclBinding, AclBindingFilter, AclOperation, AclPermission, AclResourceType, ScramChange,
+        ScramMechanism,
     };
     use kafka_state::RequestError;
     for_each_seed(|seed| {
@@ -274,6 +275,20 @@ fn sim_acl_commands_fail_at_once_where_the_cluster_does_not_serve_them() {
             admin.create_acls(now, [binding.clone()]).unwrap(),
             admin.describe_acls(now, AclBindingFilter::any()).unwrap(),
             admin.delete_acls(now, [binding.to_filter()]).unwrap(),
+            admin
+                .describe_user_scram_credentials(now, ["alice"])
+                .unwrap(),
+            admin
+                .alter_user_scram_credentials(
+                    now,
+                    [ScramChange::upsert(
+                        "alice",
+                        ScramMechanism::Sha256,
+                        4096,
+                        "pw",
+                    )],
+                )
+                .unwrap(),
         ];
         let started = sim.elapsed();
         for id in ids {
@@ -341,4 +356,36 @@ fn acl_mistakes_are_refused_with_the_acl_named() {
     ));
     assert!(admin.create_acls(now, []).is_err());
     assert!(admin.delete_acls(now, []).is_err());
+}
+
+#[test]
+fn scram_mistakes_are_refused_with_the_user_named() {
+    use kafka_state::admin::{ScramChange, ScramMechanism};
+    use kafka_state::Misuse;
+    let mut sim = Sim::new(1, 1);
+    let now = sim.now;
+    let mut admin = sim.client.admin();
+    let up = |user: &str, m, i, pw: &str| ScramChange::upsert(user, m, i, pw);
+    let cases = [
+        vec![up("", ScramMechanism::Sha256, 4096, "pw")],
+        vec![up("bob", ScramMechanism::Sha256, 4095, "pw")],
+        vec![up("bob", ScramMechanism::Sha512, 16_385, "pw")],
+        vec![up("bob", ScramMechanism::Sha256, 4096, "")],
+        vec![up("bob", ScramMechanism::Unknown(3), 4096, "pw")],
+        vec![
+            up("bob", ScramMechanism::Sha256, 4096, "pw"),
+            ScramChange::delete("bob", ScramMechanism::Sha256),
+        ],
+    ];
+    for (i, changes) in cases.into_iter().enumerate() {
+        match admin.alter_user_scram_credentials(now, changes) {
+            Err(Misuse::InvalidScramChange { .. }) => {}
+            other => panic!("case {i}: {other:?}"),
+        }
+    }
+    assert!(admin.alter_user_scram_credentials(now, []).is_err());
+    assert!(admin.describe_user_scram_credentials(now, [""]).is_err());
+    // The password is not in the change's debug output.
+    let shown = format!("{:?}", up("bob", ScramMechanism::Sha256, 4096, "hunter2"));
+    assert!(!shown.contains("hunter2"), "{shown}");
 }

@@ -1,7 +1,9 @@
-//! ACLs on an Apache Kafka cluster with the StandardAuthorizer: a super
-//! user creates an ACL with this client, sees it described, a user it
-//! names gains exactly that right (and no other), and losing the ACL
-//! takes the right away again.
+//! ACLs and SCRAM credentials on an Apache Kafka cluster with the
+//! StandardAuthorizer: a super user creates an ACL with this client, sees
+//! it described, a user it names gains exactly that right (and no other),
+//! and losing the ACL takes the right away again; a SCRAM user this
+//! client adds can log in, and cannot once removed. One cluster serves
+//! both, so they run in one test.
 
 use std::time::{Duration, Instant};
 
@@ -10,16 +12,20 @@ use kafka_testkit::KafkaCluster;
 use kafka_tokio::{
     AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
     BrokerAddr, Client, Config, ConfigResource, Error, ErrorCode, NewTopic, SaslConfig,
+    ScramChange, ScramMechanism,
 };
 
 async fn login(cluster: &KafkaCluster, user: &str, password: &str) -> Client {
+    try_login(cluster, user, password).await.unwrap()
+}
+
+async fn try_login(cluster: &KafkaCluster, user: &str, password: &str) -> Result<Client, Error> {
     let mut config =
         Config::new(BrokerAddr::parse_list(&cluster.bootstrap_for(Listener::Sasl)).unwrap());
     config.sasl = Some(SaslConfig::scram_sha256(user, password));
     tokio::time::timeout(Duration::from_secs(30), Client::connect(config))
         .await
         .expect("connects in time")
-        .unwrap()
 }
 
 /// The error `client` gets describing `topic`'s configs.
@@ -49,7 +55,7 @@ async fn wait_for_configs_error(client: &Client, topic: &str, want: ErrorCode) {
 }
 
 #[tokio::test]
-async fn acls_on_kafka() {
+async fn acls_and_scram_credentials_on_kafka() {
     let Some(cluster) = KafkaCluster::builder()
         .brokers(1)
         .scram_user("admin", "admin-secret")
@@ -128,6 +134,74 @@ async fn acls_on_kafka() {
         admin.create_acls([matching]).await,
         Err(Error::Misuse(kafka_state::Misuse::InvalidAcl { .. }))
     ));
-    admin.close().await;
     alice.close().await;
+    scram_credentials(&cluster, &admin).await;
+    admin.close().await;
+}
+
+async fn scram_credentials(cluster: &KafkaCluster, admin: &Client) {
+    let all = admin
+        .describe_user_scram_credentials(Vec::<String>::new())
+        .await
+        .unwrap();
+    let alice = all
+        .iter()
+        .find(|u| u.user == "alice")
+        .expect("alice listed");
+    let mut mechanisms: Vec<ScramMechanism> =
+        alice.credentials.iter().map(|c| c.mechanism).collect();
+    mechanisms.sort();
+    assert_eq!(mechanisms, [ScramMechanism::Sha256, ScramMechanism::Sha512]);
+
+    let set = ScramChange::upsert("carol", ScramMechanism::Sha256, 8192, "carol-secret");
+    let altered = admin.alter_user_scram_credentials([set]).await.unwrap();
+    assert_eq!(altered.len(), 1);
+    assert_eq!(altered[0].user, "carol");
+    assert_eq!(altered[0].error, ErrorCode::None, "{altered:?}");
+    let carol = admin
+        .describe_user_scram_credentials(["carol", "nobody"])
+        .await
+        .unwrap();
+    let find = |name: &str| carol.iter().find(|u| u.user == name).unwrap().clone();
+    assert_eq!(find("carol").error, ErrorCode::None);
+    assert_eq!(find("carol").credentials.len(), 1);
+    assert_eq!(
+        find("carol").credentials[0].mechanism,
+        ScramMechanism::Sha256
+    );
+    assert_eq!(find("carol").credentials[0].iterations, 8192);
+    assert_eq!(find("nobody").error, ErrorCode::ResourceNotFound);
+
+    // The broker learns the credential from the metadata log a moment
+    // after the controller commits it.
+    let until = Instant::now() + Duration::from_secs(30);
+    let client = loop {
+        match try_login(cluster, "carol", "carol-secret").await {
+            Ok(c) => break c,
+            Err(e) => assert!(Instant::now() < until, "carol never logs in: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    client.metadata_all().await.unwrap();
+    client.close().await;
+
+    let removed = admin
+        .alter_user_scram_credentials([ScramChange::delete("carol", ScramMechanism::Sha256)])
+        .await
+        .unwrap();
+    assert_eq!(removed[0].error, ErrorCode::None, "{removed:?}");
+    let gone = admin
+        .describe_user_scram_credentials(["carol"])
+        .await
+        .unwrap();
+    assert_eq!(gone[0].error, ErrorCode::ResourceNotFound, "{gone:?}");
+
+    // Out-of-range iterations never leave the client.
+    let weak = ScramChange::upsert("dave", ScramMechanism::Sha512, 100, "pw");
+    assert!(matches!(
+        admin.alter_user_scram_credentials([weak]).await,
+        Err(Error::Misuse(
+            kafka_state::Misuse::InvalidScramChange { .. }
+        ))
+    ));
 }

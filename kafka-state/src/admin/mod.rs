@@ -8,6 +8,7 @@
 mod acl;
 mod groups;
 mod ops;
+mod scram;
 
 pub use acl::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome, AclPatternType, AclPermission,
@@ -20,6 +21,9 @@ pub use ops::{
     AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, ConfigEntry,
     ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
     NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
+};
+pub use scram::{
+    ScramChange, ScramCredentialInfo, ScramMechanism, UserOutcome, UserScramCredentials,
 };
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -123,6 +127,12 @@ pub enum AdminOutcome {
     /// Per filter, in the order asked, what it deleted
     /// ([`Admin::delete_acls`]).
     DeleteAcls(Vec<AclFilterOutcome>),
+    /// Per user asked (every user if none was named)
+    /// ([`Admin::describe_user_scram_credentials`]).
+    DescribeUserScramCredentials(Vec<UserScramCredentials>),
+    /// Per user, in the order first named
+    /// ([`Admin::alter_user_scram_credentials`]).
+    AlterUserScramCredentials(Vec<UserOutcome>),
     /// A command about the cluster as a whole that the broker refused.
     Refused {
         /// Why.
@@ -505,6 +515,93 @@ impl Admin<'_> {
         }
         let keys = filters.into_iter().map(ops::Key::AclFilter).collect();
         self.start_ops(now, ops::Op::DeleteAcls, keys)
+    }
+
+    /// Describes the SCRAM credentials (mechanisms and iterations, never
+    /// secrets) of `users`, or of every user if `users` is empty.
+    pub fn describe_user_scram_credentials<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        users: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Misuse> {
+        let users: Vec<String> = users.into_iter().map(Into::into).collect();
+        if users.iter().any(String::is_empty) {
+            return Err(Misuse::InvalidScramChange {
+                user: String::new(),
+                reason: "the user name is empty",
+            });
+        }
+        let users = (!users.is_empty()).then_some(users);
+        self.start_ops(
+            now,
+            ops::Op::DescribeScram,
+            vec![ops::Key::ScramUsers(users)],
+        )
+    }
+
+    /// Sets or removes users' SCRAM credentials; any broker takes them
+    /// (Kafka forwards to the controller). The salt is drawn from the
+    /// client's generator and only the salted password is sent. Per
+    /// user, the outcome.
+    pub fn alter_user_scram_credentials(
+        &mut self,
+        now: Instant,
+        changes: impl IntoIterator<Item = ScramChange>,
+    ) -> Result<RequestId, Misuse> {
+        let changes: Vec<ScramChange> = changes.into_iter().collect();
+        if changes.is_empty() {
+            return Err(Misuse::InvalidConfig("no SCRAM credential changes given"));
+        }
+        let mut seen = BTreeSet::new();
+        for c in &changes {
+            let reason = c.problem().or_else(|| {
+                (!seen.insert((c.user().to_string(), c.mechanism())))
+                    .then_some("the user's mechanism is changed twice")
+            });
+            if let Some(reason) = reason {
+                return Err(Misuse::InvalidScramChange {
+                    user: c.user().to_string(),
+                    reason,
+                });
+            }
+        }
+        // One key per user, in the order first named: Kafka answers per user.
+        let mut keys: Vec<(String, Vec<scram::SaltedChange>)> = Vec::new();
+        for c in changes {
+            let salted = match &c {
+                ScramChange::Upsert {
+                    mechanism,
+                    iterations,
+                    password,
+                    ..
+                } => {
+                    let salt = self.client.random_bytes(32);
+                    let salted_password = crate::sasl::salted_password(
+                        *mechanism == ScramMechanism::Sha512,
+                        password,
+                        &salt,
+                        *iterations,
+                    );
+                    scram::SaltedChange::Upsert {
+                        mechanism: *mechanism,
+                        // Checked above to be at most 16384.
+                        iterations: i32::try_from(*iterations).unwrap_or(i32::MAX),
+                        salt: salt.into(),
+                        salted_password: salted_password.into(),
+                    }
+                }
+                ScramChange::Delete { mechanism, .. } => scram::SaltedChange::Delete(*mechanism),
+            };
+            match keys.iter_mut().find(|(u, _)| u == c.user()) {
+                Some((_, list)) => list.push(salted),
+                None => keys.push((c.user().to_string(), vec![salted])),
+            }
+        }
+        let keys = keys
+            .into_iter()
+            .map(|(u, c)| ops::Key::ScramUser(u, c))
+            .collect();
+        self.start_ops(now, ops::Op::AlterScram, keys)
     }
 
     fn start_ops(

@@ -14,6 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use kafka_proto::messages::alter_user_scram_credentials_request::{
+    ScramCredentialDeletion, ScramCredentialUpsertion,
+};
 use kafka_proto::messages::create_acls_request::AclCreation;
 use kafka_proto::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
@@ -21,13 +24,15 @@ use kafka_proto::messages::create_partitions_request::{
 use kafka_proto::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_proto::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_proto::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_proto::messages::describe_user_scram_credentials_request::UserName;
 use kafka_proto::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_proto::messages::metadata_request::MetadataRequestTopic;
 use kafka_proto::messages::{
-    ApiVersionsRequest, CreateAclsRequest, CreatePartitionsRequest, DeleteAclsRequest,
-    DeleteRecordsRequest, DescribeAclsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    AlterUserScramCredentialsRequest, ApiVersionsRequest, CreateAclsRequest,
+    CreatePartitionsRequest, DeleteAclsRequest, DeleteRecordsRequest, DescribeAclsRequest,
+    DescribeClusterRequest, DescribeConfigsRequest, DescribeUserScramCredentialsRequest,
     IncrementalAlterConfigsRequest, MetadataRequest,
 };
 use kafka_proto::{ErrorCode, RequestBody, ResponseBody};
@@ -39,6 +44,9 @@ use crate::router::{Inbound, Outbound, RequestId, Target};
 use crate::{Event, TopicPartition};
 
 use super::acl::{binding_from, AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome};
+use super::scram::{
+    SaltedChange, ScramCredentialInfo, ScramMechanism, UserOutcome, UserScramCredentials,
+};
 use super::AdminOutcome;
 
 /// Something that has configs.
@@ -486,6 +494,8 @@ pub(crate) enum Op {
     CreateAcls,
     DescribeAcls,
     DeleteAcls,
+    DescribeScram,
+    AlterScram,
 }
 
 /// One thing a command asks about, with what it needs to ask.
@@ -502,6 +512,10 @@ pub(crate) enum Key {
     Acl(AclBinding),
     /// ACLs to describe or delete.
     AclFilter(AclBindingFilter),
+    /// The users whose SCRAM credentials to describe (`None`: all).
+    ScramUsers(Option<Vec<String>>),
+    /// A user's SCRAM credential changes.
+    ScramUser(String, Vec<SaltedChange>),
 }
 
 /// An item's final answer.
@@ -514,6 +528,7 @@ enum Answer {
     Features(FeatureDescription),
     Acls(Vec<AclBinding>),
     AclsDeleted(Vec<AclOutcome>),
+    Scram(Vec<UserScramCredentials>),
 }
 
 #[derive(Debug)]
@@ -1002,15 +1017,32 @@ impl Job {
                     })
                     .collect(),
             ),
-            Op::DescribeAcls | Op::DescribeCluster { .. } | Op::DescribeFeatures { .. } => {
-                match items.into_iter().next().map(|(_, a)| a) {
-                    Some(Answer::Cluster(c)) => AdminOutcome::DescribeCluster(c),
-                    Some(Answer::Features(f)) => AdminOutcome::DescribeFeatures(f),
-                    Some(Answer::Acls(a)) => AdminOutcome::DescribeAcls(a),
-                    Some(Answer::Code(code, message)) => AdminOutcome::Refused { code, message },
-                    _ => return Err(RequestError::Timeout),
-                }
-            }
+            Op::AlterScram => AdminOutcome::AlterUserScramCredentials(
+                items
+                    .into_iter()
+                    .filter_map(|(key, a)| match (key, a) {
+                        (Key::ScramUser(user, _), Answer::Code(error, message)) => {
+                            Some(UserOutcome {
+                                user,
+                                error,
+                                message,
+                            })
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Op::DescribeScram
+            | Op::DescribeAcls
+            | Op::DescribeCluster { .. }
+            | Op::DescribeFeatures { .. } => match items.into_iter().next().map(|(_, a)| a) {
+                Some(Answer::Cluster(c)) => AdminOutcome::DescribeCluster(c),
+                Some(Answer::Features(f)) => AdminOutcome::DescribeFeatures(f),
+                Some(Answer::Acls(a)) => AdminOutcome::DescribeAcls(a),
+                Some(Answer::Scram(u)) => AdminOutcome::DescribeUserScramCredentials(u),
+                Some(Answer::Code(code, message)) => AdminOutcome::Refused { code, message },
+                _ => return Err(RequestError::Timeout),
+            },
         })
     }
 }
@@ -1173,6 +1205,54 @@ fn request(op: &Op, keys: &[&Key]) -> RequestBody {
                     .collect(),
             )
             .into(),
+        Op::DescribeScram => {
+            let users = keys.iter().find_map(|k| match k {
+                Key::ScramUsers(u) => u.clone(),
+                _ => None,
+            });
+            DescribeUserScramCredentialsRequest::default()
+                .with_users(users.map(|u| {
+                    u.into_iter()
+                        .map(|name| UserName::default().with_name(name))
+                        .collect()
+                }))
+                .into()
+        }
+        Op::AlterScram => {
+            let mut deletions = Vec::new();
+            let mut upsertions = Vec::new();
+            for k in keys {
+                let Key::ScramUser(user, changes) = k else {
+                    continue;
+                };
+                for c in changes {
+                    match c {
+                        SaltedChange::Delete(m) => deletions.push(
+                            ScramCredentialDeletion::default()
+                                .with_name(user.clone())
+                                .with_mechanism(m.code()),
+                        ),
+                        SaltedChange::Upsert {
+                            mechanism,
+                            iterations,
+                            salt,
+                            salted_password,
+                        } => upsertions.push(
+                            ScramCredentialUpsertion::default()
+                                .with_name(user.clone())
+                                .with_mechanism(mechanism.code())
+                                .with_iterations(*iterations)
+                                .with_salt(salt.clone())
+                                .with_salted_password(salted_password.clone()),
+                        ),
+                    }
+                }
+            }
+            AlterUserScramCredentialsRequest::default()
+                .with_deletions(deletions)
+                .with_upsertions(upsertions)
+                .into()
+        }
         Op::DescribeFeatures { .. } => ApiVersionsRequest::default()
             .with_client_software_name(crate::conn::SOFTWARE_NAME.into())
             .with_client_software_version(crate::conn::SOFTWARE_VERSION.into())
@@ -1434,6 +1514,48 @@ fn answer(op: &Op, keys: &[Key], body: ResponseBody) -> Vec<Step> {
                         })
                     }
                     None => missing(),
+                })
+                .collect()
+        }
+        (Op::DescribeScram, ResponseBody::DescribeUserScramCredentials(r)) => {
+            let code = ErrorCode::from_code(r.error_code);
+            vec![step(code, r.error_message, || {
+                Answer::Scram(
+                    r.results
+                        .into_iter()
+                        .map(|u| UserScramCredentials {
+                            user: u.user,
+                            error: ErrorCode::from_code(u.error_code),
+                            message: u.error_message,
+                            credentials: u
+                                .credential_infos
+                                .into_iter()
+                                .map(|c| ScramCredentialInfo {
+                                    mechanism: ScramMechanism::from_code(c.mechanism),
+                                    iterations: c.iterations,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                )
+            })]
+        }
+        (Op::AlterScram, ResponseBody::AlterUserScramCredentials(r)) => {
+            let mut results: BTreeMap<String, _> =
+                r.results.into_iter().map(|u| (u.user.clone(), u)).collect();
+            keys.iter()
+                .map(|k| {
+                    let Key::ScramUser(user, _) = k else {
+                        return missing();
+                    };
+                    match results.remove(user) {
+                        Some(u) => {
+                            let code = ErrorCode::from_code(u.error_code);
+                            let message = u.error_message;
+                            step(code, message.clone(), || Answer::Code(code, message))
+                        }
+                        None => missing(),
+                    }
                 })
                 .collect()
         }

@@ -71,6 +71,22 @@ fn hi<M: Mac + KeyInit + Clone>(password: &[u8], salt: &[u8], iterations: u32) -
     out
 }
 
+/// SCRAM's `SaltedPassword` for a credential an administrator stores:
+/// the broker derives its keys from it and never sees the password.
+pub(crate) fn salted_password(
+    sha512: bool,
+    password: &str,
+    salt: &[u8],
+    iterations: u32,
+) -> Vec<u8> {
+    let hash = if sha512 {
+        ScramHash::Sha512
+    } else {
+        ScramHash::Sha256
+    };
+    hash.hi(password.as_bytes(), salt, iterations)
+}
+
 #[derive(Debug)]
 enum Phase {
     /// Client-first sent; waiting for server-first.
