@@ -9,8 +9,9 @@ use kafka_proto::ErrorCode;
 use kafka_state::admin::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome, AdminOutcome, AlterConfigOp,
     ClusterDescription, ConfigResource, FeatureDescription, GroupDescription, GroupListings,
-    GroupOffsets, NewPartitions, NewTopic, ResourceConfigs, ResourceOutcome, ScramChange,
-    TopicOutcome, UserOutcome, UserScramCredentials,
+    GroupOffsets, NewPartitions, NewTopic, QuotaEntity, QuotaEntry, QuotaFilter, QuotaOp,
+    QuotaOutcome, ResourceConfigs, ResourceOutcome, ScramChange, TopicOutcome, UserOutcome,
+    UserScramCredentials,
 };
 use kafka_state::{Client, ClusterMetadata, Misuse, RequestId, TopicPartition};
 
@@ -276,6 +277,31 @@ pub fn alter_user_scram_credentials(changes: Vec<ScramChange>) -> AdminCall<Vec<
     }
 }
 
+/// The client quotas a filter matches.
+pub fn describe_client_quotas(filter: QuotaFilter) -> AdminCall<Vec<QuotaEntry>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_client_quotas(now, filter)),
+        answer: |o| match o {
+            AdminOutcome::DescribeClientQuotas(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Sets or removes client quotas; per entity, the outcome.
+pub fn alter_client_quotas(
+    changes: Vec<(QuotaEntity, Vec<QuotaOp>)>,
+    validate_only: bool,
+) -> AdminCall<Vec<QuotaOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().alter_client_quotas(now, changes, validate_only)),
+        answer: |o| match o {
+            AdminOutcome::AlterClientQuotas(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
 /// The admin methods every adapter's `Client` has, written once: an
 /// adapter invokes it inside `impl Client` with `async, .await` or with
 /// nothing, and supplies a private `fn admin<T>(&self, AdminCall<T>)`
@@ -476,6 +502,25 @@ macro_rules! admin_methods {
         ) -> Result<Vec<$crate::api::UserOutcome>, $crate::Error> {
             let changes = changes.into_iter().collect();
             self.admin($crate::admin::alter_user_scram_credentials(changes))$($dot_await)*
+        }
+
+        /// The client quotas `filter` matches, per entity.
+        pub $($asyncness)? fn describe_client_quotas(
+            &self,
+            filter: $crate::api::QuotaFilter,
+        ) -> Result<Vec<$crate::api::QuotaEntry>, $crate::Error> {
+            self.admin($crate::admin::describe_client_quotas(filter))$($dot_await)*
+        }
+
+        /// Sets or removes client quotas; with `validate_only` the broker
+        /// only checks. Per entity, the outcome.
+        pub $($asyncness)? fn alter_client_quotas(
+            &self,
+            changes: impl IntoIterator<Item = ($crate::api::QuotaEntity, Vec<$crate::api::QuotaOp>)>,
+            validate_only: bool,
+        ) -> Result<Vec<$crate::api::QuotaOutcome>, $crate::Error> {
+            let changes = changes.into_iter().collect();
+            self.admin($crate::admin::alter_client_quotas(changes, validate_only))$($dot_await)*
         }
     };
 }

@@ -11,8 +11,9 @@ pub use kafka_state::admin::{
     AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, ClusterDescription,
     CommittedOffset, ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription,
     FinalizedFeature, GroupDescription, GroupListing, GroupListings, GroupOffsets,
-    MemberDescription, NewPartitions, ResourceConfigs, ResourceOutcome, ScramChange,
-    ScramCredentialInfo, ScramMechanism, SupportedFeature, UserOutcome, UserScramCredentials,
+    MemberDescription, NewPartitions, QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp,
+    QuotaOutcome, ResourceConfigs, ResourceOutcome, ScramChange, ScramCredentialInfo,
+    ScramMechanism, SupportedFeature, UserOutcome, UserScramCredentials,
 };
 pub use kafka_state::consumer::{
     AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,

@@ -102,8 +102,9 @@ pub use kafka_state::admin::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOperation, AclOutcome, AclPatternType,
     AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, ClusterDescription,
     ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
-    NewPartitions, ResourceConfigs, ResourceOutcome, ScramChange, ScramCredentialInfo,
-    ScramMechanism, SupportedFeature, UserOutcome, UserScramCredentials,
+    NewPartitions, QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp, QuotaOutcome,
+    ResourceConfigs, ResourceOutcome, ScramChange, ScramCredentialInfo, ScramMechanism,
+    SupportedFeature, UserOutcome, UserScramCredentials,
 };
 pub use kafka_state::consumer::{AutoOffsetReset, OffsetSpec, SeekTo};
 pub use kafka_state::group::{
@@ -373,6 +374,25 @@ impl Client {
         changes: impl IntoIterator<Item = ScramChange>,
     ) -> Result<RequestId, Error> {
         self.command(|core, now| core.admin().alter_user_scram_credentials(now, changes))
+    }
+
+    /// The client quotas `filter` matches. Outcome:
+    /// [`AdminOutcome::DescribeClientQuotas`] (or [`AdminOutcome::Refused`]).
+    pub fn describe_client_quotas(&mut self, filter: QuotaFilter) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_client_quotas(now, filter))
+    }
+
+    /// Sets or removes client quotas. Outcome:
+    /// [`AdminOutcome::AlterClientQuotas`], per entity.
+    pub fn alter_client_quotas(
+        &mut self,
+        changes: impl IntoIterator<Item = (QuotaEntity, Vec<QuotaOp>)>,
+        validate_only: bool,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| {
+            core.admin()
+                .alter_client_quotas(now, changes, validate_only)
+        })
     }
 
     /// Queues a record for producing; its outcome comes out of

@@ -108,6 +108,14 @@ pub enum Misuse {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A client quota change or filter that cannot be sent as given.
+    #[error("invalid client quota for {entity}: {reason}")]
+    InvalidQuota {
+        /// The entity (or filter), as text.
+        entity: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// An OAuth token or its lifetime is unusable (the token is not shown).
     #[error("invalid OAuth token: {0}")]
     InvalidOAuthToken(&'static str),

@@ -254,10 +254,10 @@ fn sim_delete_records_waits_for_a_partition_without_a_leader() {
 }
 
 #[test]
-fn sim_acl_and_scram_commands_fail_at_once_where_the_cluster_does_not_serve_them() {
+fn sim_acl_scram_and_quota_commands_fail_at_once_where_the_cluster_does_not_serve_them() {
     use kafka_state::admin::{
-        AclBinding, AclBindingFilter, AclOperation, AclPermission, AclResourceType, ScramChange,
-        ScramMechanism,
+        AclBinding, AclBindingFilter, AclOperation, AclPermission, AclResourceType, QuotaEntity,
+        QuotaFilter, QuotaOp, ScramChange, ScramMechanism,
     };
     use kafka_state::RequestError;
     for_each_seed(|seed| {
@@ -287,6 +287,19 @@ fn sim_acl_and_scram_commands_fail_at_once_where_the_cluster_does_not_serve_them
                         4096,
                         "pw",
                     )],
+                )
+                .unwrap(),
+            admin
+                .describe_client_quotas(now, QuotaFilter::any())
+                .unwrap(),
+            admin
+                .alter_client_quotas(
+                    now,
+                    [(
+                        QuotaEntity::new().with_user("alice"),
+                        vec![QuotaOp::Remove("producer_byte_rate".into())],
+                    )],
+                    false,
                 )
                 .unwrap(),
         ];
@@ -388,4 +401,42 @@ fn scram_mistakes_are_refused_with_the_user_named() {
     // The password is not in the change's debug output.
     let shown = format!("{:?}", up("bob", ScramMechanism::Sha256, 4096, "hunter2"));
     assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+#[test]
+fn quota_mistakes_are_refused_with_the_entity_named() {
+    use kafka_state::admin::{QuotaEntity, QuotaFilter, QuotaMatch, QuotaOp};
+    use kafka_state::Misuse;
+    let mut sim = Sim::new(1, 1);
+    let now = sim.now;
+    let mut admin = sim.client.admin();
+    let alice = || QuotaEntity::new().with_user("alice");
+    let rate = |v: f64| QuotaOp::Set("producer_byte_rate".into(), v);
+    let cases = [
+        vec![(QuotaEntity::new(), vec![rate(1.0)])],
+        vec![(alice(), vec![])],
+        vec![(alice(), vec![rate(f64::NAN)])],
+        vec![(alice(), vec![rate(0.0)])],
+        vec![(alice(), vec![QuotaOp::Set(String::new(), 1.0)])],
+        vec![(
+            alice(),
+            vec![rate(1.0), QuotaOp::Remove("producer_byte_rate".into())],
+        )],
+        vec![(alice(), vec![rate(1.0)]), (alice(), vec![rate(2.0)])],
+        vec![(QuotaEntity::new().with("", None), vec![rate(1.0)])],
+    ];
+    for (i, changes) in cases.into_iter().enumerate() {
+        match admin.alter_client_quotas(now, changes, false) {
+            Err(Misuse::InvalidQuota { .. }) => {}
+            other => panic!("case {i}: {other:?}"),
+        }
+    }
+    assert!(admin.alter_client_quotas(now, [], false).is_err());
+    let twice = QuotaFilter::any()
+        .with("user", QuotaMatch::Any)
+        .with("user", QuotaMatch::Default);
+    assert!(matches!(
+        admin.describe_client_quotas(now, twice),
+        Err(Misuse::InvalidQuota { .. })
+    ));
 }

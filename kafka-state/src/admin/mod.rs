@@ -8,6 +8,7 @@
 mod acl;
 mod groups;
 mod ops;
+mod quota;
 mod scram;
 
 pub use acl::{
@@ -22,6 +23,7 @@ pub use ops::{
     ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
     NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
 };
+pub use quota::{QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp, QuotaOutcome};
 pub use scram::{
     ScramChange, ScramCredentialInfo, ScramMechanism, UserOutcome, UserScramCredentials,
 };
@@ -133,6 +135,10 @@ pub enum AdminOutcome {
     /// Per user, in the order first named
     /// ([`Admin::alter_user_scram_credentials`]).
     AlterUserScramCredentials(Vec<UserOutcome>),
+    /// The quotas a filter matched ([`Admin::describe_client_quotas`]).
+    DescribeClientQuotas(Vec<QuotaEntry>),
+    /// Per entity, in the order asked ([`Admin::alter_client_quotas`]).
+    AlterClientQuotas(Vec<QuotaOutcome>),
     /// A command about the cluster as a whole that the broker refused.
     Refused {
         /// Why.
@@ -602,6 +608,55 @@ impl Admin<'_> {
             .map(|(u, c)| ops::Key::ScramUser(u, c))
             .collect();
         self.start_ops(now, ops::Op::AlterScram, keys)
+    }
+
+    /// The client quotas `filter` matches.
+    pub fn describe_client_quotas(
+        &mut self,
+        now: Instant,
+        filter: QuotaFilter,
+    ) -> Result<RequestId, Misuse> {
+        if let Some(reason) = filter.problem() {
+            return Err(Misuse::InvalidQuota {
+                entity: format!("{filter:?}"),
+                reason,
+            });
+        }
+        self.start_ops(
+            now,
+            ops::Op::DescribeQuotas,
+            vec![ops::Key::QuotaFilter(filter)],
+        )
+    }
+
+    /// Sets or removes client quotas, each entity on its own; with
+    /// `validate_only` the broker only checks. Per entity, the outcome.
+    pub fn alter_client_quotas(
+        &mut self,
+        now: Instant,
+        changes: impl IntoIterator<Item = (QuotaEntity, Vec<QuotaOp>)>,
+        validate_only: bool,
+    ) -> Result<RequestId, Misuse> {
+        let changes: Vec<(QuotaEntity, Vec<QuotaOp>)> = changes.into_iter().collect();
+        if changes.is_empty() {
+            return Err(Misuse::InvalidConfig("no quota changes given"));
+        }
+        let mut seen = BTreeSet::new();
+        for (entity, ops) in &changes {
+            let reason = quota::problem(entity, ops)
+                .or_else(|| (!seen.insert(entity)).then_some("the entity is named twice"));
+            if let Some(reason) = reason {
+                return Err(Misuse::InvalidQuota {
+                    entity: entity.to_string(),
+                    reason,
+                });
+            }
+        }
+        let keys = changes
+            .into_iter()
+            .map(|(e, ops)| ops::Key::Quota(e, ops))
+            .collect();
+        self.start_ops(now, ops::Op::AlterQuotas { validate_only }, keys)
     }
 
     fn start_ops(

@@ -29,11 +29,13 @@ use kafka_proto::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_proto::messages::metadata_request::MetadataRequestTopic;
+use kafka_proto::messages::{alter_client_quotas_request, describe_client_quotas_request};
 use kafka_proto::messages::{
-    AlterUserScramCredentialsRequest, ApiVersionsRequest, CreateAclsRequest,
-    CreatePartitionsRequest, DeleteAclsRequest, DeleteRecordsRequest, DescribeAclsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, DescribeUserScramCredentialsRequest,
-    IncrementalAlterConfigsRequest, MetadataRequest,
+    AlterClientQuotasRequest, AlterUserScramCredentialsRequest, ApiVersionsRequest,
+    CreateAclsRequest, CreatePartitionsRequest, DeleteAclsRequest, DeleteRecordsRequest,
+    DescribeAclsRequest, DescribeClientQuotasRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeUserScramCredentialsRequest, IncrementalAlterConfigsRequest,
+    MetadataRequest,
 };
 use kafka_proto::{ErrorCode, RequestBody, ResponseBody};
 
@@ -44,6 +46,7 @@ use crate::router::{Inbound, Outbound, RequestId, Target};
 use crate::{Event, TopicPartition};
 
 use super::acl::{binding_from, AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome};
+use super::quota::{QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp, QuotaOutcome};
 use super::scram::{
     SaltedChange, ScramCredentialInfo, ScramMechanism, UserOutcome, UserScramCredentials,
 };
@@ -496,6 +499,10 @@ pub(crate) enum Op {
     DeleteAcls,
     DescribeScram,
     AlterScram,
+    DescribeQuotas,
+    AlterQuotas {
+        validate_only: bool,
+    },
 }
 
 /// One thing a command asks about, with what it needs to ask.
@@ -516,6 +523,8 @@ pub(crate) enum Key {
     ScramUsers(Option<Vec<String>>),
     /// A user's SCRAM credential changes.
     ScramUser(String, Vec<SaltedChange>),
+    QuotaFilter(QuotaFilter),
+    Quota(QuotaEntity, Vec<QuotaOp>),
 }
 
 /// An item's final answer.
@@ -529,6 +538,7 @@ enum Answer {
     Acls(Vec<AclBinding>),
     AclsDeleted(Vec<AclOutcome>),
     Scram(Vec<UserScramCredentials>),
+    Quotas(Vec<QuotaEntry>),
 }
 
 #[derive(Debug)]
@@ -1032,7 +1042,23 @@ impl Job {
                     })
                     .collect(),
             ),
-            Op::DescribeScram
+            Op::AlterQuotas { .. } => AdminOutcome::AlterClientQuotas(
+                items
+                    .into_iter()
+                    .filter_map(|(key, a)| match (key, a) {
+                        (Key::Quota(entity, _), Answer::Code(error, message)) => {
+                            Some(QuotaOutcome {
+                                entity,
+                                error,
+                                message,
+                            })
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Op::DescribeQuotas
+            | Op::DescribeScram
             | Op::DescribeAcls
             | Op::DescribeCluster { .. }
             | Op::DescribeFeatures { .. } => match items.into_iter().next().map(|(_, a)| a) {
@@ -1040,6 +1066,7 @@ impl Job {
                 Some(Answer::Features(f)) => AdminOutcome::DescribeFeatures(f),
                 Some(Answer::Acls(a)) => AdminOutcome::DescribeAcls(a),
                 Some(Answer::Scram(u)) => AdminOutcome::DescribeUserScramCredentials(u),
+                Some(Answer::Quotas(q)) => AdminOutcome::DescribeClientQuotas(q),
                 Some(Answer::Code(code, message)) => AdminOutcome::Refused { code, message },
                 _ => return Err(RequestError::Timeout),
             },
@@ -1200,6 +1227,73 @@ fn request(op: &Op, keys: &[&Key]) -> RequestBody {
                                     .with_permission_type(permission),
                             )
                         }
+                        _ => None,
+                    })
+                    .collect(),
+            )
+            .into(),
+        Op::DescribeQuotas => {
+            let filter = keys
+                .iter()
+                .find_map(|k| match k {
+                    Key::QuotaFilter(f) => Some(f.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            DescribeClientQuotasRequest::default()
+                .with_strict(filter.strict)
+                .with_components(
+                    filter
+                        .components
+                        .into_iter()
+                        .map(|(t, m)| {
+                            let (match_type, name) = match m {
+                                QuotaMatch::Exact(n) => (0, Some(n)),
+                                QuotaMatch::Default => (1, None),
+                                QuotaMatch::Any => (2, None),
+                            };
+                            describe_client_quotas_request::ComponentData::default()
+                                .with_entity_type(t)
+                                .with_match_type(match_type)
+                                .with_match(name)
+                        })
+                        .collect(),
+                )
+                .into()
+        }
+        Op::AlterQuotas { validate_only } => AlterClientQuotasRequest::default()
+            .with_validate_only(*validate_only)
+            .with_entries(
+                keys.iter()
+                    .filter_map(|k| match k {
+                        Key::Quota(entity, ops) => Some(
+                            alter_client_quotas_request::EntryData::default()
+                                .with_entity(
+                                    entity
+                                        .components
+                                        .iter()
+                                        .map(|(t, n)| {
+                                            alter_client_quotas_request::EntityData::default()
+                                                .with_entity_type(t.clone())
+                                                .with_entity_name(n.clone())
+                                        })
+                                        .collect(),
+                                )
+                                .with_ops(
+                                    ops.iter()
+                                        .map(|op| {
+                                            let (value, remove) = match op {
+                                                QuotaOp::Set(_, v) => (*v, false),
+                                                QuotaOp::Remove(_) => (0.0, true),
+                                            };
+                                            alter_client_quotas_request::OpData::default()
+                                                .with_key(op.key().to_string())
+                                                .with_value(value)
+                                                .with_remove(remove)
+                                        })
+                                        .collect(),
+                                ),
+                        ),
                         _ => None,
                     })
                     .collect(),
@@ -1552,6 +1646,58 @@ fn answer(op: &Op, keys: &[Key], body: ResponseBody) -> Vec<Step> {
                         Some(u) => {
                             let code = ErrorCode::from_code(u.error_code);
                             let message = u.error_message;
+                            step(code, message.clone(), || Answer::Code(code, message))
+                        }
+                        None => missing(),
+                    }
+                })
+                .collect()
+        }
+        (Op::DescribeQuotas, ResponseBody::DescribeClientQuotas(r)) => {
+            let code = ErrorCode::from_code(r.error_code);
+            vec![step(code, r.error_message, || {
+                let mut entries: Vec<QuotaEntry> = r
+                    .entries
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|e| QuotaEntry {
+                        entity: QuotaEntity {
+                            components: e
+                                .entity
+                                .into_iter()
+                                .map(|c| (c.entity_type, c.entity_name))
+                                .collect(),
+                        },
+                        values: e.values.into_iter().map(|v| (v.key, v.value)).collect(),
+                    })
+                    .collect();
+                entries.sort_by(|a, b| a.entity.cmp(&b.entity));
+                Answer::Quotas(entries)
+            })]
+        }
+        (Op::AlterQuotas { .. }, ResponseBody::AlterClientQuotas(r)) => {
+            let mut results: BTreeMap<QuotaEntity, _> = r
+                .entries
+                .into_iter()
+                .map(|e| {
+                    let entity = QuotaEntity {
+                        components: e
+                            .entity
+                            .into_iter()
+                            .map(|c| (c.entity_type, c.entity_name))
+                            .collect(),
+                    };
+                    (entity, (e.error_code, e.error_message))
+                })
+                .collect();
+            keys.iter()
+                .map(|k| {
+                    let Key::Quota(entity, _) = k else {
+                        return missing();
+                    };
+                    match results.remove(entity) {
+                        Some((code, message)) => {
+                            let code = ErrorCode::from_code(code);
                             step(code, message.clone(), || Answer::Code(code, message))
                         }
                         None => missing(),

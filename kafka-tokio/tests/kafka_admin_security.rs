@@ -2,8 +2,9 @@
 //! StandardAuthorizer: a super user creates an ACL with this client, sees
 //! it described, a user it names gains exactly that right (and no other),
 //! and losing the ACL takes the right away again; a SCRAM user this
-//! client adds can log in, and cannot once removed. One cluster serves
-//! both, so they run in one test.
+//! client adds can log in, and its credential can be removed; client
+//! quotas are checked, set, described and removed. One cluster serves all
+//! three, so they run in one test.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +12,8 @@ use kafka_testkit::kafka::Listener;
 use kafka_testkit::KafkaCluster;
 use kafka_tokio::{
     AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
-    BrokerAddr, Client, Config, ConfigResource, Error, ErrorCode, NewTopic, SaslConfig,
-    ScramChange, ScramMechanism,
+    BrokerAddr, Client, Config, ConfigResource, Error, ErrorCode, NewTopic, QuotaEntity,
+    QuotaFilter, QuotaMatch, QuotaOp, SaslConfig, ScramChange, ScramMechanism,
 };
 
 async fn login(cluster: &KafkaCluster, user: &str, password: &str) -> Client {
@@ -55,7 +56,7 @@ async fn wait_for_configs_error(client: &Client, topic: &str, want: ErrorCode) {
 }
 
 #[tokio::test]
-async fn acls_and_scram_credentials_on_kafka() {
+async fn acls_scram_credentials_and_quotas_on_kafka() {
     let Some(cluster) = KafkaCluster::builder()
         .brokers(1)
         .scram_user("admin", "admin-secret")
@@ -136,7 +137,89 @@ async fn acls_and_scram_credentials_on_kafka() {
     ));
     alice.close().await;
     scram_credentials(&cluster, &admin).await;
+    quotas(&admin).await;
     admin.close().await;
+}
+
+async fn quotas(admin: &Client) {
+    let alice = QuotaEntity::new().with_user("alice");
+    let defaults = QuotaEntity::new().with("client-id", None);
+    let set = vec![
+        (
+            alice.clone(),
+            vec![QuotaOp::Set("producer_byte_rate".into(), 1_048_576.0)],
+        ),
+        (
+            defaults.clone(),
+            vec![QuotaOp::Set("request_percentage".into(), 50.0)],
+        ),
+    ];
+    // Checked only: nothing is set.
+    let checked = admin.alter_client_quotas(set.clone(), true).await.unwrap();
+    assert!(
+        checked.iter().all(|o| o.error == ErrorCode::None),
+        "{checked:?}"
+    );
+    let users = QuotaFilter::any().with("user", QuotaMatch::Exact("alice".into()));
+    assert!(admin
+        .describe_client_quotas(users.clone())
+        .await
+        .unwrap()
+        .is_empty());
+
+    let done = admin.alter_client_quotas(set, false).await.unwrap();
+    assert_eq!(done.len(), 2);
+    assert!(done.iter().all(|o| o.error == ErrorCode::None), "{done:?}");
+    assert_eq!(done[0].entity, alice);
+    let until = Instant::now() + Duration::from_secs(30);
+    let described = loop {
+        let d = admin.describe_client_quotas(users.clone()).await.unwrap();
+        if !d.is_empty() {
+            break d;
+        }
+        assert!(Instant::now() < until, "alice's quota is never described");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(described.len(), 1);
+    assert_eq!(described[0].entity, alice);
+    assert_eq!(described[0].values["producer_byte_rate"], 1_048_576.0);
+    let by_default = QuotaFilter::any()
+        .with("client-id", QuotaMatch::Default)
+        .strict();
+    let d = admin.describe_client_quotas(by_default).await.unwrap();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].entity, defaults);
+
+    // An unknown quota name is refused for that entity alone.
+    let mixed = admin
+        .alter_client_quotas(
+            [
+                (
+                    alice.clone(),
+                    vec![QuotaOp::Remove("producer_byte_rate".into())],
+                ),
+                (
+                    QuotaEntity::new().with_user("bob"),
+                    vec![QuotaOp::Set("no_such_quota".into(), 1.0)],
+                ),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(mixed[0].error, ErrorCode::None, "{mixed:?}");
+    assert!(mixed[1].error.is_error(), "{mixed:?}");
+
+    // A negative rate never leaves the client.
+    assert!(matches!(
+        admin
+            .alter_client_quotas(
+                [(alice, vec![QuotaOp::Set("producer_byte_rate".into(), -1.0)])],
+                false
+            )
+            .await,
+        Err(Error::Misuse(kafka_state::Misuse::InvalidQuota { .. }))
+    ));
 }
 
 async fn scram_credentials(cluster: &KafkaCluster, admin: &Client) {
