@@ -13,6 +13,7 @@ mod group;
 mod metadata;
 mod produce;
 mod progress;
+mod quota;
 mod settings;
 mod user;
 
@@ -248,6 +249,11 @@ enum Command {
         #[command(subcommand)]
         op: UserOp,
     },
+    /// List or set client quotas.
+    Quota {
+        #[command(subcommand)]
+        op: QuotaOp,
+    },
     /// Show the cluster id, the controller, the brokers and the features.
     Cluster {
         /// Print JSON instead of text.
@@ -315,6 +321,32 @@ enum UserOp {
         /// SCRAM-SHA-256 or SCRAM-SHA-512.
         #[arg(long)]
         mechanism: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuotaOp {
+    /// Print the quotas of the entities the flags match (all with none).
+    List {
+        #[command(flatten)]
+        entity: quota::EntityArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set or remove an entity's quotas.
+    Set {
+        #[command(flatten)]
+        entity: quota::EntityArgs,
+        /// A quota, KEY=VALUE (producer_byte_rate=1048576); repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// A quota to remove; repeatable.
+        #[arg(long = "remove", value_name = "KEY")]
+        remove: Vec<String>,
+        /// Have the broker check the changes without applying them.
+        #[arg(long = "validate-only")]
+        validate_only: bool,
     },
 }
 
@@ -988,6 +1020,38 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let client = connect(&cli).await?;
                 user::alter(&client, kafka_tokio::ScramChange::delete(name, m)).await?;
                 eprintln!("deleted {} for user {name}", m.name());
+                client.close().await;
+            }
+        },
+        Command::Quota { op } => match op {
+            QuotaOp::List { entity, json } => {
+                let client = connect(&cli).await?;
+                let entries = client
+                    .describe_client_quotas(entity.filter())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if *json {
+                    println!("{}", quota::to_json(&entries));
+                } else {
+                    print!("{}", quota::to_text(&entries));
+                }
+                client.close().await;
+            }
+            QuotaOp::Set {
+                entity,
+                set,
+                remove,
+                validate_only,
+            } => {
+                let target = entity.entity()?;
+                let ops = quota::ops(set, remove)?;
+                let client = connect(&cli).await?;
+                quota::set(&client, target.clone(), ops, *validate_only).await?;
+                if *validate_only {
+                    eprintln!("valid: the quotas of {target} were checked, not set");
+                } else {
+                    eprintln!("set the quotas of {target}");
+                }
                 client.close().await;
             }
         },

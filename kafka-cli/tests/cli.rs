@@ -1185,10 +1185,11 @@ fn admin_on(b: &str, topic: &str, brokers: usize) {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
-/// The mock has no authorizer: `kfk acl` says the API is not served, in
-/// one line and at once; flag mistakes never reach a broker.
+/// The mock has no authorizer: `kfk acl`, `user` and `quota` say the API
+/// is not served, in one line and at once; flag mistakes never reach a
+/// broker.
 #[test]
-fn acl_on_the_mock_is_unsupported_in_one_line() {
+fn acl_user_and_quota_on_the_mock_are_unsupported_in_one_line() {
     let mock = MockCluster::builder().build().unwrap();
     let b = mock.bootstrap();
     let started = std::time::Instant::now();
@@ -1235,13 +1236,31 @@ fn acl_on_the_mock_is_unsupported_in_one_line() {
     ]);
     assert_one_line_failure(&o, "4096 to 16384");
     assert!(!stderr(&o).contains("hunter2"));
+    assert_one_line_failure(&kfk(&["-b", &b, "quota", "list"]), "DescribeClientQuotas");
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "quota", "set", "--set", "producer_byte_rate=1"]),
+        "--user",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "quota",
+            "set",
+            "--user",
+            "u",
+            "--set",
+            "producer_byte_rate=-5",
+        ]),
+        "positive",
+    );
 }
 
-/// `kfk acl add|list|remove` and `kfk user set-scram|list|delete-scram`
-/// as a super user of a cluster with an authorizer; the user added logs
-/// in with kfk.
+/// `kfk acl add|list|remove`, `kfk user set-scram|list|delete-scram` and
+/// `kfk quota set|list` as a super user of a cluster with an authorizer;
+/// the user added logs in with kfk.
 #[test]
-fn acl_and_user_on_kafka() {
+fn acl_user_and_quota_on_kafka() {
     let Some(kafka) = KafkaCluster::builder()
         .brokers(1)
         .scram_user("admin", "admin-secret")
@@ -1376,4 +1395,50 @@ fn acl_and_user_on_kafka() {
         "erin",
     ]);
     assert_one_line_failure(&o, "RESOURCE_NOT_FOUND");
+
+    let quota = |args: &[&str]| {
+        let mut full = vec![
+            "-b",
+            &b,
+            "--sasl-mechanism",
+            "SCRAM-SHA-256",
+            "--sasl-username",
+            "admin",
+            "--sasl-password",
+            "admin-secret",
+            "quota",
+        ];
+        full.extend_from_slice(args);
+        let o = kfk(&full);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    quota(&[
+        "set",
+        "--user",
+        "erin",
+        "--client-id",
+        "<default>",
+        "--set",
+        "consumer_byte_rate=2048",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed = quota(&["list", "--user", "erin", "--json"]);
+        if listed.contains("consumer_byte_rate") {
+            assert!(listed.contains("2048"), "{listed}");
+            assert!(listed.contains("\"client-id\":null"), "{listed}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never listed: {listed}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let text = quota(&["list", "--user", "erin"]);
+    assert!(
+        text.contains("client-id=<default>,user=erin\tconsumer_byte_rate\t2048"),
+        "{text}"
+    );
 }
