@@ -1,6 +1,7 @@
 //! Admin commands: create and delete topics, fetch metadata, add
 //! partitions, describe and change configs, delete records, describe the
-//! cluster and its features, and administer consumer groups. Reached
+//! cluster and its features, administer consumer groups, ACLs, SCRAM
+//! credentials and client quotas. Reached
 //! through the borrowed handle [`Client::admin`](crate::Client::admin);
 //! results arrive as [`Event::AdminResult`]. Commands over several items
 //! answer each item on its own.

@@ -1,5 +1,7 @@
 //! Admin commands over resources that live on particular brokers:
-//! configs, partitions, records, the cluster and its features.
+//! configs, partitions, records, the cluster and its features; and the
+//! cluster-wide security state (ACLs, SCRAM credentials, client quotas),
+//! which any broker takes and Kafka forwards to the controller.
 //!
 //! A command is a list of items (a config resource, a topic, a partition,
 //! the cluster). Each item is routed on its own: a broker's configs to
