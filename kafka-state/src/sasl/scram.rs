@@ -282,6 +282,18 @@ mod tests {
     /// Python's `hashlib.pbkdf2_hmac` and `hmac` (which also reproduce the
     /// SHA-256 vector above).
     #[test]
+    fn salted_password_is_pbkdf2() {
+        // PBKDF2-HMAC-SHA256, "password", "salt", 4096 rounds, one block.
+        let got = salted_password(false, "password", b"salt", 4096);
+        let hex: String = got.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a"
+        );
+        assert_eq!(salted_password(true, "password", b"salt", 4096).len(), 64);
+    }
+
+    #[test]
     fn sha512_vector() {
         run(
             SaslMechanism::ScramSha512,
