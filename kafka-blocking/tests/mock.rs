@@ -1087,3 +1087,58 @@ fn configs_partitions_records_cluster_on_the_mock() {
         prefix: String::new(),
     });
 }
+
+/// The mock has no authorizer: ACL, SCRAM and quota calls fail at once
+/// as unsupported, and caller mistakes before anything is sent.
+#[test]
+fn acl_scram_and_quota_calls_are_unsupported_on_the_mock() {
+    use kafka_blocking::{
+        AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
+        QuotaFilter, ScramChange, ScramMechanism,
+    };
+    let mock = mock(1);
+    let client = Client::connect(at(&mock.bootstrap(), Config::default())).unwrap();
+    let unsupported = |r: Error| {
+        assert!(
+            matches!(r, Error::Request(kafka_state::RequestError::Unsupported(_))),
+            "{r:?}"
+        )
+    };
+    let started = Instant::now();
+    unsupported(client.describe_acls(AclBindingFilter::any()).unwrap_err());
+    unsupported(
+        client
+            .describe_user_scram_credentials(Vec::<String>::new())
+            .unwrap_err(),
+    );
+    unsupported(
+        client
+            .describe_client_quotas(QuotaFilter::any())
+            .unwrap_err(),
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let matching = AclBinding::new(
+        AclResourceType::Topic,
+        "t",
+        "User:a",
+        AclOperation::Read,
+        AclPermission::Allow,
+    )
+    .with_pattern_type(AclPatternType::Match);
+    assert!(matches!(
+        client.create_acls([matching]),
+        Err(Error::Misuse(kafka_state::Misuse::InvalidAcl { .. }))
+    ));
+    assert!(matches!(
+        client.alter_user_scram_credentials([ScramChange::upsert(
+            "a",
+            ScramMechanism::Sha256,
+            1,
+            "pw"
+        )]),
+        Err(Error::Misuse(
+            kafka_state::Misuse::InvalidScramChange { .. }
+        ))
+    ));
+    client.close();
+}

@@ -4,6 +4,7 @@
 //! broker errors) ends with one line on stderr and a non-zero exit.
 #![forbid(unsafe_code)]
 
+mod acl;
 mod admin;
 mod consume;
 mod copy;
@@ -12,7 +13,9 @@ mod group;
 mod metadata;
 mod produce;
 mod progress;
+mod quota;
 mod settings;
+mod user;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -236,6 +239,21 @@ enum Command {
         #[arg(long, value_name = "OFFSET")]
         before: String,
     },
+    /// List, add or remove ACLs (the cluster needs an authorizer).
+    Acl {
+        #[command(subcommand)]
+        op: AclOp,
+    },
+    /// List, set or delete users' SCRAM credentials.
+    User {
+        #[command(subcommand)]
+        op: UserOp,
+    },
+    /// List or set client quotas.
+    Quota {
+        #[command(subcommand)]
+        op: QuotaOp,
+    },
     /// Show the cluster id, the controller, the brokers and the features.
     Cluster {
         /// Print JSON instead of text.
@@ -263,6 +281,97 @@ enum Command {
         /// First port (broker i listens on PORT+i); 0 picks free ports.
         #[arg(long, default_value_t = 9092)]
         port: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserOp {
+    /// Print each user's SCRAM mechanisms and iterations (every user's,
+    /// or those named with --user).
+    List {
+        /// A user; repeatable.
+        #[arg(long = "user")]
+        users: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's SCRAM credential for a mechanism (the password is
+    /// salted here; only the salted form is sent).
+    SetScram {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// SCRAM-SHA-256 or SCRAM-SHA-512.
+        #[arg(long, default_value = "SCRAM-SHA-256")]
+        mechanism: String,
+        /// Iterations, 4096 to 16384.
+        #[arg(long, default_value_t = 8192)]
+        iterations: u32,
+        /// The password (or set KFK_SCRAM_PASSWORD to keep it out of the
+        /// process list).
+        #[arg(long, env = "KFK_SCRAM_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Delete a user's SCRAM credential for a mechanism.
+    DeleteScram {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// SCRAM-SHA-256 or SCRAM-SHA-512.
+        #[arg(long)]
+        mechanism: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuotaOp {
+    /// Print the quotas of the entities the flags match (all with none).
+    List {
+        #[command(flatten)]
+        entity: quota::EntityArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set or remove an entity's quotas.
+    Set {
+        #[command(flatten)]
+        entity: quota::EntityArgs,
+        /// A quota, KEY=VALUE (producer_byte_rate=1048576); repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// A quota to remove; repeatable.
+        #[arg(long = "remove", value_name = "KEY")]
+        remove: Vec<String>,
+        /// Have the broker check the changes without applying them.
+        #[arg(long = "validate-only")]
+        validate_only: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AclOp {
+    /// Print the ACLs the flags match (all of them with no flags).
+    List {
+        #[command(flatten)]
+        acl: acl::AclArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add one ACL.
+    Add {
+        #[command(flatten)]
+        acl: acl::AclArgs,
+    },
+    /// Remove every ACL the flags match; prints those removed.
+    Remove {
+        #[command(flatten)]
+        acl: acl::AclArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -844,6 +953,108 @@ async fn run(cli: Cli) -> Result<(), String> {
             eprintln!("{topic}-{partition} now starts at offset {low}");
             client.close().await;
         }
+        Command::Acl { op } => match op {
+            AclOp::List { acl, json } => {
+                let filter = acl.filter()?;
+                let client = connect(&cli).await?;
+                let bindings = client
+                    .describe_acls(filter)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if *json {
+                    println!("{}", acl::to_json(&bindings));
+                } else {
+                    print!("{}", acl::to_text(&bindings));
+                }
+                client.close().await;
+            }
+            AclOp::Add { acl } => {
+                let binding = acl.binding()?;
+                let client = connect(&cli).await?;
+                acl::add(&client, binding.clone()).await?;
+                eprintln!("added {binding}");
+                client.close().await;
+            }
+            AclOp::Remove { acl, json } => {
+                let filter = acl.filter()?;
+                let client = connect(&cli).await?;
+                let removed = acl::remove(&client, filter).await?;
+                if *json {
+                    println!("{}", acl::to_json(&removed));
+                } else {
+                    print!("{}", acl::to_text(&removed));
+                }
+                eprintln!("removed {} ACLs", removed.len());
+                client.close().await;
+            }
+        },
+        Command::User { op } => match op {
+            UserOp::List { users, json } => {
+                let client = connect(&cli).await?;
+                let listed = user::list(&client, users).await?;
+                if *json {
+                    println!("{}", user::to_json(&listed));
+                } else {
+                    print!("{}", user::to_text(&listed));
+                }
+                client.close().await;
+            }
+            UserOp::SetScram {
+                user: name,
+                mechanism,
+                iterations,
+                password,
+            } => {
+                let m = user::mechanism(mechanism)?;
+                let change = kafka_tokio::ScramChange::upsert(name, m, *iterations, password);
+                let client = connect(&cli).await?;
+                user::alter(&client, change).await?;
+                eprintln!("set {} for user {name}", m.name());
+                client.close().await;
+            }
+            UserOp::DeleteScram {
+                user: name,
+                mechanism,
+            } => {
+                let m = user::mechanism(mechanism)?;
+                let client = connect(&cli).await?;
+                user::alter(&client, kafka_tokio::ScramChange::delete(name, m)).await?;
+                eprintln!("deleted {} for user {name}", m.name());
+                client.close().await;
+            }
+        },
+        Command::Quota { op } => match op {
+            QuotaOp::List { entity, json } => {
+                let client = connect(&cli).await?;
+                let entries = client
+                    .describe_client_quotas(entity.filter())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if *json {
+                    println!("{}", quota::to_json(&entries));
+                } else {
+                    print!("{}", quota::to_text(&entries));
+                }
+                client.close().await;
+            }
+            QuotaOp::Set {
+                entity,
+                set,
+                remove,
+                validate_only,
+            } => {
+                let target = entity.entity()?;
+                let ops = quota::ops(set, remove)?;
+                let client = connect(&cli).await?;
+                quota::set(&client, target.clone(), ops, *validate_only).await?;
+                if *validate_only {
+                    eprintln!("valid: the quotas of {target} were checked, not set");
+                } else {
+                    eprintln!("set the quotas of {target}");
+                }
+                client.close().await;
+            }
+        },
         Command::Cluster { json } => {
             let client = connect(&cli).await?;
             let c = admin::cluster(&client).await?;

@@ -1184,3 +1184,261 @@ fn admin_on(b: &str, topic: &str, brokers: usize) {
     let o = kfk(&["-b", b, "topic", "delete", topic]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// The mock has no authorizer: `kfk acl`, `user` and `quota` say the API
+/// is not served, in one line and at once; flag mistakes never reach a
+/// broker.
+#[test]
+fn acl_user_and_quota_on_the_mock_are_unsupported_in_one_line() {
+    let mock = MockCluster::builder().build().unwrap();
+    let b = mock.bootstrap();
+    let started = std::time::Instant::now();
+    assert_one_line_failure(&kfk(&["-b", &b, "acl", "list"]), "DescribeAcls");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "acl", "add", "--resource-type", "topic"]),
+        "--resource-name",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "acl",
+            "add",
+            "--resource-type",
+            "topic",
+            "--resource-name",
+            "t",
+            "--principal",
+            "User:a",
+            "--operation",
+            "read",
+            "--pattern",
+            "match",
+        ]),
+        "LITERAL or PREFIXED",
+    );
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "user", "list"]),
+        "DescribeUserScramCredentials",
+    );
+    let o = kfk(&[
+        "-b",
+        &b,
+        "user",
+        "set-scram",
+        "--user",
+        "u",
+        "--iterations",
+        "10",
+        "--password",
+        "hunter2",
+    ]);
+    assert_one_line_failure(&o, "4096 to 16384");
+    assert!(!stderr(&o).contains("hunter2"));
+    assert_one_line_failure(&kfk(&["-b", &b, "quota", "list"]), "DescribeClientQuotas");
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "quota", "set", "--set", "producer_byte_rate=1"]),
+        "--user",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "quota",
+            "set",
+            "--user",
+            "u",
+            "--set",
+            "producer_byte_rate=-5",
+        ]),
+        "positive",
+    );
+}
+
+/// `kfk acl add|list|remove`, `kfk user set-scram|list|delete-scram` and
+/// `kfk quota set|list` as a super user of a cluster with an authorizer;
+/// the user added logs in with kfk.
+#[test]
+fn acl_user_and_quota_on_kafka() {
+    let Some(kafka) = KafkaCluster::builder()
+        .brokers(1)
+        .scram_user("admin", "admin-secret")
+        .authorizer(&["User:admin"])
+        .start()
+    else {
+        return;
+    };
+    let b = kafka.bootstrap_for(kafka_testkit::Listener::Sasl);
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "-b",
+            &b,
+            "--sasl-mechanism",
+            "SCRAM-SHA-256",
+            "--sasl-username",
+            "admin",
+            "--sasl-password",
+            "admin-secret",
+            "acl",
+        ];
+        all.extend_from_slice(args);
+        let o = kfk(&all);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let acl = [
+        "--resource-type",
+        "topic",
+        "--resource-name",
+        "orders",
+        "--pattern",
+        "prefixed",
+        "--principal",
+        "User:bob",
+        "--operation",
+        "write",
+    ];
+    let mut add = vec!["add"];
+    add.extend_from_slice(&acl);
+    run(&add);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed = run(&["list", "--principal", "User:bob", "--json"]);
+        if listed.contains("\"PREFIXED\"") {
+            assert!(listed.contains("\"WRITE\""), "{listed}");
+            assert!(listed.contains("\"orders\""), "{listed}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never listed: {listed}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut remove = vec!["remove", "--json"];
+    remove.extend_from_slice(&acl);
+    let removed = run(&remove);
+    assert!(removed.contains("\"User:bob\""), "{removed}");
+
+    let user = |args: &[&str]| {
+        let mut all = vec!["user"];
+        all.extend_from_slice(args);
+        // `run` prefixes `acl`; users go through kfk directly.
+        let mut full = vec![
+            "-b",
+            &b,
+            "--sasl-mechanism",
+            "SCRAM-SHA-256",
+            "--sasl-username",
+            "admin",
+            "--sasl-password",
+            "admin-secret",
+        ];
+        full.extend_from_slice(&all);
+        let o = kfk(&full);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    user(&[
+        "set-scram",
+        "--user",
+        "erin",
+        "--mechanism",
+        "SCRAM-SHA-512",
+        "--iterations",
+        "4096",
+        "--password",
+        "erin-secret",
+    ]);
+    let listed = user(&["list", "--user", "erin", "--json"]);
+    assert!(listed.contains("\"SCRAM-SHA-512\""), "{listed}");
+    assert!(listed.contains("4096"), "{listed}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let o = kfk(&[
+            "-b",
+            &b,
+            "--sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--sasl-username",
+            "erin",
+            "--sasl-password",
+            "erin-secret",
+            "metadata",
+        ]);
+        if o.status.success() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", stderr(&o));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    user(&[
+        "delete-scram",
+        "--user",
+        "erin",
+        "--mechanism",
+        "SCRAM-SHA-512",
+    ]);
+    let o = kfk(&[
+        "-b",
+        &b,
+        "--sasl-mechanism",
+        "SCRAM-SHA-256",
+        "--sasl-username",
+        "admin",
+        "--sasl-password",
+        "admin-secret",
+        "user",
+        "list",
+        "--user",
+        "erin",
+    ]);
+    assert_one_line_failure(&o, "RESOURCE_NOT_FOUND");
+
+    let quota = |args: &[&str]| {
+        let mut full = vec![
+            "-b",
+            &b,
+            "--sasl-mechanism",
+            "SCRAM-SHA-256",
+            "--sasl-username",
+            "admin",
+            "--sasl-password",
+            "admin-secret",
+            "quota",
+        ];
+        full.extend_from_slice(args);
+        let o = kfk(&full);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    quota(&[
+        "set",
+        "--user",
+        "erin",
+        "--client-id",
+        "<default>",
+        "--set",
+        "consumer_byte_rate=2048",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed = quota(&["list", "--user", "erin", "--json"]);
+        if listed.contains("consumer_byte_rate") {
+            assert!(listed.contains("2048"), "{listed}");
+            assert!(listed.contains("\"client-id\":null"), "{listed}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never listed: {listed}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let text = quota(&["list", "--user", "erin"]);
+    assert!(
+        text.contains("client-id=<default>,user=erin\tconsumer_byte_rate\t2048"),
+        "{text}"
+    );
+}

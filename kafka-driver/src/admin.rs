@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 
 use kafka_proto::ErrorCode;
 use kafka_state::admin::{
-    AdminOutcome, AlterConfigOp, ClusterDescription, ConfigResource, FeatureDescription,
-    GroupDescription, GroupListings, GroupOffsets, NewPartitions, NewTopic, ResourceConfigs,
-    ResourceOutcome, TopicOutcome,
+    AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome, AdminOutcome, AlterConfigOp,
+    ClusterDescription, ConfigResource, FeatureDescription, GroupDescription, GroupListings,
+    GroupOffsets, NewPartitions, NewTopic, QuotaEntity, QuotaEntry, QuotaFilter, QuotaOp,
+    QuotaOutcome, ResourceConfigs, ResourceOutcome, ScramChange, TopicOutcome, UserOutcome,
+    UserScramCredentials,
 };
 use kafka_state::{Client, ClusterMetadata, Misuse, RequestId, TopicPartition};
 
@@ -220,6 +222,86 @@ pub fn describe_features(node: Option<i32>) -> AdminCall<FeatureDescription> {
     }
 }
 
+/// Creates ACLs; per binding, the outcome.
+pub fn create_acls(bindings: Vec<AclBinding>) -> AdminCall<Vec<AclOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().create_acls(now, bindings)),
+        answer: |o| match o {
+            AdminOutcome::CreateAcls(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// The ACLs a filter matches.
+pub fn describe_acls(filter: AclBindingFilter) -> AdminCall<Vec<AclBinding>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_acls(now, filter)),
+        answer: |o| match o {
+            AdminOutcome::DescribeAcls(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Deletes the ACLs each filter matches; per filter, what it deleted.
+pub fn delete_acls(filters: Vec<AclBindingFilter>) -> AdminCall<Vec<AclFilterOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().delete_acls(now, filters)),
+        answer: |o| match o {
+            AdminOutcome::DeleteAcls(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// The SCRAM credentials of `users` (every user if empty).
+pub fn describe_user_scram_credentials(users: Vec<String>) -> AdminCall<Vec<UserScramCredentials>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_user_scram_credentials(now, users)),
+        answer: |o| match o {
+            AdminOutcome::DescribeUserScramCredentials(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Sets or removes SCRAM credentials; per user, the outcome.
+pub fn alter_user_scram_credentials(changes: Vec<ScramChange>) -> AdminCall<Vec<UserOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().alter_user_scram_credentials(now, changes)),
+        answer: |o| match o {
+            AdminOutcome::AlterUserScramCredentials(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// The client quotas a filter matches.
+pub fn describe_client_quotas(filter: QuotaFilter) -> AdminCall<Vec<QuotaEntry>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_client_quotas(now, filter)),
+        answer: |o| match o {
+            AdminOutcome::DescribeClientQuotas(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Sets or removes client quotas; per entity, the outcome.
+pub fn alter_client_quotas(
+    changes: Vec<(QuotaEntity, Vec<QuotaOp>)>,
+    validate_only: bool,
+) -> AdminCall<Vec<QuotaOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().alter_client_quotas(now, changes, validate_only)),
+        answer: |o| match o {
+            AdminOutcome::AlterClientQuotas(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
 /// The admin methods every adapter's `Client` has, written once: an
 /// adapter invokes it inside `impl Client` with `async, .await` or with
 /// nothing, and supplies a private `fn admin<T>(&self, AdminCall<T>)`
@@ -372,6 +454,73 @@ macro_rules! admin_methods {
             node: Option<i32>,
         ) -> Result<$crate::api::FeatureDescription, $crate::Error> {
             self.admin($crate::admin::describe_features(node))$($dot_await)*
+        }
+
+        /// Creates ACLs (any broker takes them; Kafka forwards to the
+        /// controller). Per binding, the outcome.
+        pub $($asyncness)? fn create_acls(
+            &self,
+            bindings: impl IntoIterator<Item = $crate::api::AclBinding>,
+        ) -> Result<Vec<$crate::api::AclOutcome>, $crate::Error> {
+            let bindings = bindings.into_iter().collect();
+            self.admin($crate::admin::create_acls(bindings))$($dot_await)*
+        }
+
+        /// The ACLs `filter` matches.
+        pub $($asyncness)? fn describe_acls(
+            &self,
+            filter: $crate::api::AclBindingFilter,
+        ) -> Result<Vec<$crate::api::AclBinding>, $crate::Error> {
+            self.admin($crate::admin::describe_acls(filter))$($dot_await)*
+        }
+
+        /// Deletes every ACL each filter matches. Per filter, the bindings
+        /// it matched and whether each was deleted.
+        pub $($asyncness)? fn delete_acls(
+            &self,
+            filters: impl IntoIterator<Item = $crate::api::AclBindingFilter>,
+        ) -> Result<Vec<$crate::api::AclFilterOutcome>, $crate::Error> {
+            let filters = filters.into_iter().collect();
+            self.admin($crate::admin::delete_acls(filters))$($dot_await)*
+        }
+
+        /// The SCRAM credentials (mechanisms and iterations) of `users`,
+        /// or of every user if `users` is empty; per user, its error.
+        pub $($asyncness)? fn describe_user_scram_credentials<S: Into<String>>(
+            &self,
+            users: impl IntoIterator<Item = S>,
+        ) -> Result<Vec<$crate::api::UserScramCredentials>, $crate::Error> {
+            let users = users.into_iter().map(Into::into).collect();
+            self.admin($crate::admin::describe_user_scram_credentials(users))$($dot_await)*
+        }
+
+        /// Sets or removes SCRAM credentials (the password is salted here
+        /// and never sent). Per user, the outcome.
+        pub $($asyncness)? fn alter_user_scram_credentials(
+            &self,
+            changes: impl IntoIterator<Item = $crate::api::ScramChange>,
+        ) -> Result<Vec<$crate::api::UserOutcome>, $crate::Error> {
+            let changes = changes.into_iter().collect();
+            self.admin($crate::admin::alter_user_scram_credentials(changes))$($dot_await)*
+        }
+
+        /// The client quotas `filter` matches, per entity.
+        pub $($asyncness)? fn describe_client_quotas(
+            &self,
+            filter: $crate::api::QuotaFilter,
+        ) -> Result<Vec<$crate::api::QuotaEntry>, $crate::Error> {
+            self.admin($crate::admin::describe_client_quotas(filter))$($dot_await)*
+        }
+
+        /// Sets or removes client quotas; with `validate_only` the broker
+        /// only checks. Per entity, the outcome.
+        pub $($asyncness)? fn alter_client_quotas(
+            &self,
+            changes: impl IntoIterator<Item = ($crate::api::QuotaEntity, Vec<$crate::api::QuotaOp>)>,
+            validate_only: bool,
+        ) -> Result<Vec<$crate::api::QuotaOutcome>, $crate::Error> {
+            let changes = changes.into_iter().collect();
+            self.admin($crate::admin::alter_client_quotas(changes, validate_only))$($dot_await)*
         }
     };
 }

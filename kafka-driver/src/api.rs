@@ -7,10 +7,13 @@ pub use crate::{Committed, Error, Offsets, Rebalance, TokenResult};
 pub use kafka_proto::record::Compression;
 pub use kafka_proto::ErrorCode;
 pub use kafka_state::admin::{
-    AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, CommittedOffset,
-    ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
-    GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription, NewPartitions,
-    ResourceConfigs, ResourceOutcome, SupportedFeature,
+    AclBinding, AclBindingFilter, AclFilterOutcome, AclOperation, AclOutcome, AclPatternType,
+    AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, ClusterDescription,
+    CommittedOffset, ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription,
+    FinalizedFeature, GroupDescription, GroupListing, GroupListings, GroupOffsets,
+    MemberDescription, NewPartitions, QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp,
+    QuotaOutcome, ResourceConfigs, ResourceOutcome, ScramChange, ScramCredentialInfo,
+    ScramMechanism, SupportedFeature, UserOutcome, UserScramCredentials,
 };
 pub use kafka_state::consumer::{
     AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,

@@ -99,9 +99,12 @@ use std::time::{Duration, Instant};
 pub use kafka_driver::Error;
 pub use kafka_proto::record::Compression;
 pub use kafka_state::admin::{
-    AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, ConfigEntry,
-    ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
-    NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
+    AclBinding, AclBindingFilter, AclFilterOutcome, AclOperation, AclOutcome, AclPatternType,
+    AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, ClusterDescription,
+    ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
+    NewPartitions, QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp, QuotaOutcome,
+    ResourceConfigs, ResourceOutcome, ScramChange, ScramCredentialInfo, ScramMechanism,
+    SupportedFeature, UserOutcome, UserScramCredentials,
 };
 pub use kafka_state::consumer::{AutoOffsetReset, OffsetSpec, SeekTo};
 pub use kafka_state::group::{
@@ -329,6 +332,67 @@ impl Client {
     /// [`AdminOutcome::DescribeFeatures`] (or [`AdminOutcome::Refused`]).
     pub fn describe_features(&mut self, node: Option<i32>) -> Result<RequestId, Error> {
         self.command(|core, now| core.admin().describe_features(now, node))
+    }
+
+    /// Creates ACLs. Outcome: [`AdminOutcome::CreateAcls`], per binding.
+    pub fn create_acls(
+        &mut self,
+        bindings: impl IntoIterator<Item = AclBinding>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().create_acls(now, bindings))
+    }
+
+    /// The ACLs `filter` matches. Outcome: [`AdminOutcome::DescribeAcls`]
+    /// (or [`AdminOutcome::Refused`]).
+    pub fn describe_acls(&mut self, filter: AclBindingFilter) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_acls(now, filter))
+    }
+
+    /// Deletes the ACLs each filter matches. Outcome:
+    /// [`AdminOutcome::DeleteAcls`], per filter.
+    pub fn delete_acls(
+        &mut self,
+        filters: impl IntoIterator<Item = AclBindingFilter>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().delete_acls(now, filters))
+    }
+
+    /// The SCRAM credentials of `users` (every user if empty). Outcome:
+    /// [`AdminOutcome::DescribeUserScramCredentials`] (or
+    /// [`AdminOutcome::Refused`]).
+    pub fn describe_user_scram_credentials<S: Into<String>>(
+        &mut self,
+        users: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_user_scram_credentials(now, users))
+    }
+
+    /// Sets or removes SCRAM credentials. Outcome:
+    /// [`AdminOutcome::AlterUserScramCredentials`], per user.
+    pub fn alter_user_scram_credentials(
+        &mut self,
+        changes: impl IntoIterator<Item = ScramChange>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().alter_user_scram_credentials(now, changes))
+    }
+
+    /// The client quotas `filter` matches. Outcome:
+    /// [`AdminOutcome::DescribeClientQuotas`] (or [`AdminOutcome::Refused`]).
+    pub fn describe_client_quotas(&mut self, filter: QuotaFilter) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_client_quotas(now, filter))
+    }
+
+    /// Sets or removes client quotas. Outcome:
+    /// [`AdminOutcome::AlterClientQuotas`], per entity.
+    pub fn alter_client_quotas(
+        &mut self,
+        changes: impl IntoIterator<Item = (QuotaEntity, Vec<QuotaOp>)>,
+        validate_only: bool,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| {
+            core.admin()
+                .alter_client_quotas(now, changes, validate_only)
+        })
     }
 
     /// Queues a record for producing; its outcome comes out of

@@ -941,3 +941,41 @@ fn configs_partitions_records_cluster_on_the_mock() {
         prefix: String::new(),
     });
 }
+
+/// The mock has no authorizer: ACL, SCRAM and quota commands end at once
+/// as unsupported, through this adapter's methods of the same names.
+#[test]
+fn acl_scram_and_quota_commands_are_unsupported_on_the_mock() {
+    use kafka_mio::{
+        AclBindingFilter, QuotaEntity, QuotaFilter, QuotaOp, ScramChange, ScramMechanism,
+    };
+    let mock = mock(1);
+    let mut h = Harness::new();
+    let c = h.client(&mock.bootstrap(), Tokens::range(100..110));
+    let client = &mut h.clients[c];
+    let ids = [
+        client.describe_acls(AclBindingFilter::any()).unwrap(),
+        client.delete_acls([AclBindingFilter::any()]).unwrap(),
+        client.describe_user_scram_credentials(["alice"]).unwrap(),
+        client
+            .alter_user_scram_credentials([ScramChange::delete("alice", ScramMechanism::Sha256)])
+            .unwrap(),
+        client.describe_client_quotas(QuotaFilter::any()).unwrap(),
+        client
+            .alter_client_quotas(
+                [(
+                    QuotaEntity::new().with_user("alice"),
+                    vec![QuotaOp::Remove("producer_byte_rate".into())],
+                )],
+                true,
+            )
+            .unwrap(),
+    ];
+    for id in ids {
+        let result = h.result(c, id);
+        assert!(
+            matches!(result, Err(RequestError::Unsupported(_))),
+            "{result:?}"
+        );
+    }
+}

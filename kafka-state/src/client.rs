@@ -136,6 +136,16 @@ fn settings<'a>(config: &'a Config, client_id: &'a str) -> ConnSettings<'a> {
 }
 
 impl Client {
+    /// Bytes from the seeded generator (SCRAM salts an admin computes).
+    pub(crate) fn random_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n + 8);
+        while out.len() < n {
+            out.extend_from_slice(&self.rng.next_u64().to_le_bytes());
+        }
+        out.truncate(n);
+        out
+    }
+
     /// A client that starts bootstrapping at once: the first
     /// [`Client::poll_conn`] asks for a connection.
     pub fn new(config: Config, now: Instant) -> Result<Self, Misuse> {

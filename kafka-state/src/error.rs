@@ -92,6 +92,30 @@ pub enum Misuse {
     /// The group member stopped for good earlier.
     #[error("the group member failed: {0}")]
     GroupFailed(crate::group::GroupError),
+    /// An ACL binding or filter that cannot be sent as given.
+    #[error("invalid ACL {acl}: {reason}")]
+    InvalidAcl {
+        /// The binding or filter, as text.
+        acl: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A SCRAM credential change that cannot be sent as given.
+    #[error("invalid SCRAM credential change for user {user:?}: {reason}")]
+    InvalidScramChange {
+        /// The user.
+        user: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A client quota change or filter that cannot be sent as given.
+    #[error("invalid client quota for {entity}: {reason}")]
+    InvalidQuota {
+        /// The entity (or filter), as text.
+        entity: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// An OAuth token or its lifetime is unusable (the token is not shown).
     #[error("invalid OAuth token: {0}")]
     InvalidOAuthToken(&'static str),

@@ -252,3 +252,191 @@ fn sim_delete_records_waits_for_a_partition_without_a_leader() {
         assert_eq!(done[&tp], Err(ErrorCode::LeaderNotAvailable), "seed {seed}");
     });
 }
+
+#[test]
+fn sim_acl_scram_and_quota_commands_fail_at_once_where_the_cluster_does_not_serve_them() {
+    use kafka_state::admin::{
+        AclBinding, AclBindingFilter, AclOperation, AclPermission, AclResourceType, QuotaEntity,
+        QuotaFilter, QuotaOp, ScramChange, ScramMechanism,
+    };
+    use kafka_state::RequestError;
+    for_each_seed(|seed| {
+        let mut sim = Sim::new(seed, 1);
+        let now = sim.now;
+        let binding = AclBinding::new(
+            AclResourceType::Topic,
+            "t",
+            "User:alice",
+            AclOperation::Read,
+            AclPermission::Allow,
+        );
+        let mut admin = sim.client.admin();
+        let ids = [
+            admin.create_acls(now, [binding.clone()]).unwrap(),
+            admin.describe_acls(now, AclBindingFilter::any()).unwrap(),
+            admin.delete_acls(now, [binding.to_filter()]).unwrap(),
+            admin
+                .describe_user_scram_credentials(now, ["alice"])
+                .unwrap(),
+            admin
+                .alter_user_scram_credentials(
+                    now,
+                    [ScramChange::upsert(
+                        "alice",
+                        ScramMechanism::Sha256,
+                        4096,
+                        "pw",
+                    )],
+                )
+                .unwrap(),
+            admin
+                .describe_client_quotas(now, QuotaFilter::any())
+                .unwrap(),
+            admin
+                .alter_client_quotas(
+                    now,
+                    [(
+                        QuotaEntity::new().with_user("alice"),
+                        vec![QuotaOp::Remove("producer_byte_rate".into())],
+                    )],
+                    false,
+                )
+                .unwrap(),
+        ];
+        let started = sim.elapsed();
+        for id in ids {
+            let result = sim.wait_for(Duration::from_secs(180), |e| match e {
+                Event::AdminResult { id: got, result } if *got == id => Some(result.clone()),
+                _ => None,
+            });
+            // The mock lists no ACL API in ApiVersions: the command ends
+            // as unsupported, not by waiting out its timeout.
+            assert!(
+                matches!(result, Err(RequestError::Unsupported(_))),
+                "seed {seed}: {result:?}"
+            );
+        }
+        assert!(
+            sim.elapsed() - started < Duration::from_secs(10),
+            "seed {seed}"
+        );
+    });
+}
+
+#[test]
+fn acl_mistakes_are_refused_with_the_acl_named() {
+    use kafka_state::admin::{
+        AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
+    };
+    use kafka_state::Misuse;
+    let mut sim = Sim::new(1, 1);
+    let now = sim.now;
+    let mut admin = sim.client.admin();
+    let ok = AclBinding::new(
+        AclResourceType::Topic,
+        "t",
+        "User:alice",
+        AclOperation::Write,
+        AclPermission::Allow,
+    );
+    let matching = ok.clone().with_pattern_type(AclPatternType::Match);
+    match admin.create_acls(now, [ok.clone(), matching]) {
+        Err(Misuse::InvalidAcl { acl, reason }) => {
+            assert!(acl.contains("MATCH"), "{acl}");
+            assert!(reason.contains("LITERAL or PREFIXED"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let nobody = AclBinding::new(
+        AclResourceType::Topic,
+        "t",
+        "",
+        AclOperation::Write,
+        AclPermission::Allow,
+    );
+    assert!(matches!(
+        admin.create_acls(now, [nobody]),
+        Err(Misuse::InvalidAcl { .. })
+    ));
+    let unknown_op = AclBindingFilter::any().with_operation(AclOperation::Unknown(0));
+    assert!(matches!(
+        admin.delete_acls(now, [unknown_op.clone()]),
+        Err(Misuse::InvalidAcl { .. })
+    ));
+    assert!(matches!(
+        admin.describe_acls(now, unknown_op),
+        Err(Misuse::InvalidAcl { .. })
+    ));
+    assert!(admin.create_acls(now, []).is_err());
+    assert!(admin.delete_acls(now, []).is_err());
+}
+
+#[test]
+fn scram_mistakes_are_refused_with_the_user_named() {
+    use kafka_state::admin::{ScramChange, ScramMechanism};
+    use kafka_state::Misuse;
+    let mut sim = Sim::new(1, 1);
+    let now = sim.now;
+    let mut admin = sim.client.admin();
+    let up = |user: &str, m, i, pw: &str| ScramChange::upsert(user, m, i, pw);
+    let cases = [
+        vec![up("", ScramMechanism::Sha256, 4096, "pw")],
+        vec![up("bob", ScramMechanism::Sha256, 4095, "pw")],
+        vec![up("bob", ScramMechanism::Sha512, 16_385, "pw")],
+        vec![up("bob", ScramMechanism::Sha256, 4096, "")],
+        vec![up("bob", ScramMechanism::Unknown(3), 4096, "pw")],
+        vec![
+            up("bob", ScramMechanism::Sha256, 4096, "pw"),
+            ScramChange::delete("bob", ScramMechanism::Sha256),
+        ],
+    ];
+    for (i, changes) in cases.into_iter().enumerate() {
+        match admin.alter_user_scram_credentials(now, changes) {
+            Err(Misuse::InvalidScramChange { .. }) => {}
+            other => panic!("case {i}: {other:?}"),
+        }
+    }
+    assert!(admin.alter_user_scram_credentials(now, []).is_err());
+    assert!(admin.describe_user_scram_credentials(now, [""]).is_err());
+    // The password is not in the change's debug output.
+    let shown = format!("{:?}", up("bob", ScramMechanism::Sha256, 4096, "hunter2"));
+    assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+#[test]
+fn quota_mistakes_are_refused_with_the_entity_named() {
+    use kafka_state::admin::{QuotaEntity, QuotaFilter, QuotaMatch, QuotaOp};
+    use kafka_state::Misuse;
+    let mut sim = Sim::new(1, 1);
+    let now = sim.now;
+    let mut admin = sim.client.admin();
+    let alice = || QuotaEntity::new().with_user("alice");
+    let rate = |v: f64| QuotaOp::Set("producer_byte_rate".into(), v);
+    let cases = [
+        vec![(QuotaEntity::new(), vec![rate(1.0)])],
+        vec![(alice(), vec![])],
+        vec![(alice(), vec![rate(f64::NAN)])],
+        vec![(alice(), vec![rate(0.0)])],
+        vec![(alice(), vec![QuotaOp::Set(String::new(), 1.0)])],
+        vec![(
+            alice(),
+            vec![rate(1.0), QuotaOp::Remove("producer_byte_rate".into())],
+        )],
+        vec![(alice(), vec![rate(1.0)]), (alice(), vec![rate(2.0)])],
+        vec![(QuotaEntity::new().with("", None), vec![rate(1.0)])],
+    ];
+    for (i, changes) in cases.into_iter().enumerate() {
+        match admin.alter_client_quotas(now, changes, false) {
+            Err(Misuse::InvalidQuota { .. }) => {}
+            other => panic!("case {i}: {other:?}"),
+        }
+    }
+    assert!(admin.alter_client_quotas(now, [], false).is_err());
+    let twice = QuotaFilter::any()
+        .with("user", QuotaMatch::Any)
+        .with("user", QuotaMatch::Default);
+    assert!(matches!(
+        admin.describe_client_quotas(now, twice),
+        Err(Misuse::InvalidQuota { .. })
+    ));
+}

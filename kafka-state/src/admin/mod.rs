@@ -1,13 +1,21 @@
 //! Admin commands: create and delete topics, fetch metadata, add
 //! partitions, describe and change configs, delete records, describe the
-//! cluster and its features, and administer consumer groups. Reached
+//! cluster and its features, administer consumer groups, ACLs, SCRAM
+//! credentials and client quotas. Reached
 //! through the borrowed handle [`Client::admin`](crate::Client::admin);
 //! results arrive as [`Event::AdminResult`]. Commands over several items
 //! answer each item on its own.
 
+mod acl;
 mod groups;
 mod ops;
+mod quota;
+mod scram;
 
+pub use acl::{
+    AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome, AclPatternType, AclPermission,
+    AclResourceType,
+};
 pub use groups::{
     CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription,
 };
@@ -15,6 +23,10 @@ pub use ops::{
     AclOperation, AlterConfigOp, BrokerDescription, ClusterDescription, ConfigEntry,
     ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
     NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
+};
+pub use quota::{QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp, QuotaOutcome};
+pub use scram::{
+    ScramChange, ScramCredentialInfo, ScramMechanism, UserOutcome, UserScramCredentials,
 };
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -111,6 +123,23 @@ pub enum AdminOutcome {
     DescribeCluster(ClusterDescription),
     /// A broker's features ([`Admin::describe_features`]).
     DescribeFeatures(FeatureDescription),
+    /// Per binding, in the order asked ([`Admin::create_acls`]).
+    CreateAcls(Vec<AclOutcome>),
+    /// The bindings a filter matched ([`Admin::describe_acls`]).
+    DescribeAcls(Vec<AclBinding>),
+    /// Per filter, in the order asked, what it deleted
+    /// ([`Admin::delete_acls`]).
+    DeleteAcls(Vec<AclFilterOutcome>),
+    /// Per user asked (every user if none was named)
+    /// ([`Admin::describe_user_scram_credentials`]).
+    DescribeUserScramCredentials(Vec<UserScramCredentials>),
+    /// Per user, in the order first named
+    /// ([`Admin::alter_user_scram_credentials`]).
+    AlterUserScramCredentials(Vec<UserOutcome>),
+    /// The quotas a filter matched ([`Admin::describe_client_quotas`]).
+    DescribeClientQuotas(Vec<QuotaEntry>),
+    /// Per entity, in the order asked ([`Admin::alter_client_quotas`]).
+    AlterClientQuotas(Vec<QuotaOutcome>),
     /// A command about the cluster as a whole that the broker refused.
     Refused {
         /// Why.
@@ -440,6 +469,197 @@ impl Admin<'_> {
         self.start_ops(now, op, vec![ops::Key::Cluster])
     }
 
+    /// Creates ACLs; any broker takes them (Kafka forwards to the
+    /// controller). Per binding, the outcome.
+    pub fn create_acls(
+        &mut self,
+        now: Instant,
+        bindings: impl IntoIterator<Item = AclBinding>,
+    ) -> Result<RequestId, Misuse> {
+        let bindings: Vec<AclBinding> = bindings.into_iter().collect();
+        if bindings.is_empty() {
+            return Err(Misuse::InvalidConfig("no ACL bindings given"));
+        }
+        for b in &bindings {
+            if let Some(reason) = b.problem() {
+                return Err(Misuse::InvalidAcl {
+                    acl: b.to_string(),
+                    reason,
+                });
+            }
+        }
+        let keys = bindings.into_iter().map(ops::Key::Acl).collect();
+        self.start_ops(now, ops::Op::CreateAcls, keys)
+    }
+
+    /// The ACLs `filter` matches.
+    pub fn describe_acls(
+        &mut self,
+        now: Instant,
+        filter: AclBindingFilter,
+    ) -> Result<RequestId, Misuse> {
+        check_acl_filter(&filter)?;
+        self.start_ops(
+            now,
+            ops::Op::DescribeAcls,
+            vec![ops::Key::AclFilter(filter)],
+        )
+    }
+
+    /// Deletes every ACL each filter matches. Per filter, the bindings it
+    /// matched and whether each was deleted.
+    pub fn delete_acls(
+        &mut self,
+        now: Instant,
+        filters: impl IntoIterator<Item = AclBindingFilter>,
+    ) -> Result<RequestId, Misuse> {
+        let filters: Vec<AclBindingFilter> = filters.into_iter().collect();
+        if filters.is_empty() {
+            return Err(Misuse::InvalidConfig("no ACL filters given"));
+        }
+        for f in &filters {
+            check_acl_filter(f)?;
+        }
+        let keys = filters.into_iter().map(ops::Key::AclFilter).collect();
+        self.start_ops(now, ops::Op::DeleteAcls, keys)
+    }
+
+    /// Describes the SCRAM credentials (mechanisms and iterations, never
+    /// secrets) of `users`, or of every user if `users` is empty.
+    pub fn describe_user_scram_credentials<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        users: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Misuse> {
+        let users: Vec<String> = users.into_iter().map(Into::into).collect();
+        if users.iter().any(String::is_empty) {
+            return Err(Misuse::InvalidScramChange {
+                user: String::new(),
+                reason: "the user name is empty",
+            });
+        }
+        let users = (!users.is_empty()).then_some(users);
+        self.start_ops(
+            now,
+            ops::Op::DescribeScram,
+            vec![ops::Key::ScramUsers(users)],
+        )
+    }
+
+    /// Sets or removes users' SCRAM credentials; any broker takes them
+    /// (Kafka forwards to the controller). The salt is drawn from the
+    /// client's generator and only the salted password is sent. Per
+    /// user, the outcome.
+    pub fn alter_user_scram_credentials(
+        &mut self,
+        now: Instant,
+        changes: impl IntoIterator<Item = ScramChange>,
+    ) -> Result<RequestId, Misuse> {
+        let changes: Vec<ScramChange> = changes.into_iter().collect();
+        if changes.is_empty() {
+            return Err(Misuse::InvalidConfig("no SCRAM credential changes given"));
+        }
+        let mut seen = BTreeSet::new();
+        for c in &changes {
+            let reason = c.problem().or_else(|| {
+                (!seen.insert((c.user().to_string(), c.mechanism())))
+                    .then_some("the user's mechanism is changed twice")
+            });
+            if let Some(reason) = reason {
+                return Err(Misuse::InvalidScramChange {
+                    user: c.user().to_string(),
+                    reason,
+                });
+            }
+        }
+        // One key per user, in the order first named: Kafka answers per user.
+        let mut keys: Vec<(String, Vec<scram::SaltedChange>)> = Vec::new();
+        for c in changes {
+            let salted = match &c {
+                ScramChange::Upsert {
+                    mechanism,
+                    iterations,
+                    password,
+                    ..
+                } => {
+                    let salt = self.client.random_bytes(32);
+                    let salted_password = crate::sasl::salted_password(
+                        *mechanism == ScramMechanism::Sha512,
+                        password,
+                        &salt,
+                        *iterations,
+                    );
+                    scram::SaltedChange::Upsert {
+                        mechanism: *mechanism,
+                        // Checked above to be at most 16384.
+                        iterations: i32::try_from(*iterations).unwrap_or(i32::MAX),
+                        salt: salt.into(),
+                        salted_password: salted_password.into(),
+                    }
+                }
+                ScramChange::Delete { mechanism, .. } => scram::SaltedChange::Delete(*mechanism),
+            };
+            match keys.iter_mut().find(|(u, _)| u == c.user()) {
+                Some((_, list)) => list.push(salted),
+                None => keys.push((c.user().to_string(), vec![salted])),
+            }
+        }
+        let keys = keys
+            .into_iter()
+            .map(|(u, c)| ops::Key::ScramUser(u, c))
+            .collect();
+        self.start_ops(now, ops::Op::AlterScram, keys)
+    }
+
+    /// The client quotas `filter` matches.
+    pub fn describe_client_quotas(
+        &mut self,
+        now: Instant,
+        filter: QuotaFilter,
+    ) -> Result<RequestId, Misuse> {
+        if let Some(reason) = filter.problem() {
+            return Err(Misuse::InvalidQuota {
+                entity: format!("{filter:?}"),
+                reason,
+            });
+        }
+        self.start_ops(
+            now,
+            ops::Op::DescribeQuotas,
+            vec![ops::Key::QuotaFilter(filter)],
+        )
+    }
+
+    /// Sets or removes client quotas, each entity on its own; with
+    /// `validate_only` the broker only checks. Per entity, the outcome.
+    pub fn alter_client_quotas(
+        &mut self,
+        now: Instant,
+        changes: impl IntoIterator<Item = (QuotaEntity, Vec<QuotaOp>)>,
+        validate_only: bool,
+    ) -> Result<RequestId, Misuse> {
+        let changes: Vec<(QuotaEntity, Vec<QuotaOp>)> = changes.into_iter().collect();
+        if changes.is_empty() {
+            return Err(Misuse::InvalidConfig("no quota changes given"));
+        }
+        let mut seen = BTreeSet::new();
+        for (entity, ops) in &changes {
+            let reason = quota::problem(entity, ops)
+                .or_else(|| (!seen.insert(entity)).then_some("the entity is named twice"));
+            if let Some(reason) = reason {
+                return Err(Misuse::InvalidQuota {
+                    entity: entity.to_string(),
+                    reason,
+                });
+            }
+        }
+        let keys = changes
+            .into_iter()
+            .map(|(e, ops)| ops::Key::Quota(e, ops))
+            .collect();
+        self.start_ops(now, ops::Op::AlterQuotas { validate_only }, keys)
+    }
+
     fn start_ops(
         &mut self,
         now: Instant,
@@ -705,6 +925,16 @@ impl AdminState {
             },
             changed,
         ))
+    }
+}
+
+fn check_acl_filter(filter: &AclBindingFilter) -> Result<(), Misuse> {
+    match filter.problem() {
+        Some(reason) => Err(Misuse::InvalidAcl {
+            acl: filter.to_string(),
+            reason,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Admin commands over resources that live on particular brokers:
-//! configs, partitions, records, the cluster and its features.
+//! configs, partitions, records, the cluster and its features; and the
+//! cluster-wide security state (ACLs, SCRAM credentials, client quotas),
+//! which any broker takes and Kafka forwards to the controller.
 //!
 //! A command is a list of items (a config resource, a topic, a partition,
 //! the cluster). Each item is routed on its own: a broker's configs to
@@ -14,18 +16,28 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use kafka_proto::messages::alter_user_scram_credentials_request::{
+    ScramCredentialDeletion, ScramCredentialUpsertion,
+};
+use kafka_proto::messages::create_acls_request::AclCreation;
 use kafka_proto::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
 };
+use kafka_proto::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_proto::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_proto::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_proto::messages::describe_user_scram_credentials_request::UserName;
 use kafka_proto::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_proto::messages::metadata_request::MetadataRequestTopic;
+use kafka_proto::messages::{alter_client_quotas_request, describe_client_quotas_request};
 use kafka_proto::messages::{
-    ApiVersionsRequest, CreatePartitionsRequest, DeleteRecordsRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, IncrementalAlterConfigsRequest, MetadataRequest,
+    AlterClientQuotasRequest, AlterUserScramCredentialsRequest, ApiVersionsRequest,
+    CreateAclsRequest, CreatePartitionsRequest, DeleteAclsRequest, DeleteRecordsRequest,
+    DescribeAclsRequest, DescribeClientQuotasRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeUserScramCredentialsRequest, IncrementalAlterConfigsRequest,
+    MetadataRequest,
 };
 use kafka_proto::{ErrorCode, RequestBody, ResponseBody};
 
@@ -35,6 +47,11 @@ use crate::metadata::ClusterMetadata;
 use crate::router::{Inbound, Outbound, RequestId, Target};
 use crate::{Event, TopicPartition};
 
+use super::acl::{binding_from, AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome};
+use super::quota::{QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp, QuotaOutcome};
+use super::scram::{
+    SaltedChange, ScramCredentialInfo, ScramMechanism, UserOutcome, UserScramCredentials,
+};
 use super::AdminOutcome;
 
 /// Something that has configs.
@@ -291,7 +308,7 @@ pub struct BrokerDescription {
 
 /// An operation an ACL can allow (what
 /// [`ClusterDescription::authorized_operations`] lists).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum AclOperation {
     /// Every operation.
@@ -322,6 +339,8 @@ pub enum AclOperation {
     DescribeTokens,
     /// Two-phase commit (KIP-939).
     TwoPhaseCommit,
+    /// A code this client does not know.
+    Unknown(i8),
 }
 
 impl AclOperation {
@@ -373,7 +392,34 @@ impl AclOperation {
             Self::CreateTokens => "CREATE_TOKENS",
             Self::DescribeTokens => "DESCRIBE_TOKENS",
             Self::TwoPhaseCommit => "TWO_PHASE_COMMIT",
+            Self::Unknown(_) => "UNKNOWN",
         }
+    }
+
+    /// The protocol code: the operation's bit in an authorized set.
+    pub(crate) fn code(self) -> i8 {
+        match self {
+            Self::Unknown(c) => c,
+            op => Self::BITS
+                .iter()
+                .find(|(_, o)| *o == op)
+                .map_or(0, |&(bit, _)| bit as i8),
+        }
+    }
+
+    pub(crate) fn from_code(code: i8) -> Self {
+        Self::BITS
+            .iter()
+            .find(|&&(bit, _)| i64::from(bit) == i64::from(code))
+            .map_or(Self::Unknown(code), |&(_, op)| op)
+    }
+
+    /// Parses Kafka's name, in any case.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::BITS
+            .iter()
+            .map(|&(_, op)| op)
+            .find(|op| op.name().eq_ignore_ascii_case(s))
     }
 }
 
@@ -450,6 +496,15 @@ pub(crate) enum Op {
     DescribeFeatures {
         node: Option<i32>,
     },
+    CreateAcls,
+    DescribeAcls,
+    DeleteAcls,
+    DescribeScram,
+    AlterScram,
+    DescribeQuotas,
+    AlterQuotas {
+        validate_only: bool,
+    },
 }
 
 /// One thing a command asks about, with what it needs to ask.
@@ -462,6 +517,16 @@ pub(crate) enum Key {
     Records(TopicPartition, i64),
     /// The cluster as a whole.
     Cluster,
+    /// An ACL to create.
+    Acl(AclBinding),
+    /// ACLs to describe or delete.
+    AclFilter(AclBindingFilter),
+    /// The users whose SCRAM credentials to describe (`None`: all).
+    ScramUsers(Option<Vec<String>>),
+    /// A user's SCRAM credential changes.
+    ScramUser(String, Vec<SaltedChange>),
+    QuotaFilter(QuotaFilter),
+    Quota(QuotaEntity, Vec<QuotaOp>),
 }
 
 /// An item's final answer.
@@ -472,6 +537,10 @@ enum Answer {
     LowWatermark(i64),
     Cluster(ClusterDescription),
     Features(FeatureDescription),
+    Acls(Vec<AclBinding>),
+    AclsDeleted(Vec<AclOutcome>),
+    Scram(Vec<UserScramCredentials>),
+    Quotas(Vec<QuotaEntry>),
 }
 
 #[derive(Debug)]
@@ -922,14 +991,87 @@ impl Job {
                     })
                     .collect(),
             ),
-            Op::DescribeCluster { .. } | Op::DescribeFeatures { .. } => {
-                match items.into_iter().next().map(|(_, a)| a) {
-                    Some(Answer::Cluster(c)) => AdminOutcome::DescribeCluster(c),
-                    Some(Answer::Features(f)) => AdminOutcome::DescribeFeatures(f),
-                    Some(Answer::Code(code, message)) => AdminOutcome::Refused { code, message },
-                    _ => return Err(RequestError::Timeout),
-                }
-            }
+            Op::CreateAcls => AdminOutcome::CreateAcls(
+                items
+                    .into_iter()
+                    .filter_map(|(key, a)| match (key, a) {
+                        (Key::Acl(binding), Answer::Code(error, message)) => Some(AclOutcome {
+                            binding,
+                            error,
+                            message,
+                        }),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Op::DeleteAcls => AdminOutcome::DeleteAcls(
+                items
+                    .into_iter()
+                    .filter_map(|(key, a)| {
+                        let Key::AclFilter(filter) = key else {
+                            return None;
+                        };
+                        Some(match a {
+                            Answer::AclsDeleted(deleted) => AclFilterOutcome {
+                                filter,
+                                error: ErrorCode::None,
+                                message: None,
+                                deleted,
+                            },
+                            Answer::Code(error, message) => AclFilterOutcome {
+                                filter,
+                                error,
+                                message,
+                                deleted: Vec::new(),
+                            },
+                            _ => return None,
+                        })
+                    })
+                    .collect(),
+            ),
+            Op::AlterScram => AdminOutcome::AlterUserScramCredentials(
+                items
+                    .into_iter()
+                    .filter_map(|(key, a)| match (key, a) {
+                        (Key::ScramUser(user, _), Answer::Code(error, message)) => {
+                            Some(UserOutcome {
+                                user,
+                                error,
+                                message,
+                            })
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Op::AlterQuotas { .. } => AdminOutcome::AlterClientQuotas(
+                items
+                    .into_iter()
+                    .filter_map(|(key, a)| match (key, a) {
+                        (Key::Quota(entity, _), Answer::Code(error, message)) => {
+                            Some(QuotaOutcome {
+                                entity,
+                                error,
+                                message,
+                            })
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Op::DescribeQuotas
+            | Op::DescribeScram
+            | Op::DescribeAcls
+            | Op::DescribeCluster { .. }
+            | Op::DescribeFeatures { .. } => match items.into_iter().next().map(|(_, a)| a) {
+                Some(Answer::Cluster(c)) => AdminOutcome::DescribeCluster(c),
+                Some(Answer::Features(f)) => AdminOutcome::DescribeFeatures(f),
+                Some(Answer::Acls(a)) => AdminOutcome::DescribeAcls(a),
+                Some(Answer::Scram(u)) => AdminOutcome::DescribeUserScramCredentials(u),
+                Some(Answer::Quotas(q)) => AdminOutcome::DescribeClientQuotas(q),
+                Some(Answer::Code(code, message)) => AdminOutcome::Refused { code, message },
+                _ => return Err(RequestError::Timeout),
+            },
         })
     }
 }
@@ -1031,6 +1173,182 @@ fn request(op: &Op, keys: &[&Key]) -> RequestBody {
             .with_include_cluster_authorized_operations(*authorized_operations)
             .with_endpoint_type(1)
             .into(),
+        Op::CreateAcls => CreateAclsRequest::default()
+            .with_creations(
+                keys.iter()
+                    .filter_map(|k| match k {
+                        Key::Acl(b) => Some(
+                            AclCreation::default()
+                                .with_resource_type(b.resource_type.code())
+                                .with_resource_name(b.resource_name.clone())
+                                .with_resource_pattern_type(b.pattern_type.code())
+                                .with_principal(b.principal.clone())
+                                .with_host(b.host.clone())
+                                .with_operation(b.operation.code())
+                                .with_permission_type(b.permission.code()),
+                        ),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+            .into(),
+        Op::DescribeAcls => {
+            // One filter per command: the request carries only one.
+            let filter = keys
+                .iter()
+                .find_map(|k| match k {
+                    Key::AclFilter(f) => Some(f.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let (resource_type, pattern_type, operation, permission) = filter.codes();
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(resource_type)
+                .with_resource_name_filter(filter.resource_name)
+                .with_pattern_type_filter(pattern_type)
+                .with_principal_filter(filter.principal)
+                .with_host_filter(filter.host)
+                .with_operation(operation)
+                .with_permission_type(permission)
+                .into()
+        }
+        Op::DeleteAcls => DeleteAclsRequest::default()
+            .with_filters(
+                keys.iter()
+                    .filter_map(|k| match k {
+                        Key::AclFilter(f) => {
+                            let (resource_type, pattern_type, operation, permission) = f.codes();
+                            Some(
+                                DeleteAclsFilter::default()
+                                    .with_resource_type_filter(resource_type)
+                                    .with_resource_name_filter(f.resource_name.clone())
+                                    .with_pattern_type_filter(pattern_type)
+                                    .with_principal_filter(f.principal.clone())
+                                    .with_host_filter(f.host.clone())
+                                    .with_operation(operation)
+                                    .with_permission_type(permission),
+                            )
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            )
+            .into(),
+        Op::DescribeQuotas => {
+            let filter = keys
+                .iter()
+                .find_map(|k| match k {
+                    Key::QuotaFilter(f) => Some(f.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            DescribeClientQuotasRequest::default()
+                .with_strict(filter.strict)
+                .with_components(
+                    filter
+                        .components
+                        .into_iter()
+                        .map(|(t, m)| {
+                            let (match_type, name) = match m {
+                                QuotaMatch::Exact(n) => (0, Some(n)),
+                                QuotaMatch::Default => (1, None),
+                                QuotaMatch::Any => (2, None),
+                            };
+                            describe_client_quotas_request::ComponentData::default()
+                                .with_entity_type(t)
+                                .with_match_type(match_type)
+                                .with_match(name)
+                        })
+                        .collect(),
+                )
+                .into()
+        }
+        Op::AlterQuotas { validate_only } => AlterClientQuotasRequest::default()
+            .with_validate_only(*validate_only)
+            .with_entries(
+                keys.iter()
+                    .filter_map(|k| match k {
+                        Key::Quota(entity, ops) => Some(
+                            alter_client_quotas_request::EntryData::default()
+                                .with_entity(
+                                    entity
+                                        .components
+                                        .iter()
+                                        .map(|(t, n)| {
+                                            alter_client_quotas_request::EntityData::default()
+                                                .with_entity_type(t.clone())
+                                                .with_entity_name(n.clone())
+                                        })
+                                        .collect(),
+                                )
+                                .with_ops(
+                                    ops.iter()
+                                        .map(|op| {
+                                            let (value, remove) = match op {
+                                                QuotaOp::Set(_, v) => (*v, false),
+                                                QuotaOp::Remove(_) => (0.0, true),
+                                            };
+                                            alter_client_quotas_request::OpData::default()
+                                                .with_key(op.key().to_string())
+                                                .with_value(value)
+                                                .with_remove(remove)
+                                        })
+                                        .collect(),
+                                ),
+                        ),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+            .into(),
+        Op::DescribeScram => {
+            let users = keys.iter().find_map(|k| match k {
+                Key::ScramUsers(u) => u.clone(),
+                _ => None,
+            });
+            DescribeUserScramCredentialsRequest::default()
+                .with_users(users.map(|u| {
+                    u.into_iter()
+                        .map(|name| UserName::default().with_name(name))
+                        .collect()
+                }))
+                .into()
+        }
+        Op::AlterScram => {
+            let mut deletions = Vec::new();
+            let mut upsertions = Vec::new();
+            for k in keys {
+                let Key::ScramUser(user, changes) = k else {
+                    continue;
+                };
+                for c in changes {
+                    match c {
+                        SaltedChange::Delete(m) => deletions.push(
+                            ScramCredentialDeletion::default()
+                                .with_name(user.clone())
+                                .with_mechanism(m.code()),
+                        ),
+                        SaltedChange::Upsert {
+                            mechanism,
+                            iterations,
+                            salt,
+                            salted_password,
+                        } => upsertions.push(
+                            ScramCredentialUpsertion::default()
+                                .with_name(user.clone())
+                                .with_mechanism(mechanism.code())
+                                .with_iterations(*iterations)
+                                .with_salt(salt.clone())
+                                .with_salted_password(salted_password.clone()),
+                        ),
+                    }
+                }
+            }
+            AlterUserScramCredentialsRequest::default()
+                .with_deletions(deletions)
+                .with_upsertions(upsertions)
+                .into()
+        }
         Op::DescribeFeatures { .. } => ApiVersionsRequest::default()
             .with_client_software_name(crate::conn::SOFTWARE_NAME.into())
             .with_client_software_version(crate::conn::SOFTWARE_VERSION.into())
@@ -1226,6 +1544,169 @@ fn answer(op: &Op, keys: &[Key], body: ResponseBody) -> Vec<Step> {
                 })
             })]
         }
+        // Creations and filters are answered in the order sent.
+        (Op::CreateAcls, ResponseBody::CreateAcls(r)) => {
+            let mut results = r.results.into_iter();
+            keys.iter()
+                .map(|_| match results.next() {
+                    Some(res) => {
+                        let code = ErrorCode::from_code(res.error_code);
+                        let message = res.error_message;
+                        step(code, message.clone(), || Answer::Code(code, message))
+                    }
+                    None => missing(),
+                })
+                .collect()
+        }
+        (Op::DescribeAcls, ResponseBody::DescribeAcls(r)) => {
+            let code = ErrorCode::from_code(r.error_code);
+            vec![step(code, r.error_message, || {
+                let mut bindings: Vec<AclBinding> = r
+                    .resources
+                    .into_iter()
+                    .flat_map(|res| {
+                        res.acls.into_iter().map(move |a| {
+                            binding_from(
+                                res.resource_type,
+                                res.resource_name.clone(),
+                                res.pattern_type,
+                                a.principal,
+                                a.host,
+                                a.operation,
+                                a.permission_type,
+                            )
+                        })
+                    })
+                    .collect();
+                bindings.sort();
+                Answer::Acls(bindings)
+            })]
+        }
+        (Op::DeleteAcls, ResponseBody::DeleteAcls(r)) => {
+            let mut results = r.filter_results.into_iter();
+            keys.iter()
+                .map(|_| match results.next() {
+                    Some(res) => {
+                        let code = ErrorCode::from_code(res.error_code);
+                        step(code, res.error_message, || {
+                            Answer::AclsDeleted(
+                                res.matching_acls
+                                    .into_iter()
+                                    .map(|m| AclOutcome {
+                                        error: ErrorCode::from_code(m.error_code),
+                                        message: m.error_message,
+                                        binding: binding_from(
+                                            m.resource_type,
+                                            m.resource_name,
+                                            m.pattern_type,
+                                            m.principal,
+                                            m.host,
+                                            m.operation,
+                                            m.permission_type,
+                                        ),
+                                    })
+                                    .collect(),
+                            )
+                        })
+                    }
+                    None => missing(),
+                })
+                .collect()
+        }
+        (Op::DescribeScram, ResponseBody::DescribeUserScramCredentials(r)) => {
+            let code = ErrorCode::from_code(r.error_code);
+            vec![step(code, r.error_message, || {
+                Answer::Scram(
+                    r.results
+                        .into_iter()
+                        .map(|u| UserScramCredentials {
+                            user: u.user,
+                            error: ErrorCode::from_code(u.error_code),
+                            message: u.error_message,
+                            credentials: u
+                                .credential_infos
+                                .into_iter()
+                                .map(|c| ScramCredentialInfo {
+                                    mechanism: ScramMechanism::from_code(c.mechanism),
+                                    iterations: c.iterations,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                )
+            })]
+        }
+        (Op::AlterScram, ResponseBody::AlterUserScramCredentials(r)) => {
+            let mut results: BTreeMap<String, _> =
+                r.results.into_iter().map(|u| (u.user.clone(), u)).collect();
+            keys.iter()
+                .map(|k| {
+                    let Key::ScramUser(user, _) = k else {
+                        return missing();
+                    };
+                    match results.remove(user) {
+                        Some(u) => {
+                            let code = ErrorCode::from_code(u.error_code);
+                            let message = u.error_message;
+                            step(code, message.clone(), || Answer::Code(code, message))
+                        }
+                        None => missing(),
+                    }
+                })
+                .collect()
+        }
+        (Op::DescribeQuotas, ResponseBody::DescribeClientQuotas(r)) => {
+            let code = ErrorCode::from_code(r.error_code);
+            vec![step(code, r.error_message, || {
+                let mut entries: Vec<QuotaEntry> = r
+                    .entries
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|e| QuotaEntry {
+                        entity: QuotaEntity {
+                            components: e
+                                .entity
+                                .into_iter()
+                                .map(|c| (c.entity_type, c.entity_name))
+                                .collect(),
+                        },
+                        values: e.values.into_iter().map(|v| (v.key, v.value)).collect(),
+                    })
+                    .collect();
+                entries.sort_by(|a, b| a.entity.cmp(&b.entity));
+                Answer::Quotas(entries)
+            })]
+        }
+        (Op::AlterQuotas { .. }, ResponseBody::AlterClientQuotas(r)) => {
+            let mut results: BTreeMap<QuotaEntity, _> = r
+                .entries
+                .into_iter()
+                .map(|e| {
+                    let entity = QuotaEntity {
+                        components: e
+                            .entity
+                            .into_iter()
+                            .map(|c| (c.entity_type, c.entity_name))
+                            .collect(),
+                    };
+                    (entity, (e.error_code, e.error_message))
+                })
+                .collect();
+            keys.iter()
+                .map(|k| {
+                    let Key::Quota(entity, _) = k else {
+                        return missing();
+                    };
+                    match results.remove(entity) {
+                        Some((code, message)) => {
+                            let code = ErrorCode::from_code(code);
+                            step(code, message.clone(), || Answer::Code(code, message))
+                        }
+                        None => missing(),
+                    }
+                })
+                .collect()
+        }
         // The connection decodes the body of the API it sent.
         _ => keys.iter().map(|_| missing()).collect(),
     }
@@ -1250,6 +1731,82 @@ mod tests {
                 AclOperation::AlterConfigs
             ])
         );
+    }
+
+    #[test]
+    fn acl_answers_are_read_in_order_with_errors_per_binding() {
+        use super::super::acl::{AclPermission, AclResourceType};
+        use kafka_proto::messages::create_acls_response::AclCreationResult;
+        use kafka_proto::messages::delete_acls_response::{
+            DeleteAclsFilterResult, DeleteAclsMatchingAcl,
+        };
+        use kafka_proto::messages::{CreateAclsResponse, DeleteAclsResponse};
+        let binding = |name: &str| {
+            AclBinding::new(
+                AclResourceType::Topic,
+                name,
+                "User:a",
+                AclOperation::Read,
+                AclPermission::Allow,
+            )
+        };
+        let keys = vec![Key::Acl(binding("x")), Key::Acl(binding("y"))];
+        let body = ResponseBody::CreateAcls(CreateAclsResponse::default().with_results(vec![
+            AclCreationResult::default(),
+            AclCreationResult::default()
+                .with_error_code(ErrorCode::InvalidRequest.code())
+                .with_error_message(Some("no".into())),
+        ]));
+        let steps = answer(&Op::CreateAcls, &keys, body);
+        assert!(matches!(
+            steps[0],
+            Step::Done(Answer::Code(ErrorCode::None, _))
+        ));
+        assert!(matches!(
+            &steps[1],
+            Step::Done(Answer::Code(ErrorCode::InvalidRequest, Some(m))) if m == "no"
+        ));
+
+        let filters = vec![
+            Key::AclFilter(AclBindingFilter::any()),
+            Key::AclFilter(binding("z").to_filter()),
+        ];
+        let matched = |name: &str, code: ErrorCode| {
+            DeleteAclsMatchingAcl::default()
+                .with_error_code(code.code())
+                .with_resource_type(2)
+                .with_resource_name(name.into())
+                .with_pattern_type(3)
+                .with_principal("User:a".into())
+                .with_host("*".into())
+                .with_operation(3)
+                .with_permission_type(3)
+        };
+        let body =
+            ResponseBody::DeleteAcls(DeleteAclsResponse::default().with_filter_results(vec![
+                DeleteAclsFilterResult::default().with_matching_acls(vec![
+                    matched("x", ErrorCode::None),
+                    matched("y", ErrorCode::SecurityDisabled),
+                ]),
+                DeleteAclsFilterResult::default()
+                    .with_error_code(ErrorCode::ClusterAuthorizationFailed.code()),
+            ]));
+        let steps = answer(&Op::DeleteAcls, &filters, body);
+        let Step::Done(Answer::AclsDeleted(deleted)) = &steps[0] else {
+            panic!("not deleted")
+        };
+        assert_eq!(deleted[0].binding, binding("x"));
+        assert_eq!(deleted[0].error, ErrorCode::None);
+        assert_eq!(deleted[1].error, ErrorCode::SecurityDisabled);
+        assert!(matches!(
+            steps[1],
+            Step::Done(Answer::Code(ErrorCode::ClusterAuthorizationFailed, _))
+        ));
+        // A short answer leaves the filter it skipped to be asked again.
+        let short = ResponseBody::DeleteAcls(DeleteAclsResponse::default());
+        assert!(answer(&Op::DeleteAcls, &filters, short)
+            .iter()
+            .all(|s| matches!(s, Step::Retry(..))));
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! Passwords and tokens never appear in `Debug` output, logs or errors.
 
 mod scram;
+pub(crate) use scram::salted_password;
 
 use std::fmt;
 use std::time::{Duration, Instant};
