@@ -628,7 +628,11 @@ impl Client {
             return false;
         };
         let pending = self.producer.pending_records();
-        let in_flight = self.producer.in_flight_batches();
+        // A walk over every partition: only an abort reads it.
+        let in_flight = match txn.state() {
+            crate::producer::TxnState::Aborting => self.producer.in_flight_batches(),
+            _ => 0,
+        };
         let Some(link) = self.producer.txn.as_mut() else {
             return false;
         };

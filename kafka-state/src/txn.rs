@@ -424,7 +424,8 @@ pub(crate) struct TxnManager {
     /// cooperation (only ever more than the truth: no record is sent
     /// while a commit waits for this to reach zero).
     pending: usize,
-    /// The producer's batches sent and not answered, likewise.
+    /// The producer's batches sent and not answered, likewise (counted
+    /// only while aborting, the one state that reads it).
     batches_in_flight: usize,
     /// `added` changed since the link last got it.
     added_changed: bool,
