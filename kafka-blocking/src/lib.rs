@@ -97,6 +97,10 @@ pub use producer::Producer;
 
 use crate::driver::{Core, Input, Job, Shared};
 
+/// How many statistics snapshots wait for a slow reader of
+/// [`Client::stats_events`].
+pub const STATS_BACKLOG: usize = 16;
+
 /// Extra time a call waits beyond the core's own timeout, so the core's
 /// typed error (not [`Error::Timeout`]) is what the caller sees.
 const GRACE: Duration = Duration::from_secs(1);
@@ -194,6 +198,29 @@ impl Client {
             },
             self.handle.timeout,
         )
+    }
+
+    /// A snapshot of the client's statistics: per broker connection
+    /// (state, requests, bytes, round-trip times, throttling), per
+    /// partition (producer queue, consumer position and lag), the group
+    /// member and totals.
+    pub fn stats(&self) -> Result<ClientStats, Error> {
+        self.handle.shared.stats()
+    }
+
+    /// Statistics snapshots every
+    /// [`Config::stats_interval`](kafka_state::Config::stats_interval)
+    /// (none if it is not set). The newest [`STATS_BACKLOG`] wait for a
+    /// slow reader; later ones are dropped until it catches up.
+    pub fn stats_events(&self) -> Result<mpsc::Receiver<Arc<ClientStats>>, Error> {
+        let (tx, rx) = mpsc::sync_channel(STATS_BACKLOG);
+        self.handle.shared.on_stats(Box::new(move |s| {
+            !matches!(
+                tx.try_send(s.clone()),
+                Err(mpsc::TrySendError::Disconnected(_))
+            )
+        }))?;
+        Ok(rx)
     }
 
     /// A producer on this client.

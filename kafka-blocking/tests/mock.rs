@@ -1142,3 +1142,41 @@ fn acl_scram_and_quota_calls_are_unsupported_on_the_mock() {
     ));
     client.close();
 }
+
+#[test]
+fn stats_count_deliveries_and_arrive_every_interval() {
+    let mock = mock(1);
+    let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+    config.stats_interval = Some(Duration::from_millis(100));
+    let client = Client::connect(config).unwrap();
+    let events = client.stats_events().unwrap();
+    client.create_topic(NewTopic::new("stats", 1, 1)).unwrap();
+    let producer = client.producer();
+    let reports: Vec<_> = (0..20)
+        .map(|_| {
+            producer
+                .send(ProducerRecord::new("stats").with_value("v"))
+                .unwrap()
+        })
+        .collect();
+    for r in reports {
+        r.wait().unwrap();
+    }
+    let s = client.stats().unwrap();
+    assert_eq!(s.totals.records_delivered, 20);
+    assert_eq!(s.partitions.len(), 0, "nothing queued: {s:?}");
+    assert!(s
+        .brokers
+        .iter()
+        .any(|b| b.role == kafka_blocking::ConnRole::Producer && b.requests_sent >= 1));
+    let a = events.recv_timeout(Duration::from_secs(5)).unwrap();
+    let b = events.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(b.age_us > a.age_us && b.age_us >= 200_000);
+    client.close();
+    // The stream ends with the client.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while events.recv_timeout(Duration::from_secs(5)).is_ok() {
+        assert!(Instant::now() < deadline);
+    }
+    assert_eq!(client.stats_events().unwrap_err(), Error::Closed);
+}

@@ -15,6 +15,7 @@ mod produce;
 mod progress;
 mod quota;
 mod settings;
+mod stats;
 mod user;
 
 use std::process::ExitCode;
@@ -118,6 +119,11 @@ enum Command {
         /// Idempotent writes (needs --acks all).
         #[arg(long)]
         idempotent: bool,
+        /// Print a JSON statistics snapshot (brokers, partitions, group,
+        /// totals) to stderr every MS milliseconds; the same as -X
+        /// statistics.interval.ms.
+        #[arg(long = "stats-interval", value_name = "MS")]
+        stats_interval: Option<u64>,
     },
     /// Print records, one per line.
     Consume {
@@ -175,6 +181,11 @@ enum Command {
         /// -X isolation.level=..., which it overrides.
         #[arg(long, value_parser = ["read_committed", "read_uncommitted"])]
         isolation: Option<String>,
+        /// Print a JSON statistics snapshot (brokers, partitions, group,
+        /// totals) to stderr every MS milliseconds; the same as -X
+        /// statistics.interval.ms.
+        #[arg(long = "stats-interval", value_name = "MS")]
+        stats_interval: Option<u64>,
     },
     /// Copy a topic's records into another exactly once: a member of
     /// GROUP reads FROM (read_committed) and each transaction writes a
@@ -721,6 +732,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             compression,
             acks,
             idempotent,
+            stats_interval,
         } => {
             if partition.is_some_and(|p| p < 0) {
                 return Err(format!("-p: negative partition {}", partition.unwrap_or(0)));
@@ -750,9 +762,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 return Err("--idempotent needs --acks all".into());
             }
             config.producer.enable_idempotence = *idempotent;
+            let stats_wanted = stats::configure(&mut config, *stats_interval)?;
             let client = Client::connect(config)
                 .await
                 .map_err(|e| format!("cannot reach {}: {e}", cli.bootstrap))?;
+            let printer = stats::print(&client, stats_wanted)?;
             check_topic(&client, topic).await?;
             let n = produce::run(
                 &client,
@@ -767,6 +781,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await?;
             eprintln!("produced {n} records to {topic}");
             client.close().await;
+            stats::finish(&client, printer).await;
         }
         Command::Consume {
             topic,
@@ -779,6 +794,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             no_commit,
             isolation,
             regex,
+            stats_interval,
             ..
         } => {
             let start = consume::Start::parse(offset)?;
@@ -804,9 +820,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 config.consumer.isolation_level =
                     settings::isolation(level).map_err(|e| format!("--{e}"))?;
             }
+            let stats_wanted = stats::configure(&mut config, *stats_interval)?;
             let client = Client::connect(config)
                 .await
                 .map_err(|e| format!("cannot reach {}: {e}", cli.bootstrap))?;
+            let printer = stats::print(&client, stats_wanted)?;
             let n = consume::run(
                 &client,
                 consume::Options {
@@ -824,6 +842,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await?;
             eprintln!("consumed {n} records from {topic}");
             client.close().await;
+            stats::finish(&client, printer).await;
         }
         Command::Copy {
             from,

@@ -30,6 +30,7 @@ const KNOWN: &[&str] = &[
     "client.rack",
     "group.protocol",
     "group.remote.assignor",
+    "statistics.interval.ms",
 ];
 
 /// The assignors `partition.assignment.strategy` names, as the short
@@ -124,6 +125,10 @@ pub fn apply(config: &mut Config, setting: &str) -> Result<(), String> {
         "reconnect.backoff.max.ms" => config.reconnect_backoff_max = ms()?,
         "retry.backoff.ms" => config.retry_backoff = ms()?,
         "metadata.max.age.ms" => config.metadata_max_age = ms()?,
+        // 0 turns them off, as in librdkafka.
+        "statistics.interval.ms" => {
+            config.stats_interval = Some(ms()?).filter(|d| !d.is_zero());
+        }
         "max.in.flight.requests.per.connection" => {
             config.max_in_flight = value
                 .parse()

@@ -1442,3 +1442,67 @@ fn acl_user_and_quota_on_kafka() {
         "{text}"
     );
 }
+
+/// `--stats-interval` prints JSON snapshots on stderr, the last one with
+/// the final counts; records stay alone on stdout.
+#[test]
+fn stats_interval_prints_json_snapshots_to_stderr() {
+    let mock = MockCluster::builder().brokers(1).build().unwrap();
+    let b = mock.bootstrap();
+    assert!(
+        kfk(&["-b", &b, "topic", "create", "st", "--partitions", "2"])
+            .status
+            .success()
+    );
+    let input: String = (0..30).map(|i| format!("value {i}\n")).collect();
+    let o = kfk_stdin(
+        &["-b", &b, "produce", "-t", "st", "--stats-interval", "20"],
+        &input,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let snapshots: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let last = snapshots.last().expect("at least the final snapshot");
+    assert_eq!(last["totals"]["records_delivered"], 30, "{last}");
+    assert!(last["totals"]["bytes_sent"].as_u64().unwrap() > 0);
+    let brokers = last["brokers"].as_array().unwrap();
+    assert!(brokers.iter().any(|b| b["role"] == "producer"), "{last}");
+    assert!(last["client_id"].is_string());
+
+    let o = kfk(&[
+        "-b",
+        &b,
+        "consume",
+        "-t",
+        "st",
+        "-e",
+        "-X",
+        "statistics.interval.ms=20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 30, "records only on stdout");
+    let last: serde_json::Value = stderr(&o)
+        .lines()
+        .rfind(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .expect("a snapshot");
+    let consumed: Vec<&serde_json::Value> = last["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.get("consumer").filter(|c| !c.is_null()))
+        .collect();
+    assert_eq!(consumed.len(), 2, "{last}");
+    let positions: i64 = consumed
+        .iter()
+        .map(|c| c["position"].as_i64().unwrap())
+        .sum();
+    assert_eq!(positions, 30, "{last}");
+    assert!(consumed.iter().all(|c| c["lag"] == 0), "{last}");
+
+    let o = kfk(&["-b", &b, "produce", "-t", "st", "--stats-interval", "0"]);
+    assert_one_line_failure(&o, "--stats-interval");
+}

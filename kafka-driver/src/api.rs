@@ -26,7 +26,11 @@ pub use kafka_state::producer::{
     Acks, DeliveryReport, ProducerConfig, ProducerRecord, TopicName, TxnCause, TxnError, TxnState,
 };
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
+pub use kafka_state::stats::{
+    BrokerStats, ConnRole, ConnState, ConsumerPartitionStats, GroupState, GroupStats, Latency,
+    PartitionStats, ProducerPartitionStats, TotalStats,
+};
 pub use kafka_state::{
-    BrokerAddr, ClusterMetadata, Config, ConsumerConfig, ConsumerRecord, NewTopic,
+    BrokerAddr, ClientStats, ClusterMetadata, Config, ConsumerConfig, ConsumerRecord, NewTopic,
     PartitionMetadata, TopicMetadata, TopicOutcome, TopicPartition,
 };

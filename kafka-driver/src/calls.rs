@@ -18,7 +18,7 @@ use kafka_state::consumer::{ConsumerEvent, ListedOffset, LookupError, OffsetSpec
 use kafka_state::group::{GroupEvent, GroupMetadata, OffsetAndMetadata};
 use kafka_state::producer::{DeliveryId, DeliveryReport, SendError, TxnEvent, TxnOp};
 use kafka_state::{
-    Client, Event, FetchedRecords, Misuse, ProducerRecord, RequestId, TopicPartition,
+    Client, ClientStats, Event, FetchedRecords, Misuse, ProducerRecord, RequestId, TopicPartition,
 };
 
 use crate::Error;
@@ -308,7 +308,16 @@ pub struct Calls<D = Reply<DeliveryReport>> {
     txn: TxnReplies,
     /// Partitions taken away, for the consumer handle.
     pub(crate) gone: Gone,
+    /// Where periodic statistics go.
+    stats: Vec<StatsSink>,
 }
+
+/// Takes each periodic statistics snapshot
+/// ([`Config::stats_interval`](kafka_state::Config::stats_interval));
+/// runs under the core's lock, so it only hands the snapshot on (a
+/// channel send that does not block). Returns false once nobody listens
+/// any more, and is then dropped.
+pub type StatsSink = Box<dyn FnMut(&Arc<ClientStats>) -> bool + Send>;
 
 impl<D> Default for Calls<D> {
     fn default() -> Self {
@@ -322,6 +331,7 @@ impl<D> Default for Calls<D> {
             flushes: Vec::new(),
             txn: TxnReplies::default(),
             gone: Gone::default(),
+            stats: Vec::new(),
         }
     }
 }
@@ -530,9 +540,18 @@ impl<D: Deliver> Calls<D> {
         }
     }
 
+    /// Adds a receiver of periodic statistics.
+    pub fn on_stats(&mut self, sink: StatsSink) {
+        self.stats.push(sink);
+    }
+
     /// Answers the calls an event concerns.
     pub fn handle_event(&mut self, client: &mut Client, event: Event) {
         match event {
+            Event::Stats(stats) => {
+                let stats = Arc::new(*stats);
+                self.stats.retain_mut(|sink| sink(&stats));
+            }
             Event::AdminResult { id, result } => {
                 if let Some(reply) = self.admin.remove(&id) {
                     reply(result.map_err(Error::from));
@@ -656,6 +675,8 @@ impl<D: Deliver> Calls<D> {
         for reply in self.txn.drain() {
             reply(Err(error.clone()));
         }
+        // No snapshot follows: receivers see their stream end.
+        self.stats.clear();
     }
 }
 

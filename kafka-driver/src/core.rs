@@ -350,6 +350,24 @@ impl<R: Runtime, W: Wake> Shared<R, W> {
         self.core.lock().map_err(|_| Error::Closed)
     }
 
+    /// A statistics snapshot of the client
+    /// ([`kafka_state::Client::stats`]).
+    pub fn stats(&self) -> Result<kafka_state::ClientStats, Error> {
+        Ok(self.lock()?.client.stats())
+    }
+
+    /// Hands every periodic statistics snapshot to `sink` from now on;
+    /// [`Error::Closed`] once the client is shut down. The sink is dropped
+    /// when the client shuts down.
+    pub fn on_stats(&self, sink: crate::StatsSink) -> Result<(), Error> {
+        let mut core = self.lock()?;
+        if core.is_shut_down() {
+            return Err(Error::Closed);
+        }
+        core.calls.on_stats(sink);
+        Ok(())
+    }
+
     /// The lock itself, for waiting on a condition with it.
     pub fn mutex(&self) -> &Mutex<Core<R>> {
         &self.core

@@ -44,7 +44,9 @@ mod outbox;
 mod records;
 pub mod threads;
 
-pub use calls::{Calls, Committed, Deliver, Gone, Offer, Offsets, Rebalance, Reply, TxnCall};
+pub use calls::{
+    Calls, Committed, Deliver, Gone, Offer, Offsets, Rebalance, Reply, StatsSink, TxnCall,
+};
 pub use clock::{random_seed, wall_clock_ms, WallClock};
 pub use core::{Core, Job, Runtime, Shared, TokenResult, Wake, READ_CHUNK};
 pub use error::Error;

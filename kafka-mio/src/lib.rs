@@ -116,13 +116,17 @@ pub use kafka_state::producer::{
     TopicName, TxnCause, TxnError, TxnEvent, TxnOp, TxnState,
 };
 pub use kafka_state::sasl::{SaslConfig, SaslMechanism};
+pub use kafka_state::stats::{
+    BrokerStats, ConnRole, ConnState, ConsumerPartitionStats, GroupState, GroupStats, Latency,
+    PartitionStats, ProducerPartitionStats, TotalStats,
+};
 #[cfg(feature = "tls")]
 pub use kafka_state::tls::TlsConfig;
 pub use kafka_state::{
     AdminOutcome, AdminResult, BrokerAddr, ClusterMetadata, Config, Event, NewTopic,
     PartitionMetadata, RequestId, TopicMetadata, TopicOutcome,
 };
-pub use kafka_state::{ConsumerEvent, ConsumerRecord, FetchedRecords, TopicPartition};
+pub use kafka_state::{ClientStats, ConsumerEvent, ConsumerRecord, FetchedRecords, TopicPartition};
 pub use tokens::Tokens;
 
 use crate::driver::Driver;
@@ -577,6 +581,17 @@ impl Client {
     /// The metadata cache: brokers, topics, partitions and leaders.
     pub fn cluster(&self) -> &ClusterMetadata {
         self.driver.core.cluster()
+    }
+
+    /// A snapshot of the client's statistics: per broker connection
+    /// (state, requests, bytes, round-trip times, throttling), per
+    /// partition (producer queue, consumer position and lag), the group
+    /// member and totals. With
+    /// [`Config::stats_interval`](kafka_state::Config::stats_interval)
+    /// set, [`Client::poll_event`] also yields one as [`Event::Stats`]
+    /// every interval.
+    pub fn stats(&self) -> ClientStats {
+        self.driver.core.stats()
     }
 
     // ---- the core -----------------------------------------------------

@@ -979,3 +979,39 @@ fn acl_scram_and_quota_commands_are_unsupported_on_the_mock() {
         );
     }
 }
+
+#[test]
+fn stats_snapshots_on_demand_and_as_events() {
+    let mock = mock(1);
+    let mut h = Harness::new();
+    let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+    config.stats_interval = Some(Duration::from_millis(50));
+    let client = Client::connect(config, h.poll.registry(), Tokens::range(100..110)).unwrap();
+    let c = h.add(client);
+    let id = h.clients[c]
+        .create_topic(NewTopic::new("st", 1, 1))
+        .unwrap();
+    Error::check_topics(&topics(h.outcome(c, id))).unwrap();
+    let s = h.clients[c].stats();
+    assert_eq!(s.brokers.len(), 1, "{s:?}");
+    assert_eq!(s.brokers[0].state, kafka_mio::ConnState::Ready);
+    // Bootstrap (ApiVersions), metadata, create topics, and the refresh.
+    assert!(s.totals.requests_sent >= 3, "{s:?}");
+    assert_eq!(s.totals.requests_sent, s.totals.responses_received);
+    h.until(|h| {
+        h.seen[c]
+            .iter()
+            .filter(|e| matches!(e, Event::Stats(_)))
+            .count()
+            >= 2
+    });
+    let ages: Vec<u64> = h.seen[c]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Stats(s) => Some(s.age_us),
+            _ => None,
+        })
+        .collect();
+    assert!(ages.windows(2).all(|w| w[1] > w[0]), "{ages:?}");
+    assert!(ages[1] >= 100_000, "{ages:?}");
+}

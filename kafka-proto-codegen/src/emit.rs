@@ -1006,7 +1006,32 @@ pub fn emit_mod(msgs: &[MMessage]) -> String {
                 api_name(req)
             );
         }
-        out.push_str("        }\n    }\n}\n\n");
+        out.push_str("        }\n    }\n");
+        if pick == 1 {
+            // Quotas throttle through this one field, whatever the API, so
+            // a client can account for throttling without knowing every
+            // response type.
+            out.push_str(
+                "\n    /// How long the broker asks the client to hold back (quota\n\
+                 \x20   /// throttling), in milliseconds; `None` for APIs without the field.\n\
+                 \x20   pub fn throttle_time_ms(&self) -> Option<i32> {\n        match self {\n",
+            );
+            for (_, req, resp) in &apis {
+                let has = resp.structs[0]
+                    .fields
+                    .iter()
+                    .any(|f| f.name == "ThrottleTimeMs");
+                let arm = if has {
+                    "Some(body.throttle_time_ms)"
+                } else {
+                    "None"
+                };
+                let bind = if has { "body" } else { "_" };
+                let _ = writeln!(out, "            Self::{}({bind}) => {arm},", api_name(req));
+            }
+            out.push_str("        }\n    }\n");
+        }
+        out.push_str("}\n\n");
         let _ = writeln!(
             out,
             "#[cfg(feature = \"proptest\")]\nimpl {enum_name} {{\n\

@@ -23,9 +23,12 @@ use crate::producer::{Producer, ProducerState};
 use crate::rng::Rng;
 use crate::router::{Inbound, Outbound, RequestId, RequestQueue, Target};
 use crate::sasl::{OAuthState, SaslMechanism};
+use crate::stats::{BrokerStats, ConnCounters, ConnState, PartitionStats, TotalStats};
 use crate::timer::{ClientTimer, TimerTable};
 use crate::txn::TxnManager;
-use crate::{Broker, BrokerAddr, Config, ConnId, ConnRequest, Event, Transmit};
+use crate::{
+    Broker, BrokerAddr, ClientStats, Config, ConnId, ConnRequest, Event, TopicPartition, Transmit,
+};
 
 const LOG: &str = "kafka_state::client";
 /// Reconnect delays vary by ±20% so clients do not reconnect in lockstep.
@@ -92,6 +95,10 @@ pub struct Client {
     pub(crate) consumer: ConsumerState,
     pub(crate) group: GroupMember,
     timers: TimerTable<ClientTimer>,
+    /// When the client was created, for [`ClientStats::age_us`].
+    started: Instant,
+    /// Counts of connections already closed, per slot.
+    retired: BTreeMap<Broker, ConnCounters>,
     /// [`Client::poll_timeout`] as of the last pump: a command that skips
     /// the pump (a send joining an open batch) still pumps once its `now`
     /// reaches this.
@@ -122,6 +129,18 @@ impl fmt::Debug for Client {
             .field("fatal", &self.fatal)
             .finish_non_exhaustive()
     }
+}
+
+/// The entry of `b` in a snapshot being built.
+fn stats_slot(brokers: &mut BTreeMap<Broker, BrokerStats>, b: Broker) -> &mut BrokerStats {
+    brokers.entry(b).or_insert_with(|| {
+        let (node, role) = b.stats_key();
+        BrokerStats {
+            node,
+            role,
+            ..BrokerStats::default()
+        }
+    })
 }
 
 fn settings<'a>(config: &'a Config, client_id: &'a str) -> ConnSettings<'a> {
@@ -187,6 +206,8 @@ impl Client {
             consumer,
             group,
             timers: TimerTable::default(),
+            started: now,
+            retired: BTreeMap::new(),
             next_timeout: None,
             transmits: VecDeque::new(),
             conn_requests: VecDeque::new(),
@@ -198,6 +219,9 @@ impl Client {
             #[cfg(feature = "tls")]
             tls,
         };
+        if let Some(every) = client.config.stats_interval {
+            client.timers.set(ClientTimer::Stats, now + every);
+        }
         client.pump();
         Ok(client)
     }
@@ -272,7 +296,7 @@ impl Client {
         };
         let broker = c.broker;
         let mut out = Vec::new();
-        let result = c.handle_recv(buf, s, &mut out);
+        let result = c.handle_recv(self.now, buf, s, &mut out);
         let transaction_version = c.transaction_version();
         for o in out {
             match o {
@@ -312,6 +336,15 @@ impl Client {
         for (conn, reason) in expired {
             self.drop_conn(conn, reason, true);
         }
+        if self.timers.is_due(ClientTimer::Stats, now) {
+            if let Some(every) = self.config.stats_interval {
+                // From the deadline, not from `now`: a late wake-up does
+                // not shift every later snapshot.
+                let due = self.timers.get(ClientTimer::Stats).unwrap_or(now);
+                self.timers.set(ClientTimer::Stats, (due + every).max(now));
+                self.events.push_back(Event::Stats(Box::new(self.stats())));
+            }
+        }
         if !self.closed && self.fatal.is_none() {
             self.with_machines(None, |m, ctx| m.handle_timeout(ctx));
         }
@@ -329,6 +362,9 @@ impl Client {
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         let (t, done) = self.transmits.pop_front()?;
+        if let Some(c) = self.conns.get_mut(&t.conn) {
+            c.counters.bytes_sent += t.bytes.len() as u64;
+        }
         if let Some(inbound) = done {
             self.deliver(inbound);
             // The request's room is free: more may go.
@@ -428,6 +464,73 @@ impl Client {
     /// The consumer: assignment, positions, fetched records.
     pub fn consumer(&mut self) -> Consumer<'_> {
         Consumer { client: self }
+    }
+
+    /// A snapshot of the client's statistics: per broker connection,
+    /// per partition, the group member, and totals. It is computed from
+    /// counters the client keeps anyway, so taking one costs a walk over
+    /// connections and partitions and nothing on the paths it describes.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// let config = kafka_state::Config::bootstrap("localhost:9092")?;
+    /// let client = kafka_state::Client::new(config, Instant::now())?;
+    /// let stats = client.stats();
+    /// assert_eq!(stats.client_id, client.client_id());
+    /// assert_eq!(stats.totals.requests_sent, 0);
+    /// # Ok::<(), kafka_state::Misuse>(())
+    /// ```
+    pub fn stats(&self) -> ClientStats {
+        let mut brokers: BTreeMap<Broker, BrokerStats> = BTreeMap::new();
+        for (b, retired) in &self.retired {
+            let e = stats_slot(&mut brokers, *b);
+            retired.fill(e);
+            let backoff = self.backoff.get(b).and_then(|x| x.until);
+            e.state = if backoff.is_some_and(|t| t > self.now) {
+                ConnState::Backoff
+            } else {
+                ConnState::Down
+            };
+        }
+        for c in self.conns.values() {
+            let mut sum = self.retired.get(&c.broker).cloned().unwrap_or_default();
+            sum.add(&c.counters);
+            let e = stats_slot(&mut brokers, c.broker);
+            sum.fill(e);
+            e.state = c.stats_state();
+            e.in_flight = c.in_flight() as u64;
+            e.rtt = c.rtt.latency();
+        }
+        let mut totals = TotalStats::default();
+        for b in brokers.values() {
+            totals.requests_sent += b.requests_sent;
+            totals.bytes_sent += b.bytes_sent;
+            totals.responses_received += b.responses_received;
+            totals.bytes_received += b.bytes_received;
+            totals.connects += b.connects;
+            totals.disconnects += b.disconnects;
+            totals.in_flight += b.in_flight;
+        }
+        let mut partitions = BTreeMap::new();
+        self.producer.stats_into(&mut partitions, &mut totals);
+        self.consumer.stats_into(&mut partitions, &mut totals);
+        let partitions = partitions
+            .into_iter()
+            .map(|(tp, mut p): (TopicPartition, PartitionStats)| {
+                p.leader = self.metadata.cache.leader_for(&tp.topic, tp.partition);
+                p.topic = tp.topic;
+                p.partition = tp.partition;
+                p
+            })
+            .collect();
+        ClientStats {
+            client_id: self.client_id.clone(),
+            age_us: self.now.saturating_duration_since(self.started).as_micros() as u64,
+            brokers: brokers.into_values().collect(),
+            partitions,
+            group: self.group.stats(),
+            totals,
+        }
     }
 
     /// The metadata cache.
@@ -934,6 +1037,7 @@ impl Client {
         if self.by_broker.get(&broker) == Some(&conn) {
             self.by_broker.remove(&broker);
         }
+        self.retire(&c);
         let failures = self.failures(broker).saturating_add(1);
         let delay = self.backoff_delay(failures);
         self.backoff.insert(
@@ -1096,6 +1200,13 @@ impl Client {
         self.shut_down();
     }
 
+    /// Keeps the counts of a connection that goes, for statistics.
+    fn retire(&mut self, c: &Connection) {
+        let retired = self.retired.entry(c.broker).or_default();
+        retired.add(&c.counters);
+        retired.disconnects += 1;
+    }
+
     fn shut_down(&mut self) {
         let conns = std::mem::take(&mut self.conns);
         self.by_broker.clear();
@@ -1103,6 +1214,7 @@ impl Client {
         for (id, c) in conns {
             self.conn_requests
                 .push_back(ConnRequest::Close { conn: id });
+            self.retire(&c);
             failed.extend(c.close());
         }
         failed.extend(

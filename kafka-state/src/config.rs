@@ -119,6 +119,11 @@ pub struct Config {
     /// `None` for plaintext. Needs the `tls` feature.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::TlsConfig>,
+    /// Push a statistics snapshot as [`Event::Stats`](crate::Event::Stats)
+    /// this often (`statistics.interval.ms`); `None` (the default) for
+    /// none. [`Client::stats`](crate::Client::stats) takes one at any
+    /// time either way.
+    pub stats_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -164,6 +169,7 @@ impl Config {
             tls: None,
             consumer: ConsumerConfig::default(),
             group: None,
+            stats_interval: None,
         }
     }
 
@@ -171,6 +177,14 @@ impl Config {
     pub fn validate(&self) -> Result<(), Misuse> {
         if self.bootstrap.is_empty() {
             return Err(Misuse::InvalidConfig("bootstrap list is empty"));
+        }
+        if self
+            .stats_interval
+            .is_some_and(|d| d < Duration::from_millis(1))
+        {
+            return Err(Misuse::InvalidConfig(
+                "stats_interval must be at least 1 ms",
+            ));
         }
         if self.max_in_flight == 0 {
             return Err(Misuse::InvalidConfig("max_in_flight must be at least 1"));

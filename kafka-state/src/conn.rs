@@ -19,6 +19,7 @@ use tracing::{debug, trace};
 use crate::error::{DisconnectReason, NoCommonVersion, ProtocolError, RequestError};
 use crate::router::{fit_version, Outbound, RequestId};
 use crate::sasl::{AuthError, SaslConfig, SaslSession, Step};
+use crate::stats::{ConnCounters, ConnState, RttWindow};
 use crate::timer::{ConnTimer, TimerTable};
 use crate::versions::{api_versions_version, VersionTable};
 use crate::{Broker, ConnId};
@@ -76,6 +77,9 @@ struct InFlight {
     /// `None` for ApiVersions, which the setup timer bounds.
     deadline: Option<Instant>,
     purpose: Purpose,
+    /// When a request a round trip is measured for was sent (none for
+    /// setup requests and fetches, which the broker may hold).
+    sent: Option<Instant>,
 }
 
 /// What a connection produced while reading.
@@ -138,6 +142,9 @@ pub(crate) struct Connection {
     unanswered: VecDeque<i32>,
     next_correlation_id: i32,
     timers: TimerTable<ConnTimer>,
+    /// What the connection counted, for [`crate::ClientStats`].
+    pub(crate) counters: ConnCounters,
+    pub(crate) rtt: RttWindow,
     /// TLS between the socket and the frames, when configured.
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsLayer>,
@@ -156,6 +163,11 @@ impl Connection {
             unanswered: VecDeque::new(),
             next_correlation_id: 0,
             timers,
+            counters: ConnCounters {
+                connects: 1,
+                ..ConnCounters::default()
+            },
+            rtt: RttWindow::default(),
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -207,6 +219,16 @@ impl Connection {
     pub(crate) fn set_tls(&mut self, layer: crate::tls::TlsLayer) {
         if matches!(self.state, State::Connecting) {
             self.tls = Some(layer);
+        }
+    }
+
+    /// Where the connection is, for statistics.
+    pub(crate) fn stats_state(&self) -> ConnState {
+        match self.state {
+            State::Connecting => ConnState::Connecting,
+            State::Negotiating { .. } => ConnState::Negotiating,
+            State::Authenticating { .. } => ConnState::Authenticating,
+            State::Ready(_) => ConnState::Ready,
         }
     }
 
@@ -271,9 +293,13 @@ impl Connection {
         let purpose = Purpose::Request { id: req.id };
         let deadline = Some(now + s.request_timeout);
         let answered = expects_response(&body);
+        let sent = (api != ApiKey::Fetch).then_some(now);
         let bytes = self
             .encode(body, version, deadline, purpose, s)
             .map_err(SendError::Encode)?;
+        if let Some(entry) = self.in_flight.back_mut() {
+            entry.sent = sent;
+        }
         if !answered {
             // Nothing will come back: complete it at send.
             if let Some(entry) = self.in_flight.pop_back() {
@@ -312,7 +338,9 @@ impl Connection {
             version,
             deadline,
             purpose,
+            sent: None,
         });
+        self.counters.requests_sent += 1;
         self.update_request_timer();
         Ok(self.seal(buf.freeze()))
     }
@@ -328,40 +356,48 @@ impl Connection {
     /// the connection must close.
     pub(crate) fn handle_recv(
         &mut self,
+        now: Instant,
         buf: &mut BytesMut,
         s: ConnSettings<'_>,
         out: &mut Vec<ConnOutput>,
     ) -> Result<(), DisconnectReason> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
+            self.counters.bytes_received += buf.len() as u64;
             let reply = tls.open(buf)?;
             if !reply.is_empty() {
                 out.push(ConnOutput::Transmit(reply));
             }
             let mut plaintext = std::mem::take(tls.plaintext());
-            let result = self.handle_frames(&mut plaintext, s, out);
+            let result = self.handle_frames(now, &mut plaintext, s, out);
             if let Some(tls) = &mut self.tls {
                 *tls.plaintext() = plaintext;
             }
             return result;
         }
-        self.handle_frames(buf, s, out)
+        // A partial frame left in `buf` is counted once it is whole.
+        let before = buf.len();
+        let result = self.handle_frames(now, buf, s, out);
+        self.counters.bytes_received += before.saturating_sub(buf.len()) as u64;
+        result
     }
 
     fn handle_frames(
         &mut self,
+        now: Instant,
         buf: &mut BytesMut,
         s: ConnSettings<'_>,
         out: &mut Vec<ConnOutput>,
     ) -> Result<(), DisconnectReason> {
         while let Some(frame) = split_frame(buf, s.max_frame_size).map_err(ProtocolError::Frame)? {
-            self.handle_frame(frame, s, out)?;
+            self.handle_frame(now, frame, s, out)?;
         }
         Ok(())
     }
 
     fn handle_frame(
         &mut self,
+        now: Instant,
         frame: Bytes,
         s: ConnSettings<'_>,
         out: &mut Vec<ConnOutput>,
@@ -412,6 +448,13 @@ impl Connection {
         })?;
         self.in_flight.pop_front();
         self.update_request_timer();
+        self.counters.responses += 1;
+        if let Some(sent) = entry.sent {
+            self.rtt.record(now.saturating_duration_since(sent));
+        }
+        if let Some(ms) = body.throttle_time_ms() {
+            self.counters.throttle(ms);
+        }
         trace!(target: LOG, conn = %self.id, api = %entry.api, version, correlation_id = got, "response");
         match (entry.purpose, body) {
             (Purpose::ApiVersions, ResponseBody::ApiVersions(resp)) => {
@@ -684,7 +727,8 @@ mod tests {
             .with_api_keys(list.clone());
         encode_response_frame(corr, 0, &body.into(), &mut wire).unwrap();
         let mut out = Vec::new();
-        c.handle_recv(&mut wire, settings(), &mut out).unwrap();
+        c.handle_recv(t0(), &mut wire, settings(), &mut out)
+            .unwrap();
         assert!(wire.is_empty());
         let [ConnOutput::Transmit(retry)] = &out[..] else {
             panic!("expected a retry, got {out:?}");
@@ -698,7 +742,8 @@ mod tests {
         let body = ApiVersionsResponse::default().with_api_keys(list);
         encode_response_frame(corr, 2, &body.into(), &mut wire).unwrap();
         out.clear();
-        c.handle_recv(&mut wire, settings(), &mut out).unwrap();
+        c.handle_recv(t0(), &mut wire, settings(), &mut out)
+            .unwrap();
         assert!(matches!(&out[..], [ConnOutput::Ready]));
         assert_eq!(c.version(ApiKey::Metadata), Some(8));
         assert_eq!(c.poll_timeout(), None, "setup timer stops once ready");
@@ -714,7 +759,7 @@ mod tests {
             let body = ApiVersionsResponse::default()
                 .with_error_code(ErrorCode::UnsupportedVersion.code());
             encode_response_frame(corr, 0, &body.into(), &mut wire).unwrap();
-            let r = c.handle_recv(&mut wire, settings(), &mut out);
+            let r = c.handle_recv(t0(), &mut wire, settings(), &mut out);
             if round == 0 {
                 r.unwrap();
                 let Some(ConnOutput::Transmit(b)) = out.pop() else {
@@ -754,7 +799,7 @@ mod tests {
         let mut wire = BytesMut::new();
         let body = ApiVersionsResponse::default().with_api_keys(without_v1);
         encode_response_frame(corr, 3, &body.into(), &mut wire).unwrap();
-        let r = c.handle_recv(&mut wire, s, &mut Vec::new());
+        let r = c.handle_recv(t0(), &mut wire, s, &mut Vec::new());
         assert_eq!(r, Err(AuthError::Unsupported.into()));
 
         // With v1 the handshake names the mechanism, and the connection is
@@ -765,7 +810,7 @@ mod tests {
         let body = ApiVersionsResponse::default().with_api_keys(full_list());
         encode_response_frame(corr, 3, &body.into(), &mut wire).unwrap();
         let mut out = Vec::new();
-        c.handle_recv(&mut wire, s, &mut out).unwrap();
+        c.handle_recv(t0(), &mut wire, s, &mut out).unwrap();
         let [ConnOutput::Transmit(b)] = &out[..] else {
             panic!("{out:?}")
         };
@@ -782,7 +827,7 @@ mod tests {
         let mut wire = BytesMut::new();
         let body = ApiVersionsResponse::default().with_api_keys(full_list());
         encode_response_frame(corr + 1, 3, &body.into(), &mut wire).unwrap();
-        let r = c.handle_recv(&mut wire, settings(), &mut Vec::new());
+        let r = c.handle_recv(t0(), &mut wire, settings(), &mut Vec::new());
         assert_eq!(
             r,
             Err(ProtocolError::CorrelationMismatch {
@@ -794,7 +839,7 @@ mod tests {
 
         let mut c = Connection::new(ConnId(2), Broker::Node(0), t0(), Duration::from_secs(5));
         let mut wire = BytesMut::from(&[0, 0, 0, 4, 0, 0, 0, 0][..]);
-        let r = c.handle_recv(&mut wire, settings(), &mut Vec::new());
+        let r = c.handle_recv(t0(), &mut wire, settings(), &mut Vec::new());
         assert_eq!(r, Err(ProtocolError::Unsolicited.into()));
     }
 
@@ -805,7 +850,7 @@ mod tests {
         let mut wire = BytesMut::new();
         let body = ApiVersionsResponse::default().with_api_keys(full_list());
         encode_response_frame(corr, 3, &body.into(), &mut wire).unwrap();
-        c.handle_recv(&mut wire, settings(), &mut Vec::new())
+        c.handle_recv(t0(), &mut wire, settings(), &mut Vec::new())
             .unwrap();
         assert!(c.is_ready());
         c
@@ -860,7 +905,8 @@ mod tests {
         produce(sent[2], &mut wire);
         produce(sent[3], &mut wire);
         let mut out = Vec::new();
-        c.handle_recv(&mut wire, settings(), &mut out).unwrap();
+        c.handle_recv(t0(), &mut wire, settings(), &mut out)
+            .unwrap();
         assert_eq!(c.in_flight(), 0);
         let answered: Vec<_> = out
             .iter()
@@ -878,7 +924,7 @@ mod tests {
         // unexpected, and fails the connection as before.
         let mut wire = BytesMut::new();
         produce(sent[0], &mut wire);
-        let r = c.handle_recv(&mut wire, settings(), &mut Vec::new());
+        let r = c.handle_recv(t0(), &mut wire, settings(), &mut Vec::new());
         assert_eq!(r, Err(ProtocolError::Unsolicited.into()));
     }
 }

@@ -64,4 +64,7 @@ pub enum Event {
     Transaction(crate::producer::TxnEvent),
     /// The client failed for good; see [`FatalError`].
     Fatal(FatalError),
+    /// A statistics snapshot, every
+    /// [`Config::stats_interval`](crate::Config::stats_interval).
+    Stats(Box<crate::ClientStats>),
 }

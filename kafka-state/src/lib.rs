@@ -159,6 +159,7 @@ pub mod producer;
 mod rng;
 mod router;
 pub mod sasl;
+pub mod stats;
 mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -182,6 +183,7 @@ pub use producer::{
 };
 pub use router::RequestId;
 pub use sasl::{AuthError, SaslConfig, SaslMechanism};
+pub use stats::ClientStats;
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 pub use topic_partition::TopicPartition;

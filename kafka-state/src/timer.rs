@@ -97,6 +97,8 @@ timer_kinds! {
         Reconnect,
         /// A queued request reaches its `api_timeout`.
         QueueExpiry,
+        /// The next periodic statistics snapshot (`Config::stats_interval`).
+        Stats,
     }
 }
 

@@ -63,6 +63,10 @@ pub use producer::Producer;
 
 use crate::driver::{Core, Job, Shared};
 
+/// How many statistics snapshots wait for a slow reader of
+/// [`Client::stats_events`].
+pub const STATS_BACKLOG: usize = 16;
+
 /// A handle to a running client. Clones share one driver task; the
 /// driver closes the connections when the last handle is dropped or
 /// [`Client::close`] is called.
@@ -129,6 +133,29 @@ impl Client {
             calls.offsets_for(client, now, tps, spec, reply);
         })
         .await
+    }
+
+    /// A snapshot of the client's statistics: per broker connection
+    /// (state, requests, bytes, round-trip times, throttling), per
+    /// partition (producer queue, consumer position and lag), the group
+    /// member and totals. Takes the core's lock briefly; does not await.
+    pub fn stats(&self) -> Result<ClientStats, Error> {
+        self.shared.stats()
+    }
+
+    /// Statistics snapshots every
+    /// [`Config::stats_interval`](kafka_state::Config::stats_interval)
+    /// (none if it is not set). The newest [`STATS_BACKLOG`] wait for a
+    /// slow reader; later ones are dropped until it catches up.
+    pub fn stats_events(&self) -> Result<mpsc::Receiver<Arc<ClientStats>>, Error> {
+        let (tx, rx) = mpsc::channel(STATS_BACKLOG);
+        self.shared.on_stats(Box::new(move |s| {
+            !matches!(
+                tx.try_send(s.clone()),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        }))?;
+        Ok(rx)
     }
 
     /// A producer on this client.

@@ -963,3 +963,53 @@ async fn admin_retries_retriable_errors_per_item_on_the_mock() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn stats_count_what_was_sent_and_arrive_every_interval() {
+    let mock = mock(1);
+    within(async {
+        let mut config = Config::bootstrap(&mock.bootstrap()).unwrap();
+        config.stats_interval = Some(Duration::from_millis(100));
+        let client = Client::connect(config).await.unwrap();
+        let mut events = client.stats_events().unwrap();
+        client
+            .create_topic(NewTopic::new("stats", 2, 1))
+            .await
+            .unwrap();
+        let producer = client.producer();
+        let mut reports = Vec::new();
+        for i in 0..50 {
+            let record = kafka_tokio::ProducerRecord::new("stats")
+                .with_partition(i % 2)
+                .with_value(vec![b'x'; 200]);
+            reports.push(producer.send(record).await.unwrap());
+        }
+        for r in reports {
+            r.await.unwrap();
+        }
+        let s = client.stats().unwrap();
+        assert_eq!(s.totals.records_delivered, 50);
+        assert_eq!(s.totals.records_failed, 0);
+        assert_eq!(s.totals.producer_records, 0);
+        assert!(s.totals.bytes_sent > 50 * 200, "{s:?}");
+        assert!(s.totals.responses_received >= 3, "{s:?}");
+        let produce = s
+            .brokers
+            .iter()
+            .find(|b| b.role == kafka_tokio::ConnRole::Producer)
+            .expect("the producer's connection");
+        assert_eq!(produce.state, kafka_tokio::ConnState::Ready);
+        assert!(produce.rtt.is_some_and(|r| r.samples >= 1));
+        // Snapshots are due every 100 ms from the client's start, and
+        // each is taken when the driver wakes for it.
+        let a = events.recv().await.unwrap();
+        let b = events.recv().await.unwrap();
+        assert!(b.age_us > a.age_us, "{} then {}", a.age_us, b.age_us);
+        assert!(b.age_us >= 200_000, "{} then {}", a.age_us, b.age_us);
+        client.close().await;
+        // The stream ends with the client.
+        while events.recv().await.is_some() {}
+        assert_eq!(client.stats_events().unwrap_err(), Error::Closed);
+    })
+    .await;
+}

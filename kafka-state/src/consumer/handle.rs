@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use kafka_proto::DecodeError;
 
-use super::{ConsumedOffset, IsolationLevel, OffsetSpec, SeekTo};
+use super::{ConsumedOffset, OffsetSpec, SeekTo};
 use crate::admin::check_topic_name;
 use crate::error::Misuse;
 use crate::group::{GroupMetadata, OffsetAndMetadata};
@@ -210,12 +210,8 @@ impl Consumer<'_> {
     /// (the high watermark, or the last stable offset under
     /// read_committed), as of the last fetch.
     pub fn lag(&self, partition: &TopicPartition) -> Option<i64> {
-        let p = self.client.consumer.parts.get(partition)?;
-        let end = match self.client.consumer.config.isolation_level {
-            IsolationLevel::ReadCommitted => p.last_stable.or(p.high_watermark),
-            _ => p.high_watermark,
-        }?;
-        Some(end.saturating_sub(p.position?).max(0))
+        let consumer = &self.client.consumer;
+        consumer.lag_of(consumer.parts.get(partition)?)
     }
 
     /// Looks up offsets at the partitions' leaders (any partitions, not

@@ -461,6 +461,38 @@ impl ConsumerState {
         self.parts.get(tp)?.consumed
     }
 
+    /// Adds the consumer's part of a statistics snapshot.
+    pub(crate) fn stats_into(
+        &self,
+        partitions: &mut BTreeMap<TopicPartition, crate::stats::PartitionStats>,
+        totals: &mut crate::stats::TotalStats,
+    ) {
+        for (tp, p) in &self.parts {
+            let lag = self.lag_of(p);
+            totals.consumer_lag += lag.unwrap_or(0) as u64;
+            partitions.entry(tp.clone()).or_default().consumer =
+                Some(crate::stats::ConsumerPartitionStats {
+                    position: p.position,
+                    consumed_offset: p.consumed.map(|c| c.offset),
+                    high_watermark: p.high_watermark,
+                    last_stable_offset: p.last_stable,
+                    lag,
+                    paused: p.paused,
+                });
+        }
+    }
+
+    /// How far a partition's position is behind its end (the high
+    /// watermark, or the last stable offset under read_committed), as of
+    /// the last fetch.
+    pub(crate) fn lag_of(&self, p: &PartState) -> Option<i64> {
+        let end = match self.config.isolation_level {
+            IsolationLevel::ReadCommitted => p.last_stable.or(p.high_watermark),
+            _ => p.high_watermark,
+        }?;
+        Some(end.saturating_sub(p.position?).max(0))
+    }
+
     /// Every assigned partition's consumed offset, for a commit.
     pub(crate) fn consumed_offsets(&self) -> BTreeMap<TopicPartition, ConsumedOffset> {
         self.parts

@@ -387,6 +387,11 @@ impl ProducerState {
     ) {
         self.buffered = self.buffered.saturating_sub(size);
         self.pending = self.pending.saturating_sub(1);
+        if result.is_ok() {
+            self.delivered += 1;
+        } else {
+            self.failed += 1;
+        }
         if let (Some(txn), Err(error)) = (self.txn.as_mut(), &result) {
             txn.record_failed(error);
         }

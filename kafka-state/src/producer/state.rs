@@ -20,6 +20,7 @@ use crate::machine::{Ctx, SubMachine};
 use crate::metadata::MetadataState;
 use crate::rng::Rng;
 use crate::router::{Inbound, RequestId};
+use crate::stats::{PartitionStats, ProducerPartitionStats, TotalStats};
 use crate::txn::TxnLink;
 use crate::Event;
 
@@ -40,6 +41,9 @@ pub(crate) struct ProducerState {
     pub(super) pid: ProducerIdState,
     pub(super) flushing: bool,
     pub(super) buffer_blocked: bool,
+    /// Delivery reports so far, successes and failures, for statistics.
+    pub(super) delivered: u64,
+    pub(super) failed: u64,
     /// With a `transactional_id`: what the transaction manager (which
     /// owns the producer id then) and the producer tell each other.
     pub(crate) txn: Option<TxnLink>,
@@ -70,6 +74,8 @@ impl ProducerState {
             pid: ProducerIdState::new(),
             flushing: false,
             buffer_blocked: false,
+            delivered: 0,
+            failed: 0,
             txn: config.transactional_id.clone().map(TxnLink::new),
             config,
         }
@@ -227,6 +233,38 @@ impl ProducerState {
     }
 
     /// Batches sent and not answered yet.
+    /// Adds the producer's part of a statistics snapshot.
+    pub(crate) fn stats_into(
+        &self,
+        partitions: &mut BTreeMap<crate::TopicPartition, PartitionStats>,
+        totals: &mut TotalStats,
+    ) {
+        totals.producer_records = self.pending as u64;
+        totals.producer_bytes = self.buffered as u64;
+        totals.records_delivered = self.delivered;
+        totals.records_failed = self.failed;
+        for (topic, t) in &self.topics {
+            for (partition, ps) in &t.partitions {
+                if ps.batches.is_empty() {
+                    continue;
+                }
+                let mut p = ProducerPartitionStats::default();
+                for b in &ps.batches {
+                    let n = b.records.len() as u64;
+                    if matches!(b.state, BatchState::InFlight(_)) {
+                        p.in_flight_batches += 1;
+                        p.in_flight_records += n;
+                    } else {
+                        p.queued_records += n;
+                        p.queued_bytes += b.size as u64;
+                    }
+                }
+                let tp = crate::TopicPartition::new(topic.clone(), *partition);
+                partitions.entry(tp).or_default().producer = Some(p);
+            }
+        }
+    }
+
     pub(crate) fn in_flight_batches(&self) -> usize {
         self.topics
             .values()

@@ -501,6 +501,7 @@ impl GroupMember {
                     .extend(t.partitions.into_iter().filter(|p| *p >= 0));
             }
             cg.target = Some(target);
+            self.assignments += 1;
         }
         self.next_heartbeat = Some(self.heartbeat_due(now, interval));
         self.session_deadline = Some(now + config.session_timeout);

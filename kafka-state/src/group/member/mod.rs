@@ -230,6 +230,8 @@ pub(crate) struct GroupMember {
     session_deadline: Option<Instant>,
     /// Partitions of the current assignment (positions pending or not).
     owned: BTreeSet<TopicPartition>,
+    /// Assignments received, for statistics.
+    assignments: u64,
     ops: VecDeque<ConsumerOp>,
     /// Partitions waiting for committed offsets, with the assignment they
     /// came with (an answer for an older one is dropped).
@@ -350,6 +352,7 @@ impl GroupMember {
             next_heartbeat: None,
             session_deadline: None,
             owned: BTreeSet::new(),
+            assignments: 0,
             ops: VecDeque::new(),
             awaiting: BTreeMap::new(),
             next_epoch: 0,
@@ -392,6 +395,32 @@ impl GroupMember {
             generation_id: self.generation,
             member_id: self.member_id.clone(),
             group_instance_id: c.group_instance_id.clone(),
+        })
+    }
+
+    /// The member's part of a statistics snapshot, if a group is
+    /// configured.
+    pub(crate) fn stats(&self) -> Option<crate::stats::GroupStats> {
+        use crate::stats::GroupState;
+        let c = self.config.as_ref()?;
+        Some(crate::stats::GroupStats {
+            group_id: c.group_id.clone(),
+            protocol: match self.kind {
+                GroupProtocol::Classic => "classic",
+                GroupProtocol::Consumer => "consumer",
+            },
+            state: match self.phase {
+                Phase::Idle => GroupState::Idle,
+                Phase::Unjoined => GroupState::Unjoined,
+                Phase::Joining(_) => GroupState::Joining,
+                Phase::Assigning(_) | Phase::Syncing(_) => GroupState::Syncing,
+                Phase::Stable => GroupState::Stable,
+            },
+            generation: self.generation,
+            member_id: self.member_id.clone(),
+            coordinator: self.coordinator,
+            assigned_partitions: self.owned.len() as u64,
+            rebalances: self.assignments,
         })
     }
 
@@ -1552,6 +1581,7 @@ impl GroupMember {
         let revoked: BTreeSet<TopicPartition> = self.owned.difference(&new).cloned().collect();
         let added: BTreeSet<TopicPartition> = new.difference(&self.owned).cloned().collect();
         self.phase = Phase::Stable;
+        self.assignments += 1;
         if std::mem::take(&mut self.commit_in_next_generation) {
             // Unsubscribed during this rebalance: the held commit goes in
             // this generation (its partitions were kept through it, or are
