@@ -160,7 +160,8 @@ pub struct ConsumerPartitionStats {
     /// Where the next fetch continues from; `None` until known.
     pub position: Option<i64>,
     /// The next offset the application has not processed (what a commit
-    /// stores); `None` before it processed anything.
+    /// stores); `None` before it processed anything. The adapters store
+    /// the offsets of the records they yield at the next pull or commit.
     pub consumed_offset: Option<i64>,
     /// The high watermark as of the last fetch.
     pub high_watermark: Option<i64>,

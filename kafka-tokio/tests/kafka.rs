@@ -7,6 +7,7 @@ mod common;
 
 use common::Broker;
 use kafka_testkit::KafkaCluster;
+use kafka_tokio::{ErrorCode, ProducerRecord, SeekTo, TopicPartition};
 
 /// The shared cluster, or `None` (skip) when Kafka is not installed.
 /// Topic names carry the process id: a cluster is per test binary, but
@@ -160,4 +161,122 @@ async fn broker_loggers_secrets_and_features_on_kafka() {
         "{f:?}"
     );
     client.close().await;
+}
+
+/// Statistics against what Kafka did: a client quota throttles the
+/// producer and the snapshot counts the broker's throttle times; records
+/// delivered, the producer's connections per leader, round trips, and
+/// the consumer's positions and lag once it read everything.
+#[tokio::test]
+async fn statistics_count_kafka_throttling_and_positions() {
+    use kafka_tokio::{ConnRole, QuotaEntity, QuotaOp};
+    let Some(broker) = kafka() else { return };
+    let topic = broker.topic("stats");
+    let client_id = format!("stats-{}", std::process::id());
+    let admin = broker.client(|_| {}).await;
+    admin
+        .create_topic(broker.new_topic(&topic, 3))
+        .await
+        .unwrap();
+    // 10 KB/s per broker for this client id only. A broker measures the
+    // rate over its whole quota window (about 10 s) even for a fresh
+    // client, so ~150 KB per leader is throttled for a few seconds.
+    let entity = QuotaEntity::new().with("client-id", Some(client_id.clone()));
+    let set = vec![(
+        entity.clone(),
+        vec![QuotaOp::Set("producer_byte_rate".into(), 10_240.0)],
+    )];
+    let outcome = admin.alter_client_quotas(set, false).await.unwrap();
+    assert!(
+        outcome.iter().all(|o| o.error == ErrorCode::None),
+        "{outcome:?}"
+    );
+    // Brokers learn quotas from the metadata log, a moment later.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+    let id = client_id.clone();
+    let client = broker.client(move |c| c.client_id = Some(id)).await;
+    let value = vec![b'q'; 1000];
+    let reports = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        client.producer().send_batch((0..450).map(|i| {
+            ProducerRecord::new(&topic)
+                .with_partition(i % 3)
+                .with_value(value.clone())
+        })),
+    )
+    .await
+    .expect("throttled, not stuck");
+    assert!(reports.iter().all(Result::is_ok));
+    let s = client.stats().unwrap();
+    assert_eq!(s.totals.records_delivered, 450);
+    let producers: Vec<_> = s
+        .brokers
+        .iter()
+        .filter(|b| b.role == ConnRole::Producer)
+        .collect();
+    assert!(!producers.is_empty());
+    let throttled: u64 = producers.iter().map(|b| b.throttled_responses).sum();
+    let throttle_ms: u64 = producers.iter().map(|b| b.throttle_time_ms).sum();
+    assert!(throttled >= 1 && throttle_ms > 0, "{producers:#?}");
+    for b in &producers {
+        let rtt = b.rtt.expect("answered produce requests");
+        assert!(rtt.samples >= 1 && rtt.max_us >= rtt.p50_us, "{b:?}");
+    }
+    // Every partition's leader has a producer connection.
+    let leaders: std::collections::BTreeSet<i32> = (0..3)
+        .filter_map(|p| {
+            s.partitions
+                .iter()
+                .find(|x| x.partition == p)
+                .and_then(|x| x.leader)
+        })
+        .collect();
+    let nodes: std::collections::BTreeSet<i32> = producers.iter().filter_map(|b| b.node).collect();
+    assert!(leaders.is_subset(&nodes), "{leaders:?} {nodes:?}");
+
+    let mut consumer = client.consumer().unwrap();
+    let tps: Vec<TopicPartition> = (0..3)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+    consumer.assign(tps.clone()).await.unwrap();
+    for tp in &tps {
+        consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
+    }
+    for _ in 0..450 {
+        common::next_in_time(&mut consumer).await;
+    }
+    // Offsets of yielded records are stored into the core at the next
+    // pull (once per batch, not per record): one pull that finds nothing.
+    let more = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        common::next_record(&mut consumer),
+    )
+    .await;
+    assert!(more.is_err(), "no record past the 450");
+    let s = client.stats().unwrap();
+    let consumed: Vec<_> = s.partitions.iter().filter_map(|p| p.consumer).collect();
+    assert_eq!(consumed.len(), 3, "{s:#?}");
+    assert_eq!(
+        consumed.iter().map(|c| c.position.unwrap()).sum::<i64>(),
+        450
+    );
+    assert_eq!(
+        consumed
+            .iter()
+            .map(|c| c.high_watermark.unwrap())
+            .sum::<i64>(),
+        450
+    );
+    assert!(consumed.iter().all(|c| c.lag == Some(0)), "{consumed:?}");
+    assert!(
+        consumed.iter().all(|c| c.consumed_offset == c.position),
+        "{consumed:?}"
+    );
+    assert_eq!(s.totals.consumer_lag, 0);
+    client.close().await;
+
+    let remove = vec![(entity, vec![QuotaOp::Remove("producer_byte_rate".into())])];
+    admin.alter_client_quotas(remove, false).await.unwrap();
+    admin.close().await;
 }
