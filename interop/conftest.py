@@ -294,17 +294,9 @@ def kafka_cluster_bin() -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
-@pytest.fixture(scope="session")
-def kafka_cluster() -> dict:
-    """A 3-node Apache Kafka cluster shared by the session, started with
-    the `kafka-cluster` binary of kafka-testkit: the JSON it prints
-    (`bootstrap`, `sasl_plaintext`, `ssl`, `sasl_ssl`, `mtls`, `ca`,
-    `client_cert`, `client_key`, `user`, `password`, `dir`), plus
-    `control`: `control("kill 2")` / `control("restart 2")` takes a node
-    down and brings it back (the restart waits until the cluster is
-    whole again; a test that kills a node restarts it). The cluster
-    stops when the session ends, or when this process dies: closing the
-    binary's stdin stops it, and its brokers die with it."""
+def _run_cluster(*flags: str):
+    """Starts the `kafka-cluster` binary with `flags` and yields its info
+    (see `kafka_cluster`); stops it when the generator is closed."""
     import json
     import select
 
@@ -314,7 +306,7 @@ def kafka_cluster() -> dict:
         pytest.fail(f"kafka-cluster binary not found at {binary}: run `cargo build -p kafka-testkit`")
     err = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [str(binary), "--brokers", "3"],
+        [str(binary), "--brokers", "3", *flags],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=err,
@@ -355,6 +347,30 @@ def kafka_cluster() -> dict:
         proc.kill()
         proc.wait(timeout=10)
     err.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> dict:
+    """A 3-node Apache Kafka cluster shared by the session, started with
+    the `kafka-cluster` binary of kafka-testkit: the JSON it prints
+    (`bootstrap`, `sasl_plaintext`, `ssl`, `sasl_ssl`, `mtls`, `ca`,
+    `client_cert`, `client_key`, `user`, `password`, `dir`), plus
+    `control`: `control("kill 2")` / `control("restart 2")` takes a node
+    down and brings it back (the restart waits until the cluster is
+    whole again; a test that kills a node restarts it). The cluster
+    stops when the session ends, or when this process dies: closing the
+    binary's stdin stops it, and its brokers die with it."""
+    yield from _run_cluster()
+
+
+@pytest.fixture(scope="session")
+def kafka_acl_cluster() -> dict:
+    """A second 3-node cluster, started only by the tests that need ACLs:
+    the StandardAuthorizer with the SCRAM user `user` (`User:alice`) as a
+    super user. PLAINTEXT connections are `User:ANONYMOUS`, a super user
+    too, so ACLs bind only on the SASL listeners (`sasl_plaintext`). The
+    same fields as `kafka_cluster`."""
+    yield from _run_cluster("--authorizer", "User:alice")
 
 
 @pytest.fixture(scope="session")
