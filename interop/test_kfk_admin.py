@@ -3,7 +3,8 @@
 clusters, in both directions: what `kfk` changes the others observe, and
 what they change `kfk --json` observes.
 
-Topics (partitions, replication factor, configs) created and deleted,
+The cluster as both describe it; topics (partitions, replication factor,
+configs) created and deleted,
 partitions added, topic and broker configs set and deleted (with each
 config's source and read-only and sensitive flags compared with
 librdkafka's), records deleted (the low watermark), group offsets altered
@@ -230,6 +231,25 @@ def test_partitions_added_both_ways(kafka_cluster):
     assert kfk_try("-b", bootstrap, "topic", "add-partitions", topic, "--partitions", "3").returncode != 0
     with pytest.raises(KafkaException):
         done(admin(bootstrap).create_partitions([NewPartitions(topic, 3)]))
+
+
+@pytest.mark.cap(60)
+def test_cluster_described_as_librdkafka_sees_it(kafka_cluster):
+    bootstrap = kafka_cluster["bootstrap"]
+    ours = kfk_json("-b", bootstrap, "cluster", "--json")
+    theirs = done(admin(bootstrap).describe_cluster())
+    assert ours["cluster_id"] == theirs.cluster_id
+    assert ours["controller"] == theirs.controller.id
+    assert sorted((b["id"], b["host"], b["port"]) for b in ours["brokers"]) == sorted(
+        (n.id, n.host, n.port) for n in theirs.nodes
+    )
+    assert not any(b["fenced"] for b in ours["brokers"])
+    finalized = {f["name"]: f["max"] for f in ours["features"]["finalized"]}
+    supported = {f["name"]: (f["min"], f["max"]) for f in ours["features"]["supported"]}
+    assert finalized["metadata.version"] >= 1 and "metadata.version" in supported
+    for name, level in finalized.items():
+        low, high = supported[name]
+        assert level <= high, (name, level, high)
 
 
 # ------------------------------------------------------------------ configs
