@@ -78,6 +78,22 @@ def done(futures):
     return futures.result(timeout=FUTURE_TIMEOUT)
 
 
+def eventually(check, what: str, timeout: float = 30):
+    """Runs `check` until it passes (returns without an AssertionError)
+    and returns what it returns. A change made through one broker reaches
+    the others from the metadata log a moment later, and a describe may
+    ask any of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                print(f"still failing after {timeout}s: {what}")
+                raise
+            time.sleep(0.2)
+
+
 def kfk_json(*args: str):
     return json.loads(kfk(*args).stdout)
 
@@ -168,11 +184,14 @@ def test_topics_created_and_deleted_both_ways(kafka_cluster):
     t = wait_until(lambda: rd_topic(bootstrap, ours), 30, f"librdkafka to see {ours}")
     assert sorted(t.partitions) == [0, 1, 2]
     assert all(len(p.replicas) == 2 for p in t.partitions.values()), t.partitions
-    configs = rd_configs(bootstrap, ResourceType.TOPIC, ours)
-    for name, value in [("retention.ms", "3600000"), ("cleanup.policy", "compact")]:
-        assert configs[name].value == value
-        assert configs[name].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-    assert configs["segment.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+    def rd_sees_configs():
+        configs = rd_configs(bootstrap, ResourceType.TOPIC, ours)
+        for name, value in [("retention.ms", "3600000"), ("cleanup.policy", "compact")]:
+            assert configs[name].value == value
+            assert configs[name].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+        assert configs["segment.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+
+    eventually(rd_sees_configs, "librdkafka to see the topic's configs")
 
     # librdkafka creates: kfk sees the same.
     created = admin(bootstrap).create_topics(
@@ -193,11 +212,15 @@ def test_topics_created_and_deleted_both_ways(kafka_cluster):
     assert t["name"] == theirs and t["error"] is None
     assert sorted(p["partition"] for p in t["partitions"]) == [0, 1, 2, 3]
     assert all(sorted(p["replicas"]) == [1, 2, 3] for p in t["partitions"]), t
-    configs = kfk_configs(bootstrap, "--topic", theirs)
-    assert configs["max.message.bytes"]["value"] == "200000"
-    assert configs["max.message.bytes"]["source"] == "DYNAMIC_TOPIC_CONFIG"
-    assert configs["max.message.bytes"]["default"] is False
-    assert configs["segment.ms"]["source"] == "DEFAULT_CONFIG"
+
+    def kfk_sees_configs():
+        configs = kfk_configs(bootstrap, "--topic", theirs)
+        assert configs["max.message.bytes"]["value"] == "200000"
+        assert configs["max.message.bytes"]["source"] == "DYNAMIC_TOPIC_CONFIG"
+        assert configs["max.message.bytes"]["default"] is False
+        assert configs["segment.ms"]["source"] == "DEFAULT_CONFIG"
+
+    eventually(kfk_sees_configs, "kfk to see the topic's configs")
 
     # Each deletes the other's topic, and the other sees it gone.
     kfk("-b", bootstrap, "topic", "delete", theirs)
@@ -263,44 +286,84 @@ def test_topic_configs_set_and_deleted_both_ways_and_with_kafka_tool(kafka_clust
     topic = unique("adm-cfg")
     create_topic(bootstrap, topic, 1)
 
+    def rd(name):
+        return rd_configs(bootstrap, ResourceType.TOPIC, topic)[name]
+
+    def ours(name):
+        return kfk_configs(bootstrap, "--topic", topic)[name]
+
+    def rd_sees(name, value, source):
+        def check():
+            c = rd(name)
+            assert (c.value, c.source) == (value, source.value), (name, c.value, c.source)
+            assert c.is_default == (source == ConfigSource.DEFAULT_CONFIG)
+        eventually(check, f"librdkafka to see {name}={value}")
+
+    def kfk_sees(name, value, source):
+        def check():
+            c = ours(name)
+            assert (c["value"], c["source"]) == (value, source), c
+            assert c["default"] == (source == "DEFAULT_CONFIG")
+        eventually(check, f"kfk to see {name}={value}")
+
     # kfk sets two and librdkafka sees them; kfk deletes one and
     # librdkafka sees it back at its default.
     kfk("-b", bootstrap, "config", "alter", "--topic", topic,
         "--set", "retention.ms=1234567", "--set", "cleanup.policy=compact")
-    configs = rd_configs(bootstrap, ResourceType.TOPIC, topic)
-    assert configs["retention.ms"].value == "1234567"
-    assert configs["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-    assert configs["cleanup.policy"].value == "compact"
+    rd_sees("retention.ms", "1234567", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    rd_sees("cleanup.policy", "compact", ConfigSource.DYNAMIC_TOPIC_CONFIG)
     kfk("-b", bootstrap, "config", "alter", "--topic", topic, "--delete", "retention.ms")
-    configs = rd_configs(bootstrap, ResourceType.TOPIC, topic)
-    assert configs["retention.ms"].value == "604800000"
-    assert configs["retention.ms"].is_default
-    assert configs["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+    rd_sees("retention.ms", "604800000", ConfigSource.DEFAULT_CONFIG)
 
     # librdkafka sets and deletes; kfk sees each.
     rd_alter(bootstrap, ResourceType.TOPIC, topic,
              (AlterConfigOpType.SET, "max.message.bytes", "300000"),
              (AlterConfigOpType.DELETE, "cleanup.policy", None))
-    configs = kfk_configs(bootstrap, "--topic", topic)
-    assert configs["max.message.bytes"]["value"] == "300000"
-    assert configs["max.message.bytes"]["source"] == "DYNAMIC_TOPIC_CONFIG"
-    assert configs["cleanup.policy"]["value"] == "delete"
-    assert configs["cleanup.policy"]["source"] == "DEFAULT_CONFIG"
-    assert configs["cleanup.policy"]["default"] is True
+    kfk_sees("max.message.bytes", "300000", "DYNAMIC_TOPIC_CONFIG")
+    kfk_sees("cleanup.policy", "delete", "DEFAULT_CONFIG")
+
+    # A list config grows and shrinks by one value; a validate-only
+    # change and a bad value are refused or checked, never applied.
+    kfk("-b", bootstrap, "config", "alter", "--topic", topic, "--append", "cleanup.policy=compact")
+    rd_sees("cleanup.policy", "delete,compact", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    kfk("-b", bootstrap, "config", "alter", "--topic", topic, "--subtract", "cleanup.policy=delete")
+    rd_sees("cleanup.policy", "compact", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    kfk("-b", bootstrap, "config", "alter", "--topic", topic, "--validate-only",
+        "--set", "max.message.bytes=400000")
+    bad = kfk_try("-b", bootstrap, "config", "alter", "--topic", topic, "--set", "retention.ms=soon")
+    assert bad.returncode != 0 and b"INVALID_CONFIG" in bad.stderr.upper().replace(b" ", b"_"), bad.stderr
+
+    # Synonyms: each config's value at every source, as librdkafka lists
+    # them (keyed by name there, so of two synonyms with one name, as a
+    # broker default set dynamically and Kafka's default, it keeps one).
+    ours_all = kfk_json("-b", bootstrap, "config", "describe", "--topic", topic, "--synonyms", "--json")
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    theirs = done(admin(bootstrap).describe_configs([resource]))[resource]
+    for c in ours_all["configs"]:
+        synonyms = {(s["name"], s["value"], s["source"]) for s in c["synonyms"]}
+        t = theirs[c["name"]].synonyms.values()
+        assert {s[0] for s in synonyms} == {s.name for s in t}, c["name"]
+        assert {(s.name, s.value, ConfigSource(s.source).name) for s in t} <= synonyms, c["name"]
+    mmb = {c["name"]: c for c in ours_all["configs"]}["max.message.bytes"]
+    assert mmb["value"] == "300000", "the validate-only change was not applied"
+    assert [s["source"] for s in mmb["synonyms"]][:1] == ["DYNAMIC_TOPIC_CONFIG"], mmb
+    assert rd("retention.ms").value == "604800000", "the bad value was not applied"
 
     # Kafka's ConfigCommand sees what kfk set, and kfk what it sets.
     kfk("-b", bootstrap, "config", "alter", "--topic", topic, "--set", "segment.ms=7200000")
-    described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
-                           "--entity-type", "topics", "--entity-name", topic)
-    assert re.search(r"\bsegment\.ms=7200000\b", described), described
-    assert re.search(r"\bmax\.message\.bytes=300000\b", described), described
+
+    def tool_sees():
+        described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
+                               "--entity-type", "topics", "--entity-name", topic)
+        assert re.search(r"\bsegment\.ms=7200000\b", described), described
+        assert re.search(r"\bmax\.message\.bytes=300000\b", described), described
+
+    eventually(tool_sees, "ConfigCommand to see kfk's change")
     kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--alter",
                "--entity-type", "topics", "--entity-name", topic,
                "--add-config", "min.cleanable.dirty.ratio=0.25", "--delete-config", "segment.ms")
-    configs = kfk_configs(bootstrap, "--topic", topic)
-    assert configs["min.cleanable.dirty.ratio"]["value"] == "0.25"
-    assert configs["min.cleanable.dirty.ratio"]["source"] == "DYNAMIC_TOPIC_CONFIG"
-    assert configs["segment.ms"]["source"] == "DEFAULT_CONFIG"
+    kfk_sees("min.cleanable.dirty.ratio", "0.25", "DYNAMIC_TOPIC_CONFIG")
+    kfk_sees("segment.ms", "604800000", "DEFAULT_CONFIG")
 
 
 # A broker config every broker may change on its own and that no test
@@ -486,6 +549,17 @@ def rd_login(bootstrap: str, mechanism: str, user: str, password: str) -> bool:
                 raise
 
 
+def rd_scram(bootstrap: str, user: str):
+    """The user's (mechanism, iterations), sorted, as librdkafka describes
+    them; None once the user has none (RESOURCE_NOT_FOUND)."""
+    try:
+        described = done(admin(bootstrap).describe_user_scram_credentials([user]))[user]
+    except KafkaException as e:
+        assert e.args[0].code() == KafkaError.RESOURCE_NOT_FOUND, e
+        return None
+    return sorted((c.mechanism.name, c.iterations) for c in described.scram_credential_infos)
+
+
 def kfk_login(bootstrap: str, mechanism: str, user: str, password: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KFK_SASL_PASSWORD": password}
     return kfk_try("-b", bootstrap, "--sasl-mechanism", mechanism, "--sasl-username", user,
@@ -501,21 +575,36 @@ def test_scram_user_kfk_sets_logs_librdkafka_in_until_deleted(kafka_cluster):
     run = kfk_try("-b", bootstrap, "user", "set-scram", "--user", user,
                   "--mechanism", "SCRAM-SHA-256", "--iterations", "4096", env=env)
     assert run.returncode == 0, run.stderr
-    described = done(admin(bootstrap).describe_user_scram_credentials([user]))[user]
-    assert [(c.mechanism, c.iterations) for c in described.scram_credential_infos] == [
-        (ScramMechanism.SCRAM_SHA_256, 4096)
-    ]
+    eventually(lambda: rd_scram(bootstrap, user) == [("SCRAM_SHA_256", 4096)],
+               "librdkafka to describe the credential")
     # The brokers learn the credential from the metadata log a moment later.
     wait_until(lambda: rd_login(sasl, "SCRAM-SHA-256", user, password), 30,
                "librdkafka to log in with the credential kfk set", interval=0.5)
     assert not rd_login(sasl, "SCRAM-SHA-256", user, "wrong")
     assert not rd_login(sasl, "SCRAM-SHA-512", user, password)
 
+    # A second mechanism with its own password; deleting the first leaves
+    # the second working.
+    env512 = {**os.environ, "KFK_SCRAM_PASSWORD": "kfk-set-512"}
+    run = kfk_try("-b", bootstrap, "user", "set-scram", "--user", user,
+                  "--mechanism", "SCRAM-SHA-512", env=env512)
+    assert run.returncode == 0, run.stderr
+    eventually(lambda: rd_scram(bootstrap, user) == [("SCRAM_SHA_256", 4096), ("SCRAM_SHA_512", 8192)],
+               "librdkafka to describe both credentials")
+    wait_until(lambda: rd_login(sasl, "SCRAM-SHA-512", user, "kfk-set-512"), 30,
+               "librdkafka to log in with SCRAM-SHA-512", interval=0.5)
+
     kfk("-b", bootstrap, "user", "delete-scram", "--user", user, "--mechanism", "SCRAM-SHA-256")
-    with pytest.raises(KafkaException):
-        done(admin(bootstrap).describe_user_scram_credentials([user]))
+    eventually(lambda: rd_scram(bootstrap, user) == [("SCRAM_SHA_512", 8192)],
+               "librdkafka to describe one credential")
     wait_until(lambda: not rd_login(sasl, "SCRAM-SHA-256", user, password), 30,
                "the deleted credential to stop logging librdkafka in", interval=0.5)
+    assert rd_login(sasl, "SCRAM-SHA-512", user, "kfk-set-512")
+
+    kfk("-b", bootstrap, "user", "delete-scram", "--user", user, "--mechanism", "SCRAM-SHA-512")
+    eventually(lambda: rd_scram(bootstrap, user) is None, "librdkafka to describe no credential")
+    wait_until(lambda: not rd_login(sasl, "SCRAM-SHA-512", user, "kfk-set-512"), 30,
+               "the last credential to stop logging librdkafka in", interval=0.5)
 
 
 @pytest.mark.cap(120)
@@ -527,8 +616,11 @@ def test_scram_user_librdkafka_sets_logs_kfk_in_until_deleted(kafka_cluster):
         user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 5000), password.encode()
     )
     done(admin(bootstrap).alter_user_scram_credentials([upsert]))
-    listed = kfk_json("-b", bootstrap, "user", "list", "--user", user, "--json")
-    assert listed == [{"user": user, "credentials": [{"mechanism": "SCRAM-SHA-512", "iterations": 5000}]}]
+    def kfk_lists():
+        listed = kfk_json("-b", bootstrap, "user", "list", "--user", user, "--json")
+        assert listed == [{"user": user, "credentials": [{"mechanism": "SCRAM-SHA-512", "iterations": 5000}]}]
+
+    eventually(kfk_lists, "kfk to list the credential")
     assert user in {u["user"] for u in kfk_json("-b", bootstrap, "user", "list", "--json")}
 
     wait_until(lambda: kfk_login(sasl, "SCRAM-SHA-512", user, password).returncode == 0, 30,
@@ -538,7 +630,8 @@ def test_scram_user_librdkafka_sets_logs_kfk_in_until_deleted(kafka_cluster):
 
     done(admin(bootstrap).alter_user_scram_credentials(
         [UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)]))
-    assert kfk_try("-b", bootstrap, "user", "list", "--user", user, "--json").returncode != 0
+    wait_until(lambda: kfk_try("-b", bootstrap, "user", "list", "--user", user, "--json").returncode != 0,
+               30, "kfk to find no credential", interval=0.3)
 
     def refused():
         run = kfk_login(sasl, "SCRAM-SHA-512", user, password)
@@ -558,27 +651,42 @@ def test_quotas_with_kafka_config_command(kafka_cluster):
 
     kfk("-b", bootstrap, "quota", "set", "--user", user,
         "--set", "producer_byte_rate=1048576", "--set", "consumer_byte_rate=2097152")
-    described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
-                           "--entity-type", "users", "--entity-name", user)
-    assert re.search(r"producer_byte_rate=1048576(\.0)?\b", described), described
-    assert re.search(r"consumer_byte_rate=2097152(\.0)?\b", described), described
+    def tool_sees_user():
+        described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
+                               "--entity-type", "users", "--entity-name", user)
+        assert re.search(r"producer_byte_rate=1048576(\.0)?\b", described), described
+        assert re.search(r"consumer_byte_rate=2097152(\.0)?\b", described), described
+
+    eventually(tool_sees_user, "ConfigCommand to see kfk's quotas")
 
     kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--alter",
                "--entity-type", "clients", "--entity-name", client_id,
                "--add-config", "request_percentage=25,producer_byte_rate=4096")
-    listed = kfk_json("-b", bootstrap, "quota", "list", "--client-id", client_id, "--json")
-    assert listed == [{"entity": {"client-id": client_id},
-                       "quotas": {"request_percentage": 25.0, "producer_byte_rate": 4096.0}}], listed
+    def kfk_sees_client():
+        listed = kfk_json("-b", bootstrap, "quota", "list", "--client-id", client_id, "--json")
+        assert listed == [{"entity": {"client-id": client_id},
+                           "quotas": {"request_percentage": 25.0, "producer_byte_rate": 4096.0}}], listed
+
+    eventually(kfk_sees_client, "kfk to see ConfigCommand's quotas")
 
     # kfk removes one of each; the user's remaining quota and nothing of
     # the client's removed one is left.
     kfk("-b", bootstrap, "quota", "set", "--user", user, "--remove", "consumer_byte_rate")
     kfk("-b", bootstrap, "quota", "set", "--client-id", client_id, "--remove", "request_percentage")
-    described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
-                           "--entity-type", "clients", "--entity-name", client_id)
-    assert "request_percentage" not in described and "producer_byte_rate=4096" in described, described
-    listed = kfk_json("-b", bootstrap, "quota", "list", "--user", user, "--json")
-    assert listed == [{"entity": {"user": user}, "quotas": {"producer_byte_rate": 1048576.0}}], listed
+
+    def kfk_sees_user():
+        listed = kfk_json("-b", bootstrap, "quota", "list", "--user", user, "--json")
+        assert listed == [{"entity": {"user": user}, "quotas": {"producer_byte_rate": 1048576.0}}], listed
+
+    eventually(kfk_sees_user, "kfk to see the user's remaining quota")
+
+    def tool_sees_client():
+        described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
+                               "--entity-type", "clients", "--entity-name", client_id)
+        assert "request_percentage" not in described and re.search(
+            r"producer_byte_rate=4096(\.0)?\b", described), described
+
+    eventually(tool_sees_client, "ConfigCommand to see the client's remaining quota")
 
 
 # ------------------------------------------------------------------ ACLs
@@ -654,8 +762,12 @@ def test_acls_both_ways_and_with_kafka_acl_command(kafka_acl_cluster):
                     "--pattern", "match") == {theirs_row}
 
     # Kafka's AclCommand lists kfk's ACL, and kfk lists the one it adds.
-    listed = kafka_tool("AclCommand", "--bootstrap-server", bootstrap, "--list", "--topic", topic)
-    assert re.search(rf"principal=User:{bob}, host=\*, operation=DESCRIBE, permissionType=ALLOW", listed), listed
+    def tool_lists():
+        listed = kafka_tool("AclCommand", "--bootstrap-server", bootstrap, "--list", "--topic", topic)
+        assert re.search(rf"principal=User:{bob}, host=\*, operation=DESCRIBE, permissionType=ALLOW",
+                         listed), listed
+
+    eventually(tool_lists, "AclCommand to list kfk's ACL")
     kafka_tool("AclCommand", "--bootstrap-server", bootstrap, "--add", "--allow-principal", carol,
                "--operation", "Read", "--group", prefix, "--resource-pattern-type", "prefixed")
     tool_row = ("GROUP", prefix, "PREFIXED", carol, "*", "READ", "ALLOW")
