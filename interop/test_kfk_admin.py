@@ -688,6 +688,27 @@ def test_quotas_with_kafka_config_command(kafka_cluster):
 
     eventually(tool_sees_client, "ConfigCommand to see the client's remaining quota")
 
+    # The default client id (`<default>` to kfk, `--entity-default` to
+    # Kafka's tool): a rate far above anything the suite sends.
+    try:
+        kfk("-b", bootstrap, "quota", "set", "--client-id", "<default>",
+            "--set", "producer_byte_rate=1073741824")
+
+        def tool_sees_default():
+            described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
+                                   "--entity-type", "clients", "--entity-default")
+            # Java prints the double as 1.073741824E9.
+            rate = re.search(r"producer_byte_rate=([0-9.E]+)", described)
+            assert rate and float(rate.group(1)) == 1073741824, described
+
+        eventually(tool_sees_default, "ConfigCommand to see the default client's quota")
+        listed = kfk_json("-b", bootstrap, "quota", "list", "--client-id", "<default>", "--json")
+        assert listed == [{"entity": {"client-id": None},
+                           "quotas": {"producer_byte_rate": 1073741824.0}}], listed
+    finally:
+        kfk_try("-b", bootstrap, "quota", "set", "--client-id", "<default>",
+                "--remove", "producer_byte_rate")
+
 
 # ------------------------------------------------------------------ ACLs
 
@@ -773,6 +794,25 @@ def test_acls_both_ways_and_with_kafka_acl_command(kafka_acl_cluster):
     tool_row = ("GROUP", prefix, "PREFIXED", carol, "*", "READ", "ALLOW")
     wait_until(lambda: kfk_acls(bootstrap, "--principal", carol) == {theirs_row, tool_row}, 30,
                "kfk to see AclCommand's ACL", interval=0.3)
+
+    # kfk adds a cluster ACL (named kafka-cluster unless told) and a
+    # prefixed one from one host: librdkafka describes both as given.
+    dave = f"User:{unique('dave')}"
+    kfk("-b", bootstrap, "acl", "add", "--resource-type", "cluster", "--principal", dave,
+        "--operation", "describe_configs")
+    kfk("-b", bootstrap, "acl", "add", "--resource-type", "transactional_id", "--resource-name", prefix,
+        "--pattern", "prefixed", "--principal", dave, "--host", "10.0.0.2", "--operation", "write",
+        "--permission", "deny")
+    wait_until(lambda: rd_acls(bootstrap, dave) == {
+        ("BROKER", "kafka-cluster", "LITERAL", dave, "*", "DESCRIBE_CONFIGS", "ALLOW"),
+        ("TRANSACTIONAL_ID", prefix, "PREFIXED", dave, "10.0.0.2", "WRITE", "DENY"),
+    }, 30, "librdkafka to see kfk's cluster and prefixed ACLs")
+    removed = kfk_json("-b", bootstrap, "acl", "remove", "--principal", dave, "--resource-type", "cluster",
+                       "--json")
+    assert [(r["resource_type"], r["resource_name"]) for r in removed] == [("CLUSTER", "kafka-cluster")]
+    wait_until(lambda: {a[0] for a in rd_acls(bootstrap, dave)} == {"TRANSACTIONAL_ID"}, 30,
+               "librdkafka to see the cluster ACL gone")
+    kfk("-b", bootstrap, "acl", "remove", "--principal", dave)
 
     # kfk removes bob's ACL: librdkafka sees none, and bob loses the right.
     removed = kfk_json("-b", bootstrap, "acl", "remove", "--principal", f"User:{bob}", "--json")
