@@ -363,13 +363,15 @@ def kafka_cluster() -> dict:
     yield from _run_cluster()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kafka_acl_cluster() -> dict:
-    """A second 3-node cluster, started only by the tests that need ACLs:
-    the StandardAuthorizer with the SCRAM user `user` (`User:alice`) as a
-    super user. PLAINTEXT connections are `User:ANONYMOUS`, a super user
-    too, so ACLs bind only on the SASL listeners (`sasl_plaintext`). The
-    same fields as `kafka_cluster`."""
+    """A second 3-node cluster for the tests that need ACLs, started by
+    the first of a module and stopped after its last, so it does not
+    idle beside the session's cluster: the StandardAuthorizer with the
+    SCRAM user `user` (`User:alice`) as a super user. PLAINTEXT
+    connections are `User:ANONYMOUS`, a super user too, so ACLs bind
+    only on the SASL listeners (`sasl_plaintext`). The same fields as
+    `kafka_cluster`."""
     yield from _run_cluster("--authorizer", "User:alice")
 
 

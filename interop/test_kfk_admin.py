@@ -748,10 +748,12 @@ def rd_can_describe(sasl: str, user: str, password: str, topic: str) -> bool:
 
 
 @pytest.mark.cap(150)
-def test_acls_both_ways_and_with_kafka_acl_command(kafka_acl_cluster):
+def test_acls_both_ways_and_with_kafka_acl_command(kafka_acl_cluster, request):
     """On the authorizer cluster: over PLAINTEXT every client is a super
     user; a SCRAM user kfk adds is bound by the ACLs on the SASL listener."""
     bootstrap, sasl = kafka_acl_cluster["bootstrap"], kafka_acl_cluster["sasl_plaintext"]
+    # That cluster stops with this module: drop the cached client first.
+    request.addfinalizer(lambda: _ADMINS.pop(bootstrap, None))
     topic = unique("adm-acl")
     bob, bob_password = unique("bob"), "bob-secret"
     carol = f"User:{unique('carol')}"
