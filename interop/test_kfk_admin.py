@@ -13,7 +13,8 @@ and groups deleted, SCRAM users set (then used to log in) and deleted
 has no quota API), and ACLs, on a second cluster with the
 StandardAuthorizer (`kafka_acl_cluster`), where an ACL `kfk` adds or
 removes also grants or takes away a SCRAM user's right. Kafka's
-ConfigCommand and AclCommand cross-check configs and ACLs.
+ConfigCommand and AclCommand cross-check configs and ACLs, TopicCommand
+a created topic, and the group tool offsets `kfk` set.
 """
 
 import json
@@ -192,6 +193,19 @@ def test_topics_created_and_deleted_both_ways(kafka_cluster):
         assert configs["segment.ms"].source == ConfigSource.DEFAULT_CONFIG.value
 
     eventually(rd_sees_configs, "librdkafka to see the topic's configs")
+
+    # Kafka's TopicCommand describes it the same way.
+    def tool_sees():
+        described = kafka_tool("TopicCommand", "--bootstrap-server", bootstrap, "--describe",
+                               "--topic", ours)
+        assert re.search(r"PartitionCount:\s*3\s+ReplicationFactor:\s*2\b", described), described
+        # Besides the topic's own, it lists what the cluster's dynamic
+        # broker defaults set.
+        configs = re.search(r"Configs:\s*(\S+)", described)
+        assert configs and {"cleanup.policy=compact", "retention.ms=3600000"} <= set(
+            configs.group(1).split(",")), described
+
+    eventually(tool_sees, "TopicCommand to describe kfk's topic")
 
     # librdkafka creates: kfk sees the same.
     created = admin(bootstrap).create_topics(
@@ -494,6 +508,12 @@ def test_group_offsets_altered_and_groups_deleted_both_ways(kafka_cluster):
     assert rd_committed(bootstrap, ours) == {(topic, 0): 3, (topic, 1): 3}
     kfk("-b", bootstrap, "group", "reset-offsets", ours, "-t", topic, "--to", "latest", "--execute")
     assert rd_committed(bootstrap, ours) == {(topic, 0): 10, (topic, 1): 10}
+    # And Kafka's group tool: GROUP TOPIC PARTITION CURRENT-OFFSET ...
+    described = kafka_tool("consumer.group.ConsumerGroupCommand", "--bootstrap-server", bootstrap,
+                           "--describe", "--group", ours)
+    rows = [line.split() for line in described.splitlines()]
+    assert sorted((int(r[2]), int(r[3])) for r in rows if len(r) > 3 and r[1] == topic) == [
+        (0, 10), (1, 10)], described
 
     # librdkafka sets another's: kfk describes them, with the lag.
     altered = admin(bootstrap).alter_consumer_group_offsets([
