@@ -8,6 +8,8 @@
   (the `kafka-cluster` binary of kafka-testkit), for the tests of our
   client (`kfk`, `KFK_BIN`) against librdkafka, kafka-python and the Java
   client (`java_peer`); stopped when the session ends.
+- `kafka_acl_cluster`: a second such cluster with the StandardAuthorizer,
+  for the ACL tests, up while their module runs.
 - `tansu`: a Tansu broker per test, for the one cheap check that stays on
   a second broker implementation.
 

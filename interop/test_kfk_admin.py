@@ -3,11 +3,10 @@
 clusters, in both directions: what `kfk` changes the others observe, and
 what they change `kfk --json` observes.
 
-The cluster as both describe it; topics (partitions, replication factor,
-configs) created and deleted,
-partitions added, topic and broker configs set and deleted (with each
-config's source and read-only and sensitive flags compared with
-librdkafka's), records deleted (the low watermark), group offsets altered
+The cluster as both describe it; topics (partitions, replication
+factor, configs) created and deleted, partitions added, topic and broker
+configs set and deleted (with each config's source and read-only and
+sensitive flags compared with librdkafka's), records deleted (the low watermark), group offsets altered
 and groups deleted, SCRAM users set (then used to log in) and deleted
 (then refused), client quotas (with Kafka's ConfigCommand, as librdkafka
 has no quota API), and ACLs, on a second cluster with the
