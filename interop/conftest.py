@@ -8,6 +8,8 @@
   (the `kafka-cluster` binary of kafka-testkit), for the tests of our
   client (`kfk`, `KFK_BIN`) against librdkafka, kafka-python and the Java
   client (`java_peer`); stopped when the session ends.
+- `kafka_acl_cluster`: a second such cluster with the StandardAuthorizer,
+  for the ACL tests, up while their module runs.
 - `tansu`: a Tansu broker per test, for the one cheap check that stays on
   a second broker implementation.
 
@@ -294,17 +296,9 @@ def kafka_cluster_bin() -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
-@pytest.fixture(scope="session")
-def kafka_cluster() -> dict:
-    """A 3-node Apache Kafka cluster shared by the session, started with
-    the `kafka-cluster` binary of kafka-testkit: the JSON it prints
-    (`bootstrap`, `sasl_plaintext`, `ssl`, `sasl_ssl`, `mtls`, `ca`,
-    `client_cert`, `client_key`, `user`, `password`, `dir`), plus
-    `control`: `control("kill 2")` / `control("restart 2")` takes a node
-    down and brings it back (the restart waits until the cluster is
-    whole again; a test that kills a node restarts it). The cluster
-    stops when the session ends, or when this process dies: closing the
-    binary's stdin stops it, and its brokers die with it."""
+def _run_cluster(*flags: str):
+    """Starts the `kafka-cluster` binary with `flags` and yields its info
+    (see `kafka_cluster`); stops it when the generator is closed."""
     import json
     import select
 
@@ -314,7 +308,7 @@ def kafka_cluster() -> dict:
         pytest.fail(f"kafka-cluster binary not found at {binary}: run `cargo build -p kafka-testkit`")
     err = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [str(binary), "--brokers", "3"],
+        [str(binary), "--brokers", "3", *flags],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=err,
@@ -355,6 +349,32 @@ def kafka_cluster() -> dict:
         proc.kill()
         proc.wait(timeout=10)
     err.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> dict:
+    """A 3-node Apache Kafka cluster shared by the session, started with
+    the `kafka-cluster` binary of kafka-testkit: the JSON it prints
+    (`bootstrap`, `sasl_plaintext`, `ssl`, `sasl_ssl`, `mtls`, `ca`,
+    `client_cert`, `client_key`, `user`, `password`, `dir`), plus
+    `control`: `control("kill 2")` / `control("restart 2")` takes a node
+    down and brings it back (the restart waits until the cluster is
+    whole again; a test that kills a node restarts it). The cluster
+    stops when the session ends, or when this process dies: closing the
+    binary's stdin stops it, and its brokers die with it."""
+    yield from _run_cluster()
+
+
+@pytest.fixture(scope="module")
+def kafka_acl_cluster() -> dict:
+    """A second 3-node cluster for the tests that need ACLs, started by
+    the first of a module and stopped after its last, so it does not
+    idle beside the session's cluster: the StandardAuthorizer with the
+    SCRAM user `user` (`User:alice`) as a super user. PLAINTEXT
+    connections are `User:ANONYMOUS`, a super user too, so ACLs bind
+    only on the SASL listeners (`sasl_plaintext`). The same fields as
+    `kafka_cluster`."""
+    yield from _run_cluster("--authorizer", "User:alice")
 
 
 @pytest.fixture(scope="session")

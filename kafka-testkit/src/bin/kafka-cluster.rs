@@ -3,8 +3,12 @@
 //! stdin closes (or it is killed; the brokers die with it either way).
 //!
 //! ```text
-//! kafka-cluster [--brokers N] [--property KEY=VALUE]... [--feature NAME=LEVEL]...
+//! kafka-cluster [--brokers N] [--property KEY=VALUE]... [--feature NAME=LEVEL]... [--authorizer SUPER_USERS]
 //! ```
+//!
+//! `--authorizer User:alice[,User:bob..]` turns on the StandardAuthorizer
+//! with those principals as super users (besides `User:ANONYMOUS`, who
+//! every PLAINTEXT connection is): ACLs then apply on the SASL listeners.
 //!
 //! Lines on stdin take nodes down and back for fault tests, each answered
 //! with one JSON line (`{"ok":true}` or `{"error":"..."}`):
@@ -50,8 +54,18 @@ fn main() -> ExitCode {
                     _ => usage(&format!("bad feature {kv:?}")),
                 }
             }
+            "--authorizer" => {
+                let supers = value("super users, User:NAME[,User:NAME..]");
+                let supers: Vec<&str> = supers.split(',').map(str::trim).collect();
+                if supers.iter().any(|p| !p.contains(':')) {
+                    usage(&format!(
+                        "bad super users {supers:?}: expected User:NAME[,User:NAME..]"
+                    ));
+                }
+                builder = builder.authorizer(&supers);
+            }
             "-h" | "--help" => {
-                println!("usage: kafka-cluster [--brokers N] [--property KEY=VALUE]... [--feature NAME=LEVEL]...");
+                println!("usage: kafka-cluster [--brokers N] [--property KEY=VALUE]... [--feature NAME=LEVEL]... [--authorizer SUPER_USERS]");
                 return ExitCode::SUCCESS;
             }
             other => usage(&format!("unknown argument {other:?}")),
@@ -125,7 +139,7 @@ fn command(cluster: &KafkaCluster, line: &str) -> String {
 }
 
 fn usage(why: &str) -> ! {
-    eprintln!("kafka-cluster: {why}\nusage: kafka-cluster [--brokers N] [--property KEY=VALUE]... [--feature NAME=LEVEL]...");
+    eprintln!("kafka-cluster: {why}\nusage: kafka-cluster [--brokers N] [--property KEY=VALUE]... [--feature NAME=LEVEL]... [--authorizer SUPER_USERS]");
     std::process::exit(64)
 }
 

@@ -1,0 +1,851 @@
+"""The admin commands of `kfk` against librdkafka's AdminClient
+(confluent-kafka) and Kafka's own tools, on 3-node Apache Kafka
+clusters, in both directions: what `kfk` changes the others observe, and
+what they change `kfk --json` observes.
+
+The cluster as both describe it; topics (partitions, replication
+factor, configs) created and deleted, partitions added, topic and broker
+configs set and deleted (with each config's source and read-only and
+sensitive flags compared with librdkafka's), records deleted (the low watermark), group offsets altered
+and groups deleted, SCRAM users set (then used to log in) and deleted
+(then refused), client quotas (with Kafka's ConfigCommand, as librdkafka
+has no quota API), and ACLs, on a second cluster with the
+StandardAuthorizer (`kafka_acl_cluster`), where an ACL `kfk` adds or
+removes also grants or takes away a SCRAM user's right. Kafka's
+ConfigCommand and AclCommand cross-check configs and ACLs, TopicCommand
+a created topic, and the group tool offsets `kfk` set.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewPartitions,
+    NewTopic,
+    OffsetSpec,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+
+from conftest import jdk_tool, kafka_home, kfk, kfk_bin, unique, wait_until
+
+# Every admin future is waited for at most this long.
+FUTURE_TIMEOUT = 30
+
+
+# ------------------------------------------------------------------ helpers
+
+
+_ADMINS = {}
+
+
+def admin(bootstrap: str) -> AdminClient:
+    """One librdkafka AdminClient per cluster, kept for the session: a
+    client dropped while a request is in flight fails its futures."""
+    if bootstrap not in _ADMINS:
+        _ADMINS[bootstrap] = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    return _ADMINS[bootstrap]
+
+
+def done(futures):
+    """The results of a dict of futures (or of one future)."""
+    if isinstance(futures, dict):
+        return {k: f.result(timeout=FUTURE_TIMEOUT) for k, f in futures.items()}
+    return futures.result(timeout=FUTURE_TIMEOUT)
+
+
+def eventually(check, what: str, timeout: float = 30):
+    """Runs `check` until it passes (returns without an AssertionError)
+    and returns what it returns. A change made through one broker reaches
+    the others from the metadata log a moment later, and a describe may
+    ask any of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                print(f"still failing after {timeout}s: {what}")
+                raise
+            time.sleep(0.2)
+
+
+def kfk_json(*args: str):
+    return json.loads(kfk(*args).stdout)
+
+
+def kfk_try(*args: str, env=None, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Runs kfk without failing the test on a non-zero exit."""
+    return subprocess.run(
+        [str(kfk_bin()), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def kafka_tool(main_class: str, *args: str) -> str:
+    """Runs one of Kafka's command-line tools (by main class, from the
+    install's libs); its stdout, failing the test on a non-zero exit."""
+    out = subprocess.run(
+        [jdk_tool("java"), "-Xmx256m", "-cp", f"{kafka_home()}/libs/*",
+         f"org.apache.kafka.tools.{main_class}", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=90,
+    )
+    assert out.returncode == 0, f"{main_class} {args}: {out.stderr.decode(errors='replace')[-3000:]}"
+    return out.stdout.decode()
+
+
+def rd_topic(bootstrap: str, topic: str):
+    """librdkafka's metadata of `topic`, or None while it has none."""
+    md = admin(bootstrap).list_topics(topic=topic, timeout=10)
+    t = md.topics.get(topic)
+    if t is None or t.error is not None:
+        return None
+    return t
+
+
+def rd_configs(bootstrap: str, restype: ResourceType, name: str) -> dict:
+    resource = ConfigResource(restype, name)
+    return done(admin(bootstrap).describe_configs([resource]))[resource]
+
+
+def kfk_configs(bootstrap: str, *resource: str) -> dict:
+    described = kfk_json("-b", bootstrap, "config", "describe", *resource, "--json")
+    return {c["name"]: c for c in described["configs"]}
+
+
+def rd_alter(bootstrap: str, restype: ResourceType, name: str, *changes):
+    """Incremental changes through librdkafka: (op, name, value) each."""
+    entries = [ConfigEntry(k, v, incremental_operation=op) for op, k, v in changes]
+    resource = ConfigResource(restype, name, incremental_configs=entries)
+    done(admin(bootstrap).incremental_alter_configs([resource]))
+
+
+def produce(bootstrap: str, topic: str, per_partition: dict):
+    """`per_partition[p]` records to each partition p, with librdkafka."""
+    p = Producer({"bootstrap.servers": bootstrap, "log_level": 3})
+    for partition, n in per_partition.items():
+        for i in range(n):
+            p.produce(topic, value=f"v{i}".encode(), partition=partition)
+    assert p.flush(30) == 0
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int):
+    kfk("-b", bootstrap, "topic", "create", topic, "--partitions", str(partitions))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_admins():
+    """Drops the cached clients before the clusters stop, so they do not
+    log failed reconnects at the end of the session."""
+    yield
+    _ADMINS.clear()
+
+
+# ------------------------------------------------------------------ topics
+
+
+@pytest.mark.cap(90)
+def test_topics_created_and_deleted_both_ways(kafka_cluster):
+    bootstrap = kafka_cluster["bootstrap"]
+    ours, theirs = unique("adm-ours"), unique("adm-theirs")
+
+    # kfk creates: librdkafka sees the partitions, replicas and configs.
+    kfk("-b", bootstrap, "topic", "create", ours, "--partitions", "3", "--replication-factor", "2",
+        "--config", "retention.ms=3600000", "--config", "cleanup.policy=compact")
+    t = wait_until(lambda: rd_topic(bootstrap, ours), 30, f"librdkafka to see {ours}")
+    assert sorted(t.partitions) == [0, 1, 2]
+    assert all(len(p.replicas) == 2 for p in t.partitions.values()), t.partitions
+    def rd_sees_configs():
+        configs = rd_configs(bootstrap, ResourceType.TOPIC, ours)
+        for name, value in [("retention.ms", "3600000"), ("cleanup.policy", "compact")]:
+            assert configs[name].value == value
+            assert configs[name].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+        assert configs["segment.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+
+    eventually(rd_sees_configs, "librdkafka to see the topic's configs")
+
+    # Kafka's TopicCommand describes it the same way.
+    def tool_sees():
+        described = kafka_tool("TopicCommand", "--bootstrap-server", bootstrap, "--describe",
+                               "--topic", ours)
+        assert re.search(r"PartitionCount:\s*3\s+ReplicationFactor:\s*2\b", described), described
+        # Besides the topic's own, it lists what the cluster's dynamic
+        # broker defaults set.
+        configs = re.search(r"Configs:\s*(\S+)", described)
+        assert configs and {"cleanup.policy=compact", "retention.ms=3600000"} <= set(
+            configs.group(1).split(",")), described
+
+    eventually(tool_sees, "TopicCommand to describe kfk's topic")
+
+    # librdkafka creates: kfk sees the same.
+    created = admin(bootstrap).create_topics(
+        [NewTopic(theirs, num_partitions=4, replication_factor=3,
+                  config={"max.message.bytes": "200000"})],
+        operation_timeout=30,
+    )
+    done(created)
+
+    def kfk_sees_theirs():
+        run = kfk_try("-b", bootstrap, "metadata", "-t", theirs, "--json")
+        if run.returncode != 0:
+            return None
+        topics = json.loads(run.stdout)["topics"]
+        return topics[0] if topics and len(topics[0]["partitions"]) == 4 else None
+
+    t = wait_until(kfk_sees_theirs, 30, f"kfk to see {theirs}")
+    assert t["name"] == theirs and t["error"] is None
+    assert sorted(p["partition"] for p in t["partitions"]) == [0, 1, 2, 3]
+    assert all(sorted(p["replicas"]) == [1, 2, 3] for p in t["partitions"]), t
+
+    def kfk_sees_configs():
+        configs = kfk_configs(bootstrap, "--topic", theirs)
+        assert configs["max.message.bytes"]["value"] == "200000"
+        assert configs["max.message.bytes"]["source"] == "DYNAMIC_TOPIC_CONFIG"
+        assert configs["max.message.bytes"]["default"] is False
+        assert configs["segment.ms"]["source"] == "DEFAULT_CONFIG"
+
+    eventually(kfk_sees_configs, "kfk to see the topic's configs")
+
+    # Each deletes the other's topic, and the other sees it gone.
+    kfk("-b", bootstrap, "topic", "delete", theirs)
+    done(admin(bootstrap).delete_topics([ours], operation_timeout=30))
+    wait_until(lambda: rd_topic(bootstrap, theirs) is None, 30, f"librdkafka to lose {theirs}")
+    wait_until(
+        lambda: ours not in kfk("-b", bootstrap, "topic", "list").stdout.decode().split(),
+        30, f"kfk to lose {ours}", interval=0.5,
+    )
+
+
+@pytest.mark.cap(60)
+def test_partitions_added_both_ways(kafka_cluster):
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("adm-grow")
+    create_topic(bootstrap, topic, 2)
+
+    kfk("-b", bootstrap, "topic", "add-partitions", topic, "--partitions", "5")
+    wait_until(lambda: (t := rd_topic(bootstrap, topic)) and len(t.partitions) == 5, 30,
+               "librdkafka to see 5 partitions")
+
+    done(admin(bootstrap).create_partitions([NewPartitions(topic, 7)], operation_timeout=30))
+
+    def kfk_partitions():
+        md = kfk_json("-b", bootstrap, "metadata", "-t", topic, "--json")
+        return len(md["topics"][0]["partitions"]) == 7
+
+    wait_until(kfk_partitions, 30, "kfk to see 7 partitions", interval=0.3)
+
+    # Shrinking is refused to both.
+    assert kfk_try("-b", bootstrap, "topic", "add-partitions", topic, "--partitions", "3").returncode != 0
+    with pytest.raises(KafkaException):
+        done(admin(bootstrap).create_partitions([NewPartitions(topic, 3)]))
+
+
+@pytest.mark.cap(60)
+def test_cluster_described_as_librdkafka_sees_it(kafka_cluster):
+    bootstrap = kafka_cluster["bootstrap"]
+    ours = kfk_json("-b", bootstrap, "cluster", "--json")
+    theirs = done(admin(bootstrap).describe_cluster())
+    assert ours["cluster_id"] == theirs.cluster_id
+    # Under KRaft a broker names a random live broker as the controller.
+    ids = {n.id for n in theirs.nodes}
+    assert ours["controller"] in ids and theirs.controller.id in ids
+    assert sorted((b["id"], b["host"], b["port"]) for b in ours["brokers"]) == sorted(
+        (n.id, n.host, n.port) for n in theirs.nodes
+    )
+    assert not any(b["fenced"] for b in ours["brokers"])
+    finalized = {f["name"]: f["max"] for f in ours["features"]["finalized"]}
+    supported = {f["name"]: (f["min"], f["max"]) for f in ours["features"]["supported"]}
+    assert finalized["metadata.version"] >= 1 and "metadata.version" in supported
+    for name, level in finalized.items():
+        low, high = supported[name]
+        assert level <= high, (name, level, high)
+
+
+# ------------------------------------------------------------------ configs
+
+
+@pytest.mark.cap(120)
+def test_topic_configs_set_and_deleted_both_ways_and_with_kafka_tool(kafka_cluster):
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("adm-cfg")
+    create_topic(bootstrap, topic, 1)
+
+    def rd(name):
+        return rd_configs(bootstrap, ResourceType.TOPIC, topic)[name]
+
+    def ours(name):
+        return kfk_configs(bootstrap, "--topic", topic)[name]
+
+    def rd_sees(name, value, source):
+        def check():
+            c = rd(name)
+            assert (c.value, c.source) == (value, source.value), (name, c.value, c.source)
+            assert c.is_default == (source == ConfigSource.DEFAULT_CONFIG)
+        eventually(check, f"librdkafka to see {name}={value}")
+
+    def kfk_sees(name, value, source):
+        def check():
+            c = ours(name)
+            assert (c["value"], c["source"]) == (value, source), c
+            assert c["default"] == (source == "DEFAULT_CONFIG")
+        eventually(check, f"kfk to see {name}={value}")
+
+    # kfk sets two and librdkafka sees them; kfk deletes one and
+    # librdkafka sees it back at its default.
+    kfk("-b", bootstrap, "config", "alter", "--topic", topic,
+        "--set", "retention.ms=1234567", "--set", "cleanup.policy=compact")
+    rd_sees("retention.ms", "1234567", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    rd_sees("cleanup.policy", "compact", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    kfk("-b", bootstrap, "config", "alter", "--topic", topic, "--delete", "retention.ms")
+    rd_sees("retention.ms", "604800000", ConfigSource.DEFAULT_CONFIG)
+
+    # librdkafka sets and deletes; kfk sees each.
+    rd_alter(bootstrap, ResourceType.TOPIC, topic,
+             (AlterConfigOpType.SET, "max.message.bytes", "300000"),
+             (AlterConfigOpType.DELETE, "cleanup.policy", None))
+    kfk_sees("max.message.bytes", "300000", "DYNAMIC_TOPIC_CONFIG")
+    kfk_sees("cleanup.policy", "delete", "DEFAULT_CONFIG")
+
+    # A list config grows and shrinks by one value; a validate-only
+    # change and a bad value are refused or checked, never applied.
+    kfk("-b", bootstrap, "config", "alter", "--topic", topic, "--append", "cleanup.policy=compact")
+    rd_sees("cleanup.policy", "delete,compact", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    kfk("-b", bootstrap, "config", "alter", "--topic", topic, "--subtract", "cleanup.policy=delete")
+    rd_sees("cleanup.policy", "compact", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    kfk("-b", bootstrap, "config", "alter", "--topic", topic, "--validate-only",
+        "--set", "max.message.bytes=400000")
+    bad = kfk_try("-b", bootstrap, "config", "alter", "--topic", topic, "--set", "retention.ms=soon")
+    assert bad.returncode != 0 and b"INVALID_CONFIG" in bad.stderr.upper().replace(b" ", b"_"), bad.stderr
+
+    # Synonyms: each config's value at every source, as librdkafka lists
+    # them (keyed by name there, so of two synonyms with one name, as a
+    # broker default set dynamically and Kafka's default, it keeps one).
+    ours_all = kfk_json("-b", bootstrap, "config", "describe", "--topic", topic, "--synonyms", "--json")
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    theirs = done(admin(bootstrap).describe_configs([resource]))[resource]
+    for c in ours_all["configs"]:
+        synonyms = {(s["name"], s["value"], s["source"]) for s in c["synonyms"]}
+        t = theirs[c["name"]].synonyms.values()
+        assert {s[0] for s in synonyms} == {s.name for s in t}, c["name"]
+        assert {(s.name, s.value, ConfigSource(s.source).name) for s in t} <= synonyms, c["name"]
+    mmb = {c["name"]: c for c in ours_all["configs"]}["max.message.bytes"]
+    assert mmb["value"] == "300000", "the validate-only change was not applied"
+    assert [s["source"] for s in mmb["synonyms"]][:1] == ["DYNAMIC_TOPIC_CONFIG"], mmb
+    assert rd("retention.ms").value == "604800000", "the bad value was not applied"
+
+    # Kafka's ConfigCommand sees what kfk set, and kfk what it sets.
+    kfk("-b", bootstrap, "config", "alter", "--topic", topic, "--set", "segment.ms=7200000")
+
+    def tool_sees():
+        described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
+                               "--entity-type", "topics", "--entity-name", topic)
+        assert re.search(r"\bsegment\.ms=7200000\b", described), described
+        assert re.search(r"\bmax\.message\.bytes=300000\b", described), described
+
+    eventually(tool_sees, "ConfigCommand to see kfk's change")
+    kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--alter",
+               "--entity-type", "topics", "--entity-name", topic,
+               "--add-config", "min.cleanable.dirty.ratio=0.25", "--delete-config", "segment.ms")
+    kfk_sees("min.cleanable.dirty.ratio", "0.25", "DYNAMIC_TOPIC_CONFIG")
+    kfk_sees("segment.ms", "604800000", "DEFAULT_CONFIG")
+
+
+# A broker config every broker may change on its own and that no test
+# depends on: how long the log cleaner sleeps when it has nothing to do.
+BROKER_CONFIG = "log.cleaner.backoff.ms"
+
+
+@pytest.mark.cap(90)
+def test_broker_configs_agree_with_librdkafka_and_change_both_ways(kafka_cluster):
+    bootstrap = kafka_cluster["bootstrap"]
+
+    # Every config of broker 1: the same value, source and flags in kfk's
+    # JSON as librdkafka describes; sensitive ones have no value in both.
+    ours = kfk_configs(bootstrap, "--broker", "1")
+    theirs = rd_configs(bootstrap, ResourceType.BROKER, "1")
+    assert set(ours) == set(theirs)
+    for name, c in ours.items():
+        t = theirs[name]
+        assert (c["value"], c["source"], c["read_only"], c["sensitive"], c["default"]) == (
+            t.value, ConfigSource(t.source).name, t.is_read_only, t.is_sensitive, t.is_default
+        ), name
+    sensitive = [c for c in ours.values() if c["sensitive"]]
+    assert sensitive and all(c["value"] is None for c in sensitive)
+    # The JAAS line (with its passwords) is one of them, set in the file.
+    jaas = ours["listener.name.sasl_plaintext.plain.sasl.jaas.config"]
+    assert jaas["sensitive"] and jaas["source"] == "STATIC_BROKER_CONFIG"
+    assert ours["node.id"]["read_only"] and ours["node.id"]["value"] == "1"
+    assert ours[BROKER_CONFIG]["source"] == "DEFAULT_CONFIG"
+
+    def rd_sees(broker, value, source):
+        c = rd_configs(bootstrap, ResourceType.BROKER, broker)[BROKER_CONFIG]
+        return c.value == value and c.source == source.value
+
+    def kfk_sees(resource, value, source):
+        c = kfk_configs(bootstrap, *resource)[BROKER_CONFIG]
+        return c["value"] == value and c["source"] == source
+
+    try:
+        # kfk sets it on broker 2: librdkafka sees it there, not on 1.
+        kfk("-b", bootstrap, "config", "alter", "--broker", "2", "--set", f"{BROKER_CONFIG}=16000")
+        wait_until(lambda: rd_sees("2", "16000", ConfigSource.DYNAMIC_BROKER_CONFIG), 30,
+                   "librdkafka to see broker 2's new config", interval=0.3)
+        assert rd_sees("1", "15000", ConfigSource.DEFAULT_CONFIG)
+
+        # kfk sets the default of every broker (librdkafka cannot name
+        # that resource): librdkafka sees it on broker 3, and broker 2's
+        # own value still wins there.
+        kfk("-b", bootstrap, "config", "alter", "--broker-defaults", "--set", f"{BROKER_CONFIG}=17000")
+        wait_until(lambda: rd_sees("3", "17000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG), 30,
+                   "librdkafka to see the new broker default", interval=0.3)
+        assert rd_sees("2", "16000", ConfigSource.DYNAMIC_BROKER_CONFIG)
+        assert kfk_sees(["--broker-defaults"], "17000", "DYNAMIC_DEFAULT_BROKER_CONFIG")
+
+        # librdkafka deletes broker 2's and sets broker 1's: kfk sees the
+        # default on 2 and the new value on 1.
+        rd_alter(bootstrap, ResourceType.BROKER, "2", (AlterConfigOpType.DELETE, BROKER_CONFIG, None))
+        rd_alter(bootstrap, ResourceType.BROKER, "1", (AlterConfigOpType.SET, BROKER_CONFIG, "18000"))
+        wait_until(lambda: kfk_sees(["--broker", "2"], "17000", "DYNAMIC_DEFAULT_BROKER_CONFIG"), 30,
+                   "kfk to see broker 2 back at the default", interval=0.3)
+        wait_until(lambda: kfk_sees(["--broker", "1"], "18000", "DYNAMIC_BROKER_CONFIG"), 30,
+                   "kfk to see broker 1's new config", interval=0.3)
+    finally:
+        for resource in (["--broker", "1"], ["--broker", "2"], ["--broker-defaults"]):
+            kfk_try("-b", bootstrap, "config", "alter", *resource, "--delete", BROKER_CONFIG)
+
+
+# ------------------------------------------------------------------ records
+
+
+@pytest.mark.cap(60)
+def test_records_deleted_both_ways(kafka_cluster):
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("adm-del")
+    create_topic(bootstrap, topic, 3)
+    produce(bootstrap, topic, {0: 10, 1: 10, 2: 10})
+
+    # kfk deletes before 4 on partition 0: the low watermark librdkafka
+    # sees moves there, and only there.
+    out = kfk("-b", bootstrap, "delete-records", "-t", topic, "-p", "0", "--before", "4")
+    assert out.stdout.decode().split() == [topic, "0", "4"]
+    rd = admin(bootstrap)
+    earliest = done(rd.list_offsets({TopicPartition(topic, p): OffsetSpec.earliest() for p in range(3)}))
+    assert {tp.partition: r.offset for tp, r in earliest.items()} == {0: 4, 1: 0, 2: 0}
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("wm"), "log_level": 3})
+    try:
+        assert c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10) == (4, 10)
+        # ... and `--before end` empties a partition.
+        kfk("-b", bootstrap, "delete-records", "-t", topic, "-p", "2", "--before", "end")
+        assert c.get_watermark_offsets(TopicPartition(topic, 2), timeout=10) == (10, 10)
+    finally:
+        c.close()
+
+    # librdkafka deletes before 7 on partition 1: kfk's offsets show it.
+    deleted = done(rd.delete_records([TopicPartition(topic, 1, 7)]))
+    assert [r.low_watermark for r in deleted.values()] == [7]
+    lines = kfk("-b", bootstrap, "offsets", "-t", topic).stdout.decode().splitlines()
+    assert lines[1:] == ["0\t4\t10", "1\t7\t10", "2\t10\t10"], lines
+
+
+# ------------------------------------------------------------------ groups
+
+
+def rd_committed(bootstrap: str, group: str) -> dict:
+    got = done(admin(bootstrap).list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)]))
+    return {(tp.topic, tp.partition): tp.offset for tp in got[group].topic_partitions}
+
+
+def rd_groups(bootstrap: str) -> set:
+    return {g.group_id for g in done(admin(bootstrap).list_consumer_groups()).valid}
+
+
+def kfk_groups(bootstrap: str) -> set:
+    return {g["group"] for g in kfk_json("-b", bootstrap, "group", "list", "--json")}
+
+
+@pytest.mark.cap(90)
+def test_group_offsets_altered_and_groups_deleted_both_ways(kafka_cluster):
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("adm-grp")
+    ours, theirs = unique("adm-g-ours"), unique("adm-g-theirs")
+    create_topic(bootstrap, topic, 2)
+    produce(bootstrap, topic, {0: 10, 1: 10})
+
+    # kfk sets a group's offsets: librdkafka reads them back.
+    kfk("-b", bootstrap, "group", "reset-offsets", ours, "-t", topic, "--to", "3", "--execute")
+    assert rd_committed(bootstrap, ours) == {(topic, 0): 3, (topic, 1): 3}
+    kfk("-b", bootstrap, "group", "reset-offsets", ours, "-t", topic, "--to", "latest", "--execute")
+    assert rd_committed(bootstrap, ours) == {(topic, 0): 10, (topic, 1): 10}
+    # And Kafka's group tool: GROUP TOPIC PARTITION CURRENT-OFFSET ...
+    described = kafka_tool("consumer.group.ConsumerGroupCommand", "--bootstrap-server", bootstrap,
+                           "--describe", "--group", ours)
+    rows = [line.split() for line in described.splitlines()]
+    assert sorted((int(r[2]), int(r[3])) for r in rows if len(r) > 3 and r[1] == topic) == [
+        (0, 10), (1, 10)], described
+
+    # librdkafka sets another's: kfk describes them, with the lag.
+    altered = admin(bootstrap).alter_consumer_group_offsets([
+        ConsumerGroupTopicPartitions(theirs, [TopicPartition(topic, 0, 5), TopicPartition(topic, 1, 7)])
+    ])
+    done(altered)
+    described = kfk_json("-b", bootstrap, "group", "describe", theirs, "--json")
+    assert described["group"] == theirs and described["members"] == []
+    assert sorted((o["partition"], o["committed"], o["end"], o["lag"]) for o in described["offsets"]) == [
+        (0, 5, 10, 5), (1, 7, 10, 3)
+    ], described
+    assert {ours, theirs} <= kfk_groups(bootstrap)
+    wait_until(lambda: {ours, theirs} <= rd_groups(bootstrap), 10, "librdkafka to list both groups")
+
+    # Each deletes the other's group; each sees both gone.
+    kfk("-b", bootstrap, "group", "delete", theirs)
+    done(admin(bootstrap).delete_consumer_groups([ours]))
+    assert not {ours, theirs} & kfk_groups(bootstrap)
+    assert not {ours, theirs} & rd_groups(bootstrap)
+    # Deleting again is an error to kfk.
+    assert kfk_try("-b", bootstrap, "group", "delete", ours).returncode != 0
+
+
+# ------------------------------------------------------------------ SCRAM
+
+
+def rd_login(bootstrap: str, mechanism: str, user: str, password: str) -> bool:
+    """Whether librdkafka logs in on the SASL listener with this
+    credential: True when Metadata answers, False on an authentication
+    error."""
+    errors = []
+    client = AdminClient({
+        "bootstrap.servers": bootstrap,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": mechanism,
+        "sasl.username": user,
+        "sasl.password": password,
+        "log_level": 0,
+        "error_cb": errors.append,
+    })
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.list_topics(timeout=1)
+            return True
+        except KafkaException as e:
+            # The authentication error itself reaches error_cb on a poll.
+            client.poll(0.1)
+            codes = {e.args[0].code()} | {err.code() for err in errors}
+            if KafkaError._AUTHENTICATION in codes:
+                return False
+            if time.monotonic() > deadline:
+                raise
+
+
+def rd_scram(bootstrap: str, user: str):
+    """The user's (mechanism, iterations), sorted, as librdkafka describes
+    them; None once the user has none (RESOURCE_NOT_FOUND)."""
+    try:
+        described = done(admin(bootstrap).describe_user_scram_credentials([user]))[user]
+    except KafkaException as e:
+        assert e.args[0].code() == KafkaError.RESOURCE_NOT_FOUND, e
+        return None
+    return sorted((c.mechanism.name, c.iterations) for c in described.scram_credential_infos)
+
+
+def kfk_login(bootstrap: str, mechanism: str, user: str, password: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KFK_SASL_PASSWORD": password}
+    return kfk_try("-b", bootstrap, "--sasl-mechanism", mechanism, "--sasl-username", user,
+                   "metadata", "--json", env=env)
+
+
+@pytest.mark.cap(120)
+def test_scram_user_kfk_sets_logs_librdkafka_in_until_deleted(kafka_cluster):
+    bootstrap, sasl = kafka_cluster["bootstrap"], kafka_cluster["sasl_plaintext"]
+    user, password = unique("adm-u"), "kfk-set-secret"
+
+    env = {**os.environ, "KFK_SCRAM_PASSWORD": password}
+    run = kfk_try("-b", bootstrap, "user", "set-scram", "--user", user,
+                  "--mechanism", "SCRAM-SHA-256", "--iterations", "4096", env=env)
+    assert run.returncode == 0, run.stderr
+    eventually(lambda: rd_scram(bootstrap, user) == [("SCRAM_SHA_256", 4096)],
+               "librdkafka to describe the credential")
+    # The brokers learn the credential from the metadata log a moment later.
+    wait_until(lambda: rd_login(sasl, "SCRAM-SHA-256", user, password), 30,
+               "librdkafka to log in with the credential kfk set", interval=0.5)
+    assert not rd_login(sasl, "SCRAM-SHA-256", user, "wrong")
+    assert not rd_login(sasl, "SCRAM-SHA-512", user, password)
+
+    # A second mechanism with its own password; deleting the first leaves
+    # the second working.
+    env512 = {**os.environ, "KFK_SCRAM_PASSWORD": "kfk-set-512"}
+    run = kfk_try("-b", bootstrap, "user", "set-scram", "--user", user,
+                  "--mechanism", "SCRAM-SHA-512", env=env512)
+    assert run.returncode == 0, run.stderr
+    eventually(lambda: rd_scram(bootstrap, user) == [("SCRAM_SHA_256", 4096), ("SCRAM_SHA_512", 8192)],
+               "librdkafka to describe both credentials")
+    wait_until(lambda: rd_login(sasl, "SCRAM-SHA-512", user, "kfk-set-512"), 30,
+               "librdkafka to log in with SCRAM-SHA-512", interval=0.5)
+
+    kfk("-b", bootstrap, "user", "delete-scram", "--user", user, "--mechanism", "SCRAM-SHA-256")
+    eventually(lambda: rd_scram(bootstrap, user) == [("SCRAM_SHA_512", 8192)],
+               "librdkafka to describe one credential")
+    wait_until(lambda: not rd_login(sasl, "SCRAM-SHA-256", user, password), 30,
+               "the deleted credential to stop logging librdkafka in", interval=0.5)
+    assert rd_login(sasl, "SCRAM-SHA-512", user, "kfk-set-512")
+
+    kfk("-b", bootstrap, "user", "delete-scram", "--user", user, "--mechanism", "SCRAM-SHA-512")
+    eventually(lambda: rd_scram(bootstrap, user) is None, "librdkafka to describe no credential")
+    wait_until(lambda: not rd_login(sasl, "SCRAM-SHA-512", user, "kfk-set-512"), 30,
+               "the last credential to stop logging librdkafka in", interval=0.5)
+
+
+@pytest.mark.cap(120)
+def test_scram_user_librdkafka_sets_logs_kfk_in_until_deleted(kafka_cluster):
+    bootstrap, sasl = kafka_cluster["bootstrap"], kafka_cluster["sasl_plaintext"]
+    user, password = unique("adm-u"), "librdkafka-set-secret"
+
+    upsert = UserScramCredentialUpsertion(
+        user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 5000), password.encode()
+    )
+    done(admin(bootstrap).alter_user_scram_credentials([upsert]))
+    def kfk_lists():
+        listed = kfk_json("-b", bootstrap, "user", "list", "--user", user, "--json")
+        assert listed == [{"user": user, "credentials": [{"mechanism": "SCRAM-SHA-512", "iterations": 5000}]}]
+
+    eventually(kfk_lists, "kfk to list the credential")
+    assert user in {u["user"] for u in kfk_json("-b", bootstrap, "user", "list", "--json")}
+
+    wait_until(lambda: kfk_login(sasl, "SCRAM-SHA-512", user, password).returncode == 0, 30,
+               "kfk to log in with the credential librdkafka set", interval=0.5)
+    wrong = kfk_login(sasl, "SCRAM-SHA-512", user, "wrong")
+    assert wrong.returncode != 0 and b"uthentication" in wrong.stderr, wrong.stderr
+
+    done(admin(bootstrap).alter_user_scram_credentials(
+        [UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)]))
+    wait_until(lambda: kfk_try("-b", bootstrap, "user", "list", "--user", user, "--json").returncode != 0,
+               30, "kfk to find no credential", interval=0.3)
+
+    def refused():
+        run = kfk_login(sasl, "SCRAM-SHA-512", user, password)
+        return run.returncode != 0 and b"uthentication" in run.stderr
+
+    wait_until(refused, 30, "the deleted credential to stop logging kfk in", interval=0.5)
+
+
+# ------------------------------------------------------------------ quotas
+
+
+@pytest.mark.cap(90)
+def test_quotas_with_kafka_config_command(kafka_cluster):
+    """librdkafka has no client-quota API: Kafka's ConfigCommand checks."""
+    bootstrap = kafka_cluster["bootstrap"]
+    user, client_id = unique("adm-qu"), unique("adm-qc")
+
+    kfk("-b", bootstrap, "quota", "set", "--user", user,
+        "--set", "producer_byte_rate=1048576", "--set", "consumer_byte_rate=2097152")
+    def tool_sees_user():
+        described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
+                               "--entity-type", "users", "--entity-name", user)
+        assert re.search(r"producer_byte_rate=1048576(\.0)?\b", described), described
+        assert re.search(r"consumer_byte_rate=2097152(\.0)?\b", described), described
+
+    eventually(tool_sees_user, "ConfigCommand to see kfk's quotas")
+
+    kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--alter",
+               "--entity-type", "clients", "--entity-name", client_id,
+               "--add-config", "request_percentage=25,producer_byte_rate=4096")
+    def kfk_sees_client():
+        listed = kfk_json("-b", bootstrap, "quota", "list", "--client-id", client_id, "--json")
+        assert listed == [{"entity": {"client-id": client_id},
+                           "quotas": {"request_percentage": 25.0, "producer_byte_rate": 4096.0}}], listed
+
+    eventually(kfk_sees_client, "kfk to see ConfigCommand's quotas")
+
+    # kfk removes one of each; the user's remaining quota and nothing of
+    # the client's removed one is left.
+    kfk("-b", bootstrap, "quota", "set", "--user", user, "--remove", "consumer_byte_rate")
+    kfk("-b", bootstrap, "quota", "set", "--client-id", client_id, "--remove", "request_percentage")
+
+    def kfk_sees_user():
+        listed = kfk_json("-b", bootstrap, "quota", "list", "--user", user, "--json")
+        assert listed == [{"entity": {"user": user}, "quotas": {"producer_byte_rate": 1048576.0}}], listed
+
+    eventually(kfk_sees_user, "kfk to see the user's remaining quota")
+
+    def tool_sees_client():
+        described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
+                               "--entity-type", "clients", "--entity-name", client_id)
+        assert "request_percentage" not in described and re.search(
+            r"producer_byte_rate=4096(\.0)?\b", described), described
+
+    eventually(tool_sees_client, "ConfigCommand to see the client's remaining quota")
+
+    # The default client id (`<default>` to kfk, `--entity-default` to
+    # Kafka's tool): a rate far above anything the suite sends.
+    try:
+        kfk("-b", bootstrap, "quota", "set", "--client-id", "<default>",
+            "--set", "producer_byte_rate=1073741824")
+
+        def tool_sees_default():
+            described = kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--describe",
+                                   "--entity-type", "clients", "--entity-default")
+            # Java prints the double as 1.073741824E9.
+            rate = re.search(r"producer_byte_rate=([0-9.E]+)", described)
+            assert rate and float(rate.group(1)) == 1073741824, described
+
+        eventually(tool_sees_default, "ConfigCommand to see the default client's quota")
+        listed = kfk_json("-b", bootstrap, "quota", "list", "--client-id", "<default>", "--json")
+        assert listed == [{"entity": {"client-id": None},
+                           "quotas": {"producer_byte_rate": 1073741824.0}}], listed
+    finally:
+        kfk_try("-b", bootstrap, "quota", "set", "--client-id", "<default>",
+                "--remove", "producer_byte_rate")
+
+
+# ------------------------------------------------------------------ ACLs
+
+
+def rd_acls(bootstrap: str, principal: str) -> set:
+    f = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,
+                         AclOperation.ANY, AclPermissionType.ANY)
+    return {
+        (b.restype.name, b.name, b.resource_pattern_type.name, b.principal, b.host,
+         b.operation.name, b.permission_type.name)
+        for b in done(admin(bootstrap).describe_acls(f))
+    }
+
+
+def kfk_acls(bootstrap: str, *flags: str) -> set:
+    return {
+        (a["resource_type"], a["resource_name"], a["pattern_type"], a["principal"], a["host"],
+         a["operation"], a["permission"])
+        for a in kfk_json("-b", bootstrap, "acl", "list", *flags, "--json")
+    }
+
+
+def rd_can_describe(sasl: str, user: str, password: str, topic: str) -> bool:
+    """Whether `user` (SCRAM-SHA-256) sees `topic` in librdkafka's
+    metadata: without DESCRIBE on it, the broker answers
+    TOPIC_AUTHORIZATION_FAILED."""
+    client = AdminClient({
+        "bootstrap.servers": sasl, "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-256", "sasl.username": user, "sasl.password": password,
+        "log_level": 0,
+    })
+    t = client.list_topics(topic=topic, timeout=10).topics[topic]
+    if t.error is None:
+        return True
+    assert t.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, t.error
+    return False
+
+
+@pytest.mark.cap(150)
+def test_acls_both_ways_and_with_kafka_acl_command(kafka_acl_cluster, request):
+    """On the authorizer cluster: over PLAINTEXT every client is a super
+    user; a SCRAM user kfk adds is bound by the ACLs on the SASL listener."""
+    bootstrap, sasl = kafka_acl_cluster["bootstrap"], kafka_acl_cluster["sasl_plaintext"]
+    # That cluster stops with this module: drop the cached client first.
+    request.addfinalizer(lambda: _ADMINS.pop(bootstrap, None))
+    topic = unique("adm-acl")
+    bob, bob_password = unique("bob"), "bob-secret"
+    carol = f"User:{unique('carol')}"
+    create_topic(bootstrap, topic, 1)
+    env = {**os.environ, "KFK_SCRAM_PASSWORD": bob_password}
+    assert kfk_try("-b", bootstrap, "user", "set-scram", "--user", bob, env=env).returncode == 0
+    wait_until(lambda: rd_login(sasl, "SCRAM-SHA-256", bob, bob_password), 30,
+               "bob to log in", interval=0.5)
+    assert not rd_can_describe(sasl, bob, bob_password, topic)
+
+    # kfk adds an ACL: librdkafka describes it, and bob gains the right.
+    kfk("-b", bootstrap, "acl", "add", "--resource-type", "topic", "--resource-name", topic,
+        "--principal", f"User:{bob}", "--operation", "describe")
+    ours = ("TOPIC", topic, "LITERAL", f"User:{bob}", "*", "DESCRIBE", "ALLOW")
+    wait_until(lambda: rd_acls(bootstrap, f"User:{bob}") == {ours}, 30, "librdkafka to see kfk's ACL")
+    wait_until(lambda: rd_can_describe(sasl, bob, bob_password, topic), 30,
+               "bob to describe the topic", interval=0.5)
+
+    # librdkafka adds a prefixed deny: kfk lists it, by principal and by
+    # a MATCH on a name under the prefix.
+    prefix = unique("adm-pfx")
+    theirs = AclBinding(ResourceType.TOPIC, prefix, ResourcePatternType.PREFIXED, carol, "10.0.0.1",
+                        AclOperation.WRITE, AclPermissionType.DENY)
+    done(admin(bootstrap).create_acls([theirs]))
+    theirs_row = ("TOPIC", prefix, "PREFIXED", carol, "10.0.0.1", "WRITE", "DENY")
+    wait_until(lambda: kfk_acls(bootstrap, "--principal", carol) == {theirs_row}, 30,
+               "kfk to see librdkafka's ACL", interval=0.3)
+    assert kfk_acls(bootstrap, "--resource-type", "topic", "--resource-name", f"{prefix}-x",
+                    "--pattern", "match") == {theirs_row}
+
+    # Kafka's AclCommand lists kfk's ACL, and kfk lists the one it adds.
+    def tool_lists():
+        listed = kafka_tool("AclCommand", "--bootstrap-server", bootstrap, "--list", "--topic", topic)
+        assert re.search(rf"principal=User:{bob}, host=\*, operation=DESCRIBE, permissionType=ALLOW",
+                         listed), listed
+
+    eventually(tool_lists, "AclCommand to list kfk's ACL")
+    kafka_tool("AclCommand", "--bootstrap-server", bootstrap, "--add", "--allow-principal", carol,
+               "--operation", "Read", "--group", prefix, "--resource-pattern-type", "prefixed")
+    tool_row = ("GROUP", prefix, "PREFIXED", carol, "*", "READ", "ALLOW")
+    wait_until(lambda: kfk_acls(bootstrap, "--principal", carol) == {theirs_row, tool_row}, 30,
+               "kfk to see AclCommand's ACL", interval=0.3)
+
+    # kfk adds a cluster ACL (named kafka-cluster unless told) and a
+    # prefixed one from one host: librdkafka describes both as given.
+    dave = f"User:{unique('dave')}"
+    kfk("-b", bootstrap, "acl", "add", "--resource-type", "cluster", "--principal", dave,
+        "--operation", "describe_configs")
+    kfk("-b", bootstrap, "acl", "add", "--resource-type", "transactional_id", "--resource-name", prefix,
+        "--pattern", "prefixed", "--principal", dave, "--host", "10.0.0.2", "--operation", "write",
+        "--permission", "deny")
+    wait_until(lambda: rd_acls(bootstrap, dave) == {
+        ("BROKER", "kafka-cluster", "LITERAL", dave, "*", "DESCRIBE_CONFIGS", "ALLOW"),
+        ("TRANSACTIONAL_ID", prefix, "PREFIXED", dave, "10.0.0.2", "WRITE", "DENY"),
+    }, 30, "librdkafka to see kfk's cluster and prefixed ACLs")
+    removed = kfk_json("-b", bootstrap, "acl", "remove", "--principal", dave, "--resource-type", "cluster",
+                       "--json")
+    assert [(r["resource_type"], r["resource_name"]) for r in removed] == [("CLUSTER", "kafka-cluster")]
+    wait_until(lambda: {a[0] for a in rd_acls(bootstrap, dave)} == {"TRANSACTIONAL_ID"}, 30,
+               "librdkafka to see the cluster ACL gone")
+    kfk("-b", bootstrap, "acl", "remove", "--principal", dave)
+
+    # kfk removes bob's ACL: librdkafka sees none, and bob loses the right.
+    removed = kfk_json("-b", bootstrap, "acl", "remove", "--principal", f"User:{bob}", "--json")
+    assert len(removed) == 1 and removed[0]["operation"] == "DESCRIBE", removed
+    wait_until(lambda: rd_acls(bootstrap, f"User:{bob}") == set(), 30, "librdkafka to see no ACL")
+    wait_until(lambda: not rd_can_describe(sasl, bob, bob_password, topic), 30,
+               "bob to lose the right", interval=0.5)
+
+    # librdkafka removes carol's: kfk lists none.
+    f = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, carol, None,
+                         AclOperation.ANY, AclPermissionType.ANY)
+    deleted = done(admin(bootstrap).delete_acls([f]))
+    assert len(deleted[f]) == 2
+    wait_until(lambda: kfk_acls(bootstrap, "--principal", carol) == set(), 30,
+               "kfk to see carol's ACLs gone", interval=0.3)
