@@ -259,7 +259,18 @@ func produce(j *job) (*measured, error) {
 	if err := a.check(j.records); err != nil {
 		return nil, err
 	}
+	lingerAfterAcks0(j)
 	return &measured{records: j.records, bytes: j.records * uint64(j.valueSize), secs: secs}, nil
+}
+
+// lingerAfterAcks0 keeps the connection open a moment after an acks=0 run
+// (outside the timed part): kgo counts such a record done once written,
+// and closing the socket at once made Tansu drop the requests it had not
+// yet read (the read-back check found records missing).
+func lingerAfterAcks0(j *job) {
+	if j.acks == "0" {
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // produceTxn sends transactions of j.txn records: begin, produce them,
