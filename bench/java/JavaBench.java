@@ -11,7 +11,7 @@
 // of the child's whole CPU time. Peak RSS is still the whole child's.
 //
 // Settings follow the other clients: linger 5 ms, batch.size 1,000,000,
-// the scenario's acks and codec (zstd level 3, lz4 at its default level 9,
+// the scenario's acks and codec (zstd level 3, lz4 at its default level,
 // which kafka-clients runs with lz4-java's fast compressor), idempotence
 // off unless transactional, at most 100,000 records unacknowledged; the
 // consumer's defaults already match the others' (fetch.max.bytes 50 MiB,

@@ -1,6 +1,10 @@
 //! Our Kafka clients (kafka-tokio, kafka-blocking) against librdkafka
 //! (through the `rdkafka` crate) on a real broker: Tansu, or a one-node
-//! Apache Kafka for the rebalance and transaction scenarios.
+//! Apache Kafka for the rebalance and transaction scenarios. franz-go
+//! (`bench/franz`) and the Java client (`bench/java`) join as peers when
+//! `KAFKA_BENCH_FRANZ` / `KAFKA_BENCH_JAVA_CP` point at them (see
+//! `peer_command`); they run as commands of their own and print the same
+//! `result` line as `__child`.
 //!
 //! Every scenario gets a fresh broker. Each client's measurement runs in a
 //! child process (this binary re-executed with the hidden `__child`
