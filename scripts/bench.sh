@@ -37,7 +37,7 @@ if command -v go >/dev/null; then
     if (cd bench/franz && go build -o ../target/franz-bench .); then
         export KAFKA_BENCH_FRANZ="$PWD/bench/target/franz-bench"
     else
-        echo "franz-go peer: go build failed, left out" >&2
+        echo "franz-go peer: go build failed (it needs Go 1.26; with an older go, GOTOOLCHAIN=go1.27.3 $0 ...), left out" >&2
     fi
 else
     echo "franz-go peer: no go on PATH, left out" >&2
