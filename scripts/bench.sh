@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks our clients against librdkafka on a fresh broker per scenario
+# Benchmarks our clients against librdkafka, franz-go and the Java client on a fresh broker per scenario
 # (Tansu; Apache Kafka for the rebalance and transaction ones) and writes the table to bench/results.md (bench/results-quick.md
 # with --quick).
 #
@@ -26,7 +26,35 @@ fi
 ./scripts/install-tansu.sh >/dev/null
 # The rebalance and transaction scenarios run on Apache Kafka (its group
 # and transaction coordinators); the installer needs Java 17+ and Maven.
-./scripts/install-kafka.sh >/dev/null
+# Its jars also give the Java peer its kafka-clients.
+kafka_home=$(./scripts/install-kafka.sh)
+
+# The peers of other languages, each left out (with a note) when its
+# toolchain is missing. franz-go: bench/franz, its own Go module (needs Go
+# 1.26; GOTOOLCHAIN=go1.27.3 is the approved fallback for an older go).
+mkdir -p bench/target
+if command -v go >/dev/null; then
+    if (cd bench/franz && go build -o ../target/franz-bench .); then
+        export KAFKA_BENCH_FRANZ="$PWD/bench/target/franz-bench"
+    else
+        echo "franz-go peer: go build failed (it needs Go 1.26; with an older go, GOTOOLCHAIN=go1.27.3 $0 ...), left out" >&2
+    fi
+else
+    echo "franz-go peer: no go on PATH, left out" >&2
+fi
+# Java: bench/java/JavaBench.java against the kafka-clients jar of the
+# Kafka install.
+javac="${JAVA_HOME:+$JAVA_HOME/bin/}javac"
+if command -v "$javac" >/dev/null && [ -d "$kafka_home/libs" ]; then
+    rm -rf bench/target/java
+    if "$javac" -nowarn -cp "$kafka_home/libs/*" -d bench/target/java bench/java/JavaBench.java; then
+        export KAFKA_BENCH_JAVA_CP="$PWD/bench/target/java:$kafka_home/libs/*"
+    else
+        echo "java peer: javac failed, left out" >&2
+    fi
+else
+    echo "java peer: no javac or no $kafka_home/libs, left out" >&2
+fi
 
 results=bench/results.md
 for a in "$@"; do

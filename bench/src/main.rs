@@ -1,6 +1,10 @@
 //! Our Kafka clients (kafka-tokio, kafka-blocking) against librdkafka
 //! (through the `rdkafka` crate) on a real broker: Tansu, or a one-node
-//! Apache Kafka for the rebalance and transaction scenarios.
+//! Apache Kafka for the rebalance and transaction scenarios. franz-go
+//! (`bench/franz`) and the Java client (`bench/java`) join as peers when
+//! `KAFKA_BENCH_FRANZ` / `KAFKA_BENCH_JAVA_CP` point at them (see
+//! `peer_command`); they run as commands of their own and print the same
+//! `result` line as `__child`.
 //!
 //! Every scenario gets a fresh broker. Each client's measurement runs in a
 //! child process (this binary re-executed with the hidden `__child`
@@ -24,7 +28,7 @@ use kafka_blocking::{Client, NewTopic};
 use kafka_testkit::{KafkaCluster, Tansu};
 
 use crate::report::{Row, Sample};
-use crate::scenario::{Kind, Scenario, CLIENTS};
+use crate::scenario::{Kind, Scenario, CLIENTS, FRANZ, JAVA};
 
 /// Anything that ends a run, with a message for a person.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -98,6 +102,11 @@ fn run(args: &[String]) -> Result<(), Error> {
         .collect();
     if scenarios.is_empty() {
         return Err("no scenario selected (try --help)".into());
+    }
+    for peer in [FRANZ, JAVA] {
+        if peer_command(peer).is_none() {
+            eprintln!("peer {peer}: not set up (see scripts/bench.sh), left out");
+        }
     }
     let mut rows = Vec::new();
     for s in &scenarios {
@@ -203,8 +212,12 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
         _ => None,
     };
     let mut row = Row::new(s);
+    let peers: Vec<&'static str> = [FRANZ, JAVA]
+        .into_iter()
+        .filter(|p| peer_command(p).is_some() && s.peer_supports(p))
+        .collect();
     for round in 0..rounds {
-        for &client in CLIENTS.iter().chain(s.extra_clients()) {
+        for &client in CLIENTS.iter().chain(s.extra_clients()).chain(&peers) {
             let topic = match &shared {
                 Some(t) => t.clone(),
                 None => {
@@ -240,6 +253,22 @@ fn measure(s: &Scenario, client: &str, bootstrap: &str, topic: &str) -> Result<S
     // Profiling aid: KAFKA_BENCH_PERF=DIR records each child with perf
     // into DIR/<scenario>-<client>.data (its CPU and RSS then include perf's).
     let mut cmd = match std::env::var_os("KAFKA_BENCH_PERF") {
+        _ if client == FRANZ || client == JAVA => {
+            let mut c = peer_command(client).ok_or("peer not configured")?;
+            let spec = s.peer_spec().into_iter().chain([
+                ("bootstrap", bootstrap.to_string()),
+                ("topic", topic.to_string()),
+            ]);
+            for (k, v) in spec {
+                // Go's flag package wants `-k=v`, JavaBench plain `k=v`.
+                c.arg(if client == FRANZ {
+                    format!("-{k}={v}")
+                } else {
+                    format!("{k}={v}")
+                });
+            }
+            c
+        }
         Some(dir) => {
             let out = std::path::Path::new(&dir).join(format!("{}-{client}.data", s.name));
             let mut c = Command::new("perf");
@@ -251,17 +280,19 @@ fn measure(s: &Scenario, client: &str, bootstrap: &str, topic: &str) -> Result<S
         }
         None => Command::new(exe),
     };
-    cmd.args([
-        "__child",
-        s.name,
-        client,
-        bootstrap,
-        topic,
-        &s.records.to_string(),
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+    if client != FRANZ && client != JAVA {
+        cmd.args([
+            "__child",
+            s.name,
+            client,
+            bootstrap,
+            topic,
+            &s.records.to_string(),
+        ]);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     let child = cmd.spawn()?;
     let limit = child::TIME_LIMIT + Duration::from_secs(30);
     let (status, usage, stdout) = rusage::wait_with_usage(child, limit)?;
@@ -270,7 +301,32 @@ fn measure(s: &Scenario, client: &str, bootstrap: &str, topic: &str) -> Result<S
     }
     let mut sample = Sample::parse(&stdout)
         .ok_or_else(|| format!("{} / {client}: unreadable child output {stdout:?}", s.name))?;
-    sample.cpu = usage.cpu;
+    // The Java peer reports the CPU time of its timed part (JVM start-up
+    // and JIT warm-up left out); every other child is charged its whole.
+    sample.cpu = sample.own_cpu.unwrap_or(usage.cpu);
     sample.max_rss_kib = usage.max_rss_kib;
     Ok(sample)
+}
+
+/// The command that runs a peer of another language, if it is set up:
+/// `KAFKA_BENCH_FRANZ` = the franz-go program's binary,
+/// `KAFKA_BENCH_JAVA_CP` = the class path of `JavaBench` and kafka-clients
+/// (run with `$JAVA_HOME/bin/java`, or `java` on the PATH). scripts/bench.sh
+/// builds both and sets these.
+fn peer_command(peer: &str) -> Option<Command> {
+    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    match peer {
+        FRANZ => nonempty("KAFKA_BENCH_FRANZ").map(Command::new),
+        JAVA => {
+            let cp = nonempty("KAFKA_BENCH_JAVA_CP")?;
+            let java = match nonempty("JAVA_HOME") {
+                Some(home) => std::path::Path::new(&home).join("bin/java"),
+                None => "java".into(),
+            };
+            let mut c = Command::new(java);
+            c.arg("-cp").arg(cp).arg("JavaBench");
+            Some(c)
+        }
+        _ => None,
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::scenario::{Kind, Scenario, CLIENTS, RAW, TOKIO_CT};
+use crate::scenario::{Kind, Scenario, CLIENTS, FRANZ, JAVA, OURS, PEERS, RAW, TOKIO_CT};
 
 /// One client's run of one scenario.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +17,9 @@ pub struct Sample {
     pub first_us: f64,
     pub cpu: Duration,
     pub max_rss_kib: u64,
+    /// CPU time the child measured itself over its timed part (`cpu_s`,
+    /// the Java peer's), used instead of the whole child's.
+    pub own_cpu: Option<Duration>,
 }
 
 impl Sample {
@@ -33,6 +36,7 @@ impl Sample {
                 "p50_us" => s.p50_us = v.parse().ok()?,
                 "p99_us" => s.p99_us = v.parse().ok()?,
                 "first_us" => s.first_us = v.parse().ok()?,
+                "cpu_s" => s.own_cpu = Some(Duration::try_from_secs_f64(v.parse().ok()?).ok()?),
                 _ => {}
             }
         }
@@ -112,6 +116,31 @@ impl Row {
         }
     }
 
+    /// The best value of `m` among `clients` that ran (highest or lowest,
+    /// as the metric goes), with the client's name.
+    fn best_of(&self, clients: &[&'static str], m: &Metric) -> Option<(&'static str, f64)> {
+        clients
+            .iter()
+            .filter_map(|&c| Some((c, (m.value)(self.best(c)?))))
+            .filter(|(_, v)| v.is_finite())
+            .reduce(|a, b| {
+                let better = if m.higher { b.1 > a.1 } else { b.1 < a.1 };
+                if better {
+                    b
+                } else {
+                    a
+                }
+            })
+    }
+
+    /// The peers this scenario has (see [`Scenario::peer_supports`]).
+    fn peers(&self) -> Vec<&'static str> {
+        PEERS
+            .into_iter()
+            .filter(|p| self.scenario.peer_supports(p))
+            .collect()
+    }
+
     /// (metric, value of a sample, goal as "ours ÷ rdkafka" bound, higher is better)
     fn metrics(&self) -> Vec<Metric> {
         let produce = matches!(self.scenario.kind, Kind::Produce { .. });
@@ -188,11 +217,19 @@ struct Metric {
     name: &'static str,
     value: fn(&Sample) -> f64,
     goal: Option<Goal>,
+    /// Rates are better higher; times, CPU and memory lower.
+    higher: bool,
 }
 
 impl Metric {
     fn new(name: &'static str, value: fn(&Sample) -> f64, goal: Option<Goal>) -> Self {
-        Self { name, value, goal }
+        let higher = matches!(name, "msgs/s" | "MB/s" | "req/s");
+        Self {
+            name,
+            value,
+            goal,
+            higher,
+        }
     }
 }
 
@@ -230,14 +267,20 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
     let _ = writeln!(
         out,
         "Mode: {mode}, best of {rounds} round(s) per client, {:.0} s in all. \
-         Ratios are ours ÷ rdkafka; goals are that ratio's target.\n",
+         Ratios are ours ÷ rdkafka; goals are that ratio's target. \
+         franz-go and java are the peers of other languages (n/a: no such run); \
+         best peer = the best of rdkafka, franz-go and java. The java column's \
+         CPU is its timed part only (JVM start-up and JIT warm-up left out).\n",
         took.as_secs_f64()
     );
     out.push_str(
-        "| scenario | records | metric | kafka-tokio | kafka-tokio (current-thread) | kafka-blocking | rdkafka | raw TCP | \
+        "| scenario | records | metric | kafka-tokio | kafka-tokio (current-thread) | kafka-blocking | rdkafka | \
+         franz-go | java | best peer | raw TCP | \
          tokio ÷ rd | tokio-ct ÷ rd | blocking ÷ rd | goal | met (tokio / tokio-ct / blocking) | EV::Kafka |\n",
     );
-    out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n");
+    out.push_str(
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
+    );
     for row in rows {
         let s = &row.scenario;
         let (tokio, ct, blocking, rd) = (
@@ -248,6 +291,16 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
         );
         for m in row.metrics() {
             let cell = |x: Option<&Sample>| x.map_or("–".to_string(), |x| fmt((m.value)(x)));
+            let peer = |p: &str| {
+                if s.peer_supports(p) {
+                    cell(row.best(p))
+                } else {
+                    "n/a".to_string()
+                }
+            };
+            let best_peer = row
+                .best_of(&row.peers(), &m)
+                .map_or("–".to_string(), |(p, v)| format!("{} ({p})", fmt(v)));
             let raw = if matches!(s.kind, Kind::RoundTrip) && m.name.ends_with("µs") {
                 cell(row.best(RAW))
             } else {
@@ -270,7 +323,7 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.name,
                 s.records,
                 m.name,
@@ -278,6 +331,9 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
                 cell(ct),
                 cell(blocking),
                 cell(rd),
+                peer(FRANZ),
+                peer(JAVA),
+                best_peer,
                 raw,
                 r(rt),
                 r(rc),
@@ -293,8 +349,43 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
 
 /// `ratio <scenario> <metric>: <ours/theirs>`, ours being kafka-tokio on
 /// the multi-thread runtime; the other adapters' lines name them after the
-/// scenario (`produce-1p/blocking`).
+/// scenario (`produce-1p/blocking`). Then `ratio-best <scenario> <metric>`:
+/// our best adapter ÷ the best peer (for lower-better metrics, our lowest
+/// ÷ the lowest peer's); and for the round trip `ratio-floor <scenario>
+/// p50` and `p99`: our best adapter ÷ the raw TCP floor of the same run.
 pub fn ratio_lines(rows: &[Row]) -> Vec<String> {
+    let mut lines = ratio_rd_lines(rows);
+    for row in rows {
+        let s = &row.scenario;
+        for m in row.metrics() {
+            let ours = row.best_of(&OURS, &m);
+            let peer = row.best_of(&row.peers(), &m);
+            if let (Some((_, o)), Some((_, p))) = (ours, peer) {
+                if p > 0.0 {
+                    lines.push(format!("ratio-best {} {}: {:.3}", s.name, m.name, o / p));
+                }
+            }
+        }
+        if let Kind::RoundTrip = s.kind {
+            for (label, value) in [
+                ("p50", (|s: &Sample| s.p50_us) as fn(&Sample) -> f64),
+                ("p99", |s: &Sample| s.p99_us),
+            ] {
+                let m = Metric::new(label, value, None);
+                let ours = row.best_of(&OURS, &m);
+                let floor = row.best(RAW).map(value);
+                if let (Some((_, o)), Some(f)) = (ours, floor) {
+                    if f > 0.0 {
+                        lines.push(format!("ratio-floor {} {label}: {:.3}", s.name, o / f));
+                    }
+                }
+            }
+        }
+    }
+    lines
+}
+
+fn ratio_rd_lines(rows: &[Row]) -> Vec<String> {
     let mut lines = Vec::new();
     for row in rows {
         let s = &row.scenario;

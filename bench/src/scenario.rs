@@ -13,6 +13,21 @@ pub const TOKIO_CT: &str = "kafka-tokio-ct";
 /// The raw request/response floor of the round-trip scenario.
 pub const RAW: &str = "raw-tcp";
 
+/// franz-go (Go, `kgo`): the program in `bench/franz/`, run when
+/// `KAFKA_BENCH_FRANZ` names its binary.
+pub const FRANZ: &str = "franz-go";
+
+/// The Apache Kafka Java client: `bench/java/JavaBench.java`, run when
+/// `KAFKA_BENCH_JAVA_CP` holds its class path.
+pub const JAVA: &str = "java";
+
+/// Our adapters, each compared with the peers.
+pub const OURS: [&str; 3] = [CLIENTS[0], TOKIO_CT, CLIENTS[1]];
+
+/// The other clients: librdkafka (in this binary) and the programs of
+/// other languages, run as commands of their own.
+pub const PEERS: [&str; 3] = [CLIENTS[2], FRANZ, JAVA];
+
 /// How the rebalance scenario's group rebalances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupProtocol {
@@ -104,6 +119,74 @@ impl Scenario {
             Kind::Produce { transaction, .. } => transaction,
             _ => None,
         }
+    }
+
+    /// Whether `peer` (one of [`PEERS`]) runs this scenario: the rebalance
+    /// ones are ours and librdkafka's only (nine members in one process),
+    /// and the Java client has no call that sends a Metadata request on
+    /// demand (its `partitionsFor` answers from a cache). Nor does the
+    /// Java client run acks=0 on Tansu: Tansu 0.6 answers acks=0 Produce
+    /// requests, which the protocol says get no answer, and the Java
+    /// client's I/O thread fails on each such answer ("There are no
+    /// in-flight requests"), so its batches expire unsent.
+    pub fn peer_supports(&self, peer: &str) -> bool {
+        match self.kind {
+            Kind::Rebalance { .. } => peer == CLIENTS[2],
+            Kind::Metadata { .. } => peer != JAVA,
+            Kind::Produce {
+                acks: Acks::None, ..
+            } => peer != JAVA,
+            _ => true,
+        }
+    }
+
+    /// The scenario as `key=value` pairs, for the peers of other
+    /// languages, which know no scenario names.
+    pub fn peer_spec(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![
+            ("records", self.records.to_string()),
+            ("value-size", self.value_size.to_string()),
+            ("partitions", self.partitions().to_string()),
+        ];
+        match self.kind {
+            Kind::Produce {
+                acks,
+                compression,
+                transaction,
+                ..
+            } => {
+                v.push(("mode", "produce".into()));
+                v.push((
+                    "acks",
+                    match acks {
+                        Acks::None => "0",
+                        Acks::Leader => "1",
+                        _ => "all",
+                    }
+                    .into(),
+                ));
+                v.push((
+                    "compression",
+                    match compression {
+                        Compression::Lz4 => "lz4",
+                        Compression::Zstd => "zstd",
+                        Compression::Gzip => "gzip",
+                        Compression::Snappy => "snappy",
+                        _ => "none",
+                    }
+                    .into(),
+                ));
+                v.push(("txn", transaction.unwrap_or(0).to_string()));
+            }
+            Kind::Consume { group, .. } => {
+                v.push(("mode", "consume".into()));
+                v.push(("group", group.to_string()));
+            }
+            Kind::RoundTrip => v.push(("mode", "roundtrip".into())),
+            Kind::Metadata { .. } => v.push(("mode", "metadata".into())),
+            Kind::Rebalance { .. } => v.push(("mode", "rebalance".into())),
+        }
+        v
     }
 
     pub fn find(name: &str, quick: bool) -> Option<Self> {
