@@ -103,6 +103,13 @@ pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
                 .map(|name| DeleteTopicState::default().with_name(Some(name)))
                 .collect();
         }
+        // Built with both ways to allow a downgrade; v0 has only the
+        // flag, later versions only the upgrade type.
+        RequestBody::UpdateFeatures(req) if version >= 1 => {
+            for u in &mut req.feature_updates {
+                u.allow_downgrade = false;
+            }
+        }
         // Built with one key; v4 and later carry a list of keys.
         RequestBody::FindCoordinator(req) if version >= 4 && req.coordinator_keys.is_empty() => {
             req.coordinator_keys = vec![std::mem::take(&mut req.key)];

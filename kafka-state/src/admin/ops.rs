@@ -33,8 +33,8 @@ use kafka_proto::messages::incremental_alter_configs_request::{
 use kafka_proto::messages::metadata_request::MetadataRequestTopic;
 use kafka_proto::messages::{alter_client_quotas_request, describe_client_quotas_request};
 use kafka_proto::messages::{
-    alter_partition_reassignments_request, describe_log_dirs_request, describe_producers_request,
-    elect_leaders_request, list_partition_reassignments_request, update_features_request,
+    alter_partition_reassignments_request, describe_producers_request, elect_leaders_request,
+    list_partition_reassignments_request, update_features_request,
 };
 use kafka_proto::messages::{
     AlterClientQuotasRequest, AlterUserScramCredentialsRequest, ApiVersionsRequest,
@@ -1629,18 +1629,9 @@ fn request(op: &Op, keys: &[&Key]) -> RequestBody {
                 .with_topic_partitions(topics)
                 .into()
         }
-        Op::DescribeLogDirs { topics } => DescribeLogDirsRequest::default()
-            .with_topics(topics.as_ref().map(|names| {
-                names
-                    .iter()
-                    .map(|t| {
-                        // No partitions: every partition of the topic.
-                        describe_log_dirs_request::DescribableLogDirTopic::default()
-                            .with_topic(t.clone())
-                    })
-                    .collect()
-            }))
-            .into(),
+        // Every replica: a topic in the request must list its partitions
+        // (none means none), so the topics are kept afterwards instead.
+        Op::DescribeLogDirs { .. } => DescribeLogDirsRequest::default().with_topics(None).into(),
         Op::DescribeProducers => {
             let parts = keys.iter().filter_map(|k| match k {
                 Key::Producers(tp) => Some((tp, tp.partition)),
@@ -2144,10 +2135,16 @@ fn answer(op: &Op, keys: &[Key], body: ResponseBody) -> Vec<Step> {
                 })
                 .collect()
         }
-        (Op::DescribeLogDirs { .. }, ResponseBody::DescribeLogDirs(r)) => {
+        (Op::DescribeLogDirs { topics }, ResponseBody::DescribeLogDirs(r)) => {
             let code = ErrorCode::from_code(r.error_code);
             vec![step(code, None, || {
-                Answer::LogDirs(super::replicas::log_dirs(r))
+                let mut dirs = super::replicas::log_dirs(r);
+                if let Some(topics) = topics {
+                    for d in &mut dirs {
+                        d.replicas.retain(|l| topics.contains(&l.partition.topic));
+                    }
+                }
+                Answer::LogDirs(dirs)
             })]
         }
         (Op::DescribeProducers, ResponseBody::DescribeProducers(r)) => {
