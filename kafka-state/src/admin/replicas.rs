@@ -29,6 +29,17 @@ pub struct PartitionOutcome {
     pub message: Option<String>,
 }
 
+impl PartitionOutcome {
+    /// An outcome, for callers that turn other answers into this form.
+    pub fn new(partition: TopicPartition, error: ErrorCode, message: Option<String>) -> Self {
+        Self {
+            partition,
+            error,
+            message,
+        }
+    }
+}
+
 /// Which replica an election makes leader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
