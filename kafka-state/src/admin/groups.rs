@@ -465,6 +465,13 @@ impl GroupAdmin {
                                 done => task.done = Some(done),
                             }),
                     },
+                    // No broker will ever take it (a group kind or API the
+                    // cluster does not serve): the command fails now.
+                    Err(e @ (RequestError::Unsupported(_) | RequestError::Encode(_))) => {
+                        job.failure = Some(e);
+                        job.deadline = ctx.now;
+                        Err(Retry::Soon)
+                    }
                     Err(e) => {
                         // The coordinator's connection failed: look again.
                         task.coordinator = None;
