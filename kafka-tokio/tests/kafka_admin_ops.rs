@@ -401,7 +401,59 @@ async fn body(cluster: &KafkaCluster) {
         Misuse::InvalidFeatureUpdate { feature, .. } if feature == "x"
     ));
 
+    share_group(cluster, &client, topic).await;
+
     for c in [txn, idem, client] {
         c.close().await;
     }
+}
+
+/// A share group (KIP-932) joined with one raw ShareGroupHeartbeat at its
+/// coordinator (this client has no share consumer), then listed by type
+/// and described.
+async fn share_group(cluster: &KafkaCluster, client: &Client, topic: &str) {
+    use kafka_proto::messages::{FindCoordinatorRequest, ShareGroupHeartbeatRequest};
+    use kafka_proto::ResponseBody;
+    use kafka_testkit::kafka::{request_once, Listener};
+    let group = "ops-share";
+    let any = cluster.addr(cluster.node_ids()[0], Listener::Plaintext);
+    let find = FindCoordinatorRequest::default()
+        .with_key_type(0)
+        .with_coordinator_keys(vec![group.to_string()]);
+    let found = tokio::task::spawn_blocking(move || request_once(any, find.into(), 6))
+        .await
+        .unwrap()
+        .unwrap();
+    let ResponseBody::FindCoordinator(found) = found else {
+        panic!("{found:?}")
+    };
+    let node = found.coordinators[0].node_id;
+    let at = cluster.addr(node, Listener::Plaintext);
+    let join = ShareGroupHeartbeatRequest::default()
+        .with_group_id(group.into())
+        .with_member_id("c2hhcmUtbWVtYmVyLTAwMQ".into())
+        .with_member_epoch(0)
+        .with_subscribed_topic_names(Some(vec![topic.to_string()]));
+    let joined = tokio::task::spawn_blocking(move || request_once(at, join.into(), 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let ResponseBody::ShareGroupHeartbeat(joined) = joined else {
+        panic!("{joined:?}")
+    };
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+    let listed = client
+        .list_groups_matching(Vec::<String>::new(), ["share"])
+        .await
+        .unwrap();
+    assert!(
+        listed.groups.iter().any(|g| g.group_id == group),
+        "{listed:?}"
+    );
+    let described = client.describe_share_groups([group]).await.unwrap();
+    let d = &described[0];
+    assert_eq!(d.error, ErrorCode::None, "{d:?}");
+    assert_eq!(d.group_type, "share");
+    assert_eq!(d.members.len(), 1, "{d:?}");
+    assert_eq!(d.members[0].member_id, "c2hhcmUtbWVtYmVyLTAwMQ");
 }
