@@ -2330,6 +2330,126 @@ mod tests {
     }
 
     #[test]
+    fn replica_and_feature_answers_apply_request_wide_errors_to_every_item() {
+        use kafka_proto::messages::alter_partition_reassignments_response::{
+            ReassignablePartitionResponse, ReassignableTopicResponse,
+        };
+        use kafka_proto::messages::elect_leaders_response::{
+            PartitionResult, ReplicaElectionResult,
+        };
+        use kafka_proto::messages::update_features_response::UpdatableFeatureResult;
+        use kafka_proto::messages::{
+            AlterPartitionReassignmentsResponse, ElectLeadersResponse, UpdateFeaturesResponse,
+        };
+        let tp = |p| TopicPartition::new("t", p);
+        let op = Op::AlterReassignments { timeout_ms: 1 };
+        let keys = vec![
+            Key::Reassign(tp(0), Some(vec![1])),
+            Key::Reassign(tp(1), None),
+        ];
+        // NOT_CONTROLLER for the request: every partition again, after
+        // fresh metadata.
+        let body = ResponseBody::AlterPartitionReassignments(
+            AlterPartitionReassignmentsResponse::default()
+                .with_error_code(ErrorCode::NotController.code()),
+        );
+        assert!(answer(&op, &keys, body)
+            .iter()
+            .all(|s| matches!(s, Step::Retry(ErrorCode::NotController, true))));
+        let body = ResponseBody::AlterPartitionReassignments(
+            AlterPartitionReassignmentsResponse::default().with_responses(vec![
+                ReassignableTopicResponse::default()
+                    .with_name("t".into())
+                    .with_partitions(vec![
+                        ReassignablePartitionResponse::default().with_partition_index(0),
+                        ReassignablePartitionResponse::default()
+                            .with_partition_index(1)
+                            .with_error_code(ErrorCode::NoReassignmentInProgress.code()),
+                    ]),
+            ]),
+        );
+        let steps = answer(&op, &keys, body);
+        assert!(matches!(
+            steps[0],
+            Step::Done(Answer::Code(ErrorCode::None, _))
+        ));
+        assert!(matches!(
+            steps[1],
+            Step::Done(Answer::Code(ErrorCode::NoReassignmentInProgress, _))
+        ));
+
+        // ELECTION_NOT_NEEDED is flagged retriable but is an answer; an
+        // election over every partition returns what the controller names.
+        let op = Op::ElectLeaders {
+            election: ElectionType::Preferred,
+            timeout_ms: 1,
+        };
+        let results = ElectLeadersResponse::default().with_replica_election_results(vec![
+            ReplicaElectionResult::default()
+                .with_topic("t".into())
+                .with_partition_result(vec![
+                    PartitionResult::default()
+                        .with_partition_id(0)
+                        .with_error_code(ErrorCode::ElectionNotNeeded.code()),
+                    PartitionResult::default().with_partition_id(1),
+                ]),
+        ]);
+        let steps = answer(
+            &op,
+            &[Key::Elect(Some(tp(0)))],
+            ResponseBody::ElectLeaders(results.clone()),
+        );
+        assert!(matches!(
+            steps[0],
+            Step::Done(Answer::Code(ErrorCode::ElectionNotNeeded, _))
+        ));
+        let steps = answer(
+            &op,
+            &[Key::Elect(None)],
+            ResponseBody::ElectLeaders(results),
+        );
+        let Step::Done(Answer::Elections(all)) = &steps[0] else {
+            panic!("not every partition")
+        };
+        assert_eq!(all.len(), 2);
+
+        // UpdateFeatures v2 answers for the request only.
+        let op = Op::UpdateFeatures {
+            validate_only: true,
+            timeout_ms: 1,
+        };
+        let keys = vec![
+            Key::Feature(super::super::FeatureUpdate::upgrade("a", 1)),
+            Key::Feature(super::super::FeatureUpdate::upgrade("b", 1)),
+        ];
+        let v2 = ResponseBody::UpdateFeatures(
+            UpdateFeaturesResponse::default()
+                .with_error_code(ErrorCode::InvalidUpdateVersion.code())
+                .with_error_message(Some("no".into())),
+        );
+        assert!(answer(&op, &keys, v2).iter().all(|s| matches!(
+            s,
+            Step::Done(Answer::Code(ErrorCode::InvalidUpdateVersion, Some(m))) if m == "no"
+        )));
+        let v1 =
+            ResponseBody::UpdateFeatures(UpdateFeaturesResponse::default().with_results(vec![
+                UpdatableFeatureResult::default().with_feature("a".into()),
+                UpdatableFeatureResult::default()
+                    .with_feature("b".into())
+                    .with_error_code(ErrorCode::InvalidUpdateVersion.code()),
+            ]));
+        let steps = answer(&op, &keys, v1);
+        assert!(matches!(
+            steps[0],
+            Step::Done(Answer::Code(ErrorCode::None, _))
+        ));
+        assert!(matches!(
+            steps[1],
+            Step::Done(Answer::Code(ErrorCode::InvalidUpdateVersion, _))
+        ));
+    }
+
+    #[test]
     fn config_sources_and_resources_have_their_codes() {
         assert_eq!(ConfigSource::from_code(1), ConfigSource::DynamicTopic);
         assert_eq!(ConfigSource::from_code(5).name(), "DEFAULT_CONFIG");
