@@ -429,6 +429,17 @@ enum TxnOp {
         /// Only this producer id; repeatable.
         #[arg(long = "producer-id", allow_hyphen_values = true)]
         producer_ids: Vec<i64>,
+        /// Only transactions open at least this long (Kafka 3.8+).
+        #[arg(
+            long = "min-duration-ms",
+            value_name = "MS",
+            allow_hyphen_values = true
+        )]
+        min_duration_ms: Option<i64>,
+        /// Only transactional ids matching this regular expression (Kafka
+        /// 4.1+).
+        #[arg(long = "id-pattern", value_name = "REGEX")]
+        id_pattern: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -1430,9 +1441,17 @@ async fn run(cli: Cli) -> Result<(), String> {
                 TxnOp::List {
                     states,
                     producer_ids,
+                    min_duration_ms,
+                    id_pattern,
                     json,
                 } => {
                     let mut filter = kafka_tokio::TransactionFilter::any();
+                    if let Some(ms) = min_duration_ms {
+                        filter = filter.with_min_duration_ms(*ms);
+                    }
+                    if let Some(p) = id_pattern {
+                        filter = filter.with_id_pattern(p);
+                    }
                     for s in states {
                         filter = filter.with_state(s);
                     }

@@ -336,6 +336,23 @@ async fn body(cluster: &KafkaCluster) {
         .await
         .unwrap();
     assert_eq!(by_pid.transactions.len(), 1, "{by_pid:?}");
+    let by_pattern = client
+        .list_transactions(TransactionFilter::any().with_id_pattern("^ops-t.*"))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_pattern
+            .transactions
+            .iter()
+            .map(|t| t.transactional_id.as_str())
+            .collect::<Vec<_>>(),
+        [txn_id]
+    );
+    let long_open = client
+        .list_transactions(TransactionFilter::any().with_min_duration_ms(3_600_000))
+        .await
+        .unwrap();
+    assert!(long_open.transactions.is_empty(), "{long_open:?}");
     let open = client.describe_transactions([txn_id]).await.unwrap();
     assert_eq!(open[0].error, ErrorCode::None);
     assert_eq!(open[0].state, "Ongoing");
@@ -402,6 +419,7 @@ async fn body(cluster: &KafkaCluster) {
     ));
 
     share_group(cluster, &client, topic).await;
+    throttled_move_listed_then_cancelled(cluster, &client).await;
 
     for c in [txn, idem, client] {
         c.close().await;
@@ -456,4 +474,99 @@ async fn share_group(cluster: &KafkaCluster, client: &Client, topic: &str) {
     assert_eq!(d.group_type, "share");
     assert_eq!(d.members.len(), 1, "{d:?}");
     assert_eq!(d.members[0].member_id, "c2hhcmUtbWVtYmVyLTAwMQ");
+}
+
+/// A move held back by a replication throttle is listed while it runs
+/// (the new replica as adding), then cancelled: the partition keeps its
+/// old replica alone.
+async fn throttled_move_listed_then_cancelled(cluster: &KafkaCluster, client: &Client) {
+    use kafka_tokio::{AlterConfigOp, ConfigResource};
+    let topic = "slow";
+    client
+        .create_topic(NewTopic::new(topic, 1, 1))
+        .await
+        .unwrap();
+    let (replicas, _) = eventually("the slow topic's leader", || async {
+        let (r, l) = placement(client, topic, 0).await;
+        l.is_some().then_some((r, l))
+    })
+    .await;
+    let value = vec![b'x'; 10_000];
+    let mut deliveries = Vec::new();
+    for _ in 0..100 {
+        deliveries.push(
+            client
+                .producer()
+                .send(
+                    ProducerRecord::new(topic)
+                        .with_partition(0)
+                        .with_value(value.clone()),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    let set = |k: &str, v: &str| AlterConfigOp::Set(k.into(), v.into());
+    let mut throttles: Vec<(ConfigResource, Vec<AlterConfigOp>)> = cluster
+        .node_ids()
+        .into_iter()
+        .map(|n| {
+            (
+                ConfigResource::Broker(n),
+                vec![
+                    set("leader.replication.throttled.rate", "1024"),
+                    set("follower.replication.throttled.rate", "1024"),
+                ],
+            )
+        })
+        .collect();
+    throttles.push((
+        ConfigResource::Topic(topic.into()),
+        vec![
+            set("leader.replication.throttled.replicas", "*"),
+            set("follower.replication.throttled.replicas", "*"),
+        ],
+    ));
+    let altered = client.alter_configs(throttles, false).await.unwrap();
+    assert!(
+        altered.iter().all(|r| r.error == ErrorCode::None),
+        "{altered:?}"
+    );
+    let tp = TopicPartition::new(topic, 0);
+    let other = *cluster
+        .node_ids()
+        .iter()
+        .find(|n| !replicas.contains(n))
+        .unwrap();
+    let started = client
+        .alter_partition_reassignments(BTreeMap::from([(
+            tp.clone(),
+            Some(vec![replicas[0], other]),
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(started[0].error, ErrorCode::None, "{started:?}");
+    let listed = client
+        .list_partition_reassignments(Some(vec![tp.clone()]))
+        .await
+        .unwrap();
+    let r = listed
+        .get(&tp)
+        .unwrap_or_else(|| panic!("in progress: {listed:?}"));
+    assert_eq!(r.adding, vec![other], "{r:?}");
+    assert!(r.removing.is_empty(), "{r:?}");
+    let cancelled = client
+        .alter_partition_reassignments(BTreeMap::from([(tp.clone(), None)]))
+        .await
+        .unwrap();
+    assert_eq!(cancelled[0].error, ErrorCode::None, "{cancelled:?}");
+    eventually("the cancel to take", || async {
+        let listed = client.list_partition_reassignments(None).await.unwrap();
+        let (r, _) = placement(client, topic, 0).await;
+        (!listed.contains_key(&tp) && r == replicas).then_some(())
+    })
+    .await;
 }

@@ -520,6 +520,14 @@ impl Admin<'_> {
         if filter.producer_ids.iter().any(|&p| p < 0) {
             return Err(Misuse::InvalidConfig("a producer id filter is negative"));
         }
+        if filter.min_duration_ms.is_some_and(|d| d < 0) {
+            return Err(Misuse::InvalidConfig(
+                "a transaction duration filter is negative",
+            ));
+        }
+        if filter.id_pattern.as_deref() == Some("") {
+            return Err(Misuse::InvalidConfig("a transactional id pattern is empty"));
+        }
         let op = ops::Op::ListTransactions(filter);
         self.start_ops(now, op, vec![ops::Key::EveryBroker])
     }

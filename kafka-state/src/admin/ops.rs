@@ -1650,9 +1650,13 @@ fn request(op: &Op, keys: &[&Key]) -> RequestBody {
                 )
                 .into()
         }
+        // The newer filters are left unset when not asked for: a broker
+        // whose version lacks them then still answers.
         Op::ListTransactions(filter) => ListTransactionsRequest::default()
             .with_state_filters(filter.states.clone())
             .with_producer_id_filters(filter.producer_ids.clone())
+            .with_duration_filter(filter.min_duration_ms.unwrap_or(-1))
+            .with_transactional_id_pattern(filter.id_pattern.clone())
             .into(),
         Op::UpdateFeatures {
             validate_only,

@@ -34,6 +34,12 @@ pub struct TransactionFilter {
     pub states: Vec<String>,
     /// Only these producer ids; empty: any.
     pub producer_ids: Vec<i64>,
+    /// Only transactions open at least this long, in ms (ListTransactions
+    /// v1, Kafka 3.8 and later; an older broker cannot take it).
+    pub min_duration_ms: Option<i64>,
+    /// Only transactional ids matching this regular expression (RE2/J, on
+    /// the broker; ListTransactions v2, Kafka 4.1 and later).
+    pub id_pattern: Option<String>,
 }
 
 impl TransactionFilter {
@@ -51,6 +57,18 @@ impl TransactionFilter {
     /// Narrows to a producer id (repeatable).
     pub fn with_producer_id(mut self, id: i64) -> Self {
         self.producer_ids.push(id);
+        self
+    }
+
+    /// Only transactions open at least `ms` milliseconds.
+    pub fn with_min_duration_ms(mut self, ms: i64) -> Self {
+        self.min_duration_ms = Some(ms);
+        self
+    }
+
+    /// Only transactional ids matching `pattern` (a regular expression).
+    pub fn with_id_pattern(mut self, pattern: impl Into<String>) -> Self {
+        self.id_pattern = Some(pattern.into());
         self
     }
 }
