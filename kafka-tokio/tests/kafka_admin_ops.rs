@@ -44,13 +44,12 @@ where
     }
 }
 
-/// The replicas and leader of a partition, from fresh metadata.
+/// The replicas and leader of a partition, from fresh metadata (none
+/// while the broker asked has not learned a new topic yet).
 async fn placement(client: &Client, topic: &str, partition: i32) -> (Vec<i32>, Option<i32>) {
     let md = client.metadata([topic]).await.unwrap();
-    let p = md
-        .partition(topic, partition)
-        .unwrap_or_else(|| panic!("{topic}-{partition} in the metadata"));
-    (p.replicas.clone(), p.leader)
+    md.partition(topic, partition)
+        .map_or((Vec::new(), None), |p| (p.replicas.clone(), p.leader))
 }
 
 fn misuse(e: Result<impl std::fmt::Debug, Error>) -> Misuse {
@@ -286,6 +285,28 @@ async fn body(cluster: &KafkaCluster) {
         .await
         .unwrap();
     assert_eq!(no_group[&tp], ErrorCode::GroupIdNotFound);
+    // A group that consumes the topic keeps its offsets.
+    let live = connect(cluster, |c| {
+        c.group = Some(kafka_tokio::GroupConfig::new("ops-live"));
+        c.consumer.auto_offset_reset = kafka_tokio::AutoOffsetReset::Earliest;
+    })
+    .await;
+    let mut consumer = live.consumer().unwrap();
+    consumer.subscribe([topic]).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(30), async {
+        use futures_core::Stream;
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx)).await
+    })
+    .await
+    .expect("a record in time");
+    assert!(matches!(first, Some(Ok(_))), "{first:?}");
+    let kept = client
+        .delete_group_offsets("ops-live", [tp.clone()])
+        .await
+        .unwrap();
+    assert_eq!(kept[&tp], ErrorCode::GroupSubscribedToTopic, "{kept:?}");
+    drop(consumer);
+    live.close().await;
     let classic = client
         .list_groups_matching(Vec::<String>::new(), ["classic"])
         .await
