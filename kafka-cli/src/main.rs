@@ -366,6 +366,9 @@ enum PartitionsOp {
         /// Cancel the partition's reassignment in progress.
         #[arg(long)]
         cancel: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the reassignments in progress.
     Reassignments {
@@ -1344,6 +1347,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     partition,
                     replicas,
                     cancel,
+                    json,
                 } => {
                     if *partition < 0 {
                         return Err(format!("-p: negative partition {partition}"));
@@ -1355,6 +1359,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                     };
                     let what = target.as_ref().map(|r| table::ids(r));
                     partitions::reassign(&client, tp.clone(), target).await?;
+                    if *json {
+                        let done = kafka_tokio::PartitionOutcome::new(
+                            tp.clone(),
+                            kafka_tokio::ErrorCode::None,
+                            None,
+                        );
+                        println!("{}", partitions::outcomes_json(&[done]));
+                    }
                     match what {
                         Some(ids) => eprintln!("moving {tp} to replicas {ids}"),
                         None => eprintln!("cancelled the reassignment of {tp}"),

@@ -1480,7 +1480,7 @@ fn replica_txn_and_feature_commands_on_the_mock() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     // Broker ids of the mock start at 0.
-    ok(kfk(&[
+    let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
         "-b",
         &b,
         "partitions",
@@ -1490,7 +1490,13 @@ fn replica_txn_and_feature_commands_on_the_mock() {
         "0",
         "--replicas",
         "1,0",
-    ]));
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{"topic": "ops", "partition": 0, "error": null, "message": null}])
+    );
     assert_eq!(
         ok(kfk(&["-b", &b, "partitions", "reassignments", "--json"])),
         "[]\n"

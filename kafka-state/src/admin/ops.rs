@@ -1,12 +1,16 @@
 //! Admin commands over resources that live on particular brokers:
-//! configs, partitions, records, the cluster and its features; and the
+//! configs, partitions, records, replicas and their log directories,
+//! producers, transactions, the cluster and its features; and the
 //! cluster-wide security state (ACLs, SCRAM credentials, client quotas),
 //! which any broker takes and Kafka forwards to the controller.
 //!
 //! A command is a list of items (a config resource, a topic, a partition,
-//! the cluster). Each item is routed on its own: a broker's configs to
-//! that broker, a partition's records to its leader, partitions to the
-//! controller, the rest to any broker. Items bound for the same broker
+//! a broker, the cluster). Each item is routed on its own: a broker's
+//! configs and log directories to that broker, a partition's records and
+//! producers to its leader, partitions, reassignments, elections and
+//! feature updates to the controller, the rest to any broker. A command
+//! over every broker (log directories, transaction listings) becomes one
+//! item per broker the fresh metadata lists, merged in the outcome. Items bound for the same broker
 //! share one request. An item whose answer is a retriable error (or whose
 //! request was lost with its connection) is asked again after
 //! `retry_backoff`, after fresh metadata when its broker may have moved,
