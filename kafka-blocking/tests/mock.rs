@@ -1180,3 +1180,89 @@ fn stats_count_deliveries_and_arrive_every_interval() {
     }
     assert_eq!(client.stats_events().unwrap_err(), Error::Closed);
 }
+
+/// Replica, producer and transaction calls through this adapter on the
+/// mock: a partition moved and its preferred leader elected, log dirs of
+/// each broker, the idempotent producer at the leader; UpdateFeatures
+/// (not served) fails at once, a bad reassignment before sending.
+#[test]
+fn replica_producer_and_feature_calls_on_the_mock() {
+    use kafka_blocking::{ElectionType, FeatureUpdate, TopicPartition, TransactionFilter};
+    use std::collections::BTreeMap;
+    let mock = mock(3);
+    let mut config = Config::default();
+    config.producer.enable_idempotence = true;
+    let client = Client::connect(at(&mock.bootstrap(), config)).unwrap();
+    client.create_topic(NewTopic::new("moved", 1, 2)).unwrap();
+    let md = client.metadata(["moved"]).unwrap();
+    let replicas = md.partition("moved", 0).unwrap().replicas.clone();
+    let newcomer = (0..3).find(|n| !replicas.contains(n)).unwrap();
+    let tp = TopicPartition::new("moved", 0);
+    let moved = client
+        .alter_partition_reassignments(BTreeMap::from([(
+            tp.clone(),
+            Some(vec![newcomer, replicas[0]]),
+        )]))
+        .unwrap();
+    assert_eq!(moved[0].error, ErrorCode::None, "{moved:?}");
+    assert!(client
+        .list_partition_reassignments(None)
+        .unwrap()
+        .is_empty());
+    let elected = client
+        .elect_leaders(ElectionType::Preferred, Some(vec![tp.clone()]))
+        .unwrap();
+    assert!(
+        matches!(
+            elected[0].error,
+            ErrorCode::None | ErrorCode::ElectionNotNeeded
+        ),
+        "{elected:?}"
+    );
+    let md = client.metadata(["moved"]).unwrap();
+    assert_eq!(md.partition("moved", 0).unwrap().leader, Some(newcomer));
+    let dirs = client
+        .describe_log_dirs(Some(vec!["moved".into()]))
+        .unwrap();
+    let holders: Vec<i32> = dirs
+        .iter()
+        .filter(|b| b.dirs.iter().any(|d| !d.replicas.is_empty()))
+        .map(|b| b.node)
+        .collect();
+    let mut want = vec![newcomer, replicas[0]];
+    want.sort();
+    assert_eq!(holders, want, "{dirs:?}");
+    client
+        .producer()
+        .send(
+            ProducerRecord::new("moved")
+                .with_partition(0)
+                .with_value("v"),
+        )
+        .unwrap()
+        .wait()
+        .unwrap();
+    let producers = client.describe_producers([tp.clone()]).unwrap();
+    assert_eq!(producers[&tp].as_ref().unwrap().len(), 1, "{producers:?}");
+    let txns = client.list_transactions(TransactionFilter::any()).unwrap();
+    assert!(txns.transactions.is_empty() && txns.errors.is_empty());
+    let started = Instant::now();
+    let refused = client
+        .update_features([FeatureUpdate::upgrade("transaction.version", 2)], true)
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::Request(kafka_state::RequestError::Unsupported(_))
+        ),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(matches!(
+        client.alter_partition_reassignments(BTreeMap::from([(tp, Some(vec![1, 1]))])),
+        Err(Error::Misuse(
+            kafka_state::Misuse::InvalidReassignment { .. }
+        ))
+    ));
+    client.close();
+}

@@ -5,8 +5,11 @@ use std::fmt::Write as _;
 
 use kafka_tokio::{
     AlterConfigOp, Client, ClusterDescription, ConfigEntry, ConfigResource, ErrorCode,
-    FeatureDescription, NewPartitions, ResourceConfigs, TopicPartition,
+    FeatureDescription, FeatureOutcome, FeatureUpdate, FeatureUpgrade, NewPartitions, OffsetSpec,
+    ResourceConfigs, TopicPartition,
 };
+
+use crate::table;
 use serde_json::{json, Value};
 
 /// The resource named by `--topic`, `--broker` or `--broker-defaults`
@@ -323,4 +326,139 @@ pub fn cluster_json(c: &Cluster) -> Value {
             "finalized_epoch": c.features.finalized_epoch,
         },
     })
+}
+
+/// The updates `kfk cluster features` asks for (none: only show).
+pub fn feature_updates(
+    upgrade: &[String],
+    downgrade: &[String],
+    unsafe_downgrade: bool,
+) -> Result<Vec<FeatureUpdate>, String> {
+    let parse = |flag: &str, s: &String| -> Result<(String, i16), String> {
+        let (name, level) = s
+            .split_once('=')
+            .filter(|(n, _)| !n.is_empty())
+            .ok_or_else(|| format!("--{flag} {s}: expected NAME=LEVEL"))?;
+        let level: i16 = level
+            .parse()
+            .map_err(|_| format!("--{flag} {s}: {level} is not a level"))?;
+        if level < 0 {
+            return Err(format!("--{flag} {s}: negative level {level}"));
+        }
+        Ok((name.to_string(), level))
+    };
+    let mut out = Vec::new();
+    for s in upgrade {
+        let (name, level) = parse("upgrade", s)?;
+        out.push(FeatureUpdate::new(name, level, FeatureUpgrade::Upgrade));
+    }
+    let kind = if unsafe_downgrade {
+        FeatureUpgrade::UnsafeDowngrade
+    } else {
+        FeatureUpgrade::SafeDowngrade
+    };
+    for s in downgrade {
+        let (name, level) = parse("downgrade", s)?;
+        out.push(FeatureUpdate::new(name, level, kind));
+    }
+    Ok(out)
+}
+
+/// One row per feature: supported range and finalized level.
+pub fn features_text(f: &FeatureDescription) -> String {
+    let rows: Vec<Vec<String>> = f
+        .supported
+        .iter()
+        .map(|s| {
+            let finalized = f
+                .finalized
+                .iter()
+                .find(|x| x.name == s.name)
+                .map_or("-".to_string(), |x| x.max_version_level.to_string());
+            vec![
+                s.name.clone(),
+                format!("{}..={}", s.min_version, s.max_version),
+                finalized,
+            ]
+        })
+        .collect();
+    table::render(&["FEATURE", "SUPPORTED", "FINALIZED"], &rows)
+}
+
+pub fn features_json(f: &FeatureDescription) -> Value {
+    json!({
+        "supported": f.supported.iter().map(|s| json!({
+            "name": s.name, "min": s.min_version, "max": s.max_version,
+        })).collect::<Vec<_>>(),
+        "finalized": f.finalized.iter().map(|x| json!({
+            "name": x.name, "min": x.min_version_level, "max": x.max_version_level,
+        })).collect::<Vec<_>>(),
+        "finalized_epoch": f.finalized_epoch,
+    })
+}
+
+pub fn feature_outcomes_json(done: &[FeatureOutcome]) -> Value {
+    Value::Array(
+        done.iter()
+            .map(|o| {
+                json!({
+                    "feature": o.name,
+                    "error": o.error.is_error().then(|| o.error.name()),
+                    "message": o.message,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `--spec` of `kfk offsets`.
+pub fn offset_spec(s: &str) -> Result<OffsetSpec, String> {
+    Ok(match s {
+        "earliest" => OffsetSpec::Earliest,
+        "latest" => OffsetSpec::Latest,
+        "max-timestamp" => OffsetSpec::MaxTimestamp,
+        "earliest-local" => OffsetSpec::EarliestLocal,
+        _ => match s.strip_prefix('@').map(str::parse::<i64>) {
+            Some(Ok(ts)) if ts >= 0 => OffsetSpec::Timestamp(ts),
+            _ => {
+                return Err(format!(
+                    "--spec {s}: expected earliest, latest, max-timestamp, earliest-local or @TIMESTAMP_MS"
+                ))
+            }
+        },
+    })
+}
+
+type Listed = kafka_tokio::Offsets;
+
+pub fn offsets_text(found: &Listed) -> String {
+    let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    let rows: Vec<Vec<String>> = found
+        .iter()
+        .map(|(tp, r)| match r {
+            Ok(l) => vec![tp.partition.to_string(), show(l.offset), show(l.timestamp)],
+            Err(e) => vec![
+                tp.partition.to_string(),
+                format!("error: {e}"),
+                String::new(),
+            ],
+        })
+        .collect();
+    table::render(&["PARTITION", "OFFSET", "TIMESTAMP"], &rows)
+}
+
+pub fn offsets_json(found: &Listed) -> Value {
+    Value::Array(
+        found
+            .iter()
+            .map(|(tp, r)| match r {
+                Ok(l) => json!({
+                    "partition": tp.partition,
+                    "offset": l.offset,
+                    "timestamp": l.timestamp,
+                }),
+                Err(e) => json!({"partition": tp.partition, "error": e.to_string()}),
+            })
+            .collect(),
+    )
 }

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use kafka_tokio::{Client, GroupDescription, OffsetSpec, TopicPartition};
+use kafka_tokio::{
+    Client, ErrorCode, GroupDescription, OffsetSpec, PartitionOutcome, TopicPartition,
+};
 use serde_json::{json, Value};
 
 /// One partition of a group's offsets: committed, log end and lag.
@@ -29,8 +31,16 @@ pub struct Described {
 }
 
 /// Prints every group, one per line (or one JSON array).
-pub async fn list(client: &Client, json_out: bool) -> Result<(), String> {
-    let listed = client.list_groups().await.map_err(|e| e.to_string())?;
+pub async fn list(
+    client: &Client,
+    states: &[String],
+    types: &[String],
+    json_out: bool,
+) -> Result<(), String> {
+    let listed = client
+        .list_groups_matching(states, types)
+        .await
+        .map_err(|e| e.to_string())?;
     for (node, code) in &listed.errors {
         eprintln!("kfk: broker {node} could not list its groups: {code}");
     }
@@ -59,6 +69,29 @@ pub async fn list(client: &Client, json_out: bool) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A share group's description (a share group commits no offsets).
+pub async fn describe_share(client: &Client, group: &str) -> Result<Described, String> {
+    let mut described = client
+        .describe_share_groups([group])
+        .await
+        .map_err(|e| e.to_string())?;
+    let description = described
+        .pop()
+        .ok_or_else(|| format!("group {group}: no answer"))?;
+    if description.error.is_error() {
+        return Err(format!("share group {group}: {}", description.error.name()));
+    }
+    Ok(Described {
+        group: description,
+        offsets: Vec::new(),
+    })
+}
+
+/// A partition's outcome from its error code.
+pub fn outcome(partition: TopicPartition, error: ErrorCode) -> PartitionOutcome {
+    PartitionOutcome::new(partition, error, None)
 }
 
 /// The group's description, its committed offsets and the log end of

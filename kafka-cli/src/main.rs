@@ -11,11 +11,14 @@ mod copy;
 mod demo;
 mod group;
 mod metadata;
+mod partitions;
 mod produce;
 mod progress;
 mod quota;
 mod settings;
 mod stats;
+mod table;
+mod txn;
 mod user;
 
 use std::process::ExitCode;
@@ -265,17 +268,49 @@ enum Command {
         #[command(subcommand)]
         op: QuotaOp,
     },
-    /// Show the cluster id, the controller, the brokers and the features.
+    /// Show the cluster id, the controller, the brokers and the features;
+    /// `cluster features` shows or changes the feature levels.
     Cluster {
+        #[command(subcommand)]
+        op: Option<ClusterOp>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Print each partition's earliest and latest offsets.
+    /// Move partitions' replicas, list the moves, elect leaders.
+    Partitions {
+        #[command(subcommand)]
+        op: PartitionsOp,
+    },
+    /// Show the brokers' log directories and the replicas in them.
+    Logdirs {
+        #[command(subcommand)]
+        op: LogdirsOp,
+    },
+    /// Show the producers a partition's leader keeps state for.
+    Producers {
+        #[command(subcommand)]
+        op: ProducersOp,
+    },
+    /// List or describe transactions.
+    Txn {
+        #[command(subcommand)]
+        op: TxnOp,
+    },
+    /// Print each partition's earliest and latest offsets (or, with
+    /// --spec, one lookup's offset and timestamp).
     Offsets {
         /// The topic.
         #[arg(short = 't', long = "topic")]
         topic: String,
+        /// earliest, latest, max-timestamp (the record with the largest
+        /// timestamp), earliest-local (the first offset on the leader's
+        /// disk, past the start under tiered storage) or @TIMESTAMP_MS.
+        #[arg(long, value_name = "SPEC")]
+        spec: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Start the embedded mock cluster, produce and consume N records, and
     /// print throughput and latency.
@@ -292,6 +327,144 @@ enum Command {
         /// First port (broker i listens on PORT+i); 0 picks free ports.
         #[arg(long, default_value_t = 9092)]
         port: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterOp {
+    /// Print each feature's supported and finalized levels, or change
+    /// levels with --upgrade / --downgrade.
+    Features {
+        /// Raise a feature to a level, NAME=LEVEL; repeatable.
+        #[arg(long = "upgrade", value_name = "NAME=LEVEL")]
+        upgrade: Vec<String>,
+        /// Lower a feature to a level (0 removes it), NAME=LEVEL;
+        /// repeatable. Refused where metadata would be lost, unless
+        /// --unsafe.
+        #[arg(long = "downgrade", value_name = "NAME=LEVEL")]
+        downgrade: Vec<String>,
+        /// Allow downgrades that lose metadata.
+        #[arg(long = "unsafe", requires = "downgrade")]
+        unsafe_downgrade: bool,
+        /// Have the controller check the changes without applying them.
+        #[arg(long = "validate-only")]
+        validate_only: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PartitionsOp {
+    /// Move a partition to new replicas (the first one is the preferred
+    /// leader), or cancel its move with --cancel.
+    Reassign {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        #[arg(short = 'p', long = "partition", allow_hyphen_values = true)]
+        partition: i32,
+        /// The new replicas, broker ids: 1,2,3.
+        #[arg(
+            long,
+            value_name = "IDS",
+            allow_hyphen_values = true,
+            required_unless_present = "cancel",
+            conflicts_with = "cancel"
+        )]
+        replicas: Option<String>,
+        /// Cancel the partition's reassignment in progress.
+        #[arg(long)]
+        cancel: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the reassignments in progress.
+    Reassignments {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Elect leaders: the preferred replica (or, with --unclean, any live
+    /// one for partitions without a leader).
+    Elect {
+        /// TOPIC (every partition) or TOPIC:PARTITION; repeatable.
+        #[arg(required = true, value_name = "TOPIC[:P]")]
+        partitions: Vec<String>,
+        /// Unclean election: an out-of-sync replica may lead (records may
+        /// be lost).
+        #[arg(long)]
+        unclean: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LogdirsOp {
+    /// Print every broker's log directories and their replicas.
+    Describe {
+        /// Only this topic's replicas; repeatable.
+        #[arg(short = 't', long = "topic")]
+        topics: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProducersOp {
+    /// Print the producers of a topic's partitions (ids, epochs, last
+    /// sequences, open transactions), asked of each leader.
+    Describe {
+        /// The topic.
+        topic: String,
+        /// Only this partition.
+        #[arg(short = 'p', long = "partition", allow_hyphen_values = true)]
+        partition: Option<i32>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TxnOp {
+    /// Print the transactions of every coordinator.
+    List {
+        /// Only this state (Ongoing, CompleteCommit, Empty, ...);
+        /// repeatable.
+        #[arg(long = "state")]
+        states: Vec<String>,
+        /// Only this producer id; repeatable.
+        #[arg(long = "producer-id", allow_hyphen_values = true)]
+        producer_ids: Vec<i64>,
+        /// Only transactions open at least this long (Kafka 3.8+).
+        #[arg(
+            long = "min-duration-ms",
+            value_name = "MS",
+            allow_hyphen_values = true
+        )]
+        min_duration_ms: Option<i64>,
+        /// Only transactional ids matching this regular expression (Kafka
+        /// 4.1+).
+        #[arg(long = "id-pattern", value_name = "REGEX")]
+        id_pattern: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe a transaction: state, producer, timeout, partitions.
+    Describe {
+        /// The transactional id.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -390,6 +563,13 @@ enum AclOp {
 enum GroupOp {
     /// Print every group: id, state and type.
     List {
+        /// Only groups in this state (Stable, Empty, ...); repeatable.
+        #[arg(long = "state")]
+        states: Vec<String>,
+        /// Only groups of this type (classic, consumer, share);
+        /// repeatable.
+        #[arg(long = "type")]
+        types: Vec<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -398,7 +578,22 @@ enum GroupOp {
     Describe {
         /// The group.
         group: String,
+        /// Describe it as a share group (KIP-932).
+        #[arg(long)]
+        share: bool,
         /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a group's committed offsets of partitions (not of topics
+    /// the group is subscribed to).
+    DeleteOffsets {
+        /// The group.
+        group: String,
+        /// TOPIC (every partition) or TOPIC:PARTITION; repeatable.
+        #[arg(required = true, value_name = "TOPIC[:P]")]
+        partitions: Vec<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -887,8 +1082,49 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Group { op } => {
             let client = connect(&cli).await?;
             match op {
-                GroupOp::List { json } => group::list(&client, *json).await?,
-                GroupOp::Describe { group: id, json } => {
+                GroupOp::List {
+                    states,
+                    types,
+                    json,
+                } => group::list(&client, states, types, *json).await?,
+                GroupOp::Describe {
+                    group: id,
+                    share: true,
+                    json,
+                } => {
+                    let described = group::describe_share(&client, id).await?;
+                    if *json {
+                        println!("{}", group::to_json(&described));
+                    } else {
+                        print!("{}", group::to_text(&described));
+                    }
+                }
+                GroupOp::DeleteOffsets {
+                    group: id,
+                    partitions,
+                    json,
+                } => {
+                    let tps = partitions::resolve(&client, partitions).await?;
+                    let deleted = client
+                        .delete_group_offsets(id, tps)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let outcomes: Vec<kafka_tokio::PartitionOutcome> = deleted
+                        .iter()
+                        .map(|(tp, code)| group::outcome(tp.clone(), *code))
+                        .collect();
+                    if *json {
+                        println!("{}", partitions::outcomes_json(&outcomes));
+                    } else {
+                        print!("{}", partitions::outcomes_text(&outcomes));
+                    }
+                    if let Some(o) = outcomes.iter().find(|o| o.error.is_error()) {
+                        return Err(partitions::failure(&o.partition, o.error, &o.message));
+                    }
+                }
+                GroupOp::Describe {
+                    group: id, json, ..
+                } => {
                     let described = group::describe(&client, id).await?;
                     if *json {
                         println!("{}", group::to_json(&described));
@@ -1074,7 +1310,225 @@ async fn run(cli: Cli) -> Result<(), String> {
                 client.close().await;
             }
         },
-        Command::Cluster { json } => {
+        Command::Cluster {
+            op:
+                Some(ClusterOp::Features {
+                    upgrade,
+                    downgrade,
+                    unsafe_downgrade,
+                    validate_only,
+                    json,
+                }),
+            ..
+        } => {
+            let updates = admin::feature_updates(upgrade, downgrade, *unsafe_downgrade)?;
+            let client = connect(&cli).await?;
+            if updates.is_empty() {
+                let f = client
+                    .describe_features(None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if *json {
+                    println!("{}", admin::features_json(&f));
+                } else {
+                    print!("{}", admin::features_text(&f));
+                }
+            } else {
+                let done = client
+                    .update_features(updates, *validate_only)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if *json {
+                    println!("{}", admin::feature_outcomes_json(&done));
+                }
+                if let Some(o) = done.iter().find(|o| o.error.is_error()) {
+                    return Err(partitions::failure(
+                        &format!("feature {}", o.name),
+                        o.error,
+                        &o.message,
+                    ));
+                }
+                for o in &done {
+                    if *validate_only {
+                        eprintln!("valid: the update of {} was checked, not applied", o.name);
+                    } else {
+                        eprintln!("updated feature {}", o.name);
+                    }
+                }
+            }
+            client.close().await;
+        }
+        Command::Partitions { op } => {
+            let client = connect(&cli).await?;
+            match op {
+                PartitionsOp::Reassign {
+                    topic,
+                    partition,
+                    replicas,
+                    cancel,
+                    json,
+                } => {
+                    if *partition < 0 {
+                        return Err(format!("-p: negative partition {partition}"));
+                    }
+                    let tp = kafka_tokio::TopicPartition::new(topic, *partition);
+                    let target = match (replicas, cancel) {
+                        (Some(r), false) => Some(partitions::parse_replicas(r)?),
+                        _ => None,
+                    };
+                    let what = target.as_ref().map(|r| table::ids(r));
+                    partitions::reassign(&client, tp.clone(), target).await?;
+                    if *json {
+                        let done = kafka_tokio::PartitionOutcome::new(
+                            tp.clone(),
+                            kafka_tokio::ErrorCode::None,
+                            None,
+                        );
+                        println!("{}", partitions::outcomes_json(&[done]));
+                    }
+                    match what {
+                        Some(ids) => eprintln!("moving {tp} to replicas {ids}"),
+                        None => eprintln!("cancelled the reassignment of {tp}"),
+                    }
+                }
+                PartitionsOp::Reassignments { json } => {
+                    let r = client
+                        .list_partition_reassignments(None)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if *json {
+                        println!("{}", partitions::reassignments_json(&r));
+                    } else {
+                        print!("{}", partitions::reassignments_text(&r));
+                    }
+                }
+                PartitionsOp::Elect {
+                    partitions: specs,
+                    unclean,
+                    json,
+                } => {
+                    let tps = partitions::resolve(&client, specs).await?;
+                    let done = partitions::elect(&client, *unclean, tps).await?;
+                    if *json {
+                        println!("{}", partitions::outcomes_json(&done));
+                    } else {
+                        print!("{}", partitions::outcomes_text(&done));
+                    }
+                    if let Some(o) = done.iter().find(|o| partitions::elect_failed(o)) {
+                        return Err(partitions::failure(&o.partition, o.error, &o.message));
+                    }
+                }
+            }
+            client.close().await;
+        }
+        Command::Logdirs {
+            op: LogdirsOp::Describe { topics, json },
+        } => {
+            let client = connect(&cli).await?;
+            let topics = (!topics.is_empty()).then(|| topics.clone());
+            let dirs = client
+                .describe_log_dirs(topics)
+                .await
+                .map_err(|e| e.to_string())?;
+            if *json {
+                println!("{}", partitions::logdirs_json(&dirs));
+            } else {
+                print!("{}", partitions::logdirs_text(&dirs));
+            }
+            client.close().await;
+        }
+        Command::Producers {
+            op:
+                ProducersOp::Describe {
+                    topic,
+                    partition,
+                    json,
+                },
+        } => {
+            let client = connect(&cli).await?;
+            let spec = match partition {
+                Some(p) if *p < 0 => return Err(format!("-p: negative partition {p}")),
+                Some(p) => format!("{topic}:{p}"),
+                None => topic.clone(),
+            };
+            let tps = partitions::resolve(&client, &[spec]).await?;
+            let described = client
+                .describe_producers(tps)
+                .await
+                .map_err(|e| e.to_string())?;
+            if *json {
+                println!("{}", txn::producers_json(&described));
+            } else {
+                print!("{}", txn::producers_text(&described));
+            }
+            if let Some((tp, Err(code))) = described.iter().find(|(_, r)| r.is_err()) {
+                return Err(partitions::failure(tp, *code, &None));
+            }
+            client.close().await;
+        }
+        Command::Txn { op } => {
+            let client = connect(&cli).await?;
+            match op {
+                TxnOp::List {
+                    states,
+                    producer_ids,
+                    min_duration_ms,
+                    id_pattern,
+                    json,
+                } => {
+                    let mut filter = kafka_tokio::TransactionFilter::any();
+                    if let Some(ms) = min_duration_ms {
+                        filter = filter.with_min_duration_ms(*ms);
+                    }
+                    if let Some(p) = id_pattern {
+                        filter = filter.with_id_pattern(p);
+                    }
+                    for s in states {
+                        filter = filter.with_state(s);
+                    }
+                    for p in producer_ids {
+                        filter = filter.with_producer_id(*p);
+                    }
+                    let listed = client
+                        .list_transactions(filter)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    for (node, code) in &listed.errors {
+                        eprintln!(
+                            "kfk: broker {node} could not list its transactions: {}",
+                            code.name()
+                        );
+                    }
+                    for s in &listed.unknown_states {
+                        eprintln!("kfk: the brokers know no transaction state {s:?}");
+                    }
+                    if *json {
+                        println!("{}", txn::list_json(&listed));
+                    } else {
+                        print!("{}", txn::list_text(&listed));
+                    }
+                }
+                TxnOp::Describe { id, json } => {
+                    let mut described = client
+                        .describe_transactions([id.as_str()])
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let t = described
+                        .pop()
+                        .ok_or_else(|| format!("transaction {id}: no answer"))?;
+                    if let Some(e) = txn::describe_error(&t) {
+                        return Err(e);
+                    }
+                    if *json {
+                        println!("{}", txn::describe_json(&t));
+                    } else {
+                        print!("{}", txn::describe_text(&t));
+                    }
+                }
+            }
+            client.close().await;
+        }
+        Command::Cluster { json, .. } => {
             let client = connect(&cli).await?;
             let c = admin::cluster(&client).await?;
             if *json {
@@ -1084,7 +1538,24 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             client.close().await;
         }
-        Command::Offsets { topic } => {
+        Command::Offsets {
+            topic,
+            spec: Some(spec),
+            json,
+        } => {
+            let spec = admin::offset_spec(spec)?;
+            let client = connect(&cli).await?;
+            check_topic(&client, topic).await?;
+            let tps = partitions::resolve(&client, std::slice::from_ref(topic)).await?;
+            let found = client.offsets(tps, spec).await.map_err(|e| e.to_string())?;
+            if *json {
+                println!("{}", admin::offsets_json(&found));
+            } else {
+                print!("{}", admin::offsets_text(&found));
+            }
+            client.close().await;
+        }
+        Command::Offsets { topic, json, .. } => {
             let client = connect(&cli).await?;
             check_topic(&client, topic).await?;
             let md = client
@@ -1113,14 +1584,32 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Some(Err(e)) => format!("error: {e}"),
                 None => "-".to_string(),
             };
-            println!("partition\tearliest\tlatest");
-            for tp in &tps {
-                println!(
-                    "{}\t{}\t{}",
-                    tp.partition,
-                    show(earliest.get(tp)),
-                    show(latest.get(tp))
-                );
+            if *json {
+                let rows: Vec<serde_json::Value> = tps
+                    .iter()
+                    .map(|tp| {
+                        let at = |o: Option<&Result<kafka_tokio::ListedOffset, _>>| match o {
+                            Some(Ok(l)) => serde_json::json!(l.offset),
+                            _ => serde_json::Value::Null,
+                        };
+                        serde_json::json!({
+                            "partition": tp.partition,
+                            "earliest": at(earliest.get(tp)),
+                            "latest": at(latest.get(tp)),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                println!("partition\tearliest\tlatest");
+                for tp in &tps {
+                    println!(
+                        "{}\t{}\t{}",
+                        tp.partition,
+                        show(earliest.get(tp)),
+                        show(latest.get(tp))
+                    );
+                }
             }
             client.close().await;
         }

@@ -1506,3 +1506,475 @@ fn stats_interval_prints_json_snapshots_to_stderr() {
     let o = kfk(&["-b", &b, "produce", "-t", "st", "--stats-interval", "0"]);
     assert_one_line_failure(&o, "--stats-interval");
 }
+
+/// The commands about replicas, producers, transactions and features on
+/// the mock: moves complete at once and elections follow them; producers
+/// and transactions come from the mock's own state; UpdateFeatures is not
+/// served and fails at once in one line naming the API; mistakes fail
+/// before anything is sent; group delete-offsets, cluster features and
+/// the new offset specs work.
+#[test]
+fn replica_txn_and_feature_commands_on_the_mock() {
+    let mock = MockCluster::builder().brokers(2).build().unwrap();
+    let b = mock.bootstrap();
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    ok(kfk(&[
+        "-b",
+        &b,
+        "topic",
+        "create",
+        "ops",
+        "--partitions",
+        "2",
+    ]));
+    let started = std::time::Instant::now();
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "cluster",
+            "features",
+            "--upgrade",
+            "transaction.version=2",
+        ]),
+        "UpdateFeatures",
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // Broker ids of the mock start at 0.
+    let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
+        "-b",
+        &b,
+        "partitions",
+        "reassign",
+        "ops",
+        "-p",
+        "0",
+        "--replicas",
+        "1,0",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{"topic": "ops", "partition": 0, "error": null, "message": null}])
+    );
+    assert_eq!(
+        ok(kfk(&["-b", &b, "partitions", "reassignments", "--json"])),
+        "[]\n"
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "partitions",
+            "reassign",
+            "ops",
+            "-p",
+            "0",
+            "--replicas",
+            "0,7",
+        ]),
+        "ops-0: INVALID_REPLICA_ASSIGNMENT",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "partitions",
+            "reassign",
+            "ops",
+            "-p",
+            "0",
+            "--cancel",
+        ]),
+        "ops-0: NO_REASSIGNMENT_IN_PROGRESS",
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
+        "-b",
+        &b,
+        "partitions",
+        "elect",
+        "ops",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    let text = ok(kfk(&["-b", &b, "partitions", "elect", "ops:0"]));
+    assert!(text.contains("ELECTION_NOT_NEEDED"), "{text}");
+    let text = ok(kfk(&["-b", &b, "logdirs", "describe", "-t", "ops"]));
+    assert!(text.starts_with("BROKER"), "{text}");
+    assert!(text.contains("/mock/broker-1"), "{text}");
+    ok(kfk_stdin(
+        &["-b", &b, "produce", "-t", "ops", "-p", "1", "--idempotent"],
+        "a\n",
+    ));
+    let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
+        "-b",
+        &b,
+        "producers",
+        "describe",
+        "ops",
+        "-p",
+        "1",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(v[0]["producers"].as_array().unwrap().len(), 1, "{v}");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(kfk(&["-b", &b, "txn", "list", "--json"]))).unwrap();
+    assert_eq!(v["transactions"], serde_json::json!([]), "{v}");
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "txn", "describe", "x"]),
+        "TRANSACTIONAL_ID_NOT_FOUND",
+    );
+
+    // Mistakes, each named.
+    for (args, says) in [
+        (vec!["partitions", "elect", "ops:-1"], "negative partition"),
+        (vec!["partitions", "elect", "ops:x"], "not a partition"),
+        (vec!["partitions", "elect", "a b:0"], "invalid topic name"),
+        (
+            vec![
+                "partitions",
+                "reassign",
+                "ops",
+                "-p",
+                "0",
+                "--replicas",
+                "1,-2",
+            ],
+            "broker id is negative",
+        ),
+        (
+            vec![
+                "partitions",
+                "reassign",
+                "ops",
+                "-p",
+                "0",
+                "--replicas",
+                "1,x",
+            ],
+            "not a broker id",
+        ),
+        (
+            vec![
+                "partitions",
+                "reassign",
+                "ops",
+                "-p",
+                "-1",
+                "--replicas",
+                "1",
+            ],
+            "negative partition",
+        ),
+        (
+            vec!["producers", "describe", "ops", "-p", "-4"],
+            "negative partition",
+        ),
+        (vec!["producers", "describe", "no-such"], "no-such"),
+        (
+            vec!["cluster", "features", "--upgrade", "x=-1"],
+            "negative level",
+        ),
+        (
+            vec!["offsets", "-t", "ops", "--spec", "soon"],
+            "--spec soon",
+        ),
+        (
+            vec!["group", "delete-offsets", "g", "ops:-3"],
+            "negative partition",
+        ),
+    ] {
+        let mut full = vec!["-b", b.as_str()];
+        full.extend(args);
+        assert_one_line_failure(&kfk(&full), says);
+    }
+
+    // Features from ApiVersions, as a table and as JSON.
+    let text = ok(kfk(&["-b", &b, "cluster", "features"]));
+    assert!(text.starts_with("FEATURE"), "{text}");
+    assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(kfk(&["-b", &b, "cluster", "features", "--json"]))).unwrap();
+    assert!(v["supported"].is_array(), "{v}");
+
+    // Offsets by the new specs.
+    ok(kfk_stdin(
+        &["-b", &b, "produce", "-t", "ops", "-p", "0"],
+        "a\nb\n",
+    ));
+    let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
+        "-b",
+        &b,
+        "offsets",
+        "-t",
+        "ops",
+        "--spec",
+        "earliest-local",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(v[0]["offset"], 0, "{v}");
+    let text = ok(kfk(&[
+        "-b",
+        &b,
+        "offsets",
+        "-t",
+        "ops",
+        "--spec",
+        "max-timestamp",
+    ]));
+    assert!(text.starts_with("PARTITION"), "{text}");
+
+    // Committed offsets, deleted.
+    ok(kfk(&[
+        "-b",
+        &b,
+        "group",
+        "reset-offsets",
+        "g",
+        "-t",
+        "ops",
+        "--to",
+        "earliest",
+        "--execute",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
+        "-b",
+        &b,
+        "group",
+        "delete-offsets",
+        "g",
+        "ops",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    assert!(
+        v.as_array().unwrap().iter().all(|p| p["error"].is_null()),
+        "{v}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(kfk(&["-b", &b, "group", "describe", "g", "--json"]))).unwrap();
+    assert!(v["offsets"].as_array().is_none_or(|a| a.is_empty()), "{v}");
+    let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
+        "-b", &b, "group", "list", "--type", "share", "--json",
+    ])))
+    .unwrap();
+    assert_eq!(v, serde_json::json!([]));
+}
+
+/// The same commands on Kafka: a partition moved and its preferred leader
+/// elected with kfk, the move listed, log dirs, an idempotent producer
+/// described, transactions listed, features updated validate-only.
+#[test]
+fn replica_txn_and_feature_commands_on_kafka() {
+    let Some(kafka) = KafkaCluster::shared() else {
+        return;
+    };
+    let b = kafka.bootstrap();
+    let topic = format!("moves-{}", std::process::id());
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    ok(kfk(&[
+        "-b",
+        &b,
+        "topic",
+        "create",
+        &topic,
+        "--replication-factor",
+        "2",
+    ]));
+    let md: serde_json::Value =
+        serde_json::from_str(&ok(kfk(&["-b", &b, "metadata", "-t", &topic, "--json"]))).unwrap();
+    let replicas: Vec<i64> = md["topics"][0]["partitions"][0]["replicas"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{md}"))
+        .iter()
+        .map(|r| r.as_i64().unwrap())
+        .collect();
+    let newcomer = kafka
+        .node_ids()
+        .into_iter()
+        .map(i64::from)
+        .find(|n| !replicas.contains(n))
+        .unwrap();
+    let target = format!("{newcomer},{}", replicas[0]);
+    // A broker that does not exist: the controller's error, one line.
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "partitions",
+            "reassign",
+            &topic,
+            "-p",
+            "0",
+            "--replicas",
+            "1,99",
+        ]),
+        &format!("{topic}-0: INVALID_REPLICA_ASSIGNMENT"),
+    );
+    ok(kfk(&[
+        "-b",
+        &b,
+        "partitions",
+        "reassign",
+        &topic,
+        "-p",
+        "0",
+        "--replicas",
+        &target,
+    ]));
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
+            "-b",
+            &b,
+            "partitions",
+            "reassignments",
+            "--json",
+        ])))
+        .unwrap();
+        if v.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["topic"] != topic.as_str())
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "still moving: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let text = ok(kfk(&["-b", &b, "partitions", "reassignments"]));
+    assert!(text.starts_with("TOPIC"), "{text}");
+    // The preferred leader (the newcomer) leads once elected.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
+            "-b",
+            &b,
+            "partitions",
+            "elect",
+            &format!("{topic}:0"),
+            "--json",
+        ])))
+        .unwrap();
+        let md: serde_json::Value =
+            serde_json::from_str(&ok(kfk(&["-b", &b, "metadata", "-t", &topic, "--json"])))
+                .unwrap();
+        if md["topics"][0]["partitions"][0]["leader"] == newcomer {
+            assert!(
+                v[0]["error"].is_null() || v[0]["error"] == "ELECTION_NOT_NEEDED",
+                "{v}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "{v} {md}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
+    let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
+        "-b", &b, "logdirs", "describe", "-t", &topic, "--json",
+    ])))
+    .unwrap();
+    let holders: Vec<i64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| {
+            b["dirs"].as_array().unwrap().iter().any(|d| {
+                d["replicas"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["topic"] == topic.as_str())
+            })
+        })
+        .map(|b| b["broker"].as_i64().unwrap())
+        .collect();
+    let mut want = vec![newcomer, replicas[0]];
+    want.sort();
+    assert_eq!(holders, want, "{v}");
+    let text = ok(kfk(&["-b", &b, "logdirs", "describe", "-t", &topic]));
+    assert!(
+        text.lines().all(|l| l.len() <= 80 || l.contains('/')),
+        "{text}"
+    );
+
+    ok(kfk_stdin(
+        &["-b", &b, "produce", "-t", &topic, "--idempotent"],
+        "x\ny\n",
+    ));
+    let v: serde_json::Value = serde_json::from_str(&ok(kfk(&[
+        "-b",
+        &b,
+        "producers",
+        "describe",
+        &topic,
+        "-p",
+        "0",
+        "--json",
+    ])))
+    .unwrap();
+    let producers = v[0]["producers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(producers.len(), 1, "{v}");
+    assert_eq!(producers[0]["last_sequence"], 1, "{v}");
+    let text = ok(kfk(&["-b", &b, "producers", "describe", &topic]));
+    assert!(text.starts_with("PARTITION"), "{text}");
+
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(kfk(&["-b", &b, "txn", "list", "--json"]))).unwrap();
+    assert!(v["errors"].as_array().unwrap().is_empty(), "{v}");
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "txn", "describe", "no-such-txn"]),
+        "TRANSACTIONAL_ID_NOT_FOUND",
+    );
+
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(kfk(&["-b", &b, "cluster", "features", "--json"]))).unwrap();
+    let level = v["finalized"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "transaction.version")
+        .unwrap_or_else(|| panic!("{v}"))["max"]
+        .as_i64()
+        .unwrap();
+    let o = kfk(&[
+        "-b",
+        &b,
+        "cluster",
+        "features",
+        "--upgrade",
+        &format!("transaction.version={level}"),
+        "--validate-only",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("checked, not applied"),
+        "{}",
+        stderr(&o)
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "cluster",
+            "features",
+            "--upgrade",
+            "no.such.feature=1",
+            "--validate-only",
+        ]),
+        "feature no.such.feature: ",
+    );
+}

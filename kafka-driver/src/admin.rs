@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use kafka_proto::ErrorCode;
 use kafka_state::admin::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome, AdminOutcome, AlterConfigOp,
-    ClusterDescription, ConfigResource, FeatureDescription, GroupDescription, GroupListings,
-    GroupOffsets, NewPartitions, NewTopic, QuotaEntity, QuotaEntry, QuotaFilter, QuotaOp,
-    QuotaOutcome, ResourceConfigs, ResourceOutcome, ScramChange, TopicOutcome, UserOutcome,
+    BrokerLogDirs, ClusterDescription, ConfigResource, ElectionType, FeatureDescription,
+    FeatureOutcome, FeatureUpdate, GroupDescription, GroupListings, GroupOffsets, NewPartitions,
+    NewTopic, PartitionOutcome, PartitionReassignment, ProducerState, QuotaEntity, QuotaEntry,
+    QuotaFilter, QuotaOp, QuotaOutcome, ResourceConfigs, ResourceOutcome, ScramChange,
+    TopicOutcome, TransactionDescription, TransactionFilter, TransactionListings, UserOutcome,
     UserScramCredentials,
 };
 use kafka_state::{Client, ClusterMetadata, Misuse, RequestId, TopicPartition};
@@ -302,6 +304,143 @@ pub fn alter_client_quotas(
     }
 }
 
+/// The groups in one of `states` and of one of `types` (empty: any).
+pub fn list_groups_matching(states: Vec<String>, types: Vec<String>) -> AdminCall<GroupListings> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().list_groups_matching(now, states, types)),
+        answer: |o| match o {
+            AdminOutcome::ListGroups(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Share groups as their coordinators describe them.
+pub fn describe_share_groups(groups: Vec<String>) -> AdminCall<Vec<GroupDescription>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_share_groups(now, groups)),
+        answer: |o| match o {
+            AdminOutcome::DescribeGroups(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Deletes a group's committed offsets of some partitions.
+pub fn delete_group_offsets(
+    group: String,
+    partitions: Vec<TopicPartition>,
+) -> AdminCall<BTreeMap<TopicPartition, ErrorCode>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().delete_group_offsets(now, &group, partitions)),
+        answer: |o| match o {
+            AdminOutcome::DeleteGroupOffsets(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// The reassignments in progress (of `partitions` only, if given).
+pub fn list_partition_reassignments(
+    partitions: Option<Vec<TopicPartition>>,
+) -> AdminCall<BTreeMap<TopicPartition, PartitionReassignment>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().list_partition_reassignments(now, partitions)),
+        answer: |o| match o {
+            AdminOutcome::ListPartitionReassignments(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Moves partitions to new replicas (`None` cancels a reassignment).
+pub fn alter_partition_reassignments(
+    targets: BTreeMap<TopicPartition, Option<Vec<i32>>>,
+) -> AdminCall<Vec<PartitionOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().alter_partition_reassignments(now, targets)),
+        answer: |o| match o {
+            AdminOutcome::AlterPartitionReassignments(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Elects leaders (of every partition that needs one if `None`).
+pub fn elect_leaders(
+    election: ElectionType,
+    partitions: Option<Vec<TopicPartition>>,
+) -> AdminCall<Vec<PartitionOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().elect_leaders(now, election, partitions)),
+        answer: |o| match o {
+            AdminOutcome::ElectLeaders(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Every broker's log directories (only `topics`' replicas, if given).
+pub fn describe_log_dirs(topics: Option<Vec<String>>) -> AdminCall<Vec<BrokerLogDirs>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_log_dirs(now, topics)),
+        answer: |o| match o {
+            AdminOutcome::DescribeLogDirs(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Per partition, the producers its leader tracks or its error.
+pub type DescribedProducers = BTreeMap<TopicPartition, Result<Vec<ProducerState>, ErrorCode>>;
+
+/// The producers of each partition, asked of its leader.
+pub fn describe_producers(partitions: Vec<TopicPartition>) -> AdminCall<DescribedProducers> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_producers(now, partitions)),
+        answer: |o| match o {
+            AdminOutcome::DescribeProducers(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Every coordinator's transactions a filter matches.
+pub fn list_transactions(filter: TransactionFilter) -> AdminCall<TransactionListings> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().list_transactions(now, filter)),
+        answer: |o| match o {
+            AdminOutcome::ListTransactions(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Transactions by transactional id, each at its coordinator.
+pub fn describe_transactions(ids: Vec<String>) -> AdminCall<Vec<TransactionDescription>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().describe_transactions(now, ids)),
+        answer: |o| match o {
+            AdminOutcome::DescribeTransactions(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Finalizes features at new levels; per feature, the outcome.
+pub fn update_features(
+    updates: Vec<FeatureUpdate>,
+    validate_only: bool,
+) -> AdminCall<Vec<FeatureOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().update_features(now, updates, validate_only)),
+        answer: |o| match o {
+            AdminOutcome::UpdateFeatures(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
 /// The admin methods every adapter's `Client` has, written once: an
 /// adapter invokes it inside `impl Client` with `async, .await` or with
 /// nothing, and supplies a private `fn admin<T>(&self, AdminCall<T>)`
@@ -521,6 +660,121 @@ macro_rules! admin_methods {
         ) -> Result<Vec<$crate::api::QuotaOutcome>, $crate::Error> {
             let changes = changes.into_iter().collect();
             self.admin($crate::admin::alter_client_quotas(changes, validate_only))$($dot_await)*
+        }
+
+        /// The groups in one of `states` (`Stable`, `Empty`, ...) and of
+        /// one of `types` (`classic`, `consumer`, `share`); an empty list
+        /// matches any.
+        pub $($asyncness)? fn list_groups_matching<S: Into<String>, T: Into<String>>(
+            &self,
+            states: impl IntoIterator<Item = S>,
+            types: impl IntoIterator<Item = T>,
+        ) -> Result<$crate::api::GroupListings, $crate::Error> {
+            let states = states.into_iter().map(Into::into).collect();
+            let types = types.into_iter().map(Into::into).collect();
+            self.admin($crate::admin::list_groups_matching(states, types))$($dot_await)*
+        }
+
+        /// Describes share groups (KIP-932); a group that is not one is
+        /// described with its error.
+        pub $($asyncness)? fn describe_share_groups<S: Into<String>>(
+            &self,
+            groups: impl IntoIterator<Item = S>,
+        ) -> Result<Vec<$crate::api::GroupDescription>, $crate::Error> {
+            let groups = groups.into_iter().map(Into::into).collect();
+            self.admin($crate::admin::describe_share_groups(groups))$($dot_await)*
+        }
+
+        /// Deletes `group`'s committed offsets of `partitions`; per
+        /// partition, the outcome (`GROUP_SUBSCRIBED_TO_TOPIC` while the
+        /// group consumes the topic).
+        pub $($asyncness)? fn delete_group_offsets(
+            &self,
+            group: &str,
+            partitions: impl IntoIterator<Item = $crate::api::TopicPartition>,
+        ) -> Result<std::collections::BTreeMap<$crate::api::TopicPartition, $crate::api::ErrorCode>, $crate::Error> {
+            let partitions = partitions.into_iter().collect();
+            self.admin($crate::admin::delete_group_offsets(group.to_string(), partitions))$($dot_await)*
+        }
+
+        /// The partition reassignments in progress (of `partitions` only,
+        /// if given), from the controller.
+        pub $($asyncness)? fn list_partition_reassignments(
+            &self,
+            partitions: Option<Vec<$crate::api::TopicPartition>>,
+        ) -> Result<std::collections::BTreeMap<$crate::api::TopicPartition, $crate::api::PartitionReassignment>, $crate::Error> {
+            self.admin($crate::admin::list_partition_reassignments(partitions))$($dot_await)*
+        }
+
+        /// Moves partitions to new replicas (the first is the preferred
+        /// leader); `None` cancels a partition's reassignment. Per
+        /// partition, the outcome.
+        pub $($asyncness)? fn alter_partition_reassignments(
+            &self,
+            targets: std::collections::BTreeMap<$crate::api::TopicPartition, Option<Vec<i32>>>,
+        ) -> Result<Vec<$crate::api::PartitionOutcome>, $crate::Error> {
+            self.admin($crate::admin::alter_partition_reassignments(targets))$($dot_await)*
+        }
+
+        /// Elects leaders, preferred or unclean, of `partitions` (every
+        /// partition that needs one if `None`). Per partition, the outcome
+        /// (`ELECTION_NOT_NEEDED` where nothing had to change).
+        pub $($asyncness)? fn elect_leaders(
+            &self,
+            election: $crate::api::ElectionType,
+            partitions: Option<Vec<$crate::api::TopicPartition>>,
+        ) -> Result<Vec<$crate::api::PartitionOutcome>, $crate::Error> {
+            self.admin($crate::admin::elect_leaders(election, partitions))$($dot_await)*
+        }
+
+        /// Every broker's log directories and the replicas in them (of
+        /// `topics` only, if given); per broker, its directories or error.
+        pub $($asyncness)? fn describe_log_dirs(
+            &self,
+            topics: Option<Vec<String>>,
+        ) -> Result<Vec<$crate::api::BrokerLogDirs>, $crate::Error> {
+            self.admin($crate::admin::describe_log_dirs(topics))$($dot_await)*
+        }
+
+        /// The producers each partition's leader keeps state for; per
+        /// partition, the producers or its error.
+        pub $($asyncness)? fn describe_producers(
+            &self,
+            partitions: impl IntoIterator<Item = $crate::api::TopicPartition>,
+        ) -> Result<$crate::admin::DescribedProducers, $crate::Error> {
+            let partitions = partitions.into_iter().collect();
+            self.admin($crate::admin::describe_producers(partitions))$($dot_await)*
+        }
+
+        /// The transactions every coordinator holds that `filter`
+        /// matches, merged (brokers that failed are in `errors`).
+        pub $($asyncness)? fn list_transactions(
+            &self,
+            filter: $crate::api::TransactionFilter,
+        ) -> Result<$crate::api::TransactionListings, $crate::Error> {
+            self.admin($crate::admin::list_transactions(filter))$($dot_await)*
+        }
+
+        /// Describes transactions by transactional id, each at its
+        /// transaction coordinator; per id, the state or its error.
+        pub $($asyncness)? fn describe_transactions<S: Into<String>>(
+            &self,
+            transactional_ids: impl IntoIterator<Item = S>,
+        ) -> Result<Vec<$crate::api::TransactionDescription>, $crate::Error> {
+            let ids = transactional_ids.into_iter().map(Into::into).collect();
+            self.admin($crate::admin::describe_transactions(ids))$($dot_await)*
+        }
+
+        /// Finalizes features at new levels (upgrade, safe or unsafe
+        /// downgrade); with `validate_only` the controller only checks.
+        /// Per feature, the outcome.
+        pub $($asyncness)? fn update_features(
+            &self,
+            updates: impl IntoIterator<Item = $crate::api::FeatureUpdate>,
+            validate_only: bool,
+        ) -> Result<Vec<$crate::api::FeatureOutcome>, $crate::Error> {
+            let updates = updates.into_iter().collect();
+            self.admin($crate::admin::update_features(updates, validate_only))$($dot_await)*
         }
     };
 }

@@ -2,18 +2,21 @@
 //! this module, so a program moves between runtimes by changing its
 //! imports' crate name.
 
-pub use crate::admin::DeletedRecords;
+pub use crate::admin::{DeletedRecords, DescribedProducers};
 pub use crate::{Committed, Error, Offsets, Rebalance, TokenResult};
 pub use kafka_proto::record::Compression;
 pub use kafka_proto::ErrorCode;
 pub use kafka_state::admin::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOperation, AclOutcome, AclPatternType,
-    AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, ClusterDescription,
-    CommittedOffset, ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription,
+    AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, BrokerLogDirs,
+    ClusterDescription, CommittedOffset, ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym,
+    ElectionType, FeatureDescription, FeatureOutcome, FeatureUpdate, FeatureUpgrade,
     FinalizedFeature, GroupDescription, GroupListing, GroupListings, GroupOffsets,
-    MemberDescription, NewPartitions, QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp,
-    QuotaOutcome, ResourceConfigs, ResourceOutcome, ScramChange, ScramCredentialInfo,
-    ScramMechanism, SupportedFeature, UserOutcome, UserScramCredentials,
+    LogDirDescription, MemberDescription, NewPartitions, PartitionOutcome, PartitionReassignment,
+    ProducerState, QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp, QuotaOutcome,
+    ReplicaLog, ResourceConfigs, ResourceOutcome, ScramChange, ScramCredentialInfo, ScramMechanism,
+    SupportedFeature, TransactionDescription, TransactionFilter, TransactionListing,
+    TransactionListings, UserOutcome, UserScramCredentials,
 };
 pub use kafka_state::consumer::{
     AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,

@@ -100,11 +100,14 @@ pub use kafka_driver::Error;
 pub use kafka_proto::record::Compression;
 pub use kafka_state::admin::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOperation, AclOutcome, AclPatternType,
-    AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, ClusterDescription,
-    ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, FeatureDescription, FinalizedFeature,
-    NewPartitions, QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp, QuotaOutcome,
-    ResourceConfigs, ResourceOutcome, ScramChange, ScramCredentialInfo, ScramMechanism,
-    SupportedFeature, UserOutcome, UserScramCredentials,
+    AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, BrokerLogDirs,
+    ClusterDescription, ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, ElectionType,
+    FeatureDescription, FeatureOutcome, FeatureUpdate, FeatureUpgrade, FinalizedFeature,
+    GroupDescription, GroupListings, LogDirDescription, NewPartitions, PartitionOutcome,
+    PartitionReassignment, ProducerState, QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch,
+    QuotaOp, QuotaOutcome, ReplicaLog, ResourceConfigs, ResourceOutcome, ScramChange,
+    ScramCredentialInfo, ScramMechanism, SupportedFeature, TransactionDescription,
+    TransactionFilter, TransactionListing, TransactionListings, UserOutcome, UserScramCredentials,
 };
 pub use kafka_state::consumer::{AutoOffsetReset, OffsetSpec, SeekTo};
 pub use kafka_state::group::{
@@ -397,6 +400,105 @@ impl Client {
             core.admin()
                 .alter_client_quotas(now, changes, validate_only)
         })
+    }
+
+    /// Lists the groups in one of `states` and of one of `types`
+    /// (`classic`, `consumer`, `share`; empty: any). Outcome:
+    /// [`AdminOutcome::ListGroups`].
+    pub fn list_groups_matching(
+        &mut self,
+        states: Vec<String>,
+        types: Vec<String>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().list_groups_matching(now, states, types))
+    }
+
+    /// Describes share groups. Outcome: [`AdminOutcome::DescribeGroups`],
+    /// per group.
+    pub fn describe_share_groups<S: Into<String>>(
+        &mut self,
+        groups: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_share_groups(now, groups))
+    }
+
+    /// Deletes a group's committed offsets of `partitions`. Outcome:
+    /// [`AdminOutcome::DeleteGroupOffsets`], per partition.
+    pub fn delete_group_offsets(
+        &mut self,
+        group: &str,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().delete_group_offsets(now, group, partitions))
+    }
+
+    /// The reassignments in progress (of `partitions` only, if given).
+    /// Outcome: [`AdminOutcome::ListPartitionReassignments`] (or
+    /// [`AdminOutcome::Refused`]).
+    pub fn list_partition_reassignments(
+        &mut self,
+        partitions: Option<Vec<TopicPartition>>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().list_partition_reassignments(now, partitions))
+    }
+
+    /// Moves partitions to new replicas (`None` cancels). Outcome:
+    /// [`AdminOutcome::AlterPartitionReassignments`], per partition.
+    pub fn alter_partition_reassignments(
+        &mut self,
+        targets: std::collections::BTreeMap<TopicPartition, Option<Vec<i32>>>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().alter_partition_reassignments(now, targets))
+    }
+
+    /// Elects leaders (of every partition needing one if `None`).
+    /// Outcome: [`AdminOutcome::ElectLeaders`], per partition.
+    pub fn elect_leaders(
+        &mut self,
+        election: ElectionType,
+        partitions: Option<Vec<TopicPartition>>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().elect_leaders(now, election, partitions))
+    }
+
+    /// Every broker's log directories. Outcome:
+    /// [`AdminOutcome::DescribeLogDirs`], per broker.
+    pub fn describe_log_dirs(&mut self, topics: Option<Vec<String>>) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_log_dirs(now, topics))
+    }
+
+    /// The producers of each partition. Outcome:
+    /// [`AdminOutcome::DescribeProducers`], per partition.
+    pub fn describe_producers(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_producers(now, partitions))
+    }
+
+    /// Every coordinator's transactions `filter` matches. Outcome:
+    /// [`AdminOutcome::ListTransactions`].
+    pub fn list_transactions(&mut self, filter: TransactionFilter) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().list_transactions(now, filter))
+    }
+
+    /// Describes transactions by transactional id. Outcome:
+    /// [`AdminOutcome::DescribeTransactions`], per id.
+    pub fn describe_transactions<S: Into<String>>(
+        &mut self,
+        transactional_ids: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().describe_transactions(now, transactional_ids))
+    }
+
+    /// Finalizes features at new levels. Outcome:
+    /// [`AdminOutcome::UpdateFeatures`], per feature.
+    pub fn update_features(
+        &mut self,
+        updates: impl IntoIterator<Item = FeatureUpdate>,
+        validate_only: bool,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().update_features(now, updates, validate_only))
     }
 
     /// Queues a record for producing; its outcome comes out of

@@ -1015,3 +1015,52 @@ fn stats_snapshots_on_demand_and_as_events() {
     assert!(ages.windows(2).all(|w| w[1] > w[0]), "{ages:?}");
     assert!(ages[1] >= 100_000, "{ages:?}");
 }
+
+/// Replica and transaction commands through this adapter on the mock: a
+/// partition moved and elected, log dirs merged per broker, transactions
+/// listed; UpdateFeatures (not served) ends at once as unsupported.
+#[test]
+fn replica_transaction_and_feature_commands_on_the_mock() {
+    use kafka_mio::{ElectionType, FeatureUpdate, TopicPartition, TransactionFilter};
+    use std::collections::BTreeMap;
+    let mock = mock(3);
+    mock.create_topic("moved", 1, 3).unwrap();
+    let mut h = Harness::new();
+    let c = h.client(&mock.bootstrap(), Tokens::range(100..110));
+    let tp = TopicPartition::new("moved", 0);
+    let id = h.clients[c]
+        .alter_partition_reassignments(BTreeMap::from([(tp.clone(), Some(vec![2, 0]))]))
+        .unwrap();
+    let AdminOutcome::AlterPartitionReassignments(moved) = h.outcome(c, id) else {
+        panic!("wrong outcome")
+    };
+    assert_eq!(moved[0].error, ErrorCode::None, "{moved:?}");
+    let id = h.clients[c]
+        .elect_leaders(ElectionType::Preferred, None)
+        .unwrap();
+    let AdminOutcome::ElectLeaders(elected) = h.outcome(c, id) else {
+        panic!("wrong outcome")
+    };
+    assert!(elected.iter().any(|o| o.partition == tp), "{elected:?}");
+    let id = h.clients[c].describe_log_dirs(None).unwrap();
+    let AdminOutcome::DescribeLogDirs(dirs) = h.outcome(c, id) else {
+        panic!("wrong outcome")
+    };
+    assert_eq!(dirs.iter().map(|b| b.node).collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(dirs[1].dirs[0].replicas.is_empty(), "{dirs:?}");
+    let id = h.clients[c]
+        .list_transactions(TransactionFilter::any())
+        .unwrap();
+    let AdminOutcome::ListTransactions(listed) = h.outcome(c, id) else {
+        panic!("wrong outcome")
+    };
+    assert!(listed.transactions.is_empty());
+    let id = h.clients[c]
+        .update_features([FeatureUpdate::upgrade("transaction.version", 2)], false)
+        .unwrap();
+    let result = h.result(c, id);
+    assert!(
+        matches!(result, Err(RequestError::Unsupported(_))),
+        "{result:?}"
+    );
+}

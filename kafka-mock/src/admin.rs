@@ -87,7 +87,14 @@ pub(crate) fn served_versions(key: ApiKey) -> Option<RangeInclusive<i16>> {
         | AddPartitionsToTxn
         | AddOffsetsToTxn
         | TxnOffsetCommit
-        | EndTxn => lo,
+        | EndTxn
+        | ListPartitionReassignments
+        | AlterPartitionReassignments
+        | ElectLeaders
+        | DescribeLogDirs
+        | DescribeProducers
+        | ListTransactions
+        | DescribeTransactions => lo,
         _ => return None,
     };
     Some(lo..=hi)

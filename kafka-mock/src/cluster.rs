@@ -665,7 +665,10 @@ impl Cluster {
                     Ok(reply) => reply,
                     Err(other) => match crate::txn::dispatch(self, &ctx, other) {
                         Ok(reply) => reply,
-                        Err(_) => Reply::Close(format!("{key} is not served by this mock")),
+                        Err(other) => match crate::replicas::dispatch(self, &ctx, other) {
+                            Ok(reply) => reply,
+                            Err(_) => Reply::Close(format!("{key} is not served by this mock")),
+                        },
                     },
                 }
             }

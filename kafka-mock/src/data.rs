@@ -54,7 +54,7 @@ pub(crate) enum Refused {
 }
 
 /// Where a partition's leader is, for NOT_LEADER responses.
-struct LeaderInfo {
+pub(crate) struct LeaderInfo {
     leader: i32,
     epoch: i32,
 }
@@ -68,7 +68,7 @@ impl Cluster {
     }
 
     /// Checks that `broker` leads the partition; the error to return if not.
-    fn leader_check(
+    pub(crate) fn leader_check(
         &self,
         broker: i32,
         topic: &str,

@@ -31,6 +31,7 @@ mod data;
 pub mod faults;
 mod groups;
 mod log;
+mod replicas;
 mod sasl;
 pub mod server;
 mod txn;

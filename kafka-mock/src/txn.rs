@@ -199,12 +199,188 @@ pub(crate) fn dispatch(
             ResponseBody::TxnOffsetCommit(cluster.txn_offset_commit(ctx, &r))
         }
         RequestBody::EndTxn(r) => ResponseBody::EndTxn(cluster.end_txn(ctx, &r)),
+        RequestBody::ListTransactions(r) => {
+            ResponseBody::ListTransactions(cluster.list_transactions(ctx, &r))
+        }
+        RequestBody::DescribeTransactions(r) => {
+            ResponseBody::DescribeTransactions(cluster.describe_transactions(ctx, &r))
+        }
+        RequestBody::DescribeProducers(r) => {
+            ResponseBody::DescribeProducers(cluster.describe_producers(ctx, &r))
+        }
         other => return Err(other),
     };
     Ok(Reply::Respond(resp))
 }
 
+impl TxnState {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Empty => "Empty",
+            Self::Ongoing => "Ongoing",
+            Self::CompleteCommit => "CompleteCommit",
+            Self::CompleteAbort => "CompleteAbort",
+        }
+    }
+}
+
 impl Cluster {
+    /// The transactions this broker coordinates that the filters match.
+    fn list_transactions(
+        &mut self,
+        ctx: &Ctx,
+        req: &kafka_proto::messages::ListTransactionsRequest,
+    ) -> kafka_proto::messages::ListTransactionsResponse {
+        use kafka_proto::messages::list_transactions_response::TransactionState;
+        let mut resp = kafka_proto::messages::ListTransactionsResponse::default()
+            .with_throttle_time_ms(self.faults.throttle_ms);
+        if let Some(code) = self
+            .faults
+            .take(ApiKey::ListTransactions, ctx.broker, None, None)
+        {
+            resp.error_code = code.code();
+            return resp;
+        }
+        const STATES: [&str; 4] = ["Empty", "Ongoing", "CompleteCommit", "CompleteAbort"];
+        resp.unknown_state_filters = req
+            .state_filters
+            .iter()
+            .filter(|s| !STATES.contains(&s.as_str()))
+            .cloned()
+            .collect();
+        for (id, m) in &self.txn.txns {
+            if self.coordinator_for(KEY_TRANSACTION, id) != ctx.broker {
+                continue;
+            }
+            let state = m.state.name();
+            if (!req.state_filters.is_empty() && !req.state_filters.iter().any(|s| s == state))
+                || (!req.producer_id_filters.is_empty()
+                    && !req.producer_id_filters.contains(&m.producer_id))
+            {
+                continue;
+            }
+            resp.transaction_states.push(
+                TransactionState::default()
+                    .with_transactional_id(id.clone())
+                    .with_producer_id(m.producer_id)
+                    .with_transaction_state(state.to_string()),
+            );
+        }
+        resp
+    }
+
+    /// Each transactional id's state, if this broker coordinates it.
+    fn describe_transactions(
+        &mut self,
+        ctx: &Ctx,
+        req: &kafka_proto::messages::DescribeTransactionsRequest,
+    ) -> kafka_proto::messages::DescribeTransactionsResponse {
+        use kafka_proto::messages::describe_transactions_response::{TopicData, TransactionState};
+        let mut resp = kafka_proto::messages::DescribeTransactionsResponse::default()
+            .with_throttle_time_ms(self.faults.throttle_ms);
+        for id in &req.transactional_ids {
+            let mut t = TransactionState::default()
+                .with_transactional_id(id.clone())
+                .with_producer_id(-1)
+                .with_producer_epoch(-1)
+                .with_transaction_start_time_ms(-1);
+            if let Some(code) =
+                self.faults
+                    .take(ApiKey::DescribeTransactions, ctx.broker, None, None)
+            {
+                t.error_code = code.code();
+            } else if self.coordinator_for(KEY_TRANSACTION, id) != ctx.broker {
+                t.error_code = ErrorCode::NotCoordinator.code();
+            } else if let Some(m) = self.txn.txns.get(id) {
+                let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+                for (topic, p) in &m.partitions {
+                    topics.entry(topic).or_default().push(*p);
+                }
+                t = t
+                    .with_transaction_state(m.state.name().to_string())
+                    .with_transaction_timeout_ms(m.timeout_ms)
+                    .with_producer_id(m.producer_id)
+                    .with_producer_epoch(m.epoch)
+                    .with_transaction_start_time_ms(if m.state == TxnState::Ongoing {
+                        self.wall_ms(m.started)
+                    } else {
+                        -1
+                    })
+                    .with_topics(
+                        topics
+                            .into_iter()
+                            .map(|(topic, partitions)| {
+                                TopicData::default()
+                                    .with_topic(topic.to_string())
+                                    .with_partitions(partitions)
+                            })
+                            .collect(),
+                    );
+            } else {
+                t.error_code = ErrorCode::TransactionalIdNotFound.code();
+            }
+            resp.transaction_states.push(t);
+        }
+        resp
+    }
+
+    /// The producers a partition's leader keeps sequence state for.
+    fn describe_producers(
+        &mut self,
+        ctx: &Ctx,
+        req: &kafka_proto::messages::DescribeProducersRequest,
+    ) -> kafka_proto::messages::DescribeProducersResponse {
+        use kafka_proto::messages::describe_producers_response::{
+            PartitionResponse, ProducerState, TopicResponse,
+        };
+        let mut resp = kafka_proto::messages::DescribeProducersResponse::default()
+            .with_throttle_time_ms(self.faults.throttle_ms);
+        for t in &req.topics {
+            let mut tr = TopicResponse::default().with_name(t.name.clone());
+            for &index in &t.partition_indexes {
+                let mut pr = PartitionResponse::default().with_partition_index(index);
+                if let Some(code) = self.faults.take(
+                    ApiKey::DescribeProducers,
+                    ctx.broker,
+                    Some(&t.name),
+                    Some(index),
+                ) {
+                    pr.error_code = code.code();
+                } else if let Err((code, _)) = self.leader_check(ctx.broker, &t.name, index) {
+                    pr.error_code = code.code();
+                } else {
+                    let topic = &self.topics[&t.name];
+                    let open = &topic.partitions[index as usize].log.open_txns;
+                    let mut states: Vec<ProducerState> = self
+                        .txn
+                        .partitions
+                        .iter()
+                        .filter(|((id, p, _), _)| *id == topic.id && *p == index)
+                        .map(|((_, _, pid), e)| {
+                            let last = e.batches.back();
+                            ProducerState::default()
+                                .with_producer_id(*pid)
+                                .with_producer_epoch(i32::from(e.epoch))
+                                .with_last_sequence(last.map_or(-1, |b| b.last_seq))
+                                .with_last_timestamp(last.map_or(-1, |b| b.max_timestamp))
+                                .with_coordinator_epoch(-1)
+                                .with_current_txn_start_offset(
+                                    open.iter()
+                                        .find(|(p, _)| p == pid)
+                                        .map_or(-1, |(_, first)| *first),
+                                )
+                        })
+                        .collect();
+                    states.sort_by_key(|s| s.producer_id);
+                    pr.active_producers = states;
+                }
+                tr.partitions.push(pr);
+            }
+            resp.topics.push(tr);
+        }
+        resp
+    }
+
     /// Aborts every transaction whose timeout has passed, as Kafka's
     /// coordinator does. A first-protocol transaction's producer is fenced
     /// first (it cannot recover). A v2 transaction ends as if its producer

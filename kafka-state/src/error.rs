@@ -119,6 +119,22 @@ pub enum Misuse {
     /// An OAuth token or its lifetime is unusable (the token is not shown).
     #[error("invalid OAuth token: {0}")]
     InvalidOAuthToken(&'static str),
+    /// A reassignment's target replicas that cannot be sent as given.
+    #[error("invalid reassignment of {partition}: {reason}")]
+    InvalidReassignment {
+        /// The partition.
+        partition: TopicPartition,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A feature update that cannot be sent as given.
+    #[error("invalid update of feature {feature:?}: {reason}")]
+    InvalidFeatureUpdate {
+        /// The feature.
+        feature: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// An error after which the client cannot continue. It is sticky: once

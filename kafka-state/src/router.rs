@@ -103,6 +103,19 @@ pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
                 .map(|name| DeleteTopicState::default().with_name(Some(name)))
                 .collect();
         }
+        // Built with both ways to allow a downgrade; v0 has only the
+        // flag, later versions only the upgrade type.
+        // (A validate-only request stays unencodable for v0, which cannot
+        // say it: better refused than applied.)
+        RequestBody::UpdateFeatures(req) => {
+            for u in &mut req.feature_updates {
+                if version >= 1 {
+                    u.allow_downgrade = false;
+                } else {
+                    u.upgrade_type = 1;
+                }
+            }
+        }
         // Built with one key; v4 and later carry a list of keys.
         RequestBody::FindCoordinator(req) if version >= 4 && req.coordinator_keys.is_empty() => {
             req.coordinator_keys = vec![std::mem::take(&mut req.key)];
@@ -224,6 +237,35 @@ mod tests {
                     other => panic!("{other:?}"),
                 }
             }
+        }
+    }
+
+    /// A downgrade is built with both of its forms; each version keeps
+    /// only its own and encodes.
+    #[test]
+    fn feature_updates_fit_every_version() {
+        use kafka_proto::messages::update_features_request::FeatureUpdateKey;
+        use kafka_proto::messages::UpdateFeaturesRequest;
+        let body: RequestBody = UpdateFeaturesRequest::default()
+            .with_feature_updates(vec![FeatureUpdateKey::default()
+                .with_feature("f".into())
+                .with_max_version_level(1)
+                .with_upgrade_type(2)
+                .with_allow_downgrade(true)])
+            .into();
+        for version in body.api_key().versions() {
+            let mut fitted = body.clone();
+            fit_version(&mut fitted, version);
+            let header = RequestHeader::default()
+                .with_request_api_key(body.api_key().id())
+                .with_request_api_version(version);
+            let mut buf = BytesMut::new();
+            encode_request_frame(&header, &fitted, &mut buf)
+                .unwrap_or_else(|e| panic!("v{version}: {e}"));
+            let RequestBody::UpdateFeatures(r) = fitted else {
+                panic!("not UpdateFeatures")
+            };
+            assert_eq!(r.feature_updates[0].allow_downgrade, version == 0);
         }
     }
 }

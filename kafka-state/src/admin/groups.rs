@@ -15,11 +15,15 @@ use bytes::Bytes;
 use kafka_proto::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use kafka_proto::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
 use kafka_proto::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_proto::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, DeleteGroupsRequest,
-    DescribeGroupsRequest, FindCoordinatorRequest, ListGroupsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest,
+    DescribeGroupsRequest, DescribeTransactionsRequest, FindCoordinatorRequest, ListGroupsRequest,
+    MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
+    ShareGroupDescribeRequest, ShareGroupDescribeResponse,
 };
 use kafka_proto::{ErrorCode, RequestBody, ResponseBody, Uuid};
 
@@ -29,7 +33,29 @@ use crate::metadata::ClusterMetadata;
 use crate::router::{Inbound, Outbound, RequestId, Target};
 use crate::{Event, TopicPartition};
 
+use super::txns::TransactionDescription;
 use super::AdminOutcome;
+
+/// Which groups a listing keeps: an empty list matches any.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ListFilter {
+    pub(crate) states: Vec<String>,
+    pub(crate) types: Vec<String>,
+}
+
+impl ListFilter {
+    /// Whether a listing passes (a broker too old to report a state or
+    /// type filtered it already, or could not).
+    fn keeps(&self, g: &GroupListing) -> bool {
+        let matches = |wanted: &[String], have: &Option<String>| {
+            wanted.is_empty()
+                || have
+                    .as_ref()
+                    .is_none_or(|h| wanted.iter().any(|w| w.eq_ignore_ascii_case(h)))
+        };
+        matches(&self.states, &g.state) && matches(&self.types, &g.group_type)
+    }
+}
 
 /// One group as a broker lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +150,23 @@ pub(crate) enum GroupOp {
     /// Commit these offsets as an admin (generation -1, no member): only
     /// a group without active members accepts it.
     CommitOffsets(BTreeMap<TopicPartition, i64>),
+    /// Describe as a share group (ShareGroupDescribe).
+    DescribeShare,
+    /// Delete these committed offsets (OffsetDelete).
+    DeleteOffsets(BTreeSet<TopicPartition>),
+    /// Describe transactions: the "group" is a transactional id, found at
+    /// its transaction coordinator.
+    DescribeTransactions,
+}
+
+impl GroupOp {
+    /// FindCoordinator's key type: 0 for groups, 1 for transactions.
+    fn key_type(&self) -> i8 {
+        match self {
+            Self::DescribeTransactions => 1,
+            _ => 0,
+        }
+    }
 }
 
 /// What one group's part of a command came to.
@@ -133,6 +176,7 @@ enum Done {
     Delete(ErrorCode),
     Offsets(GroupOffsets),
     Committed(BTreeMap<TopicPartition, ErrorCode>),
+    Transaction(TransactionDescription),
     /// The coordinator could not be found or asked (a broker error code
     /// for the group as a whole).
     Failed(ErrorCode),
@@ -163,6 +207,7 @@ enum Command {
         unsent: Vec<i32>,
         waiting: BTreeSet<RequestId>,
         listings: GroupListings,
+        filter: ListFilter,
     },
     PerGroup {
         op: GroupOp,
@@ -200,11 +245,18 @@ pub(crate) struct GroupAdmin {
 }
 
 impl GroupAdmin {
-    pub(crate) fn list(&mut self, id: RequestId, deadline: Instant, brokers: Vec<i32>) {
+    pub(crate) fn list(
+        &mut self,
+        id: RequestId,
+        deadline: Instant,
+        brokers: Vec<i32>,
+        filter: ListFilter,
+    ) {
         let command = Command::List {
             unsent: brokers,
             waiting: BTreeSet::new(),
             listings: GroupListings::default(),
+            filter,
         };
         self.start(id, deadline, Duration::ZERO, command);
     }
@@ -255,14 +307,20 @@ impl GroupAdmin {
             let expires = job.deadline;
             match &mut job.command {
                 Command::List {
-                    unsent, waiting, ..
+                    unsent,
+                    waiting,
+                    filter,
+                    ..
                 } => {
                     for node in unsent.drain(..) {
                         let id = ctx.requests.next_id();
                         ctx.requests.push(Outbound {
                             id,
                             target: Target::Node(node),
-                            body: ListGroupsRequest::default().into(),
+                            body: ListGroupsRequest::default()
+                                .with_states_filter(filter.states.clone())
+                                .with_types_filter(filter.types.clone())
+                                .into(),
                             expires,
                         });
                         waiting.insert(id);
@@ -285,7 +343,11 @@ impl GroupAdmin {
                                     .into(),
                                 Sub::Metadata(i),
                             ),
-                            None => (Target::Any, find_coordinator(&task.group), Sub::Find(i)),
+                            None => (
+                                Target::Any,
+                                find_coordinator(&task.group, op.key_type()),
+                                Sub::Find(i),
+                            ),
                             Some(node) => (
                                 Target::Node(node),
                                 match task.not_classic {
@@ -323,7 +385,10 @@ impl GroupAdmin {
         match (&mut job.command, sub) {
             (
                 Command::List {
-                    waiting, listings, ..
+                    waiting,
+                    listings,
+                    filter,
+                    ..
                 },
                 Sub::List(node),
             ) => {
@@ -334,14 +399,17 @@ impl GroupAdmin {
                         if code.is_error() {
                             listings.errors.push((node, code));
                         }
-                        listings
-                            .groups
-                            .extend(r.groups.into_iter().map(|g| GroupListing {
-                                group_id: g.group_id,
-                                protocol_type: g.protocol_type,
-                                state: non_empty(g.group_state),
-                                group_type: non_empty(g.group_type),
-                            }));
+                        listings.groups.extend(
+                            r.groups
+                                .into_iter()
+                                .map(|g| GroupListing {
+                                    group_id: g.group_id,
+                                    protocol_type: g.protocol_type,
+                                    state: non_empty(g.group_state),
+                                    group_type: non_empty(g.group_type),
+                                })
+                                .filter(|g| filter.keeps(g)),
+                        );
                     }
                     Ok(_) => {}
                     Err(e) => job.failure = Some(e),
@@ -388,14 +456,22 @@ impl GroupAdmin {
                                 // Kafka answers a KIP-848 group's id as unknown
                                 // to DescribeGroups.
                                 Done::Describe(d)
-                                    if d.state == "Dead"
-                                        || d.error == ErrorCode::GroupIdNotFound =>
+                                    if matches!(op, GroupOp::Describe)
+                                        && (d.state == "Dead"
+                                            || d.error == ErrorCode::GroupIdNotFound) =>
                                 {
                                     task.not_classic = Some(d);
                                 }
                                 done => task.done = Some(done),
                             }),
                     },
+                    // No broker will ever take it (a group kind or API the
+                    // cluster does not serve): the command fails now.
+                    Err(e @ (RequestError::Unsupported(_) | RequestError::Encode(_))) => {
+                        job.failure = Some(e);
+                        job.deadline = ctx.now;
+                        Err(Retry::Soon)
+                    }
                     Err(e) => {
                         // The coordinator's connection failed: look again.
                         task.coordinator = None;
@@ -539,11 +615,11 @@ fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-fn find_coordinator(group: &str) -> RequestBody {
+fn find_coordinator(key: &str, key_type: i8) -> RequestBody {
     // Built in the pre-v4 shape; the router moves the key for v4 and up.
     FindCoordinatorRequest::default()
-        .with_key(group.to_string())
-        .with_key_type(0)
+        .with_key(key.to_string())
+        .with_key_type(key_type)
         .into()
 }
 
@@ -612,6 +688,33 @@ fn ask(op: &GroupOp, group: &str, cache: &ClusterMetadata) -> RequestBody {
                 .with_topics(topics)
                 .into()
         }
+        GroupOp::DescribeShare => ShareGroupDescribeRequest::default()
+            .with_group_ids(vec![group.to_string()])
+            .into(),
+        GroupOp::DeleteOffsets(partitions) => {
+            let mut topics: BTreeMap<&str, Vec<OffsetDeleteRequestPartition>> = BTreeMap::new();
+            for tp in partitions {
+                topics.entry(&tp.topic).or_default().push(
+                    OffsetDeleteRequestPartition::default().with_partition_index(tp.partition),
+                );
+            }
+            OffsetDeleteRequest::default()
+                .with_group_id(group.to_string())
+                .with_topics(
+                    topics
+                        .into_iter()
+                        .map(|(name, partitions)| {
+                            OffsetDeleteRequestTopic::default()
+                                .with_name(name.to_string())
+                                .with_partitions(partitions)
+                        })
+                        .collect(),
+                )
+                .into()
+        }
+        GroupOp::DescribeTransactions => DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![group.to_string()])
+            .into(),
     }
 }
 
@@ -777,9 +880,114 @@ fn answer(
             }
             Ok(Done::Committed(out))
         }
+        (GroupOp::DescribeShare, ResponseBody::ShareGroupDescribe(r)) => share_group(r, group),
+        (GroupOp::DeleteOffsets(asked), ResponseBody::OffsetDelete(r)) => {
+            let top = ErrorCode::from_code(r.error_code);
+            match classify(top) {
+                Ok(()) => {}
+                // A group-wide answer (GROUP_ID_NOT_FOUND, ...) is every
+                // partition's.
+                Err(Retry::Never(code)) => {
+                    return Ok(Done::Committed(
+                        asked.iter().map(|tp| (tp.clone(), code)).collect(),
+                    ))
+                }
+                Err(other) => return Err(other),
+            }
+            let mut out = BTreeMap::new();
+            for t in r.topics {
+                for p in t.partitions {
+                    out.insert(
+                        TopicPartition::new(t.name.clone(), p.partition_index),
+                        ErrorCode::from_code(p.error_code),
+                    );
+                }
+            }
+            Ok(Done::Committed(out))
+        }
+        (GroupOp::DescribeTransactions, ResponseBody::DescribeTransactions(r)) => {
+            let Some(t) = r
+                .transaction_states
+                .into_iter()
+                .find(|t| t.transactional_id == group)
+            else {
+                return Err(Retry::Soon);
+            };
+            let error = ErrorCode::from_code(t.error_code);
+            classify(error).or_else(|r| match r {
+                Retry::Never(_) => Ok(()),
+                other => Err(other),
+            })?;
+            let mut partitions: Vec<TopicPartition> = t
+                .topics
+                .iter()
+                .flat_map(|d| {
+                    d.partitions
+                        .iter()
+                        .map(|&p| TopicPartition::new(d.topic.clone(), p))
+                })
+                .collect();
+            partitions.sort();
+            Ok(Done::Transaction(TransactionDescription {
+                transactional_id: t.transactional_id,
+                error,
+                state: t.transaction_state,
+                producer_id: t.producer_id,
+                producer_epoch: t.producer_epoch,
+                timeout_ms: t.transaction_timeout_ms,
+                start_time_ms: t.transaction_start_time_ms,
+                partitions,
+            }))
+        }
         // The connection decodes the body of the API it sent.
         _ => Err(Retry::Soon),
     }
+}
+
+/// A share group from a ShareGroupDescribe answer; a group the
+/// coordinator does not know as one is described with its error.
+fn share_group(r: ShareGroupDescribeResponse, group: &str) -> Result<Done, Retry> {
+    let Some(g) = r.groups.into_iter().find(|g| g.group_id == group) else {
+        return Err(Retry::Soon);
+    };
+    let error = ErrorCode::from_code(g.error_code);
+    classify(error).or_else(|r| match r {
+        Retry::Never(_) => Ok(()),
+        other => Err(other),
+    })?;
+    let members = g
+        .members
+        .into_iter()
+        .map(|m| MemberDescription {
+            assignment: m
+                .assignment
+                .topic_partitions
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|&p| TopicPartition::new(t.topic_name.clone(), p))
+                })
+                .collect(),
+            member_id: m.member_id,
+            instance_id: None,
+            client_id: m.client_id,
+            host: m.client_host,
+        })
+        .collect();
+    Ok(Done::Describe(GroupDescription {
+        group_id: g.group_id,
+        error,
+        state: if error.is_error() {
+            "Dead".to_string()
+        } else {
+            g.group_state
+        },
+        protocol_type: "share".to_string(),
+        group_type: "share".to_string(),
+        assignor: g.assignor_name,
+        members,
+    }))
 }
 
 /// A group described as not existing.
@@ -851,7 +1059,28 @@ fn decode_assignment(data: &Bytes) -> Vec<TopicPartition> {
 
 fn collect(op: &GroupOp, done: Vec<(String, Done)>) -> AdminOutcome {
     match op {
-        GroupOp::Describe => AdminOutcome::DescribeGroups(
+        GroupOp::DescribeTransactions => AdminOutcome::DescribeTransactions(
+            done.into_iter()
+                .map(|(id, d)| match d {
+                    Done::Transaction(t) => t,
+                    other => TransactionDescription::failed(id, failed_code(&other)),
+                })
+                .collect(),
+        ),
+        GroupOp::DeleteOffsets(asked) => {
+            let (_, d) = done
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| (String::new(), Done::Failed(ErrorCode::UnknownServerError)));
+            AdminOutcome::DeleteGroupOffsets(match d {
+                Done::Committed(c) => c,
+                other => {
+                    let code = failed_code(&other);
+                    asked.iter().map(|tp| (tp.clone(), code)).collect()
+                }
+            })
+        }
+        GroupOp::Describe | GroupOp::DescribeShare => AdminOutcome::DescribeGroups(
             done.into_iter()
                 .map(|(group, d)| match d {
                     Done::Describe(g) => g,

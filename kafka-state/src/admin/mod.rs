@@ -1,21 +1,27 @@
 //! Admin commands: create and delete topics, fetch metadata, add
 //! partitions, describe and change configs, delete records, describe the
-//! cluster and its features, administer consumer groups, ACLs, SCRAM
-//! credentials and client quotas. Reached
+//! cluster and its features, administer consumer and share groups, ACLs,
+//! SCRAM credentials and client quotas, move replicas and elect leaders,
+//! describe log directories, producers and transactions, and update
+//! feature levels. Reached
 //! through the borrowed handle [`Client::admin`](crate::Client::admin);
 //! results arrive as [`Event::AdminResult`]. Commands over several items
 //! answer each item on its own.
 
 mod acl;
+mod features;
 mod groups;
 mod ops;
 mod quota;
+mod replicas;
 mod scram;
+mod txns;
 
 pub use acl::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome, AclPatternType, AclPermission,
     AclResourceType,
 };
+pub use features::{FeatureOutcome, FeatureUpdate, FeatureUpgrade};
 pub use groups::{
     CommittedOffset, GroupDescription, GroupListing, GroupListings, GroupOffsets, MemberDescription,
 };
@@ -25,8 +31,16 @@ pub use ops::{
     NewPartitions, ResourceConfigs, ResourceOutcome, SupportedFeature,
 };
 pub use quota::{QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp, QuotaOutcome};
+pub use replicas::{
+    BrokerLogDirs, ElectionType, LogDirDescription, PartitionOutcome, PartitionReassignment,
+    ReplicaLog,
+};
 pub use scram::{
     ScramChange, ScramCredentialInfo, ScramMechanism, UserOutcome, UserScramCredentials,
+};
+pub use txns::{
+    ProducerState, TransactionDescription, TransactionFilter, TransactionListing,
+    TransactionListings,
 };
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -140,6 +154,30 @@ pub enum AdminOutcome {
     DescribeClientQuotas(Vec<QuotaEntry>),
     /// Per entity, in the order asked ([`Admin::alter_client_quotas`]).
     AlterClientQuotas(Vec<QuotaOutcome>),
+    /// The reassignments in progress
+    /// ([`Admin::list_partition_reassignments`]).
+    ListPartitionReassignments(BTreeMap<crate::TopicPartition, PartitionReassignment>),
+    /// Per partition, in the order asked
+    /// ([`Admin::alter_partition_reassignments`]).
+    AlterPartitionReassignments(Vec<PartitionOutcome>),
+    /// Per partition ([`Admin::elect_leaders`]); `ELECTION_NOT_NEEDED`
+    /// where the leader already was the one asked for.
+    ElectLeaders(Vec<PartitionOutcome>),
+    /// Per broker, its log directories ([`Admin::describe_log_dirs`]).
+    DescribeLogDirs(Vec<BrokerLogDirs>),
+    /// Per partition, the producers its leader tracks or why it could not
+    /// say ([`Admin::describe_producers`]).
+    DescribeProducers(BTreeMap<crate::TopicPartition, Result<Vec<ProducerState>, ErrorCode>>),
+    /// Every coordinator's transactions ([`Admin::list_transactions`]).
+    ListTransactions(TransactionListings),
+    /// Per transactional id, in the order asked
+    /// ([`Admin::describe_transactions`]).
+    DescribeTransactions(Vec<TransactionDescription>),
+    /// Per partition, [`ErrorCode::None`] or why the group's offset stays
+    /// ([`Admin::delete_group_offsets`]).
+    DeleteGroupOffsets(BTreeMap<crate::TopicPartition, ErrorCode>),
+    /// Per feature, in the order asked ([`Admin::update_features`]).
+    UpdateFeatures(Vec<FeatureOutcome>),
     /// A command about the cluster as a whole that the broker refused.
     Refused {
         /// Why.
@@ -264,6 +302,23 @@ impl Admin<'_> {
     /// Lists every group of the cluster (each broker lists the groups it
     /// coordinates).
     pub fn list_groups(&mut self, now: Instant) -> Result<RequestId, Misuse> {
+        self.list_groups_matching(now, Vec::new(), Vec::new())
+    }
+
+    /// Lists the groups in one of `states` (`Stable`, `Empty`, ...) and of
+    /// one of `types` (`classic`, `consumer`, `share`); an empty list
+    /// matches any. Brokers that cannot filter are filtered here.
+    pub fn list_groups_matching(
+        &mut self,
+        now: Instant,
+        states: Vec<String>,
+        types: Vec<String>,
+    ) -> Result<RequestId, Misuse> {
+        if states.iter().chain(&types).any(String::is_empty) {
+            return Err(Misuse::InvalidConfig(
+                "a group state or type filter is empty",
+            ));
+        }
         let (id, deadline, _) = self.start_group_command(now)?;
         let brokers: Vec<i32> = self
             .client
@@ -272,7 +327,10 @@ impl Admin<'_> {
             .brokers()
             .map(|(n, _)| n)
             .collect();
-        self.client.admin.groups.list(id, deadline, brokers);
+        self.client
+            .admin
+            .groups
+            .list(id, deadline, brokers, groups::ListFilter { states, types });
         self.client.pump();
         Ok(id)
     }
@@ -298,6 +356,212 @@ impl Admin<'_> {
     /// Reads every committed offset of `group`.
     pub fn group_offsets(&mut self, now: Instant, group: &str) -> Result<RequestId, Misuse> {
         self.per_group(now, groups::GroupOp::FetchOffsets, [group])
+    }
+
+    /// Describes share groups (KIP-932): state, assignor, members and
+    /// their partitions. A group that is not a share group is answered
+    /// with its error (`GROUP_ID_NOT_FOUND`, ...).
+    pub fn describe_share_groups<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        groups: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Misuse> {
+        self.per_group(now, groups::GroupOp::DescribeShare, groups)
+    }
+
+    /// Deletes `group`'s committed offsets of `partitions` (OffsetDelete),
+    /// at its coordinator; a group still subscribed to a topic keeps that
+    /// topic's offsets (`GROUP_SUBSCRIBED_TO_TOPIC`).
+    pub fn delete_group_offsets(
+        &mut self,
+        now: Instant,
+        group: &str,
+        partitions: impl IntoIterator<Item = crate::TopicPartition>,
+    ) -> Result<RequestId, Misuse> {
+        let partitions: BTreeSet<crate::TopicPartition> = partitions.into_iter().collect();
+        if partitions.is_empty() {
+            return Err(Misuse::InvalidConfig("no partitions given"));
+        }
+        check_partitions(&partitions)?;
+        self.per_group(now, groups::GroupOp::DeleteOffsets(partitions), [group])
+    }
+
+    /// Describes transactions by transactional id, each asked of its
+    /// transaction coordinator.
+    pub fn describe_transactions<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        transactional_ids: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Misuse> {
+        self.per_group(
+            now,
+            groups::GroupOp::DescribeTransactions,
+            transactional_ids,
+        )
+    }
+
+    /// Lists the reassignments in progress, of `partitions` only if given;
+    /// the controller answers.
+    pub fn list_partition_reassignments(
+        &mut self,
+        now: Instant,
+        partitions: Option<Vec<crate::TopicPartition>>,
+    ) -> Result<RequestId, Misuse> {
+        if let Some(p) = &partitions {
+            if p.is_empty() {
+                return Err(Misuse::InvalidConfig("no partitions given"));
+            }
+            check_partitions(p)?;
+        }
+        let op = ops::Op::ListReassignments {
+            timeout_ms: millis(self.client.config().request_timeout),
+        };
+        self.start_ops(now, op, vec![ops::Key::Reassignments(partitions)])
+    }
+
+    /// Moves partitions to new replicas (the first is the preferred
+    /// leader), or cancels a partition's reassignment with `None`; the
+    /// controller answers. Per partition, the outcome.
+    pub fn alter_partition_reassignments(
+        &mut self,
+        now: Instant,
+        targets: BTreeMap<crate::TopicPartition, Option<Vec<i32>>>,
+    ) -> Result<RequestId, Misuse> {
+        if targets.is_empty() {
+            return Err(Misuse::InvalidConfig("no partitions given"));
+        }
+        check_partitions(targets.keys())?;
+        for (tp, replicas) in &targets {
+            if let Some(reason) = replicas.as_deref().and_then(replicas::replicas_problem) {
+                return Err(Misuse::InvalidReassignment {
+                    partition: tp.clone(),
+                    reason,
+                });
+            }
+        }
+        let op = ops::Op::AlterReassignments {
+            timeout_ms: millis(self.client.config().request_timeout),
+        };
+        let keys = targets
+            .into_iter()
+            .map(|(tp, r)| ops::Key::Reassign(tp, r))
+            .collect();
+        self.start_ops(now, op, keys)
+    }
+
+    /// Elects leaders: the preferred replica, or with
+    /// [`ElectionType::Unclean`] any live one for leaderless partitions.
+    /// `None` elects for every partition that needs it. Per partition,
+    /// the outcome.
+    pub fn elect_leaders(
+        &mut self,
+        now: Instant,
+        election: ElectionType,
+        partitions: Option<Vec<crate::TopicPartition>>,
+    ) -> Result<RequestId, Misuse> {
+        let keys = match partitions {
+            None => vec![ops::Key::Elect(None)],
+            Some(p) => {
+                let p: BTreeSet<crate::TopicPartition> = p.into_iter().collect();
+                if p.is_empty() {
+                    return Err(Misuse::InvalidConfig("no partitions given"));
+                }
+                check_partitions(&p)?;
+                p.into_iter().map(|tp| ops::Key::Elect(Some(tp))).collect()
+            }
+        };
+        let op = ops::Op::ElectLeaders {
+            election,
+            timeout_ms: millis(self.client.config().request_timeout),
+        };
+        self.start_ops(now, op, keys)
+    }
+
+    /// Describes every broker's log directories and the replicas in them
+    /// (of `topics` only, if given), each broker asked on its own.
+    pub fn describe_log_dirs(
+        &mut self,
+        now: Instant,
+        topics: Option<Vec<String>>,
+    ) -> Result<RequestId, Misuse> {
+        if let Some(t) = &topics {
+            check_names(t.iter().map(String::as_str))?;
+        }
+        let op = ops::Op::DescribeLogDirs { topics };
+        self.start_ops(now, op, vec![ops::Key::EveryBroker])
+    }
+
+    /// The producers each partition's leader keeps state for (ids,
+    /// epochs, last sequences, open transactions).
+    pub fn describe_producers(
+        &mut self,
+        now: Instant,
+        partitions: impl IntoIterator<Item = crate::TopicPartition>,
+    ) -> Result<RequestId, Misuse> {
+        let partitions: BTreeSet<crate::TopicPartition> = partitions.into_iter().collect();
+        if partitions.is_empty() {
+            return Err(Misuse::InvalidConfig("no partitions given"));
+        }
+        check_partitions(&partitions)?;
+        let keys = partitions.into_iter().map(ops::Key::Producers).collect();
+        self.start_ops(now, ops::Op::DescribeProducers, keys)
+    }
+
+    /// Lists the transactions of every transaction coordinator that
+    /// `filter` matches, merged.
+    pub fn list_transactions(
+        &mut self,
+        now: Instant,
+        filter: TransactionFilter,
+    ) -> Result<RequestId, Misuse> {
+        if filter.states.iter().any(String::is_empty) {
+            return Err(Misuse::InvalidConfig("a transaction state filter is empty"));
+        }
+        if filter.producer_ids.iter().any(|&p| p < 0) {
+            return Err(Misuse::InvalidConfig("a producer id filter is negative"));
+        }
+        if filter.min_duration_ms.is_some_and(|d| d < 0) {
+            return Err(Misuse::InvalidConfig(
+                "a transaction duration filter is negative",
+            ));
+        }
+        if filter.id_pattern.as_deref() == Some("") {
+            return Err(Misuse::InvalidConfig("a transactional id pattern is empty"));
+        }
+        let op = ops::Op::ListTransactions(filter);
+        self.start_ops(now, op, vec![ops::Key::EveryBroker])
+    }
+
+    /// Finalizes features at new levels (the controller answers); with
+    /// `validate_only` it only checks. Per feature, the outcome.
+    pub fn update_features(
+        &mut self,
+        now: Instant,
+        updates: impl IntoIterator<Item = FeatureUpdate>,
+        validate_only: bool,
+    ) -> Result<RequestId, Misuse> {
+        let updates: Vec<FeatureUpdate> = updates.into_iter().collect();
+        if updates.is_empty() {
+            return Err(Misuse::InvalidConfig("no feature updates given"));
+        }
+        let mut seen = BTreeSet::new();
+        for u in &updates {
+            let reason = u
+                .problem()
+                .or_else(|| (!seen.insert(&u.name)).then_some("the feature is named twice"));
+            if let Some(reason) = reason {
+                return Err(Misuse::InvalidFeatureUpdate {
+                    feature: u.name.clone(),
+                    reason,
+                });
+            }
+        }
+        let op = ops::Op::UpdateFeatures {
+            validate_only,
+            timeout_ms: millis(self.client.config().request_timeout),
+        };
+        let keys = updates.into_iter().map(ops::Key::Feature).collect();
+        self.start_ops(now, op, keys)
     }
 
     /// Sets `group`'s committed offsets, as an administrator: the group
@@ -747,6 +1011,19 @@ pub(crate) fn check_topic_name(name: &str) -> Result<(), Misuse> {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
         return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+/// Partitions: valid topic names and indexes of 0 or more.
+fn check_partitions<'a>(
+    partitions: impl IntoIterator<Item = &'a crate::TopicPartition>,
+) -> Result<(), Misuse> {
+    for tp in partitions {
+        check_topic_name(&tp.topic)?;
+        if tp.partition < 0 {
+            return Err(Misuse::InvalidPartition(tp.clone()));
+        }
     }
     Ok(())
 }

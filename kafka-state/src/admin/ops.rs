@@ -1,12 +1,16 @@
 //! Admin commands over resources that live on particular brokers:
-//! configs, partitions, records, the cluster and its features; and the
+//! configs, partitions, records, replicas and their log directories,
+//! producers, transactions, the cluster and its features; and the
 //! cluster-wide security state (ACLs, SCRAM credentials, client quotas),
 //! which any broker takes and Kafka forwards to the controller.
 //!
 //! A command is a list of items (a config resource, a topic, a partition,
-//! the cluster). Each item is routed on its own: a broker's configs to
-//! that broker, a partition's records to its leader, partitions to the
-//! controller, the rest to any broker. Items bound for the same broker
+//! a broker, the cluster). Each item is routed on its own: a broker's
+//! configs and log directories to that broker, a partition's records and
+//! producers to its leader, partitions, reassignments, elections and
+//! feature updates to the controller, the rest to any broker. A command
+//! over every broker (log directories, transaction listings) becomes one
+//! item per broker the fresh metadata lists, merged in the outcome. Items bound for the same broker
 //! share one request. An item whose answer is a retriable error (or whose
 //! request was lost with its connection) is asked again after
 //! `retry_backoff`, after fresh metadata when its broker may have moved,
@@ -33,11 +37,20 @@ use kafka_proto::messages::incremental_alter_configs_request::{
 use kafka_proto::messages::metadata_request::MetadataRequestTopic;
 use kafka_proto::messages::{alter_client_quotas_request, describe_client_quotas_request};
 use kafka_proto::messages::{
+    alter_partition_reassignments_request, describe_producers_request, elect_leaders_request,
+    list_partition_reassignments_request, update_features_request,
+};
+use kafka_proto::messages::{
     AlterClientQuotasRequest, AlterUserScramCredentialsRequest, ApiVersionsRequest,
     CreateAclsRequest, CreatePartitionsRequest, DeleteAclsRequest, DeleteRecordsRequest,
     DescribeAclsRequest, DescribeClientQuotasRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeUserScramCredentialsRequest, IncrementalAlterConfigsRequest,
     MetadataRequest,
+};
+use kafka_proto::messages::{
+    AlterPartitionReassignmentsRequest, DescribeLogDirsRequest, DescribeProducersRequest,
+    ElectLeadersRequest, ListPartitionReassignmentsRequest, ListTransactionsRequest,
+    UpdateFeaturesRequest,
 };
 use kafka_proto::{ErrorCode, RequestBody, ResponseBody};
 
@@ -48,10 +61,15 @@ use crate::router::{Inbound, Outbound, RequestId, Target};
 use crate::{Event, TopicPartition};
 
 use super::acl::{binding_from, AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome};
+use super::features::{FeatureOutcome, FeatureUpdate};
 use super::quota::{QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp, QuotaOutcome};
+use super::replicas::{
+    BrokerLogDirs, ElectionType, LogDirDescription, PartitionOutcome, PartitionReassignment,
+};
 use super::scram::{
     SaltedChange, ScramCredentialInfo, ScramMechanism, UserOutcome, UserScramCredentials,
 };
+use super::txns::{ProducerState, TransactionFilter, TransactionListing, TransactionListings};
 use super::AdminOutcome;
 
 /// Something that has configs.
@@ -505,6 +523,26 @@ pub(crate) enum Op {
     AlterQuotas {
         validate_only: bool,
     },
+    ListReassignments {
+        timeout_ms: i32,
+    },
+    AlterReassignments {
+        timeout_ms: i32,
+    },
+    ElectLeaders {
+        election: ElectionType,
+        timeout_ms: i32,
+    },
+    DescribeLogDirs {
+        /// Only these topics' replicas (`None`: every replica).
+        topics: Option<Vec<String>>,
+    },
+    DescribeProducers,
+    ListTransactions(TransactionFilter),
+    UpdateFeatures {
+        validate_only: bool,
+        timeout_ms: i32,
+    },
 }
 
 /// One thing a command asks about, with what it needs to ask.
@@ -527,6 +565,22 @@ pub(crate) enum Key {
     ScramUser(String, Vec<SaltedChange>),
     QuotaFilter(QuotaFilter),
     Quota(QuotaEntity, Vec<QuotaOp>),
+    /// The reassignments to list (`None`: every one in progress).
+    Reassignments(Option<Vec<TopicPartition>>),
+    /// A partition's new replicas (`None`: cancel its reassignment).
+    Reassign(TopicPartition, Option<Vec<i32>>),
+    /// A partition to elect a leader for (`None`: every partition that
+    /// needs one).
+    Elect(Option<TopicPartition>),
+    /// Every broker the metadata lists: one `Broker` item each once the
+    /// metadata is in.
+    EveryBroker,
+    /// One broker.
+    Broker(i32),
+    /// The producers of a partition, asked of its leader.
+    Producers(TopicPartition),
+    /// A feature to finalize at a level.
+    Feature(FeatureUpdate),
 }
 
 /// An item's final answer.
@@ -541,6 +595,12 @@ enum Answer {
     AclsDeleted(Vec<AclOutcome>),
     Scram(Vec<UserScramCredentials>),
     Quotas(Vec<QuotaEntry>),
+    Reassignments(BTreeMap<TopicPartition, PartitionReassignment>),
+    /// Every partition an election over all of them touched.
+    Elections(Vec<PartitionOutcome>),
+    LogDirs(Vec<LogDirDescription>),
+    Producers(Vec<ProducerState>),
+    Transactions(Vec<TransactionListing>, Vec<String>),
 }
 
 #[derive(Debug)]
@@ -596,7 +656,9 @@ impl OpsAdmin {
     ) {
         // Leaders come from fresh metadata: the cache may not know the
         // topics, or know them from before a move.
-        let needs_metadata = matches!(op, Op::DeleteRecords { .. } | Op::CreatePartitions { .. });
+        // Brokers, leaders and the controller come from fresh metadata
+        // too.
+        let needs_metadata = leader_routed(&op);
         let items = keys
             .into_iter()
             .map(|key| Item {
@@ -648,6 +710,7 @@ impl OpsAdmin {
                 }
                 continue;
             }
+            job.expand_brokers(&ctx.metadata.cache, now);
             let mut batches: BTreeMap<Route, Vec<usize>> = BTreeMap::new();
             let mut refresh = false;
             for (i, item) in job.items.iter_mut().enumerate() {
@@ -842,7 +905,18 @@ enum Route {
 /// Whether the op's items go to a leader or the controller, which a
 /// lost connection may mean has moved.
 fn leader_routed(op: &Op) -> bool {
-    matches!(op, Op::DeleteRecords { .. } | Op::CreatePartitions { .. })
+    matches!(
+        op,
+        Op::DeleteRecords { .. }
+            | Op::CreatePartitions { .. }
+            | Op::ListReassignments { .. }
+            | Op::AlterReassignments { .. }
+            | Op::ElectLeaders { .. }
+            | Op::DescribeLogDirs { .. }
+            | Op::DescribeProducers
+            | Op::ListTransactions(_)
+            | Op::UpdateFeatures { .. }
+    )
 }
 
 fn route(op: &Op, key: &Key, cache: &ClusterMetadata) -> Result<Route, ErrorCode> {
@@ -854,8 +928,16 @@ fn route(op: &Op, key: &Key, cache: &ClusterMetadata) -> Result<Route, ErrorCode
         (Op::DescribeFeatures { node: Some(n) }, _) => known_broker(cache, *n)?,
         // Brokers forward to the controller they know; the one the
         // metadata names saves the hop.
-        (_, Key::Partitions(_)) => cache.controller().map_or(Route::Any, Route::Node),
-        (_, Key::Records(tp, _)) => {
+        (
+            _,
+            Key::Partitions(_)
+            | Key::Reassignments(_)
+            | Key::Reassign(..)
+            | Key::Elect(_)
+            | Key::Feature(_),
+        ) => cache.controller().map_or(Route::Any, Route::Node),
+        (_, Key::Broker(n)) => known_broker(cache, *n)?,
+        (_, Key::Records(tp, _) | Key::Producers(tp)) => {
             let topic = cache
                 .topic(&tp.topic)
                 .ok_or(ErrorCode::UnknownTopicOrPartition)?;
@@ -889,7 +971,7 @@ impl Job {
             .items
             .iter()
             .filter_map(|t| match &t.key {
-                Key::Records(tp, _) => Some(tp.topic.as_str()),
+                Key::Records(tp, _) | Key::Producers(tp) => Some(tp.topic.as_str()),
                 Key::Partitions(p) => Some(p.topic.as_str()),
                 _ => None,
             })
@@ -903,6 +985,31 @@ impl Job {
                     .collect(),
             ))
             .into()
+    }
+
+    /// Replaces an every-broker item by one item per broker the
+    /// metadata lists (an answer of its own if it lists none).
+    fn expand_brokers(&mut self, cache: &ClusterMetadata, now: Instant) {
+        let Some(at) = self
+            .items
+            .iter()
+            .position(|t| matches!(t.key, Key::EveryBroker))
+        else {
+            return;
+        };
+        let brokers: Vec<i32> = cache.brokers().map(|(n, _)| n).collect();
+        if brokers.is_empty() {
+            self.items[at].done = Some(Answer::Code(ErrorCode::BrokerNotAvailable, None));
+            return;
+        }
+        self.items.remove(at);
+        self.items.extend(brokers.into_iter().map(|n| Item {
+            key: Key::Broker(n),
+            in_flight: None,
+            not_before: now,
+            done: None,
+            last_error: None,
+        }));
     }
 
     fn complete(&self, now: Instant) -> bool {
@@ -1055,6 +1162,114 @@ impl Job {
                                 message,
                             })
                         }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Op::ListReassignments { .. } => match items.into_iter().next().map(|(_, a)| a) {
+                Some(Answer::Reassignments(r)) => AdminOutcome::ListPartitionReassignments(r),
+                Some(Answer::Code(code, message)) => AdminOutcome::Refused { code, message },
+                _ => return Err(RequestError::Timeout),
+            },
+            Op::AlterReassignments { .. } => AdminOutcome::AlterPartitionReassignments(
+                items
+                    .into_iter()
+                    .filter_map(|(key, a)| match (key, a) {
+                        (Key::Reassign(partition, _), Answer::Code(error, message)) => {
+                            Some(PartitionOutcome {
+                                partition,
+                                error,
+                                message,
+                            })
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Op::ElectLeaders { .. } => {
+                let mut out = Vec::new();
+                for (key, a) in items {
+                    match (key, a) {
+                        (Key::Elect(Some(partition)), Answer::Code(error, message)) => {
+                            out.push(PartitionOutcome {
+                                partition,
+                                error,
+                                message,
+                            })
+                        }
+                        (Key::Elect(None), Answer::Elections(e)) => out.extend(e),
+                        (Key::Elect(None), Answer::Code(code, message)) => {
+                            return Ok(AdminOutcome::Refused { code, message })
+                        }
+                        _ => {}
+                    }
+                }
+                AdminOutcome::ElectLeaders(out)
+            }
+            Op::DescribeLogDirs { .. } => {
+                let mut out = Vec::new();
+                for (key, a) in items {
+                    match (key, a) {
+                        (Key::Broker(node), Answer::LogDirs(dirs)) => out.push(BrokerLogDirs {
+                            node,
+                            error: ErrorCode::None,
+                            dirs,
+                        }),
+                        (Key::Broker(node), Answer::Code(error, _)) => out.push(BrokerLogDirs {
+                            node,
+                            error,
+                            dirs: Vec::new(),
+                        }),
+                        (Key::EveryBroker, Answer::Code(code, message)) => {
+                            return Ok(AdminOutcome::Refused { code, message })
+                        }
+                        _ => {}
+                    }
+                }
+                out.sort_by_key(|b| b.node);
+                AdminOutcome::DescribeLogDirs(out)
+            }
+            Op::DescribeProducers => AdminOutcome::DescribeProducers(
+                items
+                    .into_iter()
+                    .filter_map(|(key, a)| match (key, a) {
+                        (Key::Producers(tp), Answer::Producers(p)) => Some((tp, Ok(p))),
+                        (Key::Producers(tp), Answer::Code(code, _)) => Some((tp, Err(code))),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Op::ListTransactions(_) => {
+                let mut out = TransactionListings::default();
+                for (key, a) in items {
+                    match (key, a) {
+                        (Key::Broker(_), Answer::Transactions(t, unknown)) => {
+                            out.transactions.extend(t);
+                            out.unknown_states.extend(unknown);
+                        }
+                        (Key::Broker(node), Answer::Code(code, _)) => out.errors.push((node, code)),
+                        (Key::EveryBroker, Answer::Code(code, message)) => {
+                            return Ok(AdminOutcome::Refused { code, message })
+                        }
+                        _ => {}
+                    }
+                }
+                out.transactions.sort_by(|a, b| {
+                    (&a.transactional_id, a.coordinator).cmp(&(&b.transactional_id, b.coordinator))
+                });
+                out.unknown_states.sort();
+                out.unknown_states.dedup();
+                AdminOutcome::ListTransactions(out)
+            }
+            Op::UpdateFeatures { .. } => AdminOutcome::UpdateFeatures(
+                items
+                    .into_iter()
+                    .filter_map(|(key, a)| match (key, a) {
+                        (Key::Feature(f), Answer::Code(error, message)) => Some(FeatureOutcome {
+                            name: f.name,
+                            error,
+                            message,
+                        }),
                         _ => None,
                     })
                     .collect(),
@@ -1349,11 +1564,143 @@ fn request(op: &Op, keys: &[&Key]) -> RequestBody {
                 .with_upsertions(upsertions)
                 .into()
         }
+        Op::ListReassignments { timeout_ms } => {
+            let asked = keys.iter().find_map(|k| match k {
+                Key::Reassignments(p) => p.clone(),
+                _ => None,
+            });
+            ListPartitionReassignmentsRequest::default()
+                .with_timeout_ms(*timeout_ms)
+                .with_topics(asked.map(|tps| {
+                    by_topic(tps.iter().map(|tp| (tp, tp.partition)))
+                        .into_iter()
+                        .map(|(t, p)| {
+                            list_partition_reassignments_request::ListPartitionReassignmentsTopics::default()
+                                .with_name(t.to_string())
+                                .with_partition_indexes(p)
+                        })
+                        .collect()
+                }))
+                .into()
+        }
+        Op::AlterReassignments { timeout_ms } => {
+            use alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+            let parts = keys.iter().filter_map(|k| match k {
+                Key::Reassign(tp, replicas) => Some((
+                    tp,
+                    ReassignablePartition::default()
+                        .with_partition_index(tp.partition)
+                        .with_replicas(replicas.clone()),
+                )),
+                _ => None,
+            });
+            AlterPartitionReassignmentsRequest::default()
+                .with_timeout_ms(*timeout_ms)
+                .with_topics(
+                    by_topic(parts)
+                        .into_iter()
+                        .map(|(t, p)| {
+                            ReassignableTopic::default()
+                                .with_name(t.to_string())
+                                .with_partitions(p)
+                        })
+                        .collect(),
+                )
+                .into()
+        }
+        Op::ElectLeaders {
+            election,
+            timeout_ms,
+        } => {
+            let all = keys.iter().any(|k| matches!(k, Key::Elect(None)));
+            let parts = keys.iter().filter_map(|k| match k {
+                Key::Elect(Some(tp)) => Some((tp, tp.partition)),
+                _ => None,
+            });
+            let topics = (!all).then(|| {
+                by_topic(parts)
+                    .into_iter()
+                    .map(|(t, p)| {
+                        elect_leaders_request::TopicPartitions::default()
+                            .with_topic(t.to_string())
+                            .with_partitions(p)
+                    })
+                    .collect()
+            });
+            ElectLeadersRequest::default()
+                .with_election_type(election.code())
+                .with_timeout_ms(*timeout_ms)
+                .with_topic_partitions(topics)
+                .into()
+        }
+        // Every replica: a topic in the request must list its partitions
+        // (none means none), so the topics are kept afterwards instead.
+        Op::DescribeLogDirs { .. } => DescribeLogDirsRequest::default().with_topics(None).into(),
+        Op::DescribeProducers => {
+            let parts = keys.iter().filter_map(|k| match k {
+                Key::Producers(tp) => Some((tp, tp.partition)),
+                _ => None,
+            });
+            DescribeProducersRequest::default()
+                .with_topics(
+                    by_topic(parts)
+                        .into_iter()
+                        .map(|(t, p)| {
+                            describe_producers_request::TopicRequest::default()
+                                .with_name(t.to_string())
+                                .with_partition_indexes(p)
+                        })
+                        .collect(),
+                )
+                .into()
+        }
+        // The newer filters are left unset when not asked for: a broker
+        // whose version lacks them then still answers.
+        Op::ListTransactions(filter) => ListTransactionsRequest::default()
+            .with_state_filters(filter.states.clone())
+            .with_producer_id_filters(filter.producer_ids.clone())
+            .with_duration_filter(filter.min_duration_ms.unwrap_or(-1))
+            .with_transactional_id_pattern(filter.id_pattern.clone())
+            .into(),
+        Op::UpdateFeatures {
+            validate_only,
+            timeout_ms,
+        } => UpdateFeaturesRequest::default()
+            .with_timeout_ms(*timeout_ms)
+            .with_validate_only(*validate_only)
+            .with_feature_updates(
+                keys.iter()
+                    .filter_map(|k| match k {
+                        Key::Feature(f) => Some(
+                            update_features_request::FeatureUpdateKey::default()
+                                .with_feature(f.name.clone())
+                                .with_max_version_level(f.level)
+                                .with_upgrade_type(f.upgrade.code())
+                                .with_allow_downgrade(
+                                    f.upgrade != super::features::FeatureUpgrade::Upgrade,
+                                ),
+                        ),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+            .into(),
         Op::DescribeFeatures { .. } => ApiVersionsRequest::default()
             .with_client_software_name(crate::conn::SOFTWARE_NAME.into())
             .with_client_software_version(crate::conn::SOFTWARE_VERSION.into())
             .into(),
     }
+}
+
+/// Items grouped by topic name, in name order.
+fn by_topic<'a, T>(
+    items: impl Iterator<Item = (&'a TopicPartition, T)>,
+) -> BTreeMap<&'a str, Vec<T>> {
+    let mut topics: BTreeMap<&str, Vec<T>> = BTreeMap::new();
+    for (tp, item) in items {
+        topics.entry(&tp.topic).or_default().push(item);
+    }
+    topics
 }
 
 /// What an error code means for an item: final, or worth another try
@@ -1369,6 +1716,9 @@ fn step(code: ErrorCode, message: Option<String>, ok: impl FnOnce() -> Answer) -
         // An unknown topic is an answer, not a transient state: asking
         // again would only wait out the timeout.
         ErrorCode::UnknownTopicOrPartition => Step::Done(Answer::Code(code, message)),
+        // Flagged retriable by Kafka, but asking again changes nothing:
+        // the preferred leader already leads.
+        ErrorCode::ElectionNotNeeded => Step::Done(Answer::Code(code, message)),
         c if c.is_retriable() => Step::Retry(c, false),
         c => Step::Done(Answer::Code(c, message)),
     }
@@ -1707,6 +2057,184 @@ fn answer(op: &Op, keys: &[Key], body: ResponseBody) -> Vec<Step> {
                 })
                 .collect()
         }
+        (Op::ListReassignments { .. }, ResponseBody::ListPartitionReassignments(r)) => {
+            let code = ErrorCode::from_code(r.error_code);
+            vec![step(code, r.error_message, || {
+                Answer::Reassignments(
+                    r.topics
+                        .into_iter()
+                        .flat_map(|t| {
+                            t.partitions.into_iter().map(move |p| {
+                                (
+                                    TopicPartition::new(t.name.clone(), p.partition_index),
+                                    PartitionReassignment {
+                                        replicas: p.replicas,
+                                        adding: p.adding_replicas,
+                                        removing: p.removing_replicas,
+                                    },
+                                )
+                            })
+                        })
+                        .collect(),
+                )
+            })]
+        }
+        (Op::AlterReassignments { .. }, ResponseBody::AlterPartitionReassignments(r)) => {
+            let top = ErrorCode::from_code(r.error_code);
+            let mut results: BTreeMap<TopicPartition, (i16, Option<String>)> = BTreeMap::new();
+            for t in r.responses {
+                for p in t.partitions {
+                    results.insert(
+                        TopicPartition::new(t.name.clone(), p.partition_index),
+                        (p.error_code, p.error_message),
+                    );
+                }
+            }
+            keys.iter()
+                .map(|k| {
+                    let Key::Reassign(tp, _) = k else {
+                        return missing();
+                    };
+                    // A request-wide error (NOT_CONTROLLER, ...) is every
+                    // partition's.
+                    let (code, message) = match results.remove(tp) {
+                        Some((code, message)) if top == ErrorCode::None => {
+                            (ErrorCode::from_code(code), message)
+                        }
+                        _ if top != ErrorCode::None => (top, r.error_message.clone()),
+                        _ => return missing(),
+                    };
+                    step(code, message.clone(), || Answer::Code(code, message))
+                })
+                .collect()
+        }
+        (Op::ElectLeaders { .. }, ResponseBody::ElectLeaders(r)) => {
+            let top = ErrorCode::from_code(r.error_code);
+            let mut results: BTreeMap<TopicPartition, (ErrorCode, Option<String>)> =
+                BTreeMap::new();
+            for t in r.replica_election_results {
+                for p in t.partition_result {
+                    results.insert(
+                        TopicPartition::new(t.topic.clone(), p.partition_id),
+                        (ErrorCode::from_code(p.error_code), p.error_message),
+                    );
+                }
+            }
+            keys.iter()
+                .map(|k| match k {
+                    _ if top != ErrorCode::None => step(top, None, || Answer::Code(top, None)),
+                    Key::Elect(None) => Step::Done(Answer::Elections(
+                        std::mem::take(&mut results)
+                            .into_iter()
+                            .map(|(partition, (error, message))| PartitionOutcome {
+                                partition,
+                                error,
+                                message,
+                            })
+                            .collect(),
+                    )),
+                    Key::Elect(Some(tp)) => match results.remove(tp) {
+                        Some((code, message)) => {
+                            step(code, message.clone(), || Answer::Code(code, message))
+                        }
+                        None => missing(),
+                    },
+                    _ => missing(),
+                })
+                .collect()
+        }
+        (Op::DescribeLogDirs { topics }, ResponseBody::DescribeLogDirs(r)) => {
+            let code = ErrorCode::from_code(r.error_code);
+            vec![step(code, None, || {
+                let mut dirs = super::replicas::log_dirs(r);
+                if let Some(topics) = topics {
+                    for d in &mut dirs {
+                        d.replicas.retain(|l| topics.contains(&l.partition.topic));
+                    }
+                }
+                Answer::LogDirs(dirs)
+            })]
+        }
+        (Op::DescribeProducers, ResponseBody::DescribeProducers(r)) => {
+            let mut results = BTreeMap::new();
+            for t in r.topics {
+                for p in t.partitions {
+                    results.insert(TopicPartition::new(t.name.clone(), p.partition_index), p);
+                }
+            }
+            keys.iter()
+                .map(|k| {
+                    let Key::Producers(tp) = k else {
+                        return missing();
+                    };
+                    let Some(p) = results.remove(tp) else {
+                        return missing();
+                    };
+                    let code = ErrorCode::from_code(p.error_code);
+                    step(code, p.error_message, || {
+                        let mut producers: Vec<ProducerState> = p
+                            .active_producers
+                            .into_iter()
+                            .map(|s| ProducerState {
+                                producer_id: s.producer_id,
+                                producer_epoch: s.producer_epoch,
+                                last_sequence: s.last_sequence,
+                                last_timestamp: s.last_timestamp,
+                                coordinator_epoch: s.coordinator_epoch,
+                                current_txn_start_offset: (s.current_txn_start_offset >= 0)
+                                    .then_some(s.current_txn_start_offset),
+                            })
+                            .collect();
+                        producers.sort_by_key(|s| s.producer_id);
+                        Answer::Producers(producers)
+                    })
+                })
+                .collect()
+        }
+        (Op::ListTransactions(_), ResponseBody::ListTransactions(r)) => {
+            let node = match keys.first() {
+                Some(Key::Broker(n)) => *n,
+                _ => -1,
+            };
+            let code = ErrorCode::from_code(r.error_code);
+            vec![step(code, None, || {
+                Answer::Transactions(
+                    r.transaction_states
+                        .into_iter()
+                        .map(|t| TransactionListing {
+                            transactional_id: t.transactional_id,
+                            producer_id: t.producer_id,
+                            state: t.transaction_state,
+                            coordinator: node,
+                        })
+                        .collect(),
+                    r.unknown_state_filters,
+                )
+            })]
+        }
+        (Op::UpdateFeatures { .. }, ResponseBody::UpdateFeatures(r)) => {
+            let top = ErrorCode::from_code(r.error_code);
+            let mut results: BTreeMap<String, _> = r
+                .results
+                .into_iter()
+                .map(|f| (f.feature.clone(), f))
+                .collect();
+            keys.iter()
+                .map(|k| {
+                    let Key::Feature(f) = k else {
+                        return missing();
+                    };
+                    // From version 2 the answer is request-wide only.
+                    let (code, message) = match results.remove(&f.name) {
+                        Some(res) if top == ErrorCode::None => {
+                            (ErrorCode::from_code(res.error_code), res.error_message)
+                        }
+                        _ => (top, r.error_message.clone()),
+                    };
+                    step(code, message.clone(), || Answer::Code(code, message))
+                })
+                .collect()
+        }
         // The connection decodes the body of the API it sent.
         _ => keys.iter().map(|_| missing()).collect(),
     }
@@ -1807,6 +2335,126 @@ mod tests {
         assert!(answer(&Op::DeleteAcls, &filters, short)
             .iter()
             .all(|s| matches!(s, Step::Retry(..))));
+    }
+
+    #[test]
+    fn replica_and_feature_answers_apply_request_wide_errors_to_every_item() {
+        use kafka_proto::messages::alter_partition_reassignments_response::{
+            ReassignablePartitionResponse, ReassignableTopicResponse,
+        };
+        use kafka_proto::messages::elect_leaders_response::{
+            PartitionResult, ReplicaElectionResult,
+        };
+        use kafka_proto::messages::update_features_response::UpdatableFeatureResult;
+        use kafka_proto::messages::{
+            AlterPartitionReassignmentsResponse, ElectLeadersResponse, UpdateFeaturesResponse,
+        };
+        let tp = |p| TopicPartition::new("t", p);
+        let op = Op::AlterReassignments { timeout_ms: 1 };
+        let keys = vec![
+            Key::Reassign(tp(0), Some(vec![1])),
+            Key::Reassign(tp(1), None),
+        ];
+        // NOT_CONTROLLER for the request: every partition again, after
+        // fresh metadata.
+        let body = ResponseBody::AlterPartitionReassignments(
+            AlterPartitionReassignmentsResponse::default()
+                .with_error_code(ErrorCode::NotController.code()),
+        );
+        assert!(answer(&op, &keys, body)
+            .iter()
+            .all(|s| matches!(s, Step::Retry(ErrorCode::NotController, true))));
+        let body = ResponseBody::AlterPartitionReassignments(
+            AlterPartitionReassignmentsResponse::default().with_responses(vec![
+                ReassignableTopicResponse::default()
+                    .with_name("t".into())
+                    .with_partitions(vec![
+                        ReassignablePartitionResponse::default().with_partition_index(0),
+                        ReassignablePartitionResponse::default()
+                            .with_partition_index(1)
+                            .with_error_code(ErrorCode::NoReassignmentInProgress.code()),
+                    ]),
+            ]),
+        );
+        let steps = answer(&op, &keys, body);
+        assert!(matches!(
+            steps[0],
+            Step::Done(Answer::Code(ErrorCode::None, _))
+        ));
+        assert!(matches!(
+            steps[1],
+            Step::Done(Answer::Code(ErrorCode::NoReassignmentInProgress, _))
+        ));
+
+        // ELECTION_NOT_NEEDED is flagged retriable but is an answer; an
+        // election over every partition returns what the controller names.
+        let op = Op::ElectLeaders {
+            election: ElectionType::Preferred,
+            timeout_ms: 1,
+        };
+        let results = ElectLeadersResponse::default().with_replica_election_results(vec![
+            ReplicaElectionResult::default()
+                .with_topic("t".into())
+                .with_partition_result(vec![
+                    PartitionResult::default()
+                        .with_partition_id(0)
+                        .with_error_code(ErrorCode::ElectionNotNeeded.code()),
+                    PartitionResult::default().with_partition_id(1),
+                ]),
+        ]);
+        let steps = answer(
+            &op,
+            &[Key::Elect(Some(tp(0)))],
+            ResponseBody::ElectLeaders(results.clone()),
+        );
+        assert!(matches!(
+            steps[0],
+            Step::Done(Answer::Code(ErrorCode::ElectionNotNeeded, _))
+        ));
+        let steps = answer(
+            &op,
+            &[Key::Elect(None)],
+            ResponseBody::ElectLeaders(results),
+        );
+        let Step::Done(Answer::Elections(all)) = &steps[0] else {
+            panic!("not every partition")
+        };
+        assert_eq!(all.len(), 2);
+
+        // UpdateFeatures v2 answers for the request only.
+        let op = Op::UpdateFeatures {
+            validate_only: true,
+            timeout_ms: 1,
+        };
+        let keys = vec![
+            Key::Feature(super::super::FeatureUpdate::upgrade("a", 1)),
+            Key::Feature(super::super::FeatureUpdate::upgrade("b", 1)),
+        ];
+        let v2 = ResponseBody::UpdateFeatures(
+            UpdateFeaturesResponse::default()
+                .with_error_code(ErrorCode::InvalidUpdateVersion.code())
+                .with_error_message(Some("no".into())),
+        );
+        assert!(answer(&op, &keys, v2).iter().all(|s| matches!(
+            s,
+            Step::Done(Answer::Code(ErrorCode::InvalidUpdateVersion, Some(m))) if m == "no"
+        )));
+        let v1 =
+            ResponseBody::UpdateFeatures(UpdateFeaturesResponse::default().with_results(vec![
+                UpdatableFeatureResult::default().with_feature("a".into()),
+                UpdatableFeatureResult::default()
+                    .with_feature("b".into())
+                    .with_error_code(ErrorCode::InvalidUpdateVersion.code()),
+            ]));
+        let steps = answer(&op, &keys, v1);
+        assert!(matches!(
+            steps[0],
+            Step::Done(Answer::Code(ErrorCode::None, _))
+        ));
+        assert!(matches!(
+            steps[1],
+            Step::Done(Answer::Code(ErrorCode::InvalidUpdateVersion, _))
+        ));
     }
 
     #[test]

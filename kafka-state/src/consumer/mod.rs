@@ -174,6 +174,13 @@ pub enum OffsetSpec {
     Latest,
     /// The first record with a timestamp at least this (ms since epoch).
     Timestamp(i64),
+    /// The record with the highest timestamp, and that timestamp
+    /// (ListOffsets v7, Kafka 3.0 and later; KIP-734).
+    MaxTimestamp,
+    /// The first offset still on the broker's local disk, which is past
+    /// the log start when tiered storage moved older segments away
+    /// (ListOffsets v8, Kafka 3.6 and later; KIP-405).
+    EarliestLocal,
 }
 
 impl OffsetSpec {
@@ -182,6 +189,8 @@ impl OffsetSpec {
             Self::Earliest => -2,
             Self::Latest => -1,
             Self::Timestamp(ts) => ts,
+            Self::MaxTimestamp => -3,
+            Self::EarliestLocal => -4,
         }
     }
 }
