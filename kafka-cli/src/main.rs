@@ -253,6 +253,12 @@ enum Command {
         #[arg(long, value_name = "OFFSET")]
         before: String,
     },
+    /// Delete records: `records delete TOPIC -p N --before OFFSET|end`
+    /// (the same as `delete-records`).
+    Records {
+        #[command(subcommand)]
+        op: RecordsOp,
+    },
     /// List, add or remove ACLs (the cluster needs an authorizer).
     Acl {
         #[command(subcommand)]
@@ -331,7 +337,29 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum RecordsOp {
+    /// Delete a partition's records before an offset (its new start).
+    Delete {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        #[arg(short = 'p', long = "partition", allow_hyphen_values = true)]
+        partition: i32,
+        /// Delete every record before this offset, or `end` for all.
+        #[arg(long, value_name = "OFFSET")]
+        before: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ClusterOp {
+    /// Print the cluster id, the controller and the brokers (what `kfk
+    /// cluster` alone prints).
+    Describe {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print each feature's supported and finalized levels, or change
     /// levels with --upgrade / --downgrade.
     Features {
@@ -357,6 +385,18 @@ enum ClusterOp {
 
 #[derive(Debug, Subcommand)]
 enum PartitionsOp {
+    /// Grow a topic to a new total number of partitions (the same as
+    /// `topic add-partitions`).
+    Add {
+        /// The topic.
+        topic: String,
+        /// The new total.
+        #[arg(long, allow_hyphen_values = true)]
+        total: i32,
+        /// Have the controller check the change without applying it.
+        #[arg(long = "validate-only")]
+        validate_only: bool,
+    },
     /// Move a partition to new replicas (the first one is the preferred
     /// leader), or cancel its move with --cancel.
     Reassign {
@@ -830,6 +870,28 @@ fn config(cli: &Cli) -> Result<Config, String> {
     Ok(config)
 }
 
+/// Grows `topic` to `total` partitions and waits until metadata shows
+/// them; `flag` names the argument in errors.
+async fn grow(
+    client: &Client,
+    topic: &str,
+    total: i32,
+    flag: &str,
+    validate_only: bool,
+) -> Result<(), String> {
+    if total < 1 {
+        return Err(format!("{flag} {total}: must be at least 1"));
+    }
+    admin::add_partitions(client, topic, total, validate_only).await?;
+    if validate_only {
+        eprintln!("valid: {topic} can grow to {total} partitions");
+    } else {
+        wait_for_topic(client, topic, total).await?;
+        eprintln!("{topic} has {total} partitions");
+    }
+    Ok(())
+}
+
 async fn connect(cli: &Cli) -> Result<Client, String> {
     let config = config(cli)?;
     Client::connect(config)
@@ -904,16 +966,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     partitions,
                     validate_only,
                 } => {
-                    if *partitions < 1 {
-                        return Err(format!("--partitions {partitions}: must be at least 1"));
-                    }
-                    admin::add_partitions(&client, name, *partitions, *validate_only).await?;
-                    if *validate_only {
-                        eprintln!("valid: {name} can grow to {partitions} partitions");
-                    } else {
-                        wait_for_topic(&client, name, *partitions).await?;
-                        eprintln!("{name} has {partitions} partitions");
-                    }
+                    grow(&client, name, *partitions, "--partitions", *validate_only).await?;
                 }
             }
             client.close().await;
@@ -1197,6 +1250,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             topic,
             partition,
             before,
+        }
+        | Command::Records {
+            op:
+                RecordsOp::Delete {
+                    topic,
+                    partition,
+                    before,
+                },
         } => {
             if *partition < 0 {
                 return Err(format!("-p: negative partition {partition}"));
@@ -1361,6 +1422,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Partitions { op } => {
             let client = connect(&cli).await?;
             match op {
+                PartitionsOp::Add {
+                    topic,
+                    total,
+                    validate_only,
+                } => {
+                    grow(&client, topic, *total, "--total", *validate_only).await?;
+                }
                 PartitionsOp::Reassign {
                     topic,
                     partition,
@@ -1528,7 +1596,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             client.close().await;
         }
-        Command::Cluster { json, .. } => {
+        Command::Cluster {
+            op: Some(ClusterOp::Describe { json }),
+            ..
+        }
+        | Command::Cluster { json, op: None } => {
             let client = connect(&cli).await?;
             let c = admin::cluster(&client).await?;
             if *json {

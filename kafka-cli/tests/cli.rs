@@ -1978,3 +1978,46 @@ fn replica_txn_and_feature_commands_on_kafka() {
         "feature no.such.feature: ",
     );
 }
+
+/// The command forms named by group: `partitions add`, `records delete`
+/// and `cluster describe` do what `topic add-partitions`, `delete-records`
+/// and `cluster` do.
+#[test]
+fn grouped_forms_of_partitions_records_and_cluster_on_the_mock() {
+    let mock = MockCluster::builder().brokers(2).build().unwrap();
+    let b = mock.bootstrap();
+    assert!(
+        kfk(&["-b", &b, "topic", "create", "g", "--partitions", "1"])
+            .status
+            .success()
+    );
+    let o = kfk(&["-b", &b, "partitions", "add", "g", "--total", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("g has 3 partitions"), "{}", stderr(&o));
+    let o = kfk(&["-b", &b, "partitions", "add", "g", "--total", "-1"]);
+    assert_one_line_failure(&o, "--total -1");
+
+    let input: String = (0..5).map(|i| format!("v{i}\n")).collect();
+    let o = kfk_stdin(&["-b", &b, "produce", "-t", "g", "-p", "0"], &input);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kfk(&[
+        "-b", &b, "records", "delete", "g", "-p", "0", "--before", "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        ["g", "0", "3"]
+    );
+    let o = kfk(&[
+        "-b", &b, "records", "delete", "g", "-p", "-2", "--before", "1",
+    ]);
+    assert_one_line_failure(&o, "negative partition");
+
+    let o = kfk(&["-b", &b, "cluster", "describe", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let described: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let o = kfk(&["-b", &b, "cluster", "--json"]);
+    let plain: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(described["cluster_id"], plain["cluster_id"]);
+    assert_eq!(described["brokers"].as_array().unwrap().len(), 2);
+}
