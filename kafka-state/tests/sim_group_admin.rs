@@ -145,3 +145,60 @@ fn group_commands_check_their_arguments() {
     let negative = BTreeMap::from([(TopicPartition::new("t", 0), -1)]);
     assert!(admin.alter_group_offsets(now, "g", negative).is_err());
 }
+
+/// Offsets set for topics the client has no metadata of: a topic the
+/// cluster has is looked up first and set; topics it lacks are answered
+/// UNKNOWN_TOPIC_OR_PARTITION each, under their own names, even two
+/// with the same partition numbers (newer requests name topics by id,
+/// which such topics do not have).
+#[test]
+fn sim_group_offsets_for_topics_missing_from_metadata_are_looked_up_or_refused() {
+    for_each_seed(|seed| {
+        let mut sim = Sim::new(seed, 3);
+        sim.cluster.create_topic("late", 2, 3).unwrap();
+        let want: BTreeMap<TopicPartition, i64> = [
+            (TopicPartition::new("late", 0), 4),
+            (TopicPartition::new("late", 1), 6),
+            (TopicPartition::new("ghost-a", 0), 1),
+            (TopicPartition::new("ghost-b", 0), 1),
+        ]
+        .into();
+        let now = sim.now;
+        let id = sim
+            .client
+            .admin()
+            .alter_group_offsets(now, "audit", want.clone())
+            .unwrap();
+        let AdminOutcome::AlterGroupOffsets(set) = outcome(&mut sim, id) else {
+            panic!("seed {seed}: wrong outcome")
+        };
+        assert_eq!(
+            set.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "seed {seed}: {set:?}"
+        );
+        for (tp, code) in &set {
+            let expected = if tp.topic == "late" {
+                ErrorCode::None
+            } else {
+                ErrorCode::UnknownTopicOrPartition
+            };
+            assert_eq!(*code, expected, "seed {seed}: {tp}");
+        }
+        let now = sim.now;
+        let id = sim.client.admin().group_offsets(now, "audit").unwrap();
+        let AdminOutcome::GroupOffsets(got) = outcome(&mut sim, id) else {
+            panic!("seed {seed}: wrong outcome")
+        };
+        let read: BTreeMap<TopicPartition, i64> = got
+            .offsets
+            .iter()
+            .map(|(tp, o)| (tp.clone(), o.as_ref().unwrap().offset))
+            .collect();
+        let late: BTreeMap<TopicPartition, i64> = want
+            .into_iter()
+            .filter(|(tp, _)| tp.topic == "late")
+            .collect();
+        assert_eq!(read, late, "seed {seed}");
+    });
+}

@@ -269,13 +269,14 @@ impl GroupAdmin {
         backoff: Duration,
         op: GroupOp,
         groups: Vec<String>,
+        refresh_first: bool,
     ) {
         let tasks = groups
             .into_iter()
             .map(|group| Task {
                 group,
                 coordinator: None,
-                needs_metadata: false,
+                needs_metadata: refresh_first,
                 refreshed: false,
                 not_classic: None,
                 in_flight: None,
@@ -666,7 +667,9 @@ fn ask(op: &GroupOp, group: &str, cache: &ClusterMetadata) -> RequestBody {
             // Version 10 names topics by id, earlier ones by name.
             let ids = topic_ids(cache);
             let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-            for (tp, offset) in offsets {
+            // A topic the metadata does not list (looked up already) has
+            // no id to send: it is answered here (see `outcome`).
+            for (tp, offset) in offsets.iter().filter(|(tp, _)| ids.contains_key(&tp.topic)) {
                 topics.entry(&tp.topic).or_default().push(
                     OffsetCommitRequestPartition::default()
                         .with_partition_index(tp.partition)
@@ -1123,7 +1126,16 @@ fn collect(op: &GroupOp, done: Vec<(String, Done)>) -> AdminOutcome {
                 .next()
                 .unwrap_or_else(|| (String::new(), Done::Failed(ErrorCode::UnknownServerError)));
             AdminOutcome::AlterGroupOffsets(match d {
-                Done::Committed(c) => c,
+                Done::Committed(mut c) => {
+                    // Partitions of topics left out of the request (not in
+                    // the cluster's metadata), and any the broker skipped.
+                    for tp in asked.keys() {
+                        c.entry(tp.clone())
+                            .or_insert(ErrorCode::UnknownTopicOrPartition);
+                    }
+                    c.retain(|tp, _| asked.contains_key(tp));
+                    c
+                }
                 other => {
                     let code = failed_code(&other);
                     asked.keys().map(|tp| (tp.clone(), code)).collect()

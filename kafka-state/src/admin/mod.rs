@@ -565,8 +565,10 @@ impl Admin<'_> {
     }
 
     /// Sets `group`'s committed offsets, as an administrator: the group
-    /// must have no active members. The topics must be in the client's
-    /// metadata (their ids name them in newer versions of the request).
+    /// must have no active members. Newer versions of the request name
+    /// topics by id, so a topic the client's metadata lacks is looked up
+    /// first; one the cluster does not have either is answered
+    /// UNKNOWN_TOPIC_OR_PARTITION without being sent.
     pub fn alter_group_offsets(
         &mut self,
         now: Instant,
@@ -948,10 +950,17 @@ impl Admin<'_> {
         let groups: Vec<String> = groups.into_iter().map(Into::into).collect();
         check_group_ids(&groups)?;
         let (id, deadline, backoff) = self.start_group_command(now)?;
+        let refresh = match &op {
+            groups::GroupOp::CommitOffsets(offsets) => {
+                let cache = &self.client.metadata.cache;
+                offsets.keys().any(|tp| cache.topic(&tp.topic).is_none())
+            }
+            _ => false,
+        };
         self.client
             .admin
             .groups
-            .per_group(id, now, deadline, backoff, op, groups);
+            .per_group(id, now, deadline, backoff, op, groups, refresh);
         self.client.pump();
         Ok(id)
     }
