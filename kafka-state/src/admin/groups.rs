@@ -269,14 +269,13 @@ impl GroupAdmin {
         backoff: Duration,
         op: GroupOp,
         groups: Vec<String>,
-        refresh_first: bool,
     ) {
         let tasks = groups
             .into_iter()
             .map(|group| Task {
                 group,
                 coordinator: None,
-                needs_metadata: refresh_first,
+                needs_metadata: false,
                 refreshed: false,
                 not_classic: None,
                 in_flight: None,
@@ -295,6 +294,20 @@ impl GroupAdmin {
             failure: None,
         };
         self.jobs.insert(id, job);
+    }
+
+    /// Has every group of command `id` fetch all topics' metadata before
+    /// anything else (it names topics the client's metadata lacks).
+    pub(crate) fn look_up_topics_first(&mut self, id: RequestId) {
+        if let Some(Job {
+            command: Command::PerGroup { tasks, .. },
+            ..
+        }) = self.jobs.get_mut(&id)
+        {
+            for t in tasks {
+                t.needs_metadata = true;
+            }
+        }
     }
 
     /// Whether `id` is one of this machine's requests.

@@ -957,10 +957,11 @@ impl Admin<'_> {
             }
             _ => false,
         };
-        self.client
-            .admin
-            .groups
-            .per_group(id, now, deadline, backoff, op, groups, refresh);
+        let groups_machine = &mut self.client.admin.groups;
+        groups_machine.per_group(id, now, deadline, backoff, op, groups);
+        if refresh {
+            groups_machine.look_up_topics_first(id);
+        }
         self.client.pump();
         Ok(id)
     }
