@@ -139,7 +139,8 @@ def rd_configs(bootstrap: str, restype: ResourceType, name: str) -> dict:
 
 def kfk_configs(bootstrap: str, *resource: str) -> dict:
     described = kfk_json("-b", bootstrap, "config", "describe", *resource, "--json")
-    return {c["name"]: c for c in described["configs"]}
+    # kfk's JSON is an object of config name -> entry.
+    return {name: dict(c, name=name) for name, c in described.items()}
 
 
 def rd_alter(bootstrap: str, restype: ResourceType, name: str, *changes):
@@ -352,12 +353,13 @@ def test_topic_configs_set_and_deleted_both_ways_and_with_kafka_tool(kafka_clust
     ours_all = kfk_json("-b", bootstrap, "config", "describe", "--topic", topic, "--synonyms", "--json")
     resource = ConfigResource(ResourceType.TOPIC, topic)
     theirs = done(admin(bootstrap).describe_configs([resource]))[resource]
-    for c in ours_all["configs"]:
+    ours_all = [dict(c, name=name) for name, c in ours_all.items()]
+    for c in ours_all:
         synonyms = {(s["name"], s["value"], s["source"]) for s in c["synonyms"]}
         t = theirs[c["name"]].synonyms.values()
         assert {s[0] for s in synonyms} == {s.name for s in t}, c["name"]
         assert {(s.name, s.value, ConfigSource(s.source).name) for s in t} <= synonyms, c["name"]
-    mmb = {c["name"]: c for c in ours_all["configs"]}["max.message.bytes"]
+    mmb = {c["name"]: c for c in ours_all}["max.message.bytes"]
     assert mmb["value"] == "300000", "the validate-only change was not applied"
     assert [s["source"] for s in mmb["synonyms"]][:1] == ["DYNAMIC_TOPIC_CONFIG"], mmb
     assert rd("retention.ms").value == "604800000", "the bad value was not applied"

@@ -12,19 +12,49 @@ use kafka_tokio::{
 use crate::table;
 use serde_json::{json, Value};
 
-/// The resource named by `--topic`, `--broker` or `--broker-defaults`
-/// (clap makes them exclusive and one of them required).
+/// The resource named by `--topic`, `--broker`, `--group` or
+/// `--broker-defaults`, or by `KIND NAME` (`topic orders`, `broker 1`,
+/// `group billing`, `broker-logger 1`, `broker-defaults`): exactly one.
 pub fn resource(
     topic: &Option<String>,
     broker: Option<i32>,
+    group: &Option<String>,
     defaults: bool,
+    positional: &[String],
 ) -> Result<ConfigResource, String> {
-    match (topic, broker, defaults) {
-        (Some(t), None, false) => Ok(ConfigResource::Topic(t.clone())),
-        (None, Some(n), false) if n >= 0 => Ok(ConfigResource::Broker(n)),
-        (None, Some(n), false) => Err(format!("--broker: negative broker id {n}")),
-        (None, None, true) => Ok(ConfigResource::BrokerDefaults),
-        _ => Err("give one of --topic, --broker or --broker-defaults".into()),
+    let flags = usize::from(topic.is_some())
+        + usize::from(broker.is_some())
+        + usize::from(group.is_some())
+        + usize::from(defaults);
+    let broker_id = |flag: &str, v: &str| -> Result<i32, String> {
+        match v.parse::<i32>() {
+            Ok(n) if n >= 0 => Ok(n),
+            Ok(n) => Err(format!("{flag}: negative broker id {n}")),
+            Err(_) => Err(format!("{flag}: not a broker id: {v}")),
+        }
+    };
+    let usage = "give one of topic NAME, broker ID, group NAME, broker-logger ID, \
+                 broker-defaults (or --topic, --broker, --group, --broker-defaults)";
+    match (flags, positional) {
+        (1, []) => match (topic, broker, group) {
+            (Some(t), _, _) => Ok(ConfigResource::Topic(t.clone())),
+            (_, Some(n), _) if n >= 0 => Ok(ConfigResource::Broker(n)),
+            (_, Some(n), _) => Err(format!("--broker: negative broker id {n}")),
+            (_, _, Some(g)) => Ok(ConfigResource::Group(g.clone())),
+            _ => Ok(ConfigResource::BrokerDefaults),
+        },
+        (0, [kind, name]) => match kind.as_str() {
+            "topic" => Ok(ConfigResource::Topic(name.clone())),
+            "group" => Ok(ConfigResource::Group(name.clone())),
+            "broker" => Ok(ConfigResource::Broker(broker_id("broker", name)?)),
+            "broker-logger" => Ok(ConfigResource::BrokerLogger(broker_id(
+                "broker-logger",
+                name,
+            )?)),
+            other => Err(format!("unknown config resource {other}: {usage}")),
+        },
+        (0, [kind]) if kind == "broker-defaults" => Ok(ConfigResource::BrokerDefaults),
+        _ => Err(usage.into()),
     }
 }
 
@@ -105,13 +135,14 @@ pub fn to_text(configs: &ResourceConfigs) -> String {
     out
 }
 
+/// An object of config name → `{value, source, sensitive, read_only,
+/// default, synonyms}` (a sensitive value is `null`).
 pub fn to_json(configs: &ResourceConfigs) -> Value {
-    let entries: Vec<Value> = configs
+    let entries: serde_json::Map<String, Value> = configs
         .entries
         .iter()
         .map(|e| {
-            json!({
-                "name": e.name,
+            let entry = json!({
                 "value": if e.sensitive { None } else { e.value.clone() },
                 "source": e.source.name(),
                 "default": e.is_default,
@@ -122,17 +153,11 @@ pub fn to_json(configs: &ResourceConfigs) -> Value {
                     "value": if e.sensitive { None } else { s.value.clone() },
                     "source": s.source.name(),
                 })).collect::<Vec<_>>(),
-            })
+            });
+            (e.name.clone(), entry)
         })
         .collect();
-    let (kind, name) = match &configs.resource {
-        ConfigResource::Topic(t) => ("topic", t.clone()),
-        ConfigResource::Broker(n) => ("broker", n.to_string()),
-        ConfigResource::BrokerLogger(n) => ("broker-logger", n.to_string()),
-        ConfigResource::BrokerDefaults => ("broker-defaults", String::new()),
-        _ => ("unknown", String::new()),
-    };
-    json!({ "resource": kind, "name": name, "configs": entries })
+    Value::Object(entries)
 }
 
 /// The changes of `kfk config alter`, checked before anything is sent.

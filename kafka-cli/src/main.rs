@@ -659,14 +659,21 @@ enum GroupOp {
     },
 }
 
-/// A config resource: `--topic T`, `--broker N` or `--broker-defaults`,
-/// exactly one.
+/// A config resource: `KIND NAME` (topic NAME, broker ID, group NAME,
+/// broker-logger ID, broker-defaults) or one of `--topic T`, `--broker
+/// N`, `--group G`, `--broker-defaults`.
 #[derive(Debug, clap::Args)]
-#[group(required = true, multiple = false)]
 struct ResourceArgs {
+    /// topic NAME, broker ID, group NAME, broker-logger ID or
+    /// broker-defaults.
+    #[arg(value_name = "KIND NAME", num_args = 0..=2)]
+    resource: Vec<String>,
     /// A topic.
     #[arg(short = 't', long = "topic")]
     topic: Option<String>,
+    /// A consumer group (its KIP-848 group configs).
+    #[arg(long = "group")]
+    group: Option<String>,
     /// A broker, by node id.
     #[arg(long = "broker", value_name = "ID", allow_hyphen_values = true)]
     broker: Option<i32>,
@@ -1214,8 +1221,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 synonyms,
                 json,
             } => {
-                let resource =
-                    admin::resource(&resource.topic, resource.broker, resource.broker_defaults)?;
+                let resource = admin::resource(
+                    &resource.topic,
+                    resource.broker,
+                    &resource.group,
+                    resource.broker_defaults,
+                    &resource.resource,
+                )?;
                 let client = connect(&cli).await?;
                 let configs = admin::describe(&client, resource, *synonyms).await?;
                 if *json {
@@ -1233,8 +1245,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 subtract,
                 validate_only,
             } => {
-                let resource =
-                    admin::resource(&resource.topic, resource.broker, resource.broker_defaults)?;
+                let resource = admin::resource(
+                    &resource.topic,
+                    resource.broker,
+                    &resource.group,
+                    resource.broker_defaults,
+                    &resource.resource,
+                )?;
                 let ops = admin::changes(set, delete, append, subtract)?;
                 let client = connect(&cli).await?;
                 admin::alter(&client, resource.clone(), ops, *validate_only).await?;

@@ -280,3 +280,49 @@ async fn statistics_count_kafka_throttling_and_positions() {
     admin.alter_client_quotas(remove, false).await.unwrap();
     admin.close().await;
 }
+
+/// A consumer group's configs (KIP-848): set, described with their
+/// source, deleted back to the broker's default.
+#[tokio::test]
+async fn group_configs_on_kafka() {
+    use kafka_tokio::{AlterConfigOp, ConfigResource};
+    let Some(broker) = kafka() else { return };
+    let client = broker.client(|_| {}).await;
+    let group = ConfigResource::Group(broker.topic("cfg-group"));
+    let set = AlterConfigOp::Set("consumer.session.timeout.ms".into(), "50000".into());
+    let altered = client
+        .alter_configs([(group.clone(), vec![set])], false)
+        .await
+        .unwrap();
+    assert_eq!(altered[0].error, ErrorCode::None, "{altered:?}");
+    // A broker learns the change from the metadata log a moment later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let described = client
+            .describe_configs([group.clone()], false)
+            .await
+            .unwrap();
+        assert_eq!(described[0].error, ErrorCode::None, "{described:?}");
+        let e = described[0]
+            .entries
+            .iter()
+            .find(|e| e.name == "consumer.session.timeout.ms")
+            .expect("the group config is listed");
+        if e.value.as_deref() == Some("50000") {
+            assert_eq!(e.source.name(), "GROUP_CONFIG", "{e:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{e:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let delete = AlterConfigOp::Delete("consumer.session.timeout.ms".into());
+    let altered = client
+        .alter_configs([(group.clone(), vec![delete])], false)
+        .await
+        .unwrap();
+    assert_eq!(altered[0].error, ErrorCode::None, "{altered:?}");
+    // An empty group id is refused before anything is sent.
+    let empty = ConfigResource::Group(String::new());
+    assert!(client.describe_configs([empty], false).await.is_err());
+    client.close().await;
+}

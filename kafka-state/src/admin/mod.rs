@@ -1061,6 +1061,9 @@ fn check_resources<'a>(resources: impl Iterator<Item = &'a ConfigResource>) -> R
     for r in resources {
         match r {
             ConfigResource::Topic(t) => check_topic_name(t)?,
+            ConfigResource::Group(g) if g.is_empty() => {
+                return Err(Misuse::InvalidConfig("a group id is empty"));
+            }
             ConfigResource::Broker(n) | ConfigResource::BrokerLogger(n) if *n < 0 => {
                 return Err(Misuse::InvalidConfig("a broker id is negative"));
             }

@@ -84,6 +84,9 @@ pub enum ConfigResource {
     BrokerLogger(i32),
     /// The dynamic defaults every broker shares; any broker answers.
     BrokerDefaults,
+    /// A consumer group's configs (KIP-848 groups: session and heartbeat
+    /// intervals, ...); any broker answers.
+    Group(String),
 }
 
 impl ConfigResource {
@@ -93,13 +96,14 @@ impl ConfigResource {
             Self::Topic(_) => 2,
             Self::Broker(_) | Self::BrokerDefaults => 4,
             Self::BrokerLogger(_) => 8,
+            Self::Group(_) => 32,
         }
     }
 
     /// The resource name of the protocol.
     fn name(&self) -> String {
         match self {
-            Self::Topic(t) => t.clone(),
+            Self::Topic(t) | Self::Group(t) => t.clone(),
             Self::Broker(n) | Self::BrokerLogger(n) => n.to_string(),
             // The protocol names the cluster-wide defaults by an empty name.
             Self::BrokerDefaults => String::new(),
@@ -109,7 +113,7 @@ impl ConfigResource {
     /// The broker that must answer, if one must.
     fn node(&self) -> Option<i32> {
         match self {
-            Self::Topic(_) | Self::BrokerDefaults => None,
+            Self::Topic(_) | Self::BrokerDefaults | Self::Group(_) => None,
             Self::Broker(n) | Self::BrokerLogger(n) => Some(*n),
         }
     }
@@ -122,6 +126,7 @@ impl std::fmt::Display for ConfigResource {
             Self::Broker(n) => write!(f, "broker {n}"),
             Self::BrokerLogger(n) => write!(f, "broker {n} loggers"),
             Self::BrokerDefaults => write!(f, "broker defaults"),
+            Self::Group(g) => write!(f, "group {g}"),
         }
     }
 }
