@@ -477,7 +477,8 @@ def test_records_deleted_both_ways(kafka_cluster):
     deleted = done(rd.delete_records([TopicPartition(topic, 1, 7)]))
     assert [r.low_watermark for r in deleted.values()] == [7]
     lines = kfk("-b", bootstrap, "offsets", "-t", topic).stdout.decode().splitlines()
-    assert lines[1:] == ["0\t4\t10", "1\t7\t10", "2\t10\t10"], lines
+    rows = [line.split() for line in lines[1:]]
+    assert rows == [["0", "4", "10"], ["1", "7", "10"], ["2", "10", "10"]], lines
 
 
 # ------------------------------------------------------------------ groups

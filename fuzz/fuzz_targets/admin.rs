@@ -226,10 +226,11 @@ impl Input<'_> {
         }
     }
     fn resource(&mut self) -> ConfigResource {
-        match self.byte() % 4 {
+        match self.byte() % 5 {
             0 => ConfigResource::Topic(self.topic()),
             1 => ConfigResource::Broker(self.broker()),
             2 => ConfigResource::BrokerLogger(self.broker()),
+            3 => ConfigResource::Group(self.group()),
             _ => ConfigResource::BrokerDefaults,
         }
     }

@@ -1,8 +1,6 @@
 //! `kfk acl list|add|remove`: ACLs, as flags turned into bindings and
 //! filters the client checks again before sending.
 
-use std::fmt::Write as _;
-
 use kafka_tokio::{
     AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
     Client, ErrorCode,
@@ -140,24 +138,34 @@ pub async fn remove(client: &Client, filter: AclBindingFilter) -> Result<Vec<Acl
     Ok(removed)
 }
 
-/// One binding per line.
+/// One binding per line, in aligned columns.
 pub fn to_text(bindings: &[AclBinding]) -> String {
-    let mut out =
-        String::from("PRINCIPAL\tPERMISSION\tOPERATION\tRESOURCE-TYPE\tPATTERN\tRESOURCE\tHOST\n");
-    for b in bindings {
-        let _ = writeln!(
-            out,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            b.principal,
-            b.permission.name(),
-            b.operation.name(),
-            b.resource_type.name(),
-            b.pattern_type.name(),
-            b.resource_name,
-            b.host
-        );
-    }
-    out
+    let rows: Vec<Vec<String>> = bindings
+        .iter()
+        .map(|b| {
+            vec![
+                b.principal.clone(),
+                b.permission.name().to_string(),
+                b.operation.name().to_string(),
+                b.resource_type.name().to_string(),
+                b.pattern_type.name().to_string(),
+                b.resource_name.clone(),
+                b.host.clone(),
+            ]
+        })
+        .collect();
+    crate::table::render(
+        &[
+            "PRINCIPAL",
+            "PERMISSION",
+            "OPERATION",
+            "RESOURCE-TYPE",
+            "PATTERN",
+            "RESOURCE",
+            "HOST",
+        ],
+        &rows,
+    )
 }
 
 pub fn to_json(bindings: &[AclBinding]) -> Value {

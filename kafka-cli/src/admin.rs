@@ -111,28 +111,31 @@ fn shown(e: &ConfigEntry) -> &str {
     }
 }
 
-/// One config per line: name, value, source, flags; synonyms indented.
+/// One config per line: name, value, source, flags; synonyms indented
+/// under their config.
 pub fn to_text(configs: &ResourceConfigs) -> String {
-    let mut out = String::from("NAME\tVALUE\tSOURCE\tFLAGS\n");
+    let mut rows = Vec::new();
     for e in &configs.entries {
-        let _ = writeln!(
-            out,
-            "{}\t{}\t{}\t{}",
-            e.name,
-            shown(e),
-            e.source.name(),
-            flags(e)
-        );
+        rows.push(vec![
+            e.name.clone(),
+            shown(e).to_string(),
+            e.source.name().to_string(),
+            flags(e),
+        ]);
         for s in &e.synonyms {
             let value = if e.sensitive {
                 "(hidden)"
             } else {
                 s.value.as_deref().unwrap_or("(null)")
             };
-            let _ = writeln!(out, "  {}\t{}\t{}", s.name, value, s.source.name());
+            rows.push(vec![
+                format!("  {}", s.name),
+                value.to_string(),
+                s.source.name().to_string(),
+            ]);
         }
     }
-    out
+    table::render(&["NAME", "VALUE", "SOURCE", "FLAGS"], &rows)
 }
 
 /// An object of config name → `{value, source, sensitive, read_only,
@@ -302,31 +305,43 @@ pub fn cluster_text(c: &Cluster) -> String {
             .map_or("-".to_string(), |n| n.to_string())
     );
     let _ = writeln!(out, "brokers:");
-    for b in &c.cluster.brokers {
-        let _ = writeln!(
-            out,
-            "  {}\t{}:{}\track={}{}",
-            b.node,
-            b.host,
-            b.port,
-            b.rack.as_deref().unwrap_or("-"),
-            if b.fenced { "\tfenced" } else { "" }
-        );
-    }
+    let brokers: Vec<Vec<String>> = c
+        .cluster
+        .brokers
+        .iter()
+        .map(|b| {
+            vec![
+                format!("  {}", b.node),
+                format!("{}:{}", b.host, b.port),
+                b.rack.clone().unwrap_or_else(|| "-".into()),
+                if b.fenced { "fenced" } else { "" }.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(&["  ID", "ADDRESS", "RACK", ""], &brokers));
     let _ = writeln!(out, "features:");
-    for f in &c.features.supported {
-        let finalized = c
-            .features
-            .finalized
-            .iter()
-            .find(|x| x.name == f.name)
-            .map_or("-".to_string(), |x| x.max_version_level.to_string());
-        let _ = writeln!(
-            out,
-            "  {}\tsupported {}..={}\tfinalized {finalized}",
-            f.name, f.min_version, f.max_version
-        );
-    }
+    let features: Vec<Vec<String>> = c
+        .features
+        .supported
+        .iter()
+        .map(|f| {
+            let finalized = c
+                .features
+                .finalized
+                .iter()
+                .find(|x| x.name == f.name)
+                .map_or("-".to_string(), |x| x.max_version_level.to_string());
+            vec![
+                format!("  {}", f.name),
+                format!("{}..={}", f.min_version, f.max_version),
+                finalized,
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(
+        &["  NAME", "SUPPORTED", "FINALIZED"],
+        &features,
+    ));
     out
 }
 

@@ -59,14 +59,21 @@ pub async fn list(
             .collect();
         println!("{}", Value::Array(groups));
     } else {
-        for g in &listed.groups {
-            println!(
-                "{}\t{}\t{}",
-                g.group_id,
-                g.state.as_deref().unwrap_or("-"),
-                g.group_type.as_deref().unwrap_or("-")
-            );
-        }
+        let rows: Vec<Vec<String>> = listed
+            .groups
+            .iter()
+            .map(|g| {
+                vec![
+                    g.group_id.clone(),
+                    g.state.clone().unwrap_or_else(|| "-".into()),
+                    g.group_type.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            crate::table::render(&["GROUP", "STATE", "TYPE"], &rows)
+        );
     }
     Ok(())
 }
@@ -211,26 +218,37 @@ pub fn to_text(d: &Described) -> String {
         .iter()
         .flat_map(|m| m.assignment.iter().map(move |tp| (tp, m)))
         .collect();
-    let _ = writeln!(
-        out,
-        "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tCONSUMER-ID\tHOST\tCLIENT-ID"
-    );
     let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
-    for o in &d.offsets {
-        let m = owner.get(&o.partition);
-        let _ = writeln!(
-            out,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            o.partition.topic,
-            o.partition.partition,
-            show(o.committed),
-            show(o.end),
-            show(o.lag()),
-            m.map_or("-", |m| m.member_id.as_str()),
-            m.map_or("-", |m| m.host.as_str()),
-            m.map_or("-", |m| m.client_id.as_str()),
-        );
-    }
+    let rows: Vec<Vec<String>> = d
+        .offsets
+        .iter()
+        .map(|o| {
+            let m = owner.get(&o.partition);
+            vec![
+                o.partition.topic.clone(),
+                o.partition.partition.to_string(),
+                show(o.committed),
+                show(o.end),
+                show(o.lag()),
+                m.map_or("-", |m| m.member_id.as_str()).to_string(),
+                m.map_or("-", |m| m.host.as_str()).to_string(),
+                m.map_or("-", |m| m.client_id.as_str()).to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&crate::table::render(
+        &[
+            "TOPIC",
+            "PARTITION",
+            "CURRENT-OFFSET",
+            "LOG-END-OFFSET",
+            "LAG",
+            "CONSUMER-ID",
+            "HOST",
+            "CLIENT-ID",
+        ],
+        &rows,
+    ));
     out
 }
 

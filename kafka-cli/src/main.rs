@@ -1204,10 +1204,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                 } => {
                     let to = group::ResetTo::parse(to)?;
                     let plan = group::reset_offsets(&client, id, topic, to, *execute).await?;
-                    println!("TOPIC\tPARTITION\tNEW-OFFSET");
-                    for (tp, offset) in &plan {
-                        println!("{}\t{}\t{offset}", tp.topic, tp.partition);
-                    }
+                    let rows: Vec<Vec<String>> = plan
+                        .iter()
+                        .map(|(tp, o)| {
+                            vec![tp.topic.clone(), tp.partition.to_string(), o.to_string()]
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        table::render(&["TOPIC", "PARTITION", "NEW-OFFSET"], &rows)
+                    );
                     if !*execute {
                         eprintln!("not set: add --execute to set these offsets");
                     }
@@ -1690,15 +1696,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else {
-                println!("partition\tearliest\tlatest");
-                for tp in &tps {
-                    println!(
-                        "{}\t{}\t{}",
-                        tp.partition,
-                        show(earliest.get(tp)),
-                        show(latest.get(tp))
-                    );
-                }
+                let rows: Vec<Vec<String>> = tps
+                    .iter()
+                    .map(|tp| {
+                        vec![
+                            tp.partition.to_string(),
+                            show(earliest.get(tp)),
+                            show(latest.get(tp)),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table::render(&["PARTITION", "EARLIEST", "LATEST"], &rows)
+                );
             }
             client.close().await;
         }

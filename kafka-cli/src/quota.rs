@@ -1,8 +1,6 @@
 //! `kfk quota list|set`: client quotas by user, client id or IP, where
 //! the name `<default>` stands for that type's default entity.
 
-use std::fmt::Write as _;
-
 use kafka_tokio::{Client, QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp};
 use serde_json::{json, Value};
 
@@ -102,15 +100,17 @@ pub async fn set(
     }
 }
 
-/// One quota per line.
+/// One quota per line, in aligned columns.
 pub fn to_text(entries: &[QuotaEntry]) -> String {
-    let mut out = String::from("ENTITY\tQUOTA\tVALUE\n");
-    for e in entries {
-        for (k, v) in &e.values {
-            let _ = writeln!(out, "{}\t{k}\t{v}", e.entity);
-        }
-    }
-    out
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .flat_map(|e| {
+            e.values
+                .iter()
+                .map(move |(k, v)| vec![e.entity.to_string(), k.clone(), v.to_string()])
+        })
+        .collect();
+    crate::table::render(&["ENTITY", "QUOTA", "VALUE"], &rows)
 }
 
 pub fn to_json(entries: &[QuotaEntry]) -> Value {

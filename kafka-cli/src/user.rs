@@ -1,7 +1,5 @@
 //! `kfk user list|set-scram|delete-scram`: users' SCRAM credentials.
 
-use std::fmt::Write as _;
-
 use kafka_tokio::{Client, ScramChange, ScramMechanism, UserScramCredentials};
 use serde_json::{json, Value};
 
@@ -44,15 +42,21 @@ pub async fn alter(client: &Client, change: ScramChange) -> Result<(), String> {
     }
 }
 
-/// One credential per line.
+/// One credential per line, in aligned columns.
 pub fn to_text(users: &[UserScramCredentials]) -> String {
-    let mut out = String::from("USER\tMECHANISM\tITERATIONS\n");
-    for u in users {
-        for c in &u.credentials {
-            let _ = writeln!(out, "{}\t{}\t{}", u.user, c.mechanism.name(), c.iterations);
-        }
-    }
-    out
+    let rows: Vec<Vec<String>> = users
+        .iter()
+        .flat_map(|u| {
+            u.credentials.iter().map(move |c| {
+                vec![
+                    u.user.clone(),
+                    c.mechanism.name().to_string(),
+                    c.iterations.to_string(),
+                ]
+            })
+        })
+        .collect();
+    crate::table::render(&["USER", "MECHANISM", "ITERATIONS"], &rows)
 }
 
 pub fn to_json(users: &[UserScramCredentials]) -> Value {
