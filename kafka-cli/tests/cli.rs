@@ -486,8 +486,8 @@ fn groups_on(b: &str, topic: &str, group: &str, kafka: Option<&KafkaCluster>) {
         words(ok(o.clone())),
         [
             row("TOPIC", "PARTITION", "NEW-OFFSET"),
-            row(&topic, "0", "0"),
-            row(&topic, "1", "0")
+            row(topic, "0", "0"),
+            row(topic, "1", "0")
         ]
     );
     assert!(stderr(&o).contains("--execute"), "{}", stderr(&o));
@@ -536,7 +536,7 @@ fn groups_on(b: &str, topic: &str, group: &str, kafka: Option<&KafkaCluster>) {
     assert_eq!(rows, [(0, 6, 6, 0), (1, 4, 4, 0)]);
     let o = reset("@99999999999999", true);
     assert!(
-        words(ok(o)).contains(&row(&topic, "0", "6")),
+        words(ok(o)).contains(&row(topic, "0", "6")),
         "a time past every record is the end"
     );
 
