@@ -721,7 +721,20 @@ enum ConfigOp {
 #[derive(Debug, Subcommand)]
 enum TopicOp {
     /// Print every topic name.
-    List,
+    List {
+        /// Print a JSON array of names.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a topic's id and partitions: leader, leader epoch, replicas,
+    /// in-sync replicas.
+    Describe {
+        /// The topic.
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a topic.
     Create {
         /// The topic.
@@ -935,10 +948,32 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Topic { op } => {
             let client = connect(&cli).await?;
             match op {
-                TopicOp::List => {
+                TopicOp::List { json } => {
                     let md = client.metadata_all().await.map_err(|e| e.to_string())?;
-                    for (name, _) in md.topics() {
-                        println!("{name}");
+                    if *json {
+                        let names: Vec<&str> = md.topics().map(|(n, _)| n).collect();
+                        println!("{}", serde_json::json!(names));
+                    } else {
+                        for (name, _) in md.topics() {
+                            println!("{name}");
+                        }
+                    }
+                }
+                TopicOp::Describe { name, json } => {
+                    let md = client
+                        .metadata([name.as_str()])
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let t = md
+                        .topic(name)
+                        .ok_or_else(|| format!("{name}: UNKNOWN_TOPIC_OR_PARTITION"))?;
+                    if t.error.is_error() {
+                        return Err(format!("{name}: {}", t.error.name()));
+                    }
+                    if *json {
+                        println!("{}", metadata::topic_json(name, t));
+                    } else {
+                        print!("{}", metadata::topic_text(name, t));
                     }
                 }
                 TopicOp::Create {

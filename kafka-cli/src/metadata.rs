@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use kafka_state::ClusterMetadata;
+use kafka_state::{ClusterMetadata, TopicMetadata};
 use serde_json::{json, Value};
 
 /// kcat-like text.
@@ -53,6 +53,56 @@ pub fn to_text(md: &ClusterMetadata) -> String {
         }
     }
     out
+}
+
+/// One topic of `md`: its partitions in aligned columns.
+pub fn topic_text(name: &str, t: &TopicMetadata) -> String {
+    let list = |v: &[i32]| crate::table::ids(v);
+    let rows: Vec<Vec<String>> = t
+        .partitions
+        .iter()
+        .map(|p| {
+            vec![
+                p.partition.to_string(),
+                p.leader.map_or("-".to_string(), |l| l.to_string()),
+                p.leader_epoch.to_string(),
+                list(&p.replicas),
+                list(&p.isr),
+                if p.error.is_error() {
+                    p.error.name().to_string()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    let mut out = format!(
+        "topic {name} (id {}), {} partitions\n",
+        t.id,
+        t.partitions.len()
+    );
+    out.push_str(&crate::table::render(
+        &["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "ERROR"],
+        &rows,
+    ));
+    out
+}
+
+/// One topic as the JSON `metadata --json` gives for each.
+pub fn topic_json(name: &str, t: &TopicMetadata) -> Value {
+    json!({
+        "name": name,
+        "id": t.id.to_string(),
+        "internal": t.internal,
+        "partitions": t.partitions.iter().map(|p| json!({
+            "partition": p.partition,
+            "leader": p.leader,
+            "leader_epoch": p.leader_epoch,
+            "replicas": p.replicas,
+            "isr": p.isr,
+            "error": p.error.is_error().then(|| p.error.name()),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// One JSON object.

@@ -2051,6 +2051,29 @@ fn grouped_forms_of_partitions_records_and_cluster_on_the_mock() {
     assert_eq!(described["cluster_id"], plain["cluster_id"]);
     assert_eq!(described["brokers"].as_array().unwrap().len(), 2);
 
+    // Topics listed and described, as text and JSON.
+    let o = kfk(&["-b", &b, "topic", "list", "--json"]);
+    let names: Vec<String> = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(names.contains(&"g".to_string()), "{names:?}");
+    let o = kfk(&["-b", &b, "topic", "describe", "g", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let parts = t["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), 3, "{t}");
+    assert!(parts.iter().all(|p| p["leader"].is_i64()), "{t}");
+    let o = kfk(&["-b", &b, "topic", "describe", "g"]);
+    let text = stdout(&o);
+    let header: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "ERROR"]
+    );
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "topic", "describe", "nope"]),
+        "UNKNOWN_TOPIC_OR_PARTITION",
+    );
+
     // Config resources named positionally; the JSON is keyed by name.
     let o = kfk(&[
         "-b",
