@@ -890,6 +890,20 @@ fn config(cli: &Cli) -> Result<Config, String> {
     Ok(config)
 }
 
+/// Prints `json()` as one JSON line, or `text()` as it is (tables end
+/// in a newline).
+fn show<J: std::fmt::Display, T: std::fmt::Display>(
+    json: bool,
+    as_json: impl FnOnce() -> J,
+    as_text: impl FnOnce() -> T,
+) {
+    if json {
+        println!("{}", as_json());
+    } else {
+        print!("{}", as_text());
+    }
+}
+
 /// Grows `topic` to `total` partitions and waits until metadata shows
 /// them; `flag` names the argument in errors.
 async fn grow(
@@ -938,11 +952,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 None => client.metadata_all().await.map_err(|e| e.to_string())?,
             };
-            if *json {
-                println!("{}", metadata::to_json(&md));
-            } else {
-                print!("{}", metadata::to_text(&md));
-            }
+            show(*json, || metadata::to_json(&md), || metadata::to_text(&md));
             client.close().await;
         }
         Command::Topic { op } => {
@@ -970,11 +980,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     if t.error.is_error() {
                         return Err(format!("{name}: {}", t.error.name()));
                     }
-                    if *json {
-                        println!("{}", metadata::topic_json(name, t));
-                    } else {
-                        print!("{}", metadata::topic_text(name, t));
-                    }
+                    show(
+                        *json,
+                        || metadata::topic_json(name, t),
+                        || metadata::topic_text(name, t),
+                    );
                 }
                 TopicOp::Create {
                     name,
@@ -1188,11 +1198,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     json,
                 } => {
                     let described = group::describe_share(&client, id).await?;
-                    if *json {
-                        println!("{}", group::to_json(&described));
-                    } else {
-                        print!("{}", group::to_text(&described));
-                    }
+                    show(
+                        *json,
+                        || group::to_json(&described),
+                        || group::to_text(&described),
+                    );
                 }
                 GroupOp::DeleteOffsets {
                     group: id,
@@ -1208,11 +1218,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .iter()
                         .map(|(tp, code)| group::outcome(tp.clone(), *code))
                         .collect();
-                    if *json {
-                        println!("{}", partitions::outcomes_json(&outcomes));
-                    } else {
-                        print!("{}", partitions::outcomes_text(&outcomes));
-                    }
+                    show(
+                        *json,
+                        || partitions::outcomes_json(&outcomes),
+                        || partitions::outcomes_text(&outcomes),
+                    );
                     if let Some(o) = outcomes.iter().find(|o| o.error.is_error()) {
                         return Err(partitions::failure(&o.partition, o.error, &o.message));
                     }
@@ -1221,11 +1231,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     group: id, json, ..
                 } => {
                     let described = group::describe(&client, id).await?;
-                    if *json {
-                        println!("{}", group::to_json(&described));
-                    } else {
-                        print!("{}", group::to_text(&described));
-                    }
+                    show(
+                        *json,
+                        || group::to_json(&described),
+                        || group::to_text(&described),
+                    );
                 }
                 GroupOp::Delete { group: id } => {
                     group::delete(&client, id).await?;
@@ -1271,11 +1281,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 )?;
                 let client = connect(&cli).await?;
                 let configs = admin::describe(&client, resource, *synonyms).await?;
-                if *json {
-                    println!("{}", admin::to_json(&configs));
-                } else {
-                    print!("{}", admin::to_text(&configs));
-                }
+                show(
+                    *json,
+                    || admin::to_json(&configs),
+                    || admin::to_text(&configs),
+                );
                 client.close().await;
             }
             ConfigOp::Alter {
@@ -1335,11 +1345,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .describe_acls(filter)
                     .await
                     .map_err(|e| e.to_string())?;
-                if *json {
-                    println!("{}", acl::to_json(&bindings));
-                } else {
-                    print!("{}", acl::to_text(&bindings));
-                }
+                show(
+                    *json,
+                    || acl::to_json(&bindings),
+                    || acl::to_text(&bindings),
+                );
                 client.close().await;
             }
             AclOp::Add { acl } => {
@@ -1353,11 +1363,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let filter = acl.filter()?;
                 let client = connect(&cli).await?;
                 let removed = acl::remove(&client, filter).await?;
-                if *json {
-                    println!("{}", acl::to_json(&removed));
-                } else {
-                    print!("{}", acl::to_text(&removed));
-                }
+                show(*json, || acl::to_json(&removed), || acl::to_text(&removed));
                 eprintln!("removed {} ACLs", removed.len());
                 client.close().await;
             }
@@ -1366,11 +1372,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             UserOp::List { users, json } => {
                 let client = connect(&cli).await?;
                 let listed = user::list(&client, users).await?;
-                if *json {
-                    println!("{}", user::to_json(&listed));
-                } else {
-                    print!("{}", user::to_text(&listed));
-                }
+                show(*json, || user::to_json(&listed), || user::to_text(&listed));
                 client.close().await;
             }
             UserOp::SetScram {
@@ -1404,11 +1406,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .describe_client_quotas(entity.filter())
                     .await
                     .map_err(|e| e.to_string())?;
-                if *json {
-                    println!("{}", quota::to_json(&entries));
-                } else {
-                    print!("{}", quota::to_text(&entries));
-                }
+                show(
+                    *json,
+                    || quota::to_json(&entries),
+                    || quota::to_text(&entries),
+                );
                 client.close().await;
             }
             QuotaOp::Set {
@@ -1447,11 +1449,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .describe_features(None)
                     .await
                     .map_err(|e| e.to_string())?;
-                if *json {
-                    println!("{}", admin::features_json(&f));
-                } else {
-                    print!("{}", admin::features_text(&f));
-                }
+                show(
+                    *json,
+                    || admin::features_json(&f),
+                    || admin::features_text(&f),
+                );
             } else {
                 let done = client
                     .update_features(updates, *validate_only)
@@ -1522,11 +1524,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .list_partition_reassignments(None)
                         .await
                         .map_err(|e| e.to_string())?;
-                    if *json {
-                        println!("{}", partitions::reassignments_json(&r));
-                    } else {
-                        print!("{}", partitions::reassignments_text(&r));
-                    }
+                    show(
+                        *json,
+                        || partitions::reassignments_json(&r),
+                        || partitions::reassignments_text(&r),
+                    );
                 }
                 PartitionsOp::Elect {
                     partitions: specs,
@@ -1535,11 +1537,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 } => {
                     let tps = partitions::resolve(&client, specs).await?;
                     let done = partitions::elect(&client, *unclean, tps).await?;
-                    if *json {
-                        println!("{}", partitions::outcomes_json(&done));
-                    } else {
-                        print!("{}", partitions::outcomes_text(&done));
-                    }
+                    show(
+                        *json,
+                        || partitions::outcomes_json(&done),
+                        || partitions::outcomes_text(&done),
+                    );
                     if let Some(o) = done.iter().find(|o| partitions::elect_failed(o)) {
                         return Err(partitions::failure(&o.partition, o.error, &o.message));
                     }
@@ -1556,11 +1558,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .describe_log_dirs(topics)
                 .await
                 .map_err(|e| e.to_string())?;
-            if *json {
-                println!("{}", partitions::logdirs_json(&dirs));
-            } else {
-                print!("{}", partitions::logdirs_text(&dirs));
-            }
+            show(
+                *json,
+                || partitions::logdirs_json(&dirs),
+                || partitions::logdirs_text(&dirs),
+            );
             client.close().await;
         }
         Command::Producers {
@@ -1582,11 +1584,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .describe_producers(tps)
                 .await
                 .map_err(|e| e.to_string())?;
-            if *json {
-                println!("{}", txn::producers_json(&described));
-            } else {
-                print!("{}", txn::producers_text(&described));
-            }
+            show(
+                *json,
+                || txn::producers_json(&described),
+                || txn::producers_text(&described),
+            );
             if let Some((tp, Err(code))) = described.iter().find(|(_, r)| r.is_err()) {
                 return Err(partitions::failure(tp, *code, &None));
             }
@@ -1628,11 +1630,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     for s in &listed.unknown_states {
                         eprintln!("kfk: the brokers know no transaction state {s:?}");
                     }
-                    if *json {
-                        println!("{}", txn::list_json(&listed));
-                    } else {
-                        print!("{}", txn::list_text(&listed));
-                    }
+                    show(
+                        *json,
+                        || txn::list_json(&listed),
+                        || txn::list_text(&listed),
+                    );
                 }
                 TxnOp::Describe { id, json } => {
                     let mut described = client
@@ -1645,11 +1647,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     if let Some(e) = txn::describe_error(&t) {
                         return Err(e);
                     }
-                    if *json {
-                        println!("{}", txn::describe_json(&t));
-                    } else {
-                        print!("{}", txn::describe_text(&t));
-                    }
+                    show(*json, || txn::describe_json(&t), || txn::describe_text(&t));
                 }
             }
             client.close().await;
@@ -1661,11 +1659,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         | Command::Cluster { json, op: None } => {
             let client = connect(&cli).await?;
             let c = admin::cluster(&client).await?;
-            if *json {
-                println!("{}", admin::cluster_json(&c));
-            } else {
-                print!("{}", admin::cluster_text(&c));
-            }
+            show(
+                *json,
+                || admin::cluster_json(&c),
+                || admin::cluster_text(&c),
+            );
             client.close().await;
         }
         Command::Offsets {
@@ -1678,11 +1676,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             check_topic(&client, topic).await?;
             let tps = partitions::resolve(&client, std::slice::from_ref(topic)).await?;
             let found = client.offsets(tps, spec).await.map_err(|e| e.to_string())?;
-            if *json {
-                println!("{}", admin::offsets_json(&found));
-            } else {
-                print!("{}", admin::offsets_text(&found));
-            }
+            show(
+                *json,
+                || admin::offsets_json(&found),
+                || admin::offsets_text(&found),
+            );
             client.close().await;
         }
         Command::Offsets { topic, json, .. } => {
