@@ -86,10 +86,11 @@ pub fn main(args: &[String]) -> Result<(), Error> {
         topic,
         shared_topic: topic.as_str().into(),
         deadline: Instant::now() + TIME_LIMIT,
+        lend: client.ends_with("-lend"),
     };
     let mut m = match client.as_str() {
         _ if matches!(s.kind, Kind::Rebalance { .. }) => crate::rebalance::run(&job, client)?,
-        "kafka-tokio" => tokio::runtime::Builder::new_multi_thread()
+        "kafka-tokio" | scenario::TOKIO_LEND => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
             .block_on(ours_tokio::run(&job))?,
@@ -97,7 +98,7 @@ pub fn main(args: &[String]) -> Result<(), Error> {
             .enable_all()
             .build()?
             .block_on(ours_tokio::run(&job))?,
-        "kafka-blocking" => ours_blocking::run(&job)?,
+        "kafka-blocking" | scenario::BLOCKING_LEND => ours_blocking::run(&job)?,
         "rdkafka" => librdkafka::run(&job)?,
         scenario::RAW => raw_round_trips(&job)?,
         PRELOAD => ours_blocking::preload(&job)?,
@@ -116,6 +117,9 @@ pub struct Job<'a> {
     /// `Arc` clone per record; rdkafka borrows the `&str`).
     shared_topic: std::sync::Arc<str>,
     deadline: Instant,
+    /// Consume through the lending API (records borrowed in place) rather
+    /// than owned records.
+    lend: bool,
 }
 
 impl Job<'_> {
@@ -408,6 +412,17 @@ mod ours_tokio {
         }
         let (mut got, mut bytes) = (0u64, 0u64);
         let (mut first, mut steady) = (None, None);
+        while job.lend && got < job.s.records {
+            let lend = consumer.lend(|r| {
+                mark(&mut first, &mut steady, got, job.s.records);
+                got += 1;
+                bytes += r.value.map_or(0, |v| v.len() as u64);
+                std::ops::ControlFlow::Continue(())
+            });
+            tokio::time::timeout_at(job.deadline.into(), lend)
+                .await
+                .map_err(|_| fail("consume", format!("out of time after {got} records")))??;
+        }
         while got < job.s.records {
             let next = std::future::poll_fn(|cx| {
                 futures_core::Stream::poll_next(std::pin::Pin::new(&mut consumer), cx)
@@ -595,6 +610,15 @@ mod ours_blocking {
                 }
                 let (mut got, mut bytes) = (0u64, 0u64);
                 let (mut first, mut steady) = (None, None);
+                while job.lend && got < job.s.records {
+                    job.check_time(got)?;
+                    consumer.lend(Duration::from_millis(100), |r| {
+                        mark(&mut first, &mut steady, got, job.s.records);
+                        got += 1;
+                        bytes += r.value.map_or(0, |v| v.len() as u64);
+                        std::ops::ControlFlow::Continue(())
+                    })?;
+                }
                 while got < job.s.records {
                     job.check_time(got)?;
                     for m in consumer.poll(Duration::from_millis(100))? {

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::scenario::{Kind, Scenario, CLIENTS, FRANZ, JAVA, OURS, PEERS, RAW, TOKIO_CT};
+use crate::scenario::{
+    Kind, Scenario, BLOCKING_LEND, CLIENTS, FRANZ, JAVA, OURS, PEERS, RAW, TOKIO_CT, TOKIO_LEND,
+};
 
 /// One client's run of one scenario.
 #[derive(Debug, Clone, Default)]
@@ -274,12 +276,12 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
         took.as_secs_f64()
     );
     out.push_str(
-        "| scenario | records | metric | kafka-tokio | kafka-tokio (current-thread) | kafka-blocking | rdkafka | \
+        "| scenario | records | metric | kafka-tokio | kafka-tokio (current-thread) | kafka-blocking | lent (tokio / blocking) | rdkafka | \
          franz-go | java | best peer | raw TCP | \
          tokio ÷ rd | tokio-ct ÷ rd | blocking ÷ rd | goal | met (tokio / tokio-ct / blocking) | EV::Kafka |\n",
     );
     out.push_str(
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
     );
     for row in rows {
         let s = &row.scenario;
@@ -306,6 +308,16 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
             } else {
                 String::new()
             };
+            let lent = match s.kind {
+                Kind::Consume { .. } => {
+                    format!(
+                        "{} / {}",
+                        cell(row.best(TOKIO_LEND)),
+                        cell(row.best(BLOCKING_LEND))
+                    )
+                }
+                _ => String::new(),
+            };
             let rt = ratio(tokio, rd, &m);
             let rc = ratio(ct, rd, &m);
             let rb = ratio(blocking, rd, &m);
@@ -323,13 +335,14 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.name,
                 s.records,
                 m.name,
                 cell(tokio),
                 cell(ct),
                 cell(blocking),
+                lent,
                 cell(rd),
                 peer(FRANZ),
                 peer(JAVA),
@@ -395,6 +408,8 @@ fn ratio_rd_lines(rows: &[Row]) -> Vec<String> {
                 (CLIENTS[0], ""),
                 (TOKIO_CT, "/tokio-ct"),
                 (CLIENTS[1], "/blocking"),
+                (TOKIO_LEND, "/tokio-lend"),
+                (BLOCKING_LEND, "/blocking-lend"),
             ] {
                 if let Some(x) = ratio(row.best(client), rd, &m) {
                     lines.push(format!("ratio {}{label} {}: {x:.3}", s.name, m.name));

@@ -10,6 +10,12 @@ pub const CLIENTS: [&str; 3] = ["kafka-tokio", "kafka-blocking", "rdkafka"];
 /// column, since the driver hand-off costs differ so much between runtimes.
 pub const TOKIO_CT: &str = "kafka-tokio-ct";
 
+/// Our adapters consuming through the lending API (`Consumer::lend`:
+/// records borrowed in place, nothing counted per record) instead of
+/// owned records; consume scenarios only.
+pub const TOKIO_LEND: &str = "kafka-tokio-lend";
+pub const BLOCKING_LEND: &str = "kafka-blocking-lend";
+
 /// The raw request/response floor of the round-trip scenario.
 pub const RAW: &str = "raw-tcp";
 
@@ -22,7 +28,7 @@ pub const FRANZ: &str = "franz-go";
 pub const JAVA: &str = "java";
 
 /// Our adapters, each compared with the peers.
-pub const OURS: [&str; 3] = [CLIENTS[0], TOKIO_CT, CLIENTS[1]];
+pub const OURS: [&str; 5] = [CLIENTS[0], TOKIO_CT, CLIENTS[1], TOKIO_LEND, BLOCKING_LEND];
 
 /// The other clients: librdkafka (in this binary) and the programs of
 /// other languages, run as commands of their own.
@@ -94,6 +100,7 @@ impl Scenario {
             // Nine clients in one process: the runtime flavour is not
             // what is measured.
             Kind::Rebalance { .. } => &[],
+            Kind::Consume { .. } => &[TOKIO_CT, TOKIO_LEND, BLOCKING_LEND],
             _ => &[TOKIO_CT],
         }
     }

@@ -1,12 +1,13 @@
 //! The consumer: partitions assigned by hand or by a consumer group, and
 //! `poll(timeout)`.
 
+use std::ops::ControlFlow;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_driver::{Committed, ConsumerLease, Rebalance};
-use kafka_state::consumer::{ConsumedOffset, OffsetSpec, SeekTo};
+use kafka_state::consumer::{ConsumedOffset, OffsetSpec, RecordView, SeekTo};
 use kafka_state::group::GroupMetadata;
 use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 
@@ -317,6 +318,51 @@ impl Consumer {
             }
             if !self.wait_pull(deadline)? {
                 return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// Waits at most `timeout` for records, then lends each buffered one
+    /// to `f` in turn, until none is left or `f` returns
+    /// [`ControlFlow::Break`] (the rest stays for the next call); returns
+    /// how many were lent, 0 when none arrived in time.
+    ///
+    /// The cheapest way to consume: a [`RecordView`] borrows the fetched
+    /// bytes, so nothing is allocated or reference-counted per record. Use
+    /// it when each record is handled in the call, and
+    /// [`RecordView::to_record`] or [`Consumer::poll`] for records to keep.
+    /// Offsets are stored, revokes answered and errors reported as `poll`
+    /// does them, and the two may be mixed.
+    ///
+    /// ```no_run
+    /// # fn run(mut consumer: kafka_blocking::Consumer) -> Result<(), kafka_blocking::Error> {
+    /// use std::ops::ControlFlow;
+    /// use std::time::Duration;
+    ///
+    /// let mut sum = 0u64;
+    /// consumer.lend(Duration::from_secs(1), |record| {
+    ///     sum += record.value.map_or(0, |v| v.iter().map(|&b| u64::from(b)).sum());
+    ///     ControlFlow::Continue(())
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lend<F>(&mut self, timeout: Duration, mut f: F) -> Result<usize, Error>
+    where
+        F: FnMut(RecordView<'_>) -> ControlFlow<()>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.answer_revoke()?;
+            let lent = self.lease.lend_records(&mut f)?;
+            if lent > 0 {
+                return Ok(lent);
+            }
+            if self.lease.revoke_pending() {
+                continue;
+            }
+            if !self.wait_pull(deadline)? {
+                return Ok(0);
             }
         }
     }

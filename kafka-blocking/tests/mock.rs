@@ -243,6 +243,51 @@ fn poll_fetch_and_offsets_read_back_what_was_produced() {
     assert_eq!(consumer.lag(tps[0].clone()).unwrap(), Some(0));
     // Nothing more: poll returns empty after its timeout.
     assert!(consumer.poll(Duration::from_millis(50)).unwrap().is_empty());
+
+    // The same records lent in place: every one once, in order, with
+    // their fields; a break leaves the rest for the next call, and lent
+    // records count as consumed.
+    for tp in &tps {
+        consumer.seek(tp.clone(), SeekTo::Earliest).unwrap();
+    }
+    let mut next = [0i64; 2];
+    let mut calls = 0;
+    while next.iter().sum::<i64>() < 500 {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(20),
+            "only {next:?}"
+        );
+        calls += 1;
+        let mut n = 0;
+        let lent = consumer
+            .lend(Duration::from_millis(200), |m| {
+                let p = m.partition as usize;
+                assert_eq!(m.offset, next[p]);
+                next[p] += 1;
+                let i = 2 * m.offset + i64::from(m.partition);
+                assert_eq!(m.key, Some(format!("k{i}").as_bytes()));
+                assert_eq!(m.headers.last("h"), Some(Some(&b"x"[..])));
+                n += 1;
+                if n == 7 {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            })
+            .unwrap();
+        assert_eq!(lent, n);
+        assert!(lent <= 7);
+    }
+    assert!(calls >= 500 / 7);
+    for tp in &tps {
+        assert_eq!(consumer.consumed(tp).unwrap().unwrap().offset, 250);
+    }
+    let nothing = consumer
+        .lend(Duration::from_millis(50), |_| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(nothing, 0);
     assert!(consumer
         .seek(TopicPartition::new("r", 9), SeekTo::Offset(0))
         .is_err());

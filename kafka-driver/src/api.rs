@@ -4,7 +4,7 @@
 
 pub use crate::admin::{DeletedRecords, DescribedProducers};
 pub use crate::{Committed, Error, Offsets, Rebalance, TokenResult};
-pub use kafka_proto::record::Compression;
+pub use kafka_proto::record::{Compression, HeadersRef};
 pub use kafka_proto::ErrorCode;
 pub use kafka_state::admin::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOperation, AclOutcome, AclPatternType,
@@ -19,7 +19,7 @@ pub use kafka_state::admin::{
     TransactionListings, UserOutcome, UserScramCredentials,
 };
 pub use kafka_state::consumer::{
-    AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, SeekTo,
+    AutoOffsetReset, ConsumedOffset, IsolationLevel, ListedOffset, OffsetSpec, RecordView, SeekTo,
 };
 pub use kafka_state::group::{
     Assignor, CommitError, CooperativeStickyAssignor, GroupConfig, GroupError, GroupMetadata,

@@ -1,15 +1,16 @@
 //! A consumer handle's hold on the client's one consumer.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use kafka_state::consumer::{ConsumedOffset, SeekTo};
+use kafka_state::consumer::{ConsumedOffset, RecordView, SeekTo};
 use kafka_state::group::{GroupMetadata, OffsetAndMetadata};
 use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 
 use crate::calls::{Committed, Rebalance};
 use crate::core::{Runtime, Shared, Wake};
-use crate::{Error, RecordBuffer, Reply};
+use crate::{Error, Lending, RecordBuffer, Reply};
 
 /// The application's rebalance listener: called on the consumer's own
 /// task or thread, from inside its next poll, once per assignment change,
@@ -278,6 +279,39 @@ impl<R: Runtime, W: Wake> ConsumerLease<R, W> {
                     // Changes a pull's or a command's sync picked up.
                     self.notify();
                     return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Lends buffered records to `f` until none is left, `f` breaks, or
+    /// a revoke must go to the application first; returns how many were
+    /// lent (none: pull). Records of partitions the core took away are
+    /// dropped first, and corrupt data is handed back to the core, as
+    /// [`next_record`](Self::next_record) does.
+    pub fn lend_records<F>(&mut self, f: &mut F) -> Result<usize, Error>
+    where
+        F: FnMut(RecordView<'_>) -> ControlFlow<()>,
+    {
+        let mut lent = 0;
+        loop {
+            match self.buffer.lend(f, &mut lent) {
+                Lending::Stopped => return Ok(lent),
+                Lending::Corrupt(corrupt) => {
+                    self.shared
+                        .command(|core, now| corrupt.report(&mut core.client, now))?;
+                }
+                Lending::Empty if self.buffer.must_sync() => {
+                    let buffer = &mut self.buffer;
+                    self.shared.command(|core, _| core.sync_consumer(buffer))?;
+                    self.notify();
+                    if self.revoke_pending() {
+                        return Ok(lent);
+                    }
+                }
+                Lending::Empty => {
+                    self.notify();
+                    return Ok(lent);
                 }
             }
         }

@@ -52,4 +52,4 @@ pub use core::{Core, Job, Runtime, Shared, TokenResult, Wake, READ_CHUNK};
 pub use error::Error;
 pub use lease::{ConsumerLease, RebalanceListener};
 pub use outbox::{Next, Outbox, TryWrite, BACKLOG_LIMIT};
-pub use records::{Corrupt, RecordBuffer, Stale};
+pub use records::{Corrupt, Lending, RecordBuffer, Stale};

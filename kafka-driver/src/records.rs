@@ -3,12 +3,13 @@
 //! what to drop when the core moves partitions away.
 
 use std::collections::{HashSet, VecDeque};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use kafka_proto::DecodeError;
-use kafka_state::consumer::{ConsumedOffset, IntoRecords};
+use kafka_state::consumer::{ConsumedOffset, IntoRecords, Lent, RecordView};
 use kafka_state::{Client, ConsumerRecord, FetchedRecords, TopicPartition};
 
 use crate::calls::{Calls, Deliver, Rebalance};
@@ -46,6 +47,17 @@ impl Stale {
             Stale::Some(set) => set.contains(tp),
         }
     }
+}
+
+/// How [`RecordBuffer::lend`] ended.
+#[derive(Debug)]
+pub enum Lending {
+    /// The callback broke.
+    Stopped,
+    /// Nothing more is buffered, or the buffer must be synced first.
+    Empty,
+    /// A record failed to decode, after the good ones before it.
+    Corrupt(Corrupt),
 }
 
 /// A record the application was about to get failed to decode. Taking
@@ -135,23 +147,68 @@ impl RecordBuffer {
                         return Some(Ok(r));
                     }
                     Some(Err(error)) => {
-                        let records_ = records.fetched().clone();
-                        let offset = records.resume_offset();
-                        self.finish_current();
-                        // Whatever else was taken of the partition lies
-                        // past the bad record.
-                        self.ready.retain(|f| f.partition() != records_.partition());
-                        return Some(Err(Corrupt {
-                            records: records_,
-                            offset,
-                            error,
-                        }));
+                        let (fetched, at) = (records.fetched().clone(), records.resume_offset());
+                        return Some(Err(self.corrupt(fetched, at, error)));
                     }
                     None => self.finish_current(),
                 }
             }
             let next = self.ready.pop_front()?;
             self.current = Some(next.into_iter());
+        }
+    }
+
+    /// Lends buffered records to `f` until the buffer is empty (or must
+    /// [`sync`](RecordBuffer::sync) first), `f` breaks, or a record fails
+    /// to decode; `lent` counts the records lent. Offsets are stored as
+    /// [`next_record`](RecordBuffer::next_record) stores them.
+    pub fn lend<F>(&mut self, f: &mut F, lent: &mut usize) -> Lending
+    where
+        F: FnMut(RecordView<'_>) -> ControlFlow<()>,
+    {
+        if self.must_sync() {
+            return Lending::Empty;
+        }
+        loop {
+            if let Some(records) = &mut self.current {
+                let mut last = None;
+                let end = records.lend(|r| {
+                    *lent += 1;
+                    last = Some(ConsumedOffset::new(
+                        r.offset.saturating_add(1),
+                        r.leader_epoch,
+                    ));
+                    f(r)
+                });
+                if self.auto_store && last.is_some() {
+                    self.last = last;
+                }
+                match end {
+                    Lent::Stopped => return Lending::Stopped,
+                    Lent::End => self.finish_current(),
+                    Lent::Failed(error) => {
+                        let (fetched, at) = (records.fetched().clone(), records.resume_offset());
+                        return Lending::Corrupt(self.corrupt(fetched, at, error));
+                    }
+                }
+            }
+            let Some(next) = self.ready.pop_front() else {
+                return Lending::Empty;
+            };
+            self.current = Some(next.into_iter());
+        }
+    }
+
+    /// Ends the current records, `records`, at `offset`, which failed to
+    /// decode.
+    fn corrupt(&mut self, records: FetchedRecords, offset: i64, error: DecodeError) -> Corrupt {
+        self.finish_current();
+        // Whatever else was taken of the partition lies past the bad record.
+        self.ready.retain(|f| f.partition() != records.partition());
+        Corrupt {
+            records,
+            offset,
+            error,
         }
     }
 

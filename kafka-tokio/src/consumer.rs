@@ -2,12 +2,13 @@
 //! by a consumer group.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use kafka_driver::{Committed, ConsumerLease, Rebalance};
-use kafka_state::consumer::{ConsumedOffset, OffsetSpec, SeekTo};
+use kafka_state::consumer::{ConsumedOffset, OffsetSpec, RecordView, SeekTo};
 use kafka_state::group::GroupMetadata;
 use kafka_state::{ConsumerRecord, FetchedRecords, TopicPartition};
 use tokio::sync::oneshot;
@@ -305,44 +306,108 @@ impl Consumer {
     }
 }
 
+impl Consumer {
+    /// Waits for records, then lends each buffered one to `f` in turn,
+    /// until none is left or `f` returns [`ControlFlow::Break`] (the rest
+    /// stays for the next call); returns how many were lent.
+    ///
+    /// The cheapest way to consume: a [`RecordView`] borrows the fetched
+    /// bytes, so nothing is allocated or reference-counted per record. Use
+    /// it when each record is handled in the call (parsed, summed, written
+    /// out), and [`RecordView::to_record`] or the [`Stream`] for records
+    /// to keep. Offsets are stored as the stream stores them, a revoke is
+    /// `Err(Error::Revoking(..))` as it is there, and the two may be mixed.
+    ///
+    /// ```no_run
+    /// # async fn run(mut consumer: kafka_tokio::Consumer) -> Result<(), kafka_tokio::Error> {
+    /// use std::ops::ControlFlow;
+    ///
+    /// let mut bytes = 0;
+    /// while bytes < 1 << 20 {
+    ///     consumer
+    ///         .lend(|record| {
+    ///             bytes += record.value.map_or(0, <[u8]>::len);
+    ///             ControlFlow::Continue(())
+    ///         })
+    ///         .await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn lend<F>(&mut self, mut f: F) -> Result<usize, Error>
+    where
+        F: FnMut(RecordView<'_>) -> ControlFlow<()>,
+    {
+        loop {
+            if let Some(tps) = self.lease.take_revoking()? {
+                return Err(Error::Revoking(tps));
+            }
+            let lent = self.lease.lend_records(&mut f)?;
+            if lent > 0 {
+                return Ok(lent);
+            }
+            if self.lease.revoke_pending() {
+                continue;
+            }
+            std::future::poll_fn(|cx| self.poll_pull(cx))
+                .await
+                .unwrap_or(Err(Error::Closed))?;
+        }
+    }
+
+    /// Asks the core for records unless a pull is on its way, and buffers
+    /// what it brings: `None` once the client is closed, an error the pull
+    /// brought otherwise. The pull stays on its way when the caller stops
+    /// waiting.
+    fn poll_pull(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<(), Error>>> {
+        let rx = match &mut self.pending {
+            Some(rx) => rx,
+            None => {
+                let (tx, rx) = oneshot::channel();
+                if self
+                    .lease
+                    .pull(Box::new(move |r| drop(tx.send(r))))
+                    .is_err()
+                {
+                    return Poll::Ready(None);
+                }
+                self.pending.insert(rx)
+            }
+        };
+        let answer = match Pin::new(rx).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(answer) => answer,
+        };
+        self.pending = None;
+        Poll::Ready(answer.ok().map(|answer| self.lease.pulled(answer)))
+    }
+}
+
 impl Stream for Consumer {
     type Item = Result<ConsumerRecord, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Consumer { lease, pending, .. } = &mut *self;
+        let this = &mut *self;
         loop {
             // A revoke waiting for the application comes before records.
-            if lease.revoke_pending() {
-                match lease.take_revoking() {
+            if this.lease.revoke_pending() {
+                match this.lease.take_revoking() {
                     Ok(Some(tps)) => return Poll::Ready(Some(Err(Error::Revoking(tps)))),
                     Ok(None) => {}
                     Err(_) => return Poll::Ready(None),
                 }
             }
-            match lease.next_record() {
+            match this.lease.next_record() {
                 Ok(Some(record)) => return Poll::Ready(Some(Ok(record))),
-                Ok(None) if lease.revoke_pending() => continue,
+                Ok(None) if this.lease.revoke_pending() => continue,
                 Ok(None) => {}
                 Err(_) => return Poll::Ready(None),
             }
-            let rx = match pending {
-                Some(rx) => rx,
-                None => {
-                    let (tx, rx) = oneshot::channel();
-                    if lease.pull(Box::new(move |r| drop(tx.send(r)))).is_err() {
-                        return Poll::Ready(None);
-                    }
-                    pending.insert(rx)
-                }
-            };
-            let answer = match Pin::new(rx).poll(cx) {
+            match this.poll_pull(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(answer)) => answer,
-                Poll::Ready(Err(_)) => return Poll::Ready(None),
-            };
-            *pending = None;
-            if let Err(e) = lease.pulled(answer) {
-                return Poll::Ready(Some(Err(e)));
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(()))) => {}
             }
         }
     }

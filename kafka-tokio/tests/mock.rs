@@ -1013,3 +1013,121 @@ async fn stats_count_what_was_sent_and_arrive_every_interval() {
     })
     .await;
 }
+
+/// Lending hands out what the stream would, in order, without a copy or
+/// a count per record: every record once, breaking leaves the rest for
+/// the next call (or the stream), lent records count as consumed, and a
+/// record that fails to decode ends up as the stream's fetch error.
+#[tokio::test(flavor = "current_thread")]
+async fn lent_records_are_the_streams_records_and_count_as_consumed() {
+    use kafka_tokio::{Compression, ProducerRecord, SeekTo, TopicPartition};
+    use std::ops::ControlFlow;
+    let mock = mock(1);
+    within(async {
+        let bootstrap = BrokerAddr::parse_list(&mock.bootstrap()).unwrap();
+        let client = Client::bootstrap(&mock.bootstrap()).await.unwrap();
+        client.create_topic(NewTopic::new("l", 1, 1)).await.unwrap();
+        let sent = client
+            .producer()
+            .send_batch((0..500).map(|i| {
+                ProducerRecord::new("l")
+                    .with_key(format!("k{i}"))
+                    .with_value(format!("v{i}"))
+                    .with_header("i", Some(i.to_string().into()))
+            }))
+            .await;
+        assert!(sent.iter().all(Result::is_ok));
+        let tp = TopicPartition::new("l", 0);
+        let mut consumer = client.consumer().unwrap();
+        consumer.assign([tp.clone()]).await.unwrap();
+        consumer.seek(tp.clone(), SeekTo::Earliest).await.unwrap();
+
+        // Stop after 10, then take one from the stream, then lend the rest.
+        let mut got = Vec::new();
+        let lent = consumer
+            .lend(|r| {
+                got.push(r.to_record());
+                if got.len() == 10 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(lent, 10);
+        assert_eq!(consumer.consumed(&tp).await.unwrap().unwrap().offset, 10);
+        got.push(next_record(&mut consumer).await.unwrap().unwrap());
+        while got.len() < 500 {
+            let before = got.len();
+            let lent = consumer
+                .lend(|r| {
+                    assert_eq!((r.topic, r.partition), ("l", 0));
+                    let i = r.offset.to_string();
+                    assert_eq!(r.key, Some(format!("k{i}").as_bytes()));
+                    assert_eq!(r.headers.last("i"), Some(Some(i.as_bytes())));
+                    got.push(r.to_record());
+                    ControlFlow::Continue(())
+                })
+                .await
+                .unwrap();
+            assert_eq!(lent, got.len() - before);
+        }
+        let offsets: Vec<i64> = got.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..500).collect::<Vec<_>>());
+        assert_eq!(
+            got[499].value.as_deref(),
+            Some(&b"v499"[..]),
+            "the owned copy keeps the value"
+        );
+        assert_eq!(consumer.consumed(&tp).await.unwrap().unwrap().offset, 500);
+        drop(consumer);
+
+        // Damaged data: the records before it are lent, then the fetch
+        // error names the bad record.
+        let mut packed = Config::new(bootstrap.clone());
+        packed.producer.compression = Compression::Lz4;
+        packed.producer.linger = Duration::from_millis(200);
+        let packed = Client::connect(packed).await.unwrap();
+        let producer = packed.producer();
+        let mut acks = Vec::new();
+        for _ in 0..50 {
+            let record = ProducerRecord::new("l").with_value(vec![b'z'; 1000]);
+            acks.push(producer.send(record).await.unwrap());
+        }
+        producer.flush().await.unwrap();
+        for ack in acks {
+            ack.await.unwrap();
+        }
+        let mut small = Config::new(bootstrap);
+        small.consumer.max_decompressed_size = 4096;
+        let reader = Client::connect(small).await.unwrap();
+        let mut consumer = reader.consumer().unwrap();
+        consumer.assign([tp.clone()]).await.unwrap();
+        consumer
+            .seek(tp.clone(), SeekTo::Offset(495))
+            .await
+            .unwrap();
+        let mut offsets = Vec::new();
+        let err = loop {
+            match consumer
+                .lend(|r| {
+                    offsets.push(r.offset);
+                    ControlFlow::Continue(())
+                })
+                .await
+            {
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(offsets, [495, 496, 497, 498, 499]);
+        match err {
+            Error::Fetch {
+                partition, offset, ..
+            } => assert_eq!((partition, offset), (tp, 500)),
+            other => panic!("expected a fetch error, got {other:?}"),
+        }
+    })
+    .await;
+}

@@ -59,7 +59,7 @@ pub use control::{encode_control_batch, ControlRecord, ControlRecordType, EndTxn
 pub use legacy::{encode_legacy, LegacyOptions};
 pub use records::{
     HeaderIter, HeaderRefIter, Headers, HeadersRef, Record, RecordData, RecordRef, RecordRefs,
-    Records, SharedRecord, SharedRecords,
+    Records, RefsPosition, SharedRecord, SharedRecords,
 };
 
 #[cfg(doc)]

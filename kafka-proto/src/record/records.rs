@@ -697,10 +697,7 @@ impl RecordRef<'_> {
             timestamp: self.timestamp,
             key: self.key.map(Bytes::copy_from_slice),
             value: self.value.map(Bytes::copy_from_slice),
-            headers: Headers::from_wire(
-                Bytes::copy_from_slice(self.headers.data),
-                self.headers.count,
-            ),
+            headers: self.headers.to_headers(),
         }
     }
 }
@@ -743,6 +740,11 @@ impl<'a> HeadersRef<'a> {
         self.count == 0
     }
 
+    /// An owned copy.
+    pub fn to_headers(&self) -> Headers {
+        Headers::from_wire(Bytes::copy_from_slice(self.data), self.count)
+    }
+
     /// Iterates `(key, value)` pairs in wire order.
     pub fn iter(&self) -> HeaderRefIter<'a> {
         HeaderRefIter {
@@ -759,6 +761,15 @@ impl<'a> HeadersRef<'a> {
             .filter(|(k, _)| *k == key)
             .map(|(_, v)| v)
             .last()
+    }
+}
+
+impl<'a> From<&'a Headers> for HeadersRef<'a> {
+    fn from(headers: &'a Headers) -> Self {
+        HeadersRef {
+            data: headers.as_wire_bytes(),
+            count: u32::try_from(headers.len()).unwrap_or(u32::MAX),
+        }
     }
 }
 
@@ -994,6 +1005,33 @@ impl RecordData {
         }
     }
 
+    /// Resumes an iteration of this data where [`RecordRefs::position`]
+    /// said it stood, so a caller can stop after any record, let go of the
+    /// borrow and go on later without parsing the records before again.
+    ///
+    /// A position taken from another `RecordData` yields an error or
+    /// nothing, never a panic.
+    pub fn iter_at(&self, at: RefsPosition) -> RecordRefs<'_> {
+        let mut refs = self.iter();
+        match &mut refs.inner {
+            _ if at.done => refs.inner = RefsInner::Done,
+            RefsInner::V2 {
+                data, pos, left, ..
+            } => {
+                *pos = at.pos.min(data.len());
+                *left = at.left;
+            }
+            RefsInner::Legacy { records, .. } => {
+                let skip = records.len().saturating_sub(at.left as usize);
+                if skip > 0 {
+                    records.nth(skip - 1);
+                }
+            }
+            RefsInner::Done => {}
+        }
+        refs
+    }
+
     /// Iterates the records by reference. The first error ends the iteration.
     #[inline]
     pub fn iter(&self) -> RecordRefs<'_> {
@@ -1065,6 +1103,37 @@ enum RefsInner<'a> {
         error: Option<&'a DecodeError>,
     },
     Done,
+}
+
+/// Where a [`RecordRefs`] stands: see [`RecordData::iter_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefsPosition {
+    pos: usize,
+    left: u32,
+    done: bool,
+}
+
+impl RecordRefs<'_> {
+    /// Where the iteration stands, to resume it with [`RecordData::iter_at`].
+    pub fn position(&self) -> RefsPosition {
+        match &self.inner {
+            RefsInner::V2 { pos, left, .. } => RefsPosition {
+                pos: *pos,
+                left: *left,
+                done: false,
+            },
+            RefsInner::Legacy { records, .. } => RefsPosition {
+                pos: 0,
+                left: u32::try_from(records.len()).unwrap_or(u32::MAX),
+                done: false,
+            },
+            RefsInner::Done => RefsPosition {
+                pos: 0,
+                left: 0,
+                done: true,
+            },
+        }
+    }
 }
 
 impl<'a> Iterator for RecordRefs<'a> {
@@ -1278,6 +1347,68 @@ mod shared_tests {
                 assert_eq!(s, r);
             }
         }
+    }
+
+    /// Iterates `data` stopping after every `step` records and resuming
+    /// from the position, collecting what it yields (errors as strings).
+    fn resumed(data: &RecordData, step: usize) -> Vec<Result<Record, String>> {
+        let mut out = Vec::new();
+        let mut at = data.iter().position();
+        loop {
+            let mut refs = data.iter_at(at);
+            let before = out.len();
+            for r in refs.by_ref().take(step) {
+                out.push(r.map(|r| r.to_record()).map_err(|e| e.to_string()));
+            }
+            if out.len() == before {
+                return out;
+            }
+            at = refs.position();
+        }
+    }
+
+    #[test]
+    fn record_refs_resume_where_they_stopped() {
+        let records = sample();
+        for compression in [Compression::None, Compression::Zstd] {
+            let data = batch_of(&records, compression).records_ref().unwrap();
+            for step in [1, 2, 7, 299, 300, 1000] {
+                let got = resumed(&data, step);
+                assert_eq!(got.len(), records.len());
+                for (g, r) in got.iter().zip(&records) {
+                    assert_eq!(g.as_ref().unwrap(), r);
+                }
+            }
+        }
+        let (records, sets) = legacy_sets();
+        for (_, set) in sets {
+            let mut got = Vec::new();
+            for batch in Batches::new(set) {
+                got.extend(resumed(&batch.unwrap().records_ref().unwrap(), 3));
+            }
+            assert_eq!(got.len(), records.len());
+            assert!(got.iter().zip(&records).all(|(g, r)| g.as_ref() == Ok(r)));
+        }
+        // Damaged data: resuming yields what one pass yields, error included.
+        let wire = encode(&records, &BatchOptions::default()).unwrap();
+        for cut in [1usize, 3, 500] {
+            let data = RecordData::v2(wire.slice(61..wire.len() - cut), 300, 0, 0, None);
+            let once: Vec<_> = data
+                .iter()
+                .map(|r| r.map(|r| r.to_record()).map_err(|e| e.to_string()))
+                .collect();
+            assert!(once.last().unwrap().is_err());
+            for step in [1, 5] {
+                assert_eq!(resumed(&data, step), once);
+            }
+        }
+        // A position from other data neither panics nor invents records.
+        let small = RecordData::v2(wire.slice(61..100), 300, 0, 0, None);
+        let big = batch_of(&records, Compression::None).records_ref().unwrap();
+        let mut far = big.iter();
+        far.nth(250);
+        let yielded: Vec<_> = small.iter_at(far.position()).collect();
+        assert!(yielded.len() <= 1 && yielded.iter().all(Result::is_err));
     }
 
     /// True when `b` points into `part`'s memory: shared, not copied.

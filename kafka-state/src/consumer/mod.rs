@@ -137,7 +137,7 @@ use tracing::debug;
 
 pub use config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 pub use handle::Consumer;
-pub use records::{ConsumerRecord, FetchedRecords, IntoRecords, RecordIter};
+pub use records::{ConsumerRecord, FetchedRecords, IntoRecords, Lent, RecordIter, RecordView};
 
 use crate::error::{Misuse, RequestError};
 use crate::metadata::{ClusterMetadata, MetadataState};

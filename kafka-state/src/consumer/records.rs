@@ -4,12 +4,15 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_proto::messages::fetch_response::AbortedTransaction;
-use kafka_proto::record::{Batches, ControlRecord, DecodeOptions, Headers, Records, TimestampType};
+use kafka_proto::record::{
+    Batches, ControlRecord, DecodeOptions, Headers, HeadersRef, RecordData, Records, RefsPosition,
+    TimestampType,
+};
 use kafka_proto::DecodeError;
 
 use crate::TopicPartition;
@@ -343,17 +346,43 @@ impl Iterator for IntoRecords {
     }
 }
 
+impl IntoRecords {
+    /// Lends the records not yet yielded to `f`, in order, until they end
+    /// or `f` returns [`ControlFlow::Break`]. Nothing is allocated or
+    /// reference-counted per record, which makes this the cheapest way to
+    /// handle records that need not outlive the call. Lending and
+    /// [`next`](Iterator::next) may be mixed: each goes on where the other
+    /// stopped.
+    pub fn lend<F>(&mut self, mut f: F) -> Lent
+    where
+        F: FnMut(RecordView<'_>) -> ControlFlow<()>,
+    {
+        self.cursor.lend(&self.records, &mut f)
+    }
+}
+
 /// Where an iteration is: which visible range, which batch, which record.
 #[derive(Debug, Default)]
 struct Cursor {
     range: usize,
     batches: Option<Batches>,
+    /// The batch entered by the owning iteration.
     records: Option<(Records, TimestampType, Option<i32>)>,
+    /// The batch entered by the lending iteration, and where it stands.
+    lent: Option<LentBatch>,
     done: bool,
     /// The offset after the last record yielded, or the base offset of a
     /// v2 batch entered since (legacy wrappers name their last offset, so
     /// theirs is not used).
     resume: Option<i64>,
+}
+
+#[derive(Debug)]
+struct LentBatch {
+    data: RecordData,
+    at: RefsPosition,
+    timestamp_type: TimestampType,
+    leader_epoch: Option<i32>,
 }
 
 impl Cursor {
@@ -388,6 +417,133 @@ impl Cursor {
                     None => self.records = None,
                 }
             }
+            if let Some(lent) = &mut self.lent {
+                // The lending iteration stopped inside this batch: go on
+                // from there, with records that share its bytes.
+                let mut refs = lent.data.iter_at(lent.at);
+                let next = refs.find(|r| r.as_ref().map_or(true, |r| r.offset >= fr.start_offset));
+                lent.at = refs.position();
+                match next {
+                    Some(Ok(r)) => {
+                        self.resume = Some(r.offset.saturating_add(1));
+                        let r = lent.data.keep(&r);
+                        return Some(Ok(ConsumerRecord {
+                            topic: fr.topic.clone(),
+                            partition: fr.partition.partition,
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                            timestamp_type: lent.timestamp_type,
+                            leader_epoch: lent.leader_epoch,
+                            key: r.key,
+                            value: r.value,
+                            headers: r.headers,
+                        }));
+                    }
+                    Some(Err(e)) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                    None => self.lent = None,
+                }
+            }
+            if let Err(e) = self.enter(fr, false) {
+                return Some(Err(e));
+            }
+        }
+        None
+    }
+
+    /// Lends records to `f` until they end, `f` breaks or one fails to
+    /// decode.
+    fn lend<F>(&mut self, fr: &FetchedRecords, f: &mut F) -> Lent
+    where
+        F: FnMut(RecordView<'_>) -> ControlFlow<()>,
+    {
+        while !self.done {
+            if let Some((records, timestamp_type, leader_epoch)) = &mut self.records {
+                // The owning iteration stopped inside this batch.
+                match records.next() {
+                    Some(Ok(r)) if r.offset < fr.start_offset => {}
+                    Some(Ok(r)) => {
+                        self.resume = Some(r.offset.saturating_add(1));
+                        let view = RecordView {
+                            topic: &fr.topic,
+                            partition: fr.partition.partition,
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                            timestamp_type: *timestamp_type,
+                            leader_epoch: *leader_epoch,
+                            key: r.key.as_deref(),
+                            value: r.value.as_deref(),
+                            headers: HeadersRef::from(&r.headers),
+                        };
+                        if f(view).is_break() {
+                            return Lent::Stopped;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        self.done = true;
+                        return Lent::Failed(e);
+                    }
+                    None => self.records = None,
+                }
+                continue;
+            }
+            if let Some(lent) = &mut self.lent {
+                let mut refs = lent.data.iter_at(lent.at);
+                let mut stopped = false;
+                let mut failed = None;
+                let mut resume = self.resume;
+                for r in refs.by_ref() {
+                    match r {
+                        Ok(r) if r.offset < fr.start_offset => {}
+                        Ok(r) => {
+                            resume = Some(r.offset.saturating_add(1));
+                            let view = RecordView {
+                                topic: &fr.topic,
+                                partition: fr.partition.partition,
+                                offset: r.offset,
+                                timestamp: r.timestamp,
+                                timestamp_type: lent.timestamp_type,
+                                leader_epoch: lent.leader_epoch,
+                                key: r.key,
+                                value: r.value,
+                                headers: r.headers,
+                            };
+                            if f(view).is_break() {
+                                stopped = true;
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                lent.at = refs.position();
+                self.resume = resume;
+                if let Some(e) = failed {
+                    self.done = true;
+                    return Lent::Failed(e);
+                }
+                if stopped {
+                    return Lent::Stopped;
+                }
+                self.lent = None;
+                continue;
+            }
+            if let Err(e) = self.enter(fr, true) {
+                return Lent::Failed(e);
+            }
+        }
+        Lent::End
+    }
+
+    /// Enters the next visible batch, for the owning iteration or (with
+    /// `lend`) the lending one; sets `done` when there is none.
+    fn enter(&mut self, fr: &FetchedRecords, lend: bool) -> Result<(), DecodeError> {
+        loop {
             if let Some(batches) = &mut self.batches {
                 match batches.next() {
                     Some(Ok(batch)) => {
@@ -396,27 +552,38 @@ impl Cursor {
                             self.resume =
                                 Some(self.resume.map_or(h.base_offset, |r| r.max(h.base_offset)));
                         }
-                        let epoch =
+                        let leader_epoch =
                             (h.partition_leader_epoch >= 0).then_some(h.partition_leader_epoch);
-                        match batch.records() {
-                            Ok(r) => self.records = Some((r, h.timestamp_type(), epoch)),
-                            Err(e) => {
-                                self.done = true;
-                                return Some(Err(e));
-                            }
+                        let timestamp_type = h.timestamp_type();
+                        let entered = if lend {
+                            batch.records_ref().map(|data| {
+                                self.lent = Some(LentBatch {
+                                    at: data.iter().position(),
+                                    data,
+                                    timestamp_type,
+                                    leader_epoch,
+                                });
+                            })
+                        } else {
+                            batch.records().map(|r| {
+                                self.records = Some((r, timestamp_type, leader_epoch));
+                            })
+                        };
+                        if entered.is_err() {
+                            self.done = true;
                         }
-                        continue;
+                        return entered;
                     }
                     Some(Err(e)) => {
                         self.done = true;
-                        return Some(Err(e));
+                        return Err(e);
                     }
                     None => self.batches = None,
                 }
             }
             let Some(range) = fr.visible.get(self.range) else {
                 self.done = true;
-                break;
+                return Ok(());
             };
             self.range += 1;
             // CRCs were checked when the data arrived.
@@ -430,8 +597,65 @@ impl Cursor {
                 .map(|_| fr.data.slice(range.clone()));
             self.batches = slice.map(|s| Batches::with_options(s, options));
         }
-        None
     }
+}
+
+/// A record lent for processing in place: the fields of a
+/// [`ConsumerRecord`], borrowed from the fetched bytes. Lending one takes
+/// no reference count and allocates nothing; see [`IntoRecords::lend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordView<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition index.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// Milliseconds since the Unix epoch; what it means depends on
+    /// `timestamp_type`.
+    pub timestamp: i64,
+    /// Create time or log-append time.
+    pub timestamp_type: TimestampType,
+    /// The leader epoch the broker stamped on the batch, if any.
+    pub leader_epoch: Option<i32>,
+    /// The key; `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` for a null value (a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// The headers, in wire order.
+    pub headers: HeadersRef<'a>,
+}
+
+impl RecordView<'_> {
+    /// An owned copy, for a record to keep past the call it was lent to.
+    pub fn to_record(&self) -> ConsumerRecord {
+        let copy = |b: &[u8]| Bytes::copy_from_slice(b);
+        ConsumerRecord {
+            topic: Arc::from(self.topic),
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            timestamp_type: self.timestamp_type,
+            leader_epoch: self.leader_epoch,
+            key: self.key.map(copy),
+            value: self.value.map(copy),
+            headers: self.headers.to_headers(),
+        }
+    }
+}
+
+/// How [`IntoRecords::lend`] ended.
+#[derive(Debug)]
+pub enum Lent {
+    /// Every record was lent.
+    End,
+    /// The callback broke; the next call goes on after the record it
+    /// broke at.
+    Stopped,
+    /// A record failed to decode, after every good one before it; see
+    /// [`RecordIter`] for what to do with the failure.
+    Failed(DecodeError),
 }
 
 #[cfg(test)]
@@ -731,5 +955,128 @@ mod tests {
             .into();
         let (got, next) = offsets(data, 2, None);
         assert_eq!((got, next), (vec![5, 6], Some(7)));
+    }
+
+    /// Drains `it` by alternating the two ways of taking records: `lend`
+    /// for up to `lent` records, then `next` for one, and so on.
+    fn mixed(mut it: IntoRecords, lent: usize) -> Vec<Result<ConsumerRecord, String>> {
+        let mut out = Vec::new();
+        loop {
+            let mut n = 0;
+            let end = it.lend(|r| {
+                out.push(Ok(r.to_record()));
+                n += 1;
+                if n == lent {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            if let Lent::Failed(e) = end {
+                out.push(Err(e.to_string()));
+            }
+            match it.next() {
+                Some(r) => out.push(r.map_err(|e| e.to_string())),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn lending_yields_what_iterating_yields() {
+        let aborted = [AbortedTransaction::default()
+            .with_producer_id(7)
+            .with_first_offset(4)];
+        let lz4 = |base: i64, n: usize| {
+            let records: Vec<Record> = (0..n as i64)
+                .map(|i| Record {
+                    offset: base + i,
+                    key: Some(Bytes::from(format!("k{}", base + i))),
+                    headers: Headers::from_pairs([("h", Some(&b"x"[..]))]).unwrap(),
+                    ..Record::default()
+                })
+                .collect();
+            let opts = BatchOptions {
+                base_offset: base,
+                compression: kafka_proto::record::Compression::Lz4,
+                ..BatchOptions::default()
+            };
+            encode(records.iter(), &opts).unwrap()
+        };
+        let data: Bytes = [
+            batch(0, 4, -1, false),
+            batch(4, 3, 7, true),
+            marker(7, 7, false),
+            lz4(8, 6),
+            batch(14, 5, -1, false),
+        ]
+        .concat()
+        .into();
+        for start in [0, 2, 9] {
+            let s = scan(&data, start, Some(&aborted), DecodeOptions::default());
+            let next = s.next_offset.unwrap();
+            let fr = FetchedRecords::new(
+                TopicPartition::new("t", 2),
+                &data,
+                &s,
+                start,
+                next,
+                None,
+                1 << 20,
+            );
+            let want: Vec<_> = fr.iter().map(|r| r.map_err(|e| e.to_string())).collect();
+            assert!(want.len() >= 10);
+            let mut all = Vec::new();
+            assert!(matches!(
+                fr.clone().into_iter().lend(|r| {
+                    all.push(Ok(r.to_record()));
+                    ControlFlow::Continue(())
+                }),
+                Lent::End
+            ));
+            assert_eq!(all, want, "start {start}");
+            for step in [1, 2, 3, 5] {
+                assert_eq!(
+                    mixed(fr.clone().into_iter(), step),
+                    want,
+                    "start {start} step {step}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lending_fails_where_iterating_fails() {
+        let records: Vec<Record> = (0..50)
+            .map(|i| Record {
+                offset: 10 + i,
+                value: Some(Bytes::from(vec![b'z'; 1000])),
+                ..Record::default()
+            })
+            .collect();
+        let opts = BatchOptions {
+            base_offset: 10,
+            compression: kafka_proto::record::Compression::Lz4,
+            ..BatchOptions::default()
+        };
+        let data: Bytes = [
+            batch(0, 3, -1, false),
+            encode(records.iter(), &opts).unwrap(),
+        ]
+        .concat()
+        .into();
+        let s = scan(&data, 1, None, DecodeOptions::default());
+        let fr = FetchedRecords::new(TopicPartition::new("t", 0), &data, &s, 1, 60, None, 4096);
+        let mut it = fr.into_iter();
+        let mut seen = Vec::new();
+        let end = it.lend(|r| {
+            seen.push(r.offset);
+            ControlFlow::Continue(())
+        });
+        assert_eq!(seen, [1, 2]);
+        assert!(matches!(end, Lent::Failed(_)));
+        assert_eq!(it.resume_offset(), 10);
+        assert!(it.next().is_none());
+        assert!(matches!(it.lend(|_| ControlFlow::Continue(())), Lent::End));
     }
 }
