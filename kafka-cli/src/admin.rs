@@ -9,6 +9,7 @@ use kafka_tokio::{
     ResourceConfigs, TopicPartition,
 };
 
+use crate::outcome::Failure;
 use crate::table;
 use serde_json::{json, Value};
 
@@ -74,7 +75,7 @@ pub async fn describe(
     let mut described = client
         .describe_configs([resource.clone()], synonyms)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let configs = described
         .pop()
         .ok_or_else(|| format!("{resource}: no answer"))?;
@@ -208,16 +209,16 @@ pub async fn alter(
     resource: ConfigResource,
     ops: Vec<AlterConfigOp>,
     validate_only: bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let mut outcome = client
         .alter_configs([(resource.clone(), ops)], validate_only)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let o = outcome
         .pop()
         .ok_or_else(|| format!("{resource}: no answer"))?;
     if o.error.is_error() {
-        return Err(broker_error(&resource, o.error, &o.message));
+        return Err(Failure::refused(&resource, o.error, &o.message));
     }
     Ok(())
 }
@@ -228,17 +229,17 @@ pub async fn add_partitions(
     topic: &str,
     count: i32,
     validate_only: bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let mut outcome = client
         .create_partitions([NewPartitions::new(topic, count)], validate_only)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let o = outcome
         .pop()
         .ok_or_else(|| format!("topic {topic}: no answer"))?;
     if o.error.is_error() {
         let what = ConfigResource::Topic(topic.to_string());
-        return Err(broker_error(&what, o.error, &o.message));
+        return Err(Failure::refused(&what, o.error, &o.message));
     }
     Ok(())
 }
@@ -263,16 +264,16 @@ pub async fn delete_records(
     topic: &str,
     partition: i32,
     before: i64,
-) -> Result<i64, String> {
+) -> Result<i64, Failure> {
     let tp = TopicPartition::new(topic, partition);
     let done = client
         .delete_records([(tp.clone(), before)].into_iter().collect())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     match done.get(&tp) {
         Some(Ok(low)) => Ok(*low),
-        Some(Err(code)) => Err(format!("{tp}: {code}")),
-        None => Err(format!("{tp}: no answer")),
+        Some(Err(code)) => Err(Failure::refused(&tp, *code, &None)),
+        None => Err(format!("{tp}: no answer").into()),
     }
 }
 
@@ -286,11 +287,11 @@ pub async fn cluster(client: &Client) -> Result<Cluster, String> {
     let cluster = client
         .describe_cluster(false)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let features = client
         .describe_features(cluster.controller)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     Ok(Cluster { cluster, features })
 }
 

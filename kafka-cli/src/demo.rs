@@ -23,11 +23,11 @@ pub async fn run(messages: u64) -> Result<(), String> {
         kafka_tokio::BrokerAddr::parse_list(&mock.bootstrap()).map_err(|e| e.to_string())?,
     );
     config.api_timeout = Duration::from_secs(30);
-    let client = Client::connect(config).await.map_err(|e| e.to_string())?;
+    let client = Client::connect(config).await.map_err(crate::error_line)?;
     client
         .create_topic(NewTopic::new(TOPIC, PARTITIONS, 1))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
 
     // Produce: pipelined sends, then every report.
     let value = bytes::Bytes::from(vec![b'x'; VALUE_SIZE]);
@@ -38,32 +38,32 @@ pub async fn run(messages: u64) -> Result<(), String> {
         let record = ProducerRecord::new(TOPIC)
             .with_key(i.to_string())
             .with_value(value.clone());
-        pending.push_back(producer.send(record).await.map_err(|e| e.to_string())?);
+        pending.push_back(producer.send(record).await.map_err(crate::error_line)?);
         if pending.len() >= 50_000 {
             if let Some(d) = pending.pop_front() {
-                d.await.map_err(|e| e.to_string())?;
+                d.await.map_err(crate::error_line)?;
             }
         }
     }
     for d in pending {
-        d.await.map_err(|e| e.to_string())?;
+        d.await.map_err(crate::error_line)?;
     }
     report("produced", messages, started.elapsed());
 
     // Consume everything back from the beginning.
-    let mut consumer = client.consumer().map_err(|e| e.to_string())?;
+    let mut consumer = client.consumer().map_err(crate::error_line)?;
     let tps: Vec<TopicPartition> = (0..PARTITIONS)
         .map(|p| TopicPartition::new(TOPIC, p))
         .collect();
     consumer
         .assign(tps.clone())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     for tp in tps {
         consumer
             .seek(tp, SeekTo::Earliest)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(crate::error_line)?;
     }
     let started = Instant::now();
     let mut got = 0u64;
@@ -87,7 +87,7 @@ pub async fn run(messages: u64) -> Result<(), String> {
         kafka_tokio::BrokerAddr::parse_list(&mock.bootstrap()).map_err(|e| e.to_string())?,
     );
     config.producer.linger = Duration::ZERO;
-    let client = Client::connect(config).await.map_err(|e| e.to_string())?;
+    let client = Client::connect(config).await.map_err(crate::error_line)?;
     let producer = client.producer();
     let mut times = Vec::with_capacity(ROUND_TRIPS);
     for _ in 0..ROUND_TRIPS {
@@ -99,9 +99,9 @@ pub async fn run(messages: u64) -> Result<(), String> {
                     .with_value(value.clone()),
             )
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(crate::error_line)?
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(crate::error_line)?;
         times.push(t.elapsed());
     }
     times.sort();

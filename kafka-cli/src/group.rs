@@ -9,6 +9,8 @@ use kafka_tokio::{
 };
 use serde_json::{json, Value};
 
+use crate::outcome::Failure;
+
 /// One partition of a group's offsets: committed, log end and lag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionLag {
@@ -40,7 +42,7 @@ pub async fn list(
     let listed = client
         .list_groups_matching(states, types)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     for (node, code) in &listed.errors {
         eprintln!("kfk: broker {node} could not list its groups: {code}");
     }
@@ -83,7 +85,7 @@ pub async fn describe_share(client: &Client, group: &str) -> Result<Described, S
     let mut described = client
         .describe_share_groups([group])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let description = described
         .pop()
         .ok_or_else(|| format!("group {group}: no answer"))?;
@@ -94,6 +96,15 @@ pub async fn describe_share(client: &Client, group: &str) -> Result<Described, S
         group: description,
         offsets: Vec::new(),
     })
+}
+
+/// Whether the brokers list `group` as a share group (false where they
+/// cannot filter groups by type).
+async fn is_share_group(client: &Client, group: &str) -> bool {
+    client
+        .list_groups_matching(Vec::<String>::new(), ["share"])
+        .await
+        .is_ok_and(|l| l.groups.iter().any(|g| g.group_id == group))
 }
 
 /// A partition's outcome from its error code.
@@ -107,17 +118,22 @@ pub async fn describe(client: &Client, group: &str) -> Result<Described, String>
     let mut described = client
         .describe_groups([group])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let description = described
         .pop()
         .ok_or_else(|| format!("group {group}: no answer"))?;
     if description.error.is_error() && description.state != "Dead" {
+        // A share group is not a classic or consumer group: where the
+        // brokers list it as a share group, describe it as one.
+        if is_share_group(client, group).await {
+            return describe_share(client, group).await;
+        }
         return Err(format!("group {group}: {}", description.error));
     }
     let committed = client
         .group_offsets(group)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     if committed.error.is_error() {
         return Err(format!("group {group} offsets: {}", committed.error));
     }
@@ -131,7 +147,7 @@ pub async fn describe(client: &Client, group: &str) -> Result<Described, String>
         client
             .offsets(partitions.iter().cloned(), OffsetSpec::Latest)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(crate::error_line)?
     };
     let offsets = partitions
         .into_iter()
@@ -218,6 +234,12 @@ pub fn to_text(d: &Described) -> String {
         .iter()
         .flat_map(|m| m.assignment.iter().map(move |tp| (tp, m)))
         .collect();
+    if d.offsets.is_empty() && !g.members.is_empty() {
+        // No committed offsets (a share group commits none): the members
+        // and what each is assigned.
+        out.push_str(&members_text(&g.members));
+        return out;
+    }
     let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
     let rows: Vec<Vec<String>> = d
         .offsets
@@ -252,16 +274,50 @@ pub fn to_text(d: &Described) -> String {
     out
 }
 
+/// One member per line: id, host, client id, and its assignment as
+/// `topic:0,1` (last, so only a long assignment makes a line long).
+fn members_text(members: &[kafka_tokio::MemberDescription]) -> String {
+    let rows: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| {
+            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for tp in &m.assignment {
+                by_topic.entry(&tp.topic).or_default().push(tp.partition);
+            }
+            let assignment = by_topic
+                .iter()
+                .map(|(t, ps)| format!("{t}:{}", crate::table::ids(ps)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            vec![
+                m.member_id.clone(),
+                m.host.clone(),
+                m.client_id.clone(),
+                if assignment.is_empty() {
+                    "-".into()
+                } else {
+                    assignment
+                },
+            ]
+        })
+        .collect();
+    crate::table::render(&["CONSUMER-ID", "HOST", "CLIENT-ID", "ASSIGNMENT"], &rows)
+}
+
 /// Deletes a group.
-pub async fn delete(client: &Client, group: &str) -> Result<(), String> {
+pub async fn delete(client: &Client, group: &str) -> Result<(), Failure> {
     let results = client
         .delete_groups([group])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     match results.iter().find(|(g, _)| g == group) {
-        Some((_, code)) if code.is_error() => Err(format!("cannot delete group {group}: {code}")),
+        Some((_, code)) if code.is_error() => Err(Failure::refused(
+            &format!("cannot delete group {group}"),
+            *code,
+            &None,
+        )),
         Some(_) => Ok(()),
-        None => Err(format!("group {group}: no answer")),
+        None => Err(format!("group {group}: no answer").into()),
     }
 }
 
@@ -297,15 +353,25 @@ impl ResetTo {
     }
 }
 
+/// One partition of a reset: the new offset and, once set, the
+/// broker's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reset {
+    pub partition: TopicPartition,
+    pub offset: i64,
+    pub error: ErrorCode,
+}
+
 /// Computes (and with `execute`, sets) the group's offsets for every
-/// partition of `topic`; returns the plan.
+/// partition of `topic`; returns the plan, each partition with the
+/// broker's answer (`NONE` when not executed).
 pub async fn reset_offsets(
     client: &Client,
     group: &str,
     topic: &str,
     to: ResetTo,
     execute: bool,
-) -> Result<BTreeMap<TopicPartition, i64>, String> {
+) -> Result<Vec<Reset>, String> {
     let md = client
         .metadata([topic])
         .await
@@ -324,14 +390,14 @@ pub async fn reset_offsets(
             let listed = client
                 .offsets(tps.clone(), spec)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::error_line)?;
             // A timestamp past every record resets to the end, as Kafka's
             // own tool does.
             let ends = match to {
                 ResetTo::Timestamp(_) => client
                     .offsets(tps.clone(), OffsetSpec::Latest)
                     .await
-                    .map_err(|e| e.to_string())?,
+                    .map_err(crate::error_line)?,
                 _ => BTreeMap::new(),
             };
             let mut plan = BTreeMap::new();
@@ -351,16 +417,64 @@ pub async fn reset_offsets(
             plan
         }
     };
-    if execute {
-        let results = client
+    let results = if execute {
+        client
             .alter_group_offsets(group, plan.clone())
             .await
-            .map_err(|e| e.to_string())?;
-        if let Some((tp, code)) = results.iter().find(|(_, c)| c.is_error()) {
-            return Err(format!("cannot set {tp} of group {group}: {code}"));
-        }
-    }
-    Ok(plan)
+            .map_err(crate::error_line)?
+    } else {
+        BTreeMap::new()
+    };
+    Ok(plan
+        .into_iter()
+        .map(|(tp, offset)| Reset {
+            error: results.get(&tp).copied().unwrap_or(ErrorCode::None),
+            partition: tp,
+            offset,
+        })
+        .collect())
+}
+
+/// The plan as a table: with `executed`, each partition's result too.
+pub fn resets_text(resets: &[Reset], executed: bool) -> String {
+    let rows: Vec<Vec<String>> = resets
+        .iter()
+        .map(|r| {
+            let mut row = vec![
+                r.partition.topic.clone(),
+                r.partition.partition.to_string(),
+                r.offset.to_string(),
+            ];
+            if executed {
+                row.push(match r.error {
+                    ErrorCode::None => "OK".into(),
+                    e => e.name().to_string(),
+                });
+            }
+            row
+        })
+        .collect();
+    let header: &[&str] = if executed {
+        &["TOPIC", "PARTITION", "NEW-OFFSET", "RESULT"]
+    } else {
+        &["TOPIC", "PARTITION", "NEW-OFFSET"]
+    };
+    crate::table::render(header, &rows)
+}
+
+/// The plan as JSON: whether it was set, and each partition's new
+/// offset and error (null when set, or when not executed).
+pub fn resets_json(group: &str, resets: &[Reset], executed: bool) -> Value {
+    json!({
+        "group": group,
+        "executed": executed,
+        "partitions": resets.iter().map(|r| json!({
+            "topic": r.partition.topic,
+            "partition": r.partition.partition,
+            "offset": r.offset,
+            "error": r.error.is_error().then(|| r.error.name()),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 #[cfg(test)]
