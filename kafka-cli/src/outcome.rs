@@ -21,7 +21,11 @@ pub enum Failure {
 
 impl Failure {
     /// A refusal of `what`: `what: NAME (code): description[: message]`.
-    pub fn refused(what: &dyn std::fmt::Display, code: ErrorCode, message: &Option<String>) -> Self {
+    pub fn refused(
+        what: &dyn std::fmt::Display,
+        code: ErrorCode,
+        message: &Option<String>,
+    ) -> Self {
         let line = match message {
             Some(m) if !m.is_empty() => format!("{what}: {code}: {m}"),
             _ => format!("{what}: {code}"),
@@ -52,10 +56,7 @@ impl From<Failure> for String {
 pub fn with_error(item: Value, code: ErrorCode, message: &Option<String>) -> Value {
     let mut item = item;
     if let Value::Object(fields) = &mut item {
-        fields.insert(
-            "error".into(),
-            json!(code.is_error().then(|| code.name())),
-        );
+        fields.insert("error".into(), json!(code.is_error().then(|| code.name())));
         fields.insert("message".into(), json!(message));
     }
     item

@@ -543,8 +543,8 @@ fn groups_on(b: &str, topic: &str, group: &str, kafka: Option<&KafkaCluster>) {
     assert_eq!(rows, [(0, 6, 6, 0), (1, 4, 4, 0)]);
     let o = reset("@99999999999999", true);
     assert!(
-        words(ok(o)).contains(&row(topic, "0", "6")),
-        "a time past every record is the end"
+        words(ok(o)).contains(&[row(topic, "0", "6"), vec!["OK".into()]].concat()),
+        "a time past every record is the end, set"
     );
 
     let listed: serde_json::Value =
@@ -1295,6 +1295,304 @@ fn acl_user_and_quota_on_the_mock_are_unsupported_in_one_line() {
     );
 }
 
+/// Parses stdout as one JSON value, failing the test with stderr when the
+/// command failed or printed something else.
+fn json_out(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// A refused change with --json: one stderr line naming the error, and
+/// the JSON on stdout naming it too.
+fn refused_json(o: &Output, error: &str) -> serde_json::Value {
+    assert_one_line_failure(o, error);
+    let v: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+    assert_eq!(v[0]["error"], error, "{v}");
+    v
+}
+
+/// Every command that changes the cluster prints, with --json, one JSON
+/// value on stdout (progress and notes stay on stderr): produce a
+/// summary, the others their items, each with the Kafka error's name or
+/// null; a refusal still fails in one line.
+#[test]
+fn changes_print_json_on_the_mock() {
+    let mock = MockCluster::builder().brokers(2).build().unwrap();
+    let b = mock.bootstrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["-b", b.as_str()];
+        all.extend_from_slice(args);
+        kfk(&all)
+    };
+    assert!(run(&["topic", "create", "j", "--partitions", "2"])
+        .status
+        .success());
+
+    let v = json_out(&kfk_stdin(
+        &[
+            "-b", &b, "produce", "-t", "j", "-p", "1", "-K", ":", "--json",
+        ],
+        "k1:abc\nk2:de\n",
+    ));
+    assert_eq!(v["topic"], "j", "{v}");
+    assert_eq!(v["records"], 2, "{v}");
+    assert_eq!(v["bytes"], 9, "{v}");
+    assert_eq!(
+        v["partitions"],
+        serde_json::json!([{"partition": 1, "records": 2, "first_offset": 0, "last_offset": 1}])
+    );
+    assert_eq!(v["errors"], serde_json::json!([]));
+    // A record that cannot be written stops the run: the summary says
+    // which line, and the failure is one line.
+    let o = kfk_stdin(
+        &["-b", &b, "produce", "-t", "j", "-p", "7", "--json"],
+        "x\n",
+    );
+    assert_one_line_failure(&o, "partition 7 does not exist");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["records"], 0, "{v}");
+    assert_eq!(v["errors"][0]["line"], 1, "{v}");
+
+    // consume --json is -f json.
+    let o = run(&["consume", "-t", "j", "-p", "1", "-e", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keys: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["key"].to_string())
+        .collect();
+    assert_eq!(keys, ["\"k1\"", "\"k2\""]);
+
+    let v = json_out(&run(&[
+        "records", "delete", "j", "-p", "1", "--before", "1", "--json",
+    ]));
+    assert_eq!(
+        v,
+        serde_json::json!([{"topic": "j", "partition": 1, "before": 1, "low_watermark": 1,
+            "error": null, "message": null}])
+    );
+    let v = refused_json(
+        &run(&[
+            "delete-records",
+            "-t",
+            "j",
+            "-p",
+            "1",
+            "--before",
+            "9",
+            "--json",
+        ]),
+        "OFFSET_OUT_OF_RANGE",
+    );
+    assert!(v[0]["low_watermark"].is_null(), "{v}");
+
+    let v = json_out(&run(&["partitions", "add", "j", "--total", "3", "--json"]));
+    assert_eq!(v[0]["partitions"], 3, "{v}");
+    assert!(v[0]["error"].is_null(), "{v}");
+    refused_json(
+        &run(&[
+            "topic",
+            "add-partitions",
+            "j",
+            "--partitions",
+            "2",
+            "--json",
+        ]),
+        "INVALID_PARTITIONS",
+    );
+
+    let v = json_out(&run(&[
+        "config",
+        "alter",
+        "topic",
+        "j",
+        "--set",
+        "retention.ms=1000",
+        "--json",
+    ]));
+    assert_eq!(
+        v,
+        serde_json::json!([{"resource": "topic j", "validate_only": false,
+            "error": null, "message": null}])
+    );
+    refused_json(
+        &run(&[
+            "config",
+            "alter",
+            "topic",
+            "j",
+            "--set",
+            "no.such=1",
+            "--json",
+        ]),
+        "INVALID_CONFIG",
+    );
+
+    let v = json_out(&run(&[
+        "group",
+        "reset-offsets",
+        "g",
+        "-t",
+        "j",
+        "--to",
+        "latest",
+        "--json",
+    ]));
+    assert_eq!(v["executed"], false, "{v}");
+    let offsets: Vec<(i64, i64)> = v["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["partition"].as_i64().unwrap(),
+                p["offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(offsets, [(0, 0), (1, 2), (2, 0)], "{v}");
+    let v = json_out(&run(&[
+        "group",
+        "reset-offsets",
+        "g",
+        "-t",
+        "j",
+        "--to",
+        "latest",
+        "--execute",
+        "--json",
+    ]));
+    assert_eq!(v["executed"], true, "{v}");
+    assert!(
+        v["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["error"].is_null()),
+        "{v}"
+    );
+    let text = stdout(&run(&[
+        "group",
+        "reset-offsets",
+        "g",
+        "-t",
+        "j",
+        "--to",
+        "0",
+        "--execute",
+    ]));
+    assert_eq!(
+        rows(&text)[0],
+        ["TOPIC", "PARTITION", "NEW-OFFSET", "RESULT"]
+    );
+    assert!(rows(&text)[1..].iter().all(|r| r[3] == "OK"), "{text}");
+    let v = json_out(&run(&["group", "delete", "g", "--json"]));
+    assert_eq!(
+        v,
+        serde_json::json!([{"group": "g", "error": null, "message": null}])
+    );
+    refused_json(
+        &run(&["group", "delete", "g", "--json"]),
+        "GROUP_ID_NOT_FOUND",
+    );
+
+    // An API the mock does not serve: one line naming it and
+    // UNSUPPORTED_VERSION, and no JSON (nothing reached an item).
+    let o = run(&[
+        "acl",
+        "add",
+        "--resource-type",
+        "topic",
+        "--resource-name",
+        "j",
+        "--principal",
+        "User:a",
+        "--operation",
+        "read",
+        "--json",
+    ]);
+    assert_one_line_failure(&o, "UNSUPPORTED_VERSION");
+    assert!(stderr(&o).contains("CreateAcls"), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    for (args, api) in [
+        (
+            vec![
+                "user",
+                "set-scram",
+                "--user",
+                "u",
+                "--password",
+                "p",
+                "--json",
+            ],
+            "AlterUserScramCredentials",
+        ),
+        (
+            vec![
+                "user",
+                "delete-scram",
+                "--user",
+                "u",
+                "--mechanism",
+                "SCRAM-SHA-256",
+                "--json",
+            ],
+            "AlterUserScramCredentials",
+        ),
+        (
+            vec!["quota", "set", "--user", "u", "--remove", "x", "--json"],
+            "AlterClientQuotas",
+        ),
+    ] {
+        let o = run(&args);
+        assert_one_line_failure(&o, "kfk: UNSUPPORTED_VERSION: broker ");
+        assert!(
+            stderr(&o).contains(&format!("supports no version of {api}")),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(stdout(&o), "");
+    }
+}
+
+/// `kfk mock --json` prints its bootstrap as JSON, for scripts.
+#[test]
+fn mock_prints_its_bootstrap_as_json() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kfk"))
+        .args(["mock", "--port", "0", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("kfk runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let b = v["bootstrap"].as_str().unwrap().to_string();
+    let o = kfk(&["-b", &b, "cluster", "--json"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(json_out(&o)["brokers"].is_array());
+}
+
+/// `group describe --share` asks ShareGroupDescribe, which the mock does
+/// not serve: one line naming the API and UNSUPPORTED_VERSION.
+#[test]
+fn share_group_describe_on_the_mock_is_unsupported_in_one_line() {
+    let mock = MockCluster::builder().build().unwrap();
+    let b = mock.bootstrap();
+    for json in [false, true] {
+        let mut args = vec!["-b", b.as_str(), "group", "describe", "s", "--share"];
+        if json {
+            args.push("--json");
+        }
+        let o = kfk(&args);
+        assert_one_line_failure(&o, "UNSUPPORTED_VERSION");
+        assert!(stderr(&o).contains("ShareGroupDescribe"), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "");
+    }
+}
+
 /// `kfk acl add|list|remove`, `kfk user set-scram|list|delete-scram` and
 /// `kfk quota set|list` as a super user of a cluster with an authorizer;
 /// the user added logs in with kfk.
@@ -1309,7 +1607,8 @@ fn acl_user_and_quota_on_kafka() {
         return;
     };
     let b = kafka.bootstrap_for(kafka_testkit::Listener::Sasl);
-    let run = |args: &[&str]| {
+    // kfk as the super user.
+    let as_admin = |args: &[&str]| {
         let mut all = vec![
             "-b",
             &b,
@@ -1319,10 +1618,12 @@ fn acl_user_and_quota_on_kafka() {
             "admin",
             "--sasl-password",
             "admin-secret",
-            "acl",
         ];
         all.extend_from_slice(args);
-        let o = kfk(&all);
+        kfk(&all)
+    };
+    let run = |args: &[&str]| {
+        let o = as_admin(args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         stdout(&o)
     };
@@ -1338,12 +1639,16 @@ fn acl_user_and_quota_on_kafka() {
         "--operation",
         "write",
     ];
-    let mut add = vec!["add"];
+    let mut add = vec!["acl", "add", "--json"];
     add.extend_from_slice(&acl);
-    run(&add);
+    let added: serde_json::Value = serde_json::from_str(&run(&add)).unwrap();
+    assert_eq!(added[0]["principal"], "User:bob", "{added}");
+    assert_eq!(added[0]["pattern_type"], "PREFIXED", "{added}");
+    assert_eq!(added[0]["operation"], "WRITE", "{added}");
+    assert!(added[0]["error"].is_null(), "{added}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let listed = run(&["list", "--principal", "User:bob", "--json"]);
+        let listed = run(&["acl", "list", "--principal", "User:bob", "--json"]);
         if listed.contains("\"PREFIXED\"") {
             assert!(listed.contains("\"WRITE\""), "{listed}");
             assert!(listed.contains("\"orders\""), "{listed}");
@@ -1355,31 +1660,13 @@ fn acl_user_and_quota_on_kafka() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let mut remove = vec!["remove", "--json"];
+    let mut remove = vec!["acl", "remove", "--json"];
     remove.extend_from_slice(&acl);
     let removed = run(&remove);
     assert!(removed.contains("\"User:bob\""), "{removed}");
 
-    let user = |args: &[&str]| {
-        let mut all = vec!["user"];
-        all.extend_from_slice(args);
-        // `run` prefixes `acl`; users go through kfk directly.
-        let mut full = vec![
-            "-b",
-            &b,
-            "--sasl-mechanism",
-            "SCRAM-SHA-256",
-            "--sasl-username",
-            "admin",
-            "--sasl-password",
-            "admin-secret",
-        ];
-        full.extend_from_slice(&all);
-        let o = kfk(&full);
-        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-        stdout(&o)
-    };
-    user(&[
+    let set: serde_json::Value = serde_json::from_str(&run(&[
+        "user",
         "set-scram",
         "--user",
         "erin",
@@ -1389,8 +1676,16 @@ fn acl_user_and_quota_on_kafka() {
         "4096",
         "--password",
         "erin-secret",
-    ]);
-    let listed = user(&["list", "--user", "erin", "--json"]);
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        set,
+        serde_json::json!([{"user": "erin", "mechanism": "SCRAM-SHA-512", "iterations": 4096,
+            "change": "set", "error": null, "message": null}])
+    );
+    assert!(!set.to_string().contains("erin-secret"));
+    let listed = run(&["user", "list", "--user", "erin", "--json"]);
     assert!(listed.contains("\"SCRAM-SHA-512\""), "{listed}");
     assert!(listed.contains("4096"), "{listed}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -1412,47 +1707,42 @@ fn acl_user_and_quota_on_kafka() {
         assert!(std::time::Instant::now() < deadline, "{}", stderr(&o));
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    user(&[
+    let deleted: serde_json::Value = serde_json::from_str(&run(&[
+        "user",
         "delete-scram",
         "--user",
         "erin",
         "--mechanism",
         "SCRAM-SHA-512",
-    ]);
-    let o = kfk(&[
-        "-b",
-        &b,
-        "--sasl-mechanism",
-        "SCRAM-SHA-256",
-        "--sasl-username",
-        "admin",
-        "--sasl-password",
-        "admin-secret",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(deleted[0]["change"], "delete", "{deleted}");
+    assert!(deleted[0]["error"].is_null(), "{deleted}");
+    assert_one_line_failure(
+        &as_admin(&["user", "list", "--user", "erin"]),
+        "RESOURCE_NOT_FOUND",
+    );
+    // Deleting it again: the JSON names the error, the line too.
+    let o = as_admin(&[
         "user",
-        "list",
+        "delete-scram",
         "--user",
         "erin",
+        "--mechanism",
+        "SCRAM-SHA-512",
+        "--json",
     ]);
     assert_one_line_failure(&o, "RESOURCE_NOT_FOUND");
+    let again: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(again[0]["error"], "RESOURCE_NOT_FOUND", "{again}");
 
     let quota = |args: &[&str]| {
-        let mut full = vec![
-            "-b",
-            &b,
-            "--sasl-mechanism",
-            "SCRAM-SHA-256",
-            "--sasl-username",
-            "admin",
-            "--sasl-password",
-            "admin-secret",
-            "quota",
-        ];
-        full.extend_from_slice(args);
-        let o = kfk(&full);
-        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-        stdout(&o)
+        let mut all = vec!["quota"];
+        all.extend_from_slice(args);
+        run(&all)
     };
-    quota(&[
+    let set: serde_json::Value = serde_json::from_str(&quota(&[
         "set",
         "--user",
         "erin",
@@ -1460,7 +1750,12 @@ fn acl_user_and_quota_on_kafka() {
         "<default>",
         "--set",
         "consumer_byte_rate=2048",
-    ]);
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(set[0]["entity"]["user"], "erin", "{set}");
+    assert!(set[0]["entity"]["client-id"].is_null(), "{set}");
+    assert!(set[0]["error"].is_null(), "{set}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let listed = quota(&["list", "--user", "erin", "--json"]);
