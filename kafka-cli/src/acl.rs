@@ -147,24 +147,25 @@ pub fn to_text(bindings: &[AclBinding]) -> String {
         .map(|b| {
             vec![
                 b.principal.clone(),
+                b.host.clone(),
                 b.permission.name().to_string(),
                 b.operation.name().to_string(),
                 b.resource_type.name().to_string(),
                 b.pattern_type.name().to_string(),
                 b.resource_name.clone(),
-                b.host.clone(),
             ]
         })
         .collect();
+    // The resource's name last: only a long one makes a line long.
     crate::table::render(
         &[
             "PRINCIPAL",
+            "HOST",
             "PERMISSION",
             "OPERATION",
             "RESOURCE-TYPE",
             "PATTERN",
             "RESOURCE",
-            "HOST",
         ],
         &rows,
     )

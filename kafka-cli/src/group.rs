@@ -234,14 +234,8 @@ pub fn to_text(d: &Described) -> String {
         .iter()
         .flat_map(|m| m.assignment.iter().map(move |tp| (tp, m)))
         .collect();
-    if d.offsets.is_empty() && !g.members.is_empty() {
-        // No committed offsets (a share group commits none): the members
-        // and what each is assigned.
-        out.push_str(&members_text(&g.members));
-        return out;
-    }
     let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
-    let rows: Vec<Vec<String>> = d
+    let offsets: Vec<Vec<String>> = d
         .offsets
         .iter()
         .map(|o| {
@@ -252,56 +246,67 @@ pub fn to_text(d: &Described) -> String {
                 show(o.committed),
                 show(o.end),
                 show(o.lag()),
-                m.map_or("-", |m| m.member_id.as_str()).to_string(),
-                m.map_or("-", |m| m.host.as_str()).to_string(),
                 m.map_or("-", |m| m.client_id.as_str()).to_string(),
             ]
         })
         .collect();
-    out.push_str(&crate::table::render(
-        &[
-            "TOPIC",
-            "PARTITION",
-            "CURRENT-OFFSET",
-            "LOG-END-OFFSET",
-            "LAG",
-            "CONSUMER-ID",
-            "HOST",
-            "CLIENT-ID",
-        ],
-        &rows,
-    ));
+    let members: Vec<Vec<String>> = g.members.iter().map(member_row).collect();
+    out.push_str(&tables_text(&offsets, &members));
     out
 }
 
-/// One member per line: id, host, client id, and its assignment as
-/// `topic:0,1` (last, so only a long assignment makes a line long).
-fn members_text(members: &[kafka_tokio::MemberDescription]) -> String {
-    let rows: Vec<Vec<String>> = members
+/// The offsets table (unless there are none but members: a share group
+/// commits no offsets), then the members table (when there are members),
+/// a blank line between.
+fn tables_text(offsets: &[Vec<String>], members: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    if !offsets.is_empty() || members.is_empty() {
+        out.push_str(&crate::table::render(
+            &[
+                "TOPIC",
+                "PARTITION",
+                "COMMITTED",
+                "LOG-END",
+                "LAG",
+                "CLIENT-ID",
+            ],
+            offsets,
+        ));
+    }
+    if !members.is_empty() {
+        if !offsets.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&crate::table::render(
+            &["CLIENT-ID", "HOST", "ASSIGNMENT", "MEMBER-ID"],
+            members,
+        ));
+    }
+    out
+}
+
+/// A member's row: client id, host, its assignment as `topic:0,1`, and
+/// its id last (the long one, so only it makes a line long).
+fn member_row(m: &kafka_tokio::MemberDescription) -> Vec<String> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in &m.assignment {
+        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    let assignment = by_topic
         .iter()
-        .map(|m| {
-            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-            for tp in &m.assignment {
-                by_topic.entry(&tp.topic).or_default().push(tp.partition);
-            }
-            let assignment = by_topic
-                .iter()
-                .map(|(t, ps)| format!("{t}:{}", crate::table::ids(ps)))
-                .collect::<Vec<_>>()
-                .join(" ");
-            vec![
-                m.member_id.clone(),
-                m.host.clone(),
-                m.client_id.clone(),
-                if assignment.is_empty() {
-                    "-".into()
-                } else {
-                    assignment
-                },
-            ]
-        })
-        .collect();
-    crate::table::render(&["CONSUMER-ID", "HOST", "CLIENT-ID", "ASSIGNMENT"], &rows)
+        .map(|(t, ps)| format!("{t}:{}", crate::table::ids(ps)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    vec![
+        m.client_id.clone(),
+        m.host.clone(),
+        if assignment.is_empty() {
+            "-".into()
+        } else {
+            assignment
+        },
+        m.member_id.clone(),
+    ]
 }
 
 /// Deletes a group.
@@ -493,6 +498,40 @@ mod tests {
         assert!(ResetTo::parse("-1").is_err());
         assert!(ResetTo::parse("@soon").is_err());
         assert!(ResetTo::parse("middle").is_err());
+    }
+
+    #[test]
+    fn a_described_group_fits_80_columns_with_members_below_offsets() {
+        let cells = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let offsets = [cells(&[
+            "orders.v2",
+            "0",
+            "1234567890",
+            "1234567990",
+            "100",
+            "rdkafka",
+        ])];
+        let members = [cells(&[
+            "rdkafka",
+            "/192.168.100.200",
+            "orders.v2:0,1",
+            // A KIP-848 member id; a classic one (client id and a UUID)
+            // is longer, and as the last column only it runs past 80.
+            "Xq3vS8uHQ2uYbQ6lUu0hOA",
+        ])];
+        let text = tables_text(&offsets, &members);
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("TOPIC"), "{text}");
+        assert_eq!(lines[2], "");
+        assert!(lines[3].starts_with("CLIENT-ID"), "{text}");
+        assert!(lines[4].ends_with(" Xq3vS8uHQ2uYbQ6lUu0hOA"), "{text}");
+        // A share group (no offsets) shows its members only; a group with
+        // neither, the empty offsets table.
+        let text = tables_text(&[], &members);
+        assert!(text.starts_with("CLIENT-ID"), "{text}");
+        assert_eq!(text.lines().count(), 2);
+        assert!(tables_text(&[], &[]).starts_with("TOPIC"));
     }
 
     #[test]
