@@ -122,12 +122,15 @@ pub async fn describe(client: &Client, group: &str) -> Result<Described, String>
     let description = described
         .pop()
         .ok_or_else(|| format!("group {group}: no answer"))?;
+    // DescribeGroups knows no share group (Kafka calls it dead, or
+    // refuses): where the brokers list it as a share group, describe it
+    // as one.
+    if (description.error.is_error() || description.state == "Dead")
+        && is_share_group(client, group).await
+    {
+        return describe_share(client, group).await;
+    }
     if description.error.is_error() && description.state != "Dead" {
-        // A share group is not a classic or consumer group: where the
-        // brokers list it as a share group, describe it as one.
-        if is_share_group(client, group).await {
-            return describe_share(client, group).await;
-        }
         return Err(format!("group {group}: {}", description.error));
     }
     let committed = client
@@ -297,14 +300,17 @@ fn member_row(m: &kafka_tokio::MemberDescription) -> Vec<String> {
         .map(|(t, ps)| format!("{t}:{}", crate::table::ids(ps)))
         .collect::<Vec<_>>()
         .join(" ");
-    vec![
-        m.client_id.clone(),
-        m.host.clone(),
-        if assignment.is_empty() {
-            "-".into()
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
         } else {
-            assignment
-        },
+            s.to_string()
+        }
+    };
+    vec![
+        or_dash(&m.client_id),
+        or_dash(&m.host),
+        or_dash(&assignment),
         m.member_id.clone(),
     ]
 }

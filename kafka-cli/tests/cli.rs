@@ -1593,6 +1593,83 @@ fn share_group_describe_on_the_mock_is_unsupported_in_one_line() {
     }
 }
 
+/// A share group on Kafka (joined by one raw ShareGroupHeartbeat at its
+/// coordinator: kfk has no share consumer): `group describe --share`
+/// shows it as a table and as JSON, and `group describe` without
+/// --share finds it is one.
+#[test]
+fn share_group_describe_on_kafka() {
+    use kafka_proto::messages::{FindCoordinatorRequest, ShareGroupHeartbeatRequest};
+    use kafka_proto::ResponseBody;
+    use kafka_testkit::kafka::{request_once, Listener};
+    let Some(kafka) = KafkaCluster::shared() else {
+        return;
+    };
+    let b = kafka.bootstrap();
+    let topic = format!("shared-{}", std::process::id());
+    let group = format!("kfk-share-{}", std::process::id());
+    let o = kfk(&["-b", &b, "topic", "create", &topic]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let any = kafka.addr(kafka.node_ids()[0], Listener::Plaintext);
+    let member = "a2ZrLXNoYXJlLW1lbWJlcg";
+    // A fresh cluster has no coordinator until its offsets topic is up,
+    // and the one named may not have loaded the group yet.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let find = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![group.clone()]);
+        let ResponseBody::FindCoordinator(found) = request_once(any, find.into(), 6).unwrap()
+        else {
+            panic!("not a FindCoordinator response")
+        };
+        let c = &found.coordinators[0];
+        if c.error_code == 0 && c.node_id >= 0 {
+            let at = kafka.addr(c.node_id, Listener::Plaintext);
+            let join = ShareGroupHeartbeatRequest::default()
+                .with_group_id(group.clone())
+                .with_member_id(member.into())
+                .with_member_epoch(0)
+                .with_subscribed_topic_names(Some(vec![topic.clone()]));
+            let ResponseBody::ShareGroupHeartbeat(joined) =
+                request_once(at, join.into(), 1).unwrap()
+            else {
+                panic!("not a ShareGroupHeartbeat response")
+            };
+            if joined.error_code == 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{joined:?}");
+        }
+        assert!(std::time::Instant::now() < deadline, "{found:?}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
+    let v = json_out(&kfk(&[
+        "-b", &b, "group", "describe", &group, "--share", "--json",
+    ]));
+    assert_eq!(v["group"], group.as_str(), "{v}");
+    assert_eq!(v["protocol"], "share", "{v}");
+    assert_eq!(v["members"][0]["member_id"], member, "{v}");
+    assert_eq!(v["offsets"], serde_json::json!([]), "{v}");
+    for args in [vec!["--share"], vec![]] {
+        let mut all = vec!["-b", b.as_str(), "group", "describe", group.as_str()];
+        all.extend(args);
+        let o = kfk(&all);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = stdout(&o);
+        let lines = rows(&text);
+        assert_eq!(lines[0][..2], ["group", group.as_str()], "{text}");
+        assert_eq!(
+            lines[1],
+            ["CLIENT-ID", "HOST", "ASSIGNMENT", "MEMBER-ID"],
+            "{text}"
+        );
+        assert_eq!(lines[2].last(), Some(&member), "{text}");
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+    }
+}
+
 /// `kfk acl add|list|remove`, `kfk user set-scram|list|delete-scram` and
 /// `kfk quota set|list` as a super user of a cluster with an authorizer;
 /// the user added logs in with kfk.
