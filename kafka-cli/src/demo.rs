@@ -11,14 +11,19 @@ const VALUE_SIZE: usize = 100;
 /// Sequential send-and-wait round trips timed for the latency figures.
 const ROUND_TRIPS: usize = 1_000;
 
-/// Runs the demo and prints what it measured.
-pub async fn run(messages: u64) -> Result<(), String> {
+/// Runs the demo and prints what it measured: as text, or with `json`
+/// one object (`bootstrap`, `produced` and `consumed` as `{records,
+/// seconds, records_per_sec, mb_per_sec}`, `round_trip` as `{count,
+/// p50_us, p99_us}`).
+pub async fn run(messages: u64, json: bool) -> Result<(), String> {
     let mock = kafka_mock::MockCluster::builder()
         .brokers(3)
         .port(0)
         .build()
         .map_err(|e| format!("cannot start the mock cluster: {e}"))?;
-    println!("mock cluster: 3 brokers at {}", mock.bootstrap());
+    if !json {
+        println!("mock cluster: 3 brokers at {}", mock.bootstrap());
+    }
     let mut config = Config::new(
         kafka_tokio::BrokerAddr::parse_list(&mock.bootstrap()).map_err(|e| e.to_string())?,
     );
@@ -48,7 +53,7 @@ pub async fn run(messages: u64) -> Result<(), String> {
     for d in pending {
         d.await.map_err(crate::error_line)?;
     }
-    report("produced", messages, started.elapsed());
+    let produced = report("produced", messages, started.elapsed(), json);
 
     // Consume everything back from the beginning.
     let mut consumer = client.consumer().map_err(crate::error_line)?;
@@ -77,7 +82,7 @@ pub async fn run(messages: u64) -> Result<(), String> {
             None => return Err("the consumer stopped".into()),
         }
     }
-    report("consumed", got, started.elapsed());
+    let consumed = report("consumed", got, started.elapsed(), json);
 
     // Round trips: one record at a time, each waiting for its ack, on a
     // client that does not linger (waiting for more records is pointless
@@ -106,23 +111,47 @@ pub async fn run(messages: u64) -> Result<(), String> {
     }
     times.sort();
     let pct = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
-    println!(
-        "round trip (send, wait for ack; linger 0), {ROUND_TRIPS} times: p50 {:?}, p99 {:?}",
-        pct(50),
-        pct(99)
-    );
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bootstrap": mock.bootstrap(),
+                "produced": produced,
+                "consumed": consumed,
+                "round_trip": {
+                    "count": ROUND_TRIPS,
+                    "p50_us": pct(50).as_micros() as u64,
+                    "p99_us": pct(99).as_micros() as u64,
+                },
+            })
+        );
+    } else {
+        println!(
+            "round trip (send, wait for ack; linger 0), {ROUND_TRIPS} times: p50 {:?}, p99 {:?}",
+            pct(50),
+            pct(99)
+        );
+    }
     client.close().await;
     Ok(())
 }
 
-fn report(what: &str, n: u64, took: Duration) {
+/// Prints one phase's figures (unless `json`) and returns them as JSON.
+fn report(what: &str, n: u64, took: Duration, json: bool) -> serde_json::Value {
     let secs = took.as_secs_f64().max(1e-9);
-    println!(
-        "{what} {n} records of {VALUE_SIZE} bytes in {:.2} s: {:.0} msgs/s, {:.1} MB/s",
-        secs,
-        n as f64 / secs,
-        (n as f64 * VALUE_SIZE as f64) / secs / 1e6
-    );
+    let rate = n as f64 / secs;
+    let mb = (n as f64 * VALUE_SIZE as f64) / secs / 1e6;
+    if !json {
+        println!(
+            "{what} {n} records of {VALUE_SIZE} bytes in {secs:.2} s: {rate:.0} msgs/s, {mb:.1} MB/s"
+        );
+    }
+    serde_json::json!({
+        "records": n,
+        "seconds": secs,
+        "records_per_sec": rate,
+        "mb_per_sec": mb,
+    })
 }
 
 async fn next_record(

@@ -340,6 +340,9 @@ enum Command {
         /// How many records.
         #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
         messages: u64,
+        /// Print one JSON object of the figures instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the in-process mock cluster on 127.0.0.1 until interrupted.
     Mock {
@@ -1909,7 +1912,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             client.close().await;
         }
-        Command::Demo { messages } => demo::run(*messages).await?,
+        Command::Demo { messages, json } => demo::run(*messages, *json).await?,
         Command::Mock {
             brokers,
             port,

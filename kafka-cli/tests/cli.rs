@@ -22,6 +22,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The stdout of a command that must succeed (else the test fails with
+/// its stderr).
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
 /// A table's lines split into their cells (the header first).
 fn rows(text: &str) -> Vec<Vec<&str>> {
     text.lines()
@@ -274,6 +281,18 @@ fn demo_produces_and_consumes_on_the_embedded_mock() {
     assert!(text.contains("produced 2000 records"), "{text}");
     assert!(text.contains("consumed 2000 records"), "{text}");
     assert!(text.contains("round trip"), "{text}");
+    let v = json_out(&kfk(&["demo", "--messages", "500", "--json"]));
+    assert_eq!(v["produced"]["records"], 500, "{v}");
+    assert_eq!(v["consumed"]["records"], 500, "{v}");
+    assert!(
+        v["produced"]["records_per_sec"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
+    assert_eq!(v["round_trip"]["count"], 1000, "{v}");
+    assert!(
+        v["round_trip"]["p99_us"].as_u64() >= v["round_trip"]["p50_us"].as_u64(),
+        "{v}"
+    );
 }
 
 #[test]
@@ -440,10 +459,6 @@ fn described(b: &str, group: &str) -> (serde_json::Value, Vec<(i64, i64, i64, i6
 }
 
 fn groups_on(b: &str, topic: &str, group: &str, kafka: Option<&KafkaCluster>) {
-    let ok = |o: Output| {
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
-    };
     ok(kfk(&[
         "-b",
         b,
@@ -1934,10 +1949,6 @@ fn stats_interval_prints_json_snapshots_to_stderr() {
 fn replica_txn_and_feature_commands_on_the_mock() {
     let mock = MockCluster::builder().brokers(2).build().unwrap();
     let b = mock.bootstrap();
-    let ok = |o: Output| {
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
-    };
     ok(kfk(&[
         "-b",
         &b,
@@ -2196,10 +2207,6 @@ fn replica_txn_and_feature_commands_on_kafka() {
     };
     let b = kafka.bootstrap();
     let topic = format!("moves-{}", std::process::id());
-    let ok = |o: Output| {
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
-    };
     ok(kfk(&[
         "-b",
         &b,
