@@ -14,6 +14,13 @@ fn kfk(args: &[&str]) -> Output {
         .expect("kfk runs")
 }
 
+/// kfk with `-b BOOTSTRAP` before `args`.
+fn kfk_at(bootstrap: &str, args: &[&str]) -> Output {
+    let mut all = vec!["-b", bootstrap];
+    all.extend_from_slice(args);
+    kfk(&all)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -1334,11 +1341,7 @@ fn refused_json(o: &Output, error: &str) -> serde_json::Value {
 fn changes_print_json_on_the_mock() {
     let mock = MockCluster::builder().brokers(2).build().unwrap();
     let b = mock.bootstrap();
-    let run = |args: &[&str]| {
-        let mut all = vec!["-b", b.as_str()];
-        all.extend_from_slice(args);
-        kfk(&all)
-    };
+    let run = |args: &[&str]| kfk_at(&b, args);
     assert!(run(&["topic", "create", "j", "--partitions", "2"])
         .status
         .success());
@@ -1367,6 +1370,16 @@ fn changes_print_json_on_the_mock() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["records"], 0, "{v}");
     assert_eq!(v["errors"][0]["line"], 1, "{v}");
+
+    // copy --json: what it copied, once at the end.
+    ok(run(&["topic", "create", "j-copy", "--partitions", "2"]));
+    let v = json_out(&run(&[
+        "copy", "--from", "j", "--to", "j-copy", "-G", "jc", "-e", "--json",
+    ]));
+    assert_eq!(
+        v,
+        serde_json::json!({"from": "j", "to": "j-copy", "group": "jc", "records": 2})
+    );
 
     // consume --json is -f json.
     let o = run(&["consume", "-t", "j", "-p", "1", "-e", "--json"]);
@@ -2118,9 +2131,7 @@ fn replica_txn_and_feature_commands_on_the_mock() {
             "negative partition",
         ),
     ] {
-        let mut full = vec!["-b", b.as_str()];
-        full.extend(args);
-        assert_one_line_failure(&kfk(&full), says);
+        assert_one_line_failure(&kfk_at(&b, &args), says);
     }
 
     // Features from ApiVersions, as a table and as JSON.
