@@ -112,16 +112,17 @@ fn shown(e: &ConfigEntry) -> &str {
     }
 }
 
-/// One config per line: name, value, source, flags; synonyms indented
-/// under their config.
+/// One config per line: name, source, flags, value (last, so a long
+/// value makes only its own line long); synonyms indented under their
+/// config.
 pub fn to_text(configs: &ResourceConfigs) -> String {
     let mut rows = Vec::new();
     for e in &configs.entries {
         rows.push(vec![
             e.name.clone(),
-            shown(e).to_string(),
             e.source.name().to_string(),
             flags(e),
+            shown(e).to_string(),
         ]);
         for s in &e.synonyms {
             let value = if e.sensitive {
@@ -131,12 +132,13 @@ pub fn to_text(configs: &ResourceConfigs) -> String {
             };
             rows.push(vec![
                 format!("  {}", s.name),
-                value.to_string(),
                 s.source.name().to_string(),
+                String::new(),
+                value.to_string(),
             ]);
         }
     }
-    table::render(&["NAME", "VALUE", "SOURCE", "FLAGS"], &rows)
+    table::render(&["NAME", "SOURCE", "FLAGS", "VALUE"], &rows)
 }
 
 /// An object of config name → `{value, source, sensitive, read_only,

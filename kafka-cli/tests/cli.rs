@@ -976,11 +976,14 @@ fn admin_on(b: &str, topic: &str, brokers: usize) {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "VALUE", "SOURCE", "FLAGS"], "{text}");
-    assert!(
-        text.lines().any(|l| l.starts_with("retention.ms ")),
-        "{text}"
-    );
+    assert_eq!(header, ["NAME", "SOURCE", "FLAGS", "VALUE"], "{text}");
+    // The value last: name, source, flags, then the number.
+    let retention = rows(&text)
+        .into_iter()
+        .find(|r| r[0] == "retention.ms")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(retention.len(), 4, "{text}");
+    assert!(retention[3].parse::<i64>().is_ok(), "{text}");
     let o = kfk(&[
         "-b",
         b,
