@@ -85,6 +85,12 @@ pub async fn describe(
     Ok(configs)
 }
 
+/// A config source as the text shows it: Kafka's name without its
+/// `_CONFIG` suffix (`DYNAMIC_TOPIC`, `DEFAULT`), to keep rows short.
+fn source(name: &str) -> String {
+    name.strip_suffix("_CONFIG").unwrap_or(name).to_string()
+}
+
 fn flags(e: &ConfigEntry) -> String {
     let mut f = Vec::new();
     if e.is_default {
@@ -120,7 +126,7 @@ pub fn to_text(configs: &ResourceConfigs) -> String {
     for e in &configs.entries {
         rows.push(vec![
             e.name.clone(),
-            e.source.name().to_string(),
+            source(e.source.name()),
             flags(e),
             shown(e).to_string(),
         ]);
@@ -132,7 +138,7 @@ pub fn to_text(configs: &ResourceConfigs) -> String {
             };
             rows.push(vec![
                 format!("  {}", s.name),
-                s.source.name().to_string(),
+                source(s.source.name()),
                 String::new(),
                 value.to_string(),
             ]);

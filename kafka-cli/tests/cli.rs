@@ -983,6 +983,7 @@ fn admin_on(b: &str, topic: &str, brokers: usize) {
         .find(|r| r[0] == "retention.ms")
         .unwrap_or_else(|| panic!("{text}"));
     assert_eq!(retention.len(), 4, "{text}");
+    assert!(!retention[1].ends_with("_CONFIG"), "{text}");
     assert!(retention[3].parse::<i64>().is_ok(), "{text}");
     let o = kfk(&[
         "-b",
