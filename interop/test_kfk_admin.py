@@ -458,7 +458,7 @@ def test_records_deleted_both_ways(kafka_cluster):
     # kfk deletes before 4 on partition 0: the low watermark librdkafka
     # sees moves there, and only there.
     out = kfk("-b", bootstrap, "delete-records", "-t", topic, "-p", "0", "--before", "4")
-    assert out.stdout.decode().split() == [topic, "0", "4"]
+    assert out.stdout.decode().split() == ["TOPIC", "PARTITION", "LOW-WATERMARK", topic, "0", "4"]
     rd = admin(bootstrap)
     earliest = done(rd.list_offsets({TopicPartition(topic, p): OffsetSpec.earliest() for p in range(3)}))
     assert {tp.partition: r.offset for tp, r in earliest.items()} == {0: 4, 1: 0, 2: 0}

@@ -7,6 +7,8 @@ use kafka_tokio::{
 };
 use serde_json::{json, Value};
 
+use crate::outcome::Failure;
+
 /// The flags that name ACLs; each left out matches anything (in a
 /// filter) or takes its default (in a binding to add).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -103,15 +105,15 @@ fn failed(what: &dyn std::fmt::Display, code: ErrorCode, message: &Option<String
 }
 
 /// Adds one binding; the broker's refusal is the error.
-pub async fn add(client: &Client, binding: AclBinding) -> Result<(), String> {
+pub async fn add(client: &Client, binding: AclBinding) -> Result<(), Failure> {
     let created = client
         .create_acls([binding.clone()])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     match created.first() {
-        Some(o) if o.error.is_error() => Err(failed(&binding, o.error, &o.message)),
+        Some(o) if o.error.is_error() => Err(Failure::refused(&binding, o.error, &o.message)),
         Some(_) => Ok(()),
-        None => Err(format!("{binding}: no answer")),
+        None => Err(format!("{binding}: no answer").into()),
     }
 }
 
@@ -120,7 +122,7 @@ pub async fn remove(client: &Client, filter: AclBindingFilter) -> Result<Vec<Acl
     let deleted = client
         .delete_acls([filter.clone()])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let outcome = deleted
         .into_iter()
         .next()
@@ -145,46 +147,45 @@ pub fn to_text(bindings: &[AclBinding]) -> String {
         .map(|b| {
             vec![
                 b.principal.clone(),
+                b.host.clone(),
                 b.permission.name().to_string(),
                 b.operation.name().to_string(),
                 b.resource_type.name().to_string(),
                 b.pattern_type.name().to_string(),
                 b.resource_name.clone(),
-                b.host.clone(),
             ]
         })
         .collect();
+    // The resource's name last: only a long one makes a line long.
     crate::table::render(
         &[
             "PRINCIPAL",
+            "HOST",
             "PERMISSION",
             "OPERATION",
             "RESOURCE-TYPE",
             "PATTERN",
             "RESOURCE",
-            "HOST",
         ],
         &rows,
     )
 }
 
 pub fn to_json(bindings: &[AclBinding]) -> Value {
-    Value::Array(
-        bindings
-            .iter()
-            .map(|b| {
-                json!({
-                    "principal": b.principal,
-                    "permission": b.permission.name(),
-                    "operation": b.operation.name(),
-                    "resource_type": b.resource_type.name(),
-                    "pattern_type": b.pattern_type.name(),
-                    "resource_name": b.resource_name,
-                    "host": b.host,
-                })
-            })
-            .collect(),
-    )
+    Value::Array(bindings.iter().map(binding_json).collect())
+}
+
+/// One binding as a JSON object.
+pub fn binding_json(b: &AclBinding) -> Value {
+    json!({
+        "principal": b.principal,
+        "permission": b.permission.name(),
+        "operation": b.operation.name(),
+        "resource_type": b.resource_type.name(),
+        "pattern_type": b.pattern_type.name(),
+        "resource_name": b.resource_name,
+        "host": b.host,
+    })
 }
 
 #[cfg(test)]

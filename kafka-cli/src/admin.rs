@@ -9,6 +9,7 @@ use kafka_tokio::{
     ResourceConfigs, TopicPartition,
 };
 
+use crate::outcome::Failure;
 use crate::table;
 use serde_json::{json, Value};
 
@@ -74,7 +75,7 @@ pub async fn describe(
     let mut described = client
         .describe_configs([resource.clone()], synonyms)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let configs = described
         .pop()
         .ok_or_else(|| format!("{resource}: no answer"))?;
@@ -82,6 +83,12 @@ pub async fn describe(
         return Err(broker_error(&resource, configs.error, &configs.message));
     }
     Ok(configs)
+}
+
+/// A config source as the text shows it: Kafka's name without its
+/// `_CONFIG` suffix (`DYNAMIC_TOPIC`, `DEFAULT`), to keep rows short.
+fn source(name: &str) -> String {
+    name.strip_suffix("_CONFIG").unwrap_or(name).to_string()
 }
 
 fn flags(e: &ConfigEntry) -> String {
@@ -111,16 +118,17 @@ fn shown(e: &ConfigEntry) -> &str {
     }
 }
 
-/// One config per line: name, value, source, flags; synonyms indented
-/// under their config.
+/// One config per line: name, source, flags, value (last, so a long
+/// value makes only its own line long); synonyms indented under their
+/// config.
 pub fn to_text(configs: &ResourceConfigs) -> String {
     let mut rows = Vec::new();
     for e in &configs.entries {
         rows.push(vec![
             e.name.clone(),
-            shown(e).to_string(),
-            e.source.name().to_string(),
+            source(e.source.name()),
             flags(e),
+            shown(e).to_string(),
         ]);
         for s in &e.synonyms {
             let value = if e.sensitive {
@@ -130,12 +138,13 @@ pub fn to_text(configs: &ResourceConfigs) -> String {
             };
             rows.push(vec![
                 format!("  {}", s.name),
+                source(s.source.name()),
+                String::new(),
                 value.to_string(),
-                s.source.name().to_string(),
             ]);
         }
     }
-    table::render(&["NAME", "VALUE", "SOURCE", "FLAGS"], &rows)
+    table::render(&["NAME", "SOURCE", "FLAGS", "VALUE"], &rows)
 }
 
 /// An object of config name → `{value, source, sensitive, read_only,
@@ -208,16 +217,16 @@ pub async fn alter(
     resource: ConfigResource,
     ops: Vec<AlterConfigOp>,
     validate_only: bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let mut outcome = client
         .alter_configs([(resource.clone(), ops)], validate_only)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let o = outcome
         .pop()
         .ok_or_else(|| format!("{resource}: no answer"))?;
     if o.error.is_error() {
-        return Err(broker_error(&resource, o.error, &o.message));
+        return Err(Failure::refused(&resource, o.error, &o.message));
     }
     Ok(())
 }
@@ -228,17 +237,17 @@ pub async fn add_partitions(
     topic: &str,
     count: i32,
     validate_only: bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let mut outcome = client
         .create_partitions([NewPartitions::new(topic, count)], validate_only)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let o = outcome
         .pop()
         .ok_or_else(|| format!("topic {topic}: no answer"))?;
     if o.error.is_error() {
         let what = ConfigResource::Topic(topic.to_string());
-        return Err(broker_error(&what, o.error, &o.message));
+        return Err(Failure::refused(&what, o.error, &o.message));
     }
     Ok(())
 }
@@ -263,16 +272,16 @@ pub async fn delete_records(
     topic: &str,
     partition: i32,
     before: i64,
-) -> Result<i64, String> {
+) -> Result<i64, Failure> {
     let tp = TopicPartition::new(topic, partition);
     let done = client
         .delete_records([(tp.clone(), before)].into_iter().collect())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     match done.get(&tp) {
         Some(Ok(low)) => Ok(*low),
-        Some(Err(code)) => Err(format!("{tp}: {code}")),
-        None => Err(format!("{tp}: no answer")),
+        Some(Err(code)) => Err(Failure::refused(&tp, *code, &None)),
+        None => Err(format!("{tp}: no answer").into()),
     }
 }
 
@@ -286,11 +295,11 @@ pub async fn cluster(client: &Client) -> Result<Cluster, String> {
     let cluster = client
         .describe_cluster(false)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let features = client
         .describe_features(cluster.controller)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     Ok(Cluster { cluster, features })
 }
 

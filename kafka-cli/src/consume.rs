@@ -74,12 +74,12 @@ pub struct Options {
 /// many records were printed.
 pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
     if opts.regex {
-        let mut consumer = client.consumer().map_err(|e| e.to_string())?;
+        let mut consumer = client.consumer().map_err(crate::error_line)?;
         consumer.on_rebalance(|change| eprintln!("{}", describe_rebalance(&change)));
         consumer
             .subscribe_regex(opts.topic.clone())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(crate::error_line)?;
         return print_records(consumer, &opts, Vec::new()).await;
     }
     // A group member may subscribe to several topics, comma-separated.
@@ -124,23 +124,23 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
             ),
         }
     }
-    let mut consumer = client.consumer().map_err(|e| e.to_string())?;
+    let mut consumer = client.consumer().map_err(crate::error_line)?;
     if opts.group {
         consumer.on_rebalance(|change| eprintln!("{}", describe_rebalance(&change)));
         consumer
             .subscribe(topics.iter().copied())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(crate::error_line)?;
     } else {
         consumer
             .assign(partitions.clone())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(crate::error_line)?;
         for tp in &partitions {
             consumer
                 .seek(tp.clone(), opts.start.seek())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::error_line)?;
         }
     }
     print_records(consumer, &opts, partitions).await
@@ -180,7 +180,7 @@ async fn print_records(
                     // A member checks what the group gave it; before its
                     // first assignment it is not at any end.
                     let mine = match opts.group {
-                        true => consumer.assignment().map_err(|e| e.to_string())?,
+                        true => consumer.assignment().map_err(crate::error_line)?,
                         false => partitions.clone(),
                     };
                     if !mine.is_empty() && caught_up(&consumer, &mine).await? {
@@ -196,7 +196,7 @@ async fn print_records(
             }
         };
         let Some(record) = next else { break };
-        let record = record.map_err(|e| e.to_string())?;
+        let record = record.map_err(crate::error_line)?;
         let line = if opts.json {
             to_json(&record).to_string()
         } else {
@@ -282,7 +282,7 @@ pub async fn caught_up(
     partitions: &[TopicPartition],
 ) -> Result<bool, String> {
     for tp in partitions {
-        match consumer.lag(tp.clone()).await.map_err(|e| e.to_string())? {
+        match consumer.lag(tp.clone()).await.map_err(crate::error_line)? {
             Some(0) => {}
             _ => return Ok(false),
         }

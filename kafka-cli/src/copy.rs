@@ -47,14 +47,14 @@ async fn at_end(
     consumer: &kafka_tokio::Consumer,
     opts: &Options,
 ) -> Result<bool, String> {
-    let mine = consumer.assignment().map_err(|e| e.to_string())?;
+    let mine = consumer.assignment().map_err(crate::error_line)?;
     if mine.is_empty() || !crate::consume::caught_up(consumer, &mine).await? {
         return Ok(false);
     }
     let md = client
         .metadata([opts.from.as_str()])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let others: Vec<TopicPartition> = md
         .topic(&opts.from)
         .map(|t| {
@@ -71,11 +71,11 @@ async fn at_end(
     let committed = client
         .group_offsets(&opts.group)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let ends = client
         .offsets(others.clone(), kafka_tokio::OffsetSpec::Latest)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     Ok(others.iter().all(|tp| {
         let done = committed
             .offsets
@@ -124,11 +124,11 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
         .await
         .map_err(|_| "init_transactions timed out".to_string())?
         .map_err(|e| format!("init_transactions: {e}"))?;
-    let mut consumer = client.consumer().map_err(|e| e.to_string())?;
+    let mut consumer = client.consumer().map_err(crate::error_line)?;
     consumer
         .subscribe([opts.from.as_str()])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let progress = Progress::new("copied");
     let mut copied = 0u64;
     let stop = crate::consume::stop_signal();
@@ -142,7 +142,7 @@ pub async fn run(client: &Client, opts: Options) -> Result<u64, String> {
             _ = &mut stop => break,
         };
         let first = match first {
-            Ok(Some(r)) => r.map_err(|e| e.to_string())?,
+            Ok(Some(r)) => r.map_err(crate::error_line)?,
             Ok(None) => break,
             Err(_) => {
                 if opts.exit_at_end && at_end(client, &consumer, &opts).await? {
@@ -278,7 +278,7 @@ fn copy_of(r: ConsumerRecord, to: &str) -> ProducerRecord {
 /// After an abort: the partitions still assigned read again from the
 /// first record the aborted transaction took.
 async fn rewind(consumer: &mut kafka_tokio::Consumer, batch: &Batch) -> Result<(), String> {
-    let mine = consumer.assignment().map_err(|e| e.to_string())?;
+    let mine = consumer.assignment().map_err(crate::error_line)?;
     for (tp, offset) in &batch.start {
         if mine.contains(tp) {
             consumer

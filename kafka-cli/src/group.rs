@@ -9,6 +9,8 @@ use kafka_tokio::{
 };
 use serde_json::{json, Value};
 
+use crate::outcome::Failure;
+
 /// One partition of a group's offsets: committed, log end and lag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionLag {
@@ -40,7 +42,7 @@ pub async fn list(
     let listed = client
         .list_groups_matching(states, types)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     for (node, code) in &listed.errors {
         eprintln!("kfk: broker {node} could not list its groups: {code}");
     }
@@ -83,7 +85,7 @@ pub async fn describe_share(client: &Client, group: &str) -> Result<Described, S
     let mut described = client
         .describe_share_groups([group])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let description = described
         .pop()
         .ok_or_else(|| format!("group {group}: no answer"))?;
@@ -94,6 +96,15 @@ pub async fn describe_share(client: &Client, group: &str) -> Result<Described, S
         group: description,
         offsets: Vec::new(),
     })
+}
+
+/// Whether the brokers list `group` as a share group (false where they
+/// cannot filter groups by type).
+async fn is_share_group(client: &Client, group: &str) -> bool {
+    client
+        .list_groups_matching(Vec::<String>::new(), ["share"])
+        .await
+        .is_ok_and(|l| l.groups.iter().any(|g| g.group_id == group))
 }
 
 /// A partition's outcome from its error code.
@@ -107,17 +118,25 @@ pub async fn describe(client: &Client, group: &str) -> Result<Described, String>
     let mut described = client
         .describe_groups([group])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     let description = described
         .pop()
         .ok_or_else(|| format!("group {group}: no answer"))?;
+    // DescribeGroups knows no share group (Kafka calls it dead, or
+    // refuses): where the brokers list it as a share group, describe it
+    // as one.
+    if (description.error.is_error() || description.state == "Dead")
+        && is_share_group(client, group).await
+    {
+        return describe_share(client, group).await;
+    }
     if description.error.is_error() && description.state != "Dead" {
         return Err(format!("group {group}: {}", description.error));
     }
     let committed = client
         .group_offsets(group)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     if committed.error.is_error() {
         return Err(format!("group {group} offsets: {}", committed.error));
     }
@@ -131,7 +150,7 @@ pub async fn describe(client: &Client, group: &str) -> Result<Described, String>
         client
             .offsets(partitions.iter().cloned(), OffsetSpec::Latest)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(crate::error_line)?
     };
     let offsets = partitions
         .into_iter()
@@ -219,7 +238,7 @@ pub fn to_text(d: &Described) -> String {
         .flat_map(|m| m.assignment.iter().map(move |tp| (tp, m)))
         .collect();
     let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
-    let rows: Vec<Vec<String>> = d
+    let offsets: Vec<Vec<String>> = d
         .offsets
         .iter()
         .map(|o| {
@@ -230,38 +249,86 @@ pub fn to_text(d: &Described) -> String {
                 show(o.committed),
                 show(o.end),
                 show(o.lag()),
-                m.map_or("-", |m| m.member_id.as_str()).to_string(),
-                m.map_or("-", |m| m.host.as_str()).to_string(),
                 m.map_or("-", |m| m.client_id.as_str()).to_string(),
             ]
         })
         .collect();
-    out.push_str(&crate::table::render(
-        &[
-            "TOPIC",
-            "PARTITION",
-            "CURRENT-OFFSET",
-            "LOG-END-OFFSET",
-            "LAG",
-            "CONSUMER-ID",
-            "HOST",
-            "CLIENT-ID",
-        ],
-        &rows,
-    ));
+    let members: Vec<Vec<String>> = g.members.iter().map(member_row).collect();
+    out.push_str(&tables_text(&offsets, &members));
     out
 }
 
+/// The offsets table (unless there are none but members: a share group
+/// commits no offsets), then the members table (when there are members),
+/// a blank line between.
+fn tables_text(offsets: &[Vec<String>], members: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    if !offsets.is_empty() || members.is_empty() {
+        out.push_str(&crate::table::render(
+            &[
+                "TOPIC",
+                "PARTITION",
+                "COMMITTED",
+                "LOG-END",
+                "LAG",
+                "CLIENT-ID",
+            ],
+            offsets,
+        ));
+    }
+    if !members.is_empty() {
+        if !offsets.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&crate::table::render(
+            &["CLIENT-ID", "HOST", "ASSIGNMENT", "MEMBER-ID"],
+            members,
+        ));
+    }
+    out
+}
+
+/// A member's row: client id, host, its assignment as `topic:0,1`, and
+/// its id last (the long one, so only it makes a line long).
+fn member_row(m: &kafka_tokio::MemberDescription) -> Vec<String> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in &m.assignment {
+        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    let assignment = by_topic
+        .iter()
+        .map(|(t, ps)| format!("{t}:{}", crate::table::ids(ps)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    vec![
+        or_dash(&m.client_id),
+        or_dash(&m.host),
+        or_dash(&assignment),
+        m.member_id.clone(),
+    ]
+}
+
 /// Deletes a group.
-pub async fn delete(client: &Client, group: &str) -> Result<(), String> {
+pub async fn delete(client: &Client, group: &str) -> Result<(), Failure> {
     let results = client
         .delete_groups([group])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     match results.iter().find(|(g, _)| g == group) {
-        Some((_, code)) if code.is_error() => Err(format!("cannot delete group {group}: {code}")),
+        Some((_, code)) if code.is_error() => Err(Failure::refused(
+            &format!("cannot delete group {group}"),
+            *code,
+            &None,
+        )),
         Some(_) => Ok(()),
-        None => Err(format!("group {group}: no answer")),
+        None => Err(format!("group {group}: no answer").into()),
     }
 }
 
@@ -297,15 +364,25 @@ impl ResetTo {
     }
 }
 
+/// One partition of a reset: the new offset and, once set, the
+/// broker's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reset {
+    pub partition: TopicPartition,
+    pub offset: i64,
+    pub error: ErrorCode,
+}
+
 /// Computes (and with `execute`, sets) the group's offsets for every
-/// partition of `topic`; returns the plan.
+/// partition of `topic`; returns the plan, each partition with the
+/// broker's answer (`NONE` when not executed).
 pub async fn reset_offsets(
     client: &Client,
     group: &str,
     topic: &str,
     to: ResetTo,
     execute: bool,
-) -> Result<BTreeMap<TopicPartition, i64>, String> {
+) -> Result<Vec<Reset>, String> {
     let md = client
         .metadata([topic])
         .await
@@ -324,14 +401,14 @@ pub async fn reset_offsets(
             let listed = client
                 .offsets(tps.clone(), spec)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::error_line)?;
             // A timestamp past every record resets to the end, as Kafka's
             // own tool does.
             let ends = match to {
                 ResetTo::Timestamp(_) => client
                     .offsets(tps.clone(), OffsetSpec::Latest)
                     .await
-                    .map_err(|e| e.to_string())?,
+                    .map_err(crate::error_line)?,
                 _ => BTreeMap::new(),
             };
             let mut plan = BTreeMap::new();
@@ -351,16 +428,64 @@ pub async fn reset_offsets(
             plan
         }
     };
-    if execute {
-        let results = client
+    let results = if execute {
+        client
             .alter_group_offsets(group, plan.clone())
             .await
-            .map_err(|e| e.to_string())?;
-        if let Some((tp, code)) = results.iter().find(|(_, c)| c.is_error()) {
-            return Err(format!("cannot set {tp} of group {group}: {code}"));
-        }
-    }
-    Ok(plan)
+            .map_err(crate::error_line)?
+    } else {
+        BTreeMap::new()
+    };
+    Ok(plan
+        .into_iter()
+        .map(|(tp, offset)| Reset {
+            error: results.get(&tp).copied().unwrap_or(ErrorCode::None),
+            partition: tp,
+            offset,
+        })
+        .collect())
+}
+
+/// The plan as a table: with `executed`, each partition's result too.
+pub fn resets_text(resets: &[Reset], executed: bool) -> String {
+    let rows: Vec<Vec<String>> = resets
+        .iter()
+        .map(|r| {
+            let mut row = vec![
+                r.partition.topic.clone(),
+                r.partition.partition.to_string(),
+                r.offset.to_string(),
+            ];
+            if executed {
+                row.push(match r.error {
+                    ErrorCode::None => "OK".into(),
+                    e => e.name().to_string(),
+                });
+            }
+            row
+        })
+        .collect();
+    let header: &[&str] = if executed {
+        &["TOPIC", "PARTITION", "NEW-OFFSET", "RESULT"]
+    } else {
+        &["TOPIC", "PARTITION", "NEW-OFFSET"]
+    };
+    crate::table::render(header, &rows)
+}
+
+/// The plan as JSON: whether it was set, and each partition's new
+/// offset and error (null when set, or when not executed).
+pub fn resets_json(group: &str, resets: &[Reset], executed: bool) -> Value {
+    json!({
+        "group": group,
+        "executed": executed,
+        "partitions": resets.iter().map(|r| json!({
+            "topic": r.partition.topic,
+            "partition": r.partition.partition,
+            "offset": r.offset,
+            "error": r.error.is_error().then(|| r.error.name()),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 #[cfg(test)]
@@ -379,6 +504,40 @@ mod tests {
         assert!(ResetTo::parse("-1").is_err());
         assert!(ResetTo::parse("@soon").is_err());
         assert!(ResetTo::parse("middle").is_err());
+    }
+
+    #[test]
+    fn a_described_group_fits_80_columns_with_members_below_offsets() {
+        let cells = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let offsets = [cells(&[
+            "orders.v2",
+            "0",
+            "1234567890",
+            "1234567990",
+            "100",
+            "rdkafka",
+        ])];
+        let members = [cells(&[
+            "rdkafka",
+            "/192.168.100.200",
+            "orders.v2:0,1",
+            // A KIP-848 member id; a classic one (client id and a UUID)
+            // is longer, and as the last column only it runs past 80.
+            "Xq3vS8uHQ2uYbQ6lUu0hOA",
+        ])];
+        let text = tables_text(&offsets, &members);
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("TOPIC"), "{text}");
+        assert_eq!(lines[2], "");
+        assert!(lines[3].starts_with("CLIENT-ID"), "{text}");
+        assert!(lines[4].ends_with(" Xq3vS8uHQ2uYbQ6lUu0hOA"), "{text}");
+        // A share group (no offsets) shows its members only; a group with
+        // neither, the empty offsets table.
+        let text = tables_text(&[], &members);
+        assert!(text.starts_with("CLIENT-ID"), "{text}");
+        assert_eq!(text.lines().count(), 2);
+        assert!(tables_text(&[], &[]).starts_with("TOPIC"));
     }
 
     #[test]

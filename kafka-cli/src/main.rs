@@ -11,6 +11,7 @@ mod copy;
 mod demo;
 mod group;
 mod metadata;
+mod outcome;
 mod partitions;
 mod produce;
 mod progress;
@@ -127,6 +128,11 @@ enum Command {
         /// statistics.interval.ms.
         #[arg(long = "stats-interval", value_name = "MS")]
         stats_interval: Option<u64>,
+        /// At the end, print a JSON summary on stdout: records, bytes,
+        /// each partition's count and first and last offset, and the
+        /// error that stopped the run (if one did).
+        #[arg(long)]
+        json: bool,
     },
     /// Print records, one per line.
     Consume {
@@ -148,6 +154,9 @@ enum Command {
         /// Output: the value as text, or one JSON object per record.
         #[arg(short = 'f', long = "format", default_value = "text", value_parser = ["text", "json"])]
         format: String,
+        /// One JSON object per record (the same as -f json).
+        #[arg(long)]
+        json: bool,
         /// Consume as a member of this consumer group: the group assigns
         /// the partitions, each starts at the group's committed offset (-o
         /// beginning or end where there is none), and what was printed is
@@ -230,6 +239,10 @@ enum Command {
         /// (by this copier or, per the group's offsets, another).
         #[arg(short = 'e')]
         exit_at_end: bool,
+        /// At the end, print a JSON summary on stdout: from, to, group,
+        /// records.
+        #[arg(long)]
+        json: bool,
     },
     /// List, describe or delete consumer groups, or reset their offsets.
     Group {
@@ -252,6 +265,9 @@ enum Command {
         /// Delete every record before this offset, or `end` for all.
         #[arg(long, value_name = "OFFSET")]
         before: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete records: `records delete TOPIC -p N --before OFFSET|end`
     /// (the same as `delete-records`).
@@ -324,6 +340,9 @@ enum Command {
         /// How many records.
         #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
         messages: u64,
+        /// Print one JSON object of the figures instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the in-process mock cluster on 127.0.0.1 until interrupted.
     Mock {
@@ -333,6 +352,9 @@ enum Command {
         /// First port (broker i listens on PORT+i); 0 picks free ports.
         #[arg(long, default_value_t = 9092)]
         port: u16,
+        /// Print {"bootstrap": ...} instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -348,6 +370,9 @@ enum RecordsOp {
         /// Delete every record before this offset, or `end` for all.
         #[arg(long, value_name = "OFFSET")]
         before: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -396,6 +421,9 @@ enum PartitionsOp {
         /// Have the controller check the change without applying it.
         #[arg(long = "validate-only")]
         validate_only: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Move a partition to new replicas (the first one is the preferred
     /// leader), or cancel its move with --cancel.
@@ -536,6 +564,9 @@ enum UserOp {
         /// process list).
         #[arg(long, env = "KFK_SCRAM_PASSWORD", hide_env_values = true)]
         password: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a user's SCRAM credential for a mechanism.
     DeleteScram {
@@ -545,6 +576,9 @@ enum UserOp {
         /// SCRAM-SHA-256 or SCRAM-SHA-512.
         #[arg(long)]
         mechanism: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -571,6 +605,9 @@ enum QuotaOp {
         /// Have the broker check the changes without applying them.
         #[arg(long = "validate-only")]
         validate_only: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -588,6 +625,9 @@ enum AclOp {
     Add {
         #[command(flatten)]
         acl: acl::AclArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove every ACL the flags match; prints those removed.
     Remove {
@@ -641,6 +681,9 @@ enum GroupOp {
     Delete {
         /// The group.
         group: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Move a group's committed offsets for a topic (the group must have
     /// no active members); prints the plan, and sets it with --execute.
@@ -656,6 +699,9 @@ enum GroupOp {
         /// Set the offsets (without it, only print them).
         #[arg(long)]
         execute: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -715,6 +761,9 @@ enum ConfigOp {
         /// Only check the changes.
         #[arg(long = "validate-only")]
         validate_only: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -764,6 +813,9 @@ enum TopicOp {
         /// Only check the change.
         #[arg(long = "validate-only")]
         validate_only: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -806,6 +858,18 @@ fn usage_error(e: clap::Error) -> ExitCode {
     let line = line.strip_prefix("error: ").unwrap_or(&line);
     eprintln!("kfk: {line} (see kfk --help)");
     ExitCode::from(2)
+}
+
+/// A client error as one line, led by the Kafka error's name where the
+/// error's own text does not carry one: an API the broker does not serve
+/// is `UNSUPPORTED_VERSION`.
+pub(crate) fn error_line(e: kafka_tokio::Error) -> String {
+    match &e {
+        kafka_tokio::Error::Request(kafka_state::RequestError::Unsupported(_)) => {
+            format!("{}: {e}", kafka_tokio::ErrorCode::UnsupportedVersion.name())
+        }
+        _ => e.to_string(),
+    }
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -905,22 +969,35 @@ fn show<J: std::fmt::Display, T: std::fmt::Display>(
 }
 
 /// Grows `topic` to `total` partitions and waits until metadata shows
-/// them; `flag` names the argument in errors.
+/// them; `flag` names the argument in errors. With `json`, prints
+/// `[{"topic", "partitions", "validate_only", "error", "message"}]`.
 async fn grow(
     client: &Client,
     topic: &str,
     total: i32,
     flag: &str,
     validate_only: bool,
+    json: bool,
 ) -> Result<(), String> {
     if total < 1 {
         return Err(format!("{flag} {total}: must be at least 1"));
     }
-    admin::add_partitions(client, topic, total, validate_only).await?;
+    let done = admin::add_partitions(client, topic, total, validate_only).await;
+    if done.is_ok() && !validate_only {
+        wait_for_topic(client, topic, total).await?;
+    }
+    outcome::report(
+        json,
+        serde_json::json!({
+            "topic": topic,
+            "partitions": total,
+            "validate_only": validate_only,
+        }),
+        done,
+    )?;
     if validate_only {
         eprintln!("valid: {topic} can grow to {total} partitions");
     } else {
-        wait_for_topic(client, topic, total).await?;
         eprintln!("{topic} has {total} partitions");
     }
     Ok(())
@@ -942,7 +1019,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let md = client
                         .metadata([t.as_str()])
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(crate::error_line)?;
                     if let Some(tm) = md.topic(t) {
                         if tm.error.is_error() {
                             return Err(format!("topic {t}: {}", tm.error));
@@ -950,7 +1027,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     }
                     md
                 }
-                None => client.metadata_all().await.map_err(|e| e.to_string())?,
+                None => client.metadata_all().await.map_err(crate::error_line)?,
             };
             show(*json, || metadata::to_json(&md), || metadata::to_text(&md));
             client.close().await;
@@ -959,7 +1036,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let client = connect(&cli).await?;
             match op {
                 TopicOp::List { json } => {
-                    let md = client.metadata_all().await.map_err(|e| e.to_string())?;
+                    let md = client.metadata_all().await.map_err(crate::error_line)?;
                     if *json {
                         let names: Vec<&str> = md.topics().map(|(n, _)| n).collect();
                         println!("{}", serde_json::json!(names));
@@ -973,7 +1050,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let md = client
                         .metadata([name.as_str()])
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(crate::error_line)?;
                     let t = md
                         .topic(name)
                         .ok_or_else(|| format!("{name}: UNKNOWN_TOPIC_OR_PARTITION"))?;
@@ -1017,8 +1094,17 @@ async fn run(cli: Cli) -> Result<(), String> {
                     name,
                     partitions,
                     validate_only,
+                    json,
                 } => {
-                    grow(&client, name, *partitions, "--partitions", *validate_only).await?;
+                    grow(
+                        &client,
+                        name,
+                        *partitions,
+                        "--partitions",
+                        *validate_only,
+                        *json,
+                    )
+                    .await?;
                 }
             }
             client.close().await;
@@ -1033,6 +1119,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             acks,
             idempotent,
             stats_interval,
+            json,
         } => {
             if partition.is_some_and(|p| p < 0) {
                 return Err(format!("-p: negative partition {}", partition.unwrap_or(0)));
@@ -1068,7 +1155,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("cannot reach {}: {e}", cli.bootstrap))?;
             let printer = stats::print(&client, stats_wanted)?;
             check_topic(&client, topic).await?;
-            let n = produce::run(
+            let summary = produce::run(
                 &client,
                 produce::Options {
                     topic: topic.clone(),
@@ -1079,9 +1166,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
             )
             .await?;
-            eprintln!("produced {n} records to {topic}");
+            if *json {
+                println!("{}", summary.to_json());
+            }
             client.close().await;
             stats::finish(&client, printer).await;
+            if let Some(e) = summary.error {
+                return Err(e.message);
+            }
+            eprintln!("produced {} records to {topic}", summary.records);
         }
         Command::Consume {
             topic,
@@ -1090,6 +1183,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             count,
             exit_at_end,
             format,
+            json,
             group,
             no_commit,
             isolation,
@@ -1133,7 +1227,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     start,
                     count: *count,
                     exit_at_end: *exit_at_end,
-                    json: format == "json",
+                    json: *json || format == "json",
                     group: group.is_some(),
                     regex: *regex,
                     commit: !*no_commit,
@@ -1153,6 +1247,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             commit_interval_ms,
             count,
             exit_at_end,
+            json,
         } => {
             let mut config = config(&cli)?;
             config.consumer.isolation_level = kafka_tokio::IsolationLevel::ReadCommitted;
@@ -1181,6 +1276,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
             )
             .await?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::json!({"from": from, "to": to, "group": group, "records": n})
+                );
+            }
             eprintln!("copied {n} records from {from} to {to}");
             client.close().await;
         }
@@ -1213,7 +1314,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let deleted = client
                         .delete_group_offsets(id, tps)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(crate::error_line)?;
                     let outcomes: Vec<kafka_tokio::PartitionOutcome> = deleted
                         .iter()
                         .map(|(tp, code)| group::outcome(tp.clone(), *code))
@@ -1237,8 +1338,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                         || group::to_text(&described),
                     );
                 }
-                GroupOp::Delete { group: id } => {
-                    group::delete(&client, id).await?;
+                GroupOp::Delete { group: id, json } => {
+                    let done = group::delete(&client, id).await;
+                    outcome::report(*json, serde_json::json!({ "group": id }), done)?;
                     eprintln!("deleted group {id}");
                 }
                 GroupOp::ResetOffsets {
@@ -1246,19 +1348,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                     topic,
                     to,
                     execute,
+                    json,
                 } => {
                     let to = group::ResetTo::parse(to)?;
                     let plan = group::reset_offsets(&client, id, topic, to, *execute).await?;
-                    let rows: Vec<Vec<String>> = plan
-                        .iter()
-                        .map(|(tp, o)| {
-                            vec![tp.topic.clone(), tp.partition.to_string(), o.to_string()]
-                        })
-                        .collect();
-                    print!(
-                        "{}",
-                        table::render(&["TOPIC", "PARTITION", "NEW-OFFSET"], &rows)
+                    show(
+                        *json,
+                        || group::resets_json(id, &plan, *execute),
+                        || group::resets_text(&plan, *execute),
                     );
+                    if let Some(r) = plan.iter().find(|r| r.error.is_error()) {
+                        return Err(partitions::failure(
+                            &format!("group {id}: {}", r.partition),
+                            r.error,
+                            &None,
+                        ));
+                    }
                     if !*execute {
                         eprintln!("not set: add --execute to set these offsets");
                     }
@@ -1295,6 +1400,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 append,
                 subtract,
                 validate_only,
+                json,
             } => {
                 let resource = admin::resource(
                     &resource.topic,
@@ -1305,7 +1411,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 )?;
                 let ops = admin::changes(set, delete, append, subtract)?;
                 let client = connect(&cli).await?;
-                admin::alter(&client, resource.clone(), ops, *validate_only).await?;
+                let done = admin::alter(&client, resource.clone(), ops, *validate_only).await;
+                outcome::report(
+                    *json,
+                    serde_json::json!({
+                        "resource": resource.to_string(),
+                        "validate_only": validate_only,
+                    }),
+                    done,
+                )?;
                 if *validate_only {
                     eprintln!("valid: the changes to {resource} were checked, not applied");
                 } else {
@@ -1318,6 +1432,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             topic,
             partition,
             before,
+            json,
         }
         | Command::Records {
             op:
@@ -1325,6 +1440,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     topic,
                     partition,
                     before,
+                    json,
                 },
         } => {
             if *partition < 0 {
@@ -1332,8 +1448,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             let before = admin::before_offset(before)?;
             let client = connect(&cli).await?;
-            let low = admin::delete_records(&client, topic, *partition, before).await?;
-            println!("{topic}\t{partition}\t{low}");
+            let done = admin::delete_records(&client, topic, *partition, before).await;
+            let low = outcome::report(
+                *json,
+                serde_json::json!({
+                    "topic": topic,
+                    "partition": partition,
+                    "before": before,
+                    "low_watermark": done.as_ref().ok(),
+                }),
+                done,
+            )?;
+            if !*json {
+                print!(
+                    "{}",
+                    table::render(
+                        &["TOPIC", "PARTITION", "LOW-WATERMARK"],
+                        &[vec![topic.clone(), partition.to_string(), low.to_string()]],
+                    )
+                );
+            }
             eprintln!("{topic}-{partition} now starts at offset {low}");
             client.close().await;
         }
@@ -1344,7 +1478,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let bindings = client
                     .describe_acls(filter)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(crate::error_line)?;
                 show(
                     *json,
                     || acl::to_json(&bindings),
@@ -1352,10 +1486,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 );
                 client.close().await;
             }
-            AclOp::Add { acl } => {
+            AclOp::Add { acl, json } => {
                 let binding = acl.binding()?;
                 let client = connect(&cli).await?;
-                acl::add(&client, binding.clone()).await?;
+                let done = acl::add(&client, binding.clone()).await;
+                outcome::report(*json, acl::binding_json(&binding), done)?;
                 eprintln!("added {binding}");
                 client.close().await;
             }
@@ -1380,21 +1515,42 @@ async fn run(cli: Cli) -> Result<(), String> {
                 mechanism,
                 iterations,
                 password,
+                json,
             } => {
                 let m = user::mechanism(mechanism)?;
                 let change = kafka_tokio::ScramChange::upsert(name, m, *iterations, password);
                 let client = connect(&cli).await?;
-                user::alter(&client, change).await?;
+                let done = user::alter(&client, change).await;
+                outcome::report(
+                    *json,
+                    serde_json::json!({
+                        "user": name,
+                        "mechanism": m.name(),
+                        "iterations": iterations,
+                        "change": "set",
+                    }),
+                    done,
+                )?;
                 eprintln!("set {} for user {name}", m.name());
                 client.close().await;
             }
             UserOp::DeleteScram {
                 user: name,
                 mechanism,
+                json,
             } => {
                 let m = user::mechanism(mechanism)?;
                 let client = connect(&cli).await?;
-                user::alter(&client, kafka_tokio::ScramChange::delete(name, m)).await?;
+                let done = user::alter(&client, kafka_tokio::ScramChange::delete(name, m)).await;
+                outcome::report(
+                    *json,
+                    serde_json::json!({
+                        "user": name,
+                        "mechanism": m.name(),
+                        "change": "delete",
+                    }),
+                    done,
+                )?;
                 eprintln!("deleted {} for user {name}", m.name());
                 client.close().await;
             }
@@ -1405,7 +1561,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let entries = client
                     .describe_client_quotas(entity.filter())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(crate::error_line)?;
                 show(
                     *json,
                     || quota::to_json(&entries),
@@ -1418,11 +1574,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                 set,
                 remove,
                 validate_only,
+                json,
             } => {
                 let target = entity.entity()?;
                 let ops = quota::ops(set, remove)?;
                 let client = connect(&cli).await?;
-                quota::set(&client, target.clone(), ops, *validate_only).await?;
+                let done = quota::set(&client, target.clone(), ops, *validate_only).await;
+                outcome::report(
+                    *json,
+                    serde_json::json!({
+                        "entity": target.components,
+                        "validate_only": validate_only,
+                    }),
+                    done,
+                )?;
                 if *validate_only {
                     eprintln!("valid: the quotas of {target} were checked, not set");
                 } else {
@@ -1448,7 +1613,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let f = client
                     .describe_features(None)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(crate::error_line)?;
                 show(
                     *json,
                     || admin::features_json(&f),
@@ -1458,7 +1623,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let done = client
                     .update_features(updates, *validate_only)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(crate::error_line)?;
                 if *json {
                     println!("{}", admin::feature_outcomes_json(&done));
                 }
@@ -1486,8 +1651,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                     topic,
                     total,
                     validate_only,
+                    json,
                 } => {
-                    grow(&client, topic, *total, "--total", *validate_only).await?;
+                    grow(&client, topic, *total, "--total", *validate_only, *json).await?;
                 }
                 PartitionsOp::Reassign {
                     topic,
@@ -1523,7 +1689,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let r = client
                         .list_partition_reassignments(None)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(crate::error_line)?;
                     show(
                         *json,
                         || partitions::reassignments_json(&r),
@@ -1557,7 +1723,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let dirs = client
                 .describe_log_dirs(topics)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::error_line)?;
             show(
                 *json,
                 || partitions::logdirs_json(&dirs),
@@ -1583,7 +1749,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let described = client
                 .describe_producers(tps)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::error_line)?;
             show(
                 *json,
                 || txn::producers_json(&described),
@@ -1620,7 +1786,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let listed = client
                         .list_transactions(filter)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(crate::error_line)?;
                     for (node, code) in &listed.errors {
                         eprintln!(
                             "kfk: broker {node} could not list its transactions: {}",
@@ -1640,7 +1806,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let mut described = client
                         .describe_transactions([id.as_str()])
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(crate::error_line)?;
                     let t = described
                         .pop()
                         .ok_or_else(|| format!("transaction {id}: no answer"))?;
@@ -1675,7 +1841,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let client = connect(&cli).await?;
             check_topic(&client, topic).await?;
             let tps = partitions::resolve(&client, std::slice::from_ref(topic)).await?;
-            let found = client.offsets(tps, spec).await.map_err(|e| e.to_string())?;
+            let found = client.offsets(tps, spec).await.map_err(crate::error_line)?;
             show(
                 *json,
                 || admin::offsets_json(&found),
@@ -1689,7 +1855,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let md = client
                 .metadata([topic.as_str()])
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::error_line)?;
             let tps: Vec<kafka_tokio::TopicPartition> = md
                 .topic(topic)
                 .map(|t| {
@@ -1702,11 +1868,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let earliest = client
                 .offsets(tps.clone(), kafka_tokio::OffsetSpec::Earliest)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::error_line)?;
             let latest = client
                 .offsets(tps.clone(), kafka_tokio::OffsetSpec::Latest)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::error_line)?;
             let show = |o: Option<&Result<kafka_tokio::ListedOffset, _>>| match o {
                 Some(Ok(l)) => l.offset.map_or("-".to_string(), |o| o.to_string()),
                 Some(Err(e)) => format!("error: {e}"),
@@ -1746,14 +1912,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             client.close().await;
         }
-        Command::Demo { messages } => demo::run(*messages).await?,
-        Command::Mock { brokers, port } => {
+        Command::Demo { messages, json } => demo::run(*messages, *json).await?,
+        Command::Mock {
+            brokers,
+            port,
+            json,
+        } => {
             let mock = kafka_mock::MockCluster::builder()
                 .brokers(*brokers)
                 .port(*port)
                 .build()
                 .map_err(|e| format!("cannot start the mock cluster: {e}"))?;
-            println!("bootstrap: {}", mock.bootstrap());
+            show(
+                *json,
+                || serde_json::json!({ "bootstrap": mock.bootstrap() }),
+                || format!("bootstrap: {}\n", mock.bootstrap()),
+            );
             tokio::signal::ctrl_c()
                 .await
                 .map_err(|e| format!("waiting for Ctrl-C: {e}"))?;

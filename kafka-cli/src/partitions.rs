@@ -43,7 +43,7 @@ pub async fn resolve(client: &Client, specs: &[String]) -> Result<Vec<TopicParti
                 let md = client
                     .metadata([topic.as_str()])
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(crate::error_line)?;
                 let t = md
                     .topic(&topic)
                     .ok_or_else(|| format!("topic {topic}: not in the cluster's metadata"))?;
@@ -86,7 +86,7 @@ pub async fn reassign(
     let done = client
         .alter_partition_reassignments(BTreeMap::from([(tp.clone(), replicas)]))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     match done.first() {
         Some(o) if o.error.is_error() => Err(failure(&tp, o.error, &o.message)),
         Some(_) => Ok(()),
@@ -143,7 +143,7 @@ pub async fn elect(
     client
         .elect_leaders(election, Some(partitions))
         .await
-        .map_err(|e| e.to_string())
+        .map_err(crate::error_line)
 }
 
 /// Whether an election outcome is a failure.

@@ -4,6 +4,8 @@
 use kafka_tokio::{Client, QuotaEntity, QuotaEntry, QuotaFilter, QuotaMatch, QuotaOp};
 use serde_json::{json, Value};
 
+use crate::outcome::Failure;
+
 /// The name that means "the default entity of this type".
 const DEFAULT: &str = "<default>";
 
@@ -85,18 +87,15 @@ pub async fn set(
     entity: QuotaEntity,
     ops: Vec<QuotaOp>,
     validate_only: bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let done = client
         .alter_client_quotas([(entity.clone(), ops)], validate_only)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     match done.first() {
-        Some(o) if o.error.is_error() => Err(match &o.message {
-            Some(m) if !m.is_empty() => format!("{entity}: {}: {m}", o.error),
-            _ => format!("{entity}: {}", o.error),
-        }),
+        Some(o) if o.error.is_error() => Err(Failure::refused(&entity, o.error, &o.message)),
         Some(_) => Ok(()),
-        None => Err(format!("{entity}: no answer")),
+        None => Err(format!("{entity}: no answer").into()),
     }
 }
 

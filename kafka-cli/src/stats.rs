@@ -24,7 +24,7 @@ pub fn print(client: &Client, wanted: bool) -> Result<Option<JoinHandle<()>>, St
     if !wanted {
         return Ok(None);
     }
-    let mut snapshots = client.stats_events().map_err(|e| e.to_string())?;
+    let mut snapshots = client.stats_events().map_err(crate::error_line)?;
     Ok(Some(tokio::spawn(async move {
         while let Some(s) = snapshots.recv().await {
             match serde_json::to_string(&*s) {

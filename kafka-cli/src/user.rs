@@ -3,6 +3,8 @@
 use kafka_tokio::{Client, ScramChange, ScramMechanism, UserScramCredentials};
 use serde_json::{json, Value};
 
+use crate::outcome::Failure;
+
 /// The mechanism named on the command line.
 pub fn mechanism(name: &str) -> Result<ScramMechanism, String> {
     ScramMechanism::parse(name)
@@ -15,7 +17,7 @@ pub async fn list(client: &Client, users: &[String]) -> Result<Vec<UserScramCred
     let described = client
         .describe_user_scram_credentials(users.iter().cloned())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     if let Some(u) = described.iter().find(|u| u.error.is_error()) {
         return Err(match &u.message {
             Some(m) if !m.is_empty() => format!("user {}: {}: {m}", u.user, u.error),
@@ -26,19 +28,20 @@ pub async fn list(client: &Client, users: &[String]) -> Result<Vec<UserScramCred
 }
 
 /// Applies one change; the broker's refusal is the error.
-pub async fn alter(client: &Client, change: ScramChange) -> Result<(), String> {
+pub async fn alter(client: &Client, change: ScramChange) -> Result<(), Failure> {
     let user = change.user().to_string();
     let done = client
         .alter_user_scram_credentials([change])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error_line)?;
     match done.first() {
-        Some(o) if o.error.is_error() => Err(match &o.message {
-            Some(m) if !m.is_empty() => format!("user {user}: {}: {m}", o.error),
-            _ => format!("user {user}: {}", o.error),
-        }),
+        Some(o) if o.error.is_error() => Err(Failure::refused(
+            &format!("user {user}"),
+            o.error,
+            &o.message,
+        )),
         Some(_) => Ok(()),
-        None => Err(format!("user {user}: no answer")),
+        None => Err(format!("user {user}: no answer").into()),
     }
 }
 

@@ -14,12 +14,33 @@ fn kfk(args: &[&str]) -> Output {
         .expect("kfk runs")
 }
 
+/// kfk with `-b BOOTSTRAP` before `args`.
+fn kfk_at(bootstrap: &str, args: &[&str]) -> Output {
+    let mut all = vec!["-b", bootstrap];
+    all.extend_from_slice(args);
+    kfk(&all)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The stdout of a command that must succeed (else the test fails with
+/// its stderr).
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+/// A table's lines split into their cells (the header first).
+fn rows(text: &str) -> Vec<Vec<&str>> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect()
 }
 
 /// Fails the test unless `o` is a failure with exactly one stderr line
@@ -267,6 +288,18 @@ fn demo_produces_and_consumes_on_the_embedded_mock() {
     assert!(text.contains("produced 2000 records"), "{text}");
     assert!(text.contains("consumed 2000 records"), "{text}");
     assert!(text.contains("round trip"), "{text}");
+    let v = json_out(&kfk(&["demo", "--messages", "500", "--json"]));
+    assert_eq!(v["produced"]["records"], 500, "{v}");
+    assert_eq!(v["consumed"]["records"], 500, "{v}");
+    assert!(
+        v["produced"]["records_per_sec"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
+    assert_eq!(v["round_trip"]["count"], 1000, "{v}");
+    assert!(
+        v["round_trip"]["p99_us"].as_u64() >= v["round_trip"]["p50_us"].as_u64(),
+        "{v}"
+    );
 }
 
 #[test]
@@ -433,10 +466,6 @@ fn described(b: &str, group: &str) -> (serde_json::Value, Vec<(i64, i64, i64, i6
 }
 
 fn groups_on(b: &str, topic: &str, group: &str, kafka: Option<&KafkaCluster>) {
-    let ok = |o: Output| {
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
-    };
     ok(kfk(&[
         "-b",
         b,
@@ -536,8 +565,8 @@ fn groups_on(b: &str, topic: &str, group: &str, kafka: Option<&KafkaCluster>) {
     assert_eq!(rows, [(0, 6, 6, 0), (1, 4, 4, 0)]);
     let o = reset("@99999999999999", true);
     assert!(
-        words(ok(o)).contains(&row(topic, "0", "6")),
-        "a time past every record is the end"
+        words(ok(o)).contains(&[row(topic, "0", "6"), vec!["OK".into()]].concat()),
+        "a time past every record is the end, set"
     );
 
     let listed: serde_json::Value =
@@ -947,11 +976,15 @@ fn admin_on(b: &str, topic: &str, brokers: usize) {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "VALUE", "SOURCE", "FLAGS"], "{text}");
-    assert!(
-        text.lines().any(|l| l.starts_with("retention.ms ")),
-        "{text}"
-    );
+    assert_eq!(header, ["NAME", "SOURCE", "FLAGS", "VALUE"], "{text}");
+    // The value last: name, source, flags, then the number.
+    let retention = rows(&text)
+        .into_iter()
+        .find(|r| r[0] == "retention.ms")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(retention.len(), 4, "{text}");
+    assert!(!retention[1].ends_with("_CONFIG"), "{text}");
+    assert!(retention[3].parse::<i64>().is_ok(), "{text}");
     let o = kfk(&[
         "-b",
         b,
@@ -1107,7 +1140,10 @@ fn admin_on(b: &str, topic: &str, brokers: usize) {
         "3",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), format!("{topic}\t1\t3\n"));
+    assert_eq!(
+        rows(&stdout(&o)),
+        [["TOPIC", "PARTITION", "LOW-WATERMARK"], [topic, "1", "3"]]
+    );
     let o = kfk(&["-b", b, "offsets", "-t", topic]);
     assert!(
         stdout(&o)
@@ -1127,7 +1163,12 @@ fn admin_on(b: &str, topic: &str, brokers: usize) {
         "--before",
         "end",
     ]);
-    assert_eq!(stdout(&o), format!("{topic}\t1\t5\n"), "{}", stderr(&o));
+    assert_eq!(
+        rows(&stdout(&o)),
+        [["TOPIC", "PARTITION", "LOW-WATERMARK"], [topic, "1", "5"]],
+        "{}",
+        stderr(&o)
+    );
     assert_one_line_failure(
         &kfk(&[
             "-b",
@@ -1280,6 +1321,386 @@ fn acl_user_and_quota_on_the_mock_are_unsupported_in_one_line() {
     );
 }
 
+/// Parses stdout as one JSON value, failing the test with stderr when the
+/// command failed or printed something else.
+fn json_out(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// A refused change with --json: one stderr line naming the error, and
+/// the JSON on stdout naming it too.
+fn refused_json(o: &Output, error: &str) -> serde_json::Value {
+    assert_one_line_failure(o, error);
+    let v: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+    assert_eq!(v[0]["error"], error, "{v}");
+    v
+}
+
+/// Every command that changes the cluster prints, with --json, one JSON
+/// value on stdout (progress and notes stay on stderr): produce a
+/// summary, the others their items, each with the Kafka error's name or
+/// null; a refusal still fails in one line.
+#[test]
+fn changes_print_json_on_the_mock() {
+    let mock = MockCluster::builder().brokers(2).build().unwrap();
+    let b = mock.bootstrap();
+    let run = |args: &[&str]| kfk_at(&b, args);
+    assert!(run(&["topic", "create", "j", "--partitions", "2"])
+        .status
+        .success());
+
+    let v = json_out(&kfk_stdin(
+        &[
+            "-b", &b, "produce", "-t", "j", "-p", "1", "-K", ":", "--json",
+        ],
+        "k1:abc\nk2:de\n",
+    ));
+    assert_eq!(v["topic"], "j", "{v}");
+    assert_eq!(v["records"], 2, "{v}");
+    assert_eq!(v["bytes"], 9, "{v}");
+    assert_eq!(
+        v["partitions"],
+        serde_json::json!([{"partition": 1, "records": 2, "first_offset": 0, "last_offset": 1}])
+    );
+    assert_eq!(v["errors"], serde_json::json!([]));
+    // A record that cannot be written stops the run: the summary says
+    // which line, and the failure is one line.
+    let o = kfk_stdin(
+        &["-b", &b, "produce", "-t", "j", "-p", "7", "--json"],
+        "x\n",
+    );
+    assert_one_line_failure(&o, "partition 7 does not exist");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["records"], 0, "{v}");
+    assert_eq!(v["errors"][0]["line"], 1, "{v}");
+
+    // copy --json: what it copied, once at the end.
+    ok(run(&["topic", "create", "j-copy", "--partitions", "2"]));
+    let v = json_out(&run(&[
+        "copy", "--from", "j", "--to", "j-copy", "-G", "jc", "-e", "--json",
+    ]));
+    assert_eq!(
+        v,
+        serde_json::json!({"from": "j", "to": "j-copy", "group": "jc", "records": 2})
+    );
+
+    // consume --json is -f json.
+    let o = run(&["consume", "-t", "j", "-p", "1", "-e", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keys: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["key"].to_string())
+        .collect();
+    assert_eq!(keys, ["\"k1\"", "\"k2\""]);
+
+    let v = json_out(&run(&[
+        "records", "delete", "j", "-p", "1", "--before", "1", "--json",
+    ]));
+    assert_eq!(
+        v,
+        serde_json::json!([{"topic": "j", "partition": 1, "before": 1, "low_watermark": 1,
+            "error": null, "message": null}])
+    );
+    let v = refused_json(
+        &run(&[
+            "delete-records",
+            "-t",
+            "j",
+            "-p",
+            "1",
+            "--before",
+            "9",
+            "--json",
+        ]),
+        "OFFSET_OUT_OF_RANGE",
+    );
+    assert!(v[0]["low_watermark"].is_null(), "{v}");
+
+    let v = json_out(&run(&["partitions", "add", "j", "--total", "3", "--json"]));
+    assert_eq!(v[0]["partitions"], 3, "{v}");
+    assert!(v[0]["error"].is_null(), "{v}");
+    refused_json(
+        &run(&[
+            "topic",
+            "add-partitions",
+            "j",
+            "--partitions",
+            "2",
+            "--json",
+        ]),
+        "INVALID_PARTITIONS",
+    );
+
+    let v = json_out(&run(&[
+        "config",
+        "alter",
+        "topic",
+        "j",
+        "--set",
+        "retention.ms=1000",
+        "--json",
+    ]));
+    assert_eq!(
+        v,
+        serde_json::json!([{"resource": "topic j", "validate_only": false,
+            "error": null, "message": null}])
+    );
+    refused_json(
+        &run(&[
+            "config",
+            "alter",
+            "topic",
+            "j",
+            "--set",
+            "no.such=1",
+            "--json",
+        ]),
+        "INVALID_CONFIG",
+    );
+
+    let v = json_out(&run(&[
+        "group",
+        "reset-offsets",
+        "g",
+        "-t",
+        "j",
+        "--to",
+        "latest",
+        "--json",
+    ]));
+    assert_eq!(v["executed"], false, "{v}");
+    let offsets: Vec<(i64, i64)> = v["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["partition"].as_i64().unwrap(),
+                p["offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(offsets, [(0, 0), (1, 2), (2, 0)], "{v}");
+    let v = json_out(&run(&[
+        "group",
+        "reset-offsets",
+        "g",
+        "-t",
+        "j",
+        "--to",
+        "latest",
+        "--execute",
+        "--json",
+    ]));
+    assert_eq!(v["executed"], true, "{v}");
+    assert!(
+        v["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["error"].is_null()),
+        "{v}"
+    );
+    let text = stdout(&run(&[
+        "group",
+        "reset-offsets",
+        "g",
+        "-t",
+        "j",
+        "--to",
+        "0",
+        "--execute",
+    ]));
+    assert_eq!(
+        rows(&text)[0],
+        ["TOPIC", "PARTITION", "NEW-OFFSET", "RESULT"]
+    );
+    assert!(rows(&text)[1..].iter().all(|r| r[3] == "OK"), "{text}");
+    let v = json_out(&run(&["group", "delete", "g", "--json"]));
+    assert_eq!(
+        v,
+        serde_json::json!([{"group": "g", "error": null, "message": null}])
+    );
+    refused_json(
+        &run(&["group", "delete", "g", "--json"]),
+        "GROUP_ID_NOT_FOUND",
+    );
+
+    // An API the mock does not serve: one line naming it and
+    // UNSUPPORTED_VERSION, and no JSON (nothing reached an item).
+    for (args, api) in [
+        (
+            vec![
+                "acl",
+                "add",
+                "--resource-type",
+                "topic",
+                "--resource-name",
+                "j",
+                "--principal",
+                "User:a",
+                "--operation",
+                "read",
+                "--json",
+            ],
+            "CreateAcls",
+        ),
+        (
+            vec![
+                "user",
+                "set-scram",
+                "--user",
+                "u",
+                "--password",
+                "p",
+                "--json",
+            ],
+            "AlterUserScramCredentials",
+        ),
+        (
+            vec![
+                "user",
+                "delete-scram",
+                "--user",
+                "u",
+                "--mechanism",
+                "SCRAM-SHA-256",
+                "--json",
+            ],
+            "AlterUserScramCredentials",
+        ),
+        (
+            vec!["quota", "set", "--user", "u", "--remove", "x", "--json"],
+            "AlterClientQuotas",
+        ),
+    ] {
+        let o = run(&args);
+        assert_one_line_failure(&o, "kfk: UNSUPPORTED_VERSION: broker ");
+        assert!(
+            stderr(&o).contains(&format!("supports no version of {api}")),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(stdout(&o), "");
+    }
+}
+
+/// `kfk mock --json` prints its bootstrap as JSON, for scripts.
+#[test]
+fn mock_prints_its_bootstrap_as_json() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kfk"))
+        .args(["mock", "--port", "0", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("kfk runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let b = v["bootstrap"].as_str().unwrap().to_string();
+    let o = kfk(&["-b", &b, "cluster", "--json"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(json_out(&o)["brokers"].is_array());
+}
+
+/// `group describe --share` asks ShareGroupDescribe, which the mock does
+/// not serve: one line naming the API and UNSUPPORTED_VERSION.
+#[test]
+fn share_group_describe_on_the_mock_is_unsupported_in_one_line() {
+    let mock = MockCluster::builder().build().unwrap();
+    let b = mock.bootstrap();
+    for json in [false, true] {
+        let mut args = vec!["-b", b.as_str(), "group", "describe", "s", "--share"];
+        if json {
+            args.push("--json");
+        }
+        let o = kfk(&args);
+        assert_one_line_failure(&o, "UNSUPPORTED_VERSION");
+        assert!(stderr(&o).contains("ShareGroupDescribe"), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "");
+    }
+}
+
+/// A share group on Kafka (joined by one raw ShareGroupHeartbeat at its
+/// coordinator: kfk has no share consumer): `group describe --share`
+/// shows it as a table and as JSON, and `group describe` without
+/// --share finds it is one.
+#[test]
+fn share_group_describe_on_kafka() {
+    use kafka_proto::messages::{FindCoordinatorRequest, ShareGroupHeartbeatRequest};
+    use kafka_proto::ResponseBody;
+    use kafka_testkit::kafka::{request_once, Listener};
+    let Some(kafka) = KafkaCluster::shared() else {
+        return;
+    };
+    let b = kafka.bootstrap();
+    let topic = format!("shared-{}", std::process::id());
+    let group = format!("kfk-share-{}", std::process::id());
+    ok(kfk_at(&b, &["topic", "create", &topic]));
+    let any = kafka.addr(kafka.node_ids()[0], Listener::Plaintext);
+    let member = "a2ZrLXNoYXJlLW1lbWJlcg";
+    // A fresh cluster has no coordinator until its offsets topic is up,
+    // and the one named may not have loaded the group yet.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let find = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![group.clone()]);
+        let ResponseBody::FindCoordinator(found) = request_once(any, find.into(), 6).unwrap()
+        else {
+            panic!("not a FindCoordinator response")
+        };
+        let c = &found.coordinators[0];
+        if c.error_code == 0 && c.node_id >= 0 {
+            let at = kafka.addr(c.node_id, Listener::Plaintext);
+            let join = ShareGroupHeartbeatRequest::default()
+                .with_group_id(group.clone())
+                .with_member_id(member.into())
+                .with_member_epoch(0)
+                .with_subscribed_topic_names(Some(vec![topic.clone()]));
+            let ResponseBody::ShareGroupHeartbeat(joined) =
+                request_once(at, join.into(), 1).unwrap()
+            else {
+                panic!("not a ShareGroupHeartbeat response")
+            };
+            if joined.error_code == 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{joined:?}");
+        }
+        assert!(std::time::Instant::now() < deadline, "{found:?}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
+    let v = json_out(&kfk(&[
+        "-b", &b, "group", "describe", &group, "--share", "--json",
+    ]));
+    assert_eq!(v["group"], group.as_str(), "{v}");
+    assert_eq!(v["protocol"], "share", "{v}");
+    assert_eq!(v["members"][0]["member_id"], member, "{v}");
+    assert_eq!(v["offsets"], serde_json::json!([]), "{v}");
+    for args in [vec!["--share"], vec![]] {
+        let mut all = vec!["-b", b.as_str(), "group", "describe", group.as_str()];
+        all.extend(args);
+        let o = kfk(&all);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = stdout(&o);
+        let lines = rows(&text);
+        assert_eq!(lines[0][..2], ["group", group.as_str()], "{text}");
+        assert_eq!(
+            lines[1],
+            ["CLIENT-ID", "HOST", "ASSIGNMENT", "MEMBER-ID"],
+            "{text}"
+        );
+        assert_eq!(lines[2].last(), Some(&member), "{text}");
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+    }
+}
+
 /// `kfk acl add|list|remove`, `kfk user set-scram|list|delete-scram` and
 /// `kfk quota set|list` as a super user of a cluster with an authorizer;
 /// the user added logs in with kfk.
@@ -1294,7 +1715,8 @@ fn acl_user_and_quota_on_kafka() {
         return;
     };
     let b = kafka.bootstrap_for(kafka_testkit::Listener::Sasl);
-    let run = |args: &[&str]| {
+    // kfk as the super user.
+    let as_admin = |args: &[&str]| {
         let mut all = vec![
             "-b",
             &b,
@@ -1304,10 +1726,12 @@ fn acl_user_and_quota_on_kafka() {
             "admin",
             "--sasl-password",
             "admin-secret",
-            "acl",
         ];
         all.extend_from_slice(args);
-        let o = kfk(&all);
+        kfk(&all)
+    };
+    let run = |args: &[&str]| {
+        let o = as_admin(args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         stdout(&o)
     };
@@ -1323,12 +1747,16 @@ fn acl_user_and_quota_on_kafka() {
         "--operation",
         "write",
     ];
-    let mut add = vec!["add"];
+    let mut add = vec!["acl", "add", "--json"];
     add.extend_from_slice(&acl);
-    run(&add);
+    let added: serde_json::Value = serde_json::from_str(&run(&add)).unwrap();
+    assert_eq!(added[0]["principal"], "User:bob", "{added}");
+    assert_eq!(added[0]["pattern_type"], "PREFIXED", "{added}");
+    assert_eq!(added[0]["operation"], "WRITE", "{added}");
+    assert!(added[0]["error"].is_null(), "{added}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let listed = run(&["list", "--principal", "User:bob", "--json"]);
+        let listed = run(&["acl", "list", "--principal", "User:bob", "--json"]);
         if listed.contains("\"PREFIXED\"") {
             assert!(listed.contains("\"WRITE\""), "{listed}");
             assert!(listed.contains("\"orders\""), "{listed}");
@@ -1340,31 +1768,13 @@ fn acl_user_and_quota_on_kafka() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let mut remove = vec!["remove", "--json"];
+    let mut remove = vec!["acl", "remove", "--json"];
     remove.extend_from_slice(&acl);
     let removed = run(&remove);
     assert!(removed.contains("\"User:bob\""), "{removed}");
 
-    let user = |args: &[&str]| {
-        let mut all = vec!["user"];
-        all.extend_from_slice(args);
-        // `run` prefixes `acl`; users go through kfk directly.
-        let mut full = vec![
-            "-b",
-            &b,
-            "--sasl-mechanism",
-            "SCRAM-SHA-256",
-            "--sasl-username",
-            "admin",
-            "--sasl-password",
-            "admin-secret",
-        ];
-        full.extend_from_slice(&all);
-        let o = kfk(&full);
-        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-        stdout(&o)
-    };
-    user(&[
+    let set: serde_json::Value = serde_json::from_str(&run(&[
+        "user",
         "set-scram",
         "--user",
         "erin",
@@ -1374,8 +1784,16 @@ fn acl_user_and_quota_on_kafka() {
         "4096",
         "--password",
         "erin-secret",
-    ]);
-    let listed = user(&["list", "--user", "erin", "--json"]);
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        set,
+        serde_json::json!([{"user": "erin", "mechanism": "SCRAM-SHA-512", "iterations": 4096,
+            "change": "set", "error": null, "message": null}])
+    );
+    assert!(!set.to_string().contains("erin-secret"));
+    let listed = run(&["user", "list", "--user", "erin", "--json"]);
     assert!(listed.contains("\"SCRAM-SHA-512\""), "{listed}");
     assert!(listed.contains("4096"), "{listed}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -1397,47 +1815,41 @@ fn acl_user_and_quota_on_kafka() {
         assert!(std::time::Instant::now() < deadline, "{}", stderr(&o));
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    user(&[
+    let deleted: serde_json::Value = serde_json::from_str(&run(&[
+        "user",
         "delete-scram",
         "--user",
         "erin",
         "--mechanism",
         "SCRAM-SHA-512",
-    ]);
-    let o = kfk(&[
-        "-b",
-        &b,
-        "--sasl-mechanism",
-        "SCRAM-SHA-256",
-        "--sasl-username",
-        "admin",
-        "--sasl-password",
-        "admin-secret",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(deleted[0]["change"], "delete", "{deleted}");
+    assert!(deleted[0]["error"].is_null(), "{deleted}");
+    assert_one_line_failure(
+        &as_admin(&["user", "list", "--user", "erin"]),
+        "RESOURCE_NOT_FOUND",
+    );
+    // Deleting it again: the JSON names the error, the line too.
+    let o = as_admin(&[
         "user",
-        "list",
+        "delete-scram",
         "--user",
         "erin",
+        "--mechanism",
+        "SCRAM-SHA-512",
+        "--json",
     ]);
-    assert_one_line_failure(&o, "RESOURCE_NOT_FOUND");
+    let again = refused_json(&o, "RESOURCE_NOT_FOUND");
+    assert_eq!(again[0]["user"], "erin", "{again}");
 
     let quota = |args: &[&str]| {
-        let mut full = vec![
-            "-b",
-            &b,
-            "--sasl-mechanism",
-            "SCRAM-SHA-256",
-            "--sasl-username",
-            "admin",
-            "--sasl-password",
-            "admin-secret",
-            "quota",
-        ];
-        full.extend_from_slice(args);
-        let o = kfk(&full);
-        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-        stdout(&o)
+        let mut all = vec!["quota"];
+        all.extend_from_slice(args);
+        run(&all)
     };
-    quota(&[
+    let set: serde_json::Value = serde_json::from_str(&quota(&[
         "set",
         "--user",
         "erin",
@@ -1445,7 +1857,12 @@ fn acl_user_and_quota_on_kafka() {
         "<default>",
         "--set",
         "consumer_byte_rate=2048",
-    ]);
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(set[0]["entity"]["user"], "erin", "{set}");
+    assert!(set[0]["entity"]["client-id"].is_null(), "{set}");
+    assert!(set[0]["error"].is_null(), "{set}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let listed = quota(&["list", "--user", "erin", "--json"]);
@@ -1547,10 +1964,6 @@ fn stats_interval_prints_json_snapshots_to_stderr() {
 fn replica_txn_and_feature_commands_on_the_mock() {
     let mock = MockCluster::builder().brokers(2).build().unwrap();
     let b = mock.bootstrap();
-    let ok = |o: Output| {
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
-    };
     ok(kfk(&[
         "-b",
         &b,
@@ -1720,9 +2133,7 @@ fn replica_txn_and_feature_commands_on_the_mock() {
             "negative partition",
         ),
     ] {
-        let mut full = vec!["-b", b.as_str()];
-        full.extend(args);
-        assert_one_line_failure(&kfk(&full), says);
+        assert_one_line_failure(&kfk_at(&b, &args), says);
     }
 
     // Features from ApiVersions, as a table and as JSON.
@@ -1809,10 +2220,6 @@ fn replica_txn_and_feature_commands_on_kafka() {
     };
     let b = kafka.bootstrap();
     let topic = format!("moves-{}", std::process::id());
-    let ok = |o: Output| {
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
-    };
     ok(kfk(&[
         "-b",
         &b,
@@ -2034,10 +2441,7 @@ fn grouped_forms_of_partitions_records_and_cluster_on_the_mock() {
         "-b", &b, "records", "delete", "g", "-p", "0", "--before", "3",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        stdout(&o).split_whitespace().collect::<Vec<_>>(),
-        ["g", "0", "3"]
-    );
+    assert_eq!(rows(&stdout(&o))[1], ["g", "0", "3"]);
     let o = kfk(&[
         "-b", &b, "records", "delete", "g", "-p", "-2", "--before", "1",
     ]);
