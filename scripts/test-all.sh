@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n=== %s\n' "$*"; }
+step() { printf '\n=== [%s s] %s\n' "$SECONDS" "$*"; }
 
 # A fresh CI machine's disk can be small. With full debug info the test
 # binaries took 15 GB, and one run died in the linker when the disk filled.
