@@ -47,9 +47,9 @@ use kafka_proto::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_proto::messages::{
-    ApiVersionsResponse, ConsumerGroupHeartbeatResponse, FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse,
-    LeaveGroupResponse, ListOffsetsResponse, MetadataResponse, OffsetCommitResponse,
-    OffsetFetchResponse, RequestHeader, SyncGroupResponse,
+    ApiVersionsResponse, ConsumerGroupHeartbeatResponse, FindCoordinatorResponse,
+    HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, ListOffsetsResponse,
+    MetadataResponse, OffsetCommitResponse, OffsetFetchResponse, RequestHeader, SyncGroupResponse,
 };
 use kafka_proto::{ApiKey, RequestBody, ResponseBody, Uuid};
 use kafka_state::consumer::AutoOffsetReset;
@@ -74,21 +74,21 @@ const MAX_OPS: usize = 400;
 /// Error codes a coordinator answers with, weighted towards the ones the
 /// member handles specially.
 const ERRORS: [i16; 21] = [
-    0,  // NONE
-    3,  // UNKNOWN_TOPIC_OR_PARTITION
-    7,  // REQUEST_TIMED_OUT
-    14, // COORDINATOR_LOAD_IN_PROGRESS
-    15, // COORDINATOR_NOT_AVAILABLE
-    16, // NOT_COORDINATOR
-    22, // ILLEGAL_GENERATION
-    23, // INCONSISTENT_GROUP_PROTOCOL
-    24, // INVALID_GROUP_ID
-    25, // UNKNOWN_MEMBER_ID
-    26, // INVALID_SESSION_TIMEOUT
-    27, // REBALANCE_IN_PROGRESS
-    30, // GROUP_AUTHORIZATION_FAILED
-    79, // MEMBER_ID_REQUIRED
-    81, // GROUP_MAX_SIZE_REACHED
+    0,   // NONE
+    3,   // UNKNOWN_TOPIC_OR_PARTITION
+    7,   // REQUEST_TIMED_OUT
+    14,  // COORDINATOR_LOAD_IN_PROGRESS
+    15,  // COORDINATOR_NOT_AVAILABLE
+    16,  // NOT_COORDINATOR
+    22,  // ILLEGAL_GENERATION
+    23,  // INCONSISTENT_GROUP_PROTOCOL
+    24,  // INVALID_GROUP_ID
+    25,  // UNKNOWN_MEMBER_ID
+    26,  // INVALID_SESSION_TIMEOUT
+    27,  // REBALANCE_IN_PROGRESS
+    30,  // GROUP_AUTHORIZATION_FAILED
+    79,  // MEMBER_ID_REQUIRED
+    81,  // GROUP_MAX_SIZE_REACHED
     82,  // FENCED_INSTANCE_ID
     110, // FENCED_MEMBER_EPOCH
     111, // UNRELEASED_INSTANCE_ID
@@ -253,11 +253,39 @@ impl Script {
                 self.forget(conn);
                 self.client.handle_closed(now, conn);
             }
-            // The application polls and stores what it got.
+            // The application polls and stores what it got, taking records
+            // owned or lent (a few at a time), which must agree.
             8 => {
                 let _ = self.client.consumer().record_poll(now);
+                let step = usize::from(input.byte() % 4);
                 while let Some(fetched) = self.client.consumer().poll_records(now) {
-                    for r in fetched.into_iter().flatten() {
+                    let want: Vec<_> = fetched
+                        .iter()
+                        .map(|r| r.map_err(|e| e.to_string()))
+                        .collect();
+                    let mut it = fetched.into_iter();
+                    let mut got = Vec::new();
+                    loop {
+                        let mut n = 0;
+                        let end = it.lend(|r| {
+                            got.push(Ok(r.to_record()));
+                            n += 1;
+                            if n > step {
+                                std::ops::ControlFlow::Break(())
+                            } else {
+                                std::ops::ControlFlow::Continue(())
+                            }
+                        });
+                        if let kafka_state::consumer::Lent::Failed(e) = end {
+                            got.push(Err(e.to_string()));
+                        }
+                        match it.next() {
+                            Some(r) => got.push(r.map_err(|e| e.to_string())),
+                            None => break,
+                        }
+                    }
+                    assert_eq!(got, want, "lending and iterating disagree");
+                    for r in got.into_iter().flatten() {
                         let _ = self.client.consumer().store_record(&r);
                     }
                 }

@@ -1,6 +1,7 @@
 //! A record set with decompression: decoding never panics, respects the
-//! inflation limit, the owned, shared and lent record views yield the same
-//! records and fail at the same place, and every v2 batch that decodes
+//! inflation limit, the owned, shared and lent record views (lent whole or
+//! resumed after every few records) yield the same records and fail at the
+//! same place, and every v2 batch that decodes
 //! re-encodes (without compression) to a batch whose records decode
 //! identically.
 #![no_main]
@@ -23,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     for batch in Batches::with_options(Bytes::copy_from_slice(rest), options) {
         let Ok(batch) = batch else { break };
         let header = *batch.header();
-        same_views(&batch);
+        same_views(&batch, usize::from(flags >> 1) % 7 + 1);
         let Ok(records) = batch.records() else {
             continue;
         };
@@ -52,7 +53,10 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         let mut batches = Batches::new(again);
-        let back = batches.next().expect("one batch").expect("re-encoded batch decodes");
+        let back = batches
+            .next()
+            .expect("one batch")
+            .expect("re-encoded batch decodes");
         let back: Vec<Record> = back
             .records()
             .expect("records")
@@ -63,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// Each view of the batch as a list of records, or errors as text.
-fn same_views(batch: &RecordBatch) {
+fn same_views(batch: &RecordBatch, step: usize) {
     type View = Result<Vec<Result<Record, String>>, String>;
     let err = |e: kafka_proto::DecodeError| e.to_string();
     let owned: View = batch
@@ -82,6 +86,29 @@ fn same_views(batch: &RecordBatch) {
                 .collect()
         })
         .map_err(err);
+    // Lent again, stopping every `step` records and resuming from the
+    // position: the same records and the same failure.
+    let resumed: View = batch
+        .records_ref()
+        .map(|data| {
+            let mut out = Vec::new();
+            let mut at = data.iter().position();
+            loop {
+                let mut refs = data.iter_at(at);
+                let before = out.len();
+                out.extend(
+                    refs.by_ref()
+                        .take(step)
+                        .map(|r| r.map(|r| data.keep(&r)).map_err(err)),
+                );
+                if out.len() == before {
+                    return out;
+                }
+                at = refs.position();
+            }
+        })
+        .map_err(err);
     assert_eq!(owned, shared);
     assert_eq!(owned, lent);
+    assert_eq!(owned, resumed);
 }
