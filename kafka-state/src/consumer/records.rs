@@ -915,8 +915,10 @@ mod tests {
         assert_eq!(headers.len(), 2, "repeated header keys are kept");
     }
 
-    #[test]
-    fn resume_offset_names_the_batch_that_failed_even_after_a_gap() {
+    /// `good` plain records from offset 0, then (compacted away) nothing
+    /// until an lz4 batch at 10 that inflates past a 4 KB bound; fetched
+    /// from offset 1.
+    fn good_then_too_big(good: usize) -> FetchedRecords {
         let records: Vec<Record> = (0..50)
             .map(|i| Record {
                 offset: 10 + i,
@@ -929,16 +931,19 @@ mod tests {
             compression: kafka_proto::record::Compression::Lz4,
             ..BatchOptions::default()
         };
-        // Offsets 0-1, then (compacted away) nothing until the bad batch at 10.
         let data: Bytes = [
-            batch(0, 2, -1, false),
+            batch(0, good, -1, false),
             encode(records.iter(), &opts).unwrap(),
         ]
         .concat()
         .into();
         let s = scan(&data, 1, None, DecodeOptions::default());
-        let fr = FetchedRecords::new(TopicPartition::new("t", 0), &data, &s, 1, 60, None, 4096);
-        let mut it = fr.into_iter();
+        FetchedRecords::new(TopicPartition::new("t", 0), &data, &s, 1, 60, None, 4096)
+    }
+
+    #[test]
+    fn resume_offset_names_the_batch_that_failed_even_after_a_gap() {
+        let mut it = good_then_too_big(2).into_iter();
         assert_eq!(it.resume_offset(), 1, "nothing yielded: the start");
         assert_eq!(it.next().unwrap().unwrap().offset, 1);
         assert_eq!(it.resume_offset(), 2);
@@ -1047,27 +1052,7 @@ mod tests {
 
     #[test]
     fn lending_fails_where_iterating_fails() {
-        let records: Vec<Record> = (0..50)
-            .map(|i| Record {
-                offset: 10 + i,
-                value: Some(Bytes::from(vec![b'z'; 1000])),
-                ..Record::default()
-            })
-            .collect();
-        let opts = BatchOptions {
-            base_offset: 10,
-            compression: kafka_proto::record::Compression::Lz4,
-            ..BatchOptions::default()
-        };
-        let data: Bytes = [
-            batch(0, 3, -1, false),
-            encode(records.iter(), &opts).unwrap(),
-        ]
-        .concat()
-        .into();
-        let s = scan(&data, 1, None, DecodeOptions::default());
-        let fr = FetchedRecords::new(TopicPartition::new("t", 0), &data, &s, 1, 60, None, 4096);
-        let mut it = fr.into_iter();
+        let mut it = good_then_too_big(3).into_iter();
         let mut seen = Vec::new();
         let end = it.lend(|r| {
             seen.push(r.offset);
