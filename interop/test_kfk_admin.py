@@ -14,6 +14,15 @@ StandardAuthorizer (`kafka_acl_cluster`), where an ACL `kfk` adds or
 removes also grants or takes away a SCRAM user's right. Kafka's
 ConfigCommand and AclCommand cross-check configs and ACLs, TopicCommand
 a created topic, and the group tool offsets `kfk` set.
+
+Replicas and the rest: partitions moved (with Kafka's reassign tool) and
+preferred leaders elected after the move, by each side; an unclean
+election making an out-of-sync replica lead (brokers stopped and started
+on the session's cluster, which is whole again afterwards); log dirs
+(Kafka's log-dirs tool), producers' state and transactions (Kafka's
+transactions tool), group offsets deleted (the group tool), and feature
+levels described and changed (Kafka's features tool; streams.version
+moved and restored).
 """
 
 import json
