@@ -557,9 +557,11 @@ def test_group_offsets_deleted_both_ways(kafka_cluster):
     topic, group = unique("adm-doff"), unique("adm-g-doff")
     create_topic(bootstrap, topic, 2)
     produce(bootstrap, topic, {0: 6, 1: 6})
-    # kfk commits first: it waits out a group coordinator that is still
-    # loading, where librdkafka 2.16's AdminClient crashes (a NULL
-    # consumer group in its OffsetFetch error path) when it lists offsets.
+    # kfk commits first: it waits until the group's coordinator answers.
+    # Before then, librdkafka 2.16's AdminClient crashes listing offsets
+    # when OffsetFetch answers NOT_COORDINATOR (its error path asks a
+    # consumer group the AdminClient does not have: librdkafka#5040); this
+    # happened when this test ran first on a fresh cluster.
     kfk("-b", bootstrap, "group", "reset-offsets", group, "-t", topic, "--to", "3", "--execute")
     done(admin(bootstrap).alter_consumer_group_offsets([
         ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 1, 5)])
