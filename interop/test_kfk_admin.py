@@ -839,17 +839,21 @@ def create_assigned(bootstrap: str, topic: str, assignment, config=None):
                and all(p.leader >= 0 for p in t.partitions.values()), 30, f"{topic} to have leaders")
 
 
-def reassign_tool(bootstrap: str, tmp_path, action: str, moves: dict) -> str:
+def reassign_tool(bootstrap: str, tmp_path, action: str, moves: dict, *flags: str) -> str:
     """Kafka's reassign tool, `--execute` or `--verify`, for `moves`:
-    (topic, partition) -> replicas. It keeps throttles (none are set)
-    and broker configs as they are."""
+    (topic, partition) -> replicas, with `flags`."""
     plan = tmp_path / f"reassign-{action}.json"
     plan.write_text(json.dumps({"version": 1, "partitions": [
         {"topic": t, "partition": p, "replicas": r} for (t, p), r in moves.items()
     ]}))
     return kafka_tool("reassign.ReassignPartitionsCommand", "--bootstrap-server", bootstrap,
-                      "--reassignment-json-file", str(plan), action,
-                      *(["--preserve-throttles"] if action == "--verify" else []))
+                      "--reassignment-json-file", str(plan), action, *flags)
+
+
+# What the reassign tool's --throttle sets: a rate per broker, and the
+# throttled replicas per topic.
+THROTTLE_RATES = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
+THROTTLED_REPLICAS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
 
 
 @pytest.mark.cap(90)
@@ -858,7 +862,11 @@ def test_partitions_reassigned_and_leaders_elected_both_ways(kafka_cluster, tmp_
     leader; 1 keeps leading): Kafka's reassign tool verifies the move
     complete and librdkafka describes the new replicas; kfk's preferred
     election makes 3 the leader, as librdkafka and TopicCommand see.
-    The reassign tool moves partition 1 from 2,1 to 3,2 and librdkafka's
+    The reassign tool moves partition 1 from 2,1 to 3,2, throttled so
+    that the move stays in progress: kfk sees the tool's throttle rates
+    on every broker and lists the move (replicas 3,2,1, adding 3,
+    removing 1) while the tool reports it in progress. kfk deletes the
+    topic's throttled replicas, the move completes, and librdkafka's
     preferred election makes 3 lead: kfk lists no move left and
     describes the replicas and the leader."""
     from confluent_kafka import ElectionType
@@ -881,7 +889,7 @@ def test_partitions_reassigned_and_leaders_elected_both_ways(kafka_cluster, tmp_
         eventually(check, f"the move of partition {partition} to complete")
 
     moved(0, 1, [3, 1])
-    verified = reassign_tool(bootstrap, tmp_path, "--verify", {(topic, 0): [3, 1]})
+    verified = reassign_tool(bootstrap, tmp_path, "--verify", {(topic, 0): [3, 1]}, "--preserve-throttles")
     assert f"Reassignment of partition {topic}-0 is completed" in verified, verified
     leader, replicas, isr = rd_partitions(bootstrap, topic)[0]
     assert (leader, replicas, sorted(isr)) == (1, [3, 1], [1, 3])
@@ -899,10 +907,40 @@ def test_partitions_reassigned_and_leaders_elected_both_ways(kafka_cluster, tmp_
     theirs = tool_partitions(bootstrap, topic)[0]
     assert (theirs["leader"], theirs["replicas"]) == (3, [3, 1]), theirs
 
-    # Kafka's reassign tool moves partition 1; librdkafka elects 3.
-    started = reassign_tool(bootstrap, tmp_path, "--execute", {(topic, 1): [3, 2]})
-    assert "Successfully started partition reassignment" in started, started
-    moved(1, 2, [3, 2])
+    # Kafka's reassign tool moves partition 1 (2 MB) throttled to 1 B/s:
+    # the new replica gets one fetch (1 MB at most) and then nothing, so
+    # the move stays in progress, and kfk lists it as the tool reports it.
+    # kfk lifts the throttle and the move completes; librdkafka elects 3.
+    big = Producer({"bootstrap.servers": bootstrap, "log_level": 3, "linger.ms": 50})
+    for i in range(200):
+        big.produce(topic, value=bytes([i % 256]) * 10_000, partition=1)
+    assert big.flush(30) == 0
+    try:
+        started = reassign_tool(bootstrap, tmp_path, "--execute", {(topic, 1): [3, 2]}, "--throttle", "1")
+        assert "Successfully started partition reassignment" in started, started
+
+        def kfk_sees_throttle():
+            for broker in ("1", "2", "3"):
+                configs = kfk_configs(bootstrap, "broker", broker)
+                assert {configs[name]["value"] for name in THROTTLE_RATES} == {"1"}, broker
+        eventually(kfk_sees_throttle, "kfk to see the tool's throttle")
+        moving = [r for r in kfk_json("-b", bootstrap, "partitions", "reassignments", "--json")
+                  if r["topic"] == topic]
+        assert moving == [{"topic": topic, "partition": 1, "replicas": [3, 2, 1], "adding": [3],
+                           "removing": [1]}], moving
+        verified = reassign_tool(bootstrap, tmp_path, "--verify", {(topic, 1): [3, 2]}, "--preserve-throttles")
+        assert f"Reassignment of partition {topic}-1 is still in progress" in verified, verified
+        kfk("-b", bootstrap, "config", "alter", "topic", topic,
+            *(x for name in THROTTLED_REPLICAS for x in ("--delete", name)))
+        moved(1, 2, [3, 2])
+    finally:
+        for broker in ("1", "2", "3"):
+            kfk_try("-b", bootstrap, "config", "alter", "broker", broker,
+                    *(x for name in THROTTLE_RATES for x in ("--delete", name)))
+    for broker in ("1", "2", "3"):
+        configs = kfk_configs(bootstrap, "broker", broker)
+        # Listed only while set.
+        assert not [name for name in THROTTLE_RATES if name in configs], (broker, configs)
     result = done(admin(bootstrap).elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 1)]))
     assert [(tp.partition, e) for tp, e in result.items()] == [(1, None)], result
 
