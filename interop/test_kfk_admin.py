@@ -1090,10 +1090,12 @@ def test_transactions_listed_and_described_as_kafka_transactions_tool_does(kafka
             ours = kfk_json("-b", bootstrap, "txn", "describe", tx_id, "--json")
             [row] = transactions_tool(bootstrap, "describe", "--transactional-id", tx_id)
             partitions = {f"{x['topic']}-{x['partition']}" for x in ours["partitions"]}
+            # The tool prints -1 for no start time; kfk's JSON has null.
+            start = int(row["CurrentTransactionStartTimeMs"])
             assert (ours["state"], ours["producer_id"], ours["producer_epoch"], ours["timeout_ms"],
                     ours["start_time_ms"], partitions) == (
                 row["TransactionState"], int(row["ProducerId"]), int(row["ProducerEpoch"]),
-                int(row["TransactionTimeoutMs"]), start if (start := int(row["CurrentTransactionStartTimeMs"])) >= 0 else None,
+                int(row["TransactionTimeoutMs"]), start if start >= 0 else None,
                 set(filter(None, row["TopicPartitions"].split(",")))), (ours, row)
             assert int(row["CoordinatorId"]) == listed[0]["coordinator"]
             return ours
