@@ -14,6 +14,15 @@ StandardAuthorizer (`kafka_acl_cluster`), where an ACL `kfk` adds or
 removes also grants or takes away a SCRAM user's right. Kafka's
 ConfigCommand and AclCommand cross-check configs and ACLs, TopicCommand
 a created topic, and the group tool offsets `kfk` set.
+
+Replicas and the rest: partitions moved (with Kafka's reassign tool) and
+preferred leaders elected after the move, by each side; an unclean
+election making an out-of-sync replica lead (brokers stopped and started
+on the session's cluster, which is whole again afterwards); log dirs
+(Kafka's log-dirs tool), producers' state and transactions (Kafka's
+transactions tool), group offsets deleted (the group tool), and feature
+levels described and changed (Kafka's features tool; streams.version
+moved and restored).
 """
 
 import json
@@ -539,6 +548,43 @@ def test_group_offsets_altered_and_groups_deleted_both_ways(kafka_cluster):
     assert kfk_try("-b", bootstrap, "group", "delete", ours).returncode != 0
 
 
+@pytest.mark.cap(60)
+def test_group_offsets_deleted_both_ways(kafka_cluster):
+    """kfk deletes an empty group's committed offset of one partition:
+    librdkafka and Kafka's group tool no longer list it (the other stays);
+    the group tool deletes the other, and kfk sees none left."""
+    bootstrap = kafka_cluster["bootstrap"]
+    topic, group = unique("adm-doff"), unique("adm-g-doff")
+    create_topic(bootstrap, topic, 2)
+    produce(bootstrap, topic, {0: 6, 1: 6})
+    # kfk commits first: it waits until the group's coordinator answers.
+    # Before then, librdkafka 2.16's AdminClient crashes listing offsets
+    # when OffsetFetch answers NOT_COORDINATOR (its error path asks a
+    # consumer group the AdminClient does not have: librdkafka#5040); this
+    # happened when this test ran first on a fresh cluster.
+    kfk("-b", bootstrap, "group", "reset-offsets", group, "-t", topic, "--to", "3", "--execute")
+    done(admin(bootstrap).alter_consumer_group_offsets([
+        ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 1, 5)])
+    ]))
+    assert rd_committed(bootstrap, group) == {(topic, 0): 3, (topic, 1): 5}
+
+    deleted = kfk_json("-b", bootstrap, "group", "delete-offsets", group, f"{topic}:0", "--json")
+    assert deleted == [{"topic": topic, "partition": 0, "error": None, "message": None}], deleted
+    assert rd_committed(bootstrap, group) == {(topic, 1): 5}
+    # GROUP TOPIC PARTITION CURRENT-OFFSET ...
+    described = kafka_tool("consumer.group.ConsumerGroupCommand", "--bootstrap-server", bootstrap,
+                           "--describe", "--group", group)
+    rows = [line.split() for line in described.splitlines()]
+    assert [(int(r[2]), int(r[3])) for r in rows if len(r) > 3 and r[1] == topic] == [(1, 5)], described
+
+    out = kafka_tool("consumer.group.ConsumerGroupCommand", "--bootstrap-server", bootstrap,
+                     "--delete-offsets", "--group", group, "--topic", f"{topic}:1")
+    assert re.search(rf"^{re.escape(topic)}\s+1\s+Successful\s*$", out, re.M), out
+    described = kfk_json("-b", bootstrap, "group", "describe", group, "--json")
+    assert described["state"] == "Empty" and described["offsets"] == [], described
+    assert rd_committed(bootstrap, group) == {}
+
+
 # ------------------------------------------------------------------ SCRAM
 
 
@@ -730,6 +776,521 @@ def test_quotas_with_kafka_config_command(kafka_cluster):
     finally:
         kfk_try("-b", bootstrap, "quota", "set", "--client-id", "<default>",
                 "--remove", "producer_byte_rate")
+
+
+# ------------------------------------------------------------------ replicas
+
+
+def tool_partitions(bootstrap: str, topic: str) -> dict:
+    """TopicCommand's describe of `topic`: partition -> {leader, replicas,
+    isr, elr, last_known_elr} (tab-separated `Key: value` fields; the
+    leader None when it prints `none`)."""
+    described = kafka_tool("TopicCommand", "--bootstrap-server", bootstrap, "--describe",
+                           "--topic", topic)
+    return parse_tool_partitions(described)
+
+
+def parse_tool_partitions(described: str) -> dict:
+    def ids(v):
+        return [int(x) for x in v.split(",") if x]
+
+    out = {}
+    for line in described.splitlines():
+        fields = {}
+        for part in line.strip().split("\t"):
+            key, _, value = part.partition(":")
+            fields[key.strip()] = value.strip()
+        if "Partition" not in fields:
+            continue
+        out[int(fields["Partition"])] = {
+            "leader": None if fields["Leader"] == "none" else int(fields["Leader"]),
+            "replicas": ids(fields["Replicas"]),
+            "isr": ids(fields["Isr"]),
+            "elr": ids(fields.get("Elr", "")),
+            "last_known_elr": ids(fields.get("LastKnownElr", "")),
+        }
+    return out
+
+
+def rd_partitions(bootstrap: str, topic: str) -> dict:
+    """librdkafka's DescribeTopics: partition -> (leader, replicas, isr)."""
+    from confluent_kafka import TopicCollection
+
+    t = done(admin(bootstrap).describe_topics(TopicCollection([topic])))[topic]
+    return {
+        p.id: (p.leader.id if p.leader is not None else None,
+               [n.id for n in p.replicas], [n.id for n in p.isr])
+        for p in t.partitions
+    }
+
+
+def kfk_partitions(bootstrap: str, topic: str) -> dict:
+    """`kfk topic describe --json`: partition -> (leader, replicas, isr)."""
+    t = kfk_json("-b", bootstrap, "topic", "describe", topic, "--json")
+    return {p["partition"]: (p["leader"], p["replicas"], p["isr"]) for p in t["partitions"]}
+
+
+def create_assigned(bootstrap: str, topic: str, assignment, config=None):
+    """A topic with these replicas per partition (first: the preferred
+    leader), created with librdkafka."""
+    new = NewTopic(topic, num_partitions=len(assignment), replica_assignment=assignment, config=config or {})
+    done(admin(bootstrap).create_topics([new], operation_timeout=30))
+    wait_until(lambda: (t := rd_topic(bootstrap, topic)) and len(t.partitions) == len(assignment)
+               and all(p.leader >= 0 for p in t.partitions.values()), 30, f"{topic} to have leaders")
+
+
+def reassign_tool(bootstrap: str, tmp_path, action: str, moves: dict, *flags: str) -> str:
+    """Kafka's reassign tool, `--execute` or `--verify`, for `moves`:
+    (topic, partition) -> replicas, with `flags`."""
+    plan = tmp_path / f"reassign-{action}.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": t, "partition": p, "replicas": r} for (t, p), r in moves.items()
+    ]}))
+    return kafka_tool("reassign.ReassignPartitionsCommand", "--bootstrap-server", bootstrap,
+                      "--reassignment-json-file", str(plan), action, *flags)
+
+
+# What the reassign tool's --throttle sets: a rate per broker, and the
+# throttled replicas per topic.
+THROTTLE_RATES = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
+THROTTLED_REPLICAS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
+
+
+@pytest.mark.cap(90)
+def test_partitions_reassigned_and_leaders_elected_both_ways(kafka_cluster, tmp_path):
+    """kfk moves partition 0 from brokers 1,2 to 3,1 (3 the preferred
+    leader; 1 keeps leading): Kafka's reassign tool verifies the move
+    complete and librdkafka describes the new replicas; kfk's preferred
+    election makes 3 the leader, as librdkafka and TopicCommand see.
+    The reassign tool moves partition 1 from 2,1 to 3,2, throttled so
+    that the move stays in progress: kfk sees the tool's throttle rates
+    on every broker and lists the move (replicas 3,2,1, adding 3,
+    removing 1) while the tool reports it in progress. kfk deletes the
+    topic's throttled replicas, the move completes, and librdkafka's
+    preferred election makes 3 lead: kfk lists no move left and
+    describes the replicas and the leader."""
+    from confluent_kafka import ElectionType
+
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("adm-move")
+    create_assigned(bootstrap, topic, [[1, 2], [2, 1]])
+    produce(bootstrap, topic, {0: 5, 1: 5})
+    assert kfk_partitions(bootstrap, topic) == {0: (1, [1, 2], [1, 2]), 1: (2, [2, 1], [2, 1])}
+
+    # kfk moves partition 0; the move completes once 3 has caught up.
+    kfk("-b", bootstrap, "partitions", "reassign", topic, "-p", "0", "--replicas", "3,1")
+
+    def moved(partition, leader, replicas):
+        def check():
+            assert not [r for r in kfk_json("-b", bootstrap, "partitions", "reassignments", "--json")
+                        if r["topic"] == topic]
+            leader_now, replicas_now, isr = kfk_partitions(bootstrap, topic)[partition]
+            assert (leader_now, replicas_now, sorted(isr)) == (leader, replicas, sorted(replicas))
+        eventually(check, f"the move of partition {partition} to complete")
+
+    moved(0, 1, [3, 1])
+    verified = reassign_tool(bootstrap, tmp_path, "--verify", {(topic, 0): [3, 1]}, "--preserve-throttles")
+    assert f"Reassignment of partition {topic}-0 is completed" in verified, verified
+    leader, replicas, isr = rd_partitions(bootstrap, topic)[0]
+    assert (leader, replicas, sorted(isr)) == (1, [3, 1], [1, 3])
+
+    # kfk elects the preferred leader: 3.
+    elected = kfk_json("-b", bootstrap, "partitions", "elect", f"{topic}:0", "--json")
+    assert elected == [{"topic": topic, "partition": 0, "error": None, "message": None}], elected
+
+    def rd_sees_leader(partition, leader):
+        def check():
+            assert rd_partitions(bootstrap, topic)[partition][0] == leader
+        eventually(check, f"librdkafka to see {leader} lead partition {partition}")
+
+    rd_sees_leader(0, 3)
+    theirs = tool_partitions(bootstrap, topic)[0]
+    assert (theirs["leader"], theirs["replicas"]) == (3, [3, 1]), theirs
+
+    # Kafka's reassign tool moves partition 1 (2 MB) throttled to 1 B/s:
+    # the new replica gets one fetch (1 MB at most) and then nothing, so
+    # the move stays in progress, and kfk lists it as the tool reports it.
+    # kfk lifts the throttle and the move completes; librdkafka elects 3.
+    big = Producer({"bootstrap.servers": bootstrap, "log_level": 3, "linger.ms": 50})
+    for i in range(200):
+        big.produce(topic, value=bytes([i % 256]) * 10_000, partition=1)
+    assert big.flush(30) == 0
+    try:
+        started = reassign_tool(bootstrap, tmp_path, "--execute", {(topic, 1): [3, 2]}, "--throttle", "1")
+        assert "Successfully started partition reassignment" in started, started
+
+        def kfk_sees_throttle():
+            for broker in ("1", "2", "3"):
+                configs = kfk_configs(bootstrap, "broker", broker)
+                assert {configs[name]["value"] for name in THROTTLE_RATES} == {"1"}, broker
+        eventually(kfk_sees_throttle, "kfk to see the tool's throttle")
+        moving = [r for r in kfk_json("-b", bootstrap, "partitions", "reassignments", "--json")
+                  if r["topic"] == topic]
+        assert moving == [{"topic": topic, "partition": 1, "replicas": [3, 2, 1], "adding": [3],
+                           "removing": [1]}], moving
+        verified = reassign_tool(bootstrap, tmp_path, "--verify", {(topic, 1): [3, 2]}, "--preserve-throttles")
+        assert f"Reassignment of partition {topic}-1 is still in progress" in verified, verified
+        kfk("-b", bootstrap, "config", "alter", "topic", topic,
+            *(x for name in THROTTLED_REPLICAS for x in ("--delete", name)))
+        moved(1, 2, [3, 2])
+    finally:
+        for broker in ("1", "2", "3"):
+            kfk_try("-b", bootstrap, "config", "alter", "broker", broker,
+                    *(x for name in THROTTLE_RATES for x in ("--delete", name)))
+    for broker in ("1", "2", "3"):
+        configs = kfk_configs(bootstrap, "broker", broker)
+        # Listed only while set.
+        assert not [name for name in THROTTLE_RATES if name in configs], (broker, configs)
+    result = done(admin(bootstrap).elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 1)]))
+    assert [(tp.partition, e) for tp, e in result.items()] == [(1, None)], result
+
+    def kfk_sees_leader():
+        leader, replicas, isr = kfk_partitions(bootstrap, topic)[1]
+        assert (leader, replicas, sorted(isr)) == (3, [3, 2], [2, 3])
+
+    eventually(kfk_sees_leader, "kfk to see 3 lead partition 1")
+    # Electing again is no error to kfk: the preferred leader leads.
+    again = kfk_json("-b", bootstrap, "partitions", "elect", topic, "--json")
+    assert {(o["partition"], o["error"]) for o in again} == {
+        (0, "ELECTION_NOT_NEEDED"), (1, "ELECTION_NOT_NEEDED")}, again
+
+
+@pytest.mark.cap(60)
+def test_log_dirs_as_kafka_log_dirs_tool_describes_them(kafka_cluster):
+    """`kfk logdirs describe -t T` and Kafka's log-dirs tool: the same
+    directory on each broker, the same replicas in it, of the same size,
+    offset lag and future flag, once the followers have caught up."""
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("adm-logdirs")
+    kfk("-b", bootstrap, "topic", "create", topic, "--partitions", "2", "--replication-factor", "2")
+    produce(bootstrap, topic, {0: 20, 1: 7})
+
+    def ours():
+        described = kfk_json("-b", bootstrap, "logdirs", "describe", "-t", topic, "--json")
+        assert all(b["error"] is None for b in described), described
+        return {
+            (b["broker"], d["path"], f"{r['topic']}-{r['partition']}"): (r["size"], r["offset_lag"], r["future"])
+            for b in described for d in b["dirs"] for r in d["replicas"]
+        }
+
+    def caught_up():
+        # Nothing is produced from here on: once both replicas of each
+        # partition hold the same bytes, the sizes stay put.
+        replicas = ours()
+        assert len(replicas) == 4, replicas
+        for p in (0, 1):
+            sizes = {v[0] for k, v in replicas.items() if k[2] == f"{topic}-{p}"}
+            assert len(sizes) == 1 and sizes != {0}, replicas
+        return replicas
+
+    mine = eventually(caught_up, "both replicas of each partition to hold every record")
+    out = kafka_tool("LogDirsCommand", "--bootstrap-server", bootstrap, "--describe",
+                     "--topic-list", topic)
+    # Two lines of progress, then one JSON object.
+    described = json.loads(out.strip().splitlines()[-1])
+    theirs = {
+        (b["broker"], d["logDir"], p["partition"]): (p["size"], p["offsetLag"], p["isFuture"])
+        for b in described["brokers"] for d in b["logDirs"] for p in d["partitions"]
+    }
+    assert mine == theirs
+    assert {b["broker"] for b in described["brokers"]} == {1, 2, 3}
+    assert all(d["error"] is None for b in described["brokers"] for d in b["logDirs"])
+
+
+def parse_tool_table(out: str) -> list:
+    """A table of Kafka's TransactionsCommand (tab-separated columns under
+    a header): one dict per row."""
+    lines = [line for line in out.splitlines() if "\t" in line]
+    header = [h.strip() for h in lines[0].split("\t")]
+    return [dict(zip(header, (v.strip() for v in line.split("\t")))) for line in lines[1:]]
+
+
+def transactions_tool(bootstrap: str, *args: str) -> list:
+    return parse_tool_table(kafka_tool("TransactionsCommand", "--bootstrap-server", bootstrap, *args))
+
+
+@pytest.mark.cap(60)
+def test_producers_described_as_kafka_transactions_tool_does(kafka_cluster):
+    """An idempotent and a transactional librdkafka producer write (the
+    transaction left open): `kfk producers describe` shows, per
+    partition, the producer ids, epochs, last sequences, coordinator
+    epochs, last timestamps and open transactions' first offsets that
+    Kafka's `describe-producers` shows."""
+    bootstrap = kafka_cluster["bootstrap"]
+    topic = unique("adm-prod")
+    create_topic(bootstrap, topic, 2)
+    idempotent = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "log_level": 3})
+    for p, n in ((0, 5), (1, 3)):
+        for i in range(n):
+            idempotent.produce(topic, value=f"i{i}".encode(), partition=p)
+    assert idempotent.flush(30) == 0
+    txn = Producer({"bootstrap.servers": bootstrap, "transactional.id": unique("adm-prod-tx"),
+                    "log_level": 3})
+    txn.init_transactions(FUTURE_TIMEOUT)
+    txn.begin_transaction()
+    for i in range(2):
+        txn.produce(topic, value=f"t{i}".encode(), partition=0)
+    assert txn.flush(30) == 0
+    try:
+        ours = {
+            d["partition"]: {
+                (s["producer_id"], s["producer_epoch"], s["last_sequence"], s["coordinator_epoch"],
+                 s["last_timestamp"], s["current_txn_start_offset"])
+                for s in d["producers"]
+            }
+            for d in kfk_json("-b", bootstrap, "producers", "describe", topic, "--json")
+        }
+
+        def theirs(partition):
+            rows = transactions_tool(bootstrap, "describe-producers", "--topic", topic,
+                                     "--partition", str(partition))
+            return {
+                (int(r["ProducerId"]), int(r["ProducerEpoch"]), int(r["LastSequence"]),
+                 int(r["LatestCoordinatorEpoch"]), int(r["LastTimestamp"]),
+                 None if r["CurrentTransactionStartOffset"] == "None" else int(r["CurrentTransactionStartOffset"]))
+                for r in rows
+            }
+
+        assert ours[0] == theirs(0) and ours[1] == theirs(1), ours
+        # Partition 0: the idempotent producer (sequences 0..4, no
+        # transaction) and the transactional one, open from offset 5.
+        assert sorted((s[2], s[5]) for s in ours[0]) == [(1, 5), (4, None)], ours
+        assert [(s[2], s[5]) for s in ours[1]] == [(2, None)], ours
+    finally:
+        txn.abort_transaction(FUTURE_TIMEOUT)
+
+
+@pytest.mark.cap(60)
+def test_transactions_listed_and_described_as_kafka_transactions_tool_does(kafka_cluster):
+    """A librdkafka transaction open on two partitions: `kfk txn list`
+    and `kfk txn describe` agree with Kafka's transactions tool (state
+    Ongoing, producer id and epoch, coordinator, timeout, start time,
+    partitions); once committed, both see CompleteCommit and no
+    partitions."""
+    bootstrap = kafka_cluster["bootstrap"]
+    topic, tx_id = unique("adm-txn"), unique("adm-txn-id")
+    create_topic(bootstrap, topic, 2)
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": tx_id,
+                  "transaction.timeout.ms": 45000, "log_level": 3})
+    p.init_transactions(FUTURE_TIMEOUT)
+    p.begin_transaction()
+    p.produce(topic, value=b"a", partition=0)
+    p.produce(topic, value=b"b", partition=1)
+    assert p.flush(30) == 0
+    committed = False
+    try:
+        listed = [t for t in kfk_json("-b", bootstrap, "txn", "list", "--json")["transactions"]
+                  if t["transactional_id"] == tx_id]
+        assert [t["state"] for t in listed] == ["Ongoing"], listed
+        theirs = [r for r in transactions_tool(bootstrap, "list") if r["TransactionalId"] == tx_id]
+        assert [(int(r["ProducerId"]), r["TransactionState"], int(r["Coordinator"])) for r in theirs] == [
+            (t["producer_id"], t["state"], t["coordinator"]) for t in listed], (theirs, listed)
+
+        def described():
+            ours = kfk_json("-b", bootstrap, "txn", "describe", tx_id, "--json")
+            [row] = transactions_tool(bootstrap, "describe", "--transactional-id", tx_id)
+            partitions = {f"{x['topic']}-{x['partition']}" for x in ours["partitions"]}
+            # The tool prints -1 for no start time; kfk's JSON has null.
+            start = int(row["CurrentTransactionStartTimeMs"])
+            assert (ours["state"], ours["producer_id"], ours["producer_epoch"], ours["timeout_ms"],
+                    ours["start_time_ms"], partitions) == (
+                row["TransactionState"], int(row["ProducerId"]), int(row["ProducerEpoch"]),
+                int(row["TransactionTimeoutMs"]), start if start >= 0 else None,
+                set(filter(None, row["TopicPartitions"].split(",")))), (ours, row)
+            assert int(row["CoordinatorId"]) == listed[0]["coordinator"]
+            return ours
+
+        ours = described()
+        assert ours["state"] == "Ongoing" and ours["timeout_ms"] == 45000
+        assert {(x["topic"], x["partition"]) for x in ours["partitions"]} == {(topic, 0), (topic, 1)}
+
+        p.commit_transaction(FUTURE_TIMEOUT)
+        committed = True
+
+        def complete():
+            d = described()
+            assert d["state"] == "CompleteCommit", d
+            return d
+        ours = eventually(complete, "both to see the transaction committed")
+        assert ours["partitions"] == []
+        listed = kfk_json("-b", bootstrap, "txn", "list", "--state", "CompleteCommit", "--json")
+        assert tx_id in {t["transactional_id"] for t in listed["transactions"]}
+    finally:
+        if not committed:
+            p.abort_transaction(FUTURE_TIMEOUT)
+
+
+# ------------------------------------------------------------------ features
+
+
+# A feature Kafka 4.4 finalizes at 1 by default and lets go both ways
+# (0 turns streams groups off), and that no test of this suite uses.
+FEATURE = "streams.version"
+
+
+def kfk_features(bootstrap: str) -> dict:
+    """`kfk cluster features --json`: name -> (supported min, supported
+    max, finalized level, 0 where none is finalized)."""
+    f = kfk_json("-b", bootstrap, "cluster", "features", "--json")
+    finalized = {x["name"]: x["max"] for x in f["finalized"]}
+    return {s["name"]: (s["min"], s["max"], finalized.get(s["name"], 0)) for s in f["supported"]}
+
+
+def tool_features(bootstrap: str) -> dict:
+    """Kafka's `kafka-features describe`: name -> (supported min,
+    supported max, finalized level) as it prints them (metadata.version
+    as release names, 0 where none is finalized)."""
+    out = kafka_tool("FeatureCommand", "--bootstrap-server", bootstrap, "describe")
+    found = re.findall(r"Feature:\s*(\S+)\s+SupportedMinVersion:\s*(\S+)\s+SupportedMaxVersion:\s*(\S+)"
+                       r"\s+FinalizedVersionLevel:\s*(\S+)", out)
+    assert found, out
+    return {f[0]: f[1:] for f in found}
+
+
+@pytest.mark.cap(90)
+def test_features_as_kafka_features_tool_describes_and_changes_them(kafka_cluster):
+    """`kfk cluster features` lists the features, supported ranges and
+    finalized levels `kafka-features describe` does (metadata.version's
+    release names mapped to levels with `version-mapping`). kfk moves
+    streams.version to the other level (applied, not validate-only) and
+    Kafka's tool sees it; the tool moves it back and kfk sees that. The
+    level is restored in the end whatever happens."""
+    bootstrap = kafka_cluster["bootstrap"]
+    ours, theirs = kfk_features(bootstrap), tool_features(bootstrap)
+    assert set(ours) == set(theirs), (ours, theirs)
+    releases = {}
+    for release in set(theirs["metadata.version"]):
+        mapped = kafka_tool("FeatureCommand", "--bootstrap-server", bootstrap, "version-mapping",
+                            "--release-version", release)
+        releases[release] = int(re.search(r"^metadata\.version=(\d+)", mapped, re.M).group(1))
+    for name, levels in theirs.items():
+        as_level = releases.__getitem__ if name == "metadata.version" else int
+        assert ours[name] == tuple(as_level(v) for v in levels), (name, ours[name], levels)
+
+    low, high, original = ours[FEATURE]
+    other = original - 1 if original > low else original + 1
+    assert low <= other <= high, ours[FEATURE]
+    down = other < original
+    try:
+        kfk("-b", bootstrap, "cluster", "features", "--downgrade" if down else "--upgrade",
+            f"{FEATURE}={other}")
+
+        def tool_sees():
+            assert tool_features(bootstrap)[FEATURE][2] == str(other)
+        eventually(tool_sees, f"kafka-features to see {FEATURE}={other}")
+
+        kafka_tool("FeatureCommand", "--bootstrap-server", bootstrap, "upgrade" if down else "downgrade",
+                   "--feature", f"{FEATURE}={original}")
+
+        def kfk_sees():
+            assert kfk_features(bootstrap)[FEATURE][2] == original
+        eventually(kfk_sees, f"kfk to see {FEATURE}={original}")
+    finally:
+        if kfk_features(bootstrap)[FEATURE][2] != original:
+            kfk_try("-b", bootstrap, "cluster", "features", "--upgrade" if down else "--downgrade",
+                    f"{FEATURE}={original}")
+
+
+# ------------------------------------------------------------------ unclean election
+
+
+def every_partition_in_sync(bootstrap: str) -> bool:
+    """Whether every partition the metadata lists has a leader and all
+    its replicas in sync."""
+    run = kfk_try("-b", bootstrap, "metadata", "--json")
+    if run.returncode != 0:
+        return False
+    return all(
+        p["leader"] is not None and sorted(p["isr"]) == sorted(p["replicas"])
+        for t in json.loads(run.stdout)["topics"] for p in t["partitions"]
+    )
+
+
+@pytest.mark.cap(150)
+def test_unclean_election_elects_an_out_of_sync_replica(kafka_cluster):
+    """Unclean leader election on Kafka, by kfk (partition 0) and by
+    librdkafka (partition 1), on the session's cluster (restored whole).
+
+    A topic on brokers 1 and 2 (1 the leader) with
+    unclean.leader.election.enable=false. Broker 2 stops (a controlled
+    shutdown: it leaves the ISR at once); five records per partition go
+    to 1 alone; 1 stops. What Kafka 4.4 does, with Eligible Leader
+    Replicas (KIP-966, eligible.leader.replicas.version=1, the default):
+    the ISR empties and 1, the last replica in sync, becomes the only
+    eligible leader replica (TopicCommand: `Isr:` empty, `Elr: 1`,
+    `LastKnownElr: 1`). Broker 2 comes back and is not elected: no
+    leader. An unclean election (kfk's `--unclean`, librdkafka's
+    ElectionType.UNCLEAN) makes 2 the leader with ISR [2] and the ELR
+    cleared, as librdkafka, kfk and TopicCommand see; the five records
+    only 1 had are gone (the log ends at 1). Broker 1 comes back, takes
+    2's log and rejoins the ISR under 2."""
+    from confluent_kafka import ElectionType
+
+    bootstrap, control = kafka_cluster["bootstrap"], kafka_cluster["control"]
+    topic = unique("adm-unclean")
+    create_assigned(bootstrap, topic, [[1, 2], [1, 2]],
+                    {"unclean.leader.election.enable": "false", "min.insync.replicas": "1"})
+    produce(bootstrap, topic, {0: 1, 1: 1})
+
+    def partitions_are(expected, who=kfk_partitions):
+        def check():
+            got = {p: (leader, replicas, sorted(isr)) for p, (leader, replicas, isr) in who(bootstrap, topic).items()}
+            assert got == expected, got
+        eventually(check, f"{who.__name__} to see {expected}")
+
+    def ends():
+        return {o["partition"]: o["latest"] for o in kfk_json("-b", bootstrap, "offsets", "-t", topic, "--json")}
+
+    partitions_are({0: (1, [1, 2], [1, 2]), 1: (1, [1, 2], [1, 2])})
+    try:
+        control("stop 2")
+        partitions_are({0: (1, [1, 2], [1]), 1: (1, [1, 2], [1])})
+        produce(bootstrap, topic, {0: 5, 1: 5})
+        assert ends() == {0: 6, 1: 6}
+        control("stop 1")
+        partitions_are({0: (None, [1, 2], []), 1: (None, [1, 2], [])})
+
+        # TopicCommand describes the offline partitions while 2 starts.
+        describing = subprocess.Popen(
+            [jdk_tool("java"), "-Xmx256m", "-cp", f"{kafka_home()}/libs/*",
+             "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", bootstrap, "--describe",
+             "--topic", topic],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            control("start 2")
+            out, err = describing.communicate(timeout=60)
+        finally:
+            describing.kill()
+            describing.wait()
+        assert describing.returncode == 0, err.decode(errors="replace")[-3000:]
+        offline = parse_tool_partitions(out.decode())
+        for p in (0, 1):
+            assert offline[p] == {"leader": None, "replicas": [1, 2], "isr": [], "elr": [1],
+                                  "last_known_elr": [1]}, offline
+        # 2 is up and has not been elected.
+        partitions_are({0: (None, [1, 2], []), 1: (None, [1, 2], [])})
+
+        elected = kfk_json("-b", bootstrap, "partitions", "elect", "--unclean", f"{topic}:0", "--json")
+        assert elected == [{"topic": topic, "partition": 0, "error": None, "message": None}], elected
+        result = done(admin(bootstrap).elect_leaders(ElectionType.UNCLEAN, [TopicPartition(topic, 1)]))
+        assert [(tp.partition, e) for tp, e in result.items()] == [(1, None)], result
+        partitions_are({0: (2, [1, 2], [2]), 1: (2, [1, 2], [2])}, who=rd_partitions)
+        partitions_are({0: (2, [1, 2], [2]), 1: (2, [1, 2], [2])})
+        theirs = tool_partitions(bootstrap, topic)
+        assert theirs[0] == theirs[1] == {"leader": 2, "replicas": [1, 2], "isr": [2], "elr": [],
+                                          "last_known_elr": []}, theirs
+        assert ends() == {0: 1, 1: 1}
+
+        control("restart 1")
+        partitions_are({0: (2, [1, 2], [1, 2]), 1: (2, [1, 2], [1, 2])})
+        assert ends() == {0: 1, 1: 1}
+    finally:
+        # Whatever failed: both nodes up again ("start" leaves a running
+        # node alone), every partition of the cluster led and in sync.
+        control("start 2")
+        control("start 1")
+        wait_until(lambda: every_partition_in_sync(bootstrap), 60,
+                   "every partition to be led and in sync again", interval=0.5)
 
 
 # ------------------------------------------------------------------ ACLs

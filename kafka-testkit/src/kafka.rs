@@ -549,6 +549,56 @@ impl KafkaCluster {
         }
     }
 
+    /// Starts a stopped or killed node again on the same ports and data,
+    /// and waits only until it answers Metadata listing itself, not until
+    /// the cluster is whole: for a test that brings nodes back one at a
+    /// time while others stay down. A running node is left alone.
+    ///
+    /// # Panics
+    ///
+    /// When the node does not answer in the start timeout.
+    pub fn start(&self, node: i32) {
+        if self.is_running(node) {
+            return;
+        }
+        self.spawn(node).expect("the node's JVM starts");
+        let deadline = Instant::now() + self.start_timeout;
+        loop {
+            let answer = request_once(
+                self.addr(node, Listener::Plaintext),
+                MetadataRequest::default()
+                    .with_topics(Some(Vec::new()))
+                    .into(),
+                METADATA_VERSION,
+            );
+            let last = match answer {
+                Ok(ResponseBody::Metadata(m)) if m.brokers.iter().any(|b| b.node_id == node) => {
+                    return
+                }
+                Ok(ResponseBody::Metadata(m)) => {
+                    let ids: Vec<i32> = m.brokers.iter().map(|b| b.node_id).collect();
+                    format!("it lists brokers {ids:?}")
+                }
+                Ok(other) => unexpected(&other).to_string(),
+                Err(e) => e.to_string(),
+            };
+            if !self.is_running(node) {
+                panic!(
+                    "node {node} exited during start\n{}",
+                    self.log_tail(node, 40)
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "node {node} did not start in {:?} ({last})\n{}",
+                    self.start_timeout,
+                    self.log_tail(node, 40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Freezes node `node` (SIGSTOP): its sockets stay open but nothing
     /// answers, as a hung broker.
     pub fn pause(&self, node: i32) {

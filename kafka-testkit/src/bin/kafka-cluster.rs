@@ -15,6 +15,9 @@
 //!
 //! ```text
 //! kill NODE      SIGKILL the node
+//! stop NODE      stop it cleanly (SIGTERM: a controlled shutdown)
+//! start NODE     start a stopped or killed node and wait until it answers,
+//!                while others may still be down
 //! restart NODE   start it again and wait until the cluster is whole
 //! ```
 
@@ -122,6 +125,8 @@ fn command(cluster: &KafkaCluster, line: &str) -> String {
     };
     let run: fn(&KafkaCluster, i32) = match verb {
         Some("kill") => KafkaCluster::kill,
+        Some("stop") => KafkaCluster::stop,
+        Some("start") => KafkaCluster::start,
         Some("restart") => KafkaCluster::restart,
         _ => {
             return format!(
