@@ -191,7 +191,9 @@ fn run(config: Config, topic: &str) -> Result<(), Error> {
         }
         if let Some(m) = consumer.group_metadata()? {
             let now = (m.generation_id, m.member_id);
-            if m.generation_id >= 0 && generation.as_ref() != Some(&now) {
+            // Generations (member epochs under KIP-848) start at 1: a 0 is
+            // a member still joining, whose epoch the broker has not given.
+            if m.generation_id > 0 && generation.as_ref() != Some(&now) {
                 emit(&format!(
                     "{{\"event\":\"generation\",\"generation\":{},\"member_id\":{},\"ts\":{}}}",
                     now.0,
