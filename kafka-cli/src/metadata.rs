@@ -84,12 +84,28 @@ pub fn topic_text(name: &str, t: &TopicMetadata, operations: bool) -> String {
         t.partitions.len()
     );
     if operations {
-        out.push_str(&format!(
-            "authorized operations: {}\n",
-            t.authorized_operations
-                .as_deref()
-                .map_or("(not reported)".to_string(), operation_names)
-        ));
+        let names = t
+            .authorized_operations
+            .as_deref()
+            .map_or("(not reported)".to_string(), operation_names);
+        // Wrapped at commas to stay within 80 columns.
+        let mut line = "authorized operations:".to_string();
+        for (i, name) in names.split(',').enumerate() {
+            let piece = if i == 0 {
+                format!(" {name}")
+            } else {
+                format!(",{name}")
+            };
+            if line.len() + piece.len() > 80 {
+                out.push_str(&line);
+                out.push('\n');
+                line = format!("  {}", piece.trim_start_matches([',', ' ']));
+            } else {
+                line.push_str(&piece);
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
     }
     out.push_str(&crate::table::render(
         &[
