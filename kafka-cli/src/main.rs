@@ -1056,6 +1056,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                         return Err(metadata::outcome_error("create", o));
                     }
                     if !*validate_only {
+                        // The broker's count, where it says (a default).
+                        let expected = o.partitions.unwrap_or(expected);
                         wait_for_topic(&client, name, expected).await?;
                     }
                     if *json {

@@ -205,7 +205,8 @@ pub fn create_json(o: &TopicOutcome, validate_only: bool) -> Value {
         "name": o.name,
         "validate_only": validate_only,
         "created": !validate_only,
-        "id": o.id.map(|i| i.to_string()),
+        // A validate-only answer's id names no topic.
+        "id": o.id.filter(|_| !validate_only).map(|i| i.to_string()),
         "partitions": o.partitions,
         "replication_factor": o.replication_factor,
     })

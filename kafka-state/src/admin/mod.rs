@@ -113,15 +113,25 @@ impl NewTopic {
         self
     }
 
-    /// What makes the topic unsendable, if anything (its name is checked
-    /// apart).
-    fn problem(&self) -> Option<&'static str> {
+    /// Refuses a topic that cannot be sent as given (its name is
+    /// checked apart).
+    fn check(&self) -> Result<(), Misuse> {
         if self.partitions <= 0 && self.partitions != -1 {
-            return Some("the partition count must be at least 1, or -1 for the broker default");
+            return Err(Misuse::InvalidPartitions(self.partitions));
         }
         if self.replication_factor == 0 || self.replication_factor < -1 {
-            return Some("the replication factor must be at least 1, or -1 for the broker default");
+            return Err(Misuse::InvalidReplicationFactor(self.replication_factor));
         }
+        match self.assignment_problem() {
+            Some(reason) => Err(Misuse::InvalidNewTopic {
+                topic: self.name.clone(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn assignment_problem(&self) -> Option<&'static str> {
         let assignment = self.assignment.as_ref()?;
         if self.partitions != -1 || self.replication_factor != -1 {
             return Some(
@@ -170,8 +180,8 @@ pub struct TopicOutcome {
     pub partitions: Option<i32>,
     /// Its replication factor, likewise.
     pub replication_factor: Option<i16>,
-    /// A created topic's id (CreateTopics v7 and later; none when only
-    /// validating).
+    /// A created topic's id (CreateTopics v7 and later). A validate-only
+    /// answer may carry one too, which names no topic.
     pub id: Option<Uuid>,
 }
 
@@ -331,12 +341,7 @@ impl Admin<'_> {
         let topics: Vec<NewTopic> = topics.into_iter().collect();
         check_names(topics.iter().map(|t| t.name.as_str()))?;
         for t in &topics {
-            if let Some(reason) = t.problem() {
-                return Err(Misuse::InvalidNewTopic {
-                    topic: t.name.clone(),
-                    reason,
-                });
-            }
+            t.check()?;
         }
         let timeout_ms = millis(self.client.config().request_timeout);
         let body = CreateTopicsRequest::default()
