@@ -749,10 +749,33 @@ impl Harness {
                         for _ in 0..input.count() {
                             t = t.with_config(input.config_name(), input.config_value());
                         }
+                        if input.flag() {
+                            // Often valid, sometimes uneven or repeating.
+                            let rf = input.count();
+                            let assignment = (0..input.count())
+                                .map(|_| (0..rf).map(|_| input.broker()).collect())
+                                .collect();
+                            t = NewTopic::new(t.name.clone(), -1, -1).with_assignment(assignment);
+                        }
                         t
                     })
                     .collect();
-                self.client.admin().create_topics(now, topics)
+                let validate_only = input.flag();
+                self.client
+                    .admin()
+                    .create_topics_validate(now, topics, validate_only)
+            }
+            1 if input.flag() => {
+                // Ids of known topics, or made up.
+                let known: Vec<kafka_proto::Uuid> =
+                    self.client.cluster().topics().map(|(_, t)| t.id).collect();
+                let ids: Vec<kafka_proto::Uuid> = (0..input.count())
+                    .map(|_| match known.get(usize::from(input.byte())) {
+                        Some(id) => *id,
+                        None => kafka_proto::Uuid::from_u64_pair(0, u64::from(input.byte())),
+                    })
+                    .collect();
+                self.client.admin().delete_topics_by_id(now, ids)
             }
             1 => {
                 let names: Vec<String> = (0..input.count()).map(|_| input.topic()).collect();
@@ -760,7 +783,10 @@ impl Harness {
             }
             2 => {
                 let names: Vec<String> = (0..input.count()).map(|_| input.topic()).collect();
-                self.client.admin().metadata(now, names)
+                let operations = input.flag();
+                self.client
+                    .admin()
+                    .describe_topics(now, names, operations)
             }
             3 => self.client.admin().brokers(now),
             4 => self.client.admin().metadata_all(now),

@@ -1311,3 +1311,46 @@ fn replica_producer_and_feature_calls_on_the_mock() {
     ));
     client.close();
 }
+
+/// Topic administration through this adapter on the mock: an explicit
+/// assignment described as given, validate-only creating nothing,
+/// deletion by id, a stopped broker's replicas offline, and authorized
+/// operations when asked.
+#[test]
+fn topic_admin_on_the_mock() {
+    use kafka_blocking::{AclOperation, Uuid};
+    let mock = mock(3);
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
+    let done = client
+        .create_topics([
+            NewTopic::assigned("placed", vec![vec![2, 1], vec![1, 0]]),
+            NewTopic::assigned("nowhere", vec![vec![7]]),
+        ])
+        .unwrap();
+    assert_eq!(done[0].error, ErrorCode::None, "{done:?}");
+    assert_eq!(done[1].error, ErrorCode::InvalidReplicaAssignment);
+    let checked = client
+        .create_topics_validate([NewTopic::new("maybe", 2, 3)], true)
+        .unwrap();
+    assert_eq!(checked[0].error, ErrorCode::None, "{checked:?}");
+    let md = client.describe_topics(["placed", "maybe"], true).unwrap();
+    let placed = md.topic("placed").unwrap();
+    assert_eq!(placed.partitions[0].replicas, vec![2, 1]);
+    assert_eq!(placed.partitions[0].leader, Some(2));
+    let ops = placed.authorized_operations.clone().unwrap();
+    assert!(ops.contains(&AclOperation::Describe), "{ops:?}");
+    assert_eq!(
+        md.topic("maybe").unwrap().error,
+        ErrorCode::UnknownTopicOrPartition
+    );
+    mock.set_broker_up(1, false).unwrap();
+    let md = client.metadata(["placed"]).unwrap();
+    assert_eq!(md.partition("placed", 1).unwrap().offline_replicas, vec![1]);
+    let id = md.topic("placed").unwrap().id;
+    let gone = client
+        .delete_topics_by_id([id, Uuid::from_u64_pair(9, 9)])
+        .unwrap();
+    assert_eq!(gone[0].name.as_deref(), Some("placed"));
+    assert_eq!(gone[1].error, ErrorCode::UnknownTopicId);
+    client.close();
+}

@@ -776,10 +776,14 @@ enum TopicOp {
         json: bool,
     },
     /// Print a topic's id and partitions: leader, leader epoch, replicas,
-    /// in-sync replicas.
+    /// in-sync and offline replicas.
     Describe {
         /// The topic.
         name: String,
+        /// Also print what this client may do to the topic (always in
+        /// JSON).
+        #[arg(long = "authorized-operations")]
+        authorized_operations: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -788,20 +792,39 @@ enum TopicOp {
     Create {
         /// The topic.
         name: String,
-        /// Number of partitions.
-        #[arg(long, default_value_t = 1)]
-        partitions: i32,
-        /// Replication factor (-1: the broker's default).
-        #[arg(long = "replication-factor", default_value_t = -1, allow_hyphen_values = true)]
-        replication_factor: i16,
+        /// Number of partitions (default 1; not with --replica-assignment).
+        #[arg(long, allow_hyphen_values = true)]
+        partitions: Option<i32>,
+        /// Replication factor (default -1: the broker's default; not with
+        /// --replica-assignment).
+        #[arg(long = "replication-factor", allow_hyphen_values = true)]
+        replication_factor: Option<i16>,
+        /// Each partition's replicas as broker ids, partitions separated by
+        /// commas and replicas by colons: `1:2,2:3,3:1` puts partition 0 on
+        /// brokers 1 and 2 (1 the preferred leader), and so on.
+        #[arg(long = "replica-assignment", value_name = "B:B,B:B,...")]
+        replica_assignment: Option<String>,
         /// A topic config, KEY=VALUE; repeatable.
         #[arg(long = "config", value_name = "KEY=VALUE")]
         configs: Vec<String>,
+        /// Only check that the topic could be created.
+        #[arg(long = "validate-only")]
+        validate_only: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
     },
-    /// Delete a topic.
+    /// Delete a topic, by name or by id.
     Delete {
         /// The topic.
-        name: String,
+        #[arg(required_unless_present = "id", conflicts_with = "id")]
+        name: Option<String>,
+        /// The topic id (as `topic describe` prints it) instead of a name.
+        #[arg(long)]
+        id: Option<String>,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Grow a topic to a new total number of partitions.
     AddPartitions {
@@ -1046,9 +1069,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                         }
                     }
                 }
-                TopicOp::Describe { name, json } => {
+                TopicOp::Describe {
+                    name,
+                    authorized_operations,
+                    json,
+                } => {
                     let md = client
-                        .metadata([name.as_str()])
+                        .describe_topics([name.as_str()], *authorized_operations || *json)
                         .await
                         .map_err(crate::error_line)?;
                     let t = md
@@ -1060,36 +1087,115 @@ async fn run(cli: Cli) -> Result<(), String> {
                     show(
                         *json,
                         || metadata::topic_json(name, t),
-                        || metadata::topic_text(name, t),
+                        || metadata::topic_text(name, t, *authorized_operations),
                     );
                 }
                 TopicOp::Create {
                     name,
                     partitions,
                     replication_factor,
+                    replica_assignment,
                     configs,
+                    validate_only,
+                    json,
                 } => {
-                    let mut topic = NewTopic::new(name.clone(), *partitions, *replication_factor);
+                    let mut topic = match replica_assignment {
+                        Some(a) => {
+                            if partitions.is_some() || replication_factor.is_some() {
+                                return Err("--replica-assignment: not with --partitions or --replication-factor".into());
+                            }
+                            NewTopic::assigned(name.clone(), metadata::parse_assignment(a)?)
+                        }
+                        None => NewTopic::new(
+                            name.clone(),
+                            partitions.unwrap_or(1),
+                            replication_factor.unwrap_or(-1),
+                        ),
+                    };
                     for c in configs {
                         let (k, v) = c
                             .split_once('=')
                             .ok_or_else(|| format!("--config {c}: expected KEY=VALUE"))?;
                         topic = topic.with_config(k, v);
                     }
-                    client
-                        .create_topic(topic)
+                    let expected = topic
+                        .assignment
+                        .as_ref()
+                        .map_or(topic.partitions, |a| a.len() as i32);
+                    let done = client
+                        .create_topics_validate([topic], *validate_only)
                         .await
                         .map_err(|e| format!("cannot create {name}: {e}"))?;
-                    wait_for_topic(&client, name, *partitions).await?;
-                    eprintln!("created topic {name}");
+                    let o = done
+                        .first()
+                        .ok_or_else(|| format!("cannot create {name}: no answer for it"))?;
+                    if o.error.is_error() {
+                        return Err(metadata::outcome_error("create", o));
+                    }
+                    if !*validate_only {
+                        // The broker's count, where it says (a default).
+                        let expected = o.partitions.unwrap_or(expected);
+                        wait_for_topic(&client, name, expected).await?;
+                    }
+                    if *json {
+                        println!("{}", metadata::create_json(o, *validate_only));
+                    } else if *validate_only {
+                        eprintln!("valid: {}", metadata::create_text(o));
+                    } else {
+                        eprintln!("created topic {}", metadata::create_text(o));
+                    }
                 }
-                TopicOp::Delete { name } => {
-                    client
-                        .delete_topic(name)
-                        .await
-                        .map_err(|e| format!("cannot delete {name}: {e}"))?;
-                    eprintln!("deleted topic {name}");
-                }
+                TopicOp::Delete { name, id, json } => match (name, id) {
+                    (_, Some(id)) => {
+                        let uuid: kafka_tokio::Uuid = id
+                            .parse()
+                            .map_err(|_| format!("--id {id}: not a topic id"))?;
+                        let done = client
+                            .delete_topics_by_id([uuid])
+                            .await
+                            .map_err(|e| format!("cannot delete topic id {id}: {e}"))?;
+                        let o = done
+                            .first()
+                            .ok_or_else(|| format!("cannot delete topic id {id}: no answer"))?;
+                        if o.error.is_error() {
+                            return Err(format!(
+                                "cannot delete topic id {id}: {}{}",
+                                o.error.name(),
+                                o.message
+                                    .as_deref()
+                                    .map(|m| format!(" [{m}]"))
+                                    .unwrap_or_default()
+                            ));
+                        }
+                        let name = o.name.as_deref().unwrap_or("");
+                        if *json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"id": id, "name": o.name, "deleted": true})
+                            );
+                        } else {
+                            eprintln!("deleted topic {name} (id {id})");
+                        }
+                    }
+                    (Some(name), None) => {
+                        let done = client
+                            .delete_topics([name.as_str()])
+                            .await
+                            .map_err(|e| format!("cannot delete {name}: {e}"))?;
+                        let o = done
+                            .first()
+                            .ok_or_else(|| format!("cannot delete {name}: no answer for it"))?;
+                        if o.error.is_error() {
+                            return Err(metadata::outcome_error("delete", o));
+                        }
+                        if *json {
+                            println!("{}", serde_json::json!({"name": name, "deleted": true}));
+                        } else {
+                            eprintln!("deleted topic {name}");
+                        }
+                    }
+                    (None, None) => return Err("topic delete: give a NAME or --id".into()),
+                },
                 TopicOp::AddPartitions {
                     name,
                     partitions,

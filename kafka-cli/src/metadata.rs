@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use kafka_state::{ClusterMetadata, TopicMetadata};
+use kafka_state::{ClusterMetadata, TopicMetadata, TopicOutcome};
 use serde_json::{json, Value};
 
 /// kcat-like text.
@@ -55,8 +55,9 @@ pub fn to_text(md: &ClusterMetadata) -> String {
     out
 }
 
-/// One topic of `md`: its partitions in aligned columns.
-pub fn topic_text(name: &str, t: &TopicMetadata) -> String {
+/// One topic of `md`: its partitions in aligned columns, and with
+/// `operations` what this client may do to it.
+pub fn topic_text(name: &str, t: &TopicMetadata, operations: bool) -> String {
     let list = |v: &[i32]| crate::table::ids(v);
     let rows: Vec<Vec<String>> = t
         .partitions
@@ -68,6 +69,7 @@ pub fn topic_text(name: &str, t: &TopicMetadata) -> String {
                 p.leader_epoch.to_string(),
                 list(&p.replicas),
                 list(&p.isr),
+                list(&p.offline_replicas),
                 if p.error.is_error() {
                     p.error.name().to_string()
                 } else {
@@ -81,27 +83,132 @@ pub fn topic_text(name: &str, t: &TopicMetadata) -> String {
         t.id,
         t.partitions.len()
     );
+    if operations {
+        let names = t
+            .authorized_operations
+            .as_deref()
+            .map_or("(not reported)".to_string(), operation_names);
+        // Wrapped at commas to stay within 80 columns.
+        let mut line = "authorized operations:".to_string();
+        for (i, name) in names.split(',').enumerate() {
+            let piece = if i == 0 {
+                format!(" {name}")
+            } else {
+                format!(",{name}")
+            };
+            if line.len() + piece.len() > 80 {
+                out.push_str(&line);
+                out.push('\n');
+                line = format!("  {}", piece.trim_start_matches([',', ' ']));
+            } else {
+                line.push_str(&piece);
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
     out.push_str(&crate::table::render(
-        &["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "ERROR"],
+        &[
+            "PARTITION",
+            "LEADER",
+            "EPOCH",
+            "REPLICAS",
+            "ISR",
+            "OFFLINE",
+            "ERROR",
+        ],
         &rows,
     ));
     out
 }
 
-/// One topic as the JSON `metadata --json` gives for each.
+fn operation_names(ops: &[kafka_tokio::AclOperation]) -> String {
+    if ops.is_empty() {
+        return "none".into();
+    }
+    ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(",")
+}
+
+/// One topic as the JSON `metadata --json` gives for each, with its
+/// authorized operations (`null` where not asked or not reported).
 pub fn topic_json(name: &str, t: &TopicMetadata) -> Value {
     json!({
         "name": name,
         "id": t.id.to_string(),
         "internal": t.internal,
+        "authorized_operations": t.authorized_operations.as_ref().map(|ops| {
+            ops.iter().map(|o| o.name()).collect::<Vec<_>>()
+        }),
         "partitions": t.partitions.iter().map(|p| json!({
             "partition": p.partition,
             "leader": p.leader,
             "leader_epoch": p.leader_epoch,
             "replicas": p.replicas,
             "isr": p.isr,
+            "offline_replicas": p.offline_replicas,
             "error": p.error.is_error().then(|| p.error.name()),
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// Parses `--replica-assignment`: partitions separated by commas,
+/// replicas by colons (`1:2,2:3,3:1`), as Kafka's TopicCommand takes it.
+pub fn parse_assignment(s: &str) -> Result<Vec<Vec<i32>>, String> {
+    s.split(',')
+        .enumerate()
+        .map(|(p, part)| {
+            part.split(':')
+                .map(|b| {
+                    b.trim()
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|b| *b >= 0)
+                        .ok_or_else(|| {
+                            format!(
+                                "--replica-assignment {s}: partition {p}: {b:?} is not a broker id"
+                            )
+                        })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A failed create or delete, on one line with the Kafka error's name.
+pub fn outcome_error(what: &str, o: &TopicOutcome) -> String {
+    format!(
+        "cannot {what} {}: {}{}",
+        o.name,
+        o.error.name(),
+        o.message
+            .as_deref()
+            .map(|m| format!(" [{m}]"))
+            .unwrap_or_default()
+    )
+}
+
+/// A created (or creatable) topic, in words.
+pub fn create_text(o: &TopicOutcome) -> String {
+    let mut s = o.name.clone();
+    if let Some(n) = o.partitions {
+        s.push_str(&format!(" with {n} partitions"));
+    }
+    if let Some(rf) = o.replication_factor {
+        s.push_str(&format!(", replication factor {rf}"));
+    }
+    s
+}
+
+/// A create's outcome as JSON.
+pub fn create_json(o: &TopicOutcome, validate_only: bool) -> Value {
+    json!({
+        "name": o.name,
+        "validate_only": validate_only,
+        "created": !validate_only,
+        // A validate-only answer's id names no topic.
+        "id": o.id.filter(|_| !validate_only).map(|i| i.to_string()),
+        "partitions": o.partitions,
+        "replication_factor": o.replication_factor,
     })
 }
 

@@ -2470,7 +2470,15 @@ fn grouped_forms_of_partitions_records_and_cluster_on_the_mock() {
     let header: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
         header,
-        ["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "ERROR"]
+        [
+            "PARTITION",
+            "LEADER",
+            "EPOCH",
+            "REPLICAS",
+            "ISR",
+            "OFFLINE",
+            "ERROR"
+        ]
     );
     assert_eq!(text.lines().count(), 5, "{text}");
     assert_one_line_failure(
@@ -2509,4 +2517,196 @@ fn grouped_forms_of_partitions_records_and_cluster_on_the_mock() {
         &kfk(&["-b", &b, "config", "describe", "topic", "g", "--topic", "g"]),
         "give one of",
     );
+}
+
+/// `topic create` with a replica assignment, validate-only and JSON,
+/// `topic delete --id`, and `topic describe` with offline replicas and
+/// authorized operations, on the mock.
+#[test]
+fn topic_assignment_validation_delete_by_id_and_describe() {
+    let mock = MockCluster::builder().brokers(3).build().unwrap();
+    let b = mock.bootstrap();
+    let o = kfk(&[
+        "-b",
+        &b,
+        "topic",
+        "create",
+        "placed",
+        "--replica-assignment",
+        "2:1,1:0,0:2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["name"], "placed");
+    assert_eq!(v["created"], true);
+    assert_eq!(v["partitions"], 3);
+    assert_eq!(v["replication_factor"], 2);
+    let id = v["id"].as_str().unwrap().to_string();
+
+    let o = kfk(&["-b", &b, "topic", "describe", "placed", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(t["id"], id.as_str());
+    assert_eq!(t["partitions"][0]["replicas"], serde_json::json!([2, 1]));
+    assert_eq!(t["partitions"][0]["leader"], 2);
+    assert_eq!(t["partitions"][2]["replicas"], serde_json::json!([0, 2]));
+    assert_eq!(
+        t["partitions"][0]["offline_replicas"],
+        serde_json::json!([])
+    );
+    let ops: Vec<String> = serde_json::from_value(t["authorized_operations"].clone()).unwrap();
+    for op in ["READ", "WRITE", "DESCRIBE"] {
+        assert!(ops.iter().any(|o| o == op), "{ops:?}");
+    }
+
+    // Validate only: answered, nothing created; text goes to stderr.
+    let o = kfk(&[
+        "-b",
+        &b,
+        "topic",
+        "create",
+        "maybe",
+        "--partitions",
+        "4",
+        "--replication-factor",
+        "2",
+        "--validate-only",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["validate_only"], true);
+    assert_eq!(v["created"], false);
+    assert_eq!(v["partitions"], 4);
+    let o = kfk(&["-b", &b, "topic", "create", "maybe", "--validate-only"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("valid: maybe"), "{}", stderr(&o));
+    let o = kfk(&["-b", &b, "topic", "list"]);
+    assert!(!stdout(&o).lines().any(|l| l == "maybe"), "{}", stdout(&o));
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "topic",
+            "create",
+            "wide",
+            "--replication-factor",
+            "5",
+            "--validate-only",
+        ]),
+        "INVALID_REPLICATION_FACTOR",
+    );
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "topic",
+            "create",
+            "far",
+            "--replica-assignment",
+            "0:99",
+        ]),
+        "INVALID_REPLICA_ASSIGNMENT",
+    );
+    // Refused before sending.
+    for (bad, says) in [
+        ("1:x", "not a broker id"),
+        ("1:1", "twice"),
+        ("1:2,1", "different"),
+        ("1,,2", "not a broker id"),
+    ] {
+        assert_one_line_failure(
+            &kfk(&[
+                "-b",
+                &b,
+                "topic",
+                "create",
+                "t",
+                "--replica-assignment",
+                bad,
+            ]),
+            says,
+        );
+    }
+    assert_one_line_failure(
+        &kfk(&[
+            "-b",
+            &b,
+            "topic",
+            "create",
+            "t",
+            "--replica-assignment",
+            "1",
+            "--partitions",
+            "2",
+        ]),
+        "--replica-assignment",
+    );
+
+    // A stopped broker's replicas are offline, as a column and in JSON.
+    mock.set_broker_up(1, false).unwrap();
+    let o = kfk(&[
+        "-b",
+        &b,
+        "topic",
+        "describe",
+        "placed",
+        "--authorized-operations",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("authorized operations: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("WRITE") && text.contains("ALTER_CONFIGS"),
+        "{text}"
+    );
+    let at = text
+        .lines()
+        .position(|l| l.starts_with("PARTITION"))
+        .unwrap();
+    let header: Vec<&str> = text.lines().nth(at).unwrap().split_whitespace().collect();
+    let offline = header.iter().position(|h| *h == "OFFLINE").unwrap();
+    let row0: Vec<&str> = text
+        .lines()
+        .nth(at + 1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row0[offline], "1", "{text}");
+    let o = kfk(&["-b", &b, "topic", "describe", "placed", "--json"]);
+    let t: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        t["partitions"][1]["offline_replicas"],
+        serde_json::json!([1])
+    );
+    mock.set_broker_up(1, true).unwrap();
+
+    // Delete by id, then the id is unknown.
+    let o = kfk(&["-b", &b, "topic", "delete", "--id", &id, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["name"], "placed");
+    assert_eq!(v["deleted"], true);
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "topic", "delete", "--id", &id]),
+        "UNKNOWN_TOPIC_ID",
+    );
+    assert_one_line_failure(
+        &kfk(&["-b", &b, "topic", "delete", "--id", "zzz"]),
+        "not a topic id",
+    );
+    let o = kfk(&["-b", &b, "topic", "create", "named", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kfk(&["-b", &b, "topic", "delete", "named", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v, serde_json::json!({"name": "named", "deleted": true}));
 }

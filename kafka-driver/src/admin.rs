@@ -6,6 +6,7 @@ use std::time::Instant;
 use std::collections::BTreeMap;
 
 use kafka_proto::ErrorCode;
+use kafka_proto::Uuid;
 use kafka_state::admin::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOutcome, AdminOutcome, AlterConfigOp,
     BrokerLogDirs, ClusterDescription, ConfigResource, ElectionType, FeatureDescription,
@@ -15,7 +16,7 @@ use kafka_state::admin::{
     TopicOutcome, TransactionDescription, TransactionFilter, TransactionListings, UserOutcome,
     UserScramCredentials,
 };
-use kafka_state::{Client, ClusterMetadata, Misuse, RequestId, TopicPartition};
+use kafka_state::{Client, ClusterMetadata, Misuse, RequestId, TopicIdOutcome, TopicPartition};
 
 use crate::calls::{Calls, Deliver, Reply};
 use crate::Error;
@@ -49,6 +50,21 @@ pub fn metadata(topics: Vec<String>) -> AdminCall<ClusterMetadata> {
     }
 }
 
+/// Metadata of `topics`, with what this client may do to each if
+/// `authorized_operations`.
+pub fn describe_topics(
+    topics: Vec<String>,
+    authorized_operations: bool,
+) -> AdminCall<ClusterMetadata> {
+    AdminCall {
+        start: Box::new(move |c, now| {
+            c.admin()
+                .describe_topics(now, topics, authorized_operations)
+        }),
+        answer: metadata_of,
+    }
+}
+
 /// Metadata of every topic.
 pub fn metadata_all() -> AdminCall<ClusterMetadata> {
     AdminCall {
@@ -66,10 +82,11 @@ pub fn brokers() -> AdminCall<ClusterMetadata> {
     }
 }
 
-/// Creates topics; each gets its outcome.
-pub fn create_topics(topics: Vec<NewTopic>) -> AdminCall<Vec<TopicOutcome>> {
+/// Creates topics (with `validate_only`, only checks them); each gets
+/// its outcome.
+pub fn create_topics(topics: Vec<NewTopic>, validate_only: bool) -> AdminCall<Vec<TopicOutcome>> {
     AdminCall {
-        start: Box::new(move |c, now| c.admin().create_topics(now, topics)),
+        start: Box::new(move |c, now| c.admin().create_topics_validate(now, topics, validate_only)),
         answer: |o| match o {
             AdminOutcome::CreateTopics(v) => Some(v),
             _ => None,
@@ -83,6 +100,17 @@ pub fn delete_topics(names: Vec<String>) -> AdminCall<Vec<TopicOutcome>> {
         start: Box::new(move |c, now| c.admin().delete_topics(now, names)),
         answer: |o| match o {
             AdminOutcome::DeleteTopics(v) => Some(v),
+            _ => None,
+        },
+    }
+}
+
+/// Deletes topics by id; each gets its outcome.
+pub fn delete_topics_by_id(ids: Vec<Uuid>) -> AdminCall<Vec<TopicIdOutcome>> {
+    AdminCall {
+        start: Box::new(move |c, now| c.admin().delete_topics_by_id(now, ids)),
+        answer: |o| match o {
+            AdminOutcome::DeleteTopicsById(v) => Some(v),
             _ => None,
         },
     }
@@ -458,6 +486,18 @@ macro_rules! admin_methods {
             self.admin($crate::admin::metadata(topics))$($dot_await)*
         }
 
+        /// Metadata of `topics` (never creating them); with
+        /// `authorized_operations` each topic also lists what this client
+        /// may do to it (`TopicMetadata::authorized_operations`).
+        pub $($asyncness)? fn describe_topics<S: Into<String>>(
+            &self,
+            topics: impl IntoIterator<Item = S>,
+            authorized_operations: bool,
+        ) -> Result<$crate::api::ClusterMetadata, $crate::Error> {
+            let topics = topics.into_iter().map(Into::into).collect();
+            self.admin($crate::admin::describe_topics(topics, authorized_operations))$($dot_await)*
+        }
+
         /// Metadata of every topic in the cluster.
         pub $($asyncness)? fn metadata_all(&self) -> Result<$crate::api::ClusterMetadata, $crate::Error> {
             self.admin($crate::admin::metadata_all())$($dot_await)*
@@ -468,7 +508,19 @@ macro_rules! admin_methods {
             &self,
             topics: impl IntoIterator<Item = $crate::api::NewTopic>,
         ) -> Result<Vec<$crate::api::TopicOutcome>, $crate::Error> {
-            self.admin($crate::admin::create_topics(topics.into_iter().collect()))$($dot_await)*
+            self.admin($crate::admin::create_topics(topics.into_iter().collect(), false))$($dot_await)*
+        }
+
+        /// Creates topics, or with `validate_only` only checks them
+        /// (nothing is created; each outcome says whether it would be,
+        /// with the partition count and replication factor it would
+        /// have). Each topic's outcome.
+        pub $($asyncness)? fn create_topics_validate(
+            &self,
+            topics: impl IntoIterator<Item = $crate::api::NewTopic>,
+            validate_only: bool,
+        ) -> Result<Vec<$crate::api::TopicOutcome>, $crate::Error> {
+            self.admin($crate::admin::create_topics(topics.into_iter().collect(), validate_only))$($dot_await)*
         }
 
         /// Creates one topic; a broker error becomes `Error::Kafka`.
@@ -483,6 +535,15 @@ macro_rules! admin_methods {
         ) -> Result<Vec<$crate::api::TopicOutcome>, $crate::Error> {
             let names = names.into_iter().map(Into::into).collect();
             self.admin($crate::admin::delete_topics(names))$($dot_await)*
+        }
+
+        /// Deletes topics by id (brokers from Kafka 2.8; older ones give
+        /// an unsupported-version error) and returns each id's outcome.
+        pub $($asyncness)? fn delete_topics_by_id(
+            &self,
+            ids: impl IntoIterator<Item = $crate::api::Uuid>,
+        ) -> Result<Vec<$crate::api::TopicIdOutcome>, $crate::Error> {
+            self.admin($crate::admin::delete_topics_by_id(ids.into_iter().collect()))$($dot_await)*
         }
 
         /// Deletes one topic; a broker error becomes `Error::Kafka`.

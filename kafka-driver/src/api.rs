@@ -6,6 +6,7 @@ pub use crate::admin::{DeletedRecords, DescribedProducers};
 pub use crate::{Committed, Error, Offsets, Rebalance, TokenResult};
 pub use kafka_proto::record::{Compression, HeadersRef};
 pub use kafka_proto::ErrorCode;
+pub use kafka_proto::Uuid;
 pub use kafka_state::admin::{
     AclBinding, AclBindingFilter, AclFilterOutcome, AclOperation, AclOutcome, AclPatternType,
     AclPermission, AclResourceType, AlterConfigOp, BrokerDescription, BrokerLogDirs,
@@ -35,5 +36,5 @@ pub use kafka_state::stats::{
 };
 pub use kafka_state::{
     BrokerAddr, ClientStats, ClusterMetadata, Config, ConsumerConfig, ConsumerRecord, NewTopic,
-    PartitionMetadata, TopicMetadata, TopicOutcome, TopicPartition,
+    PartitionMetadata, TopicIdOutcome, TopicMetadata, TopicOutcome, TopicPartition,
 };

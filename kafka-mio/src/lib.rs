@@ -255,6 +255,19 @@ impl Client {
         self.command(|core, now| core.admin().metadata(now, topics))
     }
 
+    /// Fetches metadata of `topics`, with what this client may do to
+    /// each if `authorized_operations`. Outcome: [`AdminOutcome::Metadata`].
+    pub fn describe_topics<S: Into<String>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+        authorized_operations: bool,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| {
+            core.admin()
+                .describe_topics(now, topics, authorized_operations)
+        })
+    }
+
     /// Fetches metadata of every topic. Outcome: [`AdminOutcome::Metadata`].
     pub fn metadata_all(&mut self) -> Result<RequestId, Error> {
         self.command(|core, now| core.admin().metadata_all(now))
@@ -269,6 +282,19 @@ impl Client {
         self.command(|core, now| core.admin().create_topics(now, topics))
     }
 
+    /// Creates topics, or with `validate_only` only checks them. Outcome:
+    /// [`AdminOutcome::CreateTopics`], one entry per topic.
+    pub fn create_topics_validate(
+        &mut self,
+        topics: impl IntoIterator<Item = NewTopic>,
+        validate_only: bool,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| {
+            core.admin()
+                .create_topics_validate(now, topics, validate_only)
+        })
+    }
+
     /// Creates one topic; see [`Client::create_topics`].
     pub fn create_topic(&mut self, topic: NewTopic) -> Result<RequestId, Error> {
         self.create_topics([topic])
@@ -281,6 +307,15 @@ impl Client {
         names: impl IntoIterator<Item = S>,
     ) -> Result<RequestId, Error> {
         self.command(|core, now| core.admin().delete_topics(now, names))
+    }
+
+    /// Deletes topics by id. Outcome: [`AdminOutcome::DeleteTopicsById`],
+    /// one entry per id.
+    pub fn delete_topics_by_id(
+        &mut self,
+        ids: impl IntoIterator<Item = kafka_proto::Uuid>,
+    ) -> Result<RequestId, Error> {
+        self.command(|core, now| core.admin().delete_topics_by_id(now, ids))
     }
 
     /// Deletes one topic; see [`Client::delete_topics`].

@@ -1064,3 +1064,43 @@ fn replica_transaction_and_feature_commands_on_the_mock() {
         "{result:?}"
     );
 }
+
+/// Topic administration through this adapter on the mock: an explicit
+/// assignment and validate-only creation, deletion by id, and
+/// authorized operations when asked.
+#[test]
+fn topic_admin_on_the_mock() {
+    let mock = mock(3);
+    let mut h = Harness::new();
+    let c = h.client(&mock.bootstrap(), Tokens::range(100..110));
+    let id = h.clients[c]
+        .create_topics([NewTopic::assigned("placed", vec![vec![2, 1]])])
+        .unwrap();
+    let AdminOutcome::CreateTopics(done) = h.outcome(c, id) else {
+        panic!("wrong outcome")
+    };
+    assert_eq!(done[0].error, ErrorCode::None, "{done:?}");
+    let id = h.clients[c]
+        .create_topics_validate([NewTopic::new("maybe", 2, 9)], true)
+        .unwrap();
+    let AdminOutcome::CreateTopics(done) = h.outcome(c, id) else {
+        panic!("wrong outcome")
+    };
+    assert_eq!(done[0].error, ErrorCode::InvalidReplicationFactor);
+    let id = h.clients[c].describe_topics(["placed"], true).unwrap();
+    let AdminOutcome::Metadata(md) = h.outcome(c, id) else {
+        panic!("wrong outcome")
+    };
+    let placed = md.topic("placed").unwrap();
+    assert_eq!(placed.partitions[0].replicas, vec![2, 1]);
+    assert!(placed
+        .authorized_operations
+        .as_ref()
+        .is_some_and(|o| !o.is_empty()));
+    let id = h.clients[c].delete_topics_by_id([placed.id]).unwrap();
+    let AdminOutcome::DeleteTopicsById(gone) = h.outcome(c, id) else {
+        panic!("wrong outcome")
+    };
+    assert_eq!(gone[0].name.as_deref(), Some("placed"));
+    assert_eq!(gone[0].error, ErrorCode::None);
+}

@@ -26,6 +26,13 @@ use crate::cluster::{Cluster, Partition, Reply, Topic};
 use crate::log::PartitionLog;
 use crate::{Ctx, MockError};
 
+/// What Kafka without an authorizer answers for a topic's authorized
+/// operations: every operation that applies to topics (READ, WRITE,
+/// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), as
+/// bits of their ACL operation codes.
+const TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+
 /// The APIs this mock serves and the versions of each; `None` for the rest.
 ///
 /// Produce starts at v3 and Fetch at v4 because the log stores only v2
@@ -193,6 +200,48 @@ impl Cluster {
     /// Checks a topic creation as Kafka does, without creating anything;
     /// returns the partition count and replication factor with the
     /// defaults (-1) resolved.
+    /// Kafka's controller's checks of an explicit replica assignment:
+    /// partitions 0..n, each with the same number of distinct, registered
+    /// brokers; INVALID_REPLICA_ASSIGNMENT otherwise.
+    fn check_assignment(
+        &self,
+        assignments: &[kafka_proto::messages::create_topics_request::CreatableReplicaAssignment],
+    ) -> Result<(), (ErrorCode, String)> {
+        let bad = |msg: String| Err((ErrorCode::InvalidReplicaAssignment, msg));
+        let mut indexes: Vec<i32> = assignments.iter().map(|a| a.partition_index).collect();
+        indexes.sort_unstable();
+        if indexes.iter().zip(0..).any(|(&i, want)| i != want) {
+            return bad("partitions should be a consecutive 0-based integer sequence".into());
+        }
+        let rf = assignments[0].broker_ids.len();
+        for a in assignments {
+            let p = a.partition_index;
+            if a.broker_ids.is_empty() {
+                return bad(format!(
+                    "the manual partition assignment of partition {p} is empty"
+                ));
+            }
+            if a.broker_ids.len() != rf {
+                return bad(format!(
+                    "the manual partition assignment of partition {p} has {} replicas, not {rf} as the first",
+                    a.broker_ids.len()
+                ));
+            }
+            let distinct: std::collections::BTreeSet<i32> = a.broker_ids.iter().copied().collect();
+            if distinct.len() != a.broker_ids.len() {
+                return bad(format!(
+                    "the manual partition assignment of partition {p} includes a duplicate broker"
+                ));
+            }
+            if let Some(b) = a.broker_ids.iter().find(|b| !self.brokers.contains_key(b)) {
+                return bad(format!(
+                    "The manual partition assignment includes broker {b}, but no such broker is registered."
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_new_topic(
         &self,
         name: &str,
@@ -358,6 +407,7 @@ impl Cluster {
     }
 
     pub(crate) fn metadata(&mut self, ctx: &Ctx, req: MetadataRequest) -> Reply {
+        let include_ops = req.include_topic_authorized_operations;
         let mut resp = MetadataResponse::default()
             .with_throttle_time_ms(self.faults.throttle_ms)
             .with_cluster_id(Some(self.config.cluster_id.clone()))
@@ -457,12 +507,20 @@ impl Cluster {
                         .with_offline_replicas(offline)
                 })
                 .collect();
+            // No authorizer: like Kafka without one, every operation
+            // that applies to a topic.
+            let authorized = if ctx.version >= 8 && include_ops {
+                TOPIC_OPERATIONS
+            } else {
+                i32::MIN
+            };
             resp.topics.push(
                 MetadataResponseTopic::default()
                     .with_name(Some(name.clone()))
                     .with_topic_id(t.id)
                     .with_is_internal(t.internal)
-                    .with_partitions(partitions),
+                    .with_partitions(partitions)
+                    .with_topic_authorized_operations(authorized),
             );
         }
         Reply::Respond(ResponseBody::Metadata(resp))
@@ -524,8 +582,13 @@ impl Cluster {
                         ErrorCode::InvalidRequest,
                         "assignments exclude partition count and replication factor".into(),
                     ))
+                } else if let Err(e) = self.check_assignment(&t.assignments) {
+                    Err(e)
                 } else if req.validate_only {
-                    self.check_new_topic(&t.name, n, rf).map(|_| ())
+                    self.check_new_topic(&t.name, n, rf).map(|(n, rf)| {
+                        r.num_partitions = n;
+                        r.replication_factor = rf;
+                    })
                 } else {
                     self.create_topic_internal(&t.name, n, rf, configs.clone())
                         .map(|()| {

@@ -71,9 +71,85 @@ impl fmt::Display for Uuid {
     }
 }
 
+/// A string that is not a UUID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UuidParseError;
+
+impl fmt::Display for UuidParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a UUID: expected 22 characters of URL-safe base64, or 32 hex digits")
+    }
+}
+
+impl std::error::Error for UuidParseError {}
+
+impl std::str::FromStr for Uuid {
+    type Err = UuidParseError;
+
+    /// Parses Kafka's form (22 characters of URL-safe base64, as
+    /// [`Display`](fmt::Display) prints it) or the RFC 4122 form (32 hex
+    /// digits, dashes allowed).
+    fn from_str(s: &str) -> Result<Self, UuidParseError> {
+        if s.len() == 22 {
+            let mut bits: u128 = 0;
+            for (i, c) in s.bytes().enumerate() {
+                let v = match c {
+                    b'A'..=b'Z' => c - b'A',
+                    b'a'..=b'z' => c - b'a' + 26,
+                    b'0'..=b'9' => c - b'0' + 52,
+                    b'-' => 62,
+                    b'_' => 63,
+                    _ => return Err(UuidParseError),
+                };
+                if i < 21 {
+                    bits = (bits << 6) | u128::from(v);
+                } else {
+                    // The last character carries 2 bits and 4 of padding.
+                    if v & 0x0f != 0 {
+                        return Err(UuidParseError);
+                    }
+                    bits = (bits << 2) | u128::from(v >> 4);
+                }
+            }
+            return Ok(Uuid(bits.to_be_bytes()));
+        }
+        let hex: String = s.chars().filter(|&c| c != '-').collect();
+        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(UuidParseError);
+        }
+        u128::from_str_radix(&hex, 16)
+            .map(|v| Uuid(v.to_be_bytes()))
+            .map_err(|_| UuidParseError)
+    }
+}
+
 impl fmt::Debug for Uuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Uuid({self})")
+    }
+}
+
+#[cfg(test)]
+mod uuid_tests {
+    use super::Uuid;
+
+    #[test]
+    fn uuid_text_round_trips() {
+        for u in [
+            Uuid::ZERO,
+            Uuid::from_u64_pair(1, 2),
+            Uuid::from_u64_pair(u64::MAX, 0x0123_4567_89ab_cdef),
+            Uuid([0xff; 16]),
+        ] {
+            assert_eq!(u.to_string().parse::<Uuid>(), Ok(u));
+        }
+        assert_eq!(
+            "00000000-0000-0001-0000-000000000002".parse::<Uuid>(),
+            Ok(Uuid::from_u64_pair(1, 2))
+        );
+        for bad in ["", "x", "AAAAAAAAAAAAAAAAAAAAA!", "AAAAAAAAAAAAAAAAAAAAAB"] {
+            assert!(bad.parse::<Uuid>().is_err(), "{bad}");
+        }
     }
 }
 

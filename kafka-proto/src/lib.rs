@@ -31,7 +31,7 @@ pub mod frame;
 pub mod messages;
 pub mod record;
 
-pub use codec::{UnknownTaggedFields, Uuid};
+pub use codec::{UnknownTaggedFields, Uuid, UuidParseError};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use error_code::ErrorCode;
 pub use messages::{ApiKey, Listener, Request, RequestBody, ResponseBody, UnknownApiKey};

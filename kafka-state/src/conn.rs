@@ -284,6 +284,7 @@ impl Connection {
         let api = req.body.api_key();
         let version = self
             .version(api)
+            .filter(|&v| v >= crate::router::min_version(&req.body))
             .ok_or(SendError::Unsupported(NoCommonVersion {
                 broker: self.broker,
                 api,

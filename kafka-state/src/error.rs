@@ -127,6 +127,16 @@ pub enum Misuse {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A topic to create that cannot be sent as given (a replica
+    /// assignment with gaps, empty or uneven replica lists, a broker
+    /// named twice, an assignment besides a partition count, ...).
+    #[error("invalid new topic {topic:?}: {reason}")]
+    InvalidNewTopic {
+        /// The topic.
+        topic: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A feature update that cannot be sent as given.
     #[error("invalid update of feature {feature:?}: {reason}")]
     InvalidFeatureUpdate {

@@ -168,7 +168,7 @@ mod transmit;
 mod txn;
 mod versions;
 
-pub use admin::{Admin, AdminOutcome, AdminResult, NewTopic, TopicOutcome};
+pub use admin::{Admin, AdminOutcome, AdminResult, NewTopic, TopicIdOutcome, TopicOutcome};
 pub use client::Client;
 pub use config::{BrokerAddr, Config};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerEvent, ConsumerRecord, FetchedRecords};

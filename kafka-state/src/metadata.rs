@@ -44,6 +44,11 @@ pub struct TopicMetadata {
     pub internal: bool,
     /// Partitions in index order.
     pub partitions: Vec<PartitionMetadata>,
+    /// What this client may do to the topic, when asked for
+    /// ([`Admin::describe_topics`](crate::admin::Admin::describe_topics)
+    /// with `authorized_operations`, Metadata v8 and later); `None`
+    /// otherwise, and always in the client's cache.
+    pub authorized_operations: Option<Vec<crate::admin::AclOperation>>,
 }
 
 /// One partition.
@@ -60,6 +65,9 @@ pub struct PartitionMetadata {
     pub replicas: Vec<i32>,
     /// In-sync replica node ids.
     pub isr: Vec<i32>,
+    /// Replicas the broker reports offline (their log directory failed
+    /// or their broker is gone; Metadata v5 and later, empty before).
+    pub offline_replicas: Vec<i32>,
     /// The partition-level error of the last answer.
     pub error: ErrorCode,
 }
@@ -70,6 +78,13 @@ impl ClusterMetadata {
         let mut m = Self::default();
         // A fresh value has no cluster id to mismatch.
         let _ = m.apply(resp, true);
+        for t in &resp.topics {
+            let Some(name) = &t.name else { continue };
+            if let Some(topic) = m.topics.get_mut(name) {
+                topic.authorized_operations =
+                    crate::admin::AclOperation::from_bits(t.topic_authorized_operations);
+            }
+        }
         m
     }
 
@@ -195,6 +210,7 @@ impl ClusterMetadata {
                         error,
                         internal: t.is_internal,
                         partitions: Vec::new(),
+                        authorized_operations: None,
                     },
                 );
                 continue;
@@ -210,6 +226,7 @@ impl ClusterMetadata {
                         leader_epoch: p.leader_epoch,
                         replicas: p.replica_nodes.clone(),
                         isr: p.isr_nodes.clone(),
+                        offline_replicas: p.offline_replicas.clone(),
                         error: ErrorCode::from_code(p.error_code),
                     };
                     let stale = old.as_ref().and_then(|o| {
@@ -259,6 +276,7 @@ impl ClusterMetadata {
                     error,
                     internal: t.is_internal,
                     partitions,
+                    authorized_operations: None,
                 },
             );
         }

@@ -167,8 +167,24 @@ pub(crate) fn fit_version(body: &mut RequestBody, version: i16) {
             if version < 4 {
                 req.allow_auto_topic_creation = true;
             }
+            // Before v8 a client cannot ask what it may do to a topic;
+            // the answer then says "not known".
+            if version < 8 {
+                req.include_topic_authorized_operations = false;
+            }
         }
         _ => {}
+    }
+}
+
+/// The oldest version that can carry `body` as built, where older ones
+/// cannot say it at all: such a request is refused as unsupported
+/// rather than sent half.
+pub(crate) fn min_version(body: &RequestBody) -> i16 {
+    match body {
+        // Topics named by id only.
+        RequestBody::DeleteTopics(req) if req.topic_names.is_empty() && !req.topics.is_empty() => 6,
+        _ => 0,
     }
 }
 

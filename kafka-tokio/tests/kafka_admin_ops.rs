@@ -5,8 +5,11 @@
 //! after an idempotent produce, transactions listed and described while
 //! one is open and after its commit, feature updates checked with
 //! validate_only, group listings filtered by type, share groups
-//! described, and the max-timestamp and earliest-local offset specs. One
-//! cluster serves them all, so they run in one test, bounded in time.
+//! described, the max-timestamp and earliest-local offset specs, and
+//! topic administration (explicit replica assignment, validate-only
+//! creation, deletion by id, authorized operations, and offline replicas
+//! of a stopped broker, last). One cluster serves them all, so they run
+//! in one test, bounded in time.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,8 +17,8 @@ use std::time::{Duration, Instant};
 use kafka_state::Misuse;
 use kafka_testkit::KafkaCluster;
 use kafka_tokio::{
-    BrokerAddr, Client, Config, ElectionType, Error, ErrorCode, FeatureUpdate, FeatureUpgrade,
-    NewTopic, OffsetSpec, ProducerRecord, TopicPartition, TransactionFilter,
+    AclOperation, BrokerAddr, Client, Config, ElectionType, Error, ErrorCode, FeatureUpdate,
+    FeatureUpgrade, NewTopic, OffsetSpec, ProducerRecord, TopicPartition, TransactionFilter,
 };
 
 async fn connect(cluster: &KafkaCluster, setup: impl FnOnce(&mut Config)) -> Client {
@@ -441,6 +444,7 @@ async fn body(cluster: &KafkaCluster) {
 
     share_group(cluster, &client, topic).await;
     throttled_move_listed_then_cancelled(cluster, &client).await;
+    topic_admin(cluster, &client).await;
 
     for c in [txn, idem, client] {
         c.close().await;
@@ -590,4 +594,141 @@ async fn throttled_move_listed_then_cancelled(cluster: &KafkaCluster, client: &C
         (!listed.contains_key(&tp) && r == replicas).then_some(())
     })
     .await;
+}
+
+/// Topic administration: an explicit replica assignment described as
+/// given (the first replica leading), validate-only creation (nothing
+/// created; the broker's own refusal of an impossible topic), deletion
+/// by topic id, a topic's authorized operations without an authorizer,
+/// and, last since it stops broker 3, that broker's replicas listed
+/// offline.
+async fn topic_admin(cluster: &KafkaCluster, client: &Client) {
+    // Explicit assignment: described as given, the first replica leads.
+    let assignment = vec![vec![3, 1], vec![1, 2], vec![2, 3]];
+    let done = client
+        .create_topics([NewTopic::assigned("assigned", assignment.clone())])
+        .await
+        .unwrap();
+    assert_eq!(done[0].error, ErrorCode::None, "{done:?}");
+    assert_eq!(done[0].partitions, Some(3), "{done:?}");
+    assert_eq!(done[0].replication_factor, Some(2), "{done:?}");
+    let created_id = done[0].id.expect("CreateTopics v7 gives the id");
+    let md = eventually("the assigned topic's leaders", || async {
+        let md = client.metadata(["assigned"]).await.ok()?;
+        let t = md.topic("assigned")?;
+        (t.partitions.len() == 3 && t.partitions.iter().all(|p| p.leader.is_some())).then_some(md)
+    })
+    .await;
+    let t = md.topic("assigned").unwrap();
+    assert_eq!(t.id, created_id);
+    for (p, replicas) in t.partitions.iter().zip(&assignment) {
+        assert_eq!(&p.replicas, replicas, "partition {}", p.partition);
+        assert_eq!(p.leader, Some(replicas[0]), "partition {}", p.partition);
+        assert!(p.offline_replicas.is_empty(), "{p:?}");
+    }
+    // Plain metadata does not ask for operations.
+    assert_eq!(t.authorized_operations, None);
+
+    // Validate only: a valid topic is reported with its would-be shape
+    // and not created; impossible ones get the broker's error, each on
+    // its own.
+    let done = client
+        .create_topics_validate(
+            [
+                NewTopic::new("checked", 4, 3),
+                NewTopic::new("too-replicated", 1, 4),
+                NewTopic::assigned("on-99", vec![vec![1, 99]]),
+            ],
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 3, "{done:?}");
+    let by = |n: &str| done.iter().find(|o| o.name == n).unwrap().clone();
+    let ok = by("checked");
+    assert_eq!(ok.error, ErrorCode::None, "{ok:?}");
+    assert_eq!(
+        (ok.partitions, ok.replication_factor),
+        (Some(4), Some(3)),
+        "{ok:?}"
+    );
+    assert_eq!(
+        by("too-replicated").error,
+        ErrorCode::InvalidReplicationFactor
+    );
+    assert_eq!(by("on-99").error, ErrorCode::InvalidReplicaAssignment);
+    let md = client
+        .metadata(["checked", "too-replicated", "on-99"])
+        .await
+        .unwrap();
+    for name in ["checked", "too-replicated", "on-99"] {
+        assert_eq!(
+            md.topic(name).map(|t| t.error),
+            Some(ErrorCode::UnknownTopicOrPartition),
+            "{name} was created"
+        );
+    }
+
+    // Authorized operations without an authorizer: Kafka answers every
+    // operation that applies to a topic.
+    let md = client.describe_topics(["assigned"], true).await.unwrap();
+    let ops = md
+        .topic("assigned")
+        .unwrap()
+        .authorized_operations
+        .clone()
+        .expect("asked for");
+    eprintln!("authorized operations without an authorizer: {ops:?}");
+    for op in [
+        AclOperation::Read,
+        AclOperation::Write,
+        AclOperation::Describe,
+        AclOperation::Create,
+        AclOperation::Delete,
+        AclOperation::Alter,
+        AclOperation::DescribeConfigs,
+        AclOperation::AlterConfigs,
+    ] {
+        assert!(ops.contains(&op), "{op:?} missing from {ops:?}");
+    }
+    assert!(!ops.contains(&AclOperation::ClusterAction), "{ops:?}");
+
+    // Delete by id: the answer names the topic; an unknown id is
+    // UNKNOWN_TOPIC_ID on its own.
+    let stranger = kafka_tokio::Uuid::from_u64_pair(7, 7);
+    let victim = client
+        .create_topics([NewTopic::new("by-id", 1, 1)])
+        .await
+        .unwrap()[0]
+        .id
+        .unwrap();
+    let done = client
+        .delete_topics_by_id([victim, stranger])
+        .await
+        .unwrap();
+    assert_eq!(done[0].id, victim);
+    assert_eq!(done[0].error, ErrorCode::None, "{done:?}");
+    assert_eq!(done[0].name.as_deref(), Some("by-id"));
+    assert_eq!(done[1].id, stranger);
+    assert_eq!(done[1].error, ErrorCode::UnknownTopicId, "{done:?}");
+    eventually("the deleted topic gone", || async {
+        let md = client.metadata(["by-id"]).await.ok()?;
+        (md.topic("by-id")?.error == ErrorCode::UnknownTopicOrPartition).then_some(())
+    })
+    .await;
+
+    // A stopped broker: KRaft fences it, and Metadata lists its replicas
+    // as offline (and out of the ISR).
+    cluster.stop(3);
+    let offline = eventually("broker 3's replicas offline", || async {
+        let md = client.metadata(["assigned"]).await.ok()?;
+        let t = md.topic("assigned")?;
+        let p = t.partitions.iter().find(|p| p.partition == 2)?;
+        (!p.offline_replicas.is_empty()).then(|| p.clone())
+    })
+    .await;
+    eprintln!("with broker 3 stopped: {offline:?}");
+    assert_eq!(offline.offline_replicas, vec![3]);
+    assert_eq!(offline.replicas, vec![2, 3]);
+    assert!(!offline.isr.contains(&3), "{offline:?}");
 }

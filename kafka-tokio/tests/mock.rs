@@ -1131,3 +1131,58 @@ async fn lent_records_are_the_streams_records_and_count_as_consumed() {
     })
     .await;
 }
+
+/// Topic administration through this adapter on the mock: an explicit
+/// assignment described as given, validate-only creating nothing, a bad
+/// assignment refused by the broker for its topic only, deletion by id,
+/// a stopped broker's replicas offline, and authorized operations when
+/// asked.
+#[tokio::test]
+async fn topic_admin_on_the_mock() {
+    use kafka_tokio::{AclOperation, Uuid};
+    let mock = mock(3);
+    within(async {
+        let client = Client::bootstrap(&mock.bootstrap()).await.unwrap();
+        let done = client
+            .create_topics([
+                NewTopic::assigned("placed", vec![vec![2, 1], vec![1, 0]]),
+                NewTopic::assigned("nowhere", vec![vec![7]]),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(done[0].error, ErrorCode::None, "{done:?}");
+        assert_eq!(done[1].error, ErrorCode::InvalidReplicaAssignment);
+        let checked = client
+            .create_topics_validate([NewTopic::new("maybe", 2, 3)], true)
+            .await
+            .unwrap();
+        assert_eq!(checked[0].error, ErrorCode::None, "{checked:?}");
+        assert_eq!(checked[0].partitions, Some(2));
+        let md = client
+            .describe_topics(["placed", "maybe"], true)
+            .await
+            .unwrap();
+        let placed = md.topic("placed").unwrap();
+        assert_eq!(placed.partitions[0].replicas, vec![2, 1]);
+        assert_eq!(placed.partitions[0].leader, Some(2));
+        assert_eq!(placed.partitions[1].replicas, vec![1, 0]);
+        let ops = placed.authorized_operations.clone().unwrap();
+        assert!(ops.contains(&AclOperation::Read) && ops.contains(&AclOperation::Write));
+        assert_eq!(
+            md.topic("maybe").unwrap().error,
+            ErrorCode::UnknownTopicOrPartition
+        );
+        mock.set_broker_up(1, false).unwrap();
+        let md = client.metadata(["placed"]).await.unwrap();
+        assert_eq!(md.partition("placed", 1).unwrap().offline_replicas, vec![1]);
+        assert_eq!(md.topic("placed").unwrap().authorized_operations, None);
+        let id = md.topic("placed").unwrap().id;
+        let stranger = Uuid::from_u64_pair(9, 9);
+        let gone = client.delete_topics_by_id([id, stranger]).await.unwrap();
+        assert_eq!(gone[0].name.as_deref(), Some("placed"));
+        assert_eq!(gone[0].error, ErrorCode::None);
+        assert_eq!(gone[1].error, ErrorCode::UnknownTopicId);
+        client.close().await;
+    })
+    .await;
+}

@@ -46,10 +46,13 @@ pub use txns::{
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
-use kafka_proto::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_proto::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
+use kafka_proto::messages::delete_topics_request::DeleteTopicState;
 use kafka_proto::messages::metadata_request::MetadataRequestTopic;
 use kafka_proto::messages::{CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest};
-use kafka_proto::{ErrorCode, RequestBody, ResponseBody};
+use kafka_proto::{ErrorCode, RequestBody, ResponseBody, Uuid};
 
 use crate::error::{Misuse, RequestError};
 use crate::machine::{Ctx, SubMachine};
@@ -57,16 +60,23 @@ use crate::metadata::{ClusterMetadata, MetadataState};
 use crate::router::{Inbound, Outbound, RequestId, Target};
 use crate::{Client, Event};
 
-/// A topic to create.
+/// A topic to create: a partition count and replication factor (-1 for
+/// the broker's defaults), or an explicit replica assignment
+/// ([`NewTopic::assigned`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NewTopic {
     /// The name.
     pub name: String,
-    /// Number of partitions, or -1 for the broker default.
+    /// Number of partitions, or -1 for the broker default (and with an
+    /// assignment).
     pub partitions: i32,
-    /// Replication factor, or -1 for the broker default.
+    /// Replication factor, or -1 for the broker default (and with an
+    /// assignment).
     pub replication_factor: i16,
+    /// Per partition, in index order, its replicas' broker ids (the
+    /// first is the preferred leader); `None` lets the broker place them.
+    pub assignment: Option<Vec<Vec<i32>>>,
     /// Topic configs (`cleanup.policy`, `retention.ms`, ...).
     pub configs: Vec<(String, String)>,
 }
@@ -78,14 +88,80 @@ impl NewTopic {
             name: name.into(),
             partitions,
             replication_factor,
+            assignment: None,
             configs: Vec::new(),
         }
+    }
+
+    /// A topic whose partition `i` lives on the brokers `assignment[i]`,
+    /// the first of them its preferred leader; partition count and
+    /// replication factor follow from it (they are sent as -1).
+    pub fn assigned(name: impl Into<String>, assignment: Vec<Vec<i32>>) -> Self {
+        Self::new(name, -1, -1).with_assignment(assignment)
+    }
+
+    /// Sets the replica assignment (see [`NewTopic::assigned`]); the
+    /// partition count and replication factor must then be -1.
+    pub fn with_assignment(mut self, assignment: Vec<Vec<i32>>) -> Self {
+        self.assignment = Some(assignment);
+        self
     }
 
     /// Adds a topic config.
     pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.configs.push((key.into(), value.into()));
         self
+    }
+
+    /// Refuses a topic that cannot be sent as given (its name is
+    /// checked apart).
+    fn check(&self) -> Result<(), Misuse> {
+        if self.partitions <= 0 && self.partitions != -1 {
+            return Err(Misuse::InvalidPartitions(self.partitions));
+        }
+        if self.replication_factor == 0 || self.replication_factor < -1 {
+            return Err(Misuse::InvalidReplicationFactor(self.replication_factor));
+        }
+        match self.assignment_problem() {
+            Some(reason) => Err(Misuse::InvalidNewTopic {
+                topic: self.name.clone(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn assignment_problem(&self) -> Option<&'static str> {
+        let assignment = self.assignment.as_ref()?;
+        if self.partitions != -1 || self.replication_factor != -1 {
+            return Some(
+                "a replica assignment excludes a partition count or replication factor (leave both -1)",
+            );
+        }
+        if assignment.is_empty() {
+            return Some("the replica assignment lists no partitions");
+        }
+        if i32::try_from(assignment.len()).is_err() {
+            return Some("the replica assignment lists too many partitions");
+        }
+        for replicas in assignment {
+            if replicas.is_empty() {
+                return Some("a partition of the replica assignment has no replicas");
+            }
+            if replicas.iter().any(|&b| b < 0) {
+                return Some("the replica assignment names a negative broker id");
+            }
+            let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
+            if distinct.len() != replicas.len() {
+                return Some("a partition of the replica assignment names a broker twice");
+            }
+            if replicas.len() != assignment[0].len() {
+                return Some(
+                    "the partitions of the replica assignment have different replica counts",
+                );
+            }
+        }
+        None
     }
 }
 
@@ -99,6 +175,43 @@ pub struct TopicOutcome {
     pub error: ErrorCode,
     /// The broker's explanation, if it gave one.
     pub message: Option<String>,
+    /// A created (or, validating only, a creatable) topic's partition
+    /// count, as the broker reports it (CreateTopics v5 and later).
+    pub partitions: Option<i32>,
+    /// Its replication factor, likewise.
+    pub replication_factor: Option<i16>,
+    /// A created topic's id (CreateTopics v7 and later). A validate-only
+    /// answer may carry one too, which names no topic.
+    pub id: Option<Uuid>,
+}
+
+impl TopicOutcome {
+    pub(crate) fn new(name: String, error: ErrorCode, message: Option<String>) -> Self {
+        Self {
+            name,
+            error,
+            message,
+            partitions: None,
+            replication_factor: None,
+            id: None,
+        }
+    }
+}
+
+/// The outcome of deleting one topic by id
+/// ([`Admin::delete_topics_by_id`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicIdOutcome {
+    /// The topic id asked for.
+    pub id: Uuid,
+    /// The topic's name, if the broker gave it.
+    pub name: Option<String>,
+    /// [`ErrorCode::None`] on success, `UNKNOWN_TOPIC_ID` for an id the
+    /// cluster does not have.
+    pub error: ErrorCode,
+    /// The broker's explanation, if it gave one.
+    pub message: Option<String>,
 }
 
 /// What an admin command produced.
@@ -109,8 +222,11 @@ pub enum AdminOutcome {
     CreateTopics(Vec<TopicOutcome>),
     /// Per-topic results of [`Admin::delete_topics`].
     DeleteTopics(Vec<TopicOutcome>),
-    /// The answer to [`Admin::metadata`], alone (the client's cache
-    /// also takes it in).
+    /// Per-id results of [`Admin::delete_topics_by_id`], in the order
+    /// asked.
+    DeleteTopicsById(Vec<TopicIdOutcome>),
+    /// The answer to [`Admin::metadata`] or [`Admin::describe_topics`],
+    /// alone (the client's cache also takes it in).
     Metadata(ClusterMetadata),
     /// Every group of the cluster ([`Admin::list_groups`]).
     ListGroups(GroupListings),
@@ -200,33 +316,57 @@ pub struct Admin<'a> {
 impl Admin<'_> {
     /// Creates topics. Names are checked against Kafka's rules, partitions
     /// must be at least 1 and the replication factor at least 1 (or -1 for
-    /// either, meaning the broker default).
+    /// either, meaning the broker default); a replica assignment must list
+    /// partitions 0..n, each with the same number of distinct brokers.
     pub fn create_topics(
         &mut self,
         now: Instant,
         topics: impl IntoIterator<Item = NewTopic>,
     ) -> Result<RequestId, Misuse> {
+        self.create_topics_validate(now, topics, false)
+    }
+
+    /// [`Admin::create_topics`], and with `validate_only` the broker only
+    /// checks: nothing is created, and each topic's outcome says whether
+    /// it would have been (with the partition count and replication
+    /// factor it would have, CreateTopics v5 and later). CreateTopics v0
+    /// cannot say `validate_only`, so such a request fails to encode
+    /// rather than create.
+    pub fn create_topics_validate(
+        &mut self,
+        now: Instant,
+        topics: impl IntoIterator<Item = NewTopic>,
+        validate_only: bool,
+    ) -> Result<RequestId, Misuse> {
         let topics: Vec<NewTopic> = topics.into_iter().collect();
         check_names(topics.iter().map(|t| t.name.as_str()))?;
         for t in &topics {
-            if t.partitions <= 0 && t.partitions != -1 {
-                return Err(Misuse::InvalidPartitions(t.partitions));
-            }
-            if t.replication_factor == 0 || t.replication_factor < -1 {
-                return Err(Misuse::InvalidReplicationFactor(t.replication_factor));
-            }
+            t.check()?;
         }
         let timeout_ms = millis(self.client.config().request_timeout);
         let body = CreateTopicsRequest::default()
             .with_timeout_ms(timeout_ms)
+            .with_validate_only(validate_only)
             .with_topics(
                 topics
                     .into_iter()
                     .map(|t| {
+                        let assignments = t
+                            .assignment
+                            .unwrap_or_default()
+                            .into_iter()
+                            .zip(0..)
+                            .map(|(broker_ids, partition)| {
+                                CreatableReplicaAssignment::default()
+                                    .with_partition_index(partition)
+                                    .with_broker_ids(broker_ids)
+                            })
+                            .collect();
                         CreatableTopic::default()
                             .with_name(t.name)
                             .with_num_partitions(t.partitions)
                             .with_replication_factor(t.replication_factor)
+                            .with_assignments(assignments)
                             .with_configs(
                                 t.configs
                                     .into_iter()
@@ -260,11 +400,57 @@ impl Admin<'_> {
         self.submit(now, body.into(), AdminKind::DeleteTopics)
     }
 
+    /// Deletes topics by id (DeleteTopics v6 and later, Kafka 2.8 and
+    /// later); against an older broker the command fails with
+    /// [`RequestError::Unsupported`] without being sent. Per id, the
+    /// outcome, with the name if the broker gave it.
+    pub fn delete_topics_by_id(
+        &mut self,
+        now: Instant,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> Result<RequestId, Misuse> {
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return Err(Misuse::NoTopics);
+        }
+        let mut seen = BTreeSet::new();
+        for id in &ids {
+            if id.is_zero() {
+                return Err(Misuse::InvalidConfig("a topic id is zero"));
+            }
+            if !seen.insert(*id) {
+                return Err(Misuse::InvalidConfig("a topic id is given twice"));
+            }
+        }
+        let timeout_ms = millis(self.client.config().request_timeout);
+        let body = DeleteTopicsRequest::default()
+            .with_timeout_ms(timeout_ms)
+            .with_topics(
+                ids.iter()
+                    .map(|&id| DeleteTopicState::default().with_topic_id(id))
+                    .collect(),
+            );
+        self.submit(now, body.into(), AdminKind::DeleteTopicsById(ids))
+    }
+
     /// Fetches metadata for `topics` (never creating them).
     pub fn metadata<S: Into<String>>(
         &mut self,
         now: Instant,
         topics: impl IntoIterator<Item = S>,
+    ) -> Result<RequestId, Misuse> {
+        self.describe_topics(now, topics, false)
+    }
+
+    /// [`Admin::metadata`], and with `authorized_operations` each topic
+    /// also says what this client may do to it
+    /// ([`TopicMetadata::authorized_operations`](crate::TopicMetadata::authorized_operations);
+    /// Metadata v8 and later, `None` from older brokers).
+    pub fn describe_topics<S: Into<String>>(
+        &mut self,
+        now: Instant,
+        topics: impl IntoIterator<Item = S>,
+        authorized_operations: bool,
     ) -> Result<RequestId, Misuse> {
         let names: Vec<String> = topics.into_iter().map(Into::into).collect();
         check_names(names.iter().map(String::as_str))?;
@@ -272,29 +458,32 @@ impl Admin<'_> {
             .into_iter()
             .map(|n| MetadataRequestTopic::default().with_name(Some(n)))
             .collect();
-        self.fetch_metadata(now, Some(topics))
+        self.fetch_metadata(now, Some(topics), authorized_operations)
     }
 
     /// Fetches the brokers and the controller, no topics: the cheapest
     /// round trip that proves a broker answers. (Metadata v0 cannot ask
     /// for no topics; with it the answer lists them all.)
     pub fn brokers(&mut self, now: Instant) -> Result<RequestId, Misuse> {
-        self.fetch_metadata(now, Some(Vec::new()))
+        self.fetch_metadata(now, Some(Vec::new()), false)
     }
 
     /// Fetches metadata for every topic in the cluster.
     pub fn metadata_all(&mut self, now: Instant) -> Result<RequestId, Misuse> {
-        self.fetch_metadata(now, None)
+        self.fetch_metadata(now, None, false)
     }
 
     fn fetch_metadata(
         &mut self,
         now: Instant,
         topics: Option<Vec<MetadataRequestTopic>>,
+        authorized_operations: bool,
     ) -> Result<RequestId, Misuse> {
         let all = topics.is_none();
+        // Cleared for versions before 8, which cannot ask.
         let body = MetadataRequest::default()
             .with_allow_auto_topic_creation(false)
+            .with_include_topic_authorized_operations(authorized_operations)
             .with_topics(topics);
         self.submit(now, body.into(), AdminKind::Metadata { all })
     }
@@ -1093,11 +1282,15 @@ fn check_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), Misuse> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum AdminKind {
     CreateTopics,
     DeleteTopics,
-    Metadata { all: bool },
+    /// The ids asked for, in order.
+    DeleteTopicsById(Vec<Uuid>),
+    Metadata {
+        all: bool,
+    },
 }
 
 /// Admin commands waiting to be sent or answered.
@@ -1182,9 +1375,15 @@ impl AdminState {
                     r.topics
                         .into_iter()
                         .map(|t| TopicOutcome {
-                            name: t.name,
-                            error: ErrorCode::from_code(t.error_code),
-                            message: t.error_message,
+                            partitions: (t.num_partitions >= 0).then_some(t.num_partitions),
+                            replication_factor: (t.replication_factor >= 0)
+                                .then_some(t.replication_factor),
+                            id: (!t.topic_id.is_zero()).then_some(t.topic_id),
+                            ..TopicOutcome::new(
+                                t.name,
+                                ErrorCode::from_code(t.error_code),
+                                t.error_message,
+                            )
                         })
                         .collect(),
                 ))
@@ -1193,10 +1392,36 @@ impl AdminState {
                 Ok(AdminOutcome::DeleteTopics(
                     r.responses
                         .into_iter()
-                        .map(|t| TopicOutcome {
-                            name: t.name.unwrap_or_default(),
-                            error: ErrorCode::from_code(t.error_code),
-                            message: t.error_message,
+                        .map(|t| {
+                            TopicOutcome::new(
+                                t.name.unwrap_or_default(),
+                                ErrorCode::from_code(t.error_code),
+                                t.error_message,
+                            )
+                        })
+                        .collect(),
+                ))
+            }
+            (AdminKind::DeleteTopicsById(ids), Ok(ResponseBody::DeleteTopics(r))) => {
+                let mut answers: BTreeMap<Uuid, _> =
+                    r.responses.into_iter().map(|t| (t.topic_id, t)).collect();
+                Ok(AdminOutcome::DeleteTopicsById(
+                    ids.into_iter()
+                        .map(|id| match answers.remove(&id) {
+                            Some(t) => TopicIdOutcome {
+                                id,
+                                name: t.name.filter(|n| !n.is_empty()),
+                                error: ErrorCode::from_code(t.error_code),
+                                message: t.error_message,
+                            },
+                            // A broker that skips an id: say so rather
+                            // than drop it.
+                            None => TopicIdOutcome {
+                                id,
+                                name: None,
+                                error: ErrorCode::UnknownServerError,
+                                message: Some("the broker did not answer for this topic id".into()),
+                            },
                         })
                         .collect(),
                 ))

@@ -385,7 +385,7 @@ impl AclOperation {
     ];
 
     /// The operations of a bit set (`None` for the "not asked" marker).
-    fn from_bits(bits: i32) -> Option<Vec<Self>> {
+    pub(crate) fn from_bits(bits: i32) -> Option<Vec<Self>> {
         if bits == i32::MIN {
             return None;
         }
@@ -1083,11 +1083,7 @@ impl Job {
                     .into_iter()
                     .filter_map(|(key, a)| match (key, a) {
                         (Key::Partitions(p), Answer::Code(error, message)) => {
-                            Some(super::TopicOutcome {
-                                name: p.topic,
-                                error,
-                                message,
-                            })
+                            Some(super::TopicOutcome::new(p.topic, error, message))
                         }
                         _ => None,
                     })
