@@ -37,6 +37,7 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Producer,
+    TopicCollection,
     TopicPartition,
 )
 from confluent_kafka.admin import (
@@ -253,6 +254,77 @@ def test_topics_created_and_deleted_both_ways(kafka_cluster):
         lambda: ours not in kfk("-b", bootstrap, "topic", "list").stdout.decode().split(),
         30, f"kfk to lose {ours}", interval=0.5,
     )
+
+
+def rd_describe_topic(bootstrap: str, topic: str):
+    """librdkafka's description of `topic`, with its authorized operations."""
+    described = admin(bootstrap).describe_topics(
+        TopicCollection([topic]), include_authorized_operations=True, request_timeout=10)
+    return done(described)[topic]
+
+
+@pytest.mark.cap(90)
+def test_topic_assignments_validation_ids_and_operations_both_ways(kafka_cluster):
+    """Topics created with explicit replica assignments and validate-only
+    by each side, deleted by id by kfk, and the authorized operations
+    kfk and librdkafka read for the same topic."""
+    bootstrap = kafka_cluster["bootstrap"]
+    ours, theirs = unique("adm-assigned"), unique("adm-assigned-rd")
+    never_ours, never_theirs = unique("adm-validate"), unique("adm-validate-rd")
+
+    # kfk creates with an assignment: librdkafka and TopicCommand see each
+    # partition's replicas in that order, the first leading.
+    out = kfk_json("-b", bootstrap, "topic", "create", ours, "--replica-assignment", "3:1,1:2",
+                   "--json")
+    assert [o["error"] for o in out] == [None], out
+    def rd_sees_assignment():
+        d = rd_describe_topic(bootstrap, ours)
+        got = {p.id: ([r.id for r in p.replicas], p.leader.id if p.leader else None)
+               for p in d.partitions}
+        assert got == {0: ([3, 1], 3), 1: ([1, 2], 1)}, got
+        return d
+    described = eventually(rd_sees_assignment, "librdkafka to see kfk's assignment")
+    tool = tool_partitions(bootstrap, ours)
+    assert {p: (v["replicas"], v["leader"]) for p, v in tool.items()} == {0: ([3, 1], 3), 1: ([1, 2], 1)}, tool
+
+    # The same topic's id and authorized operations, as each reads them
+    # (no authorizer here: everything a topic allows).
+    mine = kfk_json("-b", bootstrap, "topic", "describe", ours, "--authorized-operations", "--json")
+    assert mine["id"] == str(described.topic_id), (mine["id"], described.topic_id)
+    rd_ops = sorted(op.name for op in described.authorized_operations)
+    assert sorted(mine["authorized_operations"]) == rd_ops, (mine["authorized_operations"], rd_ops)
+    assert {"READ", "WRITE", "DESCRIBE", "DELETE"} <= set(rd_ops), rd_ops
+
+    # Validate-only on each side creates nothing the other sees.
+    out = kfk_json("-b", bootstrap, "topic", "create", never_ours, "--partitions", "2",
+                   "--replication-factor", "3", "--validate-only", "--json")
+    assert [o["error"] for o in out] == [None], out
+    refused = kfk_try("-b", bootstrap, "topic", "create", never_ours, "--replica-assignment", "1:99",
+                      "--validate-only", "--json")
+    assert refused.returncode != 0 and b"INVALID_REPLICA_ASSIGNMENT" in refused.stdout + refused.stderr, refused
+    done(admin(bootstrap).create_topics(
+        [NewTopic(never_theirs, num_partitions=1, replica_assignment=[[2, 3]])],
+        validate_only=True, operation_timeout=30))
+    for name in (never_ours, never_theirs):
+        assert rd_topic(bootstrap, name) is None, name
+        gone = kfk_try("-b", bootstrap, "topic", "describe", name, "--json")
+        assert gone.returncode != 0 and b"UNKNOWN_TOPIC_OR_PARTITION" in gone.stdout + gone.stderr, gone
+
+    # librdkafka creates with an assignment: kfk sees it.
+    create_assigned(bootstrap, theirs, [[2, 3], [3, 1], [1, 2]])
+    def kfk_sees_assignment():
+        d = kfk_json("-b", bootstrap, "topic", "describe", theirs, "--json")
+        got = {p["partition"]: (p["replicas"], p["leader"]) for p in d["partitions"]}
+        assert got == {0: ([2, 3], 2), 1: ([3, 1], 3), 2: ([1, 2], 1)}, got
+        assert all(p["offline_replicas"] == [] for p in d["partitions"]), d
+        return d
+    theirs_id = eventually(kfk_sees_assignment, "kfk to see librdkafka's assignment")["id"]
+
+    # kfk deletes both by id: librdkafka sees them go.
+    for name, topic_id in ((ours, mine["id"]), (theirs, theirs_id)):
+        out = kfk_json("-b", bootstrap, "topic", "delete", "--id", topic_id, "--json")
+        assert [(o["id"], o["name"], o["error"]) for o in out] == [(topic_id, name, None)], out
+        wait_until(lambda: rd_topic(bootstrap, name) is None, 30, f"librdkafka to see {name} gone")
 
 
 @pytest.mark.cap(60)

@@ -1129,7 +1129,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let o = done
                         .first()
                         .ok_or_else(|| format!("cannot create {name}: no answer for it"))?;
+                    let item = || metadata::create_json(o, *validate_only);
                     if o.error.is_error() {
+                        if *json {
+                            outcome::print_items([outcome::with_error(
+                                item(),
+                                o.error,
+                                &o.message,
+                            )]);
+                        }
                         return Err(metadata::outcome_error("create", o));
                     }
                     if !*validate_only {
@@ -1138,7 +1146,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         wait_for_topic(&client, name, expected).await?;
                     }
                     if *json {
-                        println!("{}", metadata::create_json(o, *validate_only));
+                        outcome::print_items([outcome::with_error(item(), o.error, &None)]);
                     } else if *validate_only {
                         eprintln!("valid: {}", metadata::create_text(o));
                     } else {
@@ -1157,6 +1165,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                         let o = done
                             .first()
                             .ok_or_else(|| format!("cannot delete topic id {id}: no answer"))?;
+                        if *json {
+                            let item = serde_json::json!({"id": id, "name": o.name});
+                            outcome::print_items([outcome::with_error(item, o.error, &o.message)]);
+                        }
                         if o.error.is_error() {
                             return Err(format!(
                                 "cannot delete topic id {id}: {}{}",
@@ -1167,13 +1179,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                                     .unwrap_or_default()
                             ));
                         }
-                        let name = o.name.as_deref().unwrap_or("");
-                        if *json {
-                            println!(
-                                "{}",
-                                serde_json::json!({"id": id, "name": o.name, "deleted": true})
-                            );
-                        } else {
+                        if !*json {
+                            let name = o.name.as_deref().unwrap_or("");
                             eprintln!("deleted topic {name} (id {id})");
                         }
                     }
@@ -1185,12 +1192,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                         let o = done
                             .first()
                             .ok_or_else(|| format!("cannot delete {name}: no answer for it"))?;
+                        if *json {
+                            let item = serde_json::json!({"name": name});
+                            outcome::print_items([outcome::with_error(item, o.error, &o.message)]);
+                        }
                         if o.error.is_error() {
                             return Err(metadata::outcome_error("delete", o));
                         }
-                        if *json {
-                            println!("{}", serde_json::json!({"name": name, "deleted": true}));
-                        } else {
+                        if !*json {
                             eprintln!("deleted topic {name}");
                         }
                     }

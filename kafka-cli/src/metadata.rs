@@ -199,12 +199,12 @@ pub fn create_text(o: &TopicOutcome) -> String {
     s
 }
 
-/// A create's outcome as JSON.
+/// A create's outcome as the item of its `--json` array (the error and
+/// message are added by [`crate::outcome`]).
 pub fn create_json(o: &TopicOutcome, validate_only: bool) -> Value {
     json!({
         "name": o.name,
         "validate_only": validate_only,
-        "created": !validate_only,
         // A validate-only answer's id names no topic.
         "id": o.id.filter(|_| !validate_only).map(|i| i.to_string()),
         "partitions": o.partitions,

@@ -62,6 +62,11 @@ pub fn with_error(item: Value, code: ErrorCode, message: &Option<String>) -> Val
     item
 }
 
+/// Prints `items` as one JSON array.
+pub fn print_items(items: impl IntoIterator<Item = Value>) {
+    println!("{}", Value::Array(items.into_iter().collect()));
+}
+
 /// With `json`, prints `[item]` with the outcome's error (null when the
 /// change was made, the error's name when the broker refused it); then
 /// hands the result on, a refusal as its one line. A failure that is not
@@ -74,7 +79,7 @@ pub fn report<T>(json: bool, item: Value, result: Result<T, Failure>) -> Result<
             Err(Failure::Other(_)) => None,
         };
         if let Some(v) = printed {
-            println!("{}", Value::Array(vec![v]));
+            print_items([v]);
         }
     }
     result.map_err(String::from)

@@ -2538,8 +2538,9 @@ fn topic_assignment_validation_delete_by_id_and_describe() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = &v[0];
     assert_eq!(v["name"], "placed");
-    assert_eq!(v["created"], true);
+    assert_eq!(v["error"], serde_json::Value::Null);
     assert_eq!(v["partitions"], 3);
     assert_eq!(v["replication_factor"], 2);
     let id = v["id"].as_str().unwrap().to_string();
@@ -2576,8 +2577,10 @@ fn topic_assignment_validation_delete_by_id_and_describe() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = &v[0];
     assert_eq!(v["validate_only"], true);
-    assert_eq!(v["created"], false);
+    assert_eq!(v["error"], serde_json::Value::Null);
+    assert_eq!(v["id"], serde_json::Value::Null);
     assert_eq!(v["partitions"], 4);
     let o = kfk(&["-b", &b, "topic", "create", "maybe", "--validate-only"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -2693,12 +2696,17 @@ fn topic_assignment_validation_delete_by_id_and_describe() {
     let o = kfk(&["-b", &b, "topic", "delete", "--id", &id, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["name"], "placed");
-    assert_eq!(v["deleted"], true);
+    assert_eq!(v[0]["name"], "placed");
+    assert_eq!(v[0]["error"], serde_json::Value::Null);
     assert_one_line_failure(
         &kfk(&["-b", &b, "topic", "delete", "--id", &id]),
         "UNKNOWN_TOPIC_ID",
     );
+    // Refused, the JSON names the error too.
+    let o = kfk(&["-b", &b, "topic", "delete", "--id", &id, "--json"]);
+    assert!(!o.status.success());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["error"], "UNKNOWN_TOPIC_ID");
     assert_one_line_failure(
         &kfk(&["-b", &b, "topic", "delete", "--id", "zzz"]),
         "not a topic id",
@@ -2708,5 +2716,8 @@ fn topic_assignment_validation_delete_by_id_and_describe() {
     let o = kfk(&["-b", &b, "topic", "delete", "named", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v, serde_json::json!({"name": "named", "deleted": true}));
+    assert_eq!(
+        v,
+        serde_json::json!([{"name": "named", "error": null, "message": null}])
+    );
 }
