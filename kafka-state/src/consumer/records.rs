@@ -10,8 +10,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_proto::messages::fetch_response::AbortedTransaction;
 use kafka_proto::record::{
-    Batches, ControlRecord, DecodeOptions, Headers, HeadersRef, RecordData, Records, RefsPosition,
-    TimestampType,
+    Batches, ControlRecord, DecodeOptions, Headers, HeadersRef, Record, RecordData, Records,
+    RefsPosition, TimestampType,
 };
 use kafka_proto::DecodeError;
 
@@ -258,6 +258,27 @@ impl FetchedRecords {
         self.high_watermark
     }
 
+    /// `r`, one of these records, as the application gets it.
+    #[inline]
+    fn record(
+        &self,
+        r: Record,
+        timestamp_type: TimestampType,
+        leader_epoch: Option<i32>,
+    ) -> ConsumerRecord {
+        ConsumerRecord {
+            topic: self.topic.clone(),
+            partition: self.partition.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            timestamp_type,
+            leader_epoch,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        }
+    }
+
     /// Iterates the records without consuming `self`.
     pub fn iter(&self) -> RecordIter<'_> {
         RecordIter {
@@ -398,17 +419,7 @@ impl Cursor {
                     Some(Ok(r)) if r.offset < fr.start_offset => continue,
                     Some(Ok(r)) => {
                         self.resume = Some(r.offset.saturating_add(1));
-                        return Some(Ok(ConsumerRecord {
-                            topic: fr.topic.clone(),
-                            partition: fr.partition.partition,
-                            offset: r.offset,
-                            timestamp: r.timestamp,
-                            timestamp_type: *ts_type,
-                            leader_epoch: *epoch,
-                            key: r.key,
-                            value: r.value,
-                            headers: r.headers,
-                        }));
+                        return Some(Ok(fr.record(r, *ts_type, *epoch)));
                     }
                     Some(Err(e)) => {
                         self.done = true;
@@ -427,17 +438,7 @@ impl Cursor {
                     Some(Ok(r)) => {
                         self.resume = Some(r.offset.saturating_add(1));
                         let r = lent.data.keep(&r);
-                        return Some(Ok(ConsumerRecord {
-                            topic: fr.topic.clone(),
-                            partition: fr.partition.partition,
-                            offset: r.offset,
-                            timestamp: r.timestamp,
-                            timestamp_type: lent.timestamp_type,
-                            leader_epoch: lent.leader_epoch,
-                            key: r.key,
-                            value: r.value,
-                            headers: r.headers,
-                        }));
+                        return Some(Ok(fr.record(r, lent.timestamp_type, lent.leader_epoch)));
                     }
                     Some(Err(e)) => {
                         self.done = true;
