@@ -339,3 +339,81 @@ fn new_topic_and_id_mistakes_are_refused_naming_the_topic() {
     assert!(admin.delete_topics_by_id(now, [u, u]).is_err());
     assert!(admin.describe_topics(now, ["bad/name"], true).is_err());
 }
+
+/// A single-request command whose connection closes before the answer
+/// goes again on another (the broker it went to is down) within the API
+/// timeout, instead of failing with `Disconnected`; the answer is the
+/// one a fresh request gets. Without a usable broker until the deadline,
+/// it fails as before.
+#[test]
+fn sim_single_request_commands_go_again_when_their_connection_closes() {
+    for_each_seed(|seed| {
+        let mut sim = Sim::new(seed, 3);
+        sim.cluster.create_topic("t", 3, 3).unwrap();
+        let now = sim.now;
+        let warm = sim.client.admin().metadata(now, ["t"]).unwrap();
+        outcome(&mut sim, warm);
+        let now = sim.now;
+        let asks = [
+            sim.client.admin().metadata(now, ["t"]).unwrap(),
+            sim.client
+                .admin()
+                .create_topics(now, [NewTopic::new("fresh", 2, 2)])
+                .unwrap(),
+            sim.client
+                .admin()
+                .describe_topics(now, ["t"], true)
+                .unwrap(),
+        ];
+        // Once they are on their way, whatever broker they went to is
+        // down before it answers.
+        let sent = |sim: &Sim| sim.client.stats().brokers.iter().any(|b| b.in_flight > 0);
+        while !sent(&sim) {
+            assert!(sim.step(), "seed {seed}: nothing sent");
+        }
+        for conn in sim.open_conns() {
+            if let Some(b) = sim.broker_of(conn) {
+                sim.set_broker_up(b, false);
+                sim.drop_connection(conn);
+                sim.set_broker_up(b, true);
+            }
+        }
+        let AdminOutcome::Metadata(md) = outcome(&mut sim, asks[0]) else {
+            panic!("seed {seed}: wrong outcome")
+        };
+        assert_eq!(md.topic("t").unwrap().partitions.len(), 3, "seed {seed}");
+        match result(&mut sim, asks[1]) {
+            // The first may have been carried out before the close.
+            Ok(AdminOutcome::CreateTopics(t)) => assert!(
+                matches!(t[0].error, ErrorCode::None | ErrorCode::TopicAlreadyExists),
+                "seed {seed}: {t:?}"
+            ),
+            other => panic!("seed {seed}: {other:?}"),
+        }
+        let AdminOutcome::Metadata(md) = outcome(&mut sim, asks[2]) else {
+            panic!("seed {seed}: wrong outcome")
+        };
+        assert!(
+            md.topic("t").unwrap().authorized_operations.is_some(),
+            "seed {seed}"
+        );
+
+        // Every broker down past the deadline: the command fails.
+        for b in 0..3 {
+            sim.set_broker_up(b, false);
+        }
+        for conn in sim.open_conns() {
+            sim.drop_connection(conn);
+        }
+        let now = sim.now;
+        let id = sim.client.admin().metadata(now, ["t"]).unwrap();
+        let err = result(&mut sim, id).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RequestError::Timeout | RequestError::Disconnected { .. }
+            ),
+            "seed {seed}: {err:?}"
+        );
+    });
+}

@@ -54,7 +54,7 @@ use kafka_proto::messages::metadata_request::MetadataRequestTopic;
 use kafka_proto::messages::{CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest};
 use kafka_proto::{ErrorCode, RequestBody, ResponseBody, Uuid};
 
-use crate::error::{Misuse, RequestError};
+use crate::error::{DisconnectReason, Misuse, RequestError};
 use crate::machine::{Ctx, SubMachine};
 use crate::metadata::{ClusterMetadata, MetadataState};
 use crate::router::{Inbound, Outbound, RequestId, Target};
@@ -1177,8 +1177,16 @@ impl Admin<'_> {
         client.check_usable()?;
         client.tick(now);
         let id = client.requests.next_id();
-        client.admin.pending.insert(id, kind);
-        client.admin.unsent.push_back((id, body));
+        let deadline = now + client.config().api_timeout;
+        client.admin.pending.insert(
+            id,
+            Pending {
+                kind,
+                body,
+                deadline,
+            },
+        );
+        client.admin.unsent.push_back(id);
         client.pump();
         Ok(id)
     }
@@ -1293,29 +1301,42 @@ pub(crate) enum AdminKind {
     },
 }
 
+/// A single-request command: sent to any broker, and sent again when
+/// the socket it went on closes before the answer, until its deadline. The broker may have carried out the first: a create or
+/// delete sent again can come back TOPIC_ALREADY_EXISTS or
+/// UNKNOWN_TOPIC_OR_PARTITION, as with the Java client.
+#[derive(Debug)]
+struct Pending {
+    kind: AdminKind,
+    body: RequestBody,
+    deadline: Instant,
+}
+
 /// Admin commands waiting to be sent or answered.
 #[derive(Debug, Default)]
 pub(crate) struct AdminState {
-    pending: BTreeMap<RequestId, AdminKind>,
+    pending: BTreeMap<RequestId, Pending>,
     /// Group commands: several requests each, and coordinators to find.
     groups: groups::GroupAdmin,
     /// Commands routed per item to brokers, leaders or the controller.
     ops: ops::OpsAdmin,
-    /// Commands given since the last poll, in order, with their ids.
-    unsent: VecDeque<(RequestId, RequestBody)>,
+    /// Single-request commands to send (again), in order.
+    unsent: VecDeque<RequestId>,
 }
 
 impl SubMachine for AdminState {
     fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
         self.groups.poll_requests(ctx);
         self.ops.poll_requests(ctx);
-        for (id, body) in self.unsent.drain(..) {
-            ctx.requests.push(Outbound {
-                id,
-                target: Target::Any,
-                body,
-                expires: ctx.now + ctx.api_timeout,
-            });
+        for id in self.unsent.drain(..) {
+            if let Some(p) = self.pending.get(&id) {
+                ctx.requests.push(Outbound {
+                    id,
+                    target: Target::Any,
+                    body: p.body.clone(),
+                    expires: p.deadline,
+                });
+            }
         }
     }
 
@@ -1325,6 +1346,25 @@ impl SubMachine for AdminState {
         }
         if self.ops.owns(inbound.id) {
             return self.ops.handle_response(ctx, inbound);
+        }
+        // A closed socket (a broker going down) is worth another broker;
+        // a failed login or TLS handshake, a protocol breach or the
+        // client's own close is answered as it is.
+        let closed = matches!(
+            inbound.result,
+            Err(RequestError::Disconnected {
+                reason: DisconnectReason::Closed,
+                ..
+            })
+        );
+        if closed
+            && self
+                .pending
+                .get(&inbound.id)
+                .is_some_and(|p| ctx.now < p.deadline)
+        {
+            self.unsent.push_back(inbound.id);
+            return;
         }
         if let Some((event, changed)) = self.answer(inbound, ctx.metadata) {
             ctx.events.push_back(event);
@@ -1355,6 +1395,16 @@ impl SubMachine for AdminState {
     fn shut_down(&mut self, ctx: &mut Ctx<'_>) {
         self.groups.shut_down(ctx);
         self.ops.shut_down(ctx);
+        // Those waiting to go again are in no queue that answers them.
+        for id in std::mem::take(&mut self.unsent) {
+            let closed = Inbound {
+                id,
+                result: Err(RequestError::Closed),
+            };
+            if let Some((event, _)) = self.answer(closed, ctx.metadata) {
+                ctx.events.push_back(event);
+            }
+        }
     }
 }
 
@@ -1366,7 +1416,7 @@ impl AdminState {
         inbound: Inbound,
         metadata: &mut MetadataState,
     ) -> Option<(Event, Result<bool, crate::FatalError>)> {
-        let kind = self.pending.remove(&inbound.id)?;
+        let kind = self.pending.remove(&inbound.id)?.kind;
         let mut changed = Ok(false);
         let result = match (kind, inbound.result) {
             (_, Err(e)) => Err(e),
