@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kafka_proto::{ApiKey, ErrorCode, Uuid};
 use kafka_state::admin::{AclOperation, AdminOutcome};
-use kafka_state::{Event, Misuse, NewTopic, RequestError, RequestId};
+use kafka_state::{ClusterMetadata, Event, Misuse, NewTopic, RequestError, RequestId};
 use sim::{for_each_seed, Sim};
 
 fn result(sim: &mut Sim, id: RequestId) -> Result<AdminOutcome, RequestError> {
@@ -22,6 +22,26 @@ fn result(sim: &mut Sim, id: RequestId) -> Result<AdminOutcome, RequestError> {
 
 fn outcome(sim: &mut Sim, id: RequestId) -> AdminOutcome {
     result(sim, id).expect("the command succeeded")
+}
+
+/// What an admin `metadata` of `topics` answers, or with `operations` a
+/// `describe_topics` that asks for the authorized operations too.
+fn described<const N: usize>(
+    sim: &mut Sim,
+    topics: [&str; N],
+    operations: bool,
+) -> ClusterMetadata {
+    let now = sim.now;
+    let mut admin = sim.client.admin();
+    let id = match operations {
+        true => admin.describe_topics(now, topics, true),
+        false => admin.metadata(now, topics),
+    }
+    .unwrap();
+    match outcome(sim, id) {
+        AdminOutcome::Metadata(md) => md,
+        other => panic!("seed {}: wrong outcome {other:?}", sim.seed),
+    }
 }
 
 #[test]
@@ -54,15 +74,7 @@ fn sim_create_with_assignment_and_validate_only_keep_errors_per_topic() {
         assert_eq!(by("nowhere").error, ErrorCode::InvalidReplicaAssignment);
         assert_eq!(by("exists").error, ErrorCode::TopicAlreadyExists);
 
-        let now = sim.now;
-        let id = sim
-            .client
-            .admin()
-            .metadata(now, ["placed", "nowhere"])
-            .unwrap();
-        let AdminOutcome::Metadata(md) = outcome(&mut sim, id) else {
-            panic!("seed {seed}: wrong outcome")
-        };
+        let md = described(&mut sim, ["placed", "nowhere"], false);
         let t = md.topic("placed").unwrap();
         let replicas: Vec<Vec<i32>> = t.partitions.iter().map(|p| p.replicas.clone()).collect();
         assert_eq!(replicas, vec![vec![2, 0], vec![0, 1], vec![1, 2]]);
@@ -108,15 +120,7 @@ fn sim_create_with_assignment_and_validate_only_keep_errors_per_topic() {
         );
         assert_eq!(by("too-wide").error, ErrorCode::InvalidReplicationFactor);
         assert_eq!(by("placed").error, ErrorCode::TopicAlreadyExists);
-        let now = sim.now;
-        let id = sim
-            .client
-            .admin()
-            .metadata(now, ["maybe", "maybe-placed"])
-            .unwrap();
-        let AdminOutcome::Metadata(md) = outcome(&mut sim, id) else {
-            panic!("seed {seed}: wrong outcome")
-        };
+        let md = described(&mut sim, ["maybe", "maybe-placed"], false);
         for n in ["maybe", "maybe-placed"] {
             assert_eq!(
                 md.topic(n).unwrap().error,
@@ -149,11 +153,7 @@ fn sim_delete_by_id_answers_per_id_with_names() {
         let mut sim = Sim::new(seed, 3);
         sim.cluster.create_topic("a", 1, 1).unwrap();
         sim.cluster.create_topic("b", 2, 2).unwrap();
-        let now = sim.now;
-        let id = sim.client.admin().metadata(now, ["a", "b"]).unwrap();
-        let AdminOutcome::Metadata(md) = outcome(&mut sim, id) else {
-            panic!("seed {seed}: wrong outcome")
-        };
+        let md = described(&mut sim, ["a", "b"], false);
         let (a, b) = (md.topic("a").unwrap().id, md.topic("b").unwrap().id);
         let stranger = Uuid::from_u64_pair(42, 42);
         let now = sim.now;
@@ -173,11 +173,7 @@ fn sim_delete_by_id_answers_per_id_with_names() {
         assert_eq!(done[1].name, None);
         assert_eq!(done[2].error, ErrorCode::None);
         assert_eq!(done[2].name.as_deref(), Some("a"));
-        let now = sim.now;
-        let id = sim.client.admin().metadata(now, ["a", "b"]).unwrap();
-        let AdminOutcome::Metadata(md) = outcome(&mut sim, id) else {
-            panic!("seed {seed}: wrong outcome")
-        };
+        let md = described(&mut sim, ["a", "b"], false);
         for n in ["a", "b"] {
             assert_eq!(
                 md.topic(n).unwrap().error,
@@ -216,11 +212,7 @@ fn sim_describe_shows_offline_replicas_and_operations_only_when_asked() {
     for_each_seed(|seed| {
         let mut sim = Sim::new(seed, 3);
         sim.cluster.create_topic("t", 3, 3).unwrap();
-        let now = sim.now;
-        let id = sim.client.admin().metadata(now, ["t"]).unwrap();
-        let AdminOutcome::Metadata(md) = outcome(&mut sim, id) else {
-            panic!("seed {seed}: wrong outcome")
-        };
+        let md = described(&mut sim, ["t"], false);
         let t = md.topic("t").unwrap();
         assert_eq!(t.authorized_operations, None, "not asked");
         assert!(t.partitions.iter().all(|p| p.offline_replicas.is_empty()));
@@ -228,15 +220,7 @@ fn sim_describe_shows_offline_replicas_and_operations_only_when_asked() {
         sim.set_broker_up(1, false);
         // The client sees its connection to broker 1 close first.
         sim.run_for(Duration::from_secs(1));
-        let now = sim.now;
-        let id = sim
-            .client
-            .admin()
-            .describe_topics(now, ["t"], true)
-            .unwrap();
-        let AdminOutcome::Metadata(md) = outcome(&mut sim, id) else {
-            panic!("seed {seed}: wrong outcome")
-        };
+        let md = described(&mut sim, ["t"], true);
         let t = md.topic("t").unwrap();
         for p in &t.partitions {
             assert_eq!(p.offline_replicas, vec![1], "seed {seed}: {p:?}");
