@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use kafka_state::{ClusterMetadata, TopicMetadata, TopicOutcome};
+use kafka_state::{ClusterMetadata, PartitionMetadata, TopicMetadata, TopicOutcome};
 use serde_json::{json, Value};
 
 /// kcat-like text.
@@ -139,15 +139,20 @@ pub fn topic_json(name: &str, t: &TopicMetadata) -> Value {
         "authorized_operations": t.authorized_operations.as_ref().map(|ops| {
             ops.iter().map(|o| o.name()).collect::<Vec<_>>()
         }),
-        "partitions": t.partitions.iter().map(|p| json!({
-            "partition": p.partition,
-            "leader": p.leader,
-            "leader_epoch": p.leader_epoch,
-            "replicas": p.replicas,
-            "isr": p.isr,
-            "offline_replicas": p.offline_replicas,
-            "error": p.error.is_error().then(|| p.error.name()),
-        })).collect::<Vec<_>>(),
+        "partitions": t.partitions.iter().map(partition_json).collect::<Vec<_>>(),
+    })
+}
+
+/// One partition as both JSON forms give it.
+fn partition_json(p: &PartitionMetadata) -> Value {
+    json!({
+        "partition": p.partition,
+        "leader": p.leader,
+        "leader_epoch": p.leader_epoch,
+        "replicas": p.replicas,
+        "isr": p.isr,
+        "offline_replicas": p.offline_replicas,
+        "error": p.error.is_error().then(|| p.error.name()),
     })
 }
 
@@ -222,14 +227,7 @@ pub fn to_json(md: &ClusterMetadata) -> Value {
             "name": name,
             "id": t.id.to_string(),
             "error": t.error.is_error().then(|| t.error.name()),
-            "partitions": t.partitions.iter().map(|p| json!({
-                "partition": p.partition,
-                "leader": p.leader,
-                "leader_epoch": p.leader_epoch,
-                "replicas": p.replicas,
-                "isr": p.isr,
-                "error": p.error.is_error().then(|| p.error.name()),
-            })).collect::<Vec<_>>(),
+            "partitions": t.partitions.iter().map(partition_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
 }
