@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks our clients against librdkafka, franz-go and the Java client on a fresh broker per scenario
-# (Tansu; Apache Kafka for the rebalance and transaction ones) and writes the table to bench/results.md (bench/results-quick.md
-# with --quick).
+# (Tansu; Apache Kafka for the rebalance and transaction ones; a three-node Apache Kafka cluster for all
+# with --kafka RF) and writes the table to bench/results.md (bench/results-quick.md with --quick,
+# bench/results-kafka-rfRF.md with --kafka RF).
 #
-#   scripts/bench.sh [--quick] [other kafka-bench arguments]
+#   scripts/bench.sh [--quick] [--kafka RF] [other kafka-bench arguments]
 #
 # Needs cmake and libcurl headers (the rdkafka crate builds its bundled
 # librdkafka with cmake, and that source includes curl/curl.h even with
@@ -56,10 +57,20 @@ else
     echo "java peer: no javac or no $kafka_home/libs, left out" >&2
 fi
 
-results=bench/results.md
+# --kafka RF runs every scenario on a three-node Apache Kafka cluster: its
+# table goes to bench/results-kafka-rfRF.md (with --quick, -quick.md).
+results=bench/results
+rf=
+prev=
 for a in "$@"; do
-    if [ "$a" = --quick ]; then results=bench/results-quick.md; fi
+    if [ "$prev" = --kafka ]; then rf=$a; fi
+    prev=$a
 done
+if [ -n "$rf" ]; then results=$results-kafka-rf$rf; fi
+for a in "$@"; do
+    if [ "$a" = --quick ]; then results=$results-quick; fi
+done
+results=$results.md
 
 start=$(date +%s)
 timeout 1800 cargo build --release --manifest-path bench/Cargo.toml
@@ -68,7 +79,10 @@ echo "bench crate built in $((built - start)) s" >&2
 
 # The full run is bounded by the bench itself (each client run at most
 # 270 s); this outer limit is a last resort.
-out=$(timeout 3600 bench/target/release/kafka-bench "$@")
+# A failed client run is listed in the table and fails the run, after
+# the table is written.
+status=0
+out=$(timeout 3600 bench/target/release/kafka-bench "$@") || status=$?
 done_at=$(date +%s)
 {
     echo "<!-- kafka-bench $*: built in $((built - start)) s, ran in $((done_at - built)) s, $(date -u +%Y-%m-%dT%H:%MZ) -->"
@@ -77,3 +91,4 @@ done_at=$(date +%s)
 } > "$results"
 echo "$out"
 echo "wrote $results (run took $((done_at - built)) s)" >&2
+exit $status

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -145,7 +146,7 @@ func (j *job) ctx() (context.Context, context.CancelFunc) {
 	return context.WithDeadline(context.Background(), j.deadline)
 }
 
-// base is every client's start: the seed broker, ApiVersions at most v4,
+// base is every client's start: the seed brokers (a comma-separated list), ApiVersions at most v4,
 // and with FRANZ_BENCH_DEBUG set, kgo's debug log on stderr.
 //
 // ApiVersions v5 (KIP-1242) names the cluster and node a connection
@@ -155,7 +156,7 @@ func (j *job) ctx() (context.Context, context.CancelFunc) {
 func base(j *job) []kgo.Opt {
 	versions := kversion.Stable()
 	versions.SetMaxKeyVersion(18, 4) // 18: ApiVersions
-	opts := []kgo.Opt{kgo.SeedBrokers(j.bootstrap), kgo.MaxVersions(versions)}
+	opts := []kgo.Opt{kgo.SeedBrokers(strings.Split(j.bootstrap, ",")...), kgo.MaxVersions(versions)}
 	if os.Getenv("FRANZ_BENCH_DEBUG") != "" {
 		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
 	}

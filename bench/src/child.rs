@@ -916,7 +916,7 @@ fn raw_round_trips(job: &Job<'_>) -> Result<Measured, Error> {
     use std::io::{Read, Write};
     // What our clients negotiate with Tansu, so both sides ask the same.
     const VERSION: i16 = 11;
-    let mut sock = std::net::TcpStream::connect(job.bootstrap)?;
+    let mut sock = std::net::TcpStream::connect(partition_leader(job.bootstrap, job.topic)?)?;
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
     let value = scenario::values(job.s.value_size)[0].clone();
@@ -982,6 +982,45 @@ fn raw_round_trips(job: &Job<'_>) -> Result<Measured, Error> {
         one(correlation).map(drop)
     })?;
     Ok(Measured { bytes: 0, ..m })
+}
+
+/// The address of partition 0's leader, asked of the first bootstrap
+/// broker (the only one on Tansu; any of a Kafka cluster's).
+fn partition_leader(bootstrap: &str, topic: &str) -> Result<std::net::SocketAddr, Error> {
+    use kafka_proto::messages::metadata_request::MetadataRequestTopic;
+    use kafka_proto::messages::MetadataRequest;
+    use std::net::ToSocketAddrs;
+    let first = bootstrap.split(',').next().unwrap_or(bootstrap);
+    let addr = first
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| format!("{first}: no address"))?;
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(topic.to_string())),
+    ]));
+    let kafka_proto::ResponseBody::Metadata(m) =
+        kafka_testkit::kafka::request_once(addr, RequestBody::from(request), 9)?
+    else {
+        return Err("raw round trip: not a Metadata response".into());
+    };
+    let leader = m
+        .topics
+        .iter()
+        .filter(|t| t.name.as_deref() == Some(topic))
+        .flat_map(|t| &t.partitions)
+        .find(|p| p.partition_index == 0)
+        .map(|p| p.leader_id)
+        .ok_or_else(|| format!("raw round trip: no partition 0 of {topic} in metadata"))?;
+    let broker = m
+        .brokers
+        .iter()
+        .find(|b| b.node_id == leader)
+        .ok_or_else(|| format!("raw round trip: leader {leader} not among the brokers"))?;
+    let port = u16::try_from(broker.port)?;
+    (broker.host.as_str(), port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| format!("{}:{port}: no address", broker.host).into())
 }
 
 /// `config` with its bootstrap list set to `servers`.

@@ -53,6 +53,9 @@ struct Options {
     quick: bool,
     rounds: usize,
     only: Vec<String>,
+    /// `--kafka RF`: every scenario on a three-node Apache Kafka cluster,
+    /// its topics at this replication factor.
+    kafka_rf: Option<i16>,
 }
 
 fn parse(args: &[String]) -> Result<Options, Error> {
@@ -60,6 +63,7 @@ fn parse(args: &[String]) -> Result<Options, Error> {
         quick: false,
         rounds: 1,
         only: Vec::new(),
+        kafka_rf: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -75,9 +79,20 @@ fn parse(args: &[String]) -> Result<Options, Error> {
             "--only" => o
                 .only
                 .push(it.next().ok_or("--only needs a scenario name")?.clone()),
+            "--kafka" => {
+                o.kafka_rf = Some(
+                    it.next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|n| (1..=KAFKA_NODES as i16).contains(n))
+                        .ok_or("--kafka needs a replication factor of 1 to 3")?,
+                );
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: kafka-bench [--quick] [--rounds N] [--only SCENARIO]...\n\
+                    "usage: kafka-bench [--quick] [--rounds N] [--kafka RF] [--only SCENARIO]...\n\
+                     --kafka RF: run every scenario on a {KAFKA_NODES}-node Apache Kafka cluster \
+                     (a fresh one per scenario) with topics of replication factor RF, \
+                     instead of Tansu\n\
                      scenarios: {}",
                     scenario::all(false)
                         .iter()
@@ -99,6 +114,10 @@ fn run(args: &[String]) -> Result<(), Error> {
     let scenarios: Vec<Scenario> = scenario::all(opts.quick)
         .into_iter()
         .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| o == s.name))
+        .map(|mut s| {
+            s.kafka_rf = opts.kafka_rf;
+            s
+        })
         .collect();
     if scenarios.is_empty() {
         return Err("no scenario selected (try --help)".into());
@@ -116,10 +135,20 @@ fn run(args: &[String]) -> Result<(), Error> {
         eprintln!("   took {:.1} s", t.elapsed().as_secs_f64());
     }
     let mode = if opts.quick { "--quick" } else { "full" };
+    let broker = match opts.kafka_rf {
+        Some(rf) => format!(
+            "Apache Kafka, {KAFKA_NODES} nodes, replication factor {rf} (a fresh cluster per scenario)"
+        ),
+        None => "Tansu, in memory (Apache Kafka, one node, for rebalance and \
+                 transactions)"
+            .to_string(),
+    };
     println!(
         "{}",
-        report::markdown(&rows, mode, opts.rounds, started.elapsed())
+        report::markdown(&rows, mode, &broker, opts.rounds, started.elapsed())
     );
+    println!("Goals (#18), each our best adapter ÷ the best peer, or ÷ the raw TCP floor:\n");
+    println!("{}", report::goals_markdown(&rows));
     println!(
         "Peak RSS of the bench's own process: {:.1} MB (a child's peak RSS \
          cannot read lower than its parent's at spawn).\n",
@@ -128,8 +157,15 @@ fn run(args: &[String]) -> Result<(), Error> {
     for line in report::ratio_lines(&rows) {
         println!("{line}");
     }
+    let failed = rows.iter().map(|r| r.failures().len()).sum::<usize>();
+    if failed > 0 {
+        return Err(format!("{failed} client run(s) failed (listed under the table)").into());
+    }
     Ok(())
 }
+
+/// The nodes of the cluster `--kafka` runs on.
+const KAFKA_NODES: usize = 3;
 
 /// The bootstrap address and admin client of one scenario's broker.
 struct Broker {
@@ -145,13 +181,14 @@ enum Running {
 }
 
 impl Broker {
-    /// Tansu for the client-bound scenarios; Apache Kafka (one node) for
-    /// those of [`Scenario::on_kafka`], or for all with `BENCH_ON_KAFKA` set
+    /// Tansu for the client-bound scenarios; Apache Kafka for those of
+    /// [`Scenario::on_kafka`]: one node, or [`KAFKA_NODES`] under `--kafka`
     /// (with `BENCH_TXN_V1` set, formatted at `transaction.version` 0).
     fn start(s: &Scenario) -> Result<Self, Error> {
-        let (bootstrap, running) = if s.on_kafka() || std::env::var_os("BENCH_ON_KAFKA").is_some() {
+        let (bootstrap, running) = if s.on_kafka() {
+            let nodes = if s.kafka_rf.is_some() { KAFKA_NODES } else { 1 };
             let mut builder = KafkaCluster::builder()
-                .brokers(1)
+                .brokers(nodes)
                 // Both protocols' groups start as soon as members ask.
                 .property("group.initial.rebalance.delay.ms", "0")
                 // Kafka's own KIP-848 heartbeat interval and session
@@ -195,7 +232,7 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
             let topic = format!("{}-data", s.name);
             broker
                 .admin
-                .create_topic(NewTopic::new(&topic, partitions, 1))?;
+                .create_topic(NewTopic::new(&topic, partitions, s.replication_factor()))?;
             if matches!(s.kind, Kind::Consume { .. }) {
                 // In a child too: the parent's peak RSS must stay small,
                 // since a child starts out with it as its own peak.
@@ -211,6 +248,28 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
         }
         _ => None,
     };
+    if s.kafka_rf.is_some() && !matches!(s.kind, Kind::Rebalance { .. }) {
+        // A fresh Kafka cluster runs its first requests interpreted, not
+        // yet compiled by its JIT: whichever client went first paid for
+        // that (produce-1p at a third of its warm rate in one run). One
+        // untimed run of the scenario warms the brokers up for all.
+        let topic = shared
+            .clone()
+            .unwrap_or_else(|| format!("{}-warm-up", s.name));
+        if shared.is_none() {
+            broker.admin.create_topic(NewTopic::new(
+                &topic,
+                s.partitions(),
+                s.replication_factor(),
+            ))?;
+        }
+        let t = Instant::now();
+        measure(s, CLIENTS[1], &bootstrap, &topic)?;
+        eprintln!("   warmed up in {:.1} s", t.elapsed().as_secs_f64());
+        if shared.is_none() {
+            let _ = broker.admin.delete_topic(&topic);
+        }
+    }
     let mut row = Row::new(s);
     let peers: Vec<&'static str> = [FRANZ, JAVA]
         .into_iter()
@@ -223,20 +282,32 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
                 None => {
                     let t = format!("{}-{client}-{round}", s.name);
                     let partitions = s.partitions();
-                    broker
-                        .admin
-                        .create_topic(NewTopic::new(&t, partitions, 1))?;
+                    broker.admin.create_topic(NewTopic::new(
+                        &t,
+                        partitions,
+                        s.replication_factor(),
+                    ))?;
                     t
                 }
             };
-            let sample = measure(s, client, &bootstrap, &topic)?;
-            eprintln!("   {client:<15} {}", sample.summary(s));
-            if matches!(s.kind, Kind::Produce { .. }) {
-                // In a child, like the preload, for the parent's RSS.
-                measure(s, child::VERIFY, &bootstrap, &topic)
-                    .map_err(|e| format!("{client} on {}: {e}", s.name))?;
+            // One client failing costs its cell, not the run: it is
+            // listed under the table and the run ends failed.
+            let measured = measure(s, client, &bootstrap, &topic).and_then(|sample| {
+                eprintln!("   {client:<15} {}", sample.summary(s));
+                if matches!(s.kind, Kind::Produce { .. }) {
+                    // In a child, like the preload, for the parent's RSS.
+                    measure(s, child::VERIFY, &bootstrap, &topic)
+                        .map_err(|e| format!("read-back: {e}"))?;
+                }
+                Ok(sample)
+            });
+            match measured {
+                Ok(sample) => row.add(client, sample),
+                Err(e) => {
+                    eprintln!("   {client:<15} FAILED: {e}");
+                    row.fail(client, round, e.to_string());
+                }
             }
-            row.add(client, sample);
             if shared.is_none() {
                 // Tansu keeps every record in memory: drop what we wrote.
                 let _ = broker.admin.delete_topic(&topic);

@@ -94,6 +94,8 @@ impl Sample {
 pub struct Row {
     scenario: Scenario,
     samples: BTreeMap<&'static str, Vec<Sample>>,
+    /// Client runs that failed: client, round, why.
+    failures: Vec<(&'static str, usize, String)>,
 }
 
 impl Row {
@@ -101,11 +103,22 @@ impl Row {
         Self {
             scenario: s.clone(),
             samples: BTreeMap::new(),
+            failures: Vec::new(),
         }
     }
 
     pub fn add(&mut self, client: &'static str, s: Sample) {
         self.samples.entry(client).or_default().push(s);
+    }
+
+    /// Records that `client`'s run of round `round` failed.
+    pub fn fail(&mut self, client: &'static str, round: usize, why: String) {
+        self.failures.push((client, round, why));
+    }
+
+    /// The client runs that failed.
+    pub fn failures(&self) -> &[(&'static str, usize, String)] {
+        &self.failures
     }
 
     /// The best of a client's rounds: fastest, or lowest median latency.
@@ -135,6 +148,13 @@ impl Row {
             })
     }
 
+    /// Our best adapter (lending included) ÷ the best peer for `m`.
+    fn ratio_best(&self, m: &Metric) -> Option<f64> {
+        let (_, o) = self.best_of(&OURS, m)?;
+        let (_, p) = self.best_of(&self.peers(), m)?;
+        (p > 0.0).then_some(o / p)
+    }
+
     /// The peers this scenario has (see [`Scenario::peer_supports`]).
     fn peers(&self) -> Vec<&'static str> {
         PEERS
@@ -143,7 +163,7 @@ impl Row {
             .collect()
     }
 
-    /// (metric, value of a sample, goal as "ours ÷ rdkafka" bound, higher is better)
+    /// (metric, value of a sample, goal as a bound on "our best ÷ the best peer", higher is better)
     fn metrics(&self) -> Vec<Metric> {
         let produce = matches!(self.scenario.kind, Kind::Produce { .. });
         let consume = matches!(self.scenario.kind, Kind::Consume { .. });
@@ -264,33 +284,24 @@ fn ratio(ours: Option<&Sample>, theirs: Option<&Sample>, m: &Metric) -> Option<f
     (t > 0.0).then_some(o / t)
 }
 
-pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> String {
+pub fn markdown(rows: &[Row], mode: &str, broker: &str, rounds: usize, took: Duration) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Mode: {mode}, best of {rounds} round(s) per client, {:.0} s in all. \
-         Ratios are ours ÷ rdkafka; goals are that ratio's target. \
+        "Mode: {mode}, broker: {broker}, best of {rounds} round(s) per client, {:.0} s in all. \
          franz-go and java are the peers of other languages (n/a: no such run); \
-         best peer = the best of rdkafka, franz-go and java. The java column's \
-         CPU is its timed part only (JVM start-up and JIT warm-up left out).\n",
+         best peer = the best of rdkafka, franz-go and java; best of ours = the \
+         best of our adapters, lending included. Goals bound that ratio. The java \
+         column's CPU is its timed part only (JVM start-up and JIT warm-up left out).\n",
         took.as_secs_f64()
     );
     out.push_str(
         "| scenario | records | metric | kafka-tokio | kafka-tokio (current-thread) | kafka-blocking | lent (tokio / blocking) | rdkafka | \
-         franz-go | java | best peer | raw TCP | \
-         tokio ÷ rd | tokio-ct ÷ rd | blocking ÷ rd | goal | met (tokio / tokio-ct / blocking) | EV::Kafka |\n",
+         franz-go | java | best peer | raw TCP | best of ours ÷ best peer | goal | met | EV::Kafka |\n",
     );
-    out.push_str(
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
-    );
+    out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n");
     for row in rows {
         let s = &row.scenario;
-        let (tokio, ct, blocking, rd) = (
-            row.best(CLIENTS[0]),
-            row.best(TOKIO_CT),
-            row.best(CLIENTS[1]),
-            row.best(CLIENTS[2]),
-        );
         for m in row.metrics() {
             let cell = |x: Option<&Sample>| x.map_or("–".to_string(), |x| fmt((m.value)(x)));
             let peer = |p: &str| {
@@ -318,43 +329,122 @@ pub fn markdown(rows: &[Row], mode: &str, rounds: usize, took: Duration) -> Stri
                 }
                 _ => String::new(),
             };
-            let rt = ratio(tokio, rd, &m);
-            let rc = ratio(ct, rd, &m);
-            let rb = ratio(blocking, rd, &m);
-            let r = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.2}"));
+            let vs_best = row.ratio_best(&m);
             let (goal, met) = match m.goal {
-                Some(g) => {
-                    let yn = |x: Option<f64>| match x {
-                        Some(x) if g.met(x) => "yes",
-                        Some(_) => "no",
-                        None => "–",
-                    };
-                    (g.text(), format!("{} / {} / {}", yn(rt), yn(rc), yn(rb)))
-                }
+                Some(g) => (
+                    g.text(),
+                    vs_best
+                        .map_or("–", |x| if g.met(x) { "yes" } else { "**no**" })
+                        .to_string(),
+                ),
                 None => (String::new(), String::new()),
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.name,
                 s.records,
                 m.name,
-                cell(tokio),
-                cell(ct),
-                cell(blocking),
+                cell(row.best(CLIENTS[0])),
+                cell(row.best(TOKIO_CT)),
+                cell(row.best(CLIENTS[1])),
                 lent,
-                cell(rd),
+                cell(row.best(CLIENTS[2])),
                 peer(FRANZ),
                 peer(JAVA),
                 best_peer,
                 raw,
-                r(rt),
-                r(rc),
-                r(rb),
+                vs_best.map_or(String::new(), |x| format!("{x:.2}")),
                 goal,
                 met,
                 reference(s.name, m.name)
             );
+        }
+    }
+    let failures: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            r.failures.iter().map(move |(client, round, why)| {
+                format!(
+                    "- {} / {client}, round {}: {why}",
+                    r.scenario.name,
+                    round + 1
+                )
+            })
+        })
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nFailed client runs (their cells show what the other rounds gave, or –):\n"
+        );
+        for f in failures {
+            let _ = writeln!(out, "{f}");
+        }
+    }
+    out
+}
+
+/// Every goal of a scenario with a goal, one line each: our best adapter
+/// (lending included) ÷ the best peer, and for the round trip each
+/// adapter ÷ the raw TCP floor, marked met or not.
+pub fn goals_markdown(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| scenario | metric | ours (best adapter) | best peer | ratio | goal | met |\n\
+         |---|---|---:|---:|---:|---|---|\n",
+    );
+    let mark = |g: Goal, x: f64| if g.met(x) { "yes" } else { "**no**" };
+    for row in rows {
+        let s = &row.scenario;
+        for m in row.metrics() {
+            let Some(g) = m.goal else { continue };
+            if m.name == "MB/s" {
+                // The same ratio as msgs/s.
+                continue;
+            }
+            let ours = row.best_of(&OURS, &m);
+            let peer = row.best_of(&row.peers(), &m);
+            if let (Some((oc, o)), Some((pc, p))) = (ours, peer) {
+                if p > 0.0 {
+                    let x = o / p;
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} ({oc}) | {} ({pc}) | {x:.2} | {} | {} |",
+                        s.name,
+                        m.name,
+                        fmt(o),
+                        fmt(p),
+                        g.text(),
+                        mark(g, x)
+                    );
+                }
+            }
+        }
+        if let (Kind::RoundTrip, Some(raw)) = (s.kind, row.best(RAW)) {
+            for (label, value, g) in [
+                (
+                    "p50 µs",
+                    (|s: &Sample| s.p50_us) as fn(&Sample) -> f64,
+                    Goal::AtMost(1.1),
+                ),
+                ("p99 µs", |s: &Sample| s.p99_us, Goal::AtMost(1.5)),
+            ] {
+                let f = value(raw);
+                for client in [CLIENTS[0], TOKIO_CT, CLIENTS[1]] {
+                    if let (Some(o), true) = (row.best(client).map(value), f > 0.0) {
+                        let x = o / f;
+                        let _ = writeln!(
+                            out,
+                            "| {} | {label} | {} ({client}) | {} (raw TCP floor) | {x:.2} | {} | {} |",
+                            s.name,
+                            fmt(o),
+                            fmt(f),
+                            g.text(),
+                            mark(g, x)
+                        );
+                    }
+                }
+            }
         }
     }
     out
@@ -371,12 +461,8 @@ pub fn ratio_lines(rows: &[Row]) -> Vec<String> {
     for row in rows {
         let s = &row.scenario;
         for m in row.metrics() {
-            let ours = row.best_of(&OURS, &m);
-            let peer = row.best_of(&row.peers(), &m);
-            if let (Some((_, o)), Some((_, p))) = (ours, peer) {
-                if p > 0.0 {
-                    lines.push(format!("ratio-best {} {}: {:.3}", s.name, m.name, o / p));
-                }
+            if let Some(x) = row.ratio_best(&m) {
+                lines.push(format!("ratio-best {} {}: {x:.3}", s.name, m.name));
             }
         }
         if let Kind::RoundTrip = s.kind {

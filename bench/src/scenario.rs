@@ -51,6 +51,9 @@ pub struct Scenario {
     /// Records produced or consumed; requests for round trip and metadata.
     pub records: u64,
     pub value_size: usize,
+    /// Set by `--kafka RF`: on a three-node Apache Kafka cluster, topics
+    /// at this replication factor.
+    pub kafka_rf: Option<i16>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -110,14 +113,20 @@ impl Scenario {
     /// transactional one, which needs a transaction coordinator and a
     /// last stable offset that read_committed can trust.
     pub fn on_kafka(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::Rebalance { .. }
-                | Kind::Produce {
-                    transaction: Some(_),
-                    ..
-                }
-        )
+        self.kafka_rf.is_some()
+            || matches!(
+                self.kind,
+                Kind::Rebalance { .. }
+                    | Kind::Produce {
+                        transaction: Some(_),
+                        ..
+                    }
+            )
+    }
+
+    /// The replication factor of the scenario's topics.
+    pub fn replication_factor(&self) -> i16 {
+        self.kafka_rf.unwrap_or(1)
     }
 
     /// Records per transaction of a transactional produce scenario.
@@ -135,14 +144,15 @@ impl Scenario {
     /// Java client run acks=0 on Tansu: Tansu 0.6 answers acks=0 Produce
     /// requests, which the protocol says get no answer, and the Java
     /// client's I/O thread fails on each such answer ("There are no
-    /// in-flight requests"), so its batches expire unsent.
+    /// in-flight requests"), so its batches expire unsent; on Apache
+    /// Kafka it does.
     pub fn peer_supports(&self, peer: &str) -> bool {
         match self.kind {
             Kind::Rebalance { .. } => peer == CLIENTS[2],
             Kind::Metadata { .. } => peer != JAVA,
             Kind::Produce {
                 acks: Acks::None, ..
-            } => peer != JAVA,
+            } => peer != JAVA || self.on_kafka(),
             _ => true,
         }
     }
@@ -215,6 +225,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
         },
         records,
         value_size,
+        kafka_rf: None,
     };
     // Transactions of 1,000 records; transactions need idempotence, and
     // so acks=all, in every client.
@@ -228,6 +239,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
         },
         records: n(1_000_000, 50_000),
         value_size: 100,
+        kafka_rf: None,
     };
     use Acks::{All, Leader, None as NoAck};
     use Compression::{Lz4, None as Plain, Zstd};
@@ -251,6 +263,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             },
             records: n(1_000_000, 50_000),
             value_size: 100,
+            kafka_rf: None,
         },
         // Eight million records: read at 3-5M/s, a million took a quarter
         // of a second, too short to tell a group member from manual
@@ -263,6 +276,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             },
             records: n(8_000_000, 50_000),
             value_size: 100,
+            kafka_rf: None,
         },
         Scenario {
             name: "consume-group-8p",
@@ -272,12 +286,14 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             },
             records: n(8_000_000, 50_000),
             value_size: 100,
+            kafka_rf: None,
         },
         Scenario {
             name: "roundtrip",
             kind: Kind::RoundTrip,
             records: n(10_000, 2_000),
             value_size: 100,
+            kafka_rf: None,
         },
         Scenario {
             name: "rebalance-coop",
@@ -288,6 +304,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             },
             records: 1,
             value_size: 100,
+            kafka_rf: None,
         },
         Scenario {
             name: "rebalance-kip848",
@@ -298,12 +315,14 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             },
             records: 1,
             value_size: 100,
+            kafka_rf: None,
         },
         Scenario {
             name: "metadata",
             kind: Kind::Metadata { partitions: 1 },
             records: n(20_000, 3_000),
             value_size: 0,
+            kafka_rf: None,
         },
     ]
 }
