@@ -90,6 +90,13 @@ impl Sample {
     }
 }
 
+/// Our best client against the best peer for one metric.
+struct BestPair {
+    ours: (&'static str, f64),
+    peer: (&'static str, f64),
+    ratio: f64,
+}
+
 /// Every client's samples of one scenario.
 pub struct Row {
     scenario: Scenario,
@@ -148,11 +155,21 @@ impl Row {
             })
     }
 
-    /// Our best adapter (lending included) ÷ the best peer for `m`.
+    /// Our best adapter (lending included) and the best peer for `m`,
+    /// each with its value, and the first ÷ the second.
+    fn vs_best_peer(&self, m: &Metric) -> Option<BestPair> {
+        let ours = self.best_of(&OURS, m)?;
+        let peer = self.best_of(&self.peers(), m)?;
+        (peer.1 > 0.0).then_some(BestPair {
+            ours,
+            peer,
+            ratio: ours.1 / peer.1,
+        })
+    }
+
+    /// Just the ratio of [`Row::vs_best_peer`].
     fn ratio_best(&self, m: &Metric) -> Option<f64> {
-        let (_, o) = self.best_of(&OURS, m)?;
-        let (_, p) = self.best_of(&self.peers(), m)?;
-        (p > 0.0).then_some(o / p)
+        self.vs_best_peer(m).map(|b| b.ratio)
     }
 
     /// The peers this scenario has (see [`Scenario::peer_supports`]).
@@ -402,22 +419,22 @@ pub fn goals_markdown(rows: &[Row]) -> String {
                 // The same ratio as msgs/s.
                 continue;
             }
-            let ours = row.best_of(&OURS, &m);
-            let peer = row.best_of(&row.peers(), &m);
-            if let (Some((oc, o)), Some((pc, p))) = (ours, peer) {
-                if p > 0.0 {
-                    let x = o / p;
-                    let _ = writeln!(
-                        out,
-                        "| {} | {} | {} ({oc}) | {} ({pc}) | {x:.2} | {} | {} |",
-                        s.name,
-                        m.name,
-                        fmt(o),
-                        fmt(p),
-                        g.text(),
-                        mark(g, x)
-                    );
-                }
+            if let Some(BestPair {
+                ours: (oc, o),
+                peer: (pc, p),
+                ratio: x,
+            }) = row.vs_best_peer(&m)
+            {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} ({oc}) | {} ({pc}) | {x:.2} | {} | {} |",
+                    s.name,
+                    m.name,
+                    fmt(o),
+                    fmt(p),
+                    g.text(),
+                    mark(g, x)
+                );
             }
         }
         if let (Kind::RoundTrip, Some(raw)) = (s.kind, row.best(RAW)) {
