@@ -329,7 +329,7 @@ impl Connection {
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(s.client_id.to_string()));
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(frame_capacity(&body));
         encode_request_frame(&header, &body, &mut buf)?;
         self.next_correlation_id = correlation_id.checked_add(1).unwrap_or(0);
         trace!(target: LOG, conn = %self.id, %api, version, correlation_id, "request");
@@ -656,6 +656,35 @@ impl Connection {
     }
 }
 
+/// Room to encode `body` into without growing: a Produce frame is mostly
+/// its record batches, and growing a buffer by doubling up to them would
+/// leave up to half again of their size unused for as long as the frame
+/// waits to be written. Other requests are small and start empty.
+fn frame_capacity(body: &RequestBody) -> usize {
+    // Header, client id and per-level counts and ids stay well below these.
+    const FRAME: usize = 256;
+    const TOPIC: usize = 32;
+    const PARTITION: usize = 16;
+    match body {
+        RequestBody::Produce(p) => {
+            FRAME
+                + p.transactional_id.as_ref().map_or(0, String::len)
+                + p.topic_data
+                    .iter()
+                    .map(|t| {
+                        TOPIC
+                            + t.name.len()
+                            + t.partition_data
+                                .iter()
+                                .map(|d| PARTITION + d.records.as_ref().map_or(0, Bytes::len))
+                                .sum::<usize>()
+                    })
+                    .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,6 +705,58 @@ mod tests {
     #[allow(clippy::disallowed_methods)] // a test needs some Instant to start from
     fn t0() -> Instant {
         Instant::now()
+    }
+
+    /// A Produce frame is encoded into the room reserved for it, whatever
+    /// its shape and version: the buffer never grows (and so never holds
+    /// unused capacity while it waits to be written).
+    #[test]
+    fn produce_frames_fit_the_room_reserved_for_them() {
+        use kafka_proto::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_proto::messages::ProduceRequest;
+        let shapes: [(usize, usize, usize, Option<&str>); 4] = [
+            (1, 1, 1 << 20, None),
+            (1, 1, 0, Some("a-transactional-id-of-some-length")),
+            (3, 40, 5000, None),
+            (20, 1, 100, Some("t")),
+        ];
+        for (topics, partitions, batch, txn) in shapes {
+            let body: RequestBody = ProduceRequest::default()
+                .with_transactional_id(txn.map(str::to_string))
+                .with_topic_data(
+                    (0..topics)
+                        .map(|t| {
+                            TopicProduceData::default()
+                                .with_name(format!("topic-{t}-{}", "n".repeat(t * 10)))
+                                .with_partition_data(
+                                    (0..partitions)
+                                        .map(|p| {
+                                            PartitionProduceData::default()
+                                                .with_index(p as i32)
+                                                .with_records(Some(Bytes::from(vec![7u8; batch])))
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                )
+                .into();
+            // Transactional ids came with v3.
+            let from = if txn.is_some() { 3 } else { 0 };
+            for version in ApiKey::Produce.versions().filter(|v| *v >= from) {
+                let mut fitted = body.clone();
+                fit_version(&mut fitted, version);
+                let header = RequestHeader::default()
+                    .with_request_api_key(ApiKey::Produce.id())
+                    .with_request_api_version(version)
+                    .with_client_id(Some("a-client-id".into()));
+                let room = frame_capacity(&fitted);
+                let mut buf = BytesMut::with_capacity(room);
+                encode_request_frame(&header, &fitted, &mut buf).unwrap();
+                assert_eq!(buf.capacity(), room, "v{version} {topics}x{partitions}");
+                assert!(buf.len() <= room);
+            }
+        }
     }
 
     fn full_list() -> Vec<ApiVersion> {

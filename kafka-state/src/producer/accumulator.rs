@@ -195,11 +195,83 @@ pub(super) struct Waiting {
     pub(super) deadline: Instant,
 }
 
+/// A topic's records waiting for its partitions, in fixed-size chunks.
+///
+/// A fast sender queues tens of thousands of records while the topic's
+/// first metadata is on its way. One deque would double its way up to
+/// that and keep the capacity for the producer's whole life; chunks are
+/// freed as they empty, so what this holds stays in proportion to the
+/// records counted against `buffer_memory`.
+#[derive(Debug, Default)]
+pub(super) struct WaitQueue {
+    chunks: VecDeque<VecDeque<Waiting>>,
+    len: usize,
+}
+
+impl WaitQueue {
+    const CHUNK: usize = 256;
+
+    pub(super) fn push_back(&mut self, w: Waiting) {
+        match self.chunks.back_mut() {
+            Some(c) if c.len() < Self::CHUNK => c.push_back(w),
+            _ => {
+                // Most topics have their metadata before a handful of
+                // records arrive: the first chunk starts small.
+                let cap = if self.chunks.is_empty() {
+                    8
+                } else {
+                    Self::CHUNK
+                };
+                let mut c = VecDeque::with_capacity(cap);
+                c.push_back(w);
+                self.chunks.push_back(c);
+            }
+        }
+        self.len += 1;
+    }
+
+    pub(super) fn pop_front(&mut self) -> Option<Waiting> {
+        let c = self.chunks.front_mut()?;
+        let w = c.pop_front();
+        if c.is_empty() {
+            self.chunks.pop_front();
+        }
+        if w.is_some() {
+            self.len -= 1;
+        }
+        w
+    }
+
+    pub(super) fn front(&self) -> Option<&Waiting> {
+        self.chunks.front().and_then(VecDeque::front)
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[cfg(test)]
+    pub(super) fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Takes every waiting record out, in order.
+    pub(super) fn take_all(&mut self) -> impl Iterator<Item = Waiting> {
+        self.len = 0;
+        std::mem::take(&mut self.chunks).into_iter().flatten()
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct TopicState {
     /// Shared with every delivery report of the topic.
     pub(super) name: Arc<str>,
-    pub(super) waiting: VecDeque<Waiting>,
+    pub(super) waiting: WaitQueue,
     pub(super) partitions: BTreeMap<i32, PartitionState>,
     /// The sticky partition for records without key (KIP-480) and whether
     /// a record went to it since it was chosen.
@@ -211,7 +283,7 @@ impl TopicState {
     pub(super) fn new(name: Arc<str>) -> Self {
         Self {
             name,
-            waiting: VecDeque::new(),
+            waiting: WaitQueue::default(),
             partitions: BTreeMap::new(),
             sticky: None,
             sticky_used: false,

@@ -91,7 +91,9 @@ pub struct ProducerConfig {
     /// not allocated up front, so a high bound costs nothing while traffic
     /// is light and cuts per-request overhead when it is heavy.
     pub batch_size: usize,
-    /// Bytes of records the producer holds before
+    /// Bytes of records, each with
+    /// [`RECORD_OVERHEAD`](crate::producer::RECORD_OVERHEAD), the producer
+    /// holds before
     /// [`SendError::BufferFull`](crate::producer::SendError::BufferFull)
     /// (`buffer.memory`, 32 MiB).
     pub buffer_memory: usize,
@@ -152,6 +154,10 @@ impl Default for ProducerConfig {
 /// Most in-flight batches per partition the broker tracks for duplicates.
 pub(crate) const MAX_IDEMPOTENT_IN_FLIGHT: usize = 5;
 
+/// The smallest `buffer_memory`: room for a small record with its
+/// bookkeeping and a batch header.
+const MIN_BUFFER_MEMORY: usize = 1024;
+
 impl ProducerConfig {
     /// Whether `record` could ever be sent with these settings: a valid
     /// topic name, no negative partition, not larger than a request or
@@ -182,7 +188,10 @@ impl ProducerConfig {
             return Err(InvalidRecord::NegativePartition(p));
         }
         let size = size + super::accumulator::BATCH_OVERHEAD;
-        let limit = self.max_request_size.min(self.buffer_memory);
+        // Held, the record also costs its bookkeeping (see `send`).
+        let limit = self
+            .max_request_size
+            .min(self.buffer_memory.saturating_sub(super::RECORD_OVERHEAD));
         if size > limit {
             return Err(InvalidRecord::TooLarge { size, limit });
         }
@@ -205,9 +214,9 @@ impl ProducerConfig {
             return bad("batch_size must be positive and max_request_size at least 128");
         }
         // A batch never outgrows the buffer (see `batch_limit`), so only
-        // a buffer that cannot hold a record header is refused.
-        if self.buffer_memory < 128 {
-            return bad("buffer_memory must be at least 128 bytes");
+        // a buffer that cannot hold a small record is refused.
+        if self.buffer_memory < MIN_BUFFER_MEMORY {
+            return bad("buffer_memory must be at least 1024 bytes");
         }
         if !self.compression.is_enabled() {
             return bad("compression codec not enabled in this build");

@@ -63,6 +63,15 @@ pub(crate) use state::ProducerState;
 use crate::error::Misuse;
 use crate::Client;
 
+/// What the producer keeps per record besides the record's own bytes (its
+/// place in a batch or in its topic's queue for metadata), in bytes.
+/// `buffer_memory` counts it with each record, so the buffer bounds the
+/// memory the records take rather than only their encoded size.
+pub const RECORD_OVERHEAD: usize = std::mem::size_of::<accumulator::Waiting>();
+
+// The charge covers a record wherever it is held.
+const _: () = assert!(std::mem::size_of::<accumulator::Rec>() <= RECORD_OVERHEAD);
+
 /// A topic name as [`ProducerRecord::new`] takes it: `&str`, `String`
 /// and `&String` are copied into a new `Arc<str>`; an `Arc<str>` (or a
 /// reference to one) is shared without copying.
@@ -391,7 +400,8 @@ impl Producer<'_> {
         self.in_flight_count() == 0
     }
 
-    /// Bytes of records held, counted against `buffer_memory`.
+    /// Bytes of records held, each with [`RECORD_OVERHEAD`], counted
+    /// against `buffer_memory`.
     pub fn buffered_bytes(&self) -> usize {
         self.client.producer.buffered_bytes()
     }

@@ -14,7 +14,7 @@ use super::accumulator::{split, Batch, BatchState};
 use super::config::{Acks, ProducerConfig};
 use super::sender::{next_sequence, SentBatch};
 use super::state::ProducerState;
-use super::{DeliveryId, DeliveryReport, ProduceError};
+use super::{DeliveryId, DeliveryReport, ProduceError, RECORD_OVERHEAD};
 use crate::error::RequestError;
 use crate::machine::Ctx;
 use crate::metadata::MetadataState;
@@ -385,7 +385,7 @@ impl ProducerState {
         size: usize,
         result: Result<DeliveryReport, ProduceError>,
     ) {
-        self.buffered = self.buffered.saturating_sub(size);
+        self.buffered = self.buffered.saturating_sub(size + RECORD_OVERHEAD);
         self.pending = self.pending.saturating_sub(1);
         if result.is_ok() {
             self.delivered += 1;

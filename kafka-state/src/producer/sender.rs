@@ -167,8 +167,9 @@ impl ProducerState {
             self.pid.poll_request(now, ctx.requests, ctx.api_timeout);
         }
         let metadata = &mut *ctx.metadata;
-        let linger = self.config.linger;
+        let linger = self.linger();
         let idempotent = self.idempotent();
+        let hurry = self.hurry();
         let mut wanted = BTreeSet::new();
         let mut need_metadata = false;
         for (topic, t) in &mut self.topics {
@@ -187,7 +188,7 @@ impl ProducerState {
                         continue;
                     }
                 }
-                if next_sendable(ps, now, &self.config, self.flushing, idempotent).is_none() {
+                if next_sendable(ps, now, &self.config, hurry, idempotent).is_none() {
                     continue;
                 }
                 match metadata.cache.leader_for(topic, *partition) {
@@ -286,13 +287,13 @@ impl ProducerState {
                     .topics
                     .get(&*topic)
                     .and_then(|t| t.partitions.get(&partition))
-                    .and_then(|ps| next_sendable(ps, now, &self.config, self.flushing, idempotent));
+                    .and_then(|ps| next_sendable(ps, now, &self.config, self.hurry(), idempotent));
                 if sendable.is_none() {
                     continue;
                 }
                 let entry = per_node.entry(node).or_default();
                 let max = self.config.max_request_size;
-                let (compression, flushing) = (self.config.compression, self.flushing);
+                let (compression, flushing) = (self.config.compression, self.hurry());
                 let Some(ps) = self
                     .topics
                     .get_mut(&*topic)

@@ -15,7 +15,7 @@ use super::accumulator::{BatchState, TopicState, Waiting};
 use super::config::ProducerConfig;
 use super::idempotence::ProducerIdState;
 use super::sender::SentRequest;
-use super::{DeliveryId, InvalidRecord, ProduceError, ProducerRecord, SendError};
+use super::{DeliveryId, InvalidRecord, ProduceError, ProducerRecord, SendError, RECORD_OVERHEAD};
 use crate::machine::{Ctx, SubMachine};
 use crate::metadata::MetadataState;
 use crate::rng::Rng;
@@ -139,13 +139,13 @@ impl ProducerState {
                 reason,
             });
         }
-        if self.buffered + size > self.config.buffer_memory {
+        if self.buffered + size + RECORD_OVERHEAD > self.config.buffer_memory {
             self.buffer_blocked = true;
             return Err(SendError::BufferFull(Box::new(record)));
         }
         self.next_delivery += 1;
         let id = DeliveryId(self.next_delivery);
-        self.buffered += size;
+        self.buffered += size + RECORD_OVERHEAD;
         self.pending += 1;
         if !known {
             metadata.track(&record.topic);
@@ -160,6 +160,22 @@ impl ProducerState {
         };
         let changed = self.place(w, now, &metadata.cache, events);
         Ok((id, changed || self.flushing))
+    }
+
+    /// Batches go without waiting out `linger`: a flush is running, or a
+    /// sender found the buffer full (waiting then would only hold it full).
+    pub(super) fn hurry(&self) -> bool {
+        self.flushing || self.buffer_blocked
+    }
+
+    /// How long an open batch waits for more records: not at all while a
+    /// sender finds the buffer full.
+    pub(super) fn linger(&self) -> Duration {
+        if self.buffer_blocked {
+            Duration::ZERO
+        } else {
+            self.config.linger
+        }
     }
 
     /// Sends every batch without waiting for `linger` until nothing is
@@ -181,7 +197,7 @@ impl ProducerState {
         self.requests.clear();
         let topics = std::mem::take(&mut self.topics);
         for (topic, mut t) in topics {
-            for w in t.waiting.drain(..) {
+            for w in t.waiting.take_all() {
                 self.report(events, w.id, w.size, Err(ProduceError::Closed));
             }
             for (partition, ps) in t.partitions {
@@ -195,7 +211,7 @@ impl ProducerState {
     /// The earliest instant at which something here becomes due, passed
     /// or not: each of these is acted on (and so cleared) by a pump.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let linger = self.config.linger;
+        let linger = self.linger();
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| {
             if next.is_none_or(|n| t < n) {
@@ -277,7 +293,7 @@ impl ProducerState {
     fn drop_unsent(&mut self, events: &mut VecDeque<Event>) {
         let mut dropped = Vec::new();
         for (topic, t) in &mut self.topics {
-            for w in t.waiting.drain(..) {
+            for w in t.waiting.take_all() {
                 dropped.push((w.id, w.size));
             }
             for ps in t.partitions.values_mut() {

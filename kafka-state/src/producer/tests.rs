@@ -18,7 +18,7 @@ use super::config::{Acks, PartitionerChoice, ProducerConfig};
 use super::partitioner::partition_for_key;
 use super::sender::next_sequence;
 use super::state::ProducerState;
-use super::{DeliveryId, Partitioner, ProduceError, ProducerRecord, SendError};
+use super::{DeliveryId, Partitioner, ProduceError, ProducerRecord, SendError, RECORD_OVERHEAD};
 use crate::error::RequestError;
 use crate::machine::Ctx;
 use crate::metadata::{ClusterMetadata, MetadataState};
@@ -285,7 +285,11 @@ fn buffer_memory_bounds_what_is_held_and_gives_records_back() {
             Err(e) => panic!("{e}"),
         }
     };
-    assert_eq!(ids.len(), 4);
+    // Each 400-byte value costs its encoded size and the bookkeeping.
+    assert_eq!(
+        ids.len(),
+        2048 / (rejected.estimated_size() + RECORD_OVERHEAD)
+    );
     assert!(f.p.buffered_bytes() <= 2048);
     f.now += MS(10);
     let reqs = f.drain();
@@ -422,6 +426,55 @@ fn a_custom_partitioner_decides() {
     f.send(ProducerRecord::new("t").with_key("k")).unwrap();
     f.send(ProducerRecord::new("t")).unwrap();
     assert_eq!(f.partitions_with_batches(), vec![2]);
+}
+
+/// A full buffer will not empty by waiting: the batches holding it go
+/// at once instead of lingering.
+#[test]
+fn a_full_buffer_sends_its_batches_without_lingering() {
+    let mut f = Fixture::new(1, |c| {
+        c.buffer_memory = 4096;
+        c.linger = Duration::from_secs(60);
+    });
+    loop {
+        match f.send(ProducerRecord::new("t").with_value(vec![1u8; 100])) {
+            Ok(_) => assert!(f.drain().is_empty(), "lingers while there is room"),
+            Err(SendError::BufferFull(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(f.p.poll_timeout().is_some_and(|t| t <= f.now));
+    let reqs = f.drain();
+    assert_eq!(reqs.len(), 1, "the open batch goes now");
+    f.answer(&reqs[0], 0);
+    assert!(f.events.contains(&Event::BufferAvailable));
+    // With room again, records linger as before.
+    f.send(ProducerRecord::new("t").with_value(vec![1u8; 100]))
+        .unwrap();
+    assert!(f.drain().is_empty());
+}
+
+/// Thousands of records sent before the topic's metadata wait in order,
+/// and the queue they waited in is given back once they are placed.
+#[test]
+fn a_long_wait_for_metadata_keeps_order_and_frees_its_queue() {
+    let mut f = Fixture::new(1, |_| {});
+    f.m.cache = ClusterMetadata::default();
+    let ids: Vec<DeliveryId> = (0..3000)
+        .map(|_| f.send(ProducerRecord::new("t").with_partition(0)).unwrap())
+        .collect();
+    assert_eq!(f.p.topics["t"].waiting.len(), 3000);
+    assert!(f.p.topics["t"].waiting.chunks() >= 3000 / 256);
+    f.m = metadata(f.now, 1);
+    f.wanted();
+    let t = &f.p.topics["t"];
+    assert_eq!((t.waiting.len(), t.waiting.chunks()), (0, 0));
+    let placed: Vec<DeliveryId> = t.partitions[&0]
+        .batches
+        .iter()
+        .flat_map(|b| b.records.iter().map(|r| r.id))
+        .collect();
+    assert_eq!(placed, ids);
 }
 
 #[test]
