@@ -90,7 +90,7 @@ use kafka_driver::{admin, AdminCall};
 pub use consumer::Consumer;
 pub use driver::TokenProvider;
 pub use kafka_driver::api::*;
-pub use kafka_driver::threads::Delivery;
+pub use kafka_driver::threads::{BatchDelivery, Delivery};
 #[cfg(feature = "tls")]
 pub use kafka_state::tls::TlsConfig;
 pub use producer::Producer;

@@ -190,6 +190,59 @@ fn a_full_buffer_blocks_send_async_instead_of_failing() {
     }
 }
 
+/// Records sent with one `send_many` come back in send order, waiting out
+/// a buffer far smaller than the batch; a record refused on the spot
+/// gets its error in its place and the rest still go.
+#[test]
+fn send_many_reports_in_send_order_through_a_small_buffer() {
+    let mock = mock(1);
+    let mut config = Config::default();
+    config.producer.buffer_memory = 32 * 1024;
+    let client = Client::connect(at(&mock.bootstrap(), config)).unwrap();
+    client.create_topic(NewTopic::new("many", 2, 1)).unwrap();
+    let producer = client.producer();
+    let value = bytes::Bytes::from(vec![1u8; 500]);
+    let records = (0..3_000).map(|i| {
+        let r = ProducerRecord::new("many")
+            .with_partition(i % 2)
+            .with_value(value.clone());
+        // One bad record among them.
+        if i == 1_234 {
+            r.with_partition(-1)
+        } else {
+            r
+        }
+    });
+    let batch = producer.send_many(records);
+    assert_eq!(batch.len(), 3_000);
+    let reports = batch.wait().unwrap();
+    assert_eq!(reports.len(), 3_000);
+    let mut next = [0i64; 2];
+    for (i, r) in reports.into_iter().enumerate() {
+        if i == 1_234 {
+            assert!(matches!(r, Err(Error::InvalidRecord(_))), "{r:?}");
+            continue;
+        }
+        let r = r.unwrap();
+        let p = r.partition as usize;
+        assert_eq!(p, i % 2);
+        assert_eq!(r.offset, next[p], "record {i}");
+        next[p] += 1;
+    }
+    assert_eq!(next[0] + next[1], 2_999);
+    assert!(producer.send_many(Vec::new()).wait().unwrap().is_empty());
+    // Closed: every record says so, and nothing waits.
+    client.close();
+    let reports = producer
+        .send_many((0..3).map(|_| ProducerRecord::new("many").with_value("v")))
+        .wait_timeout(Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        reports.iter().all(|r| matches!(r, Err(Error::Closed))),
+        "{reports:?}"
+    );
+}
+
 #[test]
 fn poll_fetch_and_offsets_read_back_what_was_produced() {
     use kafka_blocking::{OffsetSpec, SeekTo, TopicPartition};

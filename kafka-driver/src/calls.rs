@@ -217,8 +217,9 @@ pub enum Offer<D = Reply<DeliveryReport>> {
     /// No room yet: the record and its reply, to offer again once the
     /// producer reports room.
     Full(Box<ProducerRecord>, D),
-    /// Never sendable (invalid record, closed client).
-    Refused(Error),
+    /// Never sendable (invalid record, closed client); the reply comes
+    /// back unanswered, for the caller to answer or drop.
+    Refused(Error, D),
 }
 
 impl<D> std::fmt::Debug for Offer<D> {
@@ -226,7 +227,7 @@ impl<D> std::fmt::Debug for Offer<D> {
         match self {
             Offer::Accepted => f.write_str("Accepted"),
             Offer::Full(..) => f.write_str("Full"),
-            Offer::Refused(e) => f.debug_tuple("Refused").field(e).finish(),
+            Offer::Refused(e, _) => f.debug_tuple("Refused").field(e).finish(),
         }
     }
 }
@@ -487,7 +488,7 @@ impl<D: Deliver> Calls<D> {
                 Offer::Accepted
             }
             Err(SendError::BufferFull(record)) => Offer::Full(record, delivered),
-            Err(e) => Offer::Refused(e.into()),
+            Err(e) => Offer::Refused(e.into(), delivered),
         }
     }
 

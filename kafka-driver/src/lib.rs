@@ -26,6 +26,8 @@
 //!   written once for async and blocking.
 //! - [`threads`]: for thread-based adapters, delivery reports a sender
 //!   blocks on and a count of threads to wait out at shutdown.
+//! - [`BatchSlot`]: the delivery reports of records sent together, one
+//!   slot for the batch, for threads and tasks alike.
 //! - [`Error`]: the one error type of every adapter.
 //! - [`WallClock`], [`wall_clock_ms`], [`random_seed`]: what the core
 //!   leaves to the adapter (record create times, seeds).
@@ -35,6 +37,7 @@
 pub mod admin;
 pub mod api;
 pub use admin::AdminCall;
+mod batch;
 mod calls;
 mod clock;
 mod core;
@@ -44,6 +47,7 @@ mod outbox;
 mod records;
 pub mod threads;
 
+pub use batch::{BatchPart, BatchSlot, BATCH_RUN};
 pub use calls::{
     Calls, Committed, Deliver, Gone, Offer, Offsets, Rebalance, Reply, StatsSink, TxnCall,
 };

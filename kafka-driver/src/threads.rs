@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kafka_state::producer::DeliveryReport;
 
-use crate::Error;
+use crate::{BatchPart, BatchSlot, Error};
 
 /// A record on its way: [`Delivery::wait`] returns its report.
 #[derive(Debug)]
@@ -105,13 +105,77 @@ fn unbox(r: Option<Result<DeliveryReport, Box<Error>>>) -> Result<DeliveryReport
     }
 }
 
-/// What the driver holds for a record: where its report goes. A plain
-/// struct, not a boxed closure: one allocation less per record.
-pub struct Delivered(Reporter);
+/// What the driver holds for a record: where its report goes, a slot of
+/// its own or its place in a batch's. Not a boxed closure: one
+/// allocation less per record.
+pub struct Delivered(Kind);
+
+enum Kind {
+    One(Reporter),
+    Part(BatchPart),
+}
+
+impl From<BatchPart> for Delivered {
+    fn from(part: BatchPart) -> Self {
+        Self(Kind::Part(part))
+    }
+}
 
 impl crate::Deliver for Delivered {
     fn deliver(self, result: Result<DeliveryReport, Error>) {
-        self.0.report(result);
+        match self.0 {
+            Kind::One(r) => r.report(result),
+            Kind::Part(p) => p.report(result),
+        }
+    }
+}
+
+/// Records sent together with one call: [`BatchDelivery::wait`] returns
+/// their reports in send order once all are in.
+#[derive(Debug)]
+#[must_use = "a delivery is only known once waited for"]
+pub struct BatchDelivery {
+    slot: Arc<BatchSlot>,
+    timeout: Duration,
+}
+
+impl BatchDelivery {
+    /// The handle of `slot`; [`BatchDelivery::wait`] waits at most
+    /// `timeout`.
+    pub fn new(slot: Arc<BatchSlot>, timeout: Duration) -> Self {
+        Self { slot, timeout }
+    }
+
+    /// Blocks until every record is acknowledged or failed, never longer
+    /// than the producer's delivery timeout (plus a second), and returns
+    /// each record's report in send order.
+    pub fn wait(self) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
+        let timeout = self.timeout;
+        self.wait_timeout(timeout)
+    }
+
+    /// Blocks at most `timeout`; [`Error::Timeout`] if some report has
+    /// not come by then (the records may still be delivered).
+    pub fn wait_timeout(
+        self,
+        timeout: Duration,
+    ) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
+        self.slot.wait_timeout(timeout)
+    }
+
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.slot.len()
+    }
+
+    /// Whether the batch has no records.
+    pub fn is_empty(&self) -> bool {
+        self.slot.is_empty()
+    }
+
+    /// Records whose report is in.
+    pub fn done(&self) -> usize {
+        self.slot.done()
     }
 }
 
@@ -139,7 +203,7 @@ impl Drop for Reporter {
 /// most `timeout`.
 pub fn delivery_channel(timeout: Duration) -> (Delivered, Delivery) {
     let slot = Arc::new(Slot::default());
-    let delivered = Delivered(Reporter(Some(Arc::clone(&slot))));
+    let delivered = Delivered(Kind::One(Reporter(Some(Arc::clone(&slot)))));
     (delivered, Delivery { slot, timeout })
 }
 

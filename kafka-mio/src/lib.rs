@@ -555,6 +555,36 @@ impl Client {
         result
     }
 
+    /// Queues every record of `records`, with one clock read and one
+    /// round of the driver for all of them; each gets its outcome in its
+    /// place, as [`Client::send`] would give it. Once the buffer is full,
+    /// that record and the rest come back in [`SendError::BufferFull`]:
+    /// offer them again after [`Event::BufferAvailable`] or a delivery.
+    pub fn send_many(
+        &mut self,
+        records: impl IntoIterator<Item = ProducerRecord>,
+    ) -> Vec<Result<DeliveryId, SendError>> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let now = Instant::now();
+        let mut full = false;
+        let results = records
+            .into_iter()
+            .map(|mut record| {
+                if full {
+                    return Err(SendError::BufferFull(Box::new(record)));
+                }
+                record.timestamp.get_or_insert(stamp);
+                let result = self.driver.core.producer().send(now, record);
+                full = matches!(result, Err(SendError::BufferFull(_)));
+                result
+            })
+            .collect();
+        self.driver.drain(now);
+        results
+    }
+
     /// Sends every lingering batch now; [`Event::FlushComplete`] follows
     /// once every record sent so far has its report.
     pub fn flush(&mut self) -> Result<(), Error> {

@@ -6,7 +6,9 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::Harness;
-use kafka_mio::{AdminOutcome, BrokerAddr, Client, Config, Error, Event, NewTopic, Tokens};
+use kafka_mio::{
+    AdminOutcome, BrokerAddr, Client, Config, Error, Event, NewTopic, ProducerRecord, Tokens,
+};
 use kafka_mock::MockCluster;
 use kafka_proto::{ApiKey, ErrorCode};
 use kafka_state::{Broker, DisconnectReason, RequestError};
@@ -495,6 +497,58 @@ fn acks_zero_sends_are_held_back_by_a_backed_up_socket() {
         h.turn(Duration::from_millis(20));
     }
     assert_eq!(mock.partition_offsets("z", 0).unwrap().1, accepted);
+}
+
+/// `send_many` queues records in order, each outcome in its place: ids
+/// grow with the records, a bad record gets its error, and every good
+/// one is delivered at the offset its place says.
+#[test]
+fn send_many_gives_each_record_its_outcome_in_order() {
+    let mock = mock(1);
+    let mut h = Harness::new();
+    let client = Client::connect(
+        Config::new(BrokerAddr::parse_list(&mock.bootstrap()).unwrap()),
+        h.poll.registry(),
+        Tokens::range(100..110),
+    )
+    .unwrap();
+    let c = h.add(client);
+    let id = h.clients[c]
+        .create_topic(NewTopic::new("many", 1, 1))
+        .unwrap();
+    let _ = h.outcome(c, id);
+    let results = h.clients[c].send_many((0..1_000).map(|i| {
+        let r = ProducerRecord::new("many").with_value(format!("v{i}"));
+        if i == 500 {
+            r.with_partition(-1)
+        } else {
+            r
+        }
+    }));
+    assert!(
+        matches!(results[500], Err(kafka_mio::SendError::Invalid { .. })),
+        "{:?}",
+        results[500]
+    );
+    let ids: Vec<_> = results
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 500)
+        .map(|(_, r)| r.unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    h.clients[c].flush().unwrap();
+    h.until(|h| h.seen[c].contains(&Event::FlushComplete));
+    let offsets: std::collections::HashMap<_, _> = h.seen[c]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delivery { id, result } => Some((*id, result.as_ref().unwrap().offset)),
+            _ => None,
+        })
+        .collect();
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(offsets[id], n as i64);
+    }
 }
 
 /// With auto-commit off and `await_revoke`, member A hears of the revoke

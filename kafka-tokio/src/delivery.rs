@@ -4,6 +4,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
+use kafka_driver::{BatchPart, BatchSlot};
 use tokio::sync::oneshot;
 
 use crate::{DeliveryReport, Error};
@@ -33,18 +36,61 @@ impl Future for DeliveryFuture {
 type Report = Result<DeliveryReport, Box<Error>>;
 
 /// Where the driver puts a record's delivery report: the sending half of
-/// its [`DeliveryFuture`] (no boxed closure per record).
-pub(crate) struct Delivered(oneshot::Sender<Report>);
+/// its [`DeliveryFuture`], or its place in a batch's slot (no boxed
+/// closure per record).
+pub(crate) enum Delivered {
+    One(oneshot::Sender<Report>),
+    Part(BatchPart),
+}
 
 impl kafka_driver::Deliver for Delivered {
     fn deliver(self, result: Result<DeliveryReport, Error>) {
-        // The future may have been dropped: nobody to tell.
-        let _ = self.0.send(result.map_err(Box::new));
+        match self {
+            // The future may have been dropped: nobody to tell.
+            Delivered::One(tx) => {
+                let _ = tx.send(result.map_err(Box::new));
+            }
+            Delivered::Part(part) => part.report(result),
+        }
+    }
+}
+
+/// The delivery reports of records sent with
+/// [`Producer::send_many`](crate::Producer::send_many), in send order,
+/// once all are in.
+#[derive(Debug)]
+#[must_use = "a delivery is only known once the future completes"]
+pub struct BatchFuture {
+    pub(crate) slot: Arc<BatchSlot>,
+}
+
+impl BatchFuture {
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.slot.len()
+    }
+
+    /// Whether the batch has no records.
+    pub fn is_empty(&self) -> bool {
+        self.slot.is_empty()
+    }
+
+    /// Records whose report is in.
+    pub fn done(&self) -> usize {
+        self.slot.done()
+    }
+}
+
+impl Future for BatchFuture {
+    type Output = Vec<Result<DeliveryReport, Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.slot.poll(cx)
     }
 }
 
 /// A delivery slot: the driver's end and the sender's.
 pub(crate) fn channel() -> (Delivered, DeliveryFuture) {
     let (tx, rx) = oneshot::channel();
-    (Delivered(tx), DeliveryFuture { rx })
+    (Delivered::One(tx), DeliveryFuture { rx })
 }

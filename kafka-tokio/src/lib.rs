@@ -54,7 +54,7 @@ use kafka_driver::{admin, AdminCall};
 use tokio::sync::{mpsc, oneshot};
 
 pub use consumer::Consumer;
-pub use delivery::DeliveryFuture;
+pub use delivery::{BatchFuture, DeliveryFuture};
 pub use driver::TokenProvider;
 pub use kafka_driver::api::*;
 #[cfg(feature = "tls")]

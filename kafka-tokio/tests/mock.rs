@@ -239,6 +239,63 @@ async fn a_full_buffer_makes_send_wait_not_fail() {
     .await;
 }
 
+/// Two `send_many` batches in flight at once on a current-thread runtime,
+/// through a buffer smaller than either: each resolves to its reports in
+/// send order, a bad record among them gets its own error, and a batch
+/// sent after the close says so for every record.
+#[tokio::test(flavor = "current_thread")]
+async fn send_many_batches_pipeline_through_a_small_buffer() {
+    let mock = mock(1);
+    within(async {
+        let mut config =
+            Config::new(kafka_tokio::BrokerAddr::parse_list(&mock.bootstrap()).unwrap());
+        config.producer.buffer_memory = 32 * 1024;
+        let client = Client::connect(config).await.unwrap();
+        client
+            .create_topic(NewTopic::new("many", 1, 1))
+            .await
+            .unwrap();
+        let producer = client.producer();
+        let value = bytes::Bytes::from(vec![3u8; 300]);
+        let record = |i: usize| {
+            let r = kafka_tokio::ProducerRecord::new("many").with_value(value.clone());
+            if i == 700 {
+                r.with_partition(-1)
+            } else {
+                r
+            }
+        };
+        let first = producer.send_many((0..1_500).map(record)).await;
+        let second = producer.send_many((0..1_500).map(|_| record(0))).await;
+        assert_eq!((first.len(), second.len()), (1_500, 1_500));
+        let (first, second) = (first.await, second.await);
+        let mut offset = 0;
+        for (i, r) in first.into_iter().enumerate() {
+            if i == 700 {
+                assert!(matches!(r, Err(Error::InvalidRecord(_))), "{r:?}");
+            } else {
+                assert_eq!(r.unwrap().offset, offset);
+                offset += 1;
+            }
+        }
+        for r in second {
+            assert_eq!(r.unwrap().offset, offset);
+            offset += 1;
+        }
+        assert_eq!(mock.partition_offsets("many", 0).unwrap().1, 2_999);
+        client.close().await;
+        let late = producer
+            .send_many((0..3).map(|_| kafka_tokio::ProducerRecord::new("many")))
+            .await
+            .await;
+        assert!(
+            late.iter().all(|r| matches!(r, Err(Error::Closed))),
+            "{late:?}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn bad_records_are_refused_with_typed_errors() {
     let mock = mock(1);
