@@ -28,6 +28,17 @@ use crate::Error;
 /// the oldest: keeps the pipeline full without holding a million futures.
 pub const WINDOW: usize = 100_000;
 
+/// Records per `send_many` call of the `-many` clients.
+const MANY_RUN: u64 = 1_000;
+
+/// Fails with the first failed report of a `send_many` run.
+fn all_delivered<R, E: Into<Error>>(reports: Vec<Result<R, E>>) -> Result<(), Error> {
+    for r in reports {
+        r.map_err(Into::into)?;
+    }
+    Ok(())
+}
+
 /// The pseudo-client that fills a consume scenario's topic.
 pub const PRELOAD: &str = "preload";
 
@@ -77,6 +88,8 @@ pub fn main(args: &[String]) -> Result<(), Error> {
     let [name, client, bootstrap, topic, records] = args else {
         return Err("usage: __child SCENARIO CLIENT BOOTSTRAP TOPIC RECORDS".into());
     };
+    #[cfg(feature = "heap-peak")]
+    crate::heap::init();
     let records: u64 = records.parse()?;
     let s = Scenario::find(name, false).ok_or_else(|| format!("unknown scenario {name}"))?;
     let s = Scenario { records, ..s };
@@ -87,10 +100,11 @@ pub fn main(args: &[String]) -> Result<(), Error> {
         shared_topic: topic.as_str().into(),
         deadline: Instant::now() + TIME_LIMIT,
         lend: client.ends_with("-lend"),
+        many: client.ends_with("-many"),
     };
     let mut m = match client.as_str() {
         _ if matches!(s.kind, Kind::Rebalance { .. }) => crate::rebalance::run(&job, client)?,
-        "kafka-tokio" | scenario::TOKIO_LEND => tokio::runtime::Builder::new_multi_thread()
+        "kafka-tokio" | scenario::TOKIO_LEND | scenario::TOKIO_MANY => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
             .block_on(ours_tokio::run(&job))?,
@@ -98,7 +112,7 @@ pub fn main(args: &[String]) -> Result<(), Error> {
             .enable_all()
             .build()?
             .block_on(ours_tokio::run(&job))?,
-        "kafka-blocking" | scenario::BLOCKING_LEND => ours_blocking::run(&job)?,
+        "kafka-blocking" | scenario::BLOCKING_LEND | scenario::BLOCKING_MANY => ours_blocking::run(&job)?,
         "rdkafka" => librdkafka::run(&job)?,
         scenario::RAW => raw_round_trips(&job)?,
         PRELOAD => ours_blocking::preload(&job)?,
@@ -106,6 +120,8 @@ pub fn main(args: &[String]) -> Result<(), Error> {
         other => return Err(format!("unknown client {other}").into()),
     };
     println!("{}", m.line());
+    #[cfg(feature = "heap-peak")]
+    crate::heap::report();
     Ok(())
 }
 
@@ -120,6 +136,9 @@ pub struct Job<'a> {
     /// Consume through the lending API (records borrowed in place) rather
     /// than owned records.
     lend: bool,
+    /// Produce through `send_many`, [`MANY_RUN`] records per call, rather
+    /// than one `send` per record.
+    many: bool,
 }
 
 impl Job<'_> {
@@ -334,7 +353,38 @@ mod ours_tokio {
         }
     }
 
+    /// As `produce`, in `send_many` runs of [`MANY_RUN`] records, at most
+    /// [`WINDOW`] records unanswered.
+    async fn produce_many(job: &Job<'_>, client: &Client) -> Result<Measured, Error> {
+        let values = scenario::values(job.s.value_size);
+        let producer = client.producer();
+        let mut pending = VecDeque::new();
+        let start = Instant::now();
+        let mut i = 0;
+        while i < job.s.records {
+            let end = (i + MANY_RUN).min(job.s.records);
+            let run = (i..end).map(|k| {
+                ProducerRecord::new(&job.shared_topic)
+                    .with_value(values[k as usize % values.len()].clone())
+            });
+            pending.push_back(producer.send_many(run).await);
+            if pending.len() as u64 * MANY_RUN >= WINDOW as u64 {
+                all_delivered(pending.pop_front().expect("not empty").await)?;
+            }
+            job.check_time(i)?;
+            i = end;
+        }
+        producer.flush().await?;
+        for batch in pending {
+            all_delivered(batch.await)?;
+        }
+        Ok(produced(job, start))
+    }
+
     async fn produce(job: &Job<'_>, client: &Client) -> Result<Measured, Error> {
+        if job.many {
+            return produce_many(job, client).await;
+        }
         let values = scenario::values(job.s.value_size);
         let producer = client.producer();
         let mut pending = VecDeque::new();
@@ -566,6 +616,31 @@ mod ours_blocking {
                 transaction: Some(per_txn),
                 ..
             } => produce_txn(job, &client, per_txn)?,
+            Kind::Produce { .. } if job.many => {
+                let values = scenario::values(job.s.value_size);
+                let producer = client.producer();
+                let mut pending = VecDeque::new();
+                let start = Instant::now();
+                let mut i = 0;
+                while i < job.s.records {
+                    let end = (i + MANY_RUN).min(job.s.records);
+                    let run = (i..end).map(|k| {
+                        ProducerRecord::new(&job.shared_topic)
+                            .with_value(values[k as usize % values.len()].clone())
+                    });
+                    pending.push_back(producer.send_many(run));
+                    if pending.len() as u64 * MANY_RUN >= WINDOW as u64 {
+                        all_delivered(pending.pop_front().expect("not empty").wait()?)?;
+                    }
+                    job.check_time(i)?;
+                    i = end;
+                }
+                producer.flush(job.deadline.saturating_duration_since(Instant::now()))?;
+                for batch in pending {
+                    all_delivered(batch.wait()?)?;
+                }
+                produced(job, start)
+            }
             Kind::Produce { .. } => {
                 let values = scenario::values(job.s.value_size);
                 let producer = client.producer();

@@ -16,6 +16,8 @@
 //! ```
 
 mod child;
+#[cfg(feature = "heap-peak")]
+mod heap;
 mod rebalance;
 mod report;
 mod rusage;

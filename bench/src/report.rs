@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::scenario::{
-    Kind, Scenario, BLOCKING_LEND, CLIENTS, FRANZ, JAVA, OURS, PEERS, RAW, TOKIO_CT, TOKIO_LEND,
+    Kind, Scenario, BLOCKING_LEND, BLOCKING_MANY, CLIENTS, FRANZ, JAVA, OURS, PEERS, RAW, TOKIO_CT,
+    TOKIO_LEND, TOKIO_MANY,
 };
 
 /// One client's run of one scenario.
@@ -308,12 +309,12 @@ pub fn markdown(rows: &[Row], mode: &str, broker: &str, rounds: usize, took: Dur
         "Mode: {mode}, broker: {broker}, best of {rounds} round(s) per client, {:.0} s in all. \
          franz-go and java are the peers of other languages (n/a: no such run); \
          best peer = the best of rdkafka, franz-go and java; best of ours = the \
-         best of our adapters, lending included. Goals bound that ratio. The java \
+         best of our adapters, lending and send_many included. Goals bound that ratio. The java \
          column's CPU is its timed part only (JVM start-up and JIT warm-up left out).\n",
         took.as_secs_f64()
     );
     out.push_str(
-        "| scenario | records | metric | kafka-tokio | kafka-tokio (current-thread) | kafka-blocking | lent (tokio / blocking) | rdkafka | \
+        "| scenario | records | metric | kafka-tokio | kafka-tokio (current-thread) | kafka-blocking | lent / send_many (tokio / blocking) | rdkafka | \
          franz-go | java | best peer | raw TCP | best of ours ÷ best peer | goal | met | EV::Kafka |\n",
     );
     out.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n");
@@ -342,6 +343,16 @@ pub fn markdown(rows: &[Row], mode: &str, broker: &str, rounds: usize, took: Dur
                         "{} / {}",
                         cell(row.best(TOKIO_LEND)),
                         cell(row.best(BLOCKING_LEND))
+                    )
+                }
+                Kind::Produce {
+                    transaction: None,
+                    ..
+                } => {
+                    format!(
+                        "{} / {}",
+                        cell(row.best(TOKIO_MANY)),
+                        cell(row.best(BLOCKING_MANY))
                     )
                 }
                 _ => String::new(),
@@ -513,6 +524,8 @@ fn ratio_rd_lines(rows: &[Row]) -> Vec<String> {
                 (CLIENTS[1], "/blocking"),
                 (TOKIO_LEND, "/tokio-lend"),
                 (BLOCKING_LEND, "/blocking-lend"),
+                (TOKIO_MANY, "/tokio-many"),
+                (BLOCKING_MANY, "/blocking-many"),
             ] {
                 if let Some(x) = ratio(row.best(client), rd, &m) {
                     lines.push(format!("ratio {}{label} {}: {x:.3}", s.name, m.name));

@@ -16,6 +16,12 @@ pub const TOKIO_CT: &str = "kafka-tokio-ct";
 pub const TOKIO_LEND: &str = "kafka-tokio-lend";
 pub const BLOCKING_LEND: &str = "kafka-blocking-lend";
 
+/// Our adapters producing through `Producer::send_many` (records handed
+/// over in runs of 1,000, one report slot per run) instead of one `send`
+/// per record; non-transactional produce scenarios only.
+pub const TOKIO_MANY: &str = "kafka-tokio-many";
+pub const BLOCKING_MANY: &str = "kafka-blocking-many";
+
 /// The raw request/response floor of the round-trip scenario.
 pub const RAW: &str = "raw-tcp";
 
@@ -28,7 +34,15 @@ pub const FRANZ: &str = "franz-go";
 pub const JAVA: &str = "java";
 
 /// Our adapters, each compared with the peers.
-pub const OURS: [&str; 5] = [CLIENTS[0], TOKIO_CT, CLIENTS[1], TOKIO_LEND, BLOCKING_LEND];
+pub const OURS: [&str; 7] = [
+    CLIENTS[0],
+    TOKIO_CT,
+    CLIENTS[1],
+    TOKIO_LEND,
+    BLOCKING_LEND,
+    TOKIO_MANY,
+    BLOCKING_MANY,
+];
 
 /// The other clients: librdkafka (in this binary) and the programs of
 /// other languages, run as commands of their own.
@@ -104,6 +118,10 @@ impl Scenario {
             // what is measured.
             Kind::Rebalance { .. } => &[],
             Kind::Consume { .. } => &[TOKIO_CT, TOKIO_LEND, BLOCKING_LEND],
+            Kind::Produce {
+                transaction: None,
+                ..
+            } => &[TOKIO_CT, TOKIO_MANY, BLOCKING_MANY],
             _ => &[TOKIO_CT],
         }
     }
