@@ -90,6 +90,20 @@ impl Producer {
     /// [`Producer::send`]; a record refused on the spot (invalid, no room
     /// within the delivery timeout, client closed) gets its error in its
     /// place, and the others still go.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = kafka_mock::MockCluster::builder().build()?;
+    /// use kafka_blocking::{Client, NewTopic, ProducerRecord};
+    ///
+    /// let client = Client::bootstrap(&mock.bootstrap())?;
+    /// client.create_topic(NewTopic::new("lines", 1, 1))?;
+    /// let records = (0..1_000).map(|i| ProducerRecord::new("lines").with_value(format!("line {i}")));
+    /// let reports = client.producer().send_many(records).wait()?;
+    /// assert_eq!(reports.len(), 1_000);
+    /// assert_eq!(reports[999].as_ref().map(|r| r.offset).ok(), Some(999));
+    /// # Ok(()) }
+    /// ```
     pub fn send_many(&self, records: impl IntoIterator<Item = ProducerRecord>) -> BatchDelivery {
         let records: Vec<ProducerRecord> = records.into_iter().collect();
         let handle = &self.client.handle;

@@ -98,6 +98,27 @@ impl Producer {
     /// a channel per record. A full buffer is waited out as with
     /// [`Producer::send`]; a record refused on the spot (invalid, client
     /// closed) gets its error in its place, and the others still go.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mock = kafka_mock::MockCluster::builder().build()?;
+    /// use kafka_tokio::{Client, NewTopic, ProducerRecord};
+    ///
+    /// let client = Client::bootstrap(&mock.bootstrap()).await?;
+    /// client.create_topic(NewTopic::new("lines", 1, 1)).await?;
+    /// let producer = client.producer();
+    /// let records = |from: usize| {
+    ///     (from..from + 500).map(|i| ProducerRecord::new("lines").with_value(format!("line {i}")))
+    /// };
+    /// // Two batches in flight at once; each resolves to its own reports.
+    /// let first = producer.send_many(records(0)).await;
+    /// let second = producer.send_many(records(500)).await;
+    /// let (first, second) = (first.await, second.await);
+    /// assert_eq!(second[0].as_ref().map(|r| r.offset).ok(), Some(500));
+    /// assert!(first.iter().chain(&second).all(Result::is_ok));
+    /// # Ok(()) }
+    /// ```
     pub async fn send_many(
         &self,
         records: impl IntoIterator<Item = ProducerRecord>,
