@@ -116,19 +116,12 @@ impl Producer {
         let mut carried: Option<(usize, ProducerRecord, Delivered)> = None;
         let mut deadline: Option<Instant> = None;
         let Ok(mut core) = shared.lock() else {
-            for (i, _) in records {
-                slot.put(i, Err(Error::Closed));
-            }
+            slot.refuse_rest::<Delivered>(None, records, || Error::Closed);
             return batch;
         };
         loop {
             if !shared.ext.running.load(Ordering::Acquire) {
-                if let Some((i, ..)) = carried.take() {
-                    slot.put(i, Err(Error::Closed));
-                }
-                for (i, _) in records.by_ref() {
-                    slot.put(i, Err(Error::Closed));
-                }
+                slot.refuse_rest(carried, records, || Error::Closed);
                 return batch;
             }
             let now = Instant::now();
@@ -169,23 +162,13 @@ impl Producer {
                 if left.is_zero() {
                     // No room came within the delivery timeout: what is
                     // left would wait in vain too.
-                    if let Some((i, ..)) = carried.take() {
-                        slot.put(i, Err(Error::BufferFull));
-                    }
-                    for (i, _) in records.by_ref() {
-                        slot.put(i, Err(Error::BufferFull));
-                    }
+                    slot.refuse_rest(carried, records, || Error::BufferFull);
                     return batch;
                 }
                 core = match shared.ext.room.wait_timeout(core, left) {
                     Ok((core, _)) => core,
                     Err(_) => {
-                        if let Some((i, ..)) = carried.take() {
-                            slot.put(i, Err(Error::Closed));
-                        }
-                        for (i, _) in records.by_ref() {
-                            slot.put(i, Err(Error::Closed));
-                        }
+                        slot.refuse_rest(carried, records, || Error::Closed);
                         return batch;
                     }
                 };
@@ -197,9 +180,7 @@ impl Producer {
                 core = match shared.lock() {
                     Ok(core) => core,
                     Err(_) => {
-                        for (i, _) in records.by_ref() {
-                            slot.put(i, Err(Error::Closed));
-                        }
+                        slot.refuse_rest(carried, records, || Error::Closed);
                         return batch;
                     }
                 };

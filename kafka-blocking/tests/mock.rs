@@ -243,6 +243,52 @@ fn send_many_reports_in_send_order_through_a_small_buffer() {
     );
 }
 
+/// A broker that reads nothing: `send_many` waits for room with the
+/// records it could not place yet; closing the client ends the wait, and
+/// every record of the batch, placed or not, is answered.
+#[test]
+fn send_many_waiting_for_room_is_answered_when_the_client_closes() {
+    let (_mock, proxy, proxy_port) = mock_behind_proxy();
+    let mut config = Config::default();
+    config.producer.buffer_memory = 16 * 1024;
+    // Bounds how long the close tries to flush into the paused proxy.
+    config.api_timeout = Duration::from_secs(2);
+    let client = Client::connect(at(&format!("127.0.0.1:{proxy_port}"), config)).unwrap();
+    client.create_topic(NewTopic::new("stuck", 1, 1)).unwrap();
+    proxy.pause(true);
+    let sender = std::thread::spawn({
+        let producer = client.producer();
+        move || {
+            let value = bytes::Bytes::from(vec![1u8; 1000]);
+            let started = Instant::now();
+            let batch = producer.send_many(
+                (0..200).map(|_| ProducerRecord::new("stuck").with_value(value.clone())),
+            );
+            (
+                started.elapsed(),
+                batch.wait_timeout(Duration::from_secs(20)),
+            )
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    client.close();
+    let (waited, reports) = sender.join().unwrap();
+    assert!(
+        waited >= Duration::from_millis(400),
+        "it waited for room: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    let reports = reports.unwrap();
+    assert_eq!(reports.len(), 200);
+    // The last ones never found room; none was delivered.
+    assert!(
+        matches!(reports[199], Err(Error::Closed)),
+        "{:?}",
+        reports[199]
+    );
+    assert!(reports.iter().all(Result::is_err));
+}
+
 #[test]
 fn poll_fetch_and_offsets_read_back_what_was_produced() {
     use kafka_blocking::{OffsetSpec, SeekTo, TopicPartition};

@@ -7,9 +7,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use kafka_state::producer::DeliveryReport;
+use kafka_state::producer::{DeliveryReport, ProducerRecord};
 
-use crate::Error;
+use crate::{Deliver, Error};
 
 /// Records an adapter offers to the core under one hold of its lock
 /// before letting the driver in: a long batch must not keep the reports
@@ -145,6 +145,23 @@ impl BatchSlot {
             w => *w = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    /// Gives the error `error` makes to every record of the batch not
+    /// offered to the core: `carried` (the one the buffer had no room for,
+    /// whose reply is answered) and `rest`.
+    pub fn refuse_rest<D: Deliver>(
+        &self,
+        carried: Option<(usize, ProducerRecord, D)>,
+        rest: impl Iterator<Item = (usize, ProducerRecord)>,
+        error: impl Fn() -> Error,
+    ) {
+        if let Some((_, _, reply)) = carried {
+            reply.deliver(Err(error()));
+        }
+        for (i, _) in rest {
+            self.put(i, Err(error()));
+        }
     }
 
     /// Records of the batch.

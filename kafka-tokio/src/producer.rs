@@ -189,12 +189,7 @@ impl Producer {
             }
         }
         // The client closed: nothing more goes.
-        if let Some((i, ..)) = carried.take() {
-            slot.put(i, Err(Error::Closed));
-        }
-        for (i, _) in records {
-            slot.put(i, Err(Error::Closed));
-        }
+        slot.refuse_rest(carried, records, || Error::Closed);
         batch
     }
 
