@@ -93,6 +93,28 @@ impl BatchSlot {
         }
     }
 
+    /// Puts the outcomes of several records under one hold of the lock,
+    /// as [`put`](Self::put) does each.
+    fn put_many(&self, results: impl Iterator<Item = (usize, Result<DeliveryReport, Error>)>) {
+        let (done, waiting, waker) = {
+            let mut s = self.state();
+            for (index, result) in results {
+                if let Some(place @ None) = s.results.get_mut(index) {
+                    *place = Some(result.map_err(Box::new));
+                    s.left -= 1;
+                }
+            }
+            let done = s.left == 0;
+            (done, s.waiting, if done { s.waker.take() } else { None })
+        };
+        if done && waiting {
+            self.ready.notify_all();
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     fn take(s: &mut BatchState) -> Vec<Result<DeliveryReport, Error>> {
         std::mem::take(&mut s.results)
             .into_iter()
@@ -199,6 +221,44 @@ impl BatchPart {
     }
 }
 
+/// Reports for places of one [`BatchSlot`] gathered while the driver
+/// walks a written batch, so that a run of records sent together costs
+/// one hold of their slot's lock instead of one each.
+#[derive(Debug, Default)]
+pub(crate) struct PartRun {
+    slot: Option<Arc<BatchSlot>>,
+    results: Vec<(usize, Result<DeliveryReport, Error>)>,
+}
+
+impl PartRun {
+    /// Adds a record's report; a part of another slot puts the run
+    /// gathered so far first.
+    pub(crate) fn push(&mut self, mut part: BatchPart, result: Result<DeliveryReport, Error>) {
+        let Some(slot) = part.slot.take() else { return };
+        match &self.slot {
+            Some(current) if Arc::ptr_eq(current, &slot) => {}
+            _ => {
+                self.finish();
+                self.slot = Some(slot);
+            }
+        }
+        self.results.push((part.index, result));
+    }
+
+    /// Puts what was gathered.
+    pub(crate) fn finish(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.put_many(self.results.drain(..));
+        }
+    }
+}
+
+impl Drop for PartRun {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 impl Drop for BatchPart {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
@@ -268,6 +328,28 @@ mod tests {
             .wait_timeout(Duration::ZERO)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn a_run_puts_each_slots_places_under_one_lock_when_the_slot_changes() {
+        let a = BatchSlot::new(2);
+        let b = BatchSlot::new(1);
+        let mut run = PartRun::default();
+        run.push(a.part(1), numbered(1));
+        run.push(a.part(0), numbered(0));
+        assert_eq!(a.done(), 0, "gathered, not yet put");
+        run.push(b.part(0), numbered(5));
+        assert_eq!(a.done(), 2, "put once another slot's part came");
+        assert_eq!(b.done(), 0);
+        run.finish();
+        assert_eq!(numbers(a.wait_timeout(Duration::ZERO).unwrap()), ["0", "1"]);
+        assert_eq!(numbers(b.wait_timeout(Duration::ZERO).unwrap()), ["5"]);
+        // A run dropped unfinished still puts what it gathered.
+        let c = BatchSlot::new(1);
+        let mut run = PartRun::default();
+        run.push(c.part(0), numbered(7));
+        drop(run);
+        assert_eq!(numbers(c.wait_timeout(Duration::ZERO).unwrap()), ["7"]);
     }
 
     struct Count(AtomicUsize);

@@ -21,7 +21,8 @@ use kafka_state::{
     Client, ClientStats, Event, FetchedRecords, Misuse, ProducerRecord, RequestId, TopicPartition,
 };
 
-use crate::Error;
+use crate::batch::PartRun;
+use crate::{BatchPart, Error};
 
 const LOG: &str = "kafka_driver::calls";
 
@@ -199,6 +200,16 @@ pub(crate) struct Taken {
 pub trait Deliver: Send + 'static {
     /// Hands over the report (or why there is none).
     fn deliver(self, result: Result<DeliveryReport, Error>);
+
+    /// This record's place in a [`BatchSlot`](crate::BatchSlot), if that
+    /// is where its report goes: the driver then fills the places of
+    /// records written together under one hold of their slot's lock.
+    fn into_part(self) -> Result<BatchPart, Self>
+    where
+        Self: Sized,
+    {
+        Err(self)
+    }
 }
 
 impl<F> Deliver for F
@@ -558,9 +569,24 @@ impl<D: Deliver> Calls<D> {
                     reply(result.map_err(Error::from));
                 }
             }
-            Event::Delivery { id, result } => {
+            Event::Delivered(batch) => {
+                let mut run = PartRun::default();
+                for (i, id) in batch.ids().enumerate() {
+                    let (Some(reply), Some((_, report))) =
+                        (self.deliveries.remove(id), batch.report(i))
+                    else {
+                        continue;
+                    };
+                    match reply.into_part() {
+                        Ok(part) => run.push(part, Ok(report)),
+                        Err(reply) => reply.deliver(Ok(report)),
+                    }
+                }
+                run.finish();
+            }
+            Event::DeliveryFailed { id, error } => {
                 if let Some(reply) = self.deliveries.remove(id) {
-                    reply.deliver(result.map_err(Error::from));
+                    reply.deliver(Err(error.into()));
                 }
             }
             Event::FlushComplete => {

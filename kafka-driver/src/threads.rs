@@ -128,6 +128,13 @@ impl crate::Deliver for Delivered {
             Kind::Part(p) => p.report(result),
         }
     }
+
+    fn into_part(self) -> Result<BatchPart, Self> {
+        match self.0 {
+            Kind::Part(p) => Ok(p),
+            kind => Err(Self(kind)),
+        }
+    }
 }
 
 /// Records sent together with one call: [`BatchDelivery::wait`] returns

@@ -43,8 +43,11 @@ fn records_of_partitions_the_core_takes_away_are_dropped_before_the_next_pull() 
         let delivered = s
             .events
             .iter()
-            .filter(|e| matches!(e, Event::Delivery { result: Ok(_), .. }))
-            .count();
+            .filter_map(|e| match e {
+                Event::Delivered(batch) => Some(batch.len()),
+                _ => None,
+            })
+            .sum::<usize>();
         delivered == 20
     });
 

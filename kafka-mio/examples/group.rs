@@ -102,9 +102,11 @@ pub fn run(servers: Option<String>) -> Result<usize, Box<dyn Error>> {
                     client.flush()?;
                     step = Step::Producing { delivered: 0 };
                 }
-                (Step::Producing { delivered }, Event::Delivery { result, .. }) => {
-                    result?;
-                    *delivered += 1;
+                (Step::Producing { .. }, Event::DeliveryFailed { error, .. }) => {
+                    return Err(error.into());
+                }
+                (Step::Producing { delivered }, Event::Delivered(batch)) => {
+                    *delivered += batch.len();
                     if *delivered == RECORDS {
                         client.subscribe([topic.as_str()])?;
                         step = Step::Consuming;

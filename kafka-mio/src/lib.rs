@@ -537,8 +537,9 @@ impl Client {
     }
 
     /// Queues a record for producing; its outcome comes out of
-    /// [`Client::poll_event`] as an [`Event::Delivery`] with the returned
-    /// id. A full buffer gives the record back in
+    /// [`Client::poll_event`] with the returned id, in the
+    /// [`Event::Delivered`] of its batch or as an [`Event::DeliveryFailed`]
+    /// ([`Event::outcomes`] lists them one record at a time). A full buffer gives the record back in
     /// [`SendError::BufferFull`]: retry after [`Event::BufferAvailable`]
     /// or a delivery. A record without a timestamp gets the current time.
     pub fn send(&mut self, mut record: ProducerRecord) -> Result<DeliveryId, SendError> {

@@ -109,15 +109,14 @@ fn the_copy_example_copies_exactly_once_across_a_kill() {
         let answered = |h: &Harness| {
             h.seen[admin]
                 .iter()
-                .filter(|e| matches!(e, Event::Delivery { id, .. } if ids.contains_key(id)))
+                .flat_map(Event::outcomes)
+                .filter(|(id, _)| ids.contains_key(id))
                 .count()
         };
         h.until(|h| answered(h) == ids.len());
-        for e in &h.seen[admin] {
-            if let Event::Delivery { id, result } = e {
-                if let Some(value) = ids.get(id) {
-                    source.insert(value.clone(), result.as_ref().unwrap().partition);
-                }
+        for (id, result) in h.seen[admin].iter().flat_map(Event::outcomes) {
+            if let Some(value) = ids.get(&id) {
+                source.insert(value.clone(), result.unwrap().partition);
             }
         }
     };

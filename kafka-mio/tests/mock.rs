@@ -541,10 +541,8 @@ fn send_many_gives_each_record_its_outcome_in_order() {
     h.until(|h| h.seen[c].contains(&Event::FlushComplete));
     let offsets: std::collections::HashMap<_, _> = h.seen[c]
         .iter()
-        .filter_map(|e| match e {
-            Event::Delivery { id, result } => Some((*id, result.as_ref().unwrap().offset)),
-            _ => None,
-        })
+        .flat_map(Event::outcomes)
+        .map(|(id, result)| (id, result.unwrap().offset))
         .collect();
     for (n, id) in ids.iter().enumerate() {
         assert_eq!(offsets[id], n as i64);
@@ -582,7 +580,8 @@ fn a_member_commits_on_partitions_revoking_and_the_successor_starts_there() {
         h.until(|h| {
             h.seen[admin]
                 .iter()
-                .filter(|e| matches!(e, Event::Delivery { result: Ok(_), .. }))
+                .flat_map(Event::outcomes)
+                .filter(|(_, r)| r.is_ok())
                 .count()
                 == want
         });
@@ -813,7 +812,8 @@ fn consume_transform_produce_exactly_once() {
     let ok = |h: &Harness| {
         h.seen[admin]
             .iter()
-            .filter(|e| matches!(e, Event::Delivery { result: Ok(_), .. }))
+            .flat_map(Event::outcomes)
+            .filter(|(_, r)| r.is_ok())
             .count()
     };
     h.until(|h| ok(h) == N);
@@ -892,13 +892,14 @@ fn consume_transform_produce_exactly_once() {
     let failed: Vec<_> = h.seen[c]
         .iter()
         .filter_map(|e| match e {
-            Event::Delivery { result: Err(e), .. } => Some(e.clone()),
+            Event::DeliveryFailed { error, .. } => Some(error.clone()),
             _ => None,
         })
         .collect();
     let delivered = h.seen[c]
         .iter()
-        .filter(|e| matches!(e, Event::Delivery { result: Ok(_), .. }))
+        .flat_map(Event::outcomes)
+        .filter(|(_, r)| r.is_ok())
         .count();
     assert!(delivered >= N, "{delivered} delivered, failed: {failed:?}");
 
@@ -954,7 +955,8 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     h.until(|h| {
         h.seen[a]
             .iter()
-            .any(|e| matches!(e, Event::Delivery { id, result: Ok(_) } if *id == open))
+            .flat_map(Event::outcomes)
+            .any(|(id, result)| id == open && result.is_ok())
     });
 
     let b = transactional(&mut h, &mock, "fence-txn", None, Tokens::range(300..400));

@@ -25,10 +25,10 @@ fn produce_one(h: &mut Harness, c: usize, topic: &str) -> i64 {
         .unwrap();
     h.clients[c].flush().unwrap();
     let find = |h: &Harness| {
-        h.seen[c].iter().find_map(|e| match e {
-            Event::Delivery { id, result } if *id == d => Some(result.clone()),
-            _ => None,
-        })
+        h.seen[c]
+            .iter()
+            .flat_map(Event::outcomes)
+            .find_map(|(id, result)| (id == d).then_some(result))
     };
     h.until(|h| find(h).is_some());
     find(h).unwrap().unwrap().offset

@@ -450,7 +450,8 @@ impl Client {
     }
 
     /// The producer: send records, flush, and query what is pending.
-    /// Delivery reports arrive as [`Event::Delivery`].
+    /// Delivery reports arrive as [`Event::Delivered`] (a batch written)
+    /// and [`Event::DeliveryFailed`].
     pub fn producer(&mut self) -> Producer<'_> {
         Producer { client: self }
     }

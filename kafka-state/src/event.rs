@@ -4,7 +4,7 @@ use crate::admin::AdminResult;
 use crate::consumer::ConsumerEvent;
 use crate::error::{DisconnectReason, FatalError};
 use crate::group::GroupEvent;
-use crate::producer::{DeliveryId, DeliveryReport, ProduceError};
+use crate::producer::{Delivered, DeliveryId, DeliveryReport, ProduceError};
 use crate::router::RequestId;
 use crate::Broker;
 
@@ -35,13 +35,18 @@ pub enum Event {
         /// Its outcome.
         result: AdminResult,
     },
+    /// A batch of records sent with
+    /// [`Producer::send`](crate::producer::Producer::send) was written.
+    /// Every record sent gets exactly one outcome: here, or in a
+    /// [`DeliveryFailed`](Event::DeliveryFailed).
+    Delivered(Delivered),
     /// A record sent with [`Producer::send`](crate::producer::Producer::send)
-    /// was written, or failed for good. Exactly one per record.
-    Delivery {
+    /// failed for good (or may have been written but cannot be known to).
+    DeliveryFailed {
         /// The id `send` returned.
         id: DeliveryId,
-        /// Where it was written, or why not.
-        result: Result<DeliveryReport, ProduceError>,
+        /// Why.
+        error: ProduceError,
     },
     /// The producer's buffer has room again after a
     /// [`SendError::BufferFull`](crate::producer::SendError::BufferFull).
@@ -68,3 +73,51 @@ pub enum Event {
     /// [`Config::stats_interval`](crate::Config::stats_interval).
     Stats(Box<crate::ClientStats>),
 }
+
+impl Event {
+    /// The delivery outcomes the event carries, one per record: each
+    /// record of a [`Delivered`](Event::Delivered) batch, the record of a
+    /// [`DeliveryFailed`](Event::DeliveryFailed), none for other events.
+    /// For callers that handle records one at a time.
+    pub fn outcomes(&self) -> Outcomes<'_> {
+        Outcomes {
+            event: self,
+            next: 0,
+        }
+    }
+}
+
+/// The per-record outcomes of an [`Event`]; see [`Event::outcomes`].
+#[derive(Debug, Clone)]
+pub struct Outcomes<'a> {
+    event: &'a Event,
+    next: usize,
+}
+
+impl Iterator for Outcomes<'_> {
+    type Item = (DeliveryId, Result<DeliveryReport, ProduceError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = match self.event {
+            Event::Delivered(batch) => batch.report(self.next).map(|(id, report)| (id, Ok(report))),
+            Event::DeliveryFailed { id, error } if self.next == 0 => {
+                Some((*id, Err(error.clone())))
+            }
+            _ => None,
+        };
+        self.next += usize::from(item.is_some());
+        item
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let total = match self.event {
+            Event::Delivered(batch) => batch.len(),
+            Event::DeliveryFailed { .. } => 1,
+            _ => 0,
+        };
+        let left = total.saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Outcomes<'_> {}

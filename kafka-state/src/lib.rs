@@ -175,11 +175,12 @@ pub use consumer::{Consumer, ConsumerConfig, ConsumerEvent, ConsumerRecord, Fetc
 pub use error::{
     DisconnectReason, FatalError, Misuse, NoCommonVersion, ProtocolError, RequestError,
 };
-pub use event::Event;
+pub use event::{Event, Outcomes};
 pub use metadata::{ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use producer::{
-    Acks, DeliveryId, DeliveryReport, ProduceError, Producer, ProducerConfig, ProducerRecord,
-    SendError, TopicName, Transactions, TxnCause, TxnError, TxnEvent, TxnOp, TxnState,
+    Acks, Delivered, DeliveryId, DeliveryReport, ProduceError, Producer, ProducerConfig,
+    ProducerRecord, SendError, TopicName, Transactions, TxnCause, TxnError, TxnEvent, TxnOp,
+    TxnState,
 };
 pub use router::RequestId;
 pub use sasl::{AuthError, SaslConfig, SaslMechanism};

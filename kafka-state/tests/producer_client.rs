@@ -17,8 +17,8 @@ use kafka_proto::messages::{
 use kafka_proto::record::Batches;
 use kafka_proto::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 use kafka_state::{
-    Acks, BrokerAddr, Client, Config, ConnId, ConnRequest, DeliveryReport, Event, Misuse,
-    ProduceError, ProducerRecord, SendError,
+    Acks, BrokerAddr, Client, Config, ConnId, ConnRequest, DeliveryId, DeliveryReport, Event,
+    Misuse, ProduceError, ProducerRecord, SendError,
 };
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
@@ -175,6 +175,18 @@ impl Broker {
     }
 
     fn reply_produce(&mut self, i: usize, code: ErrorCode, base: i64, throttle_ms: i32) {
+        self.reply_produce_at(i, code, base, throttle_ms, -1);
+    }
+
+    /// Answers with the broker's append time (-1: the records keep theirs).
+    fn reply_produce_at(
+        &mut self,
+        i: usize,
+        code: ErrorCode,
+        base: i64,
+        throttle_ms: i32,
+        append_time: i64,
+    ) {
         let (conn, h, _) = self.produces[i].clone();
         let queue = self.queues.get_mut(&conn).expect("its connection");
         let (front, _) = queue.pop_front().expect("a request to answer");
@@ -190,16 +202,14 @@ impl Broker {
                     .with_index(0)
                     .with_error_code(code.code())
                     .with_base_offset(base)
-                    .with_log_append_time_ms(-1)])]);
+                    .with_log_append_time_ms(append_time)])]);
         self.answer(conn, &h, resp.into());
         self.serve();
     }
 
-    fn deliveries(&self) -> Vec<&Event> {
-        self.events
-            .iter()
-            .filter(|e| matches!(e, Event::Delivery { .. }))
-            .collect()
+    /// Every record's outcome so far, in the order they came.
+    fn deliveries(&self) -> Vec<(DeliveryId, Result<DeliveryReport, ProduceError>)> {
+        self.events.iter().flat_map(Event::outcomes).collect()
     }
 }
 
@@ -246,11 +256,7 @@ fn idempotent_batch_is_stamped_retried_with_the_same_bytes_and_reported() {
 
     b.reply_produce(1, ErrorCode::None, 7, 0);
     let d = b.deliveries();
-    let [Event::Delivery {
-        id: got,
-        result: Ok(r),
-    }] = &d[..]
-    else {
+    let [(got, Ok(r))] = &d[..] else {
         panic!("{d:?}")
     };
     assert_eq!(*got, id);
@@ -259,6 +265,58 @@ fn idempotent_batch_is_stamped_retried_with_the_same_bytes_and_reported() {
         ("t", 0, 7, 1_000)
     );
     assert!(b.client.producer().is_idle());
+}
+
+#[test]
+fn a_written_batch_is_one_event_with_each_records_offset_and_time() {
+    let mut b = Broker::new(|_| {});
+    let ids: Vec<_> = (0..3)
+        .map(|i| {
+            b.send(
+                ProducerRecord::new("t")
+                    .with_value("v")
+                    .with_timestamp(100 + i),
+            )
+        })
+        .collect();
+    b.advance(MS(5));
+    b.reply_produce(0, ErrorCode::None, 40, 0);
+    let batches: Vec<_> = b
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delivered(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let [batch] = &batches[..] else {
+        panic!("one event for the batch: {batches:?}")
+    };
+    assert_eq!(
+        (&**batch.topic(), batch.partition(), batch.len()),
+        ("t", 0, 3)
+    );
+    assert_eq!(batch.ids().collect::<Vec<_>>(), ids);
+    let got: Vec<_> = batch
+        .reports()
+        .map(|(id, r)| (id, r.offset, r.timestamp))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(ids[0], 40, 100), (ids[1], 41, 101), (ids[2], 42, 102)]
+    );
+    assert!(batch.report(3).is_none());
+    assert_eq!(b.events.iter().flat_map(Event::outcomes).count(), 3);
+    assert!(b.client.producer().is_idle());
+
+    // With LogAppendTime every record carries the broker's time.
+    let late = b.send(ProducerRecord::new("t").with_value("w").with_timestamp(5));
+    b.advance(MS(5));
+    b.reply_produce_at(1, ErrorCode::None, 43, 0, 9_999);
+    let (id, report) = b.deliveries().pop().expect("a report");
+    assert_eq!(id, late);
+    let report = report.unwrap();
+    assert_eq!((report.offset, report.timestamp), (43, 9_999));
 }
 
 #[test]
@@ -279,8 +337,8 @@ fn next_batch_takes_the_next_sequence_and_errors_carry_their_code() {
     b.reply_produce(1, ErrorCode::InvalidRecord, -1, 0);
     let d = b.deliveries();
     assert_eq!(d.len(), 3);
-    assert!(matches!(d[0], Event::Delivery { id, result: Ok(_) } if *id == a));
-    let Event::Delivery { id, result: Err(e) } = d[2] else {
+    assert!(matches!(d[0], (id, Ok(_)) if id == a));
+    let (id, Err(e)) = &d[2] else {
         panic!("{:?}", d[2])
     };
     assert_eq!(*id, c);
@@ -305,7 +363,7 @@ fn acks_zero_completes_at_send_and_waits_for_nothing() {
     assert_eq!(batch.header().producer_id, -1, "no idempotence");
     assert!(matches!(
         b.deliveries()[..],
-        [Event::Delivery { id: got, result: Ok(DeliveryReport { offset: -1, .. }) }] if *got == id
+        [(got, Ok(DeliveryReport { offset: -1, .. }))] if got == id
     ));
     // No request waits on the connection: no request timeout is armed
     // (once the metadata refresh for the new topic is done).
@@ -349,13 +407,7 @@ fn close_fails_what_is_pending_and_later_sends_give_the_record_back() {
     let d = b.deliveries();
     assert_eq!(d.len(), 2);
     for (e, id) in d.iter().zip([in_flight, queued]) {
-        assert_eq!(
-            **e,
-            Event::Delivery {
-                id,
-                result: Err(ProduceError::Closed)
-            }
-        );
+        assert_eq!(*e, (id, Err(ProduceError::Closed)));
     }
     let r = ProducerRecord::new("t").with_value("c");
     match b.client.producer().send(b.now, r.clone()) {
@@ -507,10 +559,7 @@ fn acks_zero_records_are_reported_once_their_bytes_are_taken() {
     assert!(matches!(refused, SendError::BufferFull(_)), "{refused:?}");
     assert!((1..=3).contains(&accepted), "{accepted}");
     while let Some(e) = b.client.poll_event() {
-        assert!(
-            !matches!(e, Event::Delivery { .. }),
-            "nothing taken yet: {e:?}"
-        );
+        assert!(e.outcomes().len() == 0, "nothing taken yet: {e:?}");
     }
     // Taking the bytes completes the requests and frees the buffer.
     b.serve();

@@ -41,9 +41,9 @@ fn sim_delete_records_follows_moved_leaders_and_keeps_errors_per_partition() {
         }
         let mut pending: std::collections::BTreeSet<_> = ids.into_iter().collect();
         sim.wait_for(Duration::from_secs(60), |e| {
-            if let Event::Delivery { id, result } = e {
+            for (id, result) in e.outcomes() {
                 assert!(result.is_ok(), "seed {seed}: {result:?}");
-                pending.remove(id);
+                pending.remove(&id);
             }
             pending.is_empty().then_some(())
         });
@@ -626,12 +626,10 @@ fn sim_producers_transactions_and_offset_deletes_find_their_brokers() {
             .with_partition(1)
             .with_value(b"v".to_vec());
         let delivery = sim.client.producer().send(now, r).unwrap();
-        sim.wait_for(Duration::from_secs(30), |e| match e {
-            Event::Delivery { id, result } if *id == delivery => {
-                assert!(result.is_ok(), "seed {seed}: {result:?}");
-                Some(())
-            }
-            _ => None,
+        sim.wait_for(Duration::from_secs(30), |e| {
+            let (_, result) = e.outcomes().find(|(id, _)| *id == delivery)?;
+            assert!(result.is_ok(), "seed {seed}: {result:?}");
+            Some(())
         });
         let tp = TopicPartition::new("t", 1);
         let leader = sim.client.cluster().leader_for("t", 1).unwrap();

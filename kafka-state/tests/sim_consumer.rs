@@ -1297,12 +1297,10 @@ fn sim_acks_do_not_wait_behind_a_held_fetch() {
             .send(now, ProducerRecord::new(TOPIC).with_value("v"))
             .unwrap();
         let sent = sim.now;
-        sim.wait_for(SECS(10), |e| match e {
-            Event::Delivery { id: got, result } if *got == id => {
-                assert!(result.is_ok(), "{result:?}");
-                Some(())
-            }
-            _ => None,
+        sim.wait_for(SECS(10), |e| {
+            let (_, result) = e.outcomes().find(|(got, _)| *got == id)?;
+            assert!(result.is_ok(), "{result:?}");
+            Some(())
         });
         let took = sim.now - sent;
         assert!(took < SECS(1), "seed {seed}: acked after {took:?}");

@@ -28,8 +28,8 @@ type Report = Result<DeliveryReport, ProduceError>;
 fn reports(sim: &Sim) -> BTreeMap<DeliveryId, Vec<Report>> {
     let mut out: BTreeMap<DeliveryId, Vec<Report>> = BTreeMap::new();
     for e in &sim.events {
-        if let Event::Delivery { id, result } = e {
-            out.entry(*id).or_default().push(result.clone());
+        for (id, result) in e.outcomes() {
+            out.entry(id).or_default().push(result);
         }
     }
     out

@@ -24,8 +24,11 @@ const TOPIC: &str = "s";
 fn delivered(sim: &Sim) -> usize {
     sim.events
         .iter()
-        .filter(|e| matches!(e, Event::Delivery { result: Ok(_), .. }))
-        .count()
+        .filter_map(|e| match e {
+            Event::Delivered(batch) => Some(batch.len()),
+            _ => None,
+        })
+        .sum()
 }
 
 /// Has the client track the topic and waits until its leaders are known.

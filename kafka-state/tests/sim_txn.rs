@@ -160,7 +160,7 @@ fn sim_committed_transactions_are_visible_and_aborted_ones_are_not() {
                 .events
                 .iter()
                 .filter_map(|e| match e {
-                    Event::Delivery { result: Err(e), .. } => Some(e.clone()),
+                    Event::DeliveryFailed { error, .. } => Some(error.clone()),
                     _ => None,
                 })
                 .collect();
@@ -995,7 +995,7 @@ fn sim_an_abort_after_every_produce_failed_still_sends_end_txn() {
         let failed = sim
             .events
             .iter()
-            .filter(|e| matches!(e, Event::Delivery { result: Err(_), .. }))
+            .filter(|e| matches!(e, Event::DeliveryFailed { .. }))
             .count();
         assert_eq!(failed, 3, "tv {tv}");
         sim.cluster.clear_recorded_requests();

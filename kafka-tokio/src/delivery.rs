@@ -53,6 +53,13 @@ impl kafka_driver::Deliver for Delivered {
             Delivered::Part(part) => part.report(result),
         }
     }
+
+    fn into_part(self) -> Result<BatchPart, Self> {
+        match self {
+            Delivered::Part(part) => Ok(part),
+            one => Err(one),
+        }
+    }
 }
 
 /// The delivery reports of records sent with

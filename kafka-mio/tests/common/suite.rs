@@ -114,7 +114,8 @@ pub fn produce_and_consume(broker: &Broker) {
     h.until(|h| h.seen[c].contains(&Event::FlushComplete));
     let delivered = h.seen[c]
         .iter()
-        .filter(|e| matches!(e, Event::Delivery { result: Ok(_), .. }))
+        .flat_map(Event::outcomes)
+        .filter(|(_, r)| r.is_ok())
         .count();
     assert_eq!(delivered, 100);
 
@@ -161,10 +162,10 @@ pub fn deliver(
         .collect();
     h.clients[c].flush().unwrap();
     let find = |h: &Harness, id| {
-        h.seen[c].iter().find_map(|e| match e {
-            Event::Delivery { id: got, result } if *got == id => Some(result.clone()),
-            _ => None,
-        })
+        h.seen[c]
+            .iter()
+            .flat_map(Event::outcomes)
+            .find_map(|(got, result)| (got == id).then_some(result))
     };
     h.until(|h| ids.iter().all(|id| find(h, *id).is_some()));
     ids.iter()

@@ -515,7 +515,7 @@ impl ProducerState {
                 match placer.choose_partition(t, &w.record, w.size, meta) {
                     Ok(p) => placer.append(t, p, w),
                     Err(e) => {
-                        self.report(events, w.id, w.size, Err(e));
+                        self.fail(events, w.id, w.size, e);
                         true
                     }
                 }
@@ -577,7 +577,7 @@ impl ProducerState {
         }
         for (id, size, error) in failed {
             changed = true;
-            self.report(events, id, size, Err(error));
+            self.fail(events, id, size, error);
         }
         changed
     }
@@ -643,7 +643,7 @@ impl ProducerState {
         }
         for (topic, partition, b) in expired {
             debug!(target: LOG, %topic, partition, records = b.records.len(), "batch expired");
-            self.fail_batch_records(events, &topic, partition, b, ProduceError::Timeout);
+            self.fail_batch_records(events, b, ProduceError::Timeout);
         }
     }
 }

@@ -7,8 +7,9 @@
 //! when it is full (`batch_size`), when it has waited `linger`, or on
 //! [`Producer::flush`]. One Produce request per leader carries a batch of
 //! each of its ready partitions. Every record sent gets exactly one
-//! [`Event::Delivery`](crate::Event::Delivery): an offset, or a
-//! [`ProduceError`].
+//! outcome: its offset in the [`Event::Delivered`](crate::Event::Delivered)
+//! of its batch, or a [`ProduceError`] in an
+//! [`Event::DeliveryFailed`](crate::Event::DeliveryFailed).
 //!
 //! # Retries and idempotence
 //!
@@ -193,8 +194,10 @@ impl ProducerRecord {
     }
 }
 
-/// Identifies one sent record; its [`Event::Delivery`](crate::Event::Delivery)
-/// carries the same id. Ids grow in send order.
+/// Identifies one sent record; its outcome
+/// ([`Event::Delivered`](crate::Event::Delivered) or
+/// [`Event::DeliveryFailed`](crate::Event::DeliveryFailed)) carries the
+/// same id. Ids grow in send order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeliveryId(pub u64);
 
@@ -217,6 +220,105 @@ pub struct DeliveryReport {
     /// The broker's append time if the topic uses `LogAppendTime`, else
     /// the record's create time (-1 if it had none).
     pub timestamp: i64,
+}
+
+/// The records of one batch the broker wrote, in send order: the
+/// payload of [`Event::Delivered`](crate::Event::Delivered).
+///
+/// One event per batch instead of one per record: a batch of a thousand
+/// small records costs the producer, and whoever dispatches its reports,
+/// one event to build and match instead of a thousand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    topic: Arc<str>,
+    partition: i32,
+    /// -1 with `acks=0`.
+    base_offset: i64,
+    /// The broker's append time, or -1 if records keep their own.
+    append_time: i64,
+    /// Each record's id and create time.
+    records: Vec<(DeliveryId, i64)>,
+}
+
+impl Delivered {
+    pub(crate) fn new(
+        topic: Arc<str>,
+        partition: i32,
+        base_offset: i64,
+        append_time: i64,
+        records: Vec<(DeliveryId, i64)>,
+    ) -> Self {
+        Self {
+            topic,
+            partition,
+            base_offset,
+            append_time,
+            records,
+        }
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &Arc<str> {
+        &self.topic
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// How many records the batch held.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the batch held no record (never, as the producer makes it).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records' ids, in send order.
+    pub fn ids(&self) -> impl ExactSizeIterator<Item = DeliveryId> + '_ {
+        self.records.iter().map(|&(id, _)| id)
+    }
+
+    /// The `index`th record's report.
+    pub fn report(&self, index: usize) -> Option<(DeliveryId, DeliveryReport)> {
+        self.records.get(index).map(|&r| self.make(index, r))
+    }
+
+    /// Every record's id and report, in send order.
+    pub fn reports(&self) -> impl ExactSizeIterator<Item = (DeliveryId, DeliveryReport)> + '_ {
+        self.records
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| self.make(i, r))
+    }
+
+    fn make(
+        &self,
+        index: usize,
+        (id, timestamp): (DeliveryId, i64),
+    ) -> (DeliveryId, DeliveryReport) {
+        let offset = if self.base_offset >= 0 {
+            // A batch's record count is an i32, so the index fits.
+            self.base_offset.saturating_add(index as i64)
+        } else {
+            -1
+        };
+        let timestamp = if self.append_time >= 0 {
+            self.append_time
+        } else {
+            timestamp
+        };
+        let report = DeliveryReport {
+            topic: Arc::clone(&self.topic),
+            partition: self.partition,
+            offset,
+            timestamp,
+        };
+        (id, report)
+    }
 }
 
 /// Why a record was not written (or may not have been).
@@ -344,7 +446,8 @@ pub enum InvalidRecord {
 /// let record = ProducerRecord::new("orders").with_key("id-7").with_value("shipped");
 /// let id = client.producer().send(now, record)?;
 /// assert_eq!(client.producer().in_flight_count(), 1);
-/// // ... drive the client; later an `Event::Delivery { id, result }` arrives.
+/// // ... drive the client; later an `Event::Delivered` holding `id` arrives
+/// // (or an `Event::DeliveryFailed { id, .. }`).
 /// # let _ = id;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -355,8 +458,9 @@ pub struct Producer<'a> {
 
 impl Producer<'_> {
     /// Queues a record. It leaves with its batch (full, lingered, or
-    /// flushed) and its outcome arrives as an
-    /// [`Event::Delivery`](crate::Event::Delivery) with the returned id.
+    /// flushed) and its outcome arrives with the returned id: in the
+    /// [`Event::Delivered`](crate::Event::Delivered) of its batch, or as an
+    /// [`Event::DeliveryFailed`](crate::Event::DeliveryFailed).
     ///
     /// The topic is tracked in metadata on first use; records wait for its
     /// partitions to be known, at most `delivery_timeout`.

@@ -3,6 +3,7 @@
 //! or a repair of the partition's sequence.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_proto::messages::produce_response::PartitionProduceResponse;
@@ -14,7 +15,7 @@ use super::accumulator::{split, Batch, BatchState};
 use super::config::{Acks, ProducerConfig};
 use super::sender::{next_sequence, SentBatch};
 use super::state::ProducerState;
-use super::{DeliveryId, DeliveryReport, ProduceError, RECORD_OVERHEAD};
+use super::{Delivered, DeliveryId, ProduceError, RECORD_OVERHEAD};
 use crate::error::RequestError;
 use crate::machine::Ctx;
 use crate::metadata::MetadataState;
@@ -193,29 +194,11 @@ impl ProducerState {
                     let last = next_sequence(st.seq, b.record_count() - 1);
                     ps.last_acked = Some(ps.last_acked.map_or(last, |l| l.max(last)));
                 }
-                for (i, r) in b.records.into_iter().enumerate() {
-                    let offset = if base_offset >= 0 {
-                        base_offset.saturating_add(i as i64)
-                    } else {
-                        -1
-                    };
-                    let timestamp = if append_time >= 0 {
-                        append_time
-                    } else {
-                        r.timestamp
-                    };
-                    let report = DeliveryReport {
-                        topic: s.topic.clone(),
-                        partition: s.partition,
-                        offset,
-                        timestamp,
-                    };
-                    self.report(events, r.id, r.size, Ok(report));
-                }
+                self.written(events, &s.topic, s.partition, base_offset, append_time, b);
             }
             Outcome::Closed => {
                 if let Some(b) = ps.batches.remove(idx) {
-                    self.fail_batch_records(events, &s.topic, s.partition, b, ProduceError::Closed);
+                    self.fail_batch_records(events, b, ProduceError::Closed);
                 }
             }
             Outcome::Error {
@@ -260,8 +243,6 @@ impl ProducerState {
                         warn!(target: LOG, %tp, %code, "sequence lost for a batch that may be written, failing it");
                         self.fail_batch_records(
                             events,
-                            &s.topic,
-                            s.partition,
                             b,
                             ProduceError::Broker {
                                 code,
@@ -306,13 +287,7 @@ impl ProducerState {
                     }
                 }
                 debug!(target: LOG, %tp, %code, "batch failed");
-                self.fail_batch_records(
-                    events,
-                    &s.topic,
-                    s.partition,
-                    b,
-                    ProduceError::Broker { code, message },
-                );
+                self.fail_batch_records(events, b, ProduceError::Broker { code, message });
             }
         }
     }
@@ -342,7 +317,7 @@ impl ProducerState {
                     Some((code, message)) => ProduceError::Broker { code, message },
                     None => ProduceError::Timeout,
                 };
-                self.fail_batch_records(events, &tp.topic, tp.partition, b, error);
+                self.fail_batch_records(events, b, error);
             }
             return;
         }
@@ -367,35 +342,68 @@ impl ProducerState {
     pub(super) fn fail_batch_records(
         &mut self,
         events: &mut VecDeque<Event>,
-        topic: &str,
-        partition: i32,
         b: Batch,
         error: ProduceError,
     ) {
-        let _ = (topic, partition);
-        for r in b.records {
-            self.report(events, r.id, r.size, Err(error.clone()));
+        for r in b.records.iter() {
+            self.fail(events, r.id, r.size, error.clone());
         }
     }
 
-    pub(super) fn report(
+    /// One event for the whole written batch.
+    fn written(
+        &mut self,
+        events: &mut VecDeque<Event>,
+        topic: &Arc<str>,
+        partition: i32,
+        base_offset: i64,
+        append_time: i64,
+        b: Batch,
+    ) {
+        let mut size = 0;
+        let mut records = Vec::with_capacity(b.records.len());
+        for r in b.records.iter() {
+            size += r.size + RECORD_OVERHEAD;
+            records.push((r.id, r.timestamp));
+        }
+        // Give the records' memory back before the event goes out.
+        drop(b);
+        self.delivered += records.len() as u64;
+        self.settle(records.len(), size);
+        events.push_back(Event::Delivered(Delivered::new(
+            Arc::clone(topic),
+            partition,
+            base_offset,
+            append_time,
+            records,
+        )));
+        self.announce_room(events);
+    }
+
+    /// One record failed for good.
+    pub(super) fn fail(
         &mut self,
         events: &mut VecDeque<Event>,
         id: DeliveryId,
         size: usize,
-        result: Result<DeliveryReport, ProduceError>,
+        error: ProduceError,
     ) {
-        self.buffered = self.buffered.saturating_sub(size + RECORD_OVERHEAD);
-        self.pending = self.pending.saturating_sub(1);
-        if result.is_ok() {
-            self.delivered += 1;
-        } else {
-            self.failed += 1;
+        self.failed += 1;
+        self.settle(1, size + RECORD_OVERHEAD);
+        if let Some(txn) = self.txn.as_mut() {
+            txn.record_failed(&error);
         }
-        if let (Some(txn), Err(error)) = (self.txn.as_mut(), &result) {
-            txn.record_failed(error);
-        }
-        events.push_back(Event::Delivery { id, result });
+        events.push_back(Event::DeliveryFailed { id, error });
+        self.announce_room(events);
+    }
+
+    /// `count` records of `size` bytes (bookkeeping included) left the buffer.
+    fn settle(&mut self, count: usize, size: usize) {
+        self.buffered = self.buffered.saturating_sub(size);
+        self.pending = self.pending.saturating_sub(count);
+    }
+
+    fn announce_room(&mut self, events: &mut VecDeque<Event>) {
         if self.buffer_blocked && self.buffered < self.config.buffer_memory {
             self.buffer_blocked = false;
             events.push_back(Event::BufferAvailable);

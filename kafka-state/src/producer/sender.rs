@@ -330,7 +330,7 @@ impl ProducerState {
                     Ok(bytes) => bytes,
                     Err(e) => {
                         if let Some(b) = ps.batches.remove(idx) {
-                            failed.push((topic.clone(), partition, b, e));
+                            failed.push((b, e));
                         }
                         continue;
                     }
@@ -351,8 +351,8 @@ impl ProducerState {
                 entry.2.push((topic.clone(), topic_id, partition, bytes));
             }
         }
-        for (topic, partition, b, e) in failed {
-            self.fail_batch_records(ctx.events, &topic, partition, b, ProduceError::Encode(e));
+        for (b, e) in failed {
+            self.fail_batch_records(ctx.events, b, ProduceError::Encode(e));
         }
         let acks = self.config.acks;
         for (node, (_, sent, data)) in per_node {

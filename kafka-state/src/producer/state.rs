@@ -196,13 +196,13 @@ impl ProducerState {
     pub(crate) fn fail_all(&mut self, events: &mut VecDeque<Event>) {
         self.requests.clear();
         let topics = std::mem::take(&mut self.topics);
-        for (topic, mut t) in topics {
+        for mut t in topics.into_values() {
             for w in t.waiting.take_all() {
-                self.report(events, w.id, w.size, Err(ProduceError::Closed));
+                self.fail(events, w.id, w.size, ProduceError::Closed);
             }
-            for (partition, ps) in t.partitions {
+            for ps in t.partitions.into_values() {
                 for b in ps.batches {
-                    self.fail_batch_records(events, &topic, partition, b, ProduceError::Closed);
+                    self.fail_batch_records(events, b, ProduceError::Closed);
                 }
             }
         }
@@ -311,7 +311,7 @@ impl ProducerState {
             let _ = topic;
         }
         for (id, size) in dropped {
-            self.report(events, id, size, Err(ProduceError::TransactionAborted));
+            self.fail(events, id, size, ProduceError::TransactionAborted);
         }
     }
 }

@@ -326,12 +326,12 @@ fn a_partition_the_topic_lacks_fails_the_record() {
     let id = f.send(ProducerRecord::new("t").with_partition(5)).unwrap();
     assert_eq!(
         f.events.pop_front(),
-        Some(Event::Delivery {
+        Some(Event::DeliveryFailed {
             id,
-            result: Err(ProduceError::InvalidPartition {
+            error: ProduceError::InvalidPartition {
                 partition: 5,
                 partitions: 2
-            })
+            }
         })
     );
     assert_eq!(f.p.pending_records(), 0);
