@@ -4,11 +4,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_driver::{wall_clock_ms, BatchSlot, Committed, Deliver, Offer, TxnCall, Wake, BATCH_RUN};
+use kafka_driver::{
+    wall_clock_ms, BatchSlot, Committed, Offer, PartOffer, TxnCall, Wake, BATCH_RUN,
+};
 
 use crate::driver::Core;
 use crate::{Client, Error, GroupMetadata, ProducerRecord};
-use kafka_driver::threads::{delivery_channel, BatchDelivery, Delivered, Delivery};
+use kafka_driver::threads::{delivery_channel, BatchDelivery, Delivery};
 
 /// Sends records through the client's driver thread. Cheap to clone; get
 /// one with [`Client::producer`]. Settings live in `config.producer`
@@ -113,10 +115,10 @@ impl Producer {
         let batch = BatchDelivery::new(Arc::clone(&slot), timeout);
         let mut records = records.into_iter().enumerate();
         // The record the buffer had no room for, to offer again.
-        let mut carried: Option<(usize, ProducerRecord, Delivered)> = None;
+        let mut carried: Option<(usize, ProducerRecord)> = None;
         let mut deadline: Option<Instant> = None;
         let Ok(mut core) = shared.lock() else {
-            slot.refuse_rest::<Delivered>(None, records, || Error::Closed);
+            slot.refuse_rest(None, records, || Error::Closed);
             return batch;
         };
         loop {
@@ -134,19 +136,15 @@ impl Producer {
             let stamp = wall.millis(now, wall_clock_ms);
             let mut full = false;
             for _ in 0..BATCH_RUN {
-                let (i, mut record, delivered) = match carried.take() {
-                    Some(c) => c,
-                    None => match records.next() {
-                        Some((i, r)) => (i, r, slot.part(i).into()),
-                        None => break,
-                    },
+                let Some((i, mut record)) = carried.take().or_else(|| records.next()) else {
+                    break;
                 };
                 record.timestamp.get_or_insert(stamp);
-                match calls.offer(client, now, record, delivered) {
-                    Offer::Accepted => deadline = None,
-                    Offer::Refused(e, d) => d.deliver(Err(e)),
-                    Offer::Full(r, d) => {
-                        carried = Some((i, *r, d));
+                match calls.offer_part(client, now, record, &slot, i) {
+                    PartOffer::Accepted => deadline = None,
+                    PartOffer::Refused(e) => slot.put(i, Err(e)),
+                    PartOffer::Full(r) => {
+                        carried = Some((i, *r));
                         full = true;
                         break;
                     }

@@ -1,15 +1,18 @@
 //! Delivery reports of records sent together: one shared slot for the
 //! whole batch instead of a channel per record. Each record's report
 //! lands in its place, in send order, and the waiter (a thread or a task)
-//! is woken once, when the last one is in.
+//! is woken once, when the last one is in. The driver remembers where the
+//! reports go as runs of consecutive delivery ids, not an entry per
+//! record.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use kafka_state::producer::{DeliveryReport, ProducerRecord};
+use kafka_state::producer::{DeliveryId, DeliveryReport, ProducerRecord};
 
-use crate::{Deliver, Error};
+use crate::Error;
 
 /// Records an adapter offers to the core under one hold of its lock
 /// before letting the driver in: a long batch must not keep the reports
@@ -21,9 +24,10 @@ pub const BATCH_RUN: usize = 1024;
 type Report = Result<DeliveryReport, Box<Error>>;
 
 /// Where the reports of one batch land. Adapters create it with
-/// [`BatchSlot::new`], hand one [`BatchPart`] per accepted record to the
-/// core, [`put`](BatchSlot::put) the outcome of records refused on the
-/// spot, and wait with [`wait_timeout`](BatchSlot::wait_timeout) or
+/// [`BatchSlot::new`], offer each record with its place through
+/// [`Calls::offer_part`](crate::Calls::offer_part),
+/// [`put`](BatchSlot::put) the outcome of records refused on the spot,
+/// and wait with [`wait_timeout`](BatchSlot::wait_timeout) or
 /// [`poll`](BatchSlot::poll).
 #[derive(Debug)]
 pub struct BatchSlot {
@@ -61,14 +65,6 @@ impl BatchSlot {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The driver's end for the record at `index`.
-    pub fn part(self: &Arc<Self>, index: usize) -> BatchPart {
-        BatchPart {
-            slot: Some(Arc::clone(self)),
-            index,
-        }
-    }
-
     /// Puts the outcome of the record at `index`; the first one put
     /// stays. An index past the batch is ignored.
     pub fn put(&self, index: usize, result: Result<DeliveryReport, Error>) {
@@ -95,7 +91,10 @@ impl BatchSlot {
 
     /// Puts the outcomes of several records under one hold of the lock,
     /// as [`put`](Self::put) does each.
-    fn put_many(&self, results: impl Iterator<Item = (usize, Result<DeliveryReport, Error>)>) {
+    pub(crate) fn put_many(
+        &self,
+        results: impl Iterator<Item = (usize, Result<DeliveryReport, Error>)>,
+    ) {
         let (done, waiting, waker) = {
             let mut s = self.state();
             for (index, result) in results {
@@ -170,20 +169,16 @@ impl BatchSlot {
     }
 
     /// Gives the error `error` makes to every record of the batch not
-    /// offered to the core: `carried` (the one the buffer had no room for,
-    /// whose reply is answered) and `rest`.
-    pub fn refuse_rest<D: Deliver>(
+    /// offered to the core: `carried` (the one the buffer had no room
+    /// for) and `rest`.
+    pub fn refuse_rest(
         &self,
-        carried: Option<(usize, ProducerRecord, D)>,
+        carried: Option<(usize, ProducerRecord)>,
         rest: impl Iterator<Item = (usize, ProducerRecord)>,
         error: impl Fn() -> Error,
     ) {
-        if let Some((_, _, reply)) = carried {
-            reply.deliver(Err(error()));
-        }
-        for (i, _) in rest {
-            self.put(i, Err(error()));
-        }
+        let places = carried.into_iter().chain(rest);
+        self.put_many(places.map(|(i, _)| (i, Err(error()))));
     }
 
     /// Records of the batch.
@@ -203,46 +198,147 @@ impl BatchSlot {
     }
 }
 
-/// The driver's end of one record's place in a [`BatchSlot`]; dropped
-/// without a report (the core went away with the record), it reports
-/// [`Error::Closed`].
+/// What became of a record offered with its place in a batch
+/// ([`Calls::offer_part`](crate::Calls::offer_part)).
 #[derive(Debug)]
-pub struct BatchPart {
-    slot: Option<Arc<BatchSlot>>,
-    index: usize,
+pub enum PartOffer {
+    /// Buffered; its report will land in its place.
+    Accepted,
+    /// No room yet: the record, to offer again once the producer reports
+    /// room.
+    Full(Box<ProducerRecord>),
+    /// Never sendable (invalid record, closed client).
+    Refused(Error),
 }
 
-impl BatchPart {
-    /// Hands over the record's report.
-    pub fn report(mut self, result: Result<DeliveryReport, Error>) {
-        if let Some(slot) = self.slot.take() {
-            slot.put(self.index, result);
+/// Consecutive delivery ids whose reports go to consecutive places of
+/// one slot.
+#[derive(Debug)]
+struct Run {
+    first: u64,
+    len: u64,
+    /// The place of `first`.
+    index: usize,
+    /// Ids of the run still without a report.
+    left: u64,
+    slot: Arc<BatchSlot>,
+}
+
+impl Run {
+    fn holds(&self, id: DeliveryId) -> bool {
+        id.0.checked_sub(self.first).is_some_and(|k| k < self.len)
+    }
+}
+
+/// Where the reports of records offered with a place go. A batch sent
+/// with one call gets consecutive ids from the core (it offers them under
+/// one hold of the core's lock), so a run of a thousand records is one
+/// entry: no allocation, reference count or map entry per record.
+#[derive(Debug, Default)]
+pub(crate) struct Runs {
+    runs: VecDeque<Run>,
+    live: usize,
+}
+
+impl Runs {
+    /// Remembers that `id`'s report goes to place `index` of `slot`.
+    pub(crate) fn insert(&mut self, id: DeliveryId, slot: &Arc<BatchSlot>, index: usize) {
+        self.live += 1;
+        if let Some(r) = self.runs.back_mut() {
+            let extends = r.first.checked_add(r.len) == Some(id.0)
+                && usize::try_from(r.len)
+                    .ok()
+                    .and_then(|len| r.index.checked_add(len))
+                    == Some(index)
+                && Arc::ptr_eq(&r.slot, slot);
+            if extends {
+                r.len += 1;
+                r.left += 1;
+                return;
+            }
+        }
+        self.runs.push_back(Run {
+            first: id.0,
+            len: 1,
+            index,
+            left: 1,
+            slot: Arc::clone(slot),
+        });
+    }
+
+    /// Where `id`'s report goes, if it has a place, forgetting it. `hint`
+    /// is the position of the run found last: the ids of a written batch
+    /// mostly fall in one run, which then needs no search.
+    pub(crate) fn take(
+        &mut self,
+        id: DeliveryId,
+        hint: &mut usize,
+    ) -> Option<(&Arc<BatchSlot>, usize)> {
+        let at = if self.runs.get(*hint).is_some_and(|r| r.holds(id)) {
+            *hint
+        } else {
+            // Runs are in id order: later offers got later ids.
+            let at = self
+                .runs
+                .partition_point(|r| r.first.saturating_add(r.len) <= id.0);
+            if !self.runs.get(at).is_some_and(|r| r.holds(id)) {
+                return None;
+            }
+            at
+        };
+        *hint = at;
+        let r = &mut self.runs[at];
+        let index = r.index + usize::try_from(id.0 - r.first).ok()?;
+        r.left = r.left.saturating_sub(1);
+        self.live = self.live.saturating_sub(1);
+        Some((&r.slot, index))
+    }
+
+    /// Drops the runs every id of which has its report.
+    pub(crate) fn trim(&mut self) {
+        self.runs.retain(|r| r.left > 0);
+    }
+
+    /// Records still waiting for a report.
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Gives every place still waiting the error `error` makes.
+    pub(crate) fn fail_all(&mut self, error: impl Fn() -> Error) {
+        self.live = 0;
+        for r in self.runs.drain(..) {
+            let len = usize::try_from(r.len).unwrap_or(usize::MAX);
+            // Places already answered keep their report.
+            r.slot
+                .put_many((r.index..r.index.saturating_add(len)).map(|i| (i, Err(error()))));
         }
     }
 }
 
-/// Reports for places of one [`BatchSlot`] gathered while the driver
-/// walks a written batch, so that a run of records sent together costs
-/// one hold of their slot's lock instead of one each.
+/// Reports gathered while the driver walks a written batch, put into
+/// their slot under one hold of its lock per run of records that share
+/// the slot, instead of one each.
 #[derive(Debug, Default)]
-pub(crate) struct PartRun {
+pub(crate) struct Gather {
     slot: Option<Arc<BatchSlot>>,
     results: Vec<(usize, Result<DeliveryReport, Error>)>,
 }
 
-impl PartRun {
-    /// Adds a record's report; a part of another slot puts the run
-    /// gathered so far first.
-    pub(crate) fn push(&mut self, mut part: BatchPart, result: Result<DeliveryReport, Error>) {
-        let Some(slot) = part.slot.take() else { return };
-        match &self.slot {
-            Some(current) if Arc::ptr_eq(current, &slot) => {}
-            _ => {
-                self.finish();
-                self.slot = Some(slot);
-            }
+impl Gather {
+    /// Adds the report for place `index` of `slot`; another slot's report
+    /// puts what was gathered for the last one first.
+    pub(crate) fn push(
+        &mut self,
+        slot: &Arc<BatchSlot>,
+        index: usize,
+        result: Result<DeliveryReport, Error>,
+    ) {
+        if !self.slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            self.finish();
+            self.slot = Some(Arc::clone(slot));
         }
-        self.results.push((part.index, result));
+        self.results.push((index, result));
     }
 
     /// Puts what was gathered.
@@ -253,17 +349,9 @@ impl PartRun {
     }
 }
 
-impl Drop for PartRun {
+impl Drop for Gather {
     fn drop(&mut self) {
         self.finish();
-    }
-}
-
-impl Drop for BatchPart {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.put(self.index, Err(Error::Closed));
-        }
     }
 }
 
@@ -290,23 +378,17 @@ mod tests {
     #[test]
     fn reports_out_of_order_come_back_in_send_order_once_all_are_in() {
         let slot = BatchSlot::new(3);
-        let parts: Vec<BatchPart> = (0..3).map(|i| slot.part(i)).collect();
-        let mut parts = parts.into_iter();
-        let (a, b, c) = (
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-        );
-        c.report(numbered(2));
-        a.report(numbered(0));
+        slot.put(2, numbered(2));
+        slot.put(0, numbered(0));
         assert_eq!(slot.done(), 2);
         assert!(matches!(
             slot.wait_timeout(Duration::from_millis(20)),
             Err(Error::Timeout)
         ));
+        let other = Arc::clone(&slot);
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
-            b.report(numbered(1));
+            other.put(1, numbered(1));
         });
         let got = slot.wait_timeout(Duration::from_secs(5)).unwrap();
         assert_eq!(numbers(got), ["0", "1", "2"]);
@@ -314,15 +396,15 @@ mod tests {
     }
 
     #[test]
-    fn a_dropped_part_reports_closed_and_a_second_report_is_ignored() {
+    fn a_second_report_and_a_place_past_the_batch_are_ignored() {
         let slot = BatchSlot::new(2);
-        drop(slot.part(0));
         slot.put(1, numbered(1));
         slot.put(1, numbered(9));
         slot.put(7, numbered(7));
+        slot.put_many([(0, numbered(0)), (0, numbered(8))].into_iter());
         assert_eq!(
             numbers(slot.wait_timeout(Duration::ZERO).unwrap()),
-            ["closed", "1"]
+            ["0", "1"]
         );
         assert!(BatchSlot::new(0)
             .wait_timeout(Duration::ZERO)
@@ -331,25 +413,46 @@ mod tests {
     }
 
     #[test]
-    fn a_run_puts_each_slots_places_under_one_lock_when_the_slot_changes() {
-        let a = BatchSlot::new(2);
+    fn runs_map_consecutive_ids_to_places_and_fail_what_is_left() {
+        let a = BatchSlot::new(4);
         let b = BatchSlot::new(1);
-        let mut run = PartRun::default();
-        run.push(a.part(1), numbered(1));
-        run.push(a.part(0), numbered(0));
-        assert_eq!(a.done(), 0, "gathered, not yet put");
-        run.push(b.part(0), numbered(5));
-        assert_eq!(a.done(), 2, "put once another slot's part came");
+        let mut runs = Runs::default();
+        for (id, index) in [(10, 0), (11, 1), (12, 2)] {
+            runs.insert(DeliveryId(id), &a, index);
+        }
+        runs.insert(DeliveryId(13), &b, 0);
+        // The id follows but the place does not: a run of its own.
+        runs.insert(DeliveryId(14), &a, 0);
+        runs.insert(DeliveryId(16), &a, 3);
+        assert_eq!(runs.runs.len(), 4);
+        assert_eq!(runs.len(), 6);
+
+        let mut hint = 0;
+        let mut gather = Gather::default();
+        for id in [12, 10, 13] {
+            let (slot, index) = runs.take(DeliveryId(id), &mut hint).unwrap();
+            gather.push(slot, index, numbered(id as usize));
+        }
+        assert_eq!(a.done(), 2, "a's run put when b's report came");
         assert_eq!(b.done(), 0);
-        run.finish();
-        assert_eq!(numbers(a.wait_timeout(Duration::ZERO).unwrap()), ["0", "1"]);
-        assert_eq!(numbers(b.wait_timeout(Duration::ZERO).unwrap()), ["5"]);
-        // A run dropped unfinished still puts what it gathered.
-        let c = BatchSlot::new(1);
-        let mut run = PartRun::default();
-        run.push(c.part(0), numbered(7));
-        drop(run);
-        assert_eq!(numbers(c.wait_timeout(Duration::ZERO).unwrap()), ["7"]);
+        gather.finish();
+        assert_eq!(numbers(b.wait_timeout(Duration::ZERO).unwrap()), ["13"]);
+        assert!(
+            runs.take(DeliveryId(15), &mut hint).is_none(),
+            "never offered"
+        );
+        assert!(runs.take(DeliveryId(9), &mut hint).is_none());
+        runs.trim();
+        assert_eq!(runs.runs.len(), 3, "b's run is done");
+        assert_eq!(runs.len(), 3);
+
+        // Closing answers the places still waiting and keeps the others.
+        runs.fail_all(|| Error::Closed);
+        assert_eq!(runs.len(), 0);
+        assert_eq!(
+            numbers(a.wait_timeout(Duration::ZERO).unwrap()),
+            ["10", "closed", "12", "closed"]
+        );
     }
 
     struct Count(AtomicUsize);
@@ -367,13 +470,13 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let slot = BatchSlot::new(2);
         assert!(slot.poll(&mut cx).is_pending());
-        slot.part(0).report(numbered(0));
+        slot.put(0, numbered(0));
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             0,
             "not woken for one of two"
         );
-        slot.part(1).report(numbered(1));
+        slot.put(1, numbered(1));
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         match slot.poll(&mut cx) {
             Poll::Ready(rs) => assert_eq!(numbers(rs), ["0", "1"]),

@@ -21,8 +21,8 @@ use kafka_state::{
     Client, ClientStats, Event, FetchedRecords, Misuse, ProducerRecord, RequestId, TopicPartition,
 };
 
-use crate::batch::PartRun;
-use crate::{BatchPart, Error};
+use crate::batch::{Gather, Runs};
+use crate::{BatchSlot, Error, PartOffer};
 
 const LOG: &str = "kafka_driver::calls";
 
@@ -200,16 +200,6 @@ pub(crate) struct Taken {
 pub trait Deliver: Send + 'static {
     /// Hands over the report (or why there is none).
     fn deliver(self, result: Result<DeliveryReport, Error>);
-
-    /// This record's place in a [`BatchSlot`](crate::BatchSlot), if that
-    /// is where its report goes: the driver then fills the places of
-    /// records written together under one hold of their slot's lock.
-    fn into_part(self) -> Result<BatchPart, Self>
-    where
-        Self: Sized,
-    {
-        Err(self)
-    }
 }
 
 impl<F> Deliver for F
@@ -316,6 +306,8 @@ pub struct Calls<D = Reply<DeliveryReport>> {
     /// A consumer waiting for records, and how many batches it takes.
     pull: Option<(usize, Reply<Vec<FetchedRecords>>)>,
     deliveries: Deliveries<D>,
+    /// Places in batch slots of records offered with `offer_part`.
+    runs: Runs,
     flushes: Vec<Reply<()>>,
     txn: TxnReplies,
     /// Partitions taken away, for the consumer handle.
@@ -340,6 +332,7 @@ impl<D> Default for Calls<D> {
             consumer_errors: VecDeque::new(),
             pull: None,
             deliveries: Deliveries::default(),
+            runs: Runs::default(),
             flushes: Vec::new(),
             txn: TxnReplies::default(),
             gone: Gone::default(),
@@ -356,7 +349,7 @@ impl<D> std::fmt::Debug for Calls<D> {
             .field("commits", &self.commits.len())
             .field("consumer_errors", &self.consumer_errors.len())
             .field("pull", &self.pull.is_some())
-            .field("deliveries", &self.deliveries.len())
+            .field("deliveries", &(self.deliveries.len() + self.runs.len()))
             .field("flushes", &self.flushes.len())
             .field("transaction", &self.txn.len())
             .finish()
@@ -503,6 +496,28 @@ impl<D: Deliver> Calls<D> {
         }
     }
 
+    /// Offers `record` to the producer with its place in a batch's
+    /// slot: its report lands at `index` of `slot`. The records of one
+    /// batch offered one after another cost the driver one entry between
+    /// them, not one each.
+    pub fn offer_part(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        record: ProducerRecord,
+        slot: &Arc<BatchSlot>,
+        index: usize,
+    ) -> PartOffer {
+        match client.producer().send(now, record) {
+            Ok(id) => {
+                self.runs.insert(id, slot, index);
+                PartOffer::Accepted
+            }
+            Err(SendError::BufferFull(record)) => PartOffer::Full(record),
+            Err(e) => PartOffer::Refused(e.into()),
+        }
+    }
+
     /// Starts a flush; `reply` answers once every record sent so far
     /// has its delivery report.
     pub fn flush(&mut self, client: &mut Client, now: Instant, reply: Reply<()>) {
@@ -570,22 +585,27 @@ impl<D: Deliver> Calls<D> {
                 }
             }
             Event::Delivered(batch) => {
-                let mut run = PartRun::default();
+                let mut gather = Gather::default();
+                let mut hint = 0;
                 for (i, id) in batch.ids().enumerate() {
-                    let (Some(reply), Some((_, report))) =
-                        (self.deliveries.remove(id), batch.report(i))
-                    else {
-                        continue;
-                    };
-                    match reply.into_part() {
-                        Ok(part) => run.push(part, Ok(report)),
-                        Err(reply) => reply.deliver(Ok(report)),
+                    if let Some((slot, index)) = self.runs.take(id, &mut hint) {
+                        if let Some((_, report)) = batch.report(i) {
+                            gather.push(slot, index, Ok(report));
+                        }
+                    } else if let Some(reply) = self.deliveries.remove(id) {
+                        if let Some((_, report)) = batch.report(i) {
+                            reply.deliver(Ok(report));
+                        }
                     }
                 }
-                run.finish();
+                gather.finish();
+                self.runs.trim();
             }
             Event::DeliveryFailed { id, error } => {
-                if let Some(reply) = self.deliveries.remove(id) {
+                if let Some((slot, index)) = self.runs.take(id, &mut 0) {
+                    slot.put(index, Err(error.into()));
+                    self.runs.trim();
+                } else if let Some(reply) = self.deliveries.remove(id) {
                     reply.deliver(Err(error.into()));
                 }
             }
@@ -696,6 +716,7 @@ impl<D: Deliver> Calls<D> {
         for reply in self.deliveries.drain() {
             reply.deliver(Err(error.clone()));
         }
+        self.runs.fail_all(|| error.clone());
         for reply in self.flushes.drain(..) {
             reply(Err(error.clone()));
         }

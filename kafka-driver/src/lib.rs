@@ -47,7 +47,7 @@ mod outbox;
 mod records;
 pub mod threads;
 
-pub use batch::{BatchPart, BatchSlot, BATCH_RUN};
+pub use batch::{BatchSlot, PartOffer, BATCH_RUN};
 pub use calls::{
     Calls, Committed, Deliver, Gone, Offer, Offsets, Rebalance, Reply, StatsSink, TxnCall,
 };

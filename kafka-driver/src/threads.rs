@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kafka_state::producer::DeliveryReport;
 
-use crate::{BatchPart, BatchSlot, Error};
+use crate::{BatchSlot, Error};
 
 /// A record on its way: [`Delivery::wait`] returns its report.
 #[derive(Debug)]
@@ -105,35 +105,13 @@ fn unbox(r: Option<Result<DeliveryReport, Box<Error>>>) -> Result<DeliveryReport
     }
 }
 
-/// What the driver holds for a record: where its report goes, a slot of
-/// its own or its place in a batch's. Not a boxed closure: one
-/// allocation less per record.
-pub struct Delivered(Kind);
-
-enum Kind {
-    One(Reporter),
-    Part(BatchPart),
-}
-
-impl From<BatchPart> for Delivered {
-    fn from(part: BatchPart) -> Self {
-        Self(Kind::Part(part))
-    }
-}
+/// What the driver holds for a record sent on its own: where its report
+/// goes. Not a boxed closure: one allocation less per record.
+pub struct Delivered(Reporter);
 
 impl crate::Deliver for Delivered {
     fn deliver(self, result: Result<DeliveryReport, Error>) {
-        match self.0 {
-            Kind::One(r) => r.report(result),
-            Kind::Part(p) => p.report(result),
-        }
-    }
-
-    fn into_part(self) -> Result<BatchPart, Self> {
-        match self.0 {
-            Kind::Part(p) => Ok(p),
-            kind => Err(Self(kind)),
-        }
+        self.0.report(result);
     }
 }
 
@@ -210,7 +188,7 @@ impl Drop for Reporter {
 /// most `timeout`.
 pub fn delivery_channel(timeout: Duration) -> (Delivered, Delivery) {
     let slot = Arc::new(Slot::default());
-    let delivered = Delivered(Kind::One(Reporter(Some(Arc::clone(&slot)))));
+    let delivered = Delivered(Reporter(Some(Arc::clone(&slot))));
     (delivered, Delivery { slot, timeout })
 }
 

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use std::sync::Arc;
 
-use kafka_driver::{BatchPart, BatchSlot};
+use kafka_driver::BatchSlot;
 use tokio::sync::oneshot;
 
 use crate::{DeliveryReport, Error};
@@ -35,30 +35,15 @@ impl Future for DeliveryFuture {
 /// per record in flight.
 type Report = Result<DeliveryReport, Box<Error>>;
 
-/// Where the driver puts a record's delivery report: the sending half of
-/// its [`DeliveryFuture`], or its place in a batch's slot (no boxed
-/// closure per record).
-pub(crate) enum Delivered {
-    One(oneshot::Sender<Report>),
-    Part(BatchPart),
-}
+/// Where the driver puts the delivery report of a record sent on its
+/// own: the sending half of its [`DeliveryFuture`] (no boxed closure per
+/// record).
+pub(crate) struct Delivered(oneshot::Sender<Report>);
 
 impl kafka_driver::Deliver for Delivered {
     fn deliver(self, result: Result<DeliveryReport, Error>) {
-        match self {
-            // The future may have been dropped: nobody to tell.
-            Delivered::One(tx) => {
-                let _ = tx.send(result.map_err(Box::new));
-            }
-            Delivered::Part(part) => part.report(result),
-        }
-    }
-
-    fn into_part(self) -> Result<BatchPart, Self> {
-        match self {
-            Delivered::Part(part) => Ok(part),
-            one => Err(one),
-        }
+        // The future may have been dropped: nobody to tell.
+        let _ = self.0.send(result.map_err(Box::new));
     }
 }
 
@@ -99,5 +84,5 @@ impl Future for BatchFuture {
 /// A delivery slot: the driver's end and the sender's.
 pub(crate) fn channel() -> (Delivered, DeliveryFuture) {
     let (tx, rx) = oneshot::channel();
-    (Delivered::One(tx), DeliveryFuture { rx })
+    (Delivered(tx), DeliveryFuture { rx })
 }

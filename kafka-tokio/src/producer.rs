@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use kafka_driver::{wall_clock_ms, BatchSlot, Committed, Deliver, Offer, TxnCall, BATCH_RUN};
+use kafka_driver::{wall_clock_ms, BatchSlot, Committed, Offer, PartOffer, TxnCall, BATCH_RUN};
 
-use crate::delivery::{self, BatchFuture, Delivered, DeliveryFuture};
+use crate::delivery::{self, BatchFuture, DeliveryFuture};
 use crate::driver::Core;
 use crate::{Client, DeliveryReport, Error, GroupMetadata, ProducerRecord};
 
@@ -131,8 +131,8 @@ impl Producer {
         let mut records = records.into_iter().enumerate();
         let shared = &self.client.shared;
         // The record the buffer had no room for, to offer again.
-        let mut carried: Option<(usize, ProducerRecord, Delivered)> = None;
-        let mut offer_run = |carried: &mut Option<(usize, ProducerRecord, Delivered)>| {
+        let mut carried: Option<(usize, ProducerRecord)> = None;
+        let mut offer_run = |carried: &mut Option<(usize, ProducerRecord)>| {
             shared.command(|core, now| {
                 let Core {
                     client,
@@ -142,19 +142,15 @@ impl Producer {
                 } = core;
                 let stamp = wall.millis(now, wall_clock_ms);
                 for _ in 0..BATCH_RUN {
-                    let (i, mut record, delivered) = match carried.take() {
-                        Some(c) => c,
-                        None => match records.next() {
-                            Some((i, r)) => (i, r, Delivered::Part(slot.part(i))),
-                            None => return Run::Done,
-                        },
+                    let Some((i, mut record)) = carried.take().or_else(|| records.next()) else {
+                        return Run::Done;
                     };
                     record.timestamp.get_or_insert(stamp);
-                    match calls.offer(client, now, record, delivered) {
-                        Offer::Accepted => {}
-                        Offer::Refused(e, d) => d.deliver(Err(e)),
-                        Offer::Full(r, d) => {
-                            *carried = Some((i, *r, d));
+                    match calls.offer_part(client, now, record, &slot, i) {
+                        PartOffer::Accepted => {}
+                        PartOffer::Refused(e) => slot.put(i, Err(e)),
+                        PartOffer::Full(r) => {
+                            *carried = Some((i, *r));
                             return Run::Full;
                         }
                     }
