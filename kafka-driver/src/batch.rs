@@ -322,29 +322,26 @@ impl Runs {
 #[derive(Debug, Default)]
 pub(crate) struct Gather {
     slot: Option<Arc<BatchSlot>>,
-    results: Vec<(usize, Result<DeliveryReport, Error>)>,
+    /// Only reports: a written batch has no errors, and an error would
+    /// make each element several times larger.
+    reports: Vec<(usize, DeliveryReport)>,
 }
 
 impl Gather {
     /// Adds the report for place `index` of `slot`; another slot's report
     /// puts what was gathered for the last one first.
-    pub(crate) fn push(
-        &mut self,
-        slot: &Arc<BatchSlot>,
-        index: usize,
-        result: Result<DeliveryReport, Error>,
-    ) {
+    pub(crate) fn push(&mut self, slot: &Arc<BatchSlot>, index: usize, report: DeliveryReport) {
         if !self.slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, slot)) {
             self.finish();
             self.slot = Some(Arc::clone(slot));
         }
-        self.results.push((index, result));
+        self.reports.push((index, report));
     }
 
     /// Puts what was gathered.
     pub(crate) fn finish(&mut self) {
         if let Some(slot) = self.slot.take() {
-            slot.put_many(self.results.drain(..));
+            slot.put_many(self.reports.drain(..).map(|(i, report)| (i, Ok(report))));
         }
     }
 }
@@ -365,9 +362,15 @@ mod tests {
         Err(Error::Io(n.to_string()))
     }
 
+    /// A report whose offset is `n`.
+    fn report(n: u64) -> DeliveryReport {
+        DeliveryReport::new("t", 0, n as i64, -1)
+    }
+
     fn numbers(rs: Vec<Result<DeliveryReport, Error>>) -> Vec<String> {
         rs.into_iter()
             .map(|r| match r {
+                Ok(report) => report.offset.to_string(),
                 Err(Error::Io(n)) => n,
                 Err(Error::Closed) => "closed".into(),
                 other => panic!("unexpected {other:?}"),
@@ -431,7 +434,7 @@ mod tests {
         let mut gather = Gather::default();
         for id in [12, 10, 13] {
             let (slot, index) = runs.take(DeliveryId(id), &mut hint).unwrap();
-            gather.push(slot, index, numbered(id as usize));
+            gather.push(slot, index, report(id));
         }
         assert_eq!(a.done(), 2, "a's run put when b's report came");
         assert_eq!(b.done(), 0);

@@ -590,7 +590,7 @@ impl<D: Deliver> Calls<D> {
                 for (i, id) in batch.ids().enumerate() {
                     if let Some((slot, index)) = self.runs.take(id, &mut hint) {
                         if let Some((_, report)) = batch.report(i) {
-                            gather.push(slot, index, Ok(report));
+                            gather.push(slot, index, report);
                         }
                     } else if let Some(reply) = self.deliveries.remove(id) {
                         if let Some((_, report)) = batch.report(i) {

@@ -222,6 +222,19 @@ pub struct DeliveryReport {
     pub timestamp: i64,
 }
 
+impl DeliveryReport {
+    /// A report, for code that hands reports on (a test of an
+    /// application's delivery handling, an adapter's own plumbing).
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32, offset: i64, timestamp: i64) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+            offset,
+            timestamp,
+        }
+    }
+}
+
 /// The records of one batch the broker wrote, in send order: the
 /// payload of [`Event::Delivered`](crate::Event::Delivered).
 ///
