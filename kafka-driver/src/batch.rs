@@ -68,25 +68,7 @@ impl BatchSlot {
     /// Puts the outcome of the record at `index`; the first one put
     /// stays. An index past the batch is ignored.
     pub fn put(&self, index: usize, result: Result<DeliveryReport, Error>) {
-        let (done, waiting, waker) = {
-            let mut s = self.state();
-            let Some(place) = s.results.get_mut(index) else {
-                return;
-            };
-            if place.is_some() {
-                return;
-            }
-            *place = Some(result.map_err(Box::new));
-            s.left -= 1;
-            let done = s.left == 0;
-            (done, s.waiting, if done { s.waker.take() } else { None })
-        };
-        if done && waiting {
-            self.ready.notify_all();
-        }
-        if let Some(w) = waker {
-            w.wake();
-        }
+        self.put_many(std::iter::once((index, result)));
     }
 
     /// Puts the outcomes of several records under one hold of the lock,
