@@ -170,6 +170,13 @@ fn produce_with_faults(
             if i == n {
                 break;
             }
+            if roll(sim, 24) == 0 {
+                // A flush amid a burst makes every open batch sendable,
+                // more of them than a small request holds, while more
+                // records arrive.
+                let now = sim.now;
+                sim.client.producer().flush(now).unwrap();
+            }
             let value = Bytes::from(format!("value-{i}"));
             let mut r = ProducerRecord::new(TOPIC)
                 .with_value(value.clone())
@@ -279,6 +286,13 @@ fn sim_idempotent_produce_survives_faults_exactly_once_in_order() {
         let mut sim = Sim::with_config(seed, 3, |c| {
             c.producer.linger = MS(1 + seed % 10);
             c.producer.batch_size = 512 + (seed as usize % 4) * 1024;
+            // Some seeds allow small requests, which one or two batches of
+            // a few records fill, one at a time per connection: a batch
+            // left out of a full request waits for the next one.
+            if seed % 3 == 0 {
+                c.producer.max_request_size = 256 + (seed as usize % 2) * 128;
+                c.max_in_flight = 1;
+            }
         });
         let partitions = 4;
         sim.cluster.create_topic(TOPIC, partitions, 3).unwrap();

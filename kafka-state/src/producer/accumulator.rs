@@ -65,8 +65,9 @@ pub(super) struct Batch {
     pub(super) state: BatchState,
     /// Set at first send with idempotence; kept across retries.
     pub(super) stamp: Option<Stamp>,
-    /// The encoded batch, so a retry resends the same bytes.
-    pub(super) encoded: Option<Bytes>,
+    /// The encoded batch, so a retry resends the same bytes, and the
+    /// stamp those bytes carry.
+    pub(super) encoded: Option<(Bytes, Option<Stamp>)>,
     pub(super) attempts: u32,
     /// Sequences restart here, at this sequence, once nothing of the
     /// partition is in flight (after a rejected batch left a gap, or an

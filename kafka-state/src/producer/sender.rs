@@ -115,19 +115,20 @@ fn encode_batch(
     compression: kafka_proto::record::Compression,
     transactional: bool,
 ) -> Result<Bytes, String> {
-    if let Some(bytes) = &b.encoded {
-        let current = stamp.map(|s| (s.producer_id, s.epoch, s.seq));
-        // Restamp a copy when a restart changed the sequence.
-        let mut buf = BytesMut::from(&bytes[..]);
-        let mut h = BatchHeaderMut::new(&mut buf).map_err(|e| e.to_string())?;
-        let (pid, epoch, seq) = current.unwrap_or((-1, -1, -1));
-        h.set_producer(pid, epoch, seq);
-        let fresh = buf.freeze();
-        if fresh == *bytes {
-            return Ok(bytes.clone());
+    // Encoding closes the batch: the bytes kept for a retry, or for a
+    // request it did not fit in this time, must hold every record it has.
+    b.open = false;
+    if let Some((bytes, with)) = &mut b.encoded {
+        if *with != stamp {
+            // Restamp a copy when a restart changed the sequence.
+            let mut buf = BytesMut::from(&bytes[..]);
+            let mut h = BatchHeaderMut::new(&mut buf).map_err(|e| e.to_string())?;
+            let (pid, epoch, seq) = stamp.map_or((-1, -1, -1), |s| (s.producer_id, s.epoch, s.seq));
+            h.set_producer(pid, epoch, seq);
+            *bytes = buf.freeze();
+            *with = stamp;
         }
-        b.encoded = Some(fresh.clone());
-        return Ok(fresh);
+        return Ok(bytes.clone());
     }
     let mut options = BatchOptions {
         compression,
@@ -152,7 +153,7 @@ fn encode_batch(
             .map_err(|e| e.to_string())?;
     }
     let bytes = builder.finish().map_err(|e| e.to_string())?;
-    b.encoded = Some(bytes.clone());
+    b.encoded = Some((bytes.clone(), stamp));
     Ok(bytes)
 }
 

@@ -561,3 +561,76 @@ fn batch_records_keep_their_order_across_chunks() {
     assert_eq!(r.len(), 1000);
     assert!(r.into_iter().map(|x| x.id.0).eq(0..1000));
 }
+
+/// Counts the records of every batch in a Produce request, by partition.
+fn records_per_partition(req: &Outbound) -> Vec<(i32, usize)> {
+    let RequestBody::Produce(body) = &req.body else {
+        panic!("not a produce request")
+    };
+    let mut out = Vec::new();
+    for t in &body.topic_data {
+        for p in &t.partition_data {
+            let mut bytes = p.records.clone().unwrap();
+            let mut n = 0;
+            while !bytes.is_empty() {
+                let options = kafka_proto::record::DecodeOptions::default();
+                let batch = kafka_proto::record::RecordBatch::decode(&mut bytes, &options).unwrap();
+                n += batch.records().unwrap().count();
+            }
+            out.push((p.index, n));
+        }
+    }
+    out
+}
+
+/// A batch encoded for a request it did not fit in takes no more records:
+/// the bytes kept for it must be the records it reports as written.
+#[test]
+fn a_batch_encoded_but_left_out_of_a_full_request_takes_no_more_records() {
+    // Partitions 0 and 2 are led by node 0; one batch of ~600 bytes fits
+    // a request, two do not.
+    let mut f = Fixture::new(4, |c| {
+        c.max_request_size = 1000;
+        c.batch_size = 1000;
+        c.linger = Duration::from_secs(60);
+    });
+    for p in [0, 2] {
+        f.send(
+            ProducerRecord::new("t")
+                .with_partition(p)
+                .with_value(vec![p as u8; 500]),
+        )
+        .unwrap();
+    }
+    f.p.flushing = true;
+    let first = f.drain();
+    assert_eq!(first.len(), 1);
+    assert_eq!(records_per_partition(&first[0]).len(), 1, "one batch fits");
+    let left = if records_per_partition(&first[0])[0].0 == 0 {
+        2
+    } else {
+        0
+    };
+    // A record for the partition whose batch was left out.
+    f.send(
+        ProducerRecord::new("t")
+            .with_partition(left)
+            .with_value(vec![9u8; 10]),
+    )
+    .unwrap();
+    f.answer(&first[0], 0);
+    f.events.clear();
+    let mut written = 0;
+    for _ in 0..3 {
+        for req in f.drain() {
+            written += records_per_partition(&req)
+                .iter()
+                .map(|(_, n)| n)
+                .sum::<usize>();
+            f.answer(&req, 0);
+        }
+    }
+    let reported = f.events.iter().flat_map(Event::outcomes).count();
+    assert_eq!(reported, 2, "both records of partition {left} are answered");
+    assert_eq!(written, reported, "every record reported was in a request");
+}
