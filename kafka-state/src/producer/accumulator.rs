@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use kafka_proto::ErrorCode;
 use tracing::debug;
 
@@ -97,18 +97,17 @@ pub(super) struct Recs {
 impl Recs {
     pub(super) const CHUNK: usize = 256;
 
-    pub(super) fn push(&mut self, r: Rec) {
+    pub(super) fn push(&mut self, r: Rec, spare: &mut Spare) {
         match self.chunks.last_mut() {
             Some(c) if c.len() < c.capacity() => c.push(r),
             _ => {
                 // The first chunk starts small: most batches under light
                 // load hold a handful of records.
-                let cap = if self.chunks.is_empty() {
-                    16
+                let mut c = if self.chunks.is_empty() {
+                    Vec::with_capacity(16)
                 } else {
-                    Self::CHUNK
+                    spare.chunk()
                 };
-                let mut c = Vec::with_capacity(cap);
                 c.push(r);
                 self.chunks.push(c);
             }
@@ -292,12 +291,71 @@ impl TopicState {
     }
 }
 
+/// Memory of written batches kept for the next ones: full-size record
+/// chunks and encode buffers. Under a steady stream every batch needs the
+/// same memory the last one gave back; taking it from here instead of the
+/// allocator saves the page faults of memory the allocator had already
+/// returned to the system (a sixth of the producer's CPU before). Bounded,
+/// so an idle producer holds at most about 2 MiB of record chunks and two
+/// batch buffers.
+#[derive(Debug, Default)]
+pub(super) struct Spare {
+    chunks: Vec<Vec<Rec>>,
+    buffers: Vec<BytesMut>,
+}
+
+impl Spare {
+    /// Chunks kept: about two full 1 MB batches of 100-byte records.
+    const CHUNKS: usize = 64;
+    const BUFFERS: usize = 2;
+
+    /// An empty chunk of `Recs::CHUNK` records.
+    fn chunk(&mut self) -> Vec<Rec> {
+        self.chunks
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(Recs::CHUNK))
+    }
+
+    /// An empty buffer of at least `size` bytes.
+    pub(super) fn buffer(&mut self, size: usize) -> BytesMut {
+        match self.buffers.pop() {
+            Some(b) if b.capacity() >= size => b,
+            _ => BytesMut::with_capacity(size),
+        }
+    }
+
+    /// Chunks and buffers held.
+    #[cfg(test)]
+    pub(super) fn held(&self) -> (usize, usize) {
+        (self.chunks.len(), self.buffers.len())
+    }
+
+    /// Takes back what a batch that is done with held: its full-size
+    /// chunks (their records dropped) and its encoded bytes once nothing
+    /// else shares them.
+    pub(super) fn keep(&mut self, b: Batch) {
+        for mut c in b.records.chunks {
+            if c.capacity() == Recs::CHUNK && self.chunks.len() < Self::CHUNKS {
+                c.clear();
+                self.chunks.push(c);
+            }
+        }
+        if self.buffers.len() < Self::BUFFERS {
+            if let Some(Ok(mut buf)) = b.encoded.map(|(bytes, _)| bytes.try_into_mut()) {
+                buf.clear();
+                self.buffers.push(buf);
+            }
+        }
+    }
+}
+
 /// What placing a record needs besides the topic's own state; see
 /// `ProducerState::placer`.
 struct Placer<'a> {
     config: &'a ProducerConfig,
     rng: &'a mut Rng,
     next_batch: &'a mut u64,
+    spare: &'a mut Spare,
     now: Instant,
 }
 
@@ -419,14 +477,14 @@ impl Placer<'_> {
         if let Some(b) = ps.batches.back_mut().filter(|b| b.open) {
             if b.size + w.size <= limit {
                 b.size += w.size;
-                b.records.push(rec);
+                b.records.push(rec, self.spare);
                 return false;
             }
             b.open = false;
         }
         *self.next_batch += 1;
         let mut records = Recs::default();
-        records.push(rec);
+        records.push(rec, self.spare);
         ps.batches.push_back(Batch {
             uid: *self.next_batch,
             records,
@@ -486,6 +544,7 @@ impl ProducerState {
                 config: &self.config,
                 rng: &mut self.rng,
                 next_batch: &mut self.next_batch,
+                spare: &mut self.spare,
                 now,
             },
         )

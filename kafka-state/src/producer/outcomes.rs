@@ -367,7 +367,7 @@ impl ProducerState {
             records.push((r.id, r.timestamp));
         }
         // Give the records' memory back before the event goes out.
-        drop(b);
+        self.spare.keep(b);
         self.delivered += records.len() as u64;
         self.settle(records.len(), size);
         events.push_back(Event::Delivered(Delivered::new(

@@ -13,7 +13,7 @@ use kafka_proto::record::{BatchHeaderMut, BatchOptions, RecordBatchBuilder};
 use kafka_proto::Uuid;
 use tracing::{trace, warn};
 
-use super::accumulator::{Batch, BatchState, PartitionState, Stamp};
+use super::accumulator::{Batch, BatchState, PartitionState, Spare, Stamp};
 use super::config::ProducerConfig;
 use super::state::ProducerState;
 use super::ProduceError;
@@ -111,6 +111,7 @@ pub(super) fn next_sequence(seq: i32, count: i32) -> i32 {
 
 fn encode_batch(
     b: &mut Batch,
+    spare: &mut Spare,
     stamp: Option<Stamp>,
     compression: kafka_proto::record::Compression,
     transactional: bool,
@@ -141,7 +142,7 @@ fn encode_batch(
         options.base_sequence = s.seq;
     }
     // `b.size` bounds the encoded size: one allocation for the batch.
-    let mut builder = RecordBatchBuilder::with_buffer(BytesMut::with_capacity(b.size), options);
+    let mut builder = RecordBatchBuilder::with_buffer(spare.buffer(b.size), options);
     for r in b.records.iter() {
         builder
             .append_with_headers(
@@ -327,15 +328,16 @@ impl ProducerState {
                         Some(s)
                     }
                 };
-                let bytes = match encode_batch(b, stamp, compression, transactional) {
-                    Ok(bytes) => bytes,
-                    Err(e) => {
-                        if let Some(b) = ps.batches.remove(idx) {
-                            failed.push((b, e));
+                let bytes =
+                    match encode_batch(b, &mut self.spare, stamp, compression, transactional) {
+                        Ok(bytes) => bytes,
+                        Err(e) => {
+                            if let Some(b) = ps.batches.remove(idx) {
+                                failed.push((b, e));
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                };
+                    };
                 if !entry.1.is_empty() && entry.0 + bytes.len() > max {
                     continue;
                 }

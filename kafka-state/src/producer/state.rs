@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tracing::trace;
 
-use super::accumulator::{BatchState, TopicState, Waiting};
+use super::accumulator::{BatchState, Spare, TopicState, Waiting};
 use super::config::ProducerConfig;
 use super::idempotence::ProducerIdState;
 use super::sender::SentRequest;
@@ -33,6 +33,7 @@ pub(crate) struct ProducerState {
     pub(super) rng: Rng,
     pub(super) next_delivery: u64,
     pub(super) next_batch: u64,
+    pub(super) spare: Spare,
     pub(super) topics: BTreeMap<String, TopicState>,
     pub(super) buffered: usize,
     pub(super) pending: usize,
@@ -66,6 +67,7 @@ impl ProducerState {
             rng: Rng::new(seed ^ 0x7072_6f64_7563_6572),
             next_delivery: 0,
             next_batch: 0,
+            spare: Spare::default(),
             topics: BTreeMap::new(),
             buffered: 0,
             pending: 0,

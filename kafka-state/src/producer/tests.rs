@@ -13,7 +13,7 @@ use kafka_proto::messages::produce_response::TopicProduceResponse;
 use kafka_proto::messages::{MetadataResponse, ProduceResponse};
 use kafka_proto::ResponseBody;
 
-use super::accumulator::{Rec, Recs};
+use super::accumulator::{Rec, Recs, Spare};
 use super::config::{Acks, PartitionerChoice, ProducerConfig};
 use super::partitioner::partition_for_key;
 use super::sender::next_sequence;
@@ -549,8 +549,9 @@ fn batch_records_keep_their_order_across_chunks() {
         size: 1,
     };
     let mut r = Recs::default();
+    let mut spare = Spare::default();
     for n in 0..1000 {
-        r.push(rec(n));
+        r.push(rec(n), &mut spare);
     }
     assert_eq!(r.len(), 1000);
     assert!(r.chunks.len() > 1 && r.chunks.iter().all(|c| c.len() <= Recs::CHUNK));
@@ -633,4 +634,49 @@ fn a_batch_encoded_but_left_out_of_a_full_request_takes_no_more_records() {
     let reported = f.events.iter().flat_map(Event::outcomes).count();
     assert_eq!(reported, 2, "both records of partition {left} are answered");
     assert_eq!(written, reported, "every record reported was in a request");
+}
+
+/// A written batch's record chunks and encode buffer serve the next
+/// batches instead of being freed and allocated again.
+#[test]
+fn a_written_batchs_memory_serves_the_next_batch() {
+    let mut f = Fixture::new(1, |c| c.linger = Duration::from_secs(60));
+    let chunks = 3;
+    let n = 16 + chunks * Recs::CHUNK;
+    for _ in 0..n {
+        f.value(10);
+    }
+    f.p.flushing = true;
+    let reqs = f.drain();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(f.p.spare.held(), (0, 0));
+    // The client drops a request's body once it is encoded into a frame;
+    // only the batch then holds its bytes.
+    let mut req = reqs.into_iter().next().unwrap();
+    if let RequestBody::Produce(body) = &mut req.body {
+        for p in body
+            .topic_data
+            .iter_mut()
+            .flat_map(|t| &mut t.partition_data)
+        {
+            p.records = None;
+        }
+    }
+    f.answer(&req, 0);
+    assert_eq!(f.events.iter().flat_map(Event::outcomes).count(), n);
+    assert_eq!(
+        f.p.spare.held(),
+        (chunks, 1),
+        "the full-size chunks and the sent batch's buffer are kept"
+    );
+    // The next batch takes them back: one chunk per 256 records past the
+    // first 16, and the buffer when it is encoded.
+    for _ in 0..16 + Recs::CHUNK {
+        f.value(10);
+    }
+    assert_eq!(f.p.spare.held(), (chunks - 1, 1));
+    f.p.flushing = true;
+    let reqs = f.drain();
+    assert_eq!(f.p.spare.held(), (chunks - 1, 0));
+    assert_eq!(records_per_partition(&reqs[0]), vec![(0, 16 + Recs::CHUNK)]);
 }
