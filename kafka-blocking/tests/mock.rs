@@ -724,6 +724,62 @@ fn poll_keeps_the_records_before_a_batch_that_fails_to_decode() {
     }
 }
 
+/// Batches of 32 KiB and more leave as pieces of their request's frame,
+/// the batch itself not copied: what is read back is what was sent, on
+/// several partitions, plain and compressed.
+#[test]
+fn large_batches_read_back_as_sent() {
+    use kafka_blocking::{Compression, ProducerRecord, SeekTo, TopicPartition};
+    let mock = mock(1);
+    let client = Client::bootstrap(&mock.bootstrap()).unwrap();
+    client.create_topic(NewTopic::new("big", 3, 1)).unwrap();
+    let value = |i: usize| {
+        let mut v = format!("record {i:06} ").into_bytes();
+        v.resize(1_000 + i % 7, b'0' + (i % 10) as u8);
+        v
+    };
+    const N: usize = 600;
+    for (round, compression) in [Compression::None, Compression::Lz4]
+        .into_iter()
+        .enumerate()
+    {
+        let mut config = Config::default();
+        config.producer.compression = compression;
+        config.producer.linger = Duration::from_millis(50);
+        let writer = Client::connect(at(&mock.bootstrap(), config)).unwrap();
+        let records: Vec<_> = (0..N)
+            .map(|i| {
+                ProducerRecord::new("big")
+                    .with_partition((i % 3) as i32)
+                    .with_value(value(round * N + i))
+            })
+            .collect();
+        let reports = writer.producer().send_many(records).wait().unwrap();
+        assert_eq!(reports.len(), N);
+        assert!(reports.iter().all(Result::is_ok), "{reports:?}");
+    }
+    let reader = Client::bootstrap(&mock.bootstrap()).unwrap();
+    let mut consumer = reader.consumer().unwrap();
+    let parts: Vec<_> = (0..3).map(|p| TopicPartition::new("big", p)).collect();
+    consumer.assign(parts.clone()).unwrap();
+    for tp in parts {
+        consumer.seek(tp, SeekTo::Earliest).unwrap();
+    }
+    let mut got = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < 2 * N {
+        assert!(Instant::now() < deadline, "read {} of {}", got.len(), 2 * N);
+        for m in consumer.poll(Duration::from_millis(200)).unwrap().iter() {
+            let v = m.value.clone().unwrap().to_vec();
+            let i: usize = std::str::from_utf8(&v[7..13]).unwrap().parse().unwrap();
+            assert_eq!(m.partition % 3, (i % N % 3) as i32);
+            assert_eq!(v, value(i), "record {i}");
+            got.insert(i, ());
+        }
+    }
+    assert_eq!(got.len(), 2 * N);
+}
+
 /// `config` with its bootstrap list set to `servers`.
 fn at(servers: &str, mut config: kafka_blocking::Config) -> kafka_blocking::Config {
     config.bootstrap = kafka_blocking::BrokerAddr::parse_list(servers).unwrap();

@@ -697,6 +697,18 @@ pub fn put_nullable_string(
     }
 }
 
+/// Appends only the length prefix of `len` bytes (`int32`, or compact),
+/// for a caller that sends the bytes themselves apart.
+#[inline]
+pub fn put_bytes_len(
+    buf: &mut BytesMut,
+    len: usize,
+    compact: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    put_len(buf, Some(len), compact, true, what)
+}
+
 /// Appends bytes (`int32` length, or compact).
 #[inline]
 pub fn put_bytes(

@@ -30,8 +30,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::codec;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
-use crate::messages::{RequestHeader, ResponseHeader};
+use crate::messages::{ProduceRequest, RequestHeader, ResponseHeader};
 use crate::{ApiKey, Message, RequestBody, ResponseBody};
 
 /// The largest frame Kafka brokers accept by default (`socket.request.max.bytes`, 100 MiB).
@@ -111,6 +112,142 @@ pub fn encode_request_frame(
         header.encode(buf, key.request_header_version(version))?;
         body.encode(version, buf)
     })
+}
+
+/// A Produce request frame in pieces that, written one after the other,
+/// are the bytes [`encode_request_frame`] gives: every record set of at
+/// least `min_shared` bytes is a piece of its own that shares the caller's
+/// `Bytes` instead of being copied, and the rest (size prefix, header,
+/// names, length prefixes) is one buffer cut into the pieces between them.
+/// A writer with vectored I/O, or one that queues pieces, then moves each
+/// batch from the producer to the socket without a copy.
+///
+/// Fails as [`encode_request_frame`] does: a header that names another API
+/// or a version Produce lacks, a field the version cannot carry.
+pub fn encode_produce_frame(
+    header: &RequestHeader,
+    body: &ProduceRequest,
+    min_shared: usize,
+) -> Result<Vec<Bytes>, EncodeError> {
+    let key = ApiKey::Produce;
+    if header.request_api_key != key.id() {
+        return Err(EncodeError::Invalid {
+            what: "RequestHeader.RequestApiKey",
+            detail: format!(
+                "header says API key {} but the body is {key}",
+                header.request_api_key
+            ),
+        });
+    }
+    let version = header.request_api_version;
+    if !key.versions().contains(&version) {
+        return Err(EncodeError::UnsupportedVersion {
+            what: "ProduceRequest",
+            version,
+        });
+    }
+    let flexible = version >= 9;
+    // Room for all but the shared record sets, so the buffer never grows.
+    let room: usize = body
+        .topic_data
+        .iter()
+        .map(|t| {
+            32 + t.name.len()
+                + t.partition_data
+                    .iter()
+                    .map(|p| match p.records.as_ref().map_or(0, Bytes::len) {
+                        n if n >= min_shared => 16,
+                        n => 16 + n,
+                    })
+                    .sum::<usize>()
+        })
+        .sum();
+    let id = header.client_id.as_ref().map_or(0, String::len);
+    let mut buf = BytesMut::with_capacity(256 + id + room);
+    // Where each shared record set goes: after this many bytes of `buf`.
+    let mut shared: Vec<(usize, &Bytes)> = Vec::new();
+    buf.put_i32(0);
+    header.encode(&mut buf, key.request_header_version(version))?;
+    match &body.transactional_id {
+        Some(_) if version < 3 => {
+            return Err(EncodeError::FieldNotInVersion {
+                field: "ProduceRequest.TransactionalId",
+                version,
+            })
+        }
+        id if version >= 3 => codec::put_nullable_string(
+            &mut buf,
+            id.as_deref(),
+            flexible,
+            "ProduceRequest.TransactionalId",
+        )?,
+        _ => {}
+    }
+    codec::put_i16(&mut buf, body.acks);
+    codec::put_i32(&mut buf, body.timeout_ms);
+    codec::put_array_len(
+        &mut buf,
+        Some(body.topic_data.len()),
+        flexible,
+        "ProduceRequest.TopicData",
+    )?;
+    for t in &body.topic_data {
+        if version <= 12 {
+            codec::put_string(&mut buf, &t.name, flexible, "TopicProduceData.Name")?;
+        } else {
+            codec::put_uuid(&mut buf, &t.topic_id);
+        }
+        codec::put_array_len(
+            &mut buf,
+            Some(t.partition_data.len()),
+            flexible,
+            "TopicProduceData.PartitionData",
+        )?;
+        for p in &t.partition_data {
+            codec::put_i32(&mut buf, p.index);
+            const WHAT: &str = "PartitionProduceData.Records";
+            match &p.records {
+                Some(r) if !r.is_empty() && r.len() >= min_shared => {
+                    codec::put_bytes_len(&mut buf, r.len(), flexible, WHAT)?;
+                    shared.push((buf.len(), r));
+                }
+                Some(r) => codec::put_bytes(&mut buf, r, flexible, WHAT)?,
+                None => codec::put_nullable_bytes(&mut buf, None, flexible, WHAT)?,
+            }
+            if flexible {
+                codec::put_unknown_tagged_fields(
+                    &mut buf,
+                    &p.unknown_tagged_fields,
+                    "PartitionProduceData",
+                )?;
+            }
+        }
+        if flexible {
+            codec::put_unknown_tagged_fields(
+                &mut buf,
+                &t.unknown_tagged_fields,
+                "TopicProduceData",
+            )?;
+        }
+    }
+    if flexible {
+        codec::put_unknown_tagged_fields(&mut buf, &body.unknown_tagged_fields, "ProduceRequest")?;
+    }
+    let len = buf.len() - 4 + shared.iter().map(|(_, r)| r.len()).sum::<usize>();
+    let size = i32::try_from(len).map_err(|_| EncodeError::TooLong { what: "frame", len })?;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    let own = buf.freeze();
+    let mut pieces = Vec::with_capacity(2 * shared.len() + 1);
+    let mut at = 0;
+    for (end, r) in shared {
+        pieces.push(own.slice(at..end));
+        pieces.push(r.clone());
+        at = end;
+    }
+    if at < own.len() {
+        pieces.push(own.slice(at..));
+    }
+    Ok(pieces)
 }
 
 /// Decodes a request frame (without its size prefix): the header, whose

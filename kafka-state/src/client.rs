@@ -13,7 +13,7 @@ use kafka_proto::{ApiKey, ResponseBody};
 use tracing::{debug, info, warn};
 
 use crate::admin::{check_topic_name, Admin, AdminState};
-use crate::conn::{expects_response, ConnOutput, ConnSettings, Connection};
+use crate::conn::{expects_response, ConnOutput, ConnSettings, Connection, Wire};
 use crate::consumer::{Consumer, ConsumerState};
 use crate::error::{DisconnectReason, FatalError, Misuse, RequestError};
 use crate::group::member::{Cooperate, GroupMember};
@@ -892,7 +892,7 @@ impl Client {
         let (id, broker) = (req.id, c.broker);
         let answered = expects_response(&req.body);
         match c.send(self.now, req, s) {
-            Ok(bytes) => {
+            Ok(wire) => {
                 // acks=0: the broker stays silent; the request is done once
                 // the adapter takes its bytes. Not before: an adapter that
                 // stops taking bytes while a socket is backed up then holds
@@ -901,7 +901,18 @@ impl Client {
                     id,
                     result: Ok(ResponseBody::Produce(ProduceResponse::default())),
                 });
-                self.transmits.push_back((Transmit { conn, bytes }, done));
+                match wire {
+                    Wire::One(bytes) => self.transmits.push_back((Transmit { conn, bytes }, done)),
+                    Wire::Pieces(pieces) => {
+                        // A request is done once its last piece is taken.
+                        let last = pieces.len().saturating_sub(1);
+                        let mut done = done;
+                        for (i, bytes) in pieces.into_iter().enumerate() {
+                            let done = if i == last { done.take() } else { None };
+                            self.transmits.push_back((Transmit { conn, bytes }, done));
+                        }
+                    }
+                }
             }
             Err(e) => {
                 let error = RequestError::from(e);

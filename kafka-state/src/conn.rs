@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_proto::frame::{
-    decode_response_frame, encode_request_frame, response_correlation_id, split_frame,
+    decode_response_frame, encode_produce_frame, encode_request_frame, response_correlation_id,
+    split_frame,
 };
 use kafka_proto::messages::{
     ApiVersionsRequest, ApiVersionsResponse, RequestHeader, SaslAuthenticateRequest,
@@ -80,6 +81,30 @@ struct InFlight {
     /// When a request a round trip is measured for was sent (none for
     /// setup requests and fetches, which the broker may hold).
     sent: Option<Instant>,
+}
+
+/// Record sets at least this large go to the adapter as pieces of their
+/// own instead of being copied into the Produce frame. Below it, the copy
+/// costs less than the extra write of a separate piece.
+const SHARED_BATCH: usize = 32 * 1024;
+
+/// A request's bytes: one buffer, or a Produce frame in pieces, some of
+/// which are the producer's batches themselves (see
+/// [`kafka_proto::frame::encode_produce_frame`]).
+#[derive(Debug)]
+pub(crate) enum Wire {
+    One(Bytes),
+    Pieces(Vec<Bytes>),
+}
+
+impl Wire {
+    /// As one buffer (a copy only for pieces, which only Produce has).
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Wire::One(b) => b,
+            Wire::Pieces(p) => Bytes::from(p.concat()),
+        }
+    }
 }
 
 /// What a connection produced while reading.
@@ -270,6 +295,7 @@ impl Connection {
             Purpose::ApiVersions,
             s,
         )
+        .map(Wire::into_bytes)
         .ok()
     }
 
@@ -280,7 +306,7 @@ impl Connection {
         now: Instant,
         req: Outbound,
         s: ConnSettings<'_>,
-    ) -> Result<Bytes, SendError> {
+    ) -> Result<Wire, SendError> {
         let api = req.body.api_key();
         let version = self
             .version(api)
@@ -295,7 +321,7 @@ impl Connection {
         let deadline = Some(now + s.request_timeout);
         let answered = expects_response(&body);
         let sent = (api != ApiKey::Fetch).then_some(now);
-        let bytes = self
+        let wire = self
             .encode(body, version, deadline, purpose, s)
             .map_err(SendError::Encode)?;
         if let Some(entry) = self.in_flight.back_mut() {
@@ -311,7 +337,17 @@ impl Connection {
             }
             self.update_request_timer();
         }
-        Ok(bytes)
+        Ok(wire)
+    }
+
+    /// Whether a Produce frame may go out in pieces: not under TLS, which
+    /// seals the whole frame into records of its own anyway.
+    fn shares_batches(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return false;
+        }
+        true
     }
 
     fn encode(
@@ -321,7 +357,7 @@ impl Connection {
         deadline: Option<Instant>,
         purpose: Purpose,
         s: ConnSettings<'_>,
-    ) -> Result<Bytes, kafka_proto::EncodeError> {
+    ) -> Result<Wire, kafka_proto::EncodeError> {
         let api = body.api_key();
         let correlation_id = self.next_correlation_id;
         let header = RequestHeader::default()
@@ -329,8 +365,16 @@ impl Connection {
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(s.client_id.to_string()));
-        let mut buf = BytesMut::with_capacity(frame_capacity(&body));
-        encode_request_frame(&header, &body, &mut buf)?;
+        let wire = match &body {
+            RequestBody::Produce(p) if self.shares_batches() && has_large_batch(p) => {
+                Wire::Pieces(encode_produce_frame(&header, p, SHARED_BATCH)?)
+            }
+            _ => {
+                let mut buf = BytesMut::with_capacity(frame_capacity(&body));
+                encode_request_frame(&header, &body, &mut buf)?;
+                Wire::One(self.seal(buf.freeze()))
+            }
+        };
         self.next_correlation_id = correlation_id.checked_add(1).unwrap_or(0);
         trace!(target: LOG, conn = %self.id, %api, version, correlation_id, "request");
         self.in_flight.push_back(InFlight {
@@ -343,7 +387,7 @@ impl Connection {
         });
         self.counters.requests_sent += 1;
         self.update_request_timer();
-        Ok(self.seal(buf.freeze()))
+        Ok(wire)
     }
 
     fn update_request_timer(&mut self) {
@@ -560,8 +604,8 @@ impl Connection {
         let sasl = SaslSession::new(config, nonce_seed);
         self.state = State::Authenticating { table, sasl };
         let body = SaslHandshakeRequest::default().with_mechanism(config.mechanism().name().into());
-        if let Ok(bytes) = self.encode(body.into(), version, None, Purpose::Sasl, s) {
-            out.push(ConnOutput::Transmit(bytes));
+        if let Ok(wire) = self.encode(body.into(), version, None, Purpose::Sasl, s) {
+            out.push(ConnOutput::Transmit(wire.into_bytes()));
         }
         Ok(())
     }
@@ -577,8 +621,8 @@ impl Connection {
             Step::Send(auth_bytes) => {
                 let version = self.version_during_setup(ApiKey::SaslAuthenticate);
                 let body = SaslAuthenticateRequest::default().with_auth_bytes(auth_bytes.into());
-                if let Ok(bytes) = self.encode(body.into(), version, None, Purpose::Sasl, s) {
-                    out.push(ConnOutput::Transmit(bytes));
+                if let Ok(wire) = self.encode(body.into(), version, None, Purpose::Sasl, s) {
+                    out.push(ConnOutput::Transmit(wire.into_bytes()));
                 }
             }
             Step::NeedToken => out.push(ConnOutput::TokenRequired),
@@ -654,6 +698,13 @@ impl Connection {
             Purpose::ApiVersions | Purpose::Sasl => None,
         })
     }
+}
+
+fn has_large_batch(p: &kafka_proto::messages::ProduceRequest) -> bool {
+    p.topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .any(|d| d.records.as_ref().is_some_and(|r| r.len() >= SHARED_BATCH))
 }
 
 /// Room to encode `body` into without growing: a Produce frame is mostly
@@ -973,7 +1024,9 @@ mod tests {
         let req = |id, acks| produce_request(now, id, acks);
         let sent: Vec<i32> = [(1, 0), (2, 0), (3, 1), (4, 0)]
             .into_iter()
-            .map(|(id, acks)| request_of(c.send(now, req(id, acks), settings()).unwrap()).2)
+            .map(|(id, acks)| {
+                request_of(c.send(now, req(id, acks), settings()).unwrap().into_bytes()).2
+            })
             .collect();
         assert_eq!(c.in_flight(), 1);
         let produce = |corr: i32, wire: &mut BytesMut| {

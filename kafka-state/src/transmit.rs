@@ -59,8 +59,10 @@ impl fmt::Display for Broker {
 pub struct Transmit {
     /// The connection.
     pub conn: ConnId,
-    /// One or more whole request frames; under TLS (feature `tls`), the
-    /// TLS records that carry them.
+    /// Request frames, or a piece of one: a Produce request whose record
+    /// batches are 32 KiB or more comes as several transmits, the batches
+    /// among them as they are held, not copied. Under TLS (feature `tls`),
+    /// the TLS records that carry whole frames.
     pub bytes: Bytes,
 }
 

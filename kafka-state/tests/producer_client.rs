@@ -35,6 +35,8 @@ struct Broker {
     now: Instant,
     events: Vec<Event>,
     produces: Vec<(ConnId, RequestHeader, ProduceRequest)>,
+    /// Bytes written to each connection that are not a whole frame yet.
+    written: std::collections::BTreeMap<ConnId, BytesMut>,
     /// Requests not answered yet per connection, oldest first: a broker
     /// answers a connection's requests in order, so a Produce the test
     /// holds holds everything behind it there.
@@ -87,6 +89,7 @@ impl Broker {
             events: Vec::new(),
             produces: Vec::new(),
             queues: Default::default(),
+            written: Default::default(),
         };
         b.serve();
         b
@@ -114,11 +117,11 @@ impl Broker {
             while let Some(t) = self.client.poll_transmit() {
                 let conn = t.conn;
                 let queue = self.queues.get_mut(&conn).expect("an open connection");
-                let mut wire = t.bytes;
-                while wire.len() >= 4 {
-                    let len = i32::from_be_bytes(wire[..4].try_into().unwrap()) as usize;
-                    let frame = wire.slice(4..4 + len);
-                    wire = wire.slice(4 + len..);
+                // A Produce request may come in pieces: frames are cut
+                // once whole.
+                let wire = self.written.entry(conn).or_default();
+                wire.extend_from_slice(&t.bytes);
+                while let Some(frame) = kafka_proto::frame::split_frame(wire, usize::MAX).unwrap() {
                     let (h, body) = decode_request_frame(frame).unwrap();
                     progressed = true;
                     if let RequestBody::Produce(p) = &body {
@@ -566,4 +569,61 @@ fn acks_zero_records_are_reported_once_their_bytes_are_taken() {
     assert_eq!(b.deliveries().len(), accepted);
     assert!(b.events.contains(&Event::BufferAvailable));
     assert!(b.client.producer().send(now, big()).is_ok());
+}
+
+/// A batch of 32 KiB or more is not copied into its request's frame: the
+/// frame comes as pieces, the batch one of them, and an acks=0 request is
+/// done once its last piece is taken.
+#[test]
+fn a_large_batch_goes_out_as_a_piece_of_its_frame() {
+    let mut b = Broker::new(|c| {
+        c.producer.acks = Acks::None;
+        c.producer.enable_idempotence = false;
+        c.producer.linger = Duration::ZERO;
+    });
+    let now = b.now;
+    // A small record first opens and sets up the producer's connection.
+    b.client
+        .producer()
+        .send(now, ProducerRecord::new("t").with_value("small"))
+        .unwrap();
+    b.serve();
+    assert_eq!(b.deliveries().len(), 1);
+    while b.client.poll_event().is_some() {}
+    let value = vec![7u8; 40_000];
+    b.client
+        .producer()
+        .send(now, ProducerRecord::new("t").with_value(value))
+        .unwrap();
+    let mut pieces = Vec::new();
+    // How many pieces had been taken when the record was reported.
+    let mut done_after = None;
+    while let Some(t) = b.client.poll_transmit() {
+        pieces.push(t.bytes);
+        while let Some(e) = b.client.poll_event() {
+            if e.outcomes().any(|(_, r)| r.is_ok()) {
+                done_after.get_or_insert(pieces.len());
+            }
+        }
+    }
+    assert_eq!(
+        done_after,
+        Some(pieces.len()),
+        "done once its last piece was taken"
+    );
+    assert!(pieces.len() >= 2, "{} pieces", pieces.len());
+    let batch = pieces
+        .iter()
+        .find(|p| p.len() > 40_000)
+        .expect("the batch is a piece of its own");
+    let mut wire = BytesMut::from(&pieces.concat()[..]);
+    let frame = kafka_proto::frame::split_frame(&mut wire, usize::MAX)
+        .unwrap()
+        .expect("the pieces make one whole frame");
+    assert!(wire.is_empty());
+    let (_, body) = decode_request_frame(frame).unwrap();
+    let RequestBody::Produce(p) = body else {
+        panic!("not a produce request")
+    };
+    assert_eq!(&records_of(&p), batch);
 }

@@ -108,6 +108,9 @@ fn from_mock(conn: kafka_mock::ConnId) -> (usize, ConnId) {
 /// One simulated TCP connection.
 #[derive(Debug, Default)]
 struct Link {
+    /// What the client wrote that is not a whole frame yet (a Produce
+    /// request comes in pieces), to count requests when they are whole.
+    written: BytesMut,
     to_cluster: BytesMut,
     to_client: BytesMut,
     /// Latest scheduled delivery per direction, so bytes stay in order.
@@ -424,9 +427,17 @@ impl Sim {
     /// Collects a client's outputs: transmit → conn → events.
     fn drain_client(&mut self, peer: usize) {
         while let Some(t) = self.client_of(peer).poll_transmit() {
-            let frames = count_frames(&t.bytes);
+            let whole = match self.links.get_mut(&(peer, t.conn)) {
+                Some(link) => {
+                    link.written.extend_from_slice(&t.bytes);
+                    let whole = link.written.len() - frames_pending(&link.written);
+                    link.written.split_to(whole).freeze()
+                }
+                None => t.bytes.clone(),
+            };
+            let frames = count_frames(&whole);
             if peer == 0 {
-                for api in frame_apis(&t.bytes) {
+                for api in frame_apis(&whole) {
                     if tracing() {
                         eprintln!(
                             "{:?} client 0 sends {api:?} on {:?}",
@@ -824,6 +835,19 @@ fn frame_apis(bytes: &Bytes) -> Vec<ApiKey> {
         }
     }
     out
+}
+
+/// Bytes at the end of `written` that are not a whole frame yet.
+fn frames_pending(written: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(size) = written.get(at..at + 4) {
+        let len = 4 + i32::from_be_bytes([size[0], size[1], size[2], size[3]]) as usize;
+        if written.len() - at < len {
+            break;
+        }
+        at += len;
+    }
+    written.len() - at
 }
 
 fn count_frames(bytes: &Bytes) -> usize {
