@@ -86,6 +86,20 @@ fn with_size_prefix(
     Ok(())
 }
 
+/// The header must name the API of the body it heads.
+fn check_header_key(header: &RequestHeader, key: ApiKey) -> Result<(), EncodeError> {
+    if header.request_api_key == key.id() {
+        return Ok(());
+    }
+    Err(EncodeError::Invalid {
+        what: "RequestHeader.RequestApiKey",
+        detail: format!(
+            "header says API key {} but the body is {key}",
+            header.request_api_key
+        ),
+    })
+}
+
 /// Appends a size-prefixed request frame: `header`, then `body` in
 /// `header.request_api_version`. The header version follows the API and
 /// version (v2 for flexible versions, else v1, v0 for ControlledShutdown v0).
@@ -98,15 +112,7 @@ pub fn encode_request_frame(
     buf: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     let key = body.api_key();
-    if header.request_api_key != key.id() {
-        return Err(EncodeError::Invalid {
-            what: "RequestHeader.RequestApiKey",
-            detail: format!(
-                "header says API key {} but the body is {key}",
-                header.request_api_key
-            ),
-        });
-    }
+    check_header_key(header, key)?;
     let version = header.request_api_version;
     with_size_prefix(buf, |buf| {
         header.encode(buf, key.request_header_version(version))?;
@@ -130,15 +136,7 @@ pub fn encode_produce_frame(
     min_shared: usize,
 ) -> Result<Vec<Bytes>, EncodeError> {
     let key = ApiKey::Produce;
-    if header.request_api_key != key.id() {
-        return Err(EncodeError::Invalid {
-            what: "RequestHeader.RequestApiKey",
-            detail: format!(
-                "header says API key {} but the body is {key}",
-                header.request_api_key
-            ),
-        });
-    }
+    check_header_key(header, key)?;
     let version = header.request_api_version;
     if !key.versions().contains(&version) {
         return Err(EncodeError::UnsupportedVersion {
