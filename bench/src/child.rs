@@ -104,15 +104,19 @@ pub fn main(args: &[String]) -> Result<(), Error> {
     };
     let mut m = match client.as_str() {
         _ if matches!(s.kind, Kind::Rebalance { .. }) => crate::rebalance::run(&job, client)?,
-        "kafka-tokio" | scenario::TOKIO_LEND | scenario::TOKIO_MANY => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(ours_tokio::run(&job))?,
+        "kafka-tokio" | scenario::TOKIO_LEND | scenario::TOKIO_MANY => {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(ours_tokio::run(&job))?
+        }
         "kafka-tokio-ct" => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
             .block_on(ours_tokio::run(&job))?,
-        "kafka-blocking" | scenario::BLOCKING_LEND | scenario::BLOCKING_MANY => ours_blocking::run(&job)?,
+        "kafka-blocking" | scenario::BLOCKING_LEND | scenario::BLOCKING_MANY => {
+            ours_blocking::run(&job)?
+        }
         "rdkafka" => librdkafka::run(&job)?,
         scenario::RAW => raw_round_trips(&job)?,
         PRELOAD => ours_blocking::preload(&job)?,
@@ -425,15 +429,24 @@ mod ours_tokio {
         while sent < job.s.records {
             producer.begin_transaction().await?;
             let end = (sent + per_txn).min(job.s.records);
-            for i in sent..end {
+            let record = |i: u64| {
                 let v: Bytes = values[i as usize % values.len()].clone();
-                let r = ProducerRecord::new(&job.shared_topic).with_value(v);
-                pending.push(producer.send(r).await?);
-            }
-            producer.commit_transaction().await?;
-            // Answered by now; each must be a success.
-            for f in pending.drain(..) {
-                f.await?;
+                ProducerRecord::new(&job.shared_topic).with_value(v)
+            };
+            if job.many {
+                // The whole transaction in one call, one handle.
+                let batch = producer.send_many((sent..end).map(record)).await;
+                producer.commit_transaction().await?;
+                all_delivered(batch.await)?;
+            } else {
+                for i in sent..end {
+                    pending.push(producer.send(record(i)).await?);
+                }
+                producer.commit_transaction().await?;
+                // Answered by now; each must be a success.
+                for f in pending.drain(..) {
+                    f.await?;
+                }
             }
             sent = end;
             job.check_time(sent)?;
@@ -589,13 +602,23 @@ mod ours_blocking {
         while sent < job.s.records {
             producer.begin_transaction()?;
             let end = (sent + per_txn).min(job.s.records);
-            for i in sent..end {
+            let record = |i: u64| {
                 let v = values[i as usize % values.len()].clone();
-                pending.push(producer.send(ProducerRecord::new(&job.shared_topic).with_value(v))?);
-            }
-            producer.commit_transaction(left())?;
-            for d in pending.drain(..) {
-                d.wait()?;
+                ProducerRecord::new(&job.shared_topic).with_value(v)
+            };
+            if job.many {
+                // The whole transaction in one call, one handle.
+                let batch = producer.send_many((sent..end).map(record));
+                producer.commit_transaction(left())?;
+                all_delivered(batch.wait()?)?;
+            } else {
+                for i in sent..end {
+                    pending.push(producer.send(record(i))?);
+                }
+                producer.commit_transaction(left())?;
+                for d in pending.drain(..) {
+                    d.wait()?;
+                }
             }
             sent = end;
             job.check_time(sent)?;

@@ -33,7 +33,10 @@ static TRACE_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
 /// `HEAP_TRACE=BYTES`: print a backtrace for the first 40 allocations of
 /// at least that size.
 pub fn init() {
-    if let Some(n) = std::env::var("HEAP_TRACE").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("HEAP_TRACE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         TRACE_FROM.store(n, Relaxed);
     }
 }
@@ -42,7 +45,10 @@ fn grew(size: usize) {
     if size >= TRACE_FROM.load(Relaxed) && TRACED.fetch_add(1, Relaxed) < 40 {
         IN_TRACE.with(|t| {
             if !t.replace(true) {
-                eprintln!("ALLOC {size}\n{}", std::backtrace::Backtrace::force_capture());
+                eprintln!(
+                    "ALLOC {size}\n{}",
+                    std::backtrace::Backtrace::force_capture()
+                );
                 t.set(false);
             }
         });

@@ -346,8 +346,7 @@ pub fn markdown(rows: &[Row], mode: &str, broker: &str, rounds: usize, took: Dur
                     )
                 }
                 Kind::Produce {
-                    transaction: None,
-                    ..
+                    transaction: None, ..
                 } => {
                     format!(
                         "{} / {}",

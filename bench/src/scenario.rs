@@ -118,10 +118,8 @@ impl Scenario {
             // what is measured.
             Kind::Rebalance { .. } => &[],
             Kind::Consume { .. } => &[TOKIO_CT, TOKIO_LEND, BLOCKING_LEND],
-            Kind::Produce {
-                transaction: None,
-                ..
-            } => &[TOKIO_CT, TOKIO_MANY, BLOCKING_MANY],
+            // Transactional too: a transaction's records in one call.
+            Kind::Produce { .. } => &[TOKIO_CT, TOKIO_MANY, BLOCKING_MANY],
             _ => &[TOKIO_CT],
         }
     }
