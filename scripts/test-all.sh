@@ -86,13 +86,28 @@ cargo build -q -p kafka-state
 
 step "interop: kafka-mock and kfk against librdkafka (confluent-kafka), kafka-python and the Java client"
 ./scripts/interop.sh
+disk
 
 step "benchmarks, once each in test mode"
+# The bench profile keeps full debug info for profiling; a test-mode run
+# does not need it, and it costs disk (see the note above).
+export CARGO_PROFILE_BENCH_DEBUG=line-tables-only
 # Only kafka-proto has criterion benches; -p keeps the other crates out of
 # the (optimised) bench build.
 cargo bench -p kafka-proto -- --test
 
+disk
 if [ -x fuzz/replay.sh ]; then
+    # The workspace's own build is not used past this point, and the
+    # sanitised fuzz build needs about 1.5 GB more. One CI run whose disk had
+    # filled with the test binaries died in the linker here (SIGBUS in ld).
+    # On CI, or whenever less than 12 GiB is left, make room first.
+    avail_kib="$(df --output=avail -k . | tail -1 | tr -d ' ')"
+    if [ -n "${CI:-}" ] || [ "$avail_kib" -lt $((12 * 1024 * 1024)) ]; then
+        step "removing target/debug and target/release to make room for the fuzz build"
+        rm -rf target/debug target/release
+        disk
+    fi
     step "fuzz targets: build and replay the corpus"
     if ! command -v cargo-fuzz >/dev/null 2>&1; then
         cargo install --locked cargo-fuzz
