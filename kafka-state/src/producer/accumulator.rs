@@ -277,6 +277,10 @@ pub(super) struct TopicState {
     /// a record went to it since it was chosen.
     pub(super) sticky: Option<i32>,
     pub(super) sticky_used: bool,
+    /// The metadata's change count at which the topic was last seen with
+    /// partitions to place records in, and how many. While the count is
+    /// unchanged the metadata is too, so a send needs no lookup of it.
+    pub(super) placeable_at: Option<(u64, i32)>,
 }
 
 impl TopicState {
@@ -287,7 +291,17 @@ impl TopicState {
             partitions: BTreeMap::new(),
             sticky: None,
             sticky_used: false,
+            placeable_at: None,
         }
+    }
+
+    /// The topic's partition count, if the metadata is still as it was
+    /// when the topic was last seen placeable (`changes`: its current
+    /// change count).
+    pub(super) fn placeable_count(&self, changes: u64) -> Option<i32> {
+        self.placeable_at
+            .filter(|(at, _)| *at == changes)
+            .map(|(_, count)| count)
     }
 }
 
@@ -351,17 +365,34 @@ impl Spare {
 
 /// What placing a record needs besides the topic's own state; see
 /// `ProducerState::placer`.
-struct Placer<'a> {
-    config: &'a ProducerConfig,
-    rng: &'a mut Rng,
-    next_batch: &'a mut u64,
-    spare: &'a mut Spare,
-    now: Instant,
+pub(super) struct Placer<'a> {
+    pub(super) config: &'a ProducerConfig,
+    pub(super) rng: &'a mut Rng,
+    pub(super) next_batch: &'a mut u64,
+    pub(super) spare: &'a mut Spare,
+    pub(super) now: Instant,
 }
 
 /// A topic's records can go to partitions: its metadata names them.
 fn placeable(meta: &TopicMetadata) -> bool {
     meta.error == ErrorCode::None && !meta.partitions.is_empty()
+}
+
+/// A topic's partition count as a partition number's type.
+fn partition_count(meta: &TopicMetadata) -> i32 {
+    i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX)
+}
+
+/// The partitions with a leader, in order.
+pub(super) fn available(meta: Option<&TopicMetadata>) -> Vec<i32> {
+    meta.map(|m| {
+        m.partitions
+            .iter()
+            .filter(|p| p.leader.is_some())
+            .map(|p| p.partition)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// The largest batch: never over a request, nor over the whole buffer.
@@ -373,14 +404,16 @@ pub(super) fn batch_limit(config: &ProducerConfig) -> usize {
 }
 
 impl Placer<'_> {
-    fn choose_partition(
+    /// `available` lists the partitions with a leader; it is called only
+    /// when a choice needs them (a custom partitioner, a sticky switch).
+    pub(super) fn choose_partition(
         &mut self,
         t: &mut TopicState,
         record: &ProducerRecord,
         size: usize,
-        meta: &TopicMetadata,
+        count: i32,
+        available: impl FnOnce() -> Vec<i32>,
     ) -> Result<i32, ProduceError> {
-        let count = i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX);
         let check = |p: i32| {
             if (0..count).contains(&p) {
                 Ok(p)
@@ -394,13 +427,6 @@ impl Placer<'_> {
         if let Some(p) = record.partition {
             return check(p);
         }
-        let available = || -> Vec<i32> {
-            meta.partitions
-                .iter()
-                .filter(|p| p.leader.is_some())
-                .map(|p| p.partition)
-                .collect()
-        };
         match &self.config.partitioner {
             PartitionerChoice::Custom(custom) => check(custom.partition(
                 &record.topic,
@@ -572,7 +598,10 @@ impl ProducerState {
         };
         match meta {
             Some(meta) if t.waiting.is_empty() => {
-                match placer.choose_partition(t, &w.record, w.size, meta) {
+                let count = partition_count(meta);
+                t.placeable_at = Some((cache.changes(), count));
+                let available = || available(Some(meta));
+                match placer.choose_partition(t, &w.record, w.size, count, available) {
                     Ok(p) => placer.append(t, p, w),
                     Err(e) => {
                         self.fail(events, w.id, w.size, e);
@@ -609,8 +638,11 @@ impl ProducerState {
         let mut failed = Vec::new();
         match meta.filter(|m| placeable(m)) {
             Some(meta) => {
+                let count = partition_count(meta);
+                t.placeable_at = Some((cache.changes(), count));
                 while let Some(w) = t.waiting.pop_front() {
-                    match placer.choose_partition(t, &w.record, w.size, meta) {
+                    let available = || available(Some(meta));
+                    match placer.choose_partition(t, &w.record, w.size, count, available) {
                         Ok(p) => changed |= placer.append(t, p, w),
                         Err(e) => failed.push((w.id, w.size, e)),
                     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tracing::trace;
 
-use super::accumulator::{BatchState, Spare, TopicState, Waiting};
+use super::accumulator::{available, BatchState, Placer, Spare, TopicState, Waiting};
 use super::config::ProducerConfig;
 use super::idempotence::ProducerIdState;
 use super::sender::SentRequest;
@@ -124,9 +124,13 @@ impl ProducerState {
         metadata: &mut MetadataState,
         events: &mut VecDeque<Event>,
     ) -> Result<(DeliveryId, bool), SendError> {
+        // One lookup of the topic serves the checks and, in the common
+        // case (partitions known, metadata unchanged since, nothing
+        // waiting), the placing: a record costs no further lookups.
+        let topic = self.topics.get_mut(&*record.topic);
         // A topic already held passed the name check (and is tracked):
         // only the record's own fields are checked again.
-        let known = self.topics.contains_key(&*record.topic);
+        let known = topic.is_some();
         let size = record.estimated_size();
         let checked = if known {
             self.config.check_record_sized(&record, size)
@@ -160,7 +164,32 @@ impl ProducerState {
             size,
             deadline,
         };
-        let changed = self.place(w, now, &metadata.cache, events);
+        let cache = &metadata.cache;
+        let ready = topic.and_then(|t| {
+            let count = t.placeable_count(cache.changes())?;
+            t.waiting.is_empty().then_some((t, count))
+        });
+        let changed = match ready {
+            Some((t, count)) => {
+                let mut placer = Placer {
+                    config: &self.config,
+                    rng: &mut self.rng,
+                    next_batch: &mut self.next_batch,
+                    spare: &mut self.spare,
+                    now,
+                };
+                let topic = &*w.record.topic;
+                let available = || available(cache.topic(topic));
+                match placer.choose_partition(t, &w.record, w.size, count, available) {
+                    Ok(p) => placer.append(t, p, w),
+                    Err(e) => {
+                        self.fail(events, w.id, w.size, e);
+                        true
+                    }
+                }
+            }
+            None => self.place(w, now, cache, events),
+        };
         Ok((id, changed || self.flushing))
     }
 

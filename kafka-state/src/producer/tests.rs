@@ -11,7 +11,7 @@ use kafka_proto::messages::metadata_response::{
 use kafka_proto::messages::produce_response::PartitionProduceResponse;
 use kafka_proto::messages::produce_response::TopicProduceResponse;
 use kafka_proto::messages::{MetadataResponse, ProduceResponse};
-use kafka_proto::ResponseBody;
+use kafka_proto::{ErrorCode, ResponseBody};
 
 use super::accumulator::{Rec, Recs, Spare};
 use super::config::{Acks, PartitionerChoice, ProducerConfig};
@@ -34,7 +34,14 @@ fn t0() -> Instant {
 
 /// Metadata with topic `t` of `n` partitions, partition `p` led by node `p % 2`.
 fn metadata(now: Instant, n: i32) -> MetadataState {
-    let resp = MetadataResponse::default()
+    let mut m = MetadataState::new(now, Duration::from_secs(300), MS(100));
+    m.cache = ClusterMetadata::from_response(&metadata_response(n));
+    m
+}
+
+/// The answer `metadata` is built from.
+fn metadata_response(n: i32) -> MetadataResponse {
+    MetadataResponse::default()
         .with_brokers(
             (0..2)
                 .map(|b| {
@@ -55,10 +62,7 @@ fn metadata(now: Instant, n: i32) -> MetadataState {
                             .with_leader_id(p % 2)
                     })
                     .collect(),
-            )]);
-    let mut m = MetadataState::new(now, Duration::from_secs(300), MS(100));
-    m.cache = ClusterMetadata::from_response(&resp);
-    m
+            )])
 }
 
 fn config(f: impl FnOnce(&mut ProducerConfig)) -> ProducerConfig {
@@ -335,6 +339,28 @@ fn a_partition_the_topic_lacks_fails_the_record() {
         })
     );
     assert_eq!(f.p.pending_records(), 0);
+}
+
+#[test]
+fn a_record_after_a_metadata_change_sees_the_topic_as_it_is_now() {
+    let mut f = Fixture::new(2, |_| {});
+    f.send(ProducerRecord::new("t").with_partition(1)).unwrap();
+    assert!(f.events.is_empty());
+    // The topic grows to four partitions (CreatePartitions): a record
+    // for a new one is placed, not failed on the count seen before.
+    assert!(f.m.cache.apply(&metadata_response(4), false).unwrap());
+    f.send(ProducerRecord::new("t").with_partition(3)).unwrap();
+    assert!(f.events.is_empty(), "{:?}", f.events);
+    assert!(f.p.topics["t"].partitions.contains_key(&3));
+    // The topic becomes unknown: records wait instead of going to the
+    // partitions last seen.
+    let gone = MetadataResponse::default().with_topics(vec![MetadataResponseTopic::default()
+        .with_name(Some("t".into()))
+        .with_error_code(ErrorCode::UnknownTopicOrPartition.code())]);
+    assert!(f.m.cache.apply(&gone, false).unwrap());
+    f.send(ProducerRecord::new("t").with_partition(0)).unwrap();
+    assert_eq!(f.p.topics["t"].waiting.len(), 1);
+    assert!(!f.p.topics["t"].partitions.contains_key(&0));
 }
 
 #[test]
