@@ -310,6 +310,15 @@ pub(crate) struct Gather {
 }
 
 impl Gather {
+    /// Room for `len` reports up front (a written batch's record count):
+    /// the buffer does not regrow while a batch is walked.
+    pub(crate) fn with_capacity(len: usize) -> Self {
+        Self {
+            slot: None,
+            reports: Vec::with_capacity(len),
+        }
+    }
+
     /// Adds the report for place `index` of `slot`; another slot's report
     /// puts what was gathered for the last one first.
     pub(crate) fn push(&mut self, slot: &Arc<BatchSlot>, index: usize, report: DeliveryReport) {

@@ -585,7 +585,12 @@ impl<D: Deliver> Calls<D> {
                 }
             }
             Event::Delivered(batch) => {
-                let mut gather = Gather::default();
+                // Only records offered in runs are gathered.
+                let mut gather = if self.runs.len() > 0 {
+                    Gather::with_capacity(batch.len())
+                } else {
+                    Gather::default()
+                };
                 let mut hint = 0;
                 for (i, id) in batch.ids().enumerate() {
                     if let Some((slot, index)) = self.runs.take(id, &mut hint) {
