@@ -404,16 +404,33 @@ pub(super) fn batch_limit(config: &ProducerConfig) -> usize {
 }
 
 impl Placer<'_> {
-    /// `available` lists the partitions with a leader; it is called only
-    /// when a choice needs them (a custom partitioner, a sticky switch).
-    pub(super) fn choose_partition(
+    /// Puts a record into a batch of the partition chosen for it: whether
+    /// a batch opened (see `append`), or why no partition takes it.
+    pub(super) fn put(
+        &mut self,
+        t: &mut TopicState,
+        w: Waiting,
+        count: i32,
+        available: impl FnOnce(&str) -> Vec<i32>,
+    ) -> Result<bool, (DeliveryId, usize, ProduceError)> {
+        match self.choose_partition(t, &w.record, w.size, count, available) {
+            Ok(p) => Ok(self.append(t, p, w)),
+            Err(e) => Err((w.id, w.size, e)),
+        }
+    }
+
+    /// `available` lists the topic's partitions with a leader; it is
+    /// called only when a choice needs them (a custom partitioner, a
+    /// sticky switch).
+    fn choose_partition(
         &mut self,
         t: &mut TopicState,
         record: &ProducerRecord,
         size: usize,
         count: i32,
-        available: impl FnOnce() -> Vec<i32>,
+        available: impl FnOnce(&str) -> Vec<i32>,
     ) -> Result<i32, ProduceError> {
+        let available = || available(&record.topic);
         let check = |p: i32| {
             if (0..count).contains(&p) {
                 Ok(p)
@@ -600,11 +617,10 @@ impl ProducerState {
             Some(meta) if t.waiting.is_empty() => {
                 let count = partition_count(meta);
                 t.placeable_at = Some((cache.changes(), count));
-                let available = || available(Some(meta));
-                match placer.choose_partition(t, &w.record, w.size, count, available) {
-                    Ok(p) => placer.append(t, p, w),
-                    Err(e) => {
-                        self.fail(events, w.id, w.size, e);
+                match placer.put(t, w, count, |_| available(Some(meta))) {
+                    Ok(opened) => opened,
+                    Err((id, size, e)) => {
+                        self.fail(events, id, size, e);
                         true
                     }
                 }
@@ -641,10 +657,9 @@ impl ProducerState {
                 let count = partition_count(meta);
                 t.placeable_at = Some((cache.changes(), count));
                 while let Some(w) = t.waiting.pop_front() {
-                    let available = || available(Some(meta));
-                    match placer.choose_partition(t, &w.record, w.size, count, available) {
-                        Ok(p) => changed |= placer.append(t, p, w),
-                        Err(e) => failed.push((w.id, w.size, e)),
+                    match placer.put(t, w, count, |_| available(Some(meta))) {
+                        Ok(opened) => changed |= opened,
+                        Err(refused) => failed.push(refused),
                     }
                 }
             }

@@ -178,12 +178,10 @@ impl ProducerState {
                     spare: &mut self.spare,
                     now,
                 };
-                let topic = &*w.record.topic;
-                let available = || available(cache.topic(topic));
-                match placer.choose_partition(t, &w.record, w.size, count, available) {
-                    Ok(p) => placer.append(t, p, w),
-                    Err(e) => {
-                        self.fail(events, w.id, w.size, e);
+                match placer.put(t, w, count, |topic| available(cache.topic(topic))) {
+                    Ok(opened) => opened,
+                    Err((id, size, e)) => {
+                        self.fail(events, id, size, e);
                         true
                     }
                 }
