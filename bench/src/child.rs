@@ -31,12 +31,13 @@ pub const WINDOW: usize = 100_000;
 /// Records per `send_many` call of the `-many` clients.
 const MANY_RUN: u64 = 1_000;
 
-/// Fails with the first failed report of a `send_many` run.
-fn all_delivered<R, E: Into<Error>>(reports: Vec<Result<R, E>>) -> Result<(), Error> {
-    for r in reports {
-        r.map_err(Into::into)?;
+/// Fails with the first failed report of a `send_many` run (the
+/// adapters share the reports' type).
+fn all_delivered(reports: kafka_blocking::BatchReports) -> Result<(), Error> {
+    match reports.first_error() {
+        Some((_, e)) => Err(e.clone().into()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The pseudo-client that fills a consume scenario's topic.

@@ -85,7 +85,7 @@ impl Producer {
 
     /// Hands every record of `records` to the producer and returns once
     /// all are queued; [`BatchDelivery::wait`] then gives their delivery
-    /// reports in the order of `records`. The cheaper way to send many
+    /// reports in the order of `records` ([`BatchReports`](crate::BatchReports)). The cheaper way to send many
     /// records at once: the client's lock is taken and the clock read
     /// once per 1,024 records, and the reports share one slot instead of
     /// one per record. A full buffer is waited out as with
@@ -103,7 +103,8 @@ impl Producer {
     /// let records = (0..1_000).map(|i| ProducerRecord::new("lines").with_value(format!("line {i}")));
     /// let reports = client.producer().send_many(records).wait()?;
     /// assert_eq!(reports.len(), 1_000);
-    /// assert_eq!(reports[999].as_ref().map(|r| r.offset).ok(), Some(999));
+    /// assert_eq!(reports.failed(), 0);
+    /// assert_eq!(reports.get(999).and_then(Result::ok).map(|r| r.offset()), Some(999));
     /// # Ok(()) }
     /// ```
     pub fn send_many(&self, records: impl IntoIterator<Item = ProducerRecord>) -> BatchDelivery {

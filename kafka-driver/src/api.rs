@@ -3,6 +3,7 @@
 //! imports' crate name.
 
 pub use crate::admin::{DeletedRecords, DescribedProducers};
+pub use crate::batch::{BatchReports, IntoReports, ReportRef, Reports};
 pub use crate::{Committed, Error, Offsets, Rebalance, TokenResult};
 pub use kafka_proto::record::{Compression, HeadersRef};
 pub use kafka_proto::ErrorCode;

@@ -19,10 +19,6 @@ use crate::Error;
 /// of earlier records (or the writing of their requests) waiting.
 pub const BATCH_RUN: usize = 1024;
 
-/// A report as it waits in the slot; the error is boxed because
-/// [`Error`] is several times the size of a report.
-type Report = Result<DeliveryReport, Box<Error>>;
-
 /// Where the reports of one batch land. Adapters create it with
 /// [`BatchSlot::new`], offer each record with its place through
 /// [`Calls::offer_part`](crate::Calls::offer_part),
@@ -37,7 +33,7 @@ pub struct BatchSlot {
 
 #[derive(Debug)]
 struct BatchState {
-    results: Vec<Option<Report>>,
+    reports: BatchReports,
     /// Places still without a report.
     left: usize,
     /// A thread blocks in `wait_timeout`.
@@ -51,7 +47,11 @@ impl BatchSlot {
     pub fn new(len: usize) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(BatchState {
-                results: (0..len).map(|_| None).collect(),
+                reports: BatchReports {
+                    topics: Vec::new(),
+                    entries: vec![Entry::WAITING; len],
+                    errors: Vec::new(),
+                },
                 left: len,
                 waiting: false,
                 waker: None,
@@ -77,14 +77,56 @@ impl BatchSlot {
         &self,
         results: impl Iterator<Item = (usize, Result<DeliveryReport, Error>)>,
     ) {
-        let (done, waiting, waker) = {
-            let mut s = self.state();
+        self.update(|s| {
             for (index, result) in results {
-                if let Some(place @ None) = s.results.get_mut(index) {
-                    *place = Some(result.map_err(Box::new));
+                if !s.reports.entries.get(index).is_some_and(Entry::waiting) {
+                    continue;
+                }
+                let entry = match result {
+                    Ok(r) => Entry {
+                        topic: s.reports.topic_index(&r.topic),
+                        partition: r.partition,
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                    },
+                    Err(e) => s.reports.push_error(e),
+                };
+                s.reports.entries[index] = entry;
+                s.left -= 1;
+            }
+        });
+    }
+
+    /// Puts the reports of records written together to one partition of
+    /// `topic`: (place, offset, timestamp) each.
+    pub(crate) fn put_written(
+        &self,
+        topic: &Arc<str>,
+        partition: i32,
+        written: impl Iterator<Item = (usize, i64, i64)>,
+    ) {
+        self.update(|s| {
+            let topic = s.reports.topic_index(topic);
+            for (index, offset, timestamp) in written {
+                if let Some(place) = s.reports.entries.get_mut(index).filter(|e| e.waiting()) {
+                    *place = Entry {
+                        topic,
+                        partition,
+                        offset,
+                        timestamp,
+                    };
                     s.left -= 1;
                 }
             }
+        });
+    }
+
+    /// Runs `f` under the lock, then wakes the waiter if every report is
+    /// in.
+    fn update(&self, f: impl FnOnce(&mut BatchState)) {
+        let (done, waiting, waker) = {
+            let mut s = self.state();
+            f(&mut s);
             let done = s.left == 0;
             (done, s.waiting, if done { s.waker.take() } else { None })
         };
@@ -96,24 +138,17 @@ impl BatchSlot {
         }
     }
 
-    fn take(s: &mut BatchState) -> Vec<Result<DeliveryReport, Error>> {
-        std::mem::take(&mut s.results)
-            .into_iter()
-            .map(|r| match r {
-                Some(report) => report.map_err(|e| *e),
-                None => Err(Error::Closed),
-            })
-            .collect()
+    /// Takes the reports once all are in (`left` is 0, so no place is
+    /// waiting; one that were would read as [`Error::Closed`]).
+    fn take(s: &mut BatchState) -> BatchReports {
+        std::mem::take(&mut s.reports)
     }
 
     /// Blocks until every record of the batch has its report, at most
     /// `timeout` ([`Error::Timeout`] then; the reports keep coming and a
     /// later call can still take them). The reports come in send order,
     /// once: a second call after success returns an empty list.
-    pub fn wait_timeout(
-        &self,
-        timeout: Duration,
-    ) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<BatchReports, Error> {
         let mut s = self.state();
         let mut deadline = None;
         loop {
@@ -138,7 +173,7 @@ impl BatchSlot {
     }
 
     /// Ready with every report, in send order, once the last one is in.
-    pub fn poll(&self, cx: &mut Context<'_>) -> Poll<Vec<Result<DeliveryReport, Error>>> {
+    pub fn poll(&self, cx: &mut Context<'_>) -> Poll<BatchReports> {
         let mut s = self.state();
         if s.left == 0 {
             return Poll::Ready(Self::take(&mut s));
@@ -165,7 +200,7 @@ impl BatchSlot {
 
     /// Records of the batch.
     pub fn len(&self) -> usize {
-        self.state().results.len()
+        self.state().reports.len()
     }
 
     /// Whether the batch has no records.
@@ -176,7 +211,265 @@ impl BatchSlot {
     /// Records with their report in.
     pub fn done(&self) -> usize {
         let s = self.state();
-        s.results.len() - s.left
+        s.reports.len() - s.left
+    }
+}
+
+/// One record's report in a [`BatchReports`]: 24 bytes, no reference
+/// count, whatever the topic.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Index into `topics`, or [`Entry::FAILED`] (then `offset` is the
+    /// index into `errors`) or [`Entry::NONE`].
+    topic: u32,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+}
+
+impl Entry {
+    const NONE: u32 = u32::MAX;
+    const FAILED: u32 = u32::MAX - 1;
+    const WAITING: Entry = Entry {
+        topic: Self::NONE,
+        partition: -1,
+        offset: -1,
+        timestamp: -1,
+    };
+
+    fn waiting(&self) -> bool {
+        self.topic == Self::NONE
+    }
+}
+
+/// The reports of records sent together with `send_many`, in send order:
+/// for each record its [`ReportRef`] or the [`Error`] that kept it from
+/// being written.
+///
+/// Kept compact (each topic's name once, no reference count per record)
+/// because a batch of small records would otherwise spend a good part of
+/// its CPU building and dropping reports. [`BatchReports::iter`] and
+/// [`BatchReports::get`] borrow; iterating by value, or
+/// [`BatchReports::into_vec`], gives owned [`DeliveryReport`]s.
+#[derive(Default)]
+pub struct BatchReports {
+    topics: Vec<Arc<str>>,
+    entries: Vec<Entry>,
+    errors: Vec<Error>,
+}
+
+impl BatchReports {
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the batch had no records.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// How many records failed.
+    pub fn failed(&self) -> usize {
+        self.errors.len()
+    }
+
+    /// The first failed record in send order, with its place.
+    pub fn first_error(&self) -> Option<(usize, &Error)> {
+        if self.errors.is_empty() {
+            return None;
+        }
+        self.iter()
+            .enumerate()
+            .find_map(|(i, r)| r.err().map(|e| (i, e)))
+    }
+
+    /// The report of the record at `index`, if the batch has one there.
+    pub fn get(&self, index: usize) -> Option<Result<ReportRef<'_>, &Error>> {
+        self.entries.get(index).map(|e| self.view(e))
+    }
+
+    /// Every record's report, in send order.
+    pub fn iter(&self) -> Reports<'_> {
+        Reports {
+            of: self,
+            entries: self.entries.iter(),
+        }
+    }
+
+    /// Owned reports, in send order.
+    pub fn into_vec(self) -> Vec<Result<DeliveryReport, Error>> {
+        self.into_iter().collect()
+    }
+
+    fn view(&self, e: &Entry) -> Result<ReportRef<'_>, &Error> {
+        match self.topics.get(e.topic as usize) {
+            Some(topic) => Ok(ReportRef {
+                topic,
+                partition: e.partition,
+                offset: e.offset,
+                timestamp: e.timestamp,
+            }),
+            None => Err(self.error_of(e)),
+        }
+    }
+
+    fn error_of(&self, e: &Entry) -> &Error {
+        usize::try_from(e.offset)
+            .ok()
+            .and_then(|i| self.errors.get(i))
+            .unwrap_or(&Error::Closed)
+    }
+
+    /// The index of `topic` in `topics`: a batch names few topics, mostly
+    /// one, so a scan beats a map.
+    fn topic_index(&mut self, topic: &Arc<str>) -> u32 {
+        let found = self
+            .topics
+            .iter()
+            .position(|t| Arc::ptr_eq(t, topic) || **t == **topic);
+        let i = found.unwrap_or_else(|| {
+            self.topics.push(Arc::clone(topic));
+            self.topics.len() - 1
+        });
+        // Fewer topics than records, and records fit a u32 well before.
+        u32::try_from(i).unwrap_or(Entry::NONE)
+    }
+
+    fn push_error(&mut self, error: Error) -> Entry {
+        self.errors.push(error);
+        Entry {
+            topic: Entry::FAILED,
+            partition: -1,
+            offset: (self.errors.len() - 1) as i64,
+            timestamp: -1,
+        }
+    }
+}
+
+impl std::fmt::Debug for BatchReports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl IntoIterator for BatchReports {
+    type Item = Result<DeliveryReport, Error>;
+    type IntoIter = IntoReports;
+
+    fn into_iter(self) -> IntoReports {
+        IntoReports {
+            topics: self.topics,
+            entries: self.entries.into_iter(),
+            errors: self.errors.into_iter().map(Some).collect(),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a BatchReports {
+    type Item = Result<ReportRef<'a>, &'a Error>;
+    type IntoIter = Reports<'a>;
+
+    fn into_iter(self) -> Reports<'a> {
+        self.iter()
+    }
+}
+
+/// The borrowed reports of a [`BatchReports`], in send order.
+#[derive(Debug, Clone)]
+pub struct Reports<'a> {
+    of: &'a BatchReports,
+    entries: std::slice::Iter<'a, Entry>,
+}
+
+impl<'a> Iterator for Reports<'a> {
+    type Item = Result<ReportRef<'a>, &'a Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.entries.next().map(|e| self.of.view(e))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Reports<'_> {}
+
+/// The owned reports of a [`BatchReports`], in send order.
+#[derive(Debug)]
+pub struct IntoReports {
+    topics: Vec<Arc<str>>,
+    entries: std::vec::IntoIter<Entry>,
+    errors: Vec<Option<Error>>,
+}
+
+impl Iterator for IntoReports {
+    type Item = Result<DeliveryReport, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let e = self.entries.next()?;
+        Some(match self.topics.get(e.topic as usize) {
+            Some(topic) => Ok(DeliveryReport::new(
+                Arc::clone(topic),
+                e.partition,
+                e.offset,
+                e.timestamp,
+            )),
+            None => Err(usize::try_from(e.offset)
+                .ok()
+                .and_then(|i| self.errors.get_mut(i))
+                .and_then(Option::take)
+                .unwrap_or(Error::Closed)),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl ExactSizeIterator for IntoReports {}
+
+/// A record's report, borrowed from its [`BatchReports`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportRef<'a> {
+    topic: &'a Arc<str>,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+}
+
+impl ReportRef<'_> {
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        self.topic
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The record's offset; -1 with `acks=0`.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The broker's append time if the topic uses `LogAppendTime`, else
+    /// the record's create time.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// The report as an owned [`DeliveryReport`].
+    pub fn to_report(&self) -> DeliveryReport {
+        DeliveryReport::new(
+            Arc::clone(self.topic),
+            self.partition,
+            self.offset,
+            self.timestamp,
+        )
     }
 }
 
@@ -276,6 +569,47 @@ impl Runs {
         Some((&r.slot, index))
     }
 
+    /// How many ids from `id` on the run holding `id` covers (0 if no
+    /// run does). `hint` as for [`take`](Self::take).
+    pub(crate) fn span(&self, id: DeliveryId, hint: &mut usize) -> u64 {
+        let at = if self.runs.get(*hint).is_some_and(|r| r.holds(id)) {
+            *hint
+        } else {
+            self.runs
+                .partition_point(|r| r.first.saturating_add(r.len) <= id.0)
+        };
+        match self.runs.get(at).filter(|r| r.holds(id)) {
+            Some(r) => {
+                *hint = at;
+                r.first + r.len - id.0
+            }
+            None => 0,
+        }
+    }
+
+    /// Where the reports of `len` consecutive ids from `first` go, if
+    /// one run holds them all (their places are then consecutive places
+    /// of one slot), forgetting them: records sent together and written
+    /// together cost one lookup, not one each. `hint` as for
+    /// [`take`](Self::take).
+    pub(crate) fn take_range(
+        &mut self,
+        first: DeliveryId,
+        len: u64,
+        hint: &mut usize,
+    ) -> Option<(&Arc<BatchSlot>, usize)> {
+        if len == 0 || self.span(first, hint) < len {
+            return None;
+        }
+        let r = &mut self.runs[*hint];
+        let index = r.index + usize::try_from(first.0 - r.first).ok()?;
+        r.left = r.left.saturating_sub(len);
+        self.live = self
+            .live
+            .saturating_sub(usize::try_from(len).unwrap_or(usize::MAX));
+        Some((&r.slot, index))
+    }
+
     /// Drops the runs every id of which has its report.
     pub(crate) fn trim(&mut self) {
         self.runs.retain(|r| r.left > 0);
@@ -301,43 +635,56 @@ impl Runs {
 /// Reports gathered while the driver walks a written batch, put into
 /// their slot under one hold of its lock per run of records that share
 /// the slot, instead of one each.
-#[derive(Debug, Default)]
-pub(crate) struct Gather {
+#[derive(Debug)]
+pub(crate) struct Gather<'a> {
+    topic: &'a Arc<str>,
+    partition: i32,
     slot: Option<Arc<BatchSlot>>,
-    /// Only reports: a written batch has no errors, and an error would
-    /// make each element several times larger.
-    reports: Vec<(usize, DeliveryReport)>,
+    /// Place, offset and timestamp of each record.
+    reports: Vec<(usize, i64, i64)>,
 }
 
-impl Gather {
-    /// Room for `len` reports up front (a written batch's record count):
-    /// the buffer does not regrow while a batch is walked.
-    pub(crate) fn with_capacity(len: usize) -> Self {
+impl<'a> Gather<'a> {
+    /// Gathers the reports of a batch written to `partition` of `topic`,
+    /// with room for `len` of them up front (the batch's record count,
+    /// or 0 when none will come): the buffer does not regrow while a
+    /// batch is walked.
+    pub(crate) fn new(topic: &'a Arc<str>, partition: i32, len: usize) -> Self {
         Self {
+            topic,
+            partition,
             slot: None,
             reports: Vec::with_capacity(len),
         }
     }
 
-    /// Adds the report for place `index` of `slot`; another slot's report
-    /// puts what was gathered for the last one first.
-    pub(crate) fn push(&mut self, slot: &Arc<BatchSlot>, index: usize, report: DeliveryReport) {
+    /// Adds the reports (offset and timestamp each) of consecutive places
+    /// from `index` of `slot`; another slot's reports put what was
+    /// gathered for the last one first.
+    pub(crate) fn push(
+        &mut self,
+        slot: &Arc<BatchSlot>,
+        index: usize,
+        reports: impl Iterator<Item = (i64, i64)>,
+    ) {
         if !self.slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, slot)) {
             self.finish();
             self.slot = Some(Arc::clone(slot));
         }
-        self.reports.push((index, report));
+        let places = (index..).zip(reports);
+        self.reports
+            .extend(places.map(|(i, (offset, timestamp))| (i, offset, timestamp)));
     }
 
     /// Puts what was gathered.
     pub(crate) fn finish(&mut self) {
         if let Some(slot) = self.slot.take() {
-            slot.put_many(self.reports.drain(..).map(|(i, report)| (i, Ok(report))));
+            slot.put_written(self.topic, self.partition, self.reports.drain(..));
         }
     }
 }
 
-impl Drop for Gather {
+impl Drop for Gather<'_> {
     fn drop(&mut self) {
         self.finish();
     }
@@ -353,20 +700,29 @@ mod tests {
         Err(Error::Io(n.to_string()))
     }
 
-    /// A report whose offset is `n`.
-    fn report(n: u64) -> DeliveryReport {
-        DeliveryReport::new("t", 0, n as i64, -1)
-    }
-
-    fn numbers(rs: Vec<Result<DeliveryReport, Error>>) -> Vec<String> {
-        rs.into_iter()
+    /// Each record's offset or error text, read both through the
+    /// borrowed view and by value (which must agree).
+    fn numbers(rs: BatchReports) -> Vec<String> {
+        let borrowed: Vec<String> = rs
+            .iter()
+            .map(|r| match r {
+                Ok(report) => report.offset().to_string(),
+                Err(Error::Io(n)) => n.clone(),
+                Err(Error::Closed) => "closed".into(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        let owned: Vec<String> = rs
+            .into_iter()
             .map(|r| match r {
                 Ok(report) => report.offset.to_string(),
                 Err(Error::Io(n)) => n,
                 Err(Error::Closed) => "closed".into(),
                 other => panic!("unexpected {other:?}"),
             })
-            .collect()
+            .collect();
+        assert_eq!(borrowed, owned);
+        owned
     }
 
     #[test]
@@ -422,10 +778,11 @@ mod tests {
         assert_eq!(runs.len(), 6);
 
         let mut hint = 0;
-        let mut gather = Gather::default();
+        let topic: Arc<str> = Arc::from("t");
+        let mut gather = Gather::new(&topic, 0, 3);
         for id in [12, 10, 13] {
             let (slot, index) = runs.take(DeliveryId(id), &mut hint).unwrap();
-            gather.push(slot, index, report(id));
+            gather.push(slot, index, std::iter::once((id as i64, -1)));
         }
         assert_eq!(a.done(), 2, "a's run put when b's report came");
         assert_eq!(b.done(), 0);
@@ -446,6 +803,91 @@ mod tests {
         assert_eq!(
             numbers(a.wait_timeout(Duration::ZERO).unwrap()),
             ["10", "closed", "12", "closed"]
+        );
+    }
+
+    /// A range of ids is found in one step only when one run holds all of
+    /// it; a range that crosses into another run is left for the lookups
+    /// one by one, and nothing of it is forgotten.
+    #[test]
+    fn a_range_of_ids_resolves_only_within_one_run() {
+        let a = BatchSlot::new(6);
+        let b = BatchSlot::new(1);
+        let mut runs = Runs::default();
+        for i in 0..4 {
+            runs.insert(DeliveryId(10 + i), &a, i as usize);
+        }
+        runs.insert(DeliveryId(14), &b, 0);
+        runs.insert(DeliveryId(15), &a, 4);
+        let mut hint = 0;
+        assert!(
+            runs.take_range(DeliveryId(12), 3, &mut hint).is_none(),
+            "crosses into b"
+        );
+        assert!(
+            runs.take_range(DeliveryId(9), 2, &mut hint).is_none(),
+            "starts before"
+        );
+        assert!(runs.take_range(DeliveryId(10), 0, &mut hint).is_none());
+        assert_eq!(runs.span(DeliveryId(12), &mut hint), 2);
+        assert_eq!(runs.span(DeliveryId(16), &mut hint), 0);
+        assert_eq!(runs.len(), 6, "a failed range forgets nothing");
+        let (slot, index) = runs.take_range(DeliveryId(11), 3, &mut hint).unwrap();
+        assert!(Arc::ptr_eq(slot, &a));
+        assert_eq!(index, 1);
+        assert_eq!(runs.len(), 3);
+        runs.trim();
+        assert_eq!(runs.runs.len(), 3, "id 10 still waits in a's first run");
+        let (slot, index) = runs.take(DeliveryId(10), &mut hint).unwrap();
+        assert_eq!((Arc::ptr_eq(slot, &a), index), (true, 0));
+        let (slot, index) = runs.take_range(DeliveryId(15), 1, &mut hint).unwrap();
+        assert_eq!((Arc::ptr_eq(slot, &a), index), (true, 4));
+        runs.trim();
+        assert_eq!((runs.runs.len(), runs.len()), (1, 1));
+    }
+
+    /// Reports of several topics and errors keep their places, whether
+    /// read by reference, by place or by value; each topic's name is kept
+    /// once.
+    #[test]
+    fn batch_reports_keep_topics_errors_and_places() {
+        let slot = BatchSlot::new(5);
+        let orders: Arc<str> = Arc::from("orders");
+        slot.put_written(&orders, 2, [(0, 40, 7), (3, 41, 8)].into_iter());
+        slot.put(1, Ok(DeliveryReport::new("audit", 0, 9, 5)));
+        slot.put(4, Err(Error::Io("bad".into())));
+        // A second report for a place is ignored, as is a place past the
+        // end; the same name as another Arc is the same topic.
+        slot.put(0, Err(Error::Closed));
+        slot.put_written(&Arc::from("orders"), 1, [(2, 1, 1), (9, 0, 0)].into_iter());
+        assert_eq!(slot.done(), 5);
+        let reports = slot.wait_timeout(Duration::ZERO).unwrap();
+        assert_eq!(reports.topics.len(), 2);
+        assert_eq!((reports.len(), reports.failed()), (5, 1));
+        assert!(matches!(reports.first_error(), Some((4, Error::Io(m))) if m == "bad"));
+        let first = reports.get(0).unwrap().unwrap();
+        assert_eq!(
+            (
+                first.topic(),
+                first.partition(),
+                first.offset(),
+                first.timestamp()
+            ),
+            ("orders", 2, 40, 7)
+        );
+        assert_eq!(first.to_report(), DeliveryReport::new("orders", 2, 40, 7));
+        assert_eq!(reports.get(1).unwrap().unwrap().topic(), "audit");
+        assert_eq!(reports.get(2).unwrap().unwrap().partition(), 1);
+        assert!(reports.get(5).is_none());
+        let owned = reports.into_vec();
+        assert_eq!(
+            owned[3].as_ref().unwrap(),
+            &DeliveryReport::new("orders", 2, 41, 8)
+        );
+        assert!(matches!(&owned[4], Err(Error::Io(m)) if m == "bad"));
+        assert!(
+            slot.wait_timeout(Duration::ZERO).unwrap().is_empty(),
+            "taken once"
         );
     }
 

@@ -16,7 +16,7 @@ use tracing::debug;
 use kafka_state::admin::AdminOutcome;
 use kafka_state::consumer::{ConsumerEvent, ListedOffset, LookupError, OffsetSpec};
 use kafka_state::group::{GroupEvent, GroupMetadata, OffsetAndMetadata};
-use kafka_state::producer::{DeliveryId, DeliveryReport, SendError, TxnEvent, TxnOp};
+use kafka_state::producer::{Delivered, DeliveryId, DeliveryReport, SendError, TxnEvent, TxnOp};
 use kafka_state::{
     Client, ClientStats, Event, FetchedRecords, Misuse, ProducerRecord, RequestId, TopicPartition,
 };
@@ -584,28 +584,7 @@ impl<D: Deliver> Calls<D> {
                     reply(result.map_err(Error::from));
                 }
             }
-            Event::Delivered(batch) => {
-                // Only records offered in runs are gathered.
-                let mut gather = if self.runs.len() > 0 {
-                    Gather::with_capacity(batch.len())
-                } else {
-                    Gather::default()
-                };
-                let mut hint = 0;
-                for (i, id) in batch.ids().enumerate() {
-                    if let Some((slot, index)) = self.runs.take(id, &mut hint) {
-                        if let Some((_, report)) = batch.report(i) {
-                            gather.push(slot, index, report);
-                        }
-                    } else if let Some(reply) = self.deliveries.remove(id) {
-                        if let Some((_, report)) = batch.report(i) {
-                            reply.deliver(Ok(report));
-                        }
-                    }
-                }
-                gather.finish();
-                self.runs.trim();
-            }
+            Event::Delivered(batch) => self.delivered(&batch),
             Event::DeliveryFailed { id, error } => {
                 if let Some((slot, index)) = self.runs.take(id, &mut 0) {
                     slot.put(index, Err(error.into()));
@@ -671,6 +650,44 @@ impl<D: Deliver> Calls<D> {
             Event::Fatal(fatal) => self.fail_all(&Error::Fatal(fatal)),
             other => debug!(target: LOG, event = ?other, "event"),
         }
+    }
+
+    /// Hands the reports of a written batch to their slots and replies.
+    fn delivered(&mut self, batch: &Delivered) {
+        let room = if self.runs.len() > 0 { batch.len() } else { 0 };
+        let mut gather = Gather::new(batch.topic(), batch.partition(), room);
+        let mut hint = 0;
+        let mut i = 0;
+        while let Some(id) = batch.id(i) {
+            // Records sent together and written together have consecutive
+            // ids in consecutive places of one slot: one lookup serves as
+            // many of them as the run holding the first one covers.
+            let span = self.runs.span(id, &mut hint);
+            if span == 0 {
+                if let Some(reply) = self.deliveries.remove(id) {
+                    if let Some((_, report)) = batch.report(i) {
+                        reply.deliver(Ok(report));
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            let mut n = 1;
+            while n < span && batch.id(i + n as usize).map(|d| d.0) == id.0.checked_add(n) {
+                n += 1;
+            }
+            if let Some((slot, index)) = self.runs.take_range(id, n, &mut hint) {
+                let outcomes = (i..i + n as usize).filter_map(|k| batch.outcome(k));
+                gather.push(
+                    slot,
+                    index,
+                    outcomes.map(|(_, offset, time)| (offset, time)),
+                );
+            }
+            i += n as usize;
+        }
+        gather.finish();
+        self.runs.trim();
     }
 
     fn transaction_event(&mut self, event: TxnEvent) {

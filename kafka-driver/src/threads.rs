@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use kafka_state::producer::DeliveryReport;
 
+use crate::batch::BatchReports;
 use crate::{BatchSlot, Error};
 
 /// A record on its way: [`Delivery::wait`] returns its report.
@@ -134,17 +135,14 @@ impl BatchDelivery {
     /// Blocks until every record is acknowledged or failed, never longer
     /// than the producer's delivery timeout (plus a second), and returns
     /// each record's report in send order.
-    pub fn wait(self) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
+    pub fn wait(self) -> Result<BatchReports, Error> {
         let timeout = self.timeout;
         self.wait_timeout(timeout)
     }
 
     /// Blocks at most `timeout`; [`Error::Timeout`] if some report has
     /// not come by then (the records may still be delivered).
-    pub fn wait_timeout(
-        self,
-        timeout: Duration,
-    ) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
+    pub fn wait_timeout(self, timeout: Duration) -> Result<BatchReports, Error> {
         self.slot.wait_timeout(timeout)
     }
 

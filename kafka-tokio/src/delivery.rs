@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kafka_driver::BatchSlot;
 use tokio::sync::oneshot;
 
-use crate::{DeliveryReport, Error};
+use crate::{BatchReports, DeliveryReport, Error};
 
 /// The delivery report of one record, once the broker acknowledged it
 /// (or the record failed for good).
@@ -74,7 +74,7 @@ impl BatchFuture {
 }
 
 impl Future for BatchFuture {
-    type Output = Vec<Result<DeliveryReport, Error>>;
+    type Output = BatchReports;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.slot.poll(cx)

@@ -6,7 +6,7 @@ use kafka_driver::{wall_clock_ms, BatchSlot, Committed, Offer, PartOffer, TxnCal
 
 use crate::delivery::{self, BatchFuture, DeliveryFuture};
 use crate::driver::Core;
-use crate::{Client, DeliveryReport, Error, GroupMetadata, ProducerRecord};
+use crate::{BatchReports, Client, Error, GroupMetadata, ProducerRecord};
 
 /// Sends records through the client's driver. Cheap to clone; get one
 /// with [`Client::producer`]. Settings live in `config.producer`
@@ -86,13 +86,13 @@ impl Producer {
     pub async fn send_batch(
         &self,
         records: impl IntoIterator<Item = ProducerRecord>,
-    ) -> Vec<Result<DeliveryReport, Error>> {
+    ) -> BatchReports {
         self.send_many(records).await.await
     }
 
     /// Hands every record of `records` to the producer and returns once
     /// all are queued; the returned future resolves to their delivery
-    /// reports in the order of `records`. The cheaper way to send many
+    /// reports in the order of `records` ([`BatchReports`]). The cheaper way to send many
     /// records at once: the client's lock is taken and the clock read
     /// once per 1,024 records, and the reports share one slot instead of
     /// a channel per record. A full buffer is waited out as with
@@ -115,8 +115,8 @@ impl Producer {
     /// let first = producer.send_many(records(0)).await;
     /// let second = producer.send_many(records(500)).await;
     /// let (first, second) = (first.await, second.await);
-    /// assert_eq!(second[0].as_ref().map(|r| r.offset).ok(), Some(500));
-    /// assert!(first.iter().chain(&second).all(Result::is_ok));
+    /// assert_eq!(second.get(0).and_then(Result::ok).map(|r| r.offset()), Some(500));
+    /// assert_eq!(first.failed() + second.failed(), 0);
     /// # Ok(()) }
     /// ```
     pub async fn send_many(

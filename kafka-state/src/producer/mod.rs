@@ -308,11 +308,22 @@ impl Delivered {
             .map(|(i, &r)| self.make(i, r))
     }
 
-    fn make(
+    /// The `index`th record's id, offset and timestamp: its report
+    /// without the topic and partition, which the whole batch shares.
+    pub fn outcome(&self, index: usize) -> Option<(DeliveryId, i64, i64)> {
+        self.records.get(index).map(|&r| self.outcome_of(index, r))
+    }
+
+    /// The `index`th record's id.
+    pub fn id(&self, index: usize) -> Option<DeliveryId> {
+        self.records.get(index).map(|&(id, _)| id)
+    }
+
+    fn outcome_of(
         &self,
         index: usize,
         (id, timestamp): (DeliveryId, i64),
-    ) -> (DeliveryId, DeliveryReport) {
+    ) -> (DeliveryId, i64, i64) {
         let offset = if self.base_offset >= 0 {
             // A batch's record count is an i32, so the index fits.
             self.base_offset.saturating_add(index as i64)
@@ -324,6 +335,11 @@ impl Delivered {
         } else {
             timestamp
         };
+        (id, offset, timestamp)
+    }
+
+    fn make(&self, index: usize, record: (DeliveryId, i64)) -> (DeliveryId, DeliveryReport) {
+        let (id, offset, timestamp) = self.outcome_of(index, record);
         let report = DeliveryReport {
             topic: Arc::clone(&self.topic),
             partition: self.partition,
