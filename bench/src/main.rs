@@ -8,8 +8,9 @@
 //!
 //! Every scenario gets a fresh broker. Each client's measurement runs in a
 //! child process (this binary re-executed with the hidden `__child`
-//! subcommand), so `wait4` hands back exactly that client's CPU time and
-//! peak RSS. The clients take turns against the same broker.
+//! subcommand), started through a small launcher (`__launch`) whose
+//! `wait4` hands back exactly that client's CPU time and peak RSS. The
+//! clients take turns against the same broker.
 //!
 //! ```text
 //! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--rounds N] [--only NAME]
@@ -37,10 +38,10 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("__child") {
-        child::main(&args[1..])
-    } else {
-        run(&args)
+    let result = match args.first().map(String::as_str) {
+        Some("__child") => child::main(&args[1..]),
+        Some("__launch") => rusage::launch(&args[1..]),
+        _ => run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -152,8 +153,9 @@ fn run(args: &[String]) -> Result<(), Error> {
     println!("Goals (#18), each our best adapter ÷ the best peer, or ÷ the raw TCP floor:\n");
     println!("{}", report::goals_markdown(&rows));
     println!(
-        "Peak RSS of the bench's own process: {:.1} MB (a child's peak RSS \
-         cannot read lower than its parent's at spawn).\n",
+        "Peak RSS of the bench's own process: {:.1} MB. Clients start through a \
+         small launcher process, so theirs is their own (a child cannot read \
+         lower than the launcher's, about 3.5 MB).\n",
         rusage::own_max_rss_kib() as f64 / 1024.0
     );
     for line in report::ratio_lines(&rows) {
@@ -363,16 +365,33 @@ fn measure(s: &Scenario, client: &str, bootstrap: &str, topic: &str) -> Result<S
             &s.records.to_string(),
         ]);
     }
-    cmd.stdin(Stdio::null())
+    // Through a launcher, so the child's peak RSS is its own (see
+    // `rusage`).
+    let mut launcher = Command::new(std::env::current_exe()?);
+    launcher
+        .arg("__launch")
+        .arg(
+            (child::TIME_LIMIT + Duration::from_secs(15))
+                .as_secs()
+                .to_string(),
+        )
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let child = cmd.spawn()?;
+    let launched = launcher.spawn()?;
     let limit = child::TIME_LIMIT + Duration::from_secs(30);
-    let (status, usage, stdout) = rusage::wait_with_usage(child, limit)?;
+    let (status, _, out) = rusage::wait_with_usage(launched, limit)?;
     if !status.success() {
-        return Err(format!("{} / {client}: child failed ({status})", s.name).into());
+        return Err(format!("{} / {client}: launcher failed ({status})", s.name).into());
     }
-    let mut sample = Sample::parse(&stdout)
+    let (stdout, code, usage) = rusage::launched(&out)
+        .ok_or_else(|| format!("{} / {client}: unreadable launcher output {out:?}", s.name))?;
+    if code != 0 {
+        return Err(format!("{} / {client}: child failed (exit code {code})", s.name).into());
+    }
+    let mut sample = Sample::parse(stdout)
         .ok_or_else(|| format!("{} / {client}: unreadable child output {stdout:?}", s.name))?;
     // The Java peer reports the CPU time of its timed part (JVM start-up
     // and JIT warm-up left out); every other child is charged its whole.

@@ -5,10 +5,18 @@
 //! hands back, so we call `wait4` ourselves. `getrusage(RUSAGE_CHILDREN)`
 //! would sum every child so far and keep the largest RSS of any of them;
 //! `wait4` gives exactly the one child just reaped.
+//!
+//! A child's `ru_maxrss` also counts the memory image it was started
+//! from: the kernel keeps the larger of the two when the child execs, and
+//! a spawned child runs on its parent's image until then. Started by the
+//! bench itself, every client would read at least the bench's own peak
+//! (about 9 MB), which hides the small scenarios' differences. So clients
+//! are started through [`launch`], a fresh, small process of this binary
+//! that only spawns, waits and reports.
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -91,4 +99,86 @@ pub fn own_max_rss_kib() -> u64 {
         return 0;
     }
     usage.ru_maxrss as u64
+}
+
+/// The first word of the line [`launch`] adds after its child's output.
+const LAUNCHED: &str = "launched";
+
+/// `__launch LIMIT_SECS PROGRAM [ARGS...]`: runs `PROGRAM` (killing it
+/// after `LIMIT_SECS`), passes its output on and adds a line with its
+/// exit code, CPU time and peak RSS, which [`launched`] reads back.
+pub fn launch(args: &[String]) -> Result<(), Error> {
+    let [limit, program, rest @ ..] = args else {
+        return Err("usage: __launch LIMIT_SECS PROGRAM [ARGS...]".into());
+    };
+    let limit = Duration::from_secs(limit.parse()?);
+    let child = Command::new(program)
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let (status, usage, out) = wait_with_usage(child, limit)?;
+    print!("{out}");
+    if !out.is_empty() && !out.ends_with('\n') {
+        println!();
+    }
+    println!(
+        "{LAUNCHED} code={} cpu_us={} max_rss_kib={}",
+        status.code().unwrap_or(-1),
+        usage.cpu.as_micros(),
+        usage.max_rss_kib
+    );
+    Ok(())
+}
+
+/// Splits what a [`launch`] printed into its child's output, the child's
+/// exit code and its usage.
+pub fn launched(out: &str) -> Option<(&str, i32, Usage)> {
+    let body = out.strip_suffix('\n').unwrap_or(out);
+    let (child_out, last) = match body.rfind('\n') {
+        Some(at) => (&body[..=at], &body[at + 1..]),
+        None => ("", body),
+    };
+    let mut words = last.split(' ');
+    if words.next() != Some(LAUNCHED) {
+        return None;
+    }
+    let mut field = |name: &str| {
+        words
+            .next()?
+            .strip_prefix(name)?
+            .strip_prefix('=')
+            .map(str::to_owned)
+    };
+    let code = field("code")?.parse().ok()?;
+    let cpu_us: u64 = field("cpu_us")?.parse().ok()?;
+    let max_rss_kib = field("max_rss_kib")?.parse().ok()?;
+    Some((
+        child_out,
+        code,
+        Usage {
+            cpu: Duration::from_micros(cpu_us),
+            max_rss_kib,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_launch_report_splits_from_the_child_output() {
+        let out = "result records=5\nlaunched code=0 cpu_us=1500 max_rss_kib=2048\n";
+        let (child, code, usage) = launched(out).unwrap();
+        assert_eq!(child, "result records=5\n");
+        assert_eq!(code, 0);
+        assert_eq!(usage.cpu, Duration::from_micros(1500));
+        assert_eq!(usage.max_rss_kib, 2048);
+        let (child, code, _) = launched("launched code=3 cpu_us=0 max_rss_kib=1").unwrap();
+        assert_eq!((child, code), ("", 3));
+        assert!(launched("result records=5\n").is_none());
+        assert!(launched("launched code=0 cpu=1 max_rss_kib=1").is_none());
+    }
 }

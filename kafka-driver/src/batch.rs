@@ -251,7 +251,7 @@ impl Entry {
 /// its CPU building and dropping reports. [`BatchReports::iter`] and
 /// [`BatchReports::get`] borrow; iterating by value, or
 /// [`BatchReports::into_vec`], gives owned [`DeliveryReport`]s.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct BatchReports {
     topics: Vec<Arc<str>>,
     entries: Vec<Entry>,
