@@ -176,12 +176,12 @@ struct Broker {
     bootstrap: String,
     admin: Client,
     /// Kept so the broker lives as long as the scenario.
-    _running: Running,
+    running: Running,
 }
 
 enum Running {
-    Tansu(#[allow(dead_code)] Tansu),
-    Kafka(#[allow(dead_code)] KafkaCluster),
+    Tansu(Tansu),
+    Kafka(KafkaCluster),
 }
 
 impl Broker {
@@ -220,14 +220,22 @@ impl Broker {
         Ok(Self {
             bootstrap,
             admin,
-            _running: running,
+            running,
         })
+    }
+
+    /// The broker processes, whose CPU time a client's run is charged
+    /// against: whether a client or the broker set the pace.
+    fn pids(&self) -> Vec<u32> {
+        match &self.running {
+            Running::Tansu(t) => t.pid().into_iter().collect(),
+            Running::Kafka(k) => k.node_ids().into_iter().filter_map(|n| k.pid(n)).collect(),
+        }
     }
 }
 
 fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
     let broker = Broker::start(s)?;
-    let bootstrap = broker.bootstrap.clone();
     // Consumers all read one topic, filled once; producers each get their own.
     let shared = match s.kind {
         Kind::Consume { partitions, .. }
@@ -241,7 +249,7 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
                 // In a child too: the parent's peak RSS must stay small,
                 // since a child starts out with it as its own peak.
                 let t = Instant::now();
-                measure(s, child::PRELOAD, &bootstrap, &topic)?;
+                measure(s, child::PRELOAD, &broker, &topic)?;
                 eprintln!(
                     "   preloaded {} records in {:.1} s",
                     s.records,
@@ -268,7 +276,7 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
             ))?;
         }
         let t = Instant::now();
-        measure(s, CLIENTS[1], &bootstrap, &topic)?;
+        measure(s, CLIENTS[1], &broker, &topic)?;
         eprintln!("   warmed up in {:.1} s", t.elapsed().as_secs_f64());
         if shared.is_none() {
             let _ = broker.admin.delete_topic(&topic);
@@ -296,11 +304,11 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
             };
             // One client failing costs its cell, not the run: it is
             // listed under the table and the run ends failed.
-            let measured = measure(s, client, &bootstrap, &topic).and_then(|sample| {
+            let measured = measure(s, client, &broker, &topic).and_then(|sample| {
                 eprintln!("   {client:<15} {}", sample.summary(s));
                 if matches!(s.kind, Kind::Produce { .. }) {
                     // In a child, like the preload, for the parent's RSS.
-                    measure(s, child::VERIFY, &bootstrap, &topic)
+                    measure(s, child::VERIFY, &broker, &topic)
                         .map_err(|e| format!("read-back: {e}"))?;
                 }
                 Ok(sample)
@@ -323,7 +331,8 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
 
 /// Runs one client's measurement in a child process and returns what it
 /// reported plus its CPU time and peak RSS.
-fn measure(s: &Scenario, client: &str, bootstrap: &str, topic: &str) -> Result<Sample, Error> {
+fn measure(s: &Scenario, client: &str, broker: &Broker, topic: &str) -> Result<Sample, Error> {
+    let bootstrap = broker.bootstrap.as_str();
     let exe = std::env::current_exe()?;
     // Profiling aid: KAFKA_BENCH_PERF=DIR records each child with perf
     // into DIR/<scenario>-<client>.data (its CPU and RSS then include perf's).
@@ -380,9 +389,16 @@ fn measure(s: &Scenario, client: &str, bootstrap: &str, topic: &str) -> Result<S
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    let pids = broker.pids();
+    let broker_before = rusage::cpu_of(&pids);
+    let started = Instant::now();
     let launched = launcher.spawn()?;
     let limit = child::TIME_LIMIT + Duration::from_secs(30);
     let (status, _, out) = rusage::wait_with_usage(launched, limit)?;
+    let wall = started.elapsed();
+    let broker_cpu = broker_before
+        .zip(rusage::cpu_of(&pids))
+        .map(|(before, after)| after.saturating_sub(before));
     if !status.success() {
         return Err(format!("{} / {client}: launcher failed ({status})", s.name).into());
     }
@@ -397,6 +413,10 @@ fn measure(s: &Scenario, client: &str, bootstrap: &str, topic: &str) -> Result<S
     // and JIT warm-up left out); every other child is charged its whole.
     sample.cpu = sample.own_cpu.unwrap_or(usage.cpu);
     sample.max_rss_kib = usage.max_rss_kib;
+    // Over the client's whole run (start-up included), in % of one core.
+    sample.broker_cpu_pct = broker_cpu
+        .filter(|_| !wall.is_zero())
+        .map(|cpu| cpu.as_secs_f64() / wall.as_secs_f64() * 100.0);
     Ok(sample)
 }
 

@@ -23,6 +23,9 @@ pub struct Sample {
     /// CPU time the child measured itself over its timed part (`cpu_s`,
     /// the Java peer's), used instead of the whole child's.
     pub own_cpu: Option<Duration>,
+    /// The broker's CPU time over the client's whole run, in % of one
+    /// core: near 100 for Tansu, the broker set the pace, not the client.
+    pub broker_cpu_pct: Option<f64>,
 }
 
 impl Sample {
@@ -70,6 +73,10 @@ impl Sample {
         self.max_rss_kib as f64 / 1024.0
     }
 
+    fn broker_cpu(&self) -> f64 {
+        self.broker_cpu_pct.unwrap_or(f64::NAN)
+    }
+
     pub fn summary(&self, s: &Scenario) -> String {
         let head = match s.kind {
             Kind::RoundTrip => format!("p50 {:.0} µs, p99 {:.0} µs", self.p50_us, self.p99_us),
@@ -82,8 +89,11 @@ impl Sample {
             ),
             _ => format!("{:.0}/s, {:.1} MB/s", self.rate(), self.mb_per_s()),
         };
+        let broker = self
+            .broker_cpu_pct
+            .map_or(String::new(), |b| format!(", broker CPU {b:.0} %"));
         format!(
-            "{head}, {:.2} s, CPU {:.2} s, RSS {:.1} MB",
+            "{head}, {:.2} s, CPU {:.2} s, RSS {:.1} MB{broker}",
             self.secs,
             self.cpu.as_secs_f64(),
             self.rss_mb()
@@ -159,6 +169,9 @@ impl Row {
     /// Our best adapter (lending included) and the best peer for `m`,
     /// each with its value, and the first ÷ the second.
     fn vs_best_peer(&self, m: &Metric) -> Option<BestPair> {
+        if !m.compared {
+            return None;
+        }
         let ours = self.best_of(&OURS, m)?;
         let peer = self.best_of(&self.peers(), m)?;
         (peer.1 > 0.0).then_some(BestPair {
@@ -200,6 +213,7 @@ impl Row {
                 Metric::new("MB/s", Sample::mb_per_s, speed_goal),
                 Metric::new("CPU s/1M msgs", Sample::cpu_per_million, cpu_goal),
                 Metric::new("peak RSS MB", Sample::rss_mb, rss_goal),
+                Metric::broker_cpu(),
             ],
             Kind::Consume { .. } => vec![
                 Metric::new("msgs/s", Sample::rate, speed_goal),
@@ -207,6 +221,7 @@ impl Row {
                 Metric::new("CPU s/1M msgs", Sample::cpu_per_million, cpu_goal),
                 Metric::new("peak RSS MB", Sample::rss_mb, rss_goal),
                 Metric::new("first record ms", Sample::first_ms, None),
+                Metric::broker_cpu(),
             ],
             Kind::Rebalance { .. } => vec![
                 Metric::new(
@@ -221,6 +236,7 @@ impl Row {
                 Metric::new("p99 µs", |s| s.p99_us, None),
                 Metric::new("CPU s/1M msgs", Sample::cpu_per_million, None),
                 Metric::new("peak RSS MB", Sample::rss_mb, rss_goal),
+                Metric::broker_cpu(),
             ],
             Kind::Metadata { .. } => vec![
                 Metric::new("req/s", Sample::rate, None),
@@ -259,6 +275,9 @@ struct Metric {
     goal: Option<Goal>,
     /// Rates are better higher; times, CPU and memory lower.
     higher: bool,
+    /// Whether clients are compared on it (ratios, best peer); the
+    /// broker's CPU only tells who set the pace.
+    compared: bool,
 }
 
 impl Metric {
@@ -269,9 +288,21 @@ impl Metric {
             value,
             goal,
             higher,
+            compared: true,
+        }
+    }
+
+    /// The broker's CPU during each client's run: shown, not compared.
+    fn broker_cpu() -> Self {
+        Self {
+            compared: false,
+            ..Self::new(BROKER_CPU, Sample::broker_cpu, None)
         }
     }
 }
+
+/// The name of the broker CPU metric.
+const BROKER_CPU: &str = "broker CPU %";
 
 /// EV::Kafka's published figures, the reference column.
 fn reference(scenario: &str, metric: &str) -> &'static str {
@@ -310,7 +341,10 @@ pub fn markdown(rows: &[Row], mode: &str, broker: &str, rounds: usize, took: Dur
          franz-go and java are the peers of other languages (n/a: no such run); \
          best peer = the best of rdkafka, franz-go and java; best of ours = the \
          best of our adapters, lending and send_many included. Goals bound that ratio. The java \
-         column's CPU is its timed part only (JVM start-up and JIT warm-up left out).\n",
+         column's CPU is its timed part only (JVM start-up and JIT warm-up left out). \
+         `broker CPU %` is the broker's CPU time over each client's whole run, in % of one \
+         core: near 100 on Tansu (which serves a connection's requests one at a time), the \
+         broker set the pace, not the client.\n",
         took.as_secs_f64()
     );
     out.push_str(
@@ -321,7 +355,11 @@ pub fn markdown(rows: &[Row], mode: &str, broker: &str, rounds: usize, took: Dur
     for row in rows {
         let s = &row.scenario;
         for m in row.metrics() {
-            let cell = |x: Option<&Sample>| x.map_or("–".to_string(), |x| fmt((m.value)(x)));
+            let cell = |x: Option<&Sample>| {
+                x.map(|x| (m.value)(x))
+                    .filter(|v| v.is_finite())
+                    .map_or("–".to_string(), fmt)
+            };
             let peer = |p: &str| {
                 if s.peer_supports(p) {
                     cell(row.best(p))
@@ -329,9 +367,11 @@ pub fn markdown(rows: &[Row], mode: &str, broker: &str, rounds: usize, took: Dur
                     "n/a".to_string()
                 }
             };
-            let best_peer = row
-                .best_of(&row.peers(), &m)
-                .map_or("–".to_string(), |(p, v)| format!("{} ({p})", fmt(v)));
+            let best_peer = match row.best_of(&row.peers(), &m) {
+                _ if !m.compared => String::new(),
+                Some((p, v)) => format!("{} ({p})", fmt(v)),
+                None => "–".to_string(),
+            };
             let raw = if matches!(s.kind, Kind::RoundTrip) && m.name.ends_with("µs") {
                 cell(row.best(RAW))
             } else {
@@ -516,7 +556,7 @@ fn ratio_rd_lines(rows: &[Row]) -> Vec<String> {
     for row in rows {
         let s = &row.scenario;
         let rd = row.best(CLIENTS[2]);
-        for m in row.metrics() {
+        for m in row.metrics().into_iter().filter(|m| m.compared) {
             for (client, label) in [
                 (CLIENTS[0], ""),
                 (TOKIO_CT, "/tokio-ct"),
