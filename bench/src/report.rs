@@ -343,8 +343,7 @@ pub fn markdown(rows: &[Row], mode: &str, broker: &str, rounds: usize, took: Dur
          best of our adapters, lending and send_many included. Goals bound that ratio. The java \
          column's CPU is its timed part only (JVM start-up and JIT warm-up left out). \
          `broker CPU %` is the broker's CPU time over each client's whole run, in % of one \
-         core: near 100 on Tansu (which serves a connection's requests one at a time), the \
-         broker set the pace, not the client.\n",
+         core: near 100 on Tansu, the broker set the pace, not the client.\n",
         took.as_secs_f64()
     );
     out.push_str(
