@@ -10,6 +10,12 @@ use crate::router::{Inbound, RequestId};
 
 impl SubMachine for ConsumerState {
     fn poll_requests(&mut self, ctx: &mut Ctx<'_>) {
+        // A client that only produces polls its consumer at every pump
+        // round: with nothing assigned, looked up or in flight there is
+        // nothing to finish or ask for.
+        if self.is_idle() {
+            return;
+        }
         // Finished lookups are reported (and resets applied) before new
         // requests go, so a reset position is what the next fetch uses.
         self.finish_jobs(ctx.now, ctx.events);

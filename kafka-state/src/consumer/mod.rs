@@ -847,6 +847,17 @@ impl ConsumerState {
         }
     }
 
+    /// Nothing assigned, no offset lookup or fetch under way, and no
+    /// broker throttle or held fetch left for a polling round to clear.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.parts.is_empty()
+            && self.jobs.is_empty()
+            && self.lookups.is_empty()
+            && self.fetches.is_empty()
+            && self.throttled.is_empty()
+            && self.held.is_empty()
+    }
+
     /// Whether a queued (unsent) request of ours is no longer worth
     /// sending: its broker no longer leads one of its partitions.
     pub(crate) fn is_stale(&self, id: RequestId, cache: &ClusterMetadata) -> bool {
@@ -929,6 +940,23 @@ mod tests {
             records,
             failure: None,
         });
+    }
+
+    #[test]
+    fn a_consumer_is_idle_only_with_nothing_assigned_looked_up_or_throttled() {
+        let now = t0();
+        let config = Config::new([BrokerAddr::new("b", 9092)]);
+        let mut state = ConsumerState::new(&config);
+        let mut metadata = MetadataState::new(now, Duration::from_secs(300), Duration::ZERO);
+        let mut events = VecDeque::new();
+        assert!(state.is_idle());
+        let tp = TopicPartition::new("t", 0);
+        state.add(now, [tp.clone()], &mut metadata, &mut events);
+        assert!(!state.is_idle(), "a partition is assigned");
+        state.lose([tp], &mut events);
+        assert!(state.is_idle(), "nothing is left once it is gone");
+        state.throttled.insert(1, now + Duration::from_secs(1));
+        assert!(!state.is_idle(), "a throttle waits for a round to clear it");
     }
 
     #[test]
