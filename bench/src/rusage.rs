@@ -1,6 +1,8 @@
-//! CPU time and peak RSS of one child process, from `wait4`.
+//! CPU time and peak RSS of one child process, from `wait4`, and the CPU
+//! time of a running process (the broker's), from `/proc`.
 //!
-//! This is the only unsafe code of the crate: the standard library reaps
+//! This is the only unsafe code of the crate (`wait4`, `getrusage`, and
+//! `sysconf` for the clock tick of `/proc`'s times): the standard library reaps
 //! children with `waitpid`, which drops the resource usage the kernel
 //! hands back, so we call `wait4` ourselves. `getrusage(RUSAGE_CHILDREN)`
 //! would sum every child so far and keep the largest RSS of any of them;
@@ -103,9 +105,12 @@ pub fn own_max_rss_kib() -> u64 {
 
 /// User plus system CPU time of the processes `pids` so far (threads
 /// that ended included), from `/proc/PID/stat`; `None` if one of them
-/// cannot be read (gone, or not Linux). Tick-grained (10 ms at the usual
+/// cannot be read (gone, or not Linux), or there is none. Tick-grained (10 ms at the usual
 /// 100 Hz): good for a share of a run, not for one request.
 pub fn cpu_of(pids: &[u32]) -> Option<Duration> {
+    if pids.is_empty() {
+        return None;
+    }
     // SAFETY: `sysconf` only reads a configuration value.
     let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
         .ok()
@@ -227,5 +232,6 @@ mod tests {
         }
         assert!(cpu_of(&me).unwrap() > own, "spinning counts as CPU time");
         assert_eq!(cpu_of(&[u32::MAX]), None);
+        assert_eq!(cpu_of(&[]), None, "no broker process, no reading");
     }
 }
