@@ -942,13 +942,18 @@ mod tests {
         });
     }
 
-    #[test]
-    fn a_consumer_is_idle_only_with_nothing_assigned_looked_up_or_throttled() {
+    /// A consumer of a one-broker client with empty metadata, and where
+    /// its events go.
+    fn fresh() -> (Instant, ConsumerState, MetadataState, VecDeque<Event>) {
         let now = t0();
         let config = Config::new([BrokerAddr::new("b", 9092)]);
-        let mut state = ConsumerState::new(&config);
-        let mut metadata = MetadataState::new(now, Duration::from_secs(300), Duration::ZERO);
-        let mut events = VecDeque::new();
+        let metadata = MetadataState::new(now, Duration::from_secs(300), Duration::ZERO);
+        (now, ConsumerState::new(&config), metadata, VecDeque::new())
+    }
+
+    #[test]
+    fn a_consumer_is_idle_only_with_nothing_assigned_looked_up_or_throttled() {
+        let (now, mut state, mut metadata, mut events) = fresh();
         assert!(state.is_idle());
         let tp = TopicPartition::new("t", 0);
         state.add(now, [tp.clone()], &mut metadata, &mut events);
@@ -961,11 +966,7 @@ mod tests {
 
     #[test]
     fn lost_partitions_drop_their_records_and_report_no_consumed_offsets() {
-        let now = t0();
-        let config = Config::new([BrokerAddr::new("b", 9092)]);
-        let mut state = ConsumerState::new(&config);
-        let mut metadata = MetadataState::new(now, Duration::from_secs(300), Duration::ZERO);
-        let mut events = VecDeque::new();
+        let (now, mut state, mut metadata, mut events) = fresh();
         let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
         state.add(now, [a.clone(), b.clone()], &mut metadata, &mut events);
         assert!(matches!(
