@@ -1,5 +1,5 @@
 //! The consumer driven by hand against a scripted broker: the exact
-//! requests it sends (versions, topic ids, offsets, sizes), one fetch per
+//! requests it sends (versions, topic ids, offsets, sizes), fetches per
 //! broker, buffering bounds, exact retry timers, and hostile fetch data.
 
 use std::time::{Duration, Instant};
@@ -51,6 +51,15 @@ struct Rig {
 
 impl Rig {
     fn new(fetch_max_version: i16, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::with_partitions(fetch_max_version, 2, tweak)
+    }
+
+    /// The rig with `t` of `partitions` partitions, all led by node 0.
+    fn with_partitions(
+        fetch_max_version: i16,
+        partitions: i32,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let now = t0();
         let mut config = Config::new([BrokerAddr::new("b", 9092)]);
         config.consumer.auto_offset_reset = AutoOffsetReset::Earliest;
@@ -89,7 +98,7 @@ impl Rig {
             ApiVersionsResponse::default().with_api_keys(apis).into(),
         );
         let (h, _) = rig.take(ApiKey::Metadata);
-        rig.reply(&h, metadata());
+        rig.reply(&h, metadata_of(partitions));
         rig
     }
 
@@ -151,12 +160,12 @@ impl Rig {
         );
     }
 
-    /// Assigns both partitions and answers the offset lookups with 0.
-    fn assign_at_zero(&mut self) {
+    /// Assigns partitions `0..n` and answers the offset lookups with 0.
+    fn assign_at_zero(&mut self, n: i32) {
         let now = self.now;
-        self.client.consumer().assign(now, [tp(0), tp(1)]).unwrap();
+        self.client.consumer().assign(now, (0..n).map(tp)).unwrap();
         let (h, _) = self.take(ApiKey::ListOffsets);
-        let parts = (0..2)
+        let parts = (0..n)
             .map(|p| {
                 ListOffsetsPartitionResponse::default()
                     .with_partition_index(p)
@@ -186,6 +195,10 @@ impl Rig {
 }
 
 fn metadata() -> ResponseBody {
+    metadata_of(2)
+}
+
+fn metadata_of(partitions: i32) -> ResponseBody {
     MetadataResponse::default()
         .with_cluster_id(Some("c".into()))
         .with_brokers(vec![MetadataResponseBroker::default()
@@ -196,7 +209,7 @@ fn metadata() -> ResponseBody {
             .with_name(Some("t".into()))
             .with_topic_id(TOPIC_ID)
             .with_partitions(
-                (0..2)
+                (0..partitions)
                     .map(|p| {
                         MetadataResponsePartition::default()
                             .with_partition_index(p)
@@ -255,7 +268,7 @@ fn fetched(req: &FetchRequest) -> Vec<(i32, i64, i32)> {
 fn fetch_names_topics_by_id_from_v13_and_by_name_before() {
     for (max, by_id) in [(*ApiKey::Fetch.versions().end(), true), (12, false)] {
         let mut rig = Rig::new(max, |_| {});
-        rig.assign_at_zero();
+        rig.assign_at_zero(2);
         let (h, req) = rig.take_fetch();
         assert_eq!(h.request_api_version, max);
         assert_eq!(req.topics.len(), 1);
@@ -298,7 +311,7 @@ fn fetch_names_topics_by_id_from_v13_and_by_name_before() {
 #[test]
 fn one_fetch_per_broker_and_buffered_partitions_wait() {
     let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
-    rig.assign_at_zero();
+    rig.assign_at_zero(2);
     let (h, _) = rig.take_fetch();
     // Nothing else goes out while the fetch is in flight.
     rig.now += MS(100);
@@ -329,11 +342,70 @@ fn one_fetch_per_broker_and_buffered_partitions_wait() {
 }
 
 #[test]
+fn a_second_fetch_to_a_broker_carries_only_partitions_known_to_have_more() {
+    let mut rig = Rig::with_partitions(*ApiKey::Fetch.versions().end(), 3, |_| {});
+    rig.assign_at_zero(3);
+    let (h, req) = rig.take_fetch();
+    assert_eq!(fetched_parts(&req), [(0, 0), (1, 0), (2, 0)]);
+    // Every partition gets 2 of its 10 records.
+    let parts = (0..3).map(|p| part(p, batch(0, 2, 1), 10)).collect();
+    rig.reply(&h, fetch_response(&h, parts));
+    if rig.pending(ApiKey::Metadata) > 0 {
+        let (mh, _) = rig.take(ApiKey::Metadata);
+        rig.reply(&mh, metadata_of(3));
+    }
+    assert_eq!(rig.pending(ApiKey::Fetch), 0, "all three are buffered");
+    let take_one = |rig: &mut Rig| {
+        let now = rig.now;
+        let f = rig.client.consumer().poll_records(now).unwrap();
+        let p = f.partition().partition;
+        drop(f);
+        rig.drain();
+        p
+    };
+    // Taking p0's records sends its next fetch; taking p1's sends a
+    // second one while the first is out, since p1 has more at the broker.
+    assert_eq!(take_one(&mut rig), 0);
+    let (b, req) = rig.take_fetch();
+    assert_eq!(fetched_parts(&req), [(0, 2)]);
+    assert_eq!(take_one(&mut rig), 1);
+    let (c, req) = rig.take_fetch();
+    assert_eq!(fetched_parts(&req), [(1, 2)]);
+    // Two are out: p2 waits, though it has more too.
+    assert_eq!(take_one(&mut rig), 2);
+    assert_eq!(rig.pending(ApiKey::Fetch), 0, "a third fetch went out");
+    // p0 gets the rest of its records; p2 goes out in its place.
+    rig.reply(&b, fetch_response(&b, vec![part(0, batch(2, 8, 1), 10)]));
+    let (d, req) = rig.take_fetch();
+    assert_eq!(fetched_parts(&req), [(2, 2)]);
+    // p1 gets the rest too. Once p0's records are taken it is caught up:
+    // the broker would park a fetch of it, so it does not go while p2's
+    // fetch is out.
+    rig.reply(&c, fetch_response(&c, vec![part(1, batch(2, 8, 1), 10)]));
+    assert_eq!(take_one(&mut rig), 0);
+    assert_eq!(
+        rig.pending(ApiKey::Fetch),
+        0,
+        "a caught-up partition went second"
+    );
+    assert_eq!(take_one(&mut rig), 1);
+    assert_eq!(
+        rig.pending(ApiKey::Fetch),
+        0,
+        "a caught-up partition went second"
+    );
+    // With nothing else out, the caught-up partitions go first again.
+    rig.reply(&d, fetch_response(&d, vec![part(2, Bytes::new(), 2)]));
+    let (_, req) = rig.take_fetch();
+    assert_eq!(fetched_parts(&req), [(0, 10), (1, 10), (2, 2)]);
+}
+
+#[test]
 fn a_fetch_of_caught_up_partitions_waits_for_a_partition_still_draining() {
     let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
         c.consumer.fetch_max_wait = MS(500);
     });
-    rig.assign_at_zero();
+    rig.assign_at_zero(2);
     let (h, _) = rig.take_fetch();
     // p0 gets 2 of its 10 records; p1 is at its end.
     rig.reply(
@@ -381,7 +453,7 @@ fn retry_backoff_fires_exactly_when_due() {
     let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
         c.retry_backoff = MS(300);
     });
-    rig.assign_at_zero();
+    rig.assign_at_zero(2);
     let (h, _) = rig.take_fetch();
     let err = |p| part(p, Bytes::new(), -1).with_error_code(ErrorCode::NetworkException.code());
     let start = rig.now;
@@ -414,7 +486,7 @@ fn retry_backoff_fires_exactly_when_due() {
 #[test]
 fn corrupt_batch_is_an_event_for_its_partition_only() {
     let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
-    rig.assign_at_zero();
+    rig.assign_at_zero(2);
     let (h, _) = rig.take_fetch();
     let mut bad = batch(2, 2, 4).to_vec();
     let last = bad.len() - 1;
@@ -466,7 +538,7 @@ fn a_batch_larger_than_the_partition_limit_is_fetched_whole() {
     let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
         c.consumer.max_partition_fetch_bytes = 100;
     });
-    rig.assign_at_zero();
+    rig.assign_at_zero(2);
     let big = batch(0, 1, 400);
     // A broker that cuts the first batch (old brokers did).
     let (h, _) = rig.take_fetch();
@@ -500,7 +572,7 @@ fn hostile_fetch_data_never_panics() {
     let good = batch(0, 3, 5);
     for round in 0..300 {
         let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
-        rig.assign_at_zero();
+        rig.assign_at_zero(2);
         let (h, _) = rig.take_fetch();
         let mut data = good.to_vec();
         match round % 3 {
@@ -598,7 +670,7 @@ fn batch_in_epoch(base: i64, n: usize, leader_epoch: i32) -> Bytes {
 #[test]
 fn consumed_offsets_follow_stored_records_not_the_fetch_position() {
     let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
-    rig.assign_at_zero();
+    rig.assign_at_zero(2);
     let (h, _) = rig.take_fetch();
     rig.reply(
         &h,
@@ -688,7 +760,7 @@ fn assignment_events(rig: &mut Rig) -> Vec<ConsumerEvent> {
 #[test]
 fn revoked_partitions_are_reported_and_their_records_never_handed_out() {
     let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |_| {});
-    rig.assign_at_zero();
+    rig.assign_at_zero(2);
     assert_eq!(
         assignment_events(&mut rig),
         [ConsumerEvent::PartitionsAssigned {
@@ -759,7 +831,7 @@ fn records_that_fail_to_decode_late_are_handed_back_at_the_bad_record() {
     let mut rig = Rig::new(*ApiKey::Fetch.versions().end(), |c| {
         c.consumer.max_decompressed_size = 4096;
     });
-    rig.assign_at_zero();
+    rig.assign_at_zero(2);
     // Only p0 matters here; the fetch naming both is already out.
     let now = rig.now;
     rig.client.consumer().assign(now, [tp(0)]).unwrap();

@@ -1,5 +1,6 @@
-//! The fetcher: one Fetch in flight per leader, the answers scanned and
-//! buffered per partition, and the records handed out from the buffer.
+//! The fetcher: up to two Fetches in flight per leader, the answers
+//! scanned and buffered per partition, and the records handed out from
+//! the buffer.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -17,6 +18,27 @@ use crate::metadata::{ClusterMetadata, MetadataState};
 use crate::router::{Inbound, Outbound, RequestId, RequestQueue, Target};
 use crate::{Event, TopicPartition};
 
+/// Fetches one leader may have outstanding at once. The second carries
+/// only partitions the last answer showed more records for, so the
+/// broker answers it at once instead of parking it for `fetch_max_wait`
+/// in front of the first one's successor.
+const MAX_FETCHES_PER_LEADER: usize = 2;
+
+/// The end of what a partition may read: the high watermark, or the last
+/// stable offset with `read_committed`.
+fn readable_end(config: &super::ConsumerConfig, p: &PartState) -> Option<i64> {
+    match config.isolation_level {
+        IsolationLevel::ReadCommitted => p.last_stable,
+        _ => p.high_watermark,
+    }
+}
+
+/// Whether the last answer for the partition showed records past its
+/// position.
+fn has_more(config: &super::ConsumerConfig, p: &PartState) -> bool {
+    matches!((p.position, readable_end(config, p)), (Some(at), Some(end)) if at < end)
+}
+
 #[derive(Debug)]
 pub(super) struct SentPart {
     partition: TopicPartition,
@@ -28,6 +50,7 @@ pub(super) struct SentPart {
 #[derive(Debug)]
 pub(super) struct FetchInFlight {
     id: RequestId,
+    node: i32,
     parts: Vec<SentPart>,
 }
 
@@ -80,8 +103,12 @@ impl ConsumerState {
         api_timeout: Duration,
     ) -> bool {
         let mut want_metadata = false;
-        // Fetches, one per leader without one outstanding.
+        // Fetches, one per leader with room for one more.
         let mut fetch_groups: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+        let mut in_flight: BTreeMap<i32, usize> = BTreeMap::new();
+        for f in self.fetches.values() {
+            *in_flight.entry(f.node).or_default() += 1;
+        }
         for (tp, p) in &mut self.parts {
             if p.backoff_until.is_some_and(|t| t <= now) {
                 p.backoff_until = None;
@@ -94,7 +121,11 @@ impl ConsumerState {
                 want_metadata = true;
                 continue;
             };
-            if self.fetches.contains_key(&leader) || self.throttled.contains_key(&leader) {
+            if self.throttled.contains_key(&leader) {
+                continue;
+            }
+            let out = in_flight.get(&leader).copied().unwrap_or(0);
+            if out > 0 && (out >= MAX_FETCHES_PER_LEADER || !has_more(&self.config, p)) {
                 continue;
             }
             fetch_groups.entry(leader).or_default().push(tp.clone());
@@ -167,7 +198,14 @@ impl ConsumerState {
                         .collect(),
                 );
             debug!(target: LOG, %id, node, partitions = sent.len(), "fetching");
-            self.fetches.insert(node, FetchInFlight { id, parts: sent });
+            self.fetches.insert(
+                id,
+                FetchInFlight {
+                    id,
+                    node,
+                    parts: sent,
+                },
+            );
             queue.push(Outbound {
                 id,
                 target: Target::Node(node),
@@ -181,10 +219,7 @@ impl ConsumerState {
     /// The end of what a partition may read: the high watermark, or the
     /// last stable offset with `read_committed`.
     fn readable_end(&self, p: &PartState) -> Option<i64> {
-        match self.config.isolation_level {
-            IsolationLevel::ReadCommitted => p.last_stable,
-            _ => p.high_watermark,
-        }
+        readable_end(&self.config, p)
     }
 
     /// Whether `tp` was at the end of what it may read by the last fetch.
@@ -221,26 +256,21 @@ impl ConsumerState {
             cache.leader_for(&tp.topic, tp.partition) != Some(node)
         };
         self.fetches
-            .iter()
-            .any(|(node, f)| f.id == id && f.parts.iter().any(|s| moved(*node, &s.partition)))
+            .get(&id)
+            .is_some_and(|f| f.parts.iter().any(|s| moved(f.node, &s.partition)))
     }
 
     /// Releases a withdrawn fetch's partitions; false if `id` is no fetch.
     pub(super) fn fetch_cancelled(&mut self, id: RequestId) -> bool {
-        let Some(node) = self.fetch_node(id) else {
+        let Some(f) = self.fetches.remove(&id) else {
             return false;
         };
-        if let Some(f) = self.fetches.remove(&node) {
-            self.release(&f);
-        }
+        self.release(&f);
         true
     }
 
     pub(super) fn fetch_node(&self, id: RequestId) -> Option<i32> {
-        self.fetches
-            .iter()
-            .find(|(_, f)| f.id == id)
-            .map(|(n, _)| *n)
+        self.fetches.get(&id).map(|f| f.node)
     }
 
     fn release(&mut self, f: &FetchInFlight) {
@@ -281,12 +311,10 @@ impl ConsumerState {
         metadata: &mut MetadataState,
         events: &mut VecDeque<Event>,
     ) {
-        let Some(node) = self.fetch_node(inbound.id) else {
+        let Some(f) = self.fetches.remove(&inbound.id) else {
             return;
         };
-        let Some(f) = self.fetches.remove(&node) else {
-            return;
-        };
+        let node = f.node;
         self.release(&f);
         match inbound.result {
             Ok(ResponseBody::Fetch(resp)) => {

@@ -5,11 +5,15 @@
 //! # How it fetches
 //!
 //! Every assigned partition with a position, not paused, not waiting for an
-//! offset lookup and with nothing buffered or in flight is *fetchable*. For
-//! each broker leading fetchable partitions the consumer keeps exactly one
-//! Fetch in flight, naming all of them. A response's data is scanned once
-//! (CRCs, aborted transactions, control batches) and buffered per partition
-//! as [`FetchedRecords`]; the application takes them with
+//! offset lookup and with nothing buffered or in flight is *fetchable*. A
+//! broker with no Fetch out gets one naming all its fetchable partitions.
+//! While that one is out, a second may go, naming only the partitions
+//! whose last answer showed more records than were read: the broker
+//! answers it at once, so it never parks in front of the first one's
+//! successor, and the broker is not left idle while an answer travels and
+//! is scanned. A response's data is scanned once (CRCs, aborted
+//! transactions, control batches) and buffered per partition as
+//! [`FetchedRecords`]; the application takes them with
 //! [`Consumer::poll_records`], which moves the position. Meanwhile the
 //! broker's next fetch may already be out for the other partitions, so data
 //! is prefetched, but at most one response's worth per partition is ever
@@ -425,8 +429,8 @@ pub(crate) struct ConsumerState {
     request_timeout_ms: i32,
     parts: BTreeMap<TopicPartition, PartState>,
     next_epoch: u64,
-    /// The one fetch per broker node, queued or in flight.
-    fetches: BTreeMap<i32, FetchInFlight>,
+    /// Fetches queued or in flight, at most two per broker node.
+    fetches: BTreeMap<RequestId, FetchInFlight>,
     /// No fetch to a node before this (its last throttle time).
     throttled: BTreeMap<i32, Instant>,
     /// Fetches held back per leader, and until when (see `poll_fetches`).
