@@ -21,7 +21,8 @@ use crate::{Event, TopicPartition};
 /// Fetches one leader may have outstanding at once. The second carries
 /// only partitions the last answer showed more records for, so the
 /// broker answers it at once instead of parking it for `fetch_max_wait`
-/// in front of the first one's successor.
+/// in front of the first one's successor. Every fetch is a full one
+/// outside any fetch session (KIP-227), whose epochs would order them.
 const MAX_FETCHES_PER_LEADER: usize = 2;
 
 /// The end of what a partition may read: the high watermark, or the last
