@@ -217,16 +217,10 @@ impl ConsumerState {
         want_metadata
     }
 
-    /// The end of what a partition may read: the high watermark, or the
-    /// last stable offset with `read_committed`.
-    fn readable_end(&self, p: &PartState) -> Option<i64> {
-        readable_end(&self.config, p)
-    }
-
     /// Whether `tp` was at the end of what it may read by the last fetch.
     fn caught_up(&self, tp: &TopicPartition) -> bool {
         self.parts.get(tp).is_some_and(
-            |p| matches!((p.position, self.readable_end(p)), (Some(at), Some(end)) if at >= end),
+            |p| matches!((p.position, readable_end(&self.config, p)), (Some(at), Some(end)) if at >= end),
         )
     }
 
@@ -240,8 +234,7 @@ impl ConsumerState {
                     !p.paused
                         && !p.revoking
                         && p.epoch == b.epoch
-                        && self
-                            .readable_end(p)
+                        && readable_end(&self.config, p)
                             .is_some_and(|end| b.records.next_offset < end)
                 })
             })
@@ -270,8 +263,8 @@ impl ConsumerState {
         true
     }
 
-    pub(super) fn fetch_node(&self, id: RequestId) -> Option<i32> {
-        self.fetches.get(&id).map(|f| f.node)
+    pub(super) fn is_fetch(&self, id: RequestId) -> bool {
+        self.fetches.contains_key(&id)
     }
 
     fn release(&mut self, f: &FetchInFlight) {

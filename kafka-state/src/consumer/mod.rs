@@ -895,7 +895,7 @@ impl ConsumerState {
         metadata: &mut MetadataState,
         events: &mut VecDeque<Event>,
     ) {
-        if self.fetch_node(inbound.id).is_some() {
+        if self.is_fetch(inbound.id) {
             self.handle_fetch_response(now, inbound, metadata, events);
         } else if let Some(lookup) = self.lookups.remove(&inbound.id) {
             self.handle_lookup(now, lookup.entries, inbound.result, metadata);
