@@ -260,11 +260,13 @@ fn run_scenario(s: &Scenario, rounds: usize) -> Result<Row, Error> {
         }
         _ => None,
     };
-    if s.kafka_rf.is_some() && !matches!(s.kind, Kind::Rebalance { .. }) {
+    if s.on_kafka() && !matches!(s.kind, Kind::Rebalance { .. }) {
         // A fresh Kafka cluster runs its first requests interpreted, not
         // yet compiled by its JIT: whichever client went first paid for
-        // that (produce-1p at a third of its warm rate in one run). One
-        // untimed run of the scenario warms the brokers up for all.
+        // that (produce-1p at a third of its warm rate in one run under
+        // `--kafka`; kafka-tokio's first transactional round at a quarter
+        // of its second on the one-node cluster). One untimed run of the
+        // scenario warms the brokers up for all.
         let topic = shared
             .clone()
             .unwrap_or_else(|| format!("{}-warm-up", s.name));
