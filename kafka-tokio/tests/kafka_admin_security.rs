@@ -14,6 +14,7 @@ use kafka_tokio::{
     AclBinding, AclBindingFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
     BrokerAddr, Client, Config, ConfigResource, Error, ErrorCode, NewTopic, QuotaEntity,
     QuotaFilter, QuotaMatch, QuotaOp, SaslConfig, ScramChange, ScramMechanism,
+    UserScramCredentials,
 };
 
 async fn login(cluster: &KafkaCluster, user: &str, password: &str) -> Client {
@@ -222,6 +223,29 @@ async fn quotas(admin: &Client) {
     ));
 }
 
+/// Describes `user` (and `nobody`) until the answer for `user` carries
+/// `want`: the broker that answers learns of a change from the metadata
+/// log a moment after the controller committed it, so a describe right
+/// after an alter can still see the state before it.
+async fn wait_for_scram(admin: &Client, user: &str, want: ErrorCode) -> Vec<UserScramCredentials> {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = admin
+            .describe_user_scram_credentials([user, "nobody"])
+            .await
+            .unwrap();
+        let of_user = got.iter().find(|u| u.user == user).expect("user answered");
+        if of_user.error == want {
+            return got;
+        }
+        assert!(
+            Instant::now() < until,
+            "{user} never described with {want:?}: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn scram_credentials(cluster: &KafkaCluster, admin: &Client) {
     let all = admin
         .describe_user_scram_credentials(Vec::<String>::new())
@@ -241,10 +265,7 @@ async fn scram_credentials(cluster: &KafkaCluster, admin: &Client) {
     assert_eq!(altered.len(), 1);
     assert_eq!(altered[0].user, "carol");
     assert_eq!(altered[0].error, ErrorCode::None, "{altered:?}");
-    let carol = admin
-        .describe_user_scram_credentials(["carol", "nobody"])
-        .await
-        .unwrap();
+    let carol = wait_for_scram(admin, "carol", ErrorCode::None).await;
     let find = |name: &str| carol.iter().find(|u| u.user == name).unwrap().clone();
     assert_eq!(find("carol").error, ErrorCode::None);
     assert_eq!(find("carol").credentials.len(), 1);
@@ -273,11 +294,11 @@ async fn scram_credentials(cluster: &KafkaCluster, admin: &Client) {
         .await
         .unwrap();
     assert_eq!(removed[0].error, ErrorCode::None, "{removed:?}");
-    let gone = admin
-        .describe_user_scram_credentials(["carol"])
-        .await
-        .unwrap();
-    assert_eq!(gone[0].error, ErrorCode::ResourceNotFound, "{gone:?}");
+    let gone = wait_for_scram(admin, "carol", ErrorCode::ResourceNotFound).await;
+    assert!(
+        gone.iter().all(|u| u.error == ErrorCode::ResourceNotFound),
+        "{gone:?}"
+    );
 
     // Out-of-range iterations never leave the client.
     let weak = ScramChange::upsert("dave", ScramMechanism::Sha512, 100, "pw");
