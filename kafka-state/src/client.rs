@@ -19,7 +19,7 @@ use crate::error::{DisconnectReason, FatalError, Misuse, RequestError};
 use crate::group::member::{Cooperate, GroupMember};
 use crate::machine::{Ctx, SubMachine};
 use crate::metadata::{ClusterMetadata, MetadataRefresh, MetadataState};
-use crate::producer::{Producer, ProducerState};
+use crate::producer::{Producer, ProducerState, PumpBy};
 use crate::rng::Rng;
 use crate::router::{Inbound, Outbound, RequestId, RequestQueue, Target};
 use crate::sasl::{OAuthState, SaslMechanism};
@@ -801,12 +801,20 @@ impl Client {
         &mut self,
         record: crate::producer::ProducerRecord,
     ) -> Result<crate::producer::DeliveryId, crate::producer::SendError> {
-        let (id, pump) =
+        let (id, by) =
             self.producer
                 .send(self.now, record, &mut self.metadata, &mut self.events)?;
+        let now = self.now;
         // A deadline passed since the last pump (a send later than the
         // linger): do what is due now rather than wait for the driver.
-        let due = self.next_timeout.is_some_and(|t| t <= self.now);
+        let due = self.next_timeout.is_some_and(|t| t <= now);
+        let pump = match by {
+            PumpBy::Never => false,
+            PumpBy::Now => true,
+            // A pump already due by then sees the new batch (and re-arms
+            // for it); the driver sleeps until that one.
+            PumpBy::Linger(at) => at <= now || self.next_timeout.is_none_or(|t| t > at),
+        };
         if pump || due {
             self.pump();
         }

@@ -72,6 +72,25 @@ pub struct PartitionMetadata {
     pub error: ErrorCode,
 }
 
+impl TopicMetadata {
+    /// The partition of index `index`, if the topic has it.
+    pub fn partition(&self, index: i32) -> Option<&PartitionMetadata> {
+        // Kept sorted and almost always exactly 0..n: a partition is
+        // usually at its own index. A producer looks partitions up for
+        // every batch, so this is a hot path with many partitions.
+        let at = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i));
+        if let Some(p) = at.filter(|p| p.partition == index) {
+            return Some(p);
+        }
+        self.partitions
+            .binary_search_by_key(&index, |p| p.partition)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+    }
+}
+
 impl ClusterMetadata {
     /// Builds metadata from one response alone.
     pub(crate) fn from_response(resp: &MetadataResponse) -> Self {
@@ -156,8 +175,7 @@ impl ClusterMetadata {
 
     /// One partition.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionMetadata> {
-        let t = self.topics.get(topic)?;
-        t.partitions.iter().find(|p| p.partition == partition)
+        self.topics.get(topic)?.partition(partition)
     }
 
     /// The node id leading `topic`/`partition`, if known and available.
@@ -230,10 +248,7 @@ impl ClusterMetadata {
                         error: ErrorCode::from_code(p.error_code),
                     };
                     let stale = old.as_ref().and_then(|o| {
-                        o.partitions
-                            .iter()
-                            .find(|q| q.partition == p.partition_index)
-                            .filter(|q| {
+                        o.partition(p.partition_index).filter(|q| {
                                 q.leader_epoch >= 0
                                     && p.leader_epoch >= 0
                                     && p.leader_epoch < q.leader_epoch
@@ -249,6 +264,10 @@ impl ClusterMetadata {
                     }
                 })
                 .collect();
+            // Sorted and unique, so a partition is found by its index (the
+            // first answer wins if a broker lists one twice).
+            partitions.sort_by_key(|p| p.partition);
+            partitions.dedup_by_key(|p| p.partition);
             // A topic's partitions are only ever added, so an answer with
             // fewer for the same topic id comes from a broker that has not
             // learned of the new ones yet (just after CreatePartitions):
@@ -260,7 +279,11 @@ impl ClusterMetadata {
                 let lagging: Vec<PartitionMetadata> = old
                     .partitions
                     .iter()
-                    .filter(|q| !partitions.iter().any(|p| p.partition == q.partition))
+                    .filter(|q| {
+                        partitions
+                            .binary_search_by_key(&q.partition, |p| p.partition)
+                            .is_err()
+                    })
                     .cloned()
                     .collect();
                 if !lagging.is_empty() {
@@ -522,6 +545,37 @@ mod tests {
                     })
                     .collect(),
             )])
+    }
+
+    #[test]
+    fn partitions_are_found_by_index_in_any_order_gaps_and_repeats() {
+        // A broker may list partitions out of order; a malformed answer may
+        // skip or repeat one. Lookups find the first listing of each.
+        let listed = [(3, 30), (0, 0), (5, 50), (3, 31), (1, 10)];
+        let r = MetadataResponse::default().with_topics(vec![MetadataResponseTopic::default()
+            .with_name(Some("t".into()))
+            .with_partitions(
+                listed
+                    .iter()
+                    .map(|(p, leader)| {
+                        MetadataResponsePartition::default()
+                            .with_partition_index(*p)
+                            .with_leader_id(*leader)
+                    })
+                    .collect(),
+            )]);
+        let mut m = ClusterMetadata::default();
+        m.apply(&r, false).unwrap();
+        let t = m.topic("t").unwrap();
+        let indexes: Vec<i32> = t.partitions.iter().map(|p| p.partition).collect();
+        assert_eq!(indexes, [0, 1, 3, 5]);
+        for (p, leader) in [(0, Some(0)), (1, Some(10)), (3, Some(30)), (5, Some(50))] {
+            assert_eq!(m.leader_for("t", p), leader, "partition {p}");
+            assert_eq!(t.partition(p).map(|q| q.partition), Some(p));
+        }
+        for missing in [-1, 2, 4, 6, i32::MAX, i32::MIN] {
+            assert!(t.partition(missing).is_none(), "partition {missing}");
+        }
     }
 
     #[test]

@@ -28,10 +28,12 @@ fn t0() -> Instant {
     Instant::now()
 }
 
-/// One broker, node 0, serving topic `t` with one partition, on every
-/// connection the client opens (its general one and the producer's).
+/// One broker, node 0, serving topic `t` (one partition unless
+/// [`Broker::with_partitions`]) on every connection the client opens (its
+/// general one and the producer's).
 struct Broker {
     client: Client,
+    partitions: i32,
     now: Instant,
     events: Vec<Event>,
     produces: Vec<(ConnId, RequestHeader, ProduceRequest)>,
@@ -62,7 +64,7 @@ fn api_versions() -> ResponseBody {
         .into()
 }
 
-fn metadata() -> ResponseBody {
+fn metadata(partitions: i32) -> ResponseBody {
     MetadataResponse::default()
         .with_cluster_id(Some("c".into()))
         .with_brokers(vec![MetadataResponseBroker::default()
@@ -71,20 +73,31 @@ fn metadata() -> ResponseBody {
             .with_port(9092)])
         .with_topics(vec![MetadataResponseTopic::default()
             .with_name(Some("t".into()))
-            .with_partitions(vec![MetadataResponsePartition::default()
-                .with_partition_index(0)
-                .with_leader_id(0)])])
+            .with_partitions(
+                (0..partitions)
+                    .map(|p| {
+                        MetadataResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_leader_id(0)
+                    })
+                    .collect(),
+            )])
         .into()
 }
 
 impl Broker {
     fn new(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::with_partitions(1, tweak)
+    }
+
+    fn with_partitions(partitions: i32, tweak: impl FnOnce(&mut Config)) -> Self {
         let now = t0();
         let mut config = Config::new([BrokerAddr::new("b", 9092)]);
         tweak(&mut config);
         let client = Client::new(config, now).unwrap();
         let mut b = Self {
             client,
+            partitions,
             now,
             events: Vec::new(),
             produces: Vec::new(),
@@ -142,7 +155,9 @@ impl Broker {
                     progressed = true;
                     match body {
                         RequestBody::ApiVersions(_) => self.answer(conn, &h, api_versions()),
-                        RequestBody::Metadata(_) => self.answer(conn, &h, metadata()),
+                        RequestBody::Metadata(_) => {
+                            self.answer(conn, &h, metadata(self.partitions));
+                        }
                         RequestBody::InitProducerId(_) => self.answer(
                             conn,
                             &h,
@@ -507,6 +522,70 @@ fn only_sends_that_change_the_plan_ask_for_a_wakeup() {
         .unwrap()
         .unwrap();
     assert_eq!(batch.header().record_count, 12);
+}
+
+/// Keyed records spread over many partitions open a batch with nearly
+/// every record. Such a send pumps only if its batch is due before the
+/// pump already planned; otherwise that pump takes it into account. (A
+/// pump per opened batch walked every partition each time, and a
+/// thousand partitions brought a producer down to a few thousand
+/// records a second.)
+#[test]
+fn a_batch_opened_behind_an_earlier_one_waits_for_the_pump_already_planned() {
+    let mut b = Broker::with_partitions(3, |c| {
+        c.producer.enable_idempotence = false;
+        c.producer.acks = Acks::Leader;
+        c.producer.linger = MS(50);
+    });
+    let _ = b.client.take_wakeup();
+    let to = |p: i32| {
+        ProducerRecord::new("t")
+            .with_partition(p)
+            .with_value(Bytes::from_static(b"v"))
+    };
+    let start = b.now;
+    b.client.producer().send(start, to(0)).unwrap();
+    assert!(b.client.take_wakeup(), "the first batch sets the timer");
+    assert_eq!(b.client.poll_timeout(), Some(start + MS(50)));
+    for (p, at) in [(1, 10), (2, 20)] {
+        b.client.producer().send(start + MS(at), to(p)).unwrap();
+        assert!(
+            !b.client.take_wakeup(),
+            "partition {p}: a pump is due sooner"
+        );
+        assert!(b.client.poll_transmit().is_none());
+        assert_eq!(b.client.poll_timeout(), Some(start + MS(50)));
+    }
+    // Each batch leaves once it has lingered, and no sooner.
+    for (p, at) in [(0, 50), (1, 60), (2, 70)] {
+        b.now = start + MS(at - 1);
+        b.client.handle_timeout(b.now);
+        b.serve();
+        assert_eq!(b.produces.len(), p as usize, "partition {p} lingers");
+        b.now = start + MS(at);
+        b.client.handle_timeout(b.now);
+        b.serve();
+        assert_eq!(b.produces.len(), p as usize + 1, "partition {p} went");
+        let partitions: Vec<i32> = b.produces[p as usize].2.topic_data[0]
+            .partition_data
+            .iter()
+            .map(|d| d.index)
+            .collect();
+        assert_eq!(partitions, [p]);
+        if p < 2 {
+            assert_eq!(b.client.poll_timeout(), Some(start + MS(at + 10)));
+        }
+    }
+    // A batch due before everything planned still wakes the driver.
+    b.now = start + MS(200);
+    b.client.handle_timeout(b.now);
+    b.serve();
+    let _ = b.client.take_wakeup();
+    let later = b.client.poll_timeout();
+    assert!(later.is_none_or(|t| t > b.now + MS(50)), "{later:?}");
+    b.client.producer().send(b.now, to(0)).unwrap();
+    assert!(b.client.take_wakeup(), "nothing was due sooner");
+    assert_eq!(b.client.poll_timeout(), Some(b.now + MS(50)));
 }
 
 /// A topic met before skips its name check, never the record's own.

@@ -403,16 +403,29 @@ pub(super) fn batch_limit(config: &ProducerConfig) -> usize {
         .min(config.buffer_memory)
 }
 
+/// What placing a record did to its partition's batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Placed {
+    /// It joined the open batch: nothing a pump would act on.
+    Joined,
+    /// It opened a batch where none was open: that batch has nothing to
+    /// do until it has lingered.
+    Opened,
+    /// It found the open batch full, which closed it (so it may go now),
+    /// and opened the next.
+    Closed,
+}
+
 impl Placer<'_> {
-    /// Puts a record into a batch of the partition chosen for it: whether
-    /// a batch opened (see `append`), or why no partition takes it.
+    /// Puts a record into a batch of the partition chosen for it: what
+    /// that did (see `append`), or why no partition takes it.
     pub(super) fn put(
         &mut self,
         t: &mut TopicState,
         w: Waiting,
         count: i32,
         available: impl FnOnce(&str) -> Vec<i32>,
-    ) -> Result<bool, (DeliveryId, usize, ProduceError)> {
+    ) -> Result<Placed, (DeliveryId, usize, ProduceError)> {
         match self.choose_partition(t, &w.record, w.size, count, available) {
             Ok(p) => Ok(self.append(t, p, w)),
             Err(e) => Err((w.id, w.size, e)),
@@ -504,9 +517,8 @@ impl Placer<'_> {
         p
     }
 
-    /// Adds a record to the partition's open batch, or opens a new one
-    /// (returning `true`).
-    pub(super) fn append(&mut self, t: &mut TopicState, partition: i32, w: Waiting) -> bool {
+    /// Adds a record to the partition's open batch, or opens a new one.
+    pub(super) fn append(&mut self, t: &mut TopicState, partition: i32, w: Waiting) -> Placed {
         let limit = batch_limit(self.config);
         let ps = t.partitions.entry(partition).or_default();
         let rec = Rec {
@@ -517,13 +529,15 @@ impl Placer<'_> {
             headers: w.record.headers,
             size: w.size,
         };
+        let mut placed = Placed::Opened;
         if let Some(b) = ps.batches.back_mut().filter(|b| b.open) {
             if b.size + w.size <= limit {
                 b.size += w.size;
                 b.records.push(rec, self.spare);
-                return false;
+                return Placed::Joined;
             }
             b.open = false;
+            placed = Placed::Closed;
         }
         *self.next_batch += 1;
         let mut records = Recs::default();
@@ -544,7 +558,7 @@ impl Placer<'_> {
             retried: false,
             maybe_written: false,
         });
-        true
+        placed
     }
 }
 
@@ -618,7 +632,7 @@ impl ProducerState {
                 let count = partition_count(meta);
                 t.placeable_at = Some((cache.changes(), count));
                 match placer.put(t, w, count, |_| available(Some(meta))) {
-                    Ok(opened) => opened,
+                    Ok(placed) => placed != Placed::Joined,
                     Err((id, size, e)) => {
                         self.fail(events, id, size, e);
                         true
@@ -658,7 +672,7 @@ impl ProducerState {
                 t.placeable_at = Some((cache.changes(), count));
                 while let Some(w) = t.waiting.pop_front() {
                     match placer.put(t, w, count, |_| available(Some(meta))) {
-                        Ok(opened) => changed |= opened,
+                        Ok(placed) => changed |= placed != Placed::Joined,
                         Err(refused) => failed.push(refused),
                     }
                 }

@@ -59,7 +59,7 @@ use kafka_proto::ErrorCode;
 pub use crate::txn::{Transactions, TxnCause, TxnError, TxnEvent, TxnOp, TxnState};
 pub use config::{Acks, Partitioner, PartitionerChoice, ProducerConfig};
 pub use partitioner::{murmur2, partition_for_key};
-pub(crate) use state::ProducerState;
+pub(crate) use state::{ProducerState, PumpBy};
 
 use crate::error::Misuse;
 use crate::Client;

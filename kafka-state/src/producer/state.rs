@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tracing::trace;
 
-use super::accumulator::{available, BatchState, Placer, Spare, TopicState, Waiting};
+use super::accumulator::{available, BatchState, Placed, Placer, Spare, TopicState, Waiting};
 use super::config::ProducerConfig;
 use super::idempotence::ProducerIdState;
 use super::sender::SentRequest;
@@ -25,6 +25,17 @@ use crate::txn::TxnLink;
 use crate::Event;
 
 const LOG: &str = "kafka_state::producer";
+
+/// By when the client must pump after a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PumpBy {
+    /// The send changed nothing a pump acts on.
+    Never,
+    /// A batch opened that is due at this instant, once it has lingered.
+    Linger(Instant),
+    /// Now.
+    Now,
+}
 
 /// The producer inside a [`Client`](crate::Client).
 pub(crate) struct ProducerState {
@@ -111,19 +122,24 @@ impl ProducerState {
     }
 
     /// Queues a record and places it in a batch when its topic's
-    /// partitions are known. Also returns whether the client must pump:
-    /// only when a batch opened or closed, the record waits for metadata,
-    /// or a flush is running. A record that joins an open batch changes
-    /// nothing a pump would act on, and skipping the pump keeps the cost
-    /// of a send independent of how many batches are queued. (A deadline
-    /// that passes meanwhile is still reported by `poll_timeout`.)
+    /// partitions are known. Also returns by when the client must pump
+    /// for it: never ([`PumpBy::Never`]) when it joined an open batch,
+    /// which changes nothing a pump would act on; once the batch it opened
+    /// has lingered ([`PumpBy::Linger`]); at once otherwise (a full batch
+    /// closed, the record waits for metadata or failed, a flush runs, or a
+    /// transaction may have to add the partition first).
+    ///
+    /// Skipping the pump keeps a send's cost independent of how many
+    /// partitions hold batches: keyed records spread over a thousand
+    /// partitions open a batch with nearly every record, and a pump per
+    /// record walked every partition for each of them.
     pub(crate) fn send(
         &mut self,
         now: Instant,
         record: ProducerRecord,
         metadata: &mut MetadataState,
         events: &mut VecDeque<Event>,
-    ) -> Result<(DeliveryId, bool), SendError> {
+    ) -> Result<(DeliveryId, PumpBy), SendError> {
         // One lookup of the topic serves the checks and, in the common
         // case (partitions known, metadata unchanged since, nothing
         // waiting), the placing: a record costs no further lookups.
@@ -169,7 +185,7 @@ impl ProducerState {
             let count = t.placeable_count(cache.changes())?;
             t.waiting.is_empty().then_some((t, count))
         });
-        let changed = match ready {
+        let placed = match ready {
             Some((t, count)) => {
                 let mut placer = Placer {
                     config: &self.config,
@@ -179,16 +195,29 @@ impl ProducerState {
                     now,
                 };
                 match placer.put(t, w, count, |topic| available(cache.topic(topic))) {
-                    Ok(opened) => opened,
+                    Ok(placed) => placed,
                     Err((id, size, e)) => {
                         self.fail(events, id, size, e);
-                        true
+                        Placed::Closed
                     }
                 }
             }
-            None => self.place(w, now, cache, events),
+            None => {
+                if self.place(w, now, cache, events) {
+                    Placed::Closed
+                } else {
+                    Placed::Joined
+                }
+            }
         };
-        Ok((id, changed || self.flushing))
+        let by = match placed {
+            _ if self.flushing => PumpBy::Now,
+            Placed::Joined => PumpBy::Never,
+            // `linger` is zero while the buffer is full.
+            Placed::Opened if self.txn.is_none() => PumpBy::Linger(now + self.linger()),
+            Placed::Opened | Placed::Closed => PumpBy::Now,
+        };
+        Ok((id, by))
     }
 
     /// Batches go without waiting out `linger`: a flush is running, or a
