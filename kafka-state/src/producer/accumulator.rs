@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_proto::ErrorCode;
@@ -60,8 +60,13 @@ pub(super) struct Batch {
     pub(super) created: Instant,
     /// The first record's delivery deadline.
     pub(super) deadline: Instant,
-    /// Still takes records (the newest batch, not lingered out nor sent).
+    /// Still takes records (the newest batch, neither full nor sent).
     pub(super) open: bool,
+    /// A pump found it lingered out: it may go, and its linger deadline is
+    /// no longer reported. It stays open until it goes, so while its
+    /// leader's connection is busy it keeps taking records rather than
+    /// leave them to one more small batch behind it.
+    pub(super) lingered: bool,
     pub(super) state: BatchState,
     /// Set at first send with idempotence; kept across retries.
     pub(super) stamp: Option<Stamp>,
@@ -395,6 +400,15 @@ pub(super) fn available(meta: Option<&TopicMetadata>) -> Vec<i32> {
     .unwrap_or_default()
 }
 
+/// How long after its first record a batch still takes records: its
+/// linger, or a hundredth of the delivery timeout if that is longer, so a
+/// batch waiting for a busy connection keeps growing (a request takes
+/// one batch per partition, and a batch closed at linger would leave the
+/// records behind it to ever smaller batches).
+pub(super) fn joining_slack(config: &ProducerConfig) -> Duration {
+    config.linger.max(config.delivery_timeout / 100)
+}
+
 /// The largest batch: never over a request, nor over the whole buffer.
 pub(super) fn batch_limit(config: &ProducerConfig) -> usize {
     config
@@ -531,7 +545,10 @@ impl Placer<'_> {
         };
         let mut placed = Placed::Opened;
         if let Some(b) = ps.batches.back_mut().filter(|b| b.open) {
-            if b.size + w.size <= limit {
+            // A batch times out with its first record, so one that waits
+            // long for its connection stops taking records: none is
+            // reported timed out more than `joining_slack` early.
+            if b.size + w.size <= limit && w.deadline <= b.deadline + joining_slack(self.config) {
                 b.size += w.size;
                 b.records.push(rec, self.spare);
                 return Placed::Joined;
@@ -549,6 +566,7 @@ impl Placer<'_> {
             created: self.now,
             deadline: w.deadline,
             open: true,
+            lingered: false,
             state: BatchState::Queued,
             stamp: None,
             encoded: None,
@@ -578,6 +596,7 @@ pub(super) fn split(b: Batch, next_uid: &mut u64) -> Vec<Batch> {
                 created: b.created,
                 deadline: b.deadline,
                 open: false,
+                lingered: false,
                 state: BatchState::Queued,
                 stamp: None,
                 encoded: None,

@@ -104,6 +104,11 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// Upper bound on the time from `send` to the record's delivery report
     /// for records not in flight (`delivery.timeout.ms`, 120 s).
+    ///
+    /// A batch times out with its first record, and keeps taking records
+    /// for its `linger`, or a hundredth of this if longer, while it waits
+    /// for its connection: a record may be reported timed out that much
+    /// before its own deadline, never sooner.
     pub delivery_timeout: Duration,
     /// First delay before retrying a partition after a retriable error
     /// (`retry.backoff.ms`, 100 ms); doubles per attempt.

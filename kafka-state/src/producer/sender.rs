@@ -67,7 +67,8 @@ fn next_sendable(
         .iter()
         .position(|b| b.state == BatchState::Queued)?;
     let b = &ps.batches[idx];
-    let ready = !b.open || b.attempts > 0 || flushing || b.created + config.linger <= now;
+    let ready =
+        !b.open || b.lingered || b.attempts > 0 || flushing || b.created + config.linger <= now;
     if !ready {
         return None;
     }
@@ -176,10 +177,10 @@ impl ProducerState {
         let mut need_metadata = false;
         for (topic, t) in &mut self.topics {
             for (partition, ps) in &mut t.partitions {
-                // A lingered batch takes no more records.
+                // A lingered batch is acted on: its deadline is done with.
                 if let Some(b) = ps.batches.back_mut() {
                     if b.open && b.created + linger <= now {
-                        b.open = false;
+                        b.lingered = true;
                     }
                 }
                 if let Some(txn) = self.txn.as_mut() {

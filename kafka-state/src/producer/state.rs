@@ -298,7 +298,7 @@ impl ProducerState {
                 if let Some(b) = ps.batches.iter().find(|b| b.state == BatchState::Queued) {
                     consider(b.deadline);
                 }
-                if let Some(b) = ps.batches.back().filter(|b| b.open) {
+                if let Some(b) = ps.batches.back().filter(|b| b.open && !b.lingered) {
                     consider(b.created + linger);
                 }
             }

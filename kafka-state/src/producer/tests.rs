@@ -706,3 +706,69 @@ fn a_written_batchs_memory_serves_the_next_batch() {
     assert_eq!(f.p.spare.held(), (chunks - 1, 0));
     assert_eq!(records_per_partition(&reqs[0]), vec![(0, 16 + Recs::CHUNK)]);
 }
+
+/// A batch that has lingered but cannot go yet (its partition has as many
+/// batches in flight as allowed) keeps taking records, and its deadline is
+/// not reported again (the driver would spin on it): the answer that frees
+/// the partition sends it, with everything that came meanwhile. Closing
+/// it at linger left those records to one small batch after another, and
+/// a request carries one batch per partition.
+#[test]
+fn a_lingered_batch_waiting_for_room_keeps_taking_records() {
+    let mut f = Fixture::new(1, |c| {
+        c.linger = MS(5);
+        c.max_in_flight = 1;
+    });
+    f.value(10);
+    f.now += MS(5);
+    let first = f.drain();
+    assert_eq!(first.len(), 1);
+    // The next batch opens, lingers, and has no room to go.
+    f.value(10);
+    f.now += MS(5);
+    assert!(f.drain().is_empty(), "one batch in flight per partition");
+    let deadline = f.p.poll_timeout().unwrap();
+    assert!(deadline > f.now + MS(1_000), "the lingered batch is not due again");
+    for _ in 0..3 {
+        f.now += MS(10);
+        f.value(10);
+        assert_eq!(f.partitions_with_batches(), [0]);
+    }
+    assert_eq!(f.p.topics["t"].partitions[&0].batches.len(), 2);
+    f.answer(&first[0], 0);
+    let second = f.drain();
+    assert_eq!(second.len(), 1);
+    assert_eq!(records_per_partition(&second[0]), [(0, 4)], "one batch of four");
+}
+
+/// A batch times out with its first record, so it takes records for a
+/// bounded time only: none is reported timed out more than a hundredth of
+/// the delivery timeout (or the linger, if longer) before its deadline.
+#[test]
+fn a_batch_takes_records_for_a_bounded_time_only() {
+    let mut f = Fixture::new(1, |c| {
+        c.linger = MS(5);
+        c.max_in_flight = 1;
+        c.delivery_timeout = Duration::from_secs(60);
+    });
+    f.value(10);
+    f.now += MS(5);
+    let first = f.drain();
+    assert_eq!(first.len(), 1);
+    let opened = f.now;
+    f.value(10);
+    f.now = opened + MS(600);
+    f.value(10);
+    assert_eq!(f.p.topics["t"].partitions[&0].batches.len(), 2, "joined at 600 ms");
+    f.now = opened + MS(601);
+    f.value(10);
+    let ps = &f.p.topics["t"].partitions[&0];
+    assert_eq!(ps.batches.len(), 3, "a new batch after 600 ms");
+    assert_eq!(ps.batches[1].records.len(), 2);
+    assert!(!ps.batches[1].open);
+    // The closed batch goes as soon as there is room; the new one waits
+    // for its own linger.
+    f.answer(&first[0], 0);
+    let next = f.drain();
+    assert_eq!(records_per_partition(&next[0]), [(0, 2)]);
+}
