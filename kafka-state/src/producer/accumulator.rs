@@ -101,17 +101,24 @@ pub(super) struct Recs {
 
 impl Recs {
     pub(super) const CHUNK: usize = 256;
+    const FIRST: usize = 16;
 
     pub(super) fn push(&mut self, r: Rec, spare: &mut Spare) {
         match self.chunks.last_mut() {
             Some(c) if c.len() < c.capacity() => c.push(r),
             _ => {
-                // The first chunk starts small: most batches under light
-                // load hold a handful of records.
-                let mut c = if self.chunks.is_empty() {
-                    Vec::with_capacity(16)
-                } else {
+                // Chunks start small and double up to full size: most
+                // batches under light load, or spread over many partitions,
+                // hold a handful of records, and a full chunk for each of
+                // a thousand partitions' batches is tens of megabytes.
+                let next = self
+                    .chunks
+                    .last()
+                    .map_or(Self::FIRST, |c| (c.capacity() * 2).min(Self::CHUNK));
+                let mut c = if next >= Self::CHUNK {
                     spare.chunk()
+                } else {
+                    Vec::with_capacity(next)
                 };
                 c.push(r);
                 self.chunks.push(c);

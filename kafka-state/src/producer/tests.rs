@@ -581,6 +581,11 @@ fn batch_records_keep_their_order_across_chunks() {
     }
     assert_eq!(r.len(), 1000);
     assert!(r.chunks.len() > 1 && r.chunks.iter().all(|c| c.len() <= Recs::CHUNK));
+    // Chunks double up to full size: a batch of a few records holds room
+    // for a few, not for a full chunk.
+    let capacities: Vec<usize> = r.chunks.iter().map(Vec::capacity).collect();
+    assert_eq!(capacities[..5], [16, 32, 64, 128, Recs::CHUNK]);
+    assert!(capacities[5..].iter().all(|c| *c == Recs::CHUNK));
     assert!(r.iter().map(|x| x.id.0).eq(0..1000));
     let v = r.into_vec();
     assert!(v.iter().map(|x| x.id.0).eq(0..1000));
@@ -728,7 +733,10 @@ fn a_lingered_batch_waiting_for_room_keeps_taking_records() {
     f.now += MS(5);
     assert!(f.drain().is_empty(), "one batch in flight per partition");
     let deadline = f.p.poll_timeout().unwrap();
-    assert!(deadline > f.now + MS(1_000), "the lingered batch is not due again");
+    assert!(
+        deadline > f.now + MS(1_000),
+        "the lingered batch is not due again"
+    );
     for _ in 0..3 {
         f.now += MS(10);
         f.value(10);
@@ -738,7 +746,11 @@ fn a_lingered_batch_waiting_for_room_keeps_taking_records() {
     f.answer(&first[0], 0);
     let second = f.drain();
     assert_eq!(second.len(), 1);
-    assert_eq!(records_per_partition(&second[0]), [(0, 4)], "one batch of four");
+    assert_eq!(
+        records_per_partition(&second[0]),
+        [(0, 4)],
+        "one batch of four"
+    );
 }
 
 /// A batch times out with its first record, so it takes records for a
@@ -759,7 +771,11 @@ fn a_batch_takes_records_for_a_bounded_time_only() {
     f.value(10);
     f.now = opened + MS(600);
     f.value(10);
-    assert_eq!(f.p.topics["t"].partitions[&0].batches.len(), 2, "joined at 600 ms");
+    assert_eq!(
+        f.p.topics["t"].partitions[&0].batches.len(),
+        2,
+        "joined at 600 ms"
+    );
     f.now = opened + MS(601);
     f.value(10);
     let ps = &f.p.topics["t"].partitions[&0];
