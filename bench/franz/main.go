@@ -38,6 +38,7 @@ type job struct {
 	records     uint64
 	valueSize   int
 	partitions  int
+	keys        uint64
 	acks        string
 	compression string
 	txn         uint64
@@ -74,6 +75,7 @@ func main() {
 	flag.Uint64Var(&j.records, "records", 0, "records (requests for metadata)")
 	flag.IntVar(&j.valueSize, "value-size", 100, "value bytes")
 	flag.IntVar(&j.partitions, "partitions", 1, "partitions of the topic")
+	flag.Uint64Var(&j.keys, "keys", 0, "records keyed key-0 .. key-(keys-1) in turn, 0 for none")
 	flag.StringVar(&j.acks, "acks", "1", "0, 1 or all")
 	flag.StringVar(&j.compression, "compression", "none", "none, lz4 or zstd")
 	flag.Uint64Var(&j.txn, "txn", 0, "records per transaction, 0 for none")
@@ -109,6 +111,23 @@ func main() {
 
 // values returns the bench's value pool: the same xorshift sequence over
 // the same 16 letters as scenario::values on the Rust side.
+// makeKeys returns key-0 .. key-(n-1), the keys of a keyed scenario.
+func makeKeys(n uint64) [][]byte {
+	out := make([][]byte, n)
+	for k := range out {
+		out[k] = []byte(fmt.Sprintf("key-%d", k))
+	}
+	return out
+}
+
+// keyOf is record i's key, nil when the scenario has none.
+func keyOf(keys [][]byte, i uint64) []byte {
+	if len(keys) == 0 {
+		return nil
+	}
+	return keys[i%uint64(len(keys))]
+}
+
 func values(size int) [][]byte {
 	state := uint64(0x9E3779B97F4A7C15)
 	next := func() uint64 {
@@ -242,11 +261,12 @@ func produce(j *job) (*measured, error) {
 	ctx, cancel := j.ctx()
 	defer cancel()
 	vals := values(j.valueSize)
+	keys := makeKeys(j.keys)
 	var a acker
 	start := time.Now()
 	for i := uint64(0); i < j.records; i++ {
 		// Produce blocks while MaxBufferedRecords are in flight: the window.
-		cl.Produce(ctx, &kgo.Record{Value: vals[i%uint64(len(vals))]}, a.promise)
+		cl.Produce(ctx, &kgo.Record{Key: keyOf(keys, i), Value: vals[i%uint64(len(vals))]}, a.promise)
 		if i%4096 == 0 {
 			if err := j.checkTime(i); err != nil {
 				return nil, err

@@ -54,6 +54,7 @@ public final class JavaBench {
     final long records;
     final int valueSize;
     final int partitions;
+    final byte[][] keyCache;
     final String acks;
     final String compression;
     final long txn;
@@ -75,6 +76,7 @@ public final class JavaBench {
         records = Long.parseLong(a.getOrDefault("records", "0"));
         valueSize = Integer.parseInt(a.getOrDefault("value-size", "100"));
         partitions = Integer.parseInt(a.getOrDefault("partitions", "1"));
+        keyCache = makeKeys(Long.parseLong(a.getOrDefault("keys", "0")));
         acks = a.getOrDefault("acks", "1");
         compression = a.getOrDefault("compression", "none");
         txn = Long.parseLong(a.getOrDefault("txn", "0"));
@@ -136,6 +138,19 @@ public final class JavaBench {
     }
 
     /** The bench's value pool: the same xorshift sequence as scenario::values. */
+    /** Record i's key, key-0 .. key-(keys-1) in turn; null without keys. */
+    byte[] keyOf(long i) {
+        return keyCache.length == 0 ? null : keyCache[(int) (i % keyCache.length)];
+    }
+
+    static byte[][] makeKeys(long n) {
+        byte[][] out = new byte[(int) n][];
+        for (int k = 0; k < n; k++) {
+            out[k] = ("key-" + k).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        }
+        return out;
+    }
+
     static byte[][] values(int size) {
         long[] state = {0x9E3779B97F4A7C15L};
         int count = Math.min(Math.max((8 << 20) / Math.max(size, 1), 16), 1024);
@@ -256,7 +271,8 @@ public final class JavaBench {
                     checkTime(i);
                 }
             }
-            p.send(new ProducerRecord<>(t, vals[(int) (i % vals.length)]), acked);
+            byte[] key = keyOf(i);
+            p.send(new ProducerRecord<>(t, key, vals[(int) (i % vals.length)]), acked);
         }
     }
 

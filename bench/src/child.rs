@@ -366,6 +366,7 @@ mod ours_tokio {
     /// [`WINDOW`] records unanswered.
     async fn produce_many(job: &Job<'_>, client: &Client) -> Result<Measured, Error> {
         let values = scenario::values(job.s.value_size);
+        let keys = scenario::keys(job.s.keys);
         let producer = client.producer();
         let mut pending = VecDeque::new();
         let start = Instant::now();
@@ -373,8 +374,9 @@ mod ours_tokio {
         while i < job.s.records {
             let end = (i + MANY_RUN).min(job.s.records);
             let run = (i..end).map(|k| {
-                ProducerRecord::new(&job.shared_topic)
-                    .with_value(values[k as usize % values.len()].clone())
+                let r = ProducerRecord::new(&job.shared_topic)
+                    .with_value(values[k as usize % values.len()].clone());
+                keyed(r, &keys, k)
             });
             pending.push_back(producer.send_many(run).await);
             if pending.len() as u64 * MANY_RUN >= WINDOW as u64 {
@@ -395,12 +397,17 @@ mod ours_tokio {
             return produce_many(job, client).await;
         }
         let values = scenario::values(job.s.value_size);
+        let keys = scenario::keys(job.s.keys);
         let producer = client.producer();
         let mut pending = VecDeque::new();
         let start = Instant::now();
         for i in 0..job.s.records {
             let v: Bytes = values[i as usize % values.len()].clone();
-            let r = ProducerRecord::new(&job.shared_topic).with_value(v);
+            let r = keyed(
+                ProducerRecord::new(&job.shared_topic).with_value(v),
+                &keys,
+                i,
+            );
             pending.push_back(producer.send(r).await?);
             if pending.len() >= WINDOW {
                 pending.pop_front().expect("not empty").await?;
@@ -646,6 +653,7 @@ mod ours_blocking {
             } => produce_txn(job, &client, per_txn)?,
             Kind::Produce { .. } if job.many => {
                 let values = scenario::values(job.s.value_size);
+                let keys = scenario::keys(job.s.keys);
                 let producer = client.producer();
                 let mut pending = VecDeque::new();
                 let start = Instant::now();
@@ -653,8 +661,9 @@ mod ours_blocking {
                 while i < job.s.records {
                     let end = (i + MANY_RUN).min(job.s.records);
                     let run = (i..end).map(|k| {
-                        ProducerRecord::new(&job.shared_topic)
-                            .with_value(values[k as usize % values.len()].clone())
+                        let r = ProducerRecord::new(&job.shared_topic)
+                            .with_value(values[k as usize % values.len()].clone());
+                        keyed(r, &keys, k)
                     });
                     pending.push_back(producer.send_many(run));
                     if pending.len() as u64 * MANY_RUN >= WINDOW as u64 {
@@ -671,14 +680,14 @@ mod ours_blocking {
             }
             Kind::Produce { .. } => {
                 let values = scenario::values(job.s.value_size);
+                let keys = scenario::keys(job.s.keys);
                 let producer = client.producer();
                 let mut pending = VecDeque::new();
                 let start = Instant::now();
                 for i in 0..job.s.records {
                     let v = values[i as usize % values.len()].clone();
-                    pending.push_back(
-                        producer.send(ProducerRecord::new(&job.shared_topic).with_value(v))?,
-                    );
+                    let r = ProducerRecord::new(&job.shared_topic).with_value(v);
+                    pending.push_back(producer.send(keyed(r, &keys, i))?);
                     if pending.len() >= WINDOW {
                         pending.pop_front().expect("not empty").wait()?;
                     }
@@ -892,11 +901,16 @@ mod librdkafka {
 
     fn produce(job: &Job<'_>) -> Result<Measured, Error> {
         let values = scenario::values(job.s.value_size);
+        let keys = scenario::keys(job.s.keys);
         let p = producer(job)?;
         let start = Instant::now();
         for i in 0..job.s.records {
             let v = &values[i as usize % values.len()];
-            send(job, &p, BaseRecord::to(job.topic).payload(&v[..]), i)?;
+            let mut r = BaseRecord::to(job.topic).payload(&v[..]);
+            if let Some(k) = scenario::key_of(&keys, i) {
+                r = r.key(&k[..]);
+            }
+            send(job, &p, r, i)?;
             if i % 4096 == 0 {
                 job.check_time(i)?;
             }
@@ -948,7 +962,7 @@ mod librdkafka {
     fn send<'a>(
         job: &Job<'_>,
         p: &ThreadedProducer<Reports>,
-        mut r: BaseRecord<'a, (), [u8]>,
+        mut r: BaseRecord<'a, [u8], [u8]>,
         i: u64,
     ) -> Result<(), Error> {
         loop {
@@ -1132,4 +1146,16 @@ fn at(servers: &str, mut config: kafka_blocking::Config) -> kafka_blocking::Conf
         config.bootstrap = list;
     }
     config
+}
+
+/// `r` with record `i`'s key, if the scenario keys its records.
+fn keyed(
+    r: kafka_blocking::ProducerRecord,
+    keys: &[Bytes],
+    i: u64,
+) -> kafka_blocking::ProducerRecord {
+    match scenario::key_of(keys, i) {
+        Some(k) => r.with_key(k.clone()),
+        None => r,
+    }
 }

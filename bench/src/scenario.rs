@@ -65,6 +65,9 @@ pub struct Scenario {
     /// Records produced or consumed; requests for round trip and metadata.
     pub records: u64,
     pub value_size: usize,
+    /// Records keyed `key-0` .. `key-{keys-1}` in turn (the default
+    /// partitioner hashes them over the partitions); 0: no keys.
+    pub keys: u64,
     /// Set by `--kafka RF`: on a three-node Apache Kafka cluster, topics
     /// at this replication factor.
     pub kafka_rf: Option<i16>,
@@ -180,6 +183,7 @@ impl Scenario {
             ("records", self.records.to_string()),
             ("value-size", self.value_size.to_string()),
             ("partitions", self.partitions().to_string()),
+            ("keys", self.keys.to_string()),
         ];
         match self.kind {
             Kind::Produce {
@@ -241,6 +245,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
         },
         records,
         value_size,
+        keys: 0,
         kafka_rf: None,
     };
     // Transactions of 1,000 records; transactions need idempotence, and
@@ -255,6 +260,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
         },
         records: n(1_000_000, 50_000),
         value_size: 100,
+        keys: 0,
         kafka_rf: None,
     };
     use Acks::{All, Leader, None as NoAck};
@@ -269,6 +275,19 @@ pub fn all(quick: bool) -> Vec<Scenario> {
         // Tansu holds everything in memory: fewer records for big values.
         produce("produce-1kb", 1, Leader, Plain, n(200_000, 20_000), 1_000),
         produce("produce-10kb", 1, Leader, Plain, n(20_000, 5_000), 10_000),
+        // Keyed records spread over many partitions: a batch per partition
+        // and linger, and a request carrying hundreds of them.
+        Scenario {
+            keys: 10_007,
+            ..produce(
+                "produce-keyed-1000p",
+                1_000,
+                Leader,
+                Plain,
+                n(1_000_000, 50_000),
+                100,
+            )
+        },
         txn("produce-txn", 1),
         txn("produce-txn-8p", 8),
         Scenario {
@@ -279,6 +298,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             },
             records: n(1_000_000, 50_000),
             value_size: 100,
+            keys: 0,
             kafka_rf: None,
         },
         // Eight million records: read at 3-5M/s, a million took a quarter
@@ -292,6 +312,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             },
             records: n(8_000_000, 50_000),
             value_size: 100,
+            keys: 0,
             kafka_rf: None,
         },
         Scenario {
@@ -302,6 +323,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             },
             records: n(8_000_000, 50_000),
             value_size: 100,
+            keys: 0,
             kafka_rf: None,
         },
         Scenario {
@@ -309,6 +331,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             kind: Kind::RoundTrip,
             records: n(10_000, 2_000),
             value_size: 100,
+            keys: 0,
             kafka_rf: None,
         },
         Scenario {
@@ -320,6 +343,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             },
             records: 1,
             value_size: 100,
+            keys: 0,
             kafka_rf: None,
         },
         Scenario {
@@ -331,6 +355,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             },
             records: 1,
             value_size: 100,
+            keys: 0,
             kafka_rf: None,
         },
         Scenario {
@@ -338,6 +363,7 @@ pub fn all(quick: bool) -> Vec<Scenario> {
             kind: Kind::Metadata { partitions: 1 },
             records: n(20_000, 3_000),
             value_size: 0,
+            keys: 0,
             kafka_rf: None,
         },
     ]
@@ -346,6 +372,20 @@ pub fn all(quick: bool) -> Vec<Scenario> {
 /// Distinct values cycled through by every client: random letters from a
 /// 16-symbol alphabet, so codecs find about as much to squeeze as in text
 /// and identical neighbours don't flatter them.
+/// The keys of a keyed scenario, `key-0` .. `key-{n-1}`; none for 0.
+pub fn keys(n: u64) -> Vec<Bytes> {
+    (0..n).map(|k| Bytes::from(format!("key-{k}"))).collect()
+}
+
+/// The key of record `i`, if the scenario keys its records.
+pub fn key_of(keys: &[Bytes], i: u64) -> Option<&Bytes> {
+    if keys.is_empty() {
+        None
+    } else {
+        keys.get((i % keys.len() as u64) as usize)
+    }
+}
+
 pub fn values(size: usize) -> Vec<Bytes> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
