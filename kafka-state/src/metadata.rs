@@ -73,7 +73,8 @@ pub struct PartitionMetadata {
 }
 
 impl TopicMetadata {
-    /// The partition of index `index`, if the topic has it.
+    /// The partition of index `index`, if the topic has it (found in
+    /// `partitions`, which the client keeps in index order).
     pub fn partition(&self, index: i32) -> Option<&PartitionMetadata> {
         // Kept sorted and almost always exactly 0..n: a partition is
         // usually at its own index. A producer looks partitions up for
