@@ -185,7 +185,7 @@ impl ProducerState {
             let count = t.placeable_count(cache.changes())?;
             t.waiting.is_empty().then_some((t, count))
         });
-        let placed = match ready {
+        let by = match ready {
             Some((t, count)) => {
                 let mut placer = Placer {
                     config: &self.config,
@@ -195,28 +195,25 @@ impl ProducerState {
                     now,
                 };
                 match placer.put(t, w, count, |topic| available(cache.topic(topic))) {
-                    Ok(placed) => placed,
+                    Ok(Placed::Joined) => PumpBy::Never,
+                    // `linger` is zero while the buffer is full.
+                    Ok(Placed::Opened) if self.txn.is_none() => PumpBy::Linger(now + self.linger()),
+                    Ok(Placed::Opened | Placed::Closed) => PumpBy::Now,
                     Err((id, size, e)) => {
                         self.fail(events, id, size, e);
-                        Placed::Closed
+                        PumpBy::Now
                     }
                 }
             }
             None => {
                 if self.place(w, now, cache, events) {
-                    Placed::Closed
+                    PumpBy::Now
                 } else {
-                    Placed::Joined
+                    PumpBy::Never
                 }
             }
         };
-        let by = match placed {
-            _ if self.flushing => PumpBy::Now,
-            Placed::Joined => PumpBy::Never,
-            // `linger` is zero while the buffer is full.
-            Placed::Opened if self.txn.is_none() => PumpBy::Linger(now + self.linger()),
-            Placed::Opened | Placed::Closed => PumpBy::Now,
-        };
+        let by = if self.flushing { PumpBy::Now } else { by };
         Ok((id, by))
     }
 
