@@ -198,6 +198,71 @@ impl PartitionState {
     }
 }
 
+/// A topic's partition states by partition number.
+///
+/// Records reach a partition in `0..count` only (checked before placing),
+/// so the numbers are dense and a vector indexed by them finds a
+/// partition in one step. A tree map cost a dozen dependent loads per
+/// record with keyed records over a thousand partitions, a third of
+/// placing one. A slot is about a hundred bytes, so the vector is bounded
+/// by that times the topic's partition count.
+#[derive(Debug, Default)]
+pub(super) struct PartitionMap {
+    slots: Vec<Option<PartitionState>>,
+}
+
+impl PartitionMap {
+    /// The partition's state, created empty if it has none yet.
+    /// `partition` is in the topic's `0..count`: the placer checks every
+    /// choice against it before a record gets here.
+    pub(super) fn entry(&mut self, partition: i32) -> &mut PartitionState {
+        debug_assert!(partition >= 0, "partition {partition} was not checked");
+        let i = usize::try_from(partition).unwrap_or(0);
+        if i >= self.slots.len() {
+            self.slots.resize_with(i + 1, || None);
+        }
+        self.slots[i].get_or_insert_with(PartitionState::default)
+    }
+
+    pub(super) fn get(&self, partition: i32) -> Option<&PartitionState> {
+        let i = usize::try_from(partition).ok()?;
+        self.slots.get(i)?.as_ref()
+    }
+
+    pub(super) fn get_mut(&mut self, partition: i32) -> Option<&mut PartitionState> {
+        let i = usize::try_from(partition).ok()?;
+        self.slots.get_mut(i)?.as_mut()
+    }
+
+    /// Partitions with a state, in order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (i32, &PartitionState)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i32::try_from(i).ok()?, s.as_ref()?)))
+    }
+
+    /// Partitions with a state, in order.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (i32, &mut PartitionState)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i32::try_from(i).ok()?, s.as_mut()?)))
+    }
+
+    pub(super) fn values(&self) -> impl Iterator<Item = &PartitionState> {
+        self.slots.iter().flatten()
+    }
+
+    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut PartitionState> {
+        self.slots.iter_mut().flatten()
+    }
+
+    pub(super) fn into_values(self) -> impl Iterator<Item = PartitionState> {
+        self.slots.into_iter().flatten()
+    }
+}
+
 /// A record whose topic's partitions are not known yet.
 #[derive(Debug)]
 pub(super) struct Waiting {
@@ -284,7 +349,7 @@ pub(super) struct TopicState {
     /// Shared with every delivery report of the topic.
     pub(super) name: Arc<str>,
     pub(super) waiting: WaitQueue,
-    pub(super) partitions: BTreeMap<i32, PartitionState>,
+    pub(super) partitions: PartitionMap,
     /// The sticky partition for records without key (KIP-480) and whether
     /// a record went to it since it was chosen.
     pub(super) sticky: Option<i32>,
@@ -300,7 +365,7 @@ impl TopicState {
         Self {
             name,
             waiting: WaitQueue::default(),
-            partitions: BTreeMap::new(),
+            partitions: PartitionMap::default(),
             sticky: None,
             sticky_used: false,
             placeable_at: None,
@@ -488,7 +553,9 @@ impl Placer<'_> {
             )),
             PartitionerChoice::Default => match &record.key {
                 Some(key) => Ok(partition_for_key(key, count)),
-                None => Ok(self.sticky_partition(t, size, count, available)),
+                // Checked too: the sticky choice comes from the broker's
+                // list of partitions.
+                None => check(self.sticky_partition(t, size, count, available)),
             },
         }
     }
@@ -506,7 +573,7 @@ impl Placer<'_> {
         if let Some(p) = t.sticky.filter(|p| *p < count) {
             let fits = t
                 .partitions
-                .get(&p)
+                .get(p)
                 .and_then(|ps| ps.batches.back())
                 .is_some_and(|b| b.open && b.size + size <= limit);
             if fits || !t.sticky_used {
@@ -541,7 +608,7 @@ impl Placer<'_> {
     /// Adds a record to the partition's open batch, or opens a new one.
     pub(super) fn append(&mut self, t: &mut TopicState, partition: i32, w: Waiting) -> Placed {
         let limit = batch_limit(self.config);
-        let ps = t.partitions.entry(partition).or_default();
+        let ps = t.partitions.entry(partition);
         let rec = Rec {
             id: w.id,
             timestamp: w.record.timestamp.unwrap_or(-1),
@@ -651,7 +718,10 @@ impl ProducerState {
             Some(t) => t,
             None => topics
                 .entry(w.record.topic.to_string())
-                .or_insert_with(|| TopicState::new(Arc::clone(&w.record.topic))),
+                // A name of its own: the reference count of the caller's
+                // name changes with every record, and one the driver's
+                // threads shared would bounce between the cores.
+                .or_insert_with(|| TopicState::new(Arc::from(&*w.record.topic))),
         };
         match meta {
             Some(meta) if t.waiting.is_empty() => {
@@ -737,6 +807,28 @@ impl ProducerState {
         cache: &ClusterMetadata,
         events: &mut VecDeque<Event>,
     ) {
+        self.expire_waiting(now, cache, events);
+        let mut expired = Vec::new();
+        for t in self.topics.values_mut() {
+            for (partition, ps) in t.partitions.iter_mut() {
+                expire_partition(ps, now, |b| {
+                    expired.push((Arc::clone(&t.name), partition, b))
+                });
+            }
+        }
+        self.fail_expired(expired, events);
+    }
+
+    /// The topic-level part of [`expire`](Self::expire): records waiting
+    /// for their topic's partitions are placed or failed, and ended
+    /// throttles forgotten. The partitions' part is [`expire_partition`],
+    /// which the sender runs in its own walk of the partitions.
+    pub(super) fn expire_waiting(
+        &mut self,
+        now: Instant,
+        cache: &ClusterMetadata,
+        events: &mut VecDeque<Event>,
+    ) {
         let names: Vec<String> = self
             .topics
             .iter()
@@ -746,51 +838,54 @@ impl ProducerState {
         for name in &names {
             self.assign_topic(name, now, cache, events);
         }
-        self.expire_batches(now, events);
         // Ended ones would be reported by `poll_timeout` forever.
         self.throttled.retain(|_, t| *t > now);
-        for t in self.topics.values_mut() {
-            for ps in t.partitions.values_mut() {
-                if ps.retry_at.is_some_and(|r| r <= now) {
-                    ps.retry_at = None;
-                }
-            }
-        }
     }
 
-    pub(super) fn expire_batches(&mut self, now: Instant, events: &mut VecDeque<Event>) {
-        let mut expired = Vec::new();
-        for (topic, t) in &mut self.topics {
-            for (partition, ps) in &mut t.partitions {
-                let mut i = 0;
-                while i < ps.batches.len() {
-                    let b = &ps.batches[i];
-                    // Deadlines never decrease along the queue (set at
-                    // placement from a monotonic clock; a split keeps its
-                    // batch's), so the first queued batch not yet due ends
-                    // the scan.
-                    if b.state == BatchState::Queued && b.deadline > now {
-                        break;
-                    }
-                    if b.state == BatchState::Queued {
-                        if let Some(mut b) = ps.batches.remove(i) {
-                            // A restart point moves on to the next batch.
-                            if let (Some(seq), Some(next)) =
-                                (b.restart_seq.take(), ps.batches.get_mut(i))
-                            {
-                                next.restart_seq.get_or_insert(seq);
-                            }
-                            expired.push((topic.clone(), *partition, b));
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-        }
+    /// Fails the records of batches [`expire_partition`] took out.
+    pub(super) fn fail_expired(
+        &mut self,
+        expired: Vec<(Arc<str>, i32, Batch)>,
+        events: &mut VecDeque<Event>,
+    ) {
         for (topic, partition, b) in expired {
             debug!(target: LOG, %topic, partition, records = b.records.len(), "batch expired");
             self.fail_batch_records(events, b, ProduceError::Timeout);
+        }
+    }
+}
+
+/// What is due at `now` in one partition: a retry backoff that ended is
+/// forgotten, and each queued batch past its delivery timeout is taken
+/// out and handed to `expired`.
+pub(super) fn expire_partition(
+    ps: &mut PartitionState,
+    now: Instant,
+    mut expired: impl FnMut(Batch),
+) {
+    // Ended ones would be reported by `poll_timeout` forever.
+    if ps.retry_at.is_some_and(|r| r <= now) {
+        ps.retry_at = None;
+    }
+    let mut i = 0;
+    while i < ps.batches.len() {
+        let b = &ps.batches[i];
+        // Deadlines never decrease along the queue (set at placement from
+        // a monotonic clock; a split keeps its batch's), so the first
+        // queued batch not yet due ends the scan.
+        if b.state == BatchState::Queued && b.deadline > now {
+            break;
+        }
+        if b.state == BatchState::Queued {
+            if let Some(mut b) = ps.batches.remove(i) {
+                // A restart point moves on to the next batch.
+                if let (Some(seq), Some(next)) = (b.restart_seq.take(), ps.batches.get_mut(i)) {
+                    next.restart_seq.get_or_insert(seq);
+                }
+                expired(b);
+            }
+        } else {
+            i += 1;
         }
     }
 }

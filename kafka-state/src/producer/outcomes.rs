@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_proto::messages::produce_response::PartitionProduceResponse;
+use kafka_proto::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_proto::messages::ProduceResponse;
 use kafka_proto::{ErrorCode, ResponseBody};
 use tracing::{debug, trace, warn};
@@ -68,18 +68,50 @@ pub(super) fn backoff(config: &ProducerConfig, rng: &mut Rng, attempts: u32) -> 
     rng.jitter(base, RETRY_JITTER)
 }
 
+/// The answer for one sent batch. Brokers answer topics and partitions
+/// in the order they were asked, which is the order of the request's
+/// batches: `at` (topic, partition) is where the last one was found, and
+/// the next is looked for right after it before anywhere else, so a
+/// request with a batch for each of a thousand partitions costs a
+/// thousand steps, not half a million.
 fn find_partition<'a>(
     r: &'a ProduceResponse,
     s: &SentBatch,
+    at: &mut (usize, usize),
 ) -> Option<&'a PartitionProduceResponse> {
+    let matches = |t: &TopicProduceResponse| {
+        (!t.name.is_empty() && *t.name == *s.topic)
+            || (t.name.is_empty() && t.topic_id == s.topic_id)
+    };
+    let (ti, pi) = *at;
+    let next = [(ti, pi.wrapping_add(1)), (ti.saturating_add(1), 0)];
+    for (ti, pi) in next {
+        let hit = r
+            .responses
+            .get(ti)
+            .filter(|t| matches(t))
+            .and_then(|t| t.partition_responses.get(pi))
+            .filter(|p| p.index == s.partition);
+        if hit.is_some() {
+            *at = (ti, pi);
+            return hit;
+        }
+    }
     r.responses
         .iter()
-        .filter(|t| {
-            (!t.name.is_empty() && *t.name == *s.topic)
-                || (t.name.is_empty() && t.topic_id == s.topic_id)
+        .enumerate()
+        .filter(|(_, t)| matches(t))
+        .flat_map(|(ti, t)| {
+            t.partition_responses
+                .iter()
+                .enumerate()
+                .map(move |(pi, p)| (ti, pi, p))
         })
-        .flat_map(|t| t.partition_responses.iter())
-        .find(|p| p.index == s.partition)
+        .find(|(_, _, p)| p.index == s.partition)
+        .map(|(ti, pi, p)| {
+            *at = (ti, pi);
+            p
+        })
 }
 
 impl ProducerState {
@@ -121,6 +153,8 @@ impl ProducerState {
                 self.throttled.insert(req.node, until);
             }
         }
+        // Just before the first partition of the first topic.
+        let mut at = (0, usize::MAX);
         for s in req.batches {
             let outcome = match &resp {
                 None => Outcome::Unknown,
@@ -128,7 +162,7 @@ impl ProducerState {
                     base_offset: -1,
                     append_time: -1,
                 },
-                Some(r) => match find_partition(r, &s) {
+                Some(r) => match find_partition(r, &s, &mut at) {
                     Some(p) => match ErrorCode::from_code(p.error_code) {
                         ErrorCode::None | ErrorCode::DuplicateSequenceNumber => Outcome::Written {
                             base_offset: p.base_offset,
@@ -164,7 +198,7 @@ impl ProducerState {
         let Some(ps) = self
             .topics
             .get_mut(&*s.topic)
-            .and_then(|t| t.partitions.get_mut(&s.partition))
+            .and_then(|t| t.partitions.get_mut(s.partition))
         else {
             return;
         };
@@ -303,7 +337,7 @@ impl ProducerState {
         let Some(ps) = self
             .topics
             .get_mut(&tp.topic)
-            .and_then(|t| t.partitions.get_mut(&tp.partition))
+            .and_then(|t| t.partitions.get_mut(tp.partition))
         else {
             return;
         };
@@ -330,7 +364,7 @@ impl ProducerState {
         let Some(ps) = self
             .topics
             .get_mut(&tp.topic)
-            .and_then(|t| t.partitions.get_mut(&tp.partition))
+            .and_then(|t| t.partitions.get_mut(tp.partition))
         else {
             return;
         };

@@ -13,7 +13,9 @@ use kafka_proto::record::{BatchHeaderMut, BatchOptions, RecordBatchBuilder};
 use kafka_proto::Uuid;
 use tracing::{trace, warn};
 
-use super::accumulator::{Batch, BatchState, PartitionState, Spare, Stamp};
+use super::accumulator::{
+    expire_partition, Batch, BatchState, PartitionState, Spare, Stamp, TopicState,
+};
 use super::config::ProducerConfig;
 use super::state::ProducerState;
 use super::ProduceError;
@@ -159,24 +161,77 @@ fn encode_batch(
     Ok(bytes)
 }
 
+/// A partition the sender's walk found with a batch that may go, and the
+/// leader it goes to: what [`ProducerState::drain`] works through, so
+/// building requests costs in proportion to what is sent, not to how many
+/// partitions the producer knows.
+#[derive(Debug)]
+pub(super) struct Sendable {
+    topic: Arc<str>,
+    partition: i32,
+    node: i32,
+}
+
+/// For an idle partition with a broken sequence: whether the epoch must
+/// be bumped. If the broker has since acknowledged that sequence or later,
+/// the batch was written and is simply resent (answered as a duplicate);
+/// otherwise the partition's sequences start over at 0 under a new epoch
+/// (KIP-360).
+fn resolve_broken_sequence(ps: &mut PartitionState) -> bool {
+    if ps.in_flight > 0 {
+        return false;
+    }
+    let last_acked = ps.last_acked;
+    let Some(b) = ps.batches.iter_mut().find(|b| b.broken) else {
+        return false;
+    };
+    b.broken = false;
+    let written = match (b.stamp, last_acked) {
+        (Some(st), Some(acked)) => st.seq <= acked,
+        _ => false,
+    };
+    if written {
+        return false;
+    }
+    b.restart_seq = Some(0);
+    ps.producer = None;
+    true
+}
+
 impl ProducerState {
     /// Does what is due, asks for a producer id if needed, and returns the
-    /// leaders that have a batch to send.
+    /// leaders that have a batch to send (remembering which partitions
+    /// have, for [`drain`](Self::drain)).
+    ///
+    /// One walk of the partitions does it all: with keyed records over a
+    /// thousand partitions, walking them once per stage (expiry, sequence
+    /// repair, readiness, requests) was a sixth of the producer's CPU.
     pub(crate) fn prepare(&mut self, ctx: &mut Ctx<'_>) -> BTreeSet<i32> {
         let now = ctx.now;
-        self.expire(now, &ctx.metadata.cache, ctx.events);
-        self.resolve_broken_sequences();
-        if self.idempotent() && self.pending > 0 && self.txn.is_none() {
-            self.pid.poll_request(now, ctx.requests, ctx.api_timeout);
-        }
-        let metadata = &mut *ctx.metadata;
+        self.expire_waiting(now, &ctx.metadata.cache, ctx.events);
+        let cache = &ctx.metadata.cache;
         let linger = self.linger();
         let idempotent = self.idempotent();
         let hurry = self.hurry();
         let mut wanted = BTreeSet::new();
         let mut need_metadata = false;
-        for (topic, t) in &mut self.topics {
-            for (partition, ps) in &mut t.partitions {
+        let mut expired = Vec::new();
+        let mut broken: Option<(TopicPartition, usize)> = None;
+        let mut sendable = std::mem::take(&mut self.sendable);
+        sendable.clear();
+        for t in self.topics.values_mut() {
+            let TopicState {
+                name, partitions, ..
+            } = t;
+            let meta = cache.topic(name);
+            for (partition, ps) in partitions.iter_mut() {
+                expire_partition(ps, now, |b| expired.push((Arc::clone(name), partition, b)));
+                if resolve_broken_sequence(ps) {
+                    let (_, count) = broken.get_or_insert_with(|| {
+                        (TopicPartition::new(name.to_string(), partition), 0)
+                    });
+                    *count += 1;
+                }
                 // A lingered batch is acted on: its deadline is done with.
                 if let Some(b) = ps.batches.back_mut() {
                     if b.open && b.created + linger <= now {
@@ -184,71 +239,54 @@ impl ProducerState {
                     }
                 }
                 if let Some(txn) = self.txn.as_mut() {
-                    if !ps.batches.is_empty() && !txn.may_send(topic, *partition) {
+                    if !ps.batches.is_empty() && !txn.may_send(name, partition) {
                         // Added first (first protocol), or held while the
                         // transaction cannot send.
-                        txn.want(topic, *partition);
+                        txn.want(name, partition);
                         continue;
                     }
                 }
                 if next_sendable(ps, now, &self.config, hurry, idempotent).is_none() {
                     continue;
                 }
-                match metadata.cache.leader_for(topic, *partition) {
+                match meta
+                    .and_then(|m| m.partition(partition))
+                    .and_then(|p| p.leader)
+                {
                     Some(node) if self.throttled.get(&node).is_none_or(|t| *t <= now) => {
                         wanted.insert(node);
+                        sendable.push(Sendable {
+                            topic: Arc::clone(name),
+                            partition,
+                            node,
+                        });
                     }
                     Some(_) => {}
                     None => need_metadata = true,
                 }
             }
         }
+        self.sendable = sendable;
+        self.fail_expired(expired, ctx.events);
+        // One bump for all: every partition restarts its sequences under
+        // the new epoch.
+        if let Some((tp, partitions)) = broken {
+            warn!(target: LOG, %tp, partitions, "sequence broken, bumping epoch");
+            self.pid.bump_epoch();
+        }
+        if self.idempotent() && self.pending > 0 && self.txn.is_none() {
+            self.pid.poll_request(now, ctx.requests, ctx.api_timeout);
+        }
         if need_metadata {
-            metadata.request_update();
+            ctx.metadata.request_update();
         }
         self.finish_flush(ctx.events);
         wanted
     }
 
-    /// For each partition idle with a broken sequence: if the broker has
-    /// since acknowledged that sequence or later, the batch was written and
-    /// is simply resent (answered as a duplicate); otherwise the epoch is
-    /// bumped and the partition's sequences start over at 0 (KIP-360).
-    fn resolve_broken_sequences(&mut self) {
-        let mut bump = Vec::new();
-        for (topic, t) in &mut self.topics {
-            for (partition, ps) in &mut t.partitions {
-                if ps.in_flight > 0 {
-                    continue;
-                }
-                let Some(pos) = ps.batches.iter().position(|b| b.broken) else {
-                    continue;
-                };
-                let last_acked = ps.last_acked;
-                let b = &mut ps.batches[pos];
-                b.broken = false;
-                let written = match (b.stamp, last_acked) {
-                    (Some(st), Some(acked)) => st.seq <= acked,
-                    _ => false,
-                };
-                if written {
-                    continue;
-                }
-                b.restart_seq = Some(0);
-                ps.producer = None;
-                bump.push(TopicPartition::new(topic.clone(), *partition));
-            }
-        }
-        // One bump for all: every partition restarts its sequences under
-        // the new epoch.
-        if let Some(tp) = bump.first() {
-            warn!(target: LOG, %tp, partitions = bump.len(), "sequence broken, bumping epoch");
-            self.pid.bump_epoch();
-        }
-    }
-
     /// Builds at most one Produce request per ready leader, each with the
-    /// next batch of every partition it leads.
+    /// next batch of every partition it leads that [`prepare`](Self::prepare)
+    /// found ready.
     pub(crate) fn drain(&mut self, ctx: &mut Ctx<'_>, ready: &BTreeSet<i32>) {
         let now = ctx.now;
         let cache = &ctx.metadata.cache;
@@ -261,100 +299,82 @@ impl ProducerState {
             return;
         }
         let transactional = self.txn.is_some();
+        let (compression, hurry) = (self.config.compression, self.hurry());
+        let max = self.config.max_request_size;
         let mut per_node: BTreeMap<i32, NodeRequest> = BTreeMap::new();
         let mut failed = Vec::new();
-        let topic_names: Vec<Arc<str>> =
-            self.topics.values().map(|t| Arc::clone(&t.name)).collect();
-        for topic in topic_names {
-            let topic_id = cache.topic(&topic).map_or(Uuid::default(), |m| m.id);
-            let partitions: Vec<i32> = self
-                .topics
-                .get(&*topic)
-                .map(|t| t.partitions.keys().copied().collect())
-                .unwrap_or_default();
-            for partition in partitions {
-                let Some(node) = cache
-                    .leader_for(&topic, partition)
-                    .filter(|n| ready.contains(n))
-                else {
-                    continue;
-                };
-                if self
-                    .txn
-                    .as_ref()
-                    .is_some_and(|t| !t.may_send(&topic, partition))
-                {
-                    continue;
-                }
-                let sendable = self
-                    .topics
-                    .get(&*topic)
-                    .and_then(|t| t.partitions.get(&partition))
-                    .and_then(|ps| next_sendable(ps, now, &self.config, self.hurry(), idempotent));
-                if sendable.is_none() {
-                    continue;
-                }
-                let entry = per_node.entry(node).or_default();
-                let max = self.config.max_request_size;
-                let (compression, flushing) = (self.config.compression, self.hurry());
-                let Some(ps) = self
-                    .topics
-                    .get_mut(&*topic)
-                    .and_then(|t| t.partitions.get_mut(&partition))
-                else {
-                    continue;
-                };
-                let Some(idx) = next_sendable(ps, now, &self.config, flushing, idempotent) else {
-                    continue;
-                };
-                if let Some((producer_id, epoch)) = pid {
-                    apply_restart(ps, (producer_id, epoch));
-                }
-                let Some(b) = ps.batches.get_mut(idx) else {
-                    continue;
-                };
-                let stamp = match (pid, b.stamp) {
-                    (None, _) => None,
-                    (Some(_), Some(s)) => Some(s),
-                    (Some(_), None) => {
-                        let (producer_id, epoch) = ps.producer.or(pid).unwrap_or((-1, -1));
-                        let s = Stamp {
-                            producer_id,
-                            epoch,
-                            seq: ps.next_seq,
-                        };
-                        ps.producer = Some((producer_id, epoch));
-                        ps.next_seq = next_sequence(ps.next_seq, b.record_count());
-                        b.stamp = Some(s);
-                        Some(s)
-                    }
-                };
-                let bytes =
-                    match encode_batch(b, &mut self.spare, stamp, compression, transactional) {
-                        Ok(bytes) => bytes,
-                        Err(e) => {
-                            if let Some(b) = ps.batches.remove(idx) {
-                                failed.push((b, e));
-                            }
-                            continue;
-                        }
-                    };
-                if !entry.1.is_empty() && entry.0 + bytes.len() > max {
-                    continue;
-                }
-                entry.0 += bytes.len();
-                b.open = false;
-                b.state = BatchState::InFlight(RequestId(0));
-                ps.in_flight += 1;
-                entry.1.push(SentBatch {
-                    topic: topic.clone(),
-                    topic_id,
-                    partition,
-                    uid: b.uid,
-                });
-                entry.2.push((topic.clone(), topic_id, partition, bytes));
+        let sendable = std::mem::take(&mut self.sendable);
+        let (topics, spare, config) = (&mut self.topics, &mut self.spare, &self.config);
+        // The list comes topic by topic: one lookup per topic, not per
+        // partition.
+        let mut current: Option<(&mut TopicState, Uuid)> = None;
+        for s in sendable.iter().filter(|s| ready.contains(&s.node)) {
+            if !current
+                .as_ref()
+                .is_some_and(|(t, _)| Arc::ptr_eq(&t.name, &s.topic))
+            {
+                let topic_id = cache.topic(&s.topic).map_or(Uuid::default(), |m| m.id);
+                current = topics.get_mut(&*s.topic).map(|t| (t, topic_id));
             }
+            let Some((t, topic_id)) = current.as_mut() else {
+                continue;
+            };
+            let Some(ps) = t.partitions.get_mut(s.partition) else {
+                continue;
+            };
+            let Some(idx) = next_sendable(ps, now, config, hurry, idempotent) else {
+                continue;
+            };
+            let entry = per_node.entry(s.node).or_default();
+            if let Some((producer_id, epoch)) = pid {
+                apply_restart(ps, (producer_id, epoch));
+            }
+            let Some(b) = ps.batches.get_mut(idx) else {
+                continue;
+            };
+            let stamp = match (pid, b.stamp) {
+                (None, _) => None,
+                (Some(_), Some(s)) => Some(s),
+                (Some(_), None) => {
+                    let (producer_id, epoch) = ps.producer.or(pid).unwrap_or((-1, -1));
+                    let s = Stamp {
+                        producer_id,
+                        epoch,
+                        seq: ps.next_seq,
+                    };
+                    ps.producer = Some((producer_id, epoch));
+                    ps.next_seq = next_sequence(ps.next_seq, b.record_count());
+                    b.stamp = Some(s);
+                    Some(s)
+                }
+            };
+            let bytes = match encode_batch(b, spare, stamp, compression, transactional) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    if let Some(b) = ps.batches.remove(idx) {
+                        failed.push((b, e));
+                    }
+                    continue;
+                }
+            };
+            if !entry.1.is_empty() && entry.0 + bytes.len() > max {
+                continue;
+            }
+            entry.0 += bytes.len();
+            b.open = false;
+            b.state = BatchState::InFlight(RequestId(0));
+            ps.in_flight += 1;
+            entry.1.push(SentBatch {
+                topic: Arc::clone(&s.topic),
+                topic_id: *topic_id,
+                partition: s.partition,
+                uid: b.uid,
+            });
+            entry
+                .2
+                .push((Arc::clone(&s.topic), *topic_id, s.partition, bytes));
         }
+        self.sendable = sendable;
         for (b, e) in failed {
             self.fail_batch_records(ctx.events, b, ProduceError::Encode(e));
         }
@@ -414,7 +434,7 @@ impl ProducerState {
     }
 
     fn batch_mut(&mut self, topic: &str, partition: i32, uid: u64) -> Option<&mut Batch> {
-        let ps = self.topics.get_mut(topic)?.partitions.get_mut(&partition)?;
+        let ps = self.topics.get_mut(topic)?.partitions.get_mut(partition)?;
         let i = ps.position(uid)?;
         ps.batches.get_mut(i)
     }

@@ -14,7 +14,7 @@ use tracing::trace;
 use super::accumulator::{available, BatchState, Placed, Placer, Spare, TopicState, Waiting};
 use super::config::ProducerConfig;
 use super::idempotence::ProducerIdState;
-use super::sender::SentRequest;
+use super::sender::{Sendable, SentRequest};
 use super::{DeliveryId, InvalidRecord, ProduceError, ProducerRecord, SendError, RECORD_OVERHEAD};
 use crate::machine::{Ctx, SubMachine};
 use crate::metadata::MetadataState;
@@ -49,6 +49,8 @@ pub(crate) struct ProducerState {
     pub(super) buffered: usize,
     pub(super) pending: usize,
     pub(super) requests: BTreeMap<RequestId, SentRequest>,
+    /// What the last `prepare` found ready to send, for `drain`.
+    pub(super) sendable: Vec<Sendable>,
     pub(super) throttled: BTreeMap<i32, Instant>,
     pub(super) pid: ProducerIdState,
     pub(super) flushing: bool,
@@ -83,6 +85,7 @@ impl ProducerState {
             buffered: 0,
             pending: 0,
             requests: BTreeMap::new(),
+            sendable: Vec::new(),
             throttled: BTreeMap::new(),
             pid: ProducerIdState::new(),
             flushing: false,
@@ -315,7 +318,7 @@ impl ProducerState {
         totals.records_delivered = self.delivered;
         totals.records_failed = self.failed;
         for (topic, t) in &self.topics {
-            for (partition, ps) in &t.partitions {
+            for (partition, ps) in t.partitions.iter() {
                 if ps.batches.is_empty() {
                     continue;
                 }
@@ -330,7 +333,7 @@ impl ProducerState {
                         p.queued_bytes += b.size as u64;
                     }
                 }
-                let tp = crate::TopicPartition::new(topic.clone(), *partition);
+                let tp = crate::TopicPartition::new(topic.clone(), partition);
                 partitions.entry(tp).or_default().producer = Some(p);
             }
         }

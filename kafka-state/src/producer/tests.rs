@@ -147,7 +147,7 @@ impl Fixture {
             .partitions
             .iter()
             .filter(|(_, ps)| !ps.batches.is_empty())
-            .map(|(p, _)| *p)
+            .map(|(p, _)| p)
             .collect()
     }
 
@@ -249,7 +249,7 @@ fn a_full_batch_goes_without_waiting_for_linger() {
     assert!(f.wanted().is_empty(), "three records fit one batch");
     f.value(250);
     // The fourth did not fit: the first batch is closed and ready.
-    let ps = &f.p.topics["t"].partitions[&0];
+    let ps = &f.p.topics["t"].partitions.get(0).unwrap();
     assert_eq!(ps.batches.len(), 2);
     assert_eq!(ps.batches[0].records.len(), 3);
     let reqs = f.drain();
@@ -351,7 +351,7 @@ fn a_record_after_a_metadata_change_sees_the_topic_as_it_is_now() {
     assert!(f.m.cache.apply(&metadata_response(4), false).unwrap());
     f.send(ProducerRecord::new("t").with_partition(3)).unwrap();
     assert!(f.events.is_empty(), "{:?}", f.events);
-    assert!(f.p.topics["t"].partitions.contains_key(&3));
+    assert!(f.p.topics["t"].partitions.get(3).is_some());
     // The topic becomes unknown: records wait instead of going to the
     // partitions last seen.
     let gone = MetadataResponse::default().with_topics(vec![MetadataResponseTopic::default()
@@ -360,7 +360,7 @@ fn a_record_after_a_metadata_change_sees_the_topic_as_it_is_now() {
     assert!(f.m.cache.apply(&gone, false).unwrap());
     f.send(ProducerRecord::new("t").with_partition(0)).unwrap();
     assert_eq!(f.p.topics["t"].waiting.len(), 1);
-    assert!(!f.p.topics["t"].partitions.contains_key(&0));
+    assert!(f.p.topics["t"].partitions.get(0).is_none());
 }
 
 #[test]
@@ -371,7 +371,7 @@ fn keyed_records_follow_murmur2() {
         f.send(ProducerRecord::new("t").with_key(key.clone()))
             .unwrap();
         let want = partition_for_key(key.as_bytes(), 6);
-        let ps = &f.p.topics["t"].partitions[&want];
+        let ps = &f.p.topics["t"].partitions.get(want).unwrap();
         let last = ps.batches.back().unwrap().records.iter().last().unwrap();
         assert_eq!(last.key.as_deref(), Some(key.as_bytes()));
     }
@@ -394,9 +394,19 @@ fn sticky_partitioner_stays_until_the_batch_leaves_then_moves() {
     for _ in 0..5 {
         f.send(ProducerRecord::new("t").with_value("v")).unwrap();
     }
-    assert_eq!(f.p.topics["t"].partitions[&sticky].batches.len(), 1);
     assert_eq!(
-        f.p.topics["t"].partitions[&sticky].batches[0].records.len(),
+        f.p.topics["t"]
+            .partitions
+            .get(sticky)
+            .unwrap()
+            .batches
+            .len(),
+        1
+    );
+    assert_eq!(
+        f.p.topics["t"].partitions.get(sticky).unwrap().batches[0]
+            .records
+            .len(),
         6
     );
 }
@@ -495,7 +505,10 @@ fn a_long_wait_for_metadata_keeps_order_and_frees_its_queue() {
     f.wanted();
     let t = &f.p.topics["t"];
     assert_eq!((t.waiting.len(), t.waiting.chunks()), (0, 0));
-    let placed: Vec<DeliveryId> = t.partitions[&0]
+    let placed: Vec<DeliveryId> = t
+        .partitions
+        .get(0)
+        .unwrap()
         .batches
         .iter()
         .flat_map(|b| b.records.iter().map(|r| r.id))
@@ -512,7 +525,7 @@ fn records_wait_for_metadata_in_send_order() {
     assert_eq!(f.p.topics["t"].waiting.len(), 2);
     f.m = metadata(f.now, 1);
     f.wanted();
-    let ps = &f.p.topics["t"].partitions[&0];
+    let ps = &f.p.topics["t"].partitions.get(0).unwrap();
     let ids: Vec<DeliveryId> = ps.batches[0].records.iter().map(|r| r.id).collect();
     assert_eq!(ids, vec![a, b]);
 }
@@ -742,7 +755,7 @@ fn a_lingered_batch_waiting_for_room_keeps_taking_records() {
         f.value(10);
         assert_eq!(f.partitions_with_batches(), [0]);
     }
-    assert_eq!(f.p.topics["t"].partitions[&0].batches.len(), 2);
+    assert_eq!(f.p.topics["t"].partitions.get(0).unwrap().batches.len(), 2);
     f.answer(&first[0], 0);
     let second = f.drain();
     assert_eq!(second.len(), 1);
@@ -772,13 +785,13 @@ fn a_batch_takes_records_for_a_bounded_time_only() {
     f.now = opened + MS(600);
     f.value(10);
     assert_eq!(
-        f.p.topics["t"].partitions[&0].batches.len(),
+        f.p.topics["t"].partitions.get(0).unwrap().batches.len(),
         2,
         "joined at 600 ms"
     );
     f.now = opened + MS(601);
     f.value(10);
-    let ps = &f.p.topics["t"].partitions[&0];
+    let ps = &f.p.topics["t"].partitions.get(0).unwrap();
     assert_eq!(ps.batches.len(), 3, "a new batch after 600 ms");
     assert_eq!(ps.batches[1].records.len(), 2);
     assert!(!ps.batches[1].open);
@@ -787,4 +800,74 @@ fn a_batch_takes_records_for_a_bounded_time_only() {
     f.answer(&first[0], 0);
     let next = f.drain();
     assert_eq!(records_per_partition(&next[0]), [(0, 2)]);
+}
+
+#[test]
+fn answers_are_matched_to_batches_in_any_order() {
+    let mut f = Fixture::new(6, |c| c.linger = Duration::ZERO);
+    // Partitions 0, 2 and 4 are led by node 0: one request carries all.
+    for p in [0, 2, 4] {
+        f.send(ProducerRecord::new("t").with_partition(p).with_value("v"))
+            .unwrap();
+    }
+    let reqs = f.drain();
+    assert_eq!(reqs.len(), 1);
+    let RequestBody::Produce(body) = &reqs[0].body else {
+        panic!("not a produce request")
+    };
+    let asked: Vec<i32> = body.topic_data[0]
+        .partition_data
+        .iter()
+        .map(|p| p.index)
+        .collect();
+    assert_eq!(asked, [0, 2, 4]);
+    // The broker answers 4 and 0, in reverse, and leaves 2 out.
+    let resp = ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
+        .with_name("t".into())
+        .with_partition_responses(
+            [4, 0]
+                .into_iter()
+                .map(|p| {
+                    PartitionProduceResponse::default()
+                        .with_index(p)
+                        .with_base_offset(100 * i64::from(p) + 7)
+                        .with_log_append_time_ms(-1)
+                })
+                .collect(),
+        )]);
+    let inbound = Inbound {
+        id: reqs[0].id,
+        result: Ok(ResponseBody::Produce(resp)),
+    };
+    f.p.handle_response(&mut ctx!(f), inbound);
+    let mut written: Vec<(i32, i64)> = f
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delivered(d) => Some((d.partition(), d.outcome(0)?.1)),
+            _ => None,
+        })
+        .collect();
+    written.sort_unstable();
+    assert_eq!(written, [(0, 7), (4, 407)]);
+    // The partition left out has no answer: its batch waits to go again.
+    let ps = f.p.topics["t"].partitions.get(2).unwrap();
+    assert_eq!(ps.batches.len(), 1);
+    assert_eq!(ps.in_flight, 0);
+}
+
+#[test]
+fn partition_states_are_kept_by_number() {
+    let mut m = super::accumulator::PartitionMap::default();
+    assert!(m.get(3).is_none());
+    assert!(m.get(-1).is_none());
+    m.entry(3).next_seq = 30;
+    m.entry(0).next_seq = 1;
+    m.entry(3).next_seq += 1;
+    assert_eq!(m.get(3).map(|p| p.next_seq), Some(31));
+    assert!(m.get(1).is_none(), "a gap has no state");
+    assert!(m.get_mut(9).is_none());
+    let listed: Vec<(i32, i32)> = m.iter().map(|(p, s)| (p, s.next_seq)).collect();
+    assert_eq!(listed, [(0, 1), (3, 31)]);
+    assert_eq!(m.values().count(), 2);
 }
