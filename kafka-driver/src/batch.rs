@@ -97,23 +97,31 @@ impl BatchSlot {
         });
     }
 
-    /// Puts the reports of records written together to one partition of
-    /// `topic`: (place, offset, timestamp) each.
-    pub(crate) fn put_written(
-        &self,
-        topic: &Arc<str>,
-        partition: i32,
-        written: impl Iterator<Item = (usize, i64, i64)>,
-    ) {
+    /// Puts reports of written records held by [`Runs`] (their topics
+    /// are indexes into `topics`) under one hold of the lock.
+    fn put_held(&self, topics: &[Arc<str>], held: impl Iterator<Item = Held>) {
         self.update(|s| {
-            let topic = s.reports.topic_index(topic);
-            for (index, offset, timestamp) in written {
-                if let Some(place) = s.reports.entries.get_mut(index).filter(|e| e.waiting()) {
+            // The held topic last seen and its index among the slot's.
+            let mut last: Option<(u32, u32)> = None;
+            for h in held {
+                let topic = match last {
+                    Some((from, to)) if from == h.topic => to,
+                    _ => {
+                        let Some(name) = usize::try_from(h.topic).ok().and_then(|i| topics.get(i))
+                        else {
+                            continue;
+                        };
+                        let to = s.reports.topic_index(name);
+                        last = Some((h.topic, to));
+                        to
+                    }
+                };
+                if let Some(place) = s.reports.entries.get_mut(h.place).filter(|e| e.waiting()) {
                     *place = Entry {
                         topic,
-                        partition,
-                        offset,
-                        timestamp,
+                        partition: h.partition,
+                        offset: h.offset,
+                        timestamp: h.timestamp,
                     };
                     s.left -= 1;
                 }
@@ -497,6 +505,20 @@ struct Run {
     /// Ids of the run still without a report.
     left: u64,
     slot: Arc<BatchSlot>,
+    /// Reports taken for the run's places and not put into its slot yet.
+    held: Vec<Held>,
+}
+
+/// A written record's report, held until [`Runs::settle`] puts it.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// Its place in the run's slot.
+    place: usize,
+    /// Index into [`Runs::topics`].
+    topic: u32,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
 }
 
 impl Run {
@@ -509,10 +531,18 @@ impl Run {
 /// with one call gets consecutive ids from the core (it offers them under
 /// one hold of the core's lock), so a run of a thousand records is one
 /// entry: no allocation, reference count or map entry per record.
+///
+/// Reports of written records are held per run over a pass of the core's
+/// events and put at its end ([`settle`](Self::settle)), one hold of each
+/// slot's lock per pass. Put as each written batch came, keyed records
+/// over many partitions took a slot's lock for nearly every record: a
+/// batch of one partition holds records of many `send_many` calls.
 #[derive(Debug, Default)]
 pub(crate) struct Runs {
     runs: VecDeque<Run>,
     live: usize,
+    /// The topics of held reports, each once; emptied by `settle`.
+    topics: Vec<Arc<str>>,
 }
 
 impl Runs {
@@ -538,6 +568,7 @@ impl Runs {
             index,
             left: 1,
             slot: Arc::clone(slot),
+            held: Vec::new(),
         });
     }
 
@@ -587,31 +618,80 @@ impl Runs {
         }
     }
 
-    /// Where the reports of `len` consecutive ids from `first` go, if
-    /// one run holds them all (their places are then consecutive places
-    /// of one slot), forgetting them: records sent together and written
-    /// together cost one lookup, not one each. `hint` as for
-    /// [`take`](Self::take).
-    pub(crate) fn take_range(
+    /// Holds the reports (offset and timestamp each) of `len` consecutive
+    /// ids from `first`, written to `partition` of `topic`, if one run
+    /// holds them all (their places are then consecutive places of one
+    /// slot), forgetting the ids: records sent together and written
+    /// together cost one lookup, not one each. Returns whether it held
+    /// them; they reach their slot at the next [`settle`](Self::settle).
+    /// `hint` as for [`take`](Self::take).
+    pub(crate) fn hold_range(
         &mut self,
         first: DeliveryId,
         len: u64,
         hint: &mut usize,
-    ) -> Option<(&Arc<BatchSlot>, usize)> {
+        topic: &Arc<str>,
+        partition: i32,
+        reports: impl Iterator<Item = (i64, i64)>,
+    ) -> bool {
         if len == 0 || self.span(first, hint) < len {
-            return None;
+            return false;
         }
-        let r = &mut self.runs[*hint];
-        let index = r.index + usize::try_from(first.0 - r.first).ok()?;
+        let topic = self.topic_index(topic);
+        let Some(r) = self.runs.get_mut(*hint) else {
+            return false;
+        };
+        let Some(index) = usize::try_from(first.0 - r.first)
+            .ok()
+            .and_then(|k| r.index.checked_add(k))
+        else {
+            return false;
+        };
         r.left = r.left.saturating_sub(len);
         self.live = self
             .live
             .saturating_sub(usize::try_from(len).unwrap_or(usize::MAX));
-        Some((&r.slot, index))
+        let places = (index..).zip(reports);
+        r.held
+            .extend(places.map(|(place, (offset, timestamp))| Held {
+                place,
+                topic,
+                partition,
+                offset,
+                timestamp,
+            }));
+        true
     }
 
-    /// Drops the runs every id of which has its report.
-    pub(crate) fn trim(&mut self) {
+    fn topic_index(&mut self, topic: &Arc<str>) -> u32 {
+        let at = match self
+            .topics
+            .iter()
+            .rposition(|t| Arc::ptr_eq(t, topic) || **t == **topic)
+        {
+            Some(at) => at,
+            None => {
+                self.topics.push(Arc::clone(topic));
+                self.topics.len() - 1
+            }
+        };
+        u32::try_from(at).unwrap_or(u32::MAX)
+    }
+
+    /// Puts every held report into its slot, under one hold of the slot's
+    /// lock per run, and drops the runs every id of which has its report.
+    pub(crate) fn settle(&mut self) {
+        if !self.topics.is_empty() {
+            for r in &mut self.runs {
+                if !r.held.is_empty() {
+                    // Not kept: a run waits for its reports over many
+                    // passes, and its room would stay allocated meanwhile.
+                    let held = std::mem::take(&mut r.held);
+                    r.slot.put_held(&self.topics, held.into_iter());
+                }
+            }
+            self.topics.clear();
+        }
         self.runs.retain(|r| r.left > 0);
     }
 
@@ -622,6 +702,7 @@ impl Runs {
 
     /// Gives every place still waiting the error `error` makes.
     pub(crate) fn fail_all(&mut self, error: impl Fn() -> Error) {
+        self.settle();
         self.live = 0;
         for r in self.runs.drain(..) {
             let len = usize::try_from(r.len).unwrap_or(usize::MAX);
@@ -629,64 +710,6 @@ impl Runs {
             r.slot
                 .put_many((r.index..r.index.saturating_add(len)).map(|i| (i, Err(error()))));
         }
-    }
-}
-
-/// Reports gathered while the driver walks a written batch, put into
-/// their slot under one hold of its lock per run of records that share
-/// the slot, instead of one each.
-#[derive(Debug)]
-pub(crate) struct Gather<'a> {
-    topic: &'a Arc<str>,
-    partition: i32,
-    slot: Option<Arc<BatchSlot>>,
-    /// Place, offset and timestamp of each record.
-    reports: Vec<(usize, i64, i64)>,
-}
-
-impl<'a> Gather<'a> {
-    /// Gathers the reports of a batch written to `partition` of `topic`,
-    /// with room for `len` of them up front (the batch's record count,
-    /// or 0 when none will come): the buffer does not regrow while a
-    /// batch is walked.
-    pub(crate) fn new(topic: &'a Arc<str>, partition: i32, len: usize) -> Self {
-        Self {
-            topic,
-            partition,
-            slot: None,
-            reports: Vec::with_capacity(len),
-        }
-    }
-
-    /// Adds the reports (offset and timestamp each) of consecutive places
-    /// from `index` of `slot`; another slot's reports put what was
-    /// gathered for the last one first.
-    pub(crate) fn push(
-        &mut self,
-        slot: &Arc<BatchSlot>,
-        index: usize,
-        reports: impl Iterator<Item = (i64, i64)>,
-    ) {
-        if !self.slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, slot)) {
-            self.finish();
-            self.slot = Some(Arc::clone(slot));
-        }
-        let places = (index..).zip(reports);
-        self.reports
-            .extend(places.map(|(i, (offset, timestamp))| (i, offset, timestamp)));
-    }
-
-    /// Puts what was gathered.
-    pub(crate) fn finish(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.put_written(self.topic, self.partition, self.reports.drain(..));
-        }
-    }
-}
-
-impl Drop for Gather<'_> {
-    fn drop(&mut self) {
-        self.finish();
     }
 }
 
@@ -779,30 +802,30 @@ mod tests {
 
         let mut hint = 0;
         let topic: Arc<str> = Arc::from("t");
-        let mut gather = Gather::new(&topic, 0, 3);
+        let one = |id: u64| std::iter::once((id as i64, -1));
         for id in [12, 10, 13] {
-            let (slot, index) = runs.take(DeliveryId(id), &mut hint).unwrap();
-            gather.push(slot, index, std::iter::once((id as i64, -1)));
+            assert!(runs.hold_range(DeliveryId(id), 1, &mut hint, &topic, 0, one(id)));
         }
-        assert_eq!(a.done(), 2, "a's run put when b's report came");
-        assert_eq!(b.done(), 0);
-        gather.finish();
+        assert_eq!((a.done(), b.done()), (0, 0), "held until settled");
+        runs.settle();
+        assert_eq!((a.done(), b.done()), (2, 1));
         assert_eq!(numbers(b.wait_timeout(Duration::ZERO).unwrap()), ["13"]);
         assert!(
             runs.take(DeliveryId(15), &mut hint).is_none(),
             "never offered"
         );
         assert!(runs.take(DeliveryId(9), &mut hint).is_none());
-        runs.trim();
         assert_eq!(runs.runs.len(), 3, "b's run is done");
         assert_eq!(runs.len(), 3);
 
-        // Closing answers the places still waiting and keeps the others.
+        // Closing puts what is held first, then fails the places still
+        // waiting and keeps the others.
+        assert!(runs.hold_range(DeliveryId(16), 1, &mut hint, &topic, 0, one(16)));
         runs.fail_all(|| Error::Closed);
         assert_eq!(runs.len(), 0);
         assert_eq!(
             numbers(a.wait_timeout(Duration::ZERO).unwrap()),
-            ["10", "closed", "12", "closed"]
+            ["10", "closed", "12", "16"]
         );
     }
 
@@ -820,29 +843,30 @@ mod tests {
         runs.insert(DeliveryId(14), &b, 0);
         runs.insert(DeliveryId(15), &a, 4);
         let mut hint = 0;
+        let t: Arc<str> = Arc::from("t");
+        let reports = |n: u64, first: i64| (0..n as i64).map(move |k| (first + k, -1));
         assert!(
-            runs.take_range(DeliveryId(12), 3, &mut hint).is_none(),
+            !runs.hold_range(DeliveryId(12), 3, &mut hint, &t, 0, reports(3, 12)),
             "crosses into b"
         );
         assert!(
-            runs.take_range(DeliveryId(9), 2, &mut hint).is_none(),
+            !runs.hold_range(DeliveryId(9), 2, &mut hint, &t, 0, reports(2, 9)),
             "starts before"
         );
-        assert!(runs.take_range(DeliveryId(10), 0, &mut hint).is_none());
+        assert!(!runs.hold_range(DeliveryId(10), 0, &mut hint, &t, 0, reports(0, 10)));
         assert_eq!(runs.span(DeliveryId(12), &mut hint), 2);
         assert_eq!(runs.span(DeliveryId(16), &mut hint), 0);
         assert_eq!(runs.len(), 6, "a failed range forgets nothing");
-        let (slot, index) = runs.take_range(DeliveryId(11), 3, &mut hint).unwrap();
-        assert!(Arc::ptr_eq(slot, &a));
-        assert_eq!(index, 1);
+        assert!(runs.hold_range(DeliveryId(11), 3, &mut hint, &t, 0, reports(3, 11)));
         assert_eq!(runs.len(), 3);
-        runs.trim();
+        runs.settle();
+        assert_eq!(a.done(), 3, "places 1 to 3 of a");
         assert_eq!(runs.runs.len(), 3, "id 10 still waits in a's first run");
         let (slot, index) = runs.take(DeliveryId(10), &mut hint).unwrap();
         assert_eq!((Arc::ptr_eq(slot, &a), index), (true, 0));
-        let (slot, index) = runs.take_range(DeliveryId(15), 1, &mut hint).unwrap();
-        assert_eq!((Arc::ptr_eq(slot, &a), index), (true, 4));
-        runs.trim();
+        assert!(runs.hold_range(DeliveryId(15), 1, &mut hint, &t, 0, reports(1, 15)));
+        runs.settle();
+        assert_eq!(a.done(), 4, "place 4 of a");
         assert_eq!((runs.runs.len(), runs.len()), (1, 1));
     }
 
@@ -853,13 +877,26 @@ mod tests {
     fn batch_reports_keep_topics_errors_and_places() {
         let slot = BatchSlot::new(5);
         let orders: Arc<str> = Arc::from("orders");
-        slot.put_written(&orders, 2, [(0, 40, 7), (3, 41, 8)].into_iter());
+        let held = |topic: u32, partition: i32, places: &[(usize, i64, i64)]| {
+            places
+                .iter()
+                .map(move |&(place, offset, timestamp)| Held {
+                    place,
+                    topic,
+                    partition,
+                    offset,
+                    timestamp,
+                })
+                .collect::<Vec<_>>()
+        };
+        let topics = [Arc::clone(&orders), Arc::from("orders")];
+        slot.put_held(&topics, held(0, 2, &[(0, 40, 7), (3, 41, 8)]).into_iter());
         slot.put(1, Ok(DeliveryReport::new("audit", 0, 9, 5)));
         slot.put(4, Err(Error::Io("bad".into())));
         // A second report for a place is ignored, as is a place past the
         // end; the same name as another Arc is the same topic.
         slot.put(0, Err(Error::Closed));
-        slot.put_written(&Arc::from("orders"), 1, [(2, 1, 1), (9, 0, 0)].into_iter());
+        slot.put_held(&topics, held(1, 1, &[(2, 1, 1), (9, 0, 0)]).into_iter());
         assert_eq!(slot.done(), 5);
         let reports = slot.wait_timeout(Duration::ZERO).unwrap();
         assert_eq!(reports.topics.len(), 2);

@@ -21,7 +21,7 @@ use kafka_state::{
     Client, ClientStats, Event, FetchedRecords, Misuse, ProducerRecord, RequestId, TopicPartition,
 };
 
-use crate::batch::{Gather, Runs};
+use crate::batch::Runs;
 use crate::{BatchSlot, Error, PartOffer};
 
 const LOG: &str = "kafka_driver::calls";
@@ -573,7 +573,16 @@ impl<D: Deliver> Calls<D> {
     }
 
     /// Answers the calls an event concerns.
+    ///
+    /// Reports of records sent with a batch slot may be held until
+    /// [`settle`](Self::settle): call it once the events at hand are
+    /// handled, before letting go of the core.
     pub fn handle_event(&mut self, client: &mut Client, event: Event) {
+        // Only written batches' reports wait for the end of the pass;
+        // anything else (a failure, a flush done, closing) sees them put.
+        if !matches!(event, Event::Delivered(_)) {
+            self.runs.settle();
+        }
         match event {
             Event::Stats(stats) => {
                 let stats = Arc::new(*stats);
@@ -588,7 +597,7 @@ impl<D: Deliver> Calls<D> {
             Event::DeliveryFailed { id, error } => {
                 if let Some((slot, index)) = self.runs.take(id, &mut 0) {
                     slot.put(index, Err(error.into()));
-                    self.runs.trim();
+                    self.runs.settle();
                 } else if let Some(reply) = self.deliveries.remove(id) {
                     reply.deliver(Err(error.into()));
                 }
@@ -652,10 +661,15 @@ impl<D: Deliver> Calls<D> {
         }
     }
 
-    /// Hands the reports of a written batch to their slots and replies.
+    /// Puts the reports held since the last call into their batch slots,
+    /// one hold of each slot's lock (see [`handle_event`](Self::handle_event)).
+    pub fn settle(&mut self) {
+        self.runs.settle();
+    }
+
+    /// Replies to the records of a written batch, and holds the reports of
+    /// those offered with a batch slot for [`settle`](Self::settle).
     fn delivered(&mut self, batch: &Delivered) {
-        let room = if self.runs.len() > 0 { batch.len() } else { 0 };
-        let mut gather = Gather::new(batch.topic(), batch.partition(), room);
         let mut hint = 0;
         let mut i = 0;
         while let Some(id) = batch.id(i) {
@@ -676,18 +690,17 @@ impl<D: Deliver> Calls<D> {
             while n < span && batch.id(i + n as usize).map(|d| d.0) == id.0.checked_add(n) {
                 n += 1;
             }
-            if let Some((slot, index)) = self.runs.take_range(id, n, &mut hint) {
-                let outcomes = (i..i + n as usize).filter_map(|k| batch.outcome(k));
-                gather.push(
-                    slot,
-                    index,
-                    outcomes.map(|(_, offset, time)| (offset, time)),
-                );
-            }
+            let outcomes = (i..i + n as usize).filter_map(|k| batch.outcome(k));
+            self.runs.hold_range(
+                id,
+                n,
+                &mut hint,
+                batch.topic(),
+                batch.partition(),
+                outcomes.map(|(_, offset, time)| (offset, time)),
+            );
             i += n as usize;
         }
-        gather.finish();
-        self.runs.trim();
     }
 
     fn transaction_event(&mut self, event: TxnEvent) {

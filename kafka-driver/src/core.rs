@@ -120,6 +120,13 @@ impl<R: Runtime> Core<R> {
 
     /// Routes one core event to whoever waits for it.
     pub fn handle_event(&mut self, event: Event) {
+        self.route(event);
+        self.calls.settle();
+    }
+
+    /// [`handle_event`](Self::handle_event) without putting held batch
+    /// reports: a pass over many events puts them once, at its end.
+    fn route(&mut self, event: Event) {
         match &event {
             Event::OAuthTokenRequired if !self.oauth_fetching => {
                 self.oauth_fetching = self.rt.fetch_token();
@@ -142,8 +149,9 @@ impl<R: Runtime> Core<R> {
         let mut any = false;
         while let Some(event) = self.client.poll_event() {
             any = true;
-            self.handle_event(event);
+            self.route(event);
         }
+        self.calls.settle();
         any
     }
 

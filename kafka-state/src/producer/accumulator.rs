@@ -718,10 +718,7 @@ impl ProducerState {
             Some(t) => t,
             None => topics
                 .entry(w.record.topic.to_string())
-                // A name of its own: the reference count of the caller's
-                // name changes with every record, and one the driver's
-                // threads shared would bounce between the cores.
-                .or_insert_with(|| TopicState::new(Arc::from(&*w.record.topic))),
+                .or_insert_with(|| TopicState::new(Arc::clone(&w.record.topic))),
         };
         match meta {
             Some(meta) if t.waiting.is_empty() => {
