@@ -572,6 +572,22 @@ impl Runs {
         });
     }
 
+    /// The position of the run holding `id` if one does, else of the
+    /// first run past it (callers check with `holds`). The run at
+    /// `hint` and the one after it are tried first: the ids of a written
+    /// batch rise, and fall in one run (records sent together) or, with
+    /// keyed records over many partitions, mostly in the runs that follow.
+    fn locate(&self, id: DeliveryId, hint: usize) -> usize {
+        for at in [hint, hint.saturating_add(1)] {
+            if self.runs.get(at).is_some_and(|r| r.holds(id)) {
+                return at;
+            }
+        }
+        // Runs are in id order: later offers got later ids.
+        self.runs
+            .partition_point(|r| r.first.saturating_add(r.len) <= id.0)
+    }
+
     /// Where `id`'s report goes, if it has a place, forgetting it. `hint`
     /// is the position of the run found last: the ids of a written batch
     /// mostly fall in one run, which then needs no search.
@@ -580,18 +596,10 @@ impl Runs {
         id: DeliveryId,
         hint: &mut usize,
     ) -> Option<(&Arc<BatchSlot>, usize)> {
-        let at = if self.runs.get(*hint).is_some_and(|r| r.holds(id)) {
-            *hint
-        } else {
-            // Runs are in id order: later offers got later ids.
-            let at = self
-                .runs
-                .partition_point(|r| r.first.saturating_add(r.len) <= id.0);
-            if !self.runs.get(at).is_some_and(|r| r.holds(id)) {
-                return None;
-            }
-            at
-        };
+        let at = self.locate(id, *hint);
+        if !self.runs.get(at).is_some_and(|r| r.holds(id)) {
+            return None;
+        }
         *hint = at;
         let r = &mut self.runs[at];
         let index = r.index + usize::try_from(id.0 - r.first).ok()?;
@@ -603,12 +611,7 @@ impl Runs {
     /// How many ids from `id` on the run holding `id` covers (0 if no
     /// run does). `hint` as for [`take`](Self::take).
     pub(crate) fn span(&self, id: DeliveryId, hint: &mut usize) -> u64 {
-        let at = if self.runs.get(*hint).is_some_and(|r| r.holds(id)) {
-            *hint
-        } else {
-            self.runs
-                .partition_point(|r| r.first.saturating_add(r.len) <= id.0)
-        };
+        let at = self.locate(id, *hint);
         match self.runs.get(at).filter(|r| r.holds(id)) {
             Some(r) => {
                 *hint = at;
@@ -868,6 +871,35 @@ mod tests {
         runs.settle();
         assert_eq!(a.done(), 4, "place 4 of a");
         assert_eq!((runs.runs.len(), runs.len()), (1, 1));
+    }
+
+    /// Whatever run the hint names (the right one, its neighbour, one far
+    /// off, or none), an id is found in the run that holds it.
+    #[test]
+    fn an_id_is_found_whatever_the_hint() {
+        let slots: Vec<Arc<BatchSlot>> = (0..4).map(|_| BatchSlot::new(3)).collect();
+        let mut runs = Runs::default();
+        for (k, slot) in slots.iter().enumerate() {
+            for i in 0..3 {
+                // A gap of one id between runs.
+                runs.insert(DeliveryId(10 + 4 * k as u64 + i), slot, i as usize);
+            }
+        }
+        assert_eq!(runs.runs.len(), 4);
+        for id in 8..28u64 {
+            let held = (10..26).contains(&id) && (id - 10) % 4 < 3;
+            for start in 0..7 {
+                let mut hint = start;
+                let span = runs.span(DeliveryId(id), &mut hint);
+                if held {
+                    assert_eq!(span, 3 - (id - 10) % 4, "id {id} from hint {start}");
+                    assert_eq!(hint, ((id - 10) / 4) as usize);
+                } else {
+                    assert_eq!(span, 0, "id {id} is in no run");
+                    assert_eq!(hint, start, "a miss leaves the hint");
+                }
+            }
+        }
     }
 
     /// Reports of several topics and errors keep their places, whether
