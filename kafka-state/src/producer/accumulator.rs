@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use kafka_proto::record::{DecodeOptions, RecordBatch};
 use kafka_proto::ErrorCode;
 use tracing::debug;
 
 use super::config::{PartitionerChoice, ProducerConfig};
 use super::partitioner::partition_for_key;
 use super::state::ProducerState;
-use super::{DeliveryId, ProduceError, ProducerRecord};
+use super::{estimated_size, DeliveryId, ProduceError, ProducerRecord};
 use crate::metadata::{ClusterMetadata, TopicMetadata};
 use crate::rng::Rng;
 use crate::router::RequestId;
@@ -54,7 +55,7 @@ pub(super) struct Stamp {
 #[derive(Debug)]
 pub(super) struct Batch {
     pub(super) uid: u64,
-    pub(super) records: Recs,
+    pub(super) records: Held,
     /// Estimated encoded size of the records, header included.
     pub(super) size: usize,
     pub(super) created: Instant,
@@ -161,9 +162,51 @@ impl IntoIterator for Recs {
     }
 }
 
+/// What a batch keeps of its records.
+///
+/// Once a batch is encoded its bytes hold every key, value and header, so
+/// the records themselves are let go: until the broker answers, each is
+/// only the id and timestamp its report needs. A producer with many
+/// records in flight would otherwise hold each twice (and an application's
+/// owned values twice over), and the report list is built once, here,
+/// rather than at the acknowledgement.
+#[derive(Debug)]
+pub(super) enum Held {
+    /// Not yet encoded: the records whole.
+    Records(Recs),
+    /// Encoded: each record's id and timestamp, in batch order.
+    Encoded(Vec<(DeliveryId, i64)>),
+}
+
+impl Held {
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Self::Records(r) => r.len(),
+            Self::Encoded(e) => e.len(),
+        }
+    }
+
+    /// The records' ids, in batch order.
+    pub(super) fn ids(&self) -> impl Iterator<Item = DeliveryId> + '_ {
+        let (whole, encoded) = match self {
+            Self::Records(r) => (Some(r), None),
+            Self::Encoded(e) => (None, Some(e)),
+        };
+        whole
+            .into_iter()
+            .flat_map(|r| r.iter().map(|r| r.id))
+            .chain(encoded.into_iter().flatten().map(|&(id, _)| id))
+    }
+}
+
 impl Batch {
     pub(super) fn record_count(&self) -> i32 {
         i32::try_from(self.records.len()).unwrap_or(i32::MAX)
+    }
+
+    /// The records' estimated sizes summed, the batch header left out.
+    pub(super) fn records_size(&self) -> usize {
+        self.size.saturating_sub(BATCH_OVERHEAD)
     }
 }
 
@@ -425,16 +468,25 @@ impl Spare {
     /// chunks (their records dropped) and its encoded bytes once nothing
     /// else shares them.
     pub(super) fn keep(&mut self, b: Batch) {
-        for mut c in b.records.chunks {
-            if c.capacity() == Recs::CHUNK && self.chunks.len() < Self::CHUNKS {
-                c.clear();
-                self.chunks.push(c);
-            }
+        if let Held::Records(r) = b.records {
+            self.keep_chunks(r);
         }
         if self.buffers.len() < Self::BUFFERS {
             if let Some(Ok(mut buf)) = b.encoded.map(|(bytes, _)| bytes.try_into_mut()) {
                 buf.clear();
                 self.buffers.push(buf);
+            }
+        }
+    }
+}
+
+impl Spare {
+    /// Takes back the full-size chunks of records let go.
+    pub(super) fn keep_chunks(&mut self, r: Recs) {
+        for mut c in r.chunks {
+            if c.capacity() == Recs::CHUNK && self.chunks.len() < Self::CHUNKS {
+                c.clear();
+                self.chunks.push(c);
             }
         }
     }
@@ -623,9 +675,12 @@ impl Placer<'_> {
             // long for its connection stops taking records: none is
             // reported timed out more than `joining_slack` early.
             if b.size + w.size <= limit && w.deadline <= b.deadline + joining_slack(self.config) {
-                b.size += w.size;
-                b.records.push(rec, self.spare);
-                return Placed::Joined;
+                if let Held::Records(r) = &mut b.records {
+                    b.size += w.size;
+                    r.push(rec, self.spare);
+                    return Placed::Joined;
+                }
+                // An encoded batch takes no more: it is closed already.
             }
             b.open = false;
             placed = Placed::Closed;
@@ -635,7 +690,7 @@ impl Placer<'_> {
         records.push(rec, self.spare);
         ps.batches.push_back(Batch {
             uid: *self.next_batch,
-            records,
+            records: Held::Records(records),
             size: BATCH_OVERHEAD + w.size,
             created: self.now,
             deadline: w.deadline,
@@ -655,10 +710,19 @@ impl Placer<'_> {
 }
 
 /// Splits a batch the broker found too large into two halves.
-pub(super) fn split(b: Batch, next_uid: &mut u64) -> Vec<Batch> {
-    let mut records = b.records.into_vec();
+///
+/// An encoded batch let its records go, so they are read back from its
+/// bytes; that fails only if those bytes are not the batch encoded here.
+pub(super) fn split(b: Batch, next_uid: &mut u64) -> Result<Vec<Batch>, Box<(Batch, String)>> {
+    let mut records = match b.records {
+        Held::Records(r) => r.into_vec(),
+        Held::Encoded(ref reports) => match read_back(&b, reports) {
+            Ok(records) => records,
+            Err(e) => return Err(Box::new((b, e))),
+        },
+    };
     let tail = records.split_off(records.len() / 2);
-    [records, tail]
+    Ok([records, tail]
         .into_iter()
         .filter(|r| !r.is_empty())
         .map(|records| {
@@ -666,7 +730,7 @@ pub(super) fn split(b: Batch, next_uid: &mut u64) -> Vec<Batch> {
             Batch {
                 uid: *next_uid,
                 size: BATCH_OVERHEAD + records.iter().map(|r| r.size).sum::<usize>(),
-                records: Recs::from_vec(records),
+                records: Held::Records(Recs::from_vec(records)),
                 created: b.created,
                 deadline: b.deadline,
                 open: false,
@@ -681,7 +745,43 @@ pub(super) fn split(b: Batch, next_uid: &mut u64) -> Vec<Batch> {
                 maybe_written: false,
             }
         })
-        .collect()
+        .collect())
+}
+
+/// An encoded batch's records, decoded from its bytes and matched with
+/// their ids and timestamps. Keys and values share the batch's buffer (or
+/// its inflated copy).
+fn read_back(b: &Batch, reports: &[(DeliveryId, i64)]) -> Result<Vec<Rec>, String> {
+    let Some((bytes, _)) = &b.encoded else {
+        return Err("the batch's bytes are gone".into());
+    };
+    let mut options = DecodeOptions::default();
+    // The records' estimated sizes bound what the batch inflates to.
+    options.max_decompressed_size = options.max_decompressed_size.max(b.size);
+    let batch = RecordBatch::decode(&mut bytes.clone(), &options).map_err(|e| e.to_string())?;
+    let mut records = Vec::with_capacity(reports.len());
+    let mut decoded = batch.records().map_err(|e| e.to_string())?;
+    for &(id, timestamp) in reports {
+        let r = match decoded.next() {
+            Some(r) => r.map_err(|e| e.to_string())?,
+            None => return Err("the encoded batch holds fewer records than were put in".into()),
+        };
+        let headers: Vec<(String, Option<Bytes>)> =
+            r.headers.iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let size = estimated_size(r.key.as_ref(), r.value.as_ref(), &headers);
+        records.push(Rec {
+            id,
+            key: r.key,
+            value: r.value,
+            headers,
+            timestamp,
+            size,
+        });
+    }
+    if decoded.next().is_some() {
+        return Err("the encoded batch holds more records than were put in".into());
+    }
+    Ok(records)
 }
 
 impl ProducerState {

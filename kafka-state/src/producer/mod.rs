@@ -115,7 +115,8 @@ impl TopicName for &Arc<str> {
 ///
 /// Build it with [`ProducerRecord::new`] and the `with_*` methods. Key,
 /// value and header values are [`Bytes`]: the producer keeps them without
-/// copying until they are encoded.
+/// copying until their batch is encoded, and lets them go then (the
+/// encoded batch holds their bytes until the broker answers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProducerRecord {
@@ -183,15 +184,23 @@ impl ProducerRecord {
 
     /// An upper bound of the record's encoded size in a batch.
     pub(crate) fn estimated_size(&self) -> usize {
-        let len = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len);
-        // Length, attributes, deltas and lengths at their widest varints.
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(k, v)| 10 + k.len() + len(v))
-            .sum();
-        26 + len(&self.key) + 5 + len(&self.value) + 5 + headers
+        estimated_size(self.key.as_ref(), self.value.as_ref(), &self.headers)
     }
+}
+
+/// An upper bound of a record's encoded size in a batch: the length,
+/// attributes, deltas and lengths counted at their widest varints.
+fn estimated_size(
+    key: Option<&Bytes>,
+    value: Option<&Bytes>,
+    headers: &[(String, Option<Bytes>)],
+) -> usize {
+    let len = |b: Option<&Bytes>| b.map_or(0, Bytes::len);
+    let headers: usize = headers
+        .iter()
+        .map(|(k, v)| 10 + k.len() + len(v.as_ref()))
+        .sum();
+    26 + len(key) + 5 + len(value) + 5 + headers
 }
 
 /// Identifies one sent record; its outcome

@@ -11,7 +11,7 @@ use kafka_proto::messages::ProduceResponse;
 use kafka_proto::{ErrorCode, ResponseBody};
 use tracing::{debug, trace, warn};
 
-use super::accumulator::{split, Batch, BatchState};
+use super::accumulator::{split, Batch, BatchState, Held};
 use super::config::{Acks, ProducerConfig};
 use super::sender::{next_sequence, SentBatch};
 use super::state::ProducerState;
@@ -244,7 +244,15 @@ impl ProducerState {
                 };
                 debug!(target: LOG, %tp, %code, records = b.records.len(), "splitting batch");
                 let restart = b.stamp.map(|st| st.seq).or(b.restart_seq);
-                let halves = split(b, &mut self.next_batch);
+                let halves = match split(b, &mut self.next_batch) {
+                    Ok(halves) => halves,
+                    Err(failed) => {
+                        let (b, e) = *failed;
+                        warn!(target: LOG, %tp, error = %e, "cannot split batch");
+                        self.fail_batch_records(events, b, ProduceError::Encode(e));
+                        return;
+                    }
+                };
                 for (k, mut h) in halves.into_iter().enumerate() {
                     if k == 0 {
                         h.restart_seq = restart;
@@ -379,9 +387,19 @@ impl ProducerState {
         b: Batch,
         error: ProduceError,
     ) {
-        for r in b.records.iter() {
-            self.fail(events, r.id, r.size, error.clone());
+        let count = b.records.len();
+        self.failed += count as u64;
+        self.settle(count, b.records_size() + count * RECORD_OVERHEAD);
+        for id in b.records.ids() {
+            if let Some(txn) = self.txn.as_mut() {
+                txn.record_failed(&error);
+            }
+            events.push_back(Event::DeliveryFailed {
+                id,
+                error: error.clone(),
+            });
         }
+        self.announce_room(events);
     }
 
     /// One event for the whole written batch.
@@ -392,15 +410,16 @@ impl ProducerState {
         partition: i32,
         base_offset: i64,
         append_time: i64,
-        b: Batch,
+        mut b: Batch,
     ) {
-        let mut size = 0;
-        let mut records = Vec::with_capacity(b.records.len());
-        for r in b.records.iter() {
-            size += r.size + RECORD_OVERHEAD;
-            records.push((r.id, r.timestamp));
-        }
-        // Give the records' memory back before the event goes out.
+        let size = b.records_size() + b.records.len() * RECORD_OVERHEAD;
+        let records = match std::mem::replace(&mut b.records, Held::Encoded(Vec::new())) {
+            Held::Encoded(reports) => reports,
+            // Only an encoded batch is written; this keeps the report whole
+            // should that ever change.
+            Held::Records(r) => r.iter().map(|r| (r.id, r.timestamp)).collect(),
+        };
+        // Give the batch's memory back before the event goes out.
         self.spare.keep(b);
         self.delivered += records.len() as u64;
         self.settle(records.len(), size);

@@ -14,7 +14,7 @@ use kafka_proto::Uuid;
 use tracing::{trace, warn};
 
 use super::accumulator::{
-    expire_partition, Batch, BatchState, PartitionState, Spare, Stamp, TopicState,
+    expire_partition, Batch, BatchState, Held, PartitionState, Spare, Stamp, TopicState,
 };
 use super::config::ProducerConfig;
 use super::state::ProducerState;
@@ -144,9 +144,13 @@ fn encode_batch(
         options.producer_epoch = s.epoch;
         options.base_sequence = s.seq;
     }
+    let Held::Records(records) = &b.records else {
+        return Err("the batch's bytes are gone".into());
+    };
     // `b.size` bounds the encoded size: one allocation for the batch.
     let mut builder = RecordBatchBuilder::with_buffer(spare.buffer(b.size), options);
-    for r in b.records.iter() {
+    let mut reports = Vec::with_capacity(records.len());
+    for r in records.iter() {
         builder
             .append_with_headers(
                 r.timestamp,
@@ -155,9 +159,14 @@ fn encode_batch(
                 r.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
             )
             .map_err(|e| e.to_string())?;
+        reports.push((r.id, r.timestamp));
     }
     let bytes = builder.finish().map_err(|e| e.to_string())?;
     b.encoded = Some((bytes.clone(), stamp));
+    // The bytes hold the records now; see `Held`.
+    if let Held::Records(r) = std::mem::replace(&mut b.records, Held::Encoded(reports)) {
+        spare.keep_chunks(r);
+    }
     Ok(bytes)
 }
 

@@ -349,27 +349,24 @@ impl ProducerState {
 
     /// Fails every record not in flight: the transaction aborts.
     fn drop_unsent(&mut self, events: &mut VecDeque<Event>) {
-        let mut dropped = Vec::new();
-        for (topic, t) in &mut self.topics {
-            for w in t.waiting.take_all() {
-                dropped.push((w.id, w.size));
-            }
+        let mut waiting = Vec::new();
+        let mut unsent = Vec::new();
+        for t in self.topics.values_mut() {
+            waiting.extend(t.waiting.take_all().map(|w| (w.id, w.size)));
             for ps in t.partitions.values_mut() {
-                let (sent, unsent): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut ps.batches)
+                let (sent, not): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut ps.batches)
                     .into_iter()
                     .partition(|b| matches!(b.state, BatchState::InFlight(_)));
                 ps.batches = sent;
                 ps.retry_at = None;
-                for b in unsent {
-                    for r in b.records {
-                        dropped.push((r.id, r.size));
-                    }
-                }
+                unsent.extend(not);
             }
-            let _ = topic;
         }
-        for (id, size) in dropped {
+        for (id, size) in waiting {
             self.fail(events, id, size, ProduceError::TransactionAborted);
+        }
+        for b in unsent {
+            self.fail_batch_records(events, b, ProduceError::TransactionAborted);
         }
     }
 }

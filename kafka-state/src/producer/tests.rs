@@ -13,7 +13,7 @@ use kafka_proto::messages::produce_response::TopicProduceResponse;
 use kafka_proto::messages::{MetadataResponse, ProduceResponse};
 use kafka_proto::{ErrorCode, ResponseBody};
 
-use super::accumulator::{Rec, Recs, Spare};
+use super::accumulator::{Held, Rec, Recs, Spare};
 use super::config::{Acks, PartitionerChoice, ProducerConfig};
 use super::partitioner::partition_for_key;
 use super::sender::next_sequence;
@@ -372,7 +372,10 @@ fn keyed_records_follow_murmur2() {
             .unwrap();
         let want = partition_for_key(key.as_bytes(), 6);
         let ps = &f.p.topics["t"].partitions.get(want).unwrap();
-        let last = ps.batches.back().unwrap().records.iter().last().unwrap();
+        let Held::Records(r) = &ps.batches.back().unwrap().records else {
+            panic!("the batch is not encoded yet");
+        };
+        let last = r.iter().last().unwrap();
         assert_eq!(last.key.as_deref(), Some(key.as_bytes()));
     }
 }
@@ -511,7 +514,7 @@ fn a_long_wait_for_metadata_keeps_order_and_frees_its_queue() {
         .unwrap()
         .batches
         .iter()
-        .flat_map(|b| b.records.iter().map(|r| r.id))
+        .flat_map(|b| b.records.ids())
         .collect();
     assert_eq!(placed, ids);
 }
@@ -526,7 +529,7 @@ fn records_wait_for_metadata_in_send_order() {
     f.m = metadata(f.now, 1);
     f.wanted();
     let ps = &f.p.topics["t"].partitions.get(0).unwrap();
-    let ids: Vec<DeliveryId> = ps.batches[0].records.iter().map(|r| r.id).collect();
+    let ids: Vec<DeliveryId> = ps.batches[0].records.ids().collect();
     assert_eq!(ids, vec![a, b]);
 }
 
@@ -693,7 +696,11 @@ fn a_written_batchs_memory_serves_the_next_batch() {
     f.p.flushing = true;
     let reqs = f.drain();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(f.p.spare.held(), (0, 0));
+    assert_eq!(
+        f.p.spare.held(),
+        (chunks, 0),
+        "encoding let the records go and kept their full-size chunks"
+    );
     // The client drops a request's body once it is encoded into a frame;
     // only the batch then holds its bytes.
     let mut req = reqs.into_iter().next().unwrap();
@@ -721,7 +728,8 @@ fn a_written_batchs_memory_serves_the_next_batch() {
     assert_eq!(f.p.spare.held(), (chunks - 1, 1));
     f.p.flushing = true;
     let reqs = f.drain();
-    assert_eq!(f.p.spare.held(), (chunks - 1, 0));
+    // Encoding took the buffer and gave the chunk back.
+    assert_eq!(f.p.spare.held(), (chunks, 0));
     assert_eq!(records_per_partition(&reqs[0]), vec![(0, 16 + Recs::CHUNK)]);
 }
 
@@ -870,4 +878,202 @@ fn partition_states_are_kept_by_number() {
     let listed: Vec<(i32, i32)> = m.iter().map(|(p, s)| (p, s.next_seq)).collect();
     assert_eq!(listed, [(0, 1), (3, 31)]);
     assert_eq!(m.values().count(), 2);
+}
+
+/// Answers every partition of a Produce request with `code`.
+fn refuse(f: &mut Fixture, req: &Outbound, code: ErrorCode) {
+    let RequestBody::Produce(body) = &req.body else {
+        panic!("not a produce request")
+    };
+    let resp = ProduceResponse::default().with_responses(
+        body.topic_data
+            .iter()
+            .map(|t| {
+                TopicProduceResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partition_responses(
+                        t.partition_data
+                            .iter()
+                            .map(|p| {
+                                PartitionProduceResponse::default()
+                                    .with_index(p.index)
+                                    .with_error_code(code.code())
+                                    .with_base_offset(-1)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    );
+    let inbound = Inbound {
+        id: req.id,
+        result: Ok(ResponseBody::Produce(resp)),
+    };
+    f.p.handle_response(&mut ctx!(f), inbound);
+}
+
+/// An encoded batch keeps only what its reports need; split, it reads its
+/// records back from its bytes, whatever the codec, and nothing of a
+/// record or of the buffer's accounting is lost on the way.
+#[test]
+fn an_encoded_batch_lets_its_records_go_and_reads_them_back_to_split() {
+    use kafka_proto::record::Compression;
+    for codec in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let mut f = Fixture::new(1, |c| {
+            c.linger = Duration::from_secs(60);
+            c.compression = codec;
+        });
+        let mut sent = Vec::new();
+        for i in 0..7i64 {
+            let mut r = ProducerRecord::new("t")
+                .with_partition(0)
+                .with_key(format!("key-{i}"))
+                .with_timestamp(1_700_000_000_000 + i * 3)
+                .with_header("h", Some(bytes::Bytes::from(format!("hv-{i}"))))
+                .with_header("empty", None);
+            if i != 3 {
+                r = r.with_value(format!("value-{i}-").repeat(i as usize + 1));
+            }
+            let size = r.estimated_size();
+            let fields = (
+                r.key.clone(),
+                r.value.clone(),
+                r.headers.clone(),
+                r.timestamp,
+            );
+            let id = f.send(r).unwrap();
+            sent.push((id, size, fields));
+        }
+        let held = (f.p.buffered, f.p.pending);
+        f.p.flushing = true;
+        let reqs = f.drain();
+        assert_eq!(reqs.len(), 1);
+        let ps = f.p.topics["t"].partitions.get(0).unwrap();
+        let Held::Encoded(reports) = &ps.batches[0].records else {
+            panic!("{codec:?}: a sent batch still holds its records");
+        };
+        let want: Vec<(DeliveryId, i64)> = sent
+            .iter()
+            .map(|(id, _, (_, _, _, ts))| (*id, ts.unwrap()))
+            .collect();
+        assert_eq!(reports, &want, "{codec:?}");
+
+        refuse(&mut f, &reqs[0], ErrorCode::MessageTooLarge);
+        assert!(f.events.is_empty(), "{codec:?}: {:?}", f.events);
+        assert_eq!((f.p.buffered, f.p.pending), held, "{codec:?}");
+        let ps = f.p.topics["t"].partitions.get(0).unwrap();
+        assert_eq!(ps.batches.len(), 2, "{codec:?}");
+        let mut back = Vec::new();
+        for b in &ps.batches {
+            let Held::Records(r) = &b.records else {
+                panic!("{codec:?}: a half is encoded before it is sent");
+            };
+            assert_eq!(
+                b.size,
+                super::accumulator::BATCH_OVERHEAD + r.iter().map(|r| r.size).sum::<usize>()
+            );
+            back.extend(r.iter().map(|r| {
+                (
+                    r.id,
+                    r.size,
+                    (
+                        r.key.clone(),
+                        r.value.clone(),
+                        r.headers.clone(),
+                        Some(r.timestamp),
+                    ),
+                )
+            }));
+        }
+        assert_eq!(back, sent, "{codec:?}");
+
+        // Both halves go and are written: every record is reported once,
+        // and the buffer is empty again.
+        for _ in 0..2 {
+            for req in f.drain() {
+                f.answer(&req, 10);
+            }
+        }
+        let mut reported: Vec<DeliveryId> = f
+            .events
+            .iter()
+            .flat_map(Event::outcomes)
+            .map(|(id, outcome)| {
+                assert!(outcome.is_ok(), "{codec:?}: {outcome:?}");
+                id
+            })
+            .collect();
+        reported.sort_unstable();
+        let ids: Vec<DeliveryId> = sent.iter().map(|(id, ..)| *id).collect();
+        assert_eq!(reported, ids, "{codec:?}");
+        assert_eq!((f.p.buffered, f.p.pending), (0, 0), "{codec:?}");
+    }
+}
+
+/// Failing an encoded batch gives back all the buffer its records took.
+#[test]
+fn a_failed_encoded_batch_gives_its_buffer_back() {
+    let mut f = Fixture::new(1, |c| c.linger = Duration::ZERO);
+    let ids: Vec<DeliveryId> = (0..5).map(|i| f.value(10 + i)).collect();
+    let reqs = f.drain();
+    assert_eq!(reqs.len(), 1);
+    assert!(f.p.buffered > 0);
+    refuse(&mut f, &reqs[0], ErrorCode::InvalidRecord);
+    let failed: Vec<DeliveryId> = f
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DeliveryFailed { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, ids);
+    assert_eq!((f.p.buffered, f.p.pending), (0, 0));
+}
+
+/// A batch whose bytes cannot be read back is not split: its records fail
+/// with the reason, and the buffer they took is given back.
+#[test]
+fn a_batch_that_cannot_be_read_back_fails_instead_of_splitting() {
+    let mut f = Fixture::new(1, |c| c.linger = Duration::ZERO);
+    let ids: Vec<DeliveryId> = (0..4).map(|i| f.value(10 + i)).collect();
+    let reqs = f.drain();
+    assert_eq!(reqs.len(), 1);
+    let b = &mut f
+        .p
+        .topics
+        .get_mut("t")
+        .unwrap()
+        .partitions
+        .get_mut(0)
+        .unwrap()
+        .batches[0];
+    let (bytes, _) = b.encoded.as_mut().unwrap();
+    *bytes = bytes.slice(..bytes.len() - 3);
+    refuse(&mut f, &reqs[0], ErrorCode::MessageTooLarge);
+    let failed: Vec<DeliveryId> = f
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DeliveryFailed {
+                id,
+                error: ProduceError::Encode(_),
+            } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, ids, "{:?}", f.events);
+    assert_eq!((f.p.buffered, f.p.pending), (0, 0));
+    assert!(f.p.topics["t"]
+        .partitions
+        .get(0)
+        .unwrap()
+        .batches
+        .is_empty());
 }
