@@ -466,7 +466,7 @@ async fn acks_zero_senders_are_held_back_by_a_backed_up_socket() {
                 Err(_) => break,
             }
         }
-        // The 1 MiB buffer, the driver's 8 MiB backlog limit and the
+        // The 1 MiB buffer, the driver's 2 MiB backlog limit and the
         // kernel's socket buffers: a few thousand at most.
         assert!(accepted > 50, "{accepted}");
         proxy.pause(false);
