@@ -118,6 +118,14 @@ pub struct ProducerConfig {
     /// Most batches of one partition in flight at once
     /// (`max.in.flight.requests.per.connection`, 5; at most 5 with
     /// idempotence).
+    ///
+    /// While a partition's batches are in flight its next batch keeps
+    /// filling, so a lower value gives fewer, larger batches. That can
+    /// pay when a producer spreads records over many partitions of a
+    /// broker close by and busy (one in flight was 1.3× faster for keyed
+    /// records over 1,000 partitions in the repository's bench); over a
+    /// link with a real round trip it caps each partition at one batch
+    /// per round trip.
     pub max_in_flight: usize,
     /// Exactly-once writes per partition through producer ids and
     /// sequence numbers (`enable.idempotence`, on). Needs [`Acks::All`].
