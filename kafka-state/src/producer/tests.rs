@@ -153,6 +153,22 @@ impl Fixture {
 
     /// Answers a Produce request: every partition written at `base`.
     fn answer(&mut self, req: &Outbound, base: i64) {
+        self.reply(req, |p| {
+            p.with_base_offset(base).with_log_append_time_ms(-1)
+        });
+    }
+
+    /// Answers every partition of a Produce request with `code`.
+    fn refuse(&mut self, req: &Outbound, code: ErrorCode) {
+        self.reply(req, |p| p.with_error_code(code.code()).with_base_offset(-1));
+    }
+
+    /// Answers every partition of a Produce request as `fill` says.
+    fn reply(
+        &mut self,
+        req: &Outbound,
+        fill: impl Fn(PartitionProduceResponse) -> PartitionProduceResponse,
+    ) {
         let RequestBody::Produce(body) = &req.body else {
             panic!("not a produce request")
         };
@@ -166,10 +182,7 @@ impl Fixture {
                             t.partition_data
                                 .iter()
                                 .map(|p| {
-                                    PartitionProduceResponse::default()
-                                        .with_index(p.index)
-                                        .with_base_offset(base)
-                                        .with_log_append_time_ms(-1)
+                                    fill(PartitionProduceResponse::default().with_index(p.index))
                                 })
                                 .collect(),
                         )
@@ -880,38 +893,6 @@ fn partition_states_are_kept_by_number() {
     assert_eq!(m.values().count(), 2);
 }
 
-/// Answers every partition of a Produce request with `code`.
-fn refuse(f: &mut Fixture, req: &Outbound, code: ErrorCode) {
-    let RequestBody::Produce(body) = &req.body else {
-        panic!("not a produce request")
-    };
-    let resp = ProduceResponse::default().with_responses(
-        body.topic_data
-            .iter()
-            .map(|t| {
-                TopicProduceResponse::default()
-                    .with_name(t.name.clone())
-                    .with_partition_responses(
-                        t.partition_data
-                            .iter()
-                            .map(|p| {
-                                PartitionProduceResponse::default()
-                                    .with_index(p.index)
-                                    .with_error_code(code.code())
-                                    .with_base_offset(-1)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect(),
-    );
-    let inbound = Inbound {
-        id: req.id,
-        result: Ok(ResponseBody::Produce(resp)),
-    };
-    f.p.handle_response(&mut ctx!(f), inbound);
-}
-
 /// An encoded batch keeps only what its reports need; split, it reads its
 /// records back from its bytes, whatever the codec, and nothing of a
 /// record or of the buffer's accounting is lost on the way.
@@ -964,7 +945,7 @@ fn an_encoded_batch_lets_its_records_go_and_reads_them_back_to_split() {
             .collect();
         assert_eq!(reports, &want, "{codec:?}");
 
-        refuse(&mut f, &reqs[0], ErrorCode::MessageTooLarge);
+        f.refuse(&reqs[0], ErrorCode::MessageTooLarge);
         assert!(f.events.is_empty(), "{codec:?}: {:?}", f.events);
         assert_eq!((f.p.buffered, f.p.pending), held, "{codec:?}");
         let ps = f.p.topics["t"].partitions.get(0).unwrap();
@@ -1024,7 +1005,7 @@ fn a_failed_encoded_batch_gives_its_buffer_back() {
     let reqs = f.drain();
     assert_eq!(reqs.len(), 1);
     assert!(f.p.buffered > 0);
-    refuse(&mut f, &reqs[0], ErrorCode::InvalidRecord);
+    f.refuse(&reqs[0], ErrorCode::InvalidRecord);
     let failed: Vec<DeliveryId> = f
         .events
         .iter()
@@ -1056,7 +1037,7 @@ fn a_batch_that_cannot_be_read_back_fails_instead_of_splitting() {
         .batches[0];
     let (bytes, _) = b.encoded.as_mut().unwrap();
     *bytes = bytes.slice(..bytes.len() - 3);
-    refuse(&mut f, &reqs[0], ErrorCode::MessageTooLarge);
+    f.refuse(&reqs[0], ErrorCode::MessageTooLarge);
     let failed: Vec<DeliveryId> = f
         .events
         .iter()
