@@ -354,12 +354,12 @@ impl ProducerState {
         for t in self.topics.values_mut() {
             waiting.extend(t.waiting.take_all().map(|w| (w.id, w.size)));
             for ps in t.partitions.values_mut() {
-                let (sent, not): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut ps.batches)
+                let (sent, not_sent): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut ps.batches)
                     .into_iter()
                     .partition(|b| matches!(b.state, BatchState::InFlight(_)));
                 ps.batches = sent;
                 ps.retry_at = None;
-                unsent.extend(not);
+                unsent.extend(not_sent);
             }
         }
         for (id, size) in waiting {
